@@ -1,0 +1,588 @@
+//! (item, annotator, label) readers.
+//!
+//! CSV without quote characters — the common machine-written case — is parsed in
+//! parallel: the file is cut into chunks at line ends, each chunk interns its ids
+//! locally, and the chunks are merged in order so ids stay in first-seen order.
+//! Quoted CSV and JSONL take a sequential path.
+
+use std::path::Path;
+
+use concord_stats::table::{LabelError, TableError};
+use concord_stats::{AnnotationTable, Interner, LabelSpec, TableBuilder};
+use rayon::prelude::*;
+
+/// File formats for annotations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Tsv,
+    Jsonl,
+}
+
+impl Format {
+    /// Guess from the file name; CSV when unknown.
+    pub fn from_path(path: &Path) -> Format {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("jsonl") | Some("ndjson") | Some("json") => Format::Jsonl,
+            Some("tsv") | Some("tab") => Format::Tsv,
+            _ => Format::Csv,
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "csv" => Ok(Self::Csv),
+            "tsv" => Ok(Self::Tsv),
+            "jsonl" | "ndjson" => Ok(Self::Jsonl),
+            other => Err(format!("unknown format '{other}' (csv, tsv, jsonl)")),
+        }
+    }
+}
+
+/// A read failure, with the place it happened.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}, line {line}{}: {message}", field.as_ref().map(|f| format!(", field '{f}'")).unwrap_or_default())]
+    Line {
+        path: String,
+        line: u64,
+        field: Option<String>,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+}
+
+/// A fully read annotation file.
+pub struct AnnotationFile {
+    pub table: AnnotationTable,
+    /// Data rows read.
+    pub rows: usize,
+}
+
+/// Read annotations from a file and build the table.
+pub fn read_annotations(
+    path: &Path,
+    format: Option<Format>,
+    spec: &LabelSpec,
+) -> Result<AnnotationFile, ReadError> {
+    let display = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+        path: display.clone(),
+        source,
+    })?;
+    read_annotations_from_bytes(
+        &display,
+        &bytes,
+        format.unwrap_or_else(|| Format::from_path(path)),
+        spec,
+    )
+}
+
+/// Read annotations from bytes (`name` is used in error messages).
+pub fn read_annotations_from_bytes(
+    name: &str,
+    bytes: &[u8],
+    format: Format,
+    spec: &LabelSpec,
+) -> Result<AnnotationFile, ReadError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let parsed = match format {
+        Format::Csv | Format::Tsv => {
+            let delimiter = if format == Format::Tsv { b'\t' } else { b',' };
+            if memchr::memchr(b'"', bytes).is_some() {
+                parse_quoted(name, bytes, delimiter)?
+            } else {
+                parse_plain_parallel(name, bytes, delimiter)?
+            }
+        }
+        Format::Jsonl => parse_jsonl(name, bytes)?,
+    };
+    let rows = parsed.builder.len();
+    if rows == 0 {
+        return Err(ReadError::File {
+            path: name.to_string(),
+            message: "no annotations (the file has no data rows)".into(),
+        });
+    }
+    let first_line = parsed.label_first_line;
+    let table = parsed.builder.build(spec).map_err(|e| match e {
+        TableError::Label(LabelError {
+            raw_label,
+            label,
+            reason,
+        }) => ReadError::Line {
+            path: name.to_string(),
+            line: first_line[raw_label as usize],
+            field: Some("label".into()),
+            message: format!("label '{label}' {reason}"),
+        },
+        other => ReadError::File {
+            path: name.to_string(),
+            message: other.to_string(),
+        },
+    })?;
+    Ok(AnnotationFile { table, rows })
+}
+
+struct Parsed {
+    builder: TableBuilder,
+    /// Line where each raw label first appeared.
+    label_first_line: Vec<u64>,
+}
+
+const ITEM_NAMES: [&str; 5] = ["item", "task", "item_id", "task_id", "unit"];
+const ANNOTATOR_NAMES: [&str; 6] = [
+    "annotator",
+    "worker",
+    "annotator_id",
+    "worker_id",
+    "rater",
+    "coder",
+];
+const LABEL_NAMES: [&str; 3] = ["label", "answer", "value"];
+
+/// Positions of the item, annotator and label columns in a header.
+fn locate_columns(name: &str, header: &[String]) -> Result<[usize; 3], ReadError> {
+    let find = |names: &[&str], what: &str| -> Result<usize, ReadError> {
+        header
+            .iter()
+            .position(|h| names.contains(&h.trim().to_ascii_lowercase().as_str()))
+            .ok_or_else(|| ReadError::Line {
+                path: name.to_string(),
+                line: 1,
+                field: None,
+                message: format!(
+                    "missing column '{what}' (accepted names: {}); the header is: {}",
+                    names.join(", "),
+                    header.join(",")
+                ),
+            })
+    };
+    Ok([
+        find(&ITEM_NAMES, "item")?,
+        find(&ANNOTATOR_NAMES, "annotator")?,
+        find(&LABEL_NAMES, "label")?,
+    ])
+}
+
+fn utf8<'a>(name: &str, line: u64, field: &str, bytes: &'a [u8]) -> Result<&'a str, ReadError> {
+    std::str::from_utf8(bytes).map_err(|_| ReadError::Line {
+        path: name.to_string(),
+        line,
+        field: Some(field.to_string()),
+        message: "invalid UTF-8".into(),
+    })
+}
+
+const FIELD_NAMES: [&str; 3] = ["item", "annotator", "label"];
+
+fn check_ids(name: &str, line: u64, values: &[&str; 3]) -> Result<(), ReadError> {
+    for (i, v) in values.iter().enumerate().take(2) {
+        if v.trim().is_empty() {
+            return Err(ReadError::Line {
+                path: name.to_string(),
+                line,
+                field: Some(FIELD_NAMES[i].into()),
+                message: format!("empty {} id", FIELD_NAMES[i]),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One chunk's locally interned rows.
+struct Chunk {
+    items: Interner,
+    annotators: Interner,
+    labels: Interner,
+    label_first_line: Vec<u64>,
+    rows: Vec<[u32; 3]>,
+}
+
+/// Parse unquoted CSV/TSV in parallel chunks.
+fn parse_plain_parallel(name: &str, bytes: &[u8], delimiter: u8) -> Result<Parsed, ReadError> {
+    let header_end = memchr::memchr(b'\n', bytes).unwrap_or(bytes.len());
+    let header_line = utf8(name, 1, "header", &bytes[..header_end])?.trim_end_matches('\r');
+    if header_line.trim().is_empty() {
+        return Err(ReadError::Line {
+            path: name.to_string(),
+            line: 1,
+            field: None,
+            message: "empty header line".into(),
+        });
+    }
+    let header: Vec<String> = header_line
+        .split(delimiter as char)
+        .map(|s| s.trim().to_string())
+        .collect();
+    let columns = locate_columns(name, &header)?;
+    let n_fields = header.len();
+    let body = if header_end < bytes.len() {
+        &bytes[header_end + 1..]
+    } else {
+        &[][..]
+    };
+    // Cut the body at line ends into chunks.
+    let target = (rayon::current_num_threads() * 8).max(1);
+    let chunk_size = (body.len() / target).max(1 << 16);
+    let mut bounds = vec![0usize];
+    let mut pos = 0;
+    while pos < body.len() {
+        let next = (pos + chunk_size).min(body.len());
+        let end = if next >= body.len() {
+            body.len()
+        } else {
+            memchr::memchr(b'\n', &body[next..]).map_or(body.len(), |i| next + i + 1)
+        };
+        bounds.push(end);
+        pos = end;
+    }
+    let pieces: Vec<&[u8]> = bounds.windows(2).map(|w| &body[w[0]..w[1]]).collect();
+    // Line number of each chunk's first line (the header is line 1).
+    let newlines: Vec<u64> = pieces
+        .par_iter()
+        .map(|p| memchr::memchr_iter(b'\n', p).count() as u64)
+        .collect();
+    let mut first_lines = Vec::with_capacity(pieces.len());
+    let mut line = 2u64;
+    for n in &newlines {
+        first_lines.push(line);
+        line += n;
+    }
+    let chunks: Vec<Chunk> = pieces
+        .par_iter()
+        .zip(first_lines.par_iter())
+        .map(|(piece, &first_line)| {
+            parse_chunk(name, piece, first_line, delimiter, n_fields, columns)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(merge_chunks(chunks))
+}
+
+fn parse_chunk(
+    name: &str,
+    piece: &[u8],
+    first_line: u64,
+    delimiter: u8,
+    n_fields: usize,
+    columns: [usize; 3],
+) -> Result<Chunk, ReadError> {
+    let estimated_rows = piece.len() / 16 + 1;
+    let mut chunk = Chunk {
+        items: Interner::with_capacity(estimated_rows / 4, piece.len() / 4),
+        annotators: Interner::new(),
+        labels: Interner::new(),
+        label_first_line: Vec::new(),
+        rows: Vec::with_capacity(estimated_rows),
+    };
+    let mut fields: Vec<&[u8]> = Vec::with_capacity(n_fields);
+    for (offset, raw_line) in piece.split(|&b| b == b'\n').enumerate() {
+        let line_no = first_line + offset as u64;
+        let raw_line = raw_line.strip_suffix(b"\r").unwrap_or(raw_line);
+        if raw_line.is_empty() {
+            continue;
+        }
+        fields.clear();
+        fields.extend(raw_line.split(|&b| b == delimiter));
+        if fields.len() != n_fields {
+            return Err(ReadError::Line {
+                path: name.to_string(),
+                line: line_no,
+                field: None,
+                message: format!(
+                    "expected {n_fields} fields as in the header, found {}",
+                    fields.len()
+                ),
+            });
+        }
+        let mut values = [""; 3];
+        for (slot, (&column, field_name)) in values.iter_mut().zip(columns.iter().zip(FIELD_NAMES))
+        {
+            *slot = utf8(name, line_no, field_name, fields[column])?.trim();
+        }
+        check_ids(name, line_no, &values)?;
+        push_row(&mut chunk, values, line_no);
+    }
+    Ok(chunk)
+}
+
+fn push_row(chunk: &mut Chunk, values: [&str; 3], line_no: u64) {
+    let item = chunk.items.intern(values[0]).0;
+    let annotator = chunk.annotators.intern(values[1]).0;
+    let (label, new) = chunk.labels.intern(values[2]);
+    if new {
+        chunk.label_first_line.push(line_no);
+    }
+    chunk.rows.push([item, annotator, label]);
+}
+
+fn merge_chunks(chunks: Vec<Chunk>) -> Parsed {
+    let mut builder = TableBuilder::new();
+    let mut label_first_line = Vec::new();
+    let total: usize = chunks.iter().map(|c| c.rows.len()).sum();
+    let mut maps: Vec<[Vec<u32>; 3]> = Vec::with_capacity(chunks.len());
+    for chunk in &chunks {
+        let items = chunk
+            .items
+            .names()
+            .map(|n| builder.items.intern(n).0)
+            .collect();
+        let annotators = chunk
+            .annotators
+            .names()
+            .map(|n| builder.annotators.intern(n).0)
+            .collect();
+        let labels = chunk
+            .labels
+            .names()
+            .zip(&chunk.label_first_line)
+            .map(|(n, &line)| {
+                let (id, new) = builder.raw_labels.intern(n);
+                if new {
+                    label_first_line.push(line);
+                }
+                id
+            })
+            .collect();
+        maps.push([items, annotators, labels]);
+    }
+    builder.row_item = vec![0; total];
+    builder.row_annotator = vec![0; total];
+    builder.row_raw_label = vec![0; total];
+    // Scatter the remapped rows into place, chunk by chunk in parallel.
+    let mut item_rest = builder.row_item.as_mut_slice();
+    let mut annotator_rest = builder.row_annotator.as_mut_slice();
+    let mut label_rest = builder.row_raw_label.as_mut_slice();
+    let mut jobs = Vec::with_capacity(chunks.len());
+    for (chunk, map) in chunks.iter().zip(&maps) {
+        let n = chunk.rows.len();
+        let (a, b) = std::mem::take(&mut item_rest).split_at_mut(n);
+        let (c, d) = std::mem::take(&mut annotator_rest).split_at_mut(n);
+        let (e, f) = std::mem::take(&mut label_rest).split_at_mut(n);
+        item_rest = b;
+        annotator_rest = d;
+        label_rest = f;
+        jobs.push((chunk, map, a, c, e));
+    }
+    jobs.into_par_iter()
+        .for_each(|(chunk, map, items, annotators, labels)| {
+            for (i, row) in chunk.rows.iter().enumerate() {
+                items[i] = map[0][row[0] as usize];
+                annotators[i] = map[1][row[1] as usize];
+                labels[i] = map[2][row[2] as usize];
+            }
+        });
+    Parsed {
+        builder,
+        label_first_line,
+    }
+}
+
+/// Sequential CSV parser with RFC 4180 quoting (fields may contain delimiters, quotes
+/// and newlines).
+fn parse_quoted(name: &str, bytes: &[u8], delimiter: u8) -> Result<Parsed, ReadError> {
+    let mut records = QuotedRecords {
+        bytes,
+        pos: 0,
+        line: 1,
+        delimiter,
+    };
+    let Some((_, header)) = records.next_record(name)? else {
+        return Err(ReadError::File {
+            path: name.to_string(),
+            message: "empty file".into(),
+        });
+    };
+    let header: Vec<String> = header
+        .iter()
+        .map(|f| utf8(name, 1, "header", f).map(|s| s.trim().to_string()))
+        .collect::<Result<_, _>>()?;
+    let columns = locate_columns(name, &header)?;
+    let mut chunk = Chunk {
+        items: Interner::new(),
+        annotators: Interner::new(),
+        labels: Interner::new(),
+        label_first_line: Vec::new(),
+        rows: Vec::new(),
+    };
+    while let Some((line_no, fields)) = records.next_record(name)? {
+        if fields.len() == 1 && fields[0].is_empty() {
+            continue;
+        }
+        if fields.len() != header.len() {
+            return Err(ReadError::Line {
+                path: name.to_string(),
+                line: line_no,
+                field: None,
+                message: format!(
+                    "expected {} fields as in the header, found {}",
+                    header.len(),
+                    fields.len()
+                ),
+            });
+        }
+        let mut owned = [String::new(), String::new(), String::new()];
+        for (slot, (&column, field_name)) in owned.iter_mut().zip(columns.iter().zip(FIELD_NAMES)) {
+            *slot = utf8(name, line_no, field_name, &fields[column])?
+                .trim()
+                .to_string();
+        }
+        let values = [owned[0].as_str(), owned[1].as_str(), owned[2].as_str()];
+        check_ids(name, line_no, &values)?;
+        push_row(&mut chunk, values, line_no);
+    }
+    Ok(merge_chunks(vec![chunk]))
+}
+
+struct QuotedRecords<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    line: u64,
+    delimiter: u8,
+}
+
+impl QuotedRecords<'_> {
+    fn next_record(&mut self, name: &str) -> Result<Option<(u64, Vec<Vec<u8>>)>, ReadError> {
+        let delimiter = self.delimiter;
+        self.next_record_with(name, delimiter)
+    }
+
+    fn next_record_with(
+        &mut self,
+        name: &str,
+        delimiter: u8,
+    ) -> Result<Option<(u64, Vec<Vec<u8>>)>, ReadError> {
+        if self.pos >= self.bytes.len() {
+            return Ok(None);
+        }
+        let start_line = self.line;
+        let mut fields = Vec::new();
+        let mut field = Vec::new();
+        let mut in_quotes = false;
+        let mut quoted_field = false;
+        while self.pos < self.bytes.len() {
+            let b = self.bytes[self.pos];
+            self.pos += 1;
+            if in_quotes {
+                if b == b'"' {
+                    if self.bytes.get(self.pos) == Some(&b'"') {
+                        field.push(b'"');
+                        self.pos += 1;
+                    } else {
+                        in_quotes = false;
+                    }
+                } else {
+                    if b == b'\n' {
+                        self.line += 1;
+                    }
+                    field.push(b);
+                }
+                continue;
+            }
+            match b {
+                b'"' if field.is_empty() && !quoted_field => {
+                    in_quotes = true;
+                    quoted_field = true;
+                }
+                b'\n' => {
+                    self.line += 1;
+                    if field.last() == Some(&b'\r') {
+                        field.pop();
+                    }
+                    fields.push(std::mem::take(&mut field));
+                    return Ok(Some((start_line, fields)));
+                }
+                _ if b == delimiter => {
+                    fields.push(std::mem::take(&mut field));
+                    quoted_field = false;
+                }
+                _ => field.push(b),
+            }
+        }
+        if in_quotes {
+            return Err(ReadError::Line {
+                path: name.to_string(),
+                line: start_line,
+                field: None,
+                message: "unterminated quoted field".into(),
+            });
+        }
+        if field.last() == Some(&b'\r') {
+            field.pop();
+        }
+        fields.push(field);
+        Ok(Some((start_line, fields)))
+    }
+}
+
+/// JSON Lines: one object per line with item / annotator / label keys. A label may be a
+/// string, number, boolean or a list (multi-label).
+fn parse_jsonl(name: &str, bytes: &[u8]) -> Result<Parsed, ReadError> {
+    let mut chunk = Chunk {
+        items: Interner::new(),
+        annotators: Interner::new(),
+        labels: Interner::new(),
+        label_first_line: Vec::new(),
+        rows: Vec::new(),
+    };
+    for (index, raw_line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line_no = index as u64 + 1;
+        let text = utf8(name, line_no, "line", raw_line)?.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ReadError::Line {
+            path: name.to_string(),
+            line: line_no,
+            field: None,
+            message: format!("invalid JSON: {e}"),
+        })?;
+        let object = value.as_object().ok_or_else(|| ReadError::Line {
+            path: name.to_string(),
+            line: line_no,
+            field: None,
+            message: "expected a JSON object".into(),
+        })?;
+        let get = |names: &[&str], what: &str| -> Result<String, ReadError> {
+            let found =
+                names
+                    .iter()
+                    .find_map(|n| object.get(*n))
+                    .ok_or_else(|| ReadError::Line {
+                        path: name.to_string(),
+                        line: line_no,
+                        field: Some(what.to_string()),
+                        message: format!("missing key '{what}' (accepted: {})", names.join(", ")),
+                    })?;
+            Ok(match found {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Array(_) => found.to_string(),
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            })
+        };
+        let owned = [
+            get(&ITEM_NAMES, "item")?,
+            get(&ANNOTATOR_NAMES, "annotator")?,
+            get(&LABEL_NAMES, "label")?,
+        ];
+        let values = [owned[0].trim(), owned[1].trim(), owned[2].trim()];
+        check_ids(name, line_no, &values)?;
+        push_row(&mut chunk, values, line_no);
+    }
+    Ok(merge_chunks(vec![chunk]))
+}

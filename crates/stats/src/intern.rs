@@ -1,0 +1,130 @@
+//! String interning: every id (item, annotator, raw label) becomes a dense `u32`.
+//!
+//! Names live in one byte arena with offsets, and the hash table stores only ids,
+//! so an interned name costs its bytes plus about ten bytes of bookkeeping.
+
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
+
+use rustc_hash::FxBuildHasher;
+
+/// A set of distinct strings, each with a dense id in first-seen order.
+#[derive(Clone, Default)]
+pub struct Interner {
+    arena: String,
+    ends: Vec<u32>,
+    table: HashTable<u32>,
+}
+
+fn hash_str(s: &str) -> u64 {
+    FxBuildHasher.hash_one(s)
+}
+
+impl Interner {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_capacity(names: usize, bytes: usize) -> Self {
+        Self {
+            arena: String::with_capacity(bytes),
+            ends: Vec::with_capacity(names),
+            table: HashTable::with_capacity(names),
+        }
+    }
+
+    /// Number of distinct strings.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The string behind `id`. Panics if `id` was not produced by this interner.
+    pub fn name(&self, id: u32) -> &str {
+        let id = id as usize;
+        let start = if id == 0 {
+            0
+        } else {
+            self.ends[id - 1] as usize
+        };
+        &self.arena[start..self.ends[id] as usize]
+    }
+
+    /// The id of `name`, if it was interned.
+    pub fn get(&self, name: &str) -> Option<u32> {
+        let hash = hash_str(name);
+        self.table.find(hash, |&id| self.name(id) == name).copied()
+    }
+
+    /// The id of `name`, interning it if new. Returns `(id, was_new)`.
+    pub fn intern(&mut self, name: &str) -> (u32, bool) {
+        let hash = hash_str(name);
+        if let Some(&id) = self
+            .table
+            .find(hash, |&id| name_of(&self.arena, &self.ends, id) == name)
+        {
+            return (id, false);
+        }
+        let id = u32::try_from(self.ends.len()).expect("more than 4 billion distinct ids");
+        self.arena.push_str(name);
+        self.ends
+            .push(u32::try_from(self.arena.len()).expect("interned names exceed 4 GiB"));
+        let (arena, ends) = (&self.arena, &self.ends);
+        self.table
+            .insert_unique(hash, id, |&other| hash_str(name_of(arena, ends, other)));
+        (id, true)
+    }
+
+    /// All names in id order.
+    pub fn names(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        (0..self.len() as u32).map(move |id| self.name(id))
+    }
+
+    /// Heap bytes held (arena, offsets and table), for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        self.arena.capacity() + self.ends.capacity() * 4 + self.table.capacity() * 5
+    }
+}
+
+fn name_of<'a>(arena: &'a str, ends: &[u32], id: u32) -> &'a str {
+    let id = id as usize;
+    let start = if id == 0 { 0 } else { ends[id - 1] as usize };
+    &arena[start..ends[id] as usize]
+}
+
+impl std::fmt::Debug for Interner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interning_gives_dense_ids_in_first_seen_order() {
+        let mut interner = Interner::new();
+        assert_eq!(interner.intern("b"), (0, true));
+        assert_eq!(interner.intern("a"), (1, true));
+        assert_eq!(interner.intern("b"), (0, false));
+        assert_eq!(interner.name(1), "a");
+        assert_eq!(interner.get("a"), Some(1));
+        assert_eq!(interner.get("c"), None);
+        assert_eq!(interner.names().collect::<Vec<_>>(), ["b", "a"]);
+    }
+
+    #[test]
+    fn empty_and_unicode_names_round_trip() {
+        let mut interner = Interner::new();
+        let ids: Vec<u32> = ["", "é", "日本", ""]
+            .iter()
+            .map(|s| interner.intern(s).0)
+            .collect();
+        assert_eq!(ids, [0, 1, 2, 0]);
+        assert_eq!(interner.name(2), "日本");
+    }
+}
