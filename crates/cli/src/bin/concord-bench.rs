@@ -1,1 +1,264 @@
-fn main() {}
+//! `concord-bench`: speed and memory of the agreement engine on the standard synthetic
+//! scenarios of `peer_bench.py gen`, side by side with the Python peers in the same run.
+//!
+//! ```text
+//! concord-bench --data DIR [--scenarios a,b] [--peers --peer-script PATH --python PY]
+//! concord-bench --smoke            # tiny generated data, every step, no peers (CI)
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use concord_formats::read_annotations;
+use concord_stats::agreement::bootstrap::BootstrapOptions;
+use concord_stats::agreement::pairs::pairwise_cohen;
+use concord_stats::agreement::two_rater::CohenWeights;
+use concord_stats::{AgreementOptions, Inference, LabelSpec, Metric, Prepared, compute};
+use serde_json::Value;
+
+#[derive(Parser)]
+#[command(about = "Benchmark concord's agreement engine against the Python peers")]
+struct Args {
+    /// Folder written by `peer_bench.py gen --workdir`.
+    #[arg(long, default_value = "/tmp/peer_bench_data")]
+    data: PathBuf,
+    #[arg(long, default_value = "n100k_k2_r3,n100k_k10_r5,n100k_k5_r3to5,n1m_k2_r3,n1m_k10_r5,n1m_k5_r3to5")]
+    scenarios: String,
+    /// Bootstrap replicates.
+    #[arg(long, default_value_t = 1000)]
+    bootstrap: usize,
+    /// Run on tiny generated data (no peers): keeps the bench from rotting in CI.
+    #[arg(long)]
+    smoke: bool,
+    /// Also time the Python peers on the same data in this run.
+    #[arg(long)]
+    peers: bool,
+    #[arg(long, default_value = "../shared/bench/peer_bench.py")]
+    peer_script: PathBuf,
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// Peer algorithms to time.
+    #[arg(long, default_value = "kripp_nominal_vc,sm_fleiss,sk_cohen_pairs,irr_gwet,irr_fleiss,irr_kripp,nltk_alpha")]
+    peer_algos: String,
+    /// Peer time limit per run, seconds.
+    #[arg(long, default_value_t = 300)]
+    peer_timeout: u64,
+}
+
+struct Row {
+    scenario: String,
+    rows: usize,
+    load_s: f64,
+    bytes_per_row: f64,
+    alpha_s: f64,
+    all_coefficients_s: f64,
+    pairs_s: f64,
+    n_pairs: usize,
+    bootstrap_s: f64,
+    alpha: f64,
+}
+
+fn time<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let start = Instant::now();
+    let out = f();
+    (out, start.elapsed().as_secs_f64())
+}
+
+fn bench_file(scenario: &str, path: &Path, replicates: usize) -> Result<Row> {
+    let spec = LabelSpec::default();
+    let (file, load_s) = time(|| read_annotations(path, None, &spec));
+    let file = file?;
+    let table = file.table;
+    let bytes_per_row = table.index_bytes() as f64 / table.n_rows() as f64;
+    let options = AgreementOptions::default();
+    // α from triples: a fresh Prepared so the count patterns are part of the time.
+    let (alpha, alpha_s) = time(|| {
+        let prepared = Prepared::new(&table);
+        compute(&prepared, Metric::KrippendorffAlpha, &options, &|_| {})
+    });
+    let alpha = alpha?.estimate.value.unwrap_or(f64::NAN);
+    let (all, all_coefficients_s) = time(|| {
+        let prepared = Prepared::new(&table);
+        [
+            Metric::PercentAgreement,
+            Metric::KrippendorffAlpha,
+            Metric::FleissGeneralized,
+            Metric::GwetAc,
+            Metric::BrennanPrediger,
+            Metric::FleissKappa,
+            Metric::RandolphKappa,
+        ]
+        .iter()
+        .map(|&m| compute(&prepared, m, &options, &|_| {}))
+        .collect::<Result<Vec<_>, _>>()
+    });
+    all?;
+    let (pairs, pairs_s) =
+        time(|| pairwise_cohen(&table, CohenWeights::Unweighted, 10, &Inference::default(), &|_, _| {}));
+    let boot_options = AgreementOptions {
+        bootstrap: Some(BootstrapOptions { replicates, seed: 1, confidence: 0.95 }),
+        ..AgreementOptions::default()
+    };
+    let (boot, bootstrap_s) = time(|| {
+        let prepared = Prepared::new(&table);
+        compute(&prepared, Metric::KrippendorffAlpha, &boot_options, &|_| {})
+    });
+    boot?;
+    Ok(Row {
+        scenario: scenario.to_string(),
+        rows: table.n_rows(),
+        load_s,
+        bytes_per_row,
+        alpha_s,
+        all_coefficients_s,
+        pairs_s,
+        n_pairs: pairs.len(),
+        bootstrap_s,
+        alpha,
+    })
+}
+
+/// Tiny synthetic data (deterministic): `n` items, `k` classes, `r` ratings each.
+fn write_smoke_data(path: &Path, n: usize, k: u64, r: usize) -> Result<()> {
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut csv = String::from("item,worker,label\n");
+    for item in 0..n {
+        let truth = next() % k;
+        for slot in 0..r {
+            let worker = (item * 7 + slot * 13) % 97;
+            let label = if next() % 10 < 7 { truth } else { next() % k };
+            csv.push_str(&format!("{item},{worker},{label}\n"));
+        }
+    }
+    std::fs::write(path, csv).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{cpu}, {} threads", rayon::current_num_threads())
+}
+
+fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn run_peers(args: &Args, scenarios: &[&str]) -> Result<Value> {
+    let out = std::env::temp_dir().join("concord-bench-peers.json");
+    let _ = std::fs::remove_file(&out);
+    let status = std::process::Command::new(&args.python)
+        .arg(&args.peer_script)
+        .args(["bench", "--workdir"])
+        .arg(&args.data)
+        .args(["--scenarios", &scenarios.join(","), "--algos", &args.peer_algos, "--timeout"])
+        .arg(args.peer_timeout.to_string())
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .context("cannot start the peer benchmark")?;
+    if !status.success() {
+        bail!("the peer benchmark failed ({status})");
+    }
+    let text = std::fs::read_to_string(&out)?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+fn peer_seconds(peers: &Value, scenario: &str, algo: &str) -> Option<f64> {
+    peers["runs"].as_array()?.iter().find(|r| r["scenario"] == scenario && r["algo"] == algo).and_then(|r| {
+        let fit = r["fit_s"].as_f64()?;
+        Some(fit + r["prep_s"].as_f64().unwrap_or(0.0))
+    })
+}
+
+fn fmt_s(v: Option<f64>) -> String {
+    v.map_or("—".into(), |s| format!("{s:.3}"))
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    println!("concord-bench · commit {} · {}", commit(), machine());
+    if args.smoke {
+        let dir = tempfile_dir()?;
+        let path = dir.join("smoke.csv");
+        write_smoke_data(&path, 2_000, 4, 3)?;
+        let row = bench_file("smoke_n2k_k4_r3", &path, 50)?;
+        print_rows(&[row], None);
+        std::fs::remove_dir_all(&dir).ok();
+        return Ok(());
+    }
+    let scenarios: Vec<&str> = args.scenarios.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let mut rows = Vec::new();
+    for scenario in &scenarios {
+        let path = args.data.join(scenario).join("labels.csv");
+        if !path.exists() {
+            bail!("{} not found: run `peer_bench.py gen --workdir {}` first", path.display(), args.data.display());
+        }
+        eprintln!("concord: {scenario}");
+        rows.push(bench_file(scenario, &path, args.bootstrap)?);
+    }
+    let peers = if args.peers { Some(run_peers(&args, &scenarios)?) } else { None };
+    if let Some(p) = &peers {
+        println!("peers: {}", p["versions"]);
+    }
+    print_rows(&rows, peers.as_ref());
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("concord-bench-smoke-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn print_rows(rows: &[Row], peers: Option<&Value>) {
+    println!();
+    println!(
+        "| scenario | labels | load+intern s | bytes/label | α s | 7 coefficients + SE/CI s | Cohen all pairs s (pairs) | bootstrap α s | α |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        println!(
+            "| {} | {} | {:.3} | {:.1} | {:.3} | {:.3} | {:.3} ({}) | {:.3} | {:.6} |",
+            r.scenario, r.rows, r.load_s, r.bytes_per_row, r.alpha_s, r.all_coefficients_s, r.pairs_s, r.n_pairs, r.bootstrap_s, r.alpha
+        );
+    }
+    let Some(peers) = peers else { return };
+    println!();
+    println!("Same run, Python peers (prep + fit seconds; load excluded):");
+    println!();
+    println!("| scenario | krippendorff (vc) | nltk α | irrCAC gwet | irrCAC fleiss | irrCAC kripp | statsmodels fleiss | sklearn Cohen 50-annotator pairs | concord α | α speed-up vs krippendorff |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let s = |a| peer_seconds(peers, &r.scenario, a);
+        let kripp = s("kripp_nominal_vc");
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {} |",
+            r.scenario,
+            fmt_s(kripp),
+            fmt_s(s("nltk_alpha")),
+            fmt_s(s("irr_gwet")),
+            fmt_s(s("irr_fleiss")),
+            fmt_s(s("irr_kripp")),
+            fmt_s(s("sm_fleiss")),
+            fmt_s(s("sk_cohen_pairs")),
+            r.alpha_s,
+            kripp.map_or("—".into(), |k| format!("{:.0}×", k / r.alpha_s))
+        );
+    }
+}
