@@ -104,7 +104,29 @@ pub fn normal_two_sided_p(z: f64) -> f64 {
 
 /// Standard normal quantile.
 pub fn normal_quantile(p: f64) -> f64 {
-    invert_monotone(normal_cdf, p, -40.0, 40.0)
+    cached(0.0, p, || invert_monotone(normal_cdf, p, -40.0, 40.0))
+}
+
+thread_local! {
+    /// The last few (df, p) → quantile results: intervals are computed with the same
+    /// level over and over (bootstrap replicates, annotator pairs).
+    static QUANTILES: std::cell::RefCell<Vec<(u64, u64, f64)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn cached(df: f64, p: f64, compute: impl FnOnce() -> f64) -> f64 {
+    let key = (df.to_bits(), p.to_bits());
+    if let Some(hit) = QUANTILES.with(|c| c.borrow().iter().find(|e| (e.0, e.1) == key).map(|e| e.2)) {
+        return hit;
+    }
+    let value = compute();
+    QUANTILES.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= 16 {
+            c.remove(0);
+        }
+        c.push((key.0, key.1, value));
+    });
+    value
 }
 
 /// Continued fraction for the incomplete beta function (modified Lentz).
@@ -186,7 +208,7 @@ pub fn t_two_sided_p(t: f64, df: f64) -> f64 {
 
 /// Student's t quantile.
 pub fn t_quantile(p: f64, df: f64) -> f64 {
-    invert_monotone(|t| t_cdf(t, df), p, -1e7, 1e7)
+    cached(df, p, || invert_monotone(|t| t_cdf(t, df), p, -1e7, 1e7))
 }
 
 /// Bisection on an increasing CDF: converges to full double precision.

@@ -220,6 +220,8 @@ pub struct AnnotationTable {
     /// Rows of annotator a: `annotator_rows[annotator_offsets[a]..annotator_offsets[a+1]]`.
     annotator_offsets: Vec<u32>,
     annotator_rows: Vec<u32>,
+    /// The item of each entry of `annotator_rows` (saves a search per lookup).
+    annotator_items: Vec<u32>,
 }
 
 impl AnnotationTable {
@@ -251,10 +253,14 @@ impl AnnotationTable {
         let annotator_offsets = offsets_from_keys(&sorted_annotator, n_annotators);
         let mut cursor: Vec<u32> = annotator_offsets[..n_annotators].to_vec();
         let mut annotator_rows = vec![0u32; n_rows];
-        for (row, &annotator) in sorted_annotator.iter().enumerate() {
-            let slot = &mut cursor[annotator as usize];
-            annotator_rows[*slot as usize] = row as u32;
-            *slot += 1;
+        let mut annotator_items = vec![0u32; n_rows];
+        for item in 0..n_items {
+            for row in item_offsets[item]..item_offsets[item + 1] {
+                let slot = &mut cursor[sorted_annotator[row as usize] as usize];
+                annotator_rows[*slot as usize] = row;
+                annotator_items[*slot as usize] = item as u32;
+                *slot += 1;
+            }
         }
         Ok(Self {
             items,
@@ -265,6 +271,7 @@ impl AnnotationTable {
             row_label: sorted_label,
             annotator_offsets,
             annotator_rows,
+            annotator_items,
         })
     }
 
@@ -338,6 +345,12 @@ impl AnnotationTable {
         &self.annotator_rows
             [self.annotator_offsets[a] as usize..self.annotator_offsets[a + 1] as usize]
     }
+    /// Items of `annotator`'s ratings, parallel to `annotator_rows` (in item order).
+    pub fn annotator_items(&self, annotator: u32) -> &[u32] {
+        let a = annotator as usize;
+        &self.annotator_items
+            [self.annotator_offsets[a] as usize..self.annotator_offsets[a + 1] as usize]
+    }
     /// The item of a row (binary search over item offsets).
     pub fn row_item(&self, row: u32) -> u32 {
         (self.item_offsets.partition_point(|&start| start <= row) - 1) as u32
@@ -355,7 +368,8 @@ impl AnnotationTable {
             + self.row_annotator.capacity()
             + self.row_label.capacity()
             + self.annotator_offsets.capacity()
-            + self.annotator_rows.capacity())
+            + self.annotator_rows.capacity()
+            + self.annotator_items.capacity())
             * 4
     }
     /// All heap bytes including interned names.

@@ -117,7 +117,7 @@ fn alpha_from_parts(
     inference: &Inference,
 ) -> Estimate {
     let mut est = alpha_with_distance(co, delta);
-    if est.value.is_none() {
+    if est.value.is_none() || !inference.wants_intervals() {
         return est;
     }
     let q = co.q;

@@ -88,6 +88,13 @@ impl Default for Inference {
 }
 
 impl Inference {
+    /// Point estimates only: no standard errors or intervals (bootstrap replicates).
+    pub const POINT_ONLY: Inference = Inference { confidence: f64::NAN, population: None };
+
+    pub fn wants_intervals(&self) -> bool {
+        !self.confidence.is_nan()
+    }
+
     /// Finite-population correction factor f = n / N (0 when N is infinite).
     pub fn sampling_fraction(&self, n: f64) -> f64 {
         match self.population {
@@ -118,7 +125,7 @@ pub(crate) fn t_inference_with(
     p_statistic: PStatistic,
 ) {
     let Some(value) = estimate.value else { return };
-    if !(variance.is_finite() && n > 1.0) {
+    if !(variance.is_finite() && n > 1.0 && inference.wants_intervals()) {
         return;
     }
     let se = variance.max(0.0).sqrt();

@@ -1,10 +1,9 @@
 //! Cohen's κ for every pair of annotators that share at least `min_shared` items.
 //!
-//! One pass over items emits (pair, label A, label B) for every pair of annotators
-//! on an item; a parallel sort groups them by pair; each group becomes a contingency
-//! table. Memory is proportional to the number of co-ratings, never annotators².
+//! Memory is proportional to one annotator's co-raters per thread, never annotators².
 
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::conger::last_ratings;
@@ -20,7 +19,13 @@ pub struct PairAgreement {
     pub estimate: Estimate,
 }
 
-/// Cohen's κ for all pairs with at least `min_shared` shared items, sorted by pair.
+/// Cohen's κ for all pairs with at least `min_shared` shared items, sorted by the pair's
+/// annotator names (a < b).
+///
+/// Each annotator is processed independently (in parallel): walk its items, and for every
+/// co-rater whose name sorts after it, count (own label, their label) in a scratch table
+/// keyed by co-rater. Work is proportional to the number of co-ratings; memory to one
+/// annotator's co-raters per thread.
 pub fn pairwise_cohen(
     table: &AnnotationTable,
     weights: CohenWeights,
@@ -29,76 +34,65 @@ pub fn pairwise_cohen(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Vec<PairAgreement> {
     let q = table.n_values();
-    // (a, b) with a < b by name order, and their two labels.
-    let name_less = |a: u32, b: u32| table.annotator_name(a) < table.annotator_name(b);
-    let mut entries: Vec<(u64, u32, u32)> = (0..table.n_items() as u32)
+    let n_annotators = table.n_annotators();
+    // Rank of each annotator by name: pairs are (lower rank, higher rank).
+    let mut by_name: Vec<u32> = (0..n_annotators as u32).collect();
+    by_name.par_sort_unstable_by(|&x, &y| table.annotator_name(x).cmp(table.annotator_name(y)));
+    let mut rank = vec![0u32; n_annotators];
+    for (r, &a) in by_name.iter().enumerate() {
+        rank[a as usize] = r as u32;
+    }
+    let declared = table.values().declared();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let mut pairs: Vec<PairAgreement> = (0..n_annotators as u32)
         .into_par_iter()
-        .with_min_len(2048)
-        .fold(
-            || (Vec::new(), Vec::new()),
-            |(mut out, mut scratch): (Vec<(u64, u32, u32)>, Vec<(u32, u32)>), item| {
-                last_ratings(table, item, &mut scratch);
-                for i in 0..scratch.len() {
-                    for j in i + 1..scratch.len() {
-                        let (mut x, mut y) = (scratch[i], scratch[j]);
-                        if !name_less(x.0, y.0) {
-                            std::mem::swap(&mut x, &mut y);
+        .map_init(
+            || (FxHashMap::<u32, usize>::default(), Vec::<u32>::new(), Vec::<(u32, u32)>::new(), Vec::<u32>::new()),
+            |(slots, tables, scratch, partners), a| {
+                slots.clear();
+                tables.clear();
+                partners.clear();
+                let mut last_item = u32::MAX;
+                for &item in table.annotator_items(a) {
+                    if item == last_item {
+                        continue;
+                    }
+                    last_item = item;
+                    last_ratings(table, item, scratch);
+                    let Some(&(_, own)) = scratch.iter().find(|(x, _)| *x == a) else { continue };
+                    for &(b, theirs) in scratch.iter() {
+                        if rank[b as usize] <= rank[a as usize] {
+                            continue;
                         }
-                        out.push(((u64::from(x.0) << 32) | u64::from(y.0), x.1, y.1));
+                        let slot = *slots.entry(b).or_insert_with(|| {
+                            partners.push(b);
+                            tables.resize(tables.len() + q * q, 0);
+                            partners.len() - 1
+                        });
+                        tables[slot * q * q + own as usize * q + theirs as usize] += 1;
                     }
                 }
-                (out, scratch)
+                let mut out = Vec::new();
+                for (slot, &b) in partners.iter().enumerate() {
+                    let counts = &tables[slot * q * q..(slot + 1) * q * q];
+                    let shared: u64 = counts.iter().map(|&c| u64::from(c)).sum();
+                    if shared < min_shared.max(1) {
+                        continue;
+                    }
+                    let ct = ContingencyTable { q, counts: counts.iter().map(|&c| f64::from(c)).collect() };
+                    let ct = if declared { ct } else { ct.restrict(&ct.used_categories()) };
+                    let estimate = cohen_kappa(&ct, &weights.matrix(ct.q), inference);
+                    out.push(PairAgreement { annotator_a: a, annotator_b: b, shared_items: shared, estimate });
+                }
+                let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if finished % 256 == 0 || finished == n_annotators {
+                    progress(finished, n_annotators);
+                }
+                out
             },
         )
-        .map(|(out, _)| out)
-        .reduce(Vec::new, |mut a, mut b| {
-            if a.len() < b.len() {
-                std::mem::swap(&mut a, &mut b);
-            }
-            a.extend_from_slice(&b);
-            a
-        });
-    entries.par_sort_unstable_by_key(|e| e.0);
-    // Group boundaries.
-    let mut starts: Vec<usize> = Vec::new();
-    for (i, e) in entries.iter().enumerate() {
-        if i == 0 || entries[i - 1].0 != e.0 {
-            starts.push(i);
-        }
-    }
-    starts.push(entries.len());
-    let groups: Vec<(usize, usize)> = starts
-        .windows(2)
-        .map(|w| (w[0], w[1]))
-        .filter(|(s, e)| (e - s) as u64 >= min_shared.max(1))
+        .flatten()
         .collect();
-    let total = groups.len();
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let declared = table.values().declared();
-    groups
-        .par_iter()
-        .map(|&(start, end)| {
-            let mut ct = ContingencyTable::new(q);
-            for &(_, va, vb) in &entries[start..end] {
-                ct.counts[va as usize * q + vb as usize] += 1.0;
-            }
-            let ct = if declared {
-                ct
-            } else {
-                ct.restrict(&ct.used_categories())
-            };
-            let estimate = cohen_kappa(&ct, &weights.matrix(ct.q), inference);
-            let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            if finished % 1024 == 0 || finished == total {
-                progress(finished, total);
-            }
-            let key = entries[start].0;
-            PairAgreement {
-                annotator_a: (key >> 32) as u32,
-                annotator_b: key as u32,
-                shared_items: (end - start) as u64,
-                estimate,
-            }
-        })
-        .collect()
+    pairs.par_sort_unstable_by_key(|p| (rank[p.annotator_a as usize], rank[p.annotator_b as usize]));
+    pairs
 }

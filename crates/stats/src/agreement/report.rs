@@ -299,10 +299,7 @@ pub fn compute(
             let boot = bootstrap_options.and_then(|b| {
                 let stat = |m: &[f64]| {
                     let replicate = units.with_multiplicity(m.to_vec());
-                    let no_inference = Inference {
-                        confidence: inference.confidence,
-                        population: None,
-                    };
+                    let no_inference = Inference::POINT_ONLY;
                     match &options.alpha_distance {
                         Some(delta) => alpha_custom(&replicate, delta, &no_inference).value,
                         None => alpha(&replicate, table.values(), level, &no_inference)
@@ -362,7 +359,7 @@ pub fn compute(
             let boot = bootstrap_options.and_then(|b| {
                 let ones = vec![1.0; raters.n_items()];
                 let stat =
-                    |m: &[f64]| conger_kappa(raters, &w, &Inference::default(), Some(m)).value;
+                    |m: &[f64]| conger_kappa(raters, &w, &Inference::POINT_ONLY, Some(m)).value;
                 bootstrap(&ones, b, stat, progress)
             });
             (estimate, boot)
@@ -387,7 +384,7 @@ pub fn compute(
                     let estimate = cohen_kappa(&ct, &w, inference);
                     let boot = bootstrap_options.and_then(|b| {
                         let stat = |m: &[f64]| {
-                            cohen_kappa(&ct.with_counts(m.to_vec()), &w, &Inference::default())
+                            cohen_kappa(&ct.with_counts(m.to_vec()), &w, &Inference::POINT_ONLY)
                                 .value
                         };
                         bootstrap(&ct.counts, b, stat, progress)
@@ -403,7 +400,7 @@ pub fn compute(
                                 TableCoefficient::Scott,
                                 &ct.with_counts(m.to_vec()),
                                 &w,
-                                &Inference::default(),
+                                &Inference::POINT_ONLY,
                             )
                             .value
                         };
@@ -466,7 +463,7 @@ fn table_mode_estimate(
                         which,
                         &ct.with_counts(m.to_vec()),
                         &w,
-                        &Inference::default(),
+                        &Inference::POINT_ONLY,
                     )
                     .value
                 };

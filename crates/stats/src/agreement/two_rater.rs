@@ -56,10 +56,8 @@ impl ContingencyTable {
         let q = table.n_values();
         let mut out = Self::new(q);
         let mut scratch = Vec::new();
-        let rows_a = table.annotator_rows(a);
         let mut last_item = u32::MAX;
-        for &row in rows_a {
-            let item = table.row_item(row);
+        for &item in table.annotator_items(a) {
             if item == last_item {
                 continue;
             }
@@ -155,6 +153,9 @@ pub fn cohen_kappa(table: &ContingencyTable, w: &Weights, inference: &Inference)
     }
     let mut est = chance_corrected(pa, pe, "Cohen's κ");
     let Some(kappa) = est.value else { return est };
+    if !inference.wants_intervals() {
+        return est;
+    }
     let row_bar: Vec<f64> = (0..q)
         .map(|k| (0..q).map(|l| w.get(k, l) * cols[l]).sum())
         .collect();
