@@ -8,7 +8,10 @@ use concord_formats::conformance::{Case, agreement_flags, case_file};
 use serde_json::Value;
 
 fn concord(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_concord")).args(args).output().expect("the concord binary runs")
+    Command::new(env!("CARGO_BIN_EXE_concord"))
+        .args(args)
+        .output()
+        .expect("the concord binary runs")
 }
 
 fn stdout(out: &Output) -> String {
@@ -29,8 +32,13 @@ fn write(dir: &tempfile::TempDir, name: &str, contents: &[u8]) -> PathBuf {
     path
 }
 
-const AGREEMENT_FAMILIES: [&str; 5] =
-    ["krippendorff_alpha", "fleiss_kappa", "cohen_kappa", "two_coder_coefficients", "irrcac"];
+const AGREEMENT_FAMILIES: [&str; 5] = [
+    "krippendorff_alpha",
+    "fleiss_kappa",
+    "cohen_kappa",
+    "two_coder_coefficients",
+    "irrcac",
+];
 
 fn agreement_cases() -> Vec<PathBuf> {
     let mut files = Vec::new();
@@ -52,7 +60,11 @@ fn agreement_cases() -> Vec<PathBuf> {
 #[test]
 fn every_agreement_conformance_family_passes_through_concord_case_check() {
     for family in AGREEMENT_FAMILIES {
-        let out = concord(&["case", "check", conformance_dir().join(family).to_str().unwrap()]);
+        let out = concord(&[
+            "case",
+            "check",
+            conformance_dir().join(family).to_str().unwrap(),
+        ]);
         let text = stdout(&out);
         assert!(out.status.success(), "{family}:\n{text}{}", stderr(&out));
         assert!(text.trim_end().ends_with(" 0 failed"), "{family}: {text}");
@@ -61,7 +73,10 @@ fn every_agreement_conformance_family_passes_through_concord_case_check() {
 
 #[test]
 fn the_alpha_cases_of_crowdkit_metric_pass_through_concord_case_run() {
-    for path in agreement_cases().iter().filter(|p| p.to_string_lossy().contains("crowdkit_metric")) {
+    for path in agreement_cases()
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("crowdkit_metric"))
+    {
         let out = concord(&["case", "run", path.to_str().unwrap()]);
         assert!(out.status.success(), "{}", stderr(&out));
         let printed: Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -79,41 +94,94 @@ fn the_alpha_cases_of_crowdkit_metric_pass_through_concord_case_run() {
 fn every_agreement_case_gives_the_reference_value_through_concord_agreement() {
     let dir = tempfile::tempdir().unwrap();
     let cases = agreement_cases();
-    assert!(cases.len() >= 97, "expected the agreement cases, found {}", cases.len());
+    assert!(
+        cases.len() >= 97,
+        "expected the agreement cases, found {}",
+        cases.len()
+    );
     for path in cases {
         let case = Case::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let (format, contents) = case_file(&case);
-        let ext = if format == concord_formats::Format::Jsonl { "jsonl" } else { "csv" };
+        let ext = if format == concord_formats::Format::Jsonl {
+            "jsonl"
+        } else {
+            "csv"
+        };
         let file = write(&dir, &format!("{}.{ext}", case.id), contents.as_bytes());
         let (flags, _) = agreement_flags(&case).unwrap();
-        let mut args = vec!["agreement".to_string(), file.to_string_lossy().into_owned(), "--format".into(), "json".into()];
+        let mut args = vec![
+            "agreement".to_string(),
+            file.to_string_lossy().into_owned(),
+            "--format".into(),
+            "json".into(),
+        ];
         args.extend(flags);
         let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = concord(&arg_refs);
         assert!(out.status.success(), "{}: {}", case.id, stderr(&out));
         let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
         let metric = &report["metrics"][0];
-        let expected_value = case.expected.get("value").or_else(|| case.expected.get("fleiss")).unwrap();
-        let tolerance = case.tolerance.get("abs").and_then(Value::as_f64).unwrap_or(1e-9);
+        let expected_value = case
+            .expected
+            .get("value")
+            .or_else(|| case.expected.get("fleiss"))
+            .unwrap();
+        let tolerance = case
+            .tolerance
+            .get("abs")
+            .and_then(Value::as_f64)
+            .unwrap_or(1e-9);
         match expected_value.as_f64() {
             Some(v) => {
-                let got = metric["value"].as_f64().unwrap_or_else(|| panic!("{}: no value in {metric}", case.id));
-                assert!((got - v).abs() <= tolerance, "{}: expected {v}, got {got}", case.id);
+                let got = metric["value"]
+                    .as_f64()
+                    .unwrap_or_else(|| panic!("{}: no value in {metric}", case.id));
+                assert!(
+                    (got - v).abs() <= tolerance,
+                    "{}: expected {v}, got {got}",
+                    case.id
+                );
             }
             None => {
-                assert!(metric["value"].is_null(), "{}: expected undefined, got {}", case.id, metric["value"]);
-                assert!(metric["undefined"].as_str().is_some_and(|r| !r.is_empty()), "{}: no reason", case.id);
+                assert!(
+                    metric["value"].is_null(),
+                    "{}: expected undefined, got {}",
+                    case.id,
+                    metric["value"]
+                );
+                assert!(
+                    metric["undefined"].as_str().is_some_and(|r| !r.is_empty()),
+                    "{}: no reason",
+                    case.id
+                );
             }
         }
-        let se_tol = case.tolerance.get("se_ci_p_abs").and_then(Value::as_f64).unwrap_or(tolerance);
-        if let Some(se) = case.expected.get("se").or_else(|| case.expected.get("ase")).and_then(Value::as_f64) {
+        let se_tol = case
+            .tolerance
+            .get("se_ci_p_abs")
+            .and_then(Value::as_f64)
+            .unwrap_or(tolerance);
+        if let Some(se) = case
+            .expected
+            .get("se")
+            .or_else(|| case.expected.get("ase"))
+            .and_then(Value::as_f64)
+        {
             let got = metric["se"].as_f64().unwrap();
-            assert!((got - se).abs() <= se_tol, "{}: se expected {se}, got {got}", case.id);
+            assert!(
+                (got - se).abs() <= se_tol,
+                "{}: se expected {se}, got {got}",
+                case.id
+            );
         }
         if let Some(ci) = case.expected.get("ci95").and_then(Value::as_array) {
             for (i, bound) in ci.iter().enumerate() {
                 let got = metric["ci"][i].as_f64().unwrap();
-                assert!((got - bound.as_f64().unwrap()).abs() <= se_tol, "{}: ci[{i}] {got} vs {bound}", case.id);
+                assert!(
+                    (got - bound.as_f64().unwrap()).abs() <= se_tol,
+                    "{}: ci[{i}] {got} vs {bound}",
+                    case.id
+                );
             }
         }
     }
@@ -130,29 +198,64 @@ fn default_report_lists_the_standard_coefficients_with_interpretation() {
     let out = concord(&["agreement", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    for expected in ["Percent agreement", "Krippendorff's α", "Fleiss' κ (generalised)", "Gwet's AC1", "Brennan–Prediger"] {
+    for expected in [
+        "Percent agreement",
+        "Krippendorff's α",
+        "Fleiss' κ (generalised)",
+        "Gwet's AC1",
+        "Brennan–Prediger",
+    ] {
         assert!(text.contains(expected), "missing {expected} in\n{text}");
     }
-    assert!(text.contains("11 ratings · 4 items · 3 annotators"), "{text}");
-    assert!(text.contains("unreliable") || text.contains("reliable"), "{text}");
-    assert!(!text.contains("Cohen"), "Cohen only with two annotators:\n{text}");
+    assert!(
+        text.contains("11 ratings · 4 items · 3 annotators"),
+        "{text}"
+    );
+    assert!(
+        text.contains("unreliable") || text.contains("reliable"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Cohen"),
+        "Cohen only with two annotators:\n{text}"
+    );
 }
 
 #[test]
 fn cohen_is_in_the_default_set_with_exactly_two_annotators() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(&dir, "two.csv", b"item,annotator,label\n1,a,x\n1,b,x\n2,a,y\n2,b,x\n3,a,y\n3,b,y\n");
+    let file = write(
+        &dir,
+        "two.csv",
+        b"item,annotator,label\n1,a,x\n1,b,x\n2,a,y\n2,b,x\n3,a,y\n3,b,y\n",
+    );
     let out = concord(&["agreement", file.to_str().unwrap(), "--format", "json"]);
     let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let names: Vec<&str> = report["metrics"].as_array().unwrap().iter().map(|m| m["metric"].as_str().unwrap()).collect();
+    let names: Vec<&str> = report["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["metric"].as_str().unwrap())
+        .collect();
     assert!(names.contains(&"cohen_kappa"), "{names:?}");
 }
 
 #[test]
 fn a_single_category_is_reported_as_undefined_with_a_reason_and_exit_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(&dir, "same.csv", b"item,annotator,label\n1,a,x\n1,b,x\n2,a,x\n2,b,x\n");
-    let out = concord(&["agreement", file.to_str().unwrap(), "--metric", "alpha", "--metric", "fleiss"]);
+    let file = write(
+        &dir,
+        "same.csv",
+        b"item,annotator,label\n1,a,x\n1,b,x\n2,a,x\n2,b,x\n",
+    );
+    let out = concord(&[
+        "agreement",
+        file.to_str().unwrap(),
+        "--metric",
+        "alpha",
+        "--metric",
+        "fleiss",
+    ]);
     assert!(out.status.success());
     let text = stdout(&out);
     assert!(text.contains("undefined"), "{text}");
@@ -167,7 +270,11 @@ fn assert_fails_with(file_contents: &[u8], extra: &[&str], needles: &[&str]) {
     let out = concord(&args);
     assert!(!out.status.success(), "should fail: {}", stdout(&out));
     let err = stderr(&out);
-    assert!(stdout(&out).is_empty(), "nothing computed from a bad file: {}", stdout(&out));
+    assert!(
+        stdout(&out).is_empty(),
+        "nothing computed from a bad file: {}",
+        stdout(&out)
+    );
     for needle in needles {
         assert!(err.contains(needle), "expected '{needle}' in: {err}");
     }
@@ -175,23 +282,47 @@ fn assert_fails_with(file_contents: &[u8], extra: &[&str], needles: &[&str]) {
 
 #[test]
 fn bad_input_is_a_clear_error_naming_file_line_and_field() {
-    assert_fails_with(b"item,annotator\n1,a\n", &[], &["bad.csv", "missing column 'label'"]);
-    assert_fails_with(b"item,annotator,label\n1,a,x\n2,b\n", &[], &["bad.csv", "line 3", "expected 3 fields"]);
-    assert_fails_with(b"item,annotator,label\n1,a,x\n,b,y\n", &[], &["line 3", "field 'item'", "empty item id"]);
-    assert_fails_with(b"item,annotator,label\n1,a,x\n2,b,\xff\xfe\n", &[], &["line 3", "field 'label'", "invalid UTF-8"]);
+    assert_fails_with(
+        b"item,annotator\n1,a\n",
+        &[],
+        &["bad.csv", "missing column 'label'"],
+    );
+    assert_fails_with(
+        b"item,annotator,label\n1,a,x\n2,b\n",
+        &[],
+        &["bad.csv", "line 3", "expected 3 fields"],
+    );
+    assert_fails_with(
+        b"item,annotator,label\n1,a,x\n,b,y\n",
+        &[],
+        &["line 3", "field 'item'", "empty item id"],
+    );
+    assert_fails_with(
+        b"item,annotator,label\n1,a,x\n2,b,\xff\xfe\n",
+        &[],
+        &["line 3", "field 'label'", "invalid UTF-8"],
+    );
     assert_fails_with(
         b"item,annotator,label\n1,a,x\n1,b,y\n2,a,q\n",
         &["--categories", "x,y"],
         &["line 4", "field 'label'", "'q'", "declared categories"],
     );
-    assert_fails_with(b"item,annotator,label\n1,a,1\n1,b,two\n", &["--label-type", "int"], &["line 3", "'two'"]);
+    assert_fails_with(
+        b"item,annotator,label\n1,a,1\n1,b,two\n",
+        &["--label-type", "int"],
+        &["line 3", "'two'"],
+    );
     assert_fails_with(b"item,annotator,label\n", &[], &["no annotations"]);
 }
 
 #[test]
 fn quoted_csv_and_jsonl_read_like_plain_csv() {
     let dir = tempfile::tempdir().unwrap();
-    let plain = write(&dir, "plain.csv", b"item,annotator,label\n1,a,x\n1,b,x\n2,a,y\n2,b,x\n3,a,y\n3,b,y\n");
+    let plain = write(
+        &dir,
+        "plain.csv",
+        b"item,annotator,label\n1,a,x\n1,b,x\n2,a,y\n2,b,x\n3,a,y\n3,b,y\n",
+    );
     let quoted = write(
         &dir,
         "quoted.csv",
@@ -203,7 +334,14 @@ fn quoted_csv_and_jsonl_read_like_plain_csv() {
         b"{\"item\":1,\"annotator\":\"a\",\"label\":\"x\"}\n{\"item\":1,\"annotator\":\"b\",\"label\":\"x\"}\n{\"item\":2,\"annotator\":\"a\",\"label\":\"y\"}\n{\"item\":2,\"annotator\":\"b\",\"label\":\"x\"}\n{\"item\":3,\"annotator\":\"a\",\"label\":\"y\"}\n{\"item\":3,\"annotator\":\"b\",\"label\":\"y\"}\n",
     );
     let value = |p: &Path| -> Value {
-        let out = concord(&["agreement", p.to_str().unwrap(), "--format", "json", "--metric", "alpha"]);
+        let out = concord(&[
+            "agreement",
+            p.to_str().unwrap(),
+            "--format",
+            "json",
+            "--metric",
+            "alpha",
+        ]);
         assert!(out.status.success(), "{}", stderr(&out));
         serde_json::from_str::<Value>(&stdout(&out)).unwrap()["metrics"][0]["value"].clone()
     };
@@ -223,8 +361,18 @@ fn the_bootstrap_is_seeded_and_the_same_on_one_and_two_threads() {
     let file = write(&dir, "boot.csv", csv.as_bytes());
     let run = |threads: &str| -> Value {
         let out = concord(&[
-            "agreement", file.to_str().unwrap(), "--metric", "alpha", "--bootstrap", "300", "--seed", "9",
-            "--threads", threads, "--format", "json",
+            "agreement",
+            file.to_str().unwrap(),
+            "--metric",
+            "alpha",
+            "--bootstrap",
+            "300",
+            "--seed",
+            "9",
+            "--threads",
+            threads,
+            "--format",
+            "json",
         ]);
         assert!(out.status.success(), "{}", stderr(&out));
         serde_json::from_str::<Value>(&stdout(&out)).unwrap()["metrics"][0].clone()
@@ -234,7 +382,10 @@ fn the_bootstrap_is_seeded_and_the_same_on_one_and_two_threads() {
     assert_eq!(one["bootstrap"], two["bootstrap"]);
     let ci = one["bootstrap"]["ci"].as_array().unwrap();
     let value = one["value"].as_f64().unwrap();
-    assert!(ci[0].as_f64().unwrap() <= value && value <= ci[1].as_f64().unwrap(), "{one}");
+    assert!(
+        ci[0].as_f64().unwrap() <= value && value <= ci[1].as_f64().unwrap(),
+        "{one}"
+    );
 }
 
 #[test]
@@ -250,31 +401,66 @@ fn all_pairs_are_written_with_their_shared_item_counts() {
     let file = write(&dir, "pairs.csv", csv.as_bytes());
     let out_file = dir.path().join("out.csv");
     let out = concord(&[
-        "agreement", file.to_str().unwrap(), "--pairs", "--min-shared", "5", "--out", out_file.to_str().unwrap(),
+        "agreement",
+        file.to_str().unwrap(),
+        "--pairs",
+        "--min-shared",
+        "5",
+        "--out",
+        out_file.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let written = std::fs::read_to_string(&out_file).unwrap();
     let lines: Vec<&str> = written.lines().collect();
-    assert_eq!(lines[0], "annotator_a,annotator_b,shared_items,kappa,se,ci_low,ci_high,undefined");
-    assert!(lines.iter().any(|l| l.starts_with("a,b,12,1,")), "{written}");
-    assert!(lines.iter().any(|l| l.starts_with("a,c,5,-0.923")), "{written}");
-    assert!(lines.iter().any(|l| l.starts_with("b,c,5,-0.923")), "{written}");
+    assert_eq!(
+        lines[0],
+        "annotator_a,annotator_b,shared_items,kappa,se,ci_low,ci_high,undefined"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("a,b,12,1,")),
+        "{written}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("a,c,5,-0.923")),
+        "{written}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("b,c,5,-0.923")),
+        "{written}"
+    );
     assert_eq!(lines.len(), 4, "{written}");
 }
 
 #[test]
 fn per_category_alpha_and_per_item_files_are_produced() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(&dir, "cats.csv", b"item,annotator,label\n1,a,x\n1,b,x\n2,a,y\n2,b,z\n3,a,z\n3,b,z\n");
+    let file = write(
+        &dir,
+        "cats.csv",
+        b"item,annotator,label\n1,a,x\n1,b,x\n2,a,y\n2,b,z\n3,a,z\n3,b,z\n",
+    );
     let items = dir.path().join("items.csv");
     let out = concord(&[
-        "agreement", file.to_str().unwrap(), "--by-category", "--items", items.to_str().unwrap(), "--format", "json",
+        "agreement",
+        file.to_str().unwrap(),
+        "--by-category",
+        "--items",
+        items.to_str().unwrap(),
+        "--format",
+        "json",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let categories: Vec<&str> =
-        report["by_category"].as_array().unwrap().iter().map(|c| c["category"].as_str().unwrap()).collect();
+    let categories: Vec<&str> = report["by_category"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["category"].as_str().unwrap())
+        .collect();
     assert_eq!(categories, ["x", "y", "z"]);
     let per_item = std::fs::read_to_string(items).unwrap();
-    assert!(per_item.contains("2,2,y,0.5,0,0.6931471805599453"), "{per_item}");
+    assert!(
+        per_item.contains("2,2,y,0.5,0,0.6931471805599453"),
+        "{per_item}"
+    );
 }

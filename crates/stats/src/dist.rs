@@ -115,7 +115,9 @@ thread_local! {
 
 fn cached(df: f64, p: f64, compute: impl FnOnce() -> f64) -> f64 {
     let key = (df.to_bits(), p.to_bits());
-    if let Some(hit) = QUANTILES.with(|c| c.borrow().iter().find(|e| (e.0, e.1) == key).map(|e| e.2)) {
+    if let Some(hit) =
+        QUANTILES.with(|c| c.borrow().iter().find(|e| (e.0, e.1) == key).map(|e| e.2))
+    {
         return hit;
     }
     let value = compute();

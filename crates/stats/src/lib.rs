@@ -3,6 +3,7 @@
 //! No I/O, no async, no SQL, no HTTP: tables in, numbers out. Readers live in
 //! `concord-formats`; the CLI and the server call in here.
 
+pub mod aggregate;
 pub mod agreement;
 pub mod dist;
 pub mod intern;

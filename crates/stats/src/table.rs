@@ -92,6 +92,8 @@ pub struct ValueDomain {
     sets: Vec<Vec<u32>>,
     elements: Vec<String>,
     declared: bool,
+    /// Rank of each value by first appearance in the input (unused declared values last).
+    first_seen: Vec<u32>,
 }
 
 impl ValueDomain {
@@ -133,6 +135,13 @@ impl ValueDomain {
     pub fn is_sets(&self) -> bool {
         self.kind == LabelKind::Set
     }
+    /// Rank of `value` by first appearance in the input (some models order labels so).
+    pub fn first_seen_rank(&self, value: u32) -> u32 {
+        self.first_seen
+            .get(value as usize)
+            .copied()
+            .unwrap_or(value)
+    }
     /// The value whose name is `name`.
     pub fn find(&self, name: &str) -> Option<u32> {
         self.names.iter().position(|n| n == name).map(|i| i as u32)
@@ -148,6 +157,7 @@ impl ValueDomain {
             sets: Vec::new(),
             elements: Vec::new(),
             declared: true,
+            first_seen: Vec::new(),
         }
     }
 }
@@ -513,6 +523,28 @@ pub fn resolve_labels(
     raw: &Interner,
     spec: &LabelSpec,
 ) -> Result<(ValueDomain, Vec<u32>), TableError> {
+    let (mut domain, raw_to_value) = resolve_label_values(raw, spec)?;
+    // Raw ids are in first-seen order, so the first raw id of a value dates it.
+    let mut first_seen = vec![u32::MAX; domain.len()];
+    let mut next = 0u32;
+    for &value in &raw_to_value {
+        if first_seen[value as usize] == u32::MAX {
+            first_seen[value as usize] = next;
+            next += 1;
+        }
+    }
+    for rank in first_seen.iter_mut().filter(|r| **r == u32::MAX) {
+        *rank = next;
+        next += 1;
+    }
+    domain.first_seen = first_seen;
+    Ok((domain, raw_to_value))
+}
+
+fn resolve_label_values(
+    raw: &Interner,
+    spec: &LabelSpec,
+) -> Result<(ValueDomain, Vec<u32>), TableError> {
     let kind = match spec.kind {
         LabelTypeRequest::Exactly(kind) => kind,
         LabelTypeRequest::Auto => {
@@ -596,6 +628,7 @@ pub fn resolve_labels(
                     sets: Vec::new(),
                     elements: Vec::new(),
                     declared,
+                    first_seen: Vec::new(),
                 },
                 raw_to_value,
             ))
@@ -635,6 +668,7 @@ pub fn resolve_labels(
                     sets: Vec::new(),
                     elements: Vec::new(),
                     declared,
+                    first_seen: Vec::new(),
                 },
                 raw_to_value,
             ))
@@ -695,6 +729,7 @@ pub fn resolve_labels(
                     sets,
                     elements,
                     declared,
+                    first_seen: Vec::new(),
                 },
                 raw_to_value,
             ))

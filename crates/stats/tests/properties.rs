@@ -1,14 +1,20 @@
 //! Properties every agreement coefficient must have, over random tables.
 
 use concord_stats::agreement::bootstrap::BootstrapOptions;
-use concord_stats::{AgreementOptions, AnnotationTable, LabelSpec, Level, Metric, Prepared, compute};
+use concord_stats::{
+    AgreementOptions, AnnotationTable, LabelSpec, Level, Metric, Prepared, compute,
+};
 use proptest::prelude::*;
 
 type Rows = Vec<(u32, u32, u32)>;
 
 /// Random tables: up to 25 items, 6 annotators, 4 categories, 1–5 ratings per item.
 fn rows() -> impl Strategy<Value = Rows> {
-    prop::collection::vec((0u32..25, prop::collection::vec((0u32..6, 0u32..4), 1..5)), 2..25).prop_map(|items| {
+    prop::collection::vec(
+        (0u32..25, prop::collection::vec((0u32..6, 0u32..4), 1..5)),
+        2..25,
+    )
+    .prop_map(|items| {
         // One rating per (item, annotator): with repeats, "the last rating" (rater-identity
         // coefficients) legitimately depends on row order.
         let mut rows = Vec::new();
@@ -24,11 +30,24 @@ fn rows() -> impl Strategy<Value = Rows> {
     })
 }
 
-fn table(rows: &Rows, item: impl Fn(u32) -> String, annotator: impl Fn(u32) -> String, label: impl Fn(u32) -> String) -> AnnotationTable {
-    let owned: Vec<(String, String, String)> = rows.iter().map(|&(i, a, l)| (item(i), annotator(a), label(l))).collect();
+fn table(
+    rows: &Rows,
+    item: impl Fn(u32) -> String,
+    annotator: impl Fn(u32) -> String,
+    label: impl Fn(u32) -> String,
+) -> AnnotationTable {
+    let owned: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|&(i, a, l)| (item(i), annotator(a), label(l)))
+        .collect();
     AnnotationTable::from_triples(
-        owned.iter().map(|(i, a, l)| (i.as_str(), a.as_str(), l.as_str())),
-        &LabelSpec { kind: concord_stats::LabelTypeRequest::Exactly(concord_stats::LabelKind::Category), categories: None },
+        owned
+            .iter()
+            .map(|(i, a, l)| (i.as_str(), a.as_str(), l.as_str())),
+        &LabelSpec {
+            kind: concord_stats::LabelTypeRequest::Exactly(concord_stats::LabelKind::Category),
+            categories: None,
+        },
     )
     .unwrap()
 }
@@ -36,10 +55,23 @@ fn table(rows: &Rows, item: impl Fn(u32) -> String, annotator: impl Fn(u32) -> S
 fn values(table: &AnnotationTable) -> Vec<Option<f64>> {
     let prepared = Prepared::new(table);
     let options = AgreementOptions::default();
-    [Metric::PercentAgreement, Metric::KrippendorffAlpha, Metric::FleissGeneralized, Metric::GwetAc, Metric::BrennanPrediger, Metric::FleissKappa, Metric::CongerKappa]
-        .iter()
-        .map(|&m| compute(&prepared, m, &options, &|_| {}).unwrap().estimate.value)
-        .collect()
+    [
+        Metric::PercentAgreement,
+        Metric::KrippendorffAlpha,
+        Metric::FleissGeneralized,
+        Metric::GwetAc,
+        Metric::BrennanPrediger,
+        Metric::FleissKappa,
+        Metric::CongerKappa,
+    ]
+    .iter()
+    .map(|&m| {
+        compute(&prepared, m, &options, &|_| {})
+            .unwrap()
+            .estimate
+            .value
+    })
+    .collect()
 }
 
 fn same(a: &[Option<f64>], b: &[Option<f64>]) -> bool {

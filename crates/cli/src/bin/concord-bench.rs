@@ -24,7 +24,10 @@ struct Args {
     /// Folder written by `peer_bench.py gen --workdir`.
     #[arg(long, default_value = "/tmp/peer_bench_data")]
     data: PathBuf,
-    #[arg(long, default_value = "n100k_k2_r3,n100k_k10_r5,n100k_k5_r3to5,n1m_k2_r3,n1m_k10_r5,n1m_k5_r3to5")]
+    #[arg(
+        long,
+        default_value = "n100k_k2_r3,n100k_k10_r5,n100k_k5_r3to5,n1m_k2_r3,n1m_k10_r5,n1m_k5_r3to5"
+    )]
     scenarios: String,
     /// Bootstrap replicates.
     #[arg(long, default_value_t = 1000)]
@@ -40,7 +43,10 @@ struct Args {
     #[arg(long, default_value = "python3")]
     python: String,
     /// Peer algorithms to time.
-    #[arg(long, default_value = "kripp_nominal_vc,sm_fleiss,sk_cohen_pairs,irr_gwet,irr_fleiss,irr_kripp,nltk_alpha")]
+    #[arg(
+        long,
+        default_value = "kripp_nominal_vc,sm_fleiss,sk_cohen_pairs,irr_gwet,irr_fleiss,irr_kripp,nltk_alpha"
+    )]
     peer_algos: String,
     /// Peer time limit per run, seconds.
     #[arg(long, default_value_t = 300)]
@@ -95,10 +101,21 @@ fn bench_file(scenario: &str, path: &Path, replicates: usize) -> Result<Row> {
         .collect::<Result<Vec<_>, _>>()
     });
     all?;
-    let (pairs, pairs_s) =
-        time(|| pairwise_cohen(&table, CohenWeights::Unweighted, 10, &Inference::default(), &|_, _| {}));
+    let (pairs, pairs_s) = time(|| {
+        pairwise_cohen(
+            &table,
+            CohenWeights::Unweighted,
+            10,
+            &Inference::default(),
+            &|_, _| {},
+        )
+    });
     let boot_options = AgreementOptions {
-        bootstrap: Some(BootstrapOptions { replicates, seed: 1, confidence: 0.95 }),
+        bootstrap: Some(BootstrapOptions {
+            replicates,
+            seed: 1,
+            confidence: 0.95,
+        }),
         ..AgreementOptions::default()
     };
     let (boot, bootstrap_s) = time(|| {
@@ -144,7 +161,11 @@ fn write_smoke_data(path: &Path, n: usize, k: u64, r: usize) -> Result<()> {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     format!("{cpu}, {} threads", rayon::current_num_threads())
 }
@@ -166,7 +187,13 @@ fn run_peers(args: &Args, scenarios: &[&str]) -> Result<Value> {
         .arg(&args.peer_script)
         .args(["bench", "--workdir"])
         .arg(&args.data)
-        .args(["--scenarios", &scenarios.join(","), "--algos", &args.peer_algos, "--timeout"])
+        .args([
+            "--scenarios",
+            &scenarios.join(","),
+            "--algos",
+            &args.peer_algos,
+            "--timeout",
+        ])
         .arg(args.peer_timeout.to_string())
         .arg("--out")
         .arg(&out)
@@ -180,10 +207,14 @@ fn run_peers(args: &Args, scenarios: &[&str]) -> Result<Value> {
 }
 
 fn peer_seconds(peers: &Value, scenario: &str, algo: &str) -> Option<f64> {
-    peers["runs"].as_array()?.iter().find(|r| r["scenario"] == scenario && r["algo"] == algo).and_then(|r| {
-        let fit = r["fit_s"].as_f64()?;
-        Some(fit + r["prep_s"].as_f64().unwrap_or(0.0))
-    })
+    peers["runs"]
+        .as_array()?
+        .iter()
+        .find(|r| r["scenario"] == scenario && r["algo"] == algo)
+        .and_then(|r| {
+            let fit = r["fit_s"].as_f64()?;
+            Some(fit + r["prep_s"].as_f64().unwrap_or(0.0))
+        })
 }
 
 fn fmt_s(v: Option<f64>) -> String {
@@ -202,17 +233,30 @@ fn main() -> Result<()> {
         std::fs::remove_dir_all(&dir).ok();
         return Ok(());
     }
-    let scenarios: Vec<&str> = args.scenarios.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let scenarios: Vec<&str> = args
+        .scenarios
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     let mut rows = Vec::new();
     for scenario in &scenarios {
         let path = args.data.join(scenario).join("labels.csv");
         if !path.exists() {
-            bail!("{} not found: run `peer_bench.py gen --workdir {}` first", path.display(), args.data.display());
+            bail!(
+                "{} not found: run `peer_bench.py gen --workdir {}` first",
+                path.display(),
+                args.data.display()
+            );
         }
         eprintln!("concord: {scenario}");
         rows.push(bench_file(scenario, &path, args.bootstrap)?);
     }
-    let peers = if args.peers { Some(run_peers(&args, &scenarios)?) } else { None };
+    let peers = if args.peers {
+        Some(run_peers(&args, &scenarios)?)
+    } else {
+        None
+    };
     if let Some(p) = &peers {
         println!("peers: {}", p["versions"]);
     }
@@ -235,14 +279,25 @@ fn print_rows(rows: &[Row], peers: Option<&Value>) {
     for r in rows {
         println!(
             "| {} | {} | {:.3} | {:.1} | {:.3} | {:.3} | {:.3} ({}) | {:.3} | {:.6} |",
-            r.scenario, r.rows, r.load_s, r.bytes_per_row, r.alpha_s, r.all_coefficients_s, r.pairs_s, r.n_pairs, r.bootstrap_s, r.alpha
+            r.scenario,
+            r.rows,
+            r.load_s,
+            r.bytes_per_row,
+            r.alpha_s,
+            r.all_coefficients_s,
+            r.pairs_s,
+            r.n_pairs,
+            r.bootstrap_s,
+            r.alpha
         );
     }
     let Some(peers) = peers else { return };
     println!();
     println!("Same run, Python peers (prep + fit seconds; load excluded):");
     println!();
-    println!("| scenario | krippendorff (vc) | nltk α | irrCAC gwet | irrCAC fleiss | irrCAC kripp | statsmodels fleiss | sklearn Cohen 50-annotator pairs | concord α | α speed-up vs krippendorff |");
+    println!(
+        "| scenario | krippendorff (vc) | nltk α | irrCAC gwet | irrCAC fleiss | irrCAC kripp | statsmodels fleiss | sklearn Cohen 50-annotator pairs | concord α | α speed-up vs krippendorff |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         let s = |a| peer_seconds(peers, &r.scenario, a);

@@ -89,7 +89,10 @@ impl Default for Inference {
 
 impl Inference {
     /// Point estimates only: no standard errors or intervals (bootstrap replicates).
-    pub const POINT_ONLY: Inference = Inference { confidence: f64::NAN, population: None };
+    pub const POINT_ONLY: Inference = Inference {
+        confidence: f64::NAN,
+        population: None,
+    };
 
     pub fn wants_intervals(&self) -> bool {
         !self.confidence.is_nan()

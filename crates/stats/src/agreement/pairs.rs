@@ -47,7 +47,14 @@ pub fn pairwise_cohen(
     let mut pairs: Vec<PairAgreement> = (0..n_annotators as u32)
         .into_par_iter()
         .map_init(
-            || (FxHashMap::<u32, usize>::default(), Vec::<u32>::new(), Vec::<(u32, u32)>::new(), Vec::<u32>::new()),
+            || {
+                (
+                    FxHashMap::<u32, usize>::default(),
+                    Vec::<u32>::new(),
+                    Vec::<(u32, u32)>::new(),
+                    Vec::<u32>::new(),
+                )
+            },
             |(slots, tables, scratch, partners), a| {
                 slots.clear();
                 tables.clear();
@@ -59,7 +66,9 @@ pub fn pairwise_cohen(
                     }
                     last_item = item;
                     last_ratings(table, item, scratch);
-                    let Some(&(_, own)) = scratch.iter().find(|(x, _)| *x == a) else { continue };
+                    let Some(&(_, own)) = scratch.iter().find(|(x, _)| *x == a) else {
+                        continue;
+                    };
                     for &(b, theirs) in scratch.iter() {
                         if rank[b as usize] <= rank[a as usize] {
                             continue;
@@ -79,10 +88,22 @@ pub fn pairwise_cohen(
                     if shared < min_shared.max(1) {
                         continue;
                     }
-                    let ct = ContingencyTable { q, counts: counts.iter().map(|&c| f64::from(c)).collect() };
-                    let ct = if declared { ct } else { ct.restrict(&ct.used_categories()) };
+                    let ct = ContingencyTable {
+                        q,
+                        counts: counts.iter().map(|&c| f64::from(c)).collect(),
+                    };
+                    let ct = if declared {
+                        ct
+                    } else {
+                        ct.restrict(&ct.used_categories())
+                    };
                     let estimate = cohen_kappa(&ct, &weights.matrix(ct.q), inference);
-                    out.push(PairAgreement { annotator_a: a, annotator_b: b, shared_items: shared, estimate });
+                    out.push(PairAgreement {
+                        annotator_a: a,
+                        annotator_b: b,
+                        shared_items: shared,
+                        estimate,
+                    });
                 }
                 let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 if finished % 256 == 0 || finished == n_annotators {
@@ -93,6 +114,7 @@ pub fn pairwise_cohen(
         )
         .flatten()
         .collect();
-    pairs.par_sort_unstable_by_key(|p| (rank[p.annotator_a as usize], rank[p.annotator_b as usize]));
+    pairs
+        .par_sort_unstable_by_key(|p| (rank[p.annotator_a as usize], rank[p.annotator_b as usize]));
     pairs
 }

@@ -1,0 +1,136 @@
+//! Data-quality metrics around consensus: consistency, uncertainty, accuracy on
+//! aggregates and on gold, per item or per annotator.
+
+use rayon::prelude::*;
+
+use super::Aggregation;
+use super::majority::{annotator_accuracy, overall_accuracy};
+use crate::table::AnnotationTable;
+
+/// Label distribution of each rating under a one-coin model: the given label gets the
+/// annotator's skill, every other label (1 − skill)/(k − 1).
+fn one_coin_weight(skill: f64, k: usize, same: bool) -> f64 {
+    if same {
+        skill
+    } else if k > 1 {
+        (1.0 - skill) / (k - 1) as f64
+    } else {
+        0.0
+    }
+}
+
+/// Consistency: per item, the posterior probability of its aggregated label under a
+/// one-coin model with the given annotator skills (0 when undefined). Returns per-item values.
+pub fn consistency_by_item(
+    table: &AnnotationTable,
+    labels: &[Option<u32>],
+    skills: &[f64],
+) -> Vec<f64> {
+    let k = table.n_values();
+    (0..table.n_items() as u32)
+        .into_par_iter()
+        .map(|item| {
+            let Some(label) = labels[item as usize] else {
+                return 0.0;
+            };
+            // Log space avoids underflow on items with many ratings.
+            let mut log_p = vec![0.0; k];
+            for (annotator, value) in table.item_ratings(item) {
+                let s = skills[annotator as usize];
+                for (l, lp) in log_p.iter_mut().enumerate() {
+                    *lp += one_coin_weight(s, k, value as usize == l).ln();
+                }
+            }
+            let max = log_p.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            if !max.is_finite() {
+                return 0.0;
+            }
+            let total: f64 = log_p.iter().map(|lp| (lp - max).exp()).sum();
+            (log_p[label as usize] - max).exp() / total
+        })
+        .collect()
+}
+
+/// Mean consistency over items.
+pub fn consistency(table: &AnnotationTable, aggregation: &Aggregation, skills: &[f64]) -> f64 {
+    let values = consistency_by_item(table, &aggregation.labels, skills);
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+/// Group of ratings for uncertainty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UncertaintyBy {
+    Item,
+    Annotator,
+}
+
+/// Entropy (nats) of each item's (or annotator's) label distribution, each rating
+/// spread by a one-coin model with the annotator's skill (skill 1 = plain vote counts).
+pub fn uncertainty(table: &AnnotationTable, skills: Option<&[f64]>, by: UncertaintyBy) -> Vec<f64> {
+    let k = table.n_values();
+    let entropy = |mass: &[f64]| -> f64 {
+        let total: f64 = mass.iter().sum();
+        if total <= 0.0 {
+            return 0.0;
+        }
+        -mass
+            .iter()
+            .filter(|m| **m > 0.0)
+            .map(|m| (m / total) * (m / total).ln())
+            .sum::<f64>()
+    };
+    let add = |mass: &mut [f64], annotator: u32, value: u32| {
+        let s = skills.map_or(1.0, |s| s[annotator as usize]);
+        for (l, m) in mass.iter_mut().enumerate() {
+            *m += one_coin_weight(s, k, value as usize == l);
+        }
+    };
+    match by {
+        UncertaintyBy::Item => (0..table.n_items() as u32)
+            .into_par_iter()
+            .map(|item| {
+                let mut mass = vec![0.0; k];
+                for (annotator, value) in table.item_ratings(item) {
+                    add(&mut mass, annotator, value);
+                }
+                entropy(&mass)
+            })
+            .collect(),
+        UncertaintyBy::Annotator => (0..table.n_annotators() as u32)
+            .into_par_iter()
+            .map(|annotator| {
+                let mut mass = vec![0.0; k];
+                for &row in table.annotator_rows(annotator) {
+                    add(&mut mass, annotator, table.row_value(row));
+                }
+                entropy(&mass)
+            })
+            .collect(),
+    }
+}
+
+/// Accuracy of the ratings against reference labels: overall (micro) and per annotator
+/// (each distinct item/label counted once, as crowd-kit does).
+pub struct Accuracy {
+    pub overall: Option<f64>,
+    pub per_annotator: Vec<Option<f64>>,
+}
+
+pub fn accuracy_against(table: &AnnotationTable, reference: &[Option<u32>]) -> Accuracy {
+    Accuracy {
+        overall: overall_accuracy(table, reference),
+        per_annotator: annotator_accuracy(table, reference),
+    }
+}
+
+/// Accuracy of aggregated labels against gold, over the items that have both.
+pub fn label_accuracy(labels: &[Option<u32>], gold: &[Option<u32>]) -> Option<(f64, usize)> {
+    let (mut correct, mut total) = (0usize, 0usize);
+    for (label, truth) in labels.iter().zip(gold) {
+        if let Some(truth) = truth {
+            total += 1;
+            correct += usize::from(*label == Some(*truth));
+        }
+    }
+    (total > 0).then(|| (correct as f64 / total as f64, total))
+}
