@@ -6,9 +6,11 @@
 //! file that did not read completely.
 
 mod annotations;
+mod gold;
 
 pub use annotations::{
     AnnotationFile, Format, ReadError, read_annotations, read_annotations_from_bytes,
 };
+pub use gold::{GoldFile, read_gold, read_gold_from_bytes};
 
 pub mod conformance;

@@ -13,7 +13,8 @@ use rustc_hash::FxBuildHasher;
 pub struct Interner {
     arena: String,
     ends: Vec<u32>,
-    table: HashTable<u32>,
+    /// (id, high bits of the hash): most probes are rejected without touching the arena.
+    table: HashTable<(u32, u32)>,
 }
 
 fn hash_str(s: &str) -> u64 {
@@ -56,16 +57,19 @@ impl Interner {
     /// The id of `name`, if it was interned.
     pub fn get(&self, name: &str) -> Option<u32> {
         let hash = hash_str(name);
-        self.table.find(hash, |&id| self.name(id) == name).copied()
+        let tag = (hash >> 32) as u32;
+        self.table
+            .find(hash, |&(id, t)| t == tag && self.name(id) == name)
+            .map(|&(id, _)| id)
     }
 
     /// The id of `name`, interning it if new. Returns `(id, was_new)`.
     pub fn intern(&mut self, name: &str) -> (u32, bool) {
         let hash = hash_str(name);
-        if let Some(&id) = self
-            .table
-            .find(hash, |&id| name_of(&self.arena, &self.ends, id) == name)
-        {
+        let tag = (hash >> 32) as u32;
+        if let Some(&(id, _)) = self.table.find(hash, |&(id, t)| {
+            t == tag && name_of(&self.arena, &self.ends, id) == name
+        }) {
             return (id, false);
         }
         let id = u32::try_from(self.ends.len()).expect("more than 4 billion distinct ids");
@@ -73,8 +77,9 @@ impl Interner {
         self.ends
             .push(u32::try_from(self.arena.len()).expect("interned names exceed 4 GiB"));
         let (arena, ends) = (&self.arena, &self.ends);
-        self.table
-            .insert_unique(hash, id, |&other| hash_str(name_of(arena, ends, other)));
+        self.table.insert_unique(hash, (id, tag), |&(other, _)| {
+            hash_str(name_of(arena, ends, other))
+        });
         (id, true)
     }
 
@@ -85,10 +90,11 @@ impl Interner {
 
     /// Heap bytes held (arena, offsets and table), for memory accounting.
     pub fn heap_bytes(&self) -> usize {
-        self.arena.capacity() + self.ends.capacity() * 4 + self.table.capacity() * 5
+        self.arena.capacity() + self.ends.capacity() * 4 + self.table.capacity() * 9
     }
 }
 
+#[inline]
 fn name_of<'a>(arena: &'a str, ends: &[u32], id: u32) -> &'a str {
     let id = id as usize;
     let start = if id == 0 { 0 } else { ends[id - 1] as usize };

@@ -142,6 +142,35 @@ impl ValueDomain {
             .copied()
             .unwrap_or(value)
     }
+    /// The value a label string denotes, read the way the table's labels were read
+    /// ("01" is 1 for integers, "yes" is true for booleans, "b|a" is {a, b} for sets).
+    pub fn find_label(&self, label: &str) -> Option<u32> {
+        match self.kind {
+            LabelKind::Int => {
+                let v = parse_int(label)? as f64;
+                self.numeric.iter().position(|x| *x == v).map(|i| i as u32)
+            }
+            LabelKind::Float => {
+                let v = parse_float(label)?;
+                self.numeric.iter().position(|x| *x == v).map(|i| i as u32)
+            }
+            LabelKind::Bool => {
+                let v = if parse_bool(label)? { 1.0 } else { 0.0 };
+                self.numeric.iter().position(|x| *x == v).map(|i| i as u32)
+            }
+            LabelKind::Category => self.find(label),
+            LabelKind::Set => {
+                let members = parse_set(label).ok()?;
+                let mut ids: Vec<u32> = members
+                    .iter()
+                    .map(|m| self.elements.iter().position(|e| e == m).map(|i| i as u32))
+                    .collect::<Option<_>>()?;
+                ids.sort_unstable();
+                ids.dedup();
+                self.sets.iter().position(|s| *s == ids).map(|i| i as u32)
+            }
+        }
+    }
     /// The value whose name is `name`.
     pub fn find(&self, name: &str) -> Option<u32> {
         self.names.iter().position(|n| n == name).map(|i| i as u32)
