@@ -84,7 +84,7 @@ pub struct AgreementArgs {
     threads: Option<usize>,
 }
 
-fn parse_categories(text: &str) -> Result<Vec<String>> {
+pub(crate) fn parse_categories(text: &str) -> Result<Vec<String>> {
     let trimmed = text.trim();
     if trimmed.starts_with('[') {
         let values: Vec<serde_json::Value> =

@@ -1,5 +1,6 @@
 //! `concord`: the command-line tool. Thin: parses arguments, calls the other crates.
 
+mod aggregate;
 mod agreement;
 mod case;
 mod progress;
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Inter-annotator agreement of a file of (item, annotator, label) rows.
     Agreement(agreement::AgreementArgs),
+    /// Consensus labels with posteriors, and annotator skills and confusion matrices.
+    Aggregate(aggregate::AggregateArgs),
     /// Run conformance cases (reference test vectors) through the engine.
     #[command(subcommand)]
     Case(case::CaseCommand),
@@ -30,6 +33,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Agreement(args) => agreement::run(args),
+        Command::Aggregate(args) => aggregate::run(args),
         Command::Case(command) => case::run(command),
     };
     match outcome {

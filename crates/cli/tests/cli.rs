@@ -464,3 +464,234 @@ fn per_category_alpha_and_per_item_files_are_produced() {
         "{per_item}"
     );
 }
+
+fn aggregation_cases() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(conformance_dir().join("crowdkit_aggregation"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_aggregation_and_metric_conformance_case_passes_through_concord_case_check() {
+    for family in ["crowdkit_aggregation", "crowdkit_metric"] {
+        let out = concord(&[
+            "case",
+            "check",
+            conformance_dir().join(family).to_str().unwrap(),
+        ]);
+        let text = stdout(&out);
+        assert!(out.status.success(), "{family}:\n{text}{}", stderr(&out));
+        assert!(text.trim_end().ends_with(" 0 failed"), "{family}: {text}");
+    }
+}
+
+/// The user's path for consensus: the case as files through `concord aggregate --format json`.
+#[test]
+fn every_aggregation_case_gives_the_reference_labels_through_concord_aggregate() {
+    let dir = tempfile::tempdir().unwrap();
+    for path in aggregation_cases() {
+        let case = Case::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let (format, contents) = case_file(&case);
+        let ext = if format == concord_formats::Format::Jsonl {
+            "jsonl"
+        } else {
+            "csv"
+        };
+        let file = write(&dir, &format!("{}.{ext}", case.id), contents.as_bytes());
+        let mut args = vec![
+            "aggregate".to_string(),
+            file.to_string_lossy().into_owned(),
+            "--format".into(),
+            "json".into(),
+        ];
+        args.extend(concord_formats::conformance::aggregation_flags(&case).unwrap());
+        if let Some(gold) = &case.gold {
+            let gold_path = write(
+                &dir,
+                &format!("{}-known.csv", case.id),
+                concord_formats::conformance::gold_file(gold).as_bytes(),
+            );
+            args.push("--known".into());
+            args.push(gold_path.to_string_lossy().into_owned());
+        }
+        let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = concord(&arg_refs);
+        assert!(out.status.success(), "{}: {}", case.id, stderr(&out));
+        let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        if case.metric == "mace" {
+            continue; // RNG-dependent labels; the accuracy contract is checked by `case check`.
+        }
+        let expected = case.expected["labels"].as_object().unwrap();
+        for item in report["items"].as_array().unwrap() {
+            let name = item["item"].as_str().unwrap();
+            let want = &expected[name];
+            let got = if want.is_array() {
+                let mut got: Vec<String> = item["labels"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string())
+                    .collect();
+                got.sort();
+                let mut want: Vec<String> = want
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string())
+                    .collect();
+                want.sort();
+                assert_eq!(got, want, "{}: {name}", case.id);
+                continue;
+            } else {
+                item["label"].as_str().unwrap().to_string()
+            };
+            let want = match want {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            assert_eq!(got, want, "{}: item {name}", case.id);
+        }
+    }
+}
+
+#[test]
+fn aggregate_writes_items_and_annotators_and_scores_against_gold() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("item,annotator,label\n");
+    for i in 0..30 {
+        let truth = if i % 3 == 0 { "spam" } else { "ham" };
+        let wrong = if truth == "spam" { "ham" } else { "spam" };
+        csv.push_str(&format!(
+            "{i},good1,{truth}\n{i},good2,{truth}\n{i},noisy,{}\n",
+            if i % 2 == 0 { wrong } else { truth }
+        ));
+    }
+    let file = write(&dir, "votes.csv", csv.as_bytes());
+    let gold = write(
+        &dir,
+        "gold.csv",
+        b"item,label\n0,spam\n1,ham\n2,ham\n3,spam\n99,ham\n",
+    );
+    let items = dir.path().join("items.jsonl");
+    let annotators = dir.path().join("annotators.csv");
+    let out = concord(&[
+        "aggregate",
+        file.to_str().unwrap(),
+        "--method",
+        "ds",
+        "--gold",
+        gold.to_str().unwrap(),
+        "--out",
+        items.to_str().unwrap(),
+        "--annotators",
+        annotators.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("accuracy on gold: 1.0000 over 4 items"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 gold rows name items without annotations"),
+        "{text}"
+    );
+    assert!(text.contains("class priors: ham"), "{text}");
+    let first: Value = serde_json::from_str(
+        std::fs::read_to_string(&items)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first["item"], "0");
+    assert_eq!(first["label"], "spam");
+    assert_eq!(first["gold"], "spam");
+    assert!(
+        first["posterior"]["spam"].as_f64().unwrap() > 0.9,
+        "{first}"
+    );
+    let annotators = std::fs::read_to_string(&annotators).unwrap();
+    assert!(
+        annotators.starts_with(
+            "annotator,ratings,skill,accuracy_vs_consensus,accuracy_on_gold,confusion\n"
+        )
+    );
+    assert!(
+        annotators
+            .lines()
+            .any(|l| l.starts_with("noisy,30,") && l.contains(",0.5,")),
+        "{annotators}"
+    );
+}
+
+#[test]
+fn aggregate_rejects_bad_options_and_bad_gold_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        &dir,
+        "votes.csv",
+        b"item,annotator,label\n1,a,x\n1,b,y\n1,c,z\n",
+    );
+    let out = concord(&["aggregate", file.to_str().unwrap(), "--method", "kos"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("binary"), "{}", stderr(&out));
+    let out = concord(&["aggregate", file.to_str().unwrap(), "--method", "nope"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unknown method 'nope'"),
+        "{}",
+        stderr(&out)
+    );
+    let gold = write(&dir, "gold.csv", b"item,label\n1,x\n1,q\n");
+    let out = concord(&[
+        "aggregate",
+        file.to_str().unwrap(),
+        "--gold",
+        gold.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("gold.csv") && err.contains("line 3") && err.contains("'q'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn majority_vote_ties_follow_the_chosen_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        &dir,
+        "tie.csv",
+        b"item,annotator,label\n1,a,10\n1,b,9\n2,a,1\n2,b,1\n",
+    );
+    let run = |tie: &str| -> Value {
+        let out = concord(&[
+            "aggregate",
+            file.to_str().unwrap(),
+            "--method",
+            "mv",
+            "--tie",
+            tie,
+            "--format",
+            "json",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    // Numeric labels sort numerically: 9 before 10.
+    assert_eq!(run("first")["items"][0]["label"], "9");
+    assert_eq!(run("first")["ties"], 1);
+    assert!(run("undecided")["items"][0]["label"].is_null());
+    assert_eq!(run("undecided")["undecided"], 1);
+    let random = run("random")["items"][0]["label"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(random == "9" || random == "10");
+}

@@ -5,6 +5,7 @@
 //! locally, and the chunks are merged in order so ids stay in first-seen order.
 //! Quoted CSV and JSONL take a sequential path.
 
+use std::io::Read;
 use std::path::Path;
 
 use concord_stats::table::{LabelError, TableError};
@@ -80,16 +81,22 @@ pub fn read_annotations(
     spec: &LabelSpec,
 ) -> Result<AnnotationFile, ReadError> {
     let display = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+    let io = |source| ReadError::Io {
         path: display.clone(),
         source,
-    })?;
-    read_annotations_from_bytes(
-        &display,
-        &bytes,
-        format.unwrap_or_else(|| Format::from_path(path)),
-        spec,
-    )
+    };
+    let format = format.unwrap_or_else(|| Format::from_path(path));
+    if format != Format::Jsonl {
+        let file = std::fs::File::open(path).map_err(io)?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let delimiter = if format == Format::Tsv { b'\t' } else { b',' };
+        if let Some(parsed) = parse_plain_streaming(&display, file, delimiter, size)? {
+            return finish(&display, parsed, spec);
+        }
+        // Quoted fields: read whole and use the quoting parser.
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    read_annotations_from_bytes(&display, &bytes, format, spec)
 }
 
 /// Read annotations from bytes (`name` is used in error messages).
@@ -111,6 +118,11 @@ pub fn read_annotations_from_bytes(
         }
         Format::Jsonl => parse_jsonl(name, bytes)?,
     };
+    finish(name, parsed, spec)
+}
+
+/// Resolve labels and build the table; label errors point at the label's first line.
+fn finish(name: &str, parsed: Parsed, spec: &LabelSpec) -> Result<AnnotationFile, ReadError> {
     let rows = parsed.builder.len();
     if rows == 0 {
         return Err(ReadError::File {
@@ -213,10 +225,13 @@ struct Chunk {
     rows: Vec<[u32; 3]>,
 }
 
-/// Parse unquoted CSV/TSV in parallel chunks.
-fn parse_plain_parallel(name: &str, bytes: &[u8], delimiter: u8) -> Result<Parsed, ReadError> {
-    let header_end = memchr::memchr(b'\n', bytes).unwrap_or(bytes.len());
-    let header_line = utf8(name, 1, "header", &bytes[..header_end])?.trim_end_matches('\r');
+/// The header of a delimited file: the column positions and the number of fields.
+fn parse_header(
+    name: &str,
+    header_line: &[u8],
+    delimiter: u8,
+) -> Result<([usize; 3], usize), ReadError> {
+    let header_line = utf8(name, 1, "header", header_line)?.trim_end_matches('\r');
     if header_line.trim().is_empty() {
         return Err(ReadError::Line {
             path: name.to_string(),
@@ -229,15 +244,38 @@ fn parse_plain_parallel(name: &str, bytes: &[u8], delimiter: u8) -> Result<Parse
         .split(delimiter as char)
         .map(|s| s.trim().to_string())
         .collect();
-    let columns = locate_columns(name, &header)?;
-    let n_fields = header.len();
+    Ok((locate_columns(name, &header)?, header.len()))
+}
+
+/// Parse unquoted CSV/TSV held in memory.
+fn parse_plain_parallel(name: &str, bytes: &[u8], delimiter: u8) -> Result<Parsed, ReadError> {
+    let header_end = memchr::memchr(b'\n', bytes).unwrap_or(bytes.len());
+    let (columns, n_fields) = parse_header(name, &bytes[..header_end], delimiter)?;
     let body = if header_end < bytes.len() {
         &bytes[header_end + 1..]
     } else {
         &[][..]
     };
-    // Cut the body at line ends into chunks.
-    let target = (rayon::current_num_threads() * 8).max(1);
+    let mut parsed = Parsed {
+        builder: TableBuilder::new(),
+        label_first_line: Vec::new(),
+    };
+    process_block(name, body, 2, delimiter, n_fields, columns, &mut parsed)?;
+    Ok(parsed)
+}
+
+/// Parse a block of whole lines in parallel pieces and append it. Returns the number of
+/// lines in the block.
+fn process_block(
+    name: &str,
+    body: &[u8],
+    first_line: u64,
+    delimiter: u8,
+    n_fields: usize,
+    columns: [usize; 3],
+    parsed: &mut Parsed,
+) -> Result<u64, ReadError> {
+    let target = (rayon::current_num_threads() * 4).max(1);
     let chunk_size = (body.len() / target).max(1 << 16);
     let mut bounds = vec![0usize];
     let mut pos = 0;
@@ -252,13 +290,12 @@ fn parse_plain_parallel(name: &str, bytes: &[u8], delimiter: u8) -> Result<Parse
         pos = end;
     }
     let pieces: Vec<&[u8]> = bounds.windows(2).map(|w| &body[w[0]..w[1]]).collect();
-    // Line number of each chunk's first line (the header is line 1).
     let newlines: Vec<u64> = pieces
         .par_iter()
         .map(|p| memchr::memchr_iter(b'\n', p).count() as u64)
         .collect();
     let mut first_lines = Vec::with_capacity(pieces.len());
-    let mut line = 2u64;
+    let mut line = first_line;
     for n in &newlines {
         first_lines.push(line);
         line += n;
@@ -266,11 +303,100 @@ fn parse_plain_parallel(name: &str, bytes: &[u8], delimiter: u8) -> Result<Parse
     let chunks: Vec<Chunk> = pieces
         .par_iter()
         .zip(first_lines.par_iter())
-        .map(|(piece, &first_line)| {
-            parse_chunk(name, piece, first_line, delimiter, n_fields, columns)
-        })
+        .map(|(piece, &first)| parse_chunk(name, piece, first, delimiter, n_fields, columns))
         .collect::<Result<_, _>>()?;
-    Ok(merge_chunks(chunks))
+    merge_into(parsed, chunks);
+    Ok(line - first_line)
+}
+
+/// Stream an unquoted delimited file in blocks, so memory holds one block of text at a
+/// time. Returns `None` when a quote character appears (the caller re-reads the file
+/// with the quoting parser).
+fn parse_plain_streaming(
+    name: &str,
+    mut reader: impl Read,
+    delimiter: u8,
+    size_hint: u64,
+) -> Result<Option<Parsed>, ReadError> {
+    const BLOCK: usize = 16 << 20;
+    let io = |source| ReadError::Io {
+        path: name.to_string(),
+        source,
+    };
+    let mut buffer: Vec<u8> = Vec::with_capacity(BLOCK + (1 << 16));
+    let mut parsed = Parsed {
+        builder: TableBuilder::new(),
+        label_first_line: Vec::new(),
+    };
+    let estimated_rows = (size_hint / 12) as usize;
+    parsed.builder.row_item.reserve(estimated_rows);
+    parsed.builder.row_annotator.reserve(estimated_rows);
+    parsed.builder.row_raw_label.reserve(estimated_rows);
+    let mut header: Option<([usize; 3], usize)> = None;
+    let mut next_line = 1u64;
+    let mut at_eof = false;
+    let mut first_block = true;
+    while !at_eof {
+        // Fill the buffer up to a block.
+        while buffer.len() < BLOCK {
+            let before = buffer.len();
+            buffer.resize(BLOCK, 0);
+            let n = reader.read(&mut buffer[before..]).map_err(io)?;
+            buffer.truncate(before + n);
+            if n == 0 {
+                at_eof = true;
+                break;
+            }
+        }
+        if first_block {
+            first_block = false;
+            if buffer.starts_with(b"\xEF\xBB\xBF") {
+                buffer.drain(..3);
+            }
+        }
+        if memchr::memchr(b'"', &buffer).is_some() {
+            return Ok(None);
+        }
+        let cut = if at_eof {
+            buffer.len()
+        } else {
+            memchr::memrchr(b'\n', &buffer).map_or(0, |i| i + 1)
+        };
+        if cut == 0 && !at_eof {
+            // A single line longer than a block: grow and keep reading.
+            buffer.reserve(BLOCK);
+            continue;
+        }
+        let mut block = &buffer[..cut];
+        if header.is_none() {
+            let end = memchr::memchr(b'\n', block).unwrap_or(block.len());
+            header = Some(parse_header(name, &block[..end], delimiter)?);
+            block = if end < block.len() {
+                &block[end + 1..]
+            } else {
+                &[][..]
+            };
+            next_line = 2;
+        }
+        let (columns, n_fields) = header.unwrap_or(([0, 1, 2], 3));
+        next_line += process_block(
+            name,
+            block,
+            next_line,
+            delimiter,
+            n_fields,
+            columns,
+            &mut parsed,
+        )?;
+        buffer.drain(..cut);
+    }
+    if header.is_none() {
+        return Err(ReadError::File {
+            path: name.to_string(),
+            message: "empty file".into(),
+        });
+    }
+    Ok(Some(parsed))
 }
 
 fn parse_chunk(
@@ -373,9 +499,20 @@ fn push_row(chunk: &mut Chunk, values: [&str; 3], line_no: u64) {
 }
 
 fn merge_chunks(chunks: Vec<Chunk>) -> Parsed {
-    let mut builder = TableBuilder::new();
-    let mut label_first_line = Vec::new();
-    let total: usize = chunks.iter().map(|c| c.rows.len()).sum();
+    let mut parsed = Parsed {
+        builder: TableBuilder::new(),
+        label_first_line: Vec::new(),
+    };
+    merge_into(&mut parsed, chunks);
+    parsed
+}
+
+/// Append chunks (in order) to the parsed rows, interning their names globally.
+fn merge_into(parsed: &mut Parsed, chunks: Vec<Chunk>) {
+    let builder = &mut parsed.builder;
+    let label_first_line = &mut parsed.label_first_line;
+    let start = builder.row_item.len();
+    let added: usize = chunks.iter().map(|c| c.rows.len()).sum();
     let mut maps: Vec<[Vec<u32>; 3]> = Vec::with_capacity(chunks.len());
     for chunk in &chunks {
         let items = chunk
@@ -402,13 +539,13 @@ fn merge_chunks(chunks: Vec<Chunk>) -> Parsed {
             .collect();
         maps.push([items, annotators, labels]);
     }
-    builder.row_item = vec![0; total];
-    builder.row_annotator = vec![0; total];
-    builder.row_raw_label = vec![0; total];
+    builder.row_item.resize(start + added, 0);
+    builder.row_annotator.resize(start + added, 0);
+    builder.row_raw_label.resize(start + added, 0);
     // Scatter the remapped rows into place, chunk by chunk in parallel.
-    let mut item_rest = builder.row_item.as_mut_slice();
-    let mut annotator_rest = builder.row_annotator.as_mut_slice();
-    let mut label_rest = builder.row_raw_label.as_mut_slice();
+    let mut item_rest = &mut builder.row_item[start..];
+    let mut annotator_rest = &mut builder.row_annotator[start..];
+    let mut label_rest = &mut builder.row_raw_label[start..];
     let mut jobs = Vec::with_capacity(chunks.len());
     for (chunk, map) in chunks.iter().zip(&maps) {
         let n = chunk.rows.len();
@@ -428,10 +565,6 @@ fn merge_chunks(chunks: Vec<Chunk>) -> Parsed {
                 labels[i] = map[2][row[2] as usize];
             }
         });
-    Parsed {
-        builder,
-        label_first_line,
-    }
 }
 
 /// Sequential CSV parser with RFC 4180 quoting (fields may contain delimiters, quotes

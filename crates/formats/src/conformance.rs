@@ -771,3 +771,46 @@ fn run_aggregation_case(case: &Case) -> Result<Value, String> {
     }
     Ok(json!({"id": case.id, "result": result}))
 }
+
+/// The `concord aggregate` flags equivalent to an aggregation case (the known-answers
+/// file, when the case has one, is passed separately with `--known`).
+pub fn aggregation_flags(case: &Case) -> Result<Vec<String>, String> {
+    let (method, options, multi) = aggregation_plan(case)?;
+    let mut flags = vec![
+        "--method".to_string(),
+        method.key().to_string(),
+        "--label-type".into(),
+    ];
+    flags.push(
+        match case.label_type.as_str() {
+            "int" => "int",
+            "float" => "float",
+            "bool" => "bool",
+            "set" => "set",
+            _ => "category",
+        }
+        .into(),
+    );
+    if multi {
+        flags.push("--multi-label".into());
+    }
+    if let Some(n) = options.iterations {
+        flags.push("--iterations".into());
+        flags.push(n.to_string());
+    }
+    if let Some(tol) = options.tol {
+        flags.push("--tol".into());
+        flags.push(if tol == f64::NEG_INFINITY {
+            "-inf".to_string()
+        } else {
+            tol.to_string()
+        });
+    }
+    flags.push("--seed".into());
+    flags.push(options.seed.to_string());
+    flags.push("--restarts".into());
+    flags.push(options.mace_restarts.to_string());
+    flags.push("--mace-method".into());
+    flags.push(if options.mace_variational { "vb" } else { "em" }.into());
+    Ok(flags)
+}

@@ -51,6 +51,18 @@ struct Args {
     /// Peer time limit per run, seconds.
     #[arg(long, default_value_t = 300)]
     peer_timeout: u64,
+    /// Benchmark the consensus models instead of the agreement coefficients.
+    #[arg(long)]
+    aggregation: bool,
+    /// Models to time with --aggregation.
+    #[arg(long, default_value = "mv,wawa,zbs,ds,one-coin-ds,glad,mace,kos,mmsr")]
+    methods: String,
+    /// Recorded peer results (peer_bench.py's JSON), for runs too slow to repeat here.
+    #[arg(long)]
+    recorded: Option<PathBuf>,
+    /// Internal: load FILE, run one model, print its time and peak memory as JSON.
+    #[arg(long, hide = true, num_args = 2, value_names = ["METHOD", "FILE"])]
+    child: Option<Vec<String>>,
 }
 
 struct Row {
@@ -221,8 +233,166 @@ fn fmt_s(v: Option<f64>) -> String {
     v.map_or("—".into(), |s| format!("{s:.3}"))
 }
 
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+/// One model in this process: load, fit, score against the scenario's gold.
+fn child(method: &str, file: &Path) -> Result<()> {
+    use concord_stats::aggregate::{AggregateOptions, Method, aggregate, metrics::label_accuracy};
+    let method: Method = method.parse().map_err(anyhow::Error::msg)?;
+    let (loaded, load_s) = time(|| read_annotations(file, None, &LabelSpec::default()));
+    let table = loaded?.table;
+    let options = AggregateOptions {
+        // Fixed 100 iterations for the EM models, as the peers are run.
+        iterations: matches!(method, Method::DawidSkene | Method::OneCoinDawidSkene).then_some(100),
+        tol: matches!(method, Method::DawidSkene | Method::OneCoinDawidSkene)
+            .then_some(f64::NEG_INFINITY),
+        ..AggregateOptions::default()
+    };
+    let (result, fit_s) = time(|| aggregate(&table, method, &options, &|_, _| {}));
+    let result = result?;
+    let gold_path = file.with_file_name("gold.csv");
+    let accuracy = concord_formats::read_gold(&gold_path, &table)
+        .ok()
+        .and_then(|g| label_accuracy(&result.labels, &g.known.per_item(table.n_items())))
+        .map(|a| a.0);
+    println!(
+        "{}",
+        serde_json::json!({"load_s": load_s, "fit_s": fit_s, "peak_rss_mib": peak_rss_mib(), "accuracy": accuracy, "iterations": result.iterations})
+    );
+    Ok(())
+}
+
+fn run_child(method: &str, file: &Path) -> Result<Value> {
+    let exe = std::env::current_exe()?;
+    let out = std::process::Command::new(exe)
+        .arg("--child")
+        .arg(method)
+        .arg(file)
+        .output()?;
+    if !out.status.success() {
+        return Ok(
+            serde_json::json!({"error": String::from_utf8_lossy(&out.stderr).trim().to_string()}),
+        );
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+fn aggregation_bench(args: &Args, scenarios: &[&str]) -> Result<()> {
+    let methods: Vec<&str> = args
+        .methods
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let peer_algo = |m: &str| match m {
+        "mv" => Some("ck_mv"),
+        "wawa" => Some("ck_wawa"),
+        "zbs" => Some("ck_zbs"),
+        "ds" => Some("ck_ds100"),
+        "one-coin-ds" => Some("ck_onecoin100"),
+        "glad" => Some("ck_glad"),
+        "mace" => Some("ck_mace"),
+        "kos" => Some("ck_kos"),
+        "mmsr" => Some("ck_mmsr"),
+        _ => None,
+    };
+    let peers = if args.peers {
+        let algos: Vec<&str> = methods.iter().filter_map(|m| peer_algo(m)).collect();
+        let mut a = Args::parse_from(["concord-bench"]);
+        a.data = args.data.clone();
+        a.python = args.python.clone();
+        a.peer_script = args.peer_script.clone();
+        a.peer_timeout = args.peer_timeout;
+        a.peer_algos = algos.join(",");
+        Some(run_peers(&a, scenarios)?)
+    } else {
+        None
+    };
+    let recorded: Option<Value> = match &args.recorded {
+        Some(path) => Some(serde_json::from_str(&std::fs::read_to_string(path)?)?),
+        None => None,
+    };
+    println!();
+    println!(
+        "| scenario | model | concord fit s | concord peak MiB | concord accuracy | crowd-kit fit s | crowd-kit peak MiB | crowd-kit accuracy | speed-up |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for scenario in scenarios {
+        let file = args.data.join(scenario).join("labels.csv");
+        for method in &methods {
+            eprintln!("concord: {scenario} {method}");
+            let ours = run_child(method, &file)?;
+            let peer_run = |source: &Option<Value>| -> Option<Value> {
+                let algo = peer_algo(method)?;
+                source.as_ref()?["runs"]
+                    .as_array()?
+                    .iter()
+                    .find(|r| r["scenario"] == *scenario && r["algo"] == algo)
+                    .cloned()
+            };
+            let (peer, origin) = match peer_run(&peers) {
+                Some(run) if run["fit_s"].is_number() => (Some(run), ""),
+                _ => (peer_run(&recorded), " (recorded)"),
+            };
+            let peer_fit = peer.as_ref().and_then(|p| p["fit_s"].as_f64());
+            let peer_text = match (&peer, peer_fit) {
+                (_, Some(fit)) => format!("{fit:.3}{origin}"),
+                (Some(p), None) => p["skipped"]
+                    .as_str()
+                    .or(p["error"].as_str())
+                    .map_or("not run".into(), |s| {
+                        format!("— ({})", s.chars().take(40).collect::<String>())
+                    }),
+                (None, None) => "—".into(),
+            };
+            let fit = ours["fit_s"].as_f64();
+            println!(
+                "| {scenario} | {method} | {} | {} | {} | {peer_text} | {} | {} | {} |",
+                fit.map_or_else(
+                    || ours["error"]
+                        .as_str()
+                        .unwrap_or("error")
+                        .chars()
+                        .take(60)
+                        .collect(),
+                    |f| format!("{f:.3}")
+                ),
+                ours["peak_rss_mib"]
+                    .as_f64()
+                    .map_or("—".into(), |m| format!("{m:.0}")),
+                ours["accuracy"]
+                    .as_f64()
+                    .map_or("—".into(), |a| format!("{a:.4}")),
+                peer.as_ref()
+                    .and_then(|p| p["peak_rss_mib"].as_f64())
+                    .map_or("—".into(), |m| format!("{m:.0}")),
+                peer.as_ref()
+                    .and_then(|p| p["accuracy"].as_f64())
+                    .map_or("—".into(), |a| format!("{a:.4}")),
+                match (fit, peer_fit) {
+                    (Some(f), Some(p)) if f > 0.0 => format!("{:.0}×", p / f),
+                    _ => "—".into(),
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(child_args) = &args.child {
+        return child(&child_args[0], Path::new(&child_args[1]));
+    }
     println!("concord-bench · commit {} · {}", commit(), machine());
     if args.smoke {
         let dir = tempfile_dir()?;
@@ -230,6 +400,22 @@ fn main() -> Result<()> {
         write_smoke_data(&path, 2_000, 4, 3)?;
         let row = bench_file("smoke_n2k_k4_r3", &path, 50)?;
         print_rows(&[row], None);
+        for method in [
+            "mv",
+            "wawa",
+            "zbs",
+            "ds",
+            "one-coin-ds",
+            "glad",
+            "mace",
+            "mmsr",
+        ] {
+            let result = run_child(method, &path)?;
+            if result.get("error").is_some() {
+                bail!("{method} failed on the smoke data: {result}");
+            }
+            println!("smoke {method}: {result}");
+        }
         std::fs::remove_dir_all(&dir).ok();
         return Ok(());
     }
@@ -239,6 +425,9 @@ fn main() -> Result<()> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .collect();
+    if args.aggregation {
+        return aggregation_bench(&args, &scenarios);
+    }
     let mut rows = Vec::new();
     for scenario in &scenarios {
         let path = args.data.join(scenario).join("labels.csv");

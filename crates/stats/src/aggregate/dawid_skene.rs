@@ -14,7 +14,6 @@ use super::{AggregateError, AggregateOptions, Aggregation, Confusion, Method};
 use crate::table::AnnotationTable;
 
 const EPS: f64 = 1e-10;
-const CHUNK: usize = 2048;
 
 /// Error matrices in the layout the EM loop uses: `e[(a * k + observed) * k + truth]`.
 struct Errors {
@@ -38,30 +37,17 @@ fn observed_pairs(table: &AnnotationTable) -> Vec<bool> {
     observed
 }
 
-/// Soft counts n[a][observed][truth] = Σ over a's ratings with that label of q[item][truth].
-fn soft_counts(table: &AnnotationTable, q: &[f64], k: usize) -> Vec<f64> {
-    let mut counts = vec![0.0; table.n_annotators() * k * k];
-    counts
-        .par_chunks_mut((k * k).max(1))
-        .enumerate()
-        .for_each(|(a, block)| {
-            let items = table.annotator_items(a as u32);
-            for (&item, &row) in items.iter().zip(table.annotator_rows(a as u32)) {
-                let y = table.row_value(row) as usize;
-                let qrow = &q[item as usize * k..(item as usize + 1) * k];
-                for (slot, qv) in block[y * k..(y + 1) * k].iter_mut().zip(qrow) {
-                    *slot += qv;
-                }
-            }
-        });
-    counts
+/// Items are processed in this many fixed ranges, each with its own count table, summed in
+/// range order: results do not depend on the number of threads.
+fn n_ranges(n_items: usize, table_len: usize) -> usize {
+    // Keep the per-range count tables within ~128 MiB together.
+    let by_memory = (128usize << 20) / (table_len.max(1) * 8);
+    by_memory.clamp(1, 8).min(n_items.max(1))
 }
 
-/// Full confusion M-step: floor counts of observed rows at EPS and normalise over the
-/// labels the annotator used.
-fn m_step_full(table: &AnnotationTable, q: &[f64], observed: &[bool], smoothing: f64) -> Errors {
-    let k = table.n_values();
-    let mut e = soft_counts(table, q, k);
+/// Full-confusion M-step from soft counts n[a][observed][truth]: floor observed rows at
+/// EPS (after smoothing) and normalise over the labels the annotator used.
+fn m_step_full(mut e: Vec<f64>, k: usize, observed: &[bool], smoothing: f64) -> Errors {
     e.par_chunks_mut((k * k).max(1))
         .enumerate()
         .for_each(|(a, block)| {
@@ -91,26 +77,23 @@ fn m_step_full(table: &AnnotationTable, q: &[f64], observed: &[bool], smoothing:
     }
 }
 
-/// One-coin M-step: skill = mean posterior of the given label over the annotator's
-/// ratings; errors spread evenly over the other labels; clipped to [EPS, 1 − EPS].
+/// One-coin M-step from the same soft counts: skill = mean posterior of the given label
+/// over the annotator's ratings (Σ_y n[a][y][y] / ratings); errors spread evenly over the
+/// other labels; clipped to [EPS, 1 − EPS].
 fn m_step_one_coin(
     table: &AnnotationTable,
-    q: &[f64],
+    counts: &[f64],
+    k: usize,
     observed: &[bool],
     skills: &mut [f64],
 ) -> Errors {
-    let k = table.n_values();
     skills.par_iter_mut().enumerate().for_each(|(a, skill)| {
-        let items = table.annotator_items(a as u32);
-        let rows = table.annotator_rows(a as u32);
-        let mut sum = 0.0;
-        for (&item, &row) in items.iter().zip(rows) {
-            sum += q[item as usize * k + table.row_value(row) as usize];
-        }
-        *skill = if rows.is_empty() {
+        let ratings = table.annotator_rows(a as u32).len();
+        let agreeing: f64 = (0..k).map(|y| counts[(a * k + y) * k + y]).sum();
+        *skill = if ratings == 0 {
             0.0
         } else {
-            sum / rows.len() as f64
+            agreeing / ratings as f64
         };
     });
     let mut e = vec![0.0; table.n_annotators() * k * k];
@@ -139,34 +122,230 @@ fn m_step_one_coin(
     }
 }
 
-/// E-step: q[t][c] ∝ p_c Π e[a][y][c], with p floored at EPS.
-fn e_step(table: &AnnotationTable, priors: &[f64], errors: &Errors, q: &mut [f64]) {
-    let k = errors.k;
-    let log_p: Vec<f64> = priors.iter().map(|p| p.max(EPS).ln()).collect();
-    let log_e: Vec<f64> = errors
+fn log_errors(errors: &Errors) -> Vec<f64> {
+    errors
         .e
-        .iter()
+        .par_iter()
         .map(|v| if *v > 0.0 { v.ln() } else { f64::NEG_INFINITY })
-        .collect();
-    q.par_chunks_mut(k.max(1))
+        .collect()
+}
+
+/// What one pass over the items accumulates.
+struct PassTotals {
+    /// Soft counts n[a][observed][truth] of the posteriors.
+    counts: Vec<f64>,
+    /// Σ_items q (for the priors).
+    prior_sums: Vec<f64>,
+    /// Σ_items r_item · q (ratings-weighted, for the prior term of the objective).
+    rated_sums: Vec<f64>,
+    /// Σ ln Z over E-step items that were not clamped.
+    sum_log_z: f64,
+    /// Posterior entries below EPS among those items (floored in the objective).
+    tiny_entries: f64,
+    /// Clamped items: count, Σ ln p(answer), Σ_ratings ln e(answer).
+    clamped: f64,
+    clamped_log_p: f64,
+    clamped_log_e: f64,
+}
+
+impl PassTotals {
+    fn new(table_len: usize, k: usize) -> Self {
+        Self {
+            counts: vec![0.0; table_len],
+            prior_sums: vec![0.0; k],
+            rated_sums: vec![0.0; k],
+            sum_log_z: 0.0,
+            tiny_entries: 0.0,
+            clamped: 0.0,
+            clamped_log_p: 0.0,
+            clamped_log_e: 0.0,
+        }
+    }
+    fn add(&mut self, other: PassTotals) {
+        self.counts
+            .par_iter_mut()
+            .zip(other.counts.par_iter())
+            .for_each(|(a, b)| *a += b);
+        for (a, b) in self.prior_sums.iter_mut().zip(&other.prior_sums) {
+            *a += b;
+        }
+        for (a, b) in self.rated_sums.iter_mut().zip(&other.rated_sums) {
+            *a += b;
+        }
+        self.sum_log_z += other.sum_log_z;
+        self.tiny_entries += other.tiny_entries;
+        self.clamped += other.clamped;
+        self.clamped_log_p += other.clamped_log_p;
+        self.clamped_log_e += other.clamped_log_e;
+    }
+}
+
+/// How a pass obtains each item's posterior.
+#[derive(Clone, Copy)]
+enum Posterior<'a> {
+    /// E-step: q ∝ p Π e, with known answers clamped.
+    EStep { known: Option<&'a [Option<u32>]> },
+    /// Use the rows as they are (the initialisation from vote shares).
+    Given,
+}
+
+/// One pass over items: the E-step (q ∝ p Π e, in probability space with rescaling
+/// against underflow) and the sums the M-step and the objective need. The objective's
+/// entropy and log-joint terms are recovered from these sums in O(annotators · k²), so the
+/// pass needs no logarithm per class and touches each rating's error row once.
+fn fused_pass(
+    table: &AnnotationTable,
+    priors: &[f64],
+    errors: &Errors,
+    q: &mut [f64],
+    posterior: Posterior,
+) -> PassTotals {
+    // A compile-time class count lets the per-class loops unroll and vectorise.
+    macro_rules! dispatch {
+        ($($n:literal),*) => {
+            match errors.k {
+                $($n => fused_pass_k::<$n>(table, priors, errors, q, posterior),)*
+                _ => fused_pass_k::<0>(table, priors, errors, q, posterior),
+            }
+        };
+    }
+    dispatch!(2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 16)
+}
+
+/// `fused_pass` for `K` classes (`K = 0`: any number, known at run time).
+fn fused_pass_k<const K: usize>(
+    table: &AnnotationTable,
+    priors: &[f64],
+    errors: &Errors,
+    q: &mut [f64],
+    posterior: Posterior,
+) -> PassTotals {
+    const RESCALE: f64 = 1e200;
+    let k = if K == 0 { errors.k } else { K };
+    let n_items = table.n_items();
+    let table_len = table.n_annotators() * k * k;
+    let p: Vec<f64> = priors.iter().map(|p| p.max(EPS)).collect();
+    let ln_rescale = RESCALE.ln();
+    let ranges = n_ranges(n_items, table_len);
+    let per_range = n_items.div_ceil(ranges);
+    let partials: Vec<PassTotals> = q
+        .par_chunks_mut((per_range * k).max(1))
         .enumerate()
-        .with_min_len(CHUNK)
-        .for_each(|(item, row)| {
-            row.copy_from_slice(&log_p);
-            for (a, y) in table.item_ratings(item as u32) {
-                let base = (a as usize * k + y as usize) * k;
-                for (slot, le) in row.iter_mut().zip(&log_e[base..base + k]) {
-                    *slot += le;
+        .map(|(range, rows)| {
+            let first = range * per_range;
+            let mut totals = PassTotals::new(table_len, k);
+            for (offset, row) in rows.chunks_mut(k).enumerate() {
+                let item = (first + offset) as u32;
+                let ratings = table.item_ratings(item);
+                let r = ratings.len() as f64;
+                if let Posterior::EStep { known } = posterior {
+                    row.copy_from_slice(&p);
+                    let mut rescales = 0.0;
+                    for (i, (a, y)) in table.item_ratings(item).enumerate() {
+                        let base = (a as usize * k + y as usize) * k;
+                        let e = &errors.e[base..base + k];
+                        for c in 0..k {
+                            row[c] *= e[c];
+                        }
+                        // Error entries are ≥ ~1e-17, so checking every fourth rating
+                        // keeps products far from underflow.
+                        if i % 4 == 3 && row.iter().all(|v| *v < 1.0 / RESCALE) {
+                            row.iter_mut().for_each(|v| *v *= RESCALE);
+                            rescales += 1.0;
+                        }
+                    }
+                    let total: f64 = row.iter().sum();
+                    let inverse = 1.0 / total;
+                    for v in row.iter_mut() {
+                        *v *= inverse;
+                    }
+                    match known.and_then(|known| known[item as usize]) {
+                        Some(answer) => {
+                            row.iter_mut().for_each(|v| *v = 0.0);
+                            row[answer as usize] = 1.0;
+                            totals.clamped += 1.0;
+                            totals.clamped_log_p += p[answer as usize].ln();
+                            for (a, y) in table.item_ratings(item) {
+                                let e =
+                                    errors.e[(a as usize * k + y as usize) * k + answer as usize];
+                                totals.clamped_log_e += e.ln();
+                            }
+                        }
+                        None => {
+                            totals.sum_log_z += total.ln() - rescales * ln_rescale;
+                            totals.tiny_entries += row.iter().filter(|v| **v < EPS).count() as f64;
+                        }
+                    }
+                }
+                for c in 0..k {
+                    totals.prior_sums[c] += row[c];
+                    totals.rated_sums[c] += r * row[c];
+                }
+                for (a, y) in table.item_ratings(item) {
+                    let base = (a as usize * k + y as usize) * k;
+                    let counts = &mut totals.counts[base..base + k];
+                    for c in 0..k {
+                        counts[c] += row[c];
+                    }
                 }
             }
-            let max = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let mut total = 0.0;
-            for v in row.iter_mut() {
-                *v = (*v - max).exp();
-                total += *v;
-            }
-            row.iter_mut().for_each(|v| *v /= total);
-        });
+            totals
+        })
+        .collect();
+    // Combine ranges in order.
+    let mut parts = partials.into_iter();
+    let mut totals = parts
+        .next()
+        .unwrap_or_else(|| PassTotals::new(table_len, k));
+    for part in parts {
+        totals.add(part);
+    }
+    totals
+}
+
+/// Σ counts · ln e over observed rows (entries with e = 0 carry no count).
+fn counts_dot_log(counts: &[f64], log_e: &[f64]) -> f64 {
+    counts
+        .par_chunks(4096)
+        .zip(log_e.par_chunks(4096))
+        .map(|(c, l)| {
+            c.iter()
+                .zip(l)
+                .filter(|(c, _)| **c != 0.0)
+                .map(|(c, l)| c * l)
+                .sum::<f64>()
+        })
+        .collect::<Vec<f64>>()
+        .iter()
+        .sum()
+}
+
+/// Entropy term Σ −q̃ ln q̃ of the E-step posteriors, from the pass sums:
+/// ln q = ln p + Σ_ratings ln e − ln Z for items not clamped; clamped items are one-hot.
+fn entropy_from_totals(totals: &PassTotals, priors: &[f64], log_e: &[f64], k: usize) -> f64 {
+    let eps_term = -EPS * EPS.ln();
+    let log_p_term: f64 = totals
+        .prior_sums
+        .iter()
+        .zip(priors)
+        .map(|(s, p)| s * p.max(EPS).ln())
+        .sum::<f64>()
+        - totals.clamped_log_p;
+    let log_e_term = counts_dot_log(&totals.counts, log_e) - totals.clamped_log_e;
+    -(log_p_term + log_e_term - totals.sum_log_z)
+        + totals.tiny_entries * eps_term
+        + totals.clamped * (k.saturating_sub(1)) as f64 * eps_term
+}
+
+/// Σ_ratings Σ_c q (ln e + ln p) from the pass sums and the new parameters.
+fn joint_from_totals(totals: &PassTotals, priors: &[f64], log_e: &[f64]) -> f64 {
+    let log_p_term: f64 = totals
+        .rated_sums
+        .iter()
+        .zip(priors)
+        .map(|(s, p)| s * p.max(EPS).ln())
+        .sum();
+    counts_dot_log(&totals.counts, log_e) + log_p_term
 }
 
 fn clamp_known(q: &mut [f64], k: usize, known: &[Option<u32>]) {
@@ -177,67 +356,6 @@ fn clamp_known(q: &mut [f64], k: usize, known: &[Option<u32>]) {
             row[*value as usize] = 1.0;
         }
     }
-}
-
-fn mean_rows(q: &[f64], k: usize, n_items: usize) -> Vec<f64> {
-    // Fixed-size chunks summed in parallel, then in order: deterministic.
-    let partial: Vec<Vec<f64>> = q
-        .par_chunks(k * CHUNK)
-        .map(|chunk| {
-            let mut sums = vec![0.0; k];
-            for row in chunk.chunks(k) {
-                for (s, v) in sums.iter_mut().zip(row) {
-                    *s += v;
-                }
-            }
-            sums
-        })
-        .collect();
-    let mut sums = vec![0.0; k];
-    for part in partial {
-        for (s, v) in sums.iter_mut().zip(part) {
-            *s += v;
-        }
-    }
-    sums.iter().map(|s| s / n_items as f64).collect()
-}
-
-/// ELBO per annotation (crowd-kit's objective; the prior term counts once per rating).
-/// Floors q at EPS in place, as the reference does.
-fn elbo_per_annotation(
-    table: &AnnotationTable,
-    q: &mut [f64],
-    priors: &[f64],
-    errors: &Errors,
-) -> f64 {
-    let k = errors.k;
-    let log_p: Vec<f64> = priors.iter().map(|p| p.max(EPS).ln()).collect();
-    let partial: Vec<f64> = q
-        .par_chunks_mut(k * CHUNK)
-        .enumerate()
-        .map(|(chunk_index, chunk)| {
-            let mut sum = 0.0;
-            for (offset, row) in chunk.chunks_mut(k).enumerate() {
-                let item = (chunk_index * CHUNK + offset) as u32;
-                for (a, y) in table.item_ratings(item) {
-                    let base = (a as usize * k + y as usize) * k;
-                    for c in 0..k {
-                        let e = errors.e[base + c];
-                        let le = if e > 0.0 { e.ln() } else { f64::NEG_INFINITY };
-                        if row[c] != 0.0 {
-                            sum += row[c] * (le + log_p[c]);
-                        }
-                    }
-                }
-                for v in row.iter_mut() {
-                    *v = v.max(EPS);
-                    sum -= *v * v.ln();
-                }
-            }
-            sum
-        })
-        .collect();
-    partial.iter().sum::<f64>() / table.n_rows() as f64
 }
 
 enum Variant {
@@ -273,26 +391,43 @@ fn run(
     };
     let observed = observed_pairs(table);
     let mut skills = vec![0.0; table.n_annotators()];
+    let n_ratings = table.n_rows() as f64;
+    // Initialisation: majority-vote shares (known answers clamped), then priors and errors.
     let mut q = vote_shares(table, None);
     if let Some(known) = &known {
         clamp_known(&mut q, k, known);
     }
-    let mut priors = mean_rows(&q, k, n_items);
-    let m_step = |q: &[f64], skills: &mut [f64]| match variant {
-        Variant::Full => m_step_full(table, q, &observed, options.smoothing),
-        Variant::OneCoin => m_step_one_coin(table, q, &observed, skills),
+    let empty = Errors {
+        k,
+        e: Vec::new(),
+        observed: Vec::new(),
     };
-    let mut errors = m_step(&q, &mut skills);
+    let init = fused_pass(table, &vec![1.0; k], &empty, &mut q, Posterior::Given);
+    let m_step = |counts: Vec<f64>, skills: &mut [f64]| match variant {
+        Variant::Full => m_step_full(counts, k, &observed, options.smoothing),
+        Variant::OneCoin => m_step_one_coin(table, &counts, k, &observed, skills),
+    };
+    let mut priors: Vec<f64> = init.prior_sums.iter().map(|s| s / n_items as f64).collect();
+    let mut errors = m_step(init.counts, &mut skills);
+    let mut log_e = log_errors(&errors);
     let mut history = Vec::new();
     let mut previous = f64::NEG_INFINITY;
+    let known_rows = known.as_deref();
     for iteration in 1..=n_iter {
-        e_step(table, &priors, &errors, &mut q);
-        if let Some(known) = &known {
-            clamp_known(&mut q, k, known);
-        }
-        priors = mean_rows(&q, k, n_items);
-        errors = m_step(&q, &mut skills);
-        let loss = elbo_per_annotation(table, &mut q, &priors, &errors);
+        let mut pass = fused_pass(
+            table,
+            &priors,
+            &errors,
+            &mut q,
+            Posterior::EStep { known: known_rows },
+        );
+        let entropy = entropy_from_totals(&pass, &priors, &log_e, k);
+        priors = pass.prior_sums.iter().map(|s| s / n_items as f64).collect();
+        let counts = std::mem::take(&mut pass.counts);
+        errors = m_step(counts.clone(), &mut skills);
+        log_e = log_errors(&errors);
+        pass.counts = counts;
+        let loss = (joint_from_totals(&pass, &priors, &log_e) + entropy) / n_ratings;
         history.push(loss);
         progress(iteration, loss);
         if loss - previous < tol {
@@ -328,6 +463,10 @@ fn run(
                 .collect::<Vec<f64>>()
         });
         result.skills = confusion;
+    }
+    // Reported posteriors are floored at EPS (as the reference reports them).
+    if result.iterations > 0 {
+        q.par_iter_mut().for_each(|v| *v = v.max(EPS));
     }
     result.probas = Some(q);
     result.labels_from_probas(options.tie, options.seed);

@@ -52,7 +52,10 @@ pub fn annotator_accuracy_by(
             for (&item, &row) in items.iter().zip(rows) {
                 seen.push((item, table.row_value(row)));
             }
-            seen.sort_unstable();
+            // Items come in order; only repeated ratings of an item can break the order.
+            if !seen.is_sorted() {
+                seen.sort_unstable();
+            }
             seen.dedup();
             let (mut correct, mut total) = (0u64, 0u64);
             for &(item, value) in seen.iter() {
@@ -79,7 +82,9 @@ pub fn overall_accuracy(table: &AnnotationTable, reference: &[Option<u32>]) -> O
             {
                 seen.push((item, table.row_value(row)));
             }
-            seen.sort_unstable();
+            if !seen.is_sorted() {
+                seen.sort_unstable();
+            }
             seen.dedup();
             let mut out = (0u64, 0u64);
             for &(item, value) in seen.iter() {
