@@ -45,6 +45,9 @@ pub struct AggregateArgs {
     /// Report items whose consensus posterior is below this.
     #[arg(long, default_value_t = 0.7)]
     min_confidence: f64,
+    /// Annotator weights for majority vote (CSV: annotator,skill).
+    #[arg(long, value_name = "FILE")]
+    skills: Option<PathBuf>,
     /// Dirichlet smoothing added to Dawid–Skene confusion counts.
     #[arg(long, default_value_t = 0.0)]
     smoothing: f64,
@@ -119,6 +122,10 @@ pub fn run(args: AggregateArgs) -> Result<ExitCode> {
         .as_deref()
         .map(|p| read_gold(p, &table))
         .transpose()?;
+    let skills = args.skills.as_deref().map(|p| read_skills(p, &table)).transpose()?;
+    if skills.is_some() && method != Method::MajorityVote {
+        bail!("--skills weights majority vote only (--method mv)");
+    }
     let options = AggregateOptions {
         tie,
         seed: args.seed,
@@ -126,7 +133,7 @@ pub fn run(args: AggregateArgs) -> Result<ExitCode> {
         tol: args.tol,
         known: known.as_ref().map(|k| k.known.clone()),
         smoothing: args.smoothing,
-        skills: None,
+        skills,
         mace_variational: args.mace_method == "vb",
         mace_restarts: args.restarts,
     };
@@ -209,6 +216,8 @@ pub fn run(args: AggregateArgs) -> Result<ExitCode> {
         "undecided": undecided,
         "consistency": mean(&consistency),
         "uncertainty": mean(&item_uncertainty),
+        "uncertainty_by_annotator": mean(&uncertainty(&table, None, UncertaintyBy::Annotator)),
+        "loss_history": result.loss_history,
         "annotation_accuracy_vs_consensus": vs_aggregate.overall,
         "known_answers": known.as_ref().map(|k| json!({"rows": k.rows, "unknown_items": k.unknown_items})),
         "gold": gold.as_ref().map(|g| json!({
@@ -609,4 +618,25 @@ fn report_multi_label(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Annotator weights: `annotator,skill` rows; annotators not listed weigh 1.
+fn read_skills(path: &Path, table: &AnnotationTable) -> Result<Vec<f64>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut skills = vec![1.0; table.n_annotators()];
+    for (index, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (name, value) = line
+            .rsplit_once(',')
+            .with_context(|| format!("{}, line {}: expected annotator,skill", path.display(), index + 1))?;
+        let value: f64 = value.trim().parse().ok().filter(|v: &f64| v.is_finite()).with_context(|| {
+            format!("{}, line {}, field 'skill': '{}' is not a number", path.display(), index + 1, value.trim())
+        })?;
+        if let Some(a) = table.annotators().get(name.trim()) {
+            skills[a as usize] = value;
+        }
+    }
+    Ok(skills)
 }

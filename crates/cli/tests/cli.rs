@@ -729,3 +729,19 @@ fn consensus_on_the_adult_content_set_matches_the_recorded_figures() {
     let ds = gold_accuracy("gal_adult_content2", &["--method", "ds"]);
     assert!(ds >= mv, "Dawid–Skene {ds} vs majority vote {mv}");
 }
+
+#[test]
+fn skill_weights_can_outvote_the_majority() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(&dir, "votes.csv", b"item,annotator,label\n1,expert,unsafe\n1,a,safe\n1,b,safe\n");
+    let skills = write(&dir, "skills.csv", b"annotator,skill\nexpert,3\na,1\nb,1\n");
+    let label = |extra: &[&str]| -> String {
+        let mut args = vec!["aggregate", file.to_str().unwrap(), "--method", "mv", "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = concord(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str::<Value>(&stdout(&out)).unwrap()["items"][0]["label"].as_str().unwrap().to_string()
+    };
+    assert_eq!(label(&[]), "safe");
+    assert_eq!(label(&["--skills", skills.to_str().unwrap()]), "unsafe");
+}
