@@ -122,7 +122,11 @@ pub fn run(args: AggregateArgs) -> Result<ExitCode> {
         .as_deref()
         .map(|p| read_gold(p, &table))
         .transpose()?;
-    let skills = args.skills.as_deref().map(|p| read_skills(p, &table)).transpose()?;
+    let skills = args
+        .skills
+        .as_deref()
+        .map(|p| read_skills(p, &table))
+        .transpose()?;
     if skills.is_some() && method != Method::MajorityVote {
         bail!("--skills weights majority vote only (--method mv)");
     }
@@ -622,18 +626,33 @@ fn report_multi_label(
 
 /// Annotator weights: `annotator,skill` rows; annotators not listed weigh 1.
 fn read_skills(path: &Path, table: &AnnotationTable) -> Result<Vec<f64>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut skills = vec![1.0; table.n_annotators()];
     for (index, line) in text.lines().enumerate().skip(1) {
         if line.trim().is_empty() {
             continue;
         }
-        let (name, value) = line
-            .rsplit_once(',')
-            .with_context(|| format!("{}, line {}: expected annotator,skill", path.display(), index + 1))?;
-        let value: f64 = value.trim().parse().ok().filter(|v: &f64| v.is_finite()).with_context(|| {
-            format!("{}, line {}, field 'skill': '{}' is not a number", path.display(), index + 1, value.trim())
+        let (name, value) = line.rsplit_once(',').with_context(|| {
+            format!(
+                "{}, line {}: expected annotator,skill",
+                path.display(),
+                index + 1
+            )
         })?;
+        let value: f64 = value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite())
+            .with_context(|| {
+                format!(
+                    "{}, line {}, field 'skill': '{}' is not a number",
+                    path.display(),
+                    index + 1,
+                    value.trim()
+                )
+            })?;
         if let Some(a) = table.annotators().get(name.trim()) {
             skills[a as usize] = value;
         }

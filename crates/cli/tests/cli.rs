@@ -704,7 +704,14 @@ fn gold_accuracy(dataset: &str, extra: &[&str]) -> f64 {
     let dir = data_dir().join(dataset);
     let labels = dir.join("labels.csv");
     let gold = dir.join("gold.csv");
-    let mut args = vec!["aggregate", labels.to_str().unwrap(), "--gold", gold.to_str().unwrap(), "--format", "json"];
+    let mut args = vec![
+        "aggregate",
+        labels.to_str().unwrap(),
+        "--gold",
+        gold.to_str().unwrap(),
+        "--format",
+        "json",
+    ];
     args.extend_from_slice(extra);
     let out = concord(&args);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -716,7 +723,10 @@ fn gold_accuracy(dataset: &str, extra: &[&str]) -> f64 {
 fn dawid_skene_beats_majority_vote_on_the_bluebirds() {
     // Welinder et al. (2010): 39 annotators of very different reliability on 108 images.
     let mv = gold_accuracy("welinder_bluebirds", &["--method", "mv"]);
-    let ds = gold_accuracy("welinder_bluebirds", &["--method", "ds", "--iterations", "50", "--tol=-inf"]);
+    let ds = gold_accuracy(
+        "welinder_bluebirds",
+        &["--method", "ds", "--iterations", "50", "--tol=-inf"],
+    );
     assert!((mv - 0.7593).abs() < 1e-3, "majority vote {mv}");
     assert!(ds > 0.89, "Dawid–Skene {ds}");
 }
@@ -733,14 +743,28 @@ fn consensus_on_the_adult_content_set_matches_the_recorded_figures() {
 #[test]
 fn skill_weights_can_outvote_the_majority() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(&dir, "votes.csv", b"item,annotator,label\n1,expert,unsafe\n1,a,safe\n1,b,safe\n");
+    let file = write(
+        &dir,
+        "votes.csv",
+        b"item,annotator,label\n1,expert,unsafe\n1,a,safe\n1,b,safe\n",
+    );
     let skills = write(&dir, "skills.csv", b"annotator,skill\nexpert,3\na,1\nb,1\n");
     let label = |extra: &[&str]| -> String {
-        let mut args = vec!["aggregate", file.to_str().unwrap(), "--method", "mv", "--format", "json"];
+        let mut args = vec![
+            "aggregate",
+            file.to_str().unwrap(),
+            "--method",
+            "mv",
+            "--format",
+            "json",
+        ];
         args.extend_from_slice(extra);
         let out = concord(&args);
         assert!(out.status.success(), "{}", stderr(&out));
-        serde_json::from_str::<Value>(&stdout(&out)).unwrap()["items"][0]["label"].as_str().unwrap().to_string()
+        serde_json::from_str::<Value>(&stdout(&out)).unwrap()["items"][0]["label"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     assert_eq!(label(&[]), "safe");
     assert_eq!(label(&["--skills", skills.to_str().unwrap()]), "unsafe");

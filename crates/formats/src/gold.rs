@@ -42,7 +42,30 @@ pub fn read_gold_from_bytes(
             message: "invalid UTF-8".into(),
         },
     )?;
-    let mut pairs: Vec<(u64, String, String)> = Vec::new();
+    let mut known = Known::default();
+    let mut unknown_items = 0;
+    let mut rows = 0;
+    let mut resolve = |line_no: u64, item: &str, label: &str| -> Result<(), ReadError> {
+        rows += 1;
+        let Some(item_id) = table.items().get(item) else {
+            unknown_items += 1;
+            return Ok(());
+        };
+        let value = table
+            .values()
+            .find_label(label)
+            .ok_or_else(|| ReadError::Line {
+                path: name.to_string(),
+                line: line_no,
+                field: Some("label".into()),
+                message: format!(
+                    "label '{label}' is not among the annotations' labels ({})",
+                    table.values().names().join(", ")
+                ),
+            })?;
+        known.answers.push((item_id, value));
+        Ok(())
+    };
     match format {
         Format::Jsonl => {
             for (index, line) in text.lines().enumerate() {
@@ -72,11 +95,11 @@ pub fn read_gold_from_bytes(
                         other => other.to_string(),
                     })
                 };
-                pairs.push((
+                resolve(
                     line_no,
-                    get(&ITEM_NAMES, "item")?,
-                    get(&LABEL_NAMES, "label")?,
-                ));
+                    &get(&ITEM_NAMES, "item")?,
+                    &get(&LABEL_NAMES, "label")?,
+                )?;
             }
         }
         Format::Csv | Format::Tsv => {
@@ -125,39 +148,14 @@ pub fn read_gold_from_bytes(
                         ),
                     });
                 }
-                pairs.push((
-                    line_no,
-                    fields[item_col].trim().to_string(),
-                    fields[label_col].trim().to_string(),
-                ));
+                resolve(line_no, fields[item_col].trim(), fields[label_col].trim())?;
             }
         }
-    }
-    let mut known = Known::default();
-    let mut unknown_items = 0;
-    for (line_no, item, label) in &pairs {
-        let Some(item_id) = table.items().get(item) else {
-            unknown_items += 1;
-            continue;
-        };
-        let value = table
-            .values()
-            .find_label(label)
-            .ok_or_else(|| ReadError::Line {
-                path: name.to_string(),
-                line: *line_no,
-                field: Some("label".into()),
-                message: format!(
-                    "label '{label}' is not among the annotations' labels ({})",
-                    table.values().names().join(", ")
-                ),
-            })?;
-        known.answers.push((item_id, value));
     }
     Ok(GoldFile {
         known,
         unknown_items,
-        rows: pairs.len(),
+        rows,
     })
 }
 

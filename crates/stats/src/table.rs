@@ -233,16 +233,15 @@ impl TableBuilder {
     /// Resolve labels and build the indexed table.
     pub fn build(self, spec: &LabelSpec) -> Result<AnnotationTable, TableError> {
         let (domain, raw_to_value) = resolve_labels(&self.raw_labels, spec)?;
-        Ok(AnnotationTable::from_columns(
+        AnnotationTable::from_columns(
             self.items,
             self.annotators,
             domain,
-            &self.row_item,
-            &self.row_annotator,
-            self.row_raw_label
-                .iter()
-                .map(|&raw| raw_to_value[raw as usize]),
-        )?)
+            self.row_item,
+            self.row_annotator,
+            self.row_raw_label,
+            &raw_to_value,
+        )
     }
 }
 
@@ -264,35 +263,41 @@ pub struct AnnotationTable {
 }
 
 impl AnnotationTable {
+    /// Index input-order columns. The input vectors' memory is reused for the annotator
+    /// index, so building needs about one extra copy of the rows at its peak.
     fn from_columns(
         items: Interner,
         annotators: Interner,
         values: ValueDomain,
-        row_item: &[u32],
-        row_annotator: &[u32],
-        row_value: impl Iterator<Item = u32>,
+        row_item: Vec<u32>,
+        row_annotator: Vec<u32>,
+        row_raw_label: Vec<u32>,
+        raw_to_value: &[u32],
     ) -> Result<Self, TableError> {
         let n_rows = row_item.len();
         if n_rows >= u32::MAX as usize {
             return Err(TableError::TooManyRows(u32::MAX as u64));
         }
         let n_items = items.len();
-        let item_offsets = offsets_from_keys(row_item, n_items);
+        let item_offsets = offsets_from_keys(&row_item, n_items);
         let mut cursor: Vec<u32> = item_offsets[..n_items].to_vec();
         let mut sorted_annotator = vec![0u32; n_rows];
         let mut sorted_label = vec![0u32; n_rows];
-        for ((&item, &annotator), value) in row_item.iter().zip(row_annotator).zip(row_value) {
+        for ((&item, &annotator), &raw) in row_item.iter().zip(&row_annotator).zip(&row_raw_label) {
             let slot = &mut cursor[item as usize];
             sorted_annotator[*slot as usize] = annotator;
-            sorted_label[*slot as usize] = value;
+            sorted_label[*slot as usize] = raw_to_value[raw as usize];
             *slot += 1;
         }
         drop(cursor);
+        drop(row_raw_label);
         let n_annotators = annotators.len();
         let annotator_offsets = offsets_from_keys(&sorted_annotator, n_annotators);
         let mut cursor: Vec<u32> = annotator_offsets[..n_annotators].to_vec();
-        let mut annotator_rows = vec![0u32; n_rows];
-        let mut annotator_items = vec![0u32; n_rows];
+        let mut annotator_rows = row_item;
+        let mut annotator_items = row_annotator;
+        annotator_rows.shrink_to_fit();
+        annotator_items.shrink_to_fit();
         for item in 0..n_items {
             for row in item_offsets[item]..item_offsets[item + 1] {
                 let slot = &mut cursor[sorted_annotator[row as usize] as usize];

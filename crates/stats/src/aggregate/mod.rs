@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod mmsr;
 pub mod multi_label;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::table::AnnotationTable;
@@ -247,13 +248,16 @@ impl Aggregation {
     /// Set labels from `probas` by argmax; ties resolved by `rule`.
     pub(crate) fn labels_from_probas(&mut self, rule: TieRule, seed: u64) {
         let Some(probas) = &self.probas else { return };
-        let k = self.k;
-        for item in 0..self.labels.len() {
-            let row = &probas[item * k..(item + 1) * k];
-            let (label, tied) = argmax_with_ties(row, rule, seed, item as u64);
-            self.labels[item] = label;
-            self.tied[item] = tied;
-        }
+        let k = self.k.max(1);
+        self.labels
+            .par_iter_mut()
+            .zip(self.tied.par_iter_mut())
+            .zip(probas.par_chunks(k))
+            .enumerate()
+            .with_min_len(4096)
+            .for_each(|(item, ((label, tied), row))| {
+                (*label, *tied) = argmax_with_ties(row, rule, seed, item as u64);
+            });
     }
 }
 
@@ -275,21 +279,22 @@ pub(crate) fn argmax_with_ties(
     let Some(first) = best_index else {
         return (None, false);
     };
-    let tied: Vec<usize> = row
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| **v == best)
-        .map(|(k, _)| k)
-        .collect();
-    if tied.len() <= 1 {
+    let n_tied = row.iter().filter(|v| **v == best).count();
+    if n_tied <= 1 {
         return (Some(first as u32), false);
     }
     match rule {
         TieRule::First => (Some(first as u32), true),
         TieRule::Undecided => (None, true),
         TieRule::Random => {
-            let pick = (splitmix(seed ^ splitmix(salt)) % tied.len() as u64) as usize;
-            (Some(tied[pick] as u32), true)
+            let pick = (splitmix(seed ^ splitmix(salt)) % n_tied as u64) as usize;
+            let chosen = row
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v == best)
+                .nth(pick)
+                .map(|(k, _)| k as u32);
+            (chosen, true)
         }
     }
 }
