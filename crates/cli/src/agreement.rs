@@ -427,12 +427,11 @@ fn print_table(
     writeln!(out)?;
     writeln!(
         out,
-        "{:<26} {:>8}  {:<19} {:<22} {}",
+        "{:<26} {:>8}  {:<19} {:<22} interpretation",
         "coefficient",
         "value",
         format!("{level}% CI"),
         "CI method",
-        "interpretation"
     )?;
     for r in results {
         let e = &r.estimate;
@@ -468,8 +467,8 @@ fn print_table(
         writeln!(out)?;
         writeln!(
             out,
-            "{:<26} {:>8}  {:>8}  {}",
-            "category (one vs rest)", "α", "ratings", "interpretation"
+            "{:<26} {:>8}  {:>8}  interpretation",
+            "category (one vs rest)", "α", "ratings"
         )?;
         for c in categories {
             match c.estimate.value {

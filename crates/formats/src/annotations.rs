@@ -623,6 +623,9 @@ fn parse_quoted(name: &str, bytes: &[u8], delimiter: u8) -> Result<Parsed, ReadE
     Ok(merge_chunks(vec![chunk]))
 }
 
+/// A record: its first line number and its raw fields.
+type Record = (u64, Vec<Vec<u8>>);
+
 struct QuotedRecords<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -631,16 +634,12 @@ struct QuotedRecords<'a> {
 }
 
 impl QuotedRecords<'_> {
-    fn next_record(&mut self, name: &str) -> Result<Option<(u64, Vec<Vec<u8>>)>, ReadError> {
+    fn next_record(&mut self, name: &str) -> Result<Option<Record>, ReadError> {
         let delimiter = self.delimiter;
         self.next_record_with(name, delimiter)
     }
 
-    fn next_record_with(
-        &mut self,
-        name: &str,
-        delimiter: u8,
-    ) -> Result<Option<(u64, Vec<Vec<u8>>)>, ReadError> {
+    fn next_record_with(&mut self, name: &str, delimiter: u8) -> Result<Option<Record>, ReadError> {
         if self.pos >= self.bytes.len() {
             return Ok(None);
         }

@@ -357,7 +357,7 @@ pub fn compare(case: &Case, result: &Map<String, Value>) -> Vec<String> {
             .get("accuracy_vs_ground_truth")
             .and_then(Value::as_f64)
             .unwrap_or(f64::NAN);
-        if !(got >= expected - 0.05) {
+        if got.is_nan() || got < expected - 0.05 {
             problems.push(format!(
                 "accuracy_vs_ground_truth: expected ≥ {expected} − 0.05, got {got}"
             ));

@@ -3,6 +3,9 @@
 //! No I/O, no async, no SQL, no HTTP: tables in, numbers out. Readers live in
 //! `concord-formats`; the CLI and the server call in here.
 
+// Matrix formulas read better with explicit indices.
+#![allow(clippy::needless_range_loop)]
+
 pub mod aggregate;
 pub mod agreement;
 pub mod dist;

@@ -128,7 +128,7 @@ pub fn per_category_alpha(
             };
             let ratings = recoded.category_totals()[1];
             let estimate = alpha(&recoded, &binary, Level::Nominal, inference)
-                .unwrap_or_else(|e| Estimate::undefined(e));
+                .unwrap_or_else(Estimate::undefined);
             CategoryAlpha {
                 category,
                 ratings,
