@@ -258,8 +258,10 @@ pub struct AnnotationTable {
     /// Rows of annotator a: `annotator_rows[annotator_offsets[a]..annotator_offsets[a+1]]`.
     annotator_offsets: Vec<u32>,
     annotator_rows: Vec<u32>,
-    /// The item of each entry of `annotator_rows` (saves a search per lookup).
+    /// The item and the value of each entry of `annotator_rows` (sequential reads instead
+    /// of a search or a random access per lookup).
     annotator_items: Vec<u32>,
+    annotator_values: Vec<u32>,
 }
 
 impl AnnotationTable {
@@ -298,11 +300,13 @@ impl AnnotationTable {
         let mut annotator_items = row_annotator;
         annotator_rows.shrink_to_fit();
         annotator_items.shrink_to_fit();
+        let mut annotator_values = vec![0u32; n_rows];
         for item in 0..n_items {
             for row in item_offsets[item]..item_offsets[item + 1] {
                 let slot = &mut cursor[sorted_annotator[row as usize] as usize];
                 annotator_rows[*slot as usize] = row;
                 annotator_items[*slot as usize] = item as u32;
+                annotator_values[*slot as usize] = sorted_label[row as usize];
                 *slot += 1;
             }
         }
@@ -316,6 +320,7 @@ impl AnnotationTable {
             annotator_offsets,
             annotator_rows,
             annotator_items,
+            annotator_values,
         })
     }
 
@@ -395,6 +400,12 @@ impl AnnotationTable {
         &self.annotator_items
             [self.annotator_offsets[a] as usize..self.annotator_offsets[a + 1] as usize]
     }
+    /// Values of `annotator`'s ratings, parallel to `annotator_rows`.
+    pub fn annotator_values(&self, annotator: u32) -> &[u32] {
+        let a = annotator as usize;
+        &self.annotator_values
+            [self.annotator_offsets[a] as usize..self.annotator_offsets[a + 1] as usize]
+    }
     /// The item of a row (binary search over item offsets).
     pub fn row_item(&self, row: u32) -> u32 {
         (self.item_offsets.partition_point(|&start| start <= row) - 1) as u32
@@ -413,7 +424,8 @@ impl AnnotationTable {
             + self.row_label.capacity()
             + self.annotator_offsets.capacity()
             + self.annotator_rows.capacity()
-            + self.annotator_items.capacity())
+            + self.annotator_items.capacity()
+            + self.annotator_values.capacity())
             * 4
     }
     /// All heap bytes including interned names.

@@ -30,8 +30,8 @@ fn observed_pairs(table: &AnnotationTable) -> Vec<bool> {
         .par_chunks_mut(k.max(1))
         .enumerate()
         .for_each(|(a, row)| {
-            for &r in table.annotator_rows(a as u32) {
-                row[table.row_value(r) as usize] = true;
+            for &value in table.annotator_values(a as u32) {
+                row[value as usize] = true;
             }
         });
     observed

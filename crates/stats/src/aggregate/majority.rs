@@ -48,10 +48,12 @@ pub fn annotator_accuracy_by(
         .map_init(Vec::new, |seen: &mut Vec<(u32, u32)>, annotator| {
             seen.clear();
             let items = table.annotator_items(annotator);
-            let rows = table.annotator_rows(annotator);
-            for (&item, &row) in items.iter().zip(rows) {
-                seen.push((item, table.row_value(row)));
-            }
+            seen.extend(
+                items
+                    .iter()
+                    .copied()
+                    .zip(table.annotator_values(annotator).iter().copied()),
+            );
             // Items come in order; only repeated ratings of an item can break the order.
             if !seen.is_sorted() {
                 seen.sort_unstable();
@@ -75,13 +77,13 @@ pub fn overall_accuracy(table: &AnnotationTable, reference: &[Option<u32>]) -> O
         .into_par_iter()
         .map_init(Vec::new, |seen: &mut Vec<(u32, u32)>, annotator| {
             seen.clear();
-            for (&item, &row) in table
-                .annotator_items(annotator)
-                .iter()
-                .zip(table.annotator_rows(annotator))
-            {
-                seen.push((item, table.row_value(row)));
-            }
+            seen.extend(
+                table
+                    .annotator_items(annotator)
+                    .iter()
+                    .copied()
+                    .zip(table.annotator_values(annotator).iter().copied()),
+            );
             if !seen.is_sorted() {
                 seen.sort_unstable();
             }

@@ -100,8 +100,8 @@ pub fn uncertainty(table: &AnnotationTable, skills: Option<&[f64]>, by: Uncertai
             .into_par_iter()
             .map(|annotator| {
                 let mut mass = vec![0.0; k];
-                for &row in table.annotator_rows(annotator) {
-                    add(&mut mass, annotator, table.row_value(row));
+                for &value in table.annotator_values(annotator) {
+                    add(&mut mass, annotator, value);
                 }
                 entropy(&mass)
             })
