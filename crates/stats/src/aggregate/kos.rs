@@ -37,7 +37,10 @@ const OVERFLOW: f64 = 1e300;
 const DEFAULT_ITERATIONS: usize = 100;
 
 /// KOS for binary labels.
-pub fn kos(table: &AnnotationTable, options: &AggregateOptions) -> Result<Aggregation, AggregateError> {
+pub fn kos(
+    table: &AnnotationTable,
+    options: &AggregateOptions,
+) -> Result<Aggregation, AggregateError> {
     let n_rows = table.n_rows();
     let n_items = table.n_items();
     let n_annotators = table.n_annotators();
@@ -48,7 +51,9 @@ pub fn kos(table: &AnnotationTable, options: &AggregateOptions) -> Result<Aggreg
             present[v as usize] = true;
         }
     }
-    let mut labels: Vec<u32> = (0..n_values as u32).filter(|&v| present[v as usize]).collect();
+    let mut labels: Vec<u32> = (0..n_values as u32)
+        .filter(|&v| present[v as usize])
+        .collect();
     if labels.len() != 2 {
         return Err(AggregateError::Invalid(format!(
             "KOS is for binary labels: the data has {} distinct label{}, it needs exactly 2",
@@ -190,7 +195,12 @@ mod tests {
         let result = kos(&table, &options).unwrap();
         let truth = table.values().find("true").unwrap();
         for item in 0..2u32 {
-            assert_eq!(result.labels[item as usize], Some(truth), "{}", table.item_name(item));
+            assert_eq!(
+                result.labels[item as usize],
+                Some(truth),
+                "{}",
+                table.item_name(item)
+            );
             assert!(!result.tied[item as usize]);
         }
         assert_eq!(result.iterations, 10);

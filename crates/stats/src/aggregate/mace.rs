@@ -147,7 +147,8 @@ pub(crate) fn digamma(mut x: f64) -> f64 {
                 * (1.0 / 120.0
                     - inv2
                         * (1.0 / 252.0
-                            - inv2 * (1.0 / 240.0 - inv2 * (1.0 / 132.0 - inv2 * 691.0 / 32760.0)))));
+                            - inv2
+                                * (1.0 / 240.0 - inv2 * (1.0 / 132.0 - inv2 * 691.0 / 32760.0)))));
     result + x.ln() - 0.5 * inv - series
 }
 
@@ -569,11 +570,7 @@ mod tests {
         assert!((digamma(3.3) - 1.034_822_489_059_621_6).abs() < 1e-14);
     }
 
-    fn accuracy(
-        table: &AnnotationTable,
-        result: &Aggregation,
-        truth: &[(&str, &str)],
-    ) -> f64 {
+    fn accuracy(table: &AnnotationTable, result: &Aggregation, truth: &[(&str, &str)]) -> f64 {
         let mut correct = 0;
         for (item, label) in truth {
             let id = (0..table.n_items() as u32)
@@ -658,39 +655,171 @@ mod tests {
     }
 
     const SIMPLE: [(&str, &str, &str); 33] = [
-        ("1231239876--5fac0d234ffb2f3b00893eec", "bde3b214b06c1efa6cb1bc6284dc72d2", "goose"),
-        ("1231239876--5fac0d234ffb2f3b00893efb", "bde3b214b06c1efa6cb1bc6284dc72d2", "parrot"),
-        ("1231239876--5fac0d234ffb2f3b00893f03", "bde3b214b06c1efa6cb1bc6284dc72d2", "goose"),
-        ("1231239876--5fac0d234ffb2f3b00893f05", "bde3b214b06c1efa6cb1bc6284dc72d2", "goose"),
-        ("1231239876--5fac0d234ffb2f3b00893f02", "bde3b214b06c1efa6cb1bc6284dc72d2", "parrot"),
-        ("1231239876--5fac0d234ffb2f3b00893f08", "bde3b214b06c1efa6cb1bc6284dc72d2", "parrot"),
-        ("1231239876--5fac0d234ffb2f3b00893efb", "b17c3301ad2ccbb798716fdd405d16e8", "parrot"),
-        ("1231239876--5fac0d234ffb2f3b00893ee8", "b17c3301ad2ccbb798716fdd405d16e8", "chicken"),
-        ("1231239876--5fac0d234ffb2f3b00893f07", "b17c3301ad2ccbb798716fdd405d16e8", "parrot"),
-        ("1231239876--5fac0d234ffb2f3b00893efd", "b17c3301ad2ccbb798716fdd405d16e8", "chicken"),
-        ("1231239876--5fac0d234ffb2f3b00893ee4", "b17c3301ad2ccbb798716fdd405d16e8", "chicken"),
-        ("1231239876--5fac0d234ffb2f3b00893f03", "b17c3301ad2ccbb798716fdd405d16e8", "goose"),
-        ("1231239876--5fac0d234ffb2f3b00893ee8", "a452e450f913cfa987cad58d50393718", "chicken"),
-        ("1231239876--5fac0d234ffb2f3b00893eec", "a452e450f913cfa987cad58d50393718", "goose"),
-        ("1231239876--5fac0d234ffb2f3b00893f05", "a452e450f913cfa987cad58d50393718", "goose"),
-        ("1231239876--5fac0d234ffb2f3b00893f02", "a452e450f913cfa987cad58d50393718", "parrot"),
-        ("1231239876--5fac0d234ffb2f3b00893f08", "a452e450f913cfa987cad58d50393718", "parrot"),
-        ("1231239876--5fac0d234ffb2f3b00893eec", "0f65edea0a6dc7b9acba1dea313bbb3d", "goose"),
-        ("1231239876--5fac0d234ffb2f3b00893ee8", "0f65edea0a6dc7b9acba1dea313bbb3d", "chicken"),
-        ("1231239876--5fac0d234ffb2f3b00893f03", "0f65edea0a6dc7b9acba1dea313bbb3d", "goose"),
-        ("1231239876--5fac0d234ffb2f3b00893ee4", "0f65edea0a6dc7b9acba1dea313bbb3d", "chicken"),
-        ("1231239876--5fac0d234ffb2f3b00893eec", "0c3eb7d5fcc414db137c4180a654c06e", "parrot"),
-        ("1231239876--5fac0d234ffb2f3b00893efb", "0c3eb7d5fcc414db137c4180a654c06e", "parrot"),
-        ("1231239876--5fac0d234ffb2f3b00893f07", "0c3eb7d5fcc414db137c4180a654c06e", "parrot"),
-        ("1231239876--5fac0d234ffb2f3b00893efd", "0c3eb7d5fcc414db137c4180a654c06e", "parrot"),
-        ("1231239876--5fac0d234ffb2f3b00893ee4", "0c3eb7d5fcc414db137c4180a654c06e", "parrot"),
-        ("1231239876--5fac0d234ffb2f3b00893f05", "0c3eb7d5fcc414db137c4180a654c06e", "parrot"),
-        ("1231239876--5fac0d234ffb2f3b00893efb", "e563e2fb32fce9f00123a65a1bc78c55", "parrot"),
-        ("1231239876--5fac0d234ffb2f3b00893ee8", "e563e2fb32fce9f00123a65a1bc78c55", "goose"),
-        ("1231239876--5fac0d234ffb2f3b00893f02", "e563e2fb32fce9f00123a65a1bc78c55", "parrot"),
-        ("1231239876--5fac0d234ffb2f3b00893f08", "e563e2fb32fce9f00123a65a1bc78c55", "parrot"),
-        ("1231239876--5fac0d234ffb2f3b00893f07", "e563e2fb32fce9f00123a65a1bc78c55", "parrot"),
-        ("1231239876--5fac0d234ffb2f3b00893efd", "e563e2fb32fce9f00123a65a1bc78c55", "goose"),
+        (
+            "1231239876--5fac0d234ffb2f3b00893eec",
+            "bde3b214b06c1efa6cb1bc6284dc72d2",
+            "goose",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893efb",
+            "bde3b214b06c1efa6cb1bc6284dc72d2",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f03",
+            "bde3b214b06c1efa6cb1bc6284dc72d2",
+            "goose",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f05",
+            "bde3b214b06c1efa6cb1bc6284dc72d2",
+            "goose",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f02",
+            "bde3b214b06c1efa6cb1bc6284dc72d2",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f08",
+            "bde3b214b06c1efa6cb1bc6284dc72d2",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893efb",
+            "b17c3301ad2ccbb798716fdd405d16e8",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893ee8",
+            "b17c3301ad2ccbb798716fdd405d16e8",
+            "chicken",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f07",
+            "b17c3301ad2ccbb798716fdd405d16e8",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893efd",
+            "b17c3301ad2ccbb798716fdd405d16e8",
+            "chicken",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893ee4",
+            "b17c3301ad2ccbb798716fdd405d16e8",
+            "chicken",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f03",
+            "b17c3301ad2ccbb798716fdd405d16e8",
+            "goose",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893ee8",
+            "a452e450f913cfa987cad58d50393718",
+            "chicken",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893eec",
+            "a452e450f913cfa987cad58d50393718",
+            "goose",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f05",
+            "a452e450f913cfa987cad58d50393718",
+            "goose",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f02",
+            "a452e450f913cfa987cad58d50393718",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f08",
+            "a452e450f913cfa987cad58d50393718",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893eec",
+            "0f65edea0a6dc7b9acba1dea313bbb3d",
+            "goose",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893ee8",
+            "0f65edea0a6dc7b9acba1dea313bbb3d",
+            "chicken",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f03",
+            "0f65edea0a6dc7b9acba1dea313bbb3d",
+            "goose",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893ee4",
+            "0f65edea0a6dc7b9acba1dea313bbb3d",
+            "chicken",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893eec",
+            "0c3eb7d5fcc414db137c4180a654c06e",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893efb",
+            "0c3eb7d5fcc414db137c4180a654c06e",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f07",
+            "0c3eb7d5fcc414db137c4180a654c06e",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893efd",
+            "0c3eb7d5fcc414db137c4180a654c06e",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893ee4",
+            "0c3eb7d5fcc414db137c4180a654c06e",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f05",
+            "0c3eb7d5fcc414db137c4180a654c06e",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893efb",
+            "e563e2fb32fce9f00123a65a1bc78c55",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893ee8",
+            "e563e2fb32fce9f00123a65a1bc78c55",
+            "goose",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f02",
+            "e563e2fb32fce9f00123a65a1bc78c55",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f08",
+            "e563e2fb32fce9f00123a65a1bc78c55",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f07",
+            "e563e2fb32fce9f00123a65a1bc78c55",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893efd",
+            "e563e2fb32fce9f00123a65a1bc78c55",
+            "goose",
+        ),
     ];
 
     const SIMPLE_TRUTH: [(&str, &str); 10] = [
@@ -730,7 +859,10 @@ mod tests {
             };
             let result = mace(&table, &options, &|_, _| {}).unwrap();
             let acc = accuracy(&table, &result, &SIMPLE_TRUTH);
-            assert!(acc >= 0.9 - 0.05, "variational {variational}: accuracy {acc}");
+            assert!(
+                acc >= 0.9 - 0.05,
+                "variational {variational}: accuracy {acc}"
+            );
             assert_eq!(result.iterations, 50);
         }
     }
