@@ -27,9 +27,9 @@
 //!   it; by default every restart runs all iterations, as crowd-kit does.
 //!
 //! The E-step is closed-form per rating: with `b = S0·Θ[y]` and `g = S1`, the factor of
-//! class k is `b` for k ≠ y and `b + g` for k = y, so an item's log posterior is a sum of
-//! per-(annotator, label) table lookups, and the posterior of spamming is
-//! `1 − q[y]·g/(b + g)`. Each E-step is one pass over the ratings in item order; items are
+//! class k is `b` for k ≠ y and `b + g` for k = y, so an item's posterior is a product of
+//! per-(annotator, label) table lookups (kept in range by rescaling), and the posterior of
+//! spamming is `1 − q[y]·g/(b + g)`. Each E-step is one pass over the ratings in item order; items are
 //! split into a fixed number of chunks (independent of the thread count), each with its
 //! own per-annotator accumulator, summed in chunk order, so results do not depend on the
 //! thread count.
@@ -445,7 +445,8 @@ const DEFAULT_ITERATIONS: usize = 50;
 
 /// MACE. Probas are n_items × k in sorted label order; `thetas` the spamming strategy
 /// (n_annotators × k, sorted label order); skills P(knowing) per annotator; loss history
-/// the log marginal likelihood after each iteration of the winning restart.
+/// the log marginal likelihood after each iteration of the winning restart. `progress`
+/// receives (iterations done over all restarts, current log likelihood).
 pub fn mace(
     table: &AnnotationTable,
     options: &AggregateOptions,
