@@ -14,6 +14,8 @@ use super::{AggregateError, AggregateOptions, Aggregation, Confusion, Method};
 use crate::table::AnnotationTable;
 
 const EPS: f64 = 1e-10;
+/// Products of probabilities are scaled up by this when they approach underflow.
+const RESCALE: f64 = 1e200;
 
 /// Error matrices in the layout the EM loop uses: `e[(a * k + observed) * k + truth]`.
 struct Errors {
@@ -138,8 +140,11 @@ struct PassTotals {
     prior_sums: Vec<f64>,
     /// Σ_items r_item · q (ratings-weighted, for the prior term of the objective).
     rated_sums: Vec<f64>,
-    /// Σ ln Z over E-step items that were not clamped.
-    sum_log_z: f64,
+    /// Π Z over E-step items that were not clamped, kept as mantissa × 2^exponent so that
+    /// no logarithm is taken per item.
+    product_z: LogProduct,
+    /// Rescalings applied against underflow (each divides Z by RESCALE).
+    rescales: f64,
     /// Posterior entries below EPS among those items (floored in the objective).
     tiny_entries: f64,
     /// Clamped items: count, Σ ln p(answer), Σ_ratings ln e(answer).
@@ -154,8 +159,9 @@ impl PassTotals {
             counts: vec![0.0; table_len],
             prior_sums: vec![0.0; k],
             rated_sums: vec![0.0; k],
-            sum_log_z: 0.0,
+            product_z: LogProduct::default(),
             tiny_entries: 0.0,
+            rescales: 0.0,
             clamped: 0.0,
             clamped_log_p: 0.0,
             clamped_log_e: 0.0,
@@ -172,11 +178,72 @@ impl PassTotals {
         for (a, b) in self.rated_sums.iter_mut().zip(&other.rated_sums) {
             *a += b;
         }
-        self.sum_log_z += other.sum_log_z;
+        self.product_z.merge(&other.product_z);
         self.tiny_entries += other.tiny_entries;
+        self.rescales += other.rescales;
         self.clamped += other.clamped;
         self.clamped_log_p += other.clamped_log_p;
         self.clamped_log_e += other.clamped_log_e;
+    }
+}
+
+/// A product of positive numbers as mantissa × 2^exponent (its logarithm on demand).
+#[derive(Clone, Copy, Debug)]
+struct LogProduct {
+    mantissa: f64,
+    exponent: i64,
+    /// ln of factors that are not normal numbers (taken directly).
+    extra_log: f64,
+}
+
+impl Default for LogProduct {
+    fn default() -> Self {
+        Self {
+            mantissa: 1.0,
+            exponent: 0,
+            extra_log: 0.0,
+        }
+    }
+}
+
+impl LogProduct {
+    fn split(x: f64) -> Option<(f64, i64)> {
+        let bits = x.to_bits();
+        let biased = ((bits >> 52) & 0x7ff) as i64;
+        if x <= 0.0 || biased == 0 || biased == 0x7ff {
+            return None;
+        }
+        Some((
+            f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000),
+            biased - 1023,
+        ))
+    }
+    #[inline]
+    fn push(&mut self, x: f64) {
+        match Self::split(x) {
+            Some((m, e)) => {
+                self.mantissa *= m;
+                self.exponent += e;
+                if self.mantissa > 1e250 {
+                    self.renormalise();
+                }
+            }
+            None => self.extra_log += x.ln(),
+        }
+    }
+    fn renormalise(&mut self) {
+        if let Some((m, e)) = Self::split(self.mantissa) {
+            self.mantissa = m;
+            self.exponent += e;
+        }
+    }
+    fn merge(&mut self, other: &LogProduct) {
+        self.push(other.mantissa);
+        self.exponent += other.exponent;
+        self.extra_log += other.extra_log;
+    }
+    fn ln(&self) -> f64 {
+        self.mantissa.ln() + self.exponent as f64 * std::f64::consts::LN_2 + self.extra_log
     }
 }
 
@@ -242,14 +309,14 @@ fn fused_pass_k<const K: usize>(
     q: &mut [f64],
     posterior: Posterior,
 ) -> PassTotals {
-    const RESCALE: f64 = 1e200;
     let k = if K == 0 { errors.k } else { K };
     let n_items = table.n_items();
     let table_len = table.n_annotators() * k * k;
     let p: Vec<f64> = priors.iter().map(|p| p.max(EPS)).collect();
-    let ln_rescale = RESCALE.ln();
     let ranges = n_ranges(n_items, table_len);
     let per_range = n_items.div_ceil(ranges);
+    // Tables that fit in the L2 cache gain nothing from prefetching.
+    let prefetching = table_len * 8 > (1 << 20);
     let partials: Vec<PassTotals> = q
         .par_chunks_mut((per_range * k).max(1))
         .enumerate()
@@ -260,7 +327,7 @@ fn fused_pass_k<const K: usize>(
             for (offset, row) in rows.chunks_mut(k).enumerate() {
                 let item = (first + offset) as u32;
                 let ahead = item + PREFETCH_AHEAD;
-                if ahead < end_item {
+                if prefetching && ahead < end_item {
                     for (a, y) in table.item_ratings(ahead) {
                         let base = (a as usize * k + y as usize) * k;
                         if let Posterior::EStep { .. } = posterior {
@@ -307,7 +374,8 @@ fn fused_pass_k<const K: usize>(
                             }
                         }
                         None => {
-                            totals.sum_log_z += total.ln() - rescales * ln_rescale;
+                            totals.product_z.push(total);
+                            totals.rescales += rescales;
                             totals.tiny_entries += row.iter().filter(|v| **v < EPS).count() as f64;
                         }
                     }
@@ -367,7 +435,8 @@ fn entropy_from_totals(totals: &PassTotals, priors: &[f64], log_e: &[f64], k: us
         .sum::<f64>()
         - totals.clamped_log_p;
     let log_e_term = counts_dot_log(&totals.counts, log_e) - totals.clamped_log_e;
-    -(log_p_term + log_e_term - totals.sum_log_z)
+    let sum_log_z = totals.product_z.ln() - totals.rescales * RESCALE.ln();
+    -(log_p_term + log_e_term - sum_log_z)
         + totals.tiny_entries * eps_term
         + totals.clamped * (k.saturating_sub(1)) as f64 * eps_term
 }

@@ -101,6 +101,35 @@ pub fn overall_accuracy(table: &AnnotationTable, reference: &[Option<u32>]) -> O
     (total > 0).then(|| correct as f64 / total as f64)
 }
 
+/// Labels of the weighted vote without materialising the n × k vote table (ZBS calls this
+/// every iteration). Same argmax and tie rule as `labels_from_probas` on the shares.
+fn weighted_labels(
+    table: &AnnotationTable,
+    skills: &[f64],
+    options: &AggregateOptions,
+    labels: &mut [Option<u32>],
+) {
+    let k = table.n_values();
+    labels
+        .par_iter_mut()
+        .enumerate()
+        .with_min_len(1024)
+        .for_each_init(
+            || vec![0.0; k],
+            |row, (item, label)| {
+                row.iter_mut().for_each(|v| *v = 0.0);
+                for (annotator, value) in table.item_ratings(item as u32) {
+                    row[value as usize] += skills[annotator as usize];
+                }
+                let total: f64 = row.iter().sum();
+                if total != 0.0 {
+                    row.iter_mut().for_each(|v| *v /= total);
+                }
+                *label = super::argmax_with_ties(row, options.tie, options.seed, item as u64).0;
+            },
+        );
+}
+
 fn weighted_vote(
     table: &AnnotationTable,
     method: Method,
@@ -152,11 +181,12 @@ pub fn zero_based_skill(table: &AnnotationTable, options: &AggregateOptions) -> 
     let k = table.n_values().max(1) as f64;
     let mut skills = vec![1.0 / k + 1e-5; table.n_annotators()];
     let mut lr = 1.0;
+    let mut labels = vec![None; table.n_items()];
     for i in 1..=n_iter {
         if i % 20 == 0 {
             lr *= 0.5;
         }
-        let labels = weighted_vote(table, Method::ZeroBasedSkill, Some(&skills), options).labels;
+        weighted_labels(table, &skills, options, &mut labels);
         for (skill, accuracy) in skills.iter_mut().zip(annotator_accuracy(table, &labels)) {
             if let Some(accuracy) = accuracy {
                 *skill += lr * (accuracy - *skill);
