@@ -424,11 +424,31 @@ fn print_table(
         pairable
     )?;
     let level = (options.confidence_percent()).round();
+    // Weighting is shown only where it is not the default.
+    let label = |r: &MetricResult| -> String {
+        if matches!(r.weighting.as_str(), "identity" | "nominal") {
+            r.name.clone()
+        } else {
+            format!("{} ({})", r.name, r.weighting)
+        }
+    };
+    let width = results
+        .iter()
+        .map(|r| label(r).chars().count())
+        .max()
+        .unwrap_or(10)
+        .max(11);
+    let pad = |text: &str, width: usize| {
+        format!(
+            "{text}{}",
+            " ".repeat(width.saturating_sub(text.chars().count()))
+        )
+    };
     writeln!(out)?;
     writeln!(
         out,
-        "{:<26} {:>8}  {:<19} {:<22} interpretation",
-        "coefficient",
+        "{} {:>8}  {:<16} {:<20} interpretation",
+        pad("coefficient", width),
         "value",
         format!("{level}% CI"),
         "CI method",
@@ -443,8 +463,8 @@ fn print_table(
                     .unwrap_or_else(|| "—".into());
                 writeln!(
                     out,
-                    "{:<26} {:>8.4}  {:<19} {:<22} {}",
-                    format!("{} ({})", r.name, r.weighting),
+                    "{} {:>8.4}  {:<16} {:<20} {}",
+                    pad(&label(r), width),
                     v,
                     ci_text,
                     ci_method(r),
@@ -453,14 +473,14 @@ fn print_table(
             }
             None => writeln!(
                 out,
-                "{:<26} {:>8}  {}",
-                r.name,
+                "{} {:>8}  {}",
+                pad(&label(r), width),
                 "undefined",
                 e.undefined.as_deref().unwrap_or("")
             )?,
         }
         for w in &r.warnings {
-            writeln!(out, "{:<26} warning: {w}", "")?;
+            writeln!(out, "{}   ! {w}", " ".repeat(width))?;
         }
     }
     if let Some(categories) = by_category {

@@ -548,8 +548,7 @@ fn add_warnings(result: &mut MetricResult) {
     if let Some([lo, hi]) = ci {
         if hi - lo > WIDE_CI {
             result.warnings.push(format!(
-                "the {:.0}% CI is {:.2} wide (> {WIDE_CI}): too few items for a firm conclusion",
-                95.0,
+                "the confidence interval is {:.2} wide (> {WIDE_CI}): too few items for a firm conclusion",
                 hi - lo
             ));
         }
