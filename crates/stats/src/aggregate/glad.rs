@@ -1037,32 +1037,7 @@ mod tests {
     use crate::table::{LabelKind, LabelSpec, LabelTypeRequest};
 
     /// ck_glad_toy (crowd-kit 1.4.2 `GLAD(n_iter=100, tol=0)`).
-    const TRIPLES: [(&str, &str, &str); 24] = [
-        ("t1", "w1", "no"),
-        ("t2", "w1", "yes"),
-        ("t3", "w1", "yes"),
-        ("t4", "w1", "yes"),
-        ("t5", "w1", "yes"),
-        ("t1", "w2", "yes"),
-        ("t2", "w2", "yes"),
-        ("t3", "w2", "no"),
-        ("t4", "w2", "yes"),
-        ("t5", "w2", "no"),
-        ("t2", "w3", "yes"),
-        ("t3", "w3", "no"),
-        ("t4", "w3", "yes"),
-        ("t5", "w3", "no"),
-        ("t1", "w4", "yes"),
-        ("t2", "w4", "no"),
-        ("t3", "w4", "yes"),
-        ("t4", "w4", "yes"),
-        ("t5", "w4", "no"),
-        ("t1", "w5", "no"),
-        ("t2", "w5", "no"),
-        ("t3", "w5", "no"),
-        ("t4", "w5", "yes"),
-        ("t5", "w5", "no"),
-    ];
+    const TRIPLES: [(&str, &str, &str); 24] = crate::aggregate::fixtures::TOY;
 
     /// (item, label, P(no), P(yes), β).
     const ITEMS: [(&str, &str, f64, f64, f64); 5] = [

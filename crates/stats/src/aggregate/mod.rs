@@ -7,6 +7,8 @@
 //! decides ties.
 
 pub mod dawid_skene;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod glad;
 pub mod kos;
 pub mod mace;
