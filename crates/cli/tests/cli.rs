@@ -57,17 +57,22 @@ fn agreement_cases() -> Vec<PathBuf> {
     files
 }
 
+/// `concord case check` on a conformance family: exit 0 and "N passed, 0 failed".
+fn assert_family_passes(family: &str) {
+    let out = concord(&[
+        "case",
+        "check",
+        conformance_dir().join(family).to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{family}:\n{text}{}", stderr(&out));
+    assert!(text.trim_end().ends_with(" 0 failed"), "{family}: {text}");
+}
+
 #[test]
 fn every_agreement_conformance_family_passes_through_concord_case_check() {
     for family in AGREEMENT_FAMILIES {
-        let out = concord(&[
-            "case",
-            "check",
-            conformance_dir().join(family).to_str().unwrap(),
-        ]);
-        let text = stdout(&out);
-        assert!(out.status.success(), "{family}:\n{text}{}", stderr(&out));
-        assert!(text.trim_end().ends_with(" 0 failed"), "{family}: {text}");
+        assert_family_passes(family);
     }
 }
 
@@ -477,14 +482,7 @@ fn aggregation_cases() -> Vec<PathBuf> {
 #[test]
 fn every_aggregation_and_metric_conformance_case_passes_through_concord_case_check() {
     for family in ["crowdkit_aggregation", "crowdkit_metric"] {
-        let out = concord(&[
-            "case",
-            "check",
-            conformance_dir().join(family).to_str().unwrap(),
-        ]);
-        let text = stdout(&out);
-        assert!(out.status.success(), "{family}:\n{text}{}", stderr(&out));
-        assert!(text.trim_end().ends_with(" 0 failed"), "{family}: {text}");
+        assert_family_passes(family);
     }
 }
 
