@@ -24,7 +24,9 @@
 //!   probabilities.
 //!
 //! The item → annotator messages are folded into per-item sums (see the loop), so an
-//! iteration is three sequential passes over the ratings. Sums run in a fixed order, so
+//! iteration is three sequential passes over the ratings; the sums are algebraically those
+//! of crowd-kit, with different rounding (labels agree unless a score is within rounding
+//! of 0). Sums run in a fixed order, so
 //! results do not depend on the thread count.
 
 use rayon::prelude::*;
@@ -213,7 +215,32 @@ mod tests {
     /// the clean-room numpy port (t4 comes out 'no' although all five said 'yes').
     #[test]
     fn dawid_skene_toy_grouped_by_item() {
-        let mut triples = crate::aggregate::fixtures::TOY.to_vec();
+        let mut triples = vec![
+            ("t1", "w1", "no"),
+            ("t2", "w1", "yes"),
+            ("t3", "w1", "yes"),
+            ("t4", "w1", "yes"),
+            ("t5", "w1", "yes"),
+            ("t1", "w2", "yes"),
+            ("t2", "w2", "yes"),
+            ("t3", "w2", "no"),
+            ("t4", "w2", "yes"),
+            ("t5", "w2", "no"),
+            ("t2", "w3", "yes"),
+            ("t3", "w3", "no"),
+            ("t4", "w3", "yes"),
+            ("t5", "w3", "no"),
+            ("t1", "w4", "yes"),
+            ("t2", "w4", "no"),
+            ("t3", "w4", "yes"),
+            ("t4", "w4", "yes"),
+            ("t5", "w4", "no"),
+            ("t1", "w5", "no"),
+            ("t2", "w5", "no"),
+            ("t3", "w5", "no"),
+            ("t4", "w5", "yes"),
+            ("t5", "w5", "no"),
+        ];
         triples.sort_by_key(|t| t.0);
         let table = AnnotationTable::from_triples(triples, &LabelSpec::default()).unwrap();
         // crowd-kit's labels for t1..t5 at n_iter = 1, 2, 10, 100.
@@ -273,5 +300,35 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(kos(&table, &options).unwrap().labels, vec![None, None]);
+    }
+
+    #[test]
+    fn results_do_not_depend_on_thread_count() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
+        let names: Vec<(String, String, &str)> = (0..3000)
+            .map(|r| {
+                let item = format!("i{}", r / 4);
+                let annotator = format!("a{}", rng.random_range(0..40));
+                let label = if rng.random_bool(0.7) { "x" } else { "y" };
+                (item, annotator, label)
+            })
+            .collect();
+        let table = AnnotationTable::from_triples(
+            names.iter().map(|(i, a, l)| (i.as_str(), a.as_str(), *l)),
+            &LabelSpec::default(),
+        )
+        .unwrap();
+        let options = AggregateOptions::default();
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| kos(&table, &options).unwrap())
+        };
+        let (one, many) = (run(1), run(3));
+        assert_eq!(one.labels, many.labels);
+        assert_eq!(one.iterations, many.iterations);
     }
 }

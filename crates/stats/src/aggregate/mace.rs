@@ -29,7 +29,8 @@
 //! The E-step is closed-form per rating: with `b = S0·Θ[y]` and `g = S1`, the factor of
 //! class k is `b` for k ≠ y and `b + g` for k = y, so an item's posterior is a product of
 //! per-(annotator, label) table lookups (kept in range by rescaling), and the posterior of
-//! spamming is `1 − q[y]·g/(b + g)`. Each E-step is one pass over the ratings in item order; items are
+//! spamming is `1 − q[y]·g/(b + g)`. The likelihood Σ ln(Z + 1e-8) is taken as the log of
+//! a running product, so the common path has no transcendental function per item. Each E-step is one pass over the ratings in item order; items are
 //! split into a fixed number of chunks (independent of the thread count), each with its
 //! own per-annotator accumulator, summed in chunk order, so results do not depend on the
 //! thread count.
@@ -253,20 +254,30 @@ fn row_cells(table: &AnnotationTable, classes: &Classes) -> Result<Vec<u32>, Agg
     Ok(out)
 }
 
-/// Per-(annotator, class) quantities of an E-step, packed so one rating reads one record:
-/// ln b, (b + g)/b, b/(b + g), g/(b + g) with b = S0·Θ[class] and g = S1. b is floored at
-/// 1e-100 (never reached by fitted parameters) so a gain stays below 1e100.
-fn cell_records(params: &Params, n_annotators: usize, k: usize) -> Vec<[f64; 4]> {
+/// Per-(annotator, class) quantities of an E-step, packed so one rating reads 16 bytes:
+/// b = S0·Θ[class] and g/b with g = S1 (so the factor gain is 1 + g/b, the spam share
+/// 1/(1 + g/b) and the knowing share (g/b)/(1 + g/b)). b is floored at 1e-100 (never
+/// reached by fitted parameters) so a gain stays below 1e100.
+fn cell_records(params: &Params, n_annotators: usize, k: usize) -> Vec<[f64; 2]> {
     let mut records = Vec::with_capacity(n_annotators * k);
     for w in 0..n_annotators {
         let (s0, s1) = (params.s[2 * w], params.s[2 * w + 1]);
         for c in 0..k {
             let b = (s0 * params.theta[w * k + c]).max(1e-100);
-            let g = s1.max(0.0);
-            records.push([b.ln(), 1.0 + g / b, b / (b + g), g / (b + g)]);
+            records.push([b, s1.max(0.0) / b]);
         }
     }
     records
+}
+
+/// A positive normal `x` as (mantissa in [1, 2), binary exponent).
+fn split_exponent(x: f64) -> (f64, i64) {
+    let bits = x.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    (
+        f64::from_bits((bits & !(0x7ff << 52)) | (1023 << 52)),
+        exponent,
+    )
 }
 
 /// What an E-step produces.
@@ -290,15 +301,16 @@ fn e_step(
 ) -> Expectation {
     let n_annotators = table.n_annotators();
     let records = cell_records(params, n_annotators, k);
-    let ln_k = (k as f64).ln();
+    let inv_k = 1.0 / k as f64;
     let ln_eps = 1e-8f64.ln();
     let ln_rescale = RESCALE.ln();
     // Class of each cell (avoids an integer division per rating).
     let cell_class: Vec<u32> = (0..n_annotators * k).map(|i| (i % k) as u32).collect();
     let n_items = table.n_items();
     let counts = matches!(want, Want::Counts);
-    // Accumulator per cell: (spam, know).
-    let width = if counts { 2 * n_annotators * k } else { 0 };
+    // Accumulator: expected spam count per cell, then expected knowing count per annotator.
+    let n_cells = n_annotators * k;
+    let width = if counts { n_cells + n_annotators } else { 0 };
     let chunk_items = fixed_chunk_size(n_items, width);
     let n_chunks = n_items.div_ceil(chunk_items);
     let mut q = if counts {
@@ -312,35 +324,49 @@ fn e_step(
         let mut suffix = vec![0.0; k + 1];
         // 1 − q per class, computed without cancellation.
         let mut one_minus_q = vec![0.0; k];
-        let mut ll = 0.0;
+        // Σ ln(Z + 1e-8) as ln of a running product (mantissa, binary exponent), plus the
+        // terms of items whose products needed rescaling.
+        let (mut product, mut exponent, mut ll_rescaled) = (1.0f64, 0i64, 0.0);
         let items = chunk * chunk_items..((chunk + 1) * chunk_items).min(n_items);
         for (offset, item) in items.enumerate() {
             let item_cells = &cells[table.item_rows(item as u32)];
-            // G[c] = exp(log_base)·r[c], r kept below 1e200 by rescaling.
-            let mut log_base = -ln_k;
+            // G[c] = base·r[c]·RESCALE^(rescaled_r − rescaled_base): base = Π b / K and
+            // r[c] = Π over ratings with label c of (b + g)/b, both kept in range.
+            let mut base = inv_k;
+            let (mut rescaled_base, mut rescaled_r) = (0i32, 0i32);
             r.iter_mut().for_each(|v| *v = 1.0);
             for &cell in item_cells {
                 let rec = &records[cell as usize];
-                log_base += rec[0];
+                base *= rec[0];
+                if base < 1.0 / RESCALE {
+                    base *= RESCALE;
+                    rescaled_base += 1;
+                }
                 let slot = &mut r[cell_class[cell as usize] as usize];
-                *slot *= rec[1];
+                *slot *= 1.0 + rec[1];
                 if *slot > RESCALE {
                     r.iter_mut().for_each(|v| *v /= RESCALE);
-                    log_base += ln_rescale;
+                    rescaled_r += 1;
                 }
             }
             let total: f64 = r.iter().sum();
-            // ln(Z + 1e-8), Z = exp(log_base)·total, without underflow.
-            ll += if log_base > -600.0 {
-                (log_base.exp() * total + 1e-8).ln()
+            if rescaled_base == 0 && rescaled_r == 0 {
+                // Z ≤ 1, so the product stays normal between renormalisations.
+                product *= base * total + 1e-8;
+                if product < 1e-150 {
+                    let (mantissa, e) = split_exponent(product);
+                    product = mantissa;
+                    exponent += e;
+                }
             } else {
-                let log_z = log_base + total.ln();
-                if log_z > ln_eps {
+                let log_z =
+                    base.ln() + total.ln() + f64::from(rescaled_r - rescaled_base) * ln_rescale;
+                ll_rescaled += if log_z > ln_eps {
                     log_z + (ln_eps - log_z).exp().ln_1p()
                 } else {
                     ln_eps + (log_z - ln_eps).exp().ln_1p()
-                }
-            };
+                };
+            }
             if let Some(q_out) = q_out.as_deref_mut() {
                 for (o, v) in q_out[offset * k..(offset + 1) * k].iter_mut().zip(&r) {
                     *o = v / total;
@@ -357,15 +383,18 @@ fn e_step(
                 one_minus_q[c] = (prefix + suffix[c + 1]) / total;
                 prefix += r[c];
             }
-            for &cell in item_cells {
+            let item_annotators = table.item_annotators(item as u32);
+            for (&cell, &a) in item_cells.iter().zip(item_annotators) {
                 let cell = cell as usize;
                 let c = cell_class[cell] as usize;
-                let rec = &records[cell];
+                let ratio = records[cell][1];
+                let spam_share = 1.0 / (1.0 + ratio);
                 let qy = r[c] / total;
-                acc[2 * cell] += one_minus_q[c] + qy * rec[2];
-                acc[2 * cell + 1] += qy * rec[3];
+                acc[cell] += one_minus_q[c] + qy * spam_share;
+                acc[n_cells + a as usize] += qy * (ratio * spam_share);
             }
         }
+        let ll = product.ln() + exponent as f64 * std::f64::consts::LN_2 + ll_rescaled;
         (ll, acc)
     };
     let partials: Vec<(f64, Vec<f64>)> = if counts {
@@ -388,16 +417,10 @@ fn e_step(
     let mut strat = Vec::new();
     let mut know = Vec::new();
     if counts {
-        strat.reserve(n_annotators * k);
+        strat = acc[..n_cells].to_vec();
         know.reserve(n_annotators * 2);
-        for cell_pairs in acc.chunks(2 * k) {
-            let (mut spam, mut knowing) = (0.0, 0.0);
-            for pair in cell_pairs.chunks(2) {
-                strat.push(pair[0]);
-                spam += pair[0];
-                knowing += pair[1];
-            }
-            know.push(spam);
+        for (row, &knowing) in strat.chunks(k).zip(&acc[n_cells..]) {
+            know.push(row.iter().sum());
             know.push(knowing);
         }
     }
@@ -694,5 +717,98 @@ mod tests {
         assert_eq!(one.probas, many.probas);
         assert_eq!(one.thetas, many.thetas);
         assert_eq!(one.loss_history, many.loss_history);
+    }
+
+    /// The E-step against a direct log-space evaluation, on items with few ratings and with
+    /// hundreds (which exercise both rescalings), for random parameters.
+    #[test]
+    fn e_step_matches_log_space_reference() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
+        let labels = ["a", "b", "c"];
+        let mut rows: Vec<(String, String, &str)> = Vec::new();
+        for item in 0..40 {
+            let n = if item % 10 == 0 { 400 } else { 1 + item % 6 };
+            for _ in 0..n {
+                let annotator = format!("w{}", rng.random_range(0..25));
+                rows.push((
+                    format!("i{item}"),
+                    annotator,
+                    labels[rng.random_range(0..3)],
+                ));
+            }
+        }
+        let table = AnnotationTable::from_triples(
+            rows.iter().map(|(i, a, l)| (i.as_str(), a.as_str(), *l)),
+            &LabelSpec::default(),
+        )
+        .unwrap();
+        let classes = classes(&table);
+        let k = classes.k;
+        let cells = row_cells(&table, &classes).unwrap();
+        let w = table.n_annotators();
+        let mut params = init_params(w, k, 11);
+        // Make some annotators near-certain spammers or experts.
+        for a in 0..w {
+            let spam = [0.999, 0.5, 1e-6][a % 3];
+            params.s[2 * a] = spam;
+            params.s[2 * a + 1] = 1.0 - spam;
+        }
+        let posterior = e_step(&table, k, &cells, &params, Want::Posteriors);
+        let counts = e_step(&table, k, &cells, &params, Want::Counts);
+        let mut ll = 0.0;
+        let mut strat = vec![0.0; w * k];
+        for item in 0..table.n_items() as u32 {
+            let mut log_g = vec![-(k as f64).ln(); k];
+            let ratings: Vec<(usize, usize)> = table
+                .item_ratings(item)
+                .map(|(a, v)| (a as usize, classes.of_value[v as usize] as usize))
+                .collect();
+            for &(a, y) in &ratings {
+                let b = params.s[2 * a] * params.theta[a * k + y];
+                for (c, lg) in log_g.iter_mut().enumerate() {
+                    *lg += (b + if c == y { params.s[2 * a + 1] } else { 0.0 }).ln();
+                }
+            }
+            let max = log_g.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let sum: f64 = log_g.iter().map(|v| (v - max).exp()).sum();
+            let log_z = max + sum.ln();
+            ll += (log_z.exp() + 1e-8).ln().max(log_z);
+            for c in 0..k {
+                let q = (log_g[c] - log_z).exp();
+                let got = posterior.q[item as usize * k + c];
+                assert!(
+                    (got - q).abs() < 1e-12,
+                    "item {item} class {c}: {got} vs {q}"
+                );
+            }
+            for &(a, y) in &ratings {
+                let b = params.s[2 * a] * params.theta[a * k + y];
+                let g = params.s[2 * a + 1];
+                let q = (log_g[y] - log_z).exp();
+                strat[a * k + y] += 1.0 - q * g / (b + g);
+            }
+        }
+        for (ll_got, name) in [
+            (posterior.log_likelihood, "final"),
+            (counts.log_likelihood, "fit"),
+        ] {
+            assert!(
+                (ll_got - ll).abs() < 1e-9 * ll.abs(),
+                "{name}: {ll_got} vs {ll}"
+            );
+        }
+        for (got, want) in counts.strat.iter().zip(&strat) {
+            assert!((got - want).abs() < 1e-9, "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn split_exponent_round_trips() {
+        for x in [1.0, 1.5e-160, 3.7, 2f64.powi(-600) * 1.25] {
+            let (m, e) = split_exponent(x);
+            assert!((1.0..2.0).contains(&m));
+            assert_eq!(m * 2f64.powi(e as i32), x);
+        }
     }
 }

@@ -748,7 +748,173 @@ mod tests {
     use super::*;
     use crate::table::LabelSpec;
 
-    const SIMPLE: [(&str, &str, &str); 33] = crate::aggregate::fixtures::SIMPLE;
+    const SIMPLE: [(&str, &str, &str); 33] = [
+        (
+            "1231239876--5fac0d234ffb2f3b00893eec",
+            "bde3b214b06c1efa6cb1bc6284dc72d2",
+            "goose",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893efb",
+            "bde3b214b06c1efa6cb1bc6284dc72d2",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f03",
+            "bde3b214b06c1efa6cb1bc6284dc72d2",
+            "goose",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f05",
+            "bde3b214b06c1efa6cb1bc6284dc72d2",
+            "goose",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f02",
+            "bde3b214b06c1efa6cb1bc6284dc72d2",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f08",
+            "bde3b214b06c1efa6cb1bc6284dc72d2",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893efb",
+            "b17c3301ad2ccbb798716fdd405d16e8",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893ee8",
+            "b17c3301ad2ccbb798716fdd405d16e8",
+            "chicken",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f07",
+            "b17c3301ad2ccbb798716fdd405d16e8",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893efd",
+            "b17c3301ad2ccbb798716fdd405d16e8",
+            "chicken",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893ee4",
+            "b17c3301ad2ccbb798716fdd405d16e8",
+            "chicken",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f03",
+            "b17c3301ad2ccbb798716fdd405d16e8",
+            "goose",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893ee8",
+            "a452e450f913cfa987cad58d50393718",
+            "chicken",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893eec",
+            "a452e450f913cfa987cad58d50393718",
+            "goose",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f05",
+            "a452e450f913cfa987cad58d50393718",
+            "goose",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f02",
+            "a452e450f913cfa987cad58d50393718",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f08",
+            "a452e450f913cfa987cad58d50393718",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893eec",
+            "0f65edea0a6dc7b9acba1dea313bbb3d",
+            "goose",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893ee8",
+            "0f65edea0a6dc7b9acba1dea313bbb3d",
+            "chicken",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f03",
+            "0f65edea0a6dc7b9acba1dea313bbb3d",
+            "goose",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893ee4",
+            "0f65edea0a6dc7b9acba1dea313bbb3d",
+            "chicken",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893eec",
+            "0c3eb7d5fcc414db137c4180a654c06e",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893efb",
+            "0c3eb7d5fcc414db137c4180a654c06e",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f07",
+            "0c3eb7d5fcc414db137c4180a654c06e",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893efd",
+            "0c3eb7d5fcc414db137c4180a654c06e",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893ee4",
+            "0c3eb7d5fcc414db137c4180a654c06e",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f05",
+            "0c3eb7d5fcc414db137c4180a654c06e",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893efb",
+            "e563e2fb32fce9f00123a65a1bc78c55",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893ee8",
+            "e563e2fb32fce9f00123a65a1bc78c55",
+            "goose",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f02",
+            "e563e2fb32fce9f00123a65a1bc78c55",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f08",
+            "e563e2fb32fce9f00123a65a1bc78c55",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893f07",
+            "e563e2fb32fce9f00123a65a1bc78c55",
+            "parrot",
+        ),
+        (
+            "1231239876--5fac0d234ffb2f3b00893efd",
+            "e563e2fb32fce9f00123a65a1bc78c55",
+            "goose",
+        ),
+    ];
 
     fn item_id(table: &AnnotationTable, name: &str) -> usize {
         (0..table.n_items() as u32)
@@ -839,7 +1005,32 @@ mod tests {
     /// crowd-kit MMSR() on ck_dawid_skene_toy (from the clean-room numpy port).
     #[test]
     fn dawid_skene_toy_skills() {
-        let triples = crate::aggregate::fixtures::TOY;
+        let triples = [
+            ("t1", "w1", "no"),
+            ("t2", "w1", "yes"),
+            ("t3", "w1", "yes"),
+            ("t4", "w1", "yes"),
+            ("t5", "w1", "yes"),
+            ("t1", "w2", "yes"),
+            ("t2", "w2", "yes"),
+            ("t3", "w2", "no"),
+            ("t4", "w2", "yes"),
+            ("t5", "w2", "no"),
+            ("t2", "w3", "yes"),
+            ("t3", "w3", "no"),
+            ("t4", "w3", "yes"),
+            ("t5", "w3", "no"),
+            ("t1", "w4", "yes"),
+            ("t2", "w4", "no"),
+            ("t3", "w4", "yes"),
+            ("t4", "w4", "yes"),
+            ("t5", "w4", "no"),
+            ("t1", "w5", "no"),
+            ("t2", "w5", "no"),
+            ("t3", "w5", "no"),
+            ("t4", "w5", "yes"),
+            ("t5", "w5", "no"),
+        ];
         let table = AnnotationTable::from_triples(triples, &LabelSpec::default()).unwrap();
         let result = mmsr(&table, &AggregateOptions::default()).unwrap();
         let expected = [
@@ -943,5 +1134,39 @@ mod tests {
         )
         .unwrap();
         assert!(mmsr(&table, &AggregateOptions::default()).is_err());
+    }
+
+    #[test]
+    fn results_do_not_depend_on_thread_count() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(9);
+        let rows: Vec<(String, String, &str)> = (0..4000)
+            .map(|r| {
+                let item = format!("i{}", r / 5);
+                let annotator = format!("a{}", rng.random_range(0..60));
+                let label = ["x", "y", "z"][rng.random_range(0..3)];
+                (item, annotator, label)
+            })
+            .collect();
+        let table = AnnotationTable::from_triples(
+            rows.iter().map(|(i, a, l)| (i.as_str(), a.as_str(), *l)),
+            &LabelSpec::default(),
+        )
+        .unwrap();
+        let options = AggregateOptions {
+            iterations: Some(200),
+            ..Default::default()
+        };
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| mmsr(&table, &options).unwrap())
+        };
+        let (one, many) = (run(1), run(3));
+        assert_eq!(one.skills, many.skills);
+        assert_eq!(one.probas, many.probas);
+        assert_eq!(one.loss_history, many.loss_history);
     }
 }
