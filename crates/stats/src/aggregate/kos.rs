@@ -215,32 +215,7 @@ mod tests {
     /// the clean-room numpy port (t4 comes out 'no' although all five said 'yes').
     #[test]
     fn dawid_skene_toy_grouped_by_item() {
-        let mut triples = vec![
-            ("t1", "w1", "no"),
-            ("t2", "w1", "yes"),
-            ("t3", "w1", "yes"),
-            ("t4", "w1", "yes"),
-            ("t5", "w1", "yes"),
-            ("t1", "w2", "yes"),
-            ("t2", "w2", "yes"),
-            ("t3", "w2", "no"),
-            ("t4", "w2", "yes"),
-            ("t5", "w2", "no"),
-            ("t2", "w3", "yes"),
-            ("t3", "w3", "no"),
-            ("t4", "w3", "yes"),
-            ("t5", "w3", "no"),
-            ("t1", "w4", "yes"),
-            ("t2", "w4", "no"),
-            ("t3", "w4", "yes"),
-            ("t4", "w4", "yes"),
-            ("t5", "w4", "no"),
-            ("t1", "w5", "no"),
-            ("t2", "w5", "no"),
-            ("t3", "w5", "no"),
-            ("t4", "w5", "yes"),
-            ("t5", "w5", "no"),
-        ];
+        let mut triples = crate::aggregate::fixtures::TOY.to_vec();
         triples.sort_by_key(|t| t.0);
         let table = AnnotationTable::from_triples(triples, &LabelSpec::default()).unwrap();
         // crowd-kit's labels for t1..t5 at n_iter = 1, 2, 10, 100.
