@@ -74,17 +74,9 @@ pub struct AggregateArgs {
     /// Output: table or json.
     #[arg(long, default_value = "table")]
     format: String,
-    #[arg(long)]
-    threads: Option<usize>,
 }
 
 pub fn run(args: AggregateArgs) -> Result<ExitCode> {
-    if let Some(threads) = args.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global()
-            .ok();
-    }
     if !matches!(args.format.as_str(), "table" | "json") {
         bail!("--format must be table or json (got '{}')", args.format);
     }

@@ -79,9 +79,6 @@ pub struct AgreementArgs {
     /// Output: table, json or csv.
     #[arg(long, default_value = "table")]
     format: String,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
 }
 
 pub(crate) fn parse_categories(text: &str) -> Result<Vec<String>> {
@@ -101,12 +98,6 @@ pub(crate) fn parse_categories(text: &str) -> Result<Vec<String>> {
 }
 
 pub fn run(args: AgreementArgs) -> Result<ExitCode> {
-    if let Some(threads) = args.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global()
-            .ok();
-    }
     let output = args.format.as_str();
     if !matches!(output, "table" | "json" | "csv") {
         bail!("--format must be table, json or csv (got '{output}')");

@@ -14,6 +14,9 @@ use clap::{Parser, Subcommand};
     about = "Annotation quality: agreement, consensus and review"
 )]
 struct Cli {
+    /// Worker threads (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -31,6 +34,12 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Some(threads) = cli.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .ok();
+    }
     let outcome = match cli.command {
         Command::Agreement(args) => agreement::run(args),
         Command::Aggregate(args) => aggregate::run(args),
