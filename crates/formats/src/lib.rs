@@ -14,3 +14,4 @@ pub use annotations::{
 pub use gold::{GoldFile, read_gold, read_gold_from_bytes};
 
 pub mod conformance;
+pub mod items;

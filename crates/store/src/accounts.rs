@@ -1,0 +1,522 @@
+//! Users, password hashes (argon2), sessions, API tokens and login rate limits.
+//! Secrets are stored only as SHA-256 hashes; everything lives in the database so that
+//! several servers share it.
+
+use crate::error::{Result, StoreError};
+use crate::model::{ApiTokenInfo, Id, Session, User};
+use crate::{Store, audit};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::TryRngCore;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// Argon2id cost. `Default` is argon2's recommended setting; `Fast` is for tests only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordCost {
+    Default,
+    Fast,
+}
+
+impl PasswordCost {
+    fn hasher(self) -> Argon2<'static> {
+        match self {
+            PasswordCost::Default => Argon2::default(),
+            PasswordCost::Fast => Argon2::new(
+                Algorithm::Argon2id,
+                Version::V0x13,
+                // The library's smallest allowed parameters: fast, and still real argon2.
+                Params::new(8, 1, 1, None).unwrap_or_default(),
+            ),
+        }
+    }
+}
+
+/// The outcome of a login attempt.
+#[derive(Debug)]
+pub enum LoginCheck {
+    Ok(User),
+    BadCredentials,
+    /// Too many recent failures for this name or address; try again later.
+    RateLimited,
+}
+
+/// Failures allowed per user name and per address in the window before logins are refused.
+pub const LOGIN_FAILURE_LIMIT: i64 = 10;
+pub const LOGIN_WINDOW_MS: i64 = 15 * 60 * 1000;
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+pub(crate) fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    // The OS random source failing is not recoverable; fall back to a loud panic-free error
+    // path is not possible here, so report through the all-zero check below.
+    let _ = rand::rngs::OsRng.try_fill_bytes(&mut buf);
+    hex(&buf)
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(crate) fn sha256_hex(text: &str) -> String {
+    hex(&Sha256::digest(text.as_bytes()))
+}
+
+pub(crate) const USER_COLUMNS: &str =
+    "u.id, u.username, u.display_name, u.is_admin, u.kind, u.disabled, u.created_at";
+
+pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
+    Ok(User {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        display_name: row.try_get("display_name")?,
+        is_admin: row.try_get::<i64, _>("is_admin")? != 0,
+        kind: row.try_get("kind")?,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn valid_username(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'))
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: Option<String>,
+    pub password: Option<String>,
+    pub is_admin: bool,
+    /// `human` or `model` (an automated annotator).
+    pub kind: String,
+}
+
+impl Store {
+    async fn hash_password(&self, password: String) -> Result<String> {
+        if password.chars().count() < MIN_PASSWORD_LEN {
+            return Err(StoreError::invalid(format!(
+                "the password must have at least {MIN_PASSWORD_LEN} characters"
+            )));
+        }
+        let cost = self.inner.password_cost;
+        tokio::task::spawn_blocking(move || {
+            let mut salt = [0u8; 16];
+            let _ = rand::rngs::OsRng.try_fill_bytes(&mut salt);
+            let salt =
+                SaltString::encode_b64(&salt).map_err(|e| StoreError::Hash(e.to_string()))?;
+            cost.hasher()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| StoreError::Hash(e.to_string()))
+        })
+        .await
+        .map_err(|e| StoreError::Hash(e.to_string()))?
+    }
+
+    pub async fn create_user(&self, new: NewUser, actor: Option<Id>) -> Result<User> {
+        if !valid_username(&new.username) {
+            return Err(StoreError::invalid(format!(
+                "user name {:?} must be 1–64 letters, digits or _ - . @",
+                new.username
+            )));
+        }
+        if !["human", "model"].contains(&new.kind.as_str()) {
+            return Err(StoreError::invalid("a user's kind is human or model"));
+        }
+        let hash = match new.password {
+            Some(p) => Some(self.hash_password(p).await?),
+            None => None,
+        };
+        let display = new
+            .display_name
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or_else(|| new.username.clone());
+        let username = new.username.clone();
+        let result = self
+            .write(move |c| {
+                Box::pin(async move {
+                    let row = sqlx::query(&format!(
+                        "INSERT INTO users (username, display_name, password_hash, is_admin, kind) \
+                         VALUES ($1, $2, $3, $4, $5) RETURNING {}",
+                        USER_COLUMNS.replace("u.", "")
+                    ))
+                    .bind(&new.username)
+                    .bind(&display)
+                    .bind(hash)
+                    .bind(new.is_admin as i64)
+                    .bind(&new.kind)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    let user = user_from_row(&row)?;
+                    audit::record(
+                        c,
+                        actor,
+                        None,
+                        "create",
+                        "user",
+                        Some(user.id),
+                        None,
+                        Some(&user),
+                    )
+                    .await?;
+                    Ok(user)
+                })
+            })
+            .await;
+        match result {
+            Err(e) if e.is_unique_violation() => Err(StoreError::conflict(format!(
+                "a user named {username:?} already exists"
+            ))),
+            other => other,
+        }
+    }
+
+    pub async fn set_password(
+        &self,
+        username: &str,
+        password: String,
+        actor: Option<Id>,
+    ) -> Result<()> {
+        let user = self.user_by_name(username).await?;
+        let hash = self.hash_password(password).await?;
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                    .bind(hash)
+                    .bind(user.id)
+                    .execute(&mut *c)
+                    .await?;
+                // A new password ends every session.
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user.id)
+                    .execute(&mut *c)
+                    .await?;
+                audit::record::<()>(
+                    c,
+                    actor,
+                    None,
+                    "set_password",
+                    "user",
+                    Some(user.id),
+                    None,
+                    None,
+                )
+                .await
+            })
+        })
+        .await
+    }
+
+    pub async fn user_by_name(&self, username: &str) -> Result<User> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1"
+        ))
+        .bind(username)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("user {username:?}")))?;
+        user_from_row(&row)
+    }
+
+    pub async fn user_by_id(&self, id: Id) -> Result<User> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("user {id}")))?;
+        user_from_row(&row)
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<User>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u ORDER BY u.username"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    pub async fn count_users(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Checks a password, with rate limiting per user name and per client address.
+    pub async fn login(&self, username: &str, password: &str, address: &str) -> Result<LoginCheck> {
+        let keys = [format!("user:{username}"), format!("addr:{address}")];
+        for key in &keys {
+            if self.recent_login_failures(key).await? >= LOGIN_FAILURE_LIMIT {
+                return Ok(LoginCheck::RateLimited);
+            }
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.username = $1"
+        ))
+        .bind(username)
+        .fetch_optional(self.pool())
+        .await?;
+        let (user, hash) = match &row {
+            Some(row) => (
+                Some(user_from_row(row)?),
+                row.try_get::<Option<String>, _>("password_hash")?,
+            ),
+            None => (None, None),
+        };
+        let cost = self.inner.password_cost;
+        let password = password.to_owned();
+        // Verify even for unknown users so that timing does not reveal which names exist.
+        let verified = tokio::task::spawn_blocking(move || {
+            let fallback;
+            let stored = match &hash {
+                Some(h) => h.as_str(),
+                None => {
+                    fallback = cost
+                        .hasher()
+                        .hash_password(b"no such user", &SaltString::encode_b64(&[7u8; 16]).ok()?)
+                        .ok()?
+                        .to_string();
+                    fallback.as_str()
+                }
+            };
+            let parsed = PasswordHash::new(stored).ok()?;
+            let ok = cost
+                .hasher()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok();
+            Some(ok && hash.is_some())
+        })
+        .await
+        .map_err(|e| StoreError::Hash(e.to_string()))?
+        .unwrap_or(false);
+        match user {
+            Some(user) if verified && !user.disabled => {
+                let key = keys[0].clone();
+                self.write(move |c| {
+                    Box::pin(async move {
+                        sqlx::query("DELETE FROM login_failures WHERE key = $1")
+                            .bind(key)
+                            .execute(&mut *c)
+                            .await?;
+                        Ok(())
+                    })
+                })
+                .await?;
+                Ok(LoginCheck::Ok(user))
+            }
+            _ => {
+                let now = self.dialect().now_ms();
+                self.write(move |c| {
+                    Box::pin(async move {
+                        for key in keys {
+                            sqlx::query(&format!(
+                                "INSERT INTO login_failures (key, at) VALUES ($1, {now})"
+                            ))
+                            .bind(key)
+                            .execute(&mut *c)
+                            .await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .await?;
+                Ok(LoginCheck::BadCredentials)
+            }
+        }
+    }
+
+    async fn recent_login_failures(&self, key: &str) -> Result<i64> {
+        let now = self.dialect().now_ms();
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM login_failures WHERE key = $1 AND at > {now} - $2"
+        ))
+        .bind(key)
+        .bind(LOGIN_WINDOW_MS)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Starts a session; returns the secret for the cookie (only its hash is stored).
+    pub async fn create_session(&self, user_id: Id, ttl_ms: i64) -> Result<(String, Session)> {
+        let token = random_token(32);
+        let csrf = random_token(32);
+        let hash = sha256_hex(&token);
+        let now = self.dialect().now_ms();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(&format!(
+                    "INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) \
+                     VALUES ($1, $2, $3, {now} + $4)"
+                ))
+                .bind(hash)
+                .bind(user_id)
+                .bind(csrf)
+                .bind(ttl_ms)
+                .execute(&mut *c)
+                .await?;
+                sqlx::query(&format!("DELETE FROM sessions WHERE expires_at < {now}"))
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await?;
+        let session = self
+            .session(&token)
+            .await?
+            .ok_or_else(|| StoreError::not_found("the new session"))?;
+        Ok((token, session))
+    }
+
+    /// The live session for a cookie secret, if any.
+    pub async fn session(&self, token: &str) -> Result<Option<Session>> {
+        let now = self.dialect().now_ms();
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, s.csrf_token, s.expires_at FROM sessions s \
+             JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > {now} AND u.disabled = 0"
+        ))
+        .bind(sha256_hex(token))
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| {
+            Ok(Session {
+                user: user_from_row(&row)?,
+                csrf_token: row.try_get("csrf_token")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn delete_session(&self, token: &str) -> Result<()> {
+        let hash = sha256_hex(token);
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                    .bind(hash)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Creates an API token; the secret is returned once and stored only as a hash.
+    pub async fn create_api_token(
+        &self,
+        user_id: Id,
+        name: &str,
+    ) -> Result<(String, ApiTokenInfo)> {
+        if name.trim().is_empty() {
+            return Err(StoreError::invalid("a token needs a name"));
+        }
+        let secret = format!("cnc_{}", random_token(24));
+        let hash = sha256_hex(&secret);
+        let name = name.trim().to_owned();
+        let info = self
+            .write(move |c| {
+                Box::pin(async move {
+                    let row = sqlx::query(
+                        "INSERT INTO api_tokens (user_id, name, token_hash) VALUES ($1, $2, $3) \
+                         RETURNING id, name, created_at, last_used_at, revoked_at",
+                    )
+                    .bind(user_id)
+                    .bind(name)
+                    .bind(hash)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    let info = token_from_row(&row)?;
+                    audit::record(
+                        c,
+                        Some(user_id),
+                        None,
+                        "create",
+                        "api_token",
+                        Some(info.id),
+                        None,
+                        Some(&info),
+                    )
+                    .await?;
+                    Ok(info)
+                })
+            })
+            .await?;
+        Ok((secret, info))
+    }
+
+    /// The user an API token belongs to, if the token is live.
+    pub async fn user_by_api_token(&self, secret: &str) -> Result<Option<User>> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled = 0"
+        ))
+        .bind(sha256_hex(secret))
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    pub async fn list_api_tokens(&self, user_id: Id) -> Result<Vec<ApiTokenInfo>> {
+        let rows = sqlx::query(
+            "SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens \
+             WHERE user_id = $1 ORDER BY id",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    pub async fn revoke_api_token(&self, user_id: Id, token_id: Id) -> Result<()> {
+        let now = self.dialect().now_ms();
+        self.write(move |c| {
+            Box::pin(async move {
+                let done = sqlx::query(&format!(
+                    "UPDATE api_tokens SET revoked_at = {now} \
+                     WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL"
+                ))
+                .bind(token_id)
+                .bind(user_id)
+                .execute(&mut *c)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::not_found(format!("live token {token_id}")));
+                }
+                audit::record::<()>(
+                    c,
+                    Some(user_id),
+                    None,
+                    "revoke",
+                    "api_token",
+                    Some(token_id),
+                    None,
+                    None,
+                )
+                .await
+            })
+        })
+        .await
+    }
+}
+
+fn token_from_row(row: &AnyRow) -> Result<ApiTokenInfo> {
+    Ok(ApiTokenInfo {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}

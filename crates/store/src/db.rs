@@ -1,0 +1,292 @@
+//! Connecting, the dialect differences, and the single write path.
+
+use crate::accounts::PasswordCost;
+use crate::error::{Result, StoreError};
+use crate::{Store, migrate};
+use futures_util::future::BoxFuture;
+use sqlx::AnyConnection;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Connection, Executor};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The few SQL fragments that differ between the back ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Dialect(pub Backend);
+
+impl Dialect {
+    /// The database clock in milliseconds since the epoch. Leases, sessions and rate
+    /// limits use it so that several servers agree on time.
+    pub fn now_ms(self) -> &'static str {
+        match self.0 {
+            Backend::Sqlite => "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+            Backend::Postgres => "(floor(extract(epoch from clock_timestamp()) * 1000))::bigint",
+        }
+    }
+
+    /// Case-insensitive substring match operator.
+    pub fn ilike(self) -> &'static str {
+        match self.0 {
+            Backend::Sqlite => "LIKE",
+            Backend::Postgres => "ILIKE",
+        }
+    }
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `postgres://…`, `sqlite://…`, or a plain file path (SQLite).
+    pub url: String,
+    /// PostgreSQL only: the schema to create and use (tests give each test its own).
+    pub pg_schema: Option<String>,
+    pub password_cost: PasswordCost,
+    pub max_connections: u32,
+    /// Most write requests committed together by the SQLite writer.
+    pub group_commit_limit: usize,
+}
+
+impl StoreOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        StoreOptions {
+            url: url.into(),
+            pg_schema: None,
+            password_cost: PasswordCost::Default,
+            max_connections: 16,
+            group_commit_limit: 512,
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) backend: Backend,
+    pub(crate) pool: AnyPool,
+    writer: Option<mpsc::Sender<WriteJob>>,
+    pub(crate) password_cost: PasswordCost,
+}
+
+/// A write request as the SQLite writer sees it: run the caller's operation on the shared
+/// transaction, report whether it succeeded, and hand back what to do once the commit's fate
+/// is known.
+type WriteJob =
+    Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, (bool, Completion)> + Send>;
+type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+fn normalise_url(url: &str) -> (Backend, String) {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        (Backend::Postgres, url.to_owned())
+    } else if url.starts_with("sqlite:") {
+        (Backend::Sqlite, url.to_owned())
+    } else {
+        (Backend::Sqlite, format!("sqlite://{url}?mode=rwc"))
+    }
+}
+
+fn valid_schema_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and applies pending migrations.
+    pub async fn open(options: StoreOptions) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = normalise_url(&options.url);
+        let schema = options.pg_schema.clone();
+        if let Some(name) = &schema
+            && !valid_schema_name(name)
+        {
+            return Err(StoreError::invalid(format!(
+                "schema name {name:?} must be lower-case letters, digits and underscores"
+            )));
+        }
+        if backend == Backend::Postgres
+            && let Some(name) = &schema
+        {
+            let mut conn = AnyConnection::connect(&url).await?;
+            conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {name}").as_str())
+                .await?;
+            conn.close().await?;
+        }
+
+        let after_connect_schema = schema.clone();
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _meta| {
+                let schema = after_connect_schema.clone();
+                Box::pin(async move {
+                    match backend {
+                        Backend::Sqlite => {
+                            conn.execute(SQLITE_PRAGMAS).await?;
+                        }
+                        Backend::Postgres => {
+                            if let Some(name) = schema {
+                                conn.execute(format!("SET search_path TO {name}").as_str())
+                                    .await?;
+                            }
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+
+        let writer = match backend {
+            Backend::Sqlite => {
+                let mut conn = AnyConnection::connect(&url).await?;
+                conn.execute(SQLITE_PRAGMAS).await?;
+                migrate::apply(&mut conn, backend).await?;
+                let (tx, rx) = mpsc::channel(4096);
+                tokio::spawn(writer_loop(conn, rx, options.group_commit_limit.max(1)));
+                Some(tx)
+            }
+            Backend::Postgres => {
+                let mut conn = pool.acquire().await?;
+                migrate::apply(&mut conn, backend).await?;
+                None
+            }
+        };
+        Ok(Store {
+            inner: Arc::new(Inner {
+                backend,
+                pool,
+                writer,
+                password_cost: options.password_cost,
+            }),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        Dialect(self.inner.backend)
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.inner.pool
+    }
+
+    /// True when the database answers a trivial query (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").fetch_one(self.pool()).await.is_ok()
+    }
+
+    /// Closes the pool; pending writes already acknowledged are on disk.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+
+    /// The one write path. `op` runs inside a transaction; its result is returned only
+    /// after that transaction has committed. On SQLite concurrent calls share one commit
+    /// (each in its own savepoint, so one failure does not undo the others).
+    pub async fn write<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        match &self.inner.writer {
+            Some(writer) => {
+                let (done_tx, done_rx) = oneshot::channel::<Result<T>>();
+                let job: WriteJob = Box::new(move |conn| {
+                    Box::pin(async move {
+                        let outcome = op(conn).await;
+                        let ok = outcome.is_ok();
+                        let completion: Completion = Box::new(move |commit| {
+                            let result = match (outcome, commit) {
+                                (Ok(value), Ok(())) => Ok(value),
+                                (Err(e), _) => Err(e),
+                                (Ok(_), Err(reason)) => Err(StoreError::conflict(format!(
+                                    "the transaction could not be committed: {reason}"
+                                ))),
+                            };
+                            let _ = done_tx.send(result);
+                        });
+                        (ok, completion)
+                    })
+                });
+                writer.send(job).await.map_err(|_| StoreError::WriterGone)?;
+                done_rx.await.map_err(|_| StoreError::WriterGone)?
+            }
+            None => {
+                let mut tx = self.inner.pool.begin().await?;
+                match op(&mut tx).await {
+                    Ok(value) => {
+                        tx.commit().await?;
+                        Ok(value)
+                    }
+                    Err(e) => {
+                        let _ = tx.rollback().await;
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The SQLite writer: waits for a request, takes every other request already waiting (up to
+/// `limit`), runs them in one transaction and acknowledges them after the single commit.
+async fn writer_loop(mut conn: AnyConnection, mut rx: mpsc::Receiver<WriteJob>, limit: usize) {
+    let mut batch: Vec<WriteJob> = Vec::with_capacity(limit);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < limit {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
+        // A job that cannot run is dropped: its caller's channel closes and it gets an error.
+        if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+            tracing::error!(error = %e, "sqlite writer could not begin a transaction");
+            batch.clear();
+            continue;
+        }
+        for job in batch.drain(..) {
+            if let Err(e) = conn.execute("SAVEPOINT concord_write").await {
+                tracing::error!(error = %e, "sqlite writer could not open a savepoint");
+                drop(job);
+                continue;
+            }
+            let (ok, completion) = job(&mut conn).await;
+            let undo = if ok {
+                "RELEASE concord_write"
+            } else {
+                "ROLLBACK TO concord_write; RELEASE concord_write"
+            };
+            if let Err(e) = conn.execute(undo).await {
+                tracing::error!(error = %e, "sqlite writer could not close a savepoint");
+            }
+            completions.push(completion);
+        }
+        let commit = conn.execute("COMMIT").await.map(|_| ()).map_err(|e| {
+            tracing::error!(error = %e, "sqlite group commit failed");
+            e.to_string()
+        });
+        if commit.is_err() {
+            let _ = conn.execute("ROLLBACK").await;
+        }
+        for completion in completions.drain(..) {
+            completion(commit.clone());
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! Versioned guidelines and label schemas. Each project has at most one draft of each;
+//! publishing freezes the draft (a published version is never updated) and points the
+//! project at it. Every version after the first records what changed.
+
+use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::model::{GuidelineExample, GuidelineVersion, Id, SchemaVersion, VersionStatus};
+use crate::schema::LabelSchema;
+use crate::{Store, audit};
+use sqlx::AnyConnection;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// The two versioned documents share their life cycle; only the content columns differ.
+#[derive(Clone, Copy)]
+enum Doc {
+    Guideline,
+    Schema,
+}
+
+impl Doc {
+    fn table(self) -> &'static str {
+        match self {
+            Doc::Guideline => "guideline_versions",
+            Doc::Schema => "schema_versions",
+        }
+    }
+    fn pointer(self) -> &'static str {
+        match self {
+            Doc::Guideline => "current_guideline_version_id",
+            Doc::Schema => "current_schema_version_id",
+        }
+    }
+    fn entity(self) -> &'static str {
+        match self {
+            Doc::Guideline => "guideline_version",
+            Doc::Schema => "schema_version",
+        }
+    }
+}
+
+fn guideline_from_row(row: &AnyRow) -> Result<GuidelineVersion> {
+    Ok(GuidelineVersion {
+        id: row.try_get("id")?,
+        project_id: row.try_get("project_id")?,
+        version: row.try_get("version")?,
+        body: row.try_get("body")?,
+        examples: parse_json(&row.try_get::<String, _>("examples")?, "guideline examples")?,
+        change_note: row.try_get("change_note")?,
+        status: VersionStatus::parse(&row.try_get::<String, _>("status")?),
+        created_by: row.try_get("author")?,
+        created_at: row.try_get("created_at")?,
+        published_at: row.try_get("published_at")?,
+    })
+}
+
+fn schema_from_row(row: &AnyRow) -> Result<SchemaVersion> {
+    Ok(SchemaVersion {
+        id: row.try_get("id")?,
+        project_id: row.try_get("project_id")?,
+        version: row.try_get("version")?,
+        definition: parse_json(&row.try_get::<String, _>("definition")?, "label schema")?,
+        change_note: row.try_get("change_note")?,
+        status: VersionStatus::parse(&row.try_get::<String, _>("status")?),
+        created_by: row.try_get("author")?,
+        created_at: row.try_get("created_at")?,
+        published_at: row.try_get("published_at")?,
+    })
+}
+
+fn select(doc: Doc) -> String {
+    format!(
+        "SELECT v.*, u.username AS author FROM {} v LEFT JOIN users u ON u.id = v.created_by",
+        doc.table()
+    )
+}
+
+/// Creates the project's draft, or replaces the content of the existing one.
+/// Returns the draft's id.
+async fn save_draft(
+    c: &mut AnyConnection,
+    doc: Doc,
+    project_id: Id,
+    content: Vec<(&'static str, String)>,
+    change_note: &str,
+    actor: Option<Id>,
+) -> Result<Id> {
+    let table = doc.table();
+    let draft = sqlx::query(&format!(
+        "SELECT id FROM {table} WHERE project_id = $1 AND status = 'draft'"
+    ))
+    .bind(project_id)
+    .fetch_optional(&mut *c)
+    .await?;
+    let id = match draft {
+        Some(row) => {
+            let id: Id = row.try_get("id")?;
+            let sets: String = content
+                .iter()
+                .enumerate()
+                .map(|(i, (col, _))| format!("{col} = ${}, ", i + 1))
+                .collect();
+            let n = content.len();
+            let sql = format!(
+                "UPDATE {table} SET {sets}change_note = ${}, created_by = ${} \
+                 WHERE id = ${} AND status = 'draft'",
+                n + 1,
+                n + 2,
+                n + 3
+            );
+            let mut query = sqlx::query(&sql);
+            for (_, value) in content {
+                query = query.bind(value);
+            }
+            query
+                .bind(change_note)
+                .bind(actor)
+                .bind(id)
+                .execute(&mut *c)
+                .await?;
+            id
+        }
+        None => {
+            let cols: String = content.iter().map(|(col, _)| format!("{col}, ")).collect();
+            let n = content.len();
+            let params: String = (0..n).map(|i| format!("${}, ", i + 2)).collect();
+            let sql = format!(
+                "INSERT INTO {table} (project_id, version, {cols}change_note, status, created_by) \
+                 VALUES ($1, (SELECT COALESCE(MAX(version), 0) + 1 FROM {table} WHERE project_id = $1), \
+                         {params}${}, 'draft', ${}) RETURNING id",
+                n + 2,
+                n + 3
+            );
+            let mut query = sqlx::query(&sql).bind(project_id);
+            for (_, value) in content {
+                query = query.bind(value);
+            }
+            let row = query
+                .bind(change_note)
+                .bind(actor)
+                .fetch_one(&mut *c)
+                .await?;
+            row.try_get("id")?
+        }
+    };
+    audit::record::<()>(
+        c,
+        actor,
+        Some(project_id),
+        "save_draft",
+        doc.entity(),
+        Some(id),
+        None,
+        None,
+    )
+    .await?;
+    Ok(id)
+}
+
+async fn publish(
+    c: &mut AnyConnection,
+    doc: Doc,
+    now: &str,
+    project_id: Id,
+    change_note: Option<&str>,
+    actor: Option<Id>,
+) -> Result<Id> {
+    let table = doc.table();
+    let row = sqlx::query(&format!(
+        "SELECT id, version, change_note FROM {table} WHERE project_id = $1 AND status = 'draft'"
+    ))
+    .bind(project_id)
+    .fetch_optional(&mut *c)
+    .await?
+    .ok_or_else(|| StoreError::conflict("there is no draft to publish"))?;
+    let id: Id = row.try_get("id")?;
+    let version: i64 = row.try_get("version")?;
+    let mut note: String = row.try_get("change_note")?;
+    if let Some(given) = change_note.filter(|n| !n.trim().is_empty()) {
+        note = given.trim().to_owned();
+    }
+    if version > 1 && note.trim().is_empty() {
+        return Err(StoreError::invalid(format!(
+            "version {version} needs a note saying what changed"
+        )));
+    }
+    if note.trim().is_empty() {
+        note = "First version".to_owned();
+    }
+    sqlx::query(&format!(
+        "UPDATE {table} SET status = 'published', published_at = {now}, change_note = $1 WHERE id = $2"
+    ))
+    .bind(&note)
+    .bind(id)
+    .execute(&mut *c)
+    .await?;
+    sqlx::query(&format!(
+        "UPDATE projects SET {} = $1 WHERE id = $2",
+        doc.pointer()
+    ))
+    .bind(id)
+    .bind(project_id)
+    .execute(&mut *c)
+    .await?;
+    let after = serde_json::json!({"version": version, "change_note": note});
+    audit::record(
+        c,
+        actor,
+        Some(project_id),
+        "publish",
+        doc.entity(),
+        Some(id),
+        None,
+        Some(&after),
+    )
+    .await?;
+    Ok(id)
+}
+
+impl Store {
+    pub async fn save_guideline_draft(
+        &self,
+        project_id: Id,
+        body: &str,
+        examples: &[GuidelineExample],
+        change_note: &str,
+        actor: Option<Id>,
+    ) -> Result<GuidelineVersion> {
+        for (i, example) in examples.iter().enumerate() {
+            if example.category.trim().is_empty() || example.text.trim().is_empty() {
+                return Err(StoreError::invalid(format!(
+                    "example {} needs a category and a text",
+                    i + 1
+                )));
+            }
+        }
+        let content = vec![
+            ("body", body.to_owned()),
+            ("examples", json_text(&examples)),
+        ];
+        let note = change_note.to_owned();
+        let id = self
+            .write(move |c| {
+                Box::pin(async move {
+                    save_draft(c, Doc::Guideline, project_id, content, &note, actor).await
+                })
+            })
+            .await?;
+        self.guideline_by_id(id).await
+    }
+
+    pub async fn publish_guideline(
+        &self,
+        project_id: Id,
+        change_note: Option<&str>,
+        actor: Option<Id>,
+    ) -> Result<GuidelineVersion> {
+        let now = self.dialect().now_ms();
+        let note = change_note.map(str::to_owned);
+        let id = self
+            .write(move |c| {
+                Box::pin(async move {
+                    publish(c, Doc::Guideline, now, project_id, note.as_deref(), actor).await
+                })
+            })
+            .await?;
+        self.guideline_by_id(id).await
+    }
+
+    pub async fn guideline_by_id(&self, id: Id) -> Result<GuidelineVersion> {
+        let row = sqlx::query(&format!("{} WHERE v.id = $1", select(Doc::Guideline)))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("guideline version {id}")))?;
+        guideline_from_row(&row)
+    }
+
+    pub async fn guideline_version(
+        &self,
+        project_id: Id,
+        version: i64,
+    ) -> Result<GuidelineVersion> {
+        let row = sqlx::query(&format!(
+            "{} WHERE v.project_id = $1 AND v.version = $2",
+            select(Doc::Guideline)
+        ))
+        .bind(project_id)
+        .bind(version)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("guideline version {version}")))?;
+        guideline_from_row(&row)
+    }
+
+    /// Newest first, the draft (if any) included.
+    pub async fn guideline_versions(&self, project_id: Id) -> Result<Vec<GuidelineVersion>> {
+        let rows = sqlx::query(&format!(
+            "{} WHERE v.project_id = $1 ORDER BY v.version DESC",
+            select(Doc::Guideline)
+        ))
+        .bind(project_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(guideline_from_row).collect()
+    }
+
+    pub async fn save_schema_draft(
+        &self,
+        project_id: Id,
+        schema: &LabelSchema,
+        change_note: &str,
+        actor: Option<Id>,
+    ) -> Result<SchemaVersion> {
+        schema.validate().map_err(StoreError::Invalid)?;
+        let content = vec![("definition", json_text(schema))];
+        let note = change_note.to_owned();
+        let id = self
+            .write(move |c| {
+                Box::pin(async move {
+                    save_draft(c, Doc::Schema, project_id, content, &note, actor).await
+                })
+            })
+            .await?;
+        self.schema_by_id(id).await
+    }
+
+    pub async fn publish_schema(
+        &self,
+        project_id: Id,
+        change_note: Option<&str>,
+        actor: Option<Id>,
+    ) -> Result<SchemaVersion> {
+        let now = self.dialect().now_ms();
+        let note = change_note.map(str::to_owned);
+        let id = self
+            .write(move |c| {
+                Box::pin(async move {
+                    publish(c, Doc::Schema, now, project_id, note.as_deref(), actor).await
+                })
+            })
+            .await?;
+        self.schema_by_id(id).await
+    }
+
+    pub async fn schema_by_id(&self, id: Id) -> Result<SchemaVersion> {
+        let row = sqlx::query(&format!("{} WHERE v.id = $1", select(Doc::Schema)))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("schema version {id}")))?;
+        schema_from_row(&row)
+    }
+
+    pub async fn schema_versions(&self, project_id: Id) -> Result<Vec<SchemaVersion>> {
+        let rows = sqlx::query(&format!(
+            "{} WHERE v.project_id = $1 ORDER BY v.version DESC",
+            select(Doc::Schema)
+        ))
+        .bind(project_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(schema_from_row).collect()
+    }
+
+    /// The project's current published schema.
+    pub async fn current_schema(&self, project_id: Id) -> Result<SchemaVersion> {
+        let row = sqlx::query(&format!(
+            "{} JOIN projects p ON p.current_schema_version_id = v.id WHERE p.id = $1",
+            select(Doc::Schema)
+        ))
+        .bind(project_id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::not_found("a published label schema"))?;
+        schema_from_row(&row)
+    }
+}

@@ -1,0 +1,507 @@
+//! All-or-nothing imports that do not hold SQLite's write lock for the whole file.
+//!
+//! A file is read in batches; each batch is validated and written to a staging table in its
+//! own short transaction (other writers get their turn in between). When the whole file has
+//! been read without error, one statement publishes the staged rows; on any error the staged
+//! rows are deleted and nothing from the file is visible.
+
+use crate::accounts::random_token;
+use crate::error::{Result, StoreError, json_text};
+use crate::model::Id;
+use crate::schema::{LabelSchema, QuestionKind};
+use crate::{Store, audit};
+use concord_formats::items::{AnnotationRecord, CatalogItem};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+use std::collections::HashMap;
+
+/// What to do with an item whose id already exists in the project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnConflict {
+    /// Reject the file, naming the first such line.
+    Error,
+    /// Keep the stored item, ignore the line.
+    Skip,
+    /// Replace the stored catalog fields (state and annotations are kept).
+    Update,
+}
+
+impl OnConflict {
+    pub fn parse(text: &str) -> Option<OnConflict> {
+        match text {
+            "error" => Some(OnConflict::Error),
+            "skip" => Some(OnConflict::Skip),
+            "update" => Some(OnConflict::Update),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportOutcome {
+    pub read: i64,
+    pub inserted: i64,
+    pub updated: i64,
+    pub skipped: i64,
+}
+
+/// Rows per INSERT statement while staging (well under both back ends' parameter limits).
+const ROWS_PER_STATEMENT: usize = 400;
+
+fn import_id() -> Id {
+    // 62 random bits: unique enough for concurrent imports, positive on every back end.
+    i64::from_str_radix(&random_token(8)[..15], 16).unwrap_or(1)
+}
+
+/// An item import in progress.
+pub struct ItemImport {
+    store: Store,
+    project_id: Id,
+    import_id: Id,
+    file: String,
+    schema: LabelSchema,
+    read: i64,
+}
+
+impl Store {
+    pub async fn begin_item_import(&self, project_id: Id, file: &str) -> Result<ItemImport> {
+        let schema = self.current_schema(project_id).await?.definition;
+        Ok(ItemImport {
+            store: self.clone(),
+            project_id,
+            import_id: import_id(),
+            file: file.to_owned(),
+            schema,
+            read: 0,
+        })
+    }
+
+    pub async fn begin_annotation_import(
+        &self,
+        project_id: Id,
+        file: &str,
+    ) -> Result<AnnotationImport> {
+        let schema = self.current_schema(project_id).await?;
+        Ok(AnnotationImport {
+            store: self.clone(),
+            project_id,
+            import_id: import_id(),
+            file: file.to_owned(),
+            schema: schema.definition,
+            schema_version_id: schema.id,
+            read: 0,
+        })
+    }
+}
+
+fn line_error(file: &str, line: u64, field: &str, message: impl std::fmt::Display) -> StoreError {
+    StoreError::invalid(format!("{file}:{line}: field {field}: {message}"))
+}
+
+impl ItemImport {
+    pub fn records_read(&self) -> i64 {
+        self.read
+    }
+
+    /// Validates and stages a batch. On error, call [`ItemImport::abort`].
+    pub async fn stage(&mut self, batch: Vec<(u64, CatalogItem)>) -> Result<()> {
+        for (line, item) in &batch {
+            if let Some(gold) = &item.gold_answer {
+                self.schema
+                    .validate_answer(gold)
+                    .map_err(|e| line_error(&self.file, *line, "gold", e))?;
+            }
+        }
+        self.read += batch.len() as i64;
+        let import_id = self.import_id;
+        let file = self.file.clone();
+        let result = self
+            .store
+            .write(move |c| {
+                Box::pin(async move {
+                    for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+                        let mut sql = String::from(
+                            "INSERT INTO import_staging (import_id, line, external_id, item_type, title, \
+                             creators, metadata, text_fields, media_url, priority, is_gold, gold_answer) VALUES ",
+                        );
+                        for i in 0..chunk.len() {
+                            let b = i * 11;
+                            if i > 0 {
+                                sql.push(',');
+                            }
+                            sql += &format!(
+                                "({import_id}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10, b + 11
+                            );
+                        }
+                        let mut query = sqlx::query(&sql);
+                        for (line, item) in chunk {
+                            query = query
+                                .bind(*line as i64)
+                                .bind(item.external_id.clone())
+                                .bind(item.item_type.as_str())
+                                .bind(item.title.clone())
+                                .bind(json_text(&item.creators))
+                                .bind(json_text(&item.metadata))
+                                .bind(json_text(&item.text))
+                                .bind(item.media_url.clone())
+                                .bind(item.priority)
+                                .bind(item.gold_answer.is_some() as i64)
+                                .bind(item.gold_answer.as_ref().map(json_text));
+                        }
+                        if let Err(e) = query.execute(&mut *c).await {
+                            let e = StoreError::from(e);
+                            if e.is_unique_violation() {
+                                return Err(duplicate_in_file(c, import_id, &file, chunk).await);
+                            }
+                            return Err(e);
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .await;
+        result
+    }
+
+    /// Publishes everything staged in one statement, or rejects the file.
+    pub async fn publish(
+        self,
+        on_conflict: OnConflict,
+        actor: Option<Id>,
+    ) -> Result<ImportOutcome> {
+        let ItemImport {
+            store,
+            project_id,
+            import_id,
+            file,
+            read,
+            ..
+        } = self;
+        let now = store.dialect().now_ms();
+        let outcome = store
+            .write(move |c| {
+                Box::pin(async move {
+                    let row = sqlx::query(
+                        "SELECT COUNT(*) AS n, MIN(s.line) AS first FROM import_staging s \
+                         JOIN items i ON i.project_id = $1 AND i.external_id = s.external_id \
+                         WHERE s.import_id = $2",
+                    )
+                    .bind(project_id)
+                    .bind(import_id)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    let existing: i64 = row.try_get("n")?;
+                    if existing > 0 && on_conflict == OnConflict::Error {
+                        let first: i64 = row.try_get("first")?;
+                        let id: String = sqlx::query(
+                            "SELECT external_id FROM import_staging WHERE import_id = $1 AND line = $2",
+                        )
+                        .bind(import_id)
+                        .bind(first)
+                        .fetch_one(&mut *c)
+                        .await?
+                        .try_get("external_id")?;
+                        return Err(StoreError::conflict(format!(
+                            "{file}:{first}: field id: item {id:?} already exists in the project \
+                             ({existing} lines of the file do); import with on-conflict skip or update"
+                        )));
+                    }
+                    let upsert = match on_conflict {
+                        OnConflict::Error => String::new(),
+                        OnConflict::Skip => " ON CONFLICT (project_id, external_id) DO NOTHING".into(),
+                        OnConflict::Update => format!(
+                            " ON CONFLICT (project_id, external_id) DO UPDATE SET \
+                             item_type = excluded.item_type, title = excluded.title, \
+                             creators = excluded.creators, metadata = excluded.metadata, \
+                             text_fields = excluded.text_fields, media_url = excluded.media_url, \
+                             priority = excluded.priority, is_gold = excluded.is_gold, \
+                             gold_answer = excluded.gold_answer, updated_at = {now}"
+                        ),
+                    };
+                    let done = sqlx::query(&format!(
+                        "INSERT INTO items (project_id, external_id, item_type, title, creators, metadata, \
+                           text_fields, media_url, priority, is_gold, gold_answer, import_id) \
+                         SELECT $1, external_id, item_type, title, creators, metadata, text_fields, \
+                           media_url, priority, is_gold, gold_answer, import_id \
+                         FROM import_staging WHERE import_id = $2 ORDER BY line{upsert}"
+                    ))
+                    .bind(project_id)
+                    .bind(import_id)
+                    .execute(&mut *c)
+                    .await?;
+                    let affected = done.rows_affected() as i64;
+                    let outcome = match on_conflict {
+                        OnConflict::Update => ImportOutcome {
+                            read,
+                            inserted: affected - existing,
+                            updated: existing,
+                            skipped: 0,
+                        },
+                        _ => ImportOutcome { read, inserted: affected, updated: 0, skipped: read - affected },
+                    };
+                    let after = serde_json::json!({"file": file, "outcome": outcome});
+                    audit::record(c, actor, Some(project_id), "import", "items", None, None, Some(&after)).await?;
+                    Ok(outcome)
+                })
+            })
+            .await;
+        clear_staging(&store, "import_staging", import_id).await;
+        outcome
+    }
+
+    /// Drops everything staged; nothing from the file becomes visible.
+    pub async fn abort(self) {
+        clear_staging(&self.store, "import_staging", self.import_id).await;
+    }
+}
+
+async fn clear_staging(store: &Store, table: &'static str, import_id: Id) {
+    let result = store
+        .write(move |c| {
+            Box::pin(async move {
+                sqlx::query(&format!("DELETE FROM {table} WHERE import_id = $1"))
+                    .bind(import_id)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, import_id, "could not clear staged rows; they are inert");
+    }
+}
+
+/// Names the line that repeats an id staged earlier in the same file.
+async fn duplicate_in_file(
+    c: &mut sqlx::AnyConnection,
+    import_id: Id,
+    file: &str,
+    chunk: &[(u64, CatalogItem)],
+) -> StoreError {
+    let mut seen: HashMap<&str, u64> = HashMap::new();
+    for (line, item) in chunk {
+        if let Some(first) = seen.insert(&item.external_id, *line) {
+            return line_error(
+                file,
+                *line,
+                "id",
+                format!(
+                    "item {:?} appears twice (first on line {first})",
+                    item.external_id
+                ),
+            );
+        }
+        let earlier = sqlx::query(
+            "SELECT line FROM import_staging WHERE import_id = $1 AND external_id = $2",
+        )
+        .bind(import_id)
+        .bind(&item.external_id)
+        .fetch_optional(&mut *c)
+        .await;
+        if let Ok(Some(row)) = earlier {
+            let first: i64 = row.try_get("line").unwrap_or(0);
+            return line_error(
+                file,
+                *line,
+                "id",
+                format!(
+                    "item {:?} appears twice (first on line {first})",
+                    item.external_id
+                ),
+            );
+        }
+    }
+    StoreError::invalid(format!("{file}: an item id appears twice"))
+}
+
+/// An import of existing annotations (migrating from another tool).
+pub struct AnnotationImport {
+    store: Store,
+    project_id: Id,
+    import_id: Id,
+    file: String,
+    schema: LabelSchema,
+    schema_version_id: Id,
+    read: i64,
+}
+
+impl AnnotationImport {
+    /// Converts CSV text values to the schema's shapes (`a;b` for multi-label questions).
+    fn answer(&self, line: u64, record: &AnnotationRecord) -> Result<Value> {
+        let mut answer = serde_json::Map::new();
+        for (key, value) in &record.answer {
+            let question = self
+                .schema
+                .questions
+                .iter()
+                .find(|q| &q.key == key)
+                .ok_or_else(|| {
+                    line_error(
+                        &self.file,
+                        line,
+                        key,
+                        "is not a question of the project's schema",
+                    )
+                })?;
+            let value = match (question.kind, value) {
+                (QuestionKind::Multi, Value::String(text)) => Value::Array(
+                    text.split(';')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| Value::String(s.to_owned()))
+                        .collect(),
+                ),
+                _ => value.clone(),
+            };
+            answer.insert(key.clone(), value);
+        }
+        let answer = Value::Object(answer);
+        self.schema
+            .validate_answer(&answer)
+            .map_err(|e| line_error(&self.file, line, "answer", e))?;
+        Ok(answer)
+    }
+
+    pub async fn stage(&mut self, batch: Vec<(u64, AnnotationRecord)>) -> Result<()> {
+        let mut rows = Vec::with_capacity(batch.len());
+        for (line, record) in &batch {
+            rows.push((*line, self.answer(*line, record)?));
+        }
+        // Resolve external item ids to item ids, naming the first unknown one.
+        let mut ids: HashMap<String, Id> = HashMap::new();
+        let wanted: Vec<&str> = batch.iter().map(|(_, r)| r.item.as_str()).collect();
+        for chunk in wanted.chunks(ROWS_PER_STATEMENT) {
+            let params: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT id, external_id FROM items WHERE project_id = $1 AND external_id IN ({})",
+                params.join(",")
+            );
+            let mut query = sqlx::query(&sql).bind(self.project_id);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(self.store.pool()).await? {
+                ids.insert(row.try_get("external_id")?, row.try_get("id")?);
+            }
+        }
+        let mut staged = Vec::with_capacity(batch.len());
+        for ((line, record), (_, answer)) in batch.into_iter().zip(rows) {
+            let item_id = *ids.get(&record.item).ok_or_else(|| {
+                line_error(
+                    &self.file,
+                    line,
+                    "item",
+                    format!("no item {:?} in this project", record.item),
+                )
+            })?;
+            staged.push((line, item_id, record, answer));
+        }
+        self.read += staged.len() as i64;
+        let import_id = self.import_id;
+        self.store
+            .write(move |c| {
+                Box::pin(async move {
+                    for chunk in staged.chunks(ROWS_PER_STATEMENT) {
+                        let mut sql = String::from(
+                            "INSERT INTO annotation_staging (import_id, line, item_id, annotator, answer, \
+                             rationale, time_spent_ms) VALUES ",
+                        );
+                        for i in 0..chunk.len() {
+                            let b = i * 6;
+                            if i > 0 {
+                                sql.push(',');
+                            }
+                            sql += &format!(
+                                "({import_id}, ${}, ${}, ${}, ${}, ${}, ${})",
+                                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6
+                            );
+                        }
+                        let mut query = sqlx::query(&sql);
+                        for (line, item_id, record, answer) in chunk {
+                            query = query
+                                .bind(*line as i64)
+                                .bind(*item_id)
+                                .bind(record.annotator.clone())
+                                .bind(json_text(answer))
+                                .bind(record.rationale.clone())
+                                .bind(record.time_spent_ms);
+                        }
+                        query.execute(&mut *c).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// Publishes the staged annotations. Annotators not yet known become accounts without a
+    /// password (they cannot log in until an admin sets one) and annotators of the project.
+    pub async fn publish(self, actor: Option<Id>) -> Result<ImportOutcome> {
+        let AnnotationImport {
+            store,
+            project_id,
+            import_id,
+            file,
+            schema_version_id,
+            read,
+            ..
+        } = self;
+        let outcome = store
+            .write(move |c| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO users (username, display_name) \
+                         SELECT DISTINCT annotator, annotator FROM annotation_staging \
+                         WHERE import_id = $1 AND annotator NOT IN (SELECT username FROM users)",
+                    )
+                    .bind(import_id)
+                    .execute(&mut *c)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO memberships (project_id, user_id, role) \
+                         SELECT DISTINCT $1, u.id, 'annotator' FROM annotation_staging s \
+                         JOIN users u ON u.username = s.annotator WHERE s.import_id = $2 \
+                         ON CONFLICT (project_id, user_id) DO NOTHING",
+                    )
+                    .bind(project_id)
+                    .bind(import_id)
+                    .execute(&mut *c)
+                    .await?;
+                    let done = sqlx::query(
+                        "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, \
+                           time_spent_ms, schema_version_id, source) \
+                         SELECT $1, s.item_id, u.id, s.answer, s.rationale, s.time_spent_ms, $3, 'import' \
+                         FROM annotation_staging s JOIN users u ON u.username = s.annotator \
+                         WHERE s.import_id = $2 ORDER BY s.line",
+                    )
+                    .bind(project_id)
+                    .bind(import_id)
+                    .bind(schema_version_id)
+                    .execute(&mut *c)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE items SET state = 'labelled' WHERE state IN ('queued', 'in_progress') \
+                         AND id IN (SELECT item_id FROM annotation_staging WHERE import_id = $1)",
+                    )
+                    .bind(import_id)
+                    .execute(&mut *c)
+                    .await?;
+                    let outcome = ImportOutcome { read, inserted: done.rows_affected() as i64, updated: 0, skipped: 0 };
+                    let after = serde_json::json!({"file": file, "outcome": outcome});
+                    audit::record(c, actor, Some(project_id), "import", "annotations", None, None, Some(&after)).await?;
+                    Ok(outcome)
+                })
+            })
+            .await;
+        clear_staging(&store, "annotation_staging", import_id).await;
+        outcome
+    }
+
+    pub async fn abort(self) {
+        clear_staging(&self.store, "annotation_staging", self.import_id).await;
+    }
+}

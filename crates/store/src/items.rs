@@ -1,0 +1,411 @@
+//! Catalog items (keyset-paged listings), append-only annotations, and streamed export.
+
+use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::model::{Annotation, Id, Item, NewAnnotation};
+use crate::{Store, audit};
+use concord_formats::items::{ExportAnnotation, ExportRecord};
+use futures_util::TryStreamExt;
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use tokio::sync::mpsc;
+
+pub use concord_formats::items::ExportRecord as ExportRow;
+
+const ITEM_COLUMNS: &str = "i.id, i.project_id, i.external_id, i.item_type, i.title, i.creators, \
+     i.metadata, i.text_fields, i.media_url, i.priority, i.state, i.is_gold, i.gold_answer, \
+     i.created_at, i.updated_at";
+
+fn item_from_row(row: &AnyRow) -> Result<Item> {
+    let gold: Option<String> = row.try_get("gold_answer")?;
+    Ok(Item {
+        id: row.try_get("id")?,
+        project_id: row.try_get("project_id")?,
+        external_id: row.try_get("external_id")?,
+        item_type: row.try_get("item_type")?,
+        title: row.try_get("title")?,
+        creators: parse_json(&row.try_get::<String, _>("creators")?, "creators")?,
+        metadata: parse_json(&row.try_get::<String, _>("metadata")?, "metadata")?,
+        text: parse_json(&row.try_get::<String, _>("text_fields")?, "text")?,
+        media_url: row.try_get("media_url")?,
+        priority: row.try_get("priority")?,
+        state: row.try_get("state")?,
+        is_gold: row.try_get::<i64, _>("is_gold")? != 0,
+        gold_answer: gold.map(|g| parse_json(&g, "gold answer")).transpose()?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Filters for the item browser. Paging is by id (keyset): pass the last id seen as `after`.
+#[derive(Debug, Clone, Default)]
+pub struct ItemFilter {
+    pub item_type: Option<String>,
+    pub state: Option<String>,
+    pub min_priority: Option<i64>,
+    pub gold: Option<bool>,
+    /// Case-insensitive substring of the title or the external id.
+    pub text: Option<String>,
+    pub after: Option<Id>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ItemPage {
+    pub items: Vec<Item>,
+    /// The `after` value for the next page, when there is one.
+    pub next_after: Option<Id>,
+}
+
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+const ANNOTATION_COLUMNS: &str = "a.id, a.project_id, a.item_id, a.annotator_id, u.username AS annotator, \
+     a.answer, a.rationale, a.flags, a.guideline_version_id, a.schema_version_id, a.time_spent_ms, \
+     a.supersedes, a.is_late, a.source, a.created_at";
+
+fn annotation_from_row(row: &AnyRow) -> Result<Annotation> {
+    Ok(Annotation {
+        id: row.try_get("id")?,
+        project_id: row.try_get("project_id")?,
+        item_id: row.try_get("item_id")?,
+        annotator_id: row.try_get("annotator_id")?,
+        annotator: row.try_get("annotator")?,
+        answer: parse_json(&row.try_get::<String, _>("answer")?, "answer")?,
+        rationale: row.try_get("rationale")?,
+        flags: parse_json(&row.try_get::<String, _>("flags")?, "flags")?,
+        guideline_version_id: row.try_get("guideline_version_id")?,
+        schema_version_id: row.try_get("schema_version_id")?,
+        time_spent_ms: row.try_get("time_spent_ms")?,
+        supersedes: row.try_get("supersedes")?,
+        is_late: row.try_get::<i64, _>("is_late")? != 0,
+        source: row.try_get("source")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    pub async fn item(&self, project_id: Id, item_id: Id) -> Result<Item> {
+        let row = sqlx::query(&format!(
+            "SELECT {ITEM_COLUMNS} FROM items i WHERE i.project_id = $1 AND i.id = $2"
+        ))
+        .bind(project_id)
+        .bind(item_id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("item {item_id}")))?;
+        item_from_row(&row)
+    }
+
+    pub async fn item_by_external_id(&self, project_id: Id, external_id: &str) -> Result<Item> {
+        let row = sqlx::query(&format!(
+            "SELECT {ITEM_COLUMNS} FROM items i WHERE i.project_id = $1 AND i.external_id = $2"
+        ))
+        .bind(project_id)
+        .bind(external_id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("item {external_id:?}")))?;
+        item_from_row(&row)
+    }
+
+    /// One page of items in id order. Every filter is an indexed prefix or a residual
+    /// predicate on the id-ordered walk, so a page costs the same at item 10 and 1,000,000.
+    pub async fn items_page(&self, project_id: Id, filter: &ItemFilter) -> Result<ItemPage> {
+        let limit = filter.limit.clamp(1, 500);
+        let mut sql = format!("SELECT {ITEM_COLUMNS} FROM items i WHERE i.project_id = $1");
+        let mut n = 1;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        if filter.item_type.is_some() {
+            sql += &format!(" AND i.item_type = ${}", next());
+        }
+        if filter.state.is_some() {
+            sql += &format!(" AND i.state = ${}", next());
+        }
+        if filter.min_priority.is_some() {
+            sql += &format!(" AND i.priority >= ${}", next());
+        }
+        if filter.gold.is_some() {
+            sql += &format!(" AND i.is_gold = ${}", next());
+        }
+        let text = filter
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        if text.is_some() {
+            let (a, b) = (next(), next());
+            let like = self.dialect().ilike();
+            sql += &format!(
+                " AND (i.title {like} ${a} ESCAPE '\\' OR i.external_id {like} ${b} ESCAPE '\\')"
+            );
+        }
+        if filter.after.is_some() {
+            sql += &format!(" AND i.id > ${}", next());
+        }
+        sql += &format!(" ORDER BY i.id LIMIT ${}", next());
+        let mut query = sqlx::query(&sql).bind(project_id);
+        if let Some(t) = &filter.item_type {
+            query = query.bind(t.clone());
+        }
+        if let Some(s) = &filter.state {
+            query = query.bind(s.clone());
+        }
+        if let Some(p) = filter.min_priority {
+            query = query.bind(p);
+        }
+        if let Some(g) = filter.gold {
+            query = query.bind(g as i64);
+        }
+        if let Some(t) = text {
+            let pattern = escape_like(t);
+            query = query.bind(pattern.clone()).bind(pattern);
+        }
+        if let Some(after) = filter.after {
+            query = query.bind(after);
+        }
+        let rows = query.bind(limit + 1).fetch_all(self.pool()).await?;
+        let mut items = rows.iter().map(item_from_row).collect::<Result<Vec<_>>>()?;
+        let next_after = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|i| i.id)
+        } else {
+            None
+        };
+        Ok(ItemPage { items, next_after })
+    }
+
+    /// Items per state (all five states, zeros included) and in total.
+    pub async fn item_state_counts(&self, project_id: Id) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS n FROM items WHERE project_id = $1 GROUP BY state",
+        )
+        .bind(project_id)
+        .fetch_all(self.pool())
+        .await?;
+        let mut counts: Vec<(String, i64)> = crate::ItemState::ALL
+            .iter()
+            .map(|s| (s.as_str().to_owned(), 0))
+            .collect();
+        for row in rows {
+            let state: String = row.try_get("state")?;
+            let n: i64 = row.try_get("n")?;
+            if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == state) {
+                slot.1 = n;
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Appends an annotation. A retried request with the same idempotency key returns the
+    /// annotation already stored instead of adding a second one.
+    pub async fn add_annotation(
+        &self,
+        project_id: Id,
+        annotator_id: Id,
+        new: NewAnnotation,
+    ) -> Result<Annotation> {
+        let schema = self.current_schema(project_id).await?;
+        schema
+            .definition
+            .validate_answer(&new.answer)
+            .map_err(StoreError::Invalid)?;
+        let schema_version = new.schema_version_id.unwrap_or(schema.id);
+        let id = self
+            .write(move |c| {
+                Box::pin(async move {
+                    if let Some(key) = &new.idempotency_key {
+                        let existing = sqlx::query(
+                            "SELECT id FROM annotations WHERE annotator_id = $1 AND idempotency_key = $2",
+                        )
+                        .bind(annotator_id)
+                        .bind(key)
+                        .fetch_optional(&mut *c)
+                        .await?;
+                        if let Some(row) = existing {
+                            return Ok(row.try_get::<Id, _>("id")?);
+                        }
+                    }
+                    let item = sqlx::query("SELECT id FROM items WHERE id = $1 AND project_id = $2")
+                        .bind(new.item_id)
+                        .bind(project_id)
+                        .fetch_optional(&mut *c)
+                        .await?;
+                    if item.is_none() {
+                        return Err(StoreError::not_found(format!("item {} in this project", new.item_id)));
+                    }
+                    if let Some(old) = new.supersedes {
+                        let ok = sqlx::query(
+                            "SELECT id FROM annotations WHERE id = $1 AND item_id = $2 AND annotator_id = $3",
+                        )
+                        .bind(old)
+                        .bind(new.item_id)
+                        .bind(annotator_id)
+                        .fetch_optional(&mut *c)
+                        .await?;
+                        if ok.is_none() {
+                            return Err(StoreError::invalid(format!(
+                                "annotation {old} is not yours on this item, so it cannot be corrected"
+                            )));
+                        }
+                    }
+                    let row = sqlx::query(
+                        "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, flags, \
+                           guideline_version_id, schema_version_id, time_spent_ms, supersedes, idempotency_key) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                    )
+                    .bind(project_id)
+                    .bind(new.item_id)
+                    .bind(annotator_id)
+                    .bind(json_text(&new.answer))
+                    .bind(&new.rationale)
+                    .bind(json_text(&new.flags))
+                    .bind(new.guideline_version_id)
+                    .bind(schema_version)
+                    .bind(new.time_spent_ms)
+                    .bind(new.supersedes)
+                    .bind(new.idempotency_key.clone())
+                    .fetch_one(&mut *c)
+                    .await?;
+                    let id: Id = row.try_get("id")?;
+                    audit::record(c, Some(annotator_id), Some(project_id), "create", "annotation", Some(id), None, Some(&new.answer))
+                        .await?;
+                    Ok(id)
+                })
+            })
+            .await?;
+        self.annotation(id).await
+    }
+
+    pub async fn annotation(&self, id: Id) -> Result<Annotation> {
+        let row = sqlx::query(&format!(
+            "SELECT {ANNOTATION_COLUMNS} FROM annotations a JOIN users u ON u.id = a.annotator_id WHERE a.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("annotation {id}")))?;
+        annotation_from_row(&row)
+    }
+
+    /// Every annotation on an item, corrections included, oldest first.
+    pub async fn item_annotations(&self, item_id: Id) -> Result<Vec<Annotation>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ANNOTATION_COLUMNS} FROM annotations a JOIN users u ON u.id = a.annotator_id \
+             WHERE a.item_id = $1 ORDER BY a.id"
+        ))
+        .bind(item_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(annotation_from_row).collect()
+    }
+
+    pub async fn count_annotations(&self, project_id: Id) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM annotations WHERE project_id = $1")
+            .bind(project_id)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Streams a project's items with their annotations, in item order, from one query
+    /// (one snapshot). The channel is bounded, so a slow reader slows the query instead of
+    /// filling memory.
+    pub fn export(&self, project_id: Id) -> mpsc::Receiver<Result<ExportRecord>> {
+        let (tx, rx) = mpsc::channel(256);
+        let store = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = export_into(&store, project_id, &tx).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        rx
+    }
+}
+
+async fn export_into(
+    store: &Store,
+    project_id: Id,
+    tx: &mpsc::Sender<Result<ExportRecord>>,
+) -> Result<()> {
+    let sql = "SELECT i.id, i.external_id, i.item_type, i.title, i.state, i.priority, i.is_gold, \
+                      i.creators, i.metadata, i.text_fields, i.media_url, i.gold_answer, \
+                      a.id AS a_id, u.username AS a_annotator, a.answer AS a_answer, \
+                      a.rationale AS a_rationale, a.flags AS a_flags, g.version AS a_guideline, \
+                      a.time_spent_ms AS a_time, a.supersedes AS a_supersedes, a.is_late AS a_late, \
+                      a.created_at AS a_created \
+               FROM items i \
+               LEFT JOIN annotations a ON a.item_id = i.id \
+               LEFT JOIN users u ON u.id = a.annotator_id \
+               LEFT JOIN guideline_versions g ON g.id = a.guideline_version_id \
+               WHERE i.project_id = $1 ORDER BY i.id, a.id";
+    let mut rows = sqlx::query(sql).bind(project_id).fetch(store.pool());
+    let mut current: Option<(Id, ExportRecord)> = None;
+    let json = |row: &AnyRow, col: &str| -> Result<Value> {
+        Ok(serde_json::from_str(&row.try_get::<String, _>(col)?).unwrap_or(Value::Null))
+    };
+    while let Some(row) = rows.try_next().await? {
+        let id: Id = row.try_get("id")?;
+        if current.as_ref().is_none_or(|(cur, _)| *cur != id) {
+            if let Some((_, done)) = current.take()
+                && tx.send(Ok(done)).await.is_err()
+            {
+                return Ok(()); // the reader went away
+            }
+            let gold: Option<String> = row.try_get("gold_answer")?;
+            current = Some((
+                id,
+                ExportRecord {
+                    id: row.try_get("external_id")?,
+                    item_type: row.try_get("item_type")?,
+                    title: row.try_get("title")?,
+                    state: row.try_get("state")?,
+                    priority: row.try_get("priority")?,
+                    is_gold: row.try_get::<i64, _>("is_gold")? != 0,
+                    creators: json(&row, "creators")?,
+                    metadata: json(&row, "metadata")?,
+                    text: json(&row, "text_fields")?,
+                    media_url: row.try_get("media_url")?,
+                    gold_answer: gold.and_then(|g| serde_json::from_str(&g).ok()),
+                    annotations: Vec::new(),
+                },
+            ));
+        }
+        let annotation_id: Option<Id> = row.try_get("a_id")?;
+        if let (Some(annotation_id), Some((_, record))) = (annotation_id, current.as_mut()) {
+            record.annotations.push(ExportAnnotation {
+                id: annotation_id,
+                annotator: row
+                    .try_get::<Option<String>, _>("a_annotator")?
+                    .unwrap_or_default(),
+                answer: json(&row, "a_answer")?,
+                rationale: row
+                    .try_get::<Option<String>, _>("a_rationale")?
+                    .unwrap_or_default(),
+                flags: json(&row, "a_flags")?,
+                guideline_version: row.try_get("a_guideline")?,
+                time_spent_ms: row.try_get("a_time")?,
+                supersedes: row.try_get("a_supersedes")?,
+                is_late: row.try_get::<Option<i64>, _>("a_late")?.unwrap_or(0) != 0,
+                created_at: row.try_get::<Option<i64>, _>("a_created")?.unwrap_or(0),
+            });
+        }
+    }
+    if let Some((_, done)) = current {
+        let _ = tx.send(Ok(done)).await;
+    }
+    Ok(())
+}

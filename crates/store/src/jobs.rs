@@ -1,0 +1,154 @@
+//! Background jobs (imports now; consensus runs later). Their state and progress live in
+//! the database so that any server behind the load balancer can report them.
+
+use crate::Store;
+use crate::error::{Result, StoreError, json_text};
+use crate::model::{Id, Job};
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+fn job_from_row(row: &AnyRow) -> Result<Job> {
+    let result: Option<String> = row.try_get("result")?;
+    Ok(Job {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        project_id: row.try_get("project_id")?,
+        status: row.try_get("status")?,
+        progress_done: row.try_get("progress_done")?,
+        progress_total: row.try_get("progress_total")?,
+        message: row.try_get("message")?,
+        result: result.and_then(|r| serde_json::from_str(&r).ok()),
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+/// A running job that has not reported progress for this long is taken to have died with
+/// its server.
+const STALE_AFTER_MS: i64 = 10 * 60 * 1000;
+
+impl Store {
+    pub async fn create_job(
+        &self,
+        kind: &str,
+        project_id: Option<Id>,
+        actor: Option<Id>,
+        message: &str,
+    ) -> Result<Job> {
+        let kind = kind.to_owned();
+        let message = message.to_owned();
+        let id = self
+            .write(move |c| {
+                Box::pin(async move {
+                    let row = sqlx::query(
+                        "INSERT INTO jobs (kind, project_id, status, message, created_by) \
+                         VALUES ($1, $2, 'running', $3, $4) RETURNING id",
+                    )
+                    .bind(kind)
+                    .bind(project_id)
+                    .bind(message)
+                    .bind(actor)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    Ok(row.try_get::<Id, _>("id")?)
+                })
+            })
+            .await?;
+        self.job(id).await
+    }
+
+    pub async fn job_progress(
+        &self,
+        id: Id,
+        done: i64,
+        total: Option<i64>,
+        message: &str,
+    ) -> Result<()> {
+        let now = self.dialect().now_ms();
+        let message = message.to_owned();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(&format!(
+                    "UPDATE jobs SET progress_done = $1, progress_total = COALESCE($2, progress_total), \
+                     message = $3, updated_at = {now} WHERE id = $4"
+                ))
+                .bind(done)
+                .bind(total)
+                .bind(message)
+                .bind(id)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Ends a job: `Ok(result)` succeeded, `Err(message)` failed.
+    pub async fn finish_job(
+        &self,
+        id: Id,
+        outcome: std::result::Result<Value, String>,
+    ) -> Result<()> {
+        let now = self.dialect().now_ms();
+        self.write(move |c| {
+            Box::pin(async move {
+                let (status, message, result) = match &outcome {
+                    Ok(result) => ("succeeded", "done".to_owned(), Some(json_text(result))),
+                    Err(message) => ("failed", message.clone(), None),
+                };
+                sqlx::query(&format!(
+                    "UPDATE jobs SET status = $1, message = $2, result = $3, updated_at = {now}, \
+                     finished_at = {now} WHERE id = $4"
+                ))
+                .bind(status)
+                .bind(message)
+                .bind(result)
+                .bind(id)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    pub async fn job(&self, id: Id) -> Result<Job> {
+        let row = sqlx::query("SELECT * FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("job {id}")))?;
+        job_from_row(&row)
+    }
+
+    pub async fn project_jobs(&self, project_id: Id, limit: i64) -> Result<Vec<Job>> {
+        let rows =
+            sqlx::query("SELECT * FROM jobs WHERE project_id = $1 ORDER BY id DESC LIMIT $2")
+                .bind(project_id)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// Marks jobs whose server stopped reporting as failed (run at start).
+    pub async fn fail_stale_jobs(&self) -> Result<u64> {
+        let now = self.dialect().now_ms();
+        self.write(move |c| {
+            Box::pin(async move {
+                let done = sqlx::query(&format!(
+                    "UPDATE jobs SET status = 'failed', message = 'the server running this job stopped', \
+                     finished_at = {now} WHERE status IN ('queued', 'running') AND updated_at < {now} - $1"
+                ))
+                .bind(STALE_AFTER_MS)
+                .execute(&mut *c)
+                .await?;
+                Ok(done.rows_affected())
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,41 @@
+//! concord's persistence: the only crate that writes SQL.
+//!
+//! One [`Store`] over either back end, chosen by the database URL: SQLite (a file, the
+//! embedded default) or PostgreSQL (`postgres://…`, for several stateless servers on one
+//! database). Queries go through sqlx's runtime API (`Any` driver) with `$n` placeholders,
+//! which both back ends accept; where the dialects differ, [`Dialect`] supplies the fragment.
+//!
+//! Writes take one path, [`Store::write`]: on SQLite a single writer task commits whatever
+//! requests are waiting together (group commit) and acknowledges each only after its commit;
+//! on PostgreSQL each request is an ordinary transaction.
+
+mod accounts;
+mod audit;
+mod db;
+mod error;
+mod guidelines;
+mod imports;
+mod items;
+mod jobs;
+mod migrate;
+mod model;
+mod projects;
+mod schema;
+
+pub use accounts::{LoginCheck, MIN_PASSWORD_LEN, NewUser, PasswordCost};
+pub use db::{Backend, Dialect, StoreOptions};
+pub use error::{Result, StoreError};
+pub use imports::{AnnotationImport, ImportOutcome, ItemImport, OnConflict};
+pub use items::{ExportRow, ItemFilter, ItemPage};
+pub use model::*;
+pub use projects::NewProject;
+pub use schema::{LabelSchema, Question, QuestionKind, SchemaOption};
+
+use db::Inner;
+use std::sync::Arc;
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}

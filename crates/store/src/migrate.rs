@@ -1,0 +1,108 @@
+//! Migrations per back end, embedded in the binary and applied at start.
+//!
+//! Policy: a migration, once applied anywhere, is never edited. Each applied migration's
+//! SHA-256 is recorded; a stored checksum that no longer matches the file stops the server
+//! with an error naming the migration. Changes go in a new, higher-numbered file for both
+//! back ends.
+
+use crate::db::Backend;
+use crate::error::{Result, StoreError};
+use sha2::{Digest, Sha256};
+use sqlx::AnyConnection;
+use sqlx::{Executor, Row};
+
+struct Migration {
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    name: "0001_platform",
+    sqlite: include_str!("../migrations/sqlite/0001_platform.sql"),
+    postgres: include_str!("../migrations/postgres/0001_platform.sql"),
+}];
+
+/// Advisory-lock key so that servers starting together on PostgreSQL migrate one at a time.
+const PG_MIGRATION_LOCK: i64 = 0x636f_6e63_6f72_64;
+
+fn checksum(sql: &str) -> String {
+    let digest = Sha256::digest(sql.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(crate) async fn apply(conn: &mut AnyConnection, backend: Backend) -> Result<()> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(PG_MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let result = apply_locked(conn, backend).await;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(PG_MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    result
+}
+
+async fn apply_locked(conn: &mut AnyConnection, backend: Backend) -> Result<()> {
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (\
+           name TEXT PRIMARY KEY, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)",
+    )
+    .await?;
+    for migration in MIGRATIONS {
+        let sql = match backend {
+            Backend::Sqlite => migration.sqlite,
+            Backend::Postgres => migration.postgres,
+        };
+        let expected = checksum(sql);
+        let applied = sqlx::query("SELECT checksum FROM schema_migrations WHERE name = $1")
+            .bind(migration.name)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(row) = applied {
+            let stored: String = row.try_get("checksum")?;
+            if stored != expected {
+                return Err(StoreError::Migration {
+                    name: migration.name.to_owned(),
+                    reason: "the file changed after it was applied; applied migrations must \
+                             never be edited — add a new migration instead"
+                        .to_owned(),
+                });
+            }
+            continue;
+        }
+        tracing::info!(migration = migration.name, "applying migration");
+        conn.execute("BEGIN").await?;
+        let outcome = async {
+            conn.execute(sql).await?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (name, checksum, applied_at) \
+                 VALUES ($1, $2, CURRENT_TIMESTAMP)",
+            )
+            .bind(migration.name)
+            .bind(&expected)
+            .execute(&mut *conn)
+            .await?;
+            Ok::<_, sqlx::Error>(())
+        }
+        .await;
+        match outcome {
+            Ok(()) => {
+                conn.execute("COMMIT").await?;
+            }
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK").await;
+                return Err(StoreError::Migration {
+                    name: migration.name.to_owned(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}

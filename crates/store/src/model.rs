@@ -1,0 +1,307 @@
+//! The records the store hands out. Times are milliseconds since the Unix epoch.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub type Id = i64;
+
+/// A project role. Roles are per project; the global admin flag sits on the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Annotator,
+    QaAnalyst,
+    QaExpert,
+    ProjectManager,
+    Admin,
+}
+
+/// What a role may do in a project. Kept next to the roles so that the server and the
+/// tests read the same table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// See the project, its guidelines and schema.
+    ViewProject,
+    /// Browse items with their states (not for annotators: the queue is blind).
+    BrowseItems,
+    /// Read annotations of others and export them.
+    ReadAnnotations,
+    EditGuidelines,
+    EditSchema,
+    ManageMembers,
+    ImportItems,
+    EditSettings,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Annotator,
+        Role::QaAnalyst,
+        Role::QaExpert,
+        Role::ProjectManager,
+        Role::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Annotator => "annotator",
+            Role::QaAnalyst => "qa_analyst",
+            Role::QaExpert => "qa_expert",
+            Role::ProjectManager => "project_manager",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Annotator => "Annotator",
+            Role::QaAnalyst => "QA analyst",
+            Role::QaExpert => "QA expert",
+            Role::ProjectManager => "Project manager",
+            Role::Admin => "Admin",
+        }
+    }
+
+    pub fn allows(self, permission: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Role::Admin | Role::ProjectManager => true,
+            Role::QaAnalyst => matches!(permission, ViewProject | BrowseItems | ReadAnnotations),
+            Role::QaExpert => matches!(permission, ViewProject | BrowseItems | ReadAnnotations),
+            Role::Annotator => matches!(permission, ViewProject),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct User {
+    pub id: Id,
+    pub username: String,
+    pub display_name: String,
+    pub is_admin: bool,
+    pub kind: String,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    pub user: User,
+    pub csrf_token: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiTokenInfo {
+    pub id: Id,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Project {
+    pub id: Id,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub settings: Value,
+    pub current_schema_version_id: Option<Id>,
+    pub current_guideline_version_id: Option<Id>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Member {
+    pub user_id: Id,
+    pub username: String,
+    pub display_name: String,
+    pub kind: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionStatus {
+    Draft,
+    Published,
+}
+
+impl VersionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionStatus::Draft => "draft",
+            VersionStatus::Published => "published",
+        }
+    }
+    pub(crate) fn parse(text: &str) -> VersionStatus {
+        if text == "published" {
+            VersionStatus::Published
+        } else {
+            VersionStatus::Draft
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExampleScope {
+    InScope,
+    OutOfScope,
+}
+
+/// A worked example attached to a category in a guideline version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuidelineExample {
+    pub category: String,
+    pub scope: ExampleScope,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GuidelineVersion {
+    pub id: Id,
+    pub project_id: Id,
+    pub version: i64,
+    pub body: String,
+    pub examples: Vec<GuidelineExample>,
+    pub change_note: String,
+    pub status: VersionStatus,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub published_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SchemaVersion {
+    pub id: Id,
+    pub project_id: Id,
+    pub version: i64,
+    pub definition: crate::LabelSchema,
+    pub change_note: String,
+    pub status: VersionStatus,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub published_at: Option<i64>,
+}
+
+pub use concord_formats::items::{ItemType, item_types};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemState {
+    Queued,
+    InProgress,
+    Labelled,
+    Escalated,
+    Adjudicated,
+}
+
+impl ItemState {
+    pub const ALL: [ItemState; 5] = [
+        ItemState::Queued,
+        ItemState::InProgress,
+        ItemState::Labelled,
+        ItemState::Escalated,
+        ItemState::Adjudicated,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemState::Queued => "queued",
+            ItemState::InProgress => "in_progress",
+            ItemState::Labelled => "labelled",
+            ItemState::Escalated => "escalated",
+            ItemState::Adjudicated => "adjudicated",
+        }
+    }
+    pub fn parse(text: &str) -> Option<ItemState> {
+        ItemState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    pub id: Id,
+    pub project_id: Id,
+    pub external_id: String,
+    pub item_type: String,
+    pub title: String,
+    pub creators: Value,
+    pub metadata: Value,
+    pub text: Value,
+    pub media_url: Option<String>,
+    pub priority: i64,
+    pub state: String,
+    pub is_gold: bool,
+    pub gold_answer: Option<Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A new annotation. Append-only: `supersedes` names the row it corrects.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NewAnnotation {
+    pub item_id: Id,
+    pub answer: Value,
+    #[serde(default)]
+    pub rationale: String,
+    #[serde(default)]
+    pub flags: Vec<String>,
+    pub guideline_version_id: Option<Id>,
+    pub schema_version_id: Option<Id>,
+    pub time_spent_ms: Option<i64>,
+    pub supersedes: Option<Id>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Annotation {
+    pub id: Id,
+    pub project_id: Id,
+    pub item_id: Id,
+    pub annotator_id: Id,
+    pub annotator: String,
+    pub answer: Value,
+    pub rationale: String,
+    pub flags: Vec<String>,
+    pub guideline_version_id: Option<Id>,
+    pub schema_version_id: Option<Id>,
+    pub time_spent_ms: Option<i64>,
+    pub supersedes: Option<Id>,
+    pub is_late: bool,
+    pub source: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub id: Id,
+    pub kind: String,
+    pub project_id: Option<Id>,
+    pub status: String,
+    pub progress_done: i64,
+    pub progress_total: Option<i64>,
+    pub message: String,
+    pub result: Option<Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub id: Id,
+    pub at: i64,
+    pub actor: Option<String>,
+    pub project_id: Option<Id>,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: Option<Id>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}

@@ -1,0 +1,329 @@
+//! Projects and memberships (a role per user per project).
+
+use crate::accounts::{USER_COLUMNS, user_from_row};
+use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::model::{Id, Member, Project, Role, User};
+use crate::schema::LabelSchema;
+use crate::{Store, audit};
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+const PROJECT_COLUMNS: &str = "p.id, p.slug, p.name, p.description, p.settings, \
+     p.current_schema_version_id, p.current_guideline_version_id, p.created_at";
+
+fn project_from_row(row: &AnyRow) -> Result<Project> {
+    Ok(Project {
+        id: row.try_get("id")?,
+        slug: row.try_get("slug")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        settings: parse_json(&row.try_get::<String, _>("settings")?, "project settings")?,
+        current_schema_version_id: row.try_get("current_schema_version_id")?,
+        current_guideline_version_id: row.try_get("current_guideline_version_id")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn valid_slug(slug: &str) -> bool {
+    (2..=64).contains(&slug.len())
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !slug.starts_with('-')
+}
+
+/// A project to create. Its label schema becomes published version 1.
+#[derive(Debug, Clone)]
+pub struct NewProject {
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub schema: LabelSchema,
+}
+
+impl Store {
+    pub async fn create_project(&self, new: NewProject, actor: Option<Id>) -> Result<Project> {
+        if !valid_slug(&new.slug) {
+            return Err(StoreError::invalid(format!(
+                "project slug {:?} must be 2–64 lower-case letters, digits or hyphens",
+                new.slug
+            )));
+        }
+        if new.name.trim().is_empty() {
+            return Err(StoreError::invalid("a project needs a name"));
+        }
+        new.schema.validate().map_err(StoreError::Invalid)?;
+        let slug = new.slug.clone();
+        let now = self.dialect().now_ms();
+        let result = self
+            .write(move |c| {
+                Box::pin(async move {
+                    let row = sqlx::query(
+                        "INSERT INTO projects (slug, name, description, created_by) \
+                         VALUES ($1, $2, $3, $4) RETURNING id",
+                    )
+                    .bind(&new.slug)
+                    .bind(new.name.trim())
+                    .bind(&new.description)
+                    .bind(actor)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    let project_id: Id = row.try_get("id")?;
+                    let row = sqlx::query(&format!(
+                        "INSERT INTO schema_versions \
+                           (project_id, version, definition, change_note, status, created_by, published_at) \
+                         VALUES ($1, 1, $2, 'First version', 'published', $3, {now}) RETURNING id"
+                    ))
+                    .bind(project_id)
+                    .bind(json_text(&new.schema))
+                    .bind(actor)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    let schema_id: Id = row.try_get("id")?;
+                    sqlx::query("UPDATE projects SET current_schema_version_id = $1 WHERE id = $2")
+                        .bind(schema_id)
+                        .bind(project_id)
+                        .execute(&mut *c)
+                        .await?;
+                    let project = fetch_project(c, project_id).await?;
+                    audit::record(c, actor, Some(project_id), "create", "project", Some(project_id), None, Some(&project))
+                        .await?;
+                    Ok(project)
+                })
+            })
+            .await;
+        match result {
+            Err(e) if e.is_unique_violation() => Err(StoreError::conflict(format!(
+                "a project with slug {slug:?} already exists"
+            ))),
+            other => other,
+        }
+    }
+
+    pub async fn project(&self, slug: &str) -> Result<Project> {
+        let row = sqlx::query(&format!(
+            "SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.slug = $1"
+        ))
+        .bind(slug)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("project {slug:?}")))?;
+        project_from_row(&row)
+    }
+
+    /// Projects the user can see: all of them for a global admin, else their memberships.
+    pub async fn projects_for(&self, user: &User) -> Result<Vec<(Project, Option<Role>)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PROJECT_COLUMNS}, m.role FROM projects p \
+             LEFT JOIN memberships m ON m.project_id = p.id AND m.user_id = $1 \
+             WHERE $2 = 1 OR m.role IS NOT NULL ORDER BY p.name"
+        ))
+        .bind(user.id)
+        .bind(user.is_admin as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let role: Option<String> = row.try_get("role")?;
+                Ok((
+                    project_from_row(row)?,
+                    role.as_deref().and_then(Role::parse),
+                ))
+            })
+            .collect()
+    }
+
+    pub async fn list_projects(&self) -> Result<Vec<Project>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PROJECT_COLUMNS} FROM projects p ORDER BY p.slug"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(project_from_row).collect()
+    }
+
+    /// The user's role in a project; a global admin counts as `Admin` everywhere.
+    pub async fn role_in(&self, user: &User, project_id: Id) -> Result<Option<Role>> {
+        if user.is_admin {
+            return Ok(Some(Role::Admin));
+        }
+        let row =
+            sqlx::query("SELECT role FROM memberships WHERE project_id = $1 AND user_id = $2")
+                .bind(project_id)
+                .bind(user.id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(match row {
+            Some(row) => Role::parse(&row.try_get::<String, _>("role")?),
+            None => None,
+        })
+    }
+
+    pub async fn update_project(
+        &self,
+        project_id: Id,
+        name: &str,
+        description: &str,
+        settings: Value,
+        actor: Option<Id>,
+    ) -> Result<Project> {
+        if name.trim().is_empty() {
+            return Err(StoreError::invalid("a project needs a name"));
+        }
+        if !settings.is_object() {
+            return Err(StoreError::invalid(
+                "project settings must be a JSON object",
+            ));
+        }
+        let name = name.trim().to_owned();
+        let description = description.to_owned();
+        self.write(move |c| {
+            Box::pin(async move {
+                let before = fetch_project(c, project_id).await?;
+                sqlx::query(
+                    "UPDATE projects SET name = $1, description = $2, settings = $3 WHERE id = $4",
+                )
+                .bind(name)
+                .bind(description)
+                .bind(json_text(&settings))
+                .bind(project_id)
+                .execute(&mut *c)
+                .await?;
+                let after = fetch_project(c, project_id).await?;
+                audit::record(
+                    c,
+                    actor,
+                    Some(project_id),
+                    "update",
+                    "project",
+                    Some(project_id),
+                    Some(&before),
+                    Some(&after),
+                )
+                .await?;
+                Ok(after)
+            })
+        })
+        .await
+    }
+
+    pub async fn members(&self, project_id: Id) -> Result<Vec<Member>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.project_id = $1 ORDER BY u.username"
+        ))
+        .bind(project_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let user = user_from_row(row)?;
+                let role: String = row.try_get("role")?;
+                Ok(Member {
+                    user_id: user.id,
+                    username: user.username,
+                    display_name: user.display_name,
+                    kind: user.kind,
+                    role: Role::parse(&role).unwrap_or(Role::Annotator),
+                })
+            })
+            .collect()
+    }
+
+    /// Adds a member or changes their role.
+    pub async fn set_member(
+        &self,
+        project_id: Id,
+        username: &str,
+        role: Role,
+        actor: Option<Id>,
+    ) -> Result<()> {
+        let user = self.user_by_name(username).await?;
+        self.write(move |c| {
+            Box::pin(async move {
+                let before = sqlx::query(
+                    "SELECT role FROM memberships WHERE project_id = $1 AND user_id = $2",
+                )
+                .bind(project_id)
+                .bind(user.id)
+                .fetch_optional(&mut *c)
+                .await?
+                .map(|r| r.try_get::<String, _>("role"))
+                .transpose()?;
+                sqlx::query(
+                    "INSERT INTO memberships (project_id, user_id, role) VALUES ($1, $2, $3) \
+                     ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",
+                )
+                .bind(project_id)
+                .bind(user.id)
+                .bind(role.as_str())
+                .execute(&mut *c)
+                .await?;
+                let after = serde_json::json!({"user": user.username, "role": role.as_str()});
+                let before = before.map(|r| serde_json::json!({"user": user.username, "role": r}));
+                audit::record(
+                    c,
+                    actor,
+                    Some(project_id),
+                    "set_role",
+                    "membership",
+                    Some(user.id),
+                    before.as_ref(),
+                    Some(&after),
+                )
+                .await
+            })
+        })
+        .await
+    }
+
+    pub async fn remove_member(
+        &self,
+        project_id: Id,
+        username: &str,
+        actor: Option<Id>,
+    ) -> Result<()> {
+        let user = self.user_by_name(username).await?;
+        self.write(move |c| {
+            Box::pin(async move {
+                let done =
+                    sqlx::query("DELETE FROM memberships WHERE project_id = $1 AND user_id = $2")
+                        .bind(project_id)
+                        .bind(user.id)
+                        .execute(&mut *c)
+                        .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::not_found(format!(
+                        "{} in this project",
+                        user.username
+                    )));
+                }
+                let before = serde_json::json!({"user": user.username});
+                audit::record(
+                    c,
+                    actor,
+                    Some(project_id),
+                    "remove",
+                    "membership",
+                    Some(user.id),
+                    Some(&before),
+                    None,
+                )
+                .await
+            })
+        })
+        .await
+    }
+}
+
+pub(crate) async fn fetch_project(c: &mut sqlx::AnyConnection, id: Id) -> Result<Project> {
+    let row = sqlx::query(&format!(
+        "SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *c)
+    .await?
+    .ok_or_else(|| StoreError::not_found(format!("project {id}")))?;
+    project_from_row(&row)
+}
