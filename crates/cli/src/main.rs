@@ -3,6 +3,7 @@
 mod aggregate;
 mod agreement;
 mod case;
+mod platform;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,18 @@ enum Command {
     /// Run conformance cases (reference test vectors) through the engine.
     #[command(subcommand)]
     Case(case::CaseCommand),
+    /// Run the server: API under /api/v1 and the pages.
+    Serve(platform::ServeArgs),
+    /// Manage user accounts and API tokens.
+    #[command(subcommand)]
+    User(platform::UserCommand),
+    /// Create and list projects, manage members.
+    #[command(subcommand)]
+    Project(platform::ProjectCommand),
+    /// Import items (or existing annotations) from CSV or JSONL, all or nothing.
+    Import(platform::ImportArgs),
+    /// Export a project's items with their annotations (JSONL or CSV), streamed.
+    Export(platform::ExportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,6 +57,11 @@ fn main() -> std::process::ExitCode {
         Command::Agreement(args) => agreement::run(args),
         Command::Aggregate(args) => aggregate::run(args),
         Command::Case(command) => case::run(command),
+        Command::Serve(args) => platform::serve(args),
+        Command::User(command) => platform::user(command),
+        Command::Project(command) => platform::project(command),
+        Command::Import(args) => platform::import(args),
+        Command::Export(args) => platform::export(args),
     };
     match outcome {
         Ok(code) => code,

@@ -887,6 +887,14 @@ impl<W: Write> ExportWriter<W> {
         }
     }
 
+    /// The bytes written so far (for streaming into a response), leaving the writer empty.
+    pub fn take_output(&mut self) -> W
+    where
+        W: Default,
+    {
+        std::mem::take(&mut self.out)
+    }
+
     /// Writes the CSV header even when there were no records.
     pub fn finish(mut self) -> std::io::Result<W> {
         if self.format == RecordFormat::Csv && !self.wrote_header {

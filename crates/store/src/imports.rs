@@ -151,13 +151,21 @@ impl ItemImport {
                                 .bind(item.gold_answer.is_some() as i64)
                                 .bind(item.gold_answer.as_ref().map(json_text));
                         }
+                        // A savepoint per chunk, so that after a failed insert the staged rows
+                        // can still be read to name the duplicate (PostgreSQL refuses every
+                        // statement in a transaction after an error until it is rolled back).
+                        sqlx::query("SAVEPOINT stage_chunk").execute(&mut *c).await?;
                         if let Err(e) = query.execute(&mut *c).await {
                             let e = StoreError::from(e);
                             if e.is_unique_violation() {
+                                sqlx::query("ROLLBACK TO SAVEPOINT stage_chunk")
+                                    .execute(&mut *c)
+                                    .await?;
                                 return Err(duplicate_in_file(c, import_id, &file, chunk).await);
                             }
                             return Err(e);
                         }
+                        sqlx::query("RELEASE SAVEPOINT stage_chunk").execute(&mut *c).await?;
                     }
                     Ok(())
                 })
@@ -504,4 +512,162 @@ impl AnnotationImport {
     pub async fn abort(self) {
         clear_staging(&self.store, "annotation_staging", self.import_id).await;
     }
+}
+
+/// Records per staged batch (one short write transaction each).
+pub const IMPORT_BATCH: usize = 5_000;
+
+/// Progress of a file import: bytes of the file consumed so far, records staged so far.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FileProgress {
+    pub bytes: u64,
+    pub records: i64,
+}
+
+struct CountingReader<R> {
+    inner: R,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// What a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportKind {
+    Items,
+    Annotations,
+}
+
+/// Reads a whole file of items or annotations on a blocking thread, stages it batch by
+/// batch and publishes it — or, on the first bad record, publishes nothing and returns an
+/// error naming file, line and field. `progress` is called after every staged batch.
+#[allow(clippy::too_many_arguments)]
+pub async fn import_file<R, P>(
+    store: &Store,
+    project_id: Id,
+    kind: ImportKind,
+    file: &str,
+    input: R,
+    format: concord_formats::items::RecordFormat,
+    on_conflict: OnConflict,
+    actor: Option<Id>,
+    mut progress: P,
+) -> Result<ImportOutcome>
+where
+    R: std::io::Read + Send + 'static,
+    P: FnMut(FileProgress) + Send,
+{
+    use concord_formats::items::{AnnotationReader, ItemReader};
+    let bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counting = CountingReader {
+        inner: input,
+        count: bytes.clone(),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::result::Result<Batch, String>>(4);
+    let label = file.to_owned();
+    let reader = tokio::task::spawn_blocking(move || {
+        fn pump<T, I>(
+            records: I,
+            tx: &tokio::sync::mpsc::Sender<std::result::Result<Batch, String>>,
+            wrap: fn(Vec<(u64, T)>) -> Batch,
+        ) where
+            I: Iterator<Item = std::result::Result<(u64, T), concord_formats::items::RecordError>>,
+        {
+            let mut batch = Vec::with_capacity(IMPORT_BATCH);
+            for record in records {
+                match record {
+                    Ok(r) => batch.push(r),
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e.to_string()));
+                        return;
+                    }
+                }
+                if batch.len() == IMPORT_BATCH
+                    && tx
+                        .blocking_send(Ok(wrap(std::mem::take(&mut batch))))
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.blocking_send(Ok(wrap(batch)));
+            }
+        }
+        match kind {
+            ImportKind::Items => match ItemReader::new(label, counting, format) {
+                Ok(reader) => pump(reader, &tx, Batch::Items),
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e.to_string()));
+                }
+            },
+            ImportKind::Annotations => match AnnotationReader::new(label, counting, format) {
+                Ok(reader) => pump(reader, &tx, Batch::Annotations),
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e.to_string()));
+                }
+            },
+        }
+    });
+
+    enum Session {
+        Items(ItemImport),
+        Annotations(AnnotationImport),
+    }
+    let mut session = match kind {
+        ImportKind::Items => Session::Items(store.begin_item_import(project_id, file).await?),
+        ImportKind::Annotations => {
+            Session::Annotations(store.begin_annotation_import(project_id, file).await?)
+        }
+    };
+    let mut records = 0i64;
+    let mut failure: Option<StoreError> = None;
+    while let Some(message) = rx.recv().await {
+        let staged = match (message, &mut session) {
+            (Err(e), _) => Err(StoreError::invalid(e)),
+            (Ok(Batch::Items(batch)), Session::Items(import)) => {
+                records += batch.len() as i64;
+                import.stage(batch).await
+            }
+            (Ok(Batch::Annotations(batch)), Session::Annotations(import)) => {
+                records += batch.len() as i64;
+                import.stage(batch).await
+            }
+            _ => Err(StoreError::invalid("internal: batch kind mismatch")),
+        };
+        if let Err(e) = staged {
+            failure = Some(e);
+            break;
+        }
+        progress(FileProgress {
+            bytes: bytes.load(std::sync::atomic::Ordering::Relaxed),
+            records,
+        });
+    }
+    drop(rx);
+    let _ = reader.await;
+    if let Some(e) = failure {
+        match session {
+            Session::Items(import) => import.abort().await,
+            Session::Annotations(import) => import.abort().await,
+        }
+        return Err(e);
+    }
+    match session {
+        Session::Items(import) => import.publish(on_conflict, actor).await,
+        Session::Annotations(import) => import.publish(actor).await,
+    }
+}
+
+enum Batch {
+    Items(Vec<(u64, CatalogItem)>),
+    Annotations(Vec<(u64, AnnotationRecord)>),
 }

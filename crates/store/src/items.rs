@@ -224,7 +224,8 @@ impl Store {
             .validate_answer(&new.answer)
             .map_err(StoreError::Invalid)?;
         let schema_version = new.schema_version_id.unwrap_or(schema.id);
-        let id = self
+        let key = new.idempotency_key.clone();
+        let written = self
             .write(move |c| {
                 Box::pin(async move {
                     if let Some(key) = &new.idempotency_key {
@@ -286,7 +287,25 @@ impl Store {
                     Ok(id)
                 })
             })
-            .await?;
+            .await;
+        let id = match (written, key) {
+            // A concurrent request with the same key committed first (PostgreSQL runs the
+            // two transactions side by side): its annotation is the answer to this one too.
+            (Err(e), Some(key)) if e.is_unique_violation() => {
+                let existing = sqlx::query(
+                    "SELECT id FROM annotations WHERE annotator_id = $1 AND idempotency_key = $2",
+                )
+                .bind(annotator_id)
+                .bind(key)
+                .fetch_optional(self.pool())
+                .await?;
+                match existing {
+                    Some(row) => row.try_get::<Id, _>("id")?,
+                    None => return Err(e),
+                }
+            }
+            (written, _) => written?,
+        };
         self.annotation(id).await
     }
 

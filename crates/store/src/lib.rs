@@ -25,7 +25,10 @@ mod schema;
 pub use accounts::{LoginCheck, MIN_PASSWORD_LEN, NewUser, PasswordCost};
 pub use db::{Backend, Dialect, StoreOptions};
 pub use error::{Result, StoreError};
-pub use imports::{AnnotationImport, ImportOutcome, ItemImport, OnConflict};
+pub use imports::{
+    AnnotationImport, FileProgress, IMPORT_BATCH, ImportKind, ImportOutcome, ItemImport,
+    OnConflict, import_file,
+};
 pub use items::{ExportRow, ItemFilter, ItemPage};
 pub use model::*;
 pub use projects::NewProject;

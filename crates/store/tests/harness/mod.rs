@@ -81,3 +81,180 @@ macro_rules! on_every_backend {
         }
     };
 }
+
+/// Fixtures the specs share: people, projects, files read through the real readers, and a
+/// way to reach the tables directly for the few facts the public API does not show.
+pub mod fixtures {
+    use concord_formats::items::{AnnotationReader, ItemReader, RecordFormat};
+    use concord_store::{
+        Id, ImportOutcome, LabelSchema, NewAnnotation, NewProject, NewUser, OnConflict, Project,
+        Result, Store, User,
+    };
+    use serde_json::{Value, json};
+    use sqlx::Row;
+
+    pub const PASSWORD: &str = "correct horse battery";
+
+    pub fn person(name: &str) -> NewUser {
+        NewUser {
+            username: name.into(),
+            display_name: None,
+            password: Some(PASSWORD.into()),
+            is_admin: false,
+            kind: "human".into(),
+        }
+    }
+
+    pub async fn user(store: &Store, name: &str) -> User {
+        store.create_user(person(name), None).await.unwrap()
+    }
+
+    pub async fn admin(store: &Store, name: &str) -> User {
+        let mut new = person(name);
+        new.is_admin = true;
+        store.create_user(new, None).await.unwrap()
+    }
+
+    pub fn new_project(slug: &str) -> NewProject {
+        NewProject {
+            slug: slug.into(),
+            name: format!("Project {slug}"),
+            description: String::new(),
+            schema: LabelSchema::catalog_safety(),
+        }
+    }
+
+    pub async fn project(store: &Store, slug: &str) -> Project {
+        store.create_project(new_project(slug), None).await.unwrap()
+    }
+
+    /// A valid answer under the catalog-safety schema.
+    pub fn answer(decision: &str, severity: &str) -> Value {
+        json!({"decision": decision, "severity": severity})
+    }
+
+    pub fn annotation(item_id: Id, answer: Value) -> NewAnnotation {
+        NewAnnotation {
+            item_id,
+            answer,
+            ..NewAnnotation::default()
+        }
+    }
+
+    /// A CSV of `count` tracks `item-00001`, `item-00002`, … titled `Title 1`, `Title 2`, …
+    pub fn tracks_csv(count: usize) -> String {
+        let mut csv = String::from("id,item_type,title\n");
+        for n in 1..=count {
+            csv += &format!("item-{n:05},track,Title {n}\n");
+        }
+        csv
+    }
+
+    /// Reads `text` with [`ItemReader`] (format from the file name) and imports it, staging
+    /// `batch` records at a time; a failed stage aborts the import.
+    pub async fn import_items_in_batches(
+        store: &Store,
+        project_id: Id,
+        file: &str,
+        text: &str,
+        batch: usize,
+        on_conflict: OnConflict,
+    ) -> Result<ImportOutcome> {
+        let reader = ItemReader::new(file, text.as_bytes(), RecordFormat::guess(file))
+            .expect("the test file has a valid header");
+        let records: Vec<_> = reader
+            .collect::<std::result::Result<_, _>>()
+            .expect("the test file is readable");
+        let mut import = store.begin_item_import(project_id, file).await?;
+        for chunk in records.chunks(batch) {
+            if let Err(e) = import.stage(chunk.to_vec()).await {
+                import.abort().await;
+                return Err(e);
+            }
+        }
+        import.publish(on_conflict, None).await
+    }
+
+    pub async fn import_items(
+        store: &Store,
+        project_id: Id,
+        file: &str,
+        text: &str,
+        on_conflict: OnConflict,
+    ) -> Result<ImportOutcome> {
+        import_items_in_batches(store, project_id, file, text, 500, on_conflict).await
+    }
+
+    /// Reads `text` with [`AnnotationReader`] and imports it, staging `batch` records at a time.
+    pub async fn import_annotations_in_batches(
+        store: &Store,
+        project_id: Id,
+        file: &str,
+        text: &str,
+        batch: usize,
+    ) -> Result<ImportOutcome> {
+        let reader = AnnotationReader::new(file, text.as_bytes(), RecordFormat::guess(file))
+            .expect("the test file has a valid header");
+        let records: Vec<_> = reader
+            .collect::<std::result::Result<_, _>>()
+            .expect("the test file is readable");
+        let mut import = store.begin_annotation_import(project_id, file).await?;
+        for chunk in records.chunks(batch) {
+            if let Err(e) = import.stage(chunk.to_vec()).await {
+                import.abort().await;
+                return Err(e);
+            }
+        }
+        import.publish(None).await
+    }
+
+    pub async fn import_annotations(
+        store: &Store,
+        project_id: Id,
+        file: &str,
+        text: &str,
+    ) -> Result<ImportOutcome> {
+        import_annotations_in_batches(store, project_id, file, text, 500).await
+    }
+
+    /// Runs one statement through the store's write path (to arrange states the API only
+    /// reaches through workflows that live elsewhere).
+    pub async fn execute(store: &Store, sql: String) {
+        store
+            .write(move |c| {
+                Box::pin(async move {
+                    sqlx::query(&sql).execute(&mut *c).await?;
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Every value of every text column of `table`, read inside the write path.
+    pub async fn text_cells(
+        store: &Store,
+        table: &'static str,
+        columns: &'static [&str],
+    ) -> Vec<String> {
+        store
+            .write(move |c| {
+                Box::pin(async move {
+                    let rows = sqlx::query(&format!("SELECT {} FROM {table}", columns.join(", ")))
+                        .fetch_all(&mut *c)
+                        .await?;
+                    let mut cells = Vec::new();
+                    for row in rows {
+                        for column in columns {
+                            if let Some(text) = row.try_get::<Option<String>, _>(*column)? {
+                                cells.push(text);
+                            }
+                        }
+                    }
+                    Ok(cells)
+                })
+            })
+            .await
+            .unwrap()
+    }
+}

@@ -1,0 +1,609 @@
+//! The JSON API under `/api/v1`. Authenticated by API token (or the page session, with its
+//! CSRF header). Every route checks the caller's role in the project.
+
+use crate::AppState;
+use crate::auth::{Auth, project_access, require_admin};
+use crate::error::{AppError, AppResult};
+use crate::imports::{self, ImportRequest};
+use crate::pages::ItemQuery;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use concord_formats::items::{ExportWriter, RecordFormat};
+use concord_store::{
+    GuidelineExample, ImportKind, LabelSchema, NewAnnotation, NewProject, NewUser, OnConflict,
+    Permission, Role,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        )
+        .route("/me", get(me))
+        .route("/users", get(list_users).post(create_user))
+        .route("/projects", get(list_projects).post(create_project))
+        .route("/projects/{slug}", get(get_project).patch(update_project))
+        .route("/projects/{slug}/members", get(list_members))
+        .route(
+            "/projects/{slug}/members/{username}",
+            put(set_member).delete(remove_member),
+        )
+        .route("/projects/{slug}/schema", get(current_schema))
+        .route("/projects/{slug}/schema/versions", get(schema_versions))
+        .route("/projects/{slug}/schema/draft", put(save_schema_draft))
+        .route("/projects/{slug}/schema/publish", post(publish_schema))
+        .route("/projects/{slug}/guidelines", get(guideline_versions))
+        .route(
+            "/projects/{slug}/guidelines/draft",
+            put(save_guideline_draft),
+        )
+        .route(
+            "/projects/{slug}/guidelines/publish",
+            post(publish_guideline),
+        )
+        .route(
+            "/projects/{slug}/guidelines/{version}",
+            get(guideline_version),
+        )
+        .route("/projects/{slug}/items", get(list_items))
+        .route("/projects/{slug}/items/{id}", get(get_item))
+        .route(
+            "/projects/{slug}/items/{id}/annotations",
+            get(item_annotations).post(add_annotation),
+        )
+        .route("/projects/{slug}/imports", post(start_import))
+        .route("/projects/{slug}/jobs", get(project_jobs))
+        .route("/projects/{slug}/export", get(export))
+        .route("/projects/{slug}/audit", get(audit_log))
+        .route("/jobs/{id}", get(get_job))
+}
+
+async fn me(auth: Auth) -> Json<Value> {
+    Json(json!({"user": auth.user}))
+}
+
+async fn list_users(State(state): State<AppState>, auth: Auth) -> AppResult<Json<Value>> {
+    require_admin(&auth.user)?;
+    Ok(Json(json!({"users": state.store.list_users().await?})))
+}
+
+#[derive(Deserialize)]
+struct NewUserBody {
+    username: String,
+    display_name: Option<String>,
+    password: Option<String>,
+    #[serde(default)]
+    admin: bool,
+    #[serde(default = "human")]
+    kind: String,
+}
+
+fn human() -> String {
+    "human".into()
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<NewUserBody>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    require_admin(&auth.user)?;
+    let user = state
+        .store
+        .create_user(
+            NewUser {
+                username: body.username,
+                display_name: body.display_name,
+                password: body.password,
+                is_admin: body.admin,
+                kind: body.kind,
+            },
+            Some(auth.user.id),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({"user": user}))))
+}
+
+async fn list_projects(State(state): State<AppState>, auth: Auth) -> AppResult<Json<Value>> {
+    let projects: Vec<Value> = state
+        .store
+        .projects_for(&auth.user)
+        .await?
+        .into_iter()
+        .map(|(p, role)| json!({"project": p, "role": role}))
+        .collect();
+    Ok(Json(json!({"projects": projects})))
+}
+
+#[derive(Deserialize)]
+struct NewProjectBody {
+    slug: String,
+    name: String,
+    #[serde(default)]
+    description: String,
+    schema: Option<LabelSchema>,
+}
+
+async fn create_project(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<NewProjectBody>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    require_admin(&auth.user)?;
+    let project = state
+        .store
+        .create_project(
+            NewProject {
+                slug: body.slug,
+                name: body.name,
+                description: body.description,
+                schema: body.schema.unwrap_or_else(LabelSchema::catalog_safety),
+            },
+            Some(auth.user.id),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({"project": project}))))
+}
+
+async fn get_project(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+) -> AppResult<Json<Value>> {
+    let (project, role) =
+        project_access(&state, &auth.user, &slug, Permission::ViewProject).await?;
+    Ok(Json(json!({"project": project, "role": role})))
+}
+
+#[derive(Deserialize)]
+struct ProjectPatch {
+    name: Option<String>,
+    description: Option<String>,
+    settings: Option<Value>,
+}
+
+async fn update_project(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+    Json(patch): Json<ProjectPatch>,
+) -> AppResult<Json<Value>> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::EditSettings).await?;
+    let updated = state
+        .store
+        .update_project(
+            project.id,
+            patch.name.as_deref().unwrap_or(&project.name),
+            patch.description.as_deref().unwrap_or(&project.description),
+            patch.settings.unwrap_or(project.settings),
+            Some(auth.user.id),
+        )
+        .await?;
+    Ok(Json(json!({"project": updated})))
+}
+
+async fn list_members(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+) -> AppResult<Json<Value>> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::ManageMembers).await?;
+    Ok(Json(
+        json!({"members": state.store.members(project.id).await?}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct RoleBody {
+    role: String,
+}
+
+async fn set_member(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((slug, username)): Path<(String, String)>,
+    Json(body): Json<RoleBody>,
+) -> AppResult<Json<Value>> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::ManageMembers).await?;
+    let role = Role::parse(&body.role).ok_or_else(|| {
+        AppError::bad_request(format!(
+            "unknown role {:?}; roles are annotator, qa_analyst, qa_expert, project_manager, admin",
+            body.role
+        ))
+    })?;
+    state
+        .store
+        .set_member(project.id, &username, role, Some(auth.user.id))
+        .await?;
+    Ok(Json(
+        json!({"members": state.store.members(project.id).await?}),
+    ))
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((slug, username)): Path<(String, String)>,
+) -> AppResult<StatusCode> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::ManageMembers).await?;
+    state
+        .store
+        .remove_member(project.id, &username, Some(auth.user.id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn current_schema(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+) -> AppResult<Json<Value>> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::ViewProject).await?;
+    Ok(Json(
+        json!({"schema": state.store.current_schema(project.id).await?}),
+    ))
+}
+
+async fn schema_versions(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+) -> AppResult<Json<Value>> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::ViewProject).await?;
+    Ok(Json(
+        json!({"versions": state.store.schema_versions(project.id).await?}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct SchemaDraft {
+    definition: LabelSchema,
+    #[serde(default)]
+    change_note: String,
+}
+
+async fn save_schema_draft(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+    Json(body): Json<SchemaDraft>,
+) -> AppResult<Json<Value>> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::EditSchema).await?;
+    let draft = state
+        .store
+        .save_schema_draft(
+            project.id,
+            &body.definition,
+            &body.change_note,
+            Some(auth.user.id),
+        )
+        .await?;
+    Ok(Json(json!({"version": draft})))
+}
+
+#[derive(Deserialize, Default)]
+struct PublishBody {
+    change_note: Option<String>,
+}
+
+async fn publish_schema(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+    body: Option<Json<PublishBody>>,
+) -> AppResult<Json<Value>> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::EditSchema).await?;
+    let note = body.and_then(|Json(b)| b.change_note);
+    let version = state
+        .store
+        .publish_schema(project.id, note.as_deref(), Some(auth.user.id))
+        .await?;
+    Ok(Json(json!({"version": version})))
+}
+
+async fn guideline_versions(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+) -> AppResult<Json<Value>> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::ViewProject).await?;
+    Ok(Json(json!({
+        "current_version_id": project.current_guideline_version_id,
+        "versions": state.store.guideline_versions(project.id).await?,
+    })))
+}
+
+async fn guideline_version(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((slug, version)): Path<(String, i64)>,
+) -> AppResult<Json<Value>> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::ViewProject).await?;
+    Ok(Json(
+        json!({"version": state.store.guideline_version(project.id, version).await?}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct GuidelineDraft {
+    body: String,
+    #[serde(default)]
+    examples: Vec<GuidelineExample>,
+    #[serde(default)]
+    change_note: String,
+}
+
+async fn save_guideline_draft(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+    Json(draft): Json<GuidelineDraft>,
+) -> AppResult<Json<Value>> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::EditGuidelines).await?;
+    let version = state
+        .store
+        .save_guideline_draft(
+            project.id,
+            &draft.body,
+            &draft.examples,
+            &draft.change_note,
+            Some(auth.user.id),
+        )
+        .await?;
+    Ok(Json(json!({"version": version})))
+}
+
+async fn publish_guideline(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+    body: Option<Json<PublishBody>>,
+) -> AppResult<Json<Value>> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::EditGuidelines).await?;
+    let note = body.and_then(|Json(b)| b.change_note);
+    let version = state
+        .store
+        .publish_guideline(project.id, note.as_deref(), Some(auth.user.id))
+        .await?;
+    Ok(Json(json!({"version": version})))
+}
+
+async fn list_items(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+    Query(q): Query<ItemQuery>,
+) -> AppResult<Json<Value>> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::BrowseItems).await?;
+    let page = state.store.items_page(project.id, &q.filter()?).await?;
+    Ok(Json(json!(page)))
+}
+
+async fn get_item(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((slug, id)): Path<(String, i64)>,
+) -> AppResult<Json<Value>> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::BrowseItems).await?;
+    Ok(Json(
+        json!({"item": state.store.item(project.id, id).await?}),
+    ))
+}
+
+async fn item_annotations(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((slug, id)): Path<(String, i64)>,
+) -> AppResult<Json<Value>> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
+    let item = state.store.item(project.id, id).await?;
+    Ok(Json(
+        json!({"annotations": state.store.item_annotations(item.id).await?}),
+    ))
+}
+
+async fn add_annotation(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((slug, id)): Path<(String, i64)>,
+    Json(mut body): Json<NewAnnotation>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::ViewProject).await?;
+    body.item_id = id;
+    if body.guideline_version_id.is_none() {
+        body.guideline_version_id = project.current_guideline_version_id;
+    }
+    let annotation = state
+        .store
+        .add_annotation(project.id, auth.user.id, body)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({"annotation": annotation}))))
+}
+
+#[derive(Deserialize)]
+struct ImportQuery {
+    #[serde(default = "items_kind")]
+    kind: String,
+    format: Option<String>,
+    #[serde(default = "error_conflict")]
+    on_conflict: String,
+    filename: Option<String>,
+}
+
+fn items_kind() -> String {
+    "items".into()
+}
+fn error_conflict() -> String {
+    "error".into()
+}
+
+async fn start_import(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+    Query(q): Query<ImportQuery>,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::ImportItems).await?;
+    let kind = match q.kind.as_str() {
+        "items" => ImportKind::Items,
+        "annotations" => ImportKind::Annotations,
+        other => {
+            return Err(AppError::bad_request(format!(
+                "kind must be items or annotations, not {other:?}"
+            )));
+        }
+    };
+    let on_conflict = OnConflict::parse(&q.on_conflict).ok_or_else(|| {
+        AppError::bad_request(format!(
+            "on_conflict must be error, skip or update, not {:?}",
+            q.on_conflict
+        ))
+    })?;
+    let filename = q.filename.clone().unwrap_or_else(|| "upload".into());
+    let format = match q.format.as_deref() {
+        Some("csv") => RecordFormat::Csv,
+        Some("jsonl") => RecordFormat::Jsonl,
+        Some(other) => {
+            return Err(AppError::bad_request(format!(
+                "format must be csv or jsonl, not {other:?}"
+            )));
+        }
+        None => {
+            let content_type = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if content_type.contains("json") {
+                RecordFormat::Jsonl
+            } else {
+                RecordFormat::guess(&filename)
+            }
+        }
+    };
+    let request = ImportRequest {
+        project_id: project.id,
+        actor: auth.user.id,
+        kind,
+        format,
+        on_conflict,
+        filename,
+    };
+    let job = imports::start(&state, request, body).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"job": job}))))
+}
+
+async fn project_jobs(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+) -> AppResult<Json<Value>> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::ImportItems).await?;
+    Ok(Json(
+        json!({"jobs": state.store.project_jobs(project.id, 50).await?}),
+    ))
+}
+
+async fn get_job(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> AppResult<Json<Value>> {
+    let job = state.store.job(id).await?;
+    let Some(project_id) = job.project_id else {
+        require_admin(&auth.user)?;
+        return Ok(Json(json!({"job": job})));
+    };
+    let role = state.store.role_in(&auth.user, project_id).await?;
+    match role {
+        Some(role) if role.allows(Permission::ImportItems) => Ok(Json(json!({"job": job}))),
+        Some(_) => Err(AppError::forbidden(
+            "your role in this project does not allow this",
+        )),
+        None => Err(AppError::not_found(format!("job {id} not found"))),
+    }
+}
+
+#[derive(Deserialize)]
+struct ExportQuery {
+    format: Option<String>,
+}
+
+/// Streams the export: rows leave as they are read, so memory stays flat.
+async fn export(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+    Query(q): Query<ExportQuery>,
+) -> AppResult<Response> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
+    let (format, content_type, ext) = match q.format.as_deref().unwrap_or("jsonl") {
+        "jsonl" => (RecordFormat::Jsonl, "application/x-ndjson", "jsonl"),
+        "csv" => (RecordFormat::Csv, "text/csv; charset=utf-8", "csv"),
+        other => {
+            return Err(AppError::bad_request(format!(
+                "format must be csv or jsonl, not {other:?}"
+            )));
+        }
+    };
+    let receiver = state.store.export(project.id);
+    let writer = ExportWriter::new(Vec::with_capacity(1 << 16), format);
+    // Records are gathered into chunks of about 64 KiB before they go on the wire.
+    let stream = futures_util::stream::unfold(Some((receiver, writer)), |state| async move {
+        let (mut receiver, mut writer) = state?;
+        let mut chunk = Vec::with_capacity(1 << 16);
+        loop {
+            match receiver.recv().await {
+                Some(Ok(record)) => {
+                    if let Err(e) = writer.write(&record) {
+                        return Some((Err(e), None));
+                    }
+                    chunk.extend_from_slice(&writer.take_output());
+                    if chunk.len() >= 1 << 16 {
+                        return Some((Ok(chunk), Some((receiver, writer))));
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "export stopped");
+                    return Some((Err(std::io::Error::other("export stopped")), None));
+                }
+                None => {
+                    chunk.extend_from_slice(&writer.finish().unwrap_or_default());
+                    return Some((Ok(chunk), None));
+                }
+            }
+        }
+    });
+    let disposition = format!("attachment; filename=\"{}-export.{ext}\"", project.slug);
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+async fn audit_log(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+) -> AppResult<Json<Value>> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::ManageMembers).await?;
+    Ok(Json(
+        json!({"entries": state.store.audit_log(Some(project.id), 200).await?}),
+    ))
+}

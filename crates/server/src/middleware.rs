@@ -1,0 +1,181 @@
+//! Cross-cutting layers: sessions and CSRF, security headers, request logs, HTML errors.
+
+use crate::AppState;
+use crate::auth::{MaybeSession, SESSION_COOKIE, bearer_token, cookie_value};
+use crate::error::{AppError, ErrorInfo};
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::time::Instant;
+
+/// Sent on every response. No inline script or style is allowed; media and images from other
+/// hosts may load, but pages only point at them after the user asks (see the item page).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self' https:; media-src https: http:; connect-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+pub async fn trace_requests(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(%method, %path, status, ms, "request");
+    } else {
+        tracing::info!(%method, %path, status, ms, "request");
+    }
+    response
+}
+
+/// Largest form body read for the CSRF check (guideline markdown included).
+const MAX_FORM_BYTES: usize = 4 << 20;
+
+/// Resolves the session cookie once per request and, for state-changing requests that rely
+/// on it, demands the session's CSRF token (form field `csrf` or header `X-CSRF-Token`).
+/// Requests with an API token are not cookie-based and need no CSRF token. Any unsafe request
+/// whose `Origin` names another site is refused outright.
+pub async fn csrf_and_session(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let unsafe_method = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if unsafe_method && !same_origin(&request) {
+        return AppError::forbidden("cross-site request refused").into_response();
+    }
+    let session = match cookie_value(request.headers(), SESSION_COOKIE) {
+        Some(token) => match state.store.session(token).await {
+            Ok(session) => session,
+            Err(e) => return AppError::from(e).into_response(),
+        },
+        None => None,
+    };
+    let mut request = request;
+    if unsafe_method && bearer_token(request.headers()).is_none() {
+        if let Some(session) = &session {
+            let header_token = request
+                .headers()
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let ok = match header_token {
+                Some(token) => token == session.csrf_token,
+                None => {
+                    let is_form = request
+                        .headers()
+                        .get(header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+                    if !is_form {
+                        false
+                    } else {
+                        let (parts, body) = request.into_parts();
+                        let Ok(bytes) = to_bytes(body, MAX_FORM_BYTES).await else {
+                            return AppError::new(
+                                StatusCode::PAYLOAD_TOO_LARGE,
+                                "the form is too large",
+                            )
+                            .into_response();
+                        };
+                        let token = form_field(&bytes, "csrf");
+                        request = Request::from_parts(parts, Body::from(bytes));
+                        token.as_deref() == Some(session.csrf_token.as_str())
+                    }
+                }
+            };
+            if !ok {
+                return AppError::forbidden(
+                    "the form's security token is missing or stale; reload the page and try again",
+                )
+                .into_response();
+            }
+        }
+    }
+    request.extensions_mut().insert(MaybeSession(session));
+    next.run(request).await
+}
+
+fn same_origin(request: &Request) -> bool {
+    let Some(origin) = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return true; // non-browser clients and same-origin navigations without Origin
+    };
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or(origin);
+    origin_host == host
+}
+
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    if state.store.ping().await {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+    }
+}
+
+/// Page routes answer errors with an HTML page instead of JSON.
+pub async fn render_page_errors(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    let Some(info) = response.extensions().get::<ErrorInfo>().cloned() else {
+        return response;
+    };
+    crate::pages::error_page(&state, info.status, &info.message)
+}
+
+/// Unknown addresses: JSON under `/api`, an HTML page elsewhere.
+pub async fn not_found(State(state): State<AppState>, request: Request) -> Response {
+    let message = format!("there is nothing at {}", request.uri().path());
+    if request.uri().path().starts_with("/api/") {
+        AppError::not_found(message).into_response()
+    } else {
+        crate::pages::error_page(&state, StatusCode::NOT_FOUND, &message)
+    }
+}

@@ -1,0 +1,228 @@
+//! The OpenAPI document for `/api/v1`, generated from one table of routes. A test walks the
+//! table against the running router, so the document cannot drift from what is served.
+
+use serde_json::{Map, Value, json};
+
+/// One API operation: method, path (axum syntax), summary, who may call it.
+pub struct ApiRoute {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub access: &'static str,
+}
+
+macro_rules! routes {
+    ($(($m:literal, $p:literal, $s:literal, $a:literal)),* $(,)?) => {
+        &[$(ApiRoute { method: $m, path: $p, summary: $s, access: $a }),*]
+    };
+}
+
+pub const API_ROUTES: &[ApiRoute] = routes![
+    ("get", "/openapi.json", "This document", "anyone"),
+    ("get", "/me", "The caller's account", "signed in"),
+    ("get", "/users", "List users", "administrator"),
+    (
+        "post",
+        "/users",
+        "Create a user (body: username, display_name, password, admin, kind human|model)",
+        "administrator"
+    ),
+    (
+        "get",
+        "/projects",
+        "Projects the caller belongs to (all for an administrator), with the caller's role",
+        "signed in"
+    ),
+    (
+        "post",
+        "/projects",
+        "Create a project (body: slug, name, description, optional label schema)",
+        "administrator"
+    ),
+    ("get", "/projects/{slug}", "A project", "member"),
+    (
+        "patch",
+        "/projects/{slug}",
+        "Change name, description or settings",
+        "project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/members",
+        "Members and their roles",
+        "project_manager, admin"
+    ),
+    (
+        "put",
+        "/projects/{slug}/members/{username}",
+        "Add a member or change their role (body: role)",
+        "project_manager, admin"
+    ),
+    (
+        "delete",
+        "/projects/{slug}/members/{username}",
+        "Remove a member",
+        "project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/schema",
+        "The current published label schema",
+        "member"
+    ),
+    (
+        "get",
+        "/projects/{slug}/schema/versions",
+        "Every label schema version, newest first",
+        "member"
+    ),
+    (
+        "put",
+        "/projects/{slug}/schema/draft",
+        "Save the label schema draft (body: definition, change_note)",
+        "project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/schema/publish",
+        "Publish the draft; it becomes immutable and current (body: change_note)",
+        "project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/guidelines",
+        "Every guideline version, newest first",
+        "member"
+    ),
+    (
+        "put",
+        "/projects/{slug}/guidelines/draft",
+        "Save the guideline draft (body: body markdown, examples, change_note)",
+        "project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/guidelines/publish",
+        "Publish the guideline draft (body: change_note; required after version 1)",
+        "project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/guidelines/{version}",
+        "One guideline version",
+        "member"
+    ),
+    (
+        "get",
+        "/projects/{slug}/items",
+        "Items, keyset-paged by id (query: type, state, q, gold, min_priority, after, limit ≤ 500)",
+        "qa_analyst, qa_expert, project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/items/{id}",
+        "One item",
+        "qa_analyst, qa_expert, project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/items/{id}/annotations",
+        "Every annotation on an item, corrections included",
+        "qa_analyst, qa_expert, project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/items/{id}/annotations",
+        "Submit an annotation (body: answer, rationale, flags, time_spent_ms, supersedes, idempotency_key)",
+        "member"
+    ),
+    (
+        "post",
+        "/projects/{slug}/imports",
+        "Upload a CSV or JSONL file of items or annotations as the request body; starts a job (query: kind items|annotations, format csv|jsonl, on_conflict error|skip|update, filename)",
+        "project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/jobs",
+        "Recent jobs with progress",
+        "project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/export",
+        "Items with their annotations, streamed (query: format jsonl|csv)",
+        "qa_analyst, qa_expert, project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/audit",
+        "The project's audit log, newest first",
+        "project_manager, admin"
+    ),
+    (
+        "get",
+        "/jobs/{id}",
+        "A job's status and progress",
+        "project_manager, admin of the job's project"
+    ),
+];
+
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for route in API_ROUTES {
+        let params: Vec<Value> = route
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| {
+                let schema = if name == "id" || name == "version" {
+                    json!({"type": "integer"})
+                } else {
+                    json!({"type": "string"})
+                };
+                json!({"name": name, "in": "path", "required": true, "schema": schema})
+            })
+            .collect();
+        let mut op = json!({
+            "summary": route.summary,
+            "description": format!("Allowed for: {}.", route.access),
+            "parameters": params,
+            "responses": {
+                "200": {"description": "Success (201 on creation, 202 for a started job, 204 on removal)"},
+                "4XX": {"description": "The request is wrong or not allowed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            },
+        });
+        if route.access != "anyone" {
+            op["security"] = json!([{"token": []}, {"session": []}]);
+        }
+        let entry = paths
+            .entry(route.path.to_owned())
+            .or_insert_with(|| json!({}));
+        entry[route.method] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "concord API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Annotation quality platform. Authenticate with `Authorization: Bearer <token>` (create tokens on the account page or with `concord user token`). Requests made with the page session must send the session's CSRF token as `X-CSRF-Token`.",
+            "license": {"name": "Apache-2.0"},
+        },
+        "servers": [{"url": "/api/v1"}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "token": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE},
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {"error": {"type": "object", "properties": {
+                        "status": {"type": "integer"}, "message": {"type": "string"}}}},
+                },
+            },
+        },
+    })
+}

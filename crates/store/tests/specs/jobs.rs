@@ -1,0 +1,154 @@
+use crate::harness::{TestStore, fixtures};
+use crate::on_every_backend;
+use concord_store::StoreError;
+use serde_json::json;
+
+async fn a_job_reports_progress_and_then_its_result(store: TestStore) {
+    let pm = fixtures::user(&store, "pm").await;
+    let project = fixtures::project(&store, "podcasts").await;
+    let job = store
+        .create_job(
+            "import_items",
+            Some(project.id),
+            Some(pm.id),
+            "reading items.csv",
+        )
+        .await
+        .unwrap();
+    assert_eq!(job.kind, "import_items");
+    assert_eq!(job.project_id, Some(project.id));
+    assert_eq!(job.status, "running");
+    assert_eq!(job.progress_done, 0);
+    assert_eq!(job.progress_total, None);
+    assert_eq!(job.message, "reading items.csv");
+    assert_eq!(job.finished_at, None);
+
+    store
+        .job_progress(job.id, 500, Some(2_000), "staged 500")
+        .await
+        .unwrap();
+    let running = store.job(job.id).await.unwrap();
+    assert_eq!(
+        (running.progress_done, running.progress_total),
+        (500, Some(2_000))
+    );
+    assert_eq!(running.message, "staged 500");
+    assert_eq!(running.status, "running");
+    assert!(running.updated_at >= job.updated_at);
+
+    store
+        .job_progress(job.id, 1_500, None, "staged 1500")
+        .await
+        .unwrap();
+    let running = store.job(job.id).await.unwrap();
+    assert_eq!(
+        (running.progress_done, running.progress_total),
+        (1_500, Some(2_000)),
+        "a progress report without a total keeps the known total"
+    );
+
+    store
+        .finish_job(job.id, Ok(json!({"inserted": 2000})))
+        .await
+        .unwrap();
+    let done = store.job(job.id).await.unwrap();
+    assert_eq!(done.status, "succeeded");
+    assert_eq!(done.result, Some(json!({"inserted": 2000})));
+    assert!(done.finished_at.is_some());
+    assert!(done.finished_at.unwrap() >= done.created_at);
+}
+
+async fn a_failed_job_keeps_its_error_message(store: TestStore) {
+    let job = store.create_job("export", None, None, "").await.unwrap();
+    assert_eq!(job.project_id, None);
+    store
+        .finish_job(job.id, Err("items.csv:7: field id: is missing".into()))
+        .await
+        .unwrap();
+    let failed = store.job(job.id).await.unwrap();
+    assert_eq!(failed.status, "failed");
+    assert_eq!(failed.message, "items.csv:7: field id: is missing");
+    assert_eq!(failed.result, None);
+    assert!(failed.finished_at.is_some());
+}
+
+async fn a_projects_jobs_are_listed_newest_first(store: TestStore) {
+    let podcasts = fixtures::project(&store, "podcasts").await;
+    let music = fixtures::project(&store, "music").await;
+    let mut mine = Vec::new();
+    for n in 0..4 {
+        mine.push(
+            store
+                .create_job(&format!("job-{n}"), Some(podcasts.id), None, "")
+                .await
+                .unwrap()
+                .id,
+        );
+        store
+            .create_job("elsewhere", Some(music.id), None, "")
+            .await
+            .unwrap();
+    }
+    store.create_job("global", None, None, "").await.unwrap();
+    let listed: Vec<_> = store
+        .project_jobs(podcasts.id, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| (j.id, j.kind))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (mine[3], "job-3".to_owned()),
+            (mine[2], "job-2".to_owned()),
+            (mine[1], "job-1".to_owned()),
+            (mine[0], "job-0".to_owned())
+        ]
+    );
+    let limited: Vec<_> = store
+        .project_jobs(podcasts.id, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(limited, [mine[3], mine[2]]);
+}
+
+async fn an_unknown_job_is_not_found(store: TestStore) {
+    let err = store.job(4242).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+}
+
+async fn jobs_that_stopped_reporting_are_failed_at_start(store: TestStore) {
+    let fresh = store.create_job("fresh", None, None, "").await.unwrap();
+    let stale = store.create_job("stale", None, None, "").await.unwrap();
+    let finished = store.create_job("finished", None, None, "").await.unwrap();
+    store
+        .finish_job(finished.id, Ok(json!(null)))
+        .await
+        .unwrap();
+    let hour = 60 * 60 * 1000;
+    fixtures::execute(
+        &store,
+        format!(
+            "UPDATE jobs SET updated_at = updated_at - {hour} WHERE id IN ({}, {})",
+            stale.id, finished.id
+        ),
+    )
+    .await;
+    assert_eq!(store.fail_stale_jobs().await.unwrap(), 1);
+    assert_eq!(store.job(stale.id).await.unwrap().status, "failed");
+    assert!(store.job(stale.id).await.unwrap().finished_at.is_some());
+    assert_eq!(store.job(fresh.id).await.unwrap().status, "running");
+    assert_eq!(store.job(finished.id).await.unwrap().status, "succeeded");
+}
+
+on_every_backend!(
+    a_job_reports_progress_and_then_its_result,
+    a_failed_job_keeps_its_error_message,
+    a_projects_jobs_are_listed_newest_first,
+    an_unknown_job_is_not_found,
+    jobs_that_stopped_reporting_are_failed_at_start,
+);
