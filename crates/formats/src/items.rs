@@ -7,6 +7,7 @@
 //! or JSON, and any column concord does not know lands in `metadata.extra`.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use std::fmt;
 use std::io::{BufRead, Read, Write};
@@ -536,6 +537,79 @@ fn csv_row_to_object(
     Ok(object)
 }
 
+impl<R: Read> ItemReader<R> {
+    /// Reads up to `n` records and parses them on all cores, in file order. An empty batch
+    /// means the end of the file; an error is the earliest bad line of the batch.
+    pub fn next_batch(&mut self, n: usize) -> Result<Vec<(u64, CatalogItem)>, RecordError> {
+        use rayon::prelude::*;
+        let file = self.file.as_str();
+        match &mut self.inner {
+            Inner::Jsonl { lines, line, buf } => {
+                let mut raw: Vec<(u64, String)> = Vec::with_capacity(n);
+                while raw.len() < n {
+                    buf.clear();
+                    *line += 1;
+                    match lines.read_line(buf) {
+                        Ok(0) => break,
+                        Ok(_) => {
+                            if !buf.trim().is_empty() {
+                                raw.push((*line, std::mem::take(buf)));
+                            }
+                        }
+                        Err(e) => {
+                            let message = if e.kind() == std::io::ErrorKind::InvalidData {
+                                "the line is not valid UTF-8".to_owned()
+                            } else {
+                                e.to_string()
+                            };
+                            return Err(RecordError {
+                                file: file.to_owned(),
+                                line: *line,
+                                field: None,
+                                message,
+                            });
+                        }
+                    }
+                }
+                raw.par_iter()
+                    .map(|(line, text)| {
+                        let ctx = Ctx { file, line: *line };
+                        let object = match serde_json::from_str::<Value>(text.trim()) {
+                            Ok(Value::Object(object)) => object,
+                            Ok(_) => return Err(ctx.err(None, "the line is not a JSON object")),
+                            Err(e) => return Err(ctx.err(None, format!("invalid JSON: {e}"))),
+                        };
+                        item_from_object(&ctx, object).map(|item| (*line, item))
+                    })
+                    .collect()
+            }
+            Inner::Csv {
+                reader, headers, ..
+            } => {
+                let mut raw: Vec<csv::StringRecord> = Vec::with_capacity(n);
+                while raw.len() < n {
+                    let mut record = csv::StringRecord::new();
+                    match reader.read_record(&mut record) {
+                        Ok(false) => break,
+                        Ok(true) => raw.push(record),
+                        Err(e) => return Err(csv_error(file, e)),
+                    }
+                }
+                let headers = &*headers;
+                raw.par_iter()
+                    .map(|record| {
+                        let line = record.position().map(|p| p.line()).unwrap_or(0);
+                        let ctx = Ctx { file, line };
+                        csv_row_to_object(&ctx, headers, record)
+                            .and_then(|object| item_from_object(&ctx, object))
+                            .map(|item| (line, item))
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
 impl<R: Read> Iterator for ItemReader<R> {
     /// The line the item started on, and the item.
     type Item = Result<(u64, CatalogItem), RecordError>;
@@ -759,7 +833,8 @@ impl<R: Read> Iterator for AnnotationReader<R> {
     }
 }
 
-/// One exported item with every annotation on it (history included, oldest first).
+/// One exported item with every annotation on it (history included, oldest first). JSON
+/// documents stay as the text the database holds: export never rebuilds them.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportRecord {
     pub id: String,
@@ -768,11 +843,11 @@ pub struct ExportRecord {
     pub state: String,
     pub priority: i64,
     pub is_gold: bool,
-    pub creators: Value,
-    pub metadata: Value,
-    pub text: Value,
+    pub creators: Box<RawValue>,
+    pub metadata: Box<RawValue>,
+    pub text: Box<RawValue>,
     pub media_url: Option<String>,
-    pub gold_answer: Option<Value>,
+    pub gold_answer: Option<Box<RawValue>>,
     pub annotations: Vec<ExportAnnotation>,
 }
 
@@ -780,14 +855,21 @@ pub struct ExportRecord {
 pub struct ExportAnnotation {
     pub id: i64,
     pub annotator: String,
-    pub answer: Value,
+    pub answer: Box<RawValue>,
     pub rationale: String,
-    pub flags: Value,
+    pub flags: Box<RawValue>,
     pub guideline_version: Option<i64>,
     pub time_spent_ms: Option<i64>,
     pub supersedes: Option<i64>,
     pub is_late: bool,
     pub created_at: i64,
+}
+
+/// Stored JSON text as a raw value; text that is not JSON (never written by concord)
+/// becomes a JSON string so the export stays valid.
+pub fn raw_json(text: String) -> Box<RawValue> {
+    RawValue::from_string(text)
+        .unwrap_or_else(|e| serde_json::value::to_raw_value(&e.to_string()).unwrap_or_default())
 }
 
 /// Writes export records as JSONL (one item per line) or CSV (one row per annotation;
@@ -863,9 +945,9 @@ impl<W: Write> ExportWriter<W> {
                     let fields = [
                         a.id.to_string(),
                         a.annotator.clone(),
-                        a.answer.to_string(),
+                        a.answer.get().to_owned(),
                         a.rationale.clone(),
-                        a.flags.to_string(),
+                        a.flags.get().to_owned(),
                         a.guideline_version
                             .map(|v| v.to_string())
                             .unwrap_or_default(),
@@ -1002,17 +1084,17 @@ mod tests {
             state: "labelled".into(),
             priority: 0,
             is_gold: false,
-            creators: json!([]),
-            metadata: json!({}),
-            text: json!({}),
+            creators: raw_json("[]".into()),
+            metadata: raw_json("{}".into()),
+            text: raw_json("{}".into()),
             media_url: None,
             gold_answer: None,
             annotations: vec![ExportAnnotation {
                 id: 7,
                 annotator: "ana".into(),
-                answer: json!({"decision": "VIOLATING"}),
+                answer: raw_json(r#"{"decision":"VIOLATING"}"#.into()),
                 rationale: String::new(),
-                flags: json!([]),
+                flags: raw_json("[]".into()),
                 guideline_version: Some(1),
                 time_spent_ms: None,
                 supersedes: None,

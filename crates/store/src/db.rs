@@ -32,6 +32,16 @@ impl Dialect {
         }
     }
 
+    /// The `n`-th (1-based) bind parameter of a statement whose parameters appear in order.
+    /// SQLite gets anonymous `?`: sqlx looks up every named parameter by a linear scan, which
+    /// makes statements with thousands of `$n` quadratic.
+    pub fn param(self, n: usize) -> String {
+        match self.0 {
+            Backend::Sqlite => "?".to_owned(),
+            Backend::Postgres => format!("${n}"),
+        }
+    }
+
     /// Case-insensitive substring match operator.
     pub fn ilike(self) -> &'static str {
         match self.0 {
@@ -71,6 +81,8 @@ pub(crate) struct Inner {
     pub(crate) pool: AnyPool,
     writer: Option<mpsc::Sender<WriteJob>>,
     pub(crate) password_cost: PasswordCost,
+    /// The connection URL, for connections outside the pool (import staging).
+    pub(crate) url: String,
 }
 
 /// A write request as the SQLite writer sees it: run the caller's operation on the shared
@@ -80,8 +92,10 @@ type WriteJob =
     Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, (bool, Completion)> + Send>;
 type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
 
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+/// WAL for concurrent readers; FULL so that a commit is on disk when acknowledged; a long
+/// busy timeout because an import's publish step briefly holds the write lock.
+pub(crate) const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 60000;";
 
 fn normalise_url(url: &str) -> (Backend, String) {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -168,6 +182,7 @@ impl Store {
                 pool,
                 writer,
                 password_cost: options.password_cost,
+                url,
             }),
         })
     }

@@ -6,6 +6,7 @@
 //! rows are deleted and nothing from the file is visible.
 
 use crate::accounts::random_token;
+use crate::db::Backend;
 use crate::error::{Result, StoreError, json_text};
 use crate::model::Id;
 use crate::schema::{LabelSchema, QuestionKind};
@@ -13,7 +14,7 @@ use crate::{Store, audit};
 use concord_formats::items::{AnnotationRecord, CatalogItem};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::Row;
+use sqlx::{AnyConnection, Connection, Executor, Row};
 use std::collections::HashMap;
 
 /// What to do with an item whose id already exists in the project.
@@ -55,9 +56,120 @@ fn import_id() -> Id {
     i64::from_str_radix(&random_token(8)[..15], 16).unwrap_or(1)
 }
 
+const STAGED_ITEMS_COLUMNS: &str = "import_id INTEGER NOT NULL, line INTEGER NOT NULL, \
+     external_id TEXT NOT NULL, item_type TEXT NOT NULL, title TEXT NOT NULL, creators TEXT NOT NULL, \
+     metadata TEXT NOT NULL, text_fields TEXT NOT NULL, media_url TEXT, priority INTEGER NOT NULL, \
+     is_gold INTEGER NOT NULL, gold_answer TEXT, PRIMARY KEY (import_id, external_id)";
+const STAGED_ANNOTATIONS_COLUMNS: &str = "import_id INTEGER NOT NULL, line INTEGER NOT NULL, \
+     item_id INTEGER NOT NULL, annotator TEXT NOT NULL, answer TEXT NOT NULL, rationale TEXT NOT NULL, \
+     time_spent_ms INTEGER, PRIMARY KEY (import_id, line)";
+
+/// Where staged rows go. On SQLite: a TEMP table on a connection of the import's own, so
+/// staging never takes the database's write lock (temp tables live outside the main file);
+/// only the publish step does, briefly. On PostgreSQL: an UNLOGGED table shared by
+/// imports, written in ordinary transactions.
+enum Stager {
+    Sqlite {
+        conn: AnyConnection,
+        table: &'static str,
+    },
+    Postgres {
+        table: &'static str,
+    },
+}
+
+impl Stager {
+    async fn open(
+        store: &Store,
+        temp_table: &'static str,
+        shared_table: &'static str,
+        columns: &str,
+    ) -> Result<Stager> {
+        match store.backend() {
+            Backend::Sqlite => {
+                let mut conn = AnyConnection::connect(&store.inner.url).await?;
+                conn.execute(crate::db::SQLITE_PRAGMAS).await?;
+                conn.execute("PRAGMA temp_store = FILE").await?;
+                conn.execute(format!("CREATE TEMP TABLE {temp_table} ({columns})").as_str())
+                    .await?;
+                Ok(Stager::Sqlite {
+                    conn,
+                    table: temp_table,
+                })
+            }
+            Backend::Postgres => Ok(Stager::Postgres {
+                table: shared_table,
+            }),
+        }
+    }
+
+    fn table(&self) -> &'static str {
+        match self {
+            Stager::Sqlite { table, .. } | Stager::Postgres { table } => table,
+        }
+    }
+
+    /// Runs a staging step in a transaction on the staging side.
+    async fn run<T, F>(&mut self, store: &Store, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> futures_util::future::BoxFuture<'c, Result<T>>
+            + Send
+            + 'static,
+    {
+        match self {
+            Stager::Sqlite { conn, .. } => in_transaction(conn, "BEGIN", op).await,
+            Stager::Postgres { .. } => store.write(op).await,
+        }
+    }
+
+    /// Runs the publish step: on SQLite on the staging connection (which alone sees the temp
+    /// table) holding the write lock for just this statement's transaction.
+    async fn publish<T, F>(&mut self, store: &Store, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> futures_util::future::BoxFuture<'c, Result<T>>
+            + Send
+            + 'static,
+    {
+        match self {
+            Stager::Sqlite { conn, .. } => in_transaction(conn, "BEGIN IMMEDIATE", op).await,
+            Stager::Postgres { .. } => store.write(op).await,
+        }
+    }
+
+    async fn clear(self, store: &Store, import_id: Id) {
+        match self {
+            // Closing the connection drops its temp table.
+            Stager::Sqlite { conn, .. } => {
+                let _ = conn.close().await;
+            }
+            Stager::Postgres { table } => clear_staging(store, table, import_id).await,
+        }
+    }
+}
+
+async fn in_transaction<T, F>(conn: &mut AnyConnection, begin: &str, op: F) -> Result<T>
+where
+    F: for<'c> FnOnce(&'c mut AnyConnection) -> futures_util::future::BoxFuture<'c, Result<T>>,
+{
+    conn.execute(begin).await?;
+    match op(conn).await {
+        Ok(value) => {
+            conn.execute("COMMIT").await?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = conn.execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
 /// An item import in progress.
 pub struct ItemImport {
     store: Store,
+    stager: Stager,
     project_id: Id,
     import_id: Id,
     file: String,
@@ -68,8 +180,11 @@ pub struct ItemImport {
 impl Store {
     pub async fn begin_item_import(&self, project_id: Id, file: &str) -> Result<ItemImport> {
         let schema = self.current_schema(project_id).await?.definition;
+        let stager =
+            Stager::open(self, "staged_items", "import_staging", STAGED_ITEMS_COLUMNS).await?;
         Ok(ItemImport {
             store: self.clone(),
+            stager,
             project_id,
             import_id: import_id(),
             file: file.to_owned(),
@@ -84,8 +199,16 @@ impl Store {
         file: &str,
     ) -> Result<AnnotationImport> {
         let schema = self.current_schema(project_id).await?;
+        let stager = Stager::open(
+            self,
+            "staged_annotations",
+            "annotation_staging",
+            STAGED_ANNOTATIONS_COLUMNS,
+        )
+        .await?;
         Ok(AnnotationImport {
             store: self.clone(),
+            stager,
             project_id,
             import_id: import_id(),
             file: file.to_owned(),
@@ -117,24 +240,22 @@ impl ItemImport {
         self.read += batch.len() as i64;
         let import_id = self.import_id;
         let file = self.file.clone();
-        let result = self
-            .store
-            .write(move |c| {
+        let dialect = self.store.dialect();
+        let table = self.stager.table();
+        self.stager
+            .run(&self.store, move |c| {
                 Box::pin(async move {
                     for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-                        let mut sql = String::from(
-                            "INSERT INTO import_staging (import_id, line, external_id, item_type, title, \
-                             creators, metadata, text_fields, media_url, priority, is_gold, gold_answer) VALUES ",
+                        let mut sql = format!(
+                            "INSERT INTO {table} (import_id, line, external_id, item_type, title, \
+                             creators, metadata, text_fields, media_url, priority, is_gold, gold_answer) VALUES "
                         );
                         for i in 0..chunk.len() {
-                            let b = i * 11;
                             if i > 0 {
                                 sql.push(',');
                             }
-                            sql += &format!(
-                                "({import_id}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10, b + 11
-                            );
+                            let params: Vec<String> = (1..=11).map(|k| dialect.param(i * 11 + k)).collect();
+                            sql += &format!("({import_id}, {})", params.join(", "));
                         }
                         let mut query = sqlx::query(&sql);
                         for (line, item) in chunk {
@@ -151,27 +272,18 @@ impl ItemImport {
                                 .bind(item.gold_answer.is_some() as i64)
                                 .bind(item.gold_answer.as_ref().map(json_text));
                         }
-                        // A savepoint per chunk, so that after a failed insert the staged rows
-                        // can still be read to name the duplicate (PostgreSQL refuses every
-                        // statement in a transaction after an error until it is rolled back).
-                        sqlx::query("SAVEPOINT stage_chunk").execute(&mut *c).await?;
                         if let Err(e) = query.execute(&mut *c).await {
                             let e = StoreError::from(e);
                             if e.is_unique_violation() {
-                                sqlx::query("ROLLBACK TO SAVEPOINT stage_chunk")
-                                    .execute(&mut *c)
-                                    .await?;
-                                return Err(duplicate_in_file(c, import_id, &file, chunk).await);
+                                return Err(duplicate_in_file(c, table, import_id, &file, chunk).await);
                             }
                             return Err(e);
                         }
-                        sqlx::query("RELEASE SAVEPOINT stage_chunk").execute(&mut *c).await?;
                     }
                     Ok(())
                 })
             })
-            .await;
-        result
+            .await
     }
 
     /// Publishes everything staged in one statement, or rejects the file.
@@ -182,6 +294,7 @@ impl ItemImport {
     ) -> Result<ImportOutcome> {
         let ItemImport {
             store,
+            mut stager,
             project_id,
             import_id,
             file,
@@ -189,14 +302,15 @@ impl ItemImport {
             ..
         } = self;
         let now = store.dialect().now_ms();
-        let outcome = store
-            .write(move |c| {
+        let table = stager.table();
+        let outcome = stager
+            .publish(&store, move |c| {
                 Box::pin(async move {
-                    let row = sqlx::query(
-                        "SELECT COUNT(*) AS n, MIN(s.line) AS first FROM import_staging s \
+                    let row = sqlx::query(&format!(
+                        "SELECT COUNT(*) AS n, MIN(s.line) AS first FROM {table} s \
                          JOIN items i ON i.project_id = $1 AND i.external_id = s.external_id \
-                         WHERE s.import_id = $2",
-                    )
+                         WHERE s.import_id = $2"
+                    ))
                     .bind(project_id)
                     .bind(import_id)
                     .fetch_one(&mut *c)
@@ -204,9 +318,9 @@ impl ItemImport {
                     let existing: i64 = row.try_get("n")?;
                     if existing > 0 && on_conflict == OnConflict::Error {
                         let first: i64 = row.try_get("first")?;
-                        let id: String = sqlx::query(
-                            "SELECT external_id FROM import_staging WHERE import_id = $1 AND line = $2",
-                        )
+                        let id: String = sqlx::query(&format!(
+                            "SELECT external_id FROM {table} WHERE import_id = $1 AND line = $2"
+                        ))
                         .bind(import_id)
                         .bind(first)
                         .fetch_one(&mut *c)
@@ -234,7 +348,7 @@ impl ItemImport {
                            text_fields, media_url, priority, is_gold, gold_answer, import_id) \
                          SELECT $1, external_id, item_type, title, creators, metadata, text_fields, \
                            media_url, priority, is_gold, gold_answer, import_id \
-                         FROM import_staging WHERE import_id = $2 ORDER BY line{upsert}"
+                         FROM {table} WHERE import_id = $2 ORDER BY line{upsert}"
                     ))
                     .bind(project_id)
                     .bind(import_id)
@@ -256,13 +370,13 @@ impl ItemImport {
                 })
             })
             .await;
-        clear_staging(&store, "import_staging", import_id).await;
+        stager.clear(&store, import_id).await;
         outcome
     }
 
     /// Drops everything staged; nothing from the file becomes visible.
     pub async fn abort(self) {
-        clear_staging(&self.store, "import_staging", self.import_id).await;
+        self.stager.clear(&self.store, self.import_id).await;
     }
 }
 
@@ -285,7 +399,8 @@ async fn clear_staging(store: &Store, table: &'static str, import_id: Id) {
 
 /// Names the line that repeats an id staged earlier in the same file.
 async fn duplicate_in_file(
-    c: &mut sqlx::AnyConnection,
+    c: &mut AnyConnection,
+    table: &str,
     import_id: Id,
     file: &str,
     chunk: &[(u64, CatalogItem)],
@@ -303,9 +418,9 @@ async fn duplicate_in_file(
                 ),
             );
         }
-        let earlier = sqlx::query(
-            "SELECT line FROM import_staging WHERE import_id = $1 AND external_id = $2",
-        )
+        let earlier = sqlx::query(&format!(
+            "SELECT line FROM {table} WHERE import_id = $1 AND external_id = $2"
+        ))
         .bind(import_id)
         .bind(&item.external_id)
         .fetch_optional(&mut *c)
@@ -329,6 +444,7 @@ async fn duplicate_in_file(
 /// An import of existing annotations (migrating from another tool).
 pub struct AnnotationImport {
     store: Store,
+    stager: Stager,
     project_id: Id,
     import_id: Id,
     file: String,
@@ -383,9 +499,11 @@ impl AnnotationImport {
         let mut ids: HashMap<String, Id> = HashMap::new();
         let wanted: Vec<&str> = batch.iter().map(|(_, r)| r.item.as_str()).collect();
         for chunk in wanted.chunks(ROWS_PER_STATEMENT) {
-            let params: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let dialect = self.store.dialect();
+            let params: Vec<String> = (0..chunk.len()).map(|i| dialect.param(i + 2)).collect();
             let sql = format!(
-                "SELECT id, external_id FROM items WHERE project_id = $1 AND external_id IN ({})",
+                "SELECT id, external_id FROM items WHERE project_id = {} AND external_id IN ({})",
+                dialect.param(1),
                 params.join(",")
             );
             let mut query = sqlx::query(&sql).bind(self.project_id);
@@ -410,23 +528,23 @@ impl AnnotationImport {
         }
         self.read += staged.len() as i64;
         let import_id = self.import_id;
-        self.store
-            .write(move |c| {
+        let dialect = self.store.dialect();
+        let table = self.stager.table();
+        self.stager
+            .run(&self.store, move |c| {
                 Box::pin(async move {
                     for chunk in staged.chunks(ROWS_PER_STATEMENT) {
-                        let mut sql = String::from(
-                            "INSERT INTO annotation_staging (import_id, line, item_id, annotator, answer, \
-                             rationale, time_spent_ms) VALUES ",
+                        let mut sql = format!(
+                            "INSERT INTO {table} (import_id, line, item_id, annotator, answer, \
+                             rationale, time_spent_ms) VALUES "
                         );
                         for i in 0..chunk.len() {
-                            let b = i * 6;
                             if i > 0 {
                                 sql.push(',');
                             }
-                            sql += &format!(
-                                "({import_id}, ${}, ${}, ${}, ${}, ${}, ${})",
-                                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6
-                            );
+                            let params: Vec<String> =
+                                (1..=6).map(|k| dialect.param(i * 6 + k)).collect();
+                            sql += &format!("({import_id}, {})", params.join(", "));
                         }
                         let mut query = sqlx::query(&sql);
                         for (line, item_id, record, answer) in chunk {
@@ -451,6 +569,7 @@ impl AnnotationImport {
     pub async fn publish(self, actor: Option<Id>) -> Result<ImportOutcome> {
         let AnnotationImport {
             store,
+            mut stager,
             project_id,
             import_id,
             file,
@@ -458,43 +577,44 @@ impl AnnotationImport {
             read,
             ..
         } = self;
-        let outcome = store
-            .write(move |c| {
+        let table = stager.table();
+        let outcome = stager
+            .publish(&store, move |c| {
                 Box::pin(async move {
-                    sqlx::query(
+                    sqlx::query(&format!(
                         "INSERT INTO users (username, display_name) \
-                         SELECT DISTINCT annotator, annotator FROM annotation_staging \
-                         WHERE import_id = $1 AND annotator NOT IN (SELECT username FROM users)",
-                    )
+                         SELECT DISTINCT annotator, annotator FROM {table} \
+                         WHERE import_id = $1 AND annotator NOT IN (SELECT username FROM users)"
+                    ))
                     .bind(import_id)
                     .execute(&mut *c)
                     .await?;
-                    sqlx::query(
+                    sqlx::query(&format!(
                         "INSERT INTO memberships (project_id, user_id, role) \
-                         SELECT DISTINCT $1, u.id, 'annotator' FROM annotation_staging s \
+                         SELECT DISTINCT $1, u.id, 'annotator' FROM {table} s \
                          JOIN users u ON u.username = s.annotator WHERE s.import_id = $2 \
-                         ON CONFLICT (project_id, user_id) DO NOTHING",
-                    )
+                         ON CONFLICT (project_id, user_id) DO NOTHING"
+                    ))
                     .bind(project_id)
                     .bind(import_id)
                     .execute(&mut *c)
                     .await?;
-                    let done = sqlx::query(
+                    let done = sqlx::query(&format!(
                         "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, \
                            time_spent_ms, schema_version_id, source) \
                          SELECT $1, s.item_id, u.id, s.answer, s.rationale, s.time_spent_ms, $3, 'import' \
-                         FROM annotation_staging s JOIN users u ON u.username = s.annotator \
-                         WHERE s.import_id = $2 ORDER BY s.line",
-                    )
+                         FROM {table} s JOIN users u ON u.username = s.annotator \
+                         WHERE s.import_id = $2 ORDER BY s.line"
+                    ))
                     .bind(project_id)
                     .bind(import_id)
                     .bind(schema_version_id)
                     .execute(&mut *c)
                     .await?;
-                    sqlx::query(
+                    sqlx::query(&format!(
                         "UPDATE items SET state = 'labelled' WHERE state IN ('queued', 'in_progress') \
-                         AND id IN (SELECT item_id FROM annotation_staging WHERE import_id = $1)",
-                    )
+                         AND id IN (SELECT item_id FROM {table} WHERE import_id = $1)"
+                    ))
                     .bind(import_id)
                     .execute(&mut *c)
                     .await?;
@@ -505,12 +625,12 @@ impl AnnotationImport {
                 })
             })
             .await;
-        clear_staging(&store, "annotation_staging", import_id).await;
+        stager.clear(&store, import_id).await;
         outcome
     }
 
     pub async fn abort(self) {
-        clear_staging(&self.store, "annotation_staging", self.import_id).await;
+        self.stager.clear(&self.store, self.import_id).await;
     }
 }
 
@@ -604,7 +724,21 @@ where
         }
         match kind {
             ImportKind::Items => match ItemReader::new(label, counting, format) {
-                Ok(reader) => pump(reader, &tx, Batch::Items),
+                // Items are parsed in parallel, a batch at a time.
+                Ok(mut reader) => loop {
+                    match reader.next_batch(IMPORT_BATCH) {
+                        Ok(batch) if batch.is_empty() => break,
+                        Ok(batch) => {
+                            if tx.blocking_send(Ok(Batch::Items(batch))).is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.blocking_send(Err(e.to_string()));
+                            break;
+                        }
+                    }
+                },
                 Err(e) => {
                     let _ = tx.blocking_send(Err(e.to_string()));
                 }

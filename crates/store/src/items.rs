@@ -3,9 +3,9 @@
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::{Annotation, Id, Item, NewAnnotation};
 use crate::{Store, audit};
-use concord_formats::items::{ExportAnnotation, ExportRecord};
+use concord_formats::items::{ExportAnnotation, ExportRecord, raw_json};
 use futures_util::TryStreamExt;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use tokio::sync::mpsc;
@@ -373,8 +373,11 @@ async fn export_into(
                WHERE i.project_id = $1 ORDER BY i.id, a.id";
     let mut rows = sqlx::query(sql).bind(project_id).fetch(store.pool());
     let mut current: Option<(Id, ExportRecord)> = None;
-    let json = |row: &AnyRow, col: &str| -> Result<Value> {
-        Ok(serde_json::from_str(&row.try_get::<String, _>(col)?).unwrap_or(Value::Null))
+    let json = |row: &AnyRow, col: &str| -> Result<Box<RawValue>> {
+        Ok(raw_json(
+            row.try_get::<Option<String>, _>(col)?
+                .unwrap_or_else(|| "null".into()),
+        ))
     };
     while let Some(row) = rows.try_next().await? {
         let id: Id = row.try_get("id")?;
@@ -398,7 +401,7 @@ async fn export_into(
                     metadata: json(&row, "metadata")?,
                     text: json(&row, "text_fields")?,
                     media_url: row.try_get("media_url")?,
-                    gold_answer: gold.and_then(|g| serde_json::from_str(&g).ok()),
+                    gold_answer: gold.map(raw_json),
                     annotations: Vec::new(),
                 },
             ));
