@@ -767,3 +767,234 @@ fn skill_weights_can_outvote_the_majority() {
     assert_eq!(label(&[]), "safe");
     assert_eq!(label(&["--skills", skills.to_str().unwrap()]), "unsafe");
 }
+
+/// The pages in a real browser: `e2e/tests/*.test.mjs` (Node's test runner, playwright-core,
+/// the system Chromium) against a `concord serve` holding a fixture catalog.
+mod browser {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Child, ChildStdout, Stdio};
+    use std::time::{Duration, Instant};
+
+    const CHROMIUM: &str = "/usr/bin/chromium";
+    const PROJECT: &str = "catalog-review";
+    const PROJECT_NAME: &str = "Catalog review";
+    const IMPORT_PROJECT: &str = "upload-sandbox";
+    const MANAGER: (&str, &str) = ("mara", "mara-e2e-password");
+    const ANNOTATOR: (&str, &str) = ("ana", "ana-e2e-password");
+    const ADMIN: (&str, &str) = ("admin", "admin-e2e-password");
+    /// Ends a hung suite; Playwright's own steps time out after 30 s each.
+    const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
+
+    fn e2e_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e")
+    }
+
+    /// Why the suite cannot run on this machine, if it cannot.
+    fn missing_prerequisite() -> Option<String> {
+        if !Path::new(CHROMIUM).exists() {
+            return Some(format!(
+                "{CHROMIUM} is missing; apt-get install -y chromium"
+            ));
+        }
+        if !e2e_dir().join("node_modules").is_dir() {
+            return Some("e2e/node_modules is missing; run `npm ci` in e2e/".into());
+        }
+        if Command::new("node").arg("--version").output().is_err() {
+            return Some("node is not on the PATH".into());
+        }
+        None
+    }
+
+    /// A platform command on the test database, with cheap password hashing.
+    fn platform(db: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_concord"))
+            .args(args)
+            .arg("--database-url")
+            .arg(db)
+            .env("CONCORD_TEST_FAST_PASSWORD_HASH", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the concord binary runs");
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            writeln!(input, "{text}").unwrap();
+        }
+        drop(input);
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "concord {args:?}: {}", stderr(&out));
+        out
+    }
+
+    /// `concord serve` on a free port; killed when dropped, however the test ends.
+    struct Server {
+        child: Child,
+        url: String,
+        _stdout: BufReader<ChildStdout>,
+    }
+
+    impl Server {
+        fn start(db: &Path, log: &Path) -> Server {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_concord"))
+                .args(["serve", "--listen", "127.0.0.1:0", "--database-url"])
+                .arg(db)
+                .env("CONCORD_TEST_FAST_PASSWORD_HASH", "1")
+                .env("NO_COLOR", "1")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(std::fs::File::create(log).unwrap())
+                .spawn()
+                .expect("concord serve starts");
+            let mut stdout = BufReader::new(child.stdout.take().unwrap());
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            let Some(url) = line.trim().strip_prefix("listening on ") else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "concord serve did not report its address: {line:?}\n{}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
+            };
+            Server {
+                url: url.to_owned(),
+                child,
+                _stdout: stdout,
+            }
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// The fixture catalog in one project, an empty one for uploads, and an administrator,
+    /// a project manager of both and an annotator of the first. Returns the number of items.
+    fn prepare_database(db: &Path) -> usize {
+        for ((user, password), admin) in [(ADMIN, true), (MANAGER, false), (ANNOTATOR, false)] {
+            let mut args = vec!["user", "add", user, "--password-stdin"];
+            if admin {
+                args.push("--admin");
+            }
+            platform(db, &args, Some(password));
+        }
+        for (slug, name) in [(PROJECT, PROJECT_NAME), (IMPORT_PROJECT, "Upload sandbox")] {
+            let create = [
+                "project",
+                "create",
+                slug,
+                "--name",
+                name,
+                "--manager",
+                MANAGER.0,
+            ];
+            platform(db, &create, None);
+        }
+        platform(
+            db,
+            &[
+                "project",
+                "member",
+                PROJECT,
+                ANNOTATOR.0,
+                "--role",
+                "annotator",
+            ],
+            None,
+        );
+        let catalog = e2e_dir().join("fixtures/catalog.jsonl");
+        let items = std::fs::read_to_string(&catalog).unwrap().lines().count();
+        let out = platform(db, &["import", PROJECT, catalog.to_str().unwrap()], None);
+        let added = format!("{items} added");
+        assert!(stdout(&out).contains(&added), "{}", stdout(&out));
+        items
+    }
+
+    /// Runs `node --test` on every `e2e/tests/*.test.mjs`; returns whether it passed and
+    /// what it printed.
+    fn run_suite(server: &Server, items: usize, dir: &tempfile::TempDir) -> (bool, String) {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(e2e_dir().join("tests"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".test.mjs"))
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "no e2e/tests/*.test.mjs");
+        let output = dir.path().join("node-output.txt");
+        let log = std::fs::File::create(&output).unwrap();
+        let mut node = Command::new("node")
+            .arg("--test")
+            .args(&files)
+            .current_dir(e2e_dir())
+            .env("CONCORD_E2E_BASE_URL", &server.url)
+            .env("CONCORD_E2E_PROJECT", PROJECT)
+            .env("CONCORD_E2E_PROJECT_NAME", PROJECT_NAME)
+            .env("CONCORD_E2E_IMPORT_PROJECT", IMPORT_PROJECT)
+            .env("CONCORD_E2E_ITEM_COUNT", items.to_string())
+            .env("CONCORD_E2E_MANAGER", MANAGER.0)
+            .env("CONCORD_E2E_MANAGER_PASSWORD", MANAGER.1)
+            .env("CONCORD_E2E_ANNOTATOR", ANNOTATOR.0)
+            .env("CONCORD_E2E_ANNOTATOR_PASSWORD", ANNOTATOR.1)
+            .env("CONCORD_E2E_CHROMIUM", CHROMIUM)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("node runs");
+        let started = Instant::now();
+        let passed = loop {
+            if let Some(status) = node.try_wait().unwrap() {
+                break status.success();
+            }
+            if started.elapsed() > SUITE_TIMEOUT {
+                let _ = node.kill();
+                let _ = node.wait();
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let mut printed = std::fs::read_to_string(&output).unwrap_or_default();
+        if started.elapsed() > SUITE_TIMEOUT {
+            printed.push_str(&format!("\n(stopped after {SUITE_TIMEOUT:?})\n"));
+        }
+        (passed, printed)
+    }
+
+    #[test]
+    fn browser_end_to_end_suite_passes() {
+        if let Some(reason) = missing_prerequisite() {
+            if std::env::var_os("CONCORD_REQUIRE_ALL_SUITES").is_some() {
+                panic!(
+                    "the browser suite must run when CONCORD_REQUIRE_ALL_SUITES is set: {reason}"
+                );
+            }
+            eprintln!("skipped: browser suite ({reason})");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("e2e.db");
+        let items = prepare_database(&db);
+        let server_log = dir.path().join("server.log");
+        let server = Server::start(&db, &server_log);
+        let (passed, printed) = run_suite(&server, items, &dir);
+        drop(server);
+        assert!(
+            passed,
+            "the browser suite failed:\n{printed}\n--- server log (last 40 lines) ---\n{}",
+            tail(
+                &std::fs::read_to_string(&server_log).unwrap_or_default(),
+                40
+            )
+        );
+    }
+
+    fn tail(text: &str, lines: usize) -> String {
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}

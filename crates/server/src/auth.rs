@@ -103,10 +103,19 @@ pub fn urlencode(text: &str) -> String {
     out
 }
 
-/// Only same-site relative paths are followed after login (no open redirects).
+/// Only same-site relative paths are followed after login (no open redirects). Control
+/// characters are refused too: browsers drop tabs and line breaks from a `Location`, which
+/// turns `/\t/evil.example` into `//evil.example` (and a line break is no header value).
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control) =>
+        {
+            n.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }

@@ -24,7 +24,7 @@ mod tests {
     #[test]
     fn scripts_handlers_and_javascript_links_are_removed() {
         let html = render(
-            "# Rule\n<script>alert(1)</script>\n<img src=x onerror=alert(2)>\n[click](javascript:alert(3))",
+            "# Rule\n<script>alert(1)</script>\n<img src=x onerror=alert(2)>\n\n[click](javascript:alert(3))",
         );
         assert!(html.contains("<h1>Rule</h1>"), "{html}");
         assert!(!html.contains("<script"), "{html}");

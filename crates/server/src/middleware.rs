@@ -28,9 +28,12 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Nothing leaves for other hosts (previews, links); but not `no-referrer`, under which
+    // browsers send `Origin: null` with the pages' own form posts and the same-origin check
+    // in `csrf_and_session` would refuse every one of them, sign-in included.
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     response
 }
@@ -69,7 +72,14 @@ pub async fn csrf_and_session(
     if unsafe_method && !same_origin(&request) {
         return AppError::forbidden("cross-site request refused").into_response();
     }
-    let session = match cookie_value(request.headers(), SESSION_COOKIE) {
+    // A request with an API token is authenticated by the token alone. Its session cookie,
+    // if any, is ignored: otherwise any `Authorization: Bearer …` header would excuse a
+    // request that rides on the cookie (a page's form post) from the CSRF check below.
+    let cookie = match bearer_token(request.headers()) {
+        Some(_) => None,
+        None => cookie_value(request.headers(), SESSION_COOKIE),
+    };
+    let session = match cookie {
         Some(token) => match state.store.session(token).await {
             Ok(session) => session,
             Err(e) => return AppError::from(e).into_response(),

@@ -600,7 +600,8 @@ async fn save_guidelines(
             .map(|(_, v)| v.clone())
             .collect::<Vec<_>>()
     };
-    let body = field("body");
+    // Browsers submit a textarea with CRLF line ends; stored text (and so the diff) uses LF.
+    let body = field("body").replace("\r\n", "\n");
     let change_note = field("change_note");
     let action = field("action");
     let mut examples = Vec::new();

@@ -100,6 +100,16 @@ pub fn static_routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
             "/static/htmx.min.js",
             get(|| async { asset("text/javascript; charset=utf-8", HTMX_JS) }),
         )
+        // Browsers ask for it on every page; a 404 would be a console error on each of them.
+        .route(
+            "/favicon.ico",
+            get(|| async {
+                (
+                    axum::http::StatusCode::NO_CONTENT,
+                    [(header::CACHE_CONTROL, "public, max-age=86400")],
+                )
+            }),
+        )
 }
 
 #[cfg(test)]

@@ -272,13 +272,21 @@ impl ItemImport {
                                 .bind(item.gold_answer.is_some() as i64)
                                 .bind(item.gold_answer.as_ref().map(json_text));
                         }
+                        // A savepoint per chunk, so that after a failed insert the staged rows
+                        // can still be read to name the duplicate (PostgreSQL refuses every
+                        // statement in a transaction after an error until it is rolled back).
+                        sqlx::query("SAVEPOINT stage_chunk").execute(&mut *c).await?;
                         if let Err(e) = query.execute(&mut *c).await {
                             let e = StoreError::from(e);
                             if e.is_unique_violation() {
+                                sqlx::query("ROLLBACK TO SAVEPOINT stage_chunk")
+                                    .execute(&mut *c)
+                                    .await?;
                                 return Err(duplicate_in_file(c, table, import_id, &file, chunk).await);
                             }
                             return Err(e);
                         }
+                        sqlx::query("RELEASE SAVEPOINT stage_chunk").execute(&mut *c).await?;
                     }
                     Ok(())
                 })

@@ -24,7 +24,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
 }];
 
 /// Advisory-lock key so that servers starting together on PostgreSQL migrate one at a time.
-const PG_MIGRATION_LOCK: i64 = 0x636f_6e63_6f72_64;
+const PG_MIGRATION_LOCK: i64 = 0x63_6f6e_636f_7264;
 
 fn checksum(sql: &str) -> String {
     let digest = Sha256::digest(sql.as_bytes());

@@ -246,6 +246,8 @@ pub struct Item {
 /// A new annotation. Append-only: `supersedes` names the row it corrects.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NewAnnotation {
+    /// The API takes it from the path, so a request body need not carry it.
+    #[serde(default)]
     pub item_id: Id,
     pub answer: Value,
     #[serde(default)]

@@ -185,6 +185,22 @@ async fn an_id_repeated_in_a_later_batch_is_named_by_its_line_too(store: TestSto
     assert!(every_item(&store, project.id).await.is_empty());
 }
 
+async fn an_id_repeated_hundreds_of_lines_later_in_one_batch_is_named_by_its_line(
+    store: TestStore,
+) {
+    let project = fixtures::project(&store, "music").await;
+    let csv = fixtures::tracks_csv(449) + "item-00010,track,Ten again\n";
+    let err = fixtures::import_items(&store, project.id, "big.csv", &csv, OnConflict::Error)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid(m)
+            if m.starts_with("big.csv:451: field id:") && m.contains("first on line 11")),
+        "{err}"
+    );
+    assert!(every_item(&store, project.id).await.is_empty());
+}
+
 async fn an_aborted_import_publishes_nothing(store: TestStore) {
     let project = fixtures::project(&store, "music").await;
     let csv = fixtures::tracks_csv(30);
@@ -636,6 +652,7 @@ on_every_backend!(
     gold_answers_are_checked_against_the_projects_current_schema,
     an_id_repeated_in_the_file_rejects_the_whole_file_naming_the_line,
     an_id_repeated_in_a_later_batch_is_named_by_its_line_too,
+    an_id_repeated_hundreds_of_lines_later_in_one_batch_is_named_by_its_line,
     an_aborted_import_publishes_nothing,
     an_existing_id_with_on_conflict_error_rejects_the_file_naming_file_and_line,
     on_conflict_skip_keeps_stored_items_and_counts_the_skipped_lines,

@@ -1,0 +1,25 @@
+//! The server's HTTP specification. Every test starts the real server (`serve` on a fresh
+//! port) over a fresh store and talks to it over the wire with reqwest, the way a browser or
+//! an API client would.
+//!
+//! Each spec runs on SQLite (a temporary file) and, when `CONCORD_TEST_POSTGRES_URL` is set,
+//! on PostgreSQL too (each test in its own schema). With `CONCORD_REQUIRE_ALL_SUITES` set, a
+//! missing PostgreSQL URL fails the PostgreSQL variants instead of skipping them.
+
+#[path = "http/support.rs"]
+mod support;
+
+#[path = "http/basics.rs"]
+mod basics;
+
+#[path = "http/auth.rs"]
+mod auth;
+
+#[path = "http/roles.rs"]
+mod roles;
+
+#[path = "http/guidelines.rs"]
+mod guidelines;
+
+#[path = "http/items.rs"]
+mod items;

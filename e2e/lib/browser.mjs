@@ -1,0 +1,134 @@
+// Shared set-up for the browser suite: the server and accounts the Rust runner prepared, a
+// headless Chromium, and a page that records every console error, uncaught exception and
+// Content-Security-Policy violation so a test can insist there were none.
+
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) {
+    throw new Error(
+      `${name} is not set: run this suite through \`cargo test -p concord-cli --test cli browser\`, ` +
+        'which starts a server and passes its address and accounts in CONCORD_E2E_* variables',
+    );
+  }
+  return value;
+}
+
+/** What the runner (crates/cli/tests/cli.rs, browser_end_to_end_suite_passes) set up. */
+export const env = {
+  get baseUrl() {
+    return required('CONCORD_E2E_BASE_URL').replace(/\/$/, '');
+  },
+  /** The project holding the imported fixture catalog (fixtures/catalog.jsonl). */
+  get project() {
+    return required('CONCORD_E2E_PROJECT');
+  },
+  get projectName() {
+    return required('CONCORD_E2E_PROJECT_NAME');
+  },
+  /** An empty project the import scenario uploads into, so other counts stay fixed. */
+  get importProject() {
+    return required('CONCORD_E2E_IMPORT_PROJECT');
+  },
+  get itemCount() {
+    return Number(required('CONCORD_E2E_ITEM_COUNT'));
+  },
+  get manager() {
+    return { username: required('CONCORD_E2E_MANAGER'), password: required('CONCORD_E2E_MANAGER_PASSWORD') };
+  },
+  get annotator() {
+    return { username: required('CONCORD_E2E_ANNOTATOR'), password: required('CONCORD_E2E_ANNOTATOR_PASSWORD') };
+  },
+};
+
+export function fixture(name) {
+  return fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+}
+
+/** Where the item pages point their previews; nothing may be fetched from it unasked. */
+export const PREVIEW_HOST = 'preview.concord-e2e.invalid';
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CONCORD_E2E_CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+}
+
+/**
+ * A fresh browser context (no cookies) and page whose problems are collected:
+ * console errors, uncaught page errors, and CSP violations (reported by the
+ * `securitypolicyviolation` DOM event as well as Chromium's console message).
+ *
+ * A page served with an error status makes Chromium log "Failed to load resource: the server
+ * responded with a status of N". Where a test expects such a page it calls `expectStatus(N)`.
+ */
+export async function openPage(browser) {
+  const context = await browser.newContext();
+  const problems = [];
+  const visited = [];
+  const expectedStatuses = new Set();
+  await context.exposeBinding('__concordE2eCspViolation', ({ page }, violation) => {
+    problems.push(`CSP violation on ${page.url()}: ${violation}`);
+  });
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (event) => {
+      const report = `${event.effectiveDirective} blocked ${event.blockedURI || '(inline)'}` +
+        (event.sourceFile ? ` at ${event.sourceFile}:${event.lineNumber}` : '');
+      window.__concordE2eCspViolation(report);
+    });
+  });
+  const page = await context.newPage();
+  page.on('console', (message) => {
+    if (message.type() !== 'error') return;
+    const text = message.text();
+    const status = /responded with a status of (\d{3})/.exec(text);
+    if (status && expectedStatuses.has(Number(status[1]))) return;
+    problems.push(`console error on ${page.url()}: ${text}`);
+  });
+  page.on('pageerror', (error) => {
+    problems.push(`uncaught exception on ${page.url()}: ${error.message}`);
+  });
+  page.on('framenavigated', (frame) => {
+    if (frame === page.mainFrame()) visited.push(frame.url());
+  });
+  return {
+    context,
+    page,
+    problems,
+    visited,
+    expectStatus(status) {
+      expectedStatuses.add(status);
+    },
+    /** Scenario (e): every page this test visited was free of console errors and CSP violations. */
+    assertNoProblems() {
+      assert.deepEqual(problems, [], `problems on the visited pages:\n  ${visited.join('\n  ')}`);
+    },
+    async close() {
+      await context.close();
+    },
+  };
+}
+
+export function url(path) {
+  return env.baseUrl + path;
+}
+
+/** Signs in through the login form and waits for the page it lands on. */
+export async function signIn(page, { username, password }) {
+  await page.goto(url('/login'));
+  await page.getByLabel('User name').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await Promise.all([
+    page.waitForURL((u) => u.pathname !== '/login'),
+    page.getByRole('button', { name: 'Sign in' }).click(),
+  ]);
+}
+
+/** The text of every cell in one column of the items table. */
+export async function columnTexts(page, column) {
+  return page.locator(`#items tbody tr td:nth-child(${column})`).allTextContents().then((texts) => texts.map((t) => t.trim()));
+}
