@@ -574,11 +574,7 @@ impl<R: Read> ItemReader<R> {
                 raw.par_iter()
                     .map(|(line, text)| {
                         let ctx = Ctx { file, line: *line };
-                        let object = match serde_json::from_str::<Value>(text.trim()) {
-                            Ok(Value::Object(object)) => object,
-                            Ok(_) => return Err(ctx.err(None, "the line is not a JSON object")),
-                            Err(e) => return Err(ctx.err(None, format!("invalid JSON: {e}"))),
-                        };
+                        let object = object_from_line(&ctx, text)?;
                         item_from_object(&ctx, object).map(|item| (*line, item))
                     })
                     .collect()
@@ -610,12 +606,28 @@ impl<R: Read> ItemReader<R> {
     }
 }
 
-impl<R: Read> Iterator for ItemReader<R> {
-    /// The line the item started on, and the item.
-    type Item = Result<(u64, CatalogItem), RecordError>;
+type Object = Map<String, Value>;
+/// Turns a CSV row into the object a JSONL line would hold.
+type RowToObject = fn(&Ctx, &[String], &csv::StringRecord) -> Result<Object, RecordError>;
 
-    fn next(&mut self) -> Option<Self::Item> {
-        match &mut self.inner {
+/// A JSONL line parsed into an object, or the error naming its line.
+fn object_from_line(ctx: &Ctx, text: &str) -> Result<Map<String, Value>, RecordError> {
+    match serde_json::from_str::<Value>(text.trim()) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(ctx.err(None, "the line is not a JSON object")),
+        Err(e) => Err(ctx.err(None, format!("invalid JSON: {e}"))),
+    }
+}
+
+impl<R: Read> Inner<R> {
+    /// The next record as a JSON object with the line it starts on; CSV rows are turned into
+    /// objects by `from_row`. `None` at the end of the file.
+    fn next_object(
+        &mut self,
+        file: &str,
+        from_row: RowToObject,
+    ) -> Option<Result<(u64, Object), RecordError>> {
+        match self {
             Inner::Jsonl { lines, line, buf } => loop {
                 buf.clear();
                 *line += 1;
@@ -629,27 +641,18 @@ impl<R: Read> Iterator for ItemReader<R> {
                             e.to_string()
                         };
                         return Some(Err(RecordError {
-                            file: self.file.clone(),
+                            file: file.to_owned(),
                             line: *line,
                             field: None,
                             message,
                         }));
                     }
                 }
-                let text = buf.trim();
-                if text.is_empty() {
+                if buf.trim().is_empty() {
                     continue;
                 }
-                let ctx = Ctx {
-                    file: &self.file,
-                    line: *line,
-                };
-                let object = match serde_json::from_str::<Value>(text) {
-                    Ok(Value::Object(object)) => object,
-                    Ok(_) => return Some(Err(ctx.err(None, "the line is not a JSON object"))),
-                    Err(e) => return Some(Err(ctx.err(None, format!("invalid JSON: {e}")))),
-                };
-                return Some(item_from_object(&ctx, object).map(|item| (*line, item)));
+                let ctx = Ctx { file, line: *line };
+                return Some(object_from_line(&ctx, buf).map(|object| (*line, object)));
             },
             Inner::Csv {
                 reader,
@@ -659,18 +662,25 @@ impl<R: Read> Iterator for ItemReader<R> {
                 Ok(false) => None,
                 Ok(true) => {
                     let line = record.position().map(|p| p.line()).unwrap_or(0);
-                    let ctx = Ctx {
-                        file: &self.file,
-                        line,
-                    };
-                    let result = csv_row_to_object(&ctx, headers, record)
-                        .and_then(|object| item_from_object(&ctx, object))
-                        .map(|item| (line, item));
-                    Some(result)
+                    let ctx = Ctx { file, line };
+                    Some(from_row(&ctx, headers, record).map(|object| (line, object)))
                 }
-                Err(e) => Some(Err(csv_error(&self.file, e))),
+                Err(e) => Some(Err(csv_error(file, e))),
             },
         }
+    }
+}
+
+impl<R: Read> Iterator for ItemReader<R> {
+    /// The line the item started on, and the item.
+    type Item = Result<(u64, CatalogItem), RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let file = self.file.as_str();
+        let next = self.inner.next_object(file, csv_row_to_object)?;
+        Some(next.and_then(|(line, object)| {
+            item_from_object(&Ctx { file, line }, object).map(|item| (line, item))
+        }))
     }
 }
 
@@ -772,64 +782,29 @@ fn annotation_from_object(
     })
 }
 
+/// A CSV row of migrated annotations: every non-empty cell under its header.
+fn plain_row(
+    _: &Ctx,
+    headers: &[String],
+    record: &csv::StringRecord,
+) -> Result<Map<String, Value>, RecordError> {
+    Ok(headers
+        .iter()
+        .zip(record.iter())
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(h, v)| (h.clone(), Value::String(v.to_owned())))
+        .collect())
+}
+
 impl<R: Read> Iterator for AnnotationReader<R> {
     type Item = Result<(u64, AnnotationRecord), RecordError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match &mut self.inner {
-            Inner::Jsonl { lines, line, buf } => loop {
-                buf.clear();
-                *line += 1;
-                match lines.read_line(buf) {
-                    Ok(0) => return None,
-                    Ok(_) => {}
-                    Err(e) => {
-                        return Some(Err(RecordError {
-                            file: self.file.clone(),
-                            line: *line,
-                            field: None,
-                            message: e.to_string(),
-                        }));
-                    }
-                }
-                let text = buf.trim();
-                if text.is_empty() {
-                    continue;
-                }
-                let ctx = Ctx {
-                    file: &self.file,
-                    line: *line,
-                };
-                let object = match serde_json::from_str::<Value>(text) {
-                    Ok(Value::Object(object)) => object,
-                    Ok(_) => return Some(Err(ctx.err(None, "the line is not a JSON object"))),
-                    Err(e) => return Some(Err(ctx.err(None, format!("invalid JSON: {e}")))),
-                };
-                return Some(annotation_from_object(&ctx, object).map(|a| (*line, a)));
-            },
-            Inner::Csv {
-                reader,
-                headers,
-                record,
-            } => match reader.read_record(record) {
-                Ok(false) => None,
-                Ok(true) => {
-                    let line = record.position().map(|p| p.line()).unwrap_or(0);
-                    let ctx = Ctx {
-                        file: &self.file,
-                        line,
-                    };
-                    let object: Map<String, Value> = headers
-                        .iter()
-                        .zip(record.iter())
-                        .filter(|(_, v)| !v.is_empty())
-                        .map(|(h, v)| (h.clone(), Value::String(v.to_owned())))
-                        .collect();
-                    Some(annotation_from_object(&ctx, object).map(|a| (line, a)))
-                }
-                Err(e) => Some(Err(csv_error(&self.file, e))),
-            },
-        }
+        let file = self.file.as_str();
+        let next = self.inner.next_object(file, plain_row)?;
+        Some(next.and_then(|(line, object)| {
+            annotation_from_object(&Ctx { file, line }, object).map(|a| (line, a))
+        }))
     }
 }
 

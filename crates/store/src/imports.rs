@@ -501,6 +501,17 @@ impl AnnotationImport {
     pub async fn stage(&mut self, batch: Vec<(u64, AnnotationRecord)>) -> Result<()> {
         let mut rows = Vec::with_capacity(batch.len());
         for (line, record) in &batch {
+            if !crate::accounts::valid_username(&record.annotator) {
+                return Err(line_error(
+                    &self.file,
+                    *line,
+                    "annotator",
+                    format!(
+                        "{:?} is not a valid user name (1–64 letters, digits or _ - . @)",
+                        record.annotator
+                    ),
+                ));
+            }
             rows.push((*line, self.answer(*line, record)?));
         }
         // Resolve external item ids to item ids, naming the first unknown one.

@@ -422,6 +422,24 @@ item-99999,legacy_2,VIOLATING,S3,
     );
 }
 
+async fn an_imported_annotator_name_that_is_not_a_user_name_rejects_the_file(store: TestStore) {
+    let (project, _) = project_with_items(&store).await;
+    let csv = "\
+item,annotator,decision,severity,category
+item-00001,legacy_1,VIOLATING,S3,DG.HATE
+item-00002,Ana Ruiz,VIOLATING,S3,
+";
+    let err = fixtures::import_annotations(&store, project.id, "legacy.csv", csv)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid(m)
+            if m.starts_with("legacy.csv:3: field annotator:") && m.contains("Ana Ruiz")),
+        "{err}"
+    );
+    assert_eq!(store.count_annotations(project.id).await.unwrap(), 0);
+}
+
 async fn an_imported_answer_that_breaks_the_schema_rejects_the_file(store: TestStore) {
     let (project, items) = project_with_items(&store).await;
     let csv = "\
@@ -456,5 +474,6 @@ on_every_backend!(
     nobody_can_supersede_someone_elses_annotation,
     imported_annotations_create_missing_annotators_and_label_their_items,
     an_imported_annotation_for_an_unknown_item_rejects_the_file_naming_line_and_field,
+    an_imported_annotator_name_that_is_not_a_user_name_rejects_the_file,
     an_imported_answer_that_breaks_the_schema_rejects_the_file,
 );
