@@ -335,7 +335,14 @@ pub enum ProjectCommand {
 pub fn project(command: ProjectCommand) -> Result<ExitCode> {
     runtime()?.block_on(async move {
         match command {
-            ProjectCommand::Create { slug, name, description, schema, manager, db } => {
+            ProjectCommand::Create {
+                slug,
+                name,
+                description,
+                schema,
+                manager,
+                db,
+            } => {
                 let schema = match schema {
                     Some(path) => {
                         let text = std::fs::read_to_string(&path)
@@ -346,9 +353,21 @@ pub fn project(command: ProjectCommand) -> Result<ExitCode> {
                     None => LabelSchema::catalog_safety(),
                 };
                 let store = db.open().await?;
-                let project = store.create_project(NewProject { slug, name, description, schema }, None).await?;
+                let project = store
+                    .create_project(
+                        NewProject {
+                            slug,
+                            name,
+                            description,
+                            schema,
+                        },
+                        None,
+                    )
+                    .await?;
                 if let Some(manager) = manager {
-                    store.set_member(project.id, &manager, Role::ProjectManager, None).await?;
+                    store
+                        .set_member(project.id, &manager, Role::ProjectManager, None)
+                        .await?;
                 }
                 println!("created project {} ({})", project.slug, project.name);
             }
@@ -360,10 +379,13 @@ pub fn project(command: ProjectCommand) -> Result<ExitCode> {
                     println!("{}\t{}\t{} items", project.slug, project.name, total);
                 }
             }
-            ProjectCommand::Member { slug, username, role, db } => {
-                let role = Role::parse(&role).with_context(|| {
-                    format!("unknown role {role:?}; roles are annotator, qa_analyst, qa_expert, project_manager, admin")
-                })?;
+            ProjectCommand::Member {
+                slug,
+                username,
+                role,
+                db,
+            } => {
+                let role = Role::from_input(&role).map_err(anyhow::Error::msg)?;
                 let store = db.open().await?;
                 let project = store.project(&slug).await?;
                 store.set_member(project.id, &username, role, None).await?;

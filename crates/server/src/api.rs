@@ -212,12 +212,7 @@ async fn set_member(
     Json(body): Json<RoleBody>,
 ) -> AppResult<Json<Value>> {
     let (project, _) = project_access(&state, &auth.user, &slug, Permission::ManageMembers).await?;
-    let role = Role::parse(&body.role).ok_or_else(|| {
-        AppError::bad_request(format!(
-            "unknown role {:?}; roles are annotator, qa_analyst, qa_expert, project_manager, admin",
-            body.role
-        ))
-    })?;
+    let role = Role::from_input(&body.role).map_err(AppError::bad_request)?;
     state
         .store
         .set_member(project.id, &username, role, Some(auth.user.id))

@@ -410,8 +410,7 @@ async fn set_member(
     Form(form): Form<MemberForm>,
 ) -> AppResult<Redirect> {
     let (project, _) = project_access(&state, &auth.user, &slug, Permission::ManageMembers).await?;
-    let role = Role::parse(&form.role)
-        .ok_or_else(|| AppError::bad_request(format!("unknown role {:?}", form.role)))?;
+    let role = Role::from_input(&form.role).map_err(AppError::bad_request)?;
     state
         .store
         .set_member(project.id, form.username.trim(), role, Some(auth.user.id))

@@ -56,6 +56,14 @@ impl Role {
         Role::ALL.into_iter().find(|r| r.as_str() == text)
     }
 
+    /// Parses user input, with a message listing the roles when it is not one.
+    pub fn from_input(text: &str) -> Result<Role, String> {
+        Role::parse(text).ok_or_else(|| {
+            let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+            format!("unknown role {text:?}; roles are {}", names.join(", "))
+        })
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Role::Annotator => "Annotator",
@@ -306,4 +314,18 @@ pub struct AuditEntry {
     pub entity_id: Option<Id>,
     pub before: Option<Value>,
     pub after: Option<Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Role;
+
+    #[test]
+    fn an_unknown_role_is_refused_with_the_list_of_roles() {
+        assert_eq!(Role::from_input("qa_expert"), Ok(Role::QaExpert));
+        assert_eq!(
+            Role::from_input("boss").unwrap_err(),
+            "unknown role \"boss\"; roles are annotator, qa_analyst, qa_expert, project_manager, admin"
+        );
+    }
 }
