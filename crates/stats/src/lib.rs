@@ -10,6 +10,7 @@ pub mod aggregate;
 pub mod agreement;
 pub mod dist;
 pub mod intern;
+pub mod sampling;
 pub mod table;
 pub mod units;
 pub mod weights;

@@ -20,6 +20,8 @@ mod jobs;
 mod migrate;
 mod model;
 mod projects;
+mod queue;
+pub mod queue_rules;
 mod schema;
 
 pub use accounts::{LoginCheck, MIN_PASSWORD_LEN, NewUser, PasswordCost};
@@ -32,6 +34,11 @@ pub use imports::{
 pub use items::{ExportRow, ItemFilter, ItemPage};
 pub use model::*;
 pub use projects::NewProject;
+pub use queue::{
+    AnnotatorProgress, AnswerKind, BlindItem, GoldFeedback, Lease, MyWorkEntry, NextItem,
+    QueueOverview, SubmitOutcome, Submission,
+};
+pub use queue_rules::QueueSettings;
 pub use schema::{LabelSchema, Question, QuestionKind, SchemaOption};
 
 use db::Inner;

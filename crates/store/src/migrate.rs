@@ -17,11 +17,18 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    name: "0001_platform",
-    sqlite: include_str!("../migrations/sqlite/0001_platform.sql"),
-    postgres: include_str!("../migrations/postgres/0001_platform.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "0001_platform",
+        sqlite: include_str!("../migrations/sqlite/0001_platform.sql"),
+        postgres: include_str!("../migrations/postgres/0001_platform.sql"),
+    },
+    Migration {
+        name: "0002_queue",
+        sqlite: include_str!("../migrations/sqlite/0002_queue.sql"),
+        postgres: include_str!("../migrations/postgres/0002_queue.sql"),
+    },
+];
 
 /// Advisory-lock key so that servers starting together on PostgreSQL migrate one at a time.
 const PG_MIGRATION_LOCK: i64 = 0x63_6f6e_636f_7264;

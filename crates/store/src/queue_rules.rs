@@ -1,0 +1,377 @@
+//! The queue's settings and its pure rules: how many annotators an item needs, when labels
+//! agree enough to stop asking, whether a gold item is due, and whether an answer matches gold.
+//! No SQL here, so the rules can be replayed on a real data set (see the dynamic-overlap
+//! replay in the CLI's platform bench) exactly as the server applies them.
+
+use crate::schema::{LabelSchema, QuestionKind};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Per-project queue settings, stored under `settings.queue` of the project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueSettings {
+    /// Distinct human annotators per item (fixed overlap; the maximum when dynamic).
+    pub overlap: i64,
+    /// Share of items (percent) that get the full overlap; the rest get one label.
+    pub coverage_percent: i64,
+    /// Dynamic overlap: start at `min_overlap`, add one annotator while the labels disagree,
+    /// up to `overlap`; an item still unresolved at `overlap` is escalated.
+    pub dynamic: bool,
+    pub min_overlap: i64,
+    /// Vote share of the most common answer (on every question) that counts as agreement.
+    pub target_agreement: f64,
+    /// How long a served item stays reserved for its annotator.
+    pub lease_seconds: i64,
+    /// Most submissions per annotator per UTC day; `None` for no cap.
+    pub daily_cap: Option<i64>,
+    /// Share of served items that are gold items (0 to 1).
+    pub gold_rate: f64,
+    /// `immediate`: the result is shown after the submission; `deferred`: from the next day,
+    /// in "My work".
+    pub gold_feedback: GoldFeedbackMode,
+    /// Auto-pause an annotator whose gold accuracy (since their last resume) is below this…
+    pub pause_below: f64,
+    /// …after at least this many gold answers. 0 turns auto-pause off.
+    pub pause_min_gold: i64,
+    /// Severity option (code of the first ordinal question) from which time spent counts as
+    /// time on high-severity content; `None`: the two most severe levels.
+    pub high_severity_from: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GoldFeedbackMode {
+    Immediate,
+    Deferred,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        QueueSettings {
+            overlap: 3,
+            coverage_percent: 100,
+            dynamic: false,
+            min_overlap: 2,
+            target_agreement: 0.75,
+            lease_seconds: 900,
+            daily_cap: None,
+            gold_rate: 0.0,
+            gold_feedback: GoldFeedbackMode::Immediate,
+            pause_below: 0.6,
+            pause_min_gold: 10,
+            high_severity_from: None,
+        }
+    }
+}
+
+impl QueueSettings {
+    /// Reads `settings.queue` of a project (defaults where absent).
+    pub fn from_project_settings(settings: &Value) -> Result<QueueSettings, String> {
+        let parsed: QueueSettings = match settings.get("queue") {
+            None | Some(Value::Null) => QueueSettings::default(),
+            Some(queue) => serde_json::from_value(queue.clone())
+                .map_err(|e| format!("queue settings: {e}"))?,
+        };
+        parsed.validate()?;
+        Ok(parsed)
+    }
+
+    /// Checks the settings make sense; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=50).contains(&self.overlap) {
+            return Err("overlap must be between 1 and 50 annotators".into());
+        }
+        if !(0..=100).contains(&self.coverage_percent) {
+            return Err("coverage must be a percentage between 0 and 100".into());
+        }
+        if self.dynamic && !(1..=self.overlap).contains(&self.min_overlap) {
+            return Err(format!(
+                "the minimum overlap must be between 1 and the overlap ({})",
+                self.overlap
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.target_agreement) {
+            return Err("target agreement must be between 0 and 1".into());
+        }
+        if !(10..=7 * 24 * 3600).contains(&self.lease_seconds) {
+            return Err("a lease lasts between 10 seconds and 7 days".into());
+        }
+        if self.daily_cap.is_some_and(|c| c < 1) {
+            return Err("a daily cap must be at least 1 (leave it empty for no cap)".into());
+        }
+        if !(0.0..=1.0).contains(&self.gold_rate) {
+            return Err("the gold rate must be between 0 and 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.pause_below) {
+            return Err("the pause threshold must be between 0 and 1".into());
+        }
+        if self.pause_min_gold < 0 {
+            return Err("the minimum number of gold answers cannot be negative".into());
+        }
+        Ok(())
+    }
+
+    /// Annotators an item needs when it is first served. Whether an item is inside the
+    /// coverage share is a fixed function of its id, so every server agrees.
+    pub fn initial_needed(&self, item_id: i64) -> i64 {
+        let full = if self.dynamic {
+            self.min_overlap
+        } else {
+            self.overlap
+        };
+        if in_coverage(item_id, self.coverage_percent) {
+            full
+        } else {
+            1
+        }
+    }
+}
+
+fn in_coverage(item_id: i64, percent: i64) -> bool {
+    // A multiplicative hash spreads consecutive ids evenly over the 100 buckets.
+    let bucket = (item_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    ((bucket % 100) as i64) < percent
+}
+
+/// What to do with an item once it has as many labels as it currently needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverlapDecision {
+    /// The labels agree (or the overlap is fixed): the item is labelled.
+    Done,
+    /// Disagreement under dynamic overlap: ask one more annotator.
+    AskOneMore,
+    /// Disagreement at the maximum overlap: mark the item for expert review.
+    Escalate,
+}
+
+/// The dynamic-overlap rule, applied when an item reaches its current `needed` labels.
+pub fn decide_overlap(settings: &QueueSettings, needed: i64, agreement: f64) -> OverlapDecision {
+    if !settings.dynamic || agreement + 1e-9 >= settings.target_agreement {
+        OverlapDecision::Done
+    } else if needed < settings.overlap {
+        OverlapDecision::AskOneMore
+    } else {
+        OverlapDecision::Escalate
+    }
+}
+
+/// Canonical text of one question's answer: a code, or the sorted set of codes.
+fn answer_key(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(codes) => {
+            let mut codes: Vec<&str> = codes.iter().filter_map(Value::as_str).collect();
+            codes.sort_unstable();
+            Some(codes.join("|"))
+        }
+        _ => None,
+    }
+}
+
+/// Agreement among labels as the share of the most common answer, taken on every question
+/// of the schema and the lowest kept (an item agrees when every question does). Questions
+/// nobody answered are ignored; with no answers at all the agreement is 1.
+pub fn vote_agreement(schema: &LabelSchema, answers: &[Value]) -> f64 {
+    let mut lowest: f64 = 1.0;
+    for question in &schema.questions {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        let mut total = 0usize;
+        for answer in answers {
+            if let Some(key) = answer.get(&question.key).and_then(answer_key) {
+                *counts.entry(key).or_default() += 1;
+                total += 1;
+            }
+        }
+        if total > 0 {
+            let top = counts.values().copied().max().unwrap_or(0);
+            lowest = lowest.min(top as f64 / total as f64);
+        }
+    }
+    lowest
+}
+
+/// True when an answer matches a gold answer on every question the gold answer names.
+pub fn matches_gold(answer: &Value, gold: &Value) -> bool {
+    let Some(gold) = gold.as_object() else {
+        return false;
+    };
+    gold.iter().all(|(key, expected)| {
+        let given = answer.get(key).and_then(answer_key);
+        given.is_some() && given == answer_key(expected)
+    })
+}
+
+/// Whether the next item served to an annotator should be a gold item: keeps their gold
+/// share at `rate`, with a per-annotator phase so that gold does not come at the same
+/// positions for everybody (the first item is not always gold).
+pub fn gold_due(rate: f64, served: i64, gold_served: i64, phase_seed: i64) -> bool {
+    if rate <= 0.0 {
+        return false;
+    }
+    let phase = ((phase_seed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64
+        / (1u64 << 53) as f64;
+    // Gold due so far after this item: floor(rate × (served + 1) + phase).
+    (gold_served as f64) < (rate * (served as f64 + 1.0) + phase).floor()
+}
+
+/// Index of the answer's option on the schema's first ordinal question (its severity), if any.
+pub fn severity_index(schema: &LabelSchema, answer: &Value) -> Option<i64> {
+    let question = schema
+        .questions
+        .iter()
+        .find(|q| q.kind == QuestionKind::Ordinal)?;
+    let code = answer.get(&question.key)?.as_str()?;
+    question
+        .options
+        .iter()
+        .position(|o| o.value == code)
+        .map(|i| i as i64)
+}
+
+/// The severity index from which time counts as high-severity time.
+pub fn high_severity_threshold(schema: &LabelSchema, settings: &QueueSettings) -> Option<i64> {
+    let question = schema
+        .questions
+        .iter()
+        .find(|q| q.kind == QuestionKind::Ordinal)?;
+    match &settings.high_severity_from {
+        Some(code) => question
+            .options
+            .iter()
+            .position(|o| &o.value == code)
+            .map(|i| i as i64),
+        None => Some(question.options.len().saturating_sub(2) as i64),
+    }
+}
+
+/// Category codes an answer names: the first multi-label question's codes.
+pub fn answer_categories(schema: &LabelSchema, answer: &Value) -> Vec<String> {
+    schema
+        .questions
+        .iter()
+        .find(|q| q.kind == QuestionKind::Multi)
+        .and_then(|q| answer.get(&q.key))
+        .and_then(Value::as_array)
+        .map(|codes| {
+            codes
+                .iter()
+                .filter_map(|c| c.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn settings_default_when_absent_and_refuse_nonsense_naming_the_field() {
+        let s = QueueSettings::from_project_settings(&json!({})).unwrap();
+        assert_eq!(s, QueueSettings::default());
+        let err = QueueSettings::from_project_settings(&json!({"queue": {"overlap": 0}}))
+            .unwrap_err();
+        assert!(err.contains("overlap"), "{err}");
+        let err = QueueSettings::from_project_settings(&json!({"queue": {"overlapp": 2}}))
+            .unwrap_err();
+        assert!(err.contains("overlapp"), "{err}");
+        let err = QueueSettings::from_project_settings(
+            &json!({"queue": {"dynamic": true, "overlap": 3, "min_overlap": 4}}),
+        )
+        .unwrap_err();
+        assert!(err.contains("minimum overlap"), "{err}");
+    }
+
+    #[test]
+    fn coverage_gives_the_full_overlap_to_about_its_share_of_items() {
+        let settings = QueueSettings {
+            overlap: 3,
+            coverage_percent: 30,
+            ..QueueSettings::default()
+        };
+        let full = (1..=10_000)
+            .filter(|id| settings.initial_needed(*id) == 3)
+            .count();
+        assert!((2_800..=3_200).contains(&full), "{full}");
+        let all = QueueSettings::default();
+        assert!((1..=1000).all(|id| all.initial_needed(id) == 3));
+    }
+
+    #[test]
+    fn dynamic_overlap_asks_for_more_until_agreement_or_the_maximum() {
+        let s = QueueSettings {
+            dynamic: true,
+            min_overlap: 2,
+            overlap: 4,
+            target_agreement: 0.75,
+            ..QueueSettings::default()
+        };
+        assert_eq!(decide_overlap(&s, 2, 1.0), OverlapDecision::Done);
+        assert_eq!(decide_overlap(&s, 2, 0.5), OverlapDecision::AskOneMore);
+        assert_eq!(decide_overlap(&s, 3, 2.0 / 3.0), OverlapDecision::AskOneMore);
+        assert_eq!(decide_overlap(&s, 4, 0.75), OverlapDecision::Done);
+        assert_eq!(decide_overlap(&s, 4, 0.5), OverlapDecision::Escalate);
+        let fixed = QueueSettings::default();
+        assert_eq!(decide_overlap(&fixed, 3, 0.34), OverlapDecision::Done);
+    }
+
+    #[test]
+    fn vote_agreement_is_the_weakest_questions_top_share() {
+        let schema = LabelSchema::catalog_safety();
+        let answers = [
+            json!({"decision": "VIOLATING", "category": ["DG.HATE", "DG.VIOL"], "severity": "S3"}),
+            json!({"decision": "VIOLATING", "category": ["DG.VIOL", "DG.HATE"], "severity": "S4"}),
+            json!({"decision": "BORDERLINE", "category": ["DG.HATE", "DG.VIOL"], "severity": "S3"}),
+            json!({"decision": "VIOLATING", "category": ["DG.HATE", "DG.VIOL"], "severity": "S3"}),
+        ];
+        // decision 3/4, category sets 4/4 (order ignored), severity 3/4.
+        assert!((vote_agreement(&schema, &answers) - 0.75).abs() < 1e-12);
+        assert!((vote_agreement(&schema, &answers[..2]) - 0.5).abs() < 1e-12);
+        assert_eq!(vote_agreement(&schema, &[]), 1.0);
+    }
+
+    #[test]
+    fn gold_matches_on_the_questions_gold_names_with_sets_unordered() {
+        let gold = json!({"decision": "VIOLATING", "category": ["DG.HATE", "DG.VIOL"]});
+        assert!(matches_gold(
+            &json!({"decision": "VIOLATING", "category": ["DG.VIOL", "DG.HATE"], "severity": "S2"}),
+            &gold
+        ));
+        assert!(!matches_gold(
+            &json!({"decision": "VIOLATING", "category": ["DG.VIOL"]}),
+            &gold
+        ));
+        assert!(!matches_gold(&json!({"decision": "VIOLATING"}), &gold));
+    }
+
+    #[test]
+    fn gold_comes_at_the_configured_rate_not_first_for_everybody() {
+        for seed in 1..50 {
+            let (mut served, mut gold) = (0, 0);
+            for _ in 0..200 {
+                if gold_due(0.1, served, gold, seed) {
+                    gold += 1;
+                }
+                served += 1;
+            }
+            assert!((19..=21).contains(&gold), "seed {seed}: {gold}");
+        }
+        let first_is_gold = (1..200).filter(|seed| gold_due(0.1, 0, 0, *seed)).count();
+        assert!(first_is_gold < 40, "{first_is_gold}");
+        assert!(gold_due(1.0, 5, 5, 7));
+        assert!(!gold_due(0.0, 5, 0, 7));
+    }
+
+    #[test]
+    fn severity_and_categories_come_from_the_schema_questions() {
+        let schema = LabelSchema::catalog_safety();
+        let answer = json!({"decision": "VIOLATING", "category": ["DG.SELF"], "severity": "S4"});
+        assert_eq!(severity_index(&schema, &answer), Some(4));
+        assert_eq!(answer_categories(&schema, &answer), vec!["DG.SELF"]);
+        let settings = QueueSettings::default();
+        assert_eq!(high_severity_threshold(&schema, &settings), Some(3));
+    }
+}
