@@ -5,4 +5,5 @@ mod export;
 mod items;
 mod jobs;
 mod projects;
+mod queue;
 mod versions;

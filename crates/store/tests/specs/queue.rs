@@ -1,0 +1,526 @@
+//! The work queue: overlap under concurrency, leases, idempotent submits, unsure, skips,
+//! priority, caps, gold (rate, feedback, pause, resume), dynamic overlap, model accounts.
+
+use crate::harness::{TestStore, fixtures};
+use crate::on_every_backend;
+use concord_store::{
+    AnswerKind, Id, NewUser, NextItem, OnConflict, Project, Store, StoreError, Submission, User,
+};
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+
+async fn project_with(store: &Store, slug: &str, queue: Value, items_jsonl: &str) -> Project {
+    let project = fixtures::project(store, slug).await;
+    let project = store
+        .update_project(
+            project.id,
+            &project.name,
+            "",
+            json!({ "queue": queue }),
+            None,
+        )
+        .await
+        .unwrap();
+    fixtures::import_items(store, project.id, "items.jsonl", items_jsonl, OnConflict::Error)
+        .await
+        .unwrap();
+    project
+}
+
+fn tracks(count: usize) -> String {
+    (1..=count)
+        .map(|n| format!("{{\"id\":\"t{n:04}\",\"item_type\":\"track\",\"title\":\"Track {n}\"}}\n"))
+        .collect()
+}
+
+async fn annotators(store: &Store, prefix: &str, count: usize) -> Vec<User> {
+    let mut out = Vec::new();
+    for n in 0..count {
+        out.push(fixtures::user(store, &format!("{prefix}{n}")).await);
+    }
+    out
+}
+
+fn leased(next: NextItem) -> concord_store::Lease {
+    match next {
+        NextItem::Leased(lease) => lease,
+        other => panic!("expected an item, got {other:?}"),
+    }
+}
+
+fn submission(item_id: Id, decision: &str, severity: &str, key: &str) -> Submission {
+    Submission {
+        item_id,
+        kind: AnswerKind::Label,
+        answer: fixtures::answer(decision, severity),
+        rationale: String::new(),
+        flags: Vec::new(),
+        guideline_version_id: None,
+        time_spent_ms: Some(1_000),
+        idempotency_key: key.into(),
+    }
+}
+
+async fn item_state(store: &Store, project: &Project, item_id: Id) -> String {
+    store.item(project.id, item_id).await.unwrap().state
+}
+
+async fn sixty_four_annotators_asking_at_once_never_exceed_the_overlap(store: TestStore) {
+    let project = project_with(&store, "overlap", json!({"overlap": 2}), &tracks(20)).await;
+    let people = annotators(&store, "a", 64).await;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(people.len()));
+    let mut tasks = Vec::new();
+    for person in people {
+        let (store, project, barrier) = (store.store.clone(), project.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store.next_item(&project, &person).await
+        }));
+    }
+    let mut per_item: HashMap<Id, usize> = HashMap::new();
+    let mut empty = 0;
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            NextItem::Leased(lease) => *per_item.entry(lease.item.id).or_default() += 1,
+            NextItem::Empty => empty += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(per_item.values().all(|&n| n <= 2), "{per_item:?}");
+    assert_eq!(per_item.values().sum::<usize>(), 40, "20 items × overlap 2");
+    assert_eq!(empty, 24);
+}
+
+async fn an_annotator_never_gets_the_same_item_twice_and_a_reload_resumes_the_lease(
+    store: TestStore,
+) {
+    let project = project_with(&store, "twice", json!({"overlap": 3}), &tracks(3)).await;
+    let ann = fixtures::user(&store, "ann").await;
+    let first = leased(store.next_item(&project, &ann).await.unwrap());
+    let again = leased(store.next_item(&project, &ann).await.unwrap());
+    assert_eq!(again.item.id, first.item.id);
+    assert!(again.resumed && !first.resumed);
+    let mut seen = HashSet::new();
+    for n in 0..3 {
+        let lease = leased(store.next_item(&project, &ann).await.unwrap());
+        assert!(seen.insert(lease.item.id), "served twice");
+        store
+            .submit(
+                &project,
+                &ann,
+                submission(lease.item.id, "NOT_VIOLATING", "S0", &format!("key-ann-{n}")),
+            )
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        store.next_item(&project, &ann).await.unwrap(),
+        NextItem::Empty
+    ));
+}
+
+async fn items_are_served_by_priority_then_age(store: TestStore) {
+    let items = "{\"id\":\"low\",\"item_type\":\"track\",\"title\":\"Low\",\"priority\":1}\n\
+                 {\"id\":\"high\",\"item_type\":\"track\",\"title\":\"High\",\"priority\":9}\n\
+                 {\"id\":\"old-mid\",\"item_type\":\"track\",\"title\":\"Mid 1\",\"priority\":5}\n\
+                 {\"id\":\"new-mid\",\"item_type\":\"track\",\"title\":\"Mid 2\",\"priority\":5}\n";
+    let project = project_with(&store, "priority", json!({"overlap": 1}), items).await;
+    let ann = fixtures::user(&store, "ann").await;
+    let mut order = Vec::new();
+    for n in 0..4 {
+        let lease = leased(store.next_item(&project, &ann).await.unwrap());
+        order.push(lease.item.external_id.clone());
+        store
+            .submit(&project, &ann, submission(lease.item.id, "NOT_VIOLATING", "S0", &format!("priority-key-{n}")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(order, ["high", "old-mid", "new-mid", "low"]);
+}
+
+async fn an_expired_lease_returns_the_slot_and_a_late_submission_is_kept_and_flagged(
+    store: TestStore,
+) {
+    let project = project_with(&store, "leases", json!({"overlap": 1}), &tracks(1)).await;
+    let (first, second) = (
+        fixtures::user(&store, "first").await,
+        fixtures::user(&store, "second").await,
+    );
+    let lease = leased(store.next_item(&project, &first).await.unwrap());
+    assert!(matches!(
+        store.next_item(&project, &second).await.unwrap(),
+        NextItem::Empty
+    ));
+    fixtures::execute(&store, "UPDATE assignments SET expires_at = 0".into()).await;
+    let taken_over = leased(store.next_item(&project, &second).await.unwrap());
+    assert_eq!(taken_over.item.id, lease.item.id);
+
+    let late = store
+        .submit(&project, &first, submission(lease.item.id, "VIOLATING", "S3", "late-key-1"))
+        .await
+        .unwrap();
+    assert!(late.late, "stored and flagged late");
+    let on_time = store
+        .submit(&project, &second, submission(lease.item.id, "VIOLATING", "S3", "ontime-key-1"))
+        .await
+        .unwrap();
+    assert!(!on_time.late);
+    let stored = store.item_annotations(lease.item.id).await.unwrap();
+    assert_eq!(stored.len(), 2, "no acknowledged work is lost");
+    assert_eq!(stored.iter().filter(|a| a.is_late).count(), 1);
+}
+
+async fn a_retried_submit_never_creates_a_second_annotation(store: TestStore) {
+    let project = project_with(&store, "retry", json!({"overlap": 1}), &tracks(2)).await;
+    let ann = fixtures::user(&store, "ann").await;
+    let lease = leased(store.next_item(&project, &ann).await.unwrap());
+    let s = submission(lease.item.id, "BORDERLINE", "S2", "retry-key-123");
+    let (a, b) = tokio::join!(
+        store.submit(&project, &ann, s.clone()),
+        store.submit(&project, &ann, s.clone())
+    );
+    let ids: Vec<Id> = [a, b]
+        .into_iter()
+        .filter_map(|r| match r {
+            Ok(outcome) => Some(outcome.annotation_id),
+            Err(StoreError::Conflict(_)) => None, // the racing twin; a retry gets the result
+            Err(e) => panic!("{e}"),
+        })
+        .collect();
+    let again = store.submit(&project, &ann, s).await.unwrap();
+    assert!(again.replayed);
+    assert!(ids.iter().all(|id| *id == again.annotation_id));
+    assert_eq!(store.count_annotations(project.id).await.unwrap(), 1);
+    let other = submission(lease.item.id + 1, "BORDERLINE", "S2", "retry-key-123");
+    let err = store.submit(&project, &ann, other).await.unwrap_err();
+    assert!(err.to_string().contains("another item"), "{err}");
+}
+
+async fn a_submission_for_an_item_not_served_is_refused_and_bad_answers_name_the_field(
+    store: TestStore,
+) {
+    let project = project_with(&store, "refuse", json!({}), &tracks(2)).await;
+    let ann = fixtures::user(&store, "ann").await;
+    let item = store.item_by_external_id(project.id, "t0002").await.unwrap();
+    let err = store
+        .submit(&project, &ann, submission(item.id, "VIOLATING", "S3", "not-served-1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    let lease = leased(store.next_item(&project, &ann).await.unwrap());
+    let mut bad = submission(lease.item.id, "MAYBE", "S3", "bad-answer-1");
+    let err = store.submit(&project, &ann, bad.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("decision"), "{err}");
+    bad.answer = fixtures::answer("VIOLATING", "S3");
+    bad.flags = vec!["vibes".into()];
+    let err = store.submit(&project, &ann, bad.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("vibes"), "{err}");
+    bad.flags.clear();
+    bad.idempotency_key = "short".into();
+    let err = store.submit(&project, &ann, bad).await.unwrap_err();
+    assert!(err.to_string().contains("idempotency_key"), "{err}");
+    assert_eq!(store.count_annotations(project.id).await.unwrap(), 0);
+}
+
+async fn unsure_uses_the_slot_and_escalates_while_a_skip_frees_it(store: TestStore) {
+    let project = project_with(&store, "unsure", json!({"overlap": 2}), &tracks(2)).await;
+    let people = annotators(&store, "u", 3).await;
+    let lease = leased(store.next_item(&project, &people[0]).await.unwrap());
+    let mut unsure = submission(lease.item.id, "VIOLATING", "S3", "unsure-key-1");
+    unsure.kind = AnswerKind::Unsure;
+    unsure.answer = json!({"severity": "S2"}); // a best guess, the rest left out
+    store.submit(&project, &people[0], unsure).await.unwrap();
+    assert_eq!(item_state(&store, &project, lease.item.id).await, "escalated");
+    let escalated = lease.item.id;
+
+    let other = leased(store.next_item(&project, &people[1]).await.unwrap());
+    assert_ne!(other.item.id, escalated, "an escalated item is not served again");
+    store
+        .skip(&project, &people[1], other.item.id, "audio will not load")
+        .await
+        .unwrap();
+    // The skipper is not served it again; someone else gets the freed slot.
+    assert!(matches!(
+        store.next_item(&project, &people[1]).await.unwrap(),
+        NextItem::Empty
+    ));
+    let third = leased(store.next_item(&project, &people[2]).await.unwrap());
+    assert_eq!(third.item.id, other.item.id);
+    let err = store
+        .skip(&project, &people[1], other.item.id, "again")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)));
+    let err = store.skip(&project, &people[2], other.item.id, "  ").await.unwrap_err();
+    assert!(err.to_string().contains("reason"));
+}
+
+async fn dynamic_overlap_adds_annotators_on_disagreement_and_escalates_at_the_maximum(
+    store: TestStore,
+) {
+    let settings = json!({"dynamic": true, "min_overlap": 2, "overlap": 3, "target_agreement": 0.7});
+    let project = project_with(&store, "dynamic", settings, &tracks(2)).await;
+    let people = annotators(&store, "d", 4).await;
+    let label = |n: usize, item: Id, decision: &str| {
+        submission(item, decision, if decision == "VIOLATING" { "S3" } else { "S0" }, &format!("dyn-key-{n}-{item}"))
+    };
+    // Item 1: two agree → labelled after two.
+    // Item 2: split → a third annotator → still split → escalated.
+    let mut by_item: HashMap<Id, usize> = HashMap::new();
+    for (n, person) in people.iter().enumerate() {
+        loop {
+            let next = store.next_item(&project, person).await.unwrap();
+            let NextItem::Leased(lease) = next else { break };
+            let id = lease.item.id;
+            let seen = by_item.entry(id).or_default();
+            *seen += 1;
+            let decision = if lease.item.external_id == "t0001" || *seen % 2 == 1 {
+                "VIOLATING"
+            } else {
+                "NOT_VIOLATING"
+            };
+            let decision = if lease.item.external_id == "t0002" && *seen == 3 {
+                "BORDERLINE"
+            } else {
+                decision
+            };
+            store.submit(&project, person, label(n, id, decision)).await.unwrap();
+        }
+    }
+    let one = store.item_by_external_id(project.id, "t0001").await.unwrap();
+    let two = store.item_by_external_id(project.id, "t0002").await.unwrap();
+    assert_eq!(by_item[&one.id], 2);
+    assert_eq!(one.state, "labelled");
+    assert_eq!(by_item[&two.id], 3, "one more annotator, up to the maximum");
+    assert_eq!(two.state, "escalated");
+}
+
+async fn coverage_gives_the_rest_of_the_items_one_label(store: TestStore) {
+    let project = project_with(&store, "coverage", json!({"overlap": 2, "coverage_percent": 0}), &tracks(3)).await;
+    let people = annotators(&store, "c", 2).await;
+    let mut served = 0;
+    for (n, person) in people.iter().enumerate() {
+        while let NextItem::Leased(lease) = store.next_item(&project, person).await.unwrap() {
+            served += 1;
+            store
+                .submit(&project, person, submission(lease.item.id, "NOT_VIOLATING", "S0", &format!("coverage-key-{n}-{}", lease.item.id)))
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(served, 3, "coverage 0 %: every item gets one label");
+}
+
+async fn a_daily_cap_stops_serving_until_the_next_day(store: TestStore) {
+    let project = project_with(&store, "cap", json!({"overlap": 1, "daily_cap": 2}), &tracks(5)).await;
+    let ann = fixtures::user(&store, "ann").await;
+    for n in 0..2 {
+        let lease = leased(store.next_item(&project, &ann).await.unwrap());
+        store
+            .submit(&project, &ann, submission(lease.item.id, "NOT_VIOLATING", "S0", &format!("cap-key-{n}")))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        store.next_item(&project, &ann).await.unwrap(),
+        NextItem::CapReached { cap: 2 }
+    ));
+    // A personal cap overrides the project's.
+    store
+        .set_annotator_limits(project.id, ann.id, Some(3), vec![], ann.id)
+        .await
+        .unwrap();
+    leased(store.next_item(&project, &ann).await.unwrap());
+    // Yesterday's count does not count today.
+    fixtures::execute(&store, "UPDATE annotator_progress SET day = day - 1, daily_cap = 1".into()).await;
+    let progress = store.annotator_progress(project.id, ann.id).await.unwrap();
+    assert_eq!(progress.done_today, 0);
+    assert_eq!(progress.done_total, 2);
+}
+
+fn gold_items(count: usize, plain: usize) -> String {
+    let mut out = String::new();
+    for n in 1..=count {
+        out += &format!(
+            "{{\"id\":\"g{n:03}\",\"item_type\":\"track\",\"title\":\"Gold {n}\",\"gold\":{{\"decision\":\"VIOLATING\",\"severity\":\"S3\"}}}}\n"
+        );
+    }
+    out + &tracks(plain)
+}
+
+async fn gold_is_mixed_in_at_its_rate_scored_with_a_wilson_interval_and_pauses_the_inaccurate(
+    store: TestStore,
+) {
+    let settings = json!({"overlap": 1, "gold_rate": 0.5, "pause_below": 0.6, "pause_min_gold": 4});
+    let project = project_with(&store, "gold", settings, &gold_items(10, 20)).await;
+    let ann = fixtures::user(&store, "ann").await;
+    let analyst = fixtures::user(&store, "analyst").await;
+    let mut gold_seen = 0;
+    let mut feedback = Vec::new();
+    let mut n = 0;
+    loop {
+        let next = store.next_item(&project, &ann).await.unwrap();
+        let lease = match next {
+            NextItem::Leased(lease) => lease,
+            NextItem::Paused { reason } => {
+                assert!(reason.contains("gold accuracy"), "{reason}");
+                break;
+            }
+            other => panic!("{other:?}"),
+        };
+        n += 1;
+        // Always answers NOT_VIOLATING: wrong on every gold item.
+        let outcome = store
+            .submit(&project, &ann, submission(lease.item.id, "NOT_VIOLATING", "S0", &format!("gold-key-{n}")))
+            .await
+            .unwrap();
+        if let Some(gold) = outcome.gold {
+            gold_seen += 1;
+            feedback.push(gold.correct);
+            assert_eq!(gold.expected, json!({"decision": "VIOLATING", "severity": "S3"}));
+        }
+    }
+    assert_eq!(gold_seen, 4, "paused after the minimum number of gold answers");
+    assert!(feedback.iter().all(|c| !c));
+    assert!((6..=10).contains(&n), "gold at about half the items: {n} served");
+    let progress = store.annotator_progress(project.id, ann.id).await.unwrap();
+    assert!(progress.paused);
+    assert_eq!((progress.gold.successes, progress.gold.trials), (0, 4));
+    assert!(progress.gold.high > 0.4 && progress.gold.high < 0.55, "{:?}", progress.gold);
+
+    store.resume_annotator(project.id, ann.id, analyst.id).await.unwrap();
+    leased(store.next_item(&project, &ann).await.unwrap());
+    let err = store.resume_annotator(project.id, ann.id, analyst.id).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)));
+}
+
+async fn deferred_gold_feedback_is_not_shown_after_submission_but_later_in_my_work(
+    store: TestStore,
+) {
+    let settings = json!({"overlap": 1, "gold_rate": 1.0, "gold_feedback": "deferred"});
+    let project = project_with(&store, "deferred", settings, &gold_items(1, 1)).await;
+    let ann = fixtures::user(&store, "ann").await;
+    let lease = leased(store.next_item(&project, &ann).await.unwrap());
+    let outcome = store
+        .submit(&project, &ann, submission(lease.item.id, "VIOLATING", "S3", "deferred-key-1"))
+        .await
+        .unwrap();
+    assert!(outcome.gold.is_none());
+    let work = store.my_work(&project, ann.id, 50).await.unwrap();
+    assert!(work[0].gold.is_none(), "not on the same day");
+    fixtures::execute(&store, "UPDATE annotations SET created_at = created_at - 86400000".into()).await;
+    let work = store.my_work(&project, ann.id, 50).await.unwrap();
+    assert_eq!(work[0].gold.as_ref().map(|g| g.correct), Some(true));
+}
+
+async fn model_accounts_label_in_parallel_and_set_the_pre_label_that_orders_the_queue(
+    store: TestStore,
+) {
+    let project = project_with(&store, "models", json!({"overlap": 2}), &tracks(3)).await;
+    let model = store
+        .create_user(
+            NewUser {
+                username: "rules-model".into(),
+                display_name: None,
+                password: None,
+                is_admin: false,
+                kind: "model".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let human = fixtures::user(&store, "human").await;
+    // The model labels every item (it takes no human slot); it calls t0003 severe.
+    for n in 0..3 {
+        let lease = leased(store.next_item(&project, &model).await.unwrap());
+        let (decision, severity) = if lease.item.external_id == "t0003" {
+            ("VIOLATING", "S4")
+        } else {
+            ("NOT_VIOLATING", "S0")
+        };
+        let mut s = submission(lease.item.id, decision, severity, &format!("model-key-{n}"));
+        if lease.item.external_id == "t0003" {
+            s.answer["category"] = json!(["DG.SELF"]);
+        }
+        store.submit(&project, &model, s).await.unwrap();
+    }
+    let first = leased(store.next_item(&project, &human).await.unwrap());
+    assert_eq!(first.item.external_id, "t0003", "the severe pre-label comes first");
+
+    // An annotator excluded from DG.SELF is not served items pre-labelled with it.
+    let other = fixtures::user(&store, "excluded").await;
+    store
+        .set_annotator_limits(project.id, other.id, None, vec!["DG.SELF".into()], human.id)
+        .await
+        .unwrap();
+    let served = leased(store.next_item(&project, &other).await.unwrap());
+    assert_eq!(served.item.external_id, "t0001", "t0003 is skipped for them");
+    let err = store
+        .set_annotator_limits(project.id, other.id, None, vec!["NOPE".into()], human.id)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("NOPE"));
+}
+
+async fn a_rereview_is_the_only_way_to_see_an_item_again_and_it_comes_first(store: TestStore) {
+    let project = project_with(&store, "rereview", json!({"overlap": 1}), &tracks(3)).await;
+    let ann = fixtures::user(&store, "ann").await;
+    let pm = fixtures::user(&store, "pm").await;
+    let lease = leased(store.next_item(&project, &ann).await.unwrap());
+    store
+        .submit(&project, &ann, submission(lease.item.id, "NOT_VIOLATING", "S0", "rr-key-1"))
+        .await
+        .unwrap();
+    store
+        .assign_again(project.id, lease.item.id, ann.id, "rereview", Some(pm.id))
+        .await
+        .unwrap();
+    let again = leased(store.next_item(&project, &ann).await.unwrap());
+    assert_eq!(again.item.id, lease.item.id);
+    assert_eq!(again.purpose, "rereview");
+    store
+        .submit(&project, &ann, submission(lease.item.id, "BORDERLINE", "S2", "rr-key-2"))
+        .await
+        .unwrap();
+    assert_eq!(store.item_annotations(lease.item.id).await.unwrap().len(), 2);
+    let err = store
+        .assign_again(project.id, lease.item.id, ann.id, "whenever", Some(pm.id))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("rereview"));
+}
+
+async fn time_on_high_severity_content_is_counted_for_the_project_manager(store: TestStore) {
+    let project = project_with(&store, "wellbeing", json!({"overlap": 1}), &tracks(2)).await;
+    let ann = fixtures::user(&store, "ann").await;
+    for (n, (decision, severity)) in [("VIOLATING", "S4"), ("NOT_VIOLATING", "S0")].iter().enumerate() {
+        let lease = leased(store.next_item(&project, &ann).await.unwrap());
+        store
+            .submit(&project, &ann, submission(lease.item.id, decision, severity, &format!("hs-key-{n}")))
+            .await
+            .unwrap();
+    }
+    let team = store.team_progress(project.id).await.unwrap();
+    let me = team.iter().find(|p| p.user_id == ann.id).unwrap();
+    assert_eq!(me.time_total_ms, 2_000);
+    assert_eq!(me.high_severity_ms, 1_000);
+}
+
+on_every_backend!(
+    sixty_four_annotators_asking_at_once_never_exceed_the_overlap,
+    an_annotator_never_gets_the_same_item_twice_and_a_reload_resumes_the_lease,
+    items_are_served_by_priority_then_age,
+    an_expired_lease_returns_the_slot_and_a_late_submission_is_kept_and_flagged,
+    a_retried_submit_never_creates_a_second_annotation,
+    a_submission_for_an_item_not_served_is_refused_and_bad_answers_name_the_field,
+    unsure_uses_the_slot_and_escalates_while_a_skip_frees_it,
+    dynamic_overlap_adds_annotators_on_disagreement_and_escalates_at_the_maximum,
+    coverage_gives_the_rest_of_the_items_one_label,
+    a_daily_cap_stops_serving_until_the_next_day,
+    gold_is_mixed_in_at_its_rate_scored_with_a_wilson_interval_and_pauses_the_inaccurate,
+    deferred_gold_feedback_is_not_shown_after_submission_but_later_in_my_work,
+    model_accounts_label_in_parallel_and_set_the_pre_label_that_orders_the_queue,
+    a_rereview_is_the_only_way_to_see_an_item_again_and_it_comes_first,
+    time_on_high_severity_content_is_counted_for_the_project_manager,
+);
