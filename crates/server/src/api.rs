@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use concord_formats::items::{ExportWriter, RecordFormat};
 use concord_store::{
     GuidelineExample, ImportKind, LabelSchema, NewAnnotation, NewProject, NewUser, OnConflict,
-    Permission, Role,
+    Permission, Role, Submission,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -63,6 +63,20 @@ pub fn routes() -> Router<AppState> {
         .route("/projects/{slug}/export", get(export))
         .route("/projects/{slug}/audit", get(audit_log))
         .route("/jobs/{id}", get(get_job))
+        .route("/projects/{slug}/queue/next", post(queue_next))
+        .route("/projects/{slug}/queue/submit", post(queue_submit))
+        .route("/projects/{slug}/queue/skip", post(queue_skip))
+        .route("/projects/{slug}/queue/mine", get(queue_mine))
+        .route("/projects/{slug}/queue/team", get(queue_team))
+        .route(
+            "/projects/{slug}/annotators/{username}/resume",
+            post(resume_annotator),
+        )
+        .route(
+            "/projects/{slug}/annotators/{username}/limits",
+            put(set_annotator_limits),
+        )
+        .route("/projects/{slug}/assignments", post(assign_again))
 }
 
 async fn me(auth: Auth) -> Json<Value> {
@@ -601,4 +615,175 @@ async fn audit_log(
     Ok(Json(
         json!({"entries": state.store.audit_log(Some(project.id), 200).await?}),
     ))
+}
+
+// ---------------------------------------------------------------- the work queue
+
+/// What the annotator's client needs to show the next item: the item (blind), the lease
+/// expiry, and the versions to record with the answer.
+pub(crate) fn next_item_body(
+    project: &concord_store::Project,
+    next: concord_store::NextItem,
+) -> Value {
+    use concord_store::{BlindItem, NextItem};
+    match next {
+        NextItem::Leased(lease) => json!({
+            "status": "leased",
+            "item": BlindItem::from(&lease.item),
+            "expires_at": lease.expires_at,
+            "resumed": lease.resumed,
+            "guideline_version_id": project.current_guideline_version_id,
+            "schema_version_id": project.current_schema_version_id,
+        }),
+        NextItem::Paused { reason } => json!({"status": "paused", "reason": reason}),
+        NextItem::CapReached { cap } => json!({"status": "cap_reached", "cap": cap}),
+        NextItem::Empty => json!({"status": "empty"}),
+    }
+}
+
+async fn queue_next(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+) -> AppResult<Json<Value>> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::Annotate).await?;
+    let next = state.store.next_item(&project, &auth.user).await?;
+    Ok(Json(next_item_body(&project, next)))
+}
+
+async fn queue_submit(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+    Json(mut body): Json<Submission>,
+) -> AppResult<Json<Value>> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::Annotate).await?;
+    if body.guideline_version_id.is_none() {
+        body.guideline_version_id = project.current_guideline_version_id;
+    }
+    let outcome = state.store.submit(&project, &auth.user, body).await?;
+    Ok(Json(json!({"outcome": outcome})))
+}
+
+#[derive(Deserialize)]
+struct SkipBody {
+    item_id: i64,
+    reason: String,
+}
+
+async fn queue_skip(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+    Json(body): Json<SkipBody>,
+) -> AppResult<Json<Value>> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::Annotate).await?;
+    state
+        .store
+        .skip(&project, &auth.user, body.item_id, &body.reason)
+        .await?;
+    Ok(Json(json!({"skipped": body.item_id})))
+}
+
+async fn queue_mine(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+) -> AppResult<Json<Value>> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::Annotate).await?;
+    let work = state.store.my_work(&project, auth.user.id, 200).await?;
+    let progress = state
+        .store
+        .annotator_progress(project.id, auth.user.id)
+        .await
+        .ok();
+    Ok(Json(json!({"progress": progress, "annotations": work})))
+}
+
+async fn queue_team(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+) -> AppResult<Json<Value>> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::ManageAnnotators).await?;
+    Ok(Json(json!({
+        "annotators": state.store.team_progress(project.id).await?,
+        "queue": state.store.queue_overview(project.id).await?,
+    })))
+}
+
+async fn resume_annotator(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((slug, username)): Path<(String, String)>,
+) -> AppResult<Json<Value>> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::ManageAnnotators).await?;
+    let annotator = state.store.user_by_name(&username).await?;
+    state
+        .store
+        .resume_annotator(project.id, annotator.id, auth.user.id)
+        .await?;
+    Ok(Json(json!({"resumed": username})))
+}
+
+#[derive(Deserialize)]
+struct LimitsBody {
+    daily_cap: Option<i64>,
+    #[serde(default)]
+    excluded_categories: Vec<String>,
+}
+
+async fn set_annotator_limits(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((slug, username)): Path<(String, String)>,
+    Json(body): Json<LimitsBody>,
+) -> AppResult<Json<Value>> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::ManageAnnotators).await?;
+    let annotator = state.store.user_by_name(&username).await?;
+    state
+        .store
+        .set_annotator_limits(
+            project.id,
+            annotator.id,
+            body.daily_cap,
+            body.excluded_categories,
+            auth.user.id,
+        )
+        .await?;
+    Ok(Json(
+        json!({"progress": state.store.annotator_progress(project.id, annotator.id).await?}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct AssignBody {
+    item_id: i64,
+    username: String,
+    purpose: String,
+}
+
+async fn assign_again(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+    Json(body): Json<AssignBody>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::ManageAnnotators).await?;
+    let annotator = state.store.user_by_name(&body.username).await?;
+    let id = state
+        .store
+        .assign_again(
+            project.id,
+            body.item_id,
+            annotator.id,
+            &body.purpose,
+            Some(auth.user.id),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({"assignment_id": id}))))
 }

@@ -166,6 +166,54 @@ pub const API_ROUTES: &[ApiRoute] = routes![
         "A job's status and progress",
         "project_manager, admin of the job's project"
     ),
+    (
+        "post",
+        "/projects/{slug}/queue/next",
+        "Lease the next item (blind: no state, gold flag or other labels); returns the lease held if any; status leased|paused|cap_reached|empty",
+        "annotator and above"
+    ),
+    (
+        "post",
+        "/projects/{slug}/queue/submit",
+        "Submit an answer for a leased item (body: item_id, kind label|unsure, answer, rationale, flags, time_spent_ms, idempotency_key); acknowledged after commit; a repeated key returns the first result",
+        "annotator and above"
+    ),
+    (
+        "post",
+        "/projects/{slug}/queue/skip",
+        "Give a leased item back (body: item_id, reason)",
+        "annotator and above"
+    ),
+    (
+        "get",
+        "/projects/{slug}/queue/mine",
+        "The caller's own annotations, gold feedback and counts",
+        "annotator and above"
+    ),
+    (
+        "get",
+        "/projects/{slug}/queue/team",
+        "Annotators' progress, gold accuracy with Wilson interval, pauses, queue counts",
+        "qa_analyst, project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/annotators/{username}/resume",
+        "Resume a paused annotator",
+        "qa_analyst, project_manager, admin"
+    ),
+    (
+        "put",
+        "/projects/{slug}/annotators/{username}/limits",
+        "Set an annotator's daily cap and excluded categories",
+        "qa_analyst, project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/assignments",
+        "Create a rereview or retest assignment (body: item_id, username, purpose)",
+        "qa_analyst, project_manager, admin"
+    ),
 ];
 
 pub fn document() -> Value {

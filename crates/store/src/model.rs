@@ -31,6 +31,11 @@ pub enum Permission {
     ManageMembers,
     ImportItems,
     EditSettings,
+    /// Take work from the queue and submit labels.
+    Annotate,
+    /// See annotators' progress and gold accuracy; resume paused annotators; set caps and
+    /// exclusions; create re-review assignments.
+    ManageAnnotators,
 }
 
 impl Role {
@@ -78,9 +83,15 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin | Role::ProjectManager => true,
-            Role::QaAnalyst => matches!(permission, ViewProject | BrowseItems | ReadAnnotations),
-            Role::QaExpert => matches!(permission, ViewProject | BrowseItems | ReadAnnotations),
-            Role::Annotator => matches!(permission, ViewProject),
+            Role::QaAnalyst => matches!(
+                permission,
+                ViewProject | BrowseItems | ReadAnnotations | Annotate | ManageAnnotators
+            ),
+            Role::QaExpert => matches!(
+                permission,
+                ViewProject | BrowseItems | ReadAnnotations | Annotate
+            ),
+            Role::Annotator => matches!(permission, ViewProject | Annotate),
         }
     }
 }

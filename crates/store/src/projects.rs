@@ -176,6 +176,7 @@ impl Store {
                 "project settings must be a JSON object",
             ));
         }
+        crate::QueueSettings::from_project_settings(&settings).map_err(StoreError::Invalid)?;
         let name = name.trim().to_owned();
         let description = description.to_owned();
         self.write(move |c| {

@@ -710,7 +710,9 @@ fn check_submission(schema: &LabelSchema, s: &Submission) -> Result<()> {
                 .map_err(StoreError::Invalid)?;
         }
     }
-    if s.kind == AnswerKind::Label && schema.rationale == "required" && s.rationale.trim().is_empty()
+    if s.kind == AnswerKind::Label
+        && schema.rationale == "required"
+        && s.rationale.trim().is_empty()
     {
         return Err(StoreError::invalid("this project asks for a rationale"));
     }
@@ -904,16 +906,14 @@ async fn lease_next(c: &mut AnyConnection, backend: Backend, ctx: &QueueContext)
     )?;
     let mut exclusions = String::new();
     for n in 0..excluded.len() {
-        exclusions += &format!(
-            " AND i.prelabel_categories NOT LIKE ${} ESCAPE '\\'",
-            n + 3
-        );
+        exclusions += &format!(" AND i.prelabel_categories NOT LIKE ${} ESCAPE '\\'", n + 3);
     }
     let lock = match backend {
         Backend::Postgres => " FOR UPDATE OF i SKIP LOCKED",
         Backend::Sqlite => "",
     };
-    let not_mine = "NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.user_id = $2)";
+    let not_mine =
+        "NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.user_id = $2)";
     // Model accounts label in parallel: they do not take the humans' slots.
     let ordinary = if ctx.is_model {
         format!(
@@ -938,7 +938,12 @@ async fn lease_next(c: &mut AnyConnection, backend: Backend, ctx: &QueueContext)
 
     let served: i64 = progress.try_get("served_total")?;
     let gold_served: i64 = progress.try_get("gold_served")?;
-    if gold_due(ctx.settings.gold_rate, served, gold_served, user_id ^ (project_id << 32)) {
+    if gold_due(
+        ctx.settings.gold_rate,
+        served,
+        gold_served,
+        user_id ^ (project_id << 32),
+    ) {
         let gold_sql = format!(
             "SELECT i.id FROM items i WHERE i.project_id = $1 AND i.open = 1 AND i.is_gold = 1 \
                AND {not_mine}{exclusions} \
@@ -1173,8 +1178,8 @@ async fn submit_in(
 
     // Progress: counts, time, high-severity time, gold and the pause rule.
     let threshold = high_severity_threshold(&ctx.schema, &ctx.settings);
-    let severity = severity_index(&ctx.schema, &s.answer)
-        .max(Some(a.try_get::<i64, _>("prelabel_severity")?));
+    let severity =
+        severity_index(&ctx.schema, &s.answer).max(Some(a.try_get::<i64, _>("prelabel_severity")?));
     let high = matches!((severity, threshold), (Some(v), Some(t)) if v >= t);
     let spent = s.time_spent_ms.unwrap_or(0);
     let (answered, correct) = match gold_correct {

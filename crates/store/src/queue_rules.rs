@@ -71,8 +71,9 @@ impl QueueSettings {
     pub fn from_project_settings(settings: &Value) -> Result<QueueSettings, String> {
         let parsed: QueueSettings = match settings.get("queue") {
             None | Some(Value::Null) => QueueSettings::default(),
-            Some(queue) => serde_json::from_value(queue.clone())
-                .map_err(|e| format!("queue settings: {e}"))?,
+            Some(queue) => {
+                serde_json::from_value(queue.clone()).map_err(|e| format!("queue settings: {e}"))?
+            }
         };
         parsed.validate()?;
         Ok(parsed)
@@ -272,11 +273,11 @@ mod tests {
     fn settings_default_when_absent_and_refuse_nonsense_naming_the_field() {
         let s = QueueSettings::from_project_settings(&json!({})).unwrap();
         assert_eq!(s, QueueSettings::default());
-        let err = QueueSettings::from_project_settings(&json!({"queue": {"overlap": 0}}))
-            .unwrap_err();
+        let err =
+            QueueSettings::from_project_settings(&json!({"queue": {"overlap": 0}})).unwrap_err();
         assert!(err.contains("overlap"), "{err}");
-        let err = QueueSettings::from_project_settings(&json!({"queue": {"overlapp": 2}}))
-            .unwrap_err();
+        let err =
+            QueueSettings::from_project_settings(&json!({"queue": {"overlapp": 2}})).unwrap_err();
         assert!(err.contains("overlapp"), "{err}");
         let err = QueueSettings::from_project_settings(
             &json!({"queue": {"dynamic": true, "overlap": 3, "min_overlap": 4}}),
@@ -311,7 +312,10 @@ mod tests {
         };
         assert_eq!(decide_overlap(&s, 2, 1.0), OverlapDecision::Done);
         assert_eq!(decide_overlap(&s, 2, 0.5), OverlapDecision::AskOneMore);
-        assert_eq!(decide_overlap(&s, 3, 2.0 / 3.0), OverlapDecision::AskOneMore);
+        assert_eq!(
+            decide_overlap(&s, 3, 2.0 / 3.0),
+            OverlapDecision::AskOneMore
+        );
         assert_eq!(decide_overlap(&s, 4, 0.75), OverlapDecision::Done);
         assert_eq!(decide_overlap(&s, 4, 0.5), OverlapDecision::Escalate);
         let fixed = QueueSettings::default();

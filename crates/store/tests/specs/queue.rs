@@ -21,15 +21,23 @@ async fn project_with(store: &Store, slug: &str, queue: Value, items_jsonl: &str
         )
         .await
         .unwrap();
-    fixtures::import_items(store, project.id, "items.jsonl", items_jsonl, OnConflict::Error)
-        .await
-        .unwrap();
+    fixtures::import_items(
+        store,
+        project.id,
+        "items.jsonl",
+        items_jsonl,
+        OnConflict::Error,
+    )
+    .await
+    .unwrap();
     project
 }
 
 fn tracks(count: usize) -> String {
     (1..=count)
-        .map(|n| format!("{{\"id\":\"t{n:04}\",\"item_type\":\"track\",\"title\":\"Track {n}\"}}\n"))
+        .map(|n| {
+            format!("{{\"id\":\"t{n:04}\",\"item_type\":\"track\",\"title\":\"Track {n}\"}}\n")
+        })
         .collect()
 }
 
@@ -108,7 +116,12 @@ async fn an_annotator_never_gets_the_same_item_twice_and_a_reload_resumes_the_le
             .submit(
                 &project,
                 &ann,
-                submission(lease.item.id, "NOT_VIOLATING", "S0", &format!("key-ann-{n}")),
+                submission(
+                    lease.item.id,
+                    "NOT_VIOLATING",
+                    "S0",
+                    &format!("key-ann-{n}"),
+                ),
             )
             .await
             .unwrap();
@@ -131,7 +144,16 @@ async fn items_are_served_by_priority_then_age(store: TestStore) {
         let lease = leased(store.next_item(&project, &ann).await.unwrap());
         order.push(lease.item.external_id.clone());
         store
-            .submit(&project, &ann, submission(lease.item.id, "NOT_VIOLATING", "S0", &format!("priority-key-{n}")))
+            .submit(
+                &project,
+                &ann,
+                submission(
+                    lease.item.id,
+                    "NOT_VIOLATING",
+                    "S0",
+                    &format!("priority-key-{n}"),
+                ),
+            )
             .await
             .unwrap();
     }
@@ -156,12 +178,20 @@ async fn an_expired_lease_returns_the_slot_and_a_late_submission_is_kept_and_fla
     assert_eq!(taken_over.item.id, lease.item.id);
 
     let late = store
-        .submit(&project, &first, submission(lease.item.id, "VIOLATING", "S3", "late-key-1"))
+        .submit(
+            &project,
+            &first,
+            submission(lease.item.id, "VIOLATING", "S3", "late-key-1"),
+        )
         .await
         .unwrap();
     assert!(late.late, "stored and flagged late");
     let on_time = store
-        .submit(&project, &second, submission(lease.item.id, "VIOLATING", "S3", "ontime-key-1"))
+        .submit(
+            &project,
+            &second,
+            submission(lease.item.id, "VIOLATING", "S3", "ontime-key-1"),
+        )
         .await
         .unwrap();
     assert!(!on_time.late);
@@ -201,9 +231,16 @@ async fn a_submission_for_an_item_not_served_is_refused_and_bad_answers_name_the
 ) {
     let project = project_with(&store, "refuse", json!({}), &tracks(2)).await;
     let ann = fixtures::user(&store, "ann").await;
-    let item = store.item_by_external_id(project.id, "t0002").await.unwrap();
+    let item = store
+        .item_by_external_id(project.id, "t0002")
+        .await
+        .unwrap();
     let err = store
-        .submit(&project, &ann, submission(item.id, "VIOLATING", "S3", "not-served-1"))
+        .submit(
+            &project,
+            &ann,
+            submission(item.id, "VIOLATING", "S3", "not-served-1"),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
@@ -230,11 +267,17 @@ async fn unsure_uses_the_slot_and_escalates_while_a_skip_frees_it(store: TestSto
     unsure.kind = AnswerKind::Unsure;
     unsure.answer = json!({"severity": "S2"}); // a best guess, the rest left out
     store.submit(&project, &people[0], unsure).await.unwrap();
-    assert_eq!(item_state(&store, &project, lease.item.id).await, "escalated");
+    assert_eq!(
+        item_state(&store, &project, lease.item.id).await,
+        "escalated"
+    );
     let escalated = lease.item.id;
 
     let other = leased(store.next_item(&project, &people[1]).await.unwrap());
-    assert_ne!(other.item.id, escalated, "an escalated item is not served again");
+    assert_ne!(
+        other.item.id, escalated,
+        "an escalated item is not served again"
+    );
     store
         .skip(&project, &people[1], other.item.id, "audio will not load")
         .await
@@ -251,18 +294,27 @@ async fn unsure_uses_the_slot_and_escalates_while_a_skip_frees_it(store: TestSto
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)));
-    let err = store.skip(&project, &people[2], other.item.id, "  ").await.unwrap_err();
+    let err = store
+        .skip(&project, &people[2], other.item.id, "  ")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("reason"));
 }
 
 async fn dynamic_overlap_adds_annotators_on_disagreement_and_escalates_at_the_maximum(
     store: TestStore,
 ) {
-    let settings = json!({"dynamic": true, "min_overlap": 2, "overlap": 3, "target_agreement": 0.7});
+    let settings =
+        json!({"dynamic": true, "min_overlap": 2, "overlap": 3, "target_agreement": 0.7});
     let project = project_with(&store, "dynamic", settings, &tracks(2)).await;
     let people = annotators(&store, "d", 4).await;
     let label = |n: usize, item: Id, decision: &str| {
-        submission(item, decision, if decision == "VIOLATING" { "S3" } else { "S0" }, &format!("dyn-key-{n}-{item}"))
+        submission(
+            item,
+            decision,
+            if decision == "VIOLATING" { "S3" } else { "S0" },
+            &format!("dyn-key-{n}-{item}"),
+        )
     };
     // Item 1: two agree → labelled after two.
     // Item 2: split → a third annotator → still split → escalated.
@@ -284,11 +336,20 @@ async fn dynamic_overlap_adds_annotators_on_disagreement_and_escalates_at_the_ma
             } else {
                 decision
             };
-            store.submit(&project, person, label(n, id, decision)).await.unwrap();
+            store
+                .submit(&project, person, label(n, id, decision))
+                .await
+                .unwrap();
         }
     }
-    let one = store.item_by_external_id(project.id, "t0001").await.unwrap();
-    let two = store.item_by_external_id(project.id, "t0002").await.unwrap();
+    let one = store
+        .item_by_external_id(project.id, "t0001")
+        .await
+        .unwrap();
+    let two = store
+        .item_by_external_id(project.id, "t0002")
+        .await
+        .unwrap();
     assert_eq!(by_item[&one.id], 2);
     assert_eq!(one.state, "labelled");
     assert_eq!(by_item[&two.id], 3, "one more annotator, up to the maximum");
@@ -296,14 +357,29 @@ async fn dynamic_overlap_adds_annotators_on_disagreement_and_escalates_at_the_ma
 }
 
 async fn coverage_gives_the_rest_of_the_items_one_label(store: TestStore) {
-    let project = project_with(&store, "coverage", json!({"overlap": 2, "coverage_percent": 0}), &tracks(3)).await;
+    let project = project_with(
+        &store,
+        "coverage",
+        json!({"overlap": 2, "coverage_percent": 0}),
+        &tracks(3),
+    )
+    .await;
     let people = annotators(&store, "c", 2).await;
     let mut served = 0;
     for (n, person) in people.iter().enumerate() {
         while let NextItem::Leased(lease) = store.next_item(&project, person).await.unwrap() {
             served += 1;
             store
-                .submit(&project, person, submission(lease.item.id, "NOT_VIOLATING", "S0", &format!("coverage-key-{n}-{}", lease.item.id)))
+                .submit(
+                    &project,
+                    person,
+                    submission(
+                        lease.item.id,
+                        "NOT_VIOLATING",
+                        "S0",
+                        &format!("coverage-key-{n}-{}", lease.item.id),
+                    ),
+                )
                 .await
                 .unwrap();
         }
@@ -312,12 +388,27 @@ async fn coverage_gives_the_rest_of_the_items_one_label(store: TestStore) {
 }
 
 async fn a_daily_cap_stops_serving_until_the_next_day(store: TestStore) {
-    let project = project_with(&store, "cap", json!({"overlap": 1, "daily_cap": 2}), &tracks(5)).await;
+    let project = project_with(
+        &store,
+        "cap",
+        json!({"overlap": 1, "daily_cap": 2}),
+        &tracks(5),
+    )
+    .await;
     let ann = fixtures::user(&store, "ann").await;
     for n in 0..2 {
         let lease = leased(store.next_item(&project, &ann).await.unwrap());
         store
-            .submit(&project, &ann, submission(lease.item.id, "NOT_VIOLATING", "S0", &format!("cap-key-{n}")))
+            .submit(
+                &project,
+                &ann,
+                submission(
+                    lease.item.id,
+                    "NOT_VIOLATING",
+                    "S0",
+                    &format!("cap-key-{n}"),
+                ),
+            )
             .await
             .unwrap();
     }
@@ -332,7 +423,11 @@ async fn a_daily_cap_stops_serving_until_the_next_day(store: TestStore) {
         .unwrap();
     leased(store.next_item(&project, &ann).await.unwrap());
     // Yesterday's count does not count today.
-    fixtures::execute(&store, "UPDATE annotator_progress SET day = day - 1, daily_cap = 1".into()).await;
+    fixtures::execute(
+        &store,
+        "UPDATE annotator_progress SET day = day - 1, daily_cap = 1".into(),
+    )
+    .await;
     let progress = store.annotator_progress(project.id, ann.id).await.unwrap();
     assert_eq!(progress.done_today, 0);
     assert_eq!(progress.done_total, 2);
@@ -371,26 +466,54 @@ async fn gold_is_mixed_in_at_its_rate_scored_with_a_wilson_interval_and_pauses_t
         n += 1;
         // Always answers NOT_VIOLATING: wrong on every gold item.
         let outcome = store
-            .submit(&project, &ann, submission(lease.item.id, "NOT_VIOLATING", "S0", &format!("gold-key-{n}")))
+            .submit(
+                &project,
+                &ann,
+                submission(
+                    lease.item.id,
+                    "NOT_VIOLATING",
+                    "S0",
+                    &format!("gold-key-{n}"),
+                ),
+            )
             .await
             .unwrap();
         if let Some(gold) = outcome.gold {
             gold_seen += 1;
             feedback.push(gold.correct);
-            assert_eq!(gold.expected, json!({"decision": "VIOLATING", "severity": "S3"}));
+            assert_eq!(
+                gold.expected,
+                json!({"decision": "VIOLATING", "severity": "S3"})
+            );
         }
     }
-    assert_eq!(gold_seen, 4, "paused after the minimum number of gold answers");
+    assert_eq!(
+        gold_seen, 4,
+        "paused after the minimum number of gold answers"
+    );
     assert!(feedback.iter().all(|c| !c));
-    assert!((6..=10).contains(&n), "gold at about half the items: {n} served");
+    assert!(
+        (6..=10).contains(&n),
+        "gold at about half the items: {n} served"
+    );
     let progress = store.annotator_progress(project.id, ann.id).await.unwrap();
     assert!(progress.paused);
     assert_eq!((progress.gold.successes, progress.gold.trials), (0, 4));
-    assert!(progress.gold.high > 0.4 && progress.gold.high < 0.55, "{:?}", progress.gold);
+    assert!(
+        progress.gold.high > 0.4 && progress.gold.high < 0.55,
+        "{:?}",
+        progress.gold
+    );
 
-    store.resume_annotator(project.id, ann.id, analyst.id).await.unwrap();
+    store
+        .resume_annotator(project.id, ann.id, analyst.id)
+        .await
+        .unwrap();
     leased(store.next_item(&project, &ann).await.unwrap());
-    let err = store.resume_annotator(project.id, ann.id, analyst.id).await.unwrap_err();
+    let err = store
+        .resume_annotator(project.id, ann.id, analyst.id)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)));
 }
 
@@ -402,13 +525,21 @@ async fn deferred_gold_feedback_is_not_shown_after_submission_but_later_in_my_wo
     let ann = fixtures::user(&store, "ann").await;
     let lease = leased(store.next_item(&project, &ann).await.unwrap());
     let outcome = store
-        .submit(&project, &ann, submission(lease.item.id, "VIOLATING", "S3", "deferred-key-1"))
+        .submit(
+            &project,
+            &ann,
+            submission(lease.item.id, "VIOLATING", "S3", "deferred-key-1"),
+        )
         .await
         .unwrap();
     assert!(outcome.gold.is_none());
     let work = store.my_work(&project, ann.id, 50).await.unwrap();
     assert!(work[0].gold.is_none(), "not on the same day");
-    fixtures::execute(&store, "UPDATE annotations SET created_at = created_at - 86400000".into()).await;
+    fixtures::execute(
+        &store,
+        "UPDATE annotations SET created_at = created_at - 86400000".into(),
+    )
+    .await;
     let work = store.my_work(&project, ann.id, 50).await.unwrap();
     assert_eq!(work[0].gold.as_ref().map(|g| g.correct), Some(true));
 }
@@ -446,7 +577,10 @@ async fn model_accounts_label_in_parallel_and_set_the_pre_label_that_orders_the_
         store.submit(&project, &model, s).await.unwrap();
     }
     let first = leased(store.next_item(&project, &human).await.unwrap());
-    assert_eq!(first.item.external_id, "t0003", "the severe pre-label comes first");
+    assert_eq!(
+        first.item.external_id, "t0003",
+        "the severe pre-label comes first"
+    );
 
     // An annotator excluded from DG.SELF is not served items pre-labelled with it.
     let other = fixtures::user(&store, "excluded").await;
@@ -455,7 +589,10 @@ async fn model_accounts_label_in_parallel_and_set_the_pre_label_that_orders_the_
         .await
         .unwrap();
     let served = leased(store.next_item(&project, &other).await.unwrap());
-    assert_eq!(served.item.external_id, "t0001", "t0003 is skipped for them");
+    assert_eq!(
+        served.item.external_id, "t0001",
+        "t0003 is skipped for them"
+    );
     let err = store
         .set_annotator_limits(project.id, other.id, None, vec!["NOPE".into()], human.id)
         .await
@@ -469,7 +606,11 @@ async fn a_rereview_is_the_only_way_to_see_an_item_again_and_it_comes_first(stor
     let pm = fixtures::user(&store, "pm").await;
     let lease = leased(store.next_item(&project, &ann).await.unwrap());
     store
-        .submit(&project, &ann, submission(lease.item.id, "NOT_VIOLATING", "S0", "rr-key-1"))
+        .submit(
+            &project,
+            &ann,
+            submission(lease.item.id, "NOT_VIOLATING", "S0", "rr-key-1"),
+        )
         .await
         .unwrap();
     store
@@ -480,10 +621,17 @@ async fn a_rereview_is_the_only_way_to_see_an_item_again_and_it_comes_first(stor
     assert_eq!(again.item.id, lease.item.id);
     assert_eq!(again.purpose, "rereview");
     store
-        .submit(&project, &ann, submission(lease.item.id, "BORDERLINE", "S2", "rr-key-2"))
+        .submit(
+            &project,
+            &ann,
+            submission(lease.item.id, "BORDERLINE", "S2", "rr-key-2"),
+        )
         .await
         .unwrap();
-    assert_eq!(store.item_annotations(lease.item.id).await.unwrap().len(), 2);
+    assert_eq!(
+        store.item_annotations(lease.item.id).await.unwrap().len(),
+        2
+    );
     let err = store
         .assign_again(project.id, lease.item.id, ann.id, "whenever", Some(pm.id))
         .await
@@ -494,10 +642,17 @@ async fn a_rereview_is_the_only_way_to_see_an_item_again_and_it_comes_first(stor
 async fn time_on_high_severity_content_is_counted_for_the_project_manager(store: TestStore) {
     let project = project_with(&store, "wellbeing", json!({"overlap": 1}), &tracks(2)).await;
     let ann = fixtures::user(&store, "ann").await;
-    for (n, (decision, severity)) in [("VIOLATING", "S4"), ("NOT_VIOLATING", "S0")].iter().enumerate() {
+    for (n, (decision, severity)) in [("VIOLATING", "S4"), ("NOT_VIOLATING", "S0")]
+        .iter()
+        .enumerate()
+    {
         let lease = leased(store.next_item(&project, &ann).await.unwrap());
         store
-            .submit(&project, &ann, submission(lease.item.id, decision, severity, &format!("hs-key-{n}")))
+            .submit(
+                &project,
+                &ann,
+                submission(lease.item.id, decision, severity, &format!("hs-key-{n}")),
+            )
             .await
             .unwrap();
     }
