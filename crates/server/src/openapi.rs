@@ -170,25 +170,25 @@ pub const API_ROUTES: &[ApiRoute] = routes![
         "post",
         "/projects/{slug}/queue/next",
         "Lease the next item (blind: no state, gold flag or other labels); returns the lease held if any; status leased|paused|cap_reached|empty",
-        "annotator and above"
+        "member"
     ),
     (
         "post",
         "/projects/{slug}/queue/submit",
         "Submit an answer for a leased item (body: item_id, kind label|unsure, answer, rationale, flags, time_spent_ms, idempotency_key); acknowledged after commit; a repeated key returns the first result",
-        "annotator and above"
+        "member"
     ),
     (
         "post",
         "/projects/{slug}/queue/skip",
         "Give a leased item back (body: item_id, reason)",
-        "annotator and above"
+        "member"
     ),
     (
         "get",
         "/projects/{slug}/queue/mine",
         "The caller's own annotations, gold feedback and counts",
-        "annotator and above"
+        "member"
     ),
     (
         "get",

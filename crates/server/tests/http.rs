@@ -23,3 +23,6 @@ mod guidelines;
 
 #[path = "http/items.rs"]
 mod items;
+
+#[path = "http/queue.rs"]
+mod queue;

@@ -218,6 +218,21 @@ fn request_for(method: &str, path: &str, n: usize) -> (String, Option<Vec<u8>>) 
             "?format=jsonl&on_conflict=skip".into(),
             Some(ITEMS.as_bytes().to_vec()),
         ),
+        ("post", "/projects/{slug}/queue/submit") => (
+            String::new(),
+            body(
+                json!({"item_id": 1, "answer": {"decision": "NOT_VIOLATING", "severity": "S0"},
+                        "idempotency_key": format!("role-test-{n}")}),
+            ),
+        ),
+        ("post", "/projects/{slug}/queue/skip") => (
+            String::new(),
+            body(json!({"item_id": 1, "reason": "role test"})),
+        ),
+        ("post", "/projects/{slug}/assignments") => (
+            String::new(),
+            body(json!({"item_id": 1, "username": SPARE, "purpose": "rereview"})),
+        ),
         ("get" | "delete", _) => (String::new(), None),
         _ => (String::new(), body(json!({}))),
     }
@@ -282,7 +297,14 @@ async fn every_api_route_answers_each_role_as_its_access_says(app: TestApp) {
                 request = request.header("Content-Type", content_type).body(body);
             }
             let (status, answer) = text(request.send().await.unwrap()).await;
-            if !answers_as_expected(status, &expect) {
+            // These need a state the caller is not in (a lease, a paused annotator): an
+            // allowed caller gets past authorisation to the store's 409, which says why.
+            let needs_state = ["/queue/submit", "/queue/skip", "/resume"]
+                .iter()
+                .any(|end| route.path.ends_with(end));
+            let conflict_past_auth =
+                needs_state && expect == Expect::Allowed && status == StatusCode::CONFLICT;
+            if !conflict_past_auth && !answers_as_expected(status, &expect) {
                 failures.push(format!(
                     "{} {url} (access: {}) as {}: expected {expect:?}, got {status}: {answer}",
                     route.method.to_uppercase(),

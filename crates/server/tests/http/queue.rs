@@ -1,0 +1,152 @@
+//! The work queue over HTTP: blind items, acknowledged submissions, idempotent retries,
+//! gold feedback, skips, and the team view with resume.
+
+use crate::on_every_backend;
+use crate::support::{TestApp, json};
+use concord_formats::items::RecordFormat;
+use concord_store::{ImportKind, OnConflict, Role, import_file};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const ITEMS: &str = concat!(
+    r#"{"id":"g1","item_type":"track","title":"Gold Track","gold":{"decision":"VIOLATING","severity":"S3"}}"#,
+    "\n",
+    r#"{"id":"t1","item_type":"track","title":"Plain One","priority":2}"#,
+    "\n",
+    r#"{"id":"t2","item_type":"track","title":"Plain Two","priority":1}"#,
+    "\n",
+);
+
+async fn call(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    json(
+        app.bearer(token, method, &format!("/api/v1/projects/catalog{path}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+async fn an_annotator_labels_blind_through_the_api_and_an_analyst_sees_the_team(app: TestApp) {
+    let project = app.project("catalog").await;
+    app.store
+        .update_project(
+            project.id,
+            "Catalog",
+            "",
+            json!({"queue": {"overlap": 2, "gold_rate": 1.0, "pause_min_gold": 1, "pause_below": 0.5}}),
+            None,
+        )
+        .await
+        .unwrap();
+    import_file(
+        &app.store,
+        project.id,
+        ImportKind::Items,
+        "items.jsonl",
+        std::io::Cursor::new(ITEMS.as_bytes().to_vec()),
+        RecordFormat::Jsonl,
+        OnConflict::Error,
+        None,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let ann = app.member(&project, "ann", Role::Annotator).await;
+    let analyst = app.member(&project, "analyst", Role::QaAnalyst).await;
+    let (ann, analyst) = (app.token(&ann).await, app.token(&analyst).await);
+
+    let (status, next) = call(&app, &ann, Method::POST, "/queue/next", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{next}");
+    assert_eq!(next["status"], "leased");
+    let item = &next["item"];
+    for hidden in ["state", "is_gold", "gold_answer", "priority"] {
+        assert!(
+            item.get(hidden).is_none(),
+            "{hidden} must not reach the annotator: {item}"
+        );
+    }
+    assert_eq!(
+        item["title"], "Gold Track",
+        "gold rate 1: the gold item comes first"
+    );
+    let item_id = item["id"].as_i64().unwrap();
+
+    let submit = json!({"item_id": item_id, "answer": {"decision": "NOT_VIOLATING", "severity": "S0"},
+                        "idempotency_key": "http-key-0001", "time_spent_ms": 4200});
+    let (status, first) = call(&app, &ann, Method::POST, "/queue/submit", submit.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["outcome"]["gold"]["correct"], false);
+    assert_eq!(
+        first["outcome"]["paused"], true,
+        "one wrong gold answer below 50 %"
+    );
+    let (_, again) = call(&app, &ann, Method::POST, "/queue/submit", submit).await;
+    assert_eq!(again["outcome"]["replayed"], true);
+    assert_eq!(
+        again["outcome"]["annotation_id"],
+        first["outcome"]["annotation_id"]
+    );
+
+    let (_, paused) = call(&app, &ann, Method::POST, "/queue/next", json!({})).await;
+    assert_eq!(paused["status"], "paused");
+    let (status, _) = call(&app, &ann, Method::GET, "/queue/team", json!({})).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "annotators do not see the team"
+    );
+    let (status, team) = call(&app, &analyst, Method::GET, "/queue/team", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let me = team["annotators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["username"] == "ann")
+        .unwrap();
+    assert_eq!(me["paused"], true);
+    assert_eq!(me["gold"]["trials"], 1);
+    let (status, _) = call(
+        &app,
+        &analyst,
+        Method::POST,
+        "/annotators/ann/resume",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (_, next) = call(&app, &ann, Method::POST, "/queue/next", json!({})).await;
+    assert_eq!(next["item"]["title"], "Plain One");
+    let (status, skipped) = call(
+        &app,
+        &ann,
+        Method::POST,
+        "/queue/skip",
+        json!({"item_id": next["item"]["id"], "reason": "audio missing"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{skipped}");
+    let (_, mine) = call(&app, &ann, Method::GET, "/queue/mine", json!({})).await;
+    assert_eq!(mine["annotations"].as_array().unwrap().len(), 1);
+    assert_eq!(mine["progress"]["done_today"], 1);
+
+    let (status, bad) = call(
+        &app,
+        &ann,
+        Method::POST,
+        "/queue/submit",
+        json!({"item_id": item_id, "answer": {}, "idempotency_key": "x"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+}
+
+on_every_backend!(an_annotator_labels_blind_through_the_api_and_an_analyst_sees_the_team);
