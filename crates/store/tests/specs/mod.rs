@@ -4,6 +4,7 @@ mod concurrency;
 mod export;
 mod items;
 mod jobs;
+mod overlap_replay;
 mod projects;
 mod queue;
 mod versions;
