@@ -30,7 +30,7 @@ const DAY_MS: i64 = 86_400_000;
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum NextItem {
     /// An item reserved for the annotator until `expires_at` (database clock).
-    Leased(Lease),
+    Leased(Box<Lease>),
     /// The annotator is paused (gold accuracy below the project's threshold).
     Paused { reason: String },
     /// The annotator reached their daily cap.
@@ -226,13 +226,13 @@ impl Store {
                 resumed,
             } => {
                 let item = self.item(project.id, item_id).await?;
-                Ok(NextItem::Leased(Lease {
+                Ok(NextItem::Leased(Box::new(Lease {
                     assignment_id,
                     item,
                     purpose,
                     expires_at,
                     resumed,
-                }))
+                })))
             }
             Found::Paused(reason) => Ok(NextItem::Paused { reason }),
             Found::CapReached(cap) => Ok(NextItem::CapReached { cap }),

@@ -51,7 +51,7 @@ async fn annotators(store: &Store, prefix: &str, count: usize) -> Vec<User> {
 
 fn leased(next: NextItem) -> concord_store::Lease {
     match next {
-        NextItem::Leased(lease) => lease,
+        NextItem::Leased(lease) => *lease,
         other => panic!("expected an item, got {other:?}"),
     }
 }
@@ -456,7 +456,7 @@ async fn gold_is_mixed_in_at_its_rate_scored_with_a_wilson_interval_and_pauses_t
     loop {
         let next = store.next_item(&project, &ann).await.unwrap();
         let lease = match next {
-            NextItem::Leased(lease) => lease,
+            NextItem::Leased(lease) => *lease,
             NextItem::Paused { reason } => {
                 assert!(reason.contains("gold accuracy"), "{reason}");
                 break;
