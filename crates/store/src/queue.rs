@@ -14,7 +14,7 @@ use crate::queue_rules::{
     high_severity_threshold, matches_gold, severity_index, vote_agreement,
 };
 use crate::schema::LabelSchema;
-use crate::{Backend, Store, audit};
+use crate::{Backend, Dialect, Store, audit};
 use concord_stats::sampling::{Proportion, wilson};
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -186,35 +186,49 @@ pub struct QueueOverview {
     pub late: i64,
 }
 
-/// Settings and schema a queue operation needs, read before the write.
+/// Who is asking and under which settings, read before the write.
 struct QueueContext {
     project_id: Id,
     user_id: Id,
     is_model: bool,
     settings: QueueSettings,
+}
+
+impl QueueContext {
+    fn new(project: &Project, user: &User) -> Result<QueueContext> {
+        Ok(QueueContext {
+            project_id: project.id,
+            user_id: user.id,
+            is_model: user.kind == "model",
+            settings: settings_of(project)?,
+        })
+    }
+}
+
+/// A submission also needs the schema it is checked and scored against.
+struct SubmitContext {
+    queue: QueueContext,
     schema: LabelSchema,
     schema_id: Id,
+}
+
+impl std::ops::Deref for SubmitContext {
+    type Target = QueueContext;
+    fn deref(&self) -> &QueueContext {
+        &self.queue
+    }
 }
 
 impl Store {
     /// Serves the next item to an annotator (or the one they already hold), reserving it
     /// under a lease. See the module documentation for how overlap holds across servers.
     pub async fn next_item(&self, project: &Project, user: &User) -> Result<NextItem> {
-        let settings = settings_of(project)?;
-        let schema = self.current_schema(project.id).await?;
-        let context = Arc::new(QueueContext {
-            project_id: project.id,
-            user_id: user.id,
-            is_model: user.kind == "model",
-            settings,
-            schema: schema.definition,
-            schema_id: schema.id,
-        });
-        let backend = self.backend();
+        let context = Arc::new(QueueContext::new(project, user)?);
+        let dialect = self.dialect();
         let found = self
             .write_retrying(move |c| {
                 let context = context.clone();
-                Box::pin(async move { lease_next(c, backend, &context).await })
+                Box::pin(async move { lease_next(c, dialect, &context).await })
             })
             .await?;
         match found {
@@ -248,22 +262,19 @@ impl Store {
         user: &User,
         submission: Submission,
     ) -> Result<SubmitOutcome> {
-        let settings = settings_of(project)?;
         let schema = self.current_schema(project.id).await?;
         check_submission(&schema.definition, &submission)?;
-        let context = Arc::new(QueueContext {
-            project_id: project.id,
-            user_id: user.id,
-            is_model: user.kind == "model",
-            settings,
+        let context = Arc::new(SubmitContext {
+            queue: QueueContext::new(project, user)?,
             schema: schema.definition,
             schema_id: schema.id,
         });
         let submission = Arc::new(submission);
+        let dialect = self.dialect();
         let written = self
             .write_retrying(move |c| {
                 let (context, submission) = (context.clone(), submission.clone());
-                Box::pin(async move { submit_in(c, &context, &submission).await })
+                Box::pin(async move { submit_in(c, dialect, &context, &submission).await })
             })
             .await;
         match written {
@@ -294,7 +305,7 @@ impl Store {
                 "a skip reason is at most 500 characters",
             ));
         }
-        let (project_id, user_id) = (project.id, user.id);
+        let (project_id, user_id, dialect) = (project.id, user.id, self.dialect());
         let reason = Arc::new(reason);
         self.write_retrying(move |c| {
             let reason = reason.clone();
@@ -306,7 +317,7 @@ impl Store {
                      RETURNING counts_toward_overlap",
                 )
                 .bind(reason.as_str())
-                .bind(now_in(c).await?)
+                .bind(now_in(c, dialect).await?)
                 .bind(project_id)
                 .bind(item_id)
                 .bind(user_id)
@@ -476,24 +487,7 @@ impl Store {
     /// Every member who annotates (annotators and model accounts, plus anyone with progress),
     /// with gold accuracy and its 95 % Wilson interval.
     pub async fn team_progress(&self, project_id: Id) -> Result<Vec<AnnotatorProgress>> {
-        let rows = sqlx::query(
-            "SELECT u.id, u.username, u.display_name, u.kind, p.day, p.done_today, p.done_total, \
-               p.daily_cap, p.gold_answered, p.gold_correct, p.paused, p.paused_reason, \
-               p.excluded_categories, p.time_total_ms, p.high_severity_ms \
-             FROM users u \
-             LEFT JOIN annotator_progress p ON p.user_id = u.id AND p.project_id = $1 \
-             LEFT JOIN memberships m ON m.user_id = u.id AND m.project_id = $2 \
-             WHERE p.user_id IS NOT NULL OR m.role = 'annotator' \
-             ORDER BY u.username",
-        )
-        .bind(project_id)
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
-        let today = self.database_now().await? / DAY_MS;
-        rows.iter()
-            .map(|row| progress_from_row(row, today))
-            .collect()
+        self.progress_of(project_id, None).await
     }
 
     pub async fn annotator_progress(
@@ -501,11 +495,42 @@ impl Store {
         project_id: Id,
         user_id: Id,
     ) -> Result<AnnotatorProgress> {
-        self.team_progress(project_id)
+        self.progress_of(project_id, Some(user_id))
             .await?
             .into_iter()
-            .find(|p| p.user_id == user_id)
+            .next()
             .ok_or_else(|| StoreError::not_found("this annotator's progress"))
+    }
+
+    async fn progress_of(
+        &self,
+        project_id: Id,
+        user_id: Option<Id>,
+    ) -> Result<Vec<AnnotatorProgress>> {
+        let one = if user_id.is_some() {
+            " AND u.id = $3"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT u.id, u.username, u.display_name, u.kind, p.day, p.done_today, p.done_total, \
+               p.daily_cap, p.gold_answered, p.gold_correct, p.paused, p.paused_reason, \
+               p.excluded_categories, p.time_total_ms, p.high_severity_ms \
+             FROM users u \
+             LEFT JOIN annotator_progress p ON p.user_id = u.id AND p.project_id = $1 \
+             LEFT JOIN memberships m ON m.user_id = u.id AND m.project_id = $2 \
+             WHERE (p.user_id IS NOT NULL OR m.role = 'annotator'){one} \
+             ORDER BY u.username"
+        );
+        let mut query = sqlx::query(&sql).bind(project_id).bind(project_id);
+        if let Some(id) = user_id {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        let today = self.database_now().await? / DAY_MS;
+        rows.iter()
+            .map(|row| progress_from_row(row, today))
+            .collect()
     }
 
     /// The annotator's own annotations, newest first, with gold results where the project's
@@ -566,45 +591,36 @@ impl Store {
 
     pub async fn queue_overview(&self, project_id: Id) -> Result<QueueOverview> {
         let now = self.database_now().await?;
-        let count = |sql: &'static str| async move {
-            let row = sqlx::query(sql)
-                .bind(project_id)
-                .fetch_one(self.pool())
-                .await?;
-            Ok::<i64, StoreError>(row.try_get::<i64, _>("n")?)
-        };
-        let live = sqlx::query(
-            "SELECT COUNT(*) AS n FROM assignments \
-             WHERE project_id = $1 AND status = 'leased' AND expires_at > $2",
+        let row = sqlx::query(
+            "SELECT \
+               (SELECT COUNT(*) FROM items WHERE project_id = $1 AND open = 1 AND is_gold = 0) AS open_items, \
+               (SELECT COUNT(*) FROM assignments \
+                  WHERE project_id = $2 AND status = 'leased' AND expires_at > $3) AS live_leases, \
+               (SELECT COUNT(*) FROM items WHERE project_id = $4 AND escalation_reason = 'unsure') AS unsure, \
+               (SELECT COUNT(*) FROM items \
+                  WHERE project_id = $5 AND escalation_reason = 'no_agreement') AS no_agreement, \
+               (SELECT COUNT(*) FROM annotations WHERE project_id = $6) AS labels, \
+               (SELECT COUNT(*) FROM assignments WHERE project_id = $7 AND status = 'skipped') AS skips, \
+               (SELECT COUNT(*) FROM annotations WHERE project_id = $8 AND is_late = 1) AS late",
         )
         .bind(project_id)
+        .bind(project_id)
         .bind(now)
+        .bind(project_id)
+        .bind(project_id)
+        .bind(project_id)
+        .bind(project_id)
+        .bind(project_id)
         .fetch_one(self.pool())
-        .await?
-        .try_get::<i64, _>("n")?;
+        .await?;
         Ok(QueueOverview {
-            open_items: count(
-                "SELECT COUNT(*) AS n FROM items WHERE project_id = $1 AND open = 1 AND is_gold = 0",
-            )
-            .await?,
-            live_leases: live,
-            escalated_unsure: count(
-                "SELECT COUNT(*) AS n FROM items WHERE project_id = $1 AND escalation_reason = 'unsure'",
-            )
-            .await?,
-            escalated_no_agreement: count(
-                "SELECT COUNT(*) AS n FROM items WHERE project_id = $1 AND escalation_reason = 'no_agreement'",
-            )
-            .await?,
-            labels: count("SELECT COUNT(*) AS n FROM annotations WHERE project_id = $1").await?,
-            skips: count(
-                "SELECT COUNT(*) AS n FROM assignments WHERE project_id = $1 AND status = 'skipped'",
-            )
-            .await?,
-            late: count(
-                "SELECT COUNT(*) AS n FROM annotations WHERE project_id = $1 AND is_late = 1",
-            )
-            .await?,
+            open_items: row.try_get("open_items")?,
+            live_leases: row.try_get("live_leases")?,
+            escalated_unsure: row.try_get("unsure")?,
+            escalated_no_agreement: row.try_get("no_agreement")?,
+            labels: row.try_get("labels")?,
+            skips: row.try_get("skips")?,
+            late: row.try_get("late")?,
         })
     }
 
@@ -692,23 +708,9 @@ fn check_submission(schema: &LabelSchema, s: &Submission) -> Result<()> {
             .validate_answer(&s.answer)
             .map_err(StoreError::Invalid)?,
         // An unsure answer may carry a best guess: only the codes given are checked.
-        AnswerKind::Unsure => {
-            let relaxed = LabelSchema {
-                questions: schema
-                    .questions
-                    .iter()
-                    .cloned()
-                    .map(|mut q| {
-                        q.required = false;
-                        q
-                    })
-                    .collect(),
-                ..schema.clone()
-            };
-            relaxed
-                .validate_answer(&s.answer)
-                .map_err(StoreError::Invalid)?;
-        }
+        AnswerKind::Unsure => schema
+            .validate_partial_answer(&s.answer)
+            .map_err(StoreError::Invalid)?,
     }
     if s.kind == AnswerKind::Label
         && schema.rationale == "required"
@@ -745,22 +747,10 @@ enum Found {
     Empty,
 }
 
-async fn now_in(c: &mut AnyConnection) -> Result<i64> {
-    let sql = match backend_of(c) {
-        Backend::Sqlite => "SELECT CAST(unixepoch('subsec') * 1000 AS INTEGER) AS now",
-        Backend::Postgres => {
-            "SELECT (floor(extract(epoch from clock_timestamp()) * 1000))::bigint AS now"
-        }
-    };
-    Ok(sqlx::query(sql).fetch_one(&mut *c).await?.try_get("now")?)
-}
-
-fn backend_of(c: &AnyConnection) -> Backend {
-    if c.backend_name().eq_ignore_ascii_case("postgresql") {
-        Backend::Postgres
-    } else {
-        Backend::Sqlite
-    }
+/// The database clock inside a queue transaction (several servers agree on it).
+async fn now_in(c: &mut AnyConnection, dialect: Dialect) -> Result<i64> {
+    let sql = format!("SELECT {} AS now", dialect.now_ms());
+    Ok(sqlx::query(&sql).fetch_one(&mut *c).await?.try_get("now")?)
 }
 
 async fn ensure_progress(c: &mut AnyConnection, project_id: Id, user_id: Id) -> Result<()> {
@@ -803,9 +793,9 @@ fn like_pattern(code: &str) -> String {
     out
 }
 
-async fn lease_next(c: &mut AnyConnection, backend: Backend, ctx: &QueueContext) -> Result<Found> {
+async fn lease_next(c: &mut AnyConnection, dialect: Dialect, ctx: &QueueContext) -> Result<Found> {
     let (project_id, user_id) = (ctx.project_id, ctx.user_id);
-    let now = now_in(c).await?;
+    let now = now_in(c, dialect).await?;
     let today = now / DAY_MS;
 
     // Expired leases give their slots back (whichever request comes first does it).
@@ -908,7 +898,7 @@ async fn lease_next(c: &mut AnyConnection, backend: Backend, ctx: &QueueContext)
     for n in 0..excluded.len() {
         exclusions += &format!(" AND i.prelabel_categories NOT LIKE ${} ESCAPE '\\'", n + 3);
     }
-    let lock = match backend {
+    let lock = match dialect.0 {
         Backend::Postgres => " FOR UPDATE OF i SKIP LOCKED",
         Backend::Sqlite => "",
     };
@@ -1041,7 +1031,8 @@ async fn bump_served(c: &mut AnyConnection, project_id: Id, user_id: Id, gold: b
 
 async fn submit_in(
     c: &mut AnyConnection,
-    ctx: &QueueContext,
+    dialect: Dialect,
+    ctx: &SubmitContext,
     s: &Submission,
 ) -> Result<SubmitOutcome> {
     let (project_id, user_id) = (ctx.project_id, ctx.user_id);
@@ -1092,7 +1083,7 @@ async fn submit_in(
         });
     }
 
-    let now = now_in(c).await?;
+    let now = now_in(c, dialect).await?;
     let assignment = sqlx::query(
         "SELECT s.id, s.purpose, s.status, s.expires_at, s.counts_toward_overlap, \
            i.is_gold, i.gold_answer, i.needed, i.labels_count, i.slots_taken, i.state, \
@@ -1276,7 +1267,7 @@ fn parse_gold(text: Option<String>) -> Result<Value> {
 /// Overlap accounting and the item's state after a counted submission.
 async fn settle_item(
     c: &mut AnyConnection,
-    ctx: &QueueContext,
+    ctx: &SubmitContext,
     s: &Submission,
     a: &AnyRow,
     slot_still_held: bool,

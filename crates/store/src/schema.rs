@@ -111,6 +111,16 @@ impl LabelSchema {
 
     /// Checks an answer (`{question key: code or [codes]}`) against the schema.
     pub fn validate_answer(&self, answer: &Value) -> Result<(), String> {
+        self.check_answer(answer, true)
+    }
+
+    /// Checks only the codes an answer gives, with no question required: an "unsure"
+    /// answer may carry a partial best guess.
+    pub fn validate_partial_answer(&self, answer: &Value) -> Result<(), String> {
+        self.check_answer(answer, false)
+    }
+
+    fn check_answer(&self, answer: &Value, enforce_required: bool) -> Result<(), String> {
         let Some(object) = answer.as_object() else {
             return Err("the answer must be an object of question keys".into());
         };
@@ -123,7 +133,7 @@ impl LabelSchema {
             let known = |code: &str| q.options.iter().any(|o| o.value == code);
             match (object.get(&q.key), q.kind) {
                 (None | Some(Value::Null), _) => {
-                    if q.required {
+                    if q.required && enforce_required {
                         return Err(format!("question {:?} needs an answer", q.key));
                     }
                 }
@@ -133,7 +143,7 @@ impl LabelSchema {
                     }
                 }
                 (Some(Value::Array(codes)), QuestionKind::Multi) => {
-                    if q.required && codes.is_empty() {
+                    if q.required && enforce_required && codes.is_empty() {
                         return Err(format!("question {:?} needs at least one option", q.key));
                     }
                     for code in codes {
@@ -284,6 +294,14 @@ mod tests {
             .validate_answer(&json!({"decision": "VIOLATING"}))
             .unwrap_err();
         assert!(err.contains("severity"), "{err}");
+        // A partial answer (an unsure best guess) needs no question, but its codes must exist.
+        schema
+            .validate_partial_answer(&json!({"severity": "S2"}))
+            .unwrap();
+        let err = schema
+            .validate_partial_answer(&json!({"severity": "S9"}))
+            .unwrap_err();
+        assert!(err.contains("\"S9\" is not an option"), "{err}");
     }
 
     #[test]

@@ -3,8 +3,7 @@
 
 use crate::on_every_backend;
 use crate::support::{TestApp, json};
-use concord_formats::items::RecordFormat;
-use concord_store::{ImportKind, OnConflict, Role, import_file};
+use concord_store::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -46,19 +45,7 @@ async fn an_annotator_labels_blind_through_the_api_and_an_analyst_sees_the_team(
         )
         .await
         .unwrap();
-    import_file(
-        &app.store,
-        project.id,
-        ImportKind::Items,
-        "items.jsonl",
-        std::io::Cursor::new(ITEMS.as_bytes().to_vec()),
-        RecordFormat::Jsonl,
-        OnConflict::Error,
-        None,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    app.import_items(project.id, ITEMS).await;
     let ann = app.member(&project, "ann", Role::Annotator).await;
     let analyst = app.member(&project, "analyst", Role::QaAnalyst).await;
     let (ann, analyst) = (app.token(&ann).await, app.token(&analyst).await);
@@ -137,6 +124,13 @@ async fn an_annotator_labels_blind_through_the_api_and_an_analyst_sees_the_team(
     let (_, mine) = call(&app, &ann, Method::GET, "/queue/mine", json!({})).await;
     assert_eq!(mine["annotations"].as_array().unwrap().len(), 1);
     assert_eq!(mine["progress"]["done_today"], 1);
+    let (_, team) = call(&app, &analyst, Method::GET, "/queue/team", json!({})).await;
+    let queue = &team["queue"];
+    assert_eq!(
+        (&queue["labels"], &queue["skips"], &queue["live_leases"]),
+        (&json!(1), &json!(1), &json!(0)),
+        "{queue}"
+    );
 
     let (status, bad) = call(
         &app,

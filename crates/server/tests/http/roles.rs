@@ -5,9 +5,8 @@
 
 use crate::on_every_backend;
 use crate::support::{PASSWORD, TestApp, text};
-use concord_formats::items::RecordFormat;
 use concord_server::API_ROUTES;
-use concord_store::{Id, ImportKind, LabelSchema, OnConflict, Project, Role, import_file};
+use concord_store::{Id, LabelSchema, Project, Role};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -85,19 +84,7 @@ async fn world(app: &TestApp) -> World {
         .publish_guideline(project.id, None, None)
         .await
         .unwrap();
-    import_file(
-        &app.store,
-        project.id,
-        ImportKind::Items,
-        "items.jsonl",
-        std::io::Cursor::new(ITEMS.as_bytes().to_vec()),
-        RecordFormat::Jsonl,
-        OnConflict::Error,
-        None,
-        |_| {},
-    )
-    .await
-    .unwrap();
+    app.import_items(project.id, ITEMS).await;
     let item_id = app
         .store
         .item_by_external_id(project.id, "t1")

@@ -167,6 +167,24 @@ impl TestApp {
             .expect("create project")
     }
 
+    /// Imports items from JSONL text straight through the store's import (for specs about
+    /// something else than the import endpoint).
+    pub async fn import_items(&self, project_id: Id, jsonl: &str) {
+        concord_store::import_file(
+            &self.store,
+            project_id,
+            concord_store::ImportKind::Items,
+            "items.jsonl",
+            std::io::Cursor::new(jsonl.as_bytes().to_vec()),
+            concord_formats::items::RecordFormat::Jsonl,
+            concord_store::OnConflict::Error,
+            None,
+            |_| {},
+        )
+        .await
+        .expect("import the test items");
+    }
+
     /// A new user who is a member of `project` with `role`.
     pub async fn member(&self, project: &Project, name: &str, role: Role) -> User {
         let user = self.person(name).await;

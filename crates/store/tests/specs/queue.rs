@@ -69,6 +69,26 @@ fn submission(item_id: Id, decision: &str, severity: &str, key: &str) -> Submiss
     }
 }
 
+/// Submits a label for a leased item and expects it to be acknowledged.
+async fn label(
+    store: &Store,
+    project: &Project,
+    person: &User,
+    item_id: Id,
+    decision: &str,
+    severity: &str,
+    key: &str,
+) -> concord_store::SubmitOutcome {
+    store
+        .submit(
+            project,
+            person,
+            submission(item_id, decision, severity, key),
+        )
+        .await
+        .unwrap()
+}
+
 async fn item_state(store: &Store, project: &Project, item_id: Id) -> String {
     store.item(project.id, item_id).await.unwrap().state
 }
@@ -112,19 +132,16 @@ async fn an_annotator_never_gets_the_same_item_twice_and_a_reload_resumes_the_le
     for n in 0..3 {
         let lease = leased(store.next_item(&project, &ann).await.unwrap());
         assert!(seen.insert(lease.item.id), "served twice");
-        store
-            .submit(
-                &project,
-                &ann,
-                submission(
-                    lease.item.id,
-                    "NOT_VIOLATING",
-                    "S0",
-                    &format!("key-ann-{n}"),
-                ),
-            )
-            .await
-            .unwrap();
+        label(
+            &store,
+            &project,
+            &ann,
+            lease.item.id,
+            "NOT_VIOLATING",
+            "S0",
+            &format!("key-ann-{n}"),
+        )
+        .await;
     }
     assert!(matches!(
         store.next_item(&project, &ann).await.unwrap(),
@@ -143,19 +160,16 @@ async fn items_are_served_by_priority_then_age(store: TestStore) {
     for n in 0..4 {
         let lease = leased(store.next_item(&project, &ann).await.unwrap());
         order.push(lease.item.external_id.clone());
-        store
-            .submit(
-                &project,
-                &ann,
-                submission(
-                    lease.item.id,
-                    "NOT_VIOLATING",
-                    "S0",
-                    &format!("priority-key-{n}"),
-                ),
-            )
-            .await
-            .unwrap();
+        label(
+            &store,
+            &project,
+            &ann,
+            lease.item.id,
+            "NOT_VIOLATING",
+            "S0",
+            &format!("priority-key-{n}"),
+        )
+        .await;
     }
     assert_eq!(order, ["high", "old-mid", "new-mid", "low"]);
 }
@@ -177,23 +191,27 @@ async fn an_expired_lease_returns_the_slot_and_a_late_submission_is_kept_and_fla
     let taken_over = leased(store.next_item(&project, &second).await.unwrap());
     assert_eq!(taken_over.item.id, lease.item.id);
 
-    let late = store
-        .submit(
-            &project,
-            &first,
-            submission(lease.item.id, "VIOLATING", "S3", "late-key-1"),
-        )
-        .await
-        .unwrap();
+    let late = label(
+        &store,
+        &project,
+        &first,
+        lease.item.id,
+        "VIOLATING",
+        "S3",
+        "late-key-1",
+    )
+    .await;
     assert!(late.late, "stored and flagged late");
-    let on_time = store
-        .submit(
-            &project,
-            &second,
-            submission(lease.item.id, "VIOLATING", "S3", "ontime-key-1"),
-        )
-        .await
-        .unwrap();
+    let on_time = label(
+        &store,
+        &project,
+        &second,
+        lease.item.id,
+        "VIOLATING",
+        "S3",
+        "ontime-key-1",
+    )
+    .await;
     assert!(!on_time.late);
     let stored = store.item_annotations(lease.item.id).await.unwrap();
     assert_eq!(stored.len(), 2, "no acknowledged work is lost");
@@ -299,6 +317,17 @@ async fn unsure_uses_the_slot_and_escalates_while_a_skip_frees_it(store: TestSto
         .await
         .unwrap_err();
     assert!(err.to_string().contains("reason"));
+    let overview = store.queue_overview(project.id).await.unwrap();
+    assert_eq!(
+        (
+            overview.escalated_unsure,
+            overview.skips,
+            overview.labels,
+            overview.live_leases
+        ),
+        (1, 1, 1, 1),
+        "one unsure item, one skip, one label, the third annotator's live lease"
+    );
 }
 
 async fn dynamic_overlap_adds_annotators_on_disagreement_and_escalates_at_the_maximum(
@@ -308,7 +337,7 @@ async fn dynamic_overlap_adds_annotators_on_disagreement_and_escalates_at_the_ma
         json!({"dynamic": true, "min_overlap": 2, "overlap": 3, "target_agreement": 0.7});
     let project = project_with(&store, "dynamic", settings, &tracks(2)).await;
     let people = annotators(&store, "d", 4).await;
-    let label = |n: usize, item: Id, decision: &str| {
+    let answer = |n: usize, item: Id, decision: &str| {
         submission(
             item,
             decision,
@@ -337,7 +366,7 @@ async fn dynamic_overlap_adds_annotators_on_disagreement_and_escalates_at_the_ma
                 decision
             };
             store
-                .submit(&project, person, label(n, id, decision))
+                .submit(&project, person, answer(n, id, decision))
                 .await
                 .unwrap();
         }
@@ -369,19 +398,16 @@ async fn coverage_gives_the_rest_of_the_items_one_label(store: TestStore) {
     for (n, person) in people.iter().enumerate() {
         while let NextItem::Leased(lease) = store.next_item(&project, person).await.unwrap() {
             served += 1;
-            store
-                .submit(
-                    &project,
-                    person,
-                    submission(
-                        lease.item.id,
-                        "NOT_VIOLATING",
-                        "S0",
-                        &format!("coverage-key-{n}-{}", lease.item.id),
-                    ),
-                )
-                .await
-                .unwrap();
+            label(
+                &store,
+                &project,
+                person,
+                lease.item.id,
+                "NOT_VIOLATING",
+                "S0",
+                &format!("coverage-key-{n}-{}", lease.item.id),
+            )
+            .await;
         }
     }
     assert_eq!(served, 3, "coverage 0 %: every item gets one label");
@@ -398,19 +424,16 @@ async fn a_daily_cap_stops_serving_until_the_next_day(store: TestStore) {
     let ann = fixtures::user(&store, "ann").await;
     for n in 0..2 {
         let lease = leased(store.next_item(&project, &ann).await.unwrap());
-        store
-            .submit(
-                &project,
-                &ann,
-                submission(
-                    lease.item.id,
-                    "NOT_VIOLATING",
-                    "S0",
-                    &format!("cap-key-{n}"),
-                ),
-            )
-            .await
-            .unwrap();
+        label(
+            &store,
+            &project,
+            &ann,
+            lease.item.id,
+            "NOT_VIOLATING",
+            "S0",
+            &format!("cap-key-{n}"),
+        )
+        .await;
     }
     assert!(matches!(
         store.next_item(&project, &ann).await.unwrap(),
@@ -465,19 +488,16 @@ async fn gold_is_mixed_in_at_its_rate_scored_with_a_wilson_interval_and_pauses_t
         };
         n += 1;
         // Always answers NOT_VIOLATING: wrong on every gold item.
-        let outcome = store
-            .submit(
-                &project,
-                &ann,
-                submission(
-                    lease.item.id,
-                    "NOT_VIOLATING",
-                    "S0",
-                    &format!("gold-key-{n}"),
-                ),
-            )
-            .await
-            .unwrap();
+        let outcome = label(
+            &store,
+            &project,
+            &ann,
+            lease.item.id,
+            "NOT_VIOLATING",
+            "S0",
+            &format!("gold-key-{n}"),
+        )
+        .await;
         if let Some(gold) = outcome.gold {
             gold_seen += 1;
             feedback.push(gold.correct);
@@ -524,14 +544,16 @@ async fn deferred_gold_feedback_is_not_shown_after_submission_but_later_in_my_wo
     let project = project_with(&store, "deferred", settings, &gold_items(1, 1)).await;
     let ann = fixtures::user(&store, "ann").await;
     let lease = leased(store.next_item(&project, &ann).await.unwrap());
-    let outcome = store
-        .submit(
-            &project,
-            &ann,
-            submission(lease.item.id, "VIOLATING", "S3", "deferred-key-1"),
-        )
-        .await
-        .unwrap();
+    let outcome = label(
+        &store,
+        &project,
+        &ann,
+        lease.item.id,
+        "VIOLATING",
+        "S3",
+        "deferred-key-1",
+    )
+    .await;
     assert!(outcome.gold.is_none());
     let work = store.my_work(&project, ann.id, 50).await.unwrap();
     assert!(work[0].gold.is_none(), "not on the same day");
@@ -605,14 +627,16 @@ async fn a_rereview_is_the_only_way_to_see_an_item_again_and_it_comes_first(stor
     let ann = fixtures::user(&store, "ann").await;
     let pm = fixtures::user(&store, "pm").await;
     let lease = leased(store.next_item(&project, &ann).await.unwrap());
-    store
-        .submit(
-            &project,
-            &ann,
-            submission(lease.item.id, "NOT_VIOLATING", "S0", "rr-key-1"),
-        )
-        .await
-        .unwrap();
+    label(
+        &store,
+        &project,
+        &ann,
+        lease.item.id,
+        "NOT_VIOLATING",
+        "S0",
+        "rr-key-1",
+    )
+    .await;
     store
         .assign_again(project.id, lease.item.id, ann.id, "rereview", Some(pm.id))
         .await
@@ -620,14 +644,16 @@ async fn a_rereview_is_the_only_way_to_see_an_item_again_and_it_comes_first(stor
     let again = leased(store.next_item(&project, &ann).await.unwrap());
     assert_eq!(again.item.id, lease.item.id);
     assert_eq!(again.purpose, "rereview");
-    store
-        .submit(
-            &project,
-            &ann,
-            submission(lease.item.id, "BORDERLINE", "S2", "rr-key-2"),
-        )
-        .await
-        .unwrap();
+    label(
+        &store,
+        &project,
+        &ann,
+        lease.item.id,
+        "BORDERLINE",
+        "S2",
+        "rr-key-2",
+    )
+    .await;
     assert_eq!(
         store.item_annotations(lease.item.id).await.unwrap().len(),
         2
@@ -647,14 +673,16 @@ async fn time_on_high_severity_content_is_counted_for_the_project_manager(store:
         .enumerate()
     {
         let lease = leased(store.next_item(&project, &ann).await.unwrap());
-        store
-            .submit(
-                &project,
-                &ann,
-                submission(lease.item.id, decision, severity, &format!("hs-key-{n}")),
-            )
-            .await
-            .unwrap();
+        label(
+            &store,
+            &project,
+            &ann,
+            lease.item.id,
+            decision,
+            severity,
+            &format!("hs-key-{n}"),
+        )
+        .await;
     }
     let team = store.team_progress(project.id).await.unwrap();
     let me = team.iter().find(|p| p.user_id == ann.id).unwrap();
