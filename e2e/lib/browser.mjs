@@ -3,6 +3,8 @@
 // Content-Security-Policy violation so a test can insist there were none.
 
 import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -42,7 +44,32 @@ export const env = {
   get annotator() {
     return { username: required('CONCORD_E2E_ANNOTATOR'), password: required('CONCORD_E2E_ANNOTATOR_PASSWORD') };
   },
+  /** The work-queue project (fixtures/queue.jsonl, fixtures/queue-settings.json). */
+  get queueProject() {
+    return required('CONCORD_E2E_QUEUE_PROJECT');
+  },
+  /** The two annotators of the queue project; nobody else takes work there. */
+  get labellers() {
+    return [1, 2].map((n) => ({
+      username: required(`CONCORD_E2E_LABELLER_${n}`),
+      password: required(`CONCORD_E2E_LABELLER_${n}_PASSWORD`),
+    }));
+  },
+  /** The `concord` binary and the suite's database, for scenarios that run their own server. */
+  get binary() {
+    return required('CONCORD_E2E_BINARY');
+  },
+  get database() {
+    return required('CONCORD_E2E_DATABASE');
+  },
 };
+
+/** Saves a full-page screenshot as e2e/output/NAME.png (the folder is not in git). */
+export async function screenshot(page, name) {
+  const file = fileURLToPath(new URL(`../output/${name}.png`, import.meta.url));
+  await mkdir(dirname(file), { recursive: true });
+  await page.screenshot({ path: file, fullPage: true });
+}
 
 export function fixture(name) {
   return fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
@@ -71,6 +98,7 @@ export async function openPage(browser) {
   const problems = [];
   const visited = [];
   const expectedStatuses = new Set();
+  let networkFailuresExpected = false;
   await context.exposeBinding('__concordE2eCspViolation', ({ page }, violation) => {
     problems.push(`CSP violation on ${page.url()}: ${violation}`);
   });
@@ -87,6 +115,7 @@ export async function openPage(browser) {
     const text = message.text();
     const status = /responded with a status of (\d{3})/.exec(text);
     if (status && expectedStatuses.has(Number(status[1]))) return;
+    if (networkFailuresExpected && /net::ERR_/.test(text)) return;
     problems.push(`console error on ${page.url()}: ${text}`);
   });
   page.on('pageerror', (error) => {
@@ -102,6 +131,10 @@ export async function openPage(browser) {
     visited,
     expectStatus(status) {
       expectedStatuses.add(status);
+    },
+    /** The test cuts connections on purpose; Chromium logs each failed request as an error. */
+    expectNetworkFailures() {
+      networkFailuresExpected = true;
     },
     /** Scenario (e): every page this test visited was free of console errors and CSP violations. */
     assertNoProblems() {

@@ -24,7 +24,7 @@ describe('an annotator', () => {
       const nav = page.getByRole('navigation', { name: 'Project' });
       assert.deepEqual(
         (await nav.getByRole('link').allTextContents()).map((t) => t.trim()),
-        [env.projectName, 'Guidelines'],
+        [env.projectName, 'Label', 'My work', 'Guidelines'],
         'only the project and its guidelines are offered',
       );
       for (const hidden of ['Items', 'Import', 'Settings']) {

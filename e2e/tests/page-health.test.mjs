@@ -41,6 +41,8 @@ describe('page health', () => {
         `${p}/items?type=track&q=amber`,
         `${p}/import`,
         `${p}/settings`,
+        `${p}/my-work`,
+        `${p}/team`,
         '/account',
       ];
       for (const path of paths) {

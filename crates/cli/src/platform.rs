@@ -310,6 +310,9 @@ pub enum ProjectCommand {
         /// Label schema as a JSON file.
         #[arg(long)]
         schema: Option<PathBuf>,
+        /// Project settings as a JSON file (e.g. `{"queue": {"overlap": 3, "gold_rate": 0.1}}`).
+        #[arg(long)]
+        settings: Option<PathBuf>,
         /// Make this user the project manager.
         #[arg(long)]
         manager: Option<String>,
@@ -340,9 +343,29 @@ pub fn project(command: ProjectCommand) -> Result<ExitCode> {
                 name,
                 description,
                 schema,
+                settings,
                 manager,
                 db,
             } => {
+                let settings = match settings {
+                    Some(path) => {
+                        let text = std::fs::read_to_string(&path)
+                            .with_context(|| format!("reading {}", path.display()))?;
+                        let value: serde_json::Value = serde_json::from_str(&text)
+                            .with_context(|| format!("{} is not JSON", path.display()))?;
+                        // Checked before anything is created, so bad settings change nothing.
+                        if !value.is_object() {
+                            anyhow::bail!(
+                                "{}: project settings must be a JSON object",
+                                path.display()
+                            );
+                        }
+                        concord_store::QueueSettings::from_project_settings(&value)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                        Some(value)
+                    }
+                    None => None,
+                };
                 let schema = match schema {
                     Some(path) => {
                         let text = std::fs::read_to_string(&path)
@@ -364,6 +387,20 @@ pub fn project(command: ProjectCommand) -> Result<ExitCode> {
                         None,
                     )
                     .await?;
+                let project = match settings {
+                    Some(settings) => {
+                        store
+                            .update_project(
+                                project.id,
+                                &project.name,
+                                &project.description,
+                                settings,
+                                None,
+                            )
+                            .await?
+                    }
+                    None => project,
+                };
                 if let Some(manager) = manager {
                     store
                         .set_member(project.id, &manager, Role::ProjectManager, None)

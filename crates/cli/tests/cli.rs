@@ -783,6 +783,10 @@ mod browser {
     const MANAGER: (&str, &str) = ("mara", "mara-e2e-password");
     const ANNOTATOR: (&str, &str) = ("ana", "ana-e2e-password");
     const ADMIN: (&str, &str) = ("admin", "admin-e2e-password");
+    /// The work-queue project and its two annotators (nobody else takes work there).
+    const QUEUE_PROJECT: &str = "queue-review";
+    const LABELLERS: [(&str, &str); 2] =
+        [("lena", "lena-e2e-password"), ("omar", "omar-e2e-password")];
     /// Ends a hung suite; Playwright's own steps time out after 30 s each.
     const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -832,6 +836,7 @@ mod browser {
     struct Server {
         child: Child,
         url: String,
+        database: PathBuf,
         _stdout: BufReader<ChildStdout>,
     }
 
@@ -860,6 +865,7 @@ mod browser {
             };
             Server {
                 url: url.to_owned(),
+                database: db.to_owned(),
                 child,
                 _stdout: stdout,
             }
@@ -907,6 +913,46 @@ mod browser {
             ],
             None,
         );
+        for labeller in LABELLERS {
+            platform(
+                db,
+                &["user", "add", labeller.0, "--password-stdin"],
+                Some(labeller.1),
+            );
+        }
+        let settings = e2e_dir().join("fixtures/queue-settings.json");
+        platform(
+            db,
+            &[
+                "project",
+                "create",
+                QUEUE_PROJECT,
+                "--name",
+                "Queue review",
+                "--manager",
+                MANAGER.0,
+                "--settings",
+                settings.to_str().unwrap(),
+            ],
+            None,
+        );
+        for labeller in LABELLERS {
+            let args = [
+                "project",
+                "member",
+                QUEUE_PROJECT,
+                labeller.0,
+                "--role",
+                "annotator",
+            ];
+            platform(db, &args, None);
+        }
+        let queue = e2e_dir().join("fixtures/queue.jsonl");
+        platform(
+            db,
+            &["import", QUEUE_PROJECT, queue.to_str().unwrap()],
+            None,
+        );
         let catalog = e2e_dir().join("fixtures/catalog.jsonl");
         let items = std::fs::read_to_string(&catalog).unwrap().lines().count();
         let out = platform(db, &["import", PROJECT, catalog.to_str().unwrap()], None);
@@ -941,6 +987,14 @@ mod browser {
             .env("CONCORD_E2E_ANNOTATOR", ANNOTATOR.0)
             .env("CONCORD_E2E_ANNOTATOR_PASSWORD", ANNOTATOR.1)
             .env("CONCORD_E2E_CHROMIUM", CHROMIUM)
+            .env("CONCORD_E2E_QUEUE_PROJECT", QUEUE_PROJECT)
+            .env("CONCORD_E2E_LABELLER_1", LABELLERS[0].0)
+            .env("CONCORD_E2E_LABELLER_1_PASSWORD", LABELLERS[0].1)
+            .env("CONCORD_E2E_LABELLER_2", LABELLERS[1].0)
+            .env("CONCORD_E2E_LABELLER_2_PASSWORD", LABELLERS[1].1)
+            // The restart scenario runs its own `concord serve` on the same database.
+            .env("CONCORD_E2E_BINARY", env!("CARGO_BIN_EXE_concord"))
+            .env("CONCORD_E2E_DATABASE", &server.database)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -10,6 +10,7 @@ mod middleware;
 mod openapi;
 mod pages;
 mod templates;
+mod work_pages;
 
 pub use error::{AppError, AppResult};
 pub use openapi::API_ROUTES;

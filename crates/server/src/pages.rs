@@ -47,18 +47,19 @@ pub fn routes() -> Router<AppState> {
         .route("/account/tokens/{id}/revoke", post(revoke_token))
         .route("/account/password", post(change_password))
         .route("/admin/users", get(users_page).post(create_user))
+        .merge(crate::work_pages::routes())
 }
 
-fn render(state: &AppState, name: &str, ctx: Value) -> AppResult<Html<String>> {
+pub(crate) fn render(state: &AppState, name: &str, ctx: Value) -> AppResult<Html<String>> {
     Ok(Html(state.templates.get_template(name)?.render(ctx)?))
 }
 
 /// The context every signed-in page has.
-fn base(auth: &Auth) -> Value {
+pub(crate) fn base(auth: &Auth) -> Value {
     context! { user => auth.user, csrf => auth.csrf }
 }
 
-fn capabilities(role: Role) -> Value {
+pub(crate) fn capabilities(role: Role) -> Value {
     context! {
         role => role.as_str(),
         role_label => role.label(),
@@ -69,6 +70,8 @@ fn capabilities(role: Role) -> Value {
         manage_members => role.allows(Permission::ManageMembers),
         import => role.allows(Permission::ImportItems),
         settings => role.allows(Permission::EditSettings),
+        annotate => role.allows(Permission::Annotate),
+        manage_annotators => role.allows(Permission::ManageAnnotators),
     }
 }
 
@@ -434,7 +437,7 @@ async fn remove_member(
 
 // ---------------------------------------------------------------- guidelines
 
-fn examples_by_category(examples: &[GuidelineExample]) -> Vec<Value> {
+pub(crate) fn examples_by_category(examples: &[GuidelineExample]) -> Vec<Value> {
     let mut categories: Vec<&str> = examples.iter().map(|e| e.category.as_str()).collect();
     categories.sort_unstable();
     categories.dedup();

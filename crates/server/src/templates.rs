@@ -34,8 +34,13 @@ pub fn environment() -> Environment<'static> {
         "job.html",
         "account.html",
         "users.html",
+        "label.html",
+        "label_item.html",
+        "my_work.html",
+        "team.html",
     );
     env.add_filter("datetime", datetime);
+    env.add_filter("duration", duration);
     env.add_filter("markdown", |text: String| {
         Value::from_safe_string(crate::markdown::render(&text))
     });
@@ -43,6 +48,18 @@ pub fn environment() -> Environment<'static> {
         serde_json::to_string_pretty(&value).unwrap_or_default()
     });
     env
+}
+
+/// A span of milliseconds for people: `45 s`, `12.5 min`, `3.2 h`.
+fn duration(ms: i64) -> String {
+    let seconds = ms as f64 / 1000.0;
+    if seconds < 60.0 {
+        format!("{seconds:.0} s")
+    } else if seconds < 3600.0 {
+        format!("{:.1} min", seconds / 60.0)
+    } else {
+        format!("{:.1} h", seconds / 3600.0)
+    }
 }
 
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM UTC`.
@@ -75,6 +92,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 const APP_CSS: &str = include_str!("../static/app.css");
 const APP_JS: &str = include_str!("../static/app.js");
+const LABEL_JS: &str = include_str!("../static/label.js");
 const HTMX_JS: &str = include_str!("../static/vendor/htmx-2.0.11.min.js");
 
 pub fn static_routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
@@ -95,6 +113,10 @@ pub fn static_routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route(
             "/static/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/static/label.js",
+            get(|| async { asset("text/javascript; charset=utf-8", LABEL_JS) }),
         )
         .route(
             "/static/htmx.min.js",
@@ -118,6 +140,13 @@ mod tests {
     fn every_template_parses() {
         let env = super::environment();
         assert!(env.templates().count() >= 15);
+    }
+
+    #[test]
+    fn durations_read_in_the_largest_sensible_unit() {
+        assert_eq!(super::duration(4_400), "4 s");
+        assert_eq!(super::duration(750_000), "12.5 min");
+        assert_eq!(super::duration(11_520_000), "3.2 h");
     }
 
     #[test]

@@ -30,6 +30,8 @@ document.addEventListener("click", (event) => {
     slot.replaceChildren(audio);
     loadMedia.hidden = true;
     audio.focus();
+    // "Load and play" on the label page: the annotator asked for sound, so start it.
+    if (loadMedia.dataset.autoplay !== undefined) audio.play().catch(() => {});
   }
 });
 

@@ -1,0 +1,182 @@
+//! The annotator's pages (label, my work) and the team page a QA analyst or project manager
+//! watches. The label page is a shell; its script (`static/label.js`) asks for the next item as
+//! a server-rendered fragment and submits answers through the JSON API.
+
+use crate::AppState;
+use crate::auth::{PageAuth, project_access, urlencode};
+use crate::error::{AppError, AppResult};
+use crate::pages::{base, capabilities, examples_by_category, render};
+use axum::Router;
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, Redirect};
+use axum::routing::{get, post};
+use concord_store::{NextItem, Permission};
+use minijinja::context;
+use serde::Deserialize;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/p/{slug}/label", get(label_page))
+        .route("/p/{slug}/label/next", post(next_fragment))
+        .route("/p/{slug}/my-work", get(my_work_page))
+        .route("/p/{slug}/team", get(team_page))
+        .route("/p/{slug}/team/{username}/resume", post(resume))
+        .route("/p/{slug}/team/{username}/limits", post(limits))
+}
+
+async fn label_page(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path(slug): Path<String>,
+) -> AppResult<Html<String>> {
+    let (project, role) = project_access(&state, &auth.user, &slug, Permission::Annotate).await?;
+    let schema = state.store.current_schema(project.id).await?;
+    let guideline = match project.current_guideline_version_id {
+        Some(id) => Some(state.store.guideline_by_id(id).await?),
+        None => None,
+    };
+    let examples = guideline
+        .as_ref()
+        .map(|g| examples_by_category(&g.examples))
+        .unwrap_or_default();
+    // Where the page keeps an answer that is not yet acknowledged: per project and person, so
+    // a shared browser never sends one person's answer as another's.
+    let pending_key = format!("concord.pending.{}.{}", project.slug, auth.user.id);
+    render(
+        &state,
+        "label.html",
+        context! {
+            project, can => capabilities(role), schema => schema.definition,
+            schema_version_id => schema.id, guideline, examples, pending_key,
+            ..base(&auth)
+        },
+    )
+}
+
+/// Leases the next item and renders it (or says why there is none). POST: it reserves work.
+async fn next_fragment(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path(slug): Path<String>,
+) -> AppResult<Html<String>> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::Annotate).await?;
+    let next = state.store.next_item(&project, &auth.user).await?;
+    let ctx = match next {
+        NextItem::Leased(lease) => {
+            let item = concord_store::BlindItem::from(&lease.item);
+            context! {
+                status => "leased", item, expires_at => lease.expires_at, resumed => lease.resumed,
+                guideline_version_id => project.current_guideline_version_id,
+            }
+        }
+        NextItem::Paused { reason } => context! { status => "paused", reason },
+        NextItem::CapReached { cap } => context! { status => "cap_reached", cap },
+        NextItem::Empty => context! { status => "empty" },
+    };
+    render(&state, "label_item.html", ctx)
+}
+
+async fn my_work_page(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path(slug): Path<String>,
+) -> AppResult<Html<String>> {
+    let (project, role) = project_access(&state, &auth.user, &slug, Permission::Annotate).await?;
+    // Someone who never took work here (a manager trying the page) has no progress yet.
+    let progress = match state
+        .store
+        .annotator_progress(project.id, auth.user.id)
+        .await
+    {
+        Ok(progress) => Some(progress),
+        Err(concord_store::StoreError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let annotations = state.store.my_work(&project, auth.user.id, 500).await?;
+    render(
+        &state,
+        "my_work.html",
+        context! { project, can => capabilities(role), progress, annotations, ..base(&auth) },
+    )
+}
+
+async fn team_page(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path(slug): Path<String>,
+) -> AppResult<Html<String>> {
+    let (project, role) =
+        project_access(&state, &auth.user, &slug, Permission::ManageAnnotators).await?;
+    let annotators = state.store.team_progress(project.id).await?;
+    let queue = state.store.queue_overview(project.id).await?;
+    // Saved settings were validated; a project without queue settings shows the defaults.
+    let settings =
+        concord_store::queue_rules::QueueSettings::from_project_settings(&project.settings)
+            .unwrap_or_default();
+    render(
+        &state,
+        "team.html",
+        context! { project, can => capabilities(role), annotators, queue, settings, ..base(&auth) },
+    )
+}
+
+fn back_to_team(slug: &str, username: &str) -> Redirect {
+    Redirect::to(&format!("/p/{slug}/team#annotator-{}", urlencode(username)))
+}
+
+async fn resume(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path((slug, username)): Path<(String, String)>,
+) -> AppResult<Redirect> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::ManageAnnotators).await?;
+    let annotator = state.store.user_by_name(&username).await?;
+    state
+        .store
+        .resume_annotator(project.id, annotator.id, auth.user.id)
+        .await?;
+    Ok(back_to_team(&slug, &username))
+}
+
+#[derive(Deserialize)]
+struct LimitsForm {
+    #[serde(default)]
+    daily_cap: String,
+    #[serde(default)]
+    excluded_categories: String,
+}
+
+async fn limits(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path((slug, username)): Path<(String, String)>,
+    Form(form): Form<LimitsForm>,
+) -> AppResult<Redirect> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::ManageAnnotators).await?;
+    let annotator = state.store.user_by_name(&username).await?;
+    let cap = form.daily_cap.trim();
+    let daily_cap = if cap.is_empty() {
+        None
+    } else {
+        Some(cap.parse::<i64>().map_err(|_| {
+            AppError::new(StatusCode::UNPROCESSABLE_ENTITY, format!(
+                "daily cap: {cap:?} is not a whole number (leave it empty for the project's cap)"
+            ))
+        })?)
+    };
+    let excluded: Vec<String> = form
+        .excluded_categories
+        .split([',', ' ', '\n', ';'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    state
+        .store
+        .set_annotator_limits(project.id, annotator.id, daily_cap, excluded, auth.user.id)
+        .await?;
+    Ok(back_to_team(&slug, &username))
+}
