@@ -17,11 +17,19 @@ pub struct DatabaseArgs {
     /// SQLite file, `sqlite://…` or `postgres://…` URL.
     #[arg(long, env = "CONCORD_DATABASE_URL", default_value = "concord.db")]
     pub database_url: String,
+    /// PostgreSQL only: the schema to use, created if missing (several concord instances can
+    /// share one database this way).
+    #[arg(long, env = "CONCORD_DATABASE_SCHEMA")]
+    pub database_schema: Option<String>,
 }
 
 impl DatabaseArgs {
     pub async fn open(&self) -> Result<Store> {
         let mut options = StoreOptions::new(&self.database_url);
+        if self.database_schema.is_some() && !self.database_url.starts_with("postgres") {
+            bail!("--database-schema applies to PostgreSQL databases only");
+        }
+        options.pg_schema = self.database_schema.clone();
         // Only for test suites: argon2 at its smallest parameters.
         if std::env::var("CONCORD_TEST_FAST_PASSWORD_HASH").is_ok_and(|v| v == "1") {
             options.password_cost = PasswordCost::Fast;

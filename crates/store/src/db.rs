@@ -204,6 +204,23 @@ impl Store {
         sqlx::query("SELECT 1").fetch_one(self.pool()).await.is_ok()
     }
 
+    /// PostgreSQL: drops a scratch schema (benchmarks and tests clean up with it). Refused on
+    /// SQLite, and for names that are not plain identifiers.
+    pub async fn drop_schema(&self, name: &str) -> Result<()> {
+        if self.inner.backend != Backend::Postgres {
+            return Err(StoreError::invalid("schemas exist on PostgreSQL only"));
+        }
+        if !valid_schema_name(name) {
+            return Err(StoreError::invalid(format!(
+                "schema name {name:?} must be lower-case letters, digits and underscores"
+            )));
+        }
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Closes the pool; pending writes already acknowledged are on disk.
     pub async fn close(&self) {
         self.inner.pool.close().await;

@@ -36,7 +36,7 @@ pub use model::*;
 pub use projects::NewProject;
 pub use queue::{
     AnnotatorProgress, AnswerKind, BlindItem, GoldFeedback, Lease, MyWorkEntry, NextItem,
-    QueueOverview, Submission, SubmitOutcome,
+    QueueIntegrity, QueueOverview, Submission, SubmitOutcome,
 };
 pub use queue_rules::QueueSettings;
 pub use schema::{LabelSchema, Question, QuestionKind, SchemaOption};

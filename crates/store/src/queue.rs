@@ -174,6 +174,17 @@ pub struct MyWorkEntry {
     pub gold: Option<GoldFeedback>,
 }
 
+/// What [`Store::queue_integrity`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct QueueIntegrity {
+    pub annotations: i64,
+    /// Items holding more overlap-counting leases and submissions than they need: must be 0.
+    pub items_over_overlap: i64,
+    /// (item, annotator) pairs with more than one annotation: 0 unless re-review or
+    /// test–retest assignments were made.
+    pub repeated_item_annotator_pairs: i64,
+}
+
 /// Counts a project manager watches.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct QueueOverview {
@@ -587,6 +598,33 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The queue's invariants, counted from the database itself: for benchmarks and tests that
+    /// hammer the queue and then check nothing broke.
+    pub async fn queue_integrity(&self, project_id: Id) -> Result<QueueIntegrity> {
+        let row = sqlx::query(
+            "SELECT \
+               (SELECT COUNT(*) FROM annotations WHERE project_id = $1) AS annotations, \
+               (SELECT COUNT(*) FROM ( \
+                  SELECT s.item_id FROM assignments s JOIN items i ON i.id = s.item_id \
+                  WHERE s.project_id = $2 AND s.counts_toward_overlap = 1 \
+                    AND s.status IN ('leased', 'submitted') \
+                  GROUP BY s.item_id, i.needed HAVING COUNT(*) > i.needed) o) AS over_overlap, \
+               (SELECT COUNT(*) FROM ( \
+                  SELECT item_id FROM annotations WHERE project_id = $3 \
+                  GROUP BY item_id, annotator_id HAVING COUNT(*) > 1) t) AS repeated",
+        )
+        .bind(project_id)
+        .bind(project_id)
+        .bind(project_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(QueueIntegrity {
+            annotations: row.try_get("annotations")?,
+            items_over_overlap: row.try_get("over_overlap")?,
+            repeated_item_annotator_pairs: row.try_get("repeated")?,
+        })
     }
 
     pub async fn queue_overview(&self, project_id: Id) -> Result<QueueOverview> {

@@ -117,6 +117,8 @@ async fn sixty_four_annotators_asking_at_once_never_exceed_the_overlap(store: Te
     assert!(per_item.values().all(|&n| n <= 2), "{per_item:?}");
     assert_eq!(per_item.values().sum::<usize>(), 40, "20 items × overlap 2");
     assert_eq!(empty, 24);
+    let integrity = store.queue_integrity(project.id).await.unwrap();
+    assert_eq!(integrity.items_over_overlap, 0, "the database agrees");
 }
 
 async fn an_annotator_never_gets_the_same_item_twice_and_a_reload_resumes_the_lease(
