@@ -1122,15 +1122,22 @@ async fn submit_in(
     }
 
     let now = now_in(c, dialect).await?;
-    let assignment = sqlx::query(
+    // The item's counts are read here and written back in `settle_item`: on PostgreSQL the
+    // row is locked until commit, or a concurrent lease's `slots_taken + 1` would be lost and
+    // the item served past its overlap. (SQLite's single writer serialises this already.)
+    let lock = match dialect.0 {
+        Backend::Postgres => " FOR UPDATE OF i",
+        Backend::Sqlite => "",
+    };
+    let assignment = sqlx::query(&format!(
         "SELECT s.id, s.purpose, s.status, s.expires_at, s.counts_toward_overlap, \
            i.is_gold, i.gold_answer, i.needed, i.labels_count, i.slots_taken, i.state, \
            i.prelabel_severity \
          FROM assignments s JOIN items i ON i.id = s.item_id \
          WHERE s.project_id = $1 AND s.item_id = $2 AND s.user_id = $3 \
            AND s.status IN ('leased', 'expired', 'skipped') \
-         ORDER BY s.id DESC LIMIT 1",
-    )
+         ORDER BY s.id DESC LIMIT 1{lock}"
+    ))
     .bind(project_id)
     .bind(s.item_id)
     .bind(user_id)

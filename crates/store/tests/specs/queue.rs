@@ -121,6 +121,51 @@ async fn sixty_four_annotators_asking_at_once_never_exceed_the_overlap(store: Te
     assert_eq!(integrity.items_over_overlap, 0, "the database agrees");
 }
 
+async fn annotators_leasing_and_submitting_at_once_keep_every_item_within_its_overlap(
+    store: TestStore,
+) {
+    // Leases and submissions of the same item race each other: the counts on the item must
+    // never lose an update, or the item reopens and is served past its overlap.
+    let project = project_with(&store, "race", json!({"overlap": 2}), &tracks(40)).await;
+    let people = annotators(&store, "r", 16).await;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(people.len()));
+    let mut tasks = Vec::new();
+    for person in people {
+        let (store, project, barrier) = (store.store.clone(), project.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let mut done = 0;
+            while let NextItem::Leased(lease) = store.next_item(&project, &person).await.unwrap() {
+                let key = format!("race-key-{}-{}", person.username, lease.item.id);
+                label(
+                    &store,
+                    &project,
+                    &person,
+                    lease.item.id,
+                    "NOT_VIOLATING",
+                    "S0",
+                    &key,
+                )
+                .await;
+                done += 1;
+            }
+            done
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    let integrity = store.queue_integrity(project.id).await.unwrap();
+    assert_eq!(integrity.items_over_overlap, 0, "{integrity:?}");
+    assert_eq!(integrity.repeated_item_annotator_pairs, 0);
+    assert_eq!(
+        total, 80,
+        "40 items × overlap 2, each labelled exactly twice"
+    );
+    assert_eq!(integrity.annotations, 80);
+}
+
 async fn an_annotator_never_gets_the_same_item_twice_and_a_reload_resumes_the_lease(
     store: TestStore,
 ) {
@@ -694,6 +739,7 @@ async fn time_on_high_severity_content_is_counted_for_the_project_manager(store:
 
 on_every_backend!(
     sixty_four_annotators_asking_at_once_never_exceed_the_overlap,
+    annotators_leasing_and_submitting_at_once_keep_every_item_within_its_overlap,
     an_annotator_never_gets_the_same_item_twice_and_a_reload_resumes_the_lease,
     items_are_served_by_priority_then_age,
     an_expired_lease_returns_the_slot_and_a_late_submission_is_kept_and_flagged,
