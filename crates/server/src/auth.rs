@@ -128,12 +128,8 @@ pub async fn project_access(
     slug: &str,
     permission: Permission,
 ) -> AppResult<(Project, Role)> {
-    let project = state.store.project(slug).await?;
-    let role = state
-        .store
-        .role_in(user, project.id)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("project {slug:?} not found")))?;
+    let (project, role) = state.store.project_and_role(slug, user).await?;
+    let role = role.ok_or_else(|| AppError::not_found(format!("project {slug:?} not found")))?;
     if !role.allows(permission) {
         return Err(AppError::forbidden(format!(
             "your role in this project ({}) does not allow this",

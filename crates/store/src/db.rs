@@ -22,6 +22,14 @@ pub enum Backend {
 #[derive(Debug, Clone, Copy)]
 pub struct Dialect(pub Backend);
 
+/// Milliseconds since the epoch from the operating system: what SQLite's `unixepoch` reads.
+pub(crate) fn system_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 impl Dialect {
     /// The database clock in milliseconds since the epoch. Leases, sessions and rate
     /// limits use it so that several servers agree on time.

@@ -112,6 +112,33 @@ impl Store {
         project_from_row(&row)
     }
 
+    /// A project and the user's role in it, in one query (every project request asks both).
+    pub async fn project_and_role(
+        &self,
+        slug: &str,
+        user: &User,
+    ) -> Result<(Project, Option<Role>)> {
+        let row = sqlx::query(&format!(
+            "SELECT {PROJECT_COLUMNS}, m.role FROM projects p \
+             LEFT JOIN memberships m ON m.project_id = p.id AND m.user_id = $1 \
+             WHERE p.slug = $2"
+        ))
+        .bind(user.id)
+        .bind(slug)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("project {slug:?}")))?;
+        let project = project_from_row(&row)?;
+        let role = if user.is_admin {
+            Some(Role::Admin)
+        } else {
+            row.try_get::<Option<String>, _>("role")?
+                .as_deref()
+                .and_then(Role::parse)
+        };
+        Ok((project, role))
+    }
+
     /// Projects the user can see: all of them for a global admin, else their memberships.
     pub async fn projects_for(&self, user: &User) -> Result<Vec<(Project, Option<Role>)>> {
         let rows = sqlx::query(&format!(

@@ -787,8 +787,15 @@ enum Found {
 
 /// The database clock inside a queue transaction (several servers agree on it).
 async fn now_in(c: &mut AnyConnection, dialect: Dialect) -> Result<i64> {
-    let sql = format!("SELECT {} AS now", dialect.now_ms());
-    Ok(sqlx::query(&sql).fetch_one(&mut *c).await?.try_get("now")?)
+    match dialect.0 {
+        // An embedded SQLite reads the same operating-system clock as this process: asking
+        // it would cost a round trip to its worker thread inside the single writer.
+        Backend::Sqlite => Ok(crate::db::system_now_ms()),
+        Backend::Postgres => {
+            let sql = format!("SELECT {} AS now", dialect.now_ms());
+            Ok(sqlx::query(&sql).fetch_one(&mut *c).await?.try_get("now")?)
+        }
+    }
 }
 
 async fn ensure_progress(c: &mut AnyConnection, project_id: Id, user_id: Id) -> Result<()> {

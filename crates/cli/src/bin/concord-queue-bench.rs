@@ -42,6 +42,9 @@ struct Args {
     /// The concord binary (default: next to this one).
     #[arg(long)]
     concord: Option<PathBuf>,
+    /// Keep the PostgreSQL schema afterwards (its name is printed), to look at the plans.
+    #[arg(long)]
+    keep: bool,
 }
 
 const OVERLAP: i64 = 3;
@@ -424,7 +427,13 @@ fn main() -> Result<()> {
         pg.pg_schema = Some(schema.clone());
         pg.password_cost = PasswordCost::Fast;
         let outcome = runtime.block_on(bench_backend("PostgreSQL", &bin, pg, url, &args, &levels));
+        if args.keep {
+            eprintln!("kept the PostgreSQL schema {schema}");
+        }
         runtime.block_on(async {
+            if args.keep {
+                return;
+            }
             let mut cleanup = StoreOptions::new(url);
             cleanup.pg_schema = Some(schema.clone());
             if let Ok(store) = Store::open(cleanup).await {

@@ -143,4 +143,138 @@ async fn an_annotator_labels_blind_through_the_api_and_an_analyst_sees_the_team(
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
 }
 
-on_every_backend!(an_annotator_labels_blind_through_the_api_and_an_analyst_sees_the_team);
+on_every_backend!(
+    an_annotator_labels_blind_through_the_api_and_an_analyst_sees_the_team,
+    the_label_fragment_is_blind_and_the_team_page_resumes_and_limits,
+);
+
+/// The pages: the label page's fragment is blind and says why the queue stopped; the team page
+/// is for analysts and managers only, and its forms resume a paused annotator and set limits.
+async fn the_label_fragment_is_blind_and_the_team_page_resumes_and_limits(app: TestApp) {
+    let project = app.project("catalog").await;
+    app.store
+        .update_project(
+            project.id,
+            "Catalog",
+            "",
+            json!({"queue": {"overlap": 2, "gold_rate": 1.0, "pause_min_gold": 1, "pause_below": 0.5}}),
+            None,
+        )
+        .await
+        .unwrap();
+    app.import_items(project.id, ITEMS).await;
+    app.member(&project, "ann", Role::Annotator).await;
+    app.member(&project, "analyst", Role::QaAnalyst).await;
+    let ann = app.sign_in("ann").await;
+    let analyst = app.sign_in("analyst").await;
+
+    let (status, page) =
+        crate::support::text(ann.get("/p/catalog/label").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("data-question=\"decision\""),
+        "schema controls are on the page"
+    );
+    let next = |who: &crate::support::Browser| {
+        who.request(Method::POST, "/p/catalog/label/next")
+            .header("X-CSRF-Token", &who.csrf)
+            .send()
+    };
+    let (status, fragment) = crate::support::text(next(&ann).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{fragment}");
+    assert!(fragment.contains("Gold Track") && fragment.contains("data-status=\"leased\""));
+    for hidden in ["VIOLATING", "is_gold", "priority", "queued"] {
+        assert!(
+            !fragment.contains(hidden),
+            "the fragment must not reveal {hidden}: {fragment}"
+        );
+    }
+    let item_id: i64 = fragment
+        .split("data-item-id=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|id| id.parse().ok())
+        .expect("the fragment names its item");
+
+    // A wrong gold answer pauses ann (one gold below 50 %): the fragment says so.
+    let submit = ann
+        .request(Method::POST, "/api/v1/projects/catalog/queue/submit")
+        .header("X-CSRF-Token", &ann.csrf)
+        .json(
+            &json!({"item_id": item_id, "answer": {"decision": "NOT_VIOLATING", "severity": "S0"},
+                      "idempotency_key": "page-spec-0001"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(submit.status(), StatusCode::OK);
+    let (_, fragment) = crate::support::text(next(&ann).await.unwrap()).await;
+    assert!(fragment.contains("data-status=\"paused\""), "{fragment}");
+
+    // Only analysts and managers see the team page.
+    let (status, _) = crate::support::text(ann.get("/p/catalog/team").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, team) =
+        crate::support::text(analyst.get("/p/catalog/team").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(team.contains("paused") && team.contains("Resume"), "{team}");
+
+    let resumed = analyst.submit("/p/catalog/team/ann/resume", &[]).await;
+    assert_eq!(resumed.status(), StatusCode::SEE_OTHER);
+    let (_, fragment) = crate::support::text(next(&ann).await.unwrap()).await;
+    assert!(
+        fragment.contains("data-status=\"leased\""),
+        "resumed: {fragment}"
+    );
+
+    let bad = analyst
+        .submit(
+            "/p/catalog/team/ann/limits",
+            &[("daily_cap", "lots"), ("excluded_categories", "")],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let message = crate::support::text(bad).await.1;
+    assert!(
+        message.contains("daily cap:")
+            && message.contains("lots")
+            && message.contains("is not a whole number"),
+        "the error names the field: {message}"
+    );
+    let unknown = analyst
+        .submit(
+            "/p/catalog/team/ann/limits",
+            &[("daily_cap", "5"), ("excluded_categories", "NOT.A.CODE")],
+        )
+        .await;
+    assert_eq!(
+        unknown.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown category refused"
+    );
+    let saved = analyst
+        .submit(
+            "/p/catalog/team/ann/limits",
+            &[
+                ("daily_cap", "5"),
+                ("excluded_categories", "DG.SELF, DG.HATE"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let progress = app
+        .store
+        .annotator_progress(project.id, app.store.user_by_name("ann").await.unwrap().id)
+        .await
+        .unwrap();
+    assert_eq!(progress.daily_cap, Some(5));
+    assert_eq!(progress.excluded_categories, vec!["DG.SELF", "DG.HATE"]);
+
+    let (status, mine) =
+        crate::support::text(ann.get("/p/catalog/my-work").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        mine.contains("Gold Track") && mine.contains("did not match"),
+        "{mine}"
+    );
+}
