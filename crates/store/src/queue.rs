@@ -967,7 +967,18 @@ async fn lease_next(c: &mut AnyConnection, dialect: Dialect, ctx: &QueueContext)
     for code in &excluded {
         query = query.bind(like_pattern(code));
     }
-    let Some(candidate) = query.fetch_optional(&mut *c).await? else {
+    let mut candidate = query.fetch_optional(&mut *c).await?;
+    if candidate.is_none() && dialect.0 == Backend::Postgres {
+        // Everything left may only be locked by other annotators' leases in flight: wait for
+        // them rather than say "empty" while a slot is about to remain free.
+        let waiting = ordinary.replace(" SKIP LOCKED", "");
+        let mut query = sqlx::query(&waiting).bind(project_id).bind(user_id);
+        for code in &excluded {
+            query = query.bind(like_pattern(code));
+        }
+        candidate = query.fetch_optional(&mut *c).await?;
+    }
+    let Some(candidate) = candidate else {
         return Ok(Found::Empty);
     };
 
