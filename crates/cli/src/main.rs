@@ -3,6 +3,7 @@
 mod aggregate;
 mod agreement;
 mod case;
+mod demo;
 mod platform;
 mod progress;
 
@@ -31,6 +32,8 @@ enum Command {
     /// Run conformance cases (reference test vectors) through the engine.
     #[command(subcommand)]
     Case(case::CaseCommand),
+    /// Build a demo database (people in every role, a project with real crowd ratings) and serve it.
+    Demo(demo::DemoArgs),
     /// Run the server: API under /api/v1 and the pages.
     Serve(platform::ServeArgs),
     /// Manage user accounts and API tokens.
@@ -57,6 +60,7 @@ fn main() -> std::process::ExitCode {
         Command::Agreement(args) => agreement::run(args),
         Command::Aggregate(args) => aggregate::run(args),
         Command::Case(command) => case::run(command),
+        Command::Demo(args) => demo::run(args),
         Command::Serve(args) => platform::serve(args),
         Command::User(command) => platform::user(command),
         Command::Project(command) => platform::project(command),

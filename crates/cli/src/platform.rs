@@ -54,7 +54,7 @@ fn redact(url: &str) -> String {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -89,6 +89,24 @@ pub struct ServeArgs {
     /// Log format (filter with CONCORD_LOG, e.g. `info` or `concord_server=debug`).
     #[arg(long, env = "CONCORD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+}
+
+impl ServeArgs {
+    /// Serving a local SQLite file on `listen` with the defaults (what `concord demo` runs).
+    pub fn local(database: &std::path::Path, listen: &str) -> ServeArgs {
+        ServeArgs {
+            db: DatabaseArgs {
+                database_url: database.to_string_lossy().into_owned(),
+                database_schema: None,
+            },
+            listen: listen.to_owned(),
+            secure_cookies: false,
+            session_hours: 12,
+            max_upload_mib: 4096,
+            upload_dir: None,
+            log_format: LogFormat::Text,
+        }
+    }
 }
 
 pub fn init_logging(format: LogFormat) {
@@ -218,7 +236,7 @@ fn read_password(from_stdin: bool) -> Result<(String, bool)> {
     }
 }
 
-fn generate_password() -> String {
+pub fn generate_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut bytes = [0u8; 16];
     let _ = rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut bytes);

@@ -1244,3 +1244,66 @@ mod two_servers {
         assert_eq!(integrity.items_over_overlap, 0, "the database agrees");
     }
 }
+
+#[test]
+fn demo_builds_a_database_with_every_role_and_real_crowd_ratings_and_never_overwrites_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let db_arg = db.to_str().unwrap();
+    let demo = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_concord"))
+            .args(["demo", "--database", db_arg, "--no-serve"])
+            .args(extra)
+            .env("CONCORD_TEST_FAST_PASSWORD_HASH", "1")
+            .output()
+            .unwrap()
+    };
+    let built = demo(&[]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let printed = stdout(&built);
+    for (user, role) in [
+        ("admin", "administrator"),
+        ("priya", "Project manager"),
+        ("quinn", "QA analyst"),
+        ("eli", "QA expert"),
+        ("ana", "Annotator"),
+    ] {
+        let line = printed
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{user} ")))
+            .unwrap_or_else(|| panic!("{user} is not listed:\n{printed}"));
+        assert!(line.contains(&format!("({role})")), "{line}");
+    }
+    let projects = concord(&["project", "list", "--database-url", db_arg]);
+    assert!(
+        stdout(&projects).contains("catalog-safety\tCatalog safety review\t11100 items"),
+        "11,040 rated items from gal_adult_content2 and 60 fresh ones: {}",
+        stdout(&projects)
+    );
+
+    // Run again: the database is kept, and no new passwords are made up.
+    let again = demo(&[]);
+    assert!(again.status.success());
+    assert!(
+        stdout(&again).contains("serving it as it is"),
+        "{}",
+        stdout(&again)
+    );
+    assert!(
+        !stdout(&again).contains("priya "),
+        "no accounts are reprinted"
+    );
+
+    let reset = demo(&["--reset"]);
+    assert!(reset.status.success(), "{}", stderr(&reset));
+    let new_password = |out: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with("priya "))
+            .map(str::to_owned)
+    };
+    assert_ne!(
+        new_password(&printed),
+        new_password(&stdout(&reset)),
+        "--reset builds a new demo"
+    );
+}

@@ -630,9 +630,15 @@ impl AnnotationImport {
                     .bind(schema_version_id)
                     .execute(&mut *c)
                     .await?;
+                    // Imported labels complete their items: the queue counts them and serves
+                    // the item no more (it would otherwise go past its overlap).
                     sqlx::query(&format!(
-                        "UPDATE items SET state = 'labelled' WHERE state IN ('queued', 'in_progress') \
-                         AND id IN (SELECT item_id FROM {table} WHERE import_id = $1)"
+                        "UPDATE items SET labels_count = items.labels_count + c.n, open = 0, \
+                           state = CASE WHEN items.state IN ('queued', 'in_progress') \
+                                        THEN 'labelled' ELSE items.state END \
+                         FROM (SELECT item_id, COUNT(*) AS n FROM {table} WHERE import_id = $1 \
+                               GROUP BY item_id) c \
+                         WHERE items.id = c.item_id"
                     ))
                     .bind(import_id)
                     .execute(&mut *c)

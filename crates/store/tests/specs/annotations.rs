@@ -392,6 +392,13 @@ async fn imported_annotations_create_missing_annotators_and_label_their_items(st
     };
     assert_eq!(states, ["labelled", "labelled", "queued"]);
     assert_eq!(store.count_annotations(project.id).await.unwrap(), 3);
+
+    // The queue counts imported labels: only the unlabelled item is served, then nothing.
+    let newcomer = fixtures::user(&store, "newcomer").await;
+    match store.next_item(&project, &newcomer).await.unwrap() {
+        concord_store::NextItem::Leased(lease) => assert_eq!(lease.item.id, items[2]),
+        other => panic!("expected the unlabelled item, got {other:?}"),
+    }
 }
 
 async fn an_imported_annotation_for_an_unknown_item_rejects_the_file_naming_line_and_field(

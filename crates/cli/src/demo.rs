@@ -1,0 +1,389 @@
+//! `concord demo`: a local SQLite database with people in every role and a catalog-safety
+//! project carrying the answer patterns of a real crowd dataset, then the server.
+//!
+//! The labels are `gal_adult_content2` (Apache-2.0, `data/gal_adult_content2`, embedded in the
+//! binary): 825 Mechanical Turk workers rating web sites G / P / R / X. Each site becomes a
+//! fictional catalog item and each rating a content-advisory answer, so the agreement and the
+//! disagreements are real while every title and name is invented.
+
+use crate::platform::{ServeArgs, generate_password, runtime, serve};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use concord_store::{
+    ExampleScope, GuidelineExample, ImportKind, LabelSchema, NewProject, NewUser, OnConflict,
+    Question, QuestionKind, Role, SchemaOption, Store, StoreOptions, import_file,
+};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const LABELS: &str = include_str!("../../../data/gal_adult_content2/labels.csv");
+const GOLD: &str = include_str!("../../../data/gal_adult_content2/gold.csv");
+const SLUG: &str = "catalog-safety";
+/// Items with no crowd labels yet, for the people who sign in to label.
+const FRESH_ITEMS: usize = 60;
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// The demo's SQLite file; an existing one is served as it is.
+    #[arg(long, default_value = "concord-demo.db")]
+    database: PathBuf,
+    /// Delete the database first and build the demo again.
+    #[arg(long)]
+    reset: bool,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Build the database and exit without serving.
+    #[arg(long)]
+    no_serve: bool,
+}
+
+/// The people who sign in: (username, display name, role in the project).
+const PEOPLE: [(&str, &str, Role); 6] = [
+    ("priya", "Priya Raman", Role::ProjectManager),
+    ("quinn", "Quinn Adeyemi", Role::QaAnalyst),
+    ("eli", "Eli Marchetti", Role::QaExpert),
+    ("ana", "Ana Sousa", Role::Annotator),
+    ("ben", "Ben Okafor", Role::Annotator),
+    ("cleo", "Cleo Lindqvist", Role::Annotator),
+];
+
+pub fn run(args: DemoArgs) -> Result<ExitCode> {
+    let exists = args.database.exists();
+    if exists && args.reset {
+        for suffix in ["", "-wal", "-shm"] {
+            let path = PathBuf::from(format!("{}{suffix}", args.database.display()));
+            if path.exists() {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
+            }
+        }
+    }
+    if exists && !args.reset {
+        println!(
+            "{} exists: serving it as it is (--reset builds the demo again; the passwords were printed when it was built)",
+            args.database.display()
+        );
+    } else {
+        let accounts = runtime()?.block_on(build(&args.database))?;
+        print_accounts(&args.database, &args.listen, &accounts);
+    }
+    if args.no_serve {
+        return Ok(ExitCode::SUCCESS);
+    }
+    serve(ServeArgs::local(&args.database, &args.listen))
+}
+
+fn print_accounts(database: &Path, listen: &str, accounts: &[(String, String, String)]) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "concord demo: {} built", database.display());
+    let _ = writeln!(out, "open http://{listen}/ and sign in as one of:");
+    for (user, password, role) in accounts {
+        let _ = writeln!(out, "  {user:<8} {password}  ({role})");
+    }
+    let _ = out.flush();
+}
+
+/// The label schema: a content advisory (what the crowd rated) on top of the catalog-safety
+/// questions, which are optional here so that the imported ratings are complete answers.
+fn schema() -> LabelSchema {
+    let mut schema = LabelSchema::catalog_safety();
+    for question in &mut schema.questions {
+        question.required = false;
+    }
+    let option = |value: &str, label: &str, description: &str| SchemaOption {
+        value: value.into(),
+        label: label.into(),
+        family: None,
+        description: description.into(),
+    };
+    schema.questions.insert(
+        0,
+        Question {
+            key: "advisory".into(),
+            prompt: "Who is this item suitable for?".into(),
+            kind: QuestionKind::Ordinal,
+            options: vec![
+                option("G", "General audience", "Nothing a child should not hear."),
+                option("P", "Parental guidance", "Mild language or themes."),
+                option(
+                    "R",
+                    "Restricted",
+                    "Strong language, drugs, violence or sexual references.",
+                ),
+                option("X", "Explicit", "Sexually explicit content."),
+            ],
+            required: true,
+        },
+    );
+    schema
+}
+
+const WORDS: [&str; 24] = [
+    "Harbour", "Lanterns", "Quiet", "Northern", "Signal", "Paper", "River", "Glass", "Ember",
+    "Hollow", "Static", "Orchard", "Velvet", "Winter", "Copper", "Meadow", "Tidal", "Neon",
+    "Atlas", "Sparrow", "Midnight", "Salt", "Juniper", "Falling",
+];
+const ARTISTS: [&str; 12] = [
+    "Mira Calloway",
+    "Odo Brennick",
+    "Lark & The Wirelings",
+    "Sefa Umarov",
+    "The Pale Orchard",
+    "Juno Marsh",
+    "Tilde Varga",
+    "Quill Harbour Society",
+    "Ines Marlowe",
+    "Ruth Avenell",
+    "Dara Quill",
+    "Noor Halvorsen",
+];
+const MARKETS: [[&str; 2]; 4] = [["GB", "IE"], ["SE", "NO"], ["DE", "AT"], ["US", "CA"]];
+
+/// A fictional catalog item standing in for the dataset's `n`-th site.
+fn catalog_item(n: usize, gold: Option<&str>) -> serde_json::Value {
+    let kinds = ["track", "track", "track", "episode", "audiobook", "chapter"];
+    let kind = kinds[n % kinds.len()];
+    let w = |k: usize| WORDS[(n * 7 + k * 13) % WORDS.len()];
+    let title = match kind {
+        "episode" => format!("{} {}, episode {}", w(0), w(1), n % 40 + 1),
+        "audiobook" => format!("The {} of {}", w(0), w(1)),
+        "chapter" => format!("Chapter {}: {} {}", n % 30 + 1, w(0), w(1)),
+        _ => format!("{} {}", w(0), w(1)),
+    };
+    let role = match kind {
+        "episode" => "host",
+        "audiobook" | "chapter" => "author",
+        _ => "artist",
+    };
+    let mut item = json!({
+        "id": format!("demo-{n:05}"),
+        "item_type": kind,
+        "title": title,
+        "creators": [{"name": ARTISTS[n % ARTISTS.len()], "role": role}],
+        "language": "en",
+        "markets": MARKETS[n % MARKETS.len()],
+        "priority": (n % 5) as i64,
+        "text": {"description": format!(
+            "A fictional {kind} for concord's demo; its ratings are real crowd answers from the \
+             gal_adult_content2 dataset (item {n})."
+        )},
+    });
+    if let Some(label) = gold {
+        item["gold"] = json!({"advisory": label});
+    }
+    item
+}
+
+async fn build(database: &Path) -> Result<Vec<(String, String, String)>> {
+    let mut options = StoreOptions::new(database.to_string_lossy());
+    if std::env::var("CONCORD_TEST_FAST_PASSWORD_HASH").is_ok_and(|v| v == "1") {
+        options.password_cost = concord_store::PasswordCost::Fast;
+    }
+    let store = Store::open(options)
+        .await
+        .context("creating the demo database")?;
+    if store.count_users().await? > 0 {
+        bail!("{} already has users; use --reset", database.display());
+    }
+    let mut accounts = Vec::new();
+    let admin_password = generate_password();
+    store
+        .create_user(
+            NewUser {
+                username: "admin".into(),
+                display_name: Some("Administrator".into()),
+                password: Some(admin_password.clone()),
+                is_admin: true,
+                kind: "human".into(),
+            },
+            None,
+        )
+        .await?;
+    accounts.push(("admin".into(), admin_password, "administrator".into()));
+
+    let project = store
+        .create_project(
+            NewProject {
+                slug: SLUG.into(),
+                name: "Catalog safety review".into(),
+                description: "Content advisory and policy review of tracks, episodes and audiobooks (demo data).".into(),
+                schema: schema(),
+            },
+            None,
+        )
+        .await?;
+    let settings = json!({"queue": {"overlap": 3, "gold_rate": 0.1, "gold_feedback": "immediate",
+                                     "pause_min_gold": 10, "pause_below": 0.5}});
+    store
+        .update_project(
+            project.id,
+            &project.name,
+            &project.description,
+            settings,
+            None,
+        )
+        .await?;
+    for (username, display, role) in PEOPLE {
+        let password = generate_password();
+        store
+            .create_user(
+                NewUser {
+                    username: username.into(),
+                    display_name: Some(display.into()),
+                    password: Some(password.clone()),
+                    is_admin: false,
+                    kind: "human".into(),
+                },
+                None,
+            )
+            .await?;
+        store.set_member(project.id, username, role, None).await?;
+        accounts.push((username.into(), password, role.label().to_owned()));
+    }
+    guidelines(&store, project.id).await?;
+
+    // Sites in order of first appearance become items; gold answers follow their site.
+    let gold: BTreeMap<&str, &str> = GOLD
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(','))
+        .collect();
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut sites: Vec<&str> = Vec::new();
+    let mut annotations = String::from("item,annotator,advisory\n");
+    for line in LABELS.lines().skip(1) {
+        let mut fields = line.split(',');
+        let (Some(site), Some(worker), Some(label)) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let n = *index.entry(site).or_insert_with(|| {
+            sites.push(site);
+            sites.len() - 1
+        });
+        annotations.push_str(&format!("demo-{n:05},mturk-{worker},{}\n", label.trim()));
+    }
+    let mut items = String::new();
+    for (n, site) in sites.iter().enumerate() {
+        items.push_str(&catalog_item(n, gold.get(site).copied()).to_string());
+        items.push('\n');
+    }
+    for n in sites.len()..sites.len() + FRESH_ITEMS {
+        items.push_str(&catalog_item(n, None).to_string());
+        items.push('\n');
+    }
+    import_file(
+        &store,
+        project.id,
+        ImportKind::Items,
+        "demo-items.jsonl",
+        std::io::Cursor::new(items.into_bytes()),
+        concord_formats::items::RecordFormat::Jsonl,
+        OnConflict::Error,
+        None,
+        |_| {},
+    )
+    .await
+    .context("importing the demo items")?;
+    import_file(
+        &store,
+        project.id,
+        ImportKind::Annotations,
+        "gal_adult_content2.csv",
+        std::io::Cursor::new(annotations.into_bytes()),
+        concord_formats::items::RecordFormat::Csv,
+        OnConflict::Error,
+        None,
+        |_| {},
+    )
+    .await
+    .context("importing the crowd ratings")?;
+    store.close().await;
+    Ok(accounts)
+}
+
+async fn guidelines(store: &Store, project_id: concord_store::Id) -> Result<()> {
+    let example = |category: &str, scope, text: &str| GuidelineExample {
+        category: category.into(),
+        scope,
+        text: text.into(),
+    };
+    let first = "# Content advisory\n\nRate who the item is suitable for, from what you hear and \
+        read: **G** general audience, **P** parental guidance, **R** restricted, **X** sexually \
+        explicit.\n\nRate the item, not the creator's other work. When in doubt between two \
+        levels, choose the higher one and say why in the rationale.\n";
+    store
+        .save_guideline_draft(
+            project_id,
+            first,
+            &[
+                example(
+                    "X",
+                    ExampleScope::InScope,
+                    "A track whose lyrics describe sex explicitly.",
+                ),
+                example(
+                    "X",
+                    ExampleScope::OutOfScope,
+                    "A love song with a suggestive title only.",
+                ),
+                example(
+                    "R",
+                    ExampleScope::InScope,
+                    "A podcast episode with repeated strong swearing.",
+                ),
+            ],
+            "First version",
+            None,
+        )
+        .await?;
+    store
+        .publish_guideline(project_id, Some("First version"), None)
+        .await?;
+    let second = format!(
+        "{first}\n## Context\n\nEducational, news and documentary context lowers the rating by at \
+         most one level; mark the context flag. Satire and parody are rated as if meant.\n"
+    );
+    store
+        .save_guideline_draft(
+            project_id,
+            &second,
+            &[
+                example(
+                    "X",
+                    ExampleScope::InScope,
+                    "A track whose lyrics describe sex explicitly.",
+                ),
+                example(
+                    "X",
+                    ExampleScope::OutOfScope,
+                    "A love song with a suggestive title only.",
+                ),
+                example(
+                    "R",
+                    ExampleScope::InScope,
+                    "A podcast episode with repeated strong swearing.",
+                ),
+                example(
+                    "R",
+                    ExampleScope::OutOfScope,
+                    "A news episode quoting a slur once to report on it (rate P, mark news).",
+                ),
+            ],
+            "Context rule: educational, news and documentary framing",
+            None,
+        )
+        .await?;
+    store
+        .publish_guideline(
+            project_id,
+            Some("Context rule: educational, news and documentary framing"),
+            None,
+        )
+        .await?;
+    Ok(())
+}
