@@ -316,74 +316,45 @@ async fn guidelines(store: &Store, project_id: concord_store::Id) -> Result<()> 
         read: **G** general audience, **P** parental guidance, **R** restricted, **X** sexually \
         explicit.\n\nRate the item, not the creator's other work. When in doubt between two \
         levels, choose the higher one and say why in the rationale.\n";
+    let mut examples = vec![
+        example(
+            "X",
+            ExampleScope::InScope,
+            "A track whose lyrics describe sex explicitly.",
+        ),
+        example(
+            "X",
+            ExampleScope::OutOfScope,
+            "A love song with a suggestive title only.",
+        ),
+        example(
+            "R",
+            ExampleScope::InScope,
+            "A podcast episode with repeated strong swearing.",
+        ),
+    ];
+    let note = "First version";
     store
-        .save_guideline_draft(
-            project_id,
-            first,
-            &[
-                example(
-                    "X",
-                    ExampleScope::InScope,
-                    "A track whose lyrics describe sex explicitly.",
-                ),
-                example(
-                    "X",
-                    ExampleScope::OutOfScope,
-                    "A love song with a suggestive title only.",
-                ),
-                example(
-                    "R",
-                    ExampleScope::InScope,
-                    "A podcast episode with repeated strong swearing.",
-                ),
-            ],
-            "First version",
-            None,
-        )
+        .save_guideline_draft(project_id, first, &examples, note, None)
         .await?;
     store
-        .publish_guideline(project_id, Some("First version"), None)
+        .publish_guideline(project_id, Some(note), None)
         .await?;
     let second = format!(
         "{first}\n## Context\n\nEducational, news and documentary context lowers the rating by at \
          most one level; mark the context flag. Satire and parody are rated as if meant.\n"
     );
+    examples.push(example(
+        "R",
+        ExampleScope::OutOfScope,
+        "A news episode quoting a slur once to report on it (rate P, mark news).",
+    ));
+    let note = "Context rule: educational, news and documentary framing";
     store
-        .save_guideline_draft(
-            project_id,
-            &second,
-            &[
-                example(
-                    "X",
-                    ExampleScope::InScope,
-                    "A track whose lyrics describe sex explicitly.",
-                ),
-                example(
-                    "X",
-                    ExampleScope::OutOfScope,
-                    "A love song with a suggestive title only.",
-                ),
-                example(
-                    "R",
-                    ExampleScope::InScope,
-                    "A podcast episode with repeated strong swearing.",
-                ),
-                example(
-                    "R",
-                    ExampleScope::OutOfScope,
-                    "A news episode quoting a slur once to report on it (rate P, mark news).",
-                ),
-            ],
-            "Context rule: educational, news and documentary framing",
-            None,
-        )
+        .save_guideline_draft(project_id, &second, &examples, note, None)
         .await?;
     store
-        .publish_guideline(
-            project_id,
-            Some("Context rule: educational, news and documentary framing"),
-            None,
-        )
+        .publish_guideline(project_id, Some(note), None)
         .await?;
     Ok(())
 }

@@ -36,6 +36,7 @@ pub fn environment() -> Environment<'static> {
         "users.html",
         "label.html",
         "label_item.html",
+        "item_text.html",
         "my_work.html",
         "team.html",
     );

@@ -33,7 +33,9 @@ async fn call(
     .await
 }
 
-async fn an_annotator_labels_blind_through_the_api_and_an_analyst_sees_the_team(app: TestApp) {
+/// The catalog project with ITEMS, overlap 2, gold served first, and a pause after one gold
+/// answer below 50 %.
+async fn catalog_with_gold_first(app: &TestApp) -> concord_store::Project {
     let project = app.project("catalog").await;
     app.store
         .update_project(
@@ -46,6 +48,11 @@ async fn an_annotator_labels_blind_through_the_api_and_an_analyst_sees_the_team(
         .await
         .unwrap();
     app.import_items(project.id, ITEMS).await;
+    project
+}
+
+async fn an_annotator_labels_blind_through_the_api_and_an_analyst_sees_the_team(app: TestApp) {
+    let project = catalog_with_gold_first(&app).await;
     let ann = app.member(&project, "ann", Role::Annotator).await;
     let analyst = app.member(&project, "analyst", Role::QaAnalyst).await;
     let (ann, analyst) = (app.token(&ann).await, app.token(&analyst).await);
@@ -151,18 +158,7 @@ on_every_backend!(
 /// The pages: the label page's fragment is blind and says why the queue stopped; the team page
 /// is for analysts and managers only, and its forms resume a paused annotator and set limits.
 async fn the_label_fragment_is_blind_and_the_team_page_resumes_and_limits(app: TestApp) {
-    let project = app.project("catalog").await;
-    app.store
-        .update_project(
-            project.id,
-            "Catalog",
-            "",
-            json!({"queue": {"overlap": 2, "gold_rate": 1.0, "pause_min_gold": 1, "pause_below": 0.5}}),
-            None,
-        )
-        .await
-        .unwrap();
-    app.import_items(project.id, ITEMS).await;
+    let project = catalog_with_gold_first(&app).await;
     app.member(&project, "ann", Role::Annotator).await;
     app.member(&project, "analyst", Role::QaAnalyst).await;
     let ann = app.sign_in("ann").await;
