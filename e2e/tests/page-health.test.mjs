@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { env, launchBrowser, openPage, signIn, url } from '../lib/browser.mjs';
+import { env, launchBrowser, openPage, screenshot, signIn, url } from '../lib/browser.mjs';
 
 describe('page health', () => {
   let browser;
@@ -51,6 +51,7 @@ describe('page health', () => {
         await page.waitForLoadState('networkidle');
         // The scripts really ran (a CSP that blocked them would leave no htmx either).
         assert.equal(await page.evaluate(() => typeof window.htmx), 'object', `htmx loaded on ${path}`);
+        await screenshot(page, `page${path.replace(/[^a-z0-9]+/gi, '-').replace(/-$/, '') || '-home'}`);
       }
       await page.goto(url(`${p}/items`));
       await page.locator('#items tbody a').first().click();
