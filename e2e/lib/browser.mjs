@@ -55,6 +55,13 @@ export const env = {
       password: required(`CONCORD_E2E_LABELLER_${n}_PASSWORD`),
     }));
   },
+  /** A second queue project (fixtures/skip.jsonl) and its one annotator. */
+  get skipProject() {
+    return required('CONCORD_E2E_SKIP_PROJECT');
+  },
+  get skipper() {
+    return { username: required('CONCORD_E2E_SKIPPER'), password: required('CONCORD_E2E_SKIPPER_PASSWORD') };
+  },
   /** The `concord` binary and the suite's database, for scenarios that run their own server. */
   get binary() {
     return required('CONCORD_E2E_BINARY');

@@ -787,6 +787,9 @@ mod browser {
     const QUEUE_PROJECT: &str = "queue-review";
     const LABELLERS: [(&str, &str); 2] =
         [("lena", "lena-e2e-password"), ("omar", "omar-e2e-password")];
+    /// A second queue project where one annotator skips and escalates.
+    const SKIP_PROJECT: &str = "skip-review";
+    const SKIPPER: (&str, &str) = ("ines", "ines-e2e-password");
     /// Ends a hung suite; Playwright's own steps time out after 30 s each.
     const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -953,6 +956,31 @@ mod browser {
             &["import", QUEUE_PROJECT, queue.to_str().unwrap()],
             None,
         );
+        platform(
+            db,
+            &["user", "add", SKIPPER.0, "--password-stdin"],
+            Some(SKIPPER.1),
+        );
+        platform(
+            db,
+            &["project", "create", SKIP_PROJECT, "--name", "Skip review"],
+            None,
+        );
+        let member = [
+            "project",
+            "member",
+            SKIP_PROJECT,
+            SKIPPER.0,
+            "--role",
+            "annotator",
+        ];
+        platform(db, &member, None);
+        let skip_items = e2e_dir().join("fixtures/skip.jsonl");
+        platform(
+            db,
+            &["import", SKIP_PROJECT, skip_items.to_str().unwrap()],
+            None,
+        );
         let catalog = e2e_dir().join("fixtures/catalog.jsonl");
         let items = std::fs::read_to_string(&catalog).unwrap().lines().count();
         let out = platform(db, &["import", PROJECT, catalog.to_str().unwrap()], None);
@@ -992,6 +1020,9 @@ mod browser {
             .env("CONCORD_E2E_LABELLER_1_PASSWORD", LABELLERS[0].1)
             .env("CONCORD_E2E_LABELLER_2", LABELLERS[1].0)
             .env("CONCORD_E2E_LABELLER_2_PASSWORD", LABELLERS[1].1)
+            .env("CONCORD_E2E_SKIP_PROJECT", SKIP_PROJECT)
+            .env("CONCORD_E2E_SKIPPER", SKIPPER.0)
+            .env("CONCORD_E2E_SKIPPER_PASSWORD", SKIPPER.1)
             // The restart scenario runs its own `concord serve` on the same database.
             .env("CONCORD_E2E_BINARY", env!("CARGO_BIN_EXE_concord"))
             .env("CONCORD_E2E_DATABASE", &server.database)

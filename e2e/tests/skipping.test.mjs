@@ -1,0 +1,75 @@
+// (h) Skip with a reason and "unsure — escalate", by keyboard: a skipped item is not served to
+// the same annotator again, and an unsure answer is stored and shown as escalated.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { env, launchBrowser, openPage, screenshot, signIn, url } from '../lib/browser.mjs';
+
+const TRACK = 'Lantern Street';
+const EPISODE = 'Borderlands, episode 12';
+
+async function shownAfter(page, previous) {
+  await page.waitForFunction((prev) => {
+    const slot = document.getElementById('item-slot');
+    const shown = slot && slot.querySelector('[data-status]');
+    if (!shown || slot.getAttribute('aria-busy') !== 'false') return false;
+    const title = shown.querySelector('h1');
+    return (title ? title.textContent : '') !== prev;
+  }, previous);
+  return page.locator('#item-slot h1').textContent();
+}
+
+describe('skipping and escalating', { timeout: 120_000 }, () => {
+  let browser;
+  before(async () => {
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  test('S skips with a reason, U escalates, and the skipped item does not come back', async () => {
+    const session = await openPage(browser);
+    const { page } = session;
+    try {
+      await signIn(page, env.skipper);
+      await page.goto(url(`/p/${env.skipProject}/label`));
+      assert.equal(await shownAfter(page, ''), TRACK);
+
+      // S opens the reason form; Escape goes back to the answer.
+      await page.keyboard.press('s');
+      const skipForm = page.locator('#skip-form');
+      assert.ok(await skipForm.isVisible(), 'the reason form opens');
+      assert.ok(await page.locator('#answer-form').isHidden());
+      await page.keyboard.press('Escape');
+      assert.ok(await skipForm.isHidden());
+      assert.ok(await page.locator('#answer-form').isVisible());
+
+      // "Other…" needs a written reason.
+      await page.keyboard.press('s');
+      await skipForm.getByLabel('Why skip this item?').selectOption('other');
+      await skipForm.getByLabel('Reason').fill('');
+      await page.keyboard.press('Enter');
+      assert.match(await skipForm.locator('.form-error').textContent(), /Say why you skip this item/);
+      await skipForm.getByLabel('Why skip this item?').selectOption('I cannot judge this language');
+      await screenshot(page, 'label-skip-reason');
+      await page.keyboard.press('Enter');
+      assert.equal(await shownAfter(page, TRACK), EPISODE);
+      assert.match(await page.locator('#save-status').textContent(), /^Skipped\./);
+
+      // 3 = Violating, then U: unsure, with that best guess.
+      await page.keyboard.press('3');
+      await page.keyboard.press('u');
+      await shownAfter(page, EPISODE);
+      assert.match(await page.locator('#item-slot').textContent(), /No more items for you/, 'the skipped item is not served again');
+
+      await page.goto(url(`/p/${env.skipProject}/my-work`));
+      const rows = page.locator('#my-annotations tbody tr');
+      assert.equal(await rows.count(), 1, 'a skip is not an annotation');
+      assert.match(await rows.first().textContent(), /Borderlands, episode 12.*unsure — escalated.*decision:\s*VIOLATING/s);
+      session.assertNoProblems();
+    } finally {
+      await session.close();
+    }
+  });
+});
