@@ -28,6 +28,34 @@ describe('skipping and escalating', { timeout: 120_000 }, () => {
     await browser?.close();
   });
 
+  before(async () => {
+    // The project manager publishes guidelines with examples for two categories.
+    const manager = await openPage(browser);
+    try {
+      await signIn(manager.page, env.manager);
+      await manager.page.goto(url(`/p/${env.skipProject}`));
+      const csrf = await manager.page.evaluate(() => document.body.dataset.csrf);
+      const api = (path) => url(`/api/v1/projects/${env.skipProject}/guidelines/${path}`);
+      const draft = await manager.page.request.put(api('draft'), {
+        headers: { 'X-CSRF-Token': csrf },
+        data: {
+          body: '# Review\n\nJudge the item as a whole.',
+          change_note: 'First version',
+          examples: [
+            { category: 'DG.HATE', scope: 'in_scope', text: 'Lyrics calling for violence against a religious group.' },
+            { category: 'DG.HATE', scope: 'out_of_scope', text: 'A documentary quoting a slur to explain its history.' },
+            { category: 'DC.SPAM', scope: 'in_scope', text: 'The same track uploaded forty times under new titles.' },
+          ],
+        },
+      });
+      assert.equal(draft.status(), 200, await draft.text());
+      const published = await manager.page.request.post(api('publish'), { headers: { 'X-CSRF-Token': csrf }, data: {} });
+      assert.equal(published.status(), 200, await published.text());
+    } finally {
+      await manager.close();
+    }
+  });
+
   test('S skips with a reason, U escalates, and the skipped item does not come back', async () => {
     const session = await openPage(browser);
     const { page } = session;
@@ -56,6 +84,19 @@ describe('skipping and escalating', { timeout: 120_000 }, () => {
       await page.keyboard.press('Enter');
       assert.equal(await shownAfter(page, TRACK), EPISODE);
       assert.match(await page.locator('#save-status').textContent(), /^Skipped\./);
+
+      // The guideline examples of the categories chosen open beside the answer.
+      const hate = page.locator('#guideline-panel details[data-category="DG.HATE"]');
+      const spam = page.locator('#guideline-panel details[data-category="DC.SPAM"]');
+      assert.equal(await hate.getAttribute('open'), null, 'closed until the category is chosen');
+      await page.keyboard.press('3'); // Violating; the categories question is next
+      await page.keyboard.press('3'); // DG.HATE
+      assert.notEqual(await hate.getAttribute('open'), null, 'DG.HATE examples open');
+      assert.ok(await hate.getByText('Lyrics calling for violence').isVisible());
+      assert.equal(await spam.getAttribute('open'), null, 'DC.SPAM stays closed');
+      await page.keyboard.press('3'); // DG.HATE again: unticked
+      assert.equal(await hate.getAttribute('open'), null);
+      await page.keyboard.press('ArrowUp');
 
       // 3 = Violating, then U: unsure, with that best guess.
       await page.keyboard.press('3');

@@ -963,7 +963,15 @@ mod browser {
         );
         platform(
             db,
-            &["project", "create", SKIP_PROJECT, "--name", "Skip review"],
+            &[
+                "project",
+                "create",
+                SKIP_PROJECT,
+                "--name",
+                "Skip review",
+                "--manager",
+                MANAGER.0,
+            ],
             None,
         );
         let member = [

@@ -129,10 +129,21 @@
     };
     resetForm();
     restoreDraft();
+    showCategoriesInPlay();
     form.hidden = false;
     // Start at the first question without an answer (all of them, unless a draft was restored).
     const open = questions.findIndex((q) => !q.querySelector("input:checked"));
     activate(open < 0 ? 0 : open);
+  }
+
+  /** Opens the guideline examples of every category the answer names, closes the others. */
+  function showCategoriesInPlay() {
+    const chosen = new Set(Array.from(form.querySelectorAll("input:checked"), (i) => i.value));
+    panel.querySelectorAll("details[data-category]").forEach((details) => {
+      const inPlay = chosen.has(details.dataset.category);
+      details.open = inPlay;
+      details.classList.toggle("in-play", inPlay);
+    });
   }
 
   function resetForm() {
@@ -181,6 +192,7 @@
     }
     question.querySelector(".field-error").hidden = true;
     saveDraft();
+    showCategoriesInPlay();
   }
 
   function typeDigit(d) {
@@ -388,6 +400,7 @@
     submitAnswer("label");
   });
   form.addEventListener("change", saveDraft);
+  form.addEventListener("change", showCategoriesInPlay);
   form.addEventListener("input", saveDraft);
   form.addEventListener("focusin", (event) => {
     const index = questions.indexOf(event.target.closest("fieldset.question"));
