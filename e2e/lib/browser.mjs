@@ -172,3 +172,16 @@ export async function signIn(page, { username, password }) {
 export async function columnTexts(page, column) {
   return page.locator(`#items tbody tr td:nth-child(${column})`).allTextContents().then((texts) => texts.map((t) => t.trim()));
 }
+
+/** On the label page: waits until it shows an item (or a queue message) titled other than
+ * `previous`, and returns the new title. */
+export async function shownAfter(page, previous) {
+  await page.waitForFunction((prev) => {
+    const slot = document.getElementById('item-slot');
+    const shown = slot && slot.querySelector('[data-status]');
+    if (!shown || slot.getAttribute('aria-busy') !== 'false') return false;
+    const title = shown.querySelector('h1');
+    return (title ? title.textContent : '') !== prev;
+  }, previous);
+  return page.locator('#item-slot h1').textContent();
+}

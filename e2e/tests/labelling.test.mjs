@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { PREVIEW_HOST, env, launchBrowser, openPage, screenshot, signIn, url } from '../lib/browser.mjs';
+import { PREVIEW_HOST, env, launchBrowser, openPage, screenshot, shownAfter, signIn, url } from '../lib/browser.mjs';
 
 /** A 1×1 PNG standing in for the catalog's cover art. */
 const COVER_PNG = Buffer.from(
@@ -30,18 +30,6 @@ async function previewHost(page) {
     return route.fulfill({ status: 200, contentType: 'image/png', body: COVER_PNG });
   });
   return requested;
-}
-
-/** Waits until the page shows an item (or a queue message) other than `previous`. */
-async function shownAfter(page, previous) {
-  await page.waitForFunction((prev) => {
-    const slot = document.getElementById('item-slot');
-    const shown = slot && slot.querySelector('[data-status]');
-    if (!shown || slot.getAttribute('aria-busy') !== 'false') return false;
-    const title = shown.querySelector('h1');
-    return (title ? title.textContent : '') !== prev;
-  }, previous);
-  return page.locator('#item-slot h1').textContent();
 }
 
 async function checkedValues(page) {

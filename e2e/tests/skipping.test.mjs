@@ -3,21 +3,10 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { env, launchBrowser, openPage, screenshot, signIn, url } from '../lib/browser.mjs';
+import { env, launchBrowser, openPage, screenshot, shownAfter, signIn, url } from '../lib/browser.mjs';
 
 const TRACK = 'Lantern Street';
 const EPISODE = 'Borderlands, episode 12';
-
-async function shownAfter(page, previous) {
-  await page.waitForFunction((prev) => {
-    const slot = document.getElementById('item-slot');
-    const shown = slot && slot.querySelector('[data-status]');
-    if (!shown || slot.getAttribute('aria-busy') !== 'false') return false;
-    const title = shown.querySelector('h1');
-    return (title ? title.textContent : '') !== prev;
-  }, previous);
-  return page.locator('#item-slot h1').textContent();
-}
 
 describe('skipping and escalating', { timeout: 120_000 }, () => {
   let browser;
