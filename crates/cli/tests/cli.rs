@@ -1092,8 +1092,8 @@ mod browser {
     }
 }
 
-/// Two `concord serve` processes on one PostgreSQL schema: the overlap holds across processes,
-/// so it rests on the database, not on any lock inside one server.
+/// Two `concord serve` processes on one database (a SQLite file; a PostgreSQL schema): the
+/// overlap holds across processes, so it rests on the database, not on a lock inside a server.
 mod two_servers {
     use super::*;
     use concord_store::{
@@ -1115,10 +1115,13 @@ mod two_servers {
         }
     }
 
-    fn serve(url: &str, schema: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_concord"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", url])
-            .args(["--database-schema", schema])
+    fn serve(url: &str, schema: Option<&str>) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_concord"));
+        command.args(["serve", "--listen", "127.0.0.1:0", "--database-url", url]);
+        if let Some(schema) = schema {
+            command.args(["--database-schema", schema]);
+        }
+        let mut child = command
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -1139,7 +1142,14 @@ mod two_servers {
     }
 
     #[test]
-    fn sixty_four_annotators_on_two_server_processes_never_exceed_the_overlap() {
+    fn sixty_four_annotators_on_two_server_processes_on_one_sqlite_file_never_exceed_the_overlap() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("race.db");
+        race(file.to_str().unwrap(), None);
+    }
+
+    #[test]
+    fn sixty_four_annotators_on_two_server_processes_on_postgresql_never_exceed_the_overlap() {
         let Ok(url) = std::env::var("CONCORD_TEST_POSTGRES_URL") else {
             if std::env::var_os("CONCORD_REQUIRE_ALL_SUITES").is_some() {
                 panic!(
@@ -1152,13 +1162,18 @@ mod two_servers {
             return;
         };
         let schema = format!("cli_two_servers_{}", std::process::id());
+        race(&url, Some(&schema));
+    }
+
+    /// 20 items × overlap 2 = 40 slots; 64 annotators, alternating between two server
+    /// processes, ask for work at once behind a barrier.
+    fn race(url: &str, schema: Option<&str>) {
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let mut options = StoreOptions::new(&url);
-        options.pg_schema = Some(schema.clone());
+        let mut options = StoreOptions::new(url);
+        options.pg_schema = schema.map(str::to_owned);
         options.password_cost = PasswordCost::Fast;
         let store = runtime.block_on(Store::open(options)).unwrap();
 
-        // 20 items × overlap 2 = 40 slots for 64 annotators asking at once.
         let (project_id, tokens) = runtime.block_on(async {
             let project = store
                 .create_project(
@@ -1225,7 +1240,7 @@ mod two_servers {
             (project.id, tokens)
         });
 
-        let servers = [serve(&url, &schema), serve(&url, &schema)];
+        let servers = [serve(url, schema), serve(url, schema)];
         let bases: Vec<String> = servers
             .iter()
             .map(|s| format!("{}/api/v1/projects/race/queue/next", s.url))
@@ -1266,7 +1281,9 @@ mod two_servers {
             }
         }
         let integrity = runtime.block_on(store.queue_integrity(project_id)).unwrap();
-        runtime.block_on(store.drop_schema(&schema)).unwrap();
+        if let Some(schema) = schema {
+            runtime.block_on(store.drop_schema(schema)).unwrap();
+        }
         assert!(
             per_item.values().all(|&n| n <= 2),
             "an item went past its overlap: {per_item:?}"
