@@ -94,6 +94,7 @@ describe('the label page', { timeout: 120_000 }, () => {
       await page.goto(url(`/p/${env.queueProject}`));
       await page.getByRole('navigation', { name: 'Project' }).getByRole('link', { name: 'Label' }).click();
       assert.equal(await shownAfter(page, ''), GOLD, 'gold rate 1: the gold item comes first');
+      assert.match(await page.locator('.reservation').textContent(), /Reserved for you for (10|9) more minutes/, 'lease 600 s');
       const shortcuts = await page.getByRole('region', { name: 'Keyboard shortcuts' }).textContent();
       for (const key of ['Enter', 'U', 'S', 'V', 'P']) assert.ok(shortcuts.includes(key), `the ${key} shortcut is shown`);
 

@@ -18,7 +18,8 @@
   const pendingKey = root.dataset.pendingKey;
   const draftKey = pendingKey + ".draft";
 
-  let current = null; // { itemId, title, guidelineVersionId, shownAt }
+  let current = null; // { itemId, title, guidelineVersionId, shownAt, reservedUntil }
+  let reservationTimer = null;
   let active = 0;
   let busy = false;
   let digits = "";
@@ -126,7 +127,9 @@
       title: (article.querySelector("h1") || {}).textContent || "",
       guidelineVersionId: article.dataset.guidelineVersionId ? Number(article.dataset.guidelineVersionId) : null,
       shownAt: performance.now(),
+      reservedUntil: performance.now() + Number(article.dataset.secondsLeft || 0) * 1000,
     };
+    showReservation();
     resetForm();
     restoreDraft();
     showCategoriesInPlay();
@@ -144,6 +147,22 @@
       details.open = inPlay;
       details.classList.toggle("in-play", inPlay);
     });
+  }
+
+  /** How long the item stays reserved; after that an answer is still kept, marked late. */
+  function showReservation() {
+    clearTimeout(reservationTimer);
+    const line = slot.querySelector(".reservation");
+    if (!current || !line) return;
+    const left = Math.round((current.reservedUntil - performance.now()) / 1000);
+    if (left > 0) {
+      line.textContent = left >= 120
+        ? `Reserved for you for ${Math.floor(left / 60)} more minutes.`
+        : `Reserved for you for ${left} more seconds.`;
+      reservationTimer = setTimeout(showReservation, left > 120 ? 30_000 : 1_000);
+    } else {
+      line.textContent = "Your reservation has ended: you can still submit, and the answer is kept (marked late).";
+    }
   }
 
   function resetForm() {
