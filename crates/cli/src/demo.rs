@@ -276,29 +276,33 @@ async fn build(database: &Path) -> Result<Vec<(String, String, String)>> {
         items.push_str(&catalog_item(n, None).to_string());
         items.push('\n');
     }
-    import_file(
-        &store,
-        project.id,
+    let import = |kind, name: &'static str, bytes: String, format| {
+        import_file(
+            &store,
+            project.id,
+            kind,
+            name,
+            std::io::Cursor::new(bytes.into_bytes()),
+            format,
+            OnConflict::Error,
+            None,
+            |_| {},
+        )
+    };
+    use concord_formats::items::RecordFormat;
+    import(
         ImportKind::Items,
         "demo-items.jsonl",
-        std::io::Cursor::new(items.into_bytes()),
-        concord_formats::items::RecordFormat::Jsonl,
-        OnConflict::Error,
-        None,
-        |_| {},
+        items,
+        RecordFormat::Jsonl,
     )
     .await
     .context("importing the demo items")?;
-    import_file(
-        &store,
-        project.id,
+    import(
         ImportKind::Annotations,
         "gal_adult_content2.csv",
-        std::io::Cursor::new(annotations.into_bytes()),
-        concord_formats::items::RecordFormat::Csv,
-        OnConflict::Error,
-        None,
-        |_| {},
+        annotations,
+        RecordFormat::Csv,
     )
     .await
     .context("importing the crowd ratings")?;

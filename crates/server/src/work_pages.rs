@@ -66,11 +66,7 @@ async fn next_fragment(
         NextItem::Leased(lease) => {
             let item = concord_store::BlindItem::from(&lease.item);
             // Relative, so the browser's clock does not matter.
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
-            let seconds_left = ((lease.expires_at - now_ms) / 1000).max(0);
+            let seconds_left = ((lease.expires_at - concord_store::system_now_ms()) / 1000).max(0);
             context! {
                 status => "leased", item, expires_at => lease.expires_at, resumed => lease.resumed,
                 seconds_left,

@@ -418,9 +418,9 @@
     event.preventDefault();
     submitAnswer("label");
   });
-  form.addEventListener("change", saveDraft);
-  form.addEventListener("change", showCategoriesInPlay);
+  // `input` fires for text, radios and checkboxes alike: one draft save per edit.
   form.addEventListener("input", saveDraft);
+  form.addEventListener("change", showCategoriesInPlay);
   form.addEventListener("focusin", (event) => {
     const index = questions.indexOf(event.target.closest("fieldset.question"));
     if (index >= 0 && index !== active) activate(index);

@@ -23,7 +23,7 @@ pub enum Backend {
 pub struct Dialect(pub Backend);
 
 /// Milliseconds since the epoch from the operating system: what SQLite's `unixepoch` reads.
-pub(crate) fn system_now_ms() -> i64 {
+pub fn system_now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -25,7 +25,7 @@ pub mod queue_rules;
 mod schema;
 
 pub use accounts::{LoginCheck, MIN_PASSWORD_LEN, NewUser, PasswordCost};
-pub use db::{Backend, Dialect, StoreOptions};
+pub use db::{Backend, Dialect, StoreOptions, system_now_ms};
 pub use error::{Result, StoreError};
 pub use imports::{
     AnnotationImport, FileProgress, IMPORT_BATCH, ImportKind, ImportOutcome, ItemImport,
