@@ -380,6 +380,8 @@
   }
 
   function closeSkip() {
+    // Focus must not stay on the hidden select: keys typed there would not reach the shortcuts.
+    if (skipForm.contains(document.activeElement)) document.activeElement.blur();
     skipForm.hidden = true;
     skipForm.querySelector(".form-error").hidden = true;
     if (current) form.hidden = false;
