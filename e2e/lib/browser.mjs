@@ -62,6 +62,14 @@ export const env = {
   get skipper() {
     return { username: required('CONCORD_E2E_SKIPPER'), password: required('CONCORD_E2E_SKIPPER_PASSWORD') };
   },
+  /** The QA project (fixtures/qa-items.jsonl, fixtures/qa-labels.jsonl), consensus computed. */
+  get qaProject() {
+    return required('CONCORD_E2E_QA_PROJECT');
+  },
+  /** The QA expert of the QA project; labelled nothing there. */
+  get expert() {
+    return { username: required('CONCORD_E2E_EXPERT'), password: required('CONCORD_E2E_EXPERT_PASSWORD') };
+  },
   /** The `concord` binary and the suite's database, for scenarios that run their own server. */
   get binary() {
     return required('CONCORD_E2E_BINARY');

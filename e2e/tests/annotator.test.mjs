@@ -24,8 +24,8 @@ describe('an annotator', () => {
       const nav = page.getByRole('navigation', { name: 'Project' });
       assert.deepEqual(
         (await nav.getByRole('link').allTextContents()).map((t) => t.trim()),
-        [env.projectName, 'Label', 'My work', 'Guidelines'],
-        'only the project and its guidelines are offered',
+        [env.projectName, 'Label', 'My work', 'Guidelines', 'Precedents'],
+        'only the project, its guidelines and the precedent library are offered',
       );
       for (const hidden of ['Items', 'Import', 'Settings']) {
         assert.equal(await page.getByRole('link', { name: hidden, exact: true }).count(), 0, `no ${hidden} link`);

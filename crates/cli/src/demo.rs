@@ -216,8 +216,13 @@ async fn build(database: &Path) -> Result<Vec<(String, String, String)>> {
             None,
         )
         .await?;
-    let settings = json!({"queue": {"overlap": 3, "gold_rate": 0.1, "gold_feedback": "immediate",
-                                     "pause_min_gold": 10, "pause_below": 0.5}});
+    let settings = json!({
+        "queue": {"overlap": 3, "gold_rate": 0.1, "gold_feedback": "immediate",
+                  "pause_min_gold": 10, "pause_below": 0.5},
+        "qa": {"method": "ds", "target_alpha": 0.667,
+               "escalation": {"min_posterior": 0.6, "min_agreement": null, "min_labels": 3,
+                              "urgent_categories": ["DG.CHILD"], "sla_hours_normal": 72}},
+    });
     store
         .update_project(
             project.id,
@@ -306,8 +311,77 @@ async fn build(database: &Path) -> Result<Vec<(String, String, String)>> {
     )
     .await
     .context("importing the crowd ratings")?;
+    decide_some_escalations(&store).await?;
     store.close().await;
     Ok(accounts)
+}
+
+/// Expert decisions the demo starts with: the rationale, the clause, and whether the expert
+/// moves the item one level up from the consensus (overturning it).
+const DECISIONS: [(&str, &str, bool); 4] = [
+    (
+        "The description and lyrics excerpt are explicit throughout; the consensus was right.",
+        "Content advisory: X in scope",
+        false,
+    ),
+    (
+        "Strong language in every verse: at least one level above what most raters chose.",
+        "When in doubt, choose the higher level",
+        true,
+    ),
+    (
+        "Mild themes only; the split came from the cover art, which we do not rate.",
+        "Rate the item, not the creator's other work",
+        false,
+    ),
+    (
+        "Drug references are explicit and repeated, so the item needs the higher rating.",
+        "When in doubt, choose the higher level",
+        true,
+    ),
+];
+
+/// Computes the consensus (which escalates the split items) and has the expert decide the
+/// first few in the queue, one of them promoted to gold and one added as a guideline example.
+async fn decide_some_escalations(store: &Store) -> Result<()> {
+    let project = store.project(SLUG).await?;
+    let run = concord_qa::run_consensus(store, &project, None, None, &|_: &str| {})
+        .await
+        .context("computing the demo's consensus")?;
+    let expert = store.user_by_name("eli").await?;
+    let waiting = store.escalations(project.id, "open", expert.id, 4).await?;
+    let scale = ["G", "P", "R", "X"];
+    for (n, (escalation, (rationale, clause, higher))) in waiting.iter().zip(DECISIONS).enumerate()
+    {
+        let consensus = store.item_consensus(escalation.item_id).await?;
+        let agreed = consensus
+            .iter()
+            .find(|c| c.question == "advisory")
+            .and_then(|c| c.label.as_ref())
+            .and_then(|l| l.as_str())
+            .and_then(|code| scale.iter().position(|s| *s == code))
+            .unwrap_or(1);
+        let level = if higher { (agreed + 1).min(3) } else { agreed };
+        let decision = concord_store::NewAdjudication {
+            answer: json!({"advisory": scale[level]}),
+            rationale: rationale.into(),
+            guideline_clause: clause.into(),
+            promote_to_gold: n == 0,
+            example_scope: (n == 1).then_some(ExampleScope::InScope),
+            example_category: (n == 1).then(|| scale[level].to_string()),
+        };
+        store
+            .adjudicate(project.id, escalation.item_id, expert.id, decision)
+            .await
+            .context("recording the demo's expert decisions")?;
+    }
+    println!(
+        "Consensus computed ({}): {} items escalated to the QA-expert queue, {} of them decided by eli.",
+        run.method,
+        run.escalated,
+        waiting.len()
+    );
+    Ok(())
 }
 
 async fn guidelines(store: &Store, project_id: concord_store::Id) -> Result<()> {

@@ -3,9 +3,11 @@
 mod aggregate;
 mod agreement;
 mod case;
+mod consensus;
 mod demo;
 mod platform;
 mod progress;
+mod release;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +34,8 @@ enum Command {
     /// Run conformance cases (reference test vectors) through the engine.
     #[command(subcommand)]
     Case(case::CaseCommand),
+    /// Compute a project's consensus, agreement report and escalations (as the server's job does).
+    Consensus(consensus::ConsensusArgs),
     /// Build a demo database (people in every role, a project with real crowd ratings) and serve it.
     Demo(demo::DemoArgs),
     /// Run the server: API under /api/v1 and the pages.
@@ -46,6 +50,9 @@ enum Command {
     Import(platform::ImportArgs),
     /// Export a project's items with their annotations (JSONL or CSV), streamed.
     Export(platform::ExportArgs),
+    /// Dataset releases for ML: create, list, export, diff.
+    #[command(subcommand)]
+    Release(release::ReleaseCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -60,12 +67,14 @@ fn main() -> std::process::ExitCode {
         Command::Agreement(args) => agreement::run(args),
         Command::Aggregate(args) => aggregate::run(args),
         Command::Case(command) => case::run(command),
+        Command::Consensus(args) => consensus::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Serve(args) => platform::serve(args),
         Command::User(command) => platform::user(command),
         Command::Project(command) => platform::project(command),
         Command::Import(args) => platform::import(args),
         Command::Export(args) => platform::export(args),
+        Command::Release(command) => release::run(command),
     };
     match outcome {
         Ok(code) => code,

@@ -790,6 +790,10 @@ mod browser {
     /// A second queue project where one annotator skips and escalates.
     const SKIP_PROJECT: &str = "skip-review";
     const SKIPPER: (&str, &str) = ("ines", "ines-e2e-password");
+    /// The QA project: imported labels, consensus computed by `concord consensus`, and its
+    /// expert.
+    const QA_PROJECT: &str = "qa-review";
+    const EXPERT: (&str, &str) = ("eli", "eli-e2e-password");
     /// Ends a hung suite; Playwright's own steps time out after 30 s each.
     const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -989,12 +993,62 @@ mod browser {
             &["import", SKIP_PROJECT, skip_items.to_str().unwrap()],
             None,
         );
+        prepare_qa_project(db);
         let catalog = e2e_dir().join("fixtures/catalog.jsonl");
         let items = std::fs::read_to_string(&catalog).unwrap().lines().count();
         let out = platform(db, &["import", PROJECT, catalog.to_str().unwrap()], None);
         let added = format!("{items} added");
         assert!(stdout(&out).contains(&added), "{}", stdout(&out));
         items
+    }
+
+    /// The QA project as an analyst finds it after `concord consensus`: one item escalated.
+    fn prepare_qa_project(db: &Path) {
+        let fixture = |name: &str| e2e_dir().join("fixtures").join(name);
+        platform(
+            db,
+            &["user", "add", EXPERT.0, "--password-stdin"],
+            Some(EXPERT.1),
+        );
+        let settings = fixture("qa-settings.json");
+        let create = [
+            "project",
+            "create",
+            QA_PROJECT,
+            "--name",
+            "QA review",
+            "--manager",
+            MANAGER.0,
+            "--settings",
+            settings.to_str().unwrap(),
+        ];
+        platform(db, &create, None);
+        let member = [
+            "project",
+            "member",
+            QA_PROJECT,
+            EXPERT.0,
+            "--role",
+            "qa_expert",
+        ];
+        platform(db, &member, None);
+        let items = fixture("qa-items.jsonl");
+        platform(db, &["import", QA_PROJECT, items.to_str().unwrap()], None);
+        let labels = fixture("qa-labels.jsonl");
+        let import = [
+            "import",
+            QA_PROJECT,
+            labels.to_str().unwrap(),
+            "--kind",
+            "annotations",
+        ];
+        platform(db, &import, None);
+        let out = platform(db, &["consensus", QA_PROJECT], None);
+        assert!(
+            stdout(&out).contains("escalated 1 item(s)"),
+            "{}",
+            stdout(&out)
+        );
     }
 
     /// Runs `node --test` on every `e2e/tests/*.test.mjs`; returns whether it passed and
@@ -1031,6 +1085,9 @@ mod browser {
             .env("CONCORD_E2E_SKIP_PROJECT", SKIP_PROJECT)
             .env("CONCORD_E2E_SKIPPER", SKIPPER.0)
             .env("CONCORD_E2E_SKIPPER_PASSWORD", SKIPPER.1)
+            .env("CONCORD_E2E_QA_PROJECT", QA_PROJECT)
+            .env("CONCORD_E2E_EXPERT", EXPERT.0)
+            .env("CONCORD_E2E_EXPERT_PASSWORD", EXPERT.1)
             // The restart scenario runs its own `concord serve` on the same database.
             .env("CONCORD_E2E_BINARY", env!("CARGO_BIN_EXE_concord"))
             .env("CONCORD_E2E_DATABASE", &server.database)

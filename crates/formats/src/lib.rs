@@ -15,3 +15,4 @@ pub use gold::{GoldFile, read_gold, read_gold_from_bytes};
 
 pub mod conformance;
 pub mod items;
+pub mod release;

@@ -9,6 +9,7 @@ mod markdown;
 mod middleware;
 mod openapi;
 mod pages;
+mod qa_pages;
 mod templates;
 mod work_pages;
 

@@ -163,7 +163,7 @@ pub const API_ROUTES: &[ApiRoute] = routes![
     (
         "get",
         "/jobs/{id}",
-        "A job's status and progress",
+        "A job's status and progress (a consensus job: also QA analysts and experts)",
         "project_manager, admin of the job's project"
     ),
     (
@@ -213,6 +213,42 @@ pub const API_ROUTES: &[ApiRoute] = routes![
         "/projects/{slug}/assignments",
         "Create a rereview or retest assignment (body: item_id, username, purpose)",
         "qa_analyst, project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/consensus",
+        "Start a consensus run (background job): consensus, agreement report, escalations",
+        "qa_analyst, qa_expert, project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/quality",
+        "The latest consensus run with its quality report, annotator quality, queue counts",
+        "qa_analyst, qa_expert, project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/escalations",
+        "The QA-expert queue (query: status open|resolved, limit), most urgent first",
+        "qa_analyst, qa_expert, project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/items/{id}/consensus",
+        "An item's consensus per question, escalations and adjudication history",
+        "qa_analyst, qa_expert, project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/items/{id}/adjudication",
+        "Record an expert decision (body: answer, rationale, guideline_clause, promote_to_gold, example_scope, example_category)",
+        "qa_expert, project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/precedents",
+        "The precedent library (query: text, code, clause, overturned, limit)",
+        "member"
     ),
 ];
 

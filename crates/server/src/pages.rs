@@ -48,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account/password", post(change_password))
         .route("/admin/users", get(users_page).post(create_user))
         .merge(crate::work_pages::routes())
+        .merge(crate::qa_pages::routes())
 }
 
 pub(crate) fn render(state: &AppState, name: &str, ctx: Value) -> AppResult<Html<String>> {
@@ -72,6 +73,7 @@ pub(crate) fn capabilities(role: Role) -> Value {
         settings => role.allows(Permission::EditSettings),
         annotate => role.allows(Permission::Annotate),
         manage_annotators => role.allows(Permission::ManageAnnotators),
+        adjudicate => role.allows(Permission::Adjudicate),
     }
 }
 
@@ -832,15 +834,24 @@ async fn item_page(
     let (project, role) =
         project_access(&state, &auth.user, &slug, Permission::BrowseItems).await?;
     let item = state.store.item(project.id, id).await?;
-    let annotations = if role.allows(Permission::ReadAnnotations) {
-        state.store.item_annotations(item.id).await?
-    } else {
-        Vec::new()
-    };
+    let (annotations, consensus, adjudications, escalations) =
+        if role.allows(Permission::ReadAnnotations) {
+            (
+                state.store.item_annotations(item.id).await?,
+                state.store.item_consensus(item.id).await?,
+                state.store.item_adjudications(item.id).await?,
+                state.store.item_escalations(item.id, auth.user.id).await?,
+            )
+        } else {
+            Default::default()
+        };
     render(
         &state,
         "item.html",
-        context! { project, can => capabilities(role), item, annotations, ..base(&auth) },
+        context! {
+            project, can => capabilities(role), item, annotations, consensus, adjudications,
+            escalations, ..base(&auth)
+        },
     )
 }
 

@@ -39,6 +39,11 @@ pub fn environment() -> Environment<'static> {
         "item_text.html",
         "my_work.html",
         "team.html",
+        "quality.html",
+        "escalations.html",
+        "adjudicate.html",
+        "precedents.html",
+        "escalation_rules.html",
     );
     env.add_filter("datetime", datetime);
     env.add_filter("duration", duration);

@@ -26,3 +26,6 @@ mod items;
 
 #[path = "http/queue.rs"]
 mod queue;
+
+#[path = "http/qa.rs"]
+mod qa;

@@ -216,6 +216,48 @@ async fn publish(
     Ok(id)
 }
 
+/// Appends an example to the guideline draft, starting the draft from the latest version
+/// when there is none (used when an adjudication is added as a guideline example).
+pub(crate) async fn add_example_to_draft(
+    c: &mut AnyConnection,
+    project_id: Id,
+    example: GuidelineExample,
+    actor: Option<Id>,
+) -> Result<Id> {
+    let latest = sqlx::query(
+        "SELECT body, examples, change_note, status FROM guideline_versions \
+         WHERE project_id = $1 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(project_id)
+    .fetch_optional(&mut *c)
+    .await?;
+    let (body, mut examples, note) = match latest {
+        Some(row) => {
+            let examples: Vec<GuidelineExample> =
+                parse_json(&row.try_get::<String, _>("examples")?, "guideline examples")?;
+            let status: String = row.try_get("status")?;
+            let note = if status == "draft" {
+                row.try_get::<String, _>("change_note")?
+            } else {
+                String::new()
+            };
+            (row.try_get::<String, _>("body")?, examples, note)
+        }
+        None => (String::new(), Vec::new(), String::new()),
+    };
+    let added = format!("Example for {} from an adjudication", example.category);
+    let note = if note.is_empty() {
+        added
+    } else if note.contains(&added) {
+        note
+    } else {
+        format!("{note}; {added}")
+    };
+    examples.push(example);
+    let content = vec![("body", body), ("examples", json_text(&examples))];
+    save_draft(c, Doc::Guideline, project_id, content, &note, actor).await
+}
+
 impl Store {
     pub async fn save_guideline_draft(
         &self,

@@ -57,7 +57,8 @@ pub struct ItemPage {
     pub next_after: Option<Id>,
 }
 
-fn escape_like(text: &str) -> String {
+/// `%text%` with LIKE's wildcards escaped (use with `ESCAPE '\'`).
+pub(crate) fn like_pattern(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('%');
     for c in text.chars() {
@@ -72,7 +73,7 @@ fn escape_like(text: &str) -> String {
 
 const ANNOTATION_COLUMNS: &str = "a.id, a.project_id, a.item_id, a.annotator_id, u.username AS annotator, \
      a.answer, a.rationale, a.flags, a.guideline_version_id, a.schema_version_id, a.time_spent_ms, \
-     a.supersedes, a.is_late, a.source, a.created_at";
+     a.supersedes, a.is_late, a.source, a.created_at, a.kind, u.kind AS annotator_kind";
 
 fn annotation_from_row(row: &AnyRow) -> Result<Annotation> {
     Ok(Annotation {
@@ -91,6 +92,8 @@ fn annotation_from_row(row: &AnyRow) -> Result<Annotation> {
         is_late: row.try_get::<i64, _>("is_late")? != 0,
         source: row.try_get("source")?,
         created_at: row.try_get("created_at")?,
+        kind: row.try_get("kind")?,
+        annotator_kind: row.try_get("annotator_kind")?,
     })
 }
 
@@ -171,7 +174,7 @@ impl Store {
             query = query.bind(g as i64);
         }
         if let Some(t) = text {
-            let pattern = escape_like(t);
+            let pattern = like_pattern(t);
             query = query.bind(pattern.clone()).bind(pattern);
         }
         if let Some(after) = filter.after {

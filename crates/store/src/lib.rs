@@ -20,8 +20,11 @@ mod jobs;
 mod migrate;
 mod model;
 mod projects;
+mod qa;
+pub mod qa_settings;
 mod queue;
 pub mod queue_rules;
+mod releases;
 mod schema;
 
 pub use accounts::{LoginCheck, MIN_PASSWORD_LEN, NewUser, PasswordCost};
@@ -34,11 +37,17 @@ pub use imports::{
 pub use items::{ExportRow, ItemFilter, ItemPage};
 pub use model::*;
 pub use projects::NewProject;
+pub use qa::{
+    Adjudication, AnnotatorQuality, ConsensusInput, ConsensusRun, ConsensusWrite, Escalation,
+    ItemConsensus, ItemFact, LabelFact, NewAdjudication, NewEscalation, PrecedentFilter,
+};
+pub use qa_settings::{CONSENSUS_METHODS, EscalationRules, QaSettings};
 pub use queue::{
     AnnotatorProgress, AnswerKind, BlindItem, GoldFeedback, Lease, MyWorkEntry, NextItem,
     QueueIntegrity, QueueOverview, Submission, SubmitOutcome,
 };
 pub use queue_rules::QueueSettings;
+pub use releases::{LabelChange, Release, ReleaseDiff, ReleaseItem, ReleaseLabel};
 pub use schema::{LabelSchema, Question, QuestionKind, SchemaOption};
 
 use db::Inner;

@@ -28,6 +28,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_queue.sql"),
         postgres: include_str!("../migrations/postgres/0002_queue.sql"),
     },
+    Migration {
+        name: "0003_qa",
+        sqlite: include_str!("../migrations/sqlite/0003_qa.sql"),
+        postgres: include_str!("../migrations/postgres/0003_qa.sql"),
+    },
 ];
 
 /// Advisory-lock key so that servers starting together on PostgreSQL migrate one at a time.

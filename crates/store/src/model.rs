@@ -36,6 +36,8 @@ pub enum Permission {
     /// See annotators' progress and gold accuracy; resume paused annotators; set caps and
     /// exclusions; create re-review assignments.
     ManageAnnotators,
+    /// Decide escalated items (never one the expert labelled).
+    Adjudicate,
 }
 
 impl Role {
@@ -89,7 +91,7 @@ impl Role {
             ),
             Role::QaExpert => matches!(
                 permission,
-                ViewProject | BrowseItems | ReadAnnotations | Annotate
+                ViewProject | BrowseItems | ReadAnnotations | Annotate | Adjudicate
             ),
             Role::Annotator => matches!(permission, ViewProject | Annotate),
         }
@@ -297,6 +299,10 @@ pub struct Annotation {
     pub is_late: bool,
     pub source: String,
     pub created_at: i64,
+    /// `label` or `unsure`.
+    pub kind: String,
+    /// `human` or `model` (the automated annotator).
+    pub annotator_kind: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

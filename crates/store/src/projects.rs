@@ -204,6 +204,7 @@ impl Store {
             ));
         }
         crate::QueueSettings::from_project_settings(&settings).map_err(StoreError::Invalid)?;
+        crate::QaSettings::from_project_settings(&settings).map_err(StoreError::Invalid)?;
         let name = name.trim().to_owned();
         let description = description.to_owned();
         self.write(move |c| {

@@ -31,6 +31,8 @@ struct Caller {
 struct World {
     project: Project,
     item_id: Id,
+    /// An item nobody labels in this test, so every allowed expert may adjudicate it.
+    unlabelled_item_id: Id,
     job_id: Id,
     callers: Vec<Caller>,
 }
@@ -91,6 +93,12 @@ async fn world(app: &TestApp) -> World {
         .await
         .unwrap()
         .id;
+    let unlabelled_item_id = app
+        .store
+        .item_by_external_id(project.id, "e1")
+        .await
+        .unwrap()
+        .id;
     let job_id = app
         .store
         .create_job("import_items", Some(project.id), None, "a job")
@@ -100,6 +108,7 @@ async fn world(app: &TestApp) -> World {
     World {
         project,
         item_id,
+        unlabelled_item_id,
         job_id,
         callers,
     }
@@ -160,6 +169,8 @@ fn expected(path: &str, access: &str, caller: &Caller) -> Expect {
 fn fill(path: &str, world: &World) -> String {
     let id = if path.starts_with("/jobs/") {
         world.job_id
+    } else if path.ends_with("/adjudication") {
+        world.unlabelled_item_id
     } else {
         world.item_id
     };
@@ -219,6 +230,13 @@ fn request_for(method: &str, path: &str, n: usize) -> (String, Option<Vec<u8>>) 
         ("post", "/projects/{slug}/assignments") => (
             String::new(),
             body(json!({"item_id": 1, "username": SPARE, "purpose": "rereview"})),
+        ),
+        ("post", "/projects/{slug}/items/{id}/adjudication") => (
+            String::new(),
+            body(
+                json!({"answer": {"decision": "NOT_VIOLATING", "severity": "S0"},
+                        "rationale": "role test"}),
+            ),
         ),
         ("get" | "delete", _) => (String::new(), None),
         _ => (String::new(), body(json!({}))),

@@ -6,5 +6,6 @@ mod items;
 mod jobs;
 mod overlap_replay;
 mod projects;
+mod qa;
 mod queue;
 mod versions;

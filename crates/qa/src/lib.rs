@@ -1,0 +1,84 @@
+//! The QA loop between the engine and the store: a consensus run reads a project's labels,
+//! computes consensus, agreement and annotator quality with `concord-stats`, applies the
+//! project's escalation rules, and writes everything back in one transaction.
+//!
+//! **No HTTP and no SQL here**: the server and the CLI call [`run_consensus`]; the store
+//! does the reading and writing.
+
+pub mod compute;
+pub mod release;
+pub mod report;
+pub mod rules;
+
+pub use compute::{Computed, compute_run, date_of, same_answer};
+pub use release::{create_release, release_summary};
+pub use report::QualityReport;
+
+use concord_store::{
+    ConsensusRun, ConsensusWrite, Id, LabelSchema, Project, QaSettings, Store, StoreError,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QaError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Compute(#[from] compute::ComputeError),
+    #[error("the project's settings: {0}")]
+    Settings(String),
+    #[error("the consensus computation stopped unexpectedly: {0}")]
+    Panicked(String),
+}
+
+/// Progress of a run, for a job row or a terminal.
+pub trait Progress: Send + Sync {
+    fn step(&self, message: &str);
+}
+
+impl<F: Fn(&str) + Send + Sync> Progress for F {
+    fn step(&self, message: &str) {
+        self(message)
+    }
+}
+
+/// Computes and stores a consensus run for a project.
+pub async fn run_consensus(
+    store: &Store,
+    project: &Project,
+    actor: Option<Id>,
+    job_id: Option<Id>,
+    progress: &dyn Progress,
+) -> Result<ConsensusRun, QaError> {
+    let settings =
+        QaSettings::from_project_settings(&project.settings).map_err(QaError::Settings)?;
+    let schema: LabelSchema = store.current_schema(project.id).await?.definition;
+    progress.step("reading the labels");
+    let input = store.consensus_input(project.id).await?;
+    progress.step(&format!(
+        "computing consensus and agreement over {} labels",
+        input.labels.len()
+    ));
+    let computed = tokio::task::spawn_blocking(move || compute_run(&schema, &settings, &input))
+        .await
+        .map_err(|e| QaError::Panicked(e.to_string()))??;
+    progress.step(&format!(
+        "storing {} item results and {} escalation candidates",
+        computed.items.len(),
+        computed.escalations.len()
+    ));
+    let write = ConsensusWrite {
+        method: computed.report.method.clone(),
+        annotations: computed.annotations as i64,
+        summary: serde_json::to_value(&computed.report).unwrap_or_default(),
+        items: computed.items,
+        annotators: computed.annotators,
+        escalations: computed.escalations,
+        job_id,
+    };
+    Ok(store.save_consensus(project.id, write, actor).await?)
+}
+
+/// Reads a stored run's report.
+pub fn report_of(run: &ConsensusRun) -> Option<QualityReport> {
+    serde_json::from_value(run.summary.clone()).ok()
+}

@@ -1,0 +1,149 @@
+//! The quality report a consensus run stores: what the analyst's pages and the API show.
+//! Every agreement figure carries its interval, interpretation and sample-size warnings.
+
+use concord_stats::agreement::report::{MetricResult, interpret};
+use concord_stats::{Estimate, Metric};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One agreement figure, ready to show.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Figure {
+    pub value: Option<f64>,
+    pub ci: Option<[f64; 2]>,
+    /// Why there is no value (too few items, a single category, …).
+    pub undefined: Option<String>,
+    pub interpretation: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+impl Figure {
+    pub fn from_result(result: &MetricResult) -> Figure {
+        Figure {
+            value: result.estimate.value,
+            ci: result.estimate.ci,
+            undefined: result.estimate.undefined.clone(),
+            interpretation: result.interpretation.clone(),
+            warnings: result.warnings.clone(),
+        }
+    }
+
+    pub fn from_estimate(metric: Metric, estimate: &Estimate) -> Figure {
+        let mut warnings = Vec::new();
+        if let Some([lo, hi]) = estimate.ci {
+            if hi - lo > concord_stats::agreement::report::WIDE_CI {
+                warnings.push(format!(
+                    "the confidence interval is {:.2} wide: too few items for a firm conclusion",
+                    hi - lo
+                ));
+            }
+        }
+        Figure {
+            value: estimate.value,
+            ci: estimate.ci,
+            undefined: estimate.undefined.clone(),
+            interpretation: estimate.value.map(|v| interpret(metric, v)),
+            warnings,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MetricSummary {
+    /// Engine key, e.g. `krippendorff_alpha`.
+    pub metric: String,
+    pub name: String,
+    pub weighting: String,
+    pub figure: Figure,
+    pub n_items: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CategorySummary {
+    pub code: String,
+    pub label: String,
+    /// Ratings that chose the category.
+    pub ratings: f64,
+    /// One-vs-rest α.
+    pub alpha: Figure,
+    /// α below the project's target: the guideline for this category needs work.
+    pub revise: bool,
+}
+
+/// α over a slice of the labels (one guideline version, one week).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SliceSummary {
+    pub slice: String,
+    /// Start of the week (ms), for charts; the version number for guideline slices.
+    pub key: i64,
+    pub labels: usize,
+    pub items: usize,
+    pub alpha: Figure,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PairSummary {
+    pub a: String,
+    pub b: String,
+    pub shared_items: u64,
+    pub kappa: Figure,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct QuestionReport {
+    pub key: String,
+    pub prompt: String,
+    pub kind: String,
+    /// Items with at least one label on this question.
+    pub items: usize,
+    pub labels: usize,
+    /// Items with two labels or more (the ones agreement is computed on).
+    pub pairable_items: usize,
+    pub metrics: Vec<MetricSummary>,
+    pub categories: Vec<CategorySummary>,
+    pub by_guideline_version: Vec<SliceSummary>,
+    pub by_week: Vec<SliceSummary>,
+    /// The pairs with the most shared items (Cohen's κ).
+    pub pairs: Vec<PairSummary>,
+    /// Consensus label counts, in schema order.
+    pub consensus_counts: Vec<(String, usize)>,
+    pub mean_confidence: Option<f64>,
+}
+
+impl QuestionReport {
+    /// The headline α of the question, if computed.
+    pub fn alpha(&self) -> Option<&Figure> {
+        self.metrics
+            .iter()
+            .find(|m| m.metric == Metric::KrippendorffAlpha.key())
+            .map(|m| &m.figure)
+    }
+}
+
+/// How the automated annotator compares with the human consensus.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelReport {
+    pub annotator: String,
+    pub labels: usize,
+    /// Per question: share of items where the model's answer equals the consensus.
+    pub agreement: BTreeMap<String, Option<f64>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct QualityReport {
+    pub method: String,
+    pub method_name: String,
+    pub items: usize,
+    pub labelled_items: usize,
+    pub annotations: usize,
+    pub annotators: usize,
+    pub unsure: usize,
+    pub target_alpha: f64,
+    pub questions: Vec<QuestionReport>,
+    pub models: Vec<ModelReport>,
+    /// How many items matched each escalation rule in this run (before skipping those
+    /// already waiting or adjudicated).
+    pub escalation_matches: BTreeMap<String, usize>,
+    /// Rule settings that could not be applied (e.g. an unknown severity code).
+    pub notes: Vec<String>,
+}

@@ -1,0 +1,605 @@
+//! The QA pages: the quality report (consensus and agreement, recomputed by a background
+//! job), the QA-expert queue, the adjudication page, the precedent library and the
+//! escalation rules a project manager edits.
+
+use crate::AppState;
+use crate::auth::{Auth, PageAuth, project_access};
+use crate::error::{AppError, AppResult};
+use crate::pages::{base, capabilities, render};
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use concord_store::{
+    Annotation, Id, Job, LabelSchema, NewAdjudication, Permission, PrecedentFilter, Project,
+    QaSettings, QuestionKind, StoreError,
+};
+use minijinja::context;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/p/{slug}/quality", get(quality_page))
+        .route("/p/{slug}/consensus", post(start_consensus_page))
+        .route("/p/{slug}/consensus/jobs/{id}", get(consensus_job_fragment))
+        .route("/p/{slug}/escalations", get(escalations_page))
+        .route(
+            "/p/{slug}/adjudicate/{id}",
+            get(adjudicate_page).post(adjudicate_submit),
+        )
+        .route("/p/{slug}/precedents", get(precedents_page))
+        .route(
+            "/p/{slug}/escalation-rules",
+            get(rules_page).post(rules_submit),
+        )
+}
+
+/// Starts a consensus run as a background job; the job row reports progress to any server.
+pub async fn start_consensus(state: &AppState, project: Project, actor: Id) -> AppResult<Job> {
+    let job = state
+        .store
+        .create_job(
+            "consensus",
+            Some(project.id),
+            Some(actor),
+            "computing consensus and agreement",
+        )
+        .await?;
+    let store = state.store.clone();
+    let job_id = job.id;
+    tokio::spawn(async move {
+        let (progress_tx, mut progress_rx) = tokio::sync::watch::channel(String::new());
+        let reporter_store = store.clone();
+        let reporter = tokio::spawn(async move {
+            let mut step = 0;
+            while progress_rx.changed().await.is_ok() {
+                step += 1;
+                let message = progress_rx.borrow_and_update().clone();
+                let _ = reporter_store
+                    .job_progress(job_id, step, Some(4), &message)
+                    .await;
+            }
+        });
+        let progress = move |message: &str| {
+            let _ = progress_tx.send(message.to_owned());
+        };
+        let outcome =
+            concord_qa::run_consensus(&store, &project, Some(actor), Some(job_id), &progress).await;
+        drop(progress);
+        let _ = reporter.await;
+        let finished = match outcome {
+            Ok(run) => {
+                let _ = store.job_progress(job_id, 4, Some(4), "stored").await;
+                store
+                    .finish_job(
+                        job_id,
+                        Ok(json!({"run": run.id, "items": run.items, "escalated": run.escalated})),
+                    )
+                    .await
+            }
+            Err(e) => {
+                tracing::error!(job = job_id, error = %e, "consensus run failed");
+                store.finish_job(job_id, Err(e.to_string())).await
+            }
+        };
+        if let Err(e) = finished {
+            tracing::error!(job = job_id, error = %e, "could not record the end of a job");
+        }
+    });
+    Ok(job)
+}
+
+#[derive(Deserialize, Default)]
+struct QualityQuery {
+    job: Option<Id>,
+}
+
+async fn quality_page(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path(slug): Path<String>,
+    Query(query): Query<QualityQuery>,
+) -> AppResult<Html<String>> {
+    let (project, role) =
+        project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
+    let run = state.store.latest_consensus_run(project.id).await?;
+    let report = run.as_ref().and_then(concord_qa::report_of);
+    let quality = state.store.annotator_quality(project.id).await?;
+    // One row per annotator, a column per question.
+    let mut annotators: Vec<Value> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (name, q) in quality {
+        let at = *index.entry(name.clone()).or_insert_with(|| {
+            annotators.push(json!({"name": name, "questions": {}}));
+            annotators.len() - 1
+        });
+        annotators[at]["questions"][&q.question] = serde_json::to_value(&q).unwrap_or_default();
+    }
+    let (open, overdue, resolved) = state.store.escalation_counts(project.id).await?;
+    let (adjudicated, overturned) = state.store.adjudication_counts(project.id).await?;
+    let job = match query.job {
+        Some(id) => Some(state.store.job(id).await?).filter(|j| j.project_id == Some(project.id)),
+        None => None,
+    };
+    let runs = state.store.consensus_runs(project.id, 10).await?;
+    render(
+        &state,
+        "quality.html",
+        context! {
+            project, can => capabilities(role), run, report, annotators, job, runs,
+            escalations => context! { open, overdue, resolved },
+            adjudications => context! { total => adjudicated, overturned },
+            ..base(&auth)
+        },
+    )
+}
+
+async fn start_consensus_page(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path(slug): Path<String>,
+) -> AppResult<Redirect> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
+    let job = start_consensus(&state, project, auth.user.id).await?;
+    Ok(Redirect::to(&format!("/p/{slug}/quality?job={}", job.id)))
+}
+
+async fn consensus_job_fragment(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path((slug, id)): Path<(String, i64)>,
+) -> AppResult<Html<String>> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
+    let job = state.store.job(id).await?;
+    if job.project_id != Some(project.id) || job.kind != "consensus" {
+        return Err(AppError::not_found(format!("job {id} not found")));
+    }
+    render(
+        &state,
+        "job.html",
+        context! { project, job, poll_base => "consensus/jobs" },
+    )
+}
+
+#[derive(Deserialize, Default)]
+struct EscalationQuery {
+    status: Option<String>,
+    done: Option<Id>,
+}
+
+async fn escalations_page(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path(slug): Path<String>,
+    Query(query): Query<EscalationQuery>,
+) -> AppResult<Html<String>> {
+    let (project, role) =
+        project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
+    let status = match query.status.as_deref() {
+        Some("resolved") => "resolved",
+        _ => "open",
+    };
+    let escalations = state
+        .store
+        .escalations(project.id, status, auth.user.id, 500)
+        .await?;
+    let (open, overdue, resolved) = state.store.escalation_counts(project.id).await?;
+    let now = concord_store::system_now_ms();
+    let done = match query.done {
+        Some(id) => state.store.item_adjudications(id).await?.into_iter().next(),
+        None => None,
+    };
+    render(
+        &state,
+        "escalations.html",
+        context! {
+            project, can => capabilities(role), escalations, status, now, done,
+            counts => context! { open, overdue, resolved },
+            ..base(&auth)
+        },
+    )
+}
+
+/// Labels as the expert sees them: names hidden unless the project allows, the automated
+/// annotator marked as such.
+fn labels_for_expert(
+    annotations: &[Annotation],
+    show_names: bool,
+    version_numbers: &HashMap<Id, i64>,
+) -> Vec<Value> {
+    let mut aliases: HashMap<Id, String> = HashMap::new();
+    // The latest answer of each annotator is the one in force; corrections stay visible.
+    annotations
+        .iter()
+        .map(|a| {
+            let next = aliases.len();
+            let who = if a.annotator_kind == "model" {
+                format!("Automated annotator ({})", a.annotator)
+            } else if show_names {
+                a.annotator.clone()
+            } else {
+                aliases
+                    .entry(a.annotator_id)
+                    .or_insert_with(|| format!("Annotator {}", alias(next)))
+                    .clone()
+            };
+            json!({
+                "id": a.id, "who": who, "answer": a.answer, "rationale": a.rationale,
+                "flags": a.flags, "kind": a.kind, "model": a.annotator_kind == "model",
+                "guideline_version": a.guideline_version_id.and_then(|id| version_numbers.get(&id)),
+                "created_at": a.created_at,
+                "supersedes": a.supersedes, "is_late": a.is_late,
+            })
+        })
+        .collect()
+}
+
+fn alias(n: usize) -> String {
+    let letters = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    if n < letters.len() {
+        (letters[n] as char).to_string()
+    } else {
+        format!("{}", n + 1)
+    }
+}
+
+async fn adjudication_view(
+    state: &AppState,
+    auth: &Auth,
+    slug: &str,
+    item_id: Id,
+    error: Option<String>,
+    form: Option<Value>,
+) -> AppResult<Html<String>> {
+    let (project, role) = project_access(state, &auth.user, slug, Permission::Adjudicate).await?;
+    let item = state.store.item(project.id, item_id).await?;
+    let settings = QaSettings::from_project_settings(&project.settings).unwrap_or_default();
+    let annotations = state.store.item_annotations(item.id).await?;
+    let labelled_by_viewer = annotations.iter().any(|a| a.annotator_id == auth.user.id);
+    let consensus = state.store.item_consensus(item.id).await?;
+    let adjudications = state.store.item_adjudications(item.id).await?;
+    let escalations = state.store.item_escalations(item.id, auth.user.id).await?;
+    let schema = state.store.current_schema(project.id).await?;
+    let versions = state.store.guideline_versions(project.id).await?;
+    let version_numbers: HashMap<Id, i64> = versions.iter().map(|v| (v.id, v.version)).collect();
+    let labels = labels_for_expert(
+        &annotations,
+        settings.show_annotator_names,
+        &version_numbers,
+    );
+    let mut involved: Vec<i64> = annotations
+        .iter()
+        .filter_map(|a| a.guideline_version_id)
+        .filter_map(|id| versions.iter().find(|v| v.id == id).map(|v| v.version))
+        .collect();
+    involved.sort_unstable();
+    involved.dedup();
+    let current_guideline = versions
+        .iter()
+        .find(|v| Some(v.id) == project.current_guideline_version_id)
+        .map(|v| v.version);
+    // Prefill: the form as sent after an error, else the decision in force, else the consensus.
+    let prefill = form.unwrap_or_else(|| match adjudications.first() {
+        Some(a) => {
+            json!({"answer": a.answer, "rationale": "", "guideline_clause": a.guideline_clause})
+        }
+        None => {
+            let mut answer = serde_json::Map::new();
+            for c in &consensus {
+                if let Some(label) = &c.label {
+                    answer.insert(c.question.clone(), label.clone());
+                }
+            }
+            json!({"answer": answer})
+        }
+    });
+    let html = render(
+        state,
+        "adjudicate.html",
+        context! {
+            project, can => capabilities(role), item, labels, consensus, adjudications, escalations,
+            schema => schema.definition, involved, current_guideline, labelled_by_viewer, error,
+            prefill, show_names => settings.show_annotator_names,
+            ..base(auth)
+        },
+    )?;
+    Ok(html)
+}
+
+async fn adjudicate_page(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path((slug, id)): Path<(String, i64)>,
+) -> AppResult<Html<String>> {
+    adjudication_view(&state, &auth, &slug, id, None, None).await
+}
+
+/// Builds a schema answer from form fields named `q.<key>` (repeated for multi-label).
+fn answer_from_form(schema: &LabelSchema, fields: &[(String, String)]) -> Value {
+    let mut answer = serde_json::Map::new();
+    for question in &schema.questions {
+        let name = format!("q.{}", question.key);
+        let values: Vec<&str> = fields
+            .iter()
+            .filter(|(k, v)| *k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+            .collect();
+        match question.kind {
+            QuestionKind::Multi => {
+                answer.insert(question.key.clone(), json!(values));
+            }
+            QuestionKind::Single | QuestionKind::Ordinal => {
+                if let Some(value) = values.first() {
+                    answer.insert(question.key.clone(), json!(value));
+                }
+            }
+        }
+    }
+    Value::Object(answer)
+}
+
+async fn adjudicate_submit(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path((slug, id)): Path<(String, i64)>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::Adjudicate).await?;
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let schema: LabelSchema = state.store.current_schema(project.id).await?.definition;
+    let answer = answer_from_form(&schema, &fields);
+    let example_scope = match field("example_scope").as_str() {
+        "in_scope" => Some(concord_store::ExampleScope::InScope),
+        "out_of_scope" => Some(concord_store::ExampleScope::OutOfScope),
+        _ => None,
+    };
+    let decision = NewAdjudication {
+        answer: answer.clone(),
+        rationale: field("rationale"),
+        guideline_clause: field("guideline_clause"),
+        promote_to_gold: field("promote_to_gold") == "on",
+        example_scope,
+        example_category: Some(field("example_category")).filter(|c| !c.is_empty()),
+    };
+    let sent = json!({
+        "answer": answer, "rationale": decision.rationale, "guideline_clause": decision.guideline_clause,
+        "promote_to_gold": decision.promote_to_gold, "example_scope": field("example_scope"),
+        "example_category": field("example_category"),
+    });
+    match state
+        .store
+        .adjudicate(project.id, id, auth.user.id, decision)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("/p/{slug}/escalations?done={id}")).into_response()),
+        Err(e @ (StoreError::Invalid(_) | StoreError::Conflict(_))) => {
+            let status = if matches!(e, StoreError::Conflict(_)) {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            let html = adjudication_view(&state, &auth, &slug, id, Some(e.to_string()), Some(sent))
+                .await?;
+            Ok((status, html).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct PrecedentQuery {
+    q: Option<String>,
+    code: Option<String>,
+    clause: Option<String>,
+    overturned: Option<String>,
+}
+
+async fn precedents_page(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path(slug): Path<String>,
+    Query(query): Query<PrecedentQuery>,
+) -> AppResult<Html<String>> {
+    let (project, role) =
+        project_access(&state, &auth.user, &slug, Permission::ViewProject).await?;
+    let filter = PrecedentFilter {
+        text: query.q.clone(),
+        code: query.code.clone(),
+        clause: query.clause.clone(),
+        overturned: match query.overturned.as_deref() {
+            Some("yes") => Some(true),
+            Some("no") => Some(false),
+            _ => None,
+        },
+        limit: Some(200),
+    };
+    let precedents = state.store.precedents(project.id, &filter).await?;
+    let schema = state.store.current_schema(project.id).await?;
+    render(
+        &state,
+        "precedents.html",
+        context! {
+            project, can => capabilities(role), precedents, schema => schema.definition,
+            f => context! { q => query.q, code => query.code, clause => query.clause, overturned => query.overturned },
+            ..base(&auth)
+        },
+    )
+}
+
+async fn rules_page(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path(slug): Path<String>,
+) -> AppResult<Html<String>> {
+    rules_view(&state, &auth, &slug, None, None)
+        .await
+        .map(|(_, html)| html)
+}
+
+async fn rules_view(
+    state: &AppState,
+    auth: &Auth,
+    slug: &str,
+    error: Option<String>,
+    notice: Option<&str>,
+) -> AppResult<(StatusCode, Html<String>)> {
+    let (project, role) = project_access(state, &auth.user, slug, Permission::EditSettings).await?;
+    let settings = QaSettings::from_project_settings(&project.settings).unwrap_or_default();
+    let schema = state.store.current_schema(project.id).await?;
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let html = render(
+        state,
+        "escalation_rules.html",
+        context! {
+            project, can => capabilities(role), settings, schema => schema.definition, error, notice,
+            methods => concord_store::CONSENSUS_METHODS,
+            ..base(auth)
+        },
+    )?;
+    Ok((status, html))
+}
+
+#[derive(Deserialize)]
+struct RulesForm {
+    method: String,
+    target_alpha: String,
+    #[serde(default)]
+    show_annotator_names: Option<String>,
+    min_posterior: String,
+    min_agreement: String,
+    #[serde(default)]
+    on_unsure: Option<String>,
+    #[serde(default)]
+    on_tie: Option<String>,
+    severity_at_or_above: String,
+    #[serde(default)]
+    model_disagreement: Option<String>,
+    min_labels: String,
+    urgent_categories: String,
+    high_categories: String,
+    sla_hours_urgent: String,
+    sla_hours_high: String,
+    sla_hours_normal: String,
+}
+
+fn parse_field<T: std::str::FromStr>(name: &str, text: &str) -> Result<T, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("{name}: {:?} is not a number", text.trim()))
+}
+
+fn optional_share(name: &str, text: &str) -> Result<Option<f64>, String> {
+    if text.trim().is_empty() {
+        Ok(None)
+    } else {
+        parse_field(name, text).map(Some)
+    }
+}
+
+fn codes(text: &str) -> Vec<String> {
+    text.split([',', ' ', '\n', ';'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn settings_from_form(form: &RulesForm) -> Result<QaSettings, String> {
+    let escalation = concord_store::EscalationRules {
+        min_posterior: optional_share("minimum posterior", &form.min_posterior)?,
+        min_agreement: optional_share("minimum agreement", &form.min_agreement)?,
+        on_unsure: form.on_unsure.is_some(),
+        on_tie: form.on_tie.is_some(),
+        severity_at_or_above: Some(form.severity_at_or_above.trim().to_owned())
+            .filter(|s| !s.is_empty()),
+        model_disagreement: form.model_disagreement.is_some(),
+        min_labels: parse_field("minimum labels", &form.min_labels)?,
+        urgent_categories: codes(&form.urgent_categories),
+        high_categories: codes(&form.high_categories),
+        sla_hours_urgent: parse_field("SLA (urgent)", &form.sla_hours_urgent)?,
+        sla_hours_high: parse_field("SLA (high)", &form.sla_hours_high)?,
+        sla_hours_normal: parse_field("SLA (normal)", &form.sla_hours_normal)?,
+    };
+    let settings = QaSettings {
+        method: form.method.trim().to_owned(),
+        target_alpha: parse_field("target α", &form.target_alpha)?,
+        show_annotator_names: form.show_annotator_names.is_some(),
+        escalation,
+    };
+    settings.validate()?;
+    Ok(settings)
+}
+
+async fn rules_submit(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path(slug): Path<String>,
+    Form(form): Form<RulesForm>,
+) -> AppResult<(StatusCode, Html<String>)> {
+    let (project, _) = project_access(&state, &auth.user, &slug, Permission::EditSettings).await?;
+    let settings = match settings_from_form(&form) {
+        Ok(settings) => settings,
+        Err(message) => return rules_view(&state, &auth, &slug, Some(message), None).await,
+    };
+    // Codes must exist in the schema, so a typo does not silently switch a rule off.
+    let schema: LabelSchema = state.store.current_schema(project.id).await?.definition;
+    let known = |code: &str| {
+        schema
+            .questions
+            .iter()
+            .any(|q| q.options.iter().any(|o| o.value == code))
+    };
+    let rules = &settings.escalation;
+    let unknown: Vec<&String> = rules
+        .urgent_categories
+        .iter()
+        .chain(&rules.high_categories)
+        .chain(&rules.severity_at_or_above)
+        .filter(|c| !known(c))
+        .collect();
+    if let Some(code) = unknown.first() {
+        return rules_view(
+            &state,
+            &auth,
+            &slug,
+            Some(format!("{code:?} is not a code of the label schema")),
+            None,
+        )
+        .await;
+    }
+    let mut all = project.settings.clone();
+    all["qa"] = serde_json::to_value(&settings).map_err(AppError::internal)?;
+    state
+        .store
+        .update_project(
+            project.id,
+            &project.name,
+            &project.description,
+            all,
+            Some(auth.user.id),
+        )
+        .await?;
+    rules_view(
+        &state,
+        &auth,
+        &slug,
+        None,
+        Some("Saved. The next consensus run applies them."),
+    )
+    .await
+}

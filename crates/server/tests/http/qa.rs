@@ -1,0 +1,308 @@
+//! The QA loop over HTTP: a consensus job started through the API escalates what the rules
+//! say; the rules page validates what a manager types; an expert adjudicates through the
+//! pages (names hidden, an empty rationale refused) and the decision is precedent.
+
+use crate::on_every_backend;
+use crate::support::{TestApp, error_message, json, location, text};
+use concord_store::{NewAnnotation, Role};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+const ITEMS: &str = concat!(
+    r#"{"id":"t1","item_type":"track","title":"Harbour Lights"}"#,
+    "\n",
+    r#"{"id":"t2","item_type":"track","title":"Night Shift"}"#,
+    "\n",
+);
+
+async fn a_consensus_job_escalates_and_an_expert_decides_through_the_pages(app: TestApp) {
+    let project = app.project("catalog").await;
+    app.import_items(project.id, ITEMS).await;
+    let t1 = app
+        .store
+        .item_by_external_id(project.id, "t1")
+        .await
+        .unwrap()
+        .id;
+    let t2 = app
+        .store
+        .item_by_external_id(project.id, "t2")
+        .await
+        .unwrap()
+        .id;
+    let annika = app.member(&project, "annika", Role::Annotator).await;
+    let bertil = app.member(&project, "bertil", Role::Annotator).await;
+    let expert = app.member(&project, "eli", Role::QaExpert).await;
+    let analyst = app.member(&project, "quinn", Role::QaAnalyst).await;
+    app.member(&project, "priya", Role::ProjectManager).await;
+    let label = |who: i64, item: i64, decision: &str, severity: &str, rationale: &str| {
+        let store = app.store.clone();
+        let rationale = rationale.to_owned();
+        let answer = json!({"decision": decision, "severity": severity});
+        async move {
+            store
+                .add_annotation(
+                    project.id,
+                    who,
+                    NewAnnotation {
+                        item_id: item,
+                        answer,
+                        rationale,
+                        ..NewAnnotation::default()
+                    },
+                )
+                .await
+                .unwrap();
+        }
+    };
+    label(
+        annika.id,
+        t1,
+        "VIOLATING",
+        "S3",
+        "threatens a named neighbour",
+    )
+    .await;
+    label(
+        bertil.id,
+        t1,
+        "NOT_VIOLATING",
+        "S0",
+        "reads as a figure of speech",
+    )
+    .await;
+    label(annika.id, t2, "NOT_VIOLATING", "S0", "").await;
+    label(bertil.id, t2, "NOT_VIOLATING", "S0", "").await;
+    label(expert.id, t2, "NOT_VIOLATING", "S0", "").await;
+
+    // The analyst starts the job through the API; it escalates the split item only.
+    let token = app.token(&analyst).await;
+    let (status, job) = json(
+        app.bearer(&token, Method::POST, "/api/v1/projects/catalog/consensus")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let job = app.wait_for_job(&token, job["id"].as_i64().unwrap()).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["result"]["escalated"], 1);
+    let (_, queue) = json(
+        app.bearer(&token, Method::GET, "/api/v1/projects/catalog/escalations")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let queue = queue["escalations"].as_array().unwrap().clone();
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0]["item_id"], t1);
+    let rules: Vec<&str> = queue[0]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"low_agreement"), "{rules:?}");
+    let (_, quality) = json(
+        app.bearer(&token, Method::GET, "/api/v1/projects/catalog/quality")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(quality["escalations"]["open"], 1);
+    let severity = quality["run"]["summary"]["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["key"] == "severity")
+        .unwrap()
+        .clone();
+    assert_eq!(severity["items"], 2);
+    let quinn = app.sign_in("quinn").await;
+    let (status, page) = text(quinn.get("/p/catalog/quality").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Krippendorff") && page.contains("id=\"question-severity\""));
+
+    // The manager edits the rules; bad input is refused with the field's name.
+    let priya = app.sign_in("priya").await;
+    let form = |min_posterior: &'static str, urgent: &'static str| {
+        vec![
+            ("method", "mv"),
+            ("target_alpha", "0.8"),
+            ("min_posterior", min_posterior),
+            ("min_agreement", ""),
+            ("on_unsure", "on"),
+            ("severity_at_or_above", "S3"),
+            ("min_labels", "2"),
+            ("urgent_categories", urgent),
+            ("high_categories", "IL.LAW"),
+            ("sla_hours_urgent", "2"),
+            ("sla_hours_high", "12"),
+            ("sla_hours_normal", "48"),
+        ]
+    };
+    let (status, page) = text(
+        priya
+            .submit("/p/catalog/escalation-rules", &form("lots", "DG.CHILD"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("minimum posterior: &quot;lots&quot; is not a number"),
+        "{page}"
+    );
+    let (status, page) = text(
+        priya
+            .submit("/p/catalog/escalation-rules", &form("0.6", "DG.KIDS"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("&quot;DG.KIDS&quot; is not a code"), "{page}");
+    let (status, page) = text(
+        priya
+            .submit("/p/catalog/escalation-rules", &form("0.6", "DG.CHILD"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let saved = app.store.project("catalog").await.unwrap().settings;
+    assert_eq!(saved["qa"]["escalation"]["min_posterior"], 0.6);
+    assert_eq!(saved["qa"]["escalation"]["on_tie"], false);
+    assert_eq!(saved["qa"]["escalation"]["sla_hours_urgent"], 2);
+    let (status, _) = text(
+        quinn
+            .get("/p/catalog/escalation-rules")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "analysts do not edit the rules"
+    );
+
+    // The expert's page hides annotator names; annotators cannot open it.
+    let eli = app.sign_in("eli").await;
+    let (status, page) = text(
+        eli.get(&format!("/p/catalog/adjudicate/{t1}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("threatens a named neighbour") && page.contains("Annotator A"));
+    assert!(
+        !page.contains("annika") && !page.contains("bertil"),
+        "names are hidden"
+    );
+    let annika_browser = app.sign_in("annika").await;
+    let (status, _) = text(
+        annika_browser
+            .get(&format!("/p/catalog/adjudicate/{t1}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let path = format!("/p/catalog/adjudicate/{t1}");
+    let (status, page) = text(
+        eli.submit(
+            &path,
+            &[
+                ("q.decision", "VIOLATING"),
+                ("q.severity", "S3"),
+                ("rationale", " "),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("rationale: say why"), "{page}");
+    assert_eq!(
+        app.store.item(project.id, t1).await.unwrap().state,
+        "escalated"
+    );
+    let response = eli
+        .submit(
+            &path,
+            &[
+                ("q.decision", "VIOLATING"),
+                ("q.severity", "S3"),
+                ("q.category", "DG.VIOL"),
+                ("rationale", "A threat against a named person, with a place"),
+                ("guideline_clause", "§2.1 credible threats"),
+                ("example_scope", "in_scope"),
+                ("example_category", "DG.VIOL"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let next = location(&response);
+    assert_eq!(next, format!("/p/catalog/escalations?done={t1}"));
+    let (_, page) = text(eli.get(&next).send().await.unwrap()).await;
+    assert!(
+        page.contains("Decision recorded") && page.contains("Nothing is waiting"),
+        "{page}"
+    );
+    let (_, library) = text(
+        eli.get("/p/catalog/precedents?code=DG.VIOL")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        library.contains("A threat against a named person"),
+        "{library}"
+    );
+    let (_, none) = text(
+        eli.get("/p/catalog/precedents?q=figure+of+speech")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(none.contains("No precedent matches"));
+
+    // Through the API: the item's history, and an expert who labelled an item is refused.
+    let eli_token = app.token(&expert).await;
+    let (_, history) = json(
+        app.bearer(
+            &eli_token,
+            Method::GET,
+            &format!("/api/v1/projects/catalog/items/{t1}/consensus"),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(history["state"], "adjudicated");
+    assert_eq!(
+        history["adjudications"][0]["guideline_clause"],
+        "§2.1 credible threats"
+    );
+    let (status, body) = json(
+        app.bearer(&eli_token, Method::POST, &format!("/api/v1/projects/catalog/items/{t2}/adjudication"))
+            .json(&json!({"answer": {"decision": "NOT_VIOLATING", "severity": "S0"}, "rationale": "fine"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(error_message(&body).contains("you labelled this item"));
+}
+
+on_every_backend!(a_consensus_job_escalates_and_an_expert_decides_through_the_pages);

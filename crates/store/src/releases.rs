@@ -1,0 +1,506 @@
+//! Dataset releases: named, immutable snapshots of a project's final labels (adjudicated,
+//! else consensus) with soft labels and agreement, plus the individual labels up to a
+//! watermark. Listed, exported (streamed) and compared.
+
+use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::model::Id;
+use crate::{Store, audit};
+pub use concord_formats::release::{ReleaseItem, ReleaseLabel};
+use futures_util::TryStreamExt;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Release {
+    pub id: Id,
+    pub project_id: Id,
+    pub name: String,
+    pub description: String,
+    pub run_id: Option<Id>,
+    pub method: String,
+    pub items: i64,
+    pub annotation_watermark: Id,
+    pub summary: Value,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LabelChange {
+    pub item: String,
+    pub question: String,
+    pub from: Value,
+    pub to: Value,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReleaseDiff {
+    pub from: String,
+    pub to: String,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<LabelChange>,
+    /// Items whose final answer stayed the same.
+    pub unchanged: usize,
+    /// Items that became adjudicated between the two.
+    pub newly_adjudicated: usize,
+}
+
+fn release_from_row(row: &AnyRow) -> Result<Release> {
+    Ok(Release {
+        id: row.try_get("id")?,
+        project_id: row.try_get("project_id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        run_id: row.try_get("run_id")?,
+        method: row.try_get("method")?,
+        items: row.try_get("items")?,
+        annotation_watermark: row.try_get("annotation_watermark")?,
+        summary: parse_json(&row.try_get::<String, _>("summary")?, "release summary")?,
+        created_by: row.try_get("author")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn release_item_from_row(row: &AnyRow, method: &str) -> Result<ReleaseItem> {
+    let adjudicated = row.try_get::<i64, _>("adjudicated")? != 0;
+    Ok(ReleaseItem {
+        item: row.try_get("external_id")?,
+        label: parse_json(&row.try_get::<String, _>("label")?, "release label")?,
+        source: if adjudicated {
+            "adjudicated".into()
+        } else {
+            method.to_owned()
+        },
+        adjudicated,
+        soft_label: parse_json(&row.try_get::<String, _>("soft_label")?, "soft label")?,
+        agreement: parse_json(&row.try_get::<String, _>("agreement")?, "agreement")?,
+        n_labels: row.try_get("n_labels")?,
+        guideline_versions: parse_json(
+            &row.try_get::<String, _>("guideline_versions")?,
+            "guideline versions",
+        )?,
+        is_gold: row.try_get::<i64, _>("is_gold")? != 0,
+    })
+}
+
+const RELEASE_SELECT: &str = "SELECT r.*, u.username AS author FROM releases r \
+     LEFT JOIN users u ON u.id = r.created_by";
+
+/// Release names go into file names and URLs.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Rows per multi-row INSERT.
+const ROWS_PER_INSERT: usize = 400;
+
+impl Store {
+    /// Freezes the project's current final labels as release `name`. Needs a consensus run;
+    /// `summary` is the QA summary computed by the caller (α with intervals, gold accuracy,
+    /// escalation and overturn rates).
+    pub async fn create_release(
+        &self,
+        project_id: Id,
+        name: &str,
+        description: &str,
+        summary: Value,
+        actor: Option<Id>,
+    ) -> Result<Release> {
+        let name = name.trim().to_owned();
+        if !valid_name(&name) {
+            return Err(StoreError::invalid(format!(
+                "release name {name:?} must be 1–64 letters, digits, '-', '_' or '.'"
+            )));
+        }
+        let description = description.trim().to_owned();
+        let dialect = self.dialect();
+        let now = dialect.now_ms();
+        let shown = name.clone();
+        let result = self
+            .write(move |c| {
+                Box::pin(async move {
+                    let run = sqlx::query(
+                        "SELECT id, method FROM consensus_runs WHERE project_id = $1 ORDER BY id DESC LIMIT 1",
+                    )
+                    .bind(project_id)
+                    .fetch_optional(&mut *c)
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::conflict("compute the consensus before releasing (no run yet)")
+                    })?;
+                    let run_id: Id = run.try_get("id")?;
+                    let method: String = run.try_get("method")?;
+                    let watermark: Option<Id> = sqlx::query(
+                        "SELECT MAX(id) AS id FROM annotations WHERE project_id = $1",
+                    )
+                    .bind(project_id)
+                    .fetch_one(&mut *c)
+                    .await?
+                    .try_get("id")?;
+
+                    // Per item: consensus per question, then the decision in force over it.
+                    let mut items: BTreeMap<Id, Snapshot> = BTreeMap::new();
+                    let mut rows = sqlx::query(
+                        "SELECT c.item_id, c.question, c.label, c.posterior, c.agreement, c.n_labels, \
+                                i.external_id, i.is_gold \
+                         FROM item_consensus c JOIN items i ON i.id = c.item_id \
+                         WHERE c.project_id = $1",
+                    )
+                    .bind(project_id)
+                    .fetch(&mut *c);
+                    while let Some(row) = rows.try_next().await? {
+                        let item_id: Id = row.try_get("item_id")?;
+                        let question: String = row.try_get("question")?;
+                        let entry = items.entry(item_id).or_insert_with(|| Snapshot {
+                            external_id: String::new(),
+                            is_gold: false,
+                            label: Map::new(),
+                            soft: Map::new(),
+                            agreement: Map::new(),
+                            n_labels: 0,
+                            adjudicated: false,
+                        });
+                        entry.external_id = row.try_get("external_id")?;
+                        entry.is_gold = row.try_get::<i64, _>("is_gold")? != 0;
+                        let label: Option<String> = row.try_get("label")?;
+                        entry.label.insert(
+                            question.clone(),
+                            label
+                                .map(|l| parse_json(&l, "consensus label"))
+                                .transpose()?
+                                .unwrap_or(Value::Null),
+                        );
+                        entry.soft.insert(
+                            question.clone(),
+                            parse_json(&row.try_get::<String, _>("posterior")?, "posterior")?,
+                        );
+                        let agreement: Option<f64> = row.try_get("agreement")?;
+                        entry
+                            .agreement
+                            .insert(question, agreement.map(Value::from).unwrap_or(Value::Null));
+                        entry.n_labels = entry.n_labels.max(row.try_get("n_labels")?);
+                    }
+                    drop(rows);
+                    let decisions = sqlx::query(
+                        "SELECT a.item_id, a.answer, i.external_id, i.is_gold FROM adjudications a \
+                         JOIN items i ON i.id = a.item_id \
+                         WHERE a.project_id = $1 \
+                           AND NOT EXISTS (SELECT 1 FROM adjudications later WHERE later.supersedes = a.id)",
+                    )
+                    .bind(project_id)
+                    .fetch_all(&mut *c)
+                    .await?;
+                    for row in &decisions {
+                        let item_id: Id = row.try_get("item_id")?;
+                        let answer: Value =
+                            parse_json(&row.try_get::<String, _>("answer")?, "adjudication answer")?;
+                        let entry = items.entry(item_id).or_insert_with(|| Snapshot {
+                            external_id: String::new(),
+                            is_gold: false,
+                            label: Map::new(),
+                            soft: Map::new(),
+                            agreement: Map::new(),
+                            n_labels: 0,
+                            adjudicated: false,
+                        });
+                        entry.external_id = row.try_get("external_id")?;
+                        entry.is_gold = row.try_get::<i64, _>("is_gold")? != 0;
+                        if let Value::Object(decided) = answer {
+                            for (question, value) in decided {
+                                entry.label.insert(question, value);
+                            }
+                        }
+                        entry.adjudicated = true;
+                    }
+                    let mut versions: HashMap<Id, BTreeSet<i64>> = HashMap::new();
+                    let version_rows = sqlx::query(
+                        "SELECT DISTINCT a.item_id, g.version FROM annotations a \
+                         JOIN guideline_versions g ON g.id = a.guideline_version_id \
+                         WHERE a.project_id = $1",
+                    )
+                    .bind(project_id)
+                    .fetch_all(&mut *c)
+                    .await?;
+                    for row in &version_rows {
+                        versions
+                            .entry(row.try_get("item_id")?)
+                            .or_default()
+                            .insert(row.try_get("version")?);
+                    }
+
+                    let row = sqlx::query(&format!(
+                        "INSERT INTO releases (project_id, name, description, run_id, method, items, \
+                           annotation_watermark, summary, created_by, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {now}) RETURNING id"
+                    ))
+                    .bind(project_id)
+                    .bind(&name)
+                    .bind(&description)
+                    .bind(run_id)
+                    .bind(&method)
+                    .bind(items.len() as i64)
+                    .bind(watermark.unwrap_or(0))
+                    .bind(json_text(&summary))
+                    .bind(actor)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    let release_id: Id = row.try_get("id")?;
+                    let all: Vec<(Id, Snapshot)> = items.into_iter().collect();
+                    for chunk in all.chunks(ROWS_PER_INSERT) {
+                        let mut sql = String::from(
+                            "INSERT INTO release_items (release_id, item_id, external_id, label, adjudicated, \
+                             soft_label, agreement, n_labels, guideline_versions, is_gold) VALUES ",
+                        );
+                        for i in 0..chunk.len() {
+                            if i > 0 {
+                                sql.push(',');
+                            }
+                            let p: Vec<String> = (1..=9).map(|k| dialect.param(i * 9 + k)).collect();
+                            sql += &format!("({release_id}, {})", p.join(", "));
+                        }
+                        let mut query = sqlx::query(&sql);
+                        for (item_id, snapshot) in chunk {
+                            let item_versions: Vec<i64> = versions
+                                .get(item_id)
+                                .map(|v| v.iter().copied().collect())
+                                .unwrap_or_default();
+                            query = query
+                                .bind(*item_id)
+                                .bind(snapshot.external_id.clone())
+                                .bind(json_text(&snapshot.label))
+                                .bind(i64::from(snapshot.adjudicated))
+                                .bind(json_text(&snapshot.soft))
+                                .bind(json_text(&snapshot.agreement))
+                                .bind(snapshot.n_labels)
+                                .bind(json_text(&item_versions))
+                                .bind(i64::from(snapshot.is_gold));
+                        }
+                        query.execute(&mut *c).await?;
+                    }
+                    audit::record(
+                        c,
+                        actor,
+                        Some(project_id),
+                        "create",
+                        "release",
+                        Some(release_id),
+                        None,
+                        Some(&serde_json::json!({"name": name, "items": all.len()})),
+                    )
+                    .await?;
+                    Ok(release_id)
+                })
+            })
+            .await;
+        let id = match result {
+            Err(e) if e.is_unique_violation() => {
+                return Err(StoreError::conflict(format!(
+                    "a release named {shown:?} already exists in this project (releases are immutable)"
+                )));
+            }
+            other => other?,
+        };
+        self.release_by_id(id).await
+    }
+
+    pub async fn release_by_id(&self, id: Id) -> Result<Release> {
+        let row = sqlx::query(&format!("{RELEASE_SELECT} WHERE r.id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("release {id}")))?;
+        release_from_row(&row)
+    }
+
+    pub async fn release(&self, project_id: Id, name: &str) -> Result<Release> {
+        let row = sqlx::query(&format!(
+            "{RELEASE_SELECT} WHERE r.project_id = $1 AND r.name = $2"
+        ))
+        .bind(project_id)
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("release {name:?}")))?;
+        release_from_row(&row)
+    }
+
+    /// The project's releases, newest first.
+    pub async fn releases(&self, project_id: Id) -> Result<Vec<Release>> {
+        let rows = sqlx::query(&format!(
+            "{RELEASE_SELECT} WHERE r.project_id = $1 ORDER BY r.id DESC"
+        ))
+        .bind(project_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(release_from_row).collect()
+    }
+
+    /// The release's items in item order, streamed through a bounded channel.
+    pub fn release_items(&self, release: &Release) -> mpsc::Receiver<Result<ReleaseItem>> {
+        let (tx, rx) = mpsc::channel(256);
+        let pool = self.pool().clone();
+        let release_id = release.id;
+        let method = release.method.clone();
+        tokio::spawn(async move {
+            let mut rows =
+                sqlx::query("SELECT * FROM release_items WHERE release_id = $1 ORDER BY item_id")
+                    .bind(release_id)
+                    .fetch(&pool);
+            loop {
+                let next = match rows.try_next().await {
+                    Ok(Some(row)) => release_item_from_row(&row, &method),
+                    Ok(None) => break,
+                    Err(e) => Err(e.into()),
+                };
+                let failed = next.is_err();
+                if tx.send(next).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+
+    /// The individual labels of a release: the latest answer of every annotator on every
+    /// released item, among the annotations up to the release's watermark.
+    pub fn release_labels(&self, release: &Release) -> mpsc::Receiver<Result<ReleaseLabel>> {
+        let (tx, rx) = mpsc::channel(256);
+        let pool = self.pool().clone();
+        let release_id = release.id;
+        let project_id = release.project_id;
+        let watermark = release.annotation_watermark;
+        tokio::spawn(async move {
+            let mut rows = sqlx::query(
+                "SELECT r.external_id, a.annotator_id, u.kind AS user_kind, a.kind, a.answer, \
+                        g.version AS guideline_version \
+                 FROM release_items r \
+                 JOIN annotations a ON a.item_id = r.item_id AND a.project_id = $1 AND a.id <= $2 \
+                 JOIN users u ON u.id = a.annotator_id \
+                 LEFT JOIN guideline_versions g ON g.id = a.guideline_version_id \
+                 WHERE r.release_id = $3 \
+                   AND NOT EXISTS (SELECT 1 FROM annotations later \
+                                   WHERE later.item_id = a.item_id AND later.annotator_id = a.annotator_id \
+                                     AND later.id > a.id AND later.id <= $4) \
+                 ORDER BY r.item_id, a.id",
+            )
+            .bind(project_id)
+            .bind(watermark)
+            .bind(release_id)
+            .bind(watermark)
+            .fetch(&pool);
+            loop {
+                let next = match rows.try_next().await {
+                    Ok(Some(row)) => label_from_row(&row),
+                    Ok(None) => break,
+                    Err(e) => Err(e.into()),
+                };
+                let failed = next.is_err();
+                if tx.send(next).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+
+    /// What changed from release `from` to release `to` of the same project.
+    pub async fn diff_releases(&self, from: &Release, to: &Release) -> Result<ReleaseDiff> {
+        if from.project_id != to.project_id {
+            return Err(StoreError::invalid(
+                "the two releases belong to different projects",
+            ));
+        }
+        let load = |release: &Release| {
+            let mut rx = self.release_items(release);
+            async move {
+                let mut out = BTreeMap::new();
+                while let Some(item) = rx.recv().await {
+                    let item = item?;
+                    out.insert(item.item.clone(), item);
+                }
+                Ok::<_, StoreError>(out)
+            }
+        };
+        let before = load(from).await?;
+        let after = load(to).await?;
+        let mut diff = ReleaseDiff {
+            from: from.name.clone(),
+            to: to.name.clone(),
+            added: after
+                .keys()
+                .filter(|k| !before.contains_key(*k))
+                .cloned()
+                .collect(),
+            removed: before
+                .keys()
+                .filter(|k| !after.contains_key(*k))
+                .cloned()
+                .collect(),
+            changed: Vec::new(),
+            unchanged: 0,
+            newly_adjudicated: 0,
+        };
+        for (item, new) in &after {
+            let Some(old) = before.get(item) else {
+                continue;
+            };
+            if new.adjudicated && !old.adjudicated {
+                diff.newly_adjudicated += 1;
+            }
+            let mut questions: BTreeSet<&String> = BTreeSet::new();
+            if let (Value::Object(a), Value::Object(b)) = (&old.label, &new.label) {
+                questions.extend(a.keys());
+                questions.extend(b.keys());
+                let mut same = true;
+                for question in questions {
+                    let was = a.get(question).cloned().unwrap_or(Value::Null);
+                    let now = b.get(question).cloned().unwrap_or(Value::Null);
+                    if was != now {
+                        same = false;
+                        diff.changed.push(LabelChange {
+                            item: item.clone(),
+                            question: question.clone(),
+                            from: was,
+                            to: now,
+                        });
+                    }
+                }
+                if same {
+                    diff.unchanged += 1;
+                }
+            }
+        }
+        Ok(diff)
+    }
+}
+
+struct Snapshot {
+    external_id: String,
+    is_gold: bool,
+    label: Map<String, Value>,
+    soft: Map<String, Value>,
+    agreement: Map<String, Value>,
+    n_labels: i64,
+    adjudicated: bool,
+}
+
+fn label_from_row(row: &AnyRow) -> Result<ReleaseLabel> {
+    let annotator: Id = row.try_get("annotator_id")?;
+    Ok(ReleaseLabel {
+        item: row.try_get("external_id")?,
+        annotator: format!("a{annotator}"),
+        automated: row.try_get::<String, _>("user_kind")? == "model",
+        kind: row.try_get("kind")?,
+        answer: parse_json(&row.try_get::<String, _>("answer")?, "annotation answer")?,
+        guideline_version: row.try_get("guideline_version")?,
+    })
+}

@@ -1,0 +1,370 @@
+//! The QA records: consensus runs replace the project's results, open escalations once per
+//! item, and adjudications resolve them, stay in history, refuse an expert who labelled the
+//! item, and become searchable precedent (optionally gold and a guideline example).
+
+use crate::harness::{TestStore, fixtures};
+use crate::on_every_backend;
+use concord_store::{
+    ConsensusWrite, ExampleScope, Id, ItemConsensus, NewAdjudication, NewEscalation, OnConflict,
+    PrecedentFilter, Project, Store, StoreError, User,
+};
+use serde_json::json;
+
+struct Setup {
+    project: Project,
+    items: Vec<Id>,
+    annotators: Vec<User>,
+    expert: User,
+}
+
+async fn setup(store: &Store, slug: &str) -> Setup {
+    let project = fixtures::project(store, slug).await;
+    fixtures::import_items(
+        store,
+        project.id,
+        "items.csv",
+        &fixtures::tracks_csv(3),
+        OnConflict::Error,
+    )
+    .await
+    .unwrap();
+    let mut items = Vec::new();
+    for n in 1..=3 {
+        items.push(
+            store
+                .item_by_external_id(project.id, &format!("item-{n:05}"))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let mut annotators = Vec::new();
+    for name in ["ann-a", "ann-b"] {
+        annotators.push(fixtures::user(store, &format!("{slug}-{name}")).await);
+    }
+    let expert = fixtures::user(store, &format!("{slug}-expert")).await;
+    // Item 1 split (S1 / S3), item 2 unanimous, item 3 unlabelled.
+    for (annotator, severity) in annotators.iter().zip(["S1", "S3"]) {
+        store
+            .add_annotation(
+                project.id,
+                annotator.id,
+                fixtures::annotation(items[0], fixtures::answer("VIOLATING", severity)),
+            )
+            .await
+            .unwrap();
+        store
+            .add_annotation(
+                project.id,
+                annotator.id,
+                fixtures::annotation(items[1], fixtures::answer("NOT_VIOLATING", "S0")),
+            )
+            .await
+            .unwrap();
+    }
+    Setup {
+        project,
+        items,
+        annotators,
+        expert,
+    }
+}
+
+fn run_with(setup: &Setup, escalate: &[Id]) -> ConsensusWrite {
+    let consensus = |item_id: Id, severity: &str| ItemConsensus {
+        item_id,
+        question: "severity".into(),
+        label: Some(json!(severity)),
+        posterior: json!({severity: 0.5}),
+        confidence: Some(0.5),
+        agreement: Some(0.0),
+        n_labels: 2,
+        tied: true,
+    };
+    ConsensusWrite {
+        method: "mv".into(),
+        annotations: 4,
+        summary: json!({"method": "mv"}),
+        items: vec![
+            consensus(setup.items[0], "S1"),
+            consensus(setup.items[1], "S0"),
+        ],
+        annotators: Vec::new(),
+        escalations: escalate
+            .iter()
+            .map(|&item_id| NewEscalation {
+                item_id,
+                reasons: json!([{"rule": "tie", "question": "severity", "detail": "tied"}]),
+                priority: 1,
+                priority_reason: "labelled S3".into(),
+                sla_ms: 3_600_000,
+            })
+            .collect(),
+        job_id: None,
+    }
+}
+
+fn decision(severity: &str, rationale: &str) -> NewAdjudication {
+    NewAdjudication {
+        answer: fixtures::answer("VIOLATING", severity),
+        rationale: rationale.into(),
+        guideline_clause: "§3.2 threats".into(),
+        ..NewAdjudication::default()
+    }
+}
+
+async fn a_run_replaces_results_and_never_queues_an_item_twice(store: TestStore) {
+    let setup = setup(&store, "qa-rerun").await;
+    let first = store
+        .save_consensus(setup.project.id, run_with(&setup, &[setup.items[0]]), None)
+        .await
+        .unwrap();
+    assert_eq!(first.escalated, 1);
+    assert_eq!(first.items, 2);
+    let second = store
+        .save_consensus(setup.project.id, run_with(&setup, &[setup.items[0]]), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        second.escalated, 0,
+        "an item already waiting is not queued again"
+    );
+    let queue = store
+        .escalations(setup.project.id, "open", setup.expert.id, 10)
+        .await
+        .unwrap();
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].item_id, setup.items[0]);
+    assert_eq!(queue[0].reasons[0]["rule"], "tie");
+    assert!(queue[0].due_at - queue[0].opened_at == 3_600_000);
+    assert!(!queue[0].viewer_labelled);
+    let as_annotator = store
+        .escalations(setup.project.id, "open", setup.annotators[0].id, 10)
+        .await
+        .unwrap();
+    assert!(as_annotator[0].viewer_labelled);
+    let item = store.item(setup.project.id, setup.items[0]).await.unwrap();
+    assert_eq!(item.state, "escalated");
+    // Results are replaced, not accumulated.
+    assert_eq!(store.item_consensus(setup.items[0]).await.unwrap().len(), 1);
+    let latest = store
+        .latest_consensus_run(setup.project.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.id, second.id);
+    assert_eq!(latest.summary["method"], "mv");
+}
+
+async fn an_adjudication_resolves_the_escalation_and_becomes_precedent(store: TestStore) {
+    let setup = setup(&store, "qa-adjudicate").await;
+    store
+        .save_consensus(setup.project.id, run_with(&setup, &[setup.items[0]]), None)
+        .await
+        .unwrap();
+    let decided = store
+        .adjudicate(
+            setup.project.id,
+            setup.items[0],
+            setup.expert.id,
+            decision("S3", "A credible threat against a named person"),
+        )
+        .await
+        .unwrap();
+    assert!(decided.overturned, "S3 overturns the S1 consensus");
+    assert_eq!(decided.consensus_before.as_ref().unwrap()["severity"], "S1");
+    let item = store.item(setup.project.id, setup.items[0]).await.unwrap();
+    assert_eq!(item.state, "adjudicated");
+    assert!(
+        store
+            .escalations(setup.project.id, "open", setup.expert.id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let resolved = store
+        .escalations(setup.project.id, "resolved", setup.expert.id, 10)
+        .await
+        .unwrap();
+    assert_eq!(resolved[0].adjudication_id, Some(decided.id));
+    assert_eq!(
+        resolved[0].resolved_by.as_deref(),
+        Some(setup.expert.username.as_str())
+    );
+
+    // A second decision supersedes the first; history keeps both, the library the latest.
+    let other_expert = fixtures::user(&store, "qa-adjudicate-expert2").await;
+    let revised = store
+        .adjudicate(
+            setup.project.id,
+            setup.items[0],
+            other_expert.id,
+            decision("S4", "Names a place and a time: egregious"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(revised.supersedes, Some(decided.id));
+    let history = store.item_adjudications(setup.items[0]).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(history[1].superseded && !history[0].superseded);
+
+    let search = |filter: PrecedentFilter| {
+        let store = store.clone();
+        let project = setup.project.id;
+        async move { store.precedents(project, &filter).await.unwrap() }
+    };
+    let all = search(PrecedentFilter::default()).await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].id, revised.id);
+    let by_code = search(PrecedentFilter {
+        code: Some("S4".into()),
+        ..PrecedentFilter::default()
+    })
+    .await;
+    assert_eq!(by_code.len(), 1);
+    assert!(
+        search(PrecedentFilter {
+            code: Some("S3".into()),
+            ..PrecedentFilter::default()
+        })
+        .await
+        .is_empty(),
+        "the superseded decision is not precedent"
+    );
+    let by_text = search(PrecedentFilter {
+        text: Some("PLACE AND".into()),
+        ..PrecedentFilter::default()
+    })
+    .await;
+    assert_eq!(by_text.len(), 1, "text search ignores case");
+    let by_clause = search(PrecedentFilter {
+        clause: Some("3.2".into()),
+        overturned: Some(true),
+        ..PrecedentFilter::default()
+    })
+    .await;
+    assert_eq!(by_clause.len(), 1);
+    assert_eq!(
+        store.adjudication_counts(setup.project.id).await.unwrap(),
+        (1, 1)
+    );
+}
+
+async fn an_expert_who_labelled_the_item_or_a_bad_decision_changes_nothing(store: TestStore) {
+    let setup = setup(&store, "qa-refuse").await;
+    store
+        .save_consensus(setup.project.id, run_with(&setup, &[setup.items[0]]), None)
+        .await
+        .unwrap();
+    let err = store
+        .adjudicate(
+            setup.project.id,
+            setup.items[0],
+            setup.annotators[1].id,
+            decision("S3", "I still think so"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert!(err.to_string().contains("you labelled this item"), "{err}");
+
+    let err = store
+        .adjudicate(
+            setup.project.id,
+            setup.items[0],
+            setup.expert.id,
+            decision("S9", "why"),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("\"S9\" is not an option"), "{err}");
+    let err = store
+        .adjudicate(
+            setup.project.id,
+            setup.items[0],
+            setup.expert.id,
+            decision("S3", "  "),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with("rationale"), "{err}");
+    let mut unknown_category = decision("S3", "because");
+    unknown_category.example_scope = Some(ExampleScope::InScope);
+    unknown_category.example_category = Some("DG.NOPE".into());
+    let err = store
+        .adjudicate(
+            setup.project.id,
+            setup.items[0],
+            setup.expert.id,
+            unknown_category,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("example_category"), "{err}");
+
+    assert!(
+        store
+            .item_adjudications(setup.items[0])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .escalations(setup.project.id, "open", setup.expert.id, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .item(setup.project.id, setup.items[0])
+            .await
+            .unwrap()
+            .state,
+        "escalated"
+    );
+}
+
+async fn a_decision_can_become_gold_and_a_guideline_example(store: TestStore) {
+    let setup = setup(&store, "qa-promote").await;
+    store
+        .save_guideline_draft(setup.project.id, "# Threats\n", &[], "", None)
+        .await
+        .unwrap();
+    store
+        .publish_guideline(setup.project.id, None, None)
+        .await
+        .unwrap();
+    let mut promoted = decision("S3", "Threat with a date");
+    promoted.promote_to_gold = true;
+    promoted.example_scope = Some(ExampleScope::InScope);
+    promoted.example_category = Some("DG.VIOL".into());
+    let decided = store
+        .adjudicate(setup.project.id, setup.items[2], setup.expert.id, promoted)
+        .await
+        .unwrap();
+    assert!(!decided.overturned, "no consensus: nothing to overturn");
+    assert_eq!(decided.guideline_version, Some(1));
+    let item = store.item(setup.project.id, setup.items[2]).await.unwrap();
+    assert!(item.is_gold);
+    assert_eq!(item.gold_answer, Some(fixtures::answer("VIOLATING", "S3")));
+    let versions = store.guideline_versions(setup.project.id).await.unwrap();
+    let draft = versions
+        .iter()
+        .find(|v| v.version == 2)
+        .expect("a draft started from version 1");
+    assert_eq!(draft.body, "# Threats\n");
+    assert_eq!(draft.examples.len(), 1);
+    assert_eq!(draft.examples[0].category, "DG.VIOL");
+    assert!(draft.examples[0].text.contains("Threat with a date"));
+    assert!(draft.change_note.contains("DG.VIOL"));
+}
+
+on_every_backend!(
+    a_run_replaces_results_and_never_queues_an_item_twice,
+    an_adjudication_resolves_the_escalation_and_becomes_precedent,
+    an_expert_who_labelled_the_item_or_a_bad_decision_changes_nothing,
+    a_decision_can_become_gold_and_a_guideline_example,
+);
