@@ -520,7 +520,7 @@ pub fn compute_run(
             continue;
         }
         let mut outcome = outcomes.remove(&item.id).unwrap_or_default();
-        outcome.queue_reason = (item.state == "escalated").then(|| {
+        outcome.queue_reason = (item.state == "escalated" && !item.open_escalation).then(|| {
             item.escalation_reason
                 .clone()
                 .unwrap_or_else(|| "escalated".into())

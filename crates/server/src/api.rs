@@ -9,7 +9,7 @@ use crate::pages::ItemQuery;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use concord_formats::items::{ExportWriter, RecordFormat};
@@ -83,6 +83,20 @@ pub fn routes() -> Router<AppState> {
         .route("/projects/{slug}/items/{id}/consensus", get(item_consensus))
         .route("/projects/{slug}/items/{id}/adjudication", post(adjudicate))
         .route("/projects/{slug}/precedents", get(precedents))
+        .route(
+            "/projects/{slug}/releases",
+            get(list_releases).post(create_release),
+        )
+        .route("/projects/{slug}/releases/{name}", get(get_release))
+        .route("/projects/{slug}/releases/{name}/items", get(release_items))
+        .route(
+            "/projects/{slug}/releases/{name}/labels",
+            get(release_labels),
+        )
+        .route(
+            "/projects/{slug}/releases/{name}/diff/{other}",
+            get(diff_releases),
+        )
 }
 
 async fn me(auth: Auth) -> Json<Value> {
@@ -573,52 +587,16 @@ async fn export(
 ) -> AppResult<Response> {
     let (project, _) =
         project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
-    let (format, content_type, ext) = match q.format.as_deref().unwrap_or("jsonl") {
-        "jsonl" => (RecordFormat::Jsonl, "application/x-ndjson", "jsonl"),
-        "csv" => (RecordFormat::Csv, "text/csv; charset=utf-8", "csv"),
-        other => {
-            return Err(AppError::bad_request(format!(
-                "format must be csv or jsonl, not {other:?}"
-            )));
-        }
-    };
+    let (format, content_type, ext) =
+        crate::streaming::file_format(q.format.as_deref()).map_err(AppError::bad_request)?;
     let receiver = state.store.export(project.id);
     let writer = ExportWriter::new(Vec::with_capacity(1 << 16), format);
-    // Records are gathered into chunks of about 64 KiB before they go on the wire.
-    let stream = futures_util::stream::unfold(Some((receiver, writer)), |state| async move {
-        let (mut receiver, mut writer) = state?;
-        let mut chunk = Vec::with_capacity(1 << 16);
-        loop {
-            match receiver.recv().await {
-                Some(Ok(record)) => {
-                    if let Err(e) = writer.write(&record) {
-                        return Some((Err(e), None));
-                    }
-                    chunk.extend_from_slice(&writer.take_output());
-                    if chunk.len() >= 1 << 16 {
-                        return Some((Ok(chunk), Some((receiver, writer))));
-                    }
-                }
-                Some(Err(e)) => {
-                    tracing::error!(error = %e, "export stopped");
-                    return Some((Err(std::io::Error::other("export stopped")), None));
-                }
-                None => {
-                    chunk.extend_from_slice(&writer.finish().unwrap_or_default());
-                    return Some((Ok(chunk), None));
-                }
-            }
-        }
-    });
-    let disposition = format!("attachment; filename=\"{}-export.{ext}\"", project.slug);
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type.to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    Ok(crate::streaming::download(
+        receiver,
+        writer,
+        content_type,
+        &format!("{}-export.{ext}", project.slug),
+    ))
 }
 
 async fn audit_log(
@@ -923,4 +901,152 @@ async fn precedents(
     let (project, _) = project_access(&state, &auth.user, &slug, Permission::ViewProject).await?;
     let list = state.store.precedents(project.id, &filter).await?;
     Ok(Json(json!({ "precedents": list })))
+}
+
+// ---------------------------------------------------------------- dataset releases
+
+async fn list_releases(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+) -> AppResult<Json<Value>> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
+    Ok(Json(
+        json!({ "releases": state.store.releases(project.id).await? }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct NewReleaseBody {
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+async fn create_release(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(slug): Path<String>,
+    Json(body): Json<NewReleaseBody>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::CreateReleases).await?;
+    let release = concord_qa::create_release(
+        &state.store,
+        &project,
+        &body.name,
+        &body.description,
+        Some(auth.user.id),
+    )
+    .await
+    .map_err(crate::qa_pages::qa_error)?;
+    Ok((StatusCode::CREATED, Json(json!(release))))
+}
+
+async fn get_release(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((slug, name)): Path<(String, String)>,
+) -> AppResult<Json<Value>> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
+    Ok(Json(json!(state.store.release(project.id, &name).await?)))
+}
+
+#[derive(Deserialize)]
+struct ReleaseFileQuery {
+    format: Option<String>,
+    question: Option<String>,
+}
+
+async fn release_items(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((slug, name)): Path<(String, String)>,
+    Query(q): Query<ReleaseFileQuery>,
+) -> AppResult<Response> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
+    let release = state.store.release(project.id, &name).await?;
+    let (format, content_type, ext) =
+        crate::streaming::file_format(q.format.as_deref()).map_err(AppError::bad_request)?;
+    let questions: Vec<String> = state
+        .store
+        .current_schema(project.id)
+        .await?
+        .definition
+        .questions
+        .iter()
+        .map(|q| q.key.clone())
+        .collect();
+    let writer = concord_formats::release::ReleaseItemWriter::new(
+        Vec::with_capacity(1 << 16),
+        format,
+        questions,
+    );
+    Ok(crate::streaming::download(
+        state.store.release_items(&release),
+        writer,
+        content_type,
+        &format!("{}-{}-items.{ext}", project.slug, release.name),
+    ))
+}
+
+/// The individual labels: JSONL records, or `item,annotator,label` CSV of one question.
+async fn release_labels(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((slug, name)): Path<(String, String)>,
+    Query(q): Query<ReleaseFileQuery>,
+) -> AppResult<Response> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
+    let release = state.store.release(project.id, &name).await?;
+    let (format, content_type, ext) =
+        crate::streaming::file_format(q.format.as_deref()).map_err(AppError::bad_request)?;
+    let schema = state.store.current_schema(project.id).await?.definition;
+    let keys: Vec<&str> = schema.questions.iter().map(|q| q.key.as_str()).collect();
+    let question = match (&q.question, format) {
+        (Some(question), _) if !keys.contains(&question.as_str()) => {
+            return Err(AppError::bad_request(format!(
+                "question {question:?} is not one of {}",
+                keys.join(", ")
+            )));
+        }
+        (None, RecordFormat::Csv) => {
+            return Err(AppError::bad_request(format!(
+                "a CSV of labels holds one question: add question= ({})",
+                keys.join(", ")
+            )));
+        }
+        (question, _) => question.clone(),
+    };
+    let suffix = question
+        .as_deref()
+        .map(|q| format!("-{q}"))
+        .unwrap_or_default();
+    let writer = concord_formats::release::ReleaseLabelWriter::new(
+        Vec::with_capacity(1 << 16),
+        format,
+        question,
+    );
+    Ok(crate::streaming::download(
+        state.store.release_labels(&release),
+        writer,
+        content_type,
+        &format!("{}-{}-labels{suffix}.{ext}", project.slug, release.name),
+    ))
+}
+
+async fn diff_releases(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((slug, name, other)): Path<(String, String, String)>,
+) -> AppResult<Json<Value>> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
+    let from = state.store.release(project.id, &name).await?;
+    let to = state.store.release(project.id, &other).await?;
+    Ok(Json(json!(state.store.diff_releases(&from, &to).await?)))
 }

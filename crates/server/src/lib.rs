@@ -10,6 +10,7 @@ mod middleware;
 mod openapi;
 mod pages;
 mod qa_pages;
+mod streaming;
 mod templates;
 mod work_pages;
 

@@ -250,6 +250,42 @@ pub const API_ROUTES: &[ApiRoute] = routes![
         "The precedent library (query: text, code, clause, overturned, limit)",
         "member"
     ),
+    (
+        "get",
+        "/projects/{slug}/releases",
+        "Dataset releases, newest first",
+        "qa_analyst, qa_expert, project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/releases",
+        "Freeze the final labels as a named, immutable release (body: name, description)",
+        "qa_analyst, project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/releases/{name}",
+        "A release with its QA summary",
+        "qa_analyst, qa_expert, project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/releases/{name}/items",
+        "A release's items, streamed (query: format jsonl|csv)",
+        "qa_analyst, qa_expert, project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/releases/{name}/labels",
+        "A release's individual labels, streamed (query: format jsonl|csv, question; CSV is item,annotator,label)",
+        "qa_analyst, qa_expert, project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/releases/{name}/diff/{other}",
+        "What changed from release name to release other",
+        "qa_analyst, qa_expert, project_manager, admin"
+    ),
 ];
 
 pub fn document() -> Value {

@@ -74,6 +74,7 @@ pub(crate) fn capabilities(role: Role) -> Value {
         annotate => role.allows(Permission::Annotate),
         manage_annotators => role.allows(Permission::ManageAnnotators),
         adjudicate => role.allows(Permission::Adjudicate),
+        create_releases => role.allows(Permission::CreateReleases),
     }
 }
 

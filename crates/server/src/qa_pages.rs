@@ -35,6 +35,22 @@ pub fn routes() -> Router<AppState> {
             "/p/{slug}/escalation-rules",
             get(rules_page).post(rules_submit),
         )
+        .route(
+            "/p/{slug}/releases",
+            get(releases_page).post(create_release_page),
+        )
+}
+
+/// What a QA error means for the caller.
+pub(crate) fn qa_error(error: concord_qa::QaError) -> AppError {
+    match error {
+        concord_qa::QaError::Store(e) => e.into(),
+        concord_qa::QaError::Compute(e) => {
+            AppError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+        }
+        concord_qa::QaError::Settings(e) => AppError::new(StatusCode::UNPROCESSABLE_ENTITY, e),
+        concord_qa::QaError::Panicked(e) => AppError::internal(e),
+    }
 }
 
 /// Starts a consensus run as a background job; the job row reports progress to any server.
@@ -602,4 +618,105 @@ async fn rules_submit(
         Some("Saved. The next consensus run applies them."),
     )
     .await
+}
+
+#[derive(Deserialize, Default)]
+struct ReleasesQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+async fn releases_page(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path(slug): Path<String>,
+    Query(query): Query<ReleasesQuery>,
+) -> AppResult<(StatusCode, Html<String>)> {
+    releases_view(&state, &auth, &slug, query, None).await
+}
+
+async fn releases_view(
+    state: &AppState,
+    auth: &Auth,
+    slug: &str,
+    query: ReleasesQuery,
+    error: Option<(StatusCode, String)>,
+) -> AppResult<(StatusCode, Html<String>)> {
+    let (project, role) =
+        project_access(state, &auth.user, slug, Permission::ReadAnnotations).await?;
+    let releases = state.store.releases(project.id).await?;
+    let schema = state.store.current_schema(project.id).await?;
+    let diff = match (query.from.as_deref(), query.to.as_deref()) {
+        (Some(from), Some(to)) if !from.is_empty() && !to.is_empty() => {
+            let a = state.store.release(project.id, from).await?;
+            let b = state.store.release(project.id, to).await?;
+            Some(state.store.diff_releases(&a, &b).await?)
+        }
+        _ => None,
+    };
+    let has_run = state
+        .store
+        .latest_consensus_run(project.id)
+        .await?
+        .is_some();
+    let (status, message) = match error {
+        Some((status, message)) => (status, Some(message)),
+        None => (StatusCode::OK, None),
+    };
+    let html = render(
+        state,
+        "releases.html",
+        context! {
+            project, can => capabilities(role), releases, diff, has_run, error => message,
+            schema => schema.definition, f => context! { from => query.from, to => query.to },
+            ..base(auth)
+        },
+    )?;
+    Ok((status, html))
+}
+
+#[derive(Deserialize)]
+struct ReleaseForm {
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+async fn create_release_page(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path(slug): Path<String>,
+    Form(form): Form<ReleaseForm>,
+) -> AppResult<Response> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::CreateReleases).await?;
+    match concord_qa::create_release(
+        &state.store,
+        &project,
+        &form.name,
+        &form.description,
+        Some(auth.user.id),
+    )
+    .await
+    {
+        Ok(release) => Ok(
+            Redirect::to(&format!("/p/{slug}/releases#release-{}", release.name)).into_response(),
+        ),
+        Err(e) => {
+            let e = qa_error(e);
+            if e.status.is_client_error() {
+                Ok(releases_view(
+                    &state,
+                    &auth,
+                    &slug,
+                    ReleasesQuery::default(),
+                    Some((e.status, e.message)),
+                )
+                .await?
+                .into_response())
+            } else {
+                Err(e)
+            }
+        }
+    }
 }

@@ -44,6 +44,7 @@ pub fn environment() -> Environment<'static> {
         "adjudicate.html",
         "precedents.html",
         "escalation_rules.html",
+        "releases.html",
     );
     env.add_filter("datetime", datetime);
     env.add_filter("duration", duration);

@@ -38,6 +38,8 @@ pub enum Permission {
     ManageAnnotators,
     /// Decide escalated items (never one the expert labelled).
     Adjudicate,
+    /// Freeze a dataset release for ML.
+    CreateReleases,
 }
 
 impl Role {
@@ -87,7 +89,12 @@ impl Role {
             Role::Admin | Role::ProjectManager => true,
             Role::QaAnalyst => matches!(
                 permission,
-                ViewProject | BrowseItems | ReadAnnotations | Annotate | ManageAnnotators
+                ViewProject
+                    | BrowseItems
+                    | ReadAnnotations
+                    | Annotate
+                    | ManageAnnotators
+                    | CreateReleases
             ),
             Role::QaExpert => matches!(
                 permission,

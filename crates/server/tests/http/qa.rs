@@ -303,6 +303,74 @@ async fn a_consensus_job_escalates_and_an_expert_decides_through_the_pages(app: 
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(error_message(&body).contains("you labelled this item"));
+
+    // A release: the decision wins over the consensus; the labels CSV is item,annotator,label.
+    let (status, release) = json(
+        app.bearer(&token, Method::POST, "/api/v1/projects/catalog/releases")
+            .json(&json!({"name": "2026-11-v1", "description": "first"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{release}");
+    assert_eq!(release["items"], 2);
+    assert_eq!(release["summary"]["adjudications"], 1);
+    assert_eq!(release["summary"]["overturn_rate"], 1.0);
+    let (status, items) = text(
+        app.bearer(
+            &token,
+            Method::GET,
+            "/api/v1/projects/catalog/releases/2026-11-v1/items?format=jsonl",
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let first: serde_json::Value = serde_json::from_str(items.lines().next().unwrap()).unwrap();
+    assert_eq!(first["item"], "t1");
+    assert_eq!(first["source"], "adjudicated");
+    assert_eq!(first["label"]["severity"], "S3");
+    let (status, csv) = text(
+        app.bearer(
+            &token,
+            Method::GET,
+            "/api/v1/projects/catalog/releases/2026-11-v1/labels?format=csv&question=severity",
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(csv.lines().count(), 1 + 5, "{csv}");
+    assert!(csv.starts_with("item,annotator,label\nt1,a"), "{csv}");
+    let (status, body) = json(
+        app.bearer(
+            &token,
+            Method::GET,
+            "/api/v1/projects/catalog/releases/2026-11-v1/labels?format=csv",
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_message(&body).contains("add question="), "{body}");
+    let (status, page) = text(quinn.get("/p/catalog/releases").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("id=\"release-2026-11-v1\""), "{page}");
+    let (status, page) = text(
+        quinn
+            .submit("/p/catalog/releases", &[("name", "2026-11-v1")])
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(page.contains("already exists"), "{page}");
 }
 
 on_every_backend!(a_consensus_job_escalates_and_an_expert_decides_through_the_pages);

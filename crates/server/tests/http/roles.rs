@@ -37,6 +37,9 @@ struct World {
     callers: Vec<Caller>,
 }
 
+/// The release the release routes read.
+const RELEASE: &str = "r1";
+
 /// A member whose membership the member routes change.
 const SPARE: &str = "spare";
 
@@ -99,6 +102,27 @@ async fn world(app: &TestApp) -> World {
         .await
         .unwrap()
         .id;
+    // A consensus run and a release, for the release routes.
+    app.store
+        .save_consensus(
+            project.id,
+            concord_store::ConsensusWrite {
+                method: "mv".into(),
+                annotations: 0,
+                summary: json!({}),
+                items: Vec::new(),
+                annotators: Vec::new(),
+                escalations: Vec::new(),
+                job_id: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    app.store
+        .create_release(project.id, RELEASE, "", json!({}), None)
+        .await
+        .unwrap();
     let job_id = app
         .store
         .create_job("import_items", Some(project.id), None, "a job")
@@ -178,6 +202,8 @@ fn fill(path: &str, world: &World) -> String {
         .replace("{id}", &id.to_string())
         .replace("{version}", "1")
         .replace("{username}", SPARE)
+        .replace("{name}", RELEASE)
+        .replace("{other}", RELEASE)
 }
 
 /// A minimal valid request for a route (query and body), so that an allowed caller succeeds.
@@ -231,6 +257,9 @@ fn request_for(method: &str, path: &str, n: usize) -> (String, Option<Vec<u8>>) 
             String::new(),
             body(json!({"item_id": 1, "username": SPARE, "purpose": "rereview"})),
         ),
+        ("post", "/projects/{slug}/releases") => {
+            (String::new(), body(json!({"name": format!("made-{n}")})))
+        }
         ("post", "/projects/{slug}/items/{id}/adjudication") => (
             String::new(),
             body(
@@ -238,6 +267,7 @@ fn request_for(method: &str, path: &str, n: usize) -> (String, Option<Vec<u8>>) 
                         "rationale": "role test"}),
             ),
         ),
+        ("get", "/projects/{slug}/releases/{name}/labels") => ("?format=jsonl".into(), None),
         ("get" | "delete", _) => (String::new(), None),
         _ => (String::new(), body(json!({}))),
     }

@@ -362,7 +362,133 @@ async fn a_decision_can_become_gold_and_a_guideline_example(store: TestStore) {
     assert!(draft.change_note.contains("DG.VIOL"));
 }
 
+async fn a_release_freezes_final_labels_and_individual_labels_and_diffs_against_another(
+    store: TestStore,
+) {
+    let setup = setup(&store, "qa-release").await;
+    let project = setup.project.id;
+    let err = store
+        .create_release(project, "v1", "", json!({}), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("compute the consensus"), "{err}");
+    store
+        .save_consensus(project, run_with(&setup, &[setup.items[0]]), None)
+        .await
+        .unwrap();
+    let err = store
+        .create_release(project, "v 1/x", "", json!({}), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("release name"), "{err}");
+    let v1 = store
+        .create_release(project, "v1", "first", json!({"note": "qa summary"}), None)
+        .await
+        .unwrap();
+    assert_eq!(v1.items, 2);
+    assert_eq!(v1.summary["note"], "qa summary");
+    let err = store
+        .create_release(project, "v1", "", json!({}), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+
+    // After the release: an expert decides item 1, a new label arrives on item 2.
+    store
+        .adjudicate(
+            project,
+            setup.items[0],
+            setup.expert.id,
+            decision("S3", "A threat"),
+        )
+        .await
+        .unwrap();
+    let late = fixtures::user(&store, "qa-release-late").await;
+    store
+        .add_annotation(
+            project,
+            late.id,
+            fixtures::annotation(setup.items[1], fixtures::answer("VIOLATING", "S2")),
+        )
+        .await
+        .unwrap();
+    let v2 = store
+        .create_release(project, "v2", "", json!({}), None)
+        .await
+        .unwrap();
+
+    let items = |release: concord_store::Release| {
+        let store = store.clone();
+        async move {
+            let mut rx = store.release_items(&release);
+            let mut out = Vec::new();
+            while let Some(item) = rx.recv().await {
+                out.push(item.unwrap());
+            }
+            out
+        }
+    };
+    let labels = |release: concord_store::Release| {
+        let store = store.clone();
+        async move {
+            let mut rx = store.release_labels(&release);
+            let mut out = Vec::new();
+            while let Some(label) = rx.recv().await {
+                out.push(label.unwrap());
+            }
+            out
+        }
+    };
+    let first = items(v1.clone()).await;
+    assert_eq!(first[0].item, "item-00001");
+    assert_eq!(
+        first[0].label["severity"], "S1",
+        "v1 keeps the consensus it froze"
+    );
+    assert!(!first[0].adjudicated);
+    assert_eq!(first[0].source, "mv");
+    assert_eq!(first[0].soft_label["severity"]["S1"], 0.5);
+    let second = items(v2.clone()).await;
+    assert_eq!(
+        second[0].label["severity"], "S3",
+        "the decision overrides the consensus"
+    );
+    assert_eq!(second[0].label["decision"], "VIOLATING");
+    assert_eq!(second[0].source, "adjudicated");
+    assert_eq!(
+        labels(v1.clone()).await.len(),
+        4,
+        "the late label is after v1's watermark"
+    );
+    let in_v2 = labels(v2.clone()).await;
+    assert_eq!(in_v2.len(), 5);
+    assert!(
+        in_v2
+            .iter()
+            .all(|l| l.annotator.starts_with('a') && !l.annotator.contains("qa-"))
+    );
+
+    let diff = store.diff_releases(&v1, &v2).await.unwrap();
+    assert_eq!(diff.newly_adjudicated, 1);
+    assert_eq!(diff.unchanged, 1);
+    let changed: Vec<(&str, &str)> = diff
+        .changed
+        .iter()
+        .map(|c| (c.item.as_str(), c.question.as_str()))
+        .collect();
+    assert_eq!(
+        changed,
+        [("item-00001", "decision"), ("item-00001", "severity")]
+    );
+    let listed = store.releases(project).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["v2", "v1"]
+    );
+}
+
 on_every_backend!(
+    a_release_freezes_final_labels_and_individual_labels_and_diffs_against_another,
     a_run_replaces_results_and_never_queues_an_item_twice,
     an_adjudication_resolves_the_escalation_and_becomes_precedent,
     an_expert_who_labelled_the_item_or_a_bad_decision_changes_nothing,
