@@ -274,7 +274,7 @@ fn round4(x: f64) -> f64 {
 }
 
 /// Monday 00:00 UTC of the week containing `ms`.
-fn week_start(ms: i64) -> i64 {
+pub fn week_start(ms: i64) -> i64 {
     let days = ms.div_euclid(86_400_000);
     // 1970-01-01 was a Thursday: days since the Monday before it.
     let since_monday = (days + 3).rem_euclid(7);

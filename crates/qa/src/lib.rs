@@ -10,7 +10,7 @@ pub mod release;
 pub mod report;
 pub mod rules;
 
-pub use compute::{Computed, compute_run, date_of, same_answer};
+pub use compute::{Computed, compute_run, date_of, same_answer, week_start};
 pub use release::{create_release, release_summary};
 pub use report::QualityReport;
 

@@ -23,6 +23,7 @@ use std::collections::HashMap;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/p/{slug}/quality", get(quality_page))
+        .route("/p/{slug}/dashboard", get(dashboard_page))
         .route("/p/{slug}/consensus", post(start_consensus_page))
         .route("/p/{slug}/consensus/jobs/{id}", get(consensus_job_fragment))
         .route("/p/{slug}/escalations", get(escalations_page))
@@ -719,4 +720,121 @@ async fn create_release_page(
             }
         }
     }
+}
+
+/// The project dashboard: completion, volume, who labels, agreement over time with the
+/// guideline versions marked, escalation and overturn rates.
+async fn dashboard_page(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path(slug): Path<String>,
+) -> AppResult<Html<String>> {
+    use crate::charts::{Point, bars, line};
+    let (project, role) =
+        project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
+    let states = state.store.item_state_counts(project.id).await?;
+    let total: i64 = states.iter().map(|(_, n)| n).sum();
+    let done: i64 = states
+        .iter()
+        .filter(|(s, _)| s == "labelled" || s == "adjudicated")
+        .map(|(_, n)| n)
+        .sum();
+    let by_state = bars(
+        "chart-states",
+        "Items by state",
+        &states
+            .iter()
+            .map(|(s, n)| (s.replace('_', " "), *n as f64))
+            .collect::<Vec<_>>(),
+    );
+    let per_day = state.store.labels_per_day(project.id).await?;
+    let volume = bars(
+        "chart-volume",
+        "Labels per day",
+        &per_day
+            .iter()
+            .map(|(day, n)| (concord_qa::date_of(day * 86_400_000), *n as f64))
+            .collect::<Vec<_>>(),
+    );
+    let per_annotator = state.store.labels_per_annotator(project.id, 20).await?;
+    let annotators = bars(
+        "chart-annotators",
+        "Labels per annotator (top 20)",
+        &per_annotator
+            .iter()
+            .map(|(name, kind, n)| {
+                let label = if kind == "model" {
+                    format!("{name} (model)")
+                } else {
+                    name.clone()
+                };
+                (label, *n as f64)
+            })
+            .collect::<Vec<_>>(),
+    );
+    let run = state.store.latest_consensus_run(project.id).await?;
+    let report = run.as_ref().and_then(concord_qa::report_of);
+    let versions = state.store.guideline_versions(project.id).await?;
+    let mut questions: Vec<Value> = Vec::new();
+    for q in report
+        .iter()
+        .flat_map(|r| &r.questions)
+        .filter(|q| q.items > 0)
+    {
+        let points: Vec<Point> = q
+            .by_week
+            .iter()
+            .map(|s| Point {
+                label: s.slice.trim_start_matches("week of ").to_owned(),
+                value: s.alpha.value,
+                ci: s.alpha.ci,
+            })
+            .collect();
+        // A version published during week k is marked at the start of week k.
+        let markers: Vec<(usize, String)> = versions
+            .iter()
+            .filter_map(|v| {
+                let published = v.published_at?;
+                let week = concord_qa::week_start(published);
+                let at = q.by_week.iter().filter(|s| s.key < week).count();
+                Some((at, format!("v{}", v.version)))
+            })
+            .collect();
+        let over_time = line(
+            &format!("chart-alpha-{}", q.key),
+            &format!("Krippendorff's α per week: {}", q.key),
+            &points,
+            (-0.2, 1.0),
+            &markers,
+        );
+        let consensus = bars(
+            &format!("chart-consensus-{}", q.key),
+            &format!("Consensus labels: {}", q.key),
+            &q.consensus_counts
+                .iter()
+                .map(|(code, n)| (code.clone(), *n as f64))
+                .collect::<Vec<_>>(),
+        );
+        questions.push(json!({
+            "key": q.key, "prompt": q.prompt, "alpha": q.alpha(),
+            "over_time": over_time, "consensus": consensus,
+        }));
+    }
+    let (open, overdue, resolved) = state.store.escalation_counts(project.id).await?;
+    let (adjudicated, overturned) = state.store.adjudication_counts(project.id).await?;
+    let labelled = report.as_ref().map(|r| r.labelled_items).unwrap_or(0) as f64;
+    let escalation_rate = (labelled > 0.0).then(|| (open + resolved) as f64 / labelled);
+    let overturn_rate = (adjudicated > 0).then(|| overturned as f64 / adjudicated as f64);
+    render(
+        &state,
+        "dashboard.html",
+        context! {
+            project, can => capabilities(role), run, total, done,
+            completion => (total > 0).then(|| done as f64 / total as f64),
+            by_state, volume, annotators, questions, escalation_rate, overturn_rate,
+            escalations => context! { open, overdue, resolved },
+            adjudications => context! { total => adjudicated, overturned },
+            ..base(&auth)
+        },
+    )
 }

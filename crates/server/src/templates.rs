@@ -45,6 +45,7 @@ pub fn environment() -> Environment<'static> {
         "precedents.html",
         "escalation_rules.html",
         "releases.html",
+        "dashboard.html",
     );
     env.add_filter("datetime", datetime);
     env.add_filter("duration", duration);

@@ -125,6 +125,13 @@ async fn a_consensus_job_escalates_and_an_expert_decides_through_the_pages(app: 
     let (status, page) = text(quinn.get("/p/catalog/quality").send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("Krippendorff") && page.contains("id=\"question-severity\""));
+    let (status, page) = text(quinn.get("/p/catalog/dashboard").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("id=\"chart-volume\"")
+            && page.contains("data-label=\"annika\" data-value=\"2\""),
+        "{page}"
+    );
 
     // The manager edits the rules; bad input is refused with the field's name.
     let priya = app.sign_in("priya").await;

@@ -1,0 +1,254 @@
+//! Small server-rendered SVG charts (no script): bar charts and a line chart with markers.
+//! Every mark carries its number in `data-value` and a `<title>`, so readers, screen readers
+//! and tests see the figures the chart was drawn from.
+
+use std::fmt::Write;
+
+const WIDTH: f64 = 640.0;
+const HEIGHT: f64 = 200.0;
+const LEFT: f64 = 44.0;
+const BOTTOM: f64 = 36.0;
+const TOP: f64 = 10.0;
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.3}")
+    }
+}
+
+/// A vertical bar chart of labelled values.
+pub fn bars(id: &str, title: &str, bars: &[(String, f64)]) -> String {
+    let mut svg = open(id, title);
+    if bars.is_empty() {
+        let _ = write!(
+            svg,
+            r#"<text x="{}" y="{}" class="empty">no data yet</text>"#,
+            WIDTH / 2.0 - 40.0,
+            HEIGHT / 2.0
+        );
+        svg.push_str("</svg>");
+        return svg;
+    }
+    // All zero still gets a readable axis.
+    let max = bars.iter().map(|b| b.1).fold(0.0_f64, f64::max);
+    let max = if max > 0.0 { max } else { 1.0 };
+    axis(&mut svg, 0.0, max);
+    let plot_w = WIDTH - LEFT - 8.0;
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let slot = plot_w / bars.len() as f64;
+    // About 56 px per tick label, so they never overlap.
+    let label_every = (56.0 / slot).ceil().max(1.0) as usize;
+    for (i, (label, value)) in bars.iter().enumerate() {
+        let h = plot_h * value / max;
+        let x = LEFT + slot * i as f64 + slot * 0.1;
+        let y = TOP + plot_h - h;
+        let _ = write!(
+            svg,
+            r#"<rect class="bar" x="{x:.1}" y="{y:.1}" width="{:.1}" height="{h:.1}" data-label="{}" data-value="{}"><title>{}: {}</title></rect>"#,
+            slot * 0.8,
+            escape(label),
+            number(*value),
+            escape(label),
+            number(*value)
+        );
+        if i % label_every == 0 {
+            let _ = write!(
+                svg,
+                r#"<text class="tick" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                x + slot * 0.4,
+                HEIGHT - BOTTOM + 14.0,
+                escape(&shorten(label))
+            );
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// One line point: x label, value (None: a gap), and the interval drawn around it.
+pub struct Point {
+    pub label: String,
+    pub value: Option<f64>,
+    pub ci: Option<[f64; 2]>,
+}
+
+/// A line chart over [lo, hi] with interval whiskers and vertical markers between points
+/// (e.g. guideline versions published).
+pub fn line(
+    id: &str,
+    title: &str,
+    points: &[Point],
+    range: (f64, f64),
+    markers: &[(usize, String)],
+) -> String {
+    let mut svg = open(id, title);
+    if points.iter().all(|p| p.value.is_none()) {
+        let _ = write!(
+            svg,
+            r#"<text x="{}" y="{}" class="empty">no data yet</text>"#,
+            WIDTH / 2.0 - 40.0,
+            HEIGHT / 2.0
+        );
+        svg.push_str("</svg>");
+        return svg;
+    }
+    let (lo, hi) = range;
+    axis(&mut svg, lo, hi);
+    let plot_w = WIDTH - LEFT - 8.0;
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let step = plot_w / points.len().max(1) as f64;
+    let x_of = |i: usize| LEFT + step * (i as f64 + 0.5);
+    let y_of = |v: f64| TOP + plot_h * (1.0 - ((v.clamp(lo, hi) - lo) / (hi - lo)));
+    for (at, name) in markers {
+        let x = LEFT + step * *at as f64;
+        let _ = write!(
+            svg,
+            r#"<line class="marker" x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{:.1}" data-marker="{}"><title>{}</title></line><text class="marker-label" x="{:.1}" y="{:.1}">{}</text>"#,
+            TOP + plot_h,
+            escape(name),
+            escape(name),
+            x + 2.0,
+            TOP + 10.0,
+            escape(name)
+        );
+    }
+    let mut path = String::new();
+    for (i, p) in points.iter().enumerate() {
+        let Some(v) = p.value else { continue };
+        let _ = write!(
+            path,
+            "{}{:.1},{:.1} ",
+            if path.is_empty() { "M" } else { "L" },
+            x_of(i),
+            y_of(v)
+        );
+    }
+    let _ = write!(svg, r#"<path class="line" d="{}"/>"#, path.trim_end());
+    let label_every = (56.0 / step).ceil().max(1.0) as usize;
+    for (i, p) in points.iter().enumerate() {
+        if let Some([a, b]) = p.ci {
+            let _ = write!(
+                svg,
+                r#"<line class="whisker" x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}"/>"#,
+                y_of(a),
+                y_of(b),
+                x = x_of(i)
+            );
+        }
+        if let Some(v) = p.value {
+            let ci =
+                p.ci.map(|[a, b]| format!(" [{a:.3}, {b:.3}]"))
+                    .unwrap_or_default();
+            let _ = write!(
+                svg,
+                r#"<circle class="point" cx="{:.1}" cy="{:.1}" r="3.5" data-label="{}" data-value="{}"><title>{}: {v:.3}{ci}</title></circle>"#,
+                x_of(i),
+                y_of(v),
+                escape(&p.label),
+                number(v),
+                escape(&p.label)
+            );
+        }
+        if i % label_every == 0 {
+            let _ = write!(
+                svg,
+                r#"<text class="tick" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                x_of(i),
+                HEIGHT - BOTTOM + 14.0,
+                escape(&shorten(&p.label))
+            );
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn open(id: &str, title: &str) -> String {
+    format!(
+        r#"<svg class="chart" id="{}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
+        escape(id),
+        escape(title)
+    )
+}
+
+fn axis(svg: &mut String, lo: f64, hi: f64) {
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    for k in 0..=4 {
+        let v = lo + (hi - lo) * k as f64 / 4.0;
+        let y = TOP + plot_h * (1.0 - k as f64 / 4.0);
+        let _ = write!(
+            svg,
+            r#"<line class="grid" x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}"/><text class="tick" x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
+            WIDTH - 8.0,
+            LEFT - 4.0,
+            y + 4.0,
+            if hi - lo > 10.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.2}")
+            }
+        );
+    }
+}
+
+fn shorten(label: &str) -> String {
+    if label.chars().count() > 12 {
+        label.chars().take(11).collect::<String>() + "…"
+    } else {
+        label.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bar_and_point_carries_its_number() {
+        let svg = bars(
+            "b",
+            "Labels",
+            &[("2026-11-23".into(), 12.0), ("a<b".into(), 0.5)],
+        );
+        assert!(
+            svg.contains(r#"data-label="2026-11-23" data-value="12""#),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(r#"data-label="a&lt;b" data-value="0.500""#),
+            "{svg}"
+        );
+        let svg = line(
+            "l",
+            "α",
+            &[
+                Point {
+                    label: "w1".into(),
+                    value: Some(0.7),
+                    ci: Some([0.6, 0.8]),
+                },
+                Point {
+                    label: "w2".into(),
+                    value: None,
+                    ci: None,
+                },
+            ],
+            (0.0, 1.0),
+            &[(1, "v2".into())],
+        );
+        assert!(
+            svg.contains(r#"data-value="0.700""#) && svg.contains(r#"data-marker="v2""#),
+            "{svg}"
+        );
+        assert!(bars("e", "none", &[]).contains("no data yet"));
+    }
+}

@@ -1,0 +1,82 @@
+// (j) The analyst's dashboard: its charts are drawn from the same numbers an ML engineer gets
+// by running `concord agreement` and `concord aggregate` on a release exported from the
+// database (an independent path: the export, the file reader and the CLI, not the page's code).
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { env, launchBrowser, openPage, screenshot, signIn, url } from '../lib/browser.mjs';
+
+/** A platform command on the suite's database. */
+function concordDb(...args) {
+  return concord(...args, '--database-url', env.database);
+}
+
+function concord(...args) {
+  return execFileSync(env.binary, args, {
+    encoding: 'utf8',
+    env: { ...process.env, CONCORD_TEST_FAST_PASSWORD_HASH: '1' },
+  });
+}
+
+describe('dashboard', { timeout: 120_000 }, () => {
+  let browser;
+  before(async () => {
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  test('the charts show the α and consensus that the CLI computes from the exported release', async () => {
+    const session = await openPage(browser);
+    const { page } = session;
+    try {
+      await signIn(page, env.manager);
+      await page.goto(url(`/p/${env.qaProject}/dashboard`));
+      const alpha = Number(await page.locator('#alpha-severity').getAttribute('data-value'));
+      assert.ok(Number.isFinite(alpha), 'the dashboard shows α for severity');
+      const bars = page.locator('#chart-consensus-severity rect.bar');
+      const shown = {};
+      for (const bar of await bars.all()) {
+        shown[await bar.getAttribute('data-label')] = Number(await bar.getAttribute('data-value'));
+      }
+      for (const id of ['#chart-states', '#chart-volume', '#chart-annotators', '#chart-alpha-severity']) {
+        assert.ok(await page.locator(id).isVisible(), `${id} is drawn`);
+      }
+      assert.equal(await page.locator('#chart-annotators rect.bar').count(), 2, 'two annotators labelled');
+      await screenshot(page, 'dashboard');
+
+      // The independent path: a release, its labels exported, the engine's CLI on the file.
+      const dir = mkdtempSync(join(tmpdir(), 'concord-e2e-release-'));
+      const labels = join(dir, 'severity.csv');
+      concordDb('release', 'create', env.qaProject, 'dashboard-check');
+      concordDb('release', 'export', env.qaProject, 'dashboard-check', '--labels', '--question', 'severity',
+        '--format', 'csv', '--out', labels);
+      assert.match(readFileSync(labels, 'utf8'), /^item,annotator,label\n/);
+      const agreement = JSON.parse(concord('agreement', labels, '--level', 'ordinal',
+        '--categories', 'S0,S1,S2,S3,S4', '--metric', 'alpha', '--format', 'json'));
+      assert.ok(Math.abs(agreement.metrics[0].value - alpha) < 1e-9,
+        `dashboard α ${alpha} vs concord agreement ${agreement.metrics[0].value}`);
+      const aggregate = JSON.parse(concord('aggregate', labels, '--method', 'mv', '--format', 'json'));
+      const counted = {};
+      for (const item of aggregate.items) counted[item.label] = (counted[item.label] ?? 0) + 1;
+      const nonZero = Object.fromEntries(Object.entries(shown).filter(([, n]) => n > 0));
+      assert.deepEqual(nonZero, counted, 'consensus bars = labels chosen by concord aggregate');
+
+      // The release is on the releases page with its download links.
+      await page.goto(url(`/p/${env.qaProject}/releases`));
+      const row = page.locator('#release-dashboard-check');
+      assert.match(await row.innerText(), /3/);
+      const download = page.waitForEvent('download');
+      await row.getByRole('link', { name: 'severity.csv' }).click();
+      const file = await (await download).path();
+      assert.equal(readFileSync(file, 'utf8'), readFileSync(labels, 'utf8'), 'the page serves the same file');
+    } finally {
+      await session.close();
+    }
+  });
+});
