@@ -79,4 +79,26 @@ describe('dashboard', { timeout: 120_000 }, () => {
       await session.close();
     }
   });
+
+  test('the project feedback report downloads as Markdown', async () => {
+    const session = await openPage(browser);
+    const { page } = session;
+    try {
+      await signIn(page, env.manager);
+      await page.goto(url(`/p/${env.qaProject}/feedback`));
+      assert.match(await page.locator('h1').innerText(), /Feedback: the whole project/);
+      assert.ok(await page.locator('table.heat[data-question="severity"]').isVisible(), 'the confusion heat map is drawn');
+      await screenshot(page, 'feedback');
+      const download = page.waitForEvent('download');
+      await page.locator('#download-md').click();
+      const file = await download;
+      assert.equal(file.suggestedFilename(), `${env.qaProject}-feedback.md`);
+      const text = readFileSync(await file.path(), 'utf8');
+      assert.match(text, /^# Feedback: QA review\n/);
+      assert.match(text, /## Most frequent confusions/);
+      assert.match(text, /## Guidelines that need work/);
+    } finally {
+      await session.close();
+    }
+  });
 });

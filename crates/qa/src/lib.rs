@@ -6,6 +6,7 @@
 //! does the reading and writing.
 
 pub mod compute;
+pub mod feedback;
 pub mod release;
 pub mod report;
 pub mod rules;

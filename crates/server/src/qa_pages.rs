@@ -24,6 +24,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/p/{slug}/quality", get(quality_page))
         .route("/p/{slug}/dashboard", get(dashboard_page))
+        .route("/p/{slug}/feedback", get(project_feedback))
+        .route("/p/{slug}/feedback/{username}", get(annotator_feedback))
         .route("/p/{slug}/consensus", post(start_consensus_page))
         .route("/p/{slug}/consensus/jobs/{id}", get(consensus_job_fragment))
         .route("/p/{slug}/escalations", get(escalations_page))
@@ -837,4 +839,111 @@ async fn dashboard_page(
             ..base(&auth)
         },
     )
+}
+
+#[derive(Deserialize, Default)]
+struct FeedbackQuery {
+    format: Option<String>,
+}
+
+async fn project_feedback(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path(slug): Path<String>,
+    Query(query): Query<FeedbackQuery>,
+) -> AppResult<Response> {
+    let (project, role) =
+        project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
+    let report = concord_qa::feedback::feedback_report(&state.store, &project, None)
+        .await
+        .map_err(qa_error)?;
+    let annotators = state.store.labels_per_annotator(project.id, 500).await?;
+    feedback_response(
+        &state,
+        &auth,
+        project,
+        role,
+        report,
+        annotators,
+        query.format.as_deref(),
+    )
+}
+
+/// An annotator's report: for analysts, managers and experts, and for the annotator.
+async fn annotator_feedback(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path((slug, username)): Path<(String, String)>,
+    Query(query): Query<FeedbackQuery>,
+) -> AppResult<Response> {
+    let (project, role) =
+        project_access(&state, &auth.user, &slug, Permission::ViewProject).await?;
+    if username != auth.user.username && !role.allows(Permission::ReadAnnotations) {
+        return Err(AppError::forbidden(
+            "you can read your own feedback; other people's is for QA analysts and managers",
+        ));
+    }
+    let annotator = state.store.user_by_name(&username).await?;
+    let report = concord_qa::feedback::feedback_report(&state.store, &project, Some(&annotator))
+        .await
+        .map_err(qa_error)?;
+    feedback_response(
+        &state,
+        &auth,
+        project,
+        role,
+        report,
+        Vec::new(),
+        query.format.as_deref(),
+    )
+}
+
+fn feedback_response(
+    state: &AppState,
+    auth: &Auth,
+    project: Project,
+    role: concord_store::Role,
+    report: concord_qa::feedback::Feedback,
+    annotators: Vec<(String, String, i64)>,
+    format: Option<&str>,
+) -> AppResult<Response> {
+    use axum::http::header;
+    let stem = match &report.annotator {
+        Some(a) => format!("{}-feedback-{a}", project.slug),
+        None => format!("{}-feedback", project.slug),
+    };
+    let attachment = |body: String, content_type: &str, ext: &str| {
+        (
+            [
+                (header::CONTENT_TYPE, content_type.to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{stem}.{ext}\""),
+                ),
+            ],
+            body,
+        )
+            .into_response()
+    };
+    match format {
+        Some("md") => Ok(attachment(
+            concord_qa::feedback::to_markdown(&report),
+            "text/markdown; charset=utf-8",
+            "md",
+        )),
+        Some("csv") => Ok(attachment(
+            concord_qa::feedback::to_csv(&report).map_err(qa_error)?,
+            "text/csv; charset=utf-8",
+            "csv",
+        )),
+        None | Some("html") => Ok(render(
+            state,
+            "feedback.html",
+            context! { project, can => capabilities(role), report, annotators, ..base(auth) },
+        )?
+        .into_response()),
+        Some(other) => Err(AppError::bad_request(format!(
+            "format must be html, md or csv, not {other:?}"
+        ))),
+    }
 }

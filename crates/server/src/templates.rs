@@ -46,6 +46,7 @@ pub fn environment() -> Environment<'static> {
         "escalation_rules.html",
         "releases.html",
         "dashboard.html",
+        "feedback.html",
     );
     env.add_filter("datetime", datetime);
     env.add_filter("duration", duration);

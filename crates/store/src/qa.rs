@@ -35,6 +35,7 @@ pub struct LabelFact {
 pub struct ItemFact {
     pub id: Id,
     pub external_id: String,
+    pub title: String,
     pub state: String,
     pub is_gold: bool,
     pub gold_answer: Option<Value>,
@@ -300,7 +301,7 @@ impl Store {
             });
         }
         let item_rows = sqlx::query(
-            "SELECT i.id, i.external_id, i.state, i.is_gold, i.gold_answer, i.escalation_reason, \
+            "SELECT i.id, i.external_id, i.title, i.state, i.is_gold, i.gold_answer, i.escalation_reason, \
                     EXISTS (SELECT 1 FROM adjudications d WHERE d.item_id = i.id) AS adjudicated, \
                     EXISTS (SELECT 1 FROM escalations e WHERE e.item_id = i.id AND e.status = 'open') AS escalated \
              FROM items i WHERE i.project_id = $1 ORDER BY i.id",
@@ -314,6 +315,7 @@ impl Store {
             items.push(ItemFact {
                 id: row.try_get("id")?,
                 external_id: row.try_get("external_id")?,
+                title: row.try_get("title")?,
                 state: row.try_get("state")?,
                 is_gold: row.try_get::<i64, _>("is_gold")? != 0,
                 gold_answer: gold.map(|g| parse_json(&g, "gold answer")).transpose()?,
@@ -537,6 +539,17 @@ impl Store {
             .bind(item_id)
             .fetch_all(self.pool())
             .await?;
+        rows.iter().map(item_consensus_from_row).collect()
+    }
+
+    /// The latest consensus of every item of a project.
+    pub async fn project_consensus(&self, project_id: Id) -> Result<Vec<ItemConsensus>> {
+        let rows = sqlx::query(
+            "SELECT * FROM item_consensus WHERE project_id = $1 ORDER BY item_id, question",
+        )
+        .bind(project_id)
+        .fetch_all(self.pool())
+        .await?;
         rows.iter().map(item_consensus_from_row).collect()
     }
 

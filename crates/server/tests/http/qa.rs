@@ -282,6 +282,63 @@ async fn a_consensus_job_escalates_and_an_expert_decides_through_the_pages(app: 
     .await;
     assert!(none.contains("No precedent matches"));
 
+    // Feedback: bertil's labels were overturned; the report says so on the page and in
+    // Markdown; annotators read only their own.
+    let (status, page) = text(
+        quinn
+            .get("/p/catalog/feedback/bertil")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("id=\"overturned\"") && page.contains("A threat against a named person"),
+        "{page}"
+    );
+    let (status, md) = text(
+        quinn
+            .get("/p/catalog/feedback?format=md")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(md.starts_with("# Feedback: Project catalog\n"), "{md}");
+    let (status, csv) = text(
+        quinn
+            .get("/p/catalog/feedback/bertil?format=csv")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        csv.contains("overturned,decision,NOT_VIOLATING,VIOLATING,1,t1,"),
+        "{csv}"
+    );
+    let (status, _) = text(
+        annika_browser
+            .get("/p/catalog/feedback/bertil")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = text(
+        annika_browser
+            .get("/p/catalog/feedback/annika")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
     // Through the API: the item's history, and an expert who labelled an item is refused.
     let eli_token = app.token(&expert).await;
     let (_, history) = json(

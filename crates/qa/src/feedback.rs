@@ -1,0 +1,524 @@
+//! Feedback reports an analyst sends: per project or per annotator — accuracy on gold,
+//! agreement with the consensus (and its drift by week), the most frequent confusions with
+//! example items ("themes"), expert decisions that overturned the labels, and the categories
+//! whose guidelines need work. Rendered as a page, Markdown or CSV.
+
+use crate::compute::{date_of, same_answer, week_start};
+use crate::{QaError, report_of};
+use concord_stats::sampling::{Proportion, wilson};
+use concord_store::{Id, PrecedentFilter, Project, Store, User};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+/// Example items shown per confusion.
+const EXAMPLES: usize = 3;
+/// Confusions listed per question.
+const TOP_CONFUSIONS: usize = 5;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Example {
+    pub item_id: Id,
+    pub external_id: String,
+    pub title: String,
+}
+
+/// "Labelled `given` where the consensus is `truth`", how often, with examples.
+#[derive(Debug, Clone, Serialize)]
+pub struct Confusion {
+    pub question: String,
+    pub truth: String,
+    pub given: String,
+    pub count: usize,
+    pub examples: Vec<Example>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QuestionAgreement {
+    pub question: String,
+    pub labels: usize,
+    pub agreeing: usize,
+    pub share: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WeekAgreement {
+    pub week: String,
+    pub labels: usize,
+    pub share: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Overturn {
+    pub item_id: Id,
+    pub external_id: String,
+    pub title: String,
+    pub question: String,
+    pub labelled: Value,
+    pub decided: Value,
+    pub rationale: String,
+    pub clause: String,
+    pub expert: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GuidelineFlag {
+    pub question: String,
+    pub category: String,
+    pub alpha: Option<f64>,
+}
+
+/// One question's confusion matrix, rows the consensus, columns the label given.
+#[derive(Debug, Clone, Serialize)]
+pub struct Matrix {
+    pub question: String,
+    pub classes: Vec<String>,
+    pub counts: Vec<Vec<u64>>,
+    /// Largest cell, for shading.
+    pub max: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Feedback {
+    pub project: String,
+    pub project_name: String,
+    /// None: the whole project.
+    pub annotator: Option<String>,
+    pub generated_at: i64,
+    pub consensus_method: Option<String>,
+    pub gold: Proportion,
+    pub labels: usize,
+    /// Mean time per labelled item (ms), where recorded.
+    pub mean_time_ms: Option<i64>,
+    pub agreement: Vec<QuestionAgreement>,
+    pub drift: Vec<WeekAgreement>,
+    pub confusions: Vec<Confusion>,
+    pub matrices: Vec<Matrix>,
+    pub overturned: Vec<Overturn>,
+    pub guidelines: Vec<GuidelineFlag>,
+    pub target_alpha: f64,
+}
+
+fn code_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// Builds the report for the project, or for one annotator of it.
+pub async fn feedback_report(
+    store: &Store,
+    project: &Project,
+    annotator: Option<&User>,
+) -> Result<Feedback, QaError> {
+    let schema = store.current_schema(project.id).await?.definition;
+    let input = store.consensus_input(project.id).await?;
+    let consensus = store.project_consensus(project.id).await?;
+    let run = store.latest_consensus_run(project.id).await?;
+    let report = run.as_ref().and_then(report_of);
+    let items: HashMap<Id, (&str, &str)> = input
+        .items
+        .iter()
+        .map(|i| (i.id, (i.external_id.as_str(), i.title.as_str())))
+        .collect();
+    let example = |item_id: Id| {
+        let (external_id, title) = items.get(&item_id).copied().unwrap_or(("", ""));
+        Example {
+            item_id,
+            external_id: external_id.to_owned(),
+            title: title.to_owned(),
+        }
+    };
+    let truth: HashMap<(Id, &str), &Value> = consensus
+        .iter()
+        .filter_map(|c| {
+            c.label
+                .as_ref()
+                .map(|l| ((c.item_id, c.question.as_str()), l))
+        })
+        .collect();
+    let mine = |annotator_id: Id| annotator.is_none_or(|a| a.id == annotator_id);
+    let labels: Vec<_> = input
+        .labels
+        .iter()
+        .filter(|f| f.annotator_kind == "human" && f.kind == "label" && mine(f.annotator_id))
+        .collect();
+
+    let mut agreement = Vec::new();
+    let mut confusions = Vec::new();
+    let mut matrices = Vec::new();
+    let mut weekly: BTreeMap<i64, (usize, usize)> = BTreeMap::new();
+    for question in &schema.questions {
+        let classes: Vec<String> = question.options.iter().map(|o| o.value.clone()).collect();
+        let index: HashMap<&str, usize> = classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.as_str(), i))
+            .collect();
+        let mut counts = vec![vec![0u64; classes.len()]; classes.len()];
+        let (mut n, mut agreeing) = (0usize, 0usize);
+        let mut pairs: HashMap<(String, String), Vec<Id>> = HashMap::new();
+        for fact in &labels {
+            let Some(given) = fact.answer.get(&question.key).filter(|v| !v.is_null()) else {
+                continue;
+            };
+            let Some(decided) = truth.get(&(fact.item_id, question.key.as_str())) else {
+                continue;
+            };
+            n += 1;
+            let same = same_answer(given, decided);
+            agreeing += usize::from(same);
+            let week = weekly.entry(week_start(fact.created_at)).or_default();
+            week.0 += 1;
+            week.1 += usize::from(same);
+            if let (Some(t), Some(g)) = (code_of(decided), code_of(given)) {
+                if let (Some(&ti), Some(&gi)) = (index.get(t.as_str()), index.get(g.as_str())) {
+                    counts[ti][gi] += 1;
+                }
+                if !same {
+                    pairs.entry((t, g)).or_default().push(fact.item_id);
+                }
+            }
+        }
+        agreement.push(QuestionAgreement {
+            question: question.key.clone(),
+            labels: n,
+            agreeing,
+            share: (n > 0).then(|| agreeing as f64 / n as f64),
+        });
+        let mut ranked: Vec<((String, String), Vec<Id>)> = pairs.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+        for ((t, g), item_ids) in ranked.into_iter().take(TOP_CONFUSIONS) {
+            confusions.push(Confusion {
+                question: question.key.clone(),
+                truth: t,
+                given: g,
+                count: item_ids.len(),
+                examples: item_ids
+                    .iter()
+                    .take(EXAMPLES)
+                    .map(|&i| example(i))
+                    .collect(),
+            });
+        }
+        if question.kind != concord_store::QuestionKind::Multi && n > 0 {
+            let max = counts.iter().flatten().copied().max().unwrap_or(0);
+            matrices.push(Matrix {
+                question: question.key.clone(),
+                classes,
+                counts,
+                max,
+            });
+        }
+    }
+    let drift = weekly
+        .into_iter()
+        .map(|(start, (n, same))| WeekAgreement {
+            week: date_of(start),
+            labels: n,
+            share: (n > 0).then(|| same as f64 / n as f64),
+        })
+        .collect();
+
+    // Expert decisions that differ from this annotator's label (for the project: from the
+    // consensus).
+    let decisions = store
+        .precedents(
+            project.id,
+            &PrecedentFilter {
+                limit: Some(1000),
+                ..PrecedentFilter::default()
+            },
+        )
+        .await?;
+    let mut overturned = Vec::new();
+    for decision in &decisions {
+        let Value::Object(answer) = &decision.answer else {
+            continue;
+        };
+        for (question, decided) in answer {
+            let before: Vec<Value> = match annotator {
+                Some(a) => labels
+                    .iter()
+                    .filter(|f| f.item_id == decision.item_id && f.annotator_id == a.id)
+                    .filter_map(|f| f.answer.get(question).cloned())
+                    .collect(),
+                None => decision
+                    .consensus_before
+                    .as_ref()
+                    .and_then(|c| c.get(question).cloned())
+                    .into_iter()
+                    .collect(),
+            };
+            for labelled in before {
+                if !labelled.is_null() && !same_answer(&labelled, decided) {
+                    overturned.push(Overturn {
+                        item_id: decision.item_id,
+                        external_id: decision.external_id.clone(),
+                        title: decision.title.clone(),
+                        question: question.clone(),
+                        labelled,
+                        decided: decided.clone(),
+                        rationale: decision.rationale.clone(),
+                        clause: decision.guideline_clause.clone(),
+                        expert: decision.expert.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    let (gold, mean_time_ms) = match annotator {
+        Some(a) => match store.annotator_progress(project.id, a.id).await {
+            Ok(p) => (
+                p.gold.clone(),
+                (p.done_total > 0 && p.time_total_ms > 0).then(|| p.time_total_ms / p.done_total),
+            ),
+            Err(concord_store::StoreError::NotFound(_)) => (wilson(0, 0, 0.95), None),
+            Err(e) => return Err(e.into()),
+        },
+        None => {
+            let team = store.team_progress(project.id).await?;
+            let (c, n) = team
+                .iter()
+                .filter(|a| a.kind == "human")
+                .fold((0, 0), |(c, n), a| {
+                    (c + a.gold.successes, n + a.gold.trials)
+                });
+            let (time, done) = team
+                .iter()
+                .fold((0, 0), |(t, d), a| (t + a.time_total_ms, d + a.done_total));
+            (
+                wilson(c, n, 0.95),
+                (done > 0 && time > 0).then(|| time / done),
+            )
+        }
+    };
+    let target_alpha = report.as_ref().map(|r| r.target_alpha).unwrap_or(0.667);
+    let guidelines = report
+        .iter()
+        .flat_map(|r| &r.questions)
+        .flat_map(|q| {
+            q.categories
+                .iter()
+                .filter(|c| c.revise)
+                .map(|c| GuidelineFlag {
+                    question: q.key.clone(),
+                    category: c.code.clone(),
+                    alpha: c.alpha.value,
+                })
+        })
+        .collect();
+    Ok(Feedback {
+        project: project.slug.clone(),
+        project_name: project.name.clone(),
+        annotator: annotator.map(|a| a.username.clone()),
+        generated_at: concord_store::system_now_ms(),
+        consensus_method: run.map(|r| r.method),
+        gold,
+        labels: labels.len(),
+        mean_time_ms,
+        agreement,
+        drift,
+        confusions,
+        matrices,
+        overturned,
+        guidelines,
+        target_alpha,
+    })
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map(|v| format!("{:.1} %", v * 100.0))
+        .unwrap_or_else(|| "—".into())
+}
+
+fn short(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Array(a) if a.is_empty() => "none".into(),
+        Value::Array(a) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// Markdown an analyst can paste into a message or a ticket.
+pub fn to_markdown(f: &Feedback) -> String {
+    let mut md = String::new();
+    let who = f
+        .annotator
+        .as_deref()
+        .map(|a| format!(" — {a}"))
+        .unwrap_or_default();
+    md += &format!("# Feedback: {}{who}\n\n", f.project_name);
+    md += &format!(
+        "Generated {} UTC from the consensus by {}.\n\n",
+        date_of(f.generated_at),
+        f.consensus_method.as_deref().unwrap_or("(no run yet)")
+    );
+    md += "## Accuracy\n\n";
+    md += &format!(
+        "- Gold accuracy: {} ({} of {}; 95 % interval {:.1}–{:.1} %)\n",
+        pct(f.gold.estimate),
+        f.gold.successes,
+        f.gold.trials,
+        f.gold.low * 100.0,
+        f.gold.high * 100.0
+    );
+    for a in &f.agreement {
+        md += &format!(
+            "- Agreement with the consensus on {}: {} of {} labels\n",
+            a.question,
+            pct(a.share),
+            a.labels
+        );
+    }
+    if let Some(ms) = f.mean_time_ms {
+        md += &format!("- Mean time per item: {:.1} s\n", ms as f64 / 1000.0);
+    }
+    md += "\n## Most frequent confusions\n\n";
+    if f.confusions.is_empty() {
+        md += "None.\n";
+    }
+    for c in &f.confusions {
+        let examples: Vec<String> = c
+            .examples
+            .iter()
+            .map(|e| format!("{} ({})", e.title, e.external_id))
+            .collect();
+        md += &format!(
+            "- {}: labelled **{}** where the consensus is **{}** — {} time(s); e.g. {}\n",
+            c.question,
+            c.given,
+            c.truth,
+            c.count,
+            examples.join("; ")
+        );
+    }
+    md += "\n## Expert decisions that overturned the labels\n\n";
+    if f.overturned.is_empty() {
+        md += "None.\n";
+    }
+    for o in &f.overturned {
+        md += &format!(
+            "- {} ({}), {}: {} → **{}** — {}{}\n",
+            o.title,
+            o.external_id,
+            o.question,
+            short(&o.labelled),
+            short(&o.decided),
+            o.rationale,
+            if o.clause.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", o.clause)
+            }
+        );
+    }
+    md += &format!(
+        "\n## Guidelines that need work (α below {:.3})\n\n",
+        f.target_alpha
+    );
+    if f.guidelines.is_empty() {
+        md += "None.\n";
+    }
+    for g in &f.guidelines {
+        md += &format!(
+            "- {} / {}: α {}\n",
+            g.question,
+            g.category,
+            g.alpha
+                .map(|a| format!("{a:.3}"))
+                .unwrap_or_else(|| "undefined".into())
+        );
+    }
+    md
+}
+
+/// One row per finding: `section,question,a,b,count,item,detail`.
+pub fn to_csv(f: &Feedback) -> Result<String, QaError> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let io = |e: csv::Error| QaError::Settings(format!("writing the CSV: {e}"));
+    out.write_record([
+        "section",
+        "question",
+        "truth_or_label",
+        "given_or_decided",
+        "count",
+        "item",
+        "detail",
+    ])
+    .map_err(io)?;
+    out.write_record([
+        "gold_accuracy",
+        "",
+        &f.gold.successes.to_string(),
+        &f.gold.trials.to_string(),
+        &f.gold.trials.to_string(),
+        "",
+        &pct(f.gold.estimate),
+    ])
+    .map_err(io)?;
+    for a in &f.agreement {
+        out.write_record([
+            "agreement_with_consensus",
+            &a.question,
+            &a.agreeing.to_string(),
+            &a.labels.to_string(),
+            &a.labels.to_string(),
+            "",
+            &pct(a.share),
+        ])
+        .map_err(io)?;
+    }
+    for c in &f.confusions {
+        let items: Vec<&str> = c.examples.iter().map(|e| e.external_id.as_str()).collect();
+        out.write_record([
+            "confusion",
+            &c.question,
+            &c.truth,
+            &c.given,
+            &c.count.to_string(),
+            &items.join("|"),
+            "",
+        ])
+        .map_err(io)?;
+    }
+    for o in &f.overturned {
+        out.write_record([
+            "overturned",
+            &o.question,
+            &short(&o.labelled),
+            &short(&o.decided),
+            "1",
+            &o.external_id,
+            &o.rationale,
+        ])
+        .map_err(io)?;
+    }
+    for g in &f.guidelines {
+        out.write_record([
+            "revise_guideline",
+            &g.question,
+            &g.category,
+            "",
+            "",
+            "",
+            &g.alpha.map(|a| format!("{a:.3}")).unwrap_or_default(),
+        ])
+        .map_err(io)?;
+    }
+    let bytes = out
+        .into_inner()
+        .map_err(|e| QaError::Settings(e.to_string()))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
