@@ -24,6 +24,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/p/{slug}/quality", get(quality_page))
         .route("/p/{slug}/dashboard", get(dashboard_page))
+        .route(
+            "/p/{slug}/guidelines/revision",
+            get(revision_page).post(queue_revision),
+        )
         .route("/p/{slug}/feedback", get(project_feedback))
         .route("/p/{slug}/feedback/{username}", get(annotator_feedback))
         .route("/p/{slug}/consensus", post(start_consensus_page))
@@ -946,4 +950,162 @@ fn feedback_response(
             "format must be html, md or csv, not {other:?}"
         ))),
     }
+}
+
+/// Categories whose examples differ between two guideline versions.
+fn changed_categories(
+    from: &[concord_store::GuidelineExample],
+    to: &[concord_store::GuidelineExample],
+) -> Vec<String> {
+    let of = |examples: &[concord_store::GuidelineExample], category: &str| {
+        let mut texts: Vec<String> = examples
+            .iter()
+            .filter(|e| e.category == category)
+            .map(|e| format!("{:?}:{}", e.scope, e.text))
+            .collect();
+        texts.sort();
+        texts
+    };
+    let mut categories: Vec<String> = from.iter().chain(to).map(|e| e.category.clone()).collect();
+    categories.sort();
+    categories.dedup();
+    categories
+        .into_iter()
+        .filter(|c| of(from, c) != of(to, c))
+        .collect()
+}
+
+/// Reads `from`, `to` and repeated `category` fields (query string or form).
+fn revision_fields(fields: &[(String, String)]) -> (Option<i64>, Option<i64>, Option<Vec<String>>) {
+    let number = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.parse().ok())
+    };
+    let chosen: Vec<String> = fields
+        .iter()
+        .filter(|(k, v)| k == "category" && !v.is_empty())
+        .map(|(_, v)| v.clone())
+        .collect();
+    let asked = fields.iter().any(|(k, _)| k == "chosen");
+    (number("from"), number("to"), asked.then_some(chosen))
+}
+
+async fn revision_view(
+    state: &AppState,
+    auth: &Auth,
+    slug: &str,
+    fields: &[(String, String)],
+    notice: Option<String>,
+) -> AppResult<Html<String>> {
+    let (project, role) =
+        project_access(state, &auth.user, slug, Permission::ReadAnnotations).await?;
+    let versions = state.store.guideline_versions(project.id).await?;
+    let published: Vec<&concord_store::GuidelineVersion> = versions
+        .iter()
+        .filter(|v| v.published_at.is_some())
+        .collect();
+    let (from, to, chosen) = revision_fields(fields);
+    let current = project
+        .current_guideline_version_id
+        .and_then(|id| versions.iter().find(|v| v.id == id));
+    let to = to
+        .and_then(|n| published.iter().copied().find(|v| v.version == n))
+        .or(current);
+    let from = from
+        .and_then(|n| published.iter().copied().find(|v| v.version == n))
+        .or_else(|| {
+            to.and_then(|t| {
+                published
+                    .iter()
+                    .copied()
+                    .filter(|v| v.version < t.version)
+                    .max_by_key(|v| v.version)
+            })
+        });
+    let changed = match (from, to) {
+        (Some(f), Some(t)) => changed_categories(&f.examples, &t.examples),
+        _ => Vec::new(),
+    };
+    let run = state.store.latest_consensus_run(project.id).await?;
+    let flagged: Vec<Value> =
+        run.as_ref()
+            .and_then(concord_qa::report_of)
+            .iter()
+            .flat_map(|r| r.questions.clone())
+            .flat_map(|q| {
+                q.categories.into_iter().filter(|c| c.revise).map(
+                    move |c| json!({"question": q.key, "code": c.code, "alpha": c.alpha.value}),
+                )
+            })
+            .collect();
+    let chosen = chosen.unwrap_or_else(|| changed.clone());
+    let candidates = match to {
+        Some(t) => {
+            state
+                .store
+                .labels_under_older_versions(project.id, t.version, &chosen, 2000)
+                .await?
+        }
+        None => Vec::new(),
+    };
+    let schema = state.store.current_schema(project.id).await?;
+    render(
+        state,
+        "revision.html",
+        context! {
+            project, can => capabilities(role), from, to, changed, flagged, chosen, candidates,
+            notice, published, schema => schema.definition,
+            ..base(auth)
+        },
+    )
+}
+
+async fn revision_page(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path(slug): Path<String>,
+    Query(fields): Query<Vec<(String, String)>>,
+) -> AppResult<Html<String>> {
+    revision_view(&state, &auth, &slug, &fields, None).await
+}
+
+/// Queues every listed label for re-review by the annotator who gave it.
+async fn queue_revision(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path(slug): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> AppResult<Html<String>> {
+    let (project, _) =
+        project_access(&state, &auth.user, &slug, Permission::EditGuidelines).await?;
+    let (_, to, chosen) = revision_fields(&fields);
+    let (Some(to), Some(chosen)) = (to, chosen) else {
+        return Err(AppError::bad_request(
+            "name the version (to) and the categories",
+        ));
+    };
+    let candidates = state
+        .store
+        .labels_under_older_versions(project.id, to, &chosen, 2000)
+        .await?;
+    let pairs: Vec<(Id, Id)> = candidates
+        .iter()
+        .map(|c| (c.item_id, c.annotator_id))
+        .collect();
+    let queued = state
+        .store
+        .queue_rereviews(
+            project.id,
+            pairs,
+            &format!("guideline v{to} changed {}", chosen.join(", ")),
+            Some(auth.user.id),
+        )
+        .await?;
+    let notice = format!(
+        "Queued {queued} re-review(s); {} were already waiting.",
+        candidates.len() - queued
+    );
+    revision_view(&state, &auth, &slug, &fields, Some(notice)).await
 }

@@ -47,6 +47,7 @@ pub fn environment() -> Environment<'static> {
         "releases.html",
         "dashboard.html",
         "feedback.html",
+        "revision.html",
     );
     env.add_filter("datetime", datetime);
     env.add_filter("duration", duration);

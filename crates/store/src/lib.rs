@@ -40,6 +40,7 @@ pub use projects::NewProject;
 pub use qa::{
     Adjudication, AnnotatorQuality, ConsensusInput, ConsensusRun, ConsensusWrite, Escalation,
     ItemConsensus, ItemFact, LabelFact, NewAdjudication, NewEscalation, PrecedentFilter,
+    RevisionCandidate,
 };
 pub use qa_settings::{CONSENSUS_METHODS, EscalationRules, QaSettings};
 pub use queue::{

@@ -437,4 +437,135 @@ async fn a_consensus_job_escalates_and_an_expert_decides_through_the_pages(app: 
     assert!(page.contains("already exists"), "{page}");
 }
 
-on_every_backend!(a_consensus_job_escalates_and_an_expert_decides_through_the_pages);
+async fn a_new_guideline_version_lists_labels_in_changed_categories_and_queues_rereviews(
+    app: TestApp,
+) {
+    use concord_store::{ExampleScope, GuidelineExample};
+    let project = app.project("catalog").await;
+    app.import_items(project.id, ITEMS).await;
+    let t1 = app
+        .store
+        .item_by_external_id(project.id, "t1")
+        .await
+        .unwrap()
+        .id;
+    let t2 = app
+        .store
+        .item_by_external_id(project.id, "t2")
+        .await
+        .unwrap()
+        .id;
+    let annika = app.member(&project, "annika", Role::Annotator).await;
+    app.member(&project, "priya", Role::ProjectManager).await;
+    let example = |category: &str, text: &str| GuidelineExample {
+        category: category.into(),
+        scope: ExampleScope::InScope,
+        text: text.into(),
+    };
+    app.store
+        .save_guideline_draft(
+            project.id,
+            "# Rules\n",
+            &[example("DG.HATE", "Slurs"), example("DC.SPAM", "Reuploads")],
+            "",
+            None,
+        )
+        .await
+        .unwrap();
+    let v1 = app
+        .store
+        .publish_guideline(project.id, None, None)
+        .await
+        .unwrap();
+    for (item, category) in [(t1, "DG.HATE"), (t2, "DC.SPAM")] {
+        app.store
+            .add_annotation(
+                project.id,
+                annika.id,
+                NewAnnotation {
+                    item_id: item,
+                    answer: json!({"decision": "VIOLATING", "severity": "S3", "category": [category]}),
+                    guideline_version_id: Some(v1.id),
+                    ..NewAnnotation::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+    app.store
+        .save_guideline_draft(
+            project.id,
+            "# Rules\n",
+            &[
+                example(
+                    "DG.HATE",
+                    "Slurs, unless reclaimed by the speaker's own group",
+                ),
+                example("DC.SPAM", "Reuploads"),
+            ],
+            "Reclaimed slurs",
+            None,
+        )
+        .await
+        .unwrap();
+    app.store
+        .publish_guideline(project.id, Some("Reclaimed slurs"), None)
+        .await
+        .unwrap();
+
+    let priya = app.sign_in("priya").await;
+    let (status, page) = text(
+        priya
+            .get("/p/catalog/guidelines/revision")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("examples changed: DG.HATE"), "{page}");
+    let table = crate::support::section(
+        &page,
+        "table class=\"list small\" id=\"candidates\"",
+        "</table>",
+    );
+    assert!(
+        table.contains("Harbour Lights") && !table.contains("Night Shift"),
+        "{table}"
+    );
+    let form = [
+        ("chosen", "1"),
+        ("from", "1"),
+        ("to", "2"),
+        ("category", "DG.HATE"),
+    ];
+    let (status, page) = text(priya.submit("/p/catalog/guidelines/revision", &form).await).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("Queued 1 re-review(s); 0 were already waiting."),
+        "{page}"
+    );
+    let (_, page) = text(priya.submit("/p/catalog/guidelines/revision", &form).await).await;
+    assert!(
+        page.contains("Queued 0 re-review(s); 1 were already waiting."),
+        "{page}"
+    );
+    // The annotator is served the item again.
+    match app.store.next_item(&project, &annika).await.unwrap() {
+        concord_store::NextItem::Leased(lease) => assert_eq!(lease.item.id, t1),
+        other => panic!("expected the re-review, got {other:?}"),
+    }
+    let annika_browser = app.sign_in("annika").await;
+    let (status, _) = text(
+        annika_browser
+            .submit("/p/catalog/guidelines/revision", &form)
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+on_every_backend!(
+    a_new_guideline_version_lists_labels_in_changed_categories_and_queues_rereviews,
+    a_consensus_job_escalates_and_an_expert_decides_through_the_pages
+);
