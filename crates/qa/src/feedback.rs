@@ -272,7 +272,7 @@ pub async fn feedback_report(
     let (gold, mean_time_ms) = match annotator {
         Some(a) => match store.annotator_progress(project.id, a.id).await {
             Ok(p) => (
-                p.gold.clone(),
+                p.gold,
                 (p.done_total > 0 && p.time_total_ms > 0).then(|| p.time_total_ms / p.done_total),
             ),
             Err(concord_store::StoreError::NotFound(_)) => (wilson(0, 0, 0.95), None),
