@@ -43,6 +43,18 @@ describe('page health', () => {
         `${p}/settings`,
         `${p}/my-work`,
         `${p}/team`,
+        `${p}/dashboard`,
+        `${p}/quality`,
+        `${p}/escalations`,
+        `${p}/precedents`,
+        `${p}/releases`,
+        `${p}/feedback`,
+        `${p}/escalation-rules`,
+        `${p}/guidelines/revision`,
+        `/p/${env.qaProject}/dashboard`,
+        `/p/${env.qaProject}/quality`,
+        `/p/${env.qaProject}/feedback`,
+        `/p/${env.qaProject}/escalations?status=resolved`,
         '/account',
       ];
       for (const path of paths) {

@@ -259,8 +259,11 @@ async fn build(database: &Path) -> Result<Vec<(String, String, String)>> {
         .collect();
     let mut index: BTreeMap<&str, usize> = BTreeMap::new();
     let mut sites: Vec<&str> = Vec::new();
-    let mut annotations = String::from("item,annotator,advisory\n");
-    for line in LABELS.lines().skip(1) {
+    // The first half of the ratings were given under guideline version 1, the rest under
+    // version 2, so the quality report can compare agreement before and after the revision.
+    let mut annotations = String::from("item,annotator,advisory,guideline_version\n");
+    let ratings = LABELS.lines().skip(1).count();
+    for (row, line) in LABELS.lines().skip(1).enumerate() {
         let mut fields = line.split(',');
         let (Some(site), Some(worker), Some(label)) = (fields.next(), fields.next(), fields.next())
         else {
@@ -270,7 +273,11 @@ async fn build(database: &Path) -> Result<Vec<(String, String, String)>> {
             sites.push(site);
             sites.len() - 1
         });
-        annotations.push_str(&format!("demo-{n:05},mturk-{worker},{}\n", label.trim()));
+        let version = if row < ratings / 2 { 1 } else { 2 };
+        annotations.push_str(&format!(
+            "demo-{n:05},mturk-{worker},{},{version}\n",
+            label.trim()
+        ));
     }
     let mut items = String::new();
     for (n, site) in sites.iter().enumerate() {

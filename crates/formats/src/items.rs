@@ -67,6 +67,10 @@ pub struct AnnotationRecord {
     pub answer: Map<String, Value>,
     pub rationale: String,
     pub time_spent_ms: Option<i64>,
+    /// The guideline version (number) the label was given under, when the source knows it.
+    pub guideline_version: Option<i64>,
+    /// When the label was given (ms since the epoch), when the source knows it.
+    pub created_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -760,6 +764,41 @@ fn annotation_from_object(
         })?),
         Some(_) => return Err(ctx.err(Some("time_spent_ms"), "must be a whole number")),
     };
+    let guideline_version = match object.remove("guideline_version") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(value) => {
+            let text = match &value {
+                Value::String(s) => s.trim().trim_start_matches(['v', 'V']).to_owned(),
+                other => other.to_string(),
+            };
+            match text.parse::<i64>() {
+                Ok(v) if v >= 1 => Some(v),
+                _ => {
+                    return Err(ctx.err(
+                        Some("guideline_version"),
+                        format!("{value} is not a version number (1, 2, … or v1, v2, …)"),
+                    ));
+                }
+            }
+        }
+    };
+    let created_at = match object.remove("created_at") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::Number(n)) => Some(n.as_i64().ok_or_else(|| {
+            ctx.err(Some("created_at"), "must be milliseconds since 1970 or a UTC date")
+        })?),
+        Some(Value::String(s)) => Some(parse_time(s.trim()).ok_or_else(|| {
+            ctx.err(
+                Some("created_at"),
+                format!(
+                    "{s:?} is not a time (milliseconds since 1970, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)"
+                ),
+            )
+        })?),
+        Some(_) => return Err(ctx.err(Some("created_at"), "must be a time")),
+    };
     let answer = match object.remove("answer") {
         Some(Value::Object(answer)) => answer,
         Some(Value::String(s)) if s.trim_start().starts_with('{') => match serde_json::from_str(&s)
@@ -779,7 +818,64 @@ fn annotation_from_object(
         answer,
         rationale,
         time_spent_ms,
+        guideline_version,
+        created_at,
     })
+}
+
+/// Milliseconds since 1970 from digits, `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS[.fff][Z]` (UTC).
+fn parse_time(text: &str) -> Option<i64> {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().ok();
+    }
+    let (date, time) = match text.split_once(['T', ' ']) {
+        Some((d, t)) => (d, Some(t.trim_end_matches('Z'))),
+        None => (text, None),
+    };
+    let mut parts = date.split('-');
+    let year: i64 = parts.next()?.parse().ok()?;
+    let month: i64 = parts.next()?.parse().ok()?;
+    let day: i64 = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // Days from civil (Howard Hinnant).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let mut ms = days * 86_400_000;
+    if let Some(time) = time {
+        let mut hms = time.split(':');
+        let hours: i64 = hms.next()?.parse().ok()?;
+        let minutes: i64 = hms.next()?.parse().ok()?;
+        let seconds: f64 = hms.next().unwrap_or("0").parse().ok()?;
+        if !(0..24).contains(&hours)
+            || !(0..60).contains(&minutes)
+            || !(0.0..61.0).contains(&seconds)
+        {
+            return None;
+        }
+        ms += hours * 3_600_000 + minutes * 60_000 + (seconds * 1000.0).round() as i64;
+    }
+    Some(ms)
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::parse_time;
+
+    #[test]
+    fn times_read_as_utc_milliseconds() {
+        assert_eq!(parse_time("2026-11-23"), Some(1_795_392_000_000));
+        assert_eq!(parse_time("2026-11-23T01:00:00Z"), Some(1_795_395_600_000));
+        assert_eq!(parse_time("1795392000000"), Some(1_795_392_000_000));
+        assert_eq!(parse_time("2026-13-01"), None);
+        assert_eq!(parse_time("yesterday"), None);
+    }
 }
 
 /// A CSV row of migrated annotations: every non-empty cell under its header.

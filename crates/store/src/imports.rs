@@ -62,7 +62,8 @@ const STAGED_ITEMS_COLUMNS: &str = "import_id INTEGER NOT NULL, line INTEGER NOT
      is_gold INTEGER NOT NULL, gold_answer TEXT, PRIMARY KEY (import_id, external_id)";
 const STAGED_ANNOTATIONS_COLUMNS: &str = "import_id INTEGER NOT NULL, line INTEGER NOT NULL, \
      item_id INTEGER NOT NULL, annotator TEXT NOT NULL, answer TEXT NOT NULL, rationale TEXT NOT NULL, \
-     time_spent_ms INTEGER, PRIMARY KEY (import_id, line)";
+     time_spent_ms INTEGER, guideline_version_id INTEGER, created_at INTEGER, \
+     PRIMARY KEY (import_id, line)";
 
 /// Where staged rows go. On SQLite: a TEMP table on a connection of the import's own, so
 /// staging never takes the database's write lock (temp tables live outside the main file);
@@ -215,6 +216,7 @@ impl Store {
             schema: schema.definition,
             schema_version_id: schema.id,
             read: 0,
+            guideline_versions: None,
         })
     }
 }
@@ -459,6 +461,8 @@ pub struct AnnotationImport {
     schema: LabelSchema,
     schema_version_id: Id,
     read: i64,
+    /// Published guideline versions (number → id), read at the first batch.
+    guideline_versions: Option<HashMap<i64, Id>>,
 }
 
 impl AnnotationImport {
@@ -533,8 +537,33 @@ impl AnnotationImport {
                 ids.insert(row.try_get("external_id")?, row.try_get("id")?);
             }
         }
+        if self.guideline_versions.is_none() {
+            let mut versions = HashMap::new();
+            for row in sqlx::query(
+                "SELECT version, id FROM guideline_versions WHERE project_id = $1 AND status = 'published'",
+            )
+            .bind(self.project_id)
+            .fetch_all(self.store.pool())
+            .await?
+            {
+                versions.insert(row.try_get::<i64, _>("version")?, row.try_get::<Id, _>("id")?);
+            }
+            self.guideline_versions = Some(versions);
+        }
+        let versions = self.guideline_versions.clone().unwrap_or_default();
         let mut staged = Vec::with_capacity(batch.len());
         for ((line, record), (_, answer)) in batch.into_iter().zip(rows) {
+            let guideline_version_id = match record.guideline_version {
+                None => None,
+                Some(v) => Some(*versions.get(&v).ok_or_else(|| {
+                    line_error(
+                        &self.file,
+                        line,
+                        "guideline_version",
+                        format!("the project has no published guideline version {v}"),
+                    )
+                })?),
+            };
             let item_id = *ids.get(&record.item).ok_or_else(|| {
                 line_error(
                     &self.file,
@@ -543,7 +572,7 @@ impl AnnotationImport {
                     format!("no item {:?} in this project", record.item),
                 )
             })?;
-            staged.push((line, item_id, record, answer));
+            staged.push((line, item_id, record, answer, guideline_version_id));
         }
         self.read += staged.len() as i64;
         let import_id = self.import_id;
@@ -555,25 +584,27 @@ impl AnnotationImport {
                     for chunk in staged.chunks(ROWS_PER_STATEMENT) {
                         let mut sql = format!(
                             "INSERT INTO {table} (import_id, line, item_id, annotator, answer, \
-                             rationale, time_spent_ms) VALUES "
+                             rationale, time_spent_ms, guideline_version_id, created_at) VALUES "
                         );
                         for i in 0..chunk.len() {
                             if i > 0 {
                                 sql.push(',');
                             }
                             let params: Vec<String> =
-                                (1..=6).map(|k| dialect.param(i * 6 + k)).collect();
+                                (1..=8).map(|k| dialect.param(i * 8 + k)).collect();
                             sql += &format!("({import_id}, {})", params.join(", "));
                         }
                         let mut query = sqlx::query(&sql);
-                        for (line, item_id, record, answer) in chunk {
+                        for (line, item_id, record, answer, guideline_version_id) in chunk {
                             query = query
                                 .bind(*line as i64)
                                 .bind(*item_id)
                                 .bind(record.annotator.clone())
                                 .bind(json_text(answer))
                                 .bind(record.rationale.clone())
-                                .bind(record.time_spent_ms);
+                                .bind(record.time_spent_ms)
+                                .bind(*guideline_version_id)
+                                .bind(record.created_at);
                         }
                         query.execute(&mut *c).await?;
                     }
@@ -597,6 +628,7 @@ impl AnnotationImport {
             ..
         } = self;
         let table = stager.table();
+        let now = store.dialect().now_ms();
         let outcome = stager
             .publish(&store, move |c| {
                 Box::pin(async move {
@@ -620,8 +652,9 @@ impl AnnotationImport {
                     .await?;
                     let done = sqlx::query(&format!(
                         "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, \
-                           time_spent_ms, schema_version_id, source) \
-                         SELECT $1, s.item_id, u.id, s.answer, s.rationale, s.time_spent_ms, $3, 'import' \
+                           time_spent_ms, schema_version_id, source, guideline_version_id, created_at) \
+                         SELECT $1, s.item_id, u.id, s.answer, s.rationale, s.time_spent_ms, $3, 'import', \
+                                s.guideline_version_id, COALESCE(s.created_at, {now}) \
                          FROM {table} s JOIN users u ON u.username = s.annotator \
                          WHERE s.import_id = $2 ORDER BY s.line"
                     ))

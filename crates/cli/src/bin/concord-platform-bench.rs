@@ -1,5 +1,6 @@
-//! `concord-platform-bench`: import and export throughput and the server's memory, on
-//! generated catalog items, through the real `concord` binary (the user's path).
+//! `concord-platform-bench`: import and export throughput, the QA loop (labels imported, a
+//! consensus run, a release) and the server's memory, on generated catalog items, through the
+//! real `concord` binary (the user's path).
 //!
 //! ```text
 //! concord-platform-bench [--items 100000,1000000] [--postgres URL] [--smoke]
@@ -178,6 +179,57 @@ struct Row {
     peak_mib: f64,
 }
 
+/// Labels by 3 of 60 simulated annotators on each of the first `items` items: a latent
+/// severity per item, each annotator right with a probability of their own (0.6–0.95),
+/// otherwise off by one level. CSV `item,annotator,decision,severity`.
+fn write_annotations(path: &Path, items: usize) -> Result<usize> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    writeln!(out, "item,annotator,decision,severity")?;
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let severities = ["S0", "S1", "S2", "S3", "S4"];
+    let decisions = [
+        "NOT_VIOLATING",
+        "NOT_VIOLATING",
+        "BORDERLINE",
+        "VIOLATING",
+        "VIOLATING",
+    ];
+    let mut rows = 0;
+    for i in 0..items {
+        let truth = (next() % 5) as usize;
+        let first = (next() % 60) as usize;
+        for k in 0..3 {
+            let annotator = (first + k * 17) % 60;
+            let skill = 0.6 + 0.35 * (annotator as f64 / 59.0);
+            let roll = (next() % 10_000) as f64 / 10_000.0;
+            let level = if roll < skill {
+                truth
+            } else if truth == 0 || (truth < 4 && next() % 2 == 0) {
+                truth + 1
+            } else {
+                truth - 1
+            };
+            writeln!(
+                out,
+                "it_{i:08},bench-annotator-{annotator:02},{},{}",
+                decisions[level], severities[level]
+            )?;
+            rows += 1;
+        }
+    }
+    out.flush()?;
+    Ok(rows)
+}
+
+/// Most labelled items in a project (3 labels each: about a million labels).
+const LABELLED_ITEMS: usize = 333_334;
+
 fn bench_backend(
     bin: &Path,
     db: &str,
@@ -219,6 +271,41 @@ fn bench_backend(
             });
             let _ = std::fs::remove_file(&out);
         }
+
+        // The QA loop on the same project: labels imported, a consensus run (Dawid–Skene,
+        // agreement report, escalations), a release.
+        let labelled = n.min(LABELLED_ITEMS);
+        let labels = dir.join(format!("labels_{labelled}.csv"));
+        let count = write_annotations(&labels, labelled)?;
+        let mut import = concord(bin, db);
+        import
+            .args(["import", &slug, "--kind", "annotations"])
+            .arg(&labels);
+        let (seconds, peak, _) = run_measured(import)?;
+        rows.push(Row {
+            what: format!("{label}: import {count} labels (CSV)"),
+            seconds,
+            rate: format!("{:.0} labels/s", count as f64 / seconds),
+            peak_mib: peak,
+        });
+        let mut consensus = concord(bin, db);
+        consensus.args(["consensus", &slug]);
+        let (seconds, peak, _) = run_measured(consensus)?;
+        rows.push(Row {
+            what: format!("{label}: consensus run over {count} labels (read, DS + report, store)"),
+            seconds,
+            rate: format!("{:.0} labels/s", count as f64 / seconds),
+            peak_mib: peak,
+        });
+        let mut release = concord(bin, db);
+        release.args(["release", "create", &slug, "bench"]);
+        let (seconds, peak, _) = run_measured(release)?;
+        rows.push(Row {
+            what: format!("{label}: release of {labelled} labelled items"),
+            seconds,
+            rate: format!("{:.0} items/s", labelled as f64 / seconds),
+            peak_mib: peak,
+        });
     }
     Ok(())
 }

@@ -119,3 +119,7 @@ CREATE TABLE release_items (
     is_gold            BIGINT NOT NULL,
     PRIMARY KEY (release_id, item_id)
 );
+
+-- Imported labels may carry the guideline version they were given under and their time.
+ALTER TABLE annotation_staging ADD COLUMN guideline_version_id BIGINT;
+ALTER TABLE annotation_staging ADD COLUMN created_at BIGINT;

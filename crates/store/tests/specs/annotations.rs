@@ -470,7 +470,51 @@ item-00002,legacy_1,VIOLATING,S9,
     assert!(store.user_by_name("legacy_1").await.is_err());
 }
 
+async fn imported_annotations_keep_their_guideline_version_and_time(store: TestStore) {
+    let (project, items) = project_with_items(&store).await;
+    store
+        .save_guideline_draft(project.id, "# Rules\n", &[], "", None)
+        .await
+        .unwrap();
+    let v1 = store
+        .publish_guideline(project.id, None, None)
+        .await
+        .unwrap();
+    let bad = "\
+item,annotator,decision,severity,guideline_version,created_at
+item-00001,legacy_1,VIOLATING,S3,1,2026-10-05
+item-00002,legacy_1,VIOLATING,S3,7,2026-10-05
+";
+    let err = fixtures::import_annotations(&store, project.id, "history.csv", bad)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("history.csv:3: field guideline_version: the project has no published guideline version 7"),
+        "{err}"
+    );
+    assert_eq!(store.count_annotations(project.id).await.unwrap(), 0);
+    let good = "\
+item,annotator,decision,severity,guideline_version,created_at
+item-00001,legacy_1,VIOLATING,S3,v1,2026-10-05T08:30:00Z
+item-00002,legacy_1,VIOLATING,S3,,
+";
+    fixtures::import_annotations(&store, project.id, "history.csv", good)
+        .await
+        .unwrap();
+    let first = store.item_annotations(items[0]).await.unwrap();
+    assert_eq!(first[0].guideline_version_id, Some(v1.id));
+    assert_eq!(first[0].created_at, 1_791_189_000_000);
+    let second = store.item_annotations(items[1]).await.unwrap();
+    assert_eq!(second[0].guideline_version_id, None);
+    assert!(
+        second[0].created_at > 1_791_189_000_000,
+        "no time given: the time of the import"
+    );
+}
+
 on_every_backend!(
+    imported_annotations_keep_their_guideline_version_and_time,
     an_annotation_is_stored_with_what_the_annotator_said,
     an_answer_that_breaks_the_schema_is_rejected_naming_the_question,
     answers_are_checked_against_the_published_schema_not_a_draft,
