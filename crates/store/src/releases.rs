@@ -346,70 +346,39 @@ impl Store {
 
     /// The release's items in item order, streamed through a bounded channel.
     pub fn release_items(&self, release: &Release) -> mpsc::Receiver<Result<ReleaseItem>> {
-        let (tx, rx) = mpsc::channel(256);
-        let pool = self.pool().clone();
-        let release_id = release.id;
         let method = release.method.clone();
-        tokio::spawn(async move {
-            let mut rows =
-                sqlx::query("SELECT * FROM release_items WHERE release_id = $1 ORDER BY item_id")
-                    .bind(release_id)
-                    .fetch(&pool);
-            loop {
-                let next = match rows.try_next().await {
-                    Ok(Some(row)) => release_item_from_row(&row, &method),
-                    Ok(None) => break,
-                    Err(e) => Err(e.into()),
-                };
-                let failed = next.is_err();
-                if tx.send(next).await.is_err() || failed {
-                    break;
-                }
-            }
-        });
-        rx
+        stream_rows(
+            self.pool().clone(),
+            "SELECT * FROM release_items WHERE release_id = $1 ORDER BY item_id",
+            vec![release.id],
+            move |row| release_item_from_row(row, &method),
+        )
     }
 
     /// The individual labels of a release: the latest answer of every annotator on every
     /// released item, among the annotations up to the release's watermark.
     pub fn release_labels(&self, release: &Release) -> mpsc::Receiver<Result<ReleaseLabel>> {
-        let (tx, rx) = mpsc::channel(256);
-        let pool = self.pool().clone();
-        let release_id = release.id;
-        let project_id = release.project_id;
-        let watermark = release.annotation_watermark;
-        tokio::spawn(async move {
-            let mut rows = sqlx::query(
-                "SELECT r.external_id, a.annotator_id, u.kind AS user_kind, a.kind, a.answer, \
-                        g.version AS guideline_version \
-                 FROM release_items r \
-                 JOIN annotations a ON a.item_id = r.item_id AND a.project_id = $1 AND a.id <= $2 \
-                 JOIN users u ON u.id = a.annotator_id \
-                 LEFT JOIN guideline_versions g ON g.id = a.guideline_version_id \
-                 WHERE r.release_id = $3 \
-                   AND NOT EXISTS (SELECT 1 FROM annotations later \
-                                   WHERE later.item_id = a.item_id AND later.annotator_id = a.annotator_id \
-                                     AND later.id > a.id AND later.id <= $4) \
-                 ORDER BY r.item_id, a.id",
-            )
-            .bind(project_id)
-            .bind(watermark)
-            .bind(release_id)
-            .bind(watermark)
-            .fetch(&pool);
-            loop {
-                let next = match rows.try_next().await {
-                    Ok(Some(row)) => label_from_row(&row),
-                    Ok(None) => break,
-                    Err(e) => Err(e.into()),
-                };
-                let failed = next.is_err();
-                if tx.send(next).await.is_err() || failed {
-                    break;
-                }
-            }
-        });
-        rx
+        stream_rows(
+            self.pool().clone(),
+            "SELECT r.external_id, a.annotator_id, u.kind AS user_kind, a.kind, a.answer, \
+                    g.version AS guideline_version \
+             FROM release_items r \
+             JOIN annotations a ON a.item_id = r.item_id AND a.project_id = $1 AND a.id <= $2 \
+             JOIN users u ON u.id = a.annotator_id \
+             LEFT JOIN guideline_versions g ON g.id = a.guideline_version_id \
+             WHERE r.release_id = $3 \
+               AND NOT EXISTS (SELECT 1 FROM annotations later \
+                               WHERE later.item_id = a.item_id AND later.annotator_id = a.annotator_id \
+                                 AND later.id > a.id AND later.id <= $4) \
+             ORDER BY r.item_id, a.id",
+            vec![
+                release.project_id,
+                release.annotation_watermark,
+                release.id,
+                release.annotation_watermark,
+            ],
+            label_from_row,
+        )
     }
 
     /// What changed from release `from` to release `to` of the same project.
@@ -481,6 +450,40 @@ impl Store {
         }
         Ok(diff)
     }
+}
+
+/// Runs `sql` with integer parameters and streams the mapped rows through a bounded channel;
+/// the first error ends the stream after it is sent.
+fn stream_rows<T, F>(
+    pool: sqlx::AnyPool,
+    sql: &'static str,
+    params: Vec<Id>,
+    map: F,
+) -> mpsc::Receiver<Result<T>>
+where
+    T: Send + 'static,
+    F: Fn(&AnyRow) -> Result<T> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(256);
+    tokio::spawn(async move {
+        let mut query = sqlx::query(sql);
+        for param in params {
+            query = query.bind(param);
+        }
+        let mut rows = query.fetch(&pool);
+        loop {
+            let next = match rows.try_next().await {
+                Ok(Some(row)) => map(&row),
+                Ok(None) => break,
+                Err(e) => Err(e.into()),
+            };
+            let failed = next.is_err();
+            if tx.send(next).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 struct Snapshot {
