@@ -31,6 +31,10 @@ fn figure(f: &Figure) -> String {
 }
 
 pub fn run(args: ConsensusArgs) -> Result<ExitCode> {
+    // Timings of each step, for whoever asks (`CONCORD_LOG=info`).
+    if std::env::var_os("CONCORD_LOG").is_some() {
+        crate::platform::init_logging(crate::platform::LogFormat::Text);
+    }
     runtime()?.block_on(async move {
         let store = args.db.open().await?;
         let project = store

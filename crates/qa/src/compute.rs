@@ -5,7 +5,7 @@ use crate::report::{
     CategorySummary, Figure, MetricSummary, ModelReport, PairSummary, QualityReport,
     QuestionReport, SliceSummary,
 };
-use crate::rules::{self, ItemOutcome};
+use crate::rules;
 use concord_stats::aggregate::multi_label::binary_relevance;
 use concord_stats::aggregate::{AggregateOptions, Aggregation, Method, aggregate};
 use concord_stats::agreement::pairs::pairwise_cohen;
@@ -16,7 +16,7 @@ use concord_stats::{
     Metric, Prepared, TableBuilder, compute,
 };
 use concord_store::{
-    AnnotatorQuality, ConsensusInput, Id, ItemConsensus, LabelFact, LabelSchema, NewEscalation,
+    AnnotatorQuality, ConsensusInput, Id, LabelFacts, LabelSchema, NewEscalation, NewItemConsensus,
     QaSettings, Question, QuestionKind,
 };
 use serde_json::{Value, json};
@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, HashMap};
 #[derive(Debug, Clone)]
 pub struct Computed {
     pub report: QualityReport,
-    pub items: Vec<ItemConsensus>,
+    pub items: Vec<NewItemConsensus>,
     pub annotators: Vec<AnnotatorQuality>,
     pub escalations: Vec<NewEscalation>,
     pub annotations: usize,
@@ -48,10 +48,16 @@ const MIN_SHARED_FOR_PAIR: u64 = 10;
 /// A question's labels turned into the engine's table.
 struct QuestionTable {
     table: AnnotationTable,
-    /// Table item index → store item id.
+    /// Table item index → store item id, ascending (rows arrive in item order).
     item_ids: Vec<Id>,
-    /// Table annotator index → store user id.
-    annotator_ids: Vec<Id>,
+    /// Table annotator index → index into [`LabelFacts::annotators`].
+    annotators: Vec<u32>,
+}
+
+impl QuestionTable {
+    fn item_index(&self, item_id: Id) -> Option<u32> {
+        self.item_ids.binary_search(&item_id).ok().map(|i| i as u32)
+    }
 }
 
 fn label_text(question: &Question, value: &Value) -> Option<String> {
@@ -65,26 +71,54 @@ fn label_text(question: &Question, value: &Value) -> Option<String> {
     }
 }
 
-fn build_table<'a>(
+/// Builds the question's table from the given label rows (indexes into `facts`, in item
+/// order). Ids are interned once per item and annotator, answers once per distinct answer.
+fn build_table(
     question: &Question,
-    labels: impl Iterator<Item = &'a LabelFact>,
+    facts: &LabelFacts,
+    rows: impl Iterator<Item = u32>,
 ) -> Result<Option<QuestionTable>, ComputeError> {
+    const UNSEEN: u32 = u32::MAX;
+    const ABSENT: u32 = u32::MAX - 1;
     let mut builder = TableBuilder::new();
-    let mut item_ids = HashMap::new();
-    let mut annotator_ids = HashMap::new();
-    for fact in labels {
-        let Some(text) = fact
-            .answer
-            .get(&question.key)
-            .and_then(|v| label_text(question, v))
-        else {
+    // Per distinct answer: its raw label in the builder, ABSENT when it does not answer
+    // this question, UNSEEN until first met (so a slice's domain holds only its labels).
+    let mut raw_of_answer = vec![UNSEEN; facts.answers.len()];
+    let mut local_annotator = vec![UNSEEN; facts.annotators.len()];
+    let mut item_ids: Vec<Id> = Vec::new();
+    let mut annotators: Vec<u32> = Vec::new();
+    let mut current: Option<(Id, u32)> = None;
+    for row in rows {
+        let fact = facts.get(row as usize);
+        let answer = fact.answer_index as usize;
+        if raw_of_answer[answer] == UNSEEN {
+            raw_of_answer[answer] = fact
+                .answer
+                .get(&question.key)
+                .and_then(|v| label_text(question, v))
+                .map_or(ABSENT, |text| builder.raw_labels.intern(&text).0);
+        }
+        let raw = raw_of_answer[answer];
+        if raw == ABSENT {
             continue;
+        }
+        let item = match current {
+            Some((id, index)) if id == fact.item_id => index,
+            _ => {
+                let (index, new) = builder.items.intern(&fact.item_id.to_string());
+                if new {
+                    item_ids.push(fact.item_id);
+                }
+                current = Some((fact.item_id, index));
+                index
+            }
         };
-        let item = fact.item_id.to_string();
-        let annotator = fact.annotator_id.to_string();
-        item_ids.insert(item.clone(), fact.item_id);
-        annotator_ids.insert(annotator.clone(), fact.annotator_id);
-        builder.push(&item, &annotator, &text);
+        let who = fact.annotator_index as usize;
+        if local_annotator[who] == UNSEEN {
+            local_annotator[who] = builder.annotators.intern(&fact.annotator_id.to_string()).0;
+            annotators.push(fact.annotator_index);
+        }
+        builder.push_ids(item, local_annotator[who], raw);
     }
     if builder.is_empty() {
         return Ok(None);
@@ -102,26 +136,10 @@ fn build_table<'a>(
         question: question.key.clone(),
         reason: e.to_string(),
     })?;
-    let item_ids = (0..table.n_items() as u32)
-        .map(|i| {
-            item_ids
-                .get(table.item_name(i))
-                .copied()
-                .unwrap_or_default()
-        })
-        .collect();
-    let annotator_ids = (0..table.n_annotators() as u32)
-        .map(|a| {
-            annotator_ids
-                .get(table.annotator_name(a))
-                .copied()
-                .unwrap_or_default()
-        })
-        .collect();
     Ok(Some(QuestionTable {
         table,
         item_ids,
-        annotator_ids,
+        annotators,
     }))
 }
 
@@ -152,14 +170,35 @@ fn alpha_figure(table: &AnnotationTable, level: Level) -> Figure {
 struct QuestionConsensus {
     /// Per table item: the chosen code(s) as JSON, or None when undecided.
     labels: Vec<Option<Value>>,
-    /// Per table item: `{code: p}`.
-    posteriors: Vec<Value>,
+    /// Per table item: JSON text `{code: p}`.
+    posteriors: Vec<String>,
     confidence: Vec<Option<f64>>,
     tied: Vec<bool>,
     /// Per table annotator: the model's skill.
     skills: Option<Vec<f64>>,
     /// Per table item: value id of the label (single / ordinal), for confusion matrices.
     value_ids: Vec<Option<u32>>,
+    /// Per table item: the chosen elements (multi-label), as element indexes.
+    sets: Vec<Vec<u32>>,
+}
+
+/// Writes `{"code":p,…}` for the non-zero probabilities, rounded to four places.
+fn posterior_text<'a>(entries: impl Iterator<Item = (&'a str, f64)>) -> String {
+    let mut out = Vec::with_capacity(64);
+    out.push(b'{');
+    for (code, p) in entries {
+        if p > 0.0 {
+            if out.len() > 1 {
+                out.push(b',');
+            }
+            // Writing a string and a float into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut out, code);
+            out.push(b':');
+            let _ = serde_json::to_writer(&mut out, &round4(p));
+        }
+    }
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn consensus_single(
@@ -182,6 +221,7 @@ fn consensus_single(
         tied: aggregation.tied.clone(),
         skills: aggregation.skills.clone(),
         value_ids: aggregation.labels.clone(),
+        sets: Vec::new(),
     };
     for item in 0..table.n_items() {
         let row = posterior_row(&aggregation, table, item as u32);
@@ -189,13 +229,9 @@ fn consensus_single(
         out.labels
             .push(label.map(|v| Value::String(names[v as usize].clone())));
         out.confidence.push(label.map(|v| row[v as usize]));
-        let mut posterior = serde_json::Map::new();
-        for (k, p) in row.iter().enumerate() {
-            if *p > 0.0 {
-                posterior.insert(names[k].clone(), json!(round4(*p)));
-            }
-        }
-        out.posteriors.push(Value::Object(posterior));
+        out.posteriors.push(posterior_text(
+            names.iter().map(String::as_str).zip(row.iter().copied()),
+        ));
     }
     Ok(out)
 }
@@ -234,6 +270,7 @@ fn consensus_multi(
         tied: vec![false; table.n_items()],
         skills: None,
         value_ids: vec![None; table.n_items()],
+        sets: Vec::new(),
     };
     for (item, set) in sets.iter().enumerate() {
         let codes: Vec<Value> = set
@@ -242,7 +279,7 @@ fn consensus_multi(
             .collect();
         out.labels.push(Some(Value::Array(codes)));
         // Per category: P(present); the item's confidence is that of its least certain call.
-        let mut posterior = serde_json::Map::new();
+        let mut posterior: Vec<(&str, f64)> = Vec::with_capacity(per_category.len());
         let mut least_certain: Option<f64> = None;
         for category in &per_category {
             let binary = &category.aggregation;
@@ -256,16 +293,15 @@ fn consensus_multi(
                         0.0
                     }
                 });
-            if present > 0.0 {
-                posterior.insert(category.category.clone(), json!(round4(present)));
-            }
+            posterior.push((category.category.as_str(), present));
             let certainty = present.max(1.0 - present);
             least_certain = Some(least_certain.map_or(certainty, |c: f64| c.min(certainty)));
             out.tied[item] |= binary.tied[item];
         }
         out.confidence.push(least_certain);
-        out.posteriors.push(Value::Object(posterior));
+        out.posteriors.push(posterior_text(posterior.into_iter()));
     }
+    out.sets = sets;
     Ok(out)
 }
 
@@ -297,19 +333,20 @@ pub fn date_of(ms: i64) -> String {
 
 fn slice_summaries<K: Ord + Copy>(
     question: &Question,
-    labels: &[&LabelFact],
-    key_of: impl Fn(&LabelFact) -> Option<K>,
+    facts: &LabelFacts,
+    rows: &[u32],
+    key_of: impl Fn(usize) -> Option<K>,
     name_of: impl Fn(K) -> (String, i64),
 ) -> Result<Vec<SliceSummary>, ComputeError> {
-    let mut groups: BTreeMap<K, Vec<&LabelFact>> = BTreeMap::new();
-    for fact in labels {
-        if let Some(key) = key_of(fact) {
-            groups.entry(key).or_default().push(fact);
+    let mut groups: BTreeMap<K, Vec<u32>> = BTreeMap::new();
+    for &row in rows {
+        if let Some(key) = key_of(row as usize) {
+            groups.entry(key).or_default().push(row);
         }
     }
     let mut out = Vec::new();
-    for (key, facts) in groups {
-        let Some(built) = build_table(question, facts.iter().copied())? else {
+    for (key, rows) in groups {
+        let Some(built) = build_table(question, facts, rows.into_iter())? else {
             continue;
         };
         let (slice, sort_key) = name_of(key);
@@ -324,6 +361,56 @@ fn slice_summaries<K: Ord + Copy>(
     Ok(out)
 }
 
+/// A question's consensus, kept until every item's escalation rules have run.
+struct QuestionResult<'q> {
+    question: &'q Question,
+    built: QuestionTable,
+    consensus: QuestionConsensus,
+    agreement: Vec<Option<f64>>,
+}
+
+impl QuestionResult<'_> {
+    fn outcome(&self, t_item: u32) -> rules::QuestionOutcome {
+        let table = &self.built.table;
+        let mut distinct: Vec<u32> = table.item_values(t_item).to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let i = t_item as usize;
+        rules::QuestionOutcome {
+            question: self.question.key.clone(),
+            kind: Some(self.question.kind),
+            label: self.consensus.labels[i].clone(),
+            confidence: self.consensus.confidence[i],
+            agreement: self.agreement[i],
+            n_labels: table.item_values(t_item).len() as i64,
+            tied: self.consensus.tied[i],
+            given: distinct
+                .iter()
+                .map(|v| table.values().name(*v).to_string())
+                .collect(),
+        }
+    }
+
+    /// Whether an annotator's label (a table value) equals the item's consensus.
+    fn agrees(&self, t_item: u32, value: u32) -> bool {
+        let i = t_item as usize;
+        if self.question.kind == QuestionKind::Multi {
+            let mut given = self.built.table.values().set_members(value).to_vec();
+            given.sort_unstable();
+            let mut chosen = self.consensus.sets[i].clone();
+            chosen.sort_unstable();
+            self.consensus.labels[i].is_some() && given == chosen
+        } else {
+            self.consensus.value_ids[i] == Some(value)
+        }
+    }
+}
+
+/// Every code each distinct answer names.
+fn codes_per_answer(facts: &LabelFacts) -> Vec<Vec<String>> {
+    facts.answers.iter().map(answer_codes).collect()
+}
+
 /// Everything a run computes, from the project's labels.
 pub fn compute_run(
     schema: &LabelSchema,
@@ -331,27 +418,36 @@ pub fn compute_run(
     input: &ConsensusInput,
 ) -> Result<Computed, ComputeError> {
     let method: Method = settings.method.parse().map_err(ComputeError::Settings)?;
-    let humans: Vec<&LabelFact> = input
-        .labels
+    let facts = &input.labels;
+    // Rows in item order (the store reads them so; anything else is sorted here).
+    let mut order: Vec<u32> = (0..facts.len() as u32).collect();
+    if !order.is_sorted_by_key(|&r| facts.get(r as usize).item_id) {
+        order.sort_by_key(|&r| facts.get(r as usize).item_id);
+    }
+    let humans: Vec<u32> = order
         .iter()
-        .filter(|f| f.annotator_kind == "human" && f.kind == "label")
+        .copied()
+        .filter(|&r| {
+            let fact = facts.get(r as usize);
+            fact.annotator.kind == "human" && fact.kind == "label"
+        })
         .collect();
-    let models: Vec<&LabelFact> = input
-        .labels
+    let models: Vec<u32> = order
         .iter()
-        .filter(|f| f.annotator_kind == "model")
+        .copied()
+        .filter(|&r| facts.get(r as usize).annotator.kind == "model")
         .collect();
     let inference = Inference::default();
 
-    let mut item_results: Vec<ItemConsensus> = Vec::new();
+    let mut item_results: Vec<NewItemConsensus> = Vec::new();
     let mut annotator_rows: Vec<AnnotatorQuality> = Vec::new();
     let mut questions = Vec::new();
-    // item id → per question (consensus label, confidence, agreement, n labels, tied, table item).
-    let mut outcomes: HashMap<Id, ItemOutcome> = HashMap::new();
+    let mut results: Vec<QuestionResult> = Vec::new();
+    let mut model_disagreements: HashMap<Id, Vec<String>> = HashMap::new();
     let mut model_reports: BTreeMap<Id, ModelReport> = BTreeMap::new();
 
     for question in &schema.questions {
-        let Some(built) = build_table(question, humans.iter().copied())? else {
+        let Some(built) = build_table(question, facts, humans.iter().copied())? else {
             questions.push(empty_question(question));
             continue;
         };
@@ -361,70 +457,50 @@ pub fn compute_run(
         } else {
             consensus_single(question, table, method)?
         };
-        let per_item = per_item_agreement(table);
+        let agreement: Vec<Option<f64>> = per_item_agreement(table)
+            .iter()
+            .map(|a| a.pairwise_agreement)
+            .collect();
 
         // Per item results.
-        let mut consensus_by_item: HashMap<Id, &Option<Value>> = HashMap::new();
+        item_results.reserve(built.item_ids.len());
         for (t_item, &item_id) in built.item_ids.iter().enumerate() {
-            let agreement = per_item[t_item].pairwise_agreement;
-            let n_labels = table.item_values(t_item as u32).len() as i64;
-            item_results.push(ItemConsensus {
+            item_results.push(NewItemConsensus {
                 item_id,
                 question: question.key.clone(),
-                label: consensus.labels[t_item].clone(),
+                label: consensus.labels[t_item].as_ref().map(Value::to_string),
                 posterior: consensus.posteriors[t_item].clone(),
                 confidence: consensus.confidence[t_item].map(round4),
-                agreement: agreement.map(round4),
-                n_labels,
+                agreement: agreement[t_item].map(round4),
+                n_labels: table.item_values(t_item as u32).len() as i64,
                 tied: consensus.tied[t_item],
             });
-            consensus_by_item.insert(item_id, &consensus.labels[t_item]);
-            let distinct = {
-                let mut values: Vec<u32> = table.item_values(t_item as u32).to_vec();
-                values.sort_unstable();
-                values.dedup();
-                values
-            };
-            outcomes
-                .entry(item_id)
-                .or_default()
-                .questions
-                .push(rules::QuestionOutcome {
-                    question: question.key.clone(),
-                    kind: Some(question.kind),
-                    label: consensus.labels[t_item].clone(),
-                    confidence: consensus.confidence[t_item],
-                    agreement,
-                    n_labels,
-                    tied: consensus.tied[t_item],
-                    given: distinct
-                        .iter()
-                        .map(|v| table.values().name(*v).to_string())
-                        .collect(),
-                });
         }
+        let result = QuestionResult {
+            question,
+            built,
+            consensus,
+            agreement,
+        };
+        let (built, consensus) = (&result.built, &result.consensus);
+        let table = &built.table;
 
         // Annotators against the consensus.
         let k = table.n_values();
-        for (t_annotator, &user_id) in built.annotator_ids.iter().enumerate() {
+        for (t_annotator, &fact_annotator) in built.annotators.iter().enumerate() {
             let items = table.annotator_items(t_annotator as u32);
             let values = table.annotator_values(t_annotator as u32);
             let mut matches = 0usize;
             let mut decided = 0usize;
             let mut counts = vec![vec![0u64; k]; k];
-            for (item, value) in items.iter().zip(values) {
-                let label = &consensus.labels[*item as usize];
-                if label.is_none() {
+            for (&item, &value) in items.iter().zip(values) {
+                if consensus.labels[item as usize].is_none() {
                     continue;
                 }
                 decided += 1;
-                let given = table.values().name(*value);
-                let given_value = label_value_of(question, given);
-                if label.as_ref() == Some(&given_value) {
-                    matches += 1;
-                }
-                if let Some(truth) = consensus.value_ids[*item as usize] {
-                    counts[truth as usize][*value as usize] += 1;
+                matches += usize::from(result.agrees(item, value));
+                if let Some(truth) = consensus.value_ids[item as usize] {
+                    counts[truth as usize][value as usize] += 1;
                 }
             }
             let confusion = if question.kind == QuestionKind::Multi {
@@ -433,7 +509,7 @@ pub fn compute_run(
                 json!({"classes": table.values().names(), "counts": counts})
             };
             annotator_rows.push(AnnotatorQuality {
-                user_id,
+                user_id: facts.annotators[fact_annotator as usize].id,
                 question: question.key.clone(),
                 labels: items.len() as i64,
                 agreement: (decided > 0).then(|| round4(matches as f64 / decided as f64)),
@@ -450,28 +526,35 @@ pub fn compute_run(
 
         // The automated annotator, scored like a human against the consensus.
         let mut model_stats: HashMap<Id, (usize, usize, usize, String)> = HashMap::new();
-        for fact in &models {
+        for &row in &models {
+            let fact = facts.get(row as usize);
             let Some(given) = fact.answer.get(&question.key).filter(|v| !v.is_null()) else {
                 continue;
             };
-            let entry =
-                model_stats
-                    .entry(fact.annotator_id)
-                    .or_insert((0, 0, 0, fact.annotator.clone()));
+            let entry = model_stats.entry(fact.annotator_id).or_insert((
+                0,
+                0,
+                0,
+                fact.annotator.username.clone(),
+            ));
             entry.0 += 1;
-            if let Some(Some(label)) = consensus_by_item.get(&fact.item_id) {
+            let decided = built
+                .item_index(fact.item_id)
+                .and_then(|i| consensus.labels[i as usize].as_ref());
+            if let Some(label) = decided {
                 entry.1 += 1;
                 let same = same_answer(given, label);
                 entry.2 += usize::from(same);
-                if let Some(outcome) = outcomes.get_mut(&fact.item_id) {
-                    if !same {
-                        outcome.model_disagreements.push(format!(
+                if !same {
+                    model_disagreements
+                        .entry(fact.item_id)
+                        .or_default()
+                        .push(format!(
                             "{}: the automated annotator said {} but the consensus is {}",
                             question.key,
                             short(given),
                             short(label)
                         ));
-                    }
                 }
             }
         }
@@ -495,31 +578,46 @@ pub fn compute_run(
         }
 
         questions.push(question_report(
-            question, &built, &consensus, settings, &humans, &inference,
+            question, &result, settings, facts, &humans, &inference,
         )?);
+        results.push(result);
     }
 
-    // Unsure answers and queue escalations join the outcomes.
-    for fact in &input.labels {
-        if fact.kind == "unsure" {
-            outcomes.entry(fact.item_id).or_default().unsure += 1;
-        }
-        for code in answer_codes(&fact.answer) {
-            let outcome = outcomes.entry(fact.item_id).or_default();
-            if !outcome.codes.contains(&code) {
-                outcome.codes.push(code);
-            }
-        }
-    }
+    // Each item's outcome: its questions' consensus, unsure answers, every code given
+    // (for priority), and queue escalations; rows and items are both in item order.
+    let codes_of_answer = codes_per_answer(facts);
     let mut notes = Vec::new();
     let severity_rule = rules::SeverityRule::from_schema(schema, &settings.escalation, &mut notes);
     let mut matches: BTreeMap<String, usize> = BTreeMap::new();
     let mut escalations = Vec::new();
+    let mut cursor = 0usize;
     for item in &input.items {
+        while cursor < order.len() && facts.get(order[cursor] as usize).item_id < item.id {
+            cursor += 1;
+        }
+        let first_row = cursor;
+        while cursor < order.len() && facts.get(order[cursor] as usize).item_id == item.id {
+            cursor += 1;
+        }
         if item.is_gold || item.adjudicated {
             continue;
         }
-        let mut outcome = outcomes.remove(&item.id).unwrap_or_default();
+        let item_rows = &order[first_row..cursor];
+        let mut outcome = rules::ItemOutcome::default();
+        for result in &results {
+            if let Some(t_item) = result.built.item_index(item.id) {
+                outcome.questions.push(result.outcome(t_item));
+            }
+        }
+        for &row in item_rows {
+            let fact = facts.get(row as usize);
+            if fact.kind == "unsure" {
+                outcome.unsure += 1;
+            }
+        }
+        if let Some(disagreements) = model_disagreements.remove(&item.id) {
+            outcome.model_disagreements = disagreements;
+        }
         outcome.queue_reason = (item.state == "escalated" && !item.open_escalation).then(|| {
             item.escalation_reason
                 .clone()
@@ -535,6 +633,13 @@ pub fn compute_run(
         if item.open_escalation {
             continue;
         }
+        for &row in item_rows {
+            for code in &codes_of_answer[facts.get(row as usize).answer_index as usize] {
+                if !outcome.codes.contains(code) {
+                    outcome.codes.push(code.clone());
+                }
+            }
+        }
         let (priority, priority_reason) = rules::priority(&outcome, schema, &settings.escalation);
         escalations.push(NewEscalation {
             item_id: item.id,
@@ -545,20 +650,29 @@ pub fn compute_run(
         });
     }
 
-    let mut annotators: Vec<Id> = humans.iter().map(|f| f.annotator_id).collect();
+    let mut annotators: Vec<Id> = humans
+        .iter()
+        .map(|&r| facts.get(r as usize).annotator_id)
+        .collect();
     annotators.sort_unstable();
     annotators.dedup();
-    let mut labelled: Vec<Id> = humans.iter().map(|f| f.item_id).collect();
-    labelled.sort_unstable();
-    labelled.dedup();
+    let mut labelled = 0usize;
+    let mut previous: Option<Id> = None;
+    for &row in &humans {
+        let item = facts.get(row as usize).item_id;
+        if previous != Some(item) {
+            labelled += 1;
+            previous = Some(item);
+        }
+    }
     let report = QualityReport {
         method: method.key().to_string(),
         method_name: method.name().to_string(),
         items: input.items.len(),
-        labelled_items: labelled.len(),
-        annotations: input.labels.len(),
+        labelled_items: labelled,
+        annotations: facts.len(),
         annotators: annotators.len(),
-        unsure: input.labels.iter().filter(|f| f.kind == "unsure").count(),
+        unsure: facts.iter().filter(|f| f.kind == "unsure").count(),
         target_alpha: settings.target_alpha,
         questions,
         models: model_reports.into_values().collect(),
@@ -570,7 +684,7 @@ pub fn compute_run(
         items: item_results,
         annotators: annotator_rows,
         escalations,
-        annotations: input.labels.len(),
+        annotations: facts.len(),
     })
 }
 
@@ -602,12 +716,13 @@ fn kind_name(kind: QuestionKind) -> &'static str {
 
 fn question_report(
     question: &Question,
-    built: &QuestionTable,
-    consensus: &QuestionConsensus,
+    result: &QuestionResult,
     settings: &QaSettings,
-    humans: &[&LabelFact],
+    facts: &LabelFacts,
+    humans: &[u32],
     inference: &Inference,
 ) -> Result<QuestionReport, ComputeError> {
+    let (built, consensus) = (&result.built, &result.consensus);
     let table = &built.table;
     let prepared = Prepared::new(table);
     let level = alpha_level(question);
@@ -662,26 +777,24 @@ fn question_report(
         .collect();
     let by_guideline_version = slice_summaries(
         question,
+        facts,
         humans,
-        |f| f.guideline_version,
+        |row| facts.get(row).guideline_version,
         |v| (format!("v{v}"), v),
     )?;
     let by_week = slice_summaries(
         question,
+        facts,
         humans,
-        |f| Some(week_start(f.created_at)),
+        |row| Some(week_start(facts.get(row).created_at)),
         |start| (format!("week of {}", date_of(start)), start),
     )?;
-    let names: HashMap<Id, &str> = humans
-        .iter()
-        .map(|f| (f.annotator_id, f.annotator.as_str()))
-        .collect();
     let annotator_name = |index: u32| -> String {
         built
-            .annotator_ids
+            .annotators
             .get(index as usize)
-            .and_then(|user| names.get(user))
-            .map(|n| n.to_string())
+            .and_then(|&a| facts.annotators.get(a as usize))
+            .map(|a| a.username.clone())
             .unwrap_or_default()
     };
     let mut pairs: Vec<PairSummary> = pairwise_cohen(
@@ -737,15 +850,6 @@ fn question_report(
         mean_confidence: (!confidences.is_empty())
             .then(|| round4(confidences.iter().sum::<f64>() / confidences.len() as f64)),
     })
-}
-
-/// The JSON value an annotator's label stands for (a code, or a list of codes).
-fn label_value_of(question: &Question, name: &str) -> Value {
-    if question.kind == QuestionKind::Multi {
-        serde_json::from_str::<Value>(name).unwrap_or(Value::Null)
-    } else {
-        Value::String(name.to_string())
-    }
 }
 
 /// Answers compare as sets when they are lists.

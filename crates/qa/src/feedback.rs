@@ -142,7 +142,7 @@ pub async fn feedback_report(
     let labels: Vec<_> = input
         .labels
         .iter()
-        .filter(|f| f.annotator_kind == "human" && f.kind == "label" && mine(f.annotator_id))
+        .filter(|f| f.annotator.kind == "human" && f.kind == "label" && mine(f.annotator_id))
         .collect();
 
     let mut agreement = Vec::new();

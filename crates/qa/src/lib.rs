@@ -54,7 +54,14 @@ pub async fn run_consensus(
         QaSettings::from_project_settings(&project.settings).map_err(QaError::Settings)?;
     let schema: LabelSchema = store.current_schema(project.id).await?.definition;
     progress.step("reading the labels");
+    let started = std::time::Instant::now();
     let input = store.consensus_input(project.id).await?;
+    tracing::info!(
+        labels = input.labels.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "consensus run: labels read"
+    );
+    let started = std::time::Instant::now();
     progress.step(&format!(
         "computing consensus and agreement over {} labels",
         input.labels.len()
@@ -62,6 +69,11 @@ pub async fn run_consensus(
     let computed = tokio::task::spawn_blocking(move || compute_run(&schema, &settings, &input))
         .await
         .map_err(|e| QaError::Panicked(e.to_string()))??;
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        "consensus run: computed"
+    );
+    let started = std::time::Instant::now();
     progress.step(&format!(
         "storing {} item results and {} escalation candidates",
         computed.items.len(),
@@ -76,7 +88,12 @@ pub async fn run_consensus(
         escalations: computed.escalations,
         job_id,
     };
-    Ok(store.save_consensus(project.id, write, actor).await?)
+    let run = store.save_consensus(project.id, write, actor).await?;
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        "consensus run: stored"
+    );
+    Ok(run)
 }
 
 /// Reads a stored run's report.

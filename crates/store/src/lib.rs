@@ -38,9 +38,9 @@ pub use items::{ExportRow, ItemFilter, ItemPage};
 pub use model::*;
 pub use projects::NewProject;
 pub use qa::{
-    Adjudication, AnnotatorQuality, ConsensusInput, ConsensusRun, ConsensusWrite, Escalation,
-    ItemConsensus, ItemFact, LabelFact, NewAdjudication, NewEscalation, PrecedentFilter,
-    RevisionCandidate,
+    Adjudication, AnnotatorFact, AnnotatorQuality, ConsensusInput, ConsensusRun, ConsensusWrite,
+    Escalation, ItemConsensus, ItemFact, LabelFact, LabelFacts, NewAdjudication, NewEscalation,
+    NewItemConsensus, PrecedentFilter, RevisionCandidate,
 };
 pub use qa_settings::{CONSENSUS_METHODS, EscalationRules, QaSettings};
 pub use queue::{

@@ -33,6 +33,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_qa.sql"),
         postgres: include_str!("../migrations/postgres/0003_qa.sql"),
     },
+    Migration {
+        name: "0004_bulk_reads",
+        sqlite: include_str!("../migrations/sqlite/0004_bulk_reads.sql"),
+        postgres: include_str!("../migrations/postgres/0004_bulk_reads.sql"),
+    },
 ];
 
 /// Advisory-lock key so that servers starting together on PostgreSQL migrate one at a time.

@@ -13,21 +13,135 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-/// One label as the consensus run sees it: the latest answer of an annotator on an item.
+/// Who gave labels in a project.
 #[derive(Debug, Clone, Serialize)]
-pub struct LabelFact {
-    pub annotation_id: Id,
+pub struct AnnotatorFact {
+    pub id: Id,
+    pub username: String,
+    /// `human` or `model` (the automated annotator is scored, not counted in consensus).
+    pub kind: String,
+}
+
+/// One label as the consensus run sees it: the latest answer of an annotator on an item.
+#[derive(Debug, Clone, Copy)]
+pub struct LabelFact<'a> {
     pub item_id: Id,
     pub annotator_id: Id,
-    pub annotator: String,
-    /// `human` or `model` (the automated annotator is scored, not counted in consensus).
-    pub annotator_kind: String,
+    /// Index into [`LabelFacts::annotators`].
+    pub annotator_index: u32,
+    pub annotator: &'a AnnotatorFact,
     /// `label` or `unsure`.
-    pub kind: String,
-    pub answer: Value,
+    pub kind: &'a str,
+    /// Index into [`LabelFacts::answers`]: equal answers share one index.
+    pub answer_index: u32,
+    pub answer: &'a Value,
     /// The guideline version number the annotator worked under.
     pub guideline_version: Option<i64>,
     pub created_at: i64,
+}
+
+/// The latest labels of a project, column by column, in item order. A million labels
+/// carry a few dozen distinct answers, so each distinct answer (and annotator, and kind)
+/// is stored and parsed once and the rows hold indexes.
+#[derive(Debug, Clone, Default)]
+pub struct LabelFacts {
+    item_id: Vec<Id>,
+    annotator: Vec<u32>,
+    kind: Vec<u32>,
+    answer: Vec<u32>,
+    guideline_version: Vec<Option<i64>>,
+    created_at: Vec<i64>,
+    pub annotators: Vec<AnnotatorFact>,
+    pub kinds: Vec<String>,
+    pub answers: Vec<Value>,
+}
+
+impl LabelFacts {
+    pub fn len(&self) -> usize {
+        self.item_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.item_id.is_empty()
+    }
+
+    /// The `row`-th label (`row < len()`).
+    pub fn get(&self, row: usize) -> LabelFact<'_> {
+        let annotator = &self.annotators[self.annotator[row] as usize];
+        LabelFact {
+            item_id: self.item_id[row],
+            annotator_id: annotator.id,
+            annotator_index: self.annotator[row],
+            annotator,
+            kind: &self.kinds[self.kind[row] as usize],
+            answer_index: self.answer[row],
+            answer: &self.answers[self.answer[row] as usize],
+            guideline_version: self.guideline_version[row],
+            created_at: self.created_at[row],
+        }
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = LabelFact<'_>> + '_ {
+        (0..self.len()).map(|row| self.get(row))
+    }
+
+    /// Appends a label (tests and callers outside the store build inputs this way).
+    pub fn push(
+        &mut self,
+        item_id: Id,
+        annotator: &AnnotatorFact,
+        kind: &str,
+        answer: Value,
+        guideline_version: Option<i64>,
+        created_at: i64,
+    ) {
+        let annotator_index = match self.annotators.iter().position(|a| a.id == annotator.id) {
+            Some(i) => i,
+            None => {
+                self.annotators.push(annotator.clone());
+                self.annotators.len() - 1
+            }
+        };
+        let kind_index = match self.kinds.iter().position(|k| k == kind) {
+            Some(i) => i,
+            None => {
+                self.kinds.push(kind.to_owned());
+                self.kinds.len() - 1
+            }
+        };
+        let answer_index = match self.answers.iter().position(|a| *a == answer) {
+            Some(i) => i,
+            None => {
+                self.answers.push(answer);
+                self.answers.len() - 1
+            }
+        };
+        self.item_id.push(item_id);
+        self.annotator.push(annotator_index as u32);
+        self.kind.push(kind_index as u32);
+        self.answer.push(answer_index as u32);
+        self.guideline_version.push(guideline_version);
+        self.created_at.push(created_at);
+    }
+}
+
+/// Interns strings to dense indexes, keeping the first-seen order.
+#[derive(Default)]
+struct TextIndex {
+    index: std::collections::HashMap<String, u32>,
+    texts: Vec<String>,
+}
+
+impl TextIndex {
+    fn intern(&mut self, text: String) -> u32 {
+        if let Some(&i) = self.index.get(&text) {
+            return i;
+        }
+        let i = self.texts.len() as u32;
+        self.index.insert(text.clone(), i);
+        self.texts.push(text);
+        i
+    }
 }
 
 /// What the run needs of an item.
@@ -48,7 +162,7 @@ pub struct ItemFact {
 
 #[derive(Debug, Clone, Default)]
 pub struct ConsensusInput {
-    pub labels: Vec<LabelFact>,
+    pub labels: LabelFacts,
     pub items: Vec<ItemFact>,
 }
 
@@ -65,6 +179,65 @@ pub struct ItemConsensus {
     pub agreement: Option<f64>,
     pub n_labels: i64,
     pub tied: bool,
+}
+
+/// A consensus result as a run writes it: the JSON already as text, so a million rows do
+/// not each hold a parsed object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewItemConsensus {
+    pub item_id: Id,
+    pub question: String,
+    /// JSON text of the label, or None when undecided.
+    pub label: Option<String>,
+    /// JSON text `{code: probability}`.
+    pub posterior: String,
+    pub confidence: Option<f64>,
+    pub agreement: Option<f64>,
+    pub n_labels: i64,
+    pub tied: bool,
+}
+
+impl NewItemConsensus {
+    /// A fingerprint of what the row says, to skip rewriting rows a run did not change.
+    fn digest(&self) -> i64 {
+        content_digest(
+            self.label.as_deref(),
+            &self.posterior,
+            self.confidence,
+            self.agreement,
+            self.n_labels,
+            self.tied,
+        )
+    }
+}
+
+fn content_digest(
+    label: Option<&str>,
+    posterior: &str,
+    confidence: Option<f64>,
+    agreement: Option<f64>,
+    n_labels: i64,
+    tied: bool,
+) -> i64 {
+    // FNV-1a: stored in the database, so it must not change between builds (std's
+    // hasher may).
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for &b in bytes {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        // A separator, so ("ab", "c") and ("a", "bc") differ.
+        hash ^= 0xff;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    feed(label.unwrap_or("\u{0}null").as_bytes());
+    feed(posterior.as_bytes());
+    feed(&confidence.map_or(u64::MAX, f64::to_bits).to_le_bytes());
+    feed(&agreement.map_or(u64::MAX, f64::to_bits).to_le_bytes());
+    feed(&n_labels.to_le_bytes());
+    feed(&[u8::from(tied)]);
+    hash as i64
 }
 
 /// An annotator's quality on one question, against the consensus.
@@ -97,7 +270,7 @@ pub struct ConsensusWrite {
     pub method: String,
     pub annotations: i64,
     pub summary: Value,
-    pub items: Vec<ItemConsensus>,
+    pub items: Vec<NewItemConsensus>,
     pub annotators: Vec<AnnotatorQuality>,
     pub escalations: Vec<NewEscalation>,
     pub job_id: Option<Id>,
@@ -278,66 +451,370 @@ fn run_from_row(row: &AnyRow) -> Result<ConsensusRun> {
     })
 }
 
-/// Rows per multi-row INSERT (SQLite allows 32,766 parameters).
-const ROWS_PER_INSERT: usize = 400;
+/// Parameters per multi-row statement (SQLite allows 32,766, PostgreSQL 65,535).
+const PARAMS_PER_STATEMENT: usize = 3_200;
+
+/// Rows per page of a bulk read (a page travels as one JSON text of a few megabytes).
+const PAGE_ROWS: usize = 50_000;
+
+/// Runs a query selecting one packed page ([`crate::Dialect::json_rows`]) and parses it.
+async fn packed_page<'e, T, E>(query: AnyQuery<'_>, executor: E) -> Result<Vec<T>>
+where
+    T: serde::de::DeserializeOwned,
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let text: Option<String> = query.fetch_one(executor).await?.try_get(0)?;
+    match text {
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| StoreError::invalid(format!("a packed page of rows did not parse: {e}"))),
+        None => Ok(Vec::new()),
+    }
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Runs `head (…), (…) tail` over `rows` in chunks, `per_row` parameters a row bound by
+/// `bind`; returns the rows affected.
+async fn insert_rows<T>(
+    c: &mut AnyConnection,
+    dialect: crate::Dialect,
+    head: &str,
+    tail: &str,
+    per_row: usize,
+    rows: &[T],
+    bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+) -> Result<u64> {
+    let mut affected = 0;
+    for chunk in rows.chunks((PARAMS_PER_STATEMENT / per_row).max(1)) {
+        let mut sql = String::with_capacity(head.len() + tail.len() + chunk.len() * per_row * 4);
+        sql.push_str(head);
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            for k in 1..=per_row {
+                if k > 1 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&dialect.param(i * per_row + k));
+            }
+            sql.push(')');
+        }
+        sql.push_str(tail);
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = bind(query, row);
+        }
+        affected += query.execute(&mut *c).await?.rows_affected();
+    }
+    Ok(affected)
+}
+
+/// Replaces the project's per-item consensus with `rows`, writing only the rows whose
+/// content changed and removing those the run no longer has; returns (written, removed).
+/// A row's `run_id` is thus the run that last changed it.
+async fn write_item_consensus(
+    c: &mut AnyConnection,
+    dialect: crate::Dialect,
+    project_id: Id,
+    run_id: Id,
+    rows: &[NewItemConsensus],
+) -> Result<(u64, u64)> {
+    // Keyed by (question index, item): questions are a handful of strings.
+    let mut questions: Vec<String> = Vec::new();
+    let mut question_index = |question: &str| -> u32 {
+        match questions.iter().position(|q| q == question) {
+            Some(i) => i as u32,
+            None => {
+                questions.push(question.to_owned());
+                questions.len() as u32 - 1
+            }
+        }
+    };
+    let mut stored: std::collections::HashMap<(u32, Id), i64> = Default::default();
+    let sql = format!(
+        "SELECT {} FROM (SELECT item_id, question, digest FROM item_consensus \
+           WHERE project_id = $1 AND question >= $2 AND (question > $2 OR item_id > $3) \
+           ORDER BY question, item_id LIMIT {PAGE_ROWS}) page",
+        dialect.json_rows("item_id, question, digest", "question, item_id")
+    );
+    let (mut after_question, mut after_item) = (String::new(), 0 as Id);
+    loop {
+        let page: Vec<(Id, String, i64)> = packed_page(
+            sqlx::query(&sql)
+                .bind(project_id)
+                .bind(after_question.clone())
+                .bind(after_item),
+            &mut *c,
+        )
+        .await?;
+        let Some(last) = page.last() else { break };
+        (after_question, after_item) = (last.1.clone(), last.0);
+        for (item_id, question, digest) in page {
+            stored.insert((question_index(&question), item_id), digest);
+        }
+    }
+    let mut changed: Vec<(&NewItemConsensus, i64)> = Vec::new();
+    for row in rows {
+        let digest = row.digest();
+        if stored.remove(&(question_index(&row.question), row.item_id)) != Some(digest) {
+            changed.push((row, digest));
+        }
+    }
+    // Most rows changed (e.g. new labels moved every posterior): replacing the project's
+    // rows is cheaper than updating each in place.
+    let replace_all = changed.len() * 2 > rows.len();
+    let removed = stored.len() as u64;
+    if replace_all {
+        stored.clear();
+        changed = rows.iter().map(|row| (row, row.digest())).collect();
+        sqlx::query("DELETE FROM item_consensus WHERE project_id = $1")
+            .bind(project_id)
+            .execute(&mut *c)
+            .await?;
+    }
+    // What is left was not produced by this run (the item lost its labels for a question).
+    let mut gone: Vec<(Id, String)> = stored
+        .into_keys()
+        .map(|(question, item_id)| (item_id, questions[question as usize].clone()))
+        .collect();
+    gone.sort_unstable();
+    for chunk in gone.chunks(PARAMS_PER_STATEMENT / 2) {
+        let mut sql =
+            String::from("DELETE FROM item_consensus WHERE (item_id, question) IN (VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql += &format!(
+                "({}, {})",
+                dialect.param(2 * i + 1),
+                dialect.param(2 * i + 2)
+            );
+        }
+        sql.push(')');
+        let mut query = sqlx::query(&sql);
+        for (item_id, question) in chunk {
+            query = query.bind(*item_id).bind(question.clone());
+        }
+        query.execute(&mut *c).await?;
+    }
+    let upsert = " ON CONFLICT (item_id, question) DO UPDATE SET project_id = excluded.project_id, \
+         run_id = excluded.run_id, label = excluded.label, posterior = excluded.posterior, \
+         confidence = excluded.confidence, agreement = excluded.agreement, \
+         n_labels = excluded.n_labels, tied = excluded.tied, digest = excluded.digest";
+    insert_rows(
+        c,
+        dialect,
+        "INSERT INTO item_consensus (project_id, run_id, item_id, question, label, posterior, \
+           confidence, agreement, n_labels, tied, digest) VALUES ",
+        // Nothing of the project's is left to conflict with after a replacement.
+        if replace_all { "" } else { upsert },
+        11,
+        &changed,
+        |query, (row, digest)| {
+            query
+                .bind(project_id)
+                .bind(run_id)
+                .bind(row.item_id)
+                .bind(row.question.as_str())
+                .bind(row.label.as_deref())
+                .bind(row.posterior.as_str())
+                .bind(row.confidence)
+                .bind(row.agreement)
+                .bind(row.n_labels)
+                .bind(i64::from(row.tied))
+                .bind(*digest)
+        },
+    )
+    .await?;
+    Ok((changed.len() as u64, removed))
+}
 
 impl Store {
     /// Every item of the project and the latest answer of every annotator on each (a
     /// correction replaces what it supersedes), in item order.
     pub async fn consensus_input(&self, project_id: Id) -> Result<ConsensusInput> {
-        let label_rows = sqlx::query(
-            "SELECT a.id, a.item_id, a.annotator_id, u.username, u.kind AS user_kind, a.kind, \
-                    a.answer, g.version AS guideline_version, a.created_at \
-             FROM annotations a JOIN users u ON u.id = a.annotator_id \
-             LEFT JOIN guideline_versions g ON g.id = a.guideline_version_id \
-             WHERE a.project_id = $1 \
-               AND NOT EXISTS (SELECT 1 FROM annotations later \
-                               WHERE later.item_id = a.item_id AND later.annotator_id = a.annotator_id \
-                                 AND later.id > a.id) \
-             ORDER BY a.item_id, a.id",
-        )
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
-        let mut labels = Vec::with_capacity(label_rows.len());
-        for row in &label_rows {
-            labels.push(LabelFact {
-                annotation_id: row.try_get("id")?,
-                item_id: row.try_get("item_id")?,
-                annotator_id: row.try_get("annotator_id")?,
-                annotator: row.try_get("username")?,
-                annotator_kind: row.try_get("user_kind")?,
-                kind: row.try_get("kind")?,
-                answer: parse_json(&row.try_get::<String, _>("answer")?, "annotation answer")?,
-                guideline_version: row.try_get("guideline_version")?,
-                created_at: row.try_get("created_at")?,
-            });
+        let labels = self.latest_labels(project_id).await?;
+        let dialect = self.dialect();
+        // Two id lists instead of two EXISTS per item: adjudicated items are few, waiting
+        // ones at most one per item.
+        let mut adjudicated: Vec<Id> = Vec::new();
+        for row in sqlx::query("SELECT DISTINCT item_id FROM adjudications WHERE project_id = $1")
+            .bind(project_id)
+            .fetch_all(self.pool())
+            .await?
+        {
+            adjudicated.push(row.try_get(0)?);
         }
-        let item_rows = sqlx::query(
-            "SELECT i.id, i.external_id, i.title, i.state, i.is_gold, i.gold_answer, i.escalation_reason, \
-                    EXISTS (SELECT 1 FROM adjudications d WHERE d.item_id = i.id) AS adjudicated, \
-                    EXISTS (SELECT 1 FROM escalations e WHERE e.item_id = i.id AND e.status = 'open') AS escalated \
-             FROM items i WHERE i.project_id = $1 ORDER BY i.id",
-        )
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
-        let mut items = Vec::with_capacity(item_rows.len());
-        for row in &item_rows {
-            let gold: Option<String> = row.try_get("gold_answer")?;
-            items.push(ItemFact {
-                id: row.try_get("id")?,
-                external_id: row.try_get("external_id")?,
-                title: row.try_get("title")?,
-                state: row.try_get("state")?,
-                is_gold: row.try_get::<i64, _>("is_gold")? != 0,
-                gold_answer: gold.map(|g| parse_json(&g, "gold answer")).transpose()?,
-                escalation_reason: row.try_get("escalation_reason")?,
-                adjudicated: truthy(row, "adjudicated")?,
-                open_escalation: truthy(row, "escalated")?,
-            });
+        adjudicated.sort_unstable();
+        let waiting_sql = format!(
+            "SELECT {} FROM (SELECT item_id FROM escalations WHERE project_id = $1 AND status = 'open') page",
+            dialect.json_rows("item_id", "item_id")
+        );
+        let waiting: Vec<(Id,)> =
+            packed_page(sqlx::query(&waiting_sql).bind(project_id), self.pool()).await?;
+        let mut waiting: Vec<Id> = waiting.into_iter().map(|(id,)| id).collect();
+        waiting.sort_unstable();
+        let sql = format!(
+            "SELECT {} FROM (SELECT id, external_id, title, state, is_gold, gold_answer, escalation_reason \
+                 FROM items WHERE project_id = $1 AND id > $2 ORDER BY id LIMIT {PAGE_ROWS}) page",
+            dialect.json_rows(
+                "id, external_id, title, state, is_gold, gold_answer, escalation_reason",
+                "id"
+            )
+        );
+        type ItemRow = (
+            Id,
+            String,
+            String,
+            String,
+            i64,
+            Option<String>,
+            Option<String>,
+        );
+        let mut items = Vec::new();
+        let mut after: Id = 0;
+        loop {
+            let page: Vec<ItemRow> =
+                packed_page(sqlx::query(&sql).bind(project_id).bind(after), self.pool()).await?;
+            let Some(last) = page.last() else { break };
+            after = last.0;
+            for (id, external_id, title, state, is_gold, gold, escalation_reason) in page {
+                items.push(ItemFact {
+                    id,
+                    external_id,
+                    title,
+                    state,
+                    is_gold: is_gold != 0,
+                    gold_answer: gold.map(|g| parse_json(&g, "gold answer")).transpose()?,
+                    escalation_reason,
+                    adjudicated: adjudicated.binary_search(&id).is_ok(),
+                    open_escalation: waiting.binary_search(&id).is_ok(),
+                });
+            }
         }
         Ok(ConsensusInput { labels, items })
+    }
+
+    /// The latest label of every annotator on every item of the project, streamed in item
+    /// order: rows are never held as driver rows, answers are parsed once per distinct text.
+    async fn latest_labels(&self, project_id: Id) -> Result<LabelFacts> {
+        let versions: std::collections::HashMap<Id, i64> =
+            sqlx::query("SELECT id, version FROM guideline_versions WHERE project_id = $1")
+                .bind(project_id)
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|row| Ok((row.try_get("id")?, row.try_get("version")?)))
+                .collect::<Result<_>>()?;
+        let mut facts = LabelFacts::default();
+        let mut annotator_index: std::collections::HashMap<Id, u32> = Default::default();
+        let mut annotator_ids: Vec<Id> = Vec::new();
+        let mut kinds = TextIndex::default();
+        let mut answers = TextIndex::default();
+        // Rows of the current item start here; a later row of the same annotator on the
+        // same item (a correction) replaces the earlier one in place.
+        let mut item_start = 0usize;
+        let sql = format!(
+            "SELECT {} FROM (SELECT id, item_id, annotator_id, kind, answer, guideline_version_id, created_at \
+               FROM annotations WHERE project_id = $1 AND item_id >= $2 AND (item_id > $2 OR id > $3) \
+               ORDER BY item_id, id LIMIT {PAGE_ROWS}) page",
+            self.dialect().json_rows(
+                "id, item_id, annotator_id, kind, answer, guideline_version_id, created_at",
+                "item_id, id"
+            )
+        );
+        type LabelRow = (Id, Id, Id, String, String, Option<Id>, i64);
+        let (mut after_item, mut after_id): (Id, Id) = (0, 0);
+        loop {
+            let page: Vec<LabelRow> = packed_page(
+                sqlx::query(&sql)
+                    .bind(project_id)
+                    .bind(after_item)
+                    .bind(after_id),
+                self.pool(),
+            )
+            .await?;
+            let Some(last) = page.last() else { break };
+            (after_item, after_id) = (last.1, last.0);
+            for (_, item_id, annotator_id, kind, answer, version_id, created_at) in page {
+                let kind = kinds.intern(kind);
+                let answer = answers.intern(answer);
+                let guideline_version = version_id.and_then(|v| versions.get(&v).copied());
+                let annotator = *annotator_index.entry(annotator_id).or_insert_with(|| {
+                    annotator_ids.push(annotator_id);
+                    annotator_ids.len() as u32 - 1
+                });
+                if facts.item_id.last() != Some(&item_id) {
+                    item_start = facts.item_id.len();
+                }
+                let row = match facts.annotator[item_start..]
+                    .iter()
+                    .position(|&a| a == annotator)
+                {
+                    Some(offset) => item_start + offset,
+                    None => {
+                        facts.item_id.push(item_id);
+                        facts.annotator.push(annotator);
+                        facts.kind.push(0);
+                        facts.answer.push(0);
+                        facts.guideline_version.push(None);
+                        facts.created_at.push(0);
+                        facts.item_id.len() - 1
+                    }
+                };
+                facts.kind[row] = kind;
+                facts.answer[row] = answer;
+                facts.guideline_version[row] = guideline_version;
+                facts.created_at[row] = created_at;
+            }
+        }
+        facts.kinds = kinds.texts;
+        facts.answers = answers
+            .texts
+            .iter()
+            .map(|text| parse_json(text, "annotation answer"))
+            .collect::<Result<_>>()?;
+        let mut users: std::collections::HashMap<Id, AnnotatorFact> = Default::default();
+        for chunk in annotator_ids.chunks(500) {
+            let params: Vec<String> = (1..=chunk.len()).map(|k| format!("${k}")).collect();
+            let sql = format!(
+                "SELECT id, username, kind FROM users WHERE id IN ({})",
+                params.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                let id: Id = row.try_get("id")?;
+                users.insert(
+                    id,
+                    AnnotatorFact {
+                        id,
+                        username: row.try_get("username")?,
+                        kind: row.try_get("kind")?,
+                    },
+                );
+            }
+        }
+        facts.annotators = annotator_ids
+            .iter()
+            .map(|id| {
+                users
+                    .remove(id)
+                    .ok_or_else(|| StoreError::invalid(format!("annotation by unknown user {id}")))
+            })
+            .collect::<Result<_>>()?;
+        facts.item_id.shrink_to_fit();
+        facts.annotator.shrink_to_fit();
+        facts.kind.shrink_to_fit();
+        facts.answer.shrink_to_fit();
+        facts.guideline_version.shrink_to_fit();
+        facts.created_at.shrink_to_fit();
+        Ok(facts)
     }
 
     /// Stores a run in one transaction: the report, the project's per-item and
@@ -377,112 +854,72 @@ impl Store {
                     let run_id: Id = row.try_get("id")?;
                     let created_at: i64 = row.try_get("created_at")?;
 
-                    sqlx::query("DELETE FROM item_consensus WHERE project_id = $1")
-                        .bind(project_id)
-                        .execute(&mut *c)
-                        .await?;
-                    for chunk in run.items.chunks(ROWS_PER_INSERT) {
-                        let mut sql = String::from(
-                            "INSERT INTO item_consensus (project_id, item_id, question, run_id, label, \
-                             posterior, confidence, agreement, n_labels, tied) VALUES ",
-                        );
-                        for i in 0..chunk.len() {
-                            if i > 0 {
-                                sql.push(',');
-                            }
-                            let p: Vec<String> =
-                                (1..=8).map(|k| dialect.param(i * 8 + k)).collect();
-                            sql += &format!(
-                                "({project_id}, {}, {}, {run_id}, {})",
-                                p[0],
-                                p[1],
-                                p[2..].join(", ")
-                            );
-                        }
-                        let mut query = sqlx::query(&sql);
-                        for item in chunk {
-                            query = query
-                                .bind(item.item_id)
-                                .bind(item.question.clone())
-                                .bind(item.label.as_ref().map(json_text))
-                                .bind(json_text(&item.posterior))
-                                .bind(item.confidence)
-                                .bind(item.agreement)
-                                .bind(item.n_labels)
-                                .bind(i64::from(item.tied));
-                        }
-                        query.execute(&mut *c).await?;
-                    }
+                    let (written, removed) =
+                        write_item_consensus(c, dialect, project_id, run_id, &run.items).await?;
+                    tracing::debug!(written, removed, "item consensus rows changed");
 
                     sqlx::query("DELETE FROM annotator_quality WHERE project_id = $1")
                         .bind(project_id)
                         .execute(&mut *c)
                         .await?;
-                    for chunk in run.annotators.chunks(ROWS_PER_INSERT) {
-                        let mut sql = String::from(
-                            "INSERT INTO annotator_quality (project_id, user_id, question, run_id, labels, \
-                             agreement, skill, confusion) VALUES ",
-                        );
-                        for i in 0..chunk.len() {
-                            if i > 0 {
-                                sql.push(',');
-                            }
-                            let p: Vec<String> =
-                                (1..=6).map(|k| dialect.param(i * 6 + k)).collect();
-                            sql += &format!(
-                                "({project_id}, {}, {}, {run_id}, {})",
-                                p[0],
-                                p[1],
-                                p[2..].join(", ")
-                            );
-                        }
-                        let mut query = sqlx::query(&sql);
-                        for a in chunk {
-                            query = query
+                    insert_rows(
+                        c,
+                        dialect,
+                        "INSERT INTO annotator_quality (project_id, user_id, question, run_id, labels, \
+                         agreement, skill, confusion) VALUES ",
+                        "",
+                        8,
+                        &run.annotators,
+                        |query, a| {
+                            query
+                                .bind(project_id)
                                 .bind(a.user_id)
                                 .bind(a.question.clone())
+                                .bind(run_id)
                                 .bind(a.labels)
                                 .bind(a.agreement)
                                 .bind(a.skill)
-                                .bind(json_text(&a.confusion));
-                        }
-                        query.execute(&mut *c).await?;
-                    }
+                                .bind(json_text(&a.confusion))
+                        },
+                    )
+                    .await?;
 
-                    let mut opened = 0i64;
-                    for escalation in &run.escalations {
-                        // Skips items that are adjudicated or already waiting, so a rerun
-                        // never queues an item twice.
-                        let result = sqlx::query(
-                            "INSERT INTO escalations (project_id, item_id, reasons, priority, \
+                    // Items adjudicated or already waiting are skipped, so a rerun never
+                    // queues an item twice.
+                    let opened = insert_rows(
+                        c,
+                        dialect,
+                        "WITH new (item_id, reasons, priority, priority_reason, due_at) AS (VALUES ",
+                        &format!(
+                            ") INSERT INTO escalations (project_id, item_id, reasons, priority, \
                                priority_reason, status, opened_at, due_at, run_id) \
-                             SELECT $1, i.id, $2, $3, $4, 'open', $5, $6, $7 FROM items i \
-                             WHERE i.id = $8 AND i.project_id = $9 \
+                             SELECT i.project_id, i.id, new.reasons, new.priority, new.priority_reason, \
+                                    'open', {created_at}, new.due_at, {run_id} \
+                             FROM new JOIN items i ON i.id = new.item_id \
+                             WHERE i.project_id = {project_id} \
                                AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.item_id = i.id AND e.status = 'open') \
-                               AND NOT EXISTS (SELECT 1 FROM adjudications d WHERE d.item_id = i.id)",
-                        )
-                        .bind(project_id)
-                        .bind(json_text(&escalation.reasons))
-                        .bind(escalation.priority)
-                        .bind(&escalation.priority_reason)
-                        .bind(created_at)
-                        .bind(created_at + escalation.sla_ms)
-                        .bind(run_id)
-                        .bind(escalation.item_id)
-                        .bind(project_id)
-                        .execute(&mut *c)
-                        .await?;
-                        if result.rows_affected() > 0 {
-                            opened += 1;
-                            sqlx::query(
-                                "UPDATE items SET state = 'escalated', open = 0, updated_at = $1 WHERE id = $2",
-                            )
-                            .bind(created_at)
-                            .bind(escalation.item_id)
-                            .execute(&mut *c)
-                            .await?;
-                        }
-                    }
+                               AND NOT EXISTS (SELECT 1 FROM adjudications d WHERE d.item_id = i.id)"
+                        ),
+                        5,
+                        &run.escalations,
+                        |query, escalation| {
+                            query
+                                .bind(escalation.item_id)
+                                .bind(json_text(&escalation.reasons))
+                                .bind(escalation.priority)
+                                .bind(escalation.priority_reason.clone())
+                                .bind(created_at + escalation.sla_ms)
+                        },
+                    )
+                    .await? as i64;
+                    sqlx::query(
+                        "UPDATE items SET state = 'escalated', open = 0, updated_at = $1 \
+                         WHERE id IN (SELECT item_id FROM escalations WHERE run_id = $2)",
+                    )
+                    .bind(created_at)
+                    .bind(run_id)
+                    .execute(&mut *c)
+                    .await?;
                     sqlx::query("UPDATE consensus_runs SET escalated = $1 WHERE id = $2")
                         .bind(opened)
                         .bind(run_id)
@@ -1111,13 +1548,5 @@ fn same_answer(a: &Value, b: &Value) -> bool {
             x == y
         }
         _ => a == b,
-    }
-}
-
-fn truthy(row: &AnyRow, column: &str) -> Result<bool> {
-    // EXISTS is an integer on SQLite and a boolean on PostgreSQL.
-    match row.try_get::<bool, _>(column) {
-        Ok(value) => Ok(value),
-        Err(_) => Ok(row.try_get::<i64, _>(column)? != 0),
     }
 }

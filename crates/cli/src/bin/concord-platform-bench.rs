@@ -28,6 +28,10 @@ struct Args {
     /// Tiny sizes, for CI: proves the benchmark still runs.
     #[arg(long)]
     smoke: bool,
+    /// Keep the generated files and the SQLite database in this folder (default: a
+    /// temporary folder removed at the end), e.g. to profile a step again by hand.
+    #[arg(long)]
+    keep: Option<PathBuf>,
     /// The concord binary (default: next to this one).
     #[arg(long)]
     concord: Option<PathBuf>,
@@ -369,11 +373,24 @@ fn main() -> Result<()> {
             .map(|s| s.trim().parse())
             .collect::<Result<_, _>>()?
     };
-    let dir = tempfile::tempdir()?;
-    let db_path = dir.path().join("bench.db");
+    let temporary = tempfile::tempdir()?;
+    let dir = match &args.keep {
+        Some(keep) => {
+            std::fs::create_dir_all(keep)?;
+            if keep.join("bench.db").exists() {
+                bail!(
+                    "{} holds a bench.db already; remove it first",
+                    keep.display()
+                );
+            }
+            keep.clone()
+        }
+        None => temporary.path().to_path_buf(),
+    };
+    let db_path = dir.join("bench.db");
     let db = db_path.to_string_lossy().to_string();
     let mut rows = Vec::new();
-    bench_backend(&bin, &db, "SQLite", &sizes, dir.path(), &mut rows)?;
+    bench_backend(&bin, &db, "SQLite", &sizes, &dir, &mut rows)?;
 
     // The server's memory: idle on the database just filled, then while serving exports
     // and item pages to 8 clients at once.
@@ -439,7 +456,7 @@ fn main() -> Result<()> {
             .arg("-qc")
             .arg(format!("CREATE SCHEMA {schema}"));
         check(admin)?;
-        let outcome = bench_backend(&bin, &pg, "PostgreSQL", &sizes, dir.path(), &mut rows);
+        let outcome = bench_backend(&bin, &pg, "PostgreSQL", &sizes, &dir, &mut rows);
         let mut drop_schema = Command::new("psql");
         drop_schema
             .arg(url)

@@ -5,7 +5,7 @@
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
 use concord_store::{
-    ConsensusWrite, ExampleScope, Id, ItemConsensus, NewAdjudication, NewEscalation, OnConflict,
+    ConsensusWrite, ExampleScope, Id, NewAdjudication, NewEscalation, NewItemConsensus, OnConflict,
     PrecedentFilter, Project, Store, StoreError, User,
 };
 use serde_json::json;
@@ -71,11 +71,11 @@ async fn setup(store: &Store, slug: &str) -> Setup {
 }
 
 fn run_with(setup: &Setup, escalate: &[Id]) -> ConsensusWrite {
-    let consensus = |item_id: Id, severity: &str| ItemConsensus {
+    let consensus = |item_id: Id, severity: &str| NewItemConsensus {
         item_id,
         question: "severity".into(),
-        label: Some(json!(severity)),
-        posterior: json!({severity: 0.5}),
+        label: Some(json!(severity).to_string()),
+        posterior: json!({severity: 0.5}).to_string(),
         confidence: Some(0.5),
         agreement: Some(0.0),
         n_labels: 2,
@@ -154,6 +154,75 @@ async fn a_run_replaces_results_and_never_queues_an_item_twice(store: TestStore)
         .unwrap();
     assert_eq!(latest.id, second.id);
     assert_eq!(latest.summary["method"], "mv");
+}
+
+async fn a_rerun_rewrites_changed_results_and_drops_those_it_no_longer_has(store: TestStore) {
+    let setup = setup(&store, "qa-diff").await;
+    store
+        .save_consensus(setup.project.id, run_with(&setup, &[]), None)
+        .await
+        .unwrap();
+    let mut next = run_with(&setup, &[]);
+    // Item 1 has no result any more; item 2's label changed.
+    next.items.remove(0);
+    next.items[0].label = Some(json!("S2").to_string());
+    next.items[0].posterior = json!({"S2": 1.0}).to_string();
+    store
+        .save_consensus(setup.project.id, next, None)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .item_consensus(setup.items[0])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let changed = store.item_consensus(setup.items[1]).await.unwrap();
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].label, Some(json!("S2")));
+    assert_eq!(changed[0].posterior, json!({"S2": 1.0}));
+    assert_eq!(
+        store
+            .project_consensus(setup.project.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn the_run_reads_each_annotators_latest_answer_once(store: TestStore) {
+    let setup = setup(&store, "qa-latest").await;
+    // A correction: annotator a changes item 2 from S0 to S1 (as they said of item 1).
+    store
+        .add_annotation(
+            setup.project.id,
+            setup.annotators[0].id,
+            fixtures::annotation(setup.items[1], fixtures::answer("VIOLATING", "S1")),
+        )
+        .await
+        .unwrap();
+    let input = store.consensus_input(setup.project.id).await.unwrap();
+    assert_eq!(input.labels.len(), 4, "two annotators on two items");
+    let corrected: Vec<_> = input
+        .labels
+        .iter()
+        .filter(|f| f.item_id == setup.items[1] && f.annotator_id == setup.annotators[0].id)
+        .collect();
+    assert_eq!(corrected.len(), 1);
+    assert_eq!(corrected[0].answer["severity"], "S1");
+    assert_eq!(
+        corrected[0].annotator.username,
+        setup.annotators[0].username
+    );
+    assert_eq!(corrected[0].kind, "label");
+    assert_eq!(
+        input.labels.answers.len(),
+        3,
+        "equal answers are stored once"
+    );
+    assert_eq!(input.items.len(), 3);
 }
 
 async fn an_adjudication_resolves_the_escalation_and_becomes_precedent(store: TestStore) {
@@ -490,6 +559,8 @@ async fn a_release_freezes_final_labels_and_individual_labels_and_diffs_against_
 on_every_backend!(
     a_release_freezes_final_labels_and_individual_labels_and_diffs_against_another,
     a_run_replaces_results_and_never_queues_an_item_twice,
+    a_rerun_rewrites_changed_results_and_drops_those_it_no_longer_has,
+    the_run_reads_each_annotators_latest_answer_once,
     an_adjudication_resolves_the_escalation_and_becomes_precedent,
     an_expert_who_labelled_the_item_or_a_bad_decision_changes_nothing,
     a_decision_can_become_gold_and_a_guideline_example,
