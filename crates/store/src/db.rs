@@ -63,6 +63,10 @@ impl Dialect {
         }
     }
 
+    pub fn is_postgres(self) -> bool {
+        self.0 == Backend::Postgres
+    }
+
     /// Case-insensitive substring match operator.
     pub fn ilike(self) -> &'static str {
         match self.0 {
