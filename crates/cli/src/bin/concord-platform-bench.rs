@@ -231,6 +231,32 @@ fn write_annotations(path: &Path, items: usize) -> Result<usize> {
     Ok(rows)
 }
 
+/// Labels of ten late annotators, one per item on the first `items` items.
+fn write_late_annotations(path: &Path, items: usize) -> Result<usize> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "item,annotator,decision,severity")?;
+    let severities = ["S0", "S1", "S2", "S3", "S4"];
+    let decisions = [
+        "NOT_VIOLATING",
+        "NOT_VIOLATING",
+        "BORDERLINE",
+        "VIOLATING",
+        "VIOLATING",
+    ];
+    for i in 0..items {
+        let level = (i * 7 + i / 3) % 5;
+        writeln!(
+            out,
+            "it_{i:08},bench-late-{:02},{},{}",
+            i % 10,
+            decisions[level],
+            severities[level]
+        )?;
+    }
+    out.flush()?;
+    Ok(items)
+}
+
 /// Most labelled items in a project (3 labels each: about a million labels).
 const LABELLED_ITEMS: usize = 333_334;
 
@@ -299,6 +325,33 @@ fn bench_backend(
             what: format!("{label}: consensus run over {count} labels (read, DS + report, store)"),
             seconds,
             rate: format!("{:.0} labels/s", count as f64 / seconds),
+            peak_mib: peak,
+        });
+        // A refresh: the same run again with nothing new (only the rows that changed are
+        // written), then after 1 % more labels (a late annotator team on 10,000 items).
+        let mut again = concord(bin, db);
+        again.args(["consensus", &slug]);
+        let (seconds, peak, _) = run_measured(again)?;
+        rows.push(Row {
+            what: format!("{label}: consensus rerun, nothing new"),
+            seconds,
+            rate: format!("{:.0} labels/s", count as f64 / seconds),
+            peak_mib: peak,
+        });
+        let late = dir.join(format!("late_labels_{labelled}.csv"));
+        let late_count = write_late_annotations(&late, labelled.min(10_000))?;
+        let mut import = concord(bin, db);
+        import
+            .args(["import", &slug, "--kind", "annotations"])
+            .arg(&late);
+        check(import)?;
+        let mut after_new = concord(bin, db);
+        after_new.args(["consensus", &slug]);
+        let (seconds, peak, _) = run_measured(after_new)?;
+        rows.push(Row {
+            what: format!("{label}: consensus rerun after {late_count} new labels"),
+            seconds,
+            rate: format!("{:.0} labels/s", (count + late_count) as f64 / seconds),
             peak_mib: peak,
         });
         let mut release = concord(bin, db);
