@@ -455,10 +455,10 @@ fn run_from_row(row: &AnyRow) -> Result<ConsensusRun> {
 const PARAMS_PER_STATEMENT: usize = 3_200;
 
 /// Rows per page of a bulk read (a page travels as one JSON text of a few megabytes).
-const PAGE_ROWS: usize = 50_000;
+pub(crate) const PAGE_ROWS: usize = 50_000;
 
 /// Runs a query selecting one packed page ([`crate::Dialect::json_rows`]) and parses it.
-async fn packed_page<'e, T, E>(query: AnyQuery<'_>, executor: E) -> Result<Vec<T>>
+pub(crate) async fn packed_page<'e, T, E>(query: AnyQuery<'_>, executor: E) -> Result<Vec<T>>
 where
     T: serde::de::DeserializeOwned,
     E: sqlx::Executor<'e, Database = sqlx::Any>,
@@ -471,7 +471,7 @@ where
     }
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// Rows per packed PostgreSQL write (one JSON parameter of a few megabytes).
 const PACKED_WRITE_ROWS: usize = 20_000;

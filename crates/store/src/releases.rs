@@ -4,6 +4,7 @@
 
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::Id;
+use crate::qa::{PAGE_ROWS, packed_page};
 use crate::{Store, audit};
 pub use concord_formats::release::{ReleaseItem, ReleaseLabel};
 use futures_util::TryStreamExt;
@@ -149,47 +150,61 @@ impl Store {
 
                     // Per item: consensus per question, then the decision in force over it.
                     let mut items: BTreeMap<Id, Snapshot> = BTreeMap::new();
-                    let mut rows = sqlx::query(
-                        "SELECT c.item_id, c.question, c.label, c.posterior, c.agreement, c.n_labels, \
-                                i.external_id, i.is_gold \
+                    // Read in packed pages: a million result rows one by one through the
+                    // driver cost seconds (see `Dialect::json_rows`).
+                    let sql = format!(
+                        "SELECT {} FROM (SELECT c.item_id, c.question, c.label, c.posterior, c.agreement, \
+                                c.n_labels, i.external_id, i.is_gold \
                          FROM item_consensus c JOIN items i ON i.id = c.item_id \
-                         WHERE c.project_id = $1",
-                    )
-                    .bind(project_id)
-                    .fetch(&mut *c);
-                    while let Some(row) = rows.try_next().await? {
-                        let item_id: Id = row.try_get("item_id")?;
-                        let question: String = row.try_get("question")?;
-                        let entry = items.entry(item_id).or_insert_with(|| Snapshot {
-                            external_id: String::new(),
-                            is_gold: false,
-                            label: Map::new(),
-                            soft: Map::new(),
-                            agreement: Map::new(),
-                            n_labels: 0,
-                            adjudicated: false,
-                        });
-                        entry.external_id = row.try_get("external_id")?;
-                        entry.is_gold = row.try_get::<i64, _>("is_gold")? != 0;
-                        let label: Option<String> = row.try_get("label")?;
-                        entry.label.insert(
-                            question.clone(),
-                            label
-                                .map(|l| parse_json(&l, "consensus label"))
-                                .transpose()?
-                                .unwrap_or(Value::Null),
-                        );
-                        entry.soft.insert(
-                            question.clone(),
-                            parse_json(&row.try_get::<String, _>("posterior")?, "posterior")?,
-                        );
-                        let agreement: Option<f64> = row.try_get("agreement")?;
-                        entry
-                            .agreement
-                            .insert(question, agreement.map(Value::from).unwrap_or(Value::Null));
-                        entry.n_labels = entry.n_labels.max(row.try_get("n_labels")?);
+                         WHERE c.project_id = $1 AND (c.question, c.item_id) > ($2, $3) \
+                         ORDER BY c.question, c.item_id LIMIT {PAGE_ROWS}) page",
+                        dialect.json_rows(
+                            "item_id, question, label, posterior, agreement, n_labels, external_id, is_gold",
+                            "question, item_id"
+                        )
+                    );
+                    type ConsensusRow =
+                        (Id, String, Option<String>, String, Option<f64>, i64, String, i64);
+                    let (mut after_question, mut after_item) = (String::new(), 0 as Id);
+                    loop {
+                        let page: Vec<ConsensusRow> = packed_page(
+                            sqlx::query(&sql)
+                                .bind(project_id)
+                                .bind(after_question.clone())
+                                .bind(after_item),
+                            &mut *c,
+                        )
+                        .await?;
+                        let Some(last) = page.last() else { break };
+                        (after_question, after_item) = (last.1.clone(), last.0);
+                        for (item_id, question, label, posterior, agreement, n_labels, external_id, is_gold) in page {
+                            let entry = items.entry(item_id).or_insert_with(|| Snapshot {
+                                external_id: String::new(),
+                                is_gold: false,
+                                label: Map::new(),
+                                soft: Map::new(),
+                                agreement: Map::new(),
+                                n_labels: 0,
+                                adjudicated: false,
+                            });
+                            entry.external_id = external_id;
+                            entry.is_gold = is_gold != 0;
+                            entry.label.insert(
+                                question.clone(),
+                                label
+                                    .map(|l| parse_json(&l, "consensus label"))
+                                    .transpose()?
+                                    .unwrap_or(Value::Null),
+                            );
+                            entry
+                                .soft
+                                .insert(question.clone(), parse_json(&posterior, "posterior")?);
+                            entry
+                                .agreement
+                                .insert(question, agreement.map(Value::from).unwrap_or(Value::Null));
+                            entry.n_labels = entry.n_labels.max(n_labels);
+                        }
                     }
-                    drop(rows);
                     let decisions = sqlx::query(
                         "SELECT a.item_id, a.answer, i.external_id, i.is_gold FROM adjudications a \
                          JOIN items i ON i.id = a.item_id \

@@ -196,14 +196,6 @@ fn write_annotations(path: &Path, items: usize) -> Result<usize> {
         state ^= state << 17;
         state
     };
-    let severities = ["S0", "S1", "S2", "S3", "S4"];
-    let decisions = [
-        "NOT_VIOLATING",
-        "NOT_VIOLATING",
-        "BORDERLINE",
-        "VIOLATING",
-        "VIOLATING",
-    ];
     let mut rows = 0;
     for i in 0..items {
         let truth = (next() % 5) as usize;
@@ -222,7 +214,7 @@ fn write_annotations(path: &Path, items: usize) -> Result<usize> {
             writeln!(
                 out,
                 "it_{i:08},bench-annotator-{annotator:02},{},{}",
-                decisions[level], severities[level]
+                DECISIONS[level], SEVERITIES[level]
             )?;
             rows += 1;
         }
@@ -231,26 +223,28 @@ fn write_annotations(path: &Path, items: usize) -> Result<usize> {
     Ok(rows)
 }
 
+/// The generated labels' scale: severity level → (decision, severity code).
+const SEVERITIES: [&str; 5] = ["S0", "S1", "S2", "S3", "S4"];
+const DECISIONS: [&str; 5] = [
+    "NOT_VIOLATING",
+    "NOT_VIOLATING",
+    "BORDERLINE",
+    "VIOLATING",
+    "VIOLATING",
+];
+
 /// Labels of ten late annotators, one per item on the first `items` items.
 fn write_late_annotations(path: &Path, items: usize) -> Result<usize> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     writeln!(out, "item,annotator,decision,severity")?;
-    let severities = ["S0", "S1", "S2", "S3", "S4"];
-    let decisions = [
-        "NOT_VIOLATING",
-        "NOT_VIOLATING",
-        "BORDERLINE",
-        "VIOLATING",
-        "VIOLATING",
-    ];
     for i in 0..items {
         let level = (i * 7 + i / 3) % 5;
         writeln!(
             out,
             "it_{i:08},bench-late-{:02},{},{}",
             i % 10,
-            decisions[level],
-            severities[level]
+            DECISIONS[level],
+            SEVERITIES[level]
         )?;
     }
     out.flush()?;
