@@ -471,6 +471,34 @@ where
     }
 }
 
+/// Runs a packed-page query over a project's per-question rows, keyed by (question, item):
+/// `sql` takes the project as `$1` and the last key read as `$2, $3` (a row-value keyset,
+/// `(question, item_id) > ($2, $3)`), and `each` receives every page in order.
+pub(crate) async fn for_each_question_page<T: serde::de::DeserializeOwned>(
+    c: &mut AnyConnection,
+    sql: &str,
+    project_id: Id,
+    key: impl Fn(&T) -> (String, Id),
+    mut each: impl FnMut(Vec<T>) -> Result<()>,
+) -> Result<()> {
+    let (mut after_question, mut after_item) = (String::new(), 0 as Id);
+    loop {
+        let page: Vec<T> = packed_page(
+            sqlx::query(sql)
+                .bind(project_id)
+                .bind(after_question.clone())
+                .bind(after_item),
+            &mut *c,
+        )
+        .await?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        (after_question, after_item) = key(last);
+        each(page)?;
+    }
+}
+
 pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// Rows per packed PostgreSQL write (one JSON parameter of a few megabytes).
@@ -576,22 +604,14 @@ async fn write_item_consensus(
            ORDER BY question, item_id LIMIT {PAGE_ROWS}) page",
         dialect.json_rows("item_id, question, digest", "question, item_id")
     );
-    let (mut after_question, mut after_item) = (String::new(), 0 as Id);
-    loop {
-        let page: Vec<(Id, String, i64)> = packed_page(
-            sqlx::query(&sql)
-                .bind(project_id)
-                .bind(after_question.clone())
-                .bind(after_item),
-            &mut *c,
-        )
-        .await?;
-        let Some(last) = page.last() else { break };
-        (after_question, after_item) = (last.1.clone(), last.0);
+    let page_key = |row: &(Id, String, i64)| (row.1.clone(), row.0);
+    for_each_question_page(c, &sql, project_id, page_key, |page| {
         for (item_id, question, digest) in page {
             stored.insert((question_index(&question), item_id), digest);
         }
-    }
+        Ok(())
+    })
+    .await?;
     let mut changed: Vec<(&NewItemConsensus, i64)> = Vec::new();
     for row in rows {
         let digest = row.digest();

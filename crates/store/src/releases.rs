@@ -4,7 +4,7 @@
 
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::Id;
-use crate::qa::{PAGE_ROWS, packed_page};
+use crate::qa::{PAGE_ROWS, for_each_question_page};
 use crate::{Store, audit};
 pub use concord_formats::release::{ReleaseItem, ReleaseLabel};
 use futures_util::TryStreamExt;
@@ -165,28 +165,10 @@ impl Store {
                     );
                     type ConsensusRow =
                         (Id, String, Option<String>, String, Option<f64>, i64, String, i64);
-                    let (mut after_question, mut after_item) = (String::new(), 0 as Id);
-                    loop {
-                        let page: Vec<ConsensusRow> = packed_page(
-                            sqlx::query(&sql)
-                                .bind(project_id)
-                                .bind(after_question.clone())
-                                .bind(after_item),
-                            &mut *c,
-                        )
-                        .await?;
-                        let Some(last) = page.last() else { break };
-                        (after_question, after_item) = (last.1.clone(), last.0);
+                    let page_key = |row: &ConsensusRow| (row.1.clone(), row.0);
+                    for_each_question_page(c, &sql, project_id, page_key, |page| {
                         for (item_id, question, label, posterior, agreement, n_labels, external_id, is_gold) in page {
-                            let entry = items.entry(item_id).or_insert_with(|| Snapshot {
-                                external_id: String::new(),
-                                is_gold: false,
-                                label: Map::new(),
-                                soft: Map::new(),
-                                agreement: Map::new(),
-                                n_labels: 0,
-                                adjudicated: false,
-                            });
+                            let entry = items.entry(item_id).or_default();
                             entry.external_id = external_id;
                             entry.is_gold = is_gold != 0;
                             entry.label.insert(
@@ -204,7 +186,9 @@ impl Store {
                                 .insert(question, agreement.map(Value::from).unwrap_or(Value::Null));
                             entry.n_labels = entry.n_labels.max(n_labels);
                         }
-                    }
+                        Ok(())
+                    })
+                    .await?;
                     let decisions = sqlx::query(
                         "SELECT a.item_id, a.answer, i.external_id, i.is_gold FROM adjudications a \
                          JOIN items i ON i.id = a.item_id \
@@ -218,15 +202,7 @@ impl Store {
                         let item_id: Id = row.try_get("item_id")?;
                         let answer: Value =
                             parse_json(&row.try_get::<String, _>("answer")?, "adjudication answer")?;
-                        let entry = items.entry(item_id).or_insert_with(|| Snapshot {
-                            external_id: String::new(),
-                            is_gold: false,
-                            label: Map::new(),
-                            soft: Map::new(),
-                            agreement: Map::new(),
-                            n_labels: 0,
-                            adjudicated: false,
-                        });
+                        let entry = items.entry(item_id).or_default();
                         entry.external_id = row.try_get("external_id")?;
                         entry.is_gold = row.try_get::<i64, _>("is_gold")? != 0;
                         if let Value::Object(decided) = answer {
@@ -501,6 +477,7 @@ where
     rx
 }
 
+#[derive(Default)]
 struct Snapshot {
     external_id: String,
     is_gold: bool,

@@ -176,6 +176,24 @@ fn check(mut command: Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).to_string())
 }
 
+/// Runs a step and adds its row: time, throughput of `amount` in `unit`, peak memory.
+fn measure(
+    rows: &mut Vec<Row>,
+    what: String,
+    command: Command,
+    amount: f64,
+    unit: &str,
+) -> Result<()> {
+    let (seconds, peak_mib, _) = run_measured(command)?;
+    rows.push(Row {
+        what,
+        seconds,
+        rate: format!("{:.0} {unit}", amount / seconds),
+        peak_mib,
+    });
+    Ok(())
+}
+
 struct Row {
     what: String,
     seconds: f64,
@@ -273,26 +291,26 @@ fn bench_backend(
         check(create)?;
         let mut import = concord(bin, db);
         import.arg("import").arg(&slug).arg(&file);
-        let (seconds, peak, _) = run_measured(import)?;
-        rows.push(Row {
-            what: format!("{label}: import {n} items (JSONL)"),
-            seconds,
-            rate: format!("{:.0} items/s", n as f64 / seconds),
-            peak_mib: peak,
-        });
+        measure(
+            rows,
+            format!("{label}: import {n} items (JSONL)"),
+            import,
+            n as f64,
+            "items/s",
+        )?;
         for format in ["jsonl", "csv"] {
             let out = dir.join(format!("export_{n}.{format}"));
             let mut export = concord(bin, db);
             export
                 .args(["export", &slug, "--format", format, "--out"])
                 .arg(&out);
-            let (seconds, peak, _) = run_measured(export)?;
-            rows.push(Row {
-                what: format!("{label}: export {n} items ({format})"),
-                seconds,
-                rate: format!("{:.0} items/s", n as f64 / seconds),
-                peak_mib: peak,
-            });
+            measure(
+                rows,
+                format!("{label}: export {n} items ({format})"),
+                export,
+                n as f64,
+                "items/s",
+            )?;
             let _ = std::fs::remove_file(&out);
         }
 
@@ -305,33 +323,33 @@ fn bench_backend(
         import
             .args(["import", &slug, "--kind", "annotations"])
             .arg(&labels);
-        let (seconds, peak, _) = run_measured(import)?;
-        rows.push(Row {
-            what: format!("{label}: import {count} labels (CSV)"),
-            seconds,
-            rate: format!("{:.0} labels/s", count as f64 / seconds),
-            peak_mib: peak,
-        });
+        measure(
+            rows,
+            format!("{label}: import {count} labels (CSV)"),
+            import,
+            count as f64,
+            "labels/s",
+        )?;
         let mut consensus = concord(bin, db);
         consensus.args(["consensus", &slug]);
-        let (seconds, peak, _) = run_measured(consensus)?;
-        rows.push(Row {
-            what: format!("{label}: consensus run over {count} labels (read, DS + report, store)"),
-            seconds,
-            rate: format!("{:.0} labels/s", count as f64 / seconds),
-            peak_mib: peak,
-        });
+        measure(
+            rows,
+            format!("{label}: consensus run over {count} labels (read, DS + report, store)"),
+            consensus,
+            count as f64,
+            "labels/s",
+        )?;
         // A refresh: the same run again with nothing new (only the rows that changed are
         // written), then after 1 % more labels (a late annotator team on 10,000 items).
         let mut again = concord(bin, db);
         again.args(["consensus", &slug]);
-        let (seconds, peak, _) = run_measured(again)?;
-        rows.push(Row {
-            what: format!("{label}: consensus rerun, nothing new"),
-            seconds,
-            rate: format!("{:.0} labels/s", count as f64 / seconds),
-            peak_mib: peak,
-        });
+        measure(
+            rows,
+            format!("{label}: consensus rerun, nothing new"),
+            again,
+            count as f64,
+            "labels/s",
+        )?;
         let late = dir.join(format!("late_labels_{labelled}.csv"));
         let late_count = write_late_annotations(&late, labelled.min(10_000))?;
         let mut import = concord(bin, db);
@@ -341,22 +359,22 @@ fn bench_backend(
         check(import)?;
         let mut after_new = concord(bin, db);
         after_new.args(["consensus", &slug]);
-        let (seconds, peak, _) = run_measured(after_new)?;
-        rows.push(Row {
-            what: format!("{label}: consensus rerun after {late_count} new labels"),
-            seconds,
-            rate: format!("{:.0} labels/s", (count + late_count) as f64 / seconds),
-            peak_mib: peak,
-        });
+        measure(
+            rows,
+            format!("{label}: consensus rerun after {late_count} new labels"),
+            after_new,
+            (count + late_count) as f64,
+            "labels/s",
+        )?;
         let mut release = concord(bin, db);
         release.args(["release", "create", &slug, "bench"]);
-        let (seconds, peak, _) = run_measured(release)?;
-        rows.push(Row {
-            what: format!("{label}: release of {labelled} labelled items"),
-            seconds,
-            rate: format!("{:.0} items/s", labelled as f64 / seconds),
-            peak_mib: peak,
-        });
+        measure(
+            rows,
+            format!("{label}: release of {labelled} labelled items"),
+            release,
+            labelled as f64,
+            "items/s",
+        )?;
     }
     Ok(())
 }
