@@ -378,6 +378,12 @@ impl AnnotationTable {
             .copied()
             .zip(self.row_label[range].iter().copied())
     }
+    /// The item-ordered columns at once, for tight loops over many items: item offsets
+    /// (`offsets[i]..offsets[i + 1]` are item i's rows), then each row's annotator and value.
+    #[inline]
+    pub fn item_columns(&self) -> (&[u32], &[u32], &[u32]) {
+        (&self.item_offsets, &self.row_annotator, &self.row_label)
+    }
     /// Values of `item`'s ratings, in input order.
     #[inline]
     pub fn item_values(&self, item: u32) -> &[u32] {

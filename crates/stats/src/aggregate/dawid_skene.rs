@@ -299,7 +299,34 @@ fn prefetch(slice: &[f64], index: usize) {
 }
 
 /// How many items ahead rows are prefetched.
-const PREFETCH_AHEAD: u32 = 6;
+const PREFETCH_AHEAD: usize = 6;
+
+/// Scratch rows of the pass: `[f64; K]` when the class count is known at compile time
+/// (the compiler then keeps them in registers), `Vec<f64>` otherwise.
+trait Scratch {
+    fn zeroed(k: usize) -> Self;
+    fn values(&mut self) -> &mut [f64];
+}
+
+impl<const K: usize> Scratch for [f64; K] {
+    #[inline(always)]
+    fn zeroed(_: usize) -> Self {
+        [0.0; K]
+    }
+    #[inline(always)]
+    fn values(&mut self) -> &mut [f64] {
+        self
+    }
+}
+
+impl Scratch for Vec<f64> {
+    fn zeroed(k: usize) -> Self {
+        vec![0.0; k]
+    }
+    fn values(&mut self) -> &mut [f64] {
+        self
+    }
+}
 
 /// `fused_pass` for `K` classes (`K = 0`: any number, known at run time).
 fn fused_pass_k<const K: usize>(
@@ -315,84 +342,25 @@ fn fused_pass_k<const K: usize>(
     let p: Vec<f64> = priors.iter().map(|p| p.max(EPS)).collect();
     let ranges = n_ranges(n_items, table_len);
     let per_range = n_items.div_ceil(ranges);
-    // Tables that fit in the L2 cache gain nothing from prefetching.
-    let prefetching = table_len * 8 > (1 << 20);
+    let pass = RangePass {
+        table,
+        p: &p,
+        errors,
+        posterior,
+        k,
+        table_len,
+        // Tables that fit in the L2 cache gain nothing from prefetching.
+        prefetching: table_len * 8 > (1 << 20),
+    };
     let partials: Vec<PassTotals> = q
         .par_chunks_mut((per_range * k).max(1))
         .enumerate()
         .map(|(range, rows)| {
-            let first = range * per_range;
-            let mut totals = PassTotals::new(table_len, k);
-            let end_item = (first + rows.len() / k.max(1)) as u32;
-            for (offset, row) in rows.chunks_mut(k).enumerate() {
-                let item = (first + offset) as u32;
-                let ahead = item + PREFETCH_AHEAD;
-                if prefetching && ahead < end_item {
-                    for (a, y) in table.item_ratings(ahead) {
-                        let base = (a as usize * k + y as usize) * k;
-                        if let Posterior::EStep { .. } = posterior {
-                            prefetch(&errors.e, base);
-                            prefetch(&errors.e, base + k - 1);
-                        }
-                        prefetch(&totals.counts, base);
-                        prefetch(&totals.counts, base + k - 1);
-                    }
-                }
-                let ratings = table.item_ratings(item);
-                let r = ratings.len() as f64;
-                if let Posterior::EStep { known } = posterior {
-                    row.copy_from_slice(&p);
-                    let mut rescales = 0.0;
-                    for (i, (a, y)) in table.item_ratings(item).enumerate() {
-                        let base = (a as usize * k + y as usize) * k;
-                        let e = &errors.e[base..base + k];
-                        for c in 0..k {
-                            row[c] *= e[c];
-                        }
-                        // Error entries are ≥ ~1e-17, so checking every fourth rating
-                        // keeps products far from underflow.
-                        if i % 4 == 3 && row.iter().all(|v| *v < 1.0 / RESCALE) {
-                            row.iter_mut().for_each(|v| *v *= RESCALE);
-                            rescales += 1.0;
-                        }
-                    }
-                    let total: f64 = row.iter().sum();
-                    let inverse = 1.0 / total;
-                    for v in row.iter_mut() {
-                        *v *= inverse;
-                    }
-                    match known.and_then(|known| known[item as usize]) {
-                        Some(answer) => {
-                            row.iter_mut().for_each(|v| *v = 0.0);
-                            row[answer as usize] = 1.0;
-                            totals.clamped += 1.0;
-                            totals.clamped_log_p += p[answer as usize].ln();
-                            for (a, y) in table.item_ratings(item) {
-                                let e =
-                                    errors.e[(a as usize * k + y as usize) * k + answer as usize];
-                                totals.clamped_log_e += e.ln();
-                            }
-                        }
-                        None => {
-                            totals.product_z.push(total);
-                            totals.rescales += rescales;
-                            totals.tiny_entries += row.iter().filter(|v| **v < EPS).count() as f64;
-                        }
-                    }
-                }
-                for c in 0..k {
-                    totals.prior_sums[c] += row[c];
-                    totals.rated_sums[c] += r * row[c];
-                }
-                for (a, y) in table.item_ratings(item) {
-                    let base = (a as usize * k + y as usize) * k;
-                    let counts = &mut totals.counts[base..base + k];
-                    for c in 0..k {
-                        counts[c] += row[c];
-                    }
-                }
+            if K == 0 {
+                pass.run::<Vec<f64>>(range * per_range, rows)
+            } else {
+                pass.run::<[f64; K]>(range * per_range, rows)
             }
-            totals
         })
         .collect();
     // Combine ranges in order.
@@ -404,6 +372,122 @@ fn fused_pass_k<const K: usize>(
         totals.add(part);
     }
     totals
+}
+
+/// What every range of one pass shares.
+struct RangePass<'a> {
+    table: &'a AnnotationTable,
+    /// Priors floored at EPS.
+    p: &'a [f64],
+    errors: &'a Errors,
+    posterior: Posterior<'a>,
+    k: usize,
+    table_len: usize,
+    prefetching: bool,
+}
+
+impl RangePass<'_> {
+    /// The pass over the items from `first` whose posterior rows are `rows`, with its own
+    /// count table. Running sums live in `S` scratch rows and locals rather than in
+    /// `PassTotals`, so that writes to the count table cannot force them through memory.
+    fn run<S: Scratch>(&self, first: usize, rows: &mut [f64]) -> PassTotals {
+        let k = self.k;
+        let (offsets, annotators, values) = self.table.item_columns();
+        let e_all = self.errors.e.as_slice();
+        let mut counts = vec![0.0; self.table_len];
+        let (mut posterior, mut prior_sums, mut rated_sums) =
+            (S::zeroed(k), S::zeroed(k), S::zeroed(k));
+        let (mut product_z, mut rescales, mut tiny_entries) = (LogProduct::default(), 0.0, 0.0);
+        let (mut clamped, mut clamped_log_p, mut clamped_log_e) = (0.0, 0.0, 0.0);
+        let n = rows.len() / k.max(1);
+        let cell = |row: usize| (annotators[row] as usize * k + values[row] as usize) * k;
+        for (offset, row) in rows.chunks_exact_mut(k.max(1)).enumerate() {
+            let item = first + offset;
+            let ahead = offset + PREFETCH_AHEAD;
+            if self.prefetching && ahead < n {
+                let item_ahead = first + ahead;
+                for r in offsets[item_ahead] as usize..offsets[item_ahead + 1] as usize {
+                    let base = cell(r);
+                    if let Posterior::EStep { .. } = self.posterior {
+                        prefetch(e_all, base);
+                        prefetch(e_all, base + k - 1);
+                    }
+                    prefetch(&counts, base);
+                    prefetch(&counts, base + k - 1);
+                }
+            }
+            let ratings = offsets[item] as usize..offsets[item + 1] as usize;
+            let r = ratings.len() as f64;
+            let q = posterior.values();
+            match self.posterior {
+                Posterior::EStep { known } => {
+                    q.copy_from_slice(self.p);
+                    let mut item_rescales = 0.0;
+                    for (i, rating) in ratings.clone().enumerate() {
+                        let e = &e_all[cell(rating)..][..k];
+                        for (v, e) in q.iter_mut().zip(e) {
+                            *v *= e;
+                        }
+                        // Error entries are ≥ ~1e-17, so checking every fourth rating
+                        // keeps products far from underflow.
+                        if i % 4 == 3 && q.iter().all(|v| *v < 1.0 / RESCALE) {
+                            q.iter_mut().for_each(|v| *v *= RESCALE);
+                            item_rescales += 1.0;
+                        }
+                    }
+                    let total: f64 = q.iter().sum();
+                    let inverse = 1.0 / total;
+                    for v in q.iter_mut() {
+                        *v *= inverse;
+                    }
+                    match known.and_then(|known| known[item]) {
+                        Some(answer) => {
+                            q.iter_mut().for_each(|v| *v = 0.0);
+                            q[answer as usize] = 1.0;
+                            clamped += 1.0;
+                            clamped_log_p += self.p[answer as usize].ln();
+                            for rating in ratings.clone() {
+                                clamped_log_e += e_all[cell(rating) + answer as usize].ln();
+                            }
+                        }
+                        None => {
+                            product_z.push(total);
+                            rescales += item_rescales;
+                            tiny_entries += q.iter().filter(|v| **v < EPS).count() as f64;
+                        }
+                    }
+                    row.copy_from_slice(q);
+                }
+                Posterior::Given => q.copy_from_slice(row),
+            }
+            let q: &[f64] = q;
+            for ((prior_sum, rated_sum), v) in prior_sums
+                .values()
+                .iter_mut()
+                .zip(rated_sums.values().iter_mut())
+                .zip(q)
+            {
+                *prior_sum += v;
+                *rated_sum += r * v;
+            }
+            for rating in ratings {
+                for (count, v) in counts[cell(rating)..][..k].iter_mut().zip(q) {
+                    *count += v;
+                }
+            }
+        }
+        PassTotals {
+            counts,
+            prior_sums: prior_sums.values().to_vec(),
+            rated_sums: rated_sums.values().to_vec(),
+            product_z,
+            rescales,
+            tiny_entries,
+            clamped,
+            clamped_log_p,
+            clamped_log_e,
+        }
+    }
 }
 
 /// Σ counts · ln e over observed rows (entries with e = 0 carry no count).
