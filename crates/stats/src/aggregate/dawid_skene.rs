@@ -304,11 +304,17 @@ const PREFETCH_AHEAD: usize = 6;
 /// Scratch rows of the pass: `[f64; K]` when the class count is known at compile time
 /// (the compiler then keeps them in registers), `Vec<f64>` otherwise.
 trait Scratch {
+    /// The class count: `K` for arrays (a constant the compiler unrolls loops by).
+    fn width(k: usize) -> usize;
     fn zeroed(k: usize) -> Self;
     fn values(&mut self) -> &mut [f64];
 }
 
 impl<const K: usize> Scratch for [f64; K] {
+    #[inline(always)]
+    fn width(_: usize) -> usize {
+        K
+    }
     #[inline(always)]
     fn zeroed(_: usize) -> Self {
         [0.0; K]
@@ -320,6 +326,9 @@ impl<const K: usize> Scratch for [f64; K] {
 }
 
 impl Scratch for Vec<f64> {
+    fn width(k: usize) -> usize {
+        k
+    }
     fn zeroed(k: usize) -> Self {
         vec![0.0; k]
     }
@@ -391,7 +400,7 @@ impl RangePass<'_> {
     /// count table. Running sums live in `S` scratch rows and locals rather than in
     /// `PassTotals`, so that writes to the count table cannot force them through memory.
     fn run<S: Scratch>(&self, first: usize, rows: &mut [f64]) -> PassTotals {
-        let k = self.k;
+        let k = S::width(self.k);
         let (offsets, annotators, values) = self.table.item_columns();
         let e_all = self.errors.e.as_slice();
         let mut counts = vec![0.0; self.table_len];
@@ -423,17 +432,21 @@ impl RangePass<'_> {
                 Posterior::EStep { known } => {
                     q.copy_from_slice(self.p);
                     let mut item_rescales = 0.0;
-                    for (i, rating) in ratings.clone().enumerate() {
-                        let e = &e_all[cell(rating)..][..k];
-                        for (v, e) in q.iter_mut().zip(e) {
-                            *v *= e;
+                    // Error entries are ≥ ~1e-17, so checking after every fourth rating
+                    // keeps products far from underflow.
+                    let mut rating = ratings.start;
+                    while rating < ratings.end {
+                        let group_end = (rating + 4).min(ratings.end);
+                        for rating in rating..group_end {
+                            for (v, e) in q.iter_mut().zip(&e_all[cell(rating)..][..k]) {
+                                *v *= e;
+                            }
                         }
-                        // Error entries are ≥ ~1e-17, so checking every fourth rating
-                        // keeps products far from underflow.
-                        if i % 4 == 3 && q.iter().all(|v| *v < 1.0 / RESCALE) {
+                        if group_end - rating == 4 && q.iter().all(|v| *v < 1.0 / RESCALE) {
                             q.iter_mut().for_each(|v| *v *= RESCALE);
                             item_rescales += 1.0;
                         }
+                        rating = group_end;
                     }
                     let total: f64 = q.iter().sum();
                     let inverse = 1.0 / total;
