@@ -8,6 +8,7 @@
 
 pub mod aggregate;
 pub mod agreement;
+pub mod buffers;
 pub mod dist;
 pub mod intern;
 pub mod sampling;

@@ -442,7 +442,7 @@ impl AnnotationTable {
 
 /// Counting-sort offsets: `offsets[k]..offsets[k+1]` is the span of key k.
 fn offsets_from_keys(keys: &[u32], n_keys: usize) -> Vec<u32> {
-    let mut offsets = vec![0u32; n_keys + 1];
+    let mut offsets = crate::buffers::written_zeros(n_keys + 1);
     for &key in keys {
         offsets[key as usize + 1] += 1;
     }

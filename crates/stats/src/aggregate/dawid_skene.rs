@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use super::majority::vote_shares;
 use super::{AggregateError, AggregateOptions, Aggregation, Confusion, Method};
+use crate::buffers::written_zeros;
 use crate::table::AnnotationTable;
 
 const EPS: f64 = 1e-10;
@@ -156,7 +157,7 @@ struct PassTotals {
 impl PassTotals {
     fn new(table_len: usize, k: usize) -> Self {
         Self {
-            counts: vec![0.0; table_len],
+            counts: written_zeros(table_len),
             prior_sums: vec![0.0; k],
             rated_sums: vec![0.0; k],
             product_z: LogProduct::default(),
@@ -403,7 +404,7 @@ impl RangePass<'_> {
         let k = S::width(self.k);
         let (offsets, annotators, values) = self.table.item_columns();
         let e_all = self.errors.e.as_slice();
-        let mut counts = vec![0.0; self.table_len];
+        let mut counts = written_zeros(self.table_len);
         let (mut posterior, mut prior_sums, mut rated_sums) =
             (S::zeroed(k), S::zeroed(k), S::zeroed(k));
         let (mut product_z, mut rescales, mut tiny_entries) = (LogProduct::default(), 0.0, 0.0);

@@ -33,6 +33,7 @@ use rayon::prelude::*;
 
 use super::mace::{Mt19937, fixed_chunk_size, numpy_seed};
 use super::{AggregateError, AggregateOptions, Aggregation, Method, argmax_with_ties};
+use crate::buffers::written_zeros;
 use crate::table::AnnotationTable;
 
 const OVERFLOW: f64 = 1e300;
@@ -110,7 +111,7 @@ pub fn kos(
         let partials: Vec<Vec<f64>> = (0..n_chunks)
             .into_par_iter()
             .map(|chunk| {
-                let mut acc = vec![0.0; n_annotators];
+                let mut acc = written_zeros(n_annotators);
                 let items = chunk * chunk_items..((chunk + 1) * chunk_items).min(n_items);
                 for item in items {
                     let a_t = item_total[item];

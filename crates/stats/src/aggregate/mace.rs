@@ -38,6 +38,7 @@
 use rayon::prelude::*;
 
 use super::{AggregateError, AggregateOptions, Aggregation, Method, argmax_with_ties, splitmix};
+use crate::buffers::written_zeros;
 use crate::table::AnnotationTable;
 
 // ---------------------------------------------------------------------------
@@ -319,7 +320,7 @@ fn e_step(
         vec![0.0; n_items * k]
     };
     let run_chunk = |chunk: usize, mut q_out: Option<&mut [f64]>| -> (f64, Vec<f64>) {
-        let mut acc = vec![0.0; width];
+        let mut acc = written_zeros(width);
         let mut r = vec![0.0; k];
         let mut suffix = vec![0.0; k + 1];
         // 1 − q per class, computed without cancellation.
@@ -409,7 +410,7 @@ fn e_step(
             .collect()
     };
     let mut log_likelihood = 0.0;
-    let mut acc = vec![0.0; width];
+    let mut acc = written_zeros(width);
     for (ll, part) in partials {
         log_likelihood += ll;
         acc.iter_mut().zip(&part).for_each(|(a, p)| *a += p);

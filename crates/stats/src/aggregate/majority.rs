@@ -6,13 +6,14 @@
 use rayon::prelude::*;
 
 use super::{AggregateError, AggregateOptions, Aggregation, Method};
+use crate::buffers::written_zeros;
 use crate::table::AnnotationTable;
 
 /// Vote shares per item, each vote weighted by its annotator's skill (1 without skills).
 /// Returns row-major n_items × k; a row whose weights sum to 0 is all zero.
 pub fn vote_shares(table: &AnnotationTable, skills: Option<&[f64]>) -> Vec<f64> {
     let k = table.n_values();
-    let mut probas = vec![0.0; table.n_items() * k];
+    let mut probas = written_zeros(table.n_items() * k);
     probas
         .par_chunks_mut(k.max(1))
         .enumerate()
