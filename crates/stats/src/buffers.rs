@@ -24,6 +24,104 @@ pub fn written_zeros<T: Copy + Default + Send + Sync>(n: usize) -> Vec<T> {
     buffer
 }
 
+/// Small per-item scratch rows of a pass over the ratings: `[f64; K]` when the class count is known at compile time
+/// (the compiler then keeps them in registers), `Vec<f64>` otherwise.
+pub(crate) trait Scratch {
+    /// The class count: `K` for arrays (a constant the compiler unrolls loops by).
+    fn width(k: usize) -> usize;
+    fn zeroed(k: usize) -> Self;
+    fn values(&mut self) -> &mut [f64];
+}
+
+impl<const K: usize> Scratch for [f64; K] {
+    #[inline(always)]
+    fn width(_: usize) -> usize {
+        K
+    }
+    #[inline(always)]
+    fn zeroed(_: usize) -> Self {
+        [0.0; K]
+    }
+    #[inline(always)]
+    fn values(&mut self) -> &mut [f64] {
+        self
+    }
+}
+
+impl Scratch for Vec<f64> {
+    fn width(k: usize) -> usize {
+        k
+    }
+    fn zeroed(k: usize) -> Self {
+        vec![0.0; k]
+    }
+    fn values(&mut self) -> &mut [f64] {
+        self
+    }
+}
+
+/// Evaluates `$body` with the type alias `$S` naming the [`Scratch`] for `$k` classes:
+/// `[f64; K]` for the usual class counts, `Vec<f64>` for any other.
+macro_rules! with_scratch {
+    ($k:expr, $S:ident => $body:expr) => {
+        match $k {
+            2 => {
+                type $S = [f64; 2];
+                $body
+            }
+            3 => {
+                type $S = [f64; 3];
+                $body
+            }
+            4 => {
+                type $S = [f64; 4];
+                $body
+            }
+            5 => {
+                type $S = [f64; 5];
+                $body
+            }
+            6 => {
+                type $S = [f64; 6];
+                $body
+            }
+            7 => {
+                type $S = [f64; 7];
+                $body
+            }
+            8 => {
+                type $S = [f64; 8];
+                $body
+            }
+            9 => {
+                type $S = [f64; 9];
+                $body
+            }
+            10 => {
+                type $S = [f64; 10];
+                $body
+            }
+            11 => {
+                type $S = [f64; 11];
+                $body
+            }
+            12 => {
+                type $S = [f64; 12];
+                $body
+            }
+            16 => {
+                type $S = [f64; 16];
+                $body
+            }
+            _ => {
+                type $S = Vec<f64>;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_scratch;
+
 #[cfg(test)]
 mod tests {
     use super::*;

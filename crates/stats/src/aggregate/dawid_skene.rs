@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::majority::vote_shares;
 use super::{AggregateError, AggregateOptions, Aggregation, Confusion, Method};
-use crate::buffers::written_zeros;
+use crate::buffers::{Scratch, with_scratch, written_zeros};
 use crate::table::AnnotationTable;
 
 const EPS: f64 = 1e-10;
@@ -269,15 +269,7 @@ fn fused_pass(
     posterior: Posterior,
 ) -> PassTotals {
     // A compile-time class count lets the per-class loops unroll and vectorise.
-    macro_rules! dispatch {
-        ($($n:literal),*) => {
-            match errors.k {
-                $($n => fused_pass_k::<$n>(table, priors, errors, q, posterior),)*
-                _ => fused_pass_k::<0>(table, priors, errors, q, posterior),
-            }
-        };
-    }
-    dispatch!(2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 16)
+    with_scratch!(errors.k, S => fused_pass_k::<S>(table, priors, errors, q, posterior))
 }
 
 /// Ask the CPU to start loading `slice[index..]` into cache (a hint; no effect on results).
@@ -302,51 +294,15 @@ fn prefetch(slice: &[f64], index: usize) {
 /// How many items ahead rows are prefetched.
 const PREFETCH_AHEAD: usize = 6;
 
-/// Scratch rows of the pass: `[f64; K]` when the class count is known at compile time
-/// (the compiler then keeps them in registers), `Vec<f64>` otherwise.
-trait Scratch {
-    /// The class count: `K` for arrays (a constant the compiler unrolls loops by).
-    fn width(k: usize) -> usize;
-    fn zeroed(k: usize) -> Self;
-    fn values(&mut self) -> &mut [f64];
-}
-
-impl<const K: usize> Scratch for [f64; K] {
-    #[inline(always)]
-    fn width(_: usize) -> usize {
-        K
-    }
-    #[inline(always)]
-    fn zeroed(_: usize) -> Self {
-        [0.0; K]
-    }
-    #[inline(always)]
-    fn values(&mut self) -> &mut [f64] {
-        self
-    }
-}
-
-impl Scratch for Vec<f64> {
-    fn width(k: usize) -> usize {
-        k
-    }
-    fn zeroed(k: usize) -> Self {
-        vec![0.0; k]
-    }
-    fn values(&mut self) -> &mut [f64] {
-        self
-    }
-}
-
-/// `fused_pass` for `K` classes (`K = 0`: any number, known at run time).
-fn fused_pass_k<const K: usize>(
+/// `fused_pass` with scratch rows `S`.
+fn fused_pass_k<S: Scratch>(
     table: &AnnotationTable,
     priors: &[f64],
     errors: &Errors,
     q: &mut [f64],
     posterior: Posterior,
 ) -> PassTotals {
-    let k = if K == 0 { errors.k } else { K };
+    let k = S::width(errors.k);
     let n_items = table.n_items();
     let table_len = table.n_annotators() * k * k;
     let p: Vec<f64> = priors.iter().map(|p| p.max(EPS)).collect();
@@ -365,13 +321,7 @@ fn fused_pass_k<const K: usize>(
     let partials: Vec<PassTotals> = q
         .par_chunks_mut((per_range * k).max(1))
         .enumerate()
-        .map(|(range, rows)| {
-            if K == 0 {
-                pass.run::<Vec<f64>>(range * per_range, rows)
-            } else {
-                pass.run::<[f64; K]>(range * per_range, rows)
-            }
-        })
+        .map(|(range, rows)| pass.run::<S>(range * per_range, rows))
         .collect();
     // Combine ranges in order.
     let mut parts = partials.into_iter();

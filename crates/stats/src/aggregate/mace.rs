@@ -38,7 +38,7 @@
 use rayon::prelude::*;
 
 use super::{AggregateError, AggregateOptions, Aggregation, Method, argmax_with_ties, splitmix};
-use crate::buffers::written_zeros;
+use crate::buffers::{Scratch, with_scratch, written_zeros};
 use crate::table::AnnotationTable;
 
 // ---------------------------------------------------------------------------
@@ -255,17 +255,31 @@ fn row_cells(table: &AnnotationTable, classes: &Classes) -> Result<Vec<u32>, Agg
     Ok(out)
 }
 
-/// Per-(annotator, class) quantities of an E-step, packed so one rating reads 16 bytes:
-/// b = S0·Θ[class] and g/b with g = S1 (so the factor gain is 1 + g/b, the spam share
-/// 1/(1 + g/b) and the knowing share (g/b)/(1 + g/b)). b is floored at 1e-100 (never
-/// reached by fitted parameters) so a gain stays below 1e100.
-fn cell_records(params: &Params, n_annotators: usize, k: usize) -> Vec<[f64; 2]> {
+/// Per-(annotator, class) quantities of an E-step, read once per rating: b = S0·Θ[class]
+/// and g/b with g = S1 (so the factor gain is 1 + g/b), and the spam and knowing shares
+/// of a rating, 1/(1 + g/b) and (g/b)/(1 + g/b). b is floored at 1e-100 (never reached by
+/// fitted parameters) so a gain stays below 1e100.
+struct CellRecord {
+    b: f64,
+    ratio: f64,
+    spam_share: f64,
+    know_share: f64,
+}
+
+fn cell_records(params: &Params, n_annotators: usize, k: usize) -> Vec<CellRecord> {
     let mut records = Vec::with_capacity(n_annotators * k);
     for w in 0..n_annotators {
         let (s0, s1) = (params.s[2 * w], params.s[2 * w + 1]);
         for c in 0..k {
             let b = (s0 * params.theta[w * k + c]).max(1e-100);
-            records.push([b, s1.max(0.0) / b]);
+            let ratio = s1.max(0.0) / b;
+            let spam_share = 1.0 / (1.0 + ratio);
+            records.push(CellRecord {
+                b,
+                ratio,
+                spam_share,
+                know_share: ratio * spam_share,
+            });
         }
     }
     records
@@ -302,9 +316,6 @@ fn e_step(
 ) -> Expectation {
     let n_annotators = table.n_annotators();
     let records = cell_records(params, n_annotators, k);
-    let inv_k = 1.0 / k as f64;
-    let ln_eps = 1e-8f64.ln();
-    let ln_rescale = RESCALE.ln();
     // Class of each cell (avoids an integer division per rating).
     let cell_class: Vec<u32> = (0..n_annotators * k).map(|i| (i % k) as u32).collect();
     let n_items = table.n_items();
@@ -319,84 +330,18 @@ fn e_step(
     } else {
         vec![0.0; n_items * k]
     };
-    let run_chunk = |chunk: usize, mut q_out: Option<&mut [f64]>| -> (f64, Vec<f64>) {
-        let mut acc = written_zeros(width);
-        let mut r = vec![0.0; k];
-        let mut suffix = vec![0.0; k + 1];
-        // 1 − q per class, computed without cancellation.
-        let mut one_minus_q = vec![0.0; k];
-        // Σ ln(Z + 1e-8) as ln of a running product (mantissa, binary exponent), plus the
-        // terms of items whose products needed rescaling.
-        let (mut product, mut exponent, mut ll_rescaled) = (1.0f64, 0i64, 0.0);
-        let items = chunk * chunk_items..((chunk + 1) * chunk_items).min(n_items);
-        for (offset, item) in items.enumerate() {
-            let item_cells = &cells[table.item_rows(item as u32)];
-            // G[c] = base·r[c]·RESCALE^(rescaled_r − rescaled_base): base = Π b / K and
-            // r[c] = Π over ratings with label c of (b + g)/b, both kept in range.
-            let mut base = inv_k;
-            let (mut rescaled_base, mut rescaled_r) = (0i32, 0i32);
-            r.iter_mut().for_each(|v| *v = 1.0);
-            for &cell in item_cells {
-                let rec = &records[cell as usize];
-                base *= rec[0];
-                if base < 1.0 / RESCALE {
-                    base *= RESCALE;
-                    rescaled_base += 1;
-                }
-                let slot = &mut r[cell_class[cell as usize] as usize];
-                *slot *= 1.0 + rec[1];
-                if *slot > RESCALE {
-                    r.iter_mut().for_each(|v| *v /= RESCALE);
-                    rescaled_r += 1;
-                }
-            }
-            let total: f64 = r.iter().sum();
-            if rescaled_base == 0 && rescaled_r == 0 {
-                // Z ≤ 1, so the product stays normal between renormalisations.
-                product *= base * total + 1e-8;
-                if product < 1e-150 {
-                    let (mantissa, e) = split_exponent(product);
-                    product = mantissa;
-                    exponent += e;
-                }
-            } else {
-                let log_z =
-                    base.ln() + total.ln() + f64::from(rescaled_r - rescaled_base) * ln_rescale;
-                ll_rescaled += if log_z > ln_eps {
-                    log_z + (ln_eps - log_z).exp().ln_1p()
-                } else {
-                    ln_eps + (log_z - ln_eps).exp().ln_1p()
-                };
-            }
-            if let Some(q_out) = q_out.as_deref_mut() {
-                for (o, v) in q_out[offset * k..(offset + 1) * k].iter_mut().zip(&r) {
-                    *o = v / total;
-                }
-                continue;
-            }
-            // Σ_{j≠c} r_j from prefix and suffix sums.
-            suffix[k] = 0.0;
-            for c in (0..k).rev() {
-                suffix[c] = suffix[c + 1] + r[c];
-            }
-            let mut prefix = 0.0;
-            for c in 0..k {
-                one_minus_q[c] = (prefix + suffix[c + 1]) / total;
-                prefix += r[c];
-            }
-            let item_annotators = table.item_annotators(item as u32);
-            for (&cell, &a) in item_cells.iter().zip(item_annotators) {
-                let cell = cell as usize;
-                let c = cell_class[cell] as usize;
-                let ratio = records[cell][1];
-                let spam_share = 1.0 / (1.0 + ratio);
-                let qy = r[c] / total;
-                acc[cell] += one_minus_q[c] + qy * spam_share;
-                acc[n_cells + a as usize] += qy * (ratio * spam_share);
-            }
-        }
-        let ll = product.ln() + exponent as f64 * std::f64::consts::LN_2 + ll_rescaled;
-        (ll, acc)
+    let pass = ChunkPass {
+        table,
+        cells,
+        records: &records,
+        cell_class: &cell_class,
+        k,
+        n_cells,
+        width,
+        chunk_items,
+    };
+    let run_chunk = |chunk: usize, q_out: Option<&mut [f64]>| -> (f64, Vec<f64>) {
+        with_scratch!(k, S => pass.run::<S>(chunk, q_out))
     };
     let partials: Vec<(f64, Vec<f64>)> = if counts {
         (0..n_chunks)
@@ -430,6 +375,113 @@ fn e_step(
         strat,
         know,
         log_likelihood,
+    }
+}
+
+/// What every chunk of one E-step shares.
+struct ChunkPass<'a> {
+    table: &'a AnnotationTable,
+    cells: &'a [u32],
+    records: &'a [CellRecord],
+    cell_class: &'a [u32],
+    k: usize,
+    n_cells: usize,
+    /// Accumulator length (0 when posteriors are wanted instead).
+    width: usize,
+    chunk_items: usize,
+}
+
+impl ChunkPass<'_> {
+    /// One chunk of items: its log likelihood and its accumulator (expected spam count per
+    /// cell, then expected knowing count per annotator), or its posteriors in `q_out`.
+    /// Per-item rows live in `S` scratch, so that accumulator writes cannot force them
+    /// through memory.
+    fn run<S: Scratch>(&self, chunk: usize, mut q_out: Option<&mut [f64]>) -> (f64, Vec<f64>) {
+        let (table, records, cell_class) = (self.table, self.records, self.cell_class);
+        let k = S::width(self.k);
+        let n_cells = self.n_cells;
+        let inv_k = 1.0 / k as f64;
+        let ln_eps = 1e-8f64.ln();
+        let ln_rescale = RESCALE.ln();
+        let mut acc = written_zeros(self.width);
+        let mut r = S::zeroed(k);
+        // 1 − q per class, computed without cancellation.
+        let mut one_minus_q = S::zeroed(k);
+        // Σ ln(Z + 1e-8) as ln of a running product (mantissa, binary exponent), plus the
+        // terms of items whose products needed rescaling.
+        let (mut product, mut exponent, mut ll_rescaled) = (1.0f64, 0i64, 0.0);
+        let n_items = table.n_items();
+        let items = chunk * self.chunk_items..((chunk + 1) * self.chunk_items).min(n_items);
+        for (offset, item) in items.enumerate() {
+            let item_cells = &self.cells[table.item_rows(item as u32)];
+            let r = r.values();
+            // G[c] = base·r[c]·RESCALE^(rescaled_r − rescaled_base): base = Π b / K and
+            // r[c] = Π over ratings with label c of (b + g)/b, both kept in range.
+            let mut base = inv_k;
+            let (mut rescaled_base, mut rescaled_r) = (0i32, 0i32);
+            r.iter_mut().for_each(|v| *v = 1.0);
+            for &cell in item_cells {
+                let rec = &records[cell as usize];
+                base *= rec.b;
+                if base < 1.0 / RESCALE {
+                    base *= RESCALE;
+                    rescaled_base += 1;
+                }
+                let slot = &mut r[cell_class[cell as usize] as usize];
+                *slot *= 1.0 + rec.ratio;
+                if *slot > RESCALE {
+                    r.iter_mut().for_each(|v| *v /= RESCALE);
+                    rescaled_r += 1;
+                }
+            }
+            let total: f64 = r.iter().sum();
+            if rescaled_base == 0 && rescaled_r == 0 {
+                // Z ≤ 1, so the product stays normal between renormalisations.
+                product *= base * total + 1e-8;
+                if product < 1e-150 {
+                    let (mantissa, e) = split_exponent(product);
+                    product = mantissa;
+                    exponent += e;
+                }
+            } else {
+                let log_z =
+                    base.ln() + total.ln() + f64::from(rescaled_r - rescaled_base) * ln_rescale;
+                ll_rescaled += if log_z > ln_eps {
+                    log_z + (ln_eps - log_z).exp().ln_1p()
+                } else {
+                    ln_eps + (log_z - ln_eps).exp().ln_1p()
+                };
+            }
+            if let Some(q_out) = q_out.as_deref_mut() {
+                for (o, v) in q_out[offset * k..(offset + 1) * k].iter_mut().zip(r.iter()) {
+                    *o = v / total;
+                }
+                continue;
+            }
+            // Σ_{j≠c} r_j from prefix and suffix sums (first the suffix after c, in place).
+            let one_minus_q = one_minus_q.values();
+            let mut suffix = 0.0;
+            for c in (0..k).rev() {
+                one_minus_q[c] = suffix;
+                suffix += r[c];
+            }
+            let mut prefix = 0.0;
+            for c in 0..k {
+                one_minus_q[c] = (prefix + one_minus_q[c]) / total;
+                prefix += r[c];
+            }
+            let item_annotators = table.item_annotators(item as u32);
+            for (&cell, &a) in item_cells.iter().zip(item_annotators) {
+                let cell = cell as usize;
+                let c = cell_class[cell] as usize;
+                let rec = &records[cell];
+                let qy = r[c] / total;
+                acc[cell] += one_minus_q[c] + qy * rec.spam_share;
+                acc[n_cells + a as usize] += qy * rec.know_share;
+            }
+        }
+        let ll = product.ln() + exponent as f64 * std::f64::consts::LN_2 + ll_rescaled;
+        (ll, acc)
     }
 }
 
