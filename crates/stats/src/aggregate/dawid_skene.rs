@@ -168,7 +168,8 @@ impl PassTotals {
             clamped_log_e: 0.0,
         }
     }
-    fn add(&mut self, other: PassTotals) {
+    /// Add `other` in; returns its count table for reuse.
+    fn add(&mut self, other: PassTotals) -> Vec<f64> {
         self.counts
             .par_iter_mut()
             .zip(other.counts.par_iter())
@@ -185,6 +186,7 @@ impl PassTotals {
         self.clamped += other.clamped;
         self.clamped_log_p += other.clamped_log_p;
         self.clamped_log_e += other.clamped_log_e;
+        other.counts
     }
 }
 
@@ -261,15 +263,17 @@ enum Posterior<'a> {
 /// against underflow) and the sums the M-step and the objective need. The objective's
 /// entropy and log-joint terms are recovered from these sums in O(annotators · k²), so the
 /// pass needs no logarithm per class and touches each rating's error row once.
+/// `spare` holds count tables of earlier passes, reused rather than allocated again.
 fn fused_pass(
     table: &AnnotationTable,
     priors: &[f64],
     errors: &Errors,
     q: &mut [f64],
     posterior: Posterior,
+    spare: &mut Vec<Vec<f64>>,
 ) -> PassTotals {
     // A compile-time class count lets the per-class loops unroll and vectorise.
-    with_scratch!(errors.k, S => fused_pass_k::<S>(table, priors, errors, q, posterior))
+    with_scratch!(errors.k, S => fused_pass_k::<S>(table, priors, errors, q, posterior, spare))
 }
 
 /// Ask the CPU to start loading `slice[index..]` into cache (a hint; no effect on results).
@@ -301,6 +305,7 @@ fn fused_pass_k<S: Scratch>(
     errors: &Errors,
     q: &mut [f64],
     posterior: Posterior,
+    spare: &mut Vec<Vec<f64>>,
 ) -> PassTotals {
     let k = S::width(errors.k);
     let n_items = table.n_items();
@@ -318,10 +323,14 @@ fn fused_pass_k<S: Scratch>(
         // Tables that fit in the L2 cache gain nothing from prefetching.
         prefetching: table_len * 8 > (1 << 20),
     };
+    let tables: Vec<Vec<f64>> = (0..ranges)
+        .map(|_| spare.pop().unwrap_or_default())
+        .collect();
     let partials: Vec<PassTotals> = q
         .par_chunks_mut((per_range * k).max(1))
+        .zip(tables)
         .enumerate()
-        .map(|(range, rows)| pass.run::<S>(range * per_range, rows))
+        .map(|(range, (rows, counts))| pass.run::<S>(range * per_range, rows, counts))
         .collect();
     // Combine ranges in order.
     let mut parts = partials.into_iter();
@@ -329,7 +338,7 @@ fn fused_pass_k<S: Scratch>(
         .next()
         .unwrap_or_else(|| PassTotals::new(table_len, k));
     for part in parts {
-        totals.add(part);
+        spare.push(totals.add(part));
     }
     totals
 }
@@ -350,11 +359,16 @@ impl RangePass<'_> {
     /// The pass over the items from `first` whose posterior rows are `rows`, with its own
     /// count table. Running sums live in `S` scratch rows and locals rather than in
     /// `PassTotals`, so that writes to the count table cannot force them through memory.
-    fn run<S: Scratch>(&self, first: usize, rows: &mut [f64]) -> PassTotals {
+    /// `counts` is a table to reuse (any length; resized and zeroed here).
+    fn run<S: Scratch>(&self, first: usize, rows: &mut [f64], mut counts: Vec<f64>) -> PassTotals {
         let k = S::width(self.k);
         let (offsets, annotators, values) = self.table.item_columns();
         let e_all = self.errors.e.as_slice();
-        let mut counts = written_zeros(self.table_len);
+        if counts.len() == self.table_len {
+            counts.fill(0.0);
+        } else {
+            counts = written_zeros(self.table_len);
+        }
         let (mut posterior, mut prior_sums, mut rated_sums) =
             (S::zeroed(k), S::zeroed(k), S::zeroed(k));
         let (mut product_z, mut rescales, mut tiny_entries) = (LogProduct::default(), 0.0, 0.0);
@@ -554,7 +568,15 @@ fn run(
         e: Vec::new(),
         observed: Vec::new(),
     };
-    let init = fused_pass(table, &vec![1.0; k], &empty, &mut q, Posterior::Given);
+    let mut spare = Vec::new();
+    let init = fused_pass(
+        table,
+        &vec![1.0; k],
+        &empty,
+        &mut q,
+        Posterior::Given,
+        &mut spare,
+    );
     let m_step = |counts: Vec<f64>, skills: &mut [f64]| match variant {
         Variant::Full => m_step_full(counts, k, &observed, options.smoothing),
         Variant::OneCoin => m_step_one_coin(table, &counts, k, &observed, skills),
@@ -566,20 +588,28 @@ fn run(
     let mut previous = f64::NEG_INFINITY;
     let known_rows = known.as_deref();
     for iteration in 1..=n_iter {
-        let mut pass = fused_pass(
+        let pass = fused_pass(
             table,
             &priors,
             &errors,
             &mut q,
             Posterior::EStep { known: known_rows },
+            &mut spare,
         );
         let entropy = entropy_from_totals(&pass, &priors, &log_e, k);
         priors = pass.prior_sums.iter().map(|s| s / n_items as f64).collect();
-        let counts = std::mem::take(&mut pass.counts);
-        errors = m_step(counts.clone(), &mut skills);
+        // The M-step works on a copy of the counts (the objective needs them after it),
+        // made in the previous errors' buffer.
+        let mut counts_copy = std::mem::take(&mut errors.e);
+        if counts_copy.len() == pass.counts.len() {
+            counts_copy.copy_from_slice(&pass.counts);
+        } else {
+            counts_copy = pass.counts.clone();
+        }
+        errors = m_step(counts_copy, &mut skills);
         log_e = log_errors(&errors);
-        pass.counts = counts;
         let loss = (joint_from_totals(&pass, &priors, &log_e) + entropy) / n_ratings;
+        spare.push(pass.counts);
         history.push(loss);
         progress(iteration, loss);
         if loss - previous < tol {
