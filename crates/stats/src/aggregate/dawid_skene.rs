@@ -672,3 +672,83 @@ pub fn one_coin(
 ) -> Result<Aggregation, AggregateError> {
     run(table, options, Variant::OneCoin, progress)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::mace::tests::scattered_table;
+    use crate::aggregate::splitmix;
+
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// The pass specialised for K = 3 and the pass for a run-time K give the same bits,
+    /// including items long enough to be rescaled against underflow and clamped items.
+    #[test]
+    fn the_compile_time_class_count_pass_matches_the_general_one_bit_for_bit() {
+        let table = scattered_table(3000);
+        let k = table.n_values();
+        assert_eq!(k, 3);
+        // Error entries spread over [1e-20, 1], so that 24 ratings can underflow.
+        let e: Vec<f64> = (0..table.n_annotators() * k * k)
+            .map(|i| 10f64.powf(-20.0 * (splitmix(i as u64) % 1000) as f64 / 1000.0))
+            .collect();
+        let errors = Errors {
+            k,
+            e,
+            observed: observed_pairs(&table),
+        };
+        let known: Vec<Option<u32>> = (0..table.n_items())
+            .map(|item| (item % 17 == 0).then_some((item % 3) as u32))
+            .collect();
+        let priors = [0.5, 0.3, 0.2];
+        let start = vote_shares(&table, None);
+        let pass = |general: bool| {
+            let mut q = start.clone();
+            let posterior = Posterior::EStep {
+                known: Some(&known),
+            };
+            let totals = if general {
+                fused_pass_k::<Vec<f64>>(
+                    &table,
+                    &priors,
+                    &errors,
+                    &mut q,
+                    posterior,
+                    &mut Vec::new(),
+                )
+            } else {
+                fused_pass_k::<[f64; 3]>(
+                    &table,
+                    &priors,
+                    &errors,
+                    &mut q,
+                    posterior,
+                    &mut Vec::new(),
+                )
+            };
+            (q, totals)
+        };
+        let (q_fixed, fixed) = pass(false);
+        let (q_general, general) = pass(true);
+        assert!(fixed.rescales > 0.0, "some item must be rescaled");
+        assert!(fixed.clamped > 0.0);
+        assert_eq!(bits(&q_fixed), bits(&q_general));
+        assert_eq!(bits(&fixed.counts), bits(&general.counts));
+        assert_eq!(bits(&fixed.prior_sums), bits(&general.prior_sums));
+        assert_eq!(bits(&fixed.rated_sums), bits(&general.rated_sums));
+        assert_eq!(
+            fixed.product_z.ln().to_bits(),
+            general.product_z.ln().to_bits()
+        );
+        for (a, b) in [
+            (fixed.rescales, general.rescales),
+            (fixed.tiny_entries, general.tiny_entries),
+            (fixed.clamped_log_p, general.clamped_log_p),
+            (fixed.clamped_log_e, general.clamped_log_e),
+        ] {
+            assert_eq!(a.to_bits(), b.to_bits());
+        }
+    }
+}

@@ -314,6 +314,19 @@ fn e_step(
     params: &Params,
     want: Want,
 ) -> Expectation {
+    e_step_with(table, k, cells, params, want, true)
+}
+
+/// [`e_step`]; `fixed_width: false` forces the run-time class count kernel (tests compare
+/// the two).
+fn e_step_with(
+    table: &AnnotationTable,
+    k: usize,
+    cells: &[u32],
+    params: &Params,
+    want: Want,
+    fixed_width: bool,
+) -> Expectation {
     let n_annotators = table.n_annotators();
     let records = cell_records(params, n_annotators, k);
     // Class of each cell (avoids an integer division per rating).
@@ -341,7 +354,11 @@ fn e_step(
         chunk_items,
     };
     let run_chunk = |chunk: usize, q_out: Option<&mut [f64]>| -> (f64, Vec<f64>) {
-        with_scratch!(k, S => pass.run::<S>(chunk, q_out))
+        if fixed_width {
+            with_scratch!(k, S => pass.run::<S>(chunk, q_out))
+        } else {
+            pass.run::<Vec<f64>>(chunk, q_out)
+        }
     };
     let partials: Vec<(f64, Vec<f64>)> = if counts {
         (0..n_chunks)
@@ -615,7 +632,7 @@ pub fn mace(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::table::LabelSpec;
 
@@ -660,6 +677,50 @@ mod tests {
     }
 
     const TOY: [(&str, &str, &str); 24] = crate::aggregate::fixtures::TOY;
+
+    /// A table of `n_items` items with 1 to 24 ratings each from 9 annotators over three
+    /// labels, drawn deterministically.
+    pub(crate) fn scattered_table(n_items: usize) -> AnnotationTable {
+        let mut triples = Vec::new();
+        for item in 0..n_items as u64 {
+            let ratings = 1 + splitmix(item) % 24;
+            for r in 0..ratings {
+                let draw = splitmix(item * 1000 + r);
+                triples.push((
+                    format!("t{item}"),
+                    format!("w{}", draw % 9),
+                    ["a", "b", "c"][(draw / 9 % 3) as usize].to_string(),
+                ));
+            }
+        }
+        AnnotationTable::from_triples(
+            triples
+                .iter()
+                .map(|(t, w, l)| (t.as_str(), w.as_str(), l.as_str())),
+            &LabelSpec::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_compile_time_class_count_kernel_matches_the_general_one_bit_for_bit() {
+        let table = scattered_table(3000);
+        let classes = classes(&table);
+        let cells = row_cells(&table, &classes).unwrap();
+        let params = init_params(table.n_annotators(), classes.k, 7);
+        for want in [|| Want::Counts, || Want::Posteriors] {
+            let fixed = e_step_with(&table, classes.k, &cells, &params, want(), true);
+            let general = e_step_with(&table, classes.k, &cells, &params, want(), false);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
+            assert_eq!(bits(&fixed.q), bits(&general.q));
+            assert_eq!(bits(&fixed.strat), bits(&general.strat));
+            assert_eq!(bits(&fixed.know), bits(&general.know));
+            assert_eq!(
+                fixed.log_likelihood.to_bits(),
+                general.log_likelihood.to_bits()
+            );
+        }
+    }
 
     /// ck_mace_vb_toy: MACE(n_restarts=1, n_iter=5, method='vb', random_state=0).
     /// Sorted and first-appearance orders agree here, so crowd-kit's thetas are reproduced.
