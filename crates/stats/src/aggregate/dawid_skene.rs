@@ -168,12 +168,8 @@ impl PassTotals {
             clamped_log_e: 0.0,
         }
     }
-    /// Add `other` in; returns its count table for reuse.
-    fn add(&mut self, other: PassTotals) -> Vec<f64> {
-        self.counts
-            .par_iter_mut()
-            .zip(other.counts.par_iter())
-            .for_each(|(a, b)| *a += b);
+    /// Add the sums of `other` in, all but the count table (see [`add_count_tables`]).
+    fn add_sums(&mut self, other: &PassTotals) {
         for (a, b) in self.prior_sums.iter_mut().zip(&other.prior_sums) {
             *a += b;
         }
@@ -186,8 +182,24 @@ impl PassTotals {
         self.clamped += other.clamped;
         self.clamped_log_p += other.clamped_log_p;
         self.clamped_log_e += other.clamped_log_e;
-        other.counts
     }
+}
+
+/// `first[i] += rest[0][i] + … ` in that order for every entry (the same bits as adding the
+/// tables one after another), in one pass over cache-sized blocks of all tables.
+fn add_count_tables(first: &mut [f64], rest: &[PassTotals]) {
+    const BLOCK: usize = 4096;
+    first
+        .par_chunks_mut(BLOCK)
+        .enumerate()
+        .for_each(|(block, out)| {
+            let range = block * BLOCK..block * BLOCK + out.len();
+            for part in rest {
+                for (o, v) in out.iter_mut().zip(&part.counts[range.clone()]) {
+                    *o += v;
+                }
+            }
+        });
 }
 
 /// A product of positive numbers as mantissa × 2^exponent (its logarithm on demand).
@@ -337,8 +349,11 @@ fn fused_pass_k<S: Scratch>(
     let mut totals = parts
         .next()
         .unwrap_or_else(|| PassTotals::new(table_len, k));
-    for part in parts {
-        spare.push(totals.add(part));
+    let rest: Vec<PassTotals> = parts.collect();
+    add_count_tables(&mut totals.counts, &rest);
+    for part in rest {
+        totals.add_sums(&part);
+        spare.push(part.counts);
     }
     totals
 }
