@@ -719,34 +719,23 @@ mod tests {
             .collect();
         let priors = [0.5, 0.3, 0.2];
         let start = vote_shares(&table, None);
-        let pass = |general: bool| {
-            let mut q = start.clone();
-            let posterior = Posterior::EStep {
-                known: Some(&known),
-            };
-            let totals = if general {
-                fused_pass_k::<Vec<f64>>(
-                    &table,
-                    &priors,
-                    &errors,
-                    &mut q,
-                    posterior,
-                    &mut Vec::new(),
-                )
-            } else {
-                fused_pass_k::<[f64; 3]>(
-                    &table,
-                    &priors,
-                    &errors,
-                    &mut q,
-                    posterior,
-                    &mut Vec::new(),
-                )
-            };
-            (q, totals)
+        let posterior = Posterior::EStep {
+            known: Some(&known),
         };
-        let (q_fixed, fixed) = pass(false);
-        let (q_general, general) = pass(true);
+        fn pass<S: Scratch>(
+            table: &AnnotationTable,
+            priors: &[f64],
+            errors: &Errors,
+            start: &[f64],
+            posterior: Posterior,
+        ) -> (Vec<f64>, PassTotals) {
+            let mut q = start.to_vec();
+            let totals =
+                fused_pass_k::<S>(table, priors, errors, &mut q, posterior, &mut Vec::new());
+            (q, totals)
+        }
+        let (q_fixed, fixed) = pass::<[f64; 3]>(&table, &priors, &errors, &start, posterior);
+        let (q_general, general) = pass::<Vec<f64>>(&table, &priors, &errors, &start, posterior);
         assert!(fixed.rescales > 0.0, "some item must be rescaled");
         assert!(fixed.clamped > 0.0);
         assert_eq!(bits(&q_fixed), bits(&q_general));
