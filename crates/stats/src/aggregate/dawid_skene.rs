@@ -691,7 +691,7 @@ pub fn one_coin(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::mace::tests::scattered_table;
+    use crate::aggregate::fixtures::scattered_table;
     use crate::aggregate::splitmix;
 
     fn bits(v: &[f64]) -> Vec<u64> {

@@ -197,3 +197,27 @@ pub(crate) const SIMPLE: [(&str, &str, &str); 33] = [
         "goose",
     ),
 ];
+
+/// A table of `n_items` items with 1 to 24 ratings each from 9 annotators over three
+/// labels, drawn deterministically.
+pub(crate) fn scattered_table(n_items: usize) -> crate::table::AnnotationTable {
+    let mut triples = Vec::new();
+    for item in 0..n_items as u64 {
+        let ratings = 1 + crate::aggregate::splitmix(item) % 24;
+        for r in 0..ratings {
+            let draw = crate::aggregate::splitmix(item * 1000 + r);
+            triples.push((
+                format!("t{item}"),
+                format!("w{}", draw % 9),
+                ["a", "b", "c"][(draw / 9 % 3) as usize].to_string(),
+            ));
+        }
+    }
+    crate::table::AnnotationTable::from_triples(
+        triples
+            .iter()
+            .map(|(t, w, l)| (t.as_str(), w.as_str(), l.as_str())),
+        &crate::table::LabelSpec::default(),
+    )
+    .unwrap()
+}

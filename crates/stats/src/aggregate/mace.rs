@@ -632,7 +632,7 @@ pub fn mace(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::table::LabelSpec;
 
@@ -678,33 +678,9 @@ pub(crate) mod tests {
 
     const TOY: [(&str, &str, &str); 24] = crate::aggregate::fixtures::TOY;
 
-    /// A table of `n_items` items with 1 to 24 ratings each from 9 annotators over three
-    /// labels, drawn deterministically.
-    pub(crate) fn scattered_table(n_items: usize) -> AnnotationTable {
-        let mut triples = Vec::new();
-        for item in 0..n_items as u64 {
-            let ratings = 1 + splitmix(item) % 24;
-            for r in 0..ratings {
-                let draw = splitmix(item * 1000 + r);
-                triples.push((
-                    format!("t{item}"),
-                    format!("w{}", draw % 9),
-                    ["a", "b", "c"][(draw / 9 % 3) as usize].to_string(),
-                ));
-            }
-        }
-        AnnotationTable::from_triples(
-            triples
-                .iter()
-                .map(|(t, w, l)| (t.as_str(), w.as_str(), l.as_str())),
-            &LabelSpec::default(),
-        )
-        .unwrap()
-    }
-
     #[test]
     fn the_compile_time_class_count_kernel_matches_the_general_one_bit_for_bit() {
-        let table = scattered_table(3000);
+        let table = crate::aggregate::fixtures::scattered_table(3000);
         let classes = classes(&table);
         let cells = row_cells(&table, &classes).unwrap();
         let params = init_params(table.n_annotators(), classes.k, 7);
