@@ -2,6 +2,7 @@
 //! transaction as the change itself, so the log never disagrees with the data.
 
 use crate::Store;
+use crate::conn::{Conn, stmt};
 use crate::error::{Result, json_text};
 use crate::model::{AuditEntry, Id};
 use serde::Serialize;
@@ -19,18 +20,38 @@ pub(crate) async fn record<T: Serialize>(
     before: Option<&T>,
     after: Option<&T>,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (actor_id, project_id, action, entity, entity_id, before, after) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    let mut conn = Conn::Sqlx(c);
+    record_in(
+        &mut conn, actor, project, action, entity, entity_id, before, after,
     )
-    .bind(actor)
-    .bind(project)
-    .bind(action)
-    .bind(entity)
-    .bind(entity_id)
-    .bind(before.map(json_text))
-    .bind(after.map(json_text))
-    .execute(&mut *c)
+    .await
+}
+
+/// [`record`] on a hot path's connection.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn record_in<T: Serialize>(
+    c: &mut Conn<'_>,
+    actor: Option<Id>,
+    project: Option<Id>,
+    action: &str,
+    entity: &str,
+    entity_id: Option<Id>,
+    before: Option<&T>,
+    after: Option<&T>,
+) -> Result<()> {
+    c.execute(
+        stmt(
+            "INSERT INTO audit_log (actor_id, project_id, action, entity, entity_id, before, after) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(actor)
+        .bind(project)
+        .bind(action)
+        .bind(entity)
+        .bind(entity_id)
+        .bind(before.map(json_text))
+        .bind(after.map(json_text)),
+    )
     .await?;
     Ok(())
 }

@@ -1,11 +1,13 @@
 //! Connecting, the dialect differences, and the single write path.
 
 use crate::accounts::PasswordCost;
+use crate::conn::Conn;
 use crate::error::{Result, StoreError};
 use crate::{Store, migrate};
 use futures_util::future::BoxFuture;
 use sqlx::AnyConnection;
 use sqlx::any::AnyPoolOptions;
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyPool, Connection, Executor};
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,10 +114,31 @@ pub(crate) struct Inner {
 
 /// A write request as the SQLite writer sees it: run the caller's operation on the shared
 /// transaction, report whether it succeeded, and hand back what to do once the commit's fate
-/// is known.
-type WriteJob =
-    Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, (bool, Completion)> + Send>;
+/// is known. Ordinary writes run through sqlx; the hot paths on the writer's own connection.
+enum WriteJob {
+    Sqlx(SqlxJob),
+    Native(NativeJob),
+}
 type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+
+/// Wraps a caller's result so that it is delivered only once the commit's fate is known.
+fn completion<T: Send + 'static>(
+    outcome: Result<T>,
+    done: oneshot::Sender<Result<T>>,
+) -> (bool, Completion) {
+    let ok = outcome.is_ok();
+    let completion: Completion = Box::new(move |commit| {
+        let result = match (outcome, commit) {
+            (Ok(value), Ok(())) => Ok(value),
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(reason)) => Err(StoreError::conflict(format!(
+                "the transaction could not be committed: {reason}"
+            ))),
+        };
+        let _ = done.send(result);
+    });
+    (ok, completion)
+}
 
 /// WAL for concurrent readers; FULL so that a commit is on disk when acknowledged; a long
 /// busy timeout because an import's publish step briefly holds the write lock.
@@ -194,8 +217,9 @@ impl Store {
                 // bulk writes touch indexes far bigger than the default 2 MiB.
                 conn.execute("PRAGMA cache_size = -65536").await?;
                 migrate::apply(&mut conn, backend).await?;
+                let native = open_native(&url)?;
                 let (tx, rx) = mpsc::channel(4096);
-                tokio::spawn(writer_loop(conn, rx, options.group_commit_limit.max(1)));
+                spawn_writer(conn, native, rx, options.group_commit_limit.max(1))?;
                 Some(tx)
             }
             Backend::Postgres => {
@@ -264,26 +288,12 @@ impl Store {
     {
         match &self.inner.writer {
             Some(writer) => {
-                let (done_tx, done_rx) = oneshot::channel::<Result<T>>();
-                let job: WriteJob = Box::new(move |conn| {
-                    Box::pin(async move {
-                        let outcome = op(conn).await;
-                        let ok = outcome.is_ok();
-                        let completion: Completion = Box::new(move |commit| {
-                            let result = match (outcome, commit) {
-                                (Ok(value), Ok(())) => Ok(value),
-                                (Err(e), _) => Err(e),
-                                (Ok(_), Err(reason)) => Err(StoreError::conflict(format!(
-                                    "the transaction could not be committed: {reason}"
-                                ))),
-                            };
-                            let _ = done_tx.send(result);
-                        });
-                        (ok, completion)
-                    })
-                });
+                let (done, result) = oneshot::channel::<Result<T>>();
+                let job = WriteJob::Sqlx(Box::new(move |conn| {
+                    Box::pin(async move { completion(op(conn).await, done) })
+                }));
                 writer.send(job).await.map_err(|_| StoreError::WriterGone)?;
-                done_rx.await.map_err(|_| StoreError::WriterGone)?
+                result.await.map_err(|_| StoreError::WriterGone)?
             }
             None => {
                 let mut tx = self.inner.pool.begin().await?;
@@ -300,53 +310,163 @@ impl Store {
             }
         }
     }
+
+    /// [`Store::write`] for the hot paths: on SQLite `op` runs on the writer thread's own
+    /// connection, without a thread hand-off per statement; on PostgreSQL it is the same
+    /// ordinary transaction.
+    pub(crate) async fn write_native<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(Conn<'c>) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        match &self.inner.writer {
+            Some(writer) => {
+                let (done, result) = oneshot::channel::<Result<T>>();
+                let job = WriteJob::Native(Box::new(move |conn| {
+                    Box::pin(async move { completion(op(conn).await, done) })
+                }));
+                writer.send(job).await.map_err(|_| StoreError::WriterGone)?;
+                result.await.map_err(|_| StoreError::WriterGone)?
+            }
+            None => self.write(move |c| op(Conn::Sqlx(c))).await,
+        }
+    }
+}
+
+/// The writer's own SQLite connection, on the same file as the pool.
+fn open_native(url: &str) -> Result<rusqlite::Connection> {
+    let options: SqliteConnectOptions = url.parse()?;
+    let conn = rusqlite::Connection::open(options.get_filename())?;
+    conn.execute_batch(SQLITE_PRAGMAS)?;
+    conn.execute_batch("PRAGMA cache_size = -65536")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// The SQLite writer gets an OS thread and an executor of its own: as a task among the
+/// server's, each of its waits would queue behind the HTTP tasks.
+fn spawn_writer(
+    conn: AnyConnection,
+    native: rusqlite::Connection,
+    rx: mpsc::Receiver<WriteJob>,
+    limit: usize,
+) -> Result<()> {
+    let cannot_start = |e: std::io::Error| {
+        StoreError::invalid(format!("the SQLite writer thread could not start: {e}"))
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(cannot_start)?;
+    std::thread::Builder::new()
+        .name("concord-writer".into())
+        .spawn(move || runtime.block_on(writer_loop(conn, native, rx, limit)))
+        .map_err(cannot_start)?;
+    Ok(())
 }
 
 /// The SQLite writer: waits for a request, takes every other request already waiting (up to
-/// `limit`), runs them in one transaction and acknowledges them after the single commit.
-async fn writer_loop(mut conn: AnyConnection, mut rx: mpsc::Receiver<WriteJob>, limit: usize) {
-    let mut batch: Vec<WriteJob> = Vec::with_capacity(limit);
+/// `limit`), runs them in one transaction per connection and acknowledges them after the
+/// commit.
+async fn writer_loop(
+    mut conn: AnyConnection,
+    mut native: rusqlite::Connection,
+    mut rx: mpsc::Receiver<WriteJob>,
+    limit: usize,
+) {
+    let mut sqlx_jobs = Vec::with_capacity(limit);
+    let mut native_jobs = Vec::with_capacity(limit);
     while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < limit {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(job) = next.take() {
+            match job {
+                WriteJob::Sqlx(job) => sqlx_jobs.push(job),
+                WriteJob::Native(job) => native_jobs.push(job),
+            }
+            taken += 1;
+            if taken < limit {
+                next = rx.try_recv().ok();
             }
         }
-        let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
-        // A job that cannot run is dropped: its caller's channel closes and it gets an error.
-        if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
-            tracing::error!(error = %e, "sqlite writer could not begin a transaction");
-            batch.clear();
+        if !native_jobs.is_empty() {
+            run_native_batch(&mut native, &mut native_jobs).await;
+        }
+        if !sqlx_jobs.is_empty() {
+            run_sqlx_batch(&mut conn, &mut sqlx_jobs).await;
+        }
+    }
+}
+
+type SqlxJob =
+    Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, (bool, Completion)> + Send>;
+type NativeJob = Box<dyn for<'c> FnOnce(Conn<'c>) -> BoxFuture<'c, (bool, Completion)> + Send>;
+
+// A job that cannot run is dropped: its caller's channel closes and it gets an error.
+async fn run_sqlx_batch(conn: &mut AnyConnection, batch: &mut Vec<SqlxJob>) {
+    if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+        tracing::error!(error = %e, "sqlite writer could not begin a transaction");
+        batch.clear();
+        return;
+    }
+    let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
+    for job in batch.drain(..) {
+        if let Err(e) = conn.execute("SAVEPOINT concord_write").await {
+            tracing::error!(error = %e, "sqlite writer could not open a savepoint");
             continue;
         }
-        for job in batch.drain(..) {
-            if let Err(e) = conn.execute("SAVEPOINT concord_write").await {
-                tracing::error!(error = %e, "sqlite writer could not open a savepoint");
-                drop(job);
-                continue;
-            }
-            let (ok, completion) = job(&mut conn).await;
-            let undo = if ok {
-                "RELEASE concord_write"
-            } else {
-                "ROLLBACK TO concord_write; RELEASE concord_write"
-            };
-            if let Err(e) = conn.execute(undo).await {
-                tracing::error!(error = %e, "sqlite writer could not close a savepoint");
-            }
-            completions.push(completion);
+        let (ok, completion) = job(conn).await;
+        if let Err(e) = conn.execute(savepoint_end(ok)).await {
+            tracing::error!(error = %e, "sqlite writer could not close a savepoint");
         }
-        let commit = conn.execute("COMMIT").await.map(|_| ()).map_err(|e| {
-            tracing::error!(error = %e, "sqlite group commit failed");
-            e.to_string()
-        });
-        if commit.is_err() {
-            let _ = conn.execute("ROLLBACK").await;
+        completions.push(completion);
+    }
+    let commit = conn.execute("COMMIT").await.map(|_| ()).map_err(|e| {
+        tracing::error!(error = %e, "sqlite group commit failed");
+        e.to_string()
+    });
+    if commit.is_err() {
+        let _ = conn.execute("ROLLBACK").await;
+    }
+    for completion in completions {
+        completion(commit.clone());
+    }
+}
+
+async fn run_native_batch(conn: &mut rusqlite::Connection, batch: &mut Vec<NativeJob>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        tracing::error!(error = %e, "sqlite writer could not begin a transaction");
+        batch.clear();
+        return;
+    }
+    let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
+    for job in batch.drain(..) {
+        if let Err(e) = conn.execute_batch("SAVEPOINT concord_write") {
+            tracing::error!(error = %e, "sqlite writer could not open a savepoint");
+            continue;
         }
-        for completion in completions.drain(..) {
-            completion(commit.clone());
+        let (ok, completion) = job(Conn::Sqlite(conn)).await;
+        if let Err(e) = conn.execute_batch(savepoint_end(ok)) {
+            tracing::error!(error = %e, "sqlite writer could not close a savepoint");
         }
+        completions.push(completion);
+    }
+    let commit = conn.execute_batch("COMMIT").map_err(|e| {
+        tracing::error!(error = %e, "sqlite group commit failed");
+        e.to_string()
+    });
+    if commit.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for completion in completions {
+        completion(commit.clone());
+    }
+}
+
+fn savepoint_end(ok: bool) -> &'static str {
+    if ok {
+        "RELEASE concord_write"
+    } else {
+        "ROLLBACK TO concord_write; RELEASE concord_write"
     }
 }

@@ -14,6 +14,9 @@ pub enum StoreError {
     Invalid(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the SQLite writer's own connection (the work queue's hot path).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration {name}: {reason}")]
     Migration { name: String, reason: String },
     #[error("the write was not applied: the database writer could not run it")]
@@ -39,6 +42,10 @@ impl StoreError {
                 e.is_unique_violation()
                     || e.message().contains("UNIQUE constraint failed")
                     || e.code().as_deref() == Some("23505")
+            }
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
             }
             _ => false,
         }

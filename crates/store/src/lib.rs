@@ -11,6 +11,7 @@
 
 mod accounts;
 mod audit;
+mod conn;
 mod db;
 mod error;
 mod guidelines;

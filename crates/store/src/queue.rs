@@ -7,6 +7,7 @@
 //! (one request per annotator at a time) and candidate items are taken `FOR UPDATE SKIP
 //! LOCKED`, so two servers never hand out the same slot.
 
+use crate::conn::{self, Conn, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::{Id, Item, Project, User};
 use crate::queue_rules::{
@@ -237,9 +238,9 @@ impl Store {
         let context = Arc::new(QueueContext::new(project, user)?);
         let dialect = self.dialect();
         let found = self
-            .write_retrying(move |c| {
+            .write_retrying(move |mut c| {
                 let context = context.clone();
-                Box::pin(async move { lease_next(c, dialect, &context).await })
+                Box::pin(async move { lease_next(&mut c, dialect, &context).await })
             })
             .await?;
         match found {
@@ -283,9 +284,9 @@ impl Store {
         let submission = Arc::new(submission);
         let dialect = self.dialect();
         let written = self
-            .write_retrying(move |c| {
+            .write_retrying(move |mut c| {
                 let (context, submission) = (context.clone(), submission.clone());
-                Box::pin(async move { submit_in(c, dialect, &context, &submission).await })
+                Box::pin(async move { submit_in(&mut c, dialect, &context, &submission).await })
             })
             .await;
         match written {
@@ -318,28 +319,32 @@ impl Store {
         }
         let (project_id, user_id, dialect) = (project.id, user.id, self.dialect());
         let reason = Arc::new(reason);
-        self.write_retrying(move |c| {
+        self.write_retrying(move |mut c| {
             let reason = reason.clone();
             Box::pin(async move {
-                let row = sqlx::query(
-                    "UPDATE assignments SET status = 'skipped', skip_reason = $1, \
+                let c = &mut c;
+                let now = now_in(c, dialect).await?;
+                let row = c
+                    .fetch_optional(
+                        stmt(
+                            "UPDATE assignments SET status = 'skipped', skip_reason = $1, \
                        finished_at = $2 \
                      WHERE project_id = $3 AND item_id = $4 AND user_id = $5 AND status = 'leased' \
                      RETURNING counts_toward_overlap",
-                )
-                .bind(reason.as_str())
-                .bind(now_in(c, dialect).await?)
-                .bind(project_id)
-                .bind(item_id)
-                .bind(user_id)
-                .fetch_optional(&mut *c)
-                .await?;
+                        )
+                        .bind(reason.as_str())
+                        .bind(now)
+                        .bind(project_id)
+                        .bind(item_id)
+                        .bind(user_id),
+                    )
+                    .await?;
                 let Some(row) = row else {
                     return Err(StoreError::conflict(format!(
                         "item {item_id} is not leased to you, so there is nothing to skip"
                     )));
                 };
-                if row.try_get::<i64, _>("counts_toward_overlap")? != 0 {
+                if row.get::<i64>("counts_toward_overlap")? != 0 {
                     return_slot(c, item_id).await?;
                 }
                 Ok(())
@@ -670,22 +675,18 @@ impl Store {
         Ok(row.try_get("now")?)
     }
 
-    /// Like [`Store::write`], but on PostgreSQL retries a transaction that lost a deadlock
+    /// Like [`Store::write_native`], but on PostgreSQL retries a transaction that lost a deadlock
     /// or a serialization race (the database undid it, so running it again is safe).
     async fn write_retrying<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> Fn(&'c mut AnyConnection) -> BoxFuture<'c, Result<T>>
-            + Clone
-            + Send
-            + Sync
-            + 'static,
+        F: for<'c> Fn(Conn<'c>) -> BoxFuture<'c, Result<T>> + Clone + Send + Sync + 'static,
     {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let op = op.clone();
-            match self.write(move |c| op(c)).await {
+            match self.write_native(move |c| op(c)).await {
                 Err(StoreError::Database(sqlx::Error::Database(e)))
                     if attempt < 5
                         && matches!(e.code().as_deref(), Some("40P01") | Some("40001")) =>
@@ -786,42 +787,45 @@ enum Found {
 }
 
 /// The database clock inside a queue transaction (several servers agree on it).
-async fn now_in(c: &mut AnyConnection, dialect: Dialect) -> Result<i64> {
+async fn now_in(c: &mut Conn<'_>, dialect: Dialect) -> Result<i64> {
     match dialect.0 {
         // An embedded SQLite reads the same operating-system clock as this process: asking
         // it would cost a round trip to its worker thread inside the single writer.
         Backend::Sqlite => Ok(crate::db::system_now_ms()),
         Backend::Postgres => {
             let sql = format!("SELECT {} AS now", dialect.now_ms());
-            Ok(sqlx::query(&sql).fetch_one(&mut *c).await?.try_get("now")?)
+            Ok(c.fetch_one(stmt(sql)).await?.get("now")?)
         }
     }
 }
 
 async fn ensure_progress(c: &mut AnyConnection, project_id: Id, user_id: Id) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO annotator_progress (project_id, user_id) VALUES ($1, $2) \
+    Conn::Sqlx(c)
+        .execute(
+            stmt(
+                "INSERT INTO annotator_progress (project_id, user_id) VALUES ($1, $2) \
          ON CONFLICT (project_id, user_id) DO NOTHING",
-    )
-    .bind(project_id)
-    .bind(user_id)
-    .execute(&mut *c)
-    .await?;
+            )
+            .bind(project_id)
+            .bind(user_id),
+        )
+        .await?;
     Ok(())
 }
 
 /// Gives a slot back to an item whose lease ended without a submission.
-async fn return_slot(c: &mut AnyConnection, item_id: Id) -> Result<()> {
-    sqlx::query(
-        "UPDATE items SET slots_taken = slots_taken - 1, \
+async fn return_slot(c: &mut Conn<'_>, item_id: Id) -> Result<()> {
+    c.execute(
+        stmt(
+            "UPDATE items SET slots_taken = slots_taken - 1, \
            open = CASE WHEN state IN ('queued', 'in_progress') \
                         AND slots_taken - 1 < COALESCE(needed, 1) THEN 1 ELSE open END, \
            state = CASE WHEN state = 'in_progress' AND slots_taken - 1 = 0 AND labels_count = 0 \
                         THEN 'queued' ELSE state END \
          WHERE id = $1",
+        )
+        .bind(item_id),
     )
-    .bind(item_id)
-    .execute(&mut *c)
     .await?;
     Ok(())
 }
@@ -838,74 +842,80 @@ fn like_pattern(code: &str) -> String {
     out
 }
 
-async fn lease_next(c: &mut AnyConnection, dialect: Dialect, ctx: &QueueContext) -> Result<Found> {
+async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> Result<Found> {
     let (project_id, user_id) = (ctx.project_id, ctx.user_id);
     let now = now_in(c, dialect).await?;
     let today = now / DAY_MS;
 
     // Expired leases give their slots back (whichever request comes first does it).
-    let expired = sqlx::query(
-        "UPDATE assignments SET status = 'expired', finished_at = $1 \
+    let expired = c
+        .fetch_all(
+            stmt(
+                "UPDATE assignments SET status = 'expired', finished_at = $1 \
          WHERE project_id = $2 AND status = 'leased' AND expires_at <= $3 \
          RETURNING item_id, counts_toward_overlap",
-    )
-    .bind(now)
-    .bind(project_id)
-    .bind(now)
-    .fetch_all(&mut *c)
-    .await?;
+            )
+            .bind(now)
+            .bind(project_id)
+            .bind(now),
+        )
+        .await?;
     for row in &expired {
-        if row.try_get::<i64, _>("counts_toward_overlap")? != 0 {
-            return_slot(c, row.try_get("item_id")?).await?;
+        if row.get::<i64>("counts_toward_overlap")? != 0 {
+            return_slot(c, row.get("item_id")?).await?;
         }
     }
 
     // The progress row, locked on PostgreSQL: one queue request per annotator at a time.
-    let progress = sqlx::query(
-        "INSERT INTO annotator_progress (project_id, user_id) VALUES ($1, $2) \
+    let progress = c
+        .fetch_one(
+            stmt(
+                "INSERT INTO annotator_progress (project_id, user_id) VALUES ($1, $2) \
          ON CONFLICT (project_id, user_id) DO UPDATE SET day = annotator_progress.day \
          RETURNING paused, paused_reason, day, done_today, daily_cap, served_total, gold_served, \
            excluded_categories",
-    )
-    .bind(project_id)
-    .bind(user_id)
-    .fetch_one(&mut *c)
-    .await?;
-    if progress.try_get::<i64, _>("paused")? != 0 {
-        let reason: Option<String> = progress.try_get("paused_reason")?;
+            )
+            .bind(project_id)
+            .bind(user_id),
+        )
+        .await?;
+    if progress.get::<i64>("paused")? != 0 {
+        let reason: Option<String> = progress.get("paused_reason")?;
         return Ok(Found::Paused(reason.unwrap_or_else(|| "paused".into())));
     }
 
     // A lease already held (reload, second tab) or a deliberate re-review comes first.
-    let held = sqlx::query(
-        "SELECT id, item_id, purpose, status, expires_at FROM assignments \
+    let held = c
+        .fetch_optional(
+            stmt(
+                "SELECT id, item_id, purpose, status, expires_at FROM assignments \
          WHERE project_id = $1 AND user_id = $2 AND status IN ('leased', 'assigned') \
          ORDER BY status DESC, id LIMIT 1",
-    )
-    .bind(project_id)
-    .bind(user_id)
-    .fetch_optional(&mut *c)
-    .await?;
+            )
+            .bind(project_id)
+            .bind(user_id),
+        )
+        .await?;
     if let Some(row) = &held
-        && row.try_get::<String, _>("status")? == "leased"
+        && row.get::<String>("status")? == "leased"
     {
         return Ok(Found::Leased {
-            assignment_id: row.try_get("id")?,
-            item_id: row.try_get("item_id")?,
-            purpose: row.try_get("purpose")?,
-            expires_at: row.try_get("expires_at")?,
+            assignment_id: row.get("id")?,
+            item_id: row.get("item_id")?,
+            purpose: row.get("purpose")?,
+            expires_at: row.get("expires_at")?,
             resumed: true,
         });
     }
 
-    let day: i64 = progress.try_get("day")?;
+    let day: i64 = progress.get("day")?;
     let done_today = if day == today {
-        progress.try_get::<i64, _>("done_today")?
+        progress.get::<i64>("done_today")?
     } else {
         0
     };
     let cap = progress
-        .try_get::<Option<i64>, _>("daily_cap")?
+        .get::<Option<i64>>("daily_cap")?
         .or(ctx.settings.daily_cap);
     if let Some(cap) = cap
         && done_today >= cap
@@ -916,27 +926,25 @@ async fn lease_next(c: &mut AnyConnection, dialect: Dialect, ctx: &QueueContext)
     let expires_at = now + ctx.settings.lease_seconds * 1000;
     if let Some(row) = held {
         // A re-review or retest assignment: lease it; it never counts toward overlap.
-        let id: Id = row.try_get("id")?;
-        sqlx::query(
+        let id: Id = row.get("id")?;
+        c.execute(stmt(
             "UPDATE assignments SET status = 'leased', leased_at = $1, expires_at = $2 WHERE id = $3",
         )
         .bind(now)
         .bind(expires_at)
-        .bind(id)
-        .execute(&mut *c)
-        .await?;
+        .bind(id)).await?;
         bump_served(c, project_id, user_id, false).await?;
         return Ok(Found::Leased {
             assignment_id: id,
-            item_id: row.try_get("item_id")?,
-            purpose: row.try_get("purpose")?,
+            item_id: row.get("item_id")?,
+            purpose: row.get("purpose")?,
             expires_at,
             resumed: false,
         });
     }
 
     let excluded: Vec<String> = parse_json(
-        &progress.try_get::<String, _>("excluded_categories")?,
+        &progress.get::<String>("excluded_categories")?,
         "excluded categories",
     )?;
     let mut exclusions = String::new();
@@ -963,27 +971,27 @@ async fn lease_next(c: &mut AnyConnection, dialect: Dialect, ctx: &QueueContext)
              ORDER BY i.priority DESC, i.prelabel_severity DESC, i.id LIMIT 1{lock}"
         )
     };
-    let mut query = sqlx::query(&ordinary).bind(project_id).bind(user_id);
+    let mut query = stmt(ordinary.as_str()).bind(project_id).bind(user_id);
     for code in &excluded {
         query = query.bind(like_pattern(code));
     }
-    let mut candidate = query.fetch_optional(&mut *c).await?;
+    let mut candidate = c.fetch_optional(query).await?;
     if candidate.is_none() && dialect.0 == Backend::Postgres {
         // Everything left may only be locked by other annotators' leases in flight: wait for
         // them rather than say "empty" while a slot is about to remain free.
         let waiting = ordinary.replace(" SKIP LOCKED", "");
-        let mut query = sqlx::query(&waiting).bind(project_id).bind(user_id);
+        let mut query = stmt(waiting.as_str()).bind(project_id).bind(user_id);
         for code in &excluded {
             query = query.bind(like_pattern(code));
         }
-        candidate = query.fetch_optional(&mut *c).await?;
+        candidate = c.fetch_optional(query).await?;
     }
     let Some(candidate) = candidate else {
         return Ok(Found::Empty);
     };
 
-    let served: i64 = progress.try_get("served_total")?;
-    let gold_served: i64 = progress.try_get("gold_served")?;
+    let served: i64 = progress.get("served_total")?;
+    let gold_served: i64 = progress.get("gold_served")?;
     if gold_due(
         ctx.settings.gold_rate,
         served,
@@ -995,12 +1003,12 @@ async fn lease_next(c: &mut AnyConnection, dialect: Dialect, ctx: &QueueContext)
                AND {not_mine}{exclusions} \
              ORDER BY i.priority DESC, i.prelabel_severity DESC, i.id LIMIT 1"
         );
-        let mut query = sqlx::query(&gold_sql).bind(project_id).bind(user_id);
+        let mut query = stmt(gold_sql.as_str()).bind(project_id).bind(user_id);
         for code in &excluded {
             query = query.bind(like_pattern(code));
         }
-        if let Some(gold) = query.fetch_optional(&mut *c).await? {
-            let item_id: Id = gold.try_get("id")?;
+        if let Some(gold) = c.fetch_optional(query).await? {
+            let item_id: Id = gold.get("id")?;
             let assignment_id =
                 insert_lease(c, ctx, item_id, "gold", false, now, expires_at).await?;
             bump_served(c, project_id, user_id, true).await?;
@@ -1014,26 +1022,27 @@ async fn lease_next(c: &mut AnyConnection, dialect: Dialect, ctx: &QueueContext)
         }
     }
 
-    let item_id: Id = candidate.try_get("id")?;
+    let item_id: Id = candidate.get("id")?;
     let counts = !ctx.is_model;
     let assignment_id = insert_lease(c, ctx, item_id, "label", counts, now, expires_at).await?;
     if counts {
-        let needed = match candidate.try_get::<Option<i64>, _>("needed")? {
+        let needed = match candidate.get::<Option<i64>>("needed")? {
             Some(n) => n,
             None => ctx.settings.initial_needed(item_id),
         };
-        sqlx::query(
-            "UPDATE items SET needed = $1, slots_taken = slots_taken + 1, \
+        c.execute(
+            stmt(
+                "UPDATE items SET needed = $1, slots_taken = slots_taken + 1, \
                open = CASE WHEN slots_taken + 1 < $2 THEN 1 ELSE 0 END, \
                state = CASE WHEN state = 'queued' THEN 'in_progress' ELSE state END, \
                updated_at = $3 \
              WHERE id = $4",
+            )
+            .bind(needed)
+            .bind(needed)
+            .bind(now)
+            .bind(item_id),
         )
-        .bind(needed)
-        .bind(needed)
-        .bind(now)
-        .bind(item_id)
-        .execute(&mut *c)
         .await?;
     }
     bump_served(c, project_id, user_id, false).await?;
@@ -1047,7 +1056,7 @@ async fn lease_next(c: &mut AnyConnection, dialect: Dialect, ctx: &QueueContext)
 }
 
 async fn insert_lease(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     ctx: &QueueContext,
     item_id: Id,
     purpose: &str,
@@ -1055,38 +1064,41 @@ async fn insert_lease(
     now: i64,
     expires_at: i64,
 ) -> Result<Id> {
-    let row = sqlx::query(
-        "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
+    let row = c
+        .fetch_one(
+            stmt(
+                "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
            counts_toward_overlap, leased_at, expires_at) \
          VALUES ($1, $2, $3, $4, 'leased', $5, $6, $7) RETURNING id",
-    )
-    .bind(ctx.project_id)
-    .bind(item_id)
-    .bind(ctx.user_id)
-    .bind(purpose)
-    .bind(counts as i64)
-    .bind(now)
-    .bind(expires_at)
-    .fetch_one(&mut *c)
-    .await?;
-    Ok(row.try_get("id")?)
+            )
+            .bind(ctx.project_id)
+            .bind(item_id)
+            .bind(ctx.user_id)
+            .bind(purpose)
+            .bind(counts as i64)
+            .bind(now)
+            .bind(expires_at),
+        )
+        .await?;
+    Ok(row.get("id")?)
 }
 
-async fn bump_served(c: &mut AnyConnection, project_id: Id, user_id: Id, gold: bool) -> Result<()> {
-    sqlx::query(
-        "UPDATE annotator_progress SET served_total = served_total + 1, \
+async fn bump_served(c: &mut Conn<'_>, project_id: Id, user_id: Id, gold: bool) -> Result<()> {
+    c.execute(
+        stmt(
+            "UPDATE annotator_progress SET served_total = served_total + 1, \
            gold_served = gold_served + $1 WHERE project_id = $2 AND user_id = $3",
+        )
+        .bind(gold as i64)
+        .bind(project_id)
+        .bind(user_id),
     )
-    .bind(gold as i64)
-    .bind(project_id)
-    .bind(user_id)
-    .execute(&mut *c)
     .await?;
     Ok(())
 }
 
 async fn submit_in(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     dialect: Dialect,
     ctx: &SubmitContext,
     s: &Submission,
@@ -1095,44 +1107,44 @@ async fn submit_in(
     let key = s.idempotency_key.trim();
 
     // A retry: answer with what the first request stored.
-    let existing = sqlx::query(
+    let existing = c.fetch_optional(stmt(
         "SELECT a.id, a.item_id, a.is_late, a.gold_correct, i.gold_answer FROM annotations a \
          JOIN items i ON i.id = a.item_id WHERE a.annotator_id = $1 AND a.idempotency_key = $2",
     )
     .bind(user_id)
-    .bind(key)
-    .fetch_optional(&mut *c)
-    .await?;
+    .bind(key)).await?;
     if let Some(row) = existing {
-        if row.try_get::<Id, _>("item_id")? != s.item_id {
+        if row.get::<Id>("item_id")? != s.item_id {
             return Err(StoreError::conflict(
                 "this idempotency key was already used for another item",
             ));
         }
         let gold = match (
-            row.try_get::<Option<i64>, _>("gold_correct")?,
+            row.get::<Option<i64>>("gold_correct")?,
             ctx.settings.gold_feedback,
         ) {
             (Some(correct), GoldFeedbackMode::Immediate) => Some(GoldFeedback {
                 correct: correct != 0,
-                expected: parse_gold(row.try_get("gold_answer")?)?,
+                expected: parse_gold(row.get("gold_answer")?)?,
             }),
             _ => None,
         };
-        let paused = sqlx::query(
-            "SELECT paused FROM annotator_progress WHERE project_id = $1 AND user_id = $2",
-        )
-        .bind(project_id)
-        .bind(user_id)
-        .fetch_optional(&mut *c)
-        .await?
-        .map(|r| r.try_get::<i64, _>("paused"))
-        .transpose()?
-        .unwrap_or(0)
+        let paused = c
+            .fetch_optional(
+                stmt(
+                    "SELECT paused FROM annotator_progress WHERE project_id = $1 AND user_id = $2",
+                )
+                .bind(project_id)
+                .bind(user_id),
+            )
+            .await?
+            .map(|r| r.get::<i64>("paused"))
+            .transpose()?
+            .unwrap_or(0)
             != 0;
         return Ok(SubmitOutcome {
-            annotation_id: row.try_get("id")?,
-            late: row.try_get::<i64, _>("is_late")? != 0,
+            annotation_id: row.get("id")?,
+            late: row.get::<i64>("is_late")? != 0,
             replayed: true,
             gold,
             paused,
@@ -1147,20 +1159,22 @@ async fn submit_in(
         Backend::Postgres => " FOR UPDATE OF i",
         Backend::Sqlite => "",
     };
-    let assignment = sqlx::query(&format!(
-        "SELECT s.id, s.purpose, s.status, s.expires_at, s.counts_toward_overlap, \
+    let assignment = c
+        .fetch_optional(
+            stmt(format!(
+                "SELECT s.id, s.purpose, s.status, s.expires_at, s.counts_toward_overlap, \
            i.is_gold, i.gold_answer, i.needed, i.labels_count, i.slots_taken, i.state, \
            i.prelabel_severity \
          FROM assignments s JOIN items i ON i.id = s.item_id \
          WHERE s.project_id = $1 AND s.item_id = $2 AND s.user_id = $3 \
            AND s.status IN ('leased', 'expired', 'skipped') \
          ORDER BY s.id DESC LIMIT 1{lock}"
-    ))
-    .bind(project_id)
-    .bind(s.item_id)
-    .bind(user_id)
-    .fetch_optional(&mut *c)
-    .await?;
+            ))
+            .bind(project_id)
+            .bind(s.item_id)
+            .bind(user_id),
+        )
+        .await?;
     let Some(a) = assignment else {
         return Err(StoreError::conflict(format!(
             "item {} was not served to you (or you already answered it); \
@@ -1168,19 +1182,19 @@ async fn submit_in(
             s.item_id
         )));
     };
-    let assignment_id: Id = a.try_get("id")?;
-    let purpose: String = a.try_get("purpose")?;
-    let status: String = a.try_get("status")?;
-    let expires_at: Option<i64> = a.try_get("expires_at")?;
-    let counts = a.try_get::<i64, _>("counts_toward_overlap")? != 0;
+    let assignment_id: Id = a.get("id")?;
+    let purpose: String = a.get("purpose")?;
+    let status: String = a.get("status")?;
+    let expires_at: Option<i64> = a.get("expires_at")?;
+    let counts = a.get::<i64>("counts_toward_overlap")? != 0;
     let late = status != "leased" || expires_at.is_none_or(|e| e <= now);
 
-    let is_gold = a.try_get::<i64, _>("is_gold")? != 0;
-    let gold_answer = parse_gold(a.try_get("gold_answer")?)?;
+    let is_gold = a.get::<i64>("is_gold")? != 0;
+    let gold_answer = parse_gold(a.get("gold_answer")?)?;
     let gold_correct = (is_gold && s.kind == AnswerKind::Label && !gold_answer.is_null())
         .then(|| matches_gold(&s.answer, &gold_answer));
 
-    let row = sqlx::query(
+    let row = c.fetch_one(stmt(
         "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, flags, \
            guideline_version_id, schema_version_id, time_spent_ms, idempotency_key, is_late, \
            kind, gold_correct, created_at) \
@@ -1199,19 +1213,18 @@ async fn submit_in(
     .bind(late as i64)
     .bind(s.kind.as_str())
     .bind(gold_correct.map(i64::from))
-    .bind(now)
-    .fetch_one(&mut *c)
-    .await?;
-    let annotation_id: Id = row.try_get("id")?;
+    .bind(now)).await?;
+    let annotation_id: Id = row.get("id")?;
 
-    sqlx::query(
-        "UPDATE assignments SET status = 'submitted', annotation_id = $1, finished_at = $2 \
+    c.execute(
+        stmt(
+            "UPDATE assignments SET status = 'submitted', annotation_id = $1, finished_at = $2 \
          WHERE id = $3",
+        )
+        .bind(annotation_id)
+        .bind(now)
+        .bind(assignment_id),
     )
-    .bind(annotation_id)
-    .bind(now)
-    .bind(assignment_id)
-    .execute(&mut *c)
     .await?;
 
     if counts && purpose == "label" {
@@ -1220,28 +1233,29 @@ async fn submit_in(
     if ctx.is_model && purpose == "label" && s.kind == AnswerKind::Label {
         // A model's label is the item's automated pre-label: it orders the queue by severity
         // and tells which categories are in play.
-        sqlx::query(
-            "UPDATE items SET prelabel_severity = $1, prelabel_categories = $2 WHERE id = $3",
+        c.execute(
+            stmt("UPDATE items SET prelabel_severity = $1, prelabel_categories = $2 WHERE id = $3")
+                .bind(severity_index(&ctx.schema, &s.answer).unwrap_or(-1))
+                .bind(json_text(&answer_categories(&ctx.schema, &s.answer)))
+                .bind(s.item_id),
         )
-        .bind(severity_index(&ctx.schema, &s.answer).unwrap_or(-1))
-        .bind(json_text(&answer_categories(&ctx.schema, &s.answer)))
-        .bind(s.item_id)
-        .execute(&mut *c)
         .await?;
     }
 
     // Progress: counts, time, high-severity time, gold and the pause rule.
     let threshold = high_severity_threshold(&ctx.schema, &ctx.settings);
     let severity =
-        severity_index(&ctx.schema, &s.answer).max(Some(a.try_get::<i64, _>("prelabel_severity")?));
+        severity_index(&ctx.schema, &s.answer).max(Some(a.get::<i64>("prelabel_severity")?));
     let high = matches!((severity, threshold), (Some(v), Some(t)) if v >= t);
     let spent = s.time_spent_ms.unwrap_or(0);
     let (answered, correct) = match gold_correct {
         Some(ok) => (1, ok as i64),
         None => (0, 0),
     };
-    let progress = sqlx::query(
-        "UPDATE annotator_progress SET \
+    let progress = c
+        .fetch_optional(
+            stmt(
+                "UPDATE annotator_progress SET \
            done_today = CASE WHEN day = $1 THEN done_today + 1 ELSE 1 END, day = $2, \
            done_total = done_total + 1, time_total_ms = time_total_ms + $3, \
            high_severity_ms = high_severity_ms + $4, \
@@ -1250,24 +1264,24 @@ async fn submit_in(
            window_gold_correct = window_gold_correct + $8 \
          WHERE project_id = $9 AND user_id = $10 \
          RETURNING window_gold_answered, window_gold_correct, paused",
-    )
-    .bind(now / DAY_MS)
-    .bind(now / DAY_MS)
-    .bind(spent)
-    .bind(if high { spent } else { 0 })
-    .bind(answered)
-    .bind(correct)
-    .bind(answered)
-    .bind(correct)
-    .bind(project_id)
-    .bind(user_id)
-    .fetch_optional(&mut *c)
-    .await?;
+            )
+            .bind(now / DAY_MS)
+            .bind(now / DAY_MS)
+            .bind(spent)
+            .bind(if high { spent } else { 0 })
+            .bind(answered)
+            .bind(correct)
+            .bind(answered)
+            .bind(correct)
+            .bind(project_id)
+            .bind(user_id),
+        )
+        .await?;
     let mut paused = false;
     if let Some(p) = progress {
-        paused = p.try_get::<i64, _>("paused")? != 0;
-        let window_answered: i64 = p.try_get("window_gold_answered")?;
-        let window_correct: i64 = p.try_get("window_gold_correct")?;
+        paused = p.get::<i64>("paused")? != 0;
+        let window_answered: i64 = p.get("window_gold_answered")?;
+        let window_correct: i64 = p.get("window_gold_correct")?;
         let min = ctx.settings.pause_min_gold;
         if !paused && answered > 0 && min > 0 && window_answered >= min {
             let accuracy = window_correct as f64 / window_answered as f64;
@@ -1278,17 +1292,15 @@ async fn submit_in(
                     accuracy * 100.0,
                     ctx.settings.pause_below * 100.0
                 );
-                sqlx::query(
+                c.execute(stmt(
                     "UPDATE annotator_progress SET paused = 1, paused_reason = $1, paused_at = $2 \
                      WHERE project_id = $3 AND user_id = $4",
                 )
                 .bind(&reason)
                 .bind(now)
                 .bind(project_id)
-                .bind(user_id)
-                .execute(&mut *c)
-                .await?;
-                audit::record(
+                .bind(user_id)).await?;
+                audit::record_in(
                     c,
                     None,
                     Some(project_id),
@@ -1329,37 +1341,35 @@ fn parse_gold(text: Option<String>) -> Result<Value> {
 
 /// Overlap accounting and the item's state after a counted submission.
 async fn settle_item(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     ctx: &SubmitContext,
     s: &Submission,
-    a: &AnyRow,
+    a: &conn::Row,
     slot_still_held: bool,
     now: i64,
 ) -> Result<()> {
-    let state: String = a.try_get("state")?;
-    let labels = a.try_get::<i64, _>("labels_count")? + 1;
+    let state: String = a.get("state")?;
+    let labels = a.get::<i64>("labels_count")? + 1;
     let mut needed = a
-        .try_get::<Option<i64>, _>("needed")?
+        .get::<Option<i64>>("needed")?
         .unwrap_or_else(|| ctx.settings.initial_needed(s.item_id));
     // A late submission whose slot went back to the queue takes a slot again: the work is
     // kept even if that puts the item over its overlap.
-    let slots = a.try_get::<i64, _>("slots_taken")? + i64::from(!slot_still_held);
+    let slots = a.get::<i64>("slots_taken")? + i64::from(!slot_still_held);
     let collecting = state == "queued" || state == "in_progress";
     let (mut new_state, mut reason): (String, Option<&str>) = (state.clone(), None);
     if collecting && s.kind == AnswerKind::Unsure {
         new_state = "escalated".into();
         reason = Some("unsure");
     } else if collecting && labels >= needed {
-        let answers = sqlx::query(
+        let answers = c.fetch_all(stmt(
             "SELECT a.answer FROM assignments s JOIN annotations a ON a.id = s.annotation_id \
              WHERE s.item_id = $1 AND s.counts_toward_overlap = 1 AND s.status = 'submitted' \
                AND a.kind = 'label'",
         )
-        .bind(s.item_id)
-        .fetch_all(&mut *c)
-        .await?
+        .bind(s.item_id)).await?
         .iter()
-        .map(|row| parse_json::<Value>(&row.try_get::<String, _>("answer")?, "answer"))
+        .map(|row| parse_json::<Value>(&row.get::<String>("answer")?, "answer"))
         .collect::<Result<Vec<_>>>()?;
         let agreement = vote_agreement(&ctx.schema, &answers);
         match decide_overlap(&ctx.settings, needed, agreement) {
@@ -1374,20 +1384,21 @@ async fn settle_item(
         new_state = "in_progress".into();
     }
     let open = new_state == "in_progress" && slots < needed || new_state == "queued";
-    sqlx::query(
-        "UPDATE items SET labels_count = $1, slots_taken = $2, needed = $3, state = $4, \
+    c.execute(
+        stmt(
+            "UPDATE items SET labels_count = $1, slots_taken = $2, needed = $3, state = $4, \
            open = $5, escalation_reason = COALESCE($6, escalation_reason), updated_at = $7 \
          WHERE id = $8",
+        )
+        .bind(labels)
+        .bind(slots)
+        .bind(needed)
+        .bind(&new_state)
+        .bind(open as i64)
+        .bind(reason)
+        .bind(now)
+        .bind(s.item_id),
     )
-    .bind(labels)
-    .bind(slots)
-    .bind(needed)
-    .bind(&new_state)
-    .bind(open as i64)
-    .bind(reason)
-    .bind(now)
-    .bind(s.item_id)
-    .execute(&mut *c)
     .await?;
     Ok(())
 }

@@ -1,0 +1,262 @@
+//! The connection the hot write paths (the work queue's lease and submit) run on: sqlx on
+//! PostgreSQL, and on SQLite a synchronous connection owned by the writer thread.
+//!
+//! Through sqlx, every SQLite statement is a round trip to the driver's worker thread, and a
+//! lease or a submission is about nine statements inside the single writer: the writer spent
+//! its time on thread hand-offs, not in SQLite. Here the writer thread runs those statements
+//! itself. One body of queue logic serves both back ends: it is written against [`Conn`],
+//! whose SQLite methods never suspend, so awaiting them costs nothing.
+
+use crate::error::{Result, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row as _};
+
+/// Where a hot write runs.
+pub(crate) enum Conn<'c> {
+    Sqlx(&'c mut AnyConnection),
+    Sqlite(&'c mut rusqlite::Connection),
+}
+
+/// A bind value.
+#[derive(Debug, Clone)]
+pub(crate) enum Param {
+    Int(Option<i64>),
+    Text(Option<String>),
+}
+
+impl From<i64> for Param {
+    fn from(v: i64) -> Self {
+        Param::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for Param {
+    fn from(v: Option<i64>) -> Self {
+        Param::Int(v)
+    }
+}
+impl From<&str> for Param {
+    fn from(v: &str) -> Self {
+        Param::Text(Some(v.to_owned()))
+    }
+}
+impl From<String> for Param {
+    fn from(v: String) -> Self {
+        Param::Text(Some(v))
+    }
+}
+impl From<&String> for Param {
+    fn from(v: &String) -> Self {
+        Param::Text(Some(v.clone()))
+    }
+}
+impl From<Option<&str>> for Param {
+    fn from(v: Option<&str>) -> Self {
+        Param::Text(v.map(str::to_owned))
+    }
+}
+impl From<Option<String>> for Param {
+    fn from(v: Option<String>) -> Self {
+        Param::Text(v)
+    }
+}
+
+/// A statement with `$1 … $n` placeholders and its values in that order.
+pub(crate) struct Stmt {
+    sql: String,
+    params: Vec<Param>,
+}
+
+pub(crate) fn stmt(sql: impl Into<String>) -> Stmt {
+    Stmt {
+        sql: sql.into(),
+        params: Vec::new(),
+    }
+}
+
+impl Stmt {
+    pub(crate) fn bind(mut self, value: impl Into<Param>) -> Self {
+        self.params.push(value.into());
+        self
+    }
+}
+
+/// A result row from either back end.
+pub(crate) enum Row {
+    Sqlx(AnyRow),
+    Sqlite {
+        columns: std::sync::Arc<[String]>,
+        values: Vec<rusqlite::types::Value>,
+    },
+}
+
+/// A column type both back ends can decode.
+pub(crate) trait Column: Sized {
+    fn from_sqlx(row: &AnyRow, column: &str) -> Result<Self>;
+    fn from_sqlite(value: &rusqlite::types::Value, column: &str) -> Result<Self>;
+}
+
+fn wrong_type(column: &str, value: &rusqlite::types::Value) -> StoreError {
+    StoreError::Database(sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: format!("unexpected SQLite value {value:?}").into(),
+    })
+}
+
+impl Column for Option<i64> {
+    fn from_sqlx(row: &AnyRow, column: &str) -> Result<Self> {
+        Ok(row.try_get(column)?)
+    }
+    fn from_sqlite(value: &rusqlite::types::Value, column: &str) -> Result<Self> {
+        match value {
+            rusqlite::types::Value::Null => Ok(None),
+            rusqlite::types::Value::Integer(v) => Ok(Some(*v)),
+            other => Err(wrong_type(column, other)),
+        }
+    }
+}
+
+impl Column for i64 {
+    fn from_sqlx(row: &AnyRow, column: &str) -> Result<Self> {
+        Ok(row.try_get(column)?)
+    }
+    fn from_sqlite(value: &rusqlite::types::Value, column: &str) -> Result<Self> {
+        Option::<i64>::from_sqlite(value, column)?.ok_or_else(|| wrong_type(column, value))
+    }
+}
+
+impl Column for Option<String> {
+    fn from_sqlx(row: &AnyRow, column: &str) -> Result<Self> {
+        Ok(row.try_get(column)?)
+    }
+    fn from_sqlite(value: &rusqlite::types::Value, column: &str) -> Result<Self> {
+        match value {
+            rusqlite::types::Value::Null => Ok(None),
+            rusqlite::types::Value::Text(v) => Ok(Some(v.clone())),
+            other => Err(wrong_type(column, other)),
+        }
+    }
+}
+
+impl Column for String {
+    fn from_sqlx(row: &AnyRow, column: &str) -> Result<Self> {
+        Ok(row.try_get(column)?)
+    }
+    fn from_sqlite(value: &rusqlite::types::Value, column: &str) -> Result<Self> {
+        Option::<String>::from_sqlite(value, column)?.ok_or_else(|| wrong_type(column, value))
+    }
+}
+
+impl Row {
+    pub(crate) fn get<T: Column>(&self, column: &str) -> Result<T> {
+        match self {
+            Row::Sqlx(row) => T::from_sqlx(row, column),
+            Row::Sqlite { columns, values } => {
+                let index = columns.iter().position(|c| c == column).ok_or_else(|| {
+                    StoreError::Database(sqlx::Error::ColumnNotFound(column.to_owned()))
+                })?;
+                T::from_sqlite(&values[index], column)
+            }
+        }
+    }
+}
+
+impl Conn<'_> {
+    /// Runs a statement; the number of rows it changed.
+    pub(crate) async fn execute(&mut self, statement: Stmt) -> Result<u64> {
+        match self {
+            Conn::Sqlx(c) => Ok(sqlx_query(&statement)
+                .execute(&mut **c)
+                .await?
+                .rows_affected()),
+            Conn::Sqlite(c) => sqlite_execute(c, &statement),
+        }
+    }
+
+    pub(crate) async fn fetch_all(&mut self, statement: Stmt) -> Result<Vec<Row>> {
+        match self {
+            Conn::Sqlx(c) => Ok(sqlx_query(&statement)
+                .fetch_all(&mut **c)
+                .await?
+                .into_iter()
+                .map(Row::Sqlx)
+                .collect()),
+            Conn::Sqlite(c) => sqlite_rows(c, &statement, usize::MAX),
+        }
+    }
+
+    pub(crate) async fn fetch_optional(&mut self, statement: Stmt) -> Result<Option<Row>> {
+        match self {
+            Conn::Sqlx(c) => Ok(sqlx_query(&statement)
+                .fetch_optional(&mut **c)
+                .await?
+                .map(Row::Sqlx)),
+            Conn::Sqlite(c) => Ok(sqlite_rows(c, &statement, 1)?.pop()),
+        }
+    }
+
+    pub(crate) async fn fetch_one(&mut self, statement: Stmt) -> Result<Row> {
+        self.fetch_optional(statement)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+    }
+}
+
+fn sqlx_query(statement: &Stmt) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+    let mut query = sqlx::query(&statement.sql);
+    for param in &statement.params {
+        query = match param {
+            Param::Int(v) => query.bind(*v),
+            Param::Text(v) => query.bind(v.clone()),
+        };
+    }
+    query
+}
+
+/// Prepares (from the connection's cache) and binds `$n` by name, so a placeholder used
+/// twice or out of order binds as it does through sqlx.
+fn sqlite_prepare<'c>(
+    c: &'c rusqlite::Connection,
+    statement: &Stmt,
+) -> Result<rusqlite::CachedStatement<'c>> {
+    let mut prepared = c.prepare_cached(&statement.sql)?;
+    for (n, param) in statement.params.iter().enumerate() {
+        let Some(index) = prepared.parameter_index(&format!("${}", n + 1))? else {
+            continue;
+        };
+        match param {
+            Param::Int(v) => prepared.raw_bind_parameter(index, v),
+            Param::Text(v) => prepared.raw_bind_parameter(index, v),
+        }?;
+    }
+    Ok(prepared)
+}
+
+fn sqlite_execute(c: &rusqlite::Connection, statement: &Stmt) -> Result<u64> {
+    let mut prepared = sqlite_prepare(c, statement)?;
+    Ok(prepared.raw_execute()? as u64)
+}
+
+fn sqlite_rows(c: &rusqlite::Connection, statement: &Stmt, limit: usize) -> Result<Vec<Row>> {
+    let mut prepared = sqlite_prepare(c, statement)?;
+    let columns: std::sync::Arc<[String]> = prepared
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let width = columns.len();
+    let mut rows = prepared.raw_query();
+    let mut out = Vec::new();
+    // A statement with side effects (`… RETURNING`) runs to completion even past `limit`.
+    while let Some(row) = rows.next()? {
+        if out.len() < limit {
+            let values = (0..width)
+                .map(|i| row.get::<_, rusqlite::types::Value>(i))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            out.push(Row::Sqlite {
+                columns: columns.clone(),
+                values,
+            });
+        }
+    }
+    Ok(out)
+}
