@@ -2,6 +2,7 @@
 //! Secrets are stored only as SHA-256 hashes; everything lives in the database so that
 //! several servers share it.
 
+use crate::conn::{Columns, stmt};
 use crate::error::{Result, StoreError};
 use crate::model::{ApiTokenInfo, Id, Session, User};
 use crate::{Store, audit};
@@ -66,15 +67,15 @@ pub(crate) fn sha256_hex(text: &str) -> String {
 pub(crate) const USER_COLUMNS: &str =
     "u.id, u.username, u.display_name, u.is_admin, u.kind, u.disabled, u.created_at";
 
-pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
+pub(crate) fn user_from_row(row: &impl Columns) -> Result<User> {
     Ok(User {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        display_name: row.try_get("display_name")?,
-        is_admin: row.try_get::<i64, _>("is_admin")? != 0,
-        kind: row.try_get("kind")?,
-        disabled: row.try_get::<i64, _>("disabled")? != 0,
-        created_at: row.try_get("created_at")?,
+        id: row.col("id")?,
+        username: row.col("username")?,
+        display_name: row.col("display_name")?,
+        is_admin: row.col::<i64>("is_admin")? != 0,
+        kind: row.col("kind")?,
+        disabled: row.col::<i64>("disabled")? != 0,
+        created_at: row.col("created_at")?,
     })
 }
 
@@ -457,15 +458,25 @@ impl Store {
     }
 
     /// The user an API token belongs to, if the token is live.
+    /// On every API request: a hot read.
     pub async fn user_by_api_token(&self, secret: &str) -> Result<Option<User>> {
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM api_tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled = 0"
-        ))
-        .bind(sha256_hex(secret))
-        .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(user_from_row).transpose()
+        let hash = sha256_hex(secret);
+        self.read_native(move |mut c| {
+            Box::pin(async move {
+                let row = c
+                    .fetch_optional(
+                        stmt(format!(
+                            "SELECT {USER_COLUMNS} FROM api_tokens t \
+                             JOIN users u ON u.id = t.user_id \
+                             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled = 0"
+                        ))
+                        .bind(hash),
+                    )
+                    .await?;
+                row.as_ref().map(user_from_row).transpose()
+            })
+        })
+        .await
     }
 
     pub async fn list_api_tokens(&self, user_id: Id) -> Result<Vec<ApiTokenInfo>> {

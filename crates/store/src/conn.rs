@@ -5,7 +5,46 @@
 //! lease or a submission is about nine statements inside the single writer: the writer spent
 //! its time on thread hand-offs, not in SQLite. Here the writer thread runs those statements
 //! itself. One body of queue logic serves both back ends: it is written against [`Conn`],
-//! whose SQLite methods never suspend, so awaiting them costs nothing.
+//! whose SQLite methods never suspend, so awaiting them costs nothing. The reads every
+//! queue request makes (token, project and role, schema, item) take the same road on
+//! connections of their own ([`NativeReaders`]), run inline on the calling thread.
+
+/// Read-only SQLite connections for the hot reads, opened on demand and kept for reuse. A
+/// read never suspends, so no more are in use at once than there are threads polling.
+pub(crate) struct NativeReaders {
+    path: std::path::PathBuf,
+    idle: std::sync::Mutex<Vec<rusqlite::Connection>>,
+}
+
+impl NativeReaders {
+    pub(crate) fn new(path: std::path::PathBuf) -> Self {
+        NativeReaders {
+            path,
+            idle: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn take(&self) -> Result<rusqlite::Connection> {
+        if let Some(conn) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            return Ok(conn);
+        }
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.execute_batch("PRAGMA busy_timeout = 60000; PRAGMA query_only = ON;")?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(conn)
+    }
+
+    pub(crate) fn give_back(&self, conn: rusqlite::Connection) {
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < 16
+        {
+            idle.push(conn);
+        }
+    }
+}
 
 use crate::error::{Result, StoreError};
 use sqlx::any::AnyRow;
@@ -143,6 +182,23 @@ impl Column for String {
     }
     fn from_sqlite(value: &rusqlite::types::Value, column: &str) -> Result<Self> {
         Option::<String>::from_sqlite(value, column)?.ok_or_else(|| wrong_type(column, value))
+    }
+}
+
+/// Typed column access on either back end's rows, so one mapping function serves both.
+pub(crate) trait Columns {
+    fn col<T: Column>(&self, column: &str) -> Result<T>;
+}
+
+impl Columns for AnyRow {
+    fn col<T: Column>(&self, column: &str) -> Result<T> {
+        T::from_sqlx(self, column)
+    }
+}
+
+impl Columns for Row {
+    fn col<T: Column>(&self, column: &str) -> Result<T> {
+        self.get(column)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Connecting, the dialect differences, and the single write path.
 
 use crate::accounts::PasswordCost;
-use crate::conn::Conn;
+use crate::conn::{Conn, NativeReaders};
 use crate::error::{Result, StoreError};
 use crate::{Store, migrate};
 use futures_util::future::BoxFuture;
@@ -107,6 +107,8 @@ pub(crate) struct Inner {
     pub(crate) backend: Backend,
     pub(crate) pool: AnyPool,
     writer: Option<mpsc::Sender<WriteJob>>,
+    /// SQLite: connections for the hot reads.
+    readers: Option<NativeReaders>,
     pub(crate) password_cost: PasswordCost,
     /// The connection URL, for connections outside the pool (import staging).
     pub(crate) url: String,
@@ -209,6 +211,7 @@ impl Store {
             .connect(&url)
             .await?;
 
+        let mut readers = None;
         let writer = match backend {
             Backend::Sqlite => {
                 let mut conn = AnyConnection::connect(&url).await?;
@@ -218,6 +221,7 @@ impl Store {
                 conn.execute("PRAGMA cache_size = -65536").await?;
                 migrate::apply(&mut conn, backend).await?;
                 let native = open_native(&url)?;
+                readers = Some(NativeReaders::new(sqlite_path(&url)?));
                 let (tx, rx) = mpsc::channel(4096);
                 spawn_writer(conn, native, rx, options.group_commit_limit.max(1))?;
                 Some(tx)
@@ -233,6 +237,7 @@ impl Store {
                 backend,
                 pool,
                 writer,
+                readers,
                 password_cost: options.password_cost,
                 url,
             }),
@@ -331,12 +336,36 @@ impl Store {
             None => self.write(move |c| op(Conn::Sqlx(c))).await,
         }
     }
+
+    /// A hot read: on SQLite it runs inline on a connection of its own (no hand-off to a
+    /// driver thread); on PostgreSQL on a pooled connection.
+    pub(crate) async fn read_native<T, F>(&self, op: F) -> Result<T>
+    where
+        F: for<'c> FnOnce(Conn<'c>) -> BoxFuture<'c, Result<T>>,
+    {
+        match &self.inner.readers {
+            Some(readers) => {
+                let mut conn = readers.take()?;
+                let result = op(Conn::Sqlite(&mut conn)).await;
+                readers.give_back(conn);
+                result
+            }
+            None => {
+                let mut conn = self.inner.pool.acquire().await?;
+                op(Conn::Sqlx(&mut conn)).await
+            }
+        }
+    }
+}
+
+fn sqlite_path(url: &str) -> Result<std::path::PathBuf> {
+    let options: SqliteConnectOptions = url.parse()?;
+    Ok(options.get_filename().to_owned())
 }
 
 /// The writer's own SQLite connection, on the same file as the pool.
 fn open_native(url: &str) -> Result<rusqlite::Connection> {
-    let options: SqliteConnectOptions = url.parse()?;
-    let conn = rusqlite::Connection::open(options.get_filename())?;
+    let conn = rusqlite::Connection::open(sqlite_path(url)?)?;
     conn.execute_batch(SQLITE_PRAGMAS)?;
     conn.execute_batch("PRAGMA cache_size = -65536")?;
     conn.set_prepared_statement_cache_capacity(64);

@@ -2,6 +2,7 @@
 //! publishing freezes the draft (a published version is never updated) and points the
 //! project at it. Every version after the first records what changed.
 
+use crate::conn::{Columns, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::{GuidelineExample, GuidelineVersion, Id, SchemaVersion, VersionStatus};
 use crate::schema::LabelSchema;
@@ -53,17 +54,17 @@ fn guideline_from_row(row: &AnyRow) -> Result<GuidelineVersion> {
     })
 }
 
-fn schema_from_row(row: &AnyRow) -> Result<SchemaVersion> {
+fn schema_from_row(row: &impl Columns) -> Result<SchemaVersion> {
     Ok(SchemaVersion {
-        id: row.try_get("id")?,
-        project_id: row.try_get("project_id")?,
-        version: row.try_get("version")?,
-        definition: parse_json(&row.try_get::<String, _>("definition")?, "label schema")?,
-        change_note: row.try_get("change_note")?,
-        status: VersionStatus::parse(&row.try_get::<String, _>("status")?),
-        created_by: row.try_get("author")?,
-        created_at: row.try_get("created_at")?,
-        published_at: row.try_get("published_at")?,
+        id: row.col("id")?,
+        project_id: row.col("project_id")?,
+        version: row.col("version")?,
+        definition: parse_json(&row.col::<String>("definition")?, "label schema")?,
+        change_note: row.col("change_note")?,
+        status: VersionStatus::parse(&row.col::<String>("status")?),
+        created_by: row.col("author")?,
+        created_at: row.col("created_at")?,
+        published_at: row.col("published_at")?,
     })
 }
 
@@ -405,15 +406,24 @@ impl Store {
     }
 
     /// The project's current published schema.
+    /// Read with every submission: a hot read.
     pub async fn current_schema(&self, project_id: Id) -> Result<SchemaVersion> {
-        let row = sqlx::query(&format!(
-            "{} JOIN projects p ON p.current_schema_version_id = v.id WHERE p.id = $1",
-            select(Doc::Schema)
-        ))
-        .bind(project_id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::not_found("a published label schema"))?;
-        schema_from_row(&row)
+        self.read_native(move |mut c| {
+            Box::pin(async move {
+                let row = c
+                    .fetch_optional(
+                        stmt(format!(
+                            "{} JOIN projects p ON p.current_schema_version_id = v.id \
+                             WHERE p.id = $1",
+                            select(Doc::Schema)
+                        ))
+                        .bind(project_id),
+                    )
+                    .await?
+                    .ok_or_else(|| StoreError::not_found("a published label schema"))?;
+                schema_from_row(&row)
+            })
+        })
+        .await
     }
 }

@@ -1,5 +1,6 @@
 //! Catalog items (keyset-paged listings), append-only annotations, and streamed export.
 
+use crate::conn::{Columns, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::{Annotation, Id, Item, NewAnnotation};
 use crate::{Store, audit};
@@ -16,24 +17,24 @@ const ITEM_COLUMNS: &str = "i.id, i.project_id, i.external_id, i.item_type, i.ti
      i.metadata, i.text_fields, i.media_url, i.priority, i.state, i.is_gold, i.gold_answer, \
      i.created_at, i.updated_at";
 
-fn item_from_row(row: &AnyRow) -> Result<Item> {
-    let gold: Option<String> = row.try_get("gold_answer")?;
+fn item_from_row(row: &impl Columns) -> Result<Item> {
+    let gold: Option<String> = row.col("gold_answer")?;
     Ok(Item {
-        id: row.try_get("id")?,
-        project_id: row.try_get("project_id")?,
-        external_id: row.try_get("external_id")?,
-        item_type: row.try_get("item_type")?,
-        title: row.try_get("title")?,
-        creators: parse_json(&row.try_get::<String, _>("creators")?, "creators")?,
-        metadata: parse_json(&row.try_get::<String, _>("metadata")?, "metadata")?,
-        text: parse_json(&row.try_get::<String, _>("text_fields")?, "text")?,
-        media_url: row.try_get("media_url")?,
-        priority: row.try_get("priority")?,
-        state: row.try_get("state")?,
-        is_gold: row.try_get::<i64, _>("is_gold")? != 0,
+        id: row.col("id")?,
+        project_id: row.col("project_id")?,
+        external_id: row.col("external_id")?,
+        item_type: row.col("item_type")?,
+        title: row.col("title")?,
+        creators: parse_json(&row.col::<String>("creators")?, "creators")?,
+        metadata: parse_json(&row.col::<String>("metadata")?, "metadata")?,
+        text: parse_json(&row.col::<String>("text_fields")?, "text")?,
+        media_url: row.col("media_url")?,
+        priority: row.col("priority")?,
+        state: row.col("state")?,
+        is_gold: row.col::<i64>("is_gold")? != 0,
         gold_answer: gold.map(|g| parse_json(&g, "gold answer")).transpose()?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        created_at: row.col("created_at")?,
+        updated_at: row.col("updated_at")?,
     })
 }
 
@@ -98,16 +99,25 @@ fn annotation_from_row(row: &AnyRow) -> Result<Annotation> {
 }
 
 impl Store {
+    /// Also what the queue serves with every lease: a hot read.
     pub async fn item(&self, project_id: Id, item_id: Id) -> Result<Item> {
-        let row = sqlx::query(&format!(
-            "SELECT {ITEM_COLUMNS} FROM items i WHERE i.project_id = $1 AND i.id = $2"
-        ))
-        .bind(project_id)
-        .bind(item_id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("item {item_id}")))?;
-        item_from_row(&row)
+        self.read_native(move |mut c| {
+            Box::pin(async move {
+                let row = c
+                    .fetch_optional(
+                        stmt(format!(
+                            "SELECT {ITEM_COLUMNS} FROM items i \
+                             WHERE i.project_id = $1 AND i.id = $2"
+                        ))
+                        .bind(project_id)
+                        .bind(item_id),
+                    )
+                    .await?
+                    .ok_or_else(|| StoreError::not_found(format!("item {item_id}")))?;
+                item_from_row(&row)
+            })
+        })
+        .await
     }
 
     pub async fn item_by_external_id(&self, project_id: Id, external_id: &str) -> Result<Item> {

@@ -1,27 +1,27 @@
 //! Projects and memberships (a role per user per project).
 
 use crate::accounts::{USER_COLUMNS, user_from_row};
+use crate::conn::{Columns, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::{Id, Member, Project, Role, User};
 use crate::schema::LabelSchema;
 use crate::{Store, audit};
 use serde_json::Value;
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
 const PROJECT_COLUMNS: &str = "p.id, p.slug, p.name, p.description, p.settings, \
      p.current_schema_version_id, p.current_guideline_version_id, p.created_at";
 
-fn project_from_row(row: &AnyRow) -> Result<Project> {
+fn project_from_row(row: &impl Columns) -> Result<Project> {
     Ok(Project {
-        id: row.try_get("id")?,
-        slug: row.try_get("slug")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        settings: parse_json(&row.try_get::<String, _>("settings")?, "project settings")?,
-        current_schema_version_id: row.try_get("current_schema_version_id")?,
-        current_guideline_version_id: row.try_get("current_guideline_version_id")?,
-        created_at: row.try_get("created_at")?,
+        id: row.col("id")?,
+        slug: row.col("slug")?,
+        name: row.col("name")?,
+        description: row.col("description")?,
+        settings: parse_json(&row.col::<String>("settings")?, "project settings")?,
+        current_schema_version_id: row.col("current_schema_version_id")?,
+        current_guideline_version_id: row.col("current_guideline_version_id")?,
+        created_at: row.col("created_at")?,
     })
 }
 
@@ -118,25 +118,34 @@ impl Store {
         slug: &str,
         user: &User,
     ) -> Result<(Project, Option<Role>)> {
-        let row = sqlx::query(&format!(
-            "SELECT {PROJECT_COLUMNS}, m.role FROM projects p \
-             LEFT JOIN memberships m ON m.project_id = p.id AND m.user_id = $1 \
-             WHERE p.slug = $2"
-        ))
-        .bind(user.id)
-        .bind(slug)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("project {slug:?}")))?;
-        let project = project_from_row(&row)?;
-        let role = if user.is_admin {
-            Some(Role::Admin)
-        } else {
-            row.try_get::<Option<String>, _>("role")?
-                .as_deref()
-                .and_then(Role::parse)
-        };
-        Ok((project, role))
+        // On every request inside a project: a hot read.
+        let (user_id, is_admin, slug) = (user.id, user.is_admin, slug.to_owned());
+        self.read_native(move |mut c| {
+            Box::pin(async move {
+                let row = c
+                    .fetch_optional(
+                        stmt(format!(
+                            "SELECT {PROJECT_COLUMNS}, m.role FROM projects p \
+                             LEFT JOIN memberships m ON m.project_id = p.id AND m.user_id = $1 \
+                             WHERE p.slug = $2"
+                        ))
+                        .bind(user_id)
+                        .bind(slug.as_str()),
+                    )
+                    .await?
+                    .ok_or_else(|| StoreError::not_found(format!("project {slug:?}")))?;
+                let project = project_from_row(&row)?;
+                let role = if is_admin {
+                    Some(Role::Admin)
+                } else {
+                    row.col::<Option<String>>("role")?
+                        .as_deref()
+                        .and_then(Role::parse)
+                };
+                Ok((project, role))
+            })
+        })
+        .await
     }
 
     /// Projects the user can see: all of them for a global admin, else their memberships.
