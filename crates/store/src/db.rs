@@ -463,33 +463,47 @@ async fn run_sqlx_batch(conn: &mut AnyConnection, batch: &mut Vec<SqlxJob>) {
 }
 
 async fn run_native_batch(conn: &mut rusqlite::Connection, batch: &mut Vec<NativeJob>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = control(conn, &["BEGIN IMMEDIATE"]) {
         tracing::error!(error = %e, "sqlite writer could not begin a transaction");
         batch.clear();
         return;
     }
     let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
     for job in batch.drain(..) {
-        if let Err(e) = conn.execute_batch("SAVEPOINT concord_write") {
+        if let Err(e) = control(conn, &["SAVEPOINT concord_write"]) {
             tracing::error!(error = %e, "sqlite writer could not open a savepoint");
             continue;
         }
         let (ok, completion) = job(Conn::Sqlite(conn)).await;
-        if let Err(e) = conn.execute_batch(savepoint_end(ok)) {
+        let end: &[&str] = if ok {
+            &["RELEASE concord_write"]
+        } else {
+            &["ROLLBACK TO concord_write", "RELEASE concord_write"]
+        };
+        if let Err(e) = control(conn, end) {
             tracing::error!(error = %e, "sqlite writer could not close a savepoint");
         }
         completions.push(completion);
     }
-    let commit = conn.execute_batch("COMMIT").map_err(|e| {
+    let commit = control(conn, &["COMMIT"]).map_err(|e| {
         tracing::error!(error = %e, "sqlite group commit failed");
         e.to_string()
     });
     if commit.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = control(conn, &["ROLLBACK"]);
     }
     for completion in completions {
         completion(commit.clone());
     }
+}
+
+/// Transaction control on the writer's connection, from its statement cache (parsing them
+/// afresh for every job cost more than running them).
+fn control(conn: &rusqlite::Connection, statements: &[&str]) -> rusqlite::Result<()> {
+    for sql in statements {
+        conn.prepare_cached(sql)?.execute([])?;
+    }
+    Ok(())
 }
 
 fn savepoint_end(ok: bool) -> &'static str {
