@@ -316,3 +316,54 @@ fn sqlite_rows(c: &rusqlite::Connection, statement: &Stmt, limit: usize) -> Resu
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime")
+            .block_on(future)
+    }
+
+    #[test]
+    fn sqlite_placeholders_bind_by_number_like_sqlx_even_reused_or_out_of_order() {
+        let mut sqlite = rusqlite::Connection::open_in_memory().expect("an in-memory database");
+        let mut conn = Conn::Sqlite(&mut sqlite);
+        let row = run(conn.fetch_one(
+            stmt("SELECT $2 AS second, $1 AS first, $1 + 1 AS again, $3 AS missing")
+                .bind(41)
+                .bind("text")
+                .bind(Option::<String>::None),
+        ))
+        .expect("a row");
+        assert_eq!(row.get::<String>("second").expect("second"), "text");
+        assert_eq!(row.get::<i64>("first").expect("first"), 41);
+        assert_eq!(row.get::<i64>("again").expect("again"), 42);
+        assert_eq!(row.get::<Option<String>>("missing").expect("missing"), None);
+        assert!(row.get::<i64>("second").is_err(), "text is not read as a number");
+        assert!(row.get::<i64>("no_such_column").is_err());
+    }
+
+    #[test]
+    fn a_statement_with_returning_runs_to_completion_when_one_row_is_asked_for() {
+        let mut sqlite = rusqlite::Connection::open_in_memory().expect("an in-memory database");
+        sqlite
+            .execute_batch("CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1), (2), (3);")
+            .expect("a table");
+        let mut conn = Conn::Sqlite(&mut sqlite);
+        let first = run(conn.fetch_optional(stmt("UPDATE t SET v = v * 10 RETURNING v")))
+            .expect("the update")
+            .expect("a row");
+        assert_eq!(first.get::<i64>("v").expect("v") % 10, 0);
+        let rows = run(conn.fetch_all(stmt("SELECT v FROM t ORDER BY v"))).expect("the rows");
+        let values: Vec<i64> = rows.iter().map(|r| r.get("v").expect("v")).collect();
+        assert_eq!(values, vec![10, 20, 30], "every row was updated");
+        assert_eq!(
+            run(conn.execute(stmt("DELETE FROM t WHERE v > $1").bind(15))).expect("the delete"),
+            2
+        );
+    }
+}
