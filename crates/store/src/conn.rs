@@ -257,18 +257,6 @@ impl Conn<'_> {
     }
 }
 
-/// Drives a future that never suspends (work on [`Conn::Sqlite`]) to its end on this thread.
-pub(crate) fn run_to_completion<T>(future: impl std::future::Future<Output = T>) -> Result<T> {
-    let mut future = std::pin::pin!(future);
-    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    match future.as_mut().poll(&mut context) {
-        std::task::Poll::Ready(value) => Ok(value),
-        std::task::Poll::Pending => Err(StoreError::invalid(
-            "internal: a step on the native SQLite connection waited",
-        )),
-    }
-}
-
 fn sqlx_query(statement: &Stmt) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
     let mut query = sqlx::query(&statement.sql);
     for param in &statement.params {
@@ -280,29 +268,20 @@ fn sqlx_query(statement: &Stmt) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::
     query
 }
 
-/// Prepares (from the connection's cache) and binds: `$n` by its number, so a placeholder
-/// used twice or out of order binds as it does through sqlx; an anonymous `?` by position.
+/// Prepares (from the connection's cache) and binds `$n` by name, so a placeholder used
+/// twice or out of order binds as it does through sqlx.
 fn sqlite_prepare<'c>(
     c: &'c rusqlite::Connection,
     statement: &Stmt,
 ) -> Result<rusqlite::CachedStatement<'c>> {
     let mut prepared = c.prepare_cached(&statement.sql)?;
-    for index in 1..=prepared.parameter_count() {
-        let value = match prepared.parameter_name(index) {
-            None => statement.params.get(index - 1),
-            Some(name) => match name.strip_prefix('$').map(str::parse::<usize>) {
-                Some(Ok(n)) if n >= 1 => statement.params.get(n - 1),
-                _ => {
-                    return Err(StoreError::invalid(format!(
-                        "internal: placeholder {name} is not of the form $n"
-                    )));
-                }
-            },
+    for (n, param) in statement.params.iter().enumerate() {
+        let Some(index) = prepared.parameter_index(&format!("${}", n + 1))? else {
+            continue;
         };
-        match value {
-            Some(Param::Int(v)) => prepared.raw_bind_parameter(index, v),
-            Some(Param::Text(v)) => prepared.raw_bind_parameter(index, v),
-            None => prepared.raw_bind_parameter(index, rusqlite::types::Null),
+        match param {
+            Param::Int(v) => prepared.raw_bind_parameter(index, v),
+            Param::Text(v) => prepared.raw_bind_parameter(index, v),
         }?;
     }
     Ok(prepared)
@@ -364,10 +343,7 @@ mod tests {
         assert_eq!(row.get::<i64>("first").expect("first"), 41);
         assert_eq!(row.get::<i64>("again").expect("again"), 42);
         assert_eq!(row.get::<Option<String>>("missing").expect("missing"), None);
-        assert!(
-            row.get::<i64>("second").is_err(),
-            "text is not read as a number"
-        );
+        assert!(row.get::<i64>("second").is_err(), "text is not read as a number");
         assert!(row.get::<i64>("no_such_column").is_err());
     }
 

@@ -358,7 +358,7 @@ impl Store {
     }
 }
 
-pub(crate) fn sqlite_path(url: &str) -> Result<std::path::PathBuf> {
+fn sqlite_path(url: &str) -> Result<std::path::PathBuf> {
     let options: SqliteConnectOptions = url.parse()?;
     Ok(options.get_filename().to_owned())
 }

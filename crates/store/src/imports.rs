@@ -6,16 +6,15 @@
 //! rows are deleted and nothing from the file is visible.
 
 use crate::accounts::random_token;
-use crate::conn::{Columns, Conn, stmt};
-use crate::db::{Backend, Dialect};
+use crate::db::Backend;
 use crate::error::{Result, StoreError, json_text};
 use crate::model::Id;
 use crate::schema::{LabelSchema, QuestionKind};
 use crate::{Store, audit};
 use concord_formats::items::{AnnotationRecord, CatalogItem};
-use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde_json::Value;
+use sqlx::{AnyConnection, Connection, Executor, Row};
 use std::collections::HashMap;
 
 /// What to do with an item whose id already exists in the project.
@@ -57,25 +56,22 @@ fn import_id() -> Id {
     i64::from_str_radix(&random_token(8)[..15], 16).unwrap_or(1)
 }
 
-// SQLite's temp staging tables (PostgreSQL's are in its migrations). The line is the rowid:
-// rows are staged in file order, so publishing them in that order needs no sort.
-const STAGED_ITEMS_COLUMNS: &str = "import_id INTEGER NOT NULL, line INTEGER PRIMARY KEY, \
+const STAGED_ITEMS_COLUMNS: &str = "import_id INTEGER NOT NULL, line INTEGER NOT NULL, \
      external_id TEXT NOT NULL, item_type TEXT NOT NULL, title TEXT NOT NULL, creators TEXT NOT NULL, \
      metadata TEXT NOT NULL, text_fields TEXT NOT NULL, media_url TEXT, priority INTEGER NOT NULL, \
-     is_gold INTEGER NOT NULL, gold_answer TEXT, UNIQUE (import_id, external_id)";
-const STAGED_ANNOTATIONS_COLUMNS: &str = "import_id INTEGER NOT NULL, line INTEGER PRIMARY KEY, \
+     is_gold INTEGER NOT NULL, gold_answer TEXT, PRIMARY KEY (import_id, external_id)";
+const STAGED_ANNOTATIONS_COLUMNS: &str = "import_id INTEGER NOT NULL, line INTEGER NOT NULL, \
      item_id INTEGER NOT NULL, annotator TEXT NOT NULL, answer TEXT NOT NULL, rationale TEXT NOT NULL, \
-     time_spent_ms INTEGER, guideline_version_id INTEGER, created_at INTEGER";
+     time_spent_ms INTEGER, guideline_version_id INTEGER, created_at INTEGER, \
+     PRIMARY KEY (import_id, line)";
 
 /// Where staged rows go. On SQLite: a TEMP table on a connection of the import's own, so
 /// staging never takes the database's write lock (temp tables live outside the main file);
-/// only the publish step does, briefly. The connection is a native one, driven on a blocking
-/// thread: staging is a statement per row, cheap only without a hand-off per statement. On
-/// PostgreSQL: an UNLOGGED table shared by imports, written in ordinary transactions.
+/// only the publish step does, briefly. On PostgreSQL: an UNLOGGED table shared by
+/// imports, written in ordinary transactions.
 enum Stager {
     Sqlite {
-        /// Away only while a step runs on the blocking thread.
-        conn: Option<rusqlite::Connection>,
+        conn: AnyConnection,
         table: &'static str,
     },
     Postgres {
@@ -92,21 +88,13 @@ impl Stager {
     ) -> Result<Stager> {
         match store.backend() {
             Backend::Sqlite => {
-                let path = crate::db::sqlite_path(&store.inner.url)?;
-                let create = format!("CREATE TEMP TABLE {temp_table} ({columns})");
-                let conn = tokio::task::spawn_blocking(move || -> Result<rusqlite::Connection> {
-                    let conn = rusqlite::Connection::open(path)?;
-                    conn.execute_batch(crate::db::SQLITE_PRAGMAS)?;
-                    // The publish step writes every index of the table at once: a page cache
-                    // (filled only as used) that holds them saves spilling and re-reading.
-                    conn.execute_batch("PRAGMA temp_store = FILE; PRAGMA cache_size = -262144;")?;
-                    conn.execute_batch(&create)?;
-                    Ok(conn)
-                })
-                .await
-                .map_err(|e| StoreError::invalid(format!("the import could not start: {e}")))??;
+                let mut conn = AnyConnection::connect(&store.inner.url).await?;
+                conn.execute(crate::db::SQLITE_PRAGMAS).await?;
+                conn.execute("PRAGMA temp_store = FILE").await?;
+                conn.execute(format!("CREATE TEMP TABLE {temp_table} ({columns})").as_str())
+                    .await?;
                 Ok(Stager::Sqlite {
-                    conn: Some(conn),
+                    conn,
                     table: temp_table,
                 })
             }
@@ -126,11 +114,13 @@ impl Stager {
     async fn run<T, F>(&mut self, store: &Store, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(Conn<'c>) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> futures_util::future::BoxFuture<'c, Result<T>>
+            + Send
+            + 'static,
     {
         match self {
             Stager::Sqlite { conn, .. } => in_transaction(conn, "BEGIN", op).await,
-            Stager::Postgres { .. } => store.write_native(op).await,
+            Stager::Postgres { .. } => store.write(op).await,
         }
     }
 
@@ -139,11 +129,13 @@ impl Stager {
     async fn publish<T, F>(&mut self, store: &Store, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(Conn<'c>) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> futures_util::future::BoxFuture<'c, Result<T>>
+            + Send
+            + 'static,
     {
         match self {
             Stager::Sqlite { conn, .. } => in_transaction(conn, "BEGIN IMMEDIATE", op).await,
-            Stager::Postgres { .. } => store.write_native(op).await,
+            Stager::Postgres { .. } => store.write(op).await,
         }
     }
 
@@ -151,50 +143,28 @@ impl Stager {
         match self {
             // Closing the connection drops its temp table.
             Stager::Sqlite { conn, .. } => {
-                if let Some(conn) = conn {
-                    let _ = tokio::task::spawn_blocking(move || drop(conn)).await;
-                }
+                let _ = conn.close().await;
             }
             Stager::Postgres { table } => clear_staging(store, table, import_id).await,
         }
     }
 }
 
-/// Runs `op` in a transaction on the staging connection, on a blocking thread (a step can
-/// take a second; the server's request threads must not wait on it).
-async fn in_transaction<T, F>(
-    slot: &mut Option<rusqlite::Connection>,
-    begin: &'static str,
-    op: F,
-) -> Result<T>
+async fn in_transaction<T, F>(conn: &mut AnyConnection, begin: &str, op: F) -> Result<T>
 where
-    T: Send + 'static,
-    F: for<'c> FnOnce(Conn<'c>) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    F: for<'c> FnOnce(&'c mut AnyConnection) -> futures_util::future::BoxFuture<'c, Result<T>>,
 {
-    let mut conn = slot
-        .take()
-        .ok_or_else(|| StoreError::invalid("the import's staging connection was lost"))?;
-    let (conn, result) = tokio::task::spawn_blocking(move || {
-        let result = (|| {
-            conn.execute_batch(begin)?;
-            let outcome = crate::conn::run_to_completion(op(Conn::Sqlite(&mut conn)))?;
-            match outcome {
-                Ok(value) => {
-                    conn.execute_batch("COMMIT")?;
-                    Ok(value)
-                }
-                Err(e) => {
-                    let _ = conn.execute_batch("ROLLBACK");
-                    Err(e)
-                }
-            }
-        })();
-        (conn, result)
-    })
-    .await
-    .map_err(|e| StoreError::invalid(format!("the import's staging step failed: {e}")))?;
-    *slot = Some(conn);
-    result
+    conn.execute(begin).await?;
+    match op(conn).await {
+        Ok(value) => {
+            conn.execute("COMMIT").await?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = conn.execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
 }
 
 /// An item import in progress.
@@ -275,28 +245,27 @@ impl ItemImport {
         let dialect = self.store.dialect();
         let table = self.stager.table();
         self.stager
-            .run(&self.store, move |mut c| {
+            .run(&self.store, move |c| {
                 Box::pin(async move {
-                    let c = &mut c;
-                    let head = format!(
-                        "INSERT INTO {table} (import_id, line, external_id, item_type, title, \
-                         creators, metadata, text_fields, media_url, priority, is_gold, gold_answer) VALUES "
-                    );
-                    let per_statement = rows_per_statement(dialect);
-                    let full = values_sql(&head, import_id, per_statement, 11, dialect);
-                    for chunk in batch.chunks(per_statement) {
-                        let sql = if chunk.len() == per_statement {
-                            full.clone()
-                        } else {
-                            values_sql(&head, import_id, chunk.len(), 11, dialect)
-                        };
-                        let mut query = stmt(sql);
+                    for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+                        let mut sql = format!(
+                            "INSERT INTO {table} (import_id, line, external_id, item_type, title, \
+                             creators, metadata, text_fields, media_url, priority, is_gold, gold_answer) VALUES "
+                        );
+                        for i in 0..chunk.len() {
+                            if i > 0 {
+                                sql.push(',');
+                            }
+                            let params: Vec<String> = (1..=11).map(|k| dialect.param(i * 11 + k)).collect();
+                            sql += &format!("({import_id}, {})", params.join(", "));
+                        }
+                        let mut query = sqlx::query(&sql);
                         for (line, item) in chunk {
                             query = query
                                 .bind(*line as i64)
-                                .bind(item.external_id.as_str())
+                                .bind(item.external_id.clone())
                                 .bind(item.item_type.as_str())
-                                .bind(item.title.as_str())
+                                .bind(item.title.clone())
                                 .bind(json_text(&item.creators))
                                 .bind(json_text(&item.metadata))
                                 .bind(json_text(&item.text))
@@ -305,26 +274,21 @@ impl ItemImport {
                                 .bind(item.gold_answer.is_some() as i64)
                                 .bind(item.gold_answer.as_ref().map(json_text));
                         }
-                        // On PostgreSQL a savepoint per chunk, so that after a failed insert the
-                        // staged rows can still be read to name the duplicate (it refuses every
-                        // statement in a transaction after an error until it is rolled back);
-                        // SQLite undoes just the failed statement.
-                        let postgres = dialect.is_postgres();
-                        if postgres {
-                            c.execute(stmt("SAVEPOINT stage_chunk")).await?;
-                        }
-                        if let Err(e) = c.execute(query).await {
+                        // A savepoint per chunk, so that after a failed insert the staged rows
+                        // can still be read to name the duplicate (PostgreSQL refuses every
+                        // statement in a transaction after an error until it is rolled back).
+                        sqlx::query("SAVEPOINT stage_chunk").execute(&mut *c).await?;
+                        if let Err(e) = query.execute(&mut *c).await {
+                            let e = StoreError::from(e);
                             if e.is_unique_violation() {
-                                if postgres {
-                                    c.execute(stmt("ROLLBACK TO SAVEPOINT stage_chunk")).await?;
-                                }
+                                sqlx::query("ROLLBACK TO SAVEPOINT stage_chunk")
+                                    .execute(&mut *c)
+                                    .await?;
                                 return Err(duplicate_in_file(c, table, import_id, &file, chunk).await);
                             }
                             return Err(e);
                         }
-                        if postgres {
-                            c.execute(stmt("RELEASE SAVEPOINT stage_chunk")).await?;
-                        }
+                        sqlx::query("RELEASE SAVEPOINT stage_chunk").execute(&mut *c).await?;
                     }
                     Ok(())
                 })
@@ -350,25 +314,28 @@ impl ItemImport {
         let now = store.dialect().now_ms();
         let table = stager.table();
         let outcome = stager
-            .publish(&store, move |mut c| {
+            .publish(&store, move |c| {
                 Box::pin(async move {
-                    let c = &mut c;
-                    let row = c.fetch_one(stmt(format!(
+                    let row = sqlx::query(&format!(
                         "SELECT COUNT(*) AS n, MIN(s.line) AS first FROM {table} s \
                          JOIN items i ON i.project_id = $1 AND i.external_id = s.external_id \
                          WHERE s.import_id = $2"
                     ))
                     .bind(project_id)
-                    .bind(import_id)).await?;
-                    let existing: i64 = row.col("n")?;
+                    .bind(import_id)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    let existing: i64 = row.try_get("n")?;
                     if existing > 0 && on_conflict == OnConflict::Error {
-                        let first: i64 = row.col("first")?;
-                        let id: String = c.fetch_one(stmt(format!(
+                        let first: i64 = row.try_get("first")?;
+                        let id: String = sqlx::query(&format!(
                             "SELECT external_id FROM {table} WHERE import_id = $1 AND line = $2"
                         ))
                         .bind(import_id)
-                        .bind(first)).await?
-                        .col("external_id")?;
+                        .bind(first)
+                        .fetch_one(&mut *c)
+                        .await?
+                        .try_get("external_id")?;
                         return Err(StoreError::conflict(format!(
                             "{file}:{first}: field id: item {id:?} already exists in the project \
                              ({existing} lines of the file do); import with on-conflict skip or update"
@@ -386,7 +353,7 @@ impl ItemImport {
                              gold_answer = excluded.gold_answer, updated_at = {now}"
                         ),
                     };
-                    let done = c.execute(stmt(format!(
+                    let done = sqlx::query(&format!(
                         "INSERT INTO items (project_id, external_id, item_type, title, creators, metadata, \
                            text_fields, media_url, priority, is_gold, gold_answer, import_id) \
                          SELECT $1, external_id, item_type, title, creators, metadata, text_fields, \
@@ -394,8 +361,10 @@ impl ItemImport {
                          FROM {table} WHERE import_id = $2 ORDER BY line{upsert}"
                     ))
                     .bind(project_id)
-                    .bind(import_id)).await?;
-                    let affected = done as i64;
+                    .bind(import_id)
+                    .execute(&mut *c)
+                    .await?;
+                    let affected = done.rows_affected() as i64;
                     let outcome = match on_conflict {
                         OnConflict::Update => ImportOutcome {
                             read,
@@ -406,7 +375,7 @@ impl ItemImport {
                         _ => ImportOutcome { read, inserted: affected, updated: 0, skipped: read - affected },
                     };
                     let after = serde_json::json!({"file": file, "outcome": outcome});
-                    audit::record_in(c, actor, Some(project_id), "import", "items", None, None, Some(&after)).await?;
+                    audit::record(c, actor, Some(project_id), "import", "items", None, None, Some(&after)).await?;
                     Ok(outcome)
                 })
             })
@@ -457,34 +426,9 @@ async fn clear_staging(store: &Store, table: &'static str, import_id: Id) {
     }
 }
 
-/// Rows per staging INSERT: one on SQLite (a cached single-row statement is the fastest way
-/// in without a hand-off per statement), many on PostgreSQL (one round trip per chunk).
-fn rows_per_statement(dialect: Dialect) -> usize {
-    if dialect.is_postgres() {
-        ROWS_PER_STATEMENT
-    } else {
-        1
-    }
-}
-
-/// `head` followed by `rows` tuples of `(import_id, <columns> placeholders)`.
-fn values_sql(head: &str, import_id: Id, rows: usize, columns: usize, dialect: Dialect) -> String {
-    let mut sql = String::from(head);
-    for i in 0..rows {
-        if i > 0 {
-            sql.push(',');
-        }
-        let params: Vec<String> = (1..=columns)
-            .map(|k| dialect.param(i * columns + k))
-            .collect();
-        sql += &format!("({import_id}, {})", params.join(", "));
-    }
-    sql
-}
-
 /// Names the line that repeats an id staged earlier in the same file.
 async fn duplicate_in_file(
-    c: &mut Conn<'_>,
+    c: &mut AnyConnection,
     table: &str,
     import_id: Id,
     file: &str,
@@ -503,17 +447,15 @@ async fn duplicate_in_file(
                 ),
             );
         }
-        let earlier = c
-            .fetch_optional(
-                stmt(format!(
-                    "SELECT line FROM {table} WHERE import_id = $1 AND external_id = $2"
-                ))
-                .bind(import_id)
-                .bind(&item.external_id),
-            )
-            .await;
+        let earlier = sqlx::query(&format!(
+            "SELECT line FROM {table} WHERE import_id = $1 AND external_id = $2"
+        ))
+        .bind(import_id)
+        .bind(&item.external_id)
+        .fetch_optional(&mut *c)
+        .await;
         if let Ok(Some(row)) = earlier {
-            let first: i64 = row.col("line").unwrap_or(0);
+            let first: i64 = row.try_get("line").unwrap_or(0);
             return line_error(
                 file,
                 *line,
@@ -611,7 +553,7 @@ impl AnnotationImport {
                 query = query.bind(*id);
             }
             for row in query.fetch_all(self.store.pool()).await? {
-                ids.insert(row.col("external_id")?, row.col("id")?);
+                ids.insert(row.try_get("external_id")?, row.try_get("id")?);
             }
         }
         if self.guideline_versions.is_none() {
@@ -623,7 +565,7 @@ impl AnnotationImport {
             .fetch_all(self.store.pool())
             .await?
             {
-                versions.insert(row.col::<i64>("version")?, row.col::<Id>("id")?);
+                versions.insert(row.try_get::<i64, _>("version")?, row.try_get::<Id, _>("id")?);
             }
             self.guideline_versions = Some(versions);
         }
@@ -656,33 +598,34 @@ impl AnnotationImport {
         let dialect = self.store.dialect();
         let table = self.stager.table();
         self.stager
-            .run(&self.store, move |mut c| {
+            .run(&self.store, move |c| {
                 Box::pin(async move {
-                    let head = format!(
-                        "INSERT INTO {table} (import_id, line, item_id, annotator, answer, \
-                         rationale, time_spent_ms, guideline_version_id, created_at) VALUES "
-                    );
-                    let per_statement = rows_per_statement(dialect);
-                    let full = values_sql(&head, import_id, per_statement, 8, dialect);
-                    for chunk in staged.chunks(per_statement) {
-                        let sql = if chunk.len() == per_statement {
-                            full.clone()
-                        } else {
-                            values_sql(&head, import_id, chunk.len(), 8, dialect)
-                        };
-                        let mut query = stmt(sql);
+                    for chunk in staged.chunks(ROWS_PER_STATEMENT) {
+                        let mut sql = format!(
+                            "INSERT INTO {table} (import_id, line, item_id, annotator, answer, \
+                             rationale, time_spent_ms, guideline_version_id, created_at) VALUES "
+                        );
+                        for i in 0..chunk.len() {
+                            if i > 0 {
+                                sql.push(',');
+                            }
+                            let params: Vec<String> =
+                                (1..=8).map(|k| dialect.param(i * 8 + k)).collect();
+                            sql += &format!("({import_id}, {})", params.join(", "));
+                        }
+                        let mut query = sqlx::query(&sql);
                         for (line, item_id, record, answer, guideline_version_id) in chunk {
                             query = query
                                 .bind(*line as i64)
                                 .bind(*item_id)
-                                .bind(record.annotator.as_str())
+                                .bind(record.annotator.clone())
                                 .bind(json_text(answer))
-                                .bind(record.rationale.as_str())
+                                .bind(record.rationale.clone())
                                 .bind(record.time_spent_ms)
                                 .bind(*guideline_version_id)
                                 .bind(record.created_at);
                         }
-                        c.execute(query).await?;
+                        query.execute(&mut *c).await?;
                     }
                     Ok(())
                 })
@@ -706,24 +649,27 @@ impl AnnotationImport {
         let table = stager.table();
         let now = store.dialect().now_ms();
         let outcome = stager
-            .publish(&store, move |mut c| {
+            .publish(&store, move |c| {
                 Box::pin(async move {
-                    let c = &mut c;
-                    c.execute(stmt(format!(
+                    sqlx::query(&format!(
                         "INSERT INTO users (username, display_name) \
                          SELECT DISTINCT annotator, annotator FROM {table} \
                          WHERE import_id = $1 AND annotator NOT IN (SELECT username FROM users)"
                     ))
-                    .bind(import_id)).await?;
-                    c.execute(stmt(format!(
+                    .bind(import_id)
+                    .execute(&mut *c)
+                    .await?;
+                    sqlx::query(&format!(
                         "INSERT INTO memberships (project_id, user_id, role) \
                          SELECT DISTINCT $1, u.id, 'annotator' FROM {table} s \
                          JOIN users u ON u.username = s.annotator WHERE s.import_id = $2 \
                          ON CONFLICT (project_id, user_id) DO NOTHING"
                     ))
                     .bind(project_id)
-                    .bind(import_id)).await?;
-                    let done = c.execute(stmt(format!(
+                    .bind(import_id)
+                    .execute(&mut *c)
+                    .await?;
+                    let done = sqlx::query(&format!(
                         "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, \
                            time_spent_ms, schema_version_id, source, guideline_version_id, created_at) \
                          SELECT $1, s.item_id, u.id, s.answer, s.rationale, s.time_spent_ms, $3, 'import', \
@@ -733,10 +679,12 @@ impl AnnotationImport {
                     ))
                     .bind(project_id)
                     .bind(import_id)
-                    .bind(schema_version_id)).await?;
+                    .bind(schema_version_id)
+                    .execute(&mut *c)
+                    .await?;
                     // Imported labels complete their items: the queue counts them and serves
                     // the item no more (it would otherwise go past its overlap).
-                    c.execute(stmt(format!(
+                    sqlx::query(&format!(
                         "UPDATE items SET labels_count = items.labels_count + c.n, open = 0, \
                            state = CASE WHEN items.state IN ('queued', 'in_progress') \
                                         THEN 'labelled' ELSE items.state END \
@@ -744,10 +692,12 @@ impl AnnotationImport {
                                GROUP BY item_id) c \
                          WHERE items.id = c.item_id"
                     ))
-                    .bind(import_id)).await?;
-                    let outcome = ImportOutcome { read, inserted: done as i64, updated: 0, skipped: 0 };
+                    .bind(import_id)
+                    .execute(&mut *c)
+                    .await?;
+                    let outcome = ImportOutcome { read, inserted: done.rows_affected() as i64, updated: 0, skipped: 0 };
                     let after = serde_json::json!({"file": file, "outcome": outcome});
-                    audit::record_in(c, actor, Some(project_id), "import", "annotations", None, None, Some(&after)).await?;
+                    audit::record(c, actor, Some(project_id), "import", "annotations", None, None, Some(&after)).await?;
                     Ok(outcome)
                 })
             })
