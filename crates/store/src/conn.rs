@@ -268,20 +268,29 @@ fn sqlx_query(statement: &Stmt) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::
     query
 }
 
-/// Prepares (from the connection's cache) and binds `$n` by name, so a placeholder used
-/// twice or out of order binds as it does through sqlx.
+/// Prepares (from the connection's cache) and binds: `$n` by its number, so a placeholder
+/// used twice or out of order binds as it does through sqlx; an anonymous `?` by position.
 fn sqlite_prepare<'c>(
     c: &'c rusqlite::Connection,
     statement: &Stmt,
 ) -> Result<rusqlite::CachedStatement<'c>> {
     let mut prepared = c.prepare_cached(&statement.sql)?;
-    for (n, param) in statement.params.iter().enumerate() {
-        let Some(index) = prepared.parameter_index(&format!("${}", n + 1))? else {
-            continue;
+    for index in 1..=prepared.parameter_count() {
+        let value = match prepared.parameter_name(index) {
+            None => statement.params.get(index - 1),
+            Some(name) => match name.strip_prefix('$').map(str::parse::<usize>) {
+                Some(Ok(n)) if n >= 1 => statement.params.get(n - 1),
+                _ => {
+                    return Err(StoreError::invalid(format!(
+                        "internal: placeholder {name} is not of the form $n"
+                    )));
+                }
+            },
         };
-        match param {
-            Param::Int(v) => prepared.raw_bind_parameter(index, v),
-            Param::Text(v) => prepared.raw_bind_parameter(index, v),
+        match value {
+            Some(Param::Int(v)) => prepared.raw_bind_parameter(index, v),
+            Some(Param::Text(v)) => prepared.raw_bind_parameter(index, v),
+            None => prepared.raw_bind_parameter(index, rusqlite::types::Null),
         }?;
     }
     Ok(prepared)
@@ -343,8 +352,33 @@ mod tests {
         assert_eq!(row.get::<i64>("first").expect("first"), 41);
         assert_eq!(row.get::<i64>("again").expect("again"), 42);
         assert_eq!(row.get::<Option<String>>("missing").expect("missing"), None);
-        assert!(row.get::<i64>("second").is_err(), "text is not read as a number");
+        assert!(
+            row.get::<i64>("second").is_err(),
+            "text is not read as a number"
+        );
         assert!(row.get::<i64>("no_such_column").is_err());
+    }
+
+    #[test]
+    fn sqlite_anonymous_placeholders_bind_by_position() {
+        let mut sqlite = rusqlite::Connection::open_in_memory().expect("an in-memory database");
+        let mut conn = Conn::Sqlite(&mut sqlite);
+        let row =
+            run(conn.fetch_one(stmt("SELECT ? AS a, ? AS b").bind(1).bind("two"))).expect("a row");
+        assert_eq!(row.get::<i64>("a").expect("a"), 1);
+        assert_eq!(row.get::<String>("b").expect("b"), "two");
+    }
+
+    #[test]
+    fn a_named_placeholder_that_is_not_numbered_is_refused_not_left_unbound() {
+        let mut sqlite = rusqlite::Connection::open_in_memory().expect("an in-memory database");
+        let mut conn = Conn::Sqlite(&mut sqlite);
+        let refused = run(conn.fetch_one(stmt("SELECT :name AS a").bind(1)));
+        assert!(
+            matches!(refused, Err(StoreError::Invalid(_))),
+            "{:?}",
+            refused.err()
+        );
     }
 
     #[test]

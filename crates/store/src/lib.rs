@@ -5,9 +5,11 @@
 //! database). Queries go through sqlx's runtime API (`Any` driver) with `$n` placeholders,
 //! which both back ends accept; where the dialects differ, [`Dialect`] supplies the fragment.
 //!
-//! Writes take one path, [`Store::write`]: on SQLite a single writer task commits whatever
+//! Writes take one path, [`Store::write`]: on SQLite a single writer thread commits whatever
 //! requests are waiting together (group commit) and acknowledges each only after its commit;
-//! on PostgreSQL each request is an ordinary transaction.
+//! on PostgreSQL each request is an ordinary transaction. The work queue's lease and submit
+//! (and the reads every queue request makes) run on SQLite through native connections
+//! without sqlx's per-statement thread hand-off; see `conn.rs`.
 
 mod accounts;
 mod audit;
