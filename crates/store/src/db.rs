@@ -123,6 +123,19 @@ enum WriteJob {
 }
 type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
 
+/// Queues a job for the SQLite writer and waits for its acknowledgement.
+async fn through_writer<T>(
+    writer: &mpsc::Sender<WriteJob>,
+    job: impl FnOnce(oneshot::Sender<Result<T>>) -> WriteJob,
+) -> Result<T> {
+    let (done, result) = oneshot::channel();
+    writer
+        .send(job(done))
+        .await
+        .map_err(|_| StoreError::WriterGone)?;
+    result.await.map_err(|_| StoreError::WriterGone)?
+}
+
 /// Wraps a caller's result so that it is delivered only once the commit's fate is known.
 fn completion<T: Send + 'static>(
     outcome: Result<T>,
@@ -293,12 +306,12 @@ impl Store {
     {
         match &self.inner.writer {
             Some(writer) => {
-                let (done, result) = oneshot::channel::<Result<T>>();
-                let job = WriteJob::Sqlx(Box::new(move |conn| {
-                    Box::pin(async move { completion(op(conn).await, done) })
-                }));
-                writer.send(job).await.map_err(|_| StoreError::WriterGone)?;
-                result.await.map_err(|_| StoreError::WriterGone)?
+                through_writer(writer, |done| {
+                    WriteJob::Sqlx(Box::new(move |conn| {
+                        Box::pin(async move { completion(op(conn).await, done) })
+                    }))
+                })
+                .await
             }
             None => {
                 let mut tx = self.inner.pool.begin().await?;
@@ -326,12 +339,12 @@ impl Store {
     {
         match &self.inner.writer {
             Some(writer) => {
-                let (done, result) = oneshot::channel::<Result<T>>();
-                let job = WriteJob::Native(Box::new(move |conn| {
-                    Box::pin(async move { completion(op(conn).await, done) })
-                }));
-                writer.send(job).await.map_err(|_| StoreError::WriterGone)?;
-                result.await.map_err(|_| StoreError::WriterGone)?
+                through_writer(writer, |done| {
+                    WriteJob::Native(Box::new(move |conn| {
+                        Box::pin(async move { completion(op(conn).await, done) })
+                    }))
+                })
+                .await
             }
             None => self.write(move |c| op(Conn::Sqlx(c))).await,
         }
@@ -511,5 +524,97 @@ fn savepoint_end(ok: bool) -> &'static str {
         "RELEASE concord_write"
     } else {
         "ROLLBACK TO concord_write; RELEASE concord_write"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::stmt;
+
+    fn insert_user(name: String) -> crate::conn::Stmt {
+        stmt("INSERT INTO users (username, display_name) VALUES ($1, $1)").bind(name)
+    }
+
+    /// The native hot path shares the writer's group commit with ordinary writes: requests
+    /// queued together commit together, and one that fails undoes only itself.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn native_writes_in_one_group_fail_alone_and_commit_with_ordinary_writes() {
+        let dir = tempfile::tempdir().expect("a scratch folder");
+        let path = dir.path().join("native.db");
+        let store = Store::open(StoreOptions::new(path.to_string_lossy().to_string()))
+            .await
+            .expect("a store");
+        // Holds the writer while the others queue up behind it.
+        let blocker = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write_native(|mut c| {
+                        Box::pin(async move {
+                            c.execute(insert_user("blocker".into())).await?;
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                            Ok(())
+                        })
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut tasks = Vec::new();
+        for n in 0..24 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let name = format!("writer-{n}");
+                if n % 5 == 0 {
+                    // An ordinary write in the same queue.
+                    return store
+                        .write(move |c| {
+                            Box::pin(async move {
+                                Conn::Sqlx(c).execute(insert_user(name)).await?;
+                                Ok(n)
+                            })
+                        })
+                        .await;
+                }
+                store
+                    .write_native(move |mut c| {
+                        Box::pin(async move {
+                            c.execute(insert_user(name)).await?;
+                            if n == 7 {
+                                return Err(StoreError::invalid("changed its mind"));
+                            }
+                            if n == 13 {
+                                c.execute(insert_user("blocker".into())).await?;
+                            }
+                            Ok(n)
+                        })
+                    })
+                    .await
+            }));
+        }
+        blocker
+            .await
+            .expect("the blocker ran")
+            .expect("the blocker committed");
+        for (n, task) in tasks.into_iter().enumerate() {
+            let result = task.await.expect("the writer task ran");
+            match n {
+                7 => assert!(matches!(result, Err(StoreError::Invalid(_))), "{result:?}"),
+                13 => assert!(result.as_ref().is_err_and(StoreError::is_unique_violation)),
+                _ => assert_eq!(result.expect("acknowledged"), n as i32),
+            }
+        }
+        for n in 0..24 {
+            let found = store.user_by_name(&format!("writer-{n}")).await;
+            match n {
+                7 | 13 => assert!(
+                    matches!(found, Err(StoreError::NotFound(_))),
+                    "the failed write {n} left a row behind"
+                ),
+                _ => assert!(found.is_ok(), "the acknowledged write {n} was lost"),
+            }
+        }
+        assert_eq!(store.count_users().await.expect("a count"), 23);
     }
 }
