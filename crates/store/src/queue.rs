@@ -1080,7 +1080,7 @@ async fn insert_lease(
             .bind(expires_at),
         )
         .await?;
-    Ok(row.get("id")?)
+    row.get("id")
 }
 
 async fn bump_served(c: &mut Conn<'_>, project_id: Id, user_id: Id, gold: bool) -> Result<()> {
