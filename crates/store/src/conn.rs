@@ -9,6 +9,10 @@
 //! queue request makes (token, project and role, schema, item) take the same road on
 //! connections of their own ([`NativeReaders`]), run inline on the calling thread.
 
+use crate::error::{Result, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row as _};
+
 /// Read-only SQLite connections for the hot reads, opened on demand and kept for reuse. A
 /// read never suspends, so no more are in use at once than there are threads polling.
 pub(crate) struct NativeReaders {
@@ -45,10 +49,6 @@ impl NativeReaders {
         }
     }
 }
-
-use crate::error::{Result, StoreError};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row as _};
 
 /// Where a hot write runs.
 pub(crate) enum Conn<'c> {
@@ -290,7 +290,11 @@ fn sqlite_prepare<'c>(
         match value {
             Some(Param::Int(v)) => prepared.raw_bind_parameter(index, v),
             Some(Param::Text(v)) => prepared.raw_bind_parameter(index, v),
-            None => prepared.raw_bind_parameter(index, rusqlite::types::Null),
+            None => {
+                return Err(StoreError::invalid(format!(
+                    "internal: placeholder {index} of a statement has no value"
+                )));
+            }
         }?;
     }
     Ok(prepared)
@@ -370,7 +374,7 @@ mod tests {
     }
 
     #[test]
-    fn a_named_placeholder_that_is_not_numbered_is_refused_not_left_unbound() {
+    fn a_placeholder_without_a_value_is_refused_not_left_unbound() {
         let mut sqlite = rusqlite::Connection::open_in_memory().expect("an in-memory database");
         let mut conn = Conn::Sqlite(&mut sqlite);
         let refused = run(conn.fetch_one(stmt("SELECT :name AS a").bind(1)));
