@@ -198,12 +198,6 @@ impl Columns for AnyRow {
 
 impl Columns for Row {
     fn col<T: Column>(&self, column: &str) -> Result<T> {
-        self.get(column)
-    }
-}
-
-impl Row {
-    pub(crate) fn get<T: Column>(&self, column: &str) -> Result<T> {
         match self {
             Row::Sqlx(row) => T::from_sqlx(row, column),
             Row::Sqlite { columns, values } => {
@@ -262,7 +256,7 @@ fn sqlx_query(statement: &Stmt) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::
     for param in &statement.params {
         query = match param {
             Param::Int(v) => query.bind(*v),
-            Param::Text(v) => query.bind(v.clone()),
+            Param::Text(v) => query.bind(v.as_deref()),
         };
     }
     query
@@ -352,15 +346,15 @@ mod tests {
                 .bind(Option::<String>::None),
         ))
         .expect("a row");
-        assert_eq!(row.get::<String>("second").expect("second"), "text");
-        assert_eq!(row.get::<i64>("first").expect("first"), 41);
-        assert_eq!(row.get::<i64>("again").expect("again"), 42);
-        assert_eq!(row.get::<Option<String>>("missing").expect("missing"), None);
+        assert_eq!(row.col::<String>("second").expect("second"), "text");
+        assert_eq!(row.col::<i64>("first").expect("first"), 41);
+        assert_eq!(row.col::<i64>("again").expect("again"), 42);
+        assert_eq!(row.col::<Option<String>>("missing").expect("missing"), None);
         assert!(
-            row.get::<i64>("second").is_err(),
+            row.col::<i64>("second").is_err(),
             "text is not read as a number"
         );
-        assert!(row.get::<i64>("no_such_column").is_err());
+        assert!(row.col::<i64>("no_such_column").is_err());
     }
 
     #[test]
@@ -369,8 +363,8 @@ mod tests {
         let mut conn = Conn::Sqlite(&mut sqlite);
         let row =
             run(conn.fetch_one(stmt("SELECT ? AS a, ? AS b").bind(1).bind("two"))).expect("a row");
-        assert_eq!(row.get::<i64>("a").expect("a"), 1);
-        assert_eq!(row.get::<String>("b").expect("b"), "two");
+        assert_eq!(row.col::<i64>("a").expect("a"), 1);
+        assert_eq!(row.col::<String>("b").expect("b"), "two");
     }
 
     #[test]
@@ -395,9 +389,9 @@ mod tests {
         let first = run(conn.fetch_optional(stmt("UPDATE t SET v = v * 10 RETURNING v")))
             .expect("the update")
             .expect("a row");
-        assert_eq!(first.get::<i64>("v").expect("v") % 10, 0);
+        assert_eq!(first.col::<i64>("v").expect("v") % 10, 0);
         let rows = run(conn.fetch_all(stmt("SELECT v FROM t ORDER BY v"))).expect("the rows");
-        let values: Vec<i64> = rows.iter().map(|r| r.get("v").expect("v")).collect();
+        let values: Vec<i64> = rows.iter().map(|r| r.col("v").expect("v")).collect();
         assert_eq!(values, vec![10, 20, 30], "every row was updated");
         assert_eq!(
             run(conn.execute(stmt("DELETE FROM t WHERE v > $1").bind(15))).expect("the delete"),

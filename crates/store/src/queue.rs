@@ -7,7 +7,7 @@
 //! (one request per annotator at a time) and candidate items are taken `FOR UPDATE SKIP
 //! LOCKED`, so two servers never hand out the same slot.
 
-use crate::conn::{self, Conn, stmt};
+use crate::conn::{self, Columns, Conn, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::{Id, Item, Project, User};
 use crate::queue_rules::{
@@ -344,7 +344,7 @@ impl Store {
                         "item {item_id} is not leased to you, so there is nothing to skip"
                     )));
                 };
-                if row.get::<i64>("counts_toward_overlap")? != 0 {
+                if row.col::<i64>("counts_toward_overlap")? != 0 {
                     return_slot(c, item_id).await?;
                 }
                 Ok(())
@@ -794,7 +794,7 @@ async fn now_in(c: &mut Conn<'_>, dialect: Dialect) -> Result<i64> {
         Backend::Sqlite => Ok(crate::db::system_now_ms()),
         Backend::Postgres => {
             let sql = format!("SELECT {} AS now", dialect.now_ms());
-            Ok(c.fetch_one(stmt(sql)).await?.get("now")?)
+            Ok(c.fetch_one(stmt(sql)).await?.col("now")?)
         }
     }
 }
@@ -861,8 +861,8 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
         )
         .await?;
     for row in &expired {
-        if row.get::<i64>("counts_toward_overlap")? != 0 {
-            return_slot(c, row.get("item_id")?).await?;
+        if row.col::<i64>("counts_toward_overlap")? != 0 {
+            return_slot(c, row.col("item_id")?).await?;
         }
     }
 
@@ -879,8 +879,8 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
             .bind(user_id),
         )
         .await?;
-    if progress.get::<i64>("paused")? != 0 {
-        let reason: Option<String> = progress.get("paused_reason")?;
+    if progress.col::<i64>("paused")? != 0 {
+        let reason: Option<String> = progress.col("paused_reason")?;
         return Ok(Found::Paused(reason.unwrap_or_else(|| "paused".into())));
     }
 
@@ -897,25 +897,25 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
         )
         .await?;
     if let Some(row) = &held
-        && row.get::<String>("status")? == "leased"
+        && row.col::<String>("status")? == "leased"
     {
         return Ok(Found::Leased {
-            assignment_id: row.get("id")?,
-            item_id: row.get("item_id")?,
-            purpose: row.get("purpose")?,
-            expires_at: row.get("expires_at")?,
+            assignment_id: row.col("id")?,
+            item_id: row.col("item_id")?,
+            purpose: row.col("purpose")?,
+            expires_at: row.col("expires_at")?,
             resumed: true,
         });
     }
 
-    let day: i64 = progress.get("day")?;
+    let day: i64 = progress.col("day")?;
     let done_today = if day == today {
-        progress.get::<i64>("done_today")?
+        progress.col::<i64>("done_today")?
     } else {
         0
     };
     let cap = progress
-        .get::<Option<i64>>("daily_cap")?
+        .col::<Option<i64>>("daily_cap")?
         .or(ctx.settings.daily_cap);
     if let Some(cap) = cap
         && done_today >= cap
@@ -926,7 +926,7 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
     let expires_at = now + ctx.settings.lease_seconds * 1000;
     if let Some(row) = held {
         // A re-review or retest assignment: lease it; it never counts toward overlap.
-        let id: Id = row.get("id")?;
+        let id: Id = row.col("id")?;
         c.execute(stmt(
             "UPDATE assignments SET status = 'leased', leased_at = $1, expires_at = $2 WHERE id = $3",
         )
@@ -936,15 +936,15 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
         bump_served(c, project_id, user_id, false).await?;
         return Ok(Found::Leased {
             assignment_id: id,
-            item_id: row.get("item_id")?,
-            purpose: row.get("purpose")?,
+            item_id: row.col("item_id")?,
+            purpose: row.col("purpose")?,
             expires_at,
             resumed: false,
         });
     }
 
     let excluded: Vec<String> = parse_json(
-        &progress.get::<String>("excluded_categories")?,
+        &progress.col::<String>("excluded_categories")?,
         "excluded categories",
     )?;
     let mut exclusions = String::new();
@@ -990,8 +990,8 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
         return Ok(Found::Empty);
     };
 
-    let served: i64 = progress.get("served_total")?;
-    let gold_served: i64 = progress.get("gold_served")?;
+    let served: i64 = progress.col("served_total")?;
+    let gold_served: i64 = progress.col("gold_served")?;
     if gold_due(
         ctx.settings.gold_rate,
         served,
@@ -1008,7 +1008,7 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
             query = query.bind(like_pattern(code));
         }
         if let Some(gold) = c.fetch_optional(query).await? {
-            let item_id: Id = gold.get("id")?;
+            let item_id: Id = gold.col("id")?;
             let assignment_id =
                 insert_lease(c, ctx, item_id, "gold", false, now, expires_at).await?;
             bump_served(c, project_id, user_id, true).await?;
@@ -1022,11 +1022,11 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
         }
     }
 
-    let item_id: Id = candidate.get("id")?;
+    let item_id: Id = candidate.col("id")?;
     let counts = !ctx.is_model;
     let assignment_id = insert_lease(c, ctx, item_id, "label", counts, now, expires_at).await?;
     if counts {
-        let needed = match candidate.get::<Option<i64>>("needed")? {
+        let needed = match candidate.col::<Option<i64>>("needed")? {
             Some(n) => n,
             None => ctx.settings.initial_needed(item_id),
         };
@@ -1080,7 +1080,7 @@ async fn insert_lease(
             .bind(expires_at),
         )
         .await?;
-    row.get("id")
+    row.col("id")
 }
 
 async fn bump_served(c: &mut Conn<'_>, project_id: Id, user_id: Id, gold: bool) -> Result<()> {
@@ -1114,18 +1114,18 @@ async fn submit_in(
     .bind(user_id)
     .bind(key)).await?;
     if let Some(row) = existing {
-        if row.get::<Id>("item_id")? != s.item_id {
+        if row.col::<Id>("item_id")? != s.item_id {
             return Err(StoreError::conflict(
                 "this idempotency key was already used for another item",
             ));
         }
         let gold = match (
-            row.get::<Option<i64>>("gold_correct")?,
+            row.col::<Option<i64>>("gold_correct")?,
             ctx.settings.gold_feedback,
         ) {
             (Some(correct), GoldFeedbackMode::Immediate) => Some(GoldFeedback {
                 correct: correct != 0,
-                expected: parse_gold(row.get("gold_answer")?)?,
+                expected: parse_gold(row.col("gold_answer")?)?,
             }),
             _ => None,
         };
@@ -1138,13 +1138,13 @@ async fn submit_in(
                 .bind(user_id),
             )
             .await?
-            .map(|r| r.get::<i64>("paused"))
+            .map(|r| r.col::<i64>("paused"))
             .transpose()?
             .unwrap_or(0)
             != 0;
         return Ok(SubmitOutcome {
-            annotation_id: row.get("id")?,
-            late: row.get::<i64>("is_late")? != 0,
+            annotation_id: row.col("id")?,
+            late: row.col::<i64>("is_late")? != 0,
             replayed: true,
             gold,
             paused,
@@ -1182,15 +1182,15 @@ async fn submit_in(
             s.item_id
         )));
     };
-    let assignment_id: Id = a.get("id")?;
-    let purpose: String = a.get("purpose")?;
-    let status: String = a.get("status")?;
-    let expires_at: Option<i64> = a.get("expires_at")?;
-    let counts = a.get::<i64>("counts_toward_overlap")? != 0;
+    let assignment_id: Id = a.col("id")?;
+    let purpose: String = a.col("purpose")?;
+    let status: String = a.col("status")?;
+    let expires_at: Option<i64> = a.col("expires_at")?;
+    let counts = a.col::<i64>("counts_toward_overlap")? != 0;
     let late = status != "leased" || expires_at.is_none_or(|e| e <= now);
 
-    let is_gold = a.get::<i64>("is_gold")? != 0;
-    let gold_answer = parse_gold(a.get("gold_answer")?)?;
+    let is_gold = a.col::<i64>("is_gold")? != 0;
+    let gold_answer = parse_gold(a.col("gold_answer")?)?;
     let gold_correct = (is_gold && s.kind == AnswerKind::Label && !gold_answer.is_null())
         .then(|| matches_gold(&s.answer, &gold_answer));
 
@@ -1214,7 +1214,7 @@ async fn submit_in(
     .bind(s.kind.as_str())
     .bind(gold_correct.map(i64::from))
     .bind(now)).await?;
-    let annotation_id: Id = row.get("id")?;
+    let annotation_id: Id = row.col("id")?;
 
     c.execute(
         stmt(
@@ -1245,7 +1245,7 @@ async fn submit_in(
     // Progress: counts, time, high-severity time, gold and the pause rule.
     let threshold = high_severity_threshold(&ctx.schema, &ctx.settings);
     let severity =
-        severity_index(&ctx.schema, &s.answer).max(Some(a.get::<i64>("prelabel_severity")?));
+        severity_index(&ctx.schema, &s.answer).max(Some(a.col::<i64>("prelabel_severity")?));
     let high = matches!((severity, threshold), (Some(v), Some(t)) if v >= t);
     let spent = s.time_spent_ms.unwrap_or(0);
     let (answered, correct) = match gold_correct {
@@ -1279,9 +1279,9 @@ async fn submit_in(
         .await?;
     let mut paused = false;
     if let Some(p) = progress {
-        paused = p.get::<i64>("paused")? != 0;
-        let window_answered: i64 = p.get("window_gold_answered")?;
-        let window_correct: i64 = p.get("window_gold_correct")?;
+        paused = p.col::<i64>("paused")? != 0;
+        let window_answered: i64 = p.col("window_gold_answered")?;
+        let window_correct: i64 = p.col("window_gold_correct")?;
         let min = ctx.settings.pause_min_gold;
         if !paused && answered > 0 && min > 0 && window_answered >= min {
             let accuracy = window_correct as f64 / window_answered as f64;
@@ -1348,14 +1348,14 @@ async fn settle_item(
     slot_still_held: bool,
     now: i64,
 ) -> Result<()> {
-    let state: String = a.get("state")?;
-    let labels = a.get::<i64>("labels_count")? + 1;
+    let state: String = a.col("state")?;
+    let labels = a.col::<i64>("labels_count")? + 1;
     let mut needed = a
-        .get::<Option<i64>>("needed")?
+        .col::<Option<i64>>("needed")?
         .unwrap_or_else(|| ctx.settings.initial_needed(s.item_id));
     // A late submission whose slot went back to the queue takes a slot again: the work is
     // kept even if that puts the item over its overlap.
-    let slots = a.get::<i64>("slots_taken")? + i64::from(!slot_still_held);
+    let slots = a.col::<i64>("slots_taken")? + i64::from(!slot_still_held);
     let collecting = state == "queued" || state == "in_progress";
     let (mut new_state, mut reason): (String, Option<&str>) = (state.clone(), None);
     if collecting && s.kind == AnswerKind::Unsure {
@@ -1369,7 +1369,7 @@ async fn settle_item(
         )
         .bind(s.item_id)).await?
         .iter()
-        .map(|row| parse_json::<Value>(&row.get::<String>("answer")?, "answer"))
+        .map(|row| parse_json::<Value>(&row.col::<String>("answer")?, "answer"))
         .collect::<Result<Vec<_>>>()?;
         let agreement = vote_agreement(&ctx.schema, &answers);
         match decide_overlap(&ctx.settings, needed, agreement) {
