@@ -406,8 +406,8 @@ fn item_json(
         "item": table.item_name(item),
         "label": label.map(|l| table.values().name(l)),
         "confidence": confidence,
-        "posterior": result.proba(item).map(|row| named(table, row)),
-        "entropy": result.proba(item).map(entropy),
+        "posterior": result.proba(item).map(|row| named(table, &row)),
+        "entropy": result.proba(item).as_deref().map(entropy),
         "agreement": agreement_with(table, item, label),
         "ratings": table.item_values(item).len(),
         "tied": result.tied[item as usize],
@@ -476,7 +476,7 @@ fn write_items(
                 .map(|l| csv(table.values().name(l)))
                 .unwrap_or_default(),
             opt(confidence[item as usize]),
-            opt(result.proba(item).map(entropy)),
+            opt(result.proba(item).as_deref().map(entropy)),
             opt(agreement_with(table, item, label)),
             table.item_values(item).len().to_string(),
             result.tied[item as usize].to_string(),
@@ -510,6 +510,7 @@ fn write_annotators(
         "annotator,ratings,skill,accuracy_vs_consensus,accuracy_on_gold,confusion"
     )?;
     let names = table.values().names();
+    let ratings = table.annotator_rating_counts();
     for a in 0..table.n_annotators() {
         let confusion = result.confusion.as_ref().map(|c| {
             let matrix: serde_json::Map<String, Value> = (0..c.k)
@@ -526,7 +527,7 @@ fn write_annotators(
             out,
             "{},{},{},{},{},{}",
             csv(table.annotator_name(a as u32)),
-            table.annotator_rows(a as u32).len(),
+            ratings[a],
             opt(result.skills.as_ref().map(|s| s[a])),
             opt(vs_consensus[a]),
             opt(on_gold.and_then(|g| g[a])),

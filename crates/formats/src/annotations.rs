@@ -318,7 +318,7 @@ fn parse_plain_streaming(
     delimiter: u8,
     size_hint: u64,
 ) -> Result<Option<Parsed>, ReadError> {
-    const BLOCK: usize = 16 << 20;
+    const BLOCK: usize = 4 << 20;
     let io = |source| ReadError::Io {
         path: name.to_string(),
         source,

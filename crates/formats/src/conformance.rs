@@ -633,15 +633,12 @@ fn run_aggregation_case(case: &Case) -> Result<Value, String> {
                 result.labels[item as usize].map(|v| label_json(&table, lt, v))
             }),
         );
-        if let Some(probas) = &result.probas {
-            let k = result.k;
+        if result.probas.is_some() {
             let rows = per_item_map(&table, |item| {
+                let scores = result.proba(item)?;
                 let mut row = Map::new();
-                for v in 0..k {
-                    row.insert(
-                        label_key(&table, lt, v as u32),
-                        json!(probas[item as usize * k + v]),
-                    );
+                for (v, score) in scores.iter().enumerate() {
+                    row.insert(label_key(&table, lt, v as u32), json!(score));
                 }
                 Some(Value::Object(row))
             });

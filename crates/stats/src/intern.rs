@@ -1,7 +1,9 @@
 //! String interning: every id (item, annotator, raw label) becomes a dense `u32`.
 //!
 //! Names live in one byte arena with offsets, and the hash table stores only ids,
-//! so an interned name costs its bytes plus about ten bytes of bookkeeping.
+//! so an interned name costs its bytes plus about ten bytes of bookkeeping. (The table's
+//! control bytes hold seven bits of each hash, so a probe reads a name only on a 1-in-128
+//! false match; storing more hash bits beside the id cost memory and saved nothing.)
 
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
@@ -13,8 +15,8 @@ use rustc_hash::FxBuildHasher;
 pub struct Interner {
     arena: String,
     ends: Vec<u32>,
-    /// (id, high bits of the hash): most probes are rejected without touching the arena.
-    table: HashTable<(u32, u32)>,
+    /// Ids, hashed by their names.
+    table: HashTable<u32>,
 }
 
 fn hash_str(s: &str) -> u64 {
@@ -56,20 +58,18 @@ impl Interner {
 
     /// The id of `name`, if it was interned.
     pub fn get(&self, name: &str) -> Option<u32> {
-        let hash = hash_str(name);
-        let tag = (hash >> 32) as u32;
         self.table
-            .find(hash, |&(id, t)| t == tag && self.name(id) == name)
-            .map(|&(id, _)| id)
+            .find(hash_str(name), |&id| self.name(id) == name)
+            .copied()
     }
 
     /// The id of `name`, interning it if new. Returns `(id, was_new)`.
     pub fn intern(&mut self, name: &str) -> (u32, bool) {
         let hash = hash_str(name);
-        let tag = (hash >> 32) as u32;
-        if let Some(&(id, _)) = self.table.find(hash, |&(id, t)| {
-            t == tag && name_of(&self.arena, &self.ends, id) == name
-        }) {
+        if let Some(&id) = self
+            .table
+            .find(hash, |&id| name_of(&self.arena, &self.ends, id) == name)
+        {
             return (id, false);
         }
         let id = u32::try_from(self.ends.len()).expect("more than 4 billion distinct ids");
@@ -77,9 +77,8 @@ impl Interner {
         self.ends
             .push(u32::try_from(self.arena.len()).expect("interned names exceed 4 GiB"));
         let (arena, ends) = (&self.arena, &self.ends);
-        self.table.insert_unique(hash, (id, tag), |&(other, _)| {
-            hash_str(name_of(arena, ends, other))
-        });
+        self.table
+            .insert_unique(hash, id, |&other| hash_str(name_of(arena, ends, other)));
         (id, true)
     }
 
@@ -90,7 +89,7 @@ impl Interner {
 
     /// Heap bytes held (arena, offsets and table), for memory accounting.
     pub fn heap_bytes(&self) -> usize {
-        self.arena.capacity() + self.ends.capacity() * 4 + self.table.capacity() * 9
+        self.arena.capacity() + self.ends.capacity() * 4 + self.table.capacity() * 5
     }
 }
 

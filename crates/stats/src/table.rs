@@ -1,8 +1,10 @@
 //! The annotation table: (item, annotator, label) rows with interned ids, stored
-//! columnar and indexed both by item and by annotator (CSR).
+//! columnar and indexed both by item and (built on first use) by annotator (CSR).
 //!
 //! Rows are kept grouped by item in input order within each item, so "the last
 //! rating of an annotator on an item" is well defined (conformance README, item 10).
+
+use std::sync::OnceLock;
 
 use serde::Serialize;
 
@@ -255,18 +257,69 @@ pub struct AnnotationTable {
     item_offsets: Vec<u32>,
     row_annotator: Vec<u32>,
     row_label: Vec<u32>,
-    /// Rows of annotator a: `annotator_rows[annotator_offsets[a]..annotator_offsets[a+1]]`.
-    annotator_offsets: Vec<u32>,
-    annotator_rows: Vec<u32>,
-    /// The item and the value of each entry of `annotator_rows` (sequential reads instead
-    /// of a search or a random access per lookup).
-    annotator_items: Vec<u32>,
-    annotator_values: Vec<u32>,
+    /// Built on first use: majority vote and the count-based coefficients never need it,
+    /// and it is as large as the item-major columns.
+    by_annotator: OnceLock<AnnotatorIndex>,
+}
+
+/// Rows of annotator a: `rows[offsets[a]..offsets[a+1]]`, with the item and the value of
+/// each (sequential reads instead of a search or a random access per lookup).
+#[derive(Clone, Debug)]
+struct AnnotatorIndex {
+    offsets: Vec<u32>,
+    rows: Vec<u32>,
+    items: Vec<u32>,
+    values: Vec<u32>,
+}
+
+impl AnnotatorIndex {
+    fn build(
+        n_annotators: usize,
+        item_offsets: &[u32],
+        row_annotator: &[u32],
+        row_label: &[u32],
+    ) -> Self {
+        let n_rows = row_annotator.len();
+        let offsets = offsets_from_keys(row_annotator, n_annotators);
+        let mut cursor: Vec<u32> = offsets[..n_annotators].to_vec();
+        let mut rows = vec![0u32; n_rows];
+        let mut items = vec![0u32; n_rows];
+        let mut values = vec![0u32; n_rows];
+        for (item, span) in item_offsets.windows(2).enumerate() {
+            for row in span[0]..span[1] {
+                let slot = &mut cursor[row_annotator[row as usize] as usize];
+                rows[*slot as usize] = row;
+                items[*slot as usize] = item as u32;
+                values[*slot as usize] = row_label[row as usize];
+                *slot += 1;
+            }
+        }
+        Self {
+            offsets,
+            rows,
+            items,
+            values,
+        }
+    }
+
+    fn span(&self, annotator: u32) -> std::ops::Range<usize> {
+        let a = annotator as usize;
+        self.offsets[a] as usize..self.offsets[a + 1] as usize
+    }
+
+    fn heap_bytes(&self) -> usize {
+        (self.offsets.capacity()
+            + self.rows.capacity()
+            + self.items.capacity()
+            + self.values.capacity())
+            * 4
+    }
 }
 
 impl AnnotationTable {
-    /// Index input-order columns. The input vectors' memory is reused for the annotator
-    /// index, so building needs about one extra copy of the rows at its peak.
+    /// Group input-order columns by item, keeping input order within an item. Rows that
+    /// already come grouped (the usual file layout) stay where they are; otherwise each
+    /// column is moved in turn, so at most one extra column is alive at a time.
     fn from_columns(
         items: Interner,
         annotators: Interner,
@@ -282,45 +335,27 @@ impl AnnotationTable {
         }
         let n_items = items.len();
         let item_offsets = offsets_from_keys(&row_item, n_items);
-        let mut cursor: Vec<u32> = item_offsets[..n_items].to_vec();
-        let mut sorted_annotator = vec![0u32; n_rows];
-        let mut sorted_label = vec![0u32; n_rows];
-        for ((&item, &annotator), &raw) in row_item.iter().zip(&row_annotator).zip(&row_raw_label) {
-            let slot = &mut cursor[item as usize];
-            sorted_annotator[*slot as usize] = annotator;
-            sorted_label[*slot as usize] = raw_to_value[raw as usize];
-            *slot += 1;
-        }
-        drop(cursor);
-        drop(row_raw_label);
-        let n_annotators = annotators.len();
-        let annotator_offsets = offsets_from_keys(&sorted_annotator, n_annotators);
-        let mut cursor: Vec<u32> = annotator_offsets[..n_annotators].to_vec();
-        let mut annotator_rows = row_item;
-        let mut annotator_items = row_annotator;
-        annotator_rows.shrink_to_fit();
-        annotator_items.shrink_to_fit();
-        let mut annotator_values = vec![0u32; n_rows];
-        for item in 0..n_items {
-            for row in item_offsets[item]..item_offsets[item + 1] {
-                let slot = &mut cursor[sorted_annotator[row as usize] as usize];
-                annotator_rows[*slot as usize] = row;
-                annotator_items[*slot as usize] = item as u32;
-                annotator_values[*slot as usize] = sorted_label[row as usize];
-                *slot += 1;
-            }
+        // Items are numbered in order of first appearance, so grouped rows have
+        // non-decreasing item ids.
+        let (row_annotator, mut row_label) = if row_item.is_sorted() {
+            drop(row_item);
+            (row_annotator, row_raw_label)
+        } else {
+            let row_annotator = group_by_item(&row_item, &item_offsets, row_annotator);
+            let row_label = group_by_item(&row_item, &item_offsets, row_raw_label);
+            (row_annotator, row_label)
+        };
+        for label in &mut row_label {
+            *label = raw_to_value[*label as usize];
         }
         Ok(Self {
             items,
             annotators,
             values,
             item_offsets,
-            row_annotator: sorted_annotator,
-            row_label: sorted_label,
-            annotator_offsets,
-            annotator_rows,
-            annotator_items,
-            annotator_values,
+            row_annotator,
+            row_label,
+            by_annotator: OnceLock::new(),
         })
     }
 
@@ -394,23 +429,38 @@ impl AnnotationTable {
     pub fn item_annotators(&self, item: u32) -> &[u32] {
         &self.row_annotator[self.item_rows(item)]
     }
+    fn by_annotator(&self) -> &AnnotatorIndex {
+        self.by_annotator.get_or_init(|| {
+            AnnotatorIndex::build(
+                self.annotators.len(),
+                &self.item_offsets,
+                &self.row_annotator,
+                &self.row_label,
+            )
+        })
+    }
     /// Row ids (into the item-ordered columns) of `annotator`'s ratings.
     pub fn annotator_rows(&self, annotator: u32) -> &[u32] {
-        let a = annotator as usize;
-        &self.annotator_rows
-            [self.annotator_offsets[a] as usize..self.annotator_offsets[a + 1] as usize]
+        let index = self.by_annotator();
+        &index.rows[index.span(annotator)]
     }
     /// Items of `annotator`'s ratings, parallel to `annotator_rows` (in item order).
     pub fn annotator_items(&self, annotator: u32) -> &[u32] {
-        let a = annotator as usize;
-        &self.annotator_items
-            [self.annotator_offsets[a] as usize..self.annotator_offsets[a + 1] as usize]
+        let index = self.by_annotator();
+        &index.items[index.span(annotator)]
     }
     /// Values of `annotator`'s ratings, parallel to `annotator_rows`.
     pub fn annotator_values(&self, annotator: u32) -> &[u32] {
-        let a = annotator as usize;
-        &self.annotator_values
-            [self.annotator_offsets[a] as usize..self.annotator_offsets[a + 1] as usize]
+        let index = self.by_annotator();
+        &index.values[index.span(annotator)]
+    }
+    /// Number of ratings of each annotator (one pass over the rows; no annotator index).
+    pub fn annotator_rating_counts(&self) -> Vec<u32> {
+        let mut counts = vec![0u32; self.n_annotators()];
+        for &annotator in &self.row_annotator {
+            counts[annotator as usize] += 1;
+        }
+        counts
     }
     /// The item of a row (binary search over item offsets).
     pub fn row_item(&self, row: u32) -> u32 {
@@ -423,21 +473,33 @@ impl AnnotationTable {
         self.row_annotator[row as usize]
     }
 
-    /// Heap bytes of the row columns and both indexes (interned names excluded).
+    /// Heap bytes of the row columns and the indexes built so far (interned names
+    /// excluded); the annotator index is built on first use.
     pub fn index_bytes(&self) -> usize {
-        (self.item_offsets.capacity()
-            + self.row_annotator.capacity()
-            + self.row_label.capacity()
-            + self.annotator_offsets.capacity()
-            + self.annotator_rows.capacity()
-            + self.annotator_items.capacity()
-            + self.annotator_values.capacity())
+        (self.item_offsets.capacity() + self.row_annotator.capacity() + self.row_label.capacity())
             * 4
+            + self
+                .by_annotator
+                .get()
+                .map_or(0, AnnotatorIndex::heap_bytes)
     }
     /// All heap bytes including interned names.
     pub fn heap_bytes(&self) -> usize {
         self.index_bytes() + self.items.heap_bytes() + self.annotators.heap_bytes()
     }
+}
+
+/// `column` reordered so each item's rows are together, in input order within the item
+/// (a stable counting sort on `row_item`).
+fn group_by_item(row_item: &[u32], item_offsets: &[u32], column: Vec<u32>) -> Vec<u32> {
+    let mut cursor: Vec<u32> = item_offsets[..item_offsets.len() - 1].to_vec();
+    let mut grouped = vec![0u32; column.len()];
+    for (&item, value) in row_item.iter().zip(column) {
+        let slot = &mut cursor[item as usize];
+        grouped[*slot as usize] = value;
+        *slot += 1;
+    }
+    grouped
 }
 
 /// Counting-sort offsets: `offsets[k]..offsets[k+1]` is the span of key k.
@@ -840,6 +902,33 @@ mod tests {
             .map(|&r| t.item_name(t.row_item(r)))
             .collect();
         assert_eq!(items_of_b, ["x", "y"]);
+    }
+
+    #[test]
+    fn grouped_and_interleaved_input_give_the_same_table() {
+        let grouped = [
+            ("x", "a", "1"),
+            ("x", "b", "3"),
+            ("x", "a", "2"),
+            ("y", "b", "2"),
+        ];
+        let interleaved = [grouped[0], grouped[3], grouped[1], grouped[2]];
+        let (g, i) = (
+            table(&grouped, &LabelSpec::default()),
+            table(&interleaved, &LabelSpec::default()),
+        );
+        assert_eq!(g.item_columns(), i.item_columns());
+        assert_eq!(g.item_values(0), [0, 2, 1]);
+        assert_eq!(g.annotator_items(1), i.annotator_items(1));
+        assert_eq!(g.annotator_rating_counts(), [2, 2]);
+    }
+
+    #[test]
+    fn the_annotator_index_is_built_on_first_use() {
+        let t = table(&[("x", "a", "1"), ("y", "a", "2")], &LabelSpec::default());
+        let item_major = t.index_bytes();
+        assert_eq!(t.annotator_values(0), [0, 1]);
+        assert!(t.index_bytes() > item_major);
     }
 
     #[test]

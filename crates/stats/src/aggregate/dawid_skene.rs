@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 
 use super::majority::vote_shares;
-use super::{AggregateError, AggregateOptions, Aggregation, Confusion, Method};
+use super::{AggregateError, AggregateOptions, Aggregation, Confusion, Method, Posteriors};
 use crate::buffers::{Scratch, with_scratch, written_zeros};
 use crate::table::AnnotationTable;
 
@@ -29,14 +29,10 @@ struct Errors {
 fn observed_pairs(table: &AnnotationTable) -> Vec<bool> {
     let k = table.n_values();
     let mut observed = vec![false; table.n_annotators() * k];
-    observed
-        .par_chunks_mut(k.max(1))
-        .enumerate()
-        .for_each(|(a, row)| {
-            for &value in table.annotator_values(a as u32) {
-                row[value as usize] = true;
-            }
-        });
+    let (_, annotators, values) = table.item_columns();
+    for (&annotator, &value) in annotators.iter().zip(values) {
+        observed[annotator as usize * k + value as usize] = true;
+    }
     observed
 }
 
@@ -84,14 +80,14 @@ fn m_step_full(mut e: Vec<f64>, k: usize, observed: &[bool], smoothing: f64) -> 
 /// over the annotator's ratings (Σ_y n[a][y][y] / ratings); errors spread evenly over the
 /// other labels; clipped to [EPS, 1 − EPS].
 fn m_step_one_coin(
-    table: &AnnotationTable,
+    ratings_per_annotator: &[u32],
     counts: &[f64],
     k: usize,
     observed: &[bool],
     skills: &mut [f64],
 ) -> Errors {
     skills.par_iter_mut().enumerate().for_each(|(a, skill)| {
-        let ratings = table.annotator_rows(a as u32).len();
+        let ratings = ratings_per_annotator[a];
         let agreeing: f64 = (0..k).map(|y| counts[(a * k + y) * k + y]).sum();
         *skill = if ratings == 0 {
             0.0
@@ -99,7 +95,7 @@ fn m_step_one_coin(
             agreeing / ratings as f64
         };
     });
-    let mut e = vec![0.0; table.n_annotators() * k * k];
+    let mut e = vec![0.0; ratings_per_annotator.len() * k * k];
     e.par_chunks_mut((k * k).max(1))
         .enumerate()
         .for_each(|(a, block)| {
@@ -571,6 +567,10 @@ fn run(
         (None, _) => None,
     };
     let observed = observed_pairs(table);
+    let ratings_per_annotator = match variant {
+        Variant::OneCoin => table.annotator_rating_counts(),
+        Variant::Full => Vec::new(),
+    };
     let mut skills = vec![0.0; table.n_annotators()];
     let n_ratings = table.n_rows() as f64;
     // Initialisation: majority-vote shares (known answers clamped), then priors and errors.
@@ -594,7 +594,7 @@ fn run(
     );
     let m_step = |counts: Vec<f64>, skills: &mut [f64]| match variant {
         Variant::Full => m_step_full(counts, k, &observed, options.smoothing),
-        Variant::OneCoin => m_step_one_coin(table, &counts, k, &observed, skills),
+        Variant::OneCoin => m_step_one_coin(&ratings_per_annotator, &counts, k, &observed, skills),
     };
     let mut priors: Vec<f64> = init.prior_sums.iter().map(|s| s / n_items as f64).collect();
     let mut errors = m_step(init.counts, &mut skills);
@@ -665,7 +665,7 @@ fn run(
     if result.iterations > 0 {
         q.par_iter_mut().for_each(|v| *v = v.max(EPS));
     }
-    result.probas = Some(q);
+    result.probas = Some(Posteriors::Dense(q));
     result.labels_from_probas(options.tie, options.seed);
     Ok(result)
 }

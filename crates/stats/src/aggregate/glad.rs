@@ -22,7 +22,7 @@
 
 use rayon::prelude::*;
 
-use super::{AggregateError, AggregateOptions, Aggregation, Method};
+use super::{AggregateError, AggregateOptions, Aggregation, Method, Posteriors};
 use crate::table::AnnotationTable;
 
 /// Items per parallel work unit (fixed so partial sums are added in a fixed order).
@@ -84,7 +84,7 @@ pub fn glad(
     result.loss_history = history;
     result.betas = Some(params.split_off(n_w));
     result.alphas = Some(params);
-    result.probas = Some(q);
+    result.probas = Some(Posteriors::Dense(q));
     result.labels_from_probas(options.tie, options.seed);
     Ok(result)
 }

@@ -37,7 +37,9 @@
 
 use rayon::prelude::*;
 
-use super::{AggregateError, AggregateOptions, Aggregation, Method, argmax_with_ties, splitmix};
+use super::{
+    AggregateError, AggregateOptions, Aggregation, Method, Posteriors, argmax_with_ties, splitmix,
+};
 use crate::buffers::{Scratch, with_scratch, written_zeros};
 use crate::table::AnnotationTable;
 
@@ -623,7 +625,7 @@ pub fn mace(
             row[classes.value[c] as usize] = t;
         }
     }
-    result.probas = Some(probas);
+    result.probas = Some(Posteriors::Dense(probas));
     result.thetas = Some(thetas);
     result.skills = Some(params.s.chunks(2).map(|s| s[1]).collect());
     result.iterations = history.len();
@@ -738,7 +740,10 @@ mod tests {
         }
         assert_eq!(result.iterations, 5);
         assert_eq!(result.loss_history.len(), 5);
-        for row in result.probas.as_ref().unwrap().chunks(2) {
+        let Some(Posteriors::Dense(probas)) = &result.probas else {
+            panic!("MACE's posteriors are dense")
+        };
+        for row in probas.chunks(2) {
             assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         }
     }

@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use super::{AggregateError, AggregateOptions, Aggregation, Method};
+use super::{AggregateError, AggregateOptions, Aggregation, Method, Posteriors};
 use crate::buffers::written_zeros;
 use crate::table::AnnotationTable;
 
@@ -44,62 +44,175 @@ pub fn annotator_accuracy_by(
     table: &AnnotationTable,
     is_correct: impl Fn(u32, u32) -> Option<bool> + Sync,
 ) -> Vec<Option<f64>> {
-    (0..table.n_annotators() as u32)
-        .into_par_iter()
-        .map_init(Vec::new, |seen: &mut Vec<(u32, u32)>, annotator| {
-            seen.clear();
-            let items = table.annotator_items(annotator);
-            seen.extend(
-                items
-                    .iter()
-                    .copied()
-                    .zip(table.annotator_values(annotator).iter().copied()),
-            );
-            // Items come in order; only repeated ratings of an item can break the order.
-            if !seen.is_sorted() {
-                seen.sort_unstable();
-            }
-            seen.dedup();
-            let (mut correct, mut total) = (0u64, 0u64);
-            for &(item, value) in seen.iter() {
-                if let Some(ok) = is_correct(item, value) {
-                    total += 1;
-                    correct += u64::from(ok);
-                }
-            }
-            (total > 0).then(|| correct as f64 / total as f64)
-        })
+    correct_and_scored(table, is_correct)
+        .into_iter()
+        .map(|(correct, total)| (total > 0).then(|| f64::from(correct) / f64::from(total)))
         .collect()
 }
 
 /// Overall accuracy of all distinct answers against references (micro average).
 pub fn overall_accuracy(table: &AnnotationTable, reference: &[Option<u32>]) -> Option<f64> {
-    let (correct, total) = (0..table.n_annotators() as u32)
+    let (correct, total) = correct_and_scored(table, |item, value| {
+        reference[item as usize].map(|truth| truth == value)
+    })
+    .into_iter()
+    .fold((0u64, 0u64), |(c, t), (correct, total)| {
+        (c + u64::from(correct), t + u64::from(total))
+    });
+    (total > 0).then(|| correct as f64 / total as f64)
+}
+
+/// Per annotator: (correct, scored) over their distinct (item, label) pairs. One pass over
+/// the item-major rows, so the annotator index is never needed.
+fn correct_and_scored(
+    table: &AnnotationTable,
+    is_correct: impl Fn(u32, u32) -> Option<bool> + Sync,
+) -> Vec<(u32, u32)> {
+    let (offsets, annotators, values) = table.item_columns();
+    let n_items = table.n_items();
+    let n_annotators = table.n_annotators();
+    let chunk = n_items.div_ceil(rayon::current_num_threads() * 4).max(4096);
+    let add = |mut into: Vec<(u32, u32)>, from: Vec<(u32, u32)>| {
+        for (a, b) in into.iter_mut().zip(from) {
+            a.0 += b.0;
+            a.1 += b.1;
+        }
+        into
+    };
+    (0..n_items.div_ceil(chunk))
         .into_par_iter()
-        .map_init(Vec::new, |seen: &mut Vec<(u32, u32)>, annotator| {
-            seen.clear();
-            seen.extend(
-                table
-                    .annotator_items(annotator)
-                    .iter()
-                    .copied()
-                    .zip(table.annotator_values(annotator).iter().copied()),
-            );
-            if !seen.is_sorted() {
-                seen.sort_unstable();
-            }
-            seen.dedup();
-            let mut out = (0u64, 0u64);
-            for &(item, value) in seen.iter() {
-                if let Some(truth) = reference[item as usize] {
-                    out.1 += 1;
-                    out.0 += u64::from(truth == value);
+        .map(|c| {
+            let mut counts = vec![(0u32, 0u32); n_annotators];
+            let mut distinct: Vec<(u32, u32)> = Vec::new();
+            for item in c * chunk..((c + 1) * chunk).min(n_items) {
+                let rows = offsets[item] as usize..offsets[item + 1] as usize;
+                distinct.clear();
+                distinct.extend(
+                    annotators[rows.clone()]
+                        .iter()
+                        .copied()
+                        .zip(values[rows].iter().copied()),
+                );
+                distinct.sort_unstable();
+                distinct.dedup();
+                for &(annotator, value) in &distinct {
+                    if let Some(ok) = is_correct(item as u32, value) {
+                        let count = &mut counts[annotator as usize];
+                        count.0 += u32::from(ok);
+                        count.1 += 1;
+                    }
                 }
             }
-            out
+            counts
         })
-        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    (total > 0).then(|| correct as f64 / total as f64)
+        .reduce_with(add)
+        .unwrap_or_else(|| vec![(0, 0); n_annotators])
+}
+
+/// Vote shares per item, each vote weighted by its annotator's skill (1 without skills),
+/// stored sparse, and each item's label: the argmax of its full row under `options.tie`
+/// (the rule `labels_from_probas` applies to dense posteriors).
+pub(crate) fn sparse_vote(
+    table: &AnnotationTable,
+    skills: Option<&[f64]>,
+    options: &AggregateOptions,
+) -> (Posteriors, Vec<Option<u32>>, Vec<bool>) {
+    const ITEMS_PER_TASK: usize = 4096;
+    let k = table.n_values();
+    let n_items = table.n_items();
+    let (item_offsets, annotators, values) = table.item_columns();
+    let rows = |item: usize| item_offsets[item] as usize..item_offsets[item + 1] as usize;
+
+    // Pass 1: how many distinct classes each item has.
+    let mut offsets: Vec<u32> = written_zeros(n_items + 1);
+    offsets[1..]
+        .par_iter_mut()
+        .enumerate()
+        .with_min_len(ITEMS_PER_TASK)
+        .for_each_init(
+            || vec![u32::MAX; k],
+            |last_seen, (item, count)| {
+                for &value in &values[rows(item)] {
+                    if last_seen[value as usize] != item as u32 {
+                        last_seen[value as usize] = item as u32;
+                        *count += 1;
+                    }
+                }
+            },
+        );
+    for i in 0..n_items {
+        offsets[i + 1] += offsets[i];
+    }
+
+    // Pass 2: shares and labels, a fixed range of items per task.
+    let entries = offsets[n_items] as usize;
+    let mut classes: Vec<u32> = written_zeros(entries);
+    let mut shares: Vec<f64> = written_zeros(entries);
+    let mut labels = vec![None; n_items];
+    let mut tied = vec![false; n_items];
+    let tasks: Vec<usize> = (0..n_items).step_by(ITEMS_PER_TASK).collect();
+    let entry_end = |task: usize| offsets[(task + ITEMS_PER_TASK).min(n_items)] as usize;
+    let class_spans = split_at_ends(&mut classes, tasks.iter().map(|&t| entry_end(t)));
+    let share_spans = split_at_ends(&mut shares, tasks.iter().map(|&t| entry_end(t)));
+    tasks
+        .into_par_iter()
+        .zip(class_spans)
+        .zip(share_spans)
+        .zip(labels.par_chunks_mut(ITEMS_PER_TASK))
+        .zip(tied.par_chunks_mut(ITEMS_PER_TASK))
+        .for_each(
+            |((((first, class_span), share_span), label_span), tied_span)| {
+                let mut row = vec![0.0; k];
+                let mut chosen: Vec<u32> = Vec::new();
+                let mut at = 0;
+                for (i, item) in (first..(first + ITEMS_PER_TASK).min(n_items)).enumerate() {
+                    chosen.clear();
+                    for j in rows(item) {
+                        let value = values[j] as usize;
+                        if row[value] == 0.0 && !chosen.contains(&(value as u32)) {
+                            chosen.push(value as u32);
+                        }
+                        row[value] += skills.map_or(1.0, |s| s[annotators[j] as usize]);
+                    }
+                    chosen.sort_unstable();
+                    let total: f64 = chosen.iter().map(|&c| row[c as usize]).sum();
+                    if total != 0.0 {
+                        chosen.iter().for_each(|&c| row[c as usize] /= total);
+                    }
+                    (label_span[i], tied_span[i]) =
+                        super::argmax_with_ties(&row, options.tie, options.seed, item as u64);
+                    for &c in &chosen {
+                        class_span[at] = c;
+                        share_span[at] = row[c as usize];
+                        row[c as usize] = 0.0;
+                        at += 1;
+                    }
+                }
+            },
+        );
+    (
+        Posteriors::Sparse {
+            offsets,
+            classes,
+            shares,
+        },
+        labels,
+        tied,
+    )
+}
+
+/// `data` cut into consecutive pieces ending at each of `ends` (ascending; the last is
+/// `data.len()`).
+fn split_at_ends<T>(mut data: &mut [T], ends: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
+    let mut start = 0;
+    let mut pieces = Vec::new();
+    for end in ends {
+        let (piece, rest) = std::mem::take(&mut data).split_at_mut(end - start);
+        pieces.push(piece);
+        data = rest;
+        start = end;
+    }
+    pieces
 }
 
 /// Labels of the weighted vote without materialising the n × k vote table (ZBS calls this
@@ -138,8 +251,10 @@ fn weighted_vote(
     options: &AggregateOptions,
 ) -> Aggregation {
     let mut result = Aggregation::new(method, table);
-    result.probas = Some(vote_shares(table, skills));
-    result.labels_from_probas(options.tie, options.seed);
+    let (shares, labels, tied) = sparse_vote(table, skills, options);
+    result.probas = Some(shares);
+    result.labels = labels;
+    result.tied = tied;
     result
 }
 
@@ -230,4 +345,109 @@ pub fn gold_majority_vote(
     let mut result = weighted_vote(table, Method::GoldMajorityVote, Some(&skills), options);
     result.skills = Some(skills);
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::fixtures::scattered_table;
+    use crate::aggregate::{TieRule, argmax_with_ties};
+
+    #[test]
+    fn sparse_vote_shares_and_labels_equal_the_dense_vote_and_its_argmax() {
+        let table = scattered_table(9000);
+        let k = table.n_values();
+        // Unweighted, positive skills, and skills with zeros and negatives (M-MSR's case).
+        let weightings: [Option<Vec<f64>>; 3] = [
+            None,
+            Some((0..9).map(|a| 0.3 + a as f64 / 10.0).collect()),
+            Some((0..9).map(|a| [0.0, -0.4, 0.7][a % 3]).collect()),
+        ];
+        for skills in &weightings {
+            let dense = vote_shares(&table, skills.as_deref());
+            for tie in [TieRule::First, TieRule::Undecided, TieRule::Random] {
+                let options = AggregateOptions {
+                    tie,
+                    seed: 7,
+                    ..AggregateOptions::default()
+                };
+                let (sparse, labels, tied) = sparse_vote(&table, skills.as_deref(), &options);
+                for item in 0..table.n_items() {
+                    let expected = &dense[item * k..(item + 1) * k];
+                    let row = sparse.row(item as u32, k);
+                    for (got, want) in row.iter().zip(expected) {
+                        assert!(got == want, "item {item}: {row:?} vs {expected:?}");
+                    }
+                    assert_eq!(
+                        (labels[item], tied[item]),
+                        argmax_with_ties(expected, tie, 7, item as u64),
+                        "item {item}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sparse_vote_keeps_only_the_chosen_classes() {
+        let table = AnnotationTable::from_triples(
+            [
+                ("i", "a", "x"),
+                ("i", "b", "x"),
+                ("j", "a", "z"),
+                ("j", "b", "y"),
+            ],
+            &crate::table::LabelSpec::default(),
+        )
+        .unwrap();
+        let (shares, labels, tied) = sparse_vote(&table, None, &AggregateOptions::default());
+        let Posteriors::Sparse {
+            offsets,
+            classes,
+            shares,
+        } = shares
+        else {
+            panic!("vote shares are sparse");
+        };
+        assert_eq!(offsets, [0, 1, 3]);
+        assert_eq!(classes, [0, 1, 2]);
+        assert_eq!(shares, [1.0, 0.5, 0.5]);
+        assert_eq!(labels, [Some(0), Some(1)]);
+        assert_eq!(tied, [false, true]);
+    }
+
+    #[test]
+    fn accuracy_counts_each_distinct_answer_of_an_annotator_once() {
+        let table = scattered_table(5000);
+        let reference: Vec<Option<u32>> = (0..table.n_items())
+            .map(|i| (i % 7 != 0).then_some((i % 3) as u32))
+            .collect();
+        let mut expected_total = (0u64, 0u64);
+        for (annotator, accuracy) in annotator_accuracy(&table, &reference).iter().enumerate() {
+            let mut distinct: Vec<(u32, u32)> = table
+                .annotator_items(annotator as u32)
+                .iter()
+                .copied()
+                .zip(table.annotator_values(annotator as u32).iter().copied())
+                .filter(|&(item, _)| reference[item as usize].is_some())
+                .collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let correct = distinct
+                .iter()
+                .filter(|&&(item, value)| reference[item as usize] == Some(value))
+                .count() as u64;
+            let total = distinct.len() as u64;
+            expected_total = (expected_total.0 + correct, expected_total.1 + total);
+            assert_eq!(
+                *accuracy,
+                (total > 0).then(|| correct as f64 / total as f64),
+                "annotator {annotator}"
+            );
+        }
+        assert_eq!(
+            overall_accuracy(&table, &reference),
+            Some(expected_total.0 as f64 / expected_total.1 as f64)
+        );
+    }
 }

@@ -50,7 +50,7 @@
 use rayon::prelude::*;
 
 use super::mace::{Mt19937, numpy_seed};
-use super::majority::vote_shares;
+use super::majority::sparse_vote;
 use super::{AggregateError, AggregateOptions, Aggregation, Method};
 use crate::table::AnnotationTable;
 
@@ -736,8 +736,10 @@ pub fn mmsr(
         .collect();
 
     let mut result = Aggregation::new(Method::Mmsr, table);
-    result.probas = Some(vote_shares(table, Some(&skills)));
-    result.labels_from_probas(options.tie, options.seed);
+    let (shares, labels, tied) = sparse_vote(table, Some(&skills), options);
+    result.probas = Some(shares);
+    result.labels = labels;
+    result.tied = tied;
     result.skills = Some(skills);
     result.iterations = history.len();
     result.loss_history = history;

@@ -17,6 +17,8 @@ pub mod metrics;
 pub mod mmsr;
 pub mod multi_label;
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -194,6 +196,44 @@ impl Confusion {
     }
 }
 
+/// Per-item class scores.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Posteriors {
+    /// Row-major n_items × k (the EM models: every class has a probability).
+    Dense(Vec<f64>),
+    /// Only the classes an item's annotators chose (vote shares: an item with five ratings
+    /// has at most five non-zero classes, so at k = 10 this is under half the dense size).
+    /// Item i's entries are `offsets[i]..offsets[i + 1]`, classes ascending.
+    Sparse {
+        offsets: Vec<u32>,
+        classes: Vec<u32>,
+        shares: Vec<f64>,
+    },
+}
+
+impl Posteriors {
+    /// Item `item`'s scores over all `k` classes.
+    pub fn row(&self, item: u32, k: usize) -> Cow<'_, [f64]> {
+        let item = item as usize;
+        match self {
+            Self::Dense(values) => Cow::Borrowed(&values[item * k..(item + 1) * k]),
+            Self::Sparse {
+                offsets,
+                classes,
+                shares,
+            } => {
+                let span = offsets[item] as usize..offsets[item + 1] as usize;
+                let mut row = vec![0.0; k];
+                for (&class, &share) in classes[span.clone()].iter().zip(&shares[span]) {
+                    row[class as usize] = share;
+                }
+                Cow::Owned(row)
+            }
+        }
+    }
+}
+
 /// The result of a model.
 #[derive(Clone, Debug, Serialize)]
 pub struct Aggregation {
@@ -204,8 +244,8 @@ pub struct Aggregation {
     pub labels: Vec<Option<u32>>,
     /// Per item: the label was chosen among tied top scores.
     pub tied: Vec<bool>,
-    /// Row-major n_items × k posterior (or normalised scores), when the model has one.
-    pub probas: Option<Vec<f64>>,
+    /// Per item posterior (or normalised scores), when the model has one.
+    pub probas: Option<Posteriors>,
     /// Per annotator skill (accuracy-like; model-specific scale).
     pub skills: Option<Vec<f64>>,
     pub confusion: Option<Confusion>,
@@ -240,16 +280,16 @@ impl Aggregation {
         }
     }
 
-    /// The posterior row of an item.
-    pub fn proba(&self, item: u32) -> Option<&[f64]> {
-        self.probas
-            .as_ref()
-            .map(|p| &p[item as usize * self.k..(item as usize + 1) * self.k])
+    /// The posterior row of an item (k values).
+    pub fn proba(&self, item: u32) -> Option<Cow<'_, [f64]>> {
+        self.probas.as_ref().map(|p| p.row(item, self.k))
     }
 
-    /// Set labels from `probas` by argmax; ties resolved by `rule`.
+    /// Set labels from dense `probas` by argmax; ties resolved by `rule`.
     pub(crate) fn labels_from_probas(&mut self, rule: TieRule, seed: u64) {
-        let Some(probas) = &self.probas else { return };
+        let Some(Posteriors::Dense(probas)) = &self.probas else {
+            return;
+        };
         let k = self.k.max(1);
         self.labels
             .par_iter_mut()
