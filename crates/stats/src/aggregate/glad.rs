@@ -402,6 +402,29 @@ fn max_abs(a: &[f64]) -> f64 {
     })
 }
 
+/// Parameter-length vectors for reuse. At a million items each is 8 MiB: allocated fresh
+/// five times per CG iteration, their page faults and zeroing cost more system time than
+/// the optimiser's own arithmetic.
+struct Pool {
+    n: usize,
+    free: Vec<Vec<f64>>,
+}
+
+impl Pool {
+    /// A vector of length n with unspecified contents (callers overwrite all of it).
+    fn take(&mut self) -> Vec<f64> {
+        self.free.pop().unwrap_or_else(|| vec![0.0; self.n])
+    }
+    fn give(&mut self, v: Vec<f64>) {
+        self.free.push(v);
+    }
+    fn recycle(&mut self, step: Step) {
+        self.give(step.x);
+        self.give(step.g);
+        self.give(step.p);
+    }
+}
+
 /// φ(s) = f(x_k + s·p_k) and φ'(s), with the gradient at the last evaluated step kept.
 struct Line<'f, F> {
     f: &'f mut F,
@@ -410,6 +433,7 @@ struct Line<'f, F> {
     x: Vec<f64>,
     g: Vec<f64>,
     last: Option<(f64, f64)>,
+    pool: &'f mut Pool,
 }
 
 impl<F: FnMut(&[f64], &mut [f64]) -> f64> Line<'_, F> {
@@ -438,20 +462,21 @@ struct Step {
     gnorm: f64,
 }
 
-/// Polak–Ribière+ update: the next direction from the gradient at x_k + α·p_k.
-fn pr_step(
-    alpha: f64,
-    f: f64,
-    xk: &[f64],
-    pk: &[f64],
-    gk: &[f64],
-    g: Vec<f64>,
-    delta: f64,
-) -> Step {
-    let x: Vec<f64> = xk.iter().zip(pk).map(|(x, p)| x + alpha * p).collect();
+/// Polak–Ribière+ update: the next direction from the line's gradient at x_k + α·p_k.
+fn pr_step<F>(line: &mut Line<'_, F>, alpha: f64, f: f64, gk: &[f64], delta: f64) -> Step {
+    let (xk, pk) = (line.xk, line.pk);
+    let mut x = line.pool.take();
+    for ((x, &xk), &pk) in x.iter_mut().zip(xk).zip(pk) {
+        *x = xk + alpha * pk;
+    }
+    let mut g = line.pool.take();
+    g.copy_from_slice(&line.g);
     let yg: f64 = g.iter().zip(gk).map(|(g1, g0)| (g1 - g0) * g1).sum();
     let beta = py_max(0.0, yg / delta);
-    let p: Vec<f64> = g.iter().zip(pk).map(|(g1, p)| -g1 + beta * p).collect();
+    let mut p = line.pool.take();
+    for ((p, &g1), &pk) in p.iter_mut().zip(&g).zip(pk) {
+        *p = -g1 + beta * pk;
+    }
     let gnorm = max_abs(&g);
     Step { x, f, g, p, gnorm }
 }
@@ -465,6 +490,10 @@ fn descent_ok(step: &Step) -> bool {
 /// Minimise f from x0; returns the last iterate.
 fn minimize_cg<F: FnMut(&[f64], &mut [f64]) -> f64>(f: &mut F, x0: Vec<f64>) -> Vec<f64> {
     let n = x0.len();
+    let mut pool = Pool {
+        n,
+        free: Vec::new(),
+    };
     let mut xk = x0;
     let mut gk = vec![0.0; n];
     let mut fk = f(&xk, &mut gk);
@@ -475,30 +504,37 @@ fn minimize_cg<F: FnMut(&[f64], &mut [f64]) -> f64>(f: &mut F, x0: Vec<f64>) -> 
     while gnorm > M_STEP_GTOL && k < M_STEP_MAX_ITER {
         let delta = dot(&gk, &gk);
         let derphi0 = dot(&gk, &pk);
+        let (x, g) = (pool.take(), pool.take());
         let mut line = Line {
             f: &mut *f,
             xk: &xk,
             pk: &pk,
-            x: vec![0.0; n],
-            g: vec![0.0; n],
+            x,
+            g,
             last: None,
+            pool: &mut pool,
         };
         let mut step = None;
         if let Some((alpha, value)) = line_search_more_thuente(&mut line, fk, old_old, derphi0) {
-            let candidate = pr_step(alpha, value, &xk, &pk, &gk, line.g.clone(), delta);
+            let candidate = pr_step(&mut line, alpha, value, &gk, delta);
             if descent_ok(&candidate) {
                 step = Some(candidate);
+            } else {
+                line.pool.recycle(candidate);
             }
         }
         if step.is_none() {
             step = line_search_wolfe2(&mut line, fk, old_old, derphi0, &gk, delta);
         }
+        let (x, g) = (line.x, line.g);
+        pool.give(x);
+        pool.give(g);
         let Some(step) = step else { break };
         old_old = fk;
         fk = step.f;
-        xk = step.x;
-        gk = step.g;
-        pk = step.p;
+        pool.give(std::mem::replace(&mut xk, step.x));
+        pool.give(std::mem::replace(&mut gk, step.g));
+        pool.give(std::mem::replace(&mut pk, step.p));
         gnorm = step.gnorm;
         k += 1;
     }
@@ -931,15 +967,7 @@ fn line_search_wolfe2<F: FnMut(&[f64], &mut [f64]) -> f64>(
     }
     // Out of iterations: scipy still returns the last trial step (without the safeguard).
     let value = line.eval(alpha1).0;
-    Some(pr_step(
-        alpha1,
-        value,
-        line.xk,
-        line.pk,
-        gk,
-        line.g.clone(),
-        delta,
-    ))
+    Some(pr_step(line, alpha1, value, gk, delta))
 }
 
 /// A Wolfe step, kept only if it passes the CG descent safeguard.
@@ -951,8 +979,13 @@ fn accept<F: FnMut(&[f64], &mut [f64]) -> f64>(
     delta: f64,
 ) -> Option<Step> {
     line.eval(alpha);
-    let step = pr_step(alpha, value, line.xk, line.pk, gk, line.g.clone(), delta);
-    descent_ok(&step).then_some(step)
+    let step = pr_step(line, alpha, value, gk, delta);
+    if descent_ok(&step) {
+        Some(step)
+    } else {
+        line.pool.recycle(step);
+        None
+    }
 }
 
 /// The zoom phase of the Wolfe search between a_lo and a_hi.
