@@ -11,6 +11,7 @@ pub mod agreement;
 pub mod buffers;
 pub mod dist;
 pub mod intern;
+pub mod logistic;
 pub mod sampling;
 pub mod table;
 pub mod units;

@@ -23,6 +23,7 @@
 use rayon::prelude::*;
 
 use super::{AggregateError, AggregateOptions, Aggregation, Method, Posteriors};
+use crate::logistic::{log_sigmoids, rating_terms};
 use crate::table::AnnotationTable;
 
 /// Items per parallel work unit (fixed so partial sums are added in a fixed order).
@@ -32,8 +33,6 @@ const ANNOTATOR_BLOCK: usize = 256;
 /// crowd-kit's M-step settings: `minimize(method="CG", tol=1e-2, maxiter=25)`.
 const M_STEP_MAX_ITER: usize = 25;
 const M_STEP_GTOL: f64 = 1e-2;
-/// crowd-kit's softplus cut-off: softplus(z) = z above it and 0 below its negative.
-const SOFTPLUS_CUTOFF: f64 = 30.0;
 /// ½ ln(2π).
 const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
 
@@ -87,45 +86,6 @@ pub fn glad(
     result.probas = Some(Posteriors::Dense(q));
     result.labels_from_probas(options.tie, options.seed);
     Ok(result)
-}
-
-/// The quantities of one rating with x = α·exp(β).
-struct Logistic {
-    /// log σ(x) and log(1 − σ(x)), with crowd-kit's softplus cut-off.
-    log_sig: f64,
-    log_one_minus: f64,
-    /// σ(x) and 1 − σ(x) = σ(−x).
-    sig: f64,
-    one_minus: f64,
-}
-
-#[inline]
-fn logistic(x: f64) -> Logistic {
-    let e = (-x.abs()).exp();
-    let u = 1.0 + e;
-    let inv = 1.0 / u;
-    let (sig, one_minus) = if x >= 0.0 {
-        (inv, e * inv)
-    } else {
-        (e * inv, inv)
-    };
-    // softplus(x) and softplus(−x).
-    let (sp_pos, sp_neg) = if x.abs() <= SOFTPLUS_CUTOFF {
-        // ln(1 + e) to about an ulp: ln(u) corrected for the rounding error of u = 1 + e
-        // (much faster than libm's log1p).
-        let l = u.ln() - ((u - 1.0) - e) * inv;
-        (x.max(0.0) + l, (-x).max(0.0) + l)
-    } else if x > SOFTPLUS_CUTOFF {
-        (x, 0.0)
-    } else {
-        (0.0, -x)
-    };
-    Logistic {
-        log_sig: -sp_neg,
-        log_one_minus: -sp_pos,
-        sig,
-        one_minus,
-    }
 }
 
 /// Standard normal log-density (NaN → −∞).
@@ -210,26 +170,31 @@ impl<'a> Model<'a> {
         let k = self.k;
         let (log_km1, log_prior) = (self.log_km1, self.log_prior);
         let weights = split_at_bounds(&mut self.weights, &self.row_bounds);
+        let (_, row_annotators, row_values) = table.item_columns();
+        let row_bounds = &self.row_bounds;
         q.par_chunks_mut(ITEM_CHUNK * k)
             .zip(weights)
             .enumerate()
-            .for_each(|(chunk, (q_chunk, w_chunk))| {
+            .for_each_init(ChunkScratch::default, |scratch, (chunk, (q_chunk, w_chunk))| {
                 let first_item = chunk * ITEM_CHUNK;
-                let row0 = table.item_rows(first_item as u32).start;
+                let (row0, row_end) = (row_bounds[chunk], row_bounds[chunk + 1]);
+                let n = row_end - row0;
+                let (annotators, values) = (&row_annotators[row0..row_end], &row_values[row0..row_end]);
+                scratch.resize(n);
+                scratch.fill_arguments(table, alpha, beta, first_item, q_chunk.len() / k, annotators);
+                let ChunkScratch { x, term: log_sig, slope: log_one_minus, .. } = scratch;
+                log_sigmoids(&x[..n], &mut log_sig[..n], &mut log_one_minus[..n]);
                 let mut s = vec![0.0; k];
                 for (j, q_row) in q_chunk.chunks_mut(k).enumerate() {
                     let t = first_item + j;
-                    let eb = beta[t].exp();
+                    let rows = table.item_rows(t as u32);
+                    let rows = rows.start - row0..rows.end - row0;
                     s.iter_mut().for_each(|v| *v = 0.0);
-                    for (&w, &y) in table
-                        .item_annotators(t as u32)
-                        .iter()
-                        .zip(table.item_values(t as u32))
-                    {
-                        let l = logistic(alpha[w as usize] * eb);
-                        let other = l.log_one_minus - log_km1;
+                    for row in rows.clone() {
+                        let y = values[row] as usize;
+                        let other = log_one_minus[row] - log_km1;
                         for (c, v) in s.iter_mut().enumerate() {
-                            *v += if c == y as usize { l.log_sig } else { other };
+                            *v += if c == y { log_sig[row] } else { other };
                         }
                     }
                     // Softmax through logsumexp.
@@ -245,11 +210,7 @@ impl<'a> Model<'a> {
                     for (qv, v) in q_row.iter_mut().zip(&s) {
                         *qv = (v - lse).exp();
                     }
-                    let rows = table.item_rows(t as u32);
-                    for (slot, &y) in w_chunk[rows.start - row0..rows.end - row0]
-                        .iter_mut()
-                        .zip(table.item_values(t as u32))
-                    {
+                    for (slot, &y) in w_chunk[rows.clone()].iter_mut().zip(&values[rows]) {
                         let y = y as usize;
                         let rest: f64 = q_row
                             .iter()
@@ -278,14 +239,28 @@ impl<'a> Model<'a> {
             AlphaSums::PerChunk(sums) => sums.chunks_mut(n_w.max(1)).collect(),
             AlphaSums::PerRow(rows) => split_at_bounds(rows, &self.row_bounds),
         };
-        // Item pass: data term and β gradient.
+        // Item pass: data term and β gradient. Per chunk, the logistic terms of all its
+        // ratings are computed in one vectorised loop, then summed per item.
+        let (_, row_annotators, _) = table.item_columns();
+        let row_bounds = &self.row_bounds;
         let partials: Vec<f64> = grad_beta
             .par_chunks_mut(ITEM_CHUNK)
             .zip(sinks)
             .enumerate()
-            .map(|(chunk, (gb_chunk, sink))| {
+            .map_init(ChunkScratch::default, |scratch, (chunk, (gb_chunk, sink))| {
                 let first_item = chunk * ITEM_CHUNK;
-                let row0 = table.item_rows(first_item as u32).start;
+                let (row0, row_end) = (row_bounds[chunk], row_bounds[chunk + 1]);
+                let n = row_end - row0;
+                let annotators = &row_annotators[row0..row_end];
+                scratch.resize(n);
+                scratch.fill_arguments(table, alpha, beta, first_item, gb_chunk.len(), annotators);
+                rating_terms(
+                    &scratch.x[..n],
+                    &weights[row0..row_end],
+                    log_km1,
+                    &mut scratch.term[..n],
+                    &mut scratch.slope[..n],
+                );
                 if per_chunk {
                     sink.iter_mut().for_each(|v| *v = 0.0);
                 }
@@ -293,27 +268,21 @@ impl<'a> Model<'a> {
                 for (j, gb) in gb_chunk.iter_mut().enumerate() {
                     let t = first_item + j;
                     let b = beta[t];
-                    let eb = b.exp();
+                    let eb = scratch.item_scale[j];
                     let rows = table.item_rows(t as u32);
                     let mut item_q = 0.0;
                     let mut d_beta = 0.0;
-                    for ((&w, &[qy, rest]), row) in table
-                        .item_annotators(t as u32)
-                        .iter()
-                        .zip(&weights[rows.clone()])
-                        .zip(rows.start - row0..)
-                    {
-                        let a = alpha[w as usize];
-                        let l = logistic(a * eb);
-                        item_q += qy * l.log_sig + rest * (l.log_one_minus - log_km1);
+                    for row in rows.start - row0..rows.end - row0 {
+                        let w = annotators[row] as usize;
+                        item_q += scratch.term[row];
                         // Σ_c q[t, c]·(δ_c − σ).
-                        let g = qy * l.one_minus - rest * l.sig;
+                        let g = scratch.slope[row];
                         if per_chunk {
-                            sink[w as usize] += g * eb;
+                            sink[w] += g * eb;
                         } else {
                             sink[row] = g * eb;
                         }
-                        d_beta += g * a;
+                        d_beta += g * alpha[w];
                     }
                     *gb = -(d_beta * eb - (b - 1.0));
                     total += item_q + log_phi(b - 1.0);
@@ -362,6 +331,49 @@ impl<'a> Model<'a> {
     }
 }
 
+/// Per-chunk buffers of the item pass: each item's exp(β), and each rating's argument
+/// α·exp(β), log-likelihood term and slope.
+#[derive(Default)]
+struct ChunkScratch {
+    item_scale: Vec<f64>,
+    x: Vec<f64>,
+    term: Vec<f64>,
+    slope: Vec<f64>,
+}
+
+impl ChunkScratch {
+    /// exp(β) of the chunk's `n_items` items from `first_item`, and α·exp(β) of each of
+    /// their ratings (`annotators`: the chunk's rows).
+    fn fill_arguments(
+        &mut self,
+        table: &AnnotationTable,
+        alpha: &[f64],
+        beta: &[f64],
+        first_item: usize,
+        n_items: usize,
+        annotators: &[u32],
+    ) {
+        let row0 = table.item_rows(first_item as u32).start;
+        for j in 0..n_items {
+            let eb = beta[first_item + j].exp();
+            self.item_scale[j] = eb;
+            let rows = table.item_rows((first_item + j) as u32);
+            for row in rows.start - row0..rows.end - row0 {
+                self.x[row] = alpha[annotators[row] as usize] * eb;
+            }
+        }
+    }
+
+    fn resize(&mut self, rows: usize) {
+        self.item_scale.resize(ITEM_CHUNK, 0.0);
+        for buffer in [&mut self.x, &mut self.term, &mut self.slope] {
+            if buffer.len() < rows {
+                buffer.resize(rows, 0.0);
+            }
+        }
+    }
+}
+
 /// Scratch for the α gradient (see [`Model::objective`]).
 enum AlphaSums {
     /// n_chunks × n_annotators partial sums (when that is no bigger than one per row).
@@ -387,19 +399,49 @@ fn py_min(a: f64, b: f64) -> f64 {
     if b < a { b } else { a }
 }
 
+/// Elements per parallel piece of the optimiser's vector operations. Sums are added piece
+/// by piece in order, so they do not depend on the thread count.
+const VECTOR_PIECE: usize = 1 << 14;
+
+/// Σ f(a[i], b[i]), in fixed pieces.
+fn sum_pairs(a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> f64 + Sync) -> f64 {
+    let partials: Vec<f64> = a
+        .par_chunks(VECTOR_PIECE)
+        .zip(b.par_chunks(VECTOR_PIECE))
+        .map(|(a, b)| a.iter().zip(b).map(|(&x, &y)| f(x, y)).sum::<f64>())
+        .collect();
+    partials.iter().sum()
+}
+
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    sum_pairs(a, b, |x, y| x * y)
+}
+
+/// out[i] = a[i] + s·b[i].
+fn axpy_into(out: &mut [f64], a: &[f64], s: f64, b: &[f64]) {
+    out.par_chunks_mut(VECTOR_PIECE)
+        .zip(a.par_chunks(VECTOR_PIECE).zip(b.par_chunks(VECTOR_PIECE)))
+        .for_each(|(out, (a, b))| {
+            for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+                *o = a + s * b;
+            }
+        });
 }
 
 fn max_abs(a: &[f64]) -> f64 {
     // NaN propagates (so a NaN gradient stops the optimiser like numpy's amax would).
-    a.iter().fold(0.0, |m: f64, v| {
+    let fold = |m: f64, v: f64| {
         if v.is_nan() || m.is_nan() {
             f64::NAN
         } else {
             m.max(v.abs())
         }
-    })
+    };
+    a.par_chunks(VECTOR_PIECE)
+        .map(|piece| piece.iter().fold(0.0, |m, &v| fold(m, v)))
+        .collect::<Vec<f64>>()
+        .into_iter()
+        .fold(0.0, fold)
 }
 
 /// Parameter-length vectors for reuse. At a million items each is 8 MiB: allocated fresh
@@ -444,9 +486,7 @@ impl<F: FnMut(&[f64], &mut [f64]) -> f64> Line<'_, F> {
                 return (value, dot(&self.g, self.pk));
             }
         }
-        for ((x, &xk), &pk) in self.x.iter_mut().zip(self.xk).zip(self.pk) {
-            *x = xk + s * pk;
-        }
+        axpy_into(&mut self.x, self.xk, s, self.pk);
         let value = (self.f)(&self.x, &mut self.g);
         self.last = Some((s, value));
         (value, dot(&self.g, self.pk))
@@ -466,17 +506,20 @@ struct Step {
 fn pr_step<F>(line: &mut Line<'_, F>, alpha: f64, f: f64, gk: &[f64], delta: f64) -> Step {
     let (xk, pk) = (line.xk, line.pk);
     let mut x = line.pool.take();
-    for ((x, &xk), &pk) in x.iter_mut().zip(xk).zip(pk) {
-        *x = xk + alpha * pk;
-    }
+    axpy_into(&mut x, xk, alpha, pk);
     let mut g = line.pool.take();
     g.copy_from_slice(&line.g);
-    let yg: f64 = g.iter().zip(gk).map(|(g1, g0)| (g1 - g0) * g1).sum();
+    let yg = sum_pairs(&g, gk, |g1, g0| (g1 - g0) * g1);
     let beta = py_max(0.0, yg / delta);
     let mut p = line.pool.take();
-    for ((p, &g1), &pk) in p.iter_mut().zip(&g).zip(pk) {
-        *p = -g1 + beta * pk;
-    }
+    // p = −g + β·p_k.
+    p.par_chunks_mut(VECTOR_PIECE)
+        .zip(g.par_chunks(VECTOR_PIECE).zip(pk.par_chunks(VECTOR_PIECE)))
+        .for_each(|(p, (g, pk))| {
+            for ((p, &g1), &pk) in p.iter_mut().zip(g).zip(pk) {
+                *p = -g1 + beta * pk;
+            }
+        });
     let gnorm = max_abs(&g);
     Step { x, f, g, p, gnorm }
 }

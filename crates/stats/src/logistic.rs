@@ -1,0 +1,272 @@
+//! The logistic function and its logarithms for many arguments at once, without libm.
+//!
+//! GLAD evaluates σ(x), log σ(x) and log(1 − σ(x)) once per rating for every objective
+//! evaluation of its optimiser: billions of calls at a million items, where libm's
+//! scalar `exp` and `log` took half the time. Here both are polynomials on a reduced
+//! argument, written branch-free so a loop over a slice compiles to vector code; on x86-64
+//! CPUs with AVX2 and FMA that loop runs four lanes wide. Every path computes the same
+//! operations (`mul_add` is a fused multiply–add everywhere), so results do not depend on
+//! the CPU. Accuracy: within a few ulp of libm (see the tests).
+
+/// Beyond this |x|, softplus(x) is taken as max(x, 0) (crowd-kit's cut-off).
+pub const SOFTPLUS_CUTOFF: f64 = 30.0;
+
+const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
+const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+const LOG2_E: f64 = std::f64::consts::LOG2_E;
+/// 2^52 + 1023: adding it to a small integer-valued float puts the biased exponent in the
+/// low mantissa bits.
+const EXPONENT_BIAS_SHIFTER: f64 = 4_503_599_627_371_519.0;
+
+/// σ(x), 1 − σ(x) and their logarithms.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Logistic {
+    pub sig: f64,
+    pub one_minus: f64,
+    pub log_sig: f64,
+    pub log_one_minus: f64,
+}
+
+/// e^−a for a ≥ 0 (a above 708 is taken as 708, which keeps the result a normal number;
+/// the difference is below 10^−307).
+#[inline(always)]
+pub fn exp_neg(a: f64) -> f64 {
+    let y = -a.min(708.0);
+    // y = n·ln 2 + r with |r| ≤ ln 2 / 2.
+    let n = (y * LOG2_E).round_ties_even();
+    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, y));
+    // e^r by its Taylor series to r^13 (the first omitted term is below 10^−17).
+    let mut p: f64 = 1.0 / 6_227_020_800.0;
+    for factorial in [
+        479_001_600.0,
+        39_916_800.0,
+        3_628_800.0,
+        362_880.0,
+        40_320.0,
+        5_040.0,
+        720.0,
+        120.0,
+        24.0,
+        6.0,
+        2.0,
+        1.0,
+        1.0,
+    ] {
+        p = p.mul_add(r, 1.0 / factorial);
+    }
+    // 2^n, n in [−1022, 0]: the biased exponent shifted into place.
+    let scale = f64::from_bits((n + EXPONENT_BIAS_SHIFTER).to_bits() << 52);
+    p * scale
+}
+
+/// ln(1 + e) for e in [0, 1], given u = 1 + e as rounded and its reciprocal.
+#[inline(always)]
+fn log1p_unit(e: f64, u: f64, inv_u: f64) -> f64 {
+    // u = 2^k·m with m in (1/√2, √2], so f = m − 1 is exact.
+    let halve = u > std::f64::consts::SQRT_2;
+    let m = if halve { u * 0.5 } else { u };
+    let k: f64 = if halve { 1.0 } else { 0.0 };
+    let f = m - 1.0;
+    // ln(1 + f) = 2·atanh(s) with s = f / (2 + f): f − f²/2 + s·(f²/2 + R), where
+    // R = Σ_{j≥1} 2·s^{2j} / (2j + 1); s² ≤ 0.03, so eleven terms reach 10^−17.
+    let s = f / (2.0 + f);
+    let z = s * s;
+    let mut series: f64 = 2.0 / 23.0;
+    for odd in [21.0, 19.0, 17.0, 15.0, 13.0, 11.0, 9.0, 7.0, 5.0, 3.0] {
+        series = series.mul_add(z, 2.0 / odd);
+    }
+    let r = series * z;
+    let half_f2 = 0.5 * f * f;
+    let ln_m = f - (half_f2 - s * (half_f2 + r));
+    // Add k·ln 2, and correct for the rounding of u = 1 + e: ln(1 + e) ≈ ln u − (u − 1 − e)/u.
+    k.mul_add(LN2_HI, k.mul_add(LN2_LO, ln_m)) - ((u - 1.0) - e) * inv_u
+}
+
+/// σ(x) and its logarithms, with softplus cut off beyond ±[`SOFTPLUS_CUTOFF`].
+#[inline(always)]
+pub fn logistic(x: f64) -> Logistic {
+    let a = x.abs();
+    let e = exp_neg(a);
+    let u = 1.0 + e;
+    let inv = 1.0 / u;
+    let positive = x >= 0.0;
+    let (sig, one_minus) = if positive {
+        (inv, e * inv)
+    } else {
+        (e * inv, inv)
+    };
+    // softplus(±x) = max(±x, 0) + ln(1 + e^−|x|), the logarithm dropped beyond the cut-off.
+    let l = if a <= SOFTPLUS_CUTOFF {
+        log1p_unit(e, u, inv)
+    } else {
+        0.0
+    };
+    Logistic {
+        sig,
+        one_minus,
+        log_sig: -((-x).max(0.0) + l),
+        log_one_minus: -(x.max(0.0) + l),
+    }
+}
+
+/// For each rating with argument `x[i]` and posterior weights `[q_y, q_rest] = weights[i]`
+/// (the mass on the given label and on all others): the expected log-likelihood term
+/// `q_y·log σ + q_rest·(log(1 − σ) − log_km1)` into `term[i]`, and its derivative with
+/// respect to x, `q_y·(1 − σ) − q_rest·σ`, into `slope[i]`.
+pub fn rating_terms(
+    x: &[f64],
+    weights: &[[f64; 2]],
+    log_km1: f64,
+    term: &mut [f64],
+    slope: &mut [f64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    {
+        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+        unsafe { rating_terms_avx2_fma(x, weights, log_km1, term, slope) };
+        return;
+    }
+    rating_terms_portable(x, weights, log_km1, term, slope);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn rating_terms_avx2_fma(
+    x: &[f64],
+    weights: &[[f64; 2]],
+    log_km1: f64,
+    term: &mut [f64],
+    slope: &mut [f64],
+) {
+    rating_terms_portable(x, weights, log_km1, term, slope);
+}
+
+#[inline(always)]
+fn rating_terms_portable(
+    x: &[f64],
+    weights: &[[f64; 2]],
+    log_km1: f64,
+    term: &mut [f64],
+    slope: &mut [f64],
+) {
+    let n = x.len();
+    let (weights, term, slope) = (&weights[..n], &mut term[..n], &mut slope[..n]);
+    for i in 0..n {
+        let l = logistic(x[i]);
+        let [q_y, q_rest] = weights[i];
+        term[i] = q_y * l.log_sig + q_rest * (l.log_one_minus - log_km1);
+        slope[i] = q_y * l.one_minus - q_rest * l.sig;
+    }
+}
+
+/// log σ(x[i]) and log(1 − σ(x[i])) for every i.
+pub fn log_sigmoids(x: &[f64], log_sig: &mut [f64], log_one_minus: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    {
+        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+        unsafe { log_sigmoids_avx2_fma(x, log_sig, log_one_minus) };
+        return;
+    }
+    log_sigmoids_portable(x, log_sig, log_one_minus);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn log_sigmoids_avx2_fma(x: &[f64], log_sig: &mut [f64], log_one_minus: &mut [f64]) {
+    log_sigmoids_portable(x, log_sig, log_one_minus);
+}
+
+#[inline(always)]
+fn log_sigmoids_portable(x: &[f64], log_sig: &mut [f64], log_one_minus: &mut [f64]) {
+    let n = x.len();
+    let (log_sig, log_one_minus) = (&mut log_sig[..n], &mut log_one_minus[..n]);
+    for i in 0..n {
+        let l = logistic(x[i]);
+        log_sig[i] = l.log_sig;
+        log_one_minus[i] = l.log_one_minus;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ulps(a: f64, b: f64) -> f64 {
+        if a == b {
+            return 0.0;
+        }
+        (a - b).abs() / (f64::EPSILON * a.abs().max(b.abs()))
+    }
+
+    /// 200,001 points spread over [0, hi], plus the ends.
+    fn grid(hi: f64) -> impl Iterator<Item = f64> {
+        (0..=200_000).map(move |i| hi * (i as f64 / 200_000.0).powi(2))
+    }
+
+    #[test]
+    fn exp_neg_is_within_two_ulp_of_libm() {
+        for a in grid(708.0) {
+            let (ours, libm) = (exp_neg(a), (-a).exp());
+            assert!(ulps(ours, libm) <= 2.0, "e^-{a}: {ours} vs {libm}");
+        }
+        assert_eq!(exp_neg(0.0), 1.0);
+        assert!(exp_neg(1e6) > 0.0 && exp_neg(1e6) < 1e-307);
+    }
+
+    #[test]
+    fn log1p_is_within_two_ulp_of_libm() {
+        for e in grid(1.0) {
+            let u = 1.0 + e;
+            let (ours, libm) = (log1p_unit(e, u, 1.0 / u), e.ln_1p());
+            assert!(ulps(ours, libm) <= 2.0, "ln(1+{e}): {ours} vs {libm}");
+        }
+    }
+
+    #[test]
+    fn logistic_matches_its_definition_on_both_sides_and_past_the_cut_off() {
+        for x in [-800.0, -31.0, -30.0, -2.5, -1e-9, 0.0, 1e-9, 0.7, 12.0, 30.0, 45.0] {
+            let l = logistic(x);
+            let sig = 1.0 / (1.0 + (-x).exp());
+            assert!((l.sig - sig).abs() <= 1e-15, "σ({x})");
+            assert!((l.sig + l.one_minus - 1.0).abs() <= 1e-15, "σ + (1 − σ) at {x}");
+            let softplus = |v: f64| {
+                if v > SOFTPLUS_CUTOFF {
+                    v
+                } else if v < -SOFTPLUS_CUTOFF {
+                    0.0
+                } else {
+                    v.max(0.0) + (-v.abs()).exp().ln_1p()
+                }
+            };
+            assert!(ulps(l.log_sig, -softplus(-x)) <= 4.0 || l.log_sig == -softplus(-x));
+            assert!(ulps(l.log_one_minus, -softplus(x)) <= 4.0);
+        }
+    }
+
+    #[test]
+    fn the_vector_and_scalar_paths_agree_bit_for_bit() {
+        let x: Vec<f64> = (0..1001).map(|i| (i as f64 - 500.0) * 0.093).collect();
+        let weights: Vec<[f64; 2]> = (0..1001)
+            .map(|i| {
+                let q = (i % 17) as f64 / 16.0;
+                [q, 1.0 - q]
+            })
+            .collect();
+        let (mut term, mut slope) = (vec![0.0; 1001], vec![0.0; 1001]);
+        rating_terms(&x, &weights, 2f64.ln(), &mut term, &mut slope);
+        let (mut log_sig, mut log_one_minus) = (vec![0.0; 1001], vec![0.0; 1001]);
+        log_sigmoids(&x, &mut log_sig, &mut log_one_minus);
+        for i in 0..x.len() {
+            let l = logistic(x[i]);
+            assert_eq!(log_sig[i].to_bits(), l.log_sig.to_bits());
+            assert_eq!(log_one_minus[i].to_bits(), l.log_one_minus.to_bits());
+            let [q_y, q_rest] = weights[i];
+            let expected_term = q_y * l.log_sig + q_rest * (l.log_one_minus - 2f64.ln());
+            assert_eq!(term[i].to_bits(), expected_term.to_bits(), "term at {}", x[i]);
+            let expected_slope = q_y * l.one_minus - q_rest * l.sig;
+            assert_eq!(slope[i].to_bits(), expected_slope.to_bits(), "slope at {}", x[i]);
+        }
+    }
+}
