@@ -27,11 +27,17 @@ pub struct Logistic {
     pub log_one_minus: f64,
 }
 
-/// e^−a for a ≥ 0 (a above 708 is taken as 708, which keeps the result a normal number;
-/// the difference is below 10^−307).
+/// e^−a for a ≥ 0.
 #[inline(always)]
 pub fn exp_neg(a: f64) -> f64 {
-    let y = -a.min(708.0);
+    exp(-a)
+}
+
+/// e^y, with y limited to [−708, 709] so the result is a normal, finite number (below,
+/// the difference is under 10^−307; above, e^709 ≈ 8·10^307 stands in for overflow).
+#[inline(always)]
+pub fn exp(y: f64) -> f64 {
+    let y = y.clamp(-708.0, 709.0);
     // y = n·ln 2 + r with |r| ≤ ln 2 / 2.
     let n = (y * LOG2_E).round_ties_even();
     let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, y));
@@ -54,7 +60,7 @@ pub fn exp_neg(a: f64) -> f64 {
     ] {
         p = p.mul_add(r, 1.0 / factorial);
     }
-    // 2^n, n in [−1022, 0]: the biased exponent shifted into place.
+    // 2^n, n in [−1022, 1023]: the biased exponent shifted into place.
     let scale = f64::from_bits((n + EXPONENT_BIAS_SHIFTER).to_bits() << 52);
     p * scale
 }
@@ -121,8 +127,7 @@ pub fn rating_terms(
     slope: &mut [f64],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    {
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
         unsafe { rating_terms_avx2_fma(x, weights, log_km1, term, slope) };
         return;
@@ -160,11 +165,34 @@ fn rating_terms_portable(
     }
 }
 
+/// out[i] = e^{y[i]} (see [`exp`]).
+pub fn exp_all(y: &[f64], out: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+        unsafe { exp_all_avx2_fma(y, out) };
+        return;
+    }
+    exp_all_portable(y, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn exp_all_avx2_fma(y: &[f64], out: &mut [f64]) {
+    exp_all_portable(y, out);
+}
+
+#[inline(always)]
+fn exp_all_portable(y: &[f64], out: &mut [f64]) {
+    for (out, &y) in out[..y.len()].iter_mut().zip(y) {
+        *out = exp(y);
+    }
+}
+
 /// log σ(x[i]) and log(1 − σ(x[i])) for every i.
 pub fn log_sigmoids(x: &[f64], log_sig: &mut [f64], log_one_minus: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    {
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
         unsafe { log_sigmoids_avx2_fma(x, log_sig, log_one_minus) };
         return;
@@ -216,6 +244,20 @@ mod tests {
     }
 
     #[test]
+    fn exp_is_within_two_ulp_of_libm_on_both_sides() {
+        for y in grid(708.0).flat_map(|a| [a, -a]).chain([709.0]) {
+            let (ours, libm) = (exp(y), y.exp());
+            assert!(ulps(ours, libm) <= 2.0, "e^{y}: {ours} vs {libm}");
+        }
+        let ys = [-3.5, 0.0, 0.25, 7.0, 1e-12];
+        let mut out = [0.0; 5];
+        exp_all(&ys, &mut out);
+        for (y, e) in ys.iter().zip(out) {
+            assert_eq!(e.to_bits(), exp(*y).to_bits());
+        }
+    }
+
+    #[test]
     fn log1p_is_within_two_ulp_of_libm() {
         for e in grid(1.0) {
             let u = 1.0 + e;
@@ -226,11 +268,16 @@ mod tests {
 
     #[test]
     fn logistic_matches_its_definition_on_both_sides_and_past_the_cut_off() {
-        for x in [-800.0, -31.0, -30.0, -2.5, -1e-9, 0.0, 1e-9, 0.7, 12.0, 30.0, 45.0] {
+        for x in [
+            -800.0, -31.0, -30.0, -2.5, -1e-9, 0.0, 1e-9, 0.7, 12.0, 30.0, 45.0,
+        ] {
             let l = logistic(x);
             let sig = 1.0 / (1.0 + (-x).exp());
             assert!((l.sig - sig).abs() <= 1e-15, "σ({x})");
-            assert!((l.sig + l.one_minus - 1.0).abs() <= 1e-15, "σ + (1 − σ) at {x}");
+            assert!(
+                (l.sig + l.one_minus - 1.0).abs() <= 1e-15,
+                "σ + (1 − σ) at {x}"
+            );
             let softplus = |v: f64| {
                 if v > SOFTPLUS_CUTOFF {
                     v
@@ -264,9 +311,19 @@ mod tests {
             assert_eq!(log_one_minus[i].to_bits(), l.log_one_minus.to_bits());
             let [q_y, q_rest] = weights[i];
             let expected_term = q_y * l.log_sig + q_rest * (l.log_one_minus - 2f64.ln());
-            assert_eq!(term[i].to_bits(), expected_term.to_bits(), "term at {}", x[i]);
+            assert_eq!(
+                term[i].to_bits(),
+                expected_term.to_bits(),
+                "term at {}",
+                x[i]
+            );
             let expected_slope = q_y * l.one_minus - q_rest * l.sig;
-            assert_eq!(slope[i].to_bits(), expected_slope.to_bits(), "slope at {}", x[i]);
+            assert_eq!(
+                slope[i].to_bits(),
+                expected_slope.to_bits(),
+                "slope at {}",
+                x[i]
+            );
         }
     }
 }

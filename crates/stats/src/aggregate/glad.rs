@@ -23,7 +23,7 @@
 use rayon::prelude::*;
 
 use super::{AggregateError, AggregateOptions, Aggregation, Method, Posteriors};
-use crate::logistic::{log_sigmoids, rating_terms};
+use crate::logistic::{exp_all, log_sigmoids, rating_terms};
 use crate::table::AnnotationTable;
 
 /// Items per parallel work unit (fixed so partial sums are added in a fixed order).
@@ -175,53 +175,69 @@ impl<'a> Model<'a> {
         q.par_chunks_mut(ITEM_CHUNK * k)
             .zip(weights)
             .enumerate()
-            .for_each_init(ChunkScratch::default, |scratch, (chunk, (q_chunk, w_chunk))| {
-                let first_item = chunk * ITEM_CHUNK;
-                let (row0, row_end) = (row_bounds[chunk], row_bounds[chunk + 1]);
-                let n = row_end - row0;
-                let (annotators, values) = (&row_annotators[row0..row_end], &row_values[row0..row_end]);
-                scratch.resize(n);
-                scratch.fill_arguments(table, alpha, beta, first_item, q_chunk.len() / k, annotators);
-                let ChunkScratch { x, term: log_sig, slope: log_one_minus, .. } = scratch;
-                log_sigmoids(&x[..n], &mut log_sig[..n], &mut log_one_minus[..n]);
-                let mut s = vec![0.0; k];
-                for (j, q_row) in q_chunk.chunks_mut(k).enumerate() {
-                    let t = first_item + j;
-                    let rows = table.item_rows(t as u32);
-                    let rows = rows.start - row0..rows.end - row0;
-                    s.iter_mut().for_each(|v| *v = 0.0);
-                    for row in rows.clone() {
-                        let y = values[row] as usize;
-                        let other = log_one_minus[row] - log_km1;
-                        for (c, v) in s.iter_mut().enumerate() {
-                            *v += if c == y { log_sig[row] } else { other };
+            .for_each_init(
+                ChunkScratch::default,
+                |scratch, (chunk, (q_chunk, w_chunk))| {
+                    let first_item = chunk * ITEM_CHUNK;
+                    let (row0, row_end) = (row_bounds[chunk], row_bounds[chunk + 1]);
+                    let n = row_end - row0;
+                    let (annotators, values) =
+                        (&row_annotators[row0..row_end], &row_values[row0..row_end]);
+                    scratch.resize(n);
+                    scratch.fill_arguments(
+                        table,
+                        alpha,
+                        beta,
+                        first_item,
+                        q_chunk.len() / k,
+                        annotators,
+                    );
+                    let ChunkScratch {
+                        x,
+                        term: log_sig,
+                        slope: log_one_minus,
+                        ..
+                    } = scratch;
+                    log_sigmoids(&x[..n], &mut log_sig[..n], &mut log_one_minus[..n]);
+                    let mut s = vec![0.0; k];
+                    for (j, q_row) in q_chunk.chunks_mut(k).enumerate() {
+                        let t = first_item + j;
+                        let rows = table.item_rows(t as u32);
+                        let rows = rows.start - row0..rows.end - row0;
+                        s.iter_mut().for_each(|v| *v = 0.0);
+                        for row in rows.clone() {
+                            let y = values[row] as usize;
+                            let other = log_one_minus[row] - log_km1;
+                            for (c, v) in s.iter_mut().enumerate() {
+                                *v += if c == y { log_sig[row] } else { other };
+                            }
+                        }
+                        // Softmax through logsumexp.
+                        let mut max = f64::NEG_INFINITY;
+                        for v in s.iter_mut() {
+                            *v += log_prior;
+                            if *v > max {
+                                max = *v;
+                            }
+                        }
+                        let total: f64 = s.iter().map(|v| (v - max).exp()).sum();
+                        let lse = total.ln() + max;
+                        for (qv, v) in q_row.iter_mut().zip(&s) {
+                            *qv = (v - lse).exp();
+                        }
+                        for (slot, &y) in w_chunk[rows.clone()].iter_mut().zip(&values[rows]) {
+                            let y = y as usize;
+                            let rest: f64 = q_row
+                                .iter()
+                                .enumerate()
+                                .filter(|&(c, _)| c != y)
+                                .map(|(_, v)| v)
+                                .sum();
+                            *slot = [q_row[y], rest];
                         }
                     }
-                    // Softmax through logsumexp.
-                    let mut max = f64::NEG_INFINITY;
-                    for v in s.iter_mut() {
-                        *v += log_prior;
-                        if *v > max {
-                            max = *v;
-                        }
-                    }
-                    let total: f64 = s.iter().map(|v| (v - max).exp()).sum();
-                    let lse = total.ln() + max;
-                    for (qv, v) in q_row.iter_mut().zip(&s) {
-                        *qv = (v - lse).exp();
-                    }
-                    for (slot, &y) in w_chunk[rows.clone()].iter_mut().zip(&values[rows]) {
-                        let y = y as usize;
-                        let rest: f64 = q_row
-                            .iter()
-                            .enumerate()
-                            .filter(|&(c, _)| c != y)
-                            .map(|(_, v)| v)
-                            .sum();
-                        *slot = [q_row[y], rest];
-                    }
-                }
-            });
+                },
+            );
     }
 
     /// −Q at `params` (the function the M-step minimises) and its gradient.
@@ -247,48 +263,58 @@ impl<'a> Model<'a> {
             .par_chunks_mut(ITEM_CHUNK)
             .zip(sinks)
             .enumerate()
-            .map_init(ChunkScratch::default, |scratch, (chunk, (gb_chunk, sink))| {
-                let first_item = chunk * ITEM_CHUNK;
-                let (row0, row_end) = (row_bounds[chunk], row_bounds[chunk + 1]);
-                let n = row_end - row0;
-                let annotators = &row_annotators[row0..row_end];
-                scratch.resize(n);
-                scratch.fill_arguments(table, alpha, beta, first_item, gb_chunk.len(), annotators);
-                rating_terms(
-                    &scratch.x[..n],
-                    &weights[row0..row_end],
-                    log_km1,
-                    &mut scratch.term[..n],
-                    &mut scratch.slope[..n],
-                );
-                if per_chunk {
-                    sink.iter_mut().for_each(|v| *v = 0.0);
-                }
-                let mut total = 0.0;
-                for (j, gb) in gb_chunk.iter_mut().enumerate() {
-                    let t = first_item + j;
-                    let b = beta[t];
-                    let eb = scratch.item_scale[j];
-                    let rows = table.item_rows(t as u32);
-                    let mut item_q = 0.0;
-                    let mut d_beta = 0.0;
-                    for row in rows.start - row0..rows.end - row0 {
-                        let w = annotators[row] as usize;
-                        item_q += scratch.term[row];
-                        // Σ_c q[t, c]·(δ_c − σ).
-                        let g = scratch.slope[row];
-                        if per_chunk {
-                            sink[w] += g * eb;
-                        } else {
-                            sink[row] = g * eb;
-                        }
-                        d_beta += g * alpha[w];
+            .map_init(
+                ChunkScratch::default,
+                |scratch, (chunk, (gb_chunk, sink))| {
+                    let first_item = chunk * ITEM_CHUNK;
+                    let (row0, row_end) = (row_bounds[chunk], row_bounds[chunk + 1]);
+                    let n = row_end - row0;
+                    let annotators = &row_annotators[row0..row_end];
+                    scratch.resize(n);
+                    scratch.fill_arguments(
+                        table,
+                        alpha,
+                        beta,
+                        first_item,
+                        gb_chunk.len(),
+                        annotators,
+                    );
+                    rating_terms(
+                        &scratch.x[..n],
+                        &weights[row0..row_end],
+                        log_km1,
+                        &mut scratch.term[..n],
+                        &mut scratch.slope[..n],
+                    );
+                    if per_chunk {
+                        sink.iter_mut().for_each(|v| *v = 0.0);
                     }
-                    *gb = -(d_beta * eb - (b - 1.0));
-                    total += item_q + log_phi(b - 1.0);
-                }
-                total
-            })
+                    let mut total = 0.0;
+                    for (j, gb) in gb_chunk.iter_mut().enumerate() {
+                        let t = first_item + j;
+                        let b = beta[t];
+                        let eb = scratch.item_scale[j];
+                        let rows = table.item_rows(t as u32);
+                        let mut item_q = 0.0;
+                        let mut d_beta = 0.0;
+                        for row in rows.start - row0..rows.end - row0 {
+                            let w = annotators[row] as usize;
+                            item_q += scratch.term[row];
+                            // Σ_c q[t, c]·(δ_c − σ).
+                            let g = scratch.slope[row];
+                            if per_chunk {
+                                sink[w] += g * eb;
+                            } else {
+                                sink[row] = g * eb;
+                            }
+                            d_beta += g * alpha[w];
+                        }
+                        *gb = -(d_beta * eb - (b - 1.0));
+                        total += item_q + log_phi(b - 1.0);
+                    }
+                    total
+                },
+            )
             .collect();
         // Annotator pass: add the chunk sums in chunk order, or each annotator's rows in
         // row order.
@@ -354,9 +380,12 @@ impl ChunkScratch {
         annotators: &[u32],
     ) {
         let row0 = table.item_rows(first_item as u32).start;
+        exp_all(
+            &beta[first_item..first_item + n_items],
+            &mut self.item_scale[..n_items],
+        );
         for j in 0..n_items {
-            let eb = beta[first_item + j].exp();
-            self.item_scale[j] = eb;
+            let eb = self.item_scale[j];
             let rows = table.item_rows((first_item + j) as u32);
             for row in rows.start - row0..rows.end - row0 {
                 self.x[row] = alpha[annotators[row] as usize] * eb;
