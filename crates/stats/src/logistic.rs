@@ -11,7 +11,8 @@
 /// Beyond this |x|, softplus(x) is taken as max(x, 0) (crowd-kit's cut-off).
 pub const SOFTPLUS_CUTOFF: f64 = 30.0;
 
-const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
+/// ln 2 split in two: the high part has 21 trailing zero bits, so n·LN2_HI is exact.
+const LN2_HI: f64 = 0.693_147_180_369_123_8;
 const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 const LOG2_E: f64 = std::f64::consts::LOG2_E;
 /// 2^52 + 1023: adding it to a small integer-valued float puts the biased exponent in the
