@@ -170,7 +170,7 @@ impl<'a> Model<'a> {
         let k = self.k;
         let (log_km1, log_prior) = (self.log_km1, self.log_prior);
         let weights = split_at_bounds(&mut self.weights, &self.row_bounds);
-        let (_, row_annotators, row_values) = table.item_columns();
+        let (_, _, row_values) = table.item_columns();
         let row_bounds = &self.row_bounds;
         q.par_chunks_mut(ITEM_CHUNK * k)
             .zip(weights)
@@ -181,17 +181,8 @@ impl<'a> Model<'a> {
                     let first_item = chunk * ITEM_CHUNK;
                     let (row0, row_end) = (row_bounds[chunk], row_bounds[chunk + 1]);
                     let n = row_end - row0;
-                    let (annotators, values) =
-                        (&row_annotators[row0..row_end], &row_values[row0..row_end]);
-                    scratch.resize(n);
-                    scratch.fill_arguments(
-                        table,
-                        alpha,
-                        beta,
-                        first_item,
-                        q_chunk.len() / k,
-                        annotators,
-                    );
+                    let values = &row_values[row0..row_end];
+                    scratch.prepare(table, alpha, beta, first_item, q_chunk.len() / k);
                     let ChunkScratch {
                         x,
                         term: log_sig,
@@ -270,15 +261,7 @@ impl<'a> Model<'a> {
                     let (row0, row_end) = (row_bounds[chunk], row_bounds[chunk + 1]);
                     let n = row_end - row0;
                     let annotators = &row_annotators[row0..row_end];
-                    scratch.resize(n);
-                    scratch.fill_arguments(
-                        table,
-                        alpha,
-                        beta,
-                        first_item,
-                        gb_chunk.len(),
-                        annotators,
-                    );
+                    scratch.prepare(table, alpha, beta, first_item, gb_chunk.len());
                     rating_terms(
                         &scratch.x[..n],
                         &weights[row0..row_end],
@@ -368,18 +351,20 @@ struct ChunkScratch {
 }
 
 impl ChunkScratch {
-    /// exp(β) of the chunk's `n_items` items from `first_item`, and α·exp(β) of each of
-    /// their ratings (`annotators`: the chunk's rows).
-    fn fill_arguments(
+    /// For the `n_items` items from `first_item`: each item's exp(β), and α·exp(β) of each
+    /// of their ratings, in row order from the first item's first row.
+    fn prepare(
         &mut self,
         table: &AnnotationTable,
         alpha: &[f64],
         beta: &[f64],
         first_item: usize,
         n_items: usize,
-        annotators: &[u32],
     ) {
         let row0 = table.item_rows(first_item as u32).start;
+        let row_end = table.item_rows((first_item + n_items - 1) as u32).end;
+        self.resize(row_end - row0);
+        let annotators = &table.item_columns().1[row0..row_end];
         exp_all(
             &beta[first_item..first_item + n_items],
             &mut self.item_scale[..n_items],
