@@ -361,6 +361,9 @@ impl ChunkScratch {
         first_item: usize,
         n_items: usize,
     ) {
+        if n_items == 0 {
+            return;
+        }
         let row0 = table.item_rows(first_item as u32).start;
         let row_end = table.item_rows((first_item + n_items - 1) as u32).end;
         self.resize(row_end - row0);
