@@ -287,6 +287,26 @@ fn run_child(method: &str, file: &Path) -> Result<Value> {
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
+/// The recorded peer run of `algo` on `scenario` did not finish within `limit` seconds:
+/// it timed out or was extrapolated past a limit at least as long, failed, or took longer.
+fn recorded_beyond_limit(recorded: Option<&Value>, scenario: &str, algo: &str, limit: u64) -> bool {
+    let Some(recorded) = recorded else {
+        return false;
+    };
+    let recorded_limit = recorded["timeout_s"].as_f64().unwrap_or(0.0);
+    recorded["runs"]
+        .as_array()
+        .and_then(|runs| {
+            runs.iter()
+                .find(|r| r["scenario"] == scenario && r["algo"] == algo)
+        })
+        .is_some_and(|run| match run["status"].as_str() {
+            Some("ok") => run["fit_s"].as_f64().is_some_and(|fit| fit > limit as f64),
+            Some("timeout" | "skipped_extrapolated" | "error") => recorded_limit >= limit as f64,
+            _ => false,
+        })
+}
+
 fn aggregation_bench(args: &Args, scenarios: &[&str]) -> Result<()> {
     let methods: Vec<&str> = args
         .methods
@@ -306,21 +326,38 @@ fn aggregation_bench(args: &Args, scenarios: &[&str]) -> Result<()> {
         "mmsr" => Some("ck_mmsr"),
         _ => None,
     };
-    let peers = if args.peers {
-        let algos: Vec<&str> = methods.iter().filter_map(|m| peer_algo(m)).collect();
-        let mut a = Args::parse_from(["concord-bench"]);
-        a.data = args.data.clone();
-        a.python = args.python.clone();
-        a.peer_script = args.peer_script.clone();
-        a.peer_timeout = args.peer_timeout;
-        a.peer_algos = algos.join(",");
-        Some(run_peers(&a, scenarios)?)
-    } else {
-        None
-    };
     let recorded: Option<Value> = match &args.recorded {
         Some(path) => Some(serde_json::from_str(&std::fs::read_to_string(path)?)?),
         None => None,
+    };
+    let peers = if args.peers {
+        // A peer run the recording shows cannot finish within the time limit (timed out,
+        // extrapolated past it, or failed) is not started again: its recorded outcome is
+        // reported instead.
+        let mut runs = Vec::new();
+        for scenario in scenarios {
+            let algos: Vec<&str> = methods
+                .iter()
+                .filter_map(|m| peer_algo(m))
+                .filter(|algo| {
+                    !recorded_beyond_limit(recorded.as_ref(), scenario, algo, args.peer_timeout)
+                })
+                .collect();
+            if algos.is_empty() {
+                continue;
+            }
+            let mut a = Args::parse_from(["concord-bench"]);
+            a.data = args.data.clone();
+            a.python = args.python.clone();
+            a.peer_script = args.peer_script.clone();
+            a.peer_timeout = args.peer_timeout;
+            a.peer_algos = algos.join(",");
+            let result = run_peers(&a, &[scenario])?;
+            runs.extend(result["runs"].as_array().cloned().unwrap_or_default());
+        }
+        Some(serde_json::json!({ "runs": runs }))
+    } else {
+        None
     };
     println!();
     println!(
@@ -347,11 +384,18 @@ fn aggregation_bench(args: &Args, scenarios: &[&str]) -> Result<()> {
             let peer_fit = peer.as_ref().and_then(|p| p["fit_s"].as_f64());
             let peer_text = match (&peer, peer_fit) {
                 (_, Some(fit)) => format!("{fit:.3}{origin}"),
-                (Some(p), None) => p["skipped"]
+                (Some(p), None) => p["note"]
                     .as_str()
+                    .or(p["skipped"].as_str())
                     .or(p["error"].as_str())
+                    .or(p["status"].as_str())
                     .map_or("not run".into(), |s| {
-                        format!("— ({})", s.chars().take(40).collect::<String>())
+                        let why: String = s.chars().take(48).collect();
+                        if origin.is_empty() {
+                            format!("— ({why})")
+                        } else {
+                            format!("— (recorded: {why})")
+                        }
                     }),
                 (None, None) => "—".into(),
             };
