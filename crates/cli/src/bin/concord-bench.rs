@@ -390,7 +390,7 @@ fn aggregation_bench(args: &Args, scenarios: &[&str]) -> Result<()> {
                     .or(p["error"].as_str())
                     .or(p["status"].as_str())
                     .map_or("not run".into(), |s| {
-                        let why: String = s.chars().take(48).collect();
+                        let why: String = s.chars().take(64).collect();
                         if origin.is_empty() {
                             format!("— ({why})")
                         } else {
