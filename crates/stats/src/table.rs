@@ -339,7 +339,11 @@ impl AnnotationTable {
         // non-decreasing item ids.
         let (row_annotator, mut row_label) = if row_item.is_sorted() {
             drop(row_item);
-            (row_annotator, row_raw_label)
+            // Readers reserve from an estimate; give back what the rows did not use.
+            let (mut row_annotator, mut row_label) = (row_annotator, row_raw_label);
+            row_annotator.shrink_to_fit();
+            row_label.shrink_to_fit();
+            (row_annotator, row_label)
         } else {
             let row_annotator = group_by_item(&row_item, &item_offsets, row_annotator);
             let row_label = group_by_item(&row_item, &item_offsets, row_raw_label);
