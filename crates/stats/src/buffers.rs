@@ -24,6 +24,17 @@ pub fn written_zeros<T: Copy + Default + Send + Sync>(n: usize) -> Vec<T> {
     buffer
 }
 
+/// Split `data` into consecutive pieces at `bounds` (offsets, first 0, last data.len()).
+pub(crate) fn split_at_bounds<'s, T>(mut data: &'s mut [T], bounds: &[usize]) -> Vec<&'s mut [T]> {
+    let mut out = Vec::with_capacity(bounds.len().saturating_sub(1));
+    for pair in bounds.windows(2) {
+        let (head, tail) = std::mem::take(&mut data).split_at_mut(pair[1] - pair[0]);
+        out.push(head);
+        data = tail;
+    }
+    out
+}
+
 /// Small per-item scratch rows of a pass over the ratings: `[f64; K]` when the class count is known at compile time
 /// (the compiler then keeps them in registers), `Vec<f64>` otherwise.
 pub(crate) trait Scratch {

@@ -19,6 +19,12 @@ const LOG2_E: f64 = std::f64::consts::LOG2_E;
 /// low mantissa bits.
 const EXPONENT_BIAS_SHIFTER: f64 = 4_503_599_627_371_519.0;
 
+/// The CPU can run the four-lane kernels (std caches the answer).
+#[cfg(target_arch = "x86_64")]
+fn has_avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
 /// σ(x), 1 − σ(x) and their logarithms.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Logistic {
@@ -128,7 +134,7 @@ pub fn rating_terms(
     slope: &mut [f64],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if has_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
         unsafe { rating_terms_avx2_fma(x, weights, log_km1, term, slope) };
         return;
@@ -169,7 +175,7 @@ fn rating_terms_portable(
 /// out[i] = e^{y[i]} (see [`exp`]).
 pub fn exp_all(y: &[f64], out: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if has_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
         unsafe { exp_all_avx2_fma(y, out) };
         return;
@@ -193,7 +199,7 @@ fn exp_all_portable(y: &[f64], out: &mut [f64]) {
 /// log σ(x[i]) and log(1 − σ(x[i])) for every i.
 pub fn log_sigmoids(x: &[f64], log_sig: &mut [f64], log_one_minus: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if has_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
         unsafe { log_sigmoids_avx2_fma(x, log_sig, log_one_minus) };
         return;

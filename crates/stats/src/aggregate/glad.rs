@@ -23,6 +23,7 @@
 use rayon::prelude::*;
 
 use super::{AggregateError, AggregateOptions, Aggregation, Method, Posteriors};
+use crate::buffers::split_at_bounds;
 use crate::logistic::{exp_all, log_sigmoids, rating_terms};
 use crate::table::AnnotationTable;
 
@@ -93,17 +94,6 @@ pub fn glad(
 fn log_phi(z: f64) -> f64 {
     let v = -0.5 * z * z - HALF_LN_2PI;
     if v.is_nan() { f64::NEG_INFINITY } else { v }
-}
-
-/// Split `data` into consecutive pieces at `bounds` (offsets, first 0, last data.len()).
-fn split_at_bounds<'s, T>(mut data: &'s mut [T], bounds: &[usize]) -> Vec<&'s mut [T]> {
-    let mut out = Vec::with_capacity(bounds.len().saturating_sub(1));
-    for pair in bounds.windows(2) {
-        let (head, tail) = std::mem::take(&mut data).split_at_mut(pair[1] - pair[0]);
-        out.push(head);
-        data = tail;
-    }
-    out
 }
 
 struct Model<'a> {

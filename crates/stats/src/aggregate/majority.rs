@@ -6,7 +6,7 @@
 use rayon::prelude::*;
 
 use super::{AggregateError, AggregateOptions, Aggregation, Method, Posteriors};
-use crate::buffers::written_zeros;
+use crate::buffers::{split_at_bounds, written_zeros};
 use crate::table::AnnotationTable;
 
 /// Vote shares per item, each vote weighted by its annotator's skill (1 without skills).
@@ -151,9 +151,15 @@ pub(crate) fn sparse_vote(
     let mut labels = vec![None; n_items];
     let mut tied = vec![false; n_items];
     let tasks: Vec<usize> = (0..n_items).step_by(ITEMS_PER_TASK).collect();
-    let entry_end = |task: usize| offsets[(task + ITEMS_PER_TASK).min(n_items)] as usize;
-    let class_spans = split_at_ends(&mut classes, tasks.iter().map(|&t| entry_end(t)));
-    let share_spans = split_at_ends(&mut shares, tasks.iter().map(|&t| entry_end(t)));
+    let entry_bounds: Vec<usize> = std::iter::once(0)
+        .chain(
+            tasks
+                .iter()
+                .map(|&t| offsets[(t + ITEMS_PER_TASK).min(n_items)] as usize),
+        )
+        .collect();
+    let class_spans = split_at_bounds(&mut classes, &entry_bounds);
+    let share_spans = split_at_bounds(&mut shares, &entry_bounds);
     tasks
         .into_par_iter()
         .zip(class_spans)
@@ -199,20 +205,6 @@ pub(crate) fn sparse_vote(
         labels,
         tied,
     )
-}
-
-/// `data` cut into consecutive pieces ending at each of `ends` (ascending; the last is
-/// `data.len()`).
-fn split_at_ends<T>(mut data: &mut [T], ends: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
-    let mut start = 0;
-    let mut pieces = Vec::new();
-    for end in ends {
-        let (piece, rest) = std::mem::take(&mut data).split_at_mut(end - start);
-        pieces.push(piece);
-        data = rest;
-        start = end;
-    }
-    pieces
 }
 
 /// Labels of the weighted vote without materialising the n × k vote table (ZBS calls this
