@@ -56,8 +56,15 @@ pub(crate) fn random_token(bytes: usize) -> String {
     hex(&buf)
 }
 
+/// Lower-case hex. Every API request hashes its token, so this stays off `format!`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 pub(crate) fn sha256_hex(text: &str) -> String {
@@ -530,4 +537,19 @@ fn token_from_row(row: &AnyRow) -> Result<ApiTokenInfo> {
         last_used_at: row.try_get("last_used_at")?,
         revoked_at: row.try_get("revoked_at")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_hashes_are_lower_case_hex_of_sha256() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        // FIPS 180-2's "abc" vector: stored token hashes keep this exact form.
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 }

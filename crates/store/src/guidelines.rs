@@ -4,12 +4,40 @@
 
 use crate::conn::{Columns, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
-use crate::model::{GuidelineExample, GuidelineVersion, Id, SchemaVersion, VersionStatus};
+use crate::model::{GuidelineExample, GuidelineVersion, Id, Project, SchemaVersion, VersionStatus};
 use crate::schema::LabelSchema;
 use crate::{Store, audit};
 use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Published schema versions kept in memory. Every submission is checked against its
+/// project's schema; a published version is never updated, so a copy read once stays true
+/// on every server. Bounded: past the limit it starts again empty.
+#[derive(Default)]
+pub(crate) struct PublishedSchemas(Mutex<HashMap<Id, Arc<SchemaVersion>>>);
+
+const PUBLISHED_SCHEMAS_KEPT: usize = 1024;
+
+impl PublishedSchemas {
+    fn get(&self, id: Id) -> Option<Arc<SchemaVersion>> {
+        self.0.lock().ok()?.get(&id).cloned()
+    }
+
+    fn keep(&self, version: Arc<SchemaVersion>) {
+        if version.status != VersionStatus::Published {
+            return;
+        }
+        if let Ok(mut kept) = self.0.lock() {
+            if kept.len() >= PUBLISHED_SCHEMAS_KEPT {
+                kept.clear();
+            }
+            kept.insert(version.id, version);
+        }
+    }
+}
 
 /// The two versioned documents share their life cycle; only the content columns differ.
 #[derive(Clone, Copy)]
@@ -425,5 +453,38 @@ impl Store {
             })
         })
         .await
+    }
+
+    /// The schema the project row (as read for this request) names as current: the hot
+    /// path's variant of [`Store::current_schema`], answered from memory after the first read.
+    pub async fn project_schema(&self, project: &Project) -> Result<Arc<SchemaVersion>> {
+        let Some(id) = project.current_schema_version_id else {
+            return Err(StoreError::not_found("a published label schema"));
+        };
+        if let Some(kept) = self.inner.published_schemas.get(id) {
+            return Ok(kept);
+        }
+        let project_id = project.id;
+        let version = self
+            .read_native(move |mut c| {
+                Box::pin(async move {
+                    let row = c
+                        .fetch_optional(
+                            stmt(format!(
+                                "{} WHERE v.id = $1 AND v.project_id = $2",
+                                select(Doc::Schema)
+                            ))
+                            .bind(id)
+                            .bind(project_id),
+                        )
+                        .await?
+                        .ok_or_else(|| StoreError::not_found("a published label schema"))?;
+                    schema_from_row(&row)
+                })
+            })
+            .await?;
+        let version = Arc::new(version);
+        self.inner.published_schemas.keep(version.clone());
+        Ok(version)
     }
 }

@@ -220,8 +220,13 @@ impl QueueContext {
 /// A submission also needs the schema it is checked and scored against.
 struct SubmitContext {
     queue: QueueContext,
-    schema: LabelSchema,
-    schema_id: Id,
+    version: Arc<crate::model::SchemaVersion>,
+}
+
+impl SubmitContext {
+    fn schema(&self) -> &LabelSchema {
+        &self.version.definition
+    }
 }
 
 impl std::ops::Deref for SubmitContext {
@@ -274,12 +279,11 @@ impl Store {
         user: &User,
         submission: Submission,
     ) -> Result<SubmitOutcome> {
-        let schema = self.current_schema(project.id).await?;
-        check_submission(&schema.definition, &submission)?;
+        let version = self.project_schema(project).await?;
+        check_submission(&version.definition, &submission)?;
         let context = Arc::new(SubmitContext {
             queue: QueueContext::new(project, user)?,
-            schema: schema.definition,
-            schema_id: schema.id,
+            version,
         });
         let submission = Arc::new(submission);
         let dialect = self.dialect();
@@ -1207,7 +1211,7 @@ async fn submit_in(
     .bind(s.rationale.trim())
     .bind(json_text(&s.flags))
     .bind(s.guideline_version_id)
-    .bind(ctx.schema_id)
+    .bind(ctx.version.id)
     .bind(s.time_spent_ms)
     .bind(key)
     .bind(late as i64)
@@ -1235,17 +1239,17 @@ async fn submit_in(
         // and tells which categories are in play.
         c.execute(
             stmt("UPDATE items SET prelabel_severity = $1, prelabel_categories = $2 WHERE id = $3")
-                .bind(severity_index(&ctx.schema, &s.answer).unwrap_or(-1))
-                .bind(json_text(&answer_categories(&ctx.schema, &s.answer)))
+                .bind(severity_index(ctx.schema(), &s.answer).unwrap_or(-1))
+                .bind(json_text(&answer_categories(ctx.schema(), &s.answer)))
                 .bind(s.item_id),
         )
         .await?;
     }
 
     // Progress: counts, time, high-severity time, gold and the pause rule.
-    let threshold = high_severity_threshold(&ctx.schema, &ctx.settings);
+    let threshold = high_severity_threshold(ctx.schema(), &ctx.settings);
     let severity =
-        severity_index(&ctx.schema, &s.answer).max(Some(a.col::<i64>("prelabel_severity")?));
+        severity_index(ctx.schema(), &s.answer).max(Some(a.col::<i64>("prelabel_severity")?));
     let high = matches!((severity, threshold), (Some(v), Some(t)) if v >= t);
     let spent = s.time_spent_ms.unwrap_or(0);
     let (answered, correct) = match gold_correct {
@@ -1371,7 +1375,7 @@ async fn settle_item(
         .iter()
         .map(|row| parse_json::<Value>(&row.col::<String>("answer")?, "answer"))
         .collect::<Result<Vec<_>>>()?;
-        let agreement = vote_agreement(&ctx.schema, &answers);
+        let agreement = vote_agreement(ctx.schema(), &answers);
         match decide_overlap(&ctx.settings, needed, agreement) {
             OverlapDecision::Done => new_state = "labelled".into(),
             OverlapDecision::AskOneMore => needed += 1,
