@@ -17,7 +17,11 @@ const ITEM_COLUMNS: &str = "i.id, i.project_id, i.external_id, i.item_type, i.ti
      i.metadata, i.text_fields, i.media_url, i.priority, i.state, i.is_gold, i.gold_answer, \
      i.created_at, i.updated_at";
 
-fn item_from_row(row: &impl Columns) -> Result<Item> {
+/// The same columns for a `RETURNING` clause on `items` (no table alias there).
+pub(crate) const ITEM_RETURNING: &str = "id, project_id, external_id, item_type, title, creators, \
+     metadata, text_fields, media_url, priority, state, is_gold, gold_answer, created_at, updated_at";
+
+pub(crate) fn item_from_row(row: &impl Columns) -> Result<Item> {
     let gold: Option<String> = row.col("gold_answer")?;
     Ok(Item {
         id: row.col("id")?,

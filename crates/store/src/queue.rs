@@ -9,6 +9,7 @@
 
 use crate::conn::{self, Columns, Conn, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::items::ITEM_RETURNING;
 use crate::model::{Id, Item, Project, User};
 use crate::queue_rules::{
     GoldFeedbackMode, OverlapDecision, QueueSettings, answer_categories, decide_overlap, gold_due,
@@ -255,8 +256,12 @@ impl Store {
                 purpose,
                 expires_at,
                 resumed,
+                row,
             } => {
-                let item = self.item(project.id, item_id).await?;
+                let item = match row {
+                    Some(row) => crate::items::item_from_row(&row)?,
+                    None => self.item(project.id, item_id).await?,
+                };
                 Ok(NextItem::Leased(Box::new(Lease {
                     assignment_id,
                     item,
@@ -784,6 +789,9 @@ enum Found {
         purpose: String,
         expires_at: i64,
         resumed: bool,
+        /// The item as the lease's own update returned it, when there was one (saves
+        /// the request a read of its own).
+        row: Option<conn::Row>,
     },
     Paused(String),
     CapReached(i64),
@@ -909,6 +917,7 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
             purpose: row.col("purpose")?,
             expires_at: row.col("expires_at")?,
             resumed: true,
+            row: None,
         });
     }
 
@@ -944,6 +953,7 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
             purpose: row.col("purpose")?,
             expires_at,
             resumed: false,
+            row: None,
         });
     }
 
@@ -1022,6 +1032,7 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
                 purpose: "gold".into(),
                 expires_at,
                 resumed: false,
+                row: None,
             });
         }
     }
@@ -1029,25 +1040,28 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
     let item_id: Id = candidate.col("id")?;
     let counts = !ctx.is_model;
     let assignment_id = insert_lease(c, ctx, item_id, "label", counts, now, expires_at).await?;
+    let mut row = None;
     if counts {
         let needed = match candidate.col::<Option<i64>>("needed")? {
             Some(n) => n,
             None => ctx.settings.initial_needed(item_id),
         };
-        c.execute(
-            stmt(
-                "UPDATE items SET needed = $1, slots_taken = slots_taken + 1, \
+        row = Some(
+            c.fetch_one(
+                stmt(format!(
+                    "UPDATE items SET needed = $1, slots_taken = slots_taken + 1, \
                open = CASE WHEN slots_taken + 1 < $2 THEN 1 ELSE 0 END, \
                state = CASE WHEN state = 'queued' THEN 'in_progress' ELSE state END, \
                updated_at = $3 \
-             WHERE id = $4",
+             WHERE id = $4 RETURNING {ITEM_RETURNING}"
+                ))
+                .bind(needed)
+                .bind(needed)
+                .bind(now)
+                .bind(item_id),
             )
-            .bind(needed)
-            .bind(needed)
-            .bind(now)
-            .bind(item_id),
-        )
-        .await?;
+            .await?,
+        );
     }
     bump_served(c, project_id, user_id, false).await?;
     Ok(Found::Leased {
@@ -1056,6 +1070,7 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
         purpose: "label".into(),
         expires_at,
         resumed: false,
+        row,
     })
 }
 
