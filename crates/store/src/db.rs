@@ -238,7 +238,8 @@ impl Store {
                 let native = open_native(&url)?;
                 readers = Some(NativeReaders::new(sqlite_path(&url)?));
                 let (tx, rx) = mpsc::channel(4096);
-                spawn_writer(conn, native, rx, options.group_commit_limit.max(1))?;
+                let log = wal_path(&sqlite_path(&url)?);
+                spawn_writer(conn, native, log, rx, options.group_commit_limit.max(1))?;
                 Some(tx)
             }
             Backend::Postgres => {
@@ -382,13 +383,22 @@ fn sqlite_path(url: &str) -> Result<std::path::PathBuf> {
     Ok(options.get_filename().to_owned())
 }
 
-/// The writer's own SQLite connection, on the same file as the pool.
+/// The writer's own SQLite connection, on the same file as the pool. Its commits do not
+/// wait for the disk (`synchronous = NORMAL`): the log syncer flushes the log before any of
+/// them is acknowledged (see [`spawn_log_syncer`]).
 fn open_native(url: &str) -> Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(sqlite_path(url)?)?;
     conn.execute_batch(SQLITE_PRAGMAS)?;
-    conn.execute_batch("PRAGMA cache_size = -65536")?;
+    conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA synchronous = NORMAL")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
+}
+
+/// SQLite's write-ahead log for a database file.
+fn wal_path(database: &std::path::Path) -> std::path::PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push("-wal");
+    std::path::PathBuf::from(name)
 }
 
 /// The SQLite writer gets an OS thread and an executor of its own: as a task among the
@@ -396,6 +406,7 @@ fn open_native(url: &str) -> Result<rusqlite::Connection> {
 fn spawn_writer(
     conn: AnyConnection,
     native: rusqlite::Connection,
+    log: std::path::PathBuf,
     rx: mpsc::Receiver<WriteJob>,
     limit: usize,
 ) -> Result<()> {
@@ -406,19 +417,58 @@ fn spawn_writer(
         .enable_all()
         .build()
         .map_err(cannot_start)?;
+    let syncer = spawn_log_syncer(log).map_err(cannot_start)?;
     std::thread::Builder::new()
         .name("concord-writer".into())
-        .spawn(move || runtime.block_on(writer_loop(conn, native, rx, limit)))
+        .spawn(move || runtime.block_on(writer_loop(conn, native, syncer, rx, limit)))
         .map_err(cannot_start)?;
     Ok(())
 }
 
+/// Hot-path writes whose commit is in the log but perhaps not yet on disk.
+type Unsynced = Vec<NativeJob>;
+
+/// Acknowledges committed hot-path writes once the log holding them is on disk. The writer
+/// commits without waiting for the disk and goes on with the next batch while this thread
+/// flushes the log (one `fdatasync` for every commit waiting) and only then answers: the
+/// guarantee of a synchronous commit — nothing is acknowledged before its commit is durable
+/// (the log is one file written in order, so a flush covers every commit before it) —
+/// without the writer idling through each flush. Other connections may read a commit a
+/// moment before it is acknowledged; a crash in that moment loses only unacknowledged work.
+/// The log is opened afresh for each flush, so a log SQLite has recreated is the one flushed.
+fn spawn_log_syncer(log: std::path::PathBuf) -> std::io::Result<std::sync::mpsc::Sender<Unsynced>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Unsynced>();
+    std::thread::Builder::new()
+        .name("concord-log-sync".into())
+        .spawn(move || {
+            while let Ok(mut waiting) = rx.recv() {
+                while let Ok(more) = rx.try_recv() {
+                    waiting.extend(more);
+                }
+                let flushed = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&log)
+                    .and_then(|file| file.sync_data());
+                let commit = flushed.map_err(|e| {
+                    tracing::error!(error = %e, log = %log.display(), "could not flush the SQLite log to disk");
+                    format!("the commit could not be flushed to disk: {e}")
+                });
+                for job in waiting {
+                    job.finish(commit.clone());
+                }
+            }
+        })?;
+    Ok(tx)
+}
+
 /// The SQLite writer: waits for a request, takes every other request already waiting (up to
-/// `limit`), runs them in one transaction per connection and acknowledges them after the
-/// commit.
+/// `limit`), runs them in one transaction per connection, and has them acknowledged once the
+/// commit is on disk.
 async fn writer_loop(
     mut conn: AnyConnection,
     mut native: rusqlite::Connection,
+    syncer: std::sync::mpsc::Sender<Unsynced>,
     mut rx: mpsc::Receiver<WriteJob>,
     limit: usize,
 ) {
@@ -438,7 +488,22 @@ async fn writer_loop(
             }
         }
         if !native_jobs.is_empty() {
-            run_native_batch(&mut native, &mut native_jobs).await;
+            let committed = run_native_batch(&mut native, &mut native_jobs).await;
+            let jobs = std::mem::replace(&mut native_jobs, Vec::with_capacity(limit));
+            match committed {
+                Ok(()) => {
+                    if let Err(unsent) = syncer.send(jobs) {
+                        for job in unsent.0 {
+                            job.finish(Err("the log syncer has stopped".into()));
+                        }
+                    }
+                }
+                Err(reason) => {
+                    for job in jobs {
+                        job.finish(Err(reason.clone()));
+                    }
+                }
+            }
         }
         if !sqlx_jobs.is_empty() {
             run_sqlx_batch(&mut conn, &mut sqlx_jobs).await;
@@ -525,11 +590,14 @@ async fn run_sqlx_batch(conn: &mut AnyConnection, batch: &mut Vec<SqlxJob>) {
 /// journal, a sixth of the writer's time. If any write fails, the whole transaction is
 /// rolled back and the batch runs again with a savepoint per write, so that the failure
 /// undoes only itself; nothing is acknowledged before the commit either way.
-async fn run_native_batch(conn: &mut rusqlite::Connection, batch: &mut Vec<NativeJob>) {
+async fn run_native_batch(
+    conn: &mut rusqlite::Connection,
+    batch: &mut Vec<NativeJob>,
+) -> std::result::Result<(), String> {
     if let Err(e) = control(conn, &["BEGIN IMMEDIATE"]) {
         tracing::error!(error = %e, "sqlite writer could not begin a transaction");
         batch.clear();
-        return;
+        return Err(e.to_string());
     }
     let mut all_ok = true;
     for job in batch.iter_mut() {
@@ -544,7 +612,7 @@ async fn run_native_batch(conn: &mut rusqlite::Connection, batch: &mut Vec<Nativ
         if let Err(e) = control(conn, &["BEGIN IMMEDIATE"]) {
             tracing::error!(error = %e, "sqlite writer could not begin a transaction");
             batch.clear();
-            return;
+            return Err(e.to_string());
         }
         let mut kept = Vec::with_capacity(batch.len());
         for mut job in batch.drain(..) {
@@ -572,9 +640,7 @@ async fn run_native_batch(conn: &mut rusqlite::Connection, batch: &mut Vec<Nativ
     if commit.is_err() {
         let _ = control(conn, &["ROLLBACK"]);
     }
-    for job in batch.drain(..) {
-        job.finish(commit.clone());
-    }
+    commit
 }
 
 /// Transaction control on the writer's connection, from its statement cache (parsing them
