@@ -545,7 +545,18 @@ impl<R: Read> ItemReader<R> {
     /// Reads up to `n` records and parses them on all cores, in file order. An empty batch
     /// means the end of the file; an error is the earliest bad line of the batch.
     pub fn next_batch(&mut self, n: usize) -> Result<Vec<(u64, CatalogItem)>, RecordError> {
+        self.next_batch_with(n, |line, item| (line, item))
+    }
+
+    /// [`ItemReader::next_batch`], with `prepare` applied to each item on the same parallel
+    /// pass (an importer turns items into the rows it stores while they are still warm).
+    pub fn next_batch_with<T, F>(&mut self, n: usize, prepare: F) -> Result<Vec<T>, RecordError>
+    where
+        T: Send,
+        F: Fn(u64, CatalogItem) -> T + Sync,
+    {
         use rayon::prelude::*;
+        let prepare = &prepare;
         let file = self.file.as_str();
         match &mut self.inner {
             Inner::Jsonl { lines, line, buf } => {
@@ -579,7 +590,7 @@ impl<R: Read> ItemReader<R> {
                     .map(|(line, text)| {
                         let ctx = Ctx { file, line: *line };
                         let object = object_from_line(&ctx, text)?;
-                        item_from_object(&ctx, object).map(|item| (*line, item))
+                        item_from_object(&ctx, object).map(|item| prepare(*line, item))
                     })
                     .collect()
             }
@@ -602,7 +613,7 @@ impl<R: Read> ItemReader<R> {
                         let ctx = Ctx { file, line };
                         csv_row_to_object(&ctx, headers, record)
                             .and_then(|object| item_from_object(&ctx, object))
-                            .map(|item| (line, item))
+                            .map(|item| prepare(line, item))
                     })
                     .collect()
             }

@@ -167,6 +167,39 @@ where
     }
 }
 
+/// An item as its staging row: the nested fields already JSON text.
+pub struct StagedItem {
+    line: u64,
+    external_id: String,
+    item_type: &'static str,
+    title: String,
+    creators: String,
+    metadata: String,
+    text: String,
+    media_url: Option<String>,
+    priority: i64,
+    gold: Option<Value>,
+    gold_text: Option<String>,
+}
+
+impl StagedItem {
+    pub fn new(line: u64, item: CatalogItem) -> StagedItem {
+        StagedItem {
+            line,
+            external_id: item.external_id,
+            item_type: item.item_type.as_str(),
+            title: item.title,
+            creators: json_text(&item.creators),
+            metadata: json_text(&item.metadata),
+            text: json_text(&item.text),
+            media_url: item.media_url,
+            priority: item.priority,
+            gold_text: item.gold_answer.as_ref().map(json_text),
+            gold: item.gold_answer,
+        }
+    }
+}
+
 /// An item import in progress.
 pub struct ItemImport {
     store: Store,
@@ -232,11 +265,21 @@ impl ItemImport {
 
     /// Validates and stages a batch. On error, call [`ItemImport::abort`].
     pub async fn stage(&mut self, batch: Vec<(u64, CatalogItem)>) -> Result<()> {
-        for (line, item) in &batch {
-            if let Some(gold) = &item.gold_answer {
+        let rows = batch
+            .into_iter()
+            .map(|(line, item)| StagedItem::new(line, item))
+            .collect();
+        self.stage_rows(rows).await
+    }
+
+    /// [`ItemImport::stage`] for items already turned into rows (the file import does that
+    /// on the parser's parallel pass).
+    pub async fn stage_rows(&mut self, batch: Vec<StagedItem>) -> Result<()> {
+        for row in &batch {
+            if let Some(gold) = &row.gold {
                 self.schema
                     .validate_answer(gold)
-                    .map_err(|e| line_error(&self.file, *line, "gold", e))?;
+                    .map_err(|e| line_error(&self.file, row.line, "gold", e))?;
             }
         }
         self.read += batch.len() as i64;
@@ -247,7 +290,9 @@ impl ItemImport {
         self.stager
             .run(&self.store, move |c| {
                 Box::pin(async move {
-                    for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+                    let mut rows = batch.into_iter().peekable();
+                    while rows.peek().is_some() {
+                        let chunk: Vec<StagedItem> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
                         let mut sql = format!(
                             "INSERT INTO {table} (import_id, line, external_id, item_type, title, \
                              creators, metadata, text_fields, media_url, priority, is_gold, gold_answer) VALUES "
@@ -260,19 +305,19 @@ impl ItemImport {
                             sql += &format!("({import_id}, {})", params.join(", "));
                         }
                         let mut query = sqlx::query(&sql);
-                        for (line, item) in chunk {
+                        for row in &chunk {
                             query = query
-                                .bind(*line as i64)
-                                .bind(item.external_id.clone())
-                                .bind(item.item_type.as_str())
-                                .bind(item.title.clone())
-                                .bind(json_text(&item.creators))
-                                .bind(json_text(&item.metadata))
-                                .bind(json_text(&item.text))
-                                .bind(item.media_url.clone())
-                                .bind(item.priority)
-                                .bind(item.gold_answer.is_some() as i64)
-                                .bind(item.gold_answer.as_ref().map(json_text));
+                                .bind(row.line as i64)
+                                .bind(row.external_id.as_str())
+                                .bind(row.item_type)
+                                .bind(row.title.as_str())
+                                .bind(row.creators.as_str())
+                                .bind(row.metadata.as_str())
+                                .bind(row.text.as_str())
+                                .bind(row.media_url.as_deref())
+                                .bind(row.priority)
+                                .bind(row.gold.is_some() as i64)
+                                .bind(row.gold_text.as_deref());
                         }
                         // A savepoint per chunk, so that after a failed insert the staged rows
                         // can still be read to name the duplicate (PostgreSQL refuses every
@@ -284,7 +329,7 @@ impl ItemImport {
                                 sqlx::query("ROLLBACK TO SAVEPOINT stage_chunk")
                                     .execute(&mut *c)
                                     .await?;
-                                return Err(duplicate_in_file(c, table, import_id, &file, chunk).await);
+                                return Err(duplicate_in_file(c, table, import_id, &file, &chunk).await);
                             }
                             return Err(e);
                         }
@@ -432,10 +477,11 @@ async fn duplicate_in_file(
     table: &str,
     import_id: Id,
     file: &str,
-    chunk: &[(u64, CatalogItem)],
+    chunk: &[StagedItem],
 ) -> StoreError {
     let mut seen: HashMap<&str, u64> = HashMap::new();
-    for (line, item) in chunk {
+    for item in chunk {
+        let line = &item.line;
         if let Some(first) = seen.insert(&item.external_id, *line) {
             return line_error(
                 file,
@@ -806,7 +852,7 @@ where
             ImportKind::Items => match ItemReader::new(label, counting, format) {
                 // Items are parsed in parallel, a batch at a time.
                 Ok(mut reader) => loop {
-                    match reader.next_batch(IMPORT_BATCH) {
+                    match reader.next_batch_with(IMPORT_BATCH, StagedItem::new) {
                         Ok(batch) if batch.is_empty() => break,
                         Ok(batch) => {
                             if tx.blocking_send(Ok(Batch::Items(batch))).is_err() {
@@ -849,7 +895,7 @@ where
             (Err(e), _) => Err(StoreError::invalid(e)),
             (Ok(Batch::Items(batch)), Session::Items(import)) => {
                 records += batch.len() as i64;
-                import.stage(batch).await
+                import.stage_rows(batch).await
             }
             (Ok(Batch::Annotations(batch)), Session::Annotations(import)) => {
                 records += batch.len() as i64;
@@ -882,6 +928,6 @@ where
 }
 
 enum Batch {
-    Items(Vec<(u64, CatalogItem)>),
+    Items(Vec<StagedItem>),
     Annotations(Vec<(u64, AnnotationRecord)>),
 }

@@ -35,7 +35,7 @@ pub use db::{Backend, Dialect, StoreOptions, system_now_ms};
 pub use error::{Result, StoreError};
 pub use imports::{
     AnnotationImport, FileProgress, IMPORT_BATCH, ImportKind, ImportOutcome, ItemImport,
-    OnConflict, import_file,
+    OnConflict, StagedItem, import_file,
 };
 pub use items::{ExportRow, ItemFilter, ItemPage};
 pub use model::*;
