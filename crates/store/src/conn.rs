@@ -244,6 +244,23 @@ impl Conn<'_> {
         }
     }
 
+    /// Runs an `INSERT` and returns the new row's `id`: on SQLite from `last_insert_rowid`
+    /// (a `RETURNING` clause there buffers its rows in a temporary table first), on
+    /// PostgreSQL through `RETURNING id`.
+    pub(crate) async fn insert_id(&mut self, mut statement: Stmt) -> Result<i64> {
+        match self {
+            Conn::Sqlx(_) => {
+                statement.sql.push_str(" RETURNING id");
+                let row = self.fetch_one(statement).await?;
+                row.col("id")
+            }
+            Conn::Sqlite(c) => {
+                sqlite_execute(c, &statement)?;
+                Ok(c.last_insert_rowid())
+            }
+        }
+    }
+
     pub(crate) async fn fetch_one(&mut self, statement: Stmt) -> Result<Row> {
         self.fetch_optional(statement)
             .await?

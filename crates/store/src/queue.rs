@@ -1098,23 +1098,21 @@ async fn insert_lease(
     now: i64,
     expires_at: i64,
 ) -> Result<Id> {
-    let row = c
-        .fetch_one(
-            stmt(
-                "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
+    c.insert_id(
+        stmt(
+            "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
            counts_toward_overlap, leased_at, expires_at) \
-         VALUES ($1, $2, $3, $4, 'leased', $5, $6, $7) RETURNING id",
-            )
-            .bind(ctx.project_id)
-            .bind(item_id)
-            .bind(ctx.user_id)
-            .bind(purpose)
-            .bind(counts as i64)
-            .bind(now)
-            .bind(expires_at),
+         VALUES ($1, $2, $3, $4, 'leased', $5, $6, $7)",
         )
-        .await?;
-    row.col("id")
+        .bind(ctx.project_id)
+        .bind(item_id)
+        .bind(ctx.user_id)
+        .bind(purpose)
+        .bind(counts as i64)
+        .bind(now)
+        .bind(expires_at),
+    )
+    .await
 }
 
 async fn bump_served(c: &mut Conn<'_>, project_id: Id, user_id: Id, gold: bool) -> Result<()> {
@@ -1228,11 +1226,11 @@ async fn submit_in(
     let gold_correct = (is_gold && s.kind == AnswerKind::Label && !gold_answer.is_null())
         .then(|| matches_gold(&s.answer, &gold_answer));
 
-    let row = c.fetch_one(stmt(
+    let annotation_id = c.insert_id(stmt(
         "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, flags, \
            guideline_version_id, schema_version_id, time_spent_ms, idempotency_key, is_late, \
            kind, gold_correct, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(project_id)
     .bind(s.item_id)
@@ -1248,7 +1246,6 @@ async fn submit_in(
     .bind(s.kind.as_str())
     .bind(gold_correct.map(i64::from))
     .bind(now)).await?;
-    let annotation_id: Id = row.col("id")?;
 
     c.execute(
         stmt(
