@@ -138,6 +138,18 @@ async fn through_writer<T>(
     result.await.map_err(|_| StoreError::WriterGone)?
 }
 
+/// What a caller is told once its transaction's fate is known: its own error, or its value
+/// if the commit went through.
+fn after_commit<T>(outcome: Result<T>, commit: std::result::Result<(), String>) -> Result<T> {
+    match (outcome, commit) {
+        (Ok(value), Ok(())) => Ok(value),
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(reason)) => Err(StoreError::conflict(format!(
+            "the transaction could not be committed: {reason}"
+        ))),
+    }
+}
+
 /// Wraps a caller's result so that it is delivered only once the commit's fate is known.
 fn completion<T: Send + 'static>(
     outcome: Result<T>,
@@ -145,14 +157,7 @@ fn completion<T: Send + 'static>(
 ) -> (bool, Completion) {
     let ok = outcome.is_ok();
     let completion: Completion = Box::new(move |commit| {
-        let result = match (outcome, commit) {
-            (Ok(value), Ok(())) => Ok(value),
-            (Err(e), _) => Err(e),
-            (Ok(_), Err(reason)) => Err(StoreError::conflict(format!(
-                "the transaction could not be committed: {reason}"
-            ))),
-        };
-        let _ = done.send(result);
+        let _ = done.send(after_commit(outcome, commit));
     });
     (ok, completion)
 }
@@ -549,8 +554,7 @@ where
             // Never ran: dropping `done` tells the caller the writer could not run it.
             return;
         };
-        let (_, deliver) = completion(outcome, self.done);
-        deliver(commit);
+        let _ = self.done.send(after_commit(outcome, commit));
     }
 }
 

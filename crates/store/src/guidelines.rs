@@ -433,38 +433,43 @@ impl Store {
         rows.iter().map(schema_from_row).collect()
     }
 
-    /// The project's current published schema.
-    /// Read with every submission: a hot read.
+    /// The project's current published schema (the version itself comes from memory once
+    /// read: published versions never change).
     pub async fn current_schema(&self, project_id: Id) -> Result<SchemaVersion> {
-        self.read_native(move |mut c| {
-            Box::pin(async move {
-                let row = c
-                    .fetch_optional(
-                        stmt(format!(
-                            "{} JOIN projects p ON p.current_schema_version_id = v.id \
-                             WHERE p.id = $1",
-                            select(Doc::Schema)
-                        ))
-                        .bind(project_id),
+        let pointer = self
+            .read_native(move |mut c| {
+                Box::pin(async move {
+                    c.fetch_optional(
+                        stmt("SELECT current_schema_version_id FROM projects WHERE id = $1")
+                            .bind(project_id),
                     )
                     .await?
-                    .ok_or_else(|| StoreError::not_found("a published label schema"))?;
-                schema_from_row(&row)
+                    .map(|row| row.col::<Option<Id>>("current_schema_version_id"))
+                    .transpose()
+                })
             })
-        })
-        .await
+            .await?
+            .flatten();
+        let Some(id) = pointer else {
+            return Err(StoreError::not_found("a published label schema"));
+        };
+        Ok((*self.schema_version(project_id, id).await?).clone())
     }
 
     /// The schema the project row (as read for this request) names as current: the hot
-    /// path's variant of [`Store::current_schema`], answered from memory after the first read.
+    /// path's variant of [`Store::current_schema`], without reading the project again.
     pub async fn project_schema(&self, project: &Project) -> Result<Arc<SchemaVersion>> {
         let Some(id) = project.current_schema_version_id else {
             return Err(StoreError::not_found("a published label schema"));
         };
+        self.schema_version(project.id, id).await
+    }
+
+    /// A schema version of the project, from memory once it has been read published.
+    async fn schema_version(&self, project_id: Id, id: Id) -> Result<Arc<SchemaVersion>> {
         if let Some(kept) = self.inner.published_schemas.get(id) {
             return Ok(kept);
         }
-        let project_id = project.id;
         let version = self
             .read_native(move |mut c| {
                 Box::pin(async move {

@@ -737,6 +737,63 @@ async fn time_on_high_severity_content_is_counted_for_the_project_manager(store:
     assert_eq!(me.high_severity_ms, 1_000);
 }
 
+/// Published schemas are kept in memory; a newly published version still takes effect for
+/// the very next submission, and the annotation records the version it was checked against.
+async fn submissions_follow_a_newly_published_schema_version(store: TestStore) {
+    let project = project_with(&store, "schema-v2", json!({}), &tracks(3)).await;
+    let ann = fixtures::user(&store, "ann").await;
+    let first = leased(store.next_item(&project, &ann).await.unwrap());
+    let v1 = label(
+        &store,
+        &project,
+        &ann,
+        first.item.id,
+        "VIOLATING",
+        "S3",
+        "v1-answer-1",
+    )
+    .await;
+    let v1_id = store
+        .annotation(v1.annotation_id)
+        .await
+        .unwrap()
+        .schema_version_id;
+    assert_eq!(v1_id, project.current_schema_version_id);
+    let second = leased(store.next_item(&project, &ann).await.unwrap());
+    let s5 = || submission(second.item.id, "VIOLATING", "S5", "v2-answer-1");
+    let err = store.submit(&project, &ann, s5()).await.unwrap_err();
+    assert!(err.to_string().contains("severity"), "{err}");
+
+    let mut schema = store.current_schema(project.id).await.unwrap().definition;
+    schema
+        .questions
+        .iter_mut()
+        .find(|q| q.key == "severity")
+        .unwrap()
+        .options
+        .push(concord_store::SchemaOption {
+            value: "S5".into(),
+            label: "S5".into(),
+            family: None,
+            description: String::new(),
+        });
+    store
+        .save_schema_draft(project.id, &schema, "", None)
+        .await
+        .unwrap();
+    let v2 = store
+        .publish_schema(project.id, Some("S5"), None)
+        .await
+        .unwrap();
+    assert_eq!(store.current_schema(project.id).await.unwrap().id, v2.id);
+
+    let project = store.project(&project.slug).await.unwrap();
+    let stored = store.submit(&project, &ann, s5()).await.unwrap();
+    assert!(!stored.replayed);
+    let annotation = store.annotation(stored.annotation_id).await.unwrap();
+    assert_eq!(annotation.schema_version_id, Some(v2.id));
+}
+
 on_every_backend!(
     sixty_four_annotators_asking_at_once_never_exceed_the_overlap,
     annotators_leasing_and_submitting_at_once_keep_every_item_within_its_overlap,
@@ -754,4 +811,5 @@ on_every_backend!(
     model_accounts_label_in_parallel_and_set_the_pre_label_that_orders_the_queue,
     a_rereview_is_the_only_way_to_see_an_item_again_and_it_comes_first,
     time_on_high_severity_content_is_counted_for_the_project_manager,
+    submissions_follow_a_newly_published_schema_version,
 );
