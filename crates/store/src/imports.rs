@@ -290,9 +290,7 @@ impl ItemImport {
         self.stager
             .run(&self.store, move |c| {
                 Box::pin(async move {
-                    let mut rows = batch.into_iter().peekable();
-                    while rows.peek().is_some() {
-                        let chunk: Vec<StagedItem> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
+                    for chunk in batch.chunks(ROWS_PER_STATEMENT) {
                         let mut sql = format!(
                             "INSERT INTO {table} (import_id, line, external_id, item_type, title, \
                              creators, metadata, text_fields, media_url, priority, is_gold, gold_answer) VALUES "
@@ -305,7 +303,7 @@ impl ItemImport {
                             sql += &format!("({import_id}, {})", params.join(", "));
                         }
                         let mut query = sqlx::query(&sql);
-                        for row in &chunk {
+                        for row in chunk {
                             query = query
                                 .bind(row.line as i64)
                                 .bind(row.external_id.as_str())
@@ -329,7 +327,7 @@ impl ItemImport {
                                 sqlx::query("ROLLBACK TO SAVEPOINT stage_chunk")
                                     .execute(&mut *c)
                                     .await?;
-                                return Err(duplicate_in_file(c, table, import_id, &file, &chunk).await);
+                                return Err(duplicate_in_file(c, table, import_id, &file, chunk).await);
                             }
                             return Err(e);
                         }
@@ -481,11 +479,11 @@ async fn duplicate_in_file(
 ) -> StoreError {
     let mut seen: HashMap<&str, u64> = HashMap::new();
     for item in chunk {
-        let line = &item.line;
-        if let Some(first) = seen.insert(&item.external_id, *line) {
+        let line = item.line;
+        if let Some(first) = seen.insert(&item.external_id, line) {
             return line_error(
                 file,
-                *line,
+                line,
                 "id",
                 format!(
                     "item {:?} appears twice (first on line {first})",
@@ -504,7 +502,7 @@ async fn duplicate_in_file(
             let first: i64 = row.try_get("line").unwrap_or(0);
             return line_error(
                 file,
-                *line,
+                line,
                 "id",
                 format!(
                     "item {:?} appears twice (first on line {first})",

@@ -466,6 +466,19 @@ async fn bench_backend(
         if run.empty > 0 {
             eprintln!("{label}: {} annotators ran out of items", run.empty);
         }
+        // The CI smoke run proves the loop works: a run without an acknowledged annotation,
+        // or with errors, fails it.
+        if args.smoke && (run.errors > 0 || run.acknowledged.is_empty()) {
+            bail!(
+                "{label}, {clients} clients: {} acknowledged, {} errors{}",
+                run.acknowledged.len(),
+                run.errors,
+                run.first_error
+                    .as_deref()
+                    .map(|e| format!(" (first: {e})"))
+                    .unwrap_or_default()
+            );
+        }
         acknowledged.extend(run.acknowledged);
     }
     drop(server);
