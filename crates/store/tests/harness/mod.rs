@@ -124,6 +124,20 @@ pub mod fixtures {
         }
     }
 
+    /// The catalog-safety schema with one more severity, S5: a second schema version.
+    pub fn schema_with_s5() -> LabelSchema {
+        let mut schema = LabelSchema::catalog_safety();
+        if let Some(severity) = schema.questions.iter_mut().find(|q| q.key == "severity") {
+            severity.options.push(concord_store::SchemaOption {
+                value: "S5".into(),
+                label: "S5 catastrophic".into(),
+                family: None,
+                description: String::new(),
+            });
+        }
+        schema
+    }
+
     pub async fn project(store: &Store, slug: &str) -> Project {
         store.create_project(new_project(slug), None).await.unwrap()
     }

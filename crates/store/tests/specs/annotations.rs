@@ -1,8 +1,7 @@
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
 use concord_store::{
-    Id, ImportOutcome, LoginCheck, NewAnnotation, OnConflict, Project, Role, SchemaOption,
-    StoreError,
+    Id, ImportOutcome, LoginCheck, NewAnnotation, OnConflict, Project, Role, StoreError,
 };
 use serde_json::json;
 
@@ -111,19 +110,7 @@ async fn an_answer_that_breaks_the_schema_is_rejected_naming_the_question(store:
 async fn answers_are_checked_against_the_published_schema_not_a_draft(store: TestStore) {
     let (project, items) = project_with_items(&store).await;
     let ana = fixtures::user(&store, "ana").await;
-    let mut schema = concord_store::LabelSchema::catalog_safety();
-    schema
-        .questions
-        .iter_mut()
-        .find(|q| q.key == "severity")
-        .unwrap()
-        .options
-        .push(SchemaOption {
-            value: "S5".into(),
-            label: "S5".into(),
-            family: None,
-            description: String::new(),
-        });
+    let schema = fixtures::schema_with_s5();
     store
         .save_schema_draft(project.id, &schema, "", None)
         .await

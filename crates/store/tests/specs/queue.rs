@@ -764,19 +764,7 @@ async fn submissions_follow_a_newly_published_schema_version(store: TestStore) {
     let err = store.submit(&project, &ann, s5()).await.unwrap_err();
     assert!(err.to_string().contains("severity"), "{err}");
 
-    let mut schema = store.current_schema(project.id).await.unwrap().definition;
-    schema
-        .questions
-        .iter_mut()
-        .find(|q| q.key == "severity")
-        .unwrap()
-        .options
-        .push(concord_store::SchemaOption {
-            value: "S5".into(),
-            label: "S5".into(),
-            family: None,
-            description: String::new(),
-        });
+    let schema = fixtures::schema_with_s5();
     store
         .save_schema_draft(project.id, &schema, "", None)
         .await

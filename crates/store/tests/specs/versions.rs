@@ -1,8 +1,6 @@
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
-use concord_store::{
-    ExampleScope, GuidelineExample, QuestionKind, SchemaOption, StoreError, VersionStatus,
-};
+use concord_store::{ExampleScope, GuidelineExample, QuestionKind, StoreError, VersionStatus};
 
 fn example(category: &str, scope: ExampleScope, text: &str) -> GuidelineExample {
     GuidelineExample {
@@ -297,22 +295,6 @@ async fn an_example_needs_a_category_and_a_text(store: TestStore) {
     );
 }
 
-fn schema_with_s5() -> concord_store::LabelSchema {
-    let mut schema = concord_store::LabelSchema::catalog_safety();
-    let severity = schema
-        .questions
-        .iter_mut()
-        .find(|q| q.key == "severity")
-        .unwrap();
-    severity.options.push(SchemaOption {
-        value: "S5".into(),
-        label: "S5 catastrophic".into(),
-        family: None,
-        description: String::new(),
-    });
-    schema
-}
-
 async fn a_schema_draft_is_version_two_and_leaves_the_current_schema_alone(store: TestStore) {
     let project = fixtures::project(&store, "podcasts").await;
     let v1 = store.current_schema(project.id).await.unwrap();
@@ -320,13 +302,13 @@ async fn a_schema_draft_is_version_two_and_leaves_the_current_schema_alone(store
     assert_eq!(Some(v1.id), project.current_schema_version_id);
 
     let draft = store
-        .save_schema_draft(project.id, &schema_with_s5(), "", None)
+        .save_schema_draft(project.id, &fixtures::schema_with_s5(), "", None)
         .await
         .unwrap();
     assert_eq!(draft.version, 2);
     assert_eq!(draft.status, VersionStatus::Draft);
-    assert_eq!(draft.definition, schema_with_s5());
-    let mut renamed = schema_with_s5();
+    assert_eq!(draft.definition, fixtures::schema_with_s5());
+    let mut renamed = fixtures::schema_with_s5();
     renamed.questions[0].prompt = "Is it against the policy?".into();
     let again = store
         .save_schema_draft(project.id, &renamed, "", None)
@@ -349,7 +331,7 @@ async fn a_second_schema_version_needs_a_change_note_and_then_becomes_current(st
     let project = fixtures::project(&store, "podcasts").await;
     let v1 = store.current_schema(project.id).await.unwrap();
     store
-        .save_schema_draft(project.id, &schema_with_s5(), "", None)
+        .save_schema_draft(project.id, &fixtures::schema_with_s5(), "", None)
         .await
         .unwrap();
     let err = store
@@ -367,7 +349,7 @@ async fn a_second_schema_version_needs_a_change_note_and_then_becomes_current(st
     assert_eq!(v2.status, VersionStatus::Published);
     let current = store.current_schema(project.id).await.unwrap();
     assert_eq!(current.id, v2.id);
-    assert_eq!(current.definition, schema_with_s5());
+    assert_eq!(current.definition, fixtures::schema_with_s5());
     assert_eq!(
         store
             .project("podcasts")
@@ -392,7 +374,7 @@ async fn a_second_schema_version_needs_a_change_note_and_then_becomes_current(st
     );
     assert_eq!(
         store.schema_by_id(v2.id).await.unwrap().definition,
-        schema_with_s5()
+        fixtures::schema_with_s5()
     );
     assert_eq!(
         store.schema_by_id(v2.id).await.unwrap().status,
