@@ -38,6 +38,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_bulk_reads.sql"),
         postgres: include_str!("../migrations/postgres/0004_bulk_reads.sql"),
     },
+    Migration {
+        name: "0005_queue_indexes",
+        sqlite: include_str!("../migrations/sqlite/0005_queue_indexes.sql"),
+        postgres: include_str!("../migrations/postgres/0005_queue_indexes.sql"),
+    },
 ];
 
 /// Advisory-lock key so that servers starting together on PostgreSQL migrate one at a time.

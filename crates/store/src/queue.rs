@@ -854,6 +854,44 @@ fn like_pattern(code: &str) -> String {
     out
 }
 
+const PROGRESS_FOR_LEASE: &str = "paused, paused_reason, day, done_today, daily_cap, served_total, gold_served, excluded_categories";
+
+/// The annotator's progress row, created on first use. On PostgreSQL the upsert also locks
+/// it: one queue request per annotator at a time, across servers. SQLite's single writer
+/// serialises them already, so there the row is only read (an upsert would rewrite it).
+async fn progress_for_lease(
+    c: &mut Conn<'_>,
+    dialect: Dialect,
+    project_id: Id,
+    user_id: Id,
+) -> Result<conn::Row> {
+    if dialect.0 == Backend::Sqlite {
+        let existing = c
+            .fetch_optional(
+                stmt(format!(
+                    "SELECT {PROGRESS_FOR_LEASE} FROM annotator_progress \
+                     WHERE project_id = $1 AND user_id = $2"
+                ))
+                .bind(project_id)
+                .bind(user_id),
+            )
+            .await?;
+        if let Some(row) = existing {
+            return Ok(row);
+        }
+    }
+    c.fetch_one(
+        stmt(format!(
+            "INSERT INTO annotator_progress (project_id, user_id) VALUES ($1, $2) \
+             ON CONFLICT (project_id, user_id) DO UPDATE SET day = annotator_progress.day \
+             RETURNING {PROGRESS_FOR_LEASE}"
+        ))
+        .bind(project_id)
+        .bind(user_id),
+    )
+    .await
+}
+
 async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> Result<Found> {
     let (project_id, user_id) = (ctx.project_id, ctx.user_id);
     let now = now_in(c, dialect).await?;
@@ -893,19 +931,7 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
         }
     }
 
-    // The progress row, locked on PostgreSQL: one queue request per annotator at a time.
-    let progress = c
-        .fetch_one(
-            stmt(
-                "INSERT INTO annotator_progress (project_id, user_id) VALUES ($1, $2) \
-         ON CONFLICT (project_id, user_id) DO UPDATE SET day = annotator_progress.day \
-         RETURNING paused, paused_reason, day, done_today, daily_cap, served_total, gold_served, \
-           excluded_categories",
-            )
-            .bind(project_id)
-            .bind(user_id),
-        )
-        .await?;
+    let progress = progress_for_lease(c, dialect, project_id, user_id).await?;
     if progress.col::<i64>("paused")? != 0 {
         let reason: Option<String> = progress.col("paused_reason")?;
         return Ok(Found::Paused(reason.unwrap_or_else(|| "paused".into())));

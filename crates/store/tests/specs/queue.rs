@@ -712,6 +712,50 @@ async fn a_rereview_is_the_only_way_to_see_an_item_again_and_it_comes_first(stor
     assert!(err.to_string().contains("rereview"));
 }
 
+async fn an_item_first_seen_in_a_retest_is_never_served_again_by_the_ordinary_queue(
+    store: TestStore,
+) {
+    let project = project_with(&store, "retest", json!({"overlap": 1}), &tracks(2)).await;
+    let ann = fixtures::user(&store, "ann").await;
+    let pm = fixtures::user(&store, "pm").await;
+    let first = store
+        .item_by_external_id(project.id, "t0001")
+        .await
+        .unwrap();
+    // Two retests of the same item may be made; each is served once.
+    for key in ["retest-key-1", "retest-key-2"] {
+        store
+            .assign_again(project.id, first.id, ann.id, "retest", Some(pm.id))
+            .await
+            .unwrap();
+        let lease = leased(store.next_item(&project, &ann).await.unwrap());
+        assert_eq!(
+            (lease.item.id, lease.purpose.as_str()),
+            (first.id, "retest")
+        );
+        label(&store, &project, &ann, first.id, "NOT_VIOLATING", "S0", key).await;
+    }
+    let ordinary = leased(store.next_item(&project, &ann).await.unwrap());
+    assert_eq!(
+        ordinary.item.external_id, "t0002",
+        "t0001 was seen in the retests, so the queue does not serve it again"
+    );
+    label(
+        &store,
+        &project,
+        &ann,
+        ordinary.item.id,
+        "NOT_VIOLATING",
+        "S0",
+        "label-key-1",
+    )
+    .await;
+    assert!(matches!(
+        store.next_item(&project, &ann).await.unwrap(),
+        NextItem::Empty
+    ));
+}
+
 async fn time_on_high_severity_content_is_counted_for_the_project_manager(store: TestStore) {
     let project = project_with(&store, "wellbeing", json!({"overlap": 1}), &tracks(2)).await;
     let ann = fixtures::user(&store, "ann").await;
@@ -798,6 +842,7 @@ on_every_backend!(
     deferred_gold_feedback_is_not_shown_after_submission_but_later_in_my_work,
     model_accounts_label_in_parallel_and_set_the_pre_label_that_orders_the_queue,
     a_rereview_is_the_only_way_to_see_an_item_again_and_it_comes_first,
+    an_item_first_seen_in_a_retest_is_never_served_again_by_the_ordinary_queue,
     time_on_high_severity_content_is_counted_for_the_project_manager,
     submissions_follow_a_newly_published_schema_version,
 );
