@@ -210,6 +210,24 @@ impl Columns for Row {
     }
 }
 
+/// A row stepped on a native SQLite connection, read by column name like the others.
+pub(crate) struct NativeRow<'r, 's> {
+    pub(crate) row: &'r rusqlite::Row<'s>,
+    pub(crate) columns: &'r [String],
+}
+
+impl Columns for NativeRow<'_, '_> {
+    fn col<T: Column>(&self, column: &str) -> Result<T> {
+        let index = self
+            .columns
+            .iter()
+            .position(|c| c == column)
+            .ok_or_else(|| StoreError::Database(sqlx::Error::ColumnNotFound(column.to_owned())))?;
+        let value = rusqlite::types::Value::from(self.row.get_ref(index)?);
+        T::from_sqlite(&value, column)
+    }
+}
+
 impl Conn<'_> {
     /// Runs a statement; the number of rows it changed.
     pub(crate) async fn execute(&mut self, statement: Stmt) -> Result<u64> {

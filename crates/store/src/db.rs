@@ -362,6 +362,20 @@ impl Store {
         }
     }
 
+    /// A long read on SQLite (an export): `op` runs on a native connection of its own, on
+    /// the calling thread, which should be a blocking one. `None` on PostgreSQL.
+    pub(crate) fn with_native_reader<T>(
+        &self,
+        op: impl FnOnce(&mut rusqlite::Connection) -> Result<T>,
+    ) -> Option<Result<T>> {
+        let readers = self.inner.readers.as_ref()?;
+        Some(readers.take().and_then(|mut conn| {
+            let result = op(&mut conn);
+            readers.give_back(conn);
+            result
+        }))
+    }
+
     /// A hot read: on SQLite it runs inline on a connection of its own (no hand-off to a
     /// driver thread); on PostgreSQL on a pooled connection.
     pub(crate) async fn read_native<T, F>(&self, op: F) -> Result<T>

@@ -1,6 +1,6 @@
 //! Catalog items (keyset-paged listings), append-only annotations, and streamed export.
 
-use crate::conn::{Columns, stmt};
+use crate::conn::{Columns, NativeRow, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::{Annotation, Id, Item, NewAnnotation};
 use crate::{Store, audit};
@@ -359,17 +359,72 @@ impl Store {
 
     /// Streams a project's items with their annotations, in item order, from one query
     /// (one snapshot). The channel is bounded, so a slow reader slows the query instead of
-    /// filling memory.
+    /// filling memory. On SQLite the query steps on a blocking thread with a native
+    /// connection (through the async driver every row would be a hand-off between threads).
     pub fn export(&self, project_id: Id) -> mpsc::Receiver<Result<ExportRecord>> {
         let (tx, rx) = mpsc::channel(256);
         let store = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = export_into(&store, project_id, &tx).await {
-                let _ = tx.send(Err(e)).await;
-            }
-        });
+        if store.backend() == crate::db::Backend::Sqlite {
+            tokio::task::spawn_blocking(move || {
+                let exported = store
+                    .with_native_reader(|conn| export_native(conn, project_id, &tx))
+                    .unwrap_or(Ok(()));
+                if let Err(e) = exported {
+                    let _ = tx.blocking_send(Err(e));
+                }
+            });
+        } else {
+            tokio::spawn(async move {
+                if let Err(e) = export_into(&store, project_id, &tx).await {
+                    let _ = tx.send(Err(e)).await;
+                }
+            });
+        }
         rx
     }
+}
+
+const EXPORT_SQL: &str = "SELECT i.id, i.external_id, i.item_type, i.title, i.state, i.priority, \
+       i.is_gold, i.creators, i.metadata, i.text_fields, i.media_url, i.gold_answer, \
+       a.id AS a_id, u.username AS a_annotator, a.answer AS a_answer, \
+       a.rationale AS a_rationale, a.flags AS a_flags, g.version AS a_guideline, \
+       a.time_spent_ms AS a_time, a.supersedes AS a_supersedes, a.is_late AS a_late, \
+       a.created_at AS a_created \
+     FROM items i \
+     LEFT JOIN annotations a ON a.item_id = i.id \
+     LEFT JOIN users u ON u.id = a.annotator_id \
+     LEFT JOIN guideline_versions g ON g.id = a.guideline_version_id \
+     WHERE i.project_id = $1 ORDER BY i.id, a.id";
+
+fn export_native(
+    conn: &mut rusqlite::Connection,
+    project_id: Id,
+    tx: &mpsc::Sender<Result<ExportRecord>>,
+) -> Result<()> {
+    let mut statement = conn.prepare(EXPORT_SQL)?;
+    let columns: Vec<String> = statement
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    statement.raw_bind_parameter(1, project_id)?;
+    let mut rows = statement.raw_query();
+    let mut records = ExportFolder::default();
+    while let Some(row) = rows.next()? {
+        let row = NativeRow {
+            row,
+            columns: &columns,
+        };
+        if let Some(done) = records.push(&row)?
+            && tx.blocking_send(Ok(done)).is_err()
+        {
+            return Ok(()); // the reader went away
+        }
+    }
+    if let Some(done) = records.finish() {
+        let _ = tx.blocking_send(Ok(done));
+    }
+    Ok(())
 }
 
 async fn export_into(
@@ -377,74 +432,83 @@ async fn export_into(
     project_id: Id,
     tx: &mpsc::Sender<Result<ExportRecord>>,
 ) -> Result<()> {
-    let sql = "SELECT i.id, i.external_id, i.item_type, i.title, i.state, i.priority, i.is_gold, \
-                      i.creators, i.metadata, i.text_fields, i.media_url, i.gold_answer, \
-                      a.id AS a_id, u.username AS a_annotator, a.answer AS a_answer, \
-                      a.rationale AS a_rationale, a.flags AS a_flags, g.version AS a_guideline, \
-                      a.time_spent_ms AS a_time, a.supersedes AS a_supersedes, a.is_late AS a_late, \
-                      a.created_at AS a_created \
-               FROM items i \
-               LEFT JOIN annotations a ON a.item_id = i.id \
-               LEFT JOIN users u ON u.id = a.annotator_id \
-               LEFT JOIN guideline_versions g ON g.id = a.guideline_version_id \
-               WHERE i.project_id = $1 ORDER BY i.id, a.id";
-    let mut rows = sqlx::query(sql).bind(project_id).fetch(store.pool());
-    let mut current: Option<(Id, ExportRecord)> = None;
-    let json = |row: &AnyRow, col: &str| -> Result<Box<RawValue>> {
-        Ok(raw_json(
-            row.try_get::<Option<String>, _>(col)?
-                .unwrap_or_else(|| "null".into()),
-        ))
-    };
+    let mut rows = sqlx::query(EXPORT_SQL).bind(project_id).fetch(store.pool());
+    let mut records = ExportFolder::default();
     while let Some(row) = rows.try_next().await? {
-        let id: Id = row.try_get("id")?;
-        if current.as_ref().is_none_or(|(cur, _)| *cur != id) {
-            if let Some((_, done)) = current.take()
-                && tx.send(Ok(done)).await.is_err()
-            {
-                return Ok(()); // the reader went away
-            }
-            let gold: Option<String> = row.try_get("gold_answer")?;
-            current = Some((
+        if let Some(done) = records.push(&row)?
+            && tx.send(Ok(done)).await.is_err()
+        {
+            return Ok(()); // the reader went away
+        }
+    }
+    if let Some(done) = records.finish() {
+        let _ = tx.send(Ok(done)).await;
+    }
+    Ok(())
+}
+
+/// Folds the export query's rows (one per item and annotation, in item order) into one
+/// record per item.
+#[derive(Default)]
+struct ExportFolder {
+    current: Option<(Id, ExportRecord)>,
+}
+
+impl ExportFolder {
+    /// Takes the next row; the previous item's record once this row starts another item.
+    fn push(&mut self, row: &impl Columns) -> Result<Option<ExportRecord>> {
+        let json = |col: &str| -> Result<Box<RawValue>> {
+            Ok(raw_json(
+                row.col::<Option<String>>(col)?
+                    .unwrap_or_else(|| "null".into()),
+            ))
+        };
+        let id: Id = row.col("id")?;
+        let mut finished = None;
+        if self.current.as_ref().is_none_or(|(cur, _)| *cur != id) {
+            finished = self.current.take().map(|(_, done)| done);
+            let gold: Option<String> = row.col("gold_answer")?;
+            self.current = Some((
                 id,
                 ExportRecord {
-                    id: row.try_get("external_id")?,
-                    item_type: row.try_get("item_type")?,
-                    title: row.try_get("title")?,
-                    state: row.try_get("state")?,
-                    priority: row.try_get("priority")?,
-                    is_gold: row.try_get::<i64, _>("is_gold")? != 0,
-                    creators: json(&row, "creators")?,
-                    metadata: json(&row, "metadata")?,
-                    text: json(&row, "text_fields")?,
-                    media_url: row.try_get("media_url")?,
+                    id: row.col("external_id")?,
+                    item_type: row.col("item_type")?,
+                    title: row.col("title")?,
+                    state: row.col("state")?,
+                    priority: row.col("priority")?,
+                    is_gold: row.col::<i64>("is_gold")? != 0,
+                    creators: json("creators")?,
+                    metadata: json("metadata")?,
+                    text: json("text_fields")?,
+                    media_url: row.col("media_url")?,
                     gold_answer: gold.map(raw_json),
                     annotations: Vec::new(),
                 },
             ));
         }
-        let annotation_id: Option<Id> = row.try_get("a_id")?;
-        if let (Some(annotation_id), Some((_, record))) = (annotation_id, current.as_mut()) {
+        let annotation_id: Option<Id> = row.col("a_id")?;
+        if let (Some(annotation_id), Some((_, record))) = (annotation_id, self.current.as_mut()) {
             record.annotations.push(ExportAnnotation {
                 id: annotation_id,
                 annotator: row
-                    .try_get::<Option<String>, _>("a_annotator")?
+                    .col::<Option<String>>("a_annotator")?
                     .unwrap_or_default(),
-                answer: json(&row, "a_answer")?,
+                answer: json("a_answer")?,
                 rationale: row
-                    .try_get::<Option<String>, _>("a_rationale")?
+                    .col::<Option<String>>("a_rationale")?
                     .unwrap_or_default(),
-                flags: json(&row, "a_flags")?,
-                guideline_version: row.try_get("a_guideline")?,
-                time_spent_ms: row.try_get("a_time")?,
-                supersedes: row.try_get("a_supersedes")?,
-                is_late: row.try_get::<Option<i64>, _>("a_late")?.unwrap_or(0) != 0,
-                created_at: row.try_get::<Option<i64>, _>("a_created")?.unwrap_or(0),
+                flags: json("a_flags")?,
+                guideline_version: row.col("a_guideline")?,
+                time_spent_ms: row.col("a_time")?,
+                supersedes: row.col("a_supersedes")?,
+                is_late: row.col::<Option<i64>>("a_late")?.unwrap_or(0) != 0,
+                created_at: row.col::<Option<i64>>("a_created")?.unwrap_or(0),
             });
         }
+        Ok(finished)
     }
-    if let Some((_, done)) = current {
-        let _ = tx.send(Ok(done)).await;
+
+    fn finish(self) -> Option<ExportRecord> {
+        self.current.map(|(_, done)| done)
     }
-    Ok(())
 }
