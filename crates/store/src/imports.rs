@@ -91,6 +91,11 @@ impl Stager {
                 let mut conn = AnyConnection::connect(&store.inner.url).await?;
                 conn.execute(crate::db::SQLITE_PRAGMAS).await?;
                 conn.execute("PRAGMA temp_store = FILE").await?;
+                // The publish inserts into every index on `items` at once; past a few
+                // hundred thousand items the default 2 MiB cache thrashes (1M items: the
+                // publish took 12.5–14 s, with 16 MiB 9.3 s). Filled only as used, and the
+                // same for any file size.
+                conn.execute("PRAGMA cache_size = -16384").await?;
                 conn.execute(format!("CREATE TEMP TABLE {temp_table} ({columns})").as_str())
                     .await?;
                 Ok(Stager::Sqlite {
