@@ -854,7 +854,14 @@ fn like_pattern(code: &str) -> String {
     out
 }
 
-const PROGRESS_FOR_LEASE: &str = "paused, paused_reason, day, done_today, daily_cap, served_total, gold_served, excluded_categories";
+/// The progress columns a lease reads, spliced into both statements at compile time (the
+/// hot path builds no SQL text).
+macro_rules! progress_for_lease_columns {
+    () => {
+        "paused, paused_reason, day, done_today, daily_cap, served_total, gold_served, \
+         excluded_categories"
+    };
+}
 
 /// The annotator's progress row, created on first use. On PostgreSQL the upsert also locks
 /// it: one queue request per annotator at a time, across servers. SQLite's single writer
@@ -868,9 +875,10 @@ async fn progress_for_lease(
     if dialect.0 == Backend::Sqlite {
         let existing = c
             .fetch_optional(
-                stmt(format!(
-                    "SELECT {PROGRESS_FOR_LEASE} FROM annotator_progress \
-                     WHERE project_id = $1 AND user_id = $2"
+                stmt(concat!(
+                    "SELECT ",
+                    progress_for_lease_columns!(),
+                    " FROM annotator_progress WHERE project_id = $1 AND user_id = $2"
                 ))
                 .bind(project_id)
                 .bind(user_id),
@@ -881,10 +889,11 @@ async fn progress_for_lease(
         }
     }
     c.fetch_one(
-        stmt(format!(
+        stmt(concat!(
             "INSERT INTO annotator_progress (project_id, user_id) VALUES ($1, $2) \
              ON CONFLICT (project_id, user_id) DO UPDATE SET day = annotator_progress.day \
-             RETURNING {PROGRESS_FOR_LEASE}"
+             RETURNING ",
+            progress_for_lease_columns!()
         ))
         .bind(project_id)
         .bind(user_id),
