@@ -468,22 +468,33 @@ impl Store {
     /// On every API request: a hot read.
     pub async fn user_by_api_token(&self, secret: &str) -> Result<Option<User>> {
         let hash = sha256_hex(secret);
-        self.read_native(move |mut c| {
-            Box::pin(async move {
-                let row = c
-                    .fetch_optional(
-                        stmt(format!(
-                            "SELECT {USER_COLUMNS} FROM api_tokens t \
+        let access = &self.inner.access;
+        if let Some(user) = access.user(&hash) {
+            return Ok(Some(user));
+        }
+        let ticket = access.ticket();
+        let key = hash.clone();
+        let found = self
+            .read_native(move |mut c| {
+                Box::pin(async move {
+                    let row = c
+                        .fetch_optional(
+                            stmt(format!(
+                                "SELECT {USER_COLUMNS} FROM api_tokens t \
                              JOIN users u ON u.id = t.user_id \
                              WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled = 0"
-                        ))
-                        .bind(hash),
-                    )
-                    .await?;
-                row.as_ref().map(user_from_row).transpose()
+                            ))
+                            .bind(hash),
+                        )
+                        .await?;
+                    row.as_ref().map(user_from_row).transpose()
+                })
             })
-        })
-        .await
+            .await?;
+        if let Some(user) = &found {
+            access.keep_user(key, user, ticket);
+        }
+        Ok(found)
     }
 
     pub async fn list_api_tokens(&self, user_id: Id) -> Result<Vec<ApiTokenInfo>> {

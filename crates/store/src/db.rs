@@ -89,6 +89,9 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// Most write requests committed together by the SQLite writer.
     pub group_commit_limit: usize,
+    /// How long the token and project-role lookups of API requests are remembered while
+    /// nothing in this process writes (see `access.rs`); zero looks them up every time.
+    pub access_ttl: Duration,
 }
 
 impl StoreOptions {
@@ -99,6 +102,7 @@ impl StoreOptions {
             password_cost: PasswordCost::Default,
             max_connections: 16,
             group_commit_limit: 512,
+            access_ttl: crate::access::DEFAULT_ACCESS_TTL,
         }
     }
 }
@@ -114,6 +118,8 @@ pub(crate) struct Inner {
     pub(crate) url: String,
     /// Published label schemas by version id: they never change once published.
     pub(crate) published_schemas: crate::guidelines::PublishedSchemas,
+    /// Recent token and project-role lookups; forgotten after every write.
+    pub(crate) access: crate::access::AccessCache,
 }
 
 /// A write request as the SQLite writer sees it: run the caller's operation on the shared
@@ -262,6 +268,7 @@ impl Store {
                 password_cost: options.password_cost,
                 url,
                 published_schemas: Default::default(),
+                access: crate::access::AccessCache::new(options.access_ttl),
             }),
         })
     }
@@ -313,7 +320,7 @@ impl Store {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
     {
-        match &self.inner.writer {
+        let outcome = match &self.inner.writer {
             Some(writer) => {
                 through_writer(writer, |done| {
                     WriteJob::Sqlx(Box::new(move |conn| {
@@ -325,17 +332,17 @@ impl Store {
             None => {
                 let mut tx = self.inner.pool.begin().await?;
                 match op(&mut tx).await {
-                    Ok(value) => {
-                        tx.commit().await?;
-                        Ok(value)
-                    }
+                    Ok(value) => tx.commit().await.map(|()| value).map_err(Into::into),
                     Err(e) => {
                         let _ = tx.rollback().await;
                         Err(e)
                     }
                 }
             }
-        }
+        };
+        // After the commit (or its failure), so that no lookup read before it is kept.
+        self.inner.access.invalidate();
+        outcome
     }
 
     /// [`Store::write`] for the hot paths: on SQLite `op` runs on the writer thread's own

@@ -143,7 +143,12 @@ impl Stager {
             + 'static,
     {
         match self {
-            Stager::Sqlite { conn, .. } => in_transaction(conn, "BEGIN IMMEDIATE", op).await,
+            Stager::Sqlite { conn, .. } => {
+                let outcome = in_transaction(conn, "BEGIN IMMEDIATE", op).await;
+                // An annotation import adds users and memberships.
+                store.inner.access.invalidate();
+                outcome
+            }
             Stager::Postgres { .. } => store.write(op).await,
         }
     }

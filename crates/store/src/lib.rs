@@ -11,6 +11,7 @@
 //! (and the reads every queue request makes) run on SQLite through native connections
 //! without sqlx's per-statement thread hand-off; see `conn.rs`.
 
+mod access;
 mod accounts;
 mod audit;
 mod conn;
@@ -30,6 +31,7 @@ pub mod queue_rules;
 mod releases;
 mod schema;
 
+pub use access::DEFAULT_ACCESS_TTL;
 pub use accounts::{LoginCheck, MIN_PASSWORD_LEN, NewUser, PasswordCost};
 pub use db::{Backend, Dialect, StoreOptions, system_now_ms};
 pub use error::{Result, StoreError};

@@ -119,33 +119,45 @@ impl Store {
         user: &User,
     ) -> Result<(Project, Option<Role>)> {
         // On every request inside a project: a hot read.
+        let access = &self.inner.access;
+        let key = (slug.to_owned(), user.id, user.is_admin);
+        if let Some((project, role)) = access.project(&key) {
+            return Ok((project, Some(role)));
+        }
+        let ticket = access.ticket();
         let (user_id, is_admin, slug) = (user.id, user.is_admin, slug.to_owned());
-        self.read_native(move |mut c| {
-            Box::pin(async move {
-                let row = c
-                    .fetch_optional(
-                        stmt(format!(
-                            "SELECT {PROJECT_COLUMNS}, m.role FROM projects p \
+        let found = self
+            .read_native(move |mut c| {
+                Box::pin(async move {
+                    let row = c
+                        .fetch_optional(
+                            stmt(format!(
+                                "SELECT {PROJECT_COLUMNS}, m.role FROM projects p \
                              LEFT JOIN memberships m ON m.project_id = p.id AND m.user_id = $1 \
                              WHERE p.slug = $2"
-                        ))
-                        .bind(user_id)
-                        .bind(slug.as_str()),
-                    )
-                    .await?
-                    .ok_or_else(|| StoreError::not_found(format!("project {slug:?}")))?;
-                let project = project_from_row(&row)?;
-                let role = if is_admin {
-                    Some(Role::Admin)
-                } else {
-                    row.col::<Option<String>>("role")?
-                        .as_deref()
-                        .and_then(Role::parse)
-                };
-                Ok((project, role))
+                            ))
+                            .bind(user_id)
+                            .bind(slug.as_str()),
+                        )
+                        .await?
+                        .ok_or_else(|| StoreError::not_found(format!("project {slug:?}")))?;
+                    let project = project_from_row(&row)?;
+                    let role = if is_admin {
+                        Some(Role::Admin)
+                    } else {
+                        row.col::<Option<String>>("role")?
+                            .as_deref()
+                            .and_then(Role::parse)
+                    };
+                    Ok((project, role))
+                })
             })
-        })
-        .await
+            .await?;
+        // Non-members are not remembered: a membership added elsewhere works at once.
+        if let (project, Some(role)) = &found {
+            access.keep_project(key, (project.clone(), *role), ticket);
+        }
+        Ok(found)
     }
 
     /// Projects the user can see: all of them for a global admin, else their memberships.

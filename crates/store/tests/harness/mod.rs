@@ -5,8 +5,21 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub struct TestStore {
     pub store: Store,
+    options: StoreOptions,
     // Keeps the SQLite file's directory alive for the test's duration.
     _dir: Option<tempfile::TempDir>,
+}
+
+impl TestStore {
+    /// A second store on the same database, as another process (the CLI, a second server)
+    /// would open it, remembering its access lookups for `access_ttl`.
+    pub async fn another_process(&self, access_ttl: std::time::Duration) -> Store {
+        let mut options = self.options.clone();
+        options.access_ttl = access_ttl;
+        Store::open(options)
+            .await
+            .expect("open the same database again")
+    }
 }
 
 impl std::ops::Deref for TestStore {
@@ -21,9 +34,12 @@ pub async fn sqlite() -> TestStore {
     let path = dir.path().join("concord.db");
     let mut options = StoreOptions::new(path.to_string_lossy().to_string());
     options.password_cost = PasswordCost::Fast;
-    let store = Store::open(options).await.expect("open sqlite store");
+    let store = Store::open(options.clone())
+        .await
+        .expect("open sqlite store");
     TestStore {
         store,
+        options,
         _dir: Some(dir),
     }
 }
@@ -53,8 +69,14 @@ pub async fn postgres(test: &str) -> Option<TestStore> {
     options.pg_schema = Some(schema);
     options.password_cost = PasswordCost::Fast;
     options.max_connections = 8;
-    let store = Store::open(options).await.expect("open postgres store");
-    Some(TestStore { store, _dir: None })
+    let store = Store::open(options.clone())
+        .await
+        .expect("open postgres store");
+    Some(TestStore {
+        store,
+        options,
+        _dir: None,
+    })
 }
 
 /// Declares one test per back end for each `async fn name(store: TestStore)` spec.

@@ -1,6 +1,7 @@
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
 use concord_store::{LabelSchema, LoginCheck, NewProject, NewUser, Role, StoreError};
+use std::time::Duration;
 
 fn person(name: &str, password: &str) -> NewUser {
     NewUser {
@@ -158,6 +159,7 @@ async fn a_disabled_user_cannot_log_in_nor_use_sessions_or_tokens(store: TestSto
     let ana = fixtures::user(&store, "ana").await;
     let (cookie, _) = store.create_session(ana.id, HOUR).await.unwrap();
     let (secret, _) = store.create_api_token(ana.id, "ci").await.unwrap();
+    assert!(store.user_by_api_token(&secret).await.unwrap().is_some());
     fixtures::execute(
         &store,
         format!("UPDATE users SET disabled = 1 WHERE id = {}", ana.id),
@@ -309,6 +311,97 @@ async fn an_api_token_authenticates_its_owner_until_revoked(store: TestStore) {
     assert_eq!(store.list_api_tokens(bob.id).await.unwrap()[0].id, bobs.id);
 }
 
+/// Every API request looks up its token and the caller's role in the project; the answers
+/// are remembered briefly, and any write through the same store forgets them.
+async fn a_role_change_a_removal_or_a_project_edit_counts_from_the_next_lookup(store: TestStore) {
+    let pm = fixtures::user(&store, "pm").await;
+    let ana = fixtures::user(&store, "ana").await;
+    let project = fixtures::project(&store, "catalog").await;
+    store
+        .set_member(project.id, "ana", Role::Annotator, None)
+        .await
+        .unwrap();
+    let role = |user: concord_store::User| {
+        let store = store.store.clone();
+        async move { store.project_and_role("catalog", &user).await.unwrap() }
+    };
+    assert_eq!(role(ana.clone()).await.1, Some(Role::Annotator));
+
+    store
+        .set_member(project.id, "ana", Role::QaAnalyst, Some(pm.id))
+        .await
+        .unwrap();
+    assert_eq!(role(ana.clone()).await.1, Some(Role::QaAnalyst));
+
+    store
+        .update_project(
+            project.id,
+            "Catalog, renamed",
+            &project.description,
+            project.settings.clone(),
+            Some(pm.id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(role(ana.clone()).await.0.name, "Catalog, renamed");
+
+    store
+        .remove_member(project.id, "ana", Some(pm.id))
+        .await
+        .unwrap();
+    assert_eq!(role(ana.clone()).await.1, None);
+    // A non-member is never remembered: added back, the role counts at once.
+    store
+        .set_member(project.id, "ana", Role::Annotator, Some(pm.id))
+        .await
+        .unwrap();
+    assert_eq!(role(ana).await.1, Some(Role::Annotator));
+}
+
+/// Another process on the same database (the CLI, a second server on PostgreSQL) cannot tell
+/// this store to forget; its changes count here once the remembered answers expire.
+async fn a_revocation_or_removal_by_another_process_counts_within_the_lookup_time_to_live(
+    store: TestStore,
+) {
+    let ttl = Duration::from_millis(300);
+    let server = store.another_process(ttl).await;
+    let ana = fixtures::user(&store, "ana").await;
+    let project = fixtures::project(&store, "catalog").await;
+    store
+        .set_member(project.id, "ana", Role::Annotator, None)
+        .await
+        .unwrap();
+    let (secret, info) = store.create_api_token(ana.id, "ci").await.unwrap();
+    assert_eq!(
+        server.user_by_api_token(&secret).await.unwrap(),
+        Some(ana.clone())
+    );
+    assert_eq!(
+        server.project_and_role("catalog", &ana).await.unwrap().1,
+        Some(Role::Annotator)
+    );
+
+    store.revoke_api_token(ana.id, info.id).await.unwrap();
+    store.remove_member(project.id, "ana", None).await.unwrap();
+    tokio::time::sleep(ttl + Duration::from_millis(50)).await;
+
+    assert!(server.user_by_api_token(&secret).await.unwrap().is_none());
+    assert_eq!(
+        server.project_and_role("catalog", &ana).await.unwrap().1,
+        None
+    );
+    // A token created elsewhere works on its first use: unknown tokens are not remembered.
+    let (fresh, _) = store.create_api_token(ana.id, "laptop").await.unwrap();
+    assert!(
+        server
+            .user_by_api_token("cnc_not_yet")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(server.user_by_api_token(&fresh).await.unwrap(), Some(ana));
+}
+
 async fn an_api_token_needs_a_name(store: TestStore) {
     let ana = fixtures::user(&store, "ana").await;
     let err = store.create_api_token(ana.id, "   ").await.unwrap_err();
@@ -436,6 +529,8 @@ on_every_backend!(
     a_new_password_ends_every_session_of_that_user_only,
     session_secrets_are_stored_only_as_hashes,
     an_api_token_authenticates_its_owner_until_revoked,
+    a_role_change_a_removal_or_a_project_edit_counts_from_the_next_lookup,
+    a_revocation_or_removal_by_another_process_counts_within_the_lookup_time_to_live,
     an_api_token_needs_a_name,
     api_token_secrets_are_stored_only_as_hashes,
     ten_failed_logins_for_a_name_lock_it_even_against_the_right_password,
