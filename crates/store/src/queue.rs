@@ -7,7 +7,7 @@
 //! (one request per annotator at a time) and candidate items are taken `FOR UPDATE SKIP
 //! LOCKED`, so two servers never hand out the same slot.
 
-use crate::conn::{self, Columns, Conn, stmt};
+use crate::conn::{self, Columns, Conn, Param, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::items::ITEM_RETURNING;
 use crate::model::{Id, Item, Project, User};
@@ -1030,8 +1030,8 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
         )
     } else {
         format!(
-            "SELECT i.id, i.needed FROM items i WHERE i.project_id = $1 AND i.open = 1 \
-               AND i.is_gold = 0 AND {not_mine}{exclusions} \
+            "SELECT i.id, i.needed, i.slots_taken, i.state FROM items i \
+             WHERE i.project_id = $1 AND i.open = 1 AND i.is_gold = 0 AND {not_mine}{exclusions} \
              ORDER BY i.priority DESC, i.prelabel_severity DESC, i.id LIMIT 1{lock}"
         )
     };
@@ -1096,21 +1096,24 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
             Some(n) => n,
             None => ctx.settings.initial_needed(item_id),
         };
+        // The candidate was open (and is locked on PostgreSQL): `open` and `state` are set
+        // only when this lease changes them, since each costs a write to an index of `items`
+        // (the queue's and the browser's), and most leases change neither.
+        let fills = candidate.col::<i64>("slots_taken")? + 1 >= needed;
+        let starts = candidate.col::<String>("state")? == "queued";
+        let sql = format!(
+            "UPDATE items SET needed = $1, slots_taken = slots_taken + 1, updated_at = $2{}{} \
+             WHERE id = $3 RETURNING {ITEM_RETURNING}",
+            if fills { ", open = 0" } else { "" },
+            if starts {
+                ", state = 'in_progress'"
+            } else {
+                ""
+            },
+        );
         row = Some(
-            c.fetch_one(
-                stmt(format!(
-                    "UPDATE items SET needed = $1, slots_taken = slots_taken + 1, \
-               open = CASE WHEN slots_taken + 1 < $2 THEN 1 ELSE 0 END, \
-               state = CASE WHEN state = 'queued' THEN 'in_progress' ELSE state END, \
-               updated_at = $3 \
-             WHERE id = $4 RETURNING {ITEM_RETURNING}"
-                ))
-                .bind(needed)
-                .bind(needed)
-                .bind(now)
-                .bind(item_id),
-            )
-            .await?,
+            c.fetch_one(stmt(sql).bind(needed).bind(now).bind(item_id))
+                .await?,
         );
     }
     bump_served(c, project_id, user_id, false).await?;
@@ -1230,7 +1233,7 @@ async fn submit_in(
         .fetch_optional(
             stmt(format!(
                 "SELECT s.id, s.purpose, s.status, s.expires_at, s.counts_toward_overlap, \
-           i.is_gold, i.gold_answer, i.needed, i.labels_count, i.slots_taken, i.state, \
+           i.is_gold, i.gold_answer, i.needed, i.labels_count, i.slots_taken, i.state, i.open, \
            i.prelabel_severity \
          FROM assignments s JOIN items i ON i.id = s.item_id \
          WHERE s.project_id = $1 AND s.item_id = $2 AND s.user_id = $3 \
@@ -1450,21 +1453,29 @@ async fn settle_item(
         new_state = "in_progress".into();
     }
     let open = new_state == "in_progress" && slots < needed || new_state == "queued";
-    c.execute(
-        stmt(
-            "UPDATE items SET labels_count = $1, slots_taken = $2, needed = $3, state = $4, \
-           open = $5, escalation_reason = COALESCE($6, escalation_reason), updated_at = $7 \
-         WHERE id = $8",
-        )
-        .bind(labels)
-        .bind(slots)
-        .bind(needed)
-        .bind(&new_state)
-        .bind(open as i64)
-        .bind(reason)
-        .bind(now)
-        .bind(s.item_id),
-    )
-    .await?;
+    // `state` and `open` are written only when they change: each is a column of an index on
+    // `items`, and most submissions change neither.
+    let mut sql = String::from(
+        "UPDATE items SET labels_count = $1, slots_taken = $2, needed = $3, updated_at = $4",
+    );
+    let mut update = Vec::with_capacity(3);
+    if new_state != state {
+        sql += ", state = $5";
+        update.push(Param::from(new_state.as_str()));
+    }
+    if open != (a.col::<i64>("open")? != 0) {
+        sql += &format!(", open = ${}", 5 + update.len());
+        update.push(Param::from(open as i64));
+    }
+    if let Some(reason) = reason {
+        sql += &format!(", escalation_reason = ${}", 5 + update.len());
+        update.push(Param::from(reason));
+    }
+    sql += &format!(" WHERE id = ${}", 5 + update.len());
+    let mut query = stmt(sql).bind(labels).bind(slots).bind(needed).bind(now);
+    for value in update {
+        query = query.bind(value);
+    }
+    c.execute(query.bind(s.item_id)).await?;
     Ok(())
 }
