@@ -947,17 +947,29 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
     }
 
     // A lease already held (reload, second tab) or a deliberate re-review comes first.
-    let held = c
-        .fetch_optional(
+    // Leased before assigned, then the oldest. An annotator holds a handful of these at most,
+    // so they are ordered here: on SQLite `ORDER BY` built a temporary B-tree per request.
+    let mut held = None;
+    for row in c
+        .fetch_all(
             stmt(
                 "SELECT id, item_id, purpose, status, expires_at FROM assignments \
-         WHERE project_id = $1 AND user_id = $2 AND status IN ('leased', 'assigned') \
-         ORDER BY status DESC, id LIMIT 1",
+         WHERE project_id = $1 AND user_id = $2 AND status IN ('leased', 'assigned')",
             )
             .bind(project_id)
             .bind(user_id),
         )
-        .await?;
+        .await?
+    {
+        let rank = (
+            row.col::<String>("status")? != "leased",
+            row.col::<Id>("id")?,
+        );
+        if held.as_ref().is_none_or(|(best, _)| rank < *best) {
+            held = Some((rank, row));
+        }
+    }
+    let held = held.map(|(_, row)| row);
     if let Some(row) = &held
         && row.col::<String>("status")? == "leased"
     {
@@ -1229,22 +1241,33 @@ async fn submit_in(
         Backend::Postgres => " FOR UPDATE OF i",
         Backend::Sqlite => "",
     };
-    let assignment = c
-        .fetch_optional(
+    // The latest open assignment of this item to this annotator. There is one, or a few
+    // after retests: the latest is picked here rather than by `ORDER BY … LIMIT 1`, and the
+    // statuses are spelled out with OR, because on SQLite both made every submission build
+    // a temporary B-tree (a three-value IN list is one too).
+    let mut assignments = c
+        .fetch_all(
             stmt(format!(
                 "SELECT s.id, s.purpose, s.status, s.expires_at, s.counts_toward_overlap, \
            i.is_gold, i.gold_answer, i.needed, i.labels_count, i.slots_taken, i.state, i.open, \
            i.prelabel_severity \
          FROM assignments s JOIN items i ON i.id = s.item_id \
          WHERE s.project_id = $1 AND s.item_id = $2 AND s.user_id = $3 \
-           AND s.status IN ('leased', 'expired', 'skipped') \
-         ORDER BY s.id DESC LIMIT 1{lock}"
+           AND (s.status = 'leased' OR s.status = 'expired' OR s.status = 'skipped'){lock}"
             ))
             .bind(project_id)
             .bind(s.item_id)
             .bind(user_id),
         )
         .await?;
+    let mut latest = None;
+    for (index, row) in assignments.iter().enumerate() {
+        let id: Id = row.col("id")?;
+        if latest.is_none_or(|(_, best)| id > best) {
+            latest = Some((index, id));
+        }
+    }
+    let assignment = latest.map(|(index, _)| assignments.swap_remove(index));
     let Some(a) = assignment else {
         return Err(StoreError::conflict(format!(
             "item {} was not served to you (or you already answered it); \

@@ -190,6 +190,19 @@ struct Run {
     empty: usize,
 }
 
+/// User plus system CPU time of a process so far, from `/proc/<pid>/stat` (Linux; in the
+/// kernel's fixed 100 Hz user-visible ticks).
+fn cpu_seconds(stat_path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(stat_path).ok()?;
+    // The command name may hold spaces; the fields after it are space-separated, utime and
+    // stime being the 14th and 15th of the whole line.
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -448,10 +461,23 @@ async fn bench_backend(
     let mut acknowledged = Vec::new();
     for &clients in levels {
         eprintln!("{label}: {clients} clients for {} s…", args.seconds);
+        let server_cpu = cpu_seconds(&format!("/proc/{}/stat", server.child.id()));
+        let client_cpu = cpu_seconds("/proc/self/stat");
         let run = run_clients(&server.url, &tokens, clients, args.seconds).await?;
         let rate = run.acknowledged.len() as f64 / run.seconds;
+        // CPU time per annotation moves far less than throughput when the machine's
+        // neighbours are busy: the figure to compare builds by.
+        let per_annotation = |before: Option<f64>, path: &str| match (before, cpu_seconds(path)) {
+            (Some(before), Some(after)) if !run.acknowledged.is_empty() => format!(
+                "{:.0}",
+                (after - before) * 1e6 / run.acknowledged.len() as f64
+            ),
+            _ => "—".to_owned(),
+        };
+        let server_cpu = per_annotation(server_cpu, &format!("/proc/{}/stat", server.child.id()));
+        let client_cpu = per_annotation(client_cpu, "/proc/self/stat");
         lines.push(format!(
-            "| {label} | {clients} | {} | {rate:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {}{} |",
+            "| {label} | {clients} | {} | {rate:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {}{} | {server_cpu} | {client_cpu} |",
             run.acknowledged.len(),
             percentile(&run.next_ms, 50.0),
             percentile(&run.next_ms, 99.0),
@@ -498,7 +524,7 @@ async fn bench_backend(
             integrity.repeated_item_annotator_pairs
         )
     };
-    lines.push(format!("| {label} | check | {verdict} | | | | | | |"));
+    lines.push(format!("| {label} | check | {verdict} | | | | | | | | |"));
     if verdict.starts_with("CHECK FAILED") {
         println!("{}", lines.join("\n"));
         bail!("{label}: {verdict}");
@@ -529,8 +555,8 @@ fn main() -> Result<()> {
             args.items, args.seconds
         ),
         String::new(),
-        "| back end | clients | annotations | per second | next p50 ms | next p99 ms | submit p50 ms | submit p99 ms | errors |".into(),
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|".into(),
+        "| back end | clients | annotations | per second | next p50 ms | next p99 ms | submit p50 ms | submit p99 ms | errors | server CPU µs / annotation | client CPU µs / annotation |".into(),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|".into(),
     ];
     let db = dir.path().join("queue-bench.db");
     let db = db.to_string_lossy().to_string();
