@@ -43,6 +43,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_queue_indexes.sql"),
         postgres: include_str!("../migrations/postgres/0005_queue_indexes.sql"),
     },
+    Migration {
+        name: "0006_check_lists",
+        sqlite: include_str!("../migrations/sqlite/0006_check_lists.sql"),
+        postgres: include_str!("../migrations/postgres/0006_check_lists.sql"),
+    },
 ];
 
 /// Advisory-lock key so that servers starting together on PostgreSQL migrate one at a time.
@@ -127,4 +132,66 @@ async fn apply_locked(conn: &mut AnyConnection, backend: Backend) -> Result<()> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Store, StoreOptions};
+
+    /// Migration 0006 rewrites the SQLite CHECK lists with OR: the constraints still refuse
+    /// a bad value, and an insert no longer builds a temporary B-tree per row.
+    #[tokio::test]
+    async fn sqlite_check_constraints_hold_without_a_temporary_btree_per_row() {
+        let dir = tempfile::tempdir().expect("a scratch folder");
+        let path = dir.path().join("checks.db");
+        let store = Store::open(StoreOptions::new(path.to_string_lossy().to_string()))
+            .await
+            .expect("a store");
+        drop(store);
+        let db = rusqlite::Connection::open(&path).expect("the database file");
+        for table in ["items", "assignments", "memberships", "jobs"] {
+            let sql: String = db
+                .query_row(
+                    "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                    [table],
+                    |row| row.get(0),
+                )
+                .expect("the table's definition");
+            assert!(sql.contains("CHECK ("), "{table} lost its CHECK: {sql}");
+            assert!(!sql.contains(" IN ("), "{table} still has an IN list: {sql}");
+        }
+        let plan: Vec<String> = db
+            .prepare(
+                "EXPLAIN INSERT INTO assignments (project_id, item_id, user_id, purpose, \
+                 status, counts_toward_overlap) VALUES (1, 1, 1, 'label', 'leased', 1)",
+            )
+            .expect("a plan")
+            .query_map([], |row| row.get::<_, String>(1))
+            .expect("the plan's steps")
+            .collect::<Result<_, _>>()
+            .expect("readable steps");
+        assert!(!plan.iter().any(|op| op == "OpenEphemeral"), "{plan:?}");
+
+        db.execute_batch(
+            "INSERT INTO projects (slug, name) VALUES ('p', 'P'); \
+             INSERT INTO items (project_id, external_id, item_type, title) \
+               VALUES (1, 'x1', 'track', 'A track');",
+        )
+        .expect("a valid item");
+        for (sql, column) in [
+            (
+                "INSERT INTO items (project_id, external_id, item_type, title) \
+                 VALUES (1, 'x2', 'podcast', 'Not a type')",
+                "item_type",
+            ),
+            ("UPDATE items SET state = 'done'", "state"),
+        ] {
+            let refused = db.execute(sql, []).expect_err("a CHECK refuses it");
+            assert!(refused.to_string().contains(column), "{refused}");
+        }
+        let integrity: String = db
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .expect("an integrity check");
+        assert_eq!(integrity, "ok");
+    }
 }
