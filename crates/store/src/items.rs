@@ -17,9 +17,16 @@ const ITEM_COLUMNS: &str = "i.id, i.project_id, i.external_id, i.item_type, i.ti
      i.metadata, i.text_fields, i.media_url, i.priority, i.state, i.is_gold, i.gold_answer, \
      i.created_at, i.updated_at";
 
-/// The same columns for a `RETURNING` clause on `items` (no table alias there).
-pub(crate) const ITEM_RETURNING: &str = "id, project_id, external_id, item_type, title, creators, \
-     metadata, text_fields, media_url, priority, state, is_gold, gold_answer, created_at, updated_at";
+/// The same columns without a table alias (a `RETURNING` clause, a read by id), as a macro
+/// so that hot statements are spliced together at compile time.
+macro_rules! item_returning {
+    () => {
+        "id, project_id, external_id, item_type, title, creators, metadata, text_fields, \
+         media_url, priority, state, is_gold, gold_answer, created_at, updated_at"
+    };
+}
+pub(crate) use item_returning;
+pub(crate) const ITEM_RETURNING: &str = item_returning!();
 
 pub(crate) fn item_from_row(row: &impl Columns) -> Result<Item> {
     let gold: Option<String> = row.col("gold_answer")?;

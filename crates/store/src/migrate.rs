@@ -158,7 +158,10 @@ mod tests {
                 )
                 .expect("the table's definition");
             assert!(sql.contains("CHECK ("), "{table} lost its CHECK: {sql}");
-            assert!(!sql.contains(" IN ("), "{table} still has an IN list: {sql}");
+            assert!(
+                !sql.contains(" IN ("),
+                "{table} still has an IN list: {sql}"
+            );
         }
         let plan: Vec<String> = db
             .prepare(

@@ -9,7 +9,7 @@
 
 use crate::conn::{self, Columns, Conn, Param, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
-use crate::items::ITEM_RETURNING;
+use crate::items::{ITEM_RETURNING, item_returning};
 use crate::model::{Id, Item, Project, User};
 use crate::queue_rules::{
     GoldFeedbackMode, OverlapDecision, QueueSettings, answer_categories, decide_overlap, gold_due,
@@ -1113,9 +1113,9 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
         // (the queue's and the browser's), and most leases change neither.
         let fills = candidate.col::<i64>("slots_taken")? + 1 >= needed;
         let starts = candidate.col::<String>("state")? == "queued";
-        let sql = format!(
+        let set = format!(
             "UPDATE items SET needed = $1, slots_taken = slots_taken + 1, updated_at = $2{}{} \
-             WHERE id = $3 RETURNING {ITEM_RETURNING}",
+             WHERE id = $3",
             if fills { ", open = 0" } else { "" },
             if starts {
                 ", state = 'in_progress'"
@@ -1123,10 +1123,28 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
                 ""
             },
         );
-        row = Some(
-            c.fetch_one(stmt(sql).bind(needed).bind(now).bind(item_id))
-                .await?,
-        );
+        let update = |sql: String| stmt(sql).bind(needed).bind(now).bind(item_id);
+        row = Some(match dialect.0 {
+            // SQLite collects RETURNING rows in a temporary B-tree built per statement; a
+            // read of the row just written (its page is in the cache) costs less.
+            Backend::Sqlite => {
+                c.execute(update(set)).await?;
+                c.fetch_one(
+                    stmt(concat!(
+                        "SELECT ",
+                        item_returning!(),
+                        " FROM items WHERE id = $1"
+                    ))
+                    .bind(item_id),
+                )
+                .await?
+            }
+            // One round trip instead of two.
+            Backend::Postgres => {
+                c.fetch_one(update(format!("{set} RETURNING {ITEM_RETURNING}")))
+                    .await?
+            }
+        });
     }
     bump_served(c, project_id, user_id, false).await?;
     Ok(Found::Leased {
@@ -1344,19 +1362,17 @@ async fn submit_in(
         Some(ok) => (1, ok as i64),
         None => (0, 0),
     };
-    let progress = c
-        .fetch_optional(
-            stmt(
-                "UPDATE annotator_progress SET \
+    const COUNT_SUBMISSION: &str = "UPDATE annotator_progress SET \
            done_today = CASE WHEN day = $1 THEN done_today + 1 ELSE 1 END, day = $2, \
            done_total = done_total + 1, time_total_ms = time_total_ms + $3, \
            high_severity_ms = high_severity_ms + $4, \
            gold_answered = gold_answered + $5, gold_correct = gold_correct + $6, \
            window_gold_answered = window_gold_answered + $7, \
            window_gold_correct = window_gold_correct + $8 \
-         WHERE project_id = $9 AND user_id = $10 \
-         RETURNING window_gold_answered, window_gold_correct, paused",
-            )
+         WHERE project_id = $9 AND user_id = $10";
+    const PAUSE_COLUMNS: &str = "window_gold_answered, window_gold_correct, paused";
+    let count = |sql: String| {
+        stmt(sql)
             .bind(now / DAY_MS)
             .bind(now / DAY_MS)
             .bind(spent)
@@ -1366,9 +1382,29 @@ async fn submit_in(
             .bind(answered)
             .bind(correct)
             .bind(project_id)
-            .bind(user_id),
-        )
-        .await?;
+            .bind(user_id)
+    };
+    let progress = match dialect.0 {
+        // As for the lease's item: no temporary B-tree for a RETURNING row on SQLite.
+        Backend::Sqlite => {
+            c.execute(count(COUNT_SUBMISSION.to_owned())).await?;
+            c.fetch_optional(
+                stmt(format!(
+                    "SELECT {PAUSE_COLUMNS} FROM annotator_progress \
+                     WHERE project_id = $1 AND user_id = $2"
+                ))
+                .bind(project_id)
+                .bind(user_id),
+            )
+            .await?
+        }
+        Backend::Postgres => {
+            c.fetch_optional(count(format!(
+                "{COUNT_SUBMISSION} RETURNING {PAUSE_COLUMNS}"
+            )))
+            .await?
+        }
+    };
     let mut paused = false;
     if let Some(p) = progress {
         paused = p.col::<i64>("paused")? != 0;
