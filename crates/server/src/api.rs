@@ -614,23 +614,46 @@ async fn audit_log(
 
 /// What the annotator's client needs to show the next item: the item (blind), the lease
 /// expiry, and the versions to record with the answer.
+/// The answer to "next item". A served item is serialised straight from the lease: through
+/// a `Value` tree its JSON fields were copied twice more per request.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub(crate) enum NextItemBody {
+    Leased(LeasedItemBody),
+    Other(Value),
+}
+
+#[derive(serde::Serialize)]
+pub(crate) struct LeasedItemBody {
+    status: &'static str,
+    item: concord_store::BlindItem,
+    expires_at: i64,
+    resumed: bool,
+    guideline_version_id: Option<i64>,
+    schema_version_id: Option<i64>,
+}
+
 pub(crate) fn next_item_body(
     project: &concord_store::Project,
     next: concord_store::NextItem,
-) -> Value {
-    use concord_store::{BlindItem, NextItem};
+) -> NextItemBody {
+    use concord_store::NextItem;
     match next {
-        NextItem::Leased(lease) => json!({
-            "status": "leased",
-            "item": BlindItem::from(&lease.item),
-            "expires_at": lease.expires_at,
-            "resumed": lease.resumed,
-            "guideline_version_id": project.current_guideline_version_id,
-            "schema_version_id": project.current_schema_version_id,
+        NextItem::Leased(lease) => NextItemBody::Leased(LeasedItemBody {
+            status: "leased",
+            expires_at: lease.expires_at,
+            resumed: lease.resumed,
+            item: lease.item.into(),
+            guideline_version_id: project.current_guideline_version_id,
+            schema_version_id: project.current_schema_version_id,
         }),
-        NextItem::Paused { reason } => json!({"status": "paused", "reason": reason}),
-        NextItem::CapReached { cap } => json!({"status": "cap_reached", "cap": cap}),
-        NextItem::Empty => json!({"status": "empty"}),
+        NextItem::Paused { reason } => {
+            NextItemBody::Other(json!({"status": "paused", "reason": reason}))
+        }
+        NextItem::CapReached { cap } => {
+            NextItemBody::Other(json!({"status": "cap_reached", "cap": cap}))
+        }
+        NextItem::Empty => NextItemBody::Other(json!({"status": "empty"})),
     }
 }
 
@@ -638,7 +661,7 @@ async fn queue_next(
     State(state): State<AppState>,
     auth: Auth,
     Path(slug): Path<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<NextItemBody>> {
     let (project, _) = project_access(&state, &auth.user, &slug, Permission::Annotate).await?;
     let next = state.store.next_item(&project, &auth.user).await?;
     Ok(Json(next_item_body(&project, next)))

@@ -67,6 +67,21 @@ pub struct BlindItem {
     pub media_url: Option<String>,
 }
 
+impl From<Item> for BlindItem {
+    fn from(item: Item) -> Self {
+        BlindItem {
+            id: item.id,
+            external_id: item.external_id,
+            item_type: item.item_type,
+            title: item.title,
+            creators: item.creators,
+            metadata: item.metadata,
+            text: item.text,
+            media_url: item.media_url,
+        }
+    }
+}
+
 impl From<&Item> for BlindItem {
     fn from(item: &Item) -> Self {
         BlindItem {
