@@ -619,7 +619,7 @@ async fn audit_log(
 #[derive(serde::Serialize)]
 #[serde(untagged)]
 pub(crate) enum NextItemBody {
-    Leased(LeasedItemBody),
+    Leased(Box<LeasedItemBody>),
     Other(Value),
 }
 
@@ -639,14 +639,14 @@ pub(crate) fn next_item_body(
 ) -> NextItemBody {
     use concord_store::NextItem;
     match next {
-        NextItem::Leased(lease) => NextItemBody::Leased(LeasedItemBody {
+        NextItem::Leased(lease) => NextItemBody::Leased(Box::new(LeasedItemBody {
             status: "leased",
             expires_at: lease.expires_at,
             resumed: lease.resumed,
             item: lease.item.into(),
             guideline_version_id: project.current_guideline_version_id,
             schema_version_id: project.current_schema_version_id,
-        }),
+        })),
         NextItem::Paused { reason } => {
             NextItemBody::Other(json!({"status": "paused", "reason": reason}))
         }
