@@ -64,7 +64,7 @@ async fn next_fragment(
     let next = state.store.next_item(&project, &auth.user).await?;
     let ctx = match next {
         NextItem::Leased(lease) => {
-            let item = concord_store::BlindItem::from(&lease.item);
+            let item = concord_store::BlindItem::from(lease.item);
             // Relative, so the browser's clock does not matter.
             let seconds_left = ((lease.expires_at - concord_store::system_now_ms()) / 1000).max(0);
             context! {

@@ -82,21 +82,6 @@ impl From<Item> for BlindItem {
     }
 }
 
-impl From<&Item> for BlindItem {
-    fn from(item: &Item) -> Self {
-        BlindItem {
-            id: item.id,
-            external_id: item.external_id.clone(),
-            item_type: item.item_type.clone(),
-            title: item.title.clone(),
-            creators: item.creators.clone(),
-            metadata: item.metadata.clone(),
-            text: item.text.clone(),
-            media_url: item.media_url.clone(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum AnswerKind {
@@ -1377,16 +1362,24 @@ async fn submit_in(
         Some(ok) => (1, ok as i64),
         None => (0, 0),
     };
-    const COUNT_SUBMISSION: &str = "UPDATE annotator_progress SET \
-           done_today = CASE WHEN day = $1 THEN done_today + 1 ELSE 1 END, day = $2, \
-           done_total = done_total + 1, time_total_ms = time_total_ms + $3, \
-           high_severity_ms = high_severity_ms + $4, \
-           gold_answered = gold_answered + $5, gold_correct = gold_correct + $6, \
-           window_gold_answered = window_gold_answered + $7, \
-           window_gold_correct = window_gold_correct + $8 \
-         WHERE project_id = $9 AND user_id = $10";
-    const PAUSE_COLUMNS: &str = "window_gold_answered, window_gold_correct, paused";
-    let count = |sql: String| {
+    macro_rules! count_submission {
+        () => {
+            "UPDATE annotator_progress SET \
+               done_today = CASE WHEN day = $1 THEN done_today + 1 ELSE 1 END, day = $2, \
+               done_total = done_total + 1, time_total_ms = time_total_ms + $3, \
+               high_severity_ms = high_severity_ms + $4, \
+               gold_answered = gold_answered + $5, gold_correct = gold_correct + $6, \
+               window_gold_answered = window_gold_answered + $7, \
+               window_gold_correct = window_gold_correct + $8 \
+             WHERE project_id = $9 AND user_id = $10"
+        };
+    }
+    macro_rules! pause_columns {
+        () => {
+            "window_gold_answered, window_gold_correct, paused"
+        };
+    }
+    let count = |sql: &'static str| {
         stmt(sql)
             .bind(now / DAY_MS)
             .bind(now / DAY_MS)
@@ -1402,11 +1395,12 @@ async fn submit_in(
     let progress = match dialect.0 {
         // As for the lease's item: no temporary B-tree for a RETURNING row on SQLite.
         Backend::Sqlite => {
-            c.execute(count(COUNT_SUBMISSION.to_owned())).await?;
+            c.execute(count(count_submission!())).await?;
             c.fetch_optional(
-                stmt(format!(
-                    "SELECT {PAUSE_COLUMNS} FROM annotator_progress \
-                     WHERE project_id = $1 AND user_id = $2"
+                stmt(concat!(
+                    "SELECT ",
+                    pause_columns!(),
+                    " FROM annotator_progress WHERE project_id = $1 AND user_id = $2"
                 ))
                 .bind(project_id)
                 .bind(user_id),
@@ -1414,8 +1408,10 @@ async fn submit_in(
             .await?
         }
         Backend::Postgres => {
-            c.fetch_optional(count(format!(
-                "{COUNT_SUBMISSION} RETURNING {PAUSE_COLUMNS}"
+            c.fetch_optional(count(concat!(
+                count_submission!(),
+                " RETURNING ",
+                pause_columns!()
             )))
             .await?
         }
