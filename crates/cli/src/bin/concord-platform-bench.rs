@@ -427,6 +427,76 @@ fn http_get(address: &str, path: &str, token: &str) -> Result<usize> {
     Ok(total)
 }
 
+/// One request on a fresh connection (`Connection: close`): the status and the body. The
+/// body, when given, is a file streamed as it is read.
+fn http_request(
+    address: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&Path>,
+) -> Result<(u16, String)> {
+    let mut stream = TcpStream::connect(address)?;
+    let length = match body {
+        Some(file) => std::fs::metadata(file)?.len(),
+        None => 0,
+    };
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/x-ndjson\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+    )?;
+    if let Some(file) = body {
+        std::io::copy(&mut std::fs::File::open(file)?, &mut stream)?;
+    }
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .context("no HTTP status in the response")?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Imports a file through the API as a user would (`POST …/imports`, then the job) and
+/// returns the job's own duration: the server's clock from the job's creation, once the
+/// upload is on disk, to its end.
+fn import_through_api(address: &str, token: &str, slug: &str, file: &Path) -> Result<f64> {
+    let (status, body) = http_request(
+        address,
+        "POST",
+        &format!("/api/v1/projects/{slug}/imports?filename=items.jsonl"),
+        token,
+        Some(file),
+    )?;
+    if status != 202 {
+        bail!("the import was refused ({status}): {body}");
+    }
+    let created: serde_json::Value = serde_json::from_str(&body)?;
+    let id = created["job"]["id"].as_i64().context("no job id")?;
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let (_, body) = http_request(address, "GET", &format!("/api/v1/jobs/{id}"), token, None)?;
+        let job: serde_json::Value = serde_json::from_str(&body)?;
+        let job = &job["job"];
+        match job["status"].as_str() {
+            Some("succeeded") => {}
+            Some("failed") => bail!("the import job failed: {}", job["result"]),
+            _ => continue,
+        }
+        let (Some(start), Some(end)) = (job["created_at"].as_i64(), job["finished_at"].as_i64())
+        else {
+            bail!("the job has no start or end time: {job}");
+        };
+        return Ok((end - start) as f64 / 1000.0);
+    }
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let bin = concord_binary(&args)?;
@@ -509,6 +579,32 @@ fn main() -> Result<()> {
     }
     let loaded_seconds = started.elapsed().as_secs_f64();
     let loaded = proc_status_kib(pid, "VmHWM:").unwrap_or(0) as f64 / 1024.0;
+    drop(server);
+
+    // The same files through the API, into new projects, on a server of their own (so that
+    // its peak memory is the imports'): the issue's goal is server-side time.
+    for &n in &sizes {
+        let mut create = concord(&bin, &db);
+        create.args([
+            "project",
+            "create",
+            &format!("api-{n}"),
+            "--name",
+            "Through the API",
+        ]);
+        check(create)?;
+    }
+    let server = start_server(&bin, &db)?;
+    for &n in &sizes {
+        let file = dir.join(format!("items_{n}.jsonl"));
+        let seconds = import_through_api(&server.address, &token, &format!("api-{n}"), &file)?;
+        rows.push(Row {
+            what: format!("SQLite: import {n} items (JSONL) through the API, the job's own time"),
+            seconds,
+            rate: format!("{:.0} items/s", n as f64 / seconds),
+            peak_mib: proc_status_kib(server.child.id(), "VmHWM:").unwrap_or(0) as f64 / 1024.0,
+        });
+    }
     drop(server);
 
     if let Some(url) = &args.postgres {
