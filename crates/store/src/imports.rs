@@ -430,6 +430,12 @@ impl ItemImport {
                     .execute(&mut *c)
                     .await?;
                     let affected = done.rows_affected() as i64;
+                    // New items, priorities or gold flags: places remembered in the queue's
+                    // order (a model account's cursor) no longer hold.
+                    sqlx::query("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1")
+                        .bind(project_id)
+                        .execute(&mut *c)
+                        .await?;
                     let outcome = match on_conflict {
                         OnConflict::Update => ImportOutcome {
                             read,

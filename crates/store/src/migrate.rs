@@ -48,6 +48,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_check_lists.sql"),
         postgres: include_str!("../migrations/postgres/0006_check_lists.sql"),
     },
+    Migration {
+        name: "0007_model_cursor",
+        sqlite: include_str!("../migrations/sqlite/0007_model_cursor.sql"),
+        postgres: include_str!("../migrations/postgres/0007_model_cursor.sql"),
+    },
 ];
 
 /// Advisory-lock key so that servers starting together on PostgreSQL migrate one at a time.

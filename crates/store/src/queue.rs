@@ -859,7 +859,7 @@ fn like_pattern(code: &str) -> String {
 macro_rules! progress_for_lease_columns {
     () => {
         "paused, paused_reason, day, done_today, daily_cap, served_total, gold_served, \
-         excluded_categories"
+         excluded_categories, cursor_priority, cursor_item_id, cursor_epoch"
     };
 }
 
@@ -1028,12 +1028,58 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
         Candidate::for_account(ctx.is_model),
         excluded.len(),
     );
-    let mut query = stmt(ordinary.as_str()).bind(project_id).bind(user_id);
-    for code in &excluded {
-        query = query.bind(like_pattern(code));
+    // A model account labels every item, so everything it has had stays among its
+    // candidates: walking them from the top made its k-th lease skip k items. It resumes
+    // after the last item it was served instead, while nothing has entered the order since
+    // (the project's queue epoch) and no exclusion hides items from it. What is served is
+    // the same: every item before the cursor was had or not a candidate when the cursor was
+    // set, and only an import (which moves the epoch) can change that.
+    let model_epoch = if ctx.is_model && excluded.is_empty() {
+        let row = c
+            .fetch_one(stmt("SELECT queue_epoch FROM projects WHERE id = $1").bind(project_id))
+            .await?;
+        Some(row.col::<i64>("queue_epoch")?)
+    } else {
+        None
+    };
+    let mut candidate = None;
+    if let (Some(epoch), Some(cursor_epoch), Some(priority), Some(after)) = (
+        model_epoch,
+        progress.col::<Option<i64>>("cursor_epoch")?,
+        progress.col::<Option<i64>>("cursor_priority")?,
+        progress.col::<Option<Id>>("cursor_item_id")?,
+    ) && cursor_epoch == epoch
+    {
+        let same = candidate_sql(dialect, Candidate::ForModelAfterCursor, 0);
+        candidate = c
+            .fetch_optional(
+                stmt(same.as_str())
+                    .bind(project_id)
+                    .bind(user_id)
+                    .bind(priority)
+                    .bind(after),
+            )
+            .await?;
+        if candidate.is_none() {
+            let below = candidate_sql(dialect, Candidate::ForModelBelowCursor, 0);
+            candidate = c
+                .fetch_optional(
+                    stmt(below.as_str())
+                        .bind(project_id)
+                        .bind(user_id)
+                        .bind(priority),
+                )
+                .await?;
+        }
     }
-    let mut candidate = c.fetch_optional(query).await?;
-    if candidate.is_none() && dialect.0 == Backend::Postgres {
+    if candidate.is_none() {
+        let mut query = stmt(ordinary.as_str()).bind(project_id).bind(user_id);
+        for code in &excluded {
+            query = query.bind(like_pattern(code));
+        }
+        candidate = c.fetch_optional(query).await?;
+    }
+    if candidate.is_none() && dialect.0 == Backend::Postgres && !ctx.is_model {
         // Everything left may only be locked by other annotators' leases in flight: wait for
         // them rather than say "empty" while a slot is about to remain free.
         let waiting = ordinary.replace(" SKIP LOCKED", "");
@@ -1079,6 +1125,20 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
     let item_id: Id = candidate.col("id")?;
     let counts = !ctx.is_model;
     let assignment_id = insert_lease(c, ctx, item_id, "label", counts, now, expires_at).await?;
+    if let Some(epoch) = model_epoch {
+        c.execute(
+            stmt(
+                "UPDATE annotator_progress SET cursor_priority = $1, cursor_item_id = $2, \
+                 cursor_epoch = $3 WHERE project_id = $4 AND user_id = $5",
+            )
+            .bind(candidate.col::<i64>("priority")?)
+            .bind(item_id)
+            .bind(epoch)
+            .bind(project_id)
+            .bind(user_id),
+        )
+        .await?;
+    }
     let mut row = None;
     if counts {
         let needed = match candidate.col::<Option<i64>>("needed")? {
@@ -1142,6 +1202,11 @@ enum Candidate {
     /// Any ordinary item not yet adjudicated, for a model account: models label in parallel
     /// and do not take the people's slots.
     ForModel,
+    /// [`Candidate::ForModel`] after the model's cursor: of the cursor's priority (`$3`),
+    /// after its item (`$4`).
+    ForModelAfterCursor,
+    /// [`Candidate::ForModel`] after the model's cursor: of a lower priority than `$3`.
+    ForModelBelowCursor,
     /// An open gold item.
     Gold,
 }
@@ -1182,10 +1247,24 @@ fn candidate_sql(dialect: Dialect, kind: Candidate, excluded_categories: usize) 
              WHERE i.project_id = $1 AND i.open = 1 AND i.is_gold = 0 AND {never_had}{exclusions} \
              ORDER BY i.priority DESC, i.prelabel_severity DESC, i.id LIMIT 1{lock}"
         ),
+        // Not locked: a model's lease does not count toward an overlap (and a lock skipped
+        // would break the cursor's promise that nothing before it is left).
         Candidate::ForModel => format!(
-            "SELECT i.id, i.needed FROM items i WHERE i.project_id = $1 AND i.is_gold = 0 \
-               AND i.state <> 'adjudicated' AND {never_had}{exclusions} \
-             ORDER BY i.priority DESC, i.id LIMIT 1{lock}"
+            "SELECT i.id, i.needed, i.priority FROM items i WHERE i.project_id = $1 \
+               AND i.is_gold = 0 AND i.state <> 'adjudicated' AND {never_had}{exclusions} \
+             ORDER BY i.priority DESC, i.id LIMIT 1"
+        ),
+        Candidate::ForModelAfterCursor => format!(
+            "SELECT i.id, i.needed, i.priority FROM items i WHERE i.project_id = $1 \
+               AND i.priority = $3 AND i.id > $4 \
+               AND i.is_gold = 0 AND i.state <> 'adjudicated' AND {never_had} \
+             ORDER BY i.id LIMIT 1"
+        ),
+        Candidate::ForModelBelowCursor => format!(
+            "SELECT i.id, i.needed, i.priority FROM items i WHERE i.project_id = $1 \
+               AND i.priority < $3 \
+               AND i.is_gold = 0 AND i.state <> 'adjudicated' AND {never_had} \
+             ORDER BY i.priority DESC, i.id LIMIT 1"
         ),
         // Not locked: a gold item's lease does not count toward an overlap.
         Candidate::Gold => format!(
@@ -1595,18 +1674,34 @@ mod tests {
     use crate::{Store, StoreOptions};
     use sqlx::Row;
 
-    const KINDS: [Candidate; 3] = [Candidate::Ordinary, Candidate::ForModel, Candidate::Gold];
+    const KINDS: [Candidate; 5] = [
+        Candidate::Ordinary,
+        Candidate::ForModel,
+        Candidate::ForModelAfterCursor,
+        Candidate::ForModelBelowCursor,
+        Candidate::Gold,
+    ];
 
     /// Each candidate query's plan, one text per kind and number of excluded categories.
     async fn plans(store: &Store, explain: &str, column: &str) -> Vec<String> {
         let mut plans = Vec::new();
         for kind in KINDS {
-            for excluded in [0, 2] {
+            // A model's cursor is used only when no category is excluded for it.
+            let cursor = match kind {
+                Candidate::ForModelAfterCursor => vec![5i64, 10],
+                Candidate::ForModelBelowCursor => vec![5i64],
+                _ => Vec::new(),
+            };
+            let exclusions: &[usize] = if cursor.is_empty() { &[0, 2] } else { &[0] };
+            for &excluded in exclusions {
                 let sql = format!(
                     "{explain} {}",
                     candidate_sql(store.dialect(), kind, excluded)
                 );
                 let mut query = sqlx::query(&sql).bind(1i64).bind(2i64);
+                for value in &cursor {
+                    query = query.bind(*value);
+                }
                 for _ in 0..excluded {
                     query = query.bind("%\"violence\"%");
                 }

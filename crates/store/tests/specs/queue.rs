@@ -669,6 +669,117 @@ async fn model_accounts_label_in_parallel_and_set_the_pre_label_that_orders_the_
     assert!(err.to_string().contains("NOPE"));
 }
 
+/// A model account labels the whole catalog in the queue's order, and each lease costs the
+/// same however much it has labelled: it resumes after the last item it was served. Items
+/// imported later, or excluded for a while, still come in their place in the order.
+async fn a_model_account_goes_through_the_catalog_in_order_and_new_items_take_their_place(
+    store: TestStore,
+) {
+    let item = |id: &str, priority: i64| {
+        format!(
+            "{{\"id\":\"{id}\",\"item_type\":\"track\",\"title\":\"{id}\",\"priority\":{priority}}}\n"
+        )
+    };
+    let catalog: String = [
+        ("a1", 5),
+        ("a2", 5),
+        ("b1", 3),
+        ("b2", 3),
+        ("c1", 1),
+        ("c2", 1),
+    ]
+    .iter()
+    .map(|(id, priority)| item(id, *priority))
+    .collect();
+    let project = project_with(&store, "model-order", json!({"overlap": 1}), &catalog).await;
+    let model = store
+        .create_user(
+            NewUser {
+                username: "catalog-model".into(),
+                display_name: None,
+                password: None,
+                is_admin: false,
+                kind: "model".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let manager = fixtures::user(&store, "manager").await;
+    let mut served = Vec::new();
+    let mut key = 0;
+    let mut next = async |served: &mut Vec<String>| {
+        key += 1;
+        let lease = leased(store.next_item(&project, &model).await.unwrap());
+        served.push(lease.item.external_id.clone());
+        label(
+            &store,
+            &project,
+            &model,
+            lease.item.id,
+            "NOT_VIOLATING",
+            "S0",
+            &format!("model-order-{key}"),
+        )
+        .await;
+    };
+    for _ in 0..3 {
+        next(&mut served).await;
+    }
+    assert_eq!(served, ["a1", "a2", "b1"]);
+
+    // Imported after the model passed their place: served next, in the order's place.
+    fixtures::import_items(
+        &store,
+        project.id,
+        "later.jsonl",
+        &(item("urgent", 9) + &item("a3", 5) + &item("b0", 3)),
+        OnConflict::Error,
+    )
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        next(&mut served).await;
+    }
+    assert_eq!(served[3..], ["urgent", "a3", "b2"]);
+
+    // b0 came after b1 by id (a newer item), so it is still ahead: served in its turn. An
+    // update that raises c2 above the cursor brings it forward too.
+    fixtures::import_items(
+        &store,
+        project.id,
+        "raise.jsonl",
+        &item("c2", 4),
+        OnConflict::Update,
+    )
+    .await
+    .unwrap();
+    // While an exclusion hides categories from the model it is served without its cursor.
+    store
+        .set_annotator_limits(
+            project.id,
+            model.id,
+            None,
+            vec!["DG.SELF".into()],
+            manager.id,
+        )
+        .await
+        .unwrap();
+    next(&mut served).await;
+    store
+        .set_annotator_limits(project.id, model.id, None, Vec::new(), manager.id)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        next(&mut served).await;
+    }
+    assert_eq!(served[6..], ["c2", "b0", "c1"]);
+    assert!(matches!(
+        store.next_item(&project, &model).await.unwrap(),
+        NextItem::Empty
+    ));
+}
+
 async fn a_rereview_is_the_only_way_to_see_an_item_again_and_it_comes_first(store: TestStore) {
     let project = project_with(&store, "rereview", json!({"overlap": 1}), &tracks(3)).await;
     let ann = fixtures::user(&store, "ann").await;
@@ -841,6 +952,7 @@ on_every_backend!(
     gold_is_mixed_in_at_its_rate_scored_with_a_wilson_interval_and_pauses_the_inaccurate,
     deferred_gold_feedback_is_not_shown_after_submission_but_later_in_my_work,
     model_accounts_label_in_parallel_and_set_the_pre_label_that_orders_the_queue,
+    a_model_account_goes_through_the_catalog_in_order_and_new_items_take_their_place,
     a_rereview_is_the_only_way_to_see_an_item_again_and_it_comes_first,
     an_item_first_seen_in_a_retest_is_never_served_again_by_the_ordinary_queue,
     time_on_high_severity_content_is_counted_for_the_project_manager,
