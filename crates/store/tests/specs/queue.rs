@@ -89,6 +89,23 @@ async fn label(
         .unwrap()
 }
 
+/// An automated annotator's account (kind "model").
+async fn model_account(store: &Store, username: &str) -> User {
+    store
+        .create_user(
+            NewUser {
+                username: username.into(),
+                display_name: None,
+                password: None,
+                is_admin: false,
+                kind: "model".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap()
+}
+
 async fn item_state(store: &Store, project: &Project, item_id: Id) -> String {
     store.item(project.id, item_id).await.unwrap().state
 }
@@ -617,19 +634,7 @@ async fn model_accounts_label_in_parallel_and_set_the_pre_label_that_orders_the_
     store: TestStore,
 ) {
     let project = project_with(&store, "models", json!({"overlap": 2}), &tracks(3)).await;
-    let model = store
-        .create_user(
-            NewUser {
-                username: "rules-model".into(),
-                display_name: None,
-                password: None,
-                is_admin: false,
-                kind: "model".into(),
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let model = model_account(&store, "rules-model").await;
     let human = fixtures::user(&store, "human").await;
     // The model labels every item (it takes no human slot); it calls t0003 severe.
     for n in 0..3 {
@@ -692,19 +697,7 @@ async fn a_model_account_goes_through_the_catalog_in_order_and_new_items_take_th
     .map(|(id, priority)| item(id, *priority))
     .collect();
     let project = project_with(&store, "model-order", json!({"overlap": 1}), &catalog).await;
-    let model = store
-        .create_user(
-            NewUser {
-                username: "catalog-model".into(),
-                display_name: None,
-                password: None,
-                is_admin: false,
-                kind: "model".into(),
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let model = model_account(&store, "catalog-model").await;
     let manager = fixtures::user(&store, "manager").await;
     let mut served = Vec::new();
     let mut key = 0;
