@@ -1008,7 +1008,7 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
         .bind(now)
         .bind(expires_at)
         .bind(id)).await?;
-        bump_served(c, project_id, user_id, false).await?;
+        bump_served(c, project_id, user_id, false, None).await?;
         return Ok(Found::Leased {
             assignment_id: id,
             item_id: row.col("item_id")?,
@@ -1110,7 +1110,7 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
             let item_id: Id = gold.col("id")?;
             let assignment_id =
                 insert_lease(c, ctx, item_id, "gold", false, now, expires_at).await?;
-            bump_served(c, project_id, user_id, true).await?;
+            bump_served(c, project_id, user_id, true, None).await?;
             return Ok(Found::Leased {
                 assignment_id,
                 item_id,
@@ -1125,20 +1125,14 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
     let item_id: Id = candidate.col("id")?;
     let counts = !ctx.is_model;
     let assignment_id = insert_lease(c, ctx, item_id, "label", counts, now, expires_at).await?;
-    if let Some(epoch) = model_epoch {
-        c.execute(
-            stmt(
-                "UPDATE annotator_progress SET cursor_priority = $1, cursor_item_id = $2, \
-                 cursor_epoch = $3 WHERE project_id = $4 AND user_id = $5",
-            )
-            .bind(candidate.col::<i64>("priority")?)
-            .bind(item_id)
-            .bind(epoch)
-            .bind(project_id)
-            .bind(user_id),
-        )
-        .await?;
-    }
+    let cursor = match model_epoch {
+        Some(epoch) => Some(ModelCursor {
+            priority: candidate.col("priority")?,
+            item_id,
+            epoch,
+        }),
+        None => None,
+    };
     let mut row = None;
     if counts {
         let needed = match candidate.col::<Option<i64>>("needed")? {
@@ -1183,7 +1177,7 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
             }
         });
     }
-    bump_served(c, project_id, user_id, false).await?;
+    bump_served(c, project_id, user_id, false, cursor).await?;
     Ok(Found::Leased {
         assignment_id,
         item_id,
@@ -1224,6 +1218,14 @@ impl Candidate {
 /// The query for the next item of a kind that this annotator (`$2`) has never had, in
 /// project `$1`, outside the categories `$3…` they are excluded from.
 fn candidate_sql(dialect: Dialect, kind: Candidate, excluded_categories: usize) -> String {
+    // The cursor holds only while no category is excluded (their queries take `$3`, `$4`).
+    debug_assert!(
+        excluded_categories == 0
+            || !matches!(
+                kind,
+                Candidate::ForModelAfterCursor | Candidate::ForModelBelowCursor
+            )
+    );
     let mut exclusions = String::new();
     for n in 0..excluded_categories {
         exclusions += &format!(" AND i.prelabel_categories NOT LIKE ${} ESCAPE '\\'", n + 3);
@@ -1301,17 +1303,41 @@ async fn insert_lease(
     .await
 }
 
-async fn bump_served(c: &mut Conn<'_>, project_id: Id, user_id: Id, gold: bool) -> Result<()> {
-    c.execute(
-        stmt(
+/// Where a model account's next lease resumes: the item just served, its priority, and the
+/// project's queue epoch it was served under.
+struct ModelCursor {
+    priority: i64,
+    item_id: Id,
+    epoch: i64,
+}
+
+/// Counts a served item; a model's lease moves its cursor in the same statement.
+async fn bump_served(
+    c: &mut Conn<'_>,
+    project_id: Id,
+    user_id: Id,
+    gold: bool,
+    cursor: Option<ModelCursor>,
+) -> Result<()> {
+    let sql = match cursor {
+        None => {
             "UPDATE annotator_progress SET served_total = served_total + 1, \
-           gold_served = gold_served + $1 WHERE project_id = $2 AND user_id = $3",
-        )
-        .bind(gold as i64)
-        .bind(project_id)
-        .bind(user_id),
-    )
-    .await?;
+             gold_served = gold_served + $1 WHERE project_id = $2 AND user_id = $3"
+        }
+        Some(_) => {
+            "UPDATE annotator_progress SET served_total = served_total + 1, \
+             gold_served = gold_served + $1, cursor_priority = $4, cursor_item_id = $5, \
+             cursor_epoch = $6 WHERE project_id = $2 AND user_id = $3"
+        }
+    };
+    let mut query = stmt(sql).bind(gold as i64).bind(project_id).bind(user_id);
+    if let Some(cursor) = cursor {
+        query = query
+            .bind(cursor.priority)
+            .bind(cursor.item_id)
+            .bind(cursor.epoch);
+    }
+    c.execute(query).await?;
     Ok(())
 }
 
