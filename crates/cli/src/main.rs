@@ -82,8 +82,39 @@ fn main() -> std::process::ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", error_chain(&error));
             std::process::ExitCode::from(2)
         }
+    }
+}
+
+/// An error and its causes on one line, each said once: a cause whose text its parent
+/// already shows (a wrapper that prints its source) is not repeated.
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_error_chain_says_each_cause_once() {
+        let inner = anyhow::anyhow!("unable to open database file");
+        let wrapped = inner.context("database error: unable to open database file");
+        let outer = wrapped.context("cannot open /tmp/x.db");
+        assert_eq!(
+            super::error_chain(&outer),
+            "cannot open /tmp/x.db: database error: unable to open database file"
+        );
     }
 }

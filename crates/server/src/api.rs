@@ -447,7 +447,22 @@ async fn add_annotation(
     Path((slug, id)): Path<(String, i64)>,
     Json(mut body): Json<NewAnnotation>,
 ) -> AppResult<(StatusCode, Json<Value>)> {
-    let (project, _) = project_access(&state, &auth.user, &slug, Permission::ViewProject).await?;
+    // One write path for labels: the queue. Outside it a person may only correct their own
+    // label (the store checks that `supersedes` is theirs), or override with a role allowed
+    // to; both are recorded as such.
+    let needed = match body.supersedes {
+        Some(_) => Permission::Annotate,
+        None => Permission::OverrideLabels,
+    };
+    let (project, _) = project_access(&state, &auth.user, &slug, needed).await
+        .map_err(|e| match (e.status, body.supersedes) {
+            (StatusCode::FORBIDDEN, None) => AppError::forbidden(
+                "labels come through the queue (POST …/queue/submit); outside it you may \
+                 correct your own label by naming it in `supersedes`, and only a QA expert or \
+                 project manager may add an override",
+            ),
+            _ => e,
+        })?;
     body.item_id = id;
     if body.guideline_version_id.is_none() {
         body.guideline_version_id = project.current_guideline_version_id;

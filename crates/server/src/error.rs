@@ -11,6 +11,9 @@ use serde_json::json;
 pub struct AppError {
     pub status: StatusCode,
     pub message: String,
+    /// Extra fields of the error object a client needs to act (e.g. the stored answer of a
+    /// reused idempotency key).
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Attached to error responses so that page routes can render them as HTML.
@@ -27,6 +30,7 @@ impl AppError {
         AppError {
             status,
             message: message.into(),
+            details: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -55,9 +59,25 @@ impl AppError {
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
+        let text = e.to_string();
         match e {
             StoreError::NotFound(what) => AppError::not_found(format!("{what} not found")),
             StoreError::Conflict(message) => AppError::new(StatusCode::CONFLICT, message),
+            StoreError::KeyReused {
+                annotation_id,
+                stored_answer,
+                stored_kind,
+            } => {
+                let mut details = serde_json::Map::new();
+                details.insert(
+                    "stored".into(),
+                    json!({"annotation_id": annotation_id, "kind": stored_kind, "answer": stored_answer}),
+                );
+                AppError {
+                    details: Some(details),
+                    ..AppError::new(StatusCode::CONFLICT, text)
+                }
+            }
             StoreError::Invalid(message) => {
                 AppError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
             }
@@ -74,7 +94,11 @@ impl From<minijinja::Error> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"status": self.status.as_u16(), "message": self.message}});
+        let mut error = serde_json::Map::new();
+        error.insert("status".into(), json!(self.status.as_u16()));
+        error.insert("message".into(), json!(self.message));
+        error.extend(self.details.unwrap_or_default());
+        let body = json!({ "error": error });
         let mut response = (self.status, Json(body)).into_response();
         response.extensions_mut().insert(ErrorInfo {
             status: self.status,

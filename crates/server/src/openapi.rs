@@ -133,8 +133,8 @@ pub const API_ROUTES: &[ApiRoute] = routes![
     (
         "post",
         "/projects/{slug}/items/{id}/annotations",
-        "Submit an annotation (body: answer, rationale, flags, time_spent_ms, supersedes, idempotency_key)",
-        "member"
+        "A label outside the queue: a correction of your own label (`supersedes`, any role that annotates) or an override (QA expert, project manager); recorded with its source (body: answer, rationale, flags, time_spent_ms, supersedes, idempotency_key); a reused key with another answer is 409 with the stored answer",
+        "qa_expert, project_manager, admin"
     ),
     (
         "post",

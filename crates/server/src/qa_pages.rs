@@ -55,7 +55,8 @@ pub(crate) fn qa_error(error: concord_qa::QaError) -> AppError {
         concord_qa::QaError::Compute(e) => {
             AppError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
         }
-        concord_qa::QaError::Settings(e) => AppError::new(StatusCode::UNPROCESSABLE_ENTITY, e),
+        // Settings are checked when they are saved: unreadable ones are our fault.
+        concord_qa::QaError::Settings(e) => AppError::internal(e),
         concord_qa::QaError::Panicked(e) => AppError::internal(e),
     }
 }

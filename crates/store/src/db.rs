@@ -173,14 +173,29 @@ fn completion<T: Send + 'static>(
 pub(crate) const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 60000;";
 
+/// The back end and the URL sqlx opens. Every SQLite spelling — a bare path,
+/// `sqlite:///abs/path.db`, `sqlite://rel.db`, `sqlite:rel.db`, with or without a query —
+/// names the same file and creates it when missing, as a bare path does.
 fn normalise_url(url: &str) -> (Backend, String) {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        (Backend::Postgres, url.to_owned())
-    } else if url.starts_with("sqlite:") {
-        (Backend::Sqlite, url.to_owned())
-    } else {
-        (Backend::Sqlite, format!("sqlite://{url}?mode=rwc"))
+        return (Backend::Postgres, url.to_owned());
     }
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, query),
+        None => (rest, ""),
+    };
+    let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    if !params.iter().any(|p| p.starts_with("mode=")) {
+        params.push("mode=rwc");
+    }
+    (
+        Backend::Sqlite,
+        format!("sqlite://{path}?{}", params.join("&")),
+    )
 }
 
 fn valid_schema_name(name: &str) -> bool {
@@ -775,5 +790,29 @@ mod tests {
             }
         }
         assert_eq!(store.count_users().await.expect("a count"), 23);
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::{Backend, normalise_url};
+
+    #[test]
+    fn every_sqlite_spelling_names_the_same_file_and_creates_it() {
+        for (given, opened) in [
+            ("/abs/path.db", "sqlite:///abs/path.db?mode=rwc"),
+            ("sqlite:///abs/path.db", "sqlite:///abs/path.db?mode=rwc"),
+            ("sqlite://rel.db", "sqlite://rel.db?mode=rwc"),
+            ("sqlite:rel.db", "sqlite://rel.db?mode=rwc"),
+            ("rel.db", "sqlite://rel.db?mode=rwc"),
+            ("sqlite://rel.db?mode=ro", "sqlite://rel.db?mode=ro"),
+        ] {
+            assert_eq!(
+                normalise_url(given),
+                (Backend::Sqlite, opened.to_string()),
+                "{given}"
+            );
+        }
+        assert_eq!(normalise_url("postgres://h/db").0, Backend::Postgres);
     }
 }

@@ -10,8 +10,22 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// An idempotency key came back with a different answer than the one stored under it:
+    /// the new answer was not taken, and the stored one is given so the client can tell.
+    #[error(
+        "this idempotency key was already used for annotation {annotation_id} with a different answer; the new answer was not stored"
+    )]
+    KeyReused {
+        annotation_id: i64,
+        stored_answer: serde_json::Value,
+        stored_kind: String,
+    },
     #[error("{0}")]
     Invalid(String),
+    /// Data the store wrote earlier cannot be read back (a stored JSON value or setting):
+    /// ours, never the caller's, so it is never answered as a 4xx.
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// From the SQLite writer's own connection (the work queue's hot path).
@@ -59,5 +73,5 @@ pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> String {
 
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
     serde_json::from_str(text)
-        .map_err(|e| StoreError::invalid(format!("stored {what} is not valid JSON: {e}")))
+        .map_err(|e| StoreError::Corrupt(format!("stored {what} is not valid JSON: {e}")))
 }

@@ -2,10 +2,11 @@
 
 use crate::conn::{Columns, NativeRow, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
-use crate::model::{Annotation, Id, Item, NewAnnotation};
+use crate::model::{Annotation, AnnotationSource, Id, Item, NewAnnotation};
 use crate::{Store, audit};
 use concord_formats::items::{ExportAnnotation, ExportRecord, raw_json};
 use futures_util::TryStreamExt;
+use serde_json::Value;
 use serde_json::value::RawValue;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -234,8 +235,12 @@ impl Store {
         Ok(counts)
     }
 
-    /// Appends an annotation. A retried request with the same idempotency key returns the
-    /// annotation already stored instead of adding a second one.
+    /// Appends an annotation outside the queue: a correction of the annotator's own label
+    /// (`supersedes` names it) or an override by a role that may override (the caller checks
+    /// the role). An override takes no overlap slot and is not counted among the item's
+    /// overlap votes; it marks the item as had, so the queue never serves it to the same
+    /// person. A retried request with the same idempotency key and answer returns the
+    /// annotation already stored; with another answer it is refused (`KeyReused`).
     pub async fn add_annotation(
         &self,
         project_id: Id,
@@ -249,19 +254,20 @@ impl Store {
             .map_err(StoreError::Invalid)?;
         let schema_version = new.schema_version_id.unwrap_or(schema.id);
         let key = new.idempotency_key.clone();
+        let answer = new.answer.clone();
         let written = self
             .write(move |c| {
                 Box::pin(async move {
                     if let Some(key) = &new.idempotency_key {
                         let existing = sqlx::query(
-                            "SELECT id FROM annotations WHERE annotator_id = $1 AND idempotency_key = $2",
+                            "SELECT id, answer, kind FROM annotations WHERE annotator_id = $1 AND idempotency_key = $2",
                         )
                         .bind(annotator_id)
                         .bind(key)
                         .fetch_optional(&mut *c)
                         .await?;
                         if let Some(row) = existing {
-                            return Ok(row.try_get::<Id, _>("id")?);
+                            return replay_of(&row, &new.answer);
                         }
                     }
                     let item = sqlx::query("SELECT id FROM items WHERE id = $1 AND project_id = $2")
@@ -271,6 +277,30 @@ impl Store {
                         .await?;
                     if item.is_none() {
                         return Err(StoreError::not_found(format!("item {} in this project", new.item_id)));
+                    }
+                    let source = match new.supersedes {
+                        Some(_) => AnnotationSource::Correction,
+                        None => AnnotationSource::Override,
+                    };
+                    if source == AnnotationSource::Override {
+                        // The override is this person's label of the item: the queue must
+                        // never serve them the item afterwards, and a person who had it
+                        // through the queue corrects their own label instead.
+                        let had = sqlx::query(
+                            "SELECT id FROM assignments WHERE item_id = $1 AND user_id = $2 \
+                             AND (purpose = 'label' OR purpose = 'gold')",
+                        )
+                        .bind(new.item_id)
+                        .bind(annotator_id)
+                        .fetch_optional(&mut *c)
+                        .await?;
+                        if had.is_some() {
+                            return Err(StoreError::conflict(format!(
+                                "item {} was served to you through the queue: answer it there, \
+                                 or correct your label by naming it in `supersedes`",
+                                new.item_id
+                            )));
+                        }
                     }
                     if let Some(old) = new.supersedes {
                         let ok = sqlx::query(
@@ -289,8 +319,8 @@ impl Store {
                     }
                     let row = sqlx::query(
                         "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, flags, \
-                           guideline_version_id, schema_version_id, time_spent_ms, supersedes, idempotency_key) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                           guideline_version_id, schema_version_id, time_spent_ms, supersedes, idempotency_key, source) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
                     )
                     .bind(project_id)
                     .bind(new.item_id)
@@ -303,9 +333,25 @@ impl Store {
                     .bind(new.time_spent_ms)
                     .bind(new.supersedes)
                     .bind(new.idempotency_key.clone())
+                    .bind(source.as_str())
                     .fetch_one(&mut *c)
                     .await?;
                     let id: Id = row.try_get("id")?;
+                    if source == AnnotationSource::Override {
+                        // Outside the overlap: it takes no slot and is not one of the votes
+                        // that close the item, but it marks the item as had by this person.
+                        sqlx::query(
+                            "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
+                               counts_toward_overlap, annotation_id, created_by) \
+                             VALUES ($1, $2, $3, 'label', 'submitted', 0, $4, $3)",
+                        )
+                        .bind(project_id)
+                        .bind(new.item_id)
+                        .bind(annotator_id)
+                        .bind(id)
+                        .execute(&mut *c)
+                        .await?;
+                    }
                     audit::record(c, Some(annotator_id), Some(project_id), "create", "annotation", Some(id), None, Some(&new.answer))
                         .await?;
                     Ok(id)
@@ -317,14 +363,14 @@ impl Store {
             // two transactions side by side): its annotation is the answer to this one too.
             (Err(e), Some(key)) if e.is_unique_violation() => {
                 let existing = sqlx::query(
-                    "SELECT id FROM annotations WHERE annotator_id = $1 AND idempotency_key = $2",
+                    "SELECT id, answer, kind FROM annotations WHERE annotator_id = $1 AND idempotency_key = $2",
                 )
                 .bind(annotator_id)
                 .bind(key)
                 .fetch_optional(self.pool())
                 .await?;
                 match existing {
-                    Some(row) => row.try_get::<Id, _>("id")?,
+                    Some(row) => replay_of(&row, &answer)?,
                     None => return Err(e),
                 }
             }
@@ -517,5 +563,22 @@ impl ExportFolder {
 
     fn finish(self) -> Option<ExportRecord> {
         self.current.map(|(_, done)| done)
+    }
+}
+
+/// A stored annotation found under a retried idempotency key: the same answer is a replay
+/// (its id is the answer), a different one is refused with what was stored.
+fn replay_of(row: &sqlx::any::AnyRow, answer: &Value) -> Result<Id> {
+    let id: Id = row.try_get("id")?;
+    let stored_answer: Value = parse_json(&row.try_get::<String, _>("answer")?, "answer")?;
+    let stored_kind: String = row.try_get("kind")?;
+    if crate::queue_rules::same_answer(&stored_answer, answer) {
+        Ok(id)
+    } else {
+        Err(StoreError::KeyReused {
+            annotation_id: id,
+            stored_answer,
+            stored_kind,
+        })
     }
 }

@@ -33,6 +33,8 @@ pub enum Permission {
     EditSettings,
     /// Take work from the queue and submit labels.
     Annotate,
+    /// Label an item outside the queue (an override, recorded as such).
+    OverrideLabels,
     /// See annotators' progress and gold accuracy; resume paused annotators; set caps and
     /// exclusions; create re-review assignments.
     ManageAnnotators,
@@ -98,7 +100,12 @@ impl Role {
             ),
             Role::QaExpert => matches!(
                 permission,
-                ViewProject | BrowseItems | ReadAnnotations | Annotate | Adjudicate
+                ViewProject
+                    | BrowseItems
+                    | ReadAnnotations
+                    | Annotate
+                    | Adjudicate
+                    | OverrideLabels
             ),
             Role::Annotator => matches!(permission, ViewProject | Annotate),
         }
@@ -269,6 +276,28 @@ pub struct Item {
     pub gold_answer: Option<Value>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// How an annotation came in: the work queue, a file import, a correction of one's own label,
+/// or an override by a QA expert or project manager. Stored in `annotations.source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnnotationSource {
+    Workflow,
+    Import,
+    Correction,
+    Override,
+}
+
+impl AnnotationSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnnotationSource::Workflow => "workflow",
+            AnnotationSource::Import => "import",
+            AnnotationSource::Correction => "correction",
+            AnnotationSource::Override => "override",
+        }
+    }
 }
 
 /// A new annotation. Append-only: `supersedes` names the row it corrects.

@@ -13,7 +13,7 @@ use crate::items::{ITEM_RETURNING, item_returning};
 use crate::model::{Id, Item, Project, User};
 use crate::queue_rules::{
     GoldFeedbackMode, OverlapDecision, QueueSettings, answer_categories, decide_overlap, gold_due,
-    high_severity_threshold, matches_gold, severity_index, vote_agreement,
+    high_severity_threshold, matches_gold, same_answer, severity_index, vote_agreement,
 };
 use crate::schema::LabelSchema;
 use crate::{Backend, Dialect, Store, audit};
@@ -709,7 +709,7 @@ impl Store {
 }
 
 fn settings_of(project: &Project) -> Result<QueueSettings> {
-    QueueSettings::from_project_settings(&project.settings).map_err(StoreError::Invalid)
+    QueueSettings::from_project_settings(&project.settings).map_err(StoreError::Corrupt)
 }
 
 fn progress_from_row(row: &AnyRow, today: i64) -> Result<AnnotatorProgress> {
@@ -1352,7 +1352,8 @@ async fn submit_in(
 
     // A retry: answer with what the first request stored.
     let existing = c.fetch_optional(stmt(
-        "SELECT a.id, a.item_id, a.is_late, a.gold_correct, i.gold_answer FROM annotations a \
+        "SELECT a.id, a.item_id, a.is_late, a.gold_correct, a.answer, a.kind, i.gold_answer \
+         FROM annotations a \
          JOIN items i ON i.id = a.item_id WHERE a.annotator_id = $1 AND a.idempotency_key = $2",
     )
     .bind(user_id)
@@ -1362,6 +1363,15 @@ async fn submit_in(
             return Err(StoreError::conflict(
                 "this idempotency key was already used for another item",
             ));
+        }
+        let stored_answer: Value = parse_json(&row.col::<String>("answer")?, "answer")?;
+        let stored_kind: String = row.col("kind")?;
+        if stored_kind != s.kind.as_str() || !same_answer(&stored_answer, &s.answer) {
+            return Err(StoreError::KeyReused {
+                annotation_id: row.col("id")?,
+                stored_answer,
+                stored_kind,
+            });
         }
         let gold = match (
             row.col::<Option<i64>>("gold_correct")?,

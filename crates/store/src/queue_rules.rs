@@ -193,6 +193,23 @@ pub fn vote_agreement(schema: &LabelSchema, answers: &[Value]) -> f64 {
     lowest
 }
 
+/// True when two answers say the same thing: the same questions, each with the same value
+/// (multi-label lists compare as sets). A retried submission is a replay only if this holds.
+pub fn same_answer(a: &Value, b: &Value) -> bool {
+    match (a.as_object(), b.as_object()) {
+        (Some(x), Some(y)) => {
+            x.len() == y.len()
+                && x.iter().all(|(key, value)| {
+                    y.get(key).is_some_and(|other| match (answer_key(value), answer_key(other)) {
+                        (Some(p), Some(q)) => p == q,
+                        _ => value == other,
+                    })
+                })
+        }
+        _ => a == b,
+    }
+}
+
 /// True when an answer matches a gold answer on every question the gold answer names.
 pub fn matches_gold(answer: &Value, gold: &Value) -> bool {
     let Some(gold) = gold.as_object() else {
@@ -335,6 +352,16 @@ mod tests {
         assert!((vote_agreement(&schema, &answers) - 0.75).abs() < 1e-12);
         assert!((vote_agreement(&schema, &answers[..2]) - 0.5).abs() < 1e-12);
         assert_eq!(vote_agreement(&schema, &[]), 1.0);
+    }
+
+    #[test]
+    fn answers_are_the_same_when_every_question_has_the_same_value_sets_unordered() {
+        use super::same_answer;
+        let a = json!({"explicit": "yes", "topics": ["drugs", "violence"]});
+        assert!(same_answer(&a, &json!({"topics": ["violence", "drugs"], "explicit": "yes"})));
+        assert!(!same_answer(&a, &json!({"explicit": "no", "topics": ["drugs", "violence"]})));
+        assert!(!same_answer(&a, &json!({"explicit": "yes"})));
+        assert!(!same_answer(&a, &json!({"explicit": "yes", "topics": ["drugs"]})));
     }
 
     #[test]

@@ -356,7 +356,7 @@ async fn annotations_are_checked_against_the_schema_and_idempotent(app: TestApp)
 
     let (status, body) = annotate(
         &app,
-        &team.annotator,
+        &team.expert,
         t1,
         json!({"answer": answer, "rationale": "slur in the title", "idempotency_key": "ann-t1-1"}),
     )
@@ -364,13 +364,13 @@ async fn annotations_are_checked_against_the_schema_and_idempotent(app: TestApp)
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let first = body["annotation"].clone();
     assert_eq!(first["item_id"], t1);
-    assert_eq!(first["annotator"], "ann");
+    assert_eq!(first["annotator"], "expert");
     assert_eq!(first["answer"], answer);
 
     // A retry with the same key returns the stored annotation instead of adding one.
     let (status, body) = annotate(
         &app,
-        &team.annotator,
+        &team.expert,
         t1,
         json!({"answer": answer, "rationale": "slur in the title", "idempotency_key": "ann-t1-1"}),
     )
@@ -390,7 +390,7 @@ async fn annotations_are_checked_against_the_schema_and_idempotent(app: TestApp)
             "mood",
         ),
     ] {
-        let (status, body) = annotate(&app, &team.annotator, t1, json!({"answer": wrong})).await;
+        let (status, body) = annotate(&app, &team.pm, t1, json!({"answer": wrong})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{wrong}: {body}");
         assert!(
             error_message(&body).contains(&format!("\"{question}\"")),
@@ -398,7 +398,7 @@ async fn annotations_are_checked_against_the_schema_and_idempotent(app: TestApp)
         );
     }
 
-    let (status, body) = annotate(&app, &team.annotator, 999_999, json!({"answer": answer})).await;
+    let (status, body) = annotate(&app, &team.pm, 999_999, json!({"answer": answer})).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
     let (status, body) = json(
@@ -423,11 +423,7 @@ async fn exports_stream_every_item_with_its_annotations(app: TestApp) {
     import(&app, &team.pm, "format=jsonl", ITEMS).await;
     let answer: Value = serde_json::from_str(VIOLATING).unwrap();
     let (t1, t2) = (item_id(&app, "t1").await, item_id(&app, "t2").await);
-    for (token, item) in [
-        (&team.annotator, t1),
-        (&team.expert, t1),
-        (&team.annotator, t2),
-    ] {
+    for (token, item) in [(&team.pm, t1), (&team.expert, t1), (&team.pm, t2)] {
         let (status, body) = annotate(&app, token, item, json!({"answer": answer})).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
@@ -458,7 +454,7 @@ async fn exports_stream_every_item_with_its_annotations(app: TestApp) {
     };
     let on_t1 = annotations("t1");
     assert_eq!(on_t1.len(), 2);
-    assert_eq!(on_t1[0]["annotator"], "ann");
+    assert_eq!(on_t1[0]["annotator"], "pm");
     assert_eq!(on_t1[1]["annotator"], "expert");
     assert!(on_t1.iter().all(|a| a["answer"] == answer));
     assert_eq!(annotations("t2").len(), 1);

@@ -153,7 +153,196 @@ async fn an_annotator_labels_blind_through_the_api_and_an_analyst_sees_the_team(
 on_every_backend!(
     an_annotator_labels_blind_through_the_api_and_an_analyst_sees_the_team,
     the_label_fragment_is_blind_and_the_team_page_resumes_and_limits,
+    labels_go_through_the_queue_and_outside_it_only_corrections_and_overrides,
+    a_retried_key_with_another_answer_is_refused_with_the_stored_answer,
 );
+
+const ANSWER_S0: &str = r#"{"decision": "NOT_VIOLATING", "severity": "S0"}"#;
+
+async fn direct(app: &TestApp, token: &str, item: i64, body: Value) -> (StatusCode, Value) {
+    call(
+        app,
+        token,
+        Method::POST,
+        &format!("/items/{item}/annotations"),
+        body,
+    )
+    .await
+}
+
+/// The permission matrix of the direct route, and that it keeps the queue's rules: an
+/// annotator never adds a label the queue did not serve (an item of overlap 1 is not labelled
+/// twice), corrects only their own, and an override is recorded as one, takes no overlap slot
+/// and is never served to its author afterwards.
+async fn labels_go_through_the_queue_and_outside_it_only_corrections_and_overrides(app: TestApp) {
+    let project = app.project("catalog").await;
+    app.store
+        .update_project(project.id, "Catalog", "", json!({"queue": {"overlap": 1}}), None)
+        .await
+        .unwrap();
+    app.import_items(project.id, ITEMS).await;
+    let mut tokens = std::collections::HashMap::new();
+    for (name, role) in [
+        ("ann", Role::Annotator),
+        ("other", Role::Annotator),
+        ("analyst", Role::QaAnalyst),
+        ("expert", Role::QaExpert),
+        ("pm", Role::ProjectManager),
+    ] {
+        let user = app.member(&project, name, role).await;
+        tokens.insert(name, app.token(&user).await);
+    }
+    let answer: Value = serde_json::from_str(ANSWER_S0).unwrap();
+    let t2 = app
+        .store
+        .item_by_external_id(project.id, "t2")
+        .await
+        .unwrap()
+        .id;
+
+    // Outside the queue, without `supersedes`: only roles that may override.
+    for (who, allowed) in [
+        ("ann", false),
+        ("other", false),
+        ("analyst", false),
+        ("expert", true),
+        ("pm", true),
+    ] {
+        let (status, body) = direct(&app, &tokens[who], t2, json!({"answer": answer})).await;
+        if allowed {
+            assert_eq!(status, StatusCode::CREATED, "{who}: {body}");
+            assert_eq!(body["annotation"]["source"], "override", "{who}: {body}");
+        } else {
+            assert_eq!(status, StatusCode::FORBIDDEN, "{who}: {body}");
+            assert!(
+                body["error"]["message"].as_str().unwrap().contains("queue"),
+                "{who}: {body}"
+            );
+        }
+    }
+    // The overrides took no slot: t2 (overlap 1) is still served to one annotator, and to
+    // no one who overrode it.
+    let t2_now = app.store.item(project.id, t2).await.unwrap();
+    assert_eq!(t2_now.labels_count, 0, "overrides are not overlap votes");
+
+    // The annotator labels through the queue: every item once, overlap 1.
+    let mut served = Vec::new();
+    loop {
+        let (status, next) = call(&app, &tokens["ann"], Method::POST, "/queue/next", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{next}");
+        if next["status"] != "leased" {
+            break;
+        }
+        let id = next["item"]["id"].as_i64().unwrap();
+        let key = format!("ann-queue-{id}");
+        let (status, done) = call(
+            &app,
+            &tokens["ann"],
+            Method::POST,
+            "/queue/submit",
+            json!({"item_id": id, "answer": answer, "idempotency_key": key}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{done}");
+        served.push((id, done["outcome"]["annotation_id"].as_i64().unwrap()));
+    }
+    assert_eq!(served.len(), 3, "every item once: {served:?}");
+    // Overlap 1 is reached: the second annotator is served nothing and cannot go around it.
+    let (_, next) = call(&app, &tokens["other"], Method::POST, "/queue/next", json!({})).await;
+    assert_eq!(next["status"], "empty", "{next}");
+    let (first_item, first_annotation) = served[0];
+    let (status, _) = direct(&app, &tokens["other"], first_item, json!({"answer": answer})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Nor can they "correct" a label that is not theirs.
+    let (status, body) = direct(
+        &app,
+        &tokens["other"],
+        first_item,
+        json!({"answer": answer, "supersedes": first_annotation}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // The author corrects their own label: recorded as a correction, the count unchanged.
+    let before = app.store.item(project.id, first_item).await.unwrap();
+    let corrected = json!({"decision": "VIOLATING", "severity": "S3"});
+    let (status, body) = direct(
+        &app,
+        &tokens["ann"],
+        first_item,
+        json!({"answer": corrected, "supersedes": first_annotation}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["annotation"]["source"], "correction");
+    assert_eq!(body["annotation"]["supersedes"], first_annotation);
+    let after = app.store.item(project.id, first_item).await.unwrap();
+    assert_eq!(after.labels_count, before.labels_count);
+    assert_eq!(after.state, before.state);
+
+    // An expert who overrode t2 is never served t2 by the queue; one who had an item through
+    // the queue answers it there (or corrects), not with a second label.
+    let mut expert_served = Vec::new();
+    loop {
+        let (_, next) = call(&app, &tokens["expert"], Method::POST, "/queue/next", json!({})).await;
+        if next["status"] != "leased" {
+            break;
+        }
+        let id = next["item"]["id"].as_i64().unwrap();
+        expert_served.push(id);
+        let (status, body) = direct(&app, &tokens["expert"], id, json!({"answer": answer})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        call(
+            &app,
+            &tokens["expert"],
+            Method::POST,
+            "/queue/skip",
+            json!({"item_id": id, "reason": "test"}),
+        )
+        .await;
+    }
+    assert!(!expert_served.contains(&t2), "{expert_served:?}");
+}
+
+async fn a_retried_key_with_another_answer_is_refused_with_the_stored_answer(app: TestApp) {
+    let project = catalog_with_gold_first(&app).await;
+    let ann = app.member(&project, "ann", Role::Annotator).await;
+    let expert = app.member(&project, "expert", Role::QaExpert).await;
+    let (ann, expert) = (app.token(&ann).await, app.token(&expert).await);
+    let (_, next) = call(&app, &ann, Method::POST, "/queue/next", json!({})).await;
+    let item_id = next["item"]["id"].as_i64().unwrap();
+    let first: Value = serde_json::from_str(ANSWER_S0).unwrap();
+    let submit = |answer: &Value| {
+        json!({"item_id": item_id, "answer": answer, "idempotency_key": "retry-key-0001"})
+    };
+    let (status, stored) = call(&app, &ann, Method::POST, "/queue/submit", submit(&first)).await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    // The same answer again, keys in another order: a replay.
+    let reordered = json!({"severity": "S0", "decision": "NOT_VIOLATING"});
+    let (status, again) = call(&app, &ann, Method::POST, "/queue/submit", submit(&reordered)).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["outcome"]["replayed"], true);
+    // Another answer under the same key: 409, the stored answer in the body, nothing written.
+    let other = json!({"decision": "VIOLATING", "severity": "S3"});
+    let (status, refused) = call(&app, &ann, Method::POST, "/queue/submit", submit(&other)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"]["stored"]["answer"], first, "{refused}");
+    assert_eq!(
+        refused["error"]["stored"]["annotation_id"],
+        stored["outcome"]["annotation_id"]
+    );
+    let labels = app.store.item_annotations(item_id).await.unwrap();
+    assert_eq!(labels.len(), 1, "the refused answer was not stored");
+
+    // The direct route keeps the same rule.
+    let direct_body = |answer: &Value| json!({"answer": answer, "idempotency_key": "override-key-01"});
+    let (status, body) = direct(&app, &expert, item_id, direct_body(&first)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = direct(&app, &expert, item_id, direct_body(&first)).await;
+    assert!(status.is_success(), "{body}");
+    let (status, body) = direct(&app, &expert, item_id, direct_body(&other)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["stored"]["answer"], first, "{body}");
+}
 
 /// The pages: the label page's fragment is blind and says why the queue stopped; the team page
 /// is for analysts and managers only, and its forms resume a paused annotator and set limits.
