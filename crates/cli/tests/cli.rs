@@ -1568,3 +1568,107 @@ fn release_matches_the_engine_run_independently(dir: &tempfile::TempDir, db: &st
     }
     assert_eq!((compared, adjudicated), (11036, 4));
 }
+
+/// concord's own cases (tests/conformance/concord, made with the pinned reference packages):
+/// every param and result field the conformance README names, through `concord case check`.
+#[test]
+fn concords_own_conformance_cases_pass_through_concord_case_check() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance/concord");
+    let out = concord(&["case", "check", dir.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    let summary = text.lines().last().unwrap_or_default();
+    let passed: usize = summary
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(passed >= 22, "{text}");
+    assert!(summary.ends_with(" 0 failed"), "{text}");
+}
+
+/// Ordered levels and weights on text labels need a declared order: an error saying so
+/// without it, the declared order with it — never the alphabetical one.
+#[test]
+fn ordered_agreement_on_text_labels_needs_the_declared_order() {
+    let dir = tempfile::tempdir().unwrap();
+    // Declared order none < mild < severe; alphabetically mild < none < severe.
+    let file = write(
+        &dir,
+        "severity.csv",
+        b"item,annotator,label\n1,a,none\n1,b,mild\n2,a,severe\n2,b,severe\n3,a,none\n3,b,none\n4,a,mild\n4,b,severe\n",
+    );
+    let path = file.to_str().unwrap();
+    for flags in [
+        &["--metric", "alpha", "--level", "ordinal"][..],
+        &["--metric", "alpha", "--level", "interval"][..],
+        &["--metric", "gwet", "--weights", "linear"][..],
+    ] {
+        let mut args = vec!["agreement", path, "--label-type", "category"];
+        args.extend_from_slice(flags);
+        let out = concord(&args);
+        assert!(!out.status.success(), "{flags:?}: {}", stdout(&out));
+        let message = stderr(&out);
+        assert!(
+            message.contains("order of the labels") && message.contains("--categories"),
+            "{flags:?}: {message}"
+        );
+    }
+    let declared = |categories: &str| {
+        let out = concord(&[
+            "agreement", path, "--label-type", "category", "--metric", "alpha", "--level",
+            "interval", "--categories", categories, "--format", "json",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let printed: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        printed.to_string()
+    };
+    assert_ne!(
+        declared(r#"["none","mild","severe"]"#),
+        declared(r#"["mild","none","severe"]"#),
+        "the declared order is the one used"
+    );
+    // Nominal α needs no order.
+    let out = concord(&["agreement", path, "--label-type", "category", "--metric", "alpha"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// Every SQLite URL spelling opens (and creates) the same file as the bare path, and a
+/// failure's cause is said once.
+#[test]
+fn sqlite_urls_in_every_spelling_open_the_same_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("spelled.db");
+    let absolute = format!("sqlite://{}", db.display());
+    let out = Command::new(env!("CARGO_BIN_EXE_concord"))
+        .args(["user", "add", "ana", "--database-url", &absolute])
+        .env("CONCORD_TEST_FAST_PASSWORD_HASH", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(db.exists());
+    for url in [
+        format!("sqlite:{}", db.display()),
+        db.display().to_string(),
+    ] {
+        let out = concord(&["user", "list", "--database-url", &url]);
+        assert!(out.status.success(), "{url}: {}", stderr(&out));
+        assert!(stdout(&out).contains("ana"), "{url}: {}", stdout(&out));
+    }
+    let relative = Command::new(env!("CARGO_BIN_EXE_concord"))
+        .current_dir(dir.path())
+        .args(["user", "list", "--database-url", "sqlite://spelled.db"])
+        .output()
+        .unwrap();
+    assert!(relative.status.success(), "{}", stderr(&relative));
+    assert!(stdout(&relative).contains("ana"));
+    let missing = format!("sqlite://{}/no/such/dir/x.db", dir.path().display());
+    let out = concord(&["user", "list", "--database-url", &missing]);
+    assert!(!out.status.success());
+    let message = stderr(&out);
+    assert_eq!(
+        message.matches("unable to open database file").count(),
+        1,
+        "{message}"
+    );
+}

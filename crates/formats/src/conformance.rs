@@ -12,7 +12,8 @@ use serde_json::{Map, Value, json};
 
 use concord_stats::AnnotationTable;
 use concord_stats::aggregate::metrics::{
-    UncertaintyBy, accuracy_against, consistency, label_accuracy, uncertainty,
+    UncertaintyBy, accuracy_against, accuracy_against_accepted, consistency, label_accuracy,
+    uncertainty,
 };
 use concord_stats::aggregate::multi_label::binary_relevance;
 use concord_stats::aggregate::{AggregateOptions, Method, aggregate};
@@ -25,6 +26,8 @@ pub struct Case {
     pub id: String,
     /// Known answers (`input.gold`) and scoring-only answers (`input.ground_truth`): item → label.
     pub gold: Option<Map<String, Value>>,
+    /// Several gold labels per item (`input.gold_pairs`: `[[item, label], …]`).
+    pub gold_pairs: Option<Vec<(Value, Value)>>,
     pub ground_truth: Option<Map<String, Value>>,
     pub family: String,
     pub metric: String,
@@ -64,7 +67,22 @@ impl Case {
                 .ok_or_else(|| format!("'{key}' is not a string"))?
                 .to_string())
         };
+        let gold_pairs = match input.get("gold_pairs") {
+            None | Some(Value::Null) => None,
+            Some(pairs) => Some(
+                pairs
+                    .as_array()
+                    .ok_or("input.gold_pairs is not a list")?
+                    .iter()
+                    .map(|pair| match pair.as_array() {
+                        Some(p) if p.len() == 2 => Ok((p[0].clone(), p[1].clone())),
+                        _ => Err("a gold pair is not [item, label]".to_string()),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
         Ok(Case {
+            gold_pairs,
             gold: input.get("gold").and_then(Value::as_object).cloned(),
             ground_truth: input
                 .get("ground_truth")
@@ -190,9 +208,12 @@ fn plan(case: &Case) -> Result<(Metric, AgreementOptions, LabelSpec), String> {
         "set" => LabelKind::Set,
         _ => LabelKind::Category,
     };
+    // The declared order: `categories`, else a `value_domain` given as a list (a
+    // `value_domain` in words is informational).
     let categories = p
         .get("categories")
         .and_then(Value::as_array)
+        .or_else(|| p.get("value_domain").and_then(Value::as_array))
         .map(|c| c.iter().map(scalar_text).collect::<Vec<_>>());
     let spec = LabelSpec {
         kind: LabelTypeRequest::Exactly(kind),
@@ -304,6 +325,8 @@ pub fn run_case(case: &Case) -> Result<Value, String> {
         all.insert("pe".into(), num(reported_pe));
         all.insert("se".into(), num(e.se));
         all.insert("ci95".into(), e.ci.map_or(Value::Null, |c| json!(c)));
+        // At a confidence level other than 0.95 the interval is named plainly.
+        all.insert("ci".into(), e.ci.map_or(Value::Null, |c| json!(c)));
         all.insert("z".into(), num(e.z));
         // irrCAC's raw Brennan–Prediger reports a one-sided p-value.
         let p = match (options.variance, metric) {
@@ -319,6 +342,11 @@ pub fn run_case(case: &Case) -> Result<Value, String> {
         all.insert("ci95_high".into(), num(e.ci.map(|c| c[1])));
         all.insert("z".into(), num(e.z));
         all.insert("p_two_sided".into(), num(e.p_value));
+    }
+    if metric == Metric::FleissKappa {
+        // Fleiss' intermediate quantities: mean observed agreement and chance agreement.
+        all.insert("P_bar".into(), num(e.pa));
+        all.insert("Pe_bar".into(), num(e.pe));
     }
     if case.metric == "fleiss_kappa+randolph_kappa" {
         all.insert("fleiss".into(), num(e.value));
@@ -516,6 +544,29 @@ pub fn gold_file(answers: &Map<String, Value>) -> String {
     out
 }
 
+/// Several gold labels per item as a CSV file (item,label), one row per pair.
+pub fn gold_pairs_file(pairs: &[(Value, Value)]) -> String {
+    let mut out = String::from("item,label\n");
+    for (item, label) in pairs {
+        out.push_str(&format!(
+            "{},{}\n",
+            csv_field(&scalar_text(item)),
+            csv_field(&scalar_text(label))
+        ));
+    }
+    out
+}
+
+/// The case's known answers as the file a user passes with `--known`: `input.gold_pairs`
+/// (several per item) or `input.gold`.
+pub fn known_file(case: &Case) -> Option<String> {
+    match (&case.gold_pairs, &case.gold) {
+        (Some(pairs), _) => Some(gold_pairs_file(pairs)),
+        (None, Some(gold)) => Some(gold_file(gold)),
+        (None, None) => None,
+    }
+}
+
 /// A label as the case writes it: typed like the input labels.
 fn label_json(table: &AnnotationTable, label_type: &str, value: u32) -> Value {
     let name = table.values().name(value);
@@ -597,17 +648,16 @@ fn run_aggregation_case(case: &Case) -> Result<Value, String> {
         .table;
     let lt = case.label_type.as_str();
     let mut all = Map::new();
+    let known = match known_file(case) {
+        Some(file) => Some(
+            crate::read_gold_from_bytes("gold", file.as_bytes(), Format::Csv, &table)
+                .map_err(|e| e.to_string())?
+                .known,
+        ),
+        None => None,
+    };
     if case.metric != "accuracy_on_gold" {
-        if let Some(gold) = &case.gold {
-            let known = crate::read_gold_from_bytes(
-                "gold",
-                gold_file(gold).as_bytes(),
-                Format::Csv,
-                &table,
-            )
-            .map_err(|e| e.to_string())?;
-            options.known = Some(known.known);
-        }
+        options.known = known.clone();
     }
     let noop = |_: usize, _: f64| {};
     if multi {
@@ -715,11 +765,14 @@ fn run_aggregation_case(case: &Case) -> Result<Value, String> {
                 );
             }
             "accuracy_on_gold" => {
-                let gold = case
-                    .gold
+                let known = known
                     .as_ref()
-                    .ok_or("accuracy_on_gold needs input.gold")?;
-                let accuracy = accuracy_against(&table, &reference_labels(&table, gold)?);
+                    .ok_or("accuracy_on_gold needs input.gold or input.gold_pairs")?;
+                let mut accepted: Vec<Vec<u32>> = vec![Vec::new(); table.n_items()];
+                for &(item, value) in &known.answers {
+                    accepted[item as usize].push(value);
+                }
+                let accuracy = accuracy_against_accepted(&table, &accepted);
                 all.insert("value".into(), json!(accuracy.overall));
                 all.insert(
                     "per_worker".into(),
@@ -735,7 +788,8 @@ fn run_aggregation_case(case: &Case) -> Result<Value, String> {
                     Some("worker") => UncertaintyBy::Annotator,
                     _ => UncertaintyBy::Item,
                 };
-                let values = uncertainty(&table, None, by);
+                let skills = workers_skills(case, &table)?;
+                let values = uncertainty(&table, skills.as_deref(), by);
                 if case
                     .params
                     .get("aggregate")
@@ -767,6 +821,26 @@ fn run_aggregation_case(case: &Case) -> Result<Value, String> {
         result.insert(key.clone(), all.get(key).cloned().unwrap_or(Value::Null));
     }
     Ok(json!({"id": case.id, "result": result}))
+}
+
+/// `params.workers_skills` (annotator → skill) as a skill per annotator of the table.
+fn workers_skills(case: &Case, table: &AnnotationTable) -> Result<Option<Vec<f64>>, String> {
+    let Some(given) = case.params.get("workers_skills") else {
+        return Ok(None);
+    };
+    let given = given
+        .as_object()
+        .ok_or("params.workers_skills is not a map of annotator to skill")?;
+    (0..table.n_annotators() as u32)
+        .map(|a| {
+            let name = table.annotator_name(a);
+            given
+                .get(name)
+                .and_then(Value::as_f64)
+                .ok_or_else(|| format!("params.workers_skills has no skill for annotator {name:?}"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// The `concord aggregate` flags equivalent to an aggregation case (the known-answers

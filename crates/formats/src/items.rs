@@ -398,6 +398,7 @@ impl<R: Read> ItemReader<R> {
                     .iter()
                     .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
                     .collect::<Vec<_>>();
+                let headers = flatten_nested_headers(&file, headers)?;
                 if !headers.iter().any(|h| h == "id" || h == "external_id") {
                     return Err(RecordError {
                         file,
@@ -415,6 +416,59 @@ impl<R: Read> ItemReader<R> {
         };
         Ok(ItemReader { file, inner })
     }
+}
+
+/// The text fields and source ids a CSV column may name by their JSONL path.
+const NESTED_COLUMNS: [(&str, &[&str]); 2] = [
+    ("text", &["description", "lyrics_excerpt", "transcript"]),
+    ("source_ids", &["isrc", "upc", "ean", "rss_guid", "isbn"]),
+];
+
+/// CSV columns named like the JSONL paths (`text.lyrics_excerpt`, `source_ids.isrc`) are the
+/// same fields as their short names. A dotted name that is no such path, or a field given
+/// twice, is refused naming the column: it would otherwise land in metadata unnoticed.
+fn flatten_nested_headers(file: &str, headers: Vec<String>) -> Result<Vec<String>, RecordError> {
+    let refuse = |column: &str, message: String| RecordError {
+        file: file.to_owned(),
+        line: 1,
+        field: Some(column.to_owned()),
+        message,
+    };
+    let mut flat: Vec<String> = Vec::with_capacity(headers.len());
+    for header in headers {
+        let name = match header.split_once('.') {
+            None => header.clone(),
+            Some((parent, field)) => {
+                let known = NESTED_COLUMNS
+                    .iter()
+                    .find(|(p, _)| *p == parent)
+                    .filter(|(_, fields)| fields.contains(&field));
+                if known.is_none() {
+                    let paths: Vec<String> = NESTED_COLUMNS
+                        .iter()
+                        .flat_map(|(p, fields)| fields.iter().map(move |f| format!("{p}.{f}")))
+                        .collect();
+                    return Err(refuse(
+                        &header,
+                        format!(
+                            "column {header:?} is not a field of a catalog item; nested \
+                             columns are {}",
+                            paths.join(", ")
+                        ),
+                    ));
+                }
+                field.to_owned()
+            }
+        };
+        if !name.is_empty() && flat.contains(&name) {
+            return Err(refuse(
+                &header,
+                format!("column {header:?} gives {name:?} a second time"),
+            ));
+        }
+        flat.push(name);
+    }
+    Ok(flat)
 }
 
 fn csv_error(file: &str, e: csv::Error) -> RecordError {
@@ -1104,6 +1158,27 @@ mod tests {
         assert_eq!(items[0].metadata["markets"], json!(["GB", "IE"]));
         assert_eq!(items[0].metadata["extra"]["shelf"], "A3");
         assert_eq!(items[0].text["description"], "A show");
+    }
+
+    #[test]
+    fn csv_columns_named_like_the_jsonl_paths_are_the_same_fields() {
+        let csv = "id,item_type,title,text.lyrics_excerpt,source_ids.isrc\nt1,track,One,Neon lights,XXC0N2500017\n";
+        let items = read_all(csv, RecordFormat::Csv).unwrap();
+        assert_eq!(items[0].text["lyrics_excerpt"], "Neon lights");
+        assert_eq!(items[0].metadata["source_ids"]["isrc"], "XXC0N2500017");
+        assert!(items[0].metadata.get("extra").is_none(), "{:?}", items[0].metadata);
+    }
+
+    #[test]
+    fn an_unknown_dotted_column_or_a_field_given_twice_is_refused_naming_the_column() {
+        for (csv, column) in [
+            ("id,item_type,title,text.lyrics\nt1,track,One,x\n", "text.lyrics"),
+            ("id,item_type,title,isrc,source_ids.isrc\nt1,track,One,a,b\n", "source_ids.isrc"),
+        ] {
+            let err = read_all(csv, RecordFormat::Csv).unwrap_err();
+            assert_eq!(err.line, 1, "{err}");
+            assert_eq!(err.field.as_deref(), Some(column), "{err}");
+        }
     }
 
     #[test]

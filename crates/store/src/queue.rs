@@ -553,9 +553,72 @@ impl Store {
         }
         let rows = query.fetch_all(self.pool()).await?;
         let today = self.database_now().await? / DAY_MS;
+        let tallies = self.gold_tallies(project_id, user_id).await?;
         rows.iter()
-            .map(|row| progress_from_row(row, today))
+            .map(|row| {
+                let mut progress = progress_from_row(row, today)?;
+                let (answered, correct) = tallies
+                    .get(&progress.user_id)
+                    .copied()
+                    .unwrap_or((0, 0));
+                progress.gold = wilson(correct, answered, 0.95);
+                Ok(progress)
+            })
             .collect()
+    }
+
+    /// Per annotator: (gold items answered, answered as gold says), over every label on a
+    /// gold item whatever its way in (queue, import, correction, override), the latest of
+    /// each annotator per item, against the item's gold answer as it is now.
+    pub async fn gold_tallies(
+        &self,
+        project_id: Id,
+        user_id: Option<Id>,
+    ) -> Result<std::collections::HashMap<Id, (u64, u64)>> {
+        let one = if user_id.is_some() {
+            " AND a.annotator_id = $2"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT a.annotator_id, a.item_id, a.answer, i.gold_answer \
+             FROM annotations a JOIN items i ON i.id = a.item_id \
+             WHERE i.project_id = $1 AND i.is_gold = 1 AND a.kind = 'label'{one} \
+             ORDER BY a.item_id, a.annotator_id, a.id"
+        );
+        let mut query = sqlx::query(&sql).bind(project_id);
+        if let Some(id) = user_id {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        // The last row of each (item, annotator) run is the latest label: corrections win.
+        let mut tallies: std::collections::HashMap<Id, (u64, u64)> = Default::default();
+        let mut gold_of_item: Option<(Id, Value)> = None;
+        for (index, row) in rows.iter().enumerate() {
+            let annotator: Id = row.try_get("annotator_id")?;
+            let item: Id = row.try_get("item_id")?;
+            let superseded = rows.get(index + 1).is_some_and(|next| {
+                next.try_get::<Id, _>("annotator_id").ok() == Some(annotator)
+                    && next.try_get::<Id, _>("item_id").ok() == Some(item)
+            });
+            if superseded {
+                continue;
+            }
+            if gold_of_item.as_ref().is_none_or(|(id, _)| *id != item) {
+                gold_of_item = Some((item, parse_gold(row.try_get("gold_answer")?)?));
+            }
+            let Some((_, gold)) = &gold_of_item else {
+                continue;
+            };
+            if gold.is_null() {
+                continue;
+            }
+            let answer: Value = parse_json(&row.try_get::<String, _>("answer")?, "answer")?;
+            let tally = tallies.entry(annotator).or_default();
+            tally.0 += 1;
+            tally.1 += u64::from(matches_gold(&answer, gold));
+        }
+        Ok(tallies)
     }
 
     /// The annotator's own annotations, newest first, with gold results where the project's

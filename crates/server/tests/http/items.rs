@@ -398,6 +398,10 @@ async fn annotations_are_checked_against_the_schema_and_idempotent(app: TestApp)
         );
     }
 
+    // An annotator labels through the queue; outside it only a correction of their own.
+    let (status, body) = annotate(&app, &team.annotator, t1, json!({"answer": answer})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
     let (status, body) = annotate(&app, &team.pm, 999_999, json!({"answer": answer})).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 

@@ -52,9 +52,17 @@ pub fn annotator_accuracy_by(
 
 /// Overall accuracy of all distinct answers against references (micro average).
 pub fn overall_accuracy(table: &AnnotationTable, reference: &[Option<u32>]) -> Option<f64> {
-    let (correct, total) = correct_and_scored(table, |item, value| {
+    overall_accuracy_by(table, |item, value| {
         reference[item as usize].map(|truth| truth == value)
     })
+}
+
+/// Like [`overall_accuracy`], with several acceptable answers per item.
+pub fn overall_accuracy_by(
+    table: &AnnotationTable,
+    is_correct: impl Fn(u32, u32) -> Option<bool> + Sync,
+) -> Option<f64> {
+    let (correct, total) = correct_and_scored(table, is_correct)
     .into_iter()
     .fold((0u64, 0u64), |(c, t), (correct, total)| {
         (c + u64::from(correct), t + u64::from(total))

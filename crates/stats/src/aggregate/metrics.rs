@@ -123,6 +123,20 @@ pub fn accuracy_against(table: &AnnotationTable, reference: &[Option<u32>]) -> A
     }
 }
 
+/// Accuracy against several acceptable answers per item (`accepted[item]`; empty = not
+/// scored): an answer is correct when it is any of them, each distinct (item, annotator,
+/// label) counted once.
+pub fn accuracy_against_accepted(table: &AnnotationTable, accepted: &[Vec<u32>]) -> Accuracy {
+    let is_correct = |item: u32, value: u32| {
+        let ok = &accepted[item as usize];
+        (!ok.is_empty()).then(|| ok.contains(&value))
+    };
+    Accuracy {
+        overall: super::majority::overall_accuracy_by(table, is_correct),
+        per_annotator: super::majority::annotator_accuracy_by(table, is_correct),
+    }
+}
+
 /// Accuracy of aggregated labels against gold, over the items that have both.
 pub fn label_accuracy(labels: &[Option<u32>], gold: &[Option<u32>]) -> Option<(f64, usize)> {
     let (mut correct, mut total) = (0usize, 0usize);

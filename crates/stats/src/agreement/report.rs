@@ -15,7 +15,7 @@ use super::two_rater::{
     CohenWeights, ContingencyTable, TableCoefficient, cohen_kappa, table_coefficient,
 };
 use super::{Estimate, Inference};
-use crate::table::AnnotationTable;
+use crate::table::{AnnotationTable, LabelKind, ValueDomain};
 use crate::units::Units;
 use crate::weights::{Level, WeightScheme, Weights};
 
@@ -170,6 +170,46 @@ pub enum AgreementError {
     Options(String),
 }
 
+/// What of a computation depends on the order of the labels, if anything: an ordered
+/// level of α, or a weight scheme other than identity (a custom matrix's rows follow the
+/// categories' order too).
+fn order_dependence(metric: Metric, options: &AgreementOptions) -> Option<String> {
+    let level = options.level.filter(|l| {
+        metric == Metric::KrippendorffAlpha
+            && options.alpha_distance.is_none()
+            && matches!(l, Level::Ordinal | Level::Interval | Level::Ratio)
+    });
+    if let Some(level) = level {
+        return Some(format!("α at the {} level", level.name()));
+    }
+    match &options.weights {
+        WeightChoice::Scheme(WeightScheme::Identity) => None,
+        WeightChoice::Scheme(s) => Some(format!("{} weights", s.name())),
+        WeightChoice::Matrix(_) => Some("a custom weight matrix".into()),
+    }
+}
+
+/// Ordered levels and weights on text labels need the order the user declared; the
+/// alphabetical order of the names is never taken for it.
+fn require_known_order(
+    values: &ValueDomain,
+    metric: Metric,
+    options: &AgreementOptions,
+) -> Result<(), AgreementError> {
+    if values.kind() != LabelKind::Category || values.declared() {
+        return Ok(());
+    }
+    match order_dependence(metric, options) {
+        Some(what) => Err(AgreementError::Options(format!(
+            "{what} needs the order of the labels, and text labels have none: declare the \
+             categories in order (--categories '[\"none\",\"mild\",\"severe\"]', the \
+             project's schema, or a case's value_domain), or use the nominal level / identity \
+             weights"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// A coefficient with everything a reader needs next to it.
 #[derive(Clone, Debug, Serialize)]
 pub struct MetricResult {
@@ -265,6 +305,7 @@ pub fn compute(
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<MetricResult, AgreementError> {
     let table = prepared.table;
+    require_known_order(table.values(), metric, options)?;
     let inference = &options.inference;
     let units = prepared.units();
     let table_mode = options.variance == Variance::TwoRaterTable;

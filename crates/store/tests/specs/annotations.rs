@@ -500,6 +500,62 @@ item-00002,legacy_1,VIOLATING,S3,,
     );
 }
 
+const GOLD_ITEMS: &str = concat!(
+    r#"{"id":"g1","item_type":"track","title":"Gold One","gold":{"decision":"VIOLATING","severity":"S3"}}"#,
+    "\n",
+    r#"{"id":"g2","item_type":"track","title":"Gold Two","gold":{"decision":"NOT_VIOLATING","severity":"S0"}}"#,
+    "\n",
+    r#"{"id":"t1","item_type":"track","title":"Plain"}"#,
+    "\n",
+);
+
+const LABELS_ON_GOLD: &str = "\
+item,annotator,decision,severity,category
+g1,crowd_1,VIOLATING,S3,DG.HATE
+g2,crowd_1,VIOLATING,S3,DG.HATE
+g1,crowd_2,NOT_VIOLATING,S0,
+t1,crowd_2,NOT_VIOLATING,S0,
+";
+
+/// Gold accuracy is not a by-product of the queue: imported labels on gold items count, and
+/// a correction replaces the label it corrects.
+async fn gold_accuracy_counts_every_label_on_a_gold_item_whatever_its_way_in(store: TestStore) {
+    let project = fixtures::project(&store, "gold").await;
+    fixtures::import_items(&store, project.id, "items.jsonl", GOLD_ITEMS, OnConflict::Error)
+        .await
+        .unwrap();
+    fixtures::import_annotations(&store, project.id, "crowd.csv", LABELS_ON_GOLD)
+        .await
+        .unwrap();
+    let gold = |team: &[concord_store::AnnotatorProgress], name: &str| {
+        let a = team.iter().find(|a| a.username == name).unwrap();
+        (a.gold.successes, a.gold.trials)
+    };
+    let team = store.team_progress(project.id).await.unwrap();
+    assert_eq!(gold(&team, "crowd_1"), (1, 2), "one of two gold items right");
+    assert_eq!(gold(&team, "crowd_2"), (0, 1), "the plain item is not scored");
+
+    let crowd_1 = store.user_by_name("crowd_1").await.unwrap();
+    let g2 = store.item_by_external_id(project.id, "g2").await.unwrap();
+    let wrong = store.item_annotations(g2.id).await.unwrap()[0].id;
+    store
+        .add_annotation(
+            project.id,
+            crowd_1.id,
+            NewAnnotation {
+                supersedes: Some(wrong),
+                ..fixtures::annotation(g2.id, fixtures::answer("NOT_VIOLATING", "S0"))
+            },
+        )
+        .await
+        .unwrap();
+    let mine = store
+        .annotator_progress(project.id, crowd_1.id)
+        .await
+        .unwrap();
+    assert_eq!((mine.gold.successes, mine.gold.trials), (2, 2), "the correction counts");
+}
+
 on_every_backend!(
     imported_annotations_keep_their_guideline_version_and_time,
     an_annotation_is_stored_with_what_the_annotator_said,
@@ -511,6 +567,7 @@ on_every_backend!(
     a_correction_supersedes_the_earlier_annotation_and_both_are_kept,
     nobody_can_supersede_someone_elses_annotation,
     imported_annotations_create_missing_annotators_and_label_their_items,
+    gold_accuracy_counts_every_label_on_a_gold_item_whatever_its_way_in,
     an_imported_annotation_for_an_unknown_item_rejects_the_file_naming_line_and_field,
     an_imported_annotator_name_that_is_not_a_user_name_rejects_the_file,
     an_imported_answer_that_breaks_the_schema_rejects_the_file,
