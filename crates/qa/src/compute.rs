@@ -13,7 +13,7 @@ use concord_stats::agreement::per_item::{per_category_alpha, per_item_agreement}
 use concord_stats::agreement::two_rater::CohenWeights;
 use concord_stats::{
     AgreementOptions, AnnotationTable, Inference, LabelKind, LabelSpec, LabelTypeRequest, Level,
-    Metric, Prepared, TableBuilder, compute,
+    Metric, Prepared, TableBuilder, WeightChoice, WeightScheme, compute,
 };
 use concord_store::{
     AnnotatorQuality, ConsensusInput, Id, LabelFacts, LabelSchema, NewEscalation, NewItemConsensus,
@@ -727,19 +727,28 @@ fn question_report(
     let prepared = Prepared::new(table);
     let level = alpha_level(question);
     let mut metrics = Vec::new();
-    let mut candidates = vec![
-        Metric::KrippendorffAlpha,
-        Metric::PercentAgreement,
-        Metric::FleissGeneralized,
-        Metric::GwetAc,
-    ];
-    if question.kind == QuestionKind::Multi {
-        // Fleiss and Gwet are defined over single categories.
-        candidates.truncate(2);
-    }
+    // The project's choice (validated when saved); Fleiss, Gwet and the others are defined
+    // over single categories, so a multi-label question shows α and percent agreement only.
+    let candidates = settings
+        .metrics
+        .iter()
+        .filter_map(|name| name.parse::<Metric>().ok())
+        .filter(|m| {
+            question.kind != QuestionKind::Multi
+                || matches!(m, Metric::KrippendorffAlpha | Metric::PercentAgreement)
+        });
     for metric in candidates {
+        // Ordinal questions: α at the ordinal level, the chance-corrected coefficients
+        // weighted (Gwet's AC2 and the weighted forms of the others).
+        let weights = match (question.kind, metric) {
+            (QuestionKind::Ordinal, m) if m != Metric::KrippendorffAlpha => {
+                WeightChoice::Scheme(WeightScheme::Ordinal)
+            }
+            _ => WeightChoice::Scheme(WeightScheme::Identity),
+        };
         let options = AgreementOptions {
             level: Some(level),
+            weights,
             ..AgreementOptions::default()
         };
         match compute(&prepared, metric, &options, &|_| {}) {

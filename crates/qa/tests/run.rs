@@ -280,6 +280,33 @@ async fn a_run_computes_consensus_and_escalates_exactly_what_the_rules_say() {
             severity.alpha().unwrap().ci.is_some(),
             "every α has its interval"
         );
+        // The default report offers the engine's coefficients; on the ordinal question the
+        // chance-corrected ones are weighted (Gwet's AC2), on the nominal one they are not.
+        let shown = |q: &str| -> Vec<(String, String)> {
+            report
+                .questions
+                .iter()
+                .find(|x| x.key == q)
+                .unwrap()
+                .metrics
+                .iter()
+                .map(|m| (m.metric.clone(), m.weighting.clone()))
+                .collect()
+        };
+        let severity_metrics = shown("severity");
+        for key in ["brennan_prediger", "conger_kappa", "scott_pi", "gwet_ac"] {
+            assert!(
+                severity_metrics.iter().any(|(m, _)| m == key),
+                "{key} in {severity_metrics:?}"
+            );
+        }
+        let gwet = severity_metrics.iter().find(|(m, _)| m == "gwet_ac").unwrap();
+        assert_eq!(gwet.1, "ordinal", "AC2 on the ordinal question");
+        let decision_gwet = shown("decision")
+            .into_iter()
+            .find(|(m, _)| m == "gwet_ac")
+            .unwrap();
+        assert_eq!(decision_gwet.1, "identity", "AC1 on the nominal question");
         assert_eq!(report.models.len(), 1);
         assert_eq!(report.models[0].agreement["decision"], Some(0.5));
         let quality = store.annotator_quality(project.id).await.unwrap();

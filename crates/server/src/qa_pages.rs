@@ -492,15 +492,35 @@ async fn rules_view(
         context! {
             project, can => capabilities(role), settings, schema => schema.definition, error, notice,
             methods => concord_store::CONSENSUS_METHODS,
+            report_metrics => REPORT_METRIC_CHOICES
+                .iter()
+                .map(|(key, name)| context! { key, name })
+                .collect::<Vec<_>>(),
             ..base(auth)
         },
     )?;
     Ok((status, html))
 }
 
+/// The coefficients a project may show in its quality report, as the rules form lists them.
+const REPORT_METRIC_CHOICES: [(&str, &str); 9] = [
+    ("krippendorff_alpha", "Krippendorff's α"),
+    ("percent_agreement", "Percent agreement"),
+    ("fleiss_generalized", "Fleiss' κ (generalised)"),
+    ("gwet_ac", "Gwet's AC1 / AC2"),
+    ("brennan_prediger", "Brennan–Prediger"),
+    ("conger_kappa", "Conger's κ"),
+    ("scott_pi", "Scott's π"),
+    ("fleiss_kappa", "Fleiss' κ (fixed marginals)"),
+    ("randolph_kappa", "Randolph's κ"),
+];
+
 #[derive(Deserialize)]
 struct RulesForm {
     method: String,
+    /// Checked coefficients (a repeated field); parsed by hand below.
+    #[serde(skip)]
+    metrics: Vec<String>,
     target_alpha: String,
     #[serde(default)]
     show_annotator_names: Option<String>,
@@ -563,6 +583,14 @@ fn settings_from_form(form: &RulesForm) -> Result<QaSettings, String> {
         method: form.method.trim().to_owned(),
         target_alpha: parse_field("target α", &form.target_alpha)?,
         show_annotator_names: form.show_annotator_names.is_some(),
+        // No box checked: the default set (a report always shows some agreement).
+        metrics: if form.metrics.is_empty() {
+            concord_store::DEFAULT_REPORT_METRICS
+                .map(String::from)
+                .to_vec()
+        } else {
+            form.metrics.clone()
+        },
         escalation,
     };
     settings.validate()?;
@@ -573,9 +601,24 @@ async fn rules_submit(
     State(state): State<AppState>,
     PageAuth(auth): PageAuth,
     Path(slug): Path<String>,
-    Form(form): Form<RulesForm>,
+    Form(fields): Form<Vec<(String, String)>>,
 ) -> AppResult<(StatusCode, Html<String>)> {
     let (project, _) = project_access(&state, &auth.user, &slug, Permission::EditSettings).await?;
+    // `metrics` repeats (one per checked box), which a struct form cannot take.
+    let mut single = serde_json::Map::new();
+    let mut metrics = Vec::new();
+    for (name, value) in fields {
+        if name == "metrics" {
+            metrics.push(value);
+        } else {
+            single.insert(name, serde_json::Value::String(value));
+        }
+    }
+    let mut form: RulesForm = match serde_json::from_value(serde_json::Value::Object(single)) {
+        Ok(form) => form,
+        Err(e) => return Err(AppError::bad_request(format!("the rules form: {e}"))),
+    };
+    form.metrics = metrics;
     let settings = match settings_from_form(&form) {
         Ok(settings) => settings,
         Err(message) => return rules_view(&state, &auth, &slug, Some(message), None).await,

@@ -47,7 +47,7 @@ pub use qa::{
     Escalation, ItemConsensus, ItemFact, LabelFact, LabelFacts, NewAdjudication, NewEscalation,
     NewItemConsensus, PrecedentFilter, RevisionCandidate,
 };
-pub use qa_settings::{CONSENSUS_METHODS, EscalationRules, QaSettings};
+pub use qa_settings::{CONSENSUS_METHODS, DEFAULT_REPORT_METRICS, EscalationRules, QaSettings};
 pub use queue::{
     AnnotatorProgress, AnswerKind, BlindItem, GoldFeedback, Lease, MyWorkEntry, NextItem,
     QueueIntegrity, QueueOverview, Submission, SubmitOutcome,

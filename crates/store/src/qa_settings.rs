@@ -18,8 +18,24 @@ pub struct QaSettings {
     pub target_alpha: f64,
     /// Whether experts and analysts see annotator names next to labels.
     pub show_annotator_names: bool,
+    /// The agreement coefficients the quality report shows, in order (engine metric keys:
+    /// `krippendorff_alpha`, `percent_agreement`, `fleiss_generalized`, `gwet_ac`,
+    /// `brennan_prediger`, `conger_kappa`, `scott_pi`, …). Ordinal questions get them
+    /// weighted (Gwet's AC2 and the other weighted forms, ordinal weights).
+    pub metrics: Vec<String>,
     pub escalation: EscalationRules,
 }
+
+/// What the quality report shows unless a project chooses.
+pub const DEFAULT_REPORT_METRICS: [&str; 7] = [
+    "krippendorff_alpha",
+    "percent_agreement",
+    "fleiss_generalized",
+    "gwet_ac",
+    "brennan_prediger",
+    "conger_kappa",
+    "scott_pi",
+];
 
 impl Default for QaSettings {
     fn default() -> Self {
@@ -27,6 +43,7 @@ impl Default for QaSettings {
             method: "ds".into(),
             target_alpha: 0.667,
             show_annotator_names: false,
+            metrics: DEFAULT_REPORT_METRICS.map(String::from).to_vec(),
             escalation: EscalationRules::default(),
         }
     }
@@ -106,6 +123,13 @@ impl QaSettings {
                 self.method,
                 CONSENSUS_METHODS.join(", ")
             ));
+        }
+        if self.metrics.is_empty() {
+            return Err("qa.metrics must name at least one agreement coefficient".into());
+        }
+        for name in &self.metrics {
+            name.parse::<concord_stats::agreement::report::Metric>()
+                .map_err(|e| format!("qa.metrics: {e}"))?;
         }
         if !(-1.0..=1.0).contains(&self.target_alpha) {
             return Err("qa.target_alpha must be between -1 and 1".into());
