@@ -289,13 +289,21 @@ pub fn distance_matrix(
 ) -> Result<Vec<f64>, String> {
     let q = domain.len();
     let mut d = vec![0.0; q * q];
+    // Numbers are their values; declared text categories their positions 1..q in the
+    // declared order (as irrCAC's weights, and the krippendorff package given those
+    // positions); undeclared text has no distance of this kind.
     let numeric = || -> Result<Vec<f64>, String> {
-        domain.numeric_values().map(<[f64]>::to_vec).ok_or_else(|| {
-            format!(
-                "the {} level needs numeric labels (use --label-type int or float)",
+        match domain.numeric_values() {
+            Some(values) => Ok(values.to_vec()),
+            None if domain.declared() && !domain.is_sets() => {
+                Ok((1..=q).map(|position| position as f64).collect())
+            }
+            None => Err(format!(
+                "the {} level needs numeric labels (use --label-type int or float) or \
+                 text categories declared in order (--categories)",
                 level.name()
-            )
-        })
+            )),
+        }
     };
     match level {
         Level::Nominal => fill_distance(&mut d, q, |_, _| 1.0),
