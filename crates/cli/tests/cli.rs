@@ -1616,8 +1616,18 @@ fn ordered_agreement_on_text_labels_needs_the_declared_order() {
     }
     let declared = |categories: &str| {
         let out = concord(&[
-            "agreement", path, "--label-type", "category", "--metric", "alpha", "--level",
-            "interval", "--categories", categories, "--format", "json",
+            "agreement",
+            path,
+            "--label-type",
+            "category",
+            "--metric",
+            "alpha",
+            "--level",
+            "interval",
+            "--categories",
+            categories,
+            "--format",
+            "json",
         ]);
         assert!(out.status.success(), "{}", stderr(&out));
         let printed: Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -1629,7 +1639,14 @@ fn ordered_agreement_on_text_labels_needs_the_declared_order() {
         "the declared order is the one used"
     );
     // Nominal α needs no order.
-    let out = concord(&["agreement", path, "--label-type", "category", "--metric", "alpha"]);
+    let out = concord(&[
+        "agreement",
+        path,
+        "--label-type",
+        "category",
+        "--metric",
+        "alpha",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
@@ -1647,10 +1664,7 @@ fn sqlite_urls_in_every_spelling_open_the_same_database() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(db.exists());
-    for url in [
-        format!("sqlite:{}", db.display()),
-        db.display().to_string(),
-    ] {
+    for url in [format!("sqlite:{}", db.display()), db.display().to_string()] {
         let out = concord(&["user", "list", "--database-url", &url]);
         assert!(out.status.success(), "{url}: {}", stderr(&out));
         assert!(stdout(&out).contains("ana"), "{url}: {}", stdout(&out));

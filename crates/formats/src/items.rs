@@ -1166,14 +1166,24 @@ mod tests {
         let items = read_all(csv, RecordFormat::Csv).unwrap();
         assert_eq!(items[0].text["lyrics_excerpt"], "Neon lights");
         assert_eq!(items[0].metadata["source_ids"]["isrc"], "XXC0N2500017");
-        assert!(items[0].metadata.get("extra").is_none(), "{:?}", items[0].metadata);
+        assert!(
+            items[0].metadata.get("extra").is_none(),
+            "{:?}",
+            items[0].metadata
+        );
     }
 
     #[test]
     fn an_unknown_dotted_column_or_a_field_given_twice_is_refused_naming_the_column() {
         for (csv, column) in [
-            ("id,item_type,title,text.lyrics\nt1,track,One,x\n", "text.lyrics"),
-            ("id,item_type,title,isrc,source_ids.isrc\nt1,track,One,a,b\n", "source_ids.isrc"),
+            (
+                "id,item_type,title,text.lyrics\nt1,track,One,x\n",
+                "text.lyrics",
+            ),
+            (
+                "id,item_type,title,isrc,source_ids.isrc\nt1,track,One,a,b\n",
+                "source_ids.isrc",
+            ),
         ] {
             let err = read_all(csv, RecordFormat::Csv).unwrap_err();
             assert_eq!(err.line, 1, "{err}");

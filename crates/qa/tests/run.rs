@@ -300,7 +300,10 @@ async fn a_run_computes_consensus_and_escalates_exactly_what_the_rules_say() {
                 "{key} in {severity_metrics:?}"
             );
         }
-        let gwet = severity_metrics.iter().find(|(m, _)| m == "gwet_ac").unwrap();
+        let gwet = severity_metrics
+            .iter()
+            .find(|(m, _)| m == "gwet_ac")
+            .unwrap();
         assert_eq!(gwet.1, "ordinal", "AC2 on the ordinal question");
         let decision_gwet = shown("decision")
             .into_iter()

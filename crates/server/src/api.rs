@@ -454,7 +454,8 @@ async fn add_annotation(
         Some(_) => Permission::Annotate,
         None => Permission::OverrideLabels,
     };
-    let (project, _) = project_access(&state, &auth.user, &slug, needed).await
+    let (project, _) = project_access(&state, &auth.user, &slug, needed)
+        .await
         .map_err(|e| match (e.status, body.supersedes) {
             (StatusCode::FORBIDDEN, None) => AppError::forbidden(
                 "labels come through the queue (POST …/queue/submit); outside it you may \

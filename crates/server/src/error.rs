@@ -107,3 +107,45 @@ impl IntoResponse for AppError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_callers_problems_are_4xx() {
+        let status = |e: StoreError| AppError::from(e).status;
+        assert_eq!(
+            status(StoreError::Corrupt(
+                "stored answer is not valid JSON".into()
+            )),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "data the store wrote and cannot read is ours"
+        );
+        assert_eq!(
+            status(StoreError::WriterGone),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            status(StoreError::Invalid("bad answer".into())),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            status(StoreError::NotFound("item 9".into())),
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    #[test]
+    fn a_reused_key_answers_409_with_what_was_stored() {
+        let error = AppError::from(StoreError::KeyReused {
+            annotation_id: 7,
+            stored_answer: json!({"decision": "VIOLATING"}),
+            stored_kind: "label".into(),
+        });
+        assert_eq!(error.status, StatusCode::CONFLICT);
+        let stored = &error.details.as_ref().unwrap()["stored"];
+        assert_eq!(stored["annotation_id"], 7);
+        assert_eq!(stored["answer"]["decision"], "VIOLATING");
+    }
+}

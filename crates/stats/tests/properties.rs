@@ -90,7 +90,19 @@ proptest! {
         // Every annotator gives the item's own label (item mod 3); at least two labels in use.
         let mut agreeing: Rows = rows.iter().map(|&(i, a, _)| (i, a, i % 3)).collect();
         agreeing.extend([(100, 0, 0), (100, 1, 0), (101, 0, 1), (101, 1, 1)]);
-        let t = table(&agreeing, |i| i.to_string(), |a| a.to_string(), |l| l.to_string());
+        // Ordinal α on text labels needs their declared order.
+        let owned: Vec<(String, String, String)> = agreeing
+            .iter()
+            .map(|&(i, a, l)| (i.to_string(), a.to_string(), l.to_string()))
+            .collect();
+        let t = AnnotationTable::from_triples(
+            owned.iter().map(|(i, a, l)| (i.as_str(), a.as_str(), l.as_str())),
+            &LabelSpec {
+                kind: concord_stats::LabelTypeRequest::Exactly(concord_stats::LabelKind::Category),
+                categories: Some(["0", "1", "2"].map(String::from).to_vec()),
+            },
+        )
+        .unwrap();
         let prepared = Prepared::new(&t);
         for level in [Level::Nominal, Level::Ordinal] {
             let options = AgreementOptions { level: Some(level), ..Default::default() };

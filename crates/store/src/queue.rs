@@ -557,10 +557,7 @@ impl Store {
         rows.iter()
             .map(|row| {
                 let mut progress = progress_from_row(row, today)?;
-                let (answered, correct) = tallies
-                    .get(&progress.user_id)
-                    .copied()
-                    .unwrap_or((0, 0));
+                let (answered, correct) = tallies.get(&progress.user_id).copied().unwrap_or((0, 0));
                 progress.gold = wilson(correct, answered, 0.95);
                 Ok(progress)
             })

@@ -200,10 +200,11 @@ pub fn same_answer(a: &Value, b: &Value) -> bool {
         (Some(x), Some(y)) => {
             x.len() == y.len()
                 && x.iter().all(|(key, value)| {
-                    y.get(key).is_some_and(|other| match (answer_key(value), answer_key(other)) {
-                        (Some(p), Some(q)) => p == q,
-                        _ => value == other,
-                    })
+                    y.get(key)
+                        .is_some_and(|other| match (answer_key(value), answer_key(other)) {
+                            (Some(p), Some(q)) => p == q,
+                            _ => value == other,
+                        })
                 })
         }
         _ => a == b,
@@ -358,10 +359,19 @@ mod tests {
     fn answers_are_the_same_when_every_question_has_the_same_value_sets_unordered() {
         use super::same_answer;
         let a = json!({"explicit": "yes", "topics": ["drugs", "violence"]});
-        assert!(same_answer(&a, &json!({"topics": ["violence", "drugs"], "explicit": "yes"})));
-        assert!(!same_answer(&a, &json!({"explicit": "no", "topics": ["drugs", "violence"]})));
+        assert!(same_answer(
+            &a,
+            &json!({"topics": ["violence", "drugs"], "explicit": "yes"})
+        ));
+        assert!(!same_answer(
+            &a,
+            &json!({"explicit": "no", "topics": ["drugs", "violence"]})
+        ));
         assert!(!same_answer(&a, &json!({"explicit": "yes"})));
-        assert!(!same_answer(&a, &json!({"explicit": "yes", "topics": ["drugs"]})));
+        assert!(!same_answer(
+            &a,
+            &json!({"explicit": "yes", "topics": ["drugs"]})
+        ));
     }
 
     #[test]

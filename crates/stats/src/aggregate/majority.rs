@@ -63,10 +63,10 @@ pub fn overall_accuracy_by(
     is_correct: impl Fn(u32, u32) -> Option<bool> + Sync,
 ) -> Option<f64> {
     let (correct, total) = correct_and_scored(table, is_correct)
-    .into_iter()
-    .fold((0u64, 0u64), |(c, t), (correct, total)| {
-        (c + u64::from(correct), t + u64::from(total))
-    });
+        .into_iter()
+        .fold((0u64, 0u64), |(c, t), (correct, total)| {
+            (c + u64::from(correct), t + u64::from(total))
+        });
     (total > 0).then(|| correct as f64 / total as f64)
 }
 

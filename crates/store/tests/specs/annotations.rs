@@ -60,7 +60,10 @@ async fn an_annotation_is_stored_with_what_the_annotator_said(store: TestStore) 
     assert_eq!(stored.time_spent_ms, Some(12_500));
     assert_eq!(stored.schema_version_id, Some(schema.id));
     assert_eq!(stored.supersedes, None);
-    assert_eq!(stored.source, "workflow");
+    assert_eq!(
+        stored.source, "override",
+        "outside the queue and no correction"
+    );
     assert_eq!(
         store.annotation(stored.id).await.unwrap().answer,
         stored.answer
@@ -181,19 +184,39 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_first_annotation(stor
         .unwrap();
     assert_ne!(bobs.id, first.id, "keys belong to one annotator");
     let next = store
-        .add_annotation(project.id, ana.id, keyed("req-2"))
+        .add_annotation(
+            project.id,
+            ana.id,
+            NewAnnotation {
+                supersedes: Some(first.id),
+                ..keyed("req-2")
+            },
+        )
         .await
         .unwrap();
     assert_ne!(next.id, first.id);
-    let unkeyed = fixtures::annotation(items[0], fixtures::answer("VIOLATING", "S3"));
-    store
+    let unkeyed = fixtures::annotation(items[1], fixtures::answer("VIOLATING", "S3"));
+    let once = store
         .add_annotation(project.id, ana.id, unkeyed.clone())
         .await
         .unwrap();
     store
-        .add_annotation(project.id, ana.id, unkeyed)
+        .add_annotation(
+            project.id,
+            ana.id,
+            NewAnnotation {
+                supersedes: Some(once.id),
+                ..unkeyed.clone()
+            },
+        )
         .await
         .unwrap();
+    // A second label of one's own outside the queue is a correction, never a second vote.
+    let err = store
+        .add_annotation(project.id, ana.id, unkeyed)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
     assert_eq!(store.count_annotations(project.id).await.unwrap(), 5);
 }
 
@@ -521,9 +544,15 @@ t1,crowd_2,NOT_VIOLATING,S0,
 /// a correction replaces the label it corrects.
 async fn gold_accuracy_counts_every_label_on_a_gold_item_whatever_its_way_in(store: TestStore) {
     let project = fixtures::project(&store, "gold").await;
-    fixtures::import_items(&store, project.id, "items.jsonl", GOLD_ITEMS, OnConflict::Error)
-        .await
-        .unwrap();
+    fixtures::import_items(
+        &store,
+        project.id,
+        "items.jsonl",
+        GOLD_ITEMS,
+        OnConflict::Error,
+    )
+    .await
+    .unwrap();
     fixtures::import_annotations(&store, project.id, "crowd.csv", LABELS_ON_GOLD)
         .await
         .unwrap();
@@ -532,8 +561,16 @@ async fn gold_accuracy_counts_every_label_on_a_gold_item_whatever_its_way_in(sto
         (a.gold.successes, a.gold.trials)
     };
     let team = store.team_progress(project.id).await.unwrap();
-    assert_eq!(gold(&team, "crowd_1"), (1, 2), "one of two gold items right");
-    assert_eq!(gold(&team, "crowd_2"), (0, 1), "the plain item is not scored");
+    assert_eq!(
+        gold(&team, "crowd_1"),
+        (1, 2),
+        "one of two gold items right"
+    );
+    assert_eq!(
+        gold(&team, "crowd_2"),
+        (0, 1),
+        "the plain item is not scored"
+    );
 
     let crowd_1 = store.user_by_name("crowd_1").await.unwrap();
     let g2 = store.item_by_external_id(project.id, "g2").await.unwrap();
@@ -553,7 +590,11 @@ async fn gold_accuracy_counts_every_label_on_a_gold_item_whatever_its_way_in(sto
         .annotator_progress(project.id, crowd_1.id)
         .await
         .unwrap();
-    assert_eq!((mine.gold.successes, mine.gold.trials), (2, 2), "the correction counts");
+    assert_eq!(
+        (mine.gold.successes, mine.gold.trials),
+        (2, 2),
+        "the correction counts"
+    );
 }
 
 on_every_backend!(

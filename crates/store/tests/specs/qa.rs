@@ -5,8 +5,8 @@
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
 use concord_store::{
-    ConsensusWrite, ExampleScope, Id, NewAdjudication, NewEscalation, NewItemConsensus, OnConflict,
-    PrecedentFilter, Project, Store, StoreError, User,
+    ConsensusWrite, ExampleScope, Id, NewAdjudication, NewAnnotation, NewEscalation,
+    NewItemConsensus, OnConflict, PrecedentFilter, Project, Store, StoreError, User,
 };
 use serde_json::json;
 
@@ -195,11 +195,21 @@ async fn a_rerun_rewrites_changed_results_and_drops_those_it_no_longer_has(store
 async fn the_run_reads_each_annotators_latest_answer_once(store: TestStore) {
     let setup = setup(&store, "qa-latest").await;
     // A correction: annotator a changes item 2 from S0 to S1 (as they said of item 1).
+    let earlier = store
+        .item_annotations(setup.items[1])
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.annotator_id == setup.annotators[0].id)
+        .unwrap();
     store
         .add_annotation(
             setup.project.id,
             setup.annotators[0].id,
-            fixtures::annotation(setup.items[1], fixtures::answer("VIOLATING", "S1")),
+            NewAnnotation {
+                supersedes: Some(earlier.id),
+                ..fixtures::annotation(setup.items[1], fixtures::answer("VIOLATING", "S1"))
+            },
         )
         .await
         .unwrap();
