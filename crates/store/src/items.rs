@@ -361,7 +361,10 @@ impl Store {
         let id = match (written, key) {
             // A concurrent request with the same key committed first (PostgreSQL runs the
             // two transactions side by side): its annotation is the answer to this one too.
-            (Err(e), Some(key)) if e.is_unique_violation() => {
+            // (Or its override's assignment committed first: a conflict, answered the same.)
+            (Err(e), Some(key))
+                if e.is_unique_violation() || matches!(e, StoreError::Conflict(_)) =>
+            {
                 let existing = sqlx::query(
                     "SELECT id, answer, kind FROM annotations WHERE annotator_id = $1 AND idempotency_key = $2",
                 )
