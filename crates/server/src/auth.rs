@@ -1,5 +1,5 @@
 //! Who is asking: a session cookie (pages, and the pages' own API calls) or an API token
-//! (`Authorization: Bearer …`). Role checks per project live here too.
+//! (`Authorization: Bearer …`). Role checks per project are in `access.rs`.
 
 use crate::AppState;
 use crate::error::{AppError, AppResult};
@@ -7,7 +7,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use concord_store::{Permission, Project, Role, Session, User};
+use concord_store::{Session, User};
 
 pub const SESSION_COOKIE: &str = "concord_session";
 
@@ -118,25 +118,6 @@ pub fn safe_next(next: Option<&str>) -> String {
         }
         _ => "/".to_owned(),
     }
-}
-
-/// Loads a project the user may act on with `permission`. Non-members get 404 (a project's
-/// existence is not revealed); members without the permission get 403 naming their role.
-pub async fn project_access(
-    state: &AppState,
-    user: &User,
-    slug: &str,
-    permission: Permission,
-) -> AppResult<(Project, Role)> {
-    let (project, role) = state.store.project_and_role(slug, user).await?;
-    let role = role.ok_or_else(|| AppError::not_found(format!("project {slug:?} not found")))?;
-    if !role.allows(permission) {
-        return Err(AppError::forbidden(format!(
-            "your role in this project ({}) does not allow this",
-            role.label()
-        )));
-    }
-    Ok((project, role))
 }
 
 pub fn require_admin(user: &User) -> AppResult<()> {

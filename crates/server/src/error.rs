@@ -86,6 +86,21 @@ impl From<StoreError> for AppError {
     }
 }
 
+/// What a QA error means for the caller.
+impl From<concord_qa::QaError> for AppError {
+    fn from(error: concord_qa::QaError) -> Self {
+        match error {
+            concord_qa::QaError::Store(e) => e.into(),
+            concord_qa::QaError::Compute(e) => {
+                AppError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+            }
+            // Settings are checked when they are saved: unreadable ones are our fault.
+            concord_qa::QaError::Settings(e) => AppError::internal(e),
+            concord_qa::QaError::Panicked(e) => AppError::internal(e),
+        }
+    }
+}
+
 impl From<minijinja::Error> for AppError {
     fn from(e: minijinja::Error) -> Self {
         AppError::internal(format!("template: {e:#}"))

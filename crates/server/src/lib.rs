@@ -1,19 +1,23 @@
 //! concord's HTTP side: the JSON API under `/api/v1` and the server-rendered pages. The only
 //! crate that knows HTTP or HTML.
 
-mod api;
+mod access;
+mod accounts;
 mod auth;
 mod charts;
 mod error;
-mod imports;
+mod guidelines;
+mod items;
 mod markdown;
 mod middleware;
 mod openapi;
-mod pages;
-mod qa_pages;
+mod projects;
+mod qa;
+mod queue;
+mod releases;
 mod streaming;
 mod templates;
-mod work_pages;
+mod views;
 
 pub use error::{AppError, AppResult};
 pub use openapi::API_ROUTES;
@@ -67,14 +71,14 @@ impl AppState {
 
 /// The whole application: pages, API, static files, health checks and the middleware.
 pub fn app(state: AppState) -> Router {
-    let pages = pages::routes().layer(axum::middleware::from_fn_with_state(
+    let pages = page_routes().layer(axum::middleware::from_fn_with_state(
         state.clone(),
         middleware::render_page_errors,
     ));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(middleware::readyz))
-        .nest("/api/v1", api::routes())
+        .nest("/api/v1", api_routes())
         .merge(pages)
         .merge(templates::static_routes())
         .fallback(middleware::not_found)
@@ -85,6 +89,35 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(axum::middleware::from_fn(middleware::trace_requests))
         .with_state(state)
+}
+
+/// The JSON API: each feature's routes, and the OpenAPI document generated from the route
+/// table. Nothing here depends on a page module.
+fn api_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(openapi::document()) }),
+        )
+        .merge(accounts::api::routes())
+        .merge(projects::api::routes())
+        .merge(guidelines::api::routes())
+        .merge(items::api::routes())
+        .merge(queue::api::routes())
+        .merge(qa::api::routes())
+        .merge(releases::api::routes())
+}
+
+/// The server-rendered pages, each feature's own.
+fn page_routes() -> Router<AppState> {
+    Router::new()
+        .merge(accounts::pages::routes())
+        .merge(projects::pages::routes())
+        .merge(guidelines::pages::routes())
+        .merge(items::pages::routes())
+        .merge(queue::pages::routes())
+        .merge(qa::pages::routes())
+        .merge(releases::pages::routes())
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.

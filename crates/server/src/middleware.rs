@@ -177,7 +177,7 @@ pub async fn render_page_errors(
     let Some(info) = response.extensions().get::<ErrorInfo>().cloned() else {
         return response;
     };
-    crate::pages::error_page(&state, info.status, &info.message)
+    crate::views::error_page(&state, info.status, &info.message)
 }
 
 /// Unknown addresses: JSON under `/api`, an HTML page elsewhere.
@@ -186,6 +186,6 @@ pub async fn not_found(State(state): State<AppState>, request: Request) -> Respo
     if request.uri().path().starts_with("/api/") {
         AppError::not_found(message).into_response()
     } else {
-        crate::pages::error_page(&state, StatusCode::NOT_FOUND, &message)
+        crate::views::error_page(&state, StatusCode::NOT_FOUND, &message)
     }
 }

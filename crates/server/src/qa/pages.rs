@@ -1,26 +1,25 @@
-//! The QA pages: the quality report (consensus and agreement, recomputed by a background
-//! job), the QA-expert queue, the adjudication page, the precedent library and the
-//! escalation rules a project manager edits.
+//! Qa: page routes.
 
 use crate::AppState;
-use crate::auth::{Auth, PageAuth, project_access};
+use crate::access::{ProjectPage, need};
+use crate::auth::Auth;
 use crate::error::{AppError, AppResult};
-use crate::pages::{base, capabilities, render};
+use crate::views::{base, capabilities, render};
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use concord_store::{
-    Annotation, Id, Job, LabelSchema, NewAdjudication, Permission, PrecedentFilter, Project,
-    QaSettings, QuestionKind, StoreError,
+    Annotation, Id, LabelSchema, NewAdjudication, Permission, PrecedentFilter, Project, QaSettings,
+    QuestionKind, Role, StoreError,
 };
 use minijinja::context;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/p/{slug}/quality", get(quality_page))
         .route("/p/{slug}/dashboard", get(dashboard_page))
@@ -42,78 +41,6 @@ pub fn routes() -> Router<AppState> {
             "/p/{slug}/escalation-rules",
             get(rules_page).post(rules_submit),
         )
-        .route(
-            "/p/{slug}/releases",
-            get(releases_page).post(create_release_page),
-        )
-}
-
-/// What a QA error means for the caller.
-pub(crate) fn qa_error(error: concord_qa::QaError) -> AppError {
-    match error {
-        concord_qa::QaError::Store(e) => e.into(),
-        concord_qa::QaError::Compute(e) => {
-            AppError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
-        }
-        // Settings are checked when they are saved: unreadable ones are our fault.
-        concord_qa::QaError::Settings(e) => AppError::internal(e),
-        concord_qa::QaError::Panicked(e) => AppError::internal(e),
-    }
-}
-
-/// Starts a consensus run as a background job; the job row reports progress to any server.
-pub async fn start_consensus(state: &AppState, project: Project, actor: Id) -> AppResult<Job> {
-    let job = state
-        .store
-        .create_job(
-            "consensus",
-            Some(project.id),
-            Some(actor),
-            "computing consensus and agreement",
-        )
-        .await?;
-    let store = state.store.clone();
-    let job_id = job.id;
-    tokio::spawn(async move {
-        let (progress_tx, mut progress_rx) = tokio::sync::watch::channel(String::new());
-        let reporter_store = store.clone();
-        let reporter = tokio::spawn(async move {
-            let mut step = 0;
-            while progress_rx.changed().await.is_ok() {
-                step += 1;
-                let message = progress_rx.borrow_and_update().clone();
-                let _ = reporter_store
-                    .job_progress(job_id, step, Some(4), &message)
-                    .await;
-            }
-        });
-        let progress = move |message: &str| {
-            let _ = progress_tx.send(message.to_owned());
-        };
-        let outcome =
-            concord_qa::run_consensus(&store, &project, Some(actor), Some(job_id), &progress).await;
-        drop(progress);
-        let _ = reporter.await;
-        let finished = match outcome {
-            Ok(run) => {
-                let _ = store.job_progress(job_id, 4, Some(4), "stored").await;
-                store
-                    .finish_job(
-                        job_id,
-                        Ok(json!({"run": run.id, "items": run.items, "escalated": run.escalated})),
-                    )
-                    .await
-            }
-            Err(e) => {
-                tracing::error!(job = job_id, error = %e, "consensus run failed");
-                store.finish_job(job_id, Err(e.to_string())).await
-            }
-        };
-        if let Err(e) = finished {
-            tracing::error!(job = job_id, error = %e, "could not record the end of a job");
-        }
-    });
-    Ok(job)
 }
 
 #[derive(Deserialize, Default)]
@@ -123,12 +50,14 @@ struct QualityQuery {
 
 async fn quality_page(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
-    Path(slug): Path<String>,
+    ProjectPage {
+        auth,
+        project,
+        role,
+        ..
+    }: ProjectPage<need::ReadAnnotations>,
     Query(query): Query<QualityQuery>,
 ) -> AppResult<Html<String>> {
-    let (project, role) =
-        project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
     let run = state.store.latest_consensus_run(project.id).await?;
     let report = run.as_ref().and_then(concord_qa::report_of);
     let quality = state.store.annotator_quality(project.id).await?;
@@ -163,22 +92,18 @@ async fn quality_page(
 
 async fn start_consensus_page(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
+    ProjectPage { auth, project, .. }: ProjectPage<need::ReadAnnotations>,
     Path(slug): Path<String>,
 ) -> AppResult<Redirect> {
-    let (project, _) =
-        project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
-    let job = start_consensus(&state, project, auth.user.id).await?;
+    let job = super::start_consensus_job(&state, project, auth.user.id).await?;
     Ok(Redirect::to(&format!("/p/{slug}/quality?job={}", job.id)))
 }
 
 async fn consensus_job_fragment(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
-    Path((slug, id)): Path<(String, i64)>,
+    ProjectPage { project, .. }: ProjectPage<need::ReadAnnotations>,
+    Path((_, id)): Path<(String, i64)>,
 ) -> AppResult<Html<String>> {
-    let (project, _) =
-        project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
     let job = state.store.job(id).await?;
     if job.project_id != Some(project.id) || job.kind != "consensus" {
         return Err(AppError::not_found(format!("job {id} not found")));
@@ -198,12 +123,14 @@ struct EscalationQuery {
 
 async fn escalations_page(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
-    Path(slug): Path<String>,
+    ProjectPage {
+        auth,
+        project,
+        role,
+        ..
+    }: ProjectPage<need::ReadAnnotations>,
     Query(query): Query<EscalationQuery>,
 ) -> AppResult<Html<String>> {
-    let (project, role) =
-        project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
     let status = match query.status.as_deref() {
         Some("resolved") => "resolved",
         _ => "open",
@@ -275,12 +202,12 @@ fn alias(n: usize) -> String {
 async fn adjudication_view(
     state: &AppState,
     auth: &Auth,
-    slug: &str,
+    project: &Project,
+    role: Role,
     item_id: Id,
     error: Option<String>,
     form: Option<Value>,
 ) -> AppResult<Html<String>> {
-    let (project, role) = project_access(state, &auth.user, slug, Permission::Adjudicate).await?;
     let item = state.store.item(project.id, item_id).await?;
     let settings = QaSettings::from_project_settings(&project.settings).unwrap_or_default();
     let annotations = state.store.item_annotations(item.id).await?;
@@ -337,10 +264,15 @@ async fn adjudication_view(
 
 async fn adjudicate_page(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
-    Path((slug, id)): Path<(String, i64)>,
+    ProjectPage {
+        auth,
+        project,
+        role,
+        ..
+    }: ProjectPage<need::Adjudicate>,
+    Path((_, id)): Path<(String, i64)>,
 ) -> AppResult<Html<String>> {
-    adjudication_view(&state, &auth, &slug, id, None, None).await
+    adjudication_view(&state, &auth, &project, role, id, None, None).await
 }
 
 /// Builds a schema answer from form fields named `q.<key>` (repeated for multi-label).
@@ -369,11 +301,15 @@ fn answer_from_form(schema: &LabelSchema, fields: &[(String, String)]) -> Value 
 
 async fn adjudicate_submit(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
+    ProjectPage {
+        auth,
+        project,
+        role,
+        ..
+    }: ProjectPage<need::Adjudicate>,
     Path((slug, id)): Path<(String, i64)>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let (project, _) = project_access(&state, &auth.user, &slug, Permission::Adjudicate).await?;
     let field = |name: &str| {
         fields
             .iter()
@@ -413,8 +349,16 @@ async fn adjudicate_submit(
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY
             };
-            let html = adjudication_view(&state, &auth, &slug, id, Some(e.to_string()), Some(sent))
-                .await?;
+            let html = adjudication_view(
+                &state,
+                &auth,
+                &project,
+                role,
+                id,
+                Some(e.to_string()),
+                Some(sent),
+            )
+            .await?;
             Ok((status, html).into_response())
         }
         Err(e) => Err(e.into()),
@@ -431,12 +375,14 @@ struct PrecedentQuery {
 
 async fn precedents_page(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
-    Path(slug): Path<String>,
+    ProjectPage {
+        auth,
+        project,
+        role,
+        ..
+    }: ProjectPage<need::ViewProject>,
     Query(query): Query<PrecedentQuery>,
 ) -> AppResult<Html<String>> {
-    let (project, role) =
-        project_access(&state, &auth.user, &slug, Permission::ViewProject).await?;
     let filter = PrecedentFilter {
         text: query.q.clone(),
         code: query.code.clone(),
@@ -463,10 +409,14 @@ async fn precedents_page(
 
 async fn rules_page(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
-    Path(slug): Path<String>,
+    ProjectPage {
+        auth,
+        project,
+        role,
+        ..
+    }: ProjectPage<need::EditSettings>,
 ) -> AppResult<Html<String>> {
-    rules_view(&state, &auth, &slug, None, None)
+    rules_view(&state, &auth, &project, role, None, None)
         .await
         .map(|(_, html)| html)
 }
@@ -474,11 +424,11 @@ async fn rules_page(
 async fn rules_view(
     state: &AppState,
     auth: &Auth,
-    slug: &str,
+    project: &Project,
+    role: Role,
     error: Option<String>,
     notice: Option<&str>,
 ) -> AppResult<(StatusCode, Html<String>)> {
-    let (project, role) = project_access(state, &auth.user, slug, Permission::EditSettings).await?;
     let settings = QaSettings::from_project_settings(&project.settings).unwrap_or_default();
     let schema = state.store.current_schema(project.id).await?;
     let status = if error.is_some() {
@@ -599,11 +549,14 @@ fn settings_from_form(form: &RulesForm) -> Result<QaSettings, String> {
 
 async fn rules_submit(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
-    Path(slug): Path<String>,
+    ProjectPage {
+        auth,
+        project,
+        role,
+        ..
+    }: ProjectPage<need::EditSettings>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> AppResult<(StatusCode, Html<String>)> {
-    let (project, _) = project_access(&state, &auth.user, &slug, Permission::EditSettings).await?;
     // `metrics` repeats (one per checked box), which a struct form cannot take.
     let mut single = serde_json::Map::new();
     let mut metrics = Vec::new();
@@ -621,7 +574,9 @@ async fn rules_submit(
     form.metrics = metrics;
     let settings = match settings_from_form(&form) {
         Ok(settings) => settings,
-        Err(message) => return rules_view(&state, &auth, &slug, Some(message), None).await,
+        Err(message) => {
+            return rules_view(&state, &auth, &project, role, Some(message), None).await;
+        }
     };
     // Codes must exist in the schema, so a typo does not silently switch a rule off.
     let schema: LabelSchema = state.store.current_schema(project.id).await?.definition;
@@ -643,7 +598,8 @@ async fn rules_submit(
         return rules_view(
             &state,
             &auth,
-            &slug,
+            &project,
+            role,
             Some(format!("{code:?} is not a code of the label schema")),
             None,
         )
@@ -664,124 +620,26 @@ async fn rules_submit(
     rules_view(
         &state,
         &auth,
-        &slug,
+        &project,
+        role,
         None,
         Some("Saved. The next consensus run applies them."),
     )
     .await
 }
 
-#[derive(Deserialize, Default)]
-struct ReleasesQuery {
-    from: Option<String>,
-    to: Option<String>,
-}
-
-async fn releases_page(
-    State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
-    Path(slug): Path<String>,
-    Query(query): Query<ReleasesQuery>,
-) -> AppResult<(StatusCode, Html<String>)> {
-    releases_view(&state, &auth, &slug, query, None).await
-}
-
-async fn releases_view(
-    state: &AppState,
-    auth: &Auth,
-    slug: &str,
-    query: ReleasesQuery,
-    error: Option<(StatusCode, String)>,
-) -> AppResult<(StatusCode, Html<String>)> {
-    let (project, role) =
-        project_access(state, &auth.user, slug, Permission::ReadAnnotations).await?;
-    let releases = state.store.releases(project.id).await?;
-    let schema = state.store.current_schema(project.id).await?;
-    let diff = match (query.from.as_deref(), query.to.as_deref()) {
-        (Some(from), Some(to)) if !from.is_empty() && !to.is_empty() => {
-            let a = state.store.release(project.id, from).await?;
-            let b = state.store.release(project.id, to).await?;
-            Some(state.store.diff_releases(&a, &b).await?)
-        }
-        _ => None,
-    };
-    let has_run = state
-        .store
-        .latest_consensus_run(project.id)
-        .await?
-        .is_some();
-    let (status, message) = match error {
-        Some((status, message)) => (status, Some(message)),
-        None => (StatusCode::OK, None),
-    };
-    let html = render(
-        state,
-        "releases.html",
-        context! {
-            project, can => capabilities(role), releases, diff, has_run, error => message,
-            schema => schema.definition, f => context! { from => query.from, to => query.to },
-            ..base(auth)
-        },
-    )?;
-    Ok((status, html))
-}
-
-#[derive(Deserialize)]
-struct ReleaseForm {
-    name: String,
-    #[serde(default)]
-    description: String,
-}
-
-async fn create_release_page(
-    State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
-    Path(slug): Path<String>,
-    Form(form): Form<ReleaseForm>,
-) -> AppResult<Response> {
-    let (project, _) =
-        project_access(&state, &auth.user, &slug, Permission::CreateReleases).await?;
-    match concord_qa::create_release(
-        &state.store,
-        &project,
-        &form.name,
-        &form.description,
-        Some(auth.user.id),
-    )
-    .await
-    {
-        Ok(release) => Ok(
-            Redirect::to(&format!("/p/{slug}/releases#release-{}", release.name)).into_response(),
-        ),
-        Err(e) => {
-            let e = qa_error(e);
-            if e.status.is_client_error() {
-                Ok(releases_view(
-                    &state,
-                    &auth,
-                    &slug,
-                    ReleasesQuery::default(),
-                    Some((e.status, e.message)),
-                )
-                .await?
-                .into_response())
-            } else {
-                Err(e)
-            }
-        }
-    }
-}
-
 /// The project dashboard: completion, volume, who labels, agreement over time with the
 /// guideline versions marked, escalation and overturn rates.
 async fn dashboard_page(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
-    Path(slug): Path<String>,
+    ProjectPage {
+        auth,
+        project,
+        role,
+        ..
+    }: ProjectPage<need::ReadAnnotations>,
 ) -> AppResult<Html<String>> {
     use crate::charts::{Point, bars, line};
-    let (project, role) =
-        project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
     let states = state.store.item_state_counts(project.id).await?;
     let total: i64 = states.iter().map(|(_, n)| n).sum();
     let done: i64 = states
@@ -896,15 +754,15 @@ struct FeedbackQuery {
 
 async fn project_feedback(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
-    Path(slug): Path<String>,
+    ProjectPage {
+        auth,
+        project,
+        role,
+        ..
+    }: ProjectPage<need::ReadAnnotations>,
     Query(query): Query<FeedbackQuery>,
 ) -> AppResult<Response> {
-    let (project, role) =
-        project_access(&state, &auth.user, &slug, Permission::ReadAnnotations).await?;
-    let report = concord_qa::feedback::feedback_report(&state.store, &project, None)
-        .await
-        .map_err(qa_error)?;
+    let report = concord_qa::feedback::feedback_report(&state.store, &project, None).await?;
     let annotators = state.store.labels_per_annotator(project.id, 500).await?;
     feedback_response(
         &state,
@@ -920,21 +778,23 @@ async fn project_feedback(
 /// An annotator's report: for analysts, managers and experts, and for the annotator.
 async fn annotator_feedback(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
-    Path((slug, username)): Path<(String, String)>,
+    ProjectPage {
+        auth,
+        project,
+        role,
+        ..
+    }: ProjectPage<need::ViewProject>,
+    Path((_, username)): Path<(String, String)>,
     Query(query): Query<FeedbackQuery>,
 ) -> AppResult<Response> {
-    let (project, role) =
-        project_access(&state, &auth.user, &slug, Permission::ViewProject).await?;
     if username != auth.user.username && !role.allows(Permission::ReadAnnotations) {
         return Err(AppError::forbidden(
             "you can read your own feedback; other people's is for QA analysts and managers",
         ));
     }
     let annotator = state.store.user_by_name(&username).await?;
-    let report = concord_qa::feedback::feedback_report(&state.store, &project, Some(&annotator))
-        .await
-        .map_err(qa_error)?;
+    let report =
+        concord_qa::feedback::feedback_report(&state.store, &project, Some(&annotator)).await?;
     feedback_response(
         &state,
         &auth,
@@ -980,7 +840,7 @@ fn feedback_response(
             "md",
         )),
         Some("csv") => Ok(attachment(
-            concord_qa::feedback::to_csv(&report).map_err(qa_error)?,
+            concord_qa::feedback::to_csv(&report)?,
             "text/csv; charset=utf-8",
             "csv",
         )),
@@ -1039,12 +899,11 @@ fn revision_fields(fields: &[(String, String)]) -> (Option<i64>, Option<i64>, Op
 async fn revision_view(
     state: &AppState,
     auth: &Auth,
-    slug: &str,
+    project: &Project,
+    role: Role,
     fields: &[(String, String)],
     notice: Option<String>,
 ) -> AppResult<Html<String>> {
-    let (project, role) =
-        project_access(state, &auth.user, slug, Permission::ReadAnnotations).await?;
     let versions = state.store.guideline_versions(project.id).await?;
     let published: Vec<&concord_store::GuidelineVersion> = versions
         .iter()
@@ -1108,22 +967,28 @@ async fn revision_view(
 
 async fn revision_page(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
-    Path(slug): Path<String>,
+    ProjectPage {
+        auth,
+        project,
+        role,
+        ..
+    }: ProjectPage<need::ReadAnnotations>,
     Query(fields): Query<Vec<(String, String)>>,
 ) -> AppResult<Html<String>> {
-    revision_view(&state, &auth, &slug, &fields, None).await
+    revision_view(&state, &auth, &project, role, &fields, None).await
 }
 
 /// Queues every listed label for re-review by the annotator who gave it.
 async fn queue_revision(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
-    Path(slug): Path<String>,
+    ProjectPage {
+        auth,
+        project,
+        role,
+        ..
+    }: ProjectPage<need::EditGuidelines>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> AppResult<Html<String>> {
-    let (project, _) =
-        project_access(&state, &auth.user, &slug, Permission::EditGuidelines).await?;
     let (_, to, chosen) = revision_fields(&fields);
     let (Some(to), Some(chosen)) = (to, chosen) else {
         return Err(AppError::bad_request(
@@ -1151,5 +1016,5 @@ async fn queue_revision(
         "Queued {queued} re-review(s); {} were already waiting.",
         candidates.len() - queued
     );
-    revision_view(&state, &auth, &slug, &fields, Some(notice)).await
+    revision_view(&state, &auth, &project, role, &fields, Some(notice)).await
 }

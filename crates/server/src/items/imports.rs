@@ -1,5 +1,4 @@
-//! Import jobs: the upload is streamed to a temporary file, then a background task stages
-//! and publishes it while the job row reports progress to any server that is asked.
+//! Items: import jobs.
 
 use crate::AppState;
 use crate::error::{AppError, AppResult};

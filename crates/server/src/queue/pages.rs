@@ -1,21 +1,21 @@
-//! The annotator's pages (label, my work) and the team page a QA analyst or project manager
-//! watches. The label page is a shell; its script (`static/label.js`) asks for the next item as
-//! a server-rendered fragment and submits answers through the JSON API.
+//! Queue: page routes.
 
 use crate::AppState;
-use crate::auth::{PageAuth, project_access, urlencode};
+use crate::access::{ProjectPage, need};
+use crate::auth::urlencode;
 use crate::error::{AppError, AppResult};
-use crate::pages::{base, capabilities, examples_by_category, render};
+use crate::guidelines::examples_by_category;
+use crate::views::{base, capabilities, render};
 use axum::Router;
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, Redirect};
 use axum::routing::{get, post};
-use concord_store::{NextItem, Permission};
+use concord_store::NextItem;
 use minijinja::context;
 use serde::Deserialize;
 
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/p/{slug}/label", get(label_page))
         .route("/p/{slug}/label/next", post(next_fragment))
@@ -27,10 +27,13 @@ pub fn routes() -> Router<AppState> {
 
 async fn label_page(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
-    Path(slug): Path<String>,
+    ProjectPage {
+        auth,
+        project,
+        role,
+        ..
+    }: ProjectPage<need::Annotate>,
 ) -> AppResult<Html<String>> {
-    let (project, role) = project_access(&state, &auth.user, &slug, Permission::Annotate).await?;
     let schema = state.store.current_schema(project.id).await?;
     let guideline = match project.current_guideline_version_id {
         Some(id) => Some(state.store.guideline_by_id(id).await?),
@@ -57,10 +60,8 @@ async fn label_page(
 /// Leases the next item and renders it (or says why there is none). POST: it reserves work.
 async fn next_fragment(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
-    Path(slug): Path<String>,
+    ProjectPage { auth, project, .. }: ProjectPage<need::Annotate>,
 ) -> AppResult<Html<String>> {
-    let (project, _) = project_access(&state, &auth.user, &slug, Permission::Annotate).await?;
     let next = state.store.next_item(&project, &auth.user).await?;
     let ctx = match next {
         NextItem::Leased(lease) => {
@@ -82,10 +83,13 @@ async fn next_fragment(
 
 async fn my_work_page(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
-    Path(slug): Path<String>,
+    ProjectPage {
+        auth,
+        project,
+        role,
+        ..
+    }: ProjectPage<need::Annotate>,
 ) -> AppResult<Html<String>> {
-    let (project, role) = project_access(&state, &auth.user, &slug, Permission::Annotate).await?;
     // Someone who never took work here (a manager trying the page) has no progress yet.
     let progress = match state
         .store
@@ -106,11 +110,13 @@ async fn my_work_page(
 
 async fn team_page(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
-    Path(slug): Path<String>,
+    ProjectPage {
+        auth,
+        project,
+        role,
+        ..
+    }: ProjectPage<need::ManageAnnotators>,
 ) -> AppResult<Html<String>> {
-    let (project, role) =
-        project_access(&state, &auth.user, &slug, Permission::ManageAnnotators).await?;
     let annotators = state.store.team_progress(project.id).await?;
     let queue = state.store.queue_overview(project.id).await?;
     // Saved settings were validated; a project without queue settings shows the defaults.
@@ -130,11 +136,9 @@ fn back_to_team(slug: &str, username: &str) -> Redirect {
 
 async fn resume(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
+    ProjectPage { auth, project, .. }: ProjectPage<need::ManageAnnotators>,
     Path((slug, username)): Path<(String, String)>,
 ) -> AppResult<Redirect> {
-    let (project, _) =
-        project_access(&state, &auth.user, &slug, Permission::ManageAnnotators).await?;
     let annotator = state.store.user_by_name(&username).await?;
     state
         .store
@@ -153,12 +157,10 @@ struct LimitsForm {
 
 async fn limits(
     State(state): State<AppState>,
-    PageAuth(auth): PageAuth,
+    ProjectPage { auth, project, .. }: ProjectPage<need::ManageAnnotators>,
     Path((slug, username)): Path<(String, String)>,
     Form(form): Form<LimitsForm>,
 ) -> AppResult<Redirect> {
-    let (project, _) =
-        project_access(&state, &auth.user, &slug, Permission::ManageAnnotators).await?;
     let annotator = state.store.user_by_name(&username).await?;
     let cap = form.daily_cap.trim();
     let daily_cap = if cap.is_empty() {

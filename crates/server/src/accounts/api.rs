@@ -1,0 +1,64 @@
+//! Accounts: JSON API routes (under `/api/v1`).
+
+use crate::AppState;
+use crate::auth::{Auth, require_admin};
+use crate::error::AppResult;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use concord_store::NewUser;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/me", get(me))
+        .route("/users", get(list_users).post(create_user))
+}
+
+async fn me(auth: Auth) -> Json<Value> {
+    Json(json!({"user": auth.user}))
+}
+
+async fn list_users(State(state): State<AppState>, auth: Auth) -> AppResult<Json<Value>> {
+    require_admin(&auth.user)?;
+    Ok(Json(json!({"users": state.store.list_users().await?})))
+}
+
+#[derive(Deserialize)]
+struct NewUserBody {
+    username: String,
+    display_name: Option<String>,
+    password: Option<String>,
+    #[serde(default)]
+    admin: bool,
+    #[serde(default = "human")]
+    kind: String,
+}
+
+fn human() -> String {
+    "human".into()
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<NewUserBody>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    require_admin(&auth.user)?;
+    let user = state
+        .store
+        .create_user(
+            NewUser {
+                username: body.username,
+                display_name: body.display_name,
+                password: body.password,
+                is_admin: body.admin,
+                kind: body.kind,
+            },
+            Some(auth.user.id),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({"user": user}))))
+}

@@ -1,0 +1,252 @@
+//! Accounts: page routes.
+
+use crate::AppState;
+use crate::auth::{Auth, PageAuth, require_admin, safe_next, session_cookie};
+use crate::error::{AppError, AppResult};
+use crate::views::{base, render};
+use axum::Router;
+use axum::extract::{ConnectInfo, Form, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use concord_store::{LoginCheck, NewUser};
+use minijinja::context;
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/account", get(account_page))
+        .route("/account/tokens", post(create_token))
+        .route("/account/tokens/{id}/revoke", post(revoke_token))
+        .route("/account/password", post(change_password))
+        .route("/admin/users", get(users_page).post(create_user))
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    Query(q): Query<NextQuery>,
+) -> AppResult<Html<String>> {
+    render(
+        &state,
+        "login.html",
+        context! { next => safe_next(q.next.as_deref()) },
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<LoginForm>,
+) -> AppResult<Response> {
+    let next = safe_next(form.next.as_deref());
+    let outcome = state
+        .store
+        .login(form.username.trim(), &form.password, &peer.ip().to_string())
+        .await?;
+    let retry = |status: StatusCode, error: &str| -> AppResult<Response> {
+        let html = render(
+            &state,
+            "login.html",
+            context! { next, error, username => form.username.trim() },
+        )?;
+        Ok((status, html).into_response())
+    };
+    match outcome {
+        LoginCheck::Ok(user) => {
+            let (token, _) = state
+                .store
+                .create_session(user.id, state.config.session_ttl_ms)
+                .await?;
+            let cookie = session_cookie(
+                &token,
+                state.config.session_ttl_ms / 1000,
+                state.config.secure_cookies,
+            );
+            Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response())
+        }
+        LoginCheck::BadCredentials => {
+            retry(StatusCode::UNAUTHORIZED, "Wrong user name or password.")
+        }
+        LoginCheck::RateLimited => retry(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed attempts. Wait 15 minutes and try again.",
+        ),
+    }
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> AppResult<Response> {
+    if let Some(token) = crate::auth::cookie_value(&headers, crate::auth::SESSION_COOKIE) {
+        state.store.delete_session(token).await?;
+    }
+    let cookie = session_cookie("", 0, state.config.secure_cookies);
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response())
+}
+
+async fn account_page(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+) -> AppResult<Html<String>> {
+    account_view(&state, &auth, None, None, None).await
+}
+
+async fn account_view(
+    state: &AppState,
+    auth: &Auth,
+    new_token: Option<String>,
+    error: Option<String>,
+    notice: Option<&str>,
+) -> AppResult<Html<String>> {
+    let tokens = state.store.list_api_tokens(auth.user.id).await?;
+    render(
+        state,
+        "account.html",
+        context! { tokens, new_token, error, notice, ..base(auth) },
+    )
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    name: String,
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Form(form): Form<TokenForm>,
+) -> AppResult<Html<String>> {
+    match state.store.create_api_token(auth.user.id, &form.name).await {
+        Ok((secret, _)) => account_view(&state, &auth, Some(secret), None, None).await,
+        Err(e) => account_view(&state, &auth, None, Some(AppError::from(e).message), None).await,
+    }
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path(id): Path<i64>,
+) -> AppResult<Redirect> {
+    state.store.revoke_api_token(auth.user.id, id).await?;
+    Ok(Redirect::to("/account"))
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    current: String,
+    new: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<PasswordForm>,
+) -> AppResult<Response> {
+    match state
+        .store
+        .login(&auth.user.username, &form.current, &peer.ip().to_string())
+        .await?
+    {
+        LoginCheck::Ok(_) => {}
+        _ => {
+            let view = account_view(
+                &state,
+                &auth,
+                None,
+                Some("The current password is wrong.".into()),
+                None,
+            );
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, view.await?).into_response());
+        }
+    }
+    if let Err(e) = state
+        .store
+        .set_password(&auth.user.username, form.new, Some(auth.user.id))
+        .await
+    {
+        let view = account_view(&state, &auth, None, Some(AppError::from(e).message), None);
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, view.await?).into_response());
+    }
+    // Changing the password ended every session, this one included.
+    Ok(Redirect::to("/login").into_response())
+}
+
+async fn users_page(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+) -> AppResult<Html<String>> {
+    require_admin(&auth.user)?;
+    users_view(&state, &auth, None, None).await
+}
+
+async fn users_view(
+    state: &AppState,
+    auth: &Auth,
+    error: Option<String>,
+    notice: Option<String>,
+) -> AppResult<Html<String>> {
+    let users = state.store.list_users().await?;
+    render(
+        state,
+        "users.html",
+        context! { users, error, notice, ..base(auth) },
+    )
+}
+
+#[derive(Deserialize)]
+struct NewUserForm {
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    password: String,
+    #[serde(default)]
+    admin: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Form(form): Form<NewUserForm>,
+) -> AppResult<Response> {
+    require_admin(&auth.user)?;
+    let new = NewUser {
+        username: form.username.trim().to_owned(),
+        display_name: Some(form.display_name),
+        password: Some(form.password),
+        is_admin: form.admin.is_some(),
+        kind: form.kind.unwrap_or_else(|| "human".into()),
+    };
+    match state.store.create_user(new, Some(auth.user.id)).await {
+        Ok(user) => Ok(users_view(
+            &state,
+            &auth,
+            None,
+            Some(format!("Created {}.", user.username)),
+        )
+        .await?
+        .into_response()),
+        Err(e) => {
+            let view = users_view(&state, &auth, Some(AppError::from(e).message), None);
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, view.await?).into_response())
+        }
+    }
+}

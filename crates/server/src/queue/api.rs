@@ -1,0 +1,204 @@
+//! Queue: JSON API routes (under `/api/v1`).
+
+use crate::AppState;
+use crate::access::{ProjectAccess, need};
+use crate::error::AppResult;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use concord_store::Submission;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/projects/{slug}/queue/next", post(queue_next))
+        .route("/projects/{slug}/queue/submit", post(queue_submit))
+        .route("/projects/{slug}/queue/skip", post(queue_skip))
+        .route("/projects/{slug}/queue/mine", get(queue_mine))
+        .route("/projects/{slug}/queue/team", get(queue_team))
+        .route(
+            "/projects/{slug}/annotators/{username}/resume",
+            post(resume_annotator),
+        )
+        .route(
+            "/projects/{slug}/annotators/{username}/limits",
+            put(set_annotator_limits),
+        )
+        .route("/projects/{slug}/assignments", post(assign_again))
+}
+
+/// What the annotator's client needs to show the next item: the item (blind), the lease
+/// expiry, and the versions to record with the answer.
+/// The answer to "next item". A served item is serialised straight from the lease: through
+/// a `Value` tree its JSON fields were copied twice more per request.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub(crate) enum NextItemBody {
+    Leased(Box<LeasedItemBody>),
+    Other(Value),
+}
+
+#[derive(serde::Serialize)]
+pub(crate) struct LeasedItemBody {
+    status: &'static str,
+    item: concord_store::BlindItem,
+    expires_at: i64,
+    resumed: bool,
+    guideline_version_id: Option<i64>,
+    schema_version_id: Option<i64>,
+}
+
+pub(crate) fn next_item_body(
+    project: &concord_store::Project,
+    next: concord_store::NextItem,
+) -> NextItemBody {
+    use concord_store::NextItem;
+    match next {
+        NextItem::Leased(lease) => NextItemBody::Leased(Box::new(LeasedItemBody {
+            status: "leased",
+            expires_at: lease.expires_at,
+            resumed: lease.resumed,
+            item: lease.item.into(),
+            guideline_version_id: project.current_guideline_version_id,
+            schema_version_id: project.current_schema_version_id,
+        })),
+        NextItem::Paused { reason } => {
+            NextItemBody::Other(json!({"status": "paused", "reason": reason}))
+        }
+        NextItem::CapReached { cap } => {
+            NextItemBody::Other(json!({"status": "cap_reached", "cap": cap}))
+        }
+        NextItem::Empty => NextItemBody::Other(json!({"status": "empty"})),
+    }
+}
+
+async fn queue_next(
+    State(state): State<AppState>,
+    ProjectAccess { auth, project, .. }: ProjectAccess<need::Annotate>,
+) -> AppResult<Json<NextItemBody>> {
+    let next = state.store.next_item(&project, &auth.user).await?;
+    Ok(Json(next_item_body(&project, next)))
+}
+
+async fn queue_submit(
+    State(state): State<AppState>,
+    ProjectAccess { auth, project, .. }: ProjectAccess<need::Annotate>,
+    Json(mut body): Json<Submission>,
+) -> AppResult<Json<Value>> {
+    if body.guideline_version_id.is_none() {
+        body.guideline_version_id = project.current_guideline_version_id;
+    }
+    let outcome = state.store.submit(&project, &auth.user, body).await?;
+    Ok(Json(json!({"outcome": outcome})))
+}
+
+#[derive(Deserialize)]
+struct SkipBody {
+    item_id: i64,
+    reason: String,
+}
+
+async fn queue_skip(
+    State(state): State<AppState>,
+    ProjectAccess { auth, project, .. }: ProjectAccess<need::Annotate>,
+    Json(body): Json<SkipBody>,
+) -> AppResult<Json<Value>> {
+    state
+        .store
+        .skip(&project, &auth.user, body.item_id, &body.reason)
+        .await?;
+    Ok(Json(json!({"skipped": body.item_id})))
+}
+
+async fn queue_mine(
+    State(state): State<AppState>,
+    ProjectAccess { auth, project, .. }: ProjectAccess<need::Annotate>,
+) -> AppResult<Json<Value>> {
+    let work = state.store.my_work(&project, auth.user.id, 200).await?;
+    let progress = state
+        .store
+        .annotator_progress(project.id, auth.user.id)
+        .await
+        .ok();
+    Ok(Json(json!({"progress": progress, "annotations": work})))
+}
+
+async fn queue_team(
+    State(state): State<AppState>,
+    ProjectAccess { project, .. }: ProjectAccess<need::ManageAnnotators>,
+) -> AppResult<Json<Value>> {
+    Ok(Json(json!({
+        "annotators": state.store.team_progress(project.id).await?,
+        "queue": state.store.queue_overview(project.id).await?,
+    })))
+}
+
+async fn resume_annotator(
+    State(state): State<AppState>,
+    ProjectAccess { auth, project, .. }: ProjectAccess<need::ManageAnnotators>,
+    Path((_, username)): Path<(String, String)>,
+) -> AppResult<Json<Value>> {
+    let annotator = state.store.user_by_name(&username).await?;
+    state
+        .store
+        .resume_annotator(project.id, annotator.id, auth.user.id)
+        .await?;
+    Ok(Json(json!({"resumed": username})))
+}
+
+#[derive(Deserialize)]
+struct LimitsBody {
+    daily_cap: Option<i64>,
+    #[serde(default)]
+    excluded_categories: Vec<String>,
+}
+
+async fn set_annotator_limits(
+    State(state): State<AppState>,
+    ProjectAccess { auth, project, .. }: ProjectAccess<need::ManageAnnotators>,
+    Path((_, username)): Path<(String, String)>,
+    Json(body): Json<LimitsBody>,
+) -> AppResult<Json<Value>> {
+    let annotator = state.store.user_by_name(&username).await?;
+    state
+        .store
+        .set_annotator_limits(
+            project.id,
+            annotator.id,
+            body.daily_cap,
+            body.excluded_categories,
+            auth.user.id,
+        )
+        .await?;
+    Ok(Json(
+        json!({"progress": state.store.annotator_progress(project.id, annotator.id).await?}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct AssignBody {
+    item_id: i64,
+    username: String,
+    purpose: String,
+}
+
+async fn assign_again(
+    State(state): State<AppState>,
+    ProjectAccess { auth, project, .. }: ProjectAccess<need::ManageAnnotators>,
+    Json(body): Json<AssignBody>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    let annotator = state.store.user_by_name(&body.username).await?;
+    let id = state
+        .store
+        .assign_again(
+            project.id,
+            body.item_id,
+            annotator.id,
+            &body.purpose,
+            Some(auth.user.id),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({"assignment_id": id}))))
+}

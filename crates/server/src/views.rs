@@ -1,0 +1,52 @@
+//! What every page shares: rendering a template, the signed-in context, what the
+//! visitor's role may do (which links and forms a page shows), and the error page.
+
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::AppResult;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use concord_store::{Permission, Role};
+use minijinja::{Value, context};
+
+pub(crate) fn render(state: &AppState, name: &str, ctx: Value) -> AppResult<Html<String>> {
+    Ok(Html(state.templates.get_template(name)?.render(ctx)?))
+}
+
+/// The context every signed-in page has.
+pub(crate) fn base(auth: &Auth) -> Value {
+    context! { user => auth.user, csrf => auth.csrf }
+}
+
+pub(crate) fn capabilities(role: Role) -> Value {
+    context! {
+        role => role.as_str(),
+        role_label => role.label(),
+        browse => role.allows(Permission::BrowseItems),
+        read_annotations => role.allows(Permission::ReadAnnotations),
+        edit_guidelines => role.allows(Permission::EditGuidelines),
+        edit_schema => role.allows(Permission::EditSchema),
+        manage_members => role.allows(Permission::ManageMembers),
+        import => role.allows(Permission::ImportItems),
+        settings => role.allows(Permission::EditSettings),
+        annotate => role.allows(Permission::Annotate),
+        manage_annotators => role.allows(Permission::ManageAnnotators),
+        adjudicate => role.allows(Permission::Adjudicate),
+        create_releases => role.allows(Permission::CreateReleases),
+    }
+}
+
+pub fn error_page(state: &AppState, status: StatusCode, message: &str) -> Response {
+    let ctx = context! { status => status.as_u16(), reason => status.canonical_reason(), message };
+    match state
+        .templates
+        .get_template("error.html")
+        .and_then(|t| t.render(ctx))
+    {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "error page failed to render");
+            (status, message.to_owned()).into_response()
+        }
+    }
+}
