@@ -29,3 +29,6 @@ mod queue;
 
 #[path = "http/qa.rs"]
 mod qa;
+
+#[path = "http/layering.rs"]
+mod layering;
