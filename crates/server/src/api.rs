@@ -728,7 +728,9 @@ async fn queue_mine(
         .store
         .annotator_progress(project.id, auth.user.id)
         .await
-        .ok();
+        .ok()
+        .as_ref()
+        .map(crate::progress_view::progress_json);
     Ok(Json(json!({"progress": progress, "annotations": work})))
 }
 
@@ -740,7 +742,7 @@ async fn queue_team(
     let (project, _) =
         project_access(&state, &auth.user, &slug, Permission::ManageAnnotators).await?;
     Ok(Json(json!({
-        "annotators": state.store.team_progress(project.id).await?,
+        "annotators": crate::progress_view::team_json(&state.store.team_progress(project.id).await?),
         "queue": state.store.queue_overview(project.id).await?,
     })))
 }
@@ -787,7 +789,7 @@ async fn set_annotator_limits(
         )
         .await?;
     Ok(Json(
-        json!({"progress": state.store.annotator_progress(project.id, annotator.id).await?}),
+        json!({"progress": crate::progress_view::progress_json(&state.store.annotator_progress(project.id, annotator.id).await?)}),
     ))
 }
 

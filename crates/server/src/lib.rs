@@ -10,6 +10,7 @@ mod markdown;
 mod middleware;
 mod openapi;
 mod pages;
+mod progress_view;
 mod qa_pages;
 mod streaming;
 mod templates;

@@ -92,7 +92,7 @@ async fn my_work_page(
         .annotator_progress(project.id, auth.user.id)
         .await
     {
-        Ok(progress) => Some(progress),
+        Ok(progress) => Some(crate::progress_view::progress_json(&progress)),
         Err(concord_store::StoreError::NotFound(_)) => None,
         Err(e) => return Err(e.into()),
     };
@@ -111,7 +111,7 @@ async fn team_page(
 ) -> AppResult<Html<String>> {
     let (project, role) =
         project_access(&state, &auth.user, &slug, Permission::ManageAnnotators).await?;
-    let annotators = state.store.team_progress(project.id).await?;
+    let annotators = crate::progress_view::team_json(&state.store.team_progress(project.id).await?);
     let queue = state.store.queue_overview(project.id).await?;
     // Saved settings were validated; a project without queue settings shows the defaults.
     let settings =

@@ -7,9 +7,11 @@
 //! (one request per annotator at a time) and candidate items are taken `FOR UPDATE SKIP
 //! LOCKED`, so two servers never hand out the same slot.
 
+use crate::audit::AuditEvent;
 use crate::conn::{self, Columns, Conn, Param, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::items::{ITEM_RETURNING, item_returning};
+use crate::model::AuditAction;
 use crate::model::{Id, Item, Project, User};
 use crate::queue_rules::{
     GoldFeedbackMode, OverlapDecision, QueueSettings, answer_categories, decide_overlap, gold_due,
@@ -17,7 +19,6 @@ use crate::queue_rules::{
 };
 use crate::schema::LabelSchema;
 use crate::{Backend, Dialect, Store, audit};
-use concord_stats::sampling::{Proportion, wilson};
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -153,12 +154,20 @@ pub struct AnnotatorProgress {
     pub done_today: i64,
     pub done_total: i64,
     pub daily_cap: Option<i64>,
-    pub gold: Proportion,
+    /// Gold answered and answered right; the caller puts an interval on it.
+    pub gold: GoldTally,
     pub paused: bool,
     pub paused_reason: Option<String>,
     pub excluded_categories: Vec<String>,
     pub time_total_ms: i64,
     pub high_severity_ms: i64,
+}
+
+/// Gold items an annotator answered, and how many of those as gold says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct GoldTally {
+    pub correct: u64,
+    pub answered: u64,
 }
 
 /// One of the annotator's own annotations, for "My work".
@@ -402,15 +411,17 @@ impl Store {
                 .await?;
                 let id: Id = row.try_get("id")?;
                 audit::record(
-                    c,
-                    actor,
-                    Some(project_id),
-                    "create",
-                    "assignment",
-                    Some(id),
-                    None,
-                    Some(&serde_json::json!({"item_id": item_id, "user_id": annotator_id, "purpose": purpose})),
-                )
+c,
+AuditEvent {
+actor: actor,
+project: Some(project_id),
+action: AuditAction::Create,
+entity: "assignment",
+entity_id: Some(id),
+before: None,
+after: audit::snapshot(&serde_json::json!({"item_id": item_id, "user_id": annotator_id, "purpose": purpose})),
+},
+)
                 .await?;
                 Ok(id)
             })
@@ -437,13 +448,15 @@ impl Store {
                 }
                 audit::record(
                     c,
-                    Some(actor),
-                    Some(project_id),
-                    "resume",
-                    "annotator",
-                    Some(user_id),
-                    Some(&serde_json::json!({"paused": true})),
-                    Some(&serde_json::json!({"paused": false})),
+                    AuditEvent {
+                        actor: Some(actor),
+                        project: Some(project_id),
+                        action: AuditAction::Resume,
+                        entity: "annotator",
+                        entity_id: Some(user_id),
+                        before: audit::snapshot(&serde_json::json!({"paused": true})),
+                        after: audit::snapshot(&serde_json::json!({"paused": false})),
+                    },
                 )
                 .await?;
                 Ok(())
@@ -493,15 +506,17 @@ impl Store {
                 .execute(&mut *c)
                 .await?;
                 audit::record(
-                    c,
-                    Some(actor),
-                    Some(project_id),
-                    "update",
-                    "annotator_limits",
-                    Some(user_id),
-                    None,
-                    Some(&serde_json::json!({"daily_cap": daily_cap, "excluded_categories": excluded_categories})),
-                )
+c,
+AuditEvent {
+actor: Some(actor),
+project: Some(project_id),
+action: AuditAction::Update,
+entity: "annotator_limits",
+entity_id: Some(user_id),
+before: None,
+after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_categories": excluded_categories})),
+},
+)
                 .await?;
                 Ok(())
             })
@@ -510,7 +525,7 @@ impl Store {
     }
 
     /// Every member who annotates (annotators and model accounts, plus anyone with progress),
-    /// with gold accuracy and its 95 % Wilson interval.
+    /// with their gold tallies.
     pub async fn team_progress(&self, project_id: Id) -> Result<Vec<AnnotatorProgress>> {
         self.progress_of(project_id, None).await
     }
@@ -558,7 +573,7 @@ impl Store {
             .map(|row| {
                 let mut progress = progress_from_row(row, today)?;
                 let (answered, correct) = tallies.get(&progress.user_id).copied().unwrap_or((0, 0));
-                progress.gold = wilson(correct, answered, 0.95);
+                progress.gold = GoldTally { correct, answered };
                 Ok(progress)
             })
             .collect()
@@ -756,10 +771,7 @@ impl Store {
             attempt += 1;
             let op = op.clone();
             match self.write_native(move |c| op(c)).await {
-                Err(StoreError::Database(sqlx::Error::Database(e)))
-                    if attempt < 5
-                        && matches!(e.code().as_deref(), Some("40P01") | Some("40001")) =>
-                {
+                Err(e) if attempt < 5 && e.is_retryable_race() => {
                     tracing::debug!(attempt, error = %e, "retrying a queue transaction");
                 }
                 other => return other,
@@ -776,6 +788,10 @@ fn progress_from_row(row: &AnyRow, today: i64) -> Result<AnnotatorProgress> {
     let day: Option<i64> = row.try_get("day")?;
     let answered: i64 = row.try_get::<Option<i64>, _>("gold_answered")?.unwrap_or(0);
     let correct: i64 = row.try_get::<Option<i64>, _>("gold_correct")?.unwrap_or(0);
+    let gold = GoldTally {
+        correct: correct.max(0) as u64,
+        answered: answered.max(0) as u64,
+    };
     let excluded: Option<String> = row.try_get("excluded_categories")?;
     Ok(AnnotatorProgress {
         user_id: row.try_get("id")?,
@@ -789,7 +805,7 @@ fn progress_from_row(row: &AnyRow, today: i64) -> Result<AnnotatorProgress> {
         },
         done_total: row.try_get::<Option<i64>, _>("done_total")?.unwrap_or(0),
         daily_cap: row.try_get("daily_cap")?,
-        gold: wilson(correct.max(0) as u64, answered.max(0) as u64, 0.95),
+        gold,
         paused: row.try_get::<Option<i64>, _>("paused")?.unwrap_or(0) != 0,
         paused_reason: row.try_get("paused_reason")?,
         excluded_categories: match excluded {
@@ -1655,13 +1671,15 @@ async fn submit_in(
                 .bind(user_id)).await?;
                 audit::record_in(
                     c,
-                    None,
-                    Some(project_id),
-                    "pause",
-                    "annotator",
-                    Some(user_id),
-                    None,
-                    Some(&serde_json::json!({"reason": reason})),
+                    AuditEvent {
+                        actor: None,
+                        project: Some(project_id),
+                        action: AuditAction::Pause,
+                        entity: "annotator",
+                        entity_id: Some(user_id),
+                        before: None,
+                        after: audit::snapshot(&serde_json::json!({"reason": reason})),
+                    },
                 )
                 .await?;
                 paused = true;
