@@ -5,14 +5,19 @@
 //! keys). Errors name the file, the line and the field; nothing is returned from a
 //! file that did not read completely.
 
+#[cfg(feature = "tables")]
 mod annotations;
+#[cfg(feature = "tables")]
 mod gold;
 
+#[cfg(feature = "tables")]
 pub use annotations::{
     AnnotationFile, Format, ReadError, read_annotations, read_annotations_from_bytes,
 };
+#[cfg(feature = "tables")]
 pub use gold::{GoldFile, read_gold, read_gold_from_bytes};
 
+#[cfg(feature = "tables")]
 pub mod conformance;
 pub mod items;
 pub mod release;

@@ -272,7 +272,7 @@ pub async fn feedback_report(
     let (gold, mean_time_ms) = match annotator {
         Some(a) => match store.annotator_progress(project.id, a.id).await {
             Ok(p) => (
-                p.gold,
+                wilson(p.gold.correct, p.gold.answered, 0.95),
                 (p.done_total > 0 && p.time_total_ms > 0).then(|| p.time_total_ms / p.done_total),
             ),
             Err(concord_store::StoreError::NotFound(_)) => (wilson(0, 0, 0.95), None),
@@ -284,7 +284,7 @@ pub async fn feedback_report(
                 .iter()
                 .filter(|a| a.kind == "human")
                 .fold((0, 0), |(c, n), a| {
-                    (c + a.gold.successes, n + a.gold.trials)
+                    (c + a.gold.correct, n + a.gold.answered)
                 });
             let (time, done) = team
                 .iter()

@@ -10,6 +10,8 @@ pub mod feedback;
 pub mod release;
 pub mod report;
 pub mod rules;
+#[cfg(test)]
+mod vocabulary_tests;
 
 pub use compute::{Computed, compute_run, date_of, same_answer, week_start};
 pub use release::{create_release, release_summary};

@@ -35,7 +35,7 @@ pub async fn release_summary(store: &Store, project: &Project) -> Result<Value, 
         .iter()
         .filter(|a| a.kind == "human")
         .fold((0u64, 0u64), |(c, n), a| {
-            (c + a.gold.successes, n + a.gold.trials)
+            (c + a.gold.correct, n + a.gold.answered)
         });
     let gold = wilson(correct, answered, 0.95);
     let (open, overdue, resolved) = store.escalation_counts(project.id).await?;

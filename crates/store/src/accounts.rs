@@ -2,8 +2,10 @@
 //! Secrets are stored only as SHA-256 hashes; everything lives in the database so that
 //! several servers share it.
 
+use crate::audit::AuditEvent;
 use crate::conn::{Columns, stmt};
 use crate::error::{Result, StoreError};
+use crate::model::AuditAction;
 use crate::model::{ApiTokenInfo, Id, Session, User};
 use crate::{Store, audit};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -164,13 +166,15 @@ impl Store {
                     let user = user_from_row(&row)?;
                     audit::record(
                         c,
-                        actor,
-                        None,
-                        "create",
-                        "user",
-                        Some(user.id),
-                        None,
-                        Some(&user),
+                        AuditEvent {
+                            actor: actor,
+                            project: None,
+                            action: AuditAction::Create,
+                            entity: "user",
+                            entity_id: Some(user.id),
+                            before: None,
+                            after: audit::snapshot(&user),
+                        },
                     )
                     .await?;
                     Ok(user)
@@ -205,15 +209,17 @@ impl Store {
                     .bind(user.id)
                     .execute(&mut *c)
                     .await?;
-                audit::record::<()>(
+                audit::record(
                     c,
-                    actor,
-                    None,
-                    "set_password",
-                    "user",
-                    Some(user.id),
-                    None,
-                    None,
+                    AuditEvent {
+                        actor: actor,
+                        project: None,
+                        action: AuditAction::SetPassword,
+                        entity: "user",
+                        entity_id: Some(user.id),
+                        before: None,
+                        after: None,
+                    },
                 )
                 .await
             })
@@ -448,13 +454,15 @@ impl Store {
                     let info = token_from_row(&row)?;
                     audit::record(
                         c,
-                        Some(user_id),
-                        None,
-                        "create",
-                        "api_token",
-                        Some(info.id),
-                        None,
-                        Some(&info),
+                        AuditEvent {
+                            actor: Some(user_id),
+                            project: None,
+                            action: AuditAction::Create,
+                            entity: "api_token",
+                            entity_id: Some(info.id),
+                            before: None,
+                            after: audit::snapshot(&info),
+                        },
                     )
                     .await?;
                     Ok(info)
@@ -523,15 +531,17 @@ impl Store {
                 if done.rows_affected() == 0 {
                     return Err(StoreError::not_found(format!("live token {token_id}")));
                 }
-                audit::record::<()>(
+                audit::record(
                     c,
-                    Some(user_id),
-                    None,
-                    "revoke",
-                    "api_token",
-                    Some(token_id),
-                    None,
-                    None,
+                    AuditEvent {
+                        actor: Some(user_id),
+                        project: None,
+                        action: AuditAction::Revoke,
+                        entity: "api_token",
+                        entity_id: Some(token_id),
+                        before: None,
+                        after: None,
+                    },
                 )
                 .await
             })

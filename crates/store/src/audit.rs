@@ -4,53 +4,49 @@
 use crate::Store;
 use crate::conn::{Conn, stmt};
 use crate::error::{Result, json_text};
-use crate::model::{AuditEntry, Id};
+use crate::model::{AuditAction, AuditEntry, Id};
 use serde::Serialize;
 use sqlx::AnyConnection;
 use sqlx::Row;
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn record<T: Serialize>(
-    c: &mut AnyConnection,
-    actor: Option<Id>,
-    project: Option<Id>,
-    action: &str,
-    entity: &str,
-    entity_id: Option<Id>,
-    before: Option<&T>,
-    after: Option<&T>,
-) -> Result<()> {
-    let mut conn = Conn::Sqlx(c);
-    record_in(
-        &mut conn, actor, project, action, entity, entity_id, before, after,
-    )
-    .await
+/// One change for the log, built by the code that made it.
+pub(crate) struct AuditEvent {
+    /// Who made the change; `None` for the system (e.g. the pause rule).
+    pub actor: Option<Id>,
+    pub project: Option<Id>,
+    pub action: AuditAction,
+    /// What kind of thing changed (`project`, `assignment`, …).
+    pub entity: &'static str,
+    pub entity_id: Option<Id>,
+    /// The entity before and after, as JSON text (see [`snapshot`]).
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// A value as the log stores it. Serialized here, from the caller's own type, so the text
+/// keeps the type's field order.
+pub(crate) fn snapshot<T: Serialize + ?Sized>(value: &T) -> Option<String> {
+    Some(json_text(&value))
+}
+
+pub(crate) async fn record(c: &mut AnyConnection, event: AuditEvent) -> Result<()> {
+    record_in(&mut Conn::Sqlx(c), event).await
 }
 
 /// [`record`] on a hot path's connection.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn record_in<T: Serialize>(
-    c: &mut Conn<'_>,
-    actor: Option<Id>,
-    project: Option<Id>,
-    action: &str,
-    entity: &str,
-    entity_id: Option<Id>,
-    before: Option<&T>,
-    after: Option<&T>,
-) -> Result<()> {
+pub(crate) async fn record_in(c: &mut Conn<'_>, event: AuditEvent) -> Result<()> {
     c.execute(
         stmt(
             "INSERT INTO audit_log (actor_id, project_id, action, entity, entity_id, before, after) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(actor)
-        .bind(project)
-        .bind(action)
-        .bind(entity)
-        .bind(entity_id)
-        .bind(before.map(json_text))
-        .bind(after.map(json_text)),
+        .bind(event.actor)
+        .bind(event.project)
+        .bind(event.action.as_str())
+        .bind(event.entity)
+        .bind(event.entity_id)
+        .bind(event.before)
+        .bind(event.after),
     )
     .await?;
     Ok(())
@@ -81,7 +77,7 @@ impl Store {
                     at: row.try_get("at")?,
                     actor: row.try_get("actor")?,
                     project_id: row.try_get("project_id")?,
-                    action: row.try_get("action")?,
+                    action: AuditAction::parse(&row.try_get::<String, _>("action")?)?,
                     entity: row.try_get("entity")?,
                     entity_id: row.try_get("entity_id")?,
                     before: parse("before")?,

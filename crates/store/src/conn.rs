@@ -135,10 +135,11 @@ pub(crate) trait Column: Sized {
 }
 
 fn wrong_type(column: &str, value: &rusqlite::types::Value) -> StoreError {
-    StoreError::Database(sqlx::Error::ColumnDecode {
+    sqlx::Error::ColumnDecode {
         index: column.to_owned(),
         source: format!("unexpected SQLite value {value:?}").into(),
-    })
+    }
+    .into()
 }
 
 impl Column for Option<i64> {
@@ -201,9 +202,10 @@ impl Columns for Row {
         match self {
             Row::Sqlx(row) => T::from_sqlx(row, column),
             Row::Sqlite { columns, values } => {
-                let index = columns.iter().position(|c| c == column).ok_or_else(|| {
-                    StoreError::Database(sqlx::Error::ColumnNotFound(column.to_owned()))
-                })?;
+                let index = columns
+                    .iter()
+                    .position(|c| c == column)
+                    .ok_or_else(|| StoreError::column_not_found(column))?;
                 T::from_sqlite(&values[index], column)
             }
         }
@@ -222,7 +224,7 @@ impl Columns for NativeRow<'_, '_> {
             .columns
             .iter()
             .position(|c| c == column)
-            .ok_or_else(|| StoreError::Database(sqlx::Error::ColumnNotFound(column.to_owned())))?;
+            .ok_or_else(|| StoreError::column_not_found(column))?;
         let value = rusqlite::types::Value::from(self.row.get_ref(index)?);
         T::from_sqlite(&value, column)
     }
@@ -282,7 +284,7 @@ impl Conn<'_> {
     pub(crate) async fn fetch_one(&mut self, statement: Stmt) -> Result<Row> {
         self.fetch_optional(statement)
             .await?
-            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+            .ok_or_else(|| sqlx::Error::RowNotFound.into())
     }
 }
 

@@ -26,11 +26,10 @@ pub enum StoreError {
     /// ours, never the caller's, so it is never answered as a 4xx.
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// From either driver (sqlx, or the SQLite writer's own connection); opaque so that no
+    /// driver's types are part of the store's API.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    /// From the SQLite writer's own connection (the work queue's hot path).
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(#[source] DatabaseError),
     #[error("migration {name}: {reason}")]
     Migration { name: String, reason: String },
     #[error("the write was not applied: the database writer could not run it")]
@@ -52,17 +51,92 @@ impl StoreError {
     /// True for unique-constraint violations, which callers turn into `Conflict`.
     pub(crate) fn is_unique_violation(&self) -> bool {
         match self {
-            StoreError::Database(sqlx::Error::Database(e)) => {
+            StoreError::Database(e) => e.is_unique_violation(),
+            _ => false,
+        }
+    }
+
+    /// True when PostgreSQL undid the transaction after a deadlock or a serialization race,
+    /// so running it again is safe.
+    pub(crate) fn is_retryable_race(&self) -> bool {
+        match self {
+            StoreError::Database(e) => e.is_retryable_race(),
+            _ => false,
+        }
+    }
+
+    /// A column missing from a row the store read: a bug of ours, reported like sqlx does.
+    pub(crate) fn column_not_found(column: &str) -> Self {
+        sqlx::Error::ColumnNotFound(column.to_owned()).into()
+    }
+}
+
+/// A driver's error, kept whole (message and source chain) but not part of the API: callers
+/// see its text and [`std::error::Error::source`], never the driver's type.
+#[derive(Debug)]
+pub struct DatabaseError(Driver);
+
+#[derive(Debug)]
+enum Driver {
+    Sqlx(sqlx::Error),
+    /// The SQLite writer's own connection (the work queue's hot path).
+    Sqlite(rusqlite::Error),
+}
+
+impl DatabaseError {
+    fn is_unique_violation(&self) -> bool {
+        match &self.0 {
+            Driver::Sqlx(sqlx::Error::Database(e)) => {
                 e.is_unique_violation()
                     || e.message().contains("UNIQUE constraint failed")
                     || e.code().as_deref() == Some("23505")
             }
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+            Driver::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
                 e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                     || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
             }
             _ => false,
         }
+    }
+
+    fn is_retryable_race(&self) -> bool {
+        match &self.0 {
+            Driver::Sqlx(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("40P01") | Some("40001"))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Driver::Sqlx(e) => e.fmt(f),
+            Driver::Sqlite(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for DatabaseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // The driver error's own source, so the chain reads as it did with the driver's type.
+        match &self.0 {
+            Driver::Sqlx(e) => e.source(),
+            Driver::Sqlite(e) => e.source(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(DatabaseError(Driver::Sqlx(e)))
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(DatabaseError(Driver::Sqlite(e)))
     }
 }
 

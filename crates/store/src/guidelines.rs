@@ -2,8 +2,10 @@
 //! publishing freezes the draft (a published version is never updated) and points the
 //! project at it. Every version after the first records what changed.
 
+use crate::audit::AuditEvent;
 use crate::conn::{Columns, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::model::AuditAction;
 use crate::model::{GuidelineExample, GuidelineVersion, Id, Project, SchemaVersion, VersionStatus};
 use crate::schema::LabelSchema;
 use crate::{Store, audit};
@@ -171,15 +173,17 @@ async fn save_draft(
             row.try_get("id")?
         }
     };
-    audit::record::<()>(
+    audit::record(
         c,
-        actor,
-        Some(project_id),
-        "save_draft",
-        doc.entity(),
-        Some(id),
-        None,
-        None,
+        AuditEvent {
+            actor: actor,
+            project: Some(project_id),
+            action: AuditAction::SaveDraft,
+            entity: doc.entity(),
+            entity_id: Some(id),
+            before: None,
+            after: None,
+        },
     )
     .await?;
     Ok(id)
@@ -233,13 +237,15 @@ async fn publish(
     let after = serde_json::json!({"version": version, "change_note": note});
     audit::record(
         c,
-        actor,
-        Some(project_id),
-        "publish",
-        doc.entity(),
-        Some(id),
-        None,
-        Some(&after),
+        AuditEvent {
+            actor: actor,
+            project: Some(project_id),
+            action: AuditAction::Publish,
+            entity: doc.entity(),
+            entity_id: Some(id),
+            before: None,
+            after: audit::snapshot(&after),
+        },
     )
     .await?;
     Ok(id)

@@ -6,8 +6,10 @@
 //! rows are deleted and nothing from the file is visible.
 
 use crate::accounts::random_token;
+use crate::audit::AuditEvent;
 use crate::db::Backend;
 use crate::error::{Result, StoreError, json_text};
+use crate::model::AuditAction;
 use crate::model::Id;
 use crate::schema::{LabelSchema, QuestionKind};
 use crate::{Store, audit};
@@ -446,7 +448,18 @@ impl ItemImport {
                         _ => ImportOutcome { read, inserted: affected, updated: 0, skipped: read - affected },
                     };
                     let after = serde_json::json!({"file": file, "outcome": outcome});
-                    audit::record(c, actor, Some(project_id), "import", "items", None, None, Some(&after)).await?;
+                    audit::record(
+c,
+AuditEvent {
+actor: actor,
+project: Some(project_id),
+action: AuditAction::Import,
+entity: "items",
+entity_id: None,
+before: None,
+after: audit::snapshot(&after),
+},
+).await?;
                     Ok(outcome)
                 })
             })
@@ -769,7 +782,18 @@ impl AnnotationImport {
                     .await?;
                     let outcome = ImportOutcome { read, inserted: done.rows_affected() as i64, updated: 0, skipped: 0 };
                     let after = serde_json::json!({"file": file, "outcome": outcome});
-                    audit::record(c, actor, Some(project_id), "import", "annotations", None, None, Some(&after)).await?;
+                    audit::record(
+c,
+AuditEvent {
+actor: actor,
+project: Some(project_id),
+action: AuditAction::Import,
+entity: "annotations",
+entity_id: None,
+before: None,
+after: audit::snapshot(&after),
+},
+).await?;
                     Ok(outcome)
                 })
             })

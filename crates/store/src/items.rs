@@ -1,7 +1,9 @@
 //! Catalog items (keyset-paged listings), append-only annotations, and streamed export.
 
+use crate::audit::AuditEvent;
 use crate::conn::{Columns, NativeRow, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::model::AuditAction;
 use crate::model::{Annotation, AnnotationSource, Id, Item, NewAnnotation};
 use crate::{Store, audit};
 use concord_formats::items::{ExportAnnotation, ExportRecord, raw_json};
@@ -352,7 +354,18 @@ impl Store {
                         .execute(&mut *c)
                         .await?;
                     }
-                    audit::record(c, Some(annotator_id), Some(project_id), "create", "annotation", Some(id), None, Some(&new.answer))
+                    audit::record(
+c,
+AuditEvent {
+actor: Some(annotator_id),
+project: Some(project_id),
+action: AuditAction::Create,
+entity: "annotation",
+entity_id: Some(id),
+before: None,
+after: audit::snapshot(&new.answer),
+},
+)
                         .await?;
                     Ok(id)
                 })

@@ -34,7 +34,7 @@ mod schema;
 pub use access::DEFAULT_ACCESS_TTL;
 pub use accounts::{LoginCheck, MIN_PASSWORD_LEN, NewUser, PasswordCost};
 pub use db::{Backend, Dialect, StoreOptions, system_now_ms};
-pub use error::{Result, StoreError};
+pub use error::{DatabaseError, Result, StoreError};
 pub use imports::{
     AnnotationImport, FileProgress, IMPORT_BATCH, ImportKind, ImportOutcome, ItemImport,
     OnConflict, StagedItem, import_file,
@@ -47,10 +47,12 @@ pub use qa::{
     Escalation, ItemConsensus, ItemFact, LabelFact, LabelFacts, NewAdjudication, NewEscalation,
     NewItemConsensus, PrecedentFilter, RevisionCandidate,
 };
-pub use qa_settings::{CONSENSUS_METHODS, DEFAULT_REPORT_METRICS, EscalationRules, QaSettings};
+pub use qa_settings::{
+    CONSENSUS_METHODS, DEFAULT_REPORT_METRICS, EscalationRules, QaSettings, REPORT_METRICS,
+};
 pub use queue::{
-    AnnotatorProgress, AnswerKind, BlindItem, GoldFeedback, Lease, MyWorkEntry, NextItem,
-    QueueIntegrity, QueueOverview, Submission, SubmitOutcome,
+    AnnotatorProgress, AnswerKind, BlindItem, GoldFeedback, GoldTally, Lease, MyWorkEntry,
+    NextItem, QueueIntegrity, QueueOverview, Submission, SubmitOutcome,
 };
 pub use queue_rules::QueueSettings;
 pub use releases::{LabelChange, Release, ReleaseDiff, ReleaseItem, ReleaseLabel};

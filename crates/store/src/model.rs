@@ -356,13 +356,79 @@ pub struct Job {
     pub finished_at: Option<i64>,
 }
 
+/// What an audit-log entry records being done; stored and serialized as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    Create,
+    Update,
+    Remove,
+    Import,
+    Run,
+    Adjudicate,
+    Pause,
+    Resume,
+    Revoke,
+    Publish,
+    SaveDraft,
+    SetPassword,
+    SetRole,
+    QueueRereviews,
+}
+
+impl AuditAction {
+    const ALL: [AuditAction; 14] = [
+        AuditAction::Create,
+        AuditAction::Update,
+        AuditAction::Remove,
+        AuditAction::Import,
+        AuditAction::Run,
+        AuditAction::Adjudicate,
+        AuditAction::Pause,
+        AuditAction::Resume,
+        AuditAction::Revoke,
+        AuditAction::Publish,
+        AuditAction::SaveDraft,
+        AuditAction::SetPassword,
+        AuditAction::SetRole,
+        AuditAction::QueueRereviews,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Create => "create",
+            AuditAction::Update => "update",
+            AuditAction::Remove => "remove",
+            AuditAction::Import => "import",
+            AuditAction::Run => "run",
+            AuditAction::Adjudicate => "adjudicate",
+            AuditAction::Pause => "pause",
+            AuditAction::Resume => "resume",
+            AuditAction::Revoke => "revoke",
+            AuditAction::Publish => "publish",
+            AuditAction::SaveDraft => "save_draft",
+            AuditAction::SetPassword => "set_password",
+            AuditAction::SetRole => "set_role",
+            AuditAction::QueueRereviews => "queue_rereviews",
+        }
+    }
+
+    /// Reads a stored action; an unknown one means the log was written by something else.
+    pub(crate) fn parse(text: &str) -> crate::Result<AuditAction> {
+        AuditAction::ALL
+            .into_iter()
+            .find(|a| a.as_str() == text)
+            .ok_or_else(|| crate::StoreError::Corrupt(format!("unknown audit action {text:?}")))
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {
     pub id: Id,
     pub at: i64,
     pub actor: Option<String>,
     pub project_id: Option<Id>,
-    pub action: String,
+    pub action: AuditAction,
     pub entity: String,
     pub entity_id: Option<Id>,
     pub before: Option<Value>,

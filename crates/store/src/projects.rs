@@ -1,8 +1,10 @@
 //! Projects and memberships (a role per user per project).
 
 use crate::accounts::{USER_COLUMNS, user_from_row};
+use crate::audit::AuditEvent;
 use crate::conn::{Columns, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::model::AuditAction;
 use crate::model::{Id, Member, Project, Role, User};
 use crate::schema::LabelSchema;
 use crate::{Store, audit};
@@ -87,7 +89,18 @@ impl Store {
                         .execute(&mut *c)
                         .await?;
                     let project = fetch_project(c, project_id).await?;
-                    audit::record(c, actor, Some(project_id), "create", "project", Some(project_id), None, Some(&project))
+                    audit::record(
+c,
+AuditEvent {
+actor: actor,
+project: Some(project_id),
+action: AuditAction::Create,
+entity: "project",
+entity_id: Some(project_id),
+before: None,
+after: audit::snapshot(&project),
+},
+)
                         .await?;
                     Ok(project)
                 })
@@ -243,13 +256,15 @@ impl Store {
                 let after = fetch_project(c, project_id).await?;
                 audit::record(
                     c,
-                    actor,
-                    Some(project_id),
-                    "update",
-                    "project",
-                    Some(project_id),
-                    Some(&before),
-                    Some(&after),
+                    AuditEvent {
+                        actor: actor,
+                        project: Some(project_id),
+                        action: AuditAction::Update,
+                        entity: "project",
+                        entity_id: Some(project_id),
+                        before: audit::snapshot(&before),
+                        after: audit::snapshot(&after),
+                    },
                 )
                 .await?;
                 Ok(after)
@@ -314,13 +329,15 @@ impl Store {
                 let before = before.map(|r| serde_json::json!({"user": user.username, "role": r}));
                 audit::record(
                     c,
-                    actor,
-                    Some(project_id),
-                    "set_role",
-                    "membership",
-                    Some(user.id),
-                    before.as_ref(),
-                    Some(&after),
+                    AuditEvent {
+                        actor: actor,
+                        project: Some(project_id),
+                        action: AuditAction::SetRole,
+                        entity: "membership",
+                        entity_id: Some(user.id),
+                        before: before.as_ref().and_then(audit::snapshot),
+                        after: audit::snapshot(&after),
+                    },
                 )
                 .await
             })
@@ -352,13 +369,15 @@ impl Store {
                 let before = serde_json::json!({"user": user.username});
                 audit::record(
                     c,
-                    actor,
-                    Some(project_id),
-                    "remove",
-                    "membership",
-                    Some(user.id),
-                    Some(&before),
-                    None,
+                    AuditEvent {
+                        actor: actor,
+                        project: Some(project_id),
+                        action: AuditAction::Remove,
+                        entity: "membership",
+                        entity_id: Some(user.id),
+                        before: audit::snapshot(&before),
+                        after: None,
+                    },
                 )
                 .await
             })

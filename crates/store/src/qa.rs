@@ -3,8 +3,10 @@
 //! per-annotator quality, the run's report, new escalations), the QA-expert queue, and
 //! adjudications with their precedent search. No statistics here: `concord-qa` computes.
 
+use crate::audit::AuditEvent;
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::items::like_pattern;
+use crate::model::AuditAction;
 use crate::model::{ExampleScope, GuidelineExample, Id};
 use crate::schema::LabelSchema;
 use crate::{Store, audit};
@@ -1031,15 +1033,17 @@ impl Store {
                         .execute(&mut *c)
                         .await?;
                     audit::record(
-                        c,
-                        actor,
-                        Some(project_id),
-                        "run",
-                        "consensus",
-                        Some(run_id),
-                        None,
-                        Some(&serde_json::json!({"method": run.method, "escalated": opened})),
-                    )
+c,
+AuditEvent {
+actor: actor,
+project: Some(project_id),
+action: AuditAction::Run,
+entity: "consensus",
+entity_id: Some(run_id),
+before: None,
+after: audit::snapshot(&serde_json::json!({"method": run.method, "escalated": opened})),
+},
+)
                     .await?;
                     Ok((run_id, written + removed, opened))
                 })
@@ -1353,20 +1357,22 @@ impl Store {
                         .await?;
                     }
                     audit::record(
-                        c,
-                        Some(expert_id),
-                        Some(project_id),
-                        "adjudicate",
-                        "item",
-                        Some(item_id),
-                        None,
-                        Some(&serde_json::json!({
+c,
+AuditEvent {
+actor: Some(expert_id),
+project: Some(project_id),
+action: AuditAction::Adjudicate,
+entity: "item",
+entity_id: Some(item_id),
+before: None,
+after: audit::snapshot(&serde_json::json!({
                             "adjudication": id,
                             "answer": decision.answer,
                             "overturned": overturned,
                             "promote_to_gold": decision.promote_to_gold,
                         })),
-                    )
+},
+)
                     .await?;
                     Ok(id)
                 })
@@ -1545,15 +1551,17 @@ impl Store {
                     queued += done.rows_affected() as usize;
                 }
                 audit::record(
-                    c,
-                    actor,
-                    Some(project_id),
-                    "queue_rereviews",
-                    "assignment",
-                    None,
-                    None,
-                    Some(&serde_json::json!({"queued": queued, "asked": pairs.len(), "reason": reason})),
-                )
+c,
+AuditEvent {
+actor: actor,
+project: Some(project_id),
+action: AuditAction::QueueRereviews,
+entity: "assignment",
+entity_id: None,
+before: None,
+after: audit::snapshot(&serde_json::json!({"queued": queued, "asked": pairs.len(), "reason": reason})),
+},
+)
                 .await?;
                 Ok(queued)
             })

@@ -27,6 +27,45 @@ pub struct QaSettings {
 }
 
 /// What the quality report shows unless a project chooses.
+/// Every name (and alias) of an agreement coefficient the quality report computes, lower
+/// case with `_` for `-`: the engine's spellings, kept here because the store validates
+/// settings without depending on the engine (a test in `concord-qa` checks they agree).
+pub const REPORT_METRICS: [&str; 33] = [
+    "percent",
+    "percent_agreement",
+    "pa",
+    "cohen",
+    "cohen_kappa",
+    "kappa",
+    "scott",
+    "scott_pi",
+    "pi",
+    "bp",
+    "brennan_prediger",
+    "bennett_s",
+    "s",
+    "fleiss",
+    "fleiss_kappa",
+    "fleiss_generalized",
+    "fleiss_generalised",
+    "fleiss_kappa_generalized",
+    "gfleiss",
+    "randolph",
+    "randolph_kappa",
+    "free_marginal",
+    "conger",
+    "conger_kappa",
+    "gwet",
+    "ac1",
+    "ac2",
+    "gwet_ac",
+    "gwet_ac1_ac2",
+    "alpha",
+    "krippendorff",
+    "krippendorff_alpha",
+    "kripp",
+];
+
 pub const DEFAULT_REPORT_METRICS: [&str; 7] = [
     "krippendorff_alpha",
     "percent_agreement",
@@ -128,8 +167,13 @@ impl QaSettings {
             return Err("qa.metrics must name at least one agreement coefficient".into());
         }
         for name in &self.metrics {
-            name.parse::<concord_stats::agreement::report::Metric>()
-                .map_err(|e| format!("qa.metrics: {e}"))?;
+            let spelled = name.to_ascii_lowercase().replace('-', "_");
+            if !REPORT_METRICS.contains(&spelled.as_str()) {
+                return Err(format!(
+                    "qa.metrics: unknown metric '{spelled}' (percent, cohen, scott, bp, fleiss, \
+                     fleiss-generalized, randolph, conger, gwet, alpha)"
+                ));
+            }
         }
         if !(-1.0..=1.0).contains(&self.target_alpha) {
             return Err("qa.target_alpha must be between -1 and 1".into());

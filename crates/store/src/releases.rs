@@ -2,7 +2,9 @@
 //! else consensus) with soft labels and agreement, plus the individual labels up to a
 //! watermark. Listed, exported (streamed) and compared.
 
+use crate::audit::AuditEvent;
 use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::model::AuditAction;
 use crate::model::Id;
 use crate::qa::{PAGE_ROWS, for_each_question_page};
 use crate::{Store, audit};
@@ -278,15 +280,17 @@ impl Store {
                         query.execute(&mut *c).await?;
                     }
                     audit::record(
-                        c,
-                        actor,
-                        Some(project_id),
-                        "create",
-                        "release",
-                        Some(release_id),
-                        None,
-                        Some(&serde_json::json!({"name": name, "items": all.len()})),
-                    )
+c,
+AuditEvent {
+actor: actor,
+project: Some(project_id),
+action: AuditAction::Create,
+entity: "release",
+entity_id: Some(release_id),
+before: None,
+after: audit::snapshot(&serde_json::json!({"name": name, "items": all.len()})),
+},
+)
                     .await?;
                     Ok(release_id)
                 })

@@ -169,6 +169,7 @@ impl LabelSchema {
     /// The catalog-safety template: decision, policy categories and severity
     /// (see docs of the demo taxonomy), used when a project starts without a schema.
     pub fn catalog_safety() -> LabelSchema {
+        // long: a data table (the template's questions and codes), clearer in one piece.
         fn opt(value: &str, label: &str, family: Option<&str>) -> SchemaOption {
             SchemaOption {
                 value: value.into(),

@@ -1,5 +1,6 @@
 //! Queue: JSON API routes (under `/api/v1`).
 
+use super::progress;
 use crate::AppState;
 use crate::access::{ProjectAccess, need};
 use crate::error::AppResult;
@@ -121,7 +122,9 @@ async fn queue_mine(
         .store
         .annotator_progress(project.id, auth.user.id)
         .await
-        .ok();
+        .ok()
+        .as_ref()
+        .map(progress::progress_json);
     Ok(Json(json!({"progress": progress, "annotations": work})))
 }
 
@@ -130,7 +133,7 @@ async fn queue_team(
     ProjectAccess { project, .. }: ProjectAccess<need::ManageAnnotators>,
 ) -> AppResult<Json<Value>> {
     Ok(Json(json!({
-        "annotators": state.store.team_progress(project.id).await?,
+        "annotators": progress::team_json(&state.store.team_progress(project.id).await?),
         "queue": state.store.queue_overview(project.id).await?,
     })))
 }
@@ -173,7 +176,7 @@ async fn set_annotator_limits(
         )
         .await?;
     Ok(Json(
-        json!({"progress": state.store.annotator_progress(project.id, annotator.id).await?}),
+        json!({"progress": progress::progress_json(&state.store.annotator_progress(project.id, annotator.id).await?)}),
     ))
 }
 

@@ -1,5 +1,6 @@
 //! Queue: page routes.
 
+use super::progress;
 use crate::AppState;
 use crate::access::{ProjectPage, need};
 use crate::auth::urlencode;
@@ -96,7 +97,7 @@ async fn my_work_page(
         .annotator_progress(project.id, auth.user.id)
         .await
     {
-        Ok(progress) => Some(progress),
+        Ok(found) => Some(progress::progress_json(&found)),
         Err(concord_store::StoreError::NotFound(_)) => None,
         Err(e) => return Err(e.into()),
     };
@@ -117,7 +118,7 @@ async fn team_page(
         ..
     }: ProjectPage<need::ManageAnnotators>,
 ) -> AppResult<Html<String>> {
-    let annotators = state.store.team_progress(project.id).await?;
+    let annotators = progress::team_json(&state.store.team_progress(project.id).await?);
     let queue = state.store.queue_overview(project.id).await?;
     // Saved settings were validated; a project without queue settings shows the defaults.
     let settings =

@@ -55,7 +55,14 @@ fn offenders(krate: &str, needles: &[&str]) -> Vec<String> {
 #[test]
 fn the_engine_does_no_io_no_async_no_sql_no_http() {
     let deps = dependencies("stats");
-    for forbidden in ["tokio", "sqlx", "rusqlite", "axum", "reqwest", "concord-store"] {
+    for forbidden in [
+        "tokio",
+        "sqlx",
+        "rusqlite",
+        "axum",
+        "reqwest",
+        "concord-store",
+    ] {
         assert!(!deps.contains(forbidden), "stats depends on {forbidden}");
     }
     let found = offenders(
@@ -68,7 +75,13 @@ fn the_engine_does_no_io_no_async_no_sql_no_http() {
 #[test]
 fn the_store_knows_no_engine_and_no_http() {
     let deps = dependencies("store");
-    for forbidden in ["concord-stats", "concord-qa", "axum", "minijinja", "reqwest"] {
+    for forbidden in [
+        "concord-stats",
+        "concord-qa",
+        "axum",
+        "minijinja",
+        "reqwest",
+    ] {
         assert!(!deps.contains(forbidden), "store depends on {forbidden}");
     }
     let found = offenders("store", &["concord_stats", "axum::", "minijinja"]);
@@ -83,7 +96,13 @@ fn the_server_writes_no_sql() {
     }
     let found = offenders(
         "server",
-        &["sqlx::", "rusqlite::", "SELECT ", "INSERT INTO", "UPDATE items"],
+        &[
+            "sqlx::",
+            "rusqlite::",
+            "SELECT ",
+            "INSERT INTO",
+            "UPDATE items",
+        ],
     );
     assert!(found.is_empty(), "{found:#?}");
 }

@@ -72,7 +72,7 @@ async fn projects_start_with_a_published_schema_and_members_have_roles(store: Te
     let listed = store.projects_for(&pm).await.unwrap();
     assert_eq!(listed.len(), 1);
     let log = store.audit_log(Some(project.id), 10).await.unwrap();
-    assert!(log.iter().any(|e| e.action == "set_role"));
+    assert!(log.iter().any(|e| e.action.as_str() == "set_role"));
 }
 
 async fn usernames_are_one_to_sixty_four_letters_digits_or_underscore_hyphen_dot_at(

@@ -558,7 +558,7 @@ async fn gold_accuracy_counts_every_label_on_a_gold_item_whatever_its_way_in(sto
         .unwrap();
     let gold = |team: &[concord_store::AnnotatorProgress], name: &str| {
         let a = team.iter().find(|a| a.username == name).unwrap();
-        (a.gold.successes, a.gold.trials)
+        (a.gold.correct, a.gold.answered)
     };
     let team = store.team_progress(project.id).await.unwrap();
     assert_eq!(
@@ -591,7 +591,7 @@ async fn gold_accuracy_counts_every_label_on_a_gold_item_whatever_its_way_in(sto
         .await
         .unwrap();
     assert_eq!(
-        (mine.gold.successes, mine.gold.trials),
+        (mine.gold.correct, mine.gold.answered),
         (2, 2),
         "the correction counts"
     );

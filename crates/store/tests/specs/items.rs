@@ -78,7 +78,7 @@ ep-1,Episode,Morning Show,,,,,
             .await
             .unwrap()
             .iter()
-            .any(|e| e.action == "import" && e.entity == "items")
+            .any(|e| e.action.as_str() == "import" && e.entity == "items")
     );
 }
 

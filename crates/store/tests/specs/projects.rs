@@ -99,7 +99,7 @@ async fn updating_a_project_records_before_and_after_in_the_audit_log(store: Tes
     let log = store.audit_log(Some(project.id), 10).await.unwrap();
     let entry = log
         .iter()
-        .find(|e| e.action == "update" && e.entity == "project")
+        .find(|e| e.action.as_str() == "update" && e.entity == "project")
         .expect("an audit entry for the update");
     assert_eq!(entry.actor.as_deref(), Some("pm"));
     assert_eq!(entry.entity_id, Some(project.id));
@@ -170,7 +170,7 @@ async fn members_are_added_given_a_new_role_and_removed(store: TestStore) {
     );
     assert_eq!(store.members(project.id).await.unwrap().len(), 2);
     let change = &store.audit_log(Some(project.id), 1).await.unwrap()[0];
-    assert_eq!(change.action, "set_role");
+    assert_eq!(change.action.as_str(), "set_role");
     assert_eq!(
         change.before,
         Some(json!({"user": "ana", "role": "annotator"}))
@@ -194,7 +194,9 @@ async fn members_are_added_given_a_new_role_and_removed(store: TestStore) {
         .collect();
     assert_eq!(listed, ["ana"]);
     assert_eq!(
-        store.audit_log(Some(project.id), 1).await.unwrap()[0].action,
+        store.audit_log(Some(project.id), 1).await.unwrap()[0]
+            .action
+            .as_str(),
         "remove"
     );
 

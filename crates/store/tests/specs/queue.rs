@@ -582,12 +582,8 @@ async fn gold_is_mixed_in_at_its_rate_scored_with_a_wilson_interval_and_pauses_t
     );
     let progress = store.annotator_progress(project.id, ann.id).await.unwrap();
     assert!(progress.paused);
-    assert_eq!((progress.gold.successes, progress.gold.trials), (0, 4));
-    assert!(
-        progress.gold.high > 0.4 && progress.gold.high < 0.55,
-        "{:?}",
-        progress.gold
-    );
+    // The store counts; the interval on the tally is the callers' (concord_stats::sampling).
+    assert_eq!((progress.gold.correct, progress.gold.answered), (0, 4));
 
     store
         .resume_annotator(project.id, ann.id, analyst.id)

@@ -84,7 +84,7 @@ async fn publishing_a_guideline_makes_it_the_projects_current_version(store: Tes
             .await
             .unwrap()
             .iter()
-            .any(|e| e.action == "publish" && e.entity == "guideline_version")
+            .any(|e| e.action.as_str() == "publish" && e.entity == "guideline_version")
     );
 }
 

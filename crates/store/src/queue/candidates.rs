@@ -1,0 +1,322 @@
+//! Finding the item a lease takes: the candidate queries (ordinary, a model's cursor,
+//! gold) and the search that runs them for one annotator.
+
+use super::QueueContext;
+use super::lease::{Found, LeaseTime, bump_served, insert_lease};
+use crate::conn::{self, Columns, Conn, Stmt, stmt};
+use crate::error::Result;
+use crate::model::Id;
+use crate::queue_rules::gold_due;
+use crate::{Backend, Dialect};
+
+/// What a lease searches with: who asks, their progress row and excluded categories.
+pub(super) struct CandidateSearch<'a> {
+    pub(super) dialect: Dialect,
+    pub(super) ctx: &'a QueueContext,
+    pub(super) progress: &'a conn::Row,
+    pub(super) excluded: &'a [String],
+}
+
+impl CandidateSearch<'_> {
+    /// The next ordinary item for the annotator: from a model's cursor when it holds
+    /// (`model_epoch`), else from the top of the queue.
+    pub(super) async fn next_item(
+        &self,
+        c: &mut Conn<'_>,
+        model_epoch: Option<i64>,
+    ) -> Result<Option<conn::Row>> {
+        if let Some(epoch) = model_epoch
+            && let Some(found) = self.after_model_cursor(c, epoch).await?
+        {
+            return Ok(Some(found));
+        }
+        let ordinary = candidate_sql(
+            self.dialect,
+            Candidate::for_account(self.ctx.is_model),
+            self.excluded.len(),
+        );
+        let found = c.fetch_optional(self.bind_excluded(&ordinary)).await?;
+        if found.is_none() && self.dialect.0 == Backend::Postgres && !self.ctx.is_model {
+            // Everything left may only be locked by other annotators' leases in flight: wait
+            // for them rather than say "empty" while a slot is about to remain free.
+            let waiting = ordinary.replace(" SKIP LOCKED", "");
+            return c.fetch_optional(self.bind_excluded(&waiting)).await;
+        }
+        Ok(found)
+    }
+
+    /// A model's next item after its cursor, when the cursor was set under `epoch`.
+    async fn after_model_cursor(&self, c: &mut Conn<'_>, epoch: i64) -> Result<Option<conn::Row>> {
+        let progress = self.progress;
+        let (Some(cursor_epoch), Some(priority), Some(after)) = (
+            progress.col::<Option<i64>>("cursor_epoch")?,
+            progress.col::<Option<i64>>("cursor_priority")?,
+            progress.col::<Option<Id>>("cursor_item_id")?,
+        ) else {
+            return Ok(None);
+        };
+        if cursor_epoch != epoch {
+            return Ok(None);
+        }
+        let (project_id, user_id) = (self.ctx.project_id, self.ctx.user_id);
+        let same = candidate_sql(self.dialect, Candidate::ForModelAfterCursor, 0);
+        let found = c
+            .fetch_optional(
+                stmt(same.as_str())
+                    .bind(project_id)
+                    .bind(user_id)
+                    .bind(priority)
+                    .bind(after),
+            )
+            .await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+        let below = candidate_sql(self.dialect, Candidate::ForModelBelowCursor, 0);
+        c.fetch_optional(
+            stmt(below.as_str())
+                .bind(project_id)
+                .bind(user_id)
+                .bind(priority),
+        )
+        .await
+    }
+
+    /// A gold item leased instead of the candidate, when the project's gold rate says one
+    /// is due and there is one left for this annotator.
+    pub(super) async fn gold_due(
+        &self,
+        c: &mut Conn<'_>,
+        time: LeaseTime,
+    ) -> Result<Option<Found>> {
+        let ctx = self.ctx;
+        let served: i64 = self.progress.col("served_total")?;
+        let gold_served: i64 = self.progress.col("gold_served")?;
+        if !gold_due(
+            ctx.settings.gold_rate,
+            served,
+            gold_served,
+            ctx.user_id ^ (ctx.project_id << 32),
+        ) {
+            return Ok(None);
+        }
+        let gold_sql = candidate_sql(self.dialect, Candidate::Gold, self.excluded.len());
+        let Some(gold) = c.fetch_optional(self.bind_excluded(&gold_sql)).await? else {
+            return Ok(None);
+        };
+        let item_id: Id = gold.col("id")?;
+        let assignment_id = insert_lease(c, ctx, item_id, "gold", false, time).await?;
+        bump_served(c, ctx.project_id, ctx.user_id, true, None).await?;
+        Ok(Some(Found::Leased {
+            assignment_id,
+            item_id,
+            purpose: "gold".into(),
+            expires_at: time.expires_at,
+            resumed: false,
+            row: None,
+        }))
+    }
+
+    /// A candidate query bound to the project, the annotator and the excluded categories.
+    fn bind_excluded(&self, sql: &str) -> Stmt {
+        let mut query = stmt(sql).bind(self.ctx.project_id).bind(self.ctx.user_id);
+        for code in self.excluded {
+            query = query.bind(like_pattern(code));
+        }
+        query
+    }
+}
+
+fn like_pattern(code: &str) -> String {
+    let mut out = String::from("%\"");
+    for ch in code.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out.push_str("\"%");
+    out
+}
+
+/// Which kind of item a lease looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Candidate {
+    /// An open ordinary item, for a person: a slot of its overlap.
+    Ordinary,
+    /// Any ordinary item not yet adjudicated, for a model account: models label in parallel
+    /// and do not take the people's slots.
+    ForModel,
+    /// [`Candidate::ForModel`] after the model's cursor: of the cursor's priority (`$3`),
+    /// after its item (`$4`).
+    ForModelAfterCursor,
+    /// [`Candidate::ForModel`] after the model's cursor: of a lower priority than `$3`.
+    ForModelBelowCursor,
+    /// An open gold item.
+    Gold,
+}
+
+impl Candidate {
+    fn for_account(is_model: bool) -> Candidate {
+        if is_model {
+            Candidate::ForModel
+        } else {
+            Candidate::Ordinary
+        }
+    }
+}
+
+/// The query for the next item of a kind that this annotator (`$2`) has never had, in
+/// project `$1`, outside the categories `$3…` they are excluded from.
+fn candidate_sql(dialect: Dialect, kind: Candidate, excluded_categories: usize) -> String {
+    // The cursor holds only while no category is excluded (their queries take `$3`, `$4`).
+    debug_assert!(
+        excluded_categories == 0
+            || !matches!(
+                kind,
+                Candidate::ForModelAfterCursor | Candidate::ForModelBelowCursor
+            )
+    );
+    let mut exclusions = String::new();
+    for n in 0..excluded_categories {
+        exclusions += &format!(" AND i.prelabel_categories NOT LIKE ${} ESCAPE '\\'", n + 3);
+    }
+    // On PostgreSQL `OFFSET 0` keeps "never had it" a probe of the `assignments_once` index
+    // per candidate, whatever the planner's statistics say. Without it the check became an
+    // anti join, and while `assignments` had no statistics yet (its first minute, before the
+    // autovacuum daemon looked at it) the plan read the annotator's every assignment by a
+    // scan of the table and compared each candidate with all of them: 11 ms a lease for an
+    // annotator with 577 labels, growing with every label. SQLite probes the index anyway.
+    let (fence, lock) = match dialect.0 {
+        Backend::Postgres => (" OFFSET 0", " FOR UPDATE OF i SKIP LOCKED"),
+        Backend::Sqlite => ("", ""),
+    };
+    let never_had = format!(
+        "NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.user_id = $2{fence})"
+    );
+    match kind {
+        Candidate::Ordinary => format!(
+            "SELECT i.id, i.needed, i.slots_taken, i.state FROM items i \
+             WHERE i.project_id = $1 AND i.open = 1 AND i.is_gold = 0 AND {never_had}{exclusions} \
+             ORDER BY i.priority DESC, i.prelabel_severity DESC, i.id LIMIT 1{lock}"
+        ),
+        // Not locked: a model's lease does not count toward an overlap (and a lock skipped
+        // would break the cursor's promise that nothing before it is left).
+        Candidate::ForModel => format!(
+            "SELECT i.id, i.needed, i.priority FROM items i WHERE i.project_id = $1 \
+               AND i.is_gold = 0 AND i.state <> 'adjudicated' AND {never_had}{exclusions} \
+             ORDER BY i.priority DESC, i.id LIMIT 1"
+        ),
+        Candidate::ForModelAfterCursor => format!(
+            "SELECT i.id, i.needed, i.priority FROM items i WHERE i.project_id = $1 \
+               AND i.priority = $3 AND i.id > $4 \
+               AND i.is_gold = 0 AND i.state <> 'adjudicated' AND {never_had} \
+             ORDER BY i.id LIMIT 1"
+        ),
+        Candidate::ForModelBelowCursor => format!(
+            "SELECT i.id, i.needed, i.priority FROM items i WHERE i.project_id = $1 \
+               AND i.priority < $3 \
+               AND i.is_gold = 0 AND i.state <> 'adjudicated' AND {never_had} \
+             ORDER BY i.priority DESC, i.id LIMIT 1"
+        ),
+        // Not locked: a gold item's lease does not count toward an overlap.
+        Candidate::Gold => format!(
+            "SELECT i.id FROM items i WHERE i.project_id = $1 AND i.open = 1 AND i.is_gold = 1 \
+               AND {never_had}{exclusions} \
+             ORDER BY i.priority DESC, i.prelabel_severity DESC, i.id LIMIT 1"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Candidate, candidate_sql};
+    use crate::{Store, StoreOptions};
+    use sqlx::Row;
+
+    const KINDS: [Candidate; 5] = [
+        Candidate::Ordinary,
+        Candidate::ForModel,
+        Candidate::ForModelAfterCursor,
+        Candidate::ForModelBelowCursor,
+        Candidate::Gold,
+    ];
+
+    /// Each candidate query's plan, one text per kind and number of excluded categories.
+    async fn plans(store: &Store, explain: &str, column: &str) -> Vec<String> {
+        let mut plans = Vec::new();
+        for kind in KINDS {
+            // A model's cursor is used only when no category is excluded for it.
+            let cursor = match kind {
+                Candidate::ForModelAfterCursor => vec![5i64, 10],
+                Candidate::ForModelBelowCursor => vec![5i64],
+                _ => Vec::new(),
+            };
+            let exclusions: &[usize] = if cursor.is_empty() { &[0, 2] } else { &[0] };
+            for &excluded in exclusions {
+                let sql = format!(
+                    "{explain} {}",
+                    candidate_sql(store.dialect(), kind, excluded)
+                );
+                let mut query = sqlx::query(&sql).bind(1i64).bind(2i64);
+                for value in &cursor {
+                    query = query.bind(*value);
+                }
+                for _ in 0..excluded {
+                    query = query.bind("%\"violence\"%");
+                }
+                let rows = query.fetch_all(store.pool()).await.expect("a plan");
+                let lines: Vec<String> = rows
+                    .iter()
+                    .map(|row| row.try_get::<String, _>(column).expect("a plan line"))
+                    .collect();
+                plans.push(format!(
+                    "{kind:?}, {excluded} excluded:\n{}",
+                    lines.join("\n")
+                ));
+            }
+        }
+        plans
+    }
+
+    /// "Never had this item" is checked by a probe of the `assignments_once` index for each
+    /// candidate, on both back ends and before any statistics exist: a plan that reads the
+    /// annotator's whole history for every lease grows slower with every label.
+    #[tokio::test]
+    async fn a_lease_checks_each_candidate_by_an_index_probe() {
+        let dir = tempfile::tempdir().expect("a scratch folder");
+        let path = dir.path().join("plans.db");
+        let sqlite = Store::open(StoreOptions::new(path.to_string_lossy().to_string()))
+            .await
+            .expect("a SQLite store");
+        for plan in plans(&sqlite, "EXPLAIN QUERY PLAN", "detail").await {
+            assert!(
+                plan.contains("assignments_once"),
+                "SQLite does not probe the index: {plan}"
+            );
+        }
+
+        let Ok(url) = std::env::var("CONCORD_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var("CONCORD_REQUIRE_ALL_SUITES").is_err(),
+                "CONCORD_TEST_POSTGRES_URL is required when CONCORD_REQUIRE_ALL_SUITES is set"
+            );
+            eprintln!("skipped: the candidate plans on PostgreSQL (set CONCORD_TEST_POSTGRES_URL)");
+            return;
+        };
+        let schema = format!("t_{}_candidate_plans", std::process::id());
+        let mut options = StoreOptions::new(url);
+        options.pg_schema = Some(schema.clone());
+        let postgres = Store::open(options).await.expect("a PostgreSQL store");
+        let found = plans(&postgres, "EXPLAIN", "QUERY PLAN").await;
+        let _ = postgres.drop_schema(&schema).await;
+        for plan in found {
+            // An anti join is planned from statistics (none yet here): it may scan and
+            // compare the annotator's every assignment. A subplan runs per candidate.
+            assert!(
+                plan.contains("SubPlan") && !plan.contains("Anti Join"),
+                "PostgreSQL does not check per candidate: {plan}"
+            );
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! Serving an item under a lease: expired leases reclaimed, a held lease or re-review
+//! first, the daily cap, the next candidate, gold mixed in, and the lease taken.
+
+use super::candidates::CandidateSearch;
+use super::{DAY_MS, Lease, NextItem, QueueContext, now_in, return_slot};
+use crate::conn::{self, Columns, Conn, stmt};
+use crate::error::{Result, parse_json};
+use crate::items::{ITEM_RETURNING, item_returning};
+use crate::model::{Id, Project, User};
+use crate::{Backend, Dialect, Store};
+use std::sync::Arc;
+
+impl Store {
+    /// Serves the next item to an annotator (or the one they already hold), reserving it
+    /// under a lease. See the module documentation for how overlap holds across servers.
+    pub async fn next_item(&self, project: &Project, user: &User) -> Result<NextItem> {
+        let context = Arc::new(QueueContext::new(project, user)?);
+        let dialect = self.dialect();
+        let found = self
+            .write_retrying(move |mut c| {
+                let context = context.clone();
+                Box::pin(async move { lease_next(&mut c, dialect, &context).await })
+            })
+            .await?;
+        match found {
+            Found::Leased {
+                assignment_id,
+                item_id,
+                purpose,
+                expires_at,
+                resumed,
+                row,
+            } => {
+                let item = match row {
+                    Some(row) => crate::items::item_from_row(&row)?,
+                    None => self.item(project.id, item_id).await?,
+                };
+                Ok(NextItem::Leased(Box::new(Lease {
+                    assignment_id,
+                    item,
+                    purpose,
+                    expires_at,
+                    resumed,
+                })))
+            }
+            Found::Paused(reason) => Ok(NextItem::Paused { reason }),
+            Found::CapReached(cap) => Ok(NextItem::CapReached { cap }),
+            Found::Empty => Ok(NextItem::Empty),
+        }
+    }
+}
+
+pub(super) enum Found {
+    Leased {
+        assignment_id: Id,
+        item_id: Id,
+        purpose: String,
+        expires_at: i64,
+        resumed: bool,
+        /// The item as the lease's own update returned it, when there was one (saves
+        /// the request a read of its own).
+        row: Option<conn::Row>,
+    },
+    Paused(String),
+    CapReached(i64),
+    Empty,
+}
+
+/// The progress columns a lease reads, spliced into both statements at compile time (the
+/// hot path builds no SQL text).
+macro_rules! progress_for_lease_columns {
+    () => {
+        "paused, paused_reason, day, done_today, daily_cap, served_total, gold_served, \
+         excluded_categories, cursor_priority, cursor_item_id, cursor_epoch"
+    };
+}
+
+/// The annotator's progress row, created on first use. On PostgreSQL the upsert also locks
+/// it: one queue request per annotator at a time, across servers. SQLite's single writer
+/// serialises them already, so there the row is only read (an upsert would rewrite it).
+async fn progress_for_lease(
+    c: &mut Conn<'_>,
+    dialect: Dialect,
+    project_id: Id,
+    user_id: Id,
+) -> Result<conn::Row> {
+    if dialect.0 == Backend::Sqlite {
+        let existing = c
+            .fetch_optional(
+                stmt(concat!(
+                    "SELECT ",
+                    progress_for_lease_columns!(),
+                    " FROM annotator_progress WHERE project_id = $1 AND user_id = $2"
+                ))
+                .bind(project_id)
+                .bind(user_id),
+            )
+            .await?;
+        if let Some(row) = existing {
+            return Ok(row);
+        }
+    }
+    c.fetch_one(
+        stmt(concat!(
+            "INSERT INTO annotator_progress (project_id, user_id) VALUES ($1, $2) \
+             ON CONFLICT (project_id, user_id) DO UPDATE SET day = annotator_progress.day \
+             RETURNING ",
+            progress_for_lease_columns!()
+        ))
+        .bind(project_id)
+        .bind(user_id),
+    )
+    .await
+}
+
+/// When a lease starts and ends, by the database clock.
+#[derive(Clone, Copy)]
+pub(super) struct LeaseTime {
+    pub(super) now: i64,
+    pub(super) expires_at: i64,
+}
+
+/// A lease, in named steps: reclaim expired leases, then the paused check, a lease already
+/// held or a re-review, the daily cap, a candidate, gold mixed in, and the lease taken.
+async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> Result<Found> {
+    let now = now_in(c, dialect).await?;
+    reclaim_expired_leases(c, ctx.project_id, now).await?;
+
+    let progress = progress_for_lease(c, dialect, ctx.project_id, ctx.user_id).await?;
+    if progress.col::<i64>("paused")? != 0 {
+        let reason: Option<String> = progress.col("paused_reason")?;
+        return Ok(Found::Paused(reason.unwrap_or_else(|| "paused".into())));
+    }
+
+    let held = held_assignment(c, ctx).await?;
+    if let Some(row) = &held
+        && row.col::<String>("status")? == "leased"
+    {
+        return Ok(Found::Leased {
+            assignment_id: row.col("id")?,
+            item_id: row.col("item_id")?,
+            purpose: row.col("purpose")?,
+            expires_at: row.col("expires_at")?,
+            resumed: true,
+            row: None,
+        });
+    }
+
+    if let Some(cap) = cap_reached(&progress, ctx, now / DAY_MS)? {
+        return Ok(Found::CapReached(cap));
+    }
+
+    let time = LeaseTime {
+        now,
+        expires_at: now + ctx.settings.lease_seconds * 1000,
+    };
+    if let Some(row) = held {
+        return lease_assigned(c, ctx, &row, time).await;
+    }
+
+    let excluded: Vec<String> = parse_json(
+        &progress.col::<String>("excluded_categories")?,
+        "excluded categories",
+    )?;
+    let model_epoch = model_epoch(c, ctx, &excluded).await?;
+    let search = CandidateSearch {
+        dialect,
+        ctx,
+        progress: &progress,
+        excluded: &excluded,
+    };
+    let Some(candidate) = search.next_item(c, model_epoch).await? else {
+        return Ok(Found::Empty);
+    };
+    if let Some(gold) = search.gold_due(c, time).await? {
+        return Ok(gold);
+    }
+    take_lease(c, dialect, ctx, &candidate, model_epoch, time).await
+}
+
+/// Expired leases give their slots back (whichever request comes first does it). Most
+/// requests find none: a read of the live-lease index says so without starting an update.
+async fn reclaim_expired_leases(c: &mut Conn<'_>, project_id: Id, now: i64) -> Result<()> {
+    let any_expired = c
+        .fetch_optional(
+            stmt(
+                "SELECT 1 AS expired FROM assignments \
+                 WHERE project_id = $1 AND status = 'leased' AND expires_at <= $2 LIMIT 1",
+            )
+            .bind(project_id)
+            .bind(now),
+        )
+        .await?
+        .is_some();
+    if !any_expired {
+        return Ok(());
+    }
+    let expired = c
+        .fetch_all(
+            stmt(
+                "UPDATE assignments SET status = 'expired', finished_at = $1 \
+         WHERE project_id = $2 AND status = 'leased' AND expires_at <= $3 \
+         RETURNING item_id, counts_toward_overlap",
+            )
+            .bind(now)
+            .bind(project_id)
+            .bind(now),
+        )
+        .await?;
+    for row in &expired {
+        if row.col::<i64>("counts_toward_overlap")? != 0 {
+            return_slot(c, row.col("item_id")?).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A lease already held (reload, second tab) or a deliberate re-review, which come first.
+/// Leased before assigned, then the oldest. An annotator holds a handful of these at most,
+/// so they are ordered here: on SQLite `ORDER BY` built a temporary B-tree per request.
+async fn held_assignment(c: &mut Conn<'_>, ctx: &QueueContext) -> Result<Option<conn::Row>> {
+    let mut held = None;
+    for row in c
+        .fetch_all(
+            stmt(
+                "SELECT id, item_id, purpose, status, expires_at FROM assignments \
+         WHERE project_id = $1 AND user_id = $2 AND status IN ('leased', 'assigned')",
+            )
+            .bind(ctx.project_id)
+            .bind(ctx.user_id),
+        )
+        .await?
+    {
+        let rank = (
+            row.col::<String>("status")? != "leased",
+            row.col::<Id>("id")?,
+        );
+        if held.as_ref().is_none_or(|(best, _)| rank < *best) {
+            held = Some((rank, row));
+        }
+    }
+    Ok(held.map(|(_, row)| row))
+}
+
+/// The daily cap (the annotator's own, else the project's), when today's work reached it.
+fn cap_reached(progress: &conn::Row, ctx: &QueueContext, today: i64) -> Result<Option<i64>> {
+    let day: i64 = progress.col("day")?;
+    let done_today = if day == today {
+        progress.col::<i64>("done_today")?
+    } else {
+        0
+    };
+    let cap = progress
+        .col::<Option<i64>>("daily_cap")?
+        .or(ctx.settings.daily_cap);
+    Ok(cap.filter(|cap| done_today >= *cap))
+}
+
+/// Leases a re-review or retest assignment; it never counts toward overlap.
+async fn lease_assigned(
+    c: &mut Conn<'_>,
+    ctx: &QueueContext,
+    row: &conn::Row,
+    time: LeaseTime,
+) -> Result<Found> {
+    let id: Id = row.col("id")?;
+    c.execute(
+        stmt(
+            "UPDATE assignments SET status = 'leased', leased_at = $1, expires_at = $2 WHERE id = $3",
+        )
+        .bind(time.now)
+        .bind(time.expires_at)
+        .bind(id),
+    )
+    .await?;
+    bump_served(c, ctx.project_id, ctx.user_id, false, None).await?;
+    Ok(Found::Leased {
+        assignment_id: id,
+        item_id: row.col("item_id")?,
+        purpose: row.col("purpose")?,
+        expires_at: time.expires_at,
+        resumed: false,
+        row: None,
+    })
+}
+
+/// The project's queue epoch, when a model account may resume from its cursor.
+///
+/// A model account labels every item, so everything it has had stays among its
+/// candidates: walking them from the top made its k-th lease skip k items. It resumes
+/// after the last item it was served instead, while nothing has entered the order since
+/// (the project's queue epoch) and no exclusion hides items from it. What is served is
+/// the same: every item before the cursor was had or not a candidate when the cursor was
+/// set, and only an import (which moves the epoch) can change that.
+async fn model_epoch(
+    c: &mut Conn<'_>,
+    ctx: &QueueContext,
+    excluded: &[String],
+) -> Result<Option<i64>> {
+    if !ctx.is_model || !excluded.is_empty() {
+        return Ok(None);
+    }
+    let row = c
+        .fetch_one(stmt("SELECT queue_epoch FROM projects WHERE id = $1").bind(ctx.project_id))
+        .await?;
+    Ok(Some(row.col::<i64>("queue_epoch")?))
+}
+
+/// Leases the candidate found: an assignment, the item's slot (for a person) and the
+/// annotator's served count (and a model's cursor).
+async fn take_lease(
+    c: &mut Conn<'_>,
+    dialect: Dialect,
+    ctx: &QueueContext,
+    candidate: &conn::Row,
+    model_epoch: Option<i64>,
+    time: LeaseTime,
+) -> Result<Found> {
+    let item_id: Id = candidate.col("id")?;
+    let counts = !ctx.is_model;
+    let assignment_id = insert_lease(c, ctx, item_id, "label", counts, time).await?;
+    let cursor = match model_epoch {
+        Some(epoch) => Some(ModelCursor {
+            priority: candidate.col("priority")?,
+            item_id,
+            epoch,
+        }),
+        None => None,
+    };
+    let row = if counts {
+        Some(take_slot(c, dialect, ctx, candidate, time.now).await?)
+    } else {
+        None
+    };
+    bump_served(c, ctx.project_id, ctx.user_id, false, cursor).await?;
+    Ok(Found::Leased {
+        assignment_id,
+        item_id,
+        purpose: "label".into(),
+        expires_at: time.expires_at,
+        resumed: false,
+        row,
+    })
+}
+
+/// Takes a slot of the candidate's overlap; returns the item as it is now.
+async fn take_slot(
+    c: &mut Conn<'_>,
+    dialect: Dialect,
+    ctx: &QueueContext,
+    candidate: &conn::Row,
+    now: i64,
+) -> Result<conn::Row> {
+    let item_id: Id = candidate.col("id")?;
+    let needed = match candidate.col::<Option<i64>>("needed")? {
+        Some(n) => n,
+        None => ctx.settings.initial_needed(item_id),
+    };
+    // The candidate was open (and is locked on PostgreSQL): `open` and `state` are set
+    // only when this lease changes them, since each costs a write to an index of `items`
+    // (the queue's and the browser's), and most leases change neither.
+    let fills = candidate.col::<i64>("slots_taken")? + 1 >= needed;
+    let starts = candidate.col::<String>("state")? == "queued";
+    let set = format!(
+        "UPDATE items SET needed = $1, slots_taken = slots_taken + 1, updated_at = $2{}{} \
+         WHERE id = $3",
+        if fills { ", open = 0" } else { "" },
+        if starts {
+            ", state = 'in_progress'"
+        } else {
+            ""
+        },
+    );
+    let update = |sql: String| stmt(sql).bind(needed).bind(now).bind(item_id);
+    match dialect.0 {
+        // SQLite collects RETURNING rows in a temporary B-tree built per statement; a
+        // read of the row just written (its page is in the cache) costs less.
+        Backend::Sqlite => {
+            c.execute(update(set)).await?;
+            c.fetch_one(
+                stmt(concat!(
+                    "SELECT ",
+                    item_returning!(),
+                    " FROM items WHERE id = $1"
+                ))
+                .bind(item_id),
+            )
+            .await
+        }
+        // One round trip instead of two.
+        Backend::Postgres => {
+            c.fetch_one(update(format!("{set} RETURNING {ITEM_RETURNING}")))
+                .await
+        }
+    }
+}
+
+/// A new lease of an item to the annotator.
+pub(super) async fn insert_lease(
+    c: &mut Conn<'_>,
+    ctx: &QueueContext,
+    item_id: Id,
+    purpose: &str,
+    counts: bool,
+    time: LeaseTime,
+) -> Result<Id> {
+    c.insert_id(
+        stmt(
+            "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
+           counts_toward_overlap, leased_at, expires_at) \
+         VALUES ($1, $2, $3, $4, 'leased', $5, $6, $7)",
+        )
+        .bind(ctx.project_id)
+        .bind(item_id)
+        .bind(ctx.user_id)
+        .bind(purpose)
+        .bind(counts as i64)
+        .bind(time.now)
+        .bind(time.expires_at),
+    )
+    .await
+}
+
+/// Where a model account's next lease resumes: the item just served, its priority, and the
+/// project's queue epoch it was served under.
+pub(super) struct ModelCursor {
+    priority: i64,
+    item_id: Id,
+    epoch: i64,
+}
+
+/// Counts a served item; a model's lease moves its cursor in the same statement.
+pub(super) async fn bump_served(
+    c: &mut Conn<'_>,
+    project_id: Id,
+    user_id: Id,
+    gold: bool,
+    cursor: Option<ModelCursor>,
+) -> Result<()> {
+    let sql = match cursor {
+        None => {
+            "UPDATE annotator_progress SET served_total = served_total + 1, \
+             gold_served = gold_served + $1 WHERE project_id = $2 AND user_id = $3"
+        }
+        Some(_) => {
+            "UPDATE annotator_progress SET served_total = served_total + 1, \
+             gold_served = gold_served + $1, cursor_priority = $4, cursor_item_id = $5, \
+             cursor_epoch = $6 WHERE project_id = $2 AND user_id = $3"
+        }
+    };
+    let mut query = stmt(sql).bind(gold as i64).bind(project_id).bind(user_id);
+    if let Some(cursor) = cursor {
+        query = query
+            .bind(cursor.priority)
+            .bind(cursor.item_id)
+            .bind(cursor.epoch);
+    }
+    c.execute(query).await?;
+    Ok(())
+}

@@ -1,0 +1,451 @@
+//! The annotators' standing in a project: progress, gold tallies, "My work", limits and
+//! resuming a paused annotator, and the counts a manager watches.
+
+use super::{DAY_MS, GoldFeedback, parse_gold, settings_of};
+use crate::audit::AuditEvent;
+use crate::conn::{Conn, stmt};
+use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::model::{AuditAction, Id, Project};
+use crate::queue_rules::{GoldFeedbackMode, matches_gold};
+use crate::{Store, audit};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+/// An annotator's standing in a project.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnnotatorProgress {
+    pub user_id: Id,
+    pub username: String,
+    pub display_name: String,
+    pub kind: String,
+    pub done_today: i64,
+    pub done_total: i64,
+    pub daily_cap: Option<i64>,
+    /// Gold answered and answered right; the caller puts an interval on it.
+    pub gold: GoldTally,
+    pub paused: bool,
+    pub paused_reason: Option<String>,
+    pub excluded_categories: Vec<String>,
+    pub time_total_ms: i64,
+    pub high_severity_ms: i64,
+}
+
+/// Gold items an annotator answered, and how many of those as gold says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct GoldTally {
+    pub correct: u64,
+    pub answered: u64,
+}
+
+/// One of the annotator's own annotations, for "My work".
+#[derive(Debug, Clone, Serialize)]
+pub struct MyWorkEntry {
+    pub annotation_id: Id,
+    pub item_id: Id,
+    pub title: String,
+    pub item_type: String,
+    pub kind: String,
+    pub answer: Value,
+    pub created_at: i64,
+    pub is_late: bool,
+    /// Gold result when the item is gold and the feedback may be shown now.
+    pub gold: Option<GoldFeedback>,
+}
+
+/// What [`Store::queue_integrity`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct QueueIntegrity {
+    pub annotations: i64,
+    /// Items holding more overlap-counting leases and submissions than they need: must be 0.
+    pub items_over_overlap: i64,
+    /// (item, annotator) pairs with more than one annotation: 0 unless re-review or
+    /// test–retest assignments were made.
+    pub repeated_item_annotator_pairs: i64,
+}
+
+/// Counts a project manager watches.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct QueueOverview {
+    pub open_items: i64,
+    pub live_leases: i64,
+    pub escalated_unsure: i64,
+    pub escalated_no_agreement: i64,
+    pub labels: i64,
+    pub skips: i64,
+    pub late: i64,
+}
+
+impl Store {
+    /// Lets a paused annotator take work again. Their gold window starts afresh, so the
+    /// pause rule looks only at gold answered after the resume.
+    pub async fn resume_annotator(&self, project_id: Id, user_id: Id, actor: Id) -> Result<()> {
+        self.write(move |c| {
+            Box::pin(async move {
+                let changed = sqlx::query(
+                    "UPDATE annotator_progress SET paused = 0, paused_reason = NULL, \
+                       window_gold_answered = 0, window_gold_correct = 0 \
+                     WHERE project_id = $1 AND user_id = $2 AND paused = 1",
+                )
+                .bind(project_id)
+                .bind(user_id)
+                .execute(&mut *c)
+                .await?;
+                if changed.rows_affected() == 0 {
+                    return Err(StoreError::conflict("this annotator is not paused"));
+                }
+                audit::record(
+                    c,
+                    AuditEvent {
+                        actor: Some(actor),
+                        project: Some(project_id),
+                        action: AuditAction::Resume,
+                        entity: "annotator",
+                        entity_id: Some(user_id),
+                        before: audit::snapshot(&serde_json::json!({"paused": true})),
+                        after: audit::snapshot(&serde_json::json!({"paused": false})),
+                    },
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Sets an annotator's own daily cap (None: the project's) and the categories they are
+    /// not served (wellbeing).
+    pub async fn set_annotator_limits(
+        &self,
+        project_id: Id,
+        user_id: Id,
+        daily_cap: Option<i64>,
+        excluded_categories: Vec<String>,
+        actor: Id,
+    ) -> Result<()> {
+        if daily_cap.is_some_and(|c| c < 1) {
+            return Err(StoreError::invalid(
+                "a daily cap must be at least 1 (leave it empty for the project's)",
+            ));
+        }
+        let schema = self.current_schema(project_id).await?;
+        let known: Vec<String> = schema
+            .definition
+            .questions
+            .iter()
+            .flat_map(|q| q.options.iter().map(|o| o.value.clone()))
+            .collect();
+        if let Some(bad) = excluded_categories.iter().find(|c| !known.contains(c)) {
+            return Err(StoreError::invalid(format!(
+                "{bad:?} is not a code of this project's label schema"
+            )));
+        }
+        self.write(move |c| {
+            Box::pin(async move {
+                ensure_progress(c, project_id, user_id).await?;
+                sqlx::query(
+                    "UPDATE annotator_progress SET daily_cap = $1, excluded_categories = $2 \
+                     WHERE project_id = $3 AND user_id = $4",
+                )
+                .bind(daily_cap)
+                .bind(json_text(&excluded_categories))
+                .bind(project_id)
+                .bind(user_id)
+                .execute(&mut *c)
+                .await?;
+                audit::record(
+c,
+AuditEvent {
+actor: Some(actor),
+project: Some(project_id),
+action: AuditAction::Update,
+entity: "annotator_limits",
+entity_id: Some(user_id),
+before: None,
+after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_categories": excluded_categories})),
+},
+)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Every member who annotates (annotators and model accounts, plus anyone with progress),
+    /// with their gold tallies.
+    pub async fn team_progress(&self, project_id: Id) -> Result<Vec<AnnotatorProgress>> {
+        self.progress_of(project_id, None).await
+    }
+
+    pub async fn annotator_progress(
+        &self,
+        project_id: Id,
+        user_id: Id,
+    ) -> Result<AnnotatorProgress> {
+        self.progress_of(project_id, Some(user_id))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::not_found("this annotator's progress"))
+    }
+
+    async fn progress_of(
+        &self,
+        project_id: Id,
+        user_id: Option<Id>,
+    ) -> Result<Vec<AnnotatorProgress>> {
+        let one = if user_id.is_some() {
+            " AND u.id = $3"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT u.id, u.username, u.display_name, u.kind, p.day, p.done_today, p.done_total, \
+               p.daily_cap, p.gold_answered, p.gold_correct, p.paused, p.paused_reason, \
+               p.excluded_categories, p.time_total_ms, p.high_severity_ms \
+             FROM users u \
+             LEFT JOIN annotator_progress p ON p.user_id = u.id AND p.project_id = $1 \
+             LEFT JOIN memberships m ON m.user_id = u.id AND m.project_id = $2 \
+             WHERE (p.user_id IS NOT NULL OR m.role = 'annotator'){one} \
+             ORDER BY u.username"
+        );
+        let mut query = sqlx::query(&sql).bind(project_id).bind(project_id);
+        if let Some(id) = user_id {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        let today = self.database_now().await? / DAY_MS;
+        let tallies = self.gold_tallies(project_id, user_id).await?;
+        rows.iter()
+            .map(|row| {
+                let mut progress = progress_from_row(row, today)?;
+                let (answered, correct) = tallies.get(&progress.user_id).copied().unwrap_or((0, 0));
+                progress.gold = GoldTally { correct, answered };
+                Ok(progress)
+            })
+            .collect()
+    }
+
+    /// Per annotator: (gold items answered, answered as gold says), over every label on a
+    /// gold item whatever its way in (queue, import, correction, override), the latest of
+    /// each annotator per item, against the item's gold answer as it is now.
+    pub async fn gold_tallies(
+        &self,
+        project_id: Id,
+        user_id: Option<Id>,
+    ) -> Result<std::collections::HashMap<Id, (u64, u64)>> {
+        let one = if user_id.is_some() {
+            " AND a.annotator_id = $2"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT a.annotator_id, a.item_id, a.answer, i.gold_answer \
+             FROM annotations a JOIN items i ON i.id = a.item_id \
+             WHERE i.project_id = $1 AND i.is_gold = 1 AND a.kind = 'label'{one} \
+             ORDER BY a.item_id, a.annotator_id, a.id"
+        );
+        let mut query = sqlx::query(&sql).bind(project_id);
+        if let Some(id) = user_id {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        // The last row of each (item, annotator) run is the latest label: corrections win.
+        let mut tallies: std::collections::HashMap<Id, (u64, u64)> = Default::default();
+        let mut gold_of_item: Option<(Id, Value)> = None;
+        for (index, row) in rows.iter().enumerate() {
+            let annotator: Id = row.try_get("annotator_id")?;
+            let item: Id = row.try_get("item_id")?;
+            let superseded = rows.get(index + 1).is_some_and(|next| {
+                next.try_get::<Id, _>("annotator_id").ok() == Some(annotator)
+                    && next.try_get::<Id, _>("item_id").ok() == Some(item)
+            });
+            if superseded {
+                continue;
+            }
+            if gold_of_item.as_ref().is_none_or(|(id, _)| *id != item) {
+                gold_of_item = Some((item, parse_gold(row.try_get("gold_answer")?)?));
+            }
+            let Some((_, gold)) = &gold_of_item else {
+                continue;
+            };
+            if gold.is_null() {
+                continue;
+            }
+            let answer: Value = parse_json(&row.try_get::<String, _>("answer")?, "answer")?;
+            let tally = tallies.entry(annotator).or_default();
+            tally.0 += 1;
+            tally.1 += u64::from(matches_gold(&answer, gold));
+        }
+        Ok(tallies)
+    }
+
+    /// The annotator's own annotations, newest first, with gold results where the project's
+    /// feedback mode allows showing them now (deferred: from the next UTC day).
+    pub async fn my_work(
+        &self,
+        project: &Project,
+        user_id: Id,
+        limit: i64,
+    ) -> Result<Vec<MyWorkEntry>> {
+        let settings = settings_of(project)?;
+        let rows = sqlx::query(
+            "SELECT a.id, a.item_id, i.title, i.item_type, a.kind, a.answer, a.created_at, \
+               a.is_late, a.gold_correct, i.gold_answer \
+             FROM annotations a JOIN items i ON i.id = a.item_id \
+             WHERE a.project_id = $1 AND a.annotator_id = $2 \
+             ORDER BY a.id DESC LIMIT $3",
+        )
+        .bind(project.id)
+        .bind(user_id)
+        .bind(limit.clamp(1, 500))
+        .fetch_all(self.pool())
+        .await?;
+        let today = self.database_now().await? / DAY_MS;
+        rows.iter()
+            .map(|row| {
+                let created_at: i64 = row.try_get("created_at")?;
+                let gold_correct: Option<i64> = row.try_get("gold_correct")?;
+                let may_show = settings.gold_feedback == GoldFeedbackMode::Immediate
+                    || created_at / DAY_MS < today;
+                let gold = match (gold_correct, may_show) {
+                    (Some(correct), true) => {
+                        let expected: Option<String> = row.try_get("gold_answer")?;
+                        Some(GoldFeedback {
+                            correct: correct != 0,
+                            expected: expected
+                                .map(|e| parse_json(&e, "gold answer"))
+                                .transpose()?
+                                .unwrap_or(Value::Null),
+                        })
+                    }
+                    _ => None,
+                };
+                Ok(MyWorkEntry {
+                    annotation_id: row.try_get("id")?,
+                    item_id: row.try_get("item_id")?,
+                    title: row.try_get("title")?,
+                    item_type: row.try_get("item_type")?,
+                    kind: row.try_get("kind")?,
+                    answer: parse_json(&row.try_get::<String, _>("answer")?, "answer")?,
+                    created_at,
+                    is_late: row.try_get::<i64, _>("is_late")? != 0,
+                    gold,
+                })
+            })
+            .collect()
+    }
+
+    /// The queue's invariants, counted from the database itself: for benchmarks and tests that
+    /// hammer the queue and then check nothing broke.
+    pub async fn queue_integrity(&self, project_id: Id) -> Result<QueueIntegrity> {
+        let row = sqlx::query(
+            "SELECT \
+               (SELECT COUNT(*) FROM annotations WHERE project_id = $1) AS annotations, \
+               (SELECT COUNT(*) FROM ( \
+                  SELECT s.item_id FROM assignments s JOIN items i ON i.id = s.item_id \
+                  WHERE s.project_id = $2 AND s.counts_toward_overlap = 1 \
+                    AND s.status IN ('leased', 'submitted') \
+                  GROUP BY s.item_id, i.needed HAVING COUNT(*) > i.needed) o) AS over_overlap, \
+               (SELECT COUNT(*) FROM ( \
+                  SELECT item_id FROM annotations WHERE project_id = $3 \
+                  GROUP BY item_id, annotator_id HAVING COUNT(*) > 1) t) AS repeated",
+        )
+        .bind(project_id)
+        .bind(project_id)
+        .bind(project_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(QueueIntegrity {
+            annotations: row.try_get("annotations")?,
+            items_over_overlap: row.try_get("over_overlap")?,
+            repeated_item_annotator_pairs: row.try_get("repeated")?,
+        })
+    }
+
+    pub async fn queue_overview(&self, project_id: Id) -> Result<QueueOverview> {
+        let now = self.database_now().await?;
+        let row = sqlx::query(
+            "SELECT \
+               (SELECT COUNT(*) FROM items WHERE project_id = $1 AND open = 1 AND is_gold = 0) AS open_items, \
+               (SELECT COUNT(*) FROM assignments \
+                  WHERE project_id = $2 AND status = 'leased' AND expires_at > $3) AS live_leases, \
+               (SELECT COUNT(*) FROM items WHERE project_id = $4 AND escalation_reason = 'unsure') AS unsure, \
+               (SELECT COUNT(*) FROM items \
+                  WHERE project_id = $5 AND escalation_reason = 'no_agreement') AS no_agreement, \
+               (SELECT COUNT(*) FROM annotations WHERE project_id = $6) AS labels, \
+               (SELECT COUNT(*) FROM assignments WHERE project_id = $7 AND status = 'skipped') AS skips, \
+               (SELECT COUNT(*) FROM annotations WHERE project_id = $8 AND is_late = 1) AS late",
+        )
+        .bind(project_id)
+        .bind(project_id)
+        .bind(now)
+        .bind(project_id)
+        .bind(project_id)
+        .bind(project_id)
+        .bind(project_id)
+        .bind(project_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(QueueOverview {
+            open_items: row.try_get("open_items")?,
+            live_leases: row.try_get("live_leases")?,
+            escalated_unsure: row.try_get("unsure")?,
+            escalated_no_agreement: row.try_get("no_agreement")?,
+            labels: row.try_get("labels")?,
+            skips: row.try_get("skips")?,
+            late: row.try_get("late")?,
+        })
+    }
+}
+
+fn progress_from_row(row: &AnyRow, today: i64) -> Result<AnnotatorProgress> {
+    let day: Option<i64> = row.try_get("day")?;
+    let answered: i64 = row.try_get::<Option<i64>, _>("gold_answered")?.unwrap_or(0);
+    let correct: i64 = row.try_get::<Option<i64>, _>("gold_correct")?.unwrap_or(0);
+    let gold = GoldTally {
+        correct: correct.max(0) as u64,
+        answered: answered.max(0) as u64,
+    };
+    let excluded: Option<String> = row.try_get("excluded_categories")?;
+    Ok(AnnotatorProgress {
+        user_id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        display_name: row.try_get("display_name")?,
+        kind: row.try_get("kind")?,
+        done_today: if day == Some(today) {
+            row.try_get::<Option<i64>, _>("done_today")?.unwrap_or(0)
+        } else {
+            0
+        },
+        done_total: row.try_get::<Option<i64>, _>("done_total")?.unwrap_or(0),
+        daily_cap: row.try_get("daily_cap")?,
+        gold,
+        paused: row.try_get::<Option<i64>, _>("paused")?.unwrap_or(0) != 0,
+        paused_reason: row.try_get("paused_reason")?,
+        excluded_categories: match excluded {
+            Some(text) => parse_json(&text, "excluded categories")?,
+            None => Vec::new(),
+        },
+        time_total_ms: row.try_get::<Option<i64>, _>("time_total_ms")?.unwrap_or(0),
+        high_severity_ms: row
+            .try_get::<Option<i64>, _>("high_severity_ms")?
+            .unwrap_or(0),
+    })
+}
+
+async fn ensure_progress(c: &mut AnyConnection, project_id: Id, user_id: Id) -> Result<()> {
+    Conn::Sqlx(c)
+        .execute(
+            stmt(
+                "INSERT INTO annotator_progress (project_id, user_id) VALUES ($1, $2) \
+         ON CONFLICT (project_id, user_id) DO NOTHING",
+            )
+            .bind(project_id)
+            .bind(user_id),
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,620 @@
+//! Storing an answer from the queue: a retried key replayed, the annotation written, the
+//! item's overlap settled, a model's pre-label recorded, and the annotator's progress and
+//! pause rule counted.
+
+use super::{
+    AnswerKind, DAY_MS, GoldFeedback, QueueContext, Submission, SubmitContext, SubmitOutcome,
+    now_in, parse_gold,
+};
+use crate::audit::AuditEvent;
+use crate::conn::{self, Columns, Conn, Param, stmt};
+use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::model::{AuditAction, Id, Project, User};
+use crate::queue_rules::{
+    GoldFeedbackMode, OverlapDecision, answer_categories, decide_overlap, high_severity_threshold,
+    matches_gold, same_answer, severity_index, vote_agreement,
+};
+use crate::schema::LabelSchema;
+use crate::{Backend, Dialect, Store, audit};
+use serde_json::Value;
+use std::sync::Arc;
+
+impl Store {
+    /// Stores a submission for an item served to this annotator. A submission after the
+    /// lease expired is stored and flagged late; a retried key returns the first result.
+    pub async fn submit(
+        &self,
+        project: &Project,
+        user: &User,
+        submission: Submission,
+    ) -> Result<SubmitOutcome> {
+        let version = self.project_schema(project).await?;
+        check_submission(&version.definition, &submission)?;
+        let context = Arc::new(SubmitContext {
+            queue: QueueContext::new(project, user)?,
+            version,
+        });
+        let submission = Arc::new(submission);
+        let dialect = self.dialect();
+        let written = self
+            .write_retrying(move |mut c| {
+                let (context, submission) = (context.clone(), submission.clone());
+                Box::pin(async move { submit_in(&mut c, dialect, &context, &submission).await })
+            })
+            .await;
+        match written {
+            Ok(outcome) => Ok(outcome),
+            // The same key raced itself on PostgreSQL: the one that committed is the answer.
+            Err(e) if e.is_unique_violation() => Err(StoreError::conflict(
+                "this submission is being stored by another request; retry to get its result",
+            )),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Checks a submission against the schema before anything is written.
+fn check_submission(schema: &LabelSchema, s: &Submission) -> Result<()> {
+    let key = s.idempotency_key.trim();
+    if key.len() < 8 || key.len() > 128 || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(StoreError::invalid(
+            "idempotency_key must be 8 to 128 printable characters, generated once per answer",
+        ));
+    }
+    match s.kind {
+        AnswerKind::Label => schema
+            .validate_answer(&s.answer)
+            .map_err(StoreError::Invalid)?,
+        // An unsure answer may carry a best guess: only the codes given are checked.
+        AnswerKind::Unsure => schema
+            .validate_partial_answer(&s.answer)
+            .map_err(StoreError::Invalid)?,
+    }
+    if s.kind == AnswerKind::Label
+        && schema.rationale == "required"
+        && s.rationale.trim().is_empty()
+    {
+        return Err(StoreError::invalid("this project asks for a rationale"));
+    }
+    if schema.rationale == "off" && !s.rationale.trim().is_empty() {
+        return Err(StoreError::invalid(
+            "this project's schema has no rationale field",
+        ));
+    }
+    if let Some(flag) = s.flags.iter().find(|f| !schema.context_flags.contains(f)) {
+        return Err(StoreError::invalid(format!(
+            "{flag:?} is not a context flag of this project's schema"
+        )));
+    }
+    if s.time_spent_ms.is_some_and(|t| t < 0) {
+        return Err(StoreError::invalid("time_spent_ms cannot be negative"));
+    }
+    Ok(())
+}
+
+/// A submission, in named steps: a retried key is answered from what was stored; else the
+/// annotation is written against the open assignment, the item settled, a model's
+/// pre-label recorded, and the annotator's progress counted (with the pause rule).
+async fn submit_in(
+    c: &mut Conn<'_>,
+    dialect: Dialect,
+    ctx: &SubmitContext,
+    s: &Submission,
+) -> Result<SubmitOutcome> {
+    let key = s.idempotency_key.trim();
+    if let Some(stored) = stored_under_key(c, ctx.user_id, key).await? {
+        return replay(c, ctx, s, &stored).await;
+    }
+
+    let now = now_in(c, dialect).await?;
+    let a = open_assignment(c, dialect, ctx, s).await?;
+    let assignment_id: Id = a.col("id")?;
+    let purpose: String = a.col("purpose")?;
+    let status: String = a.col("status")?;
+    let expires_at: Option<i64> = a.col("expires_at")?;
+    let counts = a.col::<i64>("counts_toward_overlap")? != 0;
+    let late = status != "leased" || expires_at.is_none_or(|e| e <= now);
+
+    let is_gold = a.col::<i64>("is_gold")? != 0;
+    let gold_answer = parse_gold(a.col("gold_answer")?)?;
+    let gold_correct = (is_gold && s.kind == AnswerKind::Label && !gold_answer.is_null())
+        .then(|| matches_gold(&s.answer, &gold_answer));
+
+    let written = NewAnnotation {
+        key,
+        late,
+        gold_correct,
+        now,
+    };
+    let annotation_id = insert_annotation(c, ctx, s, &written).await?;
+    mark_submitted(c, assignment_id, annotation_id, now).await?;
+    if counts && purpose == "label" {
+        settle_item(c, ctx, s, &a, status == "leased", now).await?;
+    }
+    if ctx.is_model && purpose == "label" && s.kind == AnswerKind::Label {
+        record_prelabel(c, ctx, s).await?;
+    }
+    let paused = count_submission(c, dialect, ctx, s, &a, &written).await?;
+
+    let gold = match (gold_correct, ctx.settings.gold_feedback) {
+        (Some(correct), GoldFeedbackMode::Immediate) => Some(GoldFeedback {
+            correct,
+            expected: gold_answer,
+        }),
+        _ => None,
+    };
+    Ok(SubmitOutcome {
+        annotation_id,
+        late,
+        replayed: false,
+        gold,
+        paused,
+    })
+}
+
+/// What the new annotation records besides the submission itself.
+struct NewAnnotation<'a> {
+    key: &'a str,
+    late: bool,
+    gold_correct: Option<bool>,
+    now: i64,
+}
+
+/// The annotation this annotator stored under this idempotency key, if any.
+async fn stored_under_key(c: &mut Conn<'_>, user_id: Id, key: &str) -> Result<Option<conn::Row>> {
+    c.fetch_optional(
+        stmt(
+            "SELECT a.id, a.item_id, a.is_late, a.gold_correct, a.answer, a.kind, i.gold_answer \
+         FROM annotations a \
+         JOIN items i ON i.id = a.item_id WHERE a.annotator_id = $1 AND a.idempotency_key = $2",
+        )
+        .bind(user_id)
+        .bind(key),
+    )
+    .await
+}
+
+/// A retry: answer with what the first request stored, if it is the same answer.
+async fn replay(
+    c: &mut Conn<'_>,
+    ctx: &SubmitContext,
+    s: &Submission,
+    row: &conn::Row,
+) -> Result<SubmitOutcome> {
+    if row.col::<Id>("item_id")? != s.item_id {
+        return Err(StoreError::conflict(
+            "this idempotency key was already used for another item",
+        ));
+    }
+    let stored_answer: Value = parse_json(&row.col::<String>("answer")?, "answer")?;
+    let stored_kind: String = row.col("kind")?;
+    if stored_kind != s.kind.as_str() || !same_answer(&stored_answer, &s.answer) {
+        return Err(StoreError::KeyReused {
+            annotation_id: row.col("id")?,
+            stored_answer,
+            stored_kind,
+        });
+    }
+    let gold = match (
+        row.col::<Option<i64>>("gold_correct")?,
+        ctx.settings.gold_feedback,
+    ) {
+        (Some(correct), GoldFeedbackMode::Immediate) => Some(GoldFeedback {
+            correct: correct != 0,
+            expected: parse_gold(row.col("gold_answer")?)?,
+        }),
+        _ => None,
+    };
+    let paused = c
+        .fetch_optional(
+            stmt("SELECT paused FROM annotator_progress WHERE project_id = $1 AND user_id = $2")
+                .bind(ctx.project_id)
+                .bind(ctx.user_id),
+        )
+        .await?
+        .map(|r| r.col::<i64>("paused"))
+        .transpose()?
+        .unwrap_or(0)
+        != 0;
+    Ok(SubmitOutcome {
+        annotation_id: row.col("id")?,
+        late: row.col::<i64>("is_late")? != 0,
+        replayed: true,
+        gold,
+        paused,
+    })
+}
+
+/// The latest open assignment of this item to this annotator, with the item's counts.
+async fn open_assignment(
+    c: &mut Conn<'_>,
+    dialect: Dialect,
+    ctx: &SubmitContext,
+    s: &Submission,
+) -> Result<conn::Row> {
+    // The item's counts are read here and written back in `settle_item`: on PostgreSQL the
+    // row is locked until commit, or a concurrent lease's `slots_taken + 1` would be lost and
+    // the item served past its overlap. (SQLite's single writer serialises this already.)
+    let lock = match dialect.0 {
+        Backend::Postgres => " FOR UPDATE OF i",
+        Backend::Sqlite => "",
+    };
+    // There is one, or a few after retests: the latest is picked here rather than by
+    // `ORDER BY … LIMIT 1`, and the statuses are spelled out with OR, because on SQLite both
+    // made every submission build a temporary B-tree (a three-value IN list is one too).
+    let mut assignments = c
+        .fetch_all(
+            stmt(format!(
+                "SELECT s.id, s.purpose, s.status, s.expires_at, s.counts_toward_overlap, \
+           i.is_gold, i.gold_answer, i.needed, i.labels_count, i.slots_taken, i.state, i.open, \
+           i.prelabel_severity \
+         FROM assignments s JOIN items i ON i.id = s.item_id \
+         WHERE s.project_id = $1 AND s.item_id = $2 AND s.user_id = $3 \
+           AND (s.status = 'leased' OR s.status = 'expired' OR s.status = 'skipped'){lock}"
+            ))
+            .bind(ctx.project_id)
+            .bind(s.item_id)
+            .bind(ctx.user_id),
+        )
+        .await?;
+    let mut latest = None;
+    for (index, row) in assignments.iter().enumerate() {
+        let id: Id = row.col("id")?;
+        if latest.is_none_or(|(_, best)| id > best) {
+            latest = Some((index, id));
+        }
+    }
+    match latest {
+        Some((index, _)) => Ok(assignments.swap_remove(index)),
+        None => Err(StoreError::conflict(format!(
+            "item {} was not served to you (or you already answered it); \
+             ask for the next item first",
+            s.item_id
+        ))),
+    }
+}
+
+async fn insert_annotation(
+    c: &mut Conn<'_>,
+    ctx: &SubmitContext,
+    s: &Submission,
+    new: &NewAnnotation<'_>,
+) -> Result<Id> {
+    c.insert_id(
+        stmt(
+            "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, flags, \
+           guideline_version_id, schema_version_id, time_spent_ms, idempotency_key, is_late, \
+           kind, gold_correct, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(ctx.project_id)
+        .bind(s.item_id)
+        .bind(ctx.user_id)
+        .bind(json_text(&s.answer))
+        .bind(s.rationale.trim())
+        .bind(json_text(&s.flags))
+        .bind(s.guideline_version_id)
+        .bind(ctx.version.id)
+        .bind(s.time_spent_ms)
+        .bind(new.key)
+        .bind(new.late as i64)
+        .bind(s.kind.as_str())
+        .bind(new.gold_correct.map(i64::from))
+        .bind(new.now),
+    )
+    .await
+}
+
+async fn mark_submitted(
+    c: &mut Conn<'_>,
+    assignment_id: Id,
+    annotation_id: Id,
+    now: i64,
+) -> Result<()> {
+    c.execute(
+        stmt(
+            "UPDATE assignments SET status = 'submitted', annotation_id = $1, finished_at = $2 \
+         WHERE id = $3",
+        )
+        .bind(annotation_id)
+        .bind(now)
+        .bind(assignment_id),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A model's label is the item's automated pre-label: it orders the queue by severity and
+/// tells which categories are in play.
+async fn record_prelabel(c: &mut Conn<'_>, ctx: &SubmitContext, s: &Submission) -> Result<()> {
+    c.execute(
+        stmt("UPDATE items SET prelabel_severity = $1, prelabel_categories = $2 WHERE id = $3")
+            .bind(severity_index(ctx.schema(), &s.answer).unwrap_or(-1))
+            .bind(json_text(&answer_categories(ctx.schema(), &s.answer)))
+            .bind(s.item_id),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Progress: counts, time, high-severity time and gold; then the pause rule. True when the
+/// annotator is paused afterwards.
+async fn count_submission(
+    c: &mut Conn<'_>,
+    dialect: Dialect,
+    ctx: &SubmitContext,
+    s: &Submission,
+    a: &conn::Row,
+    new: &NewAnnotation<'_>,
+) -> Result<bool> {
+    let threshold = high_severity_threshold(ctx.schema(), &ctx.settings);
+    let severity =
+        severity_index(ctx.schema(), &s.answer).max(Some(a.col::<i64>("prelabel_severity")?));
+    let high = matches!((severity, threshold), (Some(v), Some(t)) if v >= t);
+    let spent = s.time_spent_ms.unwrap_or(0);
+    let (answered, correct) = match new.gold_correct {
+        Some(ok) => (1, ok as i64),
+        None => (0, 0),
+    };
+    macro_rules! count_submission {
+        () => {
+            "UPDATE annotator_progress SET \
+               done_today = CASE WHEN day = $1 THEN done_today + 1 ELSE 1 END, day = $2, \
+               done_total = done_total + 1, time_total_ms = time_total_ms + $3, \
+               high_severity_ms = high_severity_ms + $4, \
+               gold_answered = gold_answered + $5, gold_correct = gold_correct + $6, \
+               window_gold_answered = window_gold_answered + $7, \
+               window_gold_correct = window_gold_correct + $8 \
+             WHERE project_id = $9 AND user_id = $10"
+        };
+    }
+    macro_rules! pause_columns {
+        () => {
+            "window_gold_answered, window_gold_correct, paused"
+        };
+    }
+    let now = new.now;
+    let count = |sql: &'static str| {
+        stmt(sql)
+            .bind(now / DAY_MS)
+            .bind(now / DAY_MS)
+            .bind(spent)
+            .bind(if high { spent } else { 0 })
+            .bind(answered)
+            .bind(correct)
+            .bind(answered)
+            .bind(correct)
+            .bind(ctx.project_id)
+            .bind(ctx.user_id)
+    };
+    let progress = match dialect.0 {
+        // As for the lease's item: no temporary B-tree for a RETURNING row on SQLite.
+        Backend::Sqlite => {
+            c.execute(count(count_submission!())).await?;
+            c.fetch_optional(
+                stmt(concat!(
+                    "SELECT ",
+                    pause_columns!(),
+                    " FROM annotator_progress WHERE project_id = $1 AND user_id = $2"
+                ))
+                .bind(ctx.project_id)
+                .bind(ctx.user_id),
+            )
+            .await?
+        }
+        Backend::Postgres => {
+            c.fetch_optional(count(concat!(
+                count_submission!(),
+                " RETURNING ",
+                pause_columns!()
+            )))
+            .await?
+        }
+    };
+    match progress {
+        Some(p) => apply_pause_rule(c, ctx, &p, answered > 0, now).await,
+        None => Ok(false),
+    }
+}
+
+/// Pauses the annotator when their gold accuracy since the last resume fell below the
+/// project's threshold (checked only after a gold answer). True when paused afterwards.
+async fn apply_pause_rule(
+    c: &mut Conn<'_>,
+    ctx: &SubmitContext,
+    progress: &conn::Row,
+    answered_gold: bool,
+    now: i64,
+) -> Result<bool> {
+    let paused = progress.col::<i64>("paused")? != 0;
+    let window_answered: i64 = progress.col("window_gold_answered")?;
+    let window_correct: i64 = progress.col("window_gold_correct")?;
+    let min = ctx.settings.pause_min_gold;
+    if paused || !answered_gold || min <= 0 || window_answered < min {
+        return Ok(paused);
+    }
+    let accuracy = window_correct as f64 / window_answered as f64;
+    if accuracy < ctx.settings.pause_below {
+        pause(c, ctx, accuracy, window_answered, now).await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+async fn pause(
+    c: &mut Conn<'_>,
+    ctx: &SubmitContext,
+    accuracy: f64,
+    window_answered: i64,
+    now: i64,
+) -> Result<()> {
+    let reason = format!(
+        "gold accuracy {:.0}% on the last {window_answered} gold items is below the \
+         project's {:.0}%; a QA analyst can resume you",
+        accuracy * 100.0,
+        ctx.settings.pause_below * 100.0
+    );
+    c.execute(
+        stmt(
+            "UPDATE annotator_progress SET paused = 1, paused_reason = $1, paused_at = $2 \
+             WHERE project_id = $3 AND user_id = $4",
+        )
+        .bind(&reason)
+        .bind(now)
+        .bind(ctx.project_id)
+        .bind(ctx.user_id),
+    )
+    .await?;
+    audit::record_in(
+        c,
+        AuditEvent {
+            actor: None,
+            project: Some(ctx.project_id),
+            action: AuditAction::Pause,
+            entity: "annotator",
+            entity_id: Some(ctx.user_id),
+            before: None,
+            after: audit::snapshot(&serde_json::json!({"reason": reason})),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Overlap accounting and the item's state after a counted submission.
+async fn settle_item(
+    c: &mut Conn<'_>,
+    ctx: &SubmitContext,
+    s: &Submission,
+    a: &conn::Row,
+    slot_still_held: bool,
+    now: i64,
+) -> Result<()> {
+    let state: String = a.col("state")?;
+    let labels = a.col::<i64>("labels_count")? + 1;
+    let needed = a
+        .col::<Option<i64>>("needed")?
+        .unwrap_or_else(|| ctx.settings.initial_needed(s.item_id));
+    // A late submission whose slot went back to the queue takes a slot again: the work is
+    // kept even if that puts the item over its overlap.
+    let slots = a.col::<i64>("slots_taken")? + i64::from(!slot_still_held);
+    let next = next_item_state(c, ctx, s, &state, labels, needed).await?;
+    let open = next.state == "in_progress" && slots < next.needed || next.state == "queued";
+    let counts = ItemCounts {
+        labels,
+        slots,
+        now,
+        state_changed: next.state != state,
+        open_changed: open != (a.col::<i64>("open")? != 0),
+        open,
+    };
+    write_item_counts(c, s.item_id, &next, &counts).await
+}
+
+/// Where an item goes after a counted submission.
+struct NextState {
+    state: String,
+    /// Why it was escalated, when it was.
+    reason: Option<&'static str>,
+    /// Its overlap, one more when the votes asked for another label.
+    needed: i64,
+}
+
+/// An unsure answer escalates; a full overlap is decided by the votes; otherwise the item
+/// keeps collecting labels. Items past collecting keep their state.
+async fn next_item_state(
+    c: &mut Conn<'_>,
+    ctx: &SubmitContext,
+    s: &Submission,
+    state: &str,
+    labels: i64,
+    needed: i64,
+) -> Result<NextState> {
+    let mut next = NextState {
+        state: state.to_owned(),
+        reason: None,
+        needed,
+    };
+    let collecting = state == "queued" || state == "in_progress";
+    if collecting && s.kind == AnswerKind::Unsure {
+        next.state = "escalated".into();
+        next.reason = Some("unsure");
+    } else if collecting && labels >= needed {
+        let answers = counted_answers(c, s.item_id).await?;
+        let agreement = vote_agreement(ctx.schema(), &answers);
+        match decide_overlap(&ctx.settings, needed, agreement) {
+            OverlapDecision::Done => next.state = "labelled".into(),
+            OverlapDecision::AskOneMore => next.needed += 1,
+            OverlapDecision::Escalate => {
+                next.state = "escalated".into();
+                next.reason = Some("no_agreement");
+            }
+        }
+    } else if collecting {
+        next.state = "in_progress".into();
+    }
+    Ok(next)
+}
+
+/// The labels submitted on the item's counted slots.
+async fn counted_answers(c: &mut Conn<'_>, item_id: Id) -> Result<Vec<Value>> {
+    c.fetch_all(
+        stmt(
+            "SELECT a.answer FROM assignments s JOIN annotations a ON a.id = s.annotation_id \
+             WHERE s.item_id = $1 AND s.counts_toward_overlap = 1 AND s.status = 'submitted' \
+               AND a.kind = 'label'",
+        )
+        .bind(item_id),
+    )
+    .await?
+    .iter()
+    .map(|row| parse_json::<Value>(&row.col::<String>("answer")?, "answer"))
+    .collect()
+}
+
+/// The item's counts after a submission, and which indexed columns change.
+struct ItemCounts {
+    labels: i64,
+    slots: i64,
+    now: i64,
+    state_changed: bool,
+    open_changed: bool,
+    open: bool,
+}
+
+async fn write_item_counts(
+    c: &mut Conn<'_>,
+    item_id: Id,
+    next: &NextState,
+    counts: &ItemCounts,
+) -> Result<()> {
+    // `state` and `open` are written only when they change: each is a column of an index on
+    // `items`, and most submissions change neither.
+    let mut sql = String::from(
+        "UPDATE items SET labels_count = $1, slots_taken = $2, needed = $3, updated_at = $4",
+    );
+    let mut update = Vec::with_capacity(3);
+    if counts.state_changed {
+        sql += ", state = $5";
+        update.push(Param::from(next.state.as_str()));
+    }
+    if counts.open_changed {
+        sql += &format!(", open = ${}", 5 + update.len());
+        update.push(Param::from(counts.open as i64));
+    }
+    if let Some(reason) = next.reason {
+        sql += &format!(", escalation_reason = ${}", 5 + update.len());
+        update.push(Param::from(reason));
+    }
+    sql += &format!(" WHERE id = ${}", 5 + update.len());
+    let mut query = stmt(sql)
+        .bind(counts.labels)
+        .bind(counts.slots)
+        .bind(next.needed)
+        .bind(counts.now);
+    for value in update {
+        query = query.bind(value);
+    }
+    c.execute(query.bind(item_id)).await?;
+    Ok(())
+}
