@@ -446,17 +446,7 @@ pub fn compute_run(
         run.results.push(result);
     }
 
-    let mut notes = Vec::new();
-    let severity_rule = rules::SeverityRule::from_schema(schema, &settings.escalation, &mut notes);
-    let escalated = escalate_items(
-        schema,
-        settings,
-        input,
-        &order,
-        &run.results,
-        &mut run.model_disagreements,
-        severity_rule.as_ref(),
-    );
+    let escalated = escalate_items(schema, settings, input, &order, &mut run);
     let report = QualityReport {
         method: method.key().to_string(),
         method_name: method.name().to_string(),
@@ -469,7 +459,7 @@ pub fn compute_run(
         questions: run.questions,
         models: run.model_reports.into_values().collect(),
         escalation_matches: escalated.matches,
-        notes,
+        notes: escalated.notes,
     };
     Ok(Computed {
         report,
@@ -701,6 +691,8 @@ struct Escalated {
     matches: BTreeMap<String, usize>,
     /// New queue entries for items not already waiting for an expert.
     escalations: Vec<NewEscalation>,
+    /// What the report should say about the rules as configured.
+    notes: Vec<String>,
 }
 
 /// Each item's outcome (its questions' consensus, unsure answers, the automated
@@ -711,15 +703,16 @@ fn escalate_items(
     settings: &QaSettings,
     input: &ConsensusInput,
     order: &[u32],
-    results: &[QuestionResult<'_>],
-    model_disagreements: &mut HashMap<Id, Vec<String>>,
-    severity_rule: Option<&rules::SeverityRule>,
+    run: &mut QuestionsComputed<'_>,
 ) -> Escalated {
     let facts = &input.labels;
     let codes_of_answer = codes_per_answer(facts);
+    let mut notes = Vec::new();
+    let severity_rule = rules::SeverityRule::from_schema(schema, &settings.escalation, &mut notes);
     let mut escalated = Escalated {
         matches: BTreeMap::new(),
         escalations: Vec::new(),
+        notes,
     };
     let mut cursor = 0usize;
     for item in &input.items {
@@ -727,8 +720,8 @@ fn escalate_items(
         if item.is_gold || item.adjudicated {
             continue;
         }
-        let mut outcome = item_outcome(item, item_rows, facts, results, model_disagreements);
-        let reasons = rules::reasons(&outcome, &settings.escalation, severity_rule);
+        let mut outcome = item_outcome(item, item_rows, facts, run);
+        let reasons = rules::reasons(&outcome, &settings.escalation, severity_rule.as_ref());
         if reasons.is_empty() {
             continue;
         }
@@ -783,11 +776,10 @@ fn item_outcome(
     item: &ItemFact,
     item_rows: &[u32],
     facts: &LabelFacts,
-    results: &[QuestionResult<'_>],
-    model_disagreements: &mut HashMap<Id, Vec<String>>,
+    run: &mut QuestionsComputed<'_>,
 ) -> rules::ItemOutcome {
     let mut outcome = rules::ItemOutcome::default();
-    for result in results {
+    for result in &run.results {
         if let Some(t_item) = result.built.item_index(item.id) {
             outcome.questions.push(result.outcome(t_item));
         }
@@ -796,7 +788,7 @@ fn item_outcome(
         .iter()
         .filter(|&&row| facts.get(row as usize).kind == "unsure")
         .count();
-    if let Some(disagreements) = model_disagreements.remove(&item.id) {
+    if let Some(disagreements) = run.model_disagreements.remove(&item.id) {
         outcome.model_disagreements = disagreements;
     }
     outcome.queue_reason = (item.state == "escalated" && !item.open_escalation).then(|| {
