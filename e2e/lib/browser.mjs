@@ -19,7 +19,7 @@ function required(name) {
   return value;
 }
 
-/** What the runner (crates/cli/tests/cli.rs, browser_end_to_end_suite_passes) set up. */
+/** What the runner (crates/cli/tests/cli/browser.rs, browser_end_to_end_suite_passes) set up. */
 export const env = {
   get baseUrl() {
     return required('CONCORD_E2E_BASE_URL').replace(/\/$/, '');

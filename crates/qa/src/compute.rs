@@ -16,8 +16,8 @@ use concord_stats::{
     Metric, Prepared, TableBuilder, WeightChoice, WeightScheme, compute,
 };
 use concord_store::{
-    AnnotatorQuality, ConsensusInput, Id, LabelFacts, LabelSchema, NewEscalation, NewItemConsensus,
-    QaSettings, Question, QuestionKind,
+    AnnotatorQuality, ConsensusInput, Id, ItemFact, LabelFacts, LabelSchema, NewEscalation,
+    NewItemConsensus, QaSettings, Question, QuestionKind,
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -419,220 +419,322 @@ pub fn compute_run(
 ) -> Result<Computed, ComputeError> {
     let method: Method = settings.method.parse().map_err(ComputeError::Settings)?;
     let facts = &input.labels;
-    // Rows in item order (the store reads them so; anything else is sorted here).
+    let order = rows_in_item_order(facts);
+    let humans = human_label_rows(facts, &order);
+    let models = model_rows(facts, &order);
+    let inference = Inference::default();
+
+    let mut run = QuestionsComputed::default();
+    for question in &schema.questions {
+        let Some(built) = build_table(question, facts, humans.iter().copied())? else {
+            run.questions.push(empty_question(question));
+            continue;
+        };
+        let result = question_consensus(question, built, method)?;
+        run.items.extend(item_consensus_rows(&result));
+        run.annotators.extend(human_quality_rows(&result, facts));
+        let tallies = tally_models(&result, facts, &models, &mut run.model_disagreements);
+        record_model_scores(
+            question,
+            tallies,
+            &mut run.annotators,
+            &mut run.model_reports,
+        );
+        run.questions.push(question_report(
+            question, &result, settings, facts, &humans, &inference,
+        )?);
+        run.results.push(result);
+    }
+
+    let escalated = escalate_items(schema, settings, input, &order, &mut run);
+    let report = QualityReport {
+        method: method.key().to_string(),
+        method_name: method.name().to_string(),
+        items: input.items.len(),
+        labelled_items: labelled_items(facts, &humans),
+        annotations: facts.len(),
+        annotators: distinct_annotators(facts, &humans),
+        unsure: facts.iter().filter(|f| f.kind == "unsure").count(),
+        target_alpha: settings.target_alpha,
+        questions: run.questions,
+        models: run.model_reports.into_values().collect(),
+        escalation_matches: escalated.matches,
+        notes: escalated.notes,
+    };
+    Ok(Computed {
+        report,
+        items: run.items,
+        annotators: run.annotators,
+        escalations: escalated.escalations,
+        annotations: facts.len(),
+    })
+}
+
+/// What the per-question pass of a run gathers, question by question.
+#[derive(Default)]
+struct QuestionsComputed<'q> {
+    items: Vec<NewItemConsensus>,
+    annotators: Vec<AnnotatorQuality>,
+    questions: Vec<QuestionReport>,
+    /// Kept for the escalation rules, which look at every question of an item.
+    results: Vec<QuestionResult<'q>>,
+    /// Per item: where the automated annotator and the consensus differ, said in words.
+    model_disagreements: HashMap<Id, Vec<String>>,
+    model_reports: BTreeMap<Id, ModelReport>,
+}
+
+/// Label rows in item order (the store reads them so; anything else is sorted here).
+fn rows_in_item_order(facts: &LabelFacts) -> Vec<u32> {
     let mut order: Vec<u32> = (0..facts.len() as u32).collect();
     if !order.is_sorted_by_key(|&r| facts.get(r as usize).item_id) {
         order.sort_by_key(|&r| facts.get(r as usize).item_id);
     }
-    let humans: Vec<u32> = order
+    order
+}
+
+/// The rows the consensus is computed from: labels (not "unsure") by human annotators.
+fn human_label_rows(facts: &LabelFacts, order: &[u32]) -> Vec<u32> {
+    order
         .iter()
         .copied()
         .filter(|&r| {
             let fact = facts.get(r as usize);
             fact.annotator.kind == "human" && fact.kind == "label"
         })
-        .collect();
-    let models: Vec<u32> = order
+        .collect()
+}
+
+/// The automated annotator's rows, scored against the consensus but never part of it.
+fn model_rows(facts: &LabelFacts, order: &[u32]) -> Vec<u32> {
+    order
         .iter()
         .copied()
         .filter(|&r| facts.get(r as usize).annotator.kind == "model")
+        .collect()
+}
+
+/// One question's consensus and per-item agreement over its table.
+fn question_consensus(
+    question: &Question,
+    built: QuestionTable,
+    method: Method,
+) -> Result<QuestionResult<'_>, ComputeError> {
+    let table = &built.table;
+    let consensus = if question.kind == QuestionKind::Multi {
+        consensus_multi(question, table, method)?
+    } else {
+        consensus_single(question, table, method)?
+    };
+    let agreement: Vec<Option<f64>> = per_item_agreement(table)
+        .iter()
+        .map(|a| a.pairwise_agreement)
         .collect();
-    let inference = Inference::default();
+    Ok(QuestionResult {
+        question,
+        built,
+        consensus,
+        agreement,
+    })
+}
 
-    let mut item_results: Vec<NewItemConsensus> = Vec::new();
-    let mut annotator_rows: Vec<AnnotatorQuality> = Vec::new();
-    let mut questions = Vec::new();
-    let mut results: Vec<QuestionResult> = Vec::new();
-    let mut model_disagreements: HashMap<Id, Vec<String>> = HashMap::new();
-    let mut model_reports: BTreeMap<Id, ModelReport> = BTreeMap::new();
+/// The stored consensus of each item of the question.
+fn item_consensus_rows<'a>(
+    result: &'a QuestionResult<'_>,
+) -> impl Iterator<Item = NewItemConsensus> + 'a {
+    let (built, consensus) = (&result.built, &result.consensus);
+    built
+        .item_ids
+        .iter()
+        .enumerate()
+        .map(move |(t_item, &item_id)| NewItemConsensus {
+            item_id,
+            question: result.question.key.clone(),
+            label: consensus.labels[t_item].as_ref().map(Value::to_string),
+            posterior: consensus.posteriors[t_item].clone(),
+            confidence: consensus.confidence[t_item].map(round4),
+            agreement: result.agreement[t_item].map(round4),
+            n_labels: built.table.item_values(t_item as u32).len() as i64,
+            tied: consensus.tied[t_item],
+        })
+}
 
-    for question in &schema.questions {
-        let Some(built) = build_table(question, facts, humans.iter().copied())? else {
-            questions.push(empty_question(question));
+/// Each human annotator against the consensus: agreement on decided items, the model's
+/// skill, and (single / ordinal) the confusion matrix consensus × given.
+fn human_quality_rows(result: &QuestionResult<'_>, facts: &LabelFacts) -> Vec<AnnotatorQuality> {
+    let (question, built, consensus) = (result.question, &result.built, &result.consensus);
+    let table = &built.table;
+    let k = table.n_values();
+    let mut rows = Vec::with_capacity(built.annotators.len());
+    for (t_annotator, &fact_annotator) in built.annotators.iter().enumerate() {
+        let items = table.annotator_items(t_annotator as u32);
+        let values = table.annotator_values(t_annotator as u32);
+        let mut matches = 0usize;
+        let mut decided = 0usize;
+        let mut counts = vec![vec![0u64; k]; k];
+        for (&item, &value) in items.iter().zip(values) {
+            if consensus.labels[item as usize].is_none() {
+                continue;
+            }
+            decided += 1;
+            matches += usize::from(result.agrees(item, value));
+            if let Some(truth) = consensus.value_ids[item as usize] {
+                counts[truth as usize][value as usize] += 1;
+            }
+        }
+        let confusion = if question.kind == QuestionKind::Multi {
+            json!({})
+        } else {
+            json!({"classes": table.values().names(), "counts": counts})
+        };
+        rows.push(AnnotatorQuality {
+            user_id: facts.annotators[fact_annotator as usize].id,
+            question: question.key.clone(),
+            labels: items.len() as i64,
+            agreement: (decided > 0).then(|| round4(matches as f64 / decided as f64)),
+            skill: consensus
+                .skills
+                .as_ref()
+                .and_then(|s| s.get(t_annotator))
+                .copied()
+                .filter(|s| s.is_finite())
+                .map(round4),
+            confusion,
+        });
+    }
+    rows
+}
+
+/// An automated annotator's answers to one question, counted against the consensus.
+struct ModelTally {
+    name: String,
+    labels: usize,
+    /// Answers on items the consensus decided.
+    decided: usize,
+    /// Of those, answers equal to the consensus.
+    matches: usize,
+}
+
+/// Scores each automated annotator like a human against the consensus, and notes every
+/// item where one disagrees (an escalation rule reads those notes).
+fn tally_models(
+    result: &QuestionResult<'_>,
+    facts: &LabelFacts,
+    models: &[u32],
+    disagreements: &mut HashMap<Id, Vec<String>>,
+) -> HashMap<Id, ModelTally> {
+    let (question, built, consensus) = (result.question, &result.built, &result.consensus);
+    let mut tallies: HashMap<Id, ModelTally> = HashMap::new();
+    for &row in models {
+        let fact = facts.get(row as usize);
+        let Some(given) = fact.answer.get(&question.key).filter(|v| !v.is_null()) else {
             continue;
         };
-        let table = &built.table;
-        let consensus = if question.kind == QuestionKind::Multi {
-            consensus_multi(question, table, method)?
-        } else {
-            consensus_single(question, table, method)?
-        };
-        let agreement: Vec<Option<f64>> = per_item_agreement(table)
-            .iter()
-            .map(|a| a.pairwise_agreement)
-            .collect();
-
-        // Per item results.
-        item_results.reserve(built.item_ids.len());
-        for (t_item, &item_id) in built.item_ids.iter().enumerate() {
-            item_results.push(NewItemConsensus {
-                item_id,
-                question: question.key.clone(),
-                label: consensus.labels[t_item].as_ref().map(Value::to_string),
-                posterior: consensus.posteriors[t_item].clone(),
-                confidence: consensus.confidence[t_item].map(round4),
-                agreement: agreement[t_item].map(round4),
-                n_labels: table.item_values(t_item as u32).len() as i64,
-                tied: consensus.tied[t_item],
-            });
-        }
-        let result = QuestionResult {
-            question,
-            built,
-            consensus,
-            agreement,
-        };
-        let (built, consensus) = (&result.built, &result.consensus);
-        let table = &built.table;
-
-        // Annotators against the consensus.
-        let k = table.n_values();
-        for (t_annotator, &fact_annotator) in built.annotators.iter().enumerate() {
-            let items = table.annotator_items(t_annotator as u32);
-            let values = table.annotator_values(t_annotator as u32);
-            let mut matches = 0usize;
-            let mut decided = 0usize;
-            let mut counts = vec![vec![0u64; k]; k];
-            for (&item, &value) in items.iter().zip(values) {
-                if consensus.labels[item as usize].is_none() {
-                    continue;
-                }
-                decided += 1;
-                matches += usize::from(result.agrees(item, value));
-                if let Some(truth) = consensus.value_ids[item as usize] {
-                    counts[truth as usize][value as usize] += 1;
-                }
-            }
-            let confusion = if question.kind == QuestionKind::Multi {
-                json!({})
-            } else {
-                json!({"classes": table.values().names(), "counts": counts})
-            };
-            annotator_rows.push(AnnotatorQuality {
-                user_id: facts.annotators[fact_annotator as usize].id,
-                question: question.key.clone(),
-                labels: items.len() as i64,
-                agreement: (decided > 0).then(|| round4(matches as f64 / decided as f64)),
-                skill: consensus
-                    .skills
-                    .as_ref()
-                    .and_then(|s| s.get(t_annotator))
-                    .copied()
-                    .filter(|s| s.is_finite())
-                    .map(round4),
-                confusion,
-            });
-        }
-
-        // The automated annotator, scored like a human against the consensus.
-        let mut model_stats: HashMap<Id, (usize, usize, usize, String)> = HashMap::new();
-        for &row in &models {
-            let fact = facts.get(row as usize);
-            let Some(given) = fact.answer.get(&question.key).filter(|v| !v.is_null()) else {
-                continue;
-            };
-            let entry = model_stats.entry(fact.annotator_id).or_insert((
-                0,
-                0,
-                0,
-                fact.annotator.username.clone(),
-            ));
-            entry.0 += 1;
-            let decided = built
-                .item_index(fact.item_id)
-                .and_then(|i| consensus.labels[i as usize].as_ref());
-            if let Some(label) = decided {
-                entry.1 += 1;
-                let same = same_answer(given, label);
-                entry.2 += usize::from(same);
-                if !same {
-                    model_disagreements
-                        .entry(fact.item_id)
-                        .or_default()
-                        .push(format!(
-                            "{}: the automated annotator said {} but the consensus is {}",
-                            question.key,
-                            short(given),
-                            short(label)
-                        ));
-                }
+        let tally = tallies.entry(fact.annotator_id).or_insert(ModelTally {
+            name: fact.annotator.username.clone(),
+            labels: 0,
+            decided: 0,
+            matches: 0,
+        });
+        tally.labels += 1;
+        let decided = built
+            .item_index(fact.item_id)
+            .and_then(|i| consensus.labels[i as usize].as_ref());
+        if let Some(label) = decided {
+            tally.decided += 1;
+            let same = same_answer(given, label);
+            tally.matches += usize::from(same);
+            if !same {
+                disagreements.entry(fact.item_id).or_default().push(format!(
+                    "{}: the automated annotator said {} but the consensus is {}",
+                    question.key,
+                    short(given),
+                    short(label)
+                ));
             }
         }
-        for (user_id, (labels, decided, matches, name)) in model_stats {
-            let agreement = (decided > 0).then(|| round4(matches as f64 / decided as f64));
-            annotator_rows.push(AnnotatorQuality {
-                user_id,
-                question: question.key.clone(),
-                labels: labels as i64,
-                agreement,
-                skill: None,
-                confusion: json!({}),
-            });
-            let report = model_reports.entry(user_id).or_insert(ModelReport {
-                annotator: name,
-                labels: 0,
-                agreement: BTreeMap::new(),
-            });
-            report.labels = report.labels.max(labels);
-            report.agreement.insert(question.key.clone(), agreement);
-        }
-
-        questions.push(question_report(
-            question, &result, settings, facts, &humans, &inference,
-        )?);
-        results.push(result);
     }
+    tallies
+}
 
-    // Each item's outcome: its questions' consensus, unsure answers, every code given
-    // (for priority), and queue escalations; rows and items are both in item order.
+/// The automated annotators' scores on one question: a quality row each, and their entry
+/// in the report's model section.
+fn record_model_scores(
+    question: &Question,
+    tallies: HashMap<Id, ModelTally>,
+    annotators: &mut Vec<AnnotatorQuality>,
+    reports: &mut BTreeMap<Id, ModelReport>,
+) {
+    for (user_id, tally) in tallies {
+        let agreement =
+            (tally.decided > 0).then(|| round4(tally.matches as f64 / tally.decided as f64));
+        annotators.push(AnnotatorQuality {
+            user_id,
+            question: question.key.clone(),
+            labels: tally.labels as i64,
+            agreement,
+            skill: None,
+            confusion: json!({}),
+        });
+        let report = reports.entry(user_id).or_insert(ModelReport {
+            annotator: tally.name,
+            labels: 0,
+            agreement: BTreeMap::new(),
+        });
+        report.labels = report.labels.max(tally.labels);
+        report.agreement.insert(question.key.clone(), agreement);
+    }
+}
+
+/// The escalation rules' verdicts over every item.
+struct Escalated {
+    /// How many items each rule matched (open escalations included).
+    matches: BTreeMap<String, usize>,
+    /// New queue entries for items not already waiting for an expert.
+    escalations: Vec<NewEscalation>,
+    /// What the report should say about the rules as configured.
+    notes: Vec<String>,
+}
+
+/// Each item's outcome (its questions' consensus, unsure answers, the automated
+/// annotator's disagreements, a queue escalation) through the escalation rules; rows and
+/// items are both in item order, so one cursor walks the rows.
+fn escalate_items(
+    schema: &LabelSchema,
+    settings: &QaSettings,
+    input: &ConsensusInput,
+    order: &[u32],
+    run: &mut QuestionsComputed<'_>,
+) -> Escalated {
+    let facts = &input.labels;
     let codes_of_answer = codes_per_answer(facts);
     let mut notes = Vec::new();
     let severity_rule = rules::SeverityRule::from_schema(schema, &settings.escalation, &mut notes);
-    let mut matches: BTreeMap<String, usize> = BTreeMap::new();
-    let mut escalations = Vec::new();
+    let mut escalated = Escalated {
+        matches: BTreeMap::new(),
+        escalations: Vec::new(),
+        notes,
+    };
     let mut cursor = 0usize;
     for item in &input.items {
-        while cursor < order.len() && facts.get(order[cursor] as usize).item_id < item.id {
-            cursor += 1;
-        }
-        let first_row = cursor;
-        while cursor < order.len() && facts.get(order[cursor] as usize).item_id == item.id {
-            cursor += 1;
-        }
+        let item_rows = rows_of_item(facts, order, &mut cursor, item.id);
         if item.is_gold || item.adjudicated {
             continue;
         }
-        let item_rows = &order[first_row..cursor];
-        let mut outcome = rules::ItemOutcome::default();
-        for result in &results {
-            if let Some(t_item) = result.built.item_index(item.id) {
-                outcome.questions.push(result.outcome(t_item));
-            }
-        }
-        for &row in item_rows {
-            let fact = facts.get(row as usize);
-            if fact.kind == "unsure" {
-                outcome.unsure += 1;
-            }
-        }
-        if let Some(disagreements) = model_disagreements.remove(&item.id) {
-            outcome.model_disagreements = disagreements;
-        }
-        outcome.queue_reason = (item.state == "escalated" && !item.open_escalation).then(|| {
-            item.escalation_reason
-                .clone()
-                .unwrap_or_else(|| "escalated".into())
-        });
+        let mut outcome = item_outcome(item, item_rows, facts, run);
         let reasons = rules::reasons(&outcome, &settings.escalation, severity_rule.as_ref());
         if reasons.is_empty() {
             continue;
         }
         for reason in &reasons {
-            *matches.entry(reason.rule.to_string()).or_default() += 1;
+            *escalated
+                .matches
+                .entry(reason.rule.to_string())
+                .or_default() += 1;
         }
         if item.open_escalation {
             continue;
         }
+        // Every code given to the item, for its priority.
         for &row in item_rows {
             for code in &codes_of_answer[facts.get(row as usize).answer_index as usize] {
                 if !outcome.codes.contains(code) {
@@ -641,7 +743,7 @@ pub fn compute_run(
             }
         }
         let (priority, priority_reason) = rules::priority(&outcome, schema, &settings.escalation);
-        escalations.push(NewEscalation {
+        escalated.escalations.push(NewEscalation {
             item_id: item.id,
             reasons: serde_json::to_value(&reasons).unwrap_or_default(),
             priority,
@@ -649,43 +751,77 @@ pub fn compute_run(
             sla_ms: settings.escalation.sla_ms(priority),
         });
     }
+    escalated
+}
 
+/// The item's rows of `order`, advancing `cursor` past them (items come in ascending id).
+fn rows_of_item<'o>(
+    facts: &LabelFacts,
+    order: &'o [u32],
+    cursor: &mut usize,
+    item_id: Id,
+) -> &'o [u32] {
+    while *cursor < order.len() && facts.get(order[*cursor] as usize).item_id < item_id {
+        *cursor += 1;
+    }
+    let first_row = *cursor;
+    while *cursor < order.len() && facts.get(order[*cursor] as usize).item_id == item_id {
+        *cursor += 1;
+    }
+    &order[first_row..*cursor]
+}
+
+/// What the escalation rules look at for one item (its codes are added only if it escalates).
+fn item_outcome(
+    item: &ItemFact,
+    item_rows: &[u32],
+    facts: &LabelFacts,
+    run: &mut QuestionsComputed<'_>,
+) -> rules::ItemOutcome {
+    let mut outcome = rules::ItemOutcome::default();
+    for result in &run.results {
+        if let Some(t_item) = result.built.item_index(item.id) {
+            outcome.questions.push(result.outcome(t_item));
+        }
+    }
+    outcome.unsure = item_rows
+        .iter()
+        .filter(|&&row| facts.get(row as usize).kind == "unsure")
+        .count();
+    if let Some(disagreements) = run.model_disagreements.remove(&item.id) {
+        outcome.model_disagreements = disagreements;
+    }
+    outcome.queue_reason = (item.state == "escalated" && !item.open_escalation).then(|| {
+        item.escalation_reason
+            .clone()
+            .unwrap_or_else(|| "escalated".into())
+    });
+    outcome
+}
+
+/// Distinct human annotators with at least one label.
+fn distinct_annotators(facts: &LabelFacts, humans: &[u32]) -> usize {
     let mut annotators: Vec<Id> = humans
         .iter()
         .map(|&r| facts.get(r as usize).annotator_id)
         .collect();
     annotators.sort_unstable();
     annotators.dedup();
+    annotators.len()
+}
+
+/// Items with at least one human label (`humans` is in item order).
+fn labelled_items(facts: &LabelFacts, humans: &[u32]) -> usize {
     let mut labelled = 0usize;
     let mut previous: Option<Id> = None;
-    for &row in &humans {
+    for &row in humans {
         let item = facts.get(row as usize).item_id;
         if previous != Some(item) {
             labelled += 1;
             previous = Some(item);
         }
     }
-    let report = QualityReport {
-        method: method.key().to_string(),
-        method_name: method.name().to_string(),
-        items: input.items.len(),
-        labelled_items: labelled,
-        annotations: facts.len(),
-        annotators: annotators.len(),
-        unsure: facts.iter().filter(|f| f.kind == "unsure").count(),
-        target_alpha: settings.target_alpha,
-        questions,
-        models: model_reports.into_values().collect(),
-        escalation_matches: matches,
-        notes,
-    };
-    Ok(Computed {
-        report,
-        items: item_results,
-        annotators: annotator_rows,
-        escalations,
-        annotations: facts.len(),
-    })
+    labelled
 }
 
 fn empty_question(question: &Question) -> QuestionReport {

@@ -4,9 +4,13 @@
 //! whose guidelines need work. Rendered as a page, Markdown or CSV.
 
 use crate::compute::{date_of, same_answer, week_start};
+use crate::report::QualityReport;
 use crate::{QaError, report_of};
 use concord_stats::sampling::{Proportion, wilson};
-use concord_store::{Id, PrecedentFilter, Project, Store, User};
+use concord_store::{
+    Adjudication, Id, ItemConsensus, ItemFact, LabelFact, LabelFacts, PrecedentFilter, Project,
+    Question, QuestionKind, Store, User,
+};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -117,112 +121,10 @@ pub async fn feedback_report(
     let consensus = store.project_consensus(project.id).await?;
     let run = store.latest_consensus_run(project.id).await?;
     let report = run.as_ref().and_then(report_of);
-    let items: HashMap<Id, (&str, &str)> = input
-        .items
-        .iter()
-        .map(|i| (i.id, (i.external_id.as_str(), i.title.as_str())))
-        .collect();
-    let example = |item_id: Id| {
-        let (external_id, title) = items.get(&item_id).copied().unwrap_or(("", ""));
-        Example {
-            item_id,
-            external_id: external_id.to_owned(),
-            title: title.to_owned(),
-        }
-    };
-    let truth: HashMap<(Id, &str), &Value> = consensus
-        .iter()
-        .filter_map(|c| {
-            c.label
-                .as_ref()
-                .map(|l| ((c.item_id, c.question.as_str()), l))
-        })
-        .collect();
-    let mine = |annotator_id: Id| annotator.is_none_or(|a| a.id == annotator_id);
-    let labels: Vec<_> = input
-        .labels
-        .iter()
-        .filter(|f| f.annotator.kind == "human" && f.kind == "label" && mine(f.annotator_id))
-        .collect();
-
-    let mut agreement = Vec::new();
-    let mut confusions = Vec::new();
-    let mut matrices = Vec::new();
-    let mut weekly: BTreeMap<i64, (usize, usize)> = BTreeMap::new();
-    for question in &schema.questions {
-        let classes: Vec<String> = question.options.iter().map(|o| o.value.clone()).collect();
-        let index: HashMap<&str, usize> = classes
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.as_str(), i))
-            .collect();
-        let mut counts = vec![vec![0u64; classes.len()]; classes.len()];
-        let (mut n, mut agreeing) = (0usize, 0usize);
-        let mut pairs: HashMap<(String, String), Vec<Id>> = HashMap::new();
-        for fact in &labels {
-            let Some(given) = fact.answer.get(&question.key).filter(|v| !v.is_null()) else {
-                continue;
-            };
-            let Some(decided) = truth.get(&(fact.item_id, question.key.as_str())) else {
-                continue;
-            };
-            n += 1;
-            let same = same_answer(given, decided);
-            agreeing += usize::from(same);
-            let week = weekly.entry(week_start(fact.created_at)).or_default();
-            week.0 += 1;
-            week.1 += usize::from(same);
-            if let (Some(t), Some(g)) = (code_of(decided), code_of(given)) {
-                if let (Some(&ti), Some(&gi)) = (index.get(t.as_str()), index.get(g.as_str())) {
-                    counts[ti][gi] += 1;
-                }
-                if !same {
-                    pairs.entry((t, g)).or_default().push(fact.item_id);
-                }
-            }
-        }
-        agreement.push(QuestionAgreement {
-            question: question.key.clone(),
-            labels: n,
-            agreeing,
-            share: (n > 0).then(|| agreeing as f64 / n as f64),
-        });
-        let mut ranked: Vec<((String, String), Vec<Id>)> = pairs.into_iter().collect();
-        ranked.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
-        for ((t, g), item_ids) in ranked.into_iter().take(TOP_CONFUSIONS) {
-            confusions.push(Confusion {
-                question: question.key.clone(),
-                truth: t,
-                given: g,
-                count: item_ids.len(),
-                examples: item_ids
-                    .iter()
-                    .take(EXAMPLES)
-                    .map(|&i| example(i))
-                    .collect(),
-            });
-        }
-        if question.kind != concord_store::QuestionKind::Multi && n > 0 {
-            let max = counts.iter().flatten().copied().max().unwrap_or(0);
-            matrices.push(Matrix {
-                question: question.key.clone(),
-                classes,
-                counts,
-                max,
-            });
-        }
-    }
-    let drift = weekly
-        .into_iter()
-        .map(|(start, (n, same))| WeekAgreement {
-            week: date_of(start),
-            labels: n,
-            share: (n > 0).then(|| same as f64 / n as f64),
-        })
-        .collect();
-
-    // Expert decisions that differ from this annotator's label (for the project: from the
-    // consensus).
+    let examples = Examples::of(&input.items);
+    let truth = consensus_labels(&consensus);
+    let labels = human_labels_of(&input.labels, annotator);
+    let compared = compare_with_consensus(&schema.questions, &labels, &truth, &examples);
     let decisions = store
         .precedents(
             project.id,
@@ -232,8 +134,220 @@ pub async fn feedback_report(
             },
         )
         .await?;
+    let overturned = overturned_labels(&decisions, annotator, &labels);
+    let (gold, mean_time_ms) = gold_and_time_per_item(store, project, annotator).await?;
+    Ok(Feedback {
+        project: project.slug.clone(),
+        project_name: project.name.clone(),
+        annotator: annotator.map(|a| a.username.clone()),
+        generated_at: concord_store::system_now_ms(),
+        consensus_method: run.map(|r| r.method),
+        gold,
+        labels: labels.len(),
+        mean_time_ms,
+        agreement: compared.agreement,
+        drift: compared.drift,
+        confusions: compared.confusions,
+        matrices: compared.matrices,
+        overturned,
+        guidelines: guideline_flags(report.as_ref()),
+        target_alpha: report.as_ref().map(|r| r.target_alpha).unwrap_or(0.667),
+    })
+}
+
+/// Items by id, for naming the examples of a confusion.
+struct Examples<'a>(HashMap<Id, (&'a str, &'a str)>);
+
+impl<'a> Examples<'a> {
+    fn of(items: &'a [ItemFact]) -> Self {
+        Examples(
+            items
+                .iter()
+                .map(|i| (i.id, (i.external_id.as_str(), i.title.as_str())))
+                .collect(),
+        )
+    }
+
+    fn example(&self, item_id: Id) -> Example {
+        let (external_id, title) = self.0.get(&item_id).copied().unwrap_or(("", ""));
+        Example {
+            item_id,
+            external_id: external_id.to_owned(),
+            title: title.to_owned(),
+        }
+    }
+}
+
+/// The consensus label of each (item, question) the run decided.
+fn consensus_labels(consensus: &[ItemConsensus]) -> HashMap<(Id, &str), &Value> {
+    consensus
+        .iter()
+        .filter_map(|c| {
+            c.label
+                .as_ref()
+                .map(|l| ((c.item_id, c.question.as_str()), l))
+        })
+        .collect()
+}
+
+/// The labels the report is about: human labels (not "unsure"), of the annotator if one
+/// is named.
+fn human_labels_of<'a>(facts: &'a LabelFacts, annotator: Option<&User>) -> Vec<LabelFact<'a>> {
+    let mine = |annotator_id: Id| annotator.is_none_or(|a| a.id == annotator_id);
+    facts
+        .iter()
+        .filter(|f| f.annotator.kind == "human" && f.kind == "label" && mine(f.annotator_id))
+        .collect()
+}
+
+/// The labels against the consensus: per question, by week, and where they differ.
+struct Compared {
+    agreement: Vec<QuestionAgreement>,
+    drift: Vec<WeekAgreement>,
+    confusions: Vec<Confusion>,
+    matrices: Vec<Matrix>,
+}
+
+fn compare_with_consensus(
+    questions: &[Question],
+    labels: &[LabelFact<'_>],
+    truth: &HashMap<(Id, &str), &Value>,
+    examples: &Examples<'_>,
+) -> Compared {
+    let mut compared = Compared {
+        agreement: Vec::new(),
+        drift: Vec::new(),
+        confusions: Vec::new(),
+        matrices: Vec::new(),
+    };
+    // Week start → (labels compared, labels agreeing), over every question.
+    let mut weekly: BTreeMap<i64, (usize, usize)> = BTreeMap::new();
+    for question in questions {
+        let tally = tally_question(question, labels, truth, &mut weekly);
+        compared.agreement.push(QuestionAgreement {
+            question: question.key.clone(),
+            labels: tally.compared,
+            agreeing: tally.agreeing,
+            share: (tally.compared > 0).then(|| tally.agreeing as f64 / tally.compared as f64),
+        });
+        compared
+            .confusions
+            .extend(top_confusions(question, &tally.confused, examples));
+        if question.kind != QuestionKind::Multi && tally.compared > 0 {
+            let max = tally.counts.iter().flatten().copied().max().unwrap_or(0);
+            compared.matrices.push(Matrix {
+                question: question.key.clone(),
+                classes: tally.classes,
+                counts: tally.counts,
+                max,
+            });
+        }
+    }
+    compared.drift = weekly
+        .into_iter()
+        .map(|(start, (n, same))| WeekAgreement {
+            week: date_of(start),
+            labels: n,
+            share: (n > 0).then(|| same as f64 / n as f64),
+        })
+        .collect();
+    compared
+}
+
+/// One question's labels counted against the consensus.
+struct QuestionTally {
+    /// The question's codes, the confusion matrix's rows and columns.
+    classes: Vec<String>,
+    /// Rows the consensus, columns the label given.
+    counts: Vec<Vec<u64>>,
+    /// Labels on items the consensus decided.
+    compared: usize,
+    agreeing: usize,
+    /// (consensus, given) → the items labelled so, for single codes that differ.
+    confused: HashMap<(String, String), Vec<Id>>,
+}
+
+/// Counts the question's labels against the consensus, adding them to the weekly drift.
+fn tally_question(
+    question: &Question,
+    labels: &[LabelFact<'_>],
+    truth: &HashMap<(Id, &str), &Value>,
+    weekly: &mut BTreeMap<i64, (usize, usize)>,
+) -> QuestionTally {
+    let classes: Vec<String> = question.options.iter().map(|o| o.value.clone()).collect();
+    let index: HashMap<&str, usize> = classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect();
+    let mut counts = vec![vec![0u64; classes.len()]; classes.len()];
+    let (mut compared, mut agreeing) = (0usize, 0usize);
+    let mut confused: HashMap<(String, String), Vec<Id>> = HashMap::new();
+    for fact in labels {
+        let Some(given) = fact.answer.get(&question.key).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let Some(decided) = truth.get(&(fact.item_id, question.key.as_str())) else {
+            continue;
+        };
+        compared += 1;
+        let same = same_answer(given, decided);
+        agreeing += usize::from(same);
+        let week = weekly.entry(week_start(fact.created_at)).or_default();
+        week.0 += 1;
+        week.1 += usize::from(same);
+        if let (Some(t), Some(g)) = (code_of(decided), code_of(given)) {
+            if let (Some(&ti), Some(&gi)) = (index.get(t.as_str()), index.get(g.as_str())) {
+                counts[ti][gi] += 1;
+            }
+            if !same {
+                confused.entry((t, g)).or_default().push(fact.item_id);
+            }
+        }
+    }
+    QuestionTally {
+        classes,
+        counts,
+        compared,
+        agreeing,
+        confused,
+    }
+}
+
+/// The most frequent confusions of a question (ties by name), with example items.
+fn top_confusions(
+    question: &Question,
+    confused: &HashMap<(String, String), Vec<Id>>,
+    examples: &Examples<'_>,
+) -> Vec<Confusion> {
+    let mut ranked: Vec<(&(String, String), &Vec<Id>)> = confused.iter().collect();
+    ranked.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
+    ranked
+        .into_iter()
+        .take(TOP_CONFUSIONS)
+        .map(|((t, g), item_ids)| Confusion {
+            question: question.key.clone(),
+            truth: t.clone(),
+            given: g.clone(),
+            count: item_ids.len(),
+            examples: item_ids
+                .iter()
+                .take(EXAMPLES)
+                .map(|&i| examples.example(i))
+                .collect(),
+        })
+        .collect()
+}
+
+/// Expert decisions that differ from this annotator's label (for the project: from the
+/// consensus).
+fn overturned_labels(
+    decisions: &[Adjudication],
+    annotator: Option<&User>,
+    labels: &[LabelFact<'_>],
+) -> Vec<Overturn> {
     let mut overturned = Vec::new();
-    for decision in &decisions {
+    for decision in decisions {
         let Value::Object(answer) = &decision.answer else {
             continue;
         };
@@ -268,15 +382,25 @@ pub async fn feedback_report(
             }
         }
     }
+    overturned
+}
 
-    let (gold, mean_time_ms) = match annotator {
+/// Accuracy on gold and the mean time per labelled item: the annotator's, or the human
+/// team's pooled.
+async fn gold_and_time_per_item(
+    store: &Store,
+    project: &Project,
+    annotator: Option<&User>,
+) -> Result<(Proportion, Option<i64>), QaError> {
+    match annotator {
         Some(a) => match store.annotator_progress(project.id, a.id).await {
-            Ok(p) => (
+            Ok(p) => Ok((
                 wilson(p.gold.correct, p.gold.answered, 0.95),
                 (p.done_total > 0 && p.time_total_ms > 0).then(|| p.time_total_ms / p.done_total),
-            ),
-            Err(concord_store::StoreError::NotFound(_)) => (wilson(0, 0, 0.95), None),
-            Err(e) => return Err(e.into()),
+            )),
+            // No work in the project yet: nothing measured.
+            Err(concord_store::StoreError::NotFound(_)) => Ok((wilson(0, 0, 0.95), None)),
+            Err(e) => Err(e.into()),
         },
         None => {
             let team = store.team_progress(project.id).await?;
@@ -289,14 +413,17 @@ pub async fn feedback_report(
             let (time, done) = team
                 .iter()
                 .fold((0, 0), |(t, d), a| (t + a.time_total_ms, d + a.done_total));
-            (
+            Ok((
                 wilson(c, n, 0.95),
                 (done > 0 && time > 0).then(|| time / done),
-            )
+            ))
         }
-    };
-    let target_alpha = report.as_ref().map(|r| r.target_alpha).unwrap_or(0.667);
-    let guidelines = report
+    }
+}
+
+/// The categories whose per-category α in the last run fell below the target.
+fn guideline_flags(report: Option<&QualityReport>) -> Vec<GuidelineFlag> {
+    report
         .iter()
         .flat_map(|r| &r.questions)
         .flat_map(|q| {
@@ -309,24 +436,7 @@ pub async fn feedback_report(
                     alpha: c.alpha.value,
                 })
         })
-        .collect();
-    Ok(Feedback {
-        project: project.slug.clone(),
-        project_name: project.name.clone(),
-        annotator: annotator.map(|a| a.username.clone()),
-        generated_at: concord_store::system_now_ms(),
-        consensus_method: run.map(|r| r.method),
-        gold,
-        labels: labels.len(),
-        mean_time_ms,
-        agreement,
-        drift,
-        confusions,
-        matrices,
-        overturned,
-        guidelines,
-        target_alpha,
-    })
+        .collect()
 }
 
 fn pct(x: Option<f64>) -> String {
