@@ -167,7 +167,7 @@ impl Store {
                     audit::record(
                         c,
                         AuditEvent {
-                            actor: actor,
+                            actor,
                             project: None,
                             action: AuditAction::Create,
                             entity: "user",
@@ -212,7 +212,7 @@ impl Store {
                 audit::record(
                     c,
                     AuditEvent {
-                        actor: actor,
+                        actor,
                         project: None,
                         action: AuditAction::SetPassword,
                         entity: "user",

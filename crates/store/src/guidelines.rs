@@ -176,7 +176,7 @@ async fn save_draft(
     audit::record(
         c,
         AuditEvent {
-            actor: actor,
+            actor,
             project: Some(project_id),
             action: AuditAction::SaveDraft,
             entity: doc.entity(),
@@ -238,7 +238,7 @@ async fn publish(
     audit::record(
         c,
         AuditEvent {
-            actor: actor,
+            actor,
             project: Some(project_id),
             action: AuditAction::Publish,
             entity: doc.entity(),

@@ -451,7 +451,7 @@ impl ItemImport {
                     audit::record(
 c,
 AuditEvent {
-actor: actor,
+actor,
 project: Some(project_id),
 action: AuditAction::Import,
 entity: "items",
@@ -785,7 +785,7 @@ impl AnnotationImport {
                     audit::record(
 c,
 AuditEvent {
-actor: actor,
+actor,
 project: Some(project_id),
 action: AuditAction::Import,
 entity: "annotations",

@@ -92,7 +92,7 @@ impl Store {
                     audit::record(
 c,
 AuditEvent {
-actor: actor,
+actor,
 project: Some(project_id),
 action: AuditAction::Create,
 entity: "project",
@@ -257,7 +257,7 @@ after: audit::snapshot(&project),
                 audit::record(
                     c,
                     AuditEvent {
-                        actor: actor,
+                        actor,
                         project: Some(project_id),
                         action: AuditAction::Update,
                         entity: "project",
@@ -330,7 +330,7 @@ after: audit::snapshot(&project),
                 audit::record(
                     c,
                     AuditEvent {
-                        actor: actor,
+                        actor,
                         project: Some(project_id),
                         action: AuditAction::SetRole,
                         entity: "membership",
@@ -370,7 +370,7 @@ after: audit::snapshot(&project),
                 audit::record(
                     c,
                     AuditEvent {
-                        actor: actor,
+                        actor,
                         project: Some(project_id),
                         action: AuditAction::Remove,
                         entity: "membership",

@@ -1035,7 +1035,7 @@ impl Store {
                     audit::record(
 c,
 AuditEvent {
-actor: actor,
+actor,
 project: Some(project_id),
 action: AuditAction::Run,
 entity: "consensus",
@@ -1553,7 +1553,7 @@ after: audit::snapshot(&serde_json::json!({
                 audit::record(
 c,
 AuditEvent {
-actor: actor,
+actor,
 project: Some(project_id),
 action: AuditAction::QueueRereviews,
 entity: "assignment",

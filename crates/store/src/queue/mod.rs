@@ -284,7 +284,7 @@ impl Store {
                 audit::record(
 c,
 AuditEvent {
-actor: actor,
+actor,
 project: Some(project_id),
 action: AuditAction::Create,
 entity: "assignment",
