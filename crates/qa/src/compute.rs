@@ -15,6 +15,7 @@ use concord_stats::{
     AgreementOptions, AnnotationTable, Inference, LabelKind, LabelSpec, LabelTypeRequest, Level,
     Metric, Prepared, TableBuilder, WeightChoice, WeightScheme, compute,
 };
+use concord_store::answer::same_value;
 use concord_store::{
     AnnotatorQuality, ConsensusInput, Id, ItemFact, LabelFacts, LabelSchema, NewEscalation,
     NewItemConsensus, QaSettings, Question, QuestionKind,
@@ -641,7 +642,7 @@ fn tally_models(
             .and_then(|i| consensus.labels[i as usize].as_ref());
         if let Some(label) = decided {
             tally.decided += 1;
-            let same = same_answer(given, label);
+            let same = same_value(given, label);
             tally.matches += usize::from(same);
             if !same {
                 disagreements.entry(fact.item_id).or_default().push(format!(
@@ -995,20 +996,6 @@ fn question_report(
         mean_confidence: (!confidences.is_empty())
             .then(|| round4(confidences.iter().sum::<f64>() / confidences.len() as f64)),
     })
-}
-
-/// Answers compare as sets when they are lists.
-pub fn same_answer(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Array(x), Value::Array(y)) => {
-            let mut x: Vec<String> = x.iter().map(Value::to_string).collect();
-            let mut y: Vec<String> = y.iter().map(Value::to_string).collect();
-            x.sort();
-            y.sort();
-            x == y
-        }
-        _ => a == b,
-    }
 }
 
 fn short(value: &Value) -> String {

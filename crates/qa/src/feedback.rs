@@ -3,10 +3,11 @@
 //! example items ("themes"), expert decisions that overturned the labels, and the categories
 //! whose guidelines need work. Rendered as a page, Markdown or CSV.
 
-use crate::compute::{date_of, same_answer, week_start};
+use crate::compute::{date_of, week_start};
 use crate::report::QualityReport;
 use crate::{QaError, report_of};
 use concord_stats::sampling::{Proportion, wilson};
+use concord_store::answer::same_value;
 use concord_store::{
     Adjudication, Id, ItemConsensus, ItemFact, LabelFact, LabelFacts, PrecedentFilter, Project,
     Question, QuestionKind, Store, User,
@@ -291,7 +292,7 @@ fn tally_question(
             continue;
         };
         compared += 1;
-        let same = same_answer(given, decided);
+        let same = same_value(given, decided);
         agreeing += usize::from(same);
         let week = weekly.entry(week_start(fact.created_at)).or_default();
         week.0 += 1;
@@ -366,7 +367,7 @@ fn overturned_labels(
                     .collect(),
             };
             for labelled in before {
-                if !labelled.is_null() && !same_answer(&labelled, decided) {
+                if !labelled.is_null() && !same_value(&labelled, decided) {
                     overturned.push(Overturn {
                         item_id: decision.item_id,
                         external_id: decision.external_id.clone(),

@@ -13,7 +13,7 @@ pub mod rules;
 #[cfg(test)]
 mod vocabulary_tests;
 
-pub use compute::{Computed, compute_run, date_of, same_answer, week_start};
+pub use compute::{Computed, compute_run, date_of, week_start};
 pub use release::{create_release, release_summary};
 pub use report::QualityReport;
 

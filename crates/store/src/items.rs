@@ -588,7 +588,7 @@ fn replay_of(row: &sqlx::any::AnyRow, answer: &Value) -> Result<Id> {
     let id: Id = row.try_get("id")?;
     let stored_answer: Value = parse_json(&row.try_get::<String, _>("answer")?, "answer")?;
     let stored_kind: String = row.try_get("kind")?;
-    if crate::queue_rules::same_answer(&stored_answer, answer) {
+    if crate::answer::same_answer(&stored_answer, answer) {
         Ok(id)
     } else {
         Err(StoreError::KeyReused {

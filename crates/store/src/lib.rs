@@ -13,6 +13,7 @@
 
 mod access;
 mod accounts;
+pub mod answer;
 mod audit;
 mod conn;
 mod db;

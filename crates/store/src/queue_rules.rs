@@ -3,6 +3,7 @@
 //! No SQL here, so the rules can be replayed on a real data set (see the dynamic-overlap
 //! replay in the CLI's platform bench) exactly as the server applies them.
 
+use crate::answer::value_key;
 use crate::schema::{LabelSchema, QuestionKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -158,19 +159,6 @@ pub fn decide_overlap(settings: &QueueSettings, needed: i64, agreement: f64) -> 
     }
 }
 
-/// Canonical text of one question's answer: a code, or the sorted set of codes.
-fn answer_key(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Array(codes) => {
-            let mut codes: Vec<&str> = codes.iter().filter_map(Value::as_str).collect();
-            codes.sort_unstable();
-            Some(codes.join("|"))
-        }
-        _ => None,
-    }
-}
-
 /// Agreement among labels as the share of the most common answer, taken on every question
 /// of the schema and the lowest kept (an item agrees when every question does). Questions
 /// nobody answered are ignored; with no answers at all the agreement is 1.
@@ -180,7 +168,7 @@ pub fn vote_agreement(schema: &LabelSchema, answers: &[Value]) -> f64 {
         let mut counts: HashMap<String, usize> = HashMap::new();
         let mut total = 0usize;
         for answer in answers {
-            if let Some(key) = answer.get(&question.key).and_then(answer_key) {
+            if let Some(key) = answer.get(&question.key).and_then(value_key) {
                 *counts.entry(key).or_default() += 1;
                 total += 1;
             }
@@ -191,35 +179,6 @@ pub fn vote_agreement(schema: &LabelSchema, answers: &[Value]) -> f64 {
         }
     }
     lowest
-}
-
-/// True when two answers say the same thing: the same questions, each with the same value
-/// (multi-label lists compare as sets). A retried submission is a replay only if this holds.
-pub fn same_answer(a: &Value, b: &Value) -> bool {
-    match (a.as_object(), b.as_object()) {
-        (Some(x), Some(y)) => {
-            x.len() == y.len()
-                && x.iter().all(|(key, value)| {
-                    y.get(key)
-                        .is_some_and(|other| match (answer_key(value), answer_key(other)) {
-                            (Some(p), Some(q)) => p == q,
-                            _ => value == other,
-                        })
-                })
-        }
-        _ => a == b,
-    }
-}
-
-/// True when an answer matches a gold answer on every question the gold answer names.
-pub fn matches_gold(answer: &Value, gold: &Value) -> bool {
-    let Some(gold) = gold.as_object() else {
-        return false;
-    };
-    gold.iter().all(|(key, expected)| {
-        let given = answer.get(key).and_then(answer_key);
-        given.is_some() && given == answer_key(expected)
-    })
 }
 
 /// Whether the next item served to an annotator should be a gold item: keeps their gold
@@ -353,39 +312,6 @@ mod tests {
         assert!((vote_agreement(&schema, &answers) - 0.75).abs() < 1e-12);
         assert!((vote_agreement(&schema, &answers[..2]) - 0.5).abs() < 1e-12);
         assert_eq!(vote_agreement(&schema, &[]), 1.0);
-    }
-
-    #[test]
-    fn answers_are_the_same_when_every_question_has_the_same_value_sets_unordered() {
-        use super::same_answer;
-        let a = json!({"explicit": "yes", "topics": ["drugs", "violence"]});
-        assert!(same_answer(
-            &a,
-            &json!({"topics": ["violence", "drugs"], "explicit": "yes"})
-        ));
-        assert!(!same_answer(
-            &a,
-            &json!({"explicit": "no", "topics": ["drugs", "violence"]})
-        ));
-        assert!(!same_answer(&a, &json!({"explicit": "yes"})));
-        assert!(!same_answer(
-            &a,
-            &json!({"explicit": "yes", "topics": ["drugs"]})
-        ));
-    }
-
-    #[test]
-    fn gold_matches_on_the_questions_gold_names_with_sets_unordered() {
-        let gold = json!({"decision": "VIOLATING", "category": ["DG.HATE", "DG.VIOL"]});
-        assert!(matches_gold(
-            &json!({"decision": "VIOLATING", "category": ["DG.VIOL", "DG.HATE"], "severity": "S2"}),
-            &gold
-        ));
-        assert!(!matches_gold(
-            &json!({"decision": "VIOLATING", "category": ["DG.VIOL"]}),
-            &gold
-        ));
-        assert!(!matches_gold(&json!({"decision": "VIOLATING"}), &gold));
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! resuming a paused annotator, and the counts a manager watches.
 
 use super::{DAY_MS, GoldFeedback, parse_gold, settings_of};
+use crate::answer::matches_gold;
 use crate::audit::AuditEvent;
 use crate::conn::{Conn, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::{AuditAction, Id, Project};
-use crate::queue_rules::{GoldFeedbackMode, matches_gold};
+use crate::queue_rules::GoldFeedbackMode;
 use crate::{Store, audit};
 use serde::Serialize;
 use serde_json::Value;

@@ -6,13 +6,14 @@ use super::{
     AnswerKind, DAY_MS, GoldFeedback, QueueContext, Submission, SubmitContext, SubmitOutcome,
     now_in, parse_gold,
 };
+use crate::answer::{matches_gold, same_answer};
 use crate::audit::AuditEvent;
 use crate::conn::{self, Columns, Conn, Param, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::{AuditAction, Id, Project, User};
 use crate::queue_rules::{
     GoldFeedbackMode, OverlapDecision, answer_categories, decide_overlap, high_severity_threshold,
-    matches_gold, same_answer, severity_index, vote_agreement,
+    severity_index, vote_agreement,
 };
 use crate::schema::LabelSchema;
 use crate::{Backend, Dialect, Store, audit};

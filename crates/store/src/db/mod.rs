@@ -1,0 +1,33 @@
+//! Connecting, the dialect differences, and the single write path: [`open`] makes a store,
+//! [`dialect`] holds what differs between SQLite and PostgreSQL, [`writer`] runs every write
+//! and [`log_sync`] makes a group of SQLite writes durable before they are acknowledged.
+
+mod dialect;
+mod log_sync;
+mod open;
+mod writer;
+
+use crate::accounts::PasswordCost;
+use crate::conn::NativeReaders;
+use sqlx::AnyPool;
+use tokio::sync::mpsc;
+
+pub use dialect::{Backend, Dialect, system_now_ms};
+pub(crate) use open::SQLITE_PRAGMAS;
+pub use open::StoreOptions;
+use writer::WriteJob;
+
+pub(crate) struct Inner {
+    pub(crate) backend: Backend,
+    pub(crate) pool: AnyPool,
+    writer: Option<mpsc::Sender<WriteJob>>,
+    /// SQLite: connections for the hot reads.
+    readers: Option<NativeReaders>,
+    pub(crate) password_cost: PasswordCost,
+    /// The connection URL, for connections outside the pool (import staging).
+    pub(crate) url: String,
+    /// Published label schemas by version id: they never change once published.
+    pub(crate) published_schemas: crate::guidelines::PublishedSchemas,
+    /// Recent token and project-role lookups; forgotten after every write.
+    pub(crate) access: crate::access::AccessCache,
+}

@@ -1,0 +1,248 @@
+//! Opening a store: the URL and its spellings, the pool, migrations, and on SQLite the
+//! native connections of the writer and the hot reads.
+
+use crate::accounts::PasswordCost;
+use crate::conn::NativeReaders;
+use crate::error::{Result, StoreError};
+use crate::{Store, migrate};
+use sqlx::AnyConnection;
+use sqlx::any::AnyPoolOptions;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyPool, Connection, Executor};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+use super::Inner;
+use super::dialect::{Backend, Dialect};
+use super::log_sync::wal_path;
+use super::writer::spawn_writer;
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `postgres://…`, `sqlite://…`, or a plain file path (SQLite).
+    pub url: String,
+    /// PostgreSQL only: the schema to create and use (tests give each test its own).
+    pub pg_schema: Option<String>,
+    pub password_cost: PasswordCost,
+    pub max_connections: u32,
+    /// Most write requests committed together by the SQLite writer.
+    pub group_commit_limit: usize,
+    /// How long the token and project-role lookups of API requests are remembered while
+    /// nothing in this process writes (see `access.rs`); zero looks them up every time.
+    pub access_ttl: Duration,
+}
+
+impl StoreOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        StoreOptions {
+            url: url.into(),
+            pg_schema: None,
+            password_cost: PasswordCost::Default,
+            max_connections: 16,
+            group_commit_limit: 512,
+            access_ttl: crate::access::DEFAULT_ACCESS_TTL,
+        }
+    }
+}
+
+/// WAL for concurrent readers; FULL so that a commit is on disk when acknowledged; a long
+/// busy timeout because an import's publish step briefly holds the write lock.
+pub(crate) const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 60000;";
+
+/// The back end and the URL sqlx opens. Every SQLite spelling — a bare path,
+/// `sqlite:///abs/path.db`, `sqlite://rel.db`, `sqlite:rel.db`, with or without a query —
+/// names the same file and creates it when missing, as a bare path does.
+pub(super) fn normalise_url(url: &str) -> (Backend, String) {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return (Backend::Postgres, url.to_owned());
+    }
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, query),
+        None => (rest, ""),
+    };
+    let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    if !params.iter().any(|p| p.starts_with("mode=")) {
+        params.push("mode=rwc");
+    }
+    (
+        Backend::Sqlite,
+        format!("sqlite://{path}?{}", params.join("&")),
+    )
+}
+
+pub(super) fn valid_schema_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+pub(super) fn sqlite_path(url: &str) -> Result<std::path::PathBuf> {
+    let options: SqliteConnectOptions = url.parse()?;
+    Ok(options.get_filename().to_owned())
+}
+
+/// The writer's own SQLite connection, on the same file as the pool. Its commits do not
+/// wait for the disk (`synchronous = NORMAL`): the log syncer flushes the log before any of
+/// them is acknowledged (see [`spawn_log_syncer`]).
+pub(super) fn open_native(url: &str) -> Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(sqlite_path(url)?)?;
+    conn.execute_batch(SQLITE_PRAGMAS)?;
+    conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA synchronous = NORMAL")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::{Backend, normalise_url};
+
+    #[test]
+    fn every_sqlite_spelling_names_the_same_file_and_creates_it() {
+        for (given, opened) in [
+            ("/abs/path.db", "sqlite:///abs/path.db?mode=rwc"),
+            ("sqlite:///abs/path.db", "sqlite:///abs/path.db?mode=rwc"),
+            ("sqlite://rel.db", "sqlite://rel.db?mode=rwc"),
+            ("sqlite:rel.db", "sqlite://rel.db?mode=rwc"),
+            ("rel.db", "sqlite://rel.db?mode=rwc"),
+            ("sqlite://rel.db?mode=ro", "sqlite://rel.db?mode=ro"),
+        ] {
+            assert_eq!(
+                normalise_url(given),
+                (Backend::Sqlite, opened.to_string()),
+                "{given}"
+            );
+        }
+        assert_eq!(normalise_url("postgres://h/db").0, Backend::Postgres);
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and applies pending migrations.
+    pub async fn open(options: StoreOptions) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = normalise_url(&options.url);
+        let schema = options.pg_schema.clone();
+        if let Some(name) = &schema
+            && !valid_schema_name(name)
+        {
+            return Err(StoreError::invalid(format!(
+                "schema name {name:?} must be lower-case letters, digits and underscores"
+            )));
+        }
+        if backend == Backend::Postgres
+            && let Some(name) = &schema
+        {
+            let mut conn = AnyConnection::connect(&url).await?;
+            conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {name}").as_str())
+                .await?;
+            conn.close().await?;
+        }
+
+        let after_connect_schema = schema.clone();
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _meta| {
+                let schema = after_connect_schema.clone();
+                Box::pin(async move {
+                    match backend {
+                        Backend::Sqlite => {
+                            conn.execute(SQLITE_PRAGMAS).await?;
+                        }
+                        Backend::Postgres => {
+                            if let Some(name) = schema {
+                                conn.execute(format!("SET search_path TO {name}").as_str())
+                                    .await?;
+                            }
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+
+        let mut readers = None;
+        let writer = match backend {
+            Backend::Sqlite => {
+                let mut conn = AnyConnection::connect(&url).await?;
+                conn.execute(SQLITE_PRAGMAS).await?;
+                // The one writer gets a larger page cache (64 MiB, filled only as used):
+                // bulk writes touch indexes far bigger than the default 2 MiB.
+                conn.execute("PRAGMA cache_size = -65536").await?;
+                migrate::apply(&mut conn, backend).await?;
+                let native = open_native(&url)?;
+                readers = Some(NativeReaders::new(sqlite_path(&url)?));
+                let (tx, rx) = mpsc::channel(4096);
+                let log = wal_path(&sqlite_path(&url)?);
+                spawn_writer(conn, native, log, rx, options.group_commit_limit.max(1))?;
+                Some(tx)
+            }
+            Backend::Postgres => {
+                let mut conn = pool.acquire().await?;
+                migrate::apply(&mut conn, backend).await?;
+                None
+            }
+        };
+        Ok(Store {
+            inner: Arc::new(Inner {
+                backend,
+                pool,
+                writer,
+                readers,
+                password_cost: options.password_cost,
+                url,
+                published_schemas: Default::default(),
+                access: crate::access::AccessCache::new(options.access_ttl),
+            }),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        Dialect(self.inner.backend)
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.inner.pool
+    }
+
+    /// True when the database answers a trivial query (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").fetch_one(self.pool()).await.is_ok()
+    }
+
+    /// PostgreSQL: drops a scratch schema (benchmarks and tests clean up with it). Refused on
+    /// SQLite, and for names that are not plain identifiers.
+    pub async fn drop_schema(&self, name: &str) -> Result<()> {
+        if self.inner.backend != Backend::Postgres {
+            return Err(StoreError::invalid("schemas exist on PostgreSQL only"));
+        }
+        if !valid_schema_name(name) {
+            return Err(StoreError::invalid(format!(
+                "schema name {name:?} must be lower-case letters, digits and underscores"
+            )));
+        }
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Closes the pool; pending writes already acknowledged are on disk.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+}

@@ -1,0 +1,42 @@
+//! Throughput: labels per day and per annotator.
+
+use crate::Store;
+use crate::error::Result;
+use crate::model::Id;
+use sqlx::Row;
+
+impl Store {
+    /// Annotations per UTC day (day number since the epoch), oldest first.
+    pub async fn labels_per_day(&self, project_id: Id) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT created_at / 86400000 AS day, COUNT(*) AS n FROM annotations \
+             WHERE project_id = $1 GROUP BY created_at / 86400000 ORDER BY day",
+        )
+        .bind(project_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("day")?, r.try_get("n")?)))
+            .collect()
+    }
+
+    /// Annotations per annotator, most first, with the account kind (`human` / `model`).
+    pub async fn labels_per_annotator(
+        &self,
+        project_id: Id,
+        limit: i64,
+    ) -> Result<Vec<(String, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT u.username, u.kind, COUNT(*) AS n FROM annotations a \
+             JOIN users u ON u.id = a.annotator_id WHERE a.project_id = $1 \
+             GROUP BY u.username, u.kind ORDER BY n DESC, u.username LIMIT $2",
+        )
+        .bind(project_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("username")?, r.try_get("kind")?, r.try_get("n")?)))
+            .collect()
+    }
+}

@@ -1,0 +1,399 @@
+//! Adjudications: an expert's structured decision on an escalated item, and the precedent
+//! library searched over them.
+
+use crate::audit::AuditEvent;
+use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::items::like_pattern;
+use crate::model::AuditAction;
+use crate::model::{ExampleScope, GuidelineExample, Id};
+use crate::schema::LabelSchema;
+use crate::{Store, audit};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+/// An expert's decision as submitted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NewAdjudication {
+    pub answer: Value,
+    pub rationale: String,
+    #[serde(default)]
+    pub guideline_clause: String,
+    #[serde(default)]
+    pub promote_to_gold: bool,
+    /// Add the item as an example of `example_category` in the guideline draft.
+    #[serde(default)]
+    pub example_scope: Option<ExampleScope>,
+    #[serde(default)]
+    pub example_category: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Adjudication {
+    pub id: Id,
+    pub project_id: Id,
+    pub item_id: Id,
+    pub external_id: String,
+    pub title: String,
+    pub expert_id: Id,
+    pub expert: String,
+    pub answer: Value,
+    pub rationale: String,
+    pub guideline_clause: String,
+    pub guideline_version: Option<i64>,
+    pub promoted_to_gold: bool,
+    pub example_scope: Option<String>,
+    pub example_category: Option<String>,
+    pub consensus_before: Option<Value>,
+    pub overturned: bool,
+    pub supersedes: Option<Id>,
+    /// A later decision on the same item replaced this one.
+    pub superseded: bool,
+    pub created_at: i64,
+}
+
+/// Search of the precedent library. Every field narrows; empty fields are ignored.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PrecedentFilter {
+    /// Substring of the rationale, clause, item title or external id.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// A code that appears anywhere in the decided answer (category, decision, severity).
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub clause: Option<String>,
+    #[serde(default)]
+    pub overturned: Option<bool>,
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+pub(super) const ADJUDICATION_SELECT: &str = "SELECT a.*, i.external_id, i.title, u.username AS expert, \
+     g.version AS guideline_version, \
+     (SELECT COUNT(*) FROM adjudications later WHERE later.supersedes = a.id) AS superseded_count \
+     FROM adjudications a JOIN items i ON i.id = a.item_id JOIN users u ON u.id = a.expert_id \
+     LEFT JOIN guideline_versions g ON g.id = a.guideline_version_id";
+
+pub(super) fn adjudication_from_row(row: &AnyRow) -> Result<Adjudication> {
+    let consensus: Option<String> = row.try_get("consensus_before")?;
+    Ok(Adjudication {
+        id: row.try_get("id")?,
+        project_id: row.try_get("project_id")?,
+        item_id: row.try_get("item_id")?,
+        external_id: row.try_get("external_id")?,
+        title: row.try_get("title")?,
+        expert_id: row.try_get("expert_id")?,
+        expert: row.try_get("expert")?,
+        answer: parse_json(&row.try_get::<String, _>("answer")?, "adjudication answer")?,
+        rationale: row.try_get("rationale")?,
+        guideline_clause: row.try_get("guideline_clause")?,
+        guideline_version: row.try_get("guideline_version")?,
+        promoted_to_gold: row.try_get::<i64, _>("promoted_to_gold")? != 0,
+        example_scope: row.try_get("example_scope")?,
+        example_category: row.try_get("example_category")?,
+        consensus_before: consensus
+            .map(|c| parse_json(&c, "consensus before adjudication"))
+            .transpose()?,
+        overturned: row.try_get::<i64, _>("overturned")? != 0,
+        supersedes: row.try_get("supersedes")?,
+        superseded: row.try_get::<i64, _>("superseded_count")? > 0,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// `{question: label}` of an item's current consensus.
+pub(super) async fn consensus_labels(c: &mut AnyConnection, item_id: Id) -> Result<Value> {
+    let rows = sqlx::query("SELECT question, label FROM item_consensus WHERE item_id = $1")
+        .bind(item_id)
+        .fetch_all(&mut *c)
+        .await?;
+    let mut labels = serde_json::Map::new();
+    for row in &rows {
+        let label: Option<String> = row.try_get("label")?;
+        labels.insert(
+            row.try_get("question")?,
+            label
+                .map(|l| parse_json(&l, "consensus label"))
+                .transpose()?
+                .unwrap_or(Value::Null),
+        );
+    }
+    Ok(Value::Object(labels))
+}
+
+impl Store {
+    /// Records an expert's decision: checks the expert did not label the item and the
+    /// answer fits the project's current schema, resolves the open escalation, marks the
+    /// item adjudicated, and — when asked — promotes it to gold and adds it as an example of
+    /// a category to the guideline draft. Earlier decisions stay, superseded.
+    pub async fn adjudicate(
+        &self,
+        project_id: Id,
+        item_id: Id,
+        expert_id: Id,
+        decision: NewAdjudication,
+    ) -> Result<Adjudication> {
+        let rationale = decision.rationale.trim().to_owned();
+        if rationale.is_empty() {
+            return Err(StoreError::invalid(
+                "rationale: say why (it is what makes the decision a precedent)",
+            ));
+        }
+        let schema: LabelSchema = self.current_schema(project_id).await?.definition;
+        schema
+            .validate_answer(&decision.answer)
+            .map_err(|e| StoreError::invalid(format!("answer: {e}")))?;
+        let example = match (decision.example_scope, decision.example_category.as_deref()) {
+            (Some(scope), Some(category)) if !category.trim().is_empty() => {
+                let known = schema
+                    .questions
+                    .iter()
+                    .any(|q| q.options.iter().any(|o| o.value == category.trim()));
+                if !known {
+                    return Err(StoreError::invalid(format!(
+                        "example_category: {category:?} is not a code of the label schema"
+                    )));
+                }
+                Some((scope, category.trim().to_owned()))
+            }
+            (Some(_), _) => {
+                return Err(StoreError::invalid(
+                    "example_category: name the category the example illustrates",
+                ));
+            }
+            (None, _) => None,
+        };
+        let now = self.dialect().now_ms();
+        let id = self
+            .write(move |c| {
+                Box::pin(async move {
+                    let item = sqlx::query("SELECT id, title, external_id FROM items WHERE id = $1 AND project_id = $2")
+                        .bind(item_id)
+                        .bind(project_id)
+                        .fetch_optional(&mut *c)
+                        .await?
+                        .ok_or_else(|| StoreError::not_found(format!("item {item_id}")))?;
+                    let title: String = item.try_get("title")?;
+                    let labelled = sqlx::query(
+                        "SELECT COUNT(*) AS n FROM annotations WHERE item_id = $1 AND annotator_id = $2",
+                    )
+                    .bind(item_id)
+                    .bind(expert_id)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    if labelled.try_get::<i64, _>("n")? > 0 {
+                        return Err(StoreError::conflict(
+                            "you labelled this item, so another expert must adjudicate it",
+                        ));
+                    }
+                    let consensus = consensus_labels(c, item_id).await?;
+                    let overturned = consensus.as_object().is_some_and(|labels| {
+                        labels.iter().any(|(question, label)| {
+                            !label.is_null() && decision.answer.get(question).is_some_and(|given| !crate::answer::same_value(given, label))
+                        })
+                    });
+                    let previous: Option<Id> = sqlx::query(
+                        "SELECT MAX(id) AS id FROM adjudications WHERE item_id = $1",
+                    )
+                    .bind(item_id)
+                    .fetch_one(&mut *c)
+                    .await?
+                    .try_get("id")?;
+                    let guideline: Option<Id> = sqlx::query(
+                        "SELECT current_guideline_version_id AS g FROM projects WHERE id = $1",
+                    )
+                    .bind(project_id)
+                    .fetch_one(&mut *c)
+                    .await?
+                    .try_get("g")?;
+                    let row = sqlx::query(&format!(
+                        "INSERT INTO adjudications (project_id, item_id, expert_id, answer, rationale, \
+                           guideline_clause, guideline_version_id, promoted_to_gold, example_scope, \
+                           example_category, consensus_before, overturned, supersedes, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, {now}) \
+                         RETURNING id, created_at"
+                    ))
+                    .bind(project_id)
+                    .bind(item_id)
+                    .bind(expert_id)
+                    .bind(json_text(&decision.answer))
+                    .bind(&rationale)
+                    .bind(decision.guideline_clause.trim())
+                    .bind(guideline)
+                    .bind(i64::from(decision.promote_to_gold))
+                    .bind(example.as_ref().map(|(scope, _)| match scope {
+                        ExampleScope::InScope => "in",
+                        ExampleScope::OutOfScope => "out",
+                    }))
+                    .bind(example.as_ref().map(|(_, category)| category.clone()))
+                    .bind((!consensus.as_object().is_some_and(|o| o.is_empty())).then(|| json_text(&consensus)))
+                    .bind(i64::from(overturned))
+                    .bind(previous)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    let id: Id = row.try_get("id")?;
+                    let at: i64 = row.try_get("created_at")?;
+                    sqlx::query(
+                        "UPDATE escalations SET status = 'resolved', resolved_at = $1, resolved_by = $2, \
+                           adjudication_id = $3 WHERE item_id = $4 AND status = 'open'",
+                    )
+                    .bind(at)
+                    .bind(expert_id)
+                    .bind(id)
+                    .bind(item_id)
+                    .execute(&mut *c)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE items SET state = 'adjudicated', open = 0, updated_at = $1 WHERE id = $2",
+                    )
+                    .bind(at)
+                    .bind(item_id)
+                    .execute(&mut *c)
+                    .await?;
+                    if decision.promote_to_gold {
+                        sqlx::query("UPDATE items SET is_gold = 1, gold_answer = $1 WHERE id = $2")
+                            .bind(json_text(&decision.answer))
+                            .bind(item_id)
+                            .execute(&mut *c)
+                            .await?;
+                    }
+                    if let Some((scope, category)) = example {
+                        let text = format!("{title} — {rationale} (adjudication #{id})");
+                        crate::guidelines::add_example_to_draft(
+                            c,
+                            project_id,
+                            GuidelineExample { category, scope, text },
+                            Some(expert_id),
+                        )
+                        .await?;
+                    }
+                    audit::record(
+c,
+AuditEvent {
+actor: Some(expert_id),
+project: Some(project_id),
+action: AuditAction::Adjudicate,
+entity: "item",
+entity_id: Some(item_id),
+before: None,
+after: audit::snapshot(&serde_json::json!({
+                            "adjudication": id,
+                            "answer": decision.answer,
+                            "overturned": overturned,
+                            "promote_to_gold": decision.promote_to_gold,
+                        })),
+},
+)
+                    .await?;
+                    Ok(id)
+                })
+            })
+            .await?;
+        self.adjudication(id).await
+    }
+
+    pub async fn adjudication(&self, id: Id) -> Result<Adjudication> {
+        let row = sqlx::query(&format!("{ADJUDICATION_SELECT} WHERE a.id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("adjudication {id}")))?;
+        adjudication_from_row(&row)
+    }
+
+    /// Every decision on an item, newest first (the first is the one in force).
+    pub async fn item_adjudications(&self, item_id: Id) -> Result<Vec<Adjudication>> {
+        let rows = sqlx::query(&format!(
+            "{ADJUDICATION_SELECT} WHERE a.item_id = $1 ORDER BY a.id DESC"
+        ))
+        .bind(item_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(adjudication_from_row).collect()
+    }
+
+    /// The precedent library: decisions in force (not superseded), newest first.
+    pub async fn precedents(
+        &self,
+        project_id: Id,
+        filter: &PrecedentFilter,
+    ) -> Result<Vec<Adjudication>> {
+        let like = self.dialect().ilike();
+        let mut sql = format!(
+            "{ADJUDICATION_SELECT} WHERE a.project_id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM adjudications later WHERE later.supersedes = a.id)"
+        );
+        let mut binds: Vec<String> = Vec::new();
+        let mut next = 2;
+        if let Some(text) = filter
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            let columns = [
+                "a.rationale",
+                "a.guideline_clause",
+                "i.title",
+                "i.external_id",
+            ];
+            let tests: Vec<String> = columns
+                .iter()
+                .map(|column| {
+                    binds.push(like_pattern(text));
+                    next += 1;
+                    format!("{column} {like} ${} ESCAPE '\\'", next - 1)
+                })
+                .collect();
+            sql += &format!(" AND ({})", tests.join(" OR "));
+        }
+        if let Some(code) = filter
+            .code
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            // Codes sit in the JSON answer as quoted strings.
+            sql += &format!(" AND a.answer LIKE ${next} ESCAPE '\\'");
+            binds.push(like_pattern(&format!("\"{code}\"")));
+            next += 1;
+        }
+        if let Some(clause) = filter
+            .clause
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            sql += &format!(" AND a.guideline_clause {like} ${next} ESCAPE '\\'");
+            binds.push(like_pattern(clause));
+        }
+        if let Some(overturned) = filter.overturned {
+            sql += &format!(" AND a.overturned = {}", i64::from(overturned));
+        }
+        sql += &format!(
+            " ORDER BY a.id DESC LIMIT {}",
+            filter.limit.unwrap_or(200).clamp(1, 1000)
+        );
+        let mut query = sqlx::query(&sql).bind(project_id);
+        for value in binds {
+            query = query.bind(value);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter().map(adjudication_from_row).collect()
+    }
+
+    /// Share of adjudications that overturned the consensus, and how many there are.
+    pub async fn adjudication_counts(&self, project_id: Id) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(a.overturned), 0) AS BIGINT) AS overturned FROM adjudications a \
+             WHERE a.project_id = $1 \
+               AND NOT EXISTS (SELECT 1 FROM adjudications later WHERE later.supersedes = a.id)",
+        )
+        .bind(project_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("overturned")?))
+    }
+}
