@@ -10,7 +10,7 @@ use crate::platform::{ServeArgs, generate_password, runtime, serve};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use concord_store::{
-    ExampleScope, GuidelineExample, ImportKind, LabelSchema, NewProject, NewUser, OnConflict,
+    EscalationStatus, ExampleScope, GuidelineExample, ImportKind, LabelSchema, NewProject, NewUser, OnConflict,
     Question, QuestionKind, Role, SchemaOption, Store, StoreOptions, import_file,
 };
 use serde_json::json;
@@ -198,7 +198,7 @@ async fn build(database: &Path) -> Result<Vec<(String, String, String)>> {
                 display_name: Some("Administrator".into()),
                 password: Some(admin_password.clone()),
                 is_admin: true,
-                kind: "human".into(),
+                kind: concord_store::AccountKind::Human,
             },
             None,
         )
@@ -241,7 +241,7 @@ async fn build(database: &Path) -> Result<Vec<(String, String, String)>> {
                     display_name: Some(display.into()),
                     password: Some(password.clone()),
                     is_admin: false,
-                    kind: "human".into(),
+                    kind: concord_store::AccountKind::Human,
                 },
                 None,
             )
@@ -356,7 +356,7 @@ async fn decide_some_escalations(store: &Store) -> Result<()> {
         .await
         .context("computing the demo's consensus")?;
     let expert = store.user_by_name("eli").await?;
-    let waiting = store.escalations(project.id, "open", expert.id, 4).await?;
+    let waiting = store.escalations(project.id, EscalationStatus::Open, expert.id, 4).await?;
     let scale = ["G", "P", "R", "X"];
     for (n, (escalation, (rationale, clause, higher))) in waiting.iter().zip(DECISIONS).enumerate()
     {

@@ -61,6 +61,22 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// Who an account is, as the command line spells it.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum AccountKindArg {
+    Human,
+    Model,
+}
+
+impl From<AccountKindArg> for concord_store::AccountKind {
+    fn from(kind: AccountKindArg) -> Self {
+        match kind {
+            AccountKindArg::Human => concord_store::AccountKind::Human,
+            AccountKindArg::Model => concord_store::AccountKind::Model,
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -189,8 +205,8 @@ pub enum UserCommand {
         #[arg(long)]
         admin: bool,
         /// `model` for an automated annotator account.
-        #[arg(long, default_value = "human")]
-        kind: String,
+        #[arg(long, value_enum, default_value_t = AccountKindArg::Human)]
+        kind: AccountKindArg,
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
@@ -268,7 +284,7 @@ pub fn user(command: UserCommand) -> Result<ExitCode> {
                             display_name,
                             password: Some(password.clone()),
                             is_admin: admin,
-                            kind,
+                            kind: kind.into(),
                         },
                         None,
                     )

@@ -17,7 +17,7 @@ use concord_stats::{
 };
 use concord_store::answer::same_value;
 use concord_store::{
-    AnnotatorQuality, ConsensusInput, Id, ItemFact, LabelFacts, LabelSchema, NewEscalation,
+    AccountKind, AnnotatorQuality, AnswerKind, ItemState, ConsensusInput, Id, ItemFact, LabelFacts, LabelSchema, NewEscalation,
     NewItemConsensus, QaSettings, Question, QuestionKind,
 };
 use serde_json::{Value, json};
@@ -455,7 +455,7 @@ pub fn compute_run(
         labelled_items: labelled_items(facts, &humans),
         annotations: facts.len(),
         annotators: distinct_annotators(facts, &humans),
-        unsure: facts.iter().filter(|f| f.kind == "unsure").count(),
+        unsure: facts.iter().filter(|f| f.kind == AnswerKind::Unsure).count(),
         target_alpha: settings.target_alpha,
         questions: run.questions,
         models: run.model_reports.into_values().collect(),
@@ -500,7 +500,7 @@ fn human_label_rows(facts: &LabelFacts, order: &[u32]) -> Vec<u32> {
         .copied()
         .filter(|&r| {
             let fact = facts.get(r as usize);
-            fact.annotator.kind == "human" && fact.kind == "label"
+            fact.annotator.kind == AccountKind::Human && fact.kind == AnswerKind::Label
         })
         .collect()
 }
@@ -510,7 +510,7 @@ fn model_rows(facts: &LabelFacts, order: &[u32]) -> Vec<u32> {
     order
         .iter()
         .copied()
-        .filter(|&r| facts.get(r as usize).annotator.kind == "model")
+        .filter(|&r| facts.get(r as usize).annotator.kind == AccountKind::Model)
         .collect()
 }
 
@@ -787,12 +787,12 @@ fn item_outcome(
     }
     outcome.unsure = item_rows
         .iter()
-        .filter(|&&row| facts.get(row as usize).kind == "unsure")
+        .filter(|&&row| facts.get(row as usize).kind == AnswerKind::Unsure)
         .count();
     if let Some(disagreements) = run.model_disagreements.remove(&item.id) {
         outcome.model_disagreements = disagreements;
     }
-    outcome.queue_reason = (item.state == "escalated" && !item.open_escalation).then(|| {
+    outcome.queue_reason = (item.state == ItemState::Escalated && !item.open_escalation).then(|| {
         item.escalation_reason
             .clone()
             .unwrap_or_else(|| "escalated".into())

@@ -9,7 +9,7 @@ use crate::{QaError, report_of};
 use concord_stats::sampling::{Proportion, wilson};
 use concord_store::answer::same_value;
 use concord_store::{
-    Adjudication, Id, ItemConsensus, ItemFact, LabelFact, LabelFacts, PrecedentFilter, Project,
+    AccountKind, Adjudication, AnswerKind, Id, ItemConsensus, ItemFact, LabelFact, LabelFacts, PrecedentFilter, Project,
     Question, QuestionKind, Store, User,
 };
 use serde::Serialize;
@@ -197,7 +197,7 @@ fn human_labels_of<'a>(facts: &'a LabelFacts, annotator: Option<&User>) -> Vec<L
     let mine = |annotator_id: Id| annotator.is_none_or(|a| a.id == annotator_id);
     facts
         .iter()
-        .filter(|f| f.annotator.kind == "human" && f.kind == "label" && mine(f.annotator_id))
+        .filter(|f| f.annotator.kind == AccountKind::Human && f.kind == AnswerKind::Label && mine(f.annotator_id))
         .collect()
 }
 
@@ -407,7 +407,7 @@ async fn gold_and_time_per_item(
             let team = store.team_progress(project.id).await?;
             let (c, n) = team
                 .iter()
-                .filter(|a| a.kind == "human")
+                .filter(|a| a.kind == AccountKind::Human)
                 .fold((0, 0), |(c, n), a| {
                     (c + a.gold.correct, n + a.gold.answered)
                 });

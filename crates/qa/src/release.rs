@@ -3,7 +3,7 @@
 
 use crate::{QaError, report_of};
 use concord_stats::sampling::wilson;
-use concord_store::{Id, Project, Release, Store, StoreError};
+use concord_store::{AccountKind, Id, Project, Release, Store, StoreError};
 use serde_json::{Value, json};
 
 /// The QA summary of the project as it stands (from the latest consensus run).
@@ -33,7 +33,7 @@ pub async fn release_summary(store: &Store, project: &Project) -> Result<Value, 
     let team = store.team_progress(project.id).await?;
     let (correct, answered) = team
         .iter()
-        .filter(|a| a.kind == "human")
+        .filter(|a| a.kind == AccountKind::Human)
         .fold((0u64, 0u64), |(c, n), a| {
             (c + a.gold.correct, n + a.gold.answered)
         });

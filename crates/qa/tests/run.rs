@@ -39,6 +39,7 @@ fn schema_name(test: &str) -> String {
 }
 
 async fn user(store: &Store, name: &str, kind: &str) -> User {
+    let kind = concord_store::AccountKind::parse(kind).expect("a test names a known account kind");
     store
         .create_user(
             NewUser {
@@ -46,7 +47,7 @@ async fn user(store: &Store, name: &str, kind: &str) -> User {
                 display_name: None,
                 password: None,
                 is_admin: false,
-                kind: kind.into(),
+                kind,
             },
             None,
         )
@@ -190,7 +191,7 @@ async fn a_run_computes_consensus_and_escalates_exactly_what_the_rules_say() {
         assert_eq!(run.items, 5, "item 6 has no labels");
         assert_eq!(run.escalated, 3);
         let queue = store
-            .escalations(project.id, "open", people[0].id, 10)
+            .escalations(project.id, concord_store::EscalationStatus::Open, people[0].id, 10)
             .await
             .unwrap();
         let by_item: HashMap<i64, &concord_store::Escalation> =
@@ -227,7 +228,7 @@ async fn a_run_computes_consensus_and_escalates_exactly_what_the_rules_say() {
         );
         assert_eq!(
             store.item(project.id, items[1]).await.unwrap().state,
-            "escalated"
+            concord_store::ItemState::Escalated
         );
 
         // The per-item consensus and the report.
@@ -345,11 +346,11 @@ async fn a_run_computes_consensus_and_escalates_exactly_what_the_rules_say() {
         assert_eq!(again.escalated, 0);
         assert_eq!(
             store.item(project.id, items[1]).await.unwrap().state,
-            "adjudicated"
+            concord_store::ItemState::Adjudicated
         );
         assert_eq!(
             store
-                .escalations(project.id, "open", expert.id, 10)
+                .escalations(project.id, concord_store::EscalationStatus::Open, expert.id, 10)
                 .await
                 .unwrap()
                 .len(),
@@ -390,7 +391,7 @@ async fn an_unsure_answer_from_the_queue_reaches_the_expert_queue() {
             .unwrap();
         assert_eq!(run.escalated, 1);
         let queue = store
-            .escalations(project.id, "open", annotator.id, 10)
+            .escalations(project.id, concord_store::EscalationStatus::Open, annotator.id, 10)
             .await
             .unwrap();
         assert_eq!(queue[0].reasons[0]["rule"], "unsure");

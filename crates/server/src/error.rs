@@ -156,7 +156,7 @@ mod tests {
         let error = AppError::from(StoreError::KeyReused {
             annotation_id: 7,
             stored_answer: json!({"decision": "VIOLATING"}),
-            stored_kind: "label".into(),
+            stored_kind: concord_store::AnswerKind::Label,
         });
         assert_eq!(error.status, StatusCode::CONFLICT);
         let stored = &error.details.as_ref().unwrap()["stored"];

@@ -160,7 +160,7 @@ mod tests {
             username: "ana".into(),
             display_name: "Ana".into(),
             is_admin: false,
-            kind: "human".into(),
+            kind: crate::AccountKind::Human,
             disabled: false,
             created_at: 0,
         }

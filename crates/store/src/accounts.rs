@@ -6,7 +6,7 @@ use crate::audit::AuditEvent;
 use crate::conn::{Columns, stmt};
 use crate::error::{Result, StoreError};
 use crate::model::AuditAction;
-use crate::model::{ApiTokenInfo, Id, Session, User};
+use crate::model::{AccountKind, ApiTokenInfo, Id, Session, User};
 use crate::{Store, audit};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -103,8 +103,7 @@ pub struct NewUser {
     pub display_name: Option<String>,
     pub password: Option<String>,
     pub is_admin: bool,
-    /// `human` or `model` (an automated annotator).
-    pub kind: String,
+    pub kind: AccountKind,
 }
 
 impl Store {
@@ -136,9 +135,6 @@ impl Store {
                 new.username
             )));
         }
-        if !["human", "model"].contains(&new.kind.as_str()) {
-            return Err(StoreError::invalid("a user's kind is human or model"));
-        }
         let hash = match new.password {
             Some(p) => Some(self.hash_password(p).await?),
             None => None,
@@ -160,7 +156,7 @@ impl Store {
                     .bind(&display)
                     .bind(hash)
                     .bind(new.is_admin as i64)
-                    .bind(&new.kind)
+                    .bind(new.kind.as_str())
                     .fetch_one(&mut *c)
                     .await?;
                     let user = user_from_row(&row)?;

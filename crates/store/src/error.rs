@@ -18,7 +18,7 @@ pub enum StoreError {
     KeyReused {
         annotation_id: i64,
         stored_answer: serde_json::Value,
-        stored_kind: String,
+        stored_kind: crate::vocabulary::AnswerKind,
     },
     #[error("{0}")]
     Invalid(String),

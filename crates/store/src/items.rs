@@ -4,7 +4,7 @@ use crate::audit::AuditEvent;
 use crate::conn::{Columns, NativeRow, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::AuditAction;
-use crate::model::{Annotation, AnnotationSource, Id, Item, NewAnnotation};
+use crate::model::{Annotation, AnnotationSource, AnswerKind, Id, Item, ItemState, NewAnnotation};
 use crate::{Store, audit};
 use concord_formats::items::{ExportAnnotation, ExportRecord, raw_json};
 use futures_util::TryStreamExt;
@@ -56,7 +56,7 @@ pub(crate) fn item_from_row(row: &impl Columns) -> Result<Item> {
 #[derive(Debug, Clone, Default)]
 pub struct ItemFilter {
     pub item_type: Option<String>,
-    pub state: Option<String>,
+    pub state: Option<ItemState>,
     pub min_priority: Option<i64>,
     pub gold: Option<bool>,
     /// Case-insensitive substring of the title or the external id.
@@ -105,10 +105,10 @@ fn annotation_from_row(row: &AnyRow) -> Result<Annotation> {
         time_spent_ms: row.try_get("time_spent_ms")?,
         supersedes: row.try_get("supersedes")?,
         is_late: row.try_get::<i64, _>("is_late")? != 0,
-        source: row.try_get("source")?,
+        source: row.col("source")?,
         created_at: row.try_get("created_at")?,
-        kind: row.try_get("kind")?,
-        annotator_kind: row.try_get("annotator_kind")?,
+        kind: row.col("kind")?,
+        annotator_kind: row.col("annotator_kind")?,
     })
 }
 
@@ -189,7 +189,7 @@ impl Store {
             query = query.bind(t.clone());
         }
         if let Some(s) = &filter.state {
-            query = query.bind(s.clone());
+            query = query.bind(s.as_str());
         }
         if let Some(p) = filter.min_priority {
             query = query.bind(p);
@@ -216,19 +216,16 @@ impl Store {
     }
 
     /// Items per state (all five states, zeros included) and in total.
-    pub async fn item_state_counts(&self, project_id: Id) -> Result<Vec<(String, i64)>> {
+    pub async fn item_state_counts(&self, project_id: Id) -> Result<Vec<(ItemState, i64)>> {
         let rows = sqlx::query(
             "SELECT state, COUNT(*) AS n FROM items WHERE project_id = $1 GROUP BY state",
         )
         .bind(project_id)
         .fetch_all(self.pool())
         .await?;
-        let mut counts: Vec<(String, i64)> = crate::ItemState::ALL
-            .iter()
-            .map(|s| (s.as_str().to_owned(), 0))
-            .collect();
+        let mut counts: Vec<(ItemState, i64)> = ItemState::ALL.iter().map(|&s| (s, 0)).collect();
         for row in rows {
-            let state: String = row.try_get("state")?;
+            let state: ItemState = row.col("state")?;
             let n: i64 = row.try_get("n")?;
             if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == state) {
                 slot.1 = n;
@@ -587,7 +584,7 @@ impl ExportFolder {
 fn replay_of(row: &sqlx::any::AnyRow, answer: &Value) -> Result<Id> {
     let id: Id = row.try_get("id")?;
     let stored_answer: Value = parse_json(&row.try_get::<String, _>("answer")?, "answer")?;
-    let stored_kind: String = row.try_get("kind")?;
+    let stored_kind: AnswerKind = row.col("kind")?;
     if crate::answer::same_answer(&stored_answer, answer) {
         Ok(id)
     } else {

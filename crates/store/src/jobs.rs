@@ -3,7 +3,8 @@
 
 use crate::Store;
 use crate::error::{Result, StoreError, json_text};
-use crate::model::{Id, Job};
+use crate::conn::Columns;
+use crate::model::{Id, Job, JobKind};
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -12,9 +13,9 @@ fn job_from_row(row: &AnyRow) -> Result<Job> {
     let result: Option<String> = row.try_get("result")?;
     Ok(Job {
         id: row.try_get("id")?,
-        kind: row.try_get("kind")?,
+        kind: row.col("kind")?,
         project_id: row.try_get("project_id")?,
-        status: row.try_get("status")?,
+        status: row.col("status")?,
         progress_done: row.try_get("progress_done")?,
         progress_total: row.try_get("progress_total")?,
         message: row.try_get("message")?,
@@ -32,12 +33,11 @@ const STALE_AFTER_MS: i64 = 10 * 60 * 1000;
 impl Store {
     pub async fn create_job(
         &self,
-        kind: &str,
+        kind: JobKind,
         project_id: Option<Id>,
         actor: Option<Id>,
         message: &str,
     ) -> Result<Job> {
-        let kind = kind.to_owned();
         let message = message.to_owned();
         let id = self
             .write(move |c| {
@@ -46,7 +46,7 @@ impl Store {
                         "INSERT INTO jobs (kind, project_id, status, message, created_by) \
                          VALUES ($1, $2, 'running', $3, $4) RETURNING id",
                     )
-                    .bind(kind)
+                    .bind(kind.as_str())
                     .bind(project_id)
                     .bind(message)
                     .bind(actor)

@@ -31,6 +31,7 @@ mod queue;
 pub mod queue_rules;
 mod releases;
 mod schema;
+mod vocabulary;
 
 pub use access::DEFAULT_ACCESS_TTL;
 pub use accounts::{LoginCheck, MIN_PASSWORD_LEN, NewUser, PasswordCost};
@@ -52,7 +53,7 @@ pub use qa_settings::{
     CONSENSUS_METHODS, DEFAULT_REPORT_METRICS, EscalationRules, QaSettings, REPORT_METRICS,
 };
 pub use queue::{
-    AnnotatorProgress, AnswerKind, BlindItem, GoldFeedback, GoldTally, Lease, MyWorkEntry,
+    AnnotatorProgress, BlindItem, GoldFeedback, GoldTally, Lease, MyWorkEntry,
     NextItem, QueueIntegrity, QueueOverview, Submission, SubmitOutcome,
 };
 pub use queue_rules::QueueSettings;

@@ -3,6 +3,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::vocabulary::{
+    AccountKind, AnnotationSource, AnswerKind, AssignmentPurpose, AssignmentStatus,
+    EscalationStatus, ItemState, JobKind, JobStatus,
+};
+
 pub type Id = i64;
 
 /// A project role. Roles are per project; the global admin flag sits on the user.
@@ -118,7 +123,7 @@ pub struct User {
     pub username: String,
     pub display_name: String,
     pub is_admin: bool,
-    pub kind: String,
+    pub kind: AccountKind,
     pub disabled: bool,
     pub created_at: i64,
 }
@@ -156,7 +161,7 @@ pub struct Member {
     pub user_id: Id,
     pub username: String,
     pub display_name: String,
-    pub kind: String,
+    pub kind: AccountKind,
     pub role: Role,
 }
 
@@ -227,38 +232,6 @@ pub struct SchemaVersion {
 
 pub use concord_formats::items::{ItemType, item_types};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ItemState {
-    Queued,
-    InProgress,
-    Labelled,
-    Escalated,
-    Adjudicated,
-}
-
-impl ItemState {
-    pub const ALL: [ItemState; 5] = [
-        ItemState::Queued,
-        ItemState::InProgress,
-        ItemState::Labelled,
-        ItemState::Escalated,
-        ItemState::Adjudicated,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ItemState::Queued => "queued",
-            ItemState::InProgress => "in_progress",
-            ItemState::Labelled => "labelled",
-            ItemState::Escalated => "escalated",
-            ItemState::Adjudicated => "adjudicated",
-        }
-    }
-    pub fn parse(text: &str) -> Option<ItemState> {
-        ItemState::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Item {
     pub id: Id,
@@ -271,33 +244,11 @@ pub struct Item {
     pub text: Value,
     pub media_url: Option<String>,
     pub priority: i64,
-    pub state: String,
+    pub state: ItemState,
     pub is_gold: bool,
     pub gold_answer: Option<Value>,
     pub created_at: i64,
     pub updated_at: i64,
-}
-
-/// How an annotation came in: the work queue, a file import, a correction of one's own label,
-/// or an override by a QA expert or project manager. Stored in `annotations.source`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AnnotationSource {
-    Workflow,
-    Import,
-    Correction,
-    Override,
-}
-
-impl AnnotationSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AnnotationSource::Workflow => "workflow",
-            AnnotationSource::Import => "import",
-            AnnotationSource::Correction => "correction",
-            AnnotationSource::Override => "override",
-        }
-    }
 }
 
 /// A new annotation. Append-only: `supersedes` names the row it corrects.
@@ -333,20 +284,19 @@ pub struct Annotation {
     pub time_spent_ms: Option<i64>,
     pub supersedes: Option<Id>,
     pub is_late: bool,
-    pub source: String,
+    pub source: AnnotationSource,
     pub created_at: i64,
-    /// `label` or `unsure`.
-    pub kind: String,
-    /// `human` or `model` (the automated annotator).
-    pub annotator_kind: String,
+    pub kind: AnswerKind,
+    /// A person, or the automated annotator.
+    pub annotator_kind: AccountKind,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
     pub id: Id,
-    pub kind: String,
+    pub kind: JobKind,
     pub project_id: Option<Id>,
-    pub status: String,
+    pub status: JobStatus,
     pub progress_done: i64,
     pub progress_total: Option<i64>,
     pub message: String,

@@ -5,7 +5,8 @@
 use crate::audit::AuditEvent;
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::AuditAction;
-use crate::model::Id;
+use crate::conn::Columns;
+use crate::model::{AccountKind, Id};
 use crate::qa::{PAGE_ROWS, for_each_question_page};
 use crate::{Store, audit};
 pub use concord_formats::release::{ReleaseItem, ReleaseLabel};
@@ -497,7 +498,7 @@ fn label_from_row(row: &AnyRow) -> Result<ReleaseLabel> {
     Ok(ReleaseLabel {
         item: row.try_get("external_id")?,
         annotator: format!("a{annotator}"),
-        automated: row.try_get::<String, _>("user_kind")? == "model",
+        automated: row.col::<AccountKind>("user_kind")? == AccountKind::Model,
         kind: row.try_get("kind")?,
         answer: parse_json(&row.try_get::<String, _>("answer")?, "annotation answer")?,
         guideline_version: row.try_get("guideline_version")?,

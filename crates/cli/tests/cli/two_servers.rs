@@ -128,7 +128,7 @@ fn race(url: &str, schema: Option<&str>) {
                         display_name: None,
                         password: None,
                         is_admin: false,
-                        kind: "human".into(),
+                        kind: concord_store::AccountKind::Human,
                     },
                     None,
                 )

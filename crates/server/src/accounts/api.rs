@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use concord_store::NewUser;
+use concord_store::{AccountKind, NewUser};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -34,11 +34,11 @@ struct NewUserBody {
     #[serde(default)]
     admin: bool,
     #[serde(default = "human")]
-    kind: String,
+    kind: AccountKind,
 }
 
-fn human() -> String {
-    "human".into()
+fn human() -> AccountKind {
+    AccountKind::Human
 }
 
 async fn create_user(

@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use concord_store::{LoginCheck, NewUser};
+use concord_store::{AccountKind, LoginCheck, NewUser};
 use minijinja::context;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -219,7 +219,7 @@ struct NewUserForm {
     #[serde(default)]
     admin: Option<String>,
     #[serde(default)]
-    kind: Option<String>,
+    kind: Option<AccountKind>,
 }
 
 async fn create_user(
@@ -233,7 +233,7 @@ async fn create_user(
         display_name: Some(form.display_name),
         password: Some(form.password),
         is_admin: form.admin.is_some(),
-        kind: form.kind.unwrap_or_else(|| "human".into()),
+        kind: form.kind.unwrap_or(AccountKind::Human),
     };
     match state.store.create_user(new, Some(auth.user.id)).await {
         Ok(user) => Ok(users_view(

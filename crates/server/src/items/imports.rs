@@ -4,7 +4,7 @@ use crate::AppState;
 use crate::error::{AppError, AppResult};
 use axum::body::Body;
 use concord_formats::items::RecordFormat;
-use concord_store::{FileProgress, Id, ImportKind, Job, OnConflict, import_file};
+use concord_store::{FileProgress, Id, ImportKind, Job, JobKind, OnConflict, import_file};
 use futures_util::StreamExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -63,14 +63,14 @@ pub async fn start(state: &AppState, request: ImportRequest, body: Body) -> AppR
         return Err(AppError::bad_request("the file is empty"));
     }
 
-    let what = match request.kind {
-        ImportKind::Items => "items",
-        ImportKind::Annotations => "annotations",
+    let (what, job_kind) = match request.kind {
+        ImportKind::Items => ("items", JobKind::ImportItems),
+        ImportKind::Annotations => ("annotations", JobKind::ImportAnnotations),
     };
     let job = state
         .store
         .create_job(
-            &format!("import_{what}"),
+            job_kind,
             Some(request.project_id),
             Some(request.actor),
             &format!("importing {what} from {}", request.filename),

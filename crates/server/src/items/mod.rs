@@ -34,12 +34,13 @@ impl ItemQuery {
         {
             return Err(AppError::bad_request(format!("unknown item type {t:?}")));
         }
-        let state = nonempty(&self.state);
-        if let Some(s) = &state
-            && ItemState::parse(s).is_none()
-        {
-            return Err(AppError::bad_request(format!("unknown item state {s:?}")));
-        }
+        let state = match nonempty(&self.state) {
+            None => None,
+            Some(s) => Some(
+                ItemState::parse(&s)
+                    .ok_or_else(|| AppError::bad_request(format!("unknown item state {s:?}")))?,
+            ),
+        };
         let gold = match nonempty(&self.gold).as_deref() {
             None => None,
             Some("yes" | "true" | "1") => Some(true),

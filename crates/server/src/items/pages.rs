@@ -33,9 +33,10 @@ async fn items_page(
     let page = state.store.items_page(project.id, &filter).await?;
     // The query string for "next page" keeps the filters.
     let mut keep = Vec::new();
+    let state_filter = filter.state.map(|s| s.as_str().to_owned());
     for (key, value) in [
         ("type", &filter.item_type),
-        ("state", &filter.state),
+        ("state", &state_filter),
         ("q", &filter.text),
         ("gold", &q.gold),
         ("min_priority", &q.min_priority),

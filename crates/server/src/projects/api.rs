@@ -228,7 +228,7 @@ async fn get_job(
     match role {
         // Consensus runs are the analysts' jobs; imports belong to whoever may import.
         Some(role)
-            if role.allows(if job.kind == "consensus" {
+            if role.allows(if job.kind == concord_store::JobKind::Consensus {
                 Permission::ReadAnnotations
             } else {
                 Permission::ImportItems

@@ -9,6 +9,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use concord_store::EscalationStatus;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -76,15 +77,15 @@ async fn escalations(
     ProjectAccess { auth, project, .. }: ProjectAccess<need::ReadAnnotations>,
     Query(q): Query<EscalationsQuery>,
 ) -> AppResult<Json<Value>> {
-    if q.status != "open" && q.status != "resolved" {
+    let Some(status) = EscalationStatus::parse(&q.status) else {
         return Err(AppError::bad_request(format!(
             "status must be open or resolved, not {:?}",
             q.status
         )));
-    }
+    };
     let list = state
         .store
-        .escalations(project.id, &q.status, auth.user.id, q.limit.clamp(1, 1000))
+        .escalations(project.id, status, auth.user.id, q.limit.clamp(1, 1000))
         .await?;
     Ok(Json(json!({ "escalations": list })))
 }

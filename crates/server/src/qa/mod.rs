@@ -13,7 +13,7 @@ pub async fn start_consensus_job(state: &AppState, project: Project, actor: Id) 
     let job = state
         .store
         .create_job(
-            "consensus",
+            concord_store::JobKind::Consensus,
             Some(project.id),
             Some(actor),
             "computing consensus and agreement",

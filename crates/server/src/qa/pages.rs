@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use concord_store::{
-    Annotation, Id, LabelSchema, NewAdjudication, Permission, PrecedentFilter, Project, QaSettings,
+    AccountKind, Annotation, EscalationStatus, Id, ItemState, JobKind, LabelSchema, NewAdjudication, Permission, PrecedentFilter, Project, QaSettings,
     QuestionKind, Role, StoreError,
 };
 use minijinja::context;
@@ -105,7 +105,7 @@ async fn consensus_job_fragment(
     Path((_, id)): Path<(String, i64)>,
 ) -> AppResult<Html<String>> {
     let job = state.store.job(id).await?;
-    if job.project_id != Some(project.id) || job.kind != "consensus" {
+    if job.project_id != Some(project.id) || job.kind != JobKind::Consensus {
         return Err(AppError::not_found(format!("job {id} not found")));
     }
     render(
@@ -132,8 +132,8 @@ async fn escalations_page(
     Query(query): Query<EscalationQuery>,
 ) -> AppResult<Html<String>> {
     let status = match query.status.as_deref() {
-        Some("resolved") => "resolved",
-        _ => "open",
+        Some("resolved") => EscalationStatus::Resolved,
+        _ => EscalationStatus::Open,
     };
     let escalations = state
         .store
@@ -169,7 +169,7 @@ fn labels_for_expert(
         .iter()
         .map(|a| {
             let next = aliases.len();
-            let who = if a.annotator_kind == "model" {
+            let who = if a.annotator_kind == AccountKind::Model {
                 format!("Automated annotator ({})", a.annotator)
             } else if show_names {
                 a.annotator.clone()
@@ -181,7 +181,7 @@ fn labels_for_expert(
             };
             json!({
                 "id": a.id, "who": who, "answer": a.answer, "rationale": a.rationale,
-                "flags": a.flags, "kind": a.kind, "model": a.annotator_kind == "model",
+                "flags": a.flags, "kind": a.kind, "model": a.annotator_kind == AccountKind::Model,
                 "guideline_version": a.guideline_version_id.and_then(|id| version_numbers.get(&id)),
                 "created_at": a.created_at,
                 "supersedes": a.supersedes, "is_late": a.is_late,
@@ -644,7 +644,7 @@ async fn dashboard_page(
     let total: i64 = states.iter().map(|(_, n)| n).sum();
     let done: i64 = states
         .iter()
-        .filter(|(s, _)| s == "labelled" || s == "adjudicated")
+        .filter(|(s, _)| matches!(s, ItemState::Labelled | ItemState::Adjudicated))
         .map(|(_, n)| n)
         .sum();
     let by_state = bars(
@@ -652,7 +652,7 @@ async fn dashboard_page(
         "Items by state",
         &states
             .iter()
-            .map(|(s, n)| (s.replace('_', " "), *n as f64))
+            .map(|(s, n)| (s.as_str().replace('_', " "), *n as f64))
             .collect::<Vec<_>>(),
     );
     let per_day = state.store.labels_per_day(project.id).await?;
@@ -671,7 +671,7 @@ async fn dashboard_page(
         &per_annotator
             .iter()
             .map(|(name, kind, n)| {
-                let label = if kind == "model" {
+                let label = if *kind == AccountKind::Model {
                     format!("{name} (model)")
                 } else {
                     name.clone()
@@ -812,7 +812,7 @@ fn feedback_response(
     project: Project,
     role: concord_store::Role,
     report: concord_qa::feedback::Feedback,
-    annotators: Vec<(String, String, i64)>,
+    annotators: Vec<(String, AccountKind, i64)>,
     format: Option<&str>,
 ) -> AppResult<Response> {
     use axum::http::header;

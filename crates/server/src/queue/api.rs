@@ -3,12 +3,12 @@
 use super::progress;
 use crate::AppState;
 use crate::access::{ProjectAccess, need};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use concord_store::Submission;
+use concord_store::{AssignmentPurpose, Submission};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -192,6 +192,12 @@ async fn assign_again(
     ProjectAccess { auth, project, .. }: ProjectAccess<need::ManageAnnotators>,
     Json(body): Json<AssignBody>,
 ) -> AppResult<(StatusCode, Json<Value>)> {
+    let purpose = AssignmentPurpose::parse(&body.purpose).ok_or_else(|| {
+        AppError::bad_request(format!(
+            "purpose must be rereview or retest, not {:?}",
+            body.purpose
+        ))
+    })?;
     let annotator = state.store.user_by_name(&body.username).await?;
     let id = state
         .store
@@ -199,7 +205,7 @@ async fn assign_again(
             project.id,
             body.item_id,
             annotator.id,
-            &body.purpose,
+            purpose,
             Some(auth.user.id),
         )
         .await?;

@@ -238,7 +238,7 @@ async fn a_consensus_job_escalates_and_an_expert_decides_through_the_pages(app: 
     assert!(page.contains("rationale: say why"), "{page}");
     assert_eq!(
         app.store.item(project.id, t1).await.unwrap().state,
-        "escalated"
+        concord_store::ItemState::Escalated
     );
     let response = eli
         .submit(

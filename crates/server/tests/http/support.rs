@@ -261,7 +261,7 @@ fn new_user(name: &str, is_admin: bool) -> NewUser {
         display_name: None,
         password: Some(PASSWORD.into()),
         is_admin,
-        kind: "human".into(),
+        kind: concord_store::AccountKind::Human,
     }
 }
 

@@ -2,7 +2,8 @@
 
 use crate::Store;
 use crate::error::Result;
-use crate::model::Id;
+use crate::conn::Columns;
+use crate::model::{AccountKind, Id};
 use sqlx::Row;
 
 impl Store {
@@ -20,12 +21,12 @@ impl Store {
             .collect()
     }
 
-    /// Annotations per annotator, most first, with the account kind (`human` / `model`).
+    /// Annotations per annotator, most first, with the account kind.
     pub async fn labels_per_annotator(
         &self,
         project_id: Id,
         limit: i64,
-    ) -> Result<Vec<(String, String, i64)>> {
+    ) -> Result<Vec<(String, AccountKind, i64)>> {
         let rows = sqlx::query(
             "SELECT u.username, u.kind, COUNT(*) AS n FROM annotations a \
              JOIN users u ON u.id = a.annotator_id WHERE a.project_id = $1 \
@@ -36,7 +37,7 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("username")?, r.try_get("kind")?, r.try_get("n")?)))
+            .map(|r| Ok((r.try_get("username")?, r.col("kind")?, r.try_get("n")?)))
             .collect()
     }
 }

@@ -7,7 +7,8 @@ use super::escalations::*;
 use crate::audit::AuditEvent;
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::AuditAction;
-use crate::model::Id;
+use crate::conn::Columns;
+use crate::model::{AccountKind, AnswerKind, Id, ItemState};
 use crate::{Store, audit};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -19,8 +20,8 @@ use sqlx::{AnyConnection, Row};
 pub struct AnnotatorFact {
     pub id: Id,
     pub username: String,
-    /// `human` or `model` (the automated annotator is scored, not counted in consensus).
-    pub kind: String,
+    /// The automated annotator is scored, not counted in consensus.
+    pub kind: AccountKind,
 }
 
 /// One label as the consensus run sees it: the latest answer of an annotator on an item.
@@ -31,8 +32,7 @@ pub struct LabelFact<'a> {
     /// Index into [`LabelFacts::annotators`].
     pub annotator_index: u32,
     pub annotator: &'a AnnotatorFact,
-    /// `label` or `unsure`.
-    pub kind: &'a str,
+    pub kind: AnswerKind,
     /// Index into [`LabelFacts::answers`]: equal answers share one index.
     pub answer_index: u32,
     pub answer: &'a Value,
@@ -53,7 +53,7 @@ pub struct LabelFacts {
     guideline_version: Vec<Option<i64>>,
     created_at: Vec<i64>,
     pub annotators: Vec<AnnotatorFact>,
-    pub kinds: Vec<String>,
+    pub kinds: Vec<AnswerKind>,
     pub answers: Vec<Value>,
 }
 
@@ -74,7 +74,7 @@ impl LabelFacts {
             annotator_id: annotator.id,
             annotator_index: self.annotator[row],
             annotator,
-            kind: &self.kinds[self.kind[row] as usize],
+            kind: self.kinds[self.kind[row] as usize],
             answer_index: self.answer[row],
             answer: &self.answers[self.answer[row] as usize],
             guideline_version: self.guideline_version[row],
@@ -91,7 +91,7 @@ impl LabelFacts {
         &mut self,
         item_id: Id,
         annotator: &AnnotatorFact,
-        kind: &str,
+        kind: AnswerKind,
         answer: Value,
         guideline_version: Option<i64>,
         created_at: i64,
@@ -103,10 +103,10 @@ impl LabelFacts {
                 self.annotators.len() - 1
             }
         };
-        let kind_index = match self.kinds.iter().position(|k| k == kind) {
+        let kind_index = match self.kinds.iter().position(|&k| k == kind) {
             Some(i) => i,
             None => {
-                self.kinds.push(kind.to_owned());
+                self.kinds.push(kind);
                 self.kinds.len() - 1
             }
         };
@@ -151,7 +151,7 @@ pub struct ItemFact {
     pub id: Id,
     pub external_id: String,
     pub title: String,
-    pub state: String,
+    pub state: ItemState,
     pub is_gold: bool,
     pub gold_answer: Option<Value>,
     pub escalation_reason: Option<String>,
@@ -502,7 +502,7 @@ impl Store {
                     id,
                     external_id,
                     title,
-                    state,
+                    state: ItemState::from_stored(&state, "items.state")?,
                     is_gold: is_gold != 0,
                     gold_answer: gold.map(|g| parse_json(&g, "gold answer")).transpose()?,
                     escalation_reason,
@@ -587,7 +587,11 @@ impl Store {
                 facts.created_at[row] = created_at;
             }
         }
-        facts.kinds = kinds.texts;
+        facts.kinds = kinds
+            .texts
+            .iter()
+            .map(|text| AnswerKind::from_stored(text, "annotations.kind"))
+            .collect::<Result<_>>()?;
         facts.answers = answers
             .texts
             .iter()
@@ -611,7 +615,7 @@ impl Store {
                     AnnotatorFact {
                         id,
                         username: row.try_get("username")?,
-                        kind: row.try_get("kind")?,
+                        kind: row.col("kind")?,
                     },
                 );
             }

@@ -2,7 +2,8 @@
 
 use crate::Store;
 use crate::error::{Result, parse_json};
-use crate::model::Id;
+use crate::conn::Columns;
+use crate::model::{EscalationStatus, Id};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
@@ -32,7 +33,7 @@ pub struct Escalation {
     pub reasons: Value,
     pub priority: i64,
     pub priority_reason: String,
-    pub status: String,
+    pub status: EscalationStatus,
     pub opened_at: i64,
     pub due_at: i64,
     pub resolved_at: Option<i64>,
@@ -53,7 +54,7 @@ pub(super) fn escalation_from_row(row: &AnyRow) -> Result<Escalation> {
         reasons: parse_json(&row.try_get::<String, _>("reasons")?, "escalation reasons")?,
         priority: row.try_get("priority")?,
         priority_reason: row.try_get("priority_reason")?,
-        status: row.try_get("status")?,
+        status: row.col("status")?,
         opened_at: row.try_get("opened_at")?,
         due_at: row.try_get("due_at")?,
         resolved_at: row.try_get("resolved_at")?,
@@ -70,16 +71,16 @@ pub(super) const ESCALATION_SELECT: &str = "SELECT e.*, i.external_id, i.title, 
 
 impl Store {
     /// The QA-expert queue: open escalations, most urgent first, then oldest due date
-    /// (`status` "resolved" lists the resolved ones, newest first). `viewer` marks the items
+    /// (resolved ones are listed, newest first). `viewer` marks the items
     /// the viewer labelled.
     pub async fn escalations(
         &self,
         project_id: Id,
-        status: &str,
+        status: EscalationStatus,
         viewer: Id,
         limit: i64,
     ) -> Result<Vec<Escalation>> {
-        let order = if status == "open" {
+        let order = if status == EscalationStatus::Open {
             "e.priority DESC, e.due_at, e.id"
         } else {
             "e.resolved_at DESC, e.id DESC"
@@ -89,7 +90,7 @@ impl Store {
         ))
         .bind(viewer)
         .bind(project_id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(limit)
         .fetch_all(self.pool())
         .await?;

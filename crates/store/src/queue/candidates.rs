@@ -5,7 +5,7 @@ use super::QueueContext;
 use super::lease::{Found, LeaseTime, bump_served, insert_lease};
 use crate::conn::{self, Columns, Conn, Stmt, stmt};
 use crate::error::Result;
-use crate::model::Id;
+use crate::model::{AssignmentPurpose, Id};
 use crate::queue_rules::gold_due;
 use crate::{Backend, Dialect};
 
@@ -105,12 +105,12 @@ impl CandidateSearch<'_> {
             return Ok(None);
         };
         let item_id: Id = gold.col("id")?;
-        let assignment_id = insert_lease(c, ctx, item_id, "gold", false, time).await?;
+        let assignment_id = insert_lease(c, ctx, item_id, AssignmentPurpose::Gold, false, time).await?;
         bump_served(c, ctx.project_id, ctx.user_id, true, None).await?;
         Ok(Some(Found::Leased {
             assignment_id,
             item_id,
-            purpose: "gold".into(),
+            purpose: AssignmentPurpose::Gold,
             expires_at: time.expires_at,
             resumed: false,
             row: None,

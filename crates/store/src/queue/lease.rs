@@ -6,7 +6,7 @@ use super::{DAY_MS, Lease, NextItem, QueueContext, now_in, return_slot};
 use crate::conn::{self, Columns, Conn, stmt};
 use crate::error::{Result, parse_json};
 use crate::items::{ITEM_RETURNING, item_returning};
-use crate::model::{Id, Project, User};
+use crate::model::{AssignmentPurpose, AssignmentStatus, Id, Project, User};
 use crate::{Backend, Dialect, Store};
 use std::sync::Arc;
 
@@ -54,7 +54,7 @@ pub(super) enum Found {
     Leased {
         assignment_id: Id,
         item_id: Id,
-        purpose: String,
+        purpose: AssignmentPurpose,
         expires_at: i64,
         resumed: bool,
         /// The item as the lease's own update returned it, when there was one (saves
@@ -134,7 +134,7 @@ async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> R
 
     let held = held_assignment(c, ctx).await?;
     if let Some(row) = &held
-        && row.col::<String>("status")? == "leased"
+        && row.col::<AssignmentStatus>("status")? == AssignmentStatus::Leased
     {
         return Ok(Found::Leased {
             assignment_id: row.col("id")?,
@@ -232,7 +232,7 @@ async fn held_assignment(c: &mut Conn<'_>, ctx: &QueueContext) -> Result<Option<
         .await?
     {
         let rank = (
-            row.col::<String>("status")? != "leased",
+            row.col::<AssignmentStatus>("status")? != AssignmentStatus::Leased,
             row.col::<Id>("id")?,
         );
         if held.as_ref().is_none_or(|(best, _)| rank < *best) {
@@ -318,7 +318,7 @@ async fn take_lease(
 ) -> Result<Found> {
     let item_id: Id = candidate.col("id")?;
     let counts = !ctx.is_model;
-    let assignment_id = insert_lease(c, ctx, item_id, "label", counts, time).await?;
+    let assignment_id = insert_lease(c, ctx, item_id, AssignmentPurpose::Label, counts, time).await?;
     let cursor = match model_epoch {
         Some(epoch) => Some(ModelCursor {
             priority: candidate.col("priority")?,
@@ -336,7 +336,7 @@ async fn take_lease(
     Ok(Found::Leased {
         assignment_id,
         item_id,
-        purpose: "label".into(),
+        purpose: AssignmentPurpose::Label,
         expires_at: time.expires_at,
         resumed: false,
         row,
@@ -400,7 +400,7 @@ pub(super) async fn insert_lease(
     c: &mut Conn<'_>,
     ctx: &QueueContext,
     item_id: Id,
-    purpose: &str,
+    purpose: AssignmentPurpose,
     counts: bool,
     time: LeaseTime,
 ) -> Result<Id> {
@@ -413,7 +413,7 @@ pub(super) async fn insert_lease(
         .bind(ctx.project_id)
         .bind(item_id)
         .bind(ctx.user_id)
-        .bind(purpose)
+        .bind(purpose.as_str())
         .bind(counts as i64)
         .bind(time.now)
         .bind(time.expires_at),

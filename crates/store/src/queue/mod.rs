@@ -21,7 +21,7 @@ pub use progress::{AnnotatorProgress, GoldTally, MyWorkEntry, QueueIntegrity, Qu
 use crate::audit::AuditEvent;
 use crate::conn::{Columns, Conn, stmt};
 use crate::error::{Result, StoreError, parse_json};
-use crate::model::{AuditAction, Id, Item, Project, User};
+use crate::model::{AnswerKind, AssignmentPurpose, AuditAction, Id, Item, Project, User};
 use crate::queue_rules::QueueSettings;
 use crate::schema::LabelSchema;
 use crate::{Backend, Dialect, Store, audit};
@@ -51,9 +51,9 @@ pub enum NextItem {
 pub struct Lease {
     pub assignment_id: Id,
     pub item: Item,
-    /// `label`, `gold`, `rereview` or `retest`. Never shown to the annotator.
+    /// Never shown to the annotator.
     #[serde(skip)]
-    pub purpose: String,
+    pub purpose: AssignmentPurpose,
     pub expires_at: i64,
     /// True when this is the lease the annotator already held (a reload, a second tab).
     pub resumed: bool,
@@ -84,24 +84,6 @@ impl From<Item> for BlindItem {
             metadata: item.metadata,
             text: item.text,
             media_url: item.media_url,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum AnswerKind {
-    #[default]
-    Label,
-    /// "Unsure — escalate": uses the slot, counts as missing in agreement, escalates the item.
-    Unsure,
-}
-
-impl AnswerKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AnswerKind::Label => "label",
-            AnswerKind::Unsure => "unsure",
         }
     }
 }
@@ -162,7 +144,7 @@ impl QueueContext {
         Ok(QueueContext {
             project_id: project.id,
             user_id: user.id,
-            is_model: user.kind == "model",
+            is_model: user.kind == crate::model::AccountKind::Model,
             settings: settings_of(project)?,
         })
     }
@@ -249,15 +231,17 @@ impl Store {
         project_id: Id,
         item_id: Id,
         annotator_id: Id,
-        purpose: &str,
+        purpose: AssignmentPurpose,
         actor: Option<Id>,
     ) -> Result<Id> {
-        if !["rereview", "retest"].contains(&purpose) {
+        if !matches!(
+            purpose,
+            AssignmentPurpose::Rereview | AssignmentPurpose::Retest
+        ) {
             return Err(StoreError::invalid(
                 "an assignment made by hand is a rereview or a retest",
             ));
         }
-        let purpose = purpose.to_owned();
         self.write(move |c| {
             Box::pin(async move {
                 let exists = sqlx::query("SELECT id FROM items WHERE id = $1 AND project_id = $2")
@@ -276,7 +260,7 @@ impl Store {
                 .bind(project_id)
                 .bind(item_id)
                 .bind(annotator_id)
-                .bind(&purpose)
+                .bind(purpose.as_str())
                 .bind(actor)
                 .fetch_one(&mut *c)
                 .await?;

@@ -4,9 +4,9 @@
 use super::{DAY_MS, GoldFeedback, parse_gold, settings_of};
 use crate::answer::matches_gold;
 use crate::audit::AuditEvent;
-use crate::conn::{Conn, stmt};
+use crate::conn::{Columns, Conn, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
-use crate::model::{AuditAction, Id, Project};
+use crate::model::{AccountKind, AnswerKind, AuditAction, Id, Project};
 use crate::queue_rules::GoldFeedbackMode;
 use crate::{Store, audit};
 use serde::Serialize;
@@ -20,7 +20,7 @@ pub struct AnnotatorProgress {
     pub user_id: Id,
     pub username: String,
     pub display_name: String,
-    pub kind: String,
+    pub kind: AccountKind,
     pub done_today: i64,
     pub done_total: i64,
     pub daily_cap: Option<i64>,
@@ -47,7 +47,7 @@ pub struct MyWorkEntry {
     pub item_id: Id,
     pub title: String,
     pub item_type: String,
-    pub kind: String,
+    pub kind: AnswerKind,
     pub answer: Value,
     pub created_at: i64,
     pub is_late: bool,
@@ -329,7 +329,7 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
                     item_id: row.try_get("item_id")?,
                     title: row.try_get("title")?,
                     item_type: row.try_get("item_type")?,
-                    kind: row.try_get("kind")?,
+                    kind: row.col("kind")?,
                     answer: parse_json(&row.try_get::<String, _>("answer")?, "answer")?,
                     created_at,
                     is_late: row.try_get::<i64, _>("is_late")? != 0,
@@ -415,7 +415,7 @@ fn progress_from_row(row: &AnyRow, today: i64) -> Result<AnnotatorProgress> {
         user_id: row.try_get("id")?,
         username: row.try_get("username")?,
         display_name: row.try_get("display_name")?,
-        kind: row.try_get("kind")?,
+        kind: row.col("kind")?,
         done_today: if day == Some(today) {
             row.try_get::<Option<i64>, _>("done_today")?.unwrap_or(0)
         } else {

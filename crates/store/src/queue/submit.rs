@@ -10,7 +10,9 @@ use crate::answer::{matches_gold, same_answer};
 use crate::audit::AuditEvent;
 use crate::conn::{self, Columns, Conn, Param, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
-use crate::model::{AuditAction, Id, Project, User};
+use crate::model::{
+    AssignmentPurpose, AssignmentStatus, AuditAction, Id, ItemState, Project, User,
+};
 use crate::queue_rules::{
     GoldFeedbackMode, OverlapDecision, answer_categories, decide_overlap, high_severity_threshold,
     severity_index, vote_agreement,
@@ -110,11 +112,12 @@ async fn submit_in(
     let now = now_in(c, dialect).await?;
     let a = open_assignment(c, dialect, ctx, s).await?;
     let assignment_id: Id = a.col("id")?;
-    let purpose: String = a.col("purpose")?;
-    let status: String = a.col("status")?;
+    let purpose: AssignmentPurpose = a.col("purpose")?;
+    let status: AssignmentStatus = a.col("status")?;
     let expires_at: Option<i64> = a.col("expires_at")?;
     let counts = a.col::<i64>("counts_toward_overlap")? != 0;
-    let late = status != "leased" || expires_at.is_none_or(|e| e <= now);
+    let leased = status == AssignmentStatus::Leased;
+    let late = !leased || expires_at.is_none_or(|e| e <= now);
 
     let is_gold = a.col::<i64>("is_gold")? != 0;
     let gold_answer = parse_gold(a.col("gold_answer")?)?;
@@ -129,10 +132,10 @@ async fn submit_in(
     };
     let annotation_id = insert_annotation(c, ctx, s, &written).await?;
     mark_submitted(c, assignment_id, annotation_id, now).await?;
-    if counts && purpose == "label" {
-        settle_item(c, ctx, s, &a, status == "leased", now).await?;
+    if counts && purpose == AssignmentPurpose::Label {
+        settle_item(c, ctx, s, &a, leased, now).await?;
     }
-    if ctx.is_model && purpose == "label" && s.kind == AnswerKind::Label {
+    if ctx.is_model && purpose == AssignmentPurpose::Label && s.kind == AnswerKind::Label {
         record_prelabel(c, ctx, s).await?;
     }
     let paused = count_submission(c, dialect, ctx, s, &a, &written).await?;
@@ -188,8 +191,8 @@ async fn replay(
         ));
     }
     let stored_answer: Value = parse_json(&row.col::<String>("answer")?, "answer")?;
-    let stored_kind: String = row.col("kind")?;
-    if stored_kind != s.kind.as_str() || !same_answer(&stored_answer, &s.answer) {
+    let stored_kind: AnswerKind = row.col("kind")?;
+    if stored_kind != s.kind || !same_answer(&stored_answer, &s.answer) {
         return Err(StoreError::KeyReused {
             annotation_id: row.col("id")?,
             stored_answer,
@@ -491,7 +494,7 @@ async fn settle_item(
     slot_still_held: bool,
     now: i64,
 ) -> Result<()> {
-    let state: String = a.col("state")?;
+    let state: ItemState = a.col("state")?;
     let labels = a.col::<i64>("labels_count")? + 1;
     let needed = a
         .col::<Option<i64>>("needed")?
@@ -499,8 +502,9 @@ async fn settle_item(
     // A late submission whose slot went back to the queue takes a slot again: the work is
     // kept even if that puts the item over its overlap.
     let slots = a.col::<i64>("slots_taken")? + i64::from(!slot_still_held);
-    let next = next_item_state(c, ctx, s, &state, labels, needed).await?;
-    let open = next.state == "in_progress" && slots < next.needed || next.state == "queued";
+    let next = next_item_state(c, ctx, s, state, labels, needed).await?;
+    let open = next.state == ItemState::InProgress && slots < next.needed
+        || next.state == ItemState::Queued;
     let counts = ItemCounts {
         labels,
         slots,
@@ -514,7 +518,7 @@ async fn settle_item(
 
 /// Where an item goes after a counted submission.
 struct NextState {
-    state: String,
+    state: ItemState,
     /// Why it was escalated, when it was.
     reason: Option<&'static str>,
     /// Its overlap, one more when the votes asked for another label.
@@ -527,32 +531,32 @@ async fn next_item_state(
     c: &mut Conn<'_>,
     ctx: &SubmitContext,
     s: &Submission,
-    state: &str,
+    state: ItemState,
     labels: i64,
     needed: i64,
 ) -> Result<NextState> {
     let mut next = NextState {
-        state: state.to_owned(),
+        state,
         reason: None,
         needed,
     };
-    let collecting = state == "queued" || state == "in_progress";
+    let collecting = matches!(state, ItemState::Queued | ItemState::InProgress);
     if collecting && s.kind == AnswerKind::Unsure {
-        next.state = "escalated".into();
+        next.state = ItemState::Escalated;
         next.reason = Some("unsure");
     } else if collecting && labels >= needed {
         let answers = counted_answers(c, s.item_id).await?;
         let agreement = vote_agreement(ctx.schema(), &answers);
         match decide_overlap(&ctx.settings, needed, agreement) {
-            OverlapDecision::Done => next.state = "labelled".into(),
+            OverlapDecision::Done => next.state = ItemState::Labelled,
             OverlapDecision::AskOneMore => next.needed += 1,
             OverlapDecision::Escalate => {
-                next.state = "escalated".into();
+                next.state = ItemState::Escalated;
                 next.reason = Some("no_agreement");
             }
         }
     } else if collecting {
-        next.state = "in_progress".into();
+        next.state = ItemState::InProgress;
     }
     Ok(next)
 }

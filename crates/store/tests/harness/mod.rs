@@ -123,7 +123,7 @@ pub mod fixtures {
             display_name: None,
             password: Some(PASSWORD.into()),
             is_admin: false,
-            kind: "human".into(),
+            kind: concord_store::AccountKind::Human,
         }
     }
 

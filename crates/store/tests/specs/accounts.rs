@@ -9,7 +9,7 @@ fn person(name: &str, password: &str) -> NewUser {
         display_name: None,
         password: Some(password.into()),
         is_admin: false,
-        kind: "human".into(),
+        kind: concord_store::AccountKind::Human,
     }
 }
 
@@ -103,13 +103,17 @@ async fn usernames_are_one_to_sixty_four_letters_digits_or_underscore_hyphen_dot
 }
 
 async fn a_user_kind_is_human_or_model(store: TestStore) {
-    let mut robot = person("robot", "long enough");
-    robot.kind = "robot".into();
-    let err = store.create_user(robot, None).await.unwrap_err();
-    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
     let mut model = person("classifier", "long enough");
-    model.kind = "model".into();
-    assert_eq!(store.create_user(model, None).await.unwrap().kind, "model");
+    model.kind = concord_store::AccountKind::Model;
+    let created = store.create_user(model, None).await.unwrap();
+    assert_eq!(created.kind, concord_store::AccountKind::Model);
+    let read_back = store.user_by_name("classifier").await.unwrap();
+    assert_eq!(read_back.kind, concord_store::AccountKind::Model);
+    let person = store
+        .create_user(person("ana", "long enough"), None)
+        .await
+        .unwrap();
+    assert_eq!(person.kind, concord_store::AccountKind::Human);
 }
 
 async fn passwords_shorter_than_eight_characters_are_rejected(store: TestStore) {

@@ -1,7 +1,7 @@
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
 use concord_store::{
-    Id, ImportOutcome, LoginCheck, NewAnnotation, OnConflict, Project, Role, StoreError,
+    AccountKind, AnnotationSource, Id, ImportOutcome, ItemState, LoginCheck, NewAnnotation, OnConflict, Project, Role, StoreError,
 };
 use serde_json::json;
 
@@ -61,7 +61,7 @@ async fn an_annotation_is_stored_with_what_the_annotator_said(store: TestStore) 
     assert_eq!(stored.schema_version_id, Some(schema.id));
     assert_eq!(stored.supersedes, None);
     assert_eq!(
-        stored.source, "override",
+        stored.source, AnnotationSource::Override,
         "outside the queue and no correction"
     );
     assert_eq!(
@@ -356,7 +356,7 @@ async fn imported_annotations_create_missing_annotators_and_label_their_items(st
     );
 
     let legacy = store.user_by_name("legacy_7").await.unwrap();
-    assert_eq!(legacy.kind, "human");
+    assert_eq!(legacy.kind, AccountKind::Human);
     assert!(!legacy.is_admin);
     assert_eq!(
         store.role_in(&legacy, project.id).await.unwrap(),
@@ -390,17 +390,20 @@ async fn imported_annotations_create_missing_annotators_and_label_their_items(st
             ),
         ]
     );
-    assert!(first.iter().all(|a| a.source == "import"));
+    assert!(first.iter().all(|a| a.source == AnnotationSource::Import));
     assert!(first.iter().all(|a| a.schema_version_id == Some(schema.id)));
 
-    let states: Vec<String> = {
+    let states: Vec<ItemState> = {
         let mut states = Vec::new();
         for id in &items {
             states.push(store.item(project.id, *id).await.unwrap().state);
         }
         states
     };
-    assert_eq!(states, ["labelled", "labelled", "queued"]);
+    assert_eq!(
+        states,
+        [ItemState::Labelled, ItemState::Labelled, ItemState::Queued]
+    );
     assert_eq!(store.count_annotations(project.id).await.unwrap(), 3);
 
     // The queue counts imported labels: only the unlabelled item is served, then nothing.
@@ -435,7 +438,7 @@ item-99999,legacy_2,VIOLATING,S3,
     ));
     assert_eq!(
         store.item(project.id, items[0]).await.unwrap().state,
-        "queued"
+        concord_store::ItemState::Queued
     );
 }
 
@@ -475,7 +478,7 @@ item-00002,legacy_1,VIOLATING,S9,
     assert_eq!(store.count_annotations(project.id).await.unwrap(), 0);
     assert_eq!(
         store.item(project.id, items[0]).await.unwrap().state,
-        "queued"
+        concord_store::ItemState::Queued
     );
     assert!(store.user_by_name("legacy_1").await.is_err());
 }

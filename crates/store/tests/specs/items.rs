@@ -1,6 +1,6 @@
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
-use concord_store::{ImportOutcome, Item, ItemFilter, OnConflict, StoreError};
+use concord_store::{ImportOutcome, Item, ItemFilter, ItemState, OnConflict, StoreError};
 use serde_json::json;
 
 fn outcome(read: i64, inserted: i64, updated: i64, skipped: i64) -> ImportOutcome {
@@ -59,7 +59,7 @@ ep-1,Episode,Morning Show,,,,,
         Some("https://cdn.example/1.mp3")
     );
     assert_eq!(track.metadata["extra"], json!({"mood": "calm"}));
-    assert_eq!(track.state, "queued");
+    assert_eq!(track.state, concord_store::ItemState::Queued);
     assert!(!track.is_gold);
     assert_eq!(track.gold_answer, None);
     assert_eq!(
@@ -346,7 +346,7 @@ async fn on_conflict_update_replaces_catalog_fields_but_keeps_state_and_annotati
     assert_eq!(after.title, "Two renamed");
     assert_eq!(after.item_type, "episode");
     assert_eq!(after.priority, 7);
-    assert_eq!(after.state, "escalated");
+    assert_eq!(after.state, concord_store::ItemState::Escalated);
     assert!(after.updated_at >= before.updated_at);
     assert_eq!(store.item_annotations(before.id).await.unwrap().len(), 1);
     assert_eq!(
@@ -500,7 +500,7 @@ async fn items_filter_by_type_state_gold_and_priority(store: TestStore) {
         ["ep-0001", "ep-0002"]
     );
     let by_state = ItemFilter {
-        state: Some("labelled".into()),
+        state: Some(ItemState::Labelled),
         ..ItemFilter::default()
     };
     assert_eq!(
@@ -527,7 +527,7 @@ async fn items_filter_by_type_state_gold_and_priority(store: TestStore) {
     assert_eq!(filtered(&store, project, urgent).await, ["trk-2", "book-1"]);
     let labelled_tracks = ItemFilter {
         item_type: Some("track".into()),
-        state: Some("labelled".into()),
+        state: Some(ItemState::Labelled),
         ..ItemFilter::default()
     };
     assert_eq!(filtered(&store, project, labelled_tracks).await, ["trk-3"]);
@@ -592,16 +592,13 @@ async fn state_counts_name_all_five_states_zeros_included(store: TestStore) {
     .await
     .unwrap();
     let counts = store.item_state_counts(project).await.unwrap();
-    let expected: Vec<(String, i64)> = [
-        ("queued", 6),
-        ("in_progress", 0),
-        ("labelled", 2),
-        ("escalated", 0),
-        ("adjudicated", 0),
-    ]
-    .into_iter()
-    .map(|(s, n)| (s.to_owned(), n))
-    .collect();
+    let expected = vec![
+        (ItemState::Queued, 6),
+        (ItemState::InProgress, 0),
+        (ItemState::Labelled, 2),
+        (ItemState::Escalated, 0),
+        (ItemState::Adjudicated, 0),
+    ];
     assert_eq!(counts, expected);
     let empty = fixtures::project(&store, "empty").await;
     let counts = store.item_state_counts(empty.id).await.unwrap();

@@ -1,6 +1,6 @@
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
-use concord_store::StoreError;
+use concord_store::{JobKind, JobStatus, StoreError};
 use serde_json::json;
 
 async fn a_job_reports_progress_and_then_its_result(store: TestStore) {
@@ -8,16 +8,16 @@ async fn a_job_reports_progress_and_then_its_result(store: TestStore) {
     let project = fixtures::project(&store, "podcasts").await;
     let job = store
         .create_job(
-            "import_items",
+            JobKind::ImportItems,
             Some(project.id),
             Some(pm.id),
             "reading items.csv",
         )
         .await
         .unwrap();
-    assert_eq!(job.kind, "import_items");
+    assert_eq!(job.kind, JobKind::ImportItems);
     assert_eq!(job.project_id, Some(project.id));
-    assert_eq!(job.status, "running");
+    assert_eq!(job.status, JobStatus::Running);
     assert_eq!(job.progress_done, 0);
     assert_eq!(job.progress_total, None);
     assert_eq!(job.message, "reading items.csv");
@@ -33,7 +33,7 @@ async fn a_job_reports_progress_and_then_its_result(store: TestStore) {
         (500, Some(2_000))
     );
     assert_eq!(running.message, "staged 500");
-    assert_eq!(running.status, "running");
+    assert_eq!(running.status, JobStatus::Running);
     assert!(running.updated_at >= job.updated_at);
 
     store
@@ -52,21 +52,21 @@ async fn a_job_reports_progress_and_then_its_result(store: TestStore) {
         .await
         .unwrap();
     let done = store.job(job.id).await.unwrap();
-    assert_eq!(done.status, "succeeded");
+    assert_eq!(done.status, JobStatus::Succeeded);
     assert_eq!(done.result, Some(json!({"inserted": 2000})));
     assert!(done.finished_at.is_some());
     assert!(done.finished_at.unwrap() >= done.created_at);
 }
 
 async fn a_failed_job_keeps_its_error_message(store: TestStore) {
-    let job = store.create_job("export", None, None, "").await.unwrap();
+    let job = store.create_job(JobKind::Consensus, None, None, "").await.unwrap();
     assert_eq!(job.project_id, None);
     store
         .finish_job(job.id, Err("items.csv:7: field id: is missing".into()))
         .await
         .unwrap();
     let failed = store.job(job.id).await.unwrap();
-    assert_eq!(failed.status, "failed");
+    assert_eq!(failed.status, JobStatus::Failed);
     assert_eq!(failed.message, "items.csv:7: field id: is missing");
     assert_eq!(failed.result, None);
     assert!(failed.finished_at.is_some());
@@ -76,20 +76,27 @@ async fn a_projects_jobs_are_listed_newest_first(store: TestStore) {
     let podcasts = fixtures::project(&store, "podcasts").await;
     let music = fixtures::project(&store, "music").await;
     let mut mine = Vec::new();
+    // Kinds alternate so that the listing's order shows in them too.
+    let podcasts_kinds = [
+        JobKind::ImportItems,
+        JobKind::Consensus,
+        JobKind::ImportAnnotations,
+        JobKind::Consensus,
+    ];
     for n in 0..4 {
         mine.push(
             store
-                .create_job(&format!("job-{n}"), Some(podcasts.id), None, "")
+                .create_job(podcasts_kinds[n], Some(podcasts.id), None, "")
                 .await
                 .unwrap()
                 .id,
         );
         store
-            .create_job("elsewhere", Some(music.id), None, "")
+            .create_job(JobKind::ImportItems, Some(music.id), None, "")
             .await
             .unwrap();
     }
-    store.create_job("global", None, None, "").await.unwrap();
+    store.create_job(JobKind::Consensus, None, None, "").await.unwrap();
     let listed: Vec<_> = store
         .project_jobs(podcasts.id, 10)
         .await
@@ -100,10 +107,10 @@ async fn a_projects_jobs_are_listed_newest_first(store: TestStore) {
     assert_eq!(
         listed,
         [
-            (mine[3], "job-3".to_owned()),
-            (mine[2], "job-2".to_owned()),
-            (mine[1], "job-1".to_owned()),
-            (mine[0], "job-0".to_owned())
+            (mine[3], JobKind::Consensus),
+            (mine[2], JobKind::ImportAnnotations),
+            (mine[1], JobKind::Consensus),
+            (mine[0], JobKind::ImportItems)
         ]
     );
     let limited: Vec<_> = store
@@ -122,9 +129,9 @@ async fn an_unknown_job_is_not_found(store: TestStore) {
 }
 
 async fn jobs_that_stopped_reporting_are_failed_at_start(store: TestStore) {
-    let fresh = store.create_job("fresh", None, None, "").await.unwrap();
-    let stale = store.create_job("stale", None, None, "").await.unwrap();
-    let finished = store.create_job("finished", None, None, "").await.unwrap();
+    let fresh = store.create_job(JobKind::Consensus, None, None, "").await.unwrap();
+    let stale = store.create_job(JobKind::Consensus, None, None, "").await.unwrap();
+    let finished = store.create_job(JobKind::Consensus, None, None, "").await.unwrap();
     store
         .finish_job(finished.id, Ok(json!(null)))
         .await
@@ -139,10 +146,10 @@ async fn jobs_that_stopped_reporting_are_failed_at_start(store: TestStore) {
     )
     .await;
     assert_eq!(store.fail_stale_jobs().await.unwrap(), 1);
-    assert_eq!(store.job(stale.id).await.unwrap().status, "failed");
+    assert_eq!(store.job(stale.id).await.unwrap().status, JobStatus::Failed);
     assert!(store.job(stale.id).await.unwrap().finished_at.is_some());
-    assert_eq!(store.job(fresh.id).await.unwrap().status, "running");
-    assert_eq!(store.job(finished.id).await.unwrap().status, "succeeded");
+    assert_eq!(store.job(fresh.id).await.unwrap().status, JobStatus::Running);
+    assert_eq!(store.job(finished.id).await.unwrap().status, JobStatus::Succeeded);
 }
 
 on_every_backend!(

@@ -5,7 +5,7 @@
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
 use concord_store::{
-    ConsensusWrite, ExampleScope, Id, NewAdjudication, NewAnnotation, NewEscalation,
+    ConsensusWrite, EscalationStatus, ExampleScope, Id, NewAdjudication, NewAnnotation, NewEscalation,
     NewItemConsensus, OnConflict, PrecedentFilter, Project, Store, StoreError, User,
 };
 use serde_json::json;
@@ -130,7 +130,7 @@ async fn a_run_replaces_results_and_never_queues_an_item_twice(store: TestStore)
         "an item already waiting is not queued again"
     );
     let queue = store
-        .escalations(setup.project.id, "open", setup.expert.id, 10)
+        .escalations(setup.project.id, EscalationStatus::Open, setup.expert.id, 10)
         .await
         .unwrap();
     assert_eq!(queue.len(), 1);
@@ -139,12 +139,12 @@ async fn a_run_replaces_results_and_never_queues_an_item_twice(store: TestStore)
     assert!(queue[0].due_at - queue[0].opened_at == 3_600_000);
     assert!(!queue[0].viewer_labelled);
     let as_annotator = store
-        .escalations(setup.project.id, "open", setup.annotators[0].id, 10)
+        .escalations(setup.project.id, EscalationStatus::Open, setup.annotators[0].id, 10)
         .await
         .unwrap();
     assert!(as_annotator[0].viewer_labelled);
     let item = store.item(setup.project.id, setup.items[0]).await.unwrap();
-    assert_eq!(item.state, "escalated");
+    assert_eq!(item.state, concord_store::ItemState::Escalated);
     // Results are replaced, not accumulated.
     assert_eq!(store.item_consensus(setup.items[0]).await.unwrap().len(), 1);
     let latest = store
@@ -226,7 +226,7 @@ async fn the_run_reads_each_annotators_latest_answer_once(store: TestStore) {
         corrected[0].annotator.username,
         setup.annotators[0].username
     );
-    assert_eq!(corrected[0].kind, "label");
+    assert_eq!(corrected[0].kind, concord_store::AnswerKind::Label);
     assert_eq!(
         input.labels.answers.len(),
         3,
@@ -253,16 +253,16 @@ async fn an_adjudication_resolves_the_escalation_and_becomes_precedent(store: Te
     assert!(decided.overturned, "S3 overturns the S1 consensus");
     assert_eq!(decided.consensus_before.as_ref().unwrap()["severity"], "S1");
     let item = store.item(setup.project.id, setup.items[0]).await.unwrap();
-    assert_eq!(item.state, "adjudicated");
+    assert_eq!(item.state, concord_store::ItemState::Adjudicated);
     assert!(
         store
-            .escalations(setup.project.id, "open", setup.expert.id, 10)
+            .escalations(setup.project.id, EscalationStatus::Open, setup.expert.id, 10)
             .await
             .unwrap()
             .is_empty()
     );
     let resolved = store
-        .escalations(setup.project.id, "resolved", setup.expert.id, 10)
+        .escalations(setup.project.id, EscalationStatus::Resolved, setup.expert.id, 10)
         .await
         .unwrap();
     assert_eq!(resolved[0].adjudication_id, Some(decided.id));
@@ -390,7 +390,7 @@ async fn an_expert_who_labelled_the_item_or_a_bad_decision_changes_nothing(store
     );
     assert_eq!(
         store
-            .escalations(setup.project.id, "open", setup.expert.id, 10)
+            .escalations(setup.project.id, EscalationStatus::Open, setup.expert.id, 10)
             .await
             .unwrap()
             .len(),
@@ -402,7 +402,7 @@ async fn an_expert_who_labelled_the_item_or_a_bad_decision_changes_nothing(store
             .await
             .unwrap()
             .state,
-        "escalated"
+        concord_store::ItemState::Escalated
     );
 }
 

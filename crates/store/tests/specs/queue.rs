@@ -4,7 +4,7 @@
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
 use concord_store::{
-    AnswerKind, Id, NewUser, NextItem, OnConflict, Project, Store, StoreError, Submission, User,
+    AnswerKind, AssignmentPurpose, Id, ItemState, NewUser, NextItem, OnConflict, Project, Store, StoreError, Submission, User,
 };
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -98,7 +98,7 @@ async fn model_account(store: &Store, username: &str) -> User {
                 display_name: None,
                 password: None,
                 is_admin: false,
-                kind: "model".into(),
+                kind: concord_store::AccountKind::Model,
             },
             None,
         )
@@ -106,7 +106,7 @@ async fn model_account(store: &Store, username: &str) -> User {
         .unwrap()
 }
 
-async fn item_state(store: &Store, project: &Project, item_id: Id) -> String {
+async fn item_state(store: &Store, project: &Project, item_id: Id) -> ItemState {
     store.item(project.id, item_id).await.unwrap().state
 }
 
@@ -351,7 +351,7 @@ async fn unsure_uses_the_slot_and_escalates_while_a_skip_frees_it(store: TestSto
     store.submit(&project, &people[0], unsure).await.unwrap();
     assert_eq!(
         item_state(&store, &project, lease.item.id).await,
-        "escalated"
+        ItemState::Escalated
     );
     let escalated = lease.item.id;
 
@@ -444,9 +444,9 @@ async fn dynamic_overlap_adds_annotators_on_disagreement_and_escalates_at_the_ma
         .await
         .unwrap();
     assert_eq!(by_item[&one.id], 2);
-    assert_eq!(one.state, "labelled");
+    assert_eq!(one.state, concord_store::ItemState::Labelled);
     assert_eq!(by_item[&two.id], 3, "one more annotator, up to the maximum");
-    assert_eq!(two.state, "escalated");
+    assert_eq!(two.state, concord_store::ItemState::Escalated);
 }
 
 async fn coverage_gives_the_rest_of_the_items_one_label(store: TestStore) {
@@ -785,12 +785,12 @@ async fn a_rereview_is_the_only_way_to_see_an_item_again_and_it_comes_first(stor
     )
     .await;
     store
-        .assign_again(project.id, lease.item.id, ann.id, "rereview", Some(pm.id))
+        .assign_again(project.id, lease.item.id, ann.id, AssignmentPurpose::Rereview, Some(pm.id))
         .await
         .unwrap();
     let again = leased(store.next_item(&project, &ann).await.unwrap());
     assert_eq!(again.item.id, lease.item.id);
-    assert_eq!(again.purpose, "rereview");
+    assert_eq!(again.purpose, AssignmentPurpose::Rereview);
     label(
         &store,
         &project,
@@ -806,7 +806,7 @@ async fn a_rereview_is_the_only_way_to_see_an_item_again_and_it_comes_first(stor
         2
     );
     let err = store
-        .assign_again(project.id, lease.item.id, ann.id, "whenever", Some(pm.id))
+        .assign_again(project.id, lease.item.id, ann.id, AssignmentPurpose::Gold, Some(pm.id))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("rereview"));
@@ -825,7 +825,7 @@ async fn an_item_first_seen_in_a_retest_is_never_served_again_by_the_ordinary_qu
     // Two retests of the same item may be made; each is served once.
     for key in ["retest-key-1", "retest-key-2"] {
         store
-            .assign_again(project.id, first.id, ann.id, "retest", Some(pm.id))
+            .assign_again(project.id, first.id, ann.id, AssignmentPurpose::Retest, Some(pm.id))
             .await
             .unwrap();
         let lease = leased(store.next_item(&project, &ann).await.unwrap());
