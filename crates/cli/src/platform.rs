@@ -398,13 +398,7 @@ pub fn project(command: ProjectCommand) -> Result<ExitCode> {
                         let value: serde_json::Value = serde_json::from_str(&text)
                             .with_context(|| format!("{} is not JSON", path.display()))?;
                         // Checked before anything is created, so bad settings change nothing.
-                        if !value.is_object() {
-                            anyhow::bail!(
-                                "{}: project settings must be a JSON object",
-                                path.display()
-                            );
-                        }
-                        concord_store::QueueSettings::from_project_settings(&value)
+                        concord_store::ProjectSettings::parse(value.clone())
                             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
                         Some(value)
                     }

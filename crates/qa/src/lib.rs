@@ -18,7 +18,7 @@ pub use release::{create_release, release_summary};
 pub use report::QualityReport;
 
 use concord_store::{
-    ConsensusRun, ConsensusWrite, Id, LabelSchema, Project, QaSettings, Store, StoreError,
+    ConsensusRun, ConsensusWrite, Id, LabelSchema, Project, Store, StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +52,7 @@ pub async fn run_consensus(
     job_id: Option<Id>,
     progress: &dyn Progress,
 ) -> Result<ConsensusRun, QaError> {
-    let settings =
-        QaSettings::from_project_settings(&project.settings).map_err(QaError::Settings)?;
+    let settings = project.settings.qa.clone();
     let schema: LabelSchema = store.current_schema(project.id).await?.definition;
     progress.step("reading the labels");
     let started = std::time::Instant::now();

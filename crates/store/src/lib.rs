@@ -24,6 +24,7 @@ mod items;
 mod jobs;
 mod migrate;
 mod model;
+mod project_settings;
 mod projects;
 mod qa;
 pub mod qa_settings;
@@ -43,6 +44,7 @@ pub use imports::{
 };
 pub use items::{ExportRow, ItemFilter, ItemPage};
 pub use model::*;
+pub use project_settings::ProjectSettings;
 pub use projects::NewProject;
 pub use qa::{
     Adjudication, AnnotatorFact, AnnotatorQuality, ConsensusInput, ConsensusRun, ConsensusWrite,

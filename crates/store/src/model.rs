@@ -150,7 +150,7 @@ pub struct Project {
     pub slug: String,
     pub name: String,
     pub description: String,
-    pub settings: Value,
+    pub settings: crate::project_settings::ProjectSettings,
     pub current_schema_version_id: Option<Id>,
     pub current_guideline_version_id: Option<Id>,
     pub created_at: i64,

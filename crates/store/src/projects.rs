@@ -6,6 +6,7 @@ use crate::conn::{Columns, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::AuditAction;
 use crate::model::{Id, Member, Project, Role, User};
+use crate::project_settings::ProjectSettings;
 use crate::schema::LabelSchema;
 use crate::{Store, audit};
 use serde_json::Value;
@@ -20,7 +21,11 @@ fn project_from_row(row: &impl Columns) -> Result<Project> {
         slug: row.col("slug")?,
         name: row.col("name")?,
         description: row.col("description")?,
-        settings: parse_json(&row.col::<String>("settings")?, "project settings")?,
+        settings: ProjectSettings::parse(parse_json(
+            &row.col::<String>("settings")?,
+            "project settings",
+        )?)
+        .map_err(StoreError::Corrupt)?,
         current_schema_version_id: row.col("current_schema_version_id")?,
         current_guideline_version_id: row.col("current_guideline_version_id")?,
         created_at: row.col("created_at")?,
@@ -232,13 +237,7 @@ after: audit::snapshot(&project),
         if name.trim().is_empty() {
             return Err(StoreError::invalid("a project needs a name"));
         }
-        if !settings.is_object() {
-            return Err(StoreError::invalid(
-                "project settings must be a JSON object",
-            ));
-        }
-        crate::QueueSettings::from_project_settings(&settings).map_err(StoreError::Invalid)?;
-        crate::QaSettings::from_project_settings(&settings).map_err(StoreError::Invalid)?;
+        let settings = ProjectSettings::parse(settings).map_err(StoreError::Invalid)?;
         let name = name.trim().to_owned();
         let description = description.to_owned();
         self.write(move |c| {
@@ -249,7 +248,7 @@ after: audit::snapshot(&project),
                 )
                 .bind(name)
                 .bind(description)
-                .bind(json_text(&settings))
+                .bind(json_text(settings.as_json()))
                 .bind(project_id)
                 .execute(&mut *c)
                 .await?;

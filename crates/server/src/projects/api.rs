@@ -95,7 +95,9 @@ async fn update_project(
             project.id,
             patch.name.as_deref().unwrap_or(&project.name),
             patch.description.as_deref().unwrap_or(&project.description),
-            patch.settings.unwrap_or(project.settings),
+            patch
+                .settings
+                .unwrap_or_else(|| project.settings.into_json()),
             Some(auth.user.id),
         )
         .await?;

@@ -209,7 +209,7 @@ async fn adjudication_view(
     form: Option<Value>,
 ) -> AppResult<Html<String>> {
     let item = state.store.item(project.id, item_id).await?;
-    let settings = QaSettings::from_project_settings(&project.settings).unwrap_or_default();
+    let settings = &project.settings.qa;
     let annotations = state.store.item_annotations(item.id).await?;
     let labelled_by_viewer = annotations.iter().any(|a| a.annotator_id == auth.user.id);
     let consensus = state.store.item_consensus(item.id).await?;
@@ -429,7 +429,7 @@ async fn rules_view(
     error: Option<String>,
     notice: Option<&str>,
 ) -> AppResult<(StatusCode, Html<String>)> {
-    let settings = QaSettings::from_project_settings(&project.settings).unwrap_or_default();
+    let settings = &project.settings.qa;
     let schema = state.store.current_schema(project.id).await?;
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -605,7 +605,7 @@ async fn rules_submit(
         )
         .await;
     }
-    let mut all = project.settings.clone();
+    let mut all = project.settings.as_json().clone();
     all["qa"] = serde_json::to_value(&settings).map_err(AppError::internal)?;
     state
         .store

@@ -120,10 +120,7 @@ async fn team_page(
 ) -> AppResult<Html<String>> {
     let annotators = progress::team_json(&state.store.team_progress(project.id).await?);
     let queue = state.store.queue_overview(project.id).await?;
-    // Saved settings were validated; a project without queue settings shows the defaults.
-    let settings =
-        concord_store::queue_rules::QueueSettings::from_project_settings(&project.settings)
-            .unwrap_or_default();
+    let settings = &project.settings.queue;
     render(
         &state,
         "team.html",

@@ -145,7 +145,7 @@ impl QueueContext {
             project_id: project.id,
             user_id: user.id,
             is_model: user.kind == crate::model::AccountKind::Model,
-            settings: settings_of(project)?,
+            settings: settings_of(project),
         })
     }
 }
@@ -313,8 +313,8 @@ after: audit::snapshot(&serde_json::json!({"item_id": item_id, "user_id": annota
     }
 }
 
-fn settings_of(project: &Project) -> Result<QueueSettings> {
-    QueueSettings::from_project_settings(&project.settings).map_err(StoreError::Corrupt)
+fn settings_of(project: &Project) -> QueueSettings {
+    project.settings.queue.clone()
 }
 
 /// The database clock inside a queue transaction (several servers agree on it).

@@ -291,7 +291,7 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
         user_id: Id,
         limit: i64,
     ) -> Result<Vec<MyWorkEntry>> {
-        let settings = settings_of(project)?;
+        let settings = settings_of(project);
         let rows = sqlx::query(
             "SELECT a.id, a.item_id, i.title, i.item_type, a.kind, a.answer, a.created_at, \
                a.is_late, a.gold_correct, i.gold_answer \

@@ -342,7 +342,7 @@ async fn a_role_change_a_removal_or_a_project_edit_counts_from_the_next_lookup(s
             project.id,
             "Catalog, renamed",
             &project.description,
-            project.settings.clone(),
+            project.settings.as_json().clone(),
             Some(pm.id),
         )
         .await

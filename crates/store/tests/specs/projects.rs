@@ -91,10 +91,10 @@ async fn updating_a_project_records_before_and_after_in_the_audit_log(store: Tes
         .unwrap();
     assert_eq!(updated.name, "Podcast safety");
     assert_eq!(updated.description, "Episodes in review");
-    assert_eq!(updated.settings, json!({"overlap": 3}));
+    assert_eq!(updated.settings.as_json(), &json!({"overlap": 3}));
     let reread = store.project("podcasts").await.unwrap();
     assert_eq!(reread.name, "Podcast safety");
-    assert_eq!(reread.settings, json!({"overlap": 3}));
+    assert_eq!(reread.settings.as_json(), &json!({"overlap": 3}));
 
     let log = store.audit_log(Some(project.id), 10).await.unwrap();
     let entry = log
