@@ -8,12 +8,12 @@ use crate::model::AuditAction;
 use crate::conn::Columns;
 use crate::model::{AccountKind, Id};
 use crate::qa::{PAGE_ROWS, for_each_question_page};
-use crate::{Store, audit};
+use crate::{Dialect, Store, audit};
 pub use concord_formats::release::{ReleaseItem, ReleaseLabel};
 use futures_util::TryStreamExt;
 use serde::Serialize;
-use serde_json::{Map, Value};
-use sqlx::Row;
+use serde_json::{Map, Value, json};
+use sqlx::{AnyConnection, Row};
 use sqlx::any::AnyRow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tokio::sync::mpsc;
@@ -107,6 +107,208 @@ fn valid_name(name: &str) -> bool {
 /// Rows per multi-row INSERT.
 const ROWS_PER_INSERT: usize = 400;
 
+/// The latest consensus run: a release freezes its results.
+async fn latest_run(c: &mut AnyConnection, project_id: Id) -> Result<(Id, String)> {
+    let run = sqlx::query(
+        "SELECT id, method FROM consensus_runs WHERE project_id = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(project_id)
+    .fetch_optional(&mut *c)
+    .await?
+    .ok_or_else(|| StoreError::conflict("compute the consensus before releasing (no run yet)"))?;
+    Ok((run.try_get("id")?, run.try_get("method")?))
+}
+
+/// The newest annotation the release has seen (labels after it are not in it).
+async fn annotation_watermark(c: &mut AnyConnection, project_id: Id) -> Result<Id> {
+    let newest: Option<Id> =
+        sqlx::query("SELECT MAX(id) AS id FROM annotations WHERE project_id = $1")
+            .bind(project_id)
+            .fetch_one(&mut *c)
+            .await?
+            .try_get("id")?;
+    Ok(newest.unwrap_or(0))
+}
+
+/// Per item, the consensus of every question. Read in packed pages: a million result rows
+/// one by one through the driver cost seconds (see `Dialect::json_rows`).
+async fn consensus_snapshots(
+    c: &mut AnyConnection,
+    dialect: Dialect,
+    project_id: Id,
+) -> Result<BTreeMap<Id, Snapshot>> {
+    let mut items: BTreeMap<Id, Snapshot> = BTreeMap::new();
+    let sql = format!(
+        "SELECT {} FROM (SELECT c.item_id, c.question, c.label, c.posterior, c.agreement, \
+                c.n_labels, i.external_id, i.is_gold \
+         FROM item_consensus c JOIN items i ON i.id = c.item_id \
+         WHERE c.project_id = $1 AND (c.question, c.item_id) > ($2, $3) \
+         ORDER BY c.question, c.item_id LIMIT {PAGE_ROWS}) page",
+        dialect.json_rows(
+            "item_id, question, label, posterior, agreement, n_labels, external_id, is_gold",
+            "question, item_id"
+        )
+    );
+    type ConsensusRow = (Id, String, Option<String>, String, Option<f64>, i64, String, i64);
+    let page_key = |row: &ConsensusRow| (row.1.clone(), row.0);
+    for_each_question_page(c, &sql, project_id, page_key, |page| {
+        for (item_id, question, label, posterior, agreement, n_labels, external_id, is_gold) in page
+        {
+            let entry = items.entry(item_id).or_default();
+            entry.external_id = external_id;
+            entry.is_gold = is_gold != 0;
+            let label = label
+                .map(|l| parse_json(&l, "consensus label"))
+                .transpose()?
+                .unwrap_or(Value::Null);
+            entry.label.insert(question.clone(), label);
+            entry
+                .soft
+                .insert(question.clone(), parse_json(&posterior, "posterior")?);
+            let agreement = agreement.map(Value::from).unwrap_or(Value::Null);
+            entry.agreement.insert(question, agreement);
+            entry.n_labels = entry.n_labels.max(n_labels);
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(items)
+}
+
+/// The expert decisions in force (not superseded) replace the consensus of the questions
+/// they answer.
+async fn apply_decisions(
+    c: &mut AnyConnection,
+    project_id: Id,
+    items: &mut BTreeMap<Id, Snapshot>,
+) -> Result<()> {
+    let decisions = sqlx::query(
+        "SELECT a.item_id, a.answer, i.external_id, i.is_gold FROM adjudications a \
+         JOIN items i ON i.id = a.item_id \
+         WHERE a.project_id = $1 \
+           AND NOT EXISTS (SELECT 1 FROM adjudications later WHERE later.supersedes = a.id)",
+    )
+    .bind(project_id)
+    .fetch_all(&mut *c)
+    .await?;
+    for row in &decisions {
+        let item_id: Id = row.try_get("item_id")?;
+        let answer: Value =
+            parse_json(&row.try_get::<String, _>("answer")?, "adjudication answer")?;
+        let entry = items.entry(item_id).or_default();
+        entry.external_id = row.try_get("external_id")?;
+        entry.is_gold = row.try_get::<i64, _>("is_gold")? != 0;
+        if let Value::Object(decided) = answer {
+            entry.label.extend(decided);
+        }
+        entry.adjudicated = true;
+    }
+    Ok(())
+}
+
+/// The guideline versions each item's labels were given under.
+async fn guideline_versions_per_item(
+    c: &mut AnyConnection,
+    project_id: Id,
+) -> Result<HashMap<Id, BTreeSet<i64>>> {
+    let mut versions: HashMap<Id, BTreeSet<i64>> = HashMap::new();
+    let rows = sqlx::query(
+        "SELECT DISTINCT a.item_id, g.version FROM annotations a \
+         JOIN guideline_versions g ON g.id = a.guideline_version_id \
+         WHERE a.project_id = $1",
+    )
+    .bind(project_id)
+    .fetch_all(&mut *c)
+    .await?;
+    for row in &rows {
+        versions
+            .entry(row.try_get("item_id")?)
+            .or_default()
+            .insert(row.try_get("version")?);
+    }
+    Ok(versions)
+}
+
+/// The release's own row.
+struct ReleaseHeader<'a> {
+    project_id: Id,
+    name: &'a str,
+    description: &'a str,
+    run_id: Id,
+    method: &'a str,
+    items: i64,
+    watermark: Id,
+    summary: &'a Value,
+    actor: Option<Id>,
+}
+
+async fn insert_release(
+    c: &mut AnyConnection,
+    dialect: Dialect,
+    header: &ReleaseHeader<'_>,
+) -> Result<Id> {
+    let now = dialect.now_ms();
+    let row = sqlx::query(&format!(
+        "INSERT INTO releases (project_id, name, description, run_id, method, items, \
+           annotation_watermark, summary, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {now}) RETURNING id"
+    ))
+    .bind(header.project_id)
+    .bind(header.name)
+    .bind(header.description)
+    .bind(header.run_id)
+    .bind(header.method)
+    .bind(header.items)
+    .bind(header.watermark)
+    .bind(json_text(header.summary))
+    .bind(header.actor)
+    .fetch_one(&mut *c)
+    .await?;
+    Ok(row.try_get("id")?)
+}
+
+/// The frozen items, in multi-row INSERTs of [`ROWS_PER_INSERT`].
+async fn insert_release_items(
+    c: &mut AnyConnection,
+    dialect: Dialect,
+    release_id: Id,
+    items: &[(Id, Snapshot)],
+    versions: &HashMap<Id, BTreeSet<i64>>,
+) -> Result<()> {
+    for chunk in items.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::from(
+            "INSERT INTO release_items (release_id, item_id, external_id, label, adjudicated, \
+             soft_label, agreement, n_labels, guideline_versions, is_gold) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            let p: Vec<String> = (1..=9).map(|k| dialect.param(i * 9 + k)).collect();
+            sql += &format!("({release_id}, {})", p.join(", "));
+        }
+        let mut query = sqlx::query(&sql);
+        for (item_id, snapshot) in chunk {
+            let item_versions: Vec<i64> = versions
+                .get(item_id)
+                .map(|v| v.iter().copied().collect())
+                .unwrap_or_default();
+            query = query
+                .bind(*item_id)
+                .bind(snapshot.external_id.clone())
+                .bind(json_text(&snapshot.label))
+                .bind(i64::from(snapshot.adjudicated))
+                .bind(json_text(&snapshot.soft))
+                .bind(json_text(&snapshot.agreement))
+                .bind(snapshot.n_labels)
+                .bind(json_text(&item_versions))
+                .bind(i64::from(snapshot.is_gold));
+        }
+        query.execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Freezes the project's current final labels as release `name`. Needs a consensus run;
     /// `summary` is the QA summary computed by the caller (α with intervals, gold accuracy,
@@ -127,171 +329,41 @@ impl Store {
         }
         let description = description.trim().to_owned();
         let dialect = self.dialect();
-        let now = dialect.now_ms();
         let shown = name.clone();
         let result = self
             .write(move |c| {
                 Box::pin(async move {
-                    let run = sqlx::query(
-                        "SELECT id, method FROM consensus_runs WHERE project_id = $1 ORDER BY id DESC LIMIT 1",
-                    )
-                    .bind(project_id)
-                    .fetch_optional(&mut *c)
-                    .await?
-                    .ok_or_else(|| {
-                        StoreError::conflict("compute the consensus before releasing (no run yet)")
-                    })?;
-                    let run_id: Id = run.try_get("id")?;
-                    let method: String = run.try_get("method")?;
-                    let watermark: Option<Id> = sqlx::query(
-                        "SELECT MAX(id) AS id FROM annotations WHERE project_id = $1",
-                    )
-                    .bind(project_id)
-                    .fetch_one(&mut *c)
-                    .await?
-                    .try_get("id")?;
-
-                    // Per item: consensus per question, then the decision in force over it.
-                    let mut items: BTreeMap<Id, Snapshot> = BTreeMap::new();
-                    // Read in packed pages: a million result rows one by one through the
-                    // driver cost seconds (see `Dialect::json_rows`).
-                    let sql = format!(
-                        "SELECT {} FROM (SELECT c.item_id, c.question, c.label, c.posterior, c.agreement, \
-                                c.n_labels, i.external_id, i.is_gold \
-                         FROM item_consensus c JOIN items i ON i.id = c.item_id \
-                         WHERE c.project_id = $1 AND (c.question, c.item_id) > ($2, $3) \
-                         ORDER BY c.question, c.item_id LIMIT {PAGE_ROWS}) page",
-                        dialect.json_rows(
-                            "item_id, question, label, posterior, agreement, n_labels, external_id, is_gold",
-                            "question, item_id"
-                        )
-                    );
-                    type ConsensusRow =
-                        (Id, String, Option<String>, String, Option<f64>, i64, String, i64);
-                    let page_key = |row: &ConsensusRow| (row.1.clone(), row.0);
-                    for_each_question_page(c, &sql, project_id, page_key, |page| {
-                        for (item_id, question, label, posterior, agreement, n_labels, external_id, is_gold) in page {
-                            let entry = items.entry(item_id).or_default();
-                            entry.external_id = external_id;
-                            entry.is_gold = is_gold != 0;
-                            entry.label.insert(
-                                question.clone(),
-                                label
-                                    .map(|l| parse_json(&l, "consensus label"))
-                                    .transpose()?
-                                    .unwrap_or(Value::Null),
-                            );
-                            entry
-                                .soft
-                                .insert(question.clone(), parse_json(&posterior, "posterior")?);
-                            entry
-                                .agreement
-                                .insert(question, agreement.map(Value::from).unwrap_or(Value::Null));
-                            entry.n_labels = entry.n_labels.max(n_labels);
-                        }
-                        Ok(())
-                    })
-                    .await?;
-                    let decisions = sqlx::query(
-                        "SELECT a.item_id, a.answer, i.external_id, i.is_gold FROM adjudications a \
-                         JOIN items i ON i.id = a.item_id \
-                         WHERE a.project_id = $1 \
-                           AND NOT EXISTS (SELECT 1 FROM adjudications later WHERE later.supersedes = a.id)",
-                    )
-                    .bind(project_id)
-                    .fetch_all(&mut *c)
-                    .await?;
-                    for row in &decisions {
-                        let item_id: Id = row.try_get("item_id")?;
-                        let answer: Value =
-                            parse_json(&row.try_get::<String, _>("answer")?, "adjudication answer")?;
-                        let entry = items.entry(item_id).or_default();
-                        entry.external_id = row.try_get("external_id")?;
-                        entry.is_gold = row.try_get::<i64, _>("is_gold")? != 0;
-                        if let Value::Object(decided) = answer {
-                            for (question, value) in decided {
-                                entry.label.insert(question, value);
-                            }
-                        }
-                        entry.adjudicated = true;
-                    }
-                    let mut versions: HashMap<Id, BTreeSet<i64>> = HashMap::new();
-                    let version_rows = sqlx::query(
-                        "SELECT DISTINCT a.item_id, g.version FROM annotations a \
-                         JOIN guideline_versions g ON g.id = a.guideline_version_id \
-                         WHERE a.project_id = $1",
-                    )
-                    .bind(project_id)
-                    .fetch_all(&mut *c)
-                    .await?;
-                    for row in &version_rows {
-                        versions
-                            .entry(row.try_get("item_id")?)
-                            .or_default()
-                            .insert(row.try_get("version")?);
-                    }
-
-                    let row = sqlx::query(&format!(
-                        "INSERT INTO releases (project_id, name, description, run_id, method, items, \
-                           annotation_watermark, summary, created_by, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {now}) RETURNING id"
-                    ))
-                    .bind(project_id)
-                    .bind(&name)
-                    .bind(&description)
-                    .bind(run_id)
-                    .bind(&method)
-                    .bind(items.len() as i64)
-                    .bind(watermark.unwrap_or(0))
-                    .bind(json_text(&summary))
-                    .bind(actor)
-                    .fetch_one(&mut *c)
-                    .await?;
-                    let release_id: Id = row.try_get("id")?;
+                    let (run_id, method) = latest_run(c, project_id).await?;
+                    let watermark = annotation_watermark(c, project_id).await?;
+                    let mut items = consensus_snapshots(c, dialect, project_id).await?;
+                    apply_decisions(c, project_id, &mut items).await?;
+                    let versions = guideline_versions_per_item(c, project_id).await?;
+                    let header = ReleaseHeader {
+                        project_id,
+                        name: &name,
+                        description: &description,
+                        run_id,
+                        method: &method,
+                        items: items.len() as i64,
+                        watermark,
+                        summary: &summary,
+                        actor,
+                    };
+                    let release_id = insert_release(c, dialect, &header).await?;
                     let all: Vec<(Id, Snapshot)> = items.into_iter().collect();
-                    for chunk in all.chunks(ROWS_PER_INSERT) {
-                        let mut sql = String::from(
-                            "INSERT INTO release_items (release_id, item_id, external_id, label, adjudicated, \
-                             soft_label, agreement, n_labels, guideline_versions, is_gold) VALUES ",
-                        );
-                        for i in 0..chunk.len() {
-                            if i > 0 {
-                                sql.push(',');
-                            }
-                            let p: Vec<String> = (1..=9).map(|k| dialect.param(i * 9 + k)).collect();
-                            sql += &format!("({release_id}, {})", p.join(", "));
-                        }
-                        let mut query = sqlx::query(&sql);
-                        for (item_id, snapshot) in chunk {
-                            let item_versions: Vec<i64> = versions
-                                .get(item_id)
-                                .map(|v| v.iter().copied().collect())
-                                .unwrap_or_default();
-                            query = query
-                                .bind(*item_id)
-                                .bind(snapshot.external_id.clone())
-                                .bind(json_text(&snapshot.label))
-                                .bind(i64::from(snapshot.adjudicated))
-                                .bind(json_text(&snapshot.soft))
-                                .bind(json_text(&snapshot.agreement))
-                                .bind(snapshot.n_labels)
-                                .bind(json_text(&item_versions))
-                                .bind(i64::from(snapshot.is_gold));
-                        }
-                        query.execute(&mut *c).await?;
-                    }
+                    insert_release_items(c, dialect, release_id, &all, &versions).await?;
                     audit::record(
-c,
-AuditEvent {
-actor,
-project: Some(project_id),
-action: AuditAction::Create,
-entity: "release",
-entity_id: Some(release_id),
-before: None,
-after: audit::snapshot(&serde_json::json!({"name": name, "items": all.len()})),
-},
-)
+                        c,
+                        AuditEvent {
+                            actor,
+                            project: Some(project_id),
+                            action: AuditAction::Create,
+                            entity: "release",
+                            entity_id: Some(release_id),
+                            before: None,
+                            after: audit::snapshot(&json!({"name": name, "items": all.len()})),
+                        },
+                    )
                     .await?;
                     Ok(release_id)
                 })

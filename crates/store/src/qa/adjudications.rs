@@ -123,6 +123,167 @@ pub(super) async fn consensus_labels(c: &mut AnyConnection, item_id: Id) -> Resu
     Ok(Value::Object(labels))
 }
 
+/// The guideline example a decision asks for, checked against the schema: a scope needs a
+/// category, and the category must be one of the schema's codes.
+fn checked_example(
+    schema: &LabelSchema,
+    decision: &NewAdjudication,
+) -> Result<Option<(ExampleScope, String)>> {
+    match (decision.example_scope, decision.example_category.as_deref()) {
+        (Some(scope), Some(category)) if !category.trim().is_empty() => {
+            let category = category.trim();
+            let known = schema
+                .questions
+                .iter()
+                .any(|q| q.options.iter().any(|o| o.value == category));
+            if !known {
+                return Err(StoreError::invalid(format!(
+                    "example_category: {category:?} is not a code of the label schema"
+                )));
+            }
+            Ok(Some((scope, category.to_owned())))
+        }
+        (Some(_), _) => Err(StoreError::invalid(
+            "example_category: name the category the example illustrates",
+        )),
+        (None, _) => Ok(None),
+    }
+}
+
+async fn item_title(c: &mut AnyConnection, project_id: Id, item_id: Id) -> Result<String> {
+    let item = sqlx::query("SELECT title FROM items WHERE id = $1 AND project_id = $2")
+        .bind(item_id)
+        .bind(project_id)
+        .fetch_optional(&mut *c)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("item {item_id}")))?;
+    Ok(item.try_get("title")?)
+}
+
+/// An expert never decides an item they labelled.
+async fn refuse_own_item(c: &mut AnyConnection, item_id: Id, expert_id: Id) -> Result<()> {
+    let labelled = sqlx::query(
+        "SELECT COUNT(*) AS n FROM annotations WHERE item_id = $1 AND annotator_id = $2",
+    )
+    .bind(item_id)
+    .bind(expert_id)
+    .fetch_one(&mut *c)
+    .await?;
+    if labelled.try_get::<i64, _>("n")? > 0 {
+        return Err(StoreError::conflict(
+            "you labelled this item, so another expert must adjudicate it",
+        ));
+    }
+    Ok(())
+}
+
+/// True when the decision gives another answer than the consensus to some question.
+fn overturns(consensus: &Value, answer: &Value) -> bool {
+    consensus.as_object().is_some_and(|labels| {
+        labels.iter().any(|(question, label)| {
+            !label.is_null()
+                && answer
+                    .get(question)
+                    .is_some_and(|given| !crate::answer::same_value(given, label))
+        })
+    })
+}
+
+/// What one decision writes.
+struct DecisionRecord<'a> {
+    project_id: Id,
+    item_id: Id,
+    expert_id: Id,
+    decision: &'a NewAdjudication,
+    rationale: &'a str,
+    example: Option<&'a (ExampleScope, String)>,
+    consensus: &'a Value,
+    overturned: bool,
+}
+
+/// Inserts the decision, superseding the item's previous one, under the project's current
+/// guideline version; returns its id and time.
+async fn insert_decision(
+    c: &mut AnyConnection,
+    record: &DecisionRecord<'_>,
+    now: &str,
+) -> Result<(Id, i64)> {
+    let previous: Option<Id> =
+        sqlx::query("SELECT MAX(id) AS id FROM adjudications WHERE item_id = $1")
+            .bind(record.item_id)
+            .fetch_one(&mut *c)
+            .await?
+            .try_get("id")?;
+    let guideline: Option<Id> =
+        sqlx::query("SELECT current_guideline_version_id AS g FROM projects WHERE id = $1")
+            .bind(record.project_id)
+            .fetch_one(&mut *c)
+            .await?
+            .try_get("g")?;
+    let decision = record.decision;
+    let scope = record.example.map(|(scope, _)| match scope {
+        ExampleScope::InScope => "in",
+        ExampleScope::OutOfScope => "out",
+    });
+    let consensus_before = (!record.consensus.as_object().is_some_and(|o| o.is_empty()))
+        .then(|| json_text(record.consensus));
+    let row = sqlx::query(&format!(
+        "INSERT INTO adjudications (project_id, item_id, expert_id, answer, rationale, \
+           guideline_clause, guideline_version_id, promoted_to_gold, example_scope, \
+           example_category, consensus_before, overturned, supersedes, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, {now}) \
+         RETURNING id, created_at"
+    ))
+    .bind(record.project_id)
+    .bind(record.item_id)
+    .bind(record.expert_id)
+    .bind(json_text(&decision.answer))
+    .bind(record.rationale)
+    .bind(decision.guideline_clause.trim())
+    .bind(guideline)
+    .bind(i64::from(decision.promote_to_gold))
+    .bind(scope)
+    .bind(record.example.map(|(_, category)| category.clone()))
+    .bind(consensus_before)
+    .bind(i64::from(record.overturned))
+    .bind(previous)
+    .fetch_one(&mut *c)
+    .await?;
+    Ok((row.try_get("id")?, row.try_get("created_at")?))
+}
+
+/// The decided item leaves the expert queue, is adjudicated, and becomes gold when asked.
+async fn settle_decided_item(
+    c: &mut AnyConnection,
+    record: &DecisionRecord<'_>,
+    adjudication_id: Id,
+    at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE escalations SET status = 'resolved', resolved_at = $1, resolved_by = $2, \
+           adjudication_id = $3 WHERE item_id = $4 AND status = 'open'",
+    )
+    .bind(at)
+    .bind(record.expert_id)
+    .bind(adjudication_id)
+    .bind(record.item_id)
+    .execute(&mut *c)
+    .await?;
+    sqlx::query("UPDATE items SET state = 'adjudicated', open = 0, updated_at = $1 WHERE id = $2")
+        .bind(at)
+        .bind(record.item_id)
+        .execute(&mut *c)
+        .await?;
+    if record.decision.promote_to_gold {
+        sqlx::query("UPDATE items SET is_gold = 1, gold_answer = $1 WHERE id = $2")
+            .bind(json_text(&record.decision.answer))
+            .bind(record.item_id)
+            .execute(&mut *c)
+            .await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Records an expert's decision: checks the expert did not label the item and the
     /// answer fits the project's current schema, resolves the open escalation, marks the
@@ -145,120 +306,27 @@ impl Store {
         schema
             .validate_answer(&decision.answer)
             .map_err(|e| StoreError::invalid(format!("answer: {e}")))?;
-        let example = match (decision.example_scope, decision.example_category.as_deref()) {
-            (Some(scope), Some(category)) if !category.trim().is_empty() => {
-                let known = schema
-                    .questions
-                    .iter()
-                    .any(|q| q.options.iter().any(|o| o.value == category.trim()));
-                if !known {
-                    return Err(StoreError::invalid(format!(
-                        "example_category: {category:?} is not a code of the label schema"
-                    )));
-                }
-                Some((scope, category.trim().to_owned()))
-            }
-            (Some(_), _) => {
-                return Err(StoreError::invalid(
-                    "example_category: name the category the example illustrates",
-                ));
-            }
-            (None, _) => None,
-        };
+        let example = checked_example(&schema, &decision)?;
         let now = self.dialect().now_ms();
         let id = self
             .write(move |c| {
                 Box::pin(async move {
-                    let item = sqlx::query("SELECT id, title, external_id FROM items WHERE id = $1 AND project_id = $2")
-                        .bind(item_id)
-                        .bind(project_id)
-                        .fetch_optional(&mut *c)
-                        .await?
-                        .ok_or_else(|| StoreError::not_found(format!("item {item_id}")))?;
-                    let title: String = item.try_get("title")?;
-                    let labelled = sqlx::query(
-                        "SELECT COUNT(*) AS n FROM annotations WHERE item_id = $1 AND annotator_id = $2",
-                    )
-                    .bind(item_id)
-                    .bind(expert_id)
-                    .fetch_one(&mut *c)
-                    .await?;
-                    if labelled.try_get::<i64, _>("n")? > 0 {
-                        return Err(StoreError::conflict(
-                            "you labelled this item, so another expert must adjudicate it",
-                        ));
-                    }
+                    let title = item_title(c, project_id, item_id).await?;
+                    refuse_own_item(c, item_id, expert_id).await?;
                     let consensus = consensus_labels(c, item_id).await?;
-                    let overturned = consensus.as_object().is_some_and(|labels| {
-                        labels.iter().any(|(question, label)| {
-                            !label.is_null() && decision.answer.get(question).is_some_and(|given| !crate::answer::same_value(given, label))
-                        })
-                    });
-                    let previous: Option<Id> = sqlx::query(
-                        "SELECT MAX(id) AS id FROM adjudications WHERE item_id = $1",
-                    )
-                    .bind(item_id)
-                    .fetch_one(&mut *c)
-                    .await?
-                    .try_get("id")?;
-                    let guideline: Option<Id> = sqlx::query(
-                        "SELECT current_guideline_version_id AS g FROM projects WHERE id = $1",
-                    )
-                    .bind(project_id)
-                    .fetch_one(&mut *c)
-                    .await?
-                    .try_get("g")?;
-                    let row = sqlx::query(&format!(
-                        "INSERT INTO adjudications (project_id, item_id, expert_id, answer, rationale, \
-                           guideline_clause, guideline_version_id, promoted_to_gold, example_scope, \
-                           example_category, consensus_before, overturned, supersedes, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, {now}) \
-                         RETURNING id, created_at"
-                    ))
-                    .bind(project_id)
-                    .bind(item_id)
-                    .bind(expert_id)
-                    .bind(json_text(&decision.answer))
-                    .bind(&rationale)
-                    .bind(decision.guideline_clause.trim())
-                    .bind(guideline)
-                    .bind(i64::from(decision.promote_to_gold))
-                    .bind(example.as_ref().map(|(scope, _)| match scope {
-                        ExampleScope::InScope => "in",
-                        ExampleScope::OutOfScope => "out",
-                    }))
-                    .bind(example.as_ref().map(|(_, category)| category.clone()))
-                    .bind((!consensus.as_object().is_some_and(|o| o.is_empty())).then(|| json_text(&consensus)))
-                    .bind(i64::from(overturned))
-                    .bind(previous)
-                    .fetch_one(&mut *c)
-                    .await?;
-                    let id: Id = row.try_get("id")?;
-                    let at: i64 = row.try_get("created_at")?;
-                    sqlx::query(
-                        "UPDATE escalations SET status = 'resolved', resolved_at = $1, resolved_by = $2, \
-                           adjudication_id = $3 WHERE item_id = $4 AND status = 'open'",
-                    )
-                    .bind(at)
-                    .bind(expert_id)
-                    .bind(id)
-                    .bind(item_id)
-                    .execute(&mut *c)
-                    .await?;
-                    sqlx::query(
-                        "UPDATE items SET state = 'adjudicated', open = 0, updated_at = $1 WHERE id = $2",
-                    )
-                    .bind(at)
-                    .bind(item_id)
-                    .execute(&mut *c)
-                    .await?;
-                    if decision.promote_to_gold {
-                        sqlx::query("UPDATE items SET is_gold = 1, gold_answer = $1 WHERE id = $2")
-                            .bind(json_text(&decision.answer))
-                            .bind(item_id)
-                            .execute(&mut *c)
-                            .await?;
-                    }
+                    let overturned = overturns(&consensus, &decision.answer);
+                    let record = DecisionRecord {
+                        project_id,
+                        item_id,
+                        expert_id,
+                        decision: &decision,
+                        rationale: &rationale,
+                        example: example.as_ref(),
+                        consensus: &consensus,
+                        overturned,
+                    };
+                    let (id, at) = insert_decision(c, &record, now).await?;
+                    settle_decided_item(c, &record, id, at).await?;
                     if let Some((scope, category)) = example {
                         let text = format!("{title} — {rationale} (adjudication #{id})");
                         crate::guidelines::add_example_to_draft(
@@ -270,22 +338,22 @@ impl Store {
                         .await?;
                     }
                     audit::record(
-c,
-AuditEvent {
-actor: Some(expert_id),
-project: Some(project_id),
-action: AuditAction::Adjudicate,
-entity: "item",
-entity_id: Some(item_id),
-before: None,
-after: audit::snapshot(&serde_json::json!({
-                            "adjudication": id,
-                            "answer": decision.answer,
-                            "overturned": overturned,
-                            "promote_to_gold": decision.promote_to_gold,
-                        })),
-},
-)
+                        c,
+                        AuditEvent {
+                            actor: Some(expert_id),
+                            project: Some(project_id),
+                            action: AuditAction::Adjudicate,
+                            entity: "item",
+                            entity_id: Some(item_id),
+                            before: None,
+                            after: audit::snapshot(&serde_json::json!({
+                                "adjudication": id,
+                                "answer": decision.answer,
+                                "overturned": overturned,
+                                "promote_to_gold": decision.promote_to_gold,
+                            })),
+                        },
+                    )
                     .await?;
                     Ok(id)
                 })

@@ -304,36 +304,12 @@ pub(super) async fn write_item_consensus(
     run_id: Id,
     rows: &[NewItemConsensus],
 ) -> Result<(u64, u64)> {
-    // Keyed by (question index, item): questions are a handful of strings.
-    let mut questions: Vec<String> = Vec::new();
-    let mut question_index = |question: &str| -> u32 {
-        match questions.iter().position(|q| q == question) {
-            Some(i) => i as u32,
-            None => {
-                questions.push(question.to_owned());
-                questions.len() as u32 - 1
-            }
-        }
-    };
-    let mut stored: std::collections::HashMap<(u32, Id), i64> = Default::default();
-    let sql = format!(
-        "SELECT {} FROM (SELECT item_id, question, digest FROM item_consensus \
-           WHERE project_id = $1 AND (question, item_id) > ($2, $3) \
-           ORDER BY question, item_id LIMIT {PAGE_ROWS}) page",
-        dialect.json_rows("item_id, question, digest", "question, item_id")
-    );
-    let page_key = |row: &(Id, String, i64)| (row.1.clone(), row.0);
-    for_each_question_page(c, &sql, project_id, page_key, |page| {
-        for (item_id, question, digest) in page {
-            stored.insert((question_index(&question), item_id), digest);
-        }
-        Ok(())
-    })
-    .await?;
+    let (mut questions, mut stored) = stored_digests(c, dialect, project_id).await?;
     let mut changed: Vec<(&NewItemConsensus, i64)> = Vec::new();
     for row in rows {
         let digest = row.digest();
-        if stored.remove(&(question_index(&row.question), row.item_id)) != Some(digest) {
+        let key = (questions.intern(row.question.clone()), row.item_id);
+        if stored.remove(&key) != Some(digest) {
             changed.push((row, digest));
         }
     }
@@ -352,9 +328,52 @@ pub(super) async fn write_item_consensus(
     // What is left was not produced by this run (the item lost its labels for a question).
     let mut gone: Vec<(Id, String)> = stored
         .into_keys()
-        .map(|(question, item_id)| (item_id, questions[question as usize].clone()))
+        .map(|(question, item_id)| (item_id, questions.texts[question as usize].clone()))
         .collect();
     gone.sort_unstable();
+    delete_consensus_rows(c, dialect, &gone).await?;
+    let target = ConsensusTarget {
+        project_id,
+        run_id,
+        // Nothing of the project's is left to conflict with after a replacement.
+        upsert: !replace_all,
+    };
+    upsert_consensus_rows(c, dialect, target, &changed).await?;
+    Ok((changed.len() as u64, removed))
+}
+
+/// The digest of every stored consensus row, keyed by (question index, item): questions are
+/// a handful of strings.
+async fn stored_digests(
+    c: &mut AnyConnection,
+    dialect: crate::Dialect,
+    project_id: Id,
+) -> Result<(TextIndex, std::collections::HashMap<(u32, Id), i64>)> {
+    let mut questions = TextIndex::default();
+    let mut stored: std::collections::HashMap<(u32, Id), i64> = Default::default();
+    let sql = format!(
+        "SELECT {} FROM (SELECT item_id, question, digest FROM item_consensus \
+           WHERE project_id = $1 AND (question, item_id) > ($2, $3) \
+           ORDER BY question, item_id LIMIT {PAGE_ROWS}) page",
+        dialect.json_rows("item_id, question, digest", "question, item_id")
+    );
+    let page_key = |row: &(Id, String, i64)| (row.1.clone(), row.0);
+    for_each_question_page(c, &sql, project_id, page_key, |page| {
+        for (item_id, question, digest) in page {
+            stored.insert((questions.intern(question), item_id), digest);
+        }
+        Ok(())
+    })
+    .await?;
+    Ok((questions, stored))
+}
+
+/// Deletes the given (item, question) consensus rows.
+async fn delete_consensus_rows(
+    c: &mut AnyConnection,
+    dialect: crate::Dialect,
+    gone: &[(Id, String)],
+) -> Result<()> {
     for chunk in gone.chunks(PARAMS_PER_STATEMENT / 2) {
         let mut sql =
             String::from("DELETE FROM item_consensus WHERE (item_id, question) IN (VALUES ");
@@ -375,7 +394,30 @@ pub(super) async fn write_item_consensus(
         }
         query.execute(&mut *c).await?;
     }
-    let upsert = " ON CONFLICT (item_id, question) DO UPDATE SET project_id = excluded.project_id, \
+    Ok(())
+}
+
+/// Where changed consensus rows go: the run that changed them, and whether a row of the
+/// same (item, question) may already be there.
+#[derive(Clone, Copy)]
+struct ConsensusTarget {
+    project_id: Id,
+    run_id: Id,
+    upsert: bool,
+}
+
+async fn upsert_consensus_rows(
+    c: &mut AnyConnection,
+    dialect: crate::Dialect,
+    target: ConsensusTarget,
+    changed: &[(&NewItemConsensus, i64)],
+) -> Result<()> {
+    let ConsensusTarget {
+        project_id,
+        run_id,
+        upsert,
+    } = target;
+    let on_conflict = " ON CONFLICT (item_id, question) DO UPDATE SET project_id = excluded.project_id, \
          run_id = excluded.run_id, label = excluded.label, posterior = excluded.posterior, \
          confidence = excluded.confidence, agreement = excluded.agreement, \
          n_labels = excluded.n_labels, tied = excluded.tied, digest = excluded.digest";
@@ -386,9 +428,8 @@ pub(super) async fn write_item_consensus(
             "INSERT INTO item_consensus (project_id, run_id, item_id, question, label, posterior, \
                confidence, agreement, n_labels, tied, digest) SELECT {project_id}, {run_id}, * FROM ("
         ),
-        // Nothing of the project's is left to conflict with after a replacement.
-        &format!(") AS new WHERE true{}", if replace_all { "" } else { upsert }),
-        &changed,
+        &format!(") AS new WHERE true{}", if upsert { on_conflict } else { "" }),
+        changed,
         RowWriter {
             types: &[
                 "bigint",
@@ -429,7 +470,156 @@ pub(super) async fn write_item_consensus(
         },
     )
     .await?;
-    Ok((changed.len() as u64, removed))
+    Ok(())
+}
+
+/// The run's own row; returns its id and time.
+async fn insert_run(
+    c: &mut AnyConnection,
+    dialect: crate::Dialect,
+    project_id: Id,
+    run: &ConsensusWrite,
+    actor: Option<Id>,
+) -> Result<(Id, i64)> {
+    let now = dialect.now_ms();
+    let items_count = run
+        .items
+        .iter()
+        .map(|i| i.item_id)
+        .collect::<std::collections::HashSet<_>>()
+        .len() as i64;
+    let row = sqlx::query(&format!(
+        "INSERT INTO consensus_runs (project_id, job_id, method, annotations, items, \
+           escalated, summary, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, 0, $6, $7, {now}) RETURNING id, created_at"
+    ))
+    .bind(project_id)
+    .bind(run.job_id)
+    .bind(&run.method)
+    .bind(run.annotations)
+    .bind(items_count)
+    .bind(json_text(&run.summary))
+    .bind(actor)
+    .fetch_one(&mut *c)
+    .await?;
+    Ok((row.try_get("id")?, row.try_get("created_at")?))
+}
+
+/// The project's per-annotator results become this run's.
+async fn replace_annotator_quality(
+    c: &mut AnyConnection,
+    dialect: crate::Dialect,
+    project_id: Id,
+    run_id: Id,
+    annotators: &[AnnotatorQuality],
+) -> Result<()> {
+    sqlx::query("DELETE FROM annotator_quality WHERE project_id = $1")
+        .bind(project_id)
+        .execute(&mut *c)
+        .await?;
+    insert_rows(
+        c,
+        dialect,
+        &format!(
+            "INSERT INTO annotator_quality (project_id, run_id, user_id, question, labels, \
+             agreement, skill, confusion) SELECT {project_id}, {run_id}, * FROM ("
+        ),
+        ") AS new",
+        annotators,
+        RowWriter {
+            types: &[
+                "bigint",
+                "text",
+                "bigint",
+                "double precision",
+                "double precision",
+                "text",
+            ],
+            to_json: &|a| {
+                serde_json::json!([
+                    a.user_id,
+                    a.question,
+                    a.labels,
+                    a.agreement,
+                    a.skill,
+                    json_text(&a.confusion)
+                ])
+            },
+            bind: &|query, a| {
+                query
+                    .bind(a.user_id)
+                    .bind(a.question.as_str())
+                    .bind(a.labels)
+                    .bind(a.agreement)
+                    .bind(a.skill)
+                    .bind(json_text(&a.confusion))
+            },
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Opens the run's escalations and moves their items to the expert queue; returns how many
+/// opened. Items adjudicated or already waiting are skipped, so a rerun never queues an
+/// item twice.
+async fn open_escalations(
+    c: &mut AnyConnection,
+    dialect: crate::Dialect,
+    (project_id, run_id, created_at): (Id, Id, i64),
+    escalations: &[NewEscalation],
+) -> Result<i64> {
+    let opened = insert_rows(
+        c,
+        dialect,
+        "WITH new (item_id, reasons, priority, priority_reason, due_at) AS (",
+        &format!(
+            ") INSERT INTO escalations (project_id, item_id, reasons, priority, \
+               priority_reason, status, opened_at, due_at, run_id) \
+             SELECT i.project_id, i.id, new.reasons, new.priority, new.priority_reason, \
+                    'open', {created_at}, new.due_at, {run_id} \
+             FROM new JOIN items i ON i.id = new.item_id \
+             WHERE i.project_id = {project_id} \
+               AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.item_id = i.id AND e.status = 'open') \
+               AND NOT EXISTS (SELECT 1 FROM adjudications d WHERE d.item_id = i.id)"
+        ),
+        escalations,
+        RowWriter {
+            types: &["bigint", "text", "bigint", "text", "bigint"],
+            to_json: &|e| {
+                serde_json::json!([
+                    e.item_id,
+                    json_text(&e.reasons),
+                    e.priority,
+                    e.priority_reason,
+                    created_at + e.sla_ms
+                ])
+            },
+            bind: &|query, e| {
+                query
+                    .bind(e.item_id)
+                    .bind(json_text(&e.reasons))
+                    .bind(e.priority)
+                    .bind(e.priority_reason.as_str())
+                    .bind(created_at + e.sla_ms)
+            },
+        },
+    )
+    .await? as i64;
+    sqlx::query(
+        "UPDATE items SET state = 'escalated', open = 0, updated_at = $1 \
+         WHERE id IN (SELECT item_id FROM escalations WHERE run_id = $2)",
+    )
+    .bind(created_at)
+    .bind(run_id)
+    .execute(&mut *c)
+    .await?;
+    sqlx::query("UPDATE consensus_runs SET escalated = $1 WHERE id = $2")
+        .bind(opened)
+        .bind(run_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(opened)
 }
 
 pub(super) fn item_consensus_from_row(row: &AnyRow) -> Result<ItemConsensus> {
@@ -517,14 +707,7 @@ impl Store {
     /// The latest label of every annotator on every item of the project, streamed in item
     /// order: rows are never held as driver rows, answers are parsed once per distinct text.
     async fn latest_labels(&self, project_id: Id) -> Result<LabelFacts> {
-        let versions: std::collections::HashMap<Id, i64> =
-            sqlx::query("SELECT id, version FROM guideline_versions WHERE project_id = $1")
-                .bind(project_id)
-                .fetch_all(self.pool())
-                .await?
-                .iter()
-                .map(|row| Ok((row.try_get("id")?, row.try_get("version")?)))
-                .collect::<Result<_>>()?;
+        let versions = self.guideline_version_numbers(project_id).await?;
         let mut facts = LabelFacts::default();
         let mut annotator_index: std::collections::HashMap<Id, u32> = Default::default();
         let mut annotator_ids: Vec<Id> = Vec::new();
@@ -597,6 +780,32 @@ impl Store {
             .iter()
             .map(|text| parse_json(text, "annotation answer"))
             .collect::<Result<_>>()?;
+        facts.annotators = self.annotator_facts(&annotator_ids).await?;
+        facts.item_id.shrink_to_fit();
+        facts.annotator.shrink_to_fit();
+        facts.kind.shrink_to_fit();
+        facts.answer.shrink_to_fit();
+        facts.guideline_version.shrink_to_fit();
+        facts.created_at.shrink_to_fit();
+        Ok(facts)
+    }
+
+    /// Guideline version id → its number, for the project.
+    async fn guideline_version_numbers(
+        &self,
+        project_id: Id,
+    ) -> Result<std::collections::HashMap<Id, i64>> {
+        sqlx::query("SELECT id, version FROM guideline_versions WHERE project_id = $1")
+            .bind(project_id)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("version")?)))
+            .collect()
+    }
+
+    /// Who the given annotators are, in the order given.
+    async fn annotator_facts(&self, annotator_ids: &[Id]) -> Result<Vec<AnnotatorFact>> {
         let mut users: std::collections::HashMap<Id, AnnotatorFact> = Default::default();
         for chunk in annotator_ids.chunks(500) {
             let params: Vec<String> = (1..=chunk.len()).map(|k| format!("${k}")).collect();
@@ -620,21 +829,14 @@ impl Store {
                 );
             }
         }
-        facts.annotators = annotator_ids
+        annotator_ids
             .iter()
             .map(|id| {
                 users
                     .remove(id)
                     .ok_or_else(|| StoreError::invalid(format!("annotation by unknown user {id}")))
             })
-            .collect::<Result<_>>()?;
-        facts.item_id.shrink_to_fit();
-        facts.annotator.shrink_to_fit();
-        facts.kind.shrink_to_fit();
-        facts.answer.shrink_to_fit();
-        facts.guideline_version.shrink_to_fit();
-        facts.created_at.shrink_to_fit();
-        Ok(facts)
+            .collect()
     }
 
     /// Stores a run in one transaction: the report, the project's per-item and
@@ -647,139 +849,37 @@ impl Store {
         actor: Option<Id>,
     ) -> Result<ConsensusRun> {
         let dialect = self.dialect();
-        let now = dialect.now_ms();
         let (id, rewritten, opened) = self
             .write(move |c| {
                 Box::pin(async move {
-                    let items_count = run
-                        .items
-                        .iter()
-                        .map(|i| i.item_id)
-                        .collect::<std::collections::HashSet<_>>()
-                        .len() as i64;
-                    let row = sqlx::query(&format!(
-                        "INSERT INTO consensus_runs (project_id, job_id, method, annotations, items, \
-                           escalated, summary, created_by, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, 0, $6, $7, {now}) RETURNING id, created_at"
-                    ))
-                    .bind(project_id)
-                    .bind(run.job_id)
-                    .bind(&run.method)
-                    .bind(run.annotations)
-                    .bind(items_count)
-                    .bind(json_text(&run.summary))
-                    .bind(actor)
-                    .fetch_one(&mut *c)
-                    .await?;
-                    let run_id: Id = row.try_get("id")?;
-                    let created_at: i64 = row.try_get("created_at")?;
-
+                    let (run_id, created_at) =
+                        insert_run(c, dialect, project_id, &run, actor).await?;
                     let (written, removed) =
                         write_item_consensus(c, dialect, project_id, run_id, &run.items).await?;
                     tracing::debug!(written, removed, "item consensus rows changed");
-
-                    sqlx::query("DELETE FROM annotator_quality WHERE project_id = $1")
-                        .bind(project_id)
-                        .execute(&mut *c)
+                    replace_annotator_quality(c, dialect, project_id, run_id, &run.annotators)
                         .await?;
-                    insert_rows(
+                    let opened = open_escalations(
                         c,
                         dialect,
-                        &format!(
-                            "INSERT INTO annotator_quality (project_id, run_id, user_id, question, labels, \
-                             agreement, skill, confusion) SELECT {project_id}, {run_id}, * FROM ("
-                        ),
-                        ") AS new",
-                        &run.annotators,
-                        RowWriter {
-                            types: &["bigint", "text", "bigint", "double precision", "double precision", "text"],
-                            to_json: &|a| {
-                                serde_json::json!([
-                                    a.user_id,
-                                    a.question,
-                                    a.labels,
-                                    a.agreement,
-                                    a.skill,
-                                    json_text(&a.confusion)
-                                ])
-                            },
-                            bind: &|query, a| {
-                                query
-                                    .bind(a.user_id)
-                                    .bind(a.question.as_str())
-                                    .bind(a.labels)
-                                    .bind(a.agreement)
-                                    .bind(a.skill)
-                                    .bind(json_text(&a.confusion))
-                            },
-                        },
-                    )
-                    .await?;
-
-                    // Items adjudicated or already waiting are skipped, so a rerun never
-                    // queues an item twice.
-                    let opened = insert_rows(
-                        c,
-                        dialect,
-                        "WITH new (item_id, reasons, priority, priority_reason, due_at) AS (",
-                        &format!(
-                            ") INSERT INTO escalations (project_id, item_id, reasons, priority, \
-                               priority_reason, status, opened_at, due_at, run_id) \
-                             SELECT i.project_id, i.id, new.reasons, new.priority, new.priority_reason, \
-                                    'open', {created_at}, new.due_at, {run_id} \
-                             FROM new JOIN items i ON i.id = new.item_id \
-                             WHERE i.project_id = {project_id} \
-                               AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.item_id = i.id AND e.status = 'open') \
-                               AND NOT EXISTS (SELECT 1 FROM adjudications d WHERE d.item_id = i.id)"
-                        ),
+                        (project_id, run_id, created_at),
                         &run.escalations,
-                        RowWriter {
-                            types: &["bigint", "text", "bigint", "text", "bigint"],
-                            to_json: &|e| {
-                                serde_json::json!([
-                                    e.item_id,
-                                    json_text(&e.reasons),
-                                    e.priority,
-                                    e.priority_reason,
-                                    created_at + e.sla_ms
-                                ])
-                            },
-                            bind: &|query, e| {
-                                query
-                                    .bind(e.item_id)
-                                    .bind(json_text(&e.reasons))
-                                    .bind(e.priority)
-                                    .bind(e.priority_reason.as_str())
-                                    .bind(created_at + e.sla_ms)
-                            },
+                    )
+                    .await?;
+                    audit::record(
+                        c,
+                        AuditEvent {
+                            actor,
+                            project: Some(project_id),
+                            action: AuditAction::Run,
+                            entity: "consensus",
+                            entity_id: Some(run_id),
+                            before: None,
+                            after: audit::snapshot(
+                                &serde_json::json!({"method": run.method, "escalated": opened}),
+                            ),
                         },
                     )
-                    .await? as i64;
-                    sqlx::query(
-                        "UPDATE items SET state = 'escalated', open = 0, updated_at = $1 \
-                         WHERE id IN (SELECT item_id FROM escalations WHERE run_id = $2)",
-                    )
-                    .bind(created_at)
-                    .bind(run_id)
-                    .execute(&mut *c)
-                    .await?;
-                    sqlx::query("UPDATE consensus_runs SET escalated = $1 WHERE id = $2")
-                        .bind(opened)
-                        .bind(run_id)
-                        .execute(&mut *c)
-                        .await?;
-                    audit::record(
-c,
-AuditEvent {
-actor,
-project: Some(project_id),
-action: AuditAction::Run,
-entity: "consensus",
-entity_id: Some(run_id),
-before: None,
-after: audit::snapshot(&serde_json::json!({"method": run.method, "escalated": opened})),
-},
-)
                     .await?;
                     Ok((run_id, written + removed, opened))
                 })
