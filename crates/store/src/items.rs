@@ -11,6 +11,7 @@ use futures_util::TryStreamExt;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use sqlx::Row;
+use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 use tokio::sync::mpsc;
 
@@ -257,113 +258,42 @@ impl Store {
         let written = self
             .write(move |c| {
                 Box::pin(async move {
-                    if let Some(key) = &new.idempotency_key {
-                        let existing = sqlx::query(
-                            "SELECT id, answer, kind FROM annotations WHERE annotator_id = $1 AND idempotency_key = $2",
-                        )
-                        .bind(annotator_id)
-                        .bind(key)
-                        .fetch_optional(&mut *c)
-                        .await?;
-                        if let Some(row) = existing {
-                            return replay_of(&row, &new.answer);
-                        }
+                    if let Some(key) = &new.idempotency_key
+                        && let Some(row) = stored_under_key(&mut *c, annotator_id, key).await?
+                    {
+                        return replay_of(&row, &new.answer);
                     }
-                    let item = sqlx::query("SELECT id FROM items WHERE id = $1 AND project_id = $2")
-                        .bind(new.item_id)
-                        .bind(project_id)
-                        .fetch_optional(&mut *c)
-                        .await?;
-                    if item.is_none() {
-                        return Err(StoreError::not_found(format!("item {} in this project", new.item_id)));
-                    }
+                    require_item(c, project_id, new.item_id).await?;
                     let source = match new.supersedes {
-                        Some(_) => AnnotationSource::Correction,
-                        None => AnnotationSource::Override,
+                        Some(old) => {
+                            require_own_label(c, old, new.item_id, annotator_id).await?;
+                            AnnotationSource::Correction
+                        }
+                        None => {
+                            refuse_override_of_served_item(c, new.item_id, annotator_id).await?;
+                            AnnotationSource::Override
+                        }
                     };
+                    let written = DirectLabel {
+                        project_id,
+                        annotator_id,
+                        schema_version,
+                        source,
+                    };
+                    let id = insert_direct_label(c, &written, &new).await?;
                     if source == AnnotationSource::Override {
-                        // The override is this person's label of the item: the queue must
-                        // never serve them the item afterwards, and a person who had it
-                        // through the queue corrects their own label instead.
-                        let had = sqlx::query(
-                            "SELECT id FROM assignments WHERE item_id = $1 AND user_id = $2 \
-                             AND (purpose = 'label' OR purpose = 'gold')",
-                        )
-                        .bind(new.item_id)
-                        .bind(annotator_id)
-                        .fetch_optional(&mut *c)
-                        .await?;
-                        if had.is_some() {
-                            return Err(StoreError::conflict(format!(
-                                "item {} was served to you through the queue: answer it there, \
-                                 or correct your label by naming it in `supersedes`",
-                                new.item_id
-                            )));
-                        }
+                        mark_override_as_had(c, &written, new.item_id, id).await?;
                     }
-                    if let Some(old) = new.supersedes {
-                        let ok = sqlx::query(
-                            "SELECT id FROM annotations WHERE id = $1 AND item_id = $2 AND annotator_id = $3",
-                        )
-                        .bind(old)
-                        .bind(new.item_id)
-                        .bind(annotator_id)
-                        .fetch_optional(&mut *c)
-                        .await?;
-                        if ok.is_none() {
-                            return Err(StoreError::invalid(format!(
-                                "annotation {old} is not yours on this item, so it cannot be corrected"
-                            )));
-                        }
-                    }
-                    let row = sqlx::query(
-                        "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, flags, \
-                           guideline_version_id, schema_version_id, time_spent_ms, supersedes, idempotency_key, source) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-                    )
-                    .bind(project_id)
-                    .bind(new.item_id)
-                    .bind(annotator_id)
-                    .bind(json_text(&new.answer))
-                    .bind(&new.rationale)
-                    .bind(json_text(&new.flags))
-                    .bind(new.guideline_version_id)
-                    .bind(schema_version)
-                    .bind(new.time_spent_ms)
-                    .bind(new.supersedes)
-                    .bind(new.idempotency_key.clone())
-                    .bind(source.as_str())
-                    .fetch_one(&mut *c)
-                    .await?;
-                    let id: Id = row.try_get("id")?;
-                    if source == AnnotationSource::Override {
-                        // Outside the overlap: it takes no slot and is not one of the votes
-                        // that close the item, but it marks the item as had by this person.
-                        sqlx::query(
-                            "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
-                               counts_toward_overlap, annotation_id, created_by) \
-                             VALUES ($1, $2, $3, 'label', 'submitted', 0, $4, $3)",
-                        )
-                        .bind(project_id)
-                        .bind(new.item_id)
-                        .bind(annotator_id)
-                        .bind(id)
-                        .execute(&mut *c)
-                        .await?;
-                    }
-                    audit::record(
-c,
-AuditEvent {
-actor: Some(annotator_id),
-project: Some(project_id),
-action: AuditAction::Create,
-entity: "annotation",
-entity_id: Some(id),
-before: None,
-after: audit::snapshot(&new.answer),
-},
-)
-                        .await?;
+                    let event = AuditEvent {
+                        actor: Some(annotator_id),
+                        project: Some(project_id),
+                        action: AuditAction::Create,
+                        entity: "annotation",
+                        entity_id: Some(id),
+                        before: None,
+                        after: audit::snapshot(&new.answer),
+                    };
+                    audit::record(c, event).await?;
                     Ok(id)
                 })
             })
@@ -375,14 +305,8 @@ after: audit::snapshot(&new.answer),
             (Err(e), Some(key))
                 if e.is_unique_violation() || matches!(e, StoreError::Conflict(_)) =>
             {
-                let existing = sqlx::query(
-                    "SELECT id, answer, kind FROM annotations WHERE annotator_id = $1 AND idempotency_key = $2",
-                )
-                .bind(annotator_id)
-                .bind(key)
-                .fetch_optional(self.pool())
-                .await?;
-                match existing {
+                let mut c = self.pool().acquire().await?;
+                match stored_under_key(&mut c, annotator_id, &key).await? {
                     Some(row) => replay_of(&row, &answer)?,
                     None => return Err(e),
                 }
@@ -577,6 +501,140 @@ impl ExportFolder {
     fn finish(self) -> Option<ExportRecord> {
         self.current.map(|(_, done)| done)
     }
+}
+
+/// The annotation stored under an annotator's idempotency key, if any.
+async fn stored_under_key(
+    c: &mut AnyConnection,
+    annotator_id: Id,
+    key: &str,
+) -> Result<Option<AnyRow>> {
+    Ok(sqlx::query(
+        "SELECT id, answer, kind FROM annotations WHERE annotator_id = $1 AND idempotency_key = $2",
+    )
+    .bind(annotator_id)
+    .bind(key)
+    .fetch_optional(&mut *c)
+    .await?)
+}
+
+async fn require_item(c: &mut AnyConnection, project_id: Id, item_id: Id) -> Result<()> {
+    let item = sqlx::query("SELECT id FROM items WHERE id = $1 AND project_id = $2")
+        .bind(item_id)
+        .bind(project_id)
+        .fetch_optional(&mut *c)
+        .await?;
+    match item {
+        Some(_) => Ok(()),
+        None => Err(StoreError::not_found(format!(
+            "item {item_id} in this project"
+        ))),
+    }
+}
+
+/// Only one's own label on the same item can be corrected.
+async fn require_own_label(
+    c: &mut AnyConnection,
+    old: Id,
+    item_id: Id,
+    annotator_id: Id,
+) -> Result<()> {
+    let own = sqlx::query(
+        "SELECT id FROM annotations WHERE id = $1 AND item_id = $2 AND annotator_id = $3",
+    )
+    .bind(old)
+    .bind(item_id)
+    .bind(annotator_id)
+    .fetch_optional(&mut *c)
+    .await?;
+    match own {
+        Some(_) => Ok(()),
+        None => Err(StoreError::invalid(format!(
+            "annotation {old} is not yours on this item, so it cannot be corrected"
+        ))),
+    }
+}
+
+/// The override is this person's label of the item: the queue must never serve them the
+/// item afterwards, and a person who had it through the queue corrects their own label
+/// instead.
+async fn refuse_override_of_served_item(
+    c: &mut AnyConnection,
+    item_id: Id,
+    annotator_id: Id,
+) -> Result<()> {
+    let had = sqlx::query(
+        "SELECT id FROM assignments WHERE item_id = $1 AND user_id = $2 \
+         AND (purpose = 'label' OR purpose = 'gold')",
+    )
+    .bind(item_id)
+    .bind(annotator_id)
+    .fetch_optional(&mut *c)
+    .await?;
+    match had {
+        None => Ok(()),
+        Some(_) => Err(StoreError::conflict(format!(
+            "item {item_id} was served to you through the queue: answer it there, \
+             or correct your label by naming it in `supersedes`"
+        ))),
+    }
+}
+
+/// Who writes a label outside the queue, and how it came in.
+struct DirectLabel {
+    project_id: Id,
+    annotator_id: Id,
+    schema_version: Id,
+    source: AnnotationSource,
+}
+
+async fn insert_direct_label(
+    c: &mut AnyConnection,
+    label: &DirectLabel,
+    new: &NewAnnotation,
+) -> Result<Id> {
+    let row = sqlx::query(
+        "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, flags, \
+           guideline_version_id, schema_version_id, time_spent_ms, supersedes, idempotency_key, source) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+    )
+    .bind(label.project_id)
+    .bind(new.item_id)
+    .bind(label.annotator_id)
+    .bind(json_text(&new.answer))
+    .bind(&new.rationale)
+    .bind(json_text(&new.flags))
+    .bind(new.guideline_version_id)
+    .bind(label.schema_version)
+    .bind(new.time_spent_ms)
+    .bind(new.supersedes)
+    .bind(new.idempotency_key.clone())
+    .bind(label.source.as_str())
+    .fetch_one(&mut *c)
+    .await?;
+    Ok(row.try_get("id")?)
+}
+
+/// Outside the overlap: an override takes no slot and is not one of the votes that close
+/// the item, but it marks the item as had by this person.
+async fn mark_override_as_had(
+    c: &mut AnyConnection,
+    label: &DirectLabel,
+    item_id: Id,
+    annotation_id: Id,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
+           counts_toward_overlap, annotation_id, created_by) \
+         VALUES ($1, $2, $3, 'label', 'submitted', 0, $4, $3)",
+    )
+    .bind(label.project_id)
+    .bind(item_id)
+    .bind(label.annotator_id)
+    .bind(annotation_id)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
 }
 
 /// A stored annotation found under a retried idempotency key: the same answer is a replay
