@@ -861,97 +861,28 @@ where
     R: std::io::Read + Send + 'static,
     P: FnMut(FileProgress) + Send,
 {
-    use concord_formats::items::{AnnotationReader, ItemReader};
     let bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counting = CountingReader {
         inner: input,
         count: bytes.clone(),
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::result::Result<Batch, String>>(4);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<BatchMessage>(4);
     let label = file.to_owned();
-    let reader = tokio::task::spawn_blocking(move || {
-        fn pump<T, I>(
-            records: I,
-            tx: &tokio::sync::mpsc::Sender<std::result::Result<Batch, String>>,
-            wrap: fn(Vec<(u64, T)>) -> Batch,
-        ) where
-            I: Iterator<Item = std::result::Result<(u64, T), concord_formats::items::RecordError>>,
-        {
-            let mut batch = Vec::with_capacity(IMPORT_BATCH);
-            for record in records {
-                match record {
-                    Ok(r) => batch.push(r),
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e.to_string()));
-                        return;
-                    }
-                }
-                if batch.len() == IMPORT_BATCH
-                    && tx
-                        .blocking_send(Ok(wrap(std::mem::take(&mut batch))))
-                        .is_err()
-                {
-                    return;
-                }
-            }
-            if !batch.is_empty() {
-                let _ = tx.blocking_send(Ok(wrap(batch)));
-            }
-        }
-        match kind {
-            ImportKind::Items => match ItemReader::new(label, counting, format) {
-                // Items are parsed in parallel, a batch at a time.
-                Ok(mut reader) => loop {
-                    match reader.next_batch_with(IMPORT_BATCH, StagedItem::new) {
-                        Ok(batch) if batch.is_empty() => break,
-                        Ok(batch) => {
-                            if tx.blocking_send(Ok(Batch::Items(batch))).is_err() {
-                                break;
-                            }
-                        }
-                        Err(e) => {
-                            let _ = tx.blocking_send(Err(e.to_string()));
-                            break;
-                        }
-                    }
-                },
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e.to_string()));
-                }
-            },
-            ImportKind::Annotations => match AnnotationReader::new(label, counting, format) {
-                Ok(reader) => pump(reader, &tx, Batch::Annotations),
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e.to_string()));
-                }
-            },
-        }
+    let reader = tokio::task::spawn_blocking(move || match kind {
+        ImportKind::Items => read_items(label, counting, format, &tx),
+        ImportKind::Annotations => read_annotations(label, counting, format, &tx),
     });
 
-    enum Session {
-        Items(ItemImport),
-        Annotations(AnnotationImport),
-    }
-    let mut session = match kind {
-        ImportKind::Items => Session::Items(store.begin_item_import(project_id, file).await?),
-        ImportKind::Annotations => {
-            Session::Annotations(store.begin_annotation_import(project_id, file).await?)
-        }
-    };
+    let mut session = Session::begin(store, kind, project_id, file).await?;
     let mut records = 0i64;
     let mut failure: Option<StoreError> = None;
     while let Some(message) = rx.recv().await {
-        let staged = match (message, &mut session) {
-            (Err(e), _) => Err(StoreError::invalid(e)),
-            (Ok(Batch::Items(batch)), Session::Items(import)) => {
+        let staged = match message {
+            Err(e) => Err(StoreError::invalid(e)),
+            Ok(batch) => {
                 records += batch.len() as i64;
-                import.stage_rows(batch).await
+                session.stage(batch).await
             }
-            (Ok(Batch::Annotations(batch)), Session::Annotations(import)) => {
-                records += batch.len() as i64;
-                import.stage(batch).await
-            }
-            _ => Err(StoreError::invalid("internal: batch kind mismatch")),
         };
         if let Err(e) = staged {
             failure = Some(e);
@@ -964,20 +895,133 @@ where
     }
     drop(rx);
     let _ = reader.await;
-    if let Some(e) = failure {
-        match session {
+    match failure {
+        Some(e) => {
+            session.abort().await;
+            Err(e)
+        }
+        None => session.publish(on_conflict, actor).await,
+    }
+}
+
+/// A batch of parsed records, or the reader's error naming file, line and field.
+type BatchMessage = std::result::Result<Batch, String>;
+
+/// Items are parsed in parallel, a batch at a time.
+fn read_items<R: std::io::Read>(
+    label: String,
+    input: R,
+    format: concord_formats::items::RecordFormat,
+    tx: &tokio::sync::mpsc::Sender<BatchMessage>,
+) {
+    let mut reader = match concord_formats::items::ItemReader::new(label, input, format) {
+        Ok(reader) => reader,
+        Err(e) => {
+            let _ = tx.blocking_send(Err(e.to_string()));
+            return;
+        }
+    };
+    loop {
+        match reader.next_batch_with(IMPORT_BATCH, StagedItem::new) {
+            Ok(batch) if batch.is_empty() => break,
+            Ok(batch) => {
+                if tx.blocking_send(Ok(Batch::Items(batch))).is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e.to_string()));
+                break;
+            }
+        }
+    }
+}
+
+/// Annotations are read one record at a time and sent in batches of [`IMPORT_BATCH`].
+fn read_annotations<R: std::io::Read>(
+    label: String,
+    input: R,
+    format: concord_formats::items::RecordFormat,
+    tx: &tokio::sync::mpsc::Sender<BatchMessage>,
+) {
+    let records = match concord_formats::items::AnnotationReader::new(label, input, format) {
+        Ok(reader) => reader,
+        Err(e) => {
+            let _ = tx.blocking_send(Err(e.to_string()));
+            return;
+        }
+    };
+    let mut batch = Vec::with_capacity(IMPORT_BATCH);
+    for record in records {
+        match record {
+            Ok(r) => batch.push(r),
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e.to_string()));
+                return;
+            }
+        }
+        if batch.len() == IMPORT_BATCH
+            && tx
+                .blocking_send(Ok(Batch::Annotations(std::mem::take(&mut batch))))
+                .is_err()
+        {
+            return;
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.blocking_send(Ok(Batch::Annotations(batch)));
+    }
+}
+
+/// An import of either kind in progress.
+enum Session {
+    Items(ItemImport),
+    Annotations(AnnotationImport),
+}
+
+impl Session {
+    async fn begin(store: &Store, kind: ImportKind, project_id: Id, file: &str) -> Result<Self> {
+        Ok(match kind {
+            ImportKind::Items => Session::Items(store.begin_item_import(project_id, file).await?),
+            ImportKind::Annotations => {
+                Session::Annotations(store.begin_annotation_import(project_id, file).await?)
+            }
+        })
+    }
+
+    async fn stage(&mut self, batch: Batch) -> Result<()> {
+        match (batch, self) {
+            (Batch::Items(batch), Session::Items(import)) => import.stage_rows(batch).await,
+            (Batch::Annotations(batch), Session::Annotations(import)) => import.stage(batch).await,
+            _ => Err(StoreError::invalid("internal: batch kind mismatch")),
+        }
+    }
+
+    async fn abort(self) {
+        match self {
             Session::Items(import) => import.abort().await,
             Session::Annotations(import) => import.abort().await,
         }
-        return Err(e);
     }
-    match session {
-        Session::Items(import) => import.publish(on_conflict, actor).await,
-        Session::Annotations(import) => import.publish(actor).await,
+
+    async fn publish(self, on_conflict: OnConflict, actor: Option<Id>) -> Result<ImportOutcome> {
+        match self {
+            Session::Items(import) => import.publish(on_conflict, actor).await,
+            Session::Annotations(import) => import.publish(actor).await,
+        }
     }
 }
 
 enum Batch {
     Items(Vec<StagedItem>),
     Annotations(Vec<(u64, AnnotationRecord)>),
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        match self {
+            Batch::Items(batch) => batch.len(),
+            Batch::Annotations(batch) => batch.len(),
+        }
+    }
 }
