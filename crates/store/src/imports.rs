@@ -376,68 +376,22 @@ impl ItemImport {
         let outcome = stager
             .publish(&store, move |c| {
                 Box::pin(async move {
-                    let row = sqlx::query(&format!(
-                        "SELECT COUNT(*) AS n, MIN(s.line) AS first FROM {table} s \
-                         JOIN items i ON i.project_id = $1 AND i.external_id = s.external_id \
-                         WHERE s.import_id = $2"
-                    ))
-                    .bind(project_id)
-                    .bind(import_id)
-                    .fetch_one(&mut *c)
-                    .await?;
-                    let existing: i64 = row.try_get("n")?;
-                    if existing > 0 && on_conflict == OnConflict::Error {
-                        let first: i64 = row.try_get("first")?;
-                        let id: String = sqlx::query(&format!(
-                            "SELECT external_id FROM {table} WHERE import_id = $1 AND line = $2"
-                        ))
-                        .bind(import_id)
-                        .bind(first)
-                        .fetch_one(&mut *c)
-                        .await?
-                        .try_get("external_id")?;
+                    let staged = StagedItems {
+                        table,
+                        project_id,
+                        import_id,
+                    };
+                    let existing = staged.already_in_project(c).await?;
+                    if let Some((count, first_line)) = existing.filter(|_| on_conflict == OnConflict::Error) {
+                        let id = staged.external_id_at(c, first_line).await?;
                         return Err(StoreError::conflict(format!(
-                            "{file}:{first}: field id: item {id:?} already exists in the project \
-                             ({existing} lines of the file do); import with on-conflict skip or update"
+                            "{file}:{first_line}: field id: item {id:?} already exists in the project \
+                             ({count} lines of the file do); import with on-conflict skip or update"
                         )));
                     }
-                    // In file order. SQLite's staging table is this import's alone and was
-                    // filled in file order, so its row order is the file's: a plain scan
-                    // (`+` keeps the planner off the key index) spares sorting every row.
-                    let source = match backend {
-                        Backend::Sqlite => "+import_id = $2 ORDER BY rowid",
-                        Backend::Postgres => "import_id = $2 ORDER BY line",
-                    };
-                    let upsert = match on_conflict {
-                        OnConflict::Error => String::new(),
-                        OnConflict::Skip => " ON CONFLICT (project_id, external_id) DO NOTHING".into(),
-                        OnConflict::Update => format!(
-                            " ON CONFLICT (project_id, external_id) DO UPDATE SET \
-                             item_type = excluded.item_type, title = excluded.title, \
-                             creators = excluded.creators, metadata = excluded.metadata, \
-                             text_fields = excluded.text_fields, media_url = excluded.media_url, \
-                             priority = excluded.priority, is_gold = excluded.is_gold, \
-                             gold_answer = excluded.gold_answer, updated_at = {now}"
-                        ),
-                    };
-                    let done = sqlx::query(&format!(
-                        "INSERT INTO items (project_id, external_id, item_type, title, creators, metadata, \
-                           text_fields, media_url, priority, is_gold, gold_answer, import_id) \
-                         SELECT $1, external_id, item_type, title, creators, metadata, text_fields, \
-                           media_url, priority, is_gold, gold_answer, import_id \
-                         FROM {table} WHERE {source}{upsert}"
-                    ))
-                    .bind(project_id)
-                    .bind(import_id)
-                    .execute(&mut *c)
-                    .await?;
-                    let affected = done.rows_affected() as i64;
-                    // New items, priorities or gold flags: places remembered in the queue's
-                    // order (a model account's cursor) no longer hold.
-                    sqlx::query("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1")
-                        .bind(project_id)
-                        .execute(&mut *c)
-                        .await?;
+                    let existing = existing.map_or(0, |(count, _)| count);
+                    let affected = staged.insert(c, backend, on_conflict, now).await?;
+                    bump_queue_epoch(c, project_id).await?;
                     let outcome = match on_conflict {
                         OnConflict::Update => ImportOutcome {
                             read,
@@ -445,21 +399,24 @@ impl ItemImport {
                             updated: existing,
                             skipped: 0,
                         },
-                        _ => ImportOutcome { read, inserted: affected, updated: 0, skipped: read - affected },
+                        _ => ImportOutcome {
+                            read,
+                            inserted: affected,
+                            updated: 0,
+                            skipped: read - affected,
+                        },
                     };
                     let after = serde_json::json!({"file": file, "outcome": outcome});
-                    audit::record(
-c,
-AuditEvent {
-actor,
-project: Some(project_id),
-action: AuditAction::Import,
-entity: "items",
-entity_id: None,
-before: None,
-after: audit::snapshot(&after),
-},
-).await?;
+                    let event = AuditEvent {
+                        actor,
+                        project: Some(project_id),
+                        action: AuditAction::Import,
+                        entity: "items",
+                        entity_id: None,
+                        before: None,
+                        after: audit::snapshot(&after),
+                    };
+                    audit::record(c, event).await?;
                     Ok(outcome)
                 })
             })
@@ -475,6 +432,98 @@ after: audit::snapshot(&after),
     pub async fn abort(self) {
         self.stager.clear(&self.store, self.import_id).await;
     }
+}
+
+/// The rows one item import staged, on their way into `items`.
+struct StagedItems {
+    table: &'static str,
+    project_id: Id,
+    import_id: Id,
+}
+
+impl StagedItems {
+    /// How many staged items exist in the project already, and the first such line.
+    async fn already_in_project(&self, c: &mut AnyConnection) -> Result<Option<(i64, i64)>> {
+        let table = self.table;
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*) AS n, MIN(s.line) AS first FROM {table} s \
+             JOIN items i ON i.project_id = $1 AND i.external_id = s.external_id \
+             WHERE s.import_id = $2"
+        ))
+        .bind(self.project_id)
+        .bind(self.import_id)
+        .fetch_one(&mut *c)
+        .await?;
+        let count: i64 = row.try_get("n")?;
+        Ok(match count {
+            0 => None,
+            _ => Some((count, row.try_get("first")?)),
+        })
+    }
+
+    async fn external_id_at(&self, c: &mut AnyConnection, line: i64) -> Result<String> {
+        let table = self.table;
+        Ok(sqlx::query(&format!(
+            "SELECT external_id FROM {table} WHERE import_id = $1 AND line = $2"
+        ))
+        .bind(self.import_id)
+        .bind(line)
+        .fetch_one(&mut *c)
+        .await?
+        .try_get("external_id")?)
+    }
+
+    /// Inserts the staged items in file order in one statement; returns the rows affected.
+    async fn insert(
+        &self,
+        c: &mut AnyConnection,
+        backend: Backend,
+        on_conflict: OnConflict,
+        now: &str,
+    ) -> Result<i64> {
+        let table = self.table;
+        // In file order. SQLite's staging table is this import's alone and was filled in
+        // file order, so its row order is the file's: a plain scan (`+` keeps the planner
+        // off the key index) spares sorting every row.
+        let source = match backend {
+            Backend::Sqlite => "+import_id = $2 ORDER BY rowid",
+            Backend::Postgres => "import_id = $2 ORDER BY line",
+        };
+        let upsert = match on_conflict {
+            OnConflict::Error => String::new(),
+            OnConflict::Skip => " ON CONFLICT (project_id, external_id) DO NOTHING".into(),
+            OnConflict::Update => format!(
+                " ON CONFLICT (project_id, external_id) DO UPDATE SET \
+                 item_type = excluded.item_type, title = excluded.title, \
+                 creators = excluded.creators, metadata = excluded.metadata, \
+                 text_fields = excluded.text_fields, media_url = excluded.media_url, \
+                 priority = excluded.priority, is_gold = excluded.is_gold, \
+                 gold_answer = excluded.gold_answer, updated_at = {now}"
+            ),
+        };
+        let done = sqlx::query(&format!(
+            "INSERT INTO items (project_id, external_id, item_type, title, creators, metadata, \
+               text_fields, media_url, priority, is_gold, gold_answer, import_id) \
+             SELECT $1, external_id, item_type, title, creators, metadata, text_fields, \
+               media_url, priority, is_gold, gold_answer, import_id \
+             FROM {table} WHERE {source}{upsert}"
+        ))
+        .bind(self.project_id)
+        .bind(self.import_id)
+        .execute(&mut *c)
+        .await?;
+        Ok(done.rows_affected() as i64)
+    }
+}
+
+/// New items, priorities or gold flags: places remembered in the queue's order (a model
+/// account's cursor) no longer hold.
+async fn bump_queue_epoch(c: &mut AnyConnection, project_id: Id) -> Result<()> {
+    sqlx::query("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1")
+        .bind(project_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
 }
 
 impl Store {
