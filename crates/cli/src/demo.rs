@@ -10,8 +10,8 @@ use crate::platform::{ServeArgs, generate_password, runtime, serve};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use concord_store::{
-    EscalationStatus, ExampleScope, GuidelineExample, ImportKind, LabelSchema, NewProject, NewUser, OnConflict,
-    Question, QuestionKind, Role, SchemaOption, Store, StoreOptions, import_file,
+    EscalationStatus, ExampleScope, GuidelineExample, ImportKind, LabelSchema, NewProject, NewUser,
+    OnConflict, Question, QuestionKind, Role, SchemaOption, Store, StoreOptions, import_file,
 };
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -356,7 +356,9 @@ async fn decide_some_escalations(store: &Store) -> Result<()> {
         .await
         .context("computing the demo's consensus")?;
     let expert = store.user_by_name("eli").await?;
-    let waiting = store.escalations(project.id, EscalationStatus::Open, expert.id, 4).await?;
+    let waiting = store
+        .escalations(project.id, EscalationStatus::Open, expert.id, 4)
+        .await?;
     let scale = ["G", "P", "R", "X"];
     for (n, (escalation, (rationale, clause, higher))) in waiting.iter().zip(DECISIONS).enumerate()
     {

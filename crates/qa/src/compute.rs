@@ -17,8 +17,8 @@ use concord_stats::{
 };
 use concord_store::answer::same_value;
 use concord_store::{
-    AccountKind, AnnotatorQuality, AnswerKind, ItemState, ConsensusInput, Id, ItemFact, LabelFacts, LabelSchema, NewEscalation,
-    NewItemConsensus, QaSettings, Question, QuestionKind,
+    AccountKind, AnnotatorQuality, AnswerKind, ConsensusInput, Id, ItemFact, ItemState, LabelFacts,
+    LabelSchema, NewEscalation, NewItemConsensus, QaSettings, Question, QuestionKind,
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -455,7 +455,10 @@ pub fn compute_run(
         labelled_items: labelled_items(facts, &humans),
         annotations: facts.len(),
         annotators: distinct_annotators(facts, &humans),
-        unsure: facts.iter().filter(|f| f.kind == AnswerKind::Unsure).count(),
+        unsure: facts
+            .iter()
+            .filter(|f| f.kind == AnswerKind::Unsure)
+            .count(),
         target_alpha: settings.target_alpha,
         questions: run.questions,
         models: run.model_reports.into_values().collect(),
@@ -792,11 +795,12 @@ fn item_outcome(
     if let Some(disagreements) = run.model_disagreements.remove(&item.id) {
         outcome.model_disagreements = disagreements;
     }
-    outcome.queue_reason = (item.state == ItemState::Escalated && !item.open_escalation).then(|| {
-        item.escalation_reason
-            .clone()
-            .unwrap_or_else(|| "escalated".into())
-    });
+    outcome.queue_reason =
+        (item.state == ItemState::Escalated && !item.open_escalation).then(|| {
+            item.escalation_reason
+                .clone()
+                .unwrap_or_else(|| "escalated".into())
+        });
     outcome
 }
 

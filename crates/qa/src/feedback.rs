@@ -9,8 +9,8 @@ use crate::{QaError, report_of};
 use concord_stats::sampling::{Proportion, wilson};
 use concord_store::answer::same_value;
 use concord_store::{
-    AccountKind, Adjudication, AnswerKind, Id, ItemConsensus, ItemFact, LabelFact, LabelFacts, PrecedentFilter, Project,
-    Question, QuestionKind, Store, User,
+    AccountKind, Adjudication, AnswerKind, Id, ItemConsensus, ItemFact, LabelFact, LabelFacts,
+    PrecedentFilter, Project, Question, QuestionKind, Store, User,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -197,7 +197,11 @@ fn human_labels_of<'a>(facts: &'a LabelFacts, annotator: Option<&User>) -> Vec<L
     let mine = |annotator_id: Id| annotator.is_none_or(|a| a.id == annotator_id);
     facts
         .iter()
-        .filter(|f| f.annotator.kind == AccountKind::Human && f.kind == AnswerKind::Label && mine(f.annotator_id))
+        .filter(|f| {
+            f.annotator.kind == AccountKind::Human
+                && f.kind == AnswerKind::Label
+                && mine(f.annotator_id)
+        })
         .collect()
 }
 

@@ -17,9 +17,7 @@ pub use compute::{Computed, compute_run, date_of, week_start};
 pub use release::{create_release, release_summary};
 pub use report::QualityReport;
 
-use concord_store::{
-    ConsensusRun, ConsensusWrite, Id, LabelSchema, Project, Store, StoreError,
-};
+use concord_store::{ConsensusRun, ConsensusWrite, Id, LabelSchema, Project, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QaError {

@@ -191,7 +191,12 @@ async fn a_run_computes_consensus_and_escalates_exactly_what_the_rules_say() {
         assert_eq!(run.items, 5, "item 6 has no labels");
         assert_eq!(run.escalated, 3);
         let queue = store
-            .escalations(project.id, concord_store::EscalationStatus::Open, people[0].id, 10)
+            .escalations(
+                project.id,
+                concord_store::EscalationStatus::Open,
+                people[0].id,
+                10,
+            )
             .await
             .unwrap();
         let by_item: HashMap<i64, &concord_store::Escalation> =
@@ -350,7 +355,12 @@ async fn a_run_computes_consensus_and_escalates_exactly_what_the_rules_say() {
         );
         assert_eq!(
             store
-                .escalations(project.id, concord_store::EscalationStatus::Open, expert.id, 10)
+                .escalations(
+                    project.id,
+                    concord_store::EscalationStatus::Open,
+                    expert.id,
+                    10
+                )
                 .await
                 .unwrap()
                 .len(),
@@ -391,7 +401,12 @@ async fn an_unsure_answer_from_the_queue_reaches_the_expert_queue() {
             .unwrap();
         assert_eq!(run.escalated, 1);
         let queue = store
-            .escalations(project.id, concord_store::EscalationStatus::Open, annotator.id, 10)
+            .escalations(
+                project.id,
+                concord_store::EscalationStatus::Open,
+                annotator.id,
+                10,
+            )
             .await
             .unwrap();
         assert_eq!(queue[0].reasons[0]["rule"], "unsure");

@@ -604,6 +604,56 @@ async fn duplicate_in_file(
     StoreError::invalid(format!("{file}: an item id appears twice"))
 }
 
+/// One staged annotation: its line, item, record, answer in the schema's shape and
+/// guideline version.
+type StagedAnnotation = (u64, Id, AnnotationRecord, Value, Option<Id>);
+
+/// Annotators not yet known become accounts without a password (they cannot log in until
+/// an admin sets one), and every annotator of the file an annotator of the project.
+async fn enrol_new_annotators(
+    c: &mut AnyConnection,
+    table: &str,
+    project_id: Id,
+    import_id: Id,
+) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO users (username, display_name) \
+         SELECT DISTINCT annotator, annotator FROM {table} \
+         WHERE import_id = $1 AND annotator NOT IN (SELECT username FROM users)"
+    ))
+    .bind(import_id)
+    .execute(&mut *c)
+    .await?;
+    sqlx::query(&format!(
+        "INSERT INTO memberships (project_id, user_id, role) \
+         SELECT DISTINCT $1, u.id, 'annotator' FROM {table} s \
+         JOIN users u ON u.username = s.annotator WHERE s.import_id = $2 \
+         ON CONFLICT (project_id, user_id) DO NOTHING"
+    ))
+    .bind(project_id)
+    .bind(import_id)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Imported labels complete their items: the queue counts them and serves the item no
+/// more (it would otherwise go past its overlap).
+async fn complete_labelled_items(c: &mut AnyConnection, table: &str, import_id: Id) -> Result<()> {
+    sqlx::query(&format!(
+        "UPDATE items SET labels_count = items.labels_count + c.n, open = 0, \
+           state = CASE WHEN items.state IN ('queued', 'in_progress') \
+                        THEN 'labelled' ELSE items.state END \
+         FROM (SELECT item_id, COUNT(*) AS n FROM {table} WHERE import_id = $1 \
+               GROUP BY item_id) c \
+         WHERE items.id = c.item_id"
+    ))
+    .bind(import_id)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
 /// An import of existing annotations (migrating from another tool).
 pub struct AnnotationImport {
     store: Store,
@@ -656,56 +706,16 @@ impl AnnotationImport {
     }
 
     pub async fn stage(&mut self, batch: Vec<(u64, AnnotationRecord)>) -> Result<()> {
-        let mut rows = Vec::with_capacity(batch.len());
+        let mut answers = Vec::with_capacity(batch.len());
         for (line, record) in &batch {
-            if !crate::accounts::valid_username(&record.annotator) {
-                return Err(line_error(
-                    &self.file,
-                    *line,
-                    "annotator",
-                    format!(
-                        "{:?} is not a valid user name (1–64 letters, digits or _ - . @)",
-                        record.annotator
-                    ),
-                ));
-            }
-            rows.push((*line, self.answer(*line, record)?));
+            self.check_annotator(*line, record)?;
+            answers.push(self.answer(*line, record)?);
         }
-        // Resolve external item ids to item ids, naming the first unknown one.
-        let mut ids: HashMap<String, Id> = HashMap::new();
         let wanted: Vec<&str> = batch.iter().map(|(_, r)| r.item.as_str()).collect();
-        for chunk in wanted.chunks(ROWS_PER_STATEMENT) {
-            let dialect = self.store.dialect();
-            let params: Vec<String> = (0..chunk.len()).map(|i| dialect.param(i + 2)).collect();
-            let sql = format!(
-                "SELECT id, external_id FROM items WHERE project_id = {} AND external_id IN ({})",
-                dialect.param(1),
-                params.join(",")
-            );
-            let mut query = sqlx::query(&sql).bind(self.project_id);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            for row in query.fetch_all(self.store.pool()).await? {
-                ids.insert(row.try_get("external_id")?, row.try_get("id")?);
-            }
-        }
-        if self.guideline_versions.is_none() {
-            let mut versions = HashMap::new();
-            for row in sqlx::query(
-                "SELECT version, id FROM guideline_versions WHERE project_id = $1 AND status = 'published'",
-            )
-            .bind(self.project_id)
-            .fetch_all(self.store.pool())
-            .await?
-            {
-                versions.insert(row.try_get::<i64, _>("version")?, row.try_get::<Id, _>("id")?);
-            }
-            self.guideline_versions = Some(versions);
-        }
-        let versions = self.guideline_versions.clone().unwrap_or_default();
+        let ids = self.item_ids(&wanted).await?;
+        let versions = self.published_guideline_versions().await?;
         let mut staged = Vec::with_capacity(batch.len());
-        for ((line, record), (_, answer)) in batch.into_iter().zip(rows) {
+        for ((line, record), answer) in batch.into_iter().zip(answers) {
             let guideline_version_id = match record.guideline_version {
                 None => None,
                 Some(v) => Some(*versions.get(&v).ok_or_else(|| {
@@ -728,6 +738,66 @@ impl AnnotationImport {
             staged.push((line, item_id, record, answer, guideline_version_id));
         }
         self.read += staged.len() as i64;
+        self.write_staged(staged).await
+    }
+
+    fn check_annotator(&self, line: u64, record: &AnnotationRecord) -> Result<()> {
+        if crate::accounts::valid_username(&record.annotator) {
+            return Ok(());
+        }
+        Err(line_error(
+            &self.file,
+            line,
+            "annotator",
+            format!(
+                "{:?} is not a valid user name (1–64 letters, digits or _ - . @)",
+                record.annotator
+            ),
+        ))
+    }
+
+    /// External item ids → item ids of the project (unknown ones are absent).
+    async fn item_ids(&self, wanted: &[&str]) -> Result<HashMap<String, Id>> {
+        let mut ids: HashMap<String, Id> = HashMap::new();
+        let dialect = self.store.dialect();
+        for chunk in wanted.chunks(ROWS_PER_STATEMENT) {
+            let params: Vec<String> = (0..chunk.len()).map(|i| dialect.param(i + 2)).collect();
+            let sql = format!(
+                "SELECT id, external_id FROM items WHERE project_id = {} AND external_id IN ({})",
+                dialect.param(1),
+                params.join(",")
+            );
+            let mut query = sqlx::query(&sql).bind(self.project_id);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(self.store.pool()).await? {
+                ids.insert(row.try_get("external_id")?, row.try_get("id")?);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Published guideline versions (number → id), read at the first batch.
+    async fn published_guideline_versions(&mut self) -> Result<HashMap<i64, Id>> {
+        if let Some(versions) = &self.guideline_versions {
+            return Ok(versions.clone());
+        }
+        let mut versions = HashMap::new();
+        for row in sqlx::query(
+            "SELECT version, id FROM guideline_versions WHERE project_id = $1 AND status = 'published'",
+        )
+        .bind(self.project_id)
+        .fetch_all(self.store.pool())
+        .await?
+        {
+            versions.insert(row.try_get::<i64, _>("version")?, row.try_get::<Id, _>("id")?);
+        }
+        self.guideline_versions = Some(versions.clone());
+        Ok(versions)
+    }
+
+    async fn write_staged(&mut self, staged: Vec<StagedAnnotation>) -> Result<()> {
         let import_id = self.import_id;
         let dialect = self.store.dialect();
         let table = self.stager.table();
@@ -785,24 +855,7 @@ impl AnnotationImport {
         let outcome = stager
             .publish(&store, move |c| {
                 Box::pin(async move {
-                    sqlx::query(&format!(
-                        "INSERT INTO users (username, display_name) \
-                         SELECT DISTINCT annotator, annotator FROM {table} \
-                         WHERE import_id = $1 AND annotator NOT IN (SELECT username FROM users)"
-                    ))
-                    .bind(import_id)
-                    .execute(&mut *c)
-                    .await?;
-                    sqlx::query(&format!(
-                        "INSERT INTO memberships (project_id, user_id, role) \
-                         SELECT DISTINCT $1, u.id, 'annotator' FROM {table} s \
-                         JOIN users u ON u.username = s.annotator WHERE s.import_id = $2 \
-                         ON CONFLICT (project_id, user_id) DO NOTHING"
-                    ))
-                    .bind(project_id)
-                    .bind(import_id)
-                    .execute(&mut *c)
-                    .await?;
+                    enrol_new_annotators(c, table, project_id, import_id).await?;
                     let done = sqlx::query(&format!(
                         "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, \
                            time_spent_ms, schema_version_id, source, guideline_version_id, created_at) \
@@ -816,33 +869,24 @@ impl AnnotationImport {
                     .bind(schema_version_id)
                     .execute(&mut *c)
                     .await?;
-                    // Imported labels complete their items: the queue counts them and serves
-                    // the item no more (it would otherwise go past its overlap).
-                    sqlx::query(&format!(
-                        "UPDATE items SET labels_count = items.labels_count + c.n, open = 0, \
-                           state = CASE WHEN items.state IN ('queued', 'in_progress') \
-                                        THEN 'labelled' ELSE items.state END \
-                         FROM (SELECT item_id, COUNT(*) AS n FROM {table} WHERE import_id = $1 \
-                               GROUP BY item_id) c \
-                         WHERE items.id = c.item_id"
-                    ))
-                    .bind(import_id)
-                    .execute(&mut *c)
-                    .await?;
-                    let outcome = ImportOutcome { read, inserted: done.rows_affected() as i64, updated: 0, skipped: 0 };
+                    complete_labelled_items(c, table, import_id).await?;
+                    let outcome = ImportOutcome {
+                        read,
+                        inserted: done.rows_affected() as i64,
+                        updated: 0,
+                        skipped: 0,
+                    };
                     let after = serde_json::json!({"file": file, "outcome": outcome});
-                    audit::record(
-c,
-AuditEvent {
-actor,
-project: Some(project_id),
-action: AuditAction::Import,
-entity: "annotations",
-entity_id: None,
-before: None,
-after: audit::snapshot(&after),
-},
-).await?;
+                    let event = AuditEvent {
+                        actor,
+                        project: Some(project_id),
+                        action: AuditAction::Import,
+                        entity: "annotations",
+                        entity_id: None,
+                        before: None,
+                        after: audit::snapshot(&after),
+                    };
+                    audit::record(c, event).await?;
                     Ok(outcome)
                 })
             })

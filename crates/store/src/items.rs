@@ -10,8 +10,8 @@ use concord_formats::items::{ExportAnnotation, ExportRecord, raw_json};
 use futures_util::TryStreamExt;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use sqlx::Row;
 use sqlx::AnyConnection;
+use sqlx::Row;
 use sqlx::any::AnyRow;
 use tokio::sync::mpsc;
 

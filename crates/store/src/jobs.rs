@@ -2,8 +2,8 @@
 //! the database so that any server behind the load balancer can report them.
 
 use crate::Store;
-use crate::error::{Result, StoreError, json_text};
 use crate::conn::Columns;
+use crate::error::{Result, StoreError, json_text};
 use crate::model::{Id, Job, JobKind};
 use serde_json::Value;
 use sqlx::Row;

@@ -55,8 +55,8 @@ pub use qa_settings::{
     CONSENSUS_METHODS, DEFAULT_REPORT_METRICS, EscalationRules, QaSettings, REPORT_METRICS,
 };
 pub use queue::{
-    AnnotatorProgress, BlindItem, GoldFeedback, GoldTally, Lease, MyWorkEntry,
-    NextItem, QueueIntegrity, QueueOverview, Submission, SubmitOutcome,
+    AnnotatorProgress, BlindItem, GoldFeedback, GoldTally, Lease, MyWorkEntry, NextItem,
+    QueueIntegrity, QueueOverview, Submission, SubmitOutcome,
 };
 pub use queue_rules::QueueSettings;
 pub use releases::{LabelChange, Release, ReleaseDiff, ReleaseItem, ReleaseLabel};

@@ -3,9 +3,9 @@
 //! watermark. Listed, exported (streamed) and compared.
 
 use crate::audit::AuditEvent;
+use crate::conn::Columns;
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::AuditAction;
-use crate::conn::Columns;
 use crate::model::{AccountKind, Id};
 use crate::qa::{PAGE_ROWS, for_each_question_page};
 use crate::{Dialect, Store, audit};
@@ -13,8 +13,8 @@ pub use concord_formats::release::{ReleaseItem, ReleaseLabel};
 use futures_util::TryStreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use sqlx::{AnyConnection, Row};
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tokio::sync::mpsc;
 
@@ -149,7 +149,16 @@ async fn consensus_snapshots(
             "question, item_id"
         )
     );
-    type ConsensusRow = (Id, String, Option<String>, String, Option<f64>, i64, String, i64);
+    type ConsensusRow = (
+        Id,
+        String,
+        Option<String>,
+        String,
+        Option<f64>,
+        i64,
+        String,
+        i64,
+    );
     let page_key = |row: &ConsensusRow| (row.1.clone(), row.0);
     for_each_question_page(c, &sql, project_id, page_key, |page| {
         for (item_id, question, label, posterior, agreement, n_labels, external_id, is_gold) in page

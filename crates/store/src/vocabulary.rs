@@ -186,7 +186,10 @@ mod tests {
     fn an_unknown_stored_word_is_corrupt_data() {
         let err = ItemState::from_stored("archived", "state").unwrap_err();
         assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
-        assert!(err.to_string().contains("\"archived\" is not a known ItemState"));
+        assert!(
+            err.to_string()
+                .contains("\"archived\" is not a known ItemState")
+        );
     }
 
     #[test]

@@ -7,9 +7,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use concord_store::EscalationStatus;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use concord_store::EscalationStatus;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()

@@ -11,8 +11,9 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use concord_store::{
-    AccountKind, Annotation, EscalationStatus, Id, ItemState, JobKind, LabelSchema, NewAdjudication, Permission, PrecedentFilter, Project, QaSettings,
-    QuestionKind, Role, StoreError,
+    AccountKind, Annotation, EscalationStatus, Id, ItemState, JobKind, LabelSchema,
+    NewAdjudication, Permission, PrecedentFilter, Project, QaSettings, QuestionKind, Role,
+    StoreError,
 };
 use minijinja::context;
 use serde::Deserialize;

@@ -177,7 +177,13 @@ async fn a_consensus_job_escalates_and_an_expert_decides_through_the_pages(app: 
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    let saved = app.store.project("catalog").await.unwrap().settings.into_json();
+    let saved = app
+        .store
+        .project("catalog")
+        .await
+        .unwrap()
+        .settings
+        .into_json();
     assert_eq!(saved["qa"]["escalation"]["min_posterior"], 0.6);
     assert_eq!(saved["qa"]["escalation"]["on_tie"], false);
     assert_eq!(saved["qa"]["escalation"]["sla_hours_urgent"], 2);

@@ -229,7 +229,11 @@ async fn labels_go_through_the_queue_and_outside_it_only_corrections_and_overrid
     // The overrides took no slot: t2 (overlap 1) is still served to one annotator, and to
     // no one who overrode it.
     let t2_now = app.store.item(project.id, t2).await.unwrap();
-    assert_eq!(t2_now.state, concord_store::ItemState::Queued, "overrides are not overlap votes");
+    assert_eq!(
+        t2_now.state,
+        concord_store::ItemState::Queued,
+        "overrides are not overlap votes"
+    );
 
     // The annotator labels through the queue: every item once, overlap 1.
     let mut served = Vec::new();

@@ -125,7 +125,12 @@ async fn world(app: &TestApp) -> World {
         .unwrap();
     let job_id = app
         .store
-        .create_job(concord_store::JobKind::ImportItems, Some(project.id), None, "a job")
+        .create_job(
+            concord_store::JobKind::ImportItems,
+            Some(project.id),
+            None,
+            "a job",
+        )
         .await
         .unwrap()
         .id;

@@ -1,8 +1,8 @@
 //! Throughput: labels per day and per annotator.
 
 use crate::Store;
-use crate::error::Result;
 use crate::conn::Columns;
+use crate::error::Result;
 use crate::model::{AccountKind, Id};
 use sqlx::Row;
 

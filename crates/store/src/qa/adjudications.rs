@@ -332,7 +332,11 @@ impl Store {
                         crate::guidelines::add_example_to_draft(
                             c,
                             project_id,
-                            GuidelineExample { category, scope, text },
+                            GuidelineExample {
+                                category,
+                                scope,
+                                text,
+                            },
                             Some(expert_id),
                         )
                         .await?;

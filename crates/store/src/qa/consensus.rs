@@ -5,9 +5,9 @@
 use super::bulk::*;
 use super::escalations::*;
 use crate::audit::AuditEvent;
+use crate::conn::Columns;
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::AuditAction;
-use crate::conn::Columns;
 use crate::model::{AccountKind, AnswerKind, Id, ItemState};
 use crate::{Store, audit};
 use serde::{Deserialize, Serialize};

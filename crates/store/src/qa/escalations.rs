@@ -1,8 +1,8 @@
 //! The QA-expert queue: escalations a run opens, listed by urgency and SLA.
 
 use crate::Store;
-use crate::error::{Result, parse_json};
 use crate::conn::Columns;
+use crate::error::{Result, parse_json};
 use crate::model::{EscalationStatus, Id};
 use serde::Serialize;
 use serde_json::Value;

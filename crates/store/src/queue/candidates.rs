@@ -105,7 +105,8 @@ impl CandidateSearch<'_> {
             return Ok(None);
         };
         let item_id: Id = gold.col("id")?;
-        let assignment_id = insert_lease(c, ctx, item_id, AssignmentPurpose::Gold, false, time).await?;
+        let assignment_id =
+            insert_lease(c, ctx, item_id, AssignmentPurpose::Gold, false, time).await?;
         bump_served(c, ctx.project_id, ctx.user_id, true, None).await?;
         Ok(Some(Found::Leased {
             assignment_id,

@@ -318,7 +318,8 @@ async fn take_lease(
 ) -> Result<Found> {
     let item_id: Id = candidate.col("id")?;
     let counts = !ctx.is_model;
-    let assignment_id = insert_lease(c, ctx, item_id, AssignmentPurpose::Label, counts, time).await?;
+    let assignment_id =
+        insert_lease(c, ctx, item_id, AssignmentPurpose::Label, counts, time).await?;
     let cursor = match model_epoch {
         Some(epoch) => Some(ModelCursor {
             priority: candidate.col("priority")?,

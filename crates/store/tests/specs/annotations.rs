@@ -1,7 +1,8 @@
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
 use concord_store::{
-    AccountKind, AnnotationSource, Id, ImportOutcome, ItemState, LoginCheck, NewAnnotation, OnConflict, Project, Role, StoreError,
+    AccountKind, AnnotationSource, Id, ImportOutcome, ItemState, LoginCheck, NewAnnotation,
+    OnConflict, Project, Role, StoreError,
 };
 use serde_json::json;
 
@@ -61,7 +62,8 @@ async fn an_annotation_is_stored_with_what_the_annotator_said(store: TestStore) 
     assert_eq!(stored.schema_version_id, Some(schema.id));
     assert_eq!(stored.supersedes, None);
     assert_eq!(
-        stored.source, AnnotationSource::Override,
+        stored.source,
+        AnnotationSource::Override,
         "outside the queue and no correction"
     );
     assert_eq!(

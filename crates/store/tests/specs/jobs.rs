@@ -59,7 +59,10 @@ async fn a_job_reports_progress_and_then_its_result(store: TestStore) {
 }
 
 async fn a_failed_job_keeps_its_error_message(store: TestStore) {
-    let job = store.create_job(JobKind::Consensus, None, None, "").await.unwrap();
+    let job = store
+        .create_job(JobKind::Consensus, None, None, "")
+        .await
+        .unwrap();
     assert_eq!(job.project_id, None);
     store
         .finish_job(job.id, Err("items.csv:7: field id: is missing".into()))
@@ -96,7 +99,10 @@ async fn a_projects_jobs_are_listed_newest_first(store: TestStore) {
             .await
             .unwrap();
     }
-    store.create_job(JobKind::Consensus, None, None, "").await.unwrap();
+    store
+        .create_job(JobKind::Consensus, None, None, "")
+        .await
+        .unwrap();
     let listed: Vec<_> = store
         .project_jobs(podcasts.id, 10)
         .await
@@ -129,9 +135,18 @@ async fn an_unknown_job_is_not_found(store: TestStore) {
 }
 
 async fn jobs_that_stopped_reporting_are_failed_at_start(store: TestStore) {
-    let fresh = store.create_job(JobKind::Consensus, None, None, "").await.unwrap();
-    let stale = store.create_job(JobKind::Consensus, None, None, "").await.unwrap();
-    let finished = store.create_job(JobKind::Consensus, None, None, "").await.unwrap();
+    let fresh = store
+        .create_job(JobKind::Consensus, None, None, "")
+        .await
+        .unwrap();
+    let stale = store
+        .create_job(JobKind::Consensus, None, None, "")
+        .await
+        .unwrap();
+    let finished = store
+        .create_job(JobKind::Consensus, None, None, "")
+        .await
+        .unwrap();
     store
         .finish_job(finished.id, Ok(json!(null)))
         .await
@@ -148,8 +163,14 @@ async fn jobs_that_stopped_reporting_are_failed_at_start(store: TestStore) {
     assert_eq!(store.fail_stale_jobs().await.unwrap(), 1);
     assert_eq!(store.job(stale.id).await.unwrap().status, JobStatus::Failed);
     assert!(store.job(stale.id).await.unwrap().finished_at.is_some());
-    assert_eq!(store.job(fresh.id).await.unwrap().status, JobStatus::Running);
-    assert_eq!(store.job(finished.id).await.unwrap().status, JobStatus::Succeeded);
+    assert_eq!(
+        store.job(fresh.id).await.unwrap().status,
+        JobStatus::Running
+    );
+    assert_eq!(
+        store.job(finished.id).await.unwrap().status,
+        JobStatus::Succeeded
+    );
 }
 
 on_every_backend!(

@@ -5,8 +5,8 @@
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
 use concord_store::{
-    ConsensusWrite, EscalationStatus, ExampleScope, Id, NewAdjudication, NewAnnotation, NewEscalation,
-    NewItemConsensus, OnConflict, PrecedentFilter, Project, Store, StoreError, User,
+    ConsensusWrite, EscalationStatus, ExampleScope, Id, NewAdjudication, NewAnnotation,
+    NewEscalation, NewItemConsensus, OnConflict, PrecedentFilter, Project, Store, StoreError, User,
 };
 use serde_json::json;
 
@@ -130,7 +130,12 @@ async fn a_run_replaces_results_and_never_queues_an_item_twice(store: TestStore)
         "an item already waiting is not queued again"
     );
     let queue = store
-        .escalations(setup.project.id, EscalationStatus::Open, setup.expert.id, 10)
+        .escalations(
+            setup.project.id,
+            EscalationStatus::Open,
+            setup.expert.id,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(queue.len(), 1);
@@ -139,7 +144,12 @@ async fn a_run_replaces_results_and_never_queues_an_item_twice(store: TestStore)
     assert!(queue[0].due_at - queue[0].opened_at == 3_600_000);
     assert!(!queue[0].viewer_labelled);
     let as_annotator = store
-        .escalations(setup.project.id, EscalationStatus::Open, setup.annotators[0].id, 10)
+        .escalations(
+            setup.project.id,
+            EscalationStatus::Open,
+            setup.annotators[0].id,
+            10,
+        )
         .await
         .unwrap();
     assert!(as_annotator[0].viewer_labelled);
@@ -256,13 +266,23 @@ async fn an_adjudication_resolves_the_escalation_and_becomes_precedent(store: Te
     assert_eq!(item.state, concord_store::ItemState::Adjudicated);
     assert!(
         store
-            .escalations(setup.project.id, EscalationStatus::Open, setup.expert.id, 10)
+            .escalations(
+                setup.project.id,
+                EscalationStatus::Open,
+                setup.expert.id,
+                10
+            )
             .await
             .unwrap()
             .is_empty()
     );
     let resolved = store
-        .escalations(setup.project.id, EscalationStatus::Resolved, setup.expert.id, 10)
+        .escalations(
+            setup.project.id,
+            EscalationStatus::Resolved,
+            setup.expert.id,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(resolved[0].adjudication_id, Some(decided.id));
@@ -390,7 +410,12 @@ async fn an_expert_who_labelled_the_item_or_a_bad_decision_changes_nothing(store
     );
     assert_eq!(
         store
-            .escalations(setup.project.id, EscalationStatus::Open, setup.expert.id, 10)
+            .escalations(
+                setup.project.id,
+                EscalationStatus::Open,
+                setup.expert.id,
+                10
+            )
             .await
             .unwrap()
             .len(),

@@ -4,7 +4,8 @@
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
 use concord_store::{
-    AnswerKind, AssignmentPurpose, Id, ItemState, NewUser, NextItem, OnConflict, Project, Store, StoreError, Submission, User,
+    AnswerKind, AssignmentPurpose, Id, ItemState, NewUser, NextItem, OnConflict, Project, Store,
+    StoreError, Submission, User,
 };
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -785,7 +786,13 @@ async fn a_rereview_is_the_only_way_to_see_an_item_again_and_it_comes_first(stor
     )
     .await;
     store
-        .assign_again(project.id, lease.item.id, ann.id, AssignmentPurpose::Rereview, Some(pm.id))
+        .assign_again(
+            project.id,
+            lease.item.id,
+            ann.id,
+            AssignmentPurpose::Rereview,
+            Some(pm.id),
+        )
         .await
         .unwrap();
     let again = leased(store.next_item(&project, &ann).await.unwrap());
@@ -806,7 +813,13 @@ async fn a_rereview_is_the_only_way_to_see_an_item_again_and_it_comes_first(stor
         2
     );
     let err = store
-        .assign_again(project.id, lease.item.id, ann.id, AssignmentPurpose::Gold, Some(pm.id))
+        .assign_again(
+            project.id,
+            lease.item.id,
+            ann.id,
+            AssignmentPurpose::Gold,
+            Some(pm.id),
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("rereview"));
@@ -825,7 +838,13 @@ async fn an_item_first_seen_in_a_retest_is_never_served_again_by_the_ordinary_qu
     // Two retests of the same item may be made; each is served once.
     for key in ["retest-key-1", "retest-key-2"] {
         store
-            .assign_again(project.id, first.id, ann.id, AssignmentPurpose::Retest, Some(pm.id))
+            .assign_again(
+                project.id,
+                first.id,
+                ann.id,
+                AssignmentPurpose::Retest,
+                Some(pm.id),
+            )
             .await
             .unwrap();
         let lease = leased(store.next_item(&project, &ann).await.unwrap());
