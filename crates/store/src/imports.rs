@@ -654,6 +654,29 @@ async fn complete_labelled_items(c: &mut AnyConnection, table: &str, import_id: 
     Ok(())
 }
 
+/// External item ids → item ids of the project (unknown ones are absent). Not a method:
+/// an import holds a connection, which may not be shared across an await.
+async fn item_ids(store: &Store, project_id: Id, wanted: &[&str]) -> Result<HashMap<String, Id>> {
+    let mut ids: HashMap<String, Id> = HashMap::new();
+    let dialect = store.dialect();
+    for chunk in wanted.chunks(ROWS_PER_STATEMENT) {
+        let params: Vec<String> = (0..chunk.len()).map(|i| dialect.param(i + 2)).collect();
+        let sql = format!(
+            "SELECT id, external_id FROM items WHERE project_id = {} AND external_id IN ({})",
+            dialect.param(1),
+            params.join(",")
+        );
+        let mut query = sqlx::query(&sql).bind(project_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(store.pool()).await? {
+            ids.insert(row.try_get("external_id")?, row.try_get("id")?);
+        }
+    }
+    Ok(ids)
+}
+
 /// An import of existing annotations (migrating from another tool).
 pub struct AnnotationImport {
     store: Store,
@@ -712,7 +735,7 @@ impl AnnotationImport {
             answers.push(self.answer(*line, record)?);
         }
         let wanted: Vec<&str> = batch.iter().map(|(_, r)| r.item.as_str()).collect();
-        let ids = self.item_ids(&wanted).await?;
+        let ids = item_ids(&self.store, self.project_id, &wanted).await?;
         let versions = self.published_guideline_versions().await?;
         let mut staged = Vec::with_capacity(batch.len());
         for ((line, record), answer) in batch.into_iter().zip(answers) {
@@ -754,28 +777,6 @@ impl AnnotationImport {
                 record.annotator
             ),
         ))
-    }
-
-    /// External item ids → item ids of the project (unknown ones are absent).
-    async fn item_ids(&self, wanted: &[&str]) -> Result<HashMap<String, Id>> {
-        let mut ids: HashMap<String, Id> = HashMap::new();
-        let dialect = self.store.dialect();
-        for chunk in wanted.chunks(ROWS_PER_STATEMENT) {
-            let params: Vec<String> = (0..chunk.len()).map(|i| dialect.param(i + 2)).collect();
-            let sql = format!(
-                "SELECT id, external_id FROM items WHERE project_id = {} AND external_id IN ({})",
-                dialect.param(1),
-                params.join(",")
-            );
-            let mut query = sqlx::query(&sql).bind(self.project_id);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            for row in query.fetch_all(self.store.pool()).await? {
-                ids.insert(row.try_get("external_id")?, row.try_get("id")?);
-            }
-        }
-        Ok(ids)
     }
 
     /// Published guideline versions (number → id), read at the first batch.
