@@ -103,73 +103,106 @@ pub fn line(
     }
     let (lo, hi) = range;
     axis(&mut svg, lo, hi);
-    let plot_w = WIDTH - LEFT - 8.0;
-    let plot_h = HEIGHT - TOP - BOTTOM;
-    let step = plot_w / points.len().max(1) as f64;
-    let x_of = |i: usize| LEFT + step * (i as f64 + 0.5);
-    let y_of = |v: f64| TOP + plot_h * (1.0 - ((v.clamp(lo, hi) - lo) / (hi - lo)));
-    for (at, name) in markers {
-        let x = LEFT + step * *at as f64;
-        let _ = write!(
-            svg,
-            r#"<line class="marker" x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{:.1}" data-marker="{}"><title>{}</title></line><text class="marker-label" x="{:.1}" y="{:.1}">{}</text>"#,
-            TOP + plot_h,
-            escape(name),
-            escape(name),
-            x + 2.0,
-            TOP + 10.0,
-            escape(name)
-        );
-    }
-    let mut path = String::new();
-    for (i, p) in points.iter().enumerate() {
-        let Some(v) = p.value else { continue };
-        let _ = write!(
-            path,
-            "{}{:.1},{:.1} ",
-            if path.is_empty() { "M" } else { "L" },
-            x_of(i),
-            y_of(v)
-        );
-    }
-    let _ = write!(svg, r#"<path class="line" d="{}"/>"#, path.trim_end());
-    let label_every = (56.0 / step).ceil().max(1.0) as usize;
-    for (i, p) in points.iter().enumerate() {
-        if let Some([a, b]) = p.ci {
-            let _ = write!(
-                svg,
-                r#"<line class="whisker" x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}"/>"#,
-                y_of(a),
-                y_of(b),
-                x = x_of(i)
-            );
-        }
-        if let Some(v) = p.value {
-            let ci =
-                p.ci.map(|[a, b]| format!(" [{a:.3}, {b:.3}]"))
-                    .unwrap_or_default();
-            let _ = write!(
-                svg,
-                r#"<circle class="point" cx="{:.1}" cy="{:.1}" r="3.5" data-label="{}" data-value="{}"><title>{}: {v:.3}{ci}</title></circle>"#,
-                x_of(i),
-                y_of(v),
-                escape(&p.label),
-                number(v),
-                escape(&p.label)
-            );
-        }
-        if i % label_every == 0 {
-            let _ = write!(
-                svg,
-                r#"<text class="tick" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-                x_of(i),
-                HEIGHT - BOTTOM + 14.0,
-                escape(&shorten(&p.label))
-            );
-        }
-    }
+    let plot = LinePlot {
+        lo,
+        hi,
+        step: (WIDTH - LEFT - 8.0) / points.len().max(1) as f64,
+    };
+    plot.markers(&mut svg, markers);
+    plot.path(&mut svg, points);
+    plot.points(&mut svg, points);
     svg.push_str("</svg>");
     svg
+}
+
+/// Where a line chart puts its points: one column of `step` per point, values over [lo, hi].
+struct LinePlot {
+    lo: f64,
+    hi: f64,
+    step: f64,
+}
+
+impl LinePlot {
+    const HEIGHT: f64 = HEIGHT - TOP - BOTTOM;
+
+    fn x_of(&self, i: usize) -> f64 {
+        LEFT + self.step * (i as f64 + 0.5)
+    }
+
+    fn y_of(&self, v: f64) -> f64 {
+        TOP + Self::HEIGHT * (1.0 - ((v.clamp(self.lo, self.hi) - self.lo) / (self.hi - self.lo)))
+    }
+
+    /// Vertical lines between points, each named.
+    fn markers(&self, svg: &mut String, markers: &[(usize, String)]) {
+        for (at, name) in markers {
+            let x = LEFT + self.step * *at as f64;
+            let _ = write!(
+                svg,
+                r#"<line class="marker" x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{:.1}" data-marker="{}"><title>{}</title></line><text class="marker-label" x="{:.1}" y="{:.1}">{}</text>"#,
+                TOP + Self::HEIGHT,
+                escape(name),
+                escape(name),
+                x + 2.0,
+                TOP + 10.0,
+                escape(name)
+            );
+        }
+    }
+
+    /// The line through the points that have a value.
+    fn path(&self, svg: &mut String, points: &[Point]) {
+        let mut path = String::new();
+        for (i, p) in points.iter().enumerate() {
+            let Some(v) = p.value else { continue };
+            let _ = write!(
+                path,
+                "{}{:.1},{:.1} ",
+                if path.is_empty() { "M" } else { "L" },
+                self.x_of(i),
+                self.y_of(v)
+            );
+        }
+        let _ = write!(svg, r#"<path class="line" d="{}"/>"#, path.trim_end());
+    }
+
+    /// Each point with its interval whisker, its value as a tooltip, and a tick label where
+    /// there is room for one.
+    fn points(&self, svg: &mut String, points: &[Point]) {
+        let label_every = (56.0 / self.step).ceil().max(1.0) as usize;
+        for (i, p) in points.iter().enumerate() {
+            let x = self.x_of(i);
+            if let Some([a, b]) = p.ci {
+                let _ = write!(
+                    svg,
+                    r#"<line class="whisker" x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}"/>"#,
+                    self.y_of(a),
+                    self.y_of(b),
+                );
+            }
+            if let Some(v) = p.value {
+                let ci =
+                    p.ci.map(|[a, b]| format!(" [{a:.3}, {b:.3}]"))
+                        .unwrap_or_default();
+                let _ = write!(
+                    svg,
+                    r#"<circle class="point" cx="{x:.1}" cy="{:.1}" r="3.5" data-label="{}" data-value="{}"><title>{}: {v:.3}{ci}</title></circle>"#,
+                    self.y_of(v),
+                    escape(&p.label),
+                    number(v),
+                    escape(&p.label)
+                );
+            }
+            if i % label_every == 0 {
+                let _ = write!(
+                    svg,
+                    r#"<text class="tick" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                    HEIGHT - BOTTOM + 14.0,
+                    escape(&shorten(&p.label))
+                );
+            }
+        }
+    }
 }
 
 fn open(id: &str, title: &str) -> String {

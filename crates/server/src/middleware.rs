@@ -87,48 +87,59 @@ pub async fn csrf_and_session(
         None => None,
     };
     let mut request = request;
-    if unsafe_method && bearer_token(request.headers()).is_none() {
-        if let Some(session) = &session {
-            let header_token = request
-                .headers()
-                .get("x-csrf-token")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let ok = match header_token {
-                Some(token) => token == session.csrf_token,
-                None => {
-                    let is_form = request
-                        .headers()
-                        .get(header::CONTENT_TYPE)
-                        .and_then(|v| v.to_str().ok())
-                        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-                    if !is_form {
-                        false
-                    } else {
-                        let (parts, body) = request.into_parts();
-                        let Ok(bytes) = to_bytes(body, MAX_FORM_BYTES).await else {
-                            return AppError::new(
-                                StatusCode::PAYLOAD_TOO_LARGE,
-                                "the form is too large",
-                            )
-                            .into_response();
-                        };
-                        let token = form_field(&bytes, "csrf");
-                        request = Request::from_parts(parts, Body::from(bytes));
-                        token.as_deref() == Some(session.csrf_token.as_str())
-                    }
-                }
-            };
-            if !ok {
-                return AppError::forbidden(
-                    "the form's security token is missing or stale; reload the page and try again",
-                )
-                .into_response();
-            }
-        }
+    if unsafe_method
+        && bearer_token(request.headers()).is_none()
+        && let Some(session) = &session
+    {
+        request = match require_csrf_token(request, session).await {
+            Ok(request) => request,
+            Err(refused) => return refused,
+        };
     }
     request.extensions_mut().insert(MaybeSession(session));
     next.run(request).await
+}
+
+/// Demands the session's CSRF token, from the `X-CSRF-Token` header or, for a form, its
+/// `csrf` field. Returns the request (the form's body put back) when the token matches.
+async fn require_csrf_token(
+    request: Request,
+    session: &concord_store::Session,
+) -> Result<Request, Response> {
+    let header_token = request
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let (matches, request) = match header_token {
+        Some(token) => (token == session.csrf_token, request),
+        None if is_form => {
+            let (parts, body) = request.into_parts();
+            let Ok(bytes) = to_bytes(body, MAX_FORM_BYTES).await else {
+                return Err(
+                    AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "the form is too large")
+                        .into_response(),
+                );
+            };
+            let token = form_field(&bytes, "csrf");
+            let matches = token.as_deref() == Some(session.csrf_token.as_str());
+            (matches, Request::from_parts(parts, Body::from(bytes)))
+        }
+        None => (false, request),
+    };
+    if matches {
+        Ok(request)
+    } else {
+        Err(AppError::forbidden(
+            "the form's security token is missing or stale; reload the page and try again",
+        )
+        .into_response())
+    }
 }
 
 fn same_origin(request: &Request) -> bool {

@@ -106,6 +106,35 @@ pub struct NewUser {
     pub kind: AccountKind,
 }
 
+/// Checks a password against a stored hash on a blocking thread. Verifies even for unknown
+/// users (no hash) so that timing does not reveal which names exist.
+async fn verify_password(cost: PasswordCost, hash: Option<String>, password: &str) -> Result<bool> {
+    let password = password.to_owned();
+    let verified = tokio::task::spawn_blocking(move || {
+        let fallback;
+        let stored = match &hash {
+            Some(h) => h.as_str(),
+            None => {
+                fallback = cost
+                    .hasher()
+                    .hash_password(b"no such user", &SaltString::encode_b64(&[7u8; 16]).ok()?)
+                    .ok()?
+                    .to_string();
+                fallback.as_str()
+            }
+        };
+        let parsed = PasswordHash::new(stored).ok()?;
+        let ok = cost
+            .hasher()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        Some(ok && hash.is_some())
+    })
+    .await
+    .map_err(|e| StoreError::Hash(e.to_string()))?;
+    Ok(verified.unwrap_or(false))
+}
+
 impl Store {
     async fn hash_password(&self, password: String) -> Result<String> {
         if password.chars().count() < MIN_PASSWORD_LEN {
@@ -282,66 +311,48 @@ impl Store {
             ),
             None => (None, None),
         };
-        let cost = self.inner.password_cost;
-        let password = password.to_owned();
-        // Verify even for unknown users so that timing does not reveal which names exist.
-        let verified = tokio::task::spawn_blocking(move || {
-            let fallback;
-            let stored = match &hash {
-                Some(h) => h.as_str(),
-                None => {
-                    fallback = cost
-                        .hasher()
-                        .hash_password(b"no such user", &SaltString::encode_b64(&[7u8; 16]).ok()?)
-                        .ok()?
-                        .to_string();
-                    fallback.as_str()
-                }
-            };
-            let parsed = PasswordHash::new(stored).ok()?;
-            let ok = cost
-                .hasher()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok();
-            Some(ok && hash.is_some())
-        })
-        .await
-        .map_err(|e| StoreError::Hash(e.to_string()))?
-        .unwrap_or(false);
+        let verified = verify_password(self.inner.password_cost, hash, password).await?;
         match user {
             Some(user) if verified && !user.disabled => {
-                let key = keys[0].clone();
-                self.write(move |c| {
-                    Box::pin(async move {
-                        sqlx::query("DELETE FROM login_failures WHERE key = $1")
-                            .bind(key)
-                            .execute(&mut *c)
-                            .await?;
-                        Ok(())
-                    })
-                })
-                .await?;
+                self.forget_login_failures(keys[0].clone()).await?;
                 Ok(LoginCheck::Ok(user))
             }
             _ => {
-                let now = self.dialect().now_ms();
-                self.write(move |c| {
-                    Box::pin(async move {
-                        for key in keys {
-                            sqlx::query(&format!(
-                                "INSERT INTO login_failures (key, at) VALUES ($1, {now})"
-                            ))
-                            .bind(key)
-                            .execute(&mut *c)
-                            .await?;
-                        }
-                        Ok(())
-                    })
-                })
-                .await?;
+                self.record_login_failure(keys).await?;
                 Ok(LoginCheck::BadCredentials)
             }
         }
+    }
+
+    async fn forget_login_failures(&self, key: String) -> Result<()> {
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM login_failures WHERE key = $1")
+                    .bind(key)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn record_login_failure(&self, keys: [String; 2]) -> Result<()> {
+        let now = self.dialect().now_ms();
+        self.write(move |c| {
+            Box::pin(async move {
+                for key in keys {
+                    sqlx::query(&format!(
+                        "INSERT INTO login_failures (key, at) VALUES ($1, {now})"
+                    ))
+                    .bind(key)
+                    .execute(&mut *c)
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn recent_login_failures(&self, key: &str) -> Result<i64> {

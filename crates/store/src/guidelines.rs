@@ -105,6 +105,75 @@ fn select(doc: Doc) -> String {
     )
 }
 
+/// The content of a draft (column, value) with its note and author.
+struct DraftText<'a> {
+    table: &'static str,
+    content: Vec<(&'static str, String)>,
+    change_note: &'a str,
+    actor: Option<Id>,
+}
+
+impl DraftText<'_> {
+    /// Replaces the content of the existing draft `id`.
+    async fn replace(self, c: &mut AnyConnection, id: Id) -> Result<()> {
+        let table = self.table;
+        let sets: String = self
+            .content
+            .iter()
+            .enumerate()
+            .map(|(i, (col, _))| format!("{col} = ${}, ", i + 1))
+            .collect();
+        let n = self.content.len();
+        let sql = format!(
+            "UPDATE {table} SET {sets}change_note = ${}, created_by = ${} \
+             WHERE id = ${} AND status = 'draft'",
+            n + 1,
+            n + 2,
+            n + 3
+        );
+        let mut query = sqlx::query(&sql);
+        for (_, value) in self.content {
+            query = query.bind(value);
+        }
+        query
+            .bind(self.change_note)
+            .bind(self.actor)
+            .bind(id)
+            .execute(&mut *c)
+            .await?;
+        Ok(())
+    }
+
+    /// Creates the project's draft as the next version; returns its id.
+    async fn insert(self, c: &mut AnyConnection, project_id: Id) -> Result<Id> {
+        let table = self.table;
+        let cols: String = self
+            .content
+            .iter()
+            .map(|(col, _)| format!("{col}, "))
+            .collect();
+        let n = self.content.len();
+        let params: String = (0..n).map(|i| format!("${}, ", i + 2)).collect();
+        let sql = format!(
+            "INSERT INTO {table} (project_id, version, {cols}change_note, status, created_by) \
+             VALUES ($1, (SELECT COALESCE(MAX(version), 0) + 1 FROM {table} WHERE project_id = $1), \
+                     {params}${}, 'draft', ${}) RETURNING id",
+            n + 2,
+            n + 3
+        );
+        let mut query = sqlx::query(&sql).bind(project_id);
+        for (_, value) in self.content {
+            query = query.bind(value);
+        }
+        let row = query
+            .bind(self.change_note)
+            .bind(self.actor)
+            .fetch_one(&mut *c)
+            .await?;
+        Ok(row.try_get("id")?)
+    }
+}
+
 /// Creates the project's draft, or replaces the content of the existing one.
 /// Returns the draft's id.
 async fn save_draft(
@@ -116,62 +185,25 @@ async fn save_draft(
     actor: Option<Id>,
 ) -> Result<Id> {
     let table = doc.table();
-    let draft = sqlx::query(&format!(
+    let draft_row = sqlx::query(&format!(
         "SELECT id FROM {table} WHERE project_id = $1 AND status = 'draft'"
     ))
     .bind(project_id)
     .fetch_optional(&mut *c)
     .await?;
-    let id = match draft {
+    let draft = DraftText {
+        table,
+        content,
+        change_note,
+        actor,
+    };
+    let id = match draft_row {
         Some(row) => {
             let id: Id = row.try_get("id")?;
-            let sets: String = content
-                .iter()
-                .enumerate()
-                .map(|(i, (col, _))| format!("{col} = ${}, ", i + 1))
-                .collect();
-            let n = content.len();
-            let sql = format!(
-                "UPDATE {table} SET {sets}change_note = ${}, created_by = ${} \
-                 WHERE id = ${} AND status = 'draft'",
-                n + 1,
-                n + 2,
-                n + 3
-            );
-            let mut query = sqlx::query(&sql);
-            for (_, value) in content {
-                query = query.bind(value);
-            }
-            query
-                .bind(change_note)
-                .bind(actor)
-                .bind(id)
-                .execute(&mut *c)
-                .await?;
+            draft.replace(c, id).await?;
             id
         }
-        None => {
-            let cols: String = content.iter().map(|(col, _)| format!("{col}, ")).collect();
-            let n = content.len();
-            let params: String = (0..n).map(|i| format!("${}, ", i + 2)).collect();
-            let sql = format!(
-                "INSERT INTO {table} (project_id, version, {cols}change_note, status, created_by) \
-                 VALUES ($1, (SELECT COALESCE(MAX(version), 0) + 1 FROM {table} WHERE project_id = $1), \
-                         {params}${}, 'draft', ${}) RETURNING id",
-                n + 2,
-                n + 3
-            );
-            let mut query = sqlx::query(&sql).bind(project_id);
-            for (_, value) in content {
-                query = query.bind(value);
-            }
-            let row = query
-                .bind(change_note)
-                .bind(actor)
-                .fetch_one(&mut *c)
-                .await?;
-            row.try_get("id")?
-        }
+        None => draft.insert(c, project_id).await?,
     };
     audit::record(
         c,
@@ -187,6 +219,22 @@ async fn save_draft(
     )
     .await?;
     Ok(id)
+}
+
+/// The note a version is published with: the one given, else the draft's; only the first
+/// version may go without one.
+fn published_note(version: i64, draft_note: String, given: Option<&str>) -> Result<String> {
+    let note = match given.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(given) => given.to_owned(),
+        None => draft_note,
+    };
+    match note.trim() {
+        "" if version > 1 => Err(StoreError::invalid(format!(
+            "version {version} needs a note saying what changed"
+        ))),
+        "" => Ok("First version".to_owned()),
+        _ => Ok(note),
+    }
 }
 
 async fn publish(
@@ -207,18 +255,7 @@ async fn publish(
     .ok_or_else(|| StoreError::conflict("there is no draft to publish"))?;
     let id: Id = row.try_get("id")?;
     let version: i64 = row.try_get("version")?;
-    let mut note: String = row.try_get("change_note")?;
-    if let Some(given) = change_note.filter(|n| !n.trim().is_empty()) {
-        note = given.trim().to_owned();
-    }
-    if version > 1 && note.trim().is_empty() {
-        return Err(StoreError::invalid(format!(
-            "version {version} needs a note saying what changed"
-        )));
-    }
-    if note.trim().is_empty() {
-        note = "First version".to_owned();
-    }
+    let note = published_note(version, row.try_get("change_note")?, change_note)?;
     sqlx::query(&format!(
         "UPDATE {table} SET status = 'published', published_at = {now}, change_note = $1 WHERE id = $2"
     ))

@@ -306,48 +306,13 @@ impl ItemImport {
         self.stager
             .run(&self.store, move |c| {
                 Box::pin(async move {
+                    let staging = Staging {
+                        table,
+                        import_id,
+                        dialect,
+                    };
                     for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-                        let mut sql = format!(
-                            "INSERT INTO {table} (import_id, line, external_id, item_type, title, \
-                             creators, metadata, text_fields, media_url, priority, is_gold, gold_answer) VALUES "
-                        );
-                        for i in 0..chunk.len() {
-                            if i > 0 {
-                                sql.push(',');
-                            }
-                            let params: Vec<String> = (1..=11).map(|k| dialect.param(i * 11 + k)).collect();
-                            sql += &format!("({import_id}, {})", params.join(", "));
-                        }
-                        let mut query = sqlx::query(&sql);
-                        for row in chunk {
-                            query = query
-                                .bind(row.line as i64)
-                                .bind(row.external_id.as_str())
-                                .bind(row.item_type)
-                                .bind(row.title.as_str())
-                                .bind(row.creators.as_str())
-                                .bind(row.metadata.as_str())
-                                .bind(row.text.as_str())
-                                .bind(row.media_url.as_deref())
-                                .bind(row.priority)
-                                .bind(row.gold.is_some() as i64)
-                                .bind(row.gold_text.as_deref());
-                        }
-                        // A savepoint per chunk, so that after a failed insert the staged rows
-                        // can still be read to name the duplicate (PostgreSQL refuses every
-                        // statement in a transaction after an error until it is rolled back).
-                        sqlx::query("SAVEPOINT stage_chunk").execute(&mut *c).await?;
-                        if let Err(e) = query.execute(&mut *c).await {
-                            let e = StoreError::from(e);
-                            if e.is_unique_violation() {
-                                sqlx::query("ROLLBACK TO SAVEPOINT stage_chunk")
-                                    .execute(&mut *c)
-                                    .await?;
-                                return Err(duplicate_in_file(c, table, import_id, &file, chunk).await);
-                            }
-                            return Err(e);
-                        }
-                        sqlx::query("RELEASE SAVEPOINT stage_chunk").execute(&mut *c).await?;
+                        staging.insert_items(c, &file, chunk).await?;
                     }
                     Ok(())
                 })
@@ -361,6 +326,8 @@ impl ItemImport {
         on_conflict: OnConflict,
         actor: Option<Id>,
     ) -> Result<ImportOutcome> {
+        // long: one publishing transaction's steps in order, each a named function; the
+        // rest is the outcome and its audit record.
         let ItemImport {
             store,
             mut stager,
@@ -556,6 +523,75 @@ async fn clear_staging(store: &Store, table: &'static str, import_id: Id) {
         .await;
     if let Err(e) = result {
         tracing::warn!(error = %e, import_id, "could not clear staged rows; they are inert");
+    }
+}
+
+/// Where an import's rows wait until it is published.
+struct Staging {
+    table: &'static str,
+    import_id: Id,
+    dialect: crate::Dialect,
+}
+
+impl Staging {
+    /// Stages a chunk of items in one statement; an id staged twice is named by its line.
+    async fn insert_items(
+        &self,
+        c: &mut AnyConnection,
+        file: &str,
+        chunk: &[StagedItem],
+    ) -> Result<()> {
+        let Staging {
+            table,
+            import_id,
+            dialect,
+        } = *self;
+        let mut sql = format!(
+            "INSERT INTO {table} (import_id, line, external_id, item_type, title, \
+             creators, metadata, text_fields, media_url, priority, is_gold, gold_answer) VALUES "
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            let params: Vec<String> = (1..=11).map(|k| dialect.param(i * 11 + k)).collect();
+            sql += &format!("({import_id}, {})", params.join(", "));
+        }
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = query
+                .bind(row.line as i64)
+                .bind(row.external_id.as_str())
+                .bind(row.item_type)
+                .bind(row.title.as_str())
+                .bind(row.creators.as_str())
+                .bind(row.metadata.as_str())
+                .bind(row.text.as_str())
+                .bind(row.media_url.as_deref())
+                .bind(row.priority)
+                .bind(row.gold.is_some() as i64)
+                .bind(row.gold_text.as_deref());
+        }
+        // A savepoint per chunk, so that after a failed insert the staged rows can still be
+        // read to name the duplicate (PostgreSQL refuses every statement in a transaction
+        // after an error until it is rolled back).
+        sqlx::query("SAVEPOINT stage_chunk")
+            .execute(&mut *c)
+            .await?;
+        if let Err(e) = query.execute(&mut *c).await {
+            let e = StoreError::from(e);
+            if e.is_unique_violation() {
+                sqlx::query("ROLLBACK TO SAVEPOINT stage_chunk")
+                    .execute(&mut *c)
+                    .await?;
+                return Err(duplicate_in_file(c, table, import_id, file, chunk).await);
+            }
+            return Err(e);
+        }
+        sqlx::query("RELEASE SAVEPOINT stage_chunk")
+            .execute(&mut *c)
+            .await?;
+        Ok(())
     }
 }
 

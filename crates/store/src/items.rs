@@ -1,7 +1,7 @@
 //! Catalog items (keyset-paged listings), append-only annotations, and streamed export.
 
 use crate::audit::AuditEvent;
-use crate::conn::{Columns, NativeRow, stmt};
+use crate::conn::{Columns, Conn, NativeRow, Param, Stmt, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::AuditAction;
 use crate::model::{Annotation, AnnotationSource, AnswerKind, Id, Item, ItemState, NewAnnotation};
@@ -113,6 +113,49 @@ fn annotation_from_row(row: &AnyRow) -> Result<Annotation> {
     })
 }
 
+/// The item browser's query: one more row than the page, to tell whether another follows.
+/// Each condition and its value are added together, so placeholders and binds cannot drift
+/// apart.
+fn item_page_statement(project_id: Id, filter: &ItemFilter, like: &str, limit: i64) -> Stmt {
+    let mut sql = format!("SELECT {ITEM_COLUMNS} FROM items i WHERE i.project_id = $1");
+    let mut params: Vec<Param> = vec![project_id.into()];
+    let mut value = |v: Param| {
+        params.push(v);
+        format!("${}", params.len())
+    };
+    if let Some(t) = &filter.item_type {
+        sql += &format!(" AND i.item_type = {}", value(t.into()));
+    }
+    if let Some(s) = filter.state {
+        sql += &format!(" AND i.state = {}", value(s.as_str().into()));
+    }
+    if let Some(p) = filter.min_priority {
+        sql += &format!(" AND i.priority >= {}", value(p.into()));
+    }
+    if let Some(g) = filter.gold {
+        sql += &format!(" AND i.is_gold = {}", value(i64::from(g).into()));
+    }
+    if let Some(text) = filter
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        let pattern = like_pattern(text);
+        let (a, b) = (value(pattern.as_str().into()), value(pattern.into()));
+        sql += &format!(
+            " AND (i.title {like} {a} ESCAPE '\\' OR i.external_id {like} {b} ESCAPE '\\')"
+        );
+    }
+    if let Some(after) = filter.after {
+        sql += &format!(" AND i.id > {}", value(after.into()));
+    }
+    sql += &format!(" ORDER BY i.id LIMIT {}", value((limit + 1).into()));
+    params
+        .into_iter()
+        .fold(stmt(sql), |statement, param| statement.bind(param))
+}
+
 impl Store {
     /// Also what the queue serves with every lease: a hot read.
     pub async fn item(&self, project_id: Id, item_id: Id) -> Result<Item> {
@@ -151,61 +194,9 @@ impl Store {
     /// predicate on the id-ordered walk, so a page costs the same at item 10 and 1,000,000.
     pub async fn items_page(&self, project_id: Id, filter: &ItemFilter) -> Result<ItemPage> {
         let limit = filter.limit.clamp(1, 500);
-        let mut sql = format!("SELECT {ITEM_COLUMNS} FROM items i WHERE i.project_id = $1");
-        let mut n = 1;
-        let mut next = || {
-            n += 1;
-            n
-        };
-        if filter.item_type.is_some() {
-            sql += &format!(" AND i.item_type = ${}", next());
-        }
-        if filter.state.is_some() {
-            sql += &format!(" AND i.state = ${}", next());
-        }
-        if filter.min_priority.is_some() {
-            sql += &format!(" AND i.priority >= ${}", next());
-        }
-        if filter.gold.is_some() {
-            sql += &format!(" AND i.is_gold = ${}", next());
-        }
-        let text = filter
-            .text
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty());
-        if text.is_some() {
-            let (a, b) = (next(), next());
-            let like = self.dialect().ilike();
-            sql += &format!(
-                " AND (i.title {like} ${a} ESCAPE '\\' OR i.external_id {like} ${b} ESCAPE '\\')"
-            );
-        }
-        if filter.after.is_some() {
-            sql += &format!(" AND i.id > ${}", next());
-        }
-        sql += &format!(" ORDER BY i.id LIMIT ${}", next());
-        let mut query = sqlx::query(&sql).bind(project_id);
-        if let Some(t) = &filter.item_type {
-            query = query.bind(t.clone());
-        }
-        if let Some(s) = &filter.state {
-            query = query.bind(s.as_str());
-        }
-        if let Some(p) = filter.min_priority {
-            query = query.bind(p);
-        }
-        if let Some(g) = filter.gold {
-            query = query.bind(g as i64);
-        }
-        if let Some(t) = text {
-            let pattern = like_pattern(t);
-            query = query.bind(pattern.clone()).bind(pattern);
-        }
-        if let Some(after) = filter.after {
-            query = query.bind(after);
-        }
-        let rows = query.bind(limit + 1).fetch_all(self.pool()).await?;
+        let statement = item_page_statement(project_id, filter, self.dialect().ilike(), limit);
+        let mut conn = self.pool().acquire().await?;
+        let rows = Conn::Sqlx(&mut conn).fetch_all(statement).await?;
         let mut items = rows.iter().map(item_from_row).collect::<Result<Vec<_>>>()?;
         let next_after = if items.len() as i64 > limit {
             items.truncate(limit as usize);
@@ -247,6 +238,8 @@ impl Store {
         annotator_id: Id,
         new: NewAnnotation,
     ) -> Result<Annotation> {
+        // long: one transaction's steps in order, each a named function, and the PostgreSQL
+        // race of two retries with one key, answered after it.
         let schema = self.current_schema(project_id).await?;
         schema
             .definition

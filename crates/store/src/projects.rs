@@ -40,6 +40,33 @@ fn valid_slug(slug: &str) -> bool {
         && !slug.starts_with('-')
 }
 
+/// A new project's label schema becomes its published version 1.
+async fn publish_first_schema(
+    c: &mut sqlx::AnyConnection,
+    now: &str,
+    project_id: Id,
+    schema: &LabelSchema,
+    actor: Option<Id>,
+) -> Result<()> {
+    let row = sqlx::query(&format!(
+        "INSERT INTO schema_versions \
+           (project_id, version, definition, change_note, status, created_by, published_at) \
+         VALUES ($1, 1, $2, 'First version', 'published', $3, {now}) RETURNING id"
+    ))
+    .bind(project_id)
+    .bind(json_text(schema))
+    .bind(actor)
+    .fetch_one(&mut *c)
+    .await?;
+    let schema_id: Id = row.try_get("id")?;
+    sqlx::query("UPDATE projects SET current_schema_version_id = $1 WHERE id = $2")
+        .bind(schema_id)
+        .bind(project_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
 /// A project to create. Its label schema becomes published version 1.
 #[derive(Debug, Clone)]
 pub struct NewProject {
@@ -77,36 +104,21 @@ impl Store {
                     .fetch_one(&mut *c)
                     .await?;
                     let project_id: Id = row.try_get("id")?;
-                    let row = sqlx::query(&format!(
-                        "INSERT INTO schema_versions \
-                           (project_id, version, definition, change_note, status, created_by, published_at) \
-                         VALUES ($1, 1, $2, 'First version', 'published', $3, {now}) RETURNING id"
-                    ))
-                    .bind(project_id)
-                    .bind(json_text(&new.schema))
-                    .bind(actor)
-                    .fetch_one(&mut *c)
-                    .await?;
-                    let schema_id: Id = row.try_get("id")?;
-                    sqlx::query("UPDATE projects SET current_schema_version_id = $1 WHERE id = $2")
-                        .bind(schema_id)
-                        .bind(project_id)
-                        .execute(&mut *c)
-                        .await?;
+                    publish_first_schema(c, now, project_id, &new.schema, actor).await?;
                     let project = fetch_project(c, project_id).await?;
                     audit::record(
-c,
-AuditEvent {
-actor,
-project: Some(project_id),
-action: AuditAction::Create,
-entity: "project",
-entity_id: Some(project_id),
-before: None,
-after: audit::snapshot(&project),
-},
-)
-                        .await?;
+                        c,
+                        AuditEvent {
+                            actor,
+                            project: Some(project_id),
+                            action: AuditAction::Create,
+                            entity: "project",
+                            entity_id: Some(project_id),
+                            before: None,
+                            after: audit::snapshot(&project),
+                        },
+                    )
+                    .await?;
                     Ok(project)
                 })
             })

@@ -330,6 +330,8 @@ impl Store {
         summary: Value,
         actor: Option<Id>,
     ) -> Result<Release> {
+        // long: one transaction's steps in order, each a named function; the rest is the
+        // release's header and audit record.
         let name = name.trim().to_owned();
         if !valid_name(&name) {
             return Err(StoreError::invalid(format!(
@@ -502,31 +504,39 @@ impl Store {
             if new.adjudicated && !old.adjudicated {
                 diff.newly_adjudicated += 1;
             }
-            let mut questions: BTreeSet<&String> = BTreeSet::new();
-            if let (Value::Object(a), Value::Object(b)) = (&old.label, &new.label) {
-                questions.extend(a.keys());
-                questions.extend(b.keys());
-                let mut same = true;
-                for question in questions {
-                    let was = a.get(question).cloned().unwrap_or(Value::Null);
-                    let now = b.get(question).cloned().unwrap_or(Value::Null);
-                    if was != now {
-                        same = false;
-                        diff.changed.push(LabelChange {
-                            item: item.clone(),
-                            question: question.clone(),
-                            from: was,
-                            to: now,
-                        });
-                    }
-                }
-                if same {
+            if let (Value::Object(was), Value::Object(now)) = (&old.label, &new.label) {
+                let changes = label_changes(item, was, now);
+                if changes.is_empty() {
                     diff.unchanged += 1;
                 }
+                diff.changed.extend(changes);
             }
         }
         Ok(diff)
     }
+}
+
+/// The questions whose final label differs between two releases of one item (a multi-label
+/// answer compares as a set, as everywhere else).
+fn label_changes(
+    item: &str,
+    was: &Map<String, Value>,
+    now: &Map<String, Value>,
+) -> Vec<LabelChange> {
+    let questions: BTreeSet<&String> = was.keys().chain(now.keys()).collect();
+    questions
+        .into_iter()
+        .filter_map(|question| {
+            let from = was.get(question).cloned().unwrap_or(Value::Null);
+            let to = now.get(question).cloned().unwrap_or(Value::Null);
+            (!crate::answer::same_value(&from, &to)).then(|| LabelChange {
+                item: item.to_owned(),
+                question: question.clone(),
+                from,
+                to,
+            })
+        })
+        .collect()
 }
 
 /// Runs `sql` with integer parameters and streams the mapped rows through a bounded channel;

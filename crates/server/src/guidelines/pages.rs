@@ -159,6 +159,62 @@ async fn editor_view(
     Ok((status, html))
 }
 
+/// What the guideline editor posts: repeated `example_category` / `example_scope` /
+/// `example_text` fields, one of each per example row.
+struct EditorForm {
+    body: String,
+    change_note: String,
+    action: String,
+    examples: Vec<GuidelineExample>,
+}
+
+impl EditorForm {
+    fn parse(fields: &[(String, String)]) -> EditorForm {
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let all = |name: &str| {
+            fields
+                .iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>()
+        };
+        let mut examples = Vec::new();
+        for ((category, scope), text) in all("example_category")
+            .into_iter()
+            .zip(all("example_scope"))
+            .zip(all("example_text"))
+        {
+            if category.trim().is_empty() && text.trim().is_empty() {
+                continue; // an empty row of the editor
+            }
+            let scope = if scope == "out_of_scope" {
+                ExampleScope::OutOfScope
+            } else {
+                ExampleScope::InScope
+            };
+            examples.push(GuidelineExample {
+                category: category.trim().to_owned(),
+                scope,
+                text: text.trim().to_owned(),
+            });
+        }
+        EditorForm {
+            // Browsers submit a textarea with CRLF line ends; stored text (and so the diff)
+            // uses LF.
+            body: field("body").replace("\r\n", "\n"),
+            change_note: field("change_note"),
+            action: field("action"),
+            examples,
+        }
+    }
+}
+
 /// The editor posts repeated `example_category` / `example_scope` / `example_text` fields.
 async fn save_guidelines(
     State(state): State<AppState>,
@@ -171,44 +227,9 @@ async fn save_guidelines(
     Path(slug): Path<String>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let all = |name: &str| {
-        fields
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .collect::<Vec<_>>()
-    };
-    // Browsers submit a textarea with CRLF line ends; stored text (and so the diff) uses LF.
-    let body = field("body").replace("\r\n", "\n");
-    let change_note = field("change_note");
-    let action = field("action");
-    let mut examples = Vec::new();
-    for ((category, scope), text) in all("example_category")
-        .into_iter()
-        .zip(all("example_scope"))
-        .zip(all("example_text"))
-    {
-        if category.trim().is_empty() && text.trim().is_empty() {
-            continue; // an empty row of the editor
-        }
-        let scope = if scope == "out_of_scope" {
-            ExampleScope::OutOfScope
-        } else {
-            ExampleScope::InScope
-        };
-        examples.push(GuidelineExample {
-            category: category.trim().to_owned(),
-            scope,
-            text: text.trim().to_owned(),
-        });
-    }
+    let form = EditorForm::parse(&fields);
+    let (body, change_note, action, examples) =
+        (form.body, form.change_note, form.action, form.examples);
     let mut result = state
         .store
         .save_guideline_draft(

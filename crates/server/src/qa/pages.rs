@@ -200,6 +200,72 @@ fn alias(n: usize) -> String {
     }
 }
 
+/// The guideline version numbers the item's labels were given under, ascending.
+fn versions_involved(annotations: &[Annotation], version_numbers: &HashMap<Id, i64>) -> Vec<i64> {
+    let mut involved: Vec<i64> = annotations
+        .iter()
+        .filter_map(|a| a.guideline_version_id)
+        .filter_map(|id| version_numbers.get(&id).copied())
+        .collect();
+    involved.sort_unstable();
+    involved.dedup();
+    involved
+}
+
+/// What the decision form starts from (unless it is shown again after an error): the
+/// decision in force, else the consensus.
+fn prefill_of(
+    adjudications: &[concord_store::Adjudication],
+    consensus: &[concord_store::ItemConsensus],
+) -> Value {
+    match adjudications.first() {
+        Some(a) => {
+            json!({"answer": a.answer, "rationale": "", "guideline_clause": a.guideline_clause})
+        }
+        None => {
+            let answer: serde_json::Map<String, Value> = consensus
+                .iter()
+                .filter_map(|c| Some((c.question.clone(), c.label.clone()?)))
+                .collect();
+            json!({"answer": answer})
+        }
+    }
+}
+
+/// The decision the form sends, and the form's fields to show again after an error.
+fn decision_from_form(
+    schema: &LabelSchema,
+    fields: &[(String, String)],
+) -> (NewAdjudication, Value) {
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let answer = answer_from_form(schema, fields);
+    let example_scope = match field("example_scope").as_str() {
+        "in_scope" => Some(concord_store::ExampleScope::InScope),
+        "out_of_scope" => Some(concord_store::ExampleScope::OutOfScope),
+        _ => None,
+    };
+    let decision = NewAdjudication {
+        answer: answer.clone(),
+        rationale: field("rationale"),
+        guideline_clause: field("guideline_clause"),
+        promote_to_gold: field("promote_to_gold") == "on",
+        example_scope,
+        example_category: Some(field("example_category")).filter(|c| !c.is_empty()),
+    };
+    let sent = json!({
+        "answer": answer, "rationale": decision.rationale, "guideline_clause": decision.guideline_clause,
+        "promote_to_gold": decision.promote_to_gold, "example_scope": field("example_scope"),
+        "example_category": field("example_category"),
+    });
+    (decision, sent)
+}
+
 async fn adjudication_view(
     state: &AppState,
     auth: &Auth,
@@ -224,32 +290,12 @@ async fn adjudication_view(
         settings.show_annotator_names,
         &version_numbers,
     );
-    let mut involved: Vec<i64> = annotations
-        .iter()
-        .filter_map(|a| a.guideline_version_id)
-        .filter_map(|id| versions.iter().find(|v| v.id == id).map(|v| v.version))
-        .collect();
-    involved.sort_unstable();
-    involved.dedup();
+    let involved = versions_involved(&annotations, &version_numbers);
     let current_guideline = versions
         .iter()
         .find(|v| Some(v.id) == project.current_guideline_version_id)
         .map(|v| v.version);
-    // Prefill: the form as sent after an error, else the decision in force, else the consensus.
-    let prefill = form.unwrap_or_else(|| match adjudications.first() {
-        Some(a) => {
-            json!({"answer": a.answer, "rationale": "", "guideline_clause": a.guideline_clause})
-        }
-        None => {
-            let mut answer = serde_json::Map::new();
-            for c in &consensus {
-                if let Some(label) = &c.label {
-                    answer.insert(c.question.clone(), label.clone());
-                }
-            }
-            json!({"answer": answer})
-        }
-    });
+    let prefill = form.unwrap_or_else(|| prefill_of(&adjudications, &consensus));
     let html = render(
         state,
         "adjudicate.html",
@@ -311,33 +357,8 @@ async fn adjudicate_submit(
     Path((slug, id)): Path<(String, i64)>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default()
-    };
     let schema: LabelSchema = state.store.current_schema(project.id).await?.definition;
-    let answer = answer_from_form(&schema, &fields);
-    let example_scope = match field("example_scope").as_str() {
-        "in_scope" => Some(concord_store::ExampleScope::InScope),
-        "out_of_scope" => Some(concord_store::ExampleScope::OutOfScope),
-        _ => None,
-    };
-    let decision = NewAdjudication {
-        answer: answer.clone(),
-        rationale: field("rationale"),
-        guideline_clause: field("guideline_clause"),
-        promote_to_gold: field("promote_to_gold") == "on",
-        example_scope,
-        example_category: Some(field("example_category")).filter(|c| !c.is_empty()),
-    };
-    let sent = json!({
-        "answer": answer, "rationale": decision.rationale, "guideline_clause": decision.guideline_clause,
-        "promote_to_gold": decision.promote_to_gold, "example_scope": field("example_scope"),
-        "example_category": field("example_category"),
-    });
+    let (decision, sent) = decision_from_form(&schema, &fields);
     match state
         .store
         .adjudicate(project.id, id, auth.user.id, decision)
@@ -548,6 +569,45 @@ fn settings_from_form(form: &RulesForm) -> Result<QaSettings, String> {
     Ok(settings)
 }
 
+impl RulesForm {
+    /// `metrics` repeats (one per checked box), which a struct form cannot take.
+    fn parse(fields: Vec<(String, String)>) -> AppResult<RulesForm> {
+        let mut single = serde_json::Map::new();
+        let mut metrics = Vec::new();
+        for (name, value) in fields {
+            if name == "metrics" {
+                metrics.push(value);
+            } else {
+                single.insert(name, serde_json::Value::String(value));
+            }
+        }
+        let mut form: RulesForm = serde_json::from_value(serde_json::Value::Object(single))
+            .map_err(|e| AppError::bad_request(format!("the rules form: {e}")))?;
+        form.metrics = metrics;
+        Ok(form)
+    }
+}
+
+/// The first code the rules name that the schema does not have: codes must exist, so a
+/// typo does not silently switch a rule off.
+fn unknown_rule_code<'a>(
+    schema: &LabelSchema,
+    rules: &'a concord_store::EscalationRules,
+) -> Option<&'a String> {
+    let known = |code: &str| {
+        schema
+            .questions
+            .iter()
+            .any(|q| q.options.iter().any(|o| o.value == code))
+    };
+    rules
+        .urgent_categories
+        .iter()
+        .chain(&rules.high_categories)
+        .chain(&rules.severity_at_or_above)
+        .find(|c| !known(c))
+}
+
 async fn rules_submit(
     State(state): State<AppState>,
     ProjectPage {
@@ -558,44 +618,15 @@ async fn rules_submit(
     }: ProjectPage<need::EditSettings>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> AppResult<(StatusCode, Html<String>)> {
-    // `metrics` repeats (one per checked box), which a struct form cannot take.
-    let mut single = serde_json::Map::new();
-    let mut metrics = Vec::new();
-    for (name, value) in fields {
-        if name == "metrics" {
-            metrics.push(value);
-        } else {
-            single.insert(name, serde_json::Value::String(value));
-        }
-    }
-    let mut form: RulesForm = match serde_json::from_value(serde_json::Value::Object(single)) {
-        Ok(form) => form,
-        Err(e) => return Err(AppError::bad_request(format!("the rules form: {e}"))),
-    };
-    form.metrics = metrics;
+    let form = RulesForm::parse(fields)?;
     let settings = match settings_from_form(&form) {
         Ok(settings) => settings,
         Err(message) => {
             return rules_view(&state, &auth, &project, role, Some(message), None).await;
         }
     };
-    // Codes must exist in the schema, so a typo does not silently switch a rule off.
     let schema: LabelSchema = state.store.current_schema(project.id).await?.definition;
-    let known = |code: &str| {
-        schema
-            .questions
-            .iter()
-            .any(|q| q.options.iter().any(|o| o.value == code))
-    };
-    let rules = &settings.escalation;
-    let unknown: Vec<&String> = rules
-        .urgent_categories
-        .iter()
-        .chain(&rules.high_categories)
-        .chain(&rules.severity_at_or_above)
-        .filter(|c| !known(c))
-        .collect();
-    if let Some(code) = unknown.first() {
+    if let Some(code) = unknown_rule_code(&schema, &settings.escalation) {
         return rules_view(
             &state,
             &auth,
@@ -629,61 +660,65 @@ async fn rules_submit(
     .await
 }
 
-/// The project dashboard: completion, volume, who labels, agreement over time with the
-/// guideline versions marked, escalation and overturn rates.
-async fn dashboard_page(
-    State(state): State<AppState>,
-    ProjectPage {
-        auth,
-        project,
-        role,
-        ..
-    }: ProjectPage<need::ReadAnnotations>,
-) -> AppResult<Html<String>> {
-    use crate::charts::{Point, bars, line};
-    let states = state.store.item_state_counts(project.id).await?;
+/// The dashboard's completion and volume: items done of all, and three bar charts.
+struct VolumeCharts {
+    total: i64,
+    done: i64,
+    by_state: String,
+    per_day: String,
+    per_annotator: String,
+}
+
+async fn volume_charts(state: &AppState, project_id: Id) -> AppResult<VolumeCharts> {
+    use crate::charts::bars;
+    let states = state.store.item_state_counts(project_id).await?;
     let total: i64 = states.iter().map(|(_, n)| n).sum();
     let done: i64 = states
         .iter()
         .filter(|(s, _)| matches!(s, ItemState::Labelled | ItemState::Adjudicated))
         .map(|(_, n)| n)
         .sum();
-    let by_state = bars(
-        "chart-states",
-        "Items by state",
-        &states
-            .iter()
-            .map(|(s, n)| (s.as_str().replace('_', " "), *n as f64))
-            .collect::<Vec<_>>(),
-    );
-    let per_day = state.store.labels_per_day(project.id).await?;
-    let volume = bars(
-        "chart-volume",
-        "Labels per day",
-        &per_day
-            .iter()
-            .map(|(day, n)| (concord_qa::date_of(day * 86_400_000), *n as f64))
-            .collect::<Vec<_>>(),
-    );
-    let per_annotator = state.store.labels_per_annotator(project.id, 20).await?;
-    let annotators = bars(
-        "chart-annotators",
-        "Labels per annotator (top 20)",
-        &per_annotator
-            .iter()
-            .map(|(name, kind, n)| {
-                let label = if *kind == AccountKind::Model {
-                    format!("{name} (model)")
-                } else {
-                    name.clone()
-                };
-                (label, *n as f64)
-            })
-            .collect::<Vec<_>>(),
-    );
-    let run = state.store.latest_consensus_run(project.id).await?;
-    let report = run.as_ref().and_then(concord_qa::report_of);
-    let versions = state.store.guideline_versions(project.id).await?;
+    let by_state: Vec<(String, f64)> = states
+        .iter()
+        .map(|(s, n)| (s.as_str().replace('_', " "), *n as f64))
+        .collect();
+    let per_day: Vec<(String, f64)> = state
+        .store
+        .labels_per_day(project_id)
+        .await?
+        .iter()
+        .map(|(day, n)| (concord_qa::date_of(day * 86_400_000), *n as f64))
+        .collect();
+    let per_annotator: Vec<(String, f64)> = state
+        .store
+        .labels_per_annotator(project_id, 20)
+        .await?
+        .iter()
+        .map(|(name, kind, n)| match kind {
+            AccountKind::Model => (format!("{name} (model)"), *n as f64),
+            AccountKind::Human => (name.clone(), *n as f64),
+        })
+        .collect();
+    Ok(VolumeCharts {
+        total,
+        done,
+        by_state: bars("chart-states", "Items by state", &by_state),
+        per_day: bars("chart-volume", "Labels per day", &per_day),
+        per_annotator: bars(
+            "chart-annotators",
+            "Labels per annotator (top 20)",
+            &per_annotator,
+        ),
+    })
+}
+
+/// Per question of the latest report: α per week with the guideline versions marked, and
+/// the consensus labels.
+fn question_charts(
+    report: Option<&concord_qa::report::QualityReport>,
+    versions: &[concord_store::GuidelineVersion],
+) -> Vec<Value> {
+    use crate::charts::{Point, bars, line};
     let mut questions: Vec<Value> = Vec::new();
     for q in report
         .iter()
@@ -729,6 +764,25 @@ async fn dashboard_page(
             "over_time": over_time, "consensus": consensus,
         }));
     }
+    questions
+}
+
+/// The project dashboard: completion, volume, who labels, agreement over time with the
+/// guideline versions marked, escalation and overturn rates.
+async fn dashboard_page(
+    State(state): State<AppState>,
+    ProjectPage {
+        auth,
+        project,
+        role,
+        ..
+    }: ProjectPage<need::ReadAnnotations>,
+) -> AppResult<Html<String>> {
+    let volume = volume_charts(&state, project.id).await?;
+    let run = state.store.latest_consensus_run(project.id).await?;
+    let report = run.as_ref().and_then(concord_qa::report_of);
+    let versions = state.store.guideline_versions(project.id).await?;
+    let questions = question_charts(report.as_ref(), &versions);
     let (open, overdue, resolved) = state.store.escalation_counts(project.id).await?;
     let (adjudicated, overturned) = state.store.adjudication_counts(project.id).await?;
     let labelled = report.as_ref().map(|r| r.labelled_items).unwrap_or(0) as f64;
@@ -738,9 +792,10 @@ async fn dashboard_page(
         &state,
         "dashboard.html",
         context! {
-            project, can => capabilities(role), run, total, done,
-            completion => (total > 0).then(|| done as f64 / total as f64),
-            by_state, volume, annotators, questions, escalation_rate, overturn_rate,
+            project, can => capabilities(role), run, total => volume.total, done => volume.done,
+            completion => (volume.total > 0).then(|| volume.done as f64 / volume.total as f64),
+            by_state => volume.by_state, volume => volume.per_day,
+            annotators => volume.per_annotator, questions, escalation_rate, overturn_rate,
             escalations => context! { open, overdue, resolved },
             adjudications => context! { total => adjudicated, overturned },
             ..base(&auth)
@@ -897,20 +952,18 @@ fn revision_fields(fields: &[(String, String)]) -> (Option<i64>, Option<i64>, Op
     (number("from"), number("to"), asked.then_some(chosen))
 }
 
-async fn revision_view(
-    state: &AppState,
-    auth: &Auth,
+/// The two published versions a revision compares: those asked for, else the current
+/// version and the one before it.
+fn compared_versions<'a>(
     project: &Project,
-    role: Role,
-    fields: &[(String, String)],
-    notice: Option<String>,
-) -> AppResult<Html<String>> {
-    let versions = state.store.guideline_versions(project.id).await?;
-    let published: Vec<&concord_store::GuidelineVersion> = versions
-        .iter()
-        .filter(|v| v.published_at.is_some())
-        .collect();
-    let (from, to, chosen) = revision_fields(fields);
+    versions: &'a [concord_store::GuidelineVersion],
+    published: &[&'a concord_store::GuidelineVersion],
+    from: Option<i64>,
+    to: Option<i64>,
+) -> (
+    Option<&'a concord_store::GuidelineVersion>,
+    Option<&'a concord_store::GuidelineVersion>,
+) {
     let current = project
         .current_guideline_version_id
         .and_then(|id| versions.iter().find(|v| v.id == id));
@@ -928,22 +981,44 @@ async fn revision_view(
                     .max_by_key(|v| v.version)
             })
         });
+    (from, to)
+}
+
+/// Categories the latest run's report flags for a guideline revision (low agreement).
+fn flagged_categories(run: Option<&concord_store::ConsensusRun>) -> Vec<Value> {
+    run.and_then(concord_qa::report_of)
+        .iter()
+        .flat_map(|r| r.questions.clone())
+        .flat_map(|q| {
+            q.categories
+                .into_iter()
+                .filter(|c| c.revise)
+                .map(move |c| json!({"question": q.key, "code": c.code, "alpha": c.alpha.value}))
+        })
+        .collect()
+}
+
+async fn revision_view(
+    state: &AppState,
+    auth: &Auth,
+    project: &Project,
+    role: Role,
+    fields: &[(String, String)],
+    notice: Option<String>,
+) -> AppResult<Html<String>> {
+    let versions = state.store.guideline_versions(project.id).await?;
+    let published: Vec<&concord_store::GuidelineVersion> = versions
+        .iter()
+        .filter(|v| v.published_at.is_some())
+        .collect();
+    let (from, to, chosen) = revision_fields(fields);
+    let (from, to) = compared_versions(project, &versions, &published, from, to);
     let changed = match (from, to) {
         (Some(f), Some(t)) => changed_categories(&f.examples, &t.examples),
         _ => Vec::new(),
     };
     let run = state.store.latest_consensus_run(project.id).await?;
-    let flagged: Vec<Value> =
-        run.as_ref()
-            .and_then(concord_qa::report_of)
-            .iter()
-            .flat_map(|r| r.questions.clone())
-            .flat_map(|q| {
-                q.categories.into_iter().filter(|c| c.revise).map(
-                    move |c| json!({"question": q.key, "code": c.code, "alpha": c.alpha.value}),
-                )
-            })
-            .collect();
+    let flagged = flagged_categories(run.as_ref());
     let chosen = chosen.unwrap_or_else(|| changed.clone());
     let candidates = match to {
         Some(t) => {

@@ -284,6 +284,52 @@ async fn settle_decided_item(
     Ok(())
 }
 
+/// The filter as SQL conditions (each starting with ` AND`) on parameters `$2…`, and the
+/// values to bind to them in order.
+fn precedent_conditions(filter: &PrecedentFilter, like: &str) -> (String, Vec<String>) {
+    let given = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+    };
+    let mut sql = String::new();
+    let mut binds: Vec<String> = Vec::new();
+    if let Some(text) = given(&filter.text) {
+        let columns = [
+            "a.rationale",
+            "a.guideline_clause",
+            "i.title",
+            "i.external_id",
+        ];
+        let tests: Vec<String> = columns
+            .iter()
+            .map(|column| {
+                binds.push(like_pattern(&text));
+                format!("{column} {like} ${} ESCAPE '\\'", binds.len() + 1)
+            })
+            .collect();
+        sql += &format!(" AND ({})", tests.join(" OR "));
+    }
+    if let Some(code) = given(&filter.code) {
+        // Codes sit in the JSON answer as quoted strings.
+        binds.push(like_pattern(&format!("\"{code}\"")));
+        sql += &format!(" AND a.answer LIKE ${} ESCAPE '\\'", binds.len() + 1);
+    }
+    if let Some(clause) = given(&filter.clause) {
+        binds.push(like_pattern(&clause));
+        sql += &format!(
+            " AND a.guideline_clause {like} ${} ESCAPE '\\'",
+            binds.len() + 1
+        );
+    }
+    if let Some(overturned) = filter.overturned {
+        sql += &format!(" AND a.overturned = {}", i64::from(overturned));
+    }
+    (sql, binds)
+}
+
 impl Store {
     /// Records an expert's decision: checks the expert did not label the item and the
     /// answer fits the project's current schema, resolves the open escalation, marks the
@@ -296,6 +342,8 @@ impl Store {
         expert_id: Id,
         decision: NewAdjudication,
     ) -> Result<Adjudication> {
+        // long: one transaction's steps in order, each a named function; the rest is the
+        // schema check before it and the audit record after.
         let rationale = decision.rationale.trim().to_owned();
         if rationale.is_empty() {
             return Err(StoreError::invalid(
@@ -392,60 +440,11 @@ impl Store {
         project_id: Id,
         filter: &PrecedentFilter,
     ) -> Result<Vec<Adjudication>> {
-        let like = self.dialect().ilike();
-        let mut sql = format!(
+        let (conditions, binds) = precedent_conditions(filter, self.dialect().ilike());
+        let sql = format!(
             "{ADJUDICATION_SELECT} WHERE a.project_id = $1 \
-             AND NOT EXISTS (SELECT 1 FROM adjudications later WHERE later.supersedes = a.id)"
-        );
-        let mut binds: Vec<String> = Vec::new();
-        let mut next = 2;
-        if let Some(text) = filter
-            .text
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            let columns = [
-                "a.rationale",
-                "a.guideline_clause",
-                "i.title",
-                "i.external_id",
-            ];
-            let tests: Vec<String> = columns
-                .iter()
-                .map(|column| {
-                    binds.push(like_pattern(text));
-                    next += 1;
-                    format!("{column} {like} ${} ESCAPE '\\'", next - 1)
-                })
-                .collect();
-            sql += &format!(" AND ({})", tests.join(" OR "));
-        }
-        if let Some(code) = filter
-            .code
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            // Codes sit in the JSON answer as quoted strings.
-            sql += &format!(" AND a.answer LIKE ${next} ESCAPE '\\'");
-            binds.push(like_pattern(&format!("\"{code}\"")));
-            next += 1;
-        }
-        if let Some(clause) = filter
-            .clause
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            sql += &format!(" AND a.guideline_clause {like} ${next} ESCAPE '\\'");
-            binds.push(like_pattern(clause));
-        }
-        if let Some(overturned) = filter.overturned {
-            sql += &format!(" AND a.overturned = {}", i64::from(overturned));
-        }
-        sql += &format!(
-            " ORDER BY a.id DESC LIMIT {}",
+             AND NOT EXISTS (SELECT 1 FROM adjudications later WHERE later.supersedes = a.id)\
+             {conditions} ORDER BY a.id DESC LIMIT {}",
             filter.limit.unwrap_or(200).clamp(1, 1000)
         );
         let mut query = sqlx::query(&sql).bind(project_id);

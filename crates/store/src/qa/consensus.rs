@@ -126,6 +126,37 @@ impl LabelFacts {
     }
 }
 
+impl LabelFacts {
+    /// The row of `annotator` on the item whose rows start at `item_start` (the item being
+    /// read): an existing row when the annotator corrected an earlier label, else a new one.
+    fn row_of(&mut self, item_start: usize, item_id: Id, annotator: u32) -> usize {
+        match self.annotator[item_start..]
+            .iter()
+            .position(|&a| a == annotator)
+        {
+            Some(offset) => item_start + offset,
+            None => {
+                self.item_id.push(item_id);
+                self.annotator.push(annotator);
+                self.kind.push(0);
+                self.answer.push(0);
+                self.guideline_version.push(None);
+                self.created_at.push(0);
+                self.item_id.len() - 1
+            }
+        }
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.item_id.shrink_to_fit();
+        self.annotator.shrink_to_fit();
+        self.kind.shrink_to_fit();
+        self.answer.shrink_to_fit();
+        self.guideline_version.shrink_to_fit();
+        self.created_at.shrink_to_fit();
+    }
+}
+
 /// Interns strings to dense indexes, keeping the first-seen order.
 #[derive(Default)]
 pub(super) struct TextIndex {
@@ -412,6 +443,8 @@ async fn upsert_consensus_rows(
     target: ConsensusTarget,
     changed: &[(&NewItemConsensus, i64)],
 ) -> Result<()> {
+    // long: a row writer's declaration — the statement, then one line per column for its
+    // type, its JSON and its bind.
     let ConsensusTarget {
         project_id,
         run_id,
@@ -644,25 +677,7 @@ impl Store {
     pub async fn consensus_input(&self, project_id: Id) -> Result<ConsensusInput> {
         let labels = self.latest_labels(project_id).await?;
         let dialect = self.dialect();
-        // Two id lists instead of two EXISTS per item: adjudicated items are few, waiting
-        // ones at most one per item.
-        let mut adjudicated: Vec<Id> = Vec::new();
-        for row in sqlx::query("SELECT DISTINCT item_id FROM adjudications WHERE project_id = $1")
-            .bind(project_id)
-            .fetch_all(self.pool())
-            .await?
-        {
-            adjudicated.push(row.try_get(0)?);
-        }
-        adjudicated.sort_unstable();
-        let waiting_sql = format!(
-            "SELECT {} FROM (SELECT item_id FROM escalations WHERE project_id = $1 AND status = 'open') page",
-            dialect.json_rows("item_id", "item_id")
-        );
-        let waiting: Vec<(Id,)> =
-            packed_page(sqlx::query(&waiting_sql).bind(project_id), self.pool()).await?;
-        let mut waiting: Vec<Id> = waiting.into_iter().map(|(id,)| id).collect();
-        waiting.sort_unstable();
+        let (adjudicated, waiting) = self.adjudicated_and_waiting(project_id).await?;
         let sql = format!(
             "SELECT {} FROM (SELECT id, external_id, title, state, is_gold, gold_answer, escalation_reason \
                  FROM items WHERE project_id = $1 AND id > $2 ORDER BY id LIMIT {PAGE_ROWS}) page",
@@ -704,9 +719,35 @@ impl Store {
         Ok(ConsensusInput { labels, items })
     }
 
+    /// The ids, sorted, of the project's adjudicated items and of those waiting for an
+    /// expert: two id lists instead of two EXISTS per item (adjudicated items are few,
+    /// waiting ones at most one per item).
+    async fn adjudicated_and_waiting(&self, project_id: Id) -> Result<(Vec<Id>, Vec<Id>)> {
+        let mut adjudicated: Vec<Id> = Vec::new();
+        for row in sqlx::query("SELECT DISTINCT item_id FROM adjudications WHERE project_id = $1")
+            .bind(project_id)
+            .fetch_all(self.pool())
+            .await?
+        {
+            adjudicated.push(row.try_get(0)?);
+        }
+        adjudicated.sort_unstable();
+        let waiting_sql = format!(
+            "SELECT {} FROM (SELECT item_id FROM escalations WHERE project_id = $1 AND status = 'open') page",
+            self.dialect().json_rows("item_id", "item_id")
+        );
+        let waiting: Vec<(Id,)> =
+            packed_page(sqlx::query(&waiting_sql).bind(project_id), self.pool()).await?;
+        let mut waiting: Vec<Id> = waiting.into_iter().map(|(id,)| id).collect();
+        waiting.sort_unstable();
+        Ok((adjudicated, waiting))
+    }
+
     /// The latest label of every annotator on every item of the project, streamed in item
     /// order: rows are never held as driver rows, answers are parsed once per distinct text.
     async fn latest_labels(&self, project_id: Id) -> Result<LabelFacts> {
+        // long: one streaming loop whose state (interners, the current item's first row)
+        // spans the pages it reads.
         let versions = self.guideline_version_numbers(project_id).await?;
         let mut facts = LabelFacts::default();
         let mut annotator_index: std::collections::HashMap<Id, u32> = Default::default();
@@ -749,21 +790,7 @@ impl Store {
                 if facts.item_id.last() != Some(&item_id) {
                     item_start = facts.item_id.len();
                 }
-                let row = match facts.annotator[item_start..]
-                    .iter()
-                    .position(|&a| a == annotator)
-                {
-                    Some(offset) => item_start + offset,
-                    None => {
-                        facts.item_id.push(item_id);
-                        facts.annotator.push(annotator);
-                        facts.kind.push(0);
-                        facts.answer.push(0);
-                        facts.guideline_version.push(None);
-                        facts.created_at.push(0);
-                        facts.item_id.len() - 1
-                    }
-                };
+                let row = facts.row_of(item_start, item_id, annotator);
                 facts.kind[row] = kind;
                 facts.answer[row] = answer;
                 facts.guideline_version[row] = guideline_version;
@@ -781,12 +808,7 @@ impl Store {
             .map(|text| parse_json(text, "annotation answer"))
             .collect::<Result<_>>()?;
         facts.annotators = self.annotator_facts(&annotator_ids).await?;
-        facts.item_id.shrink_to_fit();
-        facts.annotator.shrink_to_fit();
-        facts.kind.shrink_to_fit();
-        facts.answer.shrink_to_fit();
-        facts.guideline_version.shrink_to_fit();
-        facts.created_at.shrink_to_fit();
+        facts.shrink_to_fit();
         Ok(facts)
     }
 

@@ -360,6 +360,37 @@ async fn count_submission(
         Some(ok) => (1, ok as i64),
         None => (0, 0),
     };
+    let counts = SubmissionCounts {
+        day: new.now / DAY_MS,
+        spent,
+        high_severity_spent: if high { spent } else { 0 },
+        gold_answered: answered,
+        gold_correct: correct,
+    };
+    match add_to_progress(c, dialect, ctx, &counts).await? {
+        Some(p) => apply_pause_rule(c, ctx, &p, answered > 0, new.now).await,
+        None => Ok(false),
+    }
+}
+
+/// What one submission adds to the annotator's progress row.
+struct SubmissionCounts {
+    day: i64,
+    spent: i64,
+    high_severity_spent: i64,
+    gold_answered: i64,
+    gold_correct: i64,
+}
+
+/// Adds a submission to the progress row; returns the columns the pause rule reads.
+async fn add_to_progress(
+    c: &mut Conn<'_>,
+    dialect: Dialect,
+    ctx: &SubmitContext,
+    counts: &SubmissionCounts,
+) -> Result<Option<conn::Row>> {
+    // long: one statement spelled for both back ends (SQLite reads the row back instead of
+    // RETURNING), as compile-time text for the hot path.
     macro_rules! count_submission {
         () => {
             "UPDATE annotator_progress SET \
@@ -377,21 +408,20 @@ async fn count_submission(
             "window_gold_answered, window_gold_correct, paused"
         };
     }
-    let now = new.now;
     let count = |sql: &'static str| {
         stmt(sql)
-            .bind(now / DAY_MS)
-            .bind(now / DAY_MS)
-            .bind(spent)
-            .bind(if high { spent } else { 0 })
-            .bind(answered)
-            .bind(correct)
-            .bind(answered)
-            .bind(correct)
+            .bind(counts.day)
+            .bind(counts.day)
+            .bind(counts.spent)
+            .bind(counts.high_severity_spent)
+            .bind(counts.gold_answered)
+            .bind(counts.gold_correct)
+            .bind(counts.gold_answered)
+            .bind(counts.gold_correct)
             .bind(ctx.project_id)
             .bind(ctx.user_id)
     };
-    let progress = match dialect.0 {
+    match dialect.0 {
         // As for the lease's item: no temporary B-tree for a RETURNING row on SQLite.
         Backend::Sqlite => {
             c.execute(count(count_submission!())).await?;
@@ -404,7 +434,7 @@ async fn count_submission(
                 .bind(ctx.project_id)
                 .bind(ctx.user_id),
             )
-            .await?
+            .await
         }
         Backend::Postgres => {
             c.fetch_optional(count(concat!(
@@ -412,12 +442,8 @@ async fn count_submission(
                 " RETURNING ",
                 pause_columns!()
             )))
-            .await?
+            .await
         }
-    };
-    match progress {
-        Some(p) => apply_pause_rule(c, ctx, &p, answered > 0, now).await,
-        None => Ok(false),
     }
 }
 
