@@ -56,10 +56,6 @@ def _label_kind(uniques: Any) -> str:
     return _KIND_BY_INFERRED.get(pd.api.types.infer_dtype(uniques, skipna=True), "category")
 
 
-def _first_bad_row(column: pd.Series, codes: np.ndarray) -> int:
-    return int(np.flatnonzero(codes < 0)[0])
-
-
 @dataclass
 class Prepared:
     """An engine table with what is needed to give results back in the caller's terms."""
@@ -70,6 +66,10 @@ class Prepared:
     annotators: pd.Index
     #: Python label object of each engine value id (declared-but-unused categories as text).
     values: pd.Index
+    #: Per row: the annotator's and the label's codes; the engine value id of each label code.
+    annotator_codes: np.ndarray
+    label_codes: np.ndarray
+    label_values: np.ndarray
 
     # --- conversions -------------------------------------------------------------------
     def item_index(self) -> pd.Index:
@@ -80,6 +80,10 @@ class Prepared:
 
     def label_index(self) -> pd.Index:
         return self.values.rename("label")
+
+    def labels_in_appearance_order(self) -> list:
+        """The label values in order of first appearance in the data."""
+        return list(self.values.take(pd.unique(self.label_values)))
 
     def value_ids(self, labels: pd.Series, what: str) -> np.ndarray:
         """Engine value ids of label objects (ValueError naming the first unknown one)."""
@@ -92,43 +96,49 @@ class Prepared:
             )
         return ids.astype(np.int64)
 
-    def labels(self, value_ids: np.ndarray) -> pd.Series:
+    def labels(self, value_ids: np.ndarray, order: str = "sorted") -> pd.Series:
         decided = value_ids >= 0
         if decided.all():
             values = self.values.take(value_ids)
         else:
             values = pd.Series(self.values.take(np.where(decided, value_ids, 0)), dtype=object)
             values[~decided] = None
-        return _sorted(pd.Series(np.asarray(values), index=self.item_index(), name="agg_label"))
+        return _ordered(pd.Series(np.asarray(values), index=self.item_index(), name="agg_label"), order)
 
-    def per_item_frame(self, matrix: np.ndarray) -> pd.DataFrame:
-        return _sorted(pd.DataFrame(matrix, index=self.item_index(), columns=self.label_index()))
+    def per_item_frame(self, matrix: np.ndarray, order: str = "sorted") -> pd.DataFrame:
+        return _ordered(pd.DataFrame(matrix, index=self.item_index(), columns=self.label_index()), order)
 
-    def per_item(self, values: np.ndarray, name: str) -> pd.Series:
-        return _sorted(pd.Series(values, index=self.item_index(), name=name))
+    def per_item(self, values: np.ndarray, name: str, order: str = "sorted") -> pd.Series:
+        return _ordered(pd.Series(values, index=self.item_index(), name=name), order)
 
-    def per_annotator(self, values: np.ndarray, name: str) -> pd.Series:
-        return _sorted(pd.Series(values, index=self.annotator_index(), name=name))
+    def per_annotator(self, values: np.ndarray, name: str, order: str = "sorted") -> pd.Series:
+        return _ordered(pd.Series(values, index=self.annotator_index(), name=name), order)
 
     def per_label(self, values: np.ndarray, name: str) -> pd.Series:
         return pd.Series(values, index=self.label_index(), name=name)
 
-    def errors(self, confusion: np.ndarray, observed: np.ndarray) -> pd.DataFrame:
-        """crowd-kit's `errors_`: rows (worker, observed label) that occur, columns the true
-        label, cells P(observed | true)."""
-        annotator, label = np.nonzero(observed)
+    def errors(self, confusion: np.ndarray) -> pd.DataFrame:
+        """crowd-kit's `errors_`: a row per (worker, observed label) pair of the data, in order
+        of first appearance, a column per true label, cells P(observed | true)."""
+        n_values = len(self.values)
+        pairs = self.annotator_codes * n_values + self.label_values[self.label_codes]
+        first = pd.unique(pairs)
+        annotator, label = np.divmod(first, n_values)
         rows = confusion[annotator, :, label]
         index = pd.MultiIndex.from_arrays(
             [self.annotators.take(annotator), self.values.take(label)], names=["worker", "label"]
         )
-        return pd.DataFrame(rows, index=index, columns=self.label_index()).sort_index()
+        return pd.DataFrame(rows, index=index, columns=pd.Index(self.values))
 
 
-def _sorted(frame: Any) -> Any:
-    """crowd-kit's results come out of groupby / unstack, sorted by index."""
+def _ordered(frame: Any, order: str) -> Any:
+    """crowd-kit's results come out of groupby / unstack (sorted by index) or follow
+    ``pd.factorize`` (order of first appearance, the engine's order), depending on the model."""
+    if order == "appearance":
+        return frame
     try:
         return frame.sort_index()
-    except TypeError:  # labels of mixed types have no order; keep first appearance
+    except TypeError:  # values of mixed types have no order; keep first appearance
         return frame
 
 
@@ -149,7 +159,7 @@ def prepare(
     for name in columns:
         column_codes, column_uniques = _factorize(data[name])
         if column_codes.size and column_codes.min() < 0:
-            row = _first_bad_row(data[name], column_codes)
+            row = int(np.flatnonzero(column_codes < 0)[0])
             raise ValueError(f"column '{name}', row {row}: missing value")
         codes.append(column_codes)
         uniques.append(column_uniques)
@@ -168,7 +178,8 @@ def prepare(
     )
     values: list[Any] = list(table.values)
     filled = [False] * len(values)
-    for label, value in zip(uniques[2], table.label_values()):
+    label_values = table.label_values()
+    for label, value in zip(uniques[2], label_values):
         if not filled[value]:
             values[value] = label.item() if isinstance(label, np.generic) else label
             filled[value] = True
@@ -178,4 +189,7 @@ def prepare(
         items=pd.Index(uniques[0]),
         annotators=pd.Index(uniques[1]),
         values=pd.Index(values),
+        annotator_codes=codes[1],
+        label_codes=codes[2],
+        label_values=label_values,
     )

@@ -65,6 +65,10 @@ class _Model:
     """Runs one engine model and keeps its fitted state as pandas objects."""
 
     _method: str = ""
+    #: Order of the task index: "sorted" where crowd-kit's result comes out of a groupby,
+    #: "appearance" where it follows pd.factorize.
+    _item_order: str = "sorted"
+    _worker_order: str = "sorted"
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
@@ -84,9 +88,9 @@ class _Model:
         return prepared, _engine.aggregate(prepared.table, self._method, **options)
 
     def _set_common(self, prepared: Prepared, raw: dict) -> None:
-        self.labels_ = prepared.labels(raw["labels"])
+        self.labels_ = prepared.labels(raw["labels"], self._item_order)
         if "probas" in raw:
-            self.probas_ = prepared.per_item_frame(raw["probas"])
+            self.probas_ = prepared.per_item_frame(raw["probas"], self._item_order)
 
     def fit(self, data: pd.DataFrame) -> "_Model":
         prepared, raw = self._run(data)
@@ -110,7 +114,7 @@ class _WithProbas(_Model):
 class _WithSkills(_WithProbas):
     def _set(self, prepared: Prepared, raw: dict) -> None:
         self._set_common(prepared, raw)
-        self.skills_ = prepared.per_annotator(raw["skills"], "skill")
+        self.skills_ = prepared.per_annotator(raw["skills"], "skill", self._worker_order)
 
 
 class MajorityVote(_WithSkills):
@@ -213,6 +217,8 @@ class DawidSkene(_WithProbas):
     ``true_labels`` clamps the posteriors of tasks with known answers."""
 
     _method = "ds"
+    _item_order = "appearance"
+    _worker_order = "appearance"
 
     def __init__(self, n_iter: int = 100, tol: float = 1e-5, initial_error_strategy: Optional[str] = None):
         self.n_iter = n_iter
@@ -238,7 +244,7 @@ class DawidSkene(_WithProbas):
     def _set(self, prepared: Prepared, raw: dict) -> None:
         self._set_common(prepared, raw)
         self.priors_ = prepared.per_label(raw["priors"], "prior")
-        self.errors_ = prepared.errors(raw["confusion"], raw["observed"])
+        self.errors_ = prepared.errors(raw["confusion"])
         self.loss_history_ = list(raw["loss_history"])
 
 
@@ -255,7 +261,7 @@ class OneCoinDawidSkene(DawidSkene):
 
     def _set(self, prepared: Prepared, raw: dict) -> None:
         super()._set(prepared, raw)
-        self.skills_ = prepared.per_annotator(raw["skills"], "skill")
+        self.skills_ = prepared.per_annotator(raw["skills"], "skill", self._worker_order)
 
 
 class GLAD(_WithProbas):
@@ -297,8 +303,12 @@ class GLAD(_WithProbas):
 
     def _set(self, prepared: Prepared, raw: dict) -> None:
         self._set_common(prepared, raw)
-        self.alphas_ = prepared.per_annotator(raw["alphas"], "alpha")
-        self.betas_ = prepared.per_item(raw["betas"], "beta")
+        self.alphas_ = prepared.per_annotator(raw["alphas"], "alpha", "appearance")
+        self.betas_ = prepared.per_item(raw["betas"], "beta", "appearance")
+        # The model's fixed label prior: uniform (custom priors are refused above), over the
+        # labels in order of first appearance, as crowd-kit holds it.
+        appearance = prepared.labels_in_appearance_order()
+        self.priors_ = pd.Series(1.0 / len(appearance), index=appearance)
         self.loss_history_ = list(raw["loss_history"])
 
 
@@ -312,6 +322,7 @@ class MACE(_WithProbas):
     are identical)."""
 
     _method = "mace"
+    _item_order = "appearance"
 
     def __init__(
         self,
@@ -350,6 +361,8 @@ class MACE(_WithProbas):
 
     def _set(self, prepared: Prepared, raw: dict) -> None:
         self._set_common(prepared, raw)
+        # crowd-kit's MACE keeps its labels in order of first appearance.
+        self.probas_ = self.probas_.reindex(columns=pd.Index(prepared.labels_in_appearance_order(), name="label"))
         knowing = np.asarray(raw["skills"])
         self.spamming_ = np.column_stack([1.0 - knowing, knowing])
         self.thetas_ = raw["thetas"]
@@ -374,6 +387,7 @@ class MMSR(_Model):
     recovery), then a skill-weighted vote. ``scores_`` holds the weighted vote per task."""
 
     _method = "mmsr"
+    _worker_order = "appearance"
 
     def __init__(self, n_iter: int = 10000, tol: float = 1e-10, random_state: Optional[int] = 0):
         self.n_iter = n_iter
@@ -387,10 +401,10 @@ class MMSR(_Model):
         return {"iterations": self.n_iter, "tol": self.tol, "seed": int(seed)}
 
     def _set(self, prepared: Prepared, raw: dict) -> None:
-        self.labels_ = prepared.labels(raw["labels"])
-        self.skills_ = prepared.per_annotator(raw["skills"], "skill")
+        self.labels_ = prepared.labels(raw["labels"], self._item_order)
+        self.skills_ = prepared.per_annotator(raw["skills"], "skill", self._worker_order)
         if "probas" in raw:
-            self.scores_ = prepared.per_item_frame(raw["probas"])
+            self.scores_ = prepared.per_item_frame(raw["probas"], self._item_order)
         self.loss_history_ = list(raw["loss_history"])
 
     def fit_predict_score(self, data: pd.DataFrame) -> pd.DataFrame:
