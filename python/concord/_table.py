@@ -47,7 +47,13 @@ def _factorize(column: pd.Series) -> tuple[np.ndarray, Any]:
 
 
 def _names(uniques: Any) -> list[str]:
-    return np.asarray(uniques, dtype=object).astype(str).tolist()
+    """Each unique value as text (what the engine interns)."""
+    array = np.asarray(uniques)
+    if array.dtype.kind in "iufb":
+        return array.astype(str).tolist()
+    if array.dtype == object and pd.api.types.infer_dtype(array, skipna=False) == "string":
+        return array.tolist()
+    return array.astype(object).astype(str).tolist()
 
 
 def _label_kind(uniques: Any) -> str:
