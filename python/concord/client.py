@@ -195,24 +195,33 @@ class Release:
             f"{urllib.parse.quote(self.name, safe='')}/{what}"
         )
 
-    def to_pandas(self, labels: bool = False) -> pd.DataFrame:
+    def to_pandas(self, labels: bool = False, format: str = "auto") -> pd.DataFrame:
         """The release's items (one row per item), or with ``labels=True`` its individual labels
-        (one row per label). Parquet when the server offers it and pyarrow is installed (typed
-        columns), else the JSONL download."""
+        (one row per label). ``format="auto"`` takes Parquet when the server offers it and
+        pyarrow is installed (typed columns), else the JSONL download; ``"parquet"`` or
+        ``"jsonl"`` insist on one."""
+        if format not in ("auto", "parquet", "jsonl"):
+            raise ValueError(f"format is auto, parquet or jsonl (got {format!r})")
         path = self._path("labels" if labels else "items")
-        try:
-            import pyarrow.parquet as pq  # noqa: F401
-        except ImportError:
-            pq = None
-        if pq is not None:
+        if format != "jsonl" and (format == "parquet" or _has_pyarrow()):
             try:
-                raw, content_type = self.client._request("GET", path, query={"format": "parquet"})
+                raw, _ = self.client._request("GET", path, query={"format": "parquet"})
             except ClientError as error:
-                if error.status not in (400, 404, 415):  # a server without Parquet downloads
+                # A server without Parquet downloads answers 400 (unknown format).
+                if format == "parquet" or error.status != 400:
                     raise
             else:
-                if "json" not in content_type and raw[:4] == b"PAR1":
-                    return pd.read_parquet(io.BytesIO(raw))
+                if raw[:4] != b"PAR1":
+                    raise ClientError(200, "the server's Parquet download is not a Parquet file", path)
+                return pd.read_parquet(io.BytesIO(raw))
         raw, _ = self.client._request("GET", path, query={"format": "jsonl"})
         records = [json.loads(line) for line in raw.decode("utf-8").splitlines() if line.strip()]
         return pd.DataFrame.from_records(records)
+
+
+def _has_pyarrow() -> bool:
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        return False
+    return True

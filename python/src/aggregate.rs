@@ -93,7 +93,11 @@ pub fn aggregate<'py>(
     to_dict(py, result, table.table.n_annotators())
 }
 
-fn to_dict(py: Python<'_>, result: Aggregation, n_annotators: usize) -> PyResult<Bound<'_, PyDict>> {
+fn to_dict(
+    py: Python<'_>,
+    result: Aggregation,
+    n_annotators: usize,
+) -> PyResult<Bound<'_, PyDict>> {
     let k = result.k;
     let n_items = result.labels.len();
     let out = PyDict::new(py);

@@ -63,7 +63,9 @@ pub fn agreement(
             .map_err(PyValueError::new_err)?,
         alpha_distance: None,
         weights: weight_choice(weights, weights_matrix)?,
-        variance: variance.parse::<Variance>().map_err(PyValueError::new_err)?,
+        variance: variance
+            .parse::<Variance>()
+            .map_err(PyValueError::new_err)?,
         inference: Inference {
             confidence,
             population,

@@ -102,6 +102,23 @@ def test_releases_are_listed_and_a_release_downloads_as_a_dataframe(client):
     assert labels["item"].nunique() == 11040
 
 
+def test_parquet_and_jsonl_downloads_hold_the_same_items(client):
+    pytest.importorskip("pyarrow.parquet")
+    release = client.release(PROJECT, "v1")
+    from_jsonl = release.to_pandas(format="jsonl")
+    try:
+        from_parquet = release.to_pandas(format="parquet")
+    except ClientError as error:
+        assert error.status == 400  # a server without Parquet downloads says so
+        print("skipped: this server has no Parquet release downloads yet")
+        pytest.skip("this server has no Parquet release downloads yet")
+    assert sorted(from_parquet["item"]) == sorted(from_jsonl["item"])
+    assert from_parquet["n_labels"].dtype.kind == "i" and from_parquet["adjudicated"].dtype == bool
+    by_item = from_jsonl.set_index("item")["n_labels"]
+    assert (from_parquet.set_index("item")["n_labels"] == by_item.reindex(from_parquet["item"]).to_numpy()).all()
+    assert release.to_pandas().shape[0] == len(from_jsonl)
+
+
 def test_release_labels_run_through_the_engine_give_the_release_alpha(client):
     from concord import agreement
 
