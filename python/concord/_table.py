@@ -27,7 +27,8 @@ _KIND_BY_INFERRED = {
 }
 
 
-def _columns(data: Any) -> tuple[str, str, str]:
+def column_names(data: Any) -> tuple[str, str, str]:
+    """The (item, annotator, label) column names of a DataFrame of annotations."""
     if not isinstance(data, pd.DataFrame):
         raise TypeError(
             f"expected a pandas DataFrame with task, worker and label columns, got {type(data).__name__}"
@@ -159,7 +160,7 @@ def prepare(
     `label_type` (category, int, float, bool) defaults to what the label column holds;
     `categories` declares the labels and their order (unused ones then count).
     """
-    columns = _columns(data)
+    columns = column_names(data)
     codes = []
     uniques = []
     for name in columns:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import _engine
-from ._table import Prepared, prepare
+from ._table import Prepared, column_names, prepare
 
 __all__ = [
     "MajorityVote",
@@ -147,7 +147,7 @@ class MajorityVote(_WithSkills):
             raise ValueError(
                 f"on_missing_skill must be error, ignore or value (got {self.on_missing_skill!r})"
             )
-        worker = data[prepare_columns(data)[1]]
+        worker = data[column_names(data)[1]]
         known = worker.isin(skills.index)
         if known.all():
             return data
@@ -162,12 +162,6 @@ class MajorityVote(_WithSkills):
         if kept.empty:
             raise ValueError("no annotation is by a worker with a known skill")
         return kept
-
-
-def prepare_columns(data: pd.DataFrame) -> tuple[str, str, str]:
-    from ._table import _columns
-
-    return _columns(data)
 
 
 class Wawa(_WithSkills):

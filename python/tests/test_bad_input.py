@@ -97,3 +97,30 @@ def test_missing_skills_follow_on_missing_skill():
     assert ignored.to_dict() == {"t1": "a", "t2": "b"}
     valued = MajorityVote(on_missing_skill="value", default_skill=0.1).fit_predict(GOOD, skills)
     assert valued.to_dict() == {"t1": "a", "t2": "b"}
+
+
+def test_the_gil_is_released_while_the_engine_runs(adult):
+    import threading
+    import time
+
+    from concord.aggregation import GLAD as Glad
+
+    finished = threading.Event()
+    spans = {}
+
+    def fit():
+        start = time.perf_counter()
+        Glad(n_iter=20, tol=0.0).fit(adult)
+        spans["fit"] = time.perf_counter() - start
+        finished.set()
+
+    worker = threading.Thread(target=fit)
+    ticks = 0
+    worker.start()
+    while not finished.is_set():
+        ticks += 1
+        time.sleep(0.002)
+    worker.join()
+    # Holding the GIL for the engine's part of the fit would freeze this loop for most of it.
+    assert spans["fit"] > 0.1
+    assert ticks > spans["fit"] / 0.002 * 0.3, (ticks, spans["fit"])
