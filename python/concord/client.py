@@ -159,7 +159,11 @@ class Client:
         if limit is not None:
             payload["limit"] = int(limit)
         answer = self._json("POST", "/sql", payload)
-        return _frame_from_answer(answer)
+        frame = _frame_from_answer(answer)
+        if isinstance(answer, dict):
+            # Whether more rows matched than came back (the limit or the server's row cap).
+            frame.attrs["truncated"] = bool(answer.get("truncated", False))
+        return frame
 
 
 def _frame_from_answer(answer: Any) -> pd.DataFrame:

@@ -177,3 +177,4 @@ def test_sql_returns_a_dataframe(client):
             pytest.skip("this server has no /api/v1/sql yet")
         raise
     assert list(frame.columns) == ["one"] and frame["one"].tolist() == [1]
+    assert frame.attrs["truncated"] is False
