@@ -81,8 +81,8 @@ class _Model:
         return {}
 
     def _run(self, data: pd.DataFrame, **extra: Any) -> tuple[Prepared, dict]:
+        options = {**self._engine_options(), **extra}  # refuses bad arguments before any work
         prepared = prepare(data)
-        options = {**self._engine_options(), **extra}
         known = options.pop("true_labels", None)
         options.update(_known_answers(prepared, known, "true_labels"))
         return prepared, _engine.aggregate(prepared.table, self._method, **options)
