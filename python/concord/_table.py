@@ -175,9 +175,9 @@ def prepare(
     table = _engine.Table(
         list(columns),
         codes[0],
-        _names(uniques[0]),
+        len(uniques[0]),
         codes[1],
-        _names(uniques[1]),
+        len(uniques[1]),
         codes[2],
         _names(uniques[2]),
         kind,

@@ -1,23 +1,29 @@
 //! The annotation table, built from factorized columns.
 
+use std::fmt::Write as _;
+
 use concord_stats::table::{LabelKind, TableError};
 use concord_stats::{AnnotationTable, Interner, LabelSpec, LabelTypeRequest, TableBuilder};
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-/// One factorized column: its name (for messages), a code per row and the text of each code.
+/// One factorized column: its name (for messages), a code per row and the number of codes;
+/// `names` gives the text of each code where the engine reads it (labels). Items and
+/// annotators need none: the engine only tells them apart, and Python keeps the values to
+/// index the results, so their codes stand for them.
 struct Column<'a> {
     name: &'a str,
     codes: &'a [i64],
-    names: &'a [String],
+    n_codes: usize,
+    names: Option<&'a [String]>,
 }
 
 impl Column<'_> {
     /// Codes as engine ids; a missing value (pandas' code −1) or an out-of-range code names
     /// the column and the row.
     fn ids(&self) -> Result<Vec<u32>, String> {
-        let n = self.names.len() as i64;
+        let n = self.n_codes as i64;
         let mut ids = Vec::with_capacity(self.codes.len());
         for (row, &code) in self.codes.iter().enumerate() {
             if code < 0 || code >= n {
@@ -35,12 +41,23 @@ impl Column<'_> {
         Ok(ids)
     }
 
-    /// The names in code order; two different values written alike (1 and "1") are an error,
-    /// since the engine would merge them.
+    /// The names in code order (the codes themselves when there are no names); two different
+    /// values written alike (1 and "1") are an error, since the engine would merge them.
     fn interner(&self) -> Result<Interner, String> {
-        let bytes = self.names.iter().map(String::len).sum();
-        let mut interner = Interner::with_capacity(self.names.len(), bytes);
-        for name in self.names {
+        let Some(names) = self.names else {
+            let mut interner = Interner::with_capacity(self.n_codes, self.n_codes * 7);
+            let mut text = String::with_capacity(20);
+            for code in 0..self.n_codes {
+                text.clear();
+                // Writing into a String cannot fail.
+                let _ = write!(text, "{code}");
+                interner.intern(&text);
+            }
+            return Ok(interner);
+        };
+        let bytes = names.iter().map(String::len).sum();
+        let mut interner = Interner::with_capacity(names.len(), bytes);
+        for name in names {
             let (_, fresh) = interner.intern(name);
             if !fresh {
                 return Err(format!(
@@ -75,17 +92,18 @@ fn label_kind(label_type: &str) -> PyResult<LabelTypeRequest> {
 #[pymethods]
 impl Table {
     /// `columns` names the item, annotator and label columns (for messages); each `*_codes`
-    /// array gives one code per row, indexing the matching `*_names`.
+    /// array gives one code per row, below `n_items` / `n_annotators` / the number of
+    /// `label_names` (the text of each label code).
     #[new]
-    #[pyo3(signature = (columns, item_codes, item_names, annotator_codes, annotator_names, label_codes, label_names, label_type, categories=None))]
+    #[pyo3(signature = (columns, item_codes, n_items, annotator_codes, n_annotators, label_codes, label_names, label_type, categories=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         columns: [String; 3],
         item_codes: PyReadonlyArray1<'_, i64>,
-        item_names: Vec<String>,
+        n_items: usize,
         annotator_codes: PyReadonlyArray1<'_, i64>,
-        annotator_names: Vec<String>,
+        n_annotators: usize,
         label_codes: PyReadonlyArray1<'_, i64>,
         label_names: Vec<String>,
         label_type: &str,
@@ -104,17 +122,20 @@ impl Table {
         let item = Column {
             name: item_column,
             codes: item_codes,
-            names: &item_names,
+            n_codes: n_items,
+            names: None,
         };
         let annotator = Column {
             name: annotator_column,
             codes: annotator_codes,
-            names: &annotator_names,
+            n_codes: n_annotators,
+            names: None,
         };
         let label = Column {
             name: label_column,
             codes: label_codes,
-            names: &label_names,
+            n_codes: label_names.len(),
+            names: Some(&label_names),
         };
         let spec = LabelSpec { kind, categories };
         py.allow_threads(|| build(&item, &annotator, &label, &spec))
@@ -159,6 +180,7 @@ fn build(
     label: &Column<'_>,
     spec: &LabelSpec,
 ) -> Result<Table, String> {
+    let label_names = label.names.unwrap_or_default();
     let builder = TableBuilder {
         items: item.interner()?,
         annotators: annotator.interner()?,
@@ -179,8 +201,7 @@ fn build(
         }
         other => format!("column '{}': {other}", label.name),
     })?;
-    let label_values = label
-        .names
+    let label_values = label_names
         .iter()
         .map(|name| {
             table.values().find_label(name).ok_or_else(|| {

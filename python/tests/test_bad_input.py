@@ -40,10 +40,16 @@ def test_a_label_outside_the_declared_categories_is_named():
         agreement.alpha(GOOD, categories=["a", "c"])
 
 
-def test_two_values_written_alike_are_refused():
-    data = pd.DataFrame({"task": [1, "1"], "worker": ["w1", "w2"], "label": ["a", "a"]})
-    with pytest.raises(ValueError, match=r"column 'task': two different values are both written '1'"):
+def test_two_labels_written_alike_are_refused():
+    data = pd.DataFrame({"task": ["t1", "t2"], "worker": ["w1", "w2"], "label": [1, "1"]})
+    with pytest.raises(ValueError, match=r"column 'label': two different values are both written '1'"):
         MajorityVote().fit(data)
+
+
+def test_tasks_are_told_apart_as_pandas_tells_them_apart():
+    data = pd.DataFrame({"task": [1, "1"], "worker": ["w1", "w1"], "label": ["a", "b"]})
+    labels = MajorityVote().fit_predict(data)
+    assert len(labels) == 2 and set(labels) == {"a", "b"}
 
 
 def test_missing_columns_are_listed():
