@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
+import numpy as np
 import pandas as pd
 
 from . import _engine
@@ -34,6 +35,7 @@ __all__ = [
     "brennan_prediger",
     "percent_agreement",
     "bootstrap",
+    "pairs",
     "report",
 ]
 
@@ -196,6 +198,50 @@ def bootstrap(
     if replicates < 1:
         raise ValueError(f"replicates must be at least 1 (got {replicates})")
     return coefficient(data, metric, bootstrap=replicates, seed=seed, **options)
+
+
+def pairs(
+    data: pd.DataFrame,
+    weights: str = "identity",
+    *,
+    min_shared: int = 1,
+    categories: Optional[Sequence[Any]] = None,
+    label_type: Optional[str] = None,
+    confidence: float = 0.95,
+    population: Optional[float] = None,
+) -> pd.DataFrame:
+    """Cohen's κ for every pair of annotators sharing at least ``min_shared`` items
+    (``concord agreement --pairs``): one row per pair, ``annotator_a`` < ``annotator_b``, with
+    the shared items, κ, SE, CI and p-value (NaN where κ is undefined). Each annotator's last
+    rating of an item counts, as for Cohen's κ on two annotators."""
+    prepared = prepare(data, label_type=label_type, categories=categories)
+    raw = _engine.cohen_pairs(
+        prepared.table, weights=weights, min_shared=min_shared, confidence=confidence, population=population
+    )
+    first = prepared.annotators.take(raw["a"])
+    second = prepared.annotators.take(raw["b"])
+    frame = pd.DataFrame(
+        {
+            "annotator_a": first,
+            "annotator_b": second,
+            "shared_items": raw["shared_items"],
+            "kappa": raw["value"],
+            "se": raw["se"],
+            "ci_low": raw["ci_low"],
+            "ci_high": raw["ci_high"],
+            "p_value": raw["p_value"],
+        }
+    )
+    # The engine orders each pair by its own names for the annotators; give the caller's order.
+    try:
+        swap = np.asarray(first > second)
+    except TypeError:
+        swap = np.zeros(len(frame), dtype=bool)
+    frame.loc[swap, ["annotator_a", "annotator_b"]] = frame.loc[swap, ["annotator_b", "annotator_a"]].to_numpy()
+    try:
+        return frame.sort_values(["annotator_a", "annotator_b"], ignore_index=True)
+    except TypeError:
+        return frame
 
 
 def report(

@@ -1,13 +1,18 @@
 //! Agreement coefficients through the engine's single entry point (`report::compute`),
-//! returned as the JSON the CLI's `--format json` carries for each coefficient.
+//! returned as the JSON the CLI's `--format json` carries for each coefficient; and Cohen's κ
+//! for every annotator pair (`pairs::pairwise_cohen`).
 
 use concord_stats::agreement::bootstrap::BootstrapOptions;
+use concord_stats::agreement::pairs::{PairAgreement, pairwise_cohen};
+use concord_stats::agreement::two_rater::CohenWeights;
 use concord_stats::{
     AgreementOptions, Inference, Level, Metric, Prepared, Variance, WeightChoice, WeightScheme,
     Weights, compute,
 };
+use numpy::PyArray1;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use crate::table::Table;
 
@@ -90,4 +95,82 @@ pub fn default_metrics(n_annotators: usize) -> Vec<&'static str> {
         .into_iter()
         .map(Metric::key)
         .collect()
+}
+
+/// Cohen's κ for every annotator pair sharing at least `min_shared` items (`concord agreement
+/// --pairs`): a dict of NumPy arrays, one entry per pair — annotator codes `a` and `b`,
+/// `shared_items`, `value`, `se`, `ci_low`, `ci_high`, `p_value` (NaN where undefined).
+#[pyfunction]
+#[pyo3(signature = (table, *, weights="identity", min_shared=1, confidence=0.95, population=None))]
+pub fn cohen_pairs<'py>(
+    py: Python<'py>,
+    table: &Table,
+    weights: &str,
+    min_shared: u64,
+    confidence: f64,
+    population: Option<f64>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let weights = match weights
+        .parse::<WeightScheme>()
+        .map_err(PyValueError::new_err)?
+    {
+        WeightScheme::Identity => CohenWeights::Unweighted,
+        WeightScheme::Linear => CohenWeights::Linear,
+        WeightScheme::Quadratic => CohenWeights::Quadratic,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "Cohen's κ per pair takes identity, linear or quadratic weights, not {}",
+                other.name()
+            )));
+        }
+    };
+    if !(confidence > 0.0 && confidence < 1.0) {
+        return Err(PyValueError::new_err(format!(
+            "confidence must be between 0 and 1 (got {confidence})"
+        )));
+    }
+    let inference = Inference {
+        confidence,
+        population,
+    };
+    let engine_table = &table.table;
+    let pairs = py.allow_threads(|| {
+        pairwise_cohen(engine_table, weights, min_shared, &inference, &|_, _| {})
+    });
+    let column = |f: &dyn Fn(&PairAgreement) -> f64| -> Vec<f64> { pairs.iter().map(f).collect() };
+    let out = PyDict::new(py);
+    out.set_item(
+        "a",
+        PyArray1::from_vec(py, pairs.iter().map(|p| i64::from(p.annotator_a)).collect()),
+    )?;
+    out.set_item(
+        "b",
+        PyArray1::from_vec(py, pairs.iter().map(|p| i64::from(p.annotator_b)).collect()),
+    )?;
+    out.set_item(
+        "shared_items",
+        PyArray1::from_vec(py, pairs.iter().map(|p| p.shared_items).collect()),
+    )?;
+    let or_nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+    out.set_item(
+        "value",
+        PyArray1::from_vec(py, column(&|p| or_nan(p.estimate.value))),
+    )?;
+    out.set_item(
+        "se",
+        PyArray1::from_vec(py, column(&|p| or_nan(p.estimate.se))),
+    )?;
+    out.set_item(
+        "ci_low",
+        PyArray1::from_vec(py, column(&|p| or_nan(p.estimate.ci.map(|c| c[0])))),
+    )?;
+    out.set_item(
+        "ci_high",
+        PyArray1::from_vec(py, column(&|p| or_nan(p.estimate.ci.map(|c| c[1])))),
+    )?;
+    out.set_item(
+        "p_value",
+        PyArray1::from_vec(py, column(&|p| or_nan(p.estimate.p_value))),
+    )?;
+    Ok(out)
 }

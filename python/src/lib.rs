@@ -17,5 +17,6 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(aggregate::aggregate, m)?)?;
     m.add_function(wrap_pyfunction!(agreement::agreement, m)?)?;
     m.add_function(wrap_pyfunction!(agreement::default_metrics, m)?)?;
+    m.add_function(wrap_pyfunction!(agreement::cohen_pairs, m)?)?;
     Ok(())
 }

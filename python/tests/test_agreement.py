@@ -138,3 +138,19 @@ def test_report_is_the_table_of_concord_agreement(adult, bluebirds):
     assert "Cohen's κ" in agreement.report(two).index
     boot = agreement.report(adult, ["alpha"], bootstrap=50)
     assert boot.loc["Krippendorff's α", "ci_method"] == "bootstrap, B = 50"
+
+
+def test_pairs_give_cohen_for_every_pair_of_annotators(bluebirds):
+    metrics = pytest.importorskip("sklearn.metrics")
+    table = agreement.pairs(bluebirds)
+    workers = bluebirds["worker"].nunique()
+    assert len(table) == workers * (workers - 1) // 2  # every bluebird worker rated every item
+    assert (table["annotator_a"] < table["annotator_b"]).all()
+    row = table.iloc[0]
+    wide = bluebirds.pivot(index="task", columns="worker", values="label")
+    expected = metrics.cohen_kappa_score(wide[row.annotator_a].astype(int), wide[row.annotator_b].astype(int))
+    assert row.kappa == pytest.approx(expected, abs=1e-9)
+    assert row.shared_items == len(wide)
+    assert row.ci_low < row.kappa < row.ci_high
+    with pytest.raises(ValueError, match="identity, linear or quadratic"):
+        agreement.pairs(bluebirds, weights="ordinal")
