@@ -93,6 +93,27 @@ pub fn aggregate<'py>(
     to_dict(py, result, table.table.n_annotators())
 }
 
+/// Posteriors as a row-major items × values matrix (vote shares are kept sparse by the engine).
+fn dense_probas(probas: Posteriors, n_items: usize, k: usize) -> Vec<f64> {
+    match probas {
+        Posteriors::Dense(values) => values,
+        Posteriors::Sparse {
+            offsets,
+            classes,
+            shares,
+        } => {
+            let mut dense = vec![0.0; n_items * k];
+            for item in 0..n_items {
+                let span = offsets[item] as usize..offsets[item + 1] as usize;
+                for (&class, &share) in classes[span.clone()].iter().zip(&shares[span]) {
+                    dense[item * k + class as usize] = share;
+                }
+            }
+            dense
+        }
+    }
+}
+
 fn to_dict(
     py: Python<'_>,
     result: Aggregation,
@@ -109,23 +130,7 @@ fn to_dict(
     out.set_item("labels", PyArray1::from_vec(py, labels))?;
     out.set_item("tied", PyArray1::from_vec(py, result.tied))?;
     if let Some(probas) = result.probas {
-        let dense = match probas {
-            Posteriors::Dense(values) => values,
-            Posteriors::Sparse {
-                offsets,
-                classes,
-                shares,
-            } => {
-                let mut dense = vec![0.0; n_items * k];
-                for item in 0..n_items {
-                    let span = offsets[item] as usize..offsets[item + 1] as usize;
-                    for (&class, &share) in classes[span.clone()].iter().zip(&shares[span]) {
-                        dense[item * k + class as usize] = share;
-                    }
-                }
-                dense
-            }
-        };
+        let dense = dense_probas(probas, n_items, k);
         out.set_item(
             "probas",
             PyArray1::from_vec(py, dense).reshape([n_items, k])?,

@@ -97,6 +97,21 @@ pub fn default_metrics(n_annotators: usize) -> Vec<&'static str> {
         .collect()
 }
 
+fn cohen_weights(weights: &str) -> PyResult<CohenWeights> {
+    match weights
+        .parse::<WeightScheme>()
+        .map_err(PyValueError::new_err)?
+    {
+        WeightScheme::Identity => Ok(CohenWeights::Unweighted),
+        WeightScheme::Linear => Ok(CohenWeights::Linear),
+        WeightScheme::Quadratic => Ok(CohenWeights::Quadratic),
+        other => Err(PyValueError::new_err(format!(
+            "Cohen's κ per pair takes identity, linear or quadratic weights, not {}",
+            other.name()
+        ))),
+    }
+}
+
 /// Cohen's κ for every annotator pair sharing at least `min_shared` items (`concord agreement
 /// --pairs`): a dict of NumPy arrays, one entry per pair — annotator codes `a` and `b`,
 /// `shared_items`, `value`, `se`, `ci_low`, `ci_high`, `p_value` (NaN where undefined).
@@ -110,20 +125,7 @@ pub fn cohen_pairs<'py>(
     confidence: f64,
     population: Option<f64>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let weights = match weights
-        .parse::<WeightScheme>()
-        .map_err(PyValueError::new_err)?
-    {
-        WeightScheme::Identity => CohenWeights::Unweighted,
-        WeightScheme::Linear => CohenWeights::Linear,
-        WeightScheme::Quadratic => CohenWeights::Quadratic,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "Cohen's κ per pair takes identity, linear or quadratic weights, not {}",
-                other.name()
-            )));
-        }
-    };
+    let weights = cohen_weights(weights)?;
     if !(confidence > 0.0 && confidence < 1.0) {
         return Err(PyValueError::new_err(format!(
             "confidence must be between 0 and 1 (got {confidence})"
@@ -137,40 +139,32 @@ pub fn cohen_pairs<'py>(
     let pairs = py.allow_threads(|| {
         pairwise_cohen(engine_table, weights, min_shared, &inference, &|_, _| {})
     });
-    let column = |f: &dyn Fn(&PairAgreement) -> f64| -> Vec<f64> { pairs.iter().map(f).collect() };
+    pairs_dict(py, &pairs)
+}
+
+/// One number of a pair's estimate.
+type PairField = fn(&PairAgreement) -> Option<f64>;
+
+fn pairs_dict<'py>(py: Python<'py>, pairs: &[PairAgreement]) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
-    out.set_item(
-        "a",
-        PyArray1::from_vec(py, pairs.iter().map(|p| i64::from(p.annotator_a)).collect()),
-    )?;
-    out.set_item(
-        "b",
-        PyArray1::from_vec(py, pairs.iter().map(|p| i64::from(p.annotator_b)).collect()),
-    )?;
-    out.set_item(
-        "shared_items",
-        PyArray1::from_vec(py, pairs.iter().map(|p| p.shared_items).collect()),
-    )?;
-    let or_nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
-    out.set_item(
-        "value",
-        PyArray1::from_vec(py, column(&|p| or_nan(p.estimate.value))),
-    )?;
-    out.set_item(
-        "se",
-        PyArray1::from_vec(py, column(&|p| or_nan(p.estimate.se))),
-    )?;
-    out.set_item(
-        "ci_low",
-        PyArray1::from_vec(py, column(&|p| or_nan(p.estimate.ci.map(|c| c[0])))),
-    )?;
-    out.set_item(
-        "ci_high",
-        PyArray1::from_vec(py, column(&|p| or_nan(p.estimate.ci.map(|c| c[1])))),
-    )?;
-    out.set_item(
-        "p_value",
-        PyArray1::from_vec(py, column(&|p| or_nan(p.estimate.p_value))),
-    )?;
+    let codes = |f: fn(&PairAgreement) -> u32| -> Vec<i64> {
+        pairs.iter().map(|p| i64::from(f(p))).collect()
+    };
+    out.set_item("a", PyArray1::from_vec(py, codes(|p| p.annotator_a)))?;
+    out.set_item("b", PyArray1::from_vec(py, codes(|p| p.annotator_b)))?;
+    let shared: Vec<u64> = pairs.iter().map(|p| p.shared_items).collect();
+    out.set_item("shared_items", PyArray1::from_vec(py, shared))?;
+    let numbers =
+        |f: PairField| -> Vec<f64> { pairs.iter().map(|p| f(p).unwrap_or(f64::NAN)).collect() };
+    let columns: [(&str, PairField); 5] = [
+        ("value", |p| p.estimate.value),
+        ("se", |p| p.estimate.se),
+        ("ci_low", |p| p.estimate.ci.map(|c| c[0])),
+        ("ci_high", |p| p.estimate.ci.map(|c| c[1])),
+        ("p_value", |p| p.estimate.p_value),
+    ];
+    for (name, field) in columns {
+        out.set_item(name, PyArray1::from_vec(py, numbers(field)))?;
+    }
     Ok(out)
 }
