@@ -117,6 +117,24 @@ class _WithSkills(_WithProbas):
         self.skills_ = prepared.per_annotator(raw["skills"], "skill", self._worker_order)
 
 
+class _PredictsWithSkills(_WithSkills):
+    """Models whose fitted state is a skill per worker: ``predict`` is then the majority vote
+    weighted by those skills on any data (as crowd-kit's Wawa, ZeroBasedSkill and
+    GoldMajorityVote do)."""
+
+    def _weighted_vote(self, data: pd.DataFrame) -> "MajorityVote":
+        skills = getattr(self, "skills_", None)
+        if skills is None:
+            raise ValueError(f"{type(self).__name__} is not fitted: call fit first")
+        return MajorityVote().fit(data, skills)
+
+    def predict(self, data: pd.DataFrame) -> pd.Series:
+        return self._weighted_vote(data).labels_
+
+    def predict_proba(self, data: pd.DataFrame) -> pd.DataFrame:
+        return self._weighted_vote(data).probas_
+
+
 class MajorityVote(_WithSkills):
     """Majority vote; optionally weighted by per-worker skills. Ties go to the first label
     in sorted order (crowd-kit's rule)."""
@@ -164,14 +182,14 @@ class MajorityVote(_WithSkills):
         return kept
 
 
-class Wawa(_WithSkills):
+class Wawa(_PredictsWithSkills):
     """Worker agreement with aggregate: majority vote weighted by each worker's agreement
     with the plain majority vote."""
 
     _method = "wawa"
 
 
-class ZeroBasedSkill(_WithSkills):
+class ZeroBasedSkill(_PredictsWithSkills):
     """Zero-based skill: weighted majority vote with skills learned by gradient steps."""
 
     _method = "zbs"
@@ -195,7 +213,7 @@ class ZeroBasedSkill(_WithSkills):
         return {"iterations": self.n_iter}
 
 
-class GoldMajorityVote(_WithSkills):
+class GoldMajorityVote(_PredictsWithSkills):
     """Majority vote weighted by each worker's accuracy on the tasks with known answers."""
 
     _method = "gold-mv"

@@ -91,6 +91,19 @@ def test_gold_majority_vote_matches_crowdkit(adult):
     assert_same_frame(ours.probas_, theirs.predict_proba(data), 1e-9, "probas_")
 
 
+@pytest.mark.parametrize("name", ["Wawa", "ZeroBasedSkill"])
+def test_predict_applies_the_fitted_skills_to_other_data_as_crowdkit_does(name, bluebirds):
+    # Fitted on every answer, applied to those of a hundred tasks.
+    train = bluebirds
+    other = bluebirds[bluebirds["task"].isin(bluebirds["task"].unique()[:100])]
+    ours = getattr(aggregation, name)().fit(train)
+    theirs = getattr(crowdkit, name)().fit(train)
+    pd.testing.assert_series_equal(ours.predict(other), theirs.predict(other), check_dtype=False)
+    assert_same_frame(ours.predict_proba(other), theirs.predict_proba(other), 1e-9, f"{name}.predict_proba")
+    with pytest.raises(ValueError, match="not fitted"):
+        getattr(aggregation, name)().predict(other)
+
+
 def test_dawid_skene_with_true_labels_matches_crowdkit(adult):
     true_labels = gold("gal_adult_content2")
     ours = aggregation.DawidSkene(n_iter=10).fit(adult, true_labels=true_labels)
