@@ -158,7 +158,8 @@ def prepare(
     """Build the engine table from a DataFrame of annotations.
 
     `label_type` (category, int, float, bool) defaults to what the label column holds;
-    `categories` declares the labels and their order (unused ones then count).
+    `categories` declares the labels and their order (unused ones then count); an ordered
+    pandas Categorical declares its own.
     """
     columns = column_names(data)
     codes = []
@@ -170,8 +171,12 @@ def prepare(
             raise ValueError(f"column '{name}', row {row}: missing value")
         codes.append(column_codes)
         uniques.append(column_uniques)
+    label_dtype = data[columns[2]].dtype
+    if categories is None and isinstance(label_dtype, pd.CategoricalDtype) and label_dtype.ordered:
+        # An ordered categorical declares its labels and their order.
+        categories = list(label_dtype.categories)
     kind = label_type or _label_kind(uniques[2])
-    declared = None if categories is None else [str(c) for c in categories]
+    declared = None if categories is None else _names(pd.Index(categories))
     table = _engine.Table(
         list(columns),
         codes[0],

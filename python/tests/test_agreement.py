@@ -66,6 +66,13 @@ def test_ordered_levels_on_text_labels_need_declared_categories(adult):
     assert declared.value == pytest.approx(numeric.value, abs=1e-12)
 
 
+def test_an_ordered_categorical_declares_the_order_of_its_labels(adult):
+    scale = pd.CategoricalDtype(["G", "P", "R", "X"], ordered=True)
+    ordered = adult.assign(label=adult["label"].astype(scale))
+    declared = agreement.alpha(adult, level="interval", categories=["G", "P", "R", "X"])
+    assert agreement.alpha(ordered, level="interval").value == pytest.approx(declared.value, abs=1e-12)
+
+
 @pytest.mark.parametrize(
     "case",
     [c for c in cases("krippendorff_alpha") if c["input"]["label_type"] != "set"],
