@@ -3,7 +3,7 @@
 //! Thin on purpose: it builds an [`AnnotationTable`](concord_stats::AnnotationTable) from
 //! integer codes (pandas factorizes the columns; the codes are read in place), calls the
 //! engine with the GIL released, and hands results back as NumPy arrays. Every algorithm
-//! is the engine's; the Python package (`concord/`) gives them crowd-kit's shape.
+//! is the engine's; the Python package (`python/concord/`) gives them crowd-kit's shape.
 
 mod aggregate;
 mod agreement;
