@@ -101,30 +101,6 @@ pub(super) fn open_native(url: &str) -> Result<rusqlite::Connection> {
     Ok(conn)
 }
 
-#[cfg(test)]
-mod url_tests {
-    use super::{Backend, normalise_url};
-
-    #[test]
-    fn every_sqlite_spelling_names_the_same_file_and_creates_it() {
-        for (given, opened) in [
-            ("/abs/path.db", "sqlite:///abs/path.db?mode=rwc"),
-            ("sqlite:///abs/path.db", "sqlite:///abs/path.db?mode=rwc"),
-            ("sqlite://rel.db", "sqlite://rel.db?mode=rwc"),
-            ("sqlite:rel.db", "sqlite://rel.db?mode=rwc"),
-            ("rel.db", "sqlite://rel.db?mode=rwc"),
-            ("sqlite://rel.db?mode=ro", "sqlite://rel.db?mode=ro"),
-        ] {
-            assert_eq!(
-                normalise_url(given),
-                (Backend::Sqlite, opened.to_string()),
-                "{given}"
-            );
-        }
-        assert_eq!(normalise_url("postgres://h/db").0, Backend::Postgres);
-    }
-}
-
 impl Store {
     /// Opens (creating if needed) the database and applies pending migrations.
     pub async fn open(options: StoreOptions) -> Result<Store> {
@@ -244,5 +220,29 @@ impl Store {
     /// Closes the pool; pending writes already acknowledged are on disk.
     pub async fn close(&self) {
         self.inner.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::{Backend, normalise_url};
+
+    #[test]
+    fn every_sqlite_spelling_names_the_same_file_and_creates_it() {
+        for (given, opened) in [
+            ("/abs/path.db", "sqlite:///abs/path.db?mode=rwc"),
+            ("sqlite:///abs/path.db", "sqlite:///abs/path.db?mode=rwc"),
+            ("sqlite://rel.db", "sqlite://rel.db?mode=rwc"),
+            ("sqlite:rel.db", "sqlite://rel.db?mode=rwc"),
+            ("rel.db", "sqlite://rel.db?mode=rwc"),
+            ("sqlite://rel.db?mode=ro", "sqlite://rel.db?mode=ro"),
+        ] {
+            assert_eq!(
+                normalise_url(given),
+                (Backend::Sqlite, opened.to_string()),
+                "{given}"
+            );
+        }
+        assert_eq!(normalise_url("postgres://h/db").0, Backend::Postgres);
     }
 }

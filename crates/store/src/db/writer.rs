@@ -283,6 +283,99 @@ pub(super) fn savepoint_end(ok: bool) -> &'static str {
     }
 }
 
+impl Store {
+    /// The one write path. `op` runs inside a transaction; its result is returned only
+    /// after that transaction has committed. On SQLite concurrent calls share one commit
+    /// (each in its own savepoint, so one failure does not undo the others).
+    pub async fn write<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        let outcome = match &self.inner.writer {
+            Some(writer) => {
+                through_writer(writer, |done| {
+                    WriteJob::Sqlx(Box::new(move |conn| {
+                        Box::pin(async move { completion(op(conn).await, done) })
+                    }))
+                })
+                .await
+            }
+            None => {
+                let mut tx = self.inner.pool.begin().await?;
+                match op(&mut tx).await {
+                    Ok(value) => tx.commit().await.map(|()| value).map_err(Into::into),
+                    Err(e) => {
+                        let _ = tx.rollback().await;
+                        Err(e)
+                    }
+                }
+            }
+        };
+        // After the commit (or its failure), so that no lookup read before it is kept.
+        self.inner.access.invalidate();
+        outcome
+    }
+
+    /// [`Store::write`] for the hot paths: on SQLite `op` runs on the writer thread's own
+    /// connection, without a thread hand-off per statement; on PostgreSQL it is the same
+    /// ordinary transaction. `op` may run more than once on SQLite (see
+    /// [`run_native_batch`]); only the outcome of the run that commits is returned.
+    pub(crate) async fn write_native<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> Fn(Conn<'c>) -> BoxFuture<'c, Result<T>> + Send + Sync + 'static,
+    {
+        match &self.inner.writer {
+            Some(writer) => {
+                through_writer(writer, |done| {
+                    WriteJob::Native(Box::new(PendingWrite {
+                        op,
+                        outcome: None,
+                        done,
+                    }))
+                })
+                .await
+            }
+            None => self.write(move |c| op(Conn::Sqlx(c))).await,
+        }
+    }
+
+    /// A long read on SQLite (an export): `op` runs on a native connection of its own, on
+    /// the calling thread, which should be a blocking one. `None` on PostgreSQL.
+    pub(crate) fn with_native_reader<T>(
+        &self,
+        op: impl FnOnce(&mut rusqlite::Connection) -> Result<T>,
+    ) -> Option<Result<T>> {
+        let readers = self.inner.readers.as_ref()?;
+        Some(readers.take().and_then(|mut conn| {
+            let result = op(&mut conn);
+            readers.give_back(conn);
+            result
+        }))
+    }
+
+    /// A hot read: on SQLite it runs inline on a connection of its own (no hand-off to a
+    /// driver thread); on PostgreSQL on a pooled connection.
+    pub(crate) async fn read_native<T, F>(&self, op: F) -> Result<T>
+    where
+        F: for<'c> FnOnce(Conn<'c>) -> BoxFuture<'c, Result<T>>,
+    {
+        match &self.inner.readers {
+            Some(readers) => {
+                let mut conn = readers.take()?;
+                let result = op(Conn::Sqlite(&mut conn)).await;
+                readers.give_back(conn);
+                result
+            }
+            None => {
+                let mut conn = self.inner.pool.acquire().await?;
+                op(Conn::Sqlx(&mut conn)).await
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,98 +468,5 @@ mod tests {
             }
         }
         assert_eq!(store.count_users().await.expect("a count"), 23);
-    }
-}
-
-impl Store {
-    /// The one write path. `op` runs inside a transaction; its result is returned only
-    /// after that transaction has committed. On SQLite concurrent calls share one commit
-    /// (each in its own savepoint, so one failure does not undo the others).
-    pub async fn write<T, F>(&self, op: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
-    {
-        let outcome = match &self.inner.writer {
-            Some(writer) => {
-                through_writer(writer, |done| {
-                    WriteJob::Sqlx(Box::new(move |conn| {
-                        Box::pin(async move { completion(op(conn).await, done) })
-                    }))
-                })
-                .await
-            }
-            None => {
-                let mut tx = self.inner.pool.begin().await?;
-                match op(&mut tx).await {
-                    Ok(value) => tx.commit().await.map(|()| value).map_err(Into::into),
-                    Err(e) => {
-                        let _ = tx.rollback().await;
-                        Err(e)
-                    }
-                }
-            }
-        };
-        // After the commit (or its failure), so that no lookup read before it is kept.
-        self.inner.access.invalidate();
-        outcome
-    }
-
-    /// [`Store::write`] for the hot paths: on SQLite `op` runs on the writer thread's own
-    /// connection, without a thread hand-off per statement; on PostgreSQL it is the same
-    /// ordinary transaction. `op` may run more than once on SQLite (see
-    /// [`run_native_batch`]); only the outcome of the run that commits is returned.
-    pub(crate) async fn write_native<T, F>(&self, op: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: for<'c> Fn(Conn<'c>) -> BoxFuture<'c, Result<T>> + Send + Sync + 'static,
-    {
-        match &self.inner.writer {
-            Some(writer) => {
-                through_writer(writer, |done| {
-                    WriteJob::Native(Box::new(PendingWrite {
-                        op,
-                        outcome: None,
-                        done,
-                    }))
-                })
-                .await
-            }
-            None => self.write(move |c| op(Conn::Sqlx(c))).await,
-        }
-    }
-
-    /// A long read on SQLite (an export): `op` runs on a native connection of its own, on
-    /// the calling thread, which should be a blocking one. `None` on PostgreSQL.
-    pub(crate) fn with_native_reader<T>(
-        &self,
-        op: impl FnOnce(&mut rusqlite::Connection) -> Result<T>,
-    ) -> Option<Result<T>> {
-        let readers = self.inner.readers.as_ref()?;
-        Some(readers.take().and_then(|mut conn| {
-            let result = op(&mut conn);
-            readers.give_back(conn);
-            result
-        }))
-    }
-
-    /// A hot read: on SQLite it runs inline on a connection of its own (no hand-off to a
-    /// driver thread); on PostgreSQL on a pooled connection.
-    pub(crate) async fn read_native<T, F>(&self, op: F) -> Result<T>
-    where
-        F: for<'c> FnOnce(Conn<'c>) -> BoxFuture<'c, Result<T>>,
-    {
-        match &self.inner.readers {
-            Some(readers) => {
-                let mut conn = readers.take()?;
-                let result = op(Conn::Sqlite(&mut conn)).await;
-                readers.give_back(conn);
-                result
-            }
-            None => {
-                let mut conn = self.inner.pool.acquire().await?;
-                op(Conn::Sqlx(&mut conn)).await
-            }
-        }
     }
 }
