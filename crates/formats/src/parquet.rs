@@ -145,6 +145,10 @@ struct Leaf {
     values: Values,
     def: Vec<i16>,
     rep: Vec<i16>,
+    /// Whether the column has definition / repetition levels at all (a required top-level
+    /// column has neither).
+    has_def: bool,
+    has_rep: bool,
 }
 
 impl Leaf {
@@ -194,6 +198,8 @@ impl<W: Write + Send> ColumnarFile<W> {
                 },
                 def: Vec::new(),
                 rep: Vec::new(),
+                has_def: column.max_def_level() > 0,
+                has_rep: column.max_rep_level() > 0,
             })
             .collect();
         Ok(ColumnarFile {
@@ -254,9 +260,8 @@ impl<W: Write + Send> ColumnarFile<W> {
             let Some(mut column) = row_group.next_column().map_err(parquet_error)? else {
                 return Err(invalid("the Parquet schema has fewer columns than written".into()));
             };
-            let descr = column.untyped().get_descriptor().clone();
-            let def = (descr.max_def_level() > 0).then_some(leaf.def.as_slice());
-            let rep = (descr.max_rep_level() > 0).then_some(leaf.rep.as_slice());
+            let def = leaf.has_def.then_some(leaf.def.as_slice());
+            let rep = leaf.has_rep.then_some(leaf.rep.as_slice());
             match &mut leaf.values {
                 Values::Bool(values) => {
                     column.typed::<BoolType>().write_batch(values, def, rep)
