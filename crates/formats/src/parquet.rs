@@ -743,3 +743,238 @@ impl<W: Write + Send> ColumnarFile<W> {
         leaf.levels(def, rep);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::items::{ExportAnnotation, raw_json};
+    use ::parquet::basic::ConvertedType;
+    use ::parquet::file::reader::{FileReader, SerializedFileReader};
+    use serde_json::json;
+
+    fn questions() -> Vec<AnswerColumn> {
+        vec![
+            AnswerColumn {
+                key: "severity".into(),
+                shape: AnswerShape::Code,
+                classes: vec!["S0".into(), "S1".into(), "S2".into()],
+            },
+            AnswerColumn {
+                key: "category".into(),
+                shape: AnswerShape::Codes,
+                classes: vec!["DG.VIOL".into(), "IL.LAW".into()],
+            },
+        ]
+    }
+
+    fn item(n: usize) -> ReleaseItem {
+        ReleaseItem {
+            item: format!("t{n}"),
+            label: json!({"severity": "S1", "category": ["DG.VIOL", "IL.LAW"]}),
+            source: "ds".into(),
+            adjudicated: false,
+            soft_label: json!({"severity": {"S1": 0.75, "S2": 0.25}, "category": {"DG.VIOL": 1.0}}),
+            agreement: json!({"severity": 0.5, "category": null}),
+            n_labels: 3,
+            guideline_versions: vec![1, 2],
+            is_gold: n == 0,
+        }
+    }
+
+    fn read(bytes: Vec<u8>) -> (SerializedFileReader<std::fs::File>, Vec<Value>) {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&bytes).unwrap();
+        let reader = SerializedFileReader::new(file).unwrap();
+        let rows = reader
+            .get_row_iter(None)
+            .unwrap()
+            .map(|row| row.unwrap().to_json_value())
+            .collect();
+        (reader, rows)
+    }
+
+    #[test]
+    fn release_items_round_trip_with_typed_columns_in_several_row_groups() {
+        let metadata = release_metadata(&json!({"name": "v1", "method": "ds", "summary": {"gold_accuracy": 0.9}}))
+            .unwrap();
+        let mut writer =
+            ReleaseItemParquetWriter::new(Vec::new(), questions(), metadata, 2).unwrap();
+        let mut streamed = Vec::new();
+        for n in 0..5 {
+            let mut record = item(n);
+            if n == 3 {
+                // Decided by an expert without a consensus: no soft label, no agreement,
+                // no categories, no guideline versions.
+                record.source = "adjudicated".into();
+                record.adjudicated = true;
+                record.label = json!({"severity": "S2", "category": []});
+                record.soft_label = json!({});
+                record.agreement = json!({});
+                record.guideline_versions = vec![];
+            }
+            writer.write(&record).unwrap();
+            streamed.extend(writer.take_output().unwrap());
+        }
+        streamed.extend(writer.finish().unwrap());
+
+        let (reader, rows) = read(streamed);
+        let meta = reader.metadata();
+        assert_eq!(meta.num_row_groups(), 3, "two items per row group");
+        let kv = meta.file_metadata().key_value_metadata().unwrap();
+        let value = |key: &str| {
+            kv.iter()
+                .find(|k| k.key == key)
+                .and_then(|k| k.value.clone())
+                .unwrap()
+        };
+        assert_eq!(value(QA_SUMMARY_KEY), r#"{"gold_accuracy":0.9}"#);
+        assert_eq!(value(RELEASE_KEY), r#"{"method":"ds","name":"v1"}"#);
+
+        let schema = meta.file_metadata().schema_descr();
+        let column = |path: &str| {
+            schema
+                .columns()
+                .iter()
+                .find(|c| c.path().string() == path)
+                .unwrap_or_else(|| panic!("no column {path}"))
+                .clone()
+        };
+        assert_eq!(column("n_labels").physical_type(), Physical::INT64);
+        assert_eq!(column("adjudicated").physical_type(), Physical::BOOLEAN);
+        assert_eq!(column("soft_label.severity.S0").physical_type(), Physical::DOUBLE);
+        assert_eq!(column("agreement.severity").physical_type(), Physical::DOUBLE);
+        assert_eq!(column("label.severity").converted_type(), ConvertedType::UTF8);
+        assert_eq!(column("label.category.list.element").max_rep_level(), 1);
+        assert_eq!(column("guideline_versions.list.element").physical_type(), Physical::INT64);
+
+        assert_eq!(rows.len(), 5);
+        assert_eq!(
+            rows[0],
+            json!({
+                "item": "t0", "source": "ds", "adjudicated": false, "is_gold": true,
+                "n_labels": 3, "guideline_versions": [1, 2],
+                "label": {"severity": "S1", "category": ["DG.VIOL", "IL.LAW"]},
+                "soft_label": {
+                    "severity": {"S0": 0.0, "S1": 0.75, "S2": 0.25},
+                    "category": {"DG.VIOL": 1.0, "IL.LAW": 0.0}
+                },
+                "agreement": {"severity": 0.5, "category": null}
+            })
+        );
+        assert_eq!(
+            rows[3],
+            json!({
+                "item": "t3", "source": "adjudicated", "adjudicated": true, "is_gold": false,
+                "n_labels": 3, "guideline_versions": [],
+                "label": {"severity": "S2", "category": []},
+                "soft_label": {"severity": null, "category": null},
+                "agreement": {"severity": null, "category": null}
+            })
+        );
+    }
+
+    #[test]
+    fn a_record_that_does_not_fit_the_columns_is_refused_and_leaves_no_half_row() {
+        let mut writer =
+            ReleaseItemParquetWriter::new(Vec::new(), questions(), Vec::new(), 10).unwrap();
+        let mut unknown_class = item(1);
+        unknown_class.soft_label = json!({"severity": {"S9": 1.0}});
+        let e = writer.write(&unknown_class).unwrap_err();
+        assert!(e.to_string().contains(r#"names class "S9""#), "{e}");
+        let mut list_for_code = item(2);
+        list_for_code.label = json!({"severity": ["S1"]});
+        let e = writer.write(&list_for_code).unwrap_err();
+        assert!(e.to_string().contains("does not fit the question"), "{e}");
+        writer.write(&item(3)).unwrap();
+        let (_, rows) = read(writer.finish().unwrap());
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0]["item"], "t3");
+    }
+
+    #[test]
+    fn release_labels_have_one_row_per_label_with_the_answer_as_a_struct() {
+        let mut writer =
+            ReleaseLabelParquetWriter::new(Vec::new(), questions(), Vec::new(), 10).unwrap();
+        for (annotator, kind, answer, version) in [
+            ("a1", "label", json!({"severity": "S0", "category": ["IL.LAW"]}), Some(2)),
+            ("a2", "unsure", json!({"severity": "S1"}), None),
+        ] {
+            writer
+                .write(&ReleaseLabel {
+                    item: "t1".into(),
+                    annotator: annotator.into(),
+                    automated: false,
+                    kind: kind.into(),
+                    answer,
+                    guideline_version: version,
+                })
+                .unwrap();
+        }
+        let (_, rows) = read(writer.finish().unwrap());
+        assert_eq!(
+            rows,
+            vec![
+                json!({"item": "t1", "annotator": "a1", "automated": false, "kind": "label",
+                       "guideline_version": 2,
+                       "answer": {"severity": "S0", "category": ["IL.LAW"]}}),
+                json!({"item": "t1", "annotator": "a2", "automated": false, "kind": "unsure",
+                       "guideline_version": null,
+                       "answer": {"severity": "S1", "category": null}}),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_export_keeps_each_items_annotations_as_a_list_of_structs() {
+        let record = |id: &str, annotations: Vec<ExportAnnotation>| ExportRecord {
+            id: id.into(),
+            item_type: "track".into(),
+            title: "Harbour lamps".into(),
+            state: "open".into(),
+            priority: 2,
+            is_gold: false,
+            creators: raw_json(r#"[{"name":"Odo"}]"#.into()),
+            metadata: raw_json("{}".into()),
+            text: raw_json(r#"{"lyrics_excerpt":"la"}"#.into()),
+            media_url: None,
+            gold_answer: None,
+            annotations,
+        };
+        let annotation = |id: i64, supersedes: Option<i64>| ExportAnnotation {
+            id,
+            annotator: "ana".into(),
+            answer: raw_json(r#"{"severity":"S1"}"#.into()),
+            rationale: String::new(),
+            flags: raw_json("[]".into()),
+            guideline_version: Some(1),
+            time_spent_ms: None,
+            supersedes,
+            is_late: false,
+            created_at: 1_700_000_000_000,
+        };
+        let mut writer = ExportParquetWriter::new(Vec::new(), 10).unwrap();
+        writer.write(&record("it_1", vec![])).unwrap();
+        writer
+            .write(&record("it_2", vec![annotation(7, None), annotation(9, Some(7))]))
+            .unwrap();
+        let (reader, rows) = read(writer.finish().unwrap());
+        assert_eq!(rows[0]["annotations"], json!([]));
+        let annotations = rows[1]["annotations"].as_array().unwrap();
+        assert_eq!(annotations.len(), 2);
+        assert_eq!(annotations[1]["id"], 9);
+        assert_eq!(annotations[1]["supersedes"], 7);
+        assert_eq!(annotations[0]["supersedes"], Value::Null);
+        assert_eq!(annotations[0]["time_spent_ms"], Value::Null);
+        assert_eq!(rows[1]["creators"], r#"[{"name":"Odo"}]"#);
+        let schema = reader.metadata().file_metadata().schema_descr();
+        let created = schema
+            .columns()
+            .iter()
+            .find(|c| c.path().string() == "annotations.list.element.created_at")
+            .unwrap();
+        assert_eq!(
+            created.logical_type_ref(),
+            Some(&LogicalType::timestamp(true, TimeUnit::MILLIS))
+        );
+    }
+}
