@@ -649,7 +649,10 @@ fn export_parquet(args: ExportArgs) -> Result<ExitCode> {
             writer.write(&record?).context("writing the export")?;
             count += 1;
         }
-        writer.finish()?.flush().context("writing the export")?;
+        writer
+            .finish()
+            .and_then(|mut out| out.flush())
+            .context("writing the export")?;
         if let Some(path) = &args.out {
             eprintln!("exported {count} items to {}", path.display());
         }

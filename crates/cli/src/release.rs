@@ -229,7 +229,10 @@ async fn export_parquet(
             writer.write(&label?).context("writing the release")?;
             count += 1;
         }
-        writer.finish()?.flush().context("writing the release")?;
+        writer
+            .finish()
+            .and_then(|mut out| out.flush())
+            .context("writing the release")?;
     } else {
         let mut writer = ReleaseItemParquetWriter::new(out, columns, metadata, ROWS_PER_GROUP)
             .context("starting the Parquet file")?;
@@ -238,7 +241,10 @@ async fn export_parquet(
             writer.write(&item?).context("writing the release")?;
             count += 1;
         }
-        writer.finish()?.flush().context("writing the release")?;
+        writer
+            .finish()
+            .and_then(|mut out| out.flush())
+            .context("writing the release")?;
     }
     if let Some(path) = &args.out {
         eprintln!(

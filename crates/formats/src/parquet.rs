@@ -34,12 +34,16 @@ pub const RELEASE_KEY: &str = "concord.release";
 pub const QA_SUMMARY_KEY: &str = "concord.qa_summary";
 
 /// The key-value metadata of a release file: the release record under [`RELEASE_KEY`] and its
-/// `summary` field on its own under [`QA_SUMMARY_KEY`].
+/// `summary` field on its own under [`QA_SUMMARY_KEY`]. The author's account name
+/// (`created_by`) stays out: release files leave the building.
 pub fn release_metadata(release: &impl Serialize) -> io::Result<Vec<(String, String)>> {
     let mut record = serde_json::to_value(release)?;
-    let summary = record
-        .as_object_mut()
-        .and_then(|fields| fields.remove("summary"))
+    let fields = record.as_object_mut();
+    let summary = fields
+        .and_then(|fields| {
+            fields.remove("created_by");
+            fields.remove("summary")
+        })
         .unwrap_or(Value::Null);
     Ok(vec![
         (RELEASE_KEY.to_owned(), record.to_string()),
@@ -468,8 +472,21 @@ impl<W: Write + Send> ReleaseItemParquetWriter<W> {
         file.end_row()
     }
 
-    /// Every soft-label class must be a column and every probability a number.
+    /// Every question and soft-label class must be a column and every probability a number.
     fn check(&self, item: &ReleaseItem) -> io::Result<()> {
+        for part in [&item.label, &item.soft_label, &item.agreement] {
+            if let Some(question) = part
+                .as_object()
+                .into_iter()
+                .flat_map(|fields| fields.keys())
+                .find(|key| !self.questions.iter().any(|q| &q.key == *key))
+            {
+                return Err(invalid(format!(
+                    "item {:?}: question {question:?} is in no published schema version",
+                    item.item
+                )));
+            }
+        }
         for question in &self.questions {
             match item.soft_label.get(&question.key) {
                 None | Some(Value::Null) => {}
@@ -795,8 +812,10 @@ mod tests {
 
     #[test]
     fn release_items_round_trip_with_typed_columns_in_several_row_groups() {
-        let metadata = release_metadata(&json!({"name": "v1", "method": "ds", "summary": {"gold_accuracy": 0.9}}))
-            .unwrap();
+        let metadata = release_metadata(&json!({
+            "name": "v1", "method": "ds", "created_by": "priya", "summary": {"gold_accuracy": 0.9}
+        }))
+        .unwrap();
         let mut writer =
             ReleaseItemParquetWriter::new(Vec::new(), questions(), metadata, 2).unwrap();
         let mut streamed = Vec::new();
@@ -881,6 +900,10 @@ mod tests {
         unknown_class.soft_label = json!({"severity": {"S9": 1.0}});
         let e = writer.write(&unknown_class).unwrap_err();
         assert!(e.to_string().contains(r#"names class "S9""#), "{e}");
+        let mut unknown_question = item(1);
+        unknown_question.label = json!({"mood": "calm"});
+        let e = writer.write(&unknown_question).unwrap_err();
+        assert!(e.to_string().contains(r#"question "mood""#), "{e}");
         let mut list_for_code = item(2);
         list_for_code.label = json!({"severity": ["S1"]});
         let e = writer.write(&list_for_code).unwrap_err();

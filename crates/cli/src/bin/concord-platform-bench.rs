@@ -3,7 +3,8 @@
 //! real `concord` binary (the user's path).
 //!
 //! ```text
-//! concord-platform-bench [--items 100000,1000000] [--labelled 333334] [--postgres URL] [--smoke]
+//! concord-platform-bench [--items 100000,1000000] [--labelled 333334] [--release-only]
+//!                        [--postgres URL] [--smoke]
 //! ```
 //! Prints one table. Peer figures (Label Studio, doccano) come from the issue's measurements
 //! on this machine class and are printed beside ours for reference.
@@ -29,6 +30,10 @@ struct Args {
     /// release is exported as JSONL and Parquet).
     #[arg(long, default_value_t = LABELLED_ITEMS)]
     labelled: usize,
+    /// Only the QA loop and the release (import, labels, consensus, release, its exports):
+    /// no project exports, no server.
+    #[arg(long)]
+    release_only: bool,
     /// Tiny sizes, for CI: proves the benchmark still runs.
     #[arg(long)]
     smoke: bool,
@@ -206,6 +211,17 @@ fn measure(
     Ok(())
 }
 
+fn print_rows(rows: &[Row]) {
+    println!("| step | seconds | throughput | peak RSS (MiB) |");
+    println!("|---|---:|---:|---:|");
+    for row in rows {
+        println!(
+            "| {} | {:.2} | {} | {:.0} |",
+            row.what, row.seconds, row.rate, row.peak_mib
+        );
+    }
+}
+
 /// Adds the size of the file the last step wrote to its description.
 fn note_size(rows: &mut [Row], file: &Path) {
     if let (Some(row), Ok(meta)) = (rows.last_mut(), std::fs::metadata(file)) {
@@ -299,6 +315,7 @@ fn bench_backend(
     label: &str,
     sizes: &[usize],
     labelled_at_most: usize,
+    release_only: bool,
     dir: &Path,
     rows: &mut Vec<Row>,
 ) -> Result<()> {
@@ -320,7 +337,12 @@ fn bench_backend(
             n as f64,
             "items/s",
         )?;
-        for format in ["jsonl", "csv", "parquet"] {
+        let project_exports: &[&str] = if release_only {
+            &[]
+        } else {
+            &["jsonl", "csv", "parquet"]
+        };
+        for format in project_exports {
             let out = dir.join(format!("export_{n}.{format}"));
             let mut export = concord(bin, db);
             export
@@ -570,9 +592,14 @@ fn main() -> Result<()> {
         "SQLite",
         &sizes,
         args.labelled,
+        args.release_only,
         &dir,
         &mut rows,
     )?;
+    if args.release_only {
+        print_rows(&rows);
+        return Ok(());
+    }
 
     // The server's memory: idle on the database just filled, then while serving exports
     // and item pages to 8 clients at once.
@@ -671,6 +698,7 @@ fn main() -> Result<()> {
             "PostgreSQL",
             &sizes,
             args.labelled,
+            args.release_only,
             &dir,
             &mut rows,
         );
@@ -683,14 +711,7 @@ fn main() -> Result<()> {
         outcome?;
     }
 
-    println!("| step | seconds | throughput | peak RSS (MiB) |");
-    println!("|---|---:|---:|---:|");
-    for row in &rows {
-        println!(
-            "| {} | {:.2} | {} | {:.0} |",
-            row.what, row.seconds, row.rate, row.peak_mib
-        );
-    }
+    print_rows(&rows);
     println!(
         "| `concord serve` idle ({largest} items in the database) | | | {idle:.0} (current RSS) |"
     );
