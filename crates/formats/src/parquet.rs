@@ -86,7 +86,12 @@ fn string(name: &str, repetition: Repetition) -> io::Result<TypePtr> {
 }
 
 fn json(name: &str, repetition: Repetition) -> io::Result<TypePtr> {
-    primitive(name, Physical::BYTE_ARRAY, repetition, Some(LogicalType::Json))
+    primitive(
+        name,
+        Physical::BYTE_ARRAY,
+        repetition,
+        Some(LogicalType::Json),
+    )
 }
 
 fn group(name: &str, repetition: Repetition, fields: Vec<TypePtr>) -> io::Result<TypePtr> {
@@ -262,23 +267,21 @@ impl<W: Write + Send> ColumnarFile<W> {
         let mut row_group = self.writer.next_row_group().map_err(parquet_error)?;
         for leaf in &mut self.leaves {
             let Some(mut column) = row_group.next_column().map_err(parquet_error)? else {
-                return Err(invalid("the Parquet schema has fewer columns than written".into()));
+                return Err(invalid(
+                    "the Parquet schema has fewer columns than written".into(),
+                ));
             };
             let def = leaf.has_def.then_some(leaf.def.as_slice());
             let rep = leaf.has_rep.then_some(leaf.rep.as_slice());
             match &mut leaf.values {
-                Values::Bool(values) => {
-                    column.typed::<BoolType>().write_batch(values, def, rep)
-                }
-                Values::Int64(values) => {
-                    column.typed::<Int64Type>().write_batch(values, def, rep)
-                }
+                Values::Bool(values) => column.typed::<BoolType>().write_batch(values, def, rep),
+                Values::Int64(values) => column.typed::<Int64Type>().write_batch(values, def, rep),
                 Values::Double(values) => {
                     column.typed::<DoubleType>().write_batch(values, def, rep)
                 }
-                Values::Bytes(values) => {
-                    column.typed::<ByteArrayType>().write_batch(values, def, rep)
-                }
+                Values::Bytes(values) => column
+                    .typed::<ByteArrayType>()
+                    .write_batch(values, def, rep),
             }
             .map_err(parquet_error)?;
             column.close().map_err(parquet_error)?;
@@ -450,7 +453,10 @@ impl<W: Write + Send> ReleaseItemParquetWriter<W> {
         }
         let mut leaf = ITEM_LEAVES + n;
         for question in &self.questions {
-            let soft = item.soft_label.get(&question.key).and_then(Value::as_object);
+            let soft = item
+                .soft_label
+                .get(&question.key)
+                .and_then(Value::as_object);
             for class in &question.classes {
                 match soft {
                     // A class the posterior leaves out has probability 0 (only non-zero
@@ -653,8 +659,7 @@ pub struct ExportParquetWriter<W: Write + Send> {
 
 impl<W: Write + Send> ExportParquetWriter<W> {
     pub fn new(out: W, rows_per_group: usize) -> io::Result<Self> {
-        let optional_int =
-            |name| primitive(name, Physical::INT64, Repetition::OPTIONAL, None);
+        let optional_int = |name| primitive(name, Physical::INT64, Repetition::OPTIONAL, None);
         let annotation = group(
             "element",
             Repetition::REQUIRED,
@@ -860,11 +865,23 @@ mod tests {
         };
         assert_eq!(column("n_labels").physical_type(), Physical::INT64);
         assert_eq!(column("adjudicated").physical_type(), Physical::BOOLEAN);
-        assert_eq!(column("soft_label.severity.S0").physical_type(), Physical::DOUBLE);
-        assert_eq!(column("agreement.severity").physical_type(), Physical::DOUBLE);
-        assert_eq!(column("label.severity").converted_type(), ConvertedType::UTF8);
+        assert_eq!(
+            column("soft_label.severity.S0").physical_type(),
+            Physical::DOUBLE
+        );
+        assert_eq!(
+            column("agreement.severity").physical_type(),
+            Physical::DOUBLE
+        );
+        assert_eq!(
+            column("label.severity").converted_type(),
+            ConvertedType::UTF8
+        );
         assert_eq!(column("label.category.list.element").max_rep_level(), 1);
-        assert_eq!(column("guideline_versions.list.element").physical_type(), Physical::INT64);
+        assert_eq!(
+            column("guideline_versions.list.element").physical_type(),
+            Physical::INT64
+        );
 
         assert_eq!(rows.len(), 5);
         assert_eq!(
@@ -919,7 +936,12 @@ mod tests {
         let mut writer =
             ReleaseLabelParquetWriter::new(Vec::new(), questions(), Vec::new(), 10).unwrap();
         for (annotator, kind, answer, version) in [
-            ("a1", "label", json!({"severity": "S0", "category": ["IL.LAW"]}), Some(2)),
+            (
+                "a1",
+                "label",
+                json!({"severity": "S0", "category": ["IL.LAW"]}),
+                Some(2),
+            ),
             ("a2", "unsure", json!({"severity": "S1"}), None),
         ] {
             writer
@@ -978,7 +1000,10 @@ mod tests {
         let mut writer = ExportParquetWriter::new(Vec::new(), 10).unwrap();
         writer.write(&record("it_1", vec![])).unwrap();
         writer
-            .write(&record("it_2", vec![annotation(7, None), annotation(9, Some(7))]))
+            .write(&record(
+                "it_2",
+                vec![annotation(7, None), annotation(9, Some(7))],
+            ))
             .unwrap();
         let (reader, rows) = read(writer.finish().unwrap());
         assert_eq!(rows[0]["annotations"], json!([]));

@@ -424,7 +424,9 @@ fn bench_backend(
             let out = dir.join(format!("release_{labelled}.{format}"));
             let mut export = concord(bin, db);
             export
-                .args(["release", "export", &slug, "bench", "--format", format, "--out"])
+                .args([
+                    "release", "export", &slug, "bench", "--format", format, "--out",
+                ])
                 .arg(&out);
             measure(
                 rows,

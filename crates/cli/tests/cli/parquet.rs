@@ -88,9 +88,21 @@ fn a_parquet_release_holds_what_the_jsonl_release_holds_with_typed_columns() {
     };
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
     run(&["project", "create", "pq", "--name", "Parquet"]);
-    run(&["import", "pq", write(&dir, "items.jsonl", ITEMS.as_bytes()).to_str().unwrap()]);
+    run(&[
+        "import",
+        "pq",
+        write(&dir, "items.jsonl", ITEMS.as_bytes())
+            .to_str()
+            .unwrap(),
+    ]);
     let labels = write(&dir, "labels.csv", LABELS.as_bytes());
-    run(&["import", "pq", "--kind", "annotations", labels.to_str().unwrap()]);
+    run(&[
+        "import",
+        "pq",
+        "--kind",
+        "annotations",
+        labels.to_str().unwrap(),
+    ]);
     run(&["consensus", "pq"]);
     run(&["release", "create", "pq", "v1"]);
     for (format, labels, file) in [
@@ -100,7 +112,9 @@ fn a_parquet_release_holds_what_the_jsonl_release_holds_with_typed_columns() {
         ("parquet", true, "labels.parquet"),
     ] {
         let out = path(file);
-        let mut args = vec!["release", "export", "pq", "v1", "--format", format, "--out", &out];
+        let mut args = vec![
+            "release", "export", "pq", "v1", "--format", format, "--out", &out,
+        ];
         if labels {
             args.push("--labels");
         }
@@ -114,11 +128,21 @@ fn a_parquet_release_holds_what_the_jsonl_release_holds_with_typed_columns() {
     assert_eq!(file.rows.len(), 3, "the unlabelled item is not released");
     assert_eq!(file.rows.len(), records.len());
     for (row, record) in file.rows.iter().zip(&records) {
-        for field in ["item", "source", "adjudicated", "is_gold", "n_labels", "guideline_versions"] {
+        for field in [
+            "item",
+            "source",
+            "adjudicated",
+            "is_gold",
+            "n_labels",
+            "guideline_versions",
+        ] {
             assert_eq!(row[field], record[field], "{field} of {record}");
         }
         for question in ["decision", "category", "severity"] {
-            assert_eq!(row["label"][question], record["label"][question], "{record}");
+            assert_eq!(
+                row["label"][question], record["label"][question],
+                "{record}"
+            );
             assert_eq!(row["agreement"][question], record["agreement"][question]);
             let Some(soft) = row["soft_label"][question].as_object() else {
                 assert!(record["soft_label"].get(question).is_none(), "{record}");
@@ -134,7 +158,11 @@ fn a_parquet_release_holds_what_the_jsonl_release_holds_with_typed_columns() {
             }
             let classes: Vec<&String> = soft.keys().collect();
             if question == "severity" {
-                assert_eq!(classes, ["S0", "S1", "S2", "S3", "S4"], "the schema's order");
+                assert_eq!(
+                    classes,
+                    ["S0", "S1", "S2", "S3", "S4"],
+                    "the schema's order"
+                );
             }
         }
     }
@@ -144,7 +172,10 @@ fn a_parquet_release_holds_what_the_jsonl_release_holds_with_typed_columns() {
         "a multi-label answer is a list"
     );
     assert_eq!(
-        (&file.rows[1]["label"]["category"], &file.rows[1]["soft_label"]["category"]),
+        (
+            &file.rows[1]["label"]["category"],
+            &file.rows[1]["soft_label"]["category"]
+        ),
         (&Value::Null, &Value::Null),
         "nobody chose a category for it_2: no consensus, so nulls"
     );
@@ -167,18 +198,30 @@ fn a_parquet_release_holds_what_the_jsonl_release_holds_with_typed_columns() {
     let release: Value = serde_json::from_str(&file.metadata["concord.release"]).unwrap();
     assert_eq!(release["name"], "v1");
     assert_eq!(release["items"], 3);
-    assert!(release.get("summary").is_none(), "the summary has its own key");
+    assert!(
+        release.get("summary").is_none(),
+        "the summary has its own key"
+    );
 
     // --labels: one row per individual label, the answer a struct of the questions.
     let file = read_parquet(&dir.path().join("labels.parquet"));
     let records = jsonl(&dir.path().join("labels.jsonl"));
     assert_eq!(file.rows.len(), 9);
     for (row, record) in file.rows.iter().zip(&records) {
-        for field in ["item", "annotator", "automated", "kind", "guideline_version"] {
+        for field in [
+            "item",
+            "annotator",
+            "automated",
+            "kind",
+            "guideline_version",
+        ] {
             assert_eq!(row[field], record[field], "{field} of {record}");
         }
         for question in ["decision", "category", "severity"] {
-            let expected = record["answer"].get(question).cloned().unwrap_or(Value::Null);
+            let expected = record["answer"]
+                .get(question)
+                .cloned()
+                .unwrap_or(Value::Null);
             assert_eq!(row["answer"][question], expected, "{record}");
         }
     }
@@ -187,16 +230,38 @@ fn a_parquet_release_holds_what_the_jsonl_release_holds_with_typed_columns() {
     // A release that does not exist: a clear error, and no file is made.
     let missing = dir.path().join("missing.parquet");
     let out = concord(&[
-        "release", "export", "pq", "v9", "--format", "parquet", "--out",
-        missing.to_str().unwrap(), "--database-url", db,
+        "release",
+        "export",
+        "pq",
+        "v9",
+        "--format",
+        "parquet",
+        "--out",
+        missing.to_str().unwrap(),
+        "--database-url",
+        db,
     ]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("v9"), "{}", stderr(&out));
     assert!(!missing.exists());
 
     // The project's export: one row per item, its annotations a list of typed structs.
-    run(&["export", "pq", "--format", "parquet", "--out", &path("export.parquet")]);
-    run(&["export", "pq", "--format", "jsonl", "--out", &path("export.jsonl")]);
+    run(&[
+        "export",
+        "pq",
+        "--format",
+        "parquet",
+        "--out",
+        &path("export.parquet"),
+    ]);
+    run(&[
+        "export",
+        "pq",
+        "--format",
+        "jsonl",
+        "--out",
+        &path("export.jsonl"),
+    ]);
     let file = read_parquet(&dir.path().join("export.parquet"));
     let records = jsonl(&dir.path().join("export.jsonl"));
     assert_eq!(file.rows.len(), 4);
@@ -205,7 +270,10 @@ fn a_parquet_release_holds_what_the_jsonl_release_holds_with_typed_columns() {
             assert_eq!(row[field], record[field], "{field} of {record}");
         }
         let creators: Value = serde_json::from_str(row["creators"].as_str().unwrap()).unwrap();
-        assert_eq!(creators, record["creators"], "JSON documents stay JSON text");
+        assert_eq!(
+            creators, record["creators"],
+            "JSON documents stay JSON text"
+        );
         let annotations = row["annotations"].as_array().unwrap();
         let expected = record["annotations"].as_array().unwrap();
         assert_eq!(annotations.len(), expected.len());

@@ -3,12 +3,12 @@
 use crate::AppState;
 use crate::access::{ProjectAccess, need};
 use crate::error::{AppError, AppResult};
+use crate::streaming::PARQUET_CONTENT_TYPE;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
-use crate::streaming::PARQUET_CONTENT_TYPE;
 use concord_formats::items::RecordFormat;
 use concord_formats::parquet::{
     ROWS_PER_GROUP, ReleaseItemParquetWriter, ReleaseLabelParquetWriter, release_metadata,

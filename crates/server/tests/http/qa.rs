@@ -495,7 +495,10 @@ async fn release_downloads_as_parquet(app: &TestApp, token: &str, jsonl_items: u
 
     let (status, body) = json(download("items?format=xlsx").await.unwrap()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(error_message(&body).contains("jsonl, csv or parquet"), "{body}");
+    assert!(
+        error_message(&body).contains("jsonl, csv or parquet"),
+        "{body}"
+    );
 }
 
 async fn a_new_guideline_version_lists_labels_in_changed_categories_and_queues_rereviews(
