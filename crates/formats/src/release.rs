@@ -38,6 +38,24 @@ pub struct ReleaseLabel {
     pub guideline_version: Option<i64>,
 }
 
+/// How a question's answer is stored in a typed file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerShape {
+    /// One code (single-choice and ordinal questions).
+    Code,
+    /// A list of codes (multi-label questions).
+    Codes,
+}
+
+/// A question as the columns of a typed (Parquet) release file: its key, answer shape and
+/// classes in the schema's order (the soft label's fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerColumn {
+    pub key: String,
+    pub shape: AnswerShape,
+    pub classes: Vec<String>,
+}
+
 /// A value as one CSV cell: codes as they are, lists as JSON, nothing as empty.
 fn cell(value: Option<&Value>) -> String {
     match value {

@@ -5,13 +5,16 @@ use axum::body::Body;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use concord_formats::items::{ExportRecord, ExportWriter, RecordFormat};
+use concord_formats::parquet::{
+    ExportParquetWriter, ReleaseItemParquetWriter, ReleaseLabelParquetWriter,
+};
 use concord_formats::release::{ReleaseItem, ReleaseItemWriter, ReleaseLabel, ReleaseLabelWriter};
 use tokio::sync::mpsc;
 
 /// A writer of one record type that hands out what it has written so far.
 pub trait ChunkWriter<T>: Send + 'static {
     fn write_record(&mut self, record: &T) -> std::io::Result<()>;
-    fn take(&mut self) -> Vec<u8>;
+    fn take(&mut self) -> std::io::Result<Vec<u8>>;
     fn finish_output(self) -> std::io::Result<Vec<u8>>;
 }
 
@@ -21,8 +24,8 @@ macro_rules! chunk_writer {
             fn write_record(&mut self, record: &$record) -> std::io::Result<()> {
                 self.write(record)
             }
-            fn take(&mut self) -> Vec<u8> {
-                self.take_output()
+            fn take(&mut self) -> std::io::Result<Vec<u8>> {
+                Ok(self.take_output())
             }
             fn finish_output(self) -> std::io::Result<Vec<u8>> {
                 self.finish()
@@ -35,6 +38,30 @@ chunk_writer!(ExportWriter, ExportRecord);
 chunk_writer!(ReleaseItemWriter, ReleaseItem);
 chunk_writer!(ReleaseLabelWriter, ReleaseLabel);
 
+/// Parquet writers hand out whole row groups as they are written, then the footer.
+macro_rules! parquet_chunk_writer {
+    ($writer:ident, $record:ty) => {
+        impl ChunkWriter<$record> for $writer<Vec<u8>> {
+            fn write_record(&mut self, record: &$record) -> std::io::Result<()> {
+                self.write(record)
+            }
+            fn take(&mut self) -> std::io::Result<Vec<u8>> {
+                self.take_output()
+            }
+            fn finish_output(self) -> std::io::Result<Vec<u8>> {
+                self.finish()
+            }
+        }
+    };
+}
+
+parquet_chunk_writer!(ExportParquetWriter, ExportRecord);
+parquet_chunk_writer!(ReleaseItemParquetWriter, ReleaseItem);
+parquet_chunk_writer!(ReleaseLabelParquetWriter, ReleaseLabel);
+
+/// The content type of a Parquet download.
+pub const PARQUET_CONTENT_TYPE: &str = "application/vnd.apache.parquet";
+
 /// `(format, content type, file extension)` for a `format` query value.
 pub fn file_format(
     format: Option<&str>,
@@ -42,7 +69,9 @@ pub fn file_format(
     match format.unwrap_or("jsonl") {
         "jsonl" => Ok((RecordFormat::Jsonl, "application/x-ndjson", "jsonl")),
         "csv" => Ok((RecordFormat::Csv, "text/csv; charset=utf-8", "csv")),
-        other => Err(format!("format must be csv or jsonl, not {other:?}")),
+        other => Err(format!(
+            "format must be jsonl, csv or parquet, not {other:?}"
+        )),
     }
 }
 
@@ -64,9 +93,13 @@ where
             match receiver.recv().await {
                 Some(Ok(record)) => {
                     if let Err(e) = writer.write_record(&record) {
+                        tracing::error!(error = %e, "download stopped");
                         return Some((Err(e), None));
                     }
-                    chunk.extend_from_slice(&writer.take());
+                    match writer.take() {
+                        Ok(bytes) => chunk.extend_from_slice(&bytes),
+                        Err(e) => return Some((Err(e), None)),
+                    }
                     if chunk.len() >= 1 << 16 {
                         return Some((Ok(chunk), Some((receiver, writer))));
                     }
@@ -76,8 +109,16 @@ where
                     return Some((Err(std::io::Error::other("download stopped")), None));
                 }
                 None => {
-                    chunk.extend_from_slice(&writer.finish_output().unwrap_or_default());
-                    return Some((Ok(chunk), None));
+                    return match writer.finish_output() {
+                        Ok(rest) => {
+                            chunk.extend_from_slice(&rest);
+                            Some((Ok(chunk), None))
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "download stopped");
+                            Some((Err(e), None))
+                        }
+                    };
                 }
             }
         }

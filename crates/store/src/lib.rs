@@ -59,7 +59,9 @@ pub use queue::{
     QueueIntegrity, QueueOverview, Submission, SubmitOutcome,
 };
 pub use queue_rules::QueueSettings;
-pub use releases::{LabelChange, Release, ReleaseDiff, ReleaseItem, ReleaseLabel};
+pub use releases::{
+    AnswerColumn, AnswerShape, LabelChange, Release, ReleaseDiff, ReleaseItem, ReleaseLabel,
+};
 pub use schema::{LabelSchema, Question, QuestionKind, SchemaOption};
 
 use db::Inner;

@@ -9,7 +9,7 @@ use crate::model::AuditAction;
 use crate::model::{AccountKind, Id};
 use crate::qa::{PAGE_ROWS, for_each_question_page};
 use crate::{Dialect, Store, audit};
-pub use concord_formats::release::{ReleaseItem, ReleaseLabel};
+pub use concord_formats::release::{AnswerColumn, AnswerShape, ReleaseItem, ReleaseLabel};
 use futures_util::TryStreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -458,6 +458,44 @@ impl Store {
             ],
             label_from_row,
         )
+    }
+
+    /// The questions of every published schema version as typed columns: the current
+    /// version's questions and classes in its order, then those only older versions had
+    /// (newest first), so a release made under an older schema loses nothing.
+    pub async fn answer_columns(&self, project_id: Id) -> Result<Vec<AnswerColumn>> {
+        let mut versions = self.schema_versions(project_id).await?;
+        versions.retain(|v| v.published_at.is_some());
+        let current = self.current_schema(project_id).await?;
+        versions.retain(|v| v.id != current.id);
+        versions.insert(0, current);
+        let mut columns: Vec<AnswerColumn> = Vec::new();
+        for version in &versions {
+            for question in &version.definition.questions {
+                let at = match columns.iter().position(|c| c.key == question.key) {
+                    Some(at) => at,
+                    None => {
+                        columns.push(AnswerColumn {
+                            key: question.key.clone(),
+                            shape: match question.kind {
+                                crate::QuestionKind::Multi => AnswerShape::Codes,
+                                crate::QuestionKind::Single | crate::QuestionKind::Ordinal => {
+                                    AnswerShape::Code
+                                }
+                            },
+                            classes: Vec::new(),
+                        });
+                        columns.len() - 1
+                    }
+                };
+                for option in &question.options {
+                    if !columns[at].classes.contains(&option.value) {
+                        columns[at].classes.push(option.value.clone());
+                    }
+                }
+            }
+        }
+        Ok(columns)
     }
 
     /// What changed from release `from` to release `to` of the same project.

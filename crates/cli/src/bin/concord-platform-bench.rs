@@ -3,7 +3,8 @@
 //! real `concord` binary (the user's path).
 //!
 //! ```text
-//! concord-platform-bench [--items 100000,1000000] [--postgres URL] [--smoke]
+//! concord-platform-bench [--items 100000,1000000] [--labelled 333334] [--release-only]
+//!                        [--postgres URL] [--smoke]
 //! ```
 //! Prints one table. Peer figures (Label Studio, doccano) come from the issue's measurements
 //! on this machine class and are printed beside ours for reference.
@@ -25,6 +26,14 @@ struct Args {
     /// Also run import and export on this PostgreSQL database (a scratch schema is used).
     #[arg(long)]
     postgres: Option<String>,
+    /// Items labelled (3 labels each), put through the QA loop and released, at most (the
+    /// release is exported as JSONL and Parquet).
+    #[arg(long, default_value_t = LABELLED_ITEMS)]
+    labelled: usize,
+    /// Only the QA loop and the release (import, labels, consensus, release, its exports):
+    /// no project exports, no server.
+    #[arg(long)]
+    release_only: bool,
     /// Tiny sizes, for CI: proves the benchmark still runs.
     #[arg(long)]
     smoke: bool,
@@ -202,6 +211,24 @@ fn measure(
     Ok(())
 }
 
+fn print_rows(rows: &[Row]) {
+    println!("| step | seconds | throughput | peak RSS (MiB) |");
+    println!("|---|---:|---:|---:|");
+    for row in rows {
+        println!(
+            "| {} | {:.2} | {} | {:.0} |",
+            row.what, row.seconds, row.rate, row.peak_mib
+        );
+    }
+}
+
+/// Adds the size of the file the last step wrote to its description.
+fn note_size(rows: &mut [Row], file: &Path) {
+    if let (Some(row), Ok(meta)) = (rows.last_mut(), std::fs::metadata(file)) {
+        row.what += &format!(", {:.1} MiB", meta.len() as f64 / (1 << 20) as f64);
+    }
+}
+
 struct Row {
     what: String,
     seconds: f64,
@@ -280,11 +307,15 @@ fn write_late_annotations(path: &Path, items: usize) -> Result<usize> {
 /// Most labelled items in a project (3 labels each: about a million labels).
 const LABELLED_ITEMS: usize = 333_334;
 
+// long: one benchmark step after another, each a few lines; clearer in one piece.
+#[allow(clippy::too_many_arguments)]
 fn bench_backend(
     bin: &Path,
     db: &str,
     label: &str,
     sizes: &[usize],
+    labelled_at_most: usize,
+    release_only: bool,
     dir: &Path,
     rows: &mut Vec<Row>,
 ) -> Result<()> {
@@ -306,7 +337,12 @@ fn bench_backend(
             n as f64,
             "items/s",
         )?;
-        for format in ["jsonl", "csv"] {
+        let project_exports: &[&str] = if release_only {
+            &[]
+        } else {
+            &["jsonl", "csv", "parquet"]
+        };
+        for format in project_exports {
             let out = dir.join(format!("export_{n}.{format}"));
             let mut export = concord(bin, db);
             export
@@ -319,12 +355,13 @@ fn bench_backend(
                 n as f64,
                 "items/s",
             )?;
+            note_size(rows, &out);
             let _ = std::fs::remove_file(&out);
         }
 
         // The QA loop on the same project: labels imported, a consensus run (Dawid–Skene,
         // agreement report, escalations), a release.
-        let labelled = n.min(LABELLED_ITEMS);
+        let labelled = n.min(labelled_at_most);
         let labels = dir.join(format!("labels_{labelled}.csv"));
         let count = write_annotations(&labels, labelled)?;
         let mut import = concord(bin, db);
@@ -383,6 +420,24 @@ fn bench_backend(
             labelled as f64,
             "items/s",
         )?;
+        for format in ["jsonl", "parquet"] {
+            let out = dir.join(format!("release_{labelled}.{format}"));
+            let mut export = concord(bin, db);
+            export
+                .args([
+                    "release", "export", &slug, "bench", "--format", format, "--out",
+                ])
+                .arg(&out);
+            measure(
+                rows,
+                format!("{label}: release export of {labelled} items ({format})"),
+                export,
+                labelled as f64,
+                "items/s",
+            )?;
+            note_size(rows, &out);
+            let _ = std::fs::remove_file(&out);
+        }
     }
     Ok(())
 }
@@ -533,7 +588,20 @@ fn main() -> Result<()> {
     let db_path = dir.join("bench.db");
     let db = db_path.to_string_lossy().to_string();
     let mut rows = Vec::new();
-    bench_backend(&bin, &db, "SQLite", &sizes, &dir, &mut rows)?;
+    bench_backend(
+        &bin,
+        &db,
+        "SQLite",
+        &sizes,
+        args.labelled,
+        args.release_only,
+        &dir,
+        &mut rows,
+    )?;
+    if args.release_only {
+        print_rows(&rows);
+        return Ok(());
+    }
 
     // The server's memory: idle on the database just filled, then while serving exports
     // and item pages to 8 clients at once.
@@ -626,7 +694,16 @@ fn main() -> Result<()> {
             .arg("-qc")
             .arg(format!("CREATE SCHEMA {schema}"));
         check(admin)?;
-        let outcome = bench_backend(&bin, &pg, "PostgreSQL", &sizes, &dir, &mut rows);
+        let outcome = bench_backend(
+            &bin,
+            &pg,
+            "PostgreSQL",
+            &sizes,
+            args.labelled,
+            args.release_only,
+            &dir,
+            &mut rows,
+        );
         let mut drop_schema = Command::new("psql");
         drop_schema
             .arg(url)
@@ -636,14 +713,7 @@ fn main() -> Result<()> {
         outcome?;
     }
 
-    println!("| step | seconds | throughput | peak RSS (MiB) |");
-    println!("|---|---:|---:|---:|");
-    for row in &rows {
-        println!(
-            "| {} | {:.2} | {} | {:.0} |",
-            row.what, row.seconds, row.rate, row.peak_mib
-        );
-    }
+    print_rows(&rows);
     println!(
         "| `concord serve` idle ({largest} items in the database) | | | {idle:.0} (current RSS) |"
     );

@@ -12,5 +12,6 @@ mod browser;
 mod conformance;
 mod crowd_datasets;
 mod demo;
+mod parquet;
 mod platform;
 mod two_servers;

@@ -177,6 +177,19 @@ async fn export(
     ProjectAccess { project, .. }: ProjectAccess<need::ReadAnnotations>,
     Query(q): Query<ExportQuery>,
 ) -> AppResult<Response> {
+    if q.format.as_deref() == Some("parquet") {
+        let writer = concord_formats::parquet::ExportParquetWriter::new(
+            Vec::with_capacity(1 << 16),
+            concord_formats::parquet::ROWS_PER_GROUP,
+        )
+        .map_err(AppError::internal)?;
+        return Ok(crate::streaming::download(
+            state.store.export(project.id),
+            writer,
+            crate::streaming::PARQUET_CONTENT_TYPE,
+            &format!("{}-export.parquet", project.slug),
+        ));
+    }
     let (format, content_type, ext) =
         crate::streaming::file_format(q.format.as_deref()).map_err(AppError::bad_request)?;
     let receiver = state.store.export(project.id);

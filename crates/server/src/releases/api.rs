@@ -3,12 +3,16 @@
 use crate::AppState;
 use crate::access::{ProjectAccess, need};
 use crate::error::{AppError, AppResult};
+use crate::streaming::PARQUET_CONTENT_TYPE;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use concord_formats::items::RecordFormat;
+use concord_formats::parquet::{
+    ROWS_PER_GROUP, ReleaseItemParquetWriter, ReleaseLabelParquetWriter, release_metadata,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -83,6 +87,21 @@ async fn release_items(
     Query(q): Query<ReleaseFileQuery>,
 ) -> AppResult<Response> {
     let release = state.store.release(project.id, &name).await?;
+    if q.format.as_deref() == Some("parquet") {
+        let writer = ReleaseItemParquetWriter::new(
+            Vec::with_capacity(1 << 16),
+            state.store.answer_columns(project.id).await?,
+            release_metadata(&release).map_err(AppError::internal)?,
+            ROWS_PER_GROUP,
+        )
+        .map_err(AppError::internal)?;
+        return Ok(crate::streaming::download(
+            state.store.release_items(&release),
+            writer,
+            PARQUET_CONTENT_TYPE,
+            &format!("{}-{}-items.parquet", project.slug, release.name),
+        ));
+    }
     let (format, content_type, ext) =
         crate::streaming::file_format(q.format.as_deref()).map_err(AppError::bad_request)?;
     let questions: Vec<String> = state
@@ -107,7 +126,8 @@ async fn release_items(
     ))
 }
 
-/// The individual labels: JSONL records, or `item,annotator,label` CSV of one question.
+/// The individual labels: JSONL records, Parquet rows (every question), or
+/// `item,annotator,label` CSV of one question.
 async fn release_labels(
     State(state): State<AppState>,
     ProjectAccess { project, .. }: ProjectAccess<need::ReadAnnotations>,
@@ -115,6 +135,21 @@ async fn release_labels(
     Query(q): Query<ReleaseFileQuery>,
 ) -> AppResult<Response> {
     let release = state.store.release(project.id, &name).await?;
+    if q.format.as_deref() == Some("parquet") {
+        let writer = ReleaseLabelParquetWriter::new(
+            Vec::with_capacity(1 << 16),
+            state.store.answer_columns(project.id).await?,
+            release_metadata(&release).map_err(AppError::internal)?,
+            ROWS_PER_GROUP,
+        )
+        .map_err(AppError::internal)?;
+        return Ok(crate::streaming::download(
+            state.store.release_labels(&release),
+            writer,
+            PARQUET_CONTENT_TYPE,
+            &format!("{}-{}-labels.parquet", project.slug, release.name),
+        ));
+    }
     let (format, content_type, ext) =
         crate::streaming::file_format(q.format.as_deref()).map_err(AppError::bad_request)?;
     let schema = state.store.current_schema(project.id).await?.definition;

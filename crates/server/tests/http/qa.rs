@@ -403,6 +403,7 @@ async fn a_consensus_job_escalates_and_an_expert_decides_through_the_pages(app: 
     assert_eq!(first["item"], "t1");
     assert_eq!(first["source"], "adjudicated");
     assert_eq!(first["label"]["severity"], "S3");
+    release_downloads_as_parquet(&app, &token, items.lines().count()).await;
     let (status, csv) = text(
         app.bearer(
             &token,
@@ -441,6 +442,69 @@ async fn a_consensus_job_escalates_and_an_expert_decides_through_the_pages(app: 
     .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(page.contains("already exists"), "{page}");
+}
+
+/// The release of the spec above as Parquet downloads: typed rows, the expert's decision, the
+/// QA summary in the footer; the labels one row each, as many as the JSONL has.
+async fn release_downloads_as_parquet(app: &TestApp, token: &str, jsonl_items: usize) {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let download = |what: &str| {
+        app.bearer(
+            token,
+            Method::GET,
+            &format!("/api/v1/projects/catalog/releases/2026-11-v1/{what}"),
+        )
+        .send()
+    };
+    let response = download("items?format=parquet").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.apache.parquet"
+    );
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("catalog-2026-11-v1-items.parquet")
+    );
+    let reader = SerializedFileReader::new(response.bytes().await.unwrap()).unwrap();
+    let rows: Vec<serde_json::Value> = reader
+        .get_row_iter(None)
+        .unwrap()
+        .map(|row| row.unwrap().to_json_value())
+        .collect();
+    assert_eq!(rows.len(), jsonl_items);
+    assert_eq!(rows[0]["item"], "t1");
+    assert_eq!(rows[0]["source"], "adjudicated");
+    assert_eq!(rows[0]["adjudicated"], true);
+    assert_eq!(rows[0]["label"]["severity"], "S3");
+    assert!(rows[0]["n_labels"].is_i64(), "{}", rows[0]);
+    let summary = reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == "concord.qa_summary"))
+        .and_then(|k| k.value.clone())
+        .unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(summary["adjudications"], 1);
+
+    let (_, labels) = text(download("labels?format=jsonl").await.unwrap()).await;
+    let response = download("labels?format=parquet").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let reader = SerializedFileReader::new(response.bytes().await.unwrap()).unwrap();
+    assert_eq!(
+        reader.metadata().file_metadata().num_rows() as usize,
+        labels.lines().count()
+    );
+
+    let (status, body) = json(download("items?format=xlsx").await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        error_message(&body).contains("jsonl, csv or parquet"),
+        "{body}"
+    );
 }
 
 async fn a_new_guideline_version_lists_labels_in_changed_categories_and_queues_rereviews(
