@@ -31,6 +31,7 @@ mod queue;
 pub mod queue_rules;
 mod releases;
 mod schema;
+pub mod sql;
 
 pub use access::DEFAULT_ACCESS_TTL;
 pub use accounts::{LoginCheck, MIN_PASSWORD_LEN, NewUser, PasswordCost};
@@ -57,6 +58,7 @@ pub use queue::{
 };
 pub use queue_rules::QueueSettings;
 pub use releases::{LabelChange, Release, ReleaseDiff, ReleaseItem, ReleaseLabel};
+pub use sql::{NewSavedQuery, SavedQuery, SqlAnswer, SqlLimits, SqlScope};
 pub use schema::{LabelSchema, Question, QuestionKind, SchemaOption};
 
 use db::Inner;
