@@ -71,7 +71,7 @@ async fn set_up(store: &Store, concurrent: usize) -> Result<Reader> {
         .bind(SETUP_LOCK)
         .execute(&mut *tx)
         .await?;
-    let row = sqlx::query("SELECT current_schema() AS tables, current_database() AS db")
+    let row = sqlx::query("SELECT current_schema()::text AS tables, current_database()::text AS db")
         .fetch_one(&mut *tx)
         .await?;
     let tables: String = row.try_get("tables")?;

@@ -9,3 +9,4 @@ mod projects;
 mod qa;
 mod queue;
 mod versions;
+mod sql;
