@@ -21,3 +21,4 @@ pub use gold::{GoldFile, read_gold, read_gold_from_bytes};
 pub mod conformance;
 pub mod items;
 pub mod release;
+pub mod query_result;

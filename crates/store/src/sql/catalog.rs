@@ -122,9 +122,10 @@ pub const VIEWS: &[ViewDoc] = &[
     },
     ViewDoc {
         name: "annotators",
-        description: "The members of each project. Names are shown only where your role may see \
-                      them (the roles that manage annotators); elsewhere they are NULL and the \
-                      pseudonym is all there is.",
+        description: "The members of each project. Names are shown to project managers and \
+                      admins, and to QA analysts where the project shows annotator names \
+                      (`settings.qa.show_annotator_names`, as on the adjudication page); \
+                      elsewhere they are NULL and the pseudonym is all there is.",
         columns: &[
             PROJECT_ID,
             col("annotator", "text", "The pseudonym `a<account number>` used by every other view."),
@@ -298,7 +299,7 @@ pub fn reference_markdown() -> String {
          the views below (never the internal tables). You see the projects where your role \
          may query (QA analyst, project manager; admins see every project). Annotators are \
          pseudonymised as `a<account number>`, the pseudonym releases use; `annotators` maps \
-         it to a name only where your role may see names. Times are milliseconds since \
+         it to a name only where you may see names (see below). Times are milliseconds since \
          1970-01-01 UTC; JSON columns are text (use `json_extract(answer, '$.key')` or \
          `answer ->> 'key'` on SQLite, `answer::jsonb ->> 'key'` on PostgreSQL). Every query \
          has a time limit and a row cap.\n\n",
@@ -317,4 +318,43 @@ pub fn reference_markdown() -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docs/sql.md` is this table rendered; regenerate it with
+    /// `concord sql --reference > docs/sql.md` (or `CONCORD_BLESS=1 cargo test`).
+    #[test]
+    fn docs_sql_md_is_the_generated_reference() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/sql.md");
+        let generated = reference_markdown();
+        if std::env::var("CONCORD_BLESS").is_ok_and(|v| v == "1") {
+            std::fs::write(&path, &generated).expect("docs/sql.md is writable");
+        }
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == generated,
+            "docs/sql.md is stale: run `concord sql --reference > docs/sql.md`"
+        );
+    }
+
+    #[test]
+    fn every_view_reads_only_source_tables_and_no_secret_column() {
+        for view in VIEWS {
+            for word in view.body.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.')) {
+                if let Some(table) = word.strip_prefix("src.") {
+                    assert!(SOURCE_TABLES.contains(&table), "{}: {table}", view.name);
+                }
+            }
+            for (_, column) in SECRET_COLUMNS {
+                assert!(!view.body.contains(column), "{} reads {column}", view.name);
+            }
+            let mut names: Vec<&str> = view.columns.iter().map(|c| c.name).collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), view.columns.len(), "{}: a column twice", view.name);
+        }
+    }
 }

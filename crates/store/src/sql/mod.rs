@@ -45,7 +45,8 @@ impl Default for SqlLimits {
 pub struct SqlScope {
     /// Projects whose rows the views show.
     pub projects: Vec<Id>,
-    /// Of those, the projects where the user's role may see members' names.
+    /// Of those, the projects where the user may see members' names: project managers and
+    /// admins everywhere, others where `settings.qa.show_annotator_names` is on.
     pub names_visible: Vec<Id>,
 }
 
@@ -91,7 +92,11 @@ impl Store {
                 continue;
             };
             scope.projects.push(found.id);
-            if role.allows(Permission::ManageAnnotators) {
+            // As on the adjudication page: names for those who manage the members, and for
+            // analysts only where the project shows annotator names.
+            let shown = crate::QaSettings::from_project_settings(&found.settings)
+                .is_ok_and(|qa| qa.show_annotator_names);
+            if role.allows(Permission::ManageMembers) || shown {
                 scope.names_visible.push(found.id);
             }
         }

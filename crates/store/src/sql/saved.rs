@@ -80,7 +80,7 @@ impl Store {
             })
         })
         .await?;
-        self.saved_query_by_name(project_id, &name).await
+        self.saved_query(project_id, &name).await
     }
 
     pub async fn saved_queries(&self, project_id: Id) -> Result<Vec<SavedQuery>> {
@@ -93,19 +93,7 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
-    pub async fn saved_query(&self, project_id: Id, id: Id) -> Result<SavedQuery> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} WHERE s.project_id = $1 AND s.id = $2"
-        ))
-        .bind(project_id)
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("saved query {id}")))?;
-        from_row(&row)
-    }
-
-    async fn saved_query_by_name(&self, project_id: Id, name: &str) -> Result<SavedQuery> {
+    pub async fn saved_query(&self, project_id: Id, name: &str) -> Result<SavedQuery> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} WHERE s.project_id = $1 AND s.name = $2"
         ))
@@ -117,14 +105,15 @@ impl Store {
         from_row(&row)
     }
 
-    pub async fn delete_saved_query(&self, project_id: Id, id: Id) -> Result<()> {
+    pub async fn delete_saved_query(&self, project_id: Id, name: &str) -> Result<()> {
+        let key = name.to_owned();
         let deleted = self
             .write(move |c| {
                 Box::pin(async move {
                     let done =
-                        sqlx::query("DELETE FROM saved_queries WHERE project_id = $1 AND id = $2")
+                        sqlx::query("DELETE FROM saved_queries WHERE project_id = $1 AND name = $2")
                             .bind(project_id)
-                            .bind(id)
+                            .bind(key.as_str())
                             .execute(&mut *c)
                             .await?;
                     Ok(done.rows_affected())
@@ -132,7 +121,7 @@ impl Store {
             })
             .await?;
         if deleted == 0 {
-            return Err(StoreError::not_found(format!("saved query {id}")));
+            return Err(StoreError::not_found(format!("saved query {name:?}")));
         }
         Ok(())
     }

@@ -142,22 +142,35 @@ async fn a_user_sees_only_the_projects_they_may_query(store: TestStore) {
     assert_eq!(item_count(&store, &only_beta).await, 3);
 }
 
-async fn names_show_only_where_the_scope_allows_them(store: TestStore) {
+/// As on the adjudication page: an analyst sees pseudonyms unless the project shows
+/// annotator names; administrators and project managers see names.
+async fn names_show_only_where_the_role_or_project_allows_them(store: TestStore) {
     let w = world(&store).await;
-    let named = store.sql_scope(&w.analyst, None).await.unwrap();
-    assert_eq!(named.names_visible, vec![w.alpha.id]);
     let query = "SELECT annotator, username, display_name FROM annotators";
-    let seen = sql(&store, &named, query).await.unwrap();
-    assert_eq!(seen.rows[0][0], format!("a{}", w.analyst.id));
-    assert_eq!(seen.rows[0][1], "ana");
-
-    let pseudonymous = SqlScope {
-        names_visible: Vec::new(),
-        ..named
-    };
-    let hidden = sql(&store, &pseudonymous, query).await.unwrap();
+    let analyst = store.sql_scope(&w.analyst, None).await.unwrap();
+    assert!(analyst.names_visible.is_empty());
+    let hidden = sql(&store, &analyst, query).await.unwrap();
     assert_eq!(hidden.rows[0][0], format!("a{}", w.analyst.id));
     assert!(hidden.rows[0][1].is_null() && hidden.rows[0][2].is_null());
+
+    let admin = store.sql_scope(&w.admin, Some("alpha")).await.unwrap();
+    let seen = sql(&store, &admin, query).await.unwrap();
+    assert_eq!(seen.rows[0][1], "ana");
+
+    store
+        .update_project(
+            w.alpha.id,
+            &w.alpha.name,
+            "",
+            serde_json::json!({"qa": {"show_annotator_names": true}}),
+            None,
+        )
+        .await
+        .unwrap();
+    let shown = store.sql_scope(&w.analyst, None).await.unwrap();
+    assert_eq!(shown.names_visible, vec![w.alpha.id]);
+    let seen = sql(&store, &shown, query).await.unwrap();
+    assert_eq!(seen.rows[0][1], "ana");
 }
 
 /// Every route to the internal tables, a write or a side effect is refused with the
@@ -342,7 +355,7 @@ async fn saved_queries_belong_to_their_project(store: TestStore) {
     assert_eq!(store.saved_queries(w.alpha.id).await.unwrap(), vec![replaced.clone()]);
     assert!(store.saved_queries(w.beta.id).await.unwrap().is_empty());
     assert!(matches!(
-        store.saved_query(w.beta.id, saved.id).await,
+        store.saved_query(w.beta.id, "open items").await,
         Err(StoreError::NotFound(_))
     ));
     for (name, query) in [("", "SELECT 1"), ("blank", "  ")] {
@@ -359,17 +372,17 @@ async fn saved_queries_belong_to_their_project(store: TestStore) {
         assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
     }
     assert!(matches!(
-        store.delete_saved_query(w.beta.id, saved.id).await,
+        store.delete_saved_query(w.beta.id, "open items").await,
         Err(StoreError::NotFound(_))
     ));
-    store.delete_saved_query(w.alpha.id, saved.id).await.unwrap();
+    store.delete_saved_query(w.alpha.id, "open items").await.unwrap();
     assert!(store.saved_queries(w.alpha.id).await.unwrap().is_empty());
 }
 
 on_every_backend!(
     every_view_has_exactly_its_documented_columns,
     a_user_sees_only_the_projects_they_may_query,
-    names_show_only_where_the_scope_allows_them,
+    names_show_only_where_the_role_or_project_allows_them,
     no_query_writes_or_reaches_a_secret,
     a_runaway_query_stops_at_the_time_limit,
     errors_are_the_databases_with_their_position,
