@@ -424,6 +424,10 @@ const PAGES: &[(&str, &[&str])] = &[
             "administrator",
         ],
     ),
+    (
+        "/p/catalog/sql?q=SELECT%20count(*)%20FROM%20items",
+        &["qa_analyst", "project_manager", "administrator"],
+    ),
     ("/p/catalog/settings", &["project_manager", "administrator"]),
     ("/p/catalog/import", &["project_manager", "administrator"]),
     (
