@@ -51,7 +51,9 @@ pub fn run(args: SqlArgs) -> Result<ExitCode> {
     let (project, query) = match args.words.as_slice() {
         [query] => (None, query.clone()),
         [project, query] => (Some(project.clone()), query.clone()),
-        _ => bail!("give a query (and a project's slug before it): concord sql [PROJECT] \"SELECT …\""),
+        _ => bail!(
+            "give a query (and a project's slug before it): concord sql [PROJECT] \"SELECT …\""
+        ),
     };
     runtime()?.block_on(async move {
         let store = args.db.open().await?;
@@ -104,7 +106,11 @@ pub fn run(args: SqlArgs) -> Result<ExitCode> {
                     "{} row{}{} in {} ms",
                     answer.rows.len(),
                     if answer.rows.len() == 1 { "" } else { "s" },
-                    if answer.truncated { " (more matched)" } else { "" },
+                    if answer.truncated {
+                        " (more matched)"
+                    } else {
+                        ""
+                    },
                     answer.elapsed_ms
                 );
             }

@@ -20,5 +20,5 @@ pub use gold::{GoldFile, read_gold, read_gold_from_bytes};
 #[cfg(feature = "tables")]
 pub mod conformance;
 pub mod items;
-pub mod release;
 pub mod query_result;
+pub mod release;

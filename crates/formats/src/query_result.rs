@@ -81,7 +81,10 @@ mod tests {
     #[test]
     fn csv_quotes_what_needs_quoting_and_leaves_null_empty() {
         let columns = vec!["a".to_owned(), "b, c".to_owned()];
-        let rows = vec![vec![json!("x \"y\""), Value::Null], vec![json!(1.5), json!([1])]];
+        let rows = vec![
+            vec![json!("x \"y\""), Value::Null],
+            vec![json!(1.5), json!([1])],
+        ];
         assert_eq!(
             csv(&columns, &rows),
             "a,\"b, c\"\n\"x \"\"y\"\"\",\n1.5,[1]\n"
@@ -91,7 +94,10 @@ mod tests {
     #[test]
     fn a_text_table_aligns_columns_and_cuts_long_cells() {
         let columns = vec!["n".to_owned(), "title".to_owned()];
-        let rows = vec![vec![json!(10), json!("a very long title")], vec![json!(2), Value::Null]];
+        let rows = vec![
+            vec![json!(10), json!("a very long title")],
+            vec![json!(2), Value::Null],
+        ];
         assert_eq!(
             text_table(&columns, &rows, 8),
             "n   title\n--  --------\n10  a very …\n2\n"

@@ -58,8 +58,8 @@ pub use queue::{
 };
 pub use queue_rules::QueueSettings;
 pub use releases::{LabelChange, Release, ReleaseDiff, ReleaseItem, ReleaseLabel};
-pub use sql::{NewSavedQuery, SavedQuery, SqlAnswer, SqlLimits, SqlScope};
 pub use schema::{LabelSchema, Question, QuestionKind, SchemaOption};
+pub use sql::{NewSavedQuery, SavedQuery, SqlAnswer, SqlLimits, SqlScope};
 
 use db::Inner;
 use std::sync::Arc;

@@ -13,4 +13,5 @@ mod conformance;
 mod crowd_datasets;
 mod demo;
 mod platform;
+mod sql;
 mod two_servers;

@@ -97,7 +97,9 @@ async fn get_saved(
     ProjectAccess { project, .. }: ProjectAccess<need::QuerySql>,
     Path((_, name)): Path<(String, String)>,
 ) -> AppResult<Json<Value>> {
-    Ok(Json(json!(state.store.saved_query(project.id, &name).await?)))
+    Ok(Json(json!(
+        state.store.saved_query(project.id, &name).await?
+    )))
 }
 
 #[derive(Deserialize, Default)]
@@ -114,14 +116,7 @@ async fn run_saved(
 ) -> AppResult<Json<Value>> {
     let saved = state.store.saved_query(project.id, &name).await?;
     let limit = body.and_then(|Json(b)| b.limit);
-    let answer = super::run(
-        &state,
-        &auth.user,
-        Some(&project.slug),
-        &saved.query,
-        limit,
-    )
-    .await?;
+    let answer = super::run(&state, &auth.user, Some(&project.slug), &saved.query, limit).await?;
     Ok(Json(json!(answer)))
 }
 

@@ -51,7 +51,15 @@ async fn sql_page(
     };
     let (mut status, mut answer, mut error, mut position) = (StatusCode::OK, None, None, None);
     if let Some(text) = &text {
-        match super::run(&state, &auth.user, Some(&project.slug), text, Some(PAGE_ROWS)).await {
+        match super::run(
+            &state,
+            &auth.user,
+            Some(&project.slug),
+            text,
+            Some(PAGE_ROWS),
+        )
+        .await
+        {
             Ok(result) => answer = Some(result),
             Err(e) if e.status.is_client_error() => {
                 status = e.status;
@@ -87,7 +95,11 @@ async fn sql_csv(
     let text = match (&query.q, &query.saved) {
         (Some(q), _) if !q.trim().is_empty() => q.clone(),
         (_, Some(name)) => state.store.saved_query(project.id, name).await?.query,
-        _ => return Err(AppError::bad_request("give a query (q) or a saved query's name")),
+        _ => {
+            return Err(AppError::bad_request(
+                "give a query (q) or a saved query's name",
+            ));
+        }
     };
     let answer = super::run(&state, &auth.user, Some(&project.slug), &text, None).await?;
     let body = concord_formats::query_result::csv(&answer.columns, &answer.rows);

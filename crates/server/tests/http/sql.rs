@@ -35,7 +35,11 @@ async fn an_analyst_queries_the_views_and_gets_the_databases_errors(app: TestApp
     .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["columns"], json!(["item_type", "title"]));
-    assert_eq!(answer["rows"].as_array().unwrap().len(), 2, "only the analyst's project");
+    assert_eq!(
+        answer["rows"].as_array().unwrap().len(),
+        2,
+        "only the analyst's project"
+    );
     assert_eq!(answer["truncated"], json!(false));
 
     let (status, error) = json(
@@ -62,7 +66,11 @@ async fn an_analyst_queries_the_views_and_gets_the_databases_errors(app: TestApp
             .unwrap(),
     )
     .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "a project the analyst may not query");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a project the analyst may not query"
+    );
 
     let (status, message) = text(
         post(json!({"query": "SELECT 1", "extra": 1}))
@@ -91,10 +99,14 @@ async fn saved_queries_run_for_anyone_who_may_query_the_project(app: TestApp) {
     assert_eq!(status, StatusCode::CREATED, "{saved}");
     assert_eq!(saved["author"], json!("ana"));
     let (status, answer) = json(
-        app.bearer(&pm, Method::POST, "/api/v1/projects/catalog/sql/saved/by%20type/run")
-            .send()
-            .await
-            .unwrap(),
+        app.bearer(
+            &pm,
+            Method::POST,
+            "/api/v1/projects/catalog/sql/saved/by%20type/run",
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -126,7 +138,10 @@ async fn the_sql_page_shows_results_the_schema_and_a_csv(app: TestApp) {
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("id=\"sql-result\""), "{html}");
     assert!(html.contains("Harbour Lights") && html.contains("Night, Shift"));
-    assert!(html.contains("id=\"view-latest_annotations\""), "the schema is beside the box");
+    assert!(
+        html.contains("id=\"view-latest_annotations\""),
+        "the schema is beside the box"
+    );
 
     let (status, html) = text(
         browser
@@ -137,7 +152,10 @@ async fn the_sql_page_shows_results_the_schema_and_a_csv(app: TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(html.contains("id=\"sql-error\"") && html.contains("syntax error"), "{html}");
+    assert!(
+        html.contains("id=\"sql-error\"") && html.contains("syntax error"),
+        "{html}"
+    );
 
     let response = browser
         .get("/p/catalog/sql/result.csv?q=SELECT%20title%20FROM%20items%20ORDER%20BY%20title")

@@ -13,8 +13,8 @@ use sqlx::AnyPool;
 use tokio::sync::mpsc;
 
 pub use dialect::{Backend, Dialect, system_now_ms};
-pub(crate) use open::{SQLITE_PRAGMAS, sqlite_path};
 pub use open::StoreOptions;
+pub(crate) use open::{SQLITE_PRAGMAS, sqlite_path};
 use writer::WriteJob;
 
 pub(crate) struct Inner {

@@ -42,19 +42,59 @@ const TIME: &str = "time (ms since 1970, UTC)";
 const FLAG: &str = "flag (0 or 1)";
 
 const ANNOTATION_COLUMNS: &[ColumnDoc] = &[
-    col("annotation_id", "integer", "The annotation's number; later annotations have larger numbers."),
+    col(
+        "annotation_id",
+        "integer",
+        "The annotation's number; later annotations have larger numbers.",
+    ),
     PROJECT_ID,
     ITEM_ID,
-    col("annotator", "text", "Who labelled: a pseudonym `a<account number>` (see `annotators`)."),
-    col("kind", "text", "`label`, or `unsure` (counts as missing in agreement)."),
-    col("source", "text", "How the label came in: `workflow`, `import`, `correction` or `override`."),
-    col("answer", "JSON text", "The answer: `{question key: value}`."),
-    col("rationale", "text", "The annotator's free-text reason (may be empty)."),
-    col("guideline_version", "integer", "The guideline version the label was given under, when known."),
-    col("time_spent_ms", "integer", "Time spent on the item, when the client reported it."),
+    col(
+        "annotator",
+        "text",
+        "Who labelled: a pseudonym `a<account number>` (see `annotators`).",
+    ),
+    col(
+        "kind",
+        "text",
+        "`label`, or `unsure` (counts as missing in agreement).",
+    ),
+    col(
+        "source",
+        "text",
+        "How the label came in: `workflow`, `import`, `correction` or `override`.",
+    ),
+    col(
+        "answer",
+        "JSON text",
+        "The answer: `{question key: value}`.",
+    ),
+    col(
+        "rationale",
+        "text",
+        "The annotator's free-text reason (may be empty).",
+    ),
+    col(
+        "guideline_version",
+        "integer",
+        "The guideline version the label was given under, when known.",
+    ),
+    col(
+        "time_spent_ms",
+        "integer",
+        "Time spent on the item, when the client reported it.",
+    ),
     col("is_late", FLAG, "Submitted after the lease had expired."),
-    col("gold_correct", FLAG, "On gold items: 1 when the answer matched the gold answer; NULL otherwise."),
-    col("supersedes", "integer", "The annotation this one corrects, if any."),
+    col(
+        "gold_correct",
+        FLAG,
+        "On gold items: 1 when the answer matched the gold answer; NULL otherwise.",
+    ),
+    col(
+        "supersedes",
+        "integer",
+        "The annotation this one corrects, if any.",
+    ),
     col("created_at", TIME, "When it was stored."),
 ];
 
@@ -72,7 +112,11 @@ pub const VIEWS: &[ViewDoc] = &[
         description: "One row per project you can query.",
         columns: &[
             PROJECT_ID,
-            col("slug", "text", "The project's short name, as in URLs and the CLI."),
+            col(
+                "slug",
+                "text",
+                "The project's short name, as in URLs and the CLI.",
+            ),
             col("name", "text", "The project's display name."),
             col("description", "text", "The project's description."),
             col("created_at", TIME, "When the project was created."),
@@ -86,13 +130,33 @@ pub const VIEWS: &[ViewDoc] = &[
         columns: &[
             ITEM_ID,
             PROJECT_ID,
-            col("external_id", "text", "The item's id in the catalog it was imported from."),
-            col("item_type", "text", "`track`, `episode`, `audiobook` or `chapter`."),
+            col(
+                "external_id",
+                "text",
+                "The item's id in the catalog it was imported from.",
+            ),
+            col(
+                "item_type",
+                "text",
+                "`track`, `episode`, `audiobook` or `chapter`.",
+            ),
             col("title", "text", "The item's title."),
-            col("state", "text", "`queued`, `in_progress`, `labelled`, `escalated` or `adjudicated`."),
-            col("priority", "integer", "Queue priority from the import (higher is served first)."),
+            col(
+                "state",
+                "text",
+                "`queued`, `in_progress`, `labelled`, `escalated` or `adjudicated`.",
+            ),
+            col(
+                "priority",
+                "integer",
+                "Queue priority from the import (higher is served first).",
+            ),
             col("is_gold", FLAG, "A gold item (its answer is known)."),
-            col("labels_count", "integer", "Labels counted toward the item's overlap."),
+            col(
+                "labels_count",
+                "integer",
+                "Labels counted toward the item's overlap.",
+            ),
             col("created_at", TIME, "When the item was imported."),
             col("updated_at", TIME, "When the item last changed."),
         ],
@@ -128,11 +192,27 @@ pub const VIEWS: &[ViewDoc] = &[
                       elsewhere they are NULL and the pseudonym is all there is.",
         columns: &[
             PROJECT_ID,
-            col("annotator", "text", "The pseudonym `a<account number>` used by every other view."),
-            col("kind", "text", "`human`, or `model` for an automated annotator."),
+            col(
+                "annotator",
+                "text",
+                "The pseudonym `a<account number>` used by every other view.",
+            ),
+            col(
+                "kind",
+                "text",
+                "`human`, or `model` for an automated annotator.",
+            ),
             col("role", "text", "The member's role in the project."),
-            col("username", "text", "The login name, or NULL where names are hidden from you."),
-            col("display_name", "text", "The display name, or NULL where names are hidden from you."),
+            col(
+                "username",
+                "text",
+                "The login name, or NULL where names are hidden from you.",
+            ),
+            col(
+                "display_name",
+                "text",
+                "The display name, or NULL where names are hidden from you.",
+            ),
         ],
         body: "SELECT m.project_id, 'a' || u.id AS annotator, u.kind, m.role, \
                CASE WHEN m.project_id NAMES_VISIBLE THEN u.username END AS username, \
@@ -147,13 +227,37 @@ pub const VIEWS: &[ViewDoc] = &[
             PROJECT_ID,
             ITEM_ID,
             col("question", "text", "The label schema's question key."),
-            col("label", "JSON text", "The consensus label: a code, a list of codes, or NULL when undecided."),
-            col("posterior", "JSON text", "The model's probability per code: `{code: probability}`."),
-            col("confidence", "real", "The posterior probability of the label."),
-            col("agreement", "real", "The share of agreeing pairs among the item's labels."),
-            col("n_labels", "integer", "Labels the consensus was computed from."),
+            col(
+                "label",
+                "JSON text",
+                "The consensus label: a code, a list of codes, or NULL when undecided.",
+            ),
+            col(
+                "posterior",
+                "JSON text",
+                "The model's probability per code: `{code: probability}`.",
+            ),
+            col(
+                "confidence",
+                "real",
+                "The posterior probability of the label.",
+            ),
+            col(
+                "agreement",
+                "real",
+                "The share of agreeing pairs among the item's labels.",
+            ),
+            col(
+                "n_labels",
+                "integer",
+                "Labels the consensus was computed from.",
+            ),
             col("tied", FLAG, "The vote was tied."),
-            col("run_id", "integer", "The consensus run that last changed this row."),
+            col(
+                "run_id",
+                "integer",
+                "The consensus run that last changed this row.",
+            ),
         ],
         body: "SELECT c.project_id, c.item_id, c.question, c.label, c.posterior, c.confidence, \
                c.agreement, c.n_labels, c.tied, c.run_id \
@@ -164,13 +268,37 @@ pub const VIEWS: &[ViewDoc] = &[
         description: "Per annotator and question, their agreement with the latest consensus.",
         columns: &[
             PROJECT_ID,
-            col("annotator", "text", "The pseudonym `a<account number>` (see `annotators`)."),
+            col(
+                "annotator",
+                "text",
+                "The pseudonym `a<account number>` (see `annotators`).",
+            ),
             col("question", "text", "The label schema's question key."),
-            col("labels", "integer", "Labels of this annotator the score is computed from."),
-            col("agreement", "real", "The share of their labels equal to the consensus."),
-            col("skill", "real", "The consensus model's skill estimate, where it has one."),
-            col("confusion", "JSON text", "`{classes, counts[true][given]}` against the consensus."),
-            col("run_id", "integer", "The consensus run the score comes from."),
+            col(
+                "labels",
+                "integer",
+                "Labels of this annotator the score is computed from.",
+            ),
+            col(
+                "agreement",
+                "real",
+                "The share of their labels equal to the consensus.",
+            ),
+            col(
+                "skill",
+                "real",
+                "The consensus model's skill estimate, where it has one.",
+            ),
+            col(
+                "confusion",
+                "JSON text",
+                "`{classes, counts[true][given]}` against the consensus.",
+            ),
+            col(
+                "run_id",
+                "integer",
+                "The consensus run the score comes from.",
+            ),
         ],
         body: "SELECT q.project_id, 'a' || q.user_id AS annotator, q.question, q.labels, \
                q.agreement, q.skill, q.confusion, q.run_id \
@@ -186,12 +314,24 @@ pub const VIEWS: &[ViewDoc] = &[
             col("status", "text", "`open` or `resolved`."),
             col("priority", "integer", "2 urgent, 1 high, 0 normal."),
             col("priority_reason", "text", "Why it got its priority."),
-            col("reasons", "JSON text", "The rules that escalated it: `[{rule, question, detail}]`."),
+            col(
+                "reasons",
+                "JSON text",
+                "The rules that escalated it: `[{rule, question, detail}]`.",
+            ),
             col("opened_at", TIME, "When it was opened."),
             col("due_at", TIME, "When it is due under the project's SLA."),
             col("resolved_at", TIME, "When it was resolved, if it was."),
-            col("resolved_by", "text", "The pseudonym of the expert who resolved it."),
-            col("adjudication_id", "integer", "The decision that resolved it (see `adjudications`)."),
+            col(
+                "resolved_by",
+                "text",
+                "The pseudonym of the expert who resolved it.",
+            ),
+            col(
+                "adjudication_id",
+                "integer",
+                "The decision that resolved it (see `adjudications`).",
+            ),
             col("run_id", "integer", "The consensus run that escalated it."),
         ],
         body: "SELECT e.id AS escalation_id, e.project_id, e.item_id, e.status, e.priority, \
@@ -207,14 +347,38 @@ pub const VIEWS: &[ViewDoc] = &[
             PROJECT_ID,
             ITEM_ID,
             col("expert", "text", "The pseudonym of the deciding expert."),
-            col("answer", "JSON text", "The decided answer: `{question key: value}`."),
+            col(
+                "answer",
+                "JSON text",
+                "The decided answer: `{question key: value}`.",
+            ),
             col("rationale", "text", "The expert's reason."),
-            col("guideline_clause", "text", "The guideline clause the decision rests on."),
-            col("guideline_version", "integer", "The guideline version it was decided under."),
-            col("consensus_before", "JSON text", "`{question: label}` of the consensus it decided on."),
-            col("overturned", FLAG, "The decision differs from the consensus."),
+            col(
+                "guideline_clause",
+                "text",
+                "The guideline clause the decision rests on.",
+            ),
+            col(
+                "guideline_version",
+                "integer",
+                "The guideline version it was decided under.",
+            ),
+            col(
+                "consensus_before",
+                "JSON text",
+                "`{question: label}` of the consensus it decided on.",
+            ),
+            col(
+                "overturned",
+                FLAG,
+                "The decision differs from the consensus.",
+            ),
             col("promoted_to_gold", FLAG, "The item became a gold item."),
-            col("supersedes", "integer", "The decision this one replaces, if any."),
+            col(
+                "supersedes",
+                "integer",
+                "The decision this one replaces, if any.",
+            ),
             col("created_at", TIME, "When it was decided."),
         ],
         body: "SELECT d.id AS adjudication_id, d.project_id, d.item_id, \
@@ -245,11 +409,23 @@ pub const VIEWS: &[ViewDoc] = &[
         columns: &[
             col("release_id", "integer", "The release's number."),
             PROJECT_ID,
-            col("name", "text", "The release's name (unique in its project)."),
+            col(
+                "name",
+                "text",
+                "The release's name (unique in its project).",
+            ),
             col("description", "text", "Its description."),
-            col("method", "text", "The consensus model its labels come from."),
+            col(
+                "method",
+                "text",
+                "The consensus model its labels come from.",
+            ),
             col("items", "integer", "Items in the release."),
-            col("annotation_watermark", "integer", "The last annotation the release includes."),
+            col(
+                "annotation_watermark",
+                "integer",
+                "The last annotation the release includes.",
+            ),
             col("summary", "JSON text", "The QA summary frozen with it."),
             col("created_at", TIME, "When it was made."),
         ],
@@ -277,10 +453,8 @@ pub(crate) const SOURCE_TABLES: &[&str] = &[
 
 /// Columns no query may read, even through a view (none of the views needs them): belt
 /// and braces on top of the views and the per-connection names.
-pub(crate) const SECRET_COLUMNS: &[(&str, &str)] = &[
-    ("users", "password_hash"),
-    ("projects", "settings"),
-];
+pub(crate) const SECRET_COLUMNS: &[(&str, &str)] =
+    &[("users", "password_hash"), ("projects", "settings")];
 
 /// A view body with its tokens resolved.
 pub(crate) fn resolve(body: &str, source_prefix: &str, in_scope: &str, names: &str) -> String {
@@ -343,7 +517,10 @@ mod tests {
     #[test]
     fn every_view_reads_only_source_tables_and_no_secret_column() {
         for view in VIEWS {
-            for word in view.body.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.')) {
+            for word in view
+                .body
+                .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+            {
                 if let Some(table) = word.strip_prefix("src.") {
                     assert!(SOURCE_TABLES.contains(&table), "{}: {table}", view.name);
                 }
@@ -354,7 +531,12 @@ mod tests {
             let mut names: Vec<&str> = view.columns.iter().map(|c| c.name).collect();
             names.sort_unstable();
             names.dedup();
-            assert_eq!(names.len(), view.columns.len(), "{}: a column twice", view.name);
+            assert_eq!(
+                names.len(),
+                view.columns.len(),
+                "{}: a column twice",
+                view.name
+            );
         }
     }
 }

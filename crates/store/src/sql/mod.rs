@@ -87,7 +87,11 @@ impl Store {
             if project.is_some_and(|slug| slug != found.slug) {
                 continue;
             }
-            let role = if user.is_admin { Some(Role::Admin) } else { role };
+            let role = if user.is_admin {
+                Some(Role::Admin)
+            } else {
+                role
+            };
             let Some(role) = role.filter(|r| may_query(*r)) else {
                 continue;
             };
@@ -149,8 +153,16 @@ impl Store {
                 })??
             }
             Backend::Postgres => {
-                postgres::run(self, scope, query, rows, limits.time_limit, limits.concurrent).await?
-            },
+                postgres::run(
+                    self,
+                    scope,
+                    query,
+                    rows,
+                    limits.time_limit,
+                    limits.concurrent,
+                )
+                .await?
+            }
         };
         answer.elapsed_ms = started.elapsed().as_millis() as u64;
         Ok(answer)

@@ -71,9 +71,10 @@ async fn set_up(store: &Store, concurrent: usize) -> Result<Reader> {
         .bind(SETUP_LOCK)
         .execute(&mut *tx)
         .await?;
-    let row = sqlx::query("SELECT current_schema()::text AS tables, current_database()::text AS db")
-        .fetch_one(&mut *tx)
-        .await?;
+    let row =
+        sqlx::query("SELECT current_schema()::text AS tables, current_database()::text AS db")
+            .fetch_one(&mut *tx)
+            .await?;
     let tables: String = row.try_get("tables")?;
     let database: String = row.try_get("db")?;
     let views_schema = if tables == "public" {
@@ -124,10 +125,8 @@ async fn set_up(store: &Store, concurrent: usize) -> Result<Reader> {
             tx.execute(format!("CREATE VIEW \"{views_schema}\".{} AS {body}", view.name).as_str())
                 .await?;
         }
-        tx.execute(
-            format!("COMMENT ON SCHEMA \"{views_schema}\" IS '{fingerprint}'").as_str(),
-        )
-        .await?;
+        tx.execute(format!("COMMENT ON SCHEMA \"{views_schema}\" IS '{fingerprint}'").as_str())
+            .await?;
     }
     tx.execute(
         format!(
@@ -234,7 +233,10 @@ async fn run_in_transaction(
             "SET LOCAL {NAMES_SETTING} = '{}'",
             SqlScope::list(&scope.names_visible)
         ),
-        format!("SET LOCAL statement_timeout = {}", time_limit.as_millis().max(1)),
+        format!(
+            "SET LOCAL statement_timeout = {}",
+            time_limit.as_millis().max(1)
+        ),
         format!("SET LOCAL search_path = \"{}\"", reader.views_schema),
         format!("SET LOCAL ROLE {}", reader.role),
     ];

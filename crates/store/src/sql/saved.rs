@@ -110,12 +110,13 @@ impl Store {
         let deleted = self
             .write(move |c| {
                 Box::pin(async move {
-                    let done =
-                        sqlx::query("DELETE FROM saved_queries WHERE project_id = $1 AND name = $2")
-                            .bind(project_id)
-                            .bind(key.as_str())
-                            .execute(&mut *c)
-                            .await?;
+                    let done = sqlx::query(
+                        "DELETE FROM saved_queries WHERE project_id = $1 AND name = $2",
+                    )
+                    .bind(project_id)
+                    .bind(key.as_str())
+                    .execute(&mut *c)
+                    .await?;
                     Ok(done.rows_affected())
                 })
             })

@@ -33,23 +33,90 @@ use std::time::{Duration, Instant};
 /// `sqlite_*`, blob makers, anything with an effect outside the query).
 const FUNCTIONS: &[&str] = &[
     // aggregates and window functions
-    "count", "sum", "total", "avg", "min", "max", "group_concat", "string_agg",
-    "json_group_array", "json_group_object", "row_number", "rank", "dense_rank",
-    "percent_rank", "cume_dist", "ntile", "lag", "lead", "first_value", "last_value",
+    "count",
+    "sum",
+    "total",
+    "avg",
+    "min",
+    "max",
+    "group_concat",
+    "string_agg",
+    "json_group_array",
+    "json_group_object",
+    "row_number",
+    "rank",
+    "dense_rank",
+    "percent_rank",
+    "cume_dist",
+    "ntile",
+    "lag",
+    "lead",
+    "first_value",
+    "last_value",
     "nth_value",
     // scalars
-    "abs", "coalesce", "ifnull", "iif", "nullif", "length", "lower", "upper", "trim",
-    "ltrim", "rtrim", "substr", "substring", "replace", "instr", "printf", "format",
-    "round", "typeof", "hex", "char", "unicode", "quote", "like", "glob", "sign",
-    "likely", "unlikely", "likelihood",
+    "abs",
+    "coalesce",
+    "ifnull",
+    "iif",
+    "nullif",
+    "length",
+    "lower",
+    "upper",
+    "trim",
+    "ltrim",
+    "rtrim",
+    "substr",
+    "substring",
+    "replace",
+    "instr",
+    "printf",
+    "format",
+    "round",
+    "typeof",
+    "hex",
+    "char",
+    "unicode",
+    "quote",
+    "like",
+    "glob",
+    "sign",
+    "likely",
+    "unlikely",
+    "likelihood",
     // math
-    "sqrt", "pow", "power", "exp", "ln", "log", "log2", "log10", "floor", "ceil", "ceiling",
-    "mod", "pi",
+    "sqrt",
+    "pow",
+    "power",
+    "exp",
+    "ln",
+    "log",
+    "log2",
+    "log10",
+    "floor",
+    "ceil",
+    "ceiling",
+    "mod",
+    "pi",
     // dates
-    "date", "time", "datetime", "julianday", "unixepoch", "strftime", "timediff",
+    "date",
+    "time",
+    "datetime",
+    "julianday",
+    "unixepoch",
+    "strftime",
+    "timediff",
     // JSON
-    "json", "json_extract", "->", "->>", "json_array_length", "json_type", "json_valid",
-    "json_object", "json_array", "json_quote",
+    "json",
+    "json_extract",
+    "->",
+    "->>",
+    "json_array_length",
+    "json_type",
+    "json_valid",
+    "json_object",
+    "json_array",
+    "json_quote",
 ];
 
 /// Longest text or blob a query may build (a string-doubling CTE stops here, not at 1 GB).
@@ -78,7 +145,10 @@ fn prepare_connection(path: &Path, scope: &SqlScope) -> Result<Connection> {
     conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 1);
     conn.execute_batch("PRAGMA busy_timeout = 60000; PRAGMA trusted_schema = OFF;")?;
     let alias = format!("concord_{}", crate::accounts::random_token(16));
-    conn.execute(&format!("ATTACH DATABASE ?1 AS {alias}"), [path.to_string_lossy()])?;
+    conn.execute(
+        &format!("ATTACH DATABASE ?1 AS {alias}"),
+        [path.to_string_lossy()],
+    )?;
 
     let internal: Vec<String> = conn
         .prepare(&format!(
@@ -131,14 +201,16 @@ fn authorize(alias: &str, context: AuthContext<'_>) -> Authorization {
             column_name,
         } => match context.database_name {
             // A column of one of the views.
-            Some("temp") => VIEWS.iter().any(|v| v.name.eq_ignore_ascii_case(table_name)),
+            Some("temp") => VIEWS
+                .iter()
+                .any(|v| v.name.eq_ignore_ascii_case(table_name)),
             // An internal table: only the attached alias, which only view bodies can name.
             Some(db) if db == alias => {
                 let table = table_name.to_ascii_lowercase();
                 SOURCE_TABLES.contains(&table.as_str())
-                    && !SECRET_COLUMNS.iter().any(|(t, c)| {
-                        *t == table && c.eq_ignore_ascii_case(column_name)
-                    })
+                    && !SECRET_COLUMNS
+                        .iter()
+                        .any(|(t, c)| *t == table && c.eq_ignore_ascii_case(column_name))
             }
             // A CTE or subquery's own rows (and SQLite's count(*) shortcut), never storage.
             None => true,

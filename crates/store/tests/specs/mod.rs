@@ -8,5 +8,5 @@ mod overlap_replay;
 mod projects;
 mod qa;
 mod queue;
-mod versions;
 mod sql;
+mod versions;

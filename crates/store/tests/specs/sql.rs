@@ -126,9 +126,15 @@ async fn every_view_has_exactly_its_documented_columns(store: TestStore) {
 async fn a_user_sees_only_the_projects_they_may_query(store: TestStore) {
     let w = world(&store).await;
     let scope = store.sql_scope(&w.analyst, None).await.unwrap();
-    assert_eq!(scope.projects, vec![w.alpha.id], "annotating beta gives no SQL on it");
+    assert_eq!(
+        scope.projects,
+        vec![w.alpha.id],
+        "annotating beta gives no SQL on it"
+    );
     assert_eq!(item_count(&store, &scope).await, 2);
-    let projects = sql(&store, &scope, "SELECT slug FROM projects").await.unwrap();
+    let projects = sql(&store, &scope, "SELECT slug FROM projects")
+        .await
+        .unwrap();
     assert_eq!(projects.rows, vec![vec![serde_json::json!("alpha")]]);
     assert!(matches!(
         store.sql_scope(&w.analyst, Some("beta")).await,
@@ -247,14 +253,24 @@ async fn no_query_writes_or_reaches_a_secret(store: TestStore) {
         let views = schema.rows[0][0].as_str().unwrap().to_owned();
         let tables = views.trim_end_matches("_sql").to_owned();
         routes.push(format!("SELECT password_hash FROM {tables}.users"));
-        routes.push(format!("SELECT token_hash FROM public.api_tokens, {tables}.sessions"));
+        routes.push(format!(
+            "SELECT token_hash FROM public.api_tokens, {tables}.sessions"
+        ));
     }
     for route in &routes {
         refused(&store, &scope, route).await;
     }
-    assert_eq!(item_count(&store, &scope).await, before, "nothing was written");
+    assert_eq!(
+        item_count(&store, &scope).await,
+        before,
+        "nothing was written"
+    );
     let unchanged = store.sql_scope(&w.analyst, None).await.unwrap();
-    assert_eq!(item_count(&store, &unchanged).await, 2, "the scope is still the analyst's");
+    assert_eq!(
+        item_count(&store, &unchanged).await,
+        2,
+        "the scope is still the analyst's"
+    );
 }
 
 async fn a_runaway_query_stops_at_the_time_limit(store: TestStore) {
@@ -265,7 +281,11 @@ async fn a_runaway_query_stops_at_the_time_limit(store: TestStore) {
     let started = Instant::now();
     let message = refused(&store, &scope, bomb).await;
     assert!(message.contains("time limit"), "{message}");
-    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
     // The store still answers at once afterwards.
     assert_eq!(item_count(&store, &scope).await, 5);
 }
@@ -282,7 +302,10 @@ async fn errors_are_the_databases_with_their_position(store: TestStore) {
     }
     match sql(&store, &scope, "SELECT title FROM items WHERE").await {
         Err(StoreError::Query { message, position }) => {
-            assert!(message.contains("syntax") || message.contains("incomplete"), "{message}");
+            assert!(
+                message.contains("syntax") || message.contains("incomplete"),
+                "{message}"
+            );
             let _ = position;
         }
         other => panic!("{other:?}"),
@@ -303,14 +326,23 @@ async fn answers_stop_at_the_limit_and_say_so(store: TestStore) {
         .unwrap();
     assert_eq!(two.rows.len(), 2);
     assert!(two.truncated);
-    assert_eq!(two.rows[0], vec![serde_json::json!("item-00001"), 0.into(), 0.into()]);
+    assert_eq!(
+        two.rows[0],
+        vec![serde_json::json!("item-00001"), 0.into(), 0.into()]
+    );
     let capped = SqlLimits {
         row_cap: 3,
         ..limits()
     };
-    let all = store.run_sql(&scope, query, Some(50), capped).await.unwrap();
+    let all = store
+        .run_sql(&scope, query, Some(50), capped)
+        .await
+        .unwrap();
     assert_eq!((all.rows.len(), all.truncated), (3, true));
-    let exact = store.run_sql(&scope, query, Some(5), limits()).await.unwrap();
+    let exact = store
+        .run_sql(&scope, query, Some(5), limits())
+        .await
+        .unwrap();
     assert_eq!((exact.rows.len(), exact.truncated), (5, false));
     let json = sql(
         &store,
@@ -352,7 +384,10 @@ async fn saved_queries_belong_to_their_project(store: TestStore) {
         .unwrap();
     assert_eq!(replaced.id, saved.id);
     assert_eq!(replaced.query, "SELECT count(*) FROM items");
-    assert_eq!(store.saved_queries(w.alpha.id).await.unwrap(), vec![replaced.clone()]);
+    assert_eq!(
+        store.saved_queries(w.alpha.id).await.unwrap(),
+        vec![replaced.clone()]
+    );
     assert!(store.saved_queries(w.beta.id).await.unwrap().is_empty());
     assert!(matches!(
         store.saved_query(w.beta.id, "open items").await,
@@ -369,13 +404,19 @@ async fn saved_queries_belong_to_their_project(store: TestStore) {
                 w.analyst.id,
             )
             .await;
-        assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(StoreError::Invalid(_))),
+            "{refused:?}"
+        );
     }
     assert!(matches!(
         store.delete_saved_query(w.beta.id, "open items").await,
         Err(StoreError::NotFound(_))
     ));
-    store.delete_saved_query(w.alpha.id, "open items").await.unwrap();
+    store
+        .delete_saved_query(w.alpha.id, "open items")
+        .await
+        .unwrap();
     assert!(store.saved_queries(w.alpha.id).await.unwrap().is_empty());
 }
 
