@@ -41,7 +41,7 @@ const GUARDED_FUNCTIONS: &[&str] = &[
 ];
 
 /// Advisory-lock key for making the views and the role.
-const SETUP_LOCK: i64 = 0x63_6f6e_7371_6c;
+const SETUP_LOCK: i64 = 0x636f_6e73_716c;
 
 const PROJECTS_SETTING: &str = "concord.sql_projects";
 const NAMES_SETTING: &str = "concord.sql_named_projects";
