@@ -8,6 +8,7 @@ mod demo;
 mod platform;
 mod progress;
 mod release;
+mod sql;
 
 use clap::{Parser, Subcommand};
 
@@ -56,6 +57,8 @@ enum Command {
     /// Dataset releases for ML: create, list, export, diff.
     #[command(subcommand)]
     Release(release::ReleaseCommand),
+    /// Run one read-only SQL query over the documented views (see docs/sql.md).
+    Sql(sql::SqlArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -78,6 +81,7 @@ fn main() -> std::process::ExitCode {
         Command::Import(args) => platform::import(args),
         Command::Export(args) => platform::export(args),
         Command::Release(command) => release::run(command),
+        Command::Sql(args) => sql::run(args),
     };
     match outcome {
         Ok(code) => code,

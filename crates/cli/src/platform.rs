@@ -106,6 +106,15 @@ pub struct ServeArgs {
     /// Log format (filter with CONCORD_LOG, e.g. `info` or `concord_server=debug`).
     #[arg(long, env = "CONCORD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Analysts' SQL: how long one query may run, in milliseconds.
+    #[arg(long, env = "CONCORD_SQL_TIME_LIMIT_MS", default_value_t = 10_000)]
+    sql_time_limit_ms: u64,
+    /// Analysts' SQL: the most rows one answer carries.
+    #[arg(long, env = "CONCORD_SQL_ROW_CAP", default_value_t = 10_000)]
+    sql_row_cap: usize,
+    /// Analysts' SQL: queries running at once (more wait their turn).
+    #[arg(long, env = "CONCORD_SQL_CONCURRENT", default_value_t = 2)]
+    sql_concurrent: usize,
 }
 
 impl ServeArgs {
@@ -122,6 +131,9 @@ impl ServeArgs {
             max_upload_mib: 4096,
             upload_dir: None,
             log_format: LogFormat::Text,
+            sql_time_limit_ms: 10_000,
+            sql_row_cap: 10_000,
+            sql_concurrent: 2,
         }
     }
 }
@@ -154,6 +166,11 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             session_ttl_ms: args.session_hours.max(1) * 3_600_000,
             max_upload_bytes: args.max_upload_mib.max(1) << 20,
             upload_dir: args.upload_dir.unwrap_or_else(std::env::temp_dir),
+            sql: concord_store::SqlLimits {
+                time_limit: std::time::Duration::from_millis(args.sql_time_limit_ms.max(1)),
+                row_cap: args.sql_row_cap.max(1),
+                concurrent: args.sql_concurrent.max(1),
+            },
         };
         let state = concord_server::AppState::new(store.clone(), config);
         let listener = tokio::net::TcpListener::bind(&args.listen)

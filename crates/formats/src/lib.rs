@@ -23,4 +23,5 @@ pub mod conformance;
 pub mod items;
 #[cfg(feature = "parquet")]
 pub mod parquet;
+pub mod query_result;
 pub mod release;

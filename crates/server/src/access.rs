@@ -46,6 +46,7 @@ pub mod need {
         ManageAnnotators,
         Adjudicate,
         CreateReleases,
+        QuerySql,
     );
 }
 

@@ -81,6 +81,15 @@ impl From<StoreError> for AppError {
             StoreError::Invalid(message) => {
                 AppError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
             }
+            // An analyst's query: the database's own words and where in the text.
+            StoreError::Query { message, position } => {
+                let mut details = serde_json::Map::new();
+                details.insert("position".into(), json!(position));
+                AppError {
+                    details: Some(details),
+                    ..AppError::bad_request(message)
+                }
+            }
             other => AppError::internal(other),
         }
     }

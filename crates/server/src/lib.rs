@@ -15,6 +15,7 @@ mod projects;
 mod qa;
 mod queue;
 mod releases;
+mod sql;
 mod streaming;
 mod templates;
 mod views;
@@ -39,6 +40,8 @@ pub struct ServerConfig {
     pub max_upload_bytes: u64,
     /// Where uploads wait while their import job runs.
     pub upload_dir: PathBuf,
+    /// Analysts' SQL: time limit, row cap, queries at once.
+    pub sql: concord_store::SqlLimits,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +51,7 @@ impl Default for ServerConfig {
             session_ttl_ms: 12 * 60 * 60 * 1000,
             max_upload_bytes: 4 << 30,
             upload_dir: std::env::temp_dir(),
+            sql: concord_store::SqlLimits::default(),
         }
     }
 }
@@ -106,6 +110,7 @@ fn api_routes() -> Router<AppState> {
         .merge(queue::api::routes())
         .merge(qa::api::routes())
         .merge(releases::api::routes())
+        .merge(sql::api::routes())
 }
 
 /// The server-rendered pages, each feature's own.
@@ -118,6 +123,7 @@ fn page_routes() -> Router<AppState> {
         .merge(queue::pages::routes())
         .merge(qa::pages::routes())
         .merge(releases::pages::routes())
+        .merge(sql::pages::routes())
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.

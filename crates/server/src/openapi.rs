@@ -286,6 +286,48 @@ pub const API_ROUTES: &[ApiRoute] = routes![
         "What changed from release name to release other",
         "qa_analyst, qa_expert, project_manager, admin"
     ),
+    (
+        "post",
+        "/sql",
+        "Run one read-only SELECT over the documented views of the projects where the caller may query (body: query, project, limit); a failed query is a 400 with the database's message and position",
+        "qa_analyst, project_manager, admin"
+    ),
+    (
+        "get",
+        "/sql/views",
+        "The documented views and their columns (docs/sql.md)",
+        "signed in"
+    ),
+    (
+        "get",
+        "/projects/{slug}/sql/saved",
+        "The project's saved queries (name, query, author)",
+        "qa_analyst, project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/sql/saved",
+        "Save a query, or replace the one of that name (body: name, query)",
+        "qa_analyst, project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/sql/saved/{name}",
+        "One saved query",
+        "qa_analyst, project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/sql/saved/{name}/run",
+        "Run a saved query over this project (body: optional limit)",
+        "qa_analyst, project_manager, admin"
+    ),
+    (
+        "delete",
+        "/projects/{slug}/sql/saved/{name}",
+        "Delete a saved query",
+        "qa_analyst, project_manager, admin"
+    ),
 ];
 
 pub fn document() -> Value {

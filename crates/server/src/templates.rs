@@ -48,6 +48,7 @@ pub fn environment() -> Environment<'static> {
         "dashboard.html",
         "feedback.html",
         "revision.html",
+        "sql.html",
     );
     env.add_filter("datetime", datetime);
     env.add_filter("duration", duration);

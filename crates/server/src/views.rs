@@ -33,6 +33,7 @@ pub(crate) fn capabilities(role: Role) -> Value {
         manage_annotators => role.allows(Permission::ManageAnnotators),
         adjudicate => role.allows(Permission::Adjudicate),
         create_releases => role.allows(Permission::CreateReleases),
+        query_sql => role.allows(Permission::QuerySql),
     }
 }
 

@@ -30,5 +30,8 @@ mod queue;
 #[path = "http/qa.rs"]
 mod qa;
 
+#[path = "http/sql.rs"]
+mod sql;
+
 #[path = "http/layering.rs"]
 mod layering;

@@ -36,6 +36,14 @@ pub enum StoreError {
     WriterGone,
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// An analyst's SQL query failed or was refused: the database's message (or ours, for
+    /// a refusal or the time limit) and, when known, the 0-based character position in the
+    /// query text. The caller's problem, never a 500.
+    #[error("{message}")]
+    Query {
+        message: String,
+        position: Option<usize>,
+    },
 }
 
 impl StoreError {

@@ -33,6 +33,7 @@ pub mod queue_rules;
 mod releases;
 mod schema;
 mod vocabulary;
+pub mod sql;
 
 pub use access::DEFAULT_ACCESS_TTL;
 pub use accounts::{LoginCheck, MIN_PASSWORD_LEN, NewUser, PasswordCost};
@@ -63,6 +64,7 @@ pub use releases::{
     AnswerColumn, AnswerShape, LabelChange, Release, ReleaseDiff, ReleaseItem, ReleaseLabel,
 };
 pub use schema::{LabelSchema, Question, QuestionKind, SchemaOption};
+pub use sql::{NewSavedQuery, SavedQuery, SqlAnswer, SqlLimits, SqlScope};
 
 use db::Inner;
 use std::sync::Arc;

@@ -53,6 +53,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_model_cursor.sql"),
         postgres: include_str!("../migrations/postgres/0007_model_cursor.sql"),
     },
+    Migration {
+        name: "0008_saved_queries",
+        sqlite: include_str!("../migrations/sqlite/0008_saved_queries.sql"),
+        postgres: include_str!("../migrations/postgres/0008_saved_queries.sql"),
+    },
 ];
 
 /// Advisory-lock key so that servers starting together on PostgreSQL migrate one at a time.

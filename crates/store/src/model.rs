@@ -47,6 +47,8 @@ pub enum Permission {
     Adjudicate,
     /// Freeze a dataset release for ML.
     CreateReleases,
+    /// Run read-only SQL over the documented views, and save queries for the project.
+    QuerySql,
 }
 
 impl Role {
@@ -102,6 +104,7 @@ impl Role {
                     | Annotate
                     | ManageAnnotators
                     | CreateReleases
+                    | QuerySql
             ),
             Role::QaExpert => matches!(
                 permission,

@@ -5,8 +5,12 @@
 //!
 //! ```text
 //! concord-queue-bench [--items 100000] [--clients 1,8,32,64] [--seconds 10]
-//!                     [--postgres URL] [--smoke] [--concord PATH]
+//!                     [--postgres URL] [--smoke] [--concord PATH] [--analyst]
 //! ```
+//!
+//! `--analyst` adds a QA analyst who runs a heavy read-only SQL query (`POST /api/v1/sql`,
+//! [`ANALYST_QUERY`]) in a loop during every run: the annotators' figures beside a run
+//! without it show what analysts' SQL costs the queue.
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -45,7 +49,16 @@ struct Args {
     /// Keep the PostgreSQL schema afterwards (its name is printed), to look at the plans.
     #[arg(long)]
     keep: bool,
+    /// A QA analyst runs a heavy SQL query in a loop during every run.
+    #[arg(long)]
+    analyst: bool,
 }
+
+/// Every item against every latest label, grouped: a full pass over both tables each time.
+const ANALYST_QUERY: &str = "SELECT i.item_type, i.priority, count(l.annotation_id) AS labels, \
+     count(DISTINCT l.annotator) AS annotators, avg(length(i.title)) AS title_length \
+     FROM items i LEFT JOIN latest_annotations l ON l.item_id = i.item_id \
+     GROUP BY i.item_type, i.priority ORDER BY labels DESC";
 
 const OVERLAP: i64 = 3;
 
@@ -118,6 +131,23 @@ async fn prepare(
     .await
     .context("importing the benchmark items")?;
     let mut tokens = Vec::new();
+    // The analyst's token comes first (the annotators' follow), taken off by the caller.
+    let analyst = store
+        .create_user(
+            NewUser {
+                username: "analyst".into(),
+                display_name: None,
+                password: None,
+                is_admin: false,
+                kind: "human".into(),
+            },
+            None,
+        )
+        .await?;
+    store
+        .set_member(project.id, "analyst", Role::QaAnalyst, None)
+        .await?;
+    tokens.push(store.create_api_token(analyst.id, "queue-bench").await?.0);
     for n in 0..annotators {
         let username = format!("annotator{n:02}");
         let user = store
@@ -410,6 +440,45 @@ impl Run {
     }
 }
 
+/// Runs [`ANALYST_QUERY`] until `deadline`: queries answered, errors, mean milliseconds.
+async fn analyst_loop(base: String, token: String, deadline: Instant) -> (usize, usize, f64) {
+    let host = base
+        .strip_prefix("http://")
+        .unwrap_or(&base)
+        .trim_end_matches('/')
+        .to_owned();
+    let auth = format!("Bearer {token}");
+    let body = json!({"query": ANALYST_QUERY}).to_string();
+    let (mut queries, mut errors, mut total_ms) = (0usize, 0usize, 0.0f64);
+    let mut connection: Option<Connection> = None;
+    while Instant::now() < deadline {
+        let conn = match &mut connection {
+            Some(conn) => conn,
+            None => match Connection::open(&host).await {
+                Ok(conn) => connection.insert(conn),
+                Err(_) => {
+                    errors += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let started = Instant::now();
+        match conn.post("/api/v1/sql", &auth, body.as_bytes()).await {
+            Ok((200, _)) => {
+                queries += 1;
+                total_ms += started.elapsed().as_secs_f64() * 1000.0;
+            }
+            Ok(_) => errors += 1,
+            Err(_) => {
+                errors += 1;
+                connection = None;
+            }
+        }
+    }
+    (queries, errors, total_ms / queries.max(1) as f64)
+}
+
 async fn run_clients(base: &str, tokens: &[String], clients: usize, seconds: f64) -> Result<Run> {
     let host = Arc::new(
         base.strip_prefix("http://")
@@ -455,7 +524,8 @@ async fn bench_backend(
         "{label}: preparing {} items and {max_clients} annotators…",
         args.items
     );
-    let (project, tokens) = prepare(&store, args.items, max_clients).await?;
+    let (project, mut tokens) = prepare(&store, args.items, max_clients).await?;
+    let analyst_token = tokens.remove(0);
     let server = start_server(bin, serve_url, schema.as_deref())?;
     let mut lines = Vec::new();
     let mut acknowledged = Vec::new();
@@ -463,7 +533,24 @@ async fn bench_backend(
         eprintln!("{label}: {clients} clients for {} s…", args.seconds);
         let server_cpu = cpu_seconds(&format!("/proc/{}/stat", server.child.id()));
         let client_cpu = cpu_seconds("/proc/self/stat");
+        let analyst = args.analyst.then(|| {
+            tokio::spawn(analyst_loop(
+                server.url.clone(),
+                analyst_token.clone(),
+                Instant::now() + Duration::from_secs_f64(args.seconds),
+            ))
+        });
         let run = run_clients(&server.url, &tokens, clients, args.seconds).await?;
+        let analyst_note = match analyst {
+            Some(task) => {
+                let (queries, errors, mean_ms) = task.await?;
+                if args.smoke && (queries == 0 || errors > 0) {
+                    bail!("{label}: the analyst ran {queries} queries with {errors} errors");
+                }
+                format!(" + analyst: {queries} queries, {errors} errors, mean {mean_ms:.0} ms")
+            }
+            None => String::new(),
+        };
         let rate = run.acknowledged.len() as f64 / run.seconds;
         // CPU time per annotation moves far less than throughput when the machine's
         // neighbours are busy: the figure to compare builds by.
@@ -477,7 +564,7 @@ async fn bench_backend(
         let server_cpu = per_annotation(server_cpu, &format!("/proc/{}/stat", server.child.id()));
         let client_cpu = per_annotation(client_cpu, "/proc/self/stat");
         lines.push(format!(
-            "| {label} | {clients} | {} | {rate:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {}{} | {server_cpu} | {client_cpu} |",
+            "| {label}{analyst_note} | {clients} | {} | {rate:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {}{} | {server_cpu} | {client_cpu} |",
             run.acknowledged.len(),
             percentile(&run.next_ms, 50.0),
             percentile(&run.next_ms, 99.0),

@@ -14,4 +14,5 @@ mod crowd_datasets;
 mod demo;
 mod parquet;
 mod platform;
+mod sql;
 mod two_servers;

@@ -181,6 +181,10 @@ fn expected(path: &str, access: &str, caller: &Caller) -> Expect {
         _ => {}
     }
     let Some(role) = caller.role else {
+        if path == "/sql" {
+            // Outside any project: a caller with no role that may query is refused.
+            return Expect::Forbidden;
+        }
         assert!(
             path.contains("{slug}") || path.starts_with("/jobs/"),
             "{path}: access {access:?} is neither global nor about a project"
@@ -273,6 +277,14 @@ fn request_for(method: &str, path: &str, n: usize) -> (String, Option<Vec<u8>>) 
             ),
         ),
         ("get", "/projects/{slug}/releases/{name}/labels") => ("?format=jsonl".into(), None),
+        ("post", "/sql") => (
+            String::new(),
+            body(json!({"query": "SELECT state, count(*) AS n FROM items GROUP BY state"})),
+        ),
+        ("post", "/projects/{slug}/sql/saved") => (
+            String::new(),
+            body(json!({"name": format!("made-{n}"), "query": "SELECT 1 AS one"})),
+        ),
         ("get" | "delete", _) => (String::new(), None),
         _ => (String::new(), body(json!({}))),
     }
@@ -287,6 +299,21 @@ async fn prepare(app: &TestApp, world: &World, method: &str, path: &str) {
             .set_member(project, SPARE, Role::Annotator, None)
             .await
             .unwrap(),
+        // The saved query the saved-query routes read, run and delete (named as the release).
+        ("get" | "delete", "/projects/{slug}/sql/saved/{name}")
+        | ("post", "/projects/{slug}/sql/saved/{name}/run") => {
+            app.store
+                .save_query(
+                    project,
+                    concord_store::NewSavedQuery {
+                        name: RELEASE.into(),
+                        query: "SELECT count(*) AS n FROM items".into(),
+                    },
+                    1,
+                )
+                .await
+                .unwrap();
+        }
         ("post", "/projects/{slug}/schema/publish") => {
             app.store
                 .save_schema_draft(project, &LabelSchema::catalog_safety(), "again", None)
@@ -401,6 +428,10 @@ const PAGES: &[(&str, &[&str])] = &[
             "project_manager",
             "administrator",
         ],
+    ),
+    (
+        "/p/catalog/sql?q=SELECT%20count(*)%20FROM%20items",
+        &["qa_analyst", "project_manager", "administrator"],
     ),
     ("/p/catalog/settings", &["project_manager", "administrator"]),
     ("/p/catalog/import", &["project_manager", "administrator"]),

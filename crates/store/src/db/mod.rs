@@ -13,8 +13,8 @@ use sqlx::AnyPool;
 use tokio::sync::mpsc;
 
 pub use dialect::{Backend, Dialect, system_now_ms};
-pub(crate) use open::SQLITE_PRAGMAS;
 pub use open::StoreOptions;
+pub(crate) use open::{SQLITE_PRAGMAS, sqlite_path};
 use writer::WriteJob;
 
 pub(crate) struct Inner {
@@ -30,4 +30,6 @@ pub(crate) struct Inner {
     pub(crate) published_schemas: crate::guidelines::PublishedSchemas,
     /// Recent token and project-role lookups; forgotten after every write.
     pub(crate) access: crate::access::AccessCache,
+    /// Analysts' SQL: its turns, and on PostgreSQL its pool and role.
+    pub(crate) sql: crate::sql::SqlState,
 }

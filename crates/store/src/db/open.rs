@@ -85,7 +85,7 @@ pub(super) fn valid_schema_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-pub(super) fn sqlite_path(url: &str) -> Result<std::path::PathBuf> {
+pub(crate) fn sqlite_path(url: &str) -> Result<std::path::PathBuf> {
     let options: SqliteConnectOptions = url.parse()?;
     Ok(options.get_filename().to_owned())
 }
@@ -179,6 +179,7 @@ impl Store {
                 url,
                 published_schemas: Default::default(),
                 access: crate::access::AccessCache::new(options.access_ttl),
+                sql: Default::default(),
             }),
         })
     }

@@ -8,4 +8,5 @@ mod overlap_replay;
 mod projects;
 mod qa;
 mod queue;
+mod sql;
 mod versions;

@@ -1,0 +1,129 @@
+//! Saved queries: a name and a text per project, with their author. Anyone who may query
+//! the project can list and run them; saving under an existing name replaces the text.
+
+use crate::Store;
+use crate::error::{Result, StoreError};
+use crate::model::Id;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SavedQuery {
+    pub id: Id,
+    pub project_id: Id,
+    pub name: String,
+    pub query: String,
+    /// The author's username (NULL once the account is gone).
+    pub author: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSavedQuery {
+    pub name: String,
+    pub query: String,
+}
+
+/// Longest name and text a saved query may have.
+const MAX_NAME: usize = 200;
+const MAX_QUERY: usize = 100_000;
+
+const COLUMNS: &str = "s.id, s.project_id, s.name, s.query, u.username AS author, s.created_at \
+                       FROM saved_queries s LEFT JOIN users u ON u.id = s.author_id";
+
+fn from_row(row: &AnyRow) -> Result<SavedQuery> {
+    Ok(SavedQuery {
+        id: row.try_get("id")?,
+        project_id: row.try_get("project_id")?,
+        name: row.try_get("name")?,
+        query: row.try_get("query")?,
+        author: row.try_get("author")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    /// Saves (or replaces, by name) a query of the project.
+    pub async fn save_query(
+        &self,
+        project_id: Id,
+        new: NewSavedQuery,
+        author: Id,
+    ) -> Result<SavedQuery> {
+        let name = new.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > MAX_NAME {
+            return Err(StoreError::invalid(format!(
+                "a saved query needs a name of 1 to {MAX_NAME} characters"
+            )));
+        }
+        if new.query.trim().is_empty() || new.query.len() > MAX_QUERY {
+            return Err(StoreError::invalid(format!(
+                "a saved query needs a text of 1 to {MAX_QUERY} bytes"
+            )));
+        }
+        let query = new.query;
+        let stored_name = name.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO saved_queries (project_id, name, query, author_id) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (project_id, name) \
+                     DO UPDATE SET query = excluded.query, author_id = excluded.author_id",
+                )
+                .bind(project_id)
+                .bind(stored_name.as_str())
+                .bind(query.as_str())
+                .bind(author)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            })
+        })
+        .await?;
+        self.saved_query(project_id, &name).await
+    }
+
+    pub async fn saved_queries(&self, project_id: Id) -> Result<Vec<SavedQuery>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} WHERE s.project_id = $1 ORDER BY s.name"
+        ))
+        .bind(project_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    pub async fn saved_query(&self, project_id: Id, name: &str) -> Result<SavedQuery> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} WHERE s.project_id = $1 AND s.name = $2"
+        ))
+        .bind(project_id)
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("saved query {name:?}")))?;
+        from_row(&row)
+    }
+
+    pub async fn delete_saved_query(&self, project_id: Id, name: &str) -> Result<()> {
+        let key = name.to_owned();
+        let deleted = self
+            .write(move |c| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "DELETE FROM saved_queries WHERE project_id = $1 AND name = $2",
+                    )
+                    .bind(project_id)
+                    .bind(key.as_str())
+                    .execute(&mut *c)
+                    .await?;
+                    Ok(done.rows_affected())
+                })
+            })
+            .await?;
+        if deleted == 0 {
+            return Err(StoreError::not_found(format!("saved query {name:?}")));
+        }
+        Ok(())
+    }
+}
