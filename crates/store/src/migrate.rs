@@ -53,6 +53,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_model_cursor.sql"),
         postgres: include_str!("../migrations/postgres/0007_model_cursor.sql"),
     },
+    Migration {
+        name: "0009_automated_annotators",
+        sqlite: include_str!("../migrations/sqlite/0009_automated_annotators.sql"),
+        postgres: include_str!("../migrations/postgres/0009_automated_annotators.sql"),
+    },
 ];
 
 /// Advisory-lock key so that servers starting together on PostgreSQL migrate one at a time.
