@@ -10,6 +10,7 @@ mod guidelines;
 mod items;
 mod markdown;
 mod middleware;
+mod models;
 mod openapi;
 mod projects;
 mod qa;
@@ -106,6 +107,7 @@ fn api_routes() -> Router<AppState> {
         .merge(queue::api::routes())
         .merge(qa::api::routes())
         .merge(releases::api::routes())
+        .merge(models::api::routes())
 }
 
 /// The server-rendered pages, each feature's own.
