@@ -10,7 +10,8 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
-#[derive(Debug, Clone)]
+/// No `Debug`: it holds the API key, which must never reach a log.
+#[derive(Clone)]
 pub struct ClientOptions {
     pub base_url: String,
     pub model: String,
@@ -142,12 +143,11 @@ impl ChatClient {
                     match response.text().await {
                         Err(e) => last = format!("reading the answer: {}", without_url(&e)),
                         Ok(text) if status.is_success() => return read_completion(&text),
-                        Ok(text) if status.as_u16() == 429 => {
+                        Ok(_) if status.as_u16() == 429 => {
                             last = "429 too many requests".into();
                             if let Some(seconds) = retry_after {
                                 wait = Duration::from_secs(seconds.min(120));
                             }
-                            drop(text);
                         }
                         Ok(text) if status.is_server_error() => {
                             last = format!("{status}: {}", short(&text));

@@ -26,8 +26,12 @@ pub fn instructions(
             (0 to 1, how likely your answer is right).\n\n";
     if let Some(guideline) = guideline {
         let _ = writeln!(out, "# Guideline (version {})\n\n{}\n", guideline.version, guideline.body.trim());
-        let mut categories: Vec<&str> = guideline.examples.iter().map(|e| e.category.as_str()).collect();
-        categories.dedup();
+        let mut categories: Vec<&str> = Vec::new();
+        for example in &guideline.examples {
+            if !categories.contains(&example.category.as_str()) {
+                categories.push(&example.category);
+            }
+        }
         for category in categories {
             let _ = writeln!(out, "## Examples for {category}");
             for example in guideline.examples.iter().filter(|e| e.category == category) {

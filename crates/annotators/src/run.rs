@@ -239,17 +239,18 @@ impl Labeller {
                     prompt_digest: digest.clone(),
                     model: self.model.model.clone(),
                 };
-                if let Some(call) = self.store.cached_model_call(&key).await? {
-                    if let Ok(parsed) = prompt::parse_answer(&call.raw_answer, &self.schema.definition) {
-                        return Ok(Outcome::Answer {
-                            parsed,
-                            model_version: call.model_version,
-                            counts: ModelRunCounts {
-                                cached: 1,
-                                ..ModelRunCounts::default()
-                            },
-                        });
-                    }
+                if let Some(call) = self.store.cached_model_call(&key).await?
+                    && let Ok(parsed) =
+                        prompt::parse_answer(&call.raw_answer, &self.schema.definition)
+                {
+                    return Ok(Outcome::Answer {
+                        parsed,
+                        model_version: call.model_version,
+                        counts: ModelRunCounts {
+                            cached: 1,
+                            ..ModelRunCounts::default()
+                        },
+                    });
                 }
                 let user = prompt::item_message(item);
                 let mut counts = ModelRunCounts::default();

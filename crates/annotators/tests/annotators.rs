@@ -212,7 +212,7 @@ async fn chat_model(f: &Fixture, url: &str, timeout_ms: i64) -> ModelAnnotator {
 
 fn quick() -> RunOptions {
     RunOptions {
-        max_attempts: 4,
+        max_attempts: 5,
         backoff: Duration::from_millis(20),
         ..RunOptions::default()
     }
@@ -334,7 +334,7 @@ async fn a_stopped_run_resumes_where_it_stopped_and_the_cache_makes_a_rerun_free
     model.max_concurrency = 1;
     let first = run_model(&f.store, &model, RunOptions { limit: Some(2), ..quick() }).await.unwrap();
     assert_eq!(first.counts.labelled, 2);
-    for _ in 0..4 {
+    for _ in 0..5 {
         server.push(Reply::Status(500, None));
     }
     let stopped = run_model(&f.store, &model, quick()).await.unwrap_err();
