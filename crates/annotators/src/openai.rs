@@ -72,7 +72,10 @@ impl ChatClient {
     }
 
     fn url(&self) -> String {
-        format!("{}/chat/completions", self.options.base_url.trim_end_matches('/'))
+        format!(
+            "{}/chat/completions",
+            self.options.base_url.trim_end_matches('/')
+        )
     }
 
     /// Waits for the rate limit's next start time.
@@ -97,10 +100,14 @@ impl ChatClient {
         user: &str,
         answer_schema: &Value,
     ) -> Result<Completion, CallError> {
-        let _slot = self.slots.acquire().await.map_err(|_| CallError::Unavailable {
-            attempts: 0,
-            last: "the client was closed".into(),
-        })?;
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| CallError::Unavailable {
+                attempts: 0,
+                last: "the client was closed".into(),
+            })?;
         let mut backoff = self.options.backoff;
         let mut last = String::new();
         let attempts = self.options.max_attempts.max(1);
@@ -152,7 +159,11 @@ impl ChatClient {
                         Ok(text) if status.is_server_error() => {
                             last = format!("{status}: {}", short(&text));
                         }
-                        Ok(text) if with_schema && status.as_u16() == 400 && text.contains("response_format") => {
+                        Ok(text)
+                            if with_schema
+                                && status.as_u16() == 400
+                                && text.contains("response_format") =>
+                        {
                             // A server without structured output: ask for plain JSON instead.
                             self.plain_json.store(true, Ordering::Relaxed);
                             last = format!("{status}: {}", short(&text));

@@ -25,7 +25,12 @@ pub fn instructions(
             the question keys below, plus \"rationale\" (one or two sentences) and \"confidence\" \
             (0 to 1, how likely your answer is right).\n\n";
     if let Some(guideline) = guideline {
-        let _ = writeln!(out, "# Guideline (version {})\n\n{}\n", guideline.version, guideline.body.trim());
+        let _ = writeln!(
+            out,
+            "# Guideline (version {})\n\n{}\n",
+            guideline.version,
+            guideline.body.trim()
+        );
         let mut categories: Vec<&str> = Vec::new();
         for example in &guideline.examples {
             if !categories.contains(&example.category.as_str()) {
@@ -67,7 +72,10 @@ pub fn digest(instructions: &str, model: &str, temperature: f64) -> String {
     hash.update(model.as_bytes());
     hash.update([0]);
     hash.update(temperature.to_bits().to_le_bytes());
-    hash.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    hash.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The item as the model sees it: metadata, description and excerpts of long texts.
@@ -106,7 +114,9 @@ pub fn answer_schema(schema: &LabelSchema) -> Value {
     for q in &schema.questions {
         let codes: Vec<&str> = q.options.iter().map(|o| o.value.as_str()).collect();
         let property = match q.kind {
-            QuestionKind::Multi => json!({"type": "array", "items": {"type": "string", "enum": codes}}),
+            QuestionKind::Multi => {
+                json!({"type": "array", "items": {"type": "string", "enum": codes}})
+            }
             _ => json!({"type": "string", "enum": codes}),
         };
         properties.insert(q.key.clone(), property);

@@ -107,9 +107,8 @@ impl RulesModel {
                 matchers.push(compile(&format!(r"(?i)\b{words}\b")).map_err(fail)?);
             }
             for pattern in &spec.patterns {
-                matchers.push(
-                    compile(pattern).map_err(|e| fail(format!("pattern {pattern:?}: {e}")))?,
-                );
+                matchers
+                    .push(compile(pattern).map_err(|e| fail(format!("pattern {pattern:?}: {e}")))?);
             }
             rules.push(Rule {
                 name: spec.name,

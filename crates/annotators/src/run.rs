@@ -8,9 +8,8 @@ use crate::openai::{CallError, ChatClient, ClientOptions};
 use crate::prompt::{self, ParsedAnswer};
 use crate::rules::RulesModel;
 use concord_store::{
-    AnswerKind, Id, Item, ModelAnnotator, ModelCall, ModelCallKey, ModelKind, ModelLabel,
-    ModelRun, ModelRunCounts, NextItem, Project, SchemaVersion, Store, StoreError, Submission,
-    User,
+    AnswerKind, Id, Item, ModelAnnotator, ModelCall, ModelCallKey, ModelKind, ModelLabel, ModelRun,
+    ModelRunCounts, NextItem, Project, SchemaVersion, Store, StoreError, Submission, User,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -74,7 +73,12 @@ pub async fn run_model(
     if let Some(job) = options.job_id {
         let progress = job_message(&finished.counts);
         store
-            .job_progress(job, finished.counts.labelled + finished.counts.failures, None, &progress)
+            .job_progress(
+                job,
+                finished.counts.labelled + finished.counts.failures,
+                None,
+                &progress,
+            )
             .await?;
     }
     outcome.map(|()| finished)
@@ -165,7 +169,9 @@ impl Labeller {
                     temperature: model.temperature,
                     timeout: Duration::from_millis(model.timeout_ms.max(1) as u64),
                     max_concurrency: model.max_concurrency.max(1) as usize,
-                    rate_per_minute: model.rate_per_minute.map(|r| r.clamp(1, u32::MAX as i64) as u32),
+                    rate_per_minute: model
+                        .rate_per_minute
+                        .map(|r| r.clamp(1, u32::MAX as i64) as u32),
                     max_attempts: options.max_attempts,
                     backoff: options.backoff,
                 })
@@ -267,8 +273,10 @@ impl Labeller {
                         })?;
                     counts.prompt_tokens += completion.prompt_tokens;
                     counts.completion_tokens += completion.completion_tokens;
-                    counts.cost += completion.prompt_tokens as f64 / 1000.0 * self.model.price_in_per_1k
-                        + completion.completion_tokens as f64 / 1000.0 * self.model.price_out_per_1k;
+                    counts.cost += completion.prompt_tokens as f64 / 1000.0
+                        * self.model.price_in_per_1k
+                        + completion.completion_tokens as f64 / 1000.0
+                            * self.model.price_out_per_1k;
                     match prompt::parse_answer(&completion.content, &self.schema.definition) {
                         Ok(parsed) => {
                             self.store
@@ -335,7 +343,12 @@ async fn drive(
             .map_or(ahead, |limit| ahead.min((limit - handled) as usize));
         if !backlog_done && pending.len() < wanted {
             let more = store
-                .model_backlog(project.id, account.id, read_up_to, (wanted - pending.len()) as i64)
+                .model_backlog(
+                    project.id,
+                    account.id,
+                    read_up_to,
+                    (wanted - pending.len()) as i64,
+                )
                 .await?;
             backlog_done = more.is_empty();
             for item in more {
@@ -368,7 +381,12 @@ async fn drive(
         {
             let counts = store.model_run(run.id).await?.counts;
             store
-                .job_progress(job, counts.labelled + counts.failures, None, &job_message(&counts))
+                .job_progress(
+                    job,
+                    counts.labelled + counts.failures,
+                    None,
+                    &job_message(&counts),
+                )
                 .await?;
         }
     };
@@ -438,7 +456,10 @@ async fn settle(
             store
                 .record_model_failure(run.id, item.id, &raw, &reason)
                 .await?;
-            let why: String = format!("model answer invalid: {reason}").chars().take(400).collect();
+            let why: String = format!("model answer invalid: {reason}")
+                .chars()
+                .take(400)
+                .collect();
             store.skip(project, account, item.id, &why).await?;
             counts.failures = 1;
             store.count_model_run(run.id, counts).await?;

@@ -103,10 +103,14 @@ async fn serve_connection(
         let header = |name: &str| {
             head.lines().find_map(|line| {
                 let (k, v) = line.split_once(':')?;
-                k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_owned())
             })
         };
-        let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let length: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         while buffer.len() < header_end + length {
             let mut chunk = [0u8; 8192];
             match socket.read(&mut chunk).await {
@@ -164,7 +168,8 @@ struct Fixture {
 
 async fn project_with_tracks(count: usize) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let mut options = StoreOptions::new(dir.path().join("concord.db").to_string_lossy().to_string());
+    let mut options =
+        StoreOptions::new(dir.path().join("concord.db").to_string_lossy().to_string());
     options.password_cost = PasswordCost::Fast;
     let store = Store::open(options).await.unwrap();
     let project = store
@@ -181,14 +186,25 @@ async fn project_with_tracks(count: usize) -> Fixture {
         .unwrap();
     let mut csv = String::from("id,item_type,title\n");
     for n in 1..=count {
-        let title = if n % 3 == 0 { format!("I will kill you {n}") } else { format!("Song {n}") };
+        let title = if n % 3 == 0 {
+            format!("I will kill you {n}")
+        } else {
+            format!("Song {n}")
+        };
         csv += &format!("t{n:04},track,{title}\n");
     }
-    let records: Vec<_> = ItemReader::new("items.csv", csv.as_bytes(), RecordFormat::guess("items.csv"))
-        .unwrap()
-        .collect::<Result<_, _>>()
+    let records: Vec<_> = ItemReader::new(
+        "items.csv",
+        csv.as_bytes(),
+        RecordFormat::guess("items.csv"),
+    )
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap();
+    let mut import = store
+        .begin_item_import(project.id, "items.csv")
+        .await
         .unwrap();
-    let mut import = store.begin_item_import(project.id, "items.csv").await.unwrap();
     import.stage(records).await.unwrap();
     import.publish(OnConflict::Error, None).await.unwrap();
     let project = store.project("tracks").await.unwrap();
@@ -207,7 +223,10 @@ async fn chat_model(f: &Fixture, url: &str, timeout_ms: i64) -> ModelAnnotator {
     new.timeout_ms = timeout_ms;
     new.price_in_per_1k = 0.01;
     new.price_out_per_1k = 0.03;
-    f.store.create_model_annotator(&f.project, new, None).await.unwrap()
+    f.store
+        .create_model_annotator(&f.project, new, None)
+        .await
+        .unwrap()
 }
 
 fn quick() -> RunOptions {
@@ -235,7 +254,11 @@ async fn all_items(f: &Fixture) -> Vec<Item> {
         limit: 500,
         ..Default::default()
     };
-    f.store.items_page(f.project.id, &filter).await.unwrap().items
+    f.store
+        .items_page(f.project.id, &filter)
+        .await
+        .unwrap()
+        .items
 }
 
 // ---------------------------------------------------------------- the client and the run
@@ -250,14 +273,21 @@ async fn valid_answers_become_labels_with_what_they_were_made_with() {
     assert_eq!(run.counts.failures, 0);
     assert_eq!(run.counts.prompt_tokens, 6_000);
     assert_eq!(run.counts.completion_tokens, 600);
-    assert!((run.counts.cost - 6.0 * (0.01 + 0.003)).abs() < 1e-9, "{}", run.counts.cost);
+    assert!(
+        (run.counts.cost - 6.0 * (0.01 + 0.003)).abs() < 1e-9,
+        "{}",
+        run.counts.cost
+    );
     let labels = model_labels(&f, &model).await;
     assert_eq!(labels.len(), 6, "one label per item, none twice");
     let request = &server.requests.lock().unwrap()[0];
     assert_eq!(request["model"], "tiny-model");
     assert_eq!(request["response_format"]["type"], "json_schema");
     let system = request["messages"][0]["content"].as_str().unwrap();
-    assert!(system.contains("DG.HATE") && system.contains("severity"), "{system}");
+    assert!(
+        system.contains("DG.HATE") && system.contains("severity"),
+        "{system}"
+    );
     let annotation = f.store.item_annotations(labels[0].0).await.unwrap()[0].clone();
     let made_with = f.store.model_label(annotation.id).await.unwrap().unwrap();
     assert_eq!(made_with.model, "tiny-model");
@@ -270,7 +300,9 @@ async fn valid_answers_become_labels_with_what_they_were_made_with() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_answer_is_asked_again_once_then_recorded_and_never_a_label() {
     let f = project_with_tracks(2).await;
-    let outside = json!({"decision": "MAYBE", "severity": "S0", "rationale": "", "confidence": 0.5}).to_string();
+    let outside =
+        json!({"decision": "MAYBE", "severity": "S0", "rationale": "", "confidence": 0.5})
+            .to_string();
     // Item 1: invalid JSON then a label outside the schema → a failure. Item 2: invalid
     // JSON, then a valid answer → a label.
     let server = ChatServer::start(vec![
@@ -289,12 +321,20 @@ async fn an_invalid_answer_is_asked_again_once_then_recorded_and_never_a_label()
     let failures = f.store.model_failures(run.id).await.unwrap();
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].raw_answer, outside);
-    assert!(failures[0].reason.contains("MAYBE"), "{}", failures[0].reason);
+    assert!(
+        failures[0].reason.contains("MAYBE"),
+        "{}",
+        failures[0].reason
+    );
     let labels = model_labels(&f, &model).await;
     assert_eq!(labels.len(), 1);
     assert_ne!(labels[0].0, failures[0].item_id);
     let again = run_model(&f.store, &model, quick()).await.unwrap();
-    assert_eq!(again.counts.labelled + again.counts.failures, 0, "a failed item is not retried by the queue");
+    assert_eq!(
+        again.counts.labelled + again.counts.failures,
+        0,
+        "a failed item is not retried by the queue"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,7 +357,11 @@ async fn rate_limits_server_errors_and_dropped_connections_are_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_answer_past_the_timeout_is_retried() {
     let f = project_with_tracks(1).await;
-    let server = ChatServer::start(vec![Reply::Slow(Duration::from_millis(1_500), "late".into())]).await;
+    let server = ChatServer::start(vec![Reply::Slow(
+        Duration::from_millis(1_500),
+        "late".into(),
+    )])
+    .await;
     let model = chat_model(&f, &server.url, 300).await;
     let run = run_model(&f.store, &model, quick()).await.unwrap();
     assert_eq!((run.counts.labelled, run.counts.failures), (1, 0));
@@ -332,14 +376,27 @@ async fn a_stopped_run_resumes_where_it_stopped_and_the_cache_makes_a_rerun_free
     let server = ChatServer::start(Vec::new()).await;
     let mut model = chat_model(&f, &server.url, 5_000).await;
     model.max_concurrency = 1;
-    let first = run_model(&f.store, &model, RunOptions { limit: Some(2), ..quick() }).await.unwrap();
+    let first = run_model(
+        &f.store,
+        &model,
+        RunOptions {
+            limit: Some(2),
+            ..quick()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(first.counts.labelled, 2);
     for _ in 0..5 {
         server.push(Reply::Status(500, None));
     }
     let stopped = run_model(&f.store, &model, quick()).await.unwrap_err();
     assert!(matches!(stopped, RunError::Call { .. }), "{stopped}");
-    assert_eq!(model_labels(&f, &model).await.len(), 2, "nothing lost, nothing invalid stored");
+    assert_eq!(
+        model_labels(&f, &model).await.len(),
+        2,
+        "nothing lost, nothing invalid stored"
+    );
     let resumed = run_model(&f.store, &model, quick()).await.unwrap();
     assert_eq!(resumed.counts.labelled, 3, "the rest, and only the rest");
     let labels = model_labels(&f, &model).await;
@@ -352,7 +409,11 @@ async fn a_stopped_run_resumes_where_it_stopped_and_the_cache_makes_a_rerun_free
     twin.base_url = server.url.clone();
     twin.model = "tiny-model".into();
     twin.price_in_per_1k = 0.01;
-    let twin = f.store.create_model_annotator(&f.project, twin, None).await.unwrap();
+    let twin = f
+        .store
+        .create_model_annotator(&f.project, twin, None)
+        .await
+        .unwrap();
     let rerun = run_model(&f.store, &twin, quick()).await.unwrap();
     assert_eq!(rerun.counts.labelled, 5);
     assert_eq!(rerun.counts.cached, 5);
@@ -368,20 +429,41 @@ async fn the_api_key_comes_from_the_environment_and_a_missing_one_is_named() {
     new.base_url = server.url.clone();
     new.model = "tiny-model".into();
     new.api_key_env = "CONCORD_ANNOTATORS_TEST_KEY_UNSET".into();
-    let model = f.store.create_model_annotator(&f.project, new, None).await.unwrap();
+    let model = f
+        .store
+        .create_model_annotator(&f.project, new, None)
+        .await
+        .unwrap();
     let err = run_model(&f.store, &model, quick()).await.unwrap_err();
-    assert!(err.to_string().contains("CONCORD_ANNOTATORS_TEST_KEY_UNSET"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("CONCORD_ANNOTATORS_TEST_KEY_UNSET"),
+        "{err}"
+    );
     assert_eq!(server.request_count(), 0);
 
     let mut new = NewModelAnnotator::new("keyed2", ModelKind::OpenAi);
     new.base_url = server.url.clone();
     new.model = "tiny-model".into();
     new.api_key_env = "PATH".into();
-    let model = f.store.create_model_annotator(&f.project, new, None).await.unwrap();
+    let model = f
+        .store
+        .create_model_annotator(&f.project, new, None)
+        .await
+        .unwrap();
     run_model(&f.store, &model, quick()).await.unwrap();
     let path = std::env::var("PATH").unwrap();
-    assert_eq!(server.authorizations.lock().unwrap()[0], format!("Bearer {path}"));
-    let stored = serde_json::to_string(&f.store.model_annotator(f.project.id, "keyed2").await.unwrap()).unwrap();
+    assert_eq!(
+        server.authorizations.lock().unwrap()[0],
+        format!("Bearer {path}")
+    );
+    let stored = serde_json::to_string(
+        &f.store
+            .model_annotator(f.project.id, "keyed2")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert!(!stored.contains(&path), "the key is never stored");
 }
 
@@ -422,12 +504,21 @@ fn item(title: &str, text: Value) -> Item {
 #[test]
 fn a_rule_matches_whole_words_case_insensitively_in_any_text_field() {
     let rules = RulesModel::parse(RULES, &LabelSchema::catalog_safety()).unwrap();
-    let hit = rules.label(&item("Song", json!({"lyrics": "and then I'll KILL YOU tonight"})));
+    let hit = rules.label(&item(
+        "Song",
+        json!({"lyrics": "and then I'll KILL YOU tonight"}),
+    ));
     assert_eq!(hit.matched, ["threats"]);
-    assert_eq!(hit.answer, json!({"decision": "VIOLATING", "category": ["DG.VIOL"], "severity": "S3"}));
+    assert_eq!(
+        hit.answer,
+        json!({"decision": "VIOLATING", "category": ["DG.VIOL"], "severity": "S3"})
+    );
     let miss = rules.label(&item("Skill Yourself Up", json!({"lyrics": "skill you"})));
     assert!(miss.matched.is_empty());
-    assert_eq!(miss.answer, json!({"decision": "NOT_VIOLATING", "category": [], "severity": "S0"}));
+    assert_eq!(
+        miss.answer,
+        json!({"decision": "NOT_VIOLATING", "category": [], "severity": "S0"})
+    );
 }
 
 #[test]
@@ -441,22 +532,39 @@ fn matching_rules_combine_by_question_kind_and_fields_restrict_a_rule() {
         "first decision, union of categories, highest severity"
     );
     let lyrics_only = rules.label(&item("Song", json!({"lyrics": "vermin"})));
-    assert!(lyrics_only.matched.is_empty(), "the hate rule reads the title only");
+    assert!(
+        lyrics_only.matched.is_empty(),
+        "the hate rule reads the title only"
+    );
 }
 
 #[test]
 fn a_bad_rules_file_is_refused_naming_the_problem() {
     let schema = LabelSchema::catalog_safety();
-    let not_json = RulesModel::parse("{\n  \"rules\": [", &schema).err().unwrap();
-    assert!(matches!(&not_json, RulesError::Syntax(m) if m.contains("line 2")), "{not_json}");
+    let not_json = RulesModel::parse("{\n  \"rules\": [", &schema)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&not_json, RulesError::Syntax(m) if m.contains("line 2")),
+        "{not_json}"
+    );
     let unknown_code = RULES.replace("DG.VIOL", "DG.NOPE");
     let err = RulesModel::parse(&unknown_code, &schema).err().unwrap();
-    assert!(matches!(&err, RulesError::Rule { rule, reason } if rule == "threats" && reason.contains("DG.NOPE")), "{err}");
+    assert!(
+        matches!(&err, RulesError::Rule { rule, reason } if rule == "threats" && reason.contains("DG.NOPE")),
+        "{err}"
+    );
     let bad_pattern = RULES.replace("(?i)\\\\bvermin\\\\b", "(unclosed");
     let err = RulesModel::parse(&bad_pattern, &schema).err().unwrap();
-    assert!(matches!(&err, RulesError::Rule { rule, .. } if rule == "hate"), "{err}");
+    assert!(
+        matches!(&err, RulesError::Rule { rule, .. } if rule == "hate"),
+        "{err}"
+    );
     let no_default = RULES.replace("\"severity\": \"S0\"", "\"severity\": \"S9\"");
-    assert!(matches!(RulesModel::parse(&no_default, &schema), Err(RulesError::Default(_))));
+    assert!(matches!(
+        RulesModel::parse(&no_default, &schema),
+        Err(RulesError::Default(_))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -464,12 +572,23 @@ async fn a_rules_model_labels_the_whole_queue_once() {
     let f = project_with_tracks(9).await;
     let mut new = NewModelAnnotator::new("baseline", ModelKind::Rules);
     new.rules = RULES.into();
-    let model = f.store.create_model_annotator(&f.project, new, None).await.unwrap();
-    let run = run_model(&f.store, &model, RunOptions::default()).await.unwrap();
+    let model = f
+        .store
+        .create_model_annotator(&f.project, new, None)
+        .await
+        .unwrap();
+    let run = run_model(&f.store, &model, RunOptions::default())
+        .await
+        .unwrap();
     assert_eq!((run.counts.labelled, run.counts.failures), (9, 0));
     let labels = model_labels(&f, &model).await;
-    let violating = labels.iter().filter(|(_, a)| a["decision"] == "VIOLATING").count();
+    let violating = labels
+        .iter()
+        .filter(|(_, a)| a["decision"] == "VIOLATING")
+        .count();
     assert_eq!(violating, 3, "every third title is a threat");
-    let again = run_model(&f.store, &model, RunOptions::default()).await.unwrap();
+    let again = run_model(&f.store, &model, RunOptions::default())
+        .await
+        .unwrap();
     assert_eq!(again.counts.labelled, 0);
 }

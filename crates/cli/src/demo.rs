@@ -338,7 +338,8 @@ const DEMO_RULES: &str = r#"{
 
 async fn rules_model(store: &Store) -> Result<()> {
     let project = store.project(SLUG).await?;
-    let mut new = concord_store::NewModelAnnotator::new("baseline", concord_store::ModelKind::Rules);
+    let mut new =
+        concord_store::NewModelAnnotator::new("baseline", concord_store::ModelKind::Rules);
     new.rules = DEMO_RULES.into();
     let model = store.create_model_annotator(&project, new, None).await?;
     concord_annotators::run_model(store, &model, concord_annotators::RunOptions::default())

@@ -162,7 +162,9 @@ pub fn model(command: ModelCommand) -> Result<ExitCode> {
                     let state = if model.enabled { "enabled" } else { "disabled" };
                     let what = match model.kind {
                         ModelKind::Rules => "rules".to_owned(),
-                        ModelKind::OpenAi => format!("openai {} at {}", model.model, model.base_url),
+                        ModelKind::OpenAi => {
+                            format!("openai {} at {}", model.model, model.base_url)
+                        }
                     };
                     let last = last
                         .first()

@@ -140,9 +140,7 @@ impl NewModelAnnotator {
             return Err(StoreError::invalid("rate_per_minute must be at least 1"));
         }
         if !(100..=3_600_000).contains(&self.timeout_ms) {
-            return Err(StoreError::invalid(
-                "the timeout must be 100 ms to an hour",
-            ));
+            return Err(StoreError::invalid("the timeout must be 100 ms to an hour"));
         }
         let price_ok = |p: f64| p.is_finite() && p >= 0.0;
         if !price_ok(self.price_in_per_1k) || !price_ok(self.price_out_per_1k) {

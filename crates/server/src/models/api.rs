@@ -14,12 +14,12 @@ use serde_json::{Value, json};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/projects/{slug}/models",
-            get(list_models).post(add_model),
-        )
+        .route("/projects/{slug}/models", get(list_models).post(add_model))
         .route("/projects/{slug}/models/{model}/enable", post(enable_model))
-        .route("/projects/{slug}/models/{model}/disable", post(disable_model))
+        .route(
+            "/projects/{slug}/models/{model}/disable",
+            post(disable_model),
+        )
         .route("/projects/{slug}/models/{model}/run", post(start_run))
 }
 

@@ -156,7 +156,10 @@ async fn a_cached_call_answers_only_for_the_same_inputs(store: TestStore) {
         prompt_tokens: 120,
         completion_tokens: 8,
     };
-    store.save_model_call(key.clone(), call.clone()).await.unwrap();
+    store
+        .save_model_call(key.clone(), call.clone())
+        .await
+        .unwrap();
     let mut later = call.clone();
     later.raw_answer = "something else".into();
     store.save_model_call(key.clone(), later).await.unwrap();
@@ -199,7 +202,11 @@ async fn a_run_counts_tokens_cost_and_failures(store: TestStore) {
     };
     store.count_model_run(run.id, step).await.unwrap();
     store.count_model_run(run.id, step).await.unwrap();
-    let item = store.model_backlog(project.id, model.user_id, None, 1).await.unwrap()[0].id;
+    let item = store
+        .model_backlog(project.id, model.user_id, None, 1)
+        .await
+        .unwrap()[0]
+        .id;
     store
         .record_model_failure(run.id, item, "not json", "the answer is not JSON")
         .await
@@ -235,12 +242,18 @@ async fn a_machine_label_records_what_it_was_made_with(store: TestStore) {
         .await
         .unwrap();
     let account = store.user_by_id(model.user_id).await.unwrap();
-    let backlog = store.model_backlog(project.id, account.id, None, 10).await.unwrap();
+    let backlog = store
+        .model_backlog(project.id, account.id, None, 10)
+        .await
+        .unwrap();
     assert_eq!(backlog.len(), 3);
     let NextItem::Leased(lease) = store.next_item(&project, &account).await.unwrap() else {
         panic!("the model gets an item");
     };
-    assert_eq!(lease.item.id, backlog[0].id, "the backlog reads ahead in the queue's order");
+    assert_eq!(
+        lease.item.id, backlog[0].id,
+        "the backlog reads ahead in the queue's order"
+    );
     let outcome = store
         .submit(
             &project,
@@ -280,9 +293,18 @@ async fn a_machine_label_records_what_it_was_made_with(store: TestStore) {
         .iter()
         .map(|i| i.id)
         .collect();
-    assert_eq!(left, [backlog[1].id, backlog[2].id], "a labelled item is not read ahead again");
+    assert_eq!(
+        left,
+        [backlog[1].id, backlog[2].id],
+        "a labelled item is not read ahead again"
+    );
     let after_first: Vec<Id> = store
-        .model_backlog(project.id, account.id, Some((backlog[1].priority, backlog[1].id)), 10)
+        .model_backlog(
+            project.id,
+            account.id,
+            Some((backlog[1].priority, backlog[1].id)),
+            10,
+        )
         .await
         .unwrap()
         .iter()
