@@ -318,9 +318,34 @@ async fn build(database: &Path) -> Result<Vec<(String, String, String)>> {
     )
     .await
     .context("importing the crowd ratings")?;
+    rules_model(&store).await?;
     decide_some_escalations(&store).await?;
     store.close().await;
     Ok(accounts)
+}
+
+/// The demo's automated annotator: a rules model (offline) reading the titles, so the
+/// Quality page scores a machine next to the crowd.
+const DEMO_RULES: &str = r#"{
+  "default": {"advisory": "G"},
+  "rules": [
+    {"name": "night themes", "keywords": ["midnight", "neon", "velvet"], "fields": ["title"],
+     "answer": {"advisory": "P"}},
+    {"name": "heavy themes", "keywords": ["ember", "static", "salt"], "fields": ["title"],
+     "answer": {"advisory": "R"}}
+  ]
+}"#;
+
+async fn rules_model(store: &Store) -> Result<()> {
+    let project = store.project(SLUG).await?;
+    let mut new =
+        concord_store::NewModelAnnotator::new("baseline", concord_store::ModelKind::Rules);
+    new.rules = DEMO_RULES.into();
+    let model = store.create_model_annotator(&project, new, None).await?;
+    concord_annotators::run_model(store, &model, concord_annotators::RunOptions::default())
+        .await
+        .context("labelling the demo with its rules model")?;
+    Ok(())
 }
 
 /// Expert decisions the demo starts with: the rationale, the clause, and whether the expert

@@ -5,6 +5,7 @@ mod agreement;
 mod case;
 mod consensus;
 mod demo;
+mod model;
 mod platform;
 mod progress;
 mod release;
@@ -42,6 +43,9 @@ enum Command {
     Consensus(consensus::ConsensusArgs),
     /// Build a demo database (people in every role, a project with real crowd ratings) and serve it.
     Demo(demo::DemoArgs),
+    /// Automated annotators: add, run, list, disable, enable.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
     /// Run the server: API under /api/v1 and the pages.
     Serve(platform::ServeArgs),
     /// Manage user accounts and API tokens.
@@ -75,6 +79,7 @@ fn main() -> std::process::ExitCode {
         Command::Case(command) => case::run(command),
         Command::Consensus(args) => consensus::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Model(command) => model::model(command),
         Command::Serve(args) => platform::serve(args),
         Command::User(command) => platform::user(command),
         Command::Project(command) => platform::project(command),

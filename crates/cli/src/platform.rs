@@ -181,7 +181,13 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         // One line on stdout that scripts (and tests) can wait for.
         println!("listening on http://{address}");
         let _ = std::io::stdout().flush();
+        // Enabled automated annotators label in the background, as jobs any server reports.
+        let models = tokio::spawn(concord_annotators::run_enabled_models(
+            store.clone(),
+            std::time::Duration::from_secs(60),
+        ));
         concord_server::serve(listener, state, shutdown_signal()).await?;
+        models.abort();
         store.close().await;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)

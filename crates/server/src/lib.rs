@@ -10,6 +10,7 @@ mod guidelines;
 mod items;
 mod markdown;
 mod middleware;
+mod models;
 mod openapi;
 mod projects;
 mod qa;
@@ -111,6 +112,7 @@ fn api_routes() -> Router<AppState> {
         .merge(qa::api::routes())
         .merge(releases::api::routes())
         .merge(sql::api::routes())
+        .merge(models::api::routes())
 }
 
 /// The server-rendered pages, each feature's own.

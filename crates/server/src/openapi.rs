@@ -150,6 +150,36 @@ pub const API_ROUTES: &[ApiRoute] = routes![
     ),
     (
         "get",
+        "/projects/{slug}/models",
+        "The project's automated annotators with their last run (labelled, failures, tokens, cost)",
+        "project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/models",
+        "Configure an automated annotator: name, kind openai|rules, base_url, model, api_key_env (the variable's name, never the key), temperature, max_concurrency, rate_per_minute, timeout_ms, prompt_template, rules, price_in_per_1k, price_out_per_1k",
+        "project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/models/{model}/enable",
+        "Let `concord serve` run this model",
+        "project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/models/{model}/disable",
+        "Stop `concord serve` from running this model",
+        "project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/models/{model}/run",
+        "Label the queue with this model now, as a background job",
+        "project_manager, admin"
+    ),
+    (
+        "get",
         "/projects/{slug}/export",
         "Items with their annotations, streamed (query: format jsonl|csv)",
         "qa_analyst, qa_expert, project_manager, admin"

@@ -13,6 +13,7 @@
 
 mod access;
 mod accounts;
+mod annotators;
 pub mod answer;
 mod audit;
 mod conn;
@@ -36,6 +37,11 @@ mod vocabulary;
 pub mod sql;
 
 pub use access::DEFAULT_ACCESS_TTL;
+pub use annotators::{
+    ModelAnnotator, ModelCall, ModelCallKey, ModelFailure, ModelLabel, ModelRun, ModelRunCounts,
+    NewModelAnnotator,
+};
+pub use vocabulary::ModelKind;
 pub use accounts::{LoginCheck, MIN_PASSWORD_LEN, NewUser, PasswordCost};
 pub use db::{Backend, Dialect, StoreOptions, system_now_ms};
 pub use error::{DatabaseError, Result, StoreError};

@@ -58,6 +58,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_saved_queries.sql"),
         postgres: include_str!("../migrations/postgres/0008_saved_queries.sql"),
     },
+    Migration {
+        name: "0009_automated_annotators",
+        sqlite: include_str!("../migrations/sqlite/0009_automated_annotators.sql"),
+        postgres: include_str!("../migrations/postgres/0009_automated_annotators.sql"),
+    },
 ];
 
 /// Advisory-lock key so that servers starting together on PostgreSQL migrate one at a time.

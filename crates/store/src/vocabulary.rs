@@ -140,6 +140,16 @@ stored_words! {
         ImportItems = "import_items",
         ImportAnnotations = "import_annotations",
         Consensus = "consensus",
+        ModelRun = "model_run",
+    }
+}
+
+stored_words! {
+    /// How an automated annotator answers: an OpenAI-compatible chat-completions server, or
+    /// keyword / regular-expression rules (offline). `model_annotators.kind`.
+    pub enum ModelKind {
+        OpenAi = "openai",
+        Rules = "rules",
     }
 }
 

@@ -126,3 +126,19 @@ fn the_json_api_does_not_depend_on_the_pages() {
         }
     }
 }
+
+#[test]
+fn the_annotators_write_no_sql_and_serve_nothing() {
+    let deps = dependencies("annotators");
+    for forbidden in ["sqlx", "rusqlite", "axum", "minijinja", "concord-server"] {
+        assert!(
+            !deps.contains(forbidden),
+            "annotators depends on {forbidden}"
+        );
+    }
+    let found = offenders(
+        "annotators",
+        &["sqlx::", "SELECT ", "INSERT INTO", "axum::"],
+    );
+    assert!(found.is_empty(), "{found:#?}");
+}

@@ -40,6 +40,13 @@ struct World {
 /// The release the release routes read.
 const RELEASE: &str = "r1";
 
+/// The automated annotator the model routes act on.
+const MODEL: &str = "baseline";
+
+/// A rules file for the catalog-safety schema.
+const MODEL_RULES: &str = r#"{"default": {"decision": "NOT_VIOLATING", "severity": "S0"},
+  "rules": [{"name": "lights", "keywords": ["lights"], "answer": {"decision": "BORDERLINE", "severity": "S2"}}]}"#;
+
 /// A member whose membership the member routes change.
 const SPARE: &str = "spare";
 
@@ -121,6 +128,12 @@ async fn world(app: &TestApp) -> World {
         .unwrap();
     app.store
         .create_release(project.id, RELEASE, "", json!({}), None)
+        .await
+        .unwrap();
+    let mut model = concord_store::NewModelAnnotator::new(MODEL, concord_store::ModelKind::Rules);
+    model.rules = MODEL_RULES.into();
+    app.store
+        .create_model_annotator(&project, model, None)
         .await
         .unwrap();
     let job_id = app
@@ -213,6 +226,7 @@ fn fill(path: &str, world: &World) -> String {
         .replace("{username}", SPARE)
         .replace("{name}", RELEASE)
         .replace("{other}", RELEASE)
+        .replace("{model}", MODEL)
 }
 
 /// A minimal valid request for a route (query and body), so that an allowed caller succeeds.
@@ -265,6 +279,10 @@ fn request_for(method: &str, path: &str, n: usize) -> (String, Option<Vec<u8>>) 
         ("post", "/projects/{slug}/assignments") => (
             String::new(),
             body(json!({"item_id": 1, "username": SPARE, "purpose": "rereview"})),
+        ),
+        ("post", "/projects/{slug}/models") => (
+            String::new(),
+            body(json!({"name": format!("made-{n}"), "kind": "rules", "rules": MODEL_RULES})),
         ),
         ("post", "/projects/{slug}/releases") => {
             (String::new(), body(json!({"name": format!("made-{n}")})))

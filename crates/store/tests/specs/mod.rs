@@ -1,4 +1,5 @@
 mod accounts;
+mod annotators;
 mod annotations;
 mod concurrency;
 mod export;

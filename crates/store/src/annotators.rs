@@ -1,0 +1,695 @@
+//! Automated annotators: their configuration (each labels as its own model account), the
+//! call cache that makes a re-run free, runs with their token and cost counters, answers that
+//! never became labels, and what each machine label was made with.
+//!
+//! The store keeps these records only; calling a model and deciding what is valid is the
+//! caller's (`concord-annotators`). The API key is never here: a configuration names the
+//! environment variable that holds it.
+
+use crate::audit::{self, AuditEvent};
+use crate::conn::Columns;
+use crate::error::{Result, StoreError};
+use crate::items::item_from_row;
+use crate::model::{AccountKind, AuditAction, Id, Item, Project};
+use crate::vocabulary::ModelKind;
+use crate::{Store, accounts};
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// A configured automated annotator.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelAnnotator {
+    pub id: Id,
+    pub project_id: Id,
+    /// The model account it labels as.
+    pub user_id: Id,
+    pub username: String,
+    pub name: String,
+    pub kind: ModelKind,
+    pub base_url: String,
+    pub model: String,
+    /// The environment variable holding the API key (never the key).
+    pub api_key_env: String,
+    pub temperature: f64,
+    pub max_concurrency: i64,
+    /// Requests started per minute at most; `None` is unlimited.
+    pub rate_per_minute: Option<i64>,
+    pub timeout_ms: i64,
+    /// Extra instructions put before the guideline in the prompt.
+    pub prompt_template: String,
+    /// The rules file's text (rules models).
+    pub rules: String,
+    pub price_in_per_1k: f64,
+    pub price_out_per_1k: f64,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// An automated annotator to configure. `name` becomes part of its account's user name
+/// (`{project}.{name}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewModelAnnotator {
+    pub name: String,
+    pub kind: ModelKind,
+    pub base_url: String,
+    pub model: String,
+    pub api_key_env: String,
+    pub temperature: f64,
+    pub max_concurrency: i64,
+    pub rate_per_minute: Option<i64>,
+    pub timeout_ms: i64,
+    pub prompt_template: String,
+    pub rules: String,
+    pub price_in_per_1k: f64,
+    pub price_out_per_1k: f64,
+}
+
+impl NewModelAnnotator {
+    /// A configuration with the defaults (4 concurrent requests, a minute's timeout, no
+    /// rate limit, free).
+    pub fn new(name: &str, kind: ModelKind) -> NewModelAnnotator {
+        NewModelAnnotator {
+            name: name.to_owned(),
+            kind,
+            base_url: String::new(),
+            model: String::new(),
+            api_key_env: String::new(),
+            temperature: 0.0,
+            max_concurrency: 4,
+            rate_per_minute: None,
+            timeout_ms: 60_000,
+            prompt_template: String::new(),
+            rules: String::new(),
+            price_in_per_1k: 0.0,
+            price_out_per_1k: 0.0,
+        }
+    }
+
+    /// Checks the configuration; the message names the field.
+    pub fn check(&self) -> Result<()> {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 40
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !name_ok {
+            return Err(StoreError::invalid(format!(
+                "model name {:?} must be 1–40 letters, digits, - or _",
+                self.name
+            )));
+        }
+        match self.kind {
+            ModelKind::OpenAi => {
+                if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://"))
+                {
+                    return Err(StoreError::invalid(format!(
+                        "base_url {:?} must be an http:// or https:// URL",
+                        self.base_url
+                    )));
+                }
+                if self.model.trim().is_empty() {
+                    return Err(StoreError::invalid("an openai model needs --model"));
+                }
+            }
+            ModelKind::Rules => {
+                if self.rules.trim().is_empty() {
+                    return Err(StoreError::invalid("a rules model needs its rules file"));
+                }
+            }
+        }
+        let env_ok = self
+            .api_key_env
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !env_ok || self.api_key_env.len() > 128 {
+            return Err(StoreError::invalid(format!(
+                "api_key_env {:?} must be the name of an environment variable (letters, digits, _)",
+                self.api_key_env
+            )));
+        }
+        if !(0.0..=2.0).contains(&self.temperature) {
+            return Err(StoreError::invalid("temperature must be between 0 and 2"));
+        }
+        if !(1..=256).contains(&self.max_concurrency) {
+            return Err(StoreError::invalid("max_concurrency must be 1 to 256"));
+        }
+        if self.rate_per_minute.is_some_and(|r| r < 1) {
+            return Err(StoreError::invalid("rate_per_minute must be at least 1"));
+        }
+        if !(100..=3_600_000).contains(&self.timeout_ms) {
+            return Err(StoreError::invalid("the timeout must be 100 ms to an hour"));
+        }
+        let price_ok = |p: f64| p.is_finite() && p >= 0.0;
+        if !price_ok(self.price_in_per_1k) || !price_ok(self.price_out_per_1k) {
+            return Err(StoreError::invalid(
+                "prices per 1k tokens must be zero or positive",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What determines a model's answer; a cached answer is reused only when all of it matches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ModelCallKey {
+    pub item_id: Id,
+    /// `None` when the project had no published guideline.
+    pub guideline_version_id: Option<Id>,
+    pub schema_version_id: Id,
+    pub prompt_digest: String,
+    pub model: String,
+}
+
+/// A model's raw answer as it came back, with what it cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelCall {
+    pub raw_answer: String,
+    pub model_version: String,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+}
+
+/// Counters of one run (also used as an increment).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ModelRunCounts {
+    pub labelled: i64,
+    pub failures: i64,
+    /// Answers taken from the cache (no call, no cost).
+    pub cached: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelRun {
+    pub id: Id,
+    pub annotator_id: Id,
+    pub job_id: Option<Id>,
+    pub counts: ModelRunCounts,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// An answer that did not become a label.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelFailure {
+    pub id: Id,
+    pub run_id: Id,
+    pub item_id: Id,
+    pub raw_answer: String,
+    pub reason: String,
+    pub created_at: i64,
+}
+
+/// What a machine label was made with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelLabel {
+    pub annotation_id: Id,
+    pub annotator_id: Id,
+    pub model: String,
+    pub model_version: String,
+    pub prompt_digest: String,
+    pub guideline_version_id: Option<Id>,
+    /// The model's stated confidence in its answer, when it gave one.
+    pub confidence: Option<f64>,
+}
+
+const ANNOTATOR_COLUMNS: &str = "m.id, m.project_id, m.user_id, u.username, m.name, m.kind, \
+     m.base_url, m.model, m.api_key_env, m.temperature, m.max_concurrency, m.rate_per_minute, \
+     m.timeout_ms, m.prompt_template, m.rules, m.price_in_per_1k, m.price_out_per_1k, \
+     m.enabled, m.created_at, m.updated_at";
+
+fn annotator_from_row(row: &AnyRow) -> Result<ModelAnnotator> {
+    Ok(ModelAnnotator {
+        id: row.try_get("id")?,
+        project_id: row.try_get("project_id")?,
+        user_id: row.try_get("user_id")?,
+        username: row.try_get("username")?,
+        name: row.try_get("name")?,
+        kind: row.col("kind")?,
+        base_url: row.try_get("base_url")?,
+        model: row.try_get("model")?,
+        api_key_env: row.try_get("api_key_env")?,
+        temperature: row.try_get("temperature")?,
+        max_concurrency: row.try_get("max_concurrency")?,
+        rate_per_minute: row.try_get("rate_per_minute")?,
+        timeout_ms: row.try_get("timeout_ms")?,
+        prompt_template: row.try_get("prompt_template")?,
+        rules: row.try_get("rules")?,
+        price_in_per_1k: row.try_get("price_in_per_1k")?,
+        price_out_per_1k: row.try_get("price_out_per_1k")?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn run_from_row(row: &AnyRow) -> Result<ModelRun> {
+    Ok(ModelRun {
+        id: row.try_get("id")?,
+        annotator_id: row.try_get("annotator_id")?,
+        job_id: row.try_get("job_id")?,
+        counts: ModelRunCounts {
+            labelled: row.try_get("labelled")?,
+            failures: row.try_get("failures")?,
+            cached: row.try_get("cached")?,
+            prompt_tokens: row.try_get("prompt_tokens")?,
+            completion_tokens: row.try_get("completion_tokens")?,
+            cost: row.try_get("cost")?,
+        },
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+impl Store {
+    /// Configures an automated annotator and creates the model account it labels as
+    /// (`{project slug}.{name}`), in one transaction.
+    pub async fn create_model_annotator(
+        &self,
+        project: &Project,
+        new: NewModelAnnotator,
+        actor: Option<Id>,
+    ) -> Result<ModelAnnotator> {
+        new.check()?;
+        let username = format!("{}.{}", project.slug, new.name);
+        if !accounts::valid_username(&username) {
+            return Err(StoreError::invalid(format!(
+                "the model account name {username:?} is too long; choose a shorter model name"
+            )));
+        }
+        let project_id = project.id;
+        let name = new.name.clone();
+        let created = self
+            .write(move |c| {
+                Box::pin(async move {
+                    let user = sqlx::query(
+                        "INSERT INTO users (username, display_name, is_admin, kind) \
+                         VALUES ($1, $2, 0, $3) RETURNING id",
+                    )
+                    .bind(&username)
+                    .bind(&new.name)
+                    .bind(AccountKind::Model.as_str())
+                    .fetch_one(&mut *c)
+                    .await?;
+                    let user_id: Id = user.try_get("id")?;
+                    let row = sqlx::query(
+                        "INSERT INTO model_annotators (project_id, user_id, name, kind, base_url, \
+                         model, api_key_env, temperature, max_concurrency, rate_per_minute, \
+                         timeout_ms, prompt_template, rules, price_in_per_1k, price_out_per_1k) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+                         RETURNING id",
+                    )
+                    .bind(project_id)
+                    .bind(user_id)
+                    .bind(&new.name)
+                    .bind(new.kind.as_str())
+                    .bind(&new.base_url)
+                    .bind(&new.model)
+                    .bind(&new.api_key_env)
+                    .bind(new.temperature)
+                    .bind(new.max_concurrency)
+                    .bind(new.rate_per_minute)
+                    .bind(new.timeout_ms)
+                    .bind(&new.prompt_template)
+                    .bind(&new.rules)
+                    .bind(new.price_in_per_1k)
+                    .bind(new.price_out_per_1k)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    let id: Id = row.try_get("id")?;
+                    let after = sqlx::query(&format!(
+                        "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m \
+                         JOIN users u ON u.id = m.user_id WHERE m.id = $1"
+                    ))
+                    .bind(id)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    let annotator = annotator_from_row(&after)?;
+                    audit::record(
+                        c,
+                        AuditEvent {
+                            actor,
+                            project: Some(project_id),
+                            action: AuditAction::Create,
+                            entity: "model_annotator",
+                            entity_id: Some(id),
+                            before: None,
+                            after: audit::snapshot(&annotator),
+                        },
+                    )
+                    .await?;
+                    Ok(annotator)
+                })
+            })
+            .await;
+        match created {
+            Err(e) if e.is_unique_violation() => Err(StoreError::conflict(format!(
+                "a model named {name:?} (or its account) already exists"
+            ))),
+            other => other,
+        }
+    }
+
+    /// The project's automated annotators, by name.
+    pub async fn model_annotators(&self, project_id: Id) -> Result<Vec<ModelAnnotator>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m JOIN users u ON u.id = m.user_id \
+             WHERE m.project_id = $1 ORDER BY m.name"
+        ))
+        .bind(project_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(annotator_from_row).collect()
+    }
+
+    /// Every enabled automated annotator of every project (what `concord serve` runs).
+    pub async fn enabled_model_annotators(&self) -> Result<Vec<ModelAnnotator>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m JOIN users u ON u.id = m.user_id \
+             WHERE m.enabled = 1 ORDER BY m.project_id, m.name"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(annotator_from_row).collect()
+    }
+
+    pub async fn model_annotator(&self, project_id: Id, name: &str) -> Result<ModelAnnotator> {
+        let row = sqlx::query(&format!(
+            "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m JOIN users u ON u.id = m.user_id \
+             WHERE m.project_id = $1 AND m.name = $2"
+        ))
+        .bind(project_id)
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("model {name:?} in this project")))?;
+        annotator_from_row(&row)
+    }
+
+    /// Turns a model on or off; a disabled model is not run by `concord serve`.
+    pub async fn set_model_enabled(
+        &self,
+        project_id: Id,
+        name: &str,
+        enabled: bool,
+        actor: Option<Id>,
+    ) -> Result<ModelAnnotator> {
+        let before = self.model_annotator(project_id, name).await?;
+        let now = self.dialect().now_ms();
+        let id = before.id;
+        let after = self
+            .write(move |c| {
+                Box::pin(async move {
+                    sqlx::query(&format!(
+                        "UPDATE model_annotators SET enabled = $1, updated_at = {now} WHERE id = $2"
+                    ))
+                    .bind(enabled as i64)
+                    .bind(id)
+                    .execute(&mut *c)
+                    .await?;
+                    let row = sqlx::query(&format!(
+                        "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m \
+                         JOIN users u ON u.id = m.user_id WHERE m.id = $1"
+                    ))
+                    .bind(id)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    let after = annotator_from_row(&row)?;
+                    audit::record(
+                        c,
+                        AuditEvent {
+                            actor,
+                            project: Some(project_id),
+                            action: AuditAction::Update,
+                            entity: "model_annotator",
+                            entity_id: Some(id),
+                            before: audit::snapshot(&before),
+                            after: audit::snapshot(&after),
+                        },
+                    )
+                    .await?;
+                    Ok(after)
+                })
+            })
+            .await?;
+        Ok(after)
+    }
+
+    /// The cached answer for exactly these inputs, if any.
+    pub async fn cached_model_call(&self, key: &ModelCallKey) -> Result<Option<ModelCall>> {
+        let row = sqlx::query(
+            "SELECT raw_answer, model_version, prompt_tokens, completion_tokens FROM model_calls \
+             WHERE item_id = $1 AND guideline_version_id = $2 AND schema_version_id = $3 \
+               AND prompt_digest = $4 AND model = $5",
+        )
+        .bind(key.item_id)
+        .bind(key.guideline_version_id.unwrap_or(0))
+        .bind(key.schema_version_id)
+        .bind(&key.prompt_digest)
+        .bind(&key.model)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| {
+            Ok(ModelCall {
+                raw_answer: row.try_get("raw_answer")?,
+                model_version: row.try_get("model_version")?,
+                prompt_tokens: row.try_get("prompt_tokens")?,
+                completion_tokens: row.try_get("completion_tokens")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Keeps a model's answer for these inputs; the first answer stored stays.
+    pub async fn save_model_call(&self, key: ModelCallKey, call: ModelCall) -> Result<()> {
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO model_calls (item_id, guideline_version_id, schema_version_id, \
+                     prompt_digest, model, raw_answer, model_version, prompt_tokens, \
+                     completion_tokens) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (item_id, guideline_version_id, schema_version_id, \
+                     prompt_digest, model) DO NOTHING",
+                )
+                .bind(key.item_id)
+                .bind(key.guideline_version_id.unwrap_or(0))
+                .bind(key.schema_version_id)
+                .bind(&key.prompt_digest)
+                .bind(&key.model)
+                .bind(&call.raw_answer)
+                .bind(&call.model_version)
+                .bind(call.prompt_tokens)
+                .bind(call.completion_tokens)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    pub async fn start_model_run(&self, annotator_id: Id, job_id: Option<Id>) -> Result<ModelRun> {
+        let id = self
+            .write(move |c| {
+                Box::pin(async move {
+                    let row = sqlx::query(
+                        "INSERT INTO model_runs (annotator_id, job_id) VALUES ($1, $2) RETURNING id",
+                    )
+                    .bind(annotator_id)
+                    .bind(job_id)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    Ok(row.try_get::<Id, _>("id")?)
+                })
+            })
+            .await?;
+        self.model_run(id).await
+    }
+
+    /// Adds `delta` to a run's counters.
+    pub async fn count_model_run(&self, run_id: Id, delta: ModelRunCounts) -> Result<()> {
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE model_runs SET labelled = labelled + $1, failures = failures + $2, \
+                     cached = cached + $3, prompt_tokens = prompt_tokens + $4, \
+                     completion_tokens = completion_tokens + $5, cost = cost + $6 WHERE id = $7",
+                )
+                .bind(delta.labelled)
+                .bind(delta.failures)
+                .bind(delta.cached)
+                .bind(delta.prompt_tokens)
+                .bind(delta.completion_tokens)
+                .bind(delta.cost)
+                .bind(run_id)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    pub async fn finish_model_run(&self, run_id: Id) -> Result<ModelRun> {
+        let now = self.dialect().now_ms();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(&format!(
+                    "UPDATE model_runs SET finished_at = {now} WHERE id = $1"
+                ))
+                .bind(run_id)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            })
+        })
+        .await?;
+        self.model_run(run_id).await
+    }
+
+    pub async fn model_run(&self, run_id: Id) -> Result<ModelRun> {
+        let row = sqlx::query("SELECT * FROM model_runs WHERE id = $1")
+            .bind(run_id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("model run {run_id}")))?;
+        run_from_row(&row)
+    }
+
+    /// A model's runs, newest first.
+    pub async fn model_runs(&self, annotator_id: Id, limit: i64) -> Result<Vec<ModelRun>> {
+        let rows = sqlx::query(
+            "SELECT * FROM model_runs WHERE annotator_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(annotator_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    pub async fn record_model_failure(
+        &self,
+        run_id: Id,
+        item_id: Id,
+        raw_answer: &str,
+        reason: &str,
+    ) -> Result<()> {
+        let (raw_answer, reason) = (raw_answer.to_owned(), reason.to_owned());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO model_failures (run_id, item_id, raw_answer, reason) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(run_id)
+                .bind(item_id)
+                .bind(raw_answer)
+                .bind(reason)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// A run's failures in the order they happened.
+    pub async fn model_failures(&self, run_id: Id) -> Result<Vec<ModelFailure>> {
+        let rows = sqlx::query("SELECT * FROM model_failures WHERE run_id = $1 ORDER BY id")
+            .bind(run_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ModelFailure {
+                    id: row.try_get("id")?,
+                    run_id: row.try_get("run_id")?,
+                    item_id: row.try_get("item_id")?,
+                    raw_answer: row.try_get("raw_answer")?,
+                    reason: row.try_get("reason")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records what a machine label was made with. Recording the same label again (a
+    /// replayed submission) keeps the first record.
+    pub async fn record_model_label(&self, label: ModelLabel) -> Result<()> {
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO model_labels (annotation_id, annotator_id, model, model_version, \
+                     prompt_digest, guideline_version_id, confidence) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (annotation_id) DO NOTHING",
+                )
+                .bind(label.annotation_id)
+                .bind(label.annotator_id)
+                .bind(&label.model)
+                .bind(&label.model_version)
+                .bind(&label.prompt_digest)
+                .bind(label.guideline_version_id)
+                .bind(label.confidence)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    pub async fn model_label(&self, annotation_id: Id) -> Result<Option<ModelLabel>> {
+        let row = sqlx::query("SELECT * FROM model_labels WHERE annotation_id = $1")
+            .bind(annotation_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|row| {
+            Ok(ModelLabel {
+                annotation_id: row.try_get("annotation_id")?,
+                annotator_id: row.try_get("annotator_id")?,
+                model: row.try_get("model")?,
+                model_version: row.try_get("model_version")?,
+                prompt_digest: row.try_get("prompt_digest")?,
+                guideline_version_id: row.try_get("guideline_version_id")?,
+                confidence: row.try_get("confidence")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The next items a model account has not had, in the queue's order for models (no
+    /// lease taken): what a run may start answering before the queue serves them. The queue
+    /// remains the judge of what is served; this is a read ahead.
+    pub async fn model_backlog(
+        &self,
+        project_id: Id,
+        user_id: Id,
+        after: Option<(i64, Id)>,
+        limit: i64,
+    ) -> Result<Vec<Item>> {
+        let (priority, after_id) = after.unwrap_or((i64::MAX, 0));
+        let rows = sqlx::query(
+            "SELECT i.id, i.project_id, i.external_id, i.item_type, i.title, i.creators, \
+                    i.metadata, i.text_fields, i.media_url, i.priority, i.state, i.is_gold, \
+                    i.gold_answer, i.created_at, i.updated_at \
+             FROM items i WHERE i.project_id = $1 AND i.is_gold = 0 AND i.state <> 'adjudicated' \
+               AND (i.priority < $3 OR (i.priority = $3 AND i.id > $4)) \
+               AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.user_id = $2) \
+             ORDER BY i.priority DESC, i.id LIMIT $5",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .bind(priority)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(item_from_row).collect()
+    }
+}
