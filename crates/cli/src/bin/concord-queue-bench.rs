@@ -139,7 +139,7 @@ async fn prepare(
                 display_name: None,
                 password: None,
                 is_admin: false,
-                kind: "human".into(),
+                kind: concord_store::AccountKind::Human,
             },
             None,
         )

@@ -98,8 +98,7 @@ impl Store {
             scope.projects.push(found.id);
             // As on the adjudication page: names for those who manage the members, and for
             // analysts only where the project shows annotator names.
-            let shown = crate::QaSettings::from_project_settings(&found.settings)
-                .is_ok_and(|qa| qa.show_annotator_names);
+            let shown = found.settings.qa.show_annotator_names;
             if role.allows(Permission::ManageMembers) || shown {
                 scope.names_visible.push(found.id);
             }
