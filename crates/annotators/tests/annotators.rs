@@ -280,7 +280,8 @@ async fn valid_answers_become_labels_with_what_they_were_made_with() {
     );
     let labels = model_labels(&f, &model).await;
     assert_eq!(labels.len(), 6, "one label per item, none twice");
-    let request = &server.requests.lock().unwrap()[0];
+    // A copy, so that no lock is held across the awaits below.
+    let request = server.requests.lock().unwrap()[0].clone();
     assert_eq!(request["model"], "tiny-model");
     assert_eq!(request["response_format"]["type"], "json_schema");
     let system = request["messages"][0]["content"].as_str().unwrap();

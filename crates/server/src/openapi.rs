@@ -319,7 +319,7 @@ pub const API_ROUTES: &[ApiRoute] = routes![
     (
         "post",
         "/sql",
-        "Run one read-only SELECT over the documented views of the projects where the caller may query (body: query, project, limit); a failed query is a 400 with the database's message and position",
+        "Run one read-only query over the documented views of the projects where the caller may query (body: query, project, limit); a failed query is a 400 with the database's message and position",
         "qa_analyst, project_manager, admin"
     ),
     (

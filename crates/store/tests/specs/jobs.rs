@@ -86,10 +86,10 @@ async fn a_projects_jobs_are_listed_newest_first(store: TestStore) {
         JobKind::ImportAnnotations,
         JobKind::Consensus,
     ];
-    for n in 0..4 {
+    for kind in podcasts_kinds {
         mine.push(
             store
-                .create_job(podcasts_kinds[n], Some(podcasts.id), None, "")
+                .create_job(kind, Some(podcasts.id), None, "")
                 .await
                 .unwrap()
                 .id,
