@@ -33,16 +33,15 @@ mod queue;
 pub mod queue_rules;
 mod releases;
 mod schema;
-mod vocabulary;
 pub mod sql;
+mod vocabulary;
 
 pub use access::DEFAULT_ACCESS_TTL;
+pub use accounts::{LoginCheck, MIN_PASSWORD_LEN, NewUser, PasswordCost};
 pub use annotators::{
     ModelAnnotator, ModelCall, ModelCallKey, ModelFailure, ModelLabel, ModelRun, ModelRunCounts,
     NewModelAnnotator,
 };
-pub use vocabulary::ModelKind;
-pub use accounts::{LoginCheck, MIN_PASSWORD_LEN, NewUser, PasswordCost};
 pub use db::{Backend, Dialect, StoreOptions, system_now_ms};
 pub use error::{DatabaseError, Result, StoreError};
 pub use imports::{
@@ -71,6 +70,7 @@ pub use releases::{
 };
 pub use schema::{LabelSchema, Question, QuestionKind, SchemaOption};
 pub use sql::{NewSavedQuery, SavedQuery, SqlAnswer, SqlLimits, SqlScope};
+pub use vocabulary::ModelKind;
 
 use db::Inner;
 use std::sync::Arc;

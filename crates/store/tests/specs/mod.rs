@@ -1,6 +1,6 @@
 mod accounts;
-mod annotators;
 mod annotations;
+mod annotators;
 mod concurrency;
 mod export;
 mod items;
