@@ -90,24 +90,29 @@ async fn add_model(
 
 async fn enable_model(
     State(state): State<AppState>,
-    ProjectAccess { auth, project, .. }: ProjectAccess<need::EditSettings>,
+    access: ProjectAccess<need::EditSettings>,
     Path((_, name)): Path<(String, String)>,
 ) -> AppResult<Json<Value>> {
-    let model = state
-        .store
-        .set_model_enabled(project.id, &name, true, Some(auth.user.id))
-        .await?;
-    Ok(Json(json!({"model": model})))
+    set_enabled(&state, access, &name, true).await
 }
 
 async fn disable_model(
     State(state): State<AppState>,
-    ProjectAccess { auth, project, .. }: ProjectAccess<need::EditSettings>,
+    access: ProjectAccess<need::EditSettings>,
     Path((_, name)): Path<(String, String)>,
+) -> AppResult<Json<Value>> {
+    set_enabled(&state, access, &name, false).await
+}
+
+async fn set_enabled(
+    state: &AppState,
+    ProjectAccess { auth, project, .. }: ProjectAccess<need::EditSettings>,
+    name: &str,
+    enabled: bool,
 ) -> AppResult<Json<Value>> {
     let model = state
         .store
-        .set_model_enabled(project.id, &name, false, Some(auth.user.id))
+        .set_model_enabled(project.id, name, enabled, Some(auth.user.id))
         .await?;
     Ok(Json(json!({"model": model})))
 }
