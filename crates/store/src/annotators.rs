@@ -89,6 +89,13 @@ impl NewModelAnnotator {
 
     /// Checks the configuration; the message names the field.
     pub fn check(&self) -> Result<()> {
+        self.check_name()?;
+        self.check_kind_fields()?;
+        self.check_api_key_env()?;
+        self.check_limits()
+    }
+
+    fn check_name(&self) -> Result<()> {
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 40
             && self
@@ -101,6 +108,11 @@ impl NewModelAnnotator {
                 self.name
             )));
         }
+        Ok(())
+    }
+
+    /// What each kind cannot do without: an endpoint and a model name, or its rules.
+    fn check_kind_fields(&self) -> Result<()> {
         match self.kind {
             ModelKind::OpenAi => {
                 if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://"))
@@ -120,6 +132,10 @@ impl NewModelAnnotator {
                 }
             }
         }
+        Ok(())
+    }
+
+    fn check_api_key_env(&self) -> Result<()> {
         let env_ok = self
             .api_key_env
             .chars()
@@ -130,6 +146,10 @@ impl NewModelAnnotator {
                 self.api_key_env
             )));
         }
+        Ok(())
+    }
+
+    fn check_limits(&self) -> Result<()> {
         if !(0.0..=2.0).contains(&self.temperature) {
             return Err(StoreError::invalid("temperature must be between 0 and 2"));
         }
@@ -266,6 +286,58 @@ fn run_from_row(row: &AnyRow) -> Result<ModelRun> {
     })
 }
 
+/// The account a model labels as: kind `model`, never a person.
+async fn insert_model_account(
+    c: &mut sqlx::AnyConnection,
+    username: &str,
+    display_name: &str,
+) -> Result<Id> {
+    let user = sqlx::query(
+        "INSERT INTO users (username, display_name, is_admin, kind) \
+         VALUES ($1, $2, 0, $3) RETURNING id",
+    )
+    .bind(username)
+    .bind(display_name)
+    .bind(AccountKind::Model.as_str())
+    .fetch_one(&mut *c)
+    .await?;
+    Ok(user.try_get("id")?)
+}
+
+// long: one column list and its binds, in the same order.
+async fn insert_model_configuration(
+    c: &mut sqlx::AnyConnection,
+    project_id: Id,
+    user_id: Id,
+    new: &NewModelAnnotator,
+) -> Result<Id> {
+    let row = sqlx::query(
+        "INSERT INTO model_annotators (project_id, user_id, name, kind, base_url, \
+         model, api_key_env, temperature, max_concurrency, rate_per_minute, \
+         timeout_ms, prompt_template, rules, price_in_per_1k, price_out_per_1k) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         RETURNING id",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .bind(&new.name)
+    .bind(new.kind.as_str())
+    .bind(&new.base_url)
+    .bind(&new.model)
+    .bind(&new.api_key_env)
+    .bind(new.temperature)
+    .bind(new.max_concurrency)
+    .bind(new.rate_per_minute)
+    .bind(new.timeout_ms)
+    .bind(&new.prompt_template)
+    .bind(&new.rules)
+    .bind(new.price_in_per_1k)
+    .bind(new.price_out_per_1k)
+    .fetch_one(&mut *c)
+    .await?;
+    Ok(row.try_get("id")?)
+}
+
 impl Store {
     /// Configures an automated annotator and creates the model account it labels as
     /// (`{project slug}.{name}`), in one transaction.
@@ -287,41 +359,8 @@ impl Store {
         let created = self
             .write(move |c| {
                 Box::pin(async move {
-                    let user = sqlx::query(
-                        "INSERT INTO users (username, display_name, is_admin, kind) \
-                         VALUES ($1, $2, 0, $3) RETURNING id",
-                    )
-                    .bind(&username)
-                    .bind(&new.name)
-                    .bind(AccountKind::Model.as_str())
-                    .fetch_one(&mut *c)
-                    .await?;
-                    let user_id: Id = user.try_get("id")?;
-                    let row = sqlx::query(
-                        "INSERT INTO model_annotators (project_id, user_id, name, kind, base_url, \
-                         model, api_key_env, temperature, max_concurrency, rate_per_minute, \
-                         timeout_ms, prompt_template, rules, price_in_per_1k, price_out_per_1k) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-                         RETURNING id",
-                    )
-                    .bind(project_id)
-                    .bind(user_id)
-                    .bind(&new.name)
-                    .bind(new.kind.as_str())
-                    .bind(&new.base_url)
-                    .bind(&new.model)
-                    .bind(&new.api_key_env)
-                    .bind(new.temperature)
-                    .bind(new.max_concurrency)
-                    .bind(new.rate_per_minute)
-                    .bind(new.timeout_ms)
-                    .bind(&new.prompt_template)
-                    .bind(&new.rules)
-                    .bind(new.price_in_per_1k)
-                    .bind(new.price_out_per_1k)
-                    .fetch_one(&mut *c)
-                    .await?;
-                    let id: Id = row.try_get("id")?;
+                    let user_id = insert_model_account(c, &username, &new.name).await?;
+                    let id = insert_model_configuration(c, project_id, user_id, &new).await?;
                     let after = sqlx::query(&format!(
                         "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m \
                          JOIN users u ON u.id = m.user_id WHERE m.id = $1"

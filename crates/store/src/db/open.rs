@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use super::Inner;
 use super::dialect::{Backend, Dialect};
 use super::log_sync::wal_path;
-use super::writer::spawn_writer;
+use super::writer::{WriteJob, spawn_writer};
 
 /// How to open a store.
 #[derive(Debug, Clone)]
@@ -107,66 +107,20 @@ impl Store {
         sqlx::any::install_default_drivers();
         let (backend, url) = normalise_url(&options.url);
         let schema = options.pg_schema.clone();
-        if let Some(name) = &schema
-            && !valid_schema_name(name)
-        {
-            return Err(StoreError::invalid(format!(
-                "schema name {name:?} must be lower-case letters, digits and underscores"
-            )));
+        if let Some(name) = &schema {
+            create_pg_schema(backend, &url, name).await?;
         }
-        if backend == Backend::Postgres
-            && let Some(name) = &schema
-        {
-            let mut conn = AnyConnection::connect(&url).await?;
-            conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {name}").as_str())
-                .await?;
-            conn.close().await?;
-        }
-
-        let after_connect_schema = schema.clone();
-        let pool = AnyPoolOptions::new()
-            .max_connections(options.max_connections.max(2))
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _meta| {
-                let schema = after_connect_schema.clone();
-                Box::pin(async move {
-                    match backend {
-                        Backend::Sqlite => {
-                            conn.execute(SQLITE_PRAGMAS).await?;
-                        }
-                        Backend::Postgres => {
-                            if let Some(name) = schema {
-                                conn.execute(format!("SET search_path TO {name}").as_str())
-                                    .await?;
-                            }
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await?;
-
-        let mut readers = None;
-        let writer = match backend {
+        let pool = connect_pool(backend, &url, schema, options.max_connections).await?;
+        let (writer, readers) = match backend {
             Backend::Sqlite => {
-                let mut conn = AnyConnection::connect(&url).await?;
-                conn.execute(SQLITE_PRAGMAS).await?;
-                // The one writer gets a larger page cache (64 MiB, filled only as used):
-                // bulk writes touch indexes far bigger than the default 2 MiB.
-                conn.execute("PRAGMA cache_size = -65536").await?;
-                migrate::apply(&mut conn, backend).await?;
-                let native = open_native(&url)?;
-                readers = Some(NativeReaders::new(sqlite_path(&url)?));
-                let (tx, rx) = mpsc::channel(4096);
-                let log = wal_path(&sqlite_path(&url)?);
-                spawn_writer(conn, native, log, rx, options.group_commit_limit.max(1))?;
-                Some(tx)
+                let (writer, readers) =
+                    start_sqlite_writer(&url, options.group_commit_limit).await?;
+                (Some(writer), Some(readers))
             }
             Backend::Postgres => {
                 let mut conn = pool.acquire().await?;
                 migrate::apply(&mut conn, backend).await?;
-                None
+                (None, None)
             }
         };
         Ok(Store {
@@ -246,4 +200,74 @@ mod url_tests {
         }
         assert_eq!(normalise_url("postgres://h/db").0, Backend::Postgres);
     }
+}
+
+/// Checks the PostgreSQL schema's name (on any back end, so a typo is caught on SQLite too)
+/// and creates the schema on PostgreSQL.
+async fn create_pg_schema(backend: Backend, url: &str, name: &str) -> Result<()> {
+    if !valid_schema_name(name) {
+        return Err(StoreError::invalid(format!(
+            "schema name {name:?} must be lower-case letters, digits and underscores"
+        )));
+    }
+    if backend == Backend::Postgres {
+        let mut conn = AnyConnection::connect(url).await?;
+        conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {name}").as_str())
+            .await?;
+        conn.close().await?;
+    }
+    Ok(())
+}
+
+/// The sqlx pool every read and non-hot write uses; each connection gets SQLite's pragmas
+/// or PostgreSQL's search path.
+async fn connect_pool(
+    backend: Backend,
+    url: &str,
+    schema: Option<String>,
+    max_connections: u32,
+) -> Result<AnyPool> {
+    let pool = AnyPoolOptions::new()
+        .max_connections(max_connections.max(2))
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(move |conn, _meta| {
+            let schema = schema.clone();
+            Box::pin(async move {
+                match backend {
+                    Backend::Sqlite => {
+                        conn.execute(SQLITE_PRAGMAS).await?;
+                    }
+                    Backend::Postgres => {
+                        if let Some(name) = schema {
+                            conn.execute(format!("SET search_path TO {name}").as_str())
+                                .await?;
+                        }
+                    }
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?;
+    Ok(pool)
+}
+
+/// SQLite's single writer: migrations first, then the writer thread with its sqlx and
+/// native connections, and the read-only native connections for the hot reads.
+async fn start_sqlite_writer(
+    url: &str,
+    group_commit_limit: usize,
+) -> Result<(mpsc::Sender<WriteJob>, NativeReaders)> {
+    let mut conn = AnyConnection::connect(url).await?;
+    conn.execute(SQLITE_PRAGMAS).await?;
+    // The one writer gets a larger page cache (64 MiB, filled only as used):
+    // bulk writes touch indexes far bigger than the default 2 MiB.
+    conn.execute("PRAGMA cache_size = -65536").await?;
+    migrate::apply(&mut conn, Backend::Sqlite).await?;
+    let native = open_native(url)?;
+    let readers = NativeReaders::new(sqlite_path(url)?);
+    let (tx, rx) = mpsc::channel(4096);
+    let log = wal_path(&sqlite_path(url)?);
+    spawn_writer(conn, native, log, rx, group_commit_limit.max(1))?;
+    Ok((tx, readers))
 }

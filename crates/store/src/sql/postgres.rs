@@ -71,28 +71,73 @@ async fn set_up(store: &Store, concurrent: usize) -> Result<Reader> {
         .bind(SETUP_LOCK)
         .execute(&mut *tx)
         .await?;
-    let row =
-        sqlx::query("SELECT current_schema()::text AS tables, current_database()::text AS db")
-            .fetch_one(&mut *tx)
-            .await?;
-    let tables: String = row.try_get("tables")?;
-    let database: String = row.try_get("db")?;
-    let views_schema = if tables == "public" {
-        "concord_sql".to_owned()
-    } else {
-        format!("{tables}_sql")
-    };
-    if views_schema.len() > 63 {
-        return Err(StoreError::invalid(format!(
-            "the SQL views' schema name {views_schema:?} is longer than PostgreSQL allows; \
-             use a shorter --database-schema"
-        )));
-    }
-    let role = format!(
-        "concord_sql_{}",
-        &crate::accounts::hex(&Sha256::digest(format!("{database}.{views_schema}")))[..16]
-    );
+    let names = SetupNames::of_this_database(&mut tx).await?;
+    replace_views_if_changed(&mut tx, &names).await?;
+    create_role(&mut tx, &names).await?;
+    guard_functions(&mut tx, &names.role).await?;
+    tx.commit().await?;
 
+    let options: sqlx::postgres::PgConnectOptions = store.inner.url.parse()?;
+    let pool = PgPoolOptions::new()
+        .max_connections(concurrent.max(1) as u32)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_lazy_with(options.statement_cache_capacity(0));
+    Ok(Reader {
+        pool,
+        views_schema: names.views_schema,
+        role: names.role,
+    })
+}
+
+type SetupTx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// Where the views live and who runs the queries, named after this instance's tables.
+struct SetupNames {
+    tables: String,
+    views_schema: String,
+    role: String,
+}
+
+impl SetupNames {
+    async fn of_this_database(tx: &mut SetupTx) -> Result<SetupNames> {
+        let row =
+            sqlx::query("SELECT current_schema()::text AS tables, current_database()::text AS db")
+                .fetch_one(&mut **tx)
+                .await?;
+        let tables: String = row.try_get("tables")?;
+        let database: String = row.try_get("db")?;
+        let views_schema = if tables == "public" {
+            "concord_sql".to_owned()
+        } else {
+            format!("{tables}_sql")
+        };
+        if views_schema.len() > 63 {
+            return Err(StoreError::invalid(format!(
+                "the SQL views' schema name {views_schema:?} is longer than PostgreSQL allows; \
+                 use a shorter --database-schema"
+            )));
+        }
+        // Role names are cluster-wide: the database and the schema make it unique.
+        let role = format!(
+            "concord_sql_{}",
+            &crate::accounts::hex(&Sha256::digest(format!("{database}.{views_schema}")))[..16]
+        );
+        Ok(SetupNames {
+            tables,
+            views_schema,
+            role,
+        })
+    }
+}
+
+/// The views are made again only when their text changed (a fingerprint in the schema's
+/// comment), so servers of the same version leave each other's views alone.
+async fn replace_views_if_changed(tx: &mut SetupTx, names: &SetupNames) -> Result<()> {
+    let SetupNames {
+        tables,
+        views_schema,
+        ..
+    } = names;
     let bodies: Vec<String> = VIEWS
         .iter()
         .map(|view| {
@@ -110,24 +155,34 @@ async fn set_up(store: &Store, concurrent: usize) -> Result<Reader> {
         "SELECT obj_description(n.oid, 'pg_namespace') AS note FROM pg_namespace n \
          WHERE n.nspname = $1",
     )
-    .bind(&views_schema)
-    .fetch_optional(&mut *tx)
+    .bind(views_schema)
+    .fetch_optional(&mut **tx)
     .await?
     .map(|row| row.try_get::<Option<String>, _>("note"))
     .transpose()?
     .flatten();
-    if current.as_deref() != Some(fingerprint.as_str()) {
-        tx.execute(format!("DROP SCHEMA IF EXISTS \"{views_schema}\" CASCADE").as_str())
-            .await?;
-        tx.execute(format!("CREATE SCHEMA \"{views_schema}\"").as_str())
-            .await?;
-        for (view, body) in VIEWS.iter().zip(&bodies) {
-            tx.execute(format!("CREATE VIEW \"{views_schema}\".{} AS {body}", view.name).as_str())
-                .await?;
-        }
-        tx.execute(format!("COMMENT ON SCHEMA \"{views_schema}\" IS '{fingerprint}'").as_str())
+    if current.as_deref() == Some(fingerprint.as_str()) {
+        return Ok(());
+    }
+    tx.execute(format!("DROP SCHEMA IF EXISTS \"{views_schema}\" CASCADE").as_str())
+        .await?;
+    tx.execute(format!("CREATE SCHEMA \"{views_schema}\"").as_str())
+        .await?;
+    for (view, body) in VIEWS.iter().zip(&bodies) {
+        tx.execute(format!("CREATE VIEW \"{views_schema}\".{} AS {body}", view.name).as_str())
             .await?;
     }
+    tx.execute(format!("COMMENT ON SCHEMA \"{views_schema}\" IS '{fingerprint}'").as_str())
+        .await?;
+    Ok(())
+}
+
+/// The `NOLOGIN` role the queries run as: `USAGE` on the views' schema and `SELECT` on its
+/// views, nothing else.
+async fn create_role(tx: &mut SetupTx, names: &SetupNames) -> Result<()> {
+    let SetupNames {
+        views_schema, role, ..
+    } = names;
     tx.execute(
         format!(
             "DO $$ BEGIN CREATE ROLE {role} NOLOGIN; \
@@ -146,6 +201,12 @@ async fn set_up(store: &Store, concurrent: usize) -> Result<Reader> {
             .await
             .map_err(|e| setup_refused("grant the query role its rights", e))?;
     }
+    Ok(())
+}
+
+/// Takes the guarded functions from PUBLIC (keeping them for the server's role) and checks
+/// that the query role really lost `set_config`: a setup that could not is refused.
+async fn guard_functions(tx: &mut SetupTx, role: &str) -> Result<()> {
     for function in GUARDED_FUNCTIONS {
         tx.execute(format!("REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC").as_str())
             .await
@@ -158,8 +219,8 @@ async fn set_up(store: &Store, concurrent: usize) -> Result<Reader> {
         "SELECT has_function_privilege($1, 'pg_catalog.set_config(text, text, boolean)', \
          'EXECUTE') AS open",
     )
-    .bind(&role)
-    .fetch_one(&mut *tx)
+    .bind(role)
+    .fetch_one(&mut **tx)
     .await?
     .try_get("open")?;
     if open {
@@ -169,18 +230,7 @@ async fn set_up(store: &Store, concurrent: usize) -> Result<Reader> {
              FUNCTION pg_catalog.set_config(text, text, boolean) FROM PUBLIC`)"
         )));
     }
-    tx.commit().await?;
-
-    let options: sqlx::postgres::PgConnectOptions = store.inner.url.parse()?;
-    let pool = PgPoolOptions::new()
-        .max_connections(concurrent.max(1) as u32)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect_lazy_with(options.statement_cache_capacity(0));
-    Ok(Reader {
-        pool,
-        views_schema,
-        role,
-    })
+    Ok(())
 }
 
 fn setup_refused(step: &str, error: sqlx::Error) -> StoreError {
@@ -222,25 +272,7 @@ async fn run_in_transaction(
     time_limit: Duration,
 ) -> Result<SqlAnswer> {
     let mut tx = reader.pool.begin().await?;
-    // Ids are numbers and the names ours: nothing here comes from the user's text.
-    let setup = [
-        "SET LOCAL transaction_read_only = on".to_owned(),
-        format!(
-            "SET LOCAL {PROJECTS_SETTING} = '{}'",
-            SqlScope::list(&scope.projects)
-        ),
-        format!(
-            "SET LOCAL {NAMES_SETTING} = '{}'",
-            SqlScope::list(&scope.names_visible)
-        ),
-        format!(
-            "SET LOCAL statement_timeout = {}",
-            time_limit.as_millis().max(1)
-        ),
-        format!("SET LOCAL search_path = \"{}\"", reader.views_schema),
-        format!("SET LOCAL ROLE {}", reader.role),
-    ];
-    for statement in &setup {
+    for statement in confinement(reader, scope, time_limit) {
         tx.execute(statement.as_str()).await?;
     }
     let body = query.trim_end().trim_end_matches(';');
@@ -262,22 +294,50 @@ async fn run_in_transaction(
         .map_err(|e| query_error(e, prefix.chars().count(), time_limit))?;
     tx.rollback().await?;
     let truncated = fetched.len() > row_cap;
-    let mut rows = Vec::with_capacity(fetched.len().min(row_cap));
-    for row in fetched.iter().take(row_cap) {
-        let text: Option<String> = row.try_get("row")?;
-        let values = match text {
-            Some(text) => serde_json::from_str::<Vec<serde_json::Value>>(&text)
-                .map_err(|e| StoreError::Corrupt(format!("a query row as JSON: {e}")))?,
-            None => Vec::new(),
-        };
-        rows.push(values);
-    }
+    let rows = fetched
+        .iter()
+        .take(row_cap)
+        .map(row_values)
+        .collect::<Result<Vec<_>>>()?;
     Ok(SqlAnswer {
         columns,
         rows,
         truncated,
         elapsed_ms: 0,
     })
+}
+
+/// What the transaction is set to before the user's text runs: read only, the caller's
+/// projects, the time limit, the views only, the query role.
+fn confinement(reader: &Reader, scope: &SqlScope, time_limit: Duration) -> [String; 6] {
+    // Ids are numbers and the names ours: nothing here comes from the user's text.
+    [
+        "SET LOCAL transaction_read_only = on".to_owned(),
+        format!(
+            "SET LOCAL {PROJECTS_SETTING} = '{}'",
+            SqlScope::list(&scope.projects)
+        ),
+        format!(
+            "SET LOCAL {NAMES_SETTING} = '{}'",
+            SqlScope::list(&scope.names_visible)
+        ),
+        format!(
+            "SET LOCAL statement_timeout = {}",
+            time_limit.as_millis().max(1)
+        ),
+        format!("SET LOCAL search_path = \"{}\"", reader.views_schema),
+        format!("SET LOCAL ROLE {}", reader.role),
+    ]
+}
+
+/// One result row, which the wrapping query returned as a JSON array of its values.
+fn row_values(row: &sqlx::postgres::PgRow) -> Result<Vec<serde_json::Value>> {
+    let text: Option<String> = row.try_get("row")?;
+    match text {
+        Some(text) => serde_json::from_str::<Vec<serde_json::Value>>(&text)
+            .map_err(|e| StoreError::Corrupt(format!("a query row as JSON: {e}"))),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// The database's message and, where it gave one, the position in the user's text
