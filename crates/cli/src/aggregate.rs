@@ -15,6 +15,8 @@ use concord_stats::aggregate::{AggregateOptions, Aggregation, Method, TieRule, a
 use concord_stats::{AnnotationTable, LabelKind, LabelSpec, LabelTypeRequest};
 use serde_json::{Value, json};
 
+use crate::item_rows::{ItemRows, agreement_with, entropy};
+
 #[derive(Args)]
 pub struct AggregateArgs {
     /// CSV / TSV / JSONL file with item, annotator and label columns.
@@ -380,21 +382,6 @@ fn quantiles(values: &[f64]) -> Value {
     json!({"min": at(0.0), "q1": at(0.25), "median": at(0.5), "q3": at(0.75), "max": at(1.0)})
 }
 
-fn entropy(row: &[f64]) -> f64 {
-    // `+ 0.0` turns a negative zero into zero.
-    -row.iter()
-        .filter(|p| **p > 0.0)
-        .map(|p| p * p.ln())
-        .sum::<f64>()
-        + 0.0
-}
-
-fn agreement_with(table: &AnnotationTable, item: u32, label: Option<u32>) -> Option<f64> {
-    let label = label?;
-    let values = table.item_values(item);
-    Some(values.iter().filter(|v| **v == label).count() as f64 / values.len() as f64)
-}
-
 fn item_json(
     table: &AnnotationTable,
     result: &Aggregation,
@@ -440,60 +427,15 @@ fn write_items(
     gold: Option<&[Option<u32>]>,
 ) -> Result<()> {
     let mut out = create(path)?;
-    let jsonl = Format::from_path(path) == Format::Jsonl;
-    let names = table.values().names();
-    if !jsonl {
-        let mut header = vec![
-            "item".to_string(),
-            "label".into(),
-            "confidence".into(),
-            "entropy".into(),
-            "agreement".into(),
-            "ratings".into(),
-            "tied".into(),
-        ];
-        if gold.is_some() {
-            header.push("gold".into());
-        }
-        if result.probas.is_some() {
-            header.extend(names.iter().map(|n| csv(&format!("p_{n}"))));
-        }
-        writeln!(out, "{}", header.join(","))?;
-    }
-    for item in 0..table.n_items() as u32 {
-        if jsonl {
-            let mut row = item_json(table, result, item, confidence[item as usize]);
-            if let Some(gold) = gold {
-                row["gold"] = json!(gold[item as usize].map(|g| table.values().name(g)));
-            }
-            writeln!(out, "{row}")?;
-            continue;
-        }
-        let label = result.labels[item as usize];
-        let mut fields = vec![
-            csv(table.item_name(item)),
-            label
-                .map(|l| csv(table.values().name(l)))
-                .unwrap_or_default(),
-            opt(confidence[item as usize]),
-            opt(result.proba(item).as_deref().map(entropy)),
-            opt(agreement_with(table, item, label)),
-            table.item_values(item).len().to_string(),
-            result.tied[item as usize].to_string(),
-        ];
-        if let Some(gold) = gold {
-            fields.push(
-                gold[item as usize]
-                    .map(|g| csv(table.values().name(g)))
-                    .unwrap_or_default(),
-            );
-        }
-        if let Some(row) = result.proba(item) {
-            fields.extend(row.iter().map(|p| p.to_string()));
-        }
-        writeln!(out, "{}", fields.join(","))?;
-    }
-    out.flush()?;
+    let rows = ItemRows {
+        table,
+        result,
+        confidence,
+        gold,
+    };
+    rows.write(&mut out, Format::from_path(path) == Format::Jsonl)
+        .and_then(|()| out.flush())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@ mod agreement;
 mod case;
 mod consensus;
 mod demo;
+mod item_rows;
 mod model;
 mod platform;
 mod progress;

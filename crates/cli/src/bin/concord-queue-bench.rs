@@ -440,8 +440,16 @@ impl Run {
     }
 }
 
-/// Runs [`ANALYST_QUERY`] until `deadline`: queries answered, errors, mean milliseconds.
-async fn analyst_loop(base: String, token: String, deadline: Instant) -> (usize, usize, f64) {
+/// What the analyst's loop did.
+struct AnalystRun {
+    queries: usize,
+    errors: usize,
+    mean_ms: f64,
+    first_error: Option<String>,
+}
+
+/// Runs [`ANALYST_QUERY`] until `deadline`.
+async fn analyst_loop(base: String, token: String, deadline: Instant) -> AnalystRun {
     let host = base
         .strip_prefix("http://")
         .unwrap_or(&base)
@@ -450,6 +458,7 @@ async fn analyst_loop(base: String, token: String, deadline: Instant) -> (usize,
     let auth = format!("Bearer {token}");
     let body = json!({"query": ANALYST_QUERY}).to_string();
     let (mut queries, mut errors, mut total_ms) = (0usize, 0usize, 0.0f64);
+    let mut first_error = None;
     let mut connection: Option<Connection> = None;
     while Instant::now() < deadline {
         let conn = match &mut connection {
@@ -469,14 +478,24 @@ async fn analyst_loop(base: String, token: String, deadline: Instant) -> (usize,
                 queries += 1;
                 total_ms += started.elapsed().as_secs_f64() * 1000.0;
             }
-            Ok(_) => errors += 1,
-            Err(_) => {
+            Ok((status, body)) => {
                 errors += 1;
+                first_error
+                    .get_or_insert_with(|| format!("{status}: {}", String::from_utf8_lossy(&body)));
+            }
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert_with(|| e.to_string());
                 connection = None;
             }
         }
     }
-    (queries, errors, total_ms / queries.max(1) as f64)
+    AnalystRun {
+        queries,
+        errors,
+        mean_ms: total_ms / queries.max(1) as f64,
+        first_error,
+    }
 }
 
 async fn run_clients(base: &str, tokens: &[String], clients: usize, seconds: f64) -> Result<Run> {
@@ -543,7 +562,15 @@ async fn bench_backend(
         let run = run_clients(&server.url, &tokens, clients, args.seconds).await?;
         let analyst_note = match analyst {
             Some(task) => {
-                let (queries, errors, mean_ms) = task.await?;
+                let AnalystRun {
+                    queries,
+                    errors,
+                    mean_ms,
+                    first_error,
+                } = task.await?;
+                if let Some(error) = &first_error {
+                    eprintln!("{label}: the analyst's first error: {error}");
+                }
                 if args.smoke && (queries == 0 || errors > 0) {
                     bail!("{label}: the analyst ran {queries} queries with {errors} errors");
                 }

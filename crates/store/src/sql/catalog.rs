@@ -475,7 +475,9 @@ pub fn reference_markdown() -> String {
          pseudonymised as `a<account number>`, the pseudonym releases use; `annotators` maps \
          it to a name only where you may see names (see below). Times are milliseconds since \
          1970-01-01 UTC; JSON columns are text (use `json_extract(answer, '$.key')` or \
-         `answer ->> 'key'` on SQLite, `answer::jsonb ->> 'key'` on PostgreSQL). Every query \
+         `answer ->> 'key'` on SQLite, `answer::jsonb ->> 'key'` on PostgreSQL; a list unnests \
+         with `json_each(answer)` on SQLite, `json_array_elements_text(answer::json)` on \
+         PostgreSQL). Every query \
          has a time limit and a row cap.\n\n",
     );
     for view in VIEWS {

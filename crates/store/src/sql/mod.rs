@@ -142,14 +142,8 @@ impl Store {
             Backend::Sqlite => {
                 let path = crate::db::sqlite_path(&self.inner.url)?;
                 let (scope, text) = (scope.clone(), query.to_owned());
-                tokio::task::spawn_blocking(move || {
-                    sqlite::run(&path, &scope, &text, rows, limits.time_limit)
-                })
-                .await
-                .map_err(|e| StoreError::Query {
-                    message: format!("the query stopped unexpectedly: {e}"),
-                    position: None,
-                })??
+                at_low_priority(move || sqlite::run(&path, &scope, &text, rows, limits.time_limit))
+                    .await?
             }
             Backend::Postgres => {
                 postgres::run(
@@ -167,6 +161,46 @@ impl Store {
         Ok(answer)
     }
 }
+
+/// Runs an analyst's query on a thread of its own at the lowest CPU priority, so that on a
+/// busy machine the annotators' requests get the cores first: a heavy query then slows only
+/// itself. (A thread per query: a lowered priority cannot be raised again without privilege,
+/// so a pooled thread would stay slow for whatever it ran next.)
+async fn at_low_priority<T: Send + 'static>(
+    run: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (done, answer) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("concord-sql".into())
+        .spawn(move || {
+            lowest_priority_for_this_thread();
+            let _ = done.send(run());
+        })
+        .map_err(|e| StoreError::Query {
+            message: format!("the query could not start: {e}"),
+            position: None,
+        })?;
+    answer.await.map_err(|_| StoreError::Query {
+        message: "the query stopped unexpectedly".into(),
+        position: None,
+    })?
+}
+
+#[cfg(target_os = "linux")]
+fn lowest_priority_for_this_thread() {
+    // On Linux the nice value belongs to the thread (the task), not the process.
+    // SAFETY: plain system calls on the calling thread's own id; no memory is shared.
+    let result = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 19)
+    };
+    if result != 0 {
+        tracing::debug!("could not lower the SQL thread's priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lowest_priority_for_this_thread() {}
 
 /// Per store: the queries' turns, and on PostgreSQL their pool and role (made on first use).
 #[derive(Default)]

@@ -31,6 +31,9 @@ use std::time::{Duration, Instant};
 
 /// Functions analysts use; every other function is refused (`load_extension`,
 /// `sqlite_*`, blob makers, anything with an effect outside the query).
+/// Table-valued functions that unnest JSON text: pure, they read only their arguments.
+const JSON_TABLES: &[&str] = &["json_each", "json_tree"];
+
 const FUNCTIONS: &[&str] = &[
     // aggregates and window functions
     "count",
@@ -214,6 +217,8 @@ fn authorize(alias: &str, context: AuthContext<'_>) -> Authorization {
             }
             // A CTE or subquery's own rows (and SQLite's count(*) shortcut), never storage.
             None => true,
+            // JSON's table-valued functions (eponymous virtual tables, read as `main`).
+            Some("main") if JSON_TABLES.contains(&table_name.to_ascii_lowercase().as_str()) => true,
             // `main` holds only the empty stand-ins.
             Some(_) => false,
         },

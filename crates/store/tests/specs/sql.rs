@@ -357,6 +357,23 @@ async fn answers_stop_at_the_limit_and_say_so(store: TestStore) {
     assert!(json.rows[0][3].is_null());
 }
 
+/// A JSON list (a multi-label answer) unnests into rows with each back end's own function.
+async fn json_lists_unnest_into_rows(store: TestStore) {
+    let w = world(&store).await;
+    let scope = store.sql_scope(&w.analyst, None).await.unwrap();
+    let query = match store.backend() {
+        Backend::Sqlite => "SELECT value FROM json_each('[\"R\", \"X\"]') ORDER BY value",
+        Backend::Postgres => {
+            "SELECT value FROM json_array_elements_text('[\"R\", \"X\"]') ORDER BY value"
+        }
+    };
+    let answer = sql(&store, &scope, query).await.unwrap();
+    assert_eq!(
+        answer.rows,
+        vec![vec![serde_json::json!("R")], vec![serde_json::json!("X")]]
+    );
+}
+
 async fn saved_queries_belong_to_their_project(store: TestStore) {
     let w = world(&store).await;
     let saved = store
@@ -428,5 +445,6 @@ on_every_backend!(
     a_runaway_query_stops_at_the_time_limit,
     errors_are_the_databases_with_their_position,
     answers_stop_at_the_limit_and_say_so,
+    json_lists_unnest_into_rows,
     saved_queries_belong_to_their_project,
 );

@@ -1,0 +1,347 @@
+//! `aggregate --out`: one row per item, as CSV or JSON lines.
+//!
+//! At a million items the output is tens of megabytes; formatted row by row into `String`s and
+//! `serde_json::Value`s it took longer than reading the labels. Here blocks of items are
+//! formatted in parallel straight into byte buffers (no allocation per row or per field) and
+//! written in order; a window of blocks at a time keeps memory flat.
+
+use concord_stats::AnnotationTable;
+use concord_stats::aggregate::Aggregation;
+use rayon::prelude::*;
+use std::io::Write;
+
+/// Items formatted by one task.
+const BLOCK: usize = 8_192;
+
+/// What every row is made of.
+pub struct ItemRows<'a> {
+    pub table: &'a AnnotationTable,
+    pub result: &'a Aggregation,
+    pub confidence: &'a [Option<f64>],
+    pub gold: Option<&'a [Option<u32>]>,
+}
+
+impl ItemRows<'_> {
+    /// Writes every item's row (after the CSV header) to `out`.
+    pub fn write(&self, out: &mut impl Write, jsonl: bool) -> std::io::Result<()> {
+        if !jsonl {
+            out.write_all(&self.csv_header())?;
+        }
+        let n = self.table.n_items();
+        let blocks: Vec<(usize, usize)> = (0..n)
+            .step_by(BLOCK)
+            .map(|start| (start, (start + BLOCK).min(n)))
+            .collect();
+        let window = rayon::current_num_threads().max(1) * 4;
+        for group in blocks.chunks(window) {
+            let texts: Vec<Vec<u8>> = group
+                .par_iter()
+                .map(|&(start, end)| self.block(start, end, jsonl))
+                .collect();
+            for text in texts {
+                out.write_all(&text)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn block(&self, start: usize, end: usize, jsonl: bool) -> Vec<u8> {
+        let mut buf = Vec::with_capacity((end - start) * 64);
+        for item in start..end {
+            if jsonl {
+                self.json_row(item as u32, &mut buf);
+            } else {
+                self.csv_row(item as u32, &mut buf);
+            }
+        }
+        buf
+    }
+
+    fn csv_header(&self) -> Vec<u8> {
+        let mut buf = b"item,label,confidence,entropy,agreement,ratings,tied".to_vec();
+        if self.gold.is_some() {
+            buf.extend_from_slice(b",gold");
+        }
+        if self.result.probas.is_some() {
+            for name in self.table.values().names() {
+                buf.push(b',');
+                csv_field(&mut buf, &format!("p_{name}"));
+            }
+        }
+        buf.push(b'\n');
+        buf
+    }
+
+    fn csv_row(&self, item: u32, buf: &mut Vec<u8>) {
+        let label = self.result.labels[item as usize];
+        let proba = self.result.proba(item);
+        csv_field(buf, self.table.item_name(item));
+        buf.push(b',');
+        if let Some(label) = label {
+            csv_field(buf, self.table.values().name(label));
+        }
+        buf.push(b',');
+        display_opt(buf, self.confidence[item as usize]);
+        buf.push(b',');
+        display_opt(buf, proba.as_deref().map(entropy));
+        buf.push(b',');
+        display_opt(buf, agreement_with(self.table, item, label));
+        // Writing into a Vec cannot fail.
+        let _ = write!(
+            buf,
+            ",{},{}",
+            self.table.item_values(item).len(),
+            self.result.tied[item as usize]
+        );
+        if let Some(gold) = self.gold {
+            buf.push(b',');
+            if let Some(g) = gold[item as usize] {
+                csv_field(buf, self.table.values().name(g));
+            }
+        }
+        if let Some(row) = &proba {
+            for p in row.iter() {
+                let _ = write!(buf, ",{p}");
+            }
+        }
+        buf.push(b'\n');
+    }
+
+    /// The keys in sorted order, as a `serde_json` object writes them.
+    fn json_row(&self, item: u32, buf: &mut Vec<u8>) {
+        let label = self.result.labels[item as usize];
+        let proba = self.result.proba(item);
+        let values = self.table.values();
+        buf.extend_from_slice(b"{\"agreement\":");
+        json_opt(buf, agreement_with(self.table, item, label));
+        buf.extend_from_slice(b",\"confidence\":");
+        json_opt(buf, self.confidence[item as usize]);
+        buf.extend_from_slice(b",\"entropy\":");
+        json_opt(buf, proba.as_deref().map(entropy));
+        if let Some(gold) = self.gold {
+            buf.extend_from_slice(b",\"gold\":");
+            json_opt_str(buf, gold[item as usize].map(|g| values.name(g)));
+        }
+        buf.extend_from_slice(b",\"item\":");
+        json_str(buf, self.table.item_name(item));
+        buf.extend_from_slice(b",\"label\":");
+        json_opt_str(buf, label.map(|l| values.name(l)));
+        buf.extend_from_slice(b",\"posterior\":");
+        match &proba {
+            Some(row) => {
+                let mut named: Vec<(&str, f64)> = values
+                    .names()
+                    .iter()
+                    .map(String::as_str)
+                    .zip(row.iter().copied())
+                    .collect();
+                named.sort_by(|a, b| a.0.cmp(b.0));
+                buf.push(b'{');
+                for (i, (name, p)) in named.into_iter().enumerate() {
+                    if i > 0 {
+                        buf.push(b',');
+                    }
+                    json_str(buf, name);
+                    buf.push(b':');
+                    json_num(buf, p);
+                }
+                buf.push(b'}');
+            }
+            None => buf.extend_from_slice(b"null"),
+        }
+        let _ = write!(
+            buf,
+            ",\"ratings\":{},\"tied\":{}}}",
+            self.table.item_values(item).len(),
+            self.result.tied[item as usize]
+        );
+        buf.push(b'\n');
+    }
+}
+
+pub fn entropy(row: &[f64]) -> f64 {
+    // `+ 0.0` turns a negative zero into zero.
+    -row.iter()
+        .filter(|p| **p > 0.0)
+        .map(|p| p * p.ln())
+        .sum::<f64>()
+        + 0.0
+}
+
+/// Share of the item's labels equal to `label`.
+pub fn agreement_with(table: &AnnotationTable, item: u32, label: Option<u32>) -> Option<f64> {
+    let label = label?;
+    let values = table.item_values(item);
+    Some(values.iter().filter(|v| **v == label).count() as f64 / values.len() as f64)
+}
+
+/// A CSV field, quoted when it holds a separator, a quote or a line break.
+pub fn csv_field(buf: &mut Vec<u8>, s: &str) {
+    if !s.contains([',', '"', '\n', '\r']) {
+        buf.extend_from_slice(s.as_bytes());
+        return;
+    }
+    buf.push(b'"');
+    for part in s.split('"').enumerate() {
+        if part.0 > 0 {
+            buf.extend_from_slice(b"\"\"");
+        }
+        buf.extend_from_slice(part.1.as_bytes());
+    }
+    buf.push(b'"');
+}
+
+fn display_opt(buf: &mut Vec<u8>, v: Option<f64>) {
+    if let Some(v) = v {
+        let _ = write!(buf, "{v}");
+    }
+}
+
+fn json_num(buf: &mut Vec<u8>, v: f64) {
+    // serde_json writes a non-finite number as null, as the Value path did.
+    let _ = serde_json::to_writer(&mut *buf, &v);
+}
+
+fn json_opt(buf: &mut Vec<u8>, v: Option<f64>) {
+    match v {
+        Some(v) => json_num(buf, v),
+        None => buf.extend_from_slice(b"null"),
+    }
+}
+
+fn json_str(buf: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(&mut *buf, s);
+}
+
+fn json_opt_str(buf: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => json_str(buf, s),
+        None => buf.extend_from_slice(b"null"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concord_stats::LabelSpec;
+    use concord_stats::aggregate::{AggregateOptions, Method, aggregate};
+    use serde_json::json;
+
+    fn table() -> AnnotationTable {
+        let triples = [
+            ("song, one", "a", "clean"),
+            ("song, one", "b", "clean"),
+            ("song, one", "c", "explicit"),
+            ("ep\"2", "a", "explicit"),
+            ("ep\"2", "b", "advisory"),
+            ("book 3", "c", "advisory"),
+        ];
+        AnnotationTable::from_triples(triples, &LabelSpec::default()).unwrap()
+    }
+
+    fn rows_of(table: &AnnotationTable, method: Method, jsonl: bool) -> String {
+        let result = aggregate(table, method, &AggregateOptions::default(), &|_, _| {}).unwrap();
+        let confidence: Vec<Option<f64>> = (0..table.n_items() as u32)
+            .map(
+                |item| match (result.labels[item as usize], result.proba(item)) {
+                    (Some(label), Some(row)) => Some(row[label as usize]),
+                    _ => None,
+                },
+            )
+            .collect();
+        let gold = vec![Some(0), None, Some(2)];
+        let rows = ItemRows {
+            table,
+            result: &result,
+            confidence: &confidence,
+            gold: Some(&gold),
+        };
+        let mut out = Vec::new();
+        rows.write(&mut out, jsonl).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn each_json_line_is_the_rows_json_object_with_sorted_keys() {
+        let table = table();
+        for method in [Method::MajorityVote, Method::DawidSkene] {
+            let result =
+                aggregate(&table, method, &AggregateOptions::default(), &|_, _| {}).unwrap();
+            let text = rows_of(&table, method, true);
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len(), 3);
+            for (item, line) in lines.iter().enumerate() {
+                let label = result.labels[item];
+                let proba = result.proba(item as u32);
+                let posterior = proba.as_deref().map(|row| {
+                    table
+                        .values()
+                        .names()
+                        .iter()
+                        .zip(row)
+                        .map(|(n, p)| (n.clone(), json!(p)))
+                        .collect::<serde_json::Map<_, _>>()
+                });
+                let expected = json!({
+                    "item": table.item_name(item as u32),
+                    "label": label.map(|l| table.values().name(l)),
+                    "confidence": match (label, &proba) {
+                        (Some(l), Some(row)) => Some(row[l as usize]),
+                        _ => None,
+                    },
+                    "posterior": posterior,
+                    "entropy": proba.as_deref().map(entropy),
+                    "agreement": agreement_with(&table, item as u32, label),
+                    "ratings": table.item_values(item as u32).len(),
+                    "tied": result.tied[item],
+                    "gold": [Some(0u32), None, Some(2)][item].map(|g| table.values().name(g)),
+                });
+                assert_eq!(*line, expected.to_string(), "{method:?}, item {item}");
+            }
+        }
+    }
+
+    #[test]
+    fn csv_rows_quote_names_and_follow_the_header() {
+        let text = rows_of(&table(), Method::MajorityVote, false);
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next().unwrap(),
+            "item,label,confidence,entropy,agreement,ratings,tied,gold,p_advisory,p_clean,p_explicit"
+        );
+        let first = lines.next().unwrap();
+        assert!(first.starts_with("\"song, one\",clean,"), "{first}");
+        assert!(first.contains(",3,false,advisory,"), "{first}");
+        let second = lines.next().unwrap();
+        assert!(second.starts_with("\"ep\"\"2\","), "{second}");
+        assert_eq!(lines.count(), 1);
+    }
+
+    #[test]
+    fn a_csv_field_is_quoted_only_when_it_must_be() {
+        let mut buf = Vec::new();
+        csv_field(&mut buf, "plain");
+        buf.push(b'|');
+        csv_field(&mut buf, "a,b");
+        buf.push(b'|');
+        csv_field(&mut buf, "say \"hi\"");
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "plain|\"a,b\"|\"say \"\"hi\"\"\""
+        );
+    }
+
+    #[test]
+    fn numbers_are_written_as_serde_json_writes_them() {
+        let mut buf = Vec::new();
+        json_opt(&mut buf, Some(0.1 + 0.2));
+        buf.push(b' ');
+        json_opt(&mut buf, Some(f64::NAN));
+        buf.push(b' ');
+        json_opt(&mut buf, None);
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            format!("{} null null", serde_json::json!(0.1 + 0.2))
+        );
+    }
+}
