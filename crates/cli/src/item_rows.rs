@@ -270,6 +270,11 @@ mod tests {
             let text = rows_of(&table, method, true);
             let lines: Vec<&str> = text.lines().collect();
             assert_eq!(lines.len(), 3);
+            let gold_names = [
+                Some(table.values().name(0)),
+                None,
+                Some(table.values().name(2)),
+            ];
             for (item, line) in lines.iter().enumerate() {
                 let label = result.labels[item];
                 let proba = result.proba(item as u32);
@@ -294,7 +299,7 @@ mod tests {
                     "agreement": agreement_with(&table, item as u32, label),
                     "ratings": table.item_values(item as u32).len(),
                     "tied": result.tied[item],
-                    "gold": [Some(0u32), None, Some(2)][item].map(|g| table.values().name(g)),
+                    "gold": gold_names[item],
                 });
                 assert_eq!(*line, expected.to_string(), "{method:?}, item {item}");
             }
