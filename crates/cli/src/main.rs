@@ -7,6 +7,7 @@ mod consensus;
 mod demo;
 mod model;
 mod platform;
+mod predictions;
 mod progress;
 mod release;
 mod sql;
