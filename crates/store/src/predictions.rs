@@ -89,6 +89,62 @@ fn line_error(line: u64, field: &str, message: impl std::fmt::Display) -> StoreE
     StoreError::invalid(format!("line {line}: field {field}: {message}"))
 }
 
+/// What an imported row is checked against.
+struct RowCheck<'a> {
+    model: &'a str,
+    question: &'a str,
+    options: HashSet<&'a str>,
+    items: HashMap<String, Id>,
+    existing: HashMap<Id, Prediction>,
+}
+
+impl RowCheck<'_> {
+    /// The row's (item, label, score) to insert; `None` when it is stored already.
+    fn resolve(
+        &self,
+        row: &PredictionRow,
+        seen: &mut HashSet<Id>,
+    ) -> Result<Option<(Id, String, f64)>> {
+        let model = self.model;
+        if row.model != model {
+            let message = format!(
+                "{:?} is not the model being imported ({model:?})",
+                row.model
+            );
+            return Err(line_error(row.line, "model", message));
+        }
+        let Some(&item_id) = self.items.get(&row.item) else {
+            let message = format!("no item {:?} in this project", row.item);
+            return Err(line_error(row.line, "item", message));
+        };
+        if !seen.insert(item_id) {
+            let message = format!("item {:?} appears twice in the file", row.item);
+            return Err(line_error(row.line, "item", message));
+        }
+        if let Some(stored) = self.existing.get(&item_id) {
+            if stored.label == row.label && stored.score == row.score {
+                return Ok(None);
+            }
+            let message = format!(
+                "item {:?} already has a different prediction from {model:?}",
+                row.item
+            );
+            return Err(line_error(row.line, "item", message));
+        }
+        if !self.options.contains(row.label.as_str()) {
+            let message = format!(
+                "{:?} is not an option of question {:?}",
+                row.label, self.question
+            );
+            return Err(line_error(row.line, "label", message));
+        }
+        if !(0.0..=1.0).contains(&row.score) {
+            return Err(line_error(row.line, "score", "must be between 0 and 1"));
+        }
+        Ok(Some((item_id, row.label.clone(), row.score)))
+    }
+}
+
 /// The queue priority given to sampled items still collecting labels, so people see them
 /// before the rest of the queue.
 pub const REVIEW_PRIORITY: i64 = 1_000_000;
@@ -108,62 +164,24 @@ impl Store {
         let question = class_question(&version.definition).ok_or_else(|| {
             StoreError::invalid("the project's schema has no single-choice or ordinal question")
         })?;
-        let options: HashSet<&str> = question.options.iter().map(|o| o.value.as_str()).collect();
-        let items = self.external_ids(project.id).await?;
-        let existing: HashMap<Id, Prediction> = self
-            .predictions(project.id, model)
-            .await?
-            .into_iter()
-            .map(|p| (p.item_id, p))
-            .collect();
+        let check = RowCheck {
+            model,
+            question: &question.key,
+            options: question.options.iter().map(|o| o.value.as_str()).collect(),
+            items: self.external_ids(project.id).await?,
+            existing: self
+                .predictions(project.id, model)
+                .await?
+                .into_iter()
+                .map(|p| (p.item_id, p))
+                .collect(),
+        };
         let mut seen = HashSet::new();
         let mut resolved = Vec::with_capacity(rows.len());
         for row in &rows {
-            if row.model != model {
-                return Err(line_error(
-                    row.line,
-                    "model",
-                    format!(
-                        "{:?} is not the model being imported ({model:?})",
-                        row.model
-                    ),
-                ));
+            if let Some(new) = check.resolve(row, &mut seen)? {
+                resolved.push(new);
             }
-            let item_id = *items.get(&row.item).ok_or_else(|| {
-                line_error(
-                    row.line,
-                    "item",
-                    format!("no item {:?} in this project", row.item),
-                )
-            })?;
-            if !seen.insert(item_id) {
-                let message = format!("item {:?} appears twice in the file", row.item);
-                return Err(line_error(row.line, "item", message));
-            }
-            if let Some(stored) = existing.get(&item_id) {
-                if stored.label == row.label && stored.score == row.score {
-                    continue;
-                }
-                let message = format!(
-                    "item {:?} already has a different prediction from {model:?}",
-                    row.item
-                );
-                return Err(line_error(row.line, "item", message));
-            }
-            if !options.contains(row.label.as_str()) {
-                return Err(line_error(
-                    row.line,
-                    "label",
-                    format!(
-                        "{:?} is not an option of question {:?}",
-                        row.label, question.key
-                    ),
-                ));
-            }
-            if !(0.0..=1.0).contains(&row.score) {
-                return Err(line_error(row.line, "score", "must be between 0 and 1"));
-            }
-            resolved.push((item_id, row.label.clone(), row.score));
         }
         let (project_id, model) = (project.id, model.to_owned());
         let count = resolved.len() as i64;
@@ -416,7 +434,8 @@ pub struct AssistSavings {
 impl Store {
     pub async fn model_assist_savings(&self, project_id: Id) -> Result<AssistSavings> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS items, COALESCE(SUM(assist_saved), 0) AS saved FROM items \
+            "SELECT COUNT(*) AS items, CAST(COALESCE(SUM(assist_saved), 0) AS BIGINT) AS saved \
+             FROM items \
              WHERE project_id = $1 AND assist_saved > 0",
         )
         .bind(project_id)

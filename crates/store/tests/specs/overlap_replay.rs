@@ -7,8 +7,8 @@
 //! this data set).
 
 use concord_store::queue_rules::{
-    ModelAssist, ModelDisagreementAction, ModelVote, OverlapDecision, OverlapStep, QueueSettings,
-    decide_overlap, decide_overlap_assisted, vote_agreement,
+    EscalationReason, ModelAssist, ModelDisagreementAction, ModelVote, OverlapDecision,
+    OverlapStep, QueueSettings, decide_overlap, decide_overlap_assisted, vote_agreement,
 };
 use concord_store::{LabelSchema, Question, QuestionKind, SchemaOption};
 use serde_json::{Value, json};
@@ -285,4 +285,106 @@ fn model_assisted_overlap_saves_labels_on_gal_adult_content2_with_a_simulated_mo
         results[3].0 < results[1].0,
         "assist on top of dynamic saves more"
     );
+}
+
+// The model-assisted overlap rule on the catalog-safety schema.
+
+fn assisted(on_disagreement: ModelDisagreementAction) -> QueueSettings {
+    QueueSettings {
+        overlap: 3,
+        model_assist: ModelAssist {
+            enabled: true,
+            min_score: 0.8,
+            human_labels: 1,
+            on_disagreement,
+        },
+        ..QueueSettings::default()
+    }
+}
+
+#[test]
+fn a_confident_model_and_an_agreeing_first_human_end_the_item_at_one_label() {
+    let schema = LabelSchema::catalog_safety();
+    let s = assisted(ModelDisagreementAction::RaiseOverlap);
+    let violating =
+        json!({"decision": "VIOLATING", "category": ["DG.VIOL", "DG.HATE"], "severity": "S3"});
+    let same_set =
+        json!({"decision": "VIOLATING", "category": ["DG.HATE", "DG.VIOL"], "severity": "S3"});
+    let model = ModelVote {
+        answer: violating.clone(),
+        score: 0.85,
+    };
+    let step = decide_overlap_assisted(&s, &schema, 3, &[same_set.clone()], Some(&model));
+    assert_eq!(step, OverlapStep::Done);
+    // Not confident enough, or assist off: the plain fixed overlap of 3.
+    let unsure = ModelVote {
+        score: 0.79,
+        ..model.clone()
+    };
+    let step = decide_overlap_assisted(&s, &schema, 3, &[same_set.clone()], Some(&unsure));
+    assert_eq!(step, OverlapStep::Wait);
+    let off = QueueSettings {
+        overlap: 3,
+        ..QueueSettings::default()
+    };
+    let step = decide_overlap_assisted(&off, &schema, 3, &[same_set.clone()], Some(&model));
+    assert_eq!(step, OverlapStep::Wait);
+    assert_eq!(
+        decide_overlap_assisted(
+            &off,
+            &schema,
+            3,
+            &[same_set.clone(), violating.clone(), violating],
+            None
+        ),
+        OverlapStep::Done
+    );
+}
+
+#[test]
+fn disagreeing_with_a_confident_model_raises_the_overlap_or_escalates() {
+    let schema = LabelSchema::catalog_safety();
+    let model = ModelVote {
+        answer: json!({"decision": "VIOLATING", "category": ["DG.VIOL"], "severity": "S3"}),
+        score: 0.95,
+    };
+    let human = json!({"decision": "NOT_VIOLATING", "category": [], "severity": "S0"});
+    let raise = QueueSettings {
+        dynamic: true,
+        min_overlap: 2,
+        ..assisted(ModelDisagreementAction::RaiseOverlap)
+    };
+    let step = decide_overlap_assisted(&raise, &schema, 2, &[human.clone()], Some(&model));
+    assert_eq!(step, OverlapStep::Need(3));
+    let escalate = assisted(ModelDisagreementAction::Escalate);
+    let step = decide_overlap_assisted(&escalate, &schema, 3, &[human], Some(&model));
+    assert_eq!(
+        step,
+        OverlapStep::Escalate(EscalationReason::ModelDisagreement)
+    );
+}
+
+#[test]
+fn a_rules_model_scores_by_severity_and_the_assist_settings_are_checked() {
+    let schema = LabelSchema::catalog_safety();
+    let s4 = json!({"decision": "VIOLATING", "category": ["DG.SELF"], "severity": "S4"});
+    assert_eq!(ModelVote::from_label(&schema, s4.clone(), None).score, 1.0);
+    assert_eq!(ModelVote::from_label(&schema, s4, Some(0.4)).score, 0.4);
+    let s0 = json!({"decision": "NOT_VIOLATING", "category": [], "severity": "S0"});
+    assert_eq!(ModelVote::from_label(&schema, s0, None).score, 0.0);
+    let err = QueueSettings::from_project_settings(
+        &json!({"queue": {"model_assist": {"enabled": true, "min_score": 1.5}}}),
+    )
+    .unwrap_err();
+    assert!(err.contains("model_assist.min_score"), "{err}");
+    let err = QueueSettings::from_project_settings(
+        &json!({"queue": {"overlap": 2, "model_assist": {"human_labels": 3}}}),
+    )
+    .unwrap_err();
+    assert!(err.contains("model_assist.human_labels"), "{err}");
+    let on = QueueSettings::from_project_settings(&json!({"queue": {"model_assist": {
+        "enabled": true, "on_disagreement": "escalate"}}}))
+    .unwrap();
+    assert!(on.model_assist.enabled);
+    assert!(!QueueSettings::default().model_assist.enabled);
 }
