@@ -76,7 +76,7 @@ pub async fn predictions(command: PredictionsCommand) -> Result<ExitCode> {
             let imported = store
                 .import_predictions(&project, &model, rows)
                 .await
-                .with_context(|| format!("{}", file.display()))?;
+                .with_context(|| file.display().to_string())?;
             println!(
                 "{imported} predictions of {model} imported into {}",
                 project.slug

@@ -19,10 +19,16 @@ fn predictions_are_imported_sampled_and_scored_against_the_human_labels() {
     let db = dir.path().join("p.db").display().to_string();
     let with_db = |args: &[&str]| {
         let mut all = args.to_vec();
-        all.extend_from_slice(&["--database-url", &db]);
+        all.extend_from_slice(&["--database-url", db.as_str()]);
         concord(&all)
     };
-    ok(with_db(&["project", "create", "preds", "--name", "Predictions"]));
+    ok(with_db(&[
+        "project",
+        "create",
+        "preds",
+        "--name",
+        "Predictions",
+    ]));
     let mut items = String::from("id,item_type,title\n");
     let mut predictions = String::from("item,model,label,score\n");
     let mut labels = String::from("item,annotator,decision,severity\n");
@@ -49,15 +55,43 @@ fn predictions_are_imported_sampled_and_scored_against_the_human_labels() {
         "bad.csv",
         b"item,model,label,score\nitem-01,clf,VIOLATING,0.9\nitem-02,clf,MAYBE,0.5\n",
     );
-    let out = with_db(&["model", "predictions", "import", "preds", "clf", bad.to_str().unwrap()]);
+    let out = with_db(&[
+        "model",
+        "predictions",
+        "import",
+        "preds",
+        "clf",
+        bad.to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("line 3: field label"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("line 3: field label"),
+        "{}",
+        stderr(&out)
+    );
     let good = write(&dir, "predictions.csv", predictions.as_bytes());
-    let imported = ok(with_db(&["model", "predictions", "import", "preds", "clf", good.to_str().unwrap()]));
+    let imported = ok(with_db(&[
+        "model",
+        "predictions",
+        "import",
+        "preds",
+        "clf",
+        good.to_str().unwrap(),
+    ]));
     assert!(imported.contains("12 predictions"), "{imported}");
 
     let sampled = ok(with_db(&[
-        "model", "predictions", "sample", "preds", "clf", "--size", "12", "--bands", "2", "--seed", "3",
+        "model",
+        "predictions",
+        "sample",
+        "preds",
+        "clf",
+        "--size",
+        "12",
+        "--bands",
+        "2",
+        "--seed",
+        "3",
     ]));
     assert!(sampled.contains("12 items"), "{sampled}");
     assert!(sampled.contains("12 queued for review"), "{sampled}");
@@ -65,10 +99,22 @@ fn predictions_are_imported_sampled_and_scored_against_the_human_labels() {
     assert!(before.contains("0 of 12"), "{before}");
 
     let labels = write(&dir, "labels.csv", labels.as_bytes());
-    ok(with_db(&["import", "preds", labels.to_str().unwrap(), "--kind", "annotations"]));
-    let report: Value =
-        serde_json::from_str(&ok(with_db(&["model", "predictions", "report", "preds", "clf", "--json"])))
-            .unwrap();
+    ok(with_db(&[
+        "import",
+        "preds",
+        labels.to_str().unwrap(),
+        "--kind",
+        "annotations",
+    ]));
+    let report: Value = serde_json::from_str(&ok(with_db(&[
+        "model",
+        "predictions",
+        "report",
+        "preds",
+        "clf",
+        "--json",
+    ])))
+    .unwrap();
     assert_eq!(report["labelled"], 12);
     let class = |name: &str| {
         report["classes"]
@@ -84,7 +130,9 @@ fn predictions_are_imported_sampled_and_scored_against_the_human_labels() {
     assert!((precision - 5.0 / 6.0).abs() < 1e-12, "{violating}");
     assert_eq!(violating["precision"]["std_error"], 0.0);
     assert_eq!(violating["recall"]["estimate"], 1.0);
-    let recall = class("NOT_VIOLATING")["recall"]["estimate"].as_f64().unwrap();
+    let recall = class("NOT_VIOLATING")["recall"]["estimate"]
+        .as_f64()
+        .unwrap();
     assert!((recall - 6.0 / 7.0).abs() < 1e-12);
 
     let assist = ok(with_db(&["model", "assist", "preds"]));

@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 
 /// Each model with imported predictions and its estimate (or why there is none yet), for
 /// the dashboard.
-pub(crate) async fn dashboard_reports(state: &AppState, project: &Project) -> AppResult<Vec<Value>> {
+pub(crate) async fn dashboard_reports(
+    state: &AppState,
+    project: &Project,
+) -> AppResult<Vec<Value>> {
     let mut out = Vec::new();
     for model in state.store.prediction_models(project.id).await? {
         match prediction_report(&state.store, project, &model).await {

@@ -62,7 +62,8 @@ async fn label_next(store: &Store, project: &Project, who: &User, decision: &str
         panic!("{} expected an item", who.username);
     };
     let severity = if decision == "VIOLATING" { "S4" } else { "S0" };
-    let s = submission(lease.item.id, decision, severity, key);
+    let key = format!("predictions-spec-{key}");
+    let s = submission(lease.item.id, decision, severity, &key);
     store.submit(project, who, s).await.unwrap();
     lease.item.id
 }
@@ -99,7 +100,7 @@ async fn a_confident_model_and_one_agreeing_human_finish_an_item_and_disagreemen
         panic!("the disputed item needs more labels");
     };
     assert_eq!(lease.item.id, disputed);
-    let s = submission(disputed, "NOT_VIOLATING", "S0", "carl-1");
+    let s = submission(disputed, "NOT_VIOLATING", "S0", "predictions-spec-carl-1");
     store.submit(&project, &carl, s).await.unwrap();
     assert_eq!(
         store.item(project.id, disputed).await.unwrap().state,
