@@ -7,12 +7,15 @@
 //! * `prompt` — the prompt from the current guideline and the schema; answers parsed and
 //!   checked against the schema.
 //! * `run` — a run over the queue: lease, answer, submit or record the failure.
+//! * `predictions` — imported predictions sampled for review by class × score band, and
+//!   the model's precision / recall estimated from the humans' labels on the sample.
 //!
 //! The only crate that calls a model over HTTP; it writes no SQL (the store keeps the
 //! configurations, the call cache, runs and failures).
 
 mod background;
 pub mod openai;
+pub mod predictions;
 pub mod prompt;
 pub mod rules;
 mod run;

@@ -8,6 +8,7 @@ mod demo;
 mod item_rows;
 mod model;
 mod platform;
+mod predictions;
 mod progress;
 mod release;
 mod sql;

@@ -91,6 +91,15 @@ pub enum ModelCommand {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// Import a model's predictions, sample them for review, estimate precision and recall.
+    #[command(subcommand)]
+    Predictions(crate::predictions::PredictionsCommand),
+    /// Human labels model-assisted overlap (`settings.queue.model_assist`) has saved.
+    Assist {
+        project: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
 }
 
 fn read(path: &Option<PathBuf>) -> Result<String> {
@@ -179,6 +188,22 @@ pub fn model(command: ModelCommand) -> Result<ExitCode> {
             }
             ModelCommand::Enable { project, name, db } => {
                 set_enabled(&db, &project, &name, true).await
+            }
+            ModelCommand::Predictions(command) => crate::predictions::predictions(command).await,
+            ModelCommand::Assist { project, db } => {
+                let store = db.open().await?;
+                let project = store.project(&project).await?;
+                let saved = store.model_assist_savings(project.id).await?;
+                let state = if project.settings.queue.model_assist.enabled {
+                    "on"
+                } else {
+                    "off"
+                };
+                println!(
+                    "model-assisted overlap {state}: {} human labels saved on {} items",
+                    saved.labels_saved, saved.items
+                );
+                Ok(ExitCode::SUCCESS)
             }
         }
     })

@@ -23,5 +23,6 @@ pub mod conformance;
 pub mod items;
 #[cfg(feature = "parquet")]
 pub mod parquet;
+pub mod predictions;
 pub mod query_result;
 pub mod release;

@@ -12,6 +12,7 @@ mod markdown;
 mod middleware;
 mod models;
 mod openapi;
+mod predictions;
 mod projects;
 mod qa;
 mod queue;
@@ -113,6 +114,7 @@ fn api_routes() -> Router<AppState> {
         .merge(releases::api::routes())
         .merge(sql::api::routes())
         .merge(models::api::routes())
+        .merge(predictions::api::routes())
 }
 
 /// The server-rendered pages, each feature's own.

@@ -180,6 +180,36 @@ pub const API_ROUTES: &[ApiRoute] = routes![
     ),
     (
         "get",
+        "/projects/{slug}/predictions",
+        "Models with imported predictions",
+        "qa_analyst, qa_expert, project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/predictions/{model}",
+        "Import the model's predictions: the body is a CSV (item,model,label,score) or JSONL file; all or nothing, errors name line and field",
+        "project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/predictions/{model}/sample",
+        "Draw a stratified review sample (predicted class x score band; body: size, bands, seed); sampled items are served first",
+        "project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/predictions/{model}/report",
+        "Precision and recall per class from the latest sample's human labels (inverse-probability weights, 95 % intervals)",
+        "qa_analyst, qa_expert, project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/queue/model-assist",
+        "Human labels model-assisted overlap has saved (items, labels_saved)",
+        "qa_analyst, qa_expert, project_manager, admin"
+    ),
+    (
+        "get",
         "/projects/{slug}/export",
         "Items with their annotations, streamed (query: format jsonl|csv)",
         "qa_analyst, qa_expert, project_manager, admin"

@@ -12,6 +12,7 @@ pub mod buffers;
 pub mod dist;
 pub mod intern;
 pub mod logistic;
+pub mod predictions;
 pub mod sampling;
 pub mod table;
 pub mod units;

@@ -164,6 +164,20 @@ impl Column for i64 {
     }
 }
 
+impl Column for Option<f64> {
+    fn from_sqlx(row: &AnyRow, column: &str) -> Result<Self> {
+        Ok(row.try_get(column)?)
+    }
+    fn from_sqlite(value: &rusqlite::types::Value, column: &str) -> Result<Self> {
+        match value {
+            rusqlite::types::Value::Null => Ok(None),
+            rusqlite::types::Value::Real(v) => Ok(Some(*v)),
+            rusqlite::types::Value::Integer(v) => Ok(Some(*v as f64)),
+            other => Err(wrong_type(column, other)),
+        }
+    }
+}
+
 impl Column for Option<String> {
     fn from_sqlx(row: &AnyRow, column: &str) -> Result<Self> {
         Ok(row.try_get(column)?)

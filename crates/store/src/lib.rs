@@ -25,6 +25,7 @@ mod items;
 mod jobs;
 mod migrate;
 mod model;
+mod predictions;
 mod project_settings;
 mod projects;
 mod qa;
@@ -50,6 +51,10 @@ pub use imports::{
 };
 pub use items::{ExportRow, ItemFilter, ItemPage};
 pub use model::*;
+pub use predictions::{
+    AssistSavings, NewPredictionSample, Prediction, PredictionRow, PredictionSample,
+    REVIEW_PRIORITY, SampleUnitRow, SampledItem, class_question,
+};
 pub use project_settings::ProjectSettings;
 pub use projects::NewProject;
 pub use qa::{

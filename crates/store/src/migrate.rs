@@ -63,6 +63,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_automated_annotators.sql"),
         postgres: include_str!("../migrations/postgres/0009_automated_annotators.sql"),
     },
+    Migration {
+        name: "0011_predictions",
+        sqlite: include_str!("../migrations/sqlite/0011_predictions.sql"),
+        postgres: include_str!("../migrations/postgres/0011_predictions.sql"),
+    },
 ];
 
 /// Advisory-lock key so that servers starting together on PostgreSQL migrate one at a time.

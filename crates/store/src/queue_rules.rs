@@ -39,6 +39,43 @@ pub struct QueueSettings {
     /// Severity option (code of the first ordinal question) from which time spent counts as
     /// time on high-severity content; `None`: the two most severe levels.
     pub high_severity_from: Option<String>,
+    /// Model-assisted overlap (off by default): a confident model label that the first
+    /// human agrees with ends the item early.
+    pub model_assist: ModelAssist,
+}
+
+/// Model-assisted overlap, `settings.queue.model_assist`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelAssist {
+    pub enabled: bool,
+    /// The model's score (its stated confidence; a rules model's severity, scaled to 0–1)
+    /// from which its label counts as confident.
+    pub min_score: f64,
+    /// Human labels an item stops at when they all agree with a confident model label.
+    pub human_labels: i64,
+    /// What a first human label that disagrees with a confident model label does.
+    pub on_disagreement: ModelDisagreementAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelDisagreementAction {
+    /// The item needs the full overlap.
+    RaiseOverlap,
+    /// The item goes to expert review at once (escalation reason `model_disagreement`).
+    Escalate,
+}
+
+impl Default for ModelAssist {
+    fn default() -> Self {
+        ModelAssist {
+            enabled: false,
+            min_score: 0.9,
+            human_labels: 1,
+            on_disagreement: ModelDisagreementAction::RaiseOverlap,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +100,7 @@ impl Default for QueueSettings {
             pause_below: 0.6,
             pause_min_gold: 10,
             high_severity_from: None,
+            model_assist: ModelAssist::default(),
         }
     }
 }
@@ -112,6 +150,16 @@ impl QueueSettings {
         if self.pause_min_gold < 0 {
             return Err("the minimum number of gold answers cannot be negative".into());
         }
+        let assist = &self.model_assist;
+        if !(0.0..=1.0).contains(&assist.min_score) {
+            return Err("model_assist.min_score must be between 0 and 1".into());
+        }
+        if !(1..=self.overlap).contains(&assist.human_labels) {
+            return Err(format!(
+                "model_assist.human_labels must be between 1 and the overlap ({})",
+                self.overlap
+            ));
+        }
         Ok(())
     }
 
@@ -157,6 +205,121 @@ pub fn decide_overlap(settings: &QueueSettings, needed: i64, agreement: f64) -> 
     } else {
         OverlapDecision::Escalate
     }
+}
+
+/// A model's label on an item and its score (0–1) for model-assisted overlap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelVote {
+    pub answer: Value,
+    pub score: f64,
+}
+
+impl ModelVote {
+    /// The score of a model label: its stated confidence, else (a rules model states none)
+    /// the severity of its answer scaled to 0–1 on the schema's first ordinal question; a
+    /// label with neither scores 0, so it never ends an item early.
+    pub fn from_label(schema: &LabelSchema, answer: Value, confidence: Option<f64>) -> ModelVote {
+        let score = confidence.unwrap_or_else(|| severity_score(schema, &answer).unwrap_or(0.0));
+        ModelVote { answer, score }
+    }
+}
+
+fn severity_score(schema: &LabelSchema, answer: &Value) -> Option<f64> {
+    let levels = schema
+        .questions
+        .iter()
+        .find(|q| q.kind == QuestionKind::Ordinal)?
+        .options
+        .len();
+    let index = severity_index(schema, answer)?;
+    Some(if levels > 1 {
+        index as f64 / (levels - 1) as f64
+    } else {
+        1.0
+    })
+}
+
+/// What the queue does with an item after a counted human label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverlapStep {
+    /// Keep collecting up to the current overlap.
+    Wait,
+    /// The item is labelled.
+    Done,
+    /// The item now needs this many human labels.
+    Need(i64),
+    /// Expert review, for this reason.
+    Escalate(EscalationReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EscalationReason {
+    NoAgreement,
+    ModelDisagreement,
+}
+
+impl EscalationReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EscalationReason::NoAgreement => "no_agreement",
+            EscalationReason::ModelDisagreement => "model_disagreement",
+        }
+    }
+}
+
+/// The overlap rule with the model's vote: a confident model label (score ≥
+/// `model_assist.min_score`) that every human so far agrees with ends the item at
+/// `model_assist.human_labels`; a first human label that disagrees with it raises the
+/// overlap to the maximum or escalates. Otherwise (assist off, no confident model label)
+/// the plain rule (`decide_overlap`) applies once the item has `needed` labels.
+pub fn decide_overlap_assisted(
+    settings: &QueueSettings,
+    schema: &LabelSchema,
+    needed: i64,
+    humans: &[Value],
+    model: Option<&ModelVote>,
+) -> OverlapStep {
+    let assist = &settings.model_assist;
+    let confident = model.filter(|m| assist.enabled && m.score >= assist.min_score);
+    if let (Some(m), Some(first)) = (confident, humans.first()) {
+        if !agrees(schema, first, &m.answer) {
+            if humans.len() == 1 {
+                match assist.on_disagreement {
+                    ModelDisagreementAction::Escalate => {
+                        return OverlapStep::Escalate(EscalationReason::ModelDisagreement);
+                    }
+                    ModelDisagreementAction::RaiseOverlap if needed < settings.overlap => {
+                        return OverlapStep::Need(settings.overlap);
+                    }
+                    ModelDisagreementAction::RaiseOverlap => {}
+                }
+            }
+        } else if humans.len() as i64 >= assist.human_labels
+            && humans.iter().all(|h| agrees(schema, h, &m.answer))
+        {
+            return OverlapStep::Done;
+        }
+    }
+    if (humans.len() as i64) < needed {
+        return OverlapStep::Wait;
+    }
+    match decide_overlap(settings, needed, vote_agreement(schema, humans)) {
+        OverlapDecision::Done => OverlapStep::Done,
+        OverlapDecision::AskOneMore => OverlapStep::Need(needed + 1),
+        OverlapDecision::Escalate => OverlapStep::Escalate(EscalationReason::NoAgreement),
+    }
+}
+
+/// Whether a human answer agrees with a model answer on every question the model answered
+/// (multi-choice sets compare regardless of order).
+pub fn agrees(schema: &LabelSchema, human: &Value, model: &Value) -> bool {
+    schema
+        .questions
+        .iter()
+        .all(|q| match model.get(&q.key).and_then(value_key) {
+            None => true,
+            Some(m) => human.get(&q.key).and_then(value_key) == Some(m),
+        })
 }
 
 /// Agreement among labels as the share of the most common answer, taken on every question

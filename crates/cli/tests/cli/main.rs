@@ -14,5 +14,6 @@ mod crowd_datasets;
 mod demo;
 mod parquet;
 mod platform;
+mod predictions;
 mod sql;
 mod two_servers;

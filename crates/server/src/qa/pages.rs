@@ -788,6 +788,9 @@ async fn dashboard_page(
     let labelled = report.as_ref().map(|r| r.labelled_items).unwrap_or(0) as f64;
     let escalation_rate = (labelled > 0.0).then(|| (open + resolved) as f64 / labelled);
     let overturn_rate = (adjudicated > 0).then(|| overturned as f64 / adjudicated as f64);
+    let assist = state.store.model_assist_savings(project.id).await?;
+    let assist_enabled = project.settings.queue.model_assist.enabled;
+    let predictions = crate::predictions::dashboard_reports(&state, &project).await?;
     render(
         &state,
         "dashboard.html",
@@ -796,6 +799,7 @@ async fn dashboard_page(
             completion => (volume.total > 0).then(|| volume.done as f64 / volume.total as f64),
             by_state => volume.by_state, volume => volume.per_day,
             annotators => volume.per_annotator, questions, escalation_rate, overturn_rate,
+            assist, assist_enabled, predictions,
             escalations => context! { open, overdue, resolved },
             adjudications => context! { total => adjudicated, overturned },
             ..base(&auth)

@@ -284,6 +284,13 @@ fn request_for(method: &str, path: &str, n: usize) -> (String, Option<Vec<u8>>) 
             String::new(),
             body(json!({"name": format!("made-{n}"), "kind": "rules", "rules": MODEL_RULES})),
         ),
+        ("post", "/projects/{slug}/predictions/{model}") => (
+            String::new(),
+            Some(format!("item,model,label,score\nt1,{MODEL},NOT_VIOLATING,0.5\n").into_bytes()),
+        ),
+        ("post", "/projects/{slug}/predictions/{model}/sample") => {
+            (String::new(), body(json!({"size": 1, "bands": 2})))
+        }
         ("post", "/projects/{slug}/releases") => {
             (String::new(), body(json!({"name": format!("made-{n}")})))
         }
@@ -317,6 +324,36 @@ async fn prepare(app: &TestApp, world: &World, method: &str, path: &str) {
             .set_member(project, SPARE, Role::Annotator, None)
             .await
             .unwrap(),
+        // Predictions to sample, and a sample to report on.
+        ("post", "/projects/{slug}/predictions/{model}/sample")
+        | ("get", "/projects/{slug}/predictions/{model}/report") => {
+            let row = concord_store::PredictionRow {
+                line: 2,
+                item: "t1".into(),
+                model: MODEL.into(),
+                label: "NOT_VIOLATING".into(),
+                score: 0.5,
+            };
+            app.store
+                .import_predictions(&world.project, MODEL, vec![row])
+                .await
+                .unwrap();
+            let sample = concord_store::NewPredictionSample {
+                model: MODEL.into(),
+                size: 1,
+                bands: 1,
+                seed: 1,
+                items: vec![concord_store::SampledItem {
+                    item_id: world.item_id,
+                    stratum: "NOT_VIOLATING | 0.00–1.00".into(),
+                    inclusion: 1.0,
+                }],
+            };
+            app.store
+                .create_prediction_sample(&world.project, sample)
+                .await
+                .unwrap();
+        }
         // The saved query the saved-query routes read, run and delete (named as the release).
         ("get" | "delete", "/projects/{slug}/sql/saved/{name}")
         | ("post", "/projects/{slug}/sql/saved/{name}/run") => {

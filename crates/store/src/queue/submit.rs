@@ -14,8 +14,8 @@ use crate::model::{
     AssignmentPurpose, AssignmentStatus, AuditAction, Id, ItemState, Project, User,
 };
 use crate::queue_rules::{
-    GoldFeedbackMode, OverlapDecision, answer_categories, decide_overlap, high_severity_threshold,
-    severity_index, vote_agreement,
+    GoldFeedbackMode, ModelVote, OverlapStep, answer_categories, decide_overlap_assisted,
+    high_severity_threshold, severity_index,
 };
 use crate::schema::LabelSchema;
 use crate::{Backend, Dialect, Store, audit};
@@ -549,10 +549,13 @@ struct NextState {
     reason: Option<&'static str>,
     /// Its overlap, one more when the votes asked for another label.
     needed: i64,
+    /// Human labels the item was not asked for because a confident model agreed.
+    assist_saved: i64,
 }
 
-/// An unsure answer escalates; a full overlap is decided by the votes; otherwise the item
-/// keeps collecting labels. Items past collecting keep their state.
+/// An unsure answer escalates; an item with its overlap (or, under model-assisted overlap,
+/// any item) is decided by the votes and the model's; otherwise the item keeps collecting
+/// labels. Items past collecting keep their state.
 async fn next_item_state(
     c: &mut Conn<'_>,
     ctx: &SubmitContext,
@@ -565,26 +568,73 @@ async fn next_item_state(
         state,
         reason: None,
         needed,
+        assist_saved: 0,
     };
     let collecting = matches!(state, ItemState::Queued | ItemState::InProgress);
+    let assist = ctx.settings.model_assist.enabled;
     if collecting && s.kind == AnswerKind::Unsure {
         next.state = ItemState::Escalated;
         next.reason = Some("unsure");
-    } else if collecting && labels >= needed {
+    } else if collecting && (labels >= needed || assist) {
         let answers = counted_answers(c, s.item_id).await?;
-        let agreement = vote_agreement(ctx.schema(), &answers);
-        match decide_overlap(&ctx.settings, needed, agreement) {
-            OverlapDecision::Done => next.state = ItemState::Labelled,
-            OverlapDecision::AskOneMore => next.needed += 1,
-            OverlapDecision::Escalate => {
+        let model = if assist {
+            model_vote(c, ctx, s.item_id).await?
+        } else {
+            None
+        };
+        let step = decide_overlap_assisted(
+            &ctx.settings,
+            ctx.schema(),
+            needed,
+            &answers,
+            model.as_ref(),
+        );
+        next.state = ItemState::InProgress;
+        match step {
+            OverlapStep::Wait => {}
+            OverlapStep::Done => {
+                next.state = ItemState::Labelled;
+                next.assist_saved = (needed - labels).max(0);
+            }
+            OverlapStep::Need(more) => next.needed = more,
+            OverlapStep::Escalate(reason) => {
                 next.state = ItemState::Escalated;
-                next.reason = Some("no_agreement");
+                next.reason = Some(reason.as_str());
             }
         }
     } else if collecting {
         next.state = ItemState::InProgress;
     }
     Ok(next)
+}
+
+/// The item's latest model label and its score, for model-assisted overlap.
+async fn model_vote(
+    c: &mut Conn<'_>,
+    ctx: &SubmitContext,
+    item_id: Id,
+) -> Result<Option<ModelVote>> {
+    let row = c
+        .fetch_optional(
+            stmt(
+                "SELECT a.answer, ml.confidence FROM annotations a \
+                 JOIN users u ON u.id = a.annotator_id \
+                 LEFT JOIN model_labels ml ON ml.annotation_id = a.id \
+                 WHERE a.item_id = $1 AND u.kind = 'model' ORDER BY a.id DESC LIMIT 1",
+            )
+            .bind(item_id),
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let answer = parse_json::<Value>(&row.col::<String>("answer")?, "answer")?;
+    let confidence: Option<f64> = row.col("confidence")?;
+    Ok(Some(ModelVote::from_label(
+        ctx.schema(),
+        answer,
+        confidence,
+    )))
 }
 
 /// The labels submitted on the item's counted slots.
@@ -624,6 +674,9 @@ async fn write_item_counts(
     let mut sql = String::from(
         "UPDATE items SET labels_count = $1, slots_taken = $2, needed = $3, updated_at = $4",
     );
+    if next.assist_saved > 0 {
+        sql += &format!(", assist_saved = {}", next.assist_saved);
+    }
     let mut update = Vec::with_capacity(3);
     if counts.state_changed {
         sql += ", state = $5";
