@@ -178,30 +178,6 @@ impl Store {
     }
 }
 
-#[cfg(test)]
-mod url_tests {
-    use super::{Backend, normalise_url};
-
-    #[test]
-    fn every_sqlite_spelling_names_the_same_file_and_creates_it() {
-        for (given, opened) in [
-            ("/abs/path.db", "sqlite:///abs/path.db?mode=rwc"),
-            ("sqlite:///abs/path.db", "sqlite:///abs/path.db?mode=rwc"),
-            ("sqlite://rel.db", "sqlite://rel.db?mode=rwc"),
-            ("sqlite:rel.db", "sqlite://rel.db?mode=rwc"),
-            ("rel.db", "sqlite://rel.db?mode=rwc"),
-            ("sqlite://rel.db?mode=ro", "sqlite://rel.db?mode=ro"),
-        ] {
-            assert_eq!(
-                normalise_url(given),
-                (Backend::Sqlite, opened.to_string()),
-                "{given}"
-            );
-        }
-        assert_eq!(normalise_url("postgres://h/db").0, Backend::Postgres);
-    }
-}
-
 /// Checks the PostgreSQL schema's name (on any back end, so a typo is caught on SQLite too)
 /// and creates the schema on PostgreSQL.
 async fn create_pg_schema(backend: Backend, url: &str, name: &str) -> Result<()> {
@@ -270,4 +246,28 @@ async fn start_sqlite_writer(
     let log = wal_path(&sqlite_path(url)?);
     spawn_writer(conn, native, log, rx, group_commit_limit.max(1))?;
     Ok((tx, readers))
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::{Backend, normalise_url};
+
+    #[test]
+    fn every_sqlite_spelling_names_the_same_file_and_creates_it() {
+        for (given, opened) in [
+            ("/abs/path.db", "sqlite:///abs/path.db?mode=rwc"),
+            ("sqlite:///abs/path.db", "sqlite:///abs/path.db?mode=rwc"),
+            ("sqlite://rel.db", "sqlite://rel.db?mode=rwc"),
+            ("sqlite:rel.db", "sqlite://rel.db?mode=rwc"),
+            ("rel.db", "sqlite://rel.db?mode=rwc"),
+            ("sqlite://rel.db?mode=ro", "sqlite://rel.db?mode=ro"),
+        ] {
+            assert_eq!(
+                normalise_url(given),
+                (Backend::Sqlite, opened.to_string()),
+                "{given}"
+            );
+        }
+        assert_eq!(normalise_url("postgres://h/db").0, Backend::Postgres);
+    }
 }
