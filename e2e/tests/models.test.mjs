@@ -1,0 +1,77 @@
+// (k) Automated annotators: a project manager adds a rules model on the project's
+// "Automated annotators" page, runs it, and sees every item of the project labelled by it;
+// a rules file that does not parse is refused with its problem named.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { env, launchBrowser, openPage, screenshot, signIn, url } from '../lib/browser.mjs';
+
+const RULES = JSON.stringify({
+  default: { decision: 'NOT_VIOLATING', severity: 'S0' },
+  rules: [{ name: 'threats', keywords: ['kill you'], answer: { decision: 'VIOLATING', category: ['DG.VIOL'], severity: 'S3' } }],
+});
+
+describe('automated annotators', { timeout: 120_000 }, () => {
+  let browser;
+  before(async () => {
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  test('a rules model added on the page runs and its labels are counted', async () => {
+    const session = await openPage(browser);
+    const { page } = session;
+    try {
+      await signIn(page, env.manager);
+      await page.goto(url(`/p/${env.modelProject}`));
+      await Promise.all([
+        page.waitForURL((u) => u.pathname.endsWith('/models')),
+        page.getByRole('link', { name: 'Automated annotators' }).click(),
+      ]);
+      assert.ok(await page.locator('#no-models').isVisible(), 'no model yet');
+
+      // A rules file that does not parse: refused, the problem named, nothing added.
+      const form = page.locator('#add-model form');
+      await form.getByLabel('Name').fill('keywords');
+      await form.getByLabel('Kind').selectOption('rules');
+      await form.getByLabel('Rules file (JSON)').fill('{"default": ');
+      session.expectStatus(422);
+      await Promise.all([page.waitForLoadState('load'), form.getByRole('button', { name: 'Add model' }).click()]);
+      await page.locator('#model-error').waitFor();
+      assert.match(await page.locator('#model-error').textContent(), /rules file/);
+      assert.ok(await page.locator('#no-models').isVisible(), 'nothing was added');
+
+      await form.getByLabel('Name').fill('keywords');
+      await form.getByLabel('Kind').selectOption('rules');
+      await form.getByLabel('Rules file (JSON)').fill(RULES);
+      await Promise.all([
+        page.waitForURL((u) => u.hash === '#model-keywords'),
+        form.getByRole('button', { name: 'Add model' }).click(),
+      ]);
+      const row = page.locator('#model-keywords');
+      assert.equal((await row.locator('.state').textContent()).trim(), 'enabled');
+      assert.equal(await row.locator('.labels').getAttribute('data-count'), '0');
+      assert.match(await row.locator('.last-run').textContent(), /never run/);
+
+      await Promise.all([page.waitForLoadState('load'), row.getByRole('button', { name: 'Run' }).click()]);
+      // The run is a background job: reload until the count shows every item labelled.
+      let labels = '0';
+      for (let attempt = 0; attempt < 100 && labels !== String(env.modelItemCount); attempt += 1) {
+        await page.waitForTimeout(200);
+        await page.reload();
+        labels = await page.locator('#model-keywords .labels').getAttribute('data-count');
+      }
+      assert.equal(labels, String(env.modelItemCount), 'every item labelled by the model');
+      await page.locator('#model-keywords .last-run', { hasText: `${env.modelItemCount} labelled, 0 failed` }).waitFor();
+      await screenshot(page, 'models');
+
+      await Promise.all([page.waitForLoadState('load'), page.locator('#model-keywords').getByRole('button', { name: 'Disable' }).click()]);
+      assert.equal((await page.locator('#model-keywords .state').textContent()).trim(), 'disabled');
+      session.assertNoProblems();
+    } finally {
+      await session.close();
+    }
+  });
+});
