@@ -38,7 +38,10 @@ describe('automated annotators', { timeout: 120_000 }, () => {
       await form.getByLabel('Kind').selectOption('rules');
       await form.getByLabel('Rules file (JSON)').fill('{"default": ');
       session.expectStatus(422);
-      await Promise.all([page.waitForLoadState('load'), form.getByRole('button', { name: 'Add model' }).click()]);
+      const refused = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/models'));
+      await form.getByRole('button', { name: 'Add model' }).click();
+      assert.equal((await refused).status(), 422);
+      await page.waitForLoadState('load');
       await page.locator('#model-error').waitFor();
       assert.match(await page.locator('#model-error').textContent(), /rules file/);
       assert.ok(await page.locator('#no-models').isVisible(), 'nothing was added');
@@ -55,7 +58,10 @@ describe('automated annotators', { timeout: 120_000 }, () => {
       assert.equal(await row.locator('.labels').getAttribute('data-count'), '0');
       assert.match(await row.locator('.last-run').textContent(), /never run/);
 
-      await Promise.all([page.waitForLoadState('load'), row.getByRole('button', { name: 'Run' }).click()]);
+      const started = page.waitForResponse((r) => r.url().endsWith('/models/keywords/run'));
+      await row.getByRole('button', { name: 'Run' }).click();
+      await started;
+      await page.waitForLoadState('load');
       // The run is a background job: reload until the count shows every item labelled.
       let labels = '0';
       for (let attempt = 0; attempt < 100 && labels !== String(env.modelItemCount); attempt += 1) {
@@ -67,8 +73,10 @@ describe('automated annotators', { timeout: 120_000 }, () => {
       await page.locator('#model-keywords .last-run', { hasText: `${env.modelItemCount} labelled, 0 failed` }).waitFor();
       await screenshot(page, 'models');
 
-      await Promise.all([page.waitForLoadState('load'), page.locator('#model-keywords').getByRole('button', { name: 'Disable' }).click()]);
-      assert.equal((await page.locator('#model-keywords .state').textContent()).trim(), 'disabled');
+      const disabled = page.waitForResponse((r) => r.url().endsWith('/models/keywords/disable'));
+      await page.locator('#model-keywords').getByRole('button', { name: 'Disable' }).click();
+      await disabled;
+      await page.locator('#model-keywords .state', { hasText: 'disabled' }).waitFor();
       session.assertNoProblems();
     } finally {
       await session.close();

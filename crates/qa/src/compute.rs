@@ -16,7 +16,6 @@ use concord_stats::{
     AgreementOptions, AnnotationTable, Inference, LabelKind, LabelSpec, LabelTypeRequest, Level,
     Metric, Prepared, TableBuilder, WeightChoice, WeightScheme, compute,
 };
-use concord_store::answer::same_value;
 use concord_store::{
     AccountKind, AnnotatorQuality, AnswerKind, ConsensusInput, Id, ItemFact, ItemState, LabelFacts,
     LabelSchema, NewEscalation, NewItemConsensus, QaSettings, Question, QuestionKind,

@@ -113,7 +113,11 @@ fn scores() -> ModelQuestionScore {
 }
 
 fn assert_share(share: &Share, successes: u64, trials: u64, ci: [f64; 2], what: &str) {
-    assert_eq!((share.successes, share.trials), (successes, trials), "{what}");
+    assert_eq!(
+        (share.successes, share.trials),
+        (successes, trials),
+        "{what}"
+    );
     let [low, high] = share.ci.unwrap_or_else(|| panic!("{what}: no interval"));
     assert!(
         (low - ci[0]).abs() < 1e-5 && (high - ci[1]).abs() < 1e-5,
@@ -165,16 +169,31 @@ fn the_calibration_table_bands_stated_confidence_against_the_consensus() {
             (0.9, 1.0, 2, 3)
         ]
     );
-    let means: Vec<f64> = score.calibration.iter().map(|b| b.mean_confidence).collect();
-    for (mean, expected) in means.iter().zip([0.3, 0.535, 0.85, (0.95 + 0.92 + 0.91) / 3.0]) {
+    let means: Vec<f64> = score
+        .calibration
+        .iter()
+        .map(|b| b.mean_confidence)
+        .collect();
+    for (mean, expected) in means
+        .iter()
+        .zip([0.3, 0.535, 0.85, (0.95 + 0.92 + 0.91) / 3.0])
+    {
         assert!((mean - expected).abs() < 1e-12, "{means:?}");
     }
-    assert_share(&score.calibration[3].accuracy, 2, 3, [0.20766, 0.938508], "0.9–1.0");
+    assert_share(
+        &score.calibration[3].accuracy,
+        2,
+        3,
+        [0.20766, 0.938508],
+        "0.9–1.0",
+    );
 }
 
 #[test]
 fn the_confusion_matrix_is_model_answer_by_consensus() {
-    let confusion = scores().confusion.expect("a single-choice question has one");
+    let confusion = scores()
+        .confusion
+        .expect("a single-choice question has one");
     assert_eq!(confusion.classes, [N, B, V]);
     // Rows: the model said N (items 1, 2, 4 right; 6 where V), B (7), V (3, 5, 8).
     assert_eq!(confusion.counts, [[3, 0, 1], [0, 1, 0], [1, 1, 1]]);

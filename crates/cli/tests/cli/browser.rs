@@ -249,7 +249,11 @@ fn prepare_model_project(db: &Path) {
     ];
     platform(db, &create, None);
     let items = e2e_dir().join("fixtures/models.jsonl");
-    platform(db, &["import", MODEL_PROJECT, items.to_str().unwrap()], None);
+    platform(
+        db,
+        &["import", MODEL_PROJECT, items.to_str().unwrap()],
+        None,
+    );
 }
 
 fn model_item_count() -> usize {
@@ -344,7 +348,10 @@ fn run_suite(server: &Server, items: usize, dir: &tempfile::TempDir) -> (bool, S
         .env("CONCORD_E2E_EXPERT", EXPERT.0)
         .env("CONCORD_E2E_EXPERT_PASSWORD", EXPERT.1)
         .env("CONCORD_E2E_MODEL_PROJECT", MODEL_PROJECT)
-        .env("CONCORD_E2E_MODEL_ITEM_COUNT", model_item_count().to_string())
+        .env(
+            "CONCORD_E2E_MODEL_ITEM_COUNT",
+            model_item_count().to_string(),
+        )
         // The restart scenario runs its own `concord serve` on the same database.
         .env("CONCORD_E2E_BINARY", env!("CARGO_BIN_EXE_concord"))
         .env("CONCORD_E2E_DATABASE", &server.database)

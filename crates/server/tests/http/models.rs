@@ -50,16 +50,33 @@ async fn rules_model_through_the_page(app: &TestApp) -> (Project, Browser) {
     app.member(&project, "priya", Role::ProjectManager).await;
     let manager = app.sign_in("priya").await;
     let (_, home) = text(manager.get("/p/catalog").send().await.unwrap()).await;
-    assert!(home.contains(r#"href="/p/catalog/models""#), "the project navigation links it");
+    assert!(
+        home.contains(r#"href="/p/catalog/models""#),
+        "the project navigation links it"
+    );
     let (status, page) = text(manager.get("/p/catalog/models").send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("No automated annotator yet"), "{page}");
 
-    let bad = [("name", "rules"), ("kind", "rules"), ("rules", "{\"default\": ")];
+    let bad = [
+        ("name", "rules"),
+        ("kind", "rules"),
+        ("rules", "{\"default\": "),
+    ];
     let (status, page) = text(manager.submit("/p/catalog/models", &bad).await).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(section(&page, "id=\"model-error\"", "</p>").contains("rules file"), "{page}");
-    assert!(app.store.model_annotators(project.id).await.unwrap().is_empty(), "nothing changed");
+    assert!(
+        section(&page, "id=\"model-error\"", "</p>").contains("rules file"),
+        "{page}"
+    );
+    assert!(
+        app.store
+            .model_annotators(project.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing changed"
+    );
 
     let good = [("name", "rules"), ("kind", "rules"), ("rules", RULES)];
     let added = manager.submit("/p/catalog/models", &good).await;
@@ -67,10 +84,13 @@ async fn rules_model_through_the_page(app: &TestApp) -> (Project, Browser) {
     assert_eq!(location(&added), "/p/catalog/models#model-rules");
     let run = manager.submit("/p/catalog/models/rules/run", &[]).await;
     assert_eq!(run.status(), StatusCode::SEE_OTHER);
-    let page = wait_for(&manager, r#"class="labels" data-count="4""#).await;
+    wait_for(&manager, r#"class="labels" data-count="4""#).await;
     let page = wait_for(&manager, "4 labelled, 0 failed").await;
     let row = section(&page, r#"id="model-rules""#, "</tr>");
-    assert!(row.contains("enabled") && row.contains("catalog.rules"), "{row}");
+    assert!(
+        row.contains("enabled") && row.contains("catalog.rules"),
+        "{row}"
+    );
     (project, manager)
 }
 
@@ -78,8 +98,15 @@ async fn the_models_page_adds_a_rules_model_runs_it_and_counts_its_labels(app: T
     let (project, manager) = rules_model_through_the_page(&app).await;
     let disabled = manager.submit("/p/catalog/models/rules/disable", &[]).await;
     assert_eq!(disabled.status(), StatusCode::SEE_OTHER);
-    let model = app.store.model_annotator(project.id, "rules").await.unwrap();
-    assert!(!model.enabled, "the same store record the CLI and the API change");
+    let model = app
+        .store
+        .model_annotator(project.id, "rules")
+        .await
+        .unwrap();
+    assert!(
+        !model.enabled,
+        "the same store record the CLI and the API change"
+    );
     // A second run finds nothing left: the model never labels an item twice.
     manager.submit("/p/catalog/models/rules/run", &[]).await;
     let page = wait_for(&manager, "0 labelled, 0 failed").await;
@@ -90,7 +117,10 @@ async fn the_models_page_adds_a_rules_model_runs_it_and_counts_its_labels(app: T
     let (status, page) = text(annotator.get("/p/catalog/models").send().await.unwrap()).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
     let (_, home) = text(annotator.get("/p/catalog").send().await.unwrap()).await;
-    assert!(!home.contains(r#"href="/p/catalog/models""#), "no link for an annotator");
+    assert!(
+        !home.contains(r#"href="/p/catalog/models""#),
+        "no link for an annotator"
+    );
 }
 
 async fn the_quality_page_and_the_feedback_report_score_the_model_like_a_person(app: TestApp) {
@@ -106,7 +136,11 @@ async fn the_quality_page_and_the_feedback_report_score_the_model_like_a_person(
         ("t3", "NOT_VIOLATING", "S0"),
         ("t4", "VIOLATING", "S3"),
     ] {
-        let item = app.store.item_by_external_id(project.id, external).await.unwrap();
+        let item = app
+            .store
+            .item_by_external_id(project.id, external)
+            .await
+            .unwrap();
         for who in &people {
             let answer = json!({"decision": decision, "severity": severity});
             let new = NewAnnotation {
@@ -114,7 +148,10 @@ async fn the_quality_page_and_the_feedback_report_score_the_model_like_a_person(
                 answer,
                 ..NewAnnotation::default()
             };
-            app.store.add_annotation(project.id, who.id, new).await.unwrap();
+            app.store
+                .add_annotation(project.id, who.id, new)
+                .await
+                .unwrap();
         }
     }
     let analyst = app.member(&project, "quinn", Role::QaAnalyst).await;
@@ -128,7 +165,9 @@ async fn the_quality_page_and_the_feedback_report_score_the_model_like_a_person(
     let quality = app.bearer(&token, Method::GET, "/api/v1/projects/catalog/quality");
     let (status, body) = json(quality.send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let models = body["report"]["models"].as_array().expect("the report's models");
+    let models = body["run"]["summary"]["models"]
+        .as_array()
+        .expect("the report's models");
     let decision = models[0]["questions"]
         .as_array()
         .unwrap()
@@ -153,14 +192,23 @@ async fn the_quality_page_and_the_feedback_report_score_the_model_like_a_person(
     assert_eq!(status, StatusCode::OK, "{page}");
     let scores = section(&page, r#"data-model="catalog.rules""#, "</section>");
     let row = section(scores, r#"data-question="decision""#, "</tr>");
-    assert!(row.contains("50.0 %") && row.contains("[15.0–85.0]") && row.contains("2/4"), "{row}");
+    assert!(
+        row.contains("50.0 %") && row.contains("[15.0–85.0]") && row.contains("2/4"),
+        "{row}"
+    );
     assert!(scores.contains("model-confusion"), "{scores}");
-    assert!(scores.contains("No stated confidence"), "rules state none: {scores}");
+    assert!(
+        scores.contains("No stated confidence"),
+        "rules state none: {scores}"
+    );
 
     let (status, page) = text(analyst.get("/p/catalog/feedback").send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let feedback = section(&page, r#"id="feedback-models""#, "</div>");
-    assert!(feedback.contains("50.0 %") && feedback.contains("[15.0–85.0]"), "{feedback}");
+    assert!(
+        feedback.contains("50.0 %") && feedback.contains("[15.0–85.0]"),
+        "{feedback}"
+    );
     let (_, markdown) = text(
         analyst
             .get("/p/catalog/feedback?format=md")
