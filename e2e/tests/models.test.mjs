@@ -34,7 +34,7 @@ describe('automated annotators', { timeout: 120_000 }, () => {
 
       // A rules file that does not parse: refused, the problem named, nothing added.
       const form = page.locator('#add-model form');
-      await form.getByLabel('Name').fill('keywords');
+      await form.getByLabel('Name', { exact: true }).fill('keywords');
       await form.getByLabel('Kind').selectOption('rules');
       await form.getByLabel('Rules file (JSON)').fill('{"default": ');
       session.expectStatus(422);
@@ -46,7 +46,7 @@ describe('automated annotators', { timeout: 120_000 }, () => {
       assert.match(await page.locator('#model-error').textContent(), /rules file/);
       assert.ok(await page.locator('#no-models').isVisible(), 'nothing was added');
 
-      await form.getByLabel('Name').fill('keywords');
+      await form.getByLabel('Name', { exact: true }).fill('keywords');
       await form.getByLabel('Kind').selectOption('rules');
       await form.getByLabel('Rules file (JSON)').fill(RULES);
       await Promise.all([
