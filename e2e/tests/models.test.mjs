@@ -70,7 +70,15 @@ describe('automated annotators', { timeout: 120_000 }, () => {
         labels = await page.locator('#model-keywords .labels').getAttribute('data-count');
       }
       assert.equal(labels, String(env.modelItemCount), 'every item labelled by the model');
-      await page.locator('#model-keywords .last-run', { hasText: `${env.modelItemCount} labelled, 0 failed` }).waitFor();
+      // The run's own counters are written as it goes: reload until its row says it is done.
+      const done = `${env.modelItemCount} labelled, 0 failed`;
+      let lastRun = '';
+      for (let attempt = 0; attempt < 100 && !lastRun.includes(done); attempt += 1) {
+        await page.waitForTimeout(200);
+        await page.reload();
+        lastRun = await page.locator('#model-keywords .last-run').textContent();
+      }
+      assert.match(lastRun, new RegExp(`finished[\\s\\S]*${done}`), 'the last run finished, every item labelled');
       await screenshot(page, 'models');
 
       const disabled = page.waitForResponse((r) => r.url().endsWith('/models/keywords/disable'));
