@@ -70,6 +70,13 @@ export const env = {
   get expert() {
     return { username: required('CONCORD_E2E_EXPERT'), password: required('CONCORD_E2E_EXPERT_PASSWORD') };
   },
+  /** The project of the automated-annotators scenario (fixtures/models.jsonl), no model yet. */
+  get modelProject() {
+    return required('CONCORD_E2E_MODEL_PROJECT');
+  },
+  get modelItemCount() {
+    return Number(required('CONCORD_E2E_MODEL_ITEM_COUNT'));
+  },
   /** The `concord` binary and the suite's database, for scenarios that run their own server. */
   get binary() {
     return required('CONCORD_E2E_BINARY');

@@ -593,3 +593,61 @@ async fn a_rules_model_labels_the_whole_queue_once() {
         .unwrap();
     assert_eq!(again.counts.labelled, 0);
 }
+
+// ---------------------------------------------------------------- https
+
+/// A loopback server that answers a TLS hello with plain HTTP and hangs up.
+async fn plain_http_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut hello = [0u8; 512];
+            let _ = socket.read(&mut hello).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    format!("https://{address}/v1")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_endpoint_is_attempted_over_tls() {
+    use concord_annotators::openai::{CallError, ChatClient, ClientOptions};
+    let url = plain_http_server().await;
+    let client = ChatClient::new(ClientOptions {
+        base_url: url,
+        model: "tiny-model".into(),
+        api_key: None,
+        temperature: 0.0,
+        timeout: Duration::from_secs(5),
+        max_concurrency: 1,
+        rate_per_minute: None,
+        max_attempts: 1,
+        backoff: Duration::from_millis(10),
+    })
+    .unwrap();
+    let error = client
+        .complete("system", "user", &json!({"type": "object"}))
+        .await
+        .expect_err("a server that does not speak TLS gives no answer");
+    let CallError::Unavailable { last, .. } = error else {
+        panic!("expected a connection failure, got {error}");
+    };
+    // Without TLS in the client, reqwest refuses the URL before connecting ("scheme is not
+    // http" / a builder error); with it, the handshake is tried and fails on this server.
+    assert!(last.starts_with("connection error"), "{last}");
+    let lower = last.to_lowercase();
+    assert!(
+        !lower.contains("scheme") && !lower.contains("builder"),
+        "{last}"
+    );
+    assert!(
+        lower.contains("tls")
+            || lower.contains("corrupt")
+            || lower.contains("handshake")
+            || lower.contains("message"),
+        "the failure is the TLS handshake's: {last}"
+    );
+}

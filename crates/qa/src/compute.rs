@@ -1,6 +1,7 @@
 //! The pure part of a consensus run: labels in, consensus, quality report and escalations
 //! out. No database here, so the rules are tested on plain data.
 
+use crate::model_scores::{QuestionTally, Scored};
 use crate::report::{
     CategorySummary, Figure, MetricSummary, ModelReport, PairSummary, QualityReport,
     QuestionReport, SliceSummary,
@@ -15,7 +16,6 @@ use concord_stats::{
     AgreementOptions, AnnotationTable, Inference, LabelKind, LabelSpec, LabelTypeRequest, Level,
     Metric, Prepared, TableBuilder, WeightChoice, WeightScheme, compute,
 };
-use concord_store::answer::same_value;
 use concord_store::{
     AccountKind, AnnotatorQuality, AnswerKind, ConsensusInput, Id, ItemFact, ItemState, LabelFacts,
     LabelSchema, NewEscalation, NewItemConsensus, QaSettings, Question, QuestionKind,
@@ -423,6 +423,7 @@ pub fn compute_run(
     let order = rows_in_item_order(facts);
     let humans = human_label_rows(facts, &order);
     let models = model_rows(facts, &order);
+    let truth = ModelTruth::of(input);
     let inference = Inference::default();
 
     let mut run = QuestionsComputed::default();
@@ -434,7 +435,13 @@ pub fn compute_run(
         let result = question_consensus(question, built, method)?;
         run.items.extend(item_consensus_rows(&result));
         run.annotators.extend(human_quality_rows(&result, facts));
-        let tallies = tally_models(&result, facts, &models, &mut run.model_disagreements);
+        let tallies = tally_models(
+            &result,
+            facts,
+            &models,
+            &truth,
+            &mut run.model_disagreements,
+        );
         record_model_scores(
             question,
             tallies,
@@ -608,53 +615,72 @@ fn human_quality_rows(result: &QuestionResult<'_>, facts: &LabelFacts) -> Vec<An
     rows
 }
 
-/// An automated annotator's answers to one question, counted against the consensus.
-struct ModelTally {
-    name: String,
-    labels: usize,
-    /// Answers on items the consensus decided.
-    decided: usize,
-    /// Of those, answers equal to the consensus.
-    matches: usize,
+/// What the automated annotators' labels are scored against besides the consensus.
+struct ModelTruth<'a> {
+    /// Gold item → its gold answer.
+    gold: HashMap<Id, &'a Value>,
+    /// (item, model account) → the confidence the model stated.
+    confidence: &'a HashMap<(Id, Id), f64>,
 }
 
-/// Scores each automated annotator like a human against the consensus, and notes every
-/// item where one disagrees (an escalation rule reads those notes).
+impl<'a> ModelTruth<'a> {
+    fn of(input: &'a ConsensusInput) -> ModelTruth<'a> {
+        let gold = input
+            .items
+            .iter()
+            .filter(|item| item.is_gold)
+            .filter_map(|item| Some((item.id, item.gold_answer.as_ref()?)))
+            .collect();
+        ModelTruth {
+            gold,
+            confidence: &input.model_confidence,
+        }
+    }
+}
+
+/// Scores each automated annotator like a human against the consensus and the gold
+/// answers, and notes every item where one disagrees with the consensus (an escalation rule
+/// reads those notes).
 fn tally_models(
     result: &QuestionResult<'_>,
     facts: &LabelFacts,
     models: &[u32],
+    truth: &ModelTruth<'_>,
     disagreements: &mut HashMap<Id, Vec<String>>,
-) -> HashMap<Id, ModelTally> {
+) -> HashMap<Id, QuestionTally> {
     let (question, built, consensus) = (result.question, &result.built, &result.consensus);
-    let mut tallies: HashMap<Id, ModelTally> = HashMap::new();
+    let mut tallies: HashMap<Id, QuestionTally> = HashMap::new();
     for &row in models {
         let fact = facts.get(row as usize);
         let Some(given) = fact.answer.get(&question.key).filter(|v| !v.is_null()) else {
             continue;
         };
-        let tally = tallies.entry(fact.annotator_id).or_insert(ModelTally {
-            name: fact.annotator.username.clone(),
-            labels: 0,
-            decided: 0,
-            matches: 0,
-        });
-        tally.labels += 1;
+        let tally = tallies
+            .entry(fact.annotator_id)
+            .or_insert_with(|| QuestionTally::new(&fact.annotator.username));
         let decided = built
             .item_index(fact.item_id)
             .and_then(|i| consensus.labels[i as usize].as_ref());
-        if let Some(label) = decided {
-            tally.decided += 1;
-            let same = same_value(given, label);
-            tally.matches += usize::from(same);
-            if !same {
-                disagreements.entry(fact.item_id).or_default().push(format!(
-                    "{}: the automated annotator said {} but the consensus is {}",
-                    question.key,
-                    short(given),
-                    short(label)
-                ));
-            }
+        let scored = Scored {
+            given,
+            consensus: decided,
+            gold: truth
+                .gold
+                .get(&fact.item_id)
+                .and_then(|answer| answer.get(&question.key))
+                .filter(|v| !v.is_null()),
+            confidence: truth
+                .confidence
+                .get(&(fact.item_id, fact.annotator_id))
+                .copied(),
+        };
+        if let (Some(false), Some(label)) = (tally.add(scored), decided) {
+            disagreements.entry(fact.item_id).or_default().push(format!(
+                "{}: the automated annotator said {} but the consensus is {}",
+                question.key,
+                short(given),
+                short(label)
+            ));
         }
     }
     tallies
@@ -664,13 +690,12 @@ fn tally_models(
 /// in the report's model section.
 fn record_model_scores(
     question: &Question,
-    tallies: HashMap<Id, ModelTally>,
+    tallies: HashMap<Id, QuestionTally>,
     annotators: &mut Vec<AnnotatorQuality>,
     reports: &mut BTreeMap<Id, ModelReport>,
 ) {
     for (user_id, tally) in tallies {
-        let agreement =
-            (tally.decided > 0).then(|| round4(tally.matches as f64 / tally.decided as f64));
+        let agreement = tally.agreement().estimate.map(round4);
         annotators.push(AnnotatorQuality {
             user_id,
             question: question.key.clone(),
@@ -679,13 +704,15 @@ fn record_model_scores(
             skill: None,
             confusion: json!({}),
         });
-        let report = reports.entry(user_id).or_insert(ModelReport {
-            annotator: tally.name,
+        let report = reports.entry(user_id).or_insert_with(|| ModelReport {
+            annotator: tally.name.clone(),
             labels: 0,
             agreement: BTreeMap::new(),
+            questions: Vec::new(),
         });
         report.labels = report.labels.max(tally.labels);
         report.agreement.insert(question.key.clone(), agreement);
+        report.questions.push(tally.score(question));
     }
 }
 

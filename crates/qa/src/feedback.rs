@@ -4,7 +4,7 @@
 //! whose guidelines need work. Rendered as a page, Markdown or CSV.
 
 use crate::compute::{date_of, week_start};
-use crate::report::QualityReport;
+use crate::report::{ModelReport, QualityReport, Share};
 use crate::{QaError, report_of};
 use concord_stats::sampling::{Proportion, wilson};
 use concord_store::answer::same_value;
@@ -102,6 +102,9 @@ pub struct Feedback {
     pub overturned: Vec<Overturn>,
     pub guidelines: Vec<GuidelineFlag>,
     pub target_alpha: f64,
+    /// The automated annotators scored like a person (the whole project: all of them; one
+    /// annotator: that one, if a model).
+    pub models: Vec<ModelReport>,
 }
 
 fn code_of(value: &Value) -> Option<String> {
@@ -153,7 +156,17 @@ pub async fn feedback_report(
         overturned,
         guidelines: guideline_flags(report.as_ref()),
         target_alpha: report.as_ref().map(|r| r.target_alpha).unwrap_or(0.667),
+        models: report.map(|r| models_of(r, annotator)).unwrap_or_default(),
     })
+}
+
+/// The report's model scores for the project, or for the one annotator asked about.
+fn models_of(report: QualityReport, annotator: Option<&User>) -> Vec<ModelReport> {
+    report
+        .models
+        .into_iter()
+        .filter(|m| annotator.is_none_or(|a| a.username == m.annotator))
+        .collect()
 }
 
 /// Items by id, for naming the examples of a confusion.
@@ -444,6 +457,60 @@ fn guideline_flags(report: Option<&QualityReport>) -> Vec<GuidelineFlag> {
         .collect()
 }
 
+/// A share with its interval and counts, e.g. `75.0 % [30.1–95.4] (3 of 4)`.
+fn share(s: &Share) -> String {
+    match s.ci {
+        Some([low, high]) => format!(
+            "{} [{:.1}–{:.1}] ({} of {})",
+            pct(s.estimate),
+            low * 100.0,
+            high * 100.0,
+            s.successes,
+            s.trials
+        ),
+        None => "—".into(),
+    }
+}
+
+/// The automated annotators' section: per question agreement and gold accuracy, per
+/// category, and the calibration table.
+fn models_markdown(models: &[ModelReport]) -> String {
+    let mut md = String::new();
+    for m in models {
+        md += &format!(
+            "\n## Automated annotator {} ({} labels)\n\n",
+            m.annotator, m.labels
+        );
+        for q in &m.questions {
+            md += &format!(
+                "- {}: agrees with the consensus {}; accuracy on gold {}\n",
+                q.question,
+                share(&q.agreement),
+                share(&q.gold)
+            );
+            for c in &q.categories {
+                md += &format!(
+                    "  - {} {}: consensus {}; gold {}\n",
+                    q.question,
+                    c.code,
+                    share(&c.agreement),
+                    share(&c.gold)
+                );
+            }
+            for b in &q.calibration {
+                md += &format!(
+                    "  - stated confidence {:.1}–{:.1} (mean {}): observed {}\n",
+                    b.low,
+                    b.high,
+                    pct(Some(b.mean_confidence)),
+                    share(&b.accuracy)
+                );
+            }
+        }
+    }
+    md
+}
+
 fn pct(x: Option<f64>) -> String {
     x.map(|v| format!("{:.1} %", v * 100.0))
         .unwrap_or_else(|| "—".into())
@@ -539,6 +606,7 @@ pub fn to_markdown(f: &Feedback) -> String {
             }
         );
     }
+    md += &models_markdown(&f.models);
     md += &format!(
         "\n## Guidelines that need work (α below {:.3})\n\n",
         f.target_alpha

@@ -7,6 +7,7 @@
 
 pub mod compute;
 pub mod feedback;
+pub mod model_scores;
 pub mod release;
 pub mod report;
 pub mod rules;

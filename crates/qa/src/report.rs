@@ -127,6 +127,10 @@ pub struct ModelReport {
     pub labels: usize,
     /// Per question: share of items where the model's answer equals the consensus.
     pub agreement: BTreeMap<String, Option<f64>>,
+    /// Per question, in schema order: scored like a person (intervals, categories,
+    /// calibration, confusion). Empty in reports stored before these scores existed.
+    #[serde(default)]
+    pub questions: Vec<ModelQuestionScore>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -146,4 +150,74 @@ pub struct QualityReport {
     pub escalation_matches: BTreeMap<String, usize>,
     /// Rule settings that could not be applied (e.g. an unknown severity code).
     pub notes: Vec<String>,
+}
+
+/// A share (successes of trials) with its 95 % Wilson interval.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Share {
+    pub successes: u64,
+    pub trials: u64,
+    /// `successes / trials`; `None` with no trials.
+    pub estimate: Option<f64>,
+    /// The 95 % Wilson interval; `None` with no trials.
+    pub ci: Option<[f64; 2]>,
+}
+
+impl Share {
+    pub fn wilson(successes: u64, trials: u64) -> Share {
+        let p = concord_stats::sampling::wilson(successes, trials, 0.95);
+        Share {
+            successes: p.successes,
+            trials: p.trials,
+            estimate: p.estimate,
+            ci: p.estimate.map(|_| [p.low, p.high]),
+        }
+    }
+}
+
+/// An automated annotator on one category: of the items whose consensus (or gold answer)
+/// includes the category, the share it also labelled with it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelCategoryScore {
+    pub code: String,
+    pub label: String,
+    pub agreement: Share,
+    pub gold: Share,
+}
+
+/// Stated confidence in `[low, high)` (the last band includes 1) against how often the
+/// answer equalled the consensus.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CalibrationBand {
+    pub low: f64,
+    pub high: f64,
+    pub mean_confidence: f64,
+    /// Observed accuracy against the consensus, with its interval.
+    pub accuracy: Share,
+}
+
+/// Counts of model answer (rows) × consensus answer (columns), single and ordinal
+/// questions only.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelConfusion {
+    pub classes: Vec<String>,
+    pub counts: Vec<Vec<u64>>,
+    /// The largest cell, for shading.
+    pub max: u64,
+}
+
+/// An automated annotator scored like a person on one question.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelQuestionScore {
+    pub question: String,
+    pub labels: usize,
+    /// Its answer equals the consensus, on items the consensus decided.
+    pub agreement: Share,
+    /// Its answer equals the gold answer, on gold items it labelled.
+    pub gold: Share,
+    /// In schema order, the categories with a consensus or gold item.
+    pub categories: Vec<ModelCategoryScore>,
+    /// Bands with at least one answer that stated a confidence (empty when none did).
+    pub calibration: Vec<CalibrationBand>,
+    pub confusion: Option<ModelConfusion>,
 }

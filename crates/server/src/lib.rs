@@ -128,6 +128,7 @@ fn page_routes() -> Router<AppState> {
         .merge(qa::pages::routes())
         .merge(releases::pages::routes())
         .merge(sql::pages::routes())
+        .merge(models::pages::routes())
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.

@@ -49,6 +49,8 @@ pub fn environment() -> Environment<'static> {
         "feedback.html",
         "revision.html",
         "sql.html",
+        "models.html",
+        "_model_scores.html",
     );
     env.add_filter("datetime", datetime);
     env.add_filter("duration", duration);

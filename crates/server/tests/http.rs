@@ -35,3 +35,6 @@ mod sql;
 
 #[path = "http/layering.rs"]
 mod layering;
+
+#[path = "http/models.rs"]
+mod models;

@@ -16,6 +16,7 @@ use crate::{Store, accounts};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::collections::HashMap;
 
 /// A configured automated annotator.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -644,18 +645,7 @@ impl Store {
             .bind(run_id)
             .fetch_all(self.pool())
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ModelFailure {
-                    id: row.try_get("id")?,
-                    run_id: row.try_get("run_id")?,
-                    item_id: row.try_get("item_id")?,
-                    raw_answer: row.try_get("raw_answer")?,
-                    reason: row.try_get("reason")?,
-                    created_at: row.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(failure_from_row).collect()
     }
 
     /// Records what a machine label was made with. Recording the same label again (a
@@ -730,5 +720,97 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(item_from_row).collect()
+    }
+}
+
+/// What a model has done over all its runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ModelTotals {
+    pub runs: i64,
+    /// Labels it has made (machine labels recorded).
+    pub labels: i64,
+    pub failures: i64,
+    pub cached: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost: f64,
+}
+
+fn failure_from_row(row: &AnyRow) -> Result<ModelFailure> {
+    Ok(ModelFailure {
+        id: row.try_get("id")?,
+        run_id: row.try_get("run_id")?,
+        item_id: row.try_get("item_id")?,
+        raw_answer: row.try_get("raw_answer")?,
+        reason: row.try_get("reason")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    /// A model's counters over all its runs, and the labels it has made.
+    pub async fn model_totals(&self, annotator_id: Id) -> Result<ModelTotals> {
+        let row = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS runs, \
+                    CAST(COALESCE(SUM(failures), 0) AS BIGINT) AS failures, \
+                    CAST(COALESCE(SUM(cached), 0) AS BIGINT) AS cached, \
+                    CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS prompt_tokens, \
+                    CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS completion_tokens, \
+                    CAST(COALESCE(SUM(cost), 0) AS DOUBLE PRECISION) AS cost, \
+                    (SELECT CAST(COUNT(*) AS BIGINT) FROM model_labels l \
+                      WHERE l.annotator_id = $1) AS labels \
+             FROM model_runs WHERE annotator_id = $1",
+        )
+        .bind(annotator_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(ModelTotals {
+            runs: row.try_get("runs")?,
+            labels: row.try_get("labels")?,
+            failures: row.try_get("failures")?,
+            cached: row.try_get("cached")?,
+            prompt_tokens: row.try_get("prompt_tokens")?,
+            completion_tokens: row.try_get("completion_tokens")?,
+            cost: row.try_get("cost")?,
+        })
+    }
+
+    /// A model's latest failures over all its runs, newest first.
+    pub async fn recent_model_failures(
+        &self,
+        annotator_id: Id,
+        limit: i64,
+    ) -> Result<Vec<ModelFailure>> {
+        let rows = sqlx::query(
+            "SELECT f.id, f.run_id, f.item_id, f.raw_answer, f.reason, f.created_at \
+             FROM model_failures f JOIN model_runs r ON r.id = f.run_id \
+             WHERE r.annotator_id = $1 ORDER BY f.id DESC LIMIT $2",
+        )
+        .bind(annotator_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(failure_from_row).collect()
+    }
+
+    /// The stated confidence of the machine labels of a project, keyed by (item, model
+    /// account); a later label of the same pair replaces an earlier one.
+    pub async fn model_confidences(&self, project_id: Id) -> Result<HashMap<(Id, Id), f64>> {
+        let rows = sqlx::query(
+            "SELECT a.item_id, a.annotator_id, l.confidence \
+             FROM model_labels l JOIN annotations a ON a.id = l.annotation_id \
+             WHERE a.project_id = $1 AND l.confidence IS NOT NULL ORDER BY a.id",
+        )
+        .bind(project_id)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            out.insert(
+                (row.try_get("item_id")?, row.try_get("annotator_id")?),
+                row.try_get("confidence")?,
+            );
+        }
+        Ok(out)
     }
 }

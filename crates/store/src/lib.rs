@@ -41,7 +41,7 @@ pub use access::DEFAULT_ACCESS_TTL;
 pub use accounts::{LoginCheck, MIN_PASSWORD_LEN, NewUser, PasswordCost};
 pub use annotators::{
     ModelAnnotator, ModelCall, ModelCallKey, ModelFailure, ModelLabel, ModelRun, ModelRunCounts,
-    NewModelAnnotator,
+    ModelTotals, NewModelAnnotator,
 };
 pub use db::{Backend, Dialect, StoreOptions, system_now_ms};
 pub use error::{DatabaseError, Result, StoreError};

@@ -25,6 +25,8 @@ const SKIPPER: (&str, &str) = ("ines", "ines-e2e-password");
 /// expert.
 const QA_PROJECT: &str = "qa-review";
 const EXPERT: (&str, &str) = ("eli", "eli-e2e-password");
+/// The automated-annotators project: items, a manager, no model yet.
+const MODEL_PROJECT: &str = "model-review";
 /// Ends a hung suite; Playwright's own steps time out after 30 s each.
 const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -225,12 +227,38 @@ fn prepare_database(db: &Path) -> usize {
         None,
     );
     prepare_qa_project(db);
+    prepare_model_project(db);
     let catalog = e2e_dir().join("fixtures/catalog.jsonl");
     let items = std::fs::read_to_string(&catalog).unwrap().lines().count();
     let out = platform(db, &["import", PROJECT, catalog.to_str().unwrap()], None);
     let added = format!("{items} added");
     assert!(stdout(&out).contains(&added), "{}", stdout(&out));
     items
+}
+
+/// The automated-annotators project: three items a rules model will label, and no model.
+fn prepare_model_project(db: &Path) {
+    let create = [
+        "project",
+        "create",
+        MODEL_PROJECT,
+        "--name",
+        "Model review",
+        "--manager",
+        MANAGER.0,
+    ];
+    platform(db, &create, None);
+    let items = e2e_dir().join("fixtures/models.jsonl");
+    platform(
+        db,
+        &["import", MODEL_PROJECT, items.to_str().unwrap()],
+        None,
+    );
+}
+
+fn model_item_count() -> usize {
+    let items = e2e_dir().join("fixtures/models.jsonl");
+    std::fs::read_to_string(items).unwrap().lines().count()
 }
 
 /// The QA project as an analyst finds it after `concord consensus`: one item escalated.
@@ -319,6 +347,11 @@ fn run_suite(server: &Server, items: usize, dir: &tempfile::TempDir) -> (bool, S
         .env("CONCORD_E2E_QA_PROJECT", QA_PROJECT)
         .env("CONCORD_E2E_EXPERT", EXPERT.0)
         .env("CONCORD_E2E_EXPERT_PASSWORD", EXPERT.1)
+        .env("CONCORD_E2E_MODEL_PROJECT", MODEL_PROJECT)
+        .env(
+            "CONCORD_E2E_MODEL_ITEM_COUNT",
+            model_item_count().to_string(),
+        )
         // The restart scenario runs its own `concord serve` on the same database.
         .env("CONCORD_E2E_BINARY", env!("CARGO_BIN_EXE_concord"))
         .env("CONCORD_E2E_DATABASE", &server.database)

@@ -1,14 +1,14 @@
 //! Automated annotators: JSON API routes (under `/api/v1`).
 
+use super::{add_model as configure, start_run as start};
 use crate::AppState;
 use crate::access::{ProjectAccess, need};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use concord_annotators::{RunOptions, job_message, run_model};
-use concord_store::{JobKind, ModelKind, NewModelAnnotator};
+use concord_store::{ModelKind, NewModelAnnotator};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -30,7 +30,8 @@ async fn list_models(
     let mut models = Vec::new();
     for model in state.store.model_annotators(project.id).await? {
         let runs = state.store.model_runs(model.id, 1).await?;
-        models.push(json!({"model": model, "last_run": runs.first()}));
+        let totals = state.store.model_totals(model.id).await?;
+        models.push(json!({"model": model, "last_run": runs.first(), "totals": totals}));
     }
     Ok(Json(json!({"models": models})))
 }
@@ -76,15 +77,7 @@ async fn add_model(
     new.rules = request.rules;
     new.price_in_per_1k = request.price_in_per_1k.unwrap_or(0.0);
     new.price_out_per_1k = request.price_out_per_1k.unwrap_or(0.0);
-    if new.kind == ModelKind::Rules {
-        let schema = state.store.project_schema(&project).await?;
-        concord_annotators::rules::RulesModel::parse(&new.rules, &schema.definition)
-            .map_err(|e| AppError::bad_request(e.to_string()))?;
-    }
-    let created = state
-        .store
-        .create_model_annotator(&project, new, Some(auth.user.id))
-        .await?;
+    let created = configure(&state, &project, new, auth.user.id).await?;
     Ok((StatusCode::CREATED, Json(json!({"model": created}))))
 }
 
@@ -123,31 +116,6 @@ async fn start_run(
     ProjectAccess { auth, project, .. }: ProjectAccess<need::EditSettings>,
     Path((_, name)): Path<(String, String)>,
 ) -> AppResult<(StatusCode, Json<Value>)> {
-    let model = state.store.model_annotator(project.id, &name).await?;
-    let job = state
-        .store
-        .create_job(
-            JobKind::ModelRun,
-            Some(project.id),
-            Some(auth.user.id),
-            &format!("model {} labelling", model.name),
-        )
-        .await?;
-    let store = state.store.clone();
-    let job_id = job.id;
-    tokio::spawn(async move {
-        let options = RunOptions {
-            job_id: Some(job_id),
-            ..RunOptions::default()
-        };
-        let outcome = match run_model(&store, &model, options).await {
-            Ok(run) => Ok(json!({"run": run.id, "counts": run.counts,
-                                 "summary": job_message(&run.counts)})),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = store.finish_job(job_id, outcome).await {
-            tracing::error!(job = job_id, error = %e, "could not record the model run's end");
-        }
-    });
+    let job = start(&state, &project, &name, auth.user.id).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"job": job}))))
 }

@@ -196,6 +196,9 @@ pub struct ItemFact {
 pub struct ConsensusInput {
     pub labels: LabelFacts,
     pub items: Vec<ItemFact>,
+    /// (item, model account) → the confidence the automated annotator stated with its
+    /// label, where it gave one.
+    pub model_confidence: std::collections::HashMap<(Id, Id), f64>,
 }
 
 /// A consensus result for one item and question.
@@ -716,7 +719,12 @@ impl Store {
                 });
             }
         }
-        Ok(ConsensusInput { labels, items })
+        let model_confidence = self.model_confidences(project_id).await?;
+        Ok(ConsensusInput {
+            labels,
+            items,
+            model_confidence,
+        })
     }
 
     /// The ids, sorted, of the project's adjudicated items and of those waiting for an
