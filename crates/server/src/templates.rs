@@ -49,6 +49,7 @@ pub fn environment() -> Environment<'static> {
         "feedback.html",
         "revision.html",
         "sql.html",
+        "pager.html",
     );
     env.add_filter("datetime", datetime);
     env.add_filter("duration", duration);
