@@ -300,7 +300,11 @@ mod tests {
     fn tick_xs(svg: &str) -> Vec<f64> {
         svg.split(r#"<text class="tick" x=""#)
             .skip(1)
-            .filter(|rest| rest.split('>').next().is_some_and(|tag| tag.contains("middle")))
+            .filter(|rest| {
+                rest.split('>')
+                    .next()
+                    .is_some_and(|tag| tag.contains("middle"))
+            })
             .filter_map(|rest| rest.split('"').next()?.parse().ok())
             .collect()
     }
@@ -315,6 +319,10 @@ mod tests {
         // 12 characters shortened ("annotator-0…") need about 78 units.
         assert!(xs.windows(2).all(|w| w[1] - w[0] >= 12.0 * 6.5), "{xs:?}");
         let short: Vec<(String, f64)> = (0..5).map(|i| (format!("d{i}"), 1.0)).collect();
-        assert_eq!(tick_xs(&bars("s", "Short", &short)).len(), 5, "short labels all fit");
+        assert_eq!(
+            tick_xs(&bars("s", "Short", &short)).len(),
+            5,
+            "short labels all fit"
+        );
     }
 }

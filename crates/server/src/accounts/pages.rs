@@ -275,7 +275,9 @@ async fn set_disabled(
         Ok(user) => {
             let done = if user.disabled { "Disabled" } else { "Enabled" };
             let notice = format!("{done} {}.", user.username);
-            Ok(users_view(&state, &auth, None, Some(notice)).await?.into_response())
+            Ok(users_view(&state, &auth, None, Some(notice))
+                .await?
+                .into_response())
         }
         Err(e) => {
             let view = users_view(&state, &auth, Some(AppError::from(e).message), None);

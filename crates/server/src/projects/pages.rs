@@ -183,11 +183,17 @@ async fn save_settings(
         Ok(value) => value,
         Err(e) => {
             let error = format!("Settings are not valid JSON: {e}");
-            return Ok(
-                settings_view(&state, &auth, project, role, Some(error), None, ListQuery::default())
-                    .await?
-                    .into_response(),
-            );
+            return Ok(settings_view(
+                &state,
+                &auth,
+                project,
+                role,
+                Some(error),
+                None,
+                ListQuery::default(),
+            )
+            .await?
+            .into_response());
         }
     };
     match state
@@ -204,11 +210,17 @@ async fn save_settings(
         Ok(_) => Ok(Redirect::to(&format!("/p/{slug}/settings")).into_response()),
         Err(e) => {
             let error = AppError::from(e).message;
-            Ok(
-                settings_view(&state, &auth, project, role, Some(error), None, ListQuery::default())
-                    .await?
-                    .into_response(),
+            Ok(settings_view(
+                &state,
+                &auth,
+                project,
+                role,
+                Some(error),
+                None,
+                ListQuery::default(),
             )
+            .await?
+            .into_response())
         }
     }
 }

@@ -1,9 +1,9 @@
 //! Qa: page routes.
 
 use crate::AppState;
-use crate::auth::urlencode;
 use crate::access::{ProjectPage, need};
 use crate::auth::Auth;
+use crate::auth::urlencode;
 use crate::error::{AppError, AppResult};
 use crate::views::{base, capabilities, render};
 use axum::Router;
@@ -168,13 +168,11 @@ fn labels_for_expert(
     let mut aliases: HashMap<Id, String> = HashMap::new();
     // The latest answer of each annotator is the one in force; the ones it replaced stay
     // visible, marked, and are not counted.
-    let latest: HashMap<Id, Id> = annotations
-        .iter()
-        .fold(HashMap::new(), |mut latest, a| {
-            let id = latest.entry(a.annotator_id).or_insert(a.id);
-            *id = (*id).max(a.id);
-            latest
-        });
+    let latest: HashMap<Id, Id> = annotations.iter().fold(HashMap::new(), |mut latest, a| {
+        let id = latest.entry(a.annotator_id).or_insert(a.id);
+        *id = (*id).max(a.id);
+        latest
+    });
     annotations
         .iter()
         .map(|a| {
