@@ -41,6 +41,10 @@ export const env = {
   get manager() {
     return { username: required('CONCORD_E2E_MANAGER'), password: required('CONCORD_E2E_MANAGER_PASSWORD') };
   },
+  /** The administrator (every page, the users page). */
+  get admin() {
+    return { username: required('CONCORD_E2E_ADMIN'), password: required('CONCORD_E2E_ADMIN_PASSWORD') };
+  },
   get annotator() {
     return { username: required('CONCORD_E2E_ANNOTATOR'), password: required('CONCORD_E2E_ANNOTATOR_PASSWORD') };
   },
@@ -199,4 +203,53 @@ export async function shownAfter(page, previous) {
     return (title ? title.textContent : '') !== prev;
   }, previous);
   return page.locator('#item-slot h1').textContent();
+}
+
+/**
+ * Runs a `concord` command on the suite's database (the server keeps serving it), as the
+ * runner's own set-up does; returns what it printed. `input` goes to standard input.
+ */
+export async function concord(args, input = '') {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(env.binary, [...args, '--database-url', env.database], {
+    env: { ...process.env, CONCORD_TEST_FAST_PASSWORD_HASH: '1', NO_COLOR: '1' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  child.stdin.end(input);
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  if (code !== 0) throw new Error(`concord ${args.join(' ')} failed (${code}): ${err}`);
+  return out;
+}
+
+/** An API token for an account (created with the CLI). */
+export async function apiToken(username) {
+  const out = await concord(['user', 'token', username, '--name', 'e2e']);
+  const token = out.trim();
+  if (!token.startsWith('cnc_')) throw new Error(`no token in ${JSON.stringify(out)}`);
+  return token;
+}
+
+/** The page's horizontal overflow: how far the document is wider than the window. */
+export async function horizontalOverflow(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+}
+
+/** Elements wider than the window (for a useful failure message). */
+export async function overflowingElements(page) {
+  return page.evaluate(() => {
+    const limit = window.innerWidth;
+    const found = [];
+    for (const el of document.querySelectorAll('body *')) {
+      const box = el.getBoundingClientRect();
+      if (box.right > limit + 1 && box.width > 0) {
+        const path = el.tagName.toLowerCase() + (el.id ? `#${el.id}` : '') + (el.className && typeof el.className === 'string' ? `.${el.className.split(' ').join('.')}` : '');
+        found.push(`${path} (right ${Math.round(box.right)})`);
+      }
+    }
+    return found.slice(0, 8);
+  });
 }

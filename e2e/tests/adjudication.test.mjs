@@ -34,6 +34,10 @@ describe('adjudication', { timeout: 120_000 }, () => {
       assert.match(labels, /A direct threat to someone's life/);
       assert.match(labels, /Annotator A/);
       assert.doesNotMatch(labels, /rater-kim|rater-lou/, 'annotator names are hidden');
+      // Blind adjudication (the default): the consensus waits until the expert asks for it.
+      assert.equal(await page.locator('#consensus').count(), 0, 'the consensus is hidden at first');
+      await page.getByRole('link', { name: 'Show the consensus' }).click();
+      await page.waitForURL(/reveal=1/);
       assert.match(await page.locator('#consensus').innerText(), /tie/);
 
       const form = page.locator('#adjudication');

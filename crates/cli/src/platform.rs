@@ -254,6 +254,18 @@ pub enum UserCommand {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// Disable an account: it cannot sign in, and its sessions and tokens stop working.
+    Disable {
+        username: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        username: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
     /// List users.
     List {
         #[command(flatten)]
@@ -286,6 +298,13 @@ pub fn generate_password() -> String {
         .iter()
         .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
         .collect()
+}
+
+async fn set_disabled(store: &Store, username: &str, disabled: bool) -> Result<()> {
+    let user = store.set_user_disabled(username, disabled, None).await?;
+    let state = if user.disabled { "disabled" } else { "enabled" };
+    println!("{} is {state}", user.username);
+    Ok(())
 }
 
 pub fn user(command: UserCommand) -> Result<ExitCode> {
@@ -347,15 +366,22 @@ pub fn user(command: UserCommand) -> Result<ExitCode> {
                 let (secret, _) = store.create_api_token(user.id, &name).await?;
                 println!("{secret}");
             }
+            UserCommand::Disable { username, db } => {
+                set_disabled(&db.open().await?, &username, true).await?;
+            }
+            UserCommand::Enable { username, db } => {
+                set_disabled(&db.open().await?, &username, false).await?;
+            }
             UserCommand::List { db } => {
                 let store = db.open().await?;
                 for user in store.list_users().await? {
                     println!(
-                        "{}\t{}\t{}{}",
+                        "{}\t{}\t{}{}{}",
                         user.username,
                         user.display_name,
                         user.kind,
-                        if user.is_admin { "\tadmin" } else { "" }
+                        if user.is_admin { "\tadmin" } else { "" },
+                        if user.disabled { "\tdisabled" } else { "" }
                     );
                 }
             }

@@ -332,6 +332,13 @@ fn tally_question(
     }
 }
 
+/// Each item once, in the order first met (several annotators make the same confusion on
+/// the same item; it is one example).
+fn distinct(item_ids: &[Id]) -> impl Iterator<Item = Id> + '_ {
+    let mut seen = std::collections::HashSet::new();
+    item_ids.iter().copied().filter(move |i| seen.insert(*i))
+}
+
 /// The most frequent confusions of a question (ties by name), with example items.
 fn top_confusions(
     question: &Question,
@@ -348,10 +355,9 @@ fn top_confusions(
             truth: t.clone(),
             given: g.clone(),
             count: item_ids.len(),
-            examples: item_ids
-                .iter()
+            examples: distinct(item_ids)
                 .take(EXAMPLES)
-                .map(|&i| examples.example(i))
+                .map(|i| examples.example(i))
                 .collect(),
         })
         .collect()

@@ -45,8 +45,7 @@ pub fn bars(id: &str, title: &str, bars: &[(String, f64)]) -> String {
     let plot_w = WIDTH - LEFT - 8.0;
     let plot_h = HEIGHT - TOP - BOTTOM;
     let slot = plot_w / bars.len() as f64;
-    // About 56 px per tick label, so they never overlap.
-    let label_every = (56.0 / slot).ceil().max(1.0) as usize;
+    let label_every = tick_spacing(bars.iter().map(|(label, _)| label.as_str()), slot);
     for (i, (label, value)) in bars.iter().enumerate() {
         let h = plot_h * value / max;
         let x = LEFT + slot * i as f64 + slot * 0.1;
@@ -169,7 +168,7 @@ impl LinePlot {
     /// Each point with its interval whisker, its value as a tooltip, and a tick label where
     /// there is room for one.
     fn points(&self, svg: &mut String, points: &[Point]) {
-        let label_every = (56.0 / self.step).ceil().max(1.0) as usize;
+        let label_every = tick_spacing(points.iter().map(|p| p.label.as_str()), self.step);
         for (i, p) in points.iter().enumerate() {
             let x = self.x_of(i);
             if let Some([a, b]) = p.ci {
@@ -233,6 +232,18 @@ fn axis(svg: &mut String, lo: f64, hi: f64) {
     }
 }
 
+/// How many slots apart the x-axis labels go so that none overlaps its neighbour: each gets
+/// the room of the longest (shortened) label, about 6.5 units a character at the 10-unit
+/// tick font, plus a gap. Scaling the chart scales the font with it, so this holds at any
+/// width.
+fn tick_spacing<'a>(labels: impl Iterator<Item = &'a str>, slot: f64) -> usize {
+    let longest = labels
+        .map(|label| shorten(label).chars().count())
+        .max()
+        .unwrap_or(1) as f64;
+    ((longest * 6.5 + 10.0) / slot).ceil().max(1.0) as usize
+}
+
 fn shorten(label: &str) -> String {
     if label.chars().count() > 12 {
         label.chars().take(11).collect::<String>() + "…"
@@ -283,5 +294,35 @@ mod tests {
             "{svg}"
         );
         assert!(bars("e", "none", &[]).contains("no data yet"));
+    }
+
+    /// The x positions of a chart's tick labels along the bottom axis.
+    fn tick_xs(svg: &str) -> Vec<f64> {
+        svg.split(r#"<text class="tick" x=""#)
+            .skip(1)
+            .filter(|rest| {
+                rest.split('>')
+                    .next()
+                    .is_some_and(|tag| tag.contains("middle"))
+            })
+            .filter_map(|rest| rest.split('"').next()?.parse().ok())
+            .collect()
+    }
+
+    #[test]
+    fn axis_labels_are_spaced_by_their_length_so_they_never_overlap() {
+        let names: Vec<(String, f64)> = (0..20)
+            .map(|i| (format!("annotator-{i:02}-long"), i as f64))
+            .collect();
+        let xs = tick_xs(&bars("a", "Labels per annotator", &names));
+        assert!(xs.len() >= 2, "{xs:?}");
+        // 12 characters shortened ("annotator-0…") need about 78 units.
+        assert!(xs.windows(2).all(|w| w[1] - w[0] >= 12.0 * 6.5), "{xs:?}");
+        let short: Vec<(String, f64)> = (0..5).map(|i| (format!("d{i}"), 1.0)).collect();
+        assert_eq!(
+            tick_xs(&bars("s", "Short", &short)).len(),
+            5,
+            "short labels all fit"
+        );
     }
 }

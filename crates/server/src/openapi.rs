@@ -28,6 +28,12 @@ pub const API_ROUTES: &[ApiRoute] = routes![
         "administrator"
     ),
     (
+        "put",
+        "/users/{username}/disabled",
+        "Disable or enable an account (body: disabled); a disabled user cannot sign in or use tokens",
+        "administrator"
+    ),
+    (
         "get",
         "/projects",
         "Projects the caller belongs to (all for an administrator), with the caller's role",

@@ -37,6 +37,44 @@ pub(crate) fn capabilities(role: Role) -> Value {
     }
 }
 
+/// Rows a list page shows at once.
+pub(crate) const PAGE_SIZE: usize = 50;
+
+/// A list page's search and page number, kept in the URL (`?q=…&page=…`).
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    pub q: String,
+    pub page: Option<usize>,
+}
+
+impl ListQuery {
+    /// Whether any of the fields contains the search text (case-insensitive); all match
+    /// an empty search.
+    pub(crate) fn matches(&self, fields: &[&str]) -> bool {
+        let q = self.q.trim().to_lowercase();
+        q.is_empty() || fields.iter().any(|f| f.to_lowercase().contains(&q))
+    }
+
+    /// The rows of the asked page, and the pager's context (page, pages, total, search).
+    pub(crate) fn page<T>(&self, all: Vec<T>) -> (Vec<T>, Value) {
+        let total = all.len();
+        let pages = total.div_ceil(PAGE_SIZE).max(1);
+        let page = self.page.unwrap_or(1).clamp(1, pages);
+        let shown = all
+            .into_iter()
+            .skip((page - 1) * PAGE_SIZE)
+            .take(PAGE_SIZE)
+            .collect();
+        let pager = context! {
+            page, pages, total, q => self.q.trim(),
+            prev => (page > 1).then(|| page - 1),
+            next => (page < pages).then(|| page + 1),
+        };
+        (shown, pager)
+    }
+}
+
 pub fn error_page(state: &AppState, status: StatusCode, message: &str) -> Response {
     let ctx = context! { status => status.as_u16(), reason => status.canonical_reason(), message };
     match state

@@ -445,9 +445,30 @@
     if (button && !button.hidden) button.click();
   }
 
+  // The `?` overlay: every shortcut, copied from the list under the form.
+  const help = document.getElementById("shortcut-help");
+  const helpList = document.querySelector(".shortcuts dl");
+  if (help && helpList) {
+    help.querySelector("[data-shortcut-copy]").appendChild(helpList.cloneNode(true));
+    help.querySelector("[data-close-help]").addEventListener("click", () => help.close());
+  }
+
+  function toggleHelp() {
+    if (!help) return;
+    if (help.open) help.close();
+    else help.showModal();
+  }
+
   document.addEventListener("keydown", (event) => {
     if (event.altKey || event.metaKey) return;
     const target = event.target;
+    if (help && help.open) {
+      if (event.key === "?") {
+        event.preventDefault();
+        help.close();
+      }
+      return; // Esc closes the dialog; nothing else reaches the form behind it
+    }
     const typing = target.matches("textarea, input:not([type=radio]):not([type=checkbox]), select");
     if (!skipForm.hidden) {
       if (event.key === "Escape") {
@@ -466,6 +487,11 @@
       } else if (event.key === "Escape") {
         target.blur();
       }
+      return;
+    }
+    if (event.key === "?" && !event.ctrlKey) {
+      event.preventDefault();
+      toggleHelp();
       return;
     }
     if (event.ctrlKey || !current) return;

@@ -252,6 +252,56 @@ impl Store {
         .await
     }
 
+    /// Disables or enables an account. A disabled user cannot sign in and their tokens stop
+    /// working; their sessions end at once. Recorded in the audit log.
+    pub async fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+        actor: Option<Id>,
+    ) -> Result<User> {
+        let user = self.user_by_name(username).await?;
+        if actor == Some(user.id) && disabled {
+            return Err(StoreError::invalid("you cannot disable your own account"));
+        }
+        let (id, was_disabled) = (user.id, user.disabled);
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+                    .bind(i64::from(disabled))
+                    .bind(id)
+                    .execute(&mut *c)
+                    .await?;
+                if disabled {
+                    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                        .bind(id)
+                        .execute(&mut *c)
+                        .await?;
+                }
+                let action = if disabled {
+                    AuditAction::Disable
+                } else {
+                    AuditAction::Enable
+                };
+                audit::record(
+                    c,
+                    AuditEvent {
+                        actor,
+                        project: None,
+                        action,
+                        entity: "user",
+                        entity_id: Some(id),
+                        before: audit::snapshot(&serde_json::json!({"disabled": was_disabled})),
+                        after: audit::snapshot(&serde_json::json!({"disabled": disabled})),
+                    },
+                )
+                .await
+            })
+        })
+        .await?;
+        self.user_by_id(id).await
+    }
+
     pub async fn user_by_name(&self, username: &str) -> Result<User> {
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1"

@@ -380,6 +380,21 @@ impl Store {
         self.guideline_by_id(id).await
     }
 
+    /// When a guideline draft was last saved (its audit entries; the version row keeps only
+    /// when the draft was started). None for a version never saved as a draft.
+    pub async fn guideline_draft_saved_at(&self, version_id: Id) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT MAX(at) AS saved FROM audit_log \
+             WHERE entity = $1 AND entity_id = $2 AND action = $3",
+        )
+        .bind(Doc::Guideline.entity())
+        .bind(version_id)
+        .bind(AuditAction::SaveDraft.as_str())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>("saved")?)
+    }
+
     pub async fn guideline_by_id(&self, id: Id) -> Result<GuidelineVersion> {
         let row = sqlx::query(&format!("{} WHERE v.id = $1", select(Doc::Guideline)))
             .bind(id)

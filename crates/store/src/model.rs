@@ -327,10 +327,12 @@ pub enum AuditAction {
     SetPassword,
     SetRole,
     QueueRereviews,
+    Disable,
+    Enable,
 }
 
 impl AuditAction {
-    const ALL: [AuditAction; 14] = [
+    const ALL: [AuditAction; 16] = [
         AuditAction::Create,
         AuditAction::Update,
         AuditAction::Remove,
@@ -345,6 +347,8 @@ impl AuditAction {
         AuditAction::SetPassword,
         AuditAction::SetRole,
         AuditAction::QueueRereviews,
+        AuditAction::Disable,
+        AuditAction::Enable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -363,6 +367,8 @@ impl AuditAction {
             AuditAction::SetPassword => "set_password",
             AuditAction::SetRole => "set_role",
             AuditAction::QueueRereviews => "queue_rereviews",
+            AuditAction::Disable => "disable",
+            AuditAction::Enable => "enable",
         }
     }
 

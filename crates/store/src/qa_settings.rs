@@ -18,6 +18,10 @@ pub struct QaSettings {
     pub target_alpha: f64,
     /// Whether experts and analysts see annotator names next to labels.
     pub show_annotator_names: bool,
+    /// Blind adjudication: the expert decides before seeing the consensus and its posterior
+    /// (and the form pre-selects nothing), so the crowd's answer does not anchor the
+    /// decision. On unless a project turns it off.
+    pub blind_adjudication: bool,
     /// The agreement coefficients the quality report shows, in order (engine metric keys:
     /// `krippendorff_alpha`, `percent_agreement`, `fleiss_generalized`, `gwet_ac`,
     /// `brennan_prediger`, `conger_kappa`, `scott_pi`, …). Ordinal questions get them
@@ -82,6 +86,7 @@ impl Default for QaSettings {
             method: "ds".into(),
             target_alpha: 0.667,
             show_annotator_names: false,
+            blind_adjudication: true,
             metrics: DEFAULT_REPORT_METRICS.map(String::from).to_vec(),
             escalation: EscalationRules::default(),
         }

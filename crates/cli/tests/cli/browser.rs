@@ -335,6 +335,8 @@ fn run_suite(server: &Server, items: usize, dir: &tempfile::TempDir) -> (bool, S
         .env("CONCORD_E2E_MANAGER_PASSWORD", MANAGER.1)
         .env("CONCORD_E2E_ANNOTATOR", ANNOTATOR.0)
         .env("CONCORD_E2E_ANNOTATOR_PASSWORD", ANNOTATOR.1)
+        .env("CONCORD_E2E_ADMIN", ADMIN.0)
+        .env("CONCORD_E2E_ADMIN_PASSWORD", ADMIN.1)
         .env("CONCORD_E2E_CHROMIUM", CHROMIUM)
         .env("CONCORD_E2E_QUEUE_PROJECT", QUEUE_PROJECT)
         .env("CONCORD_E2E_LABELLER_1", LABELLERS[0].0)

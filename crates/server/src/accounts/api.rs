@@ -3,9 +3,9 @@
 use crate::AppState;
 use crate::auth::{Auth, require_admin};
 use crate::error::AppResult;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use concord_store::{AccountKind, NewUser};
 use serde::Deserialize;
@@ -15,6 +15,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/me", get(me))
         .route("/users", get(list_users).post(create_user))
+        .route("/users/{username}/disabled", put(set_disabled))
 }
 
 async fn me(auth: Auth) -> Json<Value> {
@@ -61,4 +62,25 @@ async fn create_user(
         )
         .await?;
     Ok((StatusCode::CREATED, Json(json!({"user": user}))))
+}
+
+#[derive(Deserialize)]
+struct DisabledBody {
+    disabled: bool,
+}
+
+/// Disables (or enables again) an account: a disabled user cannot sign in, and their
+/// sessions and tokens stop working.
+async fn set_disabled(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(username): Path<String>,
+    Json(body): Json<DisabledBody>,
+) -> AppResult<Json<Value>> {
+    require_admin(&auth.user)?;
+    let user = state
+        .store
+        .set_user_disabled(&username, body.disabled, Some(auth.user.id))
+        .await?;
+    Ok(Json(json!({"user": user})))
 }

@@ -23,6 +23,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/account/tokens/{id}/revoke", post(revoke_token))
         .route("/account/password", post(change_password))
         .route("/admin/users", get(users_page).post(create_user))
+        .route("/admin/users/{username}/disabled", post(set_disabled))
 }
 
 #[derive(Deserialize)]
@@ -244,6 +245,40 @@ async fn create_user(
         )
         .await?
         .into_response()),
+        Err(e) => {
+            let view = users_view(&state, &auth, Some(AppError::from(e).message), None);
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, view.await?).into_response())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct DisabledForm {
+    /// `1` disables the account, anything else enables it.
+    disabled: String,
+}
+
+/// Disables or enables an account from the users page (administrators only).
+async fn set_disabled(
+    State(state): State<AppState>,
+    PageAuth(auth): PageAuth,
+    Path(username): Path<String>,
+    Form(form): Form<DisabledForm>,
+) -> AppResult<Response> {
+    require_admin(&auth.user)?;
+    let disabled = form.disabled == "1";
+    match state
+        .store
+        .set_user_disabled(&username, disabled, Some(auth.user.id))
+        .await
+    {
+        Ok(user) => {
+            let done = if user.disabled { "Disabled" } else { "Enabled" };
+            let notice = format!("{done} {}.", user.username);
+            Ok(users_view(&state, &auth, None, Some(notice))
+                .await?
+                .into_response())
+        }
         Err(e) => {
             let view = users_view(&state, &auth, Some(AppError::from(e).message), None);
             Ok((StatusCode::UNPROCESSABLE_ENTITY, view.await?).into_response())

@@ -39,13 +39,14 @@ async fn guidelines_page(
     }: ProjectPage<need::ViewProject>,
 ) -> AppResult<Html<String>> {
     let versions = state.store.guideline_versions(project.id).await?;
+    let schema = state.store.current_schema(project.id).await?.definition;
     let current = versions
         .iter()
         .find(|v| Some(v.id) == project.current_guideline_version_id)
         .cloned();
     let examples = current
         .as_ref()
-        .map(|c| examples_by_category(&c.examples))
+        .map(|c| examples_by_category(&c.examples, &schema))
         .unwrap_or_default();
     render(
         &state,
@@ -70,7 +71,8 @@ async fn guideline_version_page(
         .find(|v| v.version == version)
         .cloned()
         .ok_or_else(|| AppError::not_found(format!("guideline version {version} not found")))?;
-    let examples = examples_by_category(&shown.examples);
+    let schema = state.store.current_schema(project.id).await?.definition;
+    let examples = examples_by_category(&shown.examples, &schema);
     let is_current = Some(shown.id) == project.current_guideline_version_id;
     render(
         &state,
@@ -87,6 +89,7 @@ async fn guideline_editor(
         role,
         ..
     }: ProjectPage<need::EditGuidelines>,
+    Query(shown): Query<EditorQuery>,
 ) -> AppResult<Html<String>> {
     let versions = state.store.guideline_versions(project.id).await?;
     // Edit the draft if there is one, else start from the newest version.
@@ -113,9 +116,16 @@ async fn guideline_editor(
         examples,
         change_note.unwrap_or_default(),
         None,
+        shown.saved.is_some(),
     )
     .await
     .map(|(_, html)| html)
+}
+
+/// `?saved=1`: the editor was reached right after saving the draft.
+#[derive(Deserialize)]
+struct EditorQuery {
+    saved: Option<String>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -128,6 +138,7 @@ async fn editor_view(
     examples: Vec<GuidelineExample>,
     change_note: String,
     error: Option<String>,
+    just_saved: bool,
 ) -> AppResult<(StatusCode, Html<String>)> {
     let schema = state.store.current_schema(project.id).await?;
     let categories: Vec<Value> = schema
@@ -143,6 +154,11 @@ async fn editor_view(
         .iter()
         .find(|v| v.status == concord_store::VersionStatus::Draft)
         .cloned();
+    let saved_at = match &draft {
+        Some(d) => state.store.guideline_draft_saved_at(d.id).await?,
+        None => None,
+    };
+    let just_saved = just_saved && draft.is_some() && error.is_none();
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -153,7 +169,7 @@ async fn editor_view(
         "guideline_edit.html",
         context! {
             project, can => capabilities(role), body, examples, change_note, error, categories, draft,
-            ..base(auth)
+            saved_at, just_saved, ..base(auth)
         },
     )?;
     Ok((status, html))
@@ -262,16 +278,18 @@ async fn save_guidelines(
                 examples,
                 change_note,
                 Some(error),
+                false,
             );
             Ok(view.await?.into_response())
         }
     }
 }
 
+/// Both versions to compare; without them the page offers a chooser.
 #[derive(Deserialize)]
 struct DiffQuery {
-    from: i64,
-    to: i64,
+    from: Option<i64>,
+    to: Option<i64>,
 }
 
 fn diff_lines(old: &str, new: &str) -> Vec<Value> {
@@ -313,8 +331,19 @@ async fn guideline_diff(
     }: ProjectPage<need::ViewProject>,
     Query(q): Query<DiffQuery>,
 ) -> AppResult<Html<String>> {
-    let from = state.store.guideline_version(project.id, q.from).await?;
-    let to = state.store.guideline_version(project.id, q.to).await?;
+    let versions = state.store.guideline_versions(project.id).await?;
+    let (Some(from), Some(to)) = (q.from, q.to) else {
+        // The newest two versions are the likely question: preselect them.
+        let suggest_to = versions.first().map(|v| v.version);
+        let suggest_from = versions.get(1).map(|v| v.version);
+        return render(
+            &state,
+            "guideline_diff.html",
+            context! { project, can => capabilities(role), versions, choose => true, suggest_from, suggest_to, ..base(&auth) },
+        );
+    };
+    let from = state.store.guideline_version(project.id, from).await?;
+    let to = state.store.guideline_version(project.id, to).await?;
     let body = diff_lines(&from.body, &to.body);
     let examples = diff_lines(&examples_text(&from.examples), &examples_text(&to.examples));
     let changed = body.iter().chain(examples.iter()).any(|l| {
@@ -323,7 +352,6 @@ async fn guideline_diff(
             .and_then(|t| t.as_str().map(|s| s != "same"))
             .unwrap_or(false)
     });
-    let versions = state.store.guideline_versions(project.id).await?;
     render(
         &state,
         "guideline_diff.html",

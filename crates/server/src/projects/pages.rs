@@ -4,9 +4,9 @@ use crate::AppState;
 use crate::access::{ProjectPage, need};
 use crate::auth::{Auth, PageAuth, require_admin};
 use crate::error::{AppError, AppResult};
-use crate::views::{base, capabilities, render};
+use crate::views::{ListQuery, base, capabilities, render};
 use axum::Router;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -114,8 +114,9 @@ async fn settings_page(
         role,
         ..
     }: ProjectPage<need::EditSettings>,
+    Query(list): Query<ListQuery>,
 ) -> AppResult<Html<String>> {
-    settings_view(&state, &auth, project, role, None, None).await
+    settings_view(&state, &auth, project, role, None, None, list).await
 }
 
 async fn settings_view(
@@ -125,8 +126,16 @@ async fn settings_view(
     role: Role,
     error: Option<String>,
     schema_text: Option<String>,
+    list: ListQuery,
 ) -> AppResult<Html<String>> {
-    let members = state.store.members(project.id).await?;
+    let members: Vec<_> = state
+        .store
+        .members(project.id)
+        .await?
+        .into_iter()
+        .filter(|m| list.matches(&[&m.username, &m.display_name]))
+        .collect();
+    let (members, pager) = list.page(members);
     let versions = state.store.schema_versions(project.id).await?;
     let editing = versions.first().cloned();
     let schema_text = schema_text.unwrap_or_else(|| {
@@ -146,7 +155,7 @@ async fn settings_view(
         "settings.html",
         context! {
             project, can => capabilities(role), members, versions, schema_text, settings_text, roles,
-            error, audit, ..base(auth)
+            error, audit, pager, ..base(auth)
         },
     )
 }
@@ -174,11 +183,17 @@ async fn save_settings(
         Ok(value) => value,
         Err(e) => {
             let error = format!("Settings are not valid JSON: {e}");
-            return Ok(
-                settings_view(&state, &auth, project, role, Some(error), None)
-                    .await?
-                    .into_response(),
-            );
+            return Ok(settings_view(
+                &state,
+                &auth,
+                project,
+                role,
+                Some(error),
+                None,
+                ListQuery::default(),
+            )
+            .await?
+            .into_response());
         }
     };
     match state
@@ -195,11 +210,17 @@ async fn save_settings(
         Ok(_) => Ok(Redirect::to(&format!("/p/{slug}/settings")).into_response()),
         Err(e) => {
             let error = AppError::from(e).message;
-            Ok(
-                settings_view(&state, &auth, project, role, Some(error), None)
-                    .await?
-                    .into_response(),
+            Ok(settings_view(
+                &state,
+                &auth,
+                project,
+                role,
+                Some(error),
+                None,
+                ListQuery::default(),
             )
+            .await?
+            .into_response())
         }
     }
 }
@@ -234,6 +255,7 @@ async fn save_schema(
                 role,
                 Some(error),
                 Some(form.definition),
+                ListQuery::default(),
             );
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, view.await?).into_response());
         }
@@ -259,6 +281,7 @@ async fn save_schema(
                 role,
                 Some(error),
                 Some(form.definition),
+                ListQuery::default(),
             );
             Ok((StatusCode::UNPROCESSABLE_ENTITY, view.await?).into_response())
         }

@@ -3,6 +3,7 @@
 use crate::AppState;
 use crate::access::{ProjectPage, need};
 use crate::auth::Auth;
+use crate::auth::urlencode;
 use crate::error::{AppError, AppResult};
 use crate::views::{base, capabilities, render};
 use axum::Router;
@@ -165,7 +166,13 @@ fn labels_for_expert(
     version_numbers: &HashMap<Id, i64>,
 ) -> Vec<Value> {
     let mut aliases: HashMap<Id, String> = HashMap::new();
-    // The latest answer of each annotator is the one in force; corrections stay visible.
+    // The latest answer of each annotator is the one in force; the ones it replaced stay
+    // visible, marked, and are not counted.
+    let latest: HashMap<Id, Id> = annotations.iter().fold(HashMap::new(), |mut latest, a| {
+        let id = latest.entry(a.annotator_id).or_insert(a.id);
+        *id = (*id).max(a.id);
+        latest
+    });
     annotations
         .iter()
         .map(|a| {
@@ -186,6 +193,7 @@ fn labels_for_expert(
                 "guideline_version": a.guideline_version_id.and_then(|id| version_numbers.get(&id)),
                 "created_at": a.created_at,
                 "supersedes": a.supersedes, "is_late": a.is_late,
+                "superseded": latest.get(&a.annotator_id) != Some(&a.id),
             })
         })
         .collect()
@@ -266,15 +274,29 @@ fn decision_from_form(
     (decision, sent)
 }
 
+/// How the adjudication page is shown: after a refused decision (its error and the fields
+/// sent), and whether the expert asked to see the consensus in blind mode.
+#[derive(Default)]
+struct AdjudicationShown {
+    error: Option<String>,
+    form: Option<Value>,
+    reveal: bool,
+}
+
+// long: gathers the item, its labels, consensus, decisions and guideline versions for one page
 async fn adjudication_view(
     state: &AppState,
     auth: &Auth,
     project: &Project,
     role: Role,
     item_id: Id,
-    error: Option<String>,
-    form: Option<Value>,
+    shown: AdjudicationShown,
 ) -> AppResult<Html<String>> {
+    let AdjudicationShown {
+        error,
+        form,
+        reveal,
+    } = shown;
     let item = state.store.item(project.id, item_id).await?;
     let settings = &project.settings.qa;
     let annotations = state.store.item_annotations(item.id).await?;
@@ -295,14 +317,23 @@ async fn adjudication_view(
         .iter()
         .find(|v| Some(v.id) == project.current_guideline_version_id)
         .map(|v| v.version);
-    let prefill = form.unwrap_or_else(|| prefill_of(&adjudications, &consensus));
+    // Blind mode: until a decision exists (or the expert asks), no consensus and no
+    // pre-selected answer.
+    let blind = settings.blind_adjudication && adjudications.is_empty() && !reveal;
+    let prefill = match form {
+        Some(sent) => sent,
+        None if blind => json!({}),
+        None => prefill_of(&adjudications, &consensus),
+    };
+    let in_force = labels.iter().filter(|l| l["superseded"] != true).count();
     let html = render(
         state,
         "adjudicate.html",
         context! {
             project, can => capabilities(role), item, labels, consensus, adjudications, escalations,
             schema => schema.definition, involved, current_guideline, labelled_by_viewer, error,
-            prefill, show_names => settings.show_annotator_names,
+            prefill, show_names => settings.show_annotator_names, blind, in_force,
+            blind_setting => settings.blind_adjudication,
             ..base(auth)
         },
     )?;
@@ -318,8 +349,19 @@ async fn adjudicate_page(
         ..
     }: ProjectPage<need::Adjudicate>,
     Path((_, id)): Path<(String, i64)>,
+    Query(query): Query<AdjudicateQuery>,
 ) -> AppResult<Html<String>> {
-    adjudication_view(&state, &auth, &project, role, id, None, None).await
+    let shown = AdjudicationShown {
+        reveal: query.reveal.is_some(),
+        ..Default::default()
+    };
+    adjudication_view(&state, &auth, &project, role, id, shown).await
+}
+
+/// `?reveal=1`: show the consensus in blind mode (the expert asked for it).
+#[derive(Deserialize)]
+struct AdjudicateQuery {
+    reveal: Option<String>,
 }
 
 /// Builds a schema answer from form fields named `q.<key>` (repeated for multi-label).
@@ -377,8 +419,11 @@ async fn adjudicate_submit(
                 &project,
                 role,
                 id,
-                Some(e.to_string()),
-                Some(sent),
+                AdjudicationShown {
+                    error: Some(e.to_string()),
+                    form: Some(sent),
+                    reveal: false,
+                },
             )
             .await?;
             Ok((status, html).into_response())
@@ -496,6 +541,8 @@ struct RulesForm {
     target_alpha: String,
     #[serde(default)]
     show_annotator_names: Option<String>,
+    #[serde(default)]
+    blind_adjudication: Option<String>,
     min_posterior: String,
     min_agreement: String,
     #[serde(default)]
@@ -555,6 +602,7 @@ fn settings_from_form(form: &RulesForm) -> Result<QaSettings, String> {
         method: form.method.trim().to_owned(),
         target_alpha: parse_field("target α", &form.target_alpha)?,
         show_annotator_names: form.show_annotator_names.is_some(),
+        blind_adjudication: form.blind_adjudication.is_some(),
         // No box checked: the default set (a report always shows some agreement).
         metrics: if form.metrics.is_empty() {
             concord_store::DEFAULT_REPORT_METRICS
@@ -1024,14 +1072,26 @@ async fn revision_view(
     let run = state.store.latest_consensus_run(project.id).await?;
     let flagged = flagged_categories(run.as_ref());
     let chosen = chosen.unwrap_or_else(|| changed.clone());
-    let candidates = match to {
+    let page = revision_page_number(fields);
+    let (total, candidates) = match to {
         Some(t) => {
-            state
+            let total = state
                 .store
-                .labels_under_older_versions(project.id, t.version, &chosen, 2000)
-                .await?
+                .count_labels_under_older_versions(project.id, t.version, &chosen)
+                .await?;
+            let offset = (page - 1) * REVISION_PAGE;
+            let shown = state
+                .store
+                .labels_under_older_versions(project.id, t.version, &chosen, REVISION_PAGE, offset)
+                .await?;
+            (total, shown)
         }
-        None => Vec::new(),
+        None => (0, Vec::new()),
+    };
+    let pages = ((total + REVISION_PAGE - 1) / REVISION_PAGE).max(1);
+    let pager = context! {
+        page, pages, total, query => revision_query(fields),
+        prev => (page > 1).then(|| page - 1), next => (page < pages).then(|| page + 1),
     };
     let schema = state.store.current_schema(project.id).await?;
     render(
@@ -1039,10 +1099,33 @@ async fn revision_view(
         "revision.html",
         context! {
             project, can => capabilities(role), from, to, changed, flagged, chosen, candidates,
-            notice, published, schema => schema.definition,
+            notice, published, schema => schema.definition, pager,
             ..base(auth)
         },
     )
+}
+
+/// Labels the revision page lists at once.
+const REVISION_PAGE: i64 = 100;
+
+/// The revision page's `page` field (from 1).
+fn revision_page_number(fields: &[(String, String)]) -> i64 {
+    fields
+        .iter()
+        .find(|(k, _)| k == "page")
+        .and_then(|(_, v)| v.parse::<i64>().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// The revision page's query without its page number, for the pager's links.
+fn revision_query(fields: &[(String, String)]) -> String {
+    fields
+        .iter()
+        .filter(|(k, _)| k != "page" && k != "csrf")
+        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 async fn revision_page(
@@ -1075,10 +1158,20 @@ async fn queue_revision(
             "name the version (to) and the categories",
         ));
     };
-    let candidates = state
-        .store
-        .labels_under_older_versions(project.id, to, &chosen, 2000)
-        .await?;
+    // Every listed label, a page of the store's at a time.
+    let mut candidates = Vec::new();
+    loop {
+        let offset = candidates.len() as i64;
+        let batch = state
+            .store
+            .labels_under_older_versions(project.id, to, &chosen, 10_000, offset)
+            .await?;
+        let done = batch.len() < 10_000;
+        candidates.extend(batch);
+        if done {
+            break;
+        }
+    }
     let pairs: Vec<(Id, Id)> = candidates
         .iter()
         .map(|c| (c.item_id, c.annotator_id))

@@ -6,9 +6,9 @@ use crate::access::{ProjectPage, need};
 use crate::auth::urlencode;
 use crate::error::{AppError, AppResult};
 use crate::guidelines::examples_by_category;
-use crate::views::{base, capabilities, render};
+use crate::views::{ListQuery, base, capabilities, render};
 use axum::Router;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, Redirect};
 use axum::routing::{get, post};
@@ -42,7 +42,7 @@ async fn label_page(
     };
     let examples = guideline
         .as_ref()
-        .map(|g| examples_by_category(&g.examples))
+        .map(|g| examples_by_category(&g.examples, &schema.definition))
         .unwrap_or_default();
     // Where the page keeps an answer that is not yet acknowledged: per project and person, so
     // a shared browser never sends one person's answer as another's.
@@ -64,6 +64,7 @@ async fn next_fragment(
     ProjectPage { auth, project, .. }: ProjectPage<need::Annotate>,
 ) -> AppResult<Html<String>> {
     let next = state.store.next_item(&project, &auth.user).await?;
+    let progress = queue_progress(&state, project.id, auth.user.id).await?;
     let ctx = match next {
         NextItem::Leased(lease) => {
             let item = concord_store::BlindItem::from(lease.item);
@@ -71,15 +72,30 @@ async fn next_fragment(
             let seconds_left = ((lease.expires_at - concord_store::system_now_ms()) / 1000).max(0);
             context! {
                 status => "leased", item, expires_at => lease.expires_at, resumed => lease.resumed,
-                seconds_left,
+                seconds_left, progress,
                 guideline_version_id => project.current_guideline_version_id,
             }
         }
-        NextItem::Paused { reason } => context! { status => "paused", reason },
-        NextItem::CapReached { cap } => context! { status => "cap_reached", cap },
-        NextItem::Empty => context! { status => "empty" },
+        NextItem::Paused { reason } => context! { status => "paused", reason, progress },
+        NextItem::CapReached { cap } => context! { status => "cap_reached", cap, progress },
+        NextItem::Empty => context! { status => "empty", progress },
     };
     render(&state, "label_item.html", ctx)
+}
+
+/// The label page's progress line: what this person did today and what the queue still holds.
+async fn queue_progress(
+    state: &AppState,
+    project_id: concord_store::Id,
+    user_id: concord_store::Id,
+) -> AppResult<minijinja::Value> {
+    let done_today = match state.store.annotator_progress(project_id, user_id).await {
+        Ok(found) => found.done_today,
+        Err(concord_store::StoreError::NotFound(_)) => 0,
+        Err(e) => return Err(e.into()),
+    };
+    let left = state.store.queue_overview(project_id).await?.open_items;
+    Ok(context! { done_today, left })
 }
 
 async fn my_work_page(
@@ -117,14 +133,23 @@ async fn team_page(
         role,
         ..
     }: ProjectPage<need::ManageAnnotators>,
+    Query(list): Query<ListQuery>,
 ) -> AppResult<Html<String>> {
-    let annotators = progress::team_json(&state.store.team_progress(project.id).await?);
+    let team: Vec<_> = state
+        .store
+        .team_progress(project.id)
+        .await?
+        .into_iter()
+        .filter(|a| list.matches(&[&a.username, &a.display_name]))
+        .collect();
+    let (shown, pager) = list.page(team);
+    let annotators = progress::team_json(&shown);
     let queue = state.store.queue_overview(project.id).await?;
     let settings = &project.settings.queue;
     render(
         &state,
         "team.html",
-        context! { project, can => capabilities(role), annotators, queue, settings, ..base(&auth) },
+        context! { project, can => capabilities(role), annotators, queue, settings, pager, ..base(&auth) },
     )
 }
 

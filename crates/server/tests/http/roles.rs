@@ -241,6 +241,7 @@ fn request_for(method: &str, path: &str, n: usize) -> (String, Option<Vec<u8>>) 
             String::new(),
             body(json!({"slug": format!("made-{n}"), "name": "Made"})),
         ),
+        ("put", "/users/{username}/disabled") => (String::new(), body(json!({"disabled": false}))),
         ("patch", "/projects/{slug}") => (String::new(), body(json!({"description": "patched"}))),
         ("put", "/projects/{slug}/members/{username}") => {
             (String::new(), body(json!({"role": "qa_analyst"})))

@@ -24,7 +24,42 @@ pub struct RevisionCandidate {
     pub answer: Value,
 }
 
+/// The FROM and WHERE of the re-review candidates: `$1` project, `$2` version, `$3…` one
+/// LIKE pattern per code.
+fn candidates_from(codes: usize) -> String {
+    let tests: Vec<String> = (0..codes)
+        .map(|k| format!("a.answer LIKE ${} ESCAPE '\\'", k + 3))
+        .collect();
+    format!(
+        "FROM annotations a JOIN guideline_versions g ON g.id = a.guideline_version_id \
+         JOIN items i ON i.id = a.item_id JOIN users u ON u.id = a.annotator_id \
+         WHERE a.project_id = $1 AND g.version < $2 AND u.kind = 'human' AND a.kind = 'label' \
+           AND NOT EXISTS (SELECT 1 FROM annotations later WHERE later.item_id = a.item_id \
+                           AND later.annotator_id = a.annotator_id AND later.id > a.id) \
+           AND ({})",
+        tests.join(" OR ")
+    )
+}
+
 impl Store {
+    /// How many labels [`Store::labels_under_older_versions`] would list without a limit.
+    pub async fn count_labels_under_older_versions(
+        &self,
+        project_id: Id,
+        before_version: i64,
+        codes: &[String],
+    ) -> Result<i64> {
+        if codes.is_empty() {
+            return Ok(0);
+        }
+        let sql = format!("SELECT COUNT(*) AS n {}", candidates_from(codes.len()));
+        let mut query = sqlx::query(&sql).bind(project_id).bind(before_version);
+        for code in codes {
+            query = query.bind(like_pattern(&format!("\"{code}\"")));
+        }
+        Ok(query.fetch_one(self.pool()).await?.try_get("n")?)
+    }
+
     /// The latest human labels given under a guideline version older than `before_version`
     /// that name any of `codes`, oldest item first.
     pub async fn labels_under_older_versions(
@@ -33,23 +68,17 @@ impl Store {
         before_version: i64,
         codes: &[String],
         limit: i64,
+        offset: i64,
     ) -> Result<Vec<RevisionCandidate>> {
         if codes.is_empty() {
             return Ok(Vec::new());
         }
-        let tests: Vec<String> = (0..codes.len())
-            .map(|k| format!("a.answer LIKE ${} ESCAPE '\\'", k + 3))
-            .collect();
         let sql = format!(
             "SELECT a.item_id, i.external_id, i.title, a.annotator_id, u.username, g.version, a.answer \
-             FROM annotations a JOIN guideline_versions g ON g.id = a.guideline_version_id \
-             JOIN items i ON i.id = a.item_id JOIN users u ON u.id = a.annotator_id \
-             WHERE a.project_id = $1 AND g.version < $2 AND u.kind = 'human' AND a.kind = 'label' \
-               AND NOT EXISTS (SELECT 1 FROM annotations later WHERE later.item_id = a.item_id \
-                               AND later.annotator_id = a.annotator_id AND later.id > a.id) \
-               AND ({}) ORDER BY a.item_id, a.id LIMIT {}",
-            tests.join(" OR "),
-            limit.clamp(1, 10_000)
+             {} ORDER BY a.item_id, a.id LIMIT {} OFFSET {}",
+            candidates_from(codes.len()),
+            limit.clamp(1, 10_000),
+            offset.max(0)
         );
         let mut query = sqlx::query(&sql).bind(project_id).bind(before_version);
         for code in codes {

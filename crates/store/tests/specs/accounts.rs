@@ -183,6 +183,60 @@ async fn a_disabled_user_cannot_log_in_nor_use_sessions_or_tokens(store: TestSto
 
 const HOUR: i64 = 60 * 60 * 1000;
 
+async fn an_administrator_disables_and_enables_an_account_and_the_audit_log_says_who(
+    store: TestStore,
+) {
+    let root = fixtures::user(&store, "root").await;
+    let ana = fixtures::user(&store, "ana").await;
+    let (cookie, _) = store.create_session(ana.id, HOUR).await.unwrap();
+    let (secret, _) = store.create_api_token(ana.id, "ci").await.unwrap();
+
+    let disabled = store
+        .set_user_disabled("ana", true, Some(root.id))
+        .await
+        .unwrap();
+    assert!(disabled.disabled);
+    assert!(store.session(&cookie).await.unwrap().is_none());
+    assert!(store.user_by_api_token(&secret).await.unwrap().is_none());
+    assert!(matches!(
+        store
+            .login("ana", fixtures::PASSWORD, "10.0.0.1")
+            .await
+            .unwrap(),
+        LoginCheck::BadCredentials
+    ));
+
+    let enabled = store
+        .set_user_disabled("ana", false, Some(root.id))
+        .await
+        .unwrap();
+    assert!(!enabled.disabled);
+    assert!(store.user_by_api_token(&secret).await.unwrap().is_some());
+    assert!(matches!(
+        store
+            .login("ana", fixtures::PASSWORD, "10.0.0.1")
+            .await
+            .unwrap(),
+        LoginCheck::Ok(_)
+    ));
+
+    let log = store.audit_log(None, 10).await.unwrap();
+    let of_ana: Vec<(&str, Option<&str>)> = log
+        .iter()
+        .filter(|e| e.entity == "user" && e.entity_id == Some(ana.id))
+        .map(|e| (e.action.as_str(), e.actor.as_deref()))
+        .collect();
+    assert_eq!(
+        &of_ana[..2],
+        &[("enable", Some("root")), ("disable", Some("root"))]
+    );
+
+    let own = store.set_user_disabled("root", true, Some(root.id)).await;
+    assert!(matches!(own, Err(StoreError::Invalid(_))), "{own:?}");
+    let nobody = store.set_user_disabled("nobody", true, Some(root.id)).await;
+    assert!(matches!(nobody, Err(StoreError::NotFound(_))), "{nobody:?}");
+}
+
 async fn a_session_is_found_by_its_token_until_it_is_deleted(store: TestStore) {
     let ana = fixtures::user(&store, "ana").await;
     let bob = fixtures::user(&store, "bob").await;
@@ -528,6 +582,7 @@ on_every_backend!(
     passwords_shorter_than_eight_characters_are_rejected,
     a_user_without_a_password_cannot_log_in,
     a_disabled_user_cannot_log_in_nor_use_sessions_or_tokens,
+    an_administrator_disables_and_enables_an_account_and_the_audit_log_says_who,
     a_session_is_found_by_its_token_until_it_is_deleted,
     a_session_expires_after_its_time_to_live,
     a_new_password_ends_every_session_of_that_user_only,
