@@ -434,19 +434,17 @@ async fn settle(
                     },
                 )
                 .await?;
-            store
-                .record_model_label(ModelLabel {
-                    annotation_id: submitted.annotation_id,
-                    annotator_id: labeller.model.id,
-                    model: labeller.model_name(),
-                    model_version,
-                    prompt_digest: labeller.digest().to_owned(),
-                    guideline_version_id: labeller.guideline_version_id,
-                    confidence: parsed.confidence,
-                })
-                .await?;
             counts.labelled = 1;
-            store.count_model_run(run.id, counts).await?;
+            let label = ModelLabel {
+                annotation_id: submitted.annotation_id,
+                annotator_id: labeller.model.id,
+                model: labeller.model_name(),
+                model_version,
+                prompt_digest: labeller.digest().to_owned(),
+                guideline_version_id: labeller.guideline_version_id,
+                confidence: parsed.confidence,
+            };
+            store.record_model_outcome(label, run.id, counts).await?;
         }
         Outcome::Invalid {
             raw,

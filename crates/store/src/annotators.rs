@@ -287,6 +287,42 @@ fn run_from_row(row: &AnyRow) -> Result<ModelRun> {
     })
 }
 
+async fn add_to_run(c: &mut sqlx::AnyConnection, run_id: Id, delta: &ModelRunCounts) -> Result<()> {
+    sqlx::query(
+        "UPDATE model_runs SET labelled = labelled + $1, failures = failures + $2, \
+         cached = cached + $3, prompt_tokens = prompt_tokens + $4, \
+         completion_tokens = completion_tokens + $5, cost = cost + $6 WHERE id = $7",
+    )
+    .bind(delta.labelled)
+    .bind(delta.failures)
+    .bind(delta.cached)
+    .bind(delta.prompt_tokens)
+    .bind(delta.completion_tokens)
+    .bind(delta.cost)
+    .bind(run_id)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+async fn insert_model_label(c: &mut sqlx::AnyConnection, label: &ModelLabel) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO model_labels (annotation_id, annotator_id, model, model_version, \
+         prompt_digest, guideline_version_id, confidence) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (annotation_id) DO NOTHING",
+    )
+    .bind(label.annotation_id)
+    .bind(label.annotator_id)
+    .bind(&label.model)
+    .bind(&label.model_version)
+    .bind(&label.prompt_digest)
+    .bind(label.guideline_version_id)
+    .bind(label.confidence)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
 /// The account a model labels as: kind `model`, never a person.
 async fn insert_model_account(
     c: &mut sqlx::AnyConnection,
@@ -553,23 +589,22 @@ impl Store {
 
     /// Adds `delta` to a run's counters.
     pub async fn count_model_run(&self, run_id: Id, delta: ModelRunCounts) -> Result<()> {
+        self.write(move |c| Box::pin(async move { add_to_run(c, run_id, &delta).await }))
+            .await
+    }
+
+    /// A machine label's record and its run's counters, in one write: a run's bookkeeping
+    /// per label costs one commit, not two.
+    pub async fn record_model_outcome(
+        &self,
+        label: ModelLabel,
+        run_id: Id,
+        delta: ModelRunCounts,
+    ) -> Result<()> {
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
-                    "UPDATE model_runs SET labelled = labelled + $1, failures = failures + $2, \
-                     cached = cached + $3, prompt_tokens = prompt_tokens + $4, \
-                     completion_tokens = completion_tokens + $5, cost = cost + $6 WHERE id = $7",
-                )
-                .bind(delta.labelled)
-                .bind(delta.failures)
-                .bind(delta.cached)
-                .bind(delta.prompt_tokens)
-                .bind(delta.completion_tokens)
-                .bind(delta.cost)
-                .bind(run_id)
-                .execute(&mut *c)
-                .await?;
-                Ok(())
+                insert_model_label(c, &label).await?;
+                add_to_run(c, run_id, &delta).await
             })
         })
         .await
@@ -651,26 +686,8 @@ impl Store {
     /// Records what a machine label was made with. Recording the same label again (a
     /// replayed submission) keeps the first record.
     pub async fn record_model_label(&self, label: ModelLabel) -> Result<()> {
-        self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO model_labels (annotation_id, annotator_id, model, model_version, \
-                     prompt_digest, guideline_version_id, confidence) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (annotation_id) DO NOTHING",
-                )
-                .bind(label.annotation_id)
-                .bind(label.annotator_id)
-                .bind(&label.model)
-                .bind(&label.model_version)
-                .bind(&label.prompt_digest)
-                .bind(label.guideline_version_id)
-                .bind(label.confidence)
-                .execute(&mut *c)
-                .await?;
-                Ok(())
-            })
-        })
-        .await
+        self.write(move |c| Box::pin(async move { insert_model_label(c, &label).await }))
+            .await
     }
 
     pub async fn model_label(&self, annotation_id: Id) -> Result<Option<ModelLabel>> {
