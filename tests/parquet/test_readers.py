@@ -1,5 +1,5 @@
-"""Parquet files written by concord, read as they are by pyarrow (and so pandas and Polars,
-which read through Arrow's types) and DuckDB: the columns have the declared types and the
+"""Parquet files written by concord, read as they are by pyarrow, pandas, Polars and DuckDB:
+the columns have the declared types and the
 values are those of the JSONL release.
 
 Run: CONCORD_BIN=target/release/concord python -m pytest tests/parquet
@@ -12,6 +12,7 @@ import subprocess
 
 import duckdb
 import pandas
+import polars
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -160,3 +161,19 @@ def test_duckdb_reads_the_same_file(release):
     (n,) = con.execute(
         f"SELECT count(*) FROM '{path}' WHERE list_contains(label.category, 'IL.LAW')").fetchone()
     assert n == 1
+
+
+def test_polars_reads_the_same_types_and_values(release):
+    frame = polars.read_parquet(release / "items.parquet")
+    assert frame.schema["n_labels"] == polars.Int64
+    assert frame.schema["adjudicated"] == polars.Boolean
+    assert frame.schema["guideline_versions"] == polars.List(polars.Int64)
+    s3 = (
+        frame.filter(polars.col("item") == "it_1")
+        .select(polars.col("soft_label").struct.field("severity").struct.field("S3"))
+        .item()
+    )
+    assert isinstance(s3, float) and s3 == 0.5, "as in the JSONL: S3 and S4 half each"
+    labels = polars.read_parquet(release / "labels.parquet")
+    assert labels.height == 9
+    assert labels.schema["automated"] == polars.Boolean
