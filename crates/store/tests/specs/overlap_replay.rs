@@ -314,20 +314,38 @@ fn a_confident_model_and_an_agreeing_first_human_end_the_item_at_one_label() {
         answer: violating.clone(),
         score: 0.85,
     };
-    let step = decide_overlap_assisted(&s, &schema, 3, &[same_set.clone()], Some(&model));
+    let step = decide_overlap_assisted(
+        &s,
+        &schema,
+        3,
+        std::slice::from_ref(&same_set),
+        Some(&model),
+    );
     assert_eq!(step, OverlapStep::Done);
     // Not confident enough, or assist off: the plain fixed overlap of 3.
     let unsure = ModelVote {
         score: 0.79,
         ..model.clone()
     };
-    let step = decide_overlap_assisted(&s, &schema, 3, &[same_set.clone()], Some(&unsure));
+    let step = decide_overlap_assisted(
+        &s,
+        &schema,
+        3,
+        std::slice::from_ref(&same_set),
+        Some(&unsure),
+    );
     assert_eq!(step, OverlapStep::Wait);
     let off = QueueSettings {
         overlap: 3,
         ..QueueSettings::default()
     };
-    let step = decide_overlap_assisted(&off, &schema, 3, &[same_set.clone()], Some(&model));
+    let step = decide_overlap_assisted(
+        &off,
+        &schema,
+        3,
+        std::slice::from_ref(&same_set),
+        Some(&model),
+    );
     assert_eq!(step, OverlapStep::Wait);
     assert_eq!(
         decide_overlap_assisted(
@@ -354,7 +372,13 @@ fn disagreeing_with_a_confident_model_raises_the_overlap_or_escalates() {
         min_overlap: 2,
         ..assisted(ModelDisagreementAction::RaiseOverlap)
     };
-    let step = decide_overlap_assisted(&raise, &schema, 2, &[human.clone()], Some(&model));
+    let step = decide_overlap_assisted(
+        &raise,
+        &schema,
+        2,
+        std::slice::from_ref(&human),
+        Some(&model),
+    );
     assert_eq!(step, OverlapStep::Need(3));
     let escalate = assisted(ModelDisagreementAction::Escalate);
     let step = decide_overlap_assisted(&escalate, &schema, 3, &[human], Some(&model));
