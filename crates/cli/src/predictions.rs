@@ -9,7 +9,6 @@ use concord_annotators::predictions::{
     PredictionReport, SampleRequest, prediction_report, sample_predictions,
 };
 use concord_formats::predictions::read_predictions;
-use concord_store::PredictionRow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -63,16 +62,6 @@ pub async fn predictions(command: PredictionsCommand) -> Result<ExitCode> {
             let rows = read_predictions(&file.display().to_string(), &bytes)?;
             let store = db.open().await?;
             let project = store.project(&project).await?;
-            let rows = rows
-                .into_iter()
-                .map(|r| PredictionRow {
-                    line: r.line,
-                    item: r.item,
-                    model: r.model,
-                    label: r.label,
-                    score: r.score,
-                })
-                .collect();
             let imported = store
                 .import_predictions(&project, &model, rows)
                 .await

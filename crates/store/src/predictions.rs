@@ -14,15 +14,9 @@ use serde::Serialize;
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 
-/// One prediction as read from a file, with its line for error messages.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PredictionRow {
-    pub line: u64,
-    pub item: String,
-    pub model: String,
-    pub label: String,
-    pub score: f64,
-}
+/// One prediction as read from a file (the reader's record), with its line for error
+/// messages.
+pub type PredictionRow = concord_formats::predictions::PredictionRecord;
 
 /// A stored prediction.
 #[derive(Debug, Clone, PartialEq, Serialize)]

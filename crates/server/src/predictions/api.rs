@@ -13,7 +13,6 @@ use concord_annotators::predictions::{
     PredictionsError, SampleRequest, prediction_report, sample_predictions,
 };
 use concord_formats::predictions::read_predictions;
-use concord_store::PredictionRow;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -51,16 +50,7 @@ async fn import(
     body: Bytes,
 ) -> AppResult<(StatusCode, Json<Value>)> {
     let rows = read_predictions("request body", &body)
-        .map_err(|e| AppError::bad_request(e.to_string()))?
-        .into_iter()
-        .map(|r| PredictionRow {
-            line: r.line,
-            item: r.item,
-            model: r.model,
-            label: r.label,
-            score: r.score,
-        })
-        .collect();
+        .map_err(|e| AppError::bad_request(e.to_string()))?;
     let imported = state
         .store
         .import_predictions(&project, &model, rows)
