@@ -8,8 +8,9 @@ use crate::openai::{CallError, ChatClient, ClientOptions};
 use crate::prompt::{self, ParsedAnswer};
 use crate::rules::RulesModel;
 use concord_store::{
-    AnswerKind, Id, Item, ModelAnnotator, ModelCall, ModelCallKey, ModelKind, ModelLabel, ModelRun,
-    ModelRunCounts, NextItem, Project, SchemaVersion, Store, StoreError, Submission, User,
+    AnswerKind, Id, Item, ModelAnnotator, ModelAnswer, ModelCall, ModelCallKey, ModelKind,
+    ModelProvenance, ModelRun, ModelRunCounts, NextItem, Project, SchemaVersion, Store, StoreError,
+    Submission, User,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -329,52 +330,41 @@ async fn drive(
     run: &ModelRun,
     options: &RunOptions,
 ) -> Result<(), RunError> {
-    let ahead = model.max_concurrency.max(1) as usize;
-    let mut pending: HashMap<Id, Pending> = HashMap::new();
-    let mut read_up_to: Option<(i64, Id)> = None;
-    let mut backlog_done = false;
+    let mut ahead = ReadAhead {
+        width: model.max_concurrency.max(1) as usize,
+        pending: HashMap::new(),
+        read_up_to: None,
+        backlog_done: false,
+    };
     let mut handled: u64 = 0;
+    let mut next = None;
     let result = loop {
-        if options.limit.is_some_and(|limit| handled >= limit) {
+        let left = options.limit.map(|limit| limit.saturating_sub(handled));
+        if left == Some(0) {
             break Ok(());
         }
-        let wanted = options
-            .limit
-            .map_or(ahead, |limit| ahead.min((limit - handled) as usize));
-        if !backlog_done && pending.len() < wanted {
-            let more = store
-                .model_backlog(
-                    project.id,
-                    account.id,
-                    read_up_to,
-                    (wanted - pending.len()) as i64,
-                )
-                .await?;
-            backlog_done = more.is_empty();
-            for item in more {
-                read_up_to = Some((item.priority, item.id));
-                pending
-                    .entry(item.id)
-                    .or_insert_with(|| spawn_answer(labeller, item));
-            }
-        }
-        let lease = match store.next_item(project, account).await? {
-            NextItem::Leased(lease) => lease,
-            NextItem::Empty | NextItem::Paused { .. } | NextItem::CapReached { .. } => break Ok(()),
+        let served = match next.take() {
+            Some(served) => served,
+            None => store.next_item(project, account).await?,
+        };
+        let NextItem::Leased(lease) = served else {
+            break Ok(());
         };
         let item = lease.item;
-        let task = match pending.remove(&item.id) {
-            Some(task) => task,
-            None => spawn_answer(labeller, item.clone()),
-        };
-        let outcome = match task.await {
+        // The served item first (it may not be among those read ahead), then the rest.
+        ahead.start(labeller, &item);
+        ahead.fill(store, project, account, labeller, left).await?;
+        let outcome = match ahead.take(&item).await {
             Ok(outcome) => outcome,
-            Err(join) => Err(RunError::Config(format!("a model call panicked: {join}"))),
-        };
-        match outcome {
-            Ok(outcome) => settle(store, project, account, labeller, run, &item, outcome).await?,
             Err(e) => break Err(e),
-        }
+        };
+        // The turn that stores this answer leases the next item too, unless this is the
+        // last one the run may take (a lease it would not use would wait for the next run).
+        let then_lease = left != Some(1);
+        next = settle(
+            store, project, account, labeller, run, &item, outcome, then_lease,
+        )
+        .await?;
         handled += 1;
         if let Some(job) = options.job_id
             && handled % 20 == 0
@@ -390,14 +380,84 @@ async fn drive(
                 .await?;
         }
     };
-    for (_, task) in pending {
-        task.abort();
-    }
+    ahead.abort();
     result
 }
 
-/// Submits a valid answer (and records what it was made with) or records a failure and
-/// gives the item back, so the model is not served it again.
+/// Answers computed ahead of the lease, for the next items in the queue's order (up to the
+/// model's concurrency at once).
+struct ReadAhead {
+    width: usize,
+    pending: HashMap<Id, Pending>,
+    read_up_to: Option<(i64, Id)>,
+    backlog_done: bool,
+}
+
+impl ReadAhead {
+    /// Starts answering the next items of the model's backlog, up to the width (and no
+    /// more than the run has left to do).
+    async fn fill(
+        &mut self,
+        store: &Store,
+        project: &Project,
+        account: &User,
+        labeller: &Arc<Labeller>,
+        left: Option<u64>,
+    ) -> Result<(), RunError> {
+        let wanted = left.map_or(self.width, |left| self.width.min(left as usize));
+        if self.backlog_done || self.pending.len() >= wanted {
+            return Ok(());
+        }
+        let more = store
+            .model_backlog(
+                project.id,
+                account.id,
+                self.read_up_to,
+                (wanted - self.pending.len()) as i64,
+            )
+            .await?;
+        self.backlog_done = more.is_empty();
+        for item in more {
+            self.read_up_to = Some((item.priority, item.id));
+            self.pending
+                .entry(item.id)
+                .or_insert_with(|| spawn_answer(labeller, item));
+        }
+        Ok(())
+    }
+
+    /// Starts answering a served item, unless that is under way.
+    fn start(&mut self, labeller: &Arc<Labeller>, item: &Item) {
+        self.pending
+            .entry(item.id)
+            .or_insert_with(|| spawn_answer(labeller, item.clone()));
+    }
+
+    /// The answer to a served item (see [`ReadAhead::start`]).
+    async fn take(&mut self, item: &Item) -> Result<Outcome, RunError> {
+        let Some(task) = self.pending.remove(&item.id) else {
+            return Err(RunError::Config(format!(
+                "internal: item {} was served but not started",
+                item.id
+            )));
+        };
+        match task.await {
+            Ok(outcome) => outcome,
+            Err(join) => Err(RunError::Config(format!("a model call panicked: {join}"))),
+        }
+    }
+
+    fn abort(self) {
+        for (_, task) in self.pending {
+            task.abort();
+        }
+    }
+}
+
+/// Submits a valid answer with what it was made with (and, when `then_lease`, leases the
+/// next item in the same commit), or records a failure and gives the item back, so the
+/// model is not served it again. Returns the next item when it was leased here.
+#[allow(clippy::too_many_arguments)] // the run's context, the item and what to do next
 async fn settle(
     store: &Store,
     project: &Project,
@@ -406,45 +466,44 @@ async fn settle(
     run: &ModelRun,
     item: &Item,
     outcome: Outcome,
-) -> Result<(), RunError> {
+    then_lease: bool,
+) -> Result<Option<NextItem>, RunError> {
     match outcome {
         Outcome::Answer {
             parsed,
             model_version,
-            mut counts,
+            counts,
         } => {
-            let submitted = store
-                .submit(
-                    project,
-                    account,
-                    Submission {
-                        item_id: item.id,
-                        kind: AnswerKind::Label,
-                        answer: parsed.answer,
-                        rationale: parsed.rationale,
-                        flags: Vec::new(),
-                        guideline_version_id: labeller.guideline_version_id,
-                        time_spent_ms: None,
-                        idempotency_key: format!(
-                            "model-{}-{}-{}",
-                            labeller.model.id,
-                            item.id,
-                            labeller.digest()
-                        ),
-                    },
-                )
-                .await?;
-            counts.labelled = 1;
-            let label = ModelLabel {
-                annotation_id: submitted.annotation_id,
-                annotator_id: labeller.model.id,
-                model: labeller.model_name(),
-                model_version,
-                prompt_digest: labeller.digest().to_owned(),
-                guideline_version_id: labeller.guideline_version_id,
-                confidence: parsed.confidence,
+            let answer = ModelAnswer {
+                submission: Submission {
+                    item_id: item.id,
+                    kind: AnswerKind::Label,
+                    answer: parsed.answer,
+                    rationale: parsed.rationale,
+                    flags: Vec::new(),
+                    guideline_version_id: labeller.guideline_version_id,
+                    time_spent_ms: None,
+                    idempotency_key: format!(
+                        "model-{}-{}-{}",
+                        labeller.model.id,
+                        item.id,
+                        labeller.digest()
+                    ),
+                },
+                provenance: ModelProvenance {
+                    annotator_id: labeller.model.id,
+                    model: labeller.model_name(),
+                    model_version,
+                    prompt_digest: labeller.digest().to_owned(),
+                    guideline_version_id: labeller.guideline_version_id,
+                    confidence: parsed.confidence,
+                },
+                run_id: run.id,
+                counts,
+                then_lease,
             };
-            store.record_model_outcome(label, run.id, counts).await?;
+            let turn = store.submit_model_answer(project, account, answer).await?;
+            Ok(turn.next)
         }
         Outcome::Invalid {
             raw,
@@ -461,7 +520,7 @@ async fn settle(
             store.skip(project, account, item.id, &why).await?;
             counts.failures = 1;
             store.count_model_run(run.id, counts).await?;
+            Ok(None)
         }
     }
-    Ok(())
 }

@@ -7,7 +7,7 @@
 //! environment variable that holds it.
 
 use crate::audit::{self, AuditEvent};
-use crate::conn::Columns;
+use crate::conn::{Columns, Conn, stmt};
 use crate::error::{Result, StoreError};
 use crate::items::item_from_row;
 use crate::model::{AccountKind, AuditAction, Id, Item, Project};
@@ -226,6 +226,32 @@ pub struct ModelFailure {
     pub created_at: i64,
 }
 
+/// What a machine label is made with, before it is stored (its annotation does not exist yet).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelProvenance {
+    pub annotator_id: Id,
+    pub model: String,
+    pub model_version: String,
+    pub prompt_digest: String,
+    pub guideline_version_id: Option<Id>,
+    /// The model's stated confidence in its answer, when it gave one.
+    pub confidence: Option<f64>,
+}
+
+impl ModelProvenance {
+    pub fn of_annotation(self, annotation_id: Id) -> ModelLabel {
+        ModelLabel {
+            annotation_id,
+            annotator_id: self.annotator_id,
+            model: self.model,
+            model_version: self.model_version,
+            prompt_digest: self.prompt_digest,
+            guideline_version_id: self.guideline_version_id,
+            confidence: self.confidence,
+        }
+    }
+}
+
 /// What a machine label was made with.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelLabel {
@@ -287,38 +313,40 @@ fn run_from_row(row: &AnyRow) -> Result<ModelRun> {
     })
 }
 
-async fn add_to_run(c: &mut sqlx::AnyConnection, run_id: Id, delta: &ModelRunCounts) -> Result<()> {
-    sqlx::query(
-        "UPDATE model_runs SET labelled = labelled + $1, failures = failures + $2, \
-         cached = cached + $3, prompt_tokens = prompt_tokens + $4, \
-         completion_tokens = completion_tokens + $5, cost = cost + $6 WHERE id = $7",
+pub(crate) async fn add_to_run(c: &mut Conn<'_>, run_id: Id, delta: &ModelRunCounts) -> Result<()> {
+    c.execute(
+        stmt(
+            "UPDATE model_runs SET labelled = labelled + $1, failures = failures + $2, \
+             cached = cached + $3, prompt_tokens = prompt_tokens + $4, \
+             completion_tokens = completion_tokens + $5, cost = cost + $6 WHERE id = $7",
+        )
+        .bind(delta.labelled)
+        .bind(delta.failures)
+        .bind(delta.cached)
+        .bind(delta.prompt_tokens)
+        .bind(delta.completion_tokens)
+        .bind(delta.cost)
+        .bind(run_id),
     )
-    .bind(delta.labelled)
-    .bind(delta.failures)
-    .bind(delta.cached)
-    .bind(delta.prompt_tokens)
-    .bind(delta.completion_tokens)
-    .bind(delta.cost)
-    .bind(run_id)
-    .execute(&mut *c)
     .await?;
     Ok(())
 }
 
-async fn insert_model_label(c: &mut sqlx::AnyConnection, label: &ModelLabel) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO model_labels (annotation_id, annotator_id, model, model_version, \
-         prompt_digest, guideline_version_id, confidence) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (annotation_id) DO NOTHING",
+pub(crate) async fn insert_model_label(c: &mut Conn<'_>, label: &ModelLabel) -> Result<()> {
+    c.execute(
+        stmt(
+            "INSERT INTO model_labels (annotation_id, annotator_id, model, model_version, \
+             prompt_digest, guideline_version_id, confidence) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (annotation_id) DO NOTHING",
+        )
+        .bind(label.annotation_id)
+        .bind(label.annotator_id)
+        .bind(&label.model)
+        .bind(&label.model_version)
+        .bind(&label.prompt_digest)
+        .bind(label.guideline_version_id)
+        .bind(label.confidence),
     )
-    .bind(label.annotation_id)
-    .bind(label.annotator_id)
-    .bind(&label.model)
-    .bind(&label.model_version)
-    .bind(&label.prompt_digest)
-    .bind(label.guideline_version_id)
-    .bind(label.confidence)
-    .execute(&mut *c)
     .await?;
     Ok(())
 }
@@ -589,23 +617,8 @@ impl Store {
 
     /// Adds `delta` to a run's counters.
     pub async fn count_model_run(&self, run_id: Id, delta: ModelRunCounts) -> Result<()> {
-        self.write(move |c| Box::pin(async move { add_to_run(c, run_id, &delta).await }))
-            .await
-    }
-
-    /// A machine label's record and its run's counters, in one write: a run's bookkeeping
-    /// per label costs one commit, not two.
-    pub async fn record_model_outcome(
-        &self,
-        label: ModelLabel,
-        run_id: Id,
-        delta: ModelRunCounts,
-    ) -> Result<()> {
         self.write(move |c| {
-            Box::pin(async move {
-                insert_model_label(c, &label).await?;
-                add_to_run(c, run_id, &delta).await
-            })
+            Box::pin(async move { add_to_run(&mut Conn::Sqlx(c), run_id, &delta).await })
         })
         .await
     }
@@ -686,8 +699,10 @@ impl Store {
     /// Records what a machine label was made with. Recording the same label again (a
     /// replayed submission) keeps the first record.
     pub async fn record_model_label(&self, label: ModelLabel) -> Result<()> {
-        self.write(move |c| Box::pin(async move { insert_model_label(c, &label).await }))
-            .await
+        self.write(move |c| {
+            Box::pin(async move { insert_model_label(&mut Conn::Sqlx(c), &label).await })
+        })
+        .await
     }
 
     pub async fn model_label(&self, annotation_id: Id) -> Result<Option<ModelLabel>> {

@@ -60,7 +60,19 @@ pub(crate) enum Conn<'c> {
 #[derive(Debug, Clone)]
 pub(crate) enum Param {
     Int(Option<i64>),
+    Real(Option<f64>),
     Text(Option<String>),
+}
+
+impl From<f64> for Param {
+    fn from(v: f64) -> Self {
+        Param::Real(Some(v))
+    }
+}
+impl From<Option<f64>> for Param {
+    fn from(v: Option<f64>) -> Self {
+        Param::Real(v)
+    }
 }
 
 impl From<i64> for Param {
@@ -307,6 +319,7 @@ fn sqlx_query(statement: &Stmt) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::
     for param in &statement.params {
         query = match param {
             Param::Int(v) => query.bind(*v),
+            Param::Real(v) => query.bind(*v),
             Param::Text(v) => query.bind(v.as_deref()),
         };
     }
@@ -334,6 +347,7 @@ fn sqlite_prepare<'c>(
         };
         match value {
             Some(Param::Int(v)) => prepared.raw_bind_parameter(index, v),
+            Some(Param::Real(v)) => prepared.raw_bind_parameter(index, v),
             Some(Param::Text(v)) => prepared.raw_bind_parameter(index, v),
             None => {
                 return Err(StoreError::invalid(format!(

@@ -40,8 +40,8 @@ mod vocabulary;
 pub use access::DEFAULT_ACCESS_TTL;
 pub use accounts::{LoginCheck, MIN_PASSWORD_LEN, NewUser, PasswordCost};
 pub use annotators::{
-    ModelAnnotator, ModelCall, ModelCallKey, ModelFailure, ModelLabel, ModelRun, ModelRunCounts,
-    ModelTotals, NewModelAnnotator,
+    ModelAnnotator, ModelCall, ModelCallKey, ModelFailure, ModelLabel, ModelProvenance, ModelRun,
+    ModelRunCounts, ModelTotals, NewModelAnnotator,
 };
 pub use db::{Backend, Dialect, StoreOptions, system_now_ms};
 pub use error::{DatabaseError, Result, StoreError};
@@ -66,8 +66,8 @@ pub use qa_settings::{
     CONSENSUS_METHODS, DEFAULT_REPORT_METRICS, EscalationRules, QaSettings, REPORT_METRICS,
 };
 pub use queue::{
-    AnnotatorProgress, BlindItem, GoldFeedback, GoldTally, Lease, MyWorkEntry, NextItem,
-    QueueIntegrity, QueueOverview, Submission, SubmitOutcome,
+    AnnotatorProgress, BlindItem, GoldFeedback, GoldTally, Lease, ModelAnswer, ModelTurn,
+    MyWorkEntry, NextItem, QueueIntegrity, QueueOverview, Submission, SubmitOutcome,
 };
 pub use queue_rules::QueueSettings;
 pub use releases::{

@@ -22,6 +22,11 @@ impl Store {
                 Box::pin(async move { lease_next(&mut c, dialect, &context).await })
             })
             .await?;
+        self.served(project, found).await
+    }
+
+    /// What a lease transaction found, as the annotator is told it.
+    pub(super) async fn served(&self, project: &Project, found: Found) -> Result<NextItem> {
         match found {
             Found::Leased {
                 assignment_id,
@@ -122,7 +127,11 @@ pub(super) struct LeaseTime {
 
 /// A lease, in named steps: reclaim expired leases, then the paused check, a lease already
 /// held or a re-review, the daily cap, a candidate, gold mixed in, and the lease taken.
-async fn lease_next(c: &mut Conn<'_>, dialect: Dialect, ctx: &QueueContext) -> Result<Found> {
+pub(super) async fn lease_next(
+    c: &mut Conn<'_>,
+    dialect: Dialect,
+    ctx: &QueueContext,
+) -> Result<Found> {
     let now = now_in(c, dialect).await?;
     reclaim_expired_leases(c, ctx.project_id, now).await?;
 

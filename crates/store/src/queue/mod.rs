@@ -8,14 +8,17 @@
 //! LOCKED`, so two servers never hand out the same slot.
 //!
 //! `lease` serves items (`candidates` builds the queries that find them), `submit` stores
-//! answers and settles items, `progress` reads and adjusts the annotators' standing. The
-//! pure rules are in `queue_rules`.
+//! answers and settles items, `model_turn` does both for a model account in one commit,
+//! `progress` reads and adjusts the annotators' standing. The pure rules are in
+//! `queue_rules`.
 
 mod candidates;
 mod lease;
+mod model_turn;
 mod progress;
 mod submit;
 
+pub use model_turn::{ModelAnswer, ModelTurn};
 pub use progress::{AnnotatorProgress, GoldTally, MyWorkEntry, QueueIntegrity, QueueOverview};
 
 use crate::audit::AuditEvent;

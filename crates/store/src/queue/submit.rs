@@ -57,7 +57,7 @@ impl Store {
 }
 
 /// Checks a submission against the schema before anything is written.
-fn check_submission(schema: &LabelSchema, s: &Submission) -> Result<()> {
+pub(super) fn check_submission(schema: &LabelSchema, s: &Submission) -> Result<()> {
     let key = s.idempotency_key.trim();
     if key.len() < 8 || key.len() > 128 || !key.chars().all(|c| c.is_ascii_graphic()) {
         return Err(StoreError::invalid(
@@ -98,7 +98,7 @@ fn check_submission(schema: &LabelSchema, s: &Submission) -> Result<()> {
 /// A submission, in named steps: a retried key is answered from what was stored; else the
 /// annotation is written against the open assignment, the item settled, a model's
 /// pre-label recorded, and the annotator's progress counted (with the pause rule).
-async fn submit_in(
+pub(super) async fn submit_in(
     c: &mut Conn<'_>,
     dialect: Dialect,
     ctx: &SubmitContext,

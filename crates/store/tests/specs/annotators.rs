@@ -1,8 +1,9 @@
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
 use concord_store::{
-    AccountKind, AnswerKind, Id, ModelCall, ModelCallKey, ModelKind, ModelLabel, ModelRunCounts,
-    NewModelAnnotator, NextItem, OnConflict, Project, StoreError, Submission,
+    AccountKind, AnswerKind, Id, ModelAnswer, ModelCall, ModelCallKey, ModelKind, ModelLabel,
+    ModelProvenance, ModelRunCounts, NewModelAnnotator, NextItem, OnConflict, Project, StoreError,
+    Submission,
 };
 
 async fn project_with_tracks(store: &TestStore, slug: &str, count: usize) -> Project {
@@ -313,6 +314,131 @@ async fn a_machine_label_records_what_it_was_made_with(store: TestStore) {
     assert_eq!(after_first, [backlog[2].id]);
 }
 
+fn model_answer(item_id: Id, model_id: Id, run_id: Id, then_lease: bool) -> ModelAnswer {
+    ModelAnswer {
+        submission: Submission {
+            item_id,
+            kind: AnswerKind::Label,
+            answer: fixtures::answer("NOT_VIOLATING", "S0"),
+            rationale: "no rule matched".into(),
+            flags: Vec::new(),
+            guideline_version_id: None,
+            time_spent_ms: None,
+            idempotency_key: format!("model-{model_id}-{item_id}-digest"),
+        },
+        provenance: ModelProvenance {
+            annotator_id: model_id,
+            model: "rules".into(),
+            model_version: "rules:0123abcd".into(),
+            prompt_digest: "0123abcd".into(),
+            guideline_version_id: None,
+            confidence: Some(0.75),
+        },
+        run_id,
+        counts: ModelRunCounts {
+            prompt_tokens: 10,
+            ..ModelRunCounts::default()
+        },
+        then_lease,
+    }
+}
+
+async fn a_models_turn_stores_its_answer_provenance_and_counts_and_leases_the_next_item(
+    store: TestStore,
+) {
+    let project = project_with_tracks(&store, "podcasts", 2).await;
+    let model = store
+        .create_model_annotator(&project, rules_model("baseline"), None)
+        .await
+        .unwrap();
+    let account = store.user_by_id(model.user_id).await.unwrap();
+    let run = store.start_model_run(model.id, None).await.unwrap();
+    let NextItem::Leased(first) = store.next_item(&project, &account).await.unwrap() else {
+        panic!("the model gets an item");
+    };
+
+    let turn = store
+        .submit_model_answer(
+            &project,
+            &account,
+            model_answer(first.item.id, model.id, run.id, true),
+        )
+        .await
+        .unwrap();
+    assert!(!turn.submitted.replayed);
+    let Some(NextItem::Leased(second)) = turn.next else {
+        panic!(
+            "the same turn leases the model's next item: {:?}",
+            turn.next
+        );
+    };
+    assert_ne!(second.item.id, first.item.id);
+    assert!(!second.resumed, "a new lease, not the one just answered");
+    let label = store
+        .model_label(turn.submitted.annotation_id)
+        .await
+        .unwrap()
+        .expect("the provenance is stored with the answer");
+    assert_eq!(label.model_version, "rules:0123abcd");
+    assert_eq!(label.confidence, Some(0.75));
+    let counts = store.model_run(run.id).await.unwrap().counts;
+    assert_eq!((counts.labelled, counts.prompt_tokens), (1, 10));
+
+    // A restarted run answers the same item under the same key: nothing new, no label counted.
+    let replay = store
+        .submit_model_answer(
+            &project,
+            &account,
+            model_answer(first.item.id, model.id, run.id, false),
+        )
+        .await
+        .unwrap();
+    assert!(replay.submitted.replayed);
+    assert_eq!(replay.submitted.annotation_id, turn.submitted.annotation_id);
+    assert!(replay.next.is_none(), "a last answer leases nothing");
+    let counts = store.model_run(run.id).await.unwrap().counts;
+    assert_eq!((counts.labelled, counts.prompt_tokens), (1, 20));
+
+    let last = store
+        .submit_model_answer(
+            &project,
+            &account,
+            model_answer(second.item.id, model.id, run.id, true),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(last.next, Some(NextItem::Empty)),
+        "nothing is left for the model: {:?}",
+        last.next
+    );
+}
+
+async fn only_a_model_account_submits_a_model_answer(store: TestStore) {
+    let project = project_with_tracks(&store, "podcasts", 1).await;
+    let model = store
+        .create_model_annotator(&project, rules_model("baseline"), None)
+        .await
+        .unwrap();
+    let run = store.start_model_run(model.id, None).await.unwrap();
+    let person = fixtures::user(&store, "ann").await;
+    let NextItem::Leased(lease) = store.next_item(&project, &person).await.unwrap() else {
+        panic!("the person gets an item");
+    };
+    let refused = store
+        .submit_model_answer(
+            &project,
+            &person,
+            model_answer(lease.item.id, model.id, run.id, true),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, StoreError::Invalid(_)), "{refused:?}");
+    assert!(refused.to_string().contains("not a model account"));
+    let counts = store.model_run(run.id).await.unwrap().counts;
+    assert_eq!(counts, ModelRunCounts::default(), "nothing was counted");
+}
+
 on_every_backend!(
     a_model_is_configured_with_an_account_of_its_own,
     a_bad_model_configuration_is_refused_and_changes_nothing,
@@ -320,4 +446,6 @@ on_every_backend!(
     a_cached_call_answers_only_for_the_same_inputs,
     a_run_counts_tokens_cost_and_failures,
     a_machine_label_records_what_it_was_made_with,
+    a_models_turn_stores_its_answer_provenance_and_counts_and_leases_the_next_item,
+    only_a_model_account_submits_a_model_answer,
 );

@@ -1,0 +1,101 @@
+//! A model account's turn in the queue: its answer stored with what it was made with and its
+//! run's counters, and its next item leased, in one transaction.
+//!
+//! A person submits, then asks for the next item when they are ready; a model run has its
+//! next answer waiting (it answers ahead), so the two writes and the run's bookkeeping
+//! would be three durable commits per label, one after another. Here they are one.
+
+use super::lease::{Found, lease_next};
+use super::submit::{check_submission, submit_in};
+use super::{NextItem, QueueContext, Submission, SubmitContext, SubmitOutcome};
+use crate::Store;
+use crate::annotators::{ModelProvenance, ModelRunCounts, add_to_run, insert_model_label};
+use crate::error::{Result, StoreError};
+use crate::model::{AccountKind, Id, Project, User};
+use std::sync::Arc;
+
+/// A model's valid answer and what it cost.
+#[derive(Debug, Clone)]
+pub struct ModelAnswer {
+    pub submission: Submission,
+    pub provenance: ModelProvenance,
+    pub run_id: Id,
+    /// Added to the run's counters (`labelled` is counted here, once per stored answer).
+    pub counts: ModelRunCounts,
+    /// Lease the model's next item in the same commit (a run's last answer does not).
+    pub then_lease: bool,
+}
+
+/// What a model's turn did: its answer stored, and what the queue has for it next (when
+/// the turn asked).
+#[derive(Debug)]
+pub struct ModelTurn {
+    pub submitted: SubmitOutcome,
+    pub next: Option<NextItem>,
+}
+
+impl Store {
+    /// Stores a model's answer (with its provenance and its run's counters) and leases the
+    /// model's next item, in one commit (one durable commit per label instead of three). A replayed answer (the same idempotency key, after
+    /// a restarted run) stores nothing new and counts no label.
+    pub async fn submit_model_answer(
+        &self,
+        project: &Project,
+        account: &User,
+        answer: ModelAnswer,
+    ) -> Result<ModelTurn> {
+        if account.kind != AccountKind::Model {
+            return Err(StoreError::invalid(format!(
+                "{} is not a model account: only a model's answers come with provenance",
+                account.username
+            )));
+        }
+        let version = self.project_schema(project).await?;
+        check_submission(&version.definition, &answer.submission)?;
+        let context = Arc::new(SubmitContext {
+            queue: QueueContext::new(project, account)?,
+            version,
+        });
+        let answer = Arc::new(answer);
+        let dialect = self.dialect();
+        let (submitted, found) = self
+            .write_retrying(move |mut c| {
+                let (context, answer) = (context.clone(), answer.clone());
+                Box::pin(async move {
+                    let submitted =
+                        submit_in(&mut c, dialect, &context, &answer.submission).await?;
+                    let label = answer
+                        .provenance
+                        .clone()
+                        .of_annotation(submitted.annotation_id);
+                    insert_model_label(&mut c, &label).await?;
+                    let counts = ModelRunCounts {
+                        labelled: i64::from(!submitted.replayed),
+                        ..answer.counts
+                    };
+                    add_to_run(&mut c, answer.run_id, &counts).await?;
+                    let found: Option<Found> = if answer.then_lease {
+                        Some(lease_next(&mut c, dialect, &context.queue).await?)
+                    } else {
+                        None
+                    };
+                    Ok((submitted, found))
+                })
+            })
+            .await
+            .map_err(|e| {
+                if e.is_unique_violation() {
+                    StoreError::conflict(
+                        "this answer is being stored by another run; retry to get its result",
+                    )
+                } else {
+                    e
+                }
+            })?;
+        let next = match found {
+            Some(found) => Some(self.served(project, found).await?),
+            None => None,
+        };
+        Ok(ModelTurn { submitted, next })
+    }
+}
