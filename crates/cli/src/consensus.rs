@@ -19,7 +19,7 @@ pub struct ConsensusArgs {
     db: DatabaseArgs,
 }
 
-fn figure(f: &Figure) -> String {
+pub(crate) fn figure(f: &Figure) -> String {
     match (f.value, f.ci) {
         (Some(v), Some([lo, hi])) => format!("{v:.3} [{lo:.3}, {hi:.3}]"),
         (Some(v), None) => format!("{v:.3}"),

@@ -11,6 +11,7 @@ mod platform;
 mod predictions;
 mod progress;
 mod release;
+mod retest;
 mod sql;
 
 use clap::{Parser, Subcommand};
@@ -65,6 +66,8 @@ enum Command {
     Release(release::ReleaseCommand),
     /// Run one read-only SQL query over the documented views (see docs/sql.md).
     Sql(sql::SqlArgs),
+    /// Test–retest: each annotator's consistency with themselves on items served again.
+    Retest(retest::RetestArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -89,6 +92,7 @@ fn main() -> std::process::ExitCode {
         Command::Export(args) => platform::export(args),
         Command::Release(command) => release::run(command),
         Command::Sql(args) => sql::run(args),
+        Command::Retest(args) => retest::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -61,7 +61,7 @@ impl QuestionTable {
     }
 }
 
-fn label_text(question: &Question, value: &Value) -> Option<String> {
+pub(crate) fn label_text(question: &Question, value: &Value) -> Option<String> {
     match (question.kind, value) {
         (QuestionKind::Multi, Value::Array(codes)) => {
             let codes: Vec<&str> = codes.iter().filter_map(Value::as_str).collect();
@@ -144,7 +144,7 @@ fn build_table(
     }))
 }
 
-fn alpha_level(question: &Question) -> Level {
+pub(crate) fn alpha_level(question: &Question) -> Level {
     match question.kind {
         QuestionKind::Single => Level::Nominal,
         QuestionKind::Ordinal => Level::Ordinal,

@@ -10,6 +10,7 @@ pub mod feedback;
 pub mod model_scores;
 pub mod release;
 pub mod report;
+pub mod retest;
 pub mod rules;
 #[cfg(test)]
 mod vocabulary_tests;

@@ -17,6 +17,7 @@ mod projects;
 mod qa;
 mod queue;
 mod releases;
+mod retest;
 mod sql;
 mod streaming;
 mod templates;
@@ -115,6 +116,7 @@ fn api_routes() -> Router<AppState> {
         .merge(sql::api::routes())
         .merge(models::api::routes())
         .merge(predictions::api::routes())
+        .merge(retest::api::routes())
 }
 
 /// The server-rendered pages, each feature's own.
@@ -129,6 +131,7 @@ fn page_routes() -> Router<AppState> {
         .merge(releases::pages::routes())
         .merge(sql::pages::routes())
         .merge(models::pages::routes())
+        .merge(retest::pages::routes())
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.

@@ -294,6 +294,12 @@ pub const API_ROUTES: &[ApiRoute] = routes![
     ),
     (
         "get",
+        "/projects/{slug}/retest",
+        "Test–retest: the retest plan, counts, and each question's intra-rater consistency (α and percent agreement with 95 % intervals) for the project and each annotator",
+        "qa_analyst, qa_expert, project_manager, admin"
+    ),
+    (
+        "get",
         "/projects/{slug}/escalations",
         "The QA-expert queue (query: status open|resolved, limit), most urgent first",
         "qa_analyst, qa_expert, project_manager, admin"

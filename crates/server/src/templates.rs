@@ -51,6 +51,7 @@ pub fn environment() -> Environment<'static> {
         "sql.html",
         "models.html",
         "_model_scores.html",
+        "retest.html",
         "pager.html",
     );
     env.add_filter("datetime", datetime);

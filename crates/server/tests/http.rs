@@ -38,3 +38,6 @@ mod layering;
 
 #[path = "http/models.rs"]
 mod models;
+
+#[path = "http/retest.rs"]
+mod retest;

@@ -60,7 +60,7 @@ pub use projects::NewProject;
 pub use qa::{
     Adjudication, AnnotatorFact, AnnotatorQuality, ConsensusInput, ConsensusRun, ConsensusWrite,
     Escalation, ItemConsensus, ItemFact, LabelFact, LabelFacts, NewAdjudication, NewEscalation,
-    NewItemConsensus, PrecedentFilter, RevisionCandidate,
+    NewItemConsensus, PrecedentFilter, RetestCounts, RetestPair, RevisionCandidate,
 };
 pub use qa_settings::{
     CONSENSUS_METHODS, DEFAULT_REPORT_METRICS, EscalationRules, QaSettings, REPORT_METRICS,
@@ -69,7 +69,7 @@ pub use queue::{
     AnnotatorProgress, BlindItem, GoldFeedback, GoldTally, Lease, ModelAnswer, ModelTurn,
     MyWorkEntry, NextItem, QueueIntegrity, QueueOverview, Submission, SubmitOutcome,
 };
-pub use queue_rules::QueueSettings;
+pub use queue_rules::{QueueSettings, RetestPlan};
 pub use releases::{
     AnswerColumn, AnswerShape, LabelChange, Release, ReleaseDiff, ReleaseItem, ReleaseLabel,
 };

@@ -68,6 +68,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_predictions.sql"),
         postgres: include_str!("../migrations/postgres/0011_predictions.sql"),
     },
+    Migration {
+        name: "0012_retests",
+        sqlite: include_str!("../migrations/sqlite/0012_retests.sql"),
+        postgres: include_str!("../migrations/postgres/0012_retests.sql"),
+    },
 ];
 
 /// Advisory-lock key so that servers starting together on PostgreSQL migrate one at a time.

@@ -42,6 +42,50 @@ pub struct QueueSettings {
     /// Model-assisted overlap (off by default): a confident model label that the first
     /// human agrees with ends the item early.
     pub model_assist: ModelAssist,
+    /// Test–retest (off by default): a share of each annotator's labels is served to them
+    /// again after a delay, to measure their consistency.
+    pub retest: RetestPlan,
+}
+
+/// Test–retest scheduling, `settings.queue.retest`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetestPlan {
+    /// Share of an annotator's labels (0 to 0.5) that get a retest; 0 turns retests off.
+    pub rate: f64,
+    /// Hours after the first answer before the retest may be served (an annotator who
+    /// remembers their answer measures memory, not consistency).
+    pub delay_hours: f64,
+}
+
+impl Default for RetestPlan {
+    fn default() -> Self {
+        RetestPlan {
+            rate: 0.0,
+            delay_hours: 24.0,
+        }
+    }
+}
+
+impl RetestPlan {
+    /// Whether this annotator's label of this item gets a retest: a fixed function of the
+    /// pair, so a retried submission decides the same, and about `rate` of the labels.
+    pub fn drawn(&self, user_id: i64, item_id: i64) -> bool {
+        if self.rate <= 0.0 {
+            return false;
+        }
+        let mixed = (item_id as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29)
+            ^ (user_id as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        let unit = (mixed.wrapping_mul(0xFF51_AFD7_ED55_8CCD) >> 11) as f64 / (1u64 << 53) as f64;
+        unit < self.rate
+    }
+
+    /// The delay in milliseconds.
+    pub fn delay_ms(&self) -> i64 {
+        (self.delay_hours * 3_600_000.0).round() as i64
+    }
 }
 
 /// Model-assisted overlap, `settings.queue.model_assist`.
@@ -101,6 +145,7 @@ impl Default for QueueSettings {
             pause_min_gold: 10,
             high_severity_from: None,
             model_assist: ModelAssist::default(),
+            retest: RetestPlan::default(),
         }
     }
 }
@@ -159,6 +204,14 @@ impl QueueSettings {
                 "model_assist.human_labels must be between 1 and the overlap ({})",
                 self.overlap
             ));
+        }
+        if !(0.0..=0.5).contains(&self.retest.rate) {
+            return Err(
+                "retest.rate must be between 0 and 0.5 (a share of each annotator's labels)".into(),
+            );
+        }
+        if !(0.0..=24.0 * 365.0).contains(&self.retest.delay_hours) {
+            return Err("retest.delay_hours must be between 0 and a year (8760 hours)".into());
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! The QA loop's records, a subject a file: what a consensus run reads and writes back
 //! ([`consensus`]), the QA-expert queue ([`escalations`]), adjudications and their precedent
-//! search ([`adjudications`]), re-review after a guideline change ([`revisions`]) and
-//! throughput ([`activity`]); [`bulk`] holds the paged reads and multi-row writes they share.
+//! search ([`adjudications`]), re-review after a guideline change ([`revisions`]),
+//! test–retest pairs ([`retests`]) and throughput ([`activity`]); [`bulk`] holds the paged reads and multi-row writes they share.
 //! No statistics here: `concord-qa` computes.
 
 mod activity;
@@ -9,6 +9,7 @@ mod adjudications;
 mod bulk;
 mod consensus;
 mod escalations;
+mod retests;
 mod revisions;
 
 pub use adjudications::{Adjudication, NewAdjudication, PrecedentFilter};
@@ -18,4 +19,5 @@ pub use consensus::{
     ItemFact, LabelFact, LabelFacts, NewItemConsensus,
 };
 pub use escalations::{Escalation, NewEscalation};
+pub use retests::{RetestCounts, RetestPair};
 pub use revisions::RevisionCandidate;

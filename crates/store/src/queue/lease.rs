@@ -141,7 +141,7 @@ pub(super) async fn lease_next(
         return Ok(Found::Paused(reason.unwrap_or_else(|| "paused".into())));
     }
 
-    let held = held_assignment(c, ctx).await?;
+    let held = held_assignment(c, ctx, now).await?;
     if let Some(row) = &held
         && row.col::<AssignmentStatus>("status")? == AssignmentStatus::Leased
     {
@@ -224,19 +224,26 @@ async fn reclaim_expired_leases(c: &mut Conn<'_>, project_id: Id, now: i64) -> R
     Ok(())
 }
 
-/// A lease already held (reload, second tab) or a deliberate re-review, which come first.
-/// Leased before assigned, then the oldest. An annotator holds a handful of these at most,
-/// so they are ordered here: on SQLite `ORDER BY` built a temporary B-tree per request.
-async fn held_assignment(c: &mut Conn<'_>, ctx: &QueueContext) -> Result<Option<conn::Row>> {
+/// A lease already held (reload, second tab), a deliberate re-review or a retest whose
+/// delay has passed, which come first. Leased before assigned, then the oldest. An
+/// annotator holds a handful of these at most, so they are ordered here: on SQLite
+/// `ORDER BY` built a temporary B-tree per request.
+async fn held_assignment(
+    c: &mut Conn<'_>,
+    ctx: &QueueContext,
+    now: i64,
+) -> Result<Option<conn::Row>> {
     let mut held = None;
     for row in c
         .fetch_all(
             stmt(
                 "SELECT id, item_id, purpose, status, expires_at FROM assignments \
-         WHERE project_id = $1 AND user_id = $2 AND status IN ('leased', 'assigned')",
+         WHERE project_id = $1 AND user_id = $2 AND status IN ('leased', 'assigned') \
+           AND (available_at IS NULL OR available_at <= $3)",
             )
             .bind(ctx.project_id)
-            .bind(ctx.user_id),
+            .bind(ctx.user_id)
+            .bind(now),
         )
         .await?
     {

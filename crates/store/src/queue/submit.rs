@@ -138,6 +138,9 @@ pub(super) async fn submit_in(
     if ctx.is_model && purpose == AssignmentPurpose::Label && s.kind == AnswerKind::Label {
         record_prelabel(c, ctx, s).await?;
     }
+    if !ctx.is_model && purpose == AssignmentPurpose::Label && s.kind == AnswerKind::Label {
+        schedule_retest(c, ctx, s.item_id, now).await?;
+    }
     let paused = count_submission(c, dialect, ctx, s, &a, &written).await?;
 
     let gold = match (gold_correct, ctx.settings.gold_feedback) {
@@ -154,6 +157,32 @@ pub(super) async fn submit_in(
         gold,
         paused,
     })
+}
+
+/// Test–retest: a drawn share of a person's labels is served to them again, after the
+/// project's delay, as an ordinary-looking item (the lease does not say it is a retest).
+async fn schedule_retest(
+    c: &mut Conn<'_>,
+    ctx: &SubmitContext,
+    item_id: Id,
+    now: i64,
+) -> Result<()> {
+    let plan = &ctx.settings.retest;
+    if !plan.drawn(ctx.user_id, item_id) {
+        return Ok(());
+    }
+    c.execute(
+        stmt(
+            "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
+               counts_toward_overlap, available_at) VALUES ($1, $2, $3, 'retest', 'assigned', 0, $4)",
+        )
+        .bind(ctx.project_id)
+        .bind(item_id)
+        .bind(ctx.user_id)
+        .bind(now + plan.delay_ms()),
+    )
+    .await?;
+    Ok(())
 }
 
 /// What the new annotation records besides the submission itself.

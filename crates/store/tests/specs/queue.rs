@@ -945,6 +945,171 @@ async fn submissions_follow_a_newly_published_schema_version(store: TestStore) {
     assert_eq!(annotation.schema_version_id, Some(v2.id));
 }
 
+async fn a_drawn_share_of_labels_comes_back_as_a_retest_after_its_delay_and_pairs_with_the_first_answer(
+    store: TestStore,
+) {
+    let queue = json!({"overlap": 1, "retest": {"rate": 0.5, "delay_hours": 1}});
+    let project = project_with(&store, "retests", queue, &tracks(40)).await;
+    let ann = fixtures::user(&store, "ann").await;
+    let plan = project.settings.queue.retest.clone();
+    let mut drawn = Vec::new();
+    let mut labelled = HashSet::new();
+    while let NextItem::Leased(lease) = store.next_item(&project, &ann).await.unwrap() {
+        let id = lease.item.id;
+        assert!(labelled.insert(id), "no retest is served before its delay");
+        label(
+            &store,
+            &project,
+            &ann,
+            id,
+            "NOT_VIOLATING",
+            "S0",
+            &format!("first-key-{id}"),
+        )
+        .await;
+        if plan.drawn(ann.id, id) {
+            drawn.push(id);
+        }
+    }
+    assert_eq!(labelled.len(), 40);
+    assert!(
+        (8..=32).contains(&drawn.len()),
+        "about half of 40 labels are drawn: {}",
+        drawn.len()
+    );
+    let counts = store.retest_counts(project.id).await.unwrap();
+    assert_eq!(
+        (counts.scheduled, counts.waiting, counts.answered),
+        (drawn.len() as i64, drawn.len() as i64, 0)
+    );
+
+    // The delay passes (the database clock cannot be moved: the retests' time is).
+    fixtures::execute(
+        &store,
+        format!(
+            "UPDATE assignments SET available_at = 0 WHERE project_id = {} AND purpose = 'retest'",
+            project.id
+        ),
+    )
+    .await;
+    let mut served = Vec::new();
+    while let NextItem::Leased(lease) = store.next_item(&project, &ann).await.unwrap() {
+        assert!(!lease.resumed);
+        let id = lease.item.id;
+        served.push(id);
+        // A different answer on the first retest, the same on the rest.
+        let decision = if served.len() == 1 {
+            "VIOLATING"
+        } else {
+            "NOT_VIOLATING"
+        };
+        label(
+            &store,
+            &project,
+            &ann,
+            id,
+            decision,
+            "S0",
+            &format!("retest-key-{id}"),
+        )
+        .await;
+    }
+    served.sort();
+    drawn.sort();
+    assert_eq!(served, drawn, "each drawn label is served again, once");
+    let pairs = store.retest_pairs(project.id).await.unwrap();
+    assert_eq!(pairs.len(), drawn.len());
+    assert!(
+        pairs
+            .iter()
+            .all(|p| p.annotator == "ann" && p.first["decision"] == "NOT_VIOLATING")
+    );
+    assert_eq!(
+        pairs
+            .iter()
+            .filter(|p| p.retest["decision"] == "VIOLATING")
+            .count(),
+        1
+    );
+    let counts = store.retest_counts(project.id).await.unwrap();
+    assert_eq!((counts.waiting, counts.answered), (0, drawn.len() as i64));
+    // A retest answer is not itself retested, and the items stay labelled once for overlap.
+    assert_eq!(counts.scheduled, drawn.len() as i64);
+}
+
+async fn retests_are_off_by_default_and_never_drawn_for_a_model(store: TestStore) {
+    let project = project_with(&store, "no-retests", json!({"overlap": 2}), &tracks(10)).await;
+    let ann = fixtures::user(&store, "ann").await;
+    let model = model_account(&store, "podcasts.rules").await;
+    for person in [&ann, &model] {
+        while let NextItem::Leased(lease) = store.next_item(&project, person).await.unwrap() {
+            let key = format!("key-{}-{}", person.username, lease.item.id);
+            label(
+                &store,
+                &project,
+                person,
+                lease.item.id,
+                "NOT_VIOLATING",
+                "S0",
+                &key,
+            )
+            .await;
+        }
+    }
+    assert_eq!(store.retest_counts(project.id).await.unwrap().scheduled, 0);
+    let other = project_with(
+        &store,
+        "model-only",
+        json!({"overlap": 1, "retest": {"rate": 0.5, "delay_hours": 0}}),
+        &tracks(10),
+    )
+    .await;
+    while let NextItem::Leased(lease) = store.next_item(&other, &model).await.unwrap() {
+        let key = format!("model-key-{}", lease.item.id);
+        label(
+            &store,
+            &other,
+            &model,
+            lease.item.id,
+            "NOT_VIOLATING",
+            "S0",
+            &key,
+        )
+        .await;
+    }
+    assert_eq!(
+        store.retest_counts(other.id).await.unwrap().scheduled,
+        0,
+        "a model is never retested"
+    );
+}
+
+async fn a_retest_rate_out_of_range_is_refused_naming_the_field(store: TestStore) {
+    let project = fixtures::project(&store, "bad-retest").await;
+    for (retest, says) in [
+        (json!({"rate": 0.9}), "retest.rate"),
+        (
+            json!({"rate": 0.1, "delay_hours": -1}),
+            "retest.delay_hours",
+        ),
+        (json!({"rate": 0.1, "every": 3}), "every"),
+    ] {
+        let err = store
+            .update_project(
+                project.id,
+                &project.name,
+                "",
+                json!({"queue": {"retest": retest}}),
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(says), "{err} should name {says}");
+    }
+    let unchanged = store.project("bad-retest").await.unwrap();
+    assert_eq!(unchanged.settings.queue.retest.rate, 0.0);
+}
+
 on_every_backend!(
     sixty_four_annotators_asking_at_once_never_exceed_the_overlap,
     annotators_leasing_and_submitting_at_once_keep_every_item_within_its_overlap,
@@ -963,6 +1128,9 @@ on_every_backend!(
     a_model_account_goes_through_the_catalog_in_order_and_new_items_take_their_place,
     a_rereview_is_the_only_way_to_see_an_item_again_and_it_comes_first,
     an_item_first_seen_in_a_retest_is_never_served_again_by_the_ordinary_queue,
+    a_drawn_share_of_labels_comes_back_as_a_retest_after_its_delay_and_pairs_with_the_first_answer,
+    retests_are_off_by_default_and_never_drawn_for_a_model,
+    a_retest_rate_out_of_range_is_refused_naming_the_field,
     time_on_high_severity_content_is_counted_for_the_project_manager,
     submissions_follow_a_newly_published_schema_version,
 );
