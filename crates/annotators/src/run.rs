@@ -1,22 +1,21 @@
 //! A model run: lease items through the queue as the model account (so it never labels an
 //! item twice and resumes where it stopped), answer them, submit valid answers, record the
-//! rest as failures. Answers are computed ahead of the lease for the next items in the
-//! queue's order (up to the concurrency limit at once); the queue still decides what is
-//! served, and an item it serves that was not read ahead is answered then.
+//! rest as failures. The run works in lanes, one per concurrent request the model allows:
+//! each lane holds one lease, answers it, and stores the answer and leases its next item in
+//! one commit; the store's single writer commits the lanes' turns together.
 
 use crate::openai::{CallError, ChatClient, ClientOptions};
 use crate::prompt::{self, ParsedAnswer};
 use crate::rules::RulesModel;
 use concord_store::{
-    AnswerKind, Id, Item, ModelAnnotator, ModelAnswer, ModelCall, ModelCallKey, ModelKind,
+    AnswerKind, Id, Item, Lease, ModelAnnotator, ModelAnswer, ModelCall, ModelCallKey, ModelKind,
     ModelProvenance, ModelRun, ModelRunCounts, NextItem, Project, SchemaVersion, Store, StoreError,
     Submission, User,
 };
 use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::task::JoinHandle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -314,13 +313,106 @@ impl Labeller {
     }
 }
 
-type Pending = JoinHandle<Result<Outcome, RunError>>;
-
-fn spawn_answer(labeller: &Arc<Labeller>, item: Item) -> Pending {
-    let labeller = labeller.clone();
-    tokio::spawn(async move { labeller.answer(&item).await })
+/// What a run's lanes share: the run, the item budget, the count of items handled, the
+/// stop signal (the first lane error stops the others after their current item) and the
+/// leases a stopped run left, which are answered first.
+struct Lanes {
+    store: Store,
+    project: Project,
+    account: User,
+    labeller: Arc<Labeller>,
+    run: ModelRun,
+    job_id: Option<Id>,
+    limit: Option<u64>,
+    claimed: AtomicU64,
+    handled: AtomicU64,
+    stop: AtomicBool,
+    left_over: Mutex<Vec<Lease>>,
 }
 
+impl Lanes {
+    /// Takes one item from the run's budget; false once the limit is reached or the run stops.
+    fn claim(&self) -> bool {
+        if self.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        match self.limit {
+            None => true,
+            Some(limit) => self.claimed.fetch_add(1, Ordering::Relaxed) < limit,
+        }
+    }
+
+    /// A lease a stopped run left, else a new one.
+    async fn first_item(&self) -> Result<NextItem, RunError> {
+        let left_over = self.left_over.lock().ok().and_then(|mut held| held.pop());
+        match left_over {
+            Some(lease) => Ok(NextItem::Leased(Box::new(lease))),
+            None => Ok(self
+                .store
+                .lease_model_item(&self.project, &self.account)
+                .await?),
+        }
+    }
+
+    /// One lane: answer the leased item, store the answer and lease the next in one turn,
+    /// until the queue has nothing for the model, the budget is spent or the run stops.
+    async fn lane(&self) -> Result<(), RunError> {
+        if !self.claim() {
+            return Ok(());
+        }
+        let mut next = self.first_item().await?;
+        loop {
+            let NextItem::Leased(lease) = next else {
+                return Ok(());
+            };
+            let item = lease.item;
+            let outcome = match self.labeller.answer(&item).await {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    // The item stays leased to the model: the next run answers it first.
+                    self.stop.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            };
+            let then_lease = self.claim();
+            let leased = settle(self, &item, outcome, then_lease).await?;
+            self.progress().await?;
+            if !then_lease {
+                return Ok(());
+            }
+            next = match leased {
+                Some(next) => next,
+                None => {
+                    self.store
+                        .lease_model_item(&self.project, &self.account)
+                        .await?
+                }
+            };
+        }
+    }
+
+    /// Counts a handled item; every 20, the job row shows the run's counters.
+    async fn progress(&self) -> Result<(), RunError> {
+        let handled = self.handled.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(job) = self.job_id
+            && handled % 20 == 0
+        {
+            let counts = self.store.model_run(self.run.id).await?.counts;
+            self.store
+                .job_progress(
+                    job,
+                    counts.labelled + counts.failures,
+                    None,
+                    &job_message(&counts),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the model's lanes (one per allowed concurrent request) to the end; the first
+/// error, if any, is the run's.
 async fn drive(
     store: &Store,
     project: &Project,
@@ -330,144 +422,49 @@ async fn drive(
     run: &ModelRun,
     options: &RunOptions,
 ) -> Result<(), RunError> {
-    let mut ahead = ReadAhead {
-        width: model.max_concurrency.max(1) as usize,
-        pending: HashMap::new(),
-        read_up_to: None,
-        backlog_done: false,
-    };
-    let mut handled: u64 = 0;
-    let mut next = None;
-    let result = loop {
-        let left = options.limit.map(|limit| limit.saturating_sub(handled));
-        if left == Some(0) {
-            break Ok(());
-        }
-        let served = match next.take() {
-            Some(served) => served,
-            None => store.next_item(project, account).await?,
-        };
-        let NextItem::Leased(lease) = served else {
-            break Ok(());
-        };
-        let item = lease.item;
-        // The served item first (it may not be among those read ahead), then the rest.
-        ahead.start(labeller, &item);
-        ahead.fill(store, project, account, labeller, left).await?;
-        let outcome = match ahead.take(&item).await {
-            Ok(outcome) => outcome,
-            Err(e) => break Err(e),
-        };
-        // The turn that stores this answer leases the next item too, unless this is the
-        // last one the run may take (a lease it would not use would wait for the next run).
-        let then_lease = left != Some(1);
-        next = settle(
-            store, project, account, labeller, run, &item, outcome, then_lease,
-        )
-        .await?;
-        handled += 1;
-        if let Some(job) = options.job_id
-            && handled % 20 == 0
-        {
-            let counts = store.model_run(run.id).await?.counts;
-            store
-                .job_progress(
-                    job,
-                    counts.labelled + counts.failures,
-                    None,
-                    &job_message(&counts),
-                )
-                .await?;
-        }
-    };
-    ahead.abort();
-    result
-}
-
-/// Answers computed ahead of the lease, for the next items in the queue's order (up to the
-/// model's concurrency at once).
-struct ReadAhead {
-    width: usize,
-    pending: HashMap<Id, Pending>,
-    read_up_to: Option<(i64, Id)>,
-    backlog_done: bool,
-}
-
-impl ReadAhead {
-    /// Starts answering the next items of the model's backlog, up to the width (and no
-    /// more than the run has left to do).
-    async fn fill(
-        &mut self,
-        store: &Store,
-        project: &Project,
-        account: &User,
-        labeller: &Arc<Labeller>,
-        left: Option<u64>,
-    ) -> Result<(), RunError> {
-        let wanted = left.map_or(self.width, |left| self.width.min(left as usize));
-        if self.backlog_done || self.pending.len() >= wanted {
-            return Ok(());
-        }
-        let more = store
-            .model_backlog(
-                project.id,
-                account.id,
-                self.read_up_to,
-                (wanted - self.pending.len()) as i64,
-            )
-            .await?;
-        self.backlog_done = more.is_empty();
-        for item in more {
-            self.read_up_to = Some((item.priority, item.id));
-            self.pending
-                .entry(item.id)
-                .or_insert_with(|| spawn_answer(labeller, item));
-        }
-        Ok(())
+    let mut left_over = store.held_leases(project, account).await?;
+    // Popped from the end: the oldest lease first.
+    left_over.reverse();
+    let lanes = Arc::new(Lanes {
+        store: store.clone(),
+        project: project.clone(),
+        account: account.clone(),
+        labeller: labeller.clone(),
+        run: run.clone(),
+        job_id: options.job_id,
+        limit: options.limit,
+        claimed: AtomicU64::new(0),
+        handled: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        left_over: Mutex::new(left_over),
+    });
+    let mut running = tokio::task::JoinSet::new();
+    for _ in 0..model.max_concurrency.max(1) {
+        let lanes = lanes.clone();
+        running.spawn(async move { lanes.lane().await });
     }
-
-    /// Starts answering a served item, unless that is under way.
-    fn start(&mut self, labeller: &Arc<Labeller>, item: &Item) {
-        self.pending
-            .entry(item.id)
-            .or_insert_with(|| spawn_answer(labeller, item.clone()));
-    }
-
-    /// The answer to a served item (see [`ReadAhead::start`]).
-    async fn take(&mut self, item: &Item) -> Result<Outcome, RunError> {
-        let Some(task) = self.pending.remove(&item.id) else {
-            return Err(RunError::Config(format!(
-                "internal: item {} was served but not started",
-                item.id
-            )));
-        };
-        match task.await {
-            Ok(outcome) => outcome,
-            Err(join) => Err(RunError::Config(format!("a model call panicked: {join}"))),
+    let mut first_error = None;
+    while let Some(finished) = running.join_next().await {
+        let outcome = finished
+            .unwrap_or_else(|join| Err(RunError::Config(format!("a model lane panicked: {join}"))));
+        if let Err(e) = outcome {
+            lanes.stop.store(true, Ordering::Relaxed);
+            first_error.get_or_insert(e);
         }
     }
-
-    fn abort(self) {
-        for (_, task) in self.pending {
-            task.abort();
-        }
-    }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// Submits a valid answer with what it was made with (and, when `then_lease`, leases the
 /// next item in the same commit), or records a failure and gives the item back, so the
 /// model is not served it again. Returns the next item when it was leased here.
-#[allow(clippy::too_many_arguments)] // the run's context, the item and what to do next
 async fn settle(
-    store: &Store,
-    project: &Project,
-    account: &User,
-    labeller: &Labeller,
-    run: &ModelRun,
+    lanes: &Lanes,
     item: &Item,
     outcome: Outcome,
     then_lease: bool,
 ) -> Result<Option<NextItem>, RunError> {
+    let (store, labeller, run) = (&lanes.store, &lanes.labeller, &lanes.run);
     match outcome {
         Outcome::Answer {
             parsed,
@@ -502,7 +499,9 @@ async fn settle(
                 counts,
                 then_lease,
             };
-            let turn = store.submit_model_answer(project, account, answer).await?;
+            let turn = store
+                .submit_model_answer(&lanes.project, &lanes.account, answer)
+                .await?;
             Ok(turn.next)
         }
         Outcome::Invalid {
@@ -517,7 +516,9 @@ async fn settle(
                 .chars()
                 .take(400)
                 .collect();
-            store.skip(project, account, item.id, &why).await?;
+            store
+                .skip(&lanes.project, &lanes.account, item.id, &why)
+                .await?;
             counts.failures = 1;
             store.count_model_run(run.id, counts).await?;
             Ok(None)

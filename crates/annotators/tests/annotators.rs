@@ -651,3 +651,40 @@ async fn an_https_endpoint_is_attempted_over_tls() {
         "the failure is the TLS handshake's: {last}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lanes_working_at_once_label_each_item_once_and_keep_to_the_limit() {
+    let f = project_with_tracks(30).await;
+    let server = ChatServer::start(Vec::new()).await;
+    let mut model = chat_model(&f, &server.url, 5_000).await;
+    model.max_concurrency = 6;
+    let part = run_model(
+        &f.store,
+        &model,
+        RunOptions {
+            limit: Some(7),
+            ..quick()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        part.counts.labelled, 7,
+        "six lanes, and still exactly the limit"
+    );
+    let account = f.store.user_by_id(model.user_id).await.unwrap();
+    assert!(
+        f.store
+            .held_leases(&f.project, &account)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a run that stops at its limit leaves no lease behind"
+    );
+    let rest = run_model(&f.store, &model, quick()).await.unwrap();
+    assert_eq!(rest.counts.labelled, 23);
+    let labels = model_labels(&f, &model).await;
+    let items: std::collections::HashSet<i64> = labels.iter().map(|(item, _)| *item).collect();
+    assert_eq!((labels.len(), items.len()), (30, 30), "every item once");
+    assert_eq!(server.request_count(), 30, "no call twice");
+}

@@ -247,6 +247,9 @@ async fn held_assignment(
         )
         .await?
     {
+        if !ctx.resume_held && row.col::<AssignmentStatus>("status")? == AssignmentStatus::Leased {
+            continue;
+        }
         let rank = (
             row.col::<AssignmentStatus>("status")? != AssignmentStatus::Leased,
             row.col::<Id>("id")?,

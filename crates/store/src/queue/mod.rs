@@ -140,6 +140,9 @@ struct QueueContext {
     user_id: Id,
     is_model: bool,
     settings: QueueSettings,
+    /// A lease the annotator holds is served again (a reload, a second tab). A model run's
+    /// lanes each hold one, so a lane asks for a new lease instead.
+    resume_held: bool,
 }
 
 impl QueueContext {
@@ -149,6 +152,15 @@ impl QueueContext {
             user_id: user.id,
             is_model: user.kind == crate::model::AccountKind::Model,
             settings: settings_of(project),
+            resume_held: true,
+        })
+    }
+
+    /// For one of a model run's lanes: never the lease another lane holds.
+    fn for_model_lane(project: &Project, user: &User) -> Result<QueueContext> {
+        Ok(QueueContext {
+            resume_held: false,
+            ..QueueContext::new(project, user)?
         })
     }
 }

@@ -1,15 +1,18 @@
 //! A model account's turn in the queue: its answer stored with what it was made with and its
 //! run's counters, and its next item leased, in one transaction.
 //!
-//! A person submits, then asks for the next item when they are ready; a model run has its
-//! next answer waiting (it answers ahead), so the two writes and the run's bookkeeping
-//! would be three durable commits per label, one after another. Here they are one.
+//! A person submits, then asks for the next item when they are ready; a model run goes on
+//! at once, so the two writes and the run's bookkeeping would be three durable commits per
+//! label, one after another. Here they are one. A run also works in several lanes, each
+//! holding a lease of its own (a person holds one), so that the single writer commits the
+//! lanes' turns together: on a disk that syncs slowly, labels per second grow with the lanes.
 
 use super::lease::{Found, lease_next};
 use super::submit::{check_submission, submit_in};
-use super::{NextItem, QueueContext, Submission, SubmitContext, SubmitOutcome};
+use super::{Lease, NextItem, QueueContext, Submission, SubmitContext, SubmitOutcome};
 use crate::Store;
 use crate::annotators::{ModelProvenance, ModelRunCounts, add_to_run, insert_model_label};
+use crate::conn::Columns;
 use crate::error::{Result, StoreError};
 use crate::model::{AccountKind, Id, Project, User};
 use std::sync::Arc;
@@ -53,7 +56,7 @@ impl Store {
         let version = self.project_schema(project).await?;
         check_submission(&version.definition, &answer.submission)?;
         let context = Arc::new(SubmitContext {
-            queue: QueueContext::new(project, account)?,
+            queue: QueueContext::for_model_lane(project, account)?,
             version,
         });
         let answer = Arc::new(answer);
@@ -97,5 +100,47 @@ impl Store {
             None => None,
         };
         Ok(ModelTurn { submitted, next })
+    }
+}
+
+impl Store {
+    /// A new lease for one of a model run's lanes, even while the model holds others.
+    pub async fn lease_model_item(&self, project: &Project, account: &User) -> Result<NextItem> {
+        let context = Arc::new(QueueContext::for_model_lane(project, account)?);
+        let dialect = self.dialect();
+        let found = self
+            .write_retrying(move |mut c| {
+                let context = context.clone();
+                Box::pin(async move { lease_next(&mut c, dialect, &context).await })
+            })
+            .await?;
+        self.served(project, found).await
+    }
+
+    /// The live leases an account holds, oldest first: a stopped model run's, answered first
+    /// by the next run.
+    pub async fn held_leases(&self, project: &Project, account: &User) -> Result<Vec<Lease>> {
+        let now = self.database_now().await?;
+        let rows = sqlx::query(
+            "SELECT id, item_id, purpose, expires_at FROM assignments \
+             WHERE project_id = $1 AND user_id = $2 AND status = 'leased' AND expires_at > $3 \
+             ORDER BY id",
+        )
+        .bind(project.id)
+        .bind(account.id)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        let mut leases = Vec::with_capacity(rows.len());
+        for row in &rows {
+            leases.push(Lease {
+                assignment_id: row.col("id")?,
+                item: self.item(project.id, row.col("item_id")?).await?,
+                purpose: row.col("purpose")?,
+                expires_at: row.col("expires_at")?,
+                resumed: true,
+            });
+        }
+        Ok(leases)
     }
 }

@@ -439,6 +439,52 @@ async fn only_a_model_account_submits_a_model_answer(store: TestStore) {
     assert_eq!(counts, ModelRunCounts::default(), "nothing was counted");
 }
 
+async fn a_models_lanes_each_hold_a_lease_and_a_stopped_runs_leases_are_listed(store: TestStore) {
+    let project = project_with_tracks(&store, "podcasts", 4).await;
+    let model = store
+        .create_model_annotator(&project, rules_model("baseline"), None)
+        .await
+        .unwrap();
+    let account = store.user_by_id(model.user_id).await.unwrap();
+    let mut leased = Vec::new();
+    for _ in 0..3 {
+        let NextItem::Leased(lease) = store.lease_model_item(&project, &account).await.unwrap()
+        else {
+            panic!("each lane gets an item");
+        };
+        assert!(!lease.resumed);
+        leased.push(lease.item.id);
+    }
+    let distinct: std::collections::HashSet<Id> = leased.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        3,
+        "three lanes, three different items: {leased:?}"
+    );
+    let held: Vec<Id> = store
+        .held_leases(&project, &account)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.item.id)
+        .collect();
+    assert_eq!(held, leased, "a stopped run's leases, oldest first");
+    // The ordinary queue still resumes the lease an account holds (the oldest).
+    let NextItem::Leased(again) = store.next_item(&project, &account).await.unwrap() else {
+        panic!("the held lease is served again");
+    };
+    assert!(again.resumed);
+    assert_eq!(again.item.id, leased[0]);
+    let NextItem::Leased(last) = store.lease_model_item(&project, &account).await.unwrap() else {
+        panic!("the fourth item");
+    };
+    assert!(!leased.contains(&last.item.id));
+    assert!(matches!(
+        store.lease_model_item(&project, &account).await.unwrap(),
+        NextItem::Empty
+    ));
+}
+
 on_every_backend!(
     a_model_is_configured_with_an_account_of_its_own,
     a_bad_model_configuration_is_refused_and_changes_nothing,
@@ -448,4 +494,5 @@ on_every_backend!(
     a_machine_label_records_what_it_was_made_with,
     a_models_turn_stores_its_answer_provenance_and_counts_and_leases_the_next_item,
     only_a_model_account_submits_a_model_answer,
+    a_models_lanes_each_hold_a_lease_and_a_stopped_runs_leases_are_listed,
 );
