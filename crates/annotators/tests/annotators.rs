@@ -290,7 +290,13 @@ async fn valid_answers_become_labels_with_what_they_were_made_with() {
         "{system}"
     );
     let annotation = f.store.item_annotations(labels[0].0).await.unwrap()[0].clone();
-    let made_with = f.store.model_label(annotation.id).await.unwrap().unwrap();
+    let made_with = f
+        .store
+        .model_label(annotation.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .provenance;
     assert_eq!(made_with.model, "tiny-model");
     assert_eq!(made_with.model_version, "tiny-model-2025-01");
     assert_eq!(made_with.confidence, Some(0.8));

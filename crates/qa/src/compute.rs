@@ -124,24 +124,31 @@ fn build_table(
     if builder.is_empty() {
         return Ok(None);
     }
-    let kind = if question.kind == QuestionKind::Multi {
-        LabelKind::Set
-    } else {
-        LabelKind::Category
-    };
-    let spec = LabelSpec {
-        kind: LabelTypeRequest::Exactly(kind),
-        categories: Some(question.options.iter().map(|o| o.value.clone()).collect()),
-    };
-    let table = builder.build(&spec).map_err(|e| ComputeError::Question {
-        question: question.key.clone(),
-        reason: e.to_string(),
-    })?;
+    let table = builder
+        .build(&label_spec(question))
+        .map_err(|e| ComputeError::Question {
+            question: question.key.clone(),
+            reason: e.to_string(),
+        })?;
     Ok(Some(QuestionTable {
         table,
         item_ids,
         annotators,
     }))
+}
+
+/// What a question's labels are to the engine: a category, or a set for a multi-label
+/// question, over the schema's codes.
+pub(crate) fn label_spec(question: &Question) -> LabelSpec {
+    let kind = if question.kind == QuestionKind::Multi {
+        LabelKind::Set
+    } else {
+        LabelKind::Category
+    };
+    LabelSpec {
+        kind: LabelTypeRequest::Exactly(kind),
+        categories: Some(question.options.iter().map(|o| o.value.clone()).collect()),
+    }
 }
 
 pub(crate) fn alpha_level(question: &Question) -> Level {

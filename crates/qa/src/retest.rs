@@ -7,13 +7,12 @@
 //! the same engine path as every agreement figure. The project's figure pools every
 //! annotator's pairs (a unit per annotator and item).
 
-use crate::compute::{alpha_level, label_text};
+use crate::compute::{alpha_level, label_spec, label_text};
 use crate::report::Figure;
 use concord_stats::{
-    AgreementOptions, LabelKind, LabelSpec, LabelTypeRequest, Metric, Prepared, TableBuilder,
-    WeightChoice, WeightScheme, compute,
+    AgreementOptions, Metric, Prepared, TableBuilder, WeightChoice, WeightScheme, compute,
 };
-use concord_store::{LabelSchema, Question, QuestionKind, RetestCounts, RetestPair};
+use concord_store::{LabelSchema, Question, RetestCounts, RetestPair};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -139,16 +138,7 @@ fn consistency<'a>(
 }
 
 fn figures(question: &Question, builder: TableBuilder) -> (Figure, Figure) {
-    let kind = if question.kind == QuestionKind::Multi {
-        LabelKind::Set
-    } else {
-        LabelKind::Category
-    };
-    let spec = LabelSpec {
-        kind: LabelTypeRequest::Exactly(kind),
-        categories: Some(question.options.iter().map(|o| o.value.clone()).collect()),
-    };
-    let table = match builder.build(&spec) {
+    let table = match builder.build(&label_spec(question)) {
         Ok(table) => table,
         Err(e) => {
             let failed = || Figure {

@@ -238,31 +238,12 @@ pub struct ModelProvenance {
     pub confidence: Option<f64>,
 }
 
-impl ModelProvenance {
-    pub fn of_annotation(self, annotation_id: Id) -> ModelLabel {
-        ModelLabel {
-            annotation_id,
-            annotator_id: self.annotator_id,
-            model: self.model,
-            model_version: self.model_version,
-            prompt_digest: self.prompt_digest,
-            guideline_version_id: self.guideline_version_id,
-            confidence: self.confidence,
-        }
-    }
-}
-
-/// What a machine label was made with.
+/// A stored machine label: its annotation and what it was made with.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelLabel {
     pub annotation_id: Id,
-    pub annotator_id: Id,
-    pub model: String,
-    pub model_version: String,
-    pub prompt_digest: String,
-    pub guideline_version_id: Option<Id>,
-    /// The model's stated confidence in its answer, when it gave one.
-    pub confidence: Option<f64>,
+    #[serde(flatten)]
+    pub provenance: ModelProvenance,
 }
 
 const ANNOTATOR_COLUMNS: &str = "m.id, m.project_id, m.user_id, u.username, m.name, m.kind, \
@@ -340,12 +321,12 @@ pub(crate) async fn insert_model_label(c: &mut Conn<'_>, label: &ModelLabel) -> 
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (annotation_id) DO NOTHING",
         )
         .bind(label.annotation_id)
-        .bind(label.annotator_id)
-        .bind(&label.model)
-        .bind(&label.model_version)
-        .bind(&label.prompt_digest)
-        .bind(label.guideline_version_id)
-        .bind(label.confidence),
+        .bind(label.provenance.annotator_id)
+        .bind(&label.provenance.model)
+        .bind(&label.provenance.model_version)
+        .bind(&label.provenance.prompt_digest)
+        .bind(label.provenance.guideline_version_id)
+        .bind(label.provenance.confidence),
     )
     .await?;
     Ok(())
@@ -713,12 +694,14 @@ impl Store {
         row.map(|row| {
             Ok(ModelLabel {
                 annotation_id: row.try_get("annotation_id")?,
-                annotator_id: row.try_get("annotator_id")?,
-                model: row.try_get("model")?,
-                model_version: row.try_get("model_version")?,
-                prompt_digest: row.try_get("prompt_digest")?,
-                guideline_version_id: row.try_get("guideline_version_id")?,
-                confidence: row.try_get("confidence")?,
+                provenance: ModelProvenance {
+                    annotator_id: row.try_get("annotator_id")?,
+                    model: row.try_get("model")?,
+                    model_version: row.try_get("model_version")?,
+                    prompt_digest: row.try_get("prompt_digest")?,
+                    guideline_version_id: row.try_get("guideline_version_id")?,
+                    confidence: row.try_get("confidence")?,
+                },
             })
         })
         .transpose()

@@ -14,7 +14,17 @@ impl Store {
     /// Serves the next item to an annotator (or the one they already hold), reserving it
     /// under a lease. See the module documentation for how overlap holds across servers.
     pub async fn next_item(&self, project: &Project, user: &User) -> Result<NextItem> {
-        let context = Arc::new(QueueContext::new(project, user)?);
+        self.lease_for(project, QueueContext::new(project, user)?)
+            .await
+    }
+
+    /// A lease transaction for this annotator and what it found, as they are told it.
+    pub(super) async fn lease_for(
+        &self,
+        project: &Project,
+        context: QueueContext,
+    ) -> Result<NextItem> {
+        let context = Arc::new(context);
         let dialect = self.dialect();
         let found = self
             .write_retrying(move |mut c| {

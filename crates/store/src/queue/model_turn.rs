@@ -11,7 +11,9 @@ use super::lease::{Found, lease_next};
 use super::submit::{check_submission, submit_in};
 use super::{Lease, NextItem, QueueContext, Submission, SubmitContext, SubmitOutcome};
 use crate::Store;
-use crate::annotators::{ModelProvenance, ModelRunCounts, add_to_run, insert_model_label};
+use crate::annotators::{
+    ModelLabel, ModelProvenance, ModelRunCounts, add_to_run, insert_model_label,
+};
 use crate::conn::Columns;
 use crate::error::{Result, StoreError};
 use crate::model::{AccountKind, Id, Project, User};
@@ -67,10 +69,10 @@ impl Store {
                 Box::pin(async move {
                     let submitted =
                         submit_in(&mut c, dialect, &context, &answer.submission).await?;
-                    let label = answer
-                        .provenance
-                        .clone()
-                        .of_annotation(submitted.annotation_id);
+                    let label = ModelLabel {
+                        annotation_id: submitted.annotation_id,
+                        provenance: answer.provenance.clone(),
+                    };
                     insert_model_label(&mut c, &label).await?;
                     let counts = ModelRunCounts {
                         labelled: i64::from(!submitted.replayed),
@@ -106,15 +108,8 @@ impl Store {
 impl Store {
     /// A new lease for one of a model run's lanes, even while the model holds others.
     pub async fn lease_model_item(&self, project: &Project, account: &User) -> Result<NextItem> {
-        let context = Arc::new(QueueContext::for_model_lane(project, account)?);
-        let dialect = self.dialect();
-        let found = self
-            .write_retrying(move |mut c| {
-                let context = context.clone();
-                Box::pin(async move { lease_next(&mut c, dialect, &context).await })
-            })
-            .await?;
-        self.served(project, found).await
+        self.lease_for(project, QueueContext::for_model_lane(project, account)?)
+            .await
     }
 
     /// The live leases an account holds, oldest first: a stopped model run's, answered first

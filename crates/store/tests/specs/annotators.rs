@@ -274,12 +274,14 @@ async fn a_machine_label_records_what_it_was_made_with(store: TestStore) {
         .unwrap();
     let label = ModelLabel {
         annotation_id: outcome.annotation_id,
-        annotator_id: model.id,
-        model: "rules".into(),
-        model_version: "rules:0123abcd".into(),
-        prompt_digest: "0123abcd".into(),
-        guideline_version_id: None,
-        confidence: Some(0.9),
+        provenance: ModelProvenance {
+            annotator_id: model.id,
+            model: "rules".into(),
+            model_version: "rules:0123abcd".into(),
+            prompt_digest: "0123abcd".into(),
+            guideline_version_id: None,
+            confidence: Some(0.9),
+        },
     };
     store.record_model_label(label.clone()).await.unwrap();
     store.record_model_label(label.clone()).await.unwrap();
@@ -379,8 +381,8 @@ async fn a_models_turn_stores_its_answer_provenance_and_counts_and_leases_the_ne
         .await
         .unwrap()
         .expect("the provenance is stored with the answer");
-    assert_eq!(label.model_version, "rules:0123abcd");
-    assert_eq!(label.confidence, Some(0.75));
+    assert_eq!(label.provenance.model_version, "rules:0123abcd");
+    assert_eq!(label.provenance.confidence, Some(0.75));
     let counts = store.model_run(run.id).await.unwrap().counts;
     assert_eq!((counts.labelled, counts.prompt_tokens), (1, 10));
 
