@@ -5,6 +5,7 @@ mod agreement;
 mod case;
 mod consensus;
 mod demo;
+mod exposure;
 mod item_rows;
 mod model;
 mod platform;
@@ -68,6 +69,8 @@ enum Command {
     Sql(sql::SqlArgs),
     /// Test–retest: each annotator's consistency with themselves on items served again.
     Retest(retest::RetestArgs),
+    /// Exposure budgets: each annotator's high-severity labels and time per category on a day.
+    Exposure(exposure::ExposureArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -93,6 +96,7 @@ fn main() -> std::process::ExitCode {
         Command::Release(command) => release::run(command),
         Command::Sql(args) => sql::run(args),
         Command::Retest(args) => retest::run(args),
+        Command::Exposure(args) => exposure::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -6,6 +6,7 @@ mod accounts;
 mod auth;
 mod charts;
 mod error;
+mod exposure;
 mod guidelines;
 mod items;
 mod markdown;
@@ -117,6 +118,7 @@ fn api_routes() -> Router<AppState> {
         .merge(models::api::routes())
         .merge(predictions::api::routes())
         .merge(retest::api::routes())
+        .merge(exposure::api::routes())
 }
 
 /// The server-rendered pages, each feature's own.
@@ -132,6 +134,7 @@ fn page_routes() -> Router<AppState> {
         .merge(sql::pages::routes())
         .merge(models::pages::routes())
         .merge(retest::pages::routes())
+        .merge(exposure::pages::routes())
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.

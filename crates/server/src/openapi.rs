@@ -294,6 +294,12 @@ pub const API_ROUTES: &[ApiRoute] = routes![
     ),
     (
         "get",
+        "/projects/{slug}/exposure",
+        "Exposure budgets: the limits in force and each annotator's high-severity labels and minutes per category on a day (query: date YYYY-MM-DD, default today), with the share of the limit used and near / reached",
+        "qa_analyst, project_manager, admin"
+    ),
+    (
+        "get",
         "/projects/{slug}/retest",
         "Test–retest: the retest plan, counts, and each question's intra-rater consistency (α and percent agreement with 95 % intervals) for the project and each annotator",
         "qa_analyst, qa_expert, project_manager, admin"

@@ -52,6 +52,7 @@ pub fn environment() -> Environment<'static> {
         "models.html",
         "_model_scores.html",
         "retest.html",
+        "exposure.html",
         "pager.html",
     );
     env.add_filter("datetime", datetime);

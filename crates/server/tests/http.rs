@@ -41,3 +41,6 @@ mod models;
 
 #[path = "http/retest.rs"]
 mod retest;
+
+#[path = "http/exposure.rs"]
+mod exposure;

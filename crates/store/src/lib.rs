@@ -66,10 +66,11 @@ pub use qa_settings::{
     CONSENSUS_METHODS, DEFAULT_REPORT_METRICS, EscalationRules, QaSettings, REPORT_METRICS,
 };
 pub use queue::{
-    AnnotatorProgress, BlindItem, GoldFeedback, GoldTally, Lease, ModelAnswer, ModelTurn,
-    MyWorkEntry, NextItem, QueueIntegrity, QueueOverview, Submission, SubmitOutcome,
+    AnnotatorProgress, BlindItem, EXPOSURE_NEAR, ExposureStanding, ExposureStatus, GoldFeedback,
+    GoldTally, Lease, ModelAnswer, ModelTurn, MyWorkEntry, NextItem, QueueIntegrity, QueueOverview,
+    Submission, SubmitOutcome,
 };
-pub use queue_rules::{QueueSettings, RetestPlan};
+pub use queue_rules::{ExposureBudget, ExposureLimit, QueueSettings, RetestPlan};
 pub use releases::{
     AnswerColumn, AnswerShape, LabelChange, Release, ReleaseDiff, ReleaseItem, ReleaseLabel,
 };

@@ -73,6 +73,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_retests.sql"),
         postgres: include_str!("../migrations/postgres/0012_retests.sql"),
     },
+    Migration {
+        name: "0013_exposure",
+        sqlite: include_str!("../migrations/sqlite/0013_exposure.sql"),
+        postgres: include_str!("../migrations/postgres/0013_exposure.sql"),
+    },
 ];
 
 /// Advisory-lock key so that servers starting together on PostgreSQL migrate one at a time.

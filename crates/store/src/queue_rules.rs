@@ -45,6 +45,80 @@ pub struct QueueSettings {
     /// Test–retest (off by default): a share of each annotator's labels is served to them
     /// again after a delay, to measure their consistency.
     pub retest: RetestPlan,
+    /// Wellbeing: a daily limit, per annotator and category, on high-severity content (see
+    /// `high_severity_from`); off by default.
+    pub exposure: ExposureBudget,
+}
+
+/// Exposure budgets, `settings.queue.exposure`: each annotator's high-severity labels and
+/// time per category and UTC day, and the limits past which the queue stops serving them
+/// items flagged in that category.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExposureBudget {
+    /// The limit of every category without one of its own.
+    pub daily: ExposureLimit,
+    /// Limits of particular categories (by code), e.g. a lower one for self-harm.
+    pub categories: std::collections::BTreeMap<String, ExposureLimit>,
+}
+
+/// Minutes or items of high-severity content a day; either may be absent (no limit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExposureLimit {
+    pub minutes: Option<f64>,
+    pub items: Option<i64>,
+}
+
+impl ExposureLimit {
+    pub fn is_set(&self) -> bool {
+        self.minutes.is_some() || self.items.is_some()
+    }
+
+    /// The share of the limit used (the larger of time and items); `None` without a limit.
+    pub fn used(&self, items: i64, time_ms: i64) -> Option<f64> {
+        let by_items = self.items.map(|limit| items as f64 / limit.max(1) as f64);
+        let by_time = self
+            .minutes
+            .map(|limit| time_ms as f64 / 60_000.0 / limit.max(f64::MIN_POSITIVE));
+        match (by_items, by_time) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+impl ExposureBudget {
+    pub fn is_on(&self) -> bool {
+        self.daily.is_set() || self.categories.values().any(ExposureLimit::is_set)
+    }
+
+    /// The limit that applies to a category.
+    pub fn limit_for(&self, category: &str) -> ExposureLimit {
+        self.categories.get(category).copied().unwrap_or(self.daily)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let named = std::iter::once(("daily".to_owned(), &self.daily)).chain(
+            self.categories
+                .iter()
+                .map(|(code, limit)| (format!("categories.{code}"), limit)),
+        );
+        for (name, limit) in named {
+            if limit
+                .minutes
+                .is_some_and(|m| !(m > 0.0 && m <= 24.0 * 60.0))
+            {
+                return Err(format!(
+                    "exposure.{name}.minutes must be more than 0 and at most a day (1440)"
+                ));
+            }
+            if limit.items.is_some_and(|n| n < 1) {
+                return Err(format!("exposure.{name}.items must be at least 1"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Test–retest scheduling, `settings.queue.retest`.
@@ -146,6 +220,7 @@ impl Default for QueueSettings {
             high_severity_from: None,
             model_assist: ModelAssist::default(),
             retest: RetestPlan::default(),
+            exposure: ExposureBudget::default(),
         }
     }
 }
@@ -213,6 +288,7 @@ impl QueueSettings {
         if !(0.0..=24.0 * 365.0).contains(&self.retest.delay_hours) {
             return Err("retest.delay_hours must be between 0 and a year (8760 hours)".into());
         }
+        self.exposure.validate()?;
         Ok(())
     }
 

@@ -177,10 +177,17 @@ pub(super) async fn lease_next(
         return lease_assigned(c, ctx, &row, time).await;
     }
 
-    let excluded: Vec<String> = parse_json(
+    let mut excluded: Vec<String> = parse_json(
         &progress.col::<String>("excluded_categories")?,
         "excluded categories",
     )?;
+    if ctx.settings.exposure.is_on() && !ctx.is_model {
+        for spent in exposure_spent(c, ctx, now / DAY_MS).await? {
+            if !excluded.contains(&spent) {
+                excluded.push(spent);
+            }
+        }
+    }
     let model_epoch = model_epoch(c, ctx, &excluded).await?;
     let search = CandidateSearch {
         dialect,
@@ -195,6 +202,34 @@ pub(super) async fn lease_next(
         return Ok(gold);
     }
     take_lease(c, dialect, ctx, &candidate, model_epoch, time).await
+}
+
+/// The categories whose exposure limit this annotator has reached today: the queue serves
+/// them no item flagged in one (a model's pre-label names its categories).
+async fn exposure_spent(c: &mut Conn<'_>, ctx: &QueueContext, day: i64) -> Result<Vec<String>> {
+    let budget = &ctx.settings.exposure;
+    let mut spent = Vec::new();
+    for row in c
+        .fetch_all(
+            stmt(
+                "SELECT category, items, time_ms FROM exposure_days \
+                 WHERE project_id = $1 AND user_id = $2 AND day = $3",
+            )
+            .bind(ctx.project_id)
+            .bind(ctx.user_id)
+            .bind(day),
+        )
+        .await?
+    {
+        let category: String = row.col("category")?;
+        let used = budget
+            .limit_for(&category)
+            .used(row.col("items")?, row.col("time_ms")?);
+        if used.is_some_and(|share| share >= 1.0) {
+            spent.push(category);
+        }
+    }
+    Ok(spent)
 }
 
 /// Expired leases give their slots back (whichever request comes first does it). Most

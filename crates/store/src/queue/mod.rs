@@ -13,11 +13,13 @@
 //! `queue_rules`.
 
 mod candidates;
+mod exposure;
 mod lease;
 mod model_turn;
 mod progress;
 mod submit;
 
+pub use exposure::{EXPOSURE_NEAR, ExposureStanding, ExposureStatus};
 pub use model_turn::{ModelAnswer, ModelTurn};
 pub use progress::{AnnotatorProgress, GoldTally, MyWorkEntry, QueueIntegrity, QueueOverview};
 

@@ -385,6 +385,9 @@ async fn count_submission(
         severity_index(ctx.schema(), &s.answer).max(Some(a.col::<i64>("prelabel_severity")?));
     let high = matches!((severity, threshold), (Some(v), Some(t)) if v >= t);
     let spent = s.time_spent_ms.unwrap_or(0);
+    if high && !ctx.is_model {
+        count_exposure(c, ctx, s, new.now / DAY_MS, spent).await?;
+    }
     let (answered, correct) = match new.gold_correct {
         Some(ok) => (1, ok as i64),
         None => (0, 0),
@@ -400,6 +403,34 @@ async fn count_submission(
         Some(p) => apply_pause_rule(c, ctx, &p, answered > 0, new.now).await,
         None => Ok(false),
     }
+}
+
+/// A person's high-severity label counts toward their exposure in each category it names,
+/// for today (the queue's exposure budgets read it).
+async fn count_exposure(
+    c: &mut Conn<'_>,
+    ctx: &SubmitContext,
+    s: &Submission,
+    day: i64,
+    spent: i64,
+) -> Result<()> {
+    for category in answer_categories(ctx.schema(), &s.answer) {
+        c.execute(
+            stmt(
+                "INSERT INTO exposure_days (project_id, user_id, day, category, items, time_ms) \
+                 VALUES ($1, $2, $3, $4, 1, $5) \
+                 ON CONFLICT (project_id, user_id, day, category) DO UPDATE SET \
+                   items = exposure_days.items + 1, time_ms = exposure_days.time_ms + $5",
+            )
+            .bind(ctx.project_id)
+            .bind(ctx.user_id)
+            .bind(day)
+            .bind(category)
+            .bind(spent),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// What one submission adds to the annotator's progress row.

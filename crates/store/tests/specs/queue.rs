@@ -1110,6 +1110,136 @@ async fn a_retest_rate_out_of_range_is_refused_naming_the_field(store: TestStore
     assert_eq!(unchanged.settings.queue.retest.rate, 0.0);
 }
 
+/// The first six tracks are flagged DG.HATE at S4 by a model; the rest are clean.
+async fn flagged_by_a_model(store: &Store, project: &Project) {
+    let model = model_account(store, "flagging-model").await;
+    while let NextItem::Leased(lease) = store.next_item(project, &model).await.unwrap() {
+        let n: u32 = lease.item.external_id[1..].parse().unwrap();
+        let mut s = submission(
+            lease.item.id,
+            "NOT_VIOLATING",
+            "S0",
+            &format!("model-key-{n}"),
+        );
+        if n <= 6 {
+            s.answer = json!({"decision": "VIOLATING", "category": ["DG.HATE"], "severity": "S4"});
+        }
+        store.submit(project, &model, s).await.unwrap();
+    }
+}
+
+async fn an_annotator_at_their_exposure_limit_is_served_no_more_flagged_items_that_day(
+    store: TestStore,
+) {
+    let queue = json!({"overlap": 2, "exposure": {"daily": {"items": 2}, "categories": {"DG.SELF": {"minutes": 5}}}});
+    let project = project_with(&store, "exposure", queue, &tracks(10)).await;
+    flagged_by_a_model(&store, &project).await;
+    let ann = fixtures::user(&store, "ann").await;
+    let mut served = Vec::new();
+    while let NextItem::Leased(lease) = store.next_item(&project, &ann).await.unwrap() {
+        let flagged = served.len() < 6 && lease.item.external_id.as_str() <= "t0006";
+        let mut s = submission(
+            lease.item.id,
+            "NOT_VIOLATING",
+            "S0",
+            &format!("ann-key-{}", lease.item.id),
+        );
+        if flagged {
+            s.answer = json!({"decision": "VIOLATING", "category": ["DG.HATE"], "severity": "S4"});
+            s.time_spent_ms = Some(90_000);
+        }
+        store.submit(&project, &ann, s).await.unwrap();
+        served.push(lease.item.external_id.clone());
+    }
+    // Flagged items come first (severe pre-labels); after two high-severity DG.HATE labels
+    // the rest of the flagged items are held back, the clean ones still served.
+    assert_eq!(served.len(), 6, "{served:?}");
+    assert!(
+        served[..2].iter().all(|id| id.as_str() <= "t0006"),
+        "{served:?}"
+    );
+    assert!(
+        served[2..].iter().all(|id| id.as_str() > "t0006"),
+        "{served:?}"
+    );
+
+    let standings = store.exposure_standings(&project, None).await.unwrap();
+    assert_eq!(standings.len(), 1, "{standings:?}");
+    let ann_hate = &standings[0];
+    assert_eq!(
+        (ann_hate.annotator.as_str(), ann_hate.category.as_str()),
+        ("ann", "DG.HATE")
+    );
+    assert_eq!((ann_hate.items, ann_hate.minutes), (2, 3.0));
+    assert_eq!(ann_hate.limit_items, Some(2));
+    assert_eq!(ann_hate.used, Some(1.0));
+    assert_eq!(ann_hate.status, concord_store::ExposureStatus::Reached);
+
+    // Another annotator's budget is their own.
+    let bob = fixtures::user(&store, "bob").await;
+    let first = leased(store.next_item(&project, &bob).await.unwrap());
+    assert!(first.item.external_id.as_str() <= "t0006");
+    // Another day has its own counts.
+    let yesterday = store.database_now().await.unwrap() / 86_400_000 - 1;
+    assert!(
+        store
+            .exposure_standings(&project, Some(yesterday))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn without_a_budget_exposure_is_counted_but_never_holds_work_back(store: TestStore) {
+    let project = project_with(&store, "no-budget", json!({"overlap": 1}), &tracks(10)).await;
+    flagged_by_a_model(&store, &project).await;
+    let ann = fixtures::user(&store, "ann").await;
+    let mut served = 0;
+    while let NextItem::Leased(lease) = store.next_item(&project, &ann).await.unwrap() {
+        let s = Submission {
+            answer: json!({"decision": "VIOLATING", "category": ["DG.HATE", "DG.SELF"], "severity": "S3"}),
+            ..submission(
+                lease.item.id,
+                "VIOLATING",
+                "S3",
+                &format!("ann-key-{}", lease.item.id),
+            )
+        };
+        store.submit(&project, &ann, s).await.unwrap();
+        served += 1;
+    }
+    assert_eq!(served, 10);
+    let standings = store.exposure_standings(&project, None).await.unwrap();
+    assert_eq!(standings.len(), 2, "one row per category named");
+    assert!(standings.iter().all(|s| s.items == 10
+        && s.status == concord_store::ExposureStatus::NoLimit
+        && s.used.is_none()));
+}
+
+async fn an_exposure_limit_out_of_range_is_refused_naming_the_field(store: TestStore) {
+    let project = fixtures::project(&store, "bad-exposure").await;
+    for (exposure, says) in [
+        (json!({"daily": {"items": 0}}), "exposure.daily.items"),
+        (
+            json!({"categories": {"DG.SELF": {"minutes": -5}}}),
+            "exposure.categories.DG.SELF.minutes",
+        ),
+        (json!({"daily": {"hours": 2}}), "hours"),
+    ] {
+        let err = store
+            .update_project(
+                project.id,
+                &project.name,
+                "",
+                json!({"queue": {"exposure": exposure}}),
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(says), "{err} should name {says}");
+    }
+}
+
 on_every_backend!(
     sixty_four_annotators_asking_at_once_never_exceed_the_overlap,
     annotators_leasing_and_submitting_at_once_keep_every_item_within_its_overlap,
@@ -1131,6 +1261,9 @@ on_every_backend!(
     a_drawn_share_of_labels_comes_back_as_a_retest_after_its_delay_and_pairs_with_the_first_answer,
     retests_are_off_by_default_and_never_drawn_for_a_model,
     a_retest_rate_out_of_range_is_refused_naming_the_field,
+    an_annotator_at_their_exposure_limit_is_served_no_more_flagged_items_that_day,
+    without_a_budget_exposure_is_counted_but_never_holds_work_back,
+    an_exposure_limit_out_of_range_is_refused_naming_the_field,
     time_on_high_severity_content_is_counted_for_the_project_manager,
     submissions_follow_a_newly_published_schema_version,
 );
