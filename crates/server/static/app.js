@@ -71,3 +71,53 @@ document.addEventListener("submit", async (event) => {
     button.disabled = false;
   }
 });
+
+// Charts (charts.rs): the number of the bar or point under the pointer or the keyboard focus,
+// read from the mark's <title>, in a tooltip beside it. The title stays the mark's accessible
+// name, so screen readers hear the same number.
+const chartMark = (target) => (target instanceof Element ? target.closest("svg.chart [data-value]") : null);
+
+function chartTip() {
+  let tip = document.getElementById("chart-tip");
+  if (!tip) {
+    tip = document.createElement("div");
+    tip.id = "chart-tip";
+    tip.className = "chart-tip";
+    tip.setAttribute("role", "tooltip");
+    tip.hidden = true;
+    document.body.appendChild(tip);
+  }
+  return tip;
+}
+
+function showChartTip(mark) {
+  const title = mark.querySelector("title");
+  if (!title) return;
+  const tip = chartTip();
+  tip.textContent = title.textContent;
+  tip.hidden = false;
+  const box = mark.getBoundingClientRect();
+  const room = document.documentElement.clientWidth;
+  const left = Math.max(4, Math.min(box.left + box.width / 2 - tip.offsetWidth / 2, room - tip.offsetWidth - 4));
+  const top = box.top - tip.offsetHeight - 6 < 0 ? box.bottom + 6 : box.top - tip.offsetHeight - 6;
+  tip.style.left = `${window.scrollX + left}px`;
+  tip.style.top = `${window.scrollY + top}px`;
+}
+
+function hideChartTip() {
+  const tip = document.getElementById("chart-tip");
+  if (tip) tip.hidden = true;
+}
+
+for (const [on, off] of [["pointerover", "pointerout"], ["focusin", "focusout"]]) {
+  document.addEventListener(on, (event) => {
+    const mark = chartMark(event.target);
+    if (mark) showChartTip(mark);
+  });
+  document.addEventListener(off, (event) => {
+    if (chartMark(event.target)) hideChartTip();
+  });
+}
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") hideChartTip();
+});
