@@ -106,6 +106,8 @@ describe('every page as every role', { timeout: 420_000 }, () => {
           }
           for (const width of WIDTHS) {
             await page.setViewportSize({ width, height: 900 });
+            // One frame: the page's resize handlers run before the checks.
+            await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => done())));
             const wider = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
             if (wider > 0) overflow.push(`${path} at ${width} px by ${wider} px: ${(await overflowingElements(page)).join(', ')}`);
             const violations = await blockingViolations(page);

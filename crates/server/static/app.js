@@ -121,3 +121,27 @@ for (const [on, off] of [["pointerover", "pointerout"], ["focusin", "focusout"]]
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape") hideChartTip();
 });
+
+// A region that scrolls inside the page (a wide table or code on a narrow screen) takes the
+// keyboard focus when it scrolls and has nothing focusable inside, so that the arrow keys can
+// scroll it (WCAG 2.1.1). Checked on load, on resize and after htmx swaps.
+const SCROLLERS = "main table, main pre, main .scroll-x";
+function focusableScrollers() {
+  for (const el of document.querySelectorAll(SCROLLERS)) {
+    const style = getComputedStyle(el);
+    const scrolls =
+      (/(auto|scroll)/.test(style.overflowX) && el.scrollWidth > el.clientWidth + 1) ||
+      (/(auto|scroll)/.test(style.overflowY) && el.scrollHeight > el.clientHeight + 1);
+    const added = el.dataset.scrollFocus !== undefined;
+    if (scrolls && !added && !el.hasAttribute("tabindex") && !el.querySelector("a[href], button, input, select, textarea, [tabindex]")) {
+      el.setAttribute("tabindex", "0");
+      el.dataset.scrollFocus = "";
+    } else if (!scrolls && added) {
+      el.removeAttribute("tabindex");
+      delete el.dataset.scrollFocus;
+    }
+  }
+}
+document.addEventListener("DOMContentLoaded", focusableScrollers);
+window.addEventListener("resize", focusableScrollers);
+document.addEventListener("htmx:afterSettle", focusableScrollers);
