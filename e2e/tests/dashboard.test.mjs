@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { env, launchBrowser, openPage, screenshot, signIn, url } from '../lib/browser.mjs';
+import { concord as concordCli, env, launchBrowser, openPage, screenshot, signIn, url } from '../lib/browser.mjs';
 
 /** A platform command on the suite's database. */
 function concordDb(...args) {
@@ -75,6 +75,50 @@ describe('dashboard', { timeout: 120_000 }, () => {
       await row.getByRole('link', { name: 'severity.csv' }).click();
       const file = await (await download).path();
       assert.equal(readFileSync(file, 'utf8'), readFileSync(labels, 'utf8'), 'the page serves the same file');
+    } finally {
+      await session.close();
+    }
+  });
+
+  test('a bar tells its number in a tooltip on hover and on keyboard focus', async () => {
+    const session = await openPage(browser);
+    const { page } = session;
+    try {
+      await signIn(page, env.manager);
+      await page.goto(url(`/p/${env.qaProject}/dashboard`));
+      const tip = page.locator('#chart-tip');
+      const [first, second] = await page.locator('#chart-annotators rect.bar').all();
+      const said = async (bar) => `${await bar.getAttribute('data-label')}: ${await bar.getAttribute('data-value')}`;
+      await first.hover();
+      await tip.waitFor({ state: 'visible' });
+      assert.equal(await tip.innerText(), await said(first), 'hovering a bar shows its annotator and count');
+      await page.mouse.move(0, 0);
+      await tip.waitFor({ state: 'hidden' });
+      await second.focus();
+      await tip.waitFor({ state: 'visible' });
+      assert.equal(await tip.innerText(), await said(second), 'focusing a bar shows its number too');
+      assert.equal(await second.evaluate((bar) => bar.querySelector('title').textContent), await said(second),
+        'the number is also the bar’s accessible name');
+    } finally {
+      await session.close();
+    }
+  });
+
+  test('a fresh project’s charts say what will appear in them', async () => {
+    const slug = 'chart-empty';
+    await concordCli(['project', 'create', slug, '--name', 'Chart empty', '--manager', env.manager.username]);
+    const session = await openPage(browser);
+    const { page } = session;
+    try {
+      await signIn(page, env.manager);
+      await page.goto(url(`/p/${slug}/dashboard`));
+      const annotators = page.locator('#chart-annotators');
+      assert.equal(await annotators.getAttribute('class'), 'chart-empty');
+      assert.equal(await annotators.innerText(),
+        'No labels yet: the labels per annotator appear here once annotators submit.');
+      assert.match(await page.locator('#chart-states').innerText(), /^No items yet: .* once items are imported\.$/);
+      assert.equal(await page.locator('svg.chart').count(), 0, 'no empty axes are drawn');
+      session.assertNoProblems();
     } finally {
       await session.close();
     }

@@ -1,5 +1,6 @@
 // Issue 28, "done when": every page as every role, at 1366 and 390 px wide, with no console
-// error, no link that answers 404, and nothing wider than the window.
+// error, no link that answers 404, nothing wider than the window, and no serious or critical
+// accessibility violation that axe-core finds.
 //
 // One server (the suite's), one sign-in per role. Each role walks the pages of the QA project
 // (a consensus run, an escalation, feedback) and of a project of its own ("walk-review"), where
@@ -8,6 +9,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { blockingViolations, describeViolations } from '../lib/a11y.mjs';
 import { concord, env, fixture, launchBrowser, openPage, overflowingElements, signIn, url } from '../lib/browser.mjs';
 
 const WALK = 'walk-review';
@@ -71,7 +73,7 @@ describe('every page as every role', { timeout: 420_000 }, () => {
   });
 
   for (const { role, account } of roles()) {
-    test(`as ${role}: no console error, no 404 link, no horizontal overflow`, async () => {
+    test(`as ${role}: no console error, no 404 link, no horizontal overflow, no serious accessibility violation`, async () => {
       const session = await openPage(browser);
       const { page } = session;
       // Pages a role may not open answer 403 (or 404 where the project is hidden); that is
@@ -82,6 +84,7 @@ describe('every page as every role', { timeout: 420_000 }, () => {
       const refused = [];
       const links = new Map();
       const overflow = [];
+      const inaccessible = [];
       try {
         await signIn(page, account);
         const paths = ['/', '/account', '/admin/users'];
@@ -103,8 +106,12 @@ describe('every page as every role', { timeout: 420_000 }, () => {
           }
           for (const width of WIDTHS) {
             await page.setViewportSize({ width, height: 900 });
+            // One frame: the page's resize handlers run before the checks.
+            await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => done())));
             const wider = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
             if (wider > 0) overflow.push(`${path} at ${width} px by ${wider} px: ${(await overflowingElements(page)).join(', ')}`);
+            const violations = await blockingViolations(page);
+            if (violations.length) inaccessible.push({ where: `${path} at ${width} px`, violations });
           }
           const hrefs = await page.locator('a[href]').evaluateAll((as) => as.map((a) => a.href));
           for (const href of hrefs) {
@@ -120,6 +127,10 @@ describe('every page as every role', { timeout: 420_000 }, () => {
         }
         assert.deepEqual(dead, [], `links answering 404 as ${role}`);
         assert.deepEqual(overflow, [], `pages wider than the window as ${role}`);
+        assert.ok(
+          inaccessible.length === 0,
+          `serious or critical accessibility violations as ${role}:\n${describeViolations(inaccessible)}`,
+        );
         assert.ok(opened.length >= 5, `${role} opened ${opened.length} pages; refused: ${refused.join(', ')}`);
         session.assertNoProblems();
       } finally {

@@ -6,7 +6,7 @@ use crate::auth::Auth;
 use crate::error::AppResult;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use concord_store::{Permission, Role};
+use concord_store::{PageRequest, Paged, Permission, Role};
 use minijinja::{Value, context};
 
 pub(crate) fn render(state: &AppState, name: &str, ctx: Value) -> AppResult<Html<String>> {
@@ -49,29 +49,19 @@ pub(crate) struct ListQuery {
 }
 
 impl ListQuery {
-    /// Whether any of the fields contains the search text (case-insensitive); all match
-    /// an empty search.
-    pub(crate) fn matches(&self, fields: &[&str]) -> bool {
-        let q = self.q.trim().to_lowercase();
-        q.is_empty() || fields.iter().any(|f| f.to_lowercase().contains(&q))
+    /// The page to ask the store for (lists that grow with the team are paged in SQL).
+    pub(crate) fn request(&self) -> PageRequest {
+        PageRequest::new(&self.q, self.page.unwrap_or(1) as u64, PAGE_SIZE as u64)
     }
 
-    /// The rows of the asked page, and the pager's context (page, pages, total, search).
-    pub(crate) fn page<T>(&self, all: Vec<T>) -> (Vec<T>, Value) {
-        let total = all.len();
-        let pages = total.div_ceil(PAGE_SIZE).max(1);
-        let page = self.page.unwrap_or(1).clamp(1, pages);
-        let shown = all
-            .into_iter()
-            .skip((page - 1) * PAGE_SIZE)
-            .take(PAGE_SIZE)
-            .collect();
-        let pager = context! {
-            page, pages, total, q => self.q.trim(),
+    /// The pager's context (page, pages, total, search) of a page the store read.
+    pub(crate) fn pager<T>(&self, paged: &Paged<T>) -> Value {
+        let (page, pages) = (paged.page, paged.pages);
+        context! {
+            page, pages, total => paged.total, q => self.q.trim(),
             prev => (page > 1).then(|| page - 1),
             next => (page < pages).then(|| page + 1),
-        };
-        (shown, pager)
+        }
     }
 }
 

@@ -71,3 +71,77 @@ document.addEventListener("submit", async (event) => {
     button.disabled = false;
   }
 });
+
+// Charts (charts.rs): the number of the bar or point under the pointer or the keyboard focus,
+// read from the mark's <title>, in a tooltip beside it. The title stays the mark's accessible
+// name, so screen readers hear the same number.
+const chartMark = (target) => (target instanceof Element ? target.closest("svg.chart [data-value]") : null);
+
+function chartTip() {
+  let tip = document.getElementById("chart-tip");
+  if (!tip) {
+    tip = document.createElement("div");
+    tip.id = "chart-tip";
+    tip.className = "chart-tip";
+    tip.setAttribute("role", "tooltip");
+    tip.hidden = true;
+    document.body.appendChild(tip);
+  }
+  return tip;
+}
+
+function showChartTip(mark) {
+  const title = mark.querySelector("title");
+  if (!title) return;
+  const tip = chartTip();
+  tip.textContent = title.textContent;
+  tip.hidden = false;
+  const box = mark.getBoundingClientRect();
+  const room = document.documentElement.clientWidth;
+  const left = Math.max(4, Math.min(box.left + box.width / 2 - tip.offsetWidth / 2, room - tip.offsetWidth - 4));
+  const top = box.top - tip.offsetHeight - 6 < 0 ? box.bottom + 6 : box.top - tip.offsetHeight - 6;
+  tip.style.left = `${window.scrollX + left}px`;
+  tip.style.top = `${window.scrollY + top}px`;
+}
+
+function hideChartTip() {
+  const tip = document.getElementById("chart-tip");
+  if (tip) tip.hidden = true;
+}
+
+for (const [on, off] of [["pointerover", "pointerout"], ["focusin", "focusout"]]) {
+  document.addEventListener(on, (event) => {
+    const mark = chartMark(event.target);
+    if (mark) showChartTip(mark);
+  });
+  document.addEventListener(off, (event) => {
+    if (chartMark(event.target)) hideChartTip();
+  });
+}
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") hideChartTip();
+});
+
+// A region that scrolls inside the page (a wide table or code on a narrow screen) takes the
+// keyboard focus when it scrolls and has nothing focusable inside, so that the arrow keys can
+// scroll it (WCAG 2.1.1). Checked on load, on resize and after htmx swaps.
+const SCROLLERS = "main table, main pre, main .scroll-x";
+function focusableScrollers() {
+  for (const el of document.querySelectorAll(SCROLLERS)) {
+    const style = getComputedStyle(el);
+    const scrolls =
+      (/(auto|scroll)/.test(style.overflowX) && el.scrollWidth > el.clientWidth + 1) ||
+      (/(auto|scroll)/.test(style.overflowY) && el.scrollHeight > el.clientHeight + 1);
+    const added = el.dataset.scrollFocus !== undefined;
+    if (scrolls && !added && !el.hasAttribute("tabindex") && !el.querySelector("a[href], button, input, select, textarea, [tabindex]")) {
+      el.setAttribute("tabindex", "0");
+      el.dataset.scrollFocus = "";
+    } else if (!scrolls && added) {
+      el.removeAttribute("tabindex");
+      delete el.dataset.scrollFocus;
+    }
+  }
+}
+document.addEventListener("DOMContentLoaded", focusableScrollers);
+window.addEventListener("resize", focusableScrollers);
+document.addEventListener("htmx:afterSettle", focusableScrollers);

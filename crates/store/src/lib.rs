@@ -25,6 +25,7 @@ mod items;
 mod jobs;
 mod migrate;
 mod model;
+mod paging;
 mod predictions;
 mod project_settings;
 mod projects;
@@ -51,6 +52,7 @@ pub use imports::{
 };
 pub use items::{ExportRow, ItemFilter, ItemPage};
 pub use model::*;
+pub use paging::{PageRequest, Paged};
 pub use predictions::{
     AssistSavings, NewPredictionSample, Prediction, PredictionRow, PredictionSample,
     REVIEW_PRIORITY, SampleUnitRow, SampledItem, class_question,

@@ -6,11 +6,13 @@ use crate::conn::{Columns, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::AuditAction;
 use crate::model::{Id, Member, Project, Role, User};
+use crate::paging::{PageRequest, Paged, name_search};
 use crate::project_settings::ProjectSettings;
 use crate::schema::LabelSchema;
 use crate::{Store, audit};
 use serde_json::Value;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 const PROJECT_COLUMNS: &str = "p.id, p.slug, p.name, p.description, p.settings, \
      p.current_schema_version_id, p.current_guideline_version_id, p.created_at";
@@ -292,19 +294,47 @@ impl Store {
         .bind(project_id)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|row| {
-                let user = user_from_row(row)?;
-                let role: String = row.try_get("role")?;
-                Ok(Member {
-                    user_id: user.id,
-                    username: user.username,
-                    display_name: user.display_name,
-                    kind: user.kind,
-                    role: Role::parse(&role).unwrap_or(Role::Annotator),
-                })
-            })
-            .collect()
+        rows.iter().map(member_from_row).collect()
+    }
+
+    /// One page of the project's members in user-name order, searched by user or display
+    /// name (the settings page's list).
+    pub async fn members_page(
+        &self,
+        project_id: Id,
+        request: &PageRequest,
+    ) -> Result<Paged<Member>> {
+        let search = request.pattern();
+        let filter = match search {
+            Some(_) => name_search(self.dialect().ilike(), 2),
+            None => String::new(),
+        };
+        let from = format!(
+            "FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.project_id = $1{filter}"
+        );
+        let count = format!("SELECT COUNT(*) AS n {from}");
+        let mut query = sqlx::query(&count).bind(project_id);
+        if let Some(pattern) = &search {
+            query = query.bind(pattern.clone()).bind(pattern.clone());
+        }
+        let total: i64 = query.fetch_one(self.pool()).await?.try_get("n")?;
+        let at = request.clamped(total.max(0) as u64);
+        let next = if search.is_some() { 4 } else { 2 };
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, m.role {from} ORDER BY u.username LIMIT ${next} OFFSET ${}",
+            next + 1
+        );
+        let mut query = sqlx::query(&sql).bind(project_id);
+        if let Some(pattern) = &search {
+            query = query.bind(pattern.clone()).bind(pattern.clone());
+        }
+        let rows = query
+            .bind(at.limit as i64)
+            .bind(at.offset as i64)
+            .fetch_all(self.pool())
+            .await?;
+        let members = rows.iter().map(member_from_row).collect::<Result<_>>()?;
+        Ok(Paged::of(members, at))
     }
 
     /// Adds a member or changes their role.
@@ -406,4 +436,16 @@ pub(crate) async fn fetch_project(c: &mut sqlx::AnyConnection, id: Id) -> Result
     .await?
     .ok_or_else(|| StoreError::not_found(format!("project {id}")))?;
     project_from_row(&row)
+}
+
+fn member_from_row(row: &AnyRow) -> Result<Member> {
+    let user = user_from_row(row)?;
+    let role: String = row.try_get("role")?;
+    Ok(Member {
+        user_id: user.id,
+        username: user.username,
+        display_name: user.display_name,
+        kind: user.kind,
+        role: Role::parse(&role).unwrap_or(Role::Annotator),
+    })
 }

@@ -37,6 +37,13 @@ struct Args {
     /// Tiny sizes, for CI: proves the benchmark still runs.
     #[arg(long)]
     smoke: bool,
+    /// Only the pages' server time: every page on `concord demo`'s database (825
+    /// annotators), as an administrator, from the `Server-Timing` header.
+    #[arg(long)]
+    pages: bool,
+    /// Requests per page after one to warm up (`--pages`).
+    #[arg(long, default_value_t = 7)]
+    page_runs: usize,
     /// Keep the generated files and the SQLite database in this folder (default: a
     /// temporary folder removed at the end), e.g. to profile a step again by hand.
     #[arg(long)]
@@ -585,6 +592,9 @@ fn main() -> Result<()> {
         }
         None => temporary.path().to_path_buf(),
     };
+    if args.pages {
+        return page_times(&bin, &dir, args.page_runs.max(1));
+    }
     let db_path = dir.join("bench.db");
     let db = db_path.to_string_lossy().to_string();
     let mut rows = Vec::new();
@@ -726,4 +736,200 @@ fn main() -> Result<()> {
         "Peers measured on this machine class (from the issue): Label Studio 1.23.2 imports ≈ 3,200 items/s, exports 100k items in 168 s, idles at ≈ 400 MiB; doccano 1.8.4 imports ≈ 3,000 items/s, exports 100k in 15–17 s with ≈ 2.3 GiB peak, idles at ≈ 1.4 GiB."
     );
     Ok(())
+}
+
+/// The pages' goal: each answered within this many milliseconds of server time.
+const PAGE_GOAL_MS: f64 = 300.0;
+const DEMO_SLUG: &str = "catalog-safety";
+
+/// `--pages`: builds the demo, signs in as an administrator and asks for every page (the
+/// browser suite's page walk) `runs` times after a first request, printing the median and
+/// the slowest server time of each from its `Server-Timing` header.
+fn page_times(bin: &Path, dir: &Path, runs: usize) -> Result<()> {
+    let db_path = dir.join("demo.db");
+    let db = db_path.to_string_lossy().to_string();
+    let started = Instant::now();
+    let mut demo = concord(bin, &db);
+    demo.args(["demo", "--no-serve", "--database"])
+        .arg(&db_path);
+    check(demo)?;
+    eprintln!("demo built in {:.1} s", started.elapsed().as_secs_f64());
+    const PASSWORD: &str = "bench-pages-password";
+    let mut add = concord(bin, &db);
+    add.args(["user", "add", "bench", "--admin", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = add.spawn()?;
+    if let Some(mut input) = child.stdin.take() {
+        writeln!(input, "{PASSWORD}")?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("user add: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut member = concord(bin, &db);
+    member.args([
+        "project",
+        "member",
+        DEMO_SLUG,
+        "bench",
+        "--role",
+        "project_manager",
+    ]);
+    check(member)?;
+    let server = start_server(bin, &db)?;
+    let cookie = sign_in(&server.address, "bench", PASSWORD)?;
+    let items = page_get(&server.address, &format!("/p/{DEMO_SLUG}/items"), &cookie)?;
+    let item = first_number_after(&items.body, &format!("/p/{DEMO_SLUG}/items/"))
+        .context("no item link on the items page")?;
+    let escalations = page_get(
+        &server.address,
+        &format!("/p/{DEMO_SLUG}/escalations"),
+        &cookie,
+    )?;
+    let escalated = first_number_after(&escalations.body, &format!("/p/{DEMO_SLUG}/adjudicate/"))
+        .unwrap_or_else(|| item.clone());
+    let p = format!("/p/{DEMO_SLUG}");
+    let paths: Vec<String> = [
+        "/".to_owned(),
+        "/account".to_owned(),
+        "/admin/users".to_owned(),
+        p.clone(),
+        format!("{p}/guidelines"),
+        format!("{p}/guidelines/edit"),
+        format!("{p}/guidelines/v/1"),
+        format!("{p}/guidelines/diff"),
+        format!("{p}/guidelines/revision"),
+        format!("{p}/items"),
+        format!("{p}/items/{item}"),
+        format!("{p}/import"),
+        format!("{p}/settings"),
+        format!("{p}/settings?page=9"),
+        format!("{p}/settings?q=worker"),
+        format!("{p}/my-work"),
+        format!("{p}/team"),
+        format!("{p}/team?page=9"),
+        format!("{p}/team?q=worker"),
+        format!("{p}/dashboard"),
+        format!("{p}/quality"),
+        format!("{p}/escalations"),
+        format!("{p}/escalations?status=resolved"),
+        format!("{p}/adjudicate/{escalated}"),
+        format!("{p}/precedents"),
+        format!("{p}/releases"),
+        format!("{p}/feedback"),
+        format!("{p}/feedback/ana"),
+        format!("{p}/escalation-rules"),
+        format!("{p}/sql"),
+        format!("{p}/models"),
+        format!("{p}/label"),
+    ]
+    .into();
+    println!("| page | status | median ms | slowest ms | KiB |");
+    println!("|---|---:|---:|---:|---:|");
+    let mut over = Vec::new();
+    for path in &paths {
+        page_get(&server.address, path, &cookie)?;
+        let mut times = Vec::with_capacity(runs);
+        let mut last = None;
+        for _ in 0..runs {
+            let got = page_get(&server.address, path, &cookie)?;
+            times.push(got.server_ms.context("no Server-Timing header")?);
+            last = Some(got);
+        }
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        let slowest = times[times.len() - 1];
+        let (status, size) = last.map(|g| (g.status, g.body.len())).unwrap_or_default();
+        let flag = if median > PAGE_GOAL_MS { " ⚠" } else { "" };
+        println!(
+            "| `{path}` | {status} | {median:.1}{flag} | {slowest:.1} | {:.0} |",
+            size as f64 / 1024.0
+        );
+        if median > PAGE_GOAL_MS {
+            over.push(path.clone());
+        }
+    }
+    if over.is_empty() {
+        eprintln!("every page under {PAGE_GOAL_MS} ms (median of {runs})");
+    } else {
+        eprintln!("over {PAGE_GOAL_MS} ms: {}", over.join(", "));
+    }
+    Ok(())
+}
+
+/// What a page request answered.
+struct PageResponse {
+    status: u16,
+    server_ms: Option<f64>,
+    body: String,
+}
+
+/// One request on a fresh connection, with the session cookie.
+fn page_request(address: &str, request: &str) -> Result<(String, String)> {
+    let mut stream = TcpStream::connect(address)?;
+    stream.write_all(request.as_bytes())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .context("no end of the response head")?;
+    Ok((head.to_owned(), body.to_owned()))
+}
+
+fn header<'a>(head: &'a str, name: &str) -> impl Iterator<Item = &'a str> {
+    head.lines().filter_map(move |line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+fn page_get(address: &str, path: &str, cookie: &str) -> Result<PageResponse> {
+    // HTTP/1.0: the body comes whole, never chunked.
+    let (head, body) = page_request(
+        address,
+        &format!("GET {path} HTTP/1.0\r\nHost: {address}\r\nCookie: {cookie}\r\n\r\n"),
+    )?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .context("no HTTP status")?;
+    let server_ms = header(&head, "server-timing")
+        .next()
+        .and_then(|v| v.split("dur=").nth(1))
+        .and_then(|v| v.split([';', ',']).next())
+        .and_then(|v| v.parse().ok());
+    Ok(PageResponse {
+        status,
+        server_ms,
+        body,
+    })
+}
+
+/// Signs in through the login form; returns the session cookie (`name=value`).
+fn sign_in(address: &str, username: &str, password: &str) -> Result<String> {
+    let form = format!("username={username}&password={password}");
+    let (head, _) = page_request(
+        address,
+        &format!(
+            "POST /login HTTP/1.0\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\n\r\n{form}",
+            form.len()
+        ),
+    )?;
+    header(&head, "set-cookie")
+        .filter_map(|v| v.split(';').next())
+        .find(|v| v.starts_with("concord_session="))
+        .map(str::to_owned)
+        .with_context(|| format!("signing in set no session cookie:\n{head}"))
+}
+
+/// The digits right after the first `prefix` in `text`.
+fn first_number_after(text: &str, prefix: &str) -> Option<String> {
+    let rest = text.split_once(prefix)?.1;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    (!digits.is_empty()).then_some(digits)
 }

@@ -128,14 +128,12 @@ async fn settings_view(
     schema_text: Option<String>,
     list: ListQuery,
 ) -> AppResult<Html<String>> {
-    let members: Vec<_> = state
+    let members = state
         .store
-        .members(project.id)
-        .await?
-        .into_iter()
-        .filter(|m| list.matches(&[&m.username, &m.display_name]))
-        .collect();
-    let (members, pager) = list.page(members);
+        .members_page(project.id, &list.request())
+        .await?;
+    let pager = list.pager(&members);
+    let members = members.rows;
     let versions = state.store.schema_versions(project.id).await?;
     let editing = versions.first().cloned();
     let schema_text = schema_text.unwrap_or_else(|| {

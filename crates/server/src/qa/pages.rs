@@ -726,8 +726,10 @@ async fn volume_charts(state: &AppState, project_id: Id) -> AppResult<VolumeChar
         .filter(|(s, _)| matches!(s, ItemState::Labelled | ItemState::Adjudicated))
         .map(|(_, n)| n)
         .sum();
+    // No items at all is the chart's empty state, not a row of zero bars.
     let by_state: Vec<(String, f64)> = states
         .iter()
+        .filter(|_| total > 0)
         .map(|(s, n)| (s.as_str().replace('_', " "), *n as f64))
         .collect();
     let per_day: Vec<(String, f64)> = state
@@ -750,12 +752,23 @@ async fn volume_charts(state: &AppState, project_id: Id) -> AppResult<VolumeChar
     Ok(VolumeCharts {
         total,
         done,
-        by_state: bars("chart-states", "Items by state", &by_state),
-        per_day: bars("chart-volume", "Labels per day", &per_day),
+        by_state: bars(
+            "chart-states",
+            "Items by state",
+            &by_state,
+            "No items yet: the items by state appear here once items are imported.",
+        ),
+        per_day: bars(
+            "chart-volume",
+            "Labels per day",
+            &per_day,
+            "No labels yet: the labels per day appear here once annotators submit.",
+        ),
         per_annotator: bars(
             "chart-annotators",
             "Labels per annotator (top 20)",
             &per_annotator,
+            "No labels yet: the labels per annotator appear here once annotators submit.",
         ),
     })
 }
@@ -766,7 +779,12 @@ fn question_charts(
     report: Option<&concord_qa::report::QualityReport>,
     versions: &[concord_store::GuidelineVersion],
 ) -> Vec<Value> {
-    use crate::charts::{Point, bars, line};
+    use crate::charts::{LineLegend, Point, bars, line};
+    let legend = LineLegend {
+        line: "Krippendorff's α of the week",
+        interval: "95 % confidence interval",
+        marker: "guideline version published",
+    };
     let mut questions: Vec<Value> = Vec::new();
     for q in report
         .iter()
@@ -798,6 +816,8 @@ fn question_charts(
             &points,
             (-0.2, 1.0),
             &markers,
+            &legend,
+            "No α yet: α per week appears here once a week has items labelled by two or more annotators.",
         );
         let consensus = bars(
             &format!("chart-consensus-{}", q.key),
@@ -806,6 +826,7 @@ fn question_charts(
                 .iter()
                 .map(|(code, n)| (code.clone(), *n as f64))
                 .collect::<Vec<_>>(),
+            "No consensus labels yet: they appear here after a consensus run.",
         );
         questions.push(json!({
             "key": q.key, "prompt": q.prompt, "alpha": q.alpha(),

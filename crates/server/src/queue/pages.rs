@@ -135,15 +135,12 @@ async fn team_page(
     }: ProjectPage<need::ManageAnnotators>,
     Query(list): Query<ListQuery>,
 ) -> AppResult<Html<String>> {
-    let team: Vec<_> = state
+    let team = state
         .store
-        .team_progress(project.id)
-        .await?
-        .into_iter()
-        .filter(|a| list.matches(&[&a.username, &a.display_name]))
-        .collect();
-    let (shown, pager) = list.page(team);
-    let annotators = progress::team_json(&shown);
+        .team_progress_page(project.id, &list.request())
+        .await?;
+    let pager = list.pager(&team);
+    let annotators = progress::team_json(&team.rows);
     let queue = state.store.queue_overview(project.id).await?;
     let settings = &project.settings.queue;
     render(

@@ -150,7 +150,7 @@ async fn the_diff_page_shows_added_and_removed_lines(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{page}");
     let diff = section(
         &page,
-        "<pre class=\"diff\" aria-label=\"Text changes\">",
+        "<pre class=\"diff\" role=\"region\" aria-label=\"Text changes\" tabindex=\"0\">",
         "</pre>",
     );
     assert!(

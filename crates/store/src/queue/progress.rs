@@ -7,6 +7,7 @@ use crate::audit::AuditEvent;
 use crate::conn::{Columns, Conn, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::{AccountKind, AnswerKind, AuditAction, Id, Project};
+use crate::paging::{PageRequest, Paged, name_search};
 use crate::queue_rules::GoldFeedbackMode;
 use crate::{Store, audit};
 use serde::Serialize;
@@ -202,23 +203,65 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
         } else {
             ""
         };
-        let sql = format!(
-            "SELECT u.id, u.username, u.display_name, u.kind, p.day, p.done_today, p.done_total, \
-               p.daily_cap, p.gold_answered, p.gold_correct, p.paused, p.paused_reason, \
-               p.excluded_categories, p.time_total_ms, p.high_severity_ms \
-             FROM users u \
-             LEFT JOIN annotator_progress p ON p.user_id = u.id AND p.project_id = $1 \
-             LEFT JOIN memberships m ON m.user_id = u.id AND m.project_id = $2 \
-             WHERE (p.user_id IS NOT NULL OR m.role = 'annotator'){one} \
-             ORDER BY u.username"
-        );
+        let sql = format!("SELECT {PROGRESS_COLUMNS} {PROGRESS_FROM}{one} ORDER BY u.username");
         let mut query = sqlx::query(&sql).bind(project_id).bind(project_id);
         if let Some(id) = user_id {
             query = query.bind(id);
         }
         let rows = query.fetch_all(self.pool()).await?;
-        let today = self.database_now().await? / DAY_MS;
         let tallies = self.gold_tallies(project_id, user_id).await?;
+        self.progress_rows(&rows, &tallies).await
+    }
+
+    /// One page of [`Store::team_progress`] in user-name order, searched by user or display
+    /// name (the team page's list): the gold tallies are read for that page's people only.
+    pub async fn team_progress_page(
+        &self,
+        project_id: Id,
+        request: &PageRequest,
+    ) -> Result<Paged<AnnotatorProgress>> {
+        let search = request.pattern();
+        let filter = match search {
+            Some(_) => name_search(self.dialect().ilike(), 3),
+            None => String::new(),
+        };
+        let count = format!("SELECT COUNT(*) AS n {PROGRESS_FROM}{filter}");
+        let mut query = sqlx::query(&count).bind(project_id).bind(project_id);
+        if let Some(pattern) = &search {
+            query = query.bind(pattern.clone()).bind(pattern.clone());
+        }
+        let total: i64 = query.fetch_one(self.pool()).await?.try_get("n")?;
+        let at = request.clamped(total.max(0) as u64);
+        let next = if search.is_some() { 5 } else { 3 };
+        let sql = format!(
+            "SELECT {PROGRESS_COLUMNS} {PROGRESS_FROM}{filter} \
+             ORDER BY u.username LIMIT ${next} OFFSET ${}",
+            next + 1
+        );
+        let mut query = sqlx::query(&sql).bind(project_id).bind(project_id);
+        if let Some(pattern) = &search {
+            query = query.bind(pattern.clone()).bind(pattern.clone());
+        }
+        let rows = query
+            .bind(at.limit as i64)
+            .bind(at.offset as i64)
+            .fetch_all(self.pool())
+            .await?;
+        let people = rows
+            .iter()
+            .map(|row| row.try_get("id"))
+            .collect::<std::result::Result<Vec<Id>, _>>()?;
+        let tallies = self.gold_tallies_of(project_id, &people).await?;
+        Ok(Paged::of(self.progress_rows(&rows, &tallies).await?, at))
+    }
+
+    /// Progress rows with their gold tallies.
+    async fn progress_rows(
+        &self,
+        rows: &[AnyRow],
+        tallies: &std::collections::HashMap<Id, (u64, u64)>,
+    ) -> Result<Vec<AnnotatorProgress>> {
+        let today = self.database_now().await? / DAY_MS;
         rows.iter()
             .map(|row| {
                 let mut progress = progress_from_row(row, today)?;
@@ -227,6 +270,26 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
                 Ok(progress)
             })
             .collect()
+    }
+
+    /// [`Store::gold_tallies`] of a few annotators (a page of the team).
+    async fn gold_tallies_of(
+        &self,
+        project_id: Id,
+        people: &[Id],
+    ) -> Result<std::collections::HashMap<Id, (u64, u64)>> {
+        if people.is_empty() {
+            return Ok(Default::default());
+        }
+        let list = (2..people.len() + 2)
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("{GOLD_LABELS} AND a.annotator_id IN ({list}) {GOLD_LABELS_ORDER}");
+        let query = people
+            .iter()
+            .fold(sqlx::query(&sql).bind(project_id), |q, id| q.bind(*id));
+        tally_gold(&query.fetch_all(self.pool()).await?)
     }
 
     /// Per annotator: (gold items answered, answered as gold says), over every label on a
@@ -242,45 +305,12 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
         } else {
             ""
         };
-        let sql = format!(
-            "SELECT a.annotator_id, a.item_id, a.answer, i.gold_answer \
-             FROM annotations a JOIN items i ON i.id = a.item_id \
-             WHERE i.project_id = $1 AND i.is_gold = 1 AND a.kind = 'label'{one} \
-             ORDER BY a.item_id, a.annotator_id, a.id"
-        );
+        let sql = format!("{GOLD_LABELS}{one} {GOLD_LABELS_ORDER}");
         let mut query = sqlx::query(&sql).bind(project_id);
         if let Some(id) = user_id {
             query = query.bind(id);
         }
-        let rows = query.fetch_all(self.pool()).await?;
-        // The last row of each (item, annotator) run is the latest label: corrections win.
-        let mut tallies: std::collections::HashMap<Id, (u64, u64)> = Default::default();
-        let mut gold_of_item: Option<(Id, Value)> = None;
-        for (index, row) in rows.iter().enumerate() {
-            let annotator: Id = row.try_get("annotator_id")?;
-            let item: Id = row.try_get("item_id")?;
-            let superseded = rows.get(index + 1).is_some_and(|next| {
-                next.try_get::<Id, _>("annotator_id").ok() == Some(annotator)
-                    && next.try_get::<Id, _>("item_id").ok() == Some(item)
-            });
-            if superseded {
-                continue;
-            }
-            if gold_of_item.as_ref().is_none_or(|(id, _)| *id != item) {
-                gold_of_item = Some((item, parse_gold(row.try_get("gold_answer")?)?));
-            }
-            let Some((_, gold)) = &gold_of_item else {
-                continue;
-            };
-            if gold.is_null() {
-                continue;
-            }
-            let answer: Value = parse_json(&row.try_get::<String, _>("answer")?, "answer")?;
-            let tally = tallies.entry(annotator).or_default();
-            tally.0 += 1;
-            tally.1 += u64::from(matches_gold(&answer, gold));
-        }
-        Ok(tallies)
+        tally_gold(&query.fetch_all(self.pool()).await?)
     }
 
     /// The annotator's own annotations, newest first, with gold results where the project's
@@ -449,4 +479,53 @@ async fn ensure_progress(c: &mut AnyConnection, project_id: Id, user_id: Id) -> 
         )
         .await?;
     Ok(())
+}
+
+/// The columns of [`AnnotatorProgress`] (without the gold tallies) and the rows they come
+/// from: every user with progress here or an annotator's membership (binds: project twice).
+const PROGRESS_COLUMNS: &str = "u.id, u.username, u.display_name, u.kind, p.day, p.done_today, \
+     p.done_total, p.daily_cap, p.gold_answered, p.gold_correct, p.paused, p.paused_reason, \
+     p.excluded_categories, p.time_total_ms, p.high_severity_ms";
+const PROGRESS_FROM: &str = "FROM users u \
+     LEFT JOIN annotator_progress p ON p.user_id = u.id AND p.project_id = $1 \
+     LEFT JOIN memberships m ON m.user_id = u.id AND m.project_id = $2 \
+     WHERE (p.user_id IS NOT NULL OR m.role = 'annotator')";
+
+/// Every label on a gold item of the project (bind: project), to be ordered by
+/// [`GOLD_LABELS_ORDER`] so that each (item, annotator) run ends with the latest label.
+const GOLD_LABELS: &str = "SELECT a.annotator_id, a.item_id, a.answer, i.gold_answer \
+     FROM annotations a JOIN items i ON i.id = a.item_id \
+     WHERE i.project_id = $1 AND i.is_gold = 1 AND a.kind = 'label'";
+const GOLD_LABELS_ORDER: &str = "ORDER BY a.item_id, a.annotator_id, a.id";
+
+/// Per annotator: (gold answered, answered as gold says) from [`GOLD_LABELS`] rows in order.
+/// The last row of each (item, annotator) run is the latest label: corrections win.
+fn tally_gold(rows: &[AnyRow]) -> Result<std::collections::HashMap<Id, (u64, u64)>> {
+    let mut tallies: std::collections::HashMap<Id, (u64, u64)> = Default::default();
+    let mut gold_of_item: Option<(Id, Value)> = None;
+    for (index, row) in rows.iter().enumerate() {
+        let annotator: Id = row.try_get("annotator_id")?;
+        let item: Id = row.try_get("item_id")?;
+        let superseded = rows.get(index + 1).is_some_and(|next| {
+            next.try_get::<Id, _>("annotator_id").ok() == Some(annotator)
+                && next.try_get::<Id, _>("item_id").ok() == Some(item)
+        });
+        if superseded {
+            continue;
+        }
+        if gold_of_item.as_ref().is_none_or(|(id, _)| *id != item) {
+            gold_of_item = Some((item, parse_gold(row.try_get("gold_answer")?)?));
+        }
+        let Some((_, gold)) = &gold_of_item else {
+            continue;
+        };
+        if gold.is_null() {
+            continue;
+        }
+        let answer: Value = parse_json(&row.try_get::<String, _>("answer")?, "answer")?;
+        let tally = tallies.entry(annotator).or_default();
+        tally.0 += 1;
+        tally.1 += u64::from(matches_gold(&answer, gold));
+    }
+    Ok(tallies)
 }

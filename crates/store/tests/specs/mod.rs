@@ -6,6 +6,7 @@ mod export;
 mod items;
 mod jobs;
 mod overlap_replay;
+mod paging;
 mod predictions;
 mod projects;
 mod qa;
