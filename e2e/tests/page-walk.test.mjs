@@ -35,7 +35,7 @@ function projectPages(slug, { itemId, username, label }) {
     `${p}/items`, `${p}/items/${itemId}`, `${p}/import`, `${p}/settings`, `${p}/my-work`, `${p}/team`,
     `${p}/dashboard`, `${p}/quality`, `${p}/escalations`, `${p}/escalations?status=resolved`,
     `${p}/adjudicate/${itemId}`, `${p}/precedents`, `${p}/releases`, `${p}/feedback`,
-    `${p}/feedback/${username}`, `${p}/escalation-rules`, `${p}/sql`,
+    `${p}/feedback/${username}`, `${p}/escalation-rules`, `${p}/sql`, `${p}/models`, `${p}/retest`, `${p}/exposure`,
   ];
   if (label) pages.push(`${p}/label`);
   return pages;
