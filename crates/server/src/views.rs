@@ -44,7 +44,11 @@ pub(crate) const PAGE_SIZE: usize = 50;
 /// form and the query string of its page links, so searching and paging keep them. Empty
 /// values are left out.
 pub(crate) fn kept_filters(pairs: &[(&str, &str)]) -> Value {
-    let fields: Vec<(&str, &str)> = pairs.iter().filter(|(_, v)| !v.is_empty()).copied().collect();
+    let fields: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .copied()
+        .collect();
     let qs = fields
         .iter()
         .map(|(k, v)| format!("{k}={}", crate::auth::urlencode(v)))

@@ -259,8 +259,13 @@ impl Store {
                 "name the answer you undo in `supersedes`",
             ));
         }
-        self.append_label(project_id, annotator_id, new, CorrectionRule::LatestUnsettled)
-            .await
+        self.append_label(
+            project_id,
+            annotator_id,
+            new,
+            CorrectionRule::LatestUnsettled,
+        )
+        .await
     }
 
     /// The answer the author may undo, checked as `correct_last_answer` will check it: theirs,

@@ -18,7 +18,9 @@ pub const MAX_BULK_ITEMS: usize = 500;
 pub enum BulkAction {
     SetPriority(i64),
     /// A re-review assignment for this annotator (served before the ordinary queue).
-    Rereview { annotator_id: Id },
+    Rereview {
+        annotator_id: Id,
+    },
     /// The item becomes gold with its settled answer: the latest adjudication, else the
     /// consensus of every question.
     MarkGold,
@@ -169,7 +171,11 @@ impl Store {
 }
 
 /// The selected items of the project, in id order; any id that is not one is refused.
-async fn selected_items(c: &mut AnyConnection, project_id: Id, ids: &[Id]) -> Result<Vec<Selected>> {
+async fn selected_items(
+    c: &mut AnyConnection,
+    project_id: Id,
+    ids: &[Id],
+) -> Result<Vec<Selected>> {
     let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
     let sql = format!(
         "SELECT id, external_id, priority, is_gold FROM items \

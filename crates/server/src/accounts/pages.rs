@@ -256,7 +256,13 @@ async fn create_user(
         .await?
         .into_response()),
         Err(e) => {
-            let view = users_view(&state, &auth, ListQuery::default(), Some(AppError::from(e).message), None);
+            let view = users_view(
+                &state,
+                &auth,
+                ListQuery::default(),
+                Some(AppError::from(e).message),
+                None,
+            );
             Ok((StatusCode::UNPROCESSABLE_ENTITY, view.await?).into_response())
         }
     }
@@ -285,12 +291,20 @@ async fn set_disabled(
         Ok(user) => {
             let done = if user.disabled { "Disabled" } else { "Enabled" };
             let notice = format!("{done} {}.", user.username);
-            Ok(users_view(&state, &auth, ListQuery::default(), None, Some(notice))
-                .await?
-                .into_response())
+            Ok(
+                users_view(&state, &auth, ListQuery::default(), None, Some(notice))
+                    .await?
+                    .into_response(),
+            )
         }
         Err(e) => {
-            let view = users_view(&state, &auth, ListQuery::default(), Some(AppError::from(e).message), None);
+            let view = users_view(
+                &state,
+                &auth,
+                ListQuery::default(),
+                Some(AppError::from(e).message),
+                None,
+            );
             Ok((StatusCode::UNPROCESSABLE_ENTITY, view.await?).into_response())
         }
     }

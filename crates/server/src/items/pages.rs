@@ -151,9 +151,11 @@ async fn bulk_page(
     };
     let mut ids = Vec::new();
     for (_, value) in fields.iter().filter(|(k, _)| k == "item") {
-        ids.push(value.parse::<i64>().map_err(|_| {
-            AppError::bad_request(format!("item: {value:?} is not an item id"))
-        })?);
+        ids.push(
+            value
+                .parse::<i64>()
+                .map_err(|_| AppError::bad_request(format!("item: {value:?} is not an item id")))?,
+        );
     }
     let (action_word, priority, username) = (field("action"), field("priority"), field("username"));
     let action = match action_word.as_str() {
@@ -161,7 +163,9 @@ async fn bulk_page(
             AppError::bad_request(format!("priority: {priority:?} is not a whole number"))
         })?),
         "rereview" if username.is_empty() => {
-            return Err(AppError::bad_request("username: choose who re-reviews the items"));
+            return Err(AppError::bad_request(
+                "username: choose who re-reviews the items",
+            ));
         }
         "rereview" => bulk::rereviewer(&state, &project, &username).await?,
         "mark_gold" => BulkAction::MarkGold,

@@ -170,7 +170,15 @@ async fn add_model_form(
             Ok(Redirect::to(&to).into_response())
         }
         Err(message) => {
-            let view = models_view(&state, &auth, project, role, ListQuery::default(), Some(message)).await?;
+            let view = models_view(
+                &state,
+                &auth,
+                project,
+                role,
+                ListQuery::default(),
+                Some(message),
+            )
+            .await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, view).into_response())
         }
     }

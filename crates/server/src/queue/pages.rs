@@ -105,7 +105,10 @@ async fn undo_fragment(
         Ok(answer) => answer,
         Err(concord_store::StoreError::Conflict(reason)) => {
             let ctx = context! { status => "undo_refused", reason };
-            return Ok((StatusCode::CONFLICT, render(&state, "label_item.html", ctx)?));
+            return Ok((
+                StatusCode::CONFLICT,
+                render(&state, "label_item.html", ctx)?,
+            ));
         }
         Err(e) => return Err(e.into()),
     };

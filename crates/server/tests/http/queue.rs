@@ -511,8 +511,11 @@ async fn the_label_fragment_is_blind_and_the_team_page_resumes_and_limits(app: T
 /// corrects it; nobody else can, and an adjudicated item is settled (409 naming why).
 async fn an_annotator_undoes_their_last_answer_by_correcting_it(app: TestApp) {
     let project = app.project("catalog").await;
-    app.import_items(project.id, &ITEMS.lines().skip(1).collect::<Vec<_>>().join("\n"))
-        .await;
+    app.import_items(
+        project.id,
+        &ITEMS.lines().skip(1).collect::<Vec<_>>().join("\n"),
+    )
+    .await;
     let ann = app.member(&project, "ann", Role::Annotator).await;
     let bob = app.member(&project, "bob", Role::Annotator).await;
     let expert = app.member(&project, "expert", Role::QaExpert).await;
@@ -538,7 +541,10 @@ async fn an_annotator_undoes_their_last_answer_by_correcting_it(app: TestApp) {
     let (status, opened) = call(&app, &ann_token, Method::POST, "/queue/undo", undo).await;
     assert_eq!(status, StatusCode::OK, "{opened}");
     assert_eq!(opened["item"]["id"], item_id);
-    assert!(opened["item"].get("state").is_none(), "the item stays blind");
+    assert!(
+        opened["item"].get("state").is_none(),
+        "the item stays blind"
+    );
     assert_eq!(opened["answer"]["answer"]["severity"], "S3");
 
     let (status, corrected) = call(

@@ -465,8 +465,8 @@ async fn every_api_route_answers_each_role_as_its_access_says(app: TestApp) {
                 "/queue/correct",
                 "/resume",
             ]
-                .iter()
-                .any(|end| route.path.ends_with(end));
+            .iter()
+            .any(|end| route.path.ends_with(end));
             let conflict_past_auth =
                 needs_state && expect == Expect::Allowed && status == StatusCode::CONFLICT;
             if !conflict_past_auth && !answers_as_expected(status, &expect) {

@@ -647,10 +647,20 @@ async fn items_belong_to_one_project(store: TestStore) {
 async fn bulk_actions_change_every_selected_item_with_one_audit_entry_each(store: TestStore) {
     use concord_store::{BulkAction, NewAdjudication};
     let project = fixtures::project(&store, "bulk").await;
-    fixtures::import_items(&store, project.id, "items.csv", &fixtures::tracks_csv(3), OnConflict::Error)
+    fixtures::import_items(
+        &store,
+        project.id,
+        "items.csv",
+        &fixtures::tracks_csv(3),
+        OnConflict::Error,
+    )
+    .await
+    .unwrap();
+    let ids: Vec<i64> = every_item(&store, project.id)
         .await
-        .unwrap();
-    let ids: Vec<i64> = every_item(&store, project.id).await.iter().map(|i| i.id).collect();
+        .iter()
+        .map(|i| i.id)
+        .collect();
     let manager = fixtures::user(&store, "bulk-manager").await;
     let ana = fixtures::user(&store, "bulk-ana").await;
     let audited = |entity: &'static str| {
@@ -661,23 +671,44 @@ async fn bulk_actions_change_every_selected_item_with_one_audit_entry_each(store
                 .await
                 .unwrap()
                 .into_iter()
-                .filter(|e| e.entity == entity && e.after.as_ref().is_some_and(|a| a["bulk"] == true))
+                .filter(|e| {
+                    e.entity == entity && e.after.as_ref().is_some_and(|a| a["bulk"] == true)
+                })
                 .count()
         }
     };
 
     let done = store
-        .bulk_items(project.id, vec![ids[1], ids[0], ids[0]], BulkAction::SetPriority(7), manager.id)
+        .bulk_items(
+            project.id,
+            vec![ids[1], ids[0], ids[0]],
+            BulkAction::SetPriority(7),
+            manager.id,
+        )
         .await
         .unwrap();
-    assert_eq!(done.items.iter().map(|i| i.id).collect::<Vec<_>>(), [ids[0], ids[1]]);
-    let priorities: Vec<i64> = every_item(&store, project.id).await.iter().map(|i| i.priority).collect();
+    assert_eq!(
+        done.items.iter().map(|i| i.id).collect::<Vec<_>>(),
+        [ids[0], ids[1]]
+    );
+    let priorities: Vec<i64> = every_item(&store, project.id)
+        .await
+        .iter()
+        .map(|i| i.priority)
+        .collect();
     assert_eq!(priorities[..2], [7, 7]);
     assert_ne!(priorities[2], 7);
     assert_eq!(audited("item").await, 2, "one audit entry per item");
 
     store
-        .bulk_items(project.id, vec![ids[0], ids[2]], BulkAction::Rereview { annotator_id: ana.id }, manager.id)
+        .bulk_items(
+            project.id,
+            vec![ids[0], ids[2]],
+            BulkAction::Rereview {
+                annotator_id: ana.id,
+            },
+            manager.id,
+        )
         .await
         .unwrap();
     assert_eq!(audited("assignment").await, 2);
@@ -698,14 +729,22 @@ async fn bulk_actions_change_every_selected_item_with_one_audit_entry_each(store
         .await
         .unwrap();
     let err = store
-        .bulk_items(project.id, vec![ids[1], ids[2]], BulkAction::MarkGold, manager.id)
+        .bulk_items(
+            project.id,
+            vec![ids[1], ids[2]],
+            BulkAction::MarkGold,
+            manager.id,
+        )
         .await
         .unwrap_err();
     assert!(
         matches!(err, StoreError::Invalid(_)) && err.to_string().contains("item-00003"),
         "names the item without an answer: {err}"
     );
-    assert!(!store.item(project.id, ids[1]).await.unwrap().is_gold, "nothing changed");
+    assert!(
+        !store.item(project.id, ids[1]).await.unwrap().is_gold,
+        "nothing changed"
+    );
     store
         .bulk_items(project.id, vec![ids[1]], BulkAction::MarkGold, manager.id)
         .await
@@ -715,11 +754,23 @@ async fn bulk_actions_change_every_selected_item_with_one_audit_entry_each(store
     assert_eq!(gold.gold_answer, Some(fixtures::answer("VIOLATING", "S3")));
 
     let err = store
-        .bulk_items(project.id, vec![ids[2], 987_654], BulkAction::SetPriority(1), manager.id)
+        .bulk_items(
+            project.id,
+            vec![ids[2], 987_654],
+            BulkAction::SetPriority(1),
+            manager.id,
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::NotFound(_)) && err.to_string().contains("987654"), "{err}");
-    assert_ne!(store.item(project.id, ids[2]).await.unwrap().priority, 1, "nothing changed");
+    assert!(
+        matches!(err, StoreError::NotFound(_)) && err.to_string().contains("987654"),
+        "{err}"
+    );
+    assert_ne!(
+        store.item(project.id, ids[2]).await.unwrap().priority,
+        1,
+        "nothing changed"
+    );
     let err = store
         .bulk_items(project.id, vec![], BulkAction::MarkGold, manager.id)
         .await

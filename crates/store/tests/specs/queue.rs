@@ -952,15 +952,31 @@ async fn the_author_undoes_their_latest_answer_by_a_correction_that_counts_once(
     let project = project_with(&store, "undo", json!({"overlap": 2}), &tracks(3)).await;
     let people = annotators(&store, "undo-", 3).await;
     let (ana, bob, expert) = (&people[0], &people[1], &people[2]);
-    let first = leased(store.next_item(&project, ana).await.unwrap()).item.id;
-    let said = label(&store, &project, ana, first, "VIOLATING", "S3", "u1").await;
-    let correction = |supersedes: Id, decision: &str, severity: &str| concord_store::NewAnnotation {
-        supersedes: Some(supersedes),
-        ..fixtures::annotation(first, fixtures::answer(decision, severity))
-    };
+    let first = leased(store.next_item(&project, ana).await.unwrap())
+        .item
+        .id;
+    let said = label(
+        &store,
+        &project,
+        ana,
+        first,
+        "VIOLATING",
+        "S3",
+        "undo-key-1",
+    )
+    .await;
+    let correction =
+        |supersedes: Id, decision: &str, severity: &str| concord_store::NewAnnotation {
+            supersedes: Some(supersedes),
+            ..fixtures::annotation(first, fixtures::answer(decision, severity))
+        };
 
     let err = store
-        .correct_last_answer(project.id, bob.id, correction(said.annotation_id, "NOT_VIOLATING", "S0"))
+        .correct_last_answer(
+            project.id,
+            bob.id,
+            correction(said.annotation_id, "NOT_VIOLATING", "S0"),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -978,11 +994,18 @@ async fn the_author_undoes_their_latest_answer_by_a_correction_that_counts_once(
         "the undo shows the answer given"
     );
     let corrected = store
-        .correct_last_answer(project.id, ana.id, correction(said.annotation_id, "NOT_VIOLATING", "S0"))
+        .correct_last_answer(
+            project.id,
+            ana.id,
+            correction(said.annotation_id, "NOT_VIOLATING", "S0"),
+        )
         .await
         .unwrap();
     assert_eq!(corrected.supersedes, Some(said.annotation_id));
-    assert_eq!(corrected.source, concord_store::AnnotationSource::Correction);
+    assert_eq!(
+        corrected.source,
+        concord_store::AnnotationSource::Correction
+    );
     let history: Vec<(Id, Option<Id>)> = store
         .item_annotations(first)
         .await
@@ -992,23 +1015,54 @@ async fn the_author_undoes_their_latest_answer_by_a_correction_that_counts_once(
         .collect();
     assert_eq!(
         history,
-        [(said.annotation_id, None), (corrected.id, Some(said.annotation_id))],
+        [
+            (said.annotation_id, None),
+            (corrected.id, Some(said.annotation_id))
+        ],
         "the undone answer stays in the history"
     );
     let progress = store.annotator_progress(project.id, ana.id).await.unwrap();
-    assert_eq!((progress.done_today, progress.done_total), (1, 1), "counted once");
-    assert_eq!(store.queue_integrity(project.id).await.unwrap().items_over_overlap, 0);
     assert_eq!(
-        leased(store.next_item(&project, bob).await.unwrap()).item.id,
+        (progress.done_today, progress.done_total),
+        (1, 1),
+        "counted once"
+    );
+    assert_eq!(
+        store
+            .queue_integrity(project.id)
+            .await
+            .unwrap()
+            .items_over_overlap,
+        0
+    );
+    assert_eq!(
+        leased(store.next_item(&project, bob).await.unwrap())
+            .item
+            .id,
         first,
         "the correction took no second slot: the item still waits for its second label"
     );
 
     // Ana's next answer is now her latest: the corrected one can no longer be undone.
-    let second = leased(store.next_item(&project, ana).await.unwrap()).item.id;
-    let later = label(&store, &project, ana, second, "VIOLATING", "S1", "u2").await;
+    let second = leased(store.next_item(&project, ana).await.unwrap())
+        .item
+        .id;
+    let later = label(
+        &store,
+        &project,
+        ana,
+        second,
+        "VIOLATING",
+        "S1",
+        "undo-key-2",
+    )
+    .await;
     let err = store
-        .correct_last_answer(project.id, ana.id, correction(corrected.id, "VIOLATING", "S2"))
+        .correct_last_answer(
+            project.id,
+            ana.id,
+            correction(corrected.id, "VIOLATING", "S2"),
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("latest"), "{err}");
@@ -1035,7 +1089,11 @@ async fn the_author_undoes_their_latest_answer_by_a_correction_that_counts_once(
         matches!(err, StoreError::Conflict(_)) && err.to_string().contains("adjudicated"),
         "{err}"
     );
-    assert_eq!(store.item_annotations(second).await.unwrap().len(), 1, "nothing written");
+    assert_eq!(
+        store.item_annotations(second).await.unwrap().len(),
+        1,
+        "nothing written"
+    );
 }
 
 on_every_backend!(
