@@ -115,7 +115,7 @@ describe('the label page', { timeout: 120_000 }, () => {
       assert.equal(await shownAfter(page, GOLD), TRACK, 'the higher-priority ordinary item is next');
       const feedback = page.locator('#gold-feedback');
       assert.match(await feedback.textContent(), /Gold check on “Harbour Lights \(gold\)”: your answer matched/);
-      assert.match(await page.locator('#save-status').textContent(), /^Saved\./);
+      assert.match(await page.locator('#save-status').textContent(), /^Saved ✓ \d{1,2}:\d{2}.* — Undo/);
       assert.deepEqual(await checkedValues(page), [], 'the form starts empty for the next item');
       await screenshot(page, 'label-gold-feedback');
 

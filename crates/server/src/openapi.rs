@@ -125,6 +125,24 @@ pub const API_ROUTES: &[ApiRoute] = routes![
         "qa_analyst, qa_expert, project_manager, admin"
     ),
     (
+        "post",
+        "/projects/{slug}/items/bulk/priority",
+        "Set the priority of many items at once (body: item_ids ≤ 500, priority); all or nothing, one audit entry per item; answers the items changed",
+        "qa_analyst, project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/items/bulk/rereview",
+        "Assign many items for re-review to one member who annotates (body: item_ids ≤ 500, username); one assignment and audit entry per item",
+        "qa_analyst, project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/items/bulk/gold",
+        "Mark many items gold with their settled answer: the latest adjudication, else the consensus of every question (body: item_ids ≤ 500); items with neither are refused by id and nothing changes",
+        "qa_expert, project_manager, admin"
+    ),
+    (
         "get",
         "/projects/{slug}/items/{id}",
         "One item",
@@ -242,6 +260,18 @@ pub const API_ROUTES: &[ApiRoute] = routes![
         "post",
         "/projects/{slug}/queue/submit",
         "Submit an answer for a leased item (body: item_id, kind label|unsure, answer, rationale, flags, time_spent_ms, idempotency_key); acknowledged after commit; a repeated key returns the first result",
+        "member"
+    ),
+    (
+        "post",
+        "/projects/{slug}/queue/undo",
+        "Undo, first step: check that your answer (body: annotation_id) is your latest in the project and its item neither adjudicated nor released; returns the item (blind) and the answer to correct; writes nothing (409 naming why it cannot be undone)",
+        "member"
+    ),
+    (
+        "post",
+        "/projects/{slug}/queue/correct",
+        "Undo, second step: the corrected answer (body: item_id, answer, rationale, flags, time_spent_ms, supersedes = the undone annotation, idempotency_key) replaces your latest one; both stay in the history and it counts once (409 as for undo)",
         "member"
     ),
     (

@@ -29,6 +29,7 @@ pub fn environment() -> Environment<'static> {
         "guideline_edit.html",
         "guideline_diff.html",
         "items.html",
+        "items_bulk.html",
         "item.html",
         "import.html",
         "job.html",

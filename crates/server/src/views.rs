@@ -40,6 +40,23 @@ pub(crate) fn capabilities(role: Role) -> Value {
 /// Rows a list page shows at once.
 pub(crate) const PAGE_SIZE: usize = 50;
 
+/// A list page's other filters (status, dates…) for `pager.html`: hidden fields of its search
+/// form and the query string of its page links, so searching and paging keep them. Empty
+/// values are left out.
+pub(crate) fn kept_filters(pairs: &[(&str, &str)]) -> Value {
+    let fields: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .copied()
+        .collect();
+    let qs = fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", crate::auth::urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    context! { fields, qs }
+}
+
 /// A list page's search and page number, kept in the URL (`?q=…&page=…`).
 #[derive(serde::Deserialize, Default)]
 pub(crate) struct ListQuery {

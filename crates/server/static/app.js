@@ -145,3 +145,25 @@ function focusableScrollers() {
 document.addEventListener("DOMContentLoaded", focusableScrollers);
 window.addEventListener("resize", focusableScrollers);
 document.addEventListener("htmx:afterSettle", focusableScrollers);
+
+// The item browser's bulk form: "select all on this page" and the count of selected items.
+(() => {
+  const form = document.getElementById("bulk-form");
+  if (!form) return;
+  const all = form.querySelector("[data-select-all]");
+  const boxes = () => Array.from(form.querySelectorAll('input[name="item"]'));
+  const count = form.querySelector("[data-selected-count]");
+  const show = () => {
+    const chosen = boxes().filter((b) => b.checked).length;
+    count.textContent = chosen ? `(${chosen} selected)` : "";
+    if (all) {
+      all.checked = chosen > 0 && chosen === boxes().length;
+      all.indeterminate = chosen > 0 && chosen < boxes().length;
+    }
+  };
+  form.addEventListener("change", (event) => {
+    if (event.target === all) boxes().forEach((b) => { b.checked = all.checked; });
+    show();
+  });
+  show();
+})();

@@ -18,7 +18,10 @@
   const pendingKey = root.dataset.pendingKey;
   const draftKey = pendingKey + ".draft";
 
-  let current = null; // { itemId, title, guidelineVersionId, shownAt, reservedUntil }
+  // { itemId, title, guidelineVersionId, shownAt, reservedUntil, supersedes }; `supersedes`
+  // is set while the annotator corrects their last answer (undo).
+  let current = null;
+  let lastSaved = null; // { annotationId, title }: what the Undo button reopens
   let reservationTimer = null;
   let active = 0;
   let busy = false;
@@ -91,6 +94,7 @@
     current = null;
     form.hidden = true;
     skipForm.hidden = true;
+    showCorrecting(false);
     slot.setAttribute("aria-busy", "true");
     let delay = 500;
     for (;;) {
@@ -120,18 +124,28 @@
       delay = Math.min(delay * 2, 8000);
     }
     slot.setAttribute("aria-busy", "false");
+    showItem();
+  }
+
+  /** Takes the item the slot now shows: a leased item, or the last answer's item to correct. */
+  function showItem() {
     const article = slot.querySelector("[data-status]");
-    if (!article || article.dataset.status !== "leased") return;
+    const status = article ? article.dataset.status : "";
+    if (status !== "leased" && status !== "correcting") return;
+    const correcting = status === "correcting";
     current = {
       itemId: Number(article.dataset.itemId),
       title: (article.querySelector("h1") || {}).textContent || "",
       guidelineVersionId: article.dataset.guidelineVersionId ? Number(article.dataset.guidelineVersionId) : null,
       shownAt: performance.now(),
-      reservedUntil: performance.now() + Number(article.dataset.secondsLeft || 0) * 1000,
+      reservedUntil: correcting ? null : performance.now() + Number(article.dataset.secondsLeft || 0) * 1000,
+      supersedes: correcting ? Number(article.dataset.supersedes) : null,
     };
     showReservation();
     resetForm();
-    restoreDraft();
+    if (correcting) prefill(JSON.parse(article.dataset.previous || "{}"));
+    else restoreDraft();
+    showCorrecting(correcting);
     showCategoriesInPlay();
     form.hidden = false;
     // Start at the first question without an answer (all of them, unless a draft was restored).
@@ -153,7 +167,7 @@
   function showReservation() {
     clearTimeout(reservationTimer);
     const line = slot.querySelector(".reservation");
-    if (!current || !line) return;
+    if (!current || !line || current.reservedUntil === null) return;
     const left = Math.round((current.reservedUntil - performance.now()) / 1000);
     if (left > 0) {
       line.textContent = left >= 120
@@ -172,7 +186,7 @@
 
   // A half-finished answer survives a reload of the page (the lease resumes the same item).
   function saveDraft() {
-    if (!current) return;
+    if (!current || current.supersedes) return; // a correction starts from the stored answer
     const checked = Array.from(form.querySelectorAll("input:checked"), (i) => [i.name, i.value]);
     const rationale = form.elements.rationale ? form.elements.rationale.value : "";
     localStorage.setItem(draftKey, JSON.stringify({ itemId: current.itemId, checked, rationale }));
@@ -186,6 +200,90 @@
       if (input) input.checked = true;
     }
     if (form.elements.rationale) form.elements.rationale.value = draft.rationale || "";
+  }
+
+  /** Fills the form with an answer given earlier (the one being corrected). */
+  function prefill(previous) {
+    const answer = previous.answer || {};
+    for (const q of questions) {
+      const value = answer[q.dataset.question];
+      const codes = Array.isArray(value) ? value : value === undefined ? [] : [value];
+      q.querySelectorAll("input").forEach((input) => { input.checked = codes.includes(input.value); });
+    }
+    if (form.elements.rationale) form.elements.rationale.value = previous.rationale || "";
+    const flags = previous.flags || [];
+    form.querySelectorAll('input[name="flag"]').forEach((input) => { input.checked = flags.includes(input.value); });
+  }
+
+  /** While correcting, only a full label can be sent: unsure and skip belong to new items. */
+  function showCorrecting(on) {
+    document.getElementById("unsure").hidden = on;
+    document.getElementById("skip").hidden = on;
+    document.getElementById("keep-answer").hidden = !on;
+  }
+
+  // ------------------------------------------------------------------ saved state and undo
+
+  function clock() {
+    return new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  /** "Saved ✓ 12:04 — Undo": the status line (aria-live) says the answer is stored. */
+  function saySaved(text, annotationId, title) {
+    lastSaved = { annotationId, title };
+    const undo = Object.assign(document.createElement("button"), {
+      type: "button", id: "undo-answer", className: "link",
+    });
+    undo.dataset.undo = "";
+    undo.append("Undo ", Object.assign(document.createElement("kbd"), { textContent: "Z" }));
+    statusLine.replaceChildren(`${text} ✓ ${clock()} — `, undo);
+    statusLine.dataset.kind = "ok";
+  }
+
+  /** Reopens the last answer's item with that answer filled in; submitting corrects it. */
+  async function undoLast() {
+    if (!lastSaved || busy || readStored(pendingKey)) return;
+    busy = true;
+    let response = null;
+    try {
+      response = await fetch(root.dataset.undoUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRF-Token": csrf(), "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ annotation_id: String(lastSaved.annotationId) }),
+      });
+    } catch {
+      // answered below
+    }
+    busy = false;
+    if (!response) {
+      say("Undo: the server cannot be reached. Your answer stands; try again.", "error");
+      return;
+    }
+    if (response.redirected && new URL(response.url).pathname === "/login") {
+      signInAgain();
+      return;
+    }
+    const html = await response.text();
+    if (!response.ok) {
+      const page = document.createElement("template");
+      page.innerHTML = html;
+      const reason = page.content.querySelector("[data-undo-refused]");
+      say(`Cannot undo: ${reason ? reason.textContent : `the server answered ${response.status}`}`, "error");
+      if (response.status === 409) lastSaved = null;
+      return;
+    }
+    closeSkip();
+    slot.innerHTML = html;
+    say(`Correcting your answer on “${lastSaved.title}”.`, "");
+    showItem();
+  }
+
+  /** Leaves a correction unsent: the stored answer stands, the queue goes on. */
+  function keepAnswer() {
+    if (!current || !current.supersedes || busy) return;
+    say("Your answer was kept as it was.", "ok");
+    loadNext();
   }
 
   // ------------------------------------------------------------------ answers
@@ -297,8 +395,9 @@
   }
 
   function showOutcome(outcome, title) {
-    const late = outcome.late ? " It arrived after your reservation ended: kept, and marked late." : "";
-    say(outcome.replayed ? `Saved (the server already had this answer).${late}` : `Saved.${late}`, "ok");
+    const late = outcome.late ? " (after your reservation ended: kept, and marked late)" : "";
+    saySaved(outcome.replayed ? `Saved (the server already had this answer)${late}` : `Saved${late}`,
+      outcome.annotation_id, title);
     if (outcome.gold) {
       goldBox.hidden = false;
       goldBox.dataset.correct = String(outcome.gold.correct);
@@ -337,13 +436,16 @@
       const error = form.querySelector(".form-error");
       error.textContent = `Not saved: ${message}`;
       error.hidden = false;
-      say("", "");
+      say(`Not saved: ${message}`, "error");
       // The item is still on screen when the refusal is about this answer: fix and resend.
       return !current || current.itemId !== pending.body.item_id;
     }
     localStorage.removeItem(draftKey);
     if (pending.kind === "skip") {
       say("Skipped.", "ok");
+      goldBox.hidden = true;
+    } else if (pending.kind === "correct") {
+      saySaved("Corrected", payload.outcome.annotation_id, pending.title || "");
       goldBox.hidden = true;
     } else {
       showOutcome(payload.outcome, pending.title || "");
@@ -356,6 +458,24 @@
     const answer = collectAnswer();
     if (kind === "label" && !checkComplete(answer)) return;
     const flags = Array.from(form.querySelectorAll('input[name="flag"]:checked'), (i) => i.value);
+    if (current.supersedes) {
+      // A correction of the last answer (undo): the earlier answer stays in the history.
+      const correction = {
+        item_id: current.itemId,
+        answer,
+        rationale: form.elements.rationale ? form.elements.rationale.value.trim() : "",
+        flags,
+        guideline_version_id: current.guidelineVersionId,
+        time_spent_ms: Math.round(performance.now() - current.shownAt),
+        supersedes: current.supersedes,
+        idempotency_key: newKey(),
+      };
+      localStorage.setItem(pendingKey, JSON.stringify({
+        url: root.dataset.correctUrl, body: correction, title: current.title, kind: "correct",
+      }));
+      if (await sendPending()) await loadNext();
+      return;
+    }
     const body = {
       item_id: current.itemId,
       kind,
@@ -373,7 +493,7 @@
   // ------------------------------------------------------------------ skip
 
   function openSkip() {
-    if (!current || busy) return;
+    if (!current || busy || current.supersedes) return;
     form.hidden = true;
     skipForm.hidden = false;
     skipForm.elements.reason.focus();
@@ -428,6 +548,10 @@
     if (index >= 0 && index !== active) activate(index);
   });
   document.getElementById("unsure").addEventListener("click", () => submitAnswer("unsure"));
+  document.getElementById("keep-answer").addEventListener("click", keepAnswer);
+  statusLine.addEventListener("click", (event) => {
+    if (event.target.closest("[data-undo]")) undoLast();
+  });
   document.getElementById("skip").addEventListener("click", openSkip);
   slot.addEventListener("click", (event) => {
     if (event.target.closest("[data-reveal-cover]")) revealCover();
@@ -494,7 +618,19 @@
       toggleHelp();
       return;
     }
-    if (event.ctrlKey || !current) return;
+    if (event.ctrlKey) return;
+    if (event.key === "z" || event.key === "Z") {
+      // No item needed: the last answer can be undone even when the queue is empty.
+      event.preventDefault();
+      undoLast();
+      return;
+    }
+    if (event.key === "Escape" && current && current.supersedes) {
+      event.preventDefault();
+      keepAnswer();
+      return;
+    }
+    if (!current) return;
     const key = event.key;
     if (/^[0-9]$/.test(key)) {
       event.preventDefault();
@@ -509,7 +645,7 @@
       submitAnswer("label");
     } else {
       const actions = {
-        u: () => submitAnswer("unsure"),
+        u: () => { if (!current.supersedes) submitAnswer("unsure"); },
         s: openSkip,
         r: () => form.elements.rationale && form.elements.rationale.focus(),
         v: revealCover,

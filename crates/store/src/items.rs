@@ -238,6 +238,60 @@ impl Store {
         annotator_id: Id,
         new: NewAnnotation,
     ) -> Result<Annotation> {
+        self.append_label(project_id, annotator_id, new, CorrectionRule::OwnLabel)
+            .await
+    }
+
+    /// The label page's undo: the author corrects their latest answer in the project. The
+    /// undone answer stays in the history (`supersedes` links the two, both are kept); the
+    /// correction takes no slot and changes no counter, and every reader takes an annotator's
+    /// latest answer on an item, so nothing counts twice. Refused (`Conflict`, naming why)
+    /// when `supersedes` is not the author's latest answer, or when its item was adjudicated
+    /// or released since.
+    pub async fn correct_last_answer(
+        &self,
+        project_id: Id,
+        annotator_id: Id,
+        new: NewAnnotation,
+    ) -> Result<Annotation> {
+        if new.supersedes.is_none() {
+            return Err(StoreError::invalid(
+                "name the answer you undo in `supersedes`",
+            ));
+        }
+        self.append_label(
+            project_id,
+            annotator_id,
+            new,
+            CorrectionRule::LatestUnsettled,
+        )
+        .await
+    }
+
+    /// The answer the author may undo, checked as `correct_last_answer` will check it: theirs,
+    /// their latest in the project, on an item neither adjudicated nor released.
+    pub async fn undoable_answer(
+        &self,
+        project_id: Id,
+        annotator_id: Id,
+        annotation_id: Id,
+    ) -> Result<Annotation> {
+        let mut c = self.pool().acquire().await?;
+        // The latest check comes first: it also refuses someone else's answer, which is
+        // never the caller's latest.
+        require_latest(&mut c, project_id, annotator_id, annotation_id).await?;
+        let annotation = self.annotation(annotation_id).await?;
+        require_unsettled(&mut c, project_id, annotation.item_id).await?;
+        Ok(annotation)
+    }
+
+    async fn append_label(
+        &self,
+        project_id: Id,
+        annotator_id: Id,
+        new: NewAnnotation,
+        rule: CorrectionRule,
+    ) -> Result<Annotation> {
         // long: one transaction's steps in order, each a named function, and the PostgreSQL
         // race of two retries with one key, answered after it.
         let schema = self.current_schema(project_id).await?;
@@ -259,6 +313,10 @@ impl Store {
                     require_item(c, project_id, new.item_id).await?;
                     let source = match new.supersedes {
                         Some(old) => {
+                            if rule == CorrectionRule::LatestUnsettled {
+                                require_undoable(c, project_id, annotator_id, old, new.item_id)
+                                    .await?;
+                            }
                             require_own_label(c, old, new.item_id, annotator_id).await?;
                             AnnotationSource::Correction
                         }
@@ -546,6 +604,79 @@ async fn require_own_label(
             "annotation {old} is not yours on this item, so it cannot be corrected"
         ))),
     }
+}
+
+/// How much a correction must satisfy besides being the author's own label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CorrectionRule {
+    /// Any of the author's labels (the API's corrections).
+    OwnLabel,
+    /// The label page's undo: the latest answer, on an item not yet settled.
+    LatestUnsettled,
+}
+
+/// An undo reaches only the author's latest answer in the project, and only while its item
+/// is neither adjudicated nor in a release: past that point others have built on the answer.
+async fn require_undoable(
+    c: &mut AnyConnection,
+    project_id: Id,
+    annotator_id: Id,
+    annotation_id: Id,
+    item_id: Id,
+) -> Result<()> {
+    require_latest(c, project_id, annotator_id, annotation_id).await?;
+    require_unsettled(c, project_id, item_id).await
+}
+
+async fn require_latest(
+    c: &mut AnyConnection,
+    project_id: Id,
+    annotator_id: Id,
+    annotation_id: Id,
+) -> Result<()> {
+    let latest: Option<Id> = sqlx::query(
+        "SELECT MAX(id) AS id FROM annotations WHERE project_id = $1 AND annotator_id = $2",
+    )
+    .bind(project_id)
+    .bind(annotator_id)
+    .fetch_one(&mut *c)
+    .await?
+    .try_get("id")?;
+    if latest != Some(annotation_id) {
+        return Err(StoreError::conflict(format!(
+            "annotation {annotation_id} is not your latest answer in this project: \
+             only the latest can be undone"
+        )));
+    }
+    Ok(())
+}
+
+/// Past adjudication or a release, others have built on the item's answers.
+async fn require_unsettled(c: &mut AnyConnection, project_id: Id, item_id: Id) -> Result<()> {
+    let adjudicated = sqlx::query("SELECT id FROM adjudications WHERE item_id = $1 LIMIT 1")
+        .bind(item_id)
+        .fetch_optional(&mut *c)
+        .await?;
+    if adjudicated.is_some() {
+        return Err(StoreError::conflict(format!(
+            "item {item_id} has been adjudicated: your answer can no longer be undone"
+        )));
+    }
+    let released = sqlx::query(
+        "SELECT r.name FROM release_items ri JOIN releases r ON r.id = ri.release_id \
+         WHERE ri.item_id = $1 AND r.project_id = $2 LIMIT 1",
+    )
+    .bind(item_id)
+    .bind(project_id)
+    .fetch_optional(&mut *c)
+    .await?;
+    if let Some(row) = released {
+        let name: String = row.try_get("name")?;
+        return Err(StoreError::conflict(format!(
+            "item {item_id} is in release {name:?}: your answer can no longer be undone"
+        )));
+    }
+    Ok(())
 }
 
 /// The override is this person's label of the item: the queue must never serve them the

@@ -22,6 +22,7 @@ mod error;
 mod guidelines;
 mod imports;
 mod items;
+mod items_bulk;
 mod jobs;
 mod migrate;
 mod model;
@@ -51,6 +52,7 @@ pub use imports::{
     OnConflict, StagedItem, import_file,
 };
 pub use items::{ExportRow, ItemFilter, ItemPage};
+pub use items_bulk::{BulkAction, BulkItem, BulkOutcome, MAX_BULK_ITEMS};
 pub use model::*;
 pub use paging::{PageRequest, Paged};
 pub use predictions::{

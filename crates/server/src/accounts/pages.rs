@@ -3,7 +3,7 @@
 use crate::AppState;
 use crate::auth::{Auth, PageAuth, require_admin, safe_next, session_cookie};
 use crate::error::{AppError, AppResult};
-use crate::views::{base, render};
+use crate::views::{ListQuery, base, render};
 use axum::Router;
 use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -192,22 +192,31 @@ async fn change_password(
 async fn users_page(
     State(state): State<AppState>,
     PageAuth(auth): PageAuth,
+    Query(list): Query<ListQuery>,
 ) -> AppResult<Html<String>> {
     require_admin(&auth.user)?;
-    users_view(&state, &auth, None, None).await
+    users_view(&state, &auth, list, None, None).await
 }
 
 async fn users_view(
     state: &AppState,
     auth: &Auth,
+    list: ListQuery,
     error: Option<String>,
     notice: Option<String>,
 ) -> AppResult<Html<String>> {
-    let users = state.store.list_users().await?;
+    let found: Vec<_> = state
+        .store
+        .list_users()
+        .await?
+        .into_iter()
+        .filter(|u| list.matches(&[&u.username, &u.display_name, u.kind.as_str()]))
+        .collect();
+    let (users, pager) = list.page(found);
     render(
         state,
         "users.html",
-        context! { users, error, notice, ..base(auth) },
+        context! { users, pager, error, notice, ..base(auth) },
     )
 }
 
@@ -240,13 +249,20 @@ async fn create_user(
         Ok(user) => Ok(users_view(
             &state,
             &auth,
+            ListQuery::default(),
             None,
             Some(format!("Created {}.", user.username)),
         )
         .await?
         .into_response()),
         Err(e) => {
-            let view = users_view(&state, &auth, Some(AppError::from(e).message), None);
+            let view = users_view(
+                &state,
+                &auth,
+                ListQuery::default(),
+                Some(AppError::from(e).message),
+                None,
+            );
             Ok((StatusCode::UNPROCESSABLE_ENTITY, view.await?).into_response())
         }
     }
@@ -275,12 +291,20 @@ async fn set_disabled(
         Ok(user) => {
             let done = if user.disabled { "Disabled" } else { "Enabled" };
             let notice = format!("{done} {}.", user.username);
-            Ok(users_view(&state, &auth, None, Some(notice))
-                .await?
-                .into_response())
+            Ok(
+                users_view(&state, &auth, ListQuery::default(), None, Some(notice))
+                    .await?
+                    .into_response(),
+            )
         }
         Err(e) => {
-            let view = users_view(&state, &auth, Some(AppError::from(e).message), None);
+            let view = users_view(
+                &state,
+                &auth,
+                ListQuery::default(),
+                Some(AppError::from(e).message),
+                None,
+            );
             Ok((StatusCode::UNPROCESSABLE_ENTITY, view.await?).into_response())
         }
     }

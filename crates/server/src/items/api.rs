@@ -25,6 +25,9 @@ pub(crate) fn routes() -> Router<AppState> {
             "/projects/{slug}/items/{id}/annotations",
             get(item_annotations).post(add_annotation),
         )
+        .route("/projects/{slug}/items/bulk/priority", post(bulk_priority))
+        .route("/projects/{slug}/items/bulk/rereview", post(bulk_rereview))
+        .route("/projects/{slug}/items/bulk/gold", post(bulk_gold))
         .route("/projects/{slug}/imports", post(start_import))
         .route("/projects/{slug}/export", get(export))
 }
@@ -36,6 +39,62 @@ async fn list_items(
 ) -> AppResult<Json<Value>> {
     let page = state.store.items_page(project.id, &q.filter()?).await?;
     Ok(Json(json!(page)))
+}
+
+#[derive(Deserialize)]
+struct BulkPriority {
+    item_ids: Vec<i64>,
+    priority: i64,
+}
+
+#[derive(Deserialize)]
+struct BulkRereview {
+    item_ids: Vec<i64>,
+    username: String,
+}
+
+#[derive(Deserialize)]
+struct BulkGold {
+    item_ids: Vec<i64>,
+}
+
+async fn bulk_priority(
+    State(state): State<AppState>,
+    ProjectAccess { auth, project, .. }: ProjectAccess<need::ManageAnnotators>,
+    Json(body): Json<BulkPriority>,
+) -> AppResult<Json<Value>> {
+    let action = concord_store::BulkAction::SetPriority(body.priority);
+    let done = state
+        .store
+        .bulk_items(project.id, body.item_ids, action, auth.user.id)
+        .await?;
+    Ok(Json(json!(done)))
+}
+
+async fn bulk_rereview(
+    State(state): State<AppState>,
+    ProjectAccess { auth, project, .. }: ProjectAccess<need::ManageAnnotators>,
+    Json(body): Json<BulkRereview>,
+) -> AppResult<Json<Value>> {
+    let action = crate::items::bulk::rereviewer(&state, &project, &body.username).await?;
+    let done = state
+        .store
+        .bulk_items(project.id, body.item_ids, action, auth.user.id)
+        .await?;
+    Ok(Json(json!(done)))
+}
+
+async fn bulk_gold(
+    State(state): State<AppState>,
+    ProjectAccess { auth, project, .. }: ProjectAccess<need::Adjudicate>,
+    Json(body): Json<BulkGold>,
+) -> AppResult<Json<Value>> {
+    let action = concord_store::BulkAction::MarkGold;
+    let done = state
+        .store
+        .bulk_items(project.id, body.item_ids, action, auth.user.id)
+        .await?;
+    Ok(Json(json!(done)))
 }
 
 async fn get_item(

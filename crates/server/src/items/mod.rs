@@ -68,3 +68,55 @@ impl ItemQuery {
         })
     }
 }
+
+/// Bulk actions on items, as the API and the item browser both name them.
+pub(crate) mod bulk {
+    use crate::AppState;
+    use crate::error::{AppError, AppResult};
+    use concord_store::{BulkAction, Permission, Project, Role};
+
+    /// What an action needs: the queue's people manage priorities and re-reviews, and gold is
+    /// an expert's call (as when an adjudication promotes an item).
+    pub(crate) fn permission(action: &BulkAction) -> Permission {
+        match action {
+            BulkAction::SetPriority(_) | BulkAction::Rereview { .. } => {
+                Permission::ManageAnnotators
+            }
+            BulkAction::MarkGold => Permission::Adjudicate,
+        }
+    }
+
+    /// The re-reviewer: a member of the project who may annotate.
+    pub(crate) async fn rereviewer(
+        state: &AppState,
+        project: &Project,
+        username: &str,
+    ) -> AppResult<BulkAction> {
+        let username = username.trim();
+        let member = state
+            .store
+            .members(project.id)
+            .await?
+            .into_iter()
+            .find(|m| m.username == username)
+            .ok_or_else(|| {
+                AppError::bad_request(format!(
+                    "username: {username:?} is not a member of this project"
+                ))
+            })?;
+        if !member.role.allows(Permission::Annotate) {
+            return Err(AppError::bad_request(format!(
+                "username: {username} cannot annotate here"
+            )));
+        }
+        Ok(BulkAction::Rereview {
+            annotator_id: member.user_id,
+        })
+    }
+
+    /// The action for a role, or 403 naming the role.
+    pub(crate) fn allowed(role: Role, action: BulkAction) -> AppResult<BulkAction> {
+        crate::access::require(role, permission(&action))?;
+        Ok(action)
+    }
+}

@@ -6,15 +6,17 @@ use crate::access::{ProjectPage, need};
 use crate::error::AppResult;
 use crate::views::{base, capabilities, render};
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::Html;
-use axum::routing::get;
-use concord_store::{ItemState, Permission, item_types};
+use axum::routing::{get, post};
+use concord_store::{BulkAction, ItemState, Permission, StoreError, item_types};
 use minijinja::context;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/p/{slug}/items", get(items_page))
+        .route("/p/{slug}/items/bulk", post(bulk_page))
         .route("/p/{slug}/items/{id}", get(item_page))
         .route("/p/{slug}/import", get(import_page))
 }
@@ -47,11 +49,30 @@ async fn items_page(
     }
     let filters_qs = keep.join("&");
     let states: Vec<&str> = ItemState::ALL.iter().map(|s| s.as_str()).collect();
+    // Who a bulk re-review may go to: the members who annotate.
+    let rereviewers: Vec<String> = if role.allows(Permission::ManageAnnotators) {
+        state
+            .store
+            .members(project.id)
+            .await?
+            .into_iter()
+            .filter(|m| m.role.allows(Permission::Annotate))
+            .map(|m| m.username)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // Where the bulk form comes back to: this very view.
+    let mut back = filters_qs.clone();
+    if let Some(after) = filter.after {
+        back += &format!("{}after={after}", if back.is_empty() { "" } else { "&" });
+    }
     render(
         &state,
         "items.html",
         context! {
             project, can => capabilities(role), page, filters_qs, types => item_types(), states,
+            rereviewers, back,
             f => context! { item_type => filter.item_type, state => filter.state, q => filter.text, gold => q.gold, min_priority => q.min_priority },
             first_page => filter.after.is_none(),
             ..base(&auth)
@@ -106,4 +127,101 @@ async fn import_page(
         "import.html",
         context! { project, can => capabilities(role), jobs, ..base(&auth) },
     )
+}
+
+/// The item browser's bulk form: `action`, the selected `item`s, `priority` or `username`,
+/// and `back` (the list's query string). Without `confirm=yes` it shows what will change
+/// (how many items, which, from what to what); with it, it applies the change.
+async fn bulk_page(
+    State(state): State<AppState>,
+    ProjectPage {
+        auth,
+        project,
+        role,
+        ..
+    }: ProjectPage<need::BrowseItems>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> AppResult<(StatusCode, Html<String>)> {
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let mut ids = Vec::new();
+    for (_, value) in fields.iter().filter(|(k, _)| k == "item") {
+        ids.push(
+            value
+                .parse::<i64>()
+                .map_err(|_| AppError::bad_request(format!("item: {value:?} is not an item id")))?,
+        );
+    }
+    let (action_word, priority, username) = (field("action"), field("priority"), field("username"));
+    let action = match action_word.as_str() {
+        "set_priority" => BulkAction::SetPriority(priority.parse().map_err(|_| {
+            AppError::bad_request(format!("priority: {priority:?} is not a whole number"))
+        })?),
+        "rereview" if username.is_empty() => {
+            return Err(AppError::bad_request(
+                "username: choose who re-reviews the items",
+            ));
+        }
+        "rereview" => bulk::rereviewer(&state, &project, &username).await?,
+        "mark_gold" => BulkAction::MarkGold,
+        other => {
+            return Err(AppError::bad_request(format!(
+                "action must be set_priority, rereview or mark_gold, not {other:?}"
+            )));
+        }
+    };
+    let action = bulk::allowed(role, action)?;
+    let description = match &action {
+        BulkAction::SetPriority(p) => format!("set the priority to {p}"),
+        BulkAction::Rereview { .. } => format!("assign for re-review to {username}"),
+        BulkAction::MarkGold => {
+            "mark as gold, with the adjudicated answer (else the consensus) as gold answer".into()
+        }
+    };
+    let back = field("back");
+    let mut outcome = None;
+    let mut error = None;
+    if ids.is_empty() {
+        error = Some("Select at least one item on the list first.".to_owned());
+    } else if field("confirm") == "yes" {
+        match state
+            .store
+            .bulk_items(project.id, ids.clone(), action, auth.user.id)
+            .await
+        {
+            Ok(done) => outcome = Some(done),
+            Err(StoreError::Invalid(message) | StoreError::NotFound(message)) => {
+                error = Some(message)
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut items = Vec::new();
+    for id in &ids {
+        match state.store.item(project.id, *id).await {
+            Ok(item) => items.push(item),
+            Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let html = render(
+        &state,
+        "items_bulk.html",
+        context! {
+            project, can => capabilities(role), items, description, error,
+            done => outcome.is_some(), action => action_word, priority, username, back,
+            ..base(&auth)
+        },
+    )?;
+    Ok((status, html))
 }

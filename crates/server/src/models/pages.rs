@@ -8,9 +8,9 @@ use crate::AppState;
 use crate::access::{ProjectPage, need};
 use crate::auth::Auth;
 use crate::error::AppResult;
-use crate::views::{base, capabilities, render};
+use crate::views::{ListQuery, base, capabilities, render};
 use axum::Router;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -37,8 +37,9 @@ async fn models_page(
         role,
         ..
     }: ProjectPage<need::EditSettings>,
+    Query(list): Query<ListQuery>,
 ) -> AppResult<Html<String>> {
-    models_view(&state, &auth, project, role, None).await
+    models_view(&state, &auth, project, role, list, None).await
 }
 
 /// The page, with the add form's error when there is one.
@@ -47,10 +48,19 @@ async fn models_view(
     auth: &Auth,
     project: Project,
     role: Role,
+    list: ListQuery,
     error: Option<String>,
 ) -> AppResult<Html<String>> {
+    let found: Vec<_> = state
+        .store
+        .model_annotators(project.id)
+        .await?
+        .into_iter()
+        .filter(|m| list.matches(&[&m.name, &m.username, m.kind.as_str(), &m.model]))
+        .collect();
+    let (shown, pager) = list.page(found);
     let mut models = Vec::new();
-    for model in state.store.model_annotators(project.id).await? {
+    for model in shown {
         let totals = state.store.model_totals(model.id).await?;
         let last_run = state
             .store
@@ -67,7 +77,7 @@ async fn models_view(
     render(
         state,
         "models.html",
-        context! { project, can => capabilities(role), models, error, ..base(auth) },
+        context! { project, can => capabilities(role), models, pager, error, ..base(auth) },
     )
 }
 
@@ -160,7 +170,15 @@ async fn add_model_form(
             Ok(Redirect::to(&to).into_response())
         }
         Err(message) => {
-            let view = models_view(&state, &auth, project, role, Some(message)).await?;
+            let view = models_view(
+                &state,
+                &auth,
+                project,
+                role,
+                ListQuery::default(),
+                Some(message),
+            )
+            .await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, view).into_response())
         }
     }

@@ -121,6 +121,10 @@ async fn consensus_job_fragment(
 struct EscalationQuery {
     status: Option<String>,
     done: Option<Id>,
+    /// Search over title, external id, type and reasons; kept in the URL with the page.
+    #[serde(default)]
+    q: String,
+    page: Option<usize>,
 }
 
 async fn escalations_page(
@@ -137,10 +141,22 @@ async fn escalations_page(
         Some("resolved") => EscalationStatus::Resolved,
         _ => EscalationStatus::Open,
     };
-    let escalations = state
+    let list = crate::views::ListQuery {
+        q: query.q.clone(),
+        page: query.page,
+    };
+    let found: Vec<_> = state
         .store
         .escalations(project.id, status, auth.user.id, 500)
-        .await?;
+        .await?
+        .into_iter()
+        .filter(|e| {
+            let reasons = e.reasons.to_string();
+            list.matches(&[&e.title, &e.external_id, &e.item_type, &reasons])
+        })
+        .collect();
+    let (escalations, pager) = list.page(found);
+    let keep = crate::views::kept_filters(&[("status", status.as_str())]);
     let (open, overdue, resolved) = state.store.escalation_counts(project.id).await?;
     let now = concord_store::system_now_ms();
     let done = match query.done {
@@ -151,7 +167,7 @@ async fn escalations_page(
         &state,
         "escalations.html",
         context! {
-            project, can => capabilities(role), escalations, status, now, done,
+            project, can => capabilities(role), escalations, status, now, done, pager, keep,
             counts => context! { open, overdue, resolved },
             ..base(&auth)
         },

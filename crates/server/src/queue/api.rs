@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use concord_store::{AssignmentPurpose, Submission};
+use concord_store::{AssignmentPurpose, NewAnnotation, Submission};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -17,6 +17,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/projects/{slug}/queue/next", post(queue_next))
         .route("/projects/{slug}/queue/submit", post(queue_submit))
         .route("/projects/{slug}/queue/skip", post(queue_skip))
+        .route("/projects/{slug}/queue/undo", post(queue_undo))
+        .route("/projects/{slug}/queue/correct", post(queue_correct))
         .route("/projects/{slug}/queue/mine", get(queue_mine))
         .route("/projects/{slug}/queue/team", get(queue_team))
         .route(
@@ -93,6 +95,47 @@ async fn queue_submit(
     }
     let outcome = state.store.submit(&project, &auth.user, body).await?;
     Ok(Json(json!({"outcome": outcome})))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct UndoBody {
+    pub(crate) annotation_id: i64,
+}
+
+/// Undo, first step: checks that the answer may still be undone and hands back the item
+/// (blind) with the answer given, to be corrected through `queue/correct`. Writes nothing:
+/// the answer stands until its correction arrives.
+async fn queue_undo(
+    State(state): State<AppState>,
+    ProjectAccess { auth, project, .. }: ProjectAccess<need::Annotate>,
+    Json(body): Json<UndoBody>,
+) -> AppResult<Json<Value>> {
+    let answer = state
+        .store
+        .undoable_answer(project.id, auth.user.id, body.annotation_id)
+        .await?;
+    let item = concord_store::BlindItem::from(state.store.item(project.id, answer.item_id).await?);
+    Ok(Json(json!({"item": item, "answer": answer})))
+}
+
+/// Undo, second step: the corrected answer replaces the latest one (`supersedes` names it);
+/// both stay in the history.
+async fn queue_correct(
+    State(state): State<AppState>,
+    ProjectAccess { auth, project, .. }: ProjectAccess<need::Annotate>,
+    Json(mut body): Json<NewAnnotation>,
+) -> AppResult<Json<Value>> {
+    if body.guideline_version_id.is_none() {
+        body.guideline_version_id = project.current_guideline_version_id;
+    }
+    let corrected = state
+        .store
+        .correct_last_answer(project.id, auth.user.id, body)
+        .await?;
+    Ok(Json(json!({
+        "outcome": {"annotation_id": corrected.id, "corrects": corrected.supersedes, "late": false, "replayed": false},
+        "annotation": corrected,
+    })))
 }
 
 #[derive(Deserialize)]

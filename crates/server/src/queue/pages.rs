@@ -20,6 +20,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/p/{slug}/label", get(label_page))
         .route("/p/{slug}/label/next", post(next_fragment))
+        .route("/p/{slug}/label/undo", post(undo_fragment))
         .route("/p/{slug}/my-work", get(my_work_page))
         .route("/p/{slug}/team", get(team_page))
         .route("/p/{slug}/team/{username}/resume", post(resume))
@@ -83,6 +84,43 @@ async fn next_fragment(
     render(&state, "label_item.html", ctx)
 }
 
+#[derive(Deserialize)]
+struct UndoForm {
+    annotation_id: i64,
+}
+
+/// The label page's undo: the item of the annotator's latest answer again, with that answer
+/// to pre-fill the form; what they submit then is a correction of it (`queue/correct`). When
+/// the answer can no longer be undone, the fragment says why (409).
+async fn undo_fragment(
+    State(state): State<AppState>,
+    ProjectPage { auth, project, .. }: ProjectPage<need::Annotate>,
+    Form(form): Form<UndoForm>,
+) -> AppResult<(StatusCode, Html<String>)> {
+    let answer = match state
+        .store
+        .undoable_answer(project.id, auth.user.id, form.annotation_id)
+        .await
+    {
+        Ok(answer) => answer,
+        Err(concord_store::StoreError::Conflict(reason)) => {
+            let ctx = context! { status => "undo_refused", reason };
+            return Ok((
+                StatusCode::CONFLICT,
+                render(&state, "label_item.html", ctx)?,
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let item = concord_store::BlindItem::from(state.store.item(project.id, answer.item_id).await?);
+    let progress = queue_progress(&state, project.id, auth.user.id).await?;
+    let ctx = context! {
+        status => "correcting", item, progress, answer,
+        guideline_version_id => project.current_guideline_version_id,
+    };
+    Ok((StatusCode::OK, render(&state, "label_item.html", ctx)?))
+}
+
 /// The label page's progress line: what this person did today and what the queue still holds.
 async fn queue_progress(
     state: &AppState,
@@ -106,6 +144,7 @@ async fn my_work_page(
         role,
         ..
     }: ProjectPage<need::Annotate>,
+    Query(list): Query<ListQuery>,
 ) -> AppResult<Html<String>> {
     // Someone who never took work here (a manager trying the page) has no progress yet.
     let progress = match state
@@ -117,11 +156,21 @@ async fn my_work_page(
         Err(concord_store::StoreError::NotFound(_)) => None,
         Err(e) => return Err(e.into()),
     };
-    let annotations = state.store.my_work(&project, auth.user.id, 500).await?;
+    let found: Vec<_> = state
+        .store
+        .my_work(&project, auth.user.id, 500)
+        .await?
+        .into_iter()
+        .filter(|a| {
+            let answer = a.answer.to_string();
+            list.matches(&[&a.title, &a.item_type, &answer])
+        })
+        .collect();
+    let (annotations, pager) = list.page(found);
     render(
         &state,
         "my_work.html",
-        context! { project, can => capabilities(role), progress, annotations, ..base(&auth) },
+        context! { project, can => capabilities(role), progress, annotations, pager, ..base(&auth) },
     )
 }
 

@@ -25,6 +25,10 @@ pub(crate) fn routes() -> Router<AppState> {
 struct ReleasesQuery {
     from: Option<String>,
     to: Option<String>,
+    /// Search over name, description, method and author; kept in the URL with the page.
+    #[serde(default)]
+    q: String,
+    page: Option<usize>,
 }
 
 async fn releases_page(
@@ -49,6 +53,23 @@ async fn releases_view(
     error: Option<(StatusCode, String)>,
 ) -> AppResult<(StatusCode, Html<String>)> {
     let releases = state.store.releases(project.id).await?;
+    let list = crate::views::ListQuery {
+        q: query.q.clone(),
+        page: query.page,
+    };
+    let found: Vec<_> = releases
+        .iter()
+        .filter(|r| {
+            let by = r.created_by.as_deref().unwrap_or("");
+            list.matches(&[&r.name, &r.description, &r.method, by])
+        })
+        .cloned()
+        .collect();
+    let (shown, pager) = list.page(found);
+    let keep = crate::views::kept_filters(&[
+        ("from", query.from.as_deref().unwrap_or("")),
+        ("to", query.to.as_deref().unwrap_or("")),
+    ]);
     let schema = state.store.current_schema(project.id).await?;
     let diff = match (query.from.as_deref(), query.to.as_deref()) {
         (Some(from), Some(to)) if !from.is_empty() && !to.is_empty() => {
@@ -71,7 +92,7 @@ async fn releases_view(
         state,
         "releases.html",
         context! {
-            project, can => capabilities(role), releases, diff, has_run, error => message,
+            project, can => capabilities(role), releases, shown, pager, keep, diff, has_run, error => message,
             schema => schema.definition, f => context! { from => query.from, to => query.to },
             ..base(auth)
         },

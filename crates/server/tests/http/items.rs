@@ -572,4 +572,140 @@ on_every_backend!(
     annotations_are_checked_against_the_schema_and_idempotent,
     exports_stream_every_item_with_its_annotations,
     a_large_export_streams_every_item,
+    bulk_actions_go_through_a_confirmation_on_the_page_and_one_call_in_the_api,
 );
+
+/// Bulk actions: the API takes one call per action (roles checked), the item browser shows
+/// what will change before it changes it, and gold needs a settled answer.
+async fn bulk_actions_go_through_a_confirmation_on_the_page_and_one_call_in_the_api(app: TestApp) {
+    let team = team(&app).await;
+    let project = app.store.project("catalog").await.unwrap();
+    app.import_items(project.id, ITEMS).await;
+    let id_of = |external: &'static str| {
+        let store = app.store.clone();
+        async move {
+            store
+                .item_by_external_id(project.id, external)
+                .await
+                .unwrap()
+                .id
+        }
+    };
+    let (t1, e1, t3) = (id_of("t1").await, id_of("e1").await, id_of("t3").await);
+    let bulk = |token: &str, action: &str, body: Value| {
+        app.bearer(
+            token,
+            Method::POST,
+            &format!("/api/v1/projects/catalog/items/bulk/{action}"),
+        )
+        .json(&body)
+        .send()
+    };
+
+    let (status, _) = json(
+        bulk(
+            &team.annotator,
+            "priority",
+            json!({"item_ids": [t1], "priority": 9}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "annotators cannot");
+    let (status, done) = json(
+        bulk(
+            &team.pm,
+            "priority",
+            json!({"item_ids": [t1, e1], "priority": 9}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["items"].as_array().unwrap().len(), 2);
+    let (_, page) = items_page(&app, &team.pm, "min_priority=9").await;
+    assert_eq!(ids(&page), ["t1", "e1"]);
+
+    let (status, refused) = json(
+        bulk(&team.expert, "gold", json!({"item_ids": [e1, t3]}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(
+        error_message(&refused).contains("e1") && error_message(&refused).contains("t3"),
+        "names the items without a settled answer: {refused}"
+    );
+
+    let (status, done) = json(
+        bulk(
+            &team.pm,
+            "rereview",
+            json!({"item_ids": [t3], "username": "ann"}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let (status, refused) = json(
+        bulk(
+            &team.pm,
+            "rereview",
+            json!({"item_ids": [t3], "username": "nobody"}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+
+    // The page: the first post shows what will change and changes nothing; confirming does.
+    let pm = app.sign_in("pm").await;
+    let (status, list) = text(pm.get("/p/catalog/items?type=track").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        list.contains("data-select-all") && list.contains("name=\"back\" value=\"type=track\""),
+        "{list}"
+    );
+    let (t1s, t3s) = (t1.to_string(), t3.to_string());
+    let form = [
+        ("action", "set_priority"),
+        ("priority", "4"),
+        ("item", t1s.as_str()),
+        ("item", t3s.as_str()),
+        ("back", "type=track"),
+    ];
+    let (status, confirm) = text(pm.submit("/p/catalog/items/bulk", &form).await).await;
+    assert_eq!(status, StatusCode::OK, "{confirm}");
+    assert!(
+        confirm.contains("set the priority to 4")
+            && confirm.contains("2 items")
+            && confirm.contains("Harbour Lights"),
+        "{confirm}"
+    );
+    assert_eq!(
+        app.store.item(project.id, t1).await.unwrap().priority,
+        9,
+        "not yet"
+    );
+    let mut confirmed = form.to_vec();
+    confirmed.push(("confirm", "yes"));
+    let (status, done) = text(pm.submit("/p/catalog/items/bulk", &confirmed).await).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert!(
+        done.contains("data-bulk-done") && done.contains("2 items changed"),
+        "{done}"
+    );
+    assert_eq!(app.store.item(project.id, t1).await.unwrap().priority, 4);
+    assert_eq!(app.store.item(project.id, t3).await.unwrap().priority, 4);
+    let audit = app.store.audit_log(Some(project.id), 50).await.unwrap();
+    let priority_entries = audit
+        .iter()
+        .filter(|e| e.entity == "item" && e.after.as_ref().is_some_and(|a| a["priority"] == 4))
+        .count();
+    assert_eq!(priority_entries, 2, "one audit entry per item");
+}

@@ -155,6 +155,7 @@ on_every_backend!(
     the_label_fragment_is_blind_and_the_team_page_resumes_and_limits,
     labels_go_through_the_queue_and_outside_it_only_corrections_and_overrides,
     a_retried_key_with_another_answer_is_refused_with_the_stored_answer,
+    an_annotator_undoes_their_last_answer_by_correcting_it,
 );
 
 const ANSWER_S0: &str = r#"{"decision": "NOT_VIOLATING", "severity": "S0"}"#;
@@ -504,4 +505,102 @@ async fn the_label_fragment_is_blind_and_the_team_page_resumes_and_limits(app: T
         mine.contains("Gold Track") && mine.contains("did not match"),
         "{mine}"
     );
+}
+
+/// Undo over the API and from the label page: the author reopens their latest answer and
+/// corrects it; nobody else can, and an adjudicated item is settled (409 naming why).
+async fn an_annotator_undoes_their_last_answer_by_correcting_it(app: TestApp) {
+    let project = app.project("catalog").await;
+    app.import_items(
+        project.id,
+        &ITEMS.lines().skip(1).collect::<Vec<_>>().join("\n"),
+    )
+    .await;
+    let ann = app.member(&project, "ann", Role::Annotator).await;
+    let bob = app.member(&project, "bob", Role::Annotator).await;
+    let expert = app.member(&project, "expert", Role::QaExpert).await;
+    let (ann_token, bob_token) = (app.token(&ann).await, app.token(&bob).await);
+
+    let (_, next) = call(&app, &ann_token, Method::POST, "/queue/next", json!({})).await;
+    let item_id = next["item"]["id"].as_i64().unwrap();
+    let (status, saved) = call(
+        &app,
+        &ann_token,
+        Method::POST,
+        "/queue/submit",
+        json!({"item_id": item_id, "answer": {"decision": "VIOLATING", "severity": "S3"},
+               "idempotency_key": "undo-0001"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let answer_id = saved["outcome"]["annotation_id"].as_i64().unwrap();
+
+    let undo = json!({"annotation_id": answer_id});
+    let (status, refused) = call(&app, &bob_token, Method::POST, "/queue/undo", undo.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "only the author: {refused}");
+    let (status, opened) = call(&app, &ann_token, Method::POST, "/queue/undo", undo).await;
+    assert_eq!(status, StatusCode::OK, "{opened}");
+    assert_eq!(opened["item"]["id"], item_id);
+    assert!(
+        opened["item"].get("state").is_none(),
+        "the item stays blind"
+    );
+    assert_eq!(opened["answer"]["answer"]["severity"], "S3");
+
+    let (status, corrected) = call(
+        &app,
+        &ann_token,
+        Method::POST,
+        "/queue/correct",
+        json!({"item_id": item_id, "supersedes": answer_id, "idempotency_key": "undo-0002",
+               "answer": {"decision": "NOT_VIOLATING", "severity": "S0"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{corrected}");
+    assert_eq!(corrected["annotation"]["supersedes"], answer_id);
+    assert_eq!(corrected["annotation"]["source"], "correction");
+    let corrected_id = corrected["outcome"]["annotation_id"].as_i64().unwrap();
+    let history = app.store.item_annotations(item_id).await.unwrap();
+    assert_eq!(history.len(), 2, "the undone answer stays in the history");
+
+    // The label page: the undo fragment shows the item with the answer to correct.
+    let browser = app.sign_in("ann").await;
+    let undo_page = |id: i64| {
+        let id = id.to_string();
+        browser
+            .request(Method::POST, "/p/catalog/label/undo")
+            .header("X-CSRF-Token", &browser.csrf)
+            .form(&[("annotation_id", id)])
+            .send()
+    };
+    let (status, fragment) = crate::support::text(undo_page(corrected_id).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{fragment}");
+    assert!(
+        fragment.contains("data-status=\"correcting\"")
+            && fragment.contains(&format!("data-supersedes=\"{corrected_id}\""))
+            && fragment.contains("NOT_VIOLATING"),
+        "{fragment}"
+    );
+
+    // Once an expert decided the item, the answer is settled.
+    app.store
+        .adjudicate(
+            project.id,
+            item_id,
+            expert.id,
+            concord_store::NewAdjudication {
+                answer: json!({"decision": "VIOLATING", "severity": "S2"}),
+                rationale: "Threat".into(),
+                ..concord_store::NewAdjudication::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (status, fragment) = crate::support::text(undo_page(corrected_id).await.unwrap()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        fragment.contains("data-undo-refused") && fragment.contains("adjudicated"),
+        "{fragment}"
+    );
+    assert_eq!(app.store.item_annotations(item_id).await.unwrap().len(), 2);
 }

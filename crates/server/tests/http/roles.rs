@@ -277,6 +277,24 @@ fn request_for(method: &str, path: &str, n: usize) -> (String, Option<Vec<u8>>) 
             String::new(),
             body(json!({"item_id": 1, "reason": "role test"})),
         ),
+        ("post", "/projects/{slug}/items/bulk/priority") => {
+            (String::new(), body(json!({"item_ids": [1], "priority": 3})))
+        }
+        ("post", "/projects/{slug}/items/bulk/rereview") => (
+            String::new(),
+            body(json!({"item_ids": [1], "username": SPARE})),
+        ),
+        ("post", "/projects/{slug}/items/bulk/gold") => {
+            (String::new(), body(json!({"item_ids": [1]})))
+        }
+        ("post", "/projects/{slug}/queue/undo") => {
+            (String::new(), body(json!({"annotation_id": 1})))
+        }
+        ("post", "/projects/{slug}/queue/correct") => (
+            String::new(),
+            body(json!({"item_id": 1, "supersedes": 1,
+                        "answer": {"decision": "NOT_VIOLATING", "severity": "S0"}})),
+        ),
         ("post", "/projects/{slug}/assignments") => (
             String::new(),
             body(json!({"item_id": 1, "username": SPARE, "purpose": "rereview"})),
@@ -320,7 +338,8 @@ fn request_for(method: &str, path: &str, n: usize) -> (String, Option<Vec<u8>>) 
 async fn prepare(app: &TestApp, world: &World, method: &str, path: &str) {
     let project = world.project.id;
     match (method, path) {
-        ("delete", "/projects/{slug}/members/{username}") => app
+        ("delete", "/projects/{slug}/members/{username}")
+        | ("post", "/projects/{slug}/items/bulk/rereview") => app
             .store
             .set_member(project, SPARE, Role::Annotator, None)
             .await
@@ -366,6 +385,23 @@ async fn prepare(app: &TestApp, world: &World, method: &str, path: &str) {
                         query: "SELECT count(*) AS n FROM items".into(),
                     },
                     1,
+                )
+                .await
+                .unwrap();
+        }
+        // Gold needs a settled answer: an adjudication by someone who never labels here.
+        ("post", "/projects/{slug}/items/bulk/gold") => {
+            let spare = app.store.user_by_name(SPARE).await.unwrap();
+            app.store
+                .adjudicate(
+                    project,
+                    world.item_id,
+                    spare.id,
+                    concord_store::NewAdjudication {
+                        answer: json!({"decision": "NOT_VIOLATING", "severity": "S0"}),
+                        rationale: "role test".into(),
+                        ..concord_store::NewAdjudication::default()
+                    },
                 )
                 .await
                 .unwrap();
@@ -422,9 +458,15 @@ async fn every_api_route_answers_each_role_as_its_access_says(app: TestApp) {
             let (status, answer) = text(request.send().await.unwrap()).await;
             // These need a state the caller is not in (a lease, a paused annotator): an
             // allowed caller gets past authorisation to the store's 409, which says why.
-            let needs_state = ["/queue/submit", "/queue/skip", "/resume"]
-                .iter()
-                .any(|end| route.path.ends_with(end));
+            let needs_state = [
+                "/queue/submit",
+                "/queue/skip",
+                "/queue/undo",
+                "/queue/correct",
+                "/resume",
+            ]
+            .iter()
+            .any(|end| route.path.ends_with(end));
             let conflict_past_auth =
                 needs_state && expect == Expect::Allowed && status == StatusCode::CONFLICT;
             if !conflict_past_auth && !answers_as_expected(status, &expect) {

@@ -642,7 +642,144 @@ async fn items_belong_to_one_project(store: TestStore) {
     assert_eq!(every_item(&store, books.id).await.len(), 3);
 }
 
+/// The item browser's bulk actions: each changes every selected item in one transaction with
+/// one audit entry per item, and a selection it cannot take whole changes nothing.
+async fn bulk_actions_change_every_selected_item_with_one_audit_entry_each(store: TestStore) {
+    use concord_store::{BulkAction, NewAdjudication};
+    let project = fixtures::project(&store, "bulk").await;
+    fixtures::import_items(
+        &store,
+        project.id,
+        "items.csv",
+        &fixtures::tracks_csv(3),
+        OnConflict::Error,
+    )
+    .await
+    .unwrap();
+    let ids: Vec<i64> = every_item(&store, project.id)
+        .await
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    let manager = fixtures::user(&store, "bulk-manager").await;
+    let ana = fixtures::user(&store, "bulk-ana").await;
+    let audited = |entity: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .audit_log(Some(project.id), 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| {
+                    e.entity == entity && e.after.as_ref().is_some_and(|a| a["bulk"] == true)
+                })
+                .count()
+        }
+    };
+
+    let done = store
+        .bulk_items(
+            project.id,
+            vec![ids[1], ids[0], ids[0]],
+            BulkAction::SetPriority(7),
+            manager.id,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        done.items.iter().map(|i| i.id).collect::<Vec<_>>(),
+        [ids[0], ids[1]]
+    );
+    let priorities: Vec<i64> = every_item(&store, project.id)
+        .await
+        .iter()
+        .map(|i| i.priority)
+        .collect();
+    assert_eq!(priorities[..2], [7, 7]);
+    assert_ne!(priorities[2], 7);
+    assert_eq!(audited("item").await, 2, "one audit entry per item");
+
+    store
+        .bulk_items(
+            project.id,
+            vec![ids[0], ids[2]],
+            BulkAction::Rereview {
+                annotator_id: ana.id,
+            },
+            manager.id,
+        )
+        .await
+        .unwrap();
+    assert_eq!(audited("assignment").await, 2);
+
+    // Gold needs a settled answer: item 1 has one (adjudicated), item 2 has none.
+    let expert = fixtures::user(&store, "bulk-expert").await;
+    store
+        .adjudicate(
+            project.id,
+            ids[1],
+            expert.id,
+            NewAdjudication {
+                answer: fixtures::answer("VIOLATING", "S3"),
+                rationale: "Slur in the chorus".into(),
+                ..NewAdjudication::default()
+            },
+        )
+        .await
+        .unwrap();
+    let err = store
+        .bulk_items(
+            project.id,
+            vec![ids[1], ids[2]],
+            BulkAction::MarkGold,
+            manager.id,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Invalid(_)) && err.to_string().contains("item-00003"),
+        "names the item without an answer: {err}"
+    );
+    assert!(
+        !store.item(project.id, ids[1]).await.unwrap().is_gold,
+        "nothing changed"
+    );
+    store
+        .bulk_items(project.id, vec![ids[1]], BulkAction::MarkGold, manager.id)
+        .await
+        .unwrap();
+    let gold = store.item(project.id, ids[1]).await.unwrap();
+    assert!(gold.is_gold);
+    assert_eq!(gold.gold_answer, Some(fixtures::answer("VIOLATING", "S3")));
+
+    let err = store
+        .bulk_items(
+            project.id,
+            vec![ids[2], 987_654],
+            BulkAction::SetPriority(1),
+            manager.id,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(_)) && err.to_string().contains("987654"),
+        "{err}"
+    );
+    assert_ne!(
+        store.item(project.id, ids[2]).await.unwrap().priority,
+        1,
+        "nothing changed"
+    );
+    let err = store
+        .bulk_items(project.id, vec![], BulkAction::MarkGold, manager.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+}
+
 on_every_backend!(
+    bulk_actions_change_every_selected_item_with_one_audit_entry_each,
     items_from_a_csv_file_are_published_with_their_fields,
     items_from_a_jsonl_file_keep_their_gold_answers,
     a_gold_answer_that_breaks_the_schema_rejects_the_file_naming_line_and_field,

@@ -1240,7 +1240,159 @@ async fn an_exposure_limit_out_of_range_is_refused_naming_the_field(store: TestS
     }
 }
 
+/// The label page's undo: the author replaces their latest answer by a correction. Both stay
+/// in the history, the correction takes no slot and counts no second time, and it is refused
+/// for someone else's answer, an earlier answer, or an item settled by adjudication.
+async fn the_author_undoes_their_latest_answer_by_a_correction_that_counts_once(store: TestStore) {
+    let project = project_with(&store, "undo", json!({"overlap": 2}), &tracks(3)).await;
+    let people = annotators(&store, "undo-", 3).await;
+    let (ana, bob, expert) = (&people[0], &people[1], &people[2]);
+    let first = leased(store.next_item(&project, ana).await.unwrap())
+        .item
+        .id;
+    let said = label(
+        &store,
+        &project,
+        ana,
+        first,
+        "VIOLATING",
+        "S3",
+        "undo-key-1",
+    )
+    .await;
+    let correction =
+        |supersedes: Id, decision: &str, severity: &str| concord_store::NewAnnotation {
+            supersedes: Some(supersedes),
+            ..fixtures::annotation(first, fixtures::answer(decision, severity))
+        };
+
+    let err = store
+        .correct_last_answer(
+            project.id,
+            bob.id,
+            correction(said.annotation_id, "NOT_VIOLATING", "S0"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(_)) && err.to_string().contains("not your latest"),
+        "only the author: {err}"
+    );
+
+    assert_eq!(
+        store
+            .undoable_answer(project.id, ana.id, said.annotation_id)
+            .await
+            .unwrap()
+            .answer,
+        fixtures::answer("VIOLATING", "S3"),
+        "the undo shows the answer given"
+    );
+    let corrected = store
+        .correct_last_answer(
+            project.id,
+            ana.id,
+            correction(said.annotation_id, "NOT_VIOLATING", "S0"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(corrected.supersedes, Some(said.annotation_id));
+    assert_eq!(
+        corrected.source,
+        concord_store::AnnotationSource::Correction
+    );
+    let history: Vec<(Id, Option<Id>)> = store
+        .item_annotations(first)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| (a.id, a.supersedes))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (said.annotation_id, None),
+            (corrected.id, Some(said.annotation_id))
+        ],
+        "the undone answer stays in the history"
+    );
+    let progress = store.annotator_progress(project.id, ana.id).await.unwrap();
+    assert_eq!(
+        (progress.done_today, progress.done_total),
+        (1, 1),
+        "counted once"
+    );
+    assert_eq!(
+        store
+            .queue_integrity(project.id)
+            .await
+            .unwrap()
+            .items_over_overlap,
+        0
+    );
+    assert_eq!(
+        leased(store.next_item(&project, bob).await.unwrap())
+            .item
+            .id,
+        first,
+        "the correction took no second slot: the item still waits for its second label"
+    );
+
+    // Ana's next answer is now her latest: the corrected one can no longer be undone.
+    let second = leased(store.next_item(&project, ana).await.unwrap())
+        .item
+        .id;
+    let later = label(
+        &store,
+        &project,
+        ana,
+        second,
+        "VIOLATING",
+        "S1",
+        "undo-key-2",
+    )
+    .await;
+    let err = store
+        .correct_last_answer(
+            project.id,
+            ana.id,
+            correction(corrected.id, "VIOLATING", "S2"),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("latest"), "{err}");
+
+    // Once an expert has decided the item, the answer is settled.
+    store
+        .adjudicate(
+            project.id,
+            second,
+            expert.id,
+            concord_store::NewAdjudication {
+                answer: fixtures::answer("VIOLATING", "S2"),
+                rationale: "Threat against a named person".into(),
+                ..concord_store::NewAdjudication::default()
+            },
+        )
+        .await
+        .unwrap();
+    let err = store
+        .undoable_answer(project.id, ana.id, later.annotation_id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(_)) && err.to_string().contains("adjudicated"),
+        "{err}"
+    );
+    assert_eq!(
+        store.item_annotations(second).await.unwrap().len(),
+        1,
+        "nothing written"
+    );
+}
+
 on_every_backend!(
+    the_author_undoes_their_latest_answer_by_a_correction_that_counts_once,
     sixty_four_annotators_asking_at_once_never_exceed_the_overlap,
     annotators_leasing_and_submitting_at_once_keep_every_item_within_its_overlap,
     an_annotator_never_gets_the_same_item_twice_and_a_reload_resumes_the_lease,
