@@ -5,6 +5,8 @@ mod agreement;
 mod case;
 mod consensus;
 mod demo;
+mod dsa;
+mod foreign;
 mod item_rows;
 mod model;
 mod platform;
@@ -56,7 +58,8 @@ enum Command {
     /// Create and list projects, manage members.
     #[command(subcommand)]
     Project(platform::ProjectCommand),
-    /// Import items (or existing annotations) from CSV or JSONL, all or nothing.
+    /// Import items (or existing annotations) from CSV or JSONL, or another tool's export
+    /// (`--from label-studio|toloka`), all or nothing.
     Import(platform::ImportArgs),
     /// Export a project's items with their annotations (JSONL or CSV), streamed.
     Export(platform::ExportArgs),
@@ -65,6 +68,9 @@ enum Command {
     Release(release::ReleaseCommand),
     /// Run one read-only SQL query over the documented views (see docs/sql.md).
     Sql(sql::SqlArgs),
+    /// DSA statements of reasons from adjudicated decisions (EU Transparency Database format).
+    #[command(subcommand)]
+    Dsa(dsa::DsaCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -89,6 +95,7 @@ fn main() -> std::process::ExitCode {
         Command::Export(args) => platform::export(args),
         Command::Release(command) => release::run(command),
         Command::Sql(args) => sql::run(args),
+        Command::Dsa(command) => dsa::run(command),
     };
     match outcome {
         Ok(code) => code,

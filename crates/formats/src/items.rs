@@ -889,7 +889,7 @@ fn annotation_from_object(
 }
 
 /// Milliseconds since 1970 from digits, `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS[.fff][Z]` (UTC).
-fn parse_time(text: &str) -> Option<i64> {
+pub(crate) fn parse_time(text: &str) -> Option<i64> {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text.parse().ok();
     }

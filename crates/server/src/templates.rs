@@ -31,6 +31,7 @@ pub fn environment() -> Environment<'static> {
         "items.html",
         "item.html",
         "import.html",
+        "_foreign_report.html",
         "job.html",
         "account.html",
         "users.html",

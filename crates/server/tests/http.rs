@@ -38,3 +38,9 @@ mod layering;
 
 #[path = "http/models.rs"]
 mod models;
+
+#[path = "http/foreign.rs"]
+mod foreign;
+
+#[path = "http/dsa.rs"]
+mod dsa;

@@ -8,6 +8,7 @@ mod activity;
 mod adjudications;
 mod bulk;
 mod consensus;
+mod dsa;
 mod escalations;
 mod revisions;
 
@@ -17,5 +18,6 @@ pub use consensus::{
     AnnotatorFact, AnnotatorQuality, ConsensusInput, ConsensusRun, ConsensusWrite, ItemConsensus,
     ItemFact, LabelFact, LabelFacts, NewItemConsensus,
 };
+pub use dsa::DecisionFacts;
 pub use escalations::{Escalation, NewEscalation};
 pub use revisions::RevisionCandidate;
