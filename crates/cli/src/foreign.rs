@@ -49,8 +49,7 @@ pub async fn import(store: &Store, options: Options) -> Result<ExitCode> {
         mapping.item_type = options.item_type.clone();
     }
     let label = options.file.display().to_string();
-    let bytes =
-        std::fs::read(&options.file).with_context(|| format!("reading {label}"))?;
+    let bytes = std::fs::read(&options.file).with_context(|| format!("reading {label}"))?;
     let export = read_export(options.tool.into(), &label, &bytes, &mapping)?;
     let report = store
         .import_foreign(&project, &export, &mapping, options.dry_run, None)
@@ -86,7 +85,10 @@ pub fn render(report: &ForeignReport) -> String {
     if !report.annotators.is_empty() {
         out += "annotators:\n";
         for a in &report.annotators {
-            out += &format!("  {} → {} ({} annotations)\n", a.source, a.annotator, a.annotations);
+            out += &format!(
+                "  {} → {} ({} annotations)\n",
+                a.source, a.annotator, a.annotations
+            );
         }
     }
     if !report.fields.is_empty() {
@@ -108,7 +110,10 @@ pub fn render(report: &ForeignReport) -> String {
         }
     }
     for ignored in &report.ignored {
-        out += &format!("not imported: field {}: {}\n", ignored.field, ignored.reason);
+        out += &format!(
+            "not imported: field {}: {}\n",
+            ignored.field, ignored.reason
+        );
     }
     for skipped in &report.skipped {
         out += &format!("skipped: {}: {}\n", skipped.place, skipped.reason);

@@ -89,7 +89,8 @@ pub const DECISION_PROVISION: [&str; 4] = [
     "DECISION_PROVISION_PARTIAL_TERMINATION",
     "DECISION_PROVISION_TOTAL_TERMINATION",
 ];
-pub const DECISION_ACCOUNT: [&str; 2] = ["DECISION_ACCOUNT_SUSPENDED", "DECISION_ACCOUNT_TERMINATED"];
+pub const DECISION_ACCOUNT: [&str; 2] =
+    ["DECISION_ACCOUNT_SUSPENDED", "DECISION_ACCOUNT_TERMINATED"];
 pub const DECISION_GROUND: [&str; 2] = [
     "DECISION_GROUND_ILLEGAL_CONTENT",
     "DECISION_GROUND_INCOMPATIBLE_CONTENT",
@@ -137,8 +138,8 @@ pub const AUTOMATED_DECISION: [&str; 3] = [
 ];
 /// EU and EEA member states (ISO 3166-1 alpha-2).
 pub const EEA: [&str; 30] = [
-    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE",
-    "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK", "IS", "LI", "NO",
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT",
+    "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK", "IS", "LI", "NO",
 ];
 
 /// A statement that does not fit the schema: which one (its item) and which field.
@@ -161,9 +162,7 @@ fn one_of(value: &str, allowed: &[&str]) -> Result<(), String> {
 fn text(value: &str, max: usize) -> Result<(), String> {
     match value.trim().is_empty() {
         true => Err("is required".into()),
-        false if value.chars().count() > max => {
-            Err(format!("is longer than {max} characters"))
-        }
+        false if value.chars().count() > max => Err(format!("is longer than {max} characters")),
         false => Ok(()),
     }
 }
@@ -202,10 +201,15 @@ impl Statement {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !puid_ok {
-            return Err(fail("puid", "must be 1–500 characters of A-Z a-z 0-9 _ -".into()));
+            return Err(fail(
+                "puid",
+                "must be 1–500 characters of A-Z a-z 0-9 _ -".into(),
+            ));
         }
         let restrictions = [
-            self.decision_visibility.as_ref().is_some_and(|v| !v.is_empty()),
+            self.decision_visibility
+                .as_ref()
+                .is_some_and(|v| !v.is_empty()),
             self.decision_monetary.is_some(),
             self.decision_provision.is_some(),
             self.decision_account.is_some(),
@@ -220,9 +224,21 @@ impl Statement {
             one_of(v, &DECISION_VISIBILITY).map_err(|m| fail("decision_visibility", m))?;
         }
         let optional = [
-            ("decision_monetary", &self.decision_monetary, &DECISION_MONETARY[..]),
-            ("decision_provision", &self.decision_provision, &DECISION_PROVISION[..]),
-            ("decision_account", &self.decision_account, &DECISION_ACCOUNT[..]),
+            (
+                "decision_monetary",
+                &self.decision_monetary,
+                &DECISION_MONETARY[..],
+            ),
+            (
+                "decision_provision",
+                &self.decision_provision,
+                &DECISION_PROVISION[..],
+            ),
+            (
+                "decision_account",
+                &self.decision_account,
+                &DECISION_ACCOUNT[..],
+            ),
         ];
         for (field, value, allowed) in optional {
             if let Some(v) = value {
@@ -232,12 +248,28 @@ impl Statement {
         one_of(&self.decision_ground, &DECISION_GROUND).map_err(|m| fail("decision_ground", m))?;
         let grounds = match self.decision_ground.as_str() {
             "DECISION_GROUND_ILLEGAL_CONTENT" => [
-                ("illegal_content_legal_ground", &self.illegal_content_legal_ground, 500),
-                ("illegal_content_explanation", &self.illegal_content_explanation, 2000),
+                (
+                    "illegal_content_legal_ground",
+                    &self.illegal_content_legal_ground,
+                    500,
+                ),
+                (
+                    "illegal_content_explanation",
+                    &self.illegal_content_explanation,
+                    2000,
+                ),
             ],
             _ => [
-                ("incompatible_content_ground", &self.incompatible_content_ground, 500),
-                ("incompatible_content_explanation", &self.incompatible_content_explanation, 2000),
+                (
+                    "incompatible_content_ground",
+                    &self.incompatible_content_ground,
+                    500,
+                ),
+                (
+                    "incompatible_content_explanation",
+                    &self.incompatible_content_explanation,
+                    2000,
+                ),
             ],
         };
         for (field, value, max) in grounds {
@@ -389,22 +421,49 @@ mod tests {
     fn a_statement_that_fits_the_schema_passes_and_each_misfit_names_its_field() {
         statement().validate("t1").unwrap();
         let cases: Vec<(Box<dyn Fn(&mut Statement)>, &str)> = vec![
-            (Box::new(|s| s.category = "STATEMENT_CATEGORY_PORNOGRAPHY_OR_SEXUALIZED_CONTENT".into()), "category"),
-            (Box::new(|s| s.decision_visibility = None), "decision_visibility"),
-            (Box::new(|s| s.incompatible_content_ground = Some(" ".into())), "incompatible_content_ground"),
-            (Box::new(|s| s.territorial_scope = vec!["US".into()]), "territorial_scope"),
-            (Box::new(|s| s.content_date = "1999-12-31".into()), "content_date"),
+            (
+                Box::new(|s| {
+                    s.category = "STATEMENT_CATEGORY_PORNOGRAPHY_OR_SEXUALIZED_CONTENT".into()
+                }),
+                "category",
+            ),
+            (
+                Box::new(|s| s.decision_visibility = None),
+                "decision_visibility",
+            ),
+            (
+                Box::new(|s| s.incompatible_content_ground = Some(" ".into())),
+                "incompatible_content_ground",
+            ),
+            (
+                Box::new(|s| s.territorial_scope = vec!["US".into()]),
+                "territorial_scope",
+            ),
+            (
+                Box::new(|s| s.content_date = "1999-12-31".into()),
+                "content_date",
+            ),
             (Box::new(|s| s.puid = "concord/1".into()), "puid"),
-            (Box::new(|s| s.decision_facts = "x".repeat(5001)), "decision_facts"),
-            (Box::new(|s| s.content_language = Some("en".into())), "content_language"),
-            (Box::new(|s| s.automated_detection = "yes".into()), "automated_detection"),
+            (
+                Box::new(|s| s.decision_facts = "x".repeat(5001)),
+                "decision_facts",
+            ),
+            (
+                Box::new(|s| s.content_language = Some("en".into())),
+                "content_language",
+            ),
+            (
+                Box::new(|s| s.automated_detection = "yes".into()),
+                "automated_detection",
+            ),
         ];
         for (change, field) in cases {
             let mut s = statement();
             change(&mut s);
             let err = s.validate("t1").unwrap_err();
             assert_eq!(err.field, field, "{err}");
-            assert!(err.to_string().starts_with("item t1 (concord-podcasts-17): field "), "{err}");
+            let expected = format!("item t1 ({}): field {field}: ", s.puid);
+            assert!(err.to_string().starts_with(&expected), "{err}");
         }
     }
 
@@ -412,13 +471,24 @@ mod tests {
     fn statements_are_written_as_json_and_as_csv_with_the_api_field_names() {
         let json = write_statements(Vec::new(), &[statement()], StatementFormat::Json).unwrap();
         let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
-        assert_eq!(value[0]["category"], "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH");
-        assert_eq!(value[0]["territorial_scope"], serde_json::json!(["DE", "FR"]));
+        assert_eq!(
+            value[0]["category"],
+            "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH"
+        );
+        assert_eq!(
+            value[0]["territorial_scope"],
+            serde_json::json!(["DE", "FR"])
+        );
         assert!(value[0].get("decision_monetary").is_none());
         let csv = write_statements(Vec::new(), &[statement()], StatementFormat::Csv).unwrap();
         let text = String::from_utf8(csv).unwrap();
         let mut reader = csv::Reader::from_reader(text.as_bytes());
-        let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect();
         assert_eq!(header, FIELDS);
         let row = reader.records().next().unwrap().unwrap();
         assert_eq!(&row[0], "concord-podcasts-17");

@@ -36,9 +36,7 @@ impl std::str::FromStr for Source {
         match s.to_ascii_lowercase().replace('-', "_").as_str() {
             "label_studio" | "labelstudio" => Ok(Source::LabelStudio),
             "toloka" | "crowd_kit" | "crowdkit" => Ok(Source::Toloka),
-            other => Err(format!(
-                "unknown source '{other}' (label-studio, toloka)"
-            )),
+            other => Err(format!("unknown source '{other}' (label-studio, toloka)")),
         }
     }
 }
@@ -220,7 +218,12 @@ fn read_label_studio(
     let mut seen = std::collections::HashMap::new();
     for (n, task) in tasks.iter().enumerate() {
         let Value::Object(task) = task else {
-            return Err(error(file, &format!("task {}", n + 1), "task", "is not an object"));
+            return Err(error(
+                file,
+                &format!("task {}", n + 1),
+                "task",
+                "is not an object",
+            ));
         };
         let place = match task.get("id") {
             Some(id) => format!("task {} (id {})", n + 1, scalar_text(id)),
@@ -242,7 +245,9 @@ fn read_label_studio(
         for (k, annotation) in array(file, &place, task, "annotations")?.iter().enumerate() {
             let at = format!("{place}, annotation {}", k + 1);
             if annotation.get("was_cancelled").and_then(Value::as_bool) == Some(true) {
-                export.skipped.push((at, "cancelled in Label Studio".into()));
+                export
+                    .skipped
+                    .push((at, "cancelled in Label Studio".into()));
                 continue;
             }
             export
@@ -284,7 +289,12 @@ fn task_id(
         Some(field) => Some((
             field.as_str(),
             data.get(field).ok_or_else(|| {
-                error(file, place, &format!("data.{field}"), "missing (the mapping's item_id)")
+                error(
+                    file,
+                    place,
+                    &format!("data.{field}"),
+                    "missing (the mapping's item_id)",
+                )
             })?,
         )),
         None => ["id", "item_id"]
@@ -301,7 +311,12 @@ fn task_id(
         _ => String::new(),
     };
     if id.is_empty() {
-        return Err(error(file, place, field, "the item id is empty or not text"));
+        return Err(error(
+            file,
+            place,
+            field,
+            "the item id is empty or not text",
+        ));
     }
     Ok(id)
 }
@@ -334,14 +349,26 @@ fn ls_annotation(
         Some(Value::Object(user)) => match (user.get("email"), user.get("id")) {
             (Some(Value::String(email)), _) if !email.is_empty() => email.clone(),
             (_, Some(Value::Number(id))) => id.to_string(),
-            _ => return Err(error(file, place, "completed_by", "has neither email nor id")),
+            _ => {
+                return Err(error(
+                    file,
+                    place,
+                    "completed_by",
+                    "has neither email nor id",
+                ));
+            }
         },
         _ => return Err(error(file, place, "completed_by", "missing")),
     };
     let created_at = match annotation.get("created_at") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(parse_time(s.trim()).ok_or_else(|| {
-            error(file, place, "created_at", format!("{s:?} is not a UTC time"))
+            error(
+                file,
+                place,
+                "created_at",
+                format!("{s:?} is not a UTC time"),
+            )
         })?),
         Some(_) => return Err(error(file, place, "created_at", "is not a time")),
     };
@@ -399,7 +426,12 @@ fn ls_results(
     for (r, result) in array(file, place, object, "result")?.iter().enumerate() {
         let field_path = format!("result[{r}]");
         let Some(field) = result.get("from_name").and_then(Value::as_str) else {
-            return Err(error(file, place, &format!("{field_path}.from_name"), "missing"));
+            return Err(error(
+                file,
+                place,
+                &format!("{field_path}.from_name"),
+                "missing",
+            ));
         };
         let kind_name = result.get("type").and_then(Value::as_str).unwrap_or("");
         let value = result.get("value").cloned().unwrap_or(Value::Null);
@@ -460,12 +492,7 @@ fn taxonomy(value: Option<&Value>) -> Option<Vec<String>> {
     value?
         .as_array()?
         .iter()
-        .map(|path| {
-            path.as_array()?
-                .last()?
-                .as_str()
-                .map(str::to_owned)
-        })
+        .map(|path| path.as_array()?.last()?.as_str().map(str::to_owned))
         .collect()
 }
 
@@ -485,7 +512,11 @@ struct TolokaColumns {
     submitted: Option<usize>,
 }
 
-fn toloka_columns(file: &str, header: &[String], mapping: &Mapping) -> Result<TolokaColumns, ForeignError> {
+fn toloka_columns(
+    file: &str,
+    header: &[String],
+    mapping: &Mapping,
+) -> Result<TolokaColumns, ForeignError> {
     let mut columns = TolokaColumns {
         input: Vec::new(),
         output: Vec::new(),
@@ -524,7 +555,10 @@ fn toloka_columns(file: &str, header: &[String], mapping: &Mapping) -> Result<To
         ));
     }
     if columns.output.is_empty() {
-        return Err(header_error("OUTPUT", "no OUTPUT: column, so no answers".into()));
+        return Err(header_error(
+            "OUTPUT",
+            "no OUTPUT: column, so no answers".into(),
+        ));
     }
     columns.item = match &mapping.item_id {
         Some(name) => columns
@@ -609,7 +643,12 @@ fn read_toloka(file: &str, bytes: &[u8], mapping: &Mapping) -> Result<SourceExpo
         }
         let id = cell(columns.item).to_owned();
         if id.is_empty() {
-            return Err(error(file, &place, &header[columns.item], "the item id is empty"));
+            return Err(error(
+                file,
+                &place,
+                &header[columns.item],
+                "the item id is empty",
+            ));
         }
         let worker = cell(columns.worker).to_owned();
         if worker.is_empty() {
@@ -642,7 +681,12 @@ fn read_toloka(file: &str, bytes: &[u8], mapping: &Mapping) -> Result<SourceExpo
             match i.map(&cell).filter(|s| !s.is_empty()) {
                 None => Ok(None),
                 Some(text) => parse_time(text).map(Some).ok_or_else(|| {
-                    error(file, &place, &format!("ASSIGNMENT:{name}"), format!("{text:?} is not a UTC time"))
+                    error(
+                        file,
+                        &place,
+                        &format!("ASSIGNMENT:{name}"),
+                        format!("{text:?} is not a UTC time"),
+                    )
                 }),
             }
         };
@@ -664,7 +708,10 @@ fn read_toloka(file: &str, bytes: &[u8], mapping: &Mapping) -> Result<SourceExpo
 }
 
 /// Non-empty cells as source values; a JSON list cell holds several values.
-fn cells_values<'a>(columns: &[(usize, String)], cell: &impl Fn(usize) -> &'a str) -> Vec<SourceValue> {
+fn cells_values<'a>(
+    columns: &[(usize, String)],
+    cell: &impl Fn(usize) -> &'a str,
+) -> Vec<SourceValue> {
     columns
         .iter()
         .filter_map(|(i, name)| {
@@ -713,8 +760,11 @@ mod tests {
         assert_eq!(first.user, "ana@example.com");
         assert_eq!(first.time_spent_ms, Some(12_500));
         assert_eq!(first.created_at, Some(1_705_314_030_000));
-        let kinds: Vec<(&str, ValueKind)> =
-            first.values.iter().map(|v| (v.field.as_str(), v.kind)).collect();
+        let kinds: Vec<(&str, ValueKind)> = first
+            .values
+            .iter()
+            .map(|v| (v.field.as_str(), v.kind))
+            .collect();
         assert_eq!(
             kinds,
             [
@@ -725,7 +775,13 @@ mod tests {
             ]
         );
         // Two spans of the same labels field merge into one value list.
-        assert_eq!(first.values[1].values, ["Hate against protected groups", "Targeted harassment, doxxing"]);
+        assert_eq!(
+            first.values[1].values,
+            [
+                "Hate against protected groups",
+                "Targeted harassment, doxxing"
+            ]
+        );
         assert_eq!(first.values[2].values, ["4"]);
         // completed_by as a bare id.
         assert_eq!(export.annotations[1].user, "7");
@@ -738,22 +794,44 @@ mod tests {
     fn a_bad_label_studio_export_names_the_task_and_field() {
         let bad = br#"[{"id": 1, "data": {"id": "a"}, "annotations": []},
             {"id": 2, "data": {"id": "b"}, "annotations": [{"completed_by": 3, "result": [
-              {"from_name": "decision", "type": "polygonlabels2d", "value": {}}]}]}]"#;
-        let err = read_export(Source::LabelStudio, "ls.json", bad, &Mapping::default())
-            .unwrap_err();
+              {"from_name": "decision", "type": "labels", "value": {}}]}]}]"#;
+        let err =
+            read_export(Source::LabelStudio, "ls.json", bad, &Mapping::default()).unwrap_err();
         assert_eq!(err.place, "task 2 (id 2), annotation 1");
         assert_eq!(err.field, "result[0].value");
+        let unknown = br#"[{"id": 1, "data": {"id": "a"}, "annotations": [{"completed_by": 3,
+            "result": [{"from_name": "box", "type": "videorectangle", "value": {}}]}]}]"#;
+        let err =
+            read_export(Source::LabelStudio, "ls.json", unknown, &Mapping::default()).unwrap_err();
+        assert_eq!(err.field, "result[0].type");
+        assert!(
+            err.message.contains("\"videorectangle\" is not read"),
+            "{err}"
+        );
         let missing_user = br#"[{"id": 1, "data": {"id": "a"}, "annotations": [{"result": []}]}]"#;
-        let err = read_export(Source::LabelStudio, "ls.json", missing_user, &Mapping::default())
-            .unwrap_err();
-        assert_eq!(err.to_string(), "ls.json: task 1 (id 1), annotation 1: field completed_by: missing");
+        let err = read_export(
+            Source::LabelStudio,
+            "ls.json",
+            missing_user,
+            &Mapping::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ls.json: task 1 (id 1), annotation 1: field completed_by: missing"
+        );
         let twice = br#"[{"id": 1, "data": {"id": "a"}}, {"id": 2, "data": {"id": "a"}}]"#;
-        let err = read_export(Source::LabelStudio, "ls.json", twice, &Mapping::default())
-            .unwrap_err();
+        let err =
+            read_export(Source::LabelStudio, "ls.json", twice, &Mapping::default()).unwrap_err();
         assert!(err.message.contains("first in task 1"), "{err}");
         let not_json = b"[{\"id\": 1,\n \"data\": }]";
-        let err = read_export(Source::LabelStudio, "ls.json", not_json, &Mapping::default())
-            .unwrap_err();
+        let err = read_export(
+            Source::LabelStudio,
+            "ls.json",
+            not_json,
+            &Mapping::default(),
+        )
+        .unwrap_err();
         assert_eq!(err.place, "line 2");
     }
 
@@ -785,13 +863,23 @@ mod tests {
     fn a_bad_toloka_tsv_names_the_line_and_column() {
         let no_worker = b"INPUT:id\tOUTPUT:decision\nx\tVIOLATING\n";
         let err = read_export(Source::Toloka, "t.tsv", no_worker, &Mapping::default()).unwrap_err();
-        assert_eq!((err.place.as_str(), err.field.as_str()), ("line 1", "ASSIGNMENT:worker_id"));
-        let ragged = b"INPUT:id\tOUTPUT:decision\tASSIGNMENT:worker_id\nx\tVIOLATING\tw1\ny\tVIOLATING\n";
+        assert_eq!(
+            (err.place.as_str(), err.field.as_str()),
+            ("line 1", "ASSIGNMENT:worker_id")
+        );
+        let ragged =
+            b"INPUT:id\tOUTPUT:decision\tASSIGNMENT:worker_id\nx\tVIOLATING\tw1\ny\tVIOLATING\n";
         let err = read_export(Source::Toloka, "t.tsv", ragged, &Mapping::default()).unwrap_err();
-        assert_eq!(err.to_string(), "t.tsv: line 3: field row: 2 fields, the header has 3");
+        assert_eq!(
+            err.to_string(),
+            "t.tsv: line 3: field row: 2 fields, the header has 3"
+        );
         let bad_time = b"INPUT:id\tOUTPUT:decision\tASSIGNMENT:worker_id\tASSIGNMENT:submitted\nx\tV\tw1\tyesterday\n";
         let err = read_export(Source::Toloka, "t.tsv", bad_time, &Mapping::default()).unwrap_err();
-        assert_eq!((err.place.as_str(), err.field.as_str()), ("line 2", "ASSIGNMENT:submitted"));
+        assert_eq!(
+            (err.place.as_str(), err.field.as_str()),
+            ("line 2", "ASSIGNMENT:submitted")
+        );
         let which_id = b"INPUT:a\tINPUT:b\tOUTPUT:decision\tASSIGNMENT:worker_id\nx\ty\tV\tw1\n";
         let err = read_export(Source::Toloka, "t.tsv", which_id, &Mapping::default()).unwrap_err();
         assert!(err.message.contains("item_id"), "{err}");

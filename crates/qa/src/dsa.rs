@@ -26,8 +26,14 @@ pub const DEFAULT_CATEGORIES: [(&str, &str); 17] = [
     ("DG.MED", "OTHER_VIOLATION_TC"),
     ("DG.CHILD", "PROTECTION_OF_MINORS"),
     ("DC.IMP", "OTHER_VIOLATION_TC"),
-    ("DC.SYNTH", "NEGATIVE_EFFECTS_ON_CIVIC_DISCOURSE_OR_ELECTIONS"),
-    ("DC.ELECT", "NEGATIVE_EFFECTS_ON_CIVIC_DISCOURSE_OR_ELECTIONS"),
+    (
+        "DC.SYNTH",
+        "NEGATIVE_EFFECTS_ON_CIVIC_DISCOURSE_OR_ELECTIONS",
+    ),
+    (
+        "DC.ELECT",
+        "NEGATIVE_EFFECTS_ON_CIVIC_DISCOURSE_OR_ELECTIONS",
+    ),
     ("DC.SCAM", "SCAMS_AND_FRAUD"),
     ("DC.SPAM", "OTHER_VIOLATION_TC"),
     ("DC.META", "OTHER_VIOLATION_TC"),
@@ -64,7 +70,8 @@ pub struct DsaExport {
 pub fn day_start_ms(date: &str) -> Result<i64, DsaError> {
     let bad = || DsaError::Request(format!("{date:?} is not a date (YYYY-MM-DD)"));
     let mut parts = date.split('-');
-    let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(y), Some(m), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(bad());
     };
@@ -99,10 +106,14 @@ pub async fn dsa_statements(
     let from_ms = day_start_ms(from)?;
     let to_ms = day_start_ms(to)? + 86_400_000;
     if to_ms <= from_ms {
-        return Err(DsaError::Request(format!("the period ends ({to}) before it starts ({from})")));
+        return Err(DsaError::Request(format!(
+            "the period ends ({to}) before it starts ({from})"
+        )));
     }
     let schema = store.project_schema(project).await?;
-    let decisions = store.decisions_in_period(project.id, from_ms, to_ms).await?;
+    let decisions = store
+        .decisions_in_period(project.id, from_ms, to_ms)
+        .await?;
     let mut export = DsaExport {
         statements: Vec::new(),
         decisions: decisions.len(),
@@ -137,7 +148,13 @@ pub fn statement(
     let a = &facts.adjudication;
     let puid: String = format!("concord-{slug}-{}", a.id)
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let fail = |field: &'static str, message: String| InvalidStatement {
         item: a.external_id.clone(),
@@ -145,7 +162,11 @@ pub fn statement(
         field,
         message,
     };
-    let Some(scale) = schema.questions.iter().find(|q| q.kind == QuestionKind::Ordinal) else {
+    let Some(scale) = schema
+        .questions
+        .iter()
+        .find(|q| q.kind == QuestionKind::Ordinal)
+    else {
         let message = "the schema has no ordinal (severity) question to decide the action".into();
         return Err(fail("decision_visibility", message));
     };
@@ -183,12 +204,17 @@ pub fn statement(
         );
         return Err(fail("category", message));
     };
-    let markets: Option<Vec<String>> = facts.metadata.get("markets").and_then(Value::as_array).map(|m| {
-        m.iter()
-            .filter_map(Value::as_str)
-            .map(str::to_ascii_uppercase)
-            .collect()
-    });
+    let markets: Option<Vec<String>> =
+        facts
+            .metadata
+            .get("markets")
+            .and_then(Value::as_array)
+            .map(|m| {
+                m.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_ascii_uppercase)
+                    .collect()
+            });
     let territorial_scope: Vec<String> = EEA
         .iter()
         .filter(|c| markets.as_ref().is_none_or(|m| m.iter().any(|x| x == *c)))
@@ -204,8 +230,8 @@ pub fn statement(
     };
     let illegal = codes.iter().any(|c| c.starts_with("IL."));
     let clause = Some(a.guideline_clause.trim().to_owned()).filter(|c| !c.is_empty());
-    let explanation = Some(a.rationale.trim().chars().take(2000).collect::<String>())
-        .filter(|r| !r.is_empty());
+    let explanation =
+        Some(a.rationale.trim().chars().take(2000).collect::<String>()).filter(|r| !r.is_empty());
     let mut content_type = vec!["CONTENT_TYPE_AUDIO".to_owned()];
     if codes.iter().any(|c| *c == "DC.SYNTH" || *c == "DC.IMP") {
         content_type.push("CONTENT_TYPE_SYNTHETIC_MEDIA".into());
@@ -255,13 +281,19 @@ pub fn statement(
         automated_decision: "AUTOMATED_DECISION_NOT_AUTOMATED".into(),
         territorial_scope,
         decision_facts: facts_text.chars().take(5000).collect(),
-        content_date: content_date(&facts.metadata).unwrap_or_else(|| date_of(facts.item_created_at)),
+        content_date: content_date(&facts.metadata)
+            .unwrap_or_else(|| date_of(facts.item_created_at)),
         application_date: date_of(a.created_at),
         content_language: facts
             .metadata
             .get("language")
             .and_then(Value::as_str)
-            .map(|l| l.split(['-', '_']).next().unwrap_or("").to_ascii_uppercase())
+            .map(|l| {
+                l.split(['-', '_'])
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_uppercase()
+            })
             .filter(|l| l.len() == 2),
         puid,
     };
@@ -332,46 +364,98 @@ mod tests {
             "Hate 2.1",
             json!({"markets": ["DE", "US", "fr"], "language": "en-GB", "release_date": "2019-05"}),
         );
-        let Built::Statement(s) = built(&f).unwrap() else { panic!("a statement") };
+        let Built::Statement(s) = built(&f).unwrap() else {
+            panic!("a statement")
+        };
         assert_eq!(s.puid, "concord-podcasts-17");
-        assert_eq!(s.decision_visibility.as_deref(), Some(&["DECISION_VISIBILITY_CONTENT_REMOVED".to_owned()][..]));
+        assert_eq!(
+            s.decision_visibility.as_deref(),
+            Some(&["DECISION_VISIBILITY_CONTENT_REMOVED".to_owned()][..])
+        );
         assert_eq!(s.decision_ground, "DECISION_GROUND_INCOMPATIBLE_CONTENT");
         assert_eq!(s.incompatible_content_ground.as_deref(), Some("Hate 2.1"));
         assert_eq!(s.category, "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH");
-        assert_eq!(s.category_addition, ["STATEMENT_CATEGORY_NEGATIVE_EFFECTS_ON_CIVIC_DISCOURSE_OR_ELECTIONS"]);
-        assert_eq!(s.content_type, ["CONTENT_TYPE_AUDIO", "CONTENT_TYPE_SYNTHETIC_MEDIA"]);
+        assert_eq!(
+            s.category_addition,
+            ["STATEMENT_CATEGORY_NEGATIVE_EFFECTS_ON_CIVIC_DISCOURSE_OR_ELECTIONS"]
+        );
+        assert_eq!(
+            s.content_type,
+            ["CONTENT_TYPE_AUDIO", "CONTENT_TYPE_SYNTHETIC_MEDIA"]
+        );
         assert_eq!(s.territorial_scope, ["DE", "FR"]);
         assert_eq!(s.automated_detection, "Yes");
         assert_eq!(s.content_date, "2019-05-01");
         assert_eq!(s.application_date, "2026-01-01");
         assert_eq!(s.content_language.as_deref(), Some("EN"));
-        assert!(s.decision_facts.contains("Guideline clause: Hate 2.1"), "{}", s.decision_facts);
+        assert!(
+            s.decision_facts.contains("Guideline clause: Hate 2.1"),
+            "{}",
+            s.decision_facts
+        );
     }
 
     #[test]
     fn illegal_categories_advisories_and_markets_decide_the_ground_or_no_statement() {
-        let il = facts(json!({"decision": "VIOLATING", "category": ["IL.IP"], "severity": "S2"}), "IP 1", json!({}));
-        let Built::Statement(s) = built(&il).unwrap() else { panic!("a statement") };
+        let il = facts(
+            json!({"decision": "VIOLATING", "category": ["IL.IP"], "severity": "S2"}),
+            "IP 1",
+            json!({}),
+        );
+        let Built::Statement(s) = built(&il).unwrap() else {
+            panic!("a statement")
+        };
         assert_eq!(s.decision_ground, "DECISION_GROUND_ILLEGAL_CONTENT");
         assert_eq!(s.illegal_content_legal_ground.as_deref(), Some("IP 1"));
         assert!(s.incompatible_content_ground.is_none());
-        assert_eq!(s.territorial_scope.len(), 30, "no markets: offered everywhere");
-        let none = facts(json!({"decision": "NOT_VIOLATING", "severity": "S0"}), "", json!({}));
+        assert_eq!(
+            s.territorial_scope.len(),
+            30,
+            "no markets: offered everywhere"
+        );
+        let none = facts(
+            json!({"decision": "NOT_VIOLATING", "severity": "S0"}),
+            "",
+            json!({}),
+        );
         assert_eq!(built(&none).unwrap(), Built::NoAction);
-        let advisory = facts(json!({"decision": "NOT_VIOLATING", "category": ["ADV.EXPL"], "severity": "S1"}), "", json!({}));
+        let advisory = facts(
+            json!({"decision": "NOT_VIOLATING", "category": ["ADV.EXPL"], "severity": "S1"}),
+            "",
+            json!({}),
+        );
         assert_eq!(built(&advisory).unwrap(), Built::NoAction);
-        let us_only = facts(json!({"decision": "VIOLATING", "category": ["DG.VIOL"], "severity": "S4"}), "V 1", json!({"markets": ["US"]}));
+        let us_only = facts(
+            json!({"decision": "VIOLATING", "category": ["DG.VIOL"], "severity": "S4"}),
+            "V 1",
+            json!({"markets": ["US"]}),
+        );
         assert_eq!(built(&us_only).unwrap(), Built::OutsideEea);
     }
 
     #[test]
     fn a_decision_that_cannot_make_a_valid_statement_names_the_item_and_field() {
-        let no_clause = facts(json!({"decision": "VIOLATING", "category": ["DG.HATE"], "severity": "S3"}), " ", json!({}));
+        let no_clause = facts(
+            json!({"decision": "VIOLATING", "category": ["DG.HATE"], "severity": "S3"}),
+            " ",
+            json!({}),
+        );
         let err = built(&no_clause).unwrap_err();
-        assert_eq!((err.item.as_str(), err.field), ("trk-9", "incompatible_content_ground"));
-        let no_category = facts(json!({"decision": "VIOLATING", "category": ["ADV.EXPL"], "severity": "S3"}), "X", json!({}));
+        assert_eq!(
+            (err.item.as_str(), err.field),
+            ("trk-9", "incompatible_content_ground")
+        );
+        let no_category = facts(
+            json!({"decision": "VIOLATING", "category": ["ADV.EXPL"], "severity": "S3"}),
+            "X",
+            json!({}),
+        );
         assert_eq!(built(&no_category).unwrap_err().field, "category");
-        let old = facts(json!({"decision": "VIOLATING", "category": ["DG.HATE"], "severity": "S3"}), "X", json!({"release_date": "1987-03-01"}));
+        let old = facts(
+            json!({"decision": "VIOLATING", "category": ["DG.HATE"], "severity": "S3"}),
+            "X",
+            json!({"release_date": "1987-03-01"}),
+        );
         assert_eq!(built(&old).unwrap_err().field, "content_date");
     }
 

@@ -228,8 +228,9 @@ impl<'a> Mapper<'a> {
             Some(key) => match self.question(key) {
                 Some(q) => Target::Question(q.key.clone()),
                 None => {
-                    let reason =
-                        format!("the mapping sends it to {key:?}, which is not a question of the schema");
+                    let reason = format!(
+                        "the mapping sends it to {key:?}, which is not a question of the schema"
+                    );
                     self.problems.add(place, field, None, reason);
                     Target::Ignored
                 }
@@ -264,7 +265,13 @@ impl<'a> Mapper<'a> {
     }
 
     /// The option code a source value stands for.
-    fn code(&self, field: &str, kind: ValueKind, question: &Question, value: &str) -> Result<String, String> {
+    fn code(
+        &self,
+        field: &str,
+        kind: ValueKind,
+        question: &Question,
+        value: &str,
+    ) -> Result<String, String> {
         let is_option = |code: &str| question.options.iter().any(|o| o.value == code);
         if let Some(code) = self.mapping.values.get(field).and_then(|m| m.get(value)) {
             return match is_option(code) {
@@ -276,9 +283,11 @@ impl<'a> Mapper<'a> {
             };
         }
         let value = value.trim();
-        if let Some(o) = question.options.iter().find(|o| {
-            o.value.eq_ignore_ascii_case(value) || o.label.eq_ignore_ascii_case(value)
-        }) {
+        if let Some(o) = question
+            .options
+            .iter()
+            .find(|o| o.value.eq_ignore_ascii_case(value) || o.label.eq_ignore_ascii_case(value))
+        {
             return Ok(o.value.clone());
         }
         if kind == ValueKind::Rating
@@ -306,7 +315,13 @@ impl<'a> Mapper<'a> {
             let question = match self.target(&value.field, value.kind, place) {
                 Target::Ignored => continue,
                 Target::Rationale => {
-                    rationale.extend(value.values.iter().filter(|t| !t.trim().is_empty()).cloned());
+                    rationale.extend(
+                        value
+                            .values
+                            .iter()
+                            .filter(|t| !t.trim().is_empty())
+                            .cloned(),
+                    );
                     continue;
                 }
                 Target::Question(key) => match self.question(&key) {
@@ -319,7 +334,10 @@ impl<'a> Mapper<'a> {
                 match self.code(&value.field, value.kind, question, raw) {
                     Ok(code) => {
                         if let Some(plan) = self.fields.get_mut(&value.field) {
-                            plan.values.entry(raw.clone()).or_insert((code.clone(), 0)).1 += 1;
+                            plan.values
+                                .entry(raw.clone())
+                                .or_insert((code.clone(), 0))
+                                .1 += 1;
                         }
                         if !codes.contains(&code) {
                             codes.push(code);
@@ -425,10 +443,16 @@ fn new_item(
     let mut data = item.data.clone();
     let item_type = match item_type {
         Some(t) => t,
-        None => match data.remove("item_type").as_ref().and_then(Value::as_str).and_then(ItemType::parse) {
+        None => match data
+            .remove("item_type")
+            .as_ref()
+            .and_then(Value::as_str)
+            .and_then(ItemType::parse)
+        {
             Some(t) => t,
             None => {
-                let reason = "new items need a type: give the mapping's item_type (or --item-type)".into();
+                let reason =
+                    "new items need a type: give the mapping's item_type (or --item-type)".into();
                 problems.add(&item.place, "item_type", None, reason);
                 return None;
             }
@@ -494,8 +518,11 @@ pub fn plan(
         Some(t) => match ItemType::parse(t) {
             Some(t) => Some(t),
             None => {
-                let reason = format!("{t:?} is not an item type (track, episode, audiobook, chapter)");
-                mapper.problems.add("the mapping", "item_type", None, reason);
+                let reason =
+                    format!("{t:?} is not an item type (track, episode, audiobook, chapter)");
+                mapper
+                    .problems
+                    .add("the mapping", "item_type", None, reason);
                 None
             }
         },
@@ -512,9 +539,12 @@ pub fn plan(
         }
         let gold = match item.gold.is_empty() {
             true => None,
-            false => mapper.answer(&item.place, &item.gold).map(|(answer, _)| answer),
+            false => mapper
+                .answer(&item.place, &item.gold)
+                .map(|(answer, _)| answer),
         };
-        if let Some(mut planned) = new_item(export, item, mapping, item_type, &mut mapper.problems) {
+        if let Some(mut planned) = new_item(export, item, mapping, item_type, &mut mapper.problems)
+        {
             counts.new += 1;
             counts.gold += gold.is_some() as usize;
             planned.gold = gold;
@@ -527,7 +557,9 @@ pub fn plan(
         let name = match annotator(mapping, &a.user) {
             Ok(name) => name,
             Err(reason) => {
-                mapper.problems.add(&a.place, "annotator", Some(&a.user), reason);
+                mapper
+                    .problems
+                    .add(&a.place, "annotator", Some(&a.user), reason);
                 continue;
             }
         };
@@ -556,7 +588,8 @@ pub fn plan(
     let mut models = Vec::new();
     for p in &export.predictions {
         let Some(class) = class else {
-            let reason = "the schema has no single-choice or ordinal question for predictions".into();
+            let reason =
+                "the schema has no single-choice or ordinal question for predictions".into();
             mapper.problems.add(&p.place, "predictions", None, reason);
             continue;
         };
@@ -566,7 +599,10 @@ pub fn plan(
             continue;
         };
         if stored.contains(&(p.model.clone(), p.item.clone())) {
-            let reason = format!("item {:?} already has a prediction from {:?}", p.item, p.model);
+            let reason = format!(
+                "item {:?} already has a prediction from {:?}",
+                p.item, p.model
+            );
             mapper.problems.add(&p.place, "model_version", None, reason);
             continue;
         }
@@ -574,7 +610,10 @@ pub fn plan(
             continue;
         };
         let Some(label) = answer.get(&class.key).and_then(Value::as_str) else {
-            let reason = format!("no value for {:?}, the question predictions answer", class.key);
+            let reason = format!(
+                "no value for {:?}, the question predictions answer",
+                class.key
+            );
             mapper.problems.add(&p.place, "result", None, reason);
             continue;
         };
@@ -656,8 +695,16 @@ impl Store {
         });
         self.write(move |c| {
             Box::pin(async move {
-                write_plan(c, project_id, schema_version_id, now, items, annotations, predictions)
-                    .await?;
+                write_plan(
+                    c,
+                    project_id,
+                    schema_version_id,
+                    now,
+                    items,
+                    annotations,
+                    predictions,
+                )
+                .await?;
                 sqlx::query("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1")
                     .bind(project_id)
                     .execute(&mut *c)

@@ -63,9 +63,9 @@ pub use predictions::{
 pub use project_settings::ProjectSettings;
 pub use projects::NewProject;
 pub use qa::{
-    Adjudication, DecisionFacts, AnnotatorFact, AnnotatorQuality, ConsensusInput, ConsensusRun, ConsensusWrite,
-    Escalation, ItemConsensus, ItemFact, LabelFact, LabelFacts, NewAdjudication, NewEscalation,
-    NewItemConsensus, PrecedentFilter, RevisionCandidate,
+    Adjudication, AnnotatorFact, AnnotatorQuality, ConsensusInput, ConsensusRun, ConsensusWrite,
+    DecisionFacts, Escalation, ItemConsensus, ItemFact, LabelFact, LabelFacts, NewAdjudication,
+    NewEscalation, NewItemConsensus, PrecedentFilter, RevisionCandidate,
 };
 pub use qa_settings::{
     CONSENSUS_METHODS, DEFAULT_REPORT_METRICS, EscalationRules, QaSettings, REPORT_METRICS,

@@ -70,12 +70,28 @@ fn database(dir: &tempfile::TempDir, unclear: bool) -> String {
             .await
             .unwrap();
         let mut decisions = vec![
-            ("trk-1", json!({"decision": "VIOLATING", "category": ["DG.HATE"], "severity": "S3"}), "Hate 2.1 dehumanising a protected group"),
-            ("trk-2", json!({"decision": "NOT_VIOLATING", "severity": "S0"}), "Hate 2.4 quoted for criticism"),
-            ("trk-3", json!({"decision": "VIOLATING", "category": ["DG.VIOL"], "severity": "S4"}), "Violence 1.1"),
+            (
+                "trk-1",
+                json!({"decision": "VIOLATING", "category": ["DG.HATE"], "severity": "S3"}),
+                "Hate 2.1 dehumanising a protected group",
+            ),
+            (
+                "trk-2",
+                json!({"decision": "NOT_VIOLATING", "severity": "S0"}),
+                "Hate 2.4 quoted for criticism",
+            ),
+            (
+                "trk-3",
+                json!({"decision": "VIOLATING", "category": ["DG.VIOL"], "severity": "S4"}),
+                "Violence 1.1",
+            ),
         ];
         if unclear {
-            decisions.push(("trk-4", json!({"decision": "VIOLATING", "category": ["DC.SCAM"], "severity": "S3"}), ""));
+            decisions.push((
+                "trk-4",
+                json!({"decision": "VIOLATING", "category": ["DC.SCAM"], "severity": "S3"}),
+                "",
+            ));
         }
         for (item, answer, clause) in decisions {
             let item = store.item_by_external_id(project.id, item).await.unwrap();
@@ -87,7 +103,10 @@ fn database(dir: &tempfile::TempDir, unclear: bool) -> String {
                 example_scope: None,
                 example_category: None,
             };
-            store.adjudicate(project.id, item.id, eli.id, decision).await.unwrap();
+            store
+                .adjudicate(project.id, item.id, eli.id, decision)
+                .await
+                .unwrap();
         }
     });
     url
@@ -108,7 +127,15 @@ fn decisions_become_valid_statements_as_json_and_csv() {
     let url = database(&dir, false);
     let day = today();
     let out = concord(&[
-        "dsa", "export", "cat", "--from", &day, "--to", &day, "--database-url", &url,
+        "dsa",
+        "export",
+        "cat",
+        "--from",
+        &day,
+        "--to",
+        &day,
+        "--database-url",
+        &url,
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -118,10 +145,19 @@ fn decisions_become_valid_statements_as_json_and_csv() {
     );
     let statements: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let s = &statements[0];
-    assert_eq!(s["decision_visibility"], json!(["DECISION_VISIBILITY_CONTENT_REMOVED"]));
+    assert_eq!(
+        s["decision_visibility"],
+        json!(["DECISION_VISIBILITY_CONTENT_REMOVED"])
+    );
     assert_eq!(s["decision_ground"], "DECISION_GROUND_INCOMPATIBLE_CONTENT");
-    assert_eq!(s["incompatible_content_ground"], "Hate 2.1 dehumanising a protected group");
-    assert_eq!(s["category"], "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH");
+    assert_eq!(
+        s["incompatible_content_ground"],
+        "Hate 2.1 dehumanising a protected group"
+    );
+    assert_eq!(
+        s["category"],
+        "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH"
+    );
     assert_eq!(s["territorial_scope"], json!(["DE", "FR"]));
     assert_eq!(s["content_date"], "2021-04-02");
     assert_eq!(s["application_date"], day);
@@ -132,18 +168,42 @@ fn decisions_become_valid_statements_as_json_and_csv() {
 
     let csv_path = dir.path().join("sor.csv");
     let out = concord(&[
-        "dsa", "export", "cat", "--from", &day, "--to", &day, "--format", "csv", "--out",
-        csv_path.to_str().unwrap(), "--database-url", &url,
+        "dsa",
+        "export",
+        "cat",
+        "--from",
+        &day,
+        "--to",
+        &day,
+        "--format",
+        "csv",
+        "--out",
+        csv_path.to_str().unwrap(),
+        "--database-url",
+        &url,
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let csv = std::fs::read_to_string(&csv_path).unwrap();
     let mut lines = csv.lines();
-    assert!(lines.next().unwrap().starts_with("puid,decision_visibility,"));
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("puid,decision_visibility,")
+    );
     assert_eq!(lines.count(), 1);
 
     // A period without decisions: an empty, valid export.
     let out = concord(&[
-        "dsa", "export", "cat", "--from", "2021-01-01", "--to", "2021-01-31", "--database-url", &url,
+        "dsa",
+        "export",
+        "cat",
+        "--from",
+        "2021-01-01",
+        "--to",
+        "2021-01-31",
+        "--database-url",
+        &url,
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "[]");
@@ -156,15 +216,41 @@ fn a_decision_that_cannot_make_a_valid_statement_names_item_and_field_and_writes
     let day = today();
     let path = dir.path().join("sor.json");
     let out = concord(&[
-        "dsa", "export", "cat", "--from", &day, "--to", &day, "--out", path.to_str().unwrap(),
-        "--database-url", &url,
+        "dsa",
+        "export",
+        "cat",
+        "--from",
+        &day,
+        "--to",
+        &day,
+        "--out",
+        path.to_str().unwrap(),
+        "--database-url",
+        &url,
     ]);
     assert!(!out.status.success());
     let message = stderr(&out);
     assert!(message.contains("item trk-4 (concord-cat-"), "{message}");
-    assert!(message.contains("field incompatible_content_ground: is required"), "{message}");
+    assert!(
+        message.contains("field incompatible_content_ground: is required"),
+        "{message}"
+    );
     assert!(!path.exists(), "nothing is written");
-    let out = concord(&["dsa", "export", "cat", "--from", "2026-02-30", "--to", &day, "--database-url", &url]);
+    let out = concord(&[
+        "dsa",
+        "export",
+        "cat",
+        "--from",
+        "2026-02-30",
+        "--to",
+        &day,
+        "--database-url",
+        &url,
+    ]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("\"2026-02-30\" is not a date"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("\"2026-02-30\" is not a date"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -56,7 +56,14 @@ fn a_label_studio_export_is_reported_by_a_dry_run_then_imported_whole() {
     let db = Db::new(&["ls"]);
     let file = fixture("label_studio.json");
     let dry = ok(db.run(&[
-        "import", "ls", &file, "--from", "label-studio", "--item-type", "track", "--dry-run",
+        "import",
+        "ls",
+        &file,
+        "--from",
+        "label-studio",
+        "--item-type",
+        "track",
+        "--dry-run",
     ]));
     for expected in [
         "3 items (3 new, 0 already in the project, 0 gold), 5 annotations by 2 annotators, 1 predictions (clf-v2)",
@@ -77,7 +84,14 @@ fn a_label_studio_export_is_reported_by_a_dry_run_then_imported_whole() {
     assert!(db.export("ls").is_empty(), "a dry run writes nothing");
 
     let done = ok(db.run(&[
-        "import", "ls", &file, "--from", "label-studio", "--item-type", "track", "--json",
+        "import",
+        "ls",
+        &file,
+        "--from",
+        "label-studio",
+        "--item-type",
+        "track",
+        "--json",
     ]));
     let report: Value = serde_json::from_str(&done).unwrap();
     assert_eq!(report["written"], true);
@@ -101,7 +115,13 @@ fn a_label_studio_export_is_reported_by_a_dry_run_then_imported_whole() {
     // The prediction is the model's, as `concord model predictions import` would store it:
     // the one predicted item is the whole sample.
     let sample = ok(db.run(&[
-        "model", "predictions", "sample", "ls", "clf-v2", "--size", "5",
+        "model",
+        "predictions",
+        "sample",
+        "ls",
+        "clf-v2",
+        "--size",
+        "5",
     ]));
     assert!(sample.contains("of clf-v2: 1 items"), "{sample}");
 }
@@ -115,13 +135,30 @@ fn a_label_studio_value_that_does_not_map_refuses_the_whole_file() {
     let dir = tempfile::tempdir().unwrap();
     let bad = write(&dir, "bad.json", text.as_bytes());
     let bad = bad.to_str().unwrap();
-    let dry = ok(db.run(&["import", "ls", bad, "--from", "label-studio", "--item-type", "track", "--dry-run"]));
+    let dry = ok(db.run(&[
+        "import",
+        "ls",
+        bad,
+        "--from",
+        "label-studio",
+        "--item-type",
+        "track",
+        "--dry-run",
+    ]));
     assert!(
         dry.contains("does not map: task 3 (id 13), annotation 1: field decision: \"Maybe\" is not an option of \"decision\""),
         "{dry}"
     );
     assert!(dry.contains("would be refused"), "{dry}");
-    let out = db.run(&["import", "ls", bad, "--from", "label-studio", "--item-type", "track"]);
+    let out = db.run(&[
+        "import",
+        "ls",
+        bad,
+        "--from",
+        "label-studio",
+        "--item-type",
+        "track",
+    ]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("task 3 (id 13), annotation 1: field decision: \"Maybe\""),
@@ -136,7 +173,13 @@ fn a_label_studio_value_that_does_not_map_refuses_the_whole_file() {
         br#"{"item_type": "track", "values": {"decision": {"Maybe": "BORDERLINE"}}, "users": {"7": "ben"}}"#,
     );
     let done = ok(db.run(&[
-        "import", "ls", bad, "--from", "label-studio", "--mapping", mapping.to_str().unwrap(),
+        "import",
+        "ls",
+        bad,
+        "--from",
+        "label-studio",
+        "--mapping",
+        mapping.to_str().unwrap(),
     ]));
     assert!(done.contains("7 → ben"), "{done}");
     assert_eq!(db.export("ls").len(), 3);
@@ -146,7 +189,16 @@ fn a_label_studio_value_that_does_not_map_refuses_the_whole_file() {
 fn a_toloka_tsv_imports_items_gold_and_workers_labels() {
     let db = Db::new(&["tk"]);
     let file = fixture("toloka.tsv");
-    let dry = ok(db.run(&["import", "tk", &file, "--from", "toloka", "--item-type", "episode", "--dry-run"]));
+    let dry = ok(db.run(&[
+        "import",
+        "tk",
+        &file,
+        "--from",
+        "toloka",
+        "--item-type",
+        "episode",
+        "--dry-run",
+    ]));
     for expected in [
         "3 items (3 new, 0 already in the project, 1 gold), 6 annotations by 3 annotators, 0 predictions",
         "w1f3a → w1f3a (2 annotations)",
@@ -156,13 +208,24 @@ fn a_toloka_tsv_imports_items_gold_and_workers_labels() {
         assert!(dry.contains(expected), "missing {expected:?} in:\n{dry}");
     }
     assert!(db.export("tk").is_empty());
-    ok(db.run(&["import", "tk", &file, "--from", "toloka", "--item-type", "episode"]));
+    ok(db.run(&[
+        "import",
+        "tk",
+        &file,
+        "--from",
+        "toloka",
+        "--item-type",
+        "episode",
+    ]));
     let items = db.export("tk");
     assert_eq!(items.len(), 3);
     assert_eq!(items[1]["title"], "Fight night");
     assert_eq!(items[1]["annotations"].as_array().unwrap().len(), 2);
     assert_eq!(items[2]["is_gold"], true);
-    assert_eq!(items[2]["gold_answer"], serde_json::json!({"decision": "VIOLATING", "severity": "S3"}));
+    assert_eq!(
+        items[2]["gold_answer"],
+        serde_json::json!({"decision": "VIOLATING", "severity": "S3"})
+    );
 }
 
 #[test]
@@ -175,7 +238,15 @@ fn a_bad_toloka_tsv_changes_nothing() {
     let cut = lines[4].rfind('\t').unwrap();
     lines[4].truncate(cut);
     let bad = write(&dir, "bad.tsv", lines.join("\n").as_bytes());
-    let out = db.run(&["import", "tk", bad.to_str().unwrap(), "--from", "toloka", "--item-type", "episode"]);
+    let out = db.run(&[
+        "import",
+        "tk",
+        bad.to_str().unwrap(),
+        "--from",
+        "toloka",
+        "--item-type",
+        "episode",
+    ]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("bad.tsv: line 5: field row: 13 fields, the header has 14"),

@@ -17,7 +17,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/p/{slug}/items", get(items_page))
         .route("/p/{slug}/items/{id}", get(item_page))
         .route("/p/{slug}/import", get(import_page))
-        .route("/p/{slug}/import/foreign", axum::routing::post(foreign_import))
+        .route(
+            "/p/{slug}/import/foreign",
+            axum::routing::post(foreign_import),
+        )
 }
 
 async fn items_page(

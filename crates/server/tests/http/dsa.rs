@@ -35,14 +35,21 @@ async fn statements_are_exported_for_a_period_and_a_misfit_is_named(app: TestApp
                 example_scope: None,
                 example_category: None,
             };
-            store.adjudicate(project_id, item.id, eli_id, decision).await.unwrap();
+            store
+                .adjudicate(project_id, item.id, eli_id, decision)
+                .await
+                .unwrap();
         }
     };
     decide("t1", "IP 3.2 re-uploaded narration").await;
     let period = "from=2020-01-01&to=2099-12-31";
     let get = |token: &str, query: String| {
-        app.bearer(token, Method::GET, &format!("/api/v1/projects/catalog/dsa/statements?{query}"))
-            .send()
+        app.bearer(
+            token,
+            Method::GET,
+            &format!("/api/v1/projects/catalog/dsa/statements?{query}"),
+        )
+        .send()
     };
     let (status, body) = json(get(&annotator, period.into()).await.unwrap()).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
@@ -51,13 +58,22 @@ async fn statements_are_exported_for_a_period_and_a_misfit_is_named(app: TestApp
     assert_eq!(status, StatusCode::OK, "{body}");
     let s = &body[0];
     assert_eq!(s["decision_ground"], "DECISION_GROUND_ILLEGAL_CONTENT");
-    assert_eq!(s["illegal_content_legal_ground"], "IP 3.2 re-uploaded narration");
-    assert_eq!(s["category"], "STATEMENT_CATEGORY_INTELLECTUAL_PROPERTY_INFRINGEMENTS");
+    assert_eq!(
+        s["illegal_content_legal_ground"],
+        "IP 3.2 re-uploaded narration"
+    );
+    assert_eq!(
+        s["category"],
+        "STATEMENT_CATEGORY_INTELLECTUAL_PROPERTY_INFRINGEMENTS"
+    );
     assert_eq!(s["territorial_scope"], json!(["AT"]));
     assert_eq!(s["content_date"], "2020-01-01");
 
     let response = get(&pm, format!("{period}&format=csv")).await.unwrap();
-    assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
     let (status, csv) = text(response).await;
     assert_eq!(status, StatusCode::OK);
     assert!(csv.starts_with("puid,decision_visibility,"), "{csv}");
@@ -68,15 +84,26 @@ async fn statements_are_exported_for_a_period_and_a_misfit_is_named(app: TestApp
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["item"], "t2");
     assert_eq!(body["error"]["field"], "illegal_content_legal_ground");
-    assert!(error_message(&body).contains("no statements were exported"), "{body}");
+    assert!(
+        error_message(&body).contains("no statements were exported"),
+        "{body}"
+    );
 
-    let (status, body) = json(get(&pm, "from=2026-13-01&to=2026-12-31".into()).await.unwrap()).await;
+    let (status, body) = json(
+        get(&pm, "from=2026-13-01&to=2026-12-31".into())
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     let browser = app.sign_in("pm").await;
     let (status, page) = text(browser.get("/p/catalog/releases").send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains(r#"action="/api/v1/projects/catalog/dsa/statements""#), "{page}");
+    assert!(
+        page.contains(r#"action="/api/v1/projects/catalog/dsa/statements""#),
+        "{page}"
+    );
 }
 
 on_every_backend!(statements_are_exported_for_a_period_and_a_misfit_is_named);

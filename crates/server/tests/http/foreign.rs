@@ -16,7 +16,14 @@ fn fixture(name: &str) -> Vec<u8> {
 
 async fn post(app: &TestApp, token: &str, query: &str, body: Vec<u8>) -> (StatusCode, Value) {
     let path = format!("/api/v1/projects/moving/imports/foreign?{query}");
-    json(app.bearer(token, Method::POST, &path).body(body).send().await.unwrap()).await
+    json(
+        app.bearer(token, Method::POST, &path)
+            .body(body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
 }
 
 async fn item_count(app: &TestApp, token: &str) -> usize {
@@ -58,7 +65,10 @@ async fn an_export_is_checked_then_imported_whole_through_the_api(app: TestApp) 
         .iter()
         .find(|f| f["field"] == "decision")
         .unwrap();
-    assert_eq!(decision["target"], serde_json::json!({"to": "question", "question": "decision"}));
+    assert_eq!(
+        decision["target"],
+        serde_json::json!({"to": "question", "question": "decision"})
+    );
     assert_eq!(item_count(&app, &pm).await, 0, "a dry run writes nothing");
 
     // A mapping that sends a value nowhere valid: refused with the report, nothing written.
@@ -73,7 +83,10 @@ async fn an_export_is_checked_then_imported_whole_through_the_api(app: TestApp) 
         error_message(&body).contains("task 1 (id 11), annotation 1: field decision"),
         "{body}"
     );
-    assert_eq!(body["error"]["report"]["not_mapped"][0]["value"], "Violating");
+    assert_eq!(
+        body["error"]["report"]["not_mapped"][0]["value"],
+        "Violating"
+    );
     assert_eq!(item_count(&app, &pm).await, 0);
 
     let (status, body) = post(&app, &pm, "source=label_studio&item_type=track", ls).await;
@@ -115,12 +128,24 @@ async fn the_import_page_checks_an_export_and_shows_what_maps(app: TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{fragment}");
-    assert!(fragment.contains("Everything maps: the import would succeed."), "{fragment}");
-    assert!(fragment.contains("w1f3a → w1f3a (2 annotations)"), "{fragment}");
-    assert!(fragment.contains("line 6: assignment rejected in Toloka"), "{fragment}");
+    assert!(
+        fragment.contains("Everything maps: the import would succeed."),
+        "{fragment}"
+    );
+    assert!(
+        fragment.contains("w1f3a → w1f3a (2 annotations)"),
+        "{fragment}"
+    );
+    assert!(
+        fragment.contains("line 6: assignment rejected in Toloka"),
+        "{fragment}"
+    );
     // Without the CSRF token the page refuses the write.
     let status = browser
-        .request(Method::POST, "/p/moving/import/foreign?source=toloka&item_type=episode")
+        .request(
+            Method::POST,
+            "/p/moving/import/foreign?source=toloka&item_type=episode",
+        )
         .body(fixture("toloka.tsv"))
         .send()
         .await
