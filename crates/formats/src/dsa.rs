@@ -391,6 +391,9 @@ pub fn write_statements<W: Write>(
 mod tests {
     use super::*;
 
+    /// One change to a valid statement.
+    type Change = Box<dyn Fn(&mut Statement)>;
+
     fn statement() -> Statement {
         Statement {
             decision_visibility: Some(vec!["DECISION_VISIBILITY_CONTENT_REMOVED".into()]),
@@ -420,7 +423,7 @@ mod tests {
     #[test]
     fn a_statement_that_fits_the_schema_passes_and_each_misfit_names_its_field() {
         statement().validate("t1").unwrap();
-        let cases: Vec<(Box<dyn Fn(&mut Statement)>, &str)> = vec![
+        let cases: Vec<(Change, &str)> = vec![
             (
                 Box::new(|s| {
                     s.category = "STATEMENT_CATEGORY_PORNOGRAPHY_OR_SEXUALIZED_CONTENT".into()
