@@ -6,6 +6,8 @@ mod case;
 mod consensus;
 mod demo;
 mod exposure;
+mod dsa;
+mod foreign;
 mod item_rows;
 mod model;
 mod platform;
@@ -58,7 +60,8 @@ enum Command {
     /// Create and list projects, manage members.
     #[command(subcommand)]
     Project(platform::ProjectCommand),
-    /// Import items (or existing annotations) from CSV or JSONL, all or nothing.
+    /// Import items (or existing annotations) from CSV or JSONL, or another tool's export
+    /// (`--from label-studio|toloka`), all or nothing.
     Import(platform::ImportArgs),
     /// Export a project's items with their annotations (JSONL or CSV), streamed.
     Export(platform::ExportArgs),
@@ -71,6 +74,9 @@ enum Command {
     Retest(retest::RetestArgs),
     /// Exposure budgets: each annotator's high-severity labels and time per category on a day.
     Exposure(exposure::ExposureArgs),
+    /// DSA statements of reasons from adjudicated decisions (EU Transparency Database format).
+    #[command(subcommand)]
+    Dsa(dsa::DsaCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -97,6 +103,7 @@ fn main() -> std::process::ExitCode {
         Command::Sql(args) => sql::run(args),
         Command::Retest(args) => retest::run(args),
         Command::Exposure(args) => exposure::run(args),
+        Command::Dsa(command) => dsa::run(command),
     };
     match outcome {
         Ok(code) => code,

@@ -565,11 +565,42 @@ pub struct ImportArgs {
     /// What to do with items whose id is already in the project.
     #[arg(long, value_enum, default_value_t = Conflict::Error)]
     on_conflict: Conflict,
+    /// Another tool's export: a Label Studio JSON export or a Toloka / Crowd-Kit TSV,
+    /// mapped onto the project's schema (items, annotations and predictions at once).
+    #[arg(long = "from", value_enum)]
+    from: Option<crate::foreign::Tool>,
+    /// With --from: a JSON mapping of source fields, values and users (see the README).
+    #[arg(long, requires = "from")]
+    mapping: Option<PathBuf>,
+    /// With --from: the catalog item type of new items (overrides the mapping's).
+    #[arg(long, requires = "from")]
+    item_type: Option<String>,
+    /// With --from: print what maps and what does not, write nothing.
+    #[arg(long, requires = "from")]
+    dry_run: bool,
+    /// With --from: print the report as JSON.
+    #[arg(long, requires = "from")]
+    json: bool,
     #[command(flatten)]
     db: DatabaseArgs,
 }
 
 pub fn import(args: ImportArgs) -> Result<ExitCode> {
+    if let Some(tool) = args.from {
+        let options = crate::foreign::Options {
+            tool,
+            project: args.project,
+            file: args.file,
+            mapping: args.mapping,
+            item_type: args.item_type,
+            dry_run: args.dry_run,
+            json: args.json,
+        };
+        return runtime()?.block_on(async move {
+            let store = args.db.open().await?;
+            crate::foreign::import(&store, options).await
+        });
+    }
     runtime()?.block_on(async move {
         let store = args.db.open().await?;
         let project = store.project(&args.project).await?;

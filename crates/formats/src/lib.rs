@@ -20,6 +20,8 @@ pub use gold::{GoldFile, read_gold, read_gold_from_bytes};
 
 #[cfg(feature = "tables")]
 pub mod conformance;
+pub mod dsa;
+pub mod foreign;
 pub mod items;
 #[cfg(feature = "parquet")]
 pub mod parquet;

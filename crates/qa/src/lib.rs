@@ -6,6 +6,7 @@
 //! does the reading and writing.
 
 pub mod compute;
+pub mod dsa;
 pub mod feedback;
 pub mod model_scores;
 pub mod release;

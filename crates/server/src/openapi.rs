@@ -168,6 +168,18 @@ pub const API_ROUTES: &[ApiRoute] = routes![
     ),
     (
         "get",
+        "/projects/{slug}/dsa/statements",
+        "DSA statements of reasons (EU Transparency Database record format) for the decisions in force made in a period, each checked against the allowed values; a decision that cannot make a valid statement is 422 naming the item and field (query: from, to as YYYY-MM-DD, format json|csv)",
+        "qa_analyst, project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/imports/foreign",
+        "Another tool's export as the request body, mapped onto the schema: items, annotations and predictions all or nothing (query: source label_studio|toloka, dry_run, item_type, mapping as JSON, filename); answers the report of what maps and what does not (200 dry run, 201 written, 422 refused with error.report)",
+        "project_manager, admin"
+    ),
+    (
+        "get",
         "/projects/{slug}/jobs",
         "Recent jobs with progress",
         "project_manager, admin"

@@ -32,6 +32,7 @@ pub fn environment() -> Environment<'static> {
         "items_bulk.html",
         "item.html",
         "import.html",
+        "_foreign_report.html",
         "job.html",
         "account.html",
         "users.html",

@@ -35,6 +35,41 @@ document.addEventListener("click", (event) => {
   }
 });
 
+// Moving in from another tool: the export goes as the body, the server answers the report
+// as a fragment (what maps, what does not), for a dry run and for the real import alike.
+document.addEventListener("submit", async (event) => {
+  const form = event.target;
+  if (form.id !== "foreign-form") return;
+  event.preventDefault();
+  const file = form.elements.file.files[0];
+  if (!file) return;
+  const params = new URLSearchParams({
+    source: form.elements.source.value,
+    dry_run: event.submitter && event.submitter.value === "false" ? "false" : "true",
+    item_type: form.elements.item_type.value,
+    mapping: form.elements.mapping.value,
+    filename: file.name,
+  });
+  const slot = document.getElementById("foreign-slot");
+  form.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+  try {
+    const response = await fetch(form.dataset.endpoint + "?" + params, {
+      method: "POST",
+      body: file,
+      headers: { "X-CSRF-Token": csrfToken(), "Content-Type": "application/octet-stream" },
+      credentials: "same-origin",
+    });
+    slot.innerHTML = await response.text();
+  } catch (e) {
+    const p = document.createElement("p");
+    p.className = "error";
+    p.textContent = "The upload failed: " + e.message;
+    slot.replaceChildren(p);
+  } finally {
+    form.querySelectorAll("button").forEach((b) => { b.disabled = false; });
+  }
+});
+
 document.addEventListener("submit", async (event) => {
   const form = event.target;
   if (form.id !== "import-form") return;

@@ -44,3 +44,9 @@ mod retest;
 
 #[path = "http/exposure.rs"]
 mod exposure;
+
+#[path = "http/foreign.rs"]
+mod foreign;
+
+#[path = "http/dsa.rs"]
+mod dsa;

@@ -19,6 +19,7 @@ mod audit;
 mod conn;
 mod db;
 mod error;
+mod foreign_import;
 mod guidelines;
 mod imports;
 mod items;
@@ -47,6 +48,10 @@ pub use annotators::{
 };
 pub use db::{Backend, Dialect, StoreOptions, system_now_ms};
 pub use error::{DatabaseError, Result, StoreError};
+pub use foreign_import::{
+    AnnotatorMap, FieldMap, ForeignReport, Ignored, ItemCounts, NotMapped, Plan, Skipped, Target,
+    ValueMap, plan as plan_foreign_import,
+};
 pub use imports::{
     AnnotationImport, FileProgress, IMPORT_BATCH, ImportKind, ImportOutcome, ItemImport,
     OnConflict, StagedItem, import_file,
@@ -63,8 +68,8 @@ pub use project_settings::ProjectSettings;
 pub use projects::NewProject;
 pub use qa::{
     Adjudication, AnnotatorFact, AnnotatorQuality, ConsensusInput, ConsensusRun, ConsensusWrite,
-    Escalation, ItemConsensus, ItemFact, LabelFact, LabelFacts, NewAdjudication, NewEscalation,
-    NewItemConsensus, PrecedentFilter, RetestCounts, RetestPair, RevisionCandidate,
+    DecisionFacts, Escalation, ItemConsensus, ItemFact, LabelFact, LabelFacts, NewAdjudication,
+    NewEscalation, NewItemConsensus, PrecedentFilter, RetestCounts, RetestPair, RevisionCandidate,
 };
 pub use qa_settings::{
     CONSENSUS_METHODS, DEFAULT_REPORT_METRICS, EscalationRules, QaSettings, REPORT_METRICS,

@@ -12,6 +12,8 @@ mod browser;
 mod conformance;
 mod crowd_datasets;
 mod demo;
+mod dsa;
+mod foreign;
 mod parquet;
 mod platform;
 mod predictions;

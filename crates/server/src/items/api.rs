@@ -29,6 +29,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/projects/{slug}/items/bulk/rereview", post(bulk_rereview))
         .route("/projects/{slug}/items/bulk/gold", post(bulk_gold))
         .route("/projects/{slug}/imports", post(start_import))
+        .route("/projects/{slug}/imports/foreign", post(foreign_import))
         .route("/projects/{slug}/export", get(export))
 }
 
@@ -168,6 +169,22 @@ fn items_kind() -> String {
 
 fn error_conflict() -> String {
     "error".into()
+}
+
+/// Another tool's export as the body: a dry run answers the report (200); a real import
+/// answers it once everything is written (201), or refuses the file with it (422).
+async fn foreign_import(
+    State(state): State<AppState>,
+    ProjectAccess { auth, project, .. }: ProjectAccess<need::ImportItems>,
+    Query(q): Query<crate::items::foreign::ForeignQuery>,
+    body: axum::body::Bytes,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    let report = crate::items::foreign::import(&state, &project, auth.user.id, &q, &body).await?;
+    let status = match report.written {
+        true => StatusCode::CREATED,
+        false => StatusCode::OK,
+    };
+    Ok((status, Json(json!({"report": report}))))
 }
 
 async fn start_import(

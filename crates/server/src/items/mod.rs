@@ -1,6 +1,7 @@
 //! Catalog items: browsing, one item with its labels, imports and exports.
 
 pub(crate) mod api;
+pub(crate) mod foreign;
 pub(crate) mod imports;
 pub(crate) mod pages;
 

@@ -19,6 +19,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/p/{slug}/items/bulk", post(bulk_page))
         .route("/p/{slug}/items/{id}", get(item_page))
         .route("/p/{slug}/import", get(import_page))
+        .route(
+            "/p/{slug}/import/foreign",
+            axum::routing::post(foreign_import),
+        )
 }
 
 async fn items_page(
@@ -125,7 +129,30 @@ async fn import_page(
     render(
         &state,
         "import.html",
-        context! { project, can => capabilities(role), jobs, ..base(&auth) },
+        context! { project, can => capabilities(role), jobs, item_types => item_types(), ..base(&auth) },
+    )
+}
+
+/// The import page's "from another tool" form: the file as the body, the report (or the
+/// reason nothing was imported) as a fragment for the page.
+async fn foreign_import(
+    State(state): State<AppState>,
+    ProjectPage { auth, project, .. }: ProjectPage<need::ImportItems>,
+    Query(q): Query<super::foreign::ForeignQuery>,
+    body: axum::body::Bytes,
+) -> AppResult<Html<String>> {
+    let (report, error) =
+        match super::foreign::import(&state, &project, auth.user.id, &q, &body).await {
+            Ok(report) => (Some(serde_json::json!(report)), None),
+            Err(e) => {
+                let report = e.details.as_ref().and_then(|d| d.get("report")).cloned();
+                (report, Some(e.message))
+            }
+        };
+    render(
+        &state,
+        "_foreign_report.html",
+        context! { project, report, error },
     )
 }
 

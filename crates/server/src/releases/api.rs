@@ -32,6 +32,67 @@ pub(crate) fn routes() -> Router<AppState> {
             "/projects/{slug}/releases/{name}/diff/{other}",
             get(diff_releases),
         )
+        .route("/projects/{slug}/dsa/statements", get(dsa_statements))
+}
+
+#[derive(Deserialize)]
+struct DsaQuery {
+    from: String,
+    to: String,
+    #[serde(default = "dsa_json")]
+    format: String,
+}
+
+fn dsa_json() -> String {
+    "json".into()
+}
+
+impl From<concord_qa::dsa::DsaError> for AppError {
+    fn from(error: concord_qa::dsa::DsaError) -> Self {
+        use concord_qa::dsa::DsaError;
+        match error {
+            DsaError::Store(e) => e.into(),
+            DsaError::Request(message) => AppError::bad_request(message),
+            DsaError::Invalid(invalid) => {
+                let mut details = serde_json::Map::new();
+                details.insert("item".into(), json!(invalid.item));
+                details.insert("field".into(), json!(invalid.field));
+                AppError {
+                    details: Some(details),
+                    ..AppError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        format!("{invalid}; no statements were exported"),
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// The period's statements of reasons as a JSON array or a CSV file, every one valid.
+async fn dsa_statements(
+    State(state): State<AppState>,
+    ProjectAccess { project, .. }: ProjectAccess<need::CreateReleases>,
+    Query(q): Query<DsaQuery>,
+) -> AppResult<Response> {
+    use concord_formats::dsa::{StatementFormat, write_statements};
+    let format: StatementFormat = q.format.parse().map_err(AppError::bad_request)?;
+    let export = concord_qa::dsa::dsa_statements(&state.store, &project, &q.from, &q.to).await?;
+    let bytes =
+        write_statements(Vec::new(), &export.statements, format).map_err(AppError::internal)?;
+    let (content_type, extension) = match format {
+        StatementFormat::Json => ("application/json", "json"),
+        StatementFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+    };
+    let filename = format!("dsa-{}-{}-{}.{extension}", project.slug, q.from, q.to);
+    Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, content_type)
+        .header(
+            axum::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        )
+        .body(axum::body::Body::from(bytes))
+        .map_err(AppError::internal)
 }
 
 async fn list_releases(

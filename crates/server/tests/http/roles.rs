@@ -266,6 +266,10 @@ fn request_for(method: &str, path: &str, n: usize) -> (String, Option<Vec<u8>>) 
             "?format=jsonl&on_conflict=skip".into(),
             Some(ITEMS.as_bytes().to_vec()),
         ),
+        ("post", "/projects/{slug}/imports/foreign") => (
+            "?source=toloka&item_type=track&dry_run=true".into(),
+            Some(b"INPUT:id\tOUTPUT:decision\tOUTPUT:severity\tASSIGNMENT:worker_id\nt1\tNOT_VIOLATING\tS0\tw1\n".to_vec()),
+        ),
         ("post", "/projects/{slug}/queue/submit") => (
             String::new(),
             body(
@@ -321,6 +325,7 @@ fn request_for(method: &str, path: &str, n: usize) -> (String, Option<Vec<u8>>) 
             ),
         ),
         ("get", "/projects/{slug}/releases/{name}/labels") => ("?format=jsonl".into(), None),
+        ("get", "/projects/{slug}/dsa/statements") => ("?from=2020-01-01&to=2030-12-31".into(), None),
         ("post", "/sql") => (
             String::new(),
             body(json!({"query": "SELECT state, count(*) AS n FROM items GROUP BY state"})),

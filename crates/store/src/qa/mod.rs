@@ -8,6 +8,7 @@ mod activity;
 mod adjudications;
 mod bulk;
 mod consensus;
+mod dsa;
 mod escalations;
 mod retests;
 mod revisions;
@@ -18,6 +19,7 @@ pub use consensus::{
     AnnotatorFact, AnnotatorQuality, ConsensusInput, ConsensusRun, ConsensusWrite, ItemConsensus,
     ItemFact, LabelFact, LabelFacts, NewItemConsensus,
 };
+pub use dsa::DecisionFacts;
 pub use escalations::{Escalation, NewEscalation};
 pub use retests::{RetestCounts, RetestPair};
 pub use revisions::RevisionCandidate;

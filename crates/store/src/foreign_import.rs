@@ -1,0 +1,877 @@
+//! Moving in from another tool: a Label Studio export or a Toloka TSV (read by
+//! `concord_formats::foreign`) mapped onto the project's schema and written all or nothing.
+//!
+//! [`plan`] is the mapping, pure: source fields → questions (the mapping file's `fields`,
+//! else the question of the same key; a text field becomes the rationale), source values →
+//! option codes (the mapping's `values`, else the code or the option's label, any case; a
+//! rating is the n-th step of an ordinal scale), source users → user names (the mapping's
+//! `users`, else the email or worker id itself; a bare number becomes `label-studio-N`). It
+//! says what maps, what does not and why. [`Store::import_foreign`] writes the plan in one
+//! transaction, or nothing when anything does not map or on a dry run.
+
+use crate::audit::{self, AuditEvent};
+use crate::error::{Result, StoreError, json_text};
+use crate::model::{AuditAction, Id, ItemType, Project};
+use crate::schema::{LabelSchema, Question, QuestionKind};
+use crate::{Store, predictions::class_question};
+use concord_formats::foreign::{Mapping, SourceExport, SourceValue, ValueKind};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sqlx::Row;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// What an import found, how it maps and what does not.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ForeignReport {
+    pub source: &'static str,
+    pub file: String,
+    pub dry_run: bool,
+    /// True once everything is in the project (never on a dry run).
+    pub written: bool,
+    pub items: ItemCounts,
+    pub annotations: usize,
+    pub annotators: Vec<AnnotatorMap>,
+    pub predictions: usize,
+    pub models: Vec<String>,
+    pub fields: Vec<FieldMap>,
+    /// Source fields left out, and why (their values are not imported).
+    pub ignored: Vec<Ignored>,
+    /// What stops the import: a value, annotator or answer that does not map.
+    pub not_mapped: Vec<NotMapped>,
+    /// Records the source itself marks as not counting (cancelled, rejected).
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ItemCounts {
+    pub found: usize,
+    pub new: usize,
+    pub existing: usize,
+    pub gold: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnnotatorMap {
+    pub source: String,
+    pub annotator: String,
+    pub annotations: usize,
+}
+
+/// Where a source field goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "to", content = "question", rename_all = "snake_case")]
+pub enum Target {
+    Question(String),
+    Rationale,
+    Ignored,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldMap {
+    pub field: String,
+    pub kind: ValueKind,
+    pub target: Target,
+    /// Each source value met, the code it maps to, and how often.
+    pub values: Vec<ValueMap>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ValueMap {
+    pub value: String,
+    pub code: String,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ignored {
+    pub field: String,
+    pub reason: String,
+}
+
+/// One reason the import cannot be written, with where it first happens and how often.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotMapped {
+    pub first: String,
+    pub field: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    pub reason: String,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skipped {
+    pub place: String,
+    pub reason: String,
+}
+
+/// A new item, ready to insert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedItem {
+    pub external_id: String,
+    pub item_type: ItemType,
+    pub title: String,
+    pub text: Value,
+    pub metadata: Value,
+    pub media_url: Option<String>,
+    pub gold: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedAnnotation {
+    pub item: String,
+    pub annotator: String,
+    pub answer: Value,
+    pub rationale: String,
+    pub created_at: Option<i64>,
+    pub time_spent_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedPrediction {
+    pub item: String,
+    pub model: String,
+    pub label: String,
+    pub score: f64,
+}
+
+/// The report and, when nothing stops it, the rows to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub report: ForeignReport,
+    pub items: Vec<PlannedItem>,
+    pub annotations: Vec<PlannedAnnotation>,
+    pub predictions: Vec<PlannedPrediction>,
+}
+
+impl Plan {
+    /// The error a real import gives when something does not map: the first reason, where.
+    pub fn refusal(&self) -> Option<StoreError> {
+        let first = self.report.not_mapped.first()?;
+        let value = first
+            .value
+            .as_ref()
+            .map(|v| format!("{v:?} "))
+            .unwrap_or_default();
+        let more = match self.report.not_mapped.len() {
+            1 => String::new(),
+            n => format!(" (and {} more reasons; see the dry run)", n - 1),
+        };
+        Some(StoreError::invalid(format!(
+            "{}: {}: field {}: {value}{}{more}; nothing was imported",
+            self.report.file, first.first, first.field, first.reason
+        )))
+    }
+}
+
+/// Collects the not-mapped reasons, one entry per (field, value, reason).
+#[derive(Default)]
+struct Problems {
+    list: Vec<NotMapped>,
+    index: HashMap<(String, Option<String>, String), usize>,
+}
+
+impl Problems {
+    fn add(&mut self, place: &str, field: &str, value: Option<&str>, reason: String) {
+        let key = (field.to_owned(), value.map(str::to_owned), reason);
+        match self.index.get(&key) {
+            Some(&i) => self.list[i].count += 1,
+            None => {
+                self.index.insert(key.clone(), self.list.len());
+                self.list.push(NotMapped {
+                    first: place.to_owned(),
+                    field: key.0,
+                    value: key.1,
+                    reason: key.2,
+                    count: 1,
+                });
+            }
+        }
+    }
+}
+
+/// How one source field resolves, decided once per field.
+struct FieldPlan {
+    kind: ValueKind,
+    target: Target,
+    values: BTreeMap<String, (String, usize)>,
+}
+
+struct Mapper<'a> {
+    schema: &'a LabelSchema,
+    mapping: &'a Mapping,
+    fields: BTreeMap<String, FieldPlan>,
+    ignored: Vec<Ignored>,
+    problems: Problems,
+}
+
+impl<'a> Mapper<'a> {
+    fn question(&self, key: &str) -> Option<&'a Question> {
+        self.schema.questions.iter().find(|q| q.key == key)
+    }
+
+    /// Where a field goes: the mapping, else a question of the same key, else (text) the
+    /// rationale, else nowhere.
+    fn target(&mut self, field: &str, kind: ValueKind, place: &str) -> Target {
+        if let Some(plan) = self.fields.get(field) {
+            return plan.target.clone();
+        }
+        let target = match self.mapping.fields.get(field).map(String::as_str) {
+            Some("rationale") => Target::Rationale,
+            Some("ignore") => {
+                self.ignored.push(Ignored {
+                    field: field.to_owned(),
+                    reason: "ignored by the mapping".into(),
+                });
+                Target::Ignored
+            }
+            Some(key) => match self.question(key) {
+                Some(q) => Target::Question(q.key.clone()),
+                None => {
+                    let reason = format!(
+                        "the mapping sends it to {key:?}, which is not a question of the schema"
+                    );
+                    self.problems.add(place, field, None, reason);
+                    Target::Ignored
+                }
+            },
+            None => match self
+                .schema
+                .questions
+                .iter()
+                .find(|q| q.key.eq_ignore_ascii_case(field))
+            {
+                Some(q) => Target::Question(q.key.clone()),
+                None if kind == ValueKind::Text => Target::Rationale,
+                None => {
+                    self.ignored.push(Ignored {
+                        field: field.to_owned(),
+                        reason: "no question of that name; map it under `fields` to import it"
+                            .into(),
+                    });
+                    Target::Ignored
+                }
+            },
+        };
+        self.fields.insert(
+            field.to_owned(),
+            FieldPlan {
+                kind,
+                target: target.clone(),
+                values: BTreeMap::new(),
+            },
+        );
+        target
+    }
+
+    /// The option code a source value stands for.
+    fn code(
+        &self,
+        field: &str,
+        kind: ValueKind,
+        question: &Question,
+        value: &str,
+    ) -> Result<String, String> {
+        let is_option = |code: &str| question.options.iter().any(|o| o.value == code);
+        if let Some(code) = self.mapping.values.get(field).and_then(|m| m.get(value)) {
+            return match is_option(code) {
+                true => Ok(code.clone()),
+                false => Err(format!(
+                    "the mapping gives {code:?}, which is not an option of {:?}",
+                    question.key
+                )),
+            };
+        }
+        let value = value.trim();
+        if let Some(o) = question
+            .options
+            .iter()
+            .find(|o| o.value.eq_ignore_ascii_case(value) || o.label.eq_ignore_ascii_case(value))
+        {
+            return Ok(o.value.clone());
+        }
+        if kind == ValueKind::Rating
+            && question.kind == QuestionKind::Ordinal
+            && let Ok(n) = value.parse::<usize>()
+            && (1..=question.options.len()).contains(&n)
+        {
+            return Ok(question.options[n - 1].value.clone());
+        }
+        let options: Vec<&str> = question.options.iter().map(|o| o.value.as_str()).collect();
+        Err(format!(
+            "is not an option of {:?} ({}); map it under `values.{field}`",
+            question.key,
+            options.join(", ")
+        ))
+    }
+
+    /// An answer (and rationale) from one record's source values; `None` when a value
+    /// does not map (recorded as a problem).
+    fn answer(&mut self, place: &str, values: &[SourceValue]) -> Option<(Value, String)> {
+        let mut answer = Map::new();
+        let mut rationale: Vec<String> = Vec::new();
+        let mut ok = true;
+        for value in values {
+            let question = match self.target(&value.field, value.kind, place) {
+                Target::Ignored => continue,
+                Target::Rationale => {
+                    rationale.extend(
+                        value
+                            .values
+                            .iter()
+                            .filter(|t| !t.trim().is_empty())
+                            .cloned(),
+                    );
+                    continue;
+                }
+                Target::Question(key) => match self.question(&key) {
+                    Some(q) => q,
+                    None => continue,
+                },
+            };
+            let mut codes = Vec::new();
+            for raw in &value.values {
+                match self.code(&value.field, value.kind, question, raw) {
+                    Ok(code) => {
+                        if let Some(plan) = self.fields.get_mut(&value.field) {
+                            plan.values
+                                .entry(raw.clone())
+                                .or_insert((code.clone(), 0))
+                                .1 += 1;
+                        }
+                        if !codes.contains(&code) {
+                            codes.push(code);
+                        }
+                    }
+                    Err(reason) => {
+                        self.problems.add(place, &value.field, Some(raw), reason);
+                        ok = false;
+                    }
+                }
+            }
+            let entry = match question.kind {
+                QuestionKind::Multi => {
+                    let mut all: Vec<Value> = match answer.remove(&question.key) {
+                        Some(Value::Array(before)) => before,
+                        _ => Vec::new(),
+                    };
+                    for code in codes.into_iter().map(Value::String) {
+                        if !all.contains(&code) {
+                            all.push(code);
+                        }
+                    }
+                    Value::Array(all)
+                }
+                _ if codes.len() > 1 => {
+                    let reason = format!(
+                        "{} values for the single-answer question {:?}",
+                        codes.len(),
+                        question.key
+                    );
+                    self.problems.add(place, &value.field, None, reason);
+                    ok = false;
+                    continue;
+                }
+                _ => match codes.pop() {
+                    Some(code) => Value::String(code),
+                    None => continue,
+                },
+            };
+            answer.insert(question.key.clone(), entry);
+        }
+        if !ok {
+            return None;
+        }
+        let answer = Value::Object(answer);
+        if let Err(reason) = self.schema.validate_answer(&answer) {
+            self.problems.add(place, "answer", None, reason);
+            return None;
+        }
+        Some((answer, rationale.join("\n")))
+    }
+
+    fn into_fields(self) -> (Vec<FieldMap>, Vec<Ignored>, Problems) {
+        let fields = self
+            .fields
+            .into_iter()
+            .map(|(field, plan)| FieldMap {
+                field,
+                kind: plan.kind,
+                target: plan.target,
+                values: plan
+                    .values
+                    .into_iter()
+                    .map(|(value, (code, count))| ValueMap { value, code, count })
+                    .collect(),
+            })
+            .collect();
+        (fields, self.ignored, self.problems)
+    }
+}
+
+/// The user name a source user becomes.
+fn annotator(mapping: &Mapping, source: &str) -> std::result::Result<String, String> {
+    let name = match mapping.users.get(source) {
+        Some(name) => name.clone(),
+        None if source.bytes().all(|b| b.is_ascii_digit()) => format!("label-studio-{source}"),
+        None => source.to_owned(),
+    };
+    match crate::accounts::valid_username(&name) {
+        true => Ok(name),
+        false => Err(format!(
+            "{name:?} is not a valid user name (1–64 letters, digits or _ - . @); map it under `users`"
+        )),
+    }
+}
+
+/// Data keys that fill catalog fields; everything else is kept as metadata.
+const TEXT_KEYS: [(&str, &str); 4] = [
+    ("text", "description"),
+    ("description", "description"),
+    ("lyrics_excerpt", "lyrics_excerpt"),
+    ("transcript", "transcript"),
+];
+const MEDIA_KEYS: [&str; 4] = ["preview_url", "audio", "url", "media_url"];
+
+fn new_item(
+    export: &SourceExport,
+    item: &concord_formats::foreign::SourceItem,
+    mapping: &Mapping,
+    item_type: Option<ItemType>,
+    problems: &mut Problems,
+) -> Option<PlannedItem> {
+    let mut data = item.data.clone();
+    let item_type = match item_type {
+        Some(t) => t,
+        None => match data
+            .remove("item_type")
+            .as_ref()
+            .and_then(Value::as_str)
+            .and_then(ItemType::parse)
+        {
+            Some(t) => t,
+            None => {
+                let reason =
+                    "new items need a type: give the mapping's item_type (or --item-type)".into();
+                problems.add(&item.place, "item_type", None, reason);
+                return None;
+            }
+        },
+    };
+    if let Some(field) = &mapping.item_id {
+        data.remove(field);
+    }
+    data.remove("id");
+    let title_key = mapping.title.clone().unwrap_or_else(|| "title".into());
+    let title = match data.remove(&title_key) {
+        Some(Value::String(t)) if !t.trim().is_empty() => t,
+        _ => item.id.clone(),
+    };
+    let mut text = Map::new();
+    for (key, to) in TEXT_KEYS {
+        if let Some(Value::String(t)) = data.remove(key) {
+            text.insert(to.to_owned(), Value::String(t));
+        }
+    }
+    let media_url = MEDIA_KEYS.iter().find_map(|k| match data.remove(*k) {
+        Some(Value::String(u)) if u.starts_with("http") => Some(u),
+        _ => None,
+    });
+    let mut metadata = Map::new();
+    metadata.insert(
+        "source".into(),
+        serde_json::json!({"tool": export.source.as_str(), "file": export.file}),
+    );
+    if !data.is_empty() {
+        metadata.insert("extra".into(), Value::Object(data));
+    }
+    Some(PlannedItem {
+        external_id: item.id.clone(),
+        item_type,
+        title,
+        text: Value::Object(text),
+        metadata: Value::Object(metadata),
+        media_url,
+        gold: None,
+    })
+}
+
+/// Maps an export onto a schema. `existing` holds the project's external ids; `stored`
+/// the (model, item) pairs that already have a prediction.
+pub fn plan(
+    schema: &LabelSchema,
+    export: &SourceExport,
+    mapping: &Mapping,
+    existing: &HashSet<String>,
+    stored: &HashSet<(String, String)>,
+) -> Plan {
+    // long: one pass per kind of record (items, annotations, predictions), then the report.
+    let mut mapper = Mapper {
+        schema,
+        mapping,
+        fields: BTreeMap::new(),
+        ignored: Vec::new(),
+        problems: Problems::default(),
+    };
+    let item_type = match mapping.item_type.as_deref() {
+        None => None,
+        Some(t) => match ItemType::parse(t) {
+            Some(t) => Some(t),
+            None => {
+                let reason =
+                    format!("{t:?} is not an item type (track, episode, audiobook, chapter)");
+                mapper
+                    .problems
+                    .add("the mapping", "item_type", None, reason);
+                None
+            }
+        },
+    };
+    let mut counts = ItemCounts {
+        found: export.items.len(),
+        ..ItemCounts::default()
+    };
+    let mut items = Vec::new();
+    for item in &export.items {
+        if existing.contains(&item.id) {
+            counts.existing += 1;
+            continue;
+        }
+        let gold = match item.gold.is_empty() {
+            true => None,
+            false => mapper
+                .answer(&item.place, &item.gold)
+                .map(|(answer, _)| answer),
+        };
+        if let Some(mut planned) = new_item(export, item, mapping, item_type, &mut mapper.problems)
+        {
+            counts.new += 1;
+            counts.gold += gold.is_some() as usize;
+            planned.gold = gold;
+            items.push(planned);
+        }
+    }
+    let mut annotations = Vec::new();
+    let mut annotators: BTreeMap<String, AnnotatorMap> = BTreeMap::new();
+    for a in &export.annotations {
+        let name = match annotator(mapping, &a.user) {
+            Ok(name) => name,
+            Err(reason) => {
+                mapper
+                    .problems
+                    .add(&a.place, "annotator", Some(&a.user), reason);
+                continue;
+            }
+        };
+        let Some((answer, rationale)) = mapper.answer(&a.place, &a.values) else {
+            continue;
+        };
+        annotators
+            .entry(a.user.clone())
+            .or_insert_with(|| AnnotatorMap {
+                source: a.user.clone(),
+                annotator: name.clone(),
+                annotations: 0,
+            })
+            .annotations += 1;
+        annotations.push(PlannedAnnotation {
+            item: a.item.clone(),
+            annotator: name,
+            answer,
+            rationale,
+            created_at: a.created_at,
+            time_spent_ms: a.time_spent_ms,
+        });
+    }
+    let class = class_question(schema);
+    let mut predictions = Vec::new();
+    let mut models = Vec::new();
+    for p in &export.predictions {
+        let Some(class) = class else {
+            let reason =
+                "the schema has no single-choice or ordinal question for predictions".into();
+            mapper.problems.add(&p.place, "predictions", None, reason);
+            continue;
+        };
+        let Some(score) = p.score.filter(|s| (0.0..=1.0).contains(s)) else {
+            let reason = "a prediction needs a score between 0 and 1".into();
+            mapper.problems.add(&p.place, "score", None, reason);
+            continue;
+        };
+        if stored.contains(&(p.model.clone(), p.item.clone())) {
+            let reason = format!(
+                "item {:?} already has a prediction from {:?}",
+                p.item, p.model
+            );
+            mapper.problems.add(&p.place, "model_version", None, reason);
+            continue;
+        }
+        let Some((answer, _)) = mapper.answer(&p.place, &p.values) else {
+            continue;
+        };
+        let Some(label) = answer.get(&class.key).and_then(Value::as_str) else {
+            let reason = format!(
+                "no value for {:?}, the question predictions answer",
+                class.key
+            );
+            mapper.problems.add(&p.place, "result", None, reason);
+            continue;
+        };
+        if !models.contains(&p.model) {
+            models.push(p.model.clone());
+        }
+        predictions.push(PlannedPrediction {
+            item: p.item.clone(),
+            model: p.model.clone(),
+            label: label.to_owned(),
+            score,
+        });
+    }
+    let (fields, ignored, problems) = mapper.into_fields();
+    Plan {
+        report: ForeignReport {
+            source: export.source.as_str(),
+            file: export.file.clone(),
+            dry_run: true,
+            written: false,
+            items: counts,
+            annotations: annotations.len(),
+            annotators: annotators.into_values().collect(),
+            predictions: predictions.len(),
+            models,
+            fields,
+            ignored,
+            not_mapped: problems.list,
+            skipped: export
+                .skipped
+                .iter()
+                .map(|(place, reason)| Skipped {
+                    place: place.clone(),
+                    reason: reason.clone(),
+                })
+                .collect(),
+        },
+        items,
+        annotations,
+        predictions,
+    }
+}
+
+impl Store {
+    /// Maps an export onto the project's schema and, unless `dry_run`, writes its new items,
+    /// annotations (source `import`; unknown annotators become accounts without a password
+    /// and annotators of the project) and predictions in one transaction. Anything that does
+    /// not map refuses the whole file, naming the first reason; nothing is written.
+    pub async fn import_foreign(
+        &self,
+        project: &Project,
+        export: &SourceExport,
+        mapping: &Mapping,
+        dry_run: bool,
+        actor: Option<Id>,
+    ) -> Result<ForeignReport> {
+        let schema = self.project_schema(project).await?;
+        let existing: HashSet<String> = self.project_external_ids(project.id).await?;
+        let stored = self.stored_prediction_keys(project.id).await?;
+        let mut plan = plan(&schema.definition, export, mapping, &existing, &stored);
+        plan.report.dry_run = dry_run;
+        if dry_run {
+            return Ok(plan.report);
+        }
+        if let Some(refusal) = plan.refusal() {
+            return Err(refusal);
+        }
+        let (project_id, schema_version_id) = (project.id, schema.id);
+        let now = self.dialect().now_ms();
+        let Plan {
+            mut report,
+            items,
+            annotations,
+            predictions,
+        } = plan;
+        let audit_after = serde_json::json!({
+            "file": report.file, "source": report.source, "items": report.items.new,
+            "annotations": report.annotations, "predictions": report.predictions,
+        });
+        self.write(move |c| {
+            Box::pin(async move {
+                write_plan(
+                    c,
+                    project_id,
+                    schema_version_id,
+                    now,
+                    items,
+                    annotations,
+                    predictions,
+                )
+                .await?;
+                sqlx::query("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1")
+                    .bind(project_id)
+                    .execute(&mut *c)
+                    .await?;
+                let event = AuditEvent {
+                    actor,
+                    project: Some(project_id),
+                    action: AuditAction::Import,
+                    entity: "foreign_export",
+                    entity_id: None,
+                    before: None,
+                    after: audit::snapshot(&audit_after),
+                };
+                audit::record(c, event).await
+            })
+        })
+        .await?;
+        self.refresh_statistics("items").await;
+        self.refresh_statistics("annotations").await;
+        report.written = true;
+        Ok(report)
+    }
+
+    async fn project_external_ids(&self, project_id: Id) -> Result<HashSet<String>> {
+        let rows = sqlx::query("SELECT external_id FROM items WHERE project_id = $1")
+            .bind(project_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("external_id")?)).collect()
+    }
+
+    async fn stored_prediction_keys(&self, project_id: Id) -> Result<HashSet<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT p.model, i.external_id FROM model_predictions p \
+             JOIN items i ON i.id = p.item_id WHERE p.project_id = $1",
+        )
+        .bind(project_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("model")?, r.try_get("external_id")?)))
+            .collect()
+    }
+}
+
+/// Items, then annotators and their labels, then predictions — inside the caller's
+/// transaction.
+async fn write_plan(
+    c: &mut sqlx::AnyConnection,
+    project_id: Id,
+    schema_version_id: Id,
+    now: &str,
+    items: Vec<PlannedItem>,
+    annotations: Vec<PlannedAnnotation>,
+    predictions: Vec<PlannedPrediction>,
+) -> Result<()> {
+    for item in &items {
+        sqlx::query(
+            "INSERT INTO items (project_id, external_id, item_type, title, creators, metadata, \
+               text_fields, media_url, priority, is_gold, gold_answer) \
+             VALUES ($1, $2, $3, $4, '[]', $5, $6, $7, 0, $8, $9)",
+        )
+        .bind(project_id)
+        .bind(&item.external_id)
+        .bind(item.item_type.as_str())
+        .bind(&item.title)
+        .bind(json_text(&item.metadata))
+        .bind(json_text(&item.text))
+        .bind(item.media_url.as_deref())
+        .bind(item.gold.is_some() as i64)
+        .bind(item.gold.as_ref().map(json_text))
+        .execute(&mut *c)
+        .await?;
+    }
+    let mut ids: HashMap<String, Id> = HashMap::new();
+    for row in sqlx::query("SELECT id, external_id FROM items WHERE project_id = $1")
+        .bind(project_id)
+        .fetch_all(&mut *c)
+        .await?
+    {
+        ids.insert(row.try_get("external_id")?, row.try_get("id")?);
+    }
+    let item_id = |external: &str| {
+        ids.get(external)
+            .copied()
+            .ok_or_else(|| StoreError::invalid(format!("no item {external:?} in this project")))
+    };
+    let mut users: HashMap<String, Id> = HashMap::new();
+    let mut labelled: BTreeMap<Id, i64> = BTreeMap::new();
+    for a in &annotations {
+        let user_id = match users.get(&a.annotator) {
+            Some(id) => *id,
+            None => {
+                let id = enrol(c, project_id, &a.annotator).await?;
+                users.insert(a.annotator.clone(), id);
+                id
+            }
+        };
+        let item = item_id(&a.item)?;
+        sqlx::query(&format!(
+            "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, \
+               time_spent_ms, schema_version_id, source, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'import', COALESCE($8, {now}))"
+        ))
+        .bind(project_id)
+        .bind(item)
+        .bind(user_id)
+        .bind(json_text(&a.answer))
+        .bind(&a.rationale)
+        .bind(a.time_spent_ms)
+        .bind(schema_version_id)
+        .bind(a.created_at)
+        .execute(&mut *c)
+        .await?;
+        *labelled.entry(item).or_default() += 1;
+    }
+    // Imported labels complete their items, as a file import of annotations does.
+    for (item, n) in labelled {
+        sqlx::query(
+            "UPDATE items SET labels_count = labels_count + $1, open = 0, \
+               state = CASE WHEN state IN ('queued', 'in_progress') THEN 'labelled' ELSE state END \
+             WHERE id = $2",
+        )
+        .bind(n)
+        .bind(item)
+        .execute(&mut *c)
+        .await?;
+    }
+    for p in &predictions {
+        sqlx::query(
+            "INSERT INTO model_predictions (project_id, model, item_id, label, score) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(project_id)
+        .bind(&p.model)
+        .bind(item_id(&p.item)?)
+        .bind(&p.label)
+        .bind(p.score)
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The user's id, creating the account (no password) and the project membership if needed.
+async fn enrol(c: &mut sqlx::AnyConnection, project_id: Id, username: &str) -> Result<Id> {
+    sqlx::query(
+        "INSERT INTO users (username, display_name) SELECT $1, $2 \
+         WHERE NOT EXISTS (SELECT 1 FROM users WHERE username = $3)",
+    )
+    .bind(username)
+    .bind(username)
+    .bind(username)
+    .execute(&mut *c)
+    .await?;
+    let id: Id = sqlx::query("SELECT id FROM users WHERE username = $1")
+        .bind(username)
+        .fetch_one(&mut *c)
+        .await?
+        .try_get("id")?;
+    sqlx::query(
+        "INSERT INTO memberships (project_id, user_id, role) VALUES ($1, $2, 'annotator') \
+         ON CONFLICT (project_id, user_id) DO NOTHING",
+    )
+    .bind(project_id)
+    .bind(id)
+    .execute(&mut *c)
+    .await?;
+    Ok(id)
+}
