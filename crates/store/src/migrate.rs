@@ -68,6 +68,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_predictions.sql"),
         postgres: include_str!("../migrations/postgres/0011_predictions.sql"),
     },
+    Migration {
+        name: "0012_escalation_cost",
+        sqlite: include_str!("../migrations/sqlite/0012_escalation_cost.sql"),
+        postgres: include_str!("../migrations/postgres/0012_escalation_cost.sql"),
+    },
 ];
 
 /// Advisory-lock key so that servers starting together on PostgreSQL migrate one at a time.

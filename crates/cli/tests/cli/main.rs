@@ -16,4 +16,6 @@ mod parquet;
 mod platform;
 mod predictions;
 mod sql;
+mod team;
+mod costs;
 mod two_servers;

@@ -124,7 +124,7 @@ async fn queue_mine(
         .await
         .ok()
         .as_ref()
-        .map(progress::progress_json);
+        .map(|p| progress::progress_json(p, &project.settings.queue));
     Ok(Json(json!({"progress": progress, "annotations": work})))
 }
 
@@ -133,7 +133,10 @@ async fn queue_team(
     ProjectAccess { project, .. }: ProjectAccess<need::ManageAnnotators>,
 ) -> AppResult<Json<Value>> {
     Ok(Json(json!({
-        "annotators": progress::team_json(&state.store.team_progress(project.id).await?),
+        "annotators": progress::team_json(
+            &state.store.team_progress(project.id).await?,
+            &project.settings.queue,
+        ),
         "queue": state.store.queue_overview(project.id).await?,
     })))
 }
@@ -176,7 +179,10 @@ async fn set_annotator_limits(
         )
         .await?;
     Ok(Json(
-        json!({"progress": progress::progress_json(&state.store.annotator_progress(project.id, annotator.id).await?)}),
+        json!({"progress": progress::progress_json(
+            &state.store.annotator_progress(project.id, annotator.id).await?,
+            &project.settings.queue,
+        )}),
     ))
 }
 

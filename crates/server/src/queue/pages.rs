@@ -113,7 +113,7 @@ async fn my_work_page(
         .annotator_progress(project.id, auth.user.id)
         .await
     {
-        Ok(found) => Some(progress::progress_json(&found)),
+        Ok(found) => Some(progress::progress_json(&found, &project.settings.queue)),
         Err(concord_store::StoreError::NotFound(_)) => None,
         Err(e) => return Err(e.into()),
     };
@@ -143,9 +143,9 @@ async fn team_page(
         .filter(|a| list.matches(&[&a.username, &a.display_name]))
         .collect();
     let (shown, pager) = list.page(team);
-    let annotators = progress::team_json(&shown);
-    let queue = state.store.queue_overview(project.id).await?;
     let settings = &project.settings.queue;
+    let annotators = progress::team_json(&shown, settings);
+    let queue = state.store.queue_overview(project.id).await?;
     render(
         &state,
         "team.html",

@@ -38,7 +38,13 @@ pub struct AnnotatorProgress {
 pub struct GoldTally {
     pub correct: u64,
     pub answered: u64,
+    /// Of `answered`, those labelled in the last [`GOLD_RATE_WINDOW_DAYS`] days: the
+    /// annotator's recent gold rate, for gold planning.
+    pub answered_recently: u64,
 }
+
+/// The window of [`GoldTally::answered_recently`], in days.
+pub const GOLD_RATE_WINDOW_DAYS: i64 = 7;
 
 /// One of the annotator's own annotations, for "My work".
 #[derive(Debug, Clone, Serialize)]
@@ -222,28 +228,31 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
         rows.iter()
             .map(|row| {
                 let mut progress = progress_from_row(row, today)?;
-                let (answered, correct) = tallies.get(&progress.user_id).copied().unwrap_or((0, 0));
-                progress.gold = GoldTally { correct, answered };
+                progress.gold = tallies
+                    .get(&progress.user_id)
+                    .copied()
+                    .unwrap_or_default();
                 Ok(progress)
             })
             .collect()
     }
 
-    /// Per annotator: (gold items answered, answered as gold says), over every label on a
-    /// gold item whatever its way in (queue, import, correction, override), the latest of
-    /// each annotator per item, against the item's gold answer as it is now.
+    /// Per annotator: gold items answered, answered as gold says, and answered recently,
+    /// over every label on a gold item whatever its way in (queue, import, correction,
+    /// override), the latest of each annotator per item, against the item's gold answer as
+    /// it is now.
     pub async fn gold_tallies(
         &self,
         project_id: Id,
         user_id: Option<Id>,
-    ) -> Result<std::collections::HashMap<Id, (u64, u64)>> {
+    ) -> Result<std::collections::HashMap<Id, GoldTally>> {
         let one = if user_id.is_some() {
             " AND a.annotator_id = $2"
         } else {
             ""
         };
         let sql = format!(
-            "SELECT a.annotator_id, a.item_id, a.answer, i.gold_answer \
+            "SELECT a.annotator_id, a.item_id, a.answer, a.created_at, i.gold_answer \
              FROM annotations a JOIN items i ON i.id = a.item_id \
              WHERE i.project_id = $1 AND i.is_gold = 1 AND a.kind = 'label'{one} \
              ORDER BY a.item_id, a.annotator_id, a.id"
@@ -253,8 +262,9 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
             query = query.bind(id);
         }
         let rows = query.fetch_all(self.pool()).await?;
+        let recent_from = self.database_now().await? - GOLD_RATE_WINDOW_DAYS * DAY_MS;
         // The last row of each (item, annotator) run is the latest label: corrections win.
-        let mut tallies: std::collections::HashMap<Id, (u64, u64)> = Default::default();
+        let mut tallies: std::collections::HashMap<Id, GoldTally> = Default::default();
         let mut gold_of_item: Option<(Id, Value)> = None;
         for (index, row) in rows.iter().enumerate() {
             let annotator: Id = row.try_get("annotator_id")?;
@@ -277,8 +287,10 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
             }
             let answer: Value = parse_json(&row.try_get::<String, _>("answer")?, "answer")?;
             let tally = tallies.entry(annotator).or_default();
-            tally.0 += 1;
-            tally.1 += u64::from(matches_gold(&answer, gold));
+            tally.answered += 1;
+            tally.correct += u64::from(matches_gold(&answer, gold));
+            let created_at: i64 = row.try_get("created_at")?;
+            tally.answered_recently += u64::from(created_at >= recent_from);
         }
         Ok(tallies)
     }
@@ -409,6 +421,7 @@ fn progress_from_row(row: &AnyRow, today: i64) -> Result<AnnotatorProgress> {
     let gold = GoldTally {
         correct: correct.max(0) as u64,
         answered: answered.max(0) as u64,
+        answered_recently: 0,
     };
     let excluded: Option<String> = row.try_get("excluded_categories")?;
     Ok(AnnotatorProgress {
