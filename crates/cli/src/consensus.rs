@@ -75,7 +75,11 @@ pub fn run(args: ConsensusArgs) -> Result<ExitCode> {
             }
             if let Some(costs) = &question.costs {
                 println!("  {:<28} {}", "α, cost distance", figure(&costs.alpha));
-                println!("  {:<28} {}", "Gwet's AC2, cost weights", figure(&costs.gwet));
+                println!(
+                    "  {:<28} {}",
+                    "Gwet's AC2, cost weights",
+                    figure(&costs.gwet)
+                );
                 if let Some(mean) = costs.mean_expected_cost {
                     println!(
                         "  {:<28} {mean:.3} per item ({:.2} in all)",

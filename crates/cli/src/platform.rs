@@ -588,7 +588,9 @@ fn print_gold_plans(
     json: bool,
 ) -> Result<()> {
     if !json {
-        println!("annotator\tgold\taccuracy (95 % interval)\tstill needed\tdays at recent rate\tpaused");
+        println!(
+            "annotator\tgold\taccuracy (95 % interval)\tstill needed\tdays at recent rate\tpaused"
+        );
     }
     for annotator in team {
         let plan = concord_qa::gold_plan(annotator.gold, settings);

@@ -18,8 +18,8 @@ use concord_stats::{
     Metric, Prepared, TableBuilder, WeightChoice, WeightScheme, compute,
 };
 use concord_store::{
-    AccountKind, AnnotatorQuality, AnswerKind, ConsensusInput, Id, ItemFact, ItemState, LabelFacts,
-    CostSource, LabelSchema, NewEscalation, NewItemConsensus, QaSettings, Question, QuestionKind,
+    AccountKind, AnnotatorQuality, AnswerKind, ConsensusInput, CostSource, Id, ItemFact, ItemState,
+    LabelFacts, LabelSchema, NewEscalation, NewItemConsensus, QaSettings, Question, QuestionKind,
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -1120,14 +1120,17 @@ fn cost_summary(
     prepared: &Prepared,
     consensus: &QuestionConsensus,
 ) -> CostSummary {
-    let figure = |metric: Metric, options: AgreementOptions| {
-        match compute(prepared, metric, &options, &|_| {}) {
-            Ok(result) => Figure::from_result(&result),
-            Err(e) => Figure {
-                undefined: Some(e.to_string()),
-                ..Figure::default()
-            },
-        }
+    let figure = |metric: Metric, options: AgreementOptions| match compute(
+        prepared,
+        metric,
+        &options,
+        &|_| {},
+    ) {
+        Ok(result) => Figure::from_result(&result),
+        Err(e) => Figure {
+            undefined: Some(e.to_string()),
+            ..Figure::default()
+        },
     };
     let alpha = figure(
         Metric::KrippendorffAlpha,

@@ -34,7 +34,10 @@ pub fn overlap_report(counts: OverlapSavings) -> OverlapReport {
 }
 
 /// The project's savings under its current settings.
-pub async fn overlap_savings(store: &Store, project: &Project) -> Result<OverlapReport, StoreError> {
+pub async fn overlap_savings(
+    store: &Store,
+    project: &Project,
+) -> Result<OverlapReport, StoreError> {
     Ok(overlap_report(store.overlap_savings(project).await?))
 }
 

@@ -451,7 +451,14 @@ async fn costs_of_disagreement_weigh_agreement_and_rank_the_expert_queue() {
                 } else {
                     ("VIOLATING", "S2")
                 };
-                label(&store, &project, person, *item, answer(decision, severity, &[])).await;
+                label(
+                    &store,
+                    &project,
+                    person,
+                    *item,
+                    answer(decision, severity, &[]),
+                )
+                .await;
             }
         }
         let run = concord_qa::run_consensus(&store, &project, None, None, &|_: &str| {})
@@ -474,9 +481,15 @@ async fn costs_of_disagreement_weigh_agreement_and_rank_the_expert_queue() {
             .map(|e| (e.item_id, e.expected_cost.unwrap()))
             .collect();
         assert_eq!(ranked[0].0, items[1], "{ranked:?}");
-        assert!((ranked[0].1 - (10.0 / 3.0 + 2.0 / 3.0)).abs() < 1e-3, "{ranked:?}");
+        assert!(
+            (ranked[0].1 - (10.0 / 3.0 + 2.0 / 3.0)).abs() < 1e-3,
+            "{ranked:?}"
+        );
         assert_eq!(ranked[1].0, items[0], "{ranked:?}");
-        assert!((ranked[1].1 - (1.0 / 3.0 + 2.0 / 3.0)).abs() < 1e-3, "{ranked:?}");
+        assert!(
+            (ranked[1].1 - (1.0 / 3.0 + 2.0 / 3.0)).abs() < 1e-3,
+            "{ranked:?}"
+        );
 
         let report = concord_qa::report_of(&run).unwrap();
         let costs = |key: &str| {
@@ -492,7 +505,10 @@ async fn costs_of_disagreement_weigh_agreement_and_rank_the_expert_queue() {
         assert_eq!(decision.matrix[2][0], 10.0);
         assert!(decision.alpha.value.is_some() && decision.gwet.value.is_some());
         let mean = decision.mean_expected_cost.unwrap();
-        assert!((mean - (10.0 / 3.0 + 1.0 / 3.0) / 2.0).abs() < 1e-3, "{mean}");
+        assert!(
+            (mean - (10.0 / 3.0 + 1.0 / 3.0) / 2.0).abs() < 1e-3,
+            "{mean}"
+        );
         assert_eq!(
             costs("severity").source,
             concord_store::CostSource::OrdinalDefault

@@ -53,9 +53,7 @@ impl CostMatrix {
 
     /// The default for an ordinal scale: a confusion costs the number of levels apart.
     pub fn ordinal(q: usize) -> CostMatrix {
-        let c = (0..q * q)
-            .map(|i| (i / q).abs_diff(i % q) as f64)
-            .collect();
+        let c = (0..q * q).map(|i| (i / q).abs_diff(i % q) as f64).collect();
         CostMatrix { q, c }
     }
 

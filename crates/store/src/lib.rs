@@ -63,11 +63,13 @@ pub use qa::{
     NewItemConsensus, PrecedentFilter, RevisionCandidate,
 };
 pub use qa_settings::{
-    CONSENSUS_METHODS, CostSetting, CostSource, DEFAULT_REPORT_METRICS, EscalationRules, QaSettings, REPORT_METRICS,
+    CONSENSUS_METHODS, CostSetting, CostSource, DEFAULT_REPORT_METRICS, EscalationRules,
+    QaSettings, REPORT_METRICS,
 };
 pub use queue::{
-    AnnotatorProgress, BlindItem, GoldFeedback, GOLD_RATE_WINDOW_DAYS, GoldTally, Lease, MyWorkEntry, NextItem,
-    OverlapSavings, QueueIntegrity, QueueOverview, Submission, SubmitOutcome,
+    AnnotatorProgress, BlindItem, GOLD_RATE_WINDOW_DAYS, GoldFeedback, GoldTally, Lease,
+    MyWorkEntry, NextItem, OverlapSavings, QueueIntegrity, QueueOverview, Submission,
+    SubmitOutcome,
 };
 pub use queue_rules::QueueSettings;
 pub use releases::{

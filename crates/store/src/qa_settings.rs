@@ -405,14 +405,35 @@ mod tests {
             "classes": ["NOT_VIOLATING", "BORDERLINE", "VIOLATING"],
             "matrix": [[0, 1, 4], [1, 0, 1], [10, 1, 0]]}}}});
         let settings = QaSettings::from_project_settings(&ok).unwrap();
-        assert_eq!(settings.costs["decision"].matrix[2][0], 10.0, "asymmetric is fine");
+        assert_eq!(
+            settings.costs["decision"].matrix[2][0], 10.0,
+            "asymmetric is fine"
+        );
         for (costs, says) in [
-            (json!({"classes": ["A", "B"], "matrix": [[0, 1]]}), "1 rows for 2 classes"),
-            (json!({"classes": ["A", "B"], "matrix": [[0, 1], [1]]}), "row B has 1 entries"),
-            (json!({"classes": ["A", "B"], "matrix": [[0, -1], [1, 0]]}), "B when the truth is A"),
-            (json!({"classes": ["A", "B"], "matrix": [[2, 1], [1, 0]]}), "diagonal must be 0"),
-            (json!({"classes": ["A", "A"], "matrix": [[0, 1], [1, 0]]}), "listed twice"),
-            (json!({"classes": ["A", "B"], "matrix": [[0, 0], [0, 0]]}), "positive"),
+            (
+                json!({"classes": ["A", "B"], "matrix": [[0, 1]]}),
+                "1 rows for 2 classes",
+            ),
+            (
+                json!({"classes": ["A", "B"], "matrix": [[0, 1], [1]]}),
+                "row B has 1 entries",
+            ),
+            (
+                json!({"classes": ["A", "B"], "matrix": [[0, -1], [1, 0]]}),
+                "B when the truth is A",
+            ),
+            (
+                json!({"classes": ["A", "B"], "matrix": [[2, 1], [1, 0]]}),
+                "diagonal must be 0",
+            ),
+            (
+                json!({"classes": ["A", "A"], "matrix": [[0, 1], [1, 0]]}),
+                "listed twice",
+            ),
+            (
+                json!({"classes": ["A", "B"], "matrix": [[0, 0], [0, 0]]}),
+                "positive",
+            ),
         ] {
             let err = QaSettings::from_project_settings(&json!({"qa": {"costs": {"q": costs}}}))
                 .unwrap_err();

@@ -35,22 +35,51 @@ fn consensus_prints_cost_weighted_agreement_and_refuses_a_bad_matrix() {
         "bad.json",
         br#"{"qa": {"costs": {"decision": {"classes": ["NOT_VIOLATING", "VIOLATING"], "matrix": [[1, 1], [1, 0]]}}}}"#,
     );
-    let out = run(&["project", "create", "c", "--name", "C", "--settings", bad.to_str().unwrap()]);
+    let out = run(&[
+        "project",
+        "create",
+        "c",
+        "--name",
+        "C",
+        "--settings",
+        bad.to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("qa.costs.decision") && err.contains("diagonal"), "{err}");
+    assert!(
+        err.contains("qa.costs.decision") && err.contains("diagonal"),
+        "{err}"
+    );
 
     let good = write(
         &dir,
         "good.json",
         br#"{"qa": {"method": "mv", "costs": {"decision": {"classes": ["NOT_VIOLATING", "BORDERLINE", "VIOLATING"], "matrix": [[0, 1, 4], [1, 0, 1], [10, 1, 0]]}}}}"#,
     );
-    let out = run(&["project", "create", "c", "--name", "C", "--settings", good.to_str().unwrap()]);
+    let out = run(&[
+        "project",
+        "create",
+        "c",
+        "--name",
+        "C",
+        "--settings",
+        good.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let items = write(&dir, "items.jsonl", ITEMS.as_bytes());
-    assert!(run(&["import", "c", items.to_str().unwrap()]).status.success());
+    assert!(
+        run(&["import", "c", items.to_str().unwrap()])
+            .status
+            .success()
+    );
     let labels = write(&dir, "labels.csv", LABELS.as_bytes());
-    let out = run(&["import", "c", "--kind", "annotations", labels.to_str().unwrap()]);
+    let out = run(&[
+        "import",
+        "c",
+        "--kind",
+        "annotations",
+        labels.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
 
     let out = run(&["consensus", "c"]);

@@ -35,7 +35,13 @@ fn project_team_plans_the_gold_each_annotator_still_needs() {
     let items = write(&dir, "items.jsonl", ITEMS.as_bytes());
     run(&["import", "gq", items.to_str().unwrap()]);
     let labels = write(&dir, "labels.csv", LABELS.as_bytes());
-    run(&["import", "gq", "--kind", "annotations", labels.to_str().unwrap()]);
+    run(&[
+        "import",
+        "gq",
+        "--kind",
+        "annotations",
+        labels.to_str().unwrap(),
+    ]);
 
     let plans: Vec<Value> = run(&["project", "team", "gq", "--json"])
         .lines()

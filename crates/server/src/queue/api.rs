@@ -178,12 +178,10 @@ async fn set_annotator_limits(
             auth.user.id,
         )
         .await?;
-    Ok(Json(
-        json!({"progress": progress::progress_json(
-            &state.store.annotator_progress(project.id, annotator.id).await?,
-            &project.settings.queue,
-        )}),
-    ))
+    Ok(Json(json!({"progress": progress::progress_json(
+        &state.store.annotator_progress(project.id, annotator.id).await?,
+        &project.settings.queue,
+    )})))
 }
 
 #[derive(Deserialize)]

@@ -130,18 +130,25 @@ async fn a_consensus_job_escalates_and_an_expert_decides_through_the_pages(app: 
     assert_eq!(severity["items"], 2);
     assert_eq!(severity["costs"]["source"], "ordinal_default", "{severity}");
     assert_eq!(severity["costs"]["matrix"][0][3], 3.0, "{severity}");
-    assert!(severity["costs"]["alpha"].get("value").is_some(), "{severity}");
+    assert!(
+        severity["costs"]["alpha"].get("value").is_some(),
+        "{severity}"
+    );
     let quinn = app.sign_in("quinn").await;
     let (status, page) = text(quinn.get("/p/catalog/quality").send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("Krippendorff") && page.contains("id=\"question-severity\""));
     assert!(
-        page.contains("Cost of disagreement") && page.contains("data-cost-source=\"ordinal_default\""),
+        page.contains("Cost of disagreement")
+            && page.contains("data-cost-source=\"ordinal_default\""),
         "{page}"
     );
     let (status, page) = text(quinn.get("/p/catalog/escalations").send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    assert!(page.contains("Expected cost") && page.contains("class=\"expected-cost\""), "{page}");
+    assert!(
+        page.contains("Expected cost") && page.contains("class=\"expected-cost\""),
+        "{page}"
+    );
     let (status, page) = text(quinn.get("/p/catalog/dashboard").send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(

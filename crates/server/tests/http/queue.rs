@@ -116,7 +116,10 @@ async fn an_annotator_labels_blind_through_the_api_and_an_analyst_sees_the_team(
         (&json!(16), &json!(15)),
         "{plan}"
     );
-    assert!((plan["eta_days"].as_f64().unwrap() - 105.0).abs() < 1e-9, "{plan}");
+    assert!(
+        (plan["eta_days"].as_f64().unwrap() - 105.0).abs() < 1e-9,
+        "{plan}"
+    );
     let (status, _) = call(
         &app,
         &analyst,
@@ -457,7 +460,8 @@ async fn the_label_fragment_is_blind_and_the_team_page_resumes_and_limits(app: T
     assert_eq!(status, StatusCode::OK);
     assert!(team.contains("paused") && team.contains("Resume"), "{team}");
     assert!(
-        team.contains("Gold still needed") && team.contains("15 <span class=\"muted small\">of 16 for ±0.1"),
+        team.contains("Gold still needed")
+            && team.contains("15 <span class=\"muted small\">of 16 for ±0.1"),
         "the gold plan is on the team page: {team}"
     );
 

@@ -17,8 +17,10 @@ mod progress;
 mod savings;
 mod submit;
 
+pub use progress::{
+    AnnotatorProgress, GOLD_RATE_WINDOW_DAYS, GoldTally, MyWorkEntry, QueueIntegrity, QueueOverview,
+};
 pub use savings::OverlapSavings;
-pub use progress::{AnnotatorProgress, GOLD_RATE_WINDOW_DAYS, GoldTally, MyWorkEntry, QueueIntegrity, QueueOverview};
 
 use crate::audit::AuditEvent;
 use crate::conn::{Columns, Conn, stmt};

@@ -228,10 +228,7 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
         rows.iter()
             .map(|row| {
                 let mut progress = progress_from_row(row, today)?;
-                progress.gold = tallies
-                    .get(&progress.user_id)
-                    .copied()
-                    .unwrap_or_default();
+                progress.gold = tallies.get(&progress.user_id).copied().unwrap_or_default();
                 Ok(progress)
             })
             .collect()

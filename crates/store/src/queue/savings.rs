@@ -104,7 +104,11 @@ impl Store {
     }
 
     /// Of the checked items, those where most human labels match the later answer.
-    async fn agreeing_with_later(&self, project_id: Id, checks: &HashMap<Id, Value>) -> Result<i64> {
+    async fn agreeing_with_later(
+        &self,
+        project_id: Id,
+        checks: &HashMap<Id, Value>,
+    ) -> Result<i64> {
         if checks.is_empty() {
             return Ok(0);
         }

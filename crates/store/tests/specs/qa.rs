@@ -188,7 +188,8 @@ async fn the_expert_queue_ranks_a_priority_by_expected_cost(store: TestStore) {
         )
         .await
         .unwrap();
-    let order: Vec<(Id, Option<f64>)> = queue.iter().map(|e| (e.item_id, e.expected_cost)).collect();
+    let order: Vec<(Id, Option<f64>)> =
+        queue.iter().map(|e| (e.item_id, e.expected_cost)).collect();
     assert_eq!(
         order,
         [

@@ -602,27 +602,47 @@ async fn gold_is_mixed_in_at_its_rate_scored_with_a_wilson_interval_and_pauses_t
 /// two may be a bad start (the bound is 66 %), a third makes the record clearly below 60 %
 /// (56 %); an annotator who gets half right is never paused on that evidence.
 async fn two_wrong_gold_answers_do_not_pause_but_a_clearly_bad_record_does(store: TestStore) {
-    let settings = json!({"overlap": 1, "gold_rate": 1.0, "pause_below": 0.6, "pause_min_gold": 2});
-    let project = project_with(&store, "pause-bound", settings, &gold_items(6, 0)).await;
-    let bad = fixtures::user(&store, "bad").await;
-    let mixed = fixtures::user(&store, "mixed").await;
-    let mut paused_after = Vec::new();
-    for n in 1..=3 {
-        let lease = leased(store.next_item(&project, &bad).await.unwrap());
-        let outcome = label(
-            &store,
-            &project,
-            &bad,
-            lease.item.id,
-            "NOT_VIOLATING",
-            "S0",
-            &format!("bad-key-{n}"),
-        )
-        .await;
-        paused_after.push(outcome.paused);
+    let settings = json!({"overlap": 2, "gold_rate": 1.0, "pause_below": 0.6, "pause_min_gold": 2});
+    let project = project_with(&store, "pause-bound", settings, &gold_items(8, 12)).await;
+    // Labels until `gold` gold answers are in, right on gold when `right(k)` for the k-th;
+    // returns whether the annotator was paused after each gold answer.
+    async fn answer_gold(
+        store: &Store,
+        project: &Project,
+        person: &User,
+        gold: usize,
+        right: impl Fn(usize) -> bool,
+    ) -> Vec<bool> {
+        let mut paused_after = Vec::new();
+        let mut n = 0;
+        while paused_after.len() < gold {
+            n += 1;
+            let lease = leased(store.next_item(project, person).await.unwrap());
+            let (decision, severity) = if right(paused_after.len()) {
+                ("VIOLATING", "S3")
+            } else {
+                ("NOT_VIOLATING", "S0")
+            };
+            let key = format!("{}-key-{n}", person.username);
+            let outcome = label(
+                store,
+                project,
+                person,
+                lease.item.id,
+                decision,
+                severity,
+                &key,
+            )
+            .await;
+            if outcome.gold.is_some() {
+                paused_after.push(outcome.paused);
+            }
+        }
+        paused_after
     }
+    let bad = fixtures::user(&store, "bad").await;
     assert_eq!(
-        paused_after,
+        answer_gold(&store, &project, &bad, 3, |_| false).await,
         [false, false, true],
         "0/2 is not enough evidence; 0/3 is"
     );
@@ -633,28 +653,22 @@ async fn two_wrong_gold_answers_do_not_pause_but_a_clearly_bad_record_does(store
         other => panic!("{other:?}"),
     }
 
-    for n in 1..=6 {
-        let lease = leased(store.next_item(&project, &mixed).await.unwrap());
-        let (decision, severity) = if n % 2 == 0 {
-            ("VIOLATING", "S3")
-        } else {
-            ("NOT_VIOLATING", "S0")
-        };
-        let outcome = label(
-            &store,
-            &project,
-            &mixed,
-            lease.item.id,
-            decision,
-            severity,
-            &format!("mixed-key-{n}"),
-        )
-        .await;
-        assert!(!outcome.paused, "half right is not clearly below 60 % ({n})");
-    }
-    let progress = store.annotator_progress(project.id, mixed.id).await.unwrap();
+    let mixed = fixtures::user(&store, "mixed").await;
     assert_eq!(
-        (progress.gold.correct, progress.gold.answered, progress.gold.answered_recently),
+        answer_gold(&store, &project, &mixed, 6, |k| k % 2 == 1).await,
+        [false; 6],
+        "half right is not clearly below 60 %"
+    );
+    let progress = store
+        .annotator_progress(project.id, mixed.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            progress.gold.correct,
+            progress.gold.answered,
+            progress.gold.answered_recently
+        ),
         (3, 6, 6)
     );
 }
@@ -680,9 +694,13 @@ async fn overlap_savings_count_the_labels_not_asked_for_and_later_checks(store: 
                 _ => "NOT_VIOLATING",
             };
             let severity = if decision == "VIOLATING" { "S3" } else { "S0" };
-            let key = format!("sv-{n}-{}", lease.item.id);
+            let key = format!("savings-key-{n}-{}", lease.item.id);
             store
-                .submit(&project, person, submission(lease.item.id, decision, severity, &key))
+                .submit(
+                    &project,
+                    person,
+                    submission(lease.item.id, decision, severity, &key),
+                )
                 .await
                 .unwrap();
         }
@@ -700,7 +718,10 @@ async fn overlap_savings_count_the_labels_not_asked_for_and_later_checks(store: 
     );
     assert_eq!((savings.checked, savings.checked_agreeing), (0, 0));
 
-    let t1 = store.item_by_external_id(project.id, "t0001").await.unwrap();
+    let t1 = store
+        .item_by_external_id(project.id, "t0001")
+        .await
+        .unwrap();
     store
         .adjudicate(
             project.id,
