@@ -60,9 +60,11 @@ fn wilson_half_width(p: f64, trials: f64, z: f64) -> f64 {
 /// The half-width, z·√(p(1−p)n + z²/4) / (n + z²), falls as n grows (its derivative has the
 /// sign of p(1−p)z² − p(1−p)n − z²/2 < 0), so a doubling then a bisection finds it.
 pub fn trials_for_half_width(proportion: f64, half_width: f64, confidence: f64) -> Option<u64> {
-    if !(half_width > 0.0 && half_width <= 0.5)
+    let in_open_unit = |x: f64| x > 0.0 && x < 1.0;
+    if !in_open_unit(half_width)
+        || half_width > 0.5
         || !(0.0..=1.0).contains(&proportion)
-        || !(confidence > 0.0 && confidence < 1.0)
+        || !in_open_unit(confidence)
     {
         return None;
     }

@@ -156,7 +156,8 @@ impl QueueSettings {
         if self.pause_min_gold < 0 {
             return Err("the minimum number of gold answers cannot be negative".into());
         }
-        if !(self.gold_target_half_width > 0.0 && self.gold_target_half_width <= 0.5) {
+        if !(0.0..=0.5).contains(&self.gold_target_half_width) || self.gold_target_half_width == 0.0
+        {
             return Err("gold_target_half_width must be more than 0 and at most 0.5".into());
         }
         let assist = &self.model_assist;
