@@ -147,14 +147,14 @@ impl CostSetting {
     }
 }
 
+/// A question's cost matrix over its options in schema order, and where it comes from.
+pub type QuestionCosts = (Vec<Vec<f64>>, CostSource);
+
 impl QaSettings {
     /// The question's costs over its options in schema order, and where they come from:
     /// the settings, or for an ordinal question the levels apart. `None` for a question
     /// without costs (agreement then counts every disagreement alike).
-    pub fn costs_for(
-        &self,
-        question: &Question,
-    ) -> Option<Result<(Vec<Vec<f64>>, CostSource), String>> {
+    pub fn costs_for(&self, question: &Question) -> Option<Result<QuestionCosts, String>> {
         if let Some(setting) = self.costs.get(&question.key) {
             return Some(
                 setting
