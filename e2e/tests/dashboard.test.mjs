@@ -124,6 +124,35 @@ describe('dashboard', { timeout: 120_000 }, () => {
     }
   });
 
+  test('the quality report weighs severity by its cost and the expert queue is ranked by expected cost', async () => {
+    const session = await openPage(browser);
+    const { page } = session;
+    try {
+      await signIn(page, env.manager);
+      await page.goto(url(`/p/${env.qaProject}/quality`));
+      // Severity is ordinal without a matrix of its own: confusions cost the levels apart.
+      const costs = page.locator('#question-severity table.costs[data-cost-source="ordinal_default"]');
+      assert.ok(await costs.isVisible(), 'the cost matrix is shown');
+      assert.match(await costs.locator('tbody tr').first().locator('td').last().innerText(), /^4(\.0)?$/);
+      assert.match(await page.locator('#question-severity tr[data-metric="cost_alpha"]').innerText(), /cost distance/);
+      await page.goto(url(`/p/${env.qaProject}/escalations`));
+      const rows = page.locator('#escalations tbody tr');
+      const ranked = [];
+      for (const row of await rows.all()) {
+        const priority = await row.locator('td').first().innerText();
+        const cost = await row.locator('td.expected-cost').getAttribute('data-expected-cost');
+        ranked.push([priority.split('\n')[0], cost === '' ? -1 : Number(cost)]);
+      }
+      for (let i = 1; i < ranked.length; i++) {
+        if (ranked[i][0] === ranked[i - 1][0]) {
+          assert.ok(ranked[i][1] <= ranked[i - 1][1], `ranked by expected cost within a priority: ${JSON.stringify(ranked)}`);
+        }
+      }
+    } finally {
+      await session.close();
+    }
+  });
+
   test('the project feedback report downloads as Markdown', async () => {
     const session = await openPage(browser);
     const { page } = session;

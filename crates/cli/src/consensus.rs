@@ -73,6 +73,20 @@ pub fn run(args: ConsensusArgs) -> Result<ExitCode> {
             for metric in &question.metrics {
                 println!("  {:<28} {}", metric.name, figure(&metric.figure));
             }
+            if let Some(costs) = &question.costs {
+                println!("  {:<28} {}", "α, cost distance", figure(&costs.alpha));
+                println!(
+                    "  {:<28} {}",
+                    "Gwet's AC2, cost weights",
+                    figure(&costs.gwet)
+                );
+                if let Some(mean) = costs.mean_expected_cost {
+                    println!(
+                        "  {:<28} {mean:.3} per item ({:.2} in all)",
+                        "expected cost", costs.total_expected_cost
+                    );
+                }
+            }
             let revise: Vec<&str> = question
                 .categories
                 .iter()

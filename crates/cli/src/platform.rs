@@ -418,6 +418,26 @@ pub enum ProjectCommand {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// The team's gold record: accuracy with its 95 % interval, the gold answers still needed
+    /// for the project's target interval width, and when at each one's recent gold rate.
+    Team {
+        slug: String,
+        /// One JSON object per annotator instead of the table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// What dynamic (and model-assisted) overlap saved against the fixed overlap, and how
+    /// the items that stopped early fared when checked later.
+    Savings {
+        slug: String,
+        /// The figures as one JSON object.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
     /// Add a member or change their role (annotator, qa_analyst, qa_expert, project_manager, admin).
     Member {
         slug: String,
@@ -504,6 +524,22 @@ pub fn project(command: ProjectCommand) -> Result<ExitCode> {
                     println!("{}\t{}\t{} items", project.slug, project.name, total);
                 }
             }
+            ProjectCommand::Team { slug, json, db } => {
+                let store = db.open().await?;
+                let project = store.project(&slug).await?;
+                let team = store.team_progress(project.id).await?;
+                print_gold_plans(&team, &project.settings.queue, json)?;
+            }
+            ProjectCommand::Savings { slug, json, db } => {
+                let store = db.open().await?;
+                let project = store.project(&slug).await?;
+                let report = concord_qa::overlap_savings(&store, &project).await?;
+                if json {
+                    println!("{}", serde_json::to_string(&report)?);
+                } else {
+                    print_overlap_savings(&report);
+                }
+            }
             ProjectCommand::Member {
                 slug,
                 username,
@@ -519,6 +555,77 @@ pub fn project(command: ProjectCommand) -> Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn print_overlap_savings(report: &concord_qa::OverlapReport) {
+    let c = &report.counts;
+    println!(
+        "{} labels saved against a fixed overlap of {}: {} items stopped early with {} labels",
+        c.labels_saved, c.fixed_overlap, c.early_items, c.labels_used
+    );
+    let later = &report.confirmed_later;
+    match (later.estimate, later.ci) {
+        (Some(p), Some([low, high])) => println!(
+            "checked later (gold, expert decision): {} of {} confirmed, {:.0} % [{:.0}–{:.0} %]",
+            later.successes,
+            later.trials,
+            p * 100.0,
+            low * 100.0,
+            high * 100.0
+        ),
+        _ => println!("none checked later by gold or an expert yet"),
+    }
+    if let Some(mean) = report.mean_confidence {
+        println!("mean consensus confidence of the early items: {mean:.3}");
+    }
+}
+
+/// One line per annotator (or one JSON object with `--json`): gold answered, accuracy with
+/// its interval, gold still needed for the target width and the days that takes.
+fn print_gold_plans(
+    team: &[concord_store::AnnotatorProgress],
+    settings: &concord_store::QueueSettings,
+    json: bool,
+) -> Result<()> {
+    if !json {
+        println!(
+            "annotator\tgold\taccuracy (95 % interval)\tstill needed\tdays at recent rate\tpaused"
+        );
+    }
+    for annotator in team {
+        let plan = concord_qa::gold_plan(annotator.gold, settings);
+        if json {
+            let line = serde_json::json!({
+                "username": annotator.username,
+                "paused": annotator.paused,
+                "gold_plan": plan,
+            });
+            println!("{}", serde_json::to_string(&line)?);
+            continue;
+        }
+        let accuracy = match plan.accuracy.estimate {
+            Some(p) => format!(
+                "{:.0} % ({:.0}–{:.0} %)",
+                p * 100.0,
+                plan.accuracy.low * 100.0,
+                plan.accuracy.high * 100.0
+            ),
+            None => "-".into(),
+        };
+        let eta = plan
+            .eta_days
+            .map_or_else(|| "no recent gold".into(), |d| format!("{d:.1}"));
+        println!(
+            "{}\t{}/{}\t{accuracy}\t{} (±{})\t{eta}\t{}",
+            annotator.username,
+            annotator.gold.correct,
+            annotator.gold.answered,
+            plan.still_needed,
+            plan.target_half_width,
+            if annotator.paused { "paused" } else { "" },
+        );
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- import / export

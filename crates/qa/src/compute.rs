@@ -3,7 +3,7 @@
 
 use crate::model_scores::{QuestionTally, Scored};
 use crate::report::{
-    CategorySummary, Figure, MetricSummary, ModelReport, PairSummary, QualityReport,
+    CategorySummary, CostSummary, Figure, MetricSummary, ModelReport, PairSummary, QualityReport,
     QuestionReport, SliceSummary,
 };
 use crate::rules;
@@ -12,13 +12,14 @@ use concord_stats::aggregate::{AggregateOptions, Aggregation, Method, aggregate}
 use concord_stats::agreement::pairs::pairwise_cohen;
 use concord_stats::agreement::per_item::{per_category_alpha, per_item_agreement};
 use concord_stats::agreement::two_rater::CohenWeights;
+use concord_stats::costs::CostMatrix;
 use concord_stats::{
     AgreementOptions, AnnotationTable, Inference, LabelKind, LabelSpec, LabelTypeRequest, Level,
     Metric, Prepared, TableBuilder, WeightChoice, WeightScheme, compute,
 };
 use concord_store::{
-    AccountKind, AnnotatorQuality, AnswerKind, ConsensusInput, Id, ItemFact, ItemState, LabelFacts,
-    LabelSchema, NewEscalation, NewItemConsensus, QaSettings, Question, QuestionKind,
+    AccountKind, AnnotatorQuality, AnswerKind, ConsensusInput, CostSource, Id, ItemFact, ItemState,
+    LabelFacts, LabelSchema, NewEscalation, NewItemConsensus, QaSettings, Question, QuestionKind,
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -188,6 +189,9 @@ struct QuestionConsensus {
     value_ids: Vec<Option<u32>>,
     /// Per table item: the chosen elements (multi-label), as element indexes.
     sets: Vec<Vec<u32>>,
+    /// Per table item: the expected cost of the label under the posterior and the
+    /// question's cost matrix (None without costs or label).
+    expected_cost: Vec<Option<f64>>,
 }
 
 /// Writes `{"code":p,…}` for the non-zero probabilities, rounded to four places.
@@ -213,6 +217,7 @@ fn consensus_single(
     question: &Question,
     table: &AnnotationTable,
     method: Method,
+    costs: Option<&CostMatrix>,
 ) -> Result<QuestionConsensus, ComputeError> {
     let options = AggregateOptions::default();
     let aggregation = aggregate(table, method, &options, &|_, _| {})
@@ -230,10 +235,16 @@ fn consensus_single(
         skills: aggregation.skills.clone(),
         value_ids: aggregation.labels.clone(),
         sets: Vec::new(),
+        expected_cost: Vec::with_capacity(table.n_items()),
     };
     for item in 0..table.n_items() {
         let row = posterior_row(&aggregation, table, item as u32);
         let label = aggregation.labels[item];
+        out.expected_cost.push(
+            costs
+                .zip(label)
+                .map(|(c, l)| round4(c.expected_cost(&row, l as usize))),
+        );
         out.labels
             .push(label.map(|v| Value::String(names[v as usize].clone())));
         out.confidence.push(label.map(|v| row[v as usize]));
@@ -279,6 +290,7 @@ fn consensus_multi(
         skills: None,
         value_ids: vec![None; table.n_items()],
         sets: Vec::new(),
+        expected_cost: vec![None; table.n_items()],
     };
     for (item, set) in sets.iter().enumerate() {
         let codes: Vec<Value> = set
@@ -375,6 +387,8 @@ struct QuestionResult<'q> {
     built: QuestionTable,
     consensus: QuestionConsensus,
     agreement: Vec<Option<f64>>,
+    /// The question's cost matrix over the table's values, and where it comes from.
+    costs: Option<(CostMatrix, CostSource)>,
 }
 
 impl QuestionResult<'_> {
@@ -439,7 +453,8 @@ pub fn compute_run(
             run.questions.push(empty_question(question));
             continue;
         };
-        let result = question_consensus(question, built, method)?;
+        let costs = question_costs(question, settings, &built.table, &mut run.notes);
+        let result = question_consensus(question, built, method, costs)?;
         run.items.extend(item_consensus_rows(&result));
         run.annotators.extend(human_quality_rows(&result, facts));
         let tallies = tally_models(
@@ -461,7 +476,8 @@ pub fn compute_run(
         run.results.push(result);
     }
 
-    let escalated = escalate_items(schema, settings, input, &order, &mut run);
+    let mut escalated = escalate_items(schema, settings, input, &order, &mut run);
+    escalated.notes.append(&mut run.notes);
     let report = QualityReport {
         method: method.key().to_string(),
         method_name: method.name().to_string(),
@@ -499,6 +515,49 @@ struct QuestionsComputed<'q> {
     /// Per item: where the automated annotator and the consensus differ, said in words.
     model_disagreements: HashMap<Id, Vec<String>>,
     model_reports: BTreeMap<Id, ModelReport>,
+    /// Settings that could not be applied (a cost matrix that does not fit its question).
+    notes: Vec<String>,
+}
+
+/// The question's cost matrix (settings, or the ordinal default) over the table's values;
+/// one that does not fit the question is left out with a note.
+fn question_costs(
+    question: &Question,
+    settings: &QaSettings,
+    table: &AnnotationTable,
+    notes: &mut Vec<String>,
+) -> Option<(CostMatrix, CostSource)> {
+    let (rows, source) = match settings.costs_for(question)? {
+        Ok(found) => found,
+        Err(e) => {
+            notes.push(e);
+            return None;
+        }
+    };
+    if question.kind == QuestionKind::Multi {
+        notes.push(format!(
+            "qa.costs.{}: costs apply to single-choice and ordinal questions, not multi-label",
+            question.key
+        ));
+        return None;
+    }
+    // The table declares the question's options in schema order, as `costs_for` orders rows.
+    if table.n_values() != rows.len() {
+        notes.push(format!(
+            "qa.costs.{}: {} classes in the matrix, {} in the labels",
+            question.key,
+            rows.len(),
+            table.n_values()
+        ));
+        return None;
+    }
+    match CostMatrix::new(&rows) {
+        Ok(matrix) => Some((matrix, source)),
+        Err(e) => {
+            notes.push(format!("qa.costs.{}: {e}", question.key));
+            None
+        }
+    }
 }
 
 /// Label rows in item order (the store reads them so; anything else is sorted here).
@@ -536,12 +595,13 @@ fn question_consensus(
     question: &Question,
     built: QuestionTable,
     method: Method,
+    costs: Option<(CostMatrix, CostSource)>,
 ) -> Result<QuestionResult<'_>, ComputeError> {
     let table = &built.table;
     let consensus = if question.kind == QuestionKind::Multi {
         consensus_multi(question, table, method)?
     } else {
-        consensus_single(question, table, method)?
+        consensus_single(question, table, method, costs.as_ref().map(|(c, _)| c))?
     };
     let agreement: Vec<Option<f64>> = per_item_agreement(table)
         .iter()
@@ -552,6 +612,7 @@ fn question_consensus(
         built,
         consensus,
         agreement,
+        costs,
     })
 }
 
@@ -787,9 +848,23 @@ fn escalate_items(
             priority,
             priority_reason,
             sla_ms: settings.escalation.sla_ms(priority),
+            expected_cost: expected_cost(item.id, &run.results),
         });
     }
     escalated
+}
+
+/// The expected cost of leaving the item's consensus as it is: summed over its questions
+/// that have costs (one currency for the project); `None` when none has.
+fn expected_cost(item_id: Id, results: &[QuestionResult<'_>]) -> Option<f64> {
+    results
+        .iter()
+        .filter_map(|r| {
+            let t_item = r.built.item_index(item_id)?;
+            r.consensus.expected_cost[t_item as usize]
+        })
+        .reduce(|a, b| a + b)
+        .map(round4)
 }
 
 /// The item's rows of `order`, advancing `cursor` past them (items come in ascending id).
@@ -878,6 +953,7 @@ fn empty_question(question: &Question) -> QuestionReport {
         pairs: Vec::new(),
         consensus_counts: Vec::new(),
         mean_confidence: None,
+        costs: None,
     }
 }
 
@@ -937,6 +1013,10 @@ fn question_report(
             Err(e) => tracing::debug!(question = %question.key, error = %e, "metric skipped"),
         }
     }
+    let costs = result
+        .costs
+        .as_ref()
+        .map(|(matrix, source)| cost_summary(question, matrix, *source, &prepared, consensus));
     let labels_by_code: HashMap<&str, &str> = question
         .options
         .iter()
@@ -1033,7 +1113,60 @@ fn question_report(
         consensus_counts: counts,
         mean_confidence: (!confidences.is_empty())
             .then(|| round4(confidences.iter().sum::<f64>() / confidences.len() as f64)),
+        costs,
     })
+}
+
+/// Agreement weighed by the costs of disagreement: α with the symmetric cost as its
+/// distance, Gwet's AC2 with weights 1 − cost / the largest; and the consensus's mean
+/// expected cost.
+fn cost_summary(
+    question: &Question,
+    matrix: &CostMatrix,
+    source: CostSource,
+    prepared: &Prepared,
+    consensus: &QuestionConsensus,
+) -> CostSummary {
+    let figure = |metric: Metric, options: AgreementOptions| match compute(
+        prepared,
+        metric,
+        &options,
+        &|_| {},
+    ) {
+        Ok(result) => Figure::from_result(&result),
+        Err(e) => Figure {
+            undefined: Some(e.to_string()),
+            ..Figure::default()
+        },
+    };
+    let alpha = figure(
+        Metric::KrippendorffAlpha,
+        AgreementOptions {
+            alpha_distance: Some(matrix.alpha_distance()),
+            ..AgreementOptions::default()
+        },
+    );
+    let gwet = figure(
+        Metric::GwetAc,
+        AgreementOptions {
+            weights: WeightChoice::Matrix(matrix.agreement_weights()),
+            ..AgreementOptions::default()
+        },
+    );
+    let costs: Vec<f64> = consensus.expected_cost.iter().flatten().copied().collect();
+    let q = matrix.q();
+    CostSummary {
+        source,
+        classes: question.options.iter().map(|o| o.value.clone()).collect(),
+        matrix: (0..q)
+            .map(|t| (0..q).map(|l| matrix.cost(t, l)).collect())
+            .collect(),
+        alpha,
+        gwet,
+        mean_expected_cost: (!costs.is_empty())
+            .then(|| round4(costs.iter().sum::<f64>() / costs.len() as f64)),
+        total_expected_cost: round4(costs.iter().sum()),
+    }
 }
 
 fn short(value: &Value) -> String {

@@ -8,7 +8,9 @@
 pub mod compute;
 pub mod dsa;
 pub mod feedback;
+pub mod gold_plan;
 pub mod model_scores;
+pub mod overlap;
 pub mod release;
 pub mod report;
 pub mod retest;
@@ -17,6 +19,8 @@ pub mod rules;
 mod vocabulary_tests;
 
 pub use compute::{Computed, compute_run, date_of, week_start};
+pub use gold_plan::{GoldPlan, gold_plan};
+pub use overlap::{OverlapReport, overlap_report, overlap_savings};
 pub use release::{create_release, release_summary};
 pub use report::QualityReport;
 

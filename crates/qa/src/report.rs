@@ -108,6 +108,26 @@ pub struct QuestionReport {
     /// Consensus label counts, in schema order.
     pub consensus_counts: Vec<(String, usize)>,
     pub mean_confidence: Option<f64>,
+    /// Agreement weighed by the costs of disagreement (questions with costs only; absent
+    /// from reports stored before costs existed).
+    #[serde(default)]
+    pub costs: Option<CostSummary>,
+}
+
+/// A question's costs of disagreement and what they weigh.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CostSummary {
+    pub source: concord_store::CostSource,
+    /// The question's options, the matrix's row (truth) and column (label) order.
+    pub classes: Vec<String>,
+    pub matrix: Vec<Vec<f64>>,
+    /// Krippendorff's α with the symmetric cost (c + cᵀ) / 2 as its distance.
+    pub alpha: Figure,
+    /// Gwet's AC2 with weights 1 − symmetric cost / the largest cost.
+    pub gwet: Figure,
+    /// Mean over items of the consensus label's expected cost (posterior × cost).
+    pub mean_expected_cost: Option<f64>,
+    pub total_expected_cost: f64,
 }
 
 impl QuestionReport {

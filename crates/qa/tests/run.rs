@@ -416,3 +416,108 @@ async fn an_unsure_answer_from_the_queue_reaches_the_expert_queue() {
         }
     }
 }
+
+/// Costs of disagreement: calling violating content "not violating" costs 10, two adjacent
+/// decisions 1; severity has no matrix, so it costs the levels apart (ordinal default).
+/// Both items split 2–1 and escalate; the one whose consensus risks the costly confusion
+/// leads the queue although it came second, and the report weighs agreement by the costs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn costs_of_disagreement_weigh_agreement_and_rank_the_expert_queue() {
+    for (store, _dir) in stores("costs").await {
+        let (project, items) = project(&store, "costs", 2).await;
+        let project = store
+            .update_project(
+                project.id,
+                &project.name,
+                "",
+                json!({"qa": {"method": "mv", "costs": {"decision": {
+                    "classes": ["NOT_VIOLATING", "BORDERLINE", "VIOLATING"],
+                    "matrix": [[0, 1, 4], [1, 0, 1], [10, 1, 0]]}}}}),
+                None,
+            )
+            .await
+            .unwrap();
+        let people = [
+            user(&store, "ann", "human").await,
+            user(&store, "ben", "human").await,
+            user(&store, "cleo", "human").await,
+        ];
+        // Item 1: BORDERLINE, BORDERLINE, VIOLATING; item 2: NOT_VIOLATING ×2, VIOLATING.
+        // Severity S0, S0, S2 on both.
+        for (item, majority) in items.iter().zip(["BORDERLINE", "NOT_VIOLATING"]) {
+            for (n, person) in people.iter().enumerate() {
+                let (decision, severity) = if n < 2 {
+                    (majority, "S0")
+                } else {
+                    ("VIOLATING", "S2")
+                };
+                label(
+                    &store,
+                    &project,
+                    person,
+                    *item,
+                    answer(decision, severity, &[]),
+                )
+                .await;
+            }
+        }
+        let run = concord_qa::run_consensus(&store, &project, None, None, &|_: &str| {})
+            .await
+            .unwrap();
+        assert_eq!(run.escalated, 2);
+        let queue = store
+            .escalations(
+                project.id,
+                concord_store::EscalationStatus::Open,
+                people[0].id,
+                10,
+            )
+            .await
+            .unwrap();
+        // Expected costs (majority vote posteriors 2/3 and 1/3): item 2 decision 10/3,
+        // item 1 decision 1/3; severity S0 with S2 at 1/3 costs 2/3 on both.
+        let ranked: Vec<(i64, f64)> = queue
+            .iter()
+            .map(|e| (e.item_id, e.expected_cost.unwrap()))
+            .collect();
+        assert_eq!(ranked[0].0, items[1], "{ranked:?}");
+        assert!(
+            (ranked[0].1 - (10.0 / 3.0 + 2.0 / 3.0)).abs() < 1e-3,
+            "{ranked:?}"
+        );
+        assert_eq!(ranked[1].0, items[0], "{ranked:?}");
+        assert!(
+            (ranked[1].1 - (1.0 / 3.0 + 2.0 / 3.0)).abs() < 1e-3,
+            "{ranked:?}"
+        );
+
+        let report = concord_qa::report_of(&run).unwrap();
+        let costs = |key: &str| {
+            report
+                .questions
+                .iter()
+                .find(|q| q.key == key)
+                .and_then(|q| q.costs.clone())
+                .unwrap_or_else(|| panic!("{key} has costs"))
+        };
+        let decision = costs("decision");
+        assert_eq!(decision.source, concord_store::CostSource::Settings);
+        assert_eq!(decision.matrix[2][0], 10.0);
+        assert!(decision.alpha.value.is_some() && decision.gwet.value.is_some());
+        let mean = decision.mean_expected_cost.unwrap();
+        assert!(
+            (mean - (10.0 / 3.0 + 1.0 / 3.0) / 2.0).abs() < 1e-3,
+            "{mean}"
+        );
+        assert_eq!(
+            costs("severity").source,
+            concord_store::CostSource::OrdinalDefault
+        );
+        assert!(
+            report
+                .questions
+                .iter()
+                .all(|q| q.key != "category" || q.costs.is_none())
+        );
+    }
+}

@@ -73,12 +73,38 @@ impl ListQuery {
 
     /// The pager's context (page, pages, total, search) of a page the store read.
     pub(crate) fn pager<T>(&self, paged: &Paged<T>) -> Value {
-        let (page, pages) = (paged.page, paged.pages);
+        self.pager_at(paged.page, paged.pages, paged.total)
+    }
+
+    fn pager_at(&self, page: u64, pages: u64, total: u64) -> Value {
         context! {
-            page, pages, total => paged.total, q => self.q.trim(),
+            page, pages, total, q => self.q.trim(),
             prev => (page > 1).then(|| page - 1),
             next => (page < pages).then(|| page + 1),
         }
+    }
+
+    /// Whether a row of a short list (read whole) matches the search, case-insensitively.
+    pub(crate) fn matches(&self, fields: &[&str]) -> bool {
+        let q = self.q.trim().to_lowercase();
+        q.is_empty() || fields.iter().any(|f| f.to_lowercase().contains(&q))
+    }
+
+    /// The asked page of a short list read whole (lists that grow with the team are paged
+    /// in SQL instead: [`ListQuery::request`]), and the pager's context.
+    pub(crate) fn page<T>(&self, all: Vec<T>) -> (Vec<T>, Value) {
+        let total = all.len();
+        let pages = total.div_ceil(PAGE_SIZE).max(1);
+        let page = self.page.unwrap_or(1).clamp(1, pages);
+        let shown = all
+            .into_iter()
+            .skip((page - 1) * PAGE_SIZE)
+            .take(PAGE_SIZE)
+            .collect();
+        (
+            shown,
+            self.pager_at(page as u64, pages as u64, total as u64),
+        )
     }
 }
 

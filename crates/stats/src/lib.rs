@@ -9,6 +9,7 @@
 pub mod aggregate;
 pub mod agreement;
 pub mod buffers;
+pub mod costs;
 pub mod dist;
 pub mod intern;
 pub mod logistic;

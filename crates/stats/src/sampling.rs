@@ -47,9 +47,44 @@ pub fn wilson(successes: u64, trials: u64, confidence: f64) -> Proportion {
     }
 }
 
+/// Half the width of the Wilson interval for a proportion `p` measured on `trials` trials,
+/// with `z` the normal quantile of the interval (before clipping to [0, 1]).
+fn wilson_half_width(p: f64, trials: f64, z: f64) -> f64 {
+    z * (p * (1.0 - p) * trials + z * z / 4.0).sqrt() / (trials + z * z)
+}
+
+/// The fewest trials whose Wilson interval at `confidence` is at most ± `half_width` wide
+/// when the proportion is `proportion` (plan with 0.5, the widest, before anything is
+/// measured). `None` unless `half_width` is in (0, 0.5] and `proportion` in [0, 1].
+///
+/// The half-width, z·√(p(1−p)n + z²/4) / (n + z²), falls as n grows (its derivative has the
+/// sign of p(1−p)z² − p(1−p)n − z²/2 < 0), so a doubling then a bisection finds it.
+pub fn trials_for_half_width(proportion: f64, half_width: f64, confidence: f64) -> Option<u64> {
+    let in_open_unit = |x: f64| x > 0.0 && x < 1.0;
+    if !in_open_unit(half_width)
+        || half_width > 0.5
+        || !(0.0..=1.0).contains(&proportion)
+        || !in_open_unit(confidence)
+    {
+        return None;
+    }
+    let z = normal_quantile(1.0 - (1.0 - confidence) / 2.0);
+    let fits = |n: u64| wilson_half_width(proportion, n as f64, z) <= half_width;
+    let mut high = 1u64;
+    while !fits(high) {
+        high *= 2;
+    }
+    let mut low = high / 2; // does not fit (or is 0)
+    while high - low > 1 {
+        let mid = low + (high - low) / 2;
+        if fits(mid) { high = mid } else { low = mid }
+    }
+    Some(high)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::wilson;
+    use super::{trials_for_half_width, wilson};
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 5e-4
@@ -74,5 +109,37 @@ mod tests {
         let r = wilson(0, 0, 0.95);
         assert_eq!(r.estimate, None);
         assert_eq!((r.low, r.high), (0.0, 1.0));
+    }
+
+    #[test]
+    fn trials_for_a_half_width_match_the_hand_computed_sizes() {
+        // p = 0.5, ±0.10 at 95 %: 1.96·√(0.25n + 0.96)/(n + 3.84) is 0.0996 at n = 93 and
+        // 0.1001 at n = 92 (the normal approximation's 97 is more than needed).
+        assert_eq!(trials_for_half_width(0.5, 0.10, 0.95), Some(93));
+        // p = 1: z²/2 / (n + z²) ≤ 0.1 from n = 4z² = 15.37, so 16.
+        assert_eq!(trials_for_half_width(1.0, 0.10, 0.95), Some(16));
+        // A narrower target needs more; a surer estimate fewer.
+        let narrow = trials_for_half_width(0.5, 0.05, 0.95).unwrap();
+        assert!((370..=385).contains(&narrow), "{narrow}");
+        assert!(trials_for_half_width(0.9, 0.10, 0.95).unwrap() < 93);
+    }
+
+    #[test]
+    fn the_size_found_is_the_first_whose_interval_is_narrow_enough() {
+        // 0/n and n/n are exact proportions, so wilson() itself can check the size.
+        let n = trials_for_half_width(0.0, 0.10, 0.95).unwrap();
+        let half = |t: u64| {
+            let r = wilson(0, t, 0.95);
+            (r.high - r.low) / 2.0
+        };
+        assert!(half(n) <= 0.10 && half(n - 1) > 0.10, "{n}");
+    }
+
+    #[test]
+    fn a_size_is_refused_for_a_target_that_cannot_be_met_or_makes_no_sense() {
+        assert_eq!(trials_for_half_width(0.5, 0.0, 0.95), None);
+        assert_eq!(trials_for_half_width(0.5, 0.7, 0.95), None);
+        assert_eq!(trials_for_half_width(1.5, 0.1, 0.95), None);
+        assert_eq!(trials_for_half_width(0.5, 0.1, 1.0), None);
     }
 }

@@ -72,12 +72,13 @@ pub use qa::{
     NewEscalation, NewItemConsensus, PrecedentFilter, RetestCounts, RetestPair, RevisionCandidate,
 };
 pub use qa_settings::{
-    CONSENSUS_METHODS, DEFAULT_REPORT_METRICS, EscalationRules, QaSettings, REPORT_METRICS,
+    CONSENSUS_METHODS, CostSetting, CostSource, DEFAULT_REPORT_METRICS, EscalationRules,
+    QaSettings, REPORT_METRICS,
 };
 pub use queue::{
-    AnnotatorProgress, BlindItem, EXPOSURE_NEAR, ExposureStanding, ExposureStatus, GoldFeedback,
-    GoldTally, Lease, ModelAnswer, ModelTurn, MyWorkEntry, NextItem, QueueIntegrity, QueueOverview,
-    Submission, SubmitOutcome,
+    AnnotatorProgress, BlindItem, EXPOSURE_NEAR, ExposureStanding, ExposureStatus,
+    GOLD_RATE_WINDOW_DAYS, GoldFeedback, GoldTally, Lease, ModelAnswer, ModelTurn, MyWorkEntry,
+    NextItem, OverlapSavings, QueueIntegrity, QueueOverview, Submission, SubmitOutcome,
 };
 pub use queue_rules::{ExposureBudget, ExposureLimit, QueueSettings, RetestPlan};
 pub use releases::{

@@ -78,6 +78,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0013_exposure.sql"),
         postgres: include_str!("../migrations/postgres/0013_exposure.sql"),
     },
+    Migration {
+        name: "0014_escalation_cost",
+        sqlite: include_str!("../migrations/sqlite/0014_escalation_cost.sql"),
+        postgres: include_str!("../migrations/postgres/0014_escalation_cost.sql"),
+    },
 ];
 
 /// Advisory-lock key so that servers starting together on PostgreSQL migrate one at a time.

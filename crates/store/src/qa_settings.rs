@@ -2,8 +2,10 @@
 //! target, and the escalation rules with their priorities and SLA. Plain configuration with
 //! validation; the rules are applied by `concord-qa`.
 
+use crate::schema::{Question, QuestionKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// The consensus models a project may choose (keys of the engine's models that take
 /// categorical labels from any number of classes).
@@ -28,6 +30,146 @@ pub struct QaSettings {
     /// weighted (Gwet's AC2 and the other weighted forms, ordinal weights).
     pub metrics: Vec<String>,
     pub escalation: EscalationRules,
+    /// Costs of disagreement per question key (`settings.qa.costs`): they weigh α and Gwet's
+    /// AC2 in the quality report and rank the expert queue by expected cost. An ordinal
+    /// question without one costs the number of levels apart.
+    pub costs: BTreeMap<String, CostSetting>,
+}
+
+/// A question's cost matrix as the project manager writes it: `matrix[t][l]` is the cost of
+/// the label `classes[l]` when the truth is `classes[t]`. Square over the classes, zero on
+/// the diagonal, non-negative; it need not be symmetric (calling explicit content clean may
+/// cost more than the reverse).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostSetting {
+    pub classes: Vec<String>,
+    pub matrix: Vec<Vec<f64>>,
+}
+
+/// Where a question's costs come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostSource {
+    /// `settings.qa.costs`.
+    Settings,
+    /// An ordinal question's default: the number of levels apart.
+    OrdinalDefault,
+}
+
+impl CostSetting {
+    /// Checks the shape and values; the message names the question, row and column.
+    fn validate(&self, question: &str) -> Result<(), String> {
+        let at = format!("qa.costs.{question}");
+        let q = self.classes.len();
+        if q < 2 {
+            return Err(format!("{at}: list at least two classes"));
+        }
+        for (i, class) in self.classes.iter().enumerate() {
+            if self.classes[..i].contains(class) {
+                return Err(format!("{at}: class {class:?} is listed twice"));
+            }
+        }
+        if self.matrix.len() != q {
+            return Err(format!(
+                "{at}: the matrix has {} rows for {q} classes (it must be square over them)",
+                self.matrix.len()
+            ));
+        }
+        for (t, row) in self.matrix.iter().enumerate() {
+            let truth = &self.classes[t];
+            if row.len() != q {
+                return Err(format!(
+                    "{at}: row {truth} has {} entries for {q} classes",
+                    row.len()
+                ));
+            }
+            for (l, &cost) in row.iter().enumerate() {
+                let label = &self.classes[l];
+                if !cost.is_finite() || cost < 0.0 {
+                    return Err(format!(
+                        "{at}: the cost of {label} when the truth is {truth} must be a \
+                         non-negative number, not {cost}"
+                    ));
+                }
+                if t == l && cost != 0.0 {
+                    return Err(format!(
+                        "{at}: the diagonal must be 0 (the right label costs nothing), but \
+                         {truth} → {truth} is {cost}"
+                    ));
+                }
+            }
+        }
+        if !self.matrix.iter().flatten().any(|&c| c > 0.0) {
+            return Err(format!("{at}: at least one cost must be positive"));
+        }
+        Ok(())
+    }
+
+    /// The matrix over `question`'s options in schema order; an error names the classes
+    /// that do not match the question's.
+    pub fn in_question_order(&self, question: &Question) -> Result<Vec<Vec<f64>>, String> {
+        let codes: Vec<&str> = question.options.iter().map(|o| o.value.as_str()).collect();
+        let position = |code: &str| self.classes.iter().position(|c| c == code);
+        let missing: Vec<&str> = codes
+            .iter()
+            .copied()
+            .filter(|&c| position(c).is_none())
+            .collect();
+        let extra: Vec<&str> = self
+            .classes
+            .iter()
+            .map(String::as_str)
+            .filter(|c| !codes.contains(c))
+            .collect();
+        if !missing.is_empty() || !extra.is_empty() {
+            return Err(format!(
+                "qa.costs.{}: the classes must be the question's options ({}); missing: [{}], \
+                 not options: [{}]",
+                question.key,
+                codes.join(", "),
+                missing.join(", "),
+                extra.join(", ")
+            ));
+        }
+        Ok(codes
+            .iter()
+            .map(|&t| {
+                codes
+                    .iter()
+                    .map(|&l| match (position(t), position(l)) {
+                        (Some(t), Some(l)) => self.matrix[t][l],
+                        _ => 0.0,
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+/// A question's cost matrix over its options in schema order, and where it comes from.
+pub type QuestionCosts = (Vec<Vec<f64>>, CostSource);
+
+impl QaSettings {
+    /// The question's costs over its options in schema order, and where they come from:
+    /// the settings, or for an ordinal question the levels apart. `None` for a question
+    /// without costs (agreement then counts every disagreement alike).
+    pub fn costs_for(&self, question: &Question) -> Option<Result<QuestionCosts, String>> {
+        if let Some(setting) = self.costs.get(&question.key) {
+            return Some(
+                setting
+                    .in_question_order(question)
+                    .map(|m| (m, CostSource::Settings)),
+            );
+        }
+        (question.kind == QuestionKind::Ordinal && question.options.len() >= 2).then(|| {
+            let q = question.options.len();
+            let matrix = (0..q)
+                .map(|t| (0..q).map(|l| t.abs_diff(l) as f64).collect())
+                .collect();
+            Ok((matrix, CostSource::OrdinalDefault))
+        })
+    }
 }
 
 /// What the quality report shows unless a project chooses.
@@ -89,6 +231,7 @@ impl Default for QaSettings {
             blind_adjudication: true,
             metrics: DEFAULT_REPORT_METRICS.map(String::from).to_vec(),
             escalation: EscalationRules::default(),
+            costs: BTreeMap::new(),
         }
     }
 }
@@ -215,6 +358,9 @@ impl QaSettings {
                 ));
             }
         }
+        for (question, costs) in &self.costs {
+            costs.validate(question)?;
+        }
         Ok(())
     }
 }
@@ -251,5 +397,89 @@ mod tests {
         let err = QaSettings::from_project_settings(&json!({"qa": {"escalation": {"colour": 1}}}))
             .unwrap_err();
         assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn a_cost_matrix_is_square_over_its_classes_zero_on_the_diagonal_and_not_negative() {
+        let ok = json!({"qa": {"costs": {"decision": {
+            "classes": ["NOT_VIOLATING", "BORDERLINE", "VIOLATING"],
+            "matrix": [[0, 1, 4], [1, 0, 1], [10, 1, 0]]}}}});
+        let settings = QaSettings::from_project_settings(&ok).unwrap();
+        assert_eq!(
+            settings.costs["decision"].matrix[2][0], 10.0,
+            "asymmetric is fine"
+        );
+        for (costs, says) in [
+            (
+                json!({"classes": ["A", "B"], "matrix": [[0, 1]]}),
+                "1 rows for 2 classes",
+            ),
+            (
+                json!({"classes": ["A", "B"], "matrix": [[0, 1], [1]]}),
+                "row B has 1 entries",
+            ),
+            (
+                json!({"classes": ["A", "B"], "matrix": [[0, -1], [1, 0]]}),
+                "B when the truth is A",
+            ),
+            (
+                json!({"classes": ["A", "B"], "matrix": [[2, 1], [1, 0]]}),
+                "diagonal must be 0",
+            ),
+            (
+                json!({"classes": ["A", "A"], "matrix": [[0, 1], [1, 0]]}),
+                "listed twice",
+            ),
+            (
+                json!({"classes": ["A", "B"], "matrix": [[0, 0], [0, 0]]}),
+                "positive",
+            ),
+        ] {
+            let err = QaSettings::from_project_settings(&json!({"qa": {"costs": {"q": costs}}}))
+                .unwrap_err();
+            assert!(err.contains("qa.costs.q") && err.contains(says), "{err}");
+        }
+    }
+
+    #[test]
+    fn costs_follow_the_questions_option_order_and_ordinal_questions_have_a_default() {
+        let schema = crate::schema::LabelSchema::catalog_safety();
+        let severity = schema
+            .questions
+            .iter()
+            .find(|q| q.kind == QuestionKind::Ordinal)
+            .unwrap();
+        let settings = QaSettings::default();
+        let (matrix, source) = settings.costs_for(severity).unwrap().unwrap();
+        assert_eq!(source, CostSource::OrdinalDefault);
+        assert_eq!(matrix[0][2], 2.0);
+        let decision = &schema.questions[0];
+        assert!(settings.costs_for(decision).is_none(), "{}", decision.key);
+        let codes: Vec<String> = decision.options.iter().map(|o| o.value.clone()).collect();
+        let mut reversed = codes.clone();
+        reversed.reverse();
+        let q = codes.len();
+        // Written in reverse order: cost 5 for the last class when the truth is the first.
+        let mut rows = vec![vec![0.0; q]; q];
+        rows[q - 1][0] = 5.0;
+        let settings = QaSettings {
+            costs: BTreeMap::from([(
+                decision.key.clone(),
+                CostSetting {
+                    classes: reversed,
+                    matrix: rows,
+                },
+            )]),
+            ..QaSettings::default()
+        };
+        let (matrix, source) = settings.costs_for(decision).unwrap().unwrap();
+        assert_eq!(source, CostSource::Settings);
+        assert_eq!(matrix[0][q - 1], 5.0);
+        let other = CostSetting {
+            classes: vec!["X".into(), codes[0].clone()],
+            matrix: vec![vec![0.0, 1.0], vec![1.0, 0.0]],
+        };
+        let err = other.in_question_order(decision).unwrap_err();
+        assert!(err.contains("not options: [X]"), "{err}");
     }
 }

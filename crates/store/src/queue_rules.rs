@@ -32,10 +32,15 @@ pub struct QueueSettings {
     /// `immediate`: the result is shown after the submission; `deferred`: from the next day,
     /// in "My work".
     pub gold_feedback: GoldFeedbackMode,
-    /// Auto-pause an annotator whose gold accuracy (since their last resume) is below this…
+    /// Auto-pause an annotator when the upper bound of the 95 % interval on their gold
+    /// accuracy (since their last resume) is below this: the record shows they are below it,
+    /// not just a bad start…
     pub pause_below: f64,
-    /// …after at least this many gold answers. 0 turns auto-pause off.
+    /// …and only after at least this many gold answers. 0 turns auto-pause off.
     pub pause_min_gold: i64,
+    /// Gold planning: the 95 % interval on an annotator's gold accuracy should be at most
+    /// ± this wide; the team page says how many more gold answers that takes.
+    pub gold_target_half_width: f64,
     /// Severity option (code of the first ordinal question) from which time spent counts as
     /// time on high-severity content; `None`: the two most severe levels.
     pub high_severity_from: Option<String>,
@@ -217,6 +222,7 @@ impl Default for QueueSettings {
             gold_feedback: GoldFeedbackMode::Immediate,
             pause_below: 0.6,
             pause_min_gold: 10,
+            gold_target_half_width: 0.10,
             high_severity_from: None,
             model_assist: ModelAssist::default(),
             retest: RetestPlan::default(),
@@ -270,6 +276,10 @@ impl QueueSettings {
         if self.pause_min_gold < 0 {
             return Err("the minimum number of gold answers cannot be negative".into());
         }
+        if !(0.0..=0.5).contains(&self.gold_target_half_width) || self.gold_target_half_width == 0.0
+        {
+            return Err("gold_target_half_width must be more than 0 and at most 0.5".into());
+        }
         let assist = &self.model_assist;
         if !(0.0..=1.0).contains(&assist.min_score) {
             return Err("model_assist.min_score must be between 0 and 1".into());
@@ -308,10 +318,40 @@ impl QueueSettings {
     }
 }
 
-fn in_coverage(item_id: i64, percent: i64) -> bool {
+/// Whether an item is inside the coverage share (a fixed function of its id).
+pub fn in_coverage(item_id: i64, percent: i64) -> bool {
     // A multiplicative hash spreads consecutive ids evenly over the 100 buckets.
     let bucket = (item_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
     ((bucket % 100) as i64) < percent
+}
+
+/// The normal quantile of a two-sided 95 % interval.
+const Z_95: f64 = 1.959_963_984_540_054;
+
+/// Upper bound of the 95 % Wilson interval on `correct` out of `answered` gold answers.
+/// The same bound as `concord_stats::sampling::wilson` (a test in concord-qa holds them
+/// equal): the store does not depend on the engine, and the pause rule runs inside a
+/// submission's transaction.
+pub fn gold_accuracy_upper_bound(correct: i64, answered: i64) -> f64 {
+    if answered <= 0 {
+        return 1.0;
+    }
+    let n = answered as f64;
+    let p = correct.clamp(0, answered) as f64 / n;
+    let z2 = Z_95 * Z_95;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = Z_95 / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    (centre + half).min(1.0)
+}
+
+/// The pause rule: at least `pause_min_gold` gold answers since the last resume, and even
+/// the interval's upper bound is below `pause_below`. Two wrong answers out of two are not
+/// enough evidence (upper bound 0.66); three are, against the default 0.6 (0.56).
+pub fn should_pause(settings: &QueueSettings, window_correct: i64, window_answered: i64) -> bool {
+    let min = settings.pause_min_gold;
+    min > 0
+        && window_answered >= min
+        && gold_accuracy_upper_bound(window_correct, window_answered) < settings.pause_below
 }
 
 /// What to do with an item once it has as many labels as it currently needs.
@@ -553,6 +593,30 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("minimum overlap"), "{err}");
+    }
+
+    #[test]
+    fn the_pause_rule_reads_the_intervals_upper_bound_not_the_point_estimate() {
+        let settings = QueueSettings {
+            pause_below: 0.6,
+            pause_min_gold: 2,
+            ..QueueSettings::default()
+        };
+        // 0/2: the point estimate is 0, but the upper bound 3.84/5.84 = 0.66 is not below 0.6.
+        assert!((gold_accuracy_upper_bound(0, 2) - 0.6576).abs() < 1e-3);
+        assert!(!should_pause(&settings, 0, 2));
+        // 0/3: 3.84/6.84 = 0.56, clearly below.
+        assert!(should_pause(&settings, 0, 3));
+        // 5/10 (upper 0.76) is not clearly below 60 %; 1/10 (upper 0.40) is.
+        assert!(!should_pause(&settings, 5, 10));
+        assert!(should_pause(&settings, 1, 10));
+        // Fewer answers than the minimum, or auto-pause off: never.
+        let off = QueueSettings {
+            pause_min_gold: 0,
+            ..settings.clone()
+        };
+        assert!(!should_pause(&off, 0, 50));
+        assert!(!should_pause(&settings, 0, 1));
     }
 
     #[test]

@@ -48,9 +48,11 @@ async fn quality(
         .collect();
     let (open, overdue, resolved) = state.store.escalation_counts(project.id).await?;
     let (adjudicated, overturned) = state.store.adjudication_counts(project.id).await?;
+    let overlap = concord_qa::overlap_savings(&state.store, &project).await?;
     Ok(Json(json!({
         "run": run,
         "annotators": annotators,
+        "overlap_savings": overlap,
         "escalations": {"open": open, "overdue": overdue, "resolved": resolved},
         "adjudications": {"total": adjudicated, "overturned": overturned},
     })))

@@ -598,7 +598,9 @@ fn codes(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn settings_from_form(form: &RulesForm) -> Result<QaSettings, String> {
+/// The form's QA settings; what the form does not edit (the costs of disagreement) is kept
+/// from `current`.
+fn settings_from_form(form: &RulesForm, current: &QaSettings) -> Result<QaSettings, String> {
     let escalation = concord_store::EscalationRules {
         min_posterior: optional_share("minimum posterior", &form.min_posterior)?,
         min_agreement: optional_share("minimum agreement", &form.min_agreement)?,
@@ -628,6 +630,7 @@ fn settings_from_form(form: &RulesForm) -> Result<QaSettings, String> {
             form.metrics.clone()
         },
         escalation,
+        costs: current.costs.clone(),
     };
     settings.validate()?;
     Ok(settings)
@@ -683,7 +686,7 @@ async fn rules_submit(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> AppResult<(StatusCode, Html<String>)> {
     let form = RulesForm::parse(fields)?;
-    let settings = match settings_from_form(&form) {
+    let settings = match settings_from_form(&form, &project.settings.qa) {
         Ok(settings) => settings,
         Err(message) => {
             return rules_view(&state, &auth, &project, role, Some(message), None).await;
@@ -875,6 +878,8 @@ async fn dashboard_page(
     let overturn_rate = (adjudicated > 0).then(|| overturned as f64 / adjudicated as f64);
     let assist = state.store.model_assist_savings(project.id).await?;
     let assist_enabled = project.settings.queue.model_assist.enabled;
+    let overlap = concord_qa::overlap_savings(&state.store, &project).await?;
+    let dynamic = project.settings.queue.dynamic;
     let predictions = crate::predictions::dashboard_reports(&state, &project).await?;
     render(
         &state,
@@ -884,7 +889,7 @@ async fn dashboard_page(
             completion => (volume.total > 0).then(|| volume.done as f64 / volume.total as f64),
             by_state => volume.by_state, volume => volume.per_day,
             annotators => volume.per_annotator, questions, escalation_rate, overturn_rate,
-            assist, assist_enabled, predictions,
+            assist, assist_enabled, predictions, overlap, dynamic,
             escalations => context! { open, overdue, resolved },
             adjudications => context! { total => adjudicated, overturned },
             ..base(&auth)

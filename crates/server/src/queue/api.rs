@@ -167,7 +167,7 @@ async fn queue_mine(
         .await
         .ok()
         .as_ref()
-        .map(progress::progress_json);
+        .map(|p| progress::progress_json(p, &project.settings.queue));
     Ok(Json(json!({"progress": progress, "annotations": work})))
 }
 
@@ -176,7 +176,10 @@ async fn queue_team(
     ProjectAccess { project, .. }: ProjectAccess<need::ManageAnnotators>,
 ) -> AppResult<Json<Value>> {
     Ok(Json(json!({
-        "annotators": progress::team_json(&state.store.team_progress(project.id).await?),
+        "annotators": progress::team_json(
+            &state.store.team_progress(project.id).await?,
+            &project.settings.queue,
+        ),
         "queue": state.store.queue_overview(project.id).await?,
     })))
 }
@@ -218,9 +221,10 @@ async fn set_annotator_limits(
             auth.user.id,
         )
         .await?;
-    Ok(Json(
-        json!({"progress": progress::progress_json(&state.store.annotator_progress(project.id, annotator.id).await?)}),
-    ))
+    Ok(Json(json!({"progress": progress::progress_json(
+        &state.store.annotator_progress(project.id, annotator.id).await?,
+        &project.settings.queue,
+    )})))
 }
 
 #[derive(Deserialize)]

@@ -152,7 +152,7 @@ async fn my_work_page(
         .annotator_progress(project.id, auth.user.id)
         .await
     {
-        Ok(found) => Some(progress::progress_json(&found)),
+        Ok(found) => Some(progress::progress_json(&found, &project.settings.queue)),
         Err(concord_store::StoreError::NotFound(_)) => None,
         Err(e) => return Err(e.into()),
     };
@@ -189,9 +189,10 @@ async fn team_page(
         .team_progress_page(project.id, &list.request())
         .await?;
     let pager = list.pager(&team);
-    let annotators = progress::team_json(&team.rows);
-    let queue = state.store.queue_overview(project.id).await?;
+    let shown = team.rows;
     let settings = &project.settings.queue;
+    let annotators = progress::team_json(&shown, settings);
+    let queue = state.store.queue_overview(project.id).await?;
     render(
         &state,
         "team.html",

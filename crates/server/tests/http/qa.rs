@@ -105,6 +105,13 @@ async fn a_consensus_job_escalates_and_an_expert_decides_through_the_pages(app: 
         .map(|r| r["rule"].as_str().unwrap())
         .collect();
     assert!(rules.contains(&"low_agreement"), "{rules:?}");
+    // Severity has no cost matrix of its own, so it costs the levels apart: S0 against S3
+    // leaves the consensus an expected cost that ranks the expert queue.
+    assert!(
+        queue[0]["expected_cost"].as_f64().is_some_and(|c| c > 0.0),
+        "{}",
+        queue[0]
+    );
     let (_, quality) = json(
         app.bearer(&token, Method::GET, "/api/v1/projects/catalog/quality")
             .send()
@@ -121,10 +128,27 @@ async fn a_consensus_job_escalates_and_an_expert_decides_through_the_pages(app: 
         .unwrap()
         .clone();
     assert_eq!(severity["items"], 2);
+    assert_eq!(severity["costs"]["source"], "ordinal_default", "{severity}");
+    assert_eq!(severity["costs"]["matrix"][0][3], 3.0, "{severity}");
+    assert!(
+        severity["costs"]["alpha"].get("value").is_some(),
+        "{severity}"
+    );
     let quinn = app.sign_in("quinn").await;
     let (status, page) = text(quinn.get("/p/catalog/quality").send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("Krippendorff") && page.contains("id=\"question-severity\""));
+    assert!(
+        page.contains("Cost of disagreement")
+            && page.contains("data-cost-source=\"ordinal_default\""),
+        "{page}"
+    );
+    let (status, page) = text(quinn.get("/p/catalog/escalations").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("Expected cost") && page.contains("class=\"expected-cost\""),
+        "{page}"
+    );
     let (status, page) = text(quinn.get("/p/catalog/dashboard").send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(

@@ -34,7 +34,7 @@ async fn call(
 }
 
 /// The catalog project with ITEMS, overlap 2, gold served first, and a pause after one gold
-/// answer below 50 %.
+/// answer when even its interval's upper bound is below 85 % (one wrong answer: 79 %).
 async fn catalog_with_gold_first(app: &TestApp) -> concord_store::Project {
     let project = app.project("catalog").await;
     app.store
@@ -42,7 +42,7 @@ async fn catalog_with_gold_first(app: &TestApp) -> concord_store::Project {
             project.id,
             "Catalog",
             "",
-            json!({"queue": {"overlap": 2, "gold_rate": 1.0, "pause_min_gold": 1, "pause_below": 0.5}}),
+            json!({"queue": {"overlap": 2, "gold_rate": 1.0, "pause_min_gold": 1, "pause_below": 0.85}}),
             None,
         )
         .await
@@ -80,7 +80,7 @@ async fn an_annotator_labels_blind_through_the_api_and_an_analyst_sees_the_team(
     assert_eq!(first["outcome"]["gold"]["correct"], false);
     assert_eq!(
         first["outcome"]["paused"], true,
-        "one wrong gold answer below 50 %"
+        "one wrong gold answer: the 95 % bound (79 %) is below 85 %"
     );
     let (_, again) = call(&app, &ann, Method::POST, "/queue/submit", submit).await;
     assert_eq!(again["outcome"]["replayed"], true);
@@ -107,6 +107,19 @@ async fn an_annotator_labels_blind_through_the_api_and_an_analyst_sees_the_team(
         .unwrap();
     assert_eq!(me["paused"], true);
     assert_eq!(me["gold"]["trials"], 1);
+    // Gold planning: ±0.10 at 95 % with 0/1 measured (p = 0 needs 16 answers in all),
+    // one answered this week: 1/7 a day, so 15 more take 105 days.
+    let plan = &me["gold_plan"];
+    assert_eq!(plan["target_half_width"], 0.1, "{plan}");
+    assert_eq!(
+        (&plan["needed_total"], &plan["still_needed"]),
+        (&json!(16), &json!(15)),
+        "{plan}"
+    );
+    assert!(
+        (plan["eta_days"].as_f64().unwrap() - 105.0).abs() < 1e-9,
+        "{plan}"
+    );
     let (status, _) = call(
         &app,
         &analyst,
@@ -156,6 +169,7 @@ on_every_backend!(
     labels_go_through_the_queue_and_outside_it_only_corrections_and_overrides,
     a_retried_key_with_another_answer_is_refused_with_the_stored_answer,
     an_annotator_undoes_their_last_answer_by_correcting_it,
+    the_dashboard_and_the_api_show_what_dynamic_overlap_saved,
 );
 
 const ANSWER_S0: &str = r#"{"decision": "NOT_VIOLATING", "severity": "S0"}"#;
@@ -424,7 +438,7 @@ async fn the_label_fragment_is_blind_and_the_team_page_resumes_and_limits(app: T
         .and_then(|id| id.parse().ok())
         .expect("the fragment names its item");
 
-    // A wrong gold answer pauses ann (one gold below 50 %): the fragment says so.
+    // A wrong gold answer pauses ann (its 95 % bound is below 85 %): the fragment says so.
     let submit = ann
         .request(Method::POST, "/api/v1/projects/catalog/queue/submit")
         .header("X-CSRF-Token", &ann.csrf)
@@ -446,6 +460,11 @@ async fn the_label_fragment_is_blind_and_the_team_page_resumes_and_limits(app: T
         crate::support::text(analyst.get("/p/catalog/team").send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert!(team.contains("paused") && team.contains("Resume"), "{team}");
+    assert!(
+        team.contains("Gold still needed")
+            && team.contains("15 <span class=\"muted small\">of 16 for ±0.1"),
+        "the gold plan is on the team page: {team}"
+    );
 
     let resumed = analyst.submit("/p/catalog/team/ann/resume", &[]).await;
     assert_eq!(resumed.status(), StatusCode::SEE_OTHER);
@@ -603,4 +622,64 @@ async fn an_annotator_undoes_their_last_answer_by_correcting_it(app: TestApp) {
         "{fragment}"
     );
     assert_eq!(app.store.item_annotations(item_id).await.unwrap().len(), 2);
+}
+
+/// Dynamic overlap's savings on the dashboard and in the quality API: two annotators who
+/// agree on both plain items stop them at two labels of three.
+async fn the_dashboard_and_the_api_show_what_dynamic_overlap_saved(app: TestApp) {
+    let project = app.project("catalog").await;
+    app.store
+        .update_project(
+            project.id,
+            "Catalog",
+            "",
+            json!({"queue": {"dynamic": true, "min_overlap": 2, "overlap": 3}}),
+            None,
+        )
+        .await
+        .unwrap();
+    app.import_items(project.id, &ITEMS[ITEMS.find("{\"id\":\"t1\"").unwrap()..])
+        .await;
+    let mut tokens = Vec::new();
+    for name in ["ann", "ben"] {
+        let user = app.member(&project, name, Role::Annotator).await;
+        tokens.push(app.token(&user).await);
+    }
+    let analyst = app.member(&project, "analyst", Role::QaAnalyst).await;
+    for (n, token) in tokens.iter().enumerate() {
+        for k in 0..2 {
+            let (status, next) = call(&app, token, Method::POST, "/queue/next", json!({})).await;
+            assert_eq!(next["status"], "leased", "{status} {next}");
+            let submit = json!({"item_id": next["item"]["id"],
+                                "answer": {"decision": "NOT_VIOLATING", "severity": "S0"},
+                                "idempotency_key": format!("saving-{n}-{k}")});
+            let (status, body) = call(&app, token, Method::POST, "/queue/submit", submit).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    }
+    let token = app.token(&analyst).await;
+    let (status, quality) = call(&app, &token, Method::GET, "/quality", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{quality}");
+    let savings = &quality["overlap_savings"];
+    assert_eq!(
+        (
+            &savings["fixed_overlap"],
+            &savings["early_items"],
+            &savings["labels_used"],
+            &savings["labels_saved"]
+        ),
+        (&json!(3), &json!(2), &json!(4), &json!(2)),
+        "{savings}"
+    );
+    assert_eq!(savings["confirmed_later"]["trials"], 0, "{savings}");
+
+    let browser = app.sign_in("analyst").await;
+    let (status, page) =
+        crate::support::text(browser.get("/p/catalog/dashboard").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("id=\"overlap-saved\" data-value=\"2\"")
+            && page.contains("id=\"overlap-early\" data-value=\"2\""),
+        "{page}"
+    );
 }

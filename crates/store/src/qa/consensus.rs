@@ -608,12 +608,12 @@ async fn open_escalations(
     let opened = insert_rows(
         c,
         dialect,
-        "WITH new (item_id, reasons, priority, priority_reason, due_at) AS (",
+        "WITH new (item_id, reasons, priority, priority_reason, due_at, expected_cost) AS (",
         &format!(
             ") INSERT INTO escalations (project_id, item_id, reasons, priority, \
-               priority_reason, status, opened_at, due_at, run_id) \
+               priority_reason, status, opened_at, due_at, run_id, expected_cost) \
              SELECT i.project_id, i.id, new.reasons, new.priority, new.priority_reason, \
-                    'open', {created_at}, new.due_at, {run_id} \
+                    'open', {created_at}, new.due_at, {run_id}, new.expected_cost \
              FROM new JOIN items i ON i.id = new.item_id \
              WHERE i.project_id = {project_id} \
                AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.item_id = i.id AND e.status = 'open') \
@@ -621,14 +621,15 @@ async fn open_escalations(
         ),
         escalations,
         RowWriter {
-            types: &["bigint", "text", "bigint", "text", "bigint"],
+            types: &["bigint", "text", "bigint", "text", "bigint", "double precision"],
             to_json: &|e| {
                 serde_json::json!([
                     e.item_id,
                     json_text(&e.reasons),
                     e.priority,
                     e.priority_reason,
-                    created_at + e.sla_ms
+                    created_at + e.sla_ms,
+                    e.expected_cost
                 ])
             },
             bind: &|query, e| {
@@ -638,6 +639,7 @@ async fn open_escalations(
                     .bind(e.priority)
                     .bind(e.priority_reason.as_str())
                     .bind(created_at + e.sla_ms)
+                    .bind(e.expected_cost)
             },
         },
     )

@@ -19,6 +19,9 @@ pub struct NewEscalation {
     pub priority: i64,
     pub priority_reason: String,
     pub sla_ms: i64,
+    /// Expected cost of the item's consensus under the project's cost matrices (posterior
+    /// × cost, summed over its questions); `None` when no question has costs.
+    pub expected_cost: Option<f64>,
 }
 
 /// An entry of the QA-expert queue.
@@ -33,6 +36,8 @@ pub struct Escalation {
     pub reasons: Value,
     pub priority: i64,
     pub priority_reason: String,
+    /// See [`NewEscalation::expected_cost`]; ranks the queue within a priority.
+    pub expected_cost: Option<f64>,
     pub status: EscalationStatus,
     pub opened_at: i64,
     pub due_at: i64,
@@ -54,6 +59,7 @@ pub(super) fn escalation_from_row(row: &AnyRow) -> Result<Escalation> {
         reasons: parse_json(&row.try_get::<String, _>("reasons")?, "escalation reasons")?,
         priority: row.try_get("priority")?,
         priority_reason: row.try_get("priority_reason")?,
+        expected_cost: row.try_get("expected_cost")?,
         status: row.col("status")?,
         opened_at: row.try_get("opened_at")?,
         due_at: row.try_get("due_at")?,
@@ -70,8 +76,9 @@ pub(super) const ESCALATION_SELECT: &str = "SELECT e.*, i.external_id, i.title, 
      FROM escalations e JOIN items i ON i.id = e.item_id LEFT JOIN users r ON r.id = e.resolved_by";
 
 impl Store {
-    /// The QA-expert queue: open escalations, most urgent first, then oldest due date
-    /// (resolved ones are listed, newest first). `viewer` marks the items
+    /// The QA-expert queue: open escalations, most urgent first, then the costliest to
+    /// leave as they are (expected cost; none last), then oldest due date (resolved ones
+    /// are listed, newest first). `viewer` marks the items
     /// the viewer labelled.
     pub async fn escalations(
         &self,
@@ -81,7 +88,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Escalation>> {
         let order = if status == EscalationStatus::Open {
-            "e.priority DESC, e.due_at, e.id"
+            "e.priority DESC, COALESCE(e.expected_cost, -1) DESC, e.due_at, e.id"
         } else {
             "e.resolved_at DESC, e.id DESC"
         };

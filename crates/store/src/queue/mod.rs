@@ -17,11 +17,15 @@ mod exposure;
 mod lease;
 mod model_turn;
 mod progress;
+mod savings;
 mod submit;
 
 pub use exposure::{EXPOSURE_NEAR, ExposureStanding, ExposureStatus};
 pub use model_turn::{ModelAnswer, ModelTurn};
-pub use progress::{AnnotatorProgress, GoldTally, MyWorkEntry, QueueIntegrity, QueueOverview};
+pub use progress::{
+    AnnotatorProgress, GOLD_RATE_WINDOW_DAYS, GoldTally, MyWorkEntry, QueueIntegrity, QueueOverview,
+};
+pub use savings::OverlapSavings;
 
 use crate::audit::AuditEvent;
 use crate::conn::{Columns, Conn, stmt};

@@ -39,7 +39,13 @@ pub struct AnnotatorProgress {
 pub struct GoldTally {
     pub correct: u64,
     pub answered: u64,
+    /// Of `answered`, those labelled in the last [`GOLD_RATE_WINDOW_DAYS`] days: the
+    /// annotator's recent gold rate, for gold planning.
+    pub answered_recently: u64,
 }
+
+/// The window of [`GoldTally::answered_recently`], in days.
+pub const GOLD_RATE_WINDOW_DAYS: i64 = 7;
 
 /// One of the annotator's own annotations, for "My work".
 #[derive(Debug, Clone, Serialize)]
@@ -259,14 +265,13 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
     async fn progress_rows(
         &self,
         rows: &[AnyRow],
-        tallies: &std::collections::HashMap<Id, (u64, u64)>,
+        tallies: &std::collections::HashMap<Id, GoldTally>,
     ) -> Result<Vec<AnnotatorProgress>> {
         let today = self.database_now().await? / DAY_MS;
         rows.iter()
             .map(|row| {
                 let mut progress = progress_from_row(row, today)?;
-                let (answered, correct) = tallies.get(&progress.user_id).copied().unwrap_or((0, 0));
-                progress.gold = GoldTally { correct, answered };
+                progress.gold = tallies.get(&progress.user_id).copied().unwrap_or_default();
                 Ok(progress)
             })
             .collect()
@@ -277,7 +282,7 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
         &self,
         project_id: Id,
         people: &[Id],
-    ) -> Result<std::collections::HashMap<Id, (u64, u64)>> {
+    ) -> Result<std::collections::HashMap<Id, GoldTally>> {
         if people.is_empty() {
             return Ok(Default::default());
         }
@@ -289,17 +294,19 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
         let query = people
             .iter()
             .fold(sqlx::query(&sql).bind(project_id), |q, id| q.bind(*id));
-        tally_gold(&query.fetch_all(self.pool()).await?)
+        let recent_from = self.database_now().await? - GOLD_RATE_WINDOW_DAYS * DAY_MS;
+        tally_gold(&query.fetch_all(self.pool()).await?, recent_from)
     }
 
-    /// Per annotator: (gold items answered, answered as gold says), over every label on a
-    /// gold item whatever its way in (queue, import, correction, override), the latest of
-    /// each annotator per item, against the item's gold answer as it is now.
+    /// Per annotator: gold items answered, answered as gold says, and answered recently,
+    /// over every label on a gold item whatever its way in (queue, import, correction,
+    /// override), the latest of each annotator per item, against the item's gold answer as
+    /// it is now.
     pub async fn gold_tallies(
         &self,
         project_id: Id,
         user_id: Option<Id>,
-    ) -> Result<std::collections::HashMap<Id, (u64, u64)>> {
+    ) -> Result<std::collections::HashMap<Id, GoldTally>> {
         let one = if user_id.is_some() {
             " AND a.annotator_id = $2"
         } else {
@@ -310,7 +317,8 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
         if let Some(id) = user_id {
             query = query.bind(id);
         }
-        tally_gold(&query.fetch_all(self.pool()).await?)
+        let recent_from = self.database_now().await? - GOLD_RATE_WINDOW_DAYS * DAY_MS;
+        tally_gold(&query.fetch_all(self.pool()).await?, recent_from)
     }
 
     /// The annotator's own annotations, newest first, with gold results where the project's
@@ -439,6 +447,7 @@ fn progress_from_row(row: &AnyRow, today: i64) -> Result<AnnotatorProgress> {
     let gold = GoldTally {
         correct: correct.max(0) as u64,
         answered: answered.max(0) as u64,
+        answered_recently: 0,
     };
     let excluded: Option<String> = row.try_get("excluded_categories")?;
     Ok(AnnotatorProgress {
@@ -493,15 +502,19 @@ const PROGRESS_FROM: &str = "FROM users u \
 
 /// Every label on a gold item of the project (bind: project), to be ordered by
 /// [`GOLD_LABELS_ORDER`] so that each (item, annotator) run ends with the latest label.
-const GOLD_LABELS: &str = "SELECT a.annotator_id, a.item_id, a.answer, i.gold_answer \
+const GOLD_LABELS: &str = "SELECT a.annotator_id, a.item_id, a.answer, a.created_at, i.gold_answer \
      FROM annotations a JOIN items i ON i.id = a.item_id \
      WHERE i.project_id = $1 AND i.is_gold = 1 AND a.kind = 'label'";
 const GOLD_LABELS_ORDER: &str = "ORDER BY a.item_id, a.annotator_id, a.id";
 
-/// Per annotator: (gold answered, answered as gold says) from [`GOLD_LABELS`] rows in order.
-/// The last row of each (item, annotator) run is the latest label: corrections win.
-fn tally_gold(rows: &[AnyRow]) -> Result<std::collections::HashMap<Id, (u64, u64)>> {
-    let mut tallies: std::collections::HashMap<Id, (u64, u64)> = Default::default();
+/// Per annotator: gold answered, answered as gold says, and answered since `recent_from`,
+/// from [`GOLD_LABELS`] rows in order. The last row of each (item, annotator) run is the
+/// latest label: corrections win.
+fn tally_gold(
+    rows: &[AnyRow],
+    recent_from: i64,
+) -> Result<std::collections::HashMap<Id, GoldTally>> {
+    let mut tallies: std::collections::HashMap<Id, GoldTally> = Default::default();
     let mut gold_of_item: Option<(Id, Value)> = None;
     for (index, row) in rows.iter().enumerate() {
         let annotator: Id = row.try_get("annotator_id")?;
@@ -524,8 +537,10 @@ fn tally_gold(rows: &[AnyRow]) -> Result<std::collections::HashMap<Id, (u64, u64
         }
         let answer: Value = parse_json(&row.try_get::<String, _>("answer")?, "answer")?;
         let tally = tallies.entry(annotator).or_default();
-        tally.0 += 1;
-        tally.1 += u64::from(matches_gold(&answer, gold));
+        tally.answered += 1;
+        tally.correct += u64::from(matches_gold(&answer, gold));
+        let created_at: i64 = row.try_get("created_at")?;
+        tally.answered_recently += u64::from(created_at >= recent_from);
     }
     Ok(tallies)
 }

@@ -15,7 +15,7 @@ use crate::model::{
 };
 use crate::queue_rules::{
     GoldFeedbackMode, ModelVote, OverlapStep, answer_categories, decide_overlap_assisted,
-    high_severity_threshold, severity_index,
+    gold_accuracy_upper_bound, high_severity_threshold, severity_index, should_pause,
 };
 use crate::schema::LabelSchema;
 use crate::{Backend, Dialect, Store, audit};
@@ -507,8 +507,9 @@ async fn add_to_progress(
     }
 }
 
-/// Pauses the annotator when their gold accuracy since the last resume fell below the
-/// project's threshold (checked only after a gold answer). True when paused afterwards.
+/// Pauses the annotator when their gold record since the last resume shows them below the
+/// project's threshold ([`should_pause`]: the interval's upper bound, checked only after a
+/// gold answer). True when paused afterwards.
 async fn apply_pause_rule(
     c: &mut Conn<'_>,
     ctx: &SubmitContext,
@@ -519,30 +520,26 @@ async fn apply_pause_rule(
     let paused = progress.col::<i64>("paused")? != 0;
     let window_answered: i64 = progress.col("window_gold_answered")?;
     let window_correct: i64 = progress.col("window_gold_correct")?;
-    let min = ctx.settings.pause_min_gold;
-    if paused || !answered_gold || min <= 0 || window_answered < min {
+    if paused || !answered_gold || !should_pause(&ctx.settings, window_correct, window_answered) {
         return Ok(paused);
     }
-    let accuracy = window_correct as f64 / window_answered as f64;
-    if accuracy < ctx.settings.pause_below {
-        pause(c, ctx, accuracy, window_answered, now).await?;
-        return Ok(true);
-    }
-    Ok(false)
+    pause(c, ctx, window_correct, window_answered, now).await?;
+    Ok(true)
 }
 
 async fn pause(
     c: &mut Conn<'_>,
     ctx: &SubmitContext,
-    accuracy: f64,
+    window_correct: i64,
     window_answered: i64,
     now: i64,
 ) -> Result<()> {
     let reason = format!(
-        "gold accuracy {:.0}% on the last {window_answered} gold items is below the \
-         project's {:.0}%; a QA analyst can resume you",
-        accuracy * 100.0,
-        ctx.settings.pause_below * 100.0
+        "gold accuracy {window_correct}/{window_answered} on the last {window_answered} gold \
+         items is below the project's {:.0}% even at its most favourable (95% bound {:.0}%); \
+         a QA analyst can resume you",
+        ctx.settings.pause_below * 100.0,
+        gold_accuracy_upper_bound(window_correct, window_answered) * 100.0
     );
     c.execute(
         stmt(

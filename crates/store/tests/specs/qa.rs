@@ -98,6 +98,7 @@ fn run_with(setup: &Setup, escalate: &[Id]) -> ConsensusWrite {
                 priority: 1,
                 priority_reason: "labelled S3".into(),
                 sla_ms: 3_600_000,
+                expected_cost: None,
             })
             .collect(),
         job_id: None,
@@ -164,6 +165,39 @@ async fn a_run_replaces_results_and_never_queues_an_item_twice(store: TestStore)
         .unwrap();
     assert_eq!(latest.id, second.id);
     assert_eq!(latest.summary["method"], "mv");
+}
+
+/// Within a priority the expert queue puts first what costs most to leave as it is: the
+/// consensus's expected cost under the project's cost matrices; items without costs last.
+async fn the_expert_queue_ranks_a_priority_by_expected_cost(store: TestStore) {
+    let setup = setup(&store, "qa-cost").await;
+    let mut run = run_with(&setup, &setup.items);
+    for (escalation, cost) in run.escalations.iter_mut().zip([Some(0.5), Some(3.0), None]) {
+        escalation.expected_cost = cost;
+    }
+    store
+        .save_consensus(setup.project.id, run, None)
+        .await
+        .unwrap();
+    let queue = store
+        .escalations(
+            setup.project.id,
+            EscalationStatus::Open,
+            setup.expert.id,
+            10,
+        )
+        .await
+        .unwrap();
+    let order: Vec<(Id, Option<f64>)> =
+        queue.iter().map(|e| (e.item_id, e.expected_cost)).collect();
+    assert_eq!(
+        order,
+        [
+            (setup.items[1], Some(3.0)),
+            (setup.items[0], Some(0.5)),
+            (setup.items[2], None)
+        ]
+    );
 }
 
 async fn a_rerun_rewrites_changed_results_and_drops_those_it_no_longer_has(store: TestStore) {
@@ -594,6 +628,7 @@ async fn a_release_freezes_final_labels_and_individual_labels_and_diffs_against_
 on_every_backend!(
     a_release_freezes_final_labels_and_individual_labels_and_diffs_against_another,
     a_run_replaces_results_and_never_queues_an_item_twice,
+    the_expert_queue_ranks_a_priority_by_expected_cost,
     a_rerun_rewrites_changed_results_and_drops_those_it_no_longer_has,
     the_run_reads_each_annotators_latest_answer_once,
     an_adjudication_resolves_the_escalation_and_becomes_precedent,

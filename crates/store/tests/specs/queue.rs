@@ -598,6 +598,148 @@ async fn gold_is_mixed_in_at_its_rate_scored_with_a_wilson_interval_and_pauses_t
     assert!(matches!(err, StoreError::Conflict(_)));
 }
 
+/// The pause rule reads the 95 % interval, not the point estimate: two wrong answers out of
+/// two may be a bad start (the bound is 66 %), a third makes the record clearly below 60 %
+/// (56 %); an annotator who gets half right is never paused on that evidence.
+async fn two_wrong_gold_answers_do_not_pause_but_a_clearly_bad_record_does(store: TestStore) {
+    let settings = json!({"overlap": 2, "gold_rate": 1.0, "pause_below": 0.6, "pause_min_gold": 2});
+    let project = project_with(&store, "pause-bound", settings, &gold_items(8, 12)).await;
+    // Labels until `gold` gold answers are in, right on gold when `right(k)` for the k-th;
+    // returns whether the annotator was paused after each gold answer.
+    async fn answer_gold(
+        store: &Store,
+        project: &Project,
+        person: &User,
+        gold: usize,
+        right: impl Fn(usize) -> bool,
+    ) -> Vec<bool> {
+        let mut paused_after = Vec::new();
+        let mut n = 0;
+        while paused_after.len() < gold {
+            n += 1;
+            let lease = leased(store.next_item(project, person).await.unwrap());
+            let (decision, severity) = if right(paused_after.len()) {
+                ("VIOLATING", "S3")
+            } else {
+                ("NOT_VIOLATING", "S0")
+            };
+            let key = format!("{}-key-{n}", person.username);
+            let outcome = label(
+                store,
+                project,
+                person,
+                lease.item.id,
+                decision,
+                severity,
+                &key,
+            )
+            .await;
+            if outcome.gold.is_some() {
+                paused_after.push(outcome.paused);
+            }
+        }
+        paused_after
+    }
+    let bad = fixtures::user(&store, "bad").await;
+    assert_eq!(
+        answer_gold(&store, &project, &bad, 3, |_| false).await,
+        [false, false, true],
+        "0/2 is not enough evidence; 0/3 is"
+    );
+    match store.next_item(&project, &bad).await.unwrap() {
+        NextItem::Paused { reason } => {
+            assert!(reason.contains("0/3") && reason.contains("60%"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let mixed = fixtures::user(&store, "mixed").await;
+    assert_eq!(
+        answer_gold(&store, &project, &mixed, 6, |k| k % 2 == 1).await,
+        [false; 6],
+        "half right is not clearly below 60 %"
+    );
+    let progress = store
+        .annotator_progress(project.id, mixed.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            progress.gold.correct,
+            progress.gold.answered,
+            progress.gold.answered_recently
+        ),
+        (3, 6, 6)
+    );
+}
+
+/// Dynamic overlap's savings against the fixed overlap: the items whose first two labels
+/// agreed stopped at two of three (one label saved each); the split item took all three
+/// and is not among them. An expert who later decides an early item otherwise counts as a
+/// check that did not confirm it.
+async fn overlap_savings_count_the_labels_not_asked_for_and_later_checks(store: TestStore) {
+    let settings =
+        json!({"dynamic": true, "min_overlap": 2, "overlap": 3, "target_agreement": 0.7});
+    let project = project_with(&store, "savings", settings, &tracks(3)).await;
+    let people = annotators(&store, "sv", 3).await;
+    let expert = fixtures::user(&store, "sv-expert").await;
+    for (n, person) in people.iter().enumerate() {
+        loop {
+            let NextItem::Leased(lease) = store.next_item(&project, person).await.unwrap() else {
+                break;
+            };
+            // t0001 and t0002: everyone agrees; t0003: the first says VIOLATING, the rest not.
+            let decision = match (lease.item.external_id.as_str(), n) {
+                ("t0001", _) | ("t0003", 0) => "VIOLATING",
+                _ => "NOT_VIOLATING",
+            };
+            let severity = if decision == "VIOLATING" { "S3" } else { "S0" };
+            let key = format!("savings-key-{n}-{}", lease.item.id);
+            store
+                .submit(
+                    &project,
+                    person,
+                    submission(lease.item.id, decision, severity, &key),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let savings = store.overlap_savings(&project).await.unwrap();
+    assert_eq!(
+        (
+            savings.fixed_overlap,
+            savings.early_items,
+            savings.labels_used,
+            savings.labels_saved
+        ),
+        (3, 2, 4, 2),
+        "{savings:?}"
+    );
+    assert_eq!((savings.checked, savings.checked_agreeing), (0, 0));
+
+    let t1 = store
+        .item_by_external_id(project.id, "t0001")
+        .await
+        .unwrap();
+    store
+        .adjudicate(
+            project.id,
+            t1.id,
+            expert.id,
+            concord_store::NewAdjudication {
+                answer: fixtures::answer("NOT_VIOLATING", "S0"),
+                rationale: "a figure of speech".into(),
+                ..concord_store::NewAdjudication::default()
+            },
+        )
+        .await
+        .unwrap();
+    let savings = store.overlap_savings(&project).await.unwrap();
+    assert_eq!(savings.early_items, 2, "a decided item still stopped early");
+    assert_eq!((savings.checked, savings.checked_agreeing), (1, 0));
+}
+
 async fn deferred_gold_feedback_is_not_shown_after_submission_but_later_in_my_work(
     store: TestStore,
 ) {
@@ -1405,6 +1547,8 @@ on_every_backend!(
     coverage_gives_the_rest_of_the_items_one_label,
     a_daily_cap_stops_serving_until_the_next_day,
     gold_is_mixed_in_at_its_rate_scored_with_a_wilson_interval_and_pauses_the_inaccurate,
+    two_wrong_gold_answers_do_not_pause_but_a_clearly_bad_record_does,
+    overlap_savings_count_the_labels_not_asked_for_and_later_checks,
     deferred_gold_feedback_is_not_shown_after_submission_but_later_in_my_work,
     model_accounts_label_in_parallel_and_set_the_pre_label_that_orders_the_queue,
     a_model_account_goes_through_the_catalog_in_order_and_new_items_take_their_place,
