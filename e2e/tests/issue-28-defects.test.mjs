@@ -295,7 +295,8 @@ describe('issue 28: the pages as a QA team lives in them', { timeout: 240_000 },
 
       // The page.
       await signIn(admin.page, env.admin);
-      await admin.page.goto(url('/admin/users'));
+      // The list is paged: the search (kept in the URL and across the change) finds zed.
+      await admin.page.goto(url('/admin/users?q=zed'));
       await admin.page.getByRole('button', { name: 'Disable zed' }).click();
       assert.match(await admin.page.locator('p.note[role="status"]').innerText(), /Disabled zed/);
       assert.match(await admin.page.locator('#users tr[data-username="zed"]').innerText(), /disabled/);

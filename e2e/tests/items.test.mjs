@@ -9,6 +9,8 @@ import { PREVIEW_HOST, columnTexts, env, fixture, launchBrowser, openPage, signI
 const catalog = readFileSync(fixture('catalog.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
 const ofType = (type) => catalog.filter((item) => item.item_type === type);
 const markup = catalog.find((item) => item.text?.description?.includes('<a href='));
+// The manager's item browser opens with a selection column (bulk actions), then id, type, title.
+const COL = { id: 2, type: 3, title: 4 };
 
 describe('the item browser', () => {
   let browser;
@@ -32,11 +34,11 @@ describe('the item browser', () => {
       await filters.getByLabel('Type').selectOption('episode');
       await filters.getByRole('button', { name: 'Filter' }).click();
       await page.waitForURL((u) => u.searchParams.get('type') === 'episode');
-      const types = await columnTexts(page, 2);
+      const types = await columnTexts(page, COL.type);
       assert.equal(types.length, ofType('episode').length, 'every episode is listed');
       assert.ok(types.every((t) => t === 'episode'), `only episodes: ${types}`);
       assert.deepEqual(
-        (await columnTexts(page, 1)).sort(),
+        (await columnTexts(page, COL.id)).sort(),
         ofType('episode').map((i) => i.id).sort(),
       );
       assert.equal(await filters.getByLabel('Type').inputValue(), 'episode', 'the filter stays selected');
@@ -46,8 +48,8 @@ describe('the item browser', () => {
       await filters.getByLabel('Search').fill(wanted.title.split(' ')[0].toLowerCase());
       await filters.getByRole('button', { name: 'Filter' }).click();
       await page.waitForURL((u) => u.searchParams.get('q') === 'zephyrine');
-      assert.deepEqual(await columnTexts(page, 3), [wanted.title], 'the search is case-insensitive on the title');
-      assert.deepEqual(await columnTexts(page, 1), [wanted.id]);
+      assert.deepEqual(await columnTexts(page, COL.title), [wanted.title], 'the search is case-insensitive on the title');
+      assert.deepEqual(await columnTexts(page, COL.id), [wanted.id]);
 
       await filters.getByLabel('Search').fill('no-such-title-anywhere');
       await filters.getByRole('button', { name: 'Filter' }).click();
@@ -69,7 +71,7 @@ describe('the item browser', () => {
       const seen = new Set();
       const pages = [];
       for (;;) {
-        const ids = await columnTexts(page, 1);
+        const ids = await columnTexts(page, COL.id);
         assert.ok(ids.length > 0);
         for (const id of ids) {
           assert.ok(!seen.has(id), `${id} appears on two pages`);
@@ -88,14 +90,14 @@ describe('the item browser', () => {
 
       // With a filter, the next page keeps it.
       await page.goto(url(`/p/${env.project}/items?type=track`));
-      const first = await columnTexts(page, 1);
+      const first = await columnTexts(page, COL.id);
       await page.getByRole('link', { name: 'Next page' }).click();
       await page.waitForURL((u) => u.searchParams.has('after'));
       assert.equal(new URL(page.url()).searchParams.get('type'), 'track');
-      const second = await columnTexts(page, 1);
+      const second = await columnTexts(page, COL.id);
       assert.ok(second.length > 0);
       assert.ok(second.every((id) => !first.includes(id)), 'the second page shows different items');
-      assert.ok((await columnTexts(page, 2)).every((t) => t === 'track'));
+      assert.ok((await columnTexts(page, COL.type)).every((t) => t === 'track'));
       assert.equal(first.length + second.length, ofType('track').length);
       session.assertNoProblems();
     } finally {

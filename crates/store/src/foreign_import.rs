@@ -20,6 +20,14 @@ use serde_json::{Map, Value};
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+/// How much of the schema an imported answer must give: a label or a gold answer answers
+/// every required question; a prediction answers the one question predictions are about.
+#[derive(Clone, Copy)]
+enum AnswerCheck {
+    Whole,
+    Partial,
+}
+
 /// What an import found, how it maps and what does not.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ForeignReport {
@@ -307,7 +315,12 @@ impl<'a> Mapper<'a> {
 
     /// An answer (and rationale) from one record's source values; `None` when a value
     /// does not map (recorded as a problem).
-    fn answer(&mut self, place: &str, values: &[SourceValue]) -> Option<(Value, String)> {
+    fn answer(
+        &mut self,
+        place: &str,
+        values: &[SourceValue],
+        check: AnswerCheck,
+    ) -> Option<(Value, String)> {
         let mut answer = Map::new();
         let mut rationale: Vec<String> = Vec::new();
         let mut ok = true;
@@ -383,7 +396,11 @@ impl<'a> Mapper<'a> {
             return None;
         }
         let answer = Value::Object(answer);
-        if let Err(reason) = self.schema.validate_answer(&answer) {
+        let checked = match check {
+            AnswerCheck::Whole => self.schema.validate_answer(&answer),
+            AnswerCheck::Partial => self.schema.validate_partial_answer(&answer),
+        };
+        if let Err(reason) = checked {
             self.problems.add(place, "answer", None, reason);
             return None;
         }
@@ -540,7 +557,7 @@ pub fn plan(
         let gold = match item.gold.is_empty() {
             true => None,
             false => mapper
-                .answer(&item.place, &item.gold)
+                .answer(&item.place, &item.gold, AnswerCheck::Whole)
                 .map(|(answer, _)| answer),
         };
         if let Some(mut planned) = new_item(export, item, mapping, item_type, &mut mapper.problems)
@@ -563,7 +580,8 @@ pub fn plan(
                 continue;
             }
         };
-        let Some((answer, rationale)) = mapper.answer(&a.place, &a.values) else {
+        let Some((answer, rationale)) = mapper.answer(&a.place, &a.values, AnswerCheck::Whole)
+        else {
             continue;
         };
         annotators
@@ -606,7 +624,7 @@ pub fn plan(
             mapper.problems.add(&p.place, "model_version", None, reason);
             continue;
         }
-        let Some((answer, _)) = mapper.answer(&p.place, &p.values) else {
+        let Some((answer, _)) = mapper.answer(&p.place, &p.values, AnswerCheck::Partial) else {
             continue;
         };
         let Some(label) = answer.get(&class.key).and_then(Value::as_str) else {

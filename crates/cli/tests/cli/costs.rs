@@ -38,7 +38,7 @@ fn consensus_prints_cost_weighted_agreement_and_refuses_a_bad_matrix() {
     let out = run(&[
         "project",
         "create",
-        "c",
+        "costs",
         "--name",
         "C",
         "--settings",
@@ -59,7 +59,7 @@ fn consensus_prints_cost_weighted_agreement_and_refuses_a_bad_matrix() {
     let out = run(&[
         "project",
         "create",
-        "c",
+        "costs",
         "--name",
         "C",
         "--settings",
@@ -68,21 +68,21 @@ fn consensus_prints_cost_weighted_agreement_and_refuses_a_bad_matrix() {
     assert!(out.status.success(), "{}", stderr(&out));
     let items = write(&dir, "items.jsonl", ITEMS.as_bytes());
     assert!(
-        run(&["import", "c", items.to_str().unwrap()])
+        run(&["import", "costs", items.to_str().unwrap()])
             .status
             .success()
     );
     let labels = write(&dir, "labels.csv", LABELS.as_bytes());
     let out = run(&[
         "import",
-        "c",
+        "costs",
         "--kind",
         "annotations",
         labels.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
 
-    let out = run(&["consensus", "c"]);
+    let out = run(&["consensus", "costs"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     // Both single-answer questions have costs (decision from the settings, severity by

@@ -272,6 +272,10 @@ async fn create_user(
 struct DisabledForm {
     /// `1` disables the account, anything else enables it.
     disabled: String,
+    /// The list's search and page the change was made from, shown again after it.
+    #[serde(default)]
+    q: String,
+    page: Option<usize>,
 }
 
 /// Disables or enables an account from the users page (administrators only).
@@ -291,11 +295,13 @@ async fn set_disabled(
         Ok(user) => {
             let done = if user.disabled { "Disabled" } else { "Enabled" };
             let notice = format!("{done} {}.", user.username);
-            Ok(
-                users_view(&state, &auth, ListQuery::default(), None, Some(notice))
-                    .await?
-                    .into_response(),
-            )
+            let list = ListQuery {
+                q: form.q,
+                page: form.page,
+            };
+            Ok(users_view(&state, &auth, list, None, Some(notice))
+                .await?
+                .into_response())
         }
         Err(e) => {
             let view = users_view(
