@@ -329,9 +329,9 @@ pub fn in_coverage(item_id: i64, percent: i64) -> bool {
 const Z_95: f64 = 1.959_963_984_540_054;
 
 /// Upper bound of the 95 % Wilson interval on `correct` out of `answered` gold answers.
-/// The same bound as `concord_stats::sampling::wilson` (a test in concord-qa holds them
-/// equal): the store does not depend on the engine, and the pause rule runs inside a
-/// submission's transaction.
+/// The same bound as the engine's `sampling::wilson`, held equal by a test in concord-qa:
+/// the store does not depend on the engine, and the pause rule runs inside a submission's
+/// transaction.
 pub fn gold_accuracy_upper_bound(correct: i64, answered: i64) -> f64 {
     if answered <= 0 {
         return 1.0;
