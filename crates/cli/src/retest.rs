@@ -59,8 +59,8 @@ pub fn run(args: RetestArgs) -> Result<ExitCode> {
                 continue;
             }
             println!(
-                "  {:<24} {:>5} {:>5}  {:<28} {}",
-                "who", "pairs", "same", "α", "percent agreement"
+                "  {:<24} {:>5} {:>5}  {:<28} percent agreement",
+                "who", "pairs", "same", "α"
             );
             let rows = std::iter::once(("(project)", &question.project)).chain(
                 question
