@@ -23,9 +23,7 @@ pub struct ExposureArgs {
 pub fn run(args: ExposureArgs) -> Result<ExitCode> {
     let day = match &args.date {
         Some(date) => Some(
-            concord_formats::items::parse_time(date)
-                .filter(|_| date.len() == 10)
-                .map(|ms| ms.div_euclid(86_400_000))
+            concord_formats::items::parse_utc_day(date)
                 .ok_or_else(|| anyhow!("--date must be YYYY-MM-DD, not {date:?}"))?,
         ),
         None => None,

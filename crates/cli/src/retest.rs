@@ -5,7 +5,7 @@ use crate::consensus::figure;
 use crate::platform::{DatabaseArgs, runtime};
 use anyhow::{Context, Result};
 use clap::Args;
-use concord_qa::retest::retest_report;
+use concord_qa::retest::project_retest_report;
 use std::process::ExitCode;
 
 #[derive(Args)]
@@ -26,10 +26,8 @@ pub fn run(args: RetestArgs) -> Result<ExitCode> {
             .project(&args.project)
             .await
             .with_context(|| format!("project {:?}", args.project))?;
-        let schema = store.current_schema(project.id).await?.definition;
-        let pairs = store.retest_pairs(project.id).await?;
-        let counts = store.retest_counts(project.id).await?;
-        let report = retest_report(&schema, &pairs, counts);
+        let report = project_retest_report(&store, &project).await?;
+        let counts = report.counts;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
             return Ok(ExitCode::SUCCESS);

@@ -888,6 +888,15 @@ fn annotation_from_object(
     })
 }
 
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date (UTC); `None` for anything else.
+pub fn parse_utc_day(date: &str) -> Option<i64> {
+    let b = date.as_bytes();
+    let shaped = b.len() == 10 && b[4] == b'-' && b[7] == b'-';
+    parse_time(date)
+        .filter(|_| shaped)
+        .map(|ms| ms.div_euclid(86_400_000))
+}
+
 /// Milliseconds since 1970 from digits, `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS[.fff][Z]` (UTC).
 pub fn parse_time(text: &str) -> Option<i64> {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
@@ -938,6 +947,12 @@ mod time_tests {
         assert_eq!(parse_time("2026-11-23"), Some(1_795_392_000_000));
         assert_eq!(parse_time("2026-11-23T01:00:00Z"), Some(1_795_395_600_000));
         assert_eq!(parse_time("1795392000000"), Some(1_795_392_000_000));
+        assert_eq!(
+            super::parse_utc_day("2026-11-23"),
+            Some(1_795_392_000_000 / 86_400_000)
+        );
+        assert_eq!(super::parse_utc_day("1795392000000"), None);
+        assert_eq!(super::parse_utc_day("2026-11-23T01:00:00Z"), None);
         assert_eq!(parse_time("2026-13-01"), None);
         assert_eq!(parse_time("yesterday"), None);
     }

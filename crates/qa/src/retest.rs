@@ -54,6 +54,17 @@ pub struct Consistency {
     pub thin: bool,
 }
 
+/// A project's test–retest report under its current schema, read from the store.
+pub async fn project_retest_report(
+    store: &concord_store::Store,
+    project: &concord_store::Project,
+) -> Result<RetestReport, crate::QaError> {
+    let schema = store.current_schema(project.id).await?.definition;
+    let pairs = store.retest_pairs(project.id).await?;
+    let counts = store.retest_counts(project.id).await?;
+    Ok(retest_report(&schema, &pairs, counts))
+}
+
 /// The report of a project's answered retests under its current schema.
 pub fn retest_report(
     schema: &LabelSchema,

@@ -18,6 +18,7 @@ mod foreign;
 mod parquet;
 mod platform;
 mod predictions;
+mod qa_programme;
 mod sql;
 mod team;
 mod two_servers;

@@ -35,9 +35,6 @@ async fn exposure(
 
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date (UTC).
 pub(crate) fn day_of(date: &str) -> AppResult<i64> {
-    let valid = date.len() == 10 && date.as_bytes()[4] == b'-' && date.as_bytes()[7] == b'-';
-    concord_formats::items::parse_time(date)
-        .filter(|_| valid)
-        .map(|ms| ms.div_euclid(86_400_000))
+    concord_formats::items::parse_utc_day(date)
         .ok_or_else(|| AppError::bad_request(format!("date must be YYYY-MM-DD, not {date:?}")))
 }
