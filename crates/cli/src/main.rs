@@ -2,6 +2,7 @@
 
 mod aggregate;
 mod agreement;
+mod calibration;
 mod case;
 mod consensus;
 mod demo;
@@ -74,6 +75,9 @@ enum Command {
     Retest(retest::RetestArgs),
     /// Exposure budgets: each annotator's high-severity labels and time per category on a day.
     Exposure(exposure::ExposureArgs),
+    /// Calibration rounds: open, list, report, close, repeat; release held annotators.
+    #[command(subcommand)]
+    Calibration(calibration::CalibrationCommand),
     /// DSA statements of reasons from adjudicated decisions (EU Transparency Database format).
     #[command(subcommand)]
     Dsa(dsa::DsaCommand),
@@ -103,6 +107,7 @@ fn main() -> std::process::ExitCode {
         Command::Sql(args) => sql::run(args),
         Command::Retest(args) => retest::run(args),
         Command::Exposure(args) => exposure::run(args),
+        Command::Calibration(command) => calibration::run(command),
         Command::Dsa(command) => dsa::run(command),
     };
     match outcome {

@@ -160,6 +160,41 @@ pub(crate) fn alpha_level(question: &Question) -> Level {
     }
 }
 
+/// Krippendorff's α at the question's level and percent agreement, each with its interval,
+/// over a small table built by the caller (retest pairs, an annotator against a key).
+pub(crate) fn alpha_and_percent(question: &Question, builder: TableBuilder) -> (Figure, Figure) {
+    let table = match builder.build(&label_spec(question)) {
+        Ok(table) => table,
+        Err(e) => {
+            let failed = || Figure {
+                undefined: Some(e.to_string()),
+                ..Figure::default()
+            };
+            return (failed(), failed());
+        }
+    };
+    let prepared = Prepared::new(&table);
+    let figure = |metric: Metric, weights: WeightChoice| {
+        let options = AgreementOptions {
+            level: Some(alpha_level(question)),
+            weights,
+            ..AgreementOptions::default()
+        };
+        match compute(&prepared, metric, &options, &|_| {}) {
+            Ok(result) => Figure::from_result(&result),
+            Err(e) => Figure {
+                undefined: Some(e.to_string()),
+                ..Figure::default()
+            },
+        }
+    };
+    let identity = WeightChoice::Scheme(WeightScheme::Identity);
+    (
+        figure(Metric::KrippendorffAlpha, identity.clone()),
+        figure(Metric::PercentAgreement, identity),
+    )
+}
+
 fn alpha_figure(table: &AnnotationTable, level: Level) -> Figure {
     let prepared = Prepared::new(table);
     let options = AgreementOptions {

@@ -5,6 +5,7 @@
 //! **No HTTP and no SQL here**: the server and the CLI call [`run_consensus`]; the store
 //! does the reading and writing.
 
+pub mod calibration;
 pub mod compute;
 pub mod dsa;
 pub mod feedback;

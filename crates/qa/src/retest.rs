@@ -7,11 +7,9 @@
 //! the same engine path as every agreement figure. The project's figure pools every
 //! annotator's pairs (a unit per annotator and item).
 
-use crate::compute::{alpha_level, label_spec, label_text};
+use crate::compute::{alpha_and_percent, label_text};
 use crate::report::Figure;
-use concord_stats::{
-    AgreementOptions, Metric, Prepared, TableBuilder, WeightChoice, WeightScheme, compute,
-};
+use concord_stats::TableBuilder;
 use concord_store::{LabelSchema, Question, RetestCounts, RetestPair};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -137,7 +135,7 @@ fn consistency<'a>(
         };
         (none(), none())
     } else {
-        figures(question, builder)
+        alpha_and_percent(question, builder)
     };
     Consistency {
         pairs,
@@ -146,39 +144,6 @@ fn consistency<'a>(
         percent,
         thin: pairs < FEW_PAIRS,
     }
-}
-
-fn figures(question: &Question, builder: TableBuilder) -> (Figure, Figure) {
-    let table = match builder.build(&label_spec(question)) {
-        Ok(table) => table,
-        Err(e) => {
-            let failed = || Figure {
-                undefined: Some(e.to_string()),
-                ..Figure::default()
-            };
-            return (failed(), failed());
-        }
-    };
-    let prepared = Prepared::new(&table);
-    let figure = |metric: Metric, weights: WeightChoice| {
-        let options = AgreementOptions {
-            level: Some(alpha_level(question)),
-            weights,
-            ..AgreementOptions::default()
-        };
-        match compute(&prepared, metric, &options, &|_| {}) {
-            Ok(result) => Figure::from_result(&result),
-            Err(e) => Figure {
-                undefined: Some(e.to_string()),
-                ..Figure::default()
-            },
-        }
-    };
-    let identity = WeightChoice::Scheme(WeightScheme::Identity);
-    (
-        figure(Metric::KrippendorffAlpha, identity.clone()),
-        figure(Metric::PercentAgreement, identity),
-    )
 }
 
 #[cfg(test)]

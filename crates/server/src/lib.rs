@@ -4,6 +4,7 @@
 mod access;
 mod accounts;
 mod auth;
+mod calibration;
 mod charts;
 mod error;
 mod exposure;
@@ -118,6 +119,7 @@ fn api_routes() -> Router<AppState> {
         .merge(models::api::routes())
         .merge(predictions::api::routes())
         .merge(retest::api::routes())
+        .merge(calibration::api::routes())
         .merge(exposure::api::routes())
 }
 
@@ -134,6 +136,7 @@ fn page_routes() -> Router<AppState> {
         .merge(sql::pages::routes())
         .merge(models::pages::routes())
         .merge(retest::pages::routes())
+        .merge(calibration::pages::routes())
         .merge(exposure::pages::routes())
 }
 

@@ -348,6 +348,42 @@ pub const API_ROUTES: &[ApiRoute] = routes![
     ),
     (
         "get",
+        "/projects/{slug}/calibration",
+        "Calibration rounds, newest first, and the settings new rounds take (settings.qa.calibration)",
+        "qa_analyst, project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/calibration",
+        "Open a calibration round (body: name, items [external ids] or sample [count], threshold, hold_until_verdict); its items are assigned to every annotator and QA expert, served before other work; 201",
+        "qa_analyst, project_manager, admin"
+    ),
+    (
+        "get",
+        "/projects/{slug}/calibration/{round}",
+        "A round's report: participants and progress, the experts' key, each annotator's agreement with the key (share with Wilson 95 % interval, α) and with the group per question and category, and the verdicts",
+        "qa_analyst, project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/calibration/{round}/close",
+        "Close an open round: unanswered items are withdrawn, each annotator gets pass / retrain / incomplete, and those who did not pass are held from production work",
+        "qa_analyst, project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/calibration/{round}/repeat",
+        "Open a repeat of a round (same items and threshold, under the current guideline); 201",
+        "qa_analyst, project_manager, admin"
+    ),
+    (
+        "post",
+        "/projects/{slug}/calibration/{round}/release",
+        "Release an annotator the round holds for production work (body: username)",
+        "qa_analyst, project_manager, admin"
+    ),
+    (
+        "get",
         "/projects/{slug}/escalations",
         "The QA-expert queue (query: status open|resolved, limit), most urgent first",
         "qa_analyst, qa_expert, project_manager, admin"

@@ -54,6 +54,8 @@ pub fn environment() -> Environment<'static> {
         "models.html",
         "_model_scores.html",
         "retest.html",
+        "calibration.html",
+        "calibration_round.html",
         "exposure.html",
         "pager.html",
     );

@@ -395,6 +395,13 @@
   }
 
   function showOutcome(outcome, title) {
+    if (outcome.calibration) {
+      // A calibration answer is not a production label: there is nothing to undo.
+      lastSaved = null;
+      statusLine.replaceChildren(`Saved to the calibration round ✓ ${clock()}`);
+      statusLine.dataset.kind = "ok";
+      return;
+    }
     const late = outcome.late ? " (after your reservation ended: kept, and marked late)" : "";
     saySaved(outcome.replayed ? `Saved (the server already had this answer)${late}` : `Saved${late}`,
       outcome.annotation_id, title);

@@ -67,13 +67,15 @@ pub use predictions::{
 pub use project_settings::ProjectSettings;
 pub use projects::NewProject;
 pub use qa::{
-    Adjudication, AnnotatorFact, AnnotatorQuality, ConsensusInput, ConsensusRun, ConsensusWrite,
-    DecisionFacts, Escalation, ItemConsensus, ItemFact, LabelFact, LabelFacts, NewAdjudication,
-    NewEscalation, NewItemConsensus, PrecedentFilter, RetestCounts, RetestPair, RevisionCandidate,
+    Adjudication, AnnotatorFact, AnnotatorQuality, CalibrationAnswer, CalibrationItem,
+    CalibrationParticipant, CalibrationRound, ConsensusInput, ConsensusRun, ConsensusWrite,
+    DecisionFacts, Escalation, ItemConsensus, ItemFact, LabelFact, LabelFacts,
+    MAX_CALIBRATION_ITEMS, NewAdjudication, NewCalibrationRound, NewEscalation, NewItemConsensus,
+    PrecedentFilter, RetestCounts, RetestPair, RevisionCandidate, RoundVerdict,
 };
 pub use qa_settings::{
-    CONSENSUS_METHODS, CostSetting, CostSource, DEFAULT_REPORT_METRICS, EscalationRules,
-    QaSettings, REPORT_METRICS,
+    CONSENSUS_METHODS, CalibrationSettings, CostSetting, CostSource, DEFAULT_REPORT_METRICS,
+    EscalationRules, QaSettings, REPORT_METRICS, check_calibration_threshold,
 };
 pub use queue::{
     AnnotatorProgress, BlindItem, EXPOSURE_NEAR, ExposureStanding, ExposureStatus,
@@ -86,7 +88,7 @@ pub use releases::{
 };
 pub use schema::{LabelSchema, Question, QuestionKind, SchemaOption};
 pub use sql::{NewSavedQuery, SavedQuery, SqlAnswer, SqlLimits, SqlScope};
-pub use vocabulary::ModelKind;
+pub use vocabulary::{CalibrationPart, CalibrationVerdict, ModelKind, RoundStatus};
 
 use db::Inner;
 use std::sync::Arc;

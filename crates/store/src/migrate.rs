@@ -83,6 +83,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_escalation_cost.sql"),
         postgres: include_str!("../migrations/postgres/0014_escalation_cost.sql"),
     },
+    Migration {
+        name: "0015_calibration",
+        sqlite: include_str!("../migrations/sqlite/0015_calibration.sql"),
+        postgres: include_str!("../migrations/postgres/0015_calibration.sql"),
+    },
 ];
 
 /// Advisory-lock key so that servers starting together on PostgreSQL migrate one at a time.

@@ -34,6 +34,43 @@ pub struct QaSettings {
     /// AC2 in the quality report and rank the expert queue by expected cost. An ordinal
     /// question without one costs the number of levels apart.
     pub costs: BTreeMap<String, CostSetting>,
+    /// Calibration rounds (`settings.qa.calibration`).
+    pub calibration: CalibrationSettings,
+}
+
+/// How calibration rounds judge annotators, and when they repeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CalibrationSettings {
+    /// Pass mark of a new round: the least share of an annotator's answers equal to the key,
+    /// on every question.
+    pub threshold: f64,
+    /// A new round holds its annotators from production work until they pass.
+    pub hold_until_verdict: bool,
+    /// Publishing a guideline revision opens a repeat of the latest round (same items, same
+    /// threshold), when no round is open.
+    pub repeat_on_revision: bool,
+}
+
+impl Default for CalibrationSettings {
+    fn default() -> Self {
+        CalibrationSettings {
+            threshold: 0.8,
+            hold_until_verdict: true,
+            repeat_on_revision: false,
+        }
+    }
+}
+
+/// Checks a calibration pass mark; the message names the field.
+pub fn check_calibration_threshold(threshold: f64, field: &str) -> Result<(), String> {
+    if threshold.is_finite() && threshold > 0.0 && threshold <= 1.0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field} must be a share above 0 and at most 1 (0.8: four answers in five equal the key)"
+        ))
+    }
 }
 
 /// A question's cost matrix as the project manager writes it: `matrix[t][l]` is the cost of
@@ -232,6 +269,7 @@ impl Default for QaSettings {
             metrics: DEFAULT_REPORT_METRICS.map(String::from).to_vec(),
             escalation: EscalationRules::default(),
             costs: BTreeMap::new(),
+            calibration: CalibrationSettings::default(),
         }
     }
 }
@@ -358,6 +396,7 @@ impl QaSettings {
                 ));
             }
         }
+        check_calibration_threshold(self.calibration.threshold, "qa.calibration.threshold")?;
         for (question, costs) in &self.costs {
             costs.validate(question)?;
         }

@@ -119,6 +119,9 @@ stored_words! {
         Rereview = "rereview",
         /// Asked again, unannounced, to measure consistency.
         Retest = "retest",
+        /// An item of a calibration round: its answer goes to the round, never to the
+        /// production labels.
+        Calibration = "calibration",
     }
 }
 
@@ -174,6 +177,38 @@ stored_words! {
     pub enum EscalationStatus {
         Open = "open",
         Resolved = "resolved",
+    }
+}
+
+stored_words! {
+    /// A calibration round takes answers until a QA analyst closes it.
+    /// `calibration_rounds.status`.
+    pub enum RoundStatus {
+        Open = "open",
+        Closed = "closed",
+    }
+}
+
+stored_words! {
+    /// What a person does in a calibration round. `calibration_participants.part`.
+    pub enum CalibrationPart {
+        /// Measured against the key.
+        Annotator = "annotator",
+        /// A QA expert: their answers form the key.
+        Expert = "expert",
+    }
+}
+
+stored_words! {
+    /// An annotator's outcome of a closed calibration round.
+    /// `calibration_participants.verdict`.
+    pub enum CalibrationVerdict {
+        /// Agreement with the key reached the round's threshold on every question.
+        Pass = "pass",
+        /// Answered every keyed item, below the threshold on some question.
+        Retrain = "retrain",
+        /// Left keyed items unanswered when the round closed.
+        Incomplete = "incomplete",
     }
 }
 

@@ -85,5 +85,9 @@ async fn publish_guideline(
         .store
         .publish_guideline(project.id, note.as_deref(), Some(auth.user.id))
         .await?;
-    Ok(Json(json!({"version": version})))
+    let calibration_repeat =
+        crate::calibration::after_guideline_published(&state, &project.slug, auth.user.id).await;
+    Ok(Json(
+        json!({"version": version, "calibration_repeat": calibration_repeat}),
+    ))
 }

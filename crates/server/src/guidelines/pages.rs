@@ -261,6 +261,9 @@ async fn save_guidelines(
             .store
             .publish_guideline(project.id, Some(&change_note), Some(auth.user.id))
             .await;
+        if result.is_ok() {
+            crate::calibration::after_guideline_published(&state, &slug, auth.user.id).await;
+        }
     }
     match result {
         Ok(version) if version.status == concord_store::VersionStatus::Published => Ok(

@@ -598,8 +598,8 @@ fn codes(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The form's QA settings; what the form does not edit (the costs of disagreement) is kept
-/// from `current`.
+/// The form's QA settings; what the form does not edit (the costs of disagreement, the
+/// calibration settings) is kept from `current`.
 fn settings_from_form(form: &RulesForm, current: &QaSettings) -> Result<QaSettings, String> {
     let escalation = concord_store::EscalationRules {
         min_posterior: optional_share("minimum posterior", &form.min_posterior)?,
@@ -631,6 +631,7 @@ fn settings_from_form(form: &RulesForm, current: &QaSettings) -> Result<QaSettin
         },
         escalation,
         costs: current.costs.clone(),
+        calibration: current.calibration.clone(),
     };
     settings.validate()?;
     Ok(settings)

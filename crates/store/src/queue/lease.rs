@@ -86,7 +86,7 @@ pub(super) enum Found {
 macro_rules! progress_for_lease_columns {
     () => {
         "paused, paused_reason, day, done_today, daily_cap, served_total, gold_served, \
-         excluded_categories, cursor_priority, cursor_item_id, cursor_epoch"
+         excluded_categories, cursor_priority, cursor_item_id, cursor_epoch, calibration_hold"
     };
 }
 
@@ -128,6 +128,10 @@ async fn progress_for_lease(
     .await
 }
 
+/// What an annotator held by a calibration round is told when their round's items are done.
+const CALIBRATION_HOLD: &str = "waiting for calibration: production work starts when you \
+     pass the calibration round or a QA analyst releases you";
+
 /// When a lease starts and ends, by the database clock.
 #[derive(Clone, Copy)]
 pub(super) struct LeaseTime {
@@ -136,7 +140,8 @@ pub(super) struct LeaseTime {
 }
 
 /// A lease, in named steps: reclaim expired leases, then the paused check, a lease already
-/// held or a re-review, the daily cap, a candidate, gold mixed in, and the lease taken.
+/// held or a re-review (a retest, a calibration item), the daily cap, the calibration hold,
+/// a candidate, gold mixed in, and the lease taken.
 pub(super) async fn lease_next(
     c: &mut Conn<'_>,
     dialect: Dialect,
@@ -175,6 +180,9 @@ pub(super) async fn lease_next(
     };
     if let Some(row) = held {
         return lease_assigned(c, ctx, &row, time).await;
+    }
+    if progress.col::<Option<Id>>("calibration_hold")?.is_some() {
+        return Ok(Found::Paused(CALIBRATION_HOLD.into()));
     }
 
     let mut excluded: Vec<String> = parse_json(
@@ -249,6 +257,17 @@ async fn reclaim_expired_leases(c: &mut Conn<'_>, project_id: Id, now: i64) -> R
     if !any_expired {
         return Ok(());
     }
+    // A calibration item must be answered: its lapsed lease goes back to the person.
+    c.execute(
+        stmt(
+            "UPDATE assignments SET status = 'assigned', leased_at = NULL, expires_at = NULL \
+             WHERE project_id = $1 AND status = 'leased' AND expires_at <= $2 \
+               AND purpose = 'calibration'",
+        )
+        .bind(project_id)
+        .bind(now),
+    )
+    .await?;
     let expired = c
         .fetch_all(
             stmt(

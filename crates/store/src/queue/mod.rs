@@ -132,6 +132,10 @@ pub struct SubmitOutcome {
     pub gold: Option<GoldFeedback>,
     /// The annotator is paused after this submission.
     pub paused: bool,
+    /// The answer went to a calibration round (`annotation_id` then names the round's
+    /// answer, which is not a production label and cannot be undone).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub calibration: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -222,7 +226,7 @@ impl Store {
                             "UPDATE assignments SET status = 'skipped', skip_reason = $1, \
                        finished_at = $2 \
                      WHERE project_id = $3 AND item_id = $4 AND user_id = $5 AND status = 'leased' \
-                     RETURNING counts_toward_overlap",
+                     RETURNING counts_toward_overlap, purpose",
                         )
                         .bind(reason.as_str())
                         .bind(now)
@@ -236,6 +240,12 @@ impl Store {
                         "item {item_id} is not leased to you, so there is nothing to skip"
                     )));
                 };
+                if row.col::<AssignmentPurpose>("purpose")? == AssignmentPurpose::Calibration {
+                    // Undone with the transaction: every calibration item is answered.
+                    return Err(StoreError::invalid(
+                        "a calibration item cannot be skipped: answer it, or mark it unsure",
+                    ));
+                }
                 if row.col::<i64>("counts_toward_overlap")? != 0 {
                     return_slot(c, item_id).await?;
                 }
@@ -339,7 +349,7 @@ fn settings_of(project: &Project) -> QueueSettings {
 }
 
 /// The database clock inside a queue transaction (several servers agree on it).
-async fn now_in(c: &mut Conn<'_>, dialect: Dialect) -> Result<i64> {
+pub(crate) async fn now_in(c: &mut Conn<'_>, dialect: Dialect) -> Result<i64> {
     match dialect.0 {
         // An embedded SQLite reads the same operating-system clock as this process: asking
         // it would cost a round trip to its worker thread inside the single writer.

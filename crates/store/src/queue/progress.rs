@@ -29,6 +29,8 @@ pub struct AnnotatorProgress {
     pub gold: GoldTally,
     pub paused: bool,
     pub paused_reason: Option<String>,
+    /// The calibration round holding this annotator from production work.
+    pub calibration_hold: Option<Id>,
     pub excluded_categories: Vec<String>,
     pub time_total_ms: i64,
     pub high_severity_ms: i64,
@@ -465,6 +467,7 @@ fn progress_from_row(row: &AnyRow, today: i64) -> Result<AnnotatorProgress> {
         gold,
         paused: row.try_get::<Option<i64>, _>("paused")?.unwrap_or(0) != 0,
         paused_reason: row.try_get("paused_reason")?,
+        calibration_hold: row.try_get("calibration_hold")?,
         excluded_categories: match excluded {
             Some(text) => parse_json(&text, "excluded categories")?,
             None => Vec::new(),
@@ -494,7 +497,7 @@ async fn ensure_progress(c: &mut AnyConnection, project_id: Id, user_id: Id) -> 
 /// from: every user with progress here or an annotator's membership (binds: project twice).
 const PROGRESS_COLUMNS: &str = "u.id, u.username, u.display_name, u.kind, p.day, p.done_today, \
      p.done_total, p.daily_cap, p.gold_answered, p.gold_correct, p.paused, p.paused_reason, \
-     p.excluded_categories, p.time_total_ms, p.high_severity_ms";
+     p.calibration_hold, p.excluded_categories, p.time_total_ms, p.high_severity_ms";
 const PROGRESS_FROM: &str = "FROM users u \
      LEFT JOIN annotator_progress p ON p.user_id = u.id AND p.project_id = $1 \
      LEFT JOIN memberships m ON m.user_id = u.id AND m.project_id = $2 \

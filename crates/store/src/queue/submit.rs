@@ -110,9 +110,21 @@ pub(super) async fn submit_in(
     }
 
     let now = now_in(c, dialect).await?;
-    let a = open_assignment(c, dialect, ctx, s).await?;
+    let a = match open_assignment(c, dialect, ctx, s).await {
+        Ok(a) => a,
+        // A retried calibration answer: its assignment is no longer open.
+        Err(refused) => {
+            return match replay_calibration(c, s, ctx.user_id, key).await? {
+                Some(outcome) => Ok(outcome),
+                None => Err(refused),
+            };
+        }
+    };
     let assignment_id: Id = a.col("id")?;
     let purpose: AssignmentPurpose = a.col("purpose")?;
+    if purpose == AssignmentPurpose::Calibration {
+        return submit_calibration(c, dialect, ctx, s, &a, now).await;
+    }
     let status: AssignmentStatus = a.col("status")?;
     let expires_at: Option<i64> = a.col("expires_at")?;
     let counts = a.col::<i64>("counts_toward_overlap")? != 0;
@@ -156,7 +168,120 @@ pub(super) async fn submit_in(
         replayed: false,
         gold,
         paused,
+        calibration: false,
     })
+}
+
+/// A calibration item's answer goes to its round, never to the production labels: no
+/// overlap, consensus or gold is touched; the person's progress (time, exposure) counts it.
+async fn submit_calibration(
+    c: &mut Conn<'_>,
+    dialect: Dialect,
+    ctx: &SubmitContext,
+    s: &Submission,
+    a: &conn::Row,
+    now: i64,
+) -> Result<SubmitOutcome> {
+    let round_id: Id = a
+        .col::<Option<Id>>("calibration_round_id")?
+        .ok_or_else(|| StoreError::Corrupt("a calibration assignment without a round".into()))?;
+    let open = c
+        .fetch_optional(
+            stmt("SELECT 1 AS open FROM calibration_rounds WHERE id = $1 AND status = 'open'")
+                .bind(round_id),
+        )
+        .await?
+        .is_some();
+    if !open {
+        return Err(StoreError::conflict(
+            "this calibration round has closed; the answer was not stored",
+        ));
+    }
+    let key = s.idempotency_key.trim();
+    let answer_id = c
+        .insert_id(
+            stmt(
+                "INSERT INTO calibration_answers (round_id, item_id, user_id, kind, answer, \
+                   rationale, guideline_version_id, time_spent_ms, idempotency_key, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(round_id)
+            .bind(s.item_id)
+            .bind(ctx.user_id)
+            .bind(s.kind.as_str())
+            .bind(json_text(&s.answer))
+            .bind(s.rationale.trim())
+            .bind(s.guideline_version_id)
+            .bind(s.time_spent_ms)
+            .bind(key)
+            .bind(now),
+        )
+        .await?;
+    c.execute(
+        stmt("UPDATE assignments SET status = 'submitted', finished_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(a.col::<Id>("id")?),
+    )
+    .await?;
+    let written = NewAnnotation {
+        key,
+        late: false,
+        gold_correct: None,
+        now,
+    };
+    let paused = count_submission(c, dialect, ctx, s, a, &written).await?;
+    Ok(SubmitOutcome {
+        annotation_id: answer_id,
+        late: false,
+        replayed: false,
+        gold: None,
+        paused,
+        calibration: true,
+    })
+}
+
+/// A retry of a stored calibration answer: answered with what the first request stored.
+async fn replay_calibration(
+    c: &mut Conn<'_>,
+    s: &Submission,
+    user_id: Id,
+    key: &str,
+) -> Result<Option<SubmitOutcome>> {
+    let Some(row) = c
+        .fetch_optional(
+            stmt(
+                "SELECT id, item_id, kind, answer FROM calibration_answers \
+                 WHERE user_id = $1 AND idempotency_key = $2",
+            )
+            .bind(user_id)
+            .bind(key),
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    if row.col::<Id>("item_id")? != s.item_id {
+        return Err(StoreError::conflict(
+            "this idempotency key was already used for another item",
+        ));
+    }
+    let stored_answer: Value = parse_json(&row.col::<String>("answer")?, "answer")?;
+    let stored_kind: AnswerKind = row.col("kind")?;
+    if stored_kind != s.kind || !same_answer(&stored_answer, &s.answer) {
+        return Err(StoreError::KeyReused {
+            annotation_id: row.col("id")?,
+            stored_answer,
+            stored_kind,
+        });
+    }
+    Ok(Some(SubmitOutcome {
+        annotation_id: row.col("id")?,
+        late: false,
+        replayed: true,
+        gold: None,
+        paused: false,
+        calibration: true,
+    }))
 }
 
 /// Test–retest: a drawn share of a person's labels is served to them again, after the
@@ -255,6 +380,7 @@ async fn replay(
         replayed: true,
         gold,
         paused,
+        calibration: false,
     })
 }
 
@@ -279,11 +405,13 @@ async fn open_assignment(
         .fetch_all(
             stmt(format!(
                 "SELECT s.id, s.purpose, s.status, s.expires_at, s.counts_toward_overlap, \
+           s.calibration_round_id, \
            i.is_gold, i.gold_answer, i.needed, i.labels_count, i.slots_taken, i.state, i.open, \
            i.prelabel_severity \
          FROM assignments s JOIN items i ON i.id = s.item_id \
          WHERE s.project_id = $1 AND s.item_id = $2 AND s.user_id = $3 \
-           AND (s.status = 'leased' OR s.status = 'expired' OR s.status = 'skipped'){lock}"
+           AND (s.status = 'leased' OR s.status = 'expired' OR s.status = 'skipped' \
+                OR (s.status = 'assigned' AND s.purpose = 'calibration')){lock}"
             ))
             .bind(ctx.project_id)
             .bind(s.item_id)

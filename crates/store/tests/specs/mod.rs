@@ -1,6 +1,7 @@
 mod accounts;
 mod annotations;
 mod annotators;
+mod calibration;
 mod concurrency;
 mod export;
 mod items;
