@@ -42,6 +42,9 @@ mod models;
 #[path = "http/retest.rs"]
 mod retest;
 
+#[path = "http/calibration.rs"]
+mod calibration;
+
 #[path = "http/exposure.rs"]
 mod exposure;
 
