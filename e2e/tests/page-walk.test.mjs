@@ -27,7 +27,7 @@ function roles() {
 }
 
 /** Every page of a project (the ones that take an id get one the walk found). */
-function projectPages(slug, { itemId, username, label }) {
+function projectPages(slug, { itemId, username, label, calibrationRound }) {
   const p = `/p/${slug}`;
   const pages = [
     p, `${p}/guidelines`, `${p}/guidelines/edit`, `${p}/guidelines/v/1`, `${p}/guidelines/diff`,
@@ -38,6 +38,8 @@ function projectPages(slug, { itemId, username, label }) {
     `${p}/feedback/${username}`, `${p}/escalation-rules`, `${p}/sql`, `${p}/models`, `${p}/retest`, `${p}/exposure`,
   ];
   if (label) pages.push(`${p}/label`);
+  pages.push(`${p}/calibration`);
+  if (calibrationRound) pages.push(`${p}/calibration/${calibrationRound}`);
   return pages;
 }
 
@@ -62,6 +64,9 @@ describe('every page as every role', { timeout: 420_000 }, () => {
         await concord(['project', 'member', slug, account.username, '--role', member]);
       }
     }
+    // A calibration round on the walk's project (no hold: its label page still serves work).
+    const opened = await concord(['calibration', 'open', WALK, '--name', 'Walk calibration', '--sample', '3', '--no-hold']);
+    ids.calibrationRound = /^round (\d+) /.exec(opened)[1];
     const session = await openPage(browser);
     await signIn(session.page, env.manager);
     ids[WALK] = await firstItemId(session.page, WALK);
@@ -89,7 +94,10 @@ describe('every page as every role', { timeout: 420_000 }, () => {
         await signIn(page, account);
         const paths = ['/', '/account', '/admin/users'];
         for (const slug of [env.qaProject, WALK]) {
-          paths.push(...projectPages(slug, { itemId: ids[slug], username: account.username, label: slug === WALK }));
+          paths.push(...projectPages(slug, {
+            itemId: ids[slug], username: account.username, label: slug === WALK,
+            calibrationRound: slug === WALK ? ids.calibrationRound : undefined,
+          }));
         }
         for (const path of paths) {
           await page.setViewportSize({ width: WIDTHS[0], height: 900 });
