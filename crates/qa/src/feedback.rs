@@ -9,8 +9,8 @@ use crate::{QaError, report_of};
 use concord_stats::sampling::{Proportion, wilson};
 use concord_store::answer::same_value;
 use concord_store::{
-    AccountKind, Adjudication, AnswerKind, Id, ItemConsensus, ItemFact, LabelFact, LabelFacts,
-    PrecedentFilter, Project, Question, QuestionKind, Store, User,
+    AccountKind, Adjudication, AnswerKind, Id, LabelFact, LabelFacts, PrecedentFilter, Project,
+    Question, QuestionKind, Store, User,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -105,6 +105,16 @@ pub struct Feedback {
     /// The automated annotators scored like a person (the whole project: all of them; one
     /// annotator: that one, if a model).
     pub models: Vec<ModelReport>,
+    /// The whole project's report: every annotator with the items they labelled (latest
+    /// answers), most first — each one's report is a link away. Empty for one annotator.
+    pub annotators: Vec<AnnotatorLabels>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AnnotatorLabels {
+    pub username: String,
+    pub kind: AccountKind,
+    pub labels: usize,
 }
 
 fn code_of(value: &Value) -> Option<String> {
@@ -121,14 +131,19 @@ pub async fn feedback_report(
     annotator: Option<&User>,
 ) -> Result<Feedback, QaError> {
     let schema = store.current_schema(project.id).await?.definition;
-    let input = store.consensus_input(project.id).await?;
-    let consensus = store.project_consensus(project.id).await?;
+    // Only the latest labels: the items, model confidences and adjudications a consensus
+    // run reads are not needed here, and the examples are named afterwards.
+    let facts = store.latest_label_facts(project.id).await?;
+    let consensus = store.consensus_labels(project.id).await?;
     let run = store.latest_consensus_run(project.id).await?;
     let report = run.as_ref().and_then(report_of);
-    let examples = Examples::of(&input.items);
-    let truth = consensus_labels(&consensus);
-    let labels = human_labels_of(&input.labels, annotator);
-    let compared = compare_with_consensus(&schema.questions, &labels, &truth, &examples);
+    let truth: HashMap<(Id, &str), &Value> = consensus
+        .iter()
+        .map(|(item, question, label)| ((*item, question.as_str()), label))
+        .collect();
+    let labels = human_labels_of(&facts, annotator);
+    let mut compared = compare_with_consensus(&schema.questions, &labels, &truth);
+    name_examples(store, project, &mut compared.confusions).await?;
     let decisions = store
         .precedents(
             project.id,
@@ -157,7 +172,36 @@ pub async fn feedback_report(
         guidelines: guideline_flags(report.as_ref()),
         target_alpha: report.as_ref().map(|r| r.target_alpha).unwrap_or(0.667),
         models: report.map(|r| models_of(r, annotator)).unwrap_or_default(),
+        annotators: match annotator {
+            Some(_) => Vec::new(),
+            None => labels_per_annotator(&facts),
+        },
     })
+}
+
+/// Every annotator's labelled items (latest answers, "unsure" included), most first.
+fn labels_per_annotator(facts: &LabelFacts) -> Vec<AnnotatorLabels> {
+    let mut counts = vec![0usize; facts.annotators.len()];
+    for fact in facts.iter() {
+        counts[fact.annotator_index as usize] += 1;
+    }
+    let mut out: Vec<AnnotatorLabels> = facts
+        .annotators
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| *n > 0)
+        .map(|(a, labels)| AnnotatorLabels {
+            username: a.username.clone(),
+            kind: a.kind,
+            labels,
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.labels
+            .cmp(&a.labels)
+            .then_with(|| a.username.cmp(&b.username))
+    });
+    out
 }
 
 /// The report's model scores for the project, or for the one annotator asked about.
@@ -169,39 +213,25 @@ fn models_of(report: QualityReport, annotator: Option<&User>) -> Vec<ModelReport
         .collect()
 }
 
-/// Items by id, for naming the examples of a confusion.
-struct Examples<'a>(HashMap<Id, (&'a str, &'a str)>);
-
-impl<'a> Examples<'a> {
-    fn of(items: &'a [ItemFact]) -> Self {
-        Examples(
-            items
-                .iter()
-                .map(|i| (i.id, (i.external_id.as_str(), i.title.as_str())))
-                .collect(),
-        )
-    }
-
-    fn example(&self, item_id: Id) -> Example {
-        let (external_id, title) = self.0.get(&item_id).copied().unwrap_or(("", ""));
-        Example {
-            item_id,
-            external_id: external_id.to_owned(),
-            title: title.to_owned(),
+/// Gives the confusions' example items their external ids and titles (one read of the few
+/// items named).
+async fn name_examples(
+    store: &Store,
+    project: &Project,
+    confusions: &mut [Confusion],
+) -> Result<(), QaError> {
+    let ids: Vec<Id> = confusions
+        .iter()
+        .flat_map(|c| c.examples.iter().map(|e| e.item_id))
+        .collect();
+    let names = store.item_names(project.id, &ids).await?;
+    for example in confusions.iter_mut().flat_map(|c| c.examples.iter_mut()) {
+        if let Some((external_id, title)) = names.get(&example.item_id) {
+            example.external_id.clone_from(external_id);
+            example.title.clone_from(title);
         }
     }
-}
-
-/// The consensus label of each (item, question) the run decided.
-fn consensus_labels(consensus: &[ItemConsensus]) -> HashMap<(Id, &str), &Value> {
-    consensus
-        .iter()
-        .filter_map(|c| {
-            c.label
-                .as_ref()
-                .map(|l| ((c.item_id, c.question.as_str()), l))
-        })
-        .collect()
+    Ok(())
 }
 
 /// The labels the report is about: human labels (not "unsure"), of the annotator if one
@@ -230,7 +260,6 @@ fn compare_with_consensus(
     questions: &[Question],
     labels: &[LabelFact<'_>],
     truth: &HashMap<(Id, &str), &Value>,
-    examples: &Examples<'_>,
 ) -> Compared {
     let mut compared = Compared {
         agreement: Vec::new(),
@@ -250,7 +279,7 @@ fn compare_with_consensus(
         });
         compared
             .confusions
-            .extend(top_confusions(question, &tally.confused, examples));
+            .extend(top_confusions(question, &tally.confused));
         if question.kind != QuestionKind::Multi && tally.compared > 0 {
             let max = tally.counts.iter().flatten().copied().max().unwrap_or(0);
             compared.matrices.push(Matrix {
@@ -343,7 +372,6 @@ fn distinct(item_ids: &[Id]) -> impl Iterator<Item = Id> + '_ {
 fn top_confusions(
     question: &Question,
     confused: &HashMap<(String, String), Vec<Id>>,
-    examples: &Examples<'_>,
 ) -> Vec<Confusion> {
     let mut ranked: Vec<(&(String, String), &Vec<Id>)> = confused.iter().collect();
     ranked.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
@@ -357,7 +385,12 @@ fn top_confusions(
             count: item_ids.len(),
             examples: distinct(item_ids)
                 .take(EXAMPLES)
-                .map(|i| examples.example(i))
+                // Named afterwards, by `name_examples`.
+                .map(|item_id| Example {
+                    item_id,
+                    external_id: String::new(),
+                    title: String::new(),
+                })
                 .collect(),
         })
         .collect()

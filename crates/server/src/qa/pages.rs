@@ -914,14 +914,12 @@ async fn project_feedback(
     Query(query): Query<FeedbackQuery>,
 ) -> AppResult<Response> {
     let report = concord_qa::feedback::feedback_report(&state.store, &project, None).await?;
-    let annotators = state.store.labels_per_annotator(project.id, 500).await?;
     feedback_response(
         &state,
         &auth,
         project,
         role,
         report,
-        annotators,
         query.format.as_deref(),
     )
 }
@@ -952,7 +950,6 @@ async fn annotator_feedback(
         project,
         role,
         report,
-        Vec::new(),
         query.format.as_deref(),
     )
 }
@@ -963,7 +960,6 @@ fn feedback_response(
     project: Project,
     role: concord_store::Role,
     report: concord_qa::feedback::Feedback,
-    annotators: Vec<(String, AccountKind, i64)>,
     format: Option<&str>,
 ) -> AppResult<Response> {
     use axum::http::header;
@@ -998,7 +994,7 @@ fn feedback_response(
         None | Some("html") => Ok(render(
             state,
             "feedback.html",
-            context! { project, can => capabilities(role), report, annotators, ..base(auth) },
+            context! { project, can => capabilities(role), report, ..base(auth) },
         )?
         .into_response()),
         Some(other) => Err(AppError::bad_request(format!(

@@ -755,6 +755,47 @@ impl Store {
 
     /// The latest label of every annotator on every item of the project, streamed in item
     /// order: rows are never held as driver rows, answers are parsed once per distinct text.
+    /// The latest answer of every annotator on each item of the project (a correction
+    /// replaces what it supersedes), in item order: the labels part of
+    /// [`Store::consensus_input`], for reports that need nothing else.
+    pub async fn latest_label_facts(&self, project_id: Id) -> Result<LabelFacts> {
+        self.latest_labels(project_id).await
+    }
+
+    /// External id and title of these items of the project (unknown ids are left out).
+    pub async fn item_names(
+        &self,
+        project_id: Id,
+        ids: &[Id],
+    ) -> Result<std::collections::HashMap<Id, (String, String)>> {
+        let ids: Vec<Id> = ids.to_vec();
+        self.read_native(move |mut c| {
+            Box::pin(async move {
+                let mut names = std::collections::HashMap::new();
+                for id in ids {
+                    if names.contains_key(&id) {
+                        continue;
+                    }
+                    let row = c
+                        .fetch_optional(
+                            crate::conn::stmt(
+                                "SELECT external_id, title FROM items \
+                                 WHERE project_id = $1 AND id = $2",
+                            )
+                            .bind(project_id)
+                            .bind(id),
+                        )
+                        .await?;
+                    if let Some(row) = row {
+                        names.insert(id, (row.col("external_id")?, row.col("title")?));
+                    }
+                }
+                Ok(names)
+            })
+        })
+        .await
+    }
+
     async fn latest_labels(&self, project_id: Id) -> Result<LabelFacts> {
         // long: one streaming loop whose state (interners, the current item's first row)
         // spans the pages it reads.
@@ -978,6 +1019,41 @@ impl Store {
     }
 
     /// The latest consensus of every item of a project.
+    /// The label the latest run decided for each (item, question) that has one: what the
+    /// feedback reports compare with (a narrower read than [`Store::project_consensus`]).
+    pub async fn consensus_labels(&self, project_id: Id) -> Result<Vec<(Id, String, Value)>> {
+        self.read_native(move |mut c| {
+            Box::pin(async move {
+                let rows = c
+                    .fetch_all(
+                        crate::conn::stmt(
+                            "SELECT item_id, question, label FROM item_consensus \
+                             WHERE project_id = $1 AND label IS NOT NULL",
+                        )
+                        .bind(project_id),
+                    )
+                    .await?;
+                let mut parsed: std::collections::HashMap<String, Value> = Default::default();
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let text: String = row.col("label")?;
+                    // A run decides a few distinct labels: each is parsed once.
+                    let label = match parsed.get(&text) {
+                        Some(label) => label.clone(),
+                        None => {
+                            let label: Value = parse_json(&text, "consensus label")?;
+                            parsed.insert(text, label.clone());
+                            label
+                        }
+                    };
+                    out.push((row.col("item_id")?, row.col("question")?, label));
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
     pub async fn project_consensus(&self, project_id: Id) -> Result<Vec<ItemConsensus>> {
         let rows = sqlx::query(
             "SELECT * FROM item_consensus WHERE project_id = $1 ORDER BY item_id, question",

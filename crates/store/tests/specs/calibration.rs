@@ -9,7 +9,6 @@ use concord_store::{
     NextItem, OnConflict, Project, Role, RoundStatus, RoundVerdict, Store, StoreError, Submission,
     User,
 };
-use serde_json::json;
 
 /// A project of six tracks with two annotators, one QA expert and one QA analyst.
 struct Team {
