@@ -82,6 +82,12 @@ pub fn render(report: &ForeignReport) -> String {
             false => format!(" ({})", report.models.join(", ")),
         }
     );
+    if report.annotations_existing + report.predictions_existing > 0 {
+        out += &format!(
+            "already imported (left out): {} annotations, {} predictions\n",
+            report.annotations_existing, report.predictions_existing
+        );
+    }
     if !report.annotators.is_empty() {
         out += "annotators:\n";
         for a in &report.annotators {

@@ -10,7 +10,7 @@
 //! transaction, or nothing when anything does not map or on a dry run.
 
 use crate::audit::{self, AuditEvent};
-use crate::error::{Result, StoreError, json_text};
+use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::{AuditAction, Id, ItemType, Project};
 use crate::schema::{LabelSchema, Question, QuestionKind};
 use crate::{Store, predictions::class_question};
@@ -38,8 +38,13 @@ pub struct ForeignReport {
     pub written: bool,
     pub items: ItemCounts,
     pub annotations: usize,
+    /// Annotations the project already holds from an earlier import (same item, annotator
+    /// and answer): not written again, so importing a file twice adds nothing.
+    pub annotations_existing: usize,
     pub annotators: Vec<AnnotatorMap>,
     pub predictions: usize,
+    /// Predictions already stored with the same label and score: not written again.
+    pub predictions_existing: usize,
     pub models: Vec<String>,
     pub fields: Vec<FieldMap>,
     /// Source fields left out, and why (their values are not imported).
@@ -513,14 +518,42 @@ fn new_item(
     })
 }
 
-/// Maps an export onto a schema. `existing` holds the project's external ids; `stored`
-/// the (model, item) pairs that already have a prediction.
+/// What the project already holds of an export's records, so that importing the same file
+/// again writes nothing twice.
+#[derive(Debug, Clone, Default)]
+pub struct AlreadyStored {
+    /// Items' external ids.
+    pub items: HashSet<String>,
+    /// (model, item) → the stored prediction's label and score.
+    pub predictions: HashMap<(String, String), (String, f64)>,
+    /// Imported annotations: (item, annotator, [`answer_key`]).
+    pub annotations: HashSet<(String, String, String)>,
+}
+
+/// An answer's canonical text: its questions in order, each value as
+/// [`crate::answer::value_key`] (lists as sets) or else its JSON.
+pub fn answer_key(answer: &Value) -> String {
+    let Value::Object(fields) = answer else {
+        return answer.to_string();
+    };
+    let mut keys: Vec<&String> = fields.keys().collect();
+    keys.sort();
+    keys.into_iter()
+        .map(|k| {
+            let value = &fields[k];
+            let text = crate::answer::value_key(value).unwrap_or_else(|| value.to_string());
+            format!("{k}={text}")
+        })
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// Maps an export onto a schema, leaving out what the project already holds (`stored`).
 pub fn plan(
     schema: &LabelSchema,
     export: &SourceExport,
     mapping: &Mapping,
-    existing: &HashSet<String>,
-    stored: &HashSet<(String, String)>,
+    stored: &AlreadyStored,
 ) -> Plan {
     // long: one pass per kind of record (items, annotations, predictions), then the report.
     let mut mapper = Mapper {
@@ -550,7 +583,7 @@ pub fn plan(
     };
     let mut items = Vec::new();
     for item in &export.items {
-        if existing.contains(&item.id) {
+        if stored.items.contains(&item.id) {
             counts.existing += 1;
             continue;
         }
@@ -569,6 +602,7 @@ pub fn plan(
         }
     }
     let mut annotations = Vec::new();
+    let mut annotations_existing = 0;
     let mut annotators: BTreeMap<String, AnnotatorMap> = BTreeMap::new();
     for a in &export.annotations {
         let name = match annotator(mapping, &a.user) {
@@ -584,6 +618,11 @@ pub fn plan(
         else {
             continue;
         };
+        let key = (a.item.clone(), name.clone(), answer_key(&answer));
+        if stored.annotations.contains(&key) {
+            annotations_existing += 1;
+            continue;
+        }
         annotators
             .entry(a.user.clone())
             .or_insert_with(|| AnnotatorMap {
@@ -603,6 +642,7 @@ pub fn plan(
     }
     let class = class_question(schema);
     let mut predictions = Vec::new();
+    let mut predictions_existing = 0;
     let mut models = Vec::new();
     for p in &export.predictions {
         let Some(class) = class else {
@@ -616,14 +656,6 @@ pub fn plan(
             mapper.problems.add(&p.place, "score", None, reason);
             continue;
         };
-        if stored.contains(&(p.model.clone(), p.item.clone())) {
-            let reason = format!(
-                "item {:?} already has a prediction from {:?}",
-                p.item, p.model
-            );
-            mapper.problems.add(&p.place, "model_version", None, reason);
-            continue;
-        }
         let Some((answer, _)) = mapper.answer(&p.place, &p.values, AnswerCheck::Partial) else {
             continue;
         };
@@ -635,6 +667,22 @@ pub fn plan(
             mapper.problems.add(&p.place, "result", None, reason);
             continue;
         };
+        if let Some((stored_label, stored_score)) =
+            stored.predictions.get(&(p.model.clone(), p.item.clone()))
+        {
+            // The same prediction again (a file imported twice) is left out; a different
+            // one would silently replace what was evaluated, so it is refused.
+            if stored_label == label && (stored_score - score).abs() < 1e-9 {
+                predictions_existing += 1;
+                continue;
+            }
+            let reason = format!(
+                "item {:?} already has another prediction from {:?}",
+                p.item, p.model
+            );
+            mapper.problems.add(&p.place, "model_version", None, reason);
+            continue;
+        }
         if !models.contains(&p.model) {
             models.push(p.model.clone());
         }
@@ -654,8 +702,10 @@ pub fn plan(
             written: false,
             items: counts,
             annotations: annotations.len(),
+            annotations_existing,
             annotators: annotators.into_values().collect(),
             predictions: predictions.len(),
+            predictions_existing,
             models,
             fields,
             ignored,
@@ -689,9 +739,12 @@ impl Store {
         actor: Option<Id>,
     ) -> Result<ForeignReport> {
         let schema = self.project_schema(project).await?;
-        let existing: HashSet<String> = self.project_external_ids(project.id).await?;
-        let stored = self.stored_prediction_keys(project.id).await?;
-        let mut plan = plan(&schema.definition, export, mapping, &existing, &stored);
+        let stored = AlreadyStored {
+            items: self.project_external_ids(project.id).await?,
+            predictions: self.stored_predictions(project.id).await?,
+            annotations: self.imported_annotation_keys(project.id).await?,
+        };
+        let mut plan = plan(&schema.definition, export, mapping, &stored);
         plan.report.dry_run = dry_run;
         if dry_run {
             return Ok(plan.report);
@@ -754,16 +807,49 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get("external_id")?)).collect()
     }
 
-    async fn stored_prediction_keys(&self, project_id: Id) -> Result<HashSet<(String, String)>> {
+    async fn stored_predictions(
+        &self,
+        project_id: Id,
+    ) -> Result<HashMap<(String, String), (String, f64)>> {
         let rows = sqlx::query(
-            "SELECT p.model, i.external_id FROM model_predictions p \
+            "SELECT p.model, i.external_id, p.label, p.score FROM model_predictions p \
              JOIN items i ON i.id = p.item_id WHERE p.project_id = $1",
         )
         .bind(project_id)
         .fetch_all(self.pool())
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("model")?, r.try_get("external_id")?)))
+            .map(|r| {
+                Ok((
+                    (r.try_get("model")?, r.try_get("external_id")?),
+                    (r.try_get("label")?, r.try_get("score")?),
+                ))
+            })
+            .collect()
+    }
+
+    /// Every imported annotation of the project as (item, annotator, answer key).
+    async fn imported_annotation_keys(
+        &self,
+        project_id: Id,
+    ) -> Result<HashSet<(String, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT i.external_id, u.username, a.answer FROM annotations a \
+             JOIN items i ON i.id = a.item_id JOIN users u ON u.id = a.annotator_id \
+             WHERE a.project_id = $1 AND a.source = 'import'",
+        )
+        .bind(project_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let answer: Value = parse_json(&r.try_get::<String, _>("answer")?, "answer")?;
+                Ok((
+                    r.try_get("external_id")?,
+                    r.try_get("username")?,
+                    answer_key(&answer),
+                ))
+            })
             .collect()
     }
 }

@@ -112,6 +112,23 @@ fn a_label_studio_export_is_reported_by_a_dry_run_then_imported_whole() {
     assert_eq!(labels[0]["rationale"], "Threat aimed at a group.");
     assert_eq!(labels[0]["time_spent_ms"], 12_500);
     assert_eq!(labels[1]["annotator"], "label-studio-7");
+
+    // The same file again adds nothing: its items, labels and prediction are already here.
+    let again = ok(db.run(&[
+        "import",
+        "ls",
+        &file,
+        "--from",
+        "label-studio",
+        "--item-type",
+        "track",
+    ]));
+    assert!(
+        again.contains("already imported (left out): 5 annotations, 1 predictions"),
+        "{again}"
+    );
+    let after = db.export("ls");
+    assert_eq!(after, items, "nothing was written twice");
     // The prediction is the model's, as `concord model predictions import` would store it:
     // the one predicted item is the whole sample.
     let sample = ok(db.run(&[

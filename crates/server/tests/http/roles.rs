@@ -34,6 +34,8 @@ struct World {
     /// An item nobody labels in this test, so every allowed expert may adjudicate it.
     unlabelled_item_id: Id,
     job_id: Id,
+    /// An open calibration round.
+    round_id: Id,
     callers: Vec<Caller>,
 }
 
@@ -136,6 +138,24 @@ async fn world(app: &TestApp) -> World {
         .create_model_annotator(&project, model, None)
         .await
         .unwrap();
+    // An open calibration round (no hold, so the queue routes are unchanged), for the
+    // calibration routes.
+    let round_id = app
+        .store
+        .open_calibration_round(
+            &project,
+            concord_store::NewCalibrationRound {
+                name: "Roles".into(),
+                item_ids: vec![item_id],
+                threshold: 0.8,
+                hold_until_verdict: false,
+                repeats: None,
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .id;
     let job_id = app
         .store
         .create_job(
@@ -152,6 +172,7 @@ async fn world(app: &TestApp) -> World {
         item_id,
         unlabelled_item_id,
         job_id,
+        round_id,
         callers,
     }
 }
@@ -227,6 +248,7 @@ fn fill(path: &str, world: &World) -> String {
         .replace("{name}", RELEASE)
         .replace("{other}", RELEASE)
         .replace("{model}", MODEL)
+        .replace("{round}", &world.round_id.to_string())
 }
 
 /// A minimal valid request for a route (query and body), so that an allowed caller succeeds.
@@ -324,6 +346,13 @@ fn request_for(method: &str, path: &str, n: usize) -> (String, Option<Vec<u8>>) 
                         "rationale": "role test"}),
             ),
         ),
+        ("post", "/projects/{slug}/calibration") => (
+            String::new(),
+            body(json!({"name": format!("made-{n}"), "sample": 1, "hold_until_verdict": false})),
+        ),
+        ("post", "/projects/{slug}/calibration/{round}/release") => {
+            (String::new(), body(json!({"username": SPARE})))
+        }
         ("get", "/projects/{slug}/releases/{name}/labels") => ("?format=jsonl".into(), None),
         ("get", "/projects/{slug}/dsa/statements") => ("?from=2020-01-01&to=2030-12-31".into(), None),
         ("post", "/sql") => (
@@ -469,6 +498,12 @@ async fn every_api_route_answers_each_role_as_its_access_says(app: TestApp) {
                 "/queue/undo",
                 "/queue/correct",
                 "/resume",
+                // One round is open at a time, it has no key to close on, and nobody is
+                // held: the store's 409 once past authorisation.
+                "/calibration",
+                "/calibration/{round}/close",
+                "/calibration/{round}/repeat",
+                "/calibration/{round}/release",
             ]
             .iter()
             .any(|end| route.path.ends_with(end));
