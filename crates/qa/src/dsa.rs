@@ -6,7 +6,8 @@
 //! The action follows the severity scale (the schema's first ordinal question): its first
 //! step is no action (no statement), the second a label (`CONTENT_LABELLED`), the third
 //! demotion, any higher step removal. The category comes from the decision's categories
-//! (the first multi-choice question) through [`DEFAULT_CATEGORIES`]; an `IL.*` category
+//! (the first multi-choice question) through [`DEFAULT_CATEGORIES`] and the project's
+//! `settings.qa.dsa_categories`; an `IL.*` category
 //! makes the ground illegal content, anything else incompatible content, with the
 //! decision's guideline clause as the ground and its rationale as the explanation.
 
@@ -120,14 +121,47 @@ pub async fn dsa_statements(
         without_action: 0,
         outside_eea: 0,
     };
+    let categories = CategoryMap::of(&project.settings.qa.dsa_categories);
     for facts in &decisions {
-        match statement(&project.slug, &schema.definition, facts)? {
+        match statement(&project.slug, &schema.definition, &categories, facts)? {
             Built::Statement(s) => export.statements.push(*s),
             Built::NoAction => export.without_action += 1,
             Built::OutsideEea => export.outside_eea += 1,
         }
     }
     Ok(export)
+}
+
+/// Taxonomy codes → Transparency Database categories (without the prefix): the defaults,
+/// then the project's `settings.qa.dsa_categories` over them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CategoryMap(std::collections::BTreeMap<String, String>);
+
+impl CategoryMap {
+    pub fn of(project: &std::collections::BTreeMap<String, String>) -> CategoryMap {
+        let mut map: std::collections::BTreeMap<String, String> = DEFAULT_CATEGORIES
+            .iter()
+            .map(|(code, dsa)| (code.to_string(), dsa.to_string()))
+            .collect();
+        for (code, dsa) in project {
+            if dsa.is_empty() {
+                map.remove(code);
+            } else {
+                map.insert(code.clone(), dsa.clone());
+            }
+        }
+        CategoryMap(map)
+    }
+
+    fn get(&self, code: &str) -> Option<&str> {
+        self.0.get(code).map(String::as_str)
+    }
+}
+
+impl Default for CategoryMap {
+    fn default() -> Self {
+        CategoryMap::of(&Default::default())
+    }
 }
 
 /// What one decision becomes.
@@ -142,6 +176,7 @@ pub enum Built {
 pub fn statement(
     slug: &str,
     schema: &LabelSchema,
+    categories_of: &CategoryMap,
     facts: &DecisionFacts,
 ) -> Result<Built, InvalidStatement> {
     // long: one field of the record after another, in the schema's order.
@@ -184,7 +219,7 @@ pub fn statement(
         .unwrap_or_default();
     let mut categories: Vec<String> = Vec::new();
     for code in &codes {
-        if let Some((_, dsa)) = DEFAULT_CATEGORIES.iter().find(|(c, _)| c == code) {
+        if let Some(dsa) = categories_of.get(code) {
             let full = format!("STATEMENT_CATEGORY_{dsa}");
             if !categories.contains(&full) {
                 categories.push(full);
@@ -354,7 +389,35 @@ mod tests {
     }
 
     fn built(f: &DecisionFacts) -> Result<Built, InvalidStatement> {
-        statement("podcasts", &LabelSchema::catalog_safety(), f)
+        statement(
+            "podcasts",
+            &LabelSchema::catalog_safety(),
+            &CategoryMap::default(),
+            f,
+        )
+    }
+
+    #[test]
+    fn a_project_maps_its_own_codes_and_takes_a_default_away() {
+        let hate = facts(
+            json!({"decision": "VIOLATING", "category": ["DG.HATE"], "severity": "S3"}),
+            "Hate 2.1",
+            json!({"markets": ["DE"]}),
+        );
+        let project: std::collections::BTreeMap<String, String> = [
+            ("DG.HATE".to_string(), "CYBER_VIOLENCE".to_string()),
+            ("IL.IP".to_string(), String::new()),
+        ]
+        .into();
+        let map = CategoryMap::of(&project);
+        let Built::Statement(s) =
+            statement("p", &LabelSchema::catalog_safety(), &map, &hate).unwrap()
+        else {
+            panic!("a statement")
+        };
+        assert_eq!(s.category, "STATEMENT_CATEGORY_CYBER_VIOLENCE");
+        assert_eq!(map.get("IL.IP"), None, "taken away");
+        assert_eq!(map.get("DG.SELF"), Some("SELF_HARM"), "defaults stay");
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub struct QaSettings {
     pub costs: BTreeMap<String, CostSetting>,
     /// Calibration rounds (`settings.qa.calibration`).
     pub calibration: CalibrationSettings,
+    /// The project's taxonomy codes → EU Transparency Database categories for DSA
+    /// statements (`settings.qa.dsa_categories`, without the `STATEMENT_CATEGORY_` prefix),
+    /// over the catalog-safety defaults; an empty value takes a code's category away.
+    pub dsa_categories: BTreeMap<String, String>,
 }
 
 /// How calibration rounds judge annotators, and when they repeat.
@@ -270,6 +274,7 @@ impl Default for QaSettings {
             escalation: EscalationRules::default(),
             costs: BTreeMap::new(),
             calibration: CalibrationSettings::default(),
+            dsa_categories: BTreeMap::new(),
         }
     }
 }
@@ -397,6 +402,20 @@ impl QaSettings {
             }
         }
         check_calibration_threshold(self.calibration.threshold, "qa.calibration.threshold")?;
+        for (code, category) in &self.dsa_categories {
+            let full = format!("STATEMENT_CATEGORY_{category}");
+            if !category.is_empty() && !concord_formats::dsa::CATEGORY.contains(&full.as_str()) {
+                let allowed: Vec<&str> = concord_formats::dsa::CATEGORY
+                    .iter()
+                    .map(|c| c.trim_start_matches("STATEMENT_CATEGORY_"))
+                    .collect();
+                return Err(format!(
+                    "qa.dsa_categories.{code}: {category:?} is not a Transparency Database \
+                     category ({})",
+                    allowed.join(", ")
+                ));
+            }
+        }
         for (question, costs) in &self.costs {
             costs.validate(question)?;
         }
@@ -478,6 +497,19 @@ mod tests {
                 .unwrap_err();
             assert!(err.contains("qa.costs.q") && err.contains(says), "{err}");
         }
+    }
+
+    #[test]
+    fn dsa_categories_must_be_transparency_database_categories() {
+        let ok = json!({"qa": {"dsa_categories": {"DG.HATE": "CYBER_VIOLENCE", "IL.IP": ""}}});
+        let settings = QaSettings::from_project_settings(&ok).unwrap();
+        assert_eq!(settings.dsa_categories["DG.HATE"], "CYBER_VIOLENCE");
+        let bad = json!({"qa": {"dsa_categories": {"DG.HATE": "HATE"}}});
+        let err = QaSettings::from_project_settings(&bad).unwrap_err();
+        assert!(
+            err.contains("qa.dsa_categories.DG.HATE") && err.contains("ILLEGAL_OR_HARMFUL_SPEECH"),
+            "{err}"
+        );
     }
 
     #[test]
