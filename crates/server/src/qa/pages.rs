@@ -599,7 +599,7 @@ fn codes(text: &str) -> Vec<String> {
 }
 
 /// The form's QA settings; what the form does not edit (the costs of disagreement, the
-/// calibration settings) is kept from `current`.
+/// calibration settings, the DSA category map) is kept from `current`.
 fn settings_from_form(form: &RulesForm, current: &QaSettings) -> Result<QaSettings, String> {
     let escalation = concord_store::EscalationRules {
         min_posterior: optional_share("minimum posterior", &form.min_posterior)?,
@@ -632,6 +632,7 @@ fn settings_from_form(form: &RulesForm, current: &QaSettings) -> Result<QaSettin
         escalation,
         costs: current.costs.clone(),
         calibration: current.calibration.clone(),
+        dsa_categories: current.dsa_categories.clone(),
     };
     settings.validate()?;
     Ok(settings)

@@ -49,6 +49,9 @@ pub(crate) struct LeasedItemBody {
     item: concord_store::BlindItem,
     expires_at: i64,
     resumed: bool,
+    /// An item of a calibration round (announced; a retest is not).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    calibration: bool,
     guideline_version_id: Option<i64>,
     schema_version_id: Option<i64>,
 }
@@ -63,6 +66,7 @@ pub(crate) fn next_item_body(
             status: "leased",
             expires_at: lease.expires_at,
             resumed: lease.resumed,
+            calibration: lease.calibration,
             item: lease.item.into(),
             guideline_version_id: project.current_guideline_version_id,
             schema_version_id: project.current_schema_version_id,

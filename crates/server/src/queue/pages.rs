@@ -71,8 +71,7 @@ async fn next_fragment(
             let item = concord_store::BlindItem::from(lease.item);
             // Relative, so the browser's clock does not matter.
             let seconds_left = ((lease.expires_at - concord_store::system_now_ms()) / 1000).max(0);
-            // Calibration is announced (unlike a retest): the annotator knows they are measured.
-            let calibration = lease.purpose == concord_store::AssignmentPurpose::Calibration;
+            let calibration = lease.calibration;
             context! {
                 status => "leased", item, expires_at => lease.expires_at, resumed => lease.resumed,
                 seconds_left, progress, calibration,

@@ -42,6 +42,7 @@ async fn answer_round(app: &TestApp, token: &str, otherwise: &[&str]) -> (usize,
             return (answered, next);
         }
         let title = next["item"]["title"].as_str().unwrap().to_owned();
+        let announced = next["calibration"] == true;
         let decision = if otherwise.contains(&title.as_str()) {
             "NOT_VIOLATING"
         } else {
@@ -53,8 +54,13 @@ async fn answer_round(app: &TestApp, token: &str, otherwise: &[&str]) -> (usize,
         let (status, outcome) = call(app, token, Method::POST, "/queue/submit", submit).await;
         assert_eq!(status, StatusCode::OK, "{outcome}");
         if outcome["outcome"]["calibration"] != true {
+            assert!(
+                !announced,
+                "a production item is not announced as calibration: {next}"
+            );
             return (answered, outcome);
         }
+        assert!(announced, "a calibration item says so: {next}");
         answered += 1;
     }
 }

@@ -56,6 +56,7 @@ impl Store {
                     purpose,
                     expires_at,
                     resumed,
+                    calibration: purpose == AssignmentPurpose::Calibration,
                 })))
             }
             Found::Paused(reason) => Ok(NextItem::Paused { reason }),

@@ -66,6 +66,10 @@ pub struct Lease {
     pub expires_at: i64,
     /// True when this is the lease the annotator already held (a reload, a second tab).
     pub resumed: bool,
+    /// An item of a calibration round: announced (a retest is not), so the label page and
+    /// API clients can say so.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub calibration: bool,
 }
 
 /// An item as an annotator sees it: no state, no gold flag or answer, nothing about other

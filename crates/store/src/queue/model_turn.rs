@@ -134,6 +134,8 @@ impl Store {
                 purpose: row.col("purpose")?,
                 expires_at: row.col("expires_at")?,
                 resumed: true,
+                // A model account is never in a calibration round.
+                calibration: false,
             });
         }
         Ok(leases)
