@@ -541,6 +541,7 @@ fn main() -> Result<()> {
             "glad",
             "mace",
             "mmsr",
+            "ds-yardstick:label-true",
         ] {
             let result = run_child(method, &path)?;
             if result.get("error").is_some() {
