@@ -4,7 +4,11 @@
 //! ```text
 //! concord-bench --data DIR [--scenarios a,b] [--peers --peer-script PATH --python PY]
 //! concord-bench --smoke            # tiny generated data, every step, no peers (CI)
+//! concord-bench --ds-yardstick --scenario n1m_k10_r5 [--pairs 5]
 //! ```
+//!
+//! `--ds-yardstick` times concord's Dawid–Skene against the naive implementation issue 30
+//! names as its yardstick (see [`yardstick`]), as interleaved pairs of processes.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -26,6 +30,7 @@ struct Args {
     data: PathBuf,
     #[arg(
         long,
+        alias = "scenario",
         default_value = "n100k_k2_r3,n100k_k10_r5,n100k_k5_r3to5,n1m_k2_r3,n1m_k10_r5,n1m_k5_r3to5"
     )]
     scenarios: String,
@@ -60,9 +65,24 @@ struct Args {
     /// Recorded peer results (peer_bench.py's JSON), for runs too slow to repeat here.
     #[arg(long)]
     recorded: Option<PathBuf>,
+    /// Time concord's Dawid–Skene (100 iterations) against the naive yardstick of issue 30,
+    /// as interleaved pairs of processes (yardstick, concord, yardstick, …).
+    #[arg(long)]
+    ds_yardstick: bool,
+    /// Pairs to run with --ds-yardstick.
+    #[arg(long, default_value_t = 5)]
+    pairs: usize,
+    /// The yardstick's table layout: `label-true` ([annotator][label][true], the default)
+    /// or the textbook's `true-label` ([annotator][true][label]).
+    #[arg(long, default_value = "label-true")]
+    yardstick_layout: String,
     /// Internal: load FILE, run one model, print its time and peak memory as JSON.
+    /// METHOD `ds-yardstick` runs the naive Dawid–Skene.
     #[arg(long, hide = true, num_args = 2, value_names = ["METHOD", "FILE"])]
     child: Option<Vec<String>>,
+    /// Internal: with --child, also write the labels (u32, little-endian) to this file.
+    #[arg(long, hide = true)]
+    labels_out: Option<PathBuf>,
 }
 
 struct Row {
@@ -245,9 +265,57 @@ fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
+/// CPU time (user + system, all threads) this process has used so far, in seconds.
+fn process_cpu_s() -> f64 {
+    // Fields 14 and 15 of /proc/self/stat, in clock ticks; the command name (field 2) may
+    // hold spaces, so count from the closing parenthesis.
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let user: f64 = fields.get(11)?.parse().ok()?;
+            let system: f64 = fields.get(12)?.parse().ok()?;
+            Some(user + system)
+        })
+        .unwrap_or(f64::NAN);
+    // USER_HZ is 100 on every Linux ABI concord runs on.
+    ticks / 100.0
+}
+
+fn write_labels(path: &Path, labels: &[u32]) -> Result<()> {
+    let bytes: Vec<u8> = labels.iter().flat_map(|l| l.to_le_bytes()).collect();
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The naive yardstick in this process: load, fit (wall and CPU time), print as JSON.
+fn yardstick_child(file: &Path, layout: &str, labels_out: Option<&Path>) -> Result<()> {
+    let (loaded, load_s) = time(|| read_annotations(file, None, &LabelSpec::default()));
+    let table = loaded?.table;
+    let cpu_before = process_cpu_s();
+    let label_major = match layout {
+        "label-true" => true,
+        "true-label" => false,
+        other => bail!("unknown yardstick layout {other} (label-true or true-label)"),
+    };
+    let (labels, fit_s) = time(|| yardstick::dawid_skene(&table, 100, label_major));
+    let fit_cpu_s = process_cpu_s() - cpu_before;
+    if let Some(path) = labels_out {
+        write_labels(path, &labels)?;
+    }
+    println!(
+        "{}",
+        serde_json::json!({"load_s": load_s, "fit_s": fit_s, "fit_cpu_s": fit_cpu_s, "peak_rss_mib": peak_rss_mib(), "iterations": 100})
+    );
+    Ok(())
+}
+
 /// One model in this process: load, fit, score against the scenario's gold.
-fn child(method: &str, file: &Path) -> Result<()> {
+fn child(method: &str, file: &Path, labels_out: Option<&Path>) -> Result<()> {
     use concord_stats::aggregate::{AggregateOptions, Method, aggregate, metrics::label_accuracy};
+    if let Some(layout) = method.strip_prefix("ds-yardstick:") {
+        return yardstick_child(file, layout, labels_out);
+    }
     let method: Method = method.parse().map_err(anyhow::Error::msg)?;
     let (loaded, load_s) = time(|| read_annotations(file, None, &LabelSpec::default()));
     let table = loaded?.table;
@@ -258,8 +326,18 @@ fn child(method: &str, file: &Path) -> Result<()> {
             .then_some(f64::NEG_INFINITY),
         ..AggregateOptions::default()
     };
+    let cpu_before = process_cpu_s();
     let (result, fit_s) = time(|| aggregate(&table, method, &options, &|_, _| {}));
+    let fit_cpu_s = process_cpu_s() - cpu_before;
     let result = result?;
+    if let Some(path) = labels_out {
+        let labels: Vec<u32> = result
+            .labels
+            .iter()
+            .map(|l| l.unwrap_or(u32::MAX))
+            .collect();
+        write_labels(path, &labels)?;
+    }
     let gold_path = file.with_file_name("gold.csv");
     let accuracy = concord_formats::read_gold(&gold_path, &table)
         .ok()
@@ -267,18 +345,23 @@ fn child(method: &str, file: &Path) -> Result<()> {
         .map(|a| a.0);
     println!(
         "{}",
-        serde_json::json!({"load_s": load_s, "fit_s": fit_s, "peak_rss_mib": peak_rss_mib(), "accuracy": accuracy, "iterations": result.iterations})
+        serde_json::json!({"load_s": load_s, "fit_s": fit_s, "fit_cpu_s": fit_cpu_s, "peak_rss_mib": peak_rss_mib(), "accuracy": accuracy, "iterations": result.iterations})
     );
     Ok(())
 }
 
 fn run_child(method: &str, file: &Path) -> Result<Value> {
+    run_child_with_labels(method, file, None)
+}
+
+fn run_child_with_labels(method: &str, file: &Path, labels_out: Option<&Path>) -> Result<Value> {
     let exe = std::env::current_exe()?;
-    let out = std::process::Command::new(exe)
-        .arg("--child")
-        .arg(method)
-        .arg(file)
-        .output()?;
+    let mut command = std::process::Command::new(exe);
+    command.arg("--child").arg(method).arg(file);
+    if let Some(path) = labels_out {
+        command.arg("--labels-out").arg(path);
+    }
+    let out = command.output()?;
     if !out.status.success() {
         return Ok(
             serde_json::json!({"error": String::from_utf8_lossy(&out.stderr).trim().to_string()}),
@@ -436,7 +519,11 @@ fn aggregation_bench(args: &Args, scenarios: &[&str]) -> Result<()> {
 fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(child_args) = &args.child {
-        return child(&child_args[0], Path::new(&child_args[1]));
+        return child(
+            &child_args[0],
+            Path::new(&child_args[1]),
+            args.labels_out.as_deref(),
+        );
     }
     println!("concord-bench · commit {} · {}", commit(), machine());
     if args.smoke {
@@ -454,6 +541,7 @@ fn main() -> Result<()> {
             "glad",
             "mace",
             "mmsr",
+            "ds-yardstick:label-true",
         ] {
             let result = run_child(method, &path)?;
             if result.get("error").is_some() {
@@ -472,6 +560,9 @@ fn main() -> Result<()> {
         .collect();
     if args.aggregation {
         return aggregation_bench(&args, &scenarios);
+    }
+    if args.ds_yardstick {
+        return yardstick_bench(&args, &scenarios);
     }
     let mut rows = Vec::new();
     for scenario in &scenarios {
@@ -549,5 +640,259 @@ fn print_rows(rows: &[Row], peers: Option<&Value>) {
             r.alpha_s,
             kripp.map_or("—".into(), |k| format!("{:.0}×", k / r.alpha_s))
         );
+    }
+}
+
+/// Interleaved pairs (yardstick, concord, yardstick, concord, …), each fit in a process of
+/// its own: whatever else runs on the machine meanwhile weighs on both sides alike.
+fn yardstick_bench(args: &Args, scenarios: &[&str]) -> Result<()> {
+    let dir = tempfile_dir()?;
+    for scenario in scenarios {
+        let file = args.data.join(scenario).join("labels.csv");
+        if !file.exists() {
+            bail!(
+                "{} not found: run `peer_bench.py gen --workdir {}` first",
+                file.display(),
+                args.data.display()
+            );
+        }
+        println!();
+        println!(
+            "Dawid–Skene, 100 iterations, {scenario}: naive yardstick ({} tables) vs concord",
+            args.yardstick_layout
+        );
+        println!();
+        println!(
+            "| pair | yardstick wall s | yardstick CPU s | concord wall s | concord CPU s | wall ratio | CPU ratio |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|---:|");
+        let (naive_labels, ours_labels) = (dir.join("yardstick.bin"), dir.join("concord.bin"));
+        let mut totals = [0.0; 4];
+        for pair in 1..=args.pairs.max(1) {
+            eprintln!("{scenario}: pair {pair}");
+            let first = pair == 1;
+            let naive = run_child_with_labels(
+                &format!("ds-yardstick:{}", args.yardstick_layout),
+                &file,
+                first.then_some(naive_labels.as_path()),
+            )?;
+            let ours = run_child_with_labels("ds", &file, first.then_some(ours_labels.as_path()))?;
+            let get = |v: &Value, key: &str| -> Result<f64> {
+                v[key]
+                    .as_f64()
+                    .with_context(|| format!("no {key} in the child's answer: {v}"))
+            };
+            let times = [
+                get(&naive, "fit_s")?,
+                get(&naive, "fit_cpu_s")?,
+                get(&ours, "fit_s")?,
+                get(&ours, "fit_cpu_s")?,
+            ];
+            for (total, t) in totals.iter_mut().zip(times) {
+                *total += t;
+            }
+            println!(
+                "| {pair} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                times[0],
+                times[1],
+                times[2],
+                times[3],
+                times[2] / times[0],
+                times[3] / times[1]
+            );
+        }
+        let n = args.pairs.max(1) as f64;
+        println!(
+            "| mean | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            totals[0] / n,
+            totals[1] / n,
+            totals[2] / n,
+            totals[3] / n,
+            totals[2] / totals[0],
+            totals[3] / totals[1]
+        );
+        let read = |path: &Path| -> Result<Vec<u8>> {
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+        };
+        let (a, b) = (read(&naive_labels)?, read(&ours_labels)?);
+        let same = a
+            .chunks_exact(4)
+            .zip(b.chunks_exact(4))
+            .filter(|(x, y)| x == y)
+            .count();
+        let items = a.len().max(b.len()) / 4;
+        println!();
+        println!(
+            "labels: {same} of {items} items the same ({:.4} %)",
+            100.0 * same as f64 / items.max(1) as f64
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+/// The naive Dawid–Skene that issue 30 measures concord against: what a careful
+/// textbook implementation does, nothing deliberately slow and nothing tuned. A plain CSR
+/// by item of (annotator, label) pairs, f64 confusion tables in log space, the E-step over
+/// items on two threads (two halves), the M-step a serial accumulation. Same start as
+/// concord's (majority-vote posteriors), same probability floor (1e-10), a fixed number of
+/// iterations and no early stop.
+///
+/// The tables are `[annotator][label][true]`: the row a rating reads in the E-step (and
+/// adds to in the M-step) is contiguous. The textbook's `[annotator][true][label]` strides
+/// those accesses over k cache lines and took about three times as long here; it is kept
+/// (`--yardstick-layout true-label`) to show that, but the yardstick is the faster one.
+mod yardstick {
+    use concord_stats::AnnotationTable;
+
+    const EPS: f64 = 1e-10;
+
+    /// Where P(label | truth) of `annotator` lives in its k × k table.
+    #[inline(always)]
+    fn at<const LABEL_MAJOR: bool>(k: usize, truth: usize, label: usize) -> usize {
+        if LABEL_MAJOR {
+            label * k + truth
+        } else {
+            truth * k + label
+        }
+    }
+
+    /// The most probable label per item (the first on ties) after `iterations` EM rounds,
+    /// with tables `[annotator][label][true]` (`label_major`) or `[annotator][true][label]`.
+    pub fn dawid_skene(table: &AnnotationTable, iterations: usize, label_major: bool) -> Vec<u32> {
+        if label_major {
+            fit::<true>(table, iterations)
+        } else {
+            fit::<false>(table, iterations)
+        }
+    }
+
+    fn fit<const LABEL_MAJOR: bool>(table: &AnnotationTable, iterations: usize) -> Vec<u32> {
+        let k = table.n_values();
+        let n_items = table.n_items();
+        let n_annotators = table.n_annotators();
+        if k == 0 {
+            return vec![0; n_items];
+        }
+        let (offsets, annotators, labels) = table.item_columns();
+        let offsets: Vec<usize> = offsets.iter().map(|&o| o as usize).collect();
+        let pairs: Vec<(u32, u32)> = annotators
+            .iter()
+            .zip(labels)
+            .map(|(&a, &l)| (a, l))
+            .collect();
+
+        // T[item][class]: majority-vote shares to start.
+        let mut t = vec![0.0; n_items * k];
+        for item in 0..n_items {
+            let row = &mut t[item * k..(item + 1) * k];
+            for &(_, label) in &pairs[offsets[item]..offsets[item + 1]] {
+                row[label as usize] += 1.0;
+            }
+            let total: f64 = row.iter().sum();
+            if total > 0.0 {
+                row.iter_mut().for_each(|v| *v /= total);
+            }
+        }
+        let mut log_p = vec![0.0; k];
+        let mut log_e = vec![0.0; n_annotators * k * k];
+        let mut counts = vec![0.0; n_annotators * k * k];
+        m_step::<LABEL_MAJOR>(&t, &offsets, &pairs, k, &mut counts, &mut log_p, &mut log_e);
+        for _ in 0..iterations {
+            let half = n_items / 2;
+            let (first, second) = t.split_at_mut(half * k);
+            std::thread::scope(|scope| {
+                let (offsets, pairs, log_p, log_e) = (&offsets, &pairs, &log_p, &log_e);
+                scope.spawn(move || {
+                    e_step::<LABEL_MAJOR>(first, 0, offsets, pairs, k, log_p, log_e);
+                });
+                e_step::<LABEL_MAJOR>(second, half, offsets, pairs, k, log_p, log_e);
+            });
+            m_step::<LABEL_MAJOR>(&t, &offsets, &pairs, k, &mut counts, &mut log_p, &mut log_e);
+        }
+        t.chunks_exact(k.max(1))
+            .map(|row| {
+                let mut best = 0;
+                for (c, v) in row.iter().enumerate() {
+                    if *v > row[best] {
+                        best = c;
+                    }
+                }
+                best as u32
+            })
+            .collect()
+    }
+
+    /// Priors and confusion tables from the posteriors T.
+    fn m_step<const LABEL_MAJOR: bool>(
+        t: &[f64],
+        offsets: &[usize],
+        pairs: &[(u32, u32)],
+        k: usize,
+        counts: &mut [f64],
+        log_p: &mut [f64],
+        log_e: &mut [f64],
+    ) {
+        let n_items = offsets.len() - 1;
+        counts.fill(0.0);
+        let mut class_totals = vec![0.0; k];
+        for item in 0..n_items {
+            let row = &t[item * k..(item + 1) * k];
+            for (total, v) in class_totals.iter_mut().zip(row) {
+                *total += v;
+            }
+            for &(annotator, label) in &pairs[offsets[item]..offsets[item + 1]] {
+                let table = &mut counts[annotator as usize * k * k..][..k * k];
+                for (truth, v) in row.iter().enumerate() {
+                    table[at::<LABEL_MAJOR>(k, truth, label as usize)] += v;
+                }
+            }
+        }
+        for (log, total) in log_p.iter_mut().zip(&class_totals) {
+            *log = (total / n_items as f64).max(EPS).ln();
+        }
+        for (table, logs) in counts
+            .chunks_exact(k * k)
+            .zip(log_e.chunks_exact_mut(k * k))
+        {
+            for truth in 0..k {
+                let total: f64 = (0..k)
+                    .map(|label| table[at::<LABEL_MAJOR>(k, truth, label)].max(EPS))
+                    .sum();
+                for label in 0..k {
+                    let i = at::<LABEL_MAJOR>(k, truth, label);
+                    logs[i] = (table[i].max(EPS) / total).ln();
+                }
+            }
+        }
+    }
+
+    /// Posteriors of the items from `first` (rows `t`): a softmax of log-likelihoods.
+    fn e_step<const LABEL_MAJOR: bool>(
+        t: &mut [f64],
+        first: usize,
+        offsets: &[usize],
+        pairs: &[(u32, u32)],
+        k: usize,
+        log_p: &[f64],
+        log_e: &[f64],
+    ) {
+        for (offset, row) in t.chunks_exact_mut(k.max(1)).enumerate() {
+            let item = first + offset;
+            row.copy_from_slice(log_p);
+            for &(annotator, label) in &pairs[offsets[item]..offsets[item + 1]] {
+                let table = &log_e[annotator as usize * k * k..][..k * k];
+                for (truth, v) in row.iter_mut().enumerate() {
+                    *v += table[at::<LABEL_MAJOR>(k, truth, label as usize)];
+                }
+            }
+            let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let mut total = 0.0;
+            for v in row.iter_mut() {
+                *v = (*v - max).exp();
+                total += *v;
+            }
+            row.iter_mut().for_each(|v| *v /= total);
+        }
     }
 }

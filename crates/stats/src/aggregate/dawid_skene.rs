@@ -26,6 +26,24 @@ struct Errors {
     observed: Vec<bool>,
 }
 
+/// Per rating in item order, its (annotator, observed) row of the tables:
+/// `annotator · k + observed`. A pass reads one u32 per rating rather than two.
+fn rating_cells(table: &AnnotationTable) -> Result<Vec<u32>, AggregateError> {
+    let k = table.n_values();
+    let rows = table.n_annotators().checked_mul(k);
+    if rows.is_none_or(|rows| rows > u32::MAX as usize) {
+        return Err(AggregateError::Invalid(
+            "too many annotator–label pairs for Dawid–Skene's tables".into(),
+        ));
+    }
+    let (_, annotators, values) = table.item_columns();
+    Ok(annotators
+        .par_iter()
+        .zip(values)
+        .map(|(&annotator, &value)| annotator * k as u32 + value)
+        .collect())
+}
+
 fn observed_pairs(table: &AnnotationTable) -> Vec<bool> {
     let k = table.n_values();
     let mut observed = vec![false; table.n_annotators() * k];
@@ -39,8 +57,10 @@ fn observed_pairs(table: &AnnotationTable) -> Vec<bool> {
 /// Items are processed in this many fixed ranges, each with its own count table, summed in
 /// range order: results do not depend on the number of threads.
 fn n_ranges(n_items: usize, table_len: usize) -> usize {
-    // Keep the per-range count tables within ~128 MiB together.
-    let by_memory = (128usize << 20) / (table_len.max(1) * 8);
+    // Keep the per-range count tables within 16 MiB together: the pass adds to them at
+    // random, and with the error table they should stay in the last-level cache (at
+    // 128 MiB, eight 4 MiB tables evicted each other and the error table).
+    let by_memory = (16usize << 20) / (table_len.max(1) * 8);
     by_memory.clamp(1, 8).min(n_items.max(1))
 }
 
@@ -121,12 +141,14 @@ fn m_step_one_coin(
     }
 }
 
-fn log_errors(errors: &Errors) -> Vec<f64> {
-    errors
-        .e
-        .par_iter()
-        .map(|v| if *v > 0.0 { v.ln() } else { f64::NEG_INFINITY })
-        .collect()
+/// ln e into `out` (a buffer reused across iterations: a fresh table per iteration cost a
+/// page fault per 4 KiB).
+fn log_errors(errors: &Errors, out: &mut Vec<f64>) {
+    out.resize(errors.e.len(), 0.0);
+    out.par_iter_mut()
+        .zip(errors.e.par_iter())
+        .with_min_len(4096)
+        .for_each(|(log, v)| *log = if *v > 0.0 { v.ln() } else { f64::NEG_INFINITY });
 }
 
 /// What one pass over the items accumulates.
@@ -261,8 +283,14 @@ impl LogProduct {
 /// How a pass obtains each item's posterior.
 #[derive(Clone, Copy)]
 enum Posterior<'a> {
-    /// E-step: q ∝ p Π e, with known answers clamped.
-    EStep { known: Option<&'a [Option<u32>]> },
+    /// E-step: q ∝ p Π e, with known answers clamped. The posteriors are written to the
+    /// rows only with `write_rows`: the counts are accumulated in the same pass, so only
+    /// the last E-step's rows are ever read, and not writing the others spares a stream of
+    /// n_items · k values per iteration through the cache the tables live in.
+    EStep {
+        known: Option<&'a [Option<u32>]>,
+        write_rows: bool,
+    },
     /// Use the rows as they are (the initialisation from vote shares).
     Given,
 }
@@ -274,6 +302,7 @@ enum Posterior<'a> {
 /// `spare` holds count tables of earlier passes, reused rather than allocated again.
 fn fused_pass(
     table: &AnnotationTable,
+    cells: &[u32],
     priors: &[f64],
     errors: &Errors,
     q: &mut [f64],
@@ -281,7 +310,7 @@ fn fused_pass(
     spare: &mut Vec<Vec<f64>>,
 ) -> PassTotals {
     // A compile-time class count lets the per-class loops unroll and vectorise.
-    with_scratch!(errors.k, S => fused_pass_k::<S>(table, priors, errors, q, posterior, spare))
+    with_scratch!(errors.k, S => fused_pass_k::<S>(table, cells, priors, errors, q, posterior, spare))
 }
 
 /// Ask the CPU to start loading `slice[index..]` into cache (a hint; no effect on results).
@@ -309,6 +338,7 @@ const PREFETCH_AHEAD: usize = 6;
 /// `fused_pass` with scratch rows `S`.
 fn fused_pass_k<S: Scratch>(
     table: &AnnotationTable,
+    cells: &[u32],
     priors: &[f64],
     errors: &Errors,
     q: &mut [f64],
@@ -323,6 +353,7 @@ fn fused_pass_k<S: Scratch>(
     let per_range = n_items.div_ceil(ranges);
     let pass = RangePass {
         table,
+        cells,
         p: &p,
         errors,
         posterior,
@@ -338,7 +369,7 @@ fn fused_pass_k<S: Scratch>(
         .par_chunks_mut((per_range * k).max(1))
         .zip(tables)
         .enumerate()
-        .map(|(range, (rows, counts))| pass.run::<S>(range * per_range, rows, counts))
+        .map(|(range, (rows, counts))| pass.run_dispatch::<S>(range * per_range, rows, counts))
         .collect();
     // Combine ranges in order.
     let mut parts = partials.into_iter();
@@ -357,6 +388,8 @@ fn fused_pass_k<S: Scratch>(
 /// What every range of one pass shares.
 struct RangePass<'a> {
     table: &'a AnnotationTable,
+    /// [`rating_cells`] of the table.
+    cells: &'a [u32],
     /// Priors floored at EPS.
     p: &'a [f64],
     errors: &'a Errors,
@@ -366,14 +399,45 @@ struct RangePass<'a> {
     prefetching: bool,
 }
 
+/// The CPU can run the four-lane build of the pass (std caches the answer).
+#[cfg(target_arch = "x86_64")]
+fn has_avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+}
+
 impl RangePass<'_> {
+    /// [`RangePass::run`], four lanes wide on CPUs with AVX2 (the x86-64 baseline is SSE2,
+    /// two lanes). Every operation is an element-wise IEEE multiply or add in the same
+    /// order, so both builds give the same bits.
+    fn run_dispatch<S: Scratch>(
+        &self,
+        first: usize,
+        rows: &mut [f64],
+        counts: Vec<f64>,
+    ) -> PassTotals {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { self.run_avx2::<S>(first, rows, counts) };
+        }
+        self.run::<S>(first, rows, counts)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn run_avx2<S: Scratch>(&self, first: usize, rows: &mut [f64], counts: Vec<f64>) -> PassTotals {
+        self.run::<S>(first, rows, counts)
+    }
+
     /// The pass over the items from `first` whose posterior rows are `rows`, with its own
     /// count table. Running sums live in `S` scratch rows and locals rather than in
     /// `PassTotals`, so that writes to the count table cannot force them through memory.
     /// `counts` is a table to reuse (any length; resized and zeroed here).
+    #[inline(always)]
     fn run<S: Scratch>(&self, first: usize, rows: &mut [f64], mut counts: Vec<f64>) -> PassTotals {
         let k = S::width(self.k);
-        let (offsets, annotators, values) = self.table.item_columns();
+        let (offsets, _, _) = self.table.item_columns();
+        let cells = self.cells;
         let e_all = self.errors.e.as_slice();
         if counts.len() == self.table_len {
             counts.fill(0.0);
@@ -385,7 +449,7 @@ impl RangePass<'_> {
         let (mut product_z, mut rescales, mut tiny_entries) = (LogProduct::default(), 0.0, 0.0);
         let (mut clamped, mut clamped_log_p, mut clamped_log_e) = (0.0, 0.0, 0.0);
         let n = rows.len() / k.max(1);
-        let cell = |row: usize| (annotators[row] as usize * k + values[row] as usize) * k;
+        let cell = |row: usize| cells[row] as usize * k;
         for (offset, row) in rows.chunks_exact_mut(k.max(1)).enumerate() {
             let item = first + offset;
             let ahead = offset + PREFETCH_AHEAD;
@@ -403,9 +467,12 @@ impl RangePass<'_> {
             }
             let ratings = offsets[item] as usize..offsets[item + 1] as usize;
             let r = ratings.len() as f64;
+            // For `[f64; K]` scratch the compiler keeps q in vector registers, provided every
+            // access has a constant index after unrolling; spilled, each item paid for
+            // store-forwarding stalls between the row copy and the per-class loads.
             let q = posterior.values();
             match self.posterior {
-                Posterior::EStep { known } => {
+                Posterior::EStep { known, write_rows } => {
                     q.copy_from_slice(self.p);
                     let mut item_rescales = 0.0;
                     // Error entries are ≥ ~1e-17, so checking after every fourth rating
@@ -431,8 +498,11 @@ impl RangePass<'_> {
                     }
                     match known.and_then(|known| known[item]) {
                         Some(answer) => {
-                            q.iter_mut().for_each(|v| *v = 0.0);
-                            q[answer as usize] = 1.0;
+                            // Every index constant once the class loop is unrolled: a
+                            // run-time index into q would keep it in memory (see above).
+                            for (class, v) in q.iter_mut().enumerate() {
+                                *v = if class == answer as usize { 1.0 } else { 0.0 };
+                            }
                             clamped += 1.0;
                             clamped_log_p += self.p[answer as usize].ln();
                             for rating in ratings.clone() {
@@ -445,7 +515,9 @@ impl RangePass<'_> {
                             tiny_entries += q.iter().filter(|v| **v < EPS).count() as f64;
                         }
                     }
-                    row.copy_from_slice(q);
+                    if write_rows {
+                        row.copy_from_slice(q);
+                    }
                 }
                 Posterior::Given => q.copy_from_slice(row),
             }
@@ -567,6 +639,7 @@ fn run(
         (None, _) => None,
     };
     let observed = observed_pairs(table);
+    let cells = rating_cells(table)?;
     let ratings_per_annotator = match variant {
         Variant::OneCoin => table.annotator_rating_counts(),
         Variant::Full => Vec::new(),
@@ -586,6 +659,7 @@ fn run(
     let mut spare = Vec::new();
     let init = fused_pass(
         table,
+        &cells,
         &vec![1.0; k],
         &empty,
         &mut q,
@@ -598,36 +672,60 @@ fn run(
     };
     let mut priors: Vec<f64> = init.prior_sums.iter().map(|s| s / n_items as f64).collect();
     let mut errors = m_step(init.counts, &mut skills);
-    let mut log_e = log_errors(&errors);
+    let mut log_e = Vec::new();
+    log_errors(&errors, &mut log_e);
     let mut history = Vec::new();
     let mut previous = f64::NEG_INFINITY;
     let known_rows = known.as_deref();
+    // The buffer of the errors before the last, reused for the next M-step's copy.
+    let mut spare_errors = Vec::new();
     for iteration in 1..=n_iter {
+        // Only the last E-step's posteriors are reported: the last iteration writes them,
+        // and an early stop computes them again from the same parameters below.
+        let last = iteration == n_iter;
         let pass = fused_pass(
             table,
+            &cells,
             &priors,
             &errors,
             &mut q,
-            Posterior::EStep { known: known_rows },
+            Posterior::EStep {
+                known: known_rows,
+                write_rows: last,
+            },
             &mut spare,
         );
         let entropy = entropy_from_totals(&pass, &priors, &log_e, k);
-        priors = pass.prior_sums.iter().map(|s| s / n_items as f64).collect();
-        // The M-step works on a copy of the counts (the objective needs them after it),
-        // made in the previous errors' buffer.
-        let mut counts_copy = std::mem::take(&mut errors.e);
-        if counts_copy.len() == pass.counts.len() {
-            counts_copy.copy_from_slice(&pass.counts);
-        } else {
-            counts_copy = pass.counts.clone();
-        }
-        errors = m_step(counts_copy, &mut skills);
-        log_e = log_errors(&errors);
-        let loss = (joint_from_totals(&pass, &priors, &log_e) + entropy) / n_ratings;
+        let next_priors: Vec<f64> = pass.prior_sums.iter().map(|s| s / n_items as f64).collect();
+        // The M-step works on a copy of the counts (the objective needs them after it).
+        let mut counts_copy = std::mem::take(&mut spare_errors);
+        counts_copy.clear();
+        counts_copy.extend_from_slice(&pass.counts);
+        let next_errors = m_step(counts_copy, &mut skills);
+        log_errors(&next_errors, &mut log_e);
+        let loss = (joint_from_totals(&pass, &next_priors, &log_e) + entropy) / n_ratings;
         spare.push(pass.counts);
         history.push(loss);
         progress(iteration, loss);
-        if loss - previous < tol {
+        let stop = loss - previous < tol;
+        if stop && !last {
+            // The posteriors of this iteration's E-step, from the parameters it used.
+            fused_pass(
+                table,
+                &cells,
+                &priors,
+                &errors,
+                &mut q,
+                Posterior::EStep {
+                    known: known_rows,
+                    write_rows: true,
+                },
+                &mut spare,
+            );
+        }
+        priors = next_priors;
+        spare_errors = std::mem::replace(&mut errors, next_errors).e;
+        if stop {
             break;
         }
         previous = loss;
@@ -698,6 +796,40 @@ mod tests {
         v.iter().map(|x| x.to_bits()).collect()
     }
 
+    /// An early stop reports the posteriors of the last E-step it ran: the same bits as a
+    /// run capped at that many iterations, which writes them in its last pass.
+    #[test]
+    fn an_early_stop_reports_the_same_posteriors_as_a_run_capped_there() {
+        let table = scattered_table(400);
+        let options = |iterations, tol| AggregateOptions {
+            iterations: Some(iterations),
+            tol: Some(tol),
+            ..AggregateOptions::default()
+        };
+        for variant in [Variant::Full, Variant::OneCoin] {
+            let stopped = run(&table, &options(100, 1e-3), variant, &|_, _| {}).unwrap();
+            assert!(stopped.iterations > 1 && stopped.iterations < 100);
+            let variant = match stopped.method {
+                Method::DawidSkene => Variant::Full,
+                _ => Variant::OneCoin,
+            };
+            let capped = run(
+                &table,
+                &options(stopped.iterations, f64::NEG_INFINITY),
+                variant,
+                &|_, _| {},
+            )
+            .unwrap();
+            let rows = |a: &Aggregation| match &a.probas {
+                Some(Posteriors::Dense(q)) => bits(q),
+                _ => panic!("dense posteriors expected"),
+            };
+            assert_eq!(rows(&stopped), rows(&capped));
+            assert_eq!(bits(&stopped.loss_history), bits(&capped.loss_history));
+            assert_eq!(stopped.labels, capped.labels);
+        }
+    }
+
     /// The pass specialised for K = 3 and the pass for a run-time K give the same bits,
     /// including items long enough to be rescaled against underflow and clamped items.
     #[test]
@@ -721,21 +853,33 @@ mod tests {
         let start = vote_shares(&table, None);
         let posterior = Posterior::EStep {
             known: Some(&known),
+            write_rows: true,
         };
+        let cells = rating_cells(&table).unwrap();
         fn pass<S: Scratch>(
             table: &AnnotationTable,
+            cells: &[u32],
             priors: &[f64],
             errors: &Errors,
             start: &[f64],
             posterior: Posterior,
         ) -> (Vec<f64>, PassTotals) {
             let mut q = start.to_vec();
-            let totals =
-                fused_pass_k::<S>(table, priors, errors, &mut q, posterior, &mut Vec::new());
+            let totals = fused_pass_k::<S>(
+                table,
+                cells,
+                priors,
+                errors,
+                &mut q,
+                posterior,
+                &mut Vec::new(),
+            );
             (q, totals)
         }
-        let (q_fixed, fixed) = pass::<[f64; 3]>(&table, &priors, &errors, &start, posterior);
-        let (q_general, general) = pass::<Vec<f64>>(&table, &priors, &errors, &start, posterior);
+        let (q_fixed, fixed) =
+            pass::<[f64; 3]>(&table, &cells, &priors, &errors, &start, posterior);
+        let (q_general, general) =
+            pass::<Vec<f64>>(&table, &cells, &priors, &errors, &start, posterior);
         assert!(fixed.rescales > 0.0, "some item must be rescaled");
         assert!(fixed.clamped > 0.0);
         assert_eq!(bits(&q_fixed), bits(&q_general));
