@@ -823,6 +823,9 @@ fn page_times(bin: &Path, dir: &Path, runs: usize) -> Result<()> {
         format!("{p}/escalation-rules"),
         format!("{p}/sql"),
         format!("{p}/models"),
+        format!("{p}/retest"),
+        format!("{p}/exposure"),
+        format!("{p}/calibration"),
         format!("{p}/label"),
     ]
     .into();
@@ -927,9 +930,11 @@ fn sign_in(address: &str, username: &str, password: &str) -> Result<String> {
         .with_context(|| format!("signing in set no session cookie:\n{head}"))
 }
 
-/// The digits right after the first `prefix` in `text`.
+/// The digits right after the first `prefix` in `text` that digits follow (the items page
+/// also links `…/items/bulk`).
 fn first_number_after(text: &str, prefix: &str) -> Option<String> {
-    let rest = text.split_once(prefix)?.1;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    (!digits.is_empty()).then_some(digits)
+    text.split(prefix).skip(1).find_map(|rest| {
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        (!digits.is_empty()).then_some(digits)
+    })
 }
