@@ -101,7 +101,7 @@ impl OpenForm {
     fn request(&self) -> Result<RoundRequest, AppError> {
         let ids: Vec<String> = self
             .items
-            .split(|c: char| c == '\n' || c == ',')
+            .split(['\n', ','])
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(String::from)

@@ -260,20 +260,7 @@ async fn replay_calibration(
     else {
         return Ok(None);
     };
-    if row.col::<Id>("item_id")? != s.item_id {
-        return Err(StoreError::conflict(
-            "this idempotency key was already used for another item",
-        ));
-    }
-    let stored_answer: Value = parse_json(&row.col::<String>("answer")?, "answer")?;
-    let stored_kind: AnswerKind = row.col("kind")?;
-    if stored_kind != s.kind || !same_answer(&stored_answer, &s.answer) {
-        return Err(StoreError::KeyReused {
-            annotation_id: row.col("id")?,
-            stored_answer,
-            stored_kind,
-        });
-    }
+    require_same_submission(&row, s)?;
     Ok(Some(SubmitOutcome {
         annotation_id: row.col("id")?,
         late: false,
@@ -332,13 +319,9 @@ async fn stored_under_key(c: &mut Conn<'_>, user_id: Id, key: &str) -> Result<Op
     .await
 }
 
-/// A retry: answer with what the first request stored, if it is the same answer.
-async fn replay(
-    c: &mut Conn<'_>,
-    ctx: &SubmitContext,
-    s: &Submission,
-    row: &conn::Row,
-) -> Result<SubmitOutcome> {
+/// What is stored under a retried key (`item_id`, `kind`, `answer`, `id`) must be this
+/// submission: another item is a conflict, another answer `KeyReused` with the stored one.
+fn require_same_submission(row: &conn::Row, s: &Submission) -> Result<()> {
     if row.col::<Id>("item_id")? != s.item_id {
         return Err(StoreError::conflict(
             "this idempotency key was already used for another item",
@@ -353,6 +336,17 @@ async fn replay(
             stored_kind,
         });
     }
+    Ok(())
+}
+
+/// A retry: answer with what the first request stored, if it is the same answer.
+async fn replay(
+    c: &mut Conn<'_>,
+    ctx: &SubmitContext,
+    s: &Submission,
+    row: &conn::Row,
+) -> Result<SubmitOutcome> {
+    require_same_submission(row, s)?;
     let gold = match (
         row.col::<Option<i64>>("gold_correct")?,
         ctx.settings.gold_feedback,
