@@ -255,10 +255,17 @@ pub async fn close_round(
             score: v.score,
         })
         .collect();
-    store
+    let round = store
         .close_calibration_round(project.id, round_id, verdicts, actor)
         .await?;
-    round_report(store, project, round_id).await
+    // The answers and figures did not change: only the round and its people (verdicts,
+    // holds) are read again.
+    let participants = store.calibration_participants(project.id, round_id).await?;
+    Ok(CalibrationReport {
+        round,
+        participants,
+        ..report
+    })
 }
 
 /// The report of a round from its answers (pure: the rules are tested on plain data).

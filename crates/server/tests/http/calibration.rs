@@ -3,7 +3,7 @@
 //! a guideline revision — through the API and the pages.
 
 use crate::on_every_backend;
-use crate::support::{TestApp, json, location, text};
+use crate::support::{TestApp, call, location, text};
 use concord_store::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -12,23 +12,6 @@ const TRACKS: &str = "{\"id\":\"t1\",\"item_type\":\"track\",\"title\":\"Track 1
 {\"id\":\"t2\",\"item_type\":\"track\",\"title\":\"Track 2\"}\n\
 {\"id\":\"t3\",\"item_type\":\"track\",\"title\":\"Track 3\"}\n\
 {\"id\":\"t4\",\"item_type\":\"track\",\"title\":\"Track 4\"}\n";
-
-async fn call(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Value,
-) -> (StatusCode, Value) {
-    json(
-        app.bearer(token, method, &format!("/api/v1/projects/catalog{path}"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
 
 /// Answers every calibration item the queue serves to `token`: VIOLATING unless the title is
 /// in `otherwise`. Returns how many were answered; stops at the first production item (left

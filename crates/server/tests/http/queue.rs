@@ -2,7 +2,7 @@
 //! gold feedback, skips, and the team view with resume.
 
 use crate::on_every_backend;
-use crate::support::{TestApp, json};
+use crate::support::{TestApp, call};
 use concord_store::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -15,23 +15,6 @@ const ITEMS: &str = concat!(
     r#"{"id":"t2","item_type":"track","title":"Plain Two","priority":1}"#,
     "\n",
 );
-
-async fn call(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Value,
-) -> (StatusCode, Value) {
-    json(
-        app.bearer(token, method, &format!("/api/v1/projects/catalog{path}"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
 
 /// The catalog project with ITEMS, overlap 2, gold served first, and a pause after one gold
 /// answer when even its interval's upper bound is below 85 % (one wrong answer: 79 %).

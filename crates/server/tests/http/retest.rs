@@ -2,10 +2,10 @@
 //! and on its page, for the roles that read annotations.
 
 use crate::on_every_backend;
-use crate::support::{TestApp, json, text};
+use crate::support::{TestApp, call, text};
 use concord_store::Role;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn tracks(count: usize) -> String {
     (1..=count)
@@ -13,23 +13,6 @@ fn tracks(count: usize) -> String {
             format!("{{\"id\":\"t{n:03}\",\"item_type\":\"track\",\"title\":\"Track {n}\"}}\n")
         })
         .collect()
-}
-
-async fn call(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Value,
-) -> (StatusCode, Value) {
-    json(
-        app.bearer(token, method, &format!("/api/v1/projects/catalog{path}"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
 }
 
 /// Labels everything the queue serves to `token`, answering `decision` unless the item's

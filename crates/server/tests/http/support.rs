@@ -366,3 +366,21 @@ pub fn section<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
         .unwrap_or(html.len());
     &html[from..to]
 }
+
+/// A JSON call to the API of the project `catalog` (`path` after `/api/v1/projects/catalog`).
+pub async fn call(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    json(
+        app.bearer(token, method, &format!("/api/v1/projects/catalog{path}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
