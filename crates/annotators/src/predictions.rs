@@ -7,6 +7,7 @@
 use concord_stats::predictions::{
     ClassEstimate, SampledUnit, majority_class, precision_recall, score_band, stratified_draw,
 };
+use concord_store::ItemId;
 use concord_store::{
     NewPredictionSample, PredictionSample, Project, SampledItem, Store, StoreError,
 };
@@ -75,7 +76,7 @@ pub async fn sample_predictions(
         strata
             .entry((p.label.clone(), band))
             .or_default()
-            .push(p.item_id);
+            .push(p.item_id.get());
     }
     let sizes: Vec<usize> = strata.values().map(Vec::len).collect();
     let draw = stratified_draw(&sizes, request.size, request.seed);
@@ -83,7 +84,7 @@ pub async fn sample_predictions(
     for (h, ((label, band), members)) in strata.iter().enumerate() {
         let stratum = stratum_name(label, *band, request.bands);
         items.extend(draw.picked[h].iter().map(|pos| SampledItem {
-            item_id: members[*pos],
+            item_id: ItemId(members[*pos]),
             stratum: stratum.clone(),
             inclusion: draw.inclusion[h],
         }));

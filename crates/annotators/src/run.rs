@@ -297,7 +297,7 @@ impl Labeller {
                             });
                         }
                         Err(why) => {
-                            tracing::warn!(item = item.id, reason = %why, "model answer does not fit the schema");
+                            tracing::warn!(item = item.id.get(), reason = %why, "model answer does not fit the schema");
                             reason = why;
                             raw = completion.content;
                         }

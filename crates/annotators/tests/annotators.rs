@@ -4,6 +4,8 @@
 use concord_annotators::rules::{RulesError, RulesModel};
 use concord_annotators::{RunError, RunOptions, run_model};
 use concord_formats::items::{ItemReader, RecordFormat};
+use concord_store::ItemId;
+use concord_store::ProjectId;
 use concord_store::{
     Item, LabelSchema, ModelAnnotator, ModelKind, NewModelAnnotator, NewProject, OnConflict,
     PasswordCost, Project, Store, StoreOptions,
@@ -168,8 +170,10 @@ struct Fixture {
 
 async fn project_with_tracks(count: usize) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let mut options =
-        StoreOptions::new(dir.path().join("concord.db").to_string_lossy().to_string());
+    let mut options = StoreOptions::new(
+        dir.path().join("concord.db").to_string_lossy().to_string(),
+        |correct, answered| concord_stats::sampling::wilson(correct, answered, 0.95).high,
+    );
     options.password_cost = PasswordCost::Fast;
     let store = Store::open(options).await.unwrap();
     let project = store
@@ -237,7 +241,7 @@ fn quick() -> RunOptions {
     }
 }
 
-async fn model_labels(f: &Fixture, model: &ModelAnnotator) -> Vec<(i64, Value)> {
+async fn model_labels(f: &Fixture, model: &ModelAnnotator) -> Vec<(ItemId, Value)> {
     let mut out = Vec::new();
     for item in all_items(f).await {
         for a in f.store.item_annotations(item.id).await.unwrap() {
@@ -490,8 +494,8 @@ const RULES: &str = r#"{
 
 fn item(title: &str, text: Value) -> Item {
     Item {
-        id: 1,
-        project_id: 1,
+        id: ItemId(1),
+        project_id: ProjectId(1),
         external_id: "x".into(),
         item_type: "track".into(),
         title: title.into(),
@@ -690,7 +694,7 @@ async fn lanes_working_at_once_label_each_item_once_and_keep_to_the_limit() {
     let rest = run_model(&f.store, &model, quick()).await.unwrap();
     assert_eq!(rest.counts.labelled, 23);
     let labels = model_labels(&f, &model).await;
-    let items: std::collections::HashSet<i64> = labels.iter().map(|(item, _)| *item).collect();
+    let items: std::collections::HashSet<ItemId> = labels.iter().map(|(item, _)| *item).collect();
     assert_eq!((labels.len(), items.len()), (30, 30), "every item once");
     assert_eq!(server.request_count(), 30, "no call twice");
 }

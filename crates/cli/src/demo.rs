@@ -9,6 +9,7 @@
 use crate::platform::{ServeArgs, generate_password, runtime, serve};
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use concord_store::ProjectId;
 use concord_store::{
     EscalationStatus, ExampleScope, GuidelineExample, ImportKind, LabelSchema, NewProject, NewUser,
     OnConflict, Question, QuestionKind, Role, SchemaOption, Store, StoreOptions, import_file,
@@ -179,7 +180,10 @@ fn catalog_item(n: usize, gold: Option<&str>) -> serde_json::Value {
 }
 
 async fn build(database: &Path) -> Result<Vec<(String, String, String)>> {
-    let mut options = StoreOptions::new(database.to_string_lossy());
+    let mut options = StoreOptions::new(
+        database.to_string_lossy(),
+        concord_qa::gold_accuracy_upper_bound,
+    );
     if std::env::var("CONCORD_TEST_FAST_PASSWORD_HASH").is_ok_and(|v| v == "1") {
         options.password_cost = concord_store::PasswordCost::Fast;
     }
@@ -418,7 +422,7 @@ async fn decide_some_escalations(store: &Store) -> Result<()> {
     Ok(())
 }
 
-async fn guidelines(store: &Store, project_id: concord_store::Id) -> Result<()> {
+async fn guidelines(store: &Store, project_id: ProjectId) -> Result<()> {
     let example = |category: &str, scope, text: &str| GuidelineExample {
         category: category.into(),
         scope,

@@ -26,7 +26,8 @@ pub struct DatabaseArgs {
 
 impl DatabaseArgs {
     pub async fn open(&self) -> Result<Store> {
-        let mut options = StoreOptions::new(&self.database_url);
+        let mut options =
+            StoreOptions::new(&self.database_url, concord_qa::gold_accuracy_upper_bound);
         if self.database_schema.is_some() && !self.database_url.starts_with("postgres") {
             bail!("--database-schema applies to PostgreSQL databases only");
         }

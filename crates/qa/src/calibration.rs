@@ -14,6 +14,8 @@ use crate::compute::{alpha_and_percent, label_text};
 use crate::report::Figure;
 use concord_stats::TableBuilder;
 use concord_stats::sampling::wilson;
+use concord_store::ItemId;
+use concord_store::UserId;
 use concord_store::{
     CalibrationAnswer, CalibrationPart, CalibrationParticipant, CalibrationRound,
     CalibrationVerdict, Id, LabelSchema, NewCalibrationRound, Project, Question, QuestionKind,
@@ -54,7 +56,7 @@ pub struct QuestionCalibration {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AnnotatorCalibration {
-    pub user_id: Id,
+    pub user_id: UserId,
     pub annotator: String,
     pub with_key: KeyAgreement,
     /// The share of answers equal to the other annotators' majority (items where they tie
@@ -92,7 +94,7 @@ pub struct CategoryAgreement {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AnnotatorVerdict {
-    pub user_id: Id,
+    pub user_id: UserId,
     pub annotator: String,
     pub verdict: CalibrationVerdict,
     /// The lowest share of answers equal to the key over the questions.
@@ -127,7 +129,7 @@ pub async fn open_round(
     store: &Store,
     project: &Project,
     request: RoundRequest,
-    actor: Option<Id>,
+    actor: Option<UserId>,
 ) -> Result<CalibrationRound, QaError> {
     let settings = &project.settings.qa.calibration;
     let item_ids = match &request.items {
@@ -152,7 +154,7 @@ pub async fn repeat_round(
     store: &Store,
     project: &Project,
     round_id: Id,
-    actor: Option<Id>,
+    actor: Option<UserId>,
 ) -> Result<CalibrationRound, QaError> {
     let round = store.calibration_round(project.id, round_id).await?;
     let items = store.calibration_items(round.id).await?;
@@ -185,7 +187,7 @@ pub async fn repeat_round(
 pub async fn repeat_after_revision(
     store: &Store,
     project_slug: &str,
-    actor: Option<Id>,
+    actor: Option<UserId>,
 ) -> Result<Option<CalibrationRound>, QaError> {
     let project = store.project(project_slug).await?;
     if !project.settings.qa.calibration.repeat_on_revision {
@@ -230,7 +232,7 @@ pub async fn close_round(
     store: &Store,
     project: &Project,
     round_id: Id,
-    actor: Option<Id>,
+    actor: Option<UserId>,
 ) -> Result<CalibrationReport, QaError> {
     let report = round_report(store, project, round_id).await?;
     if report.round.status != RoundStatus::Open {
@@ -280,7 +282,7 @@ pub fn calibration_report(
         .iter()
         .filter(|p| p.part == CalibrationPart::Annotator)
         .collect();
-    let answered: HashMap<(Id, Id), &Value> = answers
+    let answered: HashMap<(UserId, ItemId), &Value> = answers
         .iter()
         .map(|a| ((a.user_id, a.item_id), &a.answer))
         .collect();
@@ -343,7 +345,7 @@ impl QuestionKey {
         let mut by_item: BTreeMap<Id, Vec<Given>> = BTreeMap::new();
         for a in answers.iter().filter(|a| a.part == CalibrationPart::Expert) {
             if let Some(g) = given(question, &a.answer) {
-                by_item.entry(a.item_id).or_default().push(g);
+                by_item.entry(a.item_id.get()).or_default().push(g);
             }
         }
         let mut keys = BTreeMap::new();
@@ -376,10 +378,10 @@ fn question_calibration(
     question: &Question,
     key: &QuestionKey,
     annotators: &[&CalibrationParticipant],
-    answered: &HashMap<(Id, Id), &Value>,
+    answered: &HashMap<(UserId, ItemId), &Value>,
 ) -> QuestionCalibration {
     // Every annotator's answer to this question, by item.
-    let mut by_item: BTreeMap<Id, Vec<(Id, Given)>> = BTreeMap::new();
+    let mut by_item: BTreeMap<ItemId, Vec<(UserId, Given)>> = BTreeMap::new();
     for ((user, item), answer) in answered {
         if annotators.iter().any(|p| p.user_id == *user)
             && let Some(g) = given(question, answer)
@@ -415,15 +417,15 @@ fn annotator_calibration(
     question: &Question,
     key: &QuestionKey,
     person: &CalibrationParticipant,
-    answered: &HashMap<(Id, Id), &Value>,
-    by_item: &BTreeMap<Id, Vec<(Id, Given)>>,
+    answered: &HashMap<(UserId, ItemId), &Value>,
+    by_item: &BTreeMap<ItemId, Vec<(UserId, Given)>>,
 ) -> AnnotatorCalibration {
     // Keyed items this person answered; a missing answer to the question is a miss.
     let scored: Vec<(Id, &Given, Option<Given>)> = key
         .keys
         .iter()
         .filter_map(|(item, truth)| {
-            let answer = answered.get(&(person.user_id, *item))?;
+            let answer = answered.get(&(person.user_id, ItemId(*item)))?;
             Some((*item, truth, given(question, answer)))
         })
         .collect();
@@ -456,7 +458,7 @@ fn annotator_calibration(
 }
 
 /// The person's answers against the majority of the other annotators, item by item.
-fn with_group(user_id: Id, by_item: &BTreeMap<Id, Vec<(Id, Given)>>) -> Share {
+fn with_group(user_id: UserId, by_item: &BTreeMap<ItemId, Vec<(UserId, Given)>>) -> Share {
     let (mut compared, mut same) = (0, 0);
     for givens in by_item.values() {
         let Some((_, mine)) = givens.iter().find(|(u, _)| *u == user_id) else {
@@ -512,12 +514,12 @@ fn verdict(
     person: &CalibrationParticipant,
     questions: &[QuestionCalibration],
     keyed_items: &BTreeSet<Id>,
-    answered: &HashMap<(Id, Id), &Value>,
+    answered: &HashMap<(UserId, ItemId), &Value>,
     threshold: f64,
 ) -> AnnotatorVerdict {
     let answered_keyed = keyed_items
         .iter()
-        .filter(|item| answered.contains_key(&(person.user_id, **item)))
+        .filter(|item| answered.contains_key(&(person.user_id, ItemId(**item))))
         .count();
     let mut score: Option<f64> = None;
     let mut below = Vec::new();
@@ -584,6 +586,7 @@ fn undefined(reason: &str) -> Figure {
 mod tests {
     use super::*;
     use concord_store::AnswerKind;
+    use concord_store::ProjectId;
     use serde_json::json;
 
     fn schema() -> LabelSchema {
@@ -602,7 +605,7 @@ mod tests {
     fn round(threshold: f64) -> CalibrationRound {
         CalibrationRound {
             id: 1,
-            project_id: 1,
+            project_id: ProjectId(1),
             name: "R".into(),
             threshold,
             hold_until_verdict: true,
@@ -622,7 +625,7 @@ mod tests {
 
     fn person(id: Id, name: &str, part: CalibrationPart) -> CalibrationParticipant {
         CalibrationParticipant {
-            user_id: id,
+            user_id: UserId(id),
             username: name.into(),
             display_name: name.into(),
             part,
@@ -637,10 +640,10 @@ mod tests {
 
     fn said(user: Id, part: CalibrationPart, item: Id, answer: Value) -> CalibrationAnswer {
         CalibrationAnswer {
-            user_id: user,
+            user_id: UserId(user),
             username: format!("u{user}"),
             part,
-            item_id: item,
+            item_id: ItemId(item),
             kind: AnswerKind::Label,
             answer,
         }

@@ -17,6 +17,8 @@ use concord_stats::{
     AgreementOptions, AnnotationTable, Inference, LabelKind, LabelSpec, LabelTypeRequest, Level,
     Metric, Prepared, TableBuilder, WeightChoice, WeightScheme, compute,
 };
+use concord_store::ItemId;
+use concord_store::UserId;
 use concord_store::{
     AccountKind, AnnotatorQuality, AnswerKind, ConsensusInput, CostSource, Id, ItemFact, ItemState,
     LabelFacts, LabelSchema, NewEscalation, NewItemConsensus, QaSettings, Question, QuestionKind,
@@ -57,8 +59,11 @@ struct QuestionTable {
 }
 
 impl QuestionTable {
-    fn item_index(&self, item_id: Id) -> Option<u32> {
-        self.item_ids.binary_search(&item_id).ok().map(|i| i as u32)
+    fn item_index(&self, item_id: ItemId) -> Option<u32> {
+        self.item_ids
+            .binary_search(&&item_id.get())
+            .ok()
+            .map(|i| i as u32)
     }
 }
 
@@ -89,7 +94,7 @@ fn build_table(
     let mut local_annotator = vec![UNSEEN; facts.annotators.len()];
     let mut item_ids: Vec<Id> = Vec::new();
     let mut annotators: Vec<u32> = Vec::new();
-    let mut current: Option<(Id, u32)> = None;
+    let mut current: Option<(ItemId, u32)> = None;
     for row in rows {
         let fact = facts.get(row as usize);
         let answer = fact.answer_index as usize;
@@ -109,7 +114,7 @@ fn build_table(
             _ => {
                 let (index, new) = builder.items.intern(&fact.item_id.to_string());
                 if new {
-                    item_ids.push(fact.item_id);
+                    item_ids.push(fact.item_id.get());
                 }
                 current = Some((fact.item_id, index));
                 index
@@ -661,7 +666,7 @@ fn item_consensus_rows<'a>(
         .iter()
         .enumerate()
         .map(move |(t_item, &item_id)| NewItemConsensus {
-            item_id,
+            item_id: ItemId(item_id),
             question: result.question.key.clone(),
             label: consensus.labels[t_item].as_ref().map(Value::to_string),
             posterior: consensus.posteriors[t_item].clone(),
@@ -701,7 +706,7 @@ fn human_quality_rows(result: &QuestionResult<'_>, facts: &LabelFacts) -> Vec<An
             json!({"classes": table.values().names(), "counts": counts})
         };
         rows.push(AnnotatorQuality {
-            user_id: facts.annotators[fact_annotator as usize].id,
+            user_id: UserId(facts.annotators[fact_annotator as usize].id),
             question: question.key.clone(),
             labels: items.len() as i64,
             agreement: (decided > 0).then(|| round4(matches as f64 / decided as f64)),
@@ -723,7 +728,7 @@ struct ModelTruth<'a> {
     /// Gold item → its gold answer.
     gold: HashMap<Id, &'a Value>,
     /// (item, model account) → the confidence the model stated.
-    confidence: &'a HashMap<(Id, Id), f64>,
+    confidence: &'a HashMap<(ItemId, UserId), f64>,
 }
 
 impl<'a> ModelTruth<'a> {
@@ -759,7 +764,7 @@ fn tally_models(
             continue;
         };
         let tally = tallies
-            .entry(fact.annotator_id)
+            .entry(fact.annotator_id.get())
             .or_insert_with(|| QuestionTally::new(&fact.annotator.username));
         let decided = built
             .item_index(fact.item_id)
@@ -769,7 +774,7 @@ fn tally_models(
             consensus: decided,
             gold: truth
                 .gold
-                .get(&fact.item_id)
+                .get(&&fact.item_id.get())
                 .and_then(|answer| answer.get(&question.key))
                 .filter(|v| !v.is_null()),
             confidence: truth
@@ -778,12 +783,15 @@ fn tally_models(
                 .copied(),
         };
         if let (Some(false), Some(label)) = (tally.add(scored), decided) {
-            disagreements.entry(fact.item_id).or_default().push(format!(
-                "{}: the automated annotator said {} but the consensus is {}",
-                question.key,
-                short(given),
-                short(label)
-            ));
+            disagreements
+                .entry(fact.item_id.get())
+                .or_default()
+                .push(format!(
+                    "{}: the automated annotator said {} but the consensus is {}",
+                    question.key,
+                    short(given),
+                    short(label)
+                ));
         }
     }
     tallies
@@ -800,7 +808,7 @@ fn record_model_scores(
     for (user_id, tally) in tallies {
         let agreement = tally.agreement().estimate.map(round4);
         annotators.push(AnnotatorQuality {
-            user_id,
+            user_id: UserId(user_id),
             question: question.key.clone(),
             labels: tally.labels as i64,
             agreement,
@@ -850,7 +858,7 @@ fn escalate_items(
     };
     let mut cursor = 0usize;
     for item in &input.items {
-        let item_rows = rows_of_item(facts, order, &mut cursor, item.id);
+        let item_rows = rows_of_item(facts, order, &mut cursor, ItemId(item.id));
         if item.is_gold || item.adjudicated {
             continue;
         }
@@ -878,12 +886,12 @@ fn escalate_items(
         }
         let (priority, priority_reason) = rules::priority(&outcome, schema, &settings.escalation);
         escalated.escalations.push(NewEscalation {
-            item_id: item.id,
+            item_id: ItemId(item.id),
             reasons: serde_json::to_value(&reasons).unwrap_or_default(),
             priority,
             priority_reason,
             sla_ms: settings.escalation.sla_ms(priority),
-            expected_cost: expected_cost(item.id, &run.results),
+            expected_cost: expected_cost(ItemId(item.id), &run.results),
         });
     }
     escalated
@@ -891,7 +899,7 @@ fn escalate_items(
 
 /// The expected cost of leaving the item's consensus as it is: summed over its questions
 /// that have costs (one currency for the project); `None` when none has.
-fn expected_cost(item_id: Id, results: &[QuestionResult<'_>]) -> Option<f64> {
+fn expected_cost(item_id: ItemId, results: &[QuestionResult<'_>]) -> Option<f64> {
     results
         .iter()
         .filter_map(|r| {
@@ -907,7 +915,7 @@ fn rows_of_item<'o>(
     facts: &LabelFacts,
     order: &'o [u32],
     cursor: &mut usize,
-    item_id: Id,
+    item_id: ItemId,
 ) -> &'o [u32] {
     while *cursor < order.len() && facts.get(order[*cursor] as usize).item_id < item_id {
         *cursor += 1;
@@ -928,7 +936,7 @@ fn item_outcome(
 ) -> rules::ItemOutcome {
     let mut outcome = rules::ItemOutcome::default();
     for result in &run.results {
-        if let Some(t_item) = result.built.item_index(item.id) {
+        if let Some(t_item) = result.built.item_index(ItemId(item.id)) {
             outcome.questions.push(result.outcome(t_item));
         }
     }
@@ -950,7 +958,7 @@ fn item_outcome(
 
 /// Distinct human annotators with at least one label.
 fn distinct_annotators(facts: &LabelFacts, humans: &[u32]) -> usize {
-    let mut annotators: Vec<Id> = humans
+    let mut annotators: Vec<UserId> = humans
         .iter()
         .map(|&r| facts.get(r as usize).annotator_id)
         .collect();
@@ -965,9 +973,9 @@ fn labelled_items(facts: &LabelFacts, humans: &[u32]) -> usize {
     let mut previous: Option<Id> = None;
     for &row in humans {
         let item = facts.get(row as usize).item_id;
-        if previous != Some(item) {
+        if previous != Some(item.get()) {
             labelled += 1;
-            previous = Some(item);
+            previous = Some(item.get());
         }
     }
     labelled

@@ -356,17 +356,18 @@ fn content_date(metadata: &Value) -> Option<String> {
 mod tests {
     use super::*;
     use concord_store::Adjudication;
+    use concord_store::{ItemId, ProjectId, UserId};
     use serde_json::json;
 
     fn facts(answer: Value, clause: &str, metadata: Value) -> DecisionFacts {
         DecisionFacts {
             adjudication: Adjudication {
                 id: 17,
-                project_id: 1,
-                item_id: 5,
+                project_id: ProjectId(1),
+                item_id: ItemId(5),
                 external_id: "trk-9".into(),
                 title: "Night drive".into(),
-                expert_id: 2,
+                expert_id: UserId(2),
                 expert: "eli".into(),
                 answer,
                 rationale: "Lyrics call a faith group pests to be got rid of.".into(),

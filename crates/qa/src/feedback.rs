@@ -7,6 +7,8 @@ use crate::compute::{date_of, week_start};
 use crate::report::{ModelReport, QualityReport, Share};
 use crate::{QaError, report_of};
 use concord_stats::sampling::{Proportion, wilson};
+use concord_store::ItemId;
+use concord_store::UserId;
 use concord_store::answer::same_value;
 use concord_store::{
     AccountKind, Adjudication, AnswerKind, Id, LabelFact, LabelFacts, PrecedentFilter, Project,
@@ -23,7 +25,7 @@ const TOP_CONFUSIONS: usize = 5;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Example {
-    pub item_id: Id,
+    pub item_id: ItemId,
     pub external_id: String,
     pub title: String,
 }
@@ -55,7 +57,7 @@ pub struct WeekAgreement {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Overturn {
-    pub item_id: Id,
+    pub item_id: ItemId,
     pub external_id: String,
     pub title: String,
     pub question: String,
@@ -220,7 +222,7 @@ async fn name_examples(
     project: &Project,
     confusions: &mut [Confusion],
 ) -> Result<(), QaError> {
-    let ids: Vec<Id> = confusions
+    let ids: Vec<ItemId> = confusions
         .iter()
         .flat_map(|c| c.examples.iter().map(|e| e.item_id))
         .collect();
@@ -237,13 +239,13 @@ async fn name_examples(
 /// The labels the report is about: human labels (not "unsure"), of the annotator if one
 /// is named.
 fn human_labels_of<'a>(facts: &'a LabelFacts, annotator: Option<&User>) -> Vec<LabelFact<'a>> {
-    let mine = |annotator_id: Id| annotator.is_none_or(|a| a.id == annotator_id);
+    let mine = |annotator_id: Id| annotator.is_none_or(|a| a.id == UserId(annotator_id));
     facts
         .iter()
         .filter(|f| {
             f.annotator.kind == AccountKind::Human
                 && f.kind == AnswerKind::Label
-                && mine(f.annotator_id)
+                && mine(f.annotator_id.get())
         })
         .collect()
 }
@@ -334,7 +336,7 @@ fn tally_question(
         let Some(given) = fact.answer.get(&question.key).filter(|v| !v.is_null()) else {
             continue;
         };
-        let Some(decided) = truth.get(&(fact.item_id, question.key.as_str())) else {
+        let Some(decided) = truth.get(&(fact.item_id.get(), question.key.as_str())) else {
             continue;
         };
         compared += 1;
@@ -348,7 +350,7 @@ fn tally_question(
                 counts[ti][gi] += 1;
             }
             if !same {
-                confused.entry((t, g)).or_default().push(fact.item_id);
+                confused.entry((t, g)).or_default().push(fact.item_id.get());
             }
         }
     }
@@ -387,7 +389,7 @@ fn top_confusions(
                 .take(EXAMPLES)
                 // Named afterwards, by `name_examples`.
                 .map(|item_id| Example {
-                    item_id,
+                    item_id: ItemId(item_id),
                     external_id: String::new(),
                     title: String::new(),
                 })

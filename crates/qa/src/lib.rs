@@ -20,11 +20,12 @@ pub mod rules;
 mod vocabulary_tests;
 
 pub use compute::{Computed, compute_run, date_of, week_start};
-pub use gold_plan::{GoldPlan, gold_plan};
+pub use gold_plan::{GoldPlan, gold_accuracy_upper_bound, gold_plan};
 pub use overlap::{OverlapReport, overlap_report, overlap_savings};
 pub use release::{create_release, release_summary};
 pub use report::QualityReport;
 
+use concord_store::UserId;
 use concord_store::{ConsensusRun, ConsensusWrite, Id, LabelSchema, Project, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +55,7 @@ impl<F: Fn(&str) + Send + Sync> Progress for F {
 pub async fn run_consensus(
     store: &Store,
     project: &Project,
-    actor: Option<Id>,
+    actor: Option<UserId>,
     job_id: Option<Id>,
     progress: &dyn Progress,
 ) -> Result<ConsensusRun, QaError> {

@@ -3,7 +3,8 @@
 
 use crate::{QaError, report_of};
 use concord_stats::sampling::wilson;
-use concord_store::{AccountKind, Id, Project, Release, Store, StoreError};
+use concord_store::UserId;
+use concord_store::{AccountKind, Project, Release, Store, StoreError};
 use serde_json::{Value, json};
 
 /// The QA summary of the project as it stands (from the latest consensus run).
@@ -66,7 +67,7 @@ pub async fn create_release(
     project: &Project,
     name: &str,
     description: &str,
-    actor: Option<Id>,
+    actor: Option<UserId>,
 ) -> Result<Release, QaError> {
     let summary = release_summary(store, project).await?;
     Ok(store

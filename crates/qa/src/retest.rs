@@ -149,6 +149,7 @@ fn consistency<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use concord_store::{ItemId, UserId};
     use serde_json::json;
 
     fn schema() -> LabelSchema {
@@ -162,9 +163,9 @@ mod tests {
 
     fn pair(annotator: &str, id: i64, item: i64, first: &str, retest: &str) -> RetestPair {
         RetestPair {
-            annotator_id: id,
+            annotator_id: UserId(id),
             annotator: annotator.into(),
-            item_id: item,
+            item_id: ItemId(item),
             first: json!({"decision": first}),
             retest: json!({"decision": retest}),
             retested_at: 0,

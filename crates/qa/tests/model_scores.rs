@@ -8,6 +8,7 @@ use concord_store::{
     AccountKind, AnnotatorFact, AnswerKind, ConsensusInput, ItemFact, ItemState, LabelSchema,
     QaSettings, Question, QuestionKind, SchemaOption,
 };
+use concord_store::{ItemId, UserId};
 use serde_json::json;
 
 const N: &str = "NOT_VIOLATING";
@@ -80,21 +81,25 @@ fn input() -> ConsensusInput {
             let answer = label(people);
             input
                 .labels
-                .push(id, &person(who), AnswerKind::Label, answer, None, 0);
+                .push(ItemId(id), &person(who), AnswerKind::Label, answer, None, 0);
         }
         input
             .labels
-            .push(id, &model, AnswerKind::Label, label(said), None, 0);
+            .push(ItemId(id), &model, AnswerKind::Label, label(said), None, 0);
         if let Some(c) = confidence {
-            input.model_confidence.insert((id, model.id), c);
+            input
+                .model_confidence
+                .insert((ItemId(id), UserId(model.id)), c);
         }
     }
     for (id, gold) in [(9, V), (10, N)] {
         input.items.push(item(id, Some(gold)));
         input
             .labels
-            .push(id, &model, AnswerKind::Label, label(V), None, 0);
-        input.model_confidence.insert((id, model.id), 0.99);
+            .push(ItemId(id), &model, AnswerKind::Label, label(V), None, 0);
+        input
+            .model_confidence
+            .insert((ItemId(id), UserId(model.id)), 0.99);
     }
     input
 }

@@ -3,6 +3,8 @@
 //! alone by the next run. SQLite always; PostgreSQL too with `CONCORD_TEST_POSTGRES_URL`.
 
 use concord_stats::{AgreementOptions, Level, Metric, Prepared, TableBuilder};
+use concord_store::ItemId;
+use concord_store::UserId;
 use concord_store::{
     AnswerKind, NewAdjudication, NewAnnotation, NewProject, NewUser, OnConflict, PasswordCost,
     Project, Store, StoreOptions, Submission, User,
@@ -13,12 +15,15 @@ use std::collections::HashMap;
 /// A SQLite store, and a PostgreSQL one in a schema named after the test when configured.
 async fn stores(test: &str) -> Vec<(Store, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
-    let mut options = StoreOptions::new(dir.path().join("qa.db").to_string_lossy().to_string());
+    let mut options = StoreOptions::new(
+        dir.path().join("qa.db").to_string_lossy().to_string(),
+        concord_qa::gold_accuracy_upper_bound,
+    );
     options.password_cost = PasswordCost::Fast;
     let mut out = vec![(Store::open(options).await.unwrap(), Some(dir))];
     match std::env::var("CONCORD_TEST_POSTGRES_URL") {
         Ok(url) => {
-            let mut options = StoreOptions::new(url);
+            let mut options = StoreOptions::new(url, concord_qa::gold_accuracy_upper_bound);
             options.pg_schema = Some(schema_name(test));
             options.password_cost = PasswordCost::Fast;
             let store = Store::open(options).await.unwrap();
@@ -55,7 +60,7 @@ async fn user(store: &Store, name: &str, kind: &str) -> User {
         .unwrap()
 }
 
-async fn project(store: &Store, slug: &str, items: usize) -> (Project, Vec<i64>) {
+async fn project(store: &Store, slug: &str, items: usize) -> (Project, Vec<ItemId>) {
     let project = store
         .create_project(
             NewProject {
@@ -107,7 +112,7 @@ async fn project(store: &Store, slug: &str, items: usize) -> (Project, Vec<i64>)
     (project, ids)
 }
 
-async fn label(store: &Store, project: &Project, who: &User, item: i64, answer: Value) {
+async fn label(store: &Store, project: &Project, who: &User, item: ItemId, answer: Value) {
     store
         .add_annotation(
             project.id,
@@ -172,7 +177,7 @@ async fn a_run_computes_consensus_and_escalates_exactly_what_the_rules_say() {
             &store,
             &project,
             &model,
-            items[0],
+            ItemId((items[0]).get()),
             answer("VIOLATING", "S3", &["DG.HATE"]),
         )
         .await;
@@ -180,7 +185,7 @@ async fn a_run_computes_consensus_and_escalates_exactly_what_the_rules_say() {
             &store,
             &project,
             &model,
-            items[2],
+            ItemId((items[2]).get()),
             answer("VIOLATING", "S3", &["DG.SELF"]),
         )
         .await;
@@ -194,14 +199,14 @@ async fn a_run_computes_consensus_and_escalates_exactly_what_the_rules_say() {
             .escalations(
                 project.id,
                 concord_store::EscalationStatus::Open,
-                people[0].id,
+                UserId((people[0].id).get()),
                 10,
             )
             .await
             .unwrap();
-        let by_item: HashMap<i64, &concord_store::Escalation> =
+        let by_item: HashMap<ItemId, &concord_store::Escalation> =
             queue.iter().map(|e| (e.item_id, e)).collect();
-        let rules = |item: i64| -> Vec<String> {
+        let rules = |item: ItemId| -> Vec<String> {
             by_item[&item]
                 .reasons
                 .as_array()
@@ -228,22 +233,33 @@ async fn a_run_computes_consensus_and_escalates_exactly_what_the_rules_say() {
         );
         assert_eq!(by_item[&items[4]].priority, 2, "minors first");
         assert_eq!(
-            queue[0].item_id, items[4],
+            queue[0].item_id,
+            ItemId((items[4]).get()),
             "the urgent item leads the queue"
         );
         assert_eq!(
-            store.item(project.id, items[1]).await.unwrap().state,
+            store
+                .item(project.id, ItemId((items[1]).get()))
+                .await
+                .unwrap()
+                .state,
             concord_store::ItemState::Escalated
         );
 
         // The per-item consensus and the report.
-        let consensus = store.item_consensus(items[1]).await.unwrap();
+        let consensus = store
+            .item_consensus(ItemId((items[1]).get()))
+            .await
+            .unwrap();
         let decision = consensus.iter().find(|c| c.question == "decision").unwrap();
         assert_eq!(decision.label, Some(json!("NOT_VIOLATING")));
         assert_eq!(decision.n_labels, 3);
         assert!((decision.agreement.unwrap() - 1.0 / 3.0).abs() < 1e-3);
         assert!((decision.confidence.unwrap() - 2.0 / 3.0).abs() < 1e-3);
-        let categories = store.item_consensus(items[0]).await.unwrap();
+        let categories = store
+            .item_consensus(ItemId((items[0]).get()))
+            .await
+            .unwrap();
         let category = categories
             .iter()
             .find(|c| c.question == "category")
@@ -335,7 +351,7 @@ async fn a_run_computes_consensus_and_escalates_exactly_what_the_rules_say() {
         store
             .adjudicate(
                 project.id,
-                items[1],
+                ItemId((items[1]).get()),
                 expert.id,
                 NewAdjudication {
                     answer: json!({"decision": "VIOLATING", "severity": "S3"}),
@@ -350,7 +366,11 @@ async fn a_run_computes_consensus_and_escalates_exactly_what_the_rules_say() {
             .unwrap();
         assert_eq!(again.escalated, 0);
         assert_eq!(
-            store.item(project.id, items[1]).await.unwrap().state,
+            store
+                .item(project.id, ItemId((items[1]).get()))
+                .await
+                .unwrap()
+                .state,
             concord_store::ItemState::Adjudicated
         );
         assert_eq!(
@@ -384,7 +404,7 @@ async fn an_unsure_answer_from_the_queue_reaches_the_expert_queue() {
                 &project,
                 &annotator,
                 Submission {
-                    item_id: items[0],
+                    item_id: ItemId((items[0]).get()),
                     kind: AnswerKind::Unsure,
                     answer: json!({"severity": "S2"}),
                     rationale: "Cannot tell if this is satire".into(),
@@ -469,14 +489,14 @@ async fn costs_of_disagreement_weigh_agreement_and_rank_the_expert_queue() {
             .escalations(
                 project.id,
                 concord_store::EscalationStatus::Open,
-                people[0].id,
+                UserId((people[0].id).get()),
                 10,
             )
             .await
             .unwrap();
         // Expected costs (majority vote posteriors 2/3 and 1/3): item 2 decision 10/3,
         // item 1 decision 1/3; severity S0 with S2 at 1/3 costs 2/3 on both.
-        let ranked: Vec<(i64, f64)> = queue
+        let ranked: Vec<(ItemId, f64)> = queue
             .iter()
             .map(|e| (e.item_id, e.expected_cost.unwrap()))
             .collect();

@@ -72,7 +72,7 @@ impl<K: Eq + Hash, V: Clone> Remembered<K, V> {
 
 /// The key of a project lookup: the slug, the user and whether they are a global admin (an
 /// admin has every role in every project).
-pub(crate) type ProjectKey = (String, crate::model::Id, bool);
+pub(crate) type ProjectKey = (String, crate::ids::UserId, bool);
 
 pub(crate) struct AccessCache {
     ttl: Duration,
@@ -153,10 +153,11 @@ impl AccessCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::UserId;
 
     fn ana() -> User {
         User {
-            id: 7,
+            id: UserId(7),
             username: "ana".into(),
             display_name: "Ana".into(),
             is_admin: false,
@@ -170,7 +171,7 @@ mod tests {
     fn an_answer_is_forgotten_after_any_write() {
         let cache = AccessCache::new(Duration::from_secs(60));
         cache.keep_user("h".into(), &ana(), cache.ticket());
-        assert_eq!(cache.user("h").map(|u| u.id), Some(7));
+        assert_eq!(cache.user("h").map(|u| u.id), Some(UserId(7)));
         cache.invalidate();
         assert!(cache.user("h").is_none());
     }

@@ -5,6 +5,7 @@
 use crate::audit::AuditEvent;
 use crate::conn::{Columns, stmt};
 use crate::error::{Result, StoreError};
+use crate::ids::UserId;
 use crate::model::AuditAction;
 use crate::model::{AccountKind, ApiTokenInfo, Id, Session, User};
 use crate::{Store, audit};
@@ -157,7 +158,7 @@ impl Store {
         .map_err(|e| StoreError::Hash(e.to_string()))?
     }
 
-    pub async fn create_user(&self, new: NewUser, actor: Option<Id>) -> Result<User> {
+    pub async fn create_user(&self, new: NewUser, actor: Option<UserId>) -> Result<User> {
         if !valid_username(&new.username) {
             return Err(StoreError::invalid(format!(
                 "user name {:?} must be 1–64 letters, digits or _ - . @",
@@ -196,7 +197,7 @@ impl Store {
                             project: None,
                             action: AuditAction::Create,
                             entity: "user",
-                            entity_id: Some(user.id),
+                            entity_id: Some(user.id.get()),
                             before: None,
                             after: audit::snapshot(&user),
                         },
@@ -218,7 +219,7 @@ impl Store {
         &self,
         username: &str,
         password: String,
-        actor: Option<Id>,
+        actor: Option<UserId>,
     ) -> Result<()> {
         let user = self.user_by_name(username).await?;
         let hash = self.hash_password(password).await?;
@@ -241,7 +242,7 @@ impl Store {
                         project: None,
                         action: AuditAction::SetPassword,
                         entity: "user",
-                        entity_id: Some(user.id),
+                        entity_id: Some(user.id.get()),
                         before: None,
                         after: None,
                     },
@@ -258,7 +259,7 @@ impl Store {
         &self,
         username: &str,
         disabled: bool,
-        actor: Option<Id>,
+        actor: Option<UserId>,
     ) -> Result<User> {
         let user = self.user_by_name(username).await?;
         if actor == Some(user.id) && disabled {
@@ -290,7 +291,7 @@ impl Store {
                         project: None,
                         action,
                         entity: "user",
-                        entity_id: Some(id),
+                        entity_id: Some(id.get()),
                         before: audit::snapshot(&serde_json::json!({"disabled": was_disabled})),
                         after: audit::snapshot(&serde_json::json!({"disabled": disabled})),
                     },
@@ -313,7 +314,7 @@ impl Store {
         user_from_row(&row)
     }
 
-    pub async fn user_by_id(&self, id: Id) -> Result<User> {
+    pub async fn user_by_id(&self, id: UserId) -> Result<User> {
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
         ))
@@ -418,7 +419,7 @@ impl Store {
     }
 
     /// Starts a session; returns the secret for the cookie (only its hash is stored).
-    pub async fn create_session(&self, user_id: Id, ttl_ms: i64) -> Result<(String, Session)> {
+    pub async fn create_session(&self, user_id: UserId, ttl_ms: i64) -> Result<(String, Session)> {
         let token = random_token(32);
         let csrf = random_token(32);
         let hash = sha256_hex(&token);
@@ -487,7 +488,7 @@ impl Store {
     /// Creates an API token; the secret is returned once and stored only as a hash.
     pub async fn create_api_token(
         &self,
-        user_id: Id,
+        user_id: UserId,
         name: &str,
     ) -> Result<(String, ApiTokenInfo)> {
         if name.trim().is_empty() {
@@ -562,7 +563,7 @@ impl Store {
         Ok(found)
     }
 
-    pub async fn list_api_tokens(&self, user_id: Id) -> Result<Vec<ApiTokenInfo>> {
+    pub async fn list_api_tokens(&self, user_id: UserId) -> Result<Vec<ApiTokenInfo>> {
         let rows = sqlx::query(
             "SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens \
              WHERE user_id = $1 ORDER BY id",
@@ -573,7 +574,7 @@ impl Store {
         rows.iter().map(token_from_row).collect()
     }
 
-    pub async fn revoke_api_token(&self, user_id: Id, token_id: Id) -> Result<()> {
+    pub async fn revoke_api_token(&self, user_id: UserId, token_id: Id) -> Result<()> {
         let now = self.dialect().now_ms();
         self.write(move |c| {
             Box::pin(async move {

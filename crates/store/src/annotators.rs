@@ -9,6 +9,8 @@
 use crate::audit::{self, AuditEvent};
 use crate::conn::{Columns, Conn, stmt};
 use crate::error::{Result, StoreError};
+use crate::ids::ModelAnnotatorId;
+use crate::ids::{ItemId, ProjectId, UserId};
 use crate::items::item_from_row;
 use crate::model::{AccountKind, AuditAction, Id, Item, Project};
 use crate::vocabulary::ModelKind;
@@ -21,10 +23,10 @@ use std::collections::HashMap;
 /// A configured automated annotator.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelAnnotator {
-    pub id: Id,
-    pub project_id: Id,
+    pub id: ModelAnnotatorId,
+    pub project_id: ProjectId,
     /// The model account it labels as.
-    pub user_id: Id,
+    pub user_id: UserId,
     pub username: String,
     pub name: String,
     pub kind: ModelKind,
@@ -176,7 +178,7 @@ impl NewModelAnnotator {
 /// What determines a model's answer; a cached answer is reused only when all of it matches.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ModelCallKey {
-    pub item_id: Id,
+    pub item_id: ItemId,
     /// `None` when the project had no published guideline.
     pub guideline_version_id: Option<Id>,
     pub schema_version_id: Id,
@@ -208,7 +210,7 @@ pub struct ModelRunCounts {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelRun {
     pub id: Id,
-    pub annotator_id: Id,
+    pub annotator_id: ModelAnnotatorId,
     pub job_id: Option<Id>,
     pub counts: ModelRunCounts,
     pub started_at: i64,
@@ -220,7 +222,7 @@ pub struct ModelRun {
 pub struct ModelFailure {
     pub id: Id,
     pub run_id: Id,
-    pub item_id: Id,
+    pub item_id: ItemId,
     pub raw_answer: String,
     pub reason: String,
     pub created_at: i64,
@@ -229,7 +231,7 @@ pub struct ModelFailure {
 /// What a machine label is made with, before it is stored (its annotation does not exist yet).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelProvenance {
-    pub annotator_id: Id,
+    pub annotator_id: ModelAnnotatorId,
     pub model: String,
     pub model_version: String,
     pub prompt_digest: String,
@@ -353,8 +355,8 @@ async fn insert_model_account(
 // long: one column list and its binds, in the same order.
 async fn insert_model_configuration(
     c: &mut sqlx::AnyConnection,
-    project_id: Id,
-    user_id: Id,
+    project_id: ProjectId,
+    user_id: UserId,
     new: &NewModelAnnotator,
 ) -> Result<Id> {
     let row = sqlx::query(
@@ -391,7 +393,7 @@ impl Store {
         &self,
         project: &Project,
         new: NewModelAnnotator,
-        actor: Option<Id>,
+        actor: Option<UserId>,
     ) -> Result<ModelAnnotator> {
         new.check()?;
         let username = format!("{}.{}", project.slug, new.name);
@@ -406,7 +408,8 @@ impl Store {
             .write(move |c| {
                 Box::pin(async move {
                     let user_id = insert_model_account(c, &username, &new.name).await?;
-                    let id = insert_model_configuration(c, project_id, user_id, &new).await?;
+                    let id =
+                        insert_model_configuration(c, project_id, UserId(user_id), &new).await?;
                     let after = sqlx::query(&format!(
                         "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m \
                          JOIN users u ON u.id = m.user_id WHERE m.id = $1"
@@ -441,7 +444,7 @@ impl Store {
     }
 
     /// The project's automated annotators, by name.
-    pub async fn model_annotators(&self, project_id: Id) -> Result<Vec<ModelAnnotator>> {
+    pub async fn model_annotators(&self, project_id: ProjectId) -> Result<Vec<ModelAnnotator>> {
         let rows = sqlx::query(&format!(
             "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m JOIN users u ON u.id = m.user_id \
              WHERE m.project_id = $1 ORDER BY m.name"
@@ -463,7 +466,11 @@ impl Store {
         rows.iter().map(annotator_from_row).collect()
     }
 
-    pub async fn model_annotator(&self, project_id: Id, name: &str) -> Result<ModelAnnotator> {
+    pub async fn model_annotator(
+        &self,
+        project_id: ProjectId,
+        name: &str,
+    ) -> Result<ModelAnnotator> {
         let row = sqlx::query(&format!(
             "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m JOIN users u ON u.id = m.user_id \
              WHERE m.project_id = $1 AND m.name = $2"
@@ -479,10 +486,10 @@ impl Store {
     /// Turns a model on or off; a disabled model is not run by `concord serve`.
     pub async fn set_model_enabled(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         name: &str,
         enabled: bool,
-        actor: Option<Id>,
+        actor: Option<UserId>,
     ) -> Result<ModelAnnotator> {
         let before = self.model_annotator(project_id, name).await?;
         let now = self.dialect().now_ms();
@@ -512,7 +519,7 @@ impl Store {
                             project: Some(project_id),
                             action: AuditAction::Update,
                             entity: "model_annotator",
-                            entity_id: Some(id),
+                            entity_id: Some(id.get()),
                             before: audit::snapshot(&before),
                             after: audit::snapshot(&after),
                         },
@@ -578,7 +585,11 @@ impl Store {
         .await
     }
 
-    pub async fn start_model_run(&self, annotator_id: Id, job_id: Option<Id>) -> Result<ModelRun> {
+    pub async fn start_model_run(
+        &self,
+        annotator_id: ModelAnnotatorId,
+        job_id: Option<Id>,
+    ) -> Result<ModelRun> {
         let id = self
             .write(move |c| {
                 Box::pin(async move {
@@ -631,7 +642,11 @@ impl Store {
     }
 
     /// A model's runs, newest first.
-    pub async fn model_runs(&self, annotator_id: Id, limit: i64) -> Result<Vec<ModelRun>> {
+    pub async fn model_runs(
+        &self,
+        annotator_id: ModelAnnotatorId,
+        limit: i64,
+    ) -> Result<Vec<ModelRun>> {
         let rows = sqlx::query(
             "SELECT * FROM model_runs WHERE annotator_id = $1 ORDER BY id DESC LIMIT $2",
         )
@@ -645,7 +660,7 @@ impl Store {
     pub async fn record_model_failure(
         &self,
         run_id: Id,
-        item_id: Id,
+        item_id: ItemId,
         raw_answer: &str,
         reason: &str,
     ) -> Result<()> {
@@ -712,8 +727,8 @@ impl Store {
     /// remains the judge of what is served; this is a read ahead.
     pub async fn model_backlog(
         &self,
-        project_id: Id,
-        user_id: Id,
+        project_id: ProjectId,
+        user_id: UserId,
         after: Option<(i64, Id)>,
         limit: i64,
     ) -> Result<Vec<Item>> {
@@ -764,7 +779,7 @@ fn failure_from_row(row: &AnyRow) -> Result<ModelFailure> {
 
 impl Store {
     /// A model's counters over all its runs, and the labels it has made.
-    pub async fn model_totals(&self, annotator_id: Id) -> Result<ModelTotals> {
+    pub async fn model_totals(&self, annotator_id: ModelAnnotatorId) -> Result<ModelTotals> {
         let row = sqlx::query(
             "SELECT CAST(COUNT(*) AS BIGINT) AS runs, \
                     CAST(COALESCE(SUM(failures), 0) AS BIGINT) AS failures, \
@@ -793,7 +808,7 @@ impl Store {
     /// A model's latest failures over all its runs, newest first.
     pub async fn recent_model_failures(
         &self,
-        annotator_id: Id,
+        annotator_id: ModelAnnotatorId,
         limit: i64,
     ) -> Result<Vec<ModelFailure>> {
         let rows = sqlx::query(
@@ -810,7 +825,10 @@ impl Store {
 
     /// The stated confidence of the machine labels of a project, keyed by (item, model
     /// account); a later label of the same pair replaces an earlier one.
-    pub async fn model_confidences(&self, project_id: Id) -> Result<HashMap<(Id, Id), f64>> {
+    pub async fn model_confidences(
+        &self,
+        project_id: ProjectId,
+    ) -> Result<HashMap<(ItemId, UserId), f64>> {
         let rows = sqlx::query(
             "SELECT a.item_id, a.annotator_id, l.confidence \
              FROM model_labels l JOIN annotations a ON a.id = l.annotation_id \

@@ -4,6 +4,7 @@
 use crate::Store;
 use crate::conn::{Conn, stmt};
 use crate::error::{Result, json_text};
+use crate::ids::{ProjectId, UserId};
 use crate::model::{AuditAction, AuditEntry, Id};
 use serde::Serialize;
 use sqlx::AnyConnection;
@@ -12,8 +13,8 @@ use sqlx::Row;
 /// One change for the log, built by the code that made it.
 pub(crate) struct AuditEvent {
     /// Who made the change; `None` for the system (e.g. the pause rule).
-    pub actor: Option<Id>,
-    pub project: Option<Id>,
+    pub actor: Option<UserId>,
+    pub project: Option<ProjectId>,
     pub action: AuditAction,
     /// What kind of thing changed (`project`, `assignment`, …).
     pub entity: &'static str,
@@ -54,7 +55,11 @@ pub(crate) async fn record_in(c: &mut Conn<'_>, event: AuditEvent) -> Result<()>
 
 impl Store {
     /// Newest first; `project` narrows to one project's changes.
-    pub async fn audit_log(&self, project: Option<Id>, limit: i64) -> Result<Vec<AuditEntry>> {
+    pub async fn audit_log(
+        &self,
+        project: Option<ProjectId>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query(
             "SELECT a.id, a.at, u.username AS actor, a.project_id, a.action, a.entity, a.entity_id, \
                     a.before, a.after \

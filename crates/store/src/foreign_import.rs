@@ -11,6 +11,7 @@
 
 use crate::audit::{self, AuditEvent};
 use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::ids::{ProjectId, UserId};
 use crate::model::{AuditAction, Id, ItemType, Project};
 use crate::schema::{LabelSchema, Question, QuestionKind};
 use crate::{Store, predictions::class_question};
@@ -736,7 +737,7 @@ impl Store {
         export: &SourceExport,
         mapping: &Mapping,
         dry_run: bool,
-        actor: Option<Id>,
+        actor: Option<UserId>,
     ) -> Result<ForeignReport> {
         let schema = self.project_schema(project).await?;
         let stored = AlreadyStored {
@@ -799,7 +800,7 @@ impl Store {
         Ok(report)
     }
 
-    async fn project_external_ids(&self, project_id: Id) -> Result<HashSet<String>> {
+    async fn project_external_ids(&self, project_id: ProjectId) -> Result<HashSet<String>> {
         let rows = sqlx::query("SELECT external_id FROM items WHERE project_id = $1")
             .bind(project_id)
             .fetch_all(self.pool())
@@ -809,7 +810,7 @@ impl Store {
 
     async fn stored_predictions(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
     ) -> Result<HashMap<(String, String), (String, f64)>> {
         let rows = sqlx::query(
             "SELECT p.model, i.external_id, p.label, p.score FROM model_predictions p \
@@ -831,7 +832,7 @@ impl Store {
     /// Every imported annotation of the project as (item, annotator, answer key).
     async fn imported_annotation_keys(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
     ) -> Result<HashSet<(String, String, String)>> {
         let rows = sqlx::query(
             "SELECT i.external_id, u.username, a.answer FROM annotations a \
@@ -858,7 +859,7 @@ impl Store {
 /// transaction.
 async fn write_plan(
     c: &mut sqlx::AnyConnection,
-    project_id: Id,
+    project_id: ProjectId,
     schema_version_id: Id,
     now: &str,
     items: Vec<PlannedItem>,
@@ -954,7 +955,7 @@ async fn write_plan(
 }
 
 /// The user's id, creating the account (no password) and the project membership if needed.
-async fn enrol(c: &mut sqlx::AnyConnection, project_id: Id, username: &str) -> Result<Id> {
+async fn enrol(c: &mut sqlx::AnyConnection, project_id: ProjectId, username: &str) -> Result<Id> {
     sqlx::query(
         "INSERT INTO users (username, display_name) SELECT $1, $2 \
          WHERE NOT EXISTS (SELECT 1 FROM users WHERE username = $3)",

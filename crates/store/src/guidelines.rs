@@ -5,6 +5,7 @@
 use crate::audit::AuditEvent;
 use crate::conn::{Columns, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::ids::{ProjectId, UserId};
 use crate::model::AuditAction;
 use crate::model::{GuidelineExample, GuidelineVersion, Id, Project, SchemaVersion, VersionStatus};
 use crate::schema::LabelSchema;
@@ -110,7 +111,7 @@ struct DraftText<'a> {
     table: &'static str,
     content: Vec<(&'static str, String)>,
     change_note: &'a str,
-    actor: Option<Id>,
+    actor: Option<UserId>,
 }
 
 impl DraftText<'_> {
@@ -145,7 +146,7 @@ impl DraftText<'_> {
     }
 
     /// Creates the project's draft as the next version; returns its id.
-    async fn insert(self, c: &mut AnyConnection, project_id: Id) -> Result<Id> {
+    async fn insert(self, c: &mut AnyConnection, project_id: ProjectId) -> Result<Id> {
         let table = self.table;
         let cols: String = self
             .content
@@ -179,10 +180,10 @@ impl DraftText<'_> {
 async fn save_draft(
     c: &mut AnyConnection,
     doc: Doc,
-    project_id: Id,
+    project_id: ProjectId,
     content: Vec<(&'static str, String)>,
     change_note: &str,
-    actor: Option<Id>,
+    actor: Option<UserId>,
 ) -> Result<Id> {
     let table = doc.table();
     let draft_row = sqlx::query(&format!(
@@ -241,9 +242,9 @@ async fn publish(
     c: &mut AnyConnection,
     doc: Doc,
     now: &str,
-    project_id: Id,
+    project_id: ProjectId,
     change_note: Option<&str>,
-    actor: Option<Id>,
+    actor: Option<UserId>,
 ) -> Result<Id> {
     let table = doc.table();
     let row = sqlx::query(&format!(
@@ -292,9 +293,9 @@ async fn publish(
 /// when there is none (used when an adjudication is added as a guideline example).
 pub(crate) async fn add_example_to_draft(
     c: &mut AnyConnection,
-    project_id: Id,
+    project_id: ProjectId,
     example: GuidelineExample,
-    actor: Option<Id>,
+    actor: Option<UserId>,
 ) -> Result<Id> {
     let latest = sqlx::query(
         "SELECT body, examples, change_note, status FROM guideline_versions \
@@ -333,11 +334,11 @@ pub(crate) async fn add_example_to_draft(
 impl Store {
     pub async fn save_guideline_draft(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         body: &str,
         examples: &[GuidelineExample],
         change_note: &str,
-        actor: Option<Id>,
+        actor: Option<UserId>,
     ) -> Result<GuidelineVersion> {
         for (i, example) in examples.iter().enumerate() {
             if example.category.trim().is_empty() || example.text.trim().is_empty() {
@@ -364,9 +365,9 @@ impl Store {
 
     pub async fn publish_guideline(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         change_note: Option<&str>,
-        actor: Option<Id>,
+        actor: Option<UserId>,
     ) -> Result<GuidelineVersion> {
         let now = self.dialect().now_ms();
         let note = change_note.map(str::to_owned);
@@ -406,7 +407,7 @@ impl Store {
 
     pub async fn guideline_version(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         version: i64,
     ) -> Result<GuidelineVersion> {
         let row = sqlx::query(&format!(
@@ -422,7 +423,7 @@ impl Store {
     }
 
     /// Newest first, the draft (if any) included.
-    pub async fn guideline_versions(&self, project_id: Id) -> Result<Vec<GuidelineVersion>> {
+    pub async fn guideline_versions(&self, project_id: ProjectId) -> Result<Vec<GuidelineVersion>> {
         let rows = sqlx::query(&format!(
             "{} WHERE v.project_id = $1 ORDER BY v.version DESC",
             select(Doc::Guideline)
@@ -435,10 +436,10 @@ impl Store {
 
     pub async fn save_schema_draft(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         schema: &LabelSchema,
         change_note: &str,
-        actor: Option<Id>,
+        actor: Option<UserId>,
     ) -> Result<SchemaVersion> {
         schema.validate().map_err(StoreError::Invalid)?;
         let content = vec![("definition", json_text(schema))];
@@ -455,9 +456,9 @@ impl Store {
 
     pub async fn publish_schema(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         change_note: Option<&str>,
-        actor: Option<Id>,
+        actor: Option<UserId>,
     ) -> Result<SchemaVersion> {
         let now = self.dialect().now_ms();
         let note = change_note.map(str::to_owned);
@@ -480,7 +481,7 @@ impl Store {
         schema_from_row(&row)
     }
 
-    pub async fn schema_versions(&self, project_id: Id) -> Result<Vec<SchemaVersion>> {
+    pub async fn schema_versions(&self, project_id: ProjectId) -> Result<Vec<SchemaVersion>> {
         let rows = sqlx::query(&format!(
             "{} WHERE v.project_id = $1 ORDER BY v.version DESC",
             select(Doc::Schema)
@@ -493,7 +494,7 @@ impl Store {
 
     /// The project's current published schema (the version itself comes from memory once
     /// read: published versions never change).
-    pub async fn current_schema(&self, project_id: Id) -> Result<SchemaVersion> {
+    pub async fn current_schema(&self, project_id: ProjectId) -> Result<SchemaVersion> {
         let pointer = self
             .read_native(move |mut c| {
                 Box::pin(async move {
@@ -524,7 +525,7 @@ impl Store {
     }
 
     /// A schema version of the project, from memory once it has been read published.
-    async fn schema_version(&self, project_id: Id, id: Id) -> Result<Arc<SchemaVersion>> {
+    async fn schema_version(&self, project_id: ProjectId, id: Id) -> Result<Arc<SchemaVersion>> {
         if let Some(kept) = self.inner.published_schemas.get(id) {
             return Ok(kept);
         }

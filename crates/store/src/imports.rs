@@ -9,6 +9,7 @@ use crate::accounts::random_token;
 use crate::audit::AuditEvent;
 use crate::db::Backend;
 use crate::error::{Result, StoreError, json_text};
+use crate::ids::{ProjectId, UserId};
 use crate::model::AuditAction;
 use crate::model::Id;
 use crate::schema::{LabelSchema, QuestionKind};
@@ -220,7 +221,7 @@ impl StagedItem {
 pub struct ItemImport {
     store: Store,
     stager: Stager,
-    project_id: Id,
+    project_id: ProjectId,
     import_id: Id,
     file: String,
     schema: LabelSchema,
@@ -228,7 +229,7 @@ pub struct ItemImport {
 }
 
 impl Store {
-    pub async fn begin_item_import(&self, project_id: Id, file: &str) -> Result<ItemImport> {
+    pub async fn begin_item_import(&self, project_id: ProjectId, file: &str) -> Result<ItemImport> {
         let schema = self.current_schema(project_id).await?.definition;
         let stager =
             Stager::open(self, "staged_items", "import_staging", STAGED_ITEMS_COLUMNS).await?;
@@ -245,7 +246,7 @@ impl Store {
 
     pub async fn begin_annotation_import(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         file: &str,
     ) -> Result<AnnotationImport> {
         let schema = self.current_schema(project_id).await?;
@@ -324,7 +325,7 @@ impl ItemImport {
     pub async fn publish(
         self,
         on_conflict: OnConflict,
-        actor: Option<Id>,
+        actor: Option<UserId>,
     ) -> Result<ImportOutcome> {
         // long: one publishing transaction's steps in order, each a named function; the
         // rest is the outcome and its audit record.
@@ -404,7 +405,7 @@ impl ItemImport {
 /// The rows one item import staged, on their way into `items`.
 struct StagedItems {
     table: &'static str,
-    project_id: Id,
+    project_id: ProjectId,
     import_id: Id,
 }
 
@@ -485,7 +486,7 @@ impl StagedItems {
 
 /// New items, priorities or gold flags: places remembered in the queue's order (a model
 /// account's cursor) no longer hold.
-async fn bump_queue_epoch(c: &mut AnyConnection, project_id: Id) -> Result<()> {
+async fn bump_queue_epoch(c: &mut AnyConnection, project_id: ProjectId) -> Result<()> {
     sqlx::query("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1")
         .bind(project_id)
         .execute(&mut *c)
@@ -649,7 +650,7 @@ type StagedAnnotation = (u64, Id, AnnotationRecord, Value, Option<Id>);
 async fn enrol_new_annotators(
     c: &mut AnyConnection,
     table: &str,
-    project_id: Id,
+    project_id: ProjectId,
     import_id: Id,
 ) -> Result<()> {
     sqlx::query(&format!(
@@ -692,7 +693,11 @@ async fn complete_labelled_items(c: &mut AnyConnection, table: &str, import_id: 
 
 /// External item ids → item ids of the project (unknown ones are absent). Not a method:
 /// an import holds a connection, which may not be shared across an await.
-async fn item_ids(store: &Store, project_id: Id, wanted: &[&str]) -> Result<HashMap<String, Id>> {
+async fn item_ids(
+    store: &Store,
+    project_id: ProjectId,
+    wanted: &[&str],
+) -> Result<HashMap<String, Id>> {
     let mut ids: HashMap<String, Id> = HashMap::new();
     let dialect = store.dialect();
     for chunk in wanted.chunks(ROWS_PER_STATEMENT) {
@@ -717,7 +722,7 @@ async fn item_ids(store: &Store, project_id: Id, wanted: &[&str]) -> Result<Hash
 pub struct AnnotationImport {
     store: Store,
     stager: Stager,
-    project_id: Id,
+    project_id: ProjectId,
     import_id: Id,
     file: String,
     schema: LabelSchema,
@@ -876,7 +881,7 @@ impl AnnotationImport {
 
     /// Publishes the staged annotations. Annotators not yet known become accounts without a
     /// password (they cannot log in until an admin sets one) and annotators of the project.
-    pub async fn publish(self, actor: Option<Id>) -> Result<ImportOutcome> {
+    pub async fn publish(self, actor: Option<UserId>) -> Result<ImportOutcome> {
         let AnnotationImport {
             store,
             mut stager,
@@ -978,13 +983,13 @@ pub enum ImportKind {
 #[allow(clippy::too_many_arguments)]
 pub async fn import_file<R, P>(
     store: &Store,
-    project_id: Id,
+    project_id: ProjectId,
     kind: ImportKind,
     file: &str,
     input: R,
     format: concord_formats::items::RecordFormat,
     on_conflict: OnConflict,
-    actor: Option<Id>,
+    actor: Option<UserId>,
     mut progress: P,
 ) -> Result<ImportOutcome>
 where
@@ -1110,7 +1115,12 @@ enum Session {
 }
 
 impl Session {
-    async fn begin(store: &Store, kind: ImportKind, project_id: Id, file: &str) -> Result<Self> {
+    async fn begin(
+        store: &Store,
+        kind: ImportKind,
+        project_id: ProjectId,
+        file: &str,
+    ) -> Result<Self> {
         Ok(match kind {
             ImportKind::Items => Session::Items(store.begin_item_import(project_id, file).await?),
             ImportKind::Annotations => {
@@ -1134,7 +1144,11 @@ impl Session {
         }
     }
 
-    async fn publish(self, on_conflict: OnConflict, actor: Option<Id>) -> Result<ImportOutcome> {
+    async fn publish(
+        self,
+        on_conflict: OnConflict,
+        actor: Option<UserId>,
+    ) -> Result<ImportOutcome> {
         match self {
             Session::Items(import) => import.publish(on_conflict, actor).await,
             Session::Annotations(import) => import.publish(actor).await,

@@ -3,6 +3,7 @@
 use crate::audit::AuditEvent;
 use crate::conn::{Columns, Conn, NativeRow, Param, Stmt, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::ids::{ItemId, ProjectId, UserId};
 use crate::model::AuditAction;
 use crate::model::{Annotation, AnnotationSource, AnswerKind, Id, Item, ItemState, NewAnnotation};
 use crate::{Store, audit};
@@ -70,7 +71,7 @@ pub struct ItemFilter {
 pub struct ItemPage {
     pub items: Vec<Item>,
     /// The `after` value for the next page, when there is one.
-    pub next_after: Option<Id>,
+    pub next_after: Option<ItemId>,
 }
 
 /// `%text%` with LIKE's wildcards escaped (use with `ESCAPE '\'`).
@@ -116,7 +117,7 @@ fn annotation_from_row(row: &AnyRow) -> Result<Annotation> {
 /// The item browser's query: one more row than the page, to tell whether another follows.
 /// Each condition and its value are added together, so placeholders and binds cannot drift
 /// apart.
-fn item_page_statement(project_id: Id, filter: &ItemFilter, like: &str, limit: i64) -> Stmt {
+fn item_page_statement(project_id: ProjectId, filter: &ItemFilter, like: &str, limit: i64) -> Stmt {
     let mut sql = format!("SELECT {ITEM_COLUMNS} FROM items i WHERE i.project_id = $1");
     let mut params: Vec<Param> = vec![project_id.into()];
     let mut value = |v: Param| {
@@ -158,7 +159,7 @@ fn item_page_statement(project_id: Id, filter: &ItemFilter, like: &str, limit: i
 
 impl Store {
     /// Also what the queue serves with every lease: a hot read.
-    pub async fn item(&self, project_id: Id, item_id: Id) -> Result<Item> {
+    pub async fn item(&self, project_id: ProjectId, item_id: ItemId) -> Result<Item> {
         self.read_native(move |mut c| {
             Box::pin(async move {
                 let row = c
@@ -178,7 +179,11 @@ impl Store {
         .await
     }
 
-    pub async fn item_by_external_id(&self, project_id: Id, external_id: &str) -> Result<Item> {
+    pub async fn item_by_external_id(
+        &self,
+        project_id: ProjectId,
+        external_id: &str,
+    ) -> Result<Item> {
         let row = sqlx::query(&format!(
             "SELECT {ITEM_COLUMNS} FROM items i WHERE i.project_id = $1 AND i.external_id = $2"
         ))
@@ -192,7 +197,7 @@ impl Store {
 
     /// One page of items in id order. Every filter is an indexed prefix or a residual
     /// predicate on the id-ordered walk, so a page costs the same at item 10 and 1,000,000.
-    pub async fn items_page(&self, project_id: Id, filter: &ItemFilter) -> Result<ItemPage> {
+    pub async fn items_page(&self, project_id: ProjectId, filter: &ItemFilter) -> Result<ItemPage> {
         let limit = filter.limit.clamp(1, 500);
         let statement = item_page_statement(project_id, filter, self.dialect().ilike(), limit);
         let mut conn = self.pool().acquire().await?;
@@ -208,7 +213,7 @@ impl Store {
     }
 
     /// Items per state (all five states, zeros included) and in total.
-    pub async fn item_state_counts(&self, project_id: Id) -> Result<Vec<(ItemState, i64)>> {
+    pub async fn item_state_counts(&self, project_id: ProjectId) -> Result<Vec<(ItemState, i64)>> {
         let rows = sqlx::query(
             "SELECT state, COUNT(*) AS n FROM items WHERE project_id = $1 GROUP BY state",
         )
@@ -234,8 +239,8 @@ impl Store {
     /// annotation already stored; with another answer it is refused (`KeyReused`).
     pub async fn add_annotation(
         &self,
-        project_id: Id,
-        annotator_id: Id,
+        project_id: ProjectId,
+        annotator_id: UserId,
         new: NewAnnotation,
     ) -> Result<Annotation> {
         self.append_label(project_id, annotator_id, new, CorrectionRule::OwnLabel)
@@ -250,8 +255,8 @@ impl Store {
     /// or released since.
     pub async fn correct_last_answer(
         &self,
-        project_id: Id,
-        annotator_id: Id,
+        project_id: ProjectId,
+        annotator_id: UserId,
         new: NewAnnotation,
     ) -> Result<Annotation> {
         if new.supersedes.is_none() {
@@ -272,8 +277,8 @@ impl Store {
     /// their latest in the project, on an item neither adjudicated nor released.
     pub async fn undoable_answer(
         &self,
-        project_id: Id,
-        annotator_id: Id,
+        project_id: ProjectId,
+        annotator_id: UserId,
         annotation_id: Id,
     ) -> Result<Annotation> {
         let mut c = self.pool().acquire().await?;
@@ -287,8 +292,8 @@ impl Store {
 
     async fn append_label(
         &self,
-        project_id: Id,
-        annotator_id: Id,
+        project_id: ProjectId,
+        annotator_id: UserId,
         new: NewAnnotation,
         rule: CorrectionRule,
     ) -> Result<Annotation> {
@@ -379,7 +384,7 @@ impl Store {
     }
 
     /// Every annotation on an item, corrections included, oldest first.
-    pub async fn item_annotations(&self, item_id: Id) -> Result<Vec<Annotation>> {
+    pub async fn item_annotations(&self, item_id: ItemId) -> Result<Vec<Annotation>> {
         let rows = sqlx::query(&format!(
             "SELECT {ANNOTATION_COLUMNS} FROM annotations a JOIN users u ON u.id = a.annotator_id \
              WHERE a.item_id = $1 ORDER BY a.id"
@@ -390,7 +395,7 @@ impl Store {
         rows.iter().map(annotation_from_row).collect()
     }
 
-    pub async fn count_annotations(&self, project_id: Id) -> Result<i64> {
+    pub async fn count_annotations(&self, project_id: ProjectId) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM annotations WHERE project_id = $1")
             .bind(project_id)
             .fetch_one(self.pool())
@@ -402,7 +407,7 @@ impl Store {
     /// (one snapshot). The channel is bounded, so a slow reader slows the query instead of
     /// filling memory. On SQLite the query steps on a blocking thread with a native
     /// connection (through the async driver every row would be a hand-off between threads).
-    pub fn export(&self, project_id: Id) -> mpsc::Receiver<Result<ExportRecord>> {
+    pub fn export(&self, project_id: ProjectId) -> mpsc::Receiver<Result<ExportRecord>> {
         let (tx, rx) = mpsc::channel(256);
         let store = self.clone();
         if store.backend() == crate::db::Backend::Sqlite {
@@ -439,7 +444,7 @@ const EXPORT_SQL: &str = "SELECT i.id, i.external_id, i.item_type, i.title, i.st
 
 fn export_native(
     conn: &mut rusqlite::Connection,
-    project_id: Id,
+    project_id: ProjectId,
     tx: &mpsc::Sender<Result<ExportRecord>>,
 ) -> Result<()> {
     let mut statement = conn.prepare(EXPORT_SQL)?;
@@ -470,7 +475,7 @@ fn export_native(
 
 async fn export_into(
     store: &Store,
-    project_id: Id,
+    project_id: ProjectId,
     tx: &mpsc::Sender<Result<ExportRecord>>,
 ) -> Result<()> {
     let mut rows = sqlx::query(EXPORT_SQL).bind(project_id).fetch(store.pool());
@@ -557,7 +562,7 @@ impl ExportFolder {
 /// The annotation stored under an annotator's idempotency key, if any.
 async fn stored_under_key(
     c: &mut AnyConnection,
-    annotator_id: Id,
+    annotator_id: UserId,
     key: &str,
 ) -> Result<Option<AnyRow>> {
     Ok(sqlx::query(
@@ -569,7 +574,7 @@ async fn stored_under_key(
     .await?)
 }
 
-async fn require_item(c: &mut AnyConnection, project_id: Id, item_id: Id) -> Result<()> {
+async fn require_item(c: &mut AnyConnection, project_id: ProjectId, item_id: ItemId) -> Result<()> {
     let item = sqlx::query("SELECT id FROM items WHERE id = $1 AND project_id = $2")
         .bind(item_id)
         .bind(project_id)
@@ -587,8 +592,8 @@ async fn require_item(c: &mut AnyConnection, project_id: Id, item_id: Id) -> Res
 async fn require_own_label(
     c: &mut AnyConnection,
     old: Id,
-    item_id: Id,
-    annotator_id: Id,
+    item_id: ItemId,
+    annotator_id: UserId,
 ) -> Result<()> {
     let own = sqlx::query(
         "SELECT id FROM annotations WHERE id = $1 AND item_id = $2 AND annotator_id = $3",
@@ -619,10 +624,10 @@ enum CorrectionRule {
 /// is neither adjudicated nor in a release: past that point others have built on the answer.
 async fn require_undoable(
     c: &mut AnyConnection,
-    project_id: Id,
-    annotator_id: Id,
+    project_id: ProjectId,
+    annotator_id: UserId,
     annotation_id: Id,
-    item_id: Id,
+    item_id: ItemId,
 ) -> Result<()> {
     require_latest(c, project_id, annotator_id, annotation_id).await?;
     require_unsettled(c, project_id, item_id).await
@@ -630,8 +635,8 @@ async fn require_undoable(
 
 async fn require_latest(
     c: &mut AnyConnection,
-    project_id: Id,
-    annotator_id: Id,
+    project_id: ProjectId,
+    annotator_id: UserId,
     annotation_id: Id,
 ) -> Result<()> {
     let latest: Option<Id> = sqlx::query(
@@ -652,7 +657,11 @@ async fn require_latest(
 }
 
 /// Past adjudication or a release, others have built on the item's answers.
-async fn require_unsettled(c: &mut AnyConnection, project_id: Id, item_id: Id) -> Result<()> {
+async fn require_unsettled(
+    c: &mut AnyConnection,
+    project_id: ProjectId,
+    item_id: ItemId,
+) -> Result<()> {
     let adjudicated = sqlx::query("SELECT id FROM adjudications WHERE item_id = $1 LIMIT 1")
         .bind(item_id)
         .fetch_optional(&mut *c)
@@ -684,8 +693,8 @@ async fn require_unsettled(c: &mut AnyConnection, project_id: Id, item_id: Id) -
 /// instead.
 async fn refuse_override_of_served_item(
     c: &mut AnyConnection,
-    item_id: Id,
-    annotator_id: Id,
+    item_id: ItemId,
+    annotator_id: UserId,
 ) -> Result<()> {
     let had = sqlx::query(
         "SELECT id FROM assignments WHERE item_id = $1 AND user_id = $2 \
@@ -706,8 +715,8 @@ async fn refuse_override_of_served_item(
 
 /// Who writes a label outside the queue, and how it came in.
 struct DirectLabel {
-    project_id: Id,
-    annotator_id: Id,
+    project_id: ProjectId,
+    annotator_id: UserId,
     schema_version: Id,
     source: AnnotationSource,
 }
@@ -744,7 +753,7 @@ async fn insert_direct_label(
 async fn mark_override_as_had(
     c: &mut AnyConnection,
     label: &DirectLabel,
-    item_id: Id,
+    item_id: ItemId,
     annotation_id: Id,
 ) -> Result<()> {
     sqlx::query(

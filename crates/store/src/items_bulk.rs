@@ -4,6 +4,7 @@
 use crate::Store;
 use crate::audit::{self, AuditEvent};
 use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::ids::{ItemId, ProjectId, UserId};
 use crate::{AssignmentPurpose, AuditAction, Id};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -19,7 +20,7 @@ pub enum BulkAction {
     SetPriority(i64),
     /// A re-review assignment for this annotator (served before the ordinary queue).
     Rereview {
-        annotator_id: Id,
+        annotator_id: UserId,
     },
     /// The item becomes gold with its settled answer: the latest adjudication, else the
     /// consensus of every question.
@@ -46,13 +47,13 @@ pub struct BulkOutcome {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BulkItem {
-    pub id: Id,
+    pub id: ItemId,
     pub external_id: String,
 }
 
 /// An item as the action reads it before changing it.
 struct Selected {
-    id: Id,
+    id: ItemId,
     external_id: String,
     priority: i64,
     is_gold: bool,
@@ -64,12 +65,12 @@ impl Store {
     /// answer are refused, naming the items, and nothing changes.
     pub async fn bulk_items(
         &self,
-        project_id: Id,
-        item_ids: Vec<Id>,
+        project_id: ProjectId,
+        item_ids: Vec<ItemId>,
         action: BulkAction,
-        actor: Id,
+        actor: UserId,
     ) -> Result<BulkOutcome> {
-        let ids: Vec<Id> = item_ids
+        let ids: Vec<ItemId> = item_ids
             .into_iter()
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -109,7 +110,7 @@ impl Store {
                             .await?;
                             let before = serde_json::json!({"priority": item.priority});
                             let after = serde_json::json!({"priority": priority, "bulk": true});
-                            audit::record(c, log(item.id, before, after)).await?;
+                            audit::record(c, log(item.id.get(), before, after)).await?;
                         }
                         // A new priority can put a candidate before a model's queue cursor.
                         bump_queue_epoch(c, project_id).await?;
@@ -149,7 +150,7 @@ impl Store {
                             let after = serde_json::json!({
                                 "is_gold": true, "gold_answer": answer, "from": from, "bulk": true,
                             });
-                            audit::record(c, log(item.id, before, after)).await?;
+                            audit::record(c, log(item.id.get(), before, after)).await?;
                         }
                         bump_queue_epoch(c, project_id).await?;
                     }
@@ -173,8 +174,8 @@ impl Store {
 /// The selected items of the project, in id order; any id that is not one is refused.
 async fn selected_items(
     c: &mut AnyConnection,
-    project_id: Id,
-    ids: &[Id],
+    project_id: ProjectId,
+    ids: &[ItemId],
 ) -> Result<Vec<Selected>> {
     let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
     let sql = format!(
@@ -200,7 +201,7 @@ async fn selected_items(
         let missing: Vec<String> = ids
             .iter()
             .filter(|id| !found.iter().any(|f| f.id == **id))
-            .map(Id::to_string)
+            .map(ItemId::to_string)
             .collect();
         return Err(StoreError::not_found(format!(
             "item {} in this project",
@@ -212,10 +213,10 @@ async fn selected_items(
 
 async fn insert_rereview(
     c: &mut AnyConnection,
-    project_id: Id,
-    item_id: Id,
-    annotator_id: Id,
-    actor: Id,
+    project_id: ProjectId,
+    item_id: ItemId,
+    annotator_id: UserId,
+    actor: UserId,
 ) -> Result<Id> {
     let row = sqlx::query(
         "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
@@ -232,7 +233,7 @@ async fn insert_rereview(
     Ok(row.try_get("id")?)
 }
 
-async fn bump_queue_epoch(c: &mut AnyConnection, project_id: Id) -> Result<()> {
+async fn bump_queue_epoch(c: &mut AnyConnection, project_id: ProjectId) -> Result<()> {
     sqlx::query("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1")
         .bind(project_id)
         .execute(&mut *c)
@@ -281,7 +282,7 @@ async fn settled_answers(
 
 /// The consensus label of every question of the item, or `None` when a question is undecided
 /// or no run has seen it.
-async fn consensus_answer(c: &mut AnyConnection, item_id: Id) -> Result<Option<Value>> {
+async fn consensus_answer(c: &mut AnyConnection, item_id: ItemId) -> Result<Option<Value>> {
     let rows = sqlx::query("SELECT question, label FROM item_consensus WHERE item_id = $1")
         .bind(item_id)
         .fetch_all(&mut *c)

@@ -4,6 +4,7 @@
 use crate::Store;
 use crate::conn::Columns;
 use crate::error::{Result, StoreError, json_text};
+use crate::ids::{ProjectId, UserId};
 use crate::model::{Id, Job, JobKind};
 use serde_json::Value;
 use sqlx::Row;
@@ -34,8 +35,8 @@ impl Store {
     pub async fn create_job(
         &self,
         kind: JobKind,
-        project_id: Option<Id>,
-        actor: Option<Id>,
+        project_id: Option<ProjectId>,
+        actor: Option<UserId>,
         message: &str,
     ) -> Result<Job> {
         let message = message.to_owned();
@@ -124,7 +125,7 @@ impl Store {
         job_from_row(&row)
     }
 
-    pub async fn project_jobs(&self, project_id: Id, limit: i64) -> Result<Vec<Job>> {
+    pub async fn project_jobs(&self, project_id: ProjectId, limit: i64) -> Result<Vec<Job>> {
         let rows =
             sqlx::query("SELECT * FROM jobs WHERE project_id = $1 ORDER BY id DESC LIMIT $2")
                 .bind(project_id)

@@ -21,6 +21,7 @@ mod db;
 mod error;
 mod foreign_import;
 mod guidelines;
+mod ids;
 mod imports;
 mod items;
 mod items_bulk;

@@ -184,9 +184,12 @@ mod tests {
     async fn sqlite_check_constraints_hold_without_a_temporary_btree_per_row() {
         let dir = tempfile::tempdir().expect("a scratch folder");
         let path = dir.path().join("checks.db");
-        let store = Store::open(StoreOptions::new(path.to_string_lossy().to_string()))
-            .await
-            .expect("a store");
+        let store = Store::open(StoreOptions::new(
+            path.to_string_lossy().to_string(),
+            crate::queue_rules::wilson_95,
+        ))
+        .await
+        .expect("a store");
         drop(store);
         let db = rusqlite::Connection::open(&path).expect("the database file");
         for table in ["items", "assignments", "memberships", "jobs"] {

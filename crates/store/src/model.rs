@@ -10,6 +10,8 @@ pub use crate::vocabulary::{
 
 pub type Id = i64;
 
+pub use crate::ids::{ItemId, ModelAnnotatorId, ProjectId, UserId};
+
 /// A project role. Roles are per project; the global admin flag sits on the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -122,7 +124,7 @@ impl Role {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct User {
-    pub id: Id,
+    pub id: UserId,
     pub username: String,
     pub display_name: String,
     pub is_admin: bool,
@@ -149,7 +151,7 @@ pub struct ApiTokenInfo {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Project {
-    pub id: Id,
+    pub id: ProjectId,
     pub slug: String,
     pub name: String,
     pub description: String,
@@ -161,7 +163,7 @@ pub struct Project {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Member {
-    pub user_id: Id,
+    pub user_id: UserId,
     pub username: String,
     pub display_name: String,
     pub kind: AccountKind,
@@ -209,7 +211,7 @@ pub struct GuidelineExample {
 #[derive(Debug, Clone, Serialize)]
 pub struct GuidelineVersion {
     pub id: Id,
-    pub project_id: Id,
+    pub project_id: ProjectId,
     pub version: i64,
     pub body: String,
     pub examples: Vec<GuidelineExample>,
@@ -223,7 +225,7 @@ pub struct GuidelineVersion {
 #[derive(Debug, Clone, Serialize)]
 pub struct SchemaVersion {
     pub id: Id,
-    pub project_id: Id,
+    pub project_id: ProjectId,
     pub version: i64,
     pub definition: crate::LabelSchema,
     pub change_note: String,
@@ -237,8 +239,8 @@ pub use concord_formats::items::{ItemType, item_types};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Item {
-    pub id: Id,
-    pub project_id: Id,
+    pub id: ItemId,
+    pub project_id: ProjectId,
     pub external_id: String,
     pub item_type: String,
     pub title: String,
@@ -259,7 +261,7 @@ pub struct Item {
 pub struct NewAnnotation {
     /// The API takes it from the path, so a request body need not carry it.
     #[serde(default)]
-    pub item_id: Id,
+    pub item_id: ItemId,
     pub answer: Value,
     #[serde(default)]
     pub rationale: String,
@@ -275,9 +277,9 @@ pub struct NewAnnotation {
 #[derive(Debug, Clone, Serialize)]
 pub struct Annotation {
     pub id: Id,
-    pub project_id: Id,
-    pub item_id: Id,
-    pub annotator_id: Id,
+    pub project_id: ProjectId,
+    pub item_id: ItemId,
+    pub annotator_id: UserId,
     pub annotator: String,
     pub answer: Value,
     pub rationale: String,
@@ -298,7 +300,7 @@ pub struct Annotation {
 pub struct Job {
     pub id: Id,
     pub kind: JobKind,
-    pub project_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
     pub status: JobStatus,
     pub progress_done: i64,
     pub progress_total: Option<i64>,
@@ -386,7 +388,7 @@ pub struct AuditEntry {
     pub id: Id,
     pub at: i64,
     pub actor: Option<String>,
-    pub project_id: Option<Id>,
+    pub project_id: Option<ProjectId>,
     pub action: AuditAction,
     pub entity: String,
     pub entity_id: Option<Id>,

@@ -8,6 +8,8 @@
 
 use crate::Store;
 use crate::error::{Result, StoreError};
+use crate::ids::ItemId;
+use crate::ids::ProjectId;
 use crate::model::{Id, Project};
 use crate::schema::{LabelSchema, Question, QuestionKind};
 use serde::Serialize;
@@ -21,7 +23,7 @@ pub type PredictionRow = concord_formats::predictions::PredictionRecord;
 /// A stored prediction.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Prediction {
-    pub item_id: Id,
+    pub item_id: ItemId,
     pub label: String,
     pub score: f64,
 }
@@ -29,7 +31,7 @@ pub struct Prediction {
 /// A sampled item to record: its stratum and inclusion probability.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampledItem {
-    pub item_id: Id,
+    pub item_id: ItemId,
     pub stratum: String,
     pub inclusion: f64,
 }
@@ -62,7 +64,7 @@ pub struct PredictionSample {
 /// A sampled item with the model's prediction and the humans' labels on the class question.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SampleUnitRow {
-    pub item_id: Id,
+    pub item_id: ItemId,
     pub external_id: String,
     pub stratum: String,
     pub inclusion: f64,
@@ -88,8 +90,8 @@ struct RowCheck<'a> {
     model: &'a str,
     question: &'a str,
     options: HashSet<&'a str>,
-    items: HashMap<String, Id>,
-    existing: HashMap<Id, Prediction>,
+    items: HashMap<String, ItemId>,
+    existing: HashMap<ItemId, Prediction>,
 }
 
 impl RowCheck<'_> {
@@ -111,7 +113,7 @@ impl RowCheck<'_> {
             let message = format!("no item {:?} in this project", row.item);
             return Err(line_error(row.line, "item", message));
         };
-        if !seen.insert(item_id) {
+        if !seen.insert(item_id.get()) {
             let message = format!("item {:?} appears twice in the file", row.item);
             return Err(line_error(row.line, "item", message));
         }
@@ -135,7 +137,7 @@ impl RowCheck<'_> {
         if !(0.0..=1.0).contains(&row.score) {
             return Err(line_error(row.line, "score", "must be between 0 and 1"));
         }
-        Ok(Some((item_id, row.label.clone(), row.score)))
+        Ok(Some((item_id.get(), row.label.clone(), row.score)))
     }
 }
 
@@ -201,7 +203,7 @@ impl Store {
         Ok(count)
     }
 
-    async fn external_ids(&self, project_id: Id) -> Result<HashMap<String, Id>> {
+    async fn external_ids(&self, project_id: ProjectId) -> Result<HashMap<String, ItemId>> {
         let rows = sqlx::query("SELECT id, external_id FROM items WHERE project_id = $1")
             .bind(project_id)
             .fetch_all(self.pool())
@@ -212,7 +214,7 @@ impl Store {
     }
 
     /// A model's predictions, by item id.
-    pub async fn predictions(&self, project_id: Id, model: &str) -> Result<Vec<Prediction>> {
+    pub async fn predictions(&self, project_id: ProjectId, model: &str) -> Result<Vec<Prediction>> {
         let rows = sqlx::query(
             "SELECT item_id, label, score FROM model_predictions \
              WHERE project_id = $1 AND model = $2 ORDER BY item_id",
@@ -287,7 +289,7 @@ impl Store {
         self.prediction_sample(project_id, id).await
     }
 
-    async fn prediction_sample(&self, project_id: Id, id: Id) -> Result<PredictionSample> {
+    async fn prediction_sample(&self, project_id: ProjectId, id: Id) -> Result<PredictionSample> {
         let r = sqlx::query(
             "SELECT s.id, s.model, s.question, s.size, s.bands, s.seed, s.created_at, \
                (SELECT COUNT(*) FROM prediction_sample_items x WHERE x.sample_id = s.id) AS items, \
@@ -318,7 +320,7 @@ impl Store {
     /// The model's latest sample, if it has one.
     pub async fn latest_prediction_sample(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         model: &str,
     ) -> Result<Option<PredictionSample>> {
         let row = sqlx::query(
@@ -338,7 +340,7 @@ impl Store {
     }
 
     /// The models with imported predictions in a project, by name.
-    pub async fn prediction_models(&self, project_id: Id) -> Result<Vec<String>> {
+    pub async fn prediction_models(&self, project_id: ProjectId) -> Result<Vec<String>> {
         let rows = sqlx::query(
             "SELECT DISTINCT model FROM model_predictions WHERE project_id = $1 ORDER BY model",
         )
@@ -352,7 +354,7 @@ impl Store {
     /// on the sample's class question.
     pub async fn prediction_sample_units(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         sample: &PredictionSample,
     ) -> Result<Vec<SampleUnitRow>> {
         let rows = sqlx::query(
@@ -372,7 +374,7 @@ impl Store {
             .map(|r| {
                 let item_id: Id = r.try_get("item_id")?;
                 Ok(SampleUnitRow {
-                    item_id,
+                    item_id: ItemId(item_id),
                     external_id: r.try_get("external_id")?,
                     stratum: r.try_get("stratum")?,
                     inclusion: r.try_get("inclusion")?,
@@ -426,7 +428,7 @@ pub struct AssistSavings {
 }
 
 impl Store {
-    pub async fn model_assist_savings(&self, project_id: Id) -> Result<AssistSavings> {
+    pub async fn model_assist_savings(&self, project_id: ProjectId) -> Result<AssistSavings> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS items, CAST(COALESCE(SUM(assist_saved), 0) AS BIGINT) AS saved \
              FROM items \

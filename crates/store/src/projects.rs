@@ -4,6 +4,7 @@ use crate::accounts::{USER_COLUMNS, user_from_row};
 use crate::audit::AuditEvent;
 use crate::conn::{Columns, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::ids::{ProjectId, UserId};
 use crate::model::AuditAction;
 use crate::model::{Id, Member, Project, Role, User};
 use crate::paging::{PageRequest, Paged, name_search};
@@ -46,9 +47,9 @@ fn valid_slug(slug: &str) -> bool {
 async fn publish_first_schema(
     c: &mut sqlx::AnyConnection,
     now: &str,
-    project_id: Id,
+    project_id: ProjectId,
     schema: &LabelSchema,
-    actor: Option<Id>,
+    actor: Option<UserId>,
 ) -> Result<()> {
     let row = sqlx::query(&format!(
         "INSERT INTO schema_versions \
@@ -79,7 +80,7 @@ pub struct NewProject {
 }
 
 impl Store {
-    pub async fn create_project(&self, new: NewProject, actor: Option<Id>) -> Result<Project> {
+    pub async fn create_project(&self, new: NewProject, actor: Option<UserId>) -> Result<Project> {
         if !valid_slug(&new.slug) {
             return Err(StoreError::invalid(format!(
                 "project slug {:?} must be 2–64 lower-case letters, digits or hyphens",
@@ -106,13 +107,13 @@ impl Store {
                     .fetch_one(&mut *c)
                     .await?;
                     let project_id: Id = row.try_get("id")?;
-                    publish_first_schema(c, now, project_id, &new.schema, actor).await?;
-                    let project = fetch_project(c, project_id).await?;
+                    publish_first_schema(c, now, ProjectId(project_id), &new.schema, actor).await?;
+                    let project = fetch_project(c, ProjectId(project_id)).await?;
                     audit::record(
                         c,
                         AuditEvent {
                             actor,
-                            project: Some(project_id),
+                            project: Some(ProjectId(project_id)),
                             action: AuditAction::Create,
                             entity: "project",
                             entity_id: Some(project_id),
@@ -224,7 +225,7 @@ impl Store {
     }
 
     /// The user's role in a project; a global admin counts as `Admin` everywhere.
-    pub async fn role_in(&self, user: &User, project_id: Id) -> Result<Option<Role>> {
+    pub async fn role_in(&self, user: &User, project_id: ProjectId) -> Result<Option<Role>> {
         if user.is_admin {
             return Ok(Some(Role::Admin));
         }
@@ -242,11 +243,11 @@ impl Store {
 
     pub async fn update_project(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         name: &str,
         description: &str,
         settings: Value,
-        actor: Option<Id>,
+        actor: Option<UserId>,
     ) -> Result<Project> {
         if name.trim().is_empty() {
             return Err(StoreError::invalid("a project needs a name"));
@@ -274,7 +275,7 @@ impl Store {
                         project: Some(project_id),
                         action: AuditAction::Update,
                         entity: "project",
-                        entity_id: Some(project_id),
+                        entity_id: Some(project_id.get()),
                         before: audit::snapshot(&before),
                         after: audit::snapshot(&after),
                     },
@@ -286,7 +287,7 @@ impl Store {
         .await
     }
 
-    pub async fn members(&self, project_id: Id) -> Result<Vec<Member>> {
+    pub async fn members(&self, project_id: ProjectId) -> Result<Vec<Member>> {
         let rows = sqlx::query(&format!(
             "SELECT {USER_COLUMNS}, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
              WHERE m.project_id = $1 ORDER BY u.username"
@@ -301,7 +302,7 @@ impl Store {
     /// name (the settings page's list).
     pub async fn members_page(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         request: &PageRequest,
     ) -> Result<Paged<Member>> {
         let search = request.pattern();
@@ -340,10 +341,10 @@ impl Store {
     /// Adds a member or changes their role.
     pub async fn set_member(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         username: &str,
         role: Role,
-        actor: Option<Id>,
+        actor: Option<UserId>,
     ) -> Result<()> {
         let user = self.user_by_name(username).await?;
         self.write(move |c| {
@@ -375,7 +376,7 @@ impl Store {
                         project: Some(project_id),
                         action: AuditAction::SetRole,
                         entity: "membership",
-                        entity_id: Some(user.id),
+                        entity_id: Some(user.id.get()),
                         before: before.as_ref().and_then(audit::snapshot),
                         after: audit::snapshot(&after),
                     },
@@ -388,9 +389,9 @@ impl Store {
 
     pub async fn remove_member(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         username: &str,
-        actor: Option<Id>,
+        actor: Option<UserId>,
     ) -> Result<()> {
         let user = self.user_by_name(username).await?;
         self.write(move |c| {
@@ -415,7 +416,7 @@ impl Store {
                         project: Some(project_id),
                         action: AuditAction::Remove,
                         entity: "membership",
-                        entity_id: Some(user.id),
+                        entity_id: Some(user.id.get()),
                         before: audit::snapshot(&before),
                         after: None,
                     },
@@ -427,7 +428,7 @@ impl Store {
     }
 }
 
-pub(crate) async fn fetch_project(c: &mut sqlx::AnyConnection, id: Id) -> Result<Project> {
+pub(crate) async fn fetch_project(c: &mut sqlx::AnyConnection, id: ProjectId) -> Result<Project> {
     let row = sqlx::query(&format!(
         "SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.id = $1"
     ))

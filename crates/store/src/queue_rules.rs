@@ -4,6 +4,7 @@
 //! replay in the CLI's platform bench) exactly as the server applies them.
 
 use crate::answer::value_key;
+use crate::ids::{ItemId, UserId};
 use crate::schema::{LabelSchema, QuestionKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -149,14 +150,14 @@ impl Default for RetestPlan {
 impl RetestPlan {
     /// Whether this annotator's label of this item gets a retest: a fixed function of the
     /// pair, so a retried submission decides the same, and about `rate` of the labels.
-    pub fn drawn(&self, user_id: i64, item_id: i64) -> bool {
+    pub fn drawn(&self, user_id: UserId, item_id: ItemId) -> bool {
         if self.rate <= 0.0 {
             return false;
         }
-        let mixed = (item_id as u64)
+        let mixed = (item_id.get() as u64)
             .wrapping_mul(0x9E37_79B9_7F4A_7C15)
             .rotate_left(29)
-            ^ (user_id as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+            ^ (user_id.get() as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
         let unit = (mixed.wrapping_mul(0xFF51_AFD7_ED55_8CCD) >> 11) as f64 / (1u64 << 53) as f64;
         unit < self.rate
     }
@@ -304,7 +305,7 @@ impl QueueSettings {
 
     /// Annotators an item needs when it is first served. Whether an item is inside the
     /// coverage share is a fixed function of its id, so every server agrees.
-    pub fn initial_needed(&self, item_id: i64) -> i64 {
+    pub fn initial_needed(&self, item_id: ItemId) -> i64 {
         let full = if self.dynamic {
             self.min_overlap
         } else {
@@ -319,39 +320,39 @@ impl QueueSettings {
 }
 
 /// Whether an item is inside the coverage share (a fixed function of its id).
-pub fn in_coverage(item_id: i64, percent: i64) -> bool {
+pub fn in_coverage(item_id: ItemId, percent: i64) -> bool {
     // A multiplicative hash spreads consecutive ids evenly over the 100 buckets.
-    let bucket = (item_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    let bucket = (item_id.get() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
     ((bucket % 100) as i64) < percent
 }
 
-/// The normal quantile of a two-sided 95 % interval.
-const Z_95: f64 = 1.959_963_984_540_054;
-
-/// Upper bound of the 95 % Wilson interval on `correct` out of `answered` gold answers.
-/// The same bound as the engine's `sampling::wilson`, held equal by a test in concord-qa:
-/// the store does not depend on the engine, and the pause rule runs inside a submission's
+/// An upper confidence bound on an annotator's gold accuracy, from `correct` of `answered`
+/// gold answers: the statistic the pause rule compares with `pause_below`. The caller gives
+/// it to the store ([`crate::StoreOptions`]; concord-qa's is the engine's 95 % Wilson bound),
+/// because the store computes no statistics; the rule itself runs inside a submission's
 /// transaction.
-pub fn gold_accuracy_upper_bound(correct: i64, answered: i64) -> f64 {
-    if answered <= 0 {
-        return 1.0;
-    }
-    let n = answered as f64;
-    let p = correct.clamp(0, answered) as f64 / n;
-    let z2 = Z_95 * Z_95;
-    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
-    let half = Z_95 / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
-    (centre + half).min(1.0)
+pub type GoldAccuracyBound = fn(correct: u64, answered: u64) -> f64;
+
+/// The bound concord-qa gives the store (the engine's 95 % Wilson upper bound), for the
+/// store's own tests.
+#[cfg(test)]
+pub(crate) fn wilson_95(correct: u64, answered: u64) -> f64 {
+    concord_stats::sampling::wilson(correct, answered, 0.95).high
 }
 
 /// The pause rule: at least `pause_min_gold` gold answers since the last resume, and even
 /// the interval's upper bound is below `pause_below`. Two wrong answers out of two are not
 /// enough evidence (upper bound 0.66); three are, against the default 0.6 (0.56).
-pub fn should_pause(settings: &QueueSettings, window_correct: i64, window_answered: i64) -> bool {
+pub fn should_pause(
+    settings: &QueueSettings,
+    bound: GoldAccuracyBound,
+    window_correct: i64,
+    window_answered: i64,
+) -> bool {
     let min = settings.pause_min_gold;
     min > 0
         && window_answered >= min
-        && gold_accuracy_upper_bound(window_correct, window_answered) < settings.pause_below
+        && bound(window_correct.max(0) as u64, window_answered.max(0) as u64) < settings.pause_below
 }
 
 /// What to do with an item once it has as many labels as it currently needs.
@@ -603,20 +604,20 @@ mod tests {
             ..QueueSettings::default()
         };
         // 0/2: the point estimate is 0, but the upper bound 3.84/5.84 = 0.66 is not below 0.6.
-        assert!((gold_accuracy_upper_bound(0, 2) - 0.6576).abs() < 1e-3);
-        assert!(!should_pause(&settings, 0, 2));
+        assert!((wilson_95(0, 2) - 0.6576).abs() < 1e-3);
+        assert!(!should_pause(&settings, wilson_95, 0, 2));
         // 0/3: 3.84/6.84 = 0.56, clearly below.
-        assert!(should_pause(&settings, 0, 3));
+        assert!(should_pause(&settings, wilson_95, 0, 3));
         // 5/10 (upper 0.76) is not clearly below 60 %; 1/10 (upper 0.40) is.
-        assert!(!should_pause(&settings, 5, 10));
-        assert!(should_pause(&settings, 1, 10));
+        assert!(!should_pause(&settings, wilson_95, 5, 10));
+        assert!(should_pause(&settings, wilson_95, 1, 10));
         // Fewer answers than the minimum, or auto-pause off: never.
         let off = QueueSettings {
             pause_min_gold: 0,
             ..settings.clone()
         };
-        assert!(!should_pause(&off, 0, 50));
-        assert!(!should_pause(&settings, 0, 1));
+        assert!(!should_pause(&off, wilson_95, 0, 50));
+        assert!(!should_pause(&settings, wilson_95, 0, 1));
     }
 
     #[test]
@@ -627,11 +628,11 @@ mod tests {
             ..QueueSettings::default()
         };
         let full = (1..=10_000)
-            .filter(|id| settings.initial_needed(*id) == 3)
+            .filter(|id| settings.initial_needed(ItemId(*id)) == 3)
             .count();
         assert!((2_800..=3_200).contains(&full), "{full}");
         let all = QueueSettings::default();
-        assert!((1..=1000).all(|id| all.initial_needed(id) == 3));
+        assert!((1..=1000).all(|id| all.initial_needed(ItemId(id)) == 3));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 use crate::audit::AuditEvent;
 use crate::conn::Columns;
 use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::ids::ItemId;
+use crate::ids::{ProjectId, UserId};
 use crate::model::AuditAction;
 use crate::model::{AccountKind, Id};
 use crate::qa::{PAGE_ROWS, for_each_question_page};
@@ -21,7 +23,7 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone, Serialize)]
 pub struct Release {
     pub id: Id,
-    pub project_id: Id,
+    pub project_id: ProjectId,
     pub name: String,
     pub description: String,
     pub run_id: Option<Id>,
@@ -108,7 +110,7 @@ fn valid_name(name: &str) -> bool {
 const ROWS_PER_INSERT: usize = 400;
 
 /// The latest consensus run: a release freezes its results.
-async fn latest_run(c: &mut AnyConnection, project_id: Id) -> Result<(Id, String)> {
+async fn latest_run(c: &mut AnyConnection, project_id: ProjectId) -> Result<(Id, String)> {
     let run = sqlx::query(
         "SELECT id, method FROM consensus_runs WHERE project_id = $1 ORDER BY id DESC LIMIT 1",
     )
@@ -120,7 +122,7 @@ async fn latest_run(c: &mut AnyConnection, project_id: Id) -> Result<(Id, String
 }
 
 /// The newest annotation the release has seen (labels after it are not in it).
-async fn annotation_watermark(c: &mut AnyConnection, project_id: Id) -> Result<Id> {
+async fn annotation_watermark(c: &mut AnyConnection, project_id: ProjectId) -> Result<Id> {
     let newest: Option<Id> =
         sqlx::query("SELECT MAX(id) AS id FROM annotations WHERE project_id = $1")
             .bind(project_id)
@@ -135,7 +137,7 @@ async fn annotation_watermark(c: &mut AnyConnection, project_id: Id) -> Result<I
 async fn consensus_snapshots(
     c: &mut AnyConnection,
     dialect: Dialect,
-    project_id: Id,
+    project_id: ProjectId,
 ) -> Result<BTreeMap<Id, Snapshot>> {
     let mut items: BTreeMap<Id, Snapshot> = BTreeMap::new();
     let sql = format!(
@@ -150,7 +152,7 @@ async fn consensus_snapshots(
         )
     );
     type ConsensusRow = (
-        Id,
+        ItemId,
         String,
         Option<String>,
         String,
@@ -163,7 +165,7 @@ async fn consensus_snapshots(
     for_each_question_page(c, &sql, project_id, page_key, |page| {
         for (item_id, question, label, posterior, agreement, n_labels, external_id, is_gold) in page
         {
-            let entry = items.entry(item_id).or_default();
+            let entry = items.entry(item_id.get()).or_default();
             entry.external_id = external_id;
             entry.is_gold = is_gold != 0;
             let label = label
@@ -188,7 +190,7 @@ async fn consensus_snapshots(
 /// they answer.
 async fn apply_decisions(
     c: &mut AnyConnection,
-    project_id: Id,
+    project_id: ProjectId,
     items: &mut BTreeMap<Id, Snapshot>,
 ) -> Result<()> {
     let decisions = sqlx::query(
@@ -218,7 +220,7 @@ async fn apply_decisions(
 /// The guideline versions each item's labels were given under.
 async fn guideline_versions_per_item(
     c: &mut AnyConnection,
-    project_id: Id,
+    project_id: ProjectId,
 ) -> Result<HashMap<Id, BTreeSet<i64>>> {
     let mut versions: HashMap<Id, BTreeSet<i64>> = HashMap::new();
     let rows = sqlx::query(
@@ -240,7 +242,7 @@ async fn guideline_versions_per_item(
 
 /// The release's own row.
 struct ReleaseHeader<'a> {
-    project_id: Id,
+    project_id: ProjectId,
     name: &'a str,
     description: &'a str,
     run_id: Id,
@@ -248,7 +250,7 @@ struct ReleaseHeader<'a> {
     items: i64,
     watermark: Id,
     summary: &'a Value,
-    actor: Option<Id>,
+    actor: Option<UserId>,
 }
 
 async fn insert_release(
@@ -324,11 +326,11 @@ impl Store {
     /// escalation and overturn rates).
     pub async fn create_release(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         name: &str,
         description: &str,
         summary: Value,
-        actor: Option<Id>,
+        actor: Option<UserId>,
     ) -> Result<Release> {
         // long: one transaction's steps in order, each a named function; the rest is the
         // release's header and audit record.
@@ -400,7 +402,7 @@ impl Store {
         release_from_row(&row)
     }
 
-    pub async fn release(&self, project_id: Id, name: &str) -> Result<Release> {
+    pub async fn release(&self, project_id: ProjectId, name: &str) -> Result<Release> {
         let row = sqlx::query(&format!(
             "{RELEASE_SELECT} WHERE r.project_id = $1 AND r.name = $2"
         ))
@@ -413,7 +415,7 @@ impl Store {
     }
 
     /// The project's releases, newest first.
-    pub async fn releases(&self, project_id: Id) -> Result<Vec<Release>> {
+    pub async fn releases(&self, project_id: ProjectId) -> Result<Vec<Release>> {
         let rows = sqlx::query(&format!(
             "{RELEASE_SELECT} WHERE r.project_id = $1 ORDER BY r.id DESC"
         ))
@@ -451,7 +453,7 @@ impl Store {
                                  AND later.id > a.id AND later.id <= $4) \
              ORDER BY r.item_id, a.id",
             vec![
-                release.project_id,
+                release.project_id.get(),
                 release.annotation_watermark,
                 release.id,
                 release.annotation_watermark,
@@ -463,7 +465,7 @@ impl Store {
     /// The questions of every published schema version as typed columns: the current
     /// version's questions and classes in its order, then those only older versions had
     /// (newest first), so a release made under an older schema loses nothing.
-    pub async fn answer_columns(&self, project_id: Id) -> Result<Vec<AnswerColumn>> {
+    pub async fn answer_columns(&self, project_id: ProjectId) -> Result<Vec<AnswerColumn>> {
         let mut versions = self.schema_versions(project_id).await?;
         versions.retain(|v| v.published_at.is_some());
         let current = self.current_schema(project_id).await?;

@@ -185,7 +185,10 @@ async fn model_run(
     concurrency: usize,
 ) -> Result<RunFigures> {
     let dir = tempfile::tempdir()?;
-    let mut options = StoreOptions::new(dir.path().join("model-bench.db").to_string_lossy());
+    let mut options = StoreOptions::new(
+        dir.path().join("model-bench.db").to_string_lossy(),
+        concord_qa::gold_accuracy_upper_bound,
+    );
     options.password_cost = PasswordCost::Fast;
     let store = Store::open(options).await?;
     let project = store

@@ -674,12 +674,12 @@ fn main() -> Result<()> {
     ];
     let db = dir.path().join("queue-bench.db");
     let db = db.to_string_lossy().to_string();
-    let mut sqlite = StoreOptions::new(&db);
+    let mut sqlite = StoreOptions::new(&db, concord_qa::gold_accuracy_upper_bound);
     sqlite.password_cost = PasswordCost::Fast;
     lines.extend(runtime.block_on(bench_backend("SQLite", &bin, sqlite, &db, &args, &levels))?);
     if let Some(url) = &args.postgres {
         let schema = format!("queue_bench_{}", std::process::id());
-        let mut pg = StoreOptions::new(url);
+        let mut pg = StoreOptions::new(url, concord_qa::gold_accuracy_upper_bound);
         pg.pg_schema = Some(schema.clone());
         pg.password_cost = PasswordCost::Fast;
         let outcome = runtime.block_on(bench_backend("PostgreSQL", &bin, pg, url, &args, &levels));
@@ -690,7 +690,7 @@ fn main() -> Result<()> {
             if args.keep {
                 return;
             }
-            let mut cleanup = StoreOptions::new(url);
+            let mut cleanup = StoreOptions::new(url, concord_qa::gold_accuracy_upper_bound);
             cleanup.pg_schema = Some(schema.clone());
             if let Ok(store) = Store::open(cleanup).await {
                 let _ = store.drop_schema(&schema).await;

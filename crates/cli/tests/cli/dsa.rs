@@ -26,7 +26,12 @@ fn database(dir: &tempfile::TempDir, unclear: bool) -> String {
     let url = dir.path().join("dsa.db").display().to_string();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let store = Store::open(StoreOptions::new(&url)).await.unwrap();
+        let store = Store::open(StoreOptions::new(
+            &url,
+            concord_qa::gold_accuracy_upper_bound,
+        ))
+        .await
+        .unwrap();
         let project = store
             .create_project(
                 NewProject {

@@ -72,7 +72,7 @@ fn sixty_four_annotators_on_two_server_processes_on_postgresql_never_exceed_the_
 /// processes, ask for work at once behind a barrier.
 fn race(url: &str, schema: Option<&str>) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let mut options = StoreOptions::new(url);
+    let mut options = StoreOptions::new(url, concord_qa::gold_accuracy_upper_bound);
     options.pg_schema = schema.map(str::to_owned);
     options.password_cost = PasswordCost::Fast;
     let store = runtime.block_on(Store::open(options)).unwrap();

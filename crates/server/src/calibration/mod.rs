@@ -6,7 +6,8 @@ pub(crate) mod api;
 pub(crate) mod pages;
 
 use crate::AppState;
-use concord_store::{CalibrationRound, Id};
+use concord_store::CalibrationRound;
+use concord_store::UserId;
 
 /// After a guideline revision is published: the project's latest round is repeated when its
 /// settings ask for it. The revision stands whatever happens here, so a failure is logged,
@@ -14,7 +15,7 @@ use concord_store::{CalibrationRound, Id};
 pub(crate) async fn after_guideline_published(
     state: &AppState,
     slug: &str,
-    actor: Id,
+    actor: UserId,
 ) -> Option<CalibrationRound> {
     match concord_qa::calibration::repeat_after_revision(&state.store, slug, Some(actor)).await {
         Ok(repeat) => repeat,

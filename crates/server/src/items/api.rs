@@ -13,6 +13,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use concord_formats::items::{ExportWriter, RecordFormat};
+use concord_store::ItemId;
 use concord_store::{ImportKind, NewAnnotation, OnConflict, Permission};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -44,19 +45,19 @@ async fn list_items(
 
 #[derive(Deserialize)]
 struct BulkPriority {
-    item_ids: Vec<i64>,
+    item_ids: Vec<ItemId>,
     priority: i64,
 }
 
 #[derive(Deserialize)]
 struct BulkRereview {
-    item_ids: Vec<i64>,
+    item_ids: Vec<ItemId>,
     username: String,
 }
 
 #[derive(Deserialize)]
 struct BulkGold {
-    item_ids: Vec<i64>,
+    item_ids: Vec<ItemId>,
 }
 
 async fn bulk_priority(
@@ -104,7 +105,7 @@ async fn get_item(
     Path((_, id)): Path<(String, i64)>,
 ) -> AppResult<Json<Value>> {
     Ok(Json(
-        json!({"item": state.store.item(project.id, id).await?}),
+        json!({"item": state.store.item(project.id, ItemId(id)).await?}),
     ))
 }
 
@@ -113,7 +114,7 @@ async fn item_annotations(
     ProjectAccess { project, .. }: ProjectAccess<need::ReadAnnotations>,
     Path((_, id)): Path<(String, i64)>,
 ) -> AppResult<Json<Value>> {
-    let item = state.store.item(project.id, id).await?;
+    let item = state.store.item(project.id, ItemId(id)).await?;
     Ok(Json(
         json!({"annotations": state.store.item_annotations(item.id).await?}),
     ))
@@ -142,7 +143,7 @@ async fn add_annotation(
             ),
             _ => e,
         })?;
-    body.item_id = id;
+    body.item_id = ItemId(id);
     if body.guideline_version_id.is_none() {
         body.guideline_version_id = project.current_guideline_version_id;
     }

@@ -4,7 +4,8 @@
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use concord_formats::foreign::{Mapping, Source, read_export, read_mapping};
-use concord_store::{ForeignReport, Id, Project};
+use concord_store::UserId;
+use concord_store::{ForeignReport, Project};
 use serde::Deserialize;
 
 /// The query of a foreign import: the file itself is the request body.
@@ -31,7 +32,7 @@ impl ForeignQuery {
 pub async fn import(
     state: &AppState,
     project: &Project,
-    actor: Id,
+    actor: UserId,
     query: &ForeignQuery,
     body: &[u8],
 ) -> AppResult<ForeignReport> {

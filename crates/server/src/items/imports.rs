@@ -7,14 +7,15 @@ use concord_formats::items::RecordFormat;
 use concord_store::{
     FileProgress, Id, ImportKind, Job, JobKind, OnConflict, Store, StoreError, import_file,
 };
+use concord_store::{ProjectId, UserId};
 use futures_util::StreamExt;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 pub struct ImportRequest {
-    pub project_id: Id,
-    pub actor: Id,
+    pub project_id: ProjectId,
+    pub actor: UserId,
     pub kind: ImportKind,
     pub format: RecordFormat,
     pub on_conflict: OnConflict,

@@ -10,6 +10,7 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::{get, post};
+use concord_store::ItemId;
 use concord_store::{BulkAction, ItemState, Permission, StoreError, item_types};
 use minijinja::context;
 
@@ -94,7 +95,7 @@ async fn item_page(
     }: ProjectPage<need::BrowseItems>,
     Path((_, id)): Path<(String, i64)>,
 ) -> AppResult<Html<String>> {
-    let item = state.store.item(project.id, id).await?;
+    let item = state.store.item(project.id, ItemId(id)).await?;
     let (annotations, consensus, adjudications, escalations) =
         if role.allows(Permission::ReadAnnotations) {
             (
@@ -180,7 +181,7 @@ async fn bulk_page(
     for (_, value) in fields.iter().filter(|(k, _)| k == "item") {
         ids.push(
             value
-                .parse::<i64>()
+                .parse::<ItemId>()
                 .map_err(|_| AppError::bad_request(format!("item: {value:?} is not an item id")))?,
         );
     }

@@ -9,7 +9,8 @@ pub(crate) mod pages;
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use concord_annotators::{RunOptions, job_message, run_model};
-use concord_store::{Id, Job, JobKind, ModelAnnotator, ModelKind, NewModelAnnotator, Project};
+use concord_store::UserId;
+use concord_store::{Job, JobKind, ModelAnnotator, ModelKind, NewModelAnnotator, Project};
 use serde_json::json;
 
 /// Checks a configuration the way `concord model add` does (a rules file against the
@@ -18,7 +19,7 @@ pub(crate) async fn add_model(
     state: &AppState,
     project: &Project,
     new: NewModelAnnotator,
-    actor: Id,
+    actor: UserId,
 ) -> AppResult<ModelAnnotator> {
     if new.kind == ModelKind::Rules {
         let schema = state.store.project_schema(project).await?;
@@ -37,7 +38,7 @@ pub(crate) async fn start_run(
     state: &AppState,
     project: &Project,
     name: &str,
-    actor: Id,
+    actor: UserId,
 ) -> AppResult<Job> {
     let model = state.store.model_annotator(project.id, name).await?;
     let job = state

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use concord_store::EscalationStatus;
+use concord_store::ItemId;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -97,7 +98,7 @@ async fn item_consensus(
     ProjectAccess { auth, project, .. }: ProjectAccess<need::ReadAnnotations>,
     Path((_, id)): Path<(String, i64)>,
 ) -> AppResult<Json<Value>> {
-    let item = state.store.item(project.id, id).await?;
+    let item = state.store.item(project.id, ItemId(id)).await?;
     Ok(Json(json!({
         "item_id": item.id,
         "state": item.state,
@@ -115,7 +116,7 @@ async fn adjudicate(
 ) -> AppResult<(StatusCode, Json<Value>)> {
     let adjudication = state
         .store
-        .adjudicate(project.id, id, auth.user.id, decision)
+        .adjudicate(project.id, ItemId(id), auth.user.id, decision)
         .await?;
     Ok((StatusCode::CREATED, Json(json!(adjudication))))
 }

@@ -5,11 +5,16 @@ pub(crate) mod pages;
 
 use crate::AppState;
 use crate::error::AppResult;
-use concord_store::{Id, Job, Project};
+use concord_store::UserId;
+use concord_store::{Job, Project};
 use serde_json::json;
 
 /// Starts a consensus run as a background job; the job row reports progress to any server.
-pub async fn start_consensus_job(state: &AppState, project: Project, actor: Id) -> AppResult<Job> {
+pub async fn start_consensus_job(
+    state: &AppState,
+    project: Project,
+    actor: UserId,
+) -> AppResult<Job> {
     let job = state
         .store
         .create_job(

@@ -11,11 +11,13 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use concord_store::UserId;
 use concord_store::{
     AccountKind, Annotation, EscalationStatus, Id, ItemState, JobKind, LabelSchema,
     NewAdjudication, Permission, PrecedentFilter, Project, QaSettings, QuestionKind, Role,
     StoreError,
 };
+use concord_store::{ItemId, ProjectId};
 use minijinja::context;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -160,7 +162,12 @@ async fn escalations_page(
     let (open, overdue, resolved) = state.store.escalation_counts(project.id).await?;
     let now = concord_store::system_now_ms();
     let done = match query.done {
-        Some(id) => state.store.item_adjudications(id).await?.into_iter().next(),
+        Some(id) => state
+            .store
+            .item_adjudications(ItemId(id))
+            .await?
+            .into_iter()
+            .next(),
         None => None,
     };
     render(
@@ -185,7 +192,7 @@ fn labels_for_expert(
     // The latest answer of each annotator is the one in force; the ones it replaced stay
     // visible, marked, and are not counted.
     let latest: HashMap<Id, Id> = annotations.iter().fold(HashMap::new(), |mut latest, a| {
-        let id = latest.entry(a.annotator_id).or_insert(a.id);
+        let id = latest.entry(a.annotator_id.get()).or_insert(a.id);
         *id = (*id).max(a.id);
         latest
     });
@@ -199,7 +206,7 @@ fn labels_for_expert(
                 a.annotator.clone()
             } else {
                 aliases
-                    .entry(a.annotator_id)
+                    .entry(a.annotator_id.get())
                     .or_insert_with(|| format!("Annotator {}", alias(next)))
                     .clone()
             };
@@ -209,7 +216,7 @@ fn labels_for_expert(
                 "guideline_version": a.guideline_version_id.and_then(|id| version_numbers.get(&id)),
                 "created_at": a.created_at,
                 "supersedes": a.supersedes, "is_late": a.is_late,
-                "superseded": latest.get(&a.annotator_id) != Some(&a.id),
+                "superseded": latest.get(&&a.annotator_id.get()) != Some(&a.id),
             })
         })
         .collect()
@@ -305,7 +312,7 @@ async fn adjudication_view(
     auth: &Auth,
     project: &Project,
     role: Role,
-    item_id: Id,
+    item_id: ItemId,
     shown: AdjudicationShown,
 ) -> AppResult<Html<String>> {
     let AdjudicationShown {
@@ -371,7 +378,7 @@ async fn adjudicate_page(
         reveal: query.reveal.is_some(),
         ..Default::default()
     };
-    adjudication_view(&state, &auth, &project, role, id, shown).await
+    adjudication_view(&state, &auth, &project, role, ItemId(id), shown).await
 }
 
 /// `?reveal=1`: show the consensus in blind mode (the expert asked for it).
@@ -419,7 +426,7 @@ async fn adjudicate_submit(
     let (decision, sent) = decision_from_form(&schema, &fields);
     match state
         .store
-        .adjudicate(project.id, id, auth.user.id, decision)
+        .adjudicate(project.id, ItemId(id), auth.user.id, decision)
         .await
     {
         Ok(_) => Ok(Redirect::to(&format!("/p/{slug}/escalations?done={id}")).into_response()),
@@ -434,7 +441,7 @@ async fn adjudicate_submit(
                 &auth,
                 &project,
                 role,
-                id,
+                ItemId(id),
                 AdjudicationShown {
                     error: Some(e.to_string()),
                     form: Some(sent),
@@ -738,7 +745,7 @@ struct VolumeCharts {
     per_annotator: String,
 }
 
-async fn volume_charts(state: &AppState, project_id: Id) -> AppResult<VolumeCharts> {
+async fn volume_charts(state: &AppState, project_id: ProjectId) -> AppResult<VolumeCharts> {
     use crate::charts::bars;
     let states = state.store.item_state_counts(project_id).await?;
     let total: i64 = states.iter().map(|(_, n)| n).sum();
@@ -1212,7 +1219,7 @@ async fn queue_revision(
             break;
         }
     }
-    let pairs: Vec<(Id, Id)> = candidates
+    let pairs: Vec<(ItemId, UserId)> = candidates
         .iter()
         .map(|c| (c.item_id, c.annotator_id))
         .collect();

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use concord_store::ItemId;
 use concord_store::{AssignmentPurpose, NewAnnotation, Submission};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -144,7 +145,7 @@ async fn queue_correct(
 
 #[derive(Deserialize)]
 struct SkipBody {
-    item_id: i64,
+    item_id: ItemId,
     reason: String,
 }
 
@@ -233,7 +234,7 @@ async fn set_annotator_limits(
 
 #[derive(Deserialize)]
 struct AssignBody {
-    item_id: i64,
+    item_id: ItemId,
     username: String,
     purpose: String,
 }

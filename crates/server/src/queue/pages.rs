@@ -13,6 +13,8 @@ use axum::http::StatusCode;
 use axum::response::{Html, Redirect};
 use axum::routing::{get, post};
 use concord_store::NextItem;
+use concord_store::ProjectId;
+use concord_store::UserId;
 use minijinja::context;
 use serde::Deserialize;
 
@@ -125,8 +127,8 @@ async fn undo_fragment(
 /// The label page's progress line: what this person did today and what the queue still holds.
 async fn queue_progress(
     state: &AppState,
-    project_id: concord_store::Id,
-    user_id: concord_store::Id,
+    project_id: ProjectId,
+    user_id: UserId,
 ) -> AppResult<minijinja::Value> {
     let done_today = match state.store.annotator_progress(project_id, user_id).await {
         Ok(found) => found.done_today,

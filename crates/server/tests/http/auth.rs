@@ -263,7 +263,7 @@ async fn api_tokens_authenticate_until_revoked(app: TestApp) {
     .await;
     assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(me["user"]["username"], "ana");
-    assert_eq!(me["user"]["id"], ana.id);
+    assert_eq!(me["user"]["id"], ana.id.get());
 
     let (status, body) = json(app.get("/api/v1/me").send().await.unwrap()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");

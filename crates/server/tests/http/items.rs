@@ -341,11 +341,12 @@ async fn annotate(app: &TestApp, token: &str, item: i64, body: Value) -> (Status
 
 async fn item_id(app: &TestApp, external_id: &str) -> i64 {
     let project = app.store.project("catalog").await.unwrap();
-    app.store
+    (app.store
         .item_by_external_id(project.id, external_id)
         .await
         .unwrap()
-        .id
+        .id)
+        .get()
 }
 
 async fn annotations_are_checked_against_the_schema_and_idempotent(app: TestApp) {

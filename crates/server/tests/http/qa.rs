@@ -4,6 +4,7 @@
 
 use crate::on_every_backend;
 use crate::support::{TestApp, error_message, json, location, text};
+use concord_store::{ItemId, UserId};
 use concord_store::{NewAnnotation, Role};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -35,7 +36,7 @@ async fn a_consensus_job_escalates_and_an_expert_decides_through_the_pages(app: 
     let expert = app.member(&project, "eli", Role::QaExpert).await;
     let analyst = app.member(&project, "quinn", Role::QaAnalyst).await;
     app.member(&project, "priya", Role::ProjectManager).await;
-    let label = |who: i64, item: i64, decision: &str, severity: &str, rationale: &str| {
+    let label = |who: UserId, item: ItemId, decision: &str, severity: &str, rationale: &str| {
         let store = app.store.clone();
         let rationale = rationale.to_owned();
         let answer = json!({"decision": decision, "severity": severity});
@@ -97,7 +98,7 @@ async fn a_consensus_job_escalates_and_an_expert_decides_through_the_pages(app: 
     .await;
     let queue = queue["escalations"].as_array().unwrap().clone();
     assert_eq!(queue.len(), 1);
-    assert_eq!(queue[0]["item_id"], t1);
+    assert_eq!(queue[0]["item_id"], t1.get());
     let rules: Vec<&str> = queue[0]["reasons"]
         .as_array()
         .unwrap()

@@ -3,6 +3,7 @@
 
 use crate::on_every_backend;
 use crate::support::{TestApp, call};
+use concord_store::ItemId;
 use concord_store::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -212,7 +213,7 @@ async fn labels_go_through_the_queue_and_outside_it_only_corrections_and_overrid
         ("expert", true),
         ("pm", true),
     ] {
-        let (status, body) = direct(&app, &tokens[who], t2, json!({"answer": answer})).await;
+        let (status, body) = direct(&app, &tokens[who], t2.get(), json!({"answer": answer})).await;
         if allowed {
             assert_eq!(status, StatusCode::CREATED, "{who}: {body}");
             assert_eq!(body["annotation"]["source"], "override", "{who}: {body}");
@@ -256,7 +257,7 @@ async fn labels_go_through_the_queue_and_outside_it_only_corrections_and_overrid
         served.push((id, done["outcome"]["annotation_id"].as_i64().unwrap()));
     }
     assert!(
-        served.iter().any(|(id, _)| *id == t2),
+        served.iter().any(|(id, _)| *id == t2.get()),
         "t2, overridden twice, is still served: {served:?}"
     );
     let mut ids: Vec<i64> = served.iter().map(|(id, _)| *id).collect();
@@ -291,7 +292,11 @@ async fn labels_go_through_the_queue_and_outside_it_only_corrections_and_overrid
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     // The author corrects their own label: recorded as a correction, the count unchanged.
-    let before = app.store.item(project.id, first_item).await.unwrap();
+    let before = app
+        .store
+        .item(project.id, ItemId(first_item))
+        .await
+        .unwrap();
     let corrected = json!({"decision": "VIOLATING", "severity": "S3"});
     let (status, body) = direct(
         &app,
@@ -303,7 +308,11 @@ async fn labels_go_through_the_queue_and_outside_it_only_corrections_and_overrid
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["annotation"]["source"], "correction");
     assert_eq!(body["annotation"]["supersedes"], first_annotation);
-    let after = app.store.item(project.id, first_item).await.unwrap();
+    let after = app
+        .store
+        .item(project.id, ItemId(first_item))
+        .await
+        .unwrap();
     assert_eq!(after.state, before.state);
 
     // An expert who overrode t2 is never served t2 by the queue; one who had an item through
@@ -334,7 +343,7 @@ async fn labels_go_through_the_queue_and_outside_it_only_corrections_and_overrid
         )
         .await;
     }
-    assert!(!expert_served.contains(&t2), "{expert_served:?}");
+    assert!(!expert_served.contains(&&t2.get()), "{expert_served:?}");
 }
 
 async fn a_retried_key_with_another_answer_is_refused_with_the_stored_answer(app: TestApp) {
@@ -369,7 +378,7 @@ async fn a_retried_key_with_another_answer_is_refused_with_the_stored_answer(app
         refused["error"]["stored"]["annotation_id"],
         stored["outcome"]["annotation_id"]
     );
-    let labels = app.store.item_annotations(item_id).await.unwrap();
+    let labels = app.store.item_annotations(ItemId(item_id)).await.unwrap();
     assert_eq!(labels.len(), 1, "the refused answer was not stored");
 
     // The direct route keeps the same rule.
@@ -562,7 +571,7 @@ async fn an_annotator_undoes_their_last_answer_by_correcting_it(app: TestApp) {
     assert_eq!(corrected["annotation"]["supersedes"], answer_id);
     assert_eq!(corrected["annotation"]["source"], "correction");
     let corrected_id = corrected["outcome"]["annotation_id"].as_i64().unwrap();
-    let history = app.store.item_annotations(item_id).await.unwrap();
+    let history = app.store.item_annotations(ItemId(item_id)).await.unwrap();
     assert_eq!(history.len(), 2, "the undone answer stays in the history");
 
     // The label page: the undo fragment shows the item with the answer to correct.
@@ -588,7 +597,7 @@ async fn an_annotator_undoes_their_last_answer_by_correcting_it(app: TestApp) {
     app.store
         .adjudicate(
             project.id,
-            item_id,
+            ItemId(item_id),
             expert.id,
             concord_store::NewAdjudication {
                 answer: json!({"decision": "VIOLATING", "severity": "S2"}),
@@ -604,7 +613,14 @@ async fn an_annotator_undoes_their_last_answer_by_correcting_it(app: TestApp) {
         fragment.contains("data-undo-refused") && fragment.contains("adjudicated"),
         "{fragment}"
     );
-    assert_eq!(app.store.item_annotations(item_id).await.unwrap().len(), 2);
+    assert_eq!(
+        app.store
+            .item_annotations(ItemId(item_id))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 /// Dynamic overlap's savings on the dashboard and in the quality API: two annotators who

@@ -6,6 +6,7 @@
 use crate::on_every_backend;
 use crate::support::{PASSWORD, TestApp, text};
 use concord_server::API_ROUTES;
+use concord_store::ItemId;
 use concord_store::{Id, LabelSchema, Project, Role};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -30,7 +31,7 @@ struct Caller {
 /// administrator, a published guideline, two items and a job.
 struct World {
     project: Project,
-    item_id: Id,
+    item_id: ItemId,
     /// An item nobody labels in this test, so every allowed expert may adjudicate it.
     unlabelled_item_id: Id,
     job_id: Id,
@@ -170,7 +171,7 @@ async fn world(app: &TestApp) -> World {
     World {
         project,
         item_id,
-        unlabelled_item_id,
+        unlabelled_item_id: unlabelled_item_id.get(),
         job_id,
         round_id,
         callers,
@@ -239,7 +240,7 @@ fn fill(path: &str, world: &World) -> String {
     } else if path.ends_with("/adjudication") {
         world.unlabelled_item_id
     } else {
-        world.item_id
+        world.item_id.get()
     };
     path.replace("{slug}", &world.project.slug)
         .replace("{id}", &id.to_string())
@@ -418,7 +419,7 @@ async fn prepare(app: &TestApp, world: &World, method: &str, path: &str) {
                         name: RELEASE.into(),
                         query: "SELECT count(*) AS n FROM items".into(),
                     },
-                    1,
+                    concord_store::UserId(1),
                 )
                 .await
                 .unwrap();

@@ -2,6 +2,7 @@
 //! real login form, API tokens, and small readers for responses.
 
 use concord_server::{AppState, ServerConfig};
+use concord_store::ProjectId;
 use concord_store::{
     Id, LabelSchema, NewProject, NewUser, PasswordCost, Project, Role, Store, StoreOptions, User,
 };
@@ -58,7 +59,10 @@ async fn spawn_app(store: Store, dir: tempfile::TempDir) -> TestApp {
 pub async fn sqlite_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("concord.db");
-    let mut options = StoreOptions::new(path.to_string_lossy().to_string());
+    let mut options = StoreOptions::new(
+        path.to_string_lossy().to_string(),
+        concord_qa::gold_accuracy_upper_bound,
+    );
     options.password_cost = PasswordCost::Fast;
     let store = Store::open(options).await.expect("open sqlite store");
     spawn_app(store, dir).await
@@ -85,7 +89,7 @@ pub async fn postgres_app(test: &str) -> Option<TestApp> {
             .collect::<String>()
             .to_lowercase()
     );
-    let mut options = StoreOptions::new(url);
+    let mut options = StoreOptions::new(url, concord_qa::gold_accuracy_upper_bound);
     options.pg_schema = Some(schema);
     options.password_cost = PasswordCost::Fast;
     options.max_connections = 8;
@@ -169,7 +173,7 @@ impl TestApp {
 
     /// Imports items from JSONL text straight through the store's import (for specs about
     /// something else than the import endpoint).
-    pub async fn import_items(&self, project_id: Id, jsonl: &str) {
+    pub async fn import_items(&self, project_id: ProjectId, jsonl: &str) {
         concord_store::import_file(
             &self.store,
             project_id,

@@ -32,4 +32,5 @@ pub(crate) struct Inner {
     pub(crate) access: crate::access::AccessCache,
     /// Analysts' SQL: its turns, and on PostgreSQL its pool and role.
     pub(crate) sql: crate::sql::SqlState,
+    pub(crate) gold_accuracy_bound: crate::queue_rules::GoldAccuracyBound,
 }

@@ -4,6 +4,7 @@
 use crate::accounts::PasswordCost;
 use crate::conn::NativeReaders;
 use crate::error::{Result, StoreError};
+use crate::queue_rules::GoldAccuracyBound;
 use crate::{Store, migrate};
 use sqlx::AnyConnection;
 use sqlx::any::AnyPoolOptions;
@@ -32,12 +33,16 @@ pub struct StoreOptions {
     /// How long the token and project-role lookups of API requests are remembered while
     /// nothing in this process writes (see `access.rs`); zero looks them up every time.
     pub access_ttl: Duration,
+    /// The statistic of the gold pause rule: given by the caller, since the store computes
+    /// none (concord-qa's `gold_accuracy_upper_bound`).
+    pub gold_accuracy_bound: GoldAccuracyBound,
 }
 
 impl StoreOptions {
-    pub fn new(url: impl Into<String>) -> Self {
+    pub fn new(url: impl Into<String>, gold_accuracy_bound: GoldAccuracyBound) -> Self {
         StoreOptions {
             url: url.into(),
+            gold_accuracy_bound,
             pg_schema: None,
             password_cost: PasswordCost::Default,
             max_connections: 16,
@@ -134,6 +139,7 @@ impl Store {
                 published_schemas: Default::default(),
                 access: crate::access::AccessCache::new(options.access_ttl),
                 sql: Default::default(),
+                gold_accuracy_bound: options.gold_accuracy_bound,
             }),
         })
     }

@@ -393,9 +393,12 @@ mod tests {
     async fn native_writes_in_one_group_fail_alone_and_commit_with_ordinary_writes() {
         let dir = tempfile::tempdir().expect("a scratch folder");
         let path = dir.path().join("native.db");
-        let store = Store::open(StoreOptions::new(path.to_string_lossy().to_string()))
-            .await
-            .expect("a store");
+        let store = Store::open(StoreOptions::new(
+            path.to_string_lossy().to_string(),
+            crate::queue_rules::wilson_95,
+        ))
+        .await
+        .expect("a store");
         // Holds the writer while the others queue up behind it.
         let blocker = {
             let store = store.clone();

@@ -3,12 +3,13 @@
 use crate::Store;
 use crate::conn::Columns;
 use crate::error::Result;
-use crate::model::{AccountKind, Id};
+use crate::ids::ProjectId;
+use crate::model::AccountKind;
 use sqlx::Row;
 
 impl Store {
     /// Annotations per UTC day (day number since the epoch), oldest first.
-    pub async fn labels_per_day(&self, project_id: Id) -> Result<Vec<(i64, i64)>> {
+    pub async fn labels_per_day(&self, project_id: ProjectId) -> Result<Vec<(i64, i64)>> {
         let rows = sqlx::query(
             "SELECT created_at / 86400000 AS day, COUNT(*) AS n FROM annotations \
              WHERE project_id = $1 GROUP BY created_at / 86400000 ORDER BY day",
@@ -24,7 +25,7 @@ impl Store {
     /// Annotations per annotator, most first, with the account kind.
     pub async fn labels_per_annotator(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         limit: i64,
     ) -> Result<Vec<(String, AccountKind, i64)>> {
         let rows = sqlx::query(

@@ -3,6 +3,7 @@
 
 use crate::audit::AuditEvent;
 use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::ids::{ItemId, ProjectId, UserId};
 use crate::items::like_pattern;
 use crate::model::AuditAction;
 use crate::model::{ExampleScope, GuidelineExample, Id};
@@ -32,11 +33,11 @@ pub struct NewAdjudication {
 #[derive(Debug, Clone, Serialize)]
 pub struct Adjudication {
     pub id: Id,
-    pub project_id: Id,
-    pub item_id: Id,
+    pub project_id: ProjectId,
+    pub item_id: ItemId,
     pub external_id: String,
     pub title: String,
-    pub expert_id: Id,
+    pub expert_id: UserId,
     pub expert: String,
     pub answer: Value,
     pub rationale: String,
@@ -104,7 +105,7 @@ pub(super) fn adjudication_from_row(row: &AnyRow) -> Result<Adjudication> {
 }
 
 /// `{question: label}` of an item's current consensus.
-pub(super) async fn consensus_labels(c: &mut AnyConnection, item_id: Id) -> Result<Value> {
+pub(super) async fn consensus_labels(c: &mut AnyConnection, item_id: ItemId) -> Result<Value> {
     let rows = sqlx::query("SELECT question, label FROM item_consensus WHERE item_id = $1")
         .bind(item_id)
         .fetch_all(&mut *c)
@@ -150,7 +151,11 @@ fn checked_example(
     }
 }
 
-async fn item_title(c: &mut AnyConnection, project_id: Id, item_id: Id) -> Result<String> {
+async fn item_title(
+    c: &mut AnyConnection,
+    project_id: ProjectId,
+    item_id: ItemId,
+) -> Result<String> {
     let item = sqlx::query("SELECT title FROM items WHERE id = $1 AND project_id = $2")
         .bind(item_id)
         .bind(project_id)
@@ -161,7 +166,7 @@ async fn item_title(c: &mut AnyConnection, project_id: Id, item_id: Id) -> Resul
 }
 
 /// An expert never decides an item they labelled.
-async fn refuse_own_item(c: &mut AnyConnection, item_id: Id, expert_id: Id) -> Result<()> {
+async fn refuse_own_item(c: &mut AnyConnection, item_id: ItemId, expert_id: UserId) -> Result<()> {
     let labelled = sqlx::query(
         "SELECT COUNT(*) AS n FROM annotations WHERE item_id = $1 AND annotator_id = $2",
     )
@@ -191,9 +196,9 @@ fn overturns(consensus: &Value, answer: &Value) -> bool {
 
 /// What one decision writes.
 struct DecisionRecord<'a> {
-    project_id: Id,
-    item_id: Id,
-    expert_id: Id,
+    project_id: ProjectId,
+    item_id: ItemId,
+    expert_id: UserId,
     decision: &'a NewAdjudication,
     rationale: &'a str,
     example: Option<&'a (ExampleScope, String)>,
@@ -337,9 +342,9 @@ impl Store {
     /// a category to the guideline draft. Earlier decisions stay, superseded.
     pub async fn adjudicate(
         &self,
-        project_id: Id,
-        item_id: Id,
-        expert_id: Id,
+        project_id: ProjectId,
+        item_id: ItemId,
+        expert_id: UserId,
         decision: NewAdjudication,
     ) -> Result<Adjudication> {
         // long: one transaction's steps in order, each a named function; the rest is the
@@ -396,7 +401,7 @@ impl Store {
                             project: Some(project_id),
                             action: AuditAction::Adjudicate,
                             entity: "item",
-                            entity_id: Some(item_id),
+                            entity_id: Some(item_id.get()),
                             before: None,
                             after: audit::snapshot(&serde_json::json!({
                                 "adjudication": id,
@@ -424,7 +429,7 @@ impl Store {
     }
 
     /// Every decision on an item, newest first (the first is the one in force).
-    pub async fn item_adjudications(&self, item_id: Id) -> Result<Vec<Adjudication>> {
+    pub async fn item_adjudications(&self, item_id: ItemId) -> Result<Vec<Adjudication>> {
         let rows = sqlx::query(&format!(
             "{ADJUDICATION_SELECT} WHERE a.item_id = $1 ORDER BY a.id DESC"
         ))
@@ -437,7 +442,7 @@ impl Store {
     /// The precedent library: decisions in force (not superseded), newest first.
     pub async fn precedents(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         filter: &PrecedentFilter,
     ) -> Result<Vec<Adjudication>> {
         let (conditions, binds) = precedent_conditions(filter, self.dialect().ilike());
@@ -456,7 +461,7 @@ impl Store {
     }
 
     /// Share of adjudications that overturned the consensus, and how many there are.
-    pub async fn adjudication_counts(&self, project_id: Id) -> Result<(i64, i64)> {
+    pub async fn adjudication_counts(&self, project_id: ProjectId) -> Result<(i64, i64)> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(a.overturned), 0) AS BIGINT) AS overturned FROM adjudications a \
              WHERE a.project_id = $1 \

@@ -2,7 +2,8 @@
 //! multi-row inserts (bound VALUES on SQLite, one JSON parameter on PostgreSQL).
 
 use crate::error::{Result, StoreError, json_text};
-use crate::model::Id;
+use crate::ids::ItemId;
+use crate::ids::ProjectId;
 use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 
@@ -32,11 +33,11 @@ where
 pub(crate) async fn for_each_question_page<T: serde::de::DeserializeOwned>(
     c: &mut AnyConnection,
     sql: &str,
-    project_id: Id,
-    key: impl Fn(&T) -> (String, Id),
+    project_id: ProjectId,
+    key: impl Fn(&T) -> (String, ItemId),
     mut each: impl FnMut(Vec<T>) -> Result<()>,
 ) -> Result<()> {
-    let (mut after_question, mut after_item) = (String::new(), 0 as Id);
+    let (mut after_question, mut after_item) = (String::new(), ItemId(0));
     loop {
         let page: Vec<T> = packed_page(
             sqlx::query(sql)

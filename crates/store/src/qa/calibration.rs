@@ -10,6 +10,8 @@ use crate::Store;
 use crate::audit::{self, AuditEvent};
 use crate::conn::{self, Columns, Conn, stmt};
 use crate::error::{Result, StoreError, parse_json};
+use crate::ids::ItemId;
+use crate::ids::{ProjectId, UserId};
 use crate::model::{AnswerKind, AuditAction, Id, Project, Role};
 use crate::qa_settings::check_calibration_threshold;
 use crate::vocabulary::{CalibrationPart, CalibrationVerdict, RoundStatus};
@@ -26,7 +28,7 @@ pub const MAX_CALIBRATION_ITEMS: usize = 500;
 pub struct NewCalibrationRound {
     pub name: String,
     /// Items of the project, in the order they are served.
-    pub item_ids: Vec<Id>,
+    pub item_ids: Vec<ItemId>,
     pub threshold: f64,
     pub hold_until_verdict: bool,
     /// The round this one repeats.
@@ -36,7 +38,7 @@ pub struct NewCalibrationRound {
 #[derive(Debug, Clone, Serialize)]
 pub struct CalibrationRound {
     pub id: Id,
-    pub project_id: Id,
+    pub project_id: ProjectId,
     pub name: String,
     pub threshold: f64,
     pub hold_until_verdict: bool,
@@ -57,14 +59,14 @@ pub struct CalibrationRound {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CalibrationItem {
-    pub item_id: Id,
+    pub item_id: ItemId,
     pub external_id: String,
     pub title: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CalibrationParticipant {
-    pub user_id: Id,
+    pub user_id: UserId,
     pub username: String,
     pub display_name: String,
     pub part: CalibrationPart,
@@ -81,10 +83,10 @@ pub struct CalibrationParticipant {
 /// One answer given in a round.
 #[derive(Debug, Clone, Serialize)]
 pub struct CalibrationAnswer {
-    pub user_id: Id,
+    pub user_id: UserId,
     pub username: String,
     pub part: CalibrationPart,
-    pub item_id: Id,
+    pub item_id: ItemId,
     pub kind: AnswerKind,
     pub answer: Value,
 }
@@ -92,7 +94,7 @@ pub struct CalibrationAnswer {
 /// An annotator's outcome, computed by `concord-qa` when the round closes.
 #[derive(Debug, Clone, Serialize)]
 pub struct RoundVerdict {
-    pub user_id: Id,
+    pub user_id: UserId,
     pub verdict: CalibrationVerdict,
     /// The lowest share of answers equal to the key over the questions.
     pub score: Option<f64>,
@@ -133,8 +135,8 @@ fn round_from_row(row: &conn::Row) -> Result<CalibrationRound> {
 
 /// Who takes part: human, enabled members; annotators are measured, QA experts give the key.
 struct Participants {
-    annotators: Vec<Id>,
-    experts: Vec<Id>,
+    annotators: Vec<UserId>,
+    experts: Vec<UserId>,
 }
 
 impl NewCalibrationRound {
@@ -176,7 +178,7 @@ impl Store {
         &self,
         project: &Project,
         mut new: NewCalibrationRound,
-        actor: Option<Id>,
+        actor: Option<UserId>,
     ) -> Result<CalibrationRound> {
         new.check()?;
         let (project_id, guideline) = (project.id, project.current_guideline_version_id);
@@ -226,7 +228,7 @@ impl Store {
     }
 
     /// The project's rounds, newest first.
-    pub async fn calibration_rounds(&self, project_id: Id) -> Result<Vec<CalibrationRound>> {
+    pub async fn calibration_rounds(&self, project_id: ProjectId) -> Result<Vec<CalibrationRound>> {
         self.read_native(move |mut c| {
             Box::pin(async move {
                 let rows = c
@@ -246,7 +248,7 @@ impl Store {
 
     pub async fn calibration_round(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         round_id: Id,
     ) -> Result<CalibrationRound> {
         self.read_native(move |mut c| {
@@ -304,7 +306,7 @@ impl Store {
     /// verdict and hold.
     pub async fn calibration_participants(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         round_id: Id,
     ) -> Result<Vec<CalibrationParticipant>> {
         self.read_native(move |mut c| {
@@ -370,7 +372,11 @@ impl Store {
 
     /// Items for a new round when the analyst names none: adjudicated and gold items first
     /// (their answers are settled), then labelled ones, in a fixed pseudo-random order.
-    pub async fn calibration_sample(&self, project_id: Id, count: usize) -> Result<Vec<Id>> {
+    pub async fn calibration_sample(
+        &self,
+        project_id: ProjectId,
+        count: usize,
+    ) -> Result<Vec<ItemId>> {
         let count = count.min(MAX_CALIBRATION_ITEMS) as i64;
         self.read_native(move |mut c| {
             Box::pin(async move {
@@ -397,9 +403,9 @@ impl Store {
     /// unknown one is an error naming it.
     pub async fn item_ids_by_external(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         external_ids: &[String],
-    ) -> Result<Vec<Id>> {
+    ) -> Result<Vec<ItemId>> {
         let wanted: Arc<Vec<String>> = Arc::new(external_ids.to_vec());
         self.read_native(move |mut c| {
             Box::pin(async move {
@@ -432,10 +438,10 @@ impl Store {
     /// work and those who did not are held until a QA analyst releases them.
     pub async fn close_calibration_round(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         round_id: Id,
         verdicts: Vec<RoundVerdict>,
-        actor: Option<Id>,
+        actor: Option<UserId>,
     ) -> Result<CalibrationRound> {
         let verdicts = Arc::new(verdicts);
         let dialect = self.dialect();
@@ -450,7 +456,7 @@ impl Store {
                     )));
                 }
                 let annotators = round_annotators(c, round_id).await?;
-                let judged: HashSet<Id> = verdicts.iter().map(|v| v.user_id).collect();
+                let judged: HashSet<UserId> = verdicts.iter().map(|v| v.user_id).collect();
                 if judged != annotators || judged.len() != verdicts.len() {
                     return Err(StoreError::invalid(
                         "a round closes with exactly one verdict for each of its annotators",
@@ -504,10 +510,10 @@ impl Store {
     /// production work. Refused when this round does not hold them.
     pub async fn release_from_calibration(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         round_id: Id,
-        user_id: Id,
-        actor: Option<Id>,
+        user_id: UserId,
+        actor: Option<UserId>,
     ) -> Result<()> {
         let dialect = self.dialect();
         self.write_native(move |mut c| {
@@ -554,7 +560,7 @@ impl Store {
                         project: Some(project_id),
                         action: AuditAction::Resume,
                         entity: "calibration_hold",
-                        entity_id: Some(user_id),
+                        entity_id: Some(user_id.get()),
                         before: audit::snapshot(&json!({"round_id": round_id})),
                         after: None,
                     },
@@ -586,7 +592,7 @@ fn participant_from_row(row: &conn::Row) -> Result<CalibrationParticipant> {
     })
 }
 
-async fn refuse_second_open_round(c: &mut Conn<'_>, project_id: Id) -> Result<()> {
+async fn refuse_second_open_round(c: &mut Conn<'_>, project_id: ProjectId) -> Result<()> {
     let open = c
         .fetch_optional(
             stmt(
@@ -606,7 +612,11 @@ async fn refuse_second_open_round(c: &mut Conn<'_>, project_id: Id) -> Result<()
 }
 
 /// The round's status; not found unless it is a round of this project.
-async fn require_round(c: &mut Conn<'_>, project_id: Id, round_id: Id) -> Result<RoundStatus> {
+async fn require_round(
+    c: &mut Conn<'_>,
+    project_id: ProjectId,
+    round_id: Id,
+) -> Result<RoundStatus> {
     let row = c
         .fetch_optional(
             stmt("SELECT status FROM calibration_rounds WHERE project_id = $1 AND id = $2")
@@ -622,7 +632,11 @@ async fn require_round(c: &mut Conn<'_>, project_id: Id, round_id: Id) -> Result
     }
 }
 
-async fn require_project_items(c: &mut Conn<'_>, project_id: Id, item_ids: &[Id]) -> Result<()> {
+async fn require_project_items(
+    c: &mut Conn<'_>,
+    project_id: ProjectId,
+    item_ids: &[ItemId],
+) -> Result<()> {
     for item_id in item_ids {
         let found = c
             .fetch_optional(
@@ -640,7 +654,7 @@ async fn require_project_items(c: &mut Conn<'_>, project_id: Id, item_ids: &[Id]
     Ok(())
 }
 
-async fn participants(c: &mut Conn<'_>, project_id: Id) -> Result<Participants> {
+async fn participants(c: &mut Conn<'_>, project_id: ProjectId) -> Result<Participants> {
     let mut who = Participants {
         annotators: Vec::new(),
         experts: Vec::new(),
@@ -678,10 +692,10 @@ async fn participants(c: &mut Conn<'_>, project_id: Id) -> Result<Participants> 
 
 async fn insert_round(
     c: &mut Conn<'_>,
-    project_id: Id,
+    project_id: ProjectId,
     guideline: Option<Id>,
     new: &NewCalibrationRound,
-    actor: Option<Id>,
+    actor: Option<UserId>,
 ) -> Result<Id> {
     c.insert_id(
         stmt(
@@ -703,9 +717,9 @@ async fn insert_round(
 /// The round's items, its participants, and an assignment of every item to every one.
 async fn assign_round(
     c: &mut Conn<'_>,
-    project_id: Id,
+    project_id: ProjectId,
     round_id: Id,
-    item_ids: &[Id],
+    item_ids: &[ItemId],
     who: &Participants,
 ) -> Result<()> {
     for (position, item_id) in item_ids.iter().enumerate() {
@@ -751,7 +765,7 @@ async fn assign_round(
     Ok(())
 }
 
-async fn round_annotators(c: &mut Conn<'_>, round_id: Id) -> Result<HashSet<Id>> {
+async fn round_annotators(c: &mut Conn<'_>, round_id: Id) -> Result<HashSet<UserId>> {
     c.fetch_all(
         stmt(
             "SELECT user_id FROM calibration_participants \
@@ -768,7 +782,7 @@ async fn round_annotators(c: &mut Conn<'_>, round_id: Id) -> Result<HashSet<Id>>
 /// Stores a verdict and applies it: a pass clears any calibration hold, anything else holds.
 async fn record_verdict(
     c: &mut Conn<'_>,
-    project_id: Id,
+    project_id: ProjectId,
     round_id: Id,
     v: &RoundVerdict,
 ) -> Result<()> {
@@ -788,7 +802,12 @@ async fn record_verdict(
 }
 
 /// Sets (or clears) the round that holds an annotator from production work.
-async fn set_hold(c: &mut Conn<'_>, project_id: Id, user_id: Id, round: Option<Id>) -> Result<()> {
+async fn set_hold(
+    c: &mut Conn<'_>,
+    project_id: ProjectId,
+    user_id: UserId,
+    round: Option<Id>,
+) -> Result<()> {
     c.execute(
         stmt(
             "INSERT INTO annotator_progress (project_id, user_id, calibration_hold) \

@@ -7,6 +7,7 @@ use super::escalations::*;
 use crate::audit::AuditEvent;
 use crate::conn::Columns;
 use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::ids::{ItemId, ProjectId, UserId};
 use crate::model::AuditAction;
 use crate::model::{AccountKind, AnswerKind, Id, ItemState};
 use crate::{Store, audit};
@@ -27,8 +28,8 @@ pub struct AnnotatorFact {
 /// One label as the consensus run sees it: the latest answer of an annotator on an item.
 #[derive(Debug, Clone, Copy)]
 pub struct LabelFact<'a> {
-    pub item_id: Id,
-    pub annotator_id: Id,
+    pub item_id: ItemId,
+    pub annotator_id: UserId,
     /// Index into [`LabelFacts::annotators`].
     pub annotator_index: u32,
     pub annotator: &'a AnnotatorFact,
@@ -70,8 +71,8 @@ impl LabelFacts {
     pub fn get(&self, row: usize) -> LabelFact<'_> {
         let annotator = &self.annotators[self.annotator[row] as usize];
         LabelFact {
-            item_id: self.item_id[row],
-            annotator_id: annotator.id,
+            item_id: ItemId(self.item_id[row]),
+            annotator_id: UserId(annotator.id),
             annotator_index: self.annotator[row],
             annotator,
             kind: self.kinds[self.kind[row] as usize],
@@ -89,7 +90,7 @@ impl LabelFacts {
     /// Appends a label (tests and callers outside the store build inputs this way).
     pub fn push(
         &mut self,
-        item_id: Id,
+        item_id: ItemId,
         annotator: &AnnotatorFact,
         kind: AnswerKind,
         answer: Value,
@@ -117,7 +118,7 @@ impl LabelFacts {
                 self.answers.len() - 1
             }
         };
-        self.item_id.push(item_id);
+        self.item_id.push(item_id.get());
         self.annotator.push(annotator_index as u32);
         self.kind.push(kind_index as u32);
         self.answer.push(answer_index as u32);
@@ -129,14 +130,14 @@ impl LabelFacts {
 impl LabelFacts {
     /// The row of `annotator` on the item whose rows start at `item_start` (the item being
     /// read): an existing row when the annotator corrected an earlier label, else a new one.
-    fn row_of(&mut self, item_start: usize, item_id: Id, annotator: u32) -> usize {
+    fn row_of(&mut self, item_start: usize, item_id: ItemId, annotator: u32) -> usize {
         match self.annotator[item_start..]
             .iter()
             .position(|&a| a == annotator)
         {
             Some(offset) => item_start + offset,
             None => {
-                self.item_id.push(item_id);
+                self.item_id.push(item_id.get());
                 self.annotator.push(annotator);
                 self.kind.push(0);
                 self.answer.push(0);
@@ -198,13 +199,13 @@ pub struct ConsensusInput {
     pub items: Vec<ItemFact>,
     /// (item, model account) → the confidence the automated annotator stated with its
     /// label, where it gave one.
-    pub model_confidence: std::collections::HashMap<(Id, Id), f64>,
+    pub model_confidence: std::collections::HashMap<(ItemId, UserId), f64>,
 }
 
 /// A consensus result for one item and question.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ItemConsensus {
-    pub item_id: Id,
+    pub item_id: ItemId,
     pub question: String,
     /// A code, a list of codes (multi-label), or null when undecided.
     pub label: Option<Value>,
@@ -220,7 +221,7 @@ pub struct ItemConsensus {
 /// not each hold a parsed object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewItemConsensus {
-    pub item_id: Id,
+    pub item_id: ItemId,
     pub question: String,
     /// JSON text of the label, or None when undecided.
     pub label: Option<String>,
@@ -278,7 +279,7 @@ pub(super) fn content_digest(
 /// An annotator's quality on one question, against the consensus.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AnnotatorQuality {
-    pub user_id: Id,
+    pub user_id: UserId,
     pub question: String,
     pub labels: i64,
     pub agreement: Option<f64>,
@@ -302,7 +303,7 @@ pub struct ConsensusWrite {
 #[derive(Debug, Clone, Serialize)]
 pub struct ConsensusRun {
     pub id: Id,
-    pub project_id: Id,
+    pub project_id: ProjectId,
     pub job_id: Option<Id>,
     pub method: String,
     pub annotations: i64,
@@ -334,7 +335,7 @@ pub(super) fn run_from_row(row: &AnyRow) -> Result<ConsensusRun> {
 pub(super) async fn write_item_consensus(
     c: &mut AnyConnection,
     dialect: crate::Dialect,
-    project_id: Id,
+    project_id: ProjectId,
     run_id: Id,
     rows: &[NewItemConsensus],
 ) -> Result<(u64, u64)> {
@@ -360,7 +361,7 @@ pub(super) async fn write_item_consensus(
             .await?;
     }
     // What is left was not produced by this run (the item lost its labels for a question).
-    let mut gone: Vec<(Id, String)> = stored
+    let mut gone: Vec<(ItemId, String)> = stored
         .into_keys()
         .map(|(question, item_id)| (item_id, questions.texts[question as usize].clone()))
         .collect();
@@ -381,17 +382,17 @@ pub(super) async fn write_item_consensus(
 async fn stored_digests(
     c: &mut AnyConnection,
     dialect: crate::Dialect,
-    project_id: Id,
-) -> Result<(TextIndex, std::collections::HashMap<(u32, Id), i64>)> {
+    project_id: ProjectId,
+) -> Result<(TextIndex, std::collections::HashMap<(u32, ItemId), i64>)> {
     let mut questions = TextIndex::default();
-    let mut stored: std::collections::HashMap<(u32, Id), i64> = Default::default();
+    let mut stored: std::collections::HashMap<(u32, ItemId), i64> = Default::default();
     let sql = format!(
         "SELECT {} FROM (SELECT item_id, question, digest FROM item_consensus \
            WHERE project_id = $1 AND (question, item_id) > ($2, $3) \
            ORDER BY question, item_id LIMIT {PAGE_ROWS}) page",
         dialect.json_rows("item_id, question, digest", "question, item_id")
     );
-    let page_key = |row: &(Id, String, i64)| (row.1.clone(), row.0);
+    let page_key = |row: &(ItemId, String, i64)| (row.1.clone(), row.0);
     for_each_question_page(c, &sql, project_id, page_key, |page| {
         for (item_id, question, digest) in page {
             stored.insert((questions.intern(question), item_id), digest);
@@ -406,7 +407,7 @@ async fn stored_digests(
 async fn delete_consensus_rows(
     c: &mut AnyConnection,
     dialect: crate::Dialect,
-    gone: &[(Id, String)],
+    gone: &[(ItemId, String)],
 ) -> Result<()> {
     for chunk in gone.chunks(PARAMS_PER_STATEMENT / 2) {
         let mut sql =
@@ -435,7 +436,7 @@ async fn delete_consensus_rows(
 /// same (item, question) may already be there.
 #[derive(Clone, Copy)]
 struct ConsensusTarget {
-    project_id: Id,
+    project_id: ProjectId,
     run_id: Id,
     upsert: bool,
 }
@@ -513,9 +514,9 @@ async fn upsert_consensus_rows(
 async fn insert_run(
     c: &mut AnyConnection,
     dialect: crate::Dialect,
-    project_id: Id,
+    project_id: ProjectId,
     run: &ConsensusWrite,
-    actor: Option<Id>,
+    actor: Option<UserId>,
 ) -> Result<(Id, i64)> {
     let now = dialect.now_ms();
     let items_count = run
@@ -545,7 +546,7 @@ async fn insert_run(
 async fn replace_annotator_quality(
     c: &mut AnyConnection,
     dialect: crate::Dialect,
-    project_id: Id,
+    project_id: ProjectId,
     run_id: Id,
     annotators: &[AnnotatorQuality],
 ) -> Result<()> {
@@ -679,7 +680,7 @@ pub(super) fn item_consensus_from_row(row: &AnyRow) -> Result<ItemConsensus> {
 impl Store {
     /// Every item of the project and the latest answer of every annotator on each (a
     /// correction replaces what it supersedes), in item order.
-    pub async fn consensus_input(&self, project_id: Id) -> Result<ConsensusInput> {
+    pub async fn consensus_input(&self, project_id: ProjectId) -> Result<ConsensusInput> {
         let labels = self.latest_labels(project_id).await?;
         let dialect = self.dialect();
         let (adjudicated, waiting) = self.adjudicated_and_waiting(project_id).await?;
@@ -732,7 +733,7 @@ impl Store {
     /// The ids, sorted, of the project's adjudicated items and of those waiting for an
     /// expert: two id lists instead of two EXISTS per item (adjudicated items are few,
     /// waiting ones at most one per item).
-    async fn adjudicated_and_waiting(&self, project_id: Id) -> Result<(Vec<Id>, Vec<Id>)> {
+    async fn adjudicated_and_waiting(&self, project_id: ProjectId) -> Result<(Vec<Id>, Vec<Id>)> {
         let mut adjudicated: Vec<Id> = Vec::new();
         for row in sqlx::query("SELECT DISTINCT item_id FROM adjudications WHERE project_id = $1")
             .bind(project_id)
@@ -758,17 +759,17 @@ impl Store {
     /// The latest answer of every annotator on each item of the project (a correction
     /// replaces what it supersedes), in item order: the labels part of
     /// [`Store::consensus_input`], for reports that need nothing else.
-    pub async fn latest_label_facts(&self, project_id: Id) -> Result<LabelFacts> {
+    pub async fn latest_label_facts(&self, project_id: ProjectId) -> Result<LabelFacts> {
         self.latest_labels(project_id).await
     }
 
     /// External id and title of these items of the project (unknown ids are left out).
     pub async fn item_names(
         &self,
-        project_id: Id,
-        ids: &[Id],
-    ) -> Result<std::collections::HashMap<Id, (String, String)>> {
-        let ids: Vec<Id> = ids.to_vec();
+        project_id: ProjectId,
+        ids: &[ItemId],
+    ) -> Result<std::collections::HashMap<ItemId, (String, String)>> {
+        let ids: Vec<ItemId> = ids.to_vec();
         self.read_native(move |mut c| {
             Box::pin(async move {
                 let mut names = std::collections::HashMap::new();
@@ -796,7 +797,7 @@ impl Store {
         .await
     }
 
-    async fn latest_labels(&self, project_id: Id) -> Result<LabelFacts> {
+    async fn latest_labels(&self, project_id: ProjectId) -> Result<LabelFacts> {
         // long: one streaming loop whose state (interners, the current item's first row)
         // spans the pages it reads.
         let versions = self.guideline_version_numbers(project_id).await?;
@@ -841,7 +842,7 @@ impl Store {
                 if facts.item_id.last() != Some(&item_id) {
                     item_start = facts.item_id.len();
                 }
-                let row = facts.row_of(item_start, item_id, annotator);
+                let row = facts.row_of(item_start, ItemId(item_id), annotator);
                 facts.kind[row] = kind;
                 facts.answer[row] = answer;
                 facts.guideline_version[row] = guideline_version;
@@ -866,7 +867,7 @@ impl Store {
     /// Guideline version id → its number, for the project.
     async fn guideline_version_numbers(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
     ) -> Result<std::collections::HashMap<Id, i64>> {
         sqlx::query("SELECT id, version FROM guideline_versions WHERE project_id = $1")
             .bind(project_id)
@@ -917,9 +918,9 @@ impl Store {
     /// item already waiting or already adjudicated is left alone).
     pub async fn save_consensus(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         run: ConsensusWrite,
-        actor: Option<Id>,
+        actor: Option<UserId>,
     ) -> Result<ConsensusRun> {
         let dialect = self.dialect();
         let (id, rewritten, opened) = self
@@ -935,7 +936,7 @@ impl Store {
                     let opened = open_escalations(
                         c,
                         dialect,
-                        (project_id, run_id, created_at),
+                        (project_id.get(), run_id, created_at),
                         &run.escalations,
                     )
                     .await?;
@@ -982,7 +983,10 @@ impl Store {
     }
 
     /// The project's most recent run, if any.
-    pub async fn latest_consensus_run(&self, project_id: Id) -> Result<Option<ConsensusRun>> {
+    pub async fn latest_consensus_run(
+        &self,
+        project_id: ProjectId,
+    ) -> Result<Option<ConsensusRun>> {
         let row = sqlx::query(
             "SELECT r.*, u.username AS author FROM consensus_runs r \
              LEFT JOIN users u ON u.id = r.created_by WHERE r.project_id = $1 \
@@ -995,7 +999,11 @@ impl Store {
     }
 
     /// Past runs, newest first, without their reports' bulk.
-    pub async fn consensus_runs(&self, project_id: Id, limit: i64) -> Result<Vec<ConsensusRun>> {
+    pub async fn consensus_runs(
+        &self,
+        project_id: ProjectId,
+        limit: i64,
+    ) -> Result<Vec<ConsensusRun>> {
         let rows = sqlx::query(
             "SELECT r.id, r.project_id, r.job_id, r.method, r.annotations, r.items, r.escalated, \
                     '{}' AS summary, u.username AS author, r.created_at \
@@ -1010,7 +1018,7 @@ impl Store {
     }
 
     /// The latest consensus of an item, per question.
-    pub async fn item_consensus(&self, item_id: Id) -> Result<Vec<ItemConsensus>> {
+    pub async fn item_consensus(&self, item_id: ItemId) -> Result<Vec<ItemConsensus>> {
         let rows = sqlx::query("SELECT * FROM item_consensus WHERE item_id = $1 ORDER BY question")
             .bind(item_id)
             .fetch_all(self.pool())
@@ -1021,7 +1029,10 @@ impl Store {
     /// The latest consensus of every item of a project.
     /// The label the latest run decided for each (item, question) that has one: what the
     /// feedback reports compare with (a narrower read than [`Store::project_consensus`]).
-    pub async fn consensus_labels(&self, project_id: Id) -> Result<Vec<(Id, String, Value)>> {
+    pub async fn consensus_labels(
+        &self,
+        project_id: ProjectId,
+    ) -> Result<Vec<(Id, String, Value)>> {
         self.read_native(move |mut c| {
             Box::pin(async move {
                 let rows = c
@@ -1054,7 +1065,7 @@ impl Store {
         .await
     }
 
-    pub async fn project_consensus(&self, project_id: Id) -> Result<Vec<ItemConsensus>> {
+    pub async fn project_consensus(&self, project_id: ProjectId) -> Result<Vec<ItemConsensus>> {
         let rows = sqlx::query(
             "SELECT * FROM item_consensus WHERE project_id = $1 ORDER BY item_id, question",
         )
@@ -1067,7 +1078,7 @@ impl Store {
     /// The latest per-annotator quality of a project, with names.
     pub async fn annotator_quality(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
     ) -> Result<Vec<(String, AnnotatorQuality)>> {
         let rows = sqlx::query(
             "SELECT q.*, u.username FROM annotator_quality q JOIN users u ON u.id = q.user_id \

@@ -5,7 +5,7 @@
 use super::adjudications::{ADJUDICATION_SELECT, adjudication_from_row};
 use crate::Store;
 use crate::error::{Result, parse_json};
-use crate::model::Id;
+use crate::ids::ProjectId;
 use serde_json::Value;
 use sqlx::Row;
 
@@ -27,7 +27,7 @@ impl Store {
     /// first.
     pub async fn decisions_in_period(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<DecisionFacts>> {

@@ -3,6 +3,8 @@
 use crate::Store;
 use crate::conn::Columns;
 use crate::error::{Result, parse_json};
+use crate::ids::UserId;
+use crate::ids::{ItemId, ProjectId};
 use crate::model::{EscalationStatus, Id};
 use serde::Serialize;
 use serde_json::Value;
@@ -12,7 +14,7 @@ use sqlx::any::AnyRow;
 /// An escalation the run opens.
 #[derive(Debug, Clone, Serialize)]
 pub struct NewEscalation {
-    pub item_id: Id,
+    pub item_id: ItemId,
     /// `[{rule, question, detail}]`.
     pub reasons: Value,
     /// 2 urgent, 1 high, 0 normal.
@@ -28,8 +30,8 @@ pub struct NewEscalation {
 #[derive(Debug, Clone, Serialize)]
 pub struct Escalation {
     pub id: Id,
-    pub project_id: Id,
-    pub item_id: Id,
+    pub project_id: ProjectId,
+    pub item_id: ItemId,
     pub external_id: String,
     pub title: String,
     pub item_type: String,
@@ -82,9 +84,9 @@ impl Store {
     /// the viewer labelled.
     pub async fn escalations(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         status: EscalationStatus,
-        viewer: Id,
+        viewer: UserId,
         limit: i64,
     ) -> Result<Vec<Escalation>> {
         let order = if status == EscalationStatus::Open {
@@ -105,7 +107,7 @@ impl Store {
     }
 
     /// Counts of the queue: (open, overdue, resolved).
-    pub async fn escalation_counts(&self, project_id: Id) -> Result<(i64, i64, i64)> {
+    pub async fn escalation_counts(&self, project_id: ProjectId) -> Result<(i64, i64, i64)> {
         let now = self.dialect().now_ms();
         let row = sqlx::query(&format!(
             "SELECT \
@@ -125,7 +127,11 @@ impl Store {
     }
 
     /// The item's escalations, newest first.
-    pub async fn item_escalations(&self, item_id: Id, viewer: Id) -> Result<Vec<Escalation>> {
+    pub async fn item_escalations(
+        &self,
+        item_id: ItemId,
+        viewer: UserId,
+    ) -> Result<Vec<Escalation>> {
         let rows = sqlx::query(&format!(
             "{ESCALATION_SELECT} WHERE e.item_id = $2 ORDER BY e.id DESC"
         ))

@@ -4,16 +4,17 @@
 use crate::Store;
 use crate::conn::Columns;
 use crate::error::{Result, parse_json};
-use crate::model::Id;
+use crate::ids::ProjectId;
+use crate::ids::{ItemId, UserId};
 use serde::Serialize;
 use serde_json::Value;
 
 /// An annotator's first label of an item and their label of the same item in a retest.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RetestPair {
-    pub annotator_id: Id,
+    pub annotator_id: UserId,
     pub annotator: String,
-    pub item_id: Id,
+    pub item_id: ItemId,
     pub first: Value,
     pub retest: Value,
     /// When the retest was answered (database clock, ms).
@@ -31,7 +32,7 @@ pub struct RetestCounts {
 impl Store {
     /// Every answered retest of the project with the annotator's first label of the item
     /// (both labels, not "unsure"), by annotator and item.
-    pub async fn retest_pairs(&self, project_id: Id) -> Result<Vec<RetestPair>> {
+    pub async fn retest_pairs(&self, project_id: ProjectId) -> Result<Vec<RetestPair>> {
         let rows = sqlx::query(
             "SELECT r.user_id, u.username, r.item_id, f.answer AS first_answer, \
                     s.answer AS retest_answer, s.created_at AS retested_at \
@@ -65,7 +66,7 @@ impl Store {
 
     /// How many retests the project has scheduled, how many wait for their delay and how
     /// many were answered.
-    pub async fn retest_counts(&self, project_id: Id) -> Result<RetestCounts> {
+    pub async fn retest_counts(&self, project_id: ProjectId) -> Result<RetestCounts> {
         let now = self.database_now().await?;
         let row = sqlx::query(
             "SELECT COUNT(*) AS scheduled, \

@@ -3,9 +3,10 @@
 
 use crate::audit::AuditEvent;
 use crate::error::{Result, parse_json};
+use crate::ids::ItemId;
+use crate::ids::{ProjectId, UserId};
 use crate::items::like_pattern;
 use crate::model::AuditAction;
-use crate::model::Id;
 use crate::{Store, audit};
 use serde::Serialize;
 use serde_json::Value;
@@ -15,10 +16,10 @@ use sqlx::Row;
 /// changed: a candidate for re-review.
 #[derive(Debug, Clone, Serialize)]
 pub struct RevisionCandidate {
-    pub item_id: Id,
+    pub item_id: ItemId,
     pub external_id: String,
     pub title: String,
-    pub annotator_id: Id,
+    pub annotator_id: UserId,
     pub annotator: String,
     pub guideline_version: i64,
     pub answer: Value,
@@ -45,7 +46,7 @@ impl Store {
     /// How many labels [`Store::labels_under_older_versions`] would list without a limit.
     pub async fn count_labels_under_older_versions(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         before_version: i64,
         codes: &[String],
     ) -> Result<i64> {
@@ -64,7 +65,7 @@ impl Store {
     /// that name any of `codes`, oldest item first.
     pub async fn labels_under_older_versions(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         before_version: i64,
         codes: &[String],
         limit: i64,
@@ -104,10 +105,10 @@ impl Store {
     /// for one; returns how many were queued. One transaction, one audit entry.
     pub async fn queue_rereviews(
         &self,
-        project_id: Id,
-        pairs: Vec<(Id, Id)>,
+        project_id: ProjectId,
+        pairs: Vec<(ItemId, UserId)>,
         reason: &str,
-        actor: Option<Id>,
+        actor: Option<UserId>,
     ) -> Result<usize> {
         let reason = reason.to_owned();
         self.write(move |c| {

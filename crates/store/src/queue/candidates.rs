@@ -5,6 +5,7 @@ use super::QueueContext;
 use super::lease::{Found, LeaseTime, bump_served, insert_lease};
 use crate::conn::{self, Columns, Conn, Stmt, stmt};
 use crate::error::Result;
+use crate::ids::ItemId;
 use crate::model::{AssignmentPurpose, Id};
 use crate::queue_rules::gold_due;
 use crate::{Backend, Dialect};
@@ -96,7 +97,7 @@ impl CandidateSearch<'_> {
             ctx.settings.gold_rate,
             served,
             gold_served,
-            ctx.user_id ^ (ctx.project_id << 32),
+            ctx.user_id.get() ^ (ctx.project_id.get() << 32),
         ) {
             return Ok(None);
         }
@@ -104,13 +105,13 @@ impl CandidateSearch<'_> {
         let Some(gold) = c.fetch_optional(self.bind_excluded(&gold_sql)).await? else {
             return Ok(None);
         };
-        let item_id: Id = gold.col("id")?;
+        let item_id: ItemId = gold.col("id")?;
         let assignment_id =
             insert_lease(c, ctx, item_id, AssignmentPurpose::Gold, false, time).await?;
         bump_served(c, ctx.project_id, ctx.user_id, true, None).await?;
         Ok(Some(Found::Leased {
             assignment_id,
-            item_id,
+            item_id: item_id.get(),
             purpose: AssignmentPurpose::Gold,
             expires_at: time.expires_at,
             resumed: false,
@@ -287,9 +288,12 @@ mod tests {
     async fn a_lease_checks_each_candidate_by_an_index_probe() {
         let dir = tempfile::tempdir().expect("a scratch folder");
         let path = dir.path().join("plans.db");
-        let sqlite = Store::open(StoreOptions::new(path.to_string_lossy().to_string()))
-            .await
-            .expect("a SQLite store");
+        let sqlite = Store::open(StoreOptions::new(
+            path.to_string_lossy().to_string(),
+            crate::queue_rules::wilson_95,
+        ))
+        .await
+        .expect("a SQLite store");
         for plan in plans(&sqlite, "EXPLAIN QUERY PLAN", "detail").await {
             assert!(
                 plan.contains("assignments_once"),
@@ -306,7 +310,7 @@ mod tests {
             return;
         };
         let schema = format!("t_{}_candidate_plans", std::process::id());
-        let mut options = StoreOptions::new(url);
+        let mut options = StoreOptions::new(url, crate::queue_rules::wilson_95);
         options.pg_schema = Some(schema.clone());
         let postgres = Store::open(options).await.expect("a PostgreSQL store");
         let found = plans(&postgres, "EXPLAIN", "QUERY PLAN").await;

@@ -5,6 +5,7 @@ use super::candidates::CandidateSearch;
 use super::{DAY_MS, Lease, NextItem, QueueContext, now_in, return_slot};
 use crate::conn::{self, Columns, Conn, stmt};
 use crate::error::{Result, parse_json};
+use crate::ids::{ItemId, ProjectId, UserId};
 use crate::items::{ITEM_RETURNING, item_returning};
 use crate::model::{AssignmentPurpose, AssignmentStatus, Id, Project, User};
 use crate::{Backend, Dialect, Store};
@@ -48,7 +49,7 @@ impl Store {
             } => {
                 let item = match row {
                     Some(row) => crate::items::item_from_row(&row)?,
-                    None => self.item(project.id, item_id).await?,
+                    None => self.item(project.id, ItemId(item_id)).await?,
                 };
                 Ok(NextItem::Leased(Box::new(Lease {
                     assignment_id,
@@ -97,8 +98,8 @@ macro_rules! progress_for_lease_columns {
 async fn progress_for_lease(
     c: &mut Conn<'_>,
     dialect: Dialect,
-    project_id: Id,
-    user_id: Id,
+    project_id: ProjectId,
+    user_id: UserId,
 ) -> Result<conn::Row> {
     if dialect.0 == Backend::Sqlite {
         let existing = c
@@ -243,7 +244,7 @@ async fn exposure_spent(c: &mut Conn<'_>, ctx: &QueueContext, day: i64) -> Resul
 
 /// Expired leases give their slots back (whichever request comes first does it). Most
 /// requests find none: a read of the live-lease index says so without starting an update.
-async fn reclaim_expired_leases(c: &mut Conn<'_>, project_id: Id, now: i64) -> Result<()> {
+async fn reclaim_expired_leases(c: &mut Conn<'_>, project_id: ProjectId, now: i64) -> Result<()> {
     let any_expired = c
         .fetch_optional(
             stmt(
@@ -402,12 +403,19 @@ async fn take_lease(
 ) -> Result<Found> {
     let item_id: Id = candidate.col("id")?;
     let counts = !ctx.is_model;
-    let assignment_id =
-        insert_lease(c, ctx, item_id, AssignmentPurpose::Label, counts, time).await?;
+    let assignment_id = insert_lease(
+        c,
+        ctx,
+        ItemId(item_id),
+        AssignmentPurpose::Label,
+        counts,
+        time,
+    )
+    .await?;
     let cursor = match model_epoch {
         Some(epoch) => Some(ModelCursor {
             priority: candidate.col("priority")?,
-            item_id,
+            item_id: ItemId(item_id),
             epoch,
         }),
         None => None,
@@ -439,7 +447,7 @@ async fn take_slot(
     let item_id: Id = candidate.col("id")?;
     let needed = match candidate.col::<Option<i64>>("needed")? {
         Some(n) => n,
-        None => ctx.settings.initial_needed(item_id),
+        None => ctx.settings.initial_needed(ItemId(item_id)),
     };
     // The candidate was open (and is locked on PostgreSQL): `open` and `state` are set
     // only when this lease changes them, since each costs a write to an index of `items`
@@ -484,7 +492,7 @@ async fn take_slot(
 pub(super) async fn insert_lease(
     c: &mut Conn<'_>,
     ctx: &QueueContext,
-    item_id: Id,
+    item_id: ItemId,
     purpose: AssignmentPurpose,
     counts: bool,
     time: LeaseTime,
@@ -510,15 +518,15 @@ pub(super) async fn insert_lease(
 /// project's queue epoch it was served under.
 pub(super) struct ModelCursor {
     priority: i64,
-    item_id: Id,
+    item_id: ItemId,
     epoch: i64,
 }
 
 /// Counts a served item; a model's lease moves its cursor in the same statement.
 pub(super) async fn bump_served(
     c: &mut Conn<'_>,
-    project_id: Id,
-    user_id: Id,
+    project_id: ProjectId,
+    user_id: UserId,
     gold: bool,
     cursor: Option<ModelCursor>,
 ) -> Result<()> {

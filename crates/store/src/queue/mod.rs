@@ -30,6 +30,7 @@ pub use savings::OverlapSavings;
 use crate::audit::AuditEvent;
 use crate::conn::{Columns, Conn, stmt};
 use crate::error::{Result, StoreError, parse_json};
+use crate::ids::{ItemId, ProjectId, UserId};
 use crate::model::{AnswerKind, AssignmentPurpose, AuditAction, Id, Item, Project, User};
 use crate::queue_rules::QueueSettings;
 use crate::schema::LabelSchema;
@@ -89,7 +90,7 @@ pub struct BlindItem {
 impl From<Item> for BlindItem {
     fn from(item: Item) -> Self {
         BlindItem {
-            id: item.id,
+            id: item.id.get(),
             external_id: item.external_id,
             item_type: item.item_type,
             title: item.title,
@@ -106,7 +107,7 @@ impl From<Item> for BlindItem {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Submission {
     #[serde(default)]
-    pub item_id: Id,
+    pub item_id: ItemId,
     #[serde(default)]
     pub kind: AnswerKind,
     #[serde(default = "empty_object")]
@@ -150,8 +151,8 @@ pub struct GoldFeedback {
 
 /// Who is asking and under which settings, read before the write.
 struct QueueContext {
-    project_id: Id,
-    user_id: Id,
+    project_id: ProjectId,
+    user_id: UserId,
     is_model: bool,
     settings: QueueSettings,
     /// A lease the annotator holds is served again (a reload, a second tab). A model run's
@@ -183,6 +184,7 @@ impl QueueContext {
 struct SubmitContext {
     queue: QueueContext,
     version: Arc<crate::model::SchemaVersion>,
+    gold_accuracy_bound: crate::queue_rules::GoldAccuracyBound,
 }
 
 impl SubmitContext {
@@ -205,7 +207,7 @@ impl Store {
         &self,
         project: &Project,
         user: &User,
-        item_id: Id,
+        item_id: ItemId,
         reason: &str,
     ) -> Result<()> {
         let reason = reason.trim().to_owned();
@@ -263,11 +265,11 @@ impl Store {
     /// again. It is served before the ordinary queue.
     pub async fn assign_again(
         &self,
-        project_id: Id,
-        item_id: Id,
-        annotator_id: Id,
+        project_id: ProjectId,
+        item_id: ItemId,
+        annotator_id: UserId,
         purpose: AssignmentPurpose,
-        actor: Option<Id>,
+        actor: Option<UserId>,
     ) -> Result<Id> {
         if !matches!(
             purpose,
@@ -366,7 +368,7 @@ pub(crate) async fn now_in(c: &mut Conn<'_>, dialect: Dialect) -> Result<i64> {
 }
 
 /// Gives a slot back to an item whose lease ended without a submission.
-async fn return_slot(c: &mut Conn<'_>, item_id: Id) -> Result<()> {
+async fn return_slot(c: &mut Conn<'_>, item_id: ItemId) -> Result<()> {
     c.execute(
         stmt(
             "UPDATE items SET slots_taken = slots_taken - 1, \

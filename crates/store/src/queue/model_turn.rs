@@ -60,6 +60,7 @@ impl Store {
         let context = Arc::new(SubmitContext {
             queue: QueueContext::for_model_lane(project, account)?,
             version,
+            gold_accuracy_bound: self.inner.gold_accuracy_bound,
         });
         let answer = Arc::new(answer);
         let dialect = self.dialect();

@@ -6,6 +6,8 @@ use crate::answer::matches_gold;
 use crate::audit::AuditEvent;
 use crate::conn::{Columns, Conn, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::ids::ItemId;
+use crate::ids::{ProjectId, UserId};
 use crate::model::{AccountKind, AnswerKind, AuditAction, Id, Project};
 use crate::paging::{PageRequest, Paged, name_search};
 use crate::queue_rules::GoldFeedbackMode;
@@ -18,7 +20,7 @@ use sqlx::{AnyConnection, Row};
 /// An annotator's standing in a project.
 #[derive(Debug, Clone, Serialize)]
 pub struct AnnotatorProgress {
-    pub user_id: Id,
+    pub user_id: UserId,
     pub username: String,
     pub display_name: String,
     pub kind: AccountKind,
@@ -53,7 +55,7 @@ pub const GOLD_RATE_WINDOW_DAYS: i64 = 7;
 #[derive(Debug, Clone, Serialize)]
 pub struct MyWorkEntry {
     pub annotation_id: Id,
-    pub item_id: Id,
+    pub item_id: ItemId,
     pub title: String,
     pub item_type: String,
     pub kind: AnswerKind,
@@ -90,7 +92,12 @@ pub struct QueueOverview {
 impl Store {
     /// Lets a paused annotator take work again. Their gold window starts afresh, so the
     /// pause rule looks only at gold answered after the resume.
-    pub async fn resume_annotator(&self, project_id: Id, user_id: Id, actor: Id) -> Result<()> {
+    pub async fn resume_annotator(
+        &self,
+        project_id: ProjectId,
+        user_id: UserId,
+        actor: UserId,
+    ) -> Result<()> {
         self.write(move |c| {
             Box::pin(async move {
                 let changed = sqlx::query(
@@ -112,7 +119,7 @@ impl Store {
                         project: Some(project_id),
                         action: AuditAction::Resume,
                         entity: "annotator",
-                        entity_id: Some(user_id),
+                        entity_id: Some(user_id.get()),
                         before: audit::snapshot(&serde_json::json!({"paused": true})),
                         after: audit::snapshot(&serde_json::json!({"paused": false})),
                     },
@@ -128,11 +135,11 @@ impl Store {
     /// not served (wellbeing).
     pub async fn set_annotator_limits(
         &self,
-        project_id: Id,
-        user_id: Id,
+        project_id: ProjectId,
+        user_id: UserId,
         daily_cap: Option<i64>,
         excluded_categories: Vec<String>,
-        actor: Id,
+        actor: UserId,
     ) -> Result<()> {
         if daily_cap.is_some_and(|c| c < 1) {
             return Err(StoreError::invalid(
@@ -171,7 +178,7 @@ actor: Some(actor),
 project: Some(project_id),
 action: AuditAction::Update,
 entity: "annotator_limits",
-entity_id: Some(user_id),
+entity_id: Some(user_id.get()),
 before: None,
 after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_categories": excluded_categories})),
 },
@@ -185,14 +192,14 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
 
     /// Every member who annotates (annotators and model accounts, plus anyone with progress),
     /// with their gold tallies.
-    pub async fn team_progress(&self, project_id: Id) -> Result<Vec<AnnotatorProgress>> {
+    pub async fn team_progress(&self, project_id: ProjectId) -> Result<Vec<AnnotatorProgress>> {
         self.progress_of(project_id, None).await
     }
 
     pub async fn annotator_progress(
         &self,
-        project_id: Id,
-        user_id: Id,
+        project_id: ProjectId,
+        user_id: UserId,
     ) -> Result<AnnotatorProgress> {
         self.progress_of(project_id, Some(user_id))
             .await?
@@ -203,8 +210,8 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
 
     async fn progress_of(
         &self,
-        project_id: Id,
-        user_id: Option<Id>,
+        project_id: ProjectId,
+        user_id: Option<UserId>,
     ) -> Result<Vec<AnnotatorProgress>> {
         let one = if user_id.is_some() {
             " AND u.id = $3"
@@ -225,7 +232,7 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
     /// name (the team page's list): the gold tallies are read for that page's people only.
     pub async fn team_progress_page(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         request: &PageRequest,
     ) -> Result<Paged<AnnotatorProgress>> {
         let search = request.pattern();
@@ -273,7 +280,10 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
         rows.iter()
             .map(|row| {
                 let mut progress = progress_from_row(row, today)?;
-                progress.gold = tallies.get(&progress.user_id).copied().unwrap_or_default();
+                progress.gold = tallies
+                    .get(&&progress.user_id.get())
+                    .copied()
+                    .unwrap_or_default();
                 Ok(progress)
             })
             .collect()
@@ -282,7 +292,7 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
     /// [`Store::gold_tallies`] of a few annotators (a page of the team).
     async fn gold_tallies_of(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         people: &[Id],
     ) -> Result<std::collections::HashMap<Id, GoldTally>> {
         if people.is_empty() {
@@ -306,8 +316,8 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
     /// it is now.
     pub async fn gold_tallies(
         &self,
-        project_id: Id,
-        user_id: Option<Id>,
+        project_id: ProjectId,
+        user_id: Option<UserId>,
     ) -> Result<std::collections::HashMap<Id, GoldTally>> {
         let one = if user_id.is_some() {
             " AND a.annotator_id = $2"
@@ -328,7 +338,7 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
     pub async fn my_work(
         &self,
         project: &Project,
-        user_id: Id,
+        user_id: UserId,
         limit: i64,
     ) -> Result<Vec<MyWorkEntry>> {
         let settings = settings_of(project);
@@ -381,7 +391,7 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
 
     /// The queue's invariants, counted from the database itself: for benchmarks and tests that
     /// hammer the queue and then check nothing broke.
-    pub async fn queue_integrity(&self, project_id: Id) -> Result<QueueIntegrity> {
+    pub async fn queue_integrity(&self, project_id: ProjectId) -> Result<QueueIntegrity> {
         let row = sqlx::query(
             "SELECT \
                (SELECT COUNT(*) FROM annotations WHERE project_id = $1) AS annotations, \
@@ -406,7 +416,7 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
         })
     }
 
-    pub async fn queue_overview(&self, project_id: Id) -> Result<QueueOverview> {
+    pub async fn queue_overview(&self, project_id: ProjectId) -> Result<QueueOverview> {
         let now = self.database_now().await?;
         let row = sqlx::query(
             "SELECT \
@@ -479,7 +489,11 @@ fn progress_from_row(row: &AnyRow, today: i64) -> Result<AnnotatorProgress> {
     })
 }
 
-async fn ensure_progress(c: &mut AnyConnection, project_id: Id, user_id: Id) -> Result<()> {
+async fn ensure_progress(
+    c: &mut AnyConnection,
+    project_id: ProjectId,
+    user_id: UserId,
+) -> Result<()> {
     Conn::Sqlx(c)
         .execute(
             stmt(

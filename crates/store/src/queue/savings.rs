@@ -7,6 +7,8 @@ use super::parse_gold;
 use crate::Store;
 use crate::answer::matches_gold;
 use crate::error::{Result, parse_json};
+use crate::ids::ItemId;
+use crate::ids::ProjectId;
 use crate::model::{Id, Project};
 use crate::queue_rules::in_coverage;
 use serde::Serialize;
@@ -69,7 +71,7 @@ impl Store {
             let id: Id = row.try_get("id")?;
             let labels: i64 = row.try_get("labels_count")?;
             let assisted = row.try_get::<i64, _>("assist_saved")? > 0;
-            if !assisted && !in_coverage(id, settings.coverage_percent) {
+            if !assisted && !in_coverage(ItemId(id), settings.coverage_percent) {
                 continue;
             }
             savings.early_items += 1;
@@ -106,7 +108,7 @@ impl Store {
     /// Of the checked items, those where most human labels match the later answer.
     async fn agreeing_with_later(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         checks: &HashMap<Id, Value>,
     ) -> Result<i64> {
         if checks.is_empty() {
@@ -145,7 +147,7 @@ impl Store {
     /// Sum and count of the consensus confidences of these items' results.
     async fn consensus_confidence_of(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         fixed: i64,
         items: &[Id],
     ) -> Result<(f64, i64)> {

@@ -10,12 +10,13 @@ use crate::answer::{matches_gold, same_answer};
 use crate::audit::AuditEvent;
 use crate::conn::{self, Columns, Conn, Param, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
+use crate::ids::{ItemId, UserId};
 use crate::model::{
     AssignmentPurpose, AssignmentStatus, AuditAction, Id, ItemState, Project, User,
 };
 use crate::queue_rules::{
     GoldFeedbackMode, ModelVote, OverlapStep, answer_categories, decide_overlap_assisted,
-    gold_accuracy_upper_bound, high_severity_threshold, severity_index, should_pause,
+    high_severity_threshold, severity_index, should_pause,
 };
 use crate::schema::LabelSchema;
 use crate::{Backend, Dialect, Store, audit};
@@ -36,6 +37,7 @@ impl Store {
         let context = Arc::new(SubmitContext {
             queue: QueueContext::new(project, user)?,
             version,
+            gold_accuracy_bound: self.inner.gold_accuracy_bound,
         });
         let submission = Arc::new(submission);
         let dialect = self.dialect();
@@ -244,7 +246,7 @@ async fn submit_calibration(
 async fn replay_calibration(
     c: &mut Conn<'_>,
     s: &Submission,
-    user_id: Id,
+    user_id: UserId,
     key: &str,
 ) -> Result<Option<SubmitOutcome>> {
     let Some(row) = c
@@ -276,7 +278,7 @@ async fn replay_calibration(
 async fn schedule_retest(
     c: &mut Conn<'_>,
     ctx: &SubmitContext,
-    item_id: Id,
+    item_id: ItemId,
     now: i64,
 ) -> Result<()> {
     let plan = &ctx.settings.retest;
@@ -306,7 +308,11 @@ struct NewAnnotation<'a> {
 }
 
 /// The annotation this annotator stored under this idempotency key, if any.
-async fn stored_under_key(c: &mut Conn<'_>, user_id: Id, key: &str) -> Result<Option<conn::Row>> {
+async fn stored_under_key(
+    c: &mut Conn<'_>,
+    user_id: UserId,
+    key: &str,
+) -> Result<Option<conn::Row>> {
     c.fetch_optional(
         stmt(
             "SELECT a.id, a.item_id, a.is_late, a.gold_correct, a.answer, a.kind, i.gold_answer \
@@ -322,7 +328,7 @@ async fn stored_under_key(c: &mut Conn<'_>, user_id: Id, key: &str) -> Result<Op
 /// What is stored under a retried key (`item_id`, `kind`, `answer`, `id`) must be this
 /// submission: another item is a conflict, another answer `KeyReused` with the stored one.
 fn require_same_submission(row: &conn::Row, s: &Submission) -> Result<()> {
-    if row.col::<Id>("item_id")? != s.item_id {
+    if row.col::<ItemId>("item_id")? != s.item_id {
         return Err(StoreError::conflict(
             "this idempotency key was already used for another item",
         ));
@@ -642,7 +648,11 @@ async fn apply_pause_rule(
     let paused = progress.col::<i64>("paused")? != 0;
     let window_answered: i64 = progress.col("window_gold_answered")?;
     let window_correct: i64 = progress.col("window_gold_correct")?;
-    if paused || !answered_gold || !should_pause(&ctx.settings, window_correct, window_answered) {
+    let bound = ctx.gold_accuracy_bound;
+    if paused
+        || !answered_gold
+        || !should_pause(&ctx.settings, bound, window_correct, window_answered)
+    {
         return Ok(paused);
     }
     pause(c, ctx, window_correct, window_answered, now).await?;
@@ -661,7 +671,8 @@ async fn pause(
          items is below the project's {:.0}% even at its most favourable (95% bound {:.0}%); \
          a QA analyst can resume you",
         ctx.settings.pause_below * 100.0,
-        gold_accuracy_upper_bound(window_correct, window_answered) * 100.0
+        (ctx.gold_accuracy_bound)(window_correct.max(0) as u64, window_answered.max(0) as u64)
+            * 100.0
     );
     c.execute(
         stmt(
@@ -681,7 +692,7 @@ async fn pause(
             project: Some(ctx.project_id),
             action: AuditAction::Pause,
             entity: "annotator",
-            entity_id: Some(ctx.user_id),
+            entity_id: Some(ctx.user_id.get()),
             before: None,
             after: audit::snapshot(&serde_json::json!({"reason": reason})),
         },
@@ -791,7 +802,7 @@ async fn next_item_state(
 async fn model_vote(
     c: &mut Conn<'_>,
     ctx: &SubmitContext,
-    item_id: Id,
+    item_id: ItemId,
 ) -> Result<Option<ModelVote>> {
     let row = c
         .fetch_optional(
@@ -817,7 +828,7 @@ async fn model_vote(
 }
 
 /// The labels submitted on the item's counted slots.
-async fn counted_answers(c: &mut Conn<'_>, item_id: Id) -> Result<Vec<Value>> {
+async fn counted_answers(c: &mut Conn<'_>, item_id: ItemId) -> Result<Vec<Value>> {
     c.fetch_all(
         stmt(
             "SELECT a.answer FROM assignments s JOIN annotations a ON a.id = s.annotation_id \
@@ -844,7 +855,7 @@ struct ItemCounts {
 
 async fn write_item_counts(
     c: &mut Conn<'_>,
-    item_id: Id,
+    item_id: ItemId,
     next: &NextState,
     counts: &ItemCounts,
 ) -> Result<()> {

@@ -14,7 +14,8 @@ mod saved;
 mod sqlite;
 
 use crate::error::{Result, StoreError};
-use crate::model::{Id, Permission, Role, User};
+use crate::ids::ProjectId;
+use crate::model::{Permission, Role, User};
 use crate::{Backend, Store};
 use std::time::{Duration, Instant};
 
@@ -44,15 +45,15 @@ impl Default for SqlLimits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqlScope {
     /// Projects whose rows the views show.
-    pub projects: Vec<Id>,
+    pub projects: Vec<ProjectId>,
     /// Of those, the projects where the user may see members' names: project managers and
     /// admins everywhere, others where `settings.qa.show_annotator_names` is on.
-    pub names_visible: Vec<Id>,
+    pub names_visible: Vec<ProjectId>,
 }
 
 impl SqlScope {
     /// Comma-separated ids, as the PostgreSQL views read them and SQLite's lists are spelled.
-    fn list(ids: &[Id]) -> String {
+    fn list(ids: &[ProjectId]) -> String {
         ids.iter()
             .map(|id| id.to_string())
             .collect::<Vec<_>>()

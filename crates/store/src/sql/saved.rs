@@ -3,6 +3,8 @@
 
 use crate::Store;
 use crate::error::{Result, StoreError};
+use crate::ids::ProjectId;
+use crate::ids::UserId;
 use crate::model::Id;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -10,7 +12,7 @@ use sqlx::any::AnyRow;
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SavedQuery {
     pub id: Id,
-    pub project_id: Id,
+    pub project_id: ProjectId,
     pub name: String,
     pub query: String,
     /// The author's username (NULL once the account is gone).
@@ -46,9 +48,9 @@ impl Store {
     /// Saves (or replaces, by name) a query of the project.
     pub async fn save_query(
         &self,
-        project_id: Id,
+        project_id: ProjectId,
         new: NewSavedQuery,
-        author: Id,
+        author: UserId,
     ) -> Result<SavedQuery> {
         let name = new.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > MAX_NAME {
@@ -83,7 +85,7 @@ impl Store {
         self.saved_query(project_id, &name).await
     }
 
-    pub async fn saved_queries(&self, project_id: Id) -> Result<Vec<SavedQuery>> {
+    pub async fn saved_queries(&self, project_id: ProjectId) -> Result<Vec<SavedQuery>> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} WHERE s.project_id = $1 ORDER BY s.name"
         ))
@@ -93,7 +95,7 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
-    pub async fn saved_query(&self, project_id: Id, name: &str) -> Result<SavedQuery> {
+    pub async fn saved_query(&self, project_id: ProjectId, name: &str) -> Result<SavedQuery> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} WHERE s.project_id = $1 AND s.name = $2"
         ))
@@ -105,7 +107,7 @@ impl Store {
         from_row(&row)
     }
 
-    pub async fn delete_saved_query(&self, project_id: Id, name: &str) -> Result<()> {
+    pub async fn delete_saved_query(&self, project_id: ProjectId, name: &str) -> Result<()> {
         let key = name.to_owned();
         let deleted = self
             .write(move |c| {

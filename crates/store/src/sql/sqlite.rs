@@ -181,7 +181,7 @@ fn prepare_connection(path: &Path, scope: &SqlScope) -> Result<Connection> {
 }
 
 /// `IN (…)` needs at least one element; NULL matches nothing.
-fn id_list(ids: &[crate::Id]) -> String {
+fn id_list(ids: &[crate::ProjectId]) -> String {
     if ids.is_empty() {
         "NULL".to_owned()
     } else {

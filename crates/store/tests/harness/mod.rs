@@ -32,7 +32,9 @@ impl std::ops::Deref for TestStore {
 pub async fn sqlite() -> TestStore {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("concord.db");
-    let mut options = StoreOptions::new(path.to_string_lossy().to_string());
+    let mut options = StoreOptions::new(path.to_string_lossy().to_string(), |correct, answered| {
+        concord_stats::sampling::wilson(correct, answered, 0.95).high
+    });
     options.password_cost = PasswordCost::Fast;
     let store = Store::open(options.clone())
         .await
@@ -65,7 +67,9 @@ pub async fn postgres(test: &str) -> Option<TestStore> {
             .collect::<String>()
             .to_lowercase()
     );
-    let mut options = StoreOptions::new(url);
+    let mut options = StoreOptions::new(url, |correct, answered| {
+        concord_stats::sampling::wilson(correct, answered, 0.95).high
+    });
     options.pg_schema = Some(schema);
     options.password_cost = PasswordCost::Fast;
     options.max_connections = 8;
@@ -109,9 +113,10 @@ macro_rules! on_every_backend {
 pub mod fixtures {
     use concord_formats::items::{AnnotationReader, ItemReader, RecordFormat};
     use concord_store::{
-        Id, ImportOutcome, LabelSchema, NewAnnotation, NewProject, NewUser, OnConflict, Project,
+        ImportOutcome, LabelSchema, NewAnnotation, NewProject, NewUser, OnConflict, Project,
         Result, Store, User,
     };
+    use concord_store::{ItemId, ProjectId};
     use serde_json::{Value, json};
     use sqlx::Row;
 
@@ -169,7 +174,7 @@ pub mod fixtures {
         json!({"decision": decision, "severity": severity})
     }
 
-    pub fn annotation(item_id: Id, answer: Value) -> NewAnnotation {
+    pub fn annotation(item_id: ItemId, answer: Value) -> NewAnnotation {
         NewAnnotation {
             item_id,
             answer,
@@ -190,7 +195,7 @@ pub mod fixtures {
     /// `batch` records at a time; a failed stage aborts the import.
     pub async fn import_items_in_batches(
         store: &Store,
-        project_id: Id,
+        project_id: ProjectId,
         file: &str,
         text: &str,
         batch: usize,
@@ -213,7 +218,7 @@ pub mod fixtures {
 
     pub async fn import_items(
         store: &Store,
-        project_id: Id,
+        project_id: ProjectId,
         file: &str,
         text: &str,
         on_conflict: OnConflict,
@@ -224,7 +229,7 @@ pub mod fixtures {
     /// Reads `text` with [`AnnotationReader`] and imports it, staging `batch` records at a time.
     pub async fn import_annotations_in_batches(
         store: &Store,
-        project_id: Id,
+        project_id: ProjectId,
         file: &str,
         text: &str,
         batch: usize,
@@ -246,7 +251,7 @@ pub mod fixtures {
 
     pub async fn import_annotations(
         store: &Store,
-        project_id: Id,
+        project_id: ProjectId,
         file: &str,
         text: &str,
     ) -> Result<ImportOutcome> {

@@ -223,7 +223,7 @@ async fn an_administrator_disables_and_enables_an_account_and_the_audit_log_says
     let log = store.audit_log(None, 10).await.unwrap();
     let of_ana: Vec<(&str, Option<&str>)> = log
         .iter()
-        .filter(|e| e.entity == "user" && e.entity_id == Some(ana.id))
+        .filter(|e| e.entity == "user" && e.entity_id == Some(ana.id.get()))
         .map(|e| (e.action.as_str(), e.actor.as_deref()))
         .collect();
     assert_eq!(

@@ -1,13 +1,14 @@
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
+use concord_store::ItemId;
 use concord_store::{
-    AccountKind, AnnotationSource, Id, ImportOutcome, ItemState, LoginCheck, NewAnnotation,
-    OnConflict, Project, Role, StoreError,
+    AccountKind, AnnotationSource, ImportOutcome, ItemState, LoginCheck, NewAnnotation, OnConflict,
+    Project, Role, StoreError,
 };
 use serde_json::json;
 
 /// A project with three queued tracks `item-00001` to `item-00003`.
-async fn project_with_items(store: &TestStore) -> (Project, Vec<Id>) {
+async fn project_with_items(store: &TestStore) -> (Project, Vec<ItemId>) {
     let project = fixtures::project(store, "podcasts").await;
     fixtures::import_items(
         store,
@@ -38,7 +39,7 @@ async fn an_annotation_is_stored_with_what_the_annotator_said(store: TestStore) 
             project.id,
             ana.id,
             NewAnnotation {
-                item_id: items[0],
+                item_id: ItemId((items[0]).get()),
                 answer: json!({"decision": "VIOLATING", "category": ["DG.HATE", "DC.SCAM"], "severity": "S3"}),
                 rationale: "Slur in the second verse".into(),
                 flags: vec!["quoted_or_reported".into()],
@@ -49,7 +50,7 @@ async fn an_annotation_is_stored_with_what_the_annotator_said(store: TestStore) 
         .await
         .unwrap();
     assert_eq!(stored.project_id, project.id);
-    assert_eq!(stored.item_id, items[0]);
+    assert_eq!(stored.item_id, ItemId((items[0]).get()));
     assert_eq!(stored.annotator_id, ana.id);
     assert_eq!(stored.annotator, "ana");
     assert_eq!(
@@ -100,7 +101,7 @@ async fn an_answer_that_breaks_the_schema_is_rejected_naming_the_question(store:
             .add_annotation(
                 project.id,
                 ana.id,
-                fixtures::annotation(items[0], answer.clone()),
+                fixtures::annotation(ItemId((items[0]).get()), answer.clone()),
             )
             .await
             .unwrap_err();
@@ -120,7 +121,12 @@ async fn answers_are_checked_against_the_published_schema_not_a_draft(store: Tes
         .save_schema_draft(project.id, &schema, "", None)
         .await
         .unwrap();
-    let s5 = || fixtures::annotation(items[0], fixtures::answer("VIOLATING", "S5"));
+    let s5 = || {
+        fixtures::annotation(
+            ItemId((items[0]).get()),
+            fixtures::answer("VIOLATING", "S5"),
+        )
+    };
     let err = store
         .add_annotation(project.id, ana.id, s5())
         .await
@@ -145,7 +151,10 @@ async fn an_annotation_on_an_item_outside_the_project_is_not_found(store: TestSt
     let (project, items) = project_with_items(&store).await;
     let other = fixtures::project(&store, "other").await;
     let ana = fixtures::user(&store, "ana").await;
-    for (project_id, item_id) in [(other.id, items[0]), (project.id, items[2] + 1_000)] {
+    for (project_id, item_id) in [
+        (other.id, items[0]),
+        (project.id, ItemId(items[2].get() + 1_000)),
+    ] {
         let err = store
             .add_annotation(
                 project_id,
@@ -166,7 +175,10 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_first_annotation(stor
     let bob = fixtures::user(&store, "bob").await;
     let keyed = |key: &str| NewAnnotation {
         idempotency_key: Some(key.into()),
-        ..fixtures::annotation(items[0], fixtures::answer("VIOLATING", "S3"))
+        ..fixtures::annotation(
+            ItemId((items[0]).get()),
+            fixtures::answer("VIOLATING", "S3"),
+        )
     };
     let first = store
         .add_annotation(project.id, ana.id, keyed("req-1"))
@@ -178,7 +190,14 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_first_annotation(stor
         .unwrap();
     assert_eq!(retry.id, first.id);
     assert_eq!(store.count_annotations(project.id).await.unwrap(), 1);
-    assert_eq!(store.item_annotations(items[0]).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .item_annotations(ItemId((items[0]).get()))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     let bobs = store
         .add_annotation(project.id, bob.id, keyed("req-1"))
@@ -197,7 +216,10 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_first_annotation(stor
         .await
         .unwrap();
     assert_ne!(next.id, first.id);
-    let unkeyed = fixtures::annotation(items[1], fixtures::answer("VIOLATING", "S3"));
+    let unkeyed = fixtures::annotation(
+        ItemId((items[1]).get()),
+        fixtures::answer("VIOLATING", "S3"),
+    );
     let once = store
         .add_annotation(project.id, ana.id, unkeyed.clone())
         .await
@@ -230,7 +252,10 @@ async fn concurrent_retries_with_one_idempotency_key_store_one_annotation(store:
         let store = store.store.clone();
         let new = NewAnnotation {
             idempotency_key: Some("double-click".into()),
-            ..fixtures::annotation(items[1], fixtures::answer("BORDERLINE", "S2"))
+            ..fixtures::annotation(
+                ItemId((items[1]).get()),
+                fixtures::answer("BORDERLINE", "S2"),
+            )
         };
         tasks.push(tokio::spawn(async move {
             store.add_annotation(project.id, ana.id, new).await
@@ -252,7 +277,10 @@ async fn a_correction_supersedes_the_earlier_annotation_and_both_are_kept(store:
         .add_annotation(
             project.id,
             ana.id,
-            fixtures::annotation(items[0], fixtures::answer("VIOLATING", "S3")),
+            fixtures::annotation(
+                ItemId((items[0]).get()),
+                fixtures::answer("VIOLATING", "S3"),
+            ),
         )
         .await
         .unwrap();
@@ -262,13 +290,19 @@ async fn a_correction_supersedes_the_earlier_annotation_and_both_are_kept(store:
             ana.id,
             NewAnnotation {
                 supersedes: Some(first.id),
-                ..fixtures::annotation(items[0], fixtures::answer("NOT_VIOLATING", "S0"))
+                ..fixtures::annotation(
+                    ItemId((items[0]).get()),
+                    fixtures::answer("NOT_VIOLATING", "S0"),
+                )
             },
         )
         .await
         .unwrap();
     assert_eq!(correction.supersedes, Some(first.id));
-    let history = store.item_annotations(items[0]).await.unwrap();
+    let history = store
+        .item_annotations(ItemId((items[0]).get()))
+        .await
+        .unwrap();
     let summary: Vec<_> = history
         .iter()
         .map(|a| (a.id, a.answer["decision"].as_str().unwrap(), a.supersedes))
@@ -294,7 +328,10 @@ async fn nobody_can_supersede_someone_elses_annotation(store: TestStore) {
         .add_annotation(
             project.id,
             ana.id,
-            fixtures::annotation(items[0], fixtures::answer("VIOLATING", "S3")),
+            fixtures::annotation(
+                ItemId((items[0]).get()),
+                fixtures::answer("VIOLATING", "S3"),
+            ),
         )
         .await
         .unwrap();
@@ -304,7 +341,10 @@ async fn nobody_can_supersede_someone_elses_annotation(store: TestStore) {
             bob.id,
             NewAnnotation {
                 supersedes: Some(anas.id),
-                ..fixtures::annotation(items[0], fixtures::answer("NOT_VIOLATING", "S0"))
+                ..fixtures::annotation(
+                    ItemId((items[0]).get()),
+                    fixtures::answer("NOT_VIOLATING", "S0"),
+                )
             },
         )
         .await
@@ -316,7 +356,10 @@ async fn nobody_can_supersede_someone_elses_annotation(store: TestStore) {
             ana.id,
             NewAnnotation {
                 supersedes: Some(anas.id),
-                ..fixtures::annotation(items[1], fixtures::answer("NOT_VIOLATING", "S0"))
+                ..fixtures::annotation(
+                    ItemId((items[1]).get()),
+                    fixtures::answer("NOT_VIOLATING", "S0"),
+                )
             },
         )
         .await
@@ -374,7 +417,10 @@ async fn imported_annotations_create_missing_annotators_and_label_their_items(st
         LoginCheck::BadCredentials
     ));
 
-    let first = store.item_annotations(items[0]).await.unwrap();
+    let first = store
+        .item_annotations(ItemId((items[0]).get()))
+        .await
+        .unwrap();
     let summary: Vec<_> = first
         .iter()
         .map(|a| (a.annotator.as_str(), a.answer.clone()))
@@ -411,7 +457,9 @@ async fn imported_annotations_create_missing_annotators_and_label_their_items(st
     // The queue counts imported labels: only the unlabelled item is served, then nothing.
     let newcomer = fixtures::user(&store, "newcomer").await;
     match store.next_item(&project, &newcomer).await.unwrap() {
-        concord_store::NextItem::Leased(lease) => assert_eq!(lease.item.id, items[2]),
+        concord_store::NextItem::Leased(lease) => {
+            assert_eq!(lease.item.id, ItemId((items[2]).get()))
+        }
         other => panic!("expected the unlabelled item, got {other:?}"),
     }
 }
@@ -439,7 +487,11 @@ item-99999,legacy_2,VIOLATING,S3,
         StoreError::NotFound(_)
     ));
     assert_eq!(
-        store.item(project.id, items[0]).await.unwrap().state,
+        store
+            .item(project.id, ItemId((items[0]).get()))
+            .await
+            .unwrap()
+            .state,
         concord_store::ItemState::Queued
     );
 }
@@ -479,7 +531,11 @@ item-00002,legacy_1,VIOLATING,S9,
     );
     assert_eq!(store.count_annotations(project.id).await.unwrap(), 0);
     assert_eq!(
-        store.item(project.id, items[0]).await.unwrap().state,
+        store
+            .item(project.id, ItemId((items[0]).get()))
+            .await
+            .unwrap()
+            .state,
         concord_store::ItemState::Queued
     );
     assert!(store.user_by_name("legacy_1").await.is_err());
@@ -517,10 +573,16 @@ item-00002,legacy_1,VIOLATING,S3,,
     fixtures::import_annotations(&store, project.id, "history.csv", good)
         .await
         .unwrap();
-    let first = store.item_annotations(items[0]).await.unwrap();
+    let first = store
+        .item_annotations(ItemId((items[0]).get()))
+        .await
+        .unwrap();
     assert_eq!(first[0].guideline_version_id, Some(v1.id));
     assert_eq!(first[0].created_at, 1_791_189_000_000);
-    let second = store.item_annotations(items[1]).await.unwrap();
+    let second = store
+        .item_annotations(ItemId((items[1]).get()))
+        .await
+        .unwrap();
     assert_eq!(second[0].guideline_version_id, None);
     assert!(
         second[0].created_at > 1_791_189_000_000,

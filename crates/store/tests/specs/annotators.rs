@@ -1,5 +1,8 @@
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
+use concord_store::ItemId;
+use concord_store::ModelAnnotatorId;
+use concord_store::UserId;
 use concord_store::{
     AccountKind, AnswerKind, Id, ModelAnswer, ModelCall, ModelCallKey, ModelKind, ModelLabel,
     ModelProvenance, ModelRunCounts, NewModelAnnotator, NextItem, OnConflict, Project, StoreError,
@@ -142,7 +145,11 @@ async fn a_disabled_model_is_not_among_those_to_run(store: TestStore) {
 
 async fn a_cached_call_answers_only_for_the_same_inputs(store: TestStore) {
     let project = project_with_tracks(&store, "podcasts", 2).await;
-    let item = store.model_backlog(project.id, 0, None, 1).await.unwrap()[0].clone();
+    let item = store
+        .model_backlog(project.id, UserId(0), None, 1)
+        .await
+        .unwrap()[0]
+        .clone();
     let key = ModelCallKey {
         item_id: item.id,
         guideline_version_id: None,
@@ -289,7 +296,7 @@ async fn a_machine_label_records_what_it_was_made_with(store: TestStore) {
         store.model_label(outcome.annotation_id).await.unwrap(),
         Some(label)
     );
-    let left: Vec<Id> = store
+    let left: Vec<ItemId> = store
         .model_backlog(project.id, account.id, None, 10)
         .await
         .unwrap()
@@ -301,11 +308,11 @@ async fn a_machine_label_records_what_it_was_made_with(store: TestStore) {
         [backlog[1].id, backlog[2].id],
         "a labelled item is not read ahead again"
     );
-    let after_first: Vec<Id> = store
+    let after_first: Vec<ItemId> = store
         .model_backlog(
             project.id,
             account.id,
-            Some((backlog[1].priority, backlog[1].id)),
+            Some((backlog[1].priority, (backlog[1].id).get())),
             10,
         )
         .await
@@ -316,7 +323,12 @@ async fn a_machine_label_records_what_it_was_made_with(store: TestStore) {
     assert_eq!(after_first, [backlog[2].id]);
 }
 
-fn model_answer(item_id: Id, model_id: Id, run_id: Id, then_lease: bool) -> ModelAnswer {
+fn model_answer(
+    item_id: ItemId,
+    model_id: ModelAnnotatorId,
+    run_id: Id,
+    then_lease: bool,
+) -> ModelAnswer {
     ModelAnswer {
         submission: Submission {
             item_id,
@@ -457,13 +469,13 @@ async fn a_models_lanes_each_hold_a_lease_and_a_stopped_runs_leases_are_listed(s
         assert!(!lease.resumed);
         leased.push(lease.item.id);
     }
-    let distinct: std::collections::HashSet<Id> = leased.iter().copied().collect();
+    let distinct: std::collections::HashSet<ItemId> = leased.iter().copied().collect();
     assert_eq!(
         distinct.len(),
         3,
         "three lanes, three different items: {leased:?}"
     );
-    let held: Vec<Id> = store
+    let held: Vec<ItemId> = store
         .held_leases(&project, &account)
         .await
         .unwrap()

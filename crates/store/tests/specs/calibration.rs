@@ -4,6 +4,7 @@
 
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
+use concord_store::ItemId;
 use concord_store::{
     AnswerKind, AssignmentPurpose, CalibrationPart, CalibrationVerdict, Id, NewCalibrationRound,
     NextItem, OnConflict, Project, Role, RoundStatus, RoundVerdict, Store, StoreError, Submission,
@@ -70,7 +71,7 @@ async fn round_of(store: &Store, team: &Team, externals: &[&str], hold: bool) ->
     round.id
 }
 
-fn answer(item_id: Id, decision: &str, key: &str) -> Submission {
+fn answer(item_id: ItemId, decision: &str, key: &str) -> Submission {
     Submission {
         item_id,
         kind: AnswerKind::Label,
@@ -84,7 +85,7 @@ fn answer(item_id: Id, decision: &str, key: &str) -> Submission {
 }
 
 /// Takes the next item, which must be a calibration item, and answers it.
-async fn answer_next(store: &Store, project: &Project, who: &User, decision: &str) -> Id {
+async fn answer_next(store: &Store, project: &Project, who: &User, decision: &str) -> ItemId {
     let lease = match store.next_item(project, who).await.unwrap() {
         NextItem::Leased(lease) => lease,
         other => panic!(
@@ -365,7 +366,7 @@ async fn a_round_needs_an_expert_for_its_key_and_items_of_its_project(store: Tes
         .await
         .unwrap_err();
     assert!(unknown.to_string().contains("\"nope\""), "{unknown}");
-    let new = |item_ids: Vec<Id>| NewCalibrationRound {
+    let new = |item_ids: Vec<ItemId>| NewCalibrationRound {
         name: "R".into(),
         item_ids,
         threshold: 0.8,
@@ -379,7 +380,7 @@ async fn a_round_needs_an_expert_for_its_key_and_items_of_its_project(store: Tes
     assert!(no_expert.to_string().contains("QA expert"), "{no_expert}");
     member(&store, &project, "cal-nokey-exp", Role::QaExpert).await;
     let foreign = store
-        .open_calibration_round(&project, new(vec![ids[0] + 10_000]), None)
+        .open_calibration_round(&project, new(vec![ItemId(ids[0].get() + 10_000)]), None)
         .await
         .unwrap_err();
     assert!(
@@ -410,7 +411,11 @@ async fn a_round_needs_an_expert_for_its_key_and_items_of_its_project(store: Tes
         "nothing was written"
     );
     let twice = store
-        .open_calibration_round(&project, new(vec![ids[0], ids[0]]), None)
+        .open_calibration_round(
+            &project,
+            new(vec![ItemId((ids[0]).get()), ItemId((ids[0]).get())]),
+            None,
+        )
         .await
         .unwrap_err();
     assert!(twice.to_string().contains("twice"), "{twice}");

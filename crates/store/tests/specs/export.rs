@@ -1,9 +1,10 @@
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
-use concord_store::{ExportRow, Id, NewAnnotation, OnConflict};
+use concord_store::ProjectId;
+use concord_store::{ExportRow, NewAnnotation, OnConflict};
 use serde_json::json;
 
-async fn exported(store: &TestStore, project_id: Id) -> Vec<ExportRow> {
+async fn exported(store: &TestStore, project_id: ProjectId) -> Vec<ExportRow> {
     let mut rx = store.export(project_id);
     let mut records = Vec::new();
     while let Some(record) = rx.recv().await {

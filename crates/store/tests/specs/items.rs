@@ -1,5 +1,7 @@
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
+use concord_store::ItemId;
+use concord_store::ProjectId;
 use concord_store::{ImportOutcome, Item, ItemFilter, ItemState, OnConflict, StoreError};
 use serde_json::json;
 
@@ -16,7 +18,7 @@ fn external_ids(items: &[Item]) -> Vec<&str> {
     items.iter().map(|i| i.external_id.as_str()).collect()
 }
 
-async fn every_item(store: &TestStore, project_id: i64) -> Vec<Item> {
+async fn every_item(store: &TestStore, project_id: ProjectId) -> Vec<Item> {
     store
         .items_page(
             project_id,
@@ -395,7 +397,7 @@ async fn keyset_pages_walk_every_item_once_in_id_order(store: TestStore) {
             Some(next) => {
                 assert_eq!(page.items.len(), 100, "page {pages}");
                 assert_eq!(Some(next), page.items.last().map(|i| i.id));
-                after = Some(next);
+                after = Some(next.get());
             }
             None => break,
         }
@@ -438,7 +440,7 @@ async fn a_page_holds_at_most_five_hundred_items(store: TestStore) {
         .items_page(
             project.id,
             &ItemFilter {
-                after: page.next_after,
+                after: page.next_after.map(i64::from),
                 limit: 100,
                 ..ItemFilter::default()
             },
@@ -472,10 +474,10 @@ async fn mixed_project(store: &TestStore) -> i64 {
         )
         .await;
     }
-    project.id
+    project.id.get()
 }
 
-async fn filtered(store: &TestStore, project_id: i64, filter: ItemFilter) -> Vec<String> {
+async fn filtered(store: &TestStore, project_id: ProjectId, filter: ItemFilter) -> Vec<String> {
     let page = store
         .items_page(
             project_id,
@@ -496,7 +498,7 @@ async fn items_filter_by_type_state_gold_and_priority(store: TestStore) {
         ..ItemFilter::default()
     };
     assert_eq!(
-        filtered(&store, project, by_type).await,
+        filtered(&store, ProjectId(project), by_type).await,
         ["ep-0001", "ep-0002"]
     );
     let by_state = ItemFilter {
@@ -504,33 +506,42 @@ async fn items_filter_by_type_state_gold_and_priority(store: TestStore) {
         ..ItemFilter::default()
     };
     assert_eq!(
-        filtered(&store, project, by_state).await,
+        filtered(&store, ProjectId(project), by_state).await,
         ["trk-3", "ep-0002"]
     );
     let gold = ItemFilter {
         gold: Some(true),
         ..ItemFilter::default()
     };
-    assert_eq!(filtered(&store, project, gold).await, ["ep-0001", "book-1"]);
+    assert_eq!(
+        filtered(&store, ProjectId(project), gold).await,
+        ["ep-0001", "book-1"]
+    );
     let not_gold = ItemFilter {
         gold: Some(false),
         ..ItemFilter::default()
     };
     assert_eq!(
-        filtered(&store, project, not_gold).await,
+        filtered(&store, ProjectId(project), not_gold).await,
         ["trk-1", "trk-2", "trk-3", "ep-0002", "trk-4", "trk-5"]
     );
     let urgent = ItemFilter {
         min_priority: Some(5),
         ..ItemFilter::default()
     };
-    assert_eq!(filtered(&store, project, urgent).await, ["trk-2", "book-1"]);
+    assert_eq!(
+        filtered(&store, ProjectId(project), urgent).await,
+        ["trk-2", "book-1"]
+    );
     let labelled_tracks = ItemFilter {
         item_type: Some("track".into()),
         state: Some(ItemState::Labelled),
         ..ItemFilter::default()
     };
-    assert_eq!(filtered(&store, project, labelled_tracks).await, ["trk-3"]);
+    assert_eq!(
+        filtered(&store, ProjectId(project), labelled_tracks).await,
+        ["trk-3"]
+    );
 }
 
 async fn the_text_filter_is_a_case_insensitive_substring_of_title_or_id(store: TestStore) {
@@ -540,26 +551,34 @@ async fn the_text_filter_is_a_case_insensitive_substring_of_title_or_id(store: T
         ..ItemFilter::default()
     };
     assert_eq!(
-        filtered(&store, project, text("hello")).await,
+        filtered(&store, ProjectId(project), text("hello")).await,
         ["trk-1", "book-1"]
     );
-    assert_eq!(filtered(&store, project, text("  wORLD ")).await, ["trk-1"]);
     assert_eq!(
-        filtered(&store, project, text("EP-0002")).await,
+        filtered(&store, ProjectId(project), text("  wORLD ")).await,
+        ["trk-1"]
+    );
+    assert_eq!(
+        filtered(&store, ProjectId(project), text("EP-0002")).await,
         ["ep-0002"]
     );
     assert_eq!(
-        filtered(&store, project, text("nothing like it")).await,
+        filtered(&store, ProjectId(project), text("nothing like it")).await,
         Vec::<String>::new()
     );
-    assert_eq!(filtered(&store, project, text("   ")).await.len(), 8);
+    assert_eq!(
+        filtered(&store, ProjectId(project), text("   "))
+            .await
+            .len(),
+        8
+    );
     let pure_tracks = ItemFilter {
         item_type: Some("track".into()),
         text: Some("pure".into()),
         ..ItemFilter::default()
     };
     assert_eq!(
-        filtered(&store, project, pure_tracks).await,
+        filtered(&store, ProjectId(project), pure_tracks).await,
         ["trk-2", "trk-3"]
     );
 }
@@ -570,13 +589,22 @@ async fn wildcards_in_the_search_text_are_literal(store: TestStore) {
         text: Some(t.into()),
         ..ItemFilter::default()
     };
-    assert_eq!(filtered(&store, project, text("100%")).await, ["trk-2"]);
-    assert_eq!(filtered(&store, project, text("%")).await, ["trk-2"]);
     assert_eq!(
-        filtered(&store, project, text("snake_case")).await,
+        filtered(&store, ProjectId(project), text("100%")).await,
+        ["trk-2"]
+    );
+    assert_eq!(
+        filtered(&store, ProjectId(project), text("%")).await,
+        ["trk-2"]
+    );
+    assert_eq!(
+        filtered(&store, ProjectId(project), text("snake_case")).await,
         ["ep-0001"]
     );
-    assert_eq!(filtered(&store, project, text("c\\d")).await, ["trk-4"]);
+    assert_eq!(
+        filtered(&store, ProjectId(project), text("c\\d")).await,
+        ["trk-4"]
+    );
 }
 
 async fn state_counts_name_all_five_states_zeros_included(store: TestStore) {
@@ -591,7 +619,7 @@ async fn state_counts_name_all_five_states_zeros_included(store: TestStore) {
     )
     .await
     .unwrap();
-    let counts = store.item_state_counts(project).await.unwrap();
+    let counts = store.item_state_counts(ProjectId(project)).await.unwrap();
     let expected = vec![
         (ItemState::Queued, 6),
         (ItemState::InProgress, 0),
@@ -656,7 +684,7 @@ async fn bulk_actions_change_every_selected_item_with_one_audit_entry_each(store
     )
     .await
     .unwrap();
-    let ids: Vec<i64> = every_item(&store, project.id)
+    let ids: Vec<ItemId> = every_item(&store, project.id)
         .await
         .iter()
         .map(|i| i.id)
@@ -703,7 +731,7 @@ async fn bulk_actions_change_every_selected_item_with_one_audit_entry_each(store
     store
         .bulk_items(
             project.id,
-            vec![ids[0], ids[2]],
+            vec![ItemId((ids[0]).get()), ItemId((ids[2]).get())],
             BulkAction::Rereview {
                 annotator_id: ana.id,
             },
@@ -718,7 +746,7 @@ async fn bulk_actions_change_every_selected_item_with_one_audit_entry_each(store
     store
         .adjudicate(
             project.id,
-            ids[1],
+            ItemId((ids[1]).get()),
             expert.id,
             NewAdjudication {
                 answer: fixtures::answer("VIOLATING", "S3"),
@@ -731,7 +759,7 @@ async fn bulk_actions_change_every_selected_item_with_one_audit_entry_each(store
     let err = store
         .bulk_items(
             project.id,
-            vec![ids[1], ids[2]],
+            vec![ItemId((ids[1]).get()), ItemId((ids[2]).get())],
             BulkAction::MarkGold,
             manager.id,
         )
@@ -742,21 +770,33 @@ async fn bulk_actions_change_every_selected_item_with_one_audit_entry_each(store
         "names the item without an answer: {err}"
     );
     assert!(
-        !store.item(project.id, ids[1]).await.unwrap().is_gold,
+        !store
+            .item(project.id, ItemId((ids[1]).get()))
+            .await
+            .unwrap()
+            .is_gold,
         "nothing changed"
     );
     store
-        .bulk_items(project.id, vec![ids[1]], BulkAction::MarkGold, manager.id)
+        .bulk_items(
+            project.id,
+            vec![ItemId((ids[1]).get())],
+            BulkAction::MarkGold,
+            manager.id,
+        )
         .await
         .unwrap();
-    let gold = store.item(project.id, ids[1]).await.unwrap();
+    let gold = store
+        .item(project.id, ItemId((ids[1]).get()))
+        .await
+        .unwrap();
     assert!(gold.is_gold);
     assert_eq!(gold.gold_answer, Some(fixtures::answer("VIOLATING", "S3")));
 
     let err = store
         .bulk_items(
             project.id,
-            vec![ids[2], 987_654],
+            vec![ids[2], ItemId(987_654)],
             BulkAction::SetPriority(1),
             manager.id,
         )
@@ -767,7 +807,11 @@ async fn bulk_actions_change_every_selected_item_with_one_audit_entry_each(store
         "{err}"
     );
     assert_ne!(
-        store.item(project.id, ids[2]).await.unwrap().priority,
+        store
+            .item(project.id, ItemId((ids[2]).get()))
+            .await
+            .unwrap()
+            .priority,
         1,
         "nothing changed"
     );

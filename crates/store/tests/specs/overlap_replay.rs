@@ -6,6 +6,7 @@
 //! simulated model derived from gold with a fixed seed (no real model output exists for
 //! this data set).
 
+use concord_store::ItemId;
 use concord_store::queue_rules::{
     EscalationReason, ModelAssist, ModelDisagreementAction, ModelVote, OverlapDecision,
     OverlapStep, QueueSettings, decide_overlap, decide_overlap_assisted, vote_agreement,
@@ -167,7 +168,7 @@ fn replay_item(
     model: Option<&ModelVote>,
 ) -> (usize, bool) {
     let answers: Vec<Value> = labels.iter().map(|l| json!({ "rating": l })).collect();
-    let mut needed = settings.initial_needed(1);
+    let mut needed = settings.initial_needed(ItemId(1));
     let mut k = 1usize;
     loop {
         match decide_overlap_assisted(settings, schema, needed, &answers[..k], model) {

@@ -4,8 +4,9 @@
 
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
+use concord_store::ItemId;
 use concord_store::{
-    AccountKind, AnswerKind, Id, ItemState, NewPredictionSample, NewUser, NextItem, OnConflict,
+    AccountKind, AnswerKind, ItemState, NewPredictionSample, NewUser, NextItem, OnConflict,
     PredictionRow, Project, REVIEW_PRIORITY, SampledItem, Store, Submission, User,
 };
 use serde_json::{Value, json};
@@ -39,7 +40,7 @@ async fn model_account(store: &Store, username: &str) -> User {
     store.create_user(new, None).await.unwrap()
 }
 
-fn submission(item_id: Id, decision: &str, severity: &str, key: &str) -> Submission {
+fn submission(item_id: ItemId, decision: &str, severity: &str, key: &str) -> Submission {
     let mut answer = fixtures::answer(decision, severity);
     if decision == "VIOLATING" {
         answer["category"] = json!(["DG.VIOL"]);
@@ -57,7 +58,13 @@ fn submission(item_id: Id, decision: &str, severity: &str, key: &str) -> Submiss
 }
 
 /// Serves the next item to `who` and labels it.
-async fn label_next(store: &Store, project: &Project, who: &User, decision: &str, key: &str) -> Id {
+async fn label_next(
+    store: &Store,
+    project: &Project,
+    who: &User,
+    decision: &str,
+    key: &str,
+) -> ItemId {
     let NextItem::Leased(lease) = store.next_item(project, who).await.unwrap() else {
         panic!("{} expected an item", who.username);
     };

@@ -1,5 +1,6 @@
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
+use concord_store::ProjectId;
 use concord_store::{LabelSchema, NewProject, Role, StoreError};
 use serde_json::json;
 
@@ -102,7 +103,7 @@ async fn updating_a_project_records_before_and_after_in_the_audit_log(store: Tes
         .find(|e| e.action.as_str() == "update" && e.entity == "project")
         .expect("an audit entry for the update");
     assert_eq!(entry.actor.as_deref(), Some("pm"));
-    assert_eq!(entry.entity_id, Some(project.id));
+    assert_eq!(entry.entity_id, Some(project.id).map(i64::from));
     let before = entry.before.as_ref().expect("the project before");
     let after = entry.after.as_ref().expect("the project after");
     assert_eq!(before["name"], json!(project.name));
@@ -131,7 +132,13 @@ async fn project_updates_need_a_name_and_object_settings(store: TestStore) {
     }
     assert_eq!(store.project("podcasts").await.unwrap().name, project.name);
     let err = store
-        .update_project(project.id + 1000, "Fine", "", json!({}), None)
+        .update_project(
+            ProjectId(project.id.get() + 1000),
+            "Fine",
+            "",
+            json!({}),
+            None,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");

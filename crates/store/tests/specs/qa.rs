@@ -4,15 +4,17 @@
 
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
+use concord_store::ItemId;
+use concord_store::UserId;
 use concord_store::{
-    ConsensusWrite, EscalationStatus, ExampleScope, Id, NewAdjudication, NewAnnotation,
-    NewEscalation, NewItemConsensus, OnConflict, PrecedentFilter, Project, Store, StoreError, User,
+    ConsensusWrite, EscalationStatus, ExampleScope, NewAdjudication, NewAnnotation, NewEscalation,
+    NewItemConsensus, OnConflict, PrecedentFilter, Project, Store, StoreError, User,
 };
 use serde_json::json;
 
 struct Setup {
     project: Project,
-    items: Vec<Id>,
+    items: Vec<ItemId>,
     annotators: Vec<User>,
     expert: User,
 }
@@ -70,9 +72,9 @@ async fn setup(store: &Store, slug: &str) -> Setup {
     }
 }
 
-fn run_with(setup: &Setup, escalate: &[Id]) -> ConsensusWrite {
-    let consensus = |item_id: Id, severity: &str| NewItemConsensus {
-        item_id,
+fn run_with(setup: &Setup, escalate: &[ItemId]) -> ConsensusWrite {
+    let consensus = |item_id: ItemId, severity: &str| NewItemConsensus {
+        item_id: item_id,
         question: "severity".into(),
         label: Some(json!(severity).to_string()),
         posterior: json!({severity: 0.5}).to_string(),
@@ -93,7 +95,7 @@ fn run_with(setup: &Setup, escalate: &[Id]) -> ConsensusWrite {
         escalations: escalate
             .iter()
             .map(|&item_id| NewEscalation {
-                item_id,
+                item_id: item_id,
                 reasons: json!([{"rule": "tie", "question": "severity", "detail": "tied"}]),
                 priority: 1,
                 priority_reason: "labelled S3".into(),
@@ -117,13 +119,21 @@ fn decision(severity: &str, rationale: &str) -> NewAdjudication {
 async fn a_run_replaces_results_and_never_queues_an_item_twice(store: TestStore) {
     let setup = setup(&store, "qa-rerun").await;
     let first = store
-        .save_consensus(setup.project.id, run_with(&setup, &[setup.items[0]]), None)
+        .save_consensus(
+            setup.project.id,
+            run_with(&setup, &[ItemId((setup.items[0]).get())]),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(first.escalated, 1);
     assert_eq!(first.items, 2);
     let second = store
-        .save_consensus(setup.project.id, run_with(&setup, &[setup.items[0]]), None)
+        .save_consensus(
+            setup.project.id,
+            run_with(&setup, &[ItemId((setup.items[0]).get())]),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -140,7 +150,7 @@ async fn a_run_replaces_results_and_never_queues_an_item_twice(store: TestStore)
         .await
         .unwrap();
     assert_eq!(queue.len(), 1);
-    assert_eq!(queue[0].item_id, setup.items[0]);
+    assert_eq!(queue[0].item_id, ItemId((setup.items[0]).get()));
     assert_eq!(queue[0].reasons[0]["rule"], "tie");
     assert!(queue[0].due_at - queue[0].opened_at == 3_600_000);
     assert!(!queue[0].viewer_labelled);
@@ -148,16 +158,26 @@ async fn a_run_replaces_results_and_never_queues_an_item_twice(store: TestStore)
         .escalations(
             setup.project.id,
             EscalationStatus::Open,
-            setup.annotators[0].id,
+            UserId((setup.annotators[0].id).get()),
             10,
         )
         .await
         .unwrap();
     assert!(as_annotator[0].viewer_labelled);
-    let item = store.item(setup.project.id, setup.items[0]).await.unwrap();
+    let item = store
+        .item(setup.project.id, ItemId((setup.items[0]).get()))
+        .await
+        .unwrap();
     assert_eq!(item.state, concord_store::ItemState::Escalated);
     // Results are replaced, not accumulated.
-    assert_eq!(store.item_consensus(setup.items[0]).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .item_consensus(ItemId((setup.items[0]).get()))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let latest = store
         .latest_consensus_run(setup.project.id)
         .await
@@ -188,7 +208,7 @@ async fn the_expert_queue_ranks_a_priority_by_expected_cost(store: TestStore) {
         )
         .await
         .unwrap();
-    let order: Vec<(Id, Option<f64>)> =
+    let order: Vec<(ItemId, Option<f64>)> =
         queue.iter().map(|e| (e.item_id, e.expected_cost)).collect();
     assert_eq!(
         order,
@@ -217,12 +237,15 @@ async fn a_rerun_rewrites_changed_results_and_drops_those_it_no_longer_has(store
         .unwrap();
     assert!(
         store
-            .item_consensus(setup.items[0])
+            .item_consensus(ItemId((setup.items[0]).get()))
             .await
             .unwrap()
             .is_empty()
     );
-    let changed = store.item_consensus(setup.items[1]).await.unwrap();
+    let changed = store
+        .item_consensus(ItemId((setup.items[1]).get()))
+        .await
+        .unwrap();
     assert_eq!(changed.len(), 1);
     assert_eq!(changed[0].label, Some(json!("S2")));
     assert_eq!(changed[0].posterior, json!({"S2": 1.0}));
@@ -240,7 +263,7 @@ async fn the_run_reads_each_annotators_latest_answer_once(store: TestStore) {
     let setup = setup(&store, "qa-latest").await;
     // A correction: annotator a changes item 2 from S0 to S1 (as they said of item 1).
     let earlier = store
-        .item_annotations(setup.items[1])
+        .item_annotations(ItemId((setup.items[1]).get()))
         .await
         .unwrap()
         .into_iter()
@@ -252,7 +275,10 @@ async fn the_run_reads_each_annotators_latest_answer_once(store: TestStore) {
             setup.annotators[0].id,
             NewAnnotation {
                 supersedes: Some(earlier.id),
-                ..fixtures::annotation(setup.items[1], fixtures::answer("VIOLATING", "S1"))
+                ..fixtures::annotation(
+                    ItemId((setup.items[1]).get()),
+                    fixtures::answer("VIOLATING", "S1"),
+                )
             },
         )
         .await
@@ -262,7 +288,9 @@ async fn the_run_reads_each_annotators_latest_answer_once(store: TestStore) {
     let corrected: Vec<_> = input
         .labels
         .iter()
-        .filter(|f| f.item_id == setup.items[1] && f.annotator_id == setup.annotators[0].id)
+        .filter(|f| {
+            f.item_id == ItemId((setup.items[1]).get()) && f.annotator_id == setup.annotators[0].id
+        })
         .collect();
     assert_eq!(corrected.len(), 1);
     assert_eq!(corrected[0].answer["severity"], "S1");
@@ -282,13 +310,17 @@ async fn the_run_reads_each_annotators_latest_answer_once(store: TestStore) {
 async fn an_adjudication_resolves_the_escalation_and_becomes_precedent(store: TestStore) {
     let setup = setup(&store, "qa-adjudicate").await;
     store
-        .save_consensus(setup.project.id, run_with(&setup, &[setup.items[0]]), None)
+        .save_consensus(
+            setup.project.id,
+            run_with(&setup, &[ItemId((setup.items[0]).get())]),
+            None,
+        )
         .await
         .unwrap();
     let decided = store
         .adjudicate(
             setup.project.id,
-            setup.items[0],
+            ItemId((setup.items[0]).get()),
             setup.expert.id,
             decision("S3", "A credible threat against a named person"),
         )
@@ -296,7 +328,10 @@ async fn an_adjudication_resolves_the_escalation_and_becomes_precedent(store: Te
         .unwrap();
     assert!(decided.overturned, "S3 overturns the S1 consensus");
     assert_eq!(decided.consensus_before.as_ref().unwrap()["severity"], "S1");
-    let item = store.item(setup.project.id, setup.items[0]).await.unwrap();
+    let item = store
+        .item(setup.project.id, ItemId((setup.items[0]).get()))
+        .await
+        .unwrap();
     assert_eq!(item.state, concord_store::ItemState::Adjudicated);
     assert!(
         store
@@ -330,14 +365,17 @@ async fn an_adjudication_resolves_the_escalation_and_becomes_precedent(store: Te
     let revised = store
         .adjudicate(
             setup.project.id,
-            setup.items[0],
+            ItemId((setup.items[0]).get()),
             other_expert.id,
             decision("S4", "Names a place and a time: egregious"),
         )
         .await
         .unwrap();
     assert_eq!(revised.supersedes, Some(decided.id));
-    let history = store.item_adjudications(setup.items[0]).await.unwrap();
+    let history = store
+        .item_adjudications(ItemId((setup.items[0]).get()))
+        .await
+        .unwrap();
     assert_eq!(history.len(), 2);
     assert!(history[1].superseded && !history[0].superseded);
 
@@ -386,13 +424,17 @@ async fn an_adjudication_resolves_the_escalation_and_becomes_precedent(store: Te
 async fn an_expert_who_labelled_the_item_or_a_bad_decision_changes_nothing(store: TestStore) {
     let setup = setup(&store, "qa-refuse").await;
     store
-        .save_consensus(setup.project.id, run_with(&setup, &[setup.items[0]]), None)
+        .save_consensus(
+            setup.project.id,
+            run_with(&setup, &[ItemId((setup.items[0]).get())]),
+            None,
+        )
         .await
         .unwrap();
     let err = store
         .adjudicate(
             setup.project.id,
-            setup.items[0],
+            ItemId((setup.items[0]).get()),
             setup.annotators[1].id,
             decision("S3", "I still think so"),
         )
@@ -404,7 +446,7 @@ async fn an_expert_who_labelled_the_item_or_a_bad_decision_changes_nothing(store
     let err = store
         .adjudicate(
             setup.project.id,
-            setup.items[0],
+            ItemId((setup.items[0]).get()),
             setup.expert.id,
             decision("S9", "why"),
         )
@@ -414,7 +456,7 @@ async fn an_expert_who_labelled_the_item_or_a_bad_decision_changes_nothing(store
     let err = store
         .adjudicate(
             setup.project.id,
-            setup.items[0],
+            ItemId((setup.items[0]).get()),
             setup.expert.id,
             decision("S3", "  "),
         )
@@ -427,7 +469,7 @@ async fn an_expert_who_labelled_the_item_or_a_bad_decision_changes_nothing(store
     let err = store
         .adjudicate(
             setup.project.id,
-            setup.items[0],
+            ItemId((setup.items[0]).get()),
             setup.expert.id,
             unknown_category,
         )
@@ -437,7 +479,7 @@ async fn an_expert_who_labelled_the_item_or_a_bad_decision_changes_nothing(store
 
     assert!(
         store
-            .item_adjudications(setup.items[0])
+            .item_adjudications(ItemId((setup.items[0]).get()))
             .await
             .unwrap()
             .is_empty()
@@ -457,7 +499,7 @@ async fn an_expert_who_labelled_the_item_or_a_bad_decision_changes_nothing(store
     );
     assert_eq!(
         store
-            .item(setup.project.id, setup.items[0])
+            .item(setup.project.id, ItemId((setup.items[0]).get()))
             .await
             .unwrap()
             .state,
@@ -480,12 +522,20 @@ async fn a_decision_can_become_gold_and_a_guideline_example(store: TestStore) {
     promoted.example_scope = Some(ExampleScope::InScope);
     promoted.example_category = Some("DG.VIOL".into());
     let decided = store
-        .adjudicate(setup.project.id, setup.items[2], setup.expert.id, promoted)
+        .adjudicate(
+            setup.project.id,
+            ItemId((setup.items[2]).get()),
+            setup.expert.id,
+            promoted,
+        )
         .await
         .unwrap();
     assert!(!decided.overturned, "no consensus: nothing to overturn");
     assert_eq!(decided.guideline_version, Some(1));
-    let item = store.item(setup.project.id, setup.items[2]).await.unwrap();
+    let item = store
+        .item(setup.project.id, ItemId((setup.items[2]).get()))
+        .await
+        .unwrap();
     assert!(item.is_gold);
     assert_eq!(item.gold_answer, Some(fixtures::answer("VIOLATING", "S3")));
     let versions = store.guideline_versions(setup.project.id).await.unwrap();
@@ -511,7 +561,11 @@ async fn a_release_freezes_final_labels_and_individual_labels_and_diffs_against_
         .unwrap_err();
     assert!(err.to_string().contains("compute the consensus"), "{err}");
     store
-        .save_consensus(project, run_with(&setup, &[setup.items[0]]), None)
+        .save_consensus(
+            project,
+            run_with(&setup, &[ItemId((setup.items[0]).get())]),
+            None,
+        )
         .await
         .unwrap();
     let err = store
@@ -535,7 +589,7 @@ async fn a_release_freezes_final_labels_and_individual_labels_and_diffs_against_
     store
         .adjudicate(
             project,
-            setup.items[0],
+            ItemId((setup.items[0]).get()),
             setup.expert.id,
             decision("S3", "A threat"),
         )
@@ -546,7 +600,10 @@ async fn a_release_freezes_final_labels_and_individual_labels_and_diffs_against_
         .add_annotation(
             project,
             late.id,
-            fixtures::annotation(setup.items[1], fixtures::answer("VIOLATING", "S2")),
+            fixtures::annotation(
+                ItemId((setup.items[1]).get()),
+                fixtures::answer("VIOLATING", "S2"),
+            ),
         )
         .await
         .unwrap();

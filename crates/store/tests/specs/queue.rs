@@ -3,6 +3,7 @@
 
 use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
+use concord_store::ItemId;
 use concord_store::{
     AnswerKind, AssignmentPurpose, Id, ItemState, NewUser, NextItem, OnConflict, Project, Store,
     StoreError, Submission, User,
@@ -57,7 +58,7 @@ fn leased(next: NextItem) -> concord_store::Lease {
     }
 }
 
-fn submission(item_id: Id, decision: &str, severity: &str, key: &str) -> Submission {
+fn submission(item_id: ItemId, decision: &str, severity: &str, key: &str) -> Submission {
     Submission {
         item_id,
         kind: AnswerKind::Label,
@@ -75,7 +76,7 @@ async fn label(
     store: &Store,
     project: &Project,
     person: &User,
-    item_id: Id,
+    item_id: ItemId,
     decision: &str,
     severity: &str,
     key: &str,
@@ -107,7 +108,7 @@ async fn model_account(store: &Store, username: &str) -> User {
         .unwrap()
 }
 
-async fn item_state(store: &Store, project: &Project, item_id: Id) -> ItemState {
+async fn item_state(store: &Store, project: &Project, item_id: ItemId) -> ItemState {
     store.item(project.id, item_id).await.unwrap().state
 }
 
@@ -127,7 +128,7 @@ async fn sixty_four_annotators_asking_at_once_never_exceed_the_overlap(store: Te
     let mut empty = 0;
     for task in tasks {
         match task.await.unwrap().unwrap() {
-            NextItem::Leased(lease) => *per_item.entry(lease.item.id).or_default() += 1,
+            NextItem::Leased(lease) => *per_item.entry(lease.item.id.get()).or_default() += 1,
             NextItem::Empty => empty += 1,
             other => panic!("{other:?}"),
         }
@@ -304,7 +305,12 @@ async fn a_retried_submit_never_creates_a_second_annotation(store: TestStore) {
     assert!(again.replayed);
     assert!(ids.iter().all(|id| *id == again.annotation_id));
     assert_eq!(store.count_annotations(project.id).await.unwrap(), 1);
-    let other = submission(lease.item.id + 1, "BORDERLINE", "S2", "retry-key-123");
+    let other = submission(
+        ItemId(lease.item.id.get() + 1),
+        "BORDERLINE",
+        "S2",
+        "retry-key-123",
+    );
     let err = store.submit(&project, &ann, other).await.unwrap_err();
     assert!(err.to_string().contains("another item"), "{err}");
 }
@@ -402,7 +408,7 @@ async fn dynamic_overlap_adds_annotators_on_disagreement_and_escalates_at_the_ma
         json!({"dynamic": true, "min_overlap": 2, "overlap": 3, "target_agreement": 0.7});
     let project = project_with(&store, "dynamic", settings, &tracks(2)).await;
     let people = annotators(&store, "d", 4).await;
-    let answer = |n: usize, item: Id, decision: &str| {
+    let answer = |n: usize, item: ItemId, decision: &str| {
         submission(
             item,
             decision,
@@ -418,7 +424,7 @@ async fn dynamic_overlap_adds_annotators_on_disagreement_and_escalates_at_the_ma
             let next = store.next_item(&project, person).await.unwrap();
             let NextItem::Leased(lease) = next else { break };
             let id = lease.item.id;
-            let seen = by_item.entry(id).or_default();
+            let seen = by_item.entry(id.get()).or_default();
             *seen += 1;
             let decision = if lease.item.external_id == "t0001" || *seen % 2 == 1 {
                 "VIOLATING"
@@ -444,9 +450,13 @@ async fn dynamic_overlap_adds_annotators_on_disagreement_and_escalates_at_the_ma
         .item_by_external_id(project.id, "t0002")
         .await
         .unwrap();
-    assert_eq!(by_item[&one.id], 2);
+    assert_eq!(by_item[&&one.id.get()], 2);
     assert_eq!(one.state, concord_store::ItemState::Labelled);
-    assert_eq!(by_item[&two.id], 3, "one more annotator, up to the maximum");
+    assert_eq!(
+        by_item[&&two.id.get()],
+        3,
+        "one more annotator, up to the maximum"
+    );
     assert_eq!(two.state, concord_store::ItemState::Escalated);
 }
 
