@@ -104,4 +104,23 @@ mod tests {
         assert_eq!(plan.eta_days, Some(0.0));
         assert!((plan.accuracy.high - plan.accuracy.low) / 2.0 <= 0.10);
     }
+
+    #[test]
+    fn the_pause_rule_reads_the_intervals_upper_bound_not_the_point_estimate() {
+        use concord_store::queue_rules::should_pause;
+        let settings = QueueSettings {
+            pause_below: 0.6,
+            pause_min_gold: 2,
+            ..QueueSettings::default()
+        };
+        let bound = gold_accuracy_upper_bound;
+        // 0/2: the point estimate is 0, but the upper bound 3.84/5.84 = 0.66 is not below 0.6.
+        assert!((bound(0, 2) - 0.6576).abs() < 1e-3);
+        assert!(!should_pause(&settings, bound, 0, 2));
+        // 0/3: 3.84/6.84 = 0.56, clearly below.
+        assert!(should_pause(&settings, bound, 0, 3));
+        // 5/10 (upper 0.76) is not clearly below 60 %; 1/10 (upper 0.40) is.
+        assert!(!should_pause(&settings, bound, 5, 10));
+        assert!(should_pause(&settings, bound, 1, 10));
+    }
 }

@@ -395,7 +395,7 @@ mod tests {
         let path = dir.path().join("native.db");
         let store = Store::open(StoreOptions::new(
             path.to_string_lossy().to_string(),
-            crate::queue_rules::wilson_95,
+            crate::queue_rules::never_pauses,
         ))
         .await
         .expect("a store");

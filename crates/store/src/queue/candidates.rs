@@ -290,7 +290,7 @@ mod tests {
         let path = dir.path().join("plans.db");
         let sqlite = Store::open(StoreOptions::new(
             path.to_string_lossy().to_string(),
-            crate::queue_rules::wilson_95,
+            crate::queue_rules::never_pauses,
         ))
         .await
         .expect("a SQLite store");
@@ -310,7 +310,7 @@ mod tests {
             return;
         };
         let schema = format!("t_{}_candidate_plans", std::process::id());
-        let mut options = StoreOptions::new(url, crate::queue_rules::wilson_95);
+        let mut options = StoreOptions::new(url, crate::queue_rules::never_pauses);
         options.pg_schema = Some(schema.clone());
         let postgres = Store::open(options).await.expect("a PostgreSQL store");
         let found = plans(&postgres, "EXPLAIN", "QUERY PLAN").await;
