@@ -347,6 +347,17 @@ impl QaSettings {
 
     /// Checks the settings; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
+        self.check_consensus_and_metrics()?;
+        self.escalation.validate()?;
+        check_calibration_threshold(self.calibration.threshold, "qa.calibration.threshold")?;
+        check_dsa_categories(&self.dsa_categories)?;
+        for (question, costs) in &self.costs {
+            costs.validate(question)?;
+        }
+        Ok(())
+    }
+
+    fn check_consensus_and_metrics(&self) -> Result<(), String> {
         if !CONSENSUS_METHODS.contains(&self.method.as_str()) {
             return Err(format!(
                 "qa.method: {:?} is not a consensus model ({})",
@@ -369,16 +380,40 @@ impl QaSettings {
         if !(-1.0..=1.0).contains(&self.target_alpha) {
             return Err("qa.target_alpha must be between -1 and 1".into());
         }
-        let rules = &self.escalation;
+        Ok(())
+    }
+}
+
+/// Every mapped category must be one the Transparency Database knows (or none, "").
+fn check_dsa_categories(map: &BTreeMap<String, String>) -> Result<(), String> {
+    for (code, category) in map {
+        let full = format!("STATEMENT_CATEGORY_{category}");
+        if !category.is_empty() && !concord_formats::dsa::CATEGORY.contains(&full.as_str()) {
+            let allowed: Vec<&str> = concord_formats::dsa::CATEGORY
+                .iter()
+                .map(|c| c.trim_start_matches("STATEMENT_CATEGORY_"))
+                .collect();
+            return Err(format!(
+                "qa.dsa_categories.{code}: {category:?} is not a Transparency Database \
+                 category ({})",
+                allowed.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl EscalationRules {
+    fn validate(&self) -> Result<(), String> {
         for (name, value) in [
-            ("min_posterior", rules.min_posterior),
-            ("min_agreement", rules.min_agreement),
+            ("min_posterior", self.min_posterior),
+            ("min_agreement", self.min_agreement),
         ] {
             if value.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
                 return Err(format!("qa.escalation.{name} must be between 0 and 1"));
             }
         }
-        if rules
+        if self
             .severity_at_or_above
             .as_deref()
             .is_some_and(|code| code.trim().is_empty())
@@ -387,13 +422,13 @@ impl QaSettings {
                 "qa.escalation.severity_at_or_above: give a severity code or leave it out".into(),
             );
         }
-        if !(1..=50).contains(&rules.min_labels) {
+        if !(1..=50).contains(&self.min_labels) {
             return Err("qa.escalation.min_labels must be between 1 and 50".into());
         }
         for (name, hours) in [
-            ("sla_hours_urgent", rules.sla_hours_urgent),
-            ("sla_hours_high", rules.sla_hours_high),
-            ("sla_hours_normal", rules.sla_hours_normal),
+            ("sla_hours_urgent", self.sla_hours_urgent),
+            ("sla_hours_high", self.sla_hours_high),
+            ("sla_hours_normal", self.sla_hours_normal),
         ] {
             if !(1..=24 * 365).contains(&hours) {
                 return Err(format!(
@@ -401,29 +436,9 @@ impl QaSettings {
                 ));
             }
         }
-        check_calibration_threshold(self.calibration.threshold, "qa.calibration.threshold")?;
-        for (code, category) in &self.dsa_categories {
-            let full = format!("STATEMENT_CATEGORY_{category}");
-            if !category.is_empty() && !concord_formats::dsa::CATEGORY.contains(&full.as_str()) {
-                let allowed: Vec<&str> = concord_formats::dsa::CATEGORY
-                    .iter()
-                    .map(|c| c.trim_start_matches("STATEMENT_CATEGORY_"))
-                    .collect();
-                return Err(format!(
-                    "qa.dsa_categories.{code}: {category:?} is not a Transparency Database \
-                     category ({})",
-                    allowed.join(", ")
-                ));
-            }
-        }
-        for (question, costs) in &self.costs {
-            costs.validate(question)?;
-        }
         Ok(())
     }
-}
 
-impl EscalationRules {
     /// SLA in milliseconds for a priority (2 urgent, 1 high, 0 normal).
     pub fn sla_ms(&self, priority: i64) -> i64 {
         let hours = match priority {

@@ -405,10 +405,16 @@ fn has_avx2() -> bool {
     std::arch::is_x86_feature_detected!("avx2")
 }
 
+/// The CPU can run the eight-lane build of the pass.
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+}
+
 impl RangePass<'_> {
-    /// [`RangePass::run`], four lanes wide on CPUs with AVX2 (the x86-64 baseline is SSE2,
-    /// two lanes). Every operation is an element-wise IEEE multiply or add in the same
-    /// order, so both builds give the same bits.
+    /// [`RangePass::run`], eight lanes wide on CPUs with AVX-512F, four with AVX2 (the
+    /// x86-64 baseline is SSE2, two lanes). Every operation is an element-wise IEEE multiply
+    /// or add in the same order, so every build gives the same bits.
     fn run_dispatch<S: Scratch>(
         &self,
         first: usize,
@@ -416,10 +422,26 @@ impl RangePass<'_> {
         counts: Vec<f64>,
     ) -> PassTotals {
         #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            return unsafe { self.run_avx512::<S>(first, rows, counts) };
+        }
+        #[cfg(target_arch = "x86_64")]
         if has_avx2() {
             // SAFETY: the CPU supports AVX2, checked just above.
             return unsafe { self.run_avx2::<S>(first, rows, counts) };
         }
+        self.run::<S>(first, rows, counts)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn run_avx512<S: Scratch>(
+        &self,
+        first: usize,
+        rows: &mut [f64],
+        counts: Vec<f64>,
+    ) -> PassTotals {
         self.run::<S>(first, rows, counts)
     }
 
@@ -897,6 +919,57 @@ mod tests {
             (fixed.clamped_log_e, general.clamped_log_e),
         ] {
             assert_eq!(a.to_bits(), b.to_bits());
+        }
+    }
+
+    #[test]
+    fn every_vector_width_of_the_pass_gives_the_same_bits() {
+        let table = scattered_table(3000);
+        let k = table.n_values();
+        let e: Vec<f64> = (0..table.n_annotators() * k * k)
+            .map(|i| 10f64.powf(-20.0 * (splitmix(i as u64) % 1000) as f64 / 1000.0))
+            .collect();
+        let errors = Errors {
+            k,
+            e,
+            observed: observed_pairs(&table),
+        };
+        let cells = rating_cells(&table).unwrap();
+        let p = [0.5, 0.3, 0.2];
+        let pass = RangePass {
+            table: &table,
+            cells: &cells,
+            p: &p,
+            errors: &errors,
+            posterior: Posterior::EStep {
+                known: None,
+                write_rows: true,
+            },
+            k,
+            table_len: table.n_annotators() * k * k,
+            prefetching: true,
+        };
+        let start = vote_shares(&table, None);
+        let outcome = |build: &dyn Fn(&mut [f64]) -> PassTotals| {
+            let mut rows = start.clone();
+            let totals = build(&mut rows);
+            (bits(&rows), bits(&totals.counts), bits(&totals.prior_sums))
+        };
+        let baseline = outcome(&|rows| pass.run::<[f64; 3]>(0, rows, Vec::new()));
+        #[cfg(target_arch = "x86_64")]
+        {
+            if has_avx2() {
+                // SAFETY: the CPU supports AVX2, checked just above.
+                let avx2 =
+                    outcome(&|rows| unsafe { pass.run_avx2::<[f64; 3]>(0, rows, Vec::new()) });
+                assert_eq!(avx2, baseline, "AVX2");
+            }
+            if has_avx512() {
+                // SAFETY: the CPU supports AVX-512F, checked just above.
+                let avx512 =
+                    outcome(&|rows| unsafe { pass.run_avx512::<[f64; 3]>(0, rows, Vec::new()) });
+                assert_eq!(avx512, baseline, "AVX-512");
+            }
         }
     }
 }
