@@ -190,6 +190,15 @@ impl Column for Option<f64> {
     }
 }
 
+impl Column for f64 {
+    fn from_sqlx(row: &AnyRow, column: &str) -> Result<Self> {
+        Ok(row.try_get(column)?)
+    }
+    fn from_sqlite(value: &rusqlite::types::Value, column: &str) -> Result<Self> {
+        Option::<f64>::from_sqlite(value, column)?.ok_or_else(|| wrong_type(column, value))
+    }
+}
+
 impl Column for Option<String> {
     fn from_sqlx(row: &AnyRow, column: &str) -> Result<Self> {
         Ok(row.try_get(column)?)
@@ -234,6 +243,19 @@ impl Columns for Row {
                     .ok_or_else(|| StoreError::column_not_found(column))?;
                 T::from_sqlite(&values[index], column)
             }
+        }
+    }
+}
+
+impl Row {
+    /// The first column as text, for a statement selecting one unnamed value (a packed page).
+    pub(crate) fn first_text(&self) -> Result<Option<String>> {
+        match self {
+            Row::Sqlx(row) => Ok(row.try_get(0)?),
+            Row::Sqlite { values, .. } => match values.first() {
+                Some(value) => Option::<String>::from_sqlite(value, "0"),
+                None => Err(StoreError::column_not_found("0")),
+            },
         }
     }
 }

@@ -3,15 +3,12 @@
 //! project at it. Every version after the first records what changed.
 
 use crate::audit::AuditEvent;
-use crate::conn::{Columns, stmt};
+use crate::conn::{Columns, Conn, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::model::AuditAction;
 use crate::model::{GuidelineExample, GuidelineVersion, Id, Project, SchemaVersion, VersionStatus};
 use crate::schema::LabelSchema;
 use crate::{Store, audit};
-use sqlx::AnyConnection;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -69,18 +66,18 @@ impl Doc {
     }
 }
 
-fn guideline_from_row(row: &AnyRow) -> Result<GuidelineVersion> {
+fn guideline_from_row(row: &impl Columns) -> Result<GuidelineVersion> {
     Ok(GuidelineVersion {
-        id: row.try_get("id")?,
-        project_id: row.try_get("project_id")?,
-        version: row.try_get("version")?,
-        body: row.try_get("body")?,
-        examples: parse_json(&row.try_get::<String, _>("examples")?, "guideline examples")?,
-        change_note: row.try_get("change_note")?,
-        status: VersionStatus::parse(&row.try_get::<String, _>("status")?),
-        created_by: row.try_get("author")?,
-        created_at: row.try_get("created_at")?,
-        published_at: row.try_get("published_at")?,
+        id: row.col("id")?,
+        project_id: row.col("project_id")?,
+        version: row.col("version")?,
+        body: row.col("body")?,
+        examples: parse_json(&row.col::<String>("examples")?, "guideline examples")?,
+        change_note: row.col("change_note")?,
+        status: VersionStatus::parse(&row.col::<String>("status")?),
+        created_by: row.col("author")?,
+        created_at: row.col("created_at")?,
+        published_at: row.col("published_at")?,
     })
 }
 
@@ -115,7 +112,7 @@ struct DraftText<'a> {
 
 impl DraftText<'_> {
     /// Replaces the content of the existing draft `id`.
-    async fn replace(self, c: &mut AnyConnection, id: Id) -> Result<()> {
+    async fn replace(self, c: &mut Conn<'_>, id: Id) -> Result<()> {
         let table = self.table;
         let sets: String = self
             .content
@@ -131,21 +128,17 @@ impl DraftText<'_> {
             n + 2,
             n + 3
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = stmt(&sql);
         for (_, value) in self.content {
             query = query.bind(value);
         }
-        query
-            .bind(self.change_note)
-            .bind(self.actor)
-            .bind(id)
-            .execute(&mut *c)
+        c.execute(query.bind(self.change_note).bind(self.actor).bind(id))
             .await?;
         Ok(())
     }
 
     /// Creates the project's draft as the next version; returns its id.
-    async fn insert(self, c: &mut AnyConnection, project_id: Id) -> Result<Id> {
+    async fn insert(self, c: &mut Conn<'_>, project_id: Id) -> Result<Id> {
         let table = self.table;
         let cols: String = self
             .content
@@ -161,23 +154,21 @@ impl DraftText<'_> {
             n + 2,
             n + 3
         );
-        let mut query = sqlx::query(&sql).bind(project_id);
+        let mut query = stmt(&sql).bind(project_id);
         for (_, value) in self.content {
             query = query.bind(value);
         }
-        let row = query
-            .bind(self.change_note)
-            .bind(self.actor)
-            .fetch_one(&mut *c)
+        let row = c
+            .fetch_one(query.bind(self.change_note).bind(self.actor))
             .await?;
-        Ok(row.try_get("id")?)
+        Ok(row.col("id")?)
     }
 }
 
 /// Creates the project's draft, or replaces the content of the existing one.
 /// Returns the draft's id.
 async fn save_draft(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     doc: Doc,
     project_id: Id,
     content: Vec<(&'static str, String)>,
@@ -185,12 +176,14 @@ async fn save_draft(
     actor: Option<Id>,
 ) -> Result<Id> {
     let table = doc.table();
-    let draft_row = sqlx::query(&format!(
-        "SELECT id FROM {table} WHERE project_id = $1 AND status = 'draft'"
-    ))
-    .bind(project_id)
-    .fetch_optional(&mut *c)
-    .await?;
+    let draft_row = c
+        .fetch_optional(
+            stmt(&format!(
+                "SELECT id FROM {table} WHERE project_id = $1 AND status = 'draft'"
+            ))
+            .bind(project_id),
+        )
+        .await?;
     let draft = DraftText {
         table,
         content,
@@ -199,13 +192,13 @@ async fn save_draft(
     };
     let id = match draft_row {
         Some(row) => {
-            let id: Id = row.try_get("id")?;
+            let id: Id = row.col("id")?;
             draft.replace(c, id).await?;
             id
         }
         None => draft.insert(c, project_id).await?,
     };
-    audit::record(
+    audit::record_in(
         c,
         AuditEvent {
             actor,
@@ -238,7 +231,7 @@ fn published_note(version: i64, draft_note: String, given: Option<&str>) -> Resu
 }
 
 async fn publish(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     doc: Doc,
     now: &str,
     project_id: Id,
@@ -246,33 +239,34 @@ async fn publish(
     actor: Option<Id>,
 ) -> Result<Id> {
     let table = doc.table();
-    let row = sqlx::query(&format!(
+    let row = c.fetch_optional(stmt(&format!(
         "SELECT id, version, change_note FROM {table} WHERE project_id = $1 AND status = 'draft'"
     ))
     .bind(project_id)
-    .fetch_optional(&mut *c)
+    )
     .await?
     .ok_or_else(|| StoreError::conflict("there is no draft to publish"))?;
-    let id: Id = row.try_get("id")?;
-    let version: i64 = row.try_get("version")?;
-    let note = published_note(version, row.try_get("change_note")?, change_note)?;
-    sqlx::query(&format!(
+    let id: Id = row.col("id")?;
+    let version: i64 = row.col("version")?;
+    let note = published_note(version, row.col("change_note")?, change_note)?;
+    c.execute(stmt(&format!(
         "UPDATE {table} SET status = 'published', published_at = {now}, change_note = $1 WHERE id = $2"
     ))
     .bind(&note)
     .bind(id)
-    .execute(&mut *c)
+    )
     .await?;
-    sqlx::query(&format!(
-        "UPDATE projects SET {} = $1 WHERE id = $2",
-        doc.pointer()
-    ))
-    .bind(id)
-    .bind(project_id)
-    .execute(&mut *c)
+    c.execute(
+        stmt(&format!(
+            "UPDATE projects SET {} = $1 WHERE id = $2",
+            doc.pointer()
+        ))
+        .bind(id)
+        .bind(project_id),
+    )
     .await?;
     let after = serde_json::json!({"version": version, "change_note": note});
-    audit::record(
+    audit::record_in(
         c,
         AuditEvent {
             actor,
@@ -291,29 +285,31 @@ async fn publish(
 /// Appends an example to the guideline draft, starting the draft from the latest version
 /// when there is none (used when an adjudication is added as a guideline example).
 pub(crate) async fn add_example_to_draft(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     project_id: Id,
     example: GuidelineExample,
     actor: Option<Id>,
 ) -> Result<Id> {
-    let latest = sqlx::query(
-        "SELECT body, examples, change_note, status FROM guideline_versions \
+    let latest = c
+        .fetch_optional(
+            stmt(
+                "SELECT body, examples, change_note, status FROM guideline_versions \
          WHERE project_id = $1 ORDER BY version DESC LIMIT 1",
-    )
-    .bind(project_id)
-    .fetch_optional(&mut *c)
-    .await?;
+            )
+            .bind(project_id),
+        )
+        .await?;
     let (body, mut examples, note) = match latest {
         Some(row) => {
             let examples: Vec<GuidelineExample> =
-                parse_json(&row.try_get::<String, _>("examples")?, "guideline examples")?;
-            let status: String = row.try_get("status")?;
+                parse_json(&row.col::<String>("examples")?, "guideline examples")?;
+            let status: String = row.col("status")?;
             let note = if status == "draft" {
-                row.try_get::<String, _>("change_note")?
+                row.col::<String>("change_note")?
             } else {
                 String::new()
             };
-            (row.try_get::<String, _>("body")?, examples, note)
+            (row.col::<String>("body")?, examples, note)
         }
         None => (String::new(), Vec::new(), String::new()),
     };
@@ -353,8 +349,11 @@ impl Store {
         ];
         let note = change_note.to_owned();
         let id = self
-            .write(move |c| {
+            .write_native(move |mut c| {
+                let note = note.clone();
+                let content = content.clone();
                 Box::pin(async move {
+                    let c = &mut c;
                     save_draft(c, Doc::Guideline, project_id, content, &note, actor).await
                 })
             })
@@ -371,8 +370,10 @@ impl Store {
         let now = self.dialect().now_ms();
         let note = change_note.map(str::to_owned);
         let id = self
-            .write(move |c| {
+            .write_native(move |mut c| {
+                let note = note.clone();
                 Box::pin(async move {
+                    let c = &mut c;
                     publish(c, Doc::Guideline, now, project_id, note.as_deref(), actor).await
                 })
             })
@@ -383,22 +384,23 @@ impl Store {
     /// When a guideline draft was last saved (its audit entries; the version row keeps only
     /// when the draft was started). None for a version never saved as a draft.
     pub async fn guideline_draft_saved_at(&self, version_id: Id) -> Result<Option<i64>> {
-        let row = sqlx::query(
-            "SELECT MAX(at) AS saved FROM audit_log \
+        let row = self
+            .read_one(
+                stmt(
+                    "SELECT MAX(at) AS saved FROM audit_log \
              WHERE entity = $1 AND entity_id = $2 AND action = $3",
-        )
-        .bind(Doc::Guideline.entity())
-        .bind(version_id)
-        .bind(AuditAction::SaveDraft.as_str())
-        .fetch_one(self.pool())
-        .await?;
-        Ok(row.try_get::<Option<i64>, _>("saved")?)
+                )
+                .bind(Doc::Guideline.entity())
+                .bind(version_id)
+                .bind(AuditAction::SaveDraft.as_str()),
+            )
+            .await?;
+        Ok(row.col::<Option<i64>>("saved")?)
     }
 
     pub async fn guideline_by_id(&self, id: Id) -> Result<GuidelineVersion> {
-        let row = sqlx::query(&format!("{} WHERE v.id = $1", select(Doc::Guideline)))
-            .bind(id)
-            .fetch_optional(self.pool())
+        let row = self
+            .read_optional(stmt(&format!("{} WHERE v.id = $1", select(Doc::Guideline))).bind(id))
             .await?
             .ok_or_else(|| StoreError::not_found(format!("guideline version {id}")))?;
         guideline_from_row(&row)
@@ -409,27 +411,31 @@ impl Store {
         project_id: Id,
         version: i64,
     ) -> Result<GuidelineVersion> {
-        let row = sqlx::query(&format!(
-            "{} WHERE v.project_id = $1 AND v.version = $2",
-            select(Doc::Guideline)
-        ))
-        .bind(project_id)
-        .bind(version)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("guideline version {version}")))?;
+        let row = self
+            .read_optional(
+                stmt(&format!(
+                    "{} WHERE v.project_id = $1 AND v.version = $2",
+                    select(Doc::Guideline)
+                ))
+                .bind(project_id)
+                .bind(version),
+            )
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("guideline version {version}")))?;
         guideline_from_row(&row)
     }
 
     /// Newest first, the draft (if any) included.
     pub async fn guideline_versions(&self, project_id: Id) -> Result<Vec<GuidelineVersion>> {
-        let rows = sqlx::query(&format!(
-            "{} WHERE v.project_id = $1 ORDER BY v.version DESC",
-            select(Doc::Guideline)
-        ))
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = self
+            .read_rows(
+                stmt(&format!(
+                    "{} WHERE v.project_id = $1 ORDER BY v.version DESC",
+                    select(Doc::Guideline)
+                ))
+                .bind(project_id),
+            )
+            .await?;
         rows.iter().map(guideline_from_row).collect()
     }
 
@@ -444,8 +450,11 @@ impl Store {
         let content = vec![("definition", json_text(schema))];
         let note = change_note.to_owned();
         let id = self
-            .write(move |c| {
+            .write_native(move |mut c| {
+                let note = note.clone();
+                let content = content.clone();
                 Box::pin(async move {
+                    let c = &mut c;
                     save_draft(c, Doc::Schema, project_id, content, &note, actor).await
                 })
             })
@@ -462,8 +471,10 @@ impl Store {
         let now = self.dialect().now_ms();
         let note = change_note.map(str::to_owned);
         let id = self
-            .write(move |c| {
+            .write_native(move |mut c| {
+                let note = note.clone();
                 Box::pin(async move {
+                    let c = &mut c;
                     publish(c, Doc::Schema, now, project_id, note.as_deref(), actor).await
                 })
             })
@@ -472,22 +483,23 @@ impl Store {
     }
 
     pub async fn schema_by_id(&self, id: Id) -> Result<SchemaVersion> {
-        let row = sqlx::query(&format!("{} WHERE v.id = $1", select(Doc::Schema)))
-            .bind(id)
-            .fetch_optional(self.pool())
+        let row = self
+            .read_optional(stmt(&format!("{} WHERE v.id = $1", select(Doc::Schema))).bind(id))
             .await?
             .ok_or_else(|| StoreError::not_found(format!("schema version {id}")))?;
         schema_from_row(&row)
     }
 
     pub async fn schema_versions(&self, project_id: Id) -> Result<Vec<SchemaVersion>> {
-        let rows = sqlx::query(&format!(
-            "{} WHERE v.project_id = $1 ORDER BY v.version DESC",
-            select(Doc::Schema)
-        ))
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = self
+            .read_rows(
+                stmt(&format!(
+                    "{} WHERE v.project_id = $1 ORDER BY v.version DESC",
+                    select(Doc::Schema)
+                ))
+                .bind(project_id),
+            )
+            .await?;
         rows.iter().map(schema_from_row).collect()
     }
 

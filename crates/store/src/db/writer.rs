@@ -4,7 +4,7 @@
 
 use super::log_sync::{Unsynced, spawn_log_syncer};
 use crate::Store;
-use crate::conn::Conn;
+use crate::conn::{Conn, Row, Stmt};
 use crate::error::{Result, StoreError};
 use futures_util::future::BoxFuture;
 use sqlx::AnyConnection;
@@ -353,6 +353,52 @@ impl Store {
             readers.give_back(conn);
             result
         }))
+    }
+
+    /// A read that can be long (a whole project's labels, a list, an export): on SQLite `op`
+    /// runs on a native read-only connection on a blocking thread, so that it holds no
+    /// tokio worker while SQLite steps; on PostgreSQL on a pooled connection.
+    pub(crate) async fn read<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(Conn<'c>) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        if self.inner.readers.is_none() {
+            let mut conn = self.inner.pool.acquire().await?;
+            return op(Conn::Sqlx(&mut conn)).await;
+        }
+        let store = self.clone();
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let Some(readers) = store.inner.readers.as_ref() else {
+                return Err(StoreError::invalid("internal: the SQLite readers are gone"));
+            };
+            let mut conn = readers.take()?;
+            // Conn's SQLite methods never suspend: the future completes on this thread.
+            let result = runtime.block_on(op(Conn::Sqlite(&mut conn)));
+            readers.give_back(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::invalid(format!("internal: a read could not finish: {e}")))?
+    }
+
+    /// One statement's rows, through [`Store::read`].
+    pub(crate) async fn read_rows(&self, statement: Stmt) -> Result<Vec<Row>> {
+        self.read(move |mut c| Box::pin(async move { c.fetch_all(statement).await }))
+            .await
+    }
+
+    /// One statement's first row if any, through [`Store::read`].
+    pub(crate) async fn read_optional(&self, statement: Stmt) -> Result<Option<Row>> {
+        self.read(move |mut c| Box::pin(async move { c.fetch_optional(statement).await }))
+            .await
+    }
+
+    /// One statement's row (`RowNotFound` without one, as sqlx), through [`Store::read`].
+    pub(crate) async fn read_one(&self, statement: Stmt) -> Result<Row> {
+        self.read(move |mut c| Box::pin(async move { c.fetch_one(statement).await }))
+            .await
     }
 
     /// A hot read: on SQLite it runs inline on a connection of its own (no hand-off to a
