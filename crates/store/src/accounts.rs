@@ -172,7 +172,7 @@ impl Store {
             .unwrap_or_else(|| new.username.clone());
         let username = new.username.clone();
         let result = self
-            .write_native(move |mut c| {
+            .write_conn(move |mut c| {
                 let name = new.username.clone();
                 let hash = hash.clone();
                 let display = display.clone();
@@ -224,7 +224,7 @@ impl Store {
     ) -> Result<()> {
         let user = self.user_by_name(username).await?;
         let hash = self.hash_password(password).await?;
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             let hash = hash.clone();
             Box::pin(async move {
                 let c = &mut c;
@@ -268,7 +268,7 @@ impl Store {
             return Err(StoreError::invalid("you cannot disable your own account"));
         }
         let (id, was_disabled) = (user.id, user.disabled);
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             Box::pin(async move {
                 let c = &mut c;
                 c.execute(
@@ -384,7 +384,7 @@ impl Store {
     }
 
     async fn forget_login_failures(&self, key: String) -> Result<()> {
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             let key = key.clone();
             Box::pin(async move {
                 let c = &mut c;
@@ -398,7 +398,7 @@ impl Store {
 
     async fn record_login_failure(&self, keys: [String; 2]) -> Result<()> {
         let now = self.dialect().now_ms();
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             let keys = keys.clone();
             Box::pin(async move {
                 let c = &mut c;
@@ -437,7 +437,7 @@ impl Store {
         let csrf = random_token(32);
         let hash = sha256_hex(&token);
         let now = self.dialect().now_ms();
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             let hash = hash.clone();
             let csrf = csrf.clone();
             Box::pin(async move {
@@ -493,7 +493,7 @@ impl Store {
 
     pub async fn delete_session(&self, token: &str) -> Result<()> {
         let hash = sha256_hex(token);
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             let hash = hash.clone();
             Box::pin(async move {
                 let c = &mut c;
@@ -518,7 +518,7 @@ impl Store {
         let hash = sha256_hex(&secret);
         let name = name.trim().to_owned();
         let info = self
-            .write_native(move |mut c| {
+            .write_conn(move |mut c| {
                 let name = name.clone();
                 let hash = hash.clone();
                 Box::pin(async move {
@@ -601,7 +601,7 @@ impl Store {
 
     pub async fn revoke_api_token(&self, user_id: Id, token_id: Id) -> Result<()> {
         let now = self.dialect().now_ms();
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             Box::pin(async move {
                 let c = &mut c;
                 let done = c

@@ -401,7 +401,7 @@ impl Store {
         let project_id = project.id;
         let name = new.name.clone();
         let created = self
-            .write_native(move |mut c| {
+            .write_conn(move |mut c| {
                 let username = username.clone();
                 let new = new.clone();
                 Box::pin(async move {
@@ -491,7 +491,7 @@ impl Store {
         let now = self.dialect().now_ms();
         let id = before.id;
         let after = self
-            .write_native(move |mut c| {
+            .write_conn(move |mut c| {
                 let before = before.clone();
                 Box::pin(async move {
                     let c = &mut c;
@@ -559,7 +559,7 @@ impl Store {
 
     /// Keeps a model's answer for these inputs; the first answer stored stays.
     pub async fn save_model_call(&self, key: ModelCallKey, call: ModelCall) -> Result<()> {
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             let key = key.clone();
             let call = call.clone();
             Box::pin(async move {
@@ -590,7 +590,7 @@ impl Store {
 
     pub async fn start_model_run(&self, annotator_id: Id, job_id: Option<Id>) -> Result<ModelRun> {
         let id = self
-            .write_native(move |mut c| {
+            .write_conn(move |mut c| {
                 Box::pin(async move {
                     let c = &mut c;
                     let row = c.fetch_one(stmt(
@@ -609,7 +609,7 @@ impl Store {
 
     /// Adds `delta` to a run's counters.
     pub async fn count_model_run(&self, run_id: Id, delta: ModelRunCounts) -> Result<()> {
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             Box::pin(async move { add_to_run(&mut c, run_id, &delta).await })
         })
         .await
@@ -617,7 +617,7 @@ impl Store {
 
     pub async fn finish_model_run(&self, run_id: Id) -> Result<ModelRun> {
         let now = self.dialect().now_ms();
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             Box::pin(async move {
                 let c = &mut c;
                 c.execute(
@@ -662,7 +662,7 @@ impl Store {
         reason: &str,
     ) -> Result<()> {
         let (raw_answer, reason) = (raw_answer.to_owned(), reason.to_owned());
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             let reason = reason.clone();
             let raw_answer = raw_answer.clone();
             Box::pin(async move {
@@ -697,7 +697,7 @@ impl Store {
     /// Records what a machine label was made with. Recording the same label again (a
     /// replayed submission) keeps the first record.
     pub async fn record_model_label(&self, label: ModelLabel) -> Result<()> {
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             let label = label.clone();
             Box::pin(async move { insert_model_label(&mut c, &label).await })
         })

@@ -770,7 +770,7 @@ impl Store {
             "file": report.file, "source": report.source, "items": report.items.new,
             "annotations": report.annotations, "predictions": report.predictions,
         });
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             let predictions = predictions.clone();
             let items = items.clone();
             let audit_after = audit_after.clone();

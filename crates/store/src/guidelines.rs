@@ -349,7 +349,7 @@ impl Store {
         ];
         let note = change_note.to_owned();
         let id = self
-            .write_native(move |mut c| {
+            .write_conn(move |mut c| {
                 let note = note.clone();
                 let content = content.clone();
                 Box::pin(async move {
@@ -370,7 +370,7 @@ impl Store {
         let now = self.dialect().now_ms();
         let note = change_note.map(str::to_owned);
         let id = self
-            .write_native(move |mut c| {
+            .write_conn(move |mut c| {
                 let note = note.clone();
                 Box::pin(async move {
                     let c = &mut c;
@@ -450,7 +450,7 @@ impl Store {
         let content = vec![("definition", json_text(schema))];
         let note = change_note.to_owned();
         let id = self
-            .write_native(move |mut c| {
+            .write_conn(move |mut c| {
                 let note = note.clone();
                 let content = content.clone();
                 Box::pin(async move {
@@ -471,7 +471,7 @@ impl Store {
         let now = self.dialect().now_ms();
         let note = change_note.map(str::to_owned);
         let id = self
-            .write_native(move |mut c| {
+            .write_conn(move |mut c| {
                 let note = note.clone();
                 Box::pin(async move {
                     let c = &mut c;

@@ -518,7 +518,7 @@ impl Store {
 
 async fn clear_staging(store: &Store, table: &'static str, import_id: Id) {
     let result = store
-        .write_native(move |mut c| {
+        .write_conn(move |mut c| {
             Box::pin(async move {
                 let c = &mut c;
                 c.execute(

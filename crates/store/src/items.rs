@@ -307,7 +307,7 @@ impl Store {
         let key = new.idempotency_key.clone();
         let answer = new.answer.clone();
         let written = self
-            .write_native(move |mut c| {
+            .write_conn(move |mut c| {
                 let new = new.clone();
                 Box::pin(async move {
                     let c = &mut c;

@@ -85,7 +85,7 @@ impl Store {
         }
         let schema = self.current_schema(project_id).await?;
         let now = self.dialect().now_ms();
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             let (ids, action, schema) = (ids.clone(), action.clone(), schema.clone());
             Box::pin(async move {
                 let c = &mut c;

@@ -38,7 +38,7 @@ impl Store {
     ) -> Result<Job> {
         let message = message.to_owned();
         let id = self
-            .write_native(move |mut c| {
+            .write_conn(move |mut c| {
                 let message = message.clone();
                 Box::pin(async move {
                     let c = &mut c;
@@ -70,7 +70,7 @@ impl Store {
     ) -> Result<()> {
         let now = self.dialect().now_ms();
         let message = message.to_owned();
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             let message = message.clone();
             Box::pin(async move {
                 let c = &mut c;
@@ -97,7 +97,7 @@ impl Store {
         outcome: std::result::Result<Value, String>,
     ) -> Result<()> {
         let now = self.dialect().now_ms();
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             let outcome = outcome.clone();
             Box::pin(async move {
                 let c = &mut c;
@@ -143,7 +143,7 @@ impl Store {
     /// Marks jobs whose server stopped reporting as failed (run at start).
     pub async fn fail_stale_jobs(&self) -> Result<u64> {
         let now = self.dialect().now_ms();
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             Box::pin(async move {
                 let c = &mut c;
                 let done = c.execute(stmt(&format!(

@@ -179,7 +179,7 @@ impl Store {
         }
         let (project_id, model) = (project.id, model.to_owned());
         let count = resolved.len() as i64;
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             let resolved = resolved.clone();
             let model = model.clone();
             Box::pin(async move {
@@ -253,7 +253,7 @@ impl Store {
         // Shared, not copied, by each run of the write (it may run more than once).
         let new = std::sync::Arc::new(new);
         let id = self
-            .write_native(move |mut c| {
+            .write_conn(move |mut c| {
                 let question = question.clone();
                 let new = new.clone();
                 Box::pin(async move {

@@ -94,7 +94,7 @@ impl Store {
         let slug = new.slug.clone();
         let now = self.dialect().now_ms();
         let result = self
-            .write_native(move |mut c| {
+            .write_conn(move |mut c| {
                 let new = new.clone();
                 Box::pin(async move {
                     let c = &mut c;
@@ -264,7 +264,7 @@ impl Store {
         let settings = ProjectSettings::parse(settings).map_err(StoreError::Invalid)?;
         let name = name.trim().to_owned();
         let description = description.to_owned();
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             let settings = settings.clone();
             let name = name.clone();
             let description = description.clone();
@@ -358,7 +358,7 @@ impl Store {
         actor: Option<Id>,
     ) -> Result<()> {
         let user = self.user_by_name(username).await?;
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             let user = user.clone();
             Box::pin(async move {
                 let c = &mut c;
@@ -408,7 +408,7 @@ impl Store {
         actor: Option<Id>,
     ) -> Result<()> {
         let user = self.user_by_name(username).await?;
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             let user = user.clone();
             Box::pin(async move {
                 let c = &mut c;

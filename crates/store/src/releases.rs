@@ -346,7 +346,7 @@ impl Store {
         let dialect = self.dialect();
         let shown = name.clone();
         let result = self
-            .write_native(move |mut c| {
+            .write_conn(move |mut c| {
                 let summary = summary.clone();
                 let name = name.clone();
                 let description = description.clone();

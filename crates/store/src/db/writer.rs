@@ -341,6 +341,19 @@ impl Store {
         }
     }
 
+    /// The ordinary write over [`Conn`]: [`Store::write_native`], after which the cached
+    /// token and role lookups are forgotten, as after [`Store::write`] (the hot paths keep
+    /// them: a lease or a submission changes no token or role).
+    pub(crate) async fn write_conn<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> Fn(Conn<'c>) -> BoxFuture<'c, Result<T>> + Send + Sync + 'static,
+    {
+        let outcome = self.write_native(op).await;
+        self.inner.access.invalidate();
+        outcome
+    }
+
     /// A long read on SQLite (an export): `op` runs on a native connection of its own, on
     /// the calling thread, which should be a blocking one. `None` on PostgreSQL.
     pub(crate) fn with_native_reader<T>(

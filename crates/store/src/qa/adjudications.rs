@@ -365,7 +365,7 @@ impl Store {
         let example = checked_example(&schema, &decision)?;
         let now = self.dialect().now_ms();
         let id = self
-            .write_native(move |mut c| {
+            .write_conn(move |mut c| {
                 let rationale = rationale.clone();
                 let example = example.clone();
                 let decision = decision.clone();

@@ -923,7 +923,7 @@ impl Store {
         // Shared, not copied, by each run of the write (it may run more than once).
         let run = std::sync::Arc::new(run);
         let (id, rewritten, opened) = self
-            .write_native(move |mut c| {
+            .write_conn(move |mut c| {
                 let run = run.clone();
                 Box::pin(async move {
                     let c = &mut c;

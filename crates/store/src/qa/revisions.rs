@@ -110,7 +110,7 @@ impl Store {
         actor: Option<Id>,
     ) -> Result<usize> {
         let reason = reason.to_owned();
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             let reason = reason.clone();
             let pairs = pairs.clone();
             Box::pin(async move {

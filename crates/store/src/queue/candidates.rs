@@ -232,8 +232,8 @@ fn candidate_sql(dialect: Dialect, kind: Candidate, excluded_categories: usize) 
 #[cfg(test)]
 mod tests {
     use super::{Candidate, candidate_sql};
+    use crate::conn::{Columns, stmt};
     use crate::{Store, StoreOptions};
-    use sqlx::Row;
 
     const KINDS: [Candidate; 5] = [
         Candidate::Ordinary,

@@ -276,7 +276,7 @@ impl Store {
                 "an assignment made by hand is a rereview or a retest",
             ));
         }
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             Box::pin(async move {
                 let c = &mut c;
                 let exists = c.fetch_optional(stmt("SELECT id FROM items WHERE id = $1 AND project_id = $2")

@@ -89,7 +89,7 @@ impl Store {
     /// Lets a paused annotator take work again. Their gold window starts afresh, so the
     /// pause rule looks only at gold answered after the resume.
     pub async fn resume_annotator(&self, project_id: Id, user_id: Id, actor: Id) -> Result<()> {
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             Box::pin(async move {
                 let c = &mut c;
                 let changed = c
@@ -152,7 +152,7 @@ impl Store {
                 "{bad:?} is not a code of this project's label schema"
             )));
         }
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             let excluded_categories = excluded_categories.clone();
             Box::pin(async move {
                 let c = &mut c;

@@ -62,7 +62,7 @@ impl Store {
         }
         let query = new.query;
         let stored_name = name.clone();
-        self.write_native(move |mut c| {
+        self.write_conn(move |mut c| {
             let stored_name = stored_name.clone();
             let query = query.clone();
             Box::pin(async move {
@@ -115,7 +115,7 @@ impl Store {
     pub async fn delete_saved_query(&self, project_id: Id, name: &str) -> Result<()> {
         let key = name.to_owned();
         let deleted = self
-            .write_native(move |mut c| {
+            .write_conn(move |mut c| {
                 let key = key.clone();
                 Box::pin(async move {
                     let c = &mut c;
