@@ -382,18 +382,17 @@ impl Store {
         }
         let store = self.clone();
         let runtime = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
-            let Some(readers) = store.inner.readers.as_ref() else {
-                return Err(StoreError::invalid("internal: the SQLite readers are gone"));
-            };
-            let mut conn = readers.take()?;
+        let read = tokio::task::spawn_blocking(move || {
             // Conn's SQLite methods never suspend: the future completes on this thread.
-            let result = runtime.block_on(op(Conn::Sqlite(&mut conn)));
-            readers.give_back(conn);
-            result
-        })
-        .await
-        .map_err(|e| StoreError::invalid(format!("internal: a read could not finish: {e}")))?
+            store.with_native_reader(|conn| runtime.block_on(op(Conn::Sqlite(conn))))
+        });
+        match read.await {
+            Ok(Some(result)) => result,
+            // A panic in `op` reaches the caller as it would have inline.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled (the runtime is shutting down), as when sqlx's SQLite worker stops.
+            Ok(None) | Err(_) => Err(sqlx::Error::WorkerCrashed.into()),
+        }
     }
 
     /// One statement's rows, through [`Store::read`].
