@@ -178,7 +178,7 @@ impl Store {
                 let display = display.clone();
                 Box::pin(async move {
                     let c = &mut c;
-                    let row = c.fetch_one(stmt(&format!(
+                    let row = c.fetch_one(stmt(format!(
                         "INSERT INTO users (username, display_name, password_hash, is_admin, kind) \
                          VALUES ($1, $2, $3, $4, $5) RETURNING {}",
                         USER_COLUMNS.replace("u.", "")
@@ -308,7 +308,7 @@ impl Store {
     pub async fn user_by_name(&self, username: &str) -> Result<User> {
         let row = self
             .read_optional(
-                stmt(&format!(
+                stmt(format!(
                     "SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1"
                 ))
                 .bind(username),
@@ -321,7 +321,7 @@ impl Store {
     pub async fn user_by_id(&self, id: Id) -> Result<User> {
         let row = self
             .read_optional(
-                stmt(&format!(
+                stmt(format!(
                     "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
                 ))
                 .bind(id),
@@ -333,7 +333,7 @@ impl Store {
 
     pub async fn list_users(&self) -> Result<Vec<User>> {
         let rows = self
-            .read_rows(stmt(&format!(
+            .read_rows(stmt(format!(
                 "SELECT {USER_COLUMNS} FROM users u ORDER BY u.username"
             )))
             .await?;
@@ -344,7 +344,7 @@ impl Store {
         let row = self
             .read_one(stmt("SELECT COUNT(*) AS n FROM users"))
             .await?;
-        Ok(row.col("n")?)
+        row.col("n")
     }
 
     /// Checks a password, with rate limiting per user name and per client address.
@@ -357,7 +357,7 @@ impl Store {
         }
         let row = self
             .read_optional(
-                stmt(&format!(
+                stmt(format!(
                     "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.username = $1"
                 ))
                 .bind(username),
@@ -404,7 +404,7 @@ impl Store {
                 let c = &mut c;
                 for key in keys {
                     c.execute(
-                        stmt(&format!(
+                        stmt(format!(
                             "INSERT INTO login_failures (key, at) VALUES ($1, {now})"
                         ))
                         .bind(key),
@@ -421,14 +421,14 @@ impl Store {
         let now = self.dialect().now_ms();
         let row = self
             .read_one(
-                stmt(&format!(
+                stmt(format!(
                     "SELECT COUNT(*) AS n FROM login_failures WHERE key = $1 AND at > {now} - $2"
                 ))
                 .bind(key)
                 .bind(LOGIN_WINDOW_MS),
             )
             .await?;
-        Ok(row.col("n")?)
+        row.col("n")
     }
 
     /// Starts a session; returns the secret for the cookie (only its hash is stored).
@@ -443,7 +443,7 @@ impl Store {
             Box::pin(async move {
                 let c = &mut c;
                 c.execute(
-                    stmt(&format!(
+                    stmt(format!(
                         "INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) \
                      VALUES ($1, $2, $3, {now} + $4)"
                     ))
@@ -453,7 +453,7 @@ impl Store {
                     .bind(ttl_ms),
                 )
                 .await?;
-                c.execute(stmt(&format!(
+                c.execute(stmt(format!(
                     "DELETE FROM sessions WHERE expires_at < {now}"
                 )))
                 .await?;
@@ -473,7 +473,7 @@ impl Store {
         let now = self.dialect().now_ms();
         let row = self
             .read_optional(
-                stmt(&format!(
+                stmt(format!(
                     "SELECT {USER_COLUMNS}, s.csrf_token, s.expires_at FROM sessions s \
              JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > {now} AND u.disabled = 0"
@@ -606,7 +606,7 @@ impl Store {
                 let c = &mut c;
                 let done = c
                     .execute(
-                        stmt(&format!(
+                        stmt(format!(
                             "UPDATE api_tokens SET revoked_at = {now} \
                      WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL"
                         ))

@@ -343,7 +343,7 @@ async fn insert_model_account(c: &mut Conn<'_>, username: &str, display_name: &s
             .bind(AccountKind::Model.as_str()),
         )
         .await?;
-    Ok(user.col("id")?)
+    user.col("id")
 }
 
 // long: one column list and its binds, in the same order.
@@ -379,7 +379,7 @@ async fn insert_model_configuration(
             .bind(new.price_out_per_1k),
         )
         .await?;
-    Ok(row.col("id")?)
+    row.col("id")
 }
 
 impl Store {
@@ -410,7 +410,7 @@ impl Store {
                     let id = insert_model_configuration(c, project_id, user_id, &new).await?;
                     let after = c
                         .fetch_one(
-                            stmt(&format!(
+                            stmt(format!(
                                 "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m \
                          JOIN users u ON u.id = m.user_id WHERE m.id = $1"
                             ))
@@ -445,7 +445,7 @@ impl Store {
 
     /// The project's automated annotators, by name.
     pub async fn model_annotators(&self, project_id: Id) -> Result<Vec<ModelAnnotator>> {
-        let rows = self.read_rows(stmt(&format!(
+        let rows = self.read_rows(stmt(format!(
             "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m JOIN users u ON u.id = m.user_id \
              WHERE m.project_id = $1 ORDER BY m.name"
         ))
@@ -457,7 +457,7 @@ impl Store {
 
     /// Every enabled automated annotator of every project (what `concord serve` runs).
     pub async fn enabled_model_annotators(&self) -> Result<Vec<ModelAnnotator>> {
-        let rows = self.read_rows(stmt(&format!(
+        let rows = self.read_rows(stmt(format!(
             "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m JOIN users u ON u.id = m.user_id \
              WHERE m.enabled = 1 ORDER BY m.project_id, m.name"
         ))
@@ -467,7 +467,7 @@ impl Store {
     }
 
     pub async fn model_annotator(&self, project_id: Id, name: &str) -> Result<ModelAnnotator> {
-        let row = self.read_optional(stmt(&format!(
+        let row = self.read_optional(stmt(format!(
             "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m JOIN users u ON u.id = m.user_id \
              WHERE m.project_id = $1 AND m.name = $2"
         ))
@@ -495,7 +495,7 @@ impl Store {
                 let before = before.clone();
                 Box::pin(async move {
                     let c = &mut c;
-                    c.execute(stmt(&format!(
+                    c.execute(stmt(format!(
                         "UPDATE model_annotators SET enabled = $1, updated_at = {now} WHERE id = $2"
                     ))
                     .bind(enabled as i64)
@@ -504,7 +504,7 @@ impl Store {
                     .await?;
                     let row = c
                         .fetch_one(
-                            stmt(&format!(
+                            stmt(format!(
                                 "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m \
                          JOIN users u ON u.id = m.user_id WHERE m.id = $1"
                             ))
@@ -600,7 +600,7 @@ impl Store {
                     .bind(job_id)
                     )
                     .await?;
-                    Ok(row.col::<Id>("id")?)
+                    row.col::<Id>("id")
                 })
             })
             .await?;
@@ -621,7 +621,7 @@ impl Store {
             Box::pin(async move {
                 let c = &mut c;
                 c.execute(
-                    stmt(&format!(
+                    stmt(format!(
                         "UPDATE model_runs SET finished_at = {now} WHERE id = $1"
                     ))
                     .bind(run_id),

@@ -815,7 +815,7 @@ impl Store {
         let rows = self
             .read_rows(stmt("SELECT external_id FROM items WHERE project_id = $1").bind(project_id))
             .await?;
-        rows.iter().map(|r| Ok(r.col("external_id")?)).collect()
+        rows.iter().map(|r| r.col("external_id")).collect()
     }
 
     async fn stored_predictions(
@@ -924,7 +924,7 @@ async fn write_plan(
         };
         let item = item_id(&a.item)?;
         c.execute(
-            stmt(&format!(
+            stmt(format!(
                 "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, \
                time_spent_ms, schema_version_id, source, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'import', COALESCE($8, {now}))"

@@ -161,7 +161,7 @@ impl DraftText<'_> {
         let row = c
             .fetch_one(query.bind(self.change_note).bind(self.actor))
             .await?;
-        Ok(row.col("id")?)
+        row.col("id")
     }
 }
 
@@ -178,7 +178,7 @@ async fn save_draft(
     let table = doc.table();
     let draft_row = c
         .fetch_optional(
-            stmt(&format!(
+            stmt(format!(
                 "SELECT id FROM {table} WHERE project_id = $1 AND status = 'draft'"
             ))
             .bind(project_id),
@@ -239,7 +239,7 @@ async fn publish(
     actor: Option<Id>,
 ) -> Result<Id> {
     let table = doc.table();
-    let row = c.fetch_optional(stmt(&format!(
+    let row = c.fetch_optional(stmt(format!(
         "SELECT id, version, change_note FROM {table} WHERE project_id = $1 AND status = 'draft'"
     ))
     .bind(project_id)
@@ -249,7 +249,7 @@ async fn publish(
     let id: Id = row.col("id")?;
     let version: i64 = row.col("version")?;
     let note = published_note(version, row.col("change_note")?, change_note)?;
-    c.execute(stmt(&format!(
+    c.execute(stmt(format!(
         "UPDATE {table} SET status = 'published', published_at = {now}, change_note = $1 WHERE id = $2"
     ))
     .bind(&note)
@@ -257,7 +257,7 @@ async fn publish(
     )
     .await?;
     c.execute(
-        stmt(&format!(
+        stmt(format!(
             "UPDATE projects SET {} = $1 WHERE id = $2",
             doc.pointer()
         ))
@@ -395,12 +395,12 @@ impl Store {
                 .bind(AuditAction::SaveDraft.as_str()),
             )
             .await?;
-        Ok(row.col::<Option<i64>>("saved")?)
+        row.col::<Option<i64>>("saved")
     }
 
     pub async fn guideline_by_id(&self, id: Id) -> Result<GuidelineVersion> {
         let row = self
-            .read_optional(stmt(&format!("{} WHERE v.id = $1", select(Doc::Guideline))).bind(id))
+            .read_optional(stmt(format!("{} WHERE v.id = $1", select(Doc::Guideline))).bind(id))
             .await?
             .ok_or_else(|| StoreError::not_found(format!("guideline version {id}")))?;
         guideline_from_row(&row)
@@ -413,7 +413,7 @@ impl Store {
     ) -> Result<GuidelineVersion> {
         let row = self
             .read_optional(
-                stmt(&format!(
+                stmt(format!(
                     "{} WHERE v.project_id = $1 AND v.version = $2",
                     select(Doc::Guideline)
                 ))
@@ -429,7 +429,7 @@ impl Store {
     pub async fn guideline_versions(&self, project_id: Id) -> Result<Vec<GuidelineVersion>> {
         let rows = self
             .read_rows(
-                stmt(&format!(
+                stmt(format!(
                     "{} WHERE v.project_id = $1 ORDER BY v.version DESC",
                     select(Doc::Guideline)
                 ))
@@ -484,7 +484,7 @@ impl Store {
 
     pub async fn schema_by_id(&self, id: Id) -> Result<SchemaVersion> {
         let row = self
-            .read_optional(stmt(&format!("{} WHERE v.id = $1", select(Doc::Schema))).bind(id))
+            .read_optional(stmt(format!("{} WHERE v.id = $1", select(Doc::Schema))).bind(id))
             .await?
             .ok_or_else(|| StoreError::not_found(format!("schema version {id}")))?;
         schema_from_row(&row)
@@ -493,7 +493,7 @@ impl Store {
     pub async fn schema_versions(&self, project_id: Id) -> Result<Vec<SchemaVersion>> {
         let rows = self
             .read_rows(
-                stmt(&format!(
+                stmt(format!(
                     "{} WHERE v.project_id = $1 ORDER BY v.version DESC",
                     select(Doc::Schema)
                 ))

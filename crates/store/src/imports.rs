@@ -416,7 +416,7 @@ impl StagedItems {
         let table = self.table;
         let row = c
             .fetch_one(
-                stmt(&format!(
+                stmt(format!(
                     "SELECT COUNT(*) AS n, MIN(s.line) AS first FROM {table} s \
              JOIN items i ON i.project_id = $1 AND i.external_id = s.external_id \
              WHERE s.import_id = $2"
@@ -434,15 +434,15 @@ impl StagedItems {
 
     async fn external_id_at(&self, c: &mut Conn<'_>, line: i64) -> Result<String> {
         let table = self.table;
-        Ok(c.fetch_one(
-            stmt(&format!(
+        c.fetch_one(
+            stmt(format!(
                 "SELECT external_id FROM {table} WHERE import_id = $1 AND line = $2"
             ))
             .bind(self.import_id)
             .bind(line),
         )
         .await?
-        .col("external_id")?)
+        .col("external_id")
     }
 
     /// Inserts the staged items in file order in one statement; returns the rows affected.
@@ -473,7 +473,7 @@ impl StagedItems {
                  gold_answer = excluded.gold_answer, updated_at = {now}"
             ),
         };
-        let done = c.execute(stmt(&format!(
+        let done = c.execute(stmt(format!(
             "INSERT INTO items (project_id, external_id, item_type, title, creators, metadata, \
                text_fields, media_url, priority, is_gold, gold_answer, import_id) \
              SELECT $1, external_id, item_type, title, creators, metadata, text_fields, \
@@ -522,7 +522,7 @@ async fn clear_staging(store: &Store, table: &'static str, import_id: Id) {
             Box::pin(async move {
                 let c = &mut c;
                 c.execute(
-                    stmt(&format!("DELETE FROM {table} WHERE import_id = $1")).bind(import_id),
+                    stmt(format!("DELETE FROM {table} WHERE import_id = $1")).bind(import_id),
                 )
                 .await?;
                 Ok(())
@@ -615,7 +615,7 @@ async fn duplicate_in_file(
         }
         let earlier = c
             .fetch_optional(
-                stmt(&format!(
+                stmt(format!(
                     "SELECT line FROM {table} WHERE import_id = $1 AND external_id = $2"
                 ))
                 .bind(import_id)
@@ -651,7 +651,7 @@ async fn enrol_new_annotators(
     import_id: Id,
 ) -> Result<()> {
     c.execute(
-        stmt(&format!(
+        stmt(format!(
             "INSERT INTO users (username, display_name) \
          SELECT DISTINCT annotator, annotator FROM {table} \
          WHERE import_id = $1 AND annotator NOT IN (SELECT username FROM users)"
@@ -660,7 +660,7 @@ async fn enrol_new_annotators(
     )
     .await?;
     c.execute(
-        stmt(&format!(
+        stmt(format!(
             "INSERT INTO memberships (project_id, user_id, role) \
          SELECT DISTINCT $1, u.id, 'annotator' FROM {table} s \
          JOIN users u ON u.username = s.annotator WHERE s.import_id = $2 \
@@ -677,7 +677,7 @@ async fn enrol_new_annotators(
 /// more (it would otherwise go past its overlap).
 async fn complete_labelled_items(c: &mut Conn<'_>, table: &str, import_id: Id) -> Result<()> {
     c.execute(
-        stmt(&format!(
+        stmt(format!(
             "UPDATE items SET labels_count = items.labels_count + c.n, open = 0, \
            state = CASE WHEN items.state IN ('queued', 'in_progress') \
                         THEN 'labelled' ELSE items.state END \
@@ -894,7 +894,7 @@ impl AnnotationImport {
             .publish(&store, move |mut c| {
                 Box::pin(async move {
                     enrol_new_annotators(&mut c, table, project_id, import_id).await?;
-                    let done = c.execute(stmt(&format!(
+                    let done = c.execute(stmt(format!(
                         "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, \
                            time_spent_ms, schema_version_id, source, guideline_version_id, created_at) \
                          SELECT $1, s.item_id, u.id, s.answer, s.rationale, s.time_spent_ms, $3, 'import', \

@@ -176,7 +176,7 @@ impl Store {
     }
 
     pub async fn item_by_external_id(&self, project_id: Id, external_id: &str) -> Result<Item> {
-        let row = self.read_optional(stmt(&format!(
+        let row = self.read_optional(stmt(format!(
             "SELECT {ITEM_COLUMNS} FROM items i WHERE i.project_id = $1 AND i.external_id = $2"
         ))
         .bind(project_id)
@@ -378,7 +378,7 @@ impl Store {
     }
 
     pub async fn annotation(&self, id: Id) -> Result<Annotation> {
-        let row = self.read_optional(stmt(&format!(
+        let row = self.read_optional(stmt(format!(
             "SELECT {ANNOTATION_COLUMNS} FROM annotations a JOIN users u ON u.id = a.annotator_id WHERE a.id = $1"
         ))
         .bind(id)
@@ -390,7 +390,7 @@ impl Store {
 
     /// Every annotation on an item, corrections included, oldest first.
     pub async fn item_annotations(&self, item_id: Id) -> Result<Vec<Annotation>> {
-        let rows = self.read_rows(stmt(&format!(
+        let rows = self.read_rows(stmt(format!(
             "SELECT {ANNOTATION_COLUMNS} FROM annotations a JOIN users u ON u.id = a.annotator_id \
              WHERE a.item_id = $1 ORDER BY a.id"
         ))
@@ -407,7 +407,7 @@ impl Store {
                     .bind(project_id),
             )
             .await?;
-        Ok(row.col("n")?)
+        row.col("n")
     }
 
     /// Streams a project's items with their annotations, in item order, from one query
@@ -570,13 +570,13 @@ impl ExportFolder {
 
 /// The annotation stored under an annotator's idempotency key, if any.
 async fn stored_under_key(c: &mut Conn<'_>, annotator_id: Id, key: &str) -> Result<Option<Row>> {
-    Ok(c.fetch_optional(stmt(
+    c.fetch_optional(stmt(
         "SELECT id, answer, kind FROM annotations WHERE annotator_id = $1 AND idempotency_key = $2",
     )
     .bind(annotator_id)
     .bind(key)
     )
-    .await?)
+    .await
 }
 
 async fn require_item(c: &mut Conn<'_>, project_id: Id, item_id: Id) -> Result<()> {
@@ -750,7 +750,7 @@ async fn insert_direct_label(
     .bind(label.source.as_str())
     )
     .await?;
-    Ok(row.col("id")?)
+    row.col("id")
 }
 
 /// Outside the overlap: an override takes no slot and is not one of the votes that close

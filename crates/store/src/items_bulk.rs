@@ -102,7 +102,7 @@ impl Store {
                 match &action {
                     BulkAction::SetPriority(priority) => {
                         for item in &items {
-                            c.execute(stmt(&format!(
+                            c.execute(stmt(format!(
                                 "UPDATE items SET priority = $1, updated_at = {now} WHERE id = $2"
                             ))
                             .bind(*priority)
@@ -139,7 +139,7 @@ impl Store {
                     BulkAction::MarkGold => {
                         let answers = settled_answers(c, &items, &schema.definition).await?;
                         for (item, (answer, from)) in items.iter().zip(answers) {
-                            c.execute(stmt(&format!(
+                            c.execute(stmt(format!(
                                 "UPDATE items SET is_gold = 1, gold_answer = $1, updated_at = {now} \
                                  WHERE id = $2"
                             ))
@@ -229,7 +229,7 @@ async fn insert_rereview(
             .bind(actor),
         )
         .await?;
-    Ok(row.col("id")?)
+    row.col("id")
 }
 
 async fn bump_queue_epoch(c: &mut Conn<'_>, project_id: Id) -> Result<()> {

@@ -54,7 +54,7 @@ impl Store {
                             .bind(actor),
                         )
                         .await?;
-                    Ok(row.col::<Id>("id")?)
+                    row.col::<Id>("id")
                 })
             })
             .await?;
@@ -74,7 +74,7 @@ impl Store {
             let message = message.clone();
             Box::pin(async move {
                 let c = &mut c;
-                c.execute(stmt(&format!(
+                c.execute(stmt(format!(
                     "UPDATE jobs SET progress_done = $1, progress_total = COALESCE($2, progress_total), \
                      message = $3, updated_at = {now} WHERE id = $4"
                 ))
@@ -105,7 +105,7 @@ impl Store {
                     Ok(result) => ("succeeded", "done".to_owned(), Some(json_text(result))),
                     Err(message) => ("failed", message.clone(), None),
                 };
-                c.execute(stmt(&format!(
+                c.execute(stmt(format!(
                     "UPDATE jobs SET status = $1, message = $2, result = $3, updated_at = {now}, \
                      finished_at = {now} WHERE id = $4"
                 ))
@@ -146,7 +146,7 @@ impl Store {
         self.write_conn(move |mut c| {
             Box::pin(async move {
                 let c = &mut c;
-                let done = c.execute(stmt(&format!(
+                let done = c.execute(stmt(format!(
                     "UPDATE jobs SET status = 'failed', message = 'the server running this job stopped', \
                      finished_at = {now} WHERE status IN ('queued', 'running') AND updated_at < {now} - $1"
                 ))

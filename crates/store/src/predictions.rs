@@ -360,7 +360,7 @@ impl Store {
         .bind(project_id)
         )
         .await?;
-        rows.iter().map(|r| Ok(r.col("model")?)).collect()
+        rows.iter().map(|r| r.col("model")).collect()
     }
 
     /// A sample's items with the prediction and the human labels (current, not superseded)

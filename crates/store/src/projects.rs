@@ -50,7 +50,7 @@ async fn publish_first_schema(
 ) -> Result<()> {
     let row = c
         .fetch_one(
-            stmt(&format!(
+            stmt(format!(
                 "INSERT INTO schema_versions \
            (project_id, version, definition, change_note, status, created_by, published_at) \
          VALUES ($1, 1, $2, 'First version', 'published', $3, {now}) RETURNING id"
@@ -141,7 +141,7 @@ impl Store {
     pub async fn project(&self, slug: &str) -> Result<Project> {
         let row = self
             .read_optional(
-                stmt(&format!(
+                stmt(format!(
                     "SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.slug = $1"
                 ))
                 .bind(slug),
@@ -203,7 +203,7 @@ impl Store {
     pub async fn projects_for(&self, user: &User) -> Result<Vec<(Project, Option<Role>)>> {
         let rows = self
             .read_rows(
-                stmt(&format!(
+                stmt(format!(
                     "SELECT {PROJECT_COLUMNS}, m.role FROM projects p \
              LEFT JOIN memberships m ON m.project_id = p.id AND m.user_id = $1 \
              WHERE $2 = 1 OR m.role IS NOT NULL ORDER BY p.name"
@@ -225,7 +225,7 @@ impl Store {
 
     pub async fn list_projects(&self) -> Result<Vec<Project>> {
         let rows = self
-            .read_rows(stmt(&format!(
+            .read_rows(stmt(format!(
                 "SELECT {PROJECT_COLUMNS} FROM projects p ORDER BY p.slug"
             )))
             .await?;
@@ -301,7 +301,7 @@ impl Store {
     }
 
     pub async fn members(&self, project_id: Id) -> Result<Vec<Member>> {
-        let rows = self.read_rows(stmt(&format!(
+        let rows = self.read_rows(stmt(format!(
             "SELECT {USER_COLUMNS}, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
              WHERE m.project_id = $1 ORDER BY u.username"
         ))
@@ -448,7 +448,7 @@ impl Store {
 pub(crate) async fn fetch_project(c: &mut Conn<'_>, id: Id) -> Result<Project> {
     let row = c
         .fetch_optional(
-            stmt(&format!(
+            stmt(format!(
                 "SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.id = $1"
             ))
             .bind(id),

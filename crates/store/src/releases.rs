@@ -261,7 +261,7 @@ async fn insert_release(
     let now = dialect.now_ms();
     let row = c
         .fetch_one(
-            stmt(&format!(
+            stmt(format!(
                 "INSERT INTO releases (project_id, name, description, run_id, method, items, \
            annotation_watermark, summary, created_by, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {now}) RETURNING id"
@@ -277,7 +277,7 @@ async fn insert_release(
             .bind(header.actor),
         )
         .await?;
-    Ok(row.col("id")?)
+    row.col("id")
 }
 
 /// The frozen items, in multi-row INSERTs of [`ROWS_PER_INSERT`].
@@ -401,7 +401,7 @@ impl Store {
 
     pub async fn release_by_id(&self, id: Id) -> Result<Release> {
         let row = self
-            .read_optional(stmt(&format!("{RELEASE_SELECT} WHERE r.id = $1")).bind(id))
+            .read_optional(stmt(format!("{RELEASE_SELECT} WHERE r.id = $1")).bind(id))
             .await?
             .ok_or_else(|| StoreError::not_found(format!("release {id}")))?;
         release_from_row(&row)
@@ -410,7 +410,7 @@ impl Store {
     pub async fn release(&self, project_id: Id, name: &str) -> Result<Release> {
         let row = self
             .read_optional(
-                stmt(&format!(
+                stmt(format!(
                     "{RELEASE_SELECT} WHERE r.project_id = $1 AND r.name = $2"
                 ))
                 .bind(project_id)
@@ -425,7 +425,7 @@ impl Store {
     pub async fn releases(&self, project_id: Id) -> Result<Vec<Release>> {
         let rows = self
             .read_rows(
-                stmt(&format!(
+                stmt(format!(
                     "{RELEASE_SELECT} WHERE r.project_id = $1 ORDER BY r.id DESC"
                 ))
                 .bind(project_id),

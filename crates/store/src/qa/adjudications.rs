@@ -159,7 +159,7 @@ async fn item_title(c: &mut Conn<'_>, project_id: Id, item_id: Id) -> Result<Str
         )
         .await?
         .ok_or_else(|| StoreError::not_found(format!("item {item_id}")))?;
-    Ok(item.col("title")?)
+    item.col("title")
 }
 
 /// An expert never decides an item they labelled.
@@ -232,7 +232,7 @@ async fn insert_decision(
         .then(|| json_text(record.consensus));
     let row = c
         .fetch_one(
-            stmt(&format!(
+            stmt(format!(
                 "INSERT INTO adjudications (project_id, item_id, expert_id, answer, rationale, \
            guideline_clause, guideline_version_id, promoted_to_gold, example_scope, \
            example_category, consensus_before, overturned, supersedes, created_at) \
@@ -428,7 +428,7 @@ impl Store {
 
     pub async fn adjudication(&self, id: Id) -> Result<Adjudication> {
         let row = self
-            .read_optional(stmt(&format!("{ADJUDICATION_SELECT} WHERE a.id = $1")).bind(id))
+            .read_optional(stmt(format!("{ADJUDICATION_SELECT} WHERE a.id = $1")).bind(id))
             .await?
             .ok_or_else(|| StoreError::not_found(format!("adjudication {id}")))?;
         adjudication_from_row(&row)
@@ -438,7 +438,7 @@ impl Store {
     pub async fn item_adjudications(&self, item_id: Id) -> Result<Vec<Adjudication>> {
         let rows = self
             .read_rows(
-                stmt(&format!(
+                stmt(format!(
                     "{ADJUDICATION_SELECT} WHERE a.item_id = $1 ORDER BY a.id DESC"
                 ))
                 .bind(item_id),

@@ -522,7 +522,7 @@ async fn insert_run(
         .len() as i64;
     let row = c
         .fetch_one(
-            stmt(&format!(
+            stmt(format!(
                 "INSERT INTO consensus_runs (project_id, job_id, method, annotations, items, \
            escalated, summary, created_by, created_at) \
          VALUES ($1, $2, $3, $4, $5, 0, $6, $7, {now}) RETURNING id, created_at"

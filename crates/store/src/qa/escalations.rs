@@ -90,7 +90,7 @@ impl Store {
         } else {
             "e.resolved_at DESC, e.id DESC"
         };
-        let rows = self.read_rows(stmt(&format!(
+        let rows = self.read_rows(stmt(format!(
             "{ESCALATION_SELECT} WHERE e.project_id = $2 AND e.status = $3 ORDER BY {order} LIMIT $4"
         ))
         .bind(viewer)
@@ -105,7 +105,7 @@ impl Store {
     /// Counts of the queue: (open, overdue, resolved).
     pub async fn escalation_counts(&self, project_id: Id) -> Result<(i64, i64, i64)> {
         let now = self.dialect().now_ms();
-        let row = self.read_one(stmt(&format!(
+        let row = self.read_one(stmt(format!(
             "SELECT \
                COALESCE(SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END), 0) AS open, \
                COALESCE(SUM(CASE WHEN status = 'open' AND due_at < {now} THEN 1 ELSE 0 END), 0) AS overdue, \
@@ -122,7 +122,7 @@ impl Store {
     pub async fn item_escalations(&self, item_id: Id, viewer: Id) -> Result<Vec<Escalation>> {
         let rows = self
             .read_rows(
-                stmt(&format!(
+                stmt(format!(
                     "{ESCALATION_SELECT} WHERE e.item_id = $2 ORDER BY e.id DESC"
                 ))
                 .bind(viewer)

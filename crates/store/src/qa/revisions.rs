@@ -57,7 +57,7 @@ impl Store {
         for code in codes {
             query = query.bind(like_pattern(&format!("\"{code}\"")));
         }
-        Ok(self.read_one(query).await?.col("n")?)
+        self.read_one(query).await?.col("n")
     }
 
     /// The latest human labels given under a guideline version older than `before_version`

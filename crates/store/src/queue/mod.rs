@@ -321,9 +321,9 @@ after: audit::snapshot(&serde_json::json!({"item_id": item_id, "user_id": annota
     /// The database clock, in milliseconds.
     pub async fn database_now(&self) -> Result<i64> {
         let row = self
-            .read_one(stmt(&format!("SELECT {} AS now", self.dialect().now_ms())))
+            .read_one(stmt(format!("SELECT {} AS now", self.dialect().now_ms())))
             .await?;
-        Ok(row.col("now")?)
+        row.col("now")
     }
 
     /// Like [`Store::write_native`], but on PostgreSQL retries a transaction that lost a deadlock

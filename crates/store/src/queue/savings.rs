@@ -51,7 +51,7 @@ impl Store {
         let fixed = settings.overlap;
         let rows = self
             .read_rows(
-                stmt(&format!(
+                stmt(format!(
                     "SELECT i.id, i.labels_count, i.assist_saved, i.is_gold, i.gold_answer, \
                (SELECT d.answer FROM adjudications d WHERE d.item_id = i.id \
                 ORDER BY d.id DESC LIMIT 1) AS decided \
@@ -154,7 +154,7 @@ impl Store {
         if items.is_empty() {
             return Ok((0.0, 0));
         }
-        let rows = self.read_rows(stmt(&format!(
+        let rows = self.read_rows(stmt(format!(
             "SELECT c.item_id, c.confidence FROM item_consensus c JOIN items i ON i.id = c.item_id \
              WHERE c.project_id = $1 AND c.confidence IS NOT NULL AND {STOPPED_EARLY} \
              ORDER BY c.item_id"

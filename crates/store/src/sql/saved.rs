@@ -89,7 +89,7 @@ impl Store {
     pub async fn saved_queries(&self, project_id: Id) -> Result<Vec<SavedQuery>> {
         let rows = self
             .read_rows(
-                stmt(&format!(
+                stmt(format!(
                     "SELECT {COLUMNS} WHERE s.project_id = $1 ORDER BY s.name"
                 ))
                 .bind(project_id),
@@ -101,7 +101,7 @@ impl Store {
     pub async fn saved_query(&self, project_id: Id, name: &str) -> Result<SavedQuery> {
         let row = self
             .read_optional(
-                stmt(&format!(
+                stmt(format!(
                     "SELECT {COLUMNS} WHERE s.project_id = $1 AND s.name = $2"
                 ))
                 .bind(project_id)
