@@ -178,7 +178,7 @@ impl Store {
                 let display = display.clone();
                 Box::pin(async move {
                     let c = &mut c;
-                    let row = c.fetch_one(stmt(format!(
+                    let statement = stmt(format!(
                         "INSERT INTO users (username, display_name, password_hash, is_admin, kind) \
                          VALUES ($1, $2, $3, $4, $5) RETURNING {}",
                         USER_COLUMNS.replace("u.", "")
@@ -187,9 +187,8 @@ impl Store {
                     .bind(&display)
                     .bind(hash)
                     .bind(new.is_admin as i64)
-                    .bind(new.kind.as_str())
-                    )
-                    .await?;
+                    .bind(new.kind.as_str());
+                    let row = c.fetch_one(statement).await?;
                     let user = user_from_row(&row)?;
                     audit::record_in(
                         c,
@@ -523,15 +522,14 @@ impl Store {
                 let hash = hash.clone();
                 Box::pin(async move {
                     let c = &mut c;
-                    let row = c.fetch_one(stmt(
+                    let statement = stmt(
                         "INSERT INTO api_tokens (user_id, name, token_hash) VALUES ($1, $2, $3) \
                          RETURNING id, name, created_at, last_used_at, revoked_at",
                     )
                     .bind(user_id)
                     .bind(name)
-                    .bind(hash)
-                    )
-                    .await?;
+                    .bind(hash);
+                    let row = c.fetch_one(statement).await?;
                     let info = token_from_row(&row)?;
                     audit::record_in(
                         c,

@@ -445,37 +445,36 @@ impl Store {
 
     /// The project's automated annotators, by name.
     pub async fn model_annotators(&self, project_id: Id) -> Result<Vec<ModelAnnotator>> {
-        let rows = self.read_rows(stmt(format!(
+        let statement = stmt(format!(
             "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m JOIN users u ON u.id = m.user_id \
              WHERE m.project_id = $1 ORDER BY m.name"
         ))
-        .bind(project_id)
-        )
-        .await?;
+        .bind(project_id);
+        let rows = self.read_rows(statement).await?;
         rows.iter().map(annotator_from_row).collect()
     }
 
     /// Every enabled automated annotator of every project (what `concord serve` runs).
     pub async fn enabled_model_annotators(&self) -> Result<Vec<ModelAnnotator>> {
-        let rows = self.read_rows(stmt(format!(
+        let statement = stmt(format!(
             "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m JOIN users u ON u.id = m.user_id \
              WHERE m.enabled = 1 ORDER BY m.project_id, m.name"
-        ))
-        )
-        .await?;
+        ));
+        let rows = self.read_rows(statement).await?;
         rows.iter().map(annotator_from_row).collect()
     }
 
     pub async fn model_annotator(&self, project_id: Id, name: &str) -> Result<ModelAnnotator> {
-        let row = self.read_optional(stmt(format!(
+        let statement = stmt(format!(
             "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m JOIN users u ON u.id = m.user_id \
              WHERE m.project_id = $1 AND m.name = $2"
         ))
         .bind(project_id)
-        .bind(name)
-        )
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("model {name:?} in this project")))?;
+        .bind(name);
+        let row = self
+            .read_optional(statement)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("model {name:?} in this project")))?;
         annotator_from_row(&row)
     }
 
@@ -495,13 +494,12 @@ impl Store {
                 let before = before.clone();
                 Box::pin(async move {
                     let c = &mut c;
-                    c.execute(stmt(format!(
+                    let statement = stmt(format!(
                         "UPDATE model_annotators SET enabled = $1, updated_at = {now} WHERE id = $2"
                     ))
                     .bind(enabled as i64)
-                    .bind(id)
-                    )
-                    .await?;
+                    .bind(id);
+                    c.execute(statement).await?;
                     let row = c
                         .fetch_one(
                             stmt(format!(
@@ -534,7 +532,7 @@ impl Store {
 
     /// The cached answer for exactly these inputs, if any.
     pub async fn cached_model_call(&self, key: &ModelCallKey) -> Result<Option<ModelCall>> {
-        let row = self.read_optional(stmt(
+        let statement = stmt(
             "SELECT raw_answer, model_version, prompt_tokens, completion_tokens FROM model_calls \
              WHERE item_id = $1 AND guideline_version_id = $2 AND schema_version_id = $3 \
                AND prompt_digest = $4 AND model = $5",
@@ -543,9 +541,8 @@ impl Store {
         .bind(key.guideline_version_id.unwrap_or(0))
         .bind(key.schema_version_id)
         .bind(&key.prompt_digest)
-        .bind(&key.model)
-        )
-        .await?;
+        .bind(&key.model);
+        let row = self.read_optional(statement).await?;
         row.map(|row| {
             Ok(ModelCall {
                 raw_answer: row.col("raw_answer")?,
@@ -564,7 +561,7 @@ impl Store {
             let call = call.clone();
             Box::pin(async move {
                 let c = &mut c;
-                c.execute(stmt(
+                let statement = stmt(
                     "INSERT INTO model_calls (item_id, guideline_version_id, schema_version_id, \
                      prompt_digest, model, raw_answer, model_version, prompt_tokens, \
                      completion_tokens) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
@@ -579,9 +576,8 @@ impl Store {
                 .bind(&call.raw_answer)
                 .bind(&call.model_version)
                 .bind(call.prompt_tokens)
-                .bind(call.completion_tokens)
-                )
-                .await?;
+                .bind(call.completion_tokens);
+                c.execute(statement).await?;
                 Ok(())
             })
         })
@@ -593,12 +589,12 @@ impl Store {
             .write_conn(move |mut c| {
                 Box::pin(async move {
                     let c = &mut c;
-                    let row = c.fetch_one(stmt(
+                    let statement = stmt(
                         "INSERT INTO model_runs (annotator_id, job_id) VALUES ($1, $2) RETURNING id",
                     )
                     .bind(annotator_id)
-                    .bind(job_id)
-                    )
+                    .bind(job_id);
+                    let row = c.fetch_one(statement)
                     .await?;
                     row.col::<Id>("id")
                 })
@@ -737,7 +733,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Item>> {
         let (priority, after_id) = after.unwrap_or((i64::MAX, 0));
-        let rows = self.read_rows(stmt(
+        let statement = stmt(
             "SELECT i.id, i.project_id, i.external_id, i.item_type, i.title, i.creators, \
                     i.metadata, i.text_fields, i.media_url, i.priority, i.state, i.is_gold, \
                     i.gold_answer, i.created_at, i.updated_at \
@@ -750,9 +746,8 @@ impl Store {
         .bind(user_id)
         .bind(priority)
         .bind(after_id)
-        .bind(limit)
-        )
-        .await?;
+        .bind(limit);
+        let rows = self.read_rows(statement).await?;
         rows.iter().map(item_from_row).collect()
     }
 }

@@ -49,16 +49,15 @@ pub(crate) async fn record_in(c: &mut Conn<'_>, event: AuditEvent) -> Result<()>
 impl Store {
     /// Newest first; `project` narrows to one project's changes.
     pub async fn audit_log(&self, project: Option<Id>, limit: i64) -> Result<Vec<AuditEntry>> {
-        let rows = self.read_rows(stmt(
+        let statement = stmt(
             "SELECT a.id, a.at, u.username AS actor, a.project_id, a.action, a.entity, a.entity_id, \
                     a.before, a.after \
              FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id \
              WHERE ($1 IS NULL OR a.project_id = $1) ORDER BY a.id DESC LIMIT $2",
         )
         .bind(project)
-        .bind(limit)
-        )
-        .await?;
+        .bind(limit);
+        let rows = self.read_rows(statement).await?;
         rows.iter()
             .map(|row| {
                 let parse = |col: &str| -> Result<Option<serde_json::Value>> {

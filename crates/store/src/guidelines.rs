@@ -239,23 +239,23 @@ async fn publish(
     actor: Option<Id>,
 ) -> Result<Id> {
     let table = doc.table();
-    let row = c.fetch_optional(stmt(format!(
+    let statement = stmt(format!(
         "SELECT id, version, change_note FROM {table} WHERE project_id = $1 AND status = 'draft'"
     ))
-    .bind(project_id)
-    )
-    .await?
-    .ok_or_else(|| StoreError::conflict("there is no draft to publish"))?;
+    .bind(project_id);
+    let row = c
+        .fetch_optional(statement)
+        .await?
+        .ok_or_else(|| StoreError::conflict("there is no draft to publish"))?;
     let id: Id = row.col("id")?;
     let version: i64 = row.col("version")?;
     let note = published_note(version, row.col("change_note")?, change_note)?;
-    c.execute(stmt(format!(
+    let statement = stmt(format!(
         "UPDATE {table} SET status = 'published', published_at = {now}, change_note = $1 WHERE id = $2"
     ))
     .bind(&note)
-    .bind(id)
-    )
-    .await?;
+    .bind(id);
+    c.execute(statement).await?;
     c.execute(
         stmt(format!(
             "UPDATE projects SET {} = $1 WHERE id = $2",

@@ -473,7 +473,7 @@ impl StagedItems {
                  gold_answer = excluded.gold_answer, updated_at = {now}"
             ),
         };
-        let done = c.execute(stmt(format!(
+        let statement = stmt(format!(
             "INSERT INTO items (project_id, external_id, item_type, title, creators, metadata, \
                text_fields, media_url, priority, is_gold, gold_answer, import_id) \
              SELECT $1, external_id, item_type, title, creators, metadata, text_fields, \
@@ -481,9 +481,8 @@ impl StagedItems {
              FROM {table} WHERE {source}{upsert}"
         ))
         .bind(self.project_id)
-        .bind(self.import_id)
-        )
-        .await?;
+        .bind(self.import_id);
+        let done = c.execute(statement).await?;
         Ok(done as i64)
     }
 }
@@ -822,13 +821,11 @@ impl AnnotationImport {
             return Ok(versions.clone());
         }
         let mut versions = HashMap::new();
-        for row in self.store.read_rows(stmt(
+        let statement = stmt(
             "SELECT version, id FROM guideline_versions WHERE project_id = $1 AND status = 'published'",
         )
-        .bind(self.project_id)
-        )
-        .await?
-        {
+        .bind(self.project_id);
+        for row in self.store.read_rows(statement).await? {
             versions.insert(row.col::<i64>("version")?, row.col::<Id>("id")?);
         }
         self.guideline_versions = Some(versions.clone());
@@ -894,7 +891,7 @@ impl AnnotationImport {
             .publish(&store, move |mut c| {
                 Box::pin(async move {
                     enrol_new_annotators(&mut c, table, project_id, import_id).await?;
-                    let done = c.execute(stmt(format!(
+                    let statement = stmt(format!(
                         "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, \
                            time_spent_ms, schema_version_id, source, guideline_version_id, created_at) \
                          SELECT $1, s.item_id, u.id, s.answer, s.rationale, s.time_spent_ms, $3, 'import', \
@@ -904,8 +901,8 @@ impl AnnotationImport {
                     ))
                     .bind(project_id)
                     .bind(import_id)
-                    .bind(schema_version_id)
-                    )
+                    .bind(schema_version_id);
+                    let done = c.execute(statement)
                     .await?;
                     complete_labelled_items(&mut c, table, import_id).await?;
                     let outcome = ImportOutcome {

@@ -176,14 +176,15 @@ impl Store {
     }
 
     pub async fn item_by_external_id(&self, project_id: Id, external_id: &str) -> Result<Item> {
-        let row = self.read_optional(stmt(format!(
+        let statement = stmt(format!(
             "SELECT {ITEM_COLUMNS} FROM items i WHERE i.project_id = $1 AND i.external_id = $2"
         ))
         .bind(project_id)
-        .bind(external_id)
-        )
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("item {external_id:?}")))?;
+        .bind(external_id);
+        let row = self
+            .read_optional(statement)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("item {external_id:?}")))?;
         item_from_row(&row)
     }
 
@@ -378,25 +379,25 @@ impl Store {
     }
 
     pub async fn annotation(&self, id: Id) -> Result<Annotation> {
-        let row = self.read_optional(stmt(format!(
+        let statement = stmt(format!(
             "SELECT {ANNOTATION_COLUMNS} FROM annotations a JOIN users u ON u.id = a.annotator_id WHERE a.id = $1"
         ))
-        .bind(id)
-        )
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("annotation {id}")))?;
+        .bind(id);
+        let row = self
+            .read_optional(statement)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("annotation {id}")))?;
         annotation_from_row(&row)
     }
 
     /// Every annotation on an item, corrections included, oldest first.
     pub async fn item_annotations(&self, item_id: Id) -> Result<Vec<Annotation>> {
-        let rows = self.read_rows(stmt(format!(
+        let statement = stmt(format!(
             "SELECT {ANNOTATION_COLUMNS} FROM annotations a JOIN users u ON u.id = a.annotator_id \
              WHERE a.item_id = $1 ORDER BY a.id"
         ))
-        .bind(item_id)
-        )
-        .await?;
+        .bind(item_id);
+        let rows = self.read_rows(statement).await?;
         rows.iter().map(annotation_from_row).collect()
     }
 
@@ -570,13 +571,12 @@ impl ExportFolder {
 
 /// The annotation stored under an annotator's idempotency key, if any.
 async fn stored_under_key(c: &mut Conn<'_>, annotator_id: Id, key: &str) -> Result<Option<Row>> {
-    c.fetch_optional(stmt(
+    let statement = stmt(
         "SELECT id, answer, kind FROM annotations WHERE annotator_id = $1 AND idempotency_key = $2",
     )
     .bind(annotator_id)
-    .bind(key)
-    )
-    .await
+    .bind(key);
+    c.fetch_optional(statement).await
 }
 
 async fn require_item(c: &mut Conn<'_>, project_id: Id, item_id: Id) -> Result<()> {
@@ -731,7 +731,7 @@ async fn insert_direct_label(
     label: &DirectLabel,
     new: &NewAnnotation,
 ) -> Result<Id> {
-    let row = c.fetch_one(stmt(
+    let statement = stmt(
         "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, flags, \
            guideline_version_id, schema_version_id, time_spent_ms, supersedes, idempotency_key, source) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
@@ -747,9 +747,8 @@ async fn insert_direct_label(
     .bind(new.time_spent_ms)
     .bind(new.supersedes)
     .bind(new.idempotency_key.clone())
-    .bind(label.source.as_str())
-    )
-    .await?;
+    .bind(label.source.as_str());
+    let row = c.fetch_one(statement).await?;
     row.col("id")
 }
 

@@ -102,12 +102,12 @@ impl Store {
                 match &action {
                     BulkAction::SetPriority(priority) => {
                         for item in &items {
-                            c.execute(stmt(format!(
+                            let statement = stmt(format!(
                                 "UPDATE items SET priority = $1, updated_at = {now} WHERE id = $2"
                             ))
                             .bind(*priority)
-                            .bind(item.id)
-                            )
+                            .bind(item.id);
+                            c.execute(statement)
                             .await?;
                             let before = serde_json::json!({"priority": item.priority});
                             let after = serde_json::json!({"priority": priority, "bulk": true});
@@ -139,13 +139,13 @@ impl Store {
                     BulkAction::MarkGold => {
                         let answers = settled_answers(c, &items, &schema.definition).await?;
                         for (item, (answer, from)) in items.iter().zip(answers) {
-                            c.execute(stmt(format!(
+                            let statement = stmt(format!(
                                 "UPDATE items SET is_gold = 1, gold_answer = $1, updated_at = {now} \
                                  WHERE id = $2"
                             ))
                             .bind(json_text(&answer))
-                            .bind(item.id)
-                            )
+                            .bind(item.id);
+                            c.execute(statement)
                             .await?;
                             let before = serde_json::json!({"is_gold": item.is_gold});
                             let after = serde_json::json!({

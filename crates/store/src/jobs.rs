@@ -74,15 +74,15 @@ impl Store {
             let message = message.clone();
             Box::pin(async move {
                 let c = &mut c;
-                c.execute(stmt(format!(
+                let statement = stmt(format!(
                     "UPDATE jobs SET progress_done = $1, progress_total = COALESCE($2, progress_total), \
                      message = $3, updated_at = {now} WHERE id = $4"
                 ))
                 .bind(done)
                 .bind(total)
                 .bind(message)
-                .bind(id)
-                )
+                .bind(id);
+                c.execute(statement)
                 .await?;
                 Ok(())
             })
@@ -105,16 +105,15 @@ impl Store {
                     Ok(result) => ("succeeded", "done".to_owned(), Some(json_text(result))),
                     Err(message) => ("failed", message.clone(), None),
                 };
-                c.execute(stmt(format!(
+                let statement = stmt(format!(
                     "UPDATE jobs SET status = $1, message = $2, result = $3, updated_at = {now}, \
                      finished_at = {now} WHERE id = $4"
                 ))
                 .bind(status)
                 .bind(message)
                 .bind(result)
-                .bind(id)
-                )
-                .await?;
+                .bind(id);
+                c.execute(statement).await?;
                 Ok(())
             })
         })
@@ -146,12 +145,12 @@ impl Store {
         self.write_conn(move |mut c| {
             Box::pin(async move {
                 let c = &mut c;
-                let done = c.execute(stmt(format!(
+                let statement = stmt(format!(
                     "UPDATE jobs SET status = 'failed', message = 'the server running this job stopped', \
                      finished_at = {now} WHERE status IN ('queued', 'running') AND updated_at < {now} - $1"
                 ))
-                .bind(STALE_AFTER_MS)
-                )
+                .bind(STALE_AFTER_MS);
+                let done = c.execute(statement)
                 .await?;
                 Ok(done)
             })

@@ -185,7 +185,7 @@ impl Store {
             Box::pin(async move {
                 let c = &mut c;
                 for (item_id, label, score) in &resolved {
-                    c.execute(stmt(
+                    let statement = stmt(
                         "INSERT INTO model_predictions (project_id, model, item_id, label, score) \
                          VALUES ($1, $2, $3, $4, $5)",
                     )
@@ -193,9 +193,8 @@ impl Store {
                     .bind(&model)
                     .bind(*item_id)
                     .bind(label)
-                    .bind(*score)
-                    )
-                    .await?;
+                    .bind(*score);
+                    c.execute(statement).await?;
                 }
                 Ok(())
             })
@@ -258,7 +257,7 @@ impl Store {
                 let new = new.clone();
                 Box::pin(async move {
                     let c = &mut c;
-                    let row = c.fetch_one(stmt(
+                    let statement = stmt(
                         "INSERT INTO prediction_samples (project_id, model, question, size, bands, seed) \
                          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                     )
@@ -267,28 +266,28 @@ impl Store {
                     .bind(&question)
                     .bind(new.size)
                     .bind(new.bands)
-                    .bind(new.seed as i64)
-                    )
+                    .bind(new.seed as i64);
+                    let row = c.fetch_one(statement)
                     .await?;
                     let id: Id = row.col("id")?;
                     for item in &new.items {
-                        c.execute(stmt(
+                        let statement = stmt(
                             "INSERT INTO prediction_sample_items (sample_id, item_id, stratum, inclusion) \
                              VALUES ($1, $2, $3, $4)",
                         )
                         .bind(id)
                         .bind(item.item_id)
                         .bind(&item.stratum)
-                        .bind(item.inclusion)
-                        )
+                        .bind(item.inclusion);
+                        c.execute(statement)
                         .await?;
-                        c.execute(stmt(
+                        let statement = stmt(
                             "UPDATE items SET priority = $1 WHERE id = $2 AND priority < $1 \
                                AND state IN ('queued', 'in_progress')",
                         )
                         .bind(REVIEW_PRIORITY)
-                        .bind(item.item_id)
-                        )
+                        .bind(item.item_id);
+                        c.execute(statement)
                         .await?;
                     }
                     Ok(id)
@@ -354,12 +353,11 @@ impl Store {
 
     /// The models with imported predictions in a project, by name.
     pub async fn prediction_models(&self, project_id: Id) -> Result<Vec<String>> {
-        let rows = self.read_rows(stmt(
+        let statement = stmt(
             "SELECT DISTINCT model FROM model_predictions WHERE project_id = $1 ORDER BY model",
         )
-        .bind(project_id)
-        )
-        .await?;
+        .bind(project_id);
+        let rows = self.read_rows(statement).await?;
         rows.iter().map(|r| r.col("model")).collect()
     }
 
@@ -446,14 +444,13 @@ pub struct AssistSavings {
 
 impl Store {
     pub async fn model_assist_savings(&self, project_id: Id) -> Result<AssistSavings> {
-        let row = self.read_one(stmt(
+        let statement = stmt(
             "SELECT COUNT(*) AS items, CAST(COALESCE(SUM(assist_saved), 0) AS BIGINT) AS saved \
              FROM items \
              WHERE project_id = $1 AND assist_saved > 0",
         )
-        .bind(project_id)
-        )
-        .await?;
+        .bind(project_id);
+        let row = self.read_one(statement).await?;
         Ok(AssistSavings {
             items: row.col("items")?,
             labels_saved: row.col("saved")?,

@@ -271,15 +271,14 @@ impl Store {
             Box::pin(async move {
                 let c = &mut c;
                 let before = fetch_project(c, project_id).await?;
-                c.execute(stmt(
+                let statement = stmt(
                     "UPDATE projects SET name = $1, description = $2, settings = $3 WHERE id = $4",
                 )
                 .bind(name)
                 .bind(description)
                 .bind(json_text(settings.as_json()))
-                .bind(project_id)
-                )
-                .await?;
+                .bind(project_id);
+                c.execute(statement).await?;
                 let after = fetch_project(c, project_id).await?;
                 audit::record_in(
                     c,
@@ -301,13 +300,12 @@ impl Store {
     }
 
     pub async fn members(&self, project_id: Id) -> Result<Vec<Member>> {
-        let rows = self.read_rows(stmt(format!(
+        let statement = stmt(format!(
             "SELECT {USER_COLUMNS}, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
              WHERE m.project_id = $1 ORDER BY u.username"
         ))
-        .bind(project_id)
-        )
-        .await?;
+        .bind(project_id);
+        let rows = self.read_rows(statement).await?;
         rows.iter().map(member_from_row).collect()
     }
 

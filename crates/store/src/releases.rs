@@ -108,13 +108,13 @@ const ROWS_PER_INSERT: usize = 400;
 
 /// The latest consensus run: a release freezes its results.
 async fn latest_run(c: &mut Conn<'_>, project_id: Id) -> Result<(Id, String)> {
-    let run = c.fetch_optional(stmt(
+    let statement = stmt(
         "SELECT id, method FROM consensus_runs WHERE project_id = $1 ORDER BY id DESC LIMIT 1",
     )
-    .bind(project_id)
-    )
-    .await?
-    .ok_or_else(|| StoreError::conflict("compute the consensus before releasing (no run yet)"))?;
+    .bind(project_id);
+    let run = c.fetch_optional(statement).await?.ok_or_else(|| {
+        StoreError::conflict("compute the consensus before releasing (no run yet)")
+    })?;
     Ok((run.col("id")?, run.col("method")?))
 }
 

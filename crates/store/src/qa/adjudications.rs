@@ -470,14 +470,13 @@ impl Store {
 
     /// Share of adjudications that overturned the consensus, and how many there are.
     pub async fn adjudication_counts(&self, project_id: Id) -> Result<(i64, i64)> {
-        let row = self.read_one(stmt(
+        let statement = stmt(
             "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(a.overturned), 0) AS BIGINT) AS overturned FROM adjudications a \
              WHERE a.project_id = $1 \
                AND NOT EXISTS (SELECT 1 FROM adjudications later WHERE later.supersedes = a.id)",
         )
-        .bind(project_id)
-        )
-        .await?;
+        .bind(project_id);
+        let row = self.read_one(statement).await?;
         Ok((row.col("n")?, row.col("overturned")?))
     }
 }

@@ -1002,16 +1002,15 @@ impl Store {
 
     /// Past runs, newest first, without their reports' bulk.
     pub async fn consensus_runs(&self, project_id: Id, limit: i64) -> Result<Vec<ConsensusRun>> {
-        let rows = self.read_rows(stmt(
+        let statement = stmt(
             "SELECT r.id, r.project_id, r.job_id, r.method, r.annotations, r.items, r.escalated, \
                     '{}' AS summary, u.username AS author, r.created_at \
              FROM consensus_runs r LEFT JOIN users u ON u.id = r.created_by \
              WHERE r.project_id = $1 ORDER BY r.id DESC LIMIT $2",
         )
         .bind(project_id)
-        .bind(limit)
-        )
-        .await?;
+        .bind(limit);
+        let rows = self.read_rows(statement).await?;
         rows.iter().map(run_from_row).collect()
     }
 
@@ -1079,13 +1078,12 @@ impl Store {
         &self,
         project_id: Id,
     ) -> Result<Vec<(String, AnnotatorQuality)>> {
-        let rows = self.read_rows(stmt(
+        let statement = stmt(
             "SELECT q.*, u.username FROM annotator_quality q JOIN users u ON u.id = q.user_id \
              WHERE q.project_id = $1 ORDER BY u.username, q.question",
         )
-        .bind(project_id)
-        )
-        .await?;
+        .bind(project_id);
+        let rows = self.read_rows(statement).await?;
         rows.iter()
             .map(|row| {
                 Ok((

@@ -90,31 +90,29 @@ impl Store {
         } else {
             "e.resolved_at DESC, e.id DESC"
         };
-        let rows = self.read_rows(stmt(format!(
+        let statement = stmt(format!(
             "{ESCALATION_SELECT} WHERE e.project_id = $2 AND e.status = $3 ORDER BY {order} LIMIT $4"
         ))
         .bind(viewer)
         .bind(project_id)
         .bind(status.as_str())
-        .bind(limit)
-        )
-        .await?;
+        .bind(limit);
+        let rows = self.read_rows(statement).await?;
         rows.iter().map(escalation_from_row).collect()
     }
 
     /// Counts of the queue: (open, overdue, resolved).
     pub async fn escalation_counts(&self, project_id: Id) -> Result<(i64, i64, i64)> {
         let now = self.dialect().now_ms();
-        let row = self.read_one(stmt(format!(
+        let statement = stmt(format!(
             "SELECT \
                COALESCE(SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END), 0) AS open, \
                COALESCE(SUM(CASE WHEN status = 'open' AND due_at < {now} THEN 1 ELSE 0 END), 0) AS overdue, \
                COALESCE(SUM(CASE WHEN status = 'resolved' THEN 1 ELSE 0 END), 0) AS resolved \
              FROM escalations WHERE project_id = $1"
         ))
-        .bind(project_id)
-        )
-        .await?;
+        .bind(project_id);
+        let row = self.read_one(statement).await?;
         Ok((row.col("open")?, row.col("overdue")?, row.col("resolved")?))
     }
 

@@ -69,16 +69,15 @@ impl Store {
     /// many were answered.
     pub async fn retest_counts(&self, project_id: Id) -> Result<RetestCounts> {
         let now = self.database_now().await?;
-        let row = self.read_one(stmt(
+        let statement = stmt(
             "SELECT COUNT(*) AS scheduled, \
                     COALESCE(SUM(CASE WHEN status = 'assigned' AND available_at > $2 THEN 1 ELSE 0 END), 0) AS waiting, \
                     COALESCE(SUM(CASE WHEN status = 'submitted' THEN 1 ELSE 0 END), 0) AS answered \
              FROM assignments WHERE project_id = $1 AND purpose = 'retest'",
         )
         .bind(project_id)
-        .bind(now)
-        )
-        .await?;
+        .bind(now);
+        let row = self.read_one(statement).await?;
         Ok(RetestCounts {
             scheduled: row.col("scheduled")?,
             waiting: row.col("waiting")?,

@@ -117,7 +117,7 @@ impl Store {
                 let c = &mut c;
                 let mut queued = 0usize;
                 for (item_id, user_id) in &pairs {
-                    let done = c.execute(stmt(
+                    let statement = stmt(
                         "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
                            counts_toward_overlap, created_by) \
                          SELECT $1, i.id, $2, 'rereview', 'assigned', 0, $3 FROM items i \
@@ -131,8 +131,8 @@ impl Store {
                     .bind(actor)
                     .bind(*item_id)
                     .bind(project_id)
-                    .bind(*user_id)
-                    )
+                    .bind(*user_id);
+                    let done = c.execute(statement)
                     .await?;
                     queued += done as usize;
                 }

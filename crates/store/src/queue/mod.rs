@@ -279,15 +279,15 @@ impl Store {
         self.write_conn(move |mut c| {
             Box::pin(async move {
                 let c = &mut c;
-                let exists = c.fetch_optional(stmt("SELECT id FROM items WHERE id = $1 AND project_id = $2")
+                let statement = stmt("SELECT id FROM items WHERE id = $1 AND project_id = $2")
                     .bind(item_id)
-                    .bind(project_id)
-                    )
+                    .bind(project_id);
+                let exists = c.fetch_optional(statement)
                     .await?;
                 if exists.is_none() {
                     return Err(StoreError::not_found(format!("item {item_id}")));
                 }
-                let row = c.fetch_one(stmt(
+                let statement = stmt(
                     "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
                        counts_toward_overlap, created_by) \
                      VALUES ($1, $2, $3, $4, 'assigned', 0, $5) RETURNING id",
@@ -296,8 +296,8 @@ impl Store {
                 .bind(item_id)
                 .bind(annotator_id)
                 .bind(purpose.as_str())
-                .bind(actor)
-                )
+                .bind(actor);
+                let row = c.fetch_one(statement)
                 .await?;
                 let id: Id = row.col("id")?;
                 audit::record_in(c,

@@ -157,15 +157,15 @@ impl Store {
             Box::pin(async move {
                 let c = &mut c;
                 ensure_progress(c, project_id, user_id).await?;
-                c.execute(stmt(
+                let statement = stmt(
                     "UPDATE annotator_progress SET daily_cap = $1, excluded_categories = $2 \
                      WHERE project_id = $3 AND user_id = $4",
                 )
                 .bind(daily_cap)
                 .bind(json_text(&excluded_categories))
                 .bind(project_id)
-                .bind(user_id)
-                )
+                .bind(user_id);
+                c.execute(statement)
                 .await?;
                 audit::record_in(c,
 AuditEvent {
@@ -412,7 +412,7 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
 
     pub async fn queue_overview(&self, project_id: Id) -> Result<QueueOverview> {
         let now = self.database_now().await?;
-        let row = self.read_one(stmt(
+        let statement = stmt(
             "SELECT \
                (SELECT COUNT(*) FROM items WHERE project_id = $1 AND open = 1 AND is_gold = 0) AS open_items, \
                (SELECT COUNT(*) FROM assignments \
@@ -431,9 +431,8 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
         .bind(project_id)
         .bind(project_id)
         .bind(project_id)
-        .bind(project_id)
-        )
-        .await?;
+        .bind(project_id);
+        let row = self.read_one(statement).await?;
         Ok(QueueOverview {
             open_items: row.col("open_items")?,
             live_leases: row.col("live_leases")?,

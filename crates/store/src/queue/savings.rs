@@ -114,7 +114,7 @@ impl Store {
         if checks.is_empty() {
             return Ok(0);
         }
-        let rows = self.read_rows(stmt(
+        let statement = stmt(
             "SELECT a.item_id, a.answer FROM annotations a JOIN users u ON u.id = a.annotator_id \
              WHERE a.project_id = $1 AND a.kind = 'label' AND u.kind = 'human' \
                AND a.source <> 'override' \
@@ -124,9 +124,8 @@ impl Store {
         )
         .bind(project_id)
         .bind(project_id)
-        .bind(project_id)
-        )
-        .await?;
+        .bind(project_id);
+        let rows = self.read_rows(statement).await?;
         let mut tally: HashMap<Id, (i64, i64)> = HashMap::new();
         for row in &rows {
             let item: Id = row.col("item_id")?;
@@ -154,15 +153,14 @@ impl Store {
         if items.is_empty() {
             return Ok((0.0, 0));
         }
-        let rows = self.read_rows(stmt(format!(
+        let statement = stmt(format!(
             "SELECT c.item_id, c.confidence FROM item_consensus c JOIN items i ON i.id = c.item_id \
              WHERE c.project_id = $1 AND c.confidence IS NOT NULL AND {STOPPED_EARLY} \
              ORDER BY c.item_id"
         ))
         .bind(project_id)
-        .bind(fixed)
-        )
-        .await?;
+        .bind(fixed);
+        let rows = self.read_rows(statement).await?;
         let mut sum = 0.0;
         let mut count = 0;
         for row in &rows {
