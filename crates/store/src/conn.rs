@@ -445,6 +445,27 @@ mod tests {
     }
 
     #[test]
+    fn sqlite_reals_read_integers_as_sqlx_does_and_a_packed_page_reads_its_first_column() {
+        let mut sqlite = rusqlite::Connection::open_in_memory().expect("an in-memory database");
+        let mut conn = Conn::Sqlite(&mut sqlite);
+        let row = run(conn.fetch_one(stmt("SELECT 1.5 AS real, 2 AS whole, 'x' AS text")))
+            .expect("a row");
+        assert_eq!(row.col::<f64>("real").expect("real"), 1.5);
+        assert_eq!(row.col::<f64>("whole").expect("whole"), 2.0);
+        assert!(
+            row.col::<f64>("text").is_err(),
+            "text is not read as a number"
+        );
+        let page = run(conn.fetch_one(stmt("SELECT '[[1]]', 2"))).expect("a page");
+        assert_eq!(
+            page.first_text().expect("the page").as_deref(),
+            Some("[[1]]")
+        );
+        let empty = run(conn.fetch_one(stmt("SELECT NULL"))).expect("an empty page");
+        assert_eq!(empty.first_text().expect("no page"), None);
+    }
+
+    #[test]
     fn sqlite_anonymous_placeholders_bind_by_position() {
         let mut sqlite = rusqlite::Connection::open_in_memory().expect("an in-memory database");
         let mut conn = Conn::Sqlite(&mut sqlite);
