@@ -13,8 +13,6 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::TryRngCore;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 /// Argon2id cost. `Default` is argon2's recommended setting; `Fast` is for tests only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,22 +173,25 @@ impl Store {
             .unwrap_or_else(|| new.username.clone());
         let username = new.username.clone();
         let result = self
-            .write(move |c| {
+            .write_conn(move |mut c| {
+                let name = new.username.clone();
+                let hash = hash.clone();
+                let display = display.clone();
                 Box::pin(async move {
-                    let row = sqlx::query(&format!(
+                    let c = &mut c;
+                    let statement = stmt(format!(
                         "INSERT INTO users (username, display_name, password_hash, is_admin, kind) \
                          VALUES ($1, $2, $3, $4, $5) RETURNING {}",
                         USER_COLUMNS.replace("u.", "")
                     ))
-                    .bind(&new.username)
+                    .bind(&name)
                     .bind(&display)
                     .bind(hash)
                     .bind(new.is_admin as i64)
-                    .bind(new.kind.as_str())
-                    .fetch_one(&mut *c)
-                    .await?;
+                    .bind(new.kind.as_str());
+                    let row = c.fetch_one(statement).await?;
                     let user = user_from_row(&row)?;
-                    audit::record(
+                    audit::record_in(
                         c,
                         AuditEvent {
                             actor,
@@ -223,19 +224,20 @@ impl Store {
     ) -> Result<()> {
         let user = self.user_by_name(username).await?;
         let hash = self.hash_password(password).await?;
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
+            let hash = hash.clone();
             Box::pin(async move {
-                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-                    .bind(hash)
-                    .bind(user.id)
-                    .execute(&mut *c)
-                    .await?;
+                let c = &mut c;
+                c.execute(
+                    stmt("UPDATE users SET password_hash = $1 WHERE id = $2")
+                        .bind(hash)
+                        .bind(user.id),
+                )
+                .await?;
                 // A new password ends every session.
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                    .bind(user.id)
-                    .execute(&mut *c)
+                c.execute(stmt("DELETE FROM sessions WHERE user_id = $1").bind(user.id))
                     .await?;
-                audit::record(
+                audit::record_in(
                     c,
                     AuditEvent {
                         actor,
@@ -266,17 +268,17 @@ impl Store {
             return Err(StoreError::invalid("you cannot disable your own account"));
         }
         let (id, was_disabled) = (user.id, user.disabled);
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
             Box::pin(async move {
-                sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
-                    .bind(i64::from(disabled))
-                    .bind(id)
-                    .execute(&mut *c)
-                    .await?;
+                let c = &mut c;
+                c.execute(
+                    stmt("UPDATE users SET disabled = $1 WHERE id = $2")
+                        .bind(i64::from(disabled))
+                        .bind(id),
+                )
+                .await?;
                 if disabled {
-                    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                        .bind(id)
-                        .execute(&mut *c)
+                    c.execute(stmt("DELETE FROM sessions WHERE user_id = $1").bind(id))
                         .await?;
                 }
                 let action = if disabled {
@@ -284,7 +286,7 @@ impl Store {
                 } else {
                     AuditAction::Enable
                 };
-                audit::record(
+                audit::record_in(
                     c,
                     AuditEvent {
                         actor,
@@ -304,41 +306,45 @@ impl Store {
     }
 
     pub async fn user_by_name(&self, username: &str) -> Result<User> {
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1"
-        ))
-        .bind(username)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("user {username:?}")))?;
+        let row = self
+            .read_optional(
+                stmt(format!(
+                    "SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1"
+                ))
+                .bind(username),
+            )
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("user {username:?}")))?;
         user_from_row(&row)
     }
 
     pub async fn user_by_id(&self, id: UserId) -> Result<User> {
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("user {id}")))?;
+        let row = self
+            .read_optional(
+                stmt(format!(
+                    "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
+                ))
+                .bind(id),
+            )
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("user {id}")))?;
         user_from_row(&row)
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users u ORDER BY u.username"
-        ))
-        .fetch_all(self.pool())
-        .await?;
+        let rows = self
+            .read_rows(stmt(format!(
+                "SELECT {USER_COLUMNS} FROM users u ORDER BY u.username"
+            )))
+            .await?;
         rows.iter().map(user_from_row).collect()
     }
 
     pub async fn count_users(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM users")
-            .fetch_one(self.pool())
+        let row = self
+            .read_one(stmt("SELECT COUNT(*) AS n FROM users"))
             .await?;
-        Ok(row.try_get("n")?)
+        row.col("n")
     }
 
     /// Checks a password, with rate limiting per user name and per client address.
@@ -349,16 +355,18 @@ impl Store {
                 return Ok(LoginCheck::RateLimited);
             }
         }
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.username = $1"
-        ))
-        .bind(username)
-        .fetch_optional(self.pool())
-        .await?;
+        let row = self
+            .read_optional(
+                stmt(format!(
+                    "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.username = $1"
+                ))
+                .bind(username),
+            )
+            .await?;
         let (user, hash) = match &row {
             Some(row) => (
                 Some(user_from_row(row)?),
-                row.try_get::<Option<String>, _>("password_hash")?,
+                row.col::<Option<String>>("password_hash")?,
             ),
             None => (None, None),
         };
@@ -376,11 +384,11 @@ impl Store {
     }
 
     async fn forget_login_failures(&self, key: String) -> Result<()> {
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
+            let key = key.clone();
             Box::pin(async move {
-                sqlx::query("DELETE FROM login_failures WHERE key = $1")
-                    .bind(key)
-                    .execute(&mut *c)
+                let c = &mut c;
+                c.execute(stmt("DELETE FROM login_failures WHERE key = $1").bind(key))
                     .await?;
                 Ok(())
             })
@@ -390,14 +398,17 @@ impl Store {
 
     async fn record_login_failure(&self, keys: [String; 2]) -> Result<()> {
         let now = self.dialect().now_ms();
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
+            let keys = keys.clone();
             Box::pin(async move {
+                let c = &mut c;
                 for key in keys {
-                    sqlx::query(&format!(
-                        "INSERT INTO login_failures (key, at) VALUES ($1, {now})"
-                    ))
-                    .bind(key)
-                    .execute(&mut *c)
+                    c.execute(
+                        stmt(format!(
+                            "INSERT INTO login_failures (key, at) VALUES ($1, {now})"
+                        ))
+                        .bind(key),
+                    )
                     .await?;
                 }
                 Ok(())
@@ -408,14 +419,16 @@ impl Store {
 
     async fn recent_login_failures(&self, key: &str) -> Result<i64> {
         let now = self.dialect().now_ms();
-        let row = sqlx::query(&format!(
-            "SELECT COUNT(*) AS n FROM login_failures WHERE key = $1 AND at > {now} - $2"
-        ))
-        .bind(key)
-        .bind(LOGIN_WINDOW_MS)
-        .fetch_one(self.pool())
-        .await?;
-        Ok(row.try_get("n")?)
+        let row = self
+            .read_one(
+                stmt(format!(
+                    "SELECT COUNT(*) AS n FROM login_failures WHERE key = $1 AND at > {now} - $2"
+                ))
+                .bind(key)
+                .bind(LOGIN_WINDOW_MS),
+            )
+            .await?;
+        row.col("n")
     }
 
     /// Starts a session; returns the secret for the cookie (only its hash is stored).
@@ -424,21 +437,26 @@ impl Store {
         let csrf = random_token(32);
         let hash = sha256_hex(&token);
         let now = self.dialect().now_ms();
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
+            let hash = hash.clone();
+            let csrf = csrf.clone();
             Box::pin(async move {
-                sqlx::query(&format!(
-                    "INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) \
+                let c = &mut c;
+                c.execute(
+                    stmt(format!(
+                        "INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) \
                      VALUES ($1, $2, $3, {now} + $4)"
-                ))
-                .bind(hash)
-                .bind(user_id)
-                .bind(csrf)
-                .bind(ttl_ms)
-                .execute(&mut *c)
+                    ))
+                    .bind(hash)
+                    .bind(user_id)
+                    .bind(csrf)
+                    .bind(ttl_ms),
+                )
                 .await?;
-                sqlx::query(&format!("DELETE FROM sessions WHERE expires_at < {now}"))
-                    .execute(&mut *c)
-                    .await?;
+                c.execute(stmt(format!(
+                    "DELETE FROM sessions WHERE expires_at < {now}"
+                )))
+                .await?;
                 Ok(())
             })
         })
@@ -453,19 +471,21 @@ impl Store {
     /// The live session for a cookie secret, if any.
     pub async fn session(&self, token: &str) -> Result<Option<Session>> {
         let now = self.dialect().now_ms();
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS}, s.csrf_token, s.expires_at FROM sessions s \
+        let row = self
+            .read_optional(
+                stmt(format!(
+                    "SELECT {USER_COLUMNS}, s.csrf_token, s.expires_at FROM sessions s \
              JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > {now} AND u.disabled = 0"
-        ))
-        .bind(sha256_hex(token))
-        .fetch_optional(self.pool())
-        .await?;
+                ))
+                .bind(sha256_hex(token)),
+            )
+            .await?;
         row.map(|row| {
             Ok(Session {
                 user: user_from_row(&row)?,
-                csrf_token: row.try_get("csrf_token")?,
-                expires_at: row.try_get("expires_at")?,
+                csrf_token: row.col("csrf_token")?,
+                expires_at: row.col("expires_at")?,
             })
         })
         .transpose()
@@ -473,11 +493,11 @@ impl Store {
 
     pub async fn delete_session(&self, token: &str) -> Result<()> {
         let hash = sha256_hex(token);
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
+            let hash = hash.clone();
             Box::pin(async move {
-                sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-                    .bind(hash)
-                    .execute(&mut *c)
+                let c = &mut c;
+                c.execute(stmt("DELETE FROM sessions WHERE token_hash = $1").bind(hash))
                     .await?;
                 Ok(())
             })
@@ -498,19 +518,21 @@ impl Store {
         let hash = sha256_hex(&secret);
         let name = name.trim().to_owned();
         let info = self
-            .write(move |c| {
+            .write_conn(move |mut c| {
+                let name = name.clone();
+                let hash = hash.clone();
                 Box::pin(async move {
-                    let row = sqlx::query(
+                    let c = &mut c;
+                    let statement = stmt(
                         "INSERT INTO api_tokens (user_id, name, token_hash) VALUES ($1, $2, $3) \
                          RETURNING id, name, created_at, last_used_at, revoked_at",
                     )
                     .bind(user_id)
                     .bind(name)
-                    .bind(hash)
-                    .fetch_one(&mut *c)
-                    .await?;
+                    .bind(hash);
+                    let row = c.fetch_one(statement).await?;
                     let info = token_from_row(&row)?;
-                    audit::record(
+                    audit::record_in(
                         c,
                         AuditEvent {
                             actor: Some(user_id),
@@ -564,32 +586,37 @@ impl Store {
     }
 
     pub async fn list_api_tokens(&self, user_id: UserId) -> Result<Vec<ApiTokenInfo>> {
-        let rows = sqlx::query(
-            "SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens \
+        let rows = self
+            .read_rows(
+                stmt(
+                    "SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens \
              WHERE user_id = $1 ORDER BY id",
-        )
-        .bind(user_id)
-        .fetch_all(self.pool())
-        .await?;
+                )
+                .bind(user_id),
+            )
+            .await?;
         rows.iter().map(token_from_row).collect()
     }
 
     pub async fn revoke_api_token(&self, user_id: UserId, token_id: Id) -> Result<()> {
         let now = self.dialect().now_ms();
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
             Box::pin(async move {
-                let done = sqlx::query(&format!(
-                    "UPDATE api_tokens SET revoked_at = {now} \
+                let c = &mut c;
+                let done = c
+                    .execute(
+                        stmt(format!(
+                            "UPDATE api_tokens SET revoked_at = {now} \
                      WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL"
-                ))
-                .bind(token_id)
-                .bind(user_id)
-                .execute(&mut *c)
-                .await?;
-                if done.rows_affected() == 0 {
+                        ))
+                        .bind(token_id)
+                        .bind(user_id),
+                    )
+                    .await?;
+                if done == 0 {
                     return Err(StoreError::not_found(format!("live token {token_id}")));
                 }
-                audit::record(
+                audit::record_in(
                     c,
                     AuditEvent {
                         actor: Some(user_id),
@@ -608,13 +635,13 @@ impl Store {
     }
 }
 
-fn token_from_row(row: &AnyRow) -> Result<ApiTokenInfo> {
+fn token_from_row(row: &impl Columns) -> Result<ApiTokenInfo> {
     Ok(ApiTokenInfo {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        revoked_at: row.try_get("revoked_at")?,
+        id: row.col("id")?,
+        name: row.col("name")?,
+        created_at: row.col("created_at")?,
+        last_used_at: row.col("last_used_at")?,
+        revoked_at: row.col("revoked_at")?,
     })
 }
 

@@ -16,8 +16,6 @@ use crate::model::{AccountKind, AuditAction, Id, Item, Project};
 use crate::vocabulary::ModelKind;
 use crate::{Store, accounts};
 use serde::Serialize;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 use std::collections::HashMap;
 
 /// A configured automated annotator.
@@ -253,46 +251,46 @@ const ANNOTATOR_COLUMNS: &str = "m.id, m.project_id, m.user_id, u.username, m.na
      m.timeout_ms, m.prompt_template, m.rules, m.price_in_per_1k, m.price_out_per_1k, \
      m.enabled, m.created_at, m.updated_at";
 
-fn annotator_from_row(row: &AnyRow) -> Result<ModelAnnotator> {
+fn annotator_from_row(row: &impl Columns) -> Result<ModelAnnotator> {
     Ok(ModelAnnotator {
-        id: row.try_get("id")?,
-        project_id: row.try_get("project_id")?,
-        user_id: row.try_get("user_id")?,
-        username: row.try_get("username")?,
-        name: row.try_get("name")?,
+        id: row.col("id")?,
+        project_id: row.col("project_id")?,
+        user_id: row.col("user_id")?,
+        username: row.col("username")?,
+        name: row.col("name")?,
         kind: row.col("kind")?,
-        base_url: row.try_get("base_url")?,
-        model: row.try_get("model")?,
-        api_key_env: row.try_get("api_key_env")?,
-        temperature: row.try_get("temperature")?,
-        max_concurrency: row.try_get("max_concurrency")?,
-        rate_per_minute: row.try_get("rate_per_minute")?,
-        timeout_ms: row.try_get("timeout_ms")?,
-        prompt_template: row.try_get("prompt_template")?,
-        rules: row.try_get("rules")?,
-        price_in_per_1k: row.try_get("price_in_per_1k")?,
-        price_out_per_1k: row.try_get("price_out_per_1k")?,
-        enabled: row.try_get::<i64, _>("enabled")? != 0,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        base_url: row.col("base_url")?,
+        model: row.col("model")?,
+        api_key_env: row.col("api_key_env")?,
+        temperature: row.col("temperature")?,
+        max_concurrency: row.col("max_concurrency")?,
+        rate_per_minute: row.col("rate_per_minute")?,
+        timeout_ms: row.col("timeout_ms")?,
+        prompt_template: row.col("prompt_template")?,
+        rules: row.col("rules")?,
+        price_in_per_1k: row.col("price_in_per_1k")?,
+        price_out_per_1k: row.col("price_out_per_1k")?,
+        enabled: row.col::<i64>("enabled")? != 0,
+        created_at: row.col("created_at")?,
+        updated_at: row.col("updated_at")?,
     })
 }
 
-fn run_from_row(row: &AnyRow) -> Result<ModelRun> {
+fn run_from_row(row: &impl Columns) -> Result<ModelRun> {
     Ok(ModelRun {
-        id: row.try_get("id")?,
-        annotator_id: row.try_get("annotator_id")?,
-        job_id: row.try_get("job_id")?,
+        id: row.col("id")?,
+        annotator_id: row.col("annotator_id")?,
+        job_id: row.col("job_id")?,
         counts: ModelRunCounts {
-            labelled: row.try_get("labelled")?,
-            failures: row.try_get("failures")?,
-            cached: row.try_get("cached")?,
-            prompt_tokens: row.try_get("prompt_tokens")?,
-            completion_tokens: row.try_get("completion_tokens")?,
-            cost: row.try_get("cost")?,
+            labelled: row.col("labelled")?,
+            failures: row.col("failures")?,
+            cached: row.col("cached")?,
+            prompt_tokens: row.col("prompt_tokens")?,
+            completion_tokens: row.col("completion_tokens")?,
+            cost: row.col("cost")?,
         },
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
+        started_at: row.col("started_at")?,
+        finished_at: row.col("finished_at")?,
     })
 }
 
@@ -335,55 +333,55 @@ pub(crate) async fn insert_model_label(c: &mut Conn<'_>, label: &ModelLabel) -> 
 }
 
 /// The account a model labels as: kind `model`, never a person.
-async fn insert_model_account(
-    c: &mut sqlx::AnyConnection,
-    username: &str,
-    display_name: &str,
-) -> Result<Id> {
-    let user = sqlx::query(
-        "INSERT INTO users (username, display_name, is_admin, kind) \
+async fn insert_model_account(c: &mut Conn<'_>, username: &str, display_name: &str) -> Result<Id> {
+    let user = c
+        .fetch_one(
+            stmt(
+                "INSERT INTO users (username, display_name, is_admin, kind) \
          VALUES ($1, $2, 0, $3) RETURNING id",
-    )
-    .bind(username)
-    .bind(display_name)
-    .bind(AccountKind::Model.as_str())
-    .fetch_one(&mut *c)
-    .await?;
-    Ok(user.try_get("id")?)
+            )
+            .bind(username)
+            .bind(display_name)
+            .bind(AccountKind::Model.as_str()),
+        )
+        .await?;
+    user.col("id")
 }
 
 // long: one column list and its binds, in the same order.
 async fn insert_model_configuration(
-    c: &mut sqlx::AnyConnection,
+    c: &mut Conn<'_>,
     project_id: ProjectId,
     user_id: UserId,
     new: &NewModelAnnotator,
 ) -> Result<Id> {
-    let row = sqlx::query(
-        "INSERT INTO model_annotators (project_id, user_id, name, kind, base_url, \
+    let row = c
+        .fetch_one(
+            stmt(
+                "INSERT INTO model_annotators (project_id, user_id, name, kind, base_url, \
          model, api_key_env, temperature, max_concurrency, rate_per_minute, \
          timeout_ms, prompt_template, rules, price_in_per_1k, price_out_per_1k) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
          RETURNING id",
-    )
-    .bind(project_id)
-    .bind(user_id)
-    .bind(&new.name)
-    .bind(new.kind.as_str())
-    .bind(&new.base_url)
-    .bind(&new.model)
-    .bind(&new.api_key_env)
-    .bind(new.temperature)
-    .bind(new.max_concurrency)
-    .bind(new.rate_per_minute)
-    .bind(new.timeout_ms)
-    .bind(&new.prompt_template)
-    .bind(&new.rules)
-    .bind(new.price_in_per_1k)
-    .bind(new.price_out_per_1k)
-    .fetch_one(&mut *c)
-    .await?;
-    Ok(row.try_get("id")?)
+            )
+            .bind(project_id)
+            .bind(user_id)
+            .bind(&new.name)
+            .bind(new.kind.as_str())
+            .bind(&new.base_url)
+            .bind(&new.model)
+            .bind(&new.api_key_env)
+            .bind(new.temperature)
+            .bind(new.max_concurrency)
+            .bind(new.rate_per_minute)
+            .bind(new.timeout_ms)
+            .bind(&new.prompt_template)
+            .bind(&new.rules)
+            .bind(new.price_in_per_1k)
+            .bind(new.price_out_per_1k),
+        )
+        .await?;
+    row.col("id")
 }
 
 impl Store {
@@ -405,20 +403,25 @@ impl Store {
         let project_id = project.id;
         let name = new.name.clone();
         let created = self
-            .write(move |c| {
+            .write_conn(move |mut c| {
+                let username = username.clone();
+                let new = new.clone();
                 Box::pin(async move {
+                    let c = &mut c;
                     let user_id = insert_model_account(c, &username, &new.name).await?;
                     let id =
                         insert_model_configuration(c, project_id, UserId(user_id), &new).await?;
-                    let after = sqlx::query(&format!(
-                        "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m \
+                    let after = c
+                        .fetch_one(
+                            stmt(format!(
+                                "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m \
                          JOIN users u ON u.id = m.user_id WHERE m.id = $1"
-                    ))
-                    .bind(id)
-                    .fetch_one(&mut *c)
-                    .await?;
+                            ))
+                            .bind(id),
+                        )
+                        .await?;
                     let annotator = annotator_from_row(&after)?;
-                    audit::record(
+                    audit::record_in(
                         c,
                         AuditEvent {
                             actor,
@@ -445,24 +448,22 @@ impl Store {
 
     /// The project's automated annotators, by name.
     pub async fn model_annotators(&self, project_id: ProjectId) -> Result<Vec<ModelAnnotator>> {
-        let rows = sqlx::query(&format!(
+        let statement = stmt(format!(
             "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m JOIN users u ON u.id = m.user_id \
              WHERE m.project_id = $1 ORDER BY m.name"
         ))
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
+        .bind(project_id);
+        let rows = self.read_rows(statement).await?;
         rows.iter().map(annotator_from_row).collect()
     }
 
     /// Every enabled automated annotator of every project (what `concord serve` runs).
     pub async fn enabled_model_annotators(&self) -> Result<Vec<ModelAnnotator>> {
-        let rows = sqlx::query(&format!(
+        let statement = stmt(format!(
             "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m JOIN users u ON u.id = m.user_id \
              WHERE m.enabled = 1 ORDER BY m.project_id, m.name"
-        ))
-        .fetch_all(self.pool())
-        .await?;
+        ));
+        let rows = self.read_rows(statement).await?;
         rows.iter().map(annotator_from_row).collect()
     }
 
@@ -471,15 +472,16 @@ impl Store {
         project_id: ProjectId,
         name: &str,
     ) -> Result<ModelAnnotator> {
-        let row = sqlx::query(&format!(
+        let statement = stmt(format!(
             "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m JOIN users u ON u.id = m.user_id \
              WHERE m.project_id = $1 AND m.name = $2"
         ))
         .bind(project_id)
-        .bind(name)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("model {name:?} in this project")))?;
+        .bind(name);
+        let row = self
+            .read_optional(statement)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("model {name:?} in this project")))?;
         annotator_from_row(&row)
     }
 
@@ -495,24 +497,27 @@ impl Store {
         let now = self.dialect().now_ms();
         let id = before.id;
         let after = self
-            .write(move |c| {
+            .write_conn(move |mut c| {
+                let before = before.clone();
                 Box::pin(async move {
-                    sqlx::query(&format!(
+                    let c = &mut c;
+                    let statement = stmt(format!(
                         "UPDATE model_annotators SET enabled = $1, updated_at = {now} WHERE id = $2"
                     ))
                     .bind(enabled as i64)
-                    .bind(id)
-                    .execute(&mut *c)
-                    .await?;
-                    let row = sqlx::query(&format!(
-                        "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m \
+                    .bind(id);
+                    c.execute(statement).await?;
+                    let row = c
+                        .fetch_one(
+                            stmt(format!(
+                                "SELECT {ANNOTATOR_COLUMNS} FROM model_annotators m \
                          JOIN users u ON u.id = m.user_id WHERE m.id = $1"
-                    ))
-                    .bind(id)
-                    .fetch_one(&mut *c)
-                    .await?;
+                            ))
+                            .bind(id),
+                        )
+                        .await?;
                     let after = annotator_from_row(&row)?;
-                    audit::record(
+                    audit::record_in(
                         c,
                         AuditEvent {
                             actor,
@@ -534,7 +539,7 @@ impl Store {
 
     /// The cached answer for exactly these inputs, if any.
     pub async fn cached_model_call(&self, key: &ModelCallKey) -> Result<Option<ModelCall>> {
-        let row = sqlx::query(
+        let statement = stmt(
             "SELECT raw_answer, model_version, prompt_tokens, completion_tokens FROM model_calls \
              WHERE item_id = $1 AND guideline_version_id = $2 AND schema_version_id = $3 \
                AND prompt_digest = $4 AND model = $5",
@@ -543,15 +548,14 @@ impl Store {
         .bind(key.guideline_version_id.unwrap_or(0))
         .bind(key.schema_version_id)
         .bind(&key.prompt_digest)
-        .bind(&key.model)
-        .fetch_optional(self.pool())
-        .await?;
+        .bind(&key.model);
+        let row = self.read_optional(statement).await?;
         row.map(|row| {
             Ok(ModelCall {
-                raw_answer: row.try_get("raw_answer")?,
-                model_version: row.try_get("model_version")?,
-                prompt_tokens: row.try_get("prompt_tokens")?,
-                completion_tokens: row.try_get("completion_tokens")?,
+                raw_answer: row.col("raw_answer")?,
+                model_version: row.col("model_version")?,
+                prompt_tokens: row.col("prompt_tokens")?,
+                completion_tokens: row.col("completion_tokens")?,
             })
         })
         .transpose()
@@ -559,9 +563,12 @@ impl Store {
 
     /// Keeps a model's answer for these inputs; the first answer stored stays.
     pub async fn save_model_call(&self, key: ModelCallKey, call: ModelCall) -> Result<()> {
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
+            let key = key.clone();
+            let call = call.clone();
             Box::pin(async move {
-                sqlx::query(
+                let c = &mut c;
+                let statement = stmt(
                     "INSERT INTO model_calls (item_id, guideline_version_id, schema_version_id, \
                      prompt_digest, model, raw_answer, model_version, prompt_tokens, \
                      completion_tokens) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
@@ -576,9 +583,8 @@ impl Store {
                 .bind(&call.raw_answer)
                 .bind(&call.model_version)
                 .bind(call.prompt_tokens)
-                .bind(call.completion_tokens)
-                .execute(&mut *c)
-                .await?;
+                .bind(call.completion_tokens);
+                c.execute(statement).await?;
                 Ok(())
             })
         })
@@ -591,16 +597,17 @@ impl Store {
         job_id: Option<Id>,
     ) -> Result<ModelRun> {
         let id = self
-            .write(move |c| {
+            .write_conn(move |mut c| {
                 Box::pin(async move {
-                    let row = sqlx::query(
+                    let c = &mut c;
+                    let statement = stmt(
                         "INSERT INTO model_runs (annotator_id, job_id) VALUES ($1, $2) RETURNING id",
                     )
                     .bind(annotator_id)
-                    .bind(job_id)
-                    .fetch_one(&mut *c)
+                    .bind(job_id);
+                    let row = c.fetch_one(statement)
                     .await?;
-                    Ok(row.try_get::<Id, _>("id")?)
+                    row.col::<Id>("id")
                 })
             })
             .await?;
@@ -609,21 +616,23 @@ impl Store {
 
     /// Adds `delta` to a run's counters.
     pub async fn count_model_run(&self, run_id: Id, delta: ModelRunCounts) -> Result<()> {
-        self.write(move |c| {
-            Box::pin(async move { add_to_run(&mut Conn::Sqlx(c), run_id, &delta).await })
+        self.write_conn(move |mut c| {
+            Box::pin(async move { add_to_run(&mut c, run_id, &delta).await })
         })
         .await
     }
 
     pub async fn finish_model_run(&self, run_id: Id) -> Result<ModelRun> {
         let now = self.dialect().now_ms();
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
             Box::pin(async move {
-                sqlx::query(&format!(
-                    "UPDATE model_runs SET finished_at = {now} WHERE id = $1"
-                ))
-                .bind(run_id)
-                .execute(&mut *c)
+                let c = &mut c;
+                c.execute(
+                    stmt(format!(
+                        "UPDATE model_runs SET finished_at = {now} WHERE id = $1"
+                    ))
+                    .bind(run_id),
+                )
                 .await?;
                 Ok(())
             })
@@ -633,9 +642,8 @@ impl Store {
     }
 
     pub async fn model_run(&self, run_id: Id) -> Result<ModelRun> {
-        let row = sqlx::query("SELECT * FROM model_runs WHERE id = $1")
-            .bind(run_id)
-            .fetch_optional(self.pool())
+        let row = self
+            .read_optional(stmt("SELECT * FROM model_runs WHERE id = $1").bind(run_id))
             .await?
             .ok_or_else(|| StoreError::not_found(format!("model run {run_id}")))?;
         run_from_row(&row)
@@ -647,13 +655,13 @@ impl Store {
         annotator_id: ModelAnnotatorId,
         limit: i64,
     ) -> Result<Vec<ModelRun>> {
-        let rows = sqlx::query(
-            "SELECT * FROM model_runs WHERE annotator_id = $1 ORDER BY id DESC LIMIT $2",
-        )
-        .bind(annotator_id)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = self
+            .read_rows(
+                stmt("SELECT * FROM model_runs WHERE annotator_id = $1 ORDER BY id DESC LIMIT $2")
+                    .bind(annotator_id)
+                    .bind(limit),
+            )
+            .await?;
         rows.iter().map(run_from_row).collect()
     }
 
@@ -665,17 +673,21 @@ impl Store {
         reason: &str,
     ) -> Result<()> {
         let (raw_answer, reason) = (raw_answer.to_owned(), reason.to_owned());
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
+            let reason = reason.clone();
+            let raw_answer = raw_answer.clone();
             Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO model_failures (run_id, item_id, raw_answer, reason) \
+                let c = &mut c;
+                c.execute(
+                    stmt(
+                        "INSERT INTO model_failures (run_id, item_id, raw_answer, reason) \
                      VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(run_id)
+                    .bind(item_id)
+                    .bind(raw_answer)
+                    .bind(reason),
                 )
-                .bind(run_id)
-                .bind(item_id)
-                .bind(raw_answer)
-                .bind(reason)
-                .execute(&mut *c)
                 .await?;
                 Ok(())
             })
@@ -685,9 +697,10 @@ impl Store {
 
     /// A run's failures in the order they happened.
     pub async fn model_failures(&self, run_id: Id) -> Result<Vec<ModelFailure>> {
-        let rows = sqlx::query("SELECT * FROM model_failures WHERE run_id = $1 ORDER BY id")
-            .bind(run_id)
-            .fetch_all(self.pool())
+        let rows = self
+            .read_rows(
+                stmt("SELECT * FROM model_failures WHERE run_id = $1 ORDER BY id").bind(run_id),
+            )
             .await?;
         rows.iter().map(failure_from_row).collect()
     }
@@ -695,27 +708,29 @@ impl Store {
     /// Records what a machine label was made with. Recording the same label again (a
     /// replayed submission) keeps the first record.
     pub async fn record_model_label(&self, label: ModelLabel) -> Result<()> {
-        self.write(move |c| {
-            Box::pin(async move { insert_model_label(&mut Conn::Sqlx(c), &label).await })
+        self.write_conn(move |mut c| {
+            let label = label.clone();
+            Box::pin(async move { insert_model_label(&mut c, &label).await })
         })
         .await
     }
 
     pub async fn model_label(&self, annotation_id: Id) -> Result<Option<ModelLabel>> {
-        let row = sqlx::query("SELECT * FROM model_labels WHERE annotation_id = $1")
-            .bind(annotation_id)
-            .fetch_optional(self.pool())
+        let row = self
+            .read_optional(
+                stmt("SELECT * FROM model_labels WHERE annotation_id = $1").bind(annotation_id),
+            )
             .await?;
         row.map(|row| {
             Ok(ModelLabel {
-                annotation_id: row.try_get("annotation_id")?,
+                annotation_id: row.col("annotation_id")?,
                 provenance: ModelProvenance {
-                    annotator_id: row.try_get("annotator_id")?,
-                    model: row.try_get("model")?,
-                    model_version: row.try_get("model_version")?,
-                    prompt_digest: row.try_get("prompt_digest")?,
-                    guideline_version_id: row.try_get("guideline_version_id")?,
-                    confidence: row.try_get("confidence")?,
+                    annotator_id: row.col("annotator_id")?,
+                    model: row.col("model")?,
+                    model_version: row.col("model_version")?,
+                    prompt_digest: row.col("prompt_digest")?,
+                    guideline_version_id: row.col("guideline_version_id")?,
+                    confidence: row.col("confidence")?,
                 },
             })
         })
@@ -733,7 +748,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Item>> {
         let (priority, after_id) = after.unwrap_or((i64::MAX, 0));
-        let rows = sqlx::query(
+        let statement = stmt(
             "SELECT i.id, i.project_id, i.external_id, i.item_type, i.title, i.creators, \
                     i.metadata, i.text_fields, i.media_url, i.priority, i.state, i.is_gold, \
                     i.gold_answer, i.created_at, i.updated_at \
@@ -746,9 +761,8 @@ impl Store {
         .bind(user_id)
         .bind(priority)
         .bind(after_id)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+        .bind(limit);
+        let rows = self.read_rows(statement).await?;
         rows.iter().map(item_from_row).collect()
     }
 }
@@ -766,22 +780,24 @@ pub struct ModelTotals {
     pub cost: f64,
 }
 
-fn failure_from_row(row: &AnyRow) -> Result<ModelFailure> {
+fn failure_from_row(row: &impl Columns) -> Result<ModelFailure> {
     Ok(ModelFailure {
-        id: row.try_get("id")?,
-        run_id: row.try_get("run_id")?,
-        item_id: row.try_get("item_id")?,
-        raw_answer: row.try_get("raw_answer")?,
-        reason: row.try_get("reason")?,
-        created_at: row.try_get("created_at")?,
+        id: row.col("id")?,
+        run_id: row.col("run_id")?,
+        item_id: row.col("item_id")?,
+        raw_answer: row.col("raw_answer")?,
+        reason: row.col("reason")?,
+        created_at: row.col("created_at")?,
     })
 }
 
 impl Store {
     /// A model's counters over all its runs, and the labels it has made.
     pub async fn model_totals(&self, annotator_id: ModelAnnotatorId) -> Result<ModelTotals> {
-        let row = sqlx::query(
-            "SELECT CAST(COUNT(*) AS BIGINT) AS runs, \
+        let row = self
+            .read_one(
+                stmt(
+                    "SELECT CAST(COUNT(*) AS BIGINT) AS runs, \
                     CAST(COALESCE(SUM(failures), 0) AS BIGINT) AS failures, \
                     CAST(COALESCE(SUM(cached), 0) AS BIGINT) AS cached, \
                     CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS prompt_tokens, \
@@ -790,18 +806,18 @@ impl Store {
                     (SELECT CAST(COUNT(*) AS BIGINT) FROM model_labels l \
                       WHERE l.annotator_id = $1) AS labels \
              FROM model_runs WHERE annotator_id = $1",
-        )
-        .bind(annotator_id)
-        .fetch_one(self.pool())
-        .await?;
+                )
+                .bind(annotator_id),
+            )
+            .await?;
         Ok(ModelTotals {
-            runs: row.try_get("runs")?,
-            labels: row.try_get("labels")?,
-            failures: row.try_get("failures")?,
-            cached: row.try_get("cached")?,
-            prompt_tokens: row.try_get("prompt_tokens")?,
-            completion_tokens: row.try_get("completion_tokens")?,
-            cost: row.try_get("cost")?,
+            runs: row.col("runs")?,
+            labels: row.col("labels")?,
+            failures: row.col("failures")?,
+            cached: row.col("cached")?,
+            prompt_tokens: row.col("prompt_tokens")?,
+            completion_tokens: row.col("completion_tokens")?,
+            cost: row.col("cost")?,
         })
     }
 
@@ -811,15 +827,17 @@ impl Store {
         annotator_id: ModelAnnotatorId,
         limit: i64,
     ) -> Result<Vec<ModelFailure>> {
-        let rows = sqlx::query(
-            "SELECT f.id, f.run_id, f.item_id, f.raw_answer, f.reason, f.created_at \
+        let rows = self
+            .read_rows(
+                stmt(
+                    "SELECT f.id, f.run_id, f.item_id, f.raw_answer, f.reason, f.created_at \
              FROM model_failures f JOIN model_runs r ON r.id = f.run_id \
              WHERE r.annotator_id = $1 ORDER BY f.id DESC LIMIT $2",
-        )
-        .bind(annotator_id)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+                )
+                .bind(annotator_id)
+                .bind(limit),
+            )
+            .await?;
         rows.iter().map(failure_from_row).collect()
     }
 
@@ -829,19 +847,21 @@ impl Store {
         &self,
         project_id: ProjectId,
     ) -> Result<HashMap<(ItemId, UserId), f64>> {
-        let rows = sqlx::query(
-            "SELECT a.item_id, a.annotator_id, l.confidence \
+        let rows = self
+            .read_rows(
+                stmt(
+                    "SELECT a.item_id, a.annotator_id, l.confidence \
              FROM model_labels l JOIN annotations a ON a.id = l.annotation_id \
              WHERE a.project_id = $1 AND l.confidence IS NOT NULL ORDER BY a.id",
-        )
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
+                )
+                .bind(project_id),
+            )
+            .await?;
         let mut out = HashMap::with_capacity(rows.len());
         for row in &rows {
             out.insert(
-                (row.try_get("item_id")?, row.try_get("annotator_id")?),
-                row.try_get("confidence")?,
+                (row.col("item_id")?, row.col("annotator_id")?),
+                row.col("confidence")?,
             );
         }
         Ok(out)

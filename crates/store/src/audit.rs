@@ -2,13 +2,11 @@
 //! transaction as the change itself, so the log never disagrees with the data.
 
 use crate::Store;
-use crate::conn::{Conn, stmt};
+use crate::conn::{Columns, Conn, stmt};
 use crate::error::{Result, json_text};
 use crate::ids::{ProjectId, UserId};
 use crate::model::{AuditAction, AuditEntry, Id};
 use serde::Serialize;
-use sqlx::AnyConnection;
-use sqlx::Row;
 
 /// One change for the log, built by the code that made it.
 pub(crate) struct AuditEvent {
@@ -30,11 +28,7 @@ pub(crate) fn snapshot<T: Serialize + ?Sized>(value: &T) -> Option<String> {
     Some(json_text(&value))
 }
 
-pub(crate) async fn record(c: &mut AnyConnection, event: AuditEvent) -> Result<()> {
-    record_in(&mut Conn::Sqlx(c), event).await
-}
-
-/// [`record`] on a hot path's connection.
+/// Records `event` in the transaction `c` belongs to.
 pub(crate) async fn record_in(c: &mut Conn<'_>, event: AuditEvent) -> Result<()> {
     c.execute(
         stmt(
@@ -60,31 +54,30 @@ impl Store {
         project: Option<ProjectId>,
         limit: i64,
     ) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query(
+        let statement = stmt(
             "SELECT a.id, a.at, u.username AS actor, a.project_id, a.action, a.entity, a.entity_id, \
                     a.before, a.after \
              FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id \
              WHERE ($1 IS NULL OR a.project_id = $1) ORDER BY a.id DESC LIMIT $2",
         )
         .bind(project)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+        .bind(limit);
+        let rows = self.read_rows(statement).await?;
         rows.iter()
             .map(|row| {
                 let parse = |col: &str| -> Result<Option<serde_json::Value>> {
                     Ok(row
-                        .try_get::<Option<String>, _>(col)?
+                        .col::<Option<String>>(col)?
                         .and_then(|t| serde_json::from_str(&t).ok()))
                 };
                 Ok(AuditEntry {
-                    id: row.try_get("id")?,
-                    at: row.try_get("at")?,
-                    actor: row.try_get("actor")?,
-                    project_id: row.try_get("project_id")?,
-                    action: AuditAction::parse(&row.try_get::<String, _>("action")?)?,
-                    entity: row.try_get("entity")?,
-                    entity_id: row.try_get("entity_id")?,
+                    id: row.col("id")?,
+                    at: row.col("at")?,
+                    actor: row.col("actor")?,
+                    project_id: row.col("project_id")?,
+                    action: AuditAction::parse(&row.col::<String>("action")?)?,
+                    entity: row.col("entity")?,
+                    entity_id: row.col("entity_id")?,
                     before: parse("before")?,
                     after: parse("after")?,
                 })

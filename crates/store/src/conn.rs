@@ -190,6 +190,15 @@ impl Column for Option<f64> {
     }
 }
 
+impl Column for f64 {
+    fn from_sqlx(row: &AnyRow, column: &str) -> Result<Self> {
+        Ok(row.try_get(column)?)
+    }
+    fn from_sqlite(value: &rusqlite::types::Value, column: &str) -> Result<Self> {
+        Option::<f64>::from_sqlite(value, column)?.ok_or_else(|| wrong_type(column, value))
+    }
+}
+
 impl Column for Option<String> {
     fn from_sqlx(row: &AnyRow, column: &str) -> Result<Self> {
         Ok(row.try_get(column)?)
@@ -234,6 +243,19 @@ impl Columns for Row {
                     .ok_or_else(|| StoreError::column_not_found(column))?;
                 T::from_sqlite(&values[index], column)
             }
+        }
+    }
+}
+
+impl Row {
+    /// The first column as text, for a statement selecting one unnamed value (a packed page).
+    pub(crate) fn first_text(&self) -> Result<Option<String>> {
+        match self {
+            Row::Sqlx(row) => Ok(row.try_get(0)?),
+            Row::Sqlite { values, .. } => match values.first() {
+                Some(value) => Option::<String>::from_sqlite(value, "0"),
+                None => Err(StoreError::column_not_found("0")),
+            },
         }
     }
 }
@@ -420,6 +442,27 @@ mod tests {
             "text is not read as a number"
         );
         assert!(row.col::<i64>("no_such_column").is_err());
+    }
+
+    #[test]
+    fn sqlite_reals_read_integers_as_sqlx_does_and_a_packed_page_reads_its_first_column() {
+        let mut sqlite = rusqlite::Connection::open_in_memory().expect("an in-memory database");
+        let mut conn = Conn::Sqlite(&mut sqlite);
+        let row = run(conn.fetch_one(stmt("SELECT 1.5 AS real, 2 AS whole, 'x' AS text")))
+            .expect("a row");
+        assert_eq!(row.col::<f64>("real").expect("real"), 1.5);
+        assert_eq!(row.col::<f64>("whole").expect("whole"), 2.0);
+        assert!(
+            row.col::<f64>("text").is_err(),
+            "text is not read as a number"
+        );
+        let page = run(conn.fetch_one(stmt("SELECT '[[1]]', 2"))).expect("a page");
+        assert_eq!(
+            page.first_text().expect("the page").as_deref(),
+            Some("[[1]]")
+        );
+        let empty = run(conn.fetch_one(stmt("SELECT NULL"))).expect("an empty page");
+        assert_eq!(empty.first_text().expect("no page"), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! transaction, or nothing when anything does not map or on a dry run.
 
 use crate::audit::{self, AuditEvent};
+use crate::conn::{Columns, Conn, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::ids::{ProjectId, UserId};
 use crate::model::{AuditAction, Id, ItemType, Project};
@@ -18,7 +19,6 @@ use crate::{Store, predictions::class_question};
 use concord_formats::foreign::{Mapping, SourceExport, SourceValue, ValueKind};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sqlx::Row;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// How much of the schema an imported answer must give: a label or a gold answer answers
@@ -761,26 +761,38 @@ impl Store {
             annotations,
             predictions,
         } = plan;
+        // Shared, not copied, by each run of the write (it may run more than once).
+        let (items, annotations, predictions) = (
+            std::sync::Arc::new(items),
+            std::sync::Arc::new(annotations),
+            std::sync::Arc::new(predictions),
+        );
         let audit_after = serde_json::json!({
             "file": report.file, "source": report.source, "items": report.items.new,
             "annotations": report.annotations, "predictions": report.predictions,
         });
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
+            let predictions = predictions.clone();
+            let items = items.clone();
+            let audit_after = audit_after.clone();
+            let annotations = annotations.clone();
             Box::pin(async move {
+                let c = &mut c;
                 write_plan(
                     c,
                     project_id,
                     schema_version_id,
                     now,
-                    items,
-                    annotations,
-                    predictions,
+                    &items,
+                    &annotations,
+                    &predictions,
                 )
                 .await?;
-                sqlx::query("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1")
-                    .bind(project_id)
-                    .execute(&mut *c)
-                    .await?;
+                c.execute(
+                    stmt("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1")
+                        .bind(project_id),
+                )
+                .await?;
                 let event = AuditEvent {
                     actor,
                     project: Some(project_id),
@@ -790,7 +802,7 @@ impl Store {
                     before: None,
                     after: audit::snapshot(&audit_after),
                 };
-                audit::record(c, event).await
+                audit::record_in(c, event).await
             })
         })
         .await?;
@@ -801,29 +813,30 @@ impl Store {
     }
 
     async fn project_external_ids(&self, project_id: ProjectId) -> Result<HashSet<String>> {
-        let rows = sqlx::query("SELECT external_id FROM items WHERE project_id = $1")
-            .bind(project_id)
-            .fetch_all(self.pool())
+        let rows = self
+            .read_rows(stmt("SELECT external_id FROM items WHERE project_id = $1").bind(project_id))
             .await?;
-        rows.iter().map(|r| Ok(r.try_get("external_id")?)).collect()
+        rows.iter().map(|r| r.col("external_id")).collect()
     }
 
     async fn stored_predictions(
         &self,
         project_id: ProjectId,
     ) -> Result<HashMap<(String, String), (String, f64)>> {
-        let rows = sqlx::query(
-            "SELECT p.model, i.external_id, p.label, p.score FROM model_predictions p \
+        let rows = self
+            .read_rows(
+                stmt(
+                    "SELECT p.model, i.external_id, p.label, p.score FROM model_predictions p \
              JOIN items i ON i.id = p.item_id WHERE p.project_id = $1",
-        )
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
+                )
+                .bind(project_id),
+            )
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok((
-                    (r.try_get("model")?, r.try_get("external_id")?),
-                    (r.try_get("label")?, r.try_get("score")?),
+                    (r.col("model")?, r.col("external_id")?),
+                    (r.col("label")?, r.col("score")?),
                 ))
             })
             .collect()
@@ -834,20 +847,22 @@ impl Store {
         &self,
         project_id: ProjectId,
     ) -> Result<HashSet<(String, String, String)>> {
-        let rows = sqlx::query(
-            "SELECT i.external_id, u.username, a.answer FROM annotations a \
+        let rows = self
+            .read_rows(
+                stmt(
+                    "SELECT i.external_id, u.username, a.answer FROM annotations a \
              JOIN items i ON i.id = a.item_id JOIN users u ON u.id = a.annotator_id \
              WHERE a.project_id = $1 AND a.source = 'import'",
-        )
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
+                )
+                .bind(project_id),
+            )
+            .await?;
         rows.iter()
             .map(|r| {
-                let answer: Value = parse_json(&r.try_get::<String, _>("answer")?, "answer")?;
+                let answer: Value = parse_json(&r.col::<String>("answer")?, "answer")?;
                 Ok((
-                    r.try_get("external_id")?,
-                    r.try_get("username")?,
+                    r.col("external_id")?,
+                    r.col("username")?,
                     answer_key(&answer),
                 ))
             })
@@ -858,39 +873,39 @@ impl Store {
 /// Items, then annotators and their labels, then predictions — inside the caller's
 /// transaction.
 async fn write_plan(
-    c: &mut sqlx::AnyConnection,
+    c: &mut Conn<'_>,
     project_id: ProjectId,
     schema_version_id: Id,
     now: &str,
-    items: Vec<PlannedItem>,
-    annotations: Vec<PlannedAnnotation>,
-    predictions: Vec<PlannedPrediction>,
+    items: &[PlannedItem],
+    annotations: &[PlannedAnnotation],
+    predictions: &[PlannedPrediction],
 ) -> Result<()> {
-    for item in &items {
-        sqlx::query(
-            "INSERT INTO items (project_id, external_id, item_type, title, creators, metadata, \
+    for item in items {
+        c.execute(
+            stmt(
+                "INSERT INTO items (project_id, external_id, item_type, title, creators, metadata, \
                text_fields, media_url, priority, is_gold, gold_answer) \
              VALUES ($1, $2, $3, $4, '[]', $5, $6, $7, 0, $8, $9)",
+            )
+            .bind(project_id)
+            .bind(&item.external_id)
+            .bind(item.item_type.as_str())
+            .bind(&item.title)
+            .bind(json_text(&item.metadata))
+            .bind(json_text(&item.text))
+            .bind(item.media_url.as_deref())
+            .bind(item.gold.is_some() as i64)
+            .bind(item.gold.as_ref().map(json_text)),
         )
-        .bind(project_id)
-        .bind(&item.external_id)
-        .bind(item.item_type.as_str())
-        .bind(&item.title)
-        .bind(json_text(&item.metadata))
-        .bind(json_text(&item.text))
-        .bind(item.media_url.as_deref())
-        .bind(item.gold.is_some() as i64)
-        .bind(item.gold.as_ref().map(json_text))
-        .execute(&mut *c)
         .await?;
     }
     let mut ids: HashMap<String, Id> = HashMap::new();
-    for row in sqlx::query("SELECT id, external_id FROM items WHERE project_id = $1")
-        .bind(project_id)
-        .fetch_all(&mut *c)
+    for row in c
+        .fetch_all(stmt("SELECT id, external_id FROM items WHERE project_id = $1").bind(project_id))
         .await?
     {
-        ids.insert(row.try_get("external_id")?, row.try_get("id")?);
+        ids.insert(row.col("external_id")?, row.col("id")?);
     }
     let item_id = |external: &str| {
         ids.get(external)
@@ -899,7 +914,7 @@ async fn write_plan(
     };
     let mut users: HashMap<String, Id> = HashMap::new();
     let mut labelled: BTreeMap<Id, i64> = BTreeMap::new();
-    for a in &annotations {
+    for a in annotations {
         let user_id = match users.get(&a.annotator) {
             Some(id) => *id,
             None => {
@@ -909,74 +924,78 @@ async fn write_plan(
             }
         };
         let item = item_id(&a.item)?;
-        sqlx::query(&format!(
-            "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, \
+        c.execute(
+            stmt(format!(
+                "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, \
                time_spent_ms, schema_version_id, source, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'import', COALESCE($8, {now}))"
-        ))
-        .bind(project_id)
-        .bind(item)
-        .bind(user_id)
-        .bind(json_text(&a.answer))
-        .bind(&a.rationale)
-        .bind(a.time_spent_ms)
-        .bind(schema_version_id)
-        .bind(a.created_at)
-        .execute(&mut *c)
+            ))
+            .bind(project_id)
+            .bind(item)
+            .bind(user_id)
+            .bind(json_text(&a.answer))
+            .bind(&a.rationale)
+            .bind(a.time_spent_ms)
+            .bind(schema_version_id)
+            .bind(a.created_at),
+        )
         .await?;
         *labelled.entry(item).or_default() += 1;
     }
     // Imported labels complete their items, as a file import of annotations does.
     for (item, n) in labelled {
-        sqlx::query(
-            "UPDATE items SET labels_count = labels_count + $1, open = 0, \
+        c.execute(
+            stmt(
+                "UPDATE items SET labels_count = labels_count + $1, open = 0, \
                state = CASE WHEN state IN ('queued', 'in_progress') THEN 'labelled' ELSE state END \
              WHERE id = $2",
+            )
+            .bind(n)
+            .bind(item),
         )
-        .bind(n)
-        .bind(item)
-        .execute(&mut *c)
         .await?;
     }
-    for p in &predictions {
-        sqlx::query(
-            "INSERT INTO model_predictions (project_id, model, item_id, label, score) \
+    for p in predictions {
+        c.execute(
+            stmt(
+                "INSERT INTO model_predictions (project_id, model, item_id, label, score) \
              VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(project_id)
+            .bind(&p.model)
+            .bind(item_id(&p.item)?)
+            .bind(&p.label)
+            .bind(p.score),
         )
-        .bind(project_id)
-        .bind(&p.model)
-        .bind(item_id(&p.item)?)
-        .bind(&p.label)
-        .bind(p.score)
-        .execute(&mut *c)
         .await?;
     }
     Ok(())
 }
 
 /// The user's id, creating the account (no password) and the project membership if needed.
-async fn enrol(c: &mut sqlx::AnyConnection, project_id: ProjectId, username: &str) -> Result<Id> {
-    sqlx::query(
-        "INSERT INTO users (username, display_name) SELECT $1, $2 \
+async fn enrol(c: &mut Conn<'_>, project_id: ProjectId, username: &str) -> Result<Id> {
+    c.execute(
+        stmt(
+            "INSERT INTO users (username, display_name) SELECT $1, $2 \
          WHERE NOT EXISTS (SELECT 1 FROM users WHERE username = $3)",
-    )
-    .bind(username)
-    .bind(username)
-    .bind(username)
-    .execute(&mut *c)
-    .await?;
-    let id: Id = sqlx::query("SELECT id FROM users WHERE username = $1")
+        )
         .bind(username)
-        .fetch_one(&mut *c)
-        .await?
-        .try_get("id")?;
-    sqlx::query(
-        "INSERT INTO memberships (project_id, user_id, role) VALUES ($1, $2, 'annotator') \
-         ON CONFLICT (project_id, user_id) DO NOTHING",
+        .bind(username)
+        .bind(username),
     )
-    .bind(project_id)
-    .bind(id)
-    .execute(&mut *c)
+    .await?;
+    let id: Id = c
+        .fetch_one(stmt("SELECT id FROM users WHERE username = $1").bind(username))
+        .await?
+        .col("id")?;
+    c.execute(
+        stmt(
+            "INSERT INTO memberships (project_id, user_id, role) VALUES ($1, $2, 'annotator') \
+         ON CONFLICT (project_id, user_id) DO NOTHING",
+        )
+        .bind(project_id)
+        .bind(id),
+    )
     .await?;
     Ok(id)
 }

@@ -3,16 +3,13 @@
 //! project at it. Every version after the first records what changed.
 
 use crate::audit::AuditEvent;
-use crate::conn::{Columns, stmt};
+use crate::conn::{Columns, Conn, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::ids::{ProjectId, UserId};
 use crate::model::AuditAction;
 use crate::model::{GuidelineExample, GuidelineVersion, Id, Project, SchemaVersion, VersionStatus};
 use crate::schema::LabelSchema;
 use crate::{Store, audit};
-use sqlx::AnyConnection;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -70,18 +67,18 @@ impl Doc {
     }
 }
 
-fn guideline_from_row(row: &AnyRow) -> Result<GuidelineVersion> {
+fn guideline_from_row(row: &impl Columns) -> Result<GuidelineVersion> {
     Ok(GuidelineVersion {
-        id: row.try_get("id")?,
-        project_id: row.try_get("project_id")?,
-        version: row.try_get("version")?,
-        body: row.try_get("body")?,
-        examples: parse_json(&row.try_get::<String, _>("examples")?, "guideline examples")?,
-        change_note: row.try_get("change_note")?,
-        status: VersionStatus::parse(&row.try_get::<String, _>("status")?),
-        created_by: row.try_get("author")?,
-        created_at: row.try_get("created_at")?,
-        published_at: row.try_get("published_at")?,
+        id: row.col("id")?,
+        project_id: row.col("project_id")?,
+        version: row.col("version")?,
+        body: row.col("body")?,
+        examples: parse_json(&row.col::<String>("examples")?, "guideline examples")?,
+        change_note: row.col("change_note")?,
+        status: VersionStatus::parse(&row.col::<String>("status")?),
+        created_by: row.col("author")?,
+        created_at: row.col("created_at")?,
+        published_at: row.col("published_at")?,
     })
 }
 
@@ -116,7 +113,7 @@ struct DraftText<'a> {
 
 impl DraftText<'_> {
     /// Replaces the content of the existing draft `id`.
-    async fn replace(self, c: &mut AnyConnection, id: Id) -> Result<()> {
+    async fn replace(self, c: &mut Conn<'_>, id: Id) -> Result<()> {
         let table = self.table;
         let sets: String = self
             .content
@@ -132,21 +129,17 @@ impl DraftText<'_> {
             n + 2,
             n + 3
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = stmt(&sql);
         for (_, value) in self.content {
             query = query.bind(value);
         }
-        query
-            .bind(self.change_note)
-            .bind(self.actor)
-            .bind(id)
-            .execute(&mut *c)
+        c.execute(query.bind(self.change_note).bind(self.actor).bind(id))
             .await?;
         Ok(())
     }
 
     /// Creates the project's draft as the next version; returns its id.
-    async fn insert(self, c: &mut AnyConnection, project_id: ProjectId) -> Result<Id> {
+    async fn insert(self, c: &mut Conn<'_>, project_id: ProjectId) -> Result<Id> {
         let table = self.table;
         let cols: String = self
             .content
@@ -162,23 +155,21 @@ impl DraftText<'_> {
             n + 2,
             n + 3
         );
-        let mut query = sqlx::query(&sql).bind(project_id);
+        let mut query = stmt(&sql).bind(project_id);
         for (_, value) in self.content {
             query = query.bind(value);
         }
-        let row = query
-            .bind(self.change_note)
-            .bind(self.actor)
-            .fetch_one(&mut *c)
+        let row = c
+            .fetch_one(query.bind(self.change_note).bind(self.actor))
             .await?;
-        Ok(row.try_get("id")?)
+        row.col("id")
     }
 }
 
 /// Creates the project's draft, or replaces the content of the existing one.
 /// Returns the draft's id.
 async fn save_draft(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     doc: Doc,
     project_id: ProjectId,
     content: Vec<(&'static str, String)>,
@@ -186,12 +177,14 @@ async fn save_draft(
     actor: Option<UserId>,
 ) -> Result<Id> {
     let table = doc.table();
-    let draft_row = sqlx::query(&format!(
-        "SELECT id FROM {table} WHERE project_id = $1 AND status = 'draft'"
-    ))
-    .bind(project_id)
-    .fetch_optional(&mut *c)
-    .await?;
+    let draft_row = c
+        .fetch_optional(
+            stmt(format!(
+                "SELECT id FROM {table} WHERE project_id = $1 AND status = 'draft'"
+            ))
+            .bind(project_id),
+        )
+        .await?;
     let draft = DraftText {
         table,
         content,
@@ -200,13 +193,13 @@ async fn save_draft(
     };
     let id = match draft_row {
         Some(row) => {
-            let id: Id = row.try_get("id")?;
+            let id: Id = row.col("id")?;
             draft.replace(c, id).await?;
             id
         }
         None => draft.insert(c, project_id).await?,
     };
-    audit::record(
+    audit::record_in(
         c,
         AuditEvent {
             actor,
@@ -239,7 +232,7 @@ fn published_note(version: i64, draft_note: String, given: Option<&str>) -> Resu
 }
 
 async fn publish(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     doc: Doc,
     now: &str,
     project_id: ProjectId,
@@ -247,33 +240,34 @@ async fn publish(
     actor: Option<UserId>,
 ) -> Result<Id> {
     let table = doc.table();
-    let row = sqlx::query(&format!(
+    let statement = stmt(format!(
         "SELECT id, version, change_note FROM {table} WHERE project_id = $1 AND status = 'draft'"
     ))
-    .bind(project_id)
-    .fetch_optional(&mut *c)
-    .await?
-    .ok_or_else(|| StoreError::conflict("there is no draft to publish"))?;
-    let id: Id = row.try_get("id")?;
-    let version: i64 = row.try_get("version")?;
-    let note = published_note(version, row.try_get("change_note")?, change_note)?;
-    sqlx::query(&format!(
+    .bind(project_id);
+    let row = c
+        .fetch_optional(statement)
+        .await?
+        .ok_or_else(|| StoreError::conflict("there is no draft to publish"))?;
+    let id: Id = row.col("id")?;
+    let version: i64 = row.col("version")?;
+    let note = published_note(version, row.col("change_note")?, change_note)?;
+    let statement = stmt(format!(
         "UPDATE {table} SET status = 'published', published_at = {now}, change_note = $1 WHERE id = $2"
     ))
     .bind(&note)
-    .bind(id)
-    .execute(&mut *c)
-    .await?;
-    sqlx::query(&format!(
-        "UPDATE projects SET {} = $1 WHERE id = $2",
-        doc.pointer()
-    ))
-    .bind(id)
-    .bind(project_id)
-    .execute(&mut *c)
+    .bind(id);
+    c.execute(statement).await?;
+    c.execute(
+        stmt(format!(
+            "UPDATE projects SET {} = $1 WHERE id = $2",
+            doc.pointer()
+        ))
+        .bind(id)
+        .bind(project_id),
+    )
     .await?;
     let after = serde_json::json!({"version": version, "change_note": note});
-    audit::record(
+    audit::record_in(
         c,
         AuditEvent {
             actor,
@@ -292,29 +286,31 @@ async fn publish(
 /// Appends an example to the guideline draft, starting the draft from the latest version
 /// when there is none (used when an adjudication is added as a guideline example).
 pub(crate) async fn add_example_to_draft(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     project_id: ProjectId,
     example: GuidelineExample,
     actor: Option<UserId>,
 ) -> Result<Id> {
-    let latest = sqlx::query(
-        "SELECT body, examples, change_note, status FROM guideline_versions \
+    let latest = c
+        .fetch_optional(
+            stmt(
+                "SELECT body, examples, change_note, status FROM guideline_versions \
          WHERE project_id = $1 ORDER BY version DESC LIMIT 1",
-    )
-    .bind(project_id)
-    .fetch_optional(&mut *c)
-    .await?;
+            )
+            .bind(project_id),
+        )
+        .await?;
     let (body, mut examples, note) = match latest {
         Some(row) => {
             let examples: Vec<GuidelineExample> =
-                parse_json(&row.try_get::<String, _>("examples")?, "guideline examples")?;
-            let status: String = row.try_get("status")?;
+                parse_json(&row.col::<String>("examples")?, "guideline examples")?;
+            let status: String = row.col("status")?;
             let note = if status == "draft" {
-                row.try_get::<String, _>("change_note")?
+                row.col::<String>("change_note")?
             } else {
                 String::new()
             };
-            (row.try_get::<String, _>("body")?, examples, note)
+            (row.col::<String>("body")?, examples, note)
         }
         None => (String::new(), Vec::new(), String::new()),
     };
@@ -354,8 +350,11 @@ impl Store {
         ];
         let note = change_note.to_owned();
         let id = self
-            .write(move |c| {
+            .write_conn(move |mut c| {
+                let note = note.clone();
+                let content = content.clone();
                 Box::pin(async move {
+                    let c = &mut c;
                     save_draft(c, Doc::Guideline, project_id, content, &note, actor).await
                 })
             })
@@ -372,8 +371,10 @@ impl Store {
         let now = self.dialect().now_ms();
         let note = change_note.map(str::to_owned);
         let id = self
-            .write(move |c| {
+            .write_conn(move |mut c| {
+                let note = note.clone();
                 Box::pin(async move {
+                    let c = &mut c;
                     publish(c, Doc::Guideline, now, project_id, note.as_deref(), actor).await
                 })
             })
@@ -384,22 +385,23 @@ impl Store {
     /// When a guideline draft was last saved (its audit entries; the version row keeps only
     /// when the draft was started). None for a version never saved as a draft.
     pub async fn guideline_draft_saved_at(&self, version_id: Id) -> Result<Option<i64>> {
-        let row = sqlx::query(
-            "SELECT MAX(at) AS saved FROM audit_log \
+        let row = self
+            .read_one(
+                stmt(
+                    "SELECT MAX(at) AS saved FROM audit_log \
              WHERE entity = $1 AND entity_id = $2 AND action = $3",
-        )
-        .bind(Doc::Guideline.entity())
-        .bind(version_id)
-        .bind(AuditAction::SaveDraft.as_str())
-        .fetch_one(self.pool())
-        .await?;
-        Ok(row.try_get::<Option<i64>, _>("saved")?)
+                )
+                .bind(Doc::Guideline.entity())
+                .bind(version_id)
+                .bind(AuditAction::SaveDraft.as_str()),
+            )
+            .await?;
+        row.col::<Option<i64>>("saved")
     }
 
     pub async fn guideline_by_id(&self, id: Id) -> Result<GuidelineVersion> {
-        let row = sqlx::query(&format!("{} WHERE v.id = $1", select(Doc::Guideline)))
-            .bind(id)
-            .fetch_optional(self.pool())
+        let row = self
+            .read_optional(stmt(format!("{} WHERE v.id = $1", select(Doc::Guideline))).bind(id))
             .await?
             .ok_or_else(|| StoreError::not_found(format!("guideline version {id}")))?;
         guideline_from_row(&row)
@@ -410,27 +412,31 @@ impl Store {
         project_id: ProjectId,
         version: i64,
     ) -> Result<GuidelineVersion> {
-        let row = sqlx::query(&format!(
-            "{} WHERE v.project_id = $1 AND v.version = $2",
-            select(Doc::Guideline)
-        ))
-        .bind(project_id)
-        .bind(version)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("guideline version {version}")))?;
+        let row = self
+            .read_optional(
+                stmt(format!(
+                    "{} WHERE v.project_id = $1 AND v.version = $2",
+                    select(Doc::Guideline)
+                ))
+                .bind(project_id)
+                .bind(version),
+            )
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("guideline version {version}")))?;
         guideline_from_row(&row)
     }
 
     /// Newest first, the draft (if any) included.
     pub async fn guideline_versions(&self, project_id: ProjectId) -> Result<Vec<GuidelineVersion>> {
-        let rows = sqlx::query(&format!(
-            "{} WHERE v.project_id = $1 ORDER BY v.version DESC",
-            select(Doc::Guideline)
-        ))
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = self
+            .read_rows(
+                stmt(format!(
+                    "{} WHERE v.project_id = $1 ORDER BY v.version DESC",
+                    select(Doc::Guideline)
+                ))
+                .bind(project_id),
+            )
+            .await?;
         rows.iter().map(guideline_from_row).collect()
     }
 
@@ -445,8 +451,11 @@ impl Store {
         let content = vec![("definition", json_text(schema))];
         let note = change_note.to_owned();
         let id = self
-            .write(move |c| {
+            .write_conn(move |mut c| {
+                let note = note.clone();
+                let content = content.clone();
                 Box::pin(async move {
+                    let c = &mut c;
                     save_draft(c, Doc::Schema, project_id, content, &note, actor).await
                 })
             })
@@ -463,8 +472,10 @@ impl Store {
         let now = self.dialect().now_ms();
         let note = change_note.map(str::to_owned);
         let id = self
-            .write(move |c| {
+            .write_conn(move |mut c| {
+                let note = note.clone();
                 Box::pin(async move {
+                    let c = &mut c;
                     publish(c, Doc::Schema, now, project_id, note.as_deref(), actor).await
                 })
             })
@@ -473,22 +484,23 @@ impl Store {
     }
 
     pub async fn schema_by_id(&self, id: Id) -> Result<SchemaVersion> {
-        let row = sqlx::query(&format!("{} WHERE v.id = $1", select(Doc::Schema)))
-            .bind(id)
-            .fetch_optional(self.pool())
+        let row = self
+            .read_optional(stmt(format!("{} WHERE v.id = $1", select(Doc::Schema))).bind(id))
             .await?
             .ok_or_else(|| StoreError::not_found(format!("schema version {id}")))?;
         schema_from_row(&row)
     }
 
     pub async fn schema_versions(&self, project_id: ProjectId) -> Result<Vec<SchemaVersion>> {
-        let rows = sqlx::query(&format!(
-            "{} WHERE v.project_id = $1 ORDER BY v.version DESC",
-            select(Doc::Schema)
-        ))
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = self
+            .read_rows(
+                stmt(format!(
+                    "{} WHERE v.project_id = $1 ORDER BY v.version DESC",
+                    select(Doc::Schema)
+                ))
+                .bind(project_id),
+            )
+            .await?;
         rows.iter().map(schema_from_row).collect()
     }
 

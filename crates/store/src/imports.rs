@@ -7,6 +7,7 @@
 
 use crate::accounts::random_token;
 use crate::audit::AuditEvent;
+use crate::conn::{Columns, Conn, stmt};
 use crate::db::Backend;
 use crate::error::{Result, StoreError, json_text};
 use crate::ids::{ProjectId, UserId};
@@ -17,7 +18,7 @@ use crate::{Store, audit};
 use concord_formats::items::{AnnotationRecord, CatalogItem};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{AnyConnection, Connection, Executor, Row};
+use sqlx::{AnyConnection, Connection, Executor};
 use std::collections::HashMap;
 
 /// What to do with an item whose id already exists in the project.
@@ -68,7 +69,8 @@ const STAGED_ANNOTATIONS_COLUMNS: &str = "import_id INTEGER NOT NULL, line INTEG
      time_spent_ms INTEGER, guideline_version_id INTEGER, created_at INTEGER, \
      PRIMARY KEY (import_id, line)";
 
-/// Where staged rows go. On SQLite: a TEMP table on a connection of the import's own, so
+/// Where staged rows go (a bulk path: the staging connection is opened with sqlx, and its
+/// statements run through [`Conn`]). On SQLite: a TEMP table on a connection of the import's own, so
 /// staging never takes the database's write lock (temp tables live outside the main file);
 /// only the publish step does, briefly. On PostgreSQL: an UNLOGGED table shared by
 /// imports, written in ordinary transactions.
@@ -126,13 +128,13 @@ impl Stager {
     async fn run<T, F>(&mut self, store: &Store, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> futures_util::future::BoxFuture<'c, Result<T>>
+        F: for<'c> FnOnce(Conn<'c>) -> futures_util::future::BoxFuture<'c, Result<T>>
             + Send
             + 'static,
     {
         match self {
             Stager::Sqlite { conn, .. } => in_transaction(conn, "BEGIN", op).await,
-            Stager::Postgres { .. } => store.write(op).await,
+            Stager::Postgres { .. } => store.write(move |c| op(Conn::Sqlx(c))).await,
         }
     }
 
@@ -141,7 +143,7 @@ impl Stager {
     async fn publish<T, F>(&mut self, store: &Store, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> futures_util::future::BoxFuture<'c, Result<T>>
+        F: for<'c> FnOnce(Conn<'c>) -> futures_util::future::BoxFuture<'c, Result<T>>
             + Send
             + 'static,
     {
@@ -152,7 +154,7 @@ impl Stager {
                 store.inner.access.invalidate();
                 outcome
             }
-            Stager::Postgres { .. } => store.write(op).await,
+            Stager::Postgres { .. } => store.write(move |c| op(Conn::Sqlx(c))).await,
         }
     }
 
@@ -169,10 +171,10 @@ impl Stager {
 
 async fn in_transaction<T, F>(conn: &mut AnyConnection, begin: &str, op: F) -> Result<T>
 where
-    F: for<'c> FnOnce(&'c mut AnyConnection) -> futures_util::future::BoxFuture<'c, Result<T>>,
+    F: for<'c> FnOnce(Conn<'c>) -> futures_util::future::BoxFuture<'c, Result<T>>,
 {
     conn.execute(begin).await?;
-    match op(conn).await {
+    match op(Conn::Sqlx(conn)).await {
         Ok(value) => {
             conn.execute("COMMIT").await?;
             Ok(value)
@@ -305,7 +307,7 @@ impl ItemImport {
         let dialect = self.store.dialect();
         let table = self.stager.table();
         self.stager
-            .run(&self.store, move |c| {
+            .run(&self.store, move |mut c| {
                 Box::pin(async move {
                     let staging = Staging {
                         table,
@@ -313,7 +315,7 @@ impl ItemImport {
                         dialect,
                     };
                     for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-                        staging.insert_items(c, &file, chunk).await?;
+                        staging.insert_items(&mut c, &file, chunk).await?;
                     }
                     Ok(())
                 })
@@ -342,24 +344,24 @@ impl ItemImport {
         let backend = store.backend();
         let table = stager.table();
         let outcome = stager
-            .publish(&store, move |c| {
+            .publish(&store, move |mut c| {
                 Box::pin(async move {
                     let staged = StagedItems {
                         table,
                         project_id,
                         import_id,
                     };
-                    let existing = staged.already_in_project(c).await?;
+                    let existing = staged.already_in_project(&mut c).await?;
                     if let Some((count, first_line)) = existing.filter(|_| on_conflict == OnConflict::Error) {
-                        let id = staged.external_id_at(c, first_line).await?;
+                        let id = staged.external_id_at(&mut c, first_line).await?;
                         return Err(StoreError::conflict(format!(
                             "{file}:{first_line}: field id: item {id:?} already exists in the project \
                              ({count} lines of the file do); import with on-conflict skip or update"
                         )));
                     }
                     let existing = existing.map_or(0, |(count, _)| count);
-                    let affected = staged.insert(c, backend, on_conflict, now).await?;
-                    bump_queue_epoch(c, project_id).await?;
+                    let affected = staged.insert(&mut c, backend, on_conflict, now).await?;
+                    bump_queue_epoch(&mut c, project_id).await?;
                     let outcome = match on_conflict {
                         OnConflict::Update => ImportOutcome {
                             read,
@@ -384,7 +386,7 @@ impl ItemImport {
                         before: None,
                         after: audit::snapshot(&after),
                     };
-                    audit::record(c, event).await?;
+                    audit::record_in(&mut c, event).await?;
                     Ok(outcome)
                 })
             })
@@ -411,40 +413,43 @@ struct StagedItems {
 
 impl StagedItems {
     /// How many staged items exist in the project already, and the first such line.
-    async fn already_in_project(&self, c: &mut AnyConnection) -> Result<Option<(i64, i64)>> {
+    async fn already_in_project(&self, c: &mut Conn<'_>) -> Result<Option<(i64, i64)>> {
         let table = self.table;
-        let row = sqlx::query(&format!(
-            "SELECT COUNT(*) AS n, MIN(s.line) AS first FROM {table} s \
+        let row = c
+            .fetch_one(
+                stmt(format!(
+                    "SELECT COUNT(*) AS n, MIN(s.line) AS first FROM {table} s \
              JOIN items i ON i.project_id = $1 AND i.external_id = s.external_id \
              WHERE s.import_id = $2"
-        ))
-        .bind(self.project_id)
-        .bind(self.import_id)
-        .fetch_one(&mut *c)
-        .await?;
-        let count: i64 = row.try_get("n")?;
+                ))
+                .bind(self.project_id)
+                .bind(self.import_id),
+            )
+            .await?;
+        let count: i64 = row.col("n")?;
         Ok(match count {
             0 => None,
-            _ => Some((count, row.try_get("first")?)),
+            _ => Some((count, row.col("first")?)),
         })
     }
 
-    async fn external_id_at(&self, c: &mut AnyConnection, line: i64) -> Result<String> {
+    async fn external_id_at(&self, c: &mut Conn<'_>, line: i64) -> Result<String> {
         let table = self.table;
-        Ok(sqlx::query(&format!(
-            "SELECT external_id FROM {table} WHERE import_id = $1 AND line = $2"
-        ))
-        .bind(self.import_id)
-        .bind(line)
-        .fetch_one(&mut *c)
+        c.fetch_one(
+            stmt(format!(
+                "SELECT external_id FROM {table} WHERE import_id = $1 AND line = $2"
+            ))
+            .bind(self.import_id)
+            .bind(line),
+        )
         .await?
-        .try_get("external_id")?)
+        .col("external_id")
     }
 
     /// Inserts the staged items in file order in one statement; returns the rows affected.
     async fn insert(
         &self,
-        c: &mut AnyConnection,
+        c: &mut Conn<'_>,
         backend: Backend,
         on_conflict: OnConflict,
         now: &str,
@@ -469,7 +474,7 @@ impl StagedItems {
                  gold_answer = excluded.gold_answer, updated_at = {now}"
             ),
         };
-        let done = sqlx::query(&format!(
+        let statement = stmt(format!(
             "INSERT INTO items (project_id, external_id, item_type, title, creators, metadata, \
                text_fields, media_url, priority, is_gold, gold_answer, import_id) \
              SELECT $1, external_id, item_type, title, creators, metadata, text_fields, \
@@ -477,20 +482,19 @@ impl StagedItems {
              FROM {table} WHERE {source}{upsert}"
         ))
         .bind(self.project_id)
-        .bind(self.import_id)
-        .execute(&mut *c)
-        .await?;
-        Ok(done.rows_affected() as i64)
+        .bind(self.import_id);
+        let done = c.execute(statement).await?;
+        Ok(done as i64)
     }
 }
 
 /// New items, priorities or gold flags: places remembered in the queue's order (a model
 /// account's cursor) no longer hold.
-async fn bump_queue_epoch(c: &mut AnyConnection, project_id: ProjectId) -> Result<()> {
-    sqlx::query("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1")
-        .bind(project_id)
-        .execute(&mut *c)
-        .await?;
+async fn bump_queue_epoch(c: &mut Conn<'_>, project_id: ProjectId) -> Result<()> {
+    c.execute(
+        stmt("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1").bind(project_id),
+    )
+    .await?;
     Ok(())
 }
 
@@ -501,8 +505,10 @@ impl Store {
     /// its unique index: 20 ms became 2 s). SQLite keeps no statistics unless asked.
     pub(crate) async fn refresh_statistics(&self, table: &'static str) {
         if self.backend() == Backend::Postgres
-            && let Err(e) = sqlx::query(&format!("ANALYZE {table}"))
-                .execute(self.pool())
+            && let Err(e) = self
+                .read(move |mut c| {
+                    Box::pin(async move { c.execute(stmt(format!("ANALYZE {table}"))).await })
+                })
                 .await
         {
             tracing::warn!(table, error = %e, "could not refresh planner statistics");
@@ -512,12 +518,13 @@ impl Store {
 
 async fn clear_staging(store: &Store, table: &'static str, import_id: Id) {
     let result = store
-        .write(move |c| {
+        .write_conn(move |mut c| {
             Box::pin(async move {
-                sqlx::query(&format!("DELETE FROM {table} WHERE import_id = $1"))
-                    .bind(import_id)
-                    .execute(&mut *c)
-                    .await?;
+                let c = &mut c;
+                c.execute(
+                    stmt(format!("DELETE FROM {table} WHERE import_id = $1")).bind(import_id),
+                )
+                .await?;
                 Ok(())
             })
         })
@@ -536,12 +543,7 @@ struct Staging {
 
 impl Staging {
     /// Stages a chunk of items in one statement; an id staged twice is named by its line.
-    async fn insert_items(
-        &self,
-        c: &mut AnyConnection,
-        file: &str,
-        chunk: &[StagedItem],
-    ) -> Result<()> {
+    async fn insert_items(&self, c: &mut Conn<'_>, file: &str, chunk: &[StagedItem]) -> Result<()> {
         let Staging {
             table,
             import_id,
@@ -558,7 +560,7 @@ impl Staging {
             let params: Vec<String> = (1..=11).map(|k| dialect.param(i * 11 + k)).collect();
             sql += &format!("({import_id}, {})", params.join(", "));
         }
-        let mut query = sqlx::query(&sql);
+        let mut query = stmt(sql);
         for row in chunk {
             query = query
                 .bind(row.line as i64)
@@ -576,29 +578,22 @@ impl Staging {
         // A savepoint per chunk, so that after a failed insert the staged rows can still be
         // read to name the duplicate (PostgreSQL refuses every statement in a transaction
         // after an error until it is rolled back).
-        sqlx::query("SAVEPOINT stage_chunk")
-            .execute(&mut *c)
-            .await?;
-        if let Err(e) = query.execute(&mut *c).await {
-            let e = StoreError::from(e);
+        c.execute(stmt("SAVEPOINT stage_chunk")).await?;
+        if let Err(e) = c.execute(query).await {
             if e.is_unique_violation() {
-                sqlx::query("ROLLBACK TO SAVEPOINT stage_chunk")
-                    .execute(&mut *c)
-                    .await?;
+                c.execute(stmt("ROLLBACK TO SAVEPOINT stage_chunk")).await?;
                 return Err(duplicate_in_file(c, table, import_id, file, chunk).await);
             }
             return Err(e);
         }
-        sqlx::query("RELEASE SAVEPOINT stage_chunk")
-            .execute(&mut *c)
-            .await?;
+        c.execute(stmt("RELEASE SAVEPOINT stage_chunk")).await?;
         Ok(())
     }
 }
 
 /// Names the line that repeats an id staged earlier in the same file.
 async fn duplicate_in_file(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     table: &str,
     import_id: Id,
     file: &str,
@@ -618,15 +613,17 @@ async fn duplicate_in_file(
                 ),
             );
         }
-        let earlier = sqlx::query(&format!(
-            "SELECT line FROM {table} WHERE import_id = $1 AND external_id = $2"
-        ))
-        .bind(import_id)
-        .bind(&item.external_id)
-        .fetch_optional(&mut *c)
-        .await;
+        let earlier = c
+            .fetch_optional(
+                stmt(format!(
+                    "SELECT line FROM {table} WHERE import_id = $1 AND external_id = $2"
+                ))
+                .bind(import_id)
+                .bind(&item.external_id),
+            )
+            .await;
         if let Ok(Some(row)) = earlier {
-            let first: i64 = row.try_get("line").unwrap_or(0);
+            let first: i64 = row.col("line").unwrap_or(0);
             return line_error(
                 file,
                 line,
@@ -648,45 +645,48 @@ type StagedAnnotation = (u64, Id, AnnotationRecord, Value, Option<Id>);
 /// Annotators not yet known become accounts without a password (they cannot log in until
 /// an admin sets one), and every annotator of the file an annotator of the project.
 async fn enrol_new_annotators(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     table: &str,
     project_id: ProjectId,
     import_id: Id,
 ) -> Result<()> {
-    sqlx::query(&format!(
-        "INSERT INTO users (username, display_name) \
+    c.execute(
+        stmt(format!(
+            "INSERT INTO users (username, display_name) \
          SELECT DISTINCT annotator, annotator FROM {table} \
          WHERE import_id = $1 AND annotator NOT IN (SELECT username FROM users)"
-    ))
-    .bind(import_id)
-    .execute(&mut *c)
+        ))
+        .bind(import_id),
+    )
     .await?;
-    sqlx::query(&format!(
-        "INSERT INTO memberships (project_id, user_id, role) \
+    c.execute(
+        stmt(format!(
+            "INSERT INTO memberships (project_id, user_id, role) \
          SELECT DISTINCT $1, u.id, 'annotator' FROM {table} s \
          JOIN users u ON u.username = s.annotator WHERE s.import_id = $2 \
          ON CONFLICT (project_id, user_id) DO NOTHING"
-    ))
-    .bind(project_id)
-    .bind(import_id)
-    .execute(&mut *c)
+        ))
+        .bind(project_id)
+        .bind(import_id),
+    )
     .await?;
     Ok(())
 }
 
 /// Imported labels complete their items: the queue counts them and serves the item no
 /// more (it would otherwise go past its overlap).
-async fn complete_labelled_items(c: &mut AnyConnection, table: &str, import_id: Id) -> Result<()> {
-    sqlx::query(&format!(
-        "UPDATE items SET labels_count = items.labels_count + c.n, open = 0, \
+async fn complete_labelled_items(c: &mut Conn<'_>, table: &str, import_id: Id) -> Result<()> {
+    c.execute(
+        stmt(format!(
+            "UPDATE items SET labels_count = items.labels_count + c.n, open = 0, \
            state = CASE WHEN items.state IN ('queued', 'in_progress') \
                         THEN 'labelled' ELSE items.state END \
          FROM (SELECT item_id, COUNT(*) AS n FROM {table} WHERE import_id = $1 \
                GROUP BY item_id) c \
          WHERE items.id = c.item_id"
-    ))
-    .bind(import_id)
-    .execute(&mut *c)
+        ))
+        .bind(import_id),
+    )
     .await?;
     Ok(())
 }
@@ -707,12 +707,12 @@ async fn item_ids(
             dialect.param(1),
             params.join(",")
         );
-        let mut query = sqlx::query(&sql).bind(project_id);
+        let mut query = stmt(&sql).bind(project_id);
         for id in chunk {
             query = query.bind(*id);
         }
-        for row in query.fetch_all(store.pool()).await? {
-            ids.insert(row.try_get("external_id")?, row.try_get("id")?);
+        for row in store.read_rows(query).await? {
+            ids.insert(row.col("external_id")?, row.col("id")?);
         }
     }
     Ok(ids)
@@ -826,14 +826,12 @@ impl AnnotationImport {
             return Ok(versions.clone());
         }
         let mut versions = HashMap::new();
-        for row in sqlx::query(
+        let statement = stmt(
             "SELECT version, id FROM guideline_versions WHERE project_id = $1 AND status = 'published'",
         )
-        .bind(self.project_id)
-        .fetch_all(self.store.pool())
-        .await?
-        {
-            versions.insert(row.try_get::<i64, _>("version")?, row.try_get::<Id, _>("id")?);
+        .bind(self.project_id);
+        for row in self.store.read_rows(statement).await? {
+            versions.insert(row.col::<i64>("version")?, row.col::<Id>("id")?);
         }
         self.guideline_versions = Some(versions.clone());
         Ok(versions)
@@ -844,7 +842,7 @@ impl AnnotationImport {
         let dialect = self.store.dialect();
         let table = self.stager.table();
         self.stager
-            .run(&self.store, move |c| {
+            .run(&self.store, move |mut c| {
                 Box::pin(async move {
                     for chunk in staged.chunks(ROWS_PER_STATEMENT) {
                         let mut sql = format!(
@@ -859,7 +857,7 @@ impl AnnotationImport {
                                 (1..=8).map(|k| dialect.param(i * 8 + k)).collect();
                             sql += &format!("({import_id}, {})", params.join(", "));
                         }
-                        let mut query = sqlx::query(&sql);
+                        let mut query = stmt(&sql);
                         for (line, item_id, record, answer, guideline_version_id) in chunk {
                             query = query
                                 .bind(*line as i64)
@@ -871,7 +869,7 @@ impl AnnotationImport {
                                 .bind(*guideline_version_id)
                                 .bind(record.created_at);
                         }
-                        query.execute(&mut *c).await?;
+                        c.execute(query).await?;
                     }
                     Ok(())
                 })
@@ -895,10 +893,10 @@ impl AnnotationImport {
         let table = stager.table();
         let now = store.dialect().now_ms();
         let outcome = stager
-            .publish(&store, move |c| {
+            .publish(&store, move |mut c| {
                 Box::pin(async move {
-                    enrol_new_annotators(c, table, project_id, import_id).await?;
-                    let done = sqlx::query(&format!(
+                    enrol_new_annotators(&mut c, table, project_id, import_id).await?;
+                    let statement = stmt(format!(
                         "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, \
                            time_spent_ms, schema_version_id, source, guideline_version_id, created_at) \
                          SELECT $1, s.item_id, u.id, s.answer, s.rationale, s.time_spent_ms, $3, 'import', \
@@ -908,13 +906,13 @@ impl AnnotationImport {
                     ))
                     .bind(project_id)
                     .bind(import_id)
-                    .bind(schema_version_id)
-                    .execute(&mut *c)
+                    .bind(schema_version_id);
+                    let done = c.execute(statement)
                     .await?;
-                    complete_labelled_items(c, table, import_id).await?;
+                    complete_labelled_items(&mut c, table, import_id).await?;
                     let outcome = ImportOutcome {
                         read,
-                        inserted: done.rows_affected() as i64,
+                        inserted: done as i64,
                         updated: 0,
                         skipped: 0,
                     };
@@ -928,7 +926,7 @@ impl AnnotationImport {
                         before: None,
                         after: audit::snapshot(&after),
                     };
-                    audit::record(c, event).await?;
+                    audit::record_in(&mut c, event).await?;
                     Ok(outcome)
                 })
             })

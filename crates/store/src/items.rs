@@ -1,7 +1,7 @@
 //! Catalog items (keyset-paged listings), append-only annotations, and streamed export.
 
 use crate::audit::AuditEvent;
-use crate::conn::{Columns, Conn, NativeRow, Param, Stmt, stmt};
+use crate::conn::{Columns, Conn, NativeRow, Param, Row, Stmt, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::ids::{ItemId, ProjectId, UserId};
 use crate::model::AuditAction;
@@ -11,9 +11,6 @@ use concord_formats::items::{ExportAnnotation, ExportRecord, raw_json};
 use futures_util::TryStreamExt;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use sqlx::AnyConnection;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 use tokio::sync::mpsc;
 
 pub use concord_formats::items::ExportRecord as ExportRow;
@@ -92,23 +89,23 @@ const ANNOTATION_COLUMNS: &str = "a.id, a.project_id, a.item_id, a.annotator_id,
      a.answer, a.rationale, a.flags, a.guideline_version_id, a.schema_version_id, a.time_spent_ms, \
      a.supersedes, a.is_late, a.source, a.created_at, a.kind, u.kind AS annotator_kind";
 
-fn annotation_from_row(row: &AnyRow) -> Result<Annotation> {
+fn annotation_from_row(row: &impl Columns) -> Result<Annotation> {
     Ok(Annotation {
-        id: row.try_get("id")?,
-        project_id: row.try_get("project_id")?,
-        item_id: row.try_get("item_id")?,
-        annotator_id: row.try_get("annotator_id")?,
-        annotator: row.try_get("annotator")?,
-        answer: parse_json(&row.try_get::<String, _>("answer")?, "answer")?,
-        rationale: row.try_get("rationale")?,
-        flags: parse_json(&row.try_get::<String, _>("flags")?, "flags")?,
-        guideline_version_id: row.try_get("guideline_version_id")?,
-        schema_version_id: row.try_get("schema_version_id")?,
-        time_spent_ms: row.try_get("time_spent_ms")?,
-        supersedes: row.try_get("supersedes")?,
-        is_late: row.try_get::<i64, _>("is_late")? != 0,
+        id: row.col("id")?,
+        project_id: row.col("project_id")?,
+        item_id: row.col("item_id")?,
+        annotator_id: row.col("annotator_id")?,
+        annotator: row.col("annotator")?,
+        answer: parse_json(&row.col::<String>("answer")?, "answer")?,
+        rationale: row.col("rationale")?,
+        flags: parse_json(&row.col::<String>("flags")?, "flags")?,
+        guideline_version_id: row.col("guideline_version_id")?,
+        schema_version_id: row.col("schema_version_id")?,
+        time_spent_ms: row.col("time_spent_ms")?,
+        supersedes: row.col("supersedes")?,
+        is_late: row.col::<i64>("is_late")? != 0,
         source: row.col("source")?,
-        created_at: row.try_get("created_at")?,
+        created_at: row.col("created_at")?,
         kind: row.col("kind")?,
         annotator_kind: row.col("annotator_kind")?,
     })
@@ -184,14 +181,15 @@ impl Store {
         project_id: ProjectId,
         external_id: &str,
     ) -> Result<Item> {
-        let row = sqlx::query(&format!(
+        let statement = stmt(format!(
             "SELECT {ITEM_COLUMNS} FROM items i WHERE i.project_id = $1 AND i.external_id = $2"
         ))
         .bind(project_id)
-        .bind(external_id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("item {external_id:?}")))?;
+        .bind(external_id);
+        let row = self
+            .read_optional(statement)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("item {external_id:?}")))?;
         item_from_row(&row)
     }
 
@@ -200,8 +198,7 @@ impl Store {
     pub async fn items_page(&self, project_id: ProjectId, filter: &ItemFilter) -> Result<ItemPage> {
         let limit = filter.limit.clamp(1, 500);
         let statement = item_page_statement(project_id, filter, self.dialect().ilike(), limit);
-        let mut conn = self.pool().acquire().await?;
-        let rows = Conn::Sqlx(&mut conn).fetch_all(statement).await?;
+        let rows = self.read_rows(statement).await?;
         let mut items = rows.iter().map(item_from_row).collect::<Result<Vec<_>>>()?;
         let next_after = if items.len() as i64 > limit {
             items.truncate(limit as usize);
@@ -214,16 +211,16 @@ impl Store {
 
     /// Items per state (all five states, zeros included) and in total.
     pub async fn item_state_counts(&self, project_id: ProjectId) -> Result<Vec<(ItemState, i64)>> {
-        let rows = sqlx::query(
-            "SELECT state, COUNT(*) AS n FROM items WHERE project_id = $1 GROUP BY state",
-        )
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = self
+            .read_rows(
+                stmt("SELECT state, COUNT(*) AS n FROM items WHERE project_id = $1 GROUP BY state")
+                    .bind(project_id),
+            )
+            .await?;
         let mut counts: Vec<(ItemState, i64)> = ItemState::ALL.iter().map(|&s| (s, 0)).collect();
         for row in rows {
             let state: ItemState = row.col("state")?;
-            let n: i64 = row.try_get("n")?;
+            let n: i64 = row.col("n")?;
             if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == state) {
                 slot.1 = n;
             }
@@ -281,12 +278,20 @@ impl Store {
         annotator_id: UserId,
         annotation_id: Id,
     ) -> Result<Annotation> {
-        let mut c = self.pool().acquire().await?;
         // The latest check comes first: it also refuses someone else's answer, which is
         // never the caller's latest.
-        require_latest(&mut c, project_id, annotator_id, annotation_id).await?;
+        self.read_native(move |mut c| {
+            Box::pin(async move {
+                require_latest(&mut c, project_id, annotator_id, annotation_id).await
+            })
+        })
+        .await?;
         let annotation = self.annotation(annotation_id).await?;
-        require_unsettled(&mut c, project_id, annotation.item_id).await?;
+        let item_id = annotation.item_id;
+        self.read_native(move |mut c| {
+            Box::pin(async move { require_unsettled(&mut c, project_id, item_id).await })
+        })
+        .await?;
         Ok(annotation)
     }
 
@@ -308,8 +313,10 @@ impl Store {
         let key = new.idempotency_key.clone();
         let answer = new.answer.clone();
         let written = self
-            .write(move |c| {
+            .write_conn(move |mut c| {
+                let new = new.clone();
                 Box::pin(async move {
+                    let c = &mut c;
                     if let Some(key) = &new.idempotency_key
                         && let Some(row) = stored_under_key(&mut *c, annotator_id, key).await?
                     {
@@ -349,7 +356,7 @@ impl Store {
                         before: None,
                         after: audit::snapshot(&new.answer),
                     };
-                    audit::record(c, event).await?;
+                    audit::record_in(c, event).await?;
                     Ok(id)
                 })
             })
@@ -361,8 +368,12 @@ impl Store {
             (Err(e), Some(key))
                 if e.is_unique_violation() || matches!(e, StoreError::Conflict(_)) =>
             {
-                let mut c = self.pool().acquire().await?;
-                match stored_under_key(&mut c, annotator_id, &key).await? {
+                let stored = self
+                    .read_native(move |mut c| {
+                        Box::pin(async move { stored_under_key(&mut c, annotator_id, &key).await })
+                    })
+                    .await?;
+                match stored {
                     Some(row) => replay_of(&row, &answer)?,
                     None => return Err(e),
                 }
@@ -373,34 +384,36 @@ impl Store {
     }
 
     pub async fn annotation(&self, id: Id) -> Result<Annotation> {
-        let row = sqlx::query(&format!(
+        let statement = stmt(format!(
             "SELECT {ANNOTATION_COLUMNS} FROM annotations a JOIN users u ON u.id = a.annotator_id WHERE a.id = $1"
         ))
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("annotation {id}")))?;
+        .bind(id);
+        let row = self
+            .read_optional(statement)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("annotation {id}")))?;
         annotation_from_row(&row)
     }
 
     /// Every annotation on an item, corrections included, oldest first.
     pub async fn item_annotations(&self, item_id: ItemId) -> Result<Vec<Annotation>> {
-        let rows = sqlx::query(&format!(
+        let statement = stmt(format!(
             "SELECT {ANNOTATION_COLUMNS} FROM annotations a JOIN users u ON u.id = a.annotator_id \
              WHERE a.item_id = $1 ORDER BY a.id"
         ))
-        .bind(item_id)
-        .fetch_all(self.pool())
-        .await?;
+        .bind(item_id);
+        let rows = self.read_rows(statement).await?;
         rows.iter().map(annotation_from_row).collect()
     }
 
     pub async fn count_annotations(&self, project_id: ProjectId) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM annotations WHERE project_id = $1")
-            .bind(project_id)
-            .fetch_one(self.pool())
+        let row = self
+            .read_one(
+                stmt("SELECT COUNT(*) AS n FROM annotations WHERE project_id = $1")
+                    .bind(project_id),
+            )
             .await?;
-        Ok(row.try_get("n")?)
+        row.col("n")
     }
 
     /// Streams a project's items with their annotations, in item order, from one query
@@ -478,6 +491,8 @@ async fn export_into(
     project_id: ProjectId,
     tx: &mpsc::Sender<Result<ExportRecord>>,
 ) -> Result<()> {
+    // Exception to `Conn` (PostgreSQL's export): rows are streamed as they come, which Conn,
+    // reading a statement's rows whole, cannot do; SQLite's steps natively above.
     let mut rows = sqlx::query(EXPORT_SQL).bind(project_id).fetch(store.pool());
     let mut records = ExportFolder::default();
     while let Some(row) = rows.try_next().await? {
@@ -561,24 +576,25 @@ impl ExportFolder {
 
 /// The annotation stored under an annotator's idempotency key, if any.
 async fn stored_under_key(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     annotator_id: UserId,
     key: &str,
-) -> Result<Option<AnyRow>> {
-    Ok(sqlx::query(
+) -> Result<Option<Row>> {
+    let statement = stmt(
         "SELECT id, answer, kind FROM annotations WHERE annotator_id = $1 AND idempotency_key = $2",
     )
     .bind(annotator_id)
-    .bind(key)
-    .fetch_optional(&mut *c)
-    .await?)
+    .bind(key);
+    c.fetch_optional(statement).await
 }
 
-async fn require_item(c: &mut AnyConnection, project_id: ProjectId, item_id: ItemId) -> Result<()> {
-    let item = sqlx::query("SELECT id FROM items WHERE id = $1 AND project_id = $2")
-        .bind(item_id)
-        .bind(project_id)
-        .fetch_optional(&mut *c)
+async fn require_item(c: &mut Conn<'_>, project_id: ProjectId, item_id: ItemId) -> Result<()> {
+    let item = c
+        .fetch_optional(
+            stmt("SELECT id FROM items WHERE id = $1 AND project_id = $2")
+                .bind(item_id)
+                .bind(project_id),
+        )
         .await?;
     match item {
         Some(_) => Ok(()),
@@ -590,19 +606,19 @@ async fn require_item(c: &mut AnyConnection, project_id: ProjectId, item_id: Ite
 
 /// Only one's own label on the same item can be corrected.
 async fn require_own_label(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     old: Id,
     item_id: ItemId,
     annotator_id: UserId,
 ) -> Result<()> {
-    let own = sqlx::query(
-        "SELECT id FROM annotations WHERE id = $1 AND item_id = $2 AND annotator_id = $3",
-    )
-    .bind(old)
-    .bind(item_id)
-    .bind(annotator_id)
-    .fetch_optional(&mut *c)
-    .await?;
+    let own = c
+        .fetch_optional(
+            stmt("SELECT id FROM annotations WHERE id = $1 AND item_id = $2 AND annotator_id = $3")
+                .bind(old)
+                .bind(item_id)
+                .bind(annotator_id),
+        )
+        .await?;
     match own {
         Some(_) => Ok(()),
         None => Err(StoreError::invalid(format!(
@@ -623,7 +639,7 @@ enum CorrectionRule {
 /// An undo reaches only the author's latest answer in the project, and only while its item
 /// is neither adjudicated nor in a release: past that point others have built on the answer.
 async fn require_undoable(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     project_id: ProjectId,
     annotator_id: UserId,
     annotation_id: Id,
@@ -634,19 +650,21 @@ async fn require_undoable(
 }
 
 async fn require_latest(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     project_id: ProjectId,
     annotator_id: UserId,
     annotation_id: Id,
 ) -> Result<()> {
-    let latest: Option<Id> = sqlx::query(
-        "SELECT MAX(id) AS id FROM annotations WHERE project_id = $1 AND annotator_id = $2",
-    )
-    .bind(project_id)
-    .bind(annotator_id)
-    .fetch_one(&mut *c)
-    .await?
-    .try_get("id")?;
+    let latest: Option<Id> = c
+        .fetch_one(
+            stmt(
+                "SELECT MAX(id) AS id FROM annotations WHERE project_id = $1 AND annotator_id = $2",
+            )
+            .bind(project_id)
+            .bind(annotator_id),
+        )
+        .await?
+        .col("id")?;
     if latest != Some(annotation_id) {
         return Err(StoreError::conflict(format!(
             "annotation {annotation_id} is not your latest answer in this project: \
@@ -657,30 +675,29 @@ async fn require_latest(
 }
 
 /// Past adjudication or a release, others have built on the item's answers.
-async fn require_unsettled(
-    c: &mut AnyConnection,
-    project_id: ProjectId,
-    item_id: ItemId,
-) -> Result<()> {
-    let adjudicated = sqlx::query("SELECT id FROM adjudications WHERE item_id = $1 LIMIT 1")
-        .bind(item_id)
-        .fetch_optional(&mut *c)
+async fn require_unsettled(c: &mut Conn<'_>, project_id: ProjectId, item_id: ItemId) -> Result<()> {
+    let adjudicated = c
+        .fetch_optional(
+            stmt("SELECT id FROM adjudications WHERE item_id = $1 LIMIT 1").bind(item_id),
+        )
         .await?;
     if adjudicated.is_some() {
         return Err(StoreError::conflict(format!(
             "item {item_id} has been adjudicated: your answer can no longer be undone"
         )));
     }
-    let released = sqlx::query(
-        "SELECT r.name FROM release_items ri JOIN releases r ON r.id = ri.release_id \
+    let released = c
+        .fetch_optional(
+            stmt(
+                "SELECT r.name FROM release_items ri JOIN releases r ON r.id = ri.release_id \
          WHERE ri.item_id = $1 AND r.project_id = $2 LIMIT 1",
-    )
-    .bind(item_id)
-    .bind(project_id)
-    .fetch_optional(&mut *c)
-    .await?;
+            )
+            .bind(item_id)
+            .bind(project_id),
+        )
+        .await?;
     if let Some(row) = released {
-        let name: String = row.try_get("name")?;
+        let name: String = row.col("name")?;
         return Err(StoreError::conflict(format!(
             "item {item_id} is in release {name:?}: your answer can no longer be undone"
         )));
@@ -692,18 +709,20 @@ async fn require_unsettled(
 /// item afterwards, and a person who had it through the queue corrects their own label
 /// instead.
 async fn refuse_override_of_served_item(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     item_id: ItemId,
     annotator_id: UserId,
 ) -> Result<()> {
-    let had = sqlx::query(
-        "SELECT id FROM assignments WHERE item_id = $1 AND user_id = $2 \
+    let had = c
+        .fetch_optional(
+            stmt(
+                "SELECT id FROM assignments WHERE item_id = $1 AND user_id = $2 \
          AND (purpose = 'label' OR purpose = 'gold')",
-    )
-    .bind(item_id)
-    .bind(annotator_id)
-    .fetch_optional(&mut *c)
-    .await?;
+            )
+            .bind(item_id)
+            .bind(annotator_id),
+        )
+        .await?;
     match had {
         None => Ok(()),
         Some(_) => Err(StoreError::conflict(format!(
@@ -722,11 +741,11 @@ struct DirectLabel {
 }
 
 async fn insert_direct_label(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     label: &DirectLabel,
     new: &NewAnnotation,
 ) -> Result<Id> {
-    let row = sqlx::query(
+    let statement = stmt(
         "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, flags, \
            guideline_version_id, schema_version_id, time_spent_ms, supersedes, idempotency_key, source) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
@@ -742,39 +761,39 @@ async fn insert_direct_label(
     .bind(new.time_spent_ms)
     .bind(new.supersedes)
     .bind(new.idempotency_key.clone())
-    .bind(label.source.as_str())
-    .fetch_one(&mut *c)
-    .await?;
-    Ok(row.try_get("id")?)
+    .bind(label.source.as_str());
+    let row = c.fetch_one(statement).await?;
+    row.col("id")
 }
 
 /// Outside the overlap: an override takes no slot and is not one of the votes that close
 /// the item, but it marks the item as had by this person.
 async fn mark_override_as_had(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     label: &DirectLabel,
     item_id: ItemId,
     annotation_id: Id,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
+    c.execute(
+        stmt(
+            "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
            counts_toward_overlap, annotation_id, created_by) \
          VALUES ($1, $2, $3, 'label', 'submitted', 0, $4, $3)",
+        )
+        .bind(label.project_id)
+        .bind(item_id)
+        .bind(label.annotator_id)
+        .bind(annotation_id),
     )
-    .bind(label.project_id)
-    .bind(item_id)
-    .bind(label.annotator_id)
-    .bind(annotation_id)
-    .execute(&mut *c)
     .await?;
     Ok(())
 }
 
 /// A stored annotation found under a retried idempotency key: the same answer is a replay
 /// (its id is the answer), a different one is refused with what was stored.
-fn replay_of(row: &sqlx::any::AnyRow, answer: &Value) -> Result<Id> {
-    let id: Id = row.try_get("id")?;
-    let stored_answer: Value = parse_json(&row.try_get::<String, _>("answer")?, "answer")?;
+fn replay_of(row: &impl Columns, answer: &Value) -> Result<Id> {
+    let id: Id = row.col("id")?;
+    let stored_answer: Value = parse_json(&row.col::<String>("answer")?, "answer")?;
     let stored_kind: AnswerKind = row.col("kind")?;
     if crate::answer::same_answer(&stored_answer, answer) {
         Ok(id)

@@ -3,12 +3,12 @@
 
 use crate::Store;
 use crate::audit::{self, AuditEvent};
+use crate::conn::{Columns, Conn, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::ids::{ItemId, ProjectId, UserId};
 use crate::{AssignmentPurpose, AuditAction, Id};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sqlx::{AnyConnection, Row};
 use std::collections::BTreeSet;
 
 /// The most items one action takes: a page of the browser is at most this long.
@@ -86,8 +86,10 @@ impl Store {
         }
         let schema = self.current_schema(project_id).await?;
         let now = self.dialect().now_ms();
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
+            let (ids, action, schema) = (ids.clone(), action.clone(), schema.clone());
             Box::pin(async move {
+                let c = &mut c;
                 let items = selected_items(c, project_id, &ids).await?;
                 let log = |id: Id, before: Value, after: Value| AuditEvent {
                     actor: Some(actor),
@@ -101,16 +103,16 @@ impl Store {
                 match &action {
                     BulkAction::SetPriority(priority) => {
                         for item in &items {
-                            sqlx::query(&format!(
+                            let statement = stmt(format!(
                                 "UPDATE items SET priority = $1, updated_at = {now} WHERE id = $2"
                             ))
                             .bind(*priority)
-                            .bind(item.id)
-                            .execute(&mut *c)
+                            .bind(item.id);
+                            c.execute(statement)
                             .await?;
                             let before = serde_json::json!({"priority": item.priority});
                             let after = serde_json::json!({"priority": priority, "bulk": true});
-                            audit::record(c, log(item.id.get(), before, after)).await?;
+                            audit::record_in(c, log(item.id.get(), before, after)).await?;
                         }
                         // A new priority can put a candidate before a model's queue cursor.
                         bump_queue_epoch(c, project_id).await?;
@@ -132,25 +134,25 @@ impl Store {
                                 before: None,
                                 after: audit::snapshot(&after),
                             };
-                            audit::record(c, event).await?;
+                            audit::record_in(c, event).await?;
                         }
                     }
                     BulkAction::MarkGold => {
                         let answers = settled_answers(c, &items, &schema.definition).await?;
                         for (item, (answer, from)) in items.iter().zip(answers) {
-                            sqlx::query(&format!(
+                            let statement = stmt(format!(
                                 "UPDATE items SET is_gold = 1, gold_answer = $1, updated_at = {now} \
                                  WHERE id = $2"
                             ))
                             .bind(json_text(&answer))
-                            .bind(item.id)
-                            .execute(&mut *c)
+                            .bind(item.id);
+                            c.execute(statement)
                             .await?;
                             let before = serde_json::json!({"is_gold": item.is_gold});
                             let after = serde_json::json!({
                                 "is_gold": true, "gold_answer": answer, "from": from, "bulk": true,
                             });
-                            audit::record(c, log(item.id.get(), before, after)).await?;
+                            audit::record_in(c, log(item.id.get(), before, after)).await?;
                         }
                         bump_queue_epoch(c, project_id).await?;
                     }
@@ -173,7 +175,7 @@ impl Store {
 
 /// The selected items of the project, in id order; any id that is not one is refused.
 async fn selected_items(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     project_id: ProjectId,
     ids: &[ItemId],
 ) -> Result<Vec<Selected>> {
@@ -183,18 +185,18 @@ async fn selected_items(
          WHERE project_id = $1 AND id IN ({}) ORDER BY id",
         placeholders.join(", ")
     );
-    let mut query = sqlx::query(&sql).bind(project_id);
+    let mut query = stmt(&sql).bind(project_id);
     for id in ids {
         query = query.bind(*id);
     }
-    let rows = query.fetch_all(&mut *c).await?;
+    let rows = c.fetch_all(query).await?;
     let mut found = Vec::with_capacity(rows.len());
     for row in &rows {
         found.push(Selected {
-            id: row.try_get("id")?,
-            external_id: row.try_get("external_id")?,
-            priority: row.try_get("priority")?,
-            is_gold: row.try_get::<i64, _>("is_gold")? != 0,
+            id: row.col("id")?,
+            external_id: row.col("external_id")?,
+            priority: row.col("priority")?,
+            is_gold: row.col::<i64>("is_gold")? != 0,
         });
     }
     if found.len() != ids.len() {
@@ -212,32 +214,34 @@ async fn selected_items(
 }
 
 async fn insert_rereview(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     project_id: ProjectId,
     item_id: ItemId,
     annotator_id: UserId,
     actor: UserId,
 ) -> Result<Id> {
-    let row = sqlx::query(
-        "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
+    let row = c
+        .fetch_one(
+            stmt(
+                "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
            counts_toward_overlap, created_by) \
          VALUES ($1, $2, $3, $4, 'assigned', 0, $5) RETURNING id",
-    )
-    .bind(project_id)
-    .bind(item_id)
-    .bind(annotator_id)
-    .bind(AssignmentPurpose::Rereview.as_str())
-    .bind(actor)
-    .fetch_one(&mut *c)
-    .await?;
-    Ok(row.try_get("id")?)
+            )
+            .bind(project_id)
+            .bind(item_id)
+            .bind(annotator_id)
+            .bind(AssignmentPurpose::Rereview.as_str())
+            .bind(actor),
+        )
+        .await?;
+    row.col("id")
 }
 
-async fn bump_queue_epoch(c: &mut AnyConnection, project_id: ProjectId) -> Result<()> {
-    sqlx::query("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1")
-        .bind(project_id)
-        .execute(&mut *c)
-        .await?;
+async fn bump_queue_epoch(c: &mut Conn<'_>, project_id: ProjectId) -> Result<()> {
+    c.execute(
+        stmt("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1").bind(project_id),
+    )
+    .await?;
     Ok(())
 }
 
@@ -245,21 +249,23 @@ async fn bump_queue_epoch(c: &mut AnyConnection, project_id: ProjectId) -> Resul
 /// consensus when it decided every question and the answer fits the schema. Items with
 /// neither are refused together, by external id.
 async fn settled_answers(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     items: &[Selected],
     schema: &crate::LabelSchema,
 ) -> Result<Vec<(Value, &'static str)>> {
     let mut answers = Vec::with_capacity(items.len());
     let mut unsettled = Vec::new();
     for item in items {
-        let adjudicated = sqlx::query(
-            "SELECT answer FROM adjudications WHERE item_id = $1 ORDER BY id DESC LIMIT 1",
-        )
-        .bind(item.id)
-        .fetch_optional(&mut *c)
-        .await?;
+        let adjudicated = c
+            .fetch_optional(
+                stmt(
+                    "SELECT answer FROM adjudications WHERE item_id = $1 ORDER BY id DESC LIMIT 1",
+                )
+                .bind(item.id),
+            )
+            .await?;
         if let Some(row) = adjudicated {
-            let answer: Value = parse_json(&row.try_get::<String, _>("answer")?, "adjudication")?;
+            let answer: Value = parse_json(&row.col::<String>("answer")?, "adjudication")?;
             answers.push((answer, "adjudication"));
             continue;
         }
@@ -282,18 +288,19 @@ async fn settled_answers(
 
 /// The consensus label of every question of the item, or `None` when a question is undecided
 /// or no run has seen it.
-async fn consensus_answer(c: &mut AnyConnection, item_id: ItemId) -> Result<Option<Value>> {
-    let rows = sqlx::query("SELECT question, label FROM item_consensus WHERE item_id = $1")
-        .bind(item_id)
-        .fetch_all(&mut *c)
+async fn consensus_answer(c: &mut Conn<'_>, item_id: ItemId) -> Result<Option<Value>> {
+    let rows = c
+        .fetch_all(
+            stmt("SELECT question, label FROM item_consensus WHERE item_id = $1").bind(item_id),
+        )
         .await?;
     if rows.is_empty() {
         return Ok(None);
     }
     let mut answer = Map::new();
     for row in &rows {
-        let question: String = row.try_get("question")?;
-        match row.try_get::<Option<String>, _>("label")? {
+        let question: String = row.col("question")?;
+        match row.col::<Option<String>>("label")? {
             Some(label) => {
                 answer.insert(question, parse_json(&label, "consensus label")?);
             }

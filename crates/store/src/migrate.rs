@@ -98,6 +98,8 @@ fn checksum(sql: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+// Migrations run on sqlx directly, not `Conn`: they come before the store's connections
+// (writer, readers) exist, on a connection of their own with its own transactions.
 pub(crate) async fn apply(conn: &mut AnyConnection, backend: Backend) -> Result<()> {
     if backend == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_lock($1)")

@@ -7,13 +7,13 @@
 //! question (the *class question*).
 
 use crate::Store;
+use crate::conn::{Columns, stmt};
 use crate::error::{Result, StoreError};
 use crate::ids::ItemId;
 use crate::ids::ProjectId;
 use crate::model::{Id, Project};
 use crate::schema::{LabelSchema, Question, QuestionKind};
 use serde::Serialize;
-use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 
 /// One prediction as read from a file (the reader's record), with its line for error
@@ -181,10 +181,13 @@ impl Store {
         }
         let (project_id, model) = (project.id, model.to_owned());
         let count = resolved.len() as i64;
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
+            let resolved = resolved.clone();
+            let model = model.clone();
             Box::pin(async move {
+                let c = &mut c;
                 for (item_id, label, score) in &resolved {
-                    sqlx::query(
+                    let statement = stmt(
                         "INSERT INTO model_predictions (project_id, model, item_id, label, score) \
                          VALUES ($1, $2, $3, $4, $5)",
                     )
@@ -192,9 +195,8 @@ impl Store {
                     .bind(&model)
                     .bind(*item_id)
                     .bind(label)
-                    .bind(*score)
-                    .execute(&mut *c)
-                    .await?;
+                    .bind(*score);
+                    c.execute(statement).await?;
                 }
                 Ok(())
             })
@@ -204,31 +206,34 @@ impl Store {
     }
 
     async fn external_ids(&self, project_id: ProjectId) -> Result<HashMap<String, ItemId>> {
-        let rows = sqlx::query("SELECT id, external_id FROM items WHERE project_id = $1")
-            .bind(project_id)
-            .fetch_all(self.pool())
+        let rows = self
+            .read_rows(
+                stmt("SELECT id, external_id FROM items WHERE project_id = $1").bind(project_id),
+            )
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("external_id")?, r.try_get("id")?)))
+            .map(|r| Ok((r.col("external_id")?, r.col("id")?)))
             .collect()
     }
 
     /// A model's predictions, by item id.
     pub async fn predictions(&self, project_id: ProjectId, model: &str) -> Result<Vec<Prediction>> {
-        let rows = sqlx::query(
-            "SELECT item_id, label, score FROM model_predictions \
+        let rows = self
+            .read_rows(
+                stmt(
+                    "SELECT item_id, label, score FROM model_predictions \
              WHERE project_id = $1 AND model = $2 ORDER BY item_id",
-        )
-        .bind(project_id)
-        .bind(model)
-        .fetch_all(self.pool())
-        .await?;
+                )
+                .bind(project_id)
+                .bind(model),
+            )
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(Prediction {
-                    item_id: r.try_get("item_id")?,
-                    label: r.try_get("label")?,
-                    score: r.try_get("score")?,
+                    item_id: r.col("item_id")?,
+                    label: r.col("label")?,
+                    score: r.col("score")?,
                 })
             })
             .collect()
@@ -246,10 +251,15 @@ impl Store {
             .map(|q| q.key.clone())
             .ok_or_else(|| StoreError::invalid("the project's schema has no class question"))?;
         let project_id = project.id;
+        // Shared, not copied, by each run of the write (it may run more than once).
+        let new = std::sync::Arc::new(new);
         let id = self
-            .write(move |c| {
+            .write_conn(move |mut c| {
+                let question = question.clone();
+                let new = new.clone();
                 Box::pin(async move {
-                    let row = sqlx::query(
+                    let c = &mut c;
+                    let statement = stmt(
                         "INSERT INTO prediction_samples (project_id, model, question, size, bands, seed) \
                          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                     )
@@ -258,28 +268,28 @@ impl Store {
                     .bind(&question)
                     .bind(new.size)
                     .bind(new.bands)
-                    .bind(new.seed as i64)
-                    .fetch_one(&mut *c)
+                    .bind(new.seed as i64);
+                    let row = c.fetch_one(statement)
                     .await?;
-                    let id: Id = row.try_get("id")?;
+                    let id: Id = row.col("id")?;
                     for item in &new.items {
-                        sqlx::query(
+                        let statement = stmt(
                             "INSERT INTO prediction_sample_items (sample_id, item_id, stratum, inclusion) \
                              VALUES ($1, $2, $3, $4)",
                         )
                         .bind(id)
                         .bind(item.item_id)
                         .bind(&item.stratum)
-                        .bind(item.inclusion)
-                        .execute(&mut *c)
+                        .bind(item.inclusion);
+                        c.execute(statement)
                         .await?;
-                        sqlx::query(
+                        let statement = stmt(
                             "UPDATE items SET priority = $1 WHERE id = $2 AND priority < $1 \
                                AND state IN ('queued', 'in_progress')",
                         )
                         .bind(REVIEW_PRIORITY)
-                        .bind(item.item_id)
-                        .execute(&mut *c)
+                        .bind(item.item_id);
+                        c.execute(statement)
                         .await?;
                     }
                     Ok(id)
@@ -290,30 +300,32 @@ impl Store {
     }
 
     async fn prediction_sample(&self, project_id: ProjectId, id: Id) -> Result<PredictionSample> {
-        let r = sqlx::query(
-            "SELECT s.id, s.model, s.question, s.size, s.bands, s.seed, s.created_at, \
+        let r = self
+            .read_optional(
+                stmt(
+                    "SELECT s.id, s.model, s.question, s.size, s.bands, s.seed, s.created_at, \
                (SELECT COUNT(*) FROM prediction_sample_items x WHERE x.sample_id = s.id) AS items, \
                (SELECT COUNT(*) FROM prediction_sample_items x JOIN items i ON i.id = x.item_id \
                  WHERE x.sample_id = s.id AND i.priority >= $3 \
                    AND i.state IN ('queued', 'in_progress')) AS queued \
              FROM prediction_samples s WHERE s.project_id = $1 AND s.id = $2",
-        )
-        .bind(project_id)
-        .bind(id)
-        .bind(REVIEW_PRIORITY)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("prediction sample {id}")))?;
+                )
+                .bind(project_id)
+                .bind(id)
+                .bind(REVIEW_PRIORITY),
+            )
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("prediction sample {id}")))?;
         Ok(PredictionSample {
-            id: r.try_get("id")?,
-            model: r.try_get("model")?,
-            question: r.try_get("question")?,
-            size: r.try_get("size")?,
-            bands: r.try_get("bands")?,
-            seed: r.try_get("seed")?,
-            items: r.try_get("items")?,
-            queued_for_review: r.try_get("queued")?,
-            created_at: r.try_get("created_at")?,
+            id: r.col("id")?,
+            model: r.col("model")?,
+            question: r.col("question")?,
+            size: r.col("size")?,
+            bands: r.col("bands")?,
+            seed: r.col("seed")?,
+            items: r.col("items")?,
+            queued_for_review: r.col("queued")?,
+            created_at: r.col("created_at")?,
         })
     }
 
@@ -323,17 +335,19 @@ impl Store {
         project_id: ProjectId,
         model: &str,
     ) -> Result<Option<PredictionSample>> {
-        let row = sqlx::query(
-            "SELECT id FROM prediction_samples WHERE project_id = $1 AND model = $2 \
+        let row = self
+            .read_optional(
+                stmt(
+                    "SELECT id FROM prediction_samples WHERE project_id = $1 AND model = $2 \
              ORDER BY id DESC LIMIT 1",
-        )
-        .bind(project_id)
-        .bind(model)
-        .fetch_optional(self.pool())
-        .await?;
+                )
+                .bind(project_id)
+                .bind(model),
+            )
+            .await?;
         match row {
             Some(r) => Ok(Some(
-                self.prediction_sample(project_id, r.try_get("id")?).await?,
+                self.prediction_sample(project_id, r.col("id")?).await?,
             )),
             None => Ok(None),
         }
@@ -341,13 +355,12 @@ impl Store {
 
     /// The models with imported predictions in a project, by name.
     pub async fn prediction_models(&self, project_id: ProjectId) -> Result<Vec<String>> {
-        let rows = sqlx::query(
+        let statement = stmt(
             "SELECT DISTINCT model FROM model_predictions WHERE project_id = $1 ORDER BY model",
         )
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(|r| Ok(r.try_get("model")?)).collect()
+        .bind(project_id);
+        let rows = self.read_rows(statement).await?;
+        rows.iter().map(|r| r.col("model")).collect()
     }
 
     /// A sample's items with the prediction and the human labels (current, not superseded)
@@ -357,29 +370,31 @@ impl Store {
         project_id: ProjectId,
         sample: &PredictionSample,
     ) -> Result<Vec<SampleUnitRow>> {
-        let rows = sqlx::query(
-            "SELECT x.item_id, i.external_id, x.stratum, x.inclusion, p.label, p.score \
+        let rows = self
+            .read_rows(
+                stmt(
+                    "SELECT x.item_id, i.external_id, x.stratum, x.inclusion, p.label, p.score \
              FROM prediction_sample_items x JOIN items i ON i.id = x.item_id \
              JOIN model_predictions p ON p.item_id = x.item_id AND p.project_id = $1 \
                AND p.model = $2 \
              WHERE x.sample_id = $3 ORDER BY x.item_id",
-        )
-        .bind(project_id)
-        .bind(&sample.model)
-        .bind(sample.id)
-        .fetch_all(self.pool())
-        .await?;
+                )
+                .bind(project_id)
+                .bind(&sample.model)
+                .bind(sample.id),
+            )
+            .await?;
         let mut labels = self.sample_human_labels(sample).await?;
         rows.iter()
             .map(|r| {
-                let item_id: Id = r.try_get("item_id")?;
+                let item_id: Id = r.col("item_id")?;
                 Ok(SampleUnitRow {
                     item_id: ItemId(item_id),
-                    external_id: r.try_get("external_id")?,
-                    stratum: r.try_get("stratum")?,
-                    inclusion: r.try_get("inclusion")?,
-                    predicted: r.try_get("label")?,
-                    score: r.try_get("score")?,
+                    external_id: r.col("external_id")?,
+                    stratum: r.col("stratum")?,
+                    inclusion: r.col("inclusion")?,
+                    predicted: r.col("label")?,
+                    score: r.col("score")?,
                     human_labels: labels.remove(&item_id).unwrap_or_default(),
                 })
             })
@@ -391,25 +406,27 @@ impl Store {
         &self,
         sample: &PredictionSample,
     ) -> Result<HashMap<Id, Vec<String>>> {
-        let rows = sqlx::query(
-            "SELECT a.item_id, a.answer FROM prediction_sample_items x \
+        let rows = self
+            .read_rows(
+                stmt(
+                    "SELECT a.item_id, a.answer FROM prediction_sample_items x \
              JOIN annotations a ON a.item_id = x.item_id \
              JOIN users u ON u.id = a.annotator_id \
              WHERE x.sample_id = $1 AND u.kind = 'human' AND a.kind = 'label' \
                AND NOT EXISTS (SELECT 1 FROM annotations b WHERE b.supersedes = a.id) \
              ORDER BY a.id",
-        )
-        .bind(sample.id)
-        .fetch_all(self.pool())
-        .await?;
+                )
+                .bind(sample.id),
+            )
+            .await?;
         let mut labels: HashMap<Id, Vec<String>> = HashMap::new();
         for r in &rows {
-            let answer: String = r.try_get("answer")?;
+            let answer: String = r.col("answer")?;
             let value: serde_json::Value = serde_json::from_str(&answer)
                 .map_err(|e| StoreError::invalid(format!("stored answer: {e}")))?;
             if let Some(code) = value.get(&sample.question).and_then(|v| v.as_str()) {
                 labels
-                    .entry(r.try_get("item_id")?)
+                    .entry(r.col("item_id")?)
                     .or_default()
                     .push(code.to_owned());
             }
@@ -429,17 +446,16 @@ pub struct AssistSavings {
 
 impl Store {
     pub async fn model_assist_savings(&self, project_id: ProjectId) -> Result<AssistSavings> {
-        let row = sqlx::query(
+        let statement = stmt(
             "SELECT COUNT(*) AS items, CAST(COALESCE(SUM(assist_saved), 0) AS BIGINT) AS saved \
              FROM items \
              WHERE project_id = $1 AND assist_saved > 0",
         )
-        .bind(project_id)
-        .fetch_one(self.pool())
-        .await?;
+        .bind(project_id);
+        let row = self.read_one(statement).await?;
         Ok(AssistSavings {
-            items: row.try_get("items")?,
-            labels_saved: row.try_get("saved")?,
+            items: row.col("items")?,
+            labels_saved: row.col("saved")?,
         })
     }
 }

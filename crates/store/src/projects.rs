@@ -2,7 +2,7 @@
 
 use crate::accounts::{USER_COLUMNS, user_from_row};
 use crate::audit::AuditEvent;
-use crate::conn::{Columns, stmt};
+use crate::conn::{Columns, Conn, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::ids::{ProjectId, UserId};
 use crate::model::AuditAction;
@@ -12,8 +12,6 @@ use crate::project_settings::ProjectSettings;
 use crate::schema::LabelSchema;
 use crate::{Store, audit};
 use serde_json::Value;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 const PROJECT_COLUMNS: &str = "p.id, p.slug, p.name, p.description, p.settings, \
      p.current_schema_version_id, p.current_guideline_version_id, p.created_at";
@@ -45,28 +43,31 @@ fn valid_slug(slug: &str) -> bool {
 
 /// A new project's label schema becomes its published version 1.
 async fn publish_first_schema(
-    c: &mut sqlx::AnyConnection,
+    c: &mut Conn<'_>,
     now: &str,
     project_id: ProjectId,
     schema: &LabelSchema,
     actor: Option<UserId>,
 ) -> Result<()> {
-    let row = sqlx::query(&format!(
-        "INSERT INTO schema_versions \
+    let row = c
+        .fetch_one(
+            stmt(format!(
+                "INSERT INTO schema_versions \
            (project_id, version, definition, change_note, status, created_by, published_at) \
          VALUES ($1, 1, $2, 'First version', 'published', $3, {now}) RETURNING id"
-    ))
-    .bind(project_id)
-    .bind(json_text(schema))
-    .bind(actor)
-    .fetch_one(&mut *c)
-    .await?;
-    let schema_id: Id = row.try_get("id")?;
-    sqlx::query("UPDATE projects SET current_schema_version_id = $1 WHERE id = $2")
-        .bind(schema_id)
-        .bind(project_id)
-        .execute(&mut *c)
+            ))
+            .bind(project_id)
+            .bind(json_text(schema))
+            .bind(actor),
+        )
         .await?;
+    let schema_id: Id = row.col("id")?;
+    c.execute(
+        stmt("UPDATE projects SET current_schema_version_id = $1 WHERE id = $2")
+            .bind(schema_id)
+            .bind(project_id),
+    )
+    .await?;
     Ok(())
 }
 
@@ -94,22 +95,26 @@ impl Store {
         let slug = new.slug.clone();
         let now = self.dialect().now_ms();
         let result = self
-            .write(move |c| {
+            .write_conn(move |mut c| {
+                let new = new.clone();
                 Box::pin(async move {
-                    let row = sqlx::query(
-                        "INSERT INTO projects (slug, name, description, created_by) \
+                    let c = &mut c;
+                    let row = c
+                        .fetch_one(
+                            stmt(
+                                "INSERT INTO projects (slug, name, description, created_by) \
                          VALUES ($1, $2, $3, $4) RETURNING id",
-                    )
-                    .bind(&new.slug)
-                    .bind(new.name.trim())
-                    .bind(&new.description)
-                    .bind(actor)
-                    .fetch_one(&mut *c)
-                    .await?;
-                    let project_id: Id = row.try_get("id")?;
+                            )
+                            .bind(&new.slug)
+                            .bind(new.name.trim())
+                            .bind(&new.description)
+                            .bind(actor),
+                        )
+                        .await?;
+                    let project_id: Id = row.col("id")?;
                     publish_first_schema(c, now, ProjectId(project_id), &new.schema, actor).await?;
                     let project = fetch_project(c, ProjectId(project_id)).await?;
-                    audit::record(
+                    audit::record_in(
                         c,
                         AuditEvent {
                             actor,
@@ -135,13 +140,15 @@ impl Store {
     }
 
     pub async fn project(&self, slug: &str) -> Result<Project> {
-        let row = sqlx::query(&format!(
-            "SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.slug = $1"
-        ))
-        .bind(slug)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("project {slug:?}")))?;
+        let row = self
+            .read_optional(
+                stmt(format!(
+                    "SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.slug = $1"
+                ))
+                .bind(slug),
+            )
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("project {slug:?}")))?;
         project_from_row(&row)
     }
 
@@ -195,18 +202,20 @@ impl Store {
 
     /// Projects the user can see: all of them for a global admin, else their memberships.
     pub async fn projects_for(&self, user: &User) -> Result<Vec<(Project, Option<Role>)>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {PROJECT_COLUMNS}, m.role FROM projects p \
+        let rows = self
+            .read_rows(
+                stmt(format!(
+                    "SELECT {PROJECT_COLUMNS}, m.role FROM projects p \
              LEFT JOIN memberships m ON m.project_id = p.id AND m.user_id = $1 \
              WHERE $2 = 1 OR m.role IS NOT NULL ORDER BY p.name"
-        ))
-        .bind(user.id)
-        .bind(user.is_admin as i64)
-        .fetch_all(self.pool())
-        .await?;
+                ))
+                .bind(user.id)
+                .bind(user.is_admin as i64),
+            )
+            .await?;
         rows.iter()
             .map(|row| {
-                let role: Option<String> = row.try_get("role")?;
+                let role: Option<String> = row.col("role")?;
                 Ok((
                     project_from_row(row)?,
                     role.as_deref().and_then(Role::parse),
@@ -216,11 +225,11 @@ impl Store {
     }
 
     pub async fn list_projects(&self) -> Result<Vec<Project>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {PROJECT_COLUMNS} FROM projects p ORDER BY p.slug"
-        ))
-        .fetch_all(self.pool())
-        .await?;
+        let rows = self
+            .read_rows(stmt(format!(
+                "SELECT {PROJECT_COLUMNS} FROM projects p ORDER BY p.slug"
+            )))
+            .await?;
         rows.iter().map(project_from_row).collect()
     }
 
@@ -229,14 +238,15 @@ impl Store {
         if user.is_admin {
             return Ok(Some(Role::Admin));
         }
-        let row =
-            sqlx::query("SELECT role FROM memberships WHERE project_id = $1 AND user_id = $2")
-                .bind(project_id)
-                .bind(user.id)
-                .fetch_optional(self.pool())
-                .await?;
+        let row = self
+            .read_optional(
+                stmt("SELECT role FROM memberships WHERE project_id = $1 AND user_id = $2")
+                    .bind(project_id)
+                    .bind(user.id),
+            )
+            .await?;
         Ok(match row {
-            Some(row) => Role::parse(&row.try_get::<String, _>("role")?),
+            Some(row) => Role::parse(&row.col::<String>("role")?),
             None => None,
         })
     }
@@ -255,20 +265,23 @@ impl Store {
         let settings = ProjectSettings::parse(settings).map_err(StoreError::Invalid)?;
         let name = name.trim().to_owned();
         let description = description.to_owned();
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
+            let settings = settings.clone();
+            let name = name.clone();
+            let description = description.clone();
             Box::pin(async move {
+                let c = &mut c;
                 let before = fetch_project(c, project_id).await?;
-                sqlx::query(
+                let statement = stmt(
                     "UPDATE projects SET name = $1, description = $2, settings = $3 WHERE id = $4",
                 )
                 .bind(name)
                 .bind(description)
                 .bind(json_text(settings.as_json()))
-                .bind(project_id)
-                .execute(&mut *c)
-                .await?;
+                .bind(project_id);
+                c.execute(statement).await?;
                 let after = fetch_project(c, project_id).await?;
-                audit::record(
+                audit::record_in(
                     c,
                     AuditEvent {
                         actor,
@@ -288,13 +301,12 @@ impl Store {
     }
 
     pub async fn members(&self, project_id: ProjectId) -> Result<Vec<Member>> {
-        let rows = sqlx::query(&format!(
+        let statement = stmt(format!(
             "SELECT {USER_COLUMNS}, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
              WHERE m.project_id = $1 ORDER BY u.username"
         ))
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
+        .bind(project_id);
+        let rows = self.read_rows(statement).await?;
         rows.iter().map(member_from_row).collect()
     }
 
@@ -314,25 +326,23 @@ impl Store {
             "FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.project_id = $1{filter}"
         );
         let count = format!("SELECT COUNT(*) AS n {from}");
-        let mut query = sqlx::query(&count).bind(project_id);
+        let mut query = stmt(&count).bind(project_id);
         if let Some(pattern) = &search {
             query = query.bind(pattern.clone()).bind(pattern.clone());
         }
-        let total: i64 = query.fetch_one(self.pool()).await?.try_get("n")?;
+        let total: i64 = self.read_one(query).await?.col("n")?;
         let at = request.clamped(total.max(0) as u64);
         let next = if search.is_some() { 4 } else { 2 };
         let sql = format!(
             "SELECT {USER_COLUMNS}, m.role {from} ORDER BY u.username LIMIT ${next} OFFSET ${}",
             next + 1
         );
-        let mut query = sqlx::query(&sql).bind(project_id);
+        let mut query = stmt(&sql).bind(project_id);
         if let Some(pattern) = &search {
             query = query.bind(pattern.clone()).bind(pattern.clone());
         }
-        let rows = query
-            .bind(at.limit as i64)
-            .bind(at.offset as i64)
-            .fetch_all(self.pool())
+        let rows = self
+            .read_rows(query.bind(at.limit as i64).bind(at.offset as i64))
             .await?;
         let members = rows.iter().map(member_from_row).collect::<Result<_>>()?;
         Ok(Paged::of(members, at))
@@ -347,29 +357,32 @@ impl Store {
         actor: Option<UserId>,
     ) -> Result<()> {
         let user = self.user_by_name(username).await?;
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
+            let user = user.clone();
             Box::pin(async move {
-                let before = sqlx::query(
-                    "SELECT role FROM memberships WHERE project_id = $1 AND user_id = $2",
-                )
-                .bind(project_id)
-                .bind(user.id)
-                .fetch_optional(&mut *c)
-                .await?
-                .map(|r| r.try_get::<String, _>("role"))
-                .transpose()?;
-                sqlx::query(
-                    "INSERT INTO memberships (project_id, user_id, role) VALUES ($1, $2, $3) \
+                let c = &mut c;
+                let before = c
+                    .fetch_optional(
+                        stmt("SELECT role FROM memberships WHERE project_id = $1 AND user_id = $2")
+                            .bind(project_id)
+                            .bind(user.id),
+                    )
+                    .await?
+                    .map(|r| r.col::<String>("role"))
+                    .transpose()?;
+                c.execute(
+                    stmt(
+                        "INSERT INTO memberships (project_id, user_id, role) VALUES ($1, $2, $3) \
                      ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",
+                    )
+                    .bind(project_id)
+                    .bind(user.id)
+                    .bind(role.as_str()),
                 )
-                .bind(project_id)
-                .bind(user.id)
-                .bind(role.as_str())
-                .execute(&mut *c)
                 .await?;
                 let after = serde_json::json!({"user": user.username, "role": role.as_str()});
                 let before = before.map(|r| serde_json::json!({"user": user.username, "role": r}));
-                audit::record(
+                audit::record_in(
                     c,
                     AuditEvent {
                         actor,
@@ -394,22 +407,25 @@ impl Store {
         actor: Option<UserId>,
     ) -> Result<()> {
         let user = self.user_by_name(username).await?;
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
+            let user = user.clone();
             Box::pin(async move {
-                let done =
-                    sqlx::query("DELETE FROM memberships WHERE project_id = $1 AND user_id = $2")
-                        .bind(project_id)
-                        .bind(user.id)
-                        .execute(&mut *c)
-                        .await?;
-                if done.rows_affected() == 0 {
+                let c = &mut c;
+                let done = c
+                    .execute(
+                        stmt("DELETE FROM memberships WHERE project_id = $1 AND user_id = $2")
+                            .bind(project_id)
+                            .bind(user.id),
+                    )
+                    .await?;
+                if done == 0 {
                     return Err(StoreError::not_found(format!(
                         "{} in this project",
                         user.username
                     )));
                 }
                 let before = serde_json::json!({"user": user.username});
-                audit::record(
+                audit::record_in(
                     c,
                     AuditEvent {
                         actor,
@@ -428,20 +444,22 @@ impl Store {
     }
 }
 
-pub(crate) async fn fetch_project(c: &mut sqlx::AnyConnection, id: ProjectId) -> Result<Project> {
-    let row = sqlx::query(&format!(
-        "SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *c)
-    .await?
-    .ok_or_else(|| StoreError::not_found(format!("project {id}")))?;
+pub(crate) async fn fetch_project(c: &mut Conn<'_>, id: ProjectId) -> Result<Project> {
+    let row = c
+        .fetch_optional(
+            stmt(format!(
+                "SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.id = $1"
+            ))
+            .bind(id),
+        )
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("project {id}")))?;
     project_from_row(&row)
 }
 
-fn member_from_row(row: &AnyRow) -> Result<Member> {
+fn member_from_row(row: &impl Columns) -> Result<Member> {
     let user = user_from_row(row)?;
-    let role: String = row.try_get("role")?;
+    let role: String = row.col("role")?;
     Ok(Member {
         user_id: user.id,
         username: user.username,

@@ -3,7 +3,7 @@
 //! watermark. Listed, exported (streamed) and compared.
 
 use crate::audit::AuditEvent;
-use crate::conn::Columns;
+use crate::conn::{Columns, Conn, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::ids::ItemId;
 use crate::ids::{ProjectId, UserId};
@@ -16,7 +16,6 @@ use futures_util::TryStreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tokio::sync::mpsc;
 
@@ -56,41 +55,41 @@ pub struct ReleaseDiff {
     pub newly_adjudicated: usize,
 }
 
-fn release_from_row(row: &AnyRow) -> Result<Release> {
+fn release_from_row(row: &impl Columns) -> Result<Release> {
     Ok(Release {
-        id: row.try_get("id")?,
-        project_id: row.try_get("project_id")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        run_id: row.try_get("run_id")?,
-        method: row.try_get("method")?,
-        items: row.try_get("items")?,
-        annotation_watermark: row.try_get("annotation_watermark")?,
-        summary: parse_json(&row.try_get::<String, _>("summary")?, "release summary")?,
-        created_by: row.try_get("author")?,
-        created_at: row.try_get("created_at")?,
+        id: row.col("id")?,
+        project_id: row.col("project_id")?,
+        name: row.col("name")?,
+        description: row.col("description")?,
+        run_id: row.col("run_id")?,
+        method: row.col("method")?,
+        items: row.col("items")?,
+        annotation_watermark: row.col("annotation_watermark")?,
+        summary: parse_json(&row.col::<String>("summary")?, "release summary")?,
+        created_by: row.col("author")?,
+        created_at: row.col("created_at")?,
     })
 }
 
-fn release_item_from_row(row: &AnyRow, method: &str) -> Result<ReleaseItem> {
-    let adjudicated = row.try_get::<i64, _>("adjudicated")? != 0;
+fn release_item_from_row(row: &impl Columns, method: &str) -> Result<ReleaseItem> {
+    let adjudicated = row.col::<i64>("adjudicated")? != 0;
     Ok(ReleaseItem {
-        item: row.try_get("external_id")?,
-        label: parse_json(&row.try_get::<String, _>("label")?, "release label")?,
+        item: row.col("external_id")?,
+        label: parse_json(&row.col::<String>("label")?, "release label")?,
         source: if adjudicated {
             "adjudicated".into()
         } else {
             method.to_owned()
         },
         adjudicated,
-        soft_label: parse_json(&row.try_get::<String, _>("soft_label")?, "soft label")?,
-        agreement: parse_json(&row.try_get::<String, _>("agreement")?, "agreement")?,
-        n_labels: row.try_get("n_labels")?,
+        soft_label: parse_json(&row.col::<String>("soft_label")?, "soft label")?,
+        agreement: parse_json(&row.col::<String>("agreement")?, "agreement")?,
+        n_labels: row.col("n_labels")?,
         guideline_versions: parse_json(
-            &row.try_get::<String, _>("guideline_versions")?,
+            &row.col::<String>("guideline_versions")?,
             "guideline versions",
         )?,
-        is_gold: row.try_get::<i64, _>("is_gold")? != 0,
+        is_gold: row.col::<i64>("is_gold")? != 0,
     })
 }
 
@@ -110,32 +109,32 @@ fn valid_name(name: &str) -> bool {
 const ROWS_PER_INSERT: usize = 400;
 
 /// The latest consensus run: a release freezes its results.
-async fn latest_run(c: &mut AnyConnection, project_id: ProjectId) -> Result<(Id, String)> {
-    let run = sqlx::query(
+async fn latest_run(c: &mut Conn<'_>, project_id: ProjectId) -> Result<(Id, String)> {
+    let statement = stmt(
         "SELECT id, method FROM consensus_runs WHERE project_id = $1 ORDER BY id DESC LIMIT 1",
     )
-    .bind(project_id)
-    .fetch_optional(&mut *c)
-    .await?
-    .ok_or_else(|| StoreError::conflict("compute the consensus before releasing (no run yet)"))?;
-    Ok((run.try_get("id")?, run.try_get("method")?))
+    .bind(project_id);
+    let run = c.fetch_optional(statement).await?.ok_or_else(|| {
+        StoreError::conflict("compute the consensus before releasing (no run yet)")
+    })?;
+    Ok((run.col("id")?, run.col("method")?))
 }
 
 /// The newest annotation the release has seen (labels after it are not in it).
-async fn annotation_watermark(c: &mut AnyConnection, project_id: ProjectId) -> Result<Id> {
-    let newest: Option<Id> =
-        sqlx::query("SELECT MAX(id) AS id FROM annotations WHERE project_id = $1")
-            .bind(project_id)
-            .fetch_one(&mut *c)
-            .await?
-            .try_get("id")?;
+async fn annotation_watermark(c: &mut Conn<'_>, project_id: ProjectId) -> Result<Id> {
+    let newest: Option<Id> = c
+        .fetch_one(
+            stmt("SELECT MAX(id) AS id FROM annotations WHERE project_id = $1").bind(project_id),
+        )
+        .await?
+        .col("id")?;
     Ok(newest.unwrap_or(0))
 }
 
 /// Per item, the consensus of every question. Read in packed pages: a million result rows
 /// one by one through the driver cost seconds (see `Dialect::json_rows`).
 async fn consensus_snapshots(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     dialect: Dialect,
     project_id: ProjectId,
 ) -> Result<BTreeMap<Id, Snapshot>> {
@@ -189,26 +188,27 @@ async fn consensus_snapshots(
 /// The expert decisions in force (not superseded) replace the consensus of the questions
 /// they answer.
 async fn apply_decisions(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     project_id: ProjectId,
     items: &mut BTreeMap<Id, Snapshot>,
 ) -> Result<()> {
-    let decisions = sqlx::query(
-        "SELECT a.item_id, a.answer, i.external_id, i.is_gold FROM adjudications a \
+    let decisions = c
+        .fetch_all(
+            stmt(
+                "SELECT a.item_id, a.answer, i.external_id, i.is_gold FROM adjudications a \
          JOIN items i ON i.id = a.item_id \
          WHERE a.project_id = $1 \
            AND NOT EXISTS (SELECT 1 FROM adjudications later WHERE later.supersedes = a.id)",
-    )
-    .bind(project_id)
-    .fetch_all(&mut *c)
-    .await?;
+            )
+            .bind(project_id),
+        )
+        .await?;
     for row in &decisions {
-        let item_id: Id = row.try_get("item_id")?;
-        let answer: Value =
-            parse_json(&row.try_get::<String, _>("answer")?, "adjudication answer")?;
+        let item_id: Id = row.col("item_id")?;
+        let answer: Value = parse_json(&row.col::<String>("answer")?, "adjudication answer")?;
         let entry = items.entry(item_id).or_default();
-        entry.external_id = row.try_get("external_id")?;
-        entry.is_gold = row.try_get::<i64, _>("is_gold")? != 0;
+        entry.external_id = row.col("external_id")?;
+        entry.is_gold = row.col::<i64>("is_gold")? != 0;
         if let Value::Object(decided) = answer {
             entry.label.extend(decided);
         }
@@ -219,23 +219,25 @@ async fn apply_decisions(
 
 /// The guideline versions each item's labels were given under.
 async fn guideline_versions_per_item(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     project_id: ProjectId,
 ) -> Result<HashMap<Id, BTreeSet<i64>>> {
     let mut versions: HashMap<Id, BTreeSet<i64>> = HashMap::new();
-    let rows = sqlx::query(
-        "SELECT DISTINCT a.item_id, g.version FROM annotations a \
+    let rows = c
+        .fetch_all(
+            stmt(
+                "SELECT DISTINCT a.item_id, g.version FROM annotations a \
          JOIN guideline_versions g ON g.id = a.guideline_version_id \
          WHERE a.project_id = $1",
-    )
-    .bind(project_id)
-    .fetch_all(&mut *c)
-    .await?;
+            )
+            .bind(project_id),
+        )
+        .await?;
     for row in &rows {
         versions
-            .entry(row.try_get("item_id")?)
+            .entry(row.col("item_id")?)
             .or_default()
-            .insert(row.try_get("version")?);
+            .insert(row.col("version")?);
     }
     Ok(versions)
 }
@@ -254,33 +256,35 @@ struct ReleaseHeader<'a> {
 }
 
 async fn insert_release(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     dialect: Dialect,
     header: &ReleaseHeader<'_>,
 ) -> Result<Id> {
     let now = dialect.now_ms();
-    let row = sqlx::query(&format!(
-        "INSERT INTO releases (project_id, name, description, run_id, method, items, \
+    let row = c
+        .fetch_one(
+            stmt(format!(
+                "INSERT INTO releases (project_id, name, description, run_id, method, items, \
            annotation_watermark, summary, created_by, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {now}) RETURNING id"
-    ))
-    .bind(header.project_id)
-    .bind(header.name)
-    .bind(header.description)
-    .bind(header.run_id)
-    .bind(header.method)
-    .bind(header.items)
-    .bind(header.watermark)
-    .bind(json_text(header.summary))
-    .bind(header.actor)
-    .fetch_one(&mut *c)
-    .await?;
-    Ok(row.try_get("id")?)
+            ))
+            .bind(header.project_id)
+            .bind(header.name)
+            .bind(header.description)
+            .bind(header.run_id)
+            .bind(header.method)
+            .bind(header.items)
+            .bind(header.watermark)
+            .bind(json_text(header.summary))
+            .bind(header.actor),
+        )
+        .await?;
+    row.col("id")
 }
 
 /// The frozen items, in multi-row INSERTs of [`ROWS_PER_INSERT`].
 async fn insert_release_items(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     dialect: Dialect,
     release_id: Id,
     items: &[(Id, Snapshot)],
@@ -298,7 +302,7 @@ async fn insert_release_items(
             let p: Vec<String> = (1..=9).map(|k| dialect.param(i * 9 + k)).collect();
             sql += &format!("({release_id}, {})", p.join(", "));
         }
-        let mut query = sqlx::query(&sql);
+        let mut query = stmt(&sql);
         for (item_id, snapshot) in chunk {
             let item_versions: Vec<i64> = versions
                 .get(item_id)
@@ -315,7 +319,7 @@ async fn insert_release_items(
                 .bind(json_text(&item_versions))
                 .bind(i64::from(snapshot.is_gold));
         }
-        query.execute(&mut *c).await?;
+        c.execute(query).await?;
     }
     Ok(())
 }
@@ -344,8 +348,12 @@ impl Store {
         let dialect = self.dialect();
         let shown = name.clone();
         let result = self
-            .write(move |c| {
+            .write_conn(move |mut c| {
+                let summary = summary.clone();
+                let name = name.clone();
+                let description = description.clone();
                 Box::pin(async move {
+                    let c = &mut c;
                     let (run_id, method) = latest_run(c, project_id).await?;
                     let watermark = annotation_watermark(c, project_id).await?;
                     let mut items = consensus_snapshots(c, dialect, project_id).await?;
@@ -365,7 +373,7 @@ impl Store {
                     let release_id = insert_release(c, dialect, &header).await?;
                     let all: Vec<(Id, Snapshot)> = items.into_iter().collect();
                     insert_release_items(c, dialect, release_id, &all, &versions).await?;
-                    audit::record(
+                    audit::record_in(
                         c,
                         AuditEvent {
                             actor,
@@ -394,34 +402,37 @@ impl Store {
     }
 
     pub async fn release_by_id(&self, id: Id) -> Result<Release> {
-        let row = sqlx::query(&format!("{RELEASE_SELECT} WHERE r.id = $1"))
-            .bind(id)
-            .fetch_optional(self.pool())
+        let row = self
+            .read_optional(stmt(format!("{RELEASE_SELECT} WHERE r.id = $1")).bind(id))
             .await?
             .ok_or_else(|| StoreError::not_found(format!("release {id}")))?;
         release_from_row(&row)
     }
 
     pub async fn release(&self, project_id: ProjectId, name: &str) -> Result<Release> {
-        let row = sqlx::query(&format!(
-            "{RELEASE_SELECT} WHERE r.project_id = $1 AND r.name = $2"
-        ))
-        .bind(project_id)
-        .bind(name)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("release {name:?}")))?;
+        let row = self
+            .read_optional(
+                stmt(format!(
+                    "{RELEASE_SELECT} WHERE r.project_id = $1 AND r.name = $2"
+                ))
+                .bind(project_id)
+                .bind(name),
+            )
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("release {name:?}")))?;
         release_from_row(&row)
     }
 
     /// The project's releases, newest first.
     pub async fn releases(&self, project_id: ProjectId) -> Result<Vec<Release>> {
-        let rows = sqlx::query(&format!(
-            "{RELEASE_SELECT} WHERE r.project_id = $1 ORDER BY r.id DESC"
-        ))
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = self
+            .read_rows(
+                stmt(format!(
+                    "{RELEASE_SELECT} WHERE r.project_id = $1 ORDER BY r.id DESC"
+                ))
+                .bind(project_id),
+            )
+            .await?;
         rows.iter().map(release_from_row).collect()
     }
 
@@ -593,6 +604,8 @@ where
 {
     let (tx, rx) = mpsc::channel(256);
     tokio::spawn(async move {
+        // Exception to `Conn`: rows are streamed to the channel as they come (Conn reads a
+        // statement's rows whole), so a release of any size is exported in constant memory.
         let mut query = sqlx::query(sql);
         for param in params {
             query = query.bind(param);
@@ -624,14 +637,14 @@ struct Snapshot {
     adjudicated: bool,
 }
 
-fn label_from_row(row: &AnyRow) -> Result<ReleaseLabel> {
-    let annotator: Id = row.try_get("annotator_id")?;
+fn label_from_row(row: &impl Columns) -> Result<ReleaseLabel> {
+    let annotator: Id = row.col("annotator_id")?;
     Ok(ReleaseLabel {
-        item: row.try_get("external_id")?,
+        item: row.col("external_id")?,
         annotator: format!("a{annotator}"),
         automated: row.col::<AccountKind>("user_kind")? == AccountKind::Model,
-        kind: row.try_get("kind")?,
-        answer: parse_json(&row.try_get::<String, _>("answer")?, "annotation answer")?,
-        guideline_version: row.try_get("guideline_version")?,
+        kind: row.col("kind")?,
+        answer: parse_json(&row.col::<String>("answer")?, "annotation answer")?,
+        guideline_version: row.col("guideline_version")?,
     })
 }

@@ -158,6 +158,7 @@ impl Store {
 
     /// True when the database answers a trivial query (for `/readyz`).
     pub async fn ping(&self) -> bool {
+        // On sqlx, not `Conn`: what is checked is the pool the store was opened with.
         sqlx::query("SELECT 1").fetch_one(self.pool()).await.is_ok()
     }
 
@@ -172,6 +173,7 @@ impl Store {
                 "schema name {name:?} must be lower-case letters, digits and underscores"
             )));
         }
+        // On sqlx, not `Conn`: DDL on PostgreSQL only, outside any transaction (test support).
         sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
             .execute(self.pool())
             .await?;

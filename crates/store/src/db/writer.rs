@@ -4,7 +4,7 @@
 
 use super::log_sync::{Unsynced, spawn_log_syncer};
 use crate::Store;
-use crate::conn::Conn;
+use crate::conn::{Conn, Row, Stmt};
 use crate::error::{Result, StoreError};
 use futures_util::future::BoxFuture;
 use sqlx::AnyConnection;
@@ -341,6 +341,19 @@ impl Store {
         }
     }
 
+    /// The ordinary write over [`Conn`]: [`Store::write_native`], after which the cached
+    /// token and role lookups are forgotten, as after [`Store::write`] (the hot paths keep
+    /// them: a lease or a submission changes no token or role).
+    pub(crate) async fn write_conn<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> Fn(Conn<'c>) -> BoxFuture<'c, Result<T>> + Send + Sync + 'static,
+    {
+        let outcome = self.write_native(op).await;
+        self.inner.access.invalidate();
+        outcome
+    }
+
     /// A long read on SQLite (an export): `op` runs on a native connection of its own, on
     /// the calling thread, which should be a blocking one. `None` on PostgreSQL.
     pub(crate) fn with_native_reader<T>(
@@ -353,6 +366,51 @@ impl Store {
             readers.give_back(conn);
             result
         }))
+    }
+
+    /// A read that can be long (a whole project's labels, a list, an export): on SQLite `op`
+    /// runs on a native read-only connection on a blocking thread, so that it holds no
+    /// tokio worker while SQLite steps; on PostgreSQL on a pooled connection.
+    pub(crate) async fn read<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(Conn<'c>) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        if self.inner.readers.is_none() {
+            let mut conn = self.inner.pool.acquire().await?;
+            return op(Conn::Sqlx(&mut conn)).await;
+        }
+        let store = self.clone();
+        let runtime = tokio::runtime::Handle::current();
+        let read = tokio::task::spawn_blocking(move || {
+            // Conn's SQLite methods never suspend: the future completes on this thread.
+            store.with_native_reader(|conn| runtime.block_on(op(Conn::Sqlite(conn))))
+        });
+        match read.await {
+            Ok(Some(result)) => result,
+            // A panic in `op` reaches the caller as it would have inline.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled (the runtime is shutting down), as when sqlx's SQLite worker stops.
+            Ok(None) | Err(_) => Err(sqlx::Error::WorkerCrashed.into()),
+        }
+    }
+
+    /// One statement's rows, through [`Store::read`].
+    pub(crate) async fn read_rows(&self, statement: Stmt) -> Result<Vec<Row>> {
+        self.read(move |mut c| Box::pin(async move { c.fetch_all(statement).await }))
+            .await
+    }
+
+    /// One statement's first row if any, through [`Store::read`].
+    pub(crate) async fn read_optional(&self, statement: Stmt) -> Result<Option<Row>> {
+        self.read(move |mut c| Box::pin(async move { c.fetch_optional(statement).await }))
+            .await
+    }
+
+    /// One statement's row (`RowNotFound` without one, as sqlx), through [`Store::read`].
+    pub(crate) async fn read_one(&self, statement: Stmt) -> Result<Row> {
+        self.read(move |mut c| Box::pin(async move { c.fetch_one(statement).await }))
+            .await
     }
 
     /// A hot read: on SQLite it runs inline on a connection of its own (no hand-off to a

@@ -2,6 +2,7 @@
 //! library searched over them.
 
 use crate::audit::AuditEvent;
+use crate::conn::{Columns, Conn, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::ids::{ItemId, ProjectId, UserId};
 use crate::items::like_pattern;
@@ -11,8 +12,6 @@ use crate::schema::LabelSchema;
 use crate::{Store, audit};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
 /// An expert's decision as submitted.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -77,44 +76,45 @@ pub(super) const ADJUDICATION_SELECT: &str = "SELECT a.*, i.external_id, i.title
      FROM adjudications a JOIN items i ON i.id = a.item_id JOIN users u ON u.id = a.expert_id \
      LEFT JOIN guideline_versions g ON g.id = a.guideline_version_id";
 
-pub(super) fn adjudication_from_row(row: &AnyRow) -> Result<Adjudication> {
-    let consensus: Option<String> = row.try_get("consensus_before")?;
+pub(super) fn adjudication_from_row(row: &impl Columns) -> Result<Adjudication> {
+    let consensus: Option<String> = row.col("consensus_before")?;
     Ok(Adjudication {
-        id: row.try_get("id")?,
-        project_id: row.try_get("project_id")?,
-        item_id: row.try_get("item_id")?,
-        external_id: row.try_get("external_id")?,
-        title: row.try_get("title")?,
-        expert_id: row.try_get("expert_id")?,
-        expert: row.try_get("expert")?,
-        answer: parse_json(&row.try_get::<String, _>("answer")?, "adjudication answer")?,
-        rationale: row.try_get("rationale")?,
-        guideline_clause: row.try_get("guideline_clause")?,
-        guideline_version: row.try_get("guideline_version")?,
-        promoted_to_gold: row.try_get::<i64, _>("promoted_to_gold")? != 0,
-        example_scope: row.try_get("example_scope")?,
-        example_category: row.try_get("example_category")?,
+        id: row.col("id")?,
+        project_id: row.col("project_id")?,
+        item_id: row.col("item_id")?,
+        external_id: row.col("external_id")?,
+        title: row.col("title")?,
+        expert_id: row.col("expert_id")?,
+        expert: row.col("expert")?,
+        answer: parse_json(&row.col::<String>("answer")?, "adjudication answer")?,
+        rationale: row.col("rationale")?,
+        guideline_clause: row.col("guideline_clause")?,
+        guideline_version: row.col("guideline_version")?,
+        promoted_to_gold: row.col::<i64>("promoted_to_gold")? != 0,
+        example_scope: row.col("example_scope")?,
+        example_category: row.col("example_category")?,
         consensus_before: consensus
             .map(|c| parse_json(&c, "consensus before adjudication"))
             .transpose()?,
-        overturned: row.try_get::<i64, _>("overturned")? != 0,
-        supersedes: row.try_get("supersedes")?,
-        superseded: row.try_get::<i64, _>("superseded_count")? > 0,
-        created_at: row.try_get("created_at")?,
+        overturned: row.col::<i64>("overturned")? != 0,
+        supersedes: row.col("supersedes")?,
+        superseded: row.col::<i64>("superseded_count")? > 0,
+        created_at: row.col("created_at")?,
     })
 }
 
 /// `{question: label}` of an item's current consensus.
-pub(super) async fn consensus_labels(c: &mut AnyConnection, item_id: ItemId) -> Result<Value> {
-    let rows = sqlx::query("SELECT question, label FROM item_consensus WHERE item_id = $1")
-        .bind(item_id)
-        .fetch_all(&mut *c)
+pub(super) async fn consensus_labels(c: &mut Conn<'_>, item_id: ItemId) -> Result<Value> {
+    let rows = c
+        .fetch_all(
+            stmt("SELECT question, label FROM item_consensus WHERE item_id = $1").bind(item_id),
+        )
         .await?;
     let mut labels = serde_json::Map::new();
     for row in &rows {
-        let label: Option<String> = row.try_get("label")?;
+        let label: Option<String> = row.col("label")?;
         labels.insert(
-            row.try_get("question")?,
+            row.col("question")?,
             label
                 .map(|l| parse_json(&l, "consensus label"))
                 .transpose()?
@@ -151,30 +151,28 @@ fn checked_example(
     }
 }
 
-async fn item_title(
-    c: &mut AnyConnection,
-    project_id: ProjectId,
-    item_id: ItemId,
-) -> Result<String> {
-    let item = sqlx::query("SELECT title FROM items WHERE id = $1 AND project_id = $2")
-        .bind(item_id)
-        .bind(project_id)
-        .fetch_optional(&mut *c)
+async fn item_title(c: &mut Conn<'_>, project_id: ProjectId, item_id: ItemId) -> Result<String> {
+    let item = c
+        .fetch_optional(
+            stmt("SELECT title FROM items WHERE id = $1 AND project_id = $2")
+                .bind(item_id)
+                .bind(project_id),
+        )
         .await?
         .ok_or_else(|| StoreError::not_found(format!("item {item_id}")))?;
-    Ok(item.try_get("title")?)
+    item.col("title")
 }
 
 /// An expert never decides an item they labelled.
-async fn refuse_own_item(c: &mut AnyConnection, item_id: ItemId, expert_id: UserId) -> Result<()> {
-    let labelled = sqlx::query(
-        "SELECT COUNT(*) AS n FROM annotations WHERE item_id = $1 AND annotator_id = $2",
-    )
-    .bind(item_id)
-    .bind(expert_id)
-    .fetch_one(&mut *c)
-    .await?;
-    if labelled.try_get::<i64, _>("n")? > 0 {
+async fn refuse_own_item(c: &mut Conn<'_>, item_id: ItemId, expert_id: UserId) -> Result<()> {
+    let labelled = c
+        .fetch_one(
+            stmt("SELECT COUNT(*) AS n FROM annotations WHERE item_id = $1 AND annotator_id = $2")
+                .bind(item_id)
+                .bind(expert_id),
+        )
+        .await?;
+    if labelled.col::<i64>("n")? > 0 {
         return Err(StoreError::conflict(
             "you labelled this item, so another expert must adjudicate it",
         ));
@@ -209,22 +207,23 @@ struct DecisionRecord<'a> {
 /// Inserts the decision, superseding the item's previous one, under the project's current
 /// guideline version; returns its id and time.
 async fn insert_decision(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     record: &DecisionRecord<'_>,
     now: &str,
 ) -> Result<(Id, i64)> {
-    let previous: Option<Id> =
-        sqlx::query("SELECT MAX(id) AS id FROM adjudications WHERE item_id = $1")
-            .bind(record.item_id)
-            .fetch_one(&mut *c)
-            .await?
-            .try_get("id")?;
-    let guideline: Option<Id> =
-        sqlx::query("SELECT current_guideline_version_id AS g FROM projects WHERE id = $1")
-            .bind(record.project_id)
-            .fetch_one(&mut *c)
-            .await?
-            .try_get("g")?;
+    let previous: Option<Id> = c
+        .fetch_one(
+            stmt("SELECT MAX(id) AS id FROM adjudications WHERE item_id = $1").bind(record.item_id),
+        )
+        .await?
+        .col("id")?;
+    let guideline: Option<Id> = c
+        .fetch_one(
+            stmt("SELECT current_guideline_version_id AS g FROM projects WHERE id = $1")
+                .bind(record.project_id),
+        )
+        .await?
+        .col("g")?;
     let decision = record.decision;
     let scope = record.example.map(|(scope, _)| match scope {
         ExampleScope::InScope => "in",
@@ -232,59 +231,64 @@ async fn insert_decision(
     });
     let consensus_before = (!record.consensus.as_object().is_some_and(|o| o.is_empty()))
         .then(|| json_text(record.consensus));
-    let row = sqlx::query(&format!(
-        "INSERT INTO adjudications (project_id, item_id, expert_id, answer, rationale, \
+    let row = c
+        .fetch_one(
+            stmt(format!(
+                "INSERT INTO adjudications (project_id, item_id, expert_id, answer, rationale, \
            guideline_clause, guideline_version_id, promoted_to_gold, example_scope, \
            example_category, consensus_before, overturned, supersedes, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, {now}) \
          RETURNING id, created_at"
-    ))
-    .bind(record.project_id)
-    .bind(record.item_id)
-    .bind(record.expert_id)
-    .bind(json_text(&decision.answer))
-    .bind(record.rationale)
-    .bind(decision.guideline_clause.trim())
-    .bind(guideline)
-    .bind(i64::from(decision.promote_to_gold))
-    .bind(scope)
-    .bind(record.example.map(|(_, category)| category.clone()))
-    .bind(consensus_before)
-    .bind(i64::from(record.overturned))
-    .bind(previous)
-    .fetch_one(&mut *c)
-    .await?;
-    Ok((row.try_get("id")?, row.try_get("created_at")?))
+            ))
+            .bind(record.project_id)
+            .bind(record.item_id)
+            .bind(record.expert_id)
+            .bind(json_text(&decision.answer))
+            .bind(record.rationale)
+            .bind(decision.guideline_clause.trim())
+            .bind(guideline)
+            .bind(i64::from(decision.promote_to_gold))
+            .bind(scope)
+            .bind(record.example.map(|(_, category)| category.clone()))
+            .bind(consensus_before)
+            .bind(i64::from(record.overturned))
+            .bind(previous),
+        )
+        .await?;
+    Ok((row.col("id")?, row.col("created_at")?))
 }
 
 /// The decided item leaves the expert queue, is adjudicated, and becomes gold when asked.
 async fn settle_decided_item(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     record: &DecisionRecord<'_>,
     adjudication_id: Id,
     at: i64,
 ) -> Result<()> {
-    sqlx::query(
-        "UPDATE escalations SET status = 'resolved', resolved_at = $1, resolved_by = $2, \
+    c.execute(
+        stmt(
+            "UPDATE escalations SET status = 'resolved', resolved_at = $1, resolved_by = $2, \
            adjudication_id = $3 WHERE item_id = $4 AND status = 'open'",
-    )
-    .bind(at)
-    .bind(record.expert_id)
-    .bind(adjudication_id)
-    .bind(record.item_id)
-    .execute(&mut *c)
-    .await?;
-    sqlx::query("UPDATE items SET state = 'adjudicated', open = 0, updated_at = $1 WHERE id = $2")
+        )
         .bind(at)
-        .bind(record.item_id)
-        .execute(&mut *c)
-        .await?;
+        .bind(record.expert_id)
+        .bind(adjudication_id)
+        .bind(record.item_id),
+    )
+    .await?;
+    c.execute(
+        stmt("UPDATE items SET state = 'adjudicated', open = 0, updated_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(record.item_id),
+    )
+    .await?;
     if record.decision.promote_to_gold {
-        sqlx::query("UPDATE items SET is_gold = 1, gold_answer = $1 WHERE id = $2")
-            .bind(json_text(&record.decision.answer))
-            .bind(record.item_id)
-            .execute(&mut *c)
-            .await?;
+        c.execute(
+            stmt("UPDATE items SET is_gold = 1, gold_answer = $1 WHERE id = $2")
+                .bind(json_text(&record.decision.answer))
+                .bind(record.item_id),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -362,8 +366,12 @@ impl Store {
         let example = checked_example(&schema, &decision)?;
         let now = self.dialect().now_ms();
         let id = self
-            .write(move |c| {
+            .write_conn(move |mut c| {
+                let rationale = rationale.clone();
+                let example = example.clone();
+                let decision = decision.clone();
                 Box::pin(async move {
+                    let c = &mut c;
                     let title = item_title(c, project_id, item_id).await?;
                     refuse_own_item(c, item_id, expert_id).await?;
                     let consensus = consensus_labels(c, item_id).await?;
@@ -394,7 +402,7 @@ impl Store {
                         )
                         .await?;
                     }
-                    audit::record(
+                    audit::record_in(
                         c,
                         AuditEvent {
                             actor: Some(expert_id),
@@ -420,9 +428,8 @@ impl Store {
     }
 
     pub async fn adjudication(&self, id: Id) -> Result<Adjudication> {
-        let row = sqlx::query(&format!("{ADJUDICATION_SELECT} WHERE a.id = $1"))
-            .bind(id)
-            .fetch_optional(self.pool())
+        let row = self
+            .read_optional(stmt(format!("{ADJUDICATION_SELECT} WHERE a.id = $1")).bind(id))
             .await?
             .ok_or_else(|| StoreError::not_found(format!("adjudication {id}")))?;
         adjudication_from_row(&row)
@@ -430,12 +437,14 @@ impl Store {
 
     /// Every decision on an item, newest first (the first is the one in force).
     pub async fn item_adjudications(&self, item_id: ItemId) -> Result<Vec<Adjudication>> {
-        let rows = sqlx::query(&format!(
-            "{ADJUDICATION_SELECT} WHERE a.item_id = $1 ORDER BY a.id DESC"
-        ))
-        .bind(item_id)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = self
+            .read_rows(
+                stmt(format!(
+                    "{ADJUDICATION_SELECT} WHERE a.item_id = $1 ORDER BY a.id DESC"
+                ))
+                .bind(item_id),
+            )
+            .await?;
         rows.iter().map(adjudication_from_row).collect()
     }
 
@@ -452,24 +461,23 @@ impl Store {
              {conditions} ORDER BY a.id DESC LIMIT {}",
             filter.limit.unwrap_or(200).clamp(1, 1000)
         );
-        let mut query = sqlx::query(&sql).bind(project_id);
+        let mut query = stmt(&sql).bind(project_id);
         for value in binds {
             query = query.bind(value);
         }
-        let rows = query.fetch_all(self.pool()).await?;
+        let rows = self.read_rows(query).await?;
         rows.iter().map(adjudication_from_row).collect()
     }
 
     /// Share of adjudications that overturned the consensus, and how many there are.
     pub async fn adjudication_counts(&self, project_id: ProjectId) -> Result<(i64, i64)> {
-        let row = sqlx::query(
+        let statement = stmt(
             "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(a.overturned), 0) AS BIGINT) AS overturned FROM adjudications a \
              WHERE a.project_id = $1 \
                AND NOT EXISTS (SELECT 1 FROM adjudications later WHERE later.supersedes = a.id)",
         )
-        .bind(project_id)
-        .fetch_one(self.pool())
-        .await?;
-        Ok((row.try_get("n")?, row.try_get("overturned")?))
+        .bind(project_id);
+        let row = self.read_one(statement).await?;
+        Ok((row.col("n")?, row.col("overturned")?))
     }
 }

@@ -1,11 +1,11 @@
 //! Bulk reads and writes of the QA tables: packed pages keyed by (question, item), and
 //! multi-row inserts (bound VALUES on SQLite, one JSON parameter on PostgreSQL).
 
+use crate::conn::{Conn, Stmt, stmt};
 use crate::error::{Result, StoreError, json_text};
 use crate::ids::ItemId;
 use crate::ids::ProjectId;
 use serde_json::Value;
-use sqlx::{AnyConnection, Row};
 
 /// Parameters per multi-row statement (SQLite allows 32,766, PostgreSQL 65,535).
 pub(super) const PARAMS_PER_STATEMENT: usize = 3_200;
@@ -14,12 +14,11 @@ pub(super) const PARAMS_PER_STATEMENT: usize = 3_200;
 pub(crate) const PAGE_ROWS: usize = 50_000;
 
 /// Runs a query selecting one packed page ([`crate::Dialect::json_rows`]) and parses it.
-pub(crate) async fn packed_page<'e, T, E>(query: AnyQuery<'_>, executor: E) -> Result<Vec<T>>
+pub(crate) async fn packed_page<T>(c: &mut Conn<'_>, query: Stmt) -> Result<Vec<T>>
 where
     T: serde::de::DeserializeOwned,
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let text: Option<String> = query.fetch_one(executor).await?.try_get(0)?;
+    let text = c.fetch_one(query).await?.first_text()?;
     match text {
         Some(text) => serde_json::from_str(&text)
             .map_err(|e| StoreError::invalid(format!("a packed page of rows did not parse: {e}"))),
@@ -27,11 +26,22 @@ where
     }
 }
 
+impl crate::Store {
+    /// One packed page ([`packed_page`]) read through [`crate::Store::read`].
+    pub(crate) async fn read_packed_page<T>(&self, query: Stmt) -> Result<Vec<T>>
+    where
+        T: serde::de::DeserializeOwned + Send + 'static,
+    {
+        self.read(move |mut c| Box::pin(async move { packed_page(&mut c, query).await }))
+            .await
+    }
+}
+
 /// Runs a packed-page query over a project's per-question rows, keyed by (question, item):
 /// `sql` takes the project as `$1` and the last key read as `$2, $3` (a row-value keyset,
 /// `(question, item_id) > ($2, $3)`), and `each` receives every page in order.
 pub(crate) async fn for_each_question_page<T: serde::de::DeserializeOwned>(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     sql: &str,
     project_id: ProjectId,
     key: impl Fn(&T) -> (String, ItemId),
@@ -40,11 +50,11 @@ pub(crate) async fn for_each_question_page<T: serde::de::DeserializeOwned>(
     let (mut after_question, mut after_item) = (String::new(), ItemId(0));
     loop {
         let page: Vec<T> = packed_page(
-            sqlx::query(sql)
+            c,
+            stmt(sql)
                 .bind(project_id)
                 .bind(after_question.clone())
                 .bind(after_item),
-            &mut *c,
         )
         .await?;
         let Some(last) = page.last() else {
@@ -55,8 +65,6 @@ pub(crate) async fn for_each_question_page<T: serde::de::DeserializeOwned>(
     }
 }
 
-pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
-
 /// Rows per packed PostgreSQL write (one JSON parameter of a few megabytes).
 pub(super) const PACKED_WRITE_ROWS: usize = 20_000;
 
@@ -66,7 +74,7 @@ pub(super) const PACKED_WRITE_ROWS: usize = 20_000;
 pub(super) struct RowWriter<'a, T> {
     pub(super) types: &'a [&'a str],
     pub(super) to_json: &'a (dyn Fn(&T) -> Value + Sync),
-    pub(super) bind: &'a (dyn for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q> + Sync),
+    pub(super) bind: &'a (dyn Fn(Stmt, &T) -> Stmt + Sync),
 }
 
 /// Runs `head SOURCE tail` over `rows` in chunks, SOURCE being a row source with the
@@ -75,7 +83,7 @@ pub(super) struct RowWriter<'a, T> {
 /// `json_array_elements`, because a statement of thousands of parameters spends its time
 /// in PostgreSQL's parser and planner (35 s for 666,668 consensus rows; packed, a few).
 pub(super) async fn insert_rows<T>(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     dialect: crate::Dialect,
     head: &str,
     tail: &str,
@@ -97,11 +105,7 @@ pub(super) async fn insert_rows<T>(
         );
         for chunk in rows.chunks(PACKED_WRITE_ROWS) {
             let packed: Vec<Value> = chunk.iter().map(|row| (writer.to_json)(row)).collect();
-            affected += sqlx::query(&sql)
-                .bind(json_text(&packed))
-                .execute(&mut *c)
-                .await?
-                .rows_affected();
+            affected += c.execute(stmt(&sql).bind(json_text(&packed))).await?;
         }
         return Ok(affected);
     }
@@ -123,11 +127,11 @@ pub(super) async fn insert_rows<T>(
             sql.push(')');
         }
         sql.push_str(tail);
-        let mut query = sqlx::query(&sql);
+        let mut query = stmt(sql);
         for row in chunk {
             query = (writer.bind)(query, row);
         }
-        affected += query.execute(&mut *c).await?.rows_affected();
+        affected += c.execute(query).await?;
     }
     Ok(affected)
 }

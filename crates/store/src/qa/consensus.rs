@@ -5,7 +5,7 @@
 use super::bulk::*;
 use super::escalations::*;
 use crate::audit::AuditEvent;
-use crate::conn::Columns;
+use crate::conn::{Columns, Conn, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::ids::{ItemId, ProjectId, UserId};
 use crate::model::AuditAction;
@@ -13,8 +13,6 @@ use crate::model::{AccountKind, AnswerKind, Id, ItemState};
 use crate::{Store, audit};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
 /// Who gave labels in a project.
 #[derive(Debug, Clone, Serialize)]
@@ -314,18 +312,18 @@ pub struct ConsensusRun {
     pub created_at: i64,
 }
 
-pub(super) fn run_from_row(row: &AnyRow) -> Result<ConsensusRun> {
+pub(super) fn run_from_row(row: &impl Columns) -> Result<ConsensusRun> {
     Ok(ConsensusRun {
-        id: row.try_get("id")?,
-        project_id: row.try_get("project_id")?,
-        job_id: row.try_get("job_id")?,
-        method: row.try_get("method")?,
-        annotations: row.try_get("annotations")?,
-        items: row.try_get("items")?,
-        escalated: row.try_get("escalated")?,
-        summary: parse_json(&row.try_get::<String, _>("summary")?, "consensus summary")?,
-        created_by: row.try_get("author")?,
-        created_at: row.try_get("created_at")?,
+        id: row.col("id")?,
+        project_id: row.col("project_id")?,
+        job_id: row.col("job_id")?,
+        method: row.col("method")?,
+        annotations: row.col("annotations")?,
+        items: row.col("items")?,
+        escalated: row.col("escalated")?,
+        summary: parse_json(&row.col::<String>("summary")?, "consensus summary")?,
+        created_by: row.col("author")?,
+        created_at: row.col("created_at")?,
     })
 }
 
@@ -333,7 +331,7 @@ pub(super) fn run_from_row(row: &AnyRow) -> Result<ConsensusRun> {
 /// content changed and removing those the run no longer has; returns (written, removed).
 /// A row's `run_id` is thus the run that last changed it.
 pub(super) async fn write_item_consensus(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     dialect: crate::Dialect,
     project_id: ProjectId,
     run_id: Id,
@@ -355,9 +353,7 @@ pub(super) async fn write_item_consensus(
     if replace_all {
         stored.clear();
         changed = rows.iter().map(|row| (row, row.digest())).collect();
-        sqlx::query("DELETE FROM item_consensus WHERE project_id = $1")
-            .bind(project_id)
-            .execute(&mut *c)
+        c.execute(stmt("DELETE FROM item_consensus WHERE project_id = $1").bind(project_id))
             .await?;
     }
     // What is left was not produced by this run (the item lost its labels for a question).
@@ -380,7 +376,7 @@ pub(super) async fn write_item_consensus(
 /// The digest of every stored consensus row, keyed by (question index, item): questions are
 /// a handful of strings.
 async fn stored_digests(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     dialect: crate::Dialect,
     project_id: ProjectId,
 ) -> Result<(TextIndex, std::collections::HashMap<(u32, ItemId), i64>)> {
@@ -405,7 +401,7 @@ async fn stored_digests(
 
 /// Deletes the given (item, question) consensus rows.
 async fn delete_consensus_rows(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     dialect: crate::Dialect,
     gone: &[(ItemId, String)],
 ) -> Result<()> {
@@ -423,11 +419,11 @@ async fn delete_consensus_rows(
             );
         }
         sql.push(')');
-        let mut query = sqlx::query(&sql);
+        let mut query = stmt(&sql);
         for (item_id, question) in chunk {
             query = query.bind(*item_id).bind(question.clone());
         }
-        query.execute(&mut *c).await?;
+        c.execute(query).await?;
     }
     Ok(())
 }
@@ -442,7 +438,7 @@ struct ConsensusTarget {
 }
 
 async fn upsert_consensus_rows(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     dialect: crate::Dialect,
     target: ConsensusTarget,
     changed: &[(&NewItemConsensus, i64)],
@@ -512,7 +508,7 @@ async fn upsert_consensus_rows(
 
 /// The run's own row; returns its id and time.
 async fn insert_run(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     dialect: crate::Dialect,
     project_id: ProjectId,
     run: &ConsensusWrite,
@@ -525,34 +521,34 @@ async fn insert_run(
         .map(|i| i.item_id)
         .collect::<std::collections::HashSet<_>>()
         .len() as i64;
-    let row = sqlx::query(&format!(
-        "INSERT INTO consensus_runs (project_id, job_id, method, annotations, items, \
+    let row = c
+        .fetch_one(
+            stmt(format!(
+                "INSERT INTO consensus_runs (project_id, job_id, method, annotations, items, \
            escalated, summary, created_by, created_at) \
          VALUES ($1, $2, $3, $4, $5, 0, $6, $7, {now}) RETURNING id, created_at"
-    ))
-    .bind(project_id)
-    .bind(run.job_id)
-    .bind(&run.method)
-    .bind(run.annotations)
-    .bind(items_count)
-    .bind(json_text(&run.summary))
-    .bind(actor)
-    .fetch_one(&mut *c)
-    .await?;
-    Ok((row.try_get("id")?, row.try_get("created_at")?))
+            ))
+            .bind(project_id)
+            .bind(run.job_id)
+            .bind(&run.method)
+            .bind(run.annotations)
+            .bind(items_count)
+            .bind(json_text(&run.summary))
+            .bind(actor),
+        )
+        .await?;
+    Ok((row.col("id")?, row.col("created_at")?))
 }
 
 /// The project's per-annotator results become this run's.
 async fn replace_annotator_quality(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     dialect: crate::Dialect,
     project_id: ProjectId,
     run_id: Id,
     annotators: &[AnnotatorQuality],
 ) -> Result<()> {
-    sqlx::query("DELETE FROM annotator_quality WHERE project_id = $1")
-        .bind(project_id)
-        .execute(&mut *c)
+    c.execute(stmt("DELETE FROM annotator_quality WHERE project_id = $1").bind(project_id))
         .await?;
     insert_rows(
         c,
@@ -601,7 +597,7 @@ async fn replace_annotator_quality(
 /// opened. Items adjudicated or already waiting are skipped, so a rerun never queues an
 /// item twice.
 async fn open_escalations(
-    c: &mut AnyConnection,
+    c: &mut Conn<'_>,
     dialect: crate::Dialect,
     (project_id, run_id, created_at): (Id, Id, i64),
     escalations: &[NewEscalation],
@@ -645,35 +641,37 @@ async fn open_escalations(
         },
     )
     .await? as i64;
-    sqlx::query(
-        "UPDATE items SET state = 'escalated', open = 0, updated_at = $1 \
+    c.execute(
+        stmt(
+            "UPDATE items SET state = 'escalated', open = 0, updated_at = $1 \
          WHERE id IN (SELECT item_id FROM escalations WHERE run_id = $2)",
+        )
+        .bind(created_at)
+        .bind(run_id),
     )
-    .bind(created_at)
-    .bind(run_id)
-    .execute(&mut *c)
     .await?;
-    sqlx::query("UPDATE consensus_runs SET escalated = $1 WHERE id = $2")
-        .bind(opened)
-        .bind(run_id)
-        .execute(&mut *c)
-        .await?;
+    c.execute(
+        stmt("UPDATE consensus_runs SET escalated = $1 WHERE id = $2")
+            .bind(opened)
+            .bind(run_id),
+    )
+    .await?;
     Ok(opened)
 }
 
-pub(super) fn item_consensus_from_row(row: &AnyRow) -> Result<ItemConsensus> {
-    let label: Option<String> = row.try_get("label")?;
+pub(super) fn item_consensus_from_row(row: &impl Columns) -> Result<ItemConsensus> {
+    let label: Option<String> = row.col("label")?;
     Ok(ItemConsensus {
-        item_id: row.try_get("item_id")?,
-        question: row.try_get("question")?,
+        item_id: row.col("item_id")?,
+        question: row.col("question")?,
         label: label
             .map(|l| parse_json(&l, "consensus label"))
             .transpose()?,
-        posterior: parse_json(&row.try_get::<String, _>("posterior")?, "posterior")?,
-        confidence: row.try_get("confidence")?,
-        agreement: row.try_get("agreement")?,
-        n_labels: row.try_get("n_labels")?,
-        tied: row.try_get::<i64, _>("tied")? != 0,
+        posterior: parse_json(&row.col::<String>("posterior")?, "posterior")?,
+        confidence: row.col("confidence")?,
+        agreement: row.col("agreement")?,
+        n_labels: row.col("n_labels")?,
+        tied: row.col::<i64>("tied")? != 0,
     })
 }
 
@@ -704,8 +702,9 @@ impl Store {
         let mut items = Vec::new();
         let mut after: Id = 0;
         loop {
-            let page: Vec<ItemRow> =
-                packed_page(sqlx::query(&sql).bind(project_id).bind(after), self.pool()).await?;
+            let page: Vec<ItemRow> = self
+                .read_packed_page(stmt(&sql).bind(project_id).bind(after))
+                .await?;
             let Some(last) = page.last() else { break };
             after = last.0;
             for (id, external_id, title, state, is_gold, gold, escalation_reason) in page {
@@ -735,20 +734,23 @@ impl Store {
     /// waiting ones at most one per item).
     async fn adjudicated_and_waiting(&self, project_id: ProjectId) -> Result<(Vec<Id>, Vec<Id>)> {
         let mut adjudicated: Vec<Id> = Vec::new();
-        for row in sqlx::query("SELECT DISTINCT item_id FROM adjudications WHERE project_id = $1")
-            .bind(project_id)
-            .fetch_all(self.pool())
+        for row in self
+            .read_rows(
+                stmt("SELECT DISTINCT item_id FROM adjudications WHERE project_id = $1")
+                    .bind(project_id),
+            )
             .await?
         {
-            adjudicated.push(row.try_get(0)?);
+            adjudicated.push(row.col("item_id")?);
         }
         adjudicated.sort_unstable();
         let waiting_sql = format!(
             "SELECT {} FROM (SELECT item_id FROM escalations WHERE project_id = $1 AND status = 'open') page",
             self.dialect().json_rows("item_id", "item_id")
         );
-        let waiting: Vec<(Id,)> =
-            packed_page(sqlx::query(&waiting_sql).bind(project_id), self.pool()).await?;
+        let waiting: Vec<(Id,)> = self
+            .read_packed_page(stmt(&waiting_sql).bind(project_id))
+            .await?;
         let mut waiting: Vec<Id> = waiting.into_iter().map(|(id,)| id).collect();
         waiting.sort_unstable();
         Ok((adjudicated, waiting))
@@ -821,14 +823,9 @@ impl Store {
         type LabelRow = (Id, Id, Id, String, String, Option<Id>, i64);
         let (mut after_item, mut after_id): (Id, Id) = (0, 0);
         loop {
-            let page: Vec<LabelRow> = packed_page(
-                sqlx::query(&sql)
-                    .bind(project_id)
-                    .bind(after_item)
-                    .bind(after_id),
-                self.pool(),
-            )
-            .await?;
+            let page: Vec<LabelRow> = self
+                .read_packed_page(stmt(&sql).bind(project_id).bind(after_item).bind(after_id))
+                .await?;
             let Some(last) = page.last() else { break };
             (after_item, after_id) = (last.1, last.0);
             for (_, item_id, annotator_id, kind, answer, version_id, created_at) in page {
@@ -869,13 +866,14 @@ impl Store {
         &self,
         project_id: ProjectId,
     ) -> Result<std::collections::HashMap<Id, i64>> {
-        sqlx::query("SELECT id, version FROM guideline_versions WHERE project_id = $1")
-            .bind(project_id)
-            .fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(|row| Ok((row.try_get("id")?, row.try_get("version")?)))
-            .collect()
+        self.read_rows(
+            stmt("SELECT id, version FROM guideline_versions WHERE project_id = $1")
+                .bind(project_id),
+        )
+        .await?
+        .iter()
+        .map(|row| Ok((row.col("id")?, row.col("version")?)))
+        .collect()
     }
 
     /// Who the given annotators are, in the order given.
@@ -887,17 +885,17 @@ impl Store {
                 "SELECT id, username, kind FROM users WHERE id IN ({})",
                 params.join(", ")
             );
-            let mut query = sqlx::query(&sql);
+            let mut query = stmt(&sql);
             for id in chunk {
                 query = query.bind(*id);
             }
-            for row in query.fetch_all(self.pool()).await? {
-                let id: Id = row.try_get("id")?;
+            for row in self.read_rows(query).await? {
+                let id: Id = row.col("id")?;
                 users.insert(
                     id,
                     AnnotatorFact {
                         id,
-                        username: row.try_get("username")?,
+                        username: row.col("username")?,
                         kind: row.col("kind")?,
                     },
                 );
@@ -923,9 +921,13 @@ impl Store {
         actor: Option<UserId>,
     ) -> Result<ConsensusRun> {
         let dialect = self.dialect();
+        // Shared, not copied, by each run of the write (it may run more than once).
+        let run = std::sync::Arc::new(run);
         let (id, rewritten, opened) = self
-            .write(move |c| {
+            .write_conn(move |mut c| {
+                let run = run.clone();
                 Box::pin(async move {
+                    let c = &mut c;
                     let (run_id, created_at) =
                         insert_run(c, dialect, project_id, &run, actor).await?;
                     let (written, removed) =
@@ -940,7 +942,7 @@ impl Store {
                         &run.escalations,
                     )
                     .await?;
-                    audit::record(
+                    audit::record_in(
                         c,
                         AuditEvent {
                             actor,
@@ -971,14 +973,16 @@ impl Store {
     }
 
     pub async fn consensus_run(&self, id: Id) -> Result<ConsensusRun> {
-        let row = sqlx::query(
-            "SELECT r.*, u.username AS author FROM consensus_runs r \
+        let row = self
+            .read_optional(
+                stmt(
+                    "SELECT r.*, u.username AS author FROM consensus_runs r \
              LEFT JOIN users u ON u.id = r.created_by WHERE r.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("consensus run {id}")))?;
+                )
+                .bind(id),
+            )
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("consensus run {id}")))?;
         run_from_row(&row)
     }
 
@@ -987,14 +991,16 @@ impl Store {
         &self,
         project_id: ProjectId,
     ) -> Result<Option<ConsensusRun>> {
-        let row = sqlx::query(
-            "SELECT r.*, u.username AS author FROM consensus_runs r \
+        let row = self
+            .read_optional(
+                stmt(
+                    "SELECT r.*, u.username AS author FROM consensus_runs r \
              LEFT JOIN users u ON u.id = r.created_by WHERE r.project_id = $1 \
              ORDER BY r.id DESC LIMIT 1",
-        )
-        .bind(project_id)
-        .fetch_optional(self.pool())
-        .await?;
+                )
+                .bind(project_id),
+            )
+            .await?;
         row.as_ref().map(run_from_row).transpose()
     }
 
@@ -1004,24 +1010,25 @@ impl Store {
         project_id: ProjectId,
         limit: i64,
     ) -> Result<Vec<ConsensusRun>> {
-        let rows = sqlx::query(
+        let statement = stmt(
             "SELECT r.id, r.project_id, r.job_id, r.method, r.annotations, r.items, r.escalated, \
                     '{}' AS summary, u.username AS author, r.created_at \
              FROM consensus_runs r LEFT JOIN users u ON u.id = r.created_by \
              WHERE r.project_id = $1 ORDER BY r.id DESC LIMIT $2",
         )
         .bind(project_id)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+        .bind(limit);
+        let rows = self.read_rows(statement).await?;
         rows.iter().map(run_from_row).collect()
     }
 
     /// The latest consensus of an item, per question.
     pub async fn item_consensus(&self, item_id: ItemId) -> Result<Vec<ItemConsensus>> {
-        let rows = sqlx::query("SELECT * FROM item_consensus WHERE item_id = $1 ORDER BY question")
-            .bind(item_id)
-            .fetch_all(self.pool())
+        let rows = self
+            .read_rows(
+                stmt("SELECT * FROM item_consensus WHERE item_id = $1 ORDER BY question")
+                    .bind(item_id),
+            )
             .await?;
         rows.iter().map(item_consensus_from_row).collect()
     }
@@ -1066,12 +1073,14 @@ impl Store {
     }
 
     pub async fn project_consensus(&self, project_id: ProjectId) -> Result<Vec<ItemConsensus>> {
-        let rows = sqlx::query(
-            "SELECT * FROM item_consensus WHERE project_id = $1 ORDER BY item_id, question",
-        )
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = self
+            .read_rows(
+                stmt(
+                    "SELECT * FROM item_consensus WHERE project_id = $1 ORDER BY item_id, question",
+                )
+                .bind(project_id),
+            )
+            .await?;
         rows.iter().map(item_consensus_from_row).collect()
     }
 
@@ -1080,27 +1089,23 @@ impl Store {
         &self,
         project_id: ProjectId,
     ) -> Result<Vec<(String, AnnotatorQuality)>> {
-        let rows = sqlx::query(
+        let statement = stmt(
             "SELECT q.*, u.username FROM annotator_quality q JOIN users u ON u.id = q.user_id \
              WHERE q.project_id = $1 ORDER BY u.username, q.question",
         )
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
+        .bind(project_id);
+        let rows = self.read_rows(statement).await?;
         rows.iter()
             .map(|row| {
                 Ok((
-                    row.try_get("username")?,
+                    row.col("username")?,
                     AnnotatorQuality {
-                        user_id: row.try_get("user_id")?,
-                        question: row.try_get("question")?,
-                        labels: row.try_get("labels")?,
-                        agreement: row.try_get("agreement")?,
-                        skill: row.try_get("skill")?,
-                        confusion: parse_json(
-                            &row.try_get::<String, _>("confusion")?,
-                            "confusion",
-                        )?,
+                        user_id: row.col("user_id")?,
+                        question: row.col("question")?,
+                        labels: row.col("labels")?,
+                        agreement: row.col("agreement")?,
+                        skill: row.col("skill")?,
+                        confusion: parse_json(&row.col::<String>("confusion")?, "confusion")?,
                     },
                 ))
             })

@@ -4,10 +4,10 @@
 
 use super::adjudications::{ADJUDICATION_SELECT, adjudication_from_row};
 use crate::Store;
+use crate::conn::{Columns, stmt};
 use crate::error::{Result, parse_json};
 use crate::ids::ProjectId;
 use serde_json::Value;
-use sqlx::Row;
 
 /// An expert's decision with the item facts a statement needs.
 #[derive(Debug, Clone)]
@@ -42,20 +42,17 @@ impl Store {
                AND d.superseded_count = 0 \
              ORDER BY d.created_at, d.id"
         );
-        let rows = sqlx::query(&sql)
-            .bind(project_id)
-            .bind(from_ms)
-            .bind(to_ms)
-            .fetch_all(self.pool())
+        let rows = self
+            .read_rows(stmt(&sql).bind(project_id).bind(from_ms).bind(to_ms))
             .await?;
         rows.iter()
             .map(|row| {
                 Ok(DecisionFacts {
                     adjudication: adjudication_from_row(row)?,
-                    item_type: row.try_get("item_type")?,
-                    metadata: parse_json(&row.try_get::<String, _>("metadata")?, "item metadata")?,
-                    item_created_at: row.try_get("item_created_at")?,
-                    model_flagged: row.try_get::<i64, _>("model_flagged")? != 0,
+                    item_type: row.col("item_type")?,
+                    metadata: parse_json(&row.col::<String>("metadata")?, "item metadata")?,
+                    item_created_at: row.col("item_created_at")?,
+                    model_flagged: row.col::<i64>("model_flagged")? != 0,
                 })
             })
             .collect()

@@ -1,15 +1,13 @@
 //! The QA-expert queue: escalations a run opens, listed by urgency and SLA.
 
 use crate::Store;
-use crate::conn::Columns;
+use crate::conn::{Columns, stmt};
 use crate::error::{Result, parse_json};
 use crate::ids::UserId;
 use crate::ids::{ItemId, ProjectId};
 use crate::model::{EscalationStatus, Id};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 /// An escalation the run opens.
 #[derive(Debug, Clone, Serialize)]
@@ -50,25 +48,25 @@ pub struct Escalation {
     pub viewer_labelled: bool,
 }
 
-pub(super) fn escalation_from_row(row: &AnyRow) -> Result<Escalation> {
+pub(super) fn escalation_from_row(row: &impl Columns) -> Result<Escalation> {
     Ok(Escalation {
-        id: row.try_get("id")?,
-        project_id: row.try_get("project_id")?,
-        item_id: row.try_get("item_id")?,
-        external_id: row.try_get("external_id")?,
-        title: row.try_get("title")?,
-        item_type: row.try_get("item_type")?,
-        reasons: parse_json(&row.try_get::<String, _>("reasons")?, "escalation reasons")?,
-        priority: row.try_get("priority")?,
-        priority_reason: row.try_get("priority_reason")?,
-        expected_cost: row.try_get("expected_cost")?,
+        id: row.col("id")?,
+        project_id: row.col("project_id")?,
+        item_id: row.col("item_id")?,
+        external_id: row.col("external_id")?,
+        title: row.col("title")?,
+        item_type: row.col("item_type")?,
+        reasons: parse_json(&row.col::<String>("reasons")?, "escalation reasons")?,
+        priority: row.col("priority")?,
+        priority_reason: row.col("priority_reason")?,
+        expected_cost: row.col("expected_cost")?,
         status: row.col("status")?,
-        opened_at: row.try_get("opened_at")?,
-        due_at: row.try_get("due_at")?,
-        resolved_at: row.try_get("resolved_at")?,
-        resolved_by: row.try_get("resolver")?,
-        adjudication_id: row.try_get("adjudication_id")?,
-        viewer_labelled: row.try_get::<i64, _>("viewer_labelled")? != 0,
+        opened_at: row.col("opened_at")?,
+        due_at: row.col("due_at")?,
+        resolved_at: row.col("resolved_at")?,
+        resolved_by: row.col("resolver")?,
+        adjudication_id: row.col("adjudication_id")?,
+        viewer_labelled: row.col::<i64>("viewer_labelled")? != 0,
     })
 }
 
@@ -94,36 +92,30 @@ impl Store {
         } else {
             "e.resolved_at DESC, e.id DESC"
         };
-        let rows = sqlx::query(&format!(
+        let statement = stmt(format!(
             "{ESCALATION_SELECT} WHERE e.project_id = $2 AND e.status = $3 ORDER BY {order} LIMIT $4"
         ))
         .bind(viewer)
         .bind(project_id)
         .bind(status.as_str())
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+        .bind(limit);
+        let rows = self.read_rows(statement).await?;
         rows.iter().map(escalation_from_row).collect()
     }
 
     /// Counts of the queue: (open, overdue, resolved).
     pub async fn escalation_counts(&self, project_id: ProjectId) -> Result<(i64, i64, i64)> {
         let now = self.dialect().now_ms();
-        let row = sqlx::query(&format!(
+        let statement = stmt(format!(
             "SELECT \
                COALESCE(SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END), 0) AS open, \
                COALESCE(SUM(CASE WHEN status = 'open' AND due_at < {now} THEN 1 ELSE 0 END), 0) AS overdue, \
                COALESCE(SUM(CASE WHEN status = 'resolved' THEN 1 ELSE 0 END), 0) AS resolved \
              FROM escalations WHERE project_id = $1"
         ))
-        .bind(project_id)
-        .fetch_one(self.pool())
-        .await?;
-        Ok((
-            row.try_get("open")?,
-            row.try_get("overdue")?,
-            row.try_get("resolved")?,
-        ))
+        .bind(project_id);
+        let row = self.read_one(statement).await?;
+        Ok((row.col("open")?, row.col("overdue")?, row.col("resolved")?))
     }
 
     /// The item's escalations, newest first.
@@ -132,13 +124,15 @@ impl Store {
         item_id: ItemId,
         viewer: UserId,
     ) -> Result<Vec<Escalation>> {
-        let rows = sqlx::query(&format!(
-            "{ESCALATION_SELECT} WHERE e.item_id = $2 ORDER BY e.id DESC"
-        ))
-        .bind(viewer)
-        .bind(item_id)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = self
+            .read_rows(
+                stmt(format!(
+                    "{ESCALATION_SELECT} WHERE e.item_id = $2 ORDER BY e.id DESC"
+                ))
+                .bind(viewer)
+                .bind(item_id),
+            )
+            .await?;
         rows.iter().map(escalation_from_row).collect()
     }
 }

@@ -2,7 +2,7 @@
 //! item. The consistency figures are computed by `concord-qa`.
 
 use crate::Store;
-use crate::conn::Columns;
+use crate::conn::{Columns, stmt};
 use crate::error::{Result, parse_json};
 use crate::ids::ProjectId;
 use crate::ids::{ItemId, UserId};
@@ -33,8 +33,10 @@ impl Store {
     /// Every answered retest of the project with the annotator's first label of the item
     /// (both labels, not "unsure"), by annotator and item.
     pub async fn retest_pairs(&self, project_id: ProjectId) -> Result<Vec<RetestPair>> {
-        let rows = sqlx::query(
-            "SELECT r.user_id, u.username, r.item_id, f.answer AS first_answer, \
+        let rows = self
+            .read_rows(
+                stmt(
+                    "SELECT r.user_id, u.username, r.item_id, f.answer AS first_answer, \
                     s.answer AS retest_answer, s.created_at AS retested_at \
              FROM assignments r \
              JOIN annotations s ON s.id = r.annotation_id \
@@ -46,10 +48,10 @@ impl Store {
              WHERE r.project_id = $1 AND r.purpose = 'retest' AND r.status = 'submitted' \
                AND s.kind = 'label' AND f.kind = 'label' \
              ORDER BY u.username, r.item_id, r.id",
-        )
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
+                )
+                .bind(project_id),
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(RetestPair {
@@ -68,16 +70,15 @@ impl Store {
     /// many were answered.
     pub async fn retest_counts(&self, project_id: ProjectId) -> Result<RetestCounts> {
         let now = self.database_now().await?;
-        let row = sqlx::query(
+        let statement = stmt(
             "SELECT COUNT(*) AS scheduled, \
                     COALESCE(SUM(CASE WHEN status = 'assigned' AND available_at > $2 THEN 1 ELSE 0 END), 0) AS waiting, \
                     COALESCE(SUM(CASE WHEN status = 'submitted' THEN 1 ELSE 0 END), 0) AS answered \
              FROM assignments WHERE project_id = $1 AND purpose = 'retest'",
         )
         .bind(project_id)
-        .bind(now)
-        .fetch_one(self.pool())
-        .await?;
+        .bind(now);
+        let row = self.read_one(statement).await?;
         Ok(RetestCounts {
             scheduled: row.col("scheduled")?,
             waiting: row.col("waiting")?,

@@ -2,6 +2,7 @@
 //! whose guidance changed, and the assignments that send them back to their annotators.
 
 use crate::audit::AuditEvent;
+use crate::conn::{Columns, stmt};
 use crate::error::{Result, parse_json};
 use crate::ids::ItemId;
 use crate::ids::{ProjectId, UserId};
@@ -10,7 +11,6 @@ use crate::model::AuditAction;
 use crate::{Store, audit};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::Row;
 
 /// A label given under an older guideline version that names a category whose guidance
 /// changed: a candidate for re-review.
@@ -54,11 +54,11 @@ impl Store {
             return Ok(0);
         }
         let sql = format!("SELECT COUNT(*) AS n {}", candidates_from(codes.len()));
-        let mut query = sqlx::query(&sql).bind(project_id).bind(before_version);
+        let mut query = stmt(&sql).bind(project_id).bind(before_version);
         for code in codes {
             query = query.bind(like_pattern(&format!("\"{code}\"")));
         }
-        Ok(query.fetch_one(self.pool()).await?.try_get("n")?)
+        self.read_one(query).await?.col("n")
     }
 
     /// The latest human labels given under a guideline version older than `before_version`
@@ -81,21 +81,21 @@ impl Store {
             limit.clamp(1, 10_000),
             offset.max(0)
         );
-        let mut query = sqlx::query(&sql).bind(project_id).bind(before_version);
+        let mut query = stmt(&sql).bind(project_id).bind(before_version);
         for code in codes {
             query = query.bind(like_pattern(&format!("\"{code}\"")));
         }
-        let rows = query.fetch_all(self.pool()).await?;
+        let rows = self.read_rows(query).await?;
         rows.iter()
             .map(|row| {
                 Ok(RevisionCandidate {
-                    item_id: row.try_get("item_id")?,
-                    external_id: row.try_get("external_id")?,
-                    title: row.try_get("title")?,
-                    annotator_id: row.try_get("annotator_id")?,
-                    annotator: row.try_get("username")?,
-                    guideline_version: row.try_get("version")?,
-                    answer: parse_json(&row.try_get::<String, _>("answer")?, "annotation answer")?,
+                    item_id: row.col("item_id")?,
+                    external_id: row.col("external_id")?,
+                    title: row.col("title")?,
+                    annotator_id: row.col("annotator_id")?,
+                    annotator: row.col("username")?,
+                    guideline_version: row.col("version")?,
+                    answer: parse_json(&row.col::<String>("answer")?, "annotation answer")?,
                 })
             })
             .collect()
@@ -111,11 +111,14 @@ impl Store {
         actor: Option<UserId>,
     ) -> Result<usize> {
         let reason = reason.to_owned();
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
+            let reason = reason.clone();
+            let pairs = pairs.clone();
             Box::pin(async move {
+                let c = &mut c;
                 let mut queued = 0usize;
                 for (item_id, user_id) in &pairs {
-                    let done = sqlx::query(
+                    let statement = stmt(
                         "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
                            counts_toward_overlap, created_by) \
                          SELECT $1, i.id, $2, 'rereview', 'assigned', 0, $3 FROM items i \
@@ -129,13 +132,12 @@ impl Store {
                     .bind(actor)
                     .bind(*item_id)
                     .bind(project_id)
-                    .bind(*user_id)
-                    .execute(&mut *c)
+                    .bind(*user_id);
+                    let done = c.execute(statement)
                     .await?;
-                    queued += done.rows_affected() as usize;
+                    queued += done as usize;
                 }
-                audit::record(
-c,
+                audit::record_in(c,
 AuditEvent {
 actor,
 project: Some(project_id),

@@ -233,8 +233,8 @@ fn candidate_sql(dialect: Dialect, kind: Candidate, excluded_categories: usize) 
 #[cfg(test)]
 mod tests {
     use super::{Candidate, candidate_sql};
+    use crate::conn::{Columns, stmt};
     use crate::{Store, StoreOptions};
-    use sqlx::Row;
 
     const KINDS: [Candidate; 5] = [
         Candidate::Ordinary,
@@ -260,17 +260,17 @@ mod tests {
                     "{explain} {}",
                     candidate_sql(store.dialect(), kind, excluded)
                 );
-                let mut query = sqlx::query(&sql).bind(1i64).bind(2i64);
+                let mut query = stmt(&sql).bind(1i64).bind(2i64);
                 for value in &cursor {
                     query = query.bind(*value);
                 }
                 for _ in 0..excluded {
                     query = query.bind("%\"violence\"%");
                 }
-                let rows = query.fetch_all(store.pool()).await.expect("a plan");
+                let rows = store.read_rows(query).await.expect("a plan");
                 let lines: Vec<String> = rows
                     .iter()
-                    .map(|row| row.try_get::<String, _>(column).expect("a plan line"))
+                    .map(|row| row.col::<String>(column).expect("a plan line"))
                     .collect();
                 plans.push(format!(
                     "{kind:?}, {excluded} excluded:\n{}",

@@ -2,7 +2,7 @@
 //! category today, against the project's limits (`settings.queue.exposure`).
 
 use crate::Store;
-use crate::conn::Columns;
+use crate::conn::{Columns, stmt};
 use crate::error::Result;
 use crate::model::Project;
 use serde::Serialize;
@@ -46,15 +46,17 @@ impl Store {
             Some(day) => day,
             None => self.database_now().await? / super::DAY_MS,
         };
-        let rows = sqlx::query(
-            "SELECT u.username, e.category, e.items, e.time_ms FROM exposure_days e \
+        let rows = self
+            .read_rows(
+                stmt(
+                    "SELECT u.username, e.category, e.items, e.time_ms FROM exposure_days e \
              JOIN users u ON u.id = e.user_id \
              WHERE e.project_id = $1 AND e.day = $2 ORDER BY u.username, e.category",
-        )
-        .bind(project.id)
-        .bind(day)
-        .fetch_all(self.pool())
-        .await?;
+                )
+                .bind(project.id)
+                .bind(day),
+            )
+            .await?;
         let budget = &project.settings.queue.exposure;
         let mut standings = Vec::with_capacity(rows.len());
         for row in &rows {

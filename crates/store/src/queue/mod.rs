@@ -38,7 +38,6 @@ use crate::{Backend, Dialect, Store, audit};
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::Row;
 use std::sync::Arc;
 
 const DAY_MS: i64 = 86_400_000;
@@ -279,17 +278,18 @@ impl Store {
                 "an assignment made by hand is a rereview or a retest",
             ));
         }
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
             Box::pin(async move {
-                let exists = sqlx::query("SELECT id FROM items WHERE id = $1 AND project_id = $2")
+                let c = &mut c;
+                let statement = stmt("SELECT id FROM items WHERE id = $1 AND project_id = $2")
                     .bind(item_id)
-                    .bind(project_id)
-                    .fetch_optional(&mut *c)
+                    .bind(project_id);
+                let exists = c.fetch_optional(statement)
                     .await?;
                 if exists.is_none() {
                     return Err(StoreError::not_found(format!("item {item_id}")));
                 }
-                let row = sqlx::query(
+                let statement = stmt(
                     "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
                        counts_toward_overlap, created_by) \
                      VALUES ($1, $2, $3, $4, 'assigned', 0, $5) RETURNING id",
@@ -298,12 +298,11 @@ impl Store {
                 .bind(item_id)
                 .bind(annotator_id)
                 .bind(purpose.as_str())
-                .bind(actor)
-                .fetch_one(&mut *c)
+                .bind(actor);
+                let row = c.fetch_one(statement)
                 .await?;
-                let id: Id = row.try_get("id")?;
-                audit::record(
-c,
+                let id: Id = row.col("id")?;
+                audit::record_in(c,
 AuditEvent {
 actor,
 project: Some(project_id),
@@ -323,10 +322,10 @@ after: audit::snapshot(&serde_json::json!({"item_id": item_id, "user_id": annota
 
     /// The database clock, in milliseconds.
     pub async fn database_now(&self) -> Result<i64> {
-        let row = sqlx::query(&format!("SELECT {} AS now", self.dialect().now_ms()))
-            .fetch_one(self.pool())
+        let row = self
+            .read_one(stmt(format!("SELECT {} AS now", self.dialect().now_ms())))
             .await?;
-        Ok(row.try_get("now")?)
+        row.col("now")
     }
 
     /// Like [`Store::write_native`], but on PostgreSQL retries a transaction that lost a deadlock

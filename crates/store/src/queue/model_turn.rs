@@ -14,7 +14,7 @@ use crate::Store;
 use crate::annotators::{
     ModelLabel, ModelProvenance, ModelRunCounts, add_to_run, insert_model_label,
 };
-use crate::conn::Columns;
+use crate::conn::{Columns, stmt};
 use crate::error::{Result, StoreError};
 use crate::model::{AccountKind, Id, Project, User};
 use std::sync::Arc;
@@ -117,16 +117,18 @@ impl Store {
     /// by the next run.
     pub async fn held_leases(&self, project: &Project, account: &User) -> Result<Vec<Lease>> {
         let now = self.database_now().await?;
-        let rows = sqlx::query(
-            "SELECT id, item_id, purpose, expires_at FROM assignments \
+        let rows = self
+            .read_rows(
+                stmt(
+                    "SELECT id, item_id, purpose, expires_at FROM assignments \
              WHERE project_id = $1 AND user_id = $2 AND status = 'leased' AND expires_at > $3 \
              ORDER BY id",
-        )
-        .bind(project.id)
-        .bind(account.id)
-        .bind(now)
-        .fetch_all(self.pool())
-        .await?;
+                )
+                .bind(project.id)
+                .bind(account.id)
+                .bind(now),
+            )
+            .await?;
         let mut leases = Vec::with_capacity(rows.len());
         for row in &rows {
             leases.push(Lease {

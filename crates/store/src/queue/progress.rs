@@ -4,7 +4,7 @@
 use super::{DAY_MS, GoldFeedback, parse_gold, settings_of};
 use crate::answer::matches_gold;
 use crate::audit::AuditEvent;
-use crate::conn::{Columns, Conn, stmt};
+use crate::conn::{Columns, Conn, Row, stmt};
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::ids::ItemId;
 use crate::ids::{ProjectId, UserId};
@@ -14,8 +14,6 @@ use crate::queue_rules::GoldFeedbackMode;
 use crate::{Store, audit};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
 /// An annotator's standing in a project.
 #[derive(Debug, Clone, Serialize)]
@@ -98,21 +96,24 @@ impl Store {
         user_id: UserId,
         actor: UserId,
     ) -> Result<()> {
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
             Box::pin(async move {
-                let changed = sqlx::query(
-                    "UPDATE annotator_progress SET paused = 0, paused_reason = NULL, \
+                let c = &mut c;
+                let changed = c
+                    .execute(
+                        stmt(
+                            "UPDATE annotator_progress SET paused = 0, paused_reason = NULL, \
                        window_gold_answered = 0, window_gold_correct = 0 \
                      WHERE project_id = $1 AND user_id = $2 AND paused = 1",
-                )
-                .bind(project_id)
-                .bind(user_id)
-                .execute(&mut *c)
-                .await?;
-                if changed.rows_affected() == 0 {
+                        )
+                        .bind(project_id)
+                        .bind(user_id),
+                    )
+                    .await?;
+                if changed == 0 {
                     return Err(StoreError::conflict("this annotator is not paused"));
                 }
-                audit::record(
+                audit::record_in(
                     c,
                     AuditEvent {
                         actor: Some(actor),
@@ -158,21 +159,22 @@ impl Store {
                 "{bad:?} is not a code of this project's label schema"
             )));
         }
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
+            let excluded_categories = excluded_categories.clone();
             Box::pin(async move {
+                let c = &mut c;
                 ensure_progress(c, project_id, user_id).await?;
-                sqlx::query(
+                let statement = stmt(
                     "UPDATE annotator_progress SET daily_cap = $1, excluded_categories = $2 \
                      WHERE project_id = $3 AND user_id = $4",
                 )
                 .bind(daily_cap)
                 .bind(json_text(&excluded_categories))
                 .bind(project_id)
-                .bind(user_id)
-                .execute(&mut *c)
+                .bind(user_id);
+                c.execute(statement)
                 .await?;
-                audit::record(
-c,
+                audit::record_in(c,
 AuditEvent {
 actor: Some(actor),
 project: Some(project_id),
@@ -219,11 +221,11 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
             ""
         };
         let sql = format!("SELECT {PROGRESS_COLUMNS} {PROGRESS_FROM}{one} ORDER BY u.username");
-        let mut query = sqlx::query(&sql).bind(project_id).bind(project_id);
+        let mut query = stmt(&sql).bind(project_id).bind(project_id);
         if let Some(id) = user_id {
             query = query.bind(id);
         }
-        let rows = query.fetch_all(self.pool()).await?;
+        let rows = self.read_rows(query).await?;
         let tallies = self.gold_tallies(project_id, user_id).await?;
         self.progress_rows(&rows, &tallies).await
     }
@@ -241,11 +243,11 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
             None => String::new(),
         };
         let count = format!("SELECT COUNT(*) AS n {PROGRESS_FROM}{filter}");
-        let mut query = sqlx::query(&count).bind(project_id).bind(project_id);
+        let mut query = stmt(&count).bind(project_id).bind(project_id);
         if let Some(pattern) = &search {
             query = query.bind(pattern.clone()).bind(pattern.clone());
         }
-        let total: i64 = query.fetch_one(self.pool()).await?.try_get("n")?;
+        let total: i64 = self.read_one(query).await?.col("n")?;
         let at = request.clamped(total.max(0) as u64);
         let next = if search.is_some() { 5 } else { 3 };
         let sql = format!(
@@ -253,18 +255,16 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
              ORDER BY u.username LIMIT ${next} OFFSET ${}",
             next + 1
         );
-        let mut query = sqlx::query(&sql).bind(project_id).bind(project_id);
+        let mut query = stmt(&sql).bind(project_id).bind(project_id);
         if let Some(pattern) = &search {
             query = query.bind(pattern.clone()).bind(pattern.clone());
         }
-        let rows = query
-            .bind(at.limit as i64)
-            .bind(at.offset as i64)
-            .fetch_all(self.pool())
+        let rows = self
+            .read_rows(query.bind(at.limit as i64).bind(at.offset as i64))
             .await?;
         let people = rows
             .iter()
-            .map(|row| row.try_get("id"))
+            .map(|row| row.col("id"))
             .collect::<std::result::Result<Vec<Id>, _>>()?;
         let tallies = self.gold_tallies_of(project_id, &people).await?;
         Ok(Paged::of(self.progress_rows(&rows, &tallies).await?, at))
@@ -273,7 +273,7 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
     /// Progress rows with their gold tallies.
     async fn progress_rows(
         &self,
-        rows: &[AnyRow],
+        rows: &[Row],
         tallies: &std::collections::HashMap<Id, GoldTally>,
     ) -> Result<Vec<AnnotatorProgress>> {
         let today = self.database_now().await? / DAY_MS;
@@ -305,9 +305,9 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
         let sql = format!("{GOLD_LABELS} AND a.annotator_id IN ({list}) {GOLD_LABELS_ORDER}");
         let query = people
             .iter()
-            .fold(sqlx::query(&sql).bind(project_id), |q, id| q.bind(*id));
+            .fold(stmt(&sql).bind(project_id), |q, id| q.bind(*id));
         let recent_from = self.database_now().await? - GOLD_RATE_WINDOW_DAYS * DAY_MS;
-        tally_gold(&query.fetch_all(self.pool()).await?, recent_from)
+        tally_gold(&self.read_rows(query).await?, recent_from)
     }
 
     /// Per annotator: gold items answered, answered as gold says, and answered recently,
@@ -325,12 +325,12 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
             ""
         };
         let sql = format!("{GOLD_LABELS}{one} {GOLD_LABELS_ORDER}");
-        let mut query = sqlx::query(&sql).bind(project_id);
+        let mut query = stmt(&sql).bind(project_id);
         if let Some(id) = user_id {
             query = query.bind(id);
         }
         let recent_from = self.database_now().await? - GOLD_RATE_WINDOW_DAYS * DAY_MS;
-        tally_gold(&query.fetch_all(self.pool()).await?, recent_from)
+        tally_gold(&self.read_rows(query).await?, recent_from)
     }
 
     /// The annotator's own annotations, newest first, with gold results where the project's
@@ -342,28 +342,30 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
         limit: i64,
     ) -> Result<Vec<MyWorkEntry>> {
         let settings = settings_of(project);
-        let rows = sqlx::query(
-            "SELECT a.id, a.item_id, i.title, i.item_type, a.kind, a.answer, a.created_at, \
+        let rows = self
+            .read_rows(
+                stmt(
+                    "SELECT a.id, a.item_id, i.title, i.item_type, a.kind, a.answer, a.created_at, \
                a.is_late, a.gold_correct, i.gold_answer \
              FROM annotations a JOIN items i ON i.id = a.item_id \
              WHERE a.project_id = $1 AND a.annotator_id = $2 \
              ORDER BY a.id DESC LIMIT $3",
-        )
-        .bind(project.id)
-        .bind(user_id)
-        .bind(limit.clamp(1, 500))
-        .fetch_all(self.pool())
-        .await?;
+                )
+                .bind(project.id)
+                .bind(user_id)
+                .bind(limit.clamp(1, 500)),
+            )
+            .await?;
         let today = self.database_now().await? / DAY_MS;
         rows.iter()
             .map(|row| {
-                let created_at: i64 = row.try_get("created_at")?;
-                let gold_correct: Option<i64> = row.try_get("gold_correct")?;
+                let created_at: i64 = row.col("created_at")?;
+                let gold_correct: Option<i64> = row.col("gold_correct")?;
                 let may_show = settings.gold_feedback == GoldFeedbackMode::Immediate
                     || created_at / DAY_MS < today;
                 let gold = match (gold_correct, may_show) {
                     (Some(correct), true) => {
-                        let expected: Option<String> = row.try_get("gold_answer")?;
+                        let expected: Option<String> = row.col("gold_answer")?;
                         Some(GoldFeedback {
                             correct: correct != 0,
                             expected: expected
@@ -375,14 +377,14 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
                     _ => None,
                 };
                 Ok(MyWorkEntry {
-                    annotation_id: row.try_get("id")?,
-                    item_id: row.try_get("item_id")?,
-                    title: row.try_get("title")?,
-                    item_type: row.try_get("item_type")?,
+                    annotation_id: row.col("id")?,
+                    item_id: row.col("item_id")?,
+                    title: row.col("title")?,
+                    item_type: row.col("item_type")?,
                     kind: row.col("kind")?,
-                    answer: parse_json(&row.try_get::<String, _>("answer")?, "answer")?,
+                    answer: parse_json(&row.col::<String>("answer")?, "answer")?,
                     created_at,
-                    is_late: row.try_get::<i64, _>("is_late")? != 0,
+                    is_late: row.col::<i64>("is_late")? != 0,
                     gold,
                 })
             })
@@ -392,8 +394,10 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
     /// The queue's invariants, counted from the database itself: for benchmarks and tests that
     /// hammer the queue and then check nothing broke.
     pub async fn queue_integrity(&self, project_id: ProjectId) -> Result<QueueIntegrity> {
-        let row = sqlx::query(
-            "SELECT \
+        let row = self
+            .read_one(
+                stmt(
+                    "SELECT \
                (SELECT COUNT(*) FROM annotations WHERE project_id = $1) AS annotations, \
                (SELECT COUNT(*) FROM ( \
                   SELECT s.item_id FROM assignments s JOIN items i ON i.id = s.item_id \
@@ -403,22 +407,22 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
                (SELECT COUNT(*) FROM ( \
                   SELECT item_id FROM annotations WHERE project_id = $3 \
                   GROUP BY item_id, annotator_id HAVING COUNT(*) > 1) t) AS repeated",
-        )
-        .bind(project_id)
-        .bind(project_id)
-        .bind(project_id)
-        .fetch_one(self.pool())
-        .await?;
+                )
+                .bind(project_id)
+                .bind(project_id)
+                .bind(project_id),
+            )
+            .await?;
         Ok(QueueIntegrity {
-            annotations: row.try_get("annotations")?,
-            items_over_overlap: row.try_get("over_overlap")?,
-            repeated_item_annotator_pairs: row.try_get("repeated")?,
+            annotations: row.col("annotations")?,
+            items_over_overlap: row.col("over_overlap")?,
+            repeated_item_annotator_pairs: row.col("repeated")?,
         })
     }
 
     pub async fn queue_overview(&self, project_id: ProjectId) -> Result<QueueOverview> {
         let now = self.database_now().await?;
-        let row = sqlx::query(
+        let statement = stmt(
             "SELECT \
                (SELECT COUNT(*) FROM items WHERE project_id = $1 AND open = 1 AND is_gold = 0) AS open_items, \
                (SELECT COUNT(*) FROM assignments \
@@ -437,73 +441,65 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
         .bind(project_id)
         .bind(project_id)
         .bind(project_id)
-        .bind(project_id)
-        .fetch_one(self.pool())
-        .await?;
+        .bind(project_id);
+        let row = self.read_one(statement).await?;
         Ok(QueueOverview {
-            open_items: row.try_get("open_items")?,
-            live_leases: row.try_get("live_leases")?,
-            escalated_unsure: row.try_get("unsure")?,
-            escalated_no_agreement: row.try_get("no_agreement")?,
-            labels: row.try_get("labels")?,
-            skips: row.try_get("skips")?,
-            late: row.try_get("late")?,
+            open_items: row.col("open_items")?,
+            live_leases: row.col("live_leases")?,
+            escalated_unsure: row.col("unsure")?,
+            escalated_no_agreement: row.col("no_agreement")?,
+            labels: row.col("labels")?,
+            skips: row.col("skips")?,
+            late: row.col("late")?,
         })
     }
 }
 
-fn progress_from_row(row: &AnyRow, today: i64) -> Result<AnnotatorProgress> {
-    let day: Option<i64> = row.try_get("day")?;
-    let answered: i64 = row.try_get::<Option<i64>, _>("gold_answered")?.unwrap_or(0);
-    let correct: i64 = row.try_get::<Option<i64>, _>("gold_correct")?.unwrap_or(0);
+fn progress_from_row(row: &impl Columns, today: i64) -> Result<AnnotatorProgress> {
+    let day: Option<i64> = row.col("day")?;
+    let answered: i64 = row.col::<Option<i64>>("gold_answered")?.unwrap_or(0);
+    let correct: i64 = row.col::<Option<i64>>("gold_correct")?.unwrap_or(0);
     let gold = GoldTally {
         correct: correct.max(0) as u64,
         answered: answered.max(0) as u64,
         answered_recently: 0,
     };
-    let excluded: Option<String> = row.try_get("excluded_categories")?;
+    let excluded: Option<String> = row.col("excluded_categories")?;
     Ok(AnnotatorProgress {
-        user_id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        display_name: row.try_get("display_name")?,
+        user_id: row.col("id")?,
+        username: row.col("username")?,
+        display_name: row.col("display_name")?,
         kind: row.col("kind")?,
         done_today: if day == Some(today) {
-            row.try_get::<Option<i64>, _>("done_today")?.unwrap_or(0)
+            row.col::<Option<i64>>("done_today")?.unwrap_or(0)
         } else {
             0
         },
-        done_total: row.try_get::<Option<i64>, _>("done_total")?.unwrap_or(0),
-        daily_cap: row.try_get("daily_cap")?,
+        done_total: row.col::<Option<i64>>("done_total")?.unwrap_or(0),
+        daily_cap: row.col("daily_cap")?,
         gold,
-        paused: row.try_get::<Option<i64>, _>("paused")?.unwrap_or(0) != 0,
-        paused_reason: row.try_get("paused_reason")?,
-        calibration_hold: row.try_get("calibration_hold")?,
+        paused: row.col::<Option<i64>>("paused")?.unwrap_or(0) != 0,
+        paused_reason: row.col("paused_reason")?,
+        calibration_hold: row.col("calibration_hold")?,
         excluded_categories: match excluded {
             Some(text) => parse_json(&text, "excluded categories")?,
             None => Vec::new(),
         },
-        time_total_ms: row.try_get::<Option<i64>, _>("time_total_ms")?.unwrap_or(0),
-        high_severity_ms: row
-            .try_get::<Option<i64>, _>("high_severity_ms")?
-            .unwrap_or(0),
+        time_total_ms: row.col::<Option<i64>>("time_total_ms")?.unwrap_or(0),
+        high_severity_ms: row.col::<Option<i64>>("high_severity_ms")?.unwrap_or(0),
     })
 }
 
-async fn ensure_progress(
-    c: &mut AnyConnection,
-    project_id: ProjectId,
-    user_id: UserId,
-) -> Result<()> {
-    Conn::Sqlx(c)
-        .execute(
-            stmt(
-                "INSERT INTO annotator_progress (project_id, user_id) VALUES ($1, $2) \
+async fn ensure_progress(c: &mut Conn<'_>, project_id: ProjectId, user_id: UserId) -> Result<()> {
+    c.execute(
+        stmt(
+            "INSERT INTO annotator_progress (project_id, user_id) VALUES ($1, $2) \
          ON CONFLICT (project_id, user_id) DO NOTHING",
-            )
-            .bind(project_id)
-            .bind(user_id),
         )
-        .await?;
+        .bind(project_id)
+        .bind(user_id),
+    )
+    .await?;
     Ok(())
 }
 
@@ -527,24 +523,21 @@ const GOLD_LABELS_ORDER: &str = "ORDER BY a.item_id, a.annotator_id, a.id";
 /// Per annotator: gold answered, answered as gold says, and answered since `recent_from`,
 /// from [`GOLD_LABELS`] rows in order. The last row of each (item, annotator) run is the
 /// latest label: corrections win.
-fn tally_gold(
-    rows: &[AnyRow],
-    recent_from: i64,
-) -> Result<std::collections::HashMap<Id, GoldTally>> {
+fn tally_gold(rows: &[Row], recent_from: i64) -> Result<std::collections::HashMap<Id, GoldTally>> {
     let mut tallies: std::collections::HashMap<Id, GoldTally> = Default::default();
     let mut gold_of_item: Option<(Id, Value)> = None;
     for (index, row) in rows.iter().enumerate() {
-        let annotator: Id = row.try_get("annotator_id")?;
-        let item: Id = row.try_get("item_id")?;
+        let annotator: Id = row.col("annotator_id")?;
+        let item: Id = row.col("item_id")?;
         let superseded = rows.get(index + 1).is_some_and(|next| {
-            next.try_get::<Id, _>("annotator_id").ok() == Some(annotator)
-                && next.try_get::<Id, _>("item_id").ok() == Some(item)
+            next.col::<Id>("annotator_id").ok() == Some(annotator)
+                && next.col::<Id>("item_id").ok() == Some(item)
         });
         if superseded {
             continue;
         }
         if gold_of_item.as_ref().is_none_or(|(id, _)| *id != item) {
-            gold_of_item = Some((item, parse_gold(row.try_get("gold_answer")?)?));
+            gold_of_item = Some((item, parse_gold(row.col("gold_answer")?)?));
         }
         let Some((_, gold)) = &gold_of_item else {
             continue;
@@ -552,11 +545,11 @@ fn tally_gold(
         if gold.is_null() {
             continue;
         }
-        let answer: Value = parse_json(&row.try_get::<String, _>("answer")?, "answer")?;
+        let answer: Value = parse_json(&row.col::<String>("answer")?, "answer")?;
         let tally = tallies.entry(annotator).or_default();
         tally.answered += 1;
         tally.correct += u64::from(matches_gold(&answer, gold));
-        let created_at: i64 = row.try_get("created_at")?;
+        let created_at: i64 = row.col("created_at")?;
         tally.answered_recently += u64::from(created_at >= recent_from);
     }
     Ok(tallies)

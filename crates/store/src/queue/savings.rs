@@ -6,6 +6,7 @@
 use super::parse_gold;
 use crate::Store;
 use crate::answer::matches_gold;
+use crate::conn::{Columns, stmt};
 use crate::error::{Result, parse_json};
 use crate::ids::ItemId;
 use crate::ids::ProjectId;
@@ -13,7 +14,6 @@ use crate::model::{Id, Project};
 use crate::queue_rules::in_coverage;
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::Row;
 use std::collections::HashMap;
 
 /// Labels saved against a fixed overlap, and how the items that stopped early fared.
@@ -51,16 +51,18 @@ impl Store {
     pub async fn overlap_savings(&self, project: &Project) -> Result<OverlapSavings> {
         let settings = &project.settings.queue;
         let fixed = settings.overlap;
-        let rows = sqlx::query(&format!(
-            "SELECT i.id, i.labels_count, i.assist_saved, i.is_gold, i.gold_answer, \
+        let rows = self
+            .read_rows(
+                stmt(format!(
+                    "SELECT i.id, i.labels_count, i.assist_saved, i.is_gold, i.gold_answer, \
                (SELECT d.answer FROM adjudications d WHERE d.item_id = i.id \
                 ORDER BY d.id DESC LIMIT 1) AS decided \
              FROM items i WHERE i.project_id = $1 AND {STOPPED_EARLY} ORDER BY i.id"
-        ))
-        .bind(project.id)
-        .bind(fixed)
-        .fetch_all(self.pool())
-        .await?;
+                ))
+                .bind(project.id)
+                .bind(fixed),
+            )
+            .await?;
         let mut savings = OverlapSavings {
             fixed_overlap: fixed,
             ..OverlapSavings::default()
@@ -68,9 +70,9 @@ impl Store {
         let mut checks: HashMap<Id, Value> = HashMap::new();
         let mut early: Vec<Id> = Vec::new();
         for row in &rows {
-            let id: Id = row.try_get("id")?;
-            let labels: i64 = row.try_get("labels_count")?;
-            let assisted = row.try_get::<i64, _>("assist_saved")? > 0;
+            let id: Id = row.col("id")?;
+            let labels: i64 = row.col("labels_count")?;
+            let assisted = row.col::<i64>("assist_saved")? > 0;
             if !assisted && !in_coverage(ItemId(id), settings.coverage_percent) {
                 continue;
             }
@@ -78,13 +80,13 @@ impl Store {
             savings.labels_used += labels;
             savings.labels_saved += fixed - labels;
             early.push(id);
-            let gold = if row.try_get::<i64, _>("is_gold")? != 0 {
-                parse_gold(row.try_get("gold_answer")?)?
+            let gold = if row.col::<i64>("is_gold")? != 0 {
+                parse_gold(row.col("gold_answer")?)?
             } else {
                 Value::Null
             };
             let later = if gold.is_null() {
-                match row.try_get::<Option<String>, _>("decided")? {
+                match row.col::<Option<String>>("decided")? {
                     Some(text) => parse_json(&text, "adjudication answer")?,
                     None => Value::Null,
                 }
@@ -114,7 +116,7 @@ impl Store {
         if checks.is_empty() {
             return Ok(0);
         }
-        let rows = sqlx::query(
+        let statement = stmt(
             "SELECT a.item_id, a.answer FROM annotations a JOIN users u ON u.id = a.annotator_id \
              WHERE a.project_id = $1 AND a.kind = 'label' AND u.kind = 'human' \
                AND a.source <> 'override' \
@@ -124,16 +126,15 @@ impl Store {
         )
         .bind(project_id)
         .bind(project_id)
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
+        .bind(project_id);
+        let rows = self.read_rows(statement).await?;
         let mut tally: HashMap<Id, (i64, i64)> = HashMap::new();
         for row in &rows {
-            let item: Id = row.try_get("item_id")?;
+            let item: Id = row.col("item_id")?;
             let Some(later) = checks.get(&item) else {
                 continue;
             };
-            let answer: Value = parse_json(&row.try_get::<String, _>("answer")?, "answer")?;
+            let answer: Value = parse_json(&row.col::<String>("answer")?, "answer")?;
             let entry = tally.entry(item).or_default();
             entry.0 += 1;
             entry.1 += i64::from(matches_gold(&answer, later));
@@ -154,21 +155,20 @@ impl Store {
         if items.is_empty() {
             return Ok((0.0, 0));
         }
-        let rows = sqlx::query(&format!(
+        let statement = stmt(format!(
             "SELECT c.item_id, c.confidence FROM item_consensus c JOIN items i ON i.id = c.item_id \
              WHERE c.project_id = $1 AND c.confidence IS NOT NULL AND {STOPPED_EARLY} \
              ORDER BY c.item_id"
         ))
         .bind(project_id)
-        .bind(fixed)
-        .fetch_all(self.pool())
-        .await?;
+        .bind(fixed);
+        let rows = self.read_rows(statement).await?;
         let mut sum = 0.0;
         let mut count = 0;
         for row in &rows {
-            let item: Id = row.try_get("item_id")?;
+            let item: Id = row.col("item_id")?;
             if items.binary_search(&item).is_ok() {
-                sum += row.try_get::<f64, _>("confidence")?;
+                sum += row.col::<f64>("confidence")?;
                 count += 1;
             }
         }

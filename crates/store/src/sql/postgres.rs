@@ -65,6 +65,8 @@ async fn reader(store: &Store, concurrent: usize) -> Result<&Reader> {
         .await
 }
 
+// The analysts' SQL layer runs on sqlx, not `Conn`: its own pool, role, session settings
+// and READ ONLY transactions, none of which `Conn` has.
 async fn set_up(store: &Store, concurrent: usize) -> Result<Reader> {
     let mut tx = store.pool().begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")

@@ -2,12 +2,11 @@
 //! the project can list and run them; saving under an existing name replaces the text.
 
 use crate::Store;
+use crate::conn::{Columns, Row, stmt};
 use crate::error::{Result, StoreError};
 use crate::ids::ProjectId;
 use crate::ids::UserId;
 use crate::model::Id;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SavedQuery {
@@ -33,14 +32,14 @@ const MAX_QUERY: usize = 100_000;
 const COLUMNS: &str = "s.id, s.project_id, s.name, s.query, u.username AS author, s.created_at \
                        FROM saved_queries s LEFT JOIN users u ON u.id = s.author_id";
 
-fn from_row(row: &AnyRow) -> Result<SavedQuery> {
+fn from_row(row: &Row) -> Result<SavedQuery> {
     Ok(SavedQuery {
-        id: row.try_get("id")?,
-        project_id: row.try_get("project_id")?,
-        name: row.try_get("name")?,
-        query: row.try_get("query")?,
-        author: row.try_get("author")?,
-        created_at: row.try_get("created_at")?,
+        id: row.col("id")?,
+        project_id: row.col("project_id")?,
+        name: row.col("name")?,
+        query: row.col("query")?,
+        author: row.col("author")?,
+        created_at: row.col("created_at")?,
     })
 }
 
@@ -65,18 +64,22 @@ impl Store {
         }
         let query = new.query;
         let stored_name = name.clone();
-        self.write(move |c| {
+        self.write_conn(move |mut c| {
+            let stored_name = stored_name.clone();
+            let query = query.clone();
             Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO saved_queries (project_id, name, query, author_id) \
+                let c = &mut c;
+                c.execute(
+                    stmt(
+                        "INSERT INTO saved_queries (project_id, name, query, author_id) \
                      VALUES ($1, $2, $3, $4) ON CONFLICT (project_id, name) \
                      DO UPDATE SET query = excluded.query, author_id = excluded.author_id",
+                    )
+                    .bind(project_id)
+                    .bind(stored_name.as_str())
+                    .bind(query.as_str())
+                    .bind(author),
                 )
-                .bind(project_id)
-                .bind(stored_name.as_str())
-                .bind(query.as_str())
-                .bind(author)
-                .execute(&mut *c)
                 .await?;
                 Ok(())
             })
@@ -86,40 +89,46 @@ impl Store {
     }
 
     pub async fn saved_queries(&self, project_id: ProjectId) -> Result<Vec<SavedQuery>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} WHERE s.project_id = $1 ORDER BY s.name"
-        ))
-        .bind(project_id)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = self
+            .read_rows(
+                stmt(format!(
+                    "SELECT {COLUMNS} WHERE s.project_id = $1 ORDER BY s.name"
+                ))
+                .bind(project_id),
+            )
+            .await?;
         rows.iter().map(from_row).collect()
     }
 
     pub async fn saved_query(&self, project_id: ProjectId, name: &str) -> Result<SavedQuery> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} WHERE s.project_id = $1 AND s.name = $2"
-        ))
-        .bind(project_id)
-        .bind(name)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("saved query {name:?}")))?;
+        let row = self
+            .read_optional(
+                stmt(format!(
+                    "SELECT {COLUMNS} WHERE s.project_id = $1 AND s.name = $2"
+                ))
+                .bind(project_id)
+                .bind(name),
+            )
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("saved query {name:?}")))?;
         from_row(&row)
     }
 
     pub async fn delete_saved_query(&self, project_id: ProjectId, name: &str) -> Result<()> {
         let key = name.to_owned();
         let deleted = self
-            .write(move |c| {
+            .write_conn(move |mut c| {
+                let key = key.clone();
                 Box::pin(async move {
-                    let done = sqlx::query(
-                        "DELETE FROM saved_queries WHERE project_id = $1 AND name = $2",
-                    )
-                    .bind(project_id)
-                    .bind(key.as_str())
-                    .execute(&mut *c)
-                    .await?;
-                    Ok(done.rows_affected())
+                    let c = &mut c;
+                    let done = c
+                        .execute(
+                            stmt("DELETE FROM saved_queries WHERE project_id = $1 AND name = $2")
+                                .bind(project_id)
+                                .bind(key.as_str()),
+                        )
+                        .await?;
+                    Ok(done)
                 })
             })
             .await?;
