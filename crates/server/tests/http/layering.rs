@@ -142,3 +142,123 @@ fn the_annotators_write_no_sql_and_serve_nothing() {
     );
     assert!(found.is_empty(), "{found:#?}");
 }
+
+/// Lines a function may take before it must say why it is not split: what fits on a screen.
+const SCREEN: usize = 60;
+
+/// What a long function writes, inside it or just above it, to say why it stays whole.
+const KEPT_WHOLE: &str = "// long:";
+
+/// A line with its string and character literals blanked and its comment cut, so that braces
+/// inside them are not counted.
+fn code_of(line: &str) -> String {
+    let mut code = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                while let Some(inner) = chars.next() {
+                    match inner {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+                code.push_str("\"\"");
+            }
+            '\'' if matches!(chars.clone().nth(1), Some('\'')) || chars.peek() == Some(&'\\') => {
+                // A character literal ('{', '\n'); a lifetime has no closing quote.
+                for inner in chars.by_ref() {
+                    if inner == '\'' {
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'/') => break,
+            _ => code.push(c),
+        }
+    }
+    code
+}
+
+/// Functions of `krate`'s sources (test modules left out) longer than a screen that do not
+/// say why: `path:line name (lines)`.
+fn long_functions(krate: &str) -> Vec<String> {
+    let is_fn = |line: &str| {
+        let t = line.trim_start();
+        let t = match t.strip_prefix("pub") {
+            // `pub`, `pub(crate)`, `pub(super)`, …
+            Some(rest) if rest.starts_with('(') => rest.split_once(") ").map_or(t, |(_, r)| r),
+            Some(rest) => rest.trim_start(),
+            None => t,
+        };
+        let t = t.strip_prefix("async ").unwrap_or(t);
+        t.strip_prefix("fn ")
+            .map(|rest| rest.split(['(', '<']).next().unwrap_or("").to_owned())
+    };
+    let mut found = Vec::new();
+    for path in rust_files(&workspace().join("crates").join(krate).join("src")) {
+        let text = read(&path);
+        let lines: Vec<&str> = text.lines().collect();
+        let mut i = 0;
+        while i < lines.len() {
+            if lines[i].trim_start().starts_with("#[cfg(test)]") {
+                break;
+            }
+            let Some(name) = is_fn(lines[i]) else {
+                i += 1;
+                continue;
+            };
+            let (mut depth, mut opened, mut end) = (0i64, false, i);
+            for (j, line) in lines.iter().enumerate().skip(i) {
+                let code = code_of(line);
+                if !opened && code.trim_end().ends_with(';') {
+                    break;
+                }
+                for c in code.chars() {
+                    match c {
+                        '{' => {
+                            depth += 1;
+                            opened = true;
+                        }
+                        '}' => depth -= 1,
+                        _ => {}
+                    }
+                }
+                end = j;
+                if opened && depth == 0 {
+                    break;
+                }
+            }
+            let length = end - i + 1;
+            let said_why = lines[i.saturating_sub(8)..=end]
+                .iter()
+                .any(|l| l.trim_start().starts_with(KEPT_WHOLE));
+            if opened && length > SCREEN && !said_why {
+                found.push(format!("{}:{} {name} ({length} lines)", path.display(), i + 1));
+            }
+            i = if opened { end + 1 } else { i + 1 };
+        }
+    }
+    found
+}
+
+#[test]
+fn no_function_in_the_store_or_the_server_is_longer_than_a_screen_without_saying_why() {
+    for krate in ["store", "server"] {
+        let found = long_functions(krate);
+        assert!(
+            found.is_empty(),
+            "split these, or say why they stay whole ({KEPT_WHOLE} …): {found:#?}"
+        );
+    }
+}
+
+#[test]
+fn the_length_rule_counts_braces_in_code_only() {
+    assert_eq!(code_of(r#"let s = "{"; // }"#), r#"let s = ""; "#);
+    assert_eq!(code_of("let c = '{';"), "let c = ;");
+    assert_eq!(code_of("fn f<'a>(x: &'a str) {"), "fn f<'a>(x: &'a str) {");
+}
