@@ -237,7 +237,11 @@ fn long_functions(krate: &str) -> Vec<String> {
                 .iter()
                 .any(|l| l.trim_start().starts_with(KEPT_WHOLE));
             if opened && length > SCREEN && !said_why {
-                found.push(format!("{}:{} {name} ({length} lines)", path.display(), i + 1));
+                found.push(format!(
+                    "{}:{} {name} ({length} lines)",
+                    path.display(),
+                    i + 1
+                ));
             }
             i = if opened { end + 1 } else { i + 1 };
         }

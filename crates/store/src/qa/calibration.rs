@@ -449,43 +449,12 @@ impl Store {
             let verdicts = verdicts.clone();
             Box::pin(async move {
                 let c = &mut c;
-                let status = require_round(c, project_id, round_id).await?;
-                if status != RoundStatus::Open {
-                    return Err(StoreError::conflict(format!(
-                        "calibration round {round_id} is already closed"
-                    )));
-                }
-                let annotators = round_annotators(c, round_id).await?;
-                let judged: HashSet<UserId> = verdicts.iter().map(|v| v.user_id).collect();
-                if judged != annotators || judged.len() != verdicts.len() {
-                    return Err(StoreError::invalid(
-                        "a round closes with exactly one verdict for each of its annotators",
-                    ));
-                }
+                require_closable(c, project_id, round_id, &verdicts).await?;
                 let now = crate::queue::now_in(c, dialect).await?;
                 for v in verdicts.iter() {
                     record_verdict(c, project_id, round_id, v).await?;
                 }
-                c.execute(
-                    stmt(
-                        "UPDATE assignments SET status = 'expired', finished_at = $1 \
-                         WHERE calibration_round_id = $2 \
-                           AND (status = 'assigned' OR status = 'leased')",
-                    )
-                    .bind(now)
-                    .bind(round_id),
-                )
-                .await?;
-                c.execute(
-                    stmt(
-                        "UPDATE calibration_rounds SET status = 'closed', closed_at = $1, \
-                         closed_by = $2 WHERE id = $3",
-                    )
-                    .bind(now)
-                    .bind(actor)
-                    .bind(round_id),
-                )
-                .await?;
+                mark_round_closed(c, round_id, now, actor).await?;
                 audit::record_in(
                     c,
                     AuditEvent {
@@ -519,27 +488,7 @@ impl Store {
         self.write_native(move |mut c| {
             Box::pin(async move {
                 let c = &mut c;
-                let hold = c
-                    .fetch_optional(
-                        stmt(
-                            "SELECT calibration_hold FROM annotator_progress \
-                             WHERE project_id = $1 AND user_id = $2",
-                        )
-                        .bind(project_id)
-                        .bind(user_id),
-                    )
-                    .await?
-                    .map(|row| row.col::<Option<Id>>("calibration_hold"))
-                    .transpose()?
-                    .flatten();
-                if hold != Some(round_id) {
-                    return Err(StoreError::conflict(match hold {
-                        Some(other) => format!(
-                            "user {user_id} is held by calibration round {other}, not {round_id}"
-                        ),
-                        None => format!("user {user_id} is not held by a calibration round"),
-                    }));
-                }
+                require_held_by(c, project_id, round_id, user_id).await?;
                 let now = crate::queue::now_in(c, dialect).await?;
                 set_hold(c, project_id, user_id, None).await?;
                 c.execute(
@@ -571,6 +520,90 @@ impl Store {
         })
         .await
     }
+}
+
+/// A round closes while open, with exactly one verdict for each of its annotators.
+async fn require_closable(
+    c: &mut Conn<'_>,
+    project_id: ProjectId,
+    round_id: Id,
+    verdicts: &[RoundVerdict],
+) -> Result<()> {
+    let status = require_round(c, project_id, round_id).await?;
+    if status != RoundStatus::Open {
+        return Err(StoreError::conflict(format!(
+            "calibration round {round_id} is already closed"
+        )));
+    }
+    let annotators = round_annotators(c, round_id).await?;
+    let judged: HashSet<UserId> = verdicts.iter().map(|v| v.user_id).collect();
+    if judged != annotators || judged.len() != verdicts.len() {
+        return Err(StoreError::invalid(
+            "a round closes with exactly one verdict for each of its annotators",
+        ));
+    }
+    Ok(())
+}
+
+/// Unanswered calibration items are withdrawn and the round is closed.
+async fn mark_round_closed(
+    c: &mut Conn<'_>,
+    round_id: Id,
+    now: i64,
+    actor: Option<UserId>,
+) -> Result<()> {
+    c.execute(
+        stmt(
+            "UPDATE assignments SET status = 'expired', finished_at = $1 \
+             WHERE calibration_round_id = $2 \
+               AND (status = 'assigned' OR status = 'leased')",
+        )
+        .bind(now)
+        .bind(round_id),
+    )
+    .await?;
+    c.execute(
+        stmt(
+            "UPDATE calibration_rounds SET status = 'closed', closed_at = $1, \
+             closed_by = $2 WHERE id = $3",
+        )
+        .bind(now)
+        .bind(actor)
+        .bind(round_id),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Only the round that holds a person may release them.
+async fn require_held_by(
+    c: &mut Conn<'_>,
+    project_id: ProjectId,
+    round_id: Id,
+    user_id: UserId,
+) -> Result<()> {
+    let hold = c
+        .fetch_optional(
+            stmt(
+                "SELECT calibration_hold FROM annotator_progress \
+                 WHERE project_id = $1 AND user_id = $2",
+            )
+            .bind(project_id)
+            .bind(user_id),
+        )
+        .await?
+        .map(|row| row.col::<Option<Id>>("calibration_hold"))
+        .transpose()?
+        .flatten();
+    if hold == Some(round_id) {
+        return Ok(());
+    }
+    Err(StoreError::conflict(match hold {
+        Some(other) => {
+            format!("user {user_id} is held by calibration round {other}, not {round_id}")
+        }
+        None => format!("user {user_id} is not held by a calibration round"),
+    }))
 }
 
 fn participant_from_row(row: &conn::Row) -> Result<CalibrationParticipant> {

@@ -641,12 +641,18 @@ async fn open_escalations(
         },
     )
     .await? as i64;
+    mark_escalated(c, run_id, created_at, opened).await?;
+    Ok(opened)
+}
+
+/// The items a run escalated leave the queue, and the run records how many it opened.
+async fn mark_escalated(c: &mut Conn<'_>, run_id: Id, now: i64, opened: i64) -> Result<()> {
     c.execute(
         stmt(
             "UPDATE items SET state = 'escalated', open = 0, updated_at = $1 \
          WHERE id IN (SELECT item_id FROM escalations WHERE run_id = $2)",
         )
-        .bind(created_at)
+        .bind(now)
         .bind(run_id),
     )
     .await?;
@@ -656,7 +662,7 @@ async fn open_escalations(
             .bind(run_id),
     )
     .await?;
-    Ok(opened)
+    Ok(())
 }
 
 pub(super) fn item_consensus_from_row(row: &impl Columns) -> Result<ItemConsensus> {

@@ -162,14 +162,7 @@ pub(super) async fn lease_next(
     if let Some(row) = &held
         && row.col::<AssignmentStatus>("status")? == AssignmentStatus::Leased
     {
-        return Ok(Found::Leased {
-            assignment_id: row.col("id")?,
-            item_id: row.col("item_id")?,
-            purpose: row.col("purpose")?,
-            expires_at: row.col("expires_at")?,
-            resumed: true,
-            row: None,
-        });
+        return resumed_lease(row);
     }
 
     if let Some(cap) = cap_reached(&progress, ctx, now / DAY_MS)? {
@@ -187,17 +180,7 @@ pub(super) async fn lease_next(
         return Ok(Found::Paused(CALIBRATION_HOLD.into()));
     }
 
-    let mut excluded: Vec<String> = parse_json(
-        &progress.col::<String>("excluded_categories")?,
-        "excluded categories",
-    )?;
-    if ctx.settings.exposure.is_on() && !ctx.is_model {
-        for spent in exposure_spent(c, ctx, now / DAY_MS).await? {
-            if !excluded.contains(&spent) {
-                excluded.push(spent);
-            }
-        }
-    }
+    let excluded = excluded_categories(c, ctx, &progress, now).await?;
     let model_epoch = model_epoch(c, ctx, &excluded).await?;
     let search = CandidateSearch {
         dialect,
@@ -212,6 +195,40 @@ pub(super) async fn lease_next(
         return Ok(gold);
     }
     take_lease(c, dialect, ctx, &candidate, model_epoch, time).await
+}
+
+/// The lease this annotator already holds, served again (a reload, a second tab).
+fn resumed_lease(row: &conn::Row) -> Result<Found> {
+    Ok(Found::Leased {
+        assignment_id: row.col("id")?,
+        item_id: row.col("item_id")?,
+        purpose: row.col("purpose")?,
+        expires_at: row.col("expires_at")?,
+        resumed: true,
+        row: None,
+    })
+}
+
+/// The categories this annotator is not served: those they excluded, and (for people) those
+/// whose exposure limit they reached today.
+async fn excluded_categories(
+    c: &mut Conn<'_>,
+    ctx: &QueueContext,
+    progress: &conn::Row,
+    now: i64,
+) -> Result<Vec<String>> {
+    let mut excluded: Vec<String> = parse_json(
+        &progress.col::<String>("excluded_categories")?,
+        "excluded categories",
+    )?;
+    if ctx.settings.exposure.is_on() && !ctx.is_model {
+        for spent in exposure_spent(c, ctx, now / DAY_MS).await? {
+            if !excluded.contains(&spent) {
+                excluded.push(spent);
+            }
+        }
+    }
+    Ok(excluded)
 }
 
 /// The categories whose exposure limit this annotator has reached today: the queue serves

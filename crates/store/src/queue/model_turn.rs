@@ -10,13 +10,13 @@
 use super::lease::{Found, lease_next};
 use super::submit::{check_submission, submit_in};
 use super::{Lease, NextItem, QueueContext, Submission, SubmitContext, SubmitOutcome};
-use crate::Store;
 use crate::annotators::{
     ModelLabel, ModelProvenance, ModelRunCounts, add_to_run, insert_model_label,
 };
-use crate::conn::{Columns, stmt};
+use crate::conn::{Columns, Conn, stmt};
 use crate::error::{Result, StoreError};
 use crate::model::{AccountKind, Id, Project, User};
+use crate::{Dialect, Store};
 use std::sync::Arc;
 
 /// A model's valid answer and what it cost.
@@ -37,6 +37,33 @@ pub struct ModelAnswer {
 pub struct ModelTurn {
     pub submitted: SubmitOutcome,
     pub next: Option<NextItem>,
+}
+
+/// One model turn inside its transaction: the answer submitted, its provenance and the run's
+/// counters stored, then (when asked) the model's next lease.
+async fn model_turn_in(
+    c: &mut Conn<'_>,
+    dialect: Dialect,
+    context: &SubmitContext,
+    answer: &ModelAnswer,
+) -> Result<(SubmitOutcome, Option<Found>)> {
+    let submitted = submit_in(c, dialect, context, &answer.submission).await?;
+    let label = ModelLabel {
+        annotation_id: submitted.annotation_id,
+        provenance: answer.provenance.clone(),
+    };
+    insert_model_label(c, &label).await?;
+    let counts = ModelRunCounts {
+        labelled: i64::from(!submitted.replayed),
+        ..answer.counts
+    };
+    add_to_run(c, answer.run_id, &counts).await?;
+    let found = if answer.then_lease {
+        Some(lease_next(c, dialect, &context.queue).await?)
+    } else {
+        None
+    };
+    Ok((submitted, found))
 }
 
 impl Store {
@@ -67,26 +94,7 @@ impl Store {
         let (submitted, found) = self
             .write_retrying(move |mut c| {
                 let (context, answer) = (context.clone(), answer.clone());
-                Box::pin(async move {
-                    let submitted =
-                        submit_in(&mut c, dialect, &context, &answer.submission).await?;
-                    let label = ModelLabel {
-                        annotation_id: submitted.annotation_id,
-                        provenance: answer.provenance.clone(),
-                    };
-                    insert_model_label(&mut c, &label).await?;
-                    let counts = ModelRunCounts {
-                        labelled: i64::from(!submitted.replayed),
-                        ..answer.counts
-                    };
-                    add_to_run(&mut c, answer.run_id, &counts).await?;
-                    let found: Option<Found> = if answer.then_lease {
-                        Some(lease_next(&mut c, dialect, &context.queue).await?)
-                    } else {
-                        None
-                    };
-                    Ok((submitted, found))
-                })
+                Box::pin(async move { model_turn_in(&mut c, dialect, &context, &answer).await })
             })
             .await
             .map_err(|e| {

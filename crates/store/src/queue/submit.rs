@@ -127,16 +127,9 @@ pub(super) async fn submit_in(
     if purpose == AssignmentPurpose::Calibration {
         return submit_calibration(c, dialect, ctx, s, &a, now).await;
     }
-    let status: AssignmentStatus = a.col("status")?;
-    let expires_at: Option<i64> = a.col("expires_at")?;
     let counts = a.col::<i64>("counts_toward_overlap")? != 0;
-    let leased = status == AssignmentStatus::Leased;
-    let late = !leased || expires_at.is_none_or(|e| e <= now);
-
-    let is_gold = a.col::<i64>("is_gold")? != 0;
-    let gold_answer = parse_gold(a.col("gold_answer")?)?;
-    let gold_correct = (is_gold && s.kind == AnswerKind::Label && !gold_answer.is_null())
-        .then(|| matches_gold(&s.answer, &gold_answer));
+    let (leased, late) = lease_state(&a, now)?;
+    let (gold_correct, gold_answer) = score_against_gold(&a, s)?;
 
     let written = NewAnnotation {
         key,
@@ -146,14 +139,8 @@ pub(super) async fn submit_in(
     };
     let annotation_id = insert_annotation(c, ctx, s, &written).await?;
     mark_submitted(c, assignment_id, annotation_id, now).await?;
-    if counts && purpose == AssignmentPurpose::Label {
-        settle_item(c, ctx, s, &a, leased, now).await?;
-    }
-    if ctx.is_model && purpose == AssignmentPurpose::Label && s.kind == AnswerKind::Label {
-        record_prelabel(c, ctx, s).await?;
-    }
-    if !ctx.is_model && purpose == AssignmentPurpose::Label && s.kind == AnswerKind::Label {
-        schedule_retest(c, ctx, s.item_id, now).await?;
+    if purpose == AssignmentPurpose::Label {
+        follow_up_label(c, ctx, s, &a, counts, leased, now).await?;
     }
     let paused = count_submission(c, dialect, ctx, s, &a, &written).await?;
 
@@ -174,6 +161,48 @@ pub(super) async fn submit_in(
     })
 }
 
+/// Whether the assignment was still leased, and whether the answer came late (the lease
+/// lapsed or was never taken).
+fn lease_state(a: &conn::Row, now: i64) -> Result<(bool, bool)> {
+    let leased = a.col::<AssignmentStatus>("status")? == AssignmentStatus::Leased;
+    let expires_at: Option<i64> = a.col("expires_at")?;
+    Ok((leased, !leased || expires_at.is_none_or(|e| e <= now)))
+}
+
+/// On a gold item, whether the label matches the gold answer (`None` when not scored),
+/// and the gold answer.
+fn score_against_gold(a: &conn::Row, s: &Submission) -> Result<(Option<bool>, Value)> {
+    let is_gold = a.col::<i64>("is_gold")? != 0;
+    let gold_answer = parse_gold(a.col("gold_answer")?)?;
+    let gold_correct = (is_gold && s.kind == AnswerKind::Label && !gold_answer.is_null())
+        .then(|| matches_gold(&s.answer, &gold_answer));
+    Ok((gold_correct, gold_answer))
+}
+
+/// What a production label sets going: the item settled (when it counts toward the
+/// overlap), a model's pre-label recorded, or a person's retest scheduled.
+async fn follow_up_label(
+    c: &mut Conn<'_>,
+    ctx: &SubmitContext,
+    s: &Submission,
+    a: &conn::Row,
+    counts: bool,
+    leased: bool,
+    now: i64,
+) -> Result<()> {
+    if counts {
+        settle_item(c, ctx, s, a, leased, now).await?;
+    }
+    if s.kind == AnswerKind::Label {
+        if ctx.is_model {
+            record_prelabel(c, ctx, s).await?;
+        } else {
+            schedule_retest(c, ctx, s.item_id, now).await?;
+        }
+    }
+    Ok(())
+}
+
 /// A calibration item's answer goes to its round, never to the production labels: no
 /// overlap, consensus or gold is touched; the person's progress (time, exposure) counts it.
 async fn submit_calibration(
@@ -184,41 +213,9 @@ async fn submit_calibration(
     a: &conn::Row,
     now: i64,
 ) -> Result<SubmitOutcome> {
-    let round_id: Id = a
-        .col::<Option<Id>>("calibration_round_id")?
-        .ok_or_else(|| StoreError::Corrupt("a calibration assignment without a round".into()))?;
-    let open = c
-        .fetch_optional(
-            stmt("SELECT 1 AS open FROM calibration_rounds WHERE id = $1 AND status = 'open'")
-                .bind(round_id),
-        )
-        .await?
-        .is_some();
-    if !open {
-        return Err(StoreError::conflict(
-            "this calibration round has closed; the answer was not stored",
-        ));
-    }
+    let round_id = open_round_of(c, a).await?;
     let key = s.idempotency_key.trim();
-    let answer_id = c
-        .insert_id(
-            stmt(
-                "INSERT INTO calibration_answers (round_id, item_id, user_id, kind, answer, \
-                   rationale, guideline_version_id, time_spent_ms, idempotency_key, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(round_id)
-            .bind(s.item_id)
-            .bind(ctx.user_id)
-            .bind(s.kind.as_str())
-            .bind(json_text(&s.answer))
-            .bind(s.rationale.trim())
-            .bind(s.guideline_version_id)
-            .bind(s.time_spent_ms)
-            .bind(key)
-            .bind(now),
-        )
-        .await?;
+    let answer_id = insert_calibration_answer(c, ctx, s, round_id, now).await?;
     c.execute(
         stmt("UPDATE assignments SET status = 'submitted', finished_at = $1 WHERE id = $2")
             .bind(now)
@@ -240,6 +237,53 @@ async fn submit_calibration(
         paused,
         calibration: true,
     })
+}
+
+/// The round of a calibration assignment, which must still be open.
+async fn open_round_of(c: &mut Conn<'_>, a: &conn::Row) -> Result<Id> {
+    let round_id: Id = a
+        .col::<Option<Id>>("calibration_round_id")?
+        .ok_or_else(|| StoreError::Corrupt("a calibration assignment without a round".into()))?;
+    let open = c
+        .fetch_optional(
+            stmt("SELECT 1 AS open FROM calibration_rounds WHERE id = $1 AND status = 'open'")
+                .bind(round_id),
+        )
+        .await?
+        .is_some();
+    if !open {
+        return Err(StoreError::conflict(
+            "this calibration round has closed; the answer was not stored",
+        ));
+    }
+    Ok(round_id)
+}
+
+async fn insert_calibration_answer(
+    c: &mut Conn<'_>,
+    ctx: &SubmitContext,
+    s: &Submission,
+    round_id: Id,
+    now: i64,
+) -> Result<Id> {
+    c.insert_id(
+        stmt(
+            "INSERT INTO calibration_answers (round_id, item_id, user_id, kind, answer, \
+               rationale, guideline_version_id, time_spent_ms, idempotency_key, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(round_id)
+        .bind(s.item_id)
+        .bind(ctx.user_id)
+        .bind(s.kind.as_str())
+        .bind(json_text(&s.answer))
+        .bind(s.rationale.trim())
+        .bind(s.guideline_version_id)
+        .bind(s.time_spent_ms)
+        .bind(s.idempotency_key.trim())
+        .bind(now),
+    )
+    .await
 }
 
 /// A retry of a stored calibration answer: answered with what the first request stored.
