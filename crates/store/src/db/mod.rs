@@ -33,4 +33,7 @@ pub(crate) struct Inner {
     /// Analysts' SQL: its turns, and on PostgreSQL its pool and role.
     pub(crate) sql: crate::sql::SqlState,
     pub(crate) gold_accuracy_bound: crate::queue_rules::GoldAccuracyBound,
+    /// SQLite: how many [`Store::read`]s run at once (each on a blocking thread with a
+    /// native connection of its own), as the pool's size bounded them through sqlx.
+    pub(crate) read_slots: tokio::sync::Semaphore,
 }

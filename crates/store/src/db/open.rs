@@ -140,6 +140,7 @@ impl Store {
                 access: crate::access::AccessCache::new(options.access_ttl),
                 sql: Default::default(),
                 gold_accuracy_bound: options.gold_accuracy_bound,
+                read_slots: tokio::sync::Semaphore::new(options.max_connections.max(1) as usize),
             }),
         })
     }

@@ -380,6 +380,13 @@ impl Store {
             let mut conn = self.inner.pool.acquire().await?;
             return op(Conn::Sqlx(&mut conn)).await;
         }
+        // The semaphore is never closed; if it were, reads would be over, as for a closed pool.
+        let _slot = self
+            .inner
+            .read_slots
+            .acquire()
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
         let store = self.clone();
         let runtime = tokio::runtime::Handle::current();
         let read = tokio::task::spawn_blocking(move || {
