@@ -61,7 +61,7 @@ struct QuestionTable {
 impl QuestionTable {
     fn item_index(&self, item_id: ItemId) -> Option<u32> {
         self.item_ids
-            .binary_search(&&item_id.get())
+            .binary_search(&item_id.get())
             .ok()
             .map(|i| i as u32)
     }
@@ -774,7 +774,7 @@ fn tally_models(
             consensus: decided,
             gold: truth
                 .gold
-                .get(&&fact.item_id.get())
+                .get(&fact.item_id.get())
                 .and_then(|answer| answer.get(&question.key))
                 .filter(|v| !v.is_null()),
             confidence: truth

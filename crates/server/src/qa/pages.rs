@@ -216,7 +216,7 @@ fn labels_for_expert(
                 "guideline_version": a.guideline_version_id.and_then(|id| version_numbers.get(&id)),
                 "created_at": a.created_at,
                 "supersedes": a.supersedes, "is_late": a.is_late,
-                "superseded": latest.get(&&a.annotator_id.get()) != Some(&a.id),
+                "superseded": latest.get(&a.annotator_id.get()) != Some(&a.id),
             })
         })
         .collect()

@@ -343,7 +343,7 @@ async fn labels_go_through_the_queue_and_outside_it_only_corrections_and_overrid
         )
         .await;
     }
-    assert!(!expert_served.contains(&&t2.get()), "{expert_served:?}");
+    assert!(!expert_served.contains(&t2.get()), "{expert_served:?}");
 }
 
 async fn a_retried_key_with_another_answer_is_refused_with_the_stored_answer(app: TestApp) {

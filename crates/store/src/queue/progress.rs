@@ -281,7 +281,7 @@ after: audit::snapshot(&serde_json::json!({"daily_cap": daily_cap, "excluded_cat
             .map(|row| {
                 let mut progress = progress_from_row(row, today)?;
                 progress.gold = tallies
-                    .get(&&progress.user_id.get())
+                    .get(&progress.user_id.get())
                     .copied()
                     .unwrap_or_default();
                 Ok(progress)

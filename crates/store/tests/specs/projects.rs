@@ -103,7 +103,7 @@ async fn updating_a_project_records_before_and_after_in_the_audit_log(store: Tes
         .find(|e| e.action.as_str() == "update" && e.entity == "project")
         .expect("an audit entry for the update");
     assert_eq!(entry.actor.as_deref(), Some("pm"));
-    assert_eq!(entry.entity_id, Some(project.id).map(i64::from));
+    assert_eq!(entry.entity_id, Some(i64::from(project.id)));
     let before = entry.before.as_ref().expect("the project before");
     let after = entry.after.as_ref().expect("the project after");
     assert_eq!(before["name"], json!(project.name));

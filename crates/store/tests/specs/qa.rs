@@ -74,7 +74,7 @@ async fn setup(store: &Store, slug: &str) -> Setup {
 
 fn run_with(setup: &Setup, escalate: &[ItemId]) -> ConsensusWrite {
     let consensus = |item_id: ItemId, severity: &str| NewItemConsensus {
-        item_id: item_id,
+        item_id,
         question: "severity".into(),
         label: Some(json!(severity).to_string()),
         posterior: json!({severity: 0.5}).to_string(),
@@ -95,7 +95,7 @@ fn run_with(setup: &Setup, escalate: &[ItemId]) -> ConsensusWrite {
         escalations: escalate
             .iter()
             .map(|&item_id| NewEscalation {
-                item_id: item_id,
+                item_id,
                 reasons: json!([{"rule": "tie", "question": "severity", "detail": "tied"}]),
                 priority: 1,
                 priority_reason: "labelled S3".into(),

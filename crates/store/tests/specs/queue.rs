@@ -450,10 +450,10 @@ async fn dynamic_overlap_adds_annotators_on_disagreement_and_escalates_at_the_ma
         .item_by_external_id(project.id, "t0002")
         .await
         .unwrap();
-    assert_eq!(by_item[&&one.id.get()], 2);
+    assert_eq!(by_item[&one.id.get()], 2);
     assert_eq!(one.state, concord_store::ItemState::Labelled);
     assert_eq!(
-        by_item[&&two.id.get()],
+        by_item[&two.id.get()],
         3,
         "one more annotator, up to the maximum"
     );
