@@ -348,60 +348,93 @@ impl<'a> Mapper<'a> {
                     None => continue,
                 },
             };
-            let mut codes = Vec::new();
-            for raw in &value.values {
-                match self.code(&value.field, value.kind, question, raw) {
-                    Ok(code) => {
-                        if let Some(plan) = self.fields.get_mut(&value.field) {
-                            plan.values
-                                .entry(raw.clone())
-                                .or_insert((code.clone(), 0))
-                                .1 += 1;
-                        }
-                        if !codes.contains(&code) {
-                            codes.push(code);
-                        }
-                    }
-                    Err(reason) => {
-                        self.problems.add(place, &value.field, Some(raw), reason);
-                        ok = false;
-                    }
-                }
-            }
-            let entry = match question.kind {
-                QuestionKind::Multi => {
-                    let mut all: Vec<Value> = match answer.remove(&question.key) {
-                        Some(Value::Array(before)) => before,
-                        _ => Vec::new(),
-                    };
-                    for code in codes.into_iter().map(Value::String) {
-                        if !all.contains(&code) {
-                            all.push(code);
-                        }
-                    }
-                    Value::Array(all)
-                }
-                _ if codes.len() > 1 => {
-                    let reason = format!(
-                        "{} values for the single-answer question {:?}",
-                        codes.len(),
-                        question.key
-                    );
-                    self.problems.add(place, &value.field, None, reason);
-                    ok = false;
-                    continue;
-                }
-                _ => match codes.pop() {
-                    Some(code) => Value::String(code),
-                    None => continue,
-                },
-            };
-            answer.insert(question.key.clone(), entry);
+            let (codes, all_mapped) = self.codes(place, value, question);
+            ok &= all_mapped;
+            ok &= self.put_codes(place, &value.field, question, codes, &mut answer);
         }
         if !ok {
             return None;
         }
-        let answer = Value::Object(answer);
+        let answer = self.checked(place, Value::Object(answer), check)?;
+        Some((answer, rationale.join("\n")))
+    }
+
+    /// The option codes of one source value, each once, tallied for the report; false when
+    /// any of them does not map (recorded as a problem; the others are still given).
+    fn codes(
+        &mut self,
+        place: &str,
+        value: &SourceValue,
+        question: &Question,
+    ) -> (Vec<String>, bool) {
+        let mut codes = Vec::new();
+        let mut all_mapped = true;
+        for raw in &value.values {
+            match self.code(&value.field, value.kind, question, raw) {
+                Ok(code) => {
+                    if let Some(plan) = self.fields.get_mut(&value.field) {
+                        plan.values
+                            .entry(raw.clone())
+                            .or_insert((code.clone(), 0))
+                            .1 += 1;
+                    }
+                    if !codes.contains(&code) {
+                        codes.push(code);
+                    }
+                }
+                Err(reason) => {
+                    self.problems.add(place, &value.field, Some(raw), reason);
+                    all_mapped = false;
+                }
+            }
+        }
+        (codes, all_mapped)
+    }
+
+    /// Puts a question's codes into the answer: added to a multiple-choice list, else the one
+    /// code; false (recorded as a problem) when a single-answer question gets several.
+    fn put_codes(
+        &mut self,
+        place: &str,
+        field: &str,
+        question: &Question,
+        mut codes: Vec<String>,
+        answer: &mut Map<String, Value>,
+    ) -> bool {
+        let entry = match question.kind {
+            QuestionKind::Multi => {
+                let mut all: Vec<Value> = match answer.remove(&question.key) {
+                    Some(Value::Array(before)) => before,
+                    _ => Vec::new(),
+                };
+                for code in codes.into_iter().map(Value::String) {
+                    if !all.contains(&code) {
+                        all.push(code);
+                    }
+                }
+                Value::Array(all)
+            }
+            _ if codes.len() > 1 => {
+                let reason = format!(
+                    "{} values for the single-answer question {:?}",
+                    codes.len(),
+                    question.key
+                );
+                self.problems.add(place, field, None, reason);
+                return false;
+            }
+            _ => match codes.pop() {
+                Some(code) => Value::String(code),
+                None => return true,
+            },
+        };
+        answer.insert(question.key.clone(), entry);
+        true
+    }
+
+    /// The answer when it satisfies the schema (whole or partly, per `check`); else `None`,
+    /// recorded as a problem.
+    fn checked(&mut self, place: &str, answer: Value, check: AnswerCheck) -> Option<Value> {
         let checked = match check {
             AnswerCheck::Whole => self.schema.validate_answer(&answer),
             AnswerCheck::Partial => self.schema.validate_partial_answer(&answer),
@@ -410,7 +443,7 @@ impl<'a> Mapper<'a> {
             self.problems.add(place, "answer", None, reason);
             return None;
         }
-        Some((answer, rationale.join("\n")))
+        Some(answer)
     }
 
     fn into_fields(self) -> (Vec<FieldMap>, Vec<Ignored>, Problems) {
@@ -464,23 +497,7 @@ fn new_item(
     problems: &mut Problems,
 ) -> Option<PlannedItem> {
     let mut data = item.data.clone();
-    let item_type = match item_type {
-        Some(t) => t,
-        None => match data
-            .remove("item_type")
-            .as_ref()
-            .and_then(Value::as_str)
-            .and_then(ItemType::parse)
-        {
-            Some(t) => t,
-            None => {
-                let reason =
-                    "new items need a type: give the mapping's item_type (or --item-type)".into();
-                problems.add(&item.place, "item_type", None, reason);
-                return None;
-            }
-        },
-    };
+    let item_type = new_item_type(item, &mut data, item_type, problems)?;
     if let Some(field) = &mapping.item_id {
         data.remove(field);
     }
@@ -490,16 +507,64 @@ fn new_item(
         Some(Value::String(t)) if !t.trim().is_empty() => t,
         _ => item.id.clone(),
     };
+    let text = take_text_fields(&mut data);
+    let media_url = take_media_url(&mut data);
+    Some(PlannedItem {
+        external_id: item.id.clone(),
+        item_type,
+        title,
+        text: Value::Object(text),
+        metadata: source_metadata(export, data),
+        media_url,
+        gold: None,
+    })
+}
+
+/// The mapping's item type, else the item's own `item_type` (taken out of its data); `None`
+/// (recorded as a problem) when neither gives one.
+fn new_item_type(
+    item: &concord_formats::foreign::SourceItem,
+    data: &mut Map<String, Value>,
+    item_type: Option<ItemType>,
+    problems: &mut Problems,
+) -> Option<ItemType> {
+    if item_type.is_some() {
+        return item_type;
+    }
+    let own = data
+        .remove("item_type")
+        .as_ref()
+        .and_then(Value::as_str)
+        .and_then(ItemType::parse);
+    if own.is_none() {
+        let reason = "new items need a type: give the mapping's item_type (or --item-type)".into();
+        problems.add(&item.place, "item_type", None, reason);
+    }
+    own
+}
+
+/// The catalog's text fields, taken out of the item's data.
+fn take_text_fields(data: &mut Map<String, Value>) -> Map<String, Value> {
     let mut text = Map::new();
     for (key, to) in TEXT_KEYS {
         if let Some(Value::String(t)) = data.remove(key) {
             text.insert(to.to_owned(), Value::String(t));
         }
     }
-    let media_url = MEDIA_KEYS.iter().find_map(|k| match data.remove(*k) {
+    text
+}
+
+/// The first web address among the media keys; each media key is taken out of the data
+/// until one is found.
+fn take_media_url(data: &mut Map<String, Value>) -> Option<String> {
+    MEDIA_KEYS.iter().find_map(|k| match data.remove(*k) {
         Some(Value::String(u)) if u.starts_with("http") => Some(u),
         _ => None,
-    });
+    })
+}
+
+/// Where the item comes from, and the data nothing else took.
+fn source_metadata(export: &SourceExport, data: Map<String, Value>) -> Value {
     let mut metadata = Map::new();
     metadata.insert(
         "source".into(),
@@ -508,15 +573,7 @@ fn new_item(
     if !data.is_empty() {
         metadata.insert("extra".into(), Value::Object(data));
     }
-    Some(PlannedItem {
-        external_id: item.id.clone(),
-        item_type,
-        title,
-        text: Value::Object(text),
-        metadata: Value::Object(metadata),
-        media_url,
-        gold: None,
-    })
+    Value::Object(metadata)
 }
 
 /// What the project already holds of an export's records, so that importing the same file
@@ -740,11 +797,7 @@ impl Store {
         actor: Option<UserId>,
     ) -> Result<ForeignReport> {
         let schema = self.project_schema(project).await?;
-        let stored = AlreadyStored {
-            items: self.project_external_ids(project.id).await?,
-            predictions: self.stored_predictions(project.id).await?,
-            annotations: self.imported_annotation_keys(project.id).await?,
-        };
+        let stored = self.already_stored(project.id).await?;
         let mut plan = plan(&schema.definition, export, mapping, &stored);
         plan.report.dry_run = dry_run;
         if dry_run {
@@ -753,10 +806,36 @@ impl Store {
         if let Some(refusal) = plan.refusal() {
             return Err(refusal);
         }
-        let (project_id, schema_version_id) = (project.id, schema.id);
+        let mut report = self
+            .write_import(project.id, schema.id, plan, actor)
+            .await?;
+        self.refresh_statistics("items").await;
+        self.refresh_statistics("annotations").await;
+        report.written = true;
+        Ok(report)
+    }
+
+    /// What the project holds already of any export's records.
+    async fn already_stored(&self, project_id: ProjectId) -> Result<AlreadyStored> {
+        Ok(AlreadyStored {
+            items: self.project_external_ids(project_id).await?,
+            predictions: self.stored_predictions(project_id).await?,
+            annotations: self.imported_annotation_keys(project_id).await?,
+        })
+    }
+
+    /// Writes the plan's rows, moves the queue on and logs the import, in one transaction;
+    /// gives back the plan's report.
+    async fn write_import(
+        &self,
+        project_id: ProjectId,
+        schema_version_id: Id,
+        plan: Plan,
+        actor: Option<UserId>,
+    ) -> Result<ForeignReport> {
         let now = self.dialect().now_ms();
         let Plan {
-            mut report,
+            report,
             items,
             annotations,
             predictions,
@@ -778,37 +857,16 @@ impl Store {
             let annotations = annotations.clone();
             Box::pin(async move {
                 let c = &mut c;
-                write_plan(
-                    c,
+                let rows = PlanRows {
                     project_id,
                     schema_version_id,
                     now,
-                    &items,
-                    &annotations,
-                    &predictions,
-                )
-                .await?;
-                c.execute(
-                    stmt("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1")
-                        .bind(project_id),
-                )
-                .await?;
-                let event = AuditEvent {
-                    actor,
-                    project: Some(project_id),
-                    action: AuditAction::Import,
-                    entity: "foreign_export",
-                    entity_id: None,
-                    before: None,
-                    after: audit::snapshot(&audit_after),
                 };
-                audit::record_in(c, event).await
+                write_plan(c, &rows, &items, &annotations, &predictions).await?;
+                record_import(c, project_id, actor, &audit_after).await
             })
         })
         .await?;
-        self.refresh_statistics("items").await;
-        self.refresh_statistics("annotations").await;
-        report.written = true;
         Ok(report)
     }
 
@@ -870,16 +928,33 @@ impl Store {
     }
 }
 
+/// Where and when the rows of a plan are written.
+struct PlanRows {
+    project_id: ProjectId,
+    schema_version_id: Id,
+    now: &'static str,
+}
+
 /// Items, then annotators and their labels, then predictions — inside the caller's
 /// transaction.
 async fn write_plan(
     c: &mut Conn<'_>,
-    project_id: ProjectId,
-    schema_version_id: Id,
-    now: &str,
+    rows: &PlanRows,
     items: &[PlannedItem],
     annotations: &[PlannedAnnotation],
     predictions: &[PlannedPrediction],
+) -> Result<()> {
+    insert_items(c, rows.project_id, items).await?;
+    let ids = item_ids(c, rows.project_id).await?;
+    let labelled = insert_annotations(c, rows, annotations, &ids).await?;
+    complete_labelled(c, labelled).await?;
+    insert_predictions(c, rows.project_id, predictions, &ids).await
+}
+
+async fn insert_items(
+    c: &mut Conn<'_>,
+    project_id: ProjectId,
+    items: &[PlannedItem],
 ) -> Result<()> {
     for item in items {
         c.execute(
@@ -900,6 +975,11 @@ async fn write_plan(
         )
         .await?;
     }
+    Ok(())
+}
+
+/// Every item of the project by external id (the new ones included).
+async fn item_ids(c: &mut Conn<'_>, project_id: ProjectId) -> Result<HashMap<String, Id>> {
     let mut ids: HashMap<String, Id> = HashMap::new();
     for row in c
         .fetch_all(stmt("SELECT id, external_id FROM items WHERE project_id = $1").bind(project_id))
@@ -907,42 +987,59 @@ async fn write_plan(
     {
         ids.insert(row.col("external_id")?, row.col("id")?);
     }
-    let item_id = |external: &str| {
-        ids.get(external)
-            .copied()
-            .ok_or_else(|| StoreError::invalid(format!("no item {external:?} in this project")))
-    };
+    Ok(ids)
+}
+
+fn item_id(ids: &HashMap<String, Id>, external: &str) -> Result<Id> {
+    ids.get(external)
+        .copied()
+        .ok_or_else(|| StoreError::invalid(format!("no item {external:?} in this project")))
+}
+
+/// The annotations, their annotators enrolled on first sight; gives how many labels each
+/// item got.
+async fn insert_annotations(
+    c: &mut Conn<'_>,
+    rows: &PlanRows,
+    annotations: &[PlannedAnnotation],
+    ids: &HashMap<String, Id>,
+) -> Result<BTreeMap<Id, i64>> {
+    let now = rows.now;
     let mut users: HashMap<String, Id> = HashMap::new();
     let mut labelled: BTreeMap<Id, i64> = BTreeMap::new();
     for a in annotations {
         let user_id = match users.get(&a.annotator) {
             Some(id) => *id,
             None => {
-                let id = enrol(c, project_id, &a.annotator).await?;
+                let id = enrol(c, rows.project_id, &a.annotator).await?;
                 users.insert(a.annotator.clone(), id);
                 id
             }
         };
-        let item = item_id(&a.item)?;
+        let item = item_id(ids, &a.item)?;
         c.execute(
             stmt(format!(
                 "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, \
                time_spent_ms, schema_version_id, source, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'import', COALESCE($8, {now}))"
             ))
-            .bind(project_id)
+            .bind(rows.project_id)
             .bind(item)
             .bind(user_id)
             .bind(json_text(&a.answer))
             .bind(&a.rationale)
             .bind(a.time_spent_ms)
-            .bind(schema_version_id)
+            .bind(rows.schema_version_id)
             .bind(a.created_at),
         )
         .await?;
         *labelled.entry(item).or_default() += 1;
     }
-    // Imported labels complete their items, as a file import of annotations does.
+    Ok(labelled)
+}
+
+/// Imported labels complete their items, as a file import of annotations does.
+async fn complete_labelled(c: &mut Conn<'_>, labelled: BTreeMap<Id, i64>) -> Result<()> {
     for (item, n) in labelled {
         c.execute(
             stmt(
@@ -955,6 +1052,15 @@ async fn write_plan(
         )
         .await?;
     }
+    Ok(())
+}
+
+async fn insert_predictions(
+    c: &mut Conn<'_>,
+    project_id: ProjectId,
+    predictions: &[PlannedPrediction],
+    ids: &HashMap<String, Id>,
+) -> Result<()> {
     for p in predictions {
         c.execute(
             stmt(
@@ -963,13 +1069,36 @@ async fn write_plan(
             )
             .bind(project_id)
             .bind(&p.model)
-            .bind(item_id(&p.item)?)
+            .bind(item_id(ids, &p.item)?)
             .bind(&p.label)
             .bind(p.score),
         )
         .await?;
     }
     Ok(())
+}
+
+/// The import moves every model's queue on, and goes in the log.
+async fn record_import(
+    c: &mut Conn<'_>,
+    project_id: ProjectId,
+    actor: Option<UserId>,
+    audit_after: &Value,
+) -> Result<()> {
+    c.execute(
+        stmt("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1").bind(project_id),
+    )
+    .await?;
+    let event = AuditEvent {
+        actor,
+        project: Some(project_id),
+        action: AuditAction::Import,
+        entity: "foreign_export",
+        entity_id: None,
+        before: None,
+        after: audit::snapshot(audit_after),
+    };
+    audit::record_in(c, event).await
 }
 
 /// The user's id, creating the account (no password) and the project membership if needed.

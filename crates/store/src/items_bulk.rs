@@ -70,20 +70,7 @@ impl Store {
         action: BulkAction,
         actor: UserId,
     ) -> Result<BulkOutcome> {
-        let ids: Vec<ItemId> = item_ids
-            .into_iter()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if ids.is_empty() {
-            return Err(StoreError::invalid("select at least one item"));
-        }
-        if ids.len() > MAX_BULK_ITEMS {
-            return Err(StoreError::invalid(format!(
-                "select at most {MAX_BULK_ITEMS} items at once, not {}",
-                ids.len()
-            )));
-        }
+        let ids = distinct_selection(item_ids)?;
         let schema = self.current_schema(project_id).await?;
         let now = self.dialect().now_ms();
         self.write_conn(move |mut c| {
@@ -91,71 +78,19 @@ impl Store {
             Box::pin(async move {
                 let c = &mut c;
                 let items = selected_items(c, project_id, &ids).await?;
-                let log = |id: Id, before: Value, after: Value| AuditEvent {
-                    actor: Some(actor),
-                    project: Some(project_id),
-                    action: AuditAction::Update,
-                    entity: "item",
-                    entity_id: Some(id),
-                    before: audit::snapshot(&before),
-                    after: audit::snapshot(&after),
+                let bulk = Bulk {
+                    project_id,
+                    actor,
+                    now,
                 };
                 match &action {
                     BulkAction::SetPriority(priority) => {
-                        for item in &items {
-                            let statement = stmt(format!(
-                                "UPDATE items SET priority = $1, updated_at = {now} WHERE id = $2"
-                            ))
-                            .bind(*priority)
-                            .bind(item.id);
-                            c.execute(statement)
-                            .await?;
-                            let before = serde_json::json!({"priority": item.priority});
-                            let after = serde_json::json!({"priority": priority, "bulk": true});
-                            audit::record_in(c, log(item.id.get(), before, after)).await?;
-                        }
-                        // A new priority can put a candidate before a model's queue cursor.
-                        bump_queue_epoch(c, project_id).await?;
+                        set_priority(c, &bulk, &items, *priority).await?
                     }
                     BulkAction::Rereview { annotator_id } => {
-                        for item in &items {
-                            let id = insert_rereview(c, project_id, item.id, *annotator_id, actor)
-                                .await?;
-                            let after = serde_json::json!({
-                                "item_id": item.id, "user_id": annotator_id,
-                                "purpose": AssignmentPurpose::Rereview, "bulk": true,
-                            });
-                            let event = AuditEvent {
-                                actor: Some(actor),
-                                project: Some(project_id),
-                                action: AuditAction::Create,
-                                entity: "assignment",
-                                entity_id: Some(id),
-                                before: None,
-                                after: audit::snapshot(&after),
-                            };
-                            audit::record_in(c, event).await?;
-                        }
+                        assign_rereview(c, &bulk, &items, *annotator_id).await?
                     }
-                    BulkAction::MarkGold => {
-                        let answers = settled_answers(c, &items, &schema.definition).await?;
-                        for (item, (answer, from)) in items.iter().zip(answers) {
-                            let statement = stmt(format!(
-                                "UPDATE items SET is_gold = 1, gold_answer = $1, updated_at = {now} \
-                                 WHERE id = $2"
-                            ))
-                            .bind(json_text(&answer))
-                            .bind(item.id);
-                            c.execute(statement)
-                            .await?;
-                            let before = serde_json::json!({"is_gold": item.is_gold});
-                            let after = serde_json::json!({
-                                "is_gold": true, "gold_answer": answer, "from": from, "bulk": true,
-                            });
-                            audit::record_in(c, log(item.id.get(), before, after)).await?;
-                        }
-                        bump_queue_epoch(c, project_id).await?;
-                    }
+                    BulkAction::MarkGold => mark_gold(c, &bulk, &items, &schema.definition).await?,
                 }
                 Ok(BulkOutcome {
                     action: action.as_str(),
@@ -171,6 +106,120 @@ impl Store {
         })
         .await
     }
+}
+
+/// The selection without repeats, in id order; empty or too long is refused.
+fn distinct_selection(item_ids: Vec<ItemId>) -> Result<Vec<ItemId>> {
+    let ids: Vec<ItemId> = item_ids
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if ids.is_empty() {
+        return Err(StoreError::invalid("select at least one item"));
+    }
+    if ids.len() > MAX_BULK_ITEMS {
+        return Err(StoreError::invalid(format!(
+            "select at most {MAX_BULK_ITEMS} items at once, not {}",
+            ids.len()
+        )));
+    }
+    Ok(ids)
+}
+
+/// What every step of one bulk action shares: where, who, and the dialect's clock.
+struct Bulk {
+    project_id: ProjectId,
+    actor: UserId,
+    now: &'static str,
+}
+
+impl Bulk {
+    /// The audit entry of one item the action changed.
+    fn item_updated(&self, id: ItemId, before: Value, after: Value) -> AuditEvent {
+        AuditEvent {
+            actor: Some(self.actor),
+            project: Some(self.project_id),
+            action: AuditAction::Update,
+            entity: "item",
+            entity_id: Some(id.get()),
+            before: audit::snapshot(&before),
+            after: audit::snapshot(&after),
+        }
+    }
+}
+
+async fn set_priority(
+    c: &mut Conn<'_>,
+    bulk: &Bulk,
+    items: &[Selected],
+    priority: i64,
+) -> Result<()> {
+    let now = bulk.now;
+    for item in items {
+        let statement = stmt(format!(
+            "UPDATE items SET priority = $1, updated_at = {now} WHERE id = $2"
+        ))
+        .bind(priority)
+        .bind(item.id);
+        c.execute(statement).await?;
+        let before = serde_json::json!({"priority": item.priority});
+        let after = serde_json::json!({"priority": priority, "bulk": true});
+        audit::record_in(c, bulk.item_updated(item.id, before, after)).await?;
+    }
+    // A new priority can put a candidate before a model's queue cursor.
+    bump_queue_epoch(c, bulk.project_id).await
+}
+
+async fn assign_rereview(
+    c: &mut Conn<'_>,
+    bulk: &Bulk,
+    items: &[Selected],
+    annotator_id: UserId,
+) -> Result<()> {
+    for item in items {
+        let id = insert_rereview(c, bulk.project_id, item.id, annotator_id, bulk.actor).await?;
+        let after = serde_json::json!({
+            "item_id": item.id, "user_id": annotator_id,
+            "purpose": AssignmentPurpose::Rereview, "bulk": true,
+        });
+        let event = AuditEvent {
+            actor: Some(bulk.actor),
+            project: Some(bulk.project_id),
+            action: AuditAction::Create,
+            entity: "assignment",
+            entity_id: Some(id),
+            before: None,
+            after: audit::snapshot(&after),
+        };
+        audit::record_in(c, event).await?;
+    }
+    Ok(())
+}
+
+async fn mark_gold(
+    c: &mut Conn<'_>,
+    bulk: &Bulk,
+    items: &[Selected],
+    schema: &crate::LabelSchema,
+) -> Result<()> {
+    let now = bulk.now;
+    let answers = settled_answers(c, items, schema).await?;
+    for (item, (answer, from)) in items.iter().zip(answers) {
+        let statement = stmt(format!(
+            "UPDATE items SET is_gold = 1, gold_answer = $1, updated_at = {now} \
+             WHERE id = $2"
+        ))
+        .bind(json_text(&answer))
+        .bind(item.id);
+        c.execute(statement).await?;
+        let before = serde_json::json!({"is_gold": item.is_gold});
+        let after = serde_json::json!({
+            "is_gold": true, "gold_answer": answer, "from": from, "bulk": true,
+        });
+        audit::record_in(c, bulk.item_updated(item.id, before, after)).await?;
+    }
+    bump_queue_epoch(c, bulk.project_id).await
 }
 
 /// The selected items of the project, in id order; any id that is not one is refused.
