@@ -94,6 +94,11 @@ pub async fn postgres_app(test: &str) -> Option<TestApp> {
     options.password_cost = PasswordCost::Fast;
     options.max_connections = 8;
     let store = Store::open(options).await.expect("open postgres store");
+    // Once per run: the schemas earlier runs left behind.
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SWEPT.swap(true, Ordering::Relaxed) {
+        let _ = store.drop_scratch_schemas_of_ended_processes("h").await;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     Some(spawn_app(store, dir).await)
 }

@@ -181,6 +181,34 @@ impl Store {
         Ok(())
     }
 
+    /// PostgreSQL: drops the scratch schemas named `{prefix}_{pid}_…` whose process has ended
+    /// (no `/proc/{pid}`), as test runs name theirs: a run killed or finished leaves them, and
+    /// the next run on the same database sweeps them. Returns how many it dropped.
+    pub async fn drop_scratch_schemas_of_ended_processes(&self, prefix: &str) -> Result<usize> {
+        if self.inner.backend != Backend::Postgres || !valid_schema_name(prefix) {
+            return Ok(0);
+        }
+        // On sqlx, not `Conn`: the catalog of schemas, outside any transaction (test support).
+        let names: Vec<(String,)> = sqlx::query_as(
+            "SELECT schema_name::text FROM information_schema.schemata \
+             WHERE starts_with(schema_name, $1)",
+        )
+        .bind(format!("{prefix}_"))
+        .fetch_all(self.pool())
+        .await?;
+        let mut dropped = 0;
+        for (name,) in names {
+            let pid = name[prefix.len() + 1..].split('_').next().unwrap_or("");
+            let ended = pid.parse::<u32>().is_ok_and(|pid| {
+                pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            });
+            if ended && self.drop_schema(&name).await.is_ok() {
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
+    }
+
     /// Closes the pool; pending writes already acknowledged are on disk.
     pub async fn close(&self) {
         self.inner.pool.close().await;

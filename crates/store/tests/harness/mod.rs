@@ -76,6 +76,11 @@ pub async fn postgres(test: &str) -> Option<TestStore> {
     let store = Store::open(options.clone())
         .await
         .expect("open postgres store");
+    // Once per run: the schemas earlier runs left behind.
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SWEPT.swap(true, Ordering::Relaxed) {
+        let _ = store.drop_scratch_schemas_of_ended_processes("t").await;
+    }
     Some(TestStore {
         store,
         options,
