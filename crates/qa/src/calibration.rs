@@ -291,7 +291,7 @@ pub fn calibration_report(
         .iter()
         .map(|q| QuestionKey::of(q, answers))
         .collect();
-    let keyed_items: BTreeSet<Id> = keys.iter().flat_map(|k| k.keys.keys().copied()).collect();
+    let keyed_items: BTreeSet<ItemId> = keys.iter().flat_map(|k| k.keys.keys().copied()).collect();
     let questions: Vec<QuestionCalibration> = schema
         .questions
         .iter()
@@ -336,16 +336,16 @@ fn given(question: &Question, answer: &Value) -> Option<Given> {
 
 /// The experts' key on one question: per item, the answer most of them gave.
 struct QuestionKey {
-    keys: BTreeMap<Id, Given>,
+    keys: BTreeMap<ItemId, Given>,
     split: usize,
 }
 
 impl QuestionKey {
     fn of(question: &Question, answers: &[CalibrationAnswer]) -> QuestionKey {
-        let mut by_item: BTreeMap<Id, Vec<Given>> = BTreeMap::new();
+        let mut by_item: BTreeMap<ItemId, Vec<Given>> = BTreeMap::new();
         for a in answers.iter().filter(|a| a.part == CalibrationPart::Expert) {
             if let Some(g) = given(question, &a.answer) {
-                by_item.entry(a.item_id.get()).or_default().push(g);
+                by_item.entry(a.item_id).or_default().push(g);
             }
         }
         let mut keys = BTreeMap::new();
@@ -421,11 +421,11 @@ fn annotator_calibration(
     by_item: &BTreeMap<ItemId, Vec<(UserId, Given)>>,
 ) -> AnnotatorCalibration {
     // Keyed items this person answered; a missing answer to the question is a miss.
-    let scored: Vec<(Id, &Given, Option<Given>)> = key
+    let scored: Vec<(ItemId, &Given, Option<Given>)> = key
         .keys
         .iter()
         .filter_map(|(item, truth)| {
-            let answer = answered.get(&(person.user_id, ItemId(*item)))?;
+            let answer = answered.get(&(person.user_id, *item))?;
             Some((*item, truth, given(question, answer)))
         })
         .collect();
@@ -475,7 +475,7 @@ fn with_group(user_id: UserId, by_item: &BTreeMap<ItemId, Vec<(UserId, Given)>>)
 
 fn categories(
     question: &Question,
-    scored: &[(Id, &Given, Option<Given>)],
+    scored: &[(ItemId, &Given, Option<Given>)],
 ) -> Vec<CategoryAgreement> {
     if !matches!(
         question.kind,
@@ -513,13 +513,13 @@ fn categories(
 fn verdict(
     person: &CalibrationParticipant,
     questions: &[QuestionCalibration],
-    keyed_items: &BTreeSet<Id>,
+    keyed_items: &BTreeSet<ItemId>,
     answered: &HashMap<(UserId, ItemId), &Value>,
     threshold: f64,
 ) -> AnnotatorVerdict {
     let answered_keyed = keyed_items
         .iter()
-        .filter(|item| answered.contains_key(&(person.user_id, ItemId(**item))))
+        .filter(|item| answered.contains_key(&(person.user_id, **item)))
         .count();
     let mut score: Option<f64> = None;
     let mut below = Vec::new();

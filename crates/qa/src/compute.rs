@@ -970,12 +970,12 @@ fn distinct_annotators(facts: &LabelFacts, humans: &[u32]) -> usize {
 /// Items with at least one human label (`humans` is in item order).
 fn labelled_items(facts: &LabelFacts, humans: &[u32]) -> usize {
     let mut labelled = 0usize;
-    let mut previous: Option<Id> = None;
+    let mut previous: Option<ItemId> = None;
     for &row in humans {
         let item = facts.get(row as usize).item_id;
-        if previous != Some(item.get()) {
+        if previous != Some(item) {
             labelled += 1;
-            previous = Some(item.get());
+            previous = Some(item);
         }
     }
     labelled

@@ -239,13 +239,13 @@ async fn name_examples(
 /// The labels the report is about: human labels (not "unsure"), of the annotator if one
 /// is named.
 fn human_labels_of<'a>(facts: &'a LabelFacts, annotator: Option<&User>) -> Vec<LabelFact<'a>> {
-    let mine = |annotator_id: Id| annotator.is_none_or(|a| a.id == UserId(annotator_id));
+    let mine = |annotator_id: UserId| annotator.is_none_or(|a| a.id == annotator_id);
     facts
         .iter()
         .filter(|f| {
             f.annotator.kind == AccountKind::Human
                 && f.kind == AnswerKind::Label
-                && mine(f.annotator_id.get())
+                && mine(f.annotator_id)
         })
         .collect()
 }

@@ -99,7 +99,7 @@ impl RowCheck<'_> {
     fn resolve(
         &self,
         row: &PredictionRow,
-        seen: &mut HashSet<Id>,
+        seen: &mut HashSet<ItemId>,
     ) -> Result<Option<(Id, String, f64)>> {
         let model = self.model;
         if row.model != model {
@@ -113,7 +113,7 @@ impl RowCheck<'_> {
             let message = format!("no item {:?} in this project", row.item);
             return Err(line_error(row.line, "item", message));
         };
-        if !seen.insert(item_id.get()) {
+        if !seen.insert(item_id) {
             let message = format!("item {:?} appears twice in the file", row.item);
             return Err(line_error(row.line, "item", message));
         }

@@ -111,17 +111,17 @@ impl Store {
                             .bind(actor),
                         )
                         .await?;
-                    let project_id: Id = row.col("id")?;
-                    publish_first_schema(c, now, ProjectId(project_id), &new.schema, actor).await?;
-                    let project = fetch_project(c, ProjectId(project_id)).await?;
+                    let project_id: ProjectId = row.col("id")?;
+                    publish_first_schema(c, now, project_id, &new.schema, actor).await?;
+                    let project = fetch_project(c, project_id).await?;
                     audit::record_in(
                         c,
                         AuditEvent {
                             actor,
-                            project: Some(ProjectId(project_id)),
+                            project: Some(project_id),
                             action: AuditAction::Create,
                             entity: "project",
-                            entity_id: Some(project_id),
+                            entity_id: Some(project_id.get()),
                             before: None,
                             after: audit::snapshot(&project),
                         },

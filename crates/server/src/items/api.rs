@@ -102,19 +102,19 @@ async fn bulk_gold(
 async fn get_item(
     State(state): State<AppState>,
     ProjectAccess { project, .. }: ProjectAccess<need::BrowseItems>,
-    Path((_, id)): Path<(String, i64)>,
+    Path((_, id)): Path<(String, ItemId)>,
 ) -> AppResult<Json<Value>> {
     Ok(Json(
-        json!({"item": state.store.item(project.id, ItemId(id)).await?}),
+        json!({"item": state.store.item(project.id, id).await?}),
     ))
 }
 
 async fn item_annotations(
     State(state): State<AppState>,
     ProjectAccess { project, .. }: ProjectAccess<need::ReadAnnotations>,
-    Path((_, id)): Path<(String, i64)>,
+    Path((_, id)): Path<(String, ItemId)>,
 ) -> AppResult<Json<Value>> {
-    let item = state.store.item(project.id, ItemId(id)).await?;
+    let item = state.store.item(project.id, id).await?;
     Ok(Json(
         json!({"annotations": state.store.item_annotations(item.id).await?}),
     ))
@@ -123,7 +123,7 @@ async fn item_annotations(
 async fn add_annotation(
     State(state): State<AppState>,
     auth: Auth,
-    Path((slug, id)): Path<(String, i64)>,
+    Path((slug, id)): Path<(String, ItemId)>,
     Json(mut body): Json<NewAnnotation>,
 ) -> AppResult<(StatusCode, Json<Value>)> {
     // One write path for labels: the queue. Outside it a person may only correct their own
@@ -143,7 +143,7 @@ async fn add_annotation(
             ),
             _ => e,
         })?;
-    body.item_id = ItemId(id);
+    body.item_id = id;
     if body.guideline_version_id.is_none() {
         body.guideline_version_id = project.current_guideline_version_id;
     }

@@ -93,9 +93,9 @@ async fn item_page(
         role,
         ..
     }: ProjectPage<need::BrowseItems>,
-    Path((_, id)): Path<(String, i64)>,
+    Path((_, id)): Path<(String, ItemId)>,
 ) -> AppResult<Html<String>> {
-    let item = state.store.item(project.id, ItemId(id)).await?;
+    let item = state.store.item(project.id, id).await?;
     let (annotations, consensus, adjudications, escalations) =
         if role.allows(Permission::ReadAnnotations) {
             (

@@ -96,9 +96,9 @@ async fn escalations(
 async fn item_consensus(
     State(state): State<AppState>,
     ProjectAccess { auth, project, .. }: ProjectAccess<need::ReadAnnotations>,
-    Path((_, id)): Path<(String, i64)>,
+    Path((_, id)): Path<(String, ItemId)>,
 ) -> AppResult<Json<Value>> {
-    let item = state.store.item(project.id, ItemId(id)).await?;
+    let item = state.store.item(project.id, id).await?;
     Ok(Json(json!({
         "item_id": item.id,
         "state": item.state,
@@ -111,12 +111,12 @@ async fn item_consensus(
 async fn adjudicate(
     State(state): State<AppState>,
     ProjectAccess { auth, project, .. }: ProjectAccess<need::Adjudicate>,
-    Path((_, id)): Path<(String, i64)>,
+    Path((_, id)): Path<(String, ItemId)>,
     Json(decision): Json<concord_store::NewAdjudication>,
 ) -> AppResult<(StatusCode, Json<Value>)> {
     let adjudication = state
         .store
-        .adjudicate(project.id, ItemId(id), auth.user.id, decision)
+        .adjudicate(project.id, id, auth.user.id, decision)
         .await?;
     Ok((StatusCode::CREATED, Json(json!(adjudication))))
 }

@@ -122,7 +122,7 @@ async fn consensus_job_fragment(
 #[derive(Deserialize, Default)]
 struct EscalationQuery {
     status: Option<String>,
-    done: Option<Id>,
+    done: Option<ItemId>,
     /// Search over title, external id, type and reasons; kept in the URL with the page.
     #[serde(default)]
     q: String,
@@ -162,12 +162,7 @@ async fn escalations_page(
     let (open, overdue, resolved) = state.store.escalation_counts(project.id).await?;
     let now = concord_store::system_now_ms();
     let done = match query.done {
-        Some(id) => state
-            .store
-            .item_adjudications(ItemId(id))
-            .await?
-            .into_iter()
-            .next(),
+        Some(id) => state.store.item_adjudications(id).await?.into_iter().next(),
         None => None,
     };
     render(
@@ -191,8 +186,8 @@ fn labels_for_expert(
     let mut aliases: HashMap<Id, String> = HashMap::new();
     // The latest answer of each annotator is the one in force; the ones it replaced stay
     // visible, marked, and are not counted.
-    let latest: HashMap<Id, Id> = annotations.iter().fold(HashMap::new(), |mut latest, a| {
-        let id = latest.entry(a.annotator_id.get()).or_insert(a.id);
+    let latest: HashMap<UserId, Id> = annotations.iter().fold(HashMap::new(), |mut latest, a| {
+        let id = latest.entry(a.annotator_id).or_insert(a.id);
         *id = (*id).max(a.id);
         latest
     });
@@ -216,7 +211,7 @@ fn labels_for_expert(
                 "guideline_version": a.guideline_version_id.and_then(|id| version_numbers.get(&id)),
                 "created_at": a.created_at,
                 "supersedes": a.supersedes, "is_late": a.is_late,
-                "superseded": latest.get(&a.annotator_id.get()) != Some(&a.id),
+                "superseded": latest.get(&a.annotator_id) != Some(&a.id),
             })
         })
         .collect()
@@ -371,14 +366,14 @@ async fn adjudicate_page(
         role,
         ..
     }: ProjectPage<need::Adjudicate>,
-    Path((_, id)): Path<(String, i64)>,
+    Path((_, id)): Path<(String, ItemId)>,
     Query(query): Query<AdjudicateQuery>,
 ) -> AppResult<Html<String>> {
     let shown = AdjudicationShown {
         reveal: query.reveal.is_some(),
         ..Default::default()
     };
-    adjudication_view(&state, &auth, &project, role, ItemId(id), shown).await
+    adjudication_view(&state, &auth, &project, role, id, shown).await
 }
 
 /// `?reveal=1`: show the consensus in blind mode (the expert asked for it).
@@ -419,14 +414,14 @@ async fn adjudicate_submit(
         role,
         ..
     }: ProjectPage<need::Adjudicate>,
-    Path((slug, id)): Path<(String, i64)>,
+    Path((slug, id)): Path<(String, ItemId)>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let schema: LabelSchema = state.store.current_schema(project.id).await?.definition;
     let (decision, sent) = decision_from_form(&schema, &fields);
     match state
         .store
-        .adjudicate(project.id, ItemId(id), auth.user.id, decision)
+        .adjudicate(project.id, id, auth.user.id, decision)
         .await
     {
         Ok(_) => Ok(Redirect::to(&format!("/p/{slug}/escalations?done={id}")).into_response()),
@@ -441,7 +436,7 @@ async fn adjudicate_submit(
                 &auth,
                 &project,
                 role,
-                ItemId(id),
+                id,
                 AdjudicationShown {
                     error: Some(e.to_string()),
                     form: Some(sent),
