@@ -152,14 +152,7 @@ pub fn run(args: AggregateArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
 
     let gold_labels = gold.as_ref().map(|g| g.known.per_item(table.n_items()));
-    let confidence: Vec<Option<f64>> = (0..table.n_items() as u32)
-        .map(
-            |item| match (result.labels[item as usize], result.proba(item)) {
-                (Some(label), Some(row)) => Some(row[label as usize]),
-                _ => None,
-            },
-        )
-        .collect();
+    let confidence = result.confidence();
     let skills_for_metrics = one_coin_skills(&table, &result);
     let consistency = consistency_by_item(&table, &result.labels, &skills_for_metrics);
     let item_uncertainty = uncertainty(&table, None, UncertaintyBy::Item);

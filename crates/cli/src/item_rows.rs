@@ -47,14 +47,33 @@ impl ItemRows<'_> {
 
     fn block(&self, start: usize, end: usize, jsonl: bool) -> Vec<u8> {
         let mut buf = Vec::with_capacity((end - start) * 64);
+        // One posterior row reused for every item of the block.
+        let mut row = self.result.probas.as_ref().map(|_| vec![0.0; self.result.k]);
+        let json_order = if jsonl { self.json_name_order() } else { Vec::new() };
         for item in start..end {
+            let item = item as u32;
+            let proba = match (&self.result.probas, row.as_deref_mut()) {
+                (Some(probas), Some(row)) => {
+                    probas.fill_row(item, row);
+                    Some(&*row)
+                }
+                _ => None,
+            };
             if jsonl {
-                self.json_row(item as u32, &mut buf);
+                self.json_row(item, proba, &json_order, &mut buf);
             } else {
-                self.csv_row(item as u32, &mut buf);
+                self.csv_row(item, proba, &mut buf);
             }
         }
         buf
+    }
+
+    /// Value ids in the order of their names, as a `serde_json` object writes keys.
+    fn json_name_order(&self) -> Vec<usize> {
+        let names = self.table.values().names();
+        let mut order: Vec<usize> = (0..names.len()).collect();
+        order.sort_by(|&a, &b| names[a].cmp(&names[b]));
+        order
     }
 
     fn csv_header(&self) -> Vec<u8> {
@@ -72,9 +91,8 @@ impl ItemRows<'_> {
         buf
     }
 
-    fn csv_row(&self, item: u32, buf: &mut Vec<u8>) {
+    fn csv_row(&self, item: u32, proba: Option<&[f64]>, buf: &mut Vec<u8>) {
         let label = self.result.labels[item as usize];
-        let proba = self.result.proba(item);
         csv_field(buf, self.table.item_name(item));
         buf.push(b',');
         if let Some(label) = label {
@@ -83,7 +101,7 @@ impl ItemRows<'_> {
         buf.push(b',');
         display_opt(buf, self.confidence[item as usize]);
         buf.push(b',');
-        display_opt(buf, proba.as_deref().map(entropy));
+        display_opt(buf, proba.map(entropy));
         buf.push(b',');
         display_opt(buf, agreement_with(self.table, item, label));
         // Writing into a Vec cannot fail.
@@ -99,25 +117,25 @@ impl ItemRows<'_> {
                 csv_field(buf, self.table.values().name(g));
             }
         }
-        if let Some(row) = &proba {
-            for p in row.iter() {
-                let _ = write!(buf, ",{p}");
+        if let Some(row) = proba {
+            for &p in row {
+                buf.push(b',');
+                display_f64(buf, p);
             }
         }
         buf.push(b'\n');
     }
 
     /// The keys in sorted order, as a `serde_json` object writes them.
-    fn json_row(&self, item: u32, buf: &mut Vec<u8>) {
+    fn json_row(&self, item: u32, proba: Option<&[f64]>, order: &[usize], buf: &mut Vec<u8>) {
         let label = self.result.labels[item as usize];
-        let proba = self.result.proba(item);
         let values = self.table.values();
         buf.extend_from_slice(b"{\"agreement\":");
         json_opt(buf, agreement_with(self.table, item, label));
         buf.extend_from_slice(b",\"confidence\":");
         json_opt(buf, self.confidence[item as usize]);
         buf.extend_from_slice(b",\"entropy\":");
-        json_opt(buf, proba.as_deref().map(entropy));
+        json_opt(buf, proba.map(entropy));
         if let Some(gold) = self.gold {
             buf.extend_from_slice(b",\"gold\":");
             json_opt_str(buf, gold[item as usize].map(|g| values.name(g)));
@@ -127,23 +145,17 @@ impl ItemRows<'_> {
         buf.extend_from_slice(b",\"label\":");
         json_opt_str(buf, label.map(|l| values.name(l)));
         buf.extend_from_slice(b",\"posterior\":");
-        match &proba {
+        match proba {
             Some(row) => {
-                let mut named: Vec<(&str, f64)> = values
-                    .names()
-                    .iter()
-                    .map(String::as_str)
-                    .zip(row.iter().copied())
-                    .collect();
-                named.sort_by(|a, b| a.0.cmp(b.0));
+                let names = values.names();
                 buf.push(b'{');
-                for (i, (name, p)) in named.into_iter().enumerate() {
+                for (i, &v) in order.iter().enumerate() {
                     if i > 0 {
                         buf.push(b',');
                     }
-                    json_str(buf, name);
+                    json_str(buf, &names[v]);
                     buf.push(b':');
-                    json_num(buf, p);
+                    json_num(buf, row[v]);
                 }
                 buf.push(b'}');
             }
@@ -193,8 +205,25 @@ pub fn csv_field(buf: &mut Vec<u8>, s: &str) {
 
 fn display_opt(buf: &mut Vec<u8>, v: Option<f64>) {
     if let Some(v) = v {
-        let _ = write!(buf, "{v}");
+        display_f64(buf, v);
     }
+}
+
+/// `v` exactly as `Display` writes it, several times faster: ryu finds the same shortest
+/// digits and differs only in notation (a trailing ".0", exponents for very large or small
+/// numbers, which are left to `Display`).
+fn display_f64(buf: &mut Vec<u8>, v: f64) {
+    if v.is_finite() {
+        let mut digits = ryu::Buffer::new();
+        let text = digits.format_finite(v);
+        if !text.contains('e') {
+            let text = text.strip_suffix(".0").unwrap_or(text);
+            buf.extend_from_slice(text.as_bytes());
+            return;
+        }
+    }
+    // Writing into a Vec cannot fail.
+    let _ = write!(buf, "{v}");
 }
 
 fn json_num(buf: &mut Vec<u8>, v: f64) {
@@ -249,6 +278,7 @@ mod tests {
                 },
             )
             .collect();
+        assert_eq!(result.confidence(), confidence);
         let gold = vec![Some(0), None, Some(2)];
         let rows = ItemRows {
             table,
@@ -348,5 +378,34 @@ mod tests {
             String::from_utf8(buf).unwrap(),
             format!("{} null null", serde_json::json!(0.1 + 0.2))
         );
+    }
+
+    #[test]
+    fn numbers_are_written_exactly_as_display_writes_them() {
+        // splitmix64: any well-spread bits do.
+        let mut state = 5u64;
+        let mut next = move || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let mut values = vec![
+            0.0, -0.0, 1.0, 2.0, 0.5, 0.1, 0.2 + 0.1, 1.0 / 3.0, 1e-5, 1.5e-6, 1e-7, 1e15, 1e16,
+            1.25e17, 123456789.0, f64::MIN_POSITIVE, f64::MAX, f64::NAN, f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        for _ in 0..20_000 {
+            let unit = (next() >> 11) as f64 / (1u64 << 53) as f64;
+            values.push(unit);
+            values.push(unit * 10f64.powi((next() % 32) as i32 - 12));
+            values.push(f64::from_bits(next()));
+        }
+        for v in values {
+            let mut buf = Vec::new();
+            display_f64(&mut buf, v);
+            assert_eq!(String::from_utf8(buf).unwrap(), v.to_string(), "{v:e}");
+        }
     }
 }

@@ -25,6 +25,13 @@ fn has_avx2_fma() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
+/// The CPU can run the eight-lane kernels (twice the lanes and the registers, so the
+/// polynomials' constants stay in registers).
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f") && has_avx2_fma()
+}
+
 /// σ(x), 1 − σ(x) and their logarithms.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Logistic {
@@ -134,11 +141,29 @@ pub fn rating_terms(
     slope: &mut [f64],
 ) {
     #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU supports AVX-512F and FMA, checked just above.
+        unsafe { rating_terms_avx512(x, weights, log_km1, term, slope) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
         unsafe { rating_terms_avx2_fma(x, weights, log_km1, term, slope) };
         return;
     }
+    rating_terms_portable(x, weights, log_km1, term, slope);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn rating_terms_avx512(
+    x: &[f64],
+    weights: &[[f64; 2]],
+    log_km1: f64,
+    term: &mut [f64],
+    slope: &mut [f64],
+) {
     rating_terms_portable(x, weights, log_km1, term, slope);
 }
 
@@ -175,11 +200,23 @@ fn rating_terms_portable(
 /// out[i] = e^{y[i]} (see [`exp`]).
 pub fn exp_all(y: &[f64], out: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU supports AVX-512F and FMA, checked just above.
+        unsafe { exp_all_avx512(y, out) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
         unsafe { exp_all_avx2_fma(y, out) };
         return;
     }
+    exp_all_portable(y, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn exp_all_avx512(y: &[f64], out: &mut [f64]) {
     exp_all_portable(y, out);
 }
 
@@ -199,11 +236,23 @@ fn exp_all_portable(y: &[f64], out: &mut [f64]) {
 /// log σ(x[i]) and log(1 − σ(x[i])) for every i.
 pub fn log_sigmoids(x: &[f64], log_sig: &mut [f64], log_one_minus: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU supports AVX-512F and FMA, checked just above.
+        unsafe { log_sigmoids_avx512(x, log_sig, log_one_minus) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
         unsafe { log_sigmoids_avx2_fma(x, log_sig, log_one_minus) };
         return;
     }
+    log_sigmoids_portable(x, log_sig, log_one_minus);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn log_sigmoids_avx512(x: &[f64], log_sig: &mut [f64], log_one_minus: &mut [f64]) {
     log_sigmoids_portable(x, log_sig, log_one_minus);
 }
 
@@ -300,7 +349,23 @@ mod tests {
     }
 
     #[test]
-    fn the_vector_and_scalar_paths_agree_bit_for_bit() {
+    fn every_build_of_the_vector_kernels_agrees_with_the_scalar_path_bit_for_bit() {
+        type Build = (&'static str, fn(&[f64], &[[f64; 2]], f64, &mut [f64], &mut [f64]));
+        let mut builds: Vec<Build> = vec![("portable", rating_terms_portable)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY (both): each build is listed only when the CPU runs it.
+            if has_avx2_fma() {
+                builds.push(("AVX2", |x, w, l, t, s| unsafe {
+                    rating_terms_avx2_fma(x, w, l, t, s)
+                }));
+            }
+            if has_avx512() {
+                builds.push(("AVX-512", |x, w, l, t, s| unsafe {
+                    rating_terms_avx512(x, w, l, t, s)
+                }));
+            }
+        }
         let x: Vec<f64> = (0..1001).map(|i| (i as f64 - 500.0) * 0.093).collect();
         let weights: Vec<[f64; 2]> = (0..1001)
             .map(|i| {
@@ -308,29 +373,34 @@ mod tests {
                 [q, 1.0 - q]
             })
             .collect();
-        let (mut term, mut slope) = (vec![0.0; 1001], vec![0.0; 1001]);
-        rating_terms(&x, &weights, 2f64.ln(), &mut term, &mut slope);
         let (mut log_sig, mut log_one_minus) = (vec![0.0; 1001], vec![0.0; 1001]);
         log_sigmoids(&x, &mut log_sig, &mut log_one_minus);
-        for i in 0..x.len() {
-            let l = logistic(x[i]);
-            assert_eq!(log_sig[i].to_bits(), l.log_sig.to_bits());
-            assert_eq!(log_one_minus[i].to_bits(), l.log_one_minus.to_bits());
-            let [q_y, q_rest] = weights[i];
-            let expected_term = q_y * l.log_sig + q_rest * (l.log_one_minus - 2f64.ln());
-            assert_eq!(
-                term[i].to_bits(),
-                expected_term.to_bits(),
-                "term at {}",
-                x[i]
-            );
-            let expected_slope = q_y * l.one_minus - q_rest * l.sig;
-            assert_eq!(
-                slope[i].to_bits(),
-                expected_slope.to_bits(),
-                "slope at {}",
-                x[i]
-            );
+        let mut exps = vec![0.0; 1001];
+        exp_all(&x, &mut exps);
+        for (name, build) in builds {
+            let (mut term, mut slope) = (vec![0.0; 1001], vec![0.0; 1001]);
+            build(&x, &weights, 2f64.ln(), &mut term, &mut slope);
+            for i in 0..x.len() {
+                let l = logistic(x[i]);
+                assert_eq!(log_sig[i].to_bits(), l.log_sig.to_bits());
+                assert_eq!(log_one_minus[i].to_bits(), l.log_one_minus.to_bits());
+                assert_eq!(exps[i].to_bits(), exp(x[i]).to_bits());
+                let [q_y, q_rest] = weights[i];
+                let expected_term = q_y * l.log_sig + q_rest * (l.log_one_minus - 2f64.ln());
+                assert_eq!(
+                    term[i].to_bits(),
+                    expected_term.to_bits(),
+                    "{name}: term at {}",
+                    x[i]
+                );
+                let expected_slope = q_y * l.one_minus - q_rest * l.sig;
+                assert_eq!(
+                    slope[i].to_bits(),
+                    expected_slope.to_bits(),
+                    "{name}: slope at {}",
+                    x[i]
+                );
+            }
         }
     }
 }

@@ -76,6 +76,13 @@ struct Args {
     /// or the textbook's `true-label` ([annotator][true][label]).
     #[arg(long, default_value = "label-true")]
     yardstick_layout: String,
+    /// Time whole `concord` commands as a user runs them (issue 30): reading the file alone,
+    /// `aggregate --method mv --out`, and `agreement`, as interleaved rounds of processes.
+    #[arg(long)]
+    whole_commands: bool,
+    /// Rounds to run with --whole-commands.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
     /// Internal: load FILE, run one model, print its time and peak memory as JSON.
     /// METHOD `ds-yardstick` runs the naive Dawid–Skene.
     #[arg(long, hide = true, num_args = 2, value_names = ["METHOD", "FILE"])]
@@ -316,6 +323,9 @@ fn child(method: &str, file: &Path, labels_out: Option<&Path>) -> Result<()> {
     if let Some(layout) = method.strip_prefix("ds-yardstick:") {
         return yardstick_child(file, layout, labels_out);
     }
+    if method == "load" {
+        return load_child(file);
+    }
     let method: Method = method.parse().map_err(anyhow::Error::msg)?;
     let (loaded, load_s) = time(|| read_annotations(file, None, &LabelSpec::default()));
     let table = loaded?.table;
@@ -347,6 +357,109 @@ fn child(method: &str, file: &Path, labels_out: Option<&Path>) -> Result<()> {
         "{}",
         serde_json::json!({"load_s": load_s, "fit_s": fit_s, "fit_cpu_s": fit_cpu_s, "peak_rss_mib": peak_rss_mib(), "accuracy": accuracy, "iterations": result.iterations})
     );
+    Ok(())
+}
+
+/// Reads and interns FILE and nothing else: the yardstick of the whole-command goals, and
+/// the table's resident bytes per label (item-major columns and interned names; the
+/// annotator index is built only by the models that need it).
+fn load_child(file: &Path) -> Result<()> {
+    let rss_before = current_rss_mib();
+    let (loaded, load_s) = time(|| read_annotations(file, None, &LabelSpec::default()));
+    let table = loaded?.table;
+    let rows = table.n_rows().max(1) as f64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "load_s": load_s,
+            "rows": table.n_rows(),
+            "table_bytes_per_label": table.heap_bytes() as f64 / rows,
+            "resident_growth_bytes_per_label": (current_rss_mib() - rss_before) * 1048576.0 / rows,
+            "peak_rss_mib": peak_rss_mib(),
+        })
+    );
+    Ok(())
+}
+
+fn current_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+/// Wall seconds of one whole process, its stdout discarded.
+fn time_process(program: &Path, args: &[&std::ffi::OsStr]) -> Result<f64> {
+    let start = Instant::now();
+    let status = std::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .with_context(|| format!("cannot run {}", program.display()))?;
+    let seconds = start.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("{} {:?} failed: {status}", program.display(), args);
+    }
+    Ok(seconds)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Interleaved rounds of: reading the file alone (`--child load`), `concord aggregate
+/// --method mv --out`, `concord agreement`; medians, and each command over the read.
+fn whole_commands_bench(args: &Args, scenarios: &[&str]) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    let concord = exe.with_file_name("concord");
+    if !concord.exists() {
+        bail!("{} not found: build the concord binary too", concord.display());
+    }
+    let out_dir = tempfile_dir()?;
+    println!("| scenario | read alone (s) | table B/label | resident growth B/label | aggregate mv --out (s) | ÷ read | agreement (s) |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for scenario in scenarios {
+        let file = args.data.join(scenario).join("labels.csv");
+        let out = out_dir.join(format!("{scenario}.csv"));
+        let (mut read, mut mv, mut agreement) = (Vec::new(), Vec::new(), Vec::new());
+        let mut load = Value::Null;
+        for _ in 0..args.rounds.max(1) {
+            let start = Instant::now();
+            load = run_child("load", &file)?;
+            read.push(start.elapsed().as_secs_f64());
+            mv.push(time_process(
+                &concord,
+                &[
+                    "aggregate".as_ref(),
+                    "--method".as_ref(),
+                    "mv".as_ref(),
+                    "--out".as_ref(),
+                    out.as_os_str(),
+                    file.as_os_str(),
+                ],
+            )?);
+            agreement.push(time_process(
+                &concord,
+                &["agreement".as_ref(), file.as_os_str()],
+            )?);
+        }
+        let (read, mv, agreement) = (median(read), median(mv), median(agreement));
+        println!(
+            "| {scenario} | {read:.3} | {:.1} | {:.1} | {mv:.3} | {:.2}× | {agreement:.3} |",
+            load["table_bytes_per_label"].as_f64().unwrap_or(f64::NAN),
+            load["resident_growth_bytes_per_label"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
+            mv / read,
+        );
+    }
+    std::fs::remove_dir_all(&out_dir).ok();
     Ok(())
 }
 
@@ -563,6 +676,9 @@ fn main() -> Result<()> {
     }
     if args.ds_yardstick {
         return yardstick_bench(&args, &scenarios);
+    }
+    if args.whole_commands {
+        return whole_commands_bench(&args, &scenarios);
     }
     let mut rows = Vec::new();
     for scenario in &scenarios {

@@ -27,27 +27,41 @@ pub fn consistency_by_item(
     skills: &[f64],
 ) -> Vec<f64> {
     let k = table.n_values();
+    // Each annotator's two log weights, taken once rather than k times per rating.
+    let log_weights: Vec<[f64; 2]> = skills
+        .iter()
+        .map(|&s| {
+            [
+                one_coin_weight(s, k, false).ln(),
+                one_coin_weight(s, k, true).ln(),
+            ]
+        })
+        .collect();
     (0..table.n_items() as u32)
         .into_par_iter()
-        .map(|item| {
-            let Some(label) = labels[item as usize] else {
-                return 0.0;
-            };
-            // Log space avoids underflow on items with many ratings.
-            let mut log_p = vec![0.0; k];
-            for (annotator, value) in table.item_ratings(item) {
-                let s = skills[annotator as usize];
-                for (l, lp) in log_p.iter_mut().enumerate() {
-                    *lp += one_coin_weight(s, k, value as usize == l).ln();
+        .with_min_len(1024)
+        .map_init(
+            || vec![0.0; k],
+            |log_p, item| {
+                let Some(label) = labels[item as usize] else {
+                    return 0.0;
+                };
+                // Log space avoids underflow on items with many ratings.
+                log_p.iter_mut().for_each(|v| *v = 0.0);
+                for (annotator, value) in table.item_ratings(item) {
+                    let weights = log_weights[annotator as usize];
+                    for (l, lp) in log_p.iter_mut().enumerate() {
+                        *lp += weights[usize::from(value as usize == l)];
+                    }
                 }
-            }
-            let max = log_p.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            if !max.is_finite() {
-                return 0.0;
-            }
-            let total: f64 = log_p.iter().map(|lp| (lp - max).exp()).sum();
-            (log_p[label as usize] - max).exp() / total
-        })
+                let max = log_p.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                if !max.is_finite() {
+                    return 0.0;
+                }
+                let total: f64 = log_p.iter().map(|lp| (lp - max).exp()).sum();
+                (log_p[label as usize] - max).exp() / total
+            },
+        )
         .collect()
 }
 
@@ -88,24 +102,31 @@ pub fn uncertainty(table: &AnnotationTable, skills: Option<&[f64]>, by: Uncertai
     match by {
         UncertaintyBy::Item => (0..table.n_items() as u32)
             .into_par_iter()
-            .map(|item| {
-                let mut mass = vec![0.0; k];
+            .with_min_len(1024)
+            .map_init(
+                || vec![0.0; k],
+                |mass, item| {
+                    mass.iter_mut().for_each(|v| *v = 0.0);
+                    for (annotator, value) in table.item_ratings(item) {
+                        add(mass, annotator, value);
+                    }
+                    entropy(mass)
+                },
+            )
+            .collect(),
+        UncertaintyBy::Annotator if k == 0 => vec![0.0; table.n_annotators()],
+        UncertaintyBy::Annotator => {
+            // One pass in item order: each annotator's ratings arrive in the order of the
+            // annotator index (item order), so the sums are the same, without building it.
+            let mut mass = vec![0.0; table.n_annotators() * k];
+            for item in 0..table.n_items() as u32 {
                 for (annotator, value) in table.item_ratings(item) {
-                    add(&mut mass, annotator, value);
+                    let at = annotator as usize * k;
+                    add(&mut mass[at..at + k], annotator, value);
                 }
-                entropy(&mass)
-            })
-            .collect(),
-        UncertaintyBy::Annotator => (0..table.n_annotators() as u32)
-            .into_par_iter()
-            .map(|annotator| {
-                let mut mass = vec![0.0; k];
-                for &value in table.annotator_values(annotator) {
-                    add(&mut mass, annotator, value);
-                }
-                entropy(&mass)
-            })
-            .collect(),
+            }
+            mass.par_chunks(k.max(1)).map(entropy).collect()
+        }
     }
 }
 

@@ -213,21 +213,55 @@ pub enum Posteriors {
 }
 
 impl Posteriors {
-    /// Item `item`'s scores over all `k` classes.
-    pub fn row(&self, item: u32, k: usize) -> Cow<'_, [f64]> {
-        let item = item as usize;
+    /// Item `item`'s scores over all classes, written into `row` (length k), so that a
+    /// loop over items allocates nothing.
+    pub fn fill_row(&self, item: u32, row: &mut [f64]) {
+        let (item, k) = (item as usize, row.len());
         match self {
-            Self::Dense(values) => Cow::Borrowed(&values[item * k..(item + 1) * k]),
+            Self::Dense(values) => row.copy_from_slice(&values[item * k..(item + 1) * k]),
             Self::Sparse {
                 offsets,
                 classes,
                 shares,
             } => {
                 let span = offsets[item] as usize..offsets[item + 1] as usize;
-                let mut row = vec![0.0; k];
+                row.fill(0.0);
                 for (&class, &share) in classes[span.clone()].iter().zip(&shares[span]) {
                     row[class as usize] = share;
                 }
+            }
+        }
+    }
+
+    /// Item `item`'s score of one class (without building its row).
+    pub fn value(&self, item: u32, class: u32, k: usize) -> f64 {
+        let item = item as usize;
+        match self {
+            Self::Dense(values) => values[item * k + class as usize],
+            Self::Sparse {
+                offsets,
+                classes,
+                shares,
+            } => {
+                let span = offsets[item] as usize..offsets[item + 1] as usize;
+                classes[span.clone()]
+                    .iter()
+                    .position(|&c| c == class)
+                    .map_or(0.0, |at| shares[span.start + at])
+            }
+        }
+    }
+
+    /// Item `item`'s scores over all `k` classes.
+    pub fn row(&self, item: u32, k: usize) -> Cow<'_, [f64]> {
+        match self {
+            Self::Dense(values) => {
+                let item = item as usize;
+                Cow::Borrowed(&values[item * k..(item + 1) * k])
+            }
+            Self::Sparse { .. } => {
+                let mut row = vec![0.0; k];
+                self.fill_row(item, &mut row);
                 Cow::Owned(row)
             }
         }
@@ -283,6 +317,19 @@ impl Aggregation {
     /// The posterior row of an item (k values).
     pub fn proba(&self, item: u32) -> Option<Cow<'_, [f64]>> {
         self.probas.as_ref().map(|p| p.row(item, self.k))
+    }
+
+    /// Per item, the posterior of its label (`None` when undecided or without posteriors).
+    pub fn confidence(&self) -> Vec<Option<f64>> {
+        let Some(probas) = &self.probas else {
+            return vec![None; self.labels.len()];
+        };
+        self.labels
+            .par_iter()
+            .enumerate()
+            .with_min_len(4096)
+            .map(|(item, label)| label.map(|label| probas.value(item as u32, label, self.k)))
+            .collect()
     }
 
     /// Set labels from dense `probas` by argmax; ties resolved by `rule`.
