@@ -146,22 +146,3 @@ mod tests {
         }
     }
 }
-
-/// Ask the CPU to start loading `slice[index]` into cache (a hint; no effect on results).
-/// The consensus passes read per-annotator rows in annotator order, which is random per
-/// item, so fetching the next items' rows early hides most of the memory latency.
-#[inline(always)]
-pub(crate) fn prefetch<T>(slice: &[T], index: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if index < slice.len() {
-        // SAFETY: `_mm_prefetch` is a cache hint: it reads nothing observable and cannot
-        // fault; the pointer is in bounds; SSE is part of the x86_64 baseline.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                slice.as_ptr().add(index).cast::<i8>(),
-            );
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (slice, index);
-}

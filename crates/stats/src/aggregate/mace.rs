@@ -40,7 +40,7 @@ use rayon::prelude::*;
 use super::{
     AggregateError, AggregateOptions, Aggregation, Method, Posteriors, argmax_with_ties, splitmix,
 };
-use crate::buffers::{Scratch, prefetch, with_scratch, written_zeros};
+use crate::buffers::{Scratch, with_scratch, written_zeros};
 use crate::table::AnnotationTable;
 
 // ---------------------------------------------------------------------------
@@ -316,37 +316,23 @@ fn e_step(
     params: &Params,
     want: Want,
 ) -> Expectation {
-    e_step_with(table, k, cells, params, want, Kernel::Fastest)
+    e_step_with(table, k, cells, params, want, true)
 }
 
-/// Which build of the E-step's pass runs (tests compare them all).
-#[derive(Clone, Copy, Debug)]
-enum Kernel {
-    /// The compile-time class count kernel, in the widest build the CPU runs.
-    Fastest,
-    /// The compile-time class count kernel in the x86-64 baseline build.
-    #[cfg(test)]
-    Baseline,
-    #[cfg(all(test, target_arch = "x86_64"))]
-    Avx2,
-    #[cfg(all(test, target_arch = "x86_64"))]
-    Avx512,
-    /// The run-time class count kernel.
-    #[cfg(test)]
-    General,
-}
-
-/// [`e_step`] with a chosen build of the pass.
+/// [`e_step`]; `fixed_width: false` forces the run-time class count kernel (tests compare
+/// the two).
 fn e_step_with(
     table: &AnnotationTable,
     k: usize,
     cells: &[u32],
     params: &Params,
     want: Want,
-    kernel: Kernel,
+    fixed_width: bool,
 ) -> Expectation {
     let n_annotators = table.n_annotators();
     let records = cell_records(params, n_annotators, k);
+    // Class of each cell (avoids an integer division per rating).
+    let cell_class: Vec<u32> = (0..n_annotators * k).map(|i| (i % k) as u32).collect();
     let n_items = table.n_items();
     let counts = matches!(want, Want::Counts);
     // Accumulator: expected spam count per cell, then expected knowing count per annotator.
@@ -363,25 +349,17 @@ fn e_step_with(
         table,
         cells,
         records: &records,
+        cell_class: &cell_class,
         k,
         n_cells,
         width,
         chunk_items,
     };
     let run_chunk = |chunk: usize, q_out: Option<&mut [f64]>| -> (f64, Vec<f64>) {
-        match kernel {
-            Kernel::Fastest => with_scratch!(k, S => pass.run_dispatch::<S>(chunk, q_out)),
-            #[cfg(test)]
-            Kernel::Baseline => with_scratch!(k, S => pass.run::<S>(chunk, q_out)),
-            // SAFETY (both): tests choose these builds only on CPUs that run them.
-            #[cfg(all(test, target_arch = "x86_64"))]
-            Kernel::Avx2 => with_scratch!(k, S => unsafe { pass.run_avx2::<S>(chunk, q_out) }),
-            #[cfg(all(test, target_arch = "x86_64"))]
-            Kernel::Avx512 => {
-                with_scratch!(k, S => unsafe { pass.run_avx512::<S>(chunk, q_out) })
-            }
-            #[cfg(test)]
-            Kernel::General => pass.run::<Vec<f64>>(chunk, q_out),
+        if fixed_width {
+            with_scratch!(k, S => pass.run::<S>(chunk, q_out))
+        } else {
+            pass.run::<Vec<f64>>(chunk, q_out)
         }
     };
     let partials: Vec<(f64, Vec<f64>)> = if counts {
@@ -424,6 +402,7 @@ struct ChunkPass<'a> {
     table: &'a AnnotationTable,
     cells: &'a [u32],
     records: &'a [CellRecord],
+    cell_class: &'a [u32],
     k: usize,
     n_cells: usize,
     /// Accumulator length (0 when posteriors are wanted instead).
@@ -431,56 +410,13 @@ struct ChunkPass<'a> {
     chunk_items: usize,
 }
 
-/// The CPU can run the four-lane build of the pass (std caches the answer).
-#[cfg(target_arch = "x86_64")]
-fn has_avx2() -> bool {
-    std::arch::is_x86_feature_detected!("avx2")
-}
-
-/// The CPU can run the eight-lane build of the pass.
-#[cfg(target_arch = "x86_64")]
-fn has_avx512() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-}
-
 impl ChunkPass<'_> {
-    /// [`ChunkPass::run`], eight lanes wide on CPUs with AVX-512F, four with AVX2 (the
-    /// x86-64 baseline is SSE2, two lanes). Every operation is an element-wise IEEE
-    /// multiply, add or divide in the same order (no fused multiply–add), so every build
-    /// gives the same bits.
-    fn run_dispatch<S: Scratch>(&self, chunk: usize, q_out: Option<&mut [f64]>) -> (f64, Vec<f64>) {
-        #[cfg(target_arch = "x86_64")]
-        if has_avx512() {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { self.run_avx512::<S>(chunk, q_out) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if has_avx2() {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { self.run_avx2::<S>(chunk, q_out) };
-        }
-        self.run::<S>(chunk, q_out)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn run_avx512<S: Scratch>(&self, chunk: usize, q_out: Option<&mut [f64]>) -> (f64, Vec<f64>) {
-        self.run::<S>(chunk, q_out)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn run_avx2<S: Scratch>(&self, chunk: usize, q_out: Option<&mut [f64]>) -> (f64, Vec<f64>) {
-        self.run::<S>(chunk, q_out)
-    }
-
     /// One chunk of items: its log likelihood and its accumulator (expected spam count per
     /// cell, then expected knowing count per annotator), or its posteriors in `q_out`.
     /// Per-item rows live in `S` scratch, so that accumulator writes cannot force them
     /// through memory.
-    #[inline(always)]
     fn run<S: Scratch>(&self, chunk: usize, mut q_out: Option<&mut [f64]>) -> (f64, Vec<f64>) {
-        let (table, records) = (self.table, self.records);
+        let (table, records, cell_class) = (self.table, self.records, self.cell_class);
         let k = S::width(self.k);
         let n_cells = self.n_cells;
         let inv_k = 1.0 / k as f64;
@@ -488,63 +424,33 @@ impl ChunkPass<'_> {
         let ln_rescale = RESCALE.ln();
         let mut acc = written_zeros(self.width);
         let mut r = S::zeroed(k);
-        // q and 1 − q per class (the latter computed without cancellation).
-        let mut q = S::zeroed(k);
+        // 1 − q per class, computed without cancellation.
         let mut one_minus_q = S::zeroed(k);
         // Σ ln(Z + 1e-8) as ln of a running product (mantissa, binary exponent), plus the
         // terms of items whose products needed rescaling.
         let (mut product, mut exponent, mut ll_rescaled) = (1.0f64, 0i64, 0.0);
         let n_items = table.n_items();
         let items = chunk * self.chunk_items..((chunk + 1) * self.chunk_items).min(n_items);
-        let counts = q_out.is_none();
-        for (offset, item) in items.clone().enumerate() {
-            // Records and accumulator cells are read in annotator order, random per item:
-            // start loading those of an item a few places ahead.
-            let ahead = item + PREFETCH_AHEAD;
-            if ahead < items.end {
-                let rows = table.item_rows(ahead as u32);
-                for (&cell, &a) in self.cells[rows.clone()]
-                    .iter()
-                    .zip(table.item_annotators(ahead as u32))
-                {
-                    prefetch(records, cell as usize);
-                    if counts {
-                        prefetch(&acc, cell as usize);
-                        prefetch(&acc, n_cells + a as usize);
-                    }
-                }
-            }
+        for (offset, item) in items.enumerate() {
             let item_cells = &self.cells[table.item_rows(item as u32)];
             let r = r.values();
             // G[c] = base·r[c]·RESCALE^(rescaled_r − rescaled_base): base = Π b / K and
             // r[c] = Π over ratings with label c of (b + g)/b, both kept in range.
             let mut base = inv_k;
             let (mut rescaled_base, mut rescaled_r) = (0i32, 0i32);
-            // First without range checks. b ≤ 1 and gains ≥ 1, so base only falls and r
-            // only grows: if neither ends out of range, neither left it on the way, and
-            // the products are those of the checked loop, bit for bit.
             r.iter_mut().for_each(|v| *v = 1.0);
             for &cell in item_cells {
                 let rec = &records[cell as usize];
                 base *= rec.b;
-                r[cell as usize % k] *= 1.0 + rec.ratio;
-            }
-            if !(base >= 1.0 / RESCALE && r.iter().all(|v| *v <= RESCALE)) {
-                base = inv_k;
-                r.iter_mut().for_each(|v| *v = 1.0);
-                for &cell in item_cells {
-                    let rec = &records[cell as usize];
-                    base *= rec.b;
-                    if base < 1.0 / RESCALE {
-                        base *= RESCALE;
-                        rescaled_base += 1;
-                    }
-                    let slot = &mut r[cell as usize % k];
-                    *slot *= 1.0 + rec.ratio;
-                    if *slot > RESCALE {
-                        r.iter_mut().for_each(|v| *v /= RESCALE);
-                        rescaled_r += 1;
-                    }
+                if base < 1.0 / RESCALE {
+                    base *= RESCALE;
+                    rescaled_base += 1;
+                }
+                let slot = &mut r[cell_class[cell as usize] as usize];
+                *slot *= 1.0 + rec.ratio;
+                if *slot > RESCALE {
+                    r.iter_mut().for_each(|v| *v /= RESCALE);
+                    rescaled_r += 1;
                 }
             }
             let total: f64 = r.iter().sum();
@@ -565,11 +471,9 @@ impl ChunkPass<'_> {
                     ln_eps + (log_z - ln_eps).exp().ln_1p()
                 };
             }
-            // One division per item; the rest are multiplications by its result.
-            let inv_total = 1.0 / total;
             if let Some(q_out) = q_out.as_deref_mut() {
                 for (o, v) in q_out[offset * k..(offset + 1) * k].iter_mut().zip(r.iter()) {
-                    *o = v * inv_total;
+                    *o = v / total;
                 }
                 continue;
             }
@@ -582,19 +486,15 @@ impl ChunkPass<'_> {
             }
             let mut prefix = 0.0;
             for c in 0..k {
-                one_minus_q[c] = (prefix + one_minus_q[c]) * inv_total;
+                one_minus_q[c] = (prefix + one_minus_q[c]) / total;
                 prefix += r[c];
-            }
-            let q = q.values();
-            for (q, v) in q.iter_mut().zip(r.iter()) {
-                *q = v * inv_total;
             }
             let item_annotators = table.item_annotators(item as u32);
             for (&cell, &a) in item_cells.iter().zip(item_annotators) {
                 let cell = cell as usize;
-                let c = cell % k;
+                let c = cell_class[cell] as usize;
                 let rec = &records[cell];
-                let qy = q[c];
+                let qy = r[c] / total;
                 acc[cell] += one_minus_q[c] + qy * rec.spam_share;
                 acc[n_cells + a as usize] += qy * rec.know_share;
             }
@@ -633,8 +533,6 @@ fn normalise_vb(counts: &[f64], priors: &[f64]) -> Vec<f64> {
 }
 
 const RESCALE: f64 = 1e200;
-/// How many items ahead an E-step prefetches records and accumulator cells.
-const PREFETCH_AHEAD: usize = 6;
 const ALPHA: f64 = 0.5;
 const BETA: f64 = 0.5;
 const STRATEGY_PRIOR: f64 = 10.0;
@@ -783,35 +681,22 @@ mod tests {
     const TOY: [(&str, &str, &str); 24] = crate::aggregate::fixtures::TOY;
 
     #[test]
-    fn every_build_of_the_pass_gives_the_general_kernels_bits() {
+    fn the_compile_time_class_count_kernel_matches_the_general_one_bit_for_bit() {
         let table = crate::aggregate::fixtures::scattered_table(3000);
         let classes = classes(&table);
         let cells = row_cells(&table, &classes).unwrap();
         let params = init_params(table.n_annotators(), classes.k, 7);
-        let mut kernels = vec![Kernel::Fastest, Kernel::Baseline];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if has_avx2() {
-                kernels.push(Kernel::Avx2);
-            }
-            if has_avx512() {
-                kernels.push(Kernel::Avx512);
-            }
-        }
-        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
         for want in [|| Want::Counts, || Want::Posteriors] {
-            let general = e_step_with(&table, classes.k, &cells, &params, want(), Kernel::General);
-            for &kernel in &kernels {
-                let fixed = e_step_with(&table, classes.k, &cells, &params, want(), kernel);
-                assert_eq!(bits(&fixed.q), bits(&general.q), "{kernel:?}");
-                assert_eq!(bits(&fixed.strat), bits(&general.strat), "{kernel:?}");
-                assert_eq!(bits(&fixed.know), bits(&general.know), "{kernel:?}");
-                assert_eq!(
-                    fixed.log_likelihood.to_bits(),
-                    general.log_likelihood.to_bits(),
-                    "{kernel:?}"
-                );
-            }
+            let fixed = e_step_with(&table, classes.k, &cells, &params, want(), true);
+            let general = e_step_with(&table, classes.k, &cells, &params, want(), false);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
+            assert_eq!(bits(&fixed.q), bits(&general.q));
+            assert_eq!(bits(&fixed.strat), bits(&general.strat));
+            assert_eq!(bits(&fixed.know), bits(&general.know));
+            assert_eq!(
+                fixed.log_likelihood.to_bits(),
+                general.log_likelihood.to_bits()
+            );
         }
     }
 
