@@ -48,8 +48,16 @@ impl ItemRows<'_> {
     fn block(&self, start: usize, end: usize, jsonl: bool) -> Vec<u8> {
         let mut buf = Vec::with_capacity((end - start) * 64);
         // One posterior row reused for every item of the block.
-        let mut row = self.result.probas.as_ref().map(|_| vec![0.0; self.result.k]);
-        let json_order = if jsonl { self.json_name_order() } else { Vec::new() };
+        let mut row = self
+            .result
+            .probas
+            .as_ref()
+            .map(|_| vec![0.0; self.result.k]);
+        let json_order = if jsonl {
+            self.json_name_order()
+        } else {
+            Vec::new()
+        };
         for item in start..end {
             let item = item as u32;
             let proba = match (&self.result.probas, row.as_deref_mut()) {
@@ -392,8 +400,25 @@ mod tests {
             z ^ (z >> 31)
         };
         let mut values = vec![
-            0.0, -0.0, 1.0, 2.0, 0.5, 0.1, 0.2 + 0.1, 1.0 / 3.0, 1e-5, 1.5e-6, 1e-7, 1e15, 1e16,
-            1.25e17, 123456789.0, f64::MIN_POSITIVE, f64::MAX, f64::NAN, f64::INFINITY,
+            0.0,
+            -0.0,
+            1.0,
+            2.0,
+            0.5,
+            0.1,
+            0.2 + 0.1,
+            1.0 / 3.0,
+            1e-5,
+            1.5e-6,
+            1e-7,
+            1e15,
+            1e16,
+            1.25e17,
+            123456789.0,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::NAN,
+            f64::INFINITY,
             f64::NEG_INFINITY,
         ];
         for _ in 0..20_000 {

@@ -350,7 +350,10 @@ mod tests {
 
     #[test]
     fn every_build_of_the_vector_kernels_agrees_with_the_scalar_path_bit_for_bit() {
-        type Build = (&'static str, fn(&[f64], &[[f64; 2]], f64, &mut [f64], &mut [f64]));
+        type Build = (
+            &'static str,
+            fn(&[f64], &[[f64; 2]], f64, &mut [f64], &mut [f64]),
+        );
         let mut builds: Vec<Build> = vec![("portable", rating_terms_portable)];
         #[cfg(target_arch = "x86_64")]
         {

@@ -419,10 +419,15 @@ fn whole_commands_bench(args: &Args, scenarios: &[&str]) -> Result<()> {
     let exe = std::env::current_exe()?;
     let concord = exe.with_file_name("concord");
     if !concord.exists() {
-        bail!("{} not found: build the concord binary too", concord.display());
+        bail!(
+            "{} not found: build the concord binary too",
+            concord.display()
+        );
     }
     let out_dir = tempfile_dir()?;
-    println!("| scenario | read alone (s) | table B/label | resident growth B/label | aggregate mv --out (s) | ÷ read | agreement (s) |");
+    println!(
+        "| scenario | read alone (s) | table B/label | resident growth B/label | aggregate mv --out (s) | ÷ read | agreement (s) |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for scenario in scenarios {
         let file = args.data.join(scenario).join("labels.csv");

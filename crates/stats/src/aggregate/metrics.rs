@@ -169,3 +169,88 @@ pub fn label_accuracy(labels: &[Option<u32>], gold: &[Option<u32>]) -> Option<(f
     }
     (total > 0).then(|| (correct as f64 / total as f64, total))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::fixtures::scattered_table;
+
+    /// The textbook forms: a fresh row per item or annotator, one logarithm per class and
+    /// rating, and each annotator's ratings read from the annotator index.
+    fn direct_consistency(
+        table: &AnnotationTable,
+        labels: &[Option<u32>],
+        skills: &[f64],
+    ) -> Vec<f64> {
+        let k = table.n_values();
+        (0..table.n_items() as u32)
+            .map(|item| {
+                let Some(label) = labels[item as usize] else {
+                    return 0.0;
+                };
+                let mut log_p = vec![0.0; k];
+                for (annotator, value) in table.item_ratings(item) {
+                    let s = skills[annotator as usize];
+                    for (l, lp) in log_p.iter_mut().enumerate() {
+                        *lp += one_coin_weight(s, k, value as usize == l).ln();
+                    }
+                }
+                let max = log_p.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                if !max.is_finite() {
+                    return 0.0;
+                }
+                let total: f64 = log_p.iter().map(|lp| (lp - max).exp()).sum();
+                (log_p[label as usize] - max).exp() / total
+            })
+            .collect()
+    }
+
+    fn direct_annotator_uncertainty(table: &AnnotationTable, skills: &[f64]) -> Vec<f64> {
+        let k = table.n_values();
+        (0..table.n_annotators() as u32)
+            .map(|annotator| {
+                let mut mass = vec![0.0; k];
+                for &value in table.annotator_values(annotator) {
+                    for (l, m) in mass.iter_mut().enumerate() {
+                        *m += one_coin_weight(skills[annotator as usize], k, value as usize == l);
+                    }
+                }
+                let total: f64 = mass.iter().sum();
+                if total <= 0.0 {
+                    return 0.0;
+                }
+                -mass
+                    .iter()
+                    .filter(|m| **m > 0.0)
+                    .map(|m| (m / total) * (m / total).ln())
+                    .sum::<f64>()
+            })
+            .collect()
+    }
+
+    fn bits(values: &[f64]) -> Vec<u64> {
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
+    #[test]
+    fn consistency_and_uncertainty_give_the_direct_forms_bits() {
+        let table = scattered_table(3000);
+        let skills: Vec<f64> = (0..table.n_annotators())
+            .map(|a| 0.35 + 0.6 * ((a * 37) % 101) as f64 / 100.0)
+            .collect();
+        let labels: Vec<Option<u32>> = (0..table.n_items() as u32)
+            .map(|item| (item % 7 != 0).then(|| table.item_values(item)[0]))
+            .collect();
+        assert_eq!(
+            bits(&consistency_by_item(&table, &labels, &skills)),
+            bits(&direct_consistency(&table, &labels, &skills))
+        );
+        let ones = vec![1.0; table.n_annotators()];
+        for skills in [&skills, &ones] {
+            assert_eq!(
+                bits(&uncertainty(&table, Some(skills), UncertaintyBy::Annotator)),
+                bits(&direct_annotator_uncertainty(&table, skills))
+            );
+        }
+    }
+}
