@@ -23,6 +23,7 @@ use concord_store::{
     AccountKind, AnnotatorQuality, AnswerKind, ConsensusInput, CostSource, Id, ItemFact, ItemState,
     LabelFacts, LabelSchema, NewEscalation, NewItemConsensus, QaSettings, Question, QuestionKind,
 };
+use rayon::prelude::*;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 
@@ -487,18 +488,24 @@ pub fn compute_run(
     let truth = ModelTruth::of(input);
     let inference = Inference::default();
 
+    // Questions are independent until the model tallies: compute them in parallel, then
+    // gather them in schema order (so notes and rows come out as from a serial loop).
+    let passes: Vec<Option<QuestionPass<'_>>> = schema
+        .questions
+        .par_iter()
+        .map(|question| question_pass(question, settings, facts, &humans, method, &inference))
+        .collect::<Result<_, _>>()?;
     let mut run = QuestionsComputed::default();
-    for question in &schema.questions {
-        let Some(built) = build_table(question, facts, humans.iter().copied())? else {
+    for (question, pass) in schema.questions.iter().zip(passes) {
+        let Some(mut pass) = pass else {
             run.questions.push(empty_question(question));
             continue;
         };
-        let costs = question_costs(question, settings, &built.table, &mut run.notes);
-        let result = question_consensus(question, built, method, costs)?;
-        run.items.extend(item_consensus_rows(&result));
-        run.annotators.extend(human_quality_rows(&result, facts));
+        run.notes.append(&mut pass.notes);
+        run.items.append(&mut pass.items);
+        run.annotators.append(&mut pass.annotators);
         let tallies = tally_models(
-            &result,
+            &pass.result,
             facts,
             &models,
             &truth,
@@ -510,10 +517,8 @@ pub fn compute_run(
             &mut run.annotators,
             &mut run.model_reports,
         );
-        run.questions.push(question_report(
-            question, &result, settings, facts, &humans, &inference,
-        )?);
-        run.results.push(result);
+        run.questions.push(pass.report);
+        run.results.push(pass.result);
     }
 
     let mut escalated = escalate_items(schema, settings, input, &order, &mut run);
@@ -542,6 +547,42 @@ pub fn compute_run(
         escalations: escalated.escalations,
         annotations: facts.len(),
     })
+}
+
+/// One question's consensus, report and stored rows, computed on its own.
+struct QuestionPass<'q> {
+    result: QuestionResult<'q>,
+    report: QuestionReport,
+    items: Vec<NewItemConsensus>,
+    annotators: Vec<AnnotatorQuality>,
+    notes: Vec<String>,
+}
+
+/// A question's pass, or `None` when nobody answered it.
+fn question_pass<'q>(
+    question: &'q Question,
+    settings: &QaSettings,
+    facts: &LabelFacts,
+    humans: &[u32],
+    method: Method,
+    inference: &Inference,
+) -> Result<Option<QuestionPass<'q>>, ComputeError> {
+    let Some(built) = build_table(question, facts, humans.iter().copied())? else {
+        return Ok(None);
+    };
+    let mut notes = Vec::new();
+    let costs = question_costs(question, settings, &built.table, &mut notes);
+    let result = question_consensus(question, built, method, costs)?;
+    let items = item_consensus_rows(&result).collect();
+    let annotators = human_quality_rows(&result, facts);
+    let report = question_report(question, &result, settings, facts, humans, inference)?;
+    Ok(Some(QuestionPass {
+        result,
+        report,
+        items,
+        annotators,
+        notes,
+    }))
 }
 
 /// What the per-question pass of a run gathers, question by question.

@@ -164,13 +164,13 @@ pub(super) struct TextIndex {
 }
 
 impl TextIndex {
-    fn intern(&mut self, text: String) -> u32 {
-        if let Some(&i) = self.index.get(&text) {
+    fn intern(&mut self, text: &str) -> u32 {
+        if let Some(&i) = self.index.get(text) {
             return i;
         }
         let i = self.texts.len() as u32;
-        self.index.insert(text.clone(), i);
-        self.texts.push(text);
+        self.index.insert(text.to_owned(), i);
+        self.texts.push(text.to_owned());
         i
     }
 }
@@ -341,7 +341,7 @@ pub(super) async fn write_item_consensus(
     let mut changed: Vec<(&NewItemConsensus, i64)> = Vec::new();
     for row in rows {
         let digest = row.digest();
-        let key = (questions.intern(row.question.clone()), row.item_id);
+        let key = (questions.intern(&row.question), row.item_id);
         if stored.remove(&key) != Some(digest) {
             changed.push((row, digest));
         }
@@ -391,7 +391,7 @@ async fn stored_digests(
     let page_key = |row: &(ItemId, String, i64)| (row.1.clone(), row.0);
     for_each_question_page(c, &sql, project_id, page_key, |page| {
         for (item_id, question, digest) in page {
-            stored.insert((questions.intern(question), item_id), digest);
+            stored.insert((questions.intern(&question), item_id), digest);
         }
         Ok(())
     })
@@ -806,62 +806,15 @@ impl Store {
     }
 
     async fn latest_labels(&self, project_id: ProjectId) -> Result<LabelFacts> {
-        // long: one streaming loop whose state (interners, the current item's first row)
-        // spans the pages it reads.
         let versions = self.guideline_version_numbers(project_id).await?;
-        let mut facts = LabelFacts::default();
-        let mut annotator_index: std::collections::HashMap<Id, u32> = Default::default();
-        let mut annotator_ids: Vec<Id> = Vec::new();
-        let mut kinds = TextIndex::default();
-        let mut answers = TextIndex::default();
-        // Rows of the current item start here; a later row of the same annotator on the
-        // same item (a correction) replaces the earlier one in place.
-        let mut item_start = 0usize;
-        let sql = format!(
-            "SELECT {} FROM (SELECT id, item_id, annotator_id, kind, answer, guideline_version_id, created_at \
-               FROM annotations WHERE project_id = $1 AND (item_id, id) > ($2, $3) \
-               ORDER BY item_id, id LIMIT {PAGE_ROWS}) page",
-            self.dialect().json_rows(
-                "id, item_id, annotator_id, kind, answer, guideline_version_id, created_at",
-                "item_id, id"
-            )
-        );
-        type LabelRow = (Id, Id, Id, String, String, Option<Id>, i64);
-        let (mut after_item, mut after_id): (Id, Id) = (0, 0);
-        loop {
-            let page: Vec<LabelRow> = self
-                .read_packed_page(stmt(&sql).bind(project_id).bind(after_item).bind(after_id))
-                .await?;
-            let Some(last) = page.last() else { break };
-            (after_item, after_id) = (last.1, last.0);
-            for (_, item_id, annotator_id, kind, answer, version_id, created_at) in page {
-                let kind = kinds.intern(kind);
-                let answer = answers.intern(answer);
-                let guideline_version = version_id.and_then(|v| versions.get(&v).copied());
-                let annotator = *annotator_index.entry(annotator_id).or_insert_with(|| {
-                    annotator_ids.push(annotator_id);
-                    annotator_ids.len() as u32 - 1
-                });
-                if facts.item_id.last() != Some(&item_id) {
-                    item_start = facts.item_id.len();
-                }
-                let row = facts.row_of(item_start, ItemId(item_id), annotator);
-                facts.kind[row] = kind;
-                facts.answer[row] = answer;
-                facts.guideline_version[row] = guideline_version;
-                facts.created_at[row] = created_at;
-            }
-        }
-        facts.kinds = kinds
-            .texts
-            .iter()
-            .map(|text| AnswerKind::from_stored(text, "annotations.kind"))
-            .collect::<Result<_>>()?;
-        facts.answers = answers
-            .texts
-            .iter()
-            .map(|text| parse_json(text, "annotation answer"))
-            .collect::<Result<_>>()?;
+        let folder = LabelFolder::new(versions);
+        let dialect = self.dialect();
+        let folder = self
+            .read(move |mut c| {
+                Box::pin(async move { fold_labels(&mut c, dialect, project_id, folder).await })
+            })
+            .await?;
+        let (mut facts, annotator_ids) = folder.finish()?;
         facts.annotators = self.annotator_facts(&annotator_ids).await?;
         facts.shrink_to_fit();
         Ok(facts)
@@ -1116,5 +1069,154 @@ impl Store {
                 ))
             })
             .collect()
+    }
+}
+
+/// The project's labels, one row at a time in (item, id) order, into a [`LabelFolder`]:
+/// on a native SQLite connection by stepping one statement (no row is copied), elsewhere
+/// in packed pages.
+async fn fold_labels(
+    c: &mut Conn<'_>,
+    dialect: crate::Dialect,
+    project_id: ProjectId,
+    mut folder: LabelFolder,
+) -> Result<LabelFolder> {
+    if let Conn::Sqlite(conn) = c {
+        let mut statement = conn.prepare(
+            "SELECT item_id, annotator_id, kind, answer, guideline_version_id, created_at \
+             FROM annotations WHERE project_id = ?1 ORDER BY item_id, id",
+        )?;
+        statement.raw_bind_parameter(1, project_id.get())?;
+        let mut rows = statement.raw_query();
+        while let Some(row) = rows.next()? {
+            folder.push(LabelRow {
+                item_id: row.get(0)?,
+                annotator_id: row.get(1)?,
+                kind: text_column(row, 2)?,
+                answer: text_column(row, 3)?,
+                version_id: row.get(4)?,
+                created_at: row.get(5)?,
+            });
+        }
+        return Ok(folder);
+    }
+    let sql = format!(
+        "SELECT {} FROM (SELECT id, item_id, annotator_id, kind, answer, guideline_version_id, created_at \
+           FROM annotations WHERE project_id = $1 AND (item_id, id) > ($2, $3) \
+           ORDER BY item_id, id LIMIT {PAGE_ROWS}) page",
+        dialect.json_rows(
+            "id, item_id, annotator_id, kind, answer, guideline_version_id, created_at",
+            "item_id, id"
+        )
+    );
+    type PackedRow = (Id, Id, Id, String, String, Option<Id>, i64);
+    let (mut after_item, mut after_id): (Id, Id) = (0, 0);
+    loop {
+        let page: Vec<PackedRow> = packed_page(
+            c,
+            stmt(&sql).bind(project_id).bind(after_item).bind(after_id),
+        )
+        .await?;
+        let Some(last) = page.last() else { break };
+        (after_item, after_id) = (last.1, last.0);
+        for (_, item_id, annotator_id, kind, answer, version_id, created_at) in &page {
+            folder.push(LabelRow {
+                item_id: *item_id,
+                annotator_id: *annotator_id,
+                kind,
+                answer,
+                version_id: *version_id,
+                created_at: *created_at,
+            });
+        }
+    }
+    Ok(folder)
+}
+
+/// A text column of a native row, borrowed.
+fn text_column<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> rusqlite::Result<&'r str> {
+    row.get_ref(index)?.as_str().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// One stored label as the run reads it.
+struct LabelRow<'r> {
+    item_id: Id,
+    annotator_id: Id,
+    kind: &'r str,
+    answer: &'r str,
+    version_id: Option<Id>,
+    created_at: i64,
+}
+
+/// Labels gathered column-wise as they stream in, each distinct kind and answer text kept
+/// once; a later row of the same annotator on the same item (a correction) replaces the
+/// earlier one in place.
+struct LabelFolder {
+    facts: LabelFacts,
+    versions: std::collections::HashMap<Id, i64>,
+    annotator_index: std::collections::HashMap<Id, u32>,
+    annotator_ids: Vec<Id>,
+    kinds: TextIndex,
+    answers: TextIndex,
+    /// Rows of the current item start here.
+    item_start: usize,
+}
+
+impl LabelFolder {
+    fn new(versions: std::collections::HashMap<Id, i64>) -> Self {
+        Self {
+            facts: LabelFacts::default(),
+            versions,
+            annotator_index: Default::default(),
+            annotator_ids: Vec::new(),
+            kinds: TextIndex::default(),
+            answers: TextIndex::default(),
+            item_start: 0,
+        }
+    }
+
+    fn push(&mut self, label: LabelRow<'_>) {
+        let kind = self.kinds.intern(label.kind);
+        let answer = self.answers.intern(label.answer);
+        let guideline_version = label
+            .version_id
+            .and_then(|v| self.versions.get(&v).copied());
+        let annotator_ids = &mut self.annotator_ids;
+        let annotator = *self
+            .annotator_index
+            .entry(label.annotator_id)
+            .or_insert_with(|| {
+                annotator_ids.push(label.annotator_id);
+                annotator_ids.len() as u32 - 1
+            });
+        let facts = &mut self.facts;
+        if facts.item_id.last() != Some(&label.item_id) {
+            self.item_start = facts.item_id.len();
+        }
+        let row = facts.row_of(self.item_start, ItemId(label.item_id), annotator);
+        facts.kind[row] = kind;
+        facts.answer[row] = answer;
+        facts.guideline_version[row] = guideline_version;
+        facts.created_at[row] = label.created_at;
+    }
+
+    /// The facts (annotators still to be looked up) and the annotators' ids in index order.
+    fn finish(self) -> Result<(LabelFacts, Vec<Id>)> {
+        let mut facts = self.facts;
+        facts.kinds = self
+            .kinds
+            .texts
+            .iter()
+            .map(|text| AnswerKind::from_stored(text, "annotations.kind"))
+            .collect::<Result<_>>()?;
+        facts.answers = self
+            .answers
+            .texts
+            .iter()
+            .map(|text| parse_json(text, "annotation answer"))
+            .collect::<Result<_>>()?;
+        Ok((facts, self.annotator_ids))
     }
 }
