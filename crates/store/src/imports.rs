@@ -662,7 +662,9 @@ async fn copy_items(
 /// failure would not say which lines).
 fn repeats_an_id(batch: &[StagedItem]) -> bool {
     let mut seen = std::collections::HashSet::with_capacity(batch.len());
-    !batch.iter().all(|item| seen.insert(item.external_id.as_str()))
+    !batch
+        .iter()
+        .all(|item| seen.insert(item.external_id.as_str()))
 }
 
 /// Names the first line of the batch whose id was staged before: on an earlier line of
