@@ -18,7 +18,7 @@ use crate::{Store, audit};
 use concord_formats::items::{AnnotationRecord, CatalogItem};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{AnyConnection, Connection, Executor};
+use sqlx::{AnyConnection, Connection, Executor, PgConnection};
 use std::collections::HashMap;
 
 /// What to do with an item whose id already exists in the project.
@@ -73,7 +73,8 @@ const STAGED_ANNOTATIONS_COLUMNS: &str = "import_id INTEGER NOT NULL, line INTEG
 /// statements run through [`Conn`]). On SQLite: a TEMP table on a connection of the import's own, so
 /// staging never takes the database's write lock (temp tables live outside the main file);
 /// only the publish step does, briefly. On PostgreSQL: an UNLOGGED table shared by
-/// imports, written in ordinary transactions.
+/// imports, written in ordinary transactions — items by `COPY` on a native connection of
+/// the import's own (see [`copy_items`]), annotations through the pool.
 enum Stager {
     Sqlite {
         conn: AnyConnection,
@@ -81,6 +82,8 @@ enum Stager {
     },
     Postgres {
         table: &'static str,
+        /// Items only: the connection their `COPY`s run on, opened at the first batch.
+        copy: Option<PgConnection>,
     },
 }
 
@@ -114,13 +117,14 @@ impl Stager {
             }
             Backend::Postgres => Ok(Stager::Postgres {
                 table: shared_table,
+                copy: None,
             }),
         }
     }
 
     fn table(&self) -> &'static str {
         match self {
-            Stager::Sqlite { table, .. } | Stager::Postgres { table } => table,
+            Stager::Sqlite { table, .. } | Stager::Postgres { table, .. } => table,
         }
     }
 
@@ -164,7 +168,12 @@ impl Stager {
             Stager::Sqlite { conn, .. } => {
                 let _ = conn.close().await;
             }
-            Stager::Postgres { table } => clear_staging(store, table, import_id).await,
+            Stager::Postgres { table, copy } => {
+                if let Some(conn) = copy {
+                    let _ = conn.close().await;
+                }
+                clear_staging(store, table, import_id).await
+            }
         }
     }
 }
@@ -303,6 +312,14 @@ impl ItemImport {
         }
         self.read += batch.len() as i64;
         let import_id = self.import_id;
+        if let Stager::Postgres { table, copy } = &mut self.stager {
+            if copy.is_none() {
+                *copy = Some(self.store.connect_pg_native().await?);
+            }
+            if let Some(conn) = copy {
+                return copy_items(conn, table, import_id, &self.file, &batch).await;
+            }
+        }
         let file = self.file.clone();
         let dialect = self.store.dialect();
         let table = self.stager.table();
@@ -351,7 +368,11 @@ impl ItemImport {
                         project_id,
                         import_id,
                     };
-                    let existing = staged.already_in_project(&mut c).await?;
+                    // Skipping needs no count: the rows not inserted are the skipped ones.
+                    let existing = match on_conflict {
+                        OnConflict::Skip => None,
+                        _ => staged.already_in_project(&mut c).await?,
+                    };
                     if let Some((count, first_line)) = existing.filter(|_| on_conflict == OnConflict::Error) {
                         let id = staged.external_id_at(&mut c, first_line).await?;
                         return Err(StoreError::conflict(format!(
@@ -483,6 +504,16 @@ impl StagedItems {
         ))
         .bind(self.project_id)
         .bind(self.import_id);
+        if backend == Backend::Postgres {
+            // The staged rows are read in line order through `import_staging_line`. The
+            // planner, which has no fresh statistics for the staging table, otherwise
+            // guesses a few thousand rows and sorts them: a million rows of ≈ 450 bytes
+            // sorted on disk took ≈ 1.3 s more than the index's ordered scan.
+            c.execute(stmt("SET LOCAL enable_sort = off")).await?;
+            let done = c.execute(statement).await?;
+            c.execute(stmt("SET LOCAL enable_sort = on")).await?;
+            return Ok(done as i64);
+        }
         let done = c.execute(statement).await?;
         Ok(done as i64)
     }
@@ -589,6 +620,169 @@ impl Staging {
         c.execute(stmt("RELEASE SAVEPOINT stage_chunk")).await?;
         Ok(())
     }
+}
+
+/// The staging table's columns in the order [`copy_rows`] writes them.
+const COPY_ITEM_COLUMNS: &str = "import_id, line, external_id, item_type, title, creators, \
+     metadata, text_fields, media_url, priority, is_gold, gold_answer";
+
+/// PostgreSQL: stages a batch of items with one `COPY … FROM STDIN` on the import's own
+/// native connection. Through sqlx's `Any` driver every value of a multi-row `INSERT` was
+/// bound and converted one by one; `COPY` streams the rows as text and the server parses
+/// them in bulk. Each `COPY` commits by itself, as each staged batch did; an id staged
+/// twice (in this batch or an earlier one) is named by its line.
+async fn copy_items(
+    conn: &mut PgConnection,
+    table: &str,
+    import_id: Id,
+    file: &str,
+    batch: &[StagedItem],
+) -> Result<()> {
+    if repeats_an_id(batch) {
+        return Err(duplicate_staged(conn, table, import_id, file, batch).await);
+    }
+    let data = copy_rows(import_id, file, batch)?;
+    let mut copy = conn
+        .copy_in_raw(&format!("COPY {table} ({COPY_ITEM_COLUMNS}) FROM STDIN"))
+        .await?;
+    copy.send(data).await?;
+    match copy.finish().await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let e = StoreError::from(e);
+            if e.is_unique_violation() {
+                return Err(duplicate_staged(conn, table, import_id, file, batch).await);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// True when two rows of the batch have the same id (checked before the `COPY`, whose
+/// failure would not say which lines).
+fn repeats_an_id(batch: &[StagedItem]) -> bool {
+    let mut seen = std::collections::HashSet::with_capacity(batch.len());
+    !batch
+        .iter()
+        .all(|item| seen.insert(item.external_id.as_str()))
+}
+
+/// Names the first line of the batch whose id was staged before: on an earlier line of
+/// the batch, or in an earlier batch of the same import.
+async fn duplicate_staged(
+    conn: &mut PgConnection,
+    table: &str,
+    import_id: Id,
+    file: &str,
+    batch: &[StagedItem],
+) -> StoreError {
+    let ids: Vec<&str> = batch.iter().map(|item| item.external_id.as_str()).collect();
+    // On sqlx's native PostgreSQL driver, not `Conn`: the import's own `COPY` connection.
+    let earlier: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(&format!(
+        "SELECT external_id, line FROM {table} WHERE import_id = $1 AND external_id = ANY($2)"
+    ))
+    .bind(import_id)
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await
+    .map(|rows| rows.into_iter().collect())
+    .unwrap_or_default();
+    let mut seen: HashMap<&str, u64> = HashMap::with_capacity(batch.len());
+    for item in batch {
+        let id = item.external_id.as_str();
+        let first = match earlier.get(id) {
+            Some(line) => Some(*line as u64),
+            None => seen.get(id).copied(),
+        };
+        if let Some(first) = first {
+            return line_error(
+                file,
+                item.line,
+                "id",
+                format!("item {id:?} appears twice (first on line {first})"),
+            );
+        }
+        seen.insert(id, item.line);
+    }
+    StoreError::invalid(format!("{file}: an item id appears twice"))
+}
+
+/// The batch as `COPY` text: one line per row, columns by tabs, `\N` for NULL, and in
+/// every text value (the JSON ones too) backslash, tab, newline and carriage return
+/// escaped with a backslash, as PostgreSQL's text format requires. A NUL character, which
+/// no PostgreSQL text can hold, is refused with its line and field.
+fn copy_rows(import_id: Id, file: &str, batch: &[StagedItem]) -> Result<Vec<u8>> {
+    use std::io::Write as _;
+    let size: usize = batch
+        .iter()
+        .map(|r| {
+            r.external_id.len()
+                + r.title.len()
+                + r.creators.len()
+                + r.metadata.len()
+                + r.text.len()
+                + r.media_url.as_ref().map_or(0, String::len)
+                + r.gold_text.as_ref().map_or(0, String::len)
+                + 80
+        })
+        .sum();
+    let mut out = Vec::with_capacity(size + size / 16);
+    for row in batch {
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{import_id}\t{}\t", row.line);
+        let texts = [
+            ("id", Some(row.external_id.as_str())),
+            ("item_type", Some(row.item_type)),
+            ("title", Some(row.title.as_str())),
+            ("creators", Some(row.creators.as_str())),
+            ("metadata", Some(row.metadata.as_str())),
+            ("text", Some(row.text.as_str())),
+            ("media_url", row.media_url.as_deref()),
+        ];
+        for (field, value) in texts {
+            copy_text(&mut out, value).map_err(|()| nul_error(file, row.line, field))?;
+            out.push(b'\t');
+        }
+        let _ = write!(out, "{}\t{}\t", row.priority, row.gold.is_some() as i64);
+        copy_text(&mut out, row.gold_text.as_deref())
+            .map_err(|()| nul_error(file, row.line, "gold"))?;
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+fn nul_error(file: &str, line: u64, field: &str) -> StoreError {
+    line_error(
+        file,
+        line,
+        field,
+        "contains a NUL character (U+0000), which PostgreSQL cannot store in text",
+    )
+}
+
+/// One value in `COPY` text format; `Err` for a NUL character.
+fn copy_text(out: &mut Vec<u8>, value: Option<&str>) -> std::result::Result<(), ()> {
+    let Some(value) = value else {
+        out.extend_from_slice(b"\\N");
+        return Ok(());
+    };
+    let bytes = value.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            0 => return Err(()),
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escaped);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    Ok(())
 }
 
 /// Names the line that repeats an id staged earlier in the same file.

@@ -88,6 +88,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_calibration.sql"),
         postgres: include_str!("../migrations/postgres/0015_calibration.sql"),
     },
+    Migration {
+        name: "0016_import_staging_order",
+        sqlite: include_str!("../migrations/sqlite/0016_import_staging_order.sql"),
+        postgres: include_str!("../migrations/postgres/0016_import_staging_order.sql"),
+    },
 ];
 
 /// Advisory-lock key so that servers starting together on PostgreSQL migrate one at a time.

@@ -26,6 +26,9 @@ pub(crate) struct Inner {
     pub(crate) password_cost: PasswordCost,
     /// The connection URL, for connections outside the pool (import staging).
     pub(crate) url: String,
+    /// PostgreSQL: the schema every pooled connection puts on its search path; connections
+    /// outside the pool must do the same (tests give each test its own schema).
+    pub(crate) pg_schema: Option<String>,
     /// Published label schemas by version id: they never change once published.
     pub(crate) published_schemas: crate::guidelines::PublishedSchemas,
     /// Recent token and project-role lookups; forgotten after every write.

@@ -115,7 +115,7 @@ impl Store {
         if let Some(name) = &schema {
             create_pg_schema(backend, &url, name).await?;
         }
-        let pool = connect_pool(backend, &url, schema, options.max_connections).await?;
+        let pool = connect_pool(backend, &url, schema.clone(), options.max_connections).await?;
         let (writer, readers) = match backend {
             Backend::Sqlite => {
                 let (writer, readers) =
@@ -136,6 +136,7 @@ impl Store {
                 readers,
                 password_cost: options.password_cost,
                 url,
+                pg_schema: schema,
                 published_schemas: Default::default(),
                 access: crate::access::AccessCache::new(options.access_ttl),
                 sql: Default::default(),
@@ -155,6 +156,21 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.inner.pool
+    }
+
+    /// PostgreSQL: a native connection outside the pool, for what sqlx's `Any` driver cannot
+    /// do (`COPY`), on the same database and search path as the pool's connections: the
+    /// URL's own `options` (`-c search_path=…`) are parsed the same way, and the store's
+    /// schema is set as the pool's `after_connect` sets it.
+    pub(crate) async fn connect_pg_native(&self) -> Result<sqlx::PgConnection> {
+        let options: sqlx::postgres::PgConnectOptions = self.inner.url.parse()?;
+        let mut conn = sqlx::PgConnection::connect_with(&options).await?;
+        if let Some(name) = &self.inner.pg_schema {
+            // Checked by `create_pg_schema` when the store was opened.
+            conn.execute(format!("SET search_path TO {name}").as_str())
+                .await?;
+        }
+        Ok(conn)
     }
 
     /// True when the database answers a trivial query (for `/readyz`).

@@ -150,6 +150,108 @@ async fn gold_answers_are_checked_against_the_projects_current_schema(store: Tes
     );
 }
 
+/// What PostgreSQL's `COPY` text format treats specially — tab, newline, carriage return,
+/// backslash, the `\N` that spells NULL, the `\.` that ends the data — and quotes and
+/// non-ASCII text, in every text and JSON field, come back exactly as imported.
+async fn every_text_and_json_field_round_trips_exactly_through_an_import(store: TestStore) {
+    use concord_formats::items::{CatalogItem, ItemType};
+    let project = fixtures::project(&store, "music").await;
+    let awkward = "tab\there, new\nline, cr\r\nlf, lone\rcr, back\\slash, \\N, \\., \\\\N, \\t, \
+                   \"double\" 'single' `tick`, ünïcödé, 日本語, 😀, \u{200f}rtl, \u{7f}del, ends\\";
+    let mut schema = concord_store::LabelSchema::catalog_safety();
+    let decision = schema
+        .questions
+        .iter_mut()
+        .find(|q| q.key == "decision")
+        .expect("the catalog schema asks for a decision");
+    decision.options.push(concord_store::SchemaOption {
+        value: awkward.into(),
+        label: "Awkward".into(),
+        family: None,
+        description: String::new(),
+    });
+    store
+        .save_schema_draft(project.id, &schema, "", None)
+        .await
+        .unwrap();
+    store
+        .publish_schema(project.id, Some("An awkward code"), None)
+        .await
+        .unwrap();
+    let item = |id: String, title: &str, media_url: Option<String>, gold| CatalogItem {
+        external_id: id,
+        item_type: ItemType::Track,
+        title: title.into(),
+        creators: json!([{"name": title, "role": "artist"}]),
+        metadata: json!({"note": title, "nul": "a\u{0}b", "nested": {"list": [title, 1, null, true]}}),
+        text: json!({"description": title, "lyrics_excerpt": "\\N"}),
+        media_url,
+        priority: 2,
+        gold_answer: gold,
+    };
+    let items = vec![
+        item(
+            format!("id {awkward}"),
+            awkward,
+            Some(format!("https://example.com/{awkward}")),
+            Some(json!({"decision": awkward, "category": ["DG.HATE"], "severity": "S3"})),
+        ),
+        // Values that are nothing but COPY's markers, and empty ones.
+        item("\\N".into(), "\\N", Some("\\N".into()), None),
+        item("\\.".into(), "\\.", Some(String::new()), None),
+        item("\t".into(), "", None, None),
+    ];
+    let mut import = store
+        .begin_item_import(project.id, "awkward.jsonl")
+        .await
+        .unwrap();
+    let lines = (1..).zip(items.iter().cloned()).collect();
+    import.stage(lines).await.unwrap();
+    let done = import.publish(OnConflict::Error, None).await.unwrap();
+    assert_eq!(done, outcome(4, 4, 0, 0));
+    for expected in &items {
+        let stored = store
+            .item_by_external_id(project.id, &expected.external_id)
+            .await
+            .unwrap();
+        assert_eq!(stored.external_id, expected.external_id);
+        assert_eq!(stored.item_type, "track");
+        assert_eq!(stored.title, expected.title);
+        assert_eq!(stored.creators, expected.creators);
+        assert_eq!(stored.metadata, expected.metadata);
+        assert_eq!(stored.text, expected.text);
+        assert_eq!(stored.media_url, expected.media_url);
+        assert_eq!(stored.priority, 2);
+        assert_eq!(stored.is_gold, expected.gold_answer.is_some());
+        assert_eq!(stored.gold_answer, expected.gold_answer);
+    }
+    let ids = external_ids(&every_item(&store, project.id).await)
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    let in_file_order: Vec<String> = items.iter().map(|i| i.external_id.clone()).collect();
+    assert_eq!(ids, in_file_order, "items are stored in file order");
+}
+
+/// PostgreSQL stores no NUL character in text: a title holding one rejects the file naming
+/// its line and field (SQLite stores it).
+async fn a_nul_character_is_refused_on_postgresql_naming_line_and_field(store: TestStore) {
+    if store.backend() != concord_store::Backend::Postgres {
+        return;
+    }
+    let project = fixtures::project(&store, "music").await;
+    let jsonl = "{\"id\": \"a\", \"item_type\": \"track\", \"title\": \"fine\"}\n\
+                 {\"id\": \"b\", \"item_type\": \"track\", \"title\": \"nul \\u0000 here\"}\n";
+    let err = fixtures::import_items(&store, project.id, "nul.jsonl", jsonl, OnConflict::Error)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid(m) if m.starts_with("nul.jsonl:2: field title:")),
+        "{err}"
+    );
+    assert!(every_item(&store, project.id).await.is_empty());
+}
+
 async fn an_id_repeated_in_the_file_rejects_the_whole_file_naming_the_line(store: TestStore) {
     let project = fixtures::project(&store, "music").await;
     let csv = "id,item_type,title\na,track,A\nb,track,B\nc,track,C\na,track,A again\n";
@@ -828,6 +930,8 @@ on_every_backend!(
     items_from_a_jsonl_file_keep_their_gold_answers,
     a_gold_answer_that_breaks_the_schema_rejects_the_file_naming_line_and_field,
     gold_answers_are_checked_against_the_projects_current_schema,
+    every_text_and_json_field_round_trips_exactly_through_an_import,
+    a_nul_character_is_refused_on_postgresql_naming_line_and_field,
     an_id_repeated_in_the_file_rejects_the_whole_file_naming_the_line,
     an_id_repeated_in_a_later_batch_is_named_by_its_line_too,
     an_id_repeated_hundreds_of_lines_later_in_one_batch_is_named_by_its_line,

@@ -1,0 +1,6 @@
+-- SQLite dialect. Never edit once applied.
+--
+-- Nothing to change here: the PostgreSQL migration of the same number indexes the shared
+-- staging table by line for the publish's file order; SQLite stages items in a TEMP table of
+-- the import's own and reads it back in row order. The file keeps both back ends at the
+-- same version.
