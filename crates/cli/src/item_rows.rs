@@ -217,17 +217,27 @@ fn display_opt(buf: &mut Vec<u8>, v: Option<f64>) {
     }
 }
 
-/// `v` exactly as `Display` writes it, several times faster: ryu finds the same shortest
-/// digits and differs only in notation (a trailing ".0", exponents for very large or small
-/// numbers, which are left to `Display`).
+/// `v` exactly as `Display` writes it, several times faster for short numbers. Both write
+/// the shortest digits that read back as `v`, closest to it; they differ in notation (ryu's
+/// trailing ".0" and exponents, the latter left to `Display`) and in how they break an exact
+/// tie between two closest candidates (950688386470819.25: ".2" against ".3"). A tie needs two
+/// candidates within one ulp, which decimals of at most 15 significant digits are too far
+/// apart for, so longer ones are left to `Display`.
 fn display_f64(buf: &mut Vec<u8>, v: f64) {
     if v.is_finite() {
         let mut digits = ryu::Buffer::new();
         let text = digits.format_finite(v);
         if !text.contains('e') {
             let text = text.strip_suffix(".0").unwrap_or(text);
-            buf.extend_from_slice(text.as_bytes());
-            return;
+            let significant = text
+                .bytes()
+                .filter(u8::is_ascii_digit)
+                .skip_while(|&b| b == b'0')
+                .count();
+            if significant <= 15 {
+                buf.extend_from_slice(text.as_bytes());
+                return;
+            }
         }
     }
     // Writing into a Vec cannot fail.
@@ -426,6 +436,9 @@ mod tests {
             values.push(unit);
             values.push(unit * 10f64.powi((next() % 32) as i32 - 12));
             values.push(f64::from_bits(next()));
+            // Dyadic values (short exact expansions, where ties live) at every magnitude.
+            let bits = (next() % 52) as i32;
+            values.push((next() >> 11) as f64 / 2f64.powi(bits));
         }
         for v in values {
             let mut buf = Vec::new();
