@@ -16,9 +16,13 @@ from .conftest import crowd_frame, gold  # noqa: E402
 
 #: Absolute tolerance of posteriors and fitted parameters per model. GLAD's continuous
 #: parameters depend on the M-step optimiser (conformance README: 1e-3 on the toy case); on
-#: the bluebirds both stop after the same 6 iterations with posteriors up to 1.5e-3 apart
-#: (4e-4 when both run 20), so GLAD gets 2e-3 here, and 10× that for alphas / betas.
-TOLERANCE = {"GLAD": 2e-3}
+#: the bluebirds both stop after the same 6 iterations with posteriors up to 1.5e-3 apart on
+#: an AMD EPYC (4e-4 when both run 20) and 2.2e-3 apart on an Intel Xeon (family 6 model 207).
+#: concord's side does not move (its kernels do the same operations on every CPU, and its
+#: output there was byte-identical before and after its AVX-512 build); crowd-kit's
+#: optimiser path moves with numpy's and scipy's machine-dependent rounding. So GLAD gets
+#: 3e-3 here, and 10× that for alphas / betas.
+TOLERANCE = {"GLAD": 3e-3}
 #: crowd-kit takes minutes on the 11,040-item adult-content data for these; a slice keeps the
 #: suite fast and still has hundreds of tasks and dozens of workers.
 SLOW_ON_ADULT = {"ZeroBasedSkill", "OneCoinDawidSkene", "GLAD", "MMSR"}
