@@ -219,14 +219,9 @@ impl Posteriors {
         let (item, k) = (item as usize, row.len());
         match self {
             Self::Dense(values) => row.copy_from_slice(&values[item * k..(item + 1) * k]),
-            Self::Sparse {
-                offsets,
-                classes,
-                shares,
-            } => {
-                let span = offsets[item] as usize..offsets[item + 1] as usize;
+            Self::Sparse { .. } => {
                 row.fill(0.0);
-                for (&class, &share) in classes[span.clone()].iter().zip(&shares[span]) {
+                for (&class, &share) in self.sparse_entries(item) {
                     row[class as usize] = share;
                 }
             }
@@ -238,18 +233,27 @@ impl Posteriors {
         let item = item as usize;
         match self {
             Self::Dense(values) => values[item * k + class as usize],
+            Self::Sparse { .. } => self
+                .sparse_entries(item)
+                .find(|(c, _)| **c == class)
+                .map_or(0.0, |(_, share)| *share),
+        }
+    }
+
+    /// A sparse item's (class, share) entries; none for dense posteriors.
+    fn sparse_entries(&self, item: usize) -> impl Iterator<Item = (&u32, &f64)> {
+        let (classes, shares): (&[u32], &[f64]) = match self {
+            Self::Dense(_) => (&[], &[]),
             Self::Sparse {
                 offsets,
                 classes,
                 shares,
             } => {
                 let span = offsets[item] as usize..offsets[item + 1] as usize;
-                classes[span.clone()]
-                    .iter()
-                    .position(|&c| c == class)
-                    .map_or(0.0, |at| shares[span.start + at])
+                (&classes[span.clone()], &shares[span])
             }
-        }
+        };
+        classes.iter().zip(shares)
     }
 
     /// Item `item`'s scores over all `k` classes.
