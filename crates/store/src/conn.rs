@@ -129,6 +129,59 @@ impl Stmt {
         self.params.push(value.into());
         self
     }
+
+    /// Appends text to the statement (a `RETURNING` clause, say); its placeholders continue
+    /// the statement's numbering.
+    pub(crate) fn push_sql(mut self, sql: &str) -> Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    /// PostgreSQL only: `steps` run as data-modifying common table expressions of this
+    /// statement, so that several writes cost one round trip. Each step is named and its
+    /// `RETURNING` rows can be read by the steps after it and by this statement (`SELECT id
+    /// FROM name`); no step sees another's changes otherwise, so steps must touch different
+    /// rows. Every statement keeps its own `$1 … $n`: they are renumbered here, in order.
+    pub(crate) fn after_steps(self, steps: Vec<(&str, Stmt)>) -> Stmt {
+        let mut sql = String::from("WITH ");
+        let mut params = Vec::new();
+        for (n, (name, step)) in steps.into_iter().enumerate() {
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(name);
+            sql.push_str(" AS (");
+            sql.push_str(&renumbered(&step.sql, params.len()));
+            sql.push(')');
+            params.extend(step.params);
+        }
+        sql.push(' ');
+        sql.push_str(&renumbered(&self.sql, params.len()));
+        params.extend(self.params);
+        Stmt { sql, params }
+    }
+}
+
+/// `sql` with every placeholder `$n` written `$(n + by)`. The statements composed this way
+/// are the store's own, with no `$` inside a quoted literal.
+fn renumbered(sql: &str, by: usize) -> String {
+    if by == 0 {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + by).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A result row from either back end.
@@ -463,6 +516,40 @@ mod tests {
         );
         let empty = run(conn.fetch_one(stmt("SELECT NULL"))).expect("an empty page");
         assert_eq!(empty.first_text().expect("no page"), None);
+    }
+
+    #[test]
+    fn steps_keep_their_own_placeholders_and_values_in_order() {
+        let composed = stmt("UPDATE c SET v = $1 WHERE id = $2 RETURNING (SELECT id FROM a)")
+            .bind(30)
+            .bind(3)
+            .after_steps(vec![
+                (
+                    "a",
+                    stmt("INSERT INTO a (v, w) VALUES ($1, $2) RETURNING id")
+                        .bind(10)
+                        .bind(11),
+                ),
+                ("b", stmt("UPDATE b SET v = $1 + $1").bind(20)),
+            ]);
+        assert_eq!(
+            composed.sql,
+            "WITH a AS (INSERT INTO a (v, w) VALUES ($1, $2) RETURNING id), \
+             b AS (UPDATE b SET v = $3 + $3) \
+             UPDATE c SET v = $4 WHERE id = $5 RETURNING (SELECT id FROM a)"
+        );
+        let values: Vec<String> = composed.params.iter().map(|p| format!("{p:?}")).collect();
+        assert_eq!(
+            values,
+            [
+                "Int(Some(10))",
+                "Int(Some(11))",
+                "Int(Some(20))",
+                "Int(Some(30))",
+                "Int(Some(3))"
+            ]
+        );
+        assert_eq!(renumbered("$9 and $10, $ alone", 1), "$10 and $11, $ alone");
     }
 
     #[test]

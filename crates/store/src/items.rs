@@ -28,7 +28,6 @@ macro_rules! item_returning {
     };
 }
 pub(crate) use item_returning;
-pub(crate) const ITEM_RETURNING: &str = item_returning!();
 
 pub(crate) fn item_from_row(row: &impl Columns) -> Result<Item> {
     let gold: Option<String> = row.col("gold_answer")?;

@@ -6,7 +6,12 @@
 //! ```text
 //! concord-queue-bench [--items 100000] [--clients 1,8,32,64] [--seconds 10]
 //!                     [--postgres URL] [--smoke] [--concord PATH] [--analyst]
+//!                     [--servers N] [--postgres-only]
 //! ```
+//!
+//! `--servers N` starts N `concord serve` processes on the one database and spreads the
+//! clients over them round-robin: how the queue scales out. On PostgreSQL the table also
+//! gives the database's own CPU per annotation (every `postgres` process on the machine).
 //!
 //! `--analyst` adds a QA analyst who runs a heavy read-only SQL query (`POST /api/v1/sql`,
 //! [`ANALYST_QUERY`]) in a loop during every run: the annotators' figures beside a run
@@ -52,6 +57,12 @@ struct Args {
     /// A QA analyst runs a heavy SQL query in a loop during every run.
     #[arg(long)]
     analyst: bool,
+    /// `concord serve` processes on the one database; clients are spread over them.
+    #[arg(long, default_value_t = 1)]
+    servers: usize,
+    /// Only the PostgreSQL runs (with `--postgres`): no SQLite sequence first.
+    #[arg(long, requires = "postgres")]
+    postgres_only: bool,
 }
 
 /// Every item against every latest label, grouped: a full pass over both tables each time.
@@ -231,6 +242,30 @@ fn cpu_seconds(stat_path: &str) -> Option<f64> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / 100.0)
+}
+
+/// The CPU time of every server process so far.
+fn servers_cpu_seconds(servers: &[Server]) -> Option<f64> {
+    servers
+        .iter()
+        .map(|server| cpu_seconds(&format!("/proc/{}/stat", server.child.id())))
+        .sum()
+}
+
+/// The CPU time so far of every `postgres` process on this machine (the database's
+/// backends and its writers): what the database spends, beside the servers.
+fn database_cpu_seconds() -> Option<f64> {
+    let mut total = 0.0;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let path = entry.path();
+        let is_postgres = std::fs::read_to_string(path.join("comm"))
+            .is_ok_and(|comm| comm.trim_end() == "postgres");
+        if is_postgres {
+            // A backend may exit between the two reads: it then counts as nothing.
+            total += cpu_seconds(&path.join("stat").to_string_lossy()).unwrap_or(0.0);
+        }
+    }
+    Some(total)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -498,20 +533,32 @@ async fn analyst_loop(base: String, token: String, deadline: Instant) -> Analyst
     }
 }
 
-async fn run_clients(base: &str, tokens: &[String], clients: usize, seconds: f64) -> Result<Run> {
-    let host = Arc::new(
-        base.strip_prefix("http://")
-            .with_context(|| format!("{base} is not an http:// address"))?
-            .trim_end_matches('/')
-            .to_owned(),
-    );
+/// Runs `clients` annotator loops, client n against server n mod the servers' count.
+async fn run_clients(
+    servers: &[Server],
+    tokens: &[String],
+    clients: usize,
+    seconds: f64,
+) -> Result<Run> {
+    let hosts = servers
+        .iter()
+        .map(|server| {
+            let base = &server.url;
+            Ok(Arc::new(
+                base.strip_prefix("http://")
+                    .with_context(|| format!("{base} is not an http:// address"))?
+                    .trim_end_matches('/')
+                    .to_owned(),
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let base = Arc::new("/api/v1/projects/queue-bench".to_owned());
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();
     for (n, token) in tokens.iter().take(clients).enumerate() {
         tasks.push(tokio::spawn(annotator_loop(
-            host.clone(),
+            hosts[n % hosts.len()].clone(),
             base.clone(),
             token.clone(),
             deadline,
@@ -545,21 +592,29 @@ async fn bench_backend(
     );
     let (project, mut tokens) = prepare(&store, args.items, max_clients).await?;
     let analyst_token = tokens.remove(0);
-    let server = start_server(bin, serve_url, schema.as_deref())?;
+    let servers = (0..args.servers.max(1))
+        .map(|_| start_server(bin, serve_url, schema.as_deref()))
+        .collect::<Result<Vec<_>>>()?;
+    let label = match servers.len() {
+        1 => label.to_owned(),
+        n => format!("{label}, {n} servers"),
+    };
+    let on_postgres = schema.is_some();
     let mut lines = Vec::new();
     let mut acknowledged = Vec::new();
     for &clients in levels {
         eprintln!("{label}: {clients} clients for {} s…", args.seconds);
-        let server_cpu = cpu_seconds(&format!("/proc/{}/stat", server.child.id()));
+        let server_cpu = servers_cpu_seconds(&servers);
         let client_cpu = cpu_seconds("/proc/self/stat");
+        let database_cpu = database_cpu_seconds().filter(|_| on_postgres);
         let analyst = args.analyst.then(|| {
             tokio::spawn(analyst_loop(
-                server.url.clone(),
+                servers[0].url.clone(),
                 analyst_token.clone(),
                 Instant::now() + Duration::from_secs_f64(args.seconds),
             ))
         });
-        let run = run_clients(&server.url, &tokens, clients, args.seconds).await?;
+        let run = run_clients(&servers, &tokens, clients, args.seconds).await?;
         let analyst_note = match analyst {
             Some(task) => {
                 let AnalystRun {
@@ -581,17 +636,19 @@ async fn bench_backend(
         let rate = run.acknowledged.len() as f64 / run.seconds;
         // CPU time per annotation moves far less than throughput when the machine's
         // neighbours are busy: the figure to compare builds by.
-        let per_annotation = |before: Option<f64>, path: &str| match (before, cpu_seconds(path)) {
+        let per_annotation = |before: Option<f64>, after: Option<f64>| match (before, after) {
             (Some(before), Some(after)) if !run.acknowledged.is_empty() => format!(
                 "{:.0}",
                 (after - before) * 1e6 / run.acknowledged.len() as f64
             ),
             _ => "—".to_owned(),
         };
-        let server_cpu = per_annotation(server_cpu, &format!("/proc/{}/stat", server.child.id()));
-        let client_cpu = per_annotation(client_cpu, "/proc/self/stat");
+        let server_cpu = per_annotation(server_cpu, servers_cpu_seconds(&servers));
+        let client_cpu = per_annotation(client_cpu, cpu_seconds("/proc/self/stat"));
+        let database_cpu =
+            per_annotation(database_cpu, database_cpu_seconds().filter(|_| on_postgres));
         lines.push(format!(
-            "| {label}{analyst_note} | {clients} | {} | {rate:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {}{} | {server_cpu} | {client_cpu} |",
+            "| {label}{analyst_note} | {clients} | {} | {rate:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {}{} | {server_cpu} | {client_cpu} | {database_cpu} |",
             run.acknowledged.len(),
             percentile(&run.next_ms, 50.0),
             percentile(&run.next_ms, 99.0),
@@ -621,7 +678,7 @@ async fn bench_backend(
         }
         acknowledged.extend(run.acknowledged);
     }
-    drop(server);
+    drop(servers);
     // Every acknowledged annotation is stored, once; no item went past its overlap.
     let integrity = store.queue_integrity(project.id).await?;
     let stored = integrity.annotations as usize;
@@ -638,7 +695,7 @@ async fn bench_backend(
             integrity.repeated_item_annotator_pairs
         )
     };
-    lines.push(format!("| {label} | check | {verdict} | | | | | | | | |"));
+    lines.push(format!("| {label} | check | {verdict} | | | | | | | | | |"));
     if verdict.starts_with("CHECK FAILED") {
         println!("{}", lines.join("\n"));
         bail!("{label}: {verdict}");
@@ -669,14 +726,16 @@ fn main() -> Result<()> {
             args.items, args.seconds
         ),
         String::new(),
-        "| back end | clients | annotations | per second | next p50 ms | next p99 ms | submit p50 ms | submit p99 ms | errors | server CPU µs / annotation | client CPU µs / annotation |".into(),
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|".into(),
+        "| back end | clients | annotations | per second | next p50 ms | next p99 ms | submit p50 ms | submit p99 ms | errors | server CPU µs / annotation | client CPU µs / annotation | database CPU µs / annotation |".into(),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|".into(),
     ];
     let db = dir.path().join("queue-bench.db");
     let db = db.to_string_lossy().to_string();
     let mut sqlite = StoreOptions::new(&db, concord_qa::gold_accuracy_upper_bound);
     sqlite.password_cost = PasswordCost::Fast;
-    lines.extend(runtime.block_on(bench_backend("SQLite", &bin, sqlite, &db, &args, &levels))?);
+    if !args.postgres_only {
+        lines.extend(runtime.block_on(bench_backend("SQLite", &bin, sqlite, &db, &args, &levels))?);
+    }
     if let Some(url) = &args.postgres {
         let schema = format!("queue_bench_{}", std::process::id());
         let mut pg = StoreOptions::new(url, concord_qa::gold_accuracy_upper_bound);

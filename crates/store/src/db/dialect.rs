@@ -12,6 +12,15 @@ pub enum Backend {
 #[derive(Debug, Clone, Copy)]
 pub struct Dialect(pub Backend);
 
+/// PostgreSQL's clock in milliseconds since the epoch, as text that `concat!` can splice
+/// into a statement written at compile time.
+macro_rules! pg_clock_ms {
+    () => {
+        "(floor(extract(epoch from clock_timestamp()) * 1000))::bigint"
+    };
+}
+pub(crate) use pg_clock_ms;
+
 /// Milliseconds since the epoch from the operating system: what SQLite's `unixepoch` reads.
 pub fn system_now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -26,7 +35,7 @@ impl Dialect {
     pub fn now_ms(self) -> &'static str {
         match self.0 {
             Backend::Sqlite => "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
-            Backend::Postgres => "(floor(extract(epoch from clock_timestamp()) * 1000))::bigint",
+            Backend::Postgres => pg_clock_ms!(),
         }
     }
 

@@ -12,6 +12,7 @@ use crate::conn::NativeReaders;
 use sqlx::AnyPool;
 use tokio::sync::mpsc;
 
+pub(crate) use dialect::pg_clock_ms;
 pub use dialect::{Backend, Dialect, system_now_ms};
 pub use open::StoreOptions;
 pub(crate) use open::{SQLITE_PRAGMAS, sqlite_path};

@@ -301,20 +301,26 @@ impl Store {
                 })
                 .await
             }
-            None => {
-                let mut tx = self.inner.pool.begin().await?;
-                match op(&mut tx).await {
-                    Ok(value) => tx.commit().await.map(|()| value).map_err(Into::into),
-                    Err(e) => {
-                        let _ = tx.rollback().await;
-                        Err(e)
-                    }
-                }
-            }
+            None => self.pool_transaction(op).await,
         };
         // After the commit (or its failure), so that no lookup read before it is kept.
         self.inner.access.invalidate();
         outcome
+    }
+
+    /// `op` in a transaction of the pool (PostgreSQL's writes), committed when it succeeds.
+    async fn pool_transaction<T, F>(&self, op: F) -> Result<T>
+    where
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T>>,
+    {
+        let mut tx = self.inner.pool.begin().await?;
+        match op(&mut tx).await {
+            Ok(value) => tx.commit().await.map(|()| value).map_err(Into::into),
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
     }
 
     /// [`Store::write`] for the hot paths: on SQLite `op` runs on the writer thread's own
@@ -337,7 +343,10 @@ impl Store {
                 })
                 .await
             }
-            None => self.write(move |c| op(Conn::Sqlx(c))).await,
+            // Not through `write`: that forgets the remembered token and role lookups, and
+            // a lease or a submission changes neither (on PostgreSQL every queue request
+            // paid two more round trips for them).
+            None => self.pool_transaction(move |c| op(Conn::Sqlx(c))).await,
         }
     }
 

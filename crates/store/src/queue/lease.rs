@@ -3,10 +3,11 @@
 
 use super::candidates::CandidateSearch;
 use super::{DAY_MS, Lease, NextItem, QueueContext, now_in, return_slot};
-use crate::conn::{self, Columns, Conn, stmt};
+use crate::conn::{self, Columns, Conn, Stmt, stmt};
+use crate::db::pg_clock_ms;
 use crate::error::{Result, parse_json};
 use crate::ids::{ItemId, ProjectId, UserId};
-use crate::items::{ITEM_RETURNING, item_returning};
+use crate::items::item_returning;
 use crate::model::{AssignmentPurpose, AssignmentStatus, Id, Project, User};
 use crate::{Backend, Dialect, Store};
 use std::sync::Arc;
@@ -130,6 +131,57 @@ async fn progress_for_lease(
     .await
 }
 
+/// The database clock and the annotator's progress row (created on first use, locked on
+/// PostgreSQL), with expired leases reclaimed first.
+async fn clock_and_progress(
+    c: &mut Conn<'_>,
+    dialect: Dialect,
+    ctx: &QueueContext,
+) -> Result<(i64, conn::Row)> {
+    match dialect.0 {
+        Backend::Sqlite => {
+            let now = now_in(c, dialect).await?;
+            if any_expired_lease(c, ctx.project_id, now).await? {
+                reclaim_expired_leases(c, ctx.project_id, now).await?;
+            }
+            let progress = progress_for_lease(c, dialect, ctx.project_id, ctx.user_id).await?;
+            Ok((now, progress))
+        }
+        // Each statement is a round trip to the database, which costs both processes more
+        // CPU than the statement itself: the clock, the check for expired leases and the
+        // progress row come back from one. The progress row is locked before the reclaim
+        // here, which changes nothing: another request of the same annotator waits for it
+        // either way, and the reclaim's rows are checked again under its own locks.
+        Backend::Postgres => {
+            let progress = c
+                .fetch_one(
+                    stmt(concat!(
+                        "WITH clock AS (SELECT ",
+                        pg_clock_ms!(),
+                        " AS now), \
+                         progress AS (INSERT INTO annotator_progress (project_id, user_id) \
+                           VALUES ($1, $2) ON CONFLICT (project_id, user_id) \
+                           DO UPDATE SET day = annotator_progress.day RETURNING ",
+                        progress_for_lease_columns!(),
+                        ") SELECT progress.*, clock.now, \
+                           (CASE WHEN EXISTS (SELECT 1 FROM assignments WHERE project_id = $1 \
+                             AND status = 'leased' AND expires_at <= clock.now) \
+                           THEN 1 ELSE 0 END)::bigint AS any_expired \
+                         FROM progress, clock"
+                    ))
+                    .bind(ctx.project_id)
+                    .bind(ctx.user_id),
+                )
+                .await?;
+            let now = progress.col("now")?;
+            if progress.col::<i64>("any_expired")? != 0 {
+                reclaim_expired_leases(c, ctx.project_id, now).await?;
+            }
+            Ok((now, progress))
+        }
+    }
+}
+
 /// What an annotator held by a calibration round is told when their round's items are done.
 const CALIBRATION_HOLD: &str = "waiting for calibration: production work starts when you \
      pass the calibration round or a QA analyst releases you";
@@ -149,10 +201,7 @@ pub(super) async fn lease_next(
     dialect: Dialect,
     ctx: &QueueContext,
 ) -> Result<Found> {
-    let now = now_in(c, dialect).await?;
-    reclaim_expired_leases(c, ctx.project_id, now).await?;
-
-    let progress = progress_for_lease(c, dialect, ctx.project_id, ctx.user_id).await?;
+    let (now, progress) = clock_and_progress(c, dialect, ctx).await?;
     if progress.col::<i64>("paused")? != 0 {
         let reason: Option<String> = progress.col("paused_reason")?;
         return Ok(Found::Paused(reason.unwrap_or_else(|| "paused".into())));
@@ -259,23 +308,23 @@ async fn exposure_spent(c: &mut Conn<'_>, ctx: &QueueContext, day: i64) -> Resul
     Ok(spent)
 }
 
-/// Expired leases give their slots back (whichever request comes first does it). Most
-/// requests find none: a read of the live-lease index says so without starting an update.
-async fn reclaim_expired_leases(c: &mut Conn<'_>, project_id: ProjectId, now: i64) -> Result<()> {
-    let any_expired = c
-        .fetch_optional(
-            stmt(
-                "SELECT 1 AS expired FROM assignments \
+/// Whether any lease of the project has expired. Most requests find none: a read of the
+/// live-lease index says so without starting an update.
+async fn any_expired_lease(c: &mut Conn<'_>, project_id: ProjectId, now: i64) -> Result<bool> {
+    Ok(c.fetch_optional(
+        stmt(
+            "SELECT 1 AS expired FROM assignments \
                  WHERE project_id = $1 AND status = 'leased' AND expires_at <= $2 LIMIT 1",
-            )
-            .bind(project_id)
-            .bind(now),
         )
-        .await?
-        .is_some();
-    if !any_expired {
-        return Ok(());
-    }
+        .bind(project_id)
+        .bind(now),
+    )
+    .await?
+    .is_some())
+}
+
+/// Expired leases give their slots back (whichever request comes first does it).
+async fn reclaim_expired_leases(c: &mut Conn<'_>, project_id: ProjectId, now: i64) -> Result<()> {
     // A calibration item must be answered: its lapsed lease goes back to the person.
     c.execute(
         stmt(
@@ -420,6 +469,9 @@ async fn take_lease(
 ) -> Result<Found> {
     let item_id: Id = candidate.col("id")?;
     let counts = !ctx.is_model;
+    if counts && dialect.0 == Backend::Postgres {
+        return take_slot_in_one_statement(c, ctx, candidate, time).await;
+    }
     let assignment_id = insert_lease(
         c,
         ctx,
@@ -438,7 +490,21 @@ async fn take_lease(
         None => None,
     };
     let row = if counts {
-        Some(take_slot(c, dialect, ctx, candidate, time.now).await?)
+        let update = slot_update(ctx, candidate, time.now)?;
+        c.execute(update).await?;
+        // SQLite collects RETURNING rows in a temporary B-tree built per statement; a
+        // read of the row just written (its page is in the cache) costs less.
+        Some(
+            c.fetch_one(
+                stmt(concat!(
+                    "SELECT ",
+                    item_returning!(),
+                    " FROM items WHERE id = $1"
+                ))
+                .bind(item_id),
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -453,14 +519,47 @@ async fn take_lease(
     })
 }
 
-/// Takes a slot of the candidate's overlap; returns the item as it is now.
-async fn take_slot(
+/// A person's lease on PostgreSQL: the assignment, the served count and the item's slot
+/// written by one statement (one round trip instead of three), which returns the item as
+/// it is now and the new assignment's id.
+async fn take_slot_in_one_statement(
     c: &mut Conn<'_>,
-    dialect: Dialect,
     ctx: &QueueContext,
     candidate: &conn::Row,
-    now: i64,
-) -> Result<conn::Row> {
+    time: LeaseTime,
+) -> Result<Found> {
+    let item_id: Id = candidate.col("id")?;
+    let lease = lease_insert(ctx, ItemId(item_id), AssignmentPurpose::Label, true, time)
+        .push_sql(" RETURNING id");
+    let row = c
+        .fetch_one(
+            slot_update(ctx, candidate, time.now)?
+                .push_sql(concat!(
+                    " RETURNING ",
+                    item_returning!(),
+                    ", (SELECT id FROM lease) AS assignment_id"
+                ))
+                .after_steps(vec![
+                    ("lease", lease),
+                    (
+                        "served",
+                        served_update(ctx.project_id, ctx.user_id, false, None),
+                    ),
+                ]),
+        )
+        .await?;
+    Ok(Found::Leased {
+        assignment_id: row.col("assignment_id")?,
+        item_id,
+        purpose: AssignmentPurpose::Label,
+        expires_at: time.expires_at,
+        resumed: false,
+        row: Some(row),
+    })
+}
+
+/// Takes a slot of the candidate's overlap.
+fn slot_update(ctx: &QueueContext, candidate: &conn::Row, now: i64) -> Result<Stmt> {
     let item_id: Id = candidate.col("id")?;
     let needed = match candidate.col::<Option<i64>>("needed")? {
         Some(n) => n,
@@ -481,28 +580,7 @@ async fn take_slot(
             ""
         },
     );
-    let update = |sql: String| stmt(sql).bind(needed).bind(now).bind(item_id);
-    match dialect.0 {
-        // SQLite collects RETURNING rows in a temporary B-tree built per statement; a
-        // read of the row just written (its page is in the cache) costs less.
-        Backend::Sqlite => {
-            c.execute(update(set)).await?;
-            c.fetch_one(
-                stmt(concat!(
-                    "SELECT ",
-                    item_returning!(),
-                    " FROM items WHERE id = $1"
-                ))
-                .bind(item_id),
-            )
-            .await
-        }
-        // One round trip instead of two.
-        Backend::Postgres => {
-            c.fetch_one(update(format!("{set} RETURNING {ITEM_RETURNING}")))
-                .await
-        }
-    }
+    Ok(stmt(set).bind(needed).bind(now).bind(item_id))
 }
 
 /// A new lease of an item to the annotator.
@@ -514,21 +592,29 @@ pub(super) async fn insert_lease(
     counts: bool,
     time: LeaseTime,
 ) -> Result<Id> {
-    c.insert_id(
-        stmt(
-            "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
+    c.insert_id(lease_insert(ctx, item_id, purpose, counts, time))
+        .await
+}
+
+fn lease_insert(
+    ctx: &QueueContext,
+    item_id: ItemId,
+    purpose: AssignmentPurpose,
+    counts: bool,
+    time: LeaseTime,
+) -> Stmt {
+    stmt(
+        "INSERT INTO assignments (project_id, item_id, user_id, purpose, status, \
            counts_toward_overlap, leased_at, expires_at) \
          VALUES ($1, $2, $3, $4, 'leased', $5, $6, $7)",
-        )
-        .bind(ctx.project_id)
-        .bind(item_id)
-        .bind(ctx.user_id)
-        .bind(purpose.as_str())
-        .bind(counts as i64)
-        .bind(time.now)
-        .bind(time.expires_at),
     )
-    .await
+    .bind(ctx.project_id)
+    .bind(item_id)
+    .bind(ctx.user_id)
+    .bind(purpose.as_str())
+    .bind(counts as i64)
+    .bind(time.now)
+    .bind(time.expires_at)
 }
 
 /// Where a model account's next lease resumes: the item just served, its priority, and the
@@ -547,6 +633,17 @@ pub(super) async fn bump_served(
     gold: bool,
     cursor: Option<ModelCursor>,
 ) -> Result<()> {
+    c.execute(served_update(project_id, user_id, gold, cursor))
+        .await?;
+    Ok(())
+}
+
+fn served_update(
+    project_id: ProjectId,
+    user_id: UserId,
+    gold: bool,
+    cursor: Option<ModelCursor>,
+) -> Stmt {
     let sql = match cursor {
         None => {
             "UPDATE annotator_progress SET served_total = served_total + 1, \
@@ -565,6 +662,5 @@ pub(super) async fn bump_served(
             .bind(cursor.item_id)
             .bind(cursor.epoch);
     }
-    c.execute(query).await?;
-    Ok(())
+    query
 }

@@ -8,7 +8,8 @@ use super::{
 };
 use crate::answer::{matches_gold, same_answer};
 use crate::audit::AuditEvent;
-use crate::conn::{self, Columns, Conn, Param, stmt};
+use crate::conn::{self, Columns, Conn, Param, Stmt, stmt};
+use crate::db::pg_clock_ms;
 use crate::error::{Result, StoreError, json_text, parse_json};
 use crate::ids::{ItemId, UserId};
 use crate::model::{
@@ -107,11 +108,11 @@ pub(super) async fn submit_in(
     s: &Submission,
 ) -> Result<SubmitOutcome> {
     let key = s.idempotency_key.trim();
-    if let Some(stored) = stored_under_key(c, ctx.user_id, key).await? {
+    let (now, stored) = clock_and_stored_under_key(c, dialect, ctx.user_id, key).await?;
+    if let Some(stored) = stored {
         return replay(c, ctx, s, &stored).await;
     }
 
-    let now = now_in(c, dialect).await?;
     let a = match open_assignment(c, dialect, ctx, s).await {
         Ok(a) => a,
         // A retried calibration answer: its assignment is no longer open.
@@ -137,12 +138,12 @@ pub(super) async fn submit_in(
         gold_correct,
         now,
     };
-    let annotation_id = insert_annotation(c, ctx, s, &written).await?;
-    mark_submitted(c, assignment_id, annotation_id, now).await?;
-    if purpose == AssignmentPurpose::Label {
-        follow_up_label(c, ctx, s, &a, counts, leased, now).await?;
-    }
-    let paused = count_submission(c, dialect, ctx, s, &a, &written).await?;
+    let annotation_id = insert_annotation(c, dialect, ctx, s, &written, assignment_id).await?;
+    let settled = match purpose {
+        AssignmentPurpose::Label => follow_up_label(c, ctx, s, &a, counts, leased, now).await?,
+        _ => None,
+    };
+    let paused = count_submission(c, dialect, ctx, s, &a, &written, settled).await?;
 
     let gold = match (gold_correct, ctx.settings.gold_feedback) {
         (Some(correct), GoldFeedbackMode::Immediate) => Some(GoldFeedback {
@@ -180,7 +181,9 @@ fn score_against_gold(a: &conn::Row, s: &Submission) -> Result<(Option<bool>, Va
 }
 
 /// What a production label sets going: the item settled (when it counts toward the
-/// overlap), a model's pre-label recorded, or a person's retest scheduled.
+/// overlap), a model's pre-label recorded, or a person's retest scheduled. The item's
+/// update is returned rather than run: it goes with the progress update (on PostgreSQL in
+/// one statement, one round trip for both).
 async fn follow_up_label(
     c: &mut Conn<'_>,
     ctx: &SubmitContext,
@@ -189,10 +192,11 @@ async fn follow_up_label(
     counts: bool,
     leased: bool,
     now: i64,
-) -> Result<()> {
-    if counts {
-        settle_item(c, ctx, s, a, leased, now).await?;
-    }
+) -> Result<Option<Stmt>> {
+    let settled = match counts {
+        true => Some(settle_item(c, ctx, s, a, leased, now).await?),
+        false => None,
+    };
     if s.kind == AnswerKind::Label {
         if ctx.is_model {
             record_prelabel(c, ctx, s).await?;
@@ -200,7 +204,7 @@ async fn follow_up_label(
             schedule_retest(c, ctx, s.item_id, now).await?;
         }
     }
-    Ok(())
+    Ok(settled)
 }
 
 /// A calibration item's answer goes to its round, never to the production labels: no
@@ -228,7 +232,7 @@ async fn submit_calibration(
         gold_correct: None,
         now,
     };
-    let paused = count_submission(c, dialect, ctx, s, a, &written).await?;
+    let paused = count_submission(c, dialect, ctx, s, a, &written, None).await?;
     Ok(SubmitOutcome {
         annotation_id: answer_id,
         late: false,
@@ -351,22 +355,57 @@ struct NewAnnotation<'a> {
     now: i64,
 }
 
-/// The annotation this annotator stored under this idempotency key, if any.
-async fn stored_under_key(
+/// The database clock, and the annotation this annotator stored under this idempotency
+/// key, if any. On PostgreSQL one round trip brings both.
+async fn clock_and_stored_under_key(
     c: &mut Conn<'_>,
+    dialect: Dialect,
     user_id: UserId,
     key: &str,
-) -> Result<Option<conn::Row>> {
-    c.fetch_optional(
-        stmt(
-            "SELECT a.id, a.item_id, a.is_late, a.gold_correct, a.answer, a.kind, i.gold_answer \
-         FROM annotations a \
-         JOIN items i ON i.id = a.item_id WHERE a.annotator_id = $1 AND a.idempotency_key = $2",
-        )
-        .bind(user_id)
-        .bind(key),
-    )
-    .await
+) -> Result<(i64, Option<conn::Row>)> {
+    macro_rules! stored_columns {
+        () => {
+            "a.id, a.item_id, a.is_late, a.gold_correct, a.answer, a.kind, i.gold_answer"
+        };
+    }
+    match dialect.0 {
+        Backend::Sqlite => {
+            let stored = c
+                .fetch_optional(
+                    stmt(concat!(
+                        "SELECT ",
+                        stored_columns!(),
+                        " FROM annotations a JOIN items i ON i.id = a.item_id \
+                         WHERE a.annotator_id = $1 AND a.idempotency_key = $2"
+                    ))
+                    .bind(user_id)
+                    .bind(key),
+                )
+                .await?;
+            Ok((now_in(c, dialect).await?, stored))
+        }
+        Backend::Postgres => {
+            let row = c
+                .fetch_one(
+                    stmt(concat!(
+                        "SELECT ",
+                        pg_clock_ms!(),
+                        " AS now, ",
+                        stored_columns!(),
+                        " FROM (SELECT 1) AS clock \
+                         LEFT JOIN annotations a \
+                           ON a.annotator_id = $1 AND a.idempotency_key = $2 \
+                         LEFT JOIN items i ON i.id = a.item_id"
+                    ))
+                    .bind(user_id)
+                    .bind(key),
+                )
+                .await?;
+            let now = row.col("now")?;
+            let stored = row.col::<Option<Id>>("id")?.is_some().then_some(row);
+            Ok((now, stored))
+        }
+    }
 }
 
 /// What is stored under a retried key (`item_id`, `kind`, `answer`, `id`) must be this
@@ -479,54 +518,57 @@ async fn open_assignment(
     }
 }
 
+/// The annotation, and its assignment marked submitted with it (one statement on
+/// PostgreSQL).
 async fn insert_annotation(
     c: &mut Conn<'_>,
+    dialect: Dialect,
     ctx: &SubmitContext,
     s: &Submission,
     new: &NewAnnotation<'_>,
+    assignment_id: Id,
 ) -> Result<Id> {
-    c.insert_id(
-        stmt(
-            "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, flags, \
+    let insert = stmt(
+        "INSERT INTO annotations (project_id, item_id, annotator_id, answer, rationale, flags, \
            guideline_version_id, schema_version_id, time_spent_ms, idempotency_key, is_late, \
            kind, gold_correct, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(ctx.project_id)
-        .bind(s.item_id)
-        .bind(ctx.user_id)
-        .bind(json_text(&s.answer))
-        .bind(s.rationale.trim())
-        .bind(json_text(&s.flags))
-        .bind(s.guideline_version_id)
-        .bind(ctx.version.id)
-        .bind(s.time_spent_ms)
-        .bind(new.key)
-        .bind(new.late as i64)
-        .bind(s.kind.as_str())
-        .bind(new.gold_correct.map(i64::from))
-        .bind(new.now),
     )
-    .await
-}
-
-async fn mark_submitted(
-    c: &mut Conn<'_>,
-    assignment_id: Id,
-    annotation_id: Id,
-    now: i64,
-) -> Result<()> {
-    c.execute(
-        stmt(
-            "UPDATE assignments SET status = 'submitted', annotation_id = $1, finished_at = $2 \
-         WHERE id = $3",
-        )
-        .bind(annotation_id)
-        .bind(now)
-        .bind(assignment_id),
-    )
-    .await?;
-    Ok(())
+    .bind(ctx.project_id)
+    .bind(s.item_id)
+    .bind(ctx.user_id)
+    .bind(json_text(&s.answer))
+    .bind(s.rationale.trim())
+    .bind(json_text(&s.flags))
+    .bind(s.guideline_version_id)
+    .bind(ctx.version.id)
+    .bind(s.time_spent_ms)
+    .bind(new.key)
+    .bind(new.late as i64)
+    .bind(s.kind.as_str())
+    .bind(new.gold_correct.map(i64::from))
+    .bind(new.now);
+    let mark = |annotation_id: &str| {
+        stmt(format!(
+            "UPDATE assignments SET status = 'submitted', annotation_id = {annotation_id}, \
+             finished_at = $1 WHERE id = $2"
+        ))
+        .bind(new.now)
+        .bind(assignment_id)
+    };
+    match dialect.0 {
+        Backend::Sqlite => {
+            let annotation_id = c.insert_id(insert).await?;
+            c.execute(mark("$3").bind(annotation_id)).await?;
+            Ok(annotation_id)
+        }
+        Backend::Postgres => {
+            let marked = mark("(SELECT id FROM annotation)")
+                .push_sql(" RETURNING annotation_id")
+                .after_steps(vec![("annotation", insert.push_sql(" RETURNING id"))]);
+            c.fetch_one(marked).await?.col("annotation_id")
+        }
+    }
 }
 
 /// A model's label is the item's automated pre-label: it orders the queue by severity and
@@ -544,6 +586,8 @@ async fn record_prelabel(c: &mut Conn<'_>, ctx: &SubmitContext, s: &Submission) 
 
 /// Progress: counts, time, high-severity time and gold; then the pause rule. True when the
 /// annotator is paused afterwards.
+/// `settled` is the item's update still to run (PostgreSQL), which goes with the progress
+/// update.
 async fn count_submission(
     c: &mut Conn<'_>,
     dialect: Dialect,
@@ -551,6 +595,7 @@ async fn count_submission(
     s: &Submission,
     a: &conn::Row,
     new: &NewAnnotation<'_>,
+    settled: Option<Stmt>,
 ) -> Result<bool> {
     let threshold = high_severity_threshold(ctx.schema(), &ctx.settings);
     let severity =
@@ -571,7 +616,7 @@ async fn count_submission(
         gold_answered: answered,
         gold_correct: correct,
     };
-    match add_to_progress(c, dialect, ctx, &counts).await? {
+    match add_to_progress(c, dialect, ctx, &counts, settled).await? {
         Some(p) => apply_pause_rule(c, ctx, &p, answered > 0, new.now).await,
         None => Ok(false),
     }
@@ -615,11 +660,13 @@ struct SubmissionCounts {
 }
 
 /// Adds a submission to the progress row; returns the columns the pause rule reads.
+/// `settled` (an update of the item's row) runs in the same statement.
 async fn add_to_progress(
     c: &mut Conn<'_>,
     dialect: Dialect,
     ctx: &SubmitContext,
     counts: &SubmissionCounts,
+    settled: Option<Stmt>,
 ) -> Result<Option<conn::Row>> {
     // long: one statement spelled for both back ends (SQLite reads the row back instead of
     // RETURNING), as compile-time text for the hot path.
@@ -656,6 +703,9 @@ async fn add_to_progress(
     match dialect.0 {
         // As for the lease's item: no temporary B-tree for a RETURNING row on SQLite.
         Backend::Sqlite => {
+            if let Some(settled) = settled {
+                c.execute(settled).await?;
+            }
             c.execute(count(count_submission!())).await?;
             c.fetch_optional(
                 stmt(concat!(
@@ -669,12 +719,16 @@ async fn add_to_progress(
             .await
         }
         Backend::Postgres => {
-            c.fetch_optional(count(concat!(
+            let update = count(concat!(
                 count_submission!(),
                 " RETURNING ",
                 pause_columns!()
-            )))
-            .await
+            ));
+            let update = match settled {
+                Some(settled) => update.after_steps(vec![("settled", settled)]),
+                None => update,
+            };
+            c.fetch_optional(update).await
         }
     }
 }
@@ -745,7 +799,8 @@ async fn pause(
     Ok(())
 }
 
-/// Overlap accounting and the item's state after a counted submission.
+/// Overlap accounting and the item's state after a counted submission: the update of the
+/// item's row, for the caller to run.
 async fn settle_item(
     c: &mut Conn<'_>,
     ctx: &SubmitContext,
@@ -753,7 +808,7 @@ async fn settle_item(
     a: &conn::Row,
     slot_still_held: bool,
     now: i64,
-) -> Result<()> {
+) -> Result<Stmt> {
     let state: ItemState = a.col("state")?;
     let labels = a.col::<i64>("labels_count")? + 1;
     let needed = a
@@ -773,7 +828,7 @@ async fn settle_item(
         open_changed: open != (a.col::<i64>("open")? != 0),
         open,
     };
-    write_item_counts(c, s.item_id, &next, &counts).await
+    Ok(item_counts_update(s.item_id, &next, &counts))
 }
 
 /// Where an item goes after a counted submission.
@@ -897,12 +952,7 @@ struct ItemCounts {
     open: bool,
 }
 
-async fn write_item_counts(
-    c: &mut Conn<'_>,
-    item_id: ItemId,
-    next: &NextState,
-    counts: &ItemCounts,
-) -> Result<()> {
+fn item_counts_update(item_id: ItemId, next: &NextState, counts: &ItemCounts) -> Stmt {
     // `state` and `open` are written only when they change: each is a column of an index on
     // `items`, and most submissions change neither.
     let mut sql = String::from(
@@ -933,6 +983,5 @@ async fn write_item_counts(
     for value in update {
         query = query.bind(value);
     }
-    c.execute(query.bind(item_id)).await?;
-    Ok(())
+    query.bind(item_id)
 }
