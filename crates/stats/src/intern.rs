@@ -72,6 +72,9 @@ impl Interner {
         {
             return (id, false);
         }
+        if self.table.len() == self.table.capacity() {
+            self.grow();
+        }
         let id = u32::try_from(self.ends.len()).expect("more than 4 billion distinct ids");
         self.arena.push_str(name);
         self.ends
@@ -80,6 +83,19 @@ impl Interner {
         self.table
             .insert_unique(hash, id, |&other| hash_str(name_of(arena, ends, other)));
         (id, true)
+    }
+
+    /// Twice the room in the table, filled in id order. The table would grow by itself, but
+    /// it re-hashes its names in bucket order, a random walk over the arena: with a million
+    /// items that was a sixth of reading a file. In id order the arena is read front to back.
+    fn grow(&mut self) {
+        let (arena, ends) = (&self.arena, &self.ends);
+        let hash_of = |&id: &u32| hash_str(name_of(arena, ends, id));
+        let mut table = HashTable::with_capacity((self.table.capacity() * 2).max(16));
+        for id in 0..ends.len() as u32 {
+            table.insert_unique(hash_of(&id), id, hash_of);
+        }
+        self.table = table;
     }
 
     /// All names in id order.
@@ -120,6 +136,22 @@ mod tests {
         assert_eq!(interner.get("a"), Some(1));
         assert_eq!(interner.get("c"), None);
         assert_eq!(interner.names().collect::<Vec<_>>(), ["b", "a"]);
+    }
+
+    #[test]
+    fn every_name_keeps_its_id_through_the_tables_growth() {
+        for mut interner in [Interner::new(), Interner::with_capacity(1_000, 8_000)] {
+            let name = |n: u32| format!("item-{}", n.wrapping_mul(2_654_435_761));
+            for n in 0..100_000 {
+                assert_eq!(interner.intern(&name(n)), (n, true));
+            }
+            for n in (0..100_000).rev() {
+                assert_eq!(interner.intern(&name(n)), (n, false));
+                assert_eq!(interner.get(&name(n)), Some(n));
+            }
+            assert_eq!(interner.get("item-x"), None);
+            assert_eq!(interner.len(), 100_000);
+        }
     }
 
     #[test]

@@ -5,11 +5,12 @@ use crate::harness::{TestStore, fixtures};
 use crate::on_every_backend;
 use concord_store::ItemId;
 use concord_store::{
-    AnswerKind, AssignmentPurpose, Id, ItemState, NewUser, NextItem, OnConflict, Project, Store,
-    StoreError, Submission, User,
+    AnswerKind, AssignmentPurpose, Id, ItemState, NewUser, NextItem, OnConflict, Project, Role,
+    Store, StoreError, Submission, User,
 };
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 async fn project_with(store: &Store, slug: &str, queue: Value, items_jsonl: &str) -> Project {
     let project = fixtures::project(store, slug).await;
@@ -89,6 +90,55 @@ async fn label(
         )
         .await
         .unwrap()
+}
+
+/// A lease and a submission change no token, user, project or role, so the server that
+/// serves them keeps its remembered lookups (on PostgreSQL every queue request once paid two
+/// more round trips for forgetting them). What another process changes counts there after
+/// the time to live, as it always does.
+async fn queue_requests_keep_the_remembered_token_and_role_lookups(store: TestStore) {
+    let server = store.another_process(Duration::from_secs(600)).await;
+    let project = project_with(&store, "remembered", json!({"overlap": 1}), &tracks(2)).await;
+    let ana = fixtures::user(&store, "ana").await;
+    store
+        .set_member(project.id, "ana", Role::Annotator, None)
+        .await
+        .unwrap();
+    let (secret, token) = store.create_api_token(ana.id, "ci").await.unwrap();
+    assert_eq!(
+        server.user_by_api_token(&secret).await.unwrap(),
+        Some(ana.clone())
+    );
+    assert_eq!(
+        server.project_and_role("remembered", &ana).await.unwrap().1,
+        Some(Role::Annotator)
+    );
+
+    let lease = leased(server.next_item(&project, &ana).await.unwrap());
+    label(
+        &server,
+        &project,
+        &ana,
+        lease.item.id,
+        "NOT_VIOLATING",
+        "S0",
+        "key-remembered",
+    )
+    .await;
+    store.revoke_api_token(ana.id, token.id).await.unwrap();
+    store.remove_member(project.id, "ana", None).await.unwrap();
+
+    assert_eq!(
+        server.user_by_api_token(&secret).await.unwrap(),
+        Some(ana.clone()),
+        "a queue request made the server forget the token's owner"
+    );
+    assert_eq!(
+        server.project_and_role("remembered", &ana).await.unwrap().1,
+        Some(Role::Annotator),
+        "a queue request made the server forget the role"
+    );
+    assert_eq!(store.user_by_api_token(&secret).await.unwrap(), None);
 }
 
 /// An automated annotator's account (kind "model").
@@ -1544,6 +1594,7 @@ async fn the_author_undoes_their_latest_answer_by_a_correction_that_counts_once(
 }
 
 on_every_backend!(
+    queue_requests_keep_the_remembered_token_and_role_lookups,
     the_author_undoes_their_latest_answer_by_a_correction_that_counts_once,
     sixty_four_annotators_asking_at_once_never_exceed_the_overlap,
     annotators_leasing_and_submitting_at_once_keep_every_item_within_its_overlap,
