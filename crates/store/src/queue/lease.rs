@@ -150,8 +150,10 @@ async fn clock_and_progress(
         // Each statement is a round trip to the database, which costs both processes more
         // CPU than the statement itself: the clock, the check for expired leases and the
         // progress row come back from one. The progress row is locked before the reclaim
-        // here, which changes nothing: another request of the same annotator waits for it
-        // either way, and the reclaim's rows are checked again under its own locks.
+        // here: another request of the same annotator waits for it either way, and the
+        // reclaim's rows are checked again under their own locks. (A late submission of the
+        // same annotator's expired lease, holding the item and waiting for this row, can now
+        // deadlock with a reclaim of that item; PostgreSQL undoes one and it is retried.)
         Backend::Postgres => {
             let progress = c
                 .fetch_one(
