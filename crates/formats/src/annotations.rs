@@ -260,24 +260,9 @@ fn parse_plain_parallel(name: &str, bytes: &[u8], delimiter: u8) -> Result<Parse
         builder: TableBuilder::new(),
         label_first_line: Vec::new(),
     };
-    process_block(name, body, 2, delimiter, n_fields, columns, &mut parsed)?;
+    let (chunks, _) = parse_block(name, body, 2, delimiter, n_fields, columns)?;
+    merge_into(&mut parsed, chunks);
     Ok(parsed)
-}
-
-/// Parse a block of whole lines in parallel pieces and append it. Returns the number of
-/// lines in the block.
-fn process_block(
-    name: &str,
-    body: &[u8],
-    first_line: u64,
-    delimiter: u8,
-    n_fields: usize,
-    columns: [usize; 3],
-    parsed: &mut Parsed,
-) -> Result<u64, ReadError> {
-    let (chunks, lines) = parse_block(name, body, first_line, delimiter, n_fields, columns)?;
-    merge_into(parsed, chunks);
-    Ok(lines)
 }
 
 /// Parse a block of whole lines in parallel pieces, each with names of its own. Returns
