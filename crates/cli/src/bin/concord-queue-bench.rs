@@ -606,7 +606,7 @@ async fn bench_backend(
         eprintln!("{label}: {clients} clients for {} s…", args.seconds);
         let server_cpu = servers_cpu_seconds(&servers);
         let client_cpu = cpu_seconds("/proc/self/stat");
-        let database_cpu = database_cpu_seconds().filter(|_| on_postgres);
+        let database_cpu = on_postgres.then(database_cpu_seconds).flatten();
         let analyst = args.analyst.then(|| {
             tokio::spawn(analyst_loop(
                 servers[0].url.clone(),
@@ -645,8 +645,10 @@ async fn bench_backend(
         };
         let server_cpu = per_annotation(server_cpu, servers_cpu_seconds(&servers));
         let client_cpu = per_annotation(client_cpu, cpu_seconds("/proc/self/stat"));
-        let database_cpu =
-            per_annotation(database_cpu, database_cpu_seconds().filter(|_| on_postgres));
+        let database_cpu = per_annotation(
+            database_cpu,
+            on_postgres.then(database_cpu_seconds).flatten(),
+        );
         lines.push(format!(
             "| {label}{analyst_note} | {clients} | {} | {rate:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {}{} | {server_cpu} | {client_cpu} | {database_cpu} |",
             run.acknowledged.len(),

@@ -93,42 +93,45 @@ macro_rules! progress_for_lease_columns {
     };
 }
 
-/// The annotator's progress row, created on first use. On PostgreSQL the upsert also locks
-/// it: one queue request per annotator at a time, across servers. SQLite's single writer
-/// serialises them already, so there the row is only read (an upsert would rewrite it).
-async fn progress_for_lease(
-    c: &mut Conn<'_>,
-    dialect: Dialect,
-    project_id: ProjectId,
-    user_id: UserId,
-) -> Result<conn::Row> {
-    if dialect.0 == Backend::Sqlite {
-        let existing = c
-            .fetch_optional(
-                stmt(concat!(
-                    "SELECT ",
-                    progress_for_lease_columns!(),
-                    " FROM annotator_progress WHERE project_id = $1 AND user_id = $2"
-                ))
-                .bind(project_id)
-                .bind(user_id),
-            )
-            .await?;
-        if let Some(row) = existing {
-            return Ok(row);
-        }
-    }
-    c.fetch_one(
-        stmt(concat!(
+/// The annotator's progress row, created if missing, with the lease's columns. On
+/// PostgreSQL the upsert also locks it: one queue request per annotator at a time, across
+/// servers.
+macro_rules! progress_upsert {
+    () => {
+        concat!(
             "INSERT INTO annotator_progress (project_id, user_id) VALUES ($1, $2) \
              ON CONFLICT (project_id, user_id) DO UPDATE SET day = annotator_progress.day \
              RETURNING ",
             progress_for_lease_columns!()
-        ))
-        .bind(project_id)
-        .bind(user_id),
-    )
-    .await
+        )
+    };
+}
+
+/// SQLite: the annotator's progress row, created on first use. The single writer
+/// serialises queue requests already, so the row is only read (an upsert would rewrite it).
+async fn sqlite_progress_for_lease(
+    c: &mut Conn<'_>,
+    project_id: ProjectId,
+    user_id: UserId,
+) -> Result<conn::Row> {
+    let existing = c
+        .fetch_optional(
+            stmt(concat!(
+                "SELECT ",
+                progress_for_lease_columns!(),
+                " FROM annotator_progress WHERE project_id = $1 AND user_id = $2"
+            ))
+            .bind(project_id)
+            .bind(user_id),
+        )
+        .await?;
+    match existing {
+        Some(row) => Ok(row),
+        None => {
+            c.fetch_one(stmt(progress_upsert!()).bind(project_id).bind(user_id))
+                .await
+        }
+    }
 }
 
 /// The database clock and the annotator's progress row (created on first use, locked on
@@ -144,7 +147,7 @@ async fn clock_and_progress(
             if any_expired_lease(c, ctx.project_id, now).await? {
                 reclaim_expired_leases(c, ctx.project_id, now).await?;
             }
-            let progress = progress_for_lease(c, dialect, ctx.project_id, ctx.user_id).await?;
+            let progress = sqlite_progress_for_lease(c, ctx.project_id, ctx.user_id).await?;
             Ok((now, progress))
         }
         // Each statement is a round trip to the database, which costs both processes more
@@ -160,11 +163,8 @@ async fn clock_and_progress(
                     stmt(concat!(
                         "WITH clock AS (SELECT ",
                         pg_clock_ms!(),
-                        " AS now), \
-                         progress AS (INSERT INTO annotator_progress (project_id, user_id) \
-                           VALUES ($1, $2) ON CONFLICT (project_id, user_id) \
-                           DO UPDATE SET day = annotator_progress.day RETURNING ",
-                        progress_for_lease_columns!(),
+                        " AS now), progress AS (",
+                        progress_upsert!(),
                         ") SELECT progress.*, clock.now, \
                            (CASE WHEN EXISTS (SELECT 1 FROM assignments WHERE project_id = $1 \
                              AND status = 'leased' AND expires_at <= clock.now) \
