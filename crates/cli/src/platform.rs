@@ -694,6 +694,10 @@ pub struct ImportArgs {
 }
 
 pub fn import(args: ImportArgs) -> Result<ExitCode> {
+    // The staging and publishing steps' timings, for whoever asks (`CONCORD_LOG=info`).
+    if std::env::var_os("CONCORD_LOG").is_some() {
+        init_logging(LogFormat::Text);
+    }
     if let Some(tool) = args.from {
         let options = crate::foreign::Options {
             tool,

@@ -1201,6 +1201,7 @@ where
     });
 
     let mut session = Session::begin(store, kind, project_id, file).await?;
+    let started = std::time::Instant::now();
     let mut records = 0i64;
     let mut failure: Option<StoreError> = None;
     while let Some(message) = rx.recv().await {
@@ -1227,7 +1228,23 @@ where
             session.abort().await;
             Err(e)
         }
-        None => session.publish(on_conflict, actor).await,
+        None => {
+            let staged = started.elapsed();
+            tracing::info!(
+                file,
+                records,
+                seconds = staged.as_secs_f64(),
+                per_second = (records as f64 / staged.as_secs_f64().max(1e-9)).round(),
+                "read and staged"
+            );
+            let outcome = session.publish(on_conflict, actor).await;
+            tracing::info!(
+                file,
+                seconds = (started.elapsed() - staged).as_secs_f64(),
+                "published"
+            );
+            outcome
+        }
     }
 }
 
