@@ -496,6 +496,9 @@ pub fn compute_run(
         .map(|question| question_pass(question, settings, facts, &humans, method, &inference))
         .collect::<Result<_, _>>()?;
     let mut run = QuestionsComputed::default();
+    // One allocation for every question's rows (appending grew and copied them).
+    run.items
+        .reserve_exact(passes.iter().flatten().map(|pass| pass.items.len()).sum());
     for (question, pass) in schema.questions.iter().zip(passes) {
         let Some(mut pass) = pass else {
             run.questions.push(empty_question(question));
@@ -572,8 +575,11 @@ fn question_pass<'q>(
     };
     let mut notes = Vec::new();
     let costs = question_costs(question, settings, &built.table, &mut notes);
-    let result = question_consensus(question, built, method, costs)?;
-    let items = item_consensus_rows(&result).collect();
+    let mut result = question_consensus(question, built, method, costs)?;
+    // The posterior texts move into the rows: nothing after them reads the texts.
+    let posteriors = std::mem::take(&mut result.consensus.posteriors);
+    debug_assert_eq!(posteriors.len(), result.built.item_ids.len());
+    let items = item_consensus_rows(&result, posteriors).collect();
     let annotators = human_quality_rows(&result, facts);
     let report = question_report(question, &result, settings, facts, humans, inference)?;
     Ok(Some(QuestionPass {
@@ -700,17 +706,19 @@ fn question_consensus(
 /// The stored consensus of each item of the question.
 fn item_consensus_rows<'a>(
     result: &'a QuestionResult<'_>,
+    posteriors: Vec<String>,
 ) -> impl Iterator<Item = NewItemConsensus> + 'a {
     let (built, consensus) = (&result.built, &result.consensus);
     built
         .item_ids
         .iter()
+        .zip(posteriors)
         .enumerate()
-        .map(move |(t_item, &item_id)| NewItemConsensus {
+        .map(move |(t_item, (&item_id, posterior))| NewItemConsensus {
             item_id: ItemId(item_id),
             question: result.question.key.clone(),
             label: consensus.labels[t_item].as_ref().map(Value::to_string),
-            posterior: consensus.posteriors[t_item].clone(),
+            posterior,
             confidence: consensus.confidence[t_item].map(round4),
             agreement: result.agreement[t_item].map(round4),
             n_labels: built.table.item_values(t_item as u32).len() as i64,
