@@ -307,6 +307,42 @@ async fn the_run_reads_each_annotators_latest_answer_once(store: TestStore) {
     assert_eq!(input.items.len(), 3);
 }
 
+async fn the_run_reads_each_items_state_gold_and_escalation(store: TestStore) {
+    let setup = setup(&store, "qa-item-facts").await;
+    let (first, second, third) = (setup.items[0], setup.items[1], setup.items[2]);
+    store
+        .save_consensus(setup.project.id, run_with(&setup, &[first, second]), None)
+        .await
+        .unwrap();
+    let mut promoted = decision("S3", "Threat with a date");
+    promoted.promote_to_gold = true;
+    store
+        .adjudicate(setup.project.id, second, setup.expert.id, promoted)
+        .await
+        .unwrap();
+
+    let input = store.consensus_input(setup.project.id).await.unwrap();
+    let ids: Vec<_> = input.items.iter().map(|item| item.id).collect();
+    assert_eq!(ids, [first.get(), second.get(), third.get()], "in id order");
+    let [waiting, decided, untouched] = &input.items[..] else {
+        panic!("three items");
+    };
+    assert_eq!(waiting.external_id, "item-00001");
+    assert!(waiting.open_escalation && !waiting.adjudicated);
+    assert!(!waiting.is_gold && waiting.gold_answer.is_none());
+    assert_eq!(waiting.state, concord_store::ItemState::Escalated);
+    assert!(decided.adjudicated && !decided.open_escalation);
+    assert!(decided.is_gold);
+    assert_eq!(
+        decided.gold_answer,
+        Some(fixtures::answer("VIOLATING", "S3"))
+    );
+    assert_eq!(decided.state, concord_store::ItemState::Adjudicated);
+    assert_eq!(untouched.external_id, "item-00003");
+    assert!(!untouched.title.is_empty());
+    assert!(!untouched.open_escalation && !untouched.adjudicated && !untouched.is_gold);
+}
+
 async fn an_adjudication_resolves_the_escalation_and_becomes_precedent(store: TestStore) {
     let setup = setup(&store, "qa-adjudicate").await;
     store
@@ -688,6 +724,7 @@ on_every_backend!(
     the_expert_queue_ranks_a_priority_by_expected_cost,
     a_rerun_rewrites_changed_results_and_drops_those_it_no_longer_has,
     the_run_reads_each_annotators_latest_answer_once,
+    the_run_reads_each_items_state_gold_and_escalation,
     an_adjudication_resolves_the_escalation_and_becomes_precedent,
     an_expert_who_labelled_the_item_or_a_bad_decision_changes_nothing,
     a_decision_can_become_gold_and_a_guideline_example,
