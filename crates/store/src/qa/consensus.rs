@@ -1186,8 +1186,7 @@ async fn item_facts(
     );
     let mut after: Id = 0;
     loop {
-        let page: Vec<ItemRow> =
-            packed_page(c, stmt(&sql).bind(project_id).bind(after)).await?;
+        let page: Vec<ItemRow> = packed_page(c, stmt(&sql).bind(project_id).bind(after)).await?;
         let Some(last) = page.last() else { break };
         after = last.0;
         for (id, external_id, title, state, is_gold, gold, escalation_reason) in page {
