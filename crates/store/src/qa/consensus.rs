@@ -382,6 +382,20 @@ async fn stored_digests(
 ) -> Result<(TextIndex, std::collections::HashMap<(u32, ItemId), i64>)> {
     let mut questions = TextIndex::default();
     let mut stored: std::collections::HashMap<(u32, ItemId), i64> = Default::default();
+    // SQLite: one statement stepped in place, the question's text borrowed (a rerun over a
+    // million items read 667k digests through JSON pages in ≈ 0.2 s more).
+    if let Conn::Sqlite(conn) = c {
+        let mut statement = conn.prepare(
+            "SELECT item_id, question, digest FROM item_consensus WHERE project_id = ?1",
+        )?;
+        statement.raw_bind_parameter(1, project_id.get())?;
+        let mut rows = statement.raw_query();
+        while let Some(row) = rows.next()? {
+            let question = questions.intern(text_column(row, 1)?);
+            stored.insert((question, ItemId(row.get(0)?)), row.get(2)?);
+        }
+        return Ok((questions, stored));
+    }
     let sql = format!(
         "SELECT {} FROM (SELECT item_id, question, digest FROM item_consensus \
            WHERE project_id = $1 AND (question, item_id) > ($2, $3) \
