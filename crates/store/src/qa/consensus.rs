@@ -1163,29 +1163,10 @@ async fn item_facts(
     project_id: ProjectId,
     marks: &ItemMarks,
 ) -> Result<Vec<ItemFact>> {
-    let mut items = Vec::new();
     if let Conn::Sqlite(conn) = c {
-        let mut statement = conn.prepare(
-            "SELECT id, external_id, title, state, is_gold, gold_answer, escalation_reason \
-             FROM items WHERE project_id = ?1 ORDER BY id",
-        )?;
-        statement.raw_bind_parameter(1, project_id.get())?;
-        let mut rows = statement.raw_query();
-        while let Some(row) = rows.next()? {
-            // Gold answers are few: owned for the moment they are parsed.
-            let gold: Option<String> = row.get(5)?;
-            items.push(marks.fact(
-                row.get(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                text_column(row, 3)?,
-                row.get(4)?,
-                gold.as_deref(),
-                row.get(6)?,
-            )?);
-        }
-        return Ok(items);
+        return sqlite_item_facts(conn, project_id, marks);
     }
+    let mut items = Vec::new();
     let sql = format!(
         "SELECT {} FROM (SELECT id, external_id, title, state, is_gold, gold_answer, escalation_reason \
              FROM items WHERE project_id = $1 AND id > $2 ORDER BY id LIMIT {PAGE_ROWS}) page",
@@ -1219,6 +1200,35 @@ async fn item_facts(
                 escalation_reason,
             )?);
         }
+    }
+    Ok(items)
+}
+
+/// [`item_facts`] on SQLite's native connection.
+fn sqlite_item_facts(
+    conn: &mut rusqlite::Connection,
+    project_id: ProjectId,
+    marks: &ItemMarks,
+) -> Result<Vec<ItemFact>> {
+    let mut items = Vec::new();
+    let mut statement = conn.prepare(
+        "SELECT id, external_id, title, state, is_gold, gold_answer, escalation_reason \
+         FROM items WHERE project_id = ?1 ORDER BY id",
+    )?;
+    statement.raw_bind_parameter(1, project_id.get())?;
+    let mut rows = statement.raw_query();
+    while let Some(row) = rows.next()? {
+        // Gold answers are few: owned for the moment they are parsed.
+        let gold: Option<String> = row.get(5)?;
+        items.push(marks.fact(
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            text_column(row, 3)?,
+            row.get(4)?,
+            gold.as_deref(),
+            row.get(6)?,
+        )?);
     }
     Ok(items)
 }
