@@ -390,15 +390,16 @@ async fn stored_digests(
     // SQLite: one statement stepped in place, the question's text borrowed (a rerun over a
     // million items read 667k digests through JSON pages in ≈ 0.2 s more).
     if let Conn::Sqlite(conn) = c {
-        let mut statement = conn.prepare(
+        for_each_project_row(
+            conn,
             "SELECT item_id, question, digest FROM item_consensus WHERE project_id = ?1",
+            project_id,
+            |row| {
+                let question = questions.intern(text_column(row, 1)?);
+                stored.insert((question, ItemId(row.get(0)?)), row.get(2)?);
+                Ok(())
+            },
         )?;
-        statement.raw_bind_parameter(1, project_id.get())?;
-        let mut rows = statement.raw_query();
-        while let Some(row) = rows.next()? {
-            let question = questions.intern(text_column(row, 1)?);
-            stored.insert((question, ItemId(row.get(0)?)), row.get(2)?);
-        }
         return Ok((questions, stored));
     }
     let sql = format!(
@@ -1071,22 +1072,23 @@ async fn fold_labels(
     mut folder: LabelFolder,
 ) -> Result<LabelFolder> {
     if let Conn::Sqlite(conn) = c {
-        let mut statement = conn.prepare(
+        for_each_project_row(
+            conn,
             "SELECT item_id, annotator_id, kind, answer, guideline_version_id, created_at \
              FROM annotations WHERE project_id = ?1 ORDER BY item_id, id",
+            project_id,
+            |row| {
+                folder.push(LabelRow {
+                    item_id: row.get(0)?,
+                    annotator_id: row.get(1)?,
+                    kind: text_column(row, 2)?,
+                    answer: text_column(row, 3)?,
+                    version_id: row.get(4)?,
+                    created_at: row.get(5)?,
+                });
+                Ok(())
+            },
         )?;
-        statement.raw_bind_parameter(1, project_id.get())?;
-        let mut rows = statement.raw_query();
-        while let Some(row) = rows.next()? {
-            folder.push(LabelRow {
-                item_id: row.get(0)?,
-                annotator_id: row.get(1)?,
-                kind: text_column(row, 2)?,
-                answer: text_column(row, 3)?,
-                version_id: row.get(4)?,
-                created_at: row.get(5)?,
-            });
-        }
         return Ok(folder);
     }
     let sql = format!(
@@ -1128,26 +1130,28 @@ struct ItemMarks {
     waiting: Vec<Id>,
 }
 
+/// One row of `items` as the run reads it.
+struct ItemColumns<'r> {
+    id: Id,
+    external_id: String,
+    title: String,
+    state: &'r str,
+    is_gold: i64,
+    gold: Option<&'r str>,
+    escalation_reason: Option<String>,
+}
+
 impl ItemMarks {
-    #[allow(clippy::too_many_arguments)]
-    fn fact(
-        &self,
-        id: Id,
-        external_id: String,
-        title: String,
-        state: &str,
-        is_gold: i64,
-        gold: Option<&str>,
-        escalation_reason: Option<String>,
-    ) -> Result<ItemFact> {
+    fn fact(&self, row: ItemColumns<'_>) -> Result<ItemFact> {
+        let id = row.id;
         Ok(ItemFact {
             id,
-            external_id,
-            title,
-            state: ItemState::from_stored(state, "items.state")?,
-            is_gold: is_gold != 0,
-            gold_answer: gold.map(|g| parse_json(g, "gold answer")).transpose()?,
-            escalation_reason,
+            external_id: row.external_id,
+            title: row.title,
+            state: ItemState::from_stored(row.state, "items.state")?,
+            is_gold: row.is_gold != 0,
+            gold_answer: row.gold.map(|g| parse_json(g, "gold answer")).transpose()?,
+            escalation_reason: row.escalation_reason,
             adjudicated: self.adjudicated.binary_search(&id).is_ok(),
             open_escalation: self.waiting.binary_search(&id).is_ok(),
         })
@@ -1190,15 +1194,15 @@ async fn item_facts(
         let Some(last) = page.last() else { break };
         after = last.0;
         for (id, external_id, title, state, is_gold, gold, escalation_reason) in page {
-            items.push(marks.fact(
+            items.push(marks.fact(ItemColumns {
                 id,
                 external_id,
                 title,
-                &state,
+                state: &state,
                 is_gold,
-                gold.as_deref(),
+                gold: gold.as_deref(),
                 escalation_reason,
-            )?);
+            })?);
         }
     }
     Ok(items)
@@ -1211,26 +1215,44 @@ fn sqlite_item_facts(
     marks: &ItemMarks,
 ) -> Result<Vec<ItemFact>> {
     let mut items = Vec::new();
-    let mut statement = conn.prepare(
+    for_each_project_row(
+        conn,
         "SELECT id, external_id, title, state, is_gold, gold_answer, escalation_reason \
          FROM items WHERE project_id = ?1 ORDER BY id",
+        project_id,
+        |row| {
+            // Gold answers are few: owned for the moment they are parsed.
+            let gold: Option<String> = row.get(5)?;
+            items.push(marks.fact(ItemColumns {
+                id: row.get(0)?,
+                external_id: row.get(1)?,
+                title: row.get(2)?,
+                state: text_column(row, 3)?,
+                is_gold: row.get(4)?,
+                gold: gold.as_deref(),
+                escalation_reason: row.get(6)?,
+            })?);
+            Ok(())
+        },
     )?;
+    Ok(items)
+}
+
+/// SQLite: steps `sql` (the project as `?1`) on a native connection, each row borrowed in
+/// place — the bulk reads of a run, which JSON pages made cost a serialisation per row.
+fn for_each_project_row(
+    conn: &mut rusqlite::Connection,
+    sql: &str,
+    project_id: ProjectId,
+    mut each: impl FnMut(&rusqlite::Row<'_>) -> Result<()>,
+) -> Result<()> {
+    let mut statement = conn.prepare(sql)?;
     statement.raw_bind_parameter(1, project_id.get())?;
     let mut rows = statement.raw_query();
     while let Some(row) = rows.next()? {
-        // Gold answers are few: owned for the moment they are parsed.
-        let gold: Option<String> = row.get(5)?;
-        items.push(marks.fact(
-            row.get(0)?,
-            row.get(1)?,
-            row.get(2)?,
-            text_column(row, 3)?,
-            row.get(4)?,
-            gold.as_deref(),
-            row.get(6)?,
-        )?);
+        each(row)?;
     }
-    Ok(items)
+    Ok(())
 }
 
 /// A text column of a native row, borrowed.
