@@ -43,6 +43,8 @@ use super::{
 use crate::buffers::{Scratch, with_scratch, written_zeros};
 use crate::table::AnnotationTable;
 
+mod lanes;
+
 // ---------------------------------------------------------------------------
 // numpy's legacy RandomState (MT19937), shared with KOS and M-MSR
 // ---------------------------------------------------------------------------
@@ -379,18 +381,35 @@ fn e_step_with(
         log_likelihood += ll;
         acc.iter_mut().zip(&part).for_each(|(a, p)| *a += p);
     }
-    let mut strat = Vec::new();
-    let mut know = Vec::new();
     if counts {
-        strat = acc[..n_cells].to_vec();
-        know.reserve(n_annotators * 2);
-        for (row, &knowing) in strat.chunks(k).zip(&acc[n_cells..]) {
-            know.push(row.iter().sum());
-            know.push(knowing);
+        counts_expectation(acc, k, n_annotators, log_likelihood)
+    } else {
+        Expectation {
+            q,
+            strat: Vec::new(),
+            know: Vec::new(),
+            log_likelihood,
         }
     }
+}
+
+/// The expected counts of an E-step from its summed accumulator (expected spam count per
+/// cell, then expected knowing count per annotator).
+fn counts_expectation(
+    mut acc: Vec<f64>,
+    k: usize,
+    n_annotators: usize,
+    log_likelihood: f64,
+) -> Expectation {
+    let knowing = acc.split_off(n_annotators * k);
+    let strat = acc;
+    let mut know = Vec::with_capacity(n_annotators * 2);
+    for (row, &knowing) in strat.chunks(k).zip(&knowing) {
+        know.push(row.iter().sum());
+        know.push(knowing);
+    }
     Expectation {
-        q,
+        q: Vec::new(),
         strat,
         know,
         log_likelihood,
@@ -538,6 +557,192 @@ const BETA: f64 = 0.5;
 const STRATEGY_PRIOR: f64 = 10.0;
 const DEFAULT_ITERATIONS: usize = 50;
 
+/// What every restart's fit shares.
+struct FitSettings {
+    k: usize,
+    n_iter: usize,
+    /// Stop a restart once its likelihood changes by less (−∞: run every iteration).
+    tol: f64,
+    variational: bool,
+    smoothing: f64,
+    strategy_priors: Vec<f64>,
+}
+
+impl FitSettings {
+    /// The M-step: new parameters from an E-step's expected counts.
+    fn m_step(&self, expectation: &Expectation) -> Params {
+        if self.variational {
+            Params {
+                s: normalise_vb(&expectation.know, &[ALPHA, BETA]),
+                theta: normalise_vb(&expectation.strat, &self.strategy_priors),
+            }
+        } else {
+            Params {
+                s: normalise_em(&expectation.know, 2, self.smoothing),
+                theta: normalise_em(&expectation.strat, self.k, self.smoothing),
+            }
+        }
+    }
+}
+
+/// A fitted restart: its final likelihood, parameters and likelihood after each iteration.
+struct Fitted {
+    log_likelihood: f64,
+    params: Params,
+    history: Vec<f64>,
+}
+
+/// One restart while it is fitted.
+struct Restart {
+    params: Params,
+    expectation: Expectation,
+    history: Vec<f64>,
+    previous: f64,
+    running: bool,
+}
+
+impl Restart {
+    fn start(params: Params, expectation: Expectation, n_iter: usize) -> Self {
+        let previous = expectation.log_likelihood;
+        Self {
+            params,
+            expectation,
+            history: Vec::with_capacity(n_iter),
+            previous,
+            running: true,
+        }
+    }
+
+    /// Takes the E-step of the parameters set last; stops at convergence.
+    fn record(&mut self, expectation: Expectation, fit: &FitSettings) -> f64 {
+        self.expectation = expectation;
+        let ll = self.expectation.log_likelihood;
+        self.history.push(ll);
+        if (ll - self.previous).abs() < fit.tol {
+            self.running = false;
+        }
+        self.previous = ll;
+        ll
+    }
+
+    fn finish(self) -> Fitted {
+        Fitted {
+            log_likelihood: self.expectation.log_likelihood,
+            params: self.params,
+            history: self.history,
+        }
+    }
+}
+
+/// Fits a restart from each seed and keeps the one with the strictly highest final
+/// likelihood (the earliest on ties). With `side_by_side`, restarts are fitted up to
+/// [`lanes::LANES`] at a time in one pass over the ratings per iteration; each gets the
+/// same bits as when fitted alone, but `progress` then hears the restarts' iterations
+/// interleaved.
+fn fit_restarts(
+    table: &AnnotationTable,
+    cells: &[u32],
+    seeds: &[u32],
+    fit: &FitSettings,
+    side_by_side: bool,
+    progress: &(dyn Fn(usize, f64) + Sync),
+) -> Fitted {
+    let group_size = if side_by_side { lanes::LANES } else { 1 };
+    let mut step = 0usize;
+    let mut best: Option<Fitted> = None;
+    for group in seeds.chunks(group_size) {
+        let fitted = if group.len() == 1 {
+            vec![fit_alone(table, cells, group[0], fit, &mut step, progress)]
+        } else {
+            fit_side_by_side(table, cells, group, fit, &mut step, progress)
+        };
+        for restart in fitted {
+            if best
+                .as_ref()
+                .is_none_or(|b| restart.log_likelihood > b.log_likelihood)
+            {
+                best = Some(restart);
+            }
+        }
+    }
+    best.expect("at least one restart")
+}
+
+/// One restart, fitted with the one-restart E-step.
+fn fit_alone(
+    table: &AnnotationTable,
+    cells: &[u32],
+    seed: u32,
+    fit: &FitSettings,
+    step: &mut usize,
+    progress: &(dyn Fn(usize, f64) + Sync),
+) -> Fitted {
+    let k = fit.k;
+    let params = init_params(table.n_annotators(), k, seed);
+    let expectation = e_step(table, k, cells, &params, Want::Counts);
+    let mut restart = Restart::start(params, expectation, fit.n_iter);
+    for _ in 0..fit.n_iter {
+        restart.params = fit.m_step(&restart.expectation);
+        let expectation = e_step(table, k, cells, &restart.params, Want::Counts);
+        let ll = restart.record(expectation, fit);
+        *step += 1;
+        progress(*step, ll);
+        if !restart.running {
+            break;
+        }
+    }
+    restart.finish()
+}
+
+/// Up to [`lanes::LANES`] restarts in lockstep: each iteration one side-by-side E-step.
+/// A restart that has converged keeps its parameters and E-step; its lane is still
+/// computed (the pass is one vector wide either way) and the result dropped.
+fn fit_side_by_side(
+    table: &AnnotationTable,
+    cells: &[u32],
+    seeds: &[u32],
+    fit: &FitSettings,
+    step: &mut usize,
+    progress: &(dyn Fn(usize, f64) + Sync),
+) -> Vec<Fitted> {
+    let k = fit.k;
+    let mut buffers = lanes::WaveBuffers::default();
+    let params: Vec<Params> = seeds
+        .iter()
+        .map(|&seed| init_params(table.n_annotators(), k, seed))
+        .collect();
+    let first = lanes::e_step(
+        table,
+        k,
+        cells,
+        &params.iter().collect::<Vec<_>>(),
+        &mut buffers,
+    );
+    let mut restarts: Vec<Restart> = params
+        .into_iter()
+        .zip(first)
+        .map(|(params, expectation)| Restart::start(params, expectation, fit.n_iter))
+        .collect();
+    for _ in 0..fit.n_iter {
+        for restart in restarts.iter_mut().filter(|r| r.running) {
+            restart.params = fit.m_step(&restart.expectation);
+        }
+        let params: Vec<&Params> = restarts.iter().map(|r| &r.params).collect();
+        let expectations = lanes::e_step(table, k, cells, &params, &mut buffers);
+        for (restart, expectation) in restarts.iter_mut().zip(expectations) {
+            if restart.running {
+                let ll = restart.record(expectation, fit);
+                *step += 1;
+                progress(*step, ll);
+            }
+        }
+        if restarts.iter().all(|r| !r.running) {
+            break;
+        }
+    }
+    restarts.into_iter().map(Restart::finish).collect()
+}
+
 /// MACE. Probas are n_items × k in sorted label order; `thetas` the spamming strategy
 /// (n_annotators × k, sorted label order); skills P(knowing) per annotator; loss history
 /// the log marginal likelihood after each iteration of the winning restart. `progress`
@@ -553,54 +758,28 @@ pub fn mace(
     let classes = classes(table);
     let k = classes.k;
     let n_annotators = table.n_annotators();
-    let n_iter = options.iterations.unwrap_or(DEFAULT_ITERATIONS);
-    let restarts = options.mace_restarts.max(1);
-    let tol = options.tol.unwrap_or(f64::NEG_INFINITY);
-    let smoothing = 0.01 / k as f64;
     let cells = row_cells(table, &classes)?;
-    let know_priors = [ALPHA, BETA];
-    let strategy_priors = vec![STRATEGY_PRIOR; k];
-
-    let mut best: Option<(f64, Params, Vec<f64>)> = None;
-    let mut step = 0usize;
-    for restart in 0..restarts {
-        let seed = if restart == 0 {
-            numpy_seed(options.seed)
-        } else {
-            numpy_seed(splitmix(options.seed.wrapping_add(restart as u64)))
-        };
-        let mut params = init_params(n_annotators, k, seed);
-        let mut expectation = e_step(table, k, &cells, &params, Want::Counts);
-        let mut history = Vec::with_capacity(n_iter);
-        let mut previous = expectation.log_likelihood;
-        for _ in 0..n_iter {
-            params = if options.mace_variational {
-                Params {
-                    s: normalise_vb(&expectation.know, &know_priors),
-                    theta: normalise_vb(&expectation.strat, &strategy_priors),
-                }
+    let fit = FitSettings {
+        k,
+        n_iter: options.iterations.unwrap_or(DEFAULT_ITERATIONS),
+        tol: options.tol.unwrap_or(f64::NEG_INFINITY),
+        variational: options.mace_variational,
+        smoothing: 0.01 / k as f64,
+        strategy_priors: vec![STRATEGY_PRIOR; k],
+    };
+    let seeds: Vec<u32> = (0..options.mace_restarts.max(1))
+        .map(|restart| {
+            if restart == 0 {
+                numpy_seed(options.seed)
             } else {
-                Params {
-                    s: normalise_em(&expectation.know, 2, smoothing),
-                    theta: normalise_em(&expectation.strat, k, smoothing),
-                }
-            };
-            expectation = e_step(table, k, &cells, &params, Want::Counts);
-            let ll = expectation.log_likelihood;
-            history.push(ll);
-            step += 1;
-            progress(step, ll);
-            if (ll - previous).abs() < tol {
-                break;
+                numpy_seed(splitmix(options.seed.wrapping_add(restart as u64)))
             }
-            previous = ll;
-        }
-        let ll = expectation.log_likelihood;
-        if best.as_ref().is_none_or(|(b, _, _)| ll > *b) {
-            best = Some((ll, params, history));
-        }
-    }
-    let (_, params, history) = best.expect("at least one restart");
+        })
+        .collect();
+    let best = fit_restarts(table, &cells, &seeds, &fit, true, progress);
+    let Fitted {
+        params, history, ..
+    } = best;
     let expectation = e_step(table, k, &cells, &params, Want::Posteriors);
 
     let n_values = table.n_values();
@@ -895,6 +1074,122 @@ mod tests {
         }
         for (got, want) in counts.strat.iter().zip(&strat) {
             assert!((got - want).abs() < 1e-9, "{got} vs {want}");
+        }
+    }
+
+    /// Items with one to six ratings and, every tenth, with 400 (whose products need
+    /// rescaling), from 25 annotators over three labels.
+    fn long_and_short_items() -> AnnotationTable {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
+        let labels = ["a", "b", "c"];
+        let mut rows: Vec<(String, String, &str)> = Vec::new();
+        for item in 0..300 {
+            let n = if item % 10 == 0 { 400 } else { 1 + item % 6 };
+            for _ in 0..n {
+                let annotator = format!("w{}", rng.random_range(0..25));
+                rows.push((
+                    format!("i{item}"),
+                    annotator,
+                    labels[rng.random_range(0..3)],
+                ));
+            }
+        }
+        AnnotationTable::from_triples(
+            rows.iter().map(|(i, a, l)| (i.as_str(), a.as_str(), *l)),
+            &LabelSpec::default(),
+        )
+        .unwrap()
+    }
+
+    fn bits(values: &[f64]) -> Vec<u64> {
+        values.iter().map(|x| x.to_bits()).collect()
+    }
+
+    #[test]
+    fn each_lane_of_the_side_by_side_e_step_is_the_one_restart_e_step_bit_for_bit() {
+        let table = long_and_short_items();
+        let classes = classes(&table);
+        let k = classes.k;
+        let cells = row_cells(&table, &classes).unwrap();
+        let w = table.n_annotators();
+        // Five restarts' parameters, some with near-certain spammers and experts.
+        let params: Vec<Params> = (0..5)
+            .map(|lane| {
+                let mut p = init_params(w, k, 100 + lane);
+                for a in 0..w {
+                    let spam = [0.999, 0.5, 1e-6, 0.3][(a + lane as usize) % 4];
+                    p.s[2 * a] = spam;
+                    p.s[2 * a + 1] = 1.0 - spam;
+                }
+                p
+            })
+            .collect();
+        let refs: Vec<&Params> = params.iter().collect();
+        let mut buffers = lanes::WaveBuffers::default();
+        for round in 0..2 {
+            let side_by_side = lanes::e_step(&table, k, &cells, &refs, &mut buffers);
+            assert_eq!(side_by_side.len(), params.len());
+            for (lane, (got, p)) in side_by_side.iter().zip(&params).enumerate() {
+                let alone = e_step(&table, k, &cells, p, Want::Counts);
+                let context = format!("round {round}, lane {lane}");
+                assert_eq!(bits(&got.strat), bits(&alone.strat), "{context}");
+                assert_eq!(bits(&got.know), bits(&alone.know), "{context}");
+                assert_eq!(
+                    got.log_likelihood.to_bits(),
+                    alone.log_likelihood.to_bits(),
+                    "{context}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn restarts_fitted_side_by_side_match_restarts_fitted_alone_bit_for_bit() {
+        let table = long_and_short_items();
+        let classes = classes(&table);
+        let cells = row_cells(&table, &classes).unwrap();
+        // Ten restarts are a group of eight and a group of two; a tolerance stops some
+        // restarts before others.
+        for (variational, tol) in [(false, f64::NEG_INFINITY), (true, 1e-3), (false, 0.5)] {
+            let fit = FitSettings {
+                k: classes.k,
+                n_iter: 30,
+                tol,
+                variational,
+                smoothing: 0.01 / classes.k as f64,
+                strategy_priors: vec![STRATEGY_PRIOR; classes.k],
+            };
+            let seeds: Vec<u32> = (0..10).map(|r| 7 + 31 * r).collect();
+            let steps = |side_by_side: bool| {
+                let heard = std::sync::Mutex::new(Vec::new());
+                let record = |step: usize, ll: f64| heard.lock().unwrap().push((step, ll));
+                let fitted = fit_restarts(&table, &cells, &seeds, &fit, side_by_side, &record);
+                let mut heard = heard.into_inner().unwrap();
+                heard.sort_by(|a, b| a.1.total_cmp(&b.1));
+                (fitted, heard)
+            };
+            let (together, heard_together) = steps(true);
+            let (alone, heard_alone) = steps(false);
+            let context = format!("variational {variational}, tol {tol}");
+            assert_eq!(bits(&together.history), bits(&alone.history), "{context}");
+            assert_eq!(bits(&together.params.s), bits(&alone.params.s), "{context}");
+            assert_eq!(
+                bits(&together.params.theta),
+                bits(&alone.params.theta),
+                "{context}"
+            );
+            // Every restart's iterations are reported either way, once each.
+            assert_eq!(heard_together.len(), heard_alone.len(), "{context}");
+            let lls =
+                |heard: &[(usize, f64)]| heard.iter().map(|h| h.1.to_bits()).collect::<Vec<_>>();
+            assert_eq!(lls(&heard_together), lls(&heard_alone), "{context}");
+            if tol.is_finite() {
+                assert!(
+                    heard_alone.len() < 10 * 30,
+                    "{context}: no restart stopped early"
+                );
+            }
         }
     }
 
