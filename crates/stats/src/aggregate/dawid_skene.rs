@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::majority::vote_shares;
 use super::{AggregateError, AggregateOptions, Aggregation, Confusion, Method, Posteriors};
-use crate::buffers::{Scratch, with_scratch, written_zeros};
+use crate::buffers::{Scratch, prefetch, with_scratch, written_zeros};
 use crate::table::AnnotationTable;
 
 const EPS: f64 = 1e-10;
@@ -311,25 +311,6 @@ fn fused_pass(
 ) -> PassTotals {
     // A compile-time class count lets the per-class loops unroll and vectorise.
     with_scratch!(errors.k, S => fused_pass_k::<S>(table, cells, priors, errors, q, posterior, spare))
-}
-
-/// Ask the CPU to start loading `slice[index..]` into cache (a hint; no effect on results).
-/// Error rows and count rows are read in annotator order, which is random per item, so
-/// fetching the next items' rows early hides most of the memory latency.
-#[inline(always)]
-fn prefetch(slice: &[f64], index: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if index < slice.len() {
-        // SAFETY: `_mm_prefetch` is a cache hint: it reads nothing observable and cannot
-        // fault; the pointer is in bounds; SSE is part of the x86_64 baseline.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                slice.as_ptr().add(index).cast::<i8>(),
-            );
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (slice, index);
 }
 
 /// How many items ahead rows are prefetched.

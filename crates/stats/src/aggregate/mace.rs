@@ -636,7 +636,7 @@ impl Restart {
 
 /// Fits a restart from each seed and keeps the one with the strictly highest final
 /// likelihood (the earliest on ties). With `side_by_side`, restarts are fitted up to
-/// [`lanes::LANES`] at a time in one pass over the ratings per iteration; each gets the
+/// [`lanes::MAX_LANES`] at a time in one pass over the ratings per iteration; each gets the
 /// same bits as when fitted alone, but `progress` then hears the restarts' iterations
 /// interleaved.
 fn fit_restarts(
@@ -647,7 +647,7 @@ fn fit_restarts(
     side_by_side: bool,
     progress: &(dyn Fn(usize, f64) + Sync),
 ) -> Fitted {
-    let group_size = if side_by_side { lanes::LANES } else { 1 };
+    let group_size = if side_by_side { lanes::MAX_LANES } else { 1 };
     let mut step = 0usize;
     let mut best: Option<Fitted> = None;
     for group in seeds.chunks(group_size) {
@@ -694,7 +694,7 @@ fn fit_alone(
     restart.finish()
 }
 
-/// Up to [`lanes::LANES`] restarts in lockstep: each iteration one side-by-side E-step.
+/// Up to [`lanes::MAX_LANES`] restarts in lockstep: each iteration one side-by-side E-step.
 /// A restart that has converged keeps its parameters and E-step; its lane is still
 /// computed (the pass is one vector wide either way) and the result dropped.
 fn fit_side_by_side(
@@ -705,42 +705,65 @@ fn fit_side_by_side(
     step: &mut usize,
     progress: &(dyn Fn(usize, f64) + Sync),
 ) -> Vec<Fitted> {
-    let k = fit.k;
-    let mut buffers = lanes::WaveBuffers::default();
-    let params: Vec<Params> = seeds
-        .iter()
-        .map(|&seed| init_params(table.n_annotators(), k, seed))
-        .collect();
-    let first = lanes::e_step(
+    let mut restarts = Lockstep {
         table,
-        k,
         cells,
-        &params.iter().collect::<Vec<_>>(),
-        &mut buffers,
-    );
-    let mut restarts: Vec<Restart> = params
-        .into_iter()
-        .zip(first)
-        .map(|(params, expectation)| Restart::start(params, expectation, fit.n_iter))
-        .collect();
-    for _ in 0..fit.n_iter {
-        for restart in restarts.iter_mut().filter(|r| r.running) {
-            restart.params = fit.m_step(&restart.expectation);
-        }
-        let params: Vec<&Params> = restarts.iter().map(|r| &r.params).collect();
-        let expectations = lanes::e_step(table, k, cells, &params, &mut buffers);
-        for (restart, expectation) in restarts.iter_mut().zip(expectations) {
-            if restart.running {
-                let ll = restart.record(expectation, fit);
-                *step += 1;
-                progress(*step, ll);
+        fit,
+        step,
+        progress,
+    };
+    match seeds.len() {
+        ..=4 => restarts.fit(seeds, lanes::SideBySide::<4>::default()),
+        5..=8 => restarts.fit(seeds, lanes::SideBySide::<8>::default()),
+        _ => restarts.fit(seeds, lanes::SideBySide::<{ lanes::MAX_LANES }>::default()),
+    }
+}
+
+/// Restarts fitted in lockstep.
+struct Lockstep<'a, 'p> {
+    table: &'a AnnotationTable,
+    cells: &'a [u32],
+    fit: &'a FitSettings,
+    step: &'a mut usize,
+    progress: &'p (dyn Fn(usize, f64) + Sync),
+}
+
+impl Lockstep<'_, '_> {
+    fn fit<const L: usize>(
+        &mut self,
+        seeds: &[u32],
+        mut lanes: lanes::SideBySide<L>,
+    ) -> Vec<Fitted> {
+        let (table, cells, fit, k) = (self.table, self.cells, self.fit, self.fit.k);
+        let params: Vec<Params> = seeds
+            .iter()
+            .map(|&seed| init_params(table.n_annotators(), k, seed))
+            .collect();
+        let first = lanes.e_step(table, k, cells, &params.iter().collect::<Vec<_>>());
+        let mut restarts: Vec<Restart> = params
+            .into_iter()
+            .zip(first)
+            .map(|(params, expectation)| Restart::start(params, expectation, fit.n_iter))
+            .collect();
+        for _ in 0..fit.n_iter {
+            for restart in restarts.iter_mut().filter(|r| r.running) {
+                restart.params = fit.m_step(&restart.expectation);
+            }
+            let params: Vec<&Params> = restarts.iter().map(|r| &r.params).collect();
+            let expectations = lanes.e_step(table, k, cells, &params);
+            for (restart, expectation) in restarts.iter_mut().zip(expectations) {
+                if restart.running {
+                    let ll = restart.record(expectation, fit);
+                    *self.step += 1;
+                    (self.progress)(*self.step, ll);
+                }
+            }
+            if restarts.iter().all(|r| !r.running) {
+                break;
             }
         }
-        if restarts.iter().all(|r| !r.running) {
-            break;
-        }
+        restarts.into_iter().map(Restart::finish).collect()
     }
-    restarts.into_iter().map(Restart::finish).collect()
 }
 
 /// MACE. Probas are n_items × k in sorted label order; `thetas` the spamming strategy
@@ -1106,19 +1129,19 @@ mod tests {
         values.iter().map(|x| x.to_bits()).collect()
     }
 
-    #[test]
-    fn each_lane_of_the_side_by_side_e_step_is_the_one_restart_e_step_bit_for_bit() {
+    /// Each lane of `L`-lane side-by-side E-steps over `n_restarts` restarts (some with
+    /// near-certain spammers and experts) against the one-restart E-step.
+    fn check_side_by_side_e_step<const L: usize>(n_restarts: usize) {
         let table = long_and_short_items();
         let classes = classes(&table);
         let k = classes.k;
         let cells = row_cells(&table, &classes).unwrap();
         let w = table.n_annotators();
-        // Five restarts' parameters, some with near-certain spammers and experts.
-        let params: Vec<Params> = (0..5)
+        let params: Vec<Params> = (0..n_restarts)
             .map(|lane| {
-                let mut p = init_params(w, k, 100 + lane);
+                let mut p = init_params(w, k, 100 + lane as u32);
                 for a in 0..w {
-                    let spam = [0.999, 0.5, 1e-6, 0.3][(a + lane as usize) % 4];
+                    let spam = [0.999, 0.5, 1e-6, 0.3][(a + lane) % 4];
                     p.s[2 * a] = spam;
                     p.s[2 * a + 1] = 1.0 - spam;
                 }
@@ -1126,13 +1149,14 @@ mod tests {
             })
             .collect();
         let refs: Vec<&Params> = params.iter().collect();
-        let mut buffers = lanes::WaveBuffers::default();
+        let mut side_by_side = lanes::SideBySide::<L>::default();
+        // The second round reuses the first one's buffers.
         for round in 0..2 {
-            let side_by_side = lanes::e_step(&table, k, &cells, &refs, &mut buffers);
-            assert_eq!(side_by_side.len(), params.len());
-            for (lane, (got, p)) in side_by_side.iter().zip(&params).enumerate() {
+            let expectations = side_by_side.e_step(&table, k, &cells, &refs);
+            assert_eq!(expectations.len(), params.len());
+            for (lane, (got, p)) in expectations.iter().zip(&params).enumerate() {
                 let alone = e_step(&table, k, &cells, p, Want::Counts);
-                let context = format!("round {round}, lane {lane}");
+                let context = format!("{L} lanes, round {round}, lane {lane}");
                 assert_eq!(bits(&got.strat), bits(&alone.strat), "{context}");
                 assert_eq!(bits(&got.know), bits(&alone.know), "{context}");
                 assert_eq!(
@@ -1145,13 +1169,25 @@ mod tests {
     }
 
     #[test]
+    fn each_lane_of_the_side_by_side_e_step_is_the_one_restart_e_step_bit_for_bit() {
+        check_side_by_side_e_step::<4>(3);
+        check_side_by_side_e_step::<8>(8);
+        check_side_by_side_e_step::<16>(11);
+    }
+
+    #[test]
     fn restarts_fitted_side_by_side_match_restarts_fitted_alone_bit_for_bit() {
         let table = long_and_short_items();
         let classes = classes(&table);
         let cells = row_cells(&table, &classes).unwrap();
-        // Ten restarts are a group of eight and a group of two; a tolerance stops some
-        // restarts before others.
-        for (variational, tol) in [(false, f64::NEG_INFINITY), (true, 1e-3), (false, 0.5)] {
+        // 10 restarts are one group of sixteen lanes, 21 a group of sixteen and one of
+        // eight, 3 a group of four; a tolerance stops some restarts before others.
+        let cases = [
+            (false, f64::NEG_INFINITY, 10),
+            (true, 1e-3, 21),
+            (false, 0.5, 3),
+        ];
+        for (variational, tol, n_restarts) in cases {
             let fit = FitSettings {
                 k: classes.k,
                 n_iter: 30,
@@ -1160,7 +1196,7 @@ mod tests {
                 smoothing: 0.01 / classes.k as f64,
                 strategy_priors: vec![STRATEGY_PRIOR; classes.k],
             };
-            let seeds: Vec<u32> = (0..10).map(|r| 7 + 31 * r).collect();
+            let seeds: Vec<u32> = (0..n_restarts).map(|r| 7 + 31 * r).collect();
             let steps = |side_by_side: bool| {
                 let heard = std::sync::Mutex::new(Vec::new());
                 let record = |step: usize, ll: f64| heard.lock().unwrap().push((step, ll));
@@ -1171,7 +1207,7 @@ mod tests {
             };
             let (together, heard_together) = steps(true);
             let (alone, heard_alone) = steps(false);
-            let context = format!("variational {variational}, tol {tol}");
+            let context = format!("variational {variational}, tol {tol}, {n_restarts} restarts");
             assert_eq!(bits(&together.history), bits(&alone.history), "{context}");
             assert_eq!(bits(&together.params.s), bits(&alone.params.s), "{context}");
             assert_eq!(
@@ -1185,8 +1221,9 @@ mod tests {
                 |heard: &[(usize, f64)]| heard.iter().map(|h| h.1.to_bits()).collect::<Vec<_>>();
             assert_eq!(lls(&heard_together), lls(&heard_alone), "{context}");
             if tol.is_finite() {
+                let every_iteration = n_restarts as usize * fit.n_iter;
                 assert!(
-                    heard_alone.len() < 10 * 30,
+                    heard_alone.len() < every_iteration,
                     "{context}: no restart stopped early"
                 );
             }

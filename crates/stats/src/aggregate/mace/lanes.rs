@@ -1,7 +1,7 @@
 //! MACE's restarts fitted side by side, one SIMD lane per restart.
 //!
 //! Every restart runs the same E-step over the same ratings; only the parameters differ.
-//! Holding up to [`LANES`] restarts' parameters side by side per (annotator, class) cell
+//! Holding up to [`MAX_LANES`] restarts' parameters side by side per (annotator, class) cell
 //! turns each rating's random table read into one contiguous read for all of them, and
 //! every per-item step (products, class sums, prefix and suffix sums, divisions) into one
 //! vector operation. Each lane performs exactly the operations of the one-restart pass
@@ -9,98 +9,119 @@
 //! same order, so every restart's expected counts and likelihood are bit for bit the ones
 //! it gets when fitted alone.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::{Expectation, Params, RESCALE, counts_expectation, fixed_chunk_size, split_exponent};
-use crate::buffers::written_zeros;
+use crate::buffers::prefetch_value;
 use crate::table::AnnotationTable;
 
-/// Restarts per side-by-side pass: one AVX-512 register of f64.
-pub(super) const LANES: usize = 8;
+/// The most restarts fitted side by side in one pass: two AVX-512 registers of f64.
+pub(super) const MAX_LANES: usize = 16;
 
-/// One value per restart.
-type Lanes = [f64; LANES];
-
-/// A cell's parameters in every lane: b = S0·Θ[class] (floored at 1e-100) and g/b, as
-/// [`super::cell_records`] computes them. Two cache lines, read together.
+/// A cell's parameters in every lane: b = S0·Θ[class] (floored at 1e-100), g/b and the
+/// spam share 1/(1 + g/b), as [`super::cell_records`] computes them. Read together.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
-struct CellLanes {
-    b: Lanes,
-    ratio: Lanes,
+struct CellLanes<const L: usize> {
+    b: [f64; L],
+    ratio: [f64; L],
+    spam_share: [f64; L],
 }
 
-/// The per-cell table of `params` (one per lane; lanes past `params.len()` repeat the last
-/// restart, and their results are dropped).
-fn cell_lanes(params: &[&Params], n_annotators: usize, k: usize) -> Vec<CellLanes> {
-    let mut table = vec![
-        CellLanes {
-            b: [0.0; LANES],
-            ratio: [0.0; LANES],
+/// What the passes of one group of restarts reuse from one E-step to the next, so that
+/// their pages are faulted in once: the cell table, the total and the per-chunk sums.
+pub(super) struct SideBySide<const L: usize> {
+    cells: Vec<CellLanes<L>>,
+    total: Vec<[f64; L]>,
+    chunks: Vec<Vec<[f64; L]>>,
+}
+
+impl<const L: usize> Default for SideBySide<L> {
+    fn default() -> Self {
+        Self {
+            cells: Vec::new(),
+            total: Vec::new(),
+            chunks: Vec::new(),
+        }
+    }
+}
+
+/// `buffer` holding `len` zeros, its pages written before anything reads them.
+fn zeroed<const L: usize>(buffer: &mut Vec<[f64; L]>, len: usize) {
+    buffer.clear();
+    buffer.resize(len, [0.0; L]);
+}
+
+impl<const L: usize> SideBySide<L> {
+    /// Fills the cell table from `params` (one per lane; lanes past `params.len()` repeat
+    /// the last restart, and their results are dropped).
+    fn fill_cells(&mut self, params: &[&Params], n_annotators: usize, k: usize) {
+        let unset = CellLanes {
+            b: [0.0; L],
+            ratio: [0.0; L],
+            spam_share: [0.0; L],
         };
-        n_annotators * k
-    ];
-    for lane in 0..LANES {
-        let p = params[lane.min(params.len() - 1)];
-        for w in 0..n_annotators {
-            let (s0, s1) = (p.s[2 * w], p.s[2 * w + 1]);
-            for c in 0..k {
-                let cell = &mut table[w * k + c];
-                let b = (s0 * p.theta[w * k + c]).max(1e-100);
-                cell.b[lane] = b;
-                cell.ratio[lane] = s1.max(0.0) / b;
+        self.cells.clear();
+        self.cells.resize(n_annotators * k, unset);
+        for lane in 0..L {
+            let p = params[lane.min(params.len() - 1)];
+            for w in 0..n_annotators {
+                let (s0, s1) = (p.s[2 * w], p.s[2 * w + 1]);
+                for c in 0..k {
+                    let cell = &mut self.cells[w * k + c];
+                    let b = (s0 * p.theta[w * k + c]).max(1e-100);
+                    let ratio = s1.max(0.0) / b;
+                    cell.b[lane] = b;
+                    cell.ratio[lane] = ratio;
+                    cell.spam_share[lane] = 1.0 / (1.0 + ratio);
+                }
             }
         }
     }
-    table
-}
 
-/// Per-chunk accumulators, kept across E-steps so that their pages are faulted in once.
-#[derive(Default)]
-pub(super) struct WaveBuffers {
-    chunks: Vec<Vec<Lanes>>,
-}
-
-/// One E-step (expected counts and likelihood) for each restart in `params` (at most
-/// [`LANES`]), in order.
-pub(super) fn e_step(
-    table: &AnnotationTable,
-    k: usize,
-    cells: &[u32],
-    params: &[&Params],
-    buffers: &mut WaveBuffers,
-) -> Vec<Expectation> {
-    assert!((1..=LANES).contains(&params.len()), "1 to {LANES} restarts");
-    let n_annotators = table.n_annotators();
-    let n_cells = n_annotators * k;
-    let width = n_cells + n_annotators;
-    let n_items = table.n_items();
-    let chunk_items = fixed_chunk_size(n_items, width);
-    let n_chunks = n_items.div_ceil(chunk_items);
-    let lanes = cell_lanes(params, n_annotators, k);
-    let pass = LanePass {
-        table,
-        cells,
-        lanes: &lanes,
-        k,
-        n_cells,
-        width,
-        chunk_items,
-    };
-    let (log_likelihood, acc) = pass.run_in_waves(n_chunks, buffers);
-    (0..params.len())
-        .map(|lane| {
-            let sums = acc.iter().map(|v| v[lane]).collect();
-            counts_expectation(sums, k, n_annotators, log_likelihood[lane])
-        })
-        .collect()
+    /// One E-step (expected counts and likelihood) for each restart in `params` (at most
+    /// `L`), in order.
+    pub(super) fn e_step(
+        &mut self,
+        table: &AnnotationTable,
+        k: usize,
+        cells: &[u32],
+        params: &[&Params],
+    ) -> Vec<Expectation> {
+        assert!((1..=L).contains(&params.len()), "1 to {L} restarts");
+        let n_annotators = table.n_annotators();
+        let n_cells = n_annotators * k;
+        let width = n_cells + n_annotators;
+        let n_items = table.n_items();
+        let chunk_items = fixed_chunk_size(n_items, width);
+        let n_chunks = n_items.div_ceil(chunk_items);
+        self.fill_cells(params, n_annotators, k);
+        let pass = LanePass {
+            table,
+            cells,
+            lanes: &self.cells,
+            k,
+            n_cells,
+            width,
+            chunk_items,
+        };
+        let log_likelihood = pass.run_in_waves(n_chunks, &mut self.total, &mut self.chunks);
+        (0..params.len())
+            .map(|lane| {
+                let sums = self.total.iter().map(|v| v[lane]).collect();
+                counts_expectation(sums, k, n_annotators, log_likelihood[lane])
+            })
+            .collect()
+    }
 }
 
 /// What every chunk of one side-by-side E-step shares.
-struct LanePass<'a> {
+struct LanePass<'a, const L: usize> {
     table: &'a AnnotationTable,
     cells: &'a [u32],
-    lanes: &'a [CellLanes],
+    lanes: &'a [CellLanes<L>],
     k: usize,
     n_cells: usize,
     /// Accumulator length: expected spam count per cell, then knowing count per annotator.
@@ -111,18 +132,24 @@ struct LanePass<'a> {
 /// Accumulator elements each thread adds up at a time when chunks are summed.
 const SUM_BLOCK: usize = 4096;
 
-impl LanePass<'_> {
+impl<const L: usize> LanePass<'_, L> {
     /// All chunks, a few per thread at a time, each wave's sums added in chunk order into
-    /// the total (as the one-restart pass adds its partial sums) before the next starts.
-    fn run_in_waves(&self, n_chunks: usize, buffers: &mut WaveBuffers) -> (Lanes, Vec<Lanes>) {
+    /// `total` (as the one-restart pass adds its partial sums) before the next starts.
+    /// Returns each lane's log likelihood.
+    fn run_in_waves(
+        &self,
+        n_chunks: usize,
+        total: &mut Vec<[f64; L]>,
+        buffers: &mut Vec<Vec<[f64; L]>>,
+    ) -> [f64; L] {
         let wave = 2 * rayon::current_num_threads().max(1);
-        buffers.chunks.resize_with(wave.min(n_chunks), Vec::new);
-        let mut total: Vec<Lanes> = written_zeros(self.width);
-        let mut log_likelihood = [0.0; LANES];
+        buffers.resize_with(wave.min(n_chunks), Vec::new);
+        zeroed(total, self.width);
+        let mut log_likelihood = [0.0; L];
         for first in (0..n_chunks).step_by(wave) {
             let chunks = first..(first + wave).min(n_chunks);
-            let partials = &mut buffers.chunks[..chunks.len()];
-            let chunk_lls: Vec<Lanes> = partials
+            let partials = &mut buffers[..chunks.len()];
+            let chunk_lls: Vec<[f64; L]> = partials
                 .par_iter_mut()
                 .zip(chunks.into_par_iter())
                 .map(|(acc, chunk)| self.run_dispatch(chunk, acc))
@@ -143,12 +170,12 @@ impl LanePass<'_> {
                     }
                 });
         }
-        (log_likelihood, total)
+        log_likelihood
     }
 
     /// [`LanePass::run`], built for AVX-512F when the CPU has it. Every operation is an
     /// element-wise IEEE operation, so every build gives the same bits.
-    fn run_dispatch(&self, chunk: usize, acc: &mut Vec<Lanes>) -> Lanes {
+    fn run_dispatch(&self, chunk: usize, acc: &mut Vec<[f64; L]>) -> [f64; L] {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F, checked just above.
@@ -159,93 +186,94 @@ impl LanePass<'_> {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    fn run_avx512(&self, chunk: usize, acc: &mut Vec<Lanes>) -> Lanes {
+    fn run_avx512(&self, chunk: usize, acc: &mut Vec<[f64; L]>) -> [f64; L] {
         self.run(chunk, acc)
     }
 
     /// One chunk of items: each lane's log likelihood, and the accumulator in `acc`
     /// (resized and zeroed here). The steps mirror [`super::ChunkPass::run`] line by line.
     #[inline(always)]
-    fn run(&self, chunk: usize, acc: &mut Vec<Lanes>) -> Lanes {
+    fn run(&self, chunk: usize, acc: &mut Vec<[f64; L]>) -> [f64; L] {
         let (table, lanes, k, n_cells) = (self.table, self.lanes, self.k, self.n_cells);
-        if acc.len() == self.width {
-            acc.fill([0.0; LANES]);
-        } else {
-            *acc = written_zeros(self.width);
-        }
+        zeroed(acc, self.width);
         let inv_k = 1.0 / k as f64;
-        let mut r = vec![[0.0; LANES]; k];
-        let mut one_minus_q = vec![[0.0; LANES]; k];
+        let ones = vec![[1.0; L]; k];
+        let mut r = ones.clone();
+        let mut one_minus_q = vec![[0.0; L]; k];
         let mut likelihood = RunningLikelihood::new();
         let n_items = table.n_items();
         let items = chunk * self.chunk_items..((chunk + 1) * self.chunk_items).min(n_items);
+        let (_, row_annotators, _) = table.item_columns();
         for item in items {
             let rows = table.item_rows(item as u32);
-            let item_cells = &self.cells[rows];
-            let item_annotators = table.item_annotators(item as u32);
+            let ahead = rows.start + PREFETCH_ROWS..rows.end + PREFETCH_ROWS;
+            self.prefetch_rows(ahead, acc, row_annotators);
+            let item_cells = &self.cells[rows.clone()];
+            let item_annotators = &row_annotators[rows];
             let class_of = |cell: u32, a: u32| (cell - a * k as u32) as usize;
-            let mut base = [inv_k; LANES];
-            let (mut rescaled_base, mut rescaled_r) = ([0i32; LANES], [0i32; LANES]);
-            r.fill([1.0; LANES]);
+            let mut base = [inv_k; L];
+            let (mut rescaled_base, mut rescaled_r) = ([0i32; L], [0i32; L]);
+            r.copy_from_slice(&ones);
             for (&cell, &a) in item_cells.iter().zip(item_annotators) {
                 let lane_cell = &lanes[cell as usize];
                 mul_assign(&mut base, &lane_cell.b);
                 let low = lanes_where(&base, |v| v < 1.0 / RESCALE);
                 if low.iter().any(|&l| l) {
-                    for l in 0..LANES {
+                    for l in 0..L {
                         if low[l] {
                             base[l] *= RESCALE;
                             rescaled_base[l] += 1;
                         }
                     }
                 }
-                let slot = &mut r[class_of(cell, a)];
+                let c = class_of(cell, a);
+                let mut slot = r[c];
                 for (v, ratio) in slot.iter_mut().zip(&lane_cell.ratio) {
                     *v *= 1.0 + ratio;
                 }
-                let high = lanes_where(slot, |v| v > RESCALE);
+                r[c] = slot;
+                let high = lanes_where(&slot, |v| v > RESCALE);
                 if high.iter().any(|&h| h) {
                     for row in r.iter_mut() {
-                        for l in 0..LANES {
+                        for l in 0..L {
                             if high[l] {
                                 row[l] /= RESCALE;
                             }
                         }
                     }
-                    for l in 0..LANES {
+                    for l in 0..L {
                         rescaled_r[l] += i32::from(high[l]);
                     }
                 }
             }
-            let mut total = [0.0; LANES];
+            let mut total = [0.0; L];
             for row in &r {
                 add_assign(&mut total, row);
             }
             likelihood.add_item(&base, &total, &rescaled_base, &rescaled_r);
             // Σ_{j≠c} r_j from prefix and suffix sums (first the suffix after c, in place).
-            let mut suffix = [0.0; LANES];
+            let mut suffix = [0.0; L];
             for c in (0..k).rev() {
                 one_minus_q[c] = suffix;
                 add_assign(&mut suffix, &r[c]);
             }
-            let mut prefix = [0.0; LANES];
+            let mut prefix = [0.0; L];
             for c in 0..k {
-                for l in 0..LANES {
+                for l in 0..L {
                     one_minus_q[c][l] = (prefix[l] + one_minus_q[c][l]) / total[l];
                 }
                 add_assign(&mut prefix, &r[c]);
             }
             for (&cell, &a) in item_cells.iter().zip(item_annotators) {
                 let c = class_of(cell, a);
-                let ratio = &lanes[cell as usize].ratio;
-                let mut qy = [0.0; LANES];
-                let mut spam = [0.0; LANES];
-                let mut know = [0.0; LANES];
-                for l in 0..LANES {
-                    qy[l] = r[c][l] / total[l];
-                    let spam_share = 1.0 / (1.0 + ratio[l]);
-                    spam[l] = one_minus_q[c][l] + qy[l] * spam_share;
-                    know[l] = qy[l] * (ratio[l] * spam_share);
+                let lane_cell = &lanes[cell as usize];
+                let mut spam = [0.0; L];
+                let mut know = [0.0; L];
+                for l in 0..L {
+                    let qy = r[c][l] / total[l];
+                    let spam_share = lane_cell.spam_share[l];
+                    spam[l] = one_minus_q[c][l] + qy * spam_share;
+                    know[l] = qy * (lane_cell.ratio[l] * spam_share);
                 }
                 add_assign(&mut acc[cell as usize], &spam);
                 add_assign(&mut acc[n_cells + a as usize], &know);
@@ -253,41 +281,62 @@ impl LanePass<'_> {
         }
         likelihood.finish()
     }
+
+    /// Starts loading the cell table and accumulator lines of the ratings in `rows`:
+    /// each rating's lines are a random pick from several megabytes, so waiting for them
+    /// when they are needed would stall every rating.
+    #[inline(always)]
+    fn prefetch_rows(&self, rows: Range<usize>, acc: &[[f64; L]], row_annotators: &[u32]) {
+        for row in rows.start..rows.end.min(self.cells.len()) {
+            let cell = self.cells[row] as usize;
+            let know = self.n_cells + row_annotators[row] as usize;
+            if let (Some(lane_cell), Some(spam), Some(know)) =
+                (self.lanes.get(cell), acc.get(cell), acc.get(know))
+            {
+                prefetch_value(lane_cell);
+                prefetch_value(spam);
+                prefetch_value(know);
+            }
+        }
+    }
 }
+
+/// How many rows ahead of the current item the pass starts loading lines.
+const PREFETCH_ROWS: usize = 24;
 
 /// Σ ln(Z + 1e-8) per lane, as [`super::ChunkPass::run`] keeps it: the log of a running
 /// product (mantissa, binary exponent), plus the terms of items whose products needed
 /// rescaling.
-struct RunningLikelihood {
-    product: Lanes,
-    exponent: [i64; LANES],
-    rescaled: Lanes,
+struct RunningLikelihood<const L: usize> {
+    product: [f64; L],
+    exponent: [i64; L],
+    rescaled: [f64; L],
 }
 
-impl RunningLikelihood {
+impl<const L: usize> RunningLikelihood<L> {
     fn new() -> Self {
         Self {
-            product: [1.0; LANES],
-            exponent: [0; LANES],
-            rescaled: [0.0; LANES],
+            product: [1.0; L],
+            exponent: [0; L],
+            rescaled: [0.0; L],
         }
     }
 
     #[inline(always)]
     fn add_item(
         &mut self,
-        base: &Lanes,
-        total: &Lanes,
-        rescaled_base: &[i32; LANES],
-        rescaled_r: &[i32; LANES],
+        base: &[f64; L],
+        total: &[f64; L],
+        rescaled_base: &[i32; L],
+        rescaled_r: &[i32; L],
     ) {
-        let plain = (0..LANES).all(|l| rescaled_base[l] == 0 && rescaled_r[l] == 0);
+        let plain = (0..L).all(|l| rescaled_base[l] == 0 && rescaled_r[l] == 0);
         if plain {
-            for l in 0..LANES {
+            for l in 0..L {
                 self.product[l] *= base[l] * total[l] + 1e-8;
             }
         } else {
-            for l in 0..LANES {
+            for l in 0..L {
                 if rescaled_base[l] == 0 && rescaled_r[l] == 0 {
                     self.product[l] *= base[l] * total[l] + 1e-8;
                 } else {
@@ -300,7 +349,7 @@ impl RunningLikelihood {
         }
         let small = lanes_where(&self.product, |v| v < 1e-150);
         if small.iter().any(|&s| s) {
-            for l in 0..LANES {
+            for l in 0..L {
                 if small[l] {
                     let (mantissa, e) = split_exponent(self.product[l]);
                     self.product[l] = mantissa;
@@ -310,7 +359,7 @@ impl RunningLikelihood {
         }
     }
 
-    fn finish(&self) -> Lanes {
+    fn finish(&self) -> [f64; L] {
         std::array::from_fn(|l| {
             self.product[l].ln()
                 + self.exponent[l] as f64 * std::f64::consts::LN_2
@@ -330,20 +379,20 @@ fn rescaled_term(log_z: f64) -> f64 {
 }
 
 #[inline(always)]
-fn add_assign(sum: &mut Lanes, x: &Lanes) {
+fn add_assign<const L: usize>(sum: &mut [f64; L], x: &[f64; L]) {
     for (s, v) in sum.iter_mut().zip(x) {
         *s += v;
     }
 }
 
 #[inline(always)]
-fn mul_assign(product: &mut Lanes, x: &Lanes) {
+fn mul_assign<const L: usize>(product: &mut [f64; L], x: &[f64; L]) {
     for (p, v) in product.iter_mut().zip(x) {
         *p *= v;
     }
 }
 
 #[inline(always)]
-fn lanes_where(values: &Lanes, test: impl Fn(f64) -> bool) -> [bool; LANES] {
+fn lanes_where<const L: usize>(values: &[f64; L], test: impl Fn(f64) -> bool) -> [bool; L] {
     std::array::from_fn(|l| test(values[l]))
 }
