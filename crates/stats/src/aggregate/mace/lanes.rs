@@ -13,12 +13,14 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::{Expectation, Params, RESCALE, counts_expectation, fixed_chunk_size, split_exponent};
+use super::{Expectation, Params, RESCALE, counts_expectation, e_step_chunk_size, split_exponent};
 use crate::buffers::prefetch_value;
 use crate::table::AnnotationTable;
 
-/// The most restarts fitted side by side in one pass: two AVX-512 registers of f64.
-pub(super) const MAX_LANES: usize = 16;
+/// The most restarts fitted side by side in one pass: one AVX-512 register of f64. (A
+/// pass costs about the same per lane at eight lanes as at four: wider passes would not
+/// be cheaper, and their tables spill out of the caches.)
+pub(super) const MAX_LANES: usize = 8;
 
 /// A cell's parameters in every lane: b = S0·Θ[class] (floored at 1e-100), g/b and the
 /// spam share 1/(1 + g/b), as [`super::cell_records`] computes them. Read together.
@@ -95,7 +97,7 @@ impl<const L: usize> SideBySide<L> {
         let n_cells = n_annotators * k;
         let width = n_cells + n_annotators;
         let n_items = table.n_items();
-        let chunk_items = fixed_chunk_size(n_items, width);
+        let chunk_items = e_step_chunk_size(n_items, width);
         let n_chunks = n_items.div_ceil(chunk_items);
         self.fill_cells(params, n_annotators, k);
         let pass = LanePass {
