@@ -30,10 +30,13 @@
 //! class k is `b` for k ≠ y and `b + g` for k = y, so an item's posterior is a product of
 //! per-(annotator, label) table lookups (kept in range by rescaling), and the posterior of
 //! spamming is `1 − q[y]·g/(b + g)`. The likelihood Σ ln(Z + 1e-8) is taken as the log of
-//! a running product, so the common path has no transcendental function per item. Each E-step is one pass over the ratings in item order; items are
-//! split into a fixed number of chunks (independent of the thread count), each with its
-//! own per-annotator accumulator, summed in chunk order, so results do not depend on the
-//! thread count.
+//! a running product, so the common path has no transcendental function per item. Each
+//! E-step is one pass over the ratings in item order; items are split into a fixed number
+//! of chunks (independent of the thread count), each with its own per-annotator
+//! accumulator, summed in chunk order, so results do not depend on the thread count.
+//!
+//! Restarts are fitted in lockstep, up to eight per pass over the ratings, one SIMD lane
+//! each (`mace/lanes.rs`); every restart gets the same bits as when it is fitted alone.
 
 use rayon::prelude::*;
 

@@ -17,9 +17,9 @@ use super::{Expectation, Params, RESCALE, counts_expectation, e_step_chunk_size,
 use crate::buffers::prefetch_value;
 use crate::table::AnnotationTable;
 
-/// The most restarts fitted side by side in one pass: one AVX-512 register of f64. (A
-/// pass costs about the same per lane at eight lanes as at four: wider passes would not
-/// be cheaper, and their tables spill out of the caches.)
+/// The most restarts fitted side by side in one pass: one AVX-512 register of f64.
+/// Sixteen lanes measured slower per restart than eight: their cell table and
+/// accumulators no longer fit in the caches.
 pub(super) const MAX_LANES: usize = 8;
 
 /// A cell's parameters in every lane: b = S0·Θ[class] (floored at 1e-100), g/b and the
