@@ -14,7 +14,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::{Expectation, Params, RESCALE, counts_expectation, e_step_chunk_size, split_exponent};
-use crate::buffers::prefetch_value;
+use crate::buffers::prefetch_lines;
 use crate::table::AnnotationTable;
 
 /// The most restarts fitted side by side in one pass: one AVX-512 register of f64.
@@ -199,8 +199,7 @@ impl<const L: usize> LanePass<'_, L> {
         let (table, lanes, k, n_cells) = (self.table, self.lanes, self.k, self.n_cells);
         zeroed(acc, self.width);
         let inv_k = 1.0 / k as f64;
-        let ones = vec![[1.0; L]; k];
-        let mut r = ones.clone();
+        let mut r = vec![[1.0; L]; k];
         let mut one_minus_q = vec![[0.0; L]; k];
         let mut likelihood = RunningLikelihood::new();
         let n_items = table.n_items();
@@ -215,7 +214,9 @@ impl<const L: usize> LanePass<'_, L> {
             let class_of = |cell: u32, a: u32| (cell - a * k as u32) as usize;
             let mut base = [inv_k; L];
             let (mut rescaled_base, mut rescaled_r) = ([0i32; L], [0i32; L]);
-            r.copy_from_slice(&ones);
+            for row in r.iter_mut() {
+                *row = [1.0; L];
+            }
             for (&cell, &a) in item_cells.iter().zip(item_annotators) {
                 let lane_cell = &lanes[cell as usize];
                 mul_assign(&mut base, &lane_cell.b);
@@ -295,9 +296,12 @@ impl<const L: usize> LanePass<'_, L> {
             if let (Some(lane_cell), Some(spam), Some(know)) =
                 (self.lanes.get(cell), acc.get(cell), acc.get(know))
             {
-                prefetch_value(lane_cell);
-                prefetch_value(spam);
-                prefetch_value(know);
+                // A cell is aligned to a cache line; an accumulator row of eight lanes is
+                // one line in the (line-aligned) large allocations it lives in, and a
+                // narrower one is within one.
+                prefetch_lines(lane_cell);
+                prefetch_lines(spam);
+                prefetch_lines(know);
             }
         }
     }
