@@ -1042,26 +1042,7 @@ mod tests {
     /// hundreds (which exercise both rescalings), for random parameters.
     #[test]
     fn e_step_matches_log_space_reference() {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
-        let labels = ["a", "b", "c"];
-        let mut rows: Vec<(String, String, &str)> = Vec::new();
-        for item in 0..40 {
-            let n = if item % 10 == 0 { 400 } else { 1 + item % 6 };
-            for _ in 0..n {
-                let annotator = format!("w{}", rng.random_range(0..25));
-                rows.push((
-                    format!("i{item}"),
-                    annotator,
-                    labels[rng.random_range(0..3)],
-                ));
-            }
-        }
-        let table = AnnotationTable::from_triples(
-            rows.iter().map(|(i, a, l)| (i.as_str(), a.as_str(), *l)),
-            &LabelSpec::default(),
-        )
-        .unwrap();
+        let table = long_and_short_items(40, 3);
         let classes = classes(&table);
         let k = classes.k;
         let cells = row_cells(&table, &classes).unwrap();
@@ -1122,14 +1103,14 @@ mod tests {
         }
     }
 
-    /// Items with one to six ratings and, every tenth, with 400 (whose products need
-    /// rescaling), from 25 annotators over three labels.
-    fn long_and_short_items() -> AnnotationTable {
+    /// `n_items` items with one to six ratings and, every tenth, with 400 (whose products
+    /// need rescaling), from 25 annotators over three labels, drawn from `seed`.
+    fn long_and_short_items(n_items: usize, seed: u64) -> AnnotationTable {
         use rand::{Rng, SeedableRng};
-        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
         let labels = ["a", "b", "c"];
         let mut rows: Vec<(String, String, &str)> = Vec::new();
-        for item in 0..300 {
+        for item in 0..n_items {
             let n = if item % 10 == 0 { 400 } else { 1 + item % 6 };
             for _ in 0..n {
                 let annotator = format!("w{}", rng.random_range(0..25));
@@ -1154,7 +1135,7 @@ mod tests {
     /// Each lane of `L`-lane side-by-side E-steps over `n_restarts` restarts (some with
     /// near-certain spammers and experts) against the one-restart E-step.
     fn check_side_by_side_e_step<const L: usize>(n_restarts: usize) {
-        let table = long_and_short_items();
+        let table = long_and_short_items(300, 5);
         let classes = classes(&table);
         let k = classes.k;
         let cells = row_cells(&table, &classes).unwrap();
@@ -1199,7 +1180,7 @@ mod tests {
 
     #[test]
     fn restarts_fitted_side_by_side_match_restarts_fitted_alone_bit_for_bit() {
-        let table = long_and_short_items();
+        let table = long_and_short_items(300, 5);
         let classes = classes(&table);
         let cells = row_cells(&table, &classes).unwrap();
         // 10 restarts are groups of eight and two, 21 of eight, eight, four and one, 3 of
