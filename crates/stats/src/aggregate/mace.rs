@@ -1152,21 +1152,23 @@ mod tests {
             })
             .collect();
         let refs: Vec<&Params> = params.iter().collect();
-        let mut side_by_side = lanes::SideBySide::<L>::default();
-        // The second round reuses the first one's buffers.
-        for round in 0..2 {
-            let expectations = side_by_side.e_step(&table, k, &cells, &refs);
-            assert_eq!(expectations.len(), params.len());
-            for (lane, (got, p)) in expectations.iter().zip(&params).enumerate() {
-                let alone = e_step(&table, k, &cells, p, Want::Counts);
-                let context = format!("{L} lanes, round {round}, lane {lane}");
-                assert_eq!(bits(&got.strat), bits(&alone.strat), "{context}");
-                assert_eq!(bits(&got.know), bits(&alone.know), "{context}");
-                assert_eq!(
-                    got.log_likelihood.to_bits(),
-                    alone.log_likelihood.to_bits(),
-                    "{context}"
-                );
+        // Every build this CPU runs; the second round reuses the first one's buffers.
+        for build in lanes::Build::available() {
+            let mut side_by_side = lanes::SideBySide::<L>::with_build(build);
+            for round in 0..2 {
+                let expectations = side_by_side.e_step(&table, k, &cells, &refs);
+                assert_eq!(expectations.len(), params.len());
+                for (lane, (got, p)) in expectations.iter().zip(&params).enumerate() {
+                    let alone = e_step(&table, k, &cells, p, Want::Counts);
+                    let context = format!("{build:?}, {L} lanes, round {round}, lane {lane}");
+                    assert_eq!(bits(&got.strat), bits(&alone.strat), "{context}");
+                    assert_eq!(bits(&got.know), bits(&alone.know), "{context}");
+                    assert_eq!(
+                        got.log_likelihood.to_bits(),
+                        alone.log_likelihood.to_bits(),
+                        "{context}"
+                    );
+                }
             }
         }
     }

@@ -38,15 +38,58 @@ pub(super) struct SideBySide<const L: usize> {
     cells: Vec<CellLanes<L>>,
     total: Vec<[f64; L]>,
     chunks: Vec<Vec<[f64; L]>>,
+    build: Build,
 }
 
 impl<const L: usize> Default for SideBySide<L> {
     fn default() -> Self {
-        Self {
-            cells: Vec::new(),
-            total: Vec::new(),
-            chunks: Vec::new(),
+        Self::with_build(Build::best())
+    }
+}
+
+/// Which compiled build of the pass runs. Every operation is an element-wise IEEE
+/// operation (never fused), so every build gives the same bits; wider registers only take
+/// fewer instructions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Build {
+    /// The x86-64 baseline (SSE2: two lanes per instruction) or another architecture's.
+    Baseline,
+    /// Four lanes per instruction.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// Eight lanes per instruction.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Build {
+    /// The widest build this CPU runs (std caches the detection).
+    fn best() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return Build::Avx512;
         }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return Build::Avx2;
+        }
+        Build::Baseline
+    }
+
+    /// Every build this CPU runs.
+    #[cfg(test)]
+    pub(super) fn available() -> Vec<Self> {
+        let mut builds = vec![Build::Baseline];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                builds.push(Build::Avx2);
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                builds.push(Build::Avx512);
+            }
+        }
+        builds
     }
 }
 
@@ -57,6 +100,17 @@ fn zeroed<const L: usize>(buffer: &mut Vec<[f64; L]>, len: usize) {
 }
 
 impl<const L: usize> SideBySide<L> {
+    /// Buffers for passes run by `build`, which the CPU must support ([`Build::best`] or
+    /// one of [`Build::available`]).
+    pub(super) fn with_build(build: Build) -> Self {
+        Self {
+            cells: Vec::new(),
+            total: Vec::new(),
+            chunks: Vec::new(),
+            build,
+        }
+    }
+
     /// Fills the cell table from `params` (one per lane; lanes past `params.len()` repeat
     /// the last restart, and their results are dropped).
     fn fill_cells(&mut self, params: &[&Params], n_annotators: usize, k: usize) {
@@ -108,6 +162,7 @@ impl<const L: usize> SideBySide<L> {
             n_cells,
             width,
             chunk_items,
+            build: self.build,
         };
         let log_likelihood = pass.run_in_waves(n_chunks, &mut self.total, &mut self.chunks);
         (0..params.len())
@@ -129,6 +184,7 @@ struct LanePass<'a, const L: usize> {
     /// Accumulator length: expected spam count per cell, then knowing count per annotator.
     width: usize,
     chunk_items: usize,
+    build: Build,
 }
 
 /// Accumulator elements each thread adds up at a time when chunks are summed.
@@ -175,14 +231,22 @@ impl<const L: usize> LanePass<'_, L> {
         log_likelihood
     }
 
-    /// [`LanePass::run`], built for AVX-512F when the CPU has it. Every operation is an
-    /// element-wise IEEE operation, so every build gives the same bits.
+    /// [`LanePass::run`] in the pass's build.
     fn run_dispatch(&self, chunk: usize, acc: &mut Vec<[f64; L]>) -> [f64; L] {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { self.run_avx512(chunk, acc) };
+        match self.build {
+            Build::Baseline => self.run(chunk, acc),
+            // SAFETY: a build is chosen only among those the CPU supports.
+            #[cfg(target_arch = "x86_64")]
+            Build::Avx2 => unsafe { self.run_avx2(chunk, acc) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Build::Avx512 => unsafe { self.run_avx512(chunk, acc) },
         }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn run_avx2(&self, chunk: usize, acc: &mut Vec<[f64; L]>) -> [f64; L] {
         self.run(chunk, acc)
     }
 
