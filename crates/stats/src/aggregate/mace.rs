@@ -283,20 +283,29 @@ struct CellRecord {
     know_share: f64,
 }
 
+impl CellRecord {
+    /// The record of a cell with spam and knowing probabilities `s0`, `s1` and strategy
+    /// entry `theta`.
+    #[inline(always)]
+    fn new(s0: f64, s1: f64, theta: f64) -> Self {
+        let b = (s0 * theta).max(1e-100);
+        let ratio = s1.max(0.0) / b;
+        let spam_share = 1.0 / (1.0 + ratio);
+        CellRecord {
+            b,
+            ratio,
+            spam_share,
+            know_share: ratio * spam_share,
+        }
+    }
+}
+
 fn cell_records(params: &Params, n_annotators: usize, k: usize) -> Vec<CellRecord> {
     let mut records = Vec::with_capacity(n_annotators * k);
     for w in 0..n_annotators {
         let (s0, s1) = (params.s[2 * w], params.s[2 * w + 1]);
         for c in 0..k {
-            let b = (s0 * params.theta[w * k + c]).max(1e-100);
-            let ratio = s1.max(0.0) / b;
-            let spam_share = 1.0 / (1.0 + ratio);
-            records.push(CellRecord {
-                b,
-                ratio,
-                spam_share,
-                know_share: ratio * spam_share,
-            });
+            records.push(CellRecord::new(s0, s1, params.theta[w * k + c]));
         }
     }
     records
@@ -452,15 +461,11 @@ impl ChunkPass<'_> {
         let k = S::width(self.k);
         let n_cells = self.n_cells;
         let inv_k = 1.0 / k as f64;
-        let ln_eps = 1e-8f64.ln();
-        let ln_rescale = RESCALE.ln();
         let mut acc = written_zeros(self.width);
         let mut r = S::zeroed(k);
         // 1 − q per class, computed without cancellation.
         let mut one_minus_q = S::zeroed(k);
-        // Σ ln(Z + 1e-8) as ln of a running product (mantissa, binary exponent), plus the
-        // terms of items whose products needed rescaling.
-        let (mut product, mut exponent, mut ll_rescaled) = (1.0f64, 0i64, 0.0);
+        let mut likelihood = RunningLikelihood::<1>::new();
         let n_items = table.n_items();
         let items = chunk * self.chunk_items..((chunk + 1) * self.chunk_items).min(n_items);
         for (offset, item) in items.enumerate() {
@@ -486,23 +491,7 @@ impl ChunkPass<'_> {
                 }
             }
             let total: f64 = r.iter().sum();
-            if rescaled_base == 0 && rescaled_r == 0 {
-                // Z ≤ 1, so the product stays normal between renormalisations.
-                product *= base * total + 1e-8;
-                if product < 1e-150 {
-                    let (mantissa, e) = split_exponent(product);
-                    product = mantissa;
-                    exponent += e;
-                }
-            } else {
-                let log_z =
-                    base.ln() + total.ln() + f64::from(rescaled_r - rescaled_base) * ln_rescale;
-                ll_rescaled += if log_z > ln_eps {
-                    log_z + (ln_eps - log_z).exp().ln_1p()
-                } else {
-                    ln_eps + (log_z - ln_eps).exp().ln_1p()
-                };
-            }
+            likelihood.add_item(&[base], &[total], &[rescaled_base], &[rescaled_r]);
             if let Some(q_out) = q_out.as_deref_mut() {
                 for (o, v) in q_out[offset * k..(offset + 1) * k].iter_mut().zip(r.iter()) {
                     *o = v / total;
@@ -531,8 +520,84 @@ impl ChunkPass<'_> {
                 acc[n_cells + a as usize] += qy * rec.know_share;
             }
         }
-        let ll = product.ln() + exponent as f64 * std::f64::consts::LN_2 + ll_rescaled;
+        let [ll] = likelihood.finish();
         (ll, acc)
+    }
+}
+
+/// Σ ln(Z + 1e-8) of a pass, per lane (one lane in the one-restart pass): the log of a
+/// running product (mantissa, binary exponent), plus the terms of items whose products
+/// needed rescaling.
+pub(super) struct RunningLikelihood<const L: usize> {
+    product: [f64; L],
+    exponent: [i64; L],
+    rescaled: [f64; L],
+}
+
+impl<const L: usize> RunningLikelihood<L> {
+    pub(super) fn new() -> Self {
+        Self {
+            product: [1.0; L],
+            exponent: [0; L],
+            rescaled: [0.0; L],
+        }
+    }
+
+    #[inline(always)]
+    /// Adds an item with G[c] = base·r[c]·RESCALE^(rescaled_r − rescaled_base), Σ r = total.
+    pub(super) fn add_item(
+        &mut self,
+        base: &[f64; L],
+        total: &[f64; L],
+        rescaled_base: &[i32; L],
+        rescaled_r: &[i32; L],
+    ) {
+        let plain = (0..L).all(|l| rescaled_base[l] == 0 && rescaled_r[l] == 0);
+        if plain {
+            for l in 0..L {
+                self.product[l] *= base[l] * total[l] + 1e-8;
+            }
+        } else {
+            for l in 0..L {
+                if rescaled_base[l] == 0 && rescaled_r[l] == 0 {
+                    self.product[l] *= base[l] * total[l] + 1e-8;
+                } else {
+                    let log_z = base[l].ln()
+                        + total[l].ln()
+                        + f64::from(rescaled_r[l] - rescaled_base[l]) * RESCALE.ln();
+                    self.rescaled[l] += rescaled_term(log_z);
+                }
+            }
+        }
+        // Z ≤ 1 in plain items, so the product stays normal between renormalisations.
+        let small: [bool; L] = std::array::from_fn(|l| self.product[l] < 1e-150);
+        if small.iter().any(|&s| s) {
+            for l in 0..L {
+                if small[l] {
+                    let (mantissa, e) = split_exponent(self.product[l]);
+                    self.product[l] = mantissa;
+                    self.exponent[l] += e;
+                }
+            }
+        }
+    }
+
+    pub(super) fn finish(&self) -> [f64; L] {
+        std::array::from_fn(|l| {
+            self.product[l].ln()
+                + self.exponent[l] as f64 * std::f64::consts::LN_2
+                + self.rescaled[l]
+        })
+    }
+}
+
+/// ln(exp(log_z) + 1e-8) without overflow.
+fn rescaled_term(log_z: f64) -> f64 {
+    let ln_eps = 1e-8f64.ln();
+    if log_z > ln_eps {
+        log_z + (ln_eps - log_z).exp().ln_1p()
+    } else {
+        ln_eps + (log_z - ln_eps).exp().ln_1p()
     }
 }
 

@@ -13,7 +13,10 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::{Expectation, Params, RESCALE, counts_expectation, e_step_chunk_size, split_exponent};
+use super::RESCALE;
+use super::{
+    CellRecord, Expectation, Params, RunningLikelihood, counts_expectation, e_step_chunk_size,
+};
 use crate::buffers::prefetch_lines;
 use crate::table::AnnotationTable;
 
@@ -22,8 +25,8 @@ use crate::table::AnnotationTable;
 /// accumulators no longer fit in the caches.
 pub(super) const MAX_LANES: usize = 8;
 
-/// A cell's parameters in every lane: b = S0·Θ[class] (floored at 1e-100), g/b and the
-/// spam share 1/(1 + g/b), as [`super::cell_records`] computes them. Read together.
+/// A cell's parameters in every lane: b, g/b and the spam share of a [`CellRecord`]. Read
+/// together.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct CellLanes<const L: usize> {
@@ -121,18 +124,14 @@ impl<const L: usize> SideBySide<L> {
         };
         self.cells.clear();
         self.cells.resize(n_annotators * k, unset);
-        for lane in 0..L {
-            let p = params[lane.min(params.len() - 1)];
-            for w in 0..n_annotators {
-                let (s0, s1) = (p.s[2 * w], p.s[2 * w + 1]);
-                for c in 0..k {
-                    let cell = &mut self.cells[w * k + c];
-                    let b = (s0 * p.theta[w * k + c]).max(1e-100);
-                    let ratio = s1.max(0.0) / b;
-                    cell.b[lane] = b;
-                    cell.ratio[lane] = ratio;
-                    cell.spam_share[lane] = 1.0 / (1.0 + ratio);
-                }
+        let lane_params: [&Params; L] = std::array::from_fn(|l| params[l.min(params.len() - 1)]);
+        for (index, cell) in self.cells.iter_mut().enumerate() {
+            let w = index / k;
+            for (lane, p) in lane_params.iter().enumerate() {
+                let record = CellRecord::new(p.s[2 * w], p.s[2 * w + 1], p.theta[index]);
+                cell.b[lane] = record.b;
+                cell.ratio[lane] = record.ratio;
+                cell.spam_share[lane] = record.spam_share;
             }
         }
     }
@@ -373,80 +372,6 @@ impl<const L: usize> LanePass<'_, L> {
 
 /// How many rows ahead of the current item the pass starts loading lines.
 const PREFETCH_ROWS: usize = 24;
-
-/// Σ ln(Z + 1e-8) per lane, as [`super::ChunkPass::run`] keeps it: the log of a running
-/// product (mantissa, binary exponent), plus the terms of items whose products needed
-/// rescaling.
-struct RunningLikelihood<const L: usize> {
-    product: [f64; L],
-    exponent: [i64; L],
-    rescaled: [f64; L],
-}
-
-impl<const L: usize> RunningLikelihood<L> {
-    fn new() -> Self {
-        Self {
-            product: [1.0; L],
-            exponent: [0; L],
-            rescaled: [0.0; L],
-        }
-    }
-
-    #[inline(always)]
-    fn add_item(
-        &mut self,
-        base: &[f64; L],
-        total: &[f64; L],
-        rescaled_base: &[i32; L],
-        rescaled_r: &[i32; L],
-    ) {
-        let plain = (0..L).all(|l| rescaled_base[l] == 0 && rescaled_r[l] == 0);
-        if plain {
-            for l in 0..L {
-                self.product[l] *= base[l] * total[l] + 1e-8;
-            }
-        } else {
-            for l in 0..L {
-                if rescaled_base[l] == 0 && rescaled_r[l] == 0 {
-                    self.product[l] *= base[l] * total[l] + 1e-8;
-                } else {
-                    let log_z = base[l].ln()
-                        + total[l].ln()
-                        + f64::from(rescaled_r[l] - rescaled_base[l]) * RESCALE.ln();
-                    self.rescaled[l] += rescaled_term(log_z);
-                }
-            }
-        }
-        let small = lanes_where(&self.product, |v| v < 1e-150);
-        if small.iter().any(|&s| s) {
-            for l in 0..L {
-                if small[l] {
-                    let (mantissa, e) = split_exponent(self.product[l]);
-                    self.product[l] = mantissa;
-                    self.exponent[l] += e;
-                }
-            }
-        }
-    }
-
-    fn finish(&self) -> [f64; L] {
-        std::array::from_fn(|l| {
-            self.product[l].ln()
-                + self.exponent[l] as f64 * std::f64::consts::LN_2
-                + self.rescaled[l]
-        })
-    }
-}
-
-/// ln(exp(log_z) + 1e-8) without overflow, as the one-restart pass takes it.
-fn rescaled_term(log_z: f64) -> f64 {
-    let ln_eps = 1e-8f64.ln();
-    if log_z > ln_eps {
-        log_z + (ln_eps - log_z).exp().ln_1p()
-    } else {
-        ln_eps + (log_z - ln_eps).exp().ln_1p()
-    }
-}
 
 #[inline(always)]
 fn add_assign<const L: usize>(sum: &mut [f64; L], x: &[f64; L]) {
