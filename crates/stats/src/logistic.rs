@@ -129,71 +129,126 @@ pub fn logistic(x: f64) -> Logistic {
     }
 }
 
-/// For each rating with argument `x[i]` and posterior weights `[q_y, q_rest] = weights[i]`
-/// (the mass on the given label and on all others): the expected log-likelihood term
-/// `q_y·log σ + q_rest·(log(1 − σ) − log_km1)` into `term[i]`, and its derivative with
-/// respect to x, `q_y·(1 − σ) − q_rest·σ`, into `slope[i]`.
+/// Where a chunk's ratings get their argument x = α[annotator]·e^β[item]: each rating's
+/// annotator, and its item's place in `item_scale` (which holds e^β of the chunk's items).
+#[derive(Clone, Copy)]
+pub struct RatingArguments<'a> {
+    pub alpha: &'a [f64],
+    pub annotators: &'a [u32],
+    pub item_scale: &'a [f64],
+    pub items: &'a [u16],
+}
+
+impl RatingArguments<'_> {
+    pub fn len(&self) -> usize {
+        self.annotators.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.annotators.is_empty()
+    }
+
+    /// α and e^β of the ratings from `start`, into `alpha` and `scale` (as many as fit).
+    /// Gathered a block at a time so the arithmetic after it runs in vector lanes.
+    #[inline(always)]
+    fn gather(&self, start: usize, alpha: &mut [f64], scale: &mut [f64]) {
+        let end = self.len().min(start + alpha.len());
+        let rows = self.annotators[start..end]
+            .iter()
+            .zip(&self.items[start..end]);
+        for ((a, s), (&annotator, &item)) in alpha.iter_mut().zip(scale.iter_mut()).zip(rows) {
+            *a = self.alpha[annotator as usize];
+            *s = self.item_scale[item as usize];
+        }
+    }
+}
+
+/// Ratings per gathered block: small enough to stay in the first-level cache.
+const GATHER_BLOCK: usize = 128;
+
+/// What the objective needs of each rating with posterior weights `[q_y, q_rest]` (the
+/// mass on the given label and on all others): the expected log-likelihood term
+/// `q_y·log σ + q_rest·(log(1 − σ) − log_km1)`, and its slope in x,
+/// g = `q_y·(1 − σ) − q_rest·σ`, times e^β and times α (the chain rule's factors for β
+/// and α).
+pub struct RatingTerms<'a> {
+    pub term: &'a mut [f64],
+    pub slope_scale: &'a mut [f64],
+    pub slope_alpha: &'a mut [f64],
+}
+
+/// [`RatingTerms`] of every rating in `args`.
 pub fn rating_terms(
-    x: &[f64],
+    args: RatingArguments<'_>,
     weights: &[[f64; 2]],
     log_km1: f64,
-    term: &mut [f64],
-    slope: &mut [f64],
+    out: RatingTerms<'_>,
 ) {
     #[cfg(target_arch = "x86_64")]
     if has_avx512() {
         // SAFETY: the CPU supports AVX-512F and FMA, checked just above.
-        unsafe { rating_terms_avx512(x, weights, log_km1, term, slope) };
+        unsafe { rating_terms_avx512(args, weights, log_km1, out) };
         return;
     }
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-        unsafe { rating_terms_avx2_fma(x, weights, log_km1, term, slope) };
+        unsafe { rating_terms_avx2_fma(args, weights, log_km1, out) };
         return;
     }
-    rating_terms_portable(x, weights, log_km1, term, slope);
+    rating_terms_portable(args, weights, log_km1, out);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn rating_terms_avx512(
-    x: &[f64],
+    args: RatingArguments<'_>,
     weights: &[[f64; 2]],
     log_km1: f64,
-    term: &mut [f64],
-    slope: &mut [f64],
+    out: RatingTerms<'_>,
 ) {
-    rating_terms_portable(x, weights, log_km1, term, slope);
+    rating_terms_portable(args, weights, log_km1, out);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn rating_terms_avx2_fma(
-    x: &[f64],
+    args: RatingArguments<'_>,
     weights: &[[f64; 2]],
     log_km1: f64,
-    term: &mut [f64],
-    slope: &mut [f64],
+    out: RatingTerms<'_>,
 ) {
-    rating_terms_portable(x, weights, log_km1, term, slope);
+    rating_terms_portable(args, weights, log_km1, out);
 }
 
 #[inline(always)]
 fn rating_terms_portable(
-    x: &[f64],
+    args: RatingArguments<'_>,
     weights: &[[f64; 2]],
     log_km1: f64,
-    term: &mut [f64],
-    slope: &mut [f64],
+    out: RatingTerms<'_>,
 ) {
-    let n = x.len();
-    let (weights, term, slope) = (&weights[..n], &mut term[..n], &mut slope[..n]);
-    for i in 0..n {
-        let l = logistic(x[i]);
-        let [q_y, q_rest] = weights[i];
-        term[i] = q_y * l.log_sig + q_rest * (l.log_one_minus - log_km1);
-        slope[i] = q_y * l.one_minus - q_rest * l.sig;
+    let n = args.len();
+    let (mut alphas, mut scales) = ([0.0; GATHER_BLOCK], [0.0; GATHER_BLOCK]);
+    for start in (0..n).step_by(GATHER_BLOCK) {
+        let end = n.min(start + GATHER_BLOCK);
+        args.gather(start, &mut alphas, &mut scales);
+        let m = end - start;
+        let (alphas, scales, weights) = (&alphas[..m], &scales[..m], &weights[start..end]);
+        let (term, slope_scale, slope_alpha) = (
+            &mut out.term[start..end],
+            &mut out.slope_scale[start..end],
+            &mut out.slope_alpha[start..end],
+        );
+        for i in 0..m {
+            let (alpha, scale) = (alphas[i], scales[i]);
+            let l = logistic(alpha * scale);
+            let [q_y, q_rest] = weights[i];
+            term[i] = q_y * l.log_sig + q_rest * (l.log_one_minus - log_km1);
+            let g = q_y * l.one_minus - q_rest * l.sig;
+            slope_scale[i] = g * scale;
+            slope_alpha[i] = g * alpha;
+        }
     }
 }
 
@@ -233,43 +288,58 @@ fn exp_all_portable(y: &[f64], out: &mut [f64]) {
     }
 }
 
-/// log σ(x[i]) and log(1 − σ(x[i])) for every i.
-pub fn log_sigmoids(x: &[f64], log_sig: &mut [f64], log_one_minus: &mut [f64]) {
+/// log σ(x) and log(1 − σ(x)) of every rating in `args`.
+pub fn log_sigmoids(args: RatingArguments<'_>, log_sig: &mut [f64], log_one_minus: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if has_avx512() {
         // SAFETY: the CPU supports AVX-512F and FMA, checked just above.
-        unsafe { log_sigmoids_avx512(x, log_sig, log_one_minus) };
+        unsafe { log_sigmoids_avx512(args, log_sig, log_one_minus) };
         return;
     }
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-        unsafe { log_sigmoids_avx2_fma(x, log_sig, log_one_minus) };
+        unsafe { log_sigmoids_avx2_fma(args, log_sig, log_one_minus) };
         return;
     }
-    log_sigmoids_portable(x, log_sig, log_one_minus);
+    log_sigmoids_portable(args, log_sig, log_one_minus);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn log_sigmoids_avx512(x: &[f64], log_sig: &mut [f64], log_one_minus: &mut [f64]) {
-    log_sigmoids_portable(x, log_sig, log_one_minus);
+fn log_sigmoids_avx512(args: RatingArguments<'_>, log_sig: &mut [f64], log_one_minus: &mut [f64]) {
+    log_sigmoids_portable(args, log_sig, log_one_minus);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn log_sigmoids_avx2_fma(x: &[f64], log_sig: &mut [f64], log_one_minus: &mut [f64]) {
-    log_sigmoids_portable(x, log_sig, log_one_minus);
+fn log_sigmoids_avx2_fma(
+    args: RatingArguments<'_>,
+    log_sig: &mut [f64],
+    log_one_minus: &mut [f64],
+) {
+    log_sigmoids_portable(args, log_sig, log_one_minus);
 }
 
 #[inline(always)]
-fn log_sigmoids_portable(x: &[f64], log_sig: &mut [f64], log_one_minus: &mut [f64]) {
-    let n = x.len();
-    let (log_sig, log_one_minus) = (&mut log_sig[..n], &mut log_one_minus[..n]);
-    for i in 0..n {
-        let l = logistic(x[i]);
-        log_sig[i] = l.log_sig;
-        log_one_minus[i] = l.log_one_minus;
+fn log_sigmoids_portable(
+    args: RatingArguments<'_>,
+    log_sig: &mut [f64],
+    log_one_minus: &mut [f64],
+) {
+    let n = args.len();
+    let (mut alphas, mut scales) = ([0.0; GATHER_BLOCK], [0.0; GATHER_BLOCK]);
+    for start in (0..n).step_by(GATHER_BLOCK) {
+        let end = n.min(start + GATHER_BLOCK);
+        args.gather(start, &mut alphas, &mut scales);
+        let m = end - start;
+        let (alphas, scales) = (&alphas[..m], &scales[..m]);
+        let (log_sig, log_one_minus) = (&mut log_sig[start..end], &mut log_one_minus[start..end]);
+        for i in 0..m {
+            let l = logistic(alphas[i] * scales[i]);
+            log_sig[i] = l.log_sig;
+            log_one_minus[i] = l.log_one_minus;
+        }
     }
 }
 
@@ -352,56 +422,78 @@ mod tests {
     fn every_build_of_the_vector_kernels_agrees_with_the_scalar_path_bit_for_bit() {
         type Build = (
             &'static str,
-            fn(&[f64], &[[f64; 2]], f64, &mut [f64], &mut [f64]),
+            fn(RatingArguments<'_>, &[[f64; 2]], f64, RatingTerms<'_>),
         );
         let mut builds: Vec<Build> = vec![("portable", rating_terms_portable)];
         #[cfg(target_arch = "x86_64")]
         {
             // SAFETY (both): each build is listed only when the CPU runs it.
             if has_avx2_fma() {
-                builds.push(("AVX2", |x, w, l, t, s| unsafe {
-                    rating_terms_avx2_fma(x, w, l, t, s)
+                builds.push(("AVX2", |a, w, l, o| unsafe {
+                    rating_terms_avx2_fma(a, w, l, o)
                 }));
             }
             if has_avx512() {
-                builds.push(("AVX-512", |x, w, l, t, s| unsafe {
-                    rating_terms_avx512(x, w, l, t, s)
+                builds.push(("AVX-512", |a, w, l, o| unsafe {
+                    rating_terms_avx512(a, w, l, o)
                 }));
             }
         }
-        let x: Vec<f64> = (0..1001).map(|i| (i as f64 - 500.0) * 0.093).collect();
-        let weights: Vec<[f64; 2]> = (0..1001)
+        // Arguments α·e^β from −60 to 60, past the softplus cut-off on both sides.
+        let n = 1001;
+        let alpha: Vec<f64> = (0..37).map(|a| (a as f64 - 18.0) * 0.29).collect();
+        let betas: Vec<f64> = (0..64).map(|t| -3.0 + t as f64 * 0.11).collect();
+        let mut item_scale = vec![0.0; betas.len()];
+        exp_all(&betas, &mut item_scale);
+        let annotators: Vec<u32> = (0..n).map(|i| (i * 7 % 37) as u32).collect();
+        let items: Vec<u16> = (0..n).map(|i| (i / 16) as u16).collect();
+        let args = RatingArguments {
+            alpha: &alpha,
+            annotators: &annotators,
+            item_scale: &item_scale,
+            items: &items,
+        };
+        let weights: Vec<[f64; 2]> = (0..n)
             .map(|i| {
                 let q = (i % 17) as f64 / 16.0;
                 [q, 1.0 - q]
             })
             .collect();
-        let (mut log_sig, mut log_one_minus) = (vec![0.0; 1001], vec![0.0; 1001]);
-        log_sigmoids(&x, &mut log_sig, &mut log_one_minus);
-        let mut exps = vec![0.0; 1001];
-        exp_all(&x, &mut exps);
+        let (mut log_sig, mut log_one_minus) = (vec![0.0; n], vec![0.0; n]);
+        log_sigmoids(args, &mut log_sig, &mut log_one_minus);
         for (name, build) in builds {
-            let (mut term, mut slope) = (vec![0.0; 1001], vec![0.0; 1001]);
-            build(&x, &weights, 2f64.ln(), &mut term, &mut slope);
-            for i in 0..x.len() {
-                let l = logistic(x[i]);
+            let (mut term, mut slope_scale, mut slope_alpha) =
+                (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+            let out = RatingTerms {
+                term: &mut term,
+                slope_scale: &mut slope_scale,
+                slope_alpha: &mut slope_alpha,
+            };
+            build(args, &weights, 2f64.ln(), out);
+            for i in 0..n {
+                let (a, scale) = (alpha[annotators[i] as usize], exp(betas[items[i] as usize]));
+                assert_eq!(scale.to_bits(), item_scale[items[i] as usize].to_bits());
+                let x = a * scale;
+                let l = logistic(x);
                 assert_eq!(log_sig[i].to_bits(), l.log_sig.to_bits());
                 assert_eq!(log_one_minus[i].to_bits(), l.log_one_minus.to_bits());
-                assert_eq!(exps[i].to_bits(), exp(x[i]).to_bits());
                 let [q_y, q_rest] = weights[i];
                 let expected_term = q_y * l.log_sig + q_rest * (l.log_one_minus - 2f64.ln());
                 assert_eq!(
                     term[i].to_bits(),
                     expected_term.to_bits(),
-                    "{name}: term at {}",
-                    x[i]
+                    "{name}: term at {x}"
                 );
-                let expected_slope = q_y * l.one_minus - q_rest * l.sig;
+                let g = q_y * l.one_minus - q_rest * l.sig;
                 assert_eq!(
-                    slope[i].to_bits(),
-                    expected_slope.to_bits(),
-                    "{name}: slope at {}",
-                    x[i]
+                    slope_scale[i].to_bits(),
+                    (g * scale).to_bits(),
+                    "{name}: slope·e^β at {x}"
+                );
+                assert_eq!(
+                    slope_alpha[i].to_bits(),
+                    (g * a).to_bits(),
+                    "{name}: slope·α at {x}"
                 );
             }
         }
