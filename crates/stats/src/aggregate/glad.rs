@@ -23,12 +23,14 @@
 use rayon::prelude::*;
 
 use super::{AggregateError, AggregateOptions, Aggregation, Method, Posteriors};
-use crate::buffers::split_at_bounds;
+use crate::buffers::{prefetch, split_at_bounds};
 use crate::logistic::{RatingArguments, RatingTerms, exp_all, log_sigmoids, rating_terms};
 use crate::table::AnnotationTable;
 
 /// Items per parallel work unit (fixed so partial sums are added in a fixed order).
 const ITEM_CHUNK: usize = 2048;
+/// How many rows ahead the α-sum scatter fetches its annotator's sum.
+const SCATTER_AHEAD: usize = 16;
 /// Annotators per work unit when adding per-chunk α-gradient sums.
 const ANNOTATOR_BLOCK: usize = 256;
 /// crowd-kit's M-step settings: `minimize(method="CG", tol=1e-2, maxiter=25)`.
@@ -73,14 +75,25 @@ fn fit(
     let mut grad = vec![0.0; params.len()];
 
     model.e_step(&params, &mut q);
-    let mut previous = -model.objective(&params, &mut grad);
+    let first = model.objective(&params, &mut grad);
+    let mut previous = -first;
+    // The first M-step starts from this E-step and this evaluation: an E-step at the same
+    // parameters would give the same weights, and the same value and gradient.
+    let mut start = Some(Start {
+        value: first,
+        gradient: grad,
+    });
     let norm = (table.n_rows() * k) as f64;
     let mut history = Vec::new();
     for iteration in 1..=n_iter {
         let last = previous;
-        model.e_step(&params, &mut q);
-        params = minimize_cg(&mut |x, g| model.objective(x, g), params);
-        let loss = -model.objective(&params, &mut grad) / norm;
+        if start.is_none() {
+            model.e_step(&params, &mut q);
+        }
+        let end = minimize_cg(&mut |x, g| model.objective(x, g), params, start.take());
+        params = end.x;
+        // The M-step's last value is the objective at its last iterate.
+        let loss = -end.value / norm;
         history.push(loss);
         progress(iteration, loss);
         if loss - last < tol {
@@ -239,7 +252,7 @@ impl<'a> Model<'a> {
         };
         // Item pass: data term and β gradient. Per chunk, the logistic terms of all its
         // ratings are computed in one vectorised loop, then summed per item.
-        let (_, row_annotators, _) = table.item_columns();
+        let (item_offsets, row_annotators, _) = table.item_columns();
         let (row_bounds, row_chunk_items) = (&self.row_bounds, &self.row_chunk_items);
         let partials: Vec<f64> = grad_beta
             .par_chunks_mut(ITEM_CHUNK)
@@ -273,24 +286,29 @@ impl<'a> Model<'a> {
                     // annotator's terms are added in row order.
                     if per_chunk {
                         sink.fill(0.0);
-                        for (&w, &term) in annotators.iter().zip(slope_scale.iter()) {
+                        for (row, (&w, &term)) in
+                            annotators.iter().zip(slope_scale.iter()).enumerate()
+                        {
+                            if let Some(&ahead) = annotators.get(row + SCATTER_AHEAD) {
+                                prefetch(sink, ahead as usize);
+                            }
                             sink[w as usize] += term;
                         }
                     } else {
                         sink.copy_from_slice(slope_scale);
                     }
                     let mut total = 0.0;
-                    for (j, gb) in gb_chunk.iter_mut().enumerate() {
-                        let t = first_item + j;
-                        let b = beta[t];
-                        let eb = item_scale[j];
-                        let rows = table.item_rows(t as u32);
-                        let mut item_q = 0.0;
-                        let mut d_beta = 0.0;
-                        for row in rows.start - row0..rows.end - row0 {
-                            item_q += term[row];
-                            d_beta += slope_alpha[row];
-                        }
+                    let n_items = gb_chunk.len();
+                    let bounds = &item_offsets[first_item..=first_item + n_items];
+                    let items = gb_chunk
+                        .iter_mut()
+                        .zip(&beta[first_item..first_item + n_items])
+                        .zip(item_scale.iter())
+                        .zip(bounds.windows(2));
+                    for (((gb, &b), &eb), bounds) in items {
+                        let rows = bounds[0] as usize - row0..bounds[1] as usize - row0;
+                        let item_q = term[rows.clone()].iter().fold(0.0, |sum, v| sum + v);
+                        let d_beta = slope_alpha[rows].iter().fold(0.0, |sum, v| sum + v);
                         *gb = -(d_beta * eb - (b - 1.0));
                         total += item_q + log_phi(b - 1.0);
                     }
@@ -356,7 +374,10 @@ struct ItemPosterior {
     scores: Vec<f64>,
     /// The labels the item's ratings name, in order of first appearance.
     named: Vec<u32>,
-    exps: ExpMemo,
+    /// The score of every label no rating names.
+    unnamed: f64,
+    /// exp(score − shift) per label.
+    exps: Vec<f64>,
     /// Σ_{c ≠ y} q[c] for the labels y computed so far.
     rests: Vec<(u32, f64)>,
 }
@@ -388,6 +409,7 @@ impl ItemPosterior {
         for score in &mut self.scores {
             *score += log_prior;
         }
+        self.unnamed = unnamed + log_prior;
     }
 
     /// The posterior from the scores, through logsumexp.
@@ -398,13 +420,26 @@ impl ItemPosterior {
                 max = score;
             }
         }
-        let exps = &mut self.exps;
-        exps.forget();
-        let total: f64 = self.scores.iter().map(|v| exps.exp(v - max)).sum();
+        self.exps_of_scores_less(max);
+        let total: f64 = self.exps.iter().sum();
         let lse = total.ln() + max;
-        exps.forget();
-        for (q, v) in q_row.iter_mut().zip(&self.scores) {
-            *q = exps.exp(v - lse);
+        self.exps_of_scores_less(lse);
+        q_row.copy_from_slice(&self.exps);
+    }
+
+    /// exp(score − shift) of every label into `exps`: once for all the unnamed labels
+    /// (whose scores are the same number) and once per named label.
+    fn exps_of_scores_less(&mut self, shift: f64) {
+        let k = self.scores.len();
+        self.exps.clear();
+        if self.named.len() < k {
+            self.exps.resize(k, (self.unnamed - shift).exp());
+        } else {
+            self.exps.resize(k, 0.0);
+        }
+        for &label in &self.named {
+            let label = label as usize;
+            self.exps[label] = (self.scores[label] - shift).exp();
         }
     }
 
@@ -427,30 +462,6 @@ impl ItemPosterior {
             };
             *slot = [q_row[y as usize], rest];
         }
-    }
-}
-
-/// `exp` of the arguments seen since the last `forget`, by their bits: the same results
-/// as calling `exp` every time, for arguments that repeat (at K = 10 an item needs a
-/// handful of exponentials instead of 2K).
-#[derive(Default)]
-struct ExpMemo {
-    seen: Vec<(u64, f64)>,
-}
-
-impl ExpMemo {
-    fn forget(&mut self) {
-        self.seen.clear();
-    }
-
-    fn exp(&mut self, v: f64) -> f64 {
-        let bits = v.to_bits();
-        if let Some(&(_, e)) = self.seen.iter().find(|(seen, _)| *seen == bits) {
-            return e;
-        }
-        let e = v.exp();
-        self.seen.push((bits, e));
-        e
     }
 }
 
@@ -682,16 +693,37 @@ fn descent_ok(step: &Step) -> bool {
     step.gnorm <= M_STEP_GTOL || step.pg <= -SIGMA_3 * step.gg
 }
 
-/// Minimise f from x0; returns the last iterate.
-fn minimize_cg<F: FnMut(&[f64], &mut [f64]) -> f64>(f: &mut F, x0: Vec<f64>) -> Vec<f64> {
+/// f and its gradient at the starting point, when already known.
+struct Start {
+    value: f64,
+    gradient: Vec<f64>,
+}
+
+/// The last iterate and f there.
+struct End {
+    x: Vec<f64>,
+    value: f64,
+}
+
+/// Minimise f from x0.
+fn minimize_cg<F: FnMut(&[f64], &mut [f64]) -> f64>(
+    f: &mut F,
+    x0: Vec<f64>,
+    start: Option<Start>,
+) -> End {
     let n = x0.len();
     let mut pool = Pool {
         n,
         free: Vec::new(),
     };
     let mut xk = x0;
-    let mut gk = vec![0.0; n];
-    let mut fk = f(&xk, &mut gk);
+    let (mut fk, mut gk) = match start {
+        Some(start) => (start.value, start.gradient),
+        None => {
+            let mut gk = vec![0.0; n];
+            (f(&xk, &mut gk), gk)
+        }
+    };
     let mut delta = dot(&gk, &gk);
     let mut old_old = fk + delta.sqrt() / 2.0;
     let mut pk: Vec<f64> = gk.iter().map(|g| -g).collect();
@@ -735,7 +767,7 @@ fn minimize_cg<F: FnMut(&[f64], &mut [f64]) -> f64>(f: &mut F, x0: Vec<f64>) -> 
         (delta, derphi0) = (step.gg, step.pg);
         k += 1;
     }
-    xk
+    End { x: xk, value: fk }
 }
 
 /// scipy's first trial step: min(1, 1.01·2·(φ(0) − f_{k−1})/φ'(0)), 1 when negative.
@@ -1526,9 +1558,28 @@ mod tests {
             }
             v
         };
-        let x = minimize_cg(&mut f, vec![0.0; 4]);
+        let end = minimize_cg(&mut f, vec![0.0; 4], None);
         let mut g = vec![0.0; 4];
-        f(&x, &mut g);
-        assert!(max_abs(&g) <= M_STEP_GTOL, "{x:?} {g:?}");
+        let value = f(&end.x, &mut g);
+        assert!(max_abs(&g) <= M_STEP_GTOL, "{:?} {g:?}", end.x);
+        assert_eq!(
+            end.value, value,
+            "the value reported is f at the last iterate"
+        );
+        // Started with f and ∇f at x0 given, it takes the same path.
+        let x0 = vec![3.0, -1.0, 0.5, 2.0];
+        let mut g0 = vec![0.0; 4];
+        let f0 = f(&x0, &mut g0);
+        let given = minimize_cg(
+            &mut f,
+            x0.clone(),
+            Some(Start {
+                value: f0,
+                gradient: g0,
+            }),
+        );
+        let computed = minimize_cg(&mut f, x0, None);
+        assert_eq!(given.x, computed.x);
+        assert_eq!(given.value, computed.value);
     }
 }
