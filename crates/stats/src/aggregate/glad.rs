@@ -73,6 +73,7 @@ fn fit(
     let mut params = vec![1.0; n_w + model.n_t];
     let mut q = vec![0.0; table.n_items() * k];
     let mut grad = vec![0.0; params.len()];
+    let mut pool = Pool::new(params.len());
 
     model.e_step(&params, &mut q);
     let first = model.objective(&params, &mut grad);
@@ -90,7 +91,12 @@ fn fit(
         if start.is_none() {
             model.e_step(&params, &mut q);
         }
-        let end = minimize_cg(&mut |x, g| model.objective(x, g), params, start.take());
+        let end = minimize_cg(
+            &mut |x, g| model.objective(x, g),
+            params,
+            start.take(),
+            &mut pool,
+        );
         params = end.x;
         // The M-step's last value is the objective at its last iterate.
         let loss = -end.value / norm;
@@ -555,15 +561,23 @@ fn max_abs(a: &[f64]) -> f64 {
         .fold(0.0, max_abs_fold)
 }
 
-/// Parameter-length vectors for reuse. At a million items each is 8 MiB: allocated fresh
-/// five times per CG iteration, their page faults and zeroing cost more system time than
-/// the optimiser's own arithmetic.
+/// Parameter-length vectors for reuse, by the whole fit. At a million items each is
+/// 8 MiB: allocated fresh five times per CG iteration, their page faults and zeroing cost
+/// more system time than the optimiser's own arithmetic, and a fresh pool per M-step
+/// still paid for them once per M-step.
 struct Pool {
     n: usize,
     free: Vec<Vec<f64>>,
 }
 
 impl Pool {
+    fn new(n: usize) -> Self {
+        Self {
+            n,
+            free: Vec::new(),
+        }
+    }
+
     /// A vector of length n with unspecified contents (callers overwrite all of it).
     fn take(&mut self) -> Vec<f64> {
         self.free.pop().unwrap_or_else(|| vec![0.0; self.n])
@@ -705,28 +719,27 @@ struct End {
     value: f64,
 }
 
-/// Minimise f from x0.
+/// Minimise f from x0, with vectors of x0's length from `pool` (which gets them back).
 fn minimize_cg<F: FnMut(&[f64], &mut [f64]) -> f64>(
     f: &mut F,
     x0: Vec<f64>,
     start: Option<Start>,
+    pool: &mut Pool,
 ) -> End {
-    let n = x0.len();
-    let mut pool = Pool {
-        n,
-        free: Vec::new(),
-    };
     let mut xk = x0;
     let (mut fk, mut gk) = match start {
         Some(start) => (start.value, start.gradient),
         None => {
-            let mut gk = vec![0.0; n];
+            let mut gk = pool.take();
             (f(&xk, &mut gk), gk)
         }
     };
     let mut delta = dot(&gk, &gk);
     let mut old_old = fk + delta.sqrt() / 2.0;
-    let mut pk: Vec<f64> = gk.iter().map(|g| -g).collect();
+    let mut pk = pool.take();
+    for (p, g) in pk.iter_mut().zip(&gk) {
+        *p = -g;
+    }
     let mut derphi0 = dot(&gk, &pk);
     let mut gnorm = max_abs(&gk);
     let mut k = 0;
@@ -739,7 +752,7 @@ fn minimize_cg<F: FnMut(&[f64], &mut [f64]) -> f64>(
             x,
             g,
             last: None,
-            pool: &mut pool,
+            pool: &mut *pool,
         };
         let mut step = None;
         if let Some((alpha, value)) = line_search_more_thuente(&mut line, fk, old_old, derphi0) {
@@ -767,6 +780,8 @@ fn minimize_cg<F: FnMut(&[f64], &mut [f64]) -> f64>(
         (delta, derphi0) = (step.gg, step.pg);
         k += 1;
     }
+    pool.give(gk);
+    pool.give(pk);
     End { x: xk, value: fk }
 }
 
@@ -1558,7 +1573,7 @@ mod tests {
             }
             v
         };
-        let end = minimize_cg(&mut f, vec![0.0; 4], None);
+        let end = minimize_cg(&mut f, vec![0.0; 4], None, &mut Pool::new(4));
         let mut g = vec![0.0; 4];
         let value = f(&end.x, &mut g);
         assert!(max_abs(&g) <= M_STEP_GTOL, "{:?} {g:?}", end.x);
@@ -1577,8 +1592,9 @@ mod tests {
                 value: f0,
                 gradient: g0,
             }),
+            &mut Pool::new(4),
         );
-        let computed = minimize_cg(&mut f, x0, None);
+        let computed = minimize_cg(&mut f, x0, None, &mut Pool::new(4));
         assert_eq!(given.x, computed.x);
         assert_eq!(given.value, computed.value);
     }
