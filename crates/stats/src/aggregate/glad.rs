@@ -29,7 +29,7 @@ use crate::table::AnnotationTable;
 
 /// Items per parallel work unit (fixed so partial sums are added in a fixed order).
 const ITEM_CHUNK: usize = 2048;
-// A rating's place in its chunk is stored as a `u16`.
+// Each rating stores its item's place in the chunk as a `u16`.
 const _: () = assert!(ITEM_CHUNK <= 1 << 16);
 /// How many rows ahead the α-sum scatter fetches its annotator's sum.
 const SCATTER_AHEAD: usize = 16;
