@@ -139,7 +139,7 @@ pub struct RatingArguments<'a> {
     pub items: &'a [u16],
 }
 
-impl RatingArguments<'_> {
+impl<'a> RatingArguments<'a> {
     pub fn len(&self) -> usize {
         self.annotators.len()
     }
@@ -148,23 +148,54 @@ impl RatingArguments<'_> {
         self.annotators.is_empty()
     }
 
-    /// α and e^β of the ratings from `start`, into `alpha` and `scale` (as many as fit).
-    /// Gathered a block at a time so the arithmetic after it runs in vector lanes.
+    /// The ratings a block at a time, with their α and e^β gathered.
     #[inline(always)]
-    fn gather(&self, start: usize, alpha: &mut [f64], scale: &mut [f64]) {
-        let end = self.len().min(start + alpha.len());
-        let rows = self.annotators[start..end]
-            .iter()
-            .zip(&self.items[start..end]);
-        for ((a, s), (&annotator, &item)) in alpha.iter_mut().zip(scale.iter_mut()).zip(rows) {
-            *a = self.alpha[annotator as usize];
-            *s = self.item_scale[item as usize];
+    fn blocks(self) -> GatheredBlocks<'a> {
+        GatheredBlocks {
+            args: self,
+            next: 0,
+            alpha: [0.0; GATHER_BLOCK],
+            scale: [0.0; GATHER_BLOCK],
         }
     }
 }
 
 /// Ratings per gathered block: small enough to stay in the first-level cache.
 const GATHER_BLOCK: usize = 128;
+
+/// Blocks of ratings with their α and e^β gathered into the first-level cache, so the
+/// arithmetic after it runs in vector lanes. A lending iterator: each block's factors are
+/// valid until the next call.
+struct GatheredBlocks<'a> {
+    args: RatingArguments<'a>,
+    next: usize,
+    alpha: [f64; GATHER_BLOCK],
+    scale: [f64; GATHER_BLOCK],
+}
+
+impl GatheredBlocks<'_> {
+    /// The next block's rows, and the α and e^β of each.
+    #[inline(always)]
+    fn next(&mut self) -> Option<(std::ops::Range<usize>, &[f64], &[f64])> {
+        let args = &self.args;
+        let start = self.next;
+        if start >= args.len() {
+            return None;
+        }
+        let end = args.len().min(start + GATHER_BLOCK);
+        self.next = end;
+        let rows = args.annotators[start..end]
+            .iter()
+            .zip(&args.items[start..end]);
+        let factors = self.alpha.iter_mut().zip(self.scale.iter_mut());
+        for ((a, s), (&annotator, &item)) in factors.zip(rows) {
+            *a = args.alpha[annotator as usize];
+            *s = args.item_scale[item as usize];
+        }
+        let m = end - start;
+        Some((start..end, &self.alpha[..m], &self.scale[..m]))
+    }
+}
 
 /// What the objective needs of each rating with posterior weights `[q_y, q_rest]` (the
 /// mass on the given label and on all others): the expected log-likelihood term
@@ -228,19 +259,15 @@ fn rating_terms_portable(
     log_km1: f64,
     out: RatingTerms<'_>,
 ) {
-    let n = args.len();
-    let (mut alphas, mut scales) = ([0.0; GATHER_BLOCK], [0.0; GATHER_BLOCK]);
-    for start in (0..n).step_by(GATHER_BLOCK) {
-        let end = n.min(start + GATHER_BLOCK);
-        args.gather(start, &mut alphas, &mut scales);
-        let m = end - start;
-        let (alphas, scales, weights) = (&alphas[..m], &scales[..m], &weights[start..end]);
+    let mut blocks = args.blocks();
+    while let Some((rows, alphas, scales)) = blocks.next() {
+        let weights = &weights[rows.clone()];
         let (term, slope_scale, slope_alpha) = (
-            &mut out.term[start..end],
-            &mut out.slope_scale[start..end],
-            &mut out.slope_alpha[start..end],
+            &mut out.term[rows.clone()],
+            &mut out.slope_scale[rows.clone()],
+            &mut out.slope_alpha[rows],
         );
-        for i in 0..m {
+        for i in 0..alphas.len() {
             let (alpha, scale) = (alphas[i], scales[i]);
             let l = logistic(alpha * scale);
             let [q_y, q_rest] = weights[i];
@@ -327,15 +354,10 @@ fn log_sigmoids_portable(
     log_sig: &mut [f64],
     log_one_minus: &mut [f64],
 ) {
-    let n = args.len();
-    let (mut alphas, mut scales) = ([0.0; GATHER_BLOCK], [0.0; GATHER_BLOCK]);
-    for start in (0..n).step_by(GATHER_BLOCK) {
-        let end = n.min(start + GATHER_BLOCK);
-        args.gather(start, &mut alphas, &mut scales);
-        let m = end - start;
-        let (alphas, scales) = (&alphas[..m], &scales[..m]);
-        let (log_sig, log_one_minus) = (&mut log_sig[start..end], &mut log_one_minus[start..end]);
-        for i in 0..m {
+    let mut blocks = args.blocks();
+    while let Some((rows, alphas, scales)) = blocks.next() {
+        let (log_sig, log_one_minus) = (&mut log_sig[rows.clone()], &mut log_one_minus[rows]);
+        for i in 0..alphas.len() {
             let l = logistic(alphas[i] * scales[i]);
             log_sig[i] = l.log_sig;
             log_one_minus[i] = l.log_one_minus;
