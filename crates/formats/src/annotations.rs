@@ -204,7 +204,7 @@ const FIELD_NAMES: [&str; 3] = ["item", "annotator", "label"];
 
 fn check_ids(name: &str, line: u64, values: &[&str; 3]) -> Result<(), ReadError> {
     for (i, v) in values.iter().enumerate().take(2) {
-        if v.trim().is_empty() {
+        if is_blank(v) {
             return Err(ReadError::Line {
                 path: name.to_string(),
                 line,
@@ -216,13 +216,67 @@ fn check_ids(name: &str, line: u64, values: &[&str; 3]) -> Result<(), ReadError>
     Ok(())
 }
 
+/// Whether an id is empty or all white space. Decided by its first byte for nearly every
+/// id, since the parsers have already trimmed ASCII space.
+fn is_blank(id: &str) -> bool {
+    match id.as_bytes().first() {
+        None => true,
+        Some(b) if b.is_ascii() && !b.is_ascii_whitespace() => false,
+        Some(_) => id.trim().is_empty(),
+    }
+}
+
 /// One chunk's locally interned rows.
 struct Chunk {
     items: Interner,
     annotators: Interner,
     labels: Interner,
     label_first_line: Vec<u64>,
+    /// Item, annotator and label ids: chunk-local, or global with [`KNOWN`] set.
     rows: Vec<[u32; 3]>,
+}
+
+/// Where a delimited file's fields are.
+#[derive(Clone, Copy)]
+struct Layout {
+    delimiter: u8,
+    n_fields: usize,
+    /// The item, annotator and label columns.
+    columns: [usize; 3],
+}
+
+/// Marks a chunk row's annotator or label id as already global.
+const KNOWN: u32 = 1 << 31;
+
+/// Annotators and labels of the blocks already merged, for the next block's chunks to look
+/// up instead of interning: a file names a few thousand annotators and labels again and
+/// again, and each chunk's copy of them had to be merged into the global tables one name
+/// at a time, on the merging thread.
+#[derive(Default)]
+struct KnownNames {
+    annotators: Option<Interner>,
+    labels: Option<Interner>,
+}
+
+impl KnownNames {
+    /// Tables larger than this are not copied for every block.
+    const MOST_NAMES: usize = 1 << 16;
+
+    fn of(builder: &TableBuilder) -> Self {
+        let copy = |names: &Interner| (names.len() <= Self::MOST_NAMES).then(|| names.clone());
+        Self {
+            annotators: copy(&builder.annotators),
+            labels: copy(&builder.raw_labels),
+        }
+    }
+
+    /// The global id of `name` marked [`KNOWN`], or its id in the chunk's own table.
+    fn id(known: Option<&Interner>, local: &mut Interner, name: &str) -> (u32, bool) {
+        match known.and_then(|names| names.get(name)) {
+            Some(id) => (id | KNOWN, false),
+            None => local.intern(name),
+        }
+    }
 }
 
 /// The header of a delimited file: the column positions and the number of fields.
@@ -260,7 +314,12 @@ fn parse_plain_parallel(name: &str, bytes: &[u8], delimiter: u8) -> Result<Parse
         builder: TableBuilder::new(),
         label_first_line: Vec::new(),
     };
-    let (chunks, _) = parse_block(name, body, 2, delimiter, n_fields, columns)?;
+    let layout = Layout {
+        delimiter,
+        n_fields,
+        columns,
+    };
+    let (chunks, _) = parse_block(name, body, 2, layout, &KnownNames::default())?;
     merge_into(&mut parsed, chunks);
     Ok(parsed)
 }
@@ -271,9 +330,8 @@ fn parse_block(
     name: &str,
     body: &[u8],
     first_line: u64,
-    delimiter: u8,
-    n_fields: usize,
-    columns: [usize; 3],
+    layout: Layout,
+    known: &KnownNames,
 ) -> Result<(Vec<Chunk>, u64), ReadError> {
     let target = (rayon::current_num_threads() * 4).max(1);
     let chunk_size = (body.len() / target).max(1 << 16);
@@ -303,7 +361,7 @@ fn parse_block(
     let chunks: Vec<Chunk> = pieces
         .par_iter()
         .zip(first_lines.par_iter())
-        .map(|(piece, &first)| parse_chunk(name, piece, first, delimiter, n_fields, columns))
+        .map(|(piece, &first)| parse_chunk(name, piece, first, layout, known))
         .collect::<Result<_, _>>()?;
     Ok((chunks, line - first_line))
 }
@@ -337,6 +395,7 @@ fn parse_plain_streaming(
     let mut first_block = true;
     // A parsed block whose names are still to be merged.
     let mut merging: Option<Vec<Chunk>> = None;
+    let mut known = KnownNames::default();
     while !at_eof {
         // Fill the buffer up to a block.
         while buffer.len() < BLOCK {
@@ -380,6 +439,11 @@ fn parse_plain_streaming(
             next_line = 2;
         }
         let (columns, n_fields) = header.unwrap_or(([0, 1, 2], 3));
+        let layout = Layout {
+            delimiter,
+            n_fields,
+            columns,
+        };
         // The previous block's names are merged into the global tables (one thread, in
         // first-seen order) while this block is parsed on the others: the merge was
         // otherwise a third of reading a file with a million items on two cores.
@@ -390,11 +454,13 @@ fn parse_plain_streaming(
                     merge_into(&mut parsed, chunks);
                 }
             },
-            || parse_block(name, block, next_line, delimiter, n_fields, columns),
+            || parse_block(name, block, next_line, layout, &known),
         );
         let (chunks, lines) = this_block?;
         next_line += lines;
         merging = Some(chunks);
+        // Names merged so far, for the block after next.
+        known = KnownNames::of(&parsed.builder);
         buffer.drain(..cut);
     }
     if let Some(chunks) = merging {
@@ -413,10 +479,14 @@ fn parse_chunk(
     name: &str,
     piece: &[u8],
     first_line: u64,
-    delimiter: u8,
-    n_fields: usize,
-    columns: [usize; 3],
+    layout: Layout,
+    known: &KnownNames,
 ) -> Result<Chunk, ReadError> {
+    let Layout {
+        delimiter,
+        n_fields,
+        columns,
+    } = layout;
     // Short machine-written rows are ~12 bytes; over-reserving is cheaper than regrowing.
     let estimated_rows = piece.len() / 10 + 1;
     let mut chunk = Chunk {
@@ -488,8 +558,9 @@ fn parse_chunk(
             previous_item = (values[0], id);
             id
         };
-        let annotator = chunk.annotators.intern(values[1]).0;
-        let (label, new) = chunk.labels.intern(values[2]);
+        let annotator =
+            KnownNames::id(known.annotators.as_ref(), &mut chunk.annotators, values[1]).0;
+        let (label, new) = KnownNames::id(known.labels.as_ref(), &mut chunk.labels, values[2]);
         if new {
             chunk.label_first_line.push(line_no);
         }
@@ -569,10 +640,17 @@ fn merge_into(parsed: &mut Parsed, chunks: Vec<Chunk>) {
     }
     jobs.into_par_iter()
         .for_each(|(chunk, map, items, annotators, labels)| {
+            let global = |map: &[u32], id: u32| {
+                if id & KNOWN != 0 {
+                    id & !KNOWN
+                } else {
+                    map[id as usize]
+                }
+            };
             for (i, row) in chunk.rows.iter().enumerate() {
                 items[i] = map[0][row[0] as usize];
-                annotators[i] = map[1][row[1] as usize];
-                labels[i] = map[2][row[2] as usize];
+                annotators[i] = global(&map[1], row[1]);
+                labels[i] = global(&map[2], row[2]);
             }
         });
 }
@@ -821,6 +899,33 @@ mod tests {
 
     /// Line numbers count from the file's first line whatever block a row falls in: a bad
     /// row, and a label first seen late in the file, are named by their own lines.
+    #[test]
+    fn ids_of_white_space_alone_are_refused_with_their_line_and_field() {
+        for (text, line, field) in [
+            ("item,annotator,label\nt1,a1,x\n  ,a2,x\n", 3, "item"),
+            ("item,annotator,label\nt1,\u{3000},x\n", 2, "annotator"),
+            (
+                "item,annotator,label\nt1,a1,x\nt1,\u{a0} ,x\n",
+                3,
+                "annotator",
+            ),
+        ] {
+            let Err(ReadError::Line {
+                line: found,
+                field: Some(found_field),
+                message,
+                ..
+            }) = read_file(text)
+            else {
+                panic!("a blank id is refused: {text:?}")
+            };
+            assert_eq!((found, found_field.as_str()), (line, field), "{message}");
+            assert!(message.starts_with("empty"), "{message}");
+        }
+        let ids = read_file("item,annotator,label\nt1,\u{e9}a,x\n").expect("a non-ASCII id");
+        assert_eq!(ids.table.n_annotators(), 1);
+    }
+
     #[test]
     fn errors_deep_in_a_file_name_their_own_line() {
         let mut text = labels_csv(300_000, |_| "S1".to_owned());
