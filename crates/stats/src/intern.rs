@@ -59,17 +59,18 @@ impl Interner {
     /// The id of `name`, if it was interned.
     pub fn get(&self, name: &str) -> Option<u32> {
         self.table
-            .find(hash_str(name), |&id| self.name(id) == name)
+            .find(hash_str(name), |&id| {
+                same_name(name_of(&self.arena, &self.ends, id), name)
+            })
             .copied()
     }
 
     /// The id of `name`, interning it if new. Returns `(id, was_new)`.
     pub fn intern(&mut self, name: &str) -> (u32, bool) {
         let hash = hash_str(name);
-        if let Some(&id) = self
-            .table
-            .find(hash, |&id| name_of(&self.arena, &self.ends, id) == name)
-        {
+        if let Some(&id) = self.table.find(hash, |&id| {
+            same_name(name_of(&self.arena, &self.ends, id), name)
+        }) {
             return (id, false);
         }
         if self.table.len() == self.table.capacity() {
@@ -106,6 +107,34 @@ impl Interner {
     /// Heap bytes held (arena, offsets and table), for memory accounting.
     pub fn heap_bytes(&self) -> usize {
         self.arena.capacity() + self.ends.capacity() * 4 + self.table.capacity() * 5
+    }
+}
+
+/// Whether two names are equal, without a call to the C library's `memcmp` for names of
+/// up to 16 bytes (nearly every id): two loads that may overlap, compared as integers.
+#[inline]
+pub fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |x: &[u8], at: usize| -> u64 {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&x[at..at + 8]);
+        u64::from_le_bytes(bytes)
+    };
+    let half = |x: &[u8], at: usize| -> u32 {
+        let mut bytes = [0u8; 4];
+        bytes.copy_from_slice(&x[at..at + 4]);
+        u32::from_le_bytes(bytes)
+    };
+    match n {
+        0 => true,
+        1..4 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
     }
 }
 
@@ -151,6 +180,27 @@ mod tests {
             }
             assert_eq!(interner.get("item-x"), None);
             assert_eq!(interner.len(), 100_000);
+        }
+    }
+
+    #[test]
+    fn names_are_equal_exactly_when_their_bytes_are() {
+        let names: Vec<String> = (0..=20)
+            .flat_map(|n| {
+                let base = "abcdefghijklmnopqrstu"[..n].to_owned();
+                // The same length with one byte changed at each place.
+                let changed = (0..n).map(move |at| {
+                    let mut bytes = "abcdefghijklmnopqrstu"[..n].as_bytes().to_vec();
+                    bytes[at] = b'Z';
+                    String::from_utf8(bytes).unwrap()
+                });
+                std::iter::once(base).chain(changed)
+            })
+            .collect();
+        for a in &names {
+            for b in &names {
+                assert_eq!(same_name(a, b), a == b, "{a:?} and {b:?}");
+            }
         }
     }
 
