@@ -8,6 +8,7 @@
 use std::io::Read;
 use std::path::Path;
 
+use crate::short_names::NameIndex;
 use concord_stats::intern::same_name;
 use concord_stats::table::{LabelError, TableError};
 use concord_stats::{AnnotationTable, Interner, LabelSpec, TableBuilder};
@@ -265,8 +266,8 @@ const KNOWN: u32 = 1 << 31;
 /// at a time, on the merging thread.
 #[derive(Default)]
 struct KnownNames {
-    annotators: Option<Interner>,
-    labels: Option<Interner>,
+    annotators: Option<NameIndex>,
+    labels: Option<NameIndex>,
 }
 
 impl KnownNames {
@@ -274,7 +275,8 @@ impl KnownNames {
     const MOST_NAMES: usize = 1 << 16;
 
     fn of(builder: &TableBuilder) -> Self {
-        let copy = |names: &Interner| (names.len() <= Self::MOST_NAMES).then(|| names.clone());
+        let copy =
+            |names: &Interner| (names.len() <= Self::MOST_NAMES).then(|| NameIndex::of(names));
         Self {
             annotators: copy(&builder.annotators),
             labels: copy(&builder.raw_labels),
@@ -282,7 +284,8 @@ impl KnownNames {
     }
 
     /// The global id of `name` marked [`KNOWN`], or its id in the chunk's own table.
-    fn id(known: Option<&Interner>, local: &mut Interner, name: &str) -> (u32, bool) {
+    #[inline]
+    fn id(known: Option<&NameIndex>, local: &mut Interner, name: &str) -> (u32, bool) {
         match known.and_then(|names| names.get(name)) {
             Some(id) => (id | KNOWN, false),
             None => local.intern(name),

@@ -10,6 +10,8 @@
 mod annotations;
 #[cfg(feature = "tables")]
 mod gold;
+#[cfg(feature = "tables")]
+mod short_names;
 
 #[cfg(feature = "tables")]
 pub use annotations::{

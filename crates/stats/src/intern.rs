@@ -190,7 +190,7 @@ mod tests {
                 let base = "abcdefghijklmnopqrstu"[..n].to_owned();
                 // The same length with one byte changed at each place.
                 let changed = (0..n).map(move |at| {
-                    let mut bytes = "abcdefghijklmnopqrstu"[..n].as_bytes().to_vec();
+                    let mut bytes = b"abcdefghijklmnopqrstu"[..n].to_vec();
                     bytes[at] = b'Z';
                     String::from_utf8(bytes).unwrap()
                 });
