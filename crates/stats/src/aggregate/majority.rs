@@ -44,9 +44,14 @@ pub fn annotator_accuracy_by(
     table: &AnnotationTable,
     is_correct: impl Fn(u32, u32) -> Option<bool> + Sync,
 ) -> Vec<Option<f64>> {
-    correct_and_scored(table, is_correct)
-        .into_iter()
-        .map(|(correct, total)| (total > 0).then(|| f64::from(correct) / f64::from(total)))
+    per_annotator_accuracy(&correct_and_scored(table, is_correct))
+}
+
+/// Each annotator's share of correct answers among their scored ones.
+pub(crate) fn per_annotator_accuracy(counts: &[(u32, u32)]) -> Vec<Option<f64>> {
+    counts
+        .iter()
+        .map(|&(correct, total)| (total > 0).then(|| f64::from(correct) / f64::from(total)))
         .collect()
 }
 
@@ -62,9 +67,14 @@ pub fn overall_accuracy_by(
     table: &AnnotationTable,
     is_correct: impl Fn(u32, u32) -> Option<bool> + Sync,
 ) -> Option<f64> {
-    let (correct, total) = correct_and_scored(table, is_correct)
-        .into_iter()
-        .fold((0u64, 0u64), |(c, t), (correct, total)| {
+    micro_accuracy(&correct_and_scored(table, is_correct))
+}
+
+/// The share of correct answers among all scored ones.
+pub(crate) fn micro_accuracy(counts: &[(u32, u32)]) -> Option<f64> {
+    let (correct, total) = counts
+        .iter()
+        .fold((0u64, 0u64), |(c, t), &(correct, total)| {
             (c + u64::from(correct), t + u64::from(total))
         });
     (total > 0).then(|| correct as f64 / total as f64)
@@ -72,7 +82,7 @@ pub fn overall_accuracy_by(
 
 /// Per annotator: (correct, scored) over their distinct (item, label) pairs. One pass over
 /// the item-major rows, so the annotator index is never needed.
-fn correct_and_scored(
+pub(crate) fn correct_and_scored(
     table: &AnnotationTable,
     is_correct: impl Fn(u32, u32) -> Option<bool> + Sync,
 ) -> Vec<(u32, u32)> {
@@ -94,15 +104,7 @@ fn correct_and_scored(
             let mut distinct: Vec<(u32, u32)> = Vec::new();
             for item in c * chunk..((c + 1) * chunk).min(n_items) {
                 let rows = offsets[item] as usize..offsets[item + 1] as usize;
-                distinct.clear();
-                distinct.extend(
-                    annotators[rows.clone()]
-                        .iter()
-                        .copied()
-                        .zip(values[rows].iter().copied()),
-                );
-                distinct.sort_unstable();
-                distinct.dedup();
+                distinct_ratings(&annotators[rows.clone()], &values[rows], &mut distinct);
                 for &(annotator, value) in &distinct {
                     if let Some(ok) = is_correct(item as u32, value) {
                         let count = &mut counts[annotator as usize];
@@ -115,6 +117,26 @@ fn correct_and_scored(
         })
         .reduce_with(add)
         .unwrap_or_else(|| vec![(0, 0); n_annotators])
+}
+
+/// An item's distinct (annotator, value) pairs, in `into`. An item's few ratings are
+/// compared pairwise, which needs no sort (sorting five pairs per item was a tenth of a
+/// majority vote with `--out`); the order does not matter to the counts made of them.
+fn distinct_ratings(annotators: &[u32], values: &[u32], into: &mut Vec<(u32, u32)>) {
+    const COMPARED_PAIRWISE: usize = 16;
+    into.clear();
+    let ratings = annotators.iter().copied().zip(values.iter().copied());
+    if annotators.len() <= COMPARED_PAIRWISE {
+        for rating in ratings {
+            if !into.contains(&rating) {
+                into.push(rating);
+            }
+        }
+    } else {
+        into.extend(ratings);
+        into.sort_unstable();
+        into.dedup();
+    }
 }
 
 /// Vote shares per item, each vote weighted by its annotator's skill (1 without skills),
@@ -352,6 +374,34 @@ mod tests {
     use super::*;
     use crate::aggregate::fixtures::scattered_table;
     use crate::aggregate::{TieRule, argmax_with_ties};
+
+    #[test]
+    fn an_items_distinct_ratings_are_the_sorted_and_deduplicated_ones_in_any_order() {
+        let mut state = 12_345u64;
+        let mut next = |bound: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            ((state >> 33) % bound) as u32
+        };
+        let mut found = Vec::new();
+        for len in [0, 1, 2, 5, 16, 17, 40] {
+            for _ in 0..200 {
+                let annotators: Vec<u32> = (0..len).map(|_| next(6)).collect();
+                let values: Vec<u32> = (0..len).map(|_| next(3)).collect();
+                distinct_ratings(&annotators, &values, &mut found);
+                let mut expected: Vec<(u32, u32)> = annotators
+                    .iter()
+                    .copied()
+                    .zip(values.iter().copied())
+                    .collect();
+                expected.sort_unstable();
+                expected.dedup();
+                found.sort_unstable();
+                assert_eq!(found, expected, "{annotators:?} {values:?}");
+            }
+        }
+    }
 
     #[test]
     fn sparse_vote_shares_and_labels_equal_the_dense_vote_and_its_argmax() {

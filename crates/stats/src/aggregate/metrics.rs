@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use super::Aggregation;
-use super::majority::{annotator_accuracy, overall_accuracy};
+use super::majority::{correct_and_scored, micro_accuracy, per_annotator_accuracy};
 use crate::table::AnnotationTable;
 
 /// Label distribution of each rating under a one-coin model: the given label gets the
@@ -138,9 +138,18 @@ pub struct Accuracy {
 }
 
 pub fn accuracy_against(table: &AnnotationTable, reference: &[Option<u32>]) -> Accuracy {
-    Accuracy {
-        overall: overall_accuracy(table, reference),
-        per_annotator: annotator_accuracy(table, reference),
+    Accuracy::of(&correct_and_scored(table, |item, value| {
+        reference[item as usize].map(|truth| truth == value)
+    }))
+}
+
+impl Accuracy {
+    /// From each annotator's (correct, scored) counts: one counting pass for both figures.
+    fn of(counts: &[(u32, u32)]) -> Self {
+        Self {
+            overall: micro_accuracy(counts),
+            per_annotator: per_annotator_accuracy(counts),
+        }
     }
 }
 
@@ -152,10 +161,7 @@ pub fn accuracy_against_accepted(table: &AnnotationTable, accepted: &[Vec<u32>])
         let ok = &accepted[item as usize];
         (!ok.is_empty()).then(|| ok.contains(&value))
     };
-    Accuracy {
-        overall: super::majority::overall_accuracy_by(table, is_correct),
-        per_annotator: super::majority::annotator_accuracy_by(table, is_correct),
-    }
+    Accuracy::of(&correct_and_scored(table, is_correct))
 }
 
 /// Accuracy of aggregated labels against gold, over the items that have both.
