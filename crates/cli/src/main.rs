@@ -85,7 +85,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Aggregate(_)) {
+    if !matches!(&cli.command, Command::Aggregate(args) if args.iterates()) {
         without_transparent_huge_pages();
     }
     if let Some(threads) = cli.threads {
@@ -126,9 +126,10 @@ fn main() -> std::process::ExitCode {
 /// (`MADV_HUGEPAGE`), and the kernel then zeroes 2 MiB at the first touch of any byte of
 /// one: the consensus rerun of a million labels spent 1.4–2.7 s of system time in that
 /// zeroing (0.6 s with small pages), and `agreement` over 5M labels used 25 % more memory.
-/// `aggregate` keeps them: its fits reuse the same tables for many iterations, and MACE's
-/// random reads over them ran 10–20 % slower on small pages (the TLB's reach). Every other
-/// command (the server, whose consensus job was the case above, included) gains.
+/// `aggregate` keeps them for the models that iterate: their fits reuse the same tables
+/// many times, and MACE's random reads over them ran 10–20 % slower on small pages (the
+/// TLB's reach). Every other command (the server, whose consensus job was the case above,
+/// included) gains.
 fn without_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and touches no memory of ours.
