@@ -957,6 +957,43 @@ mod tests {
 
     /// Line numbers count from the file's first line whatever block a row falls in: a bad
     /// row, and a label first seen late in the file, are named by their own lines.
+    /// Annotators and labels already merged are looked up, not interned again, while there
+    /// are few enough of them: past that limit, with names too long to pack and rows in no
+    /// particular order, the ids are still those of the whole text read at once.
+    #[test]
+    fn names_known_from_earlier_blocks_keep_their_first_seen_ids() {
+        let annotators = KnownNames::MOST_NAMES + 10_000;
+        let mut text = String::from("item,annotator,label\n");
+        for row in 0..300_000usize {
+            let item = row.wrapping_mul(2_654_435_761) % 50_000;
+            let annotator = (row * 7_919) % annotators;
+            let annotator = if annotator % 3 == 0 {
+                format!("a-much-longer-annotator-name-{annotator}")
+            } else {
+                format!("a{annotator}")
+            };
+            let label = if row == 290_000 { "late" } else { ["x", "y"][row % 2] };
+            text += &format!("i{item},{annotator},{label}\n");
+        }
+        assert!(text.len() > 4 << 20, "several blocks");
+        let streamed = read_file(&text).expect("the file reads");
+        let whole = read_annotations_from_bytes(
+            "labels.csv",
+            text.as_bytes(),
+            Format::Csv,
+            &LabelSpec::default(),
+        )
+        .expect("the text reads");
+        let (a, b) = (&streamed.table, &whole.table);
+        assert_eq!(a.n_annotators(), annotators);
+        assert_eq!(a.item_columns(), b.item_columns());
+        for annotator in [0, 1, 2, 65_535, 65_536, annotators as u32 - 1] {
+            assert_eq!(a.annotator_name(annotator), b.annotator_name(annotator));
+        }
+        assert_eq!(a.values().names(), b.values().names());
+        assert_eq!(a.values().names().len(), 3, "the label first seen late is there");
+    }
+
     #[test]
     fn lines_are_cut_into_fields_as_splitting_on_newlines_then_delimiters_would() {
         let naive = |text: &str| -> Vec<(u64, Vec<String>)> {
