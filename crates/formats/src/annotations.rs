@@ -972,7 +972,11 @@ mod tests {
             } else {
                 format!("a{annotator}")
             };
-            let label = if row == 290_000 { "late" } else { ["x", "y"][row % 2] };
+            let label = if row == 290_000 {
+                "late"
+            } else {
+                ["x", "y"][row % 2]
+            };
             text += &format!("i{item},{annotator},{label}\n");
         }
         assert!(text.len() > 4 << 20, "several blocks");
@@ -991,7 +995,11 @@ mod tests {
             assert_eq!(a.annotator_name(annotator), b.annotator_name(annotator));
         }
         assert_eq!(a.values().names(), b.values().names());
-        assert_eq!(a.values().names().len(), 3, "the label first seen late is there");
+        assert_eq!(
+            a.values().names().len(),
+            3,
+            "the label first seen late is there"
+        );
     }
 
     #[test]

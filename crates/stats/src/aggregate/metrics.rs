@@ -48,18 +48,32 @@ pub fn consistency_by_item(
                 };
                 // Log space avoids underflow on items with many ratings.
                 log_p.iter_mut().for_each(|v| *v = 0.0);
+                let mut named = NamedLabels::new(k);
                 for (annotator, value) in table.item_ratings(item) {
                     let weights = log_weights[annotator as usize];
                     for (l, lp) in log_p.iter_mut().enumerate() {
                         *lp += weights[usize::from(value as usize == l)];
                     }
+                    named.add(value);
                 }
                 let max = log_p.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 if !max.is_finite() {
                     return 0.0;
                 }
-                let total: f64 = log_p.iter().map(|lp| (lp - max).exp()).sum();
-                (log_p[label as usize] - max).exp() / total
+                // Labels no rating names got the same additions in the same order, so the
+                // same bits: their exponential is taken once.
+                let unnamed = (0..k)
+                    .find(|&l| !named.has(l))
+                    .map_or(0.0, |l| (log_p[l] - max).exp());
+                let exp_of = |l: usize| {
+                    if named.has(l) {
+                        (log_p[l] - max).exp()
+                    } else {
+                        unnamed
+                    }
+                };
+                let total: f64 = (0..k).map(exp_of).sum();
+                exp_of(label as usize) / total
             },
         )
         .collect()
@@ -69,6 +83,58 @@ pub fn consistency_by_item(
 pub fn consistency(table: &AnnotationTable, aggregation: &Aggregation, skills: &[f64]) -> f64 {
     let values = consistency_by_item(table, &aggregation.labels, skills);
     values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+/// The labels an item's ratings name, for up to 64 labels; with more, every label counts
+/// as named.
+#[derive(Clone, Copy)]
+struct NamedLabels(u64);
+
+impl NamedLabels {
+    fn new(k: usize) -> Self {
+        Self(if k > 64 { u64::MAX } else { 0 })
+    }
+
+    fn add(&mut self, value: u32) {
+        if value < 64 {
+            self.0 |= 1 << value;
+        }
+    }
+
+    fn has(self, label: usize) -> bool {
+        label >= 64 || self.0 & (1 << label) != 0
+    }
+}
+
+/// Natural logarithms remembered by their argument's bits. Vote shares take few distinct
+/// values (fifths, with five votes an item), so most items' entropies need no `ln` call;
+/// a remembered value is the one `ln` gave, to the bit.
+struct LnMemo {
+    arguments: [u64; Self::SLOTS],
+    logarithms: [f64; Self::SLOTS],
+}
+
+impl LnMemo {
+    const SLOTS: usize = 64;
+
+    fn new() -> Self {
+        // No share is NaN, so no argument matches an empty slot's bits.
+        Self {
+            arguments: [f64::NAN.to_bits(); Self::SLOTS],
+            logarithms: [0.0; Self::SLOTS],
+        }
+    }
+
+    #[inline]
+    fn of(&mut self, x: f64) -> f64 {
+        let bits = x.to_bits();
+        let slot = ((bits ^ (bits >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize;
+        if self.arguments[slot] != bits {
+            self.arguments[slot] = bits;
+            self.logarithms[slot] = x.ln();
+        }
+        self.logarithms[slot]
+    }
 }
 
 /// Group of ratings for uncertainty.
@@ -82,7 +148,7 @@ pub enum UncertaintyBy {
 /// spread by a one-coin model with the annotator's skill (skill 1 = plain vote counts).
 pub fn uncertainty(table: &AnnotationTable, skills: Option<&[f64]>, by: UncertaintyBy) -> Vec<f64> {
     let k = table.n_values();
-    let entropy = |mass: &[f64]| -> f64 {
+    let entropy = |mass: &[f64], ln: &mut LnMemo| -> f64 {
         let total: f64 = mass.iter().sum();
         if total <= 0.0 {
             return 0.0;
@@ -90,13 +156,18 @@ pub fn uncertainty(table: &AnnotationTable, skills: Option<&[f64]>, by: Uncertai
         -mass
             .iter()
             .filter(|m| **m > 0.0)
-            .map(|m| (m / total) * (m / total).ln())
+            .map(|m| (m / total) * ln.of(m / total))
             .sum::<f64>()
     };
-    let add = |mass: &mut [f64], annotator: u32, value: u32| {
-        let s = skills.map_or(1.0, |s| s[annotator as usize]);
-        for (l, m) in mass.iter_mut().enumerate() {
-            *m += one_coin_weight(s, k, value as usize == l);
+    let add = |mass: &mut [f64], annotator: u32, value: u32| match skills {
+        // Skill 1 gives the rating's label 1 and every other label 0: adding those zeros
+        // changes no bit.
+        None => mass[value as usize] += 1.0,
+        Some(skills) => {
+            let s = skills[annotator as usize];
+            for (l, m) in mass.iter_mut().enumerate() {
+                *m += one_coin_weight(s, k, value as usize == l);
+            }
         }
     };
     match by {
@@ -104,13 +175,13 @@ pub fn uncertainty(table: &AnnotationTable, skills: Option<&[f64]>, by: Uncertai
             .into_par_iter()
             .with_min_len(1024)
             .map_init(
-                || vec![0.0; k],
-                |mass, item| {
+                || (vec![0.0; k], LnMemo::new()),
+                |(mass, ln), item| {
                     mass.iter_mut().for_each(|v| *v = 0.0);
                     for (annotator, value) in table.item_ratings(item) {
                         add(mass, annotator, value);
                     }
-                    entropy(mass)
+                    entropy(mass, ln)
                 },
             )
             .collect(),
@@ -125,7 +196,9 @@ pub fn uncertainty(table: &AnnotationTable, skills: Option<&[f64]>, by: Uncertai
                     add(&mut mass[at..at + k], annotator, value);
                 }
             }
-            mass.par_chunks(k.max(1)).map(entropy).collect()
+            mass.par_chunks(k.max(1))
+                .map_init(LnMemo::new, |ln, mass| entropy(mass, ln))
+                .collect()
         }
     }
 }
@@ -257,6 +330,31 @@ mod tests {
                 bits(&uncertainty(&table, Some(skills), UncertaintyBy::Annotator)),
                 bits(&direct_annotator_uncertainty(&table, skills))
             );
+        }
+        // Without skills a rating is one vote, counted without spreading zeros.
+        assert_eq!(
+            bits(&uncertainty(&table, None, UncertaintyBy::Annotator)),
+            bits(&direct_annotator_uncertainty(&table, &ones))
+        );
+        assert_eq!(
+            bits(&uncertainty(&table, None, UncertaintyBy::Item)),
+            bits(&uncertainty(&table, Some(&ones), UncertaintyBy::Item))
+        );
+    }
+
+    #[test]
+    fn remembered_logarithms_are_the_logarithms_to_the_bit() {
+        let mut memo = LnMemo::new();
+        for round in 0..3 {
+            for n in 1..2_000u32 {
+                // Few values often (shares of small counts), and many once.
+                let x = if n % 2 == 0 {
+                    f64::from(n % 7 + 1) / 8.0
+                } else {
+                    f64::from(n * 31 + round) / 1e4
+                };
+                assert_eq!(memo.of(x).to_bits(), x.ln().to_bits(), "{x}");
+            }
         }
     }
 }
