@@ -109,15 +109,21 @@ impl NamedLabels {
 /// Natural logarithms remembered by their argument's bits. Vote shares take few distinct
 /// values (fifths, with five votes an item), so most items' entropies need no `ln` call;
 /// a remembered value is the one `ln` gave, to the bit.
-struct LnMemo {
+pub struct LnMemo {
     arguments: [u64; Self::SLOTS],
     logarithms: [f64; Self::SLOTS],
+}
+
+impl Default for LnMemo {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl LnMemo {
     const SLOTS: usize = 64;
 
-    fn new() -> Self {
+    pub fn new() -> Self {
         // No share is NaN, so no argument matches an empty slot's bits.
         Self {
             arguments: [f64::NAN.to_bits(); Self::SLOTS],
@@ -125,8 +131,9 @@ impl LnMemo {
         }
     }
 
+    /// `x.ln()`, to the bit.
     #[inline]
-    fn of(&mut self, x: f64) -> f64 {
+    pub fn of(&mut self, x: f64) -> f64 {
         let bits = x.to_bits();
         let slot = ((bits ^ (bits >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize;
         if self.arguments[slot] != bits {
