@@ -928,13 +928,9 @@ mod tests {
         read_annotations(&path, None, &LabelSpec::default())
     }
 
-    /// The file is read in blocks, each merged while the next is parsed: the table is the
-    /// one the whole text gives at once, in the same order.
-    #[test]
-    fn a_file_read_in_blocks_gives_the_table_of_the_whole_text() {
-        let text = labels_csv(400_000, |row| ["S0", "S1", "S2"][row * 7 % 3].to_owned());
-        assert!(text.len() > 5 << 20, "several blocks");
-        let streamed = read_file(&text).expect("the file reads");
+    /// The text read from a file (in blocks) and from memory (at once).
+    fn read_in_blocks_and_whole(text: &str) -> (AnnotationFile, AnnotationFile) {
+        let streamed = read_file(text).expect("the file reads");
         let whole = read_annotations_from_bytes(
             "labels.csv",
             text.as_bytes(),
@@ -942,6 +938,16 @@ mod tests {
             &LabelSpec::default(),
         )
         .expect("the text reads");
+        (streamed, whole)
+    }
+
+    /// The file is read in blocks, each merged while the next is parsed: the table is the
+    /// one the whole text gives at once, in the same order.
+    #[test]
+    fn a_file_read_in_blocks_gives_the_table_of_the_whole_text() {
+        let text = labels_csv(400_000, |row| ["S0", "S1", "S2"][row * 7 % 3].to_owned());
+        assert!(text.len() > 5 << 20, "several blocks");
+        let (streamed, whole) = read_in_blocks_and_whole(&text);
         assert_eq!(streamed.rows, 400_000);
         assert_eq!(streamed.rows, whole.rows);
         let (a, b) = (&streamed.table, &whole.table);
@@ -980,14 +986,7 @@ mod tests {
             text += &format!("i{item},{annotator},{label}\n");
         }
         assert!(text.len() > 4 << 20, "several blocks");
-        let streamed = read_file(&text).expect("the file reads");
-        let whole = read_annotations_from_bytes(
-            "labels.csv",
-            text.as_bytes(),
-            Format::Csv,
-            &LabelSpec::default(),
-        )
-        .expect("the text reads");
+        let (streamed, whole) = read_in_blocks_and_whole(&text);
         let (a, b) = (&streamed.table, &whole.table);
         assert_eq!(a.n_annotators(), annotators);
         assert_eq!(a.item_columns(), b.item_columns());
