@@ -274,13 +274,22 @@ impl KnownNames {
     /// Tables larger than this are not copied for every block.
     const MOST_NAMES: usize = 1 << 16;
 
-    fn of(builder: &TableBuilder) -> Self {
-        let copy =
-            |names: &Interner| (names.len() <= Self::MOST_NAMES).then(|| NameIndex::of(names));
-        Self {
-            annotators: copy(&builder.annotators),
-            labels: copy(&builder.raw_labels),
+    /// Up to date with the names merged so far.
+    fn refresh(&mut self, builder: &TableBuilder) {
+        Self::refresh_index(&mut self.annotators, &builder.annotators);
+        Self::refresh_index(&mut self.labels, &builder.raw_labels);
+    }
+
+    /// Rebuilt only when names were added: a table only grows, so the same number of names
+    /// is the same names (a file's annotators are usually all seen in its first blocks).
+    fn refresh_index(index: &mut Option<NameIndex>, names: &Interner) {
+        if index
+            .as_ref()
+            .is_some_and(|index| index.len() == names.len())
+        {
+            return;
         }
+        *index = (names.len() <= Self::MOST_NAMES).then(|| NameIndex::of(names));
     }
 
     /// The global id of `name` marked [`KNOWN`], or its id in the chunk's own table.
@@ -474,7 +483,7 @@ fn parse_plain_streaming(
         next_line += lines;
         merging = Some(chunks);
         // Names merged so far, for the block after next.
-        known = KnownNames::of(&parsed.builder);
+        known.refresh(&parsed.builder);
         buffer.drain(..cut);
     }
     if let Some(chunks) = merging {

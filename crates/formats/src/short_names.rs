@@ -28,6 +28,8 @@ pub(crate) struct NameIndex {
     shift: u32,
     /// Every name, for names too long to pack (only when there are any).
     long: Option<Interner>,
+    /// Names indexed.
+    len: usize,
 }
 
 impl NameIndex {
@@ -38,6 +40,7 @@ impl NameIndex {
             slots: vec![EMPTY; capacity],
             shift: 64 - capacity.trailing_zeros(),
             long: None,
+            len: names.len(),
         };
         for (id, name) in names.names().enumerate() {
             match pack(name.as_bytes()) {
@@ -47,6 +50,11 @@ impl NameIndex {
             }
         }
         index
+    }
+
+    /// The number of names indexed.
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 
     fn slot_of(&self, key: [u64; 2]) -> usize {
