@@ -8,8 +8,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::short_names::NameIndex;
-use concord_stats::intern::same_name;
+use concord_stats::intern::{NameIndex, same_name};
 use concord_stats::table::{LabelError, TableError};
 use concord_stats::{AnnotationTable, Interner, LabelSpec, TableBuilder};
 use rayon::prelude::*;

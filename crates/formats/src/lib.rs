@@ -10,8 +10,6 @@
 mod annotations;
 #[cfg(feature = "tables")]
 mod gold;
-#[cfg(feature = "tables")]
-mod short_names;
 
 #[cfg(feature = "tables")]
 pub use annotations::{

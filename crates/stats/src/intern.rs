@@ -10,6 +10,9 @@ use std::hash::BuildHasher;
 
 use rustc_hash::FxBuildHasher;
 
+mod name_index;
+pub use name_index::NameIndex;
+
 /// A set of distinct strings, each with a dense id in first-seen order.
 #[derive(Clone, Default)]
 pub struct Interner {
@@ -119,23 +122,29 @@ pub fn same_name(a: &str, b: &str) -> bool {
     if n != b.len() {
         return false;
     }
-    let word = |x: &[u8], at: usize| -> u64 {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(&x[at..at + 8]);
-        u64::from_le_bytes(bytes)
-    };
-    let half = |x: &[u8], at: usize| -> u32 {
-        let mut bytes = [0u8; 4];
-        bytes.copy_from_slice(&x[at..at + 4]);
-        u32::from_le_bytes(bytes)
-    };
     match n {
         0 => true,
         1..4 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
-        4..8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
-        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        4..8 => le_u32(a, 0) == le_u32(b, 0) && le_u32(a, n - 4) == le_u32(b, n - 4),
+        8..=16 => le_u64(a, 0) == le_u64(b, 0) && le_u64(a, n - 8) == le_u64(b, n - 8),
         _ => a == b,
     }
+}
+
+/// The eight bytes of `x` from `at`, as one little-endian integer.
+#[inline]
+fn le_u64(x: &[u8], at: usize) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&x[at..at + 8]);
+    u64::from_le_bytes(bytes)
+}
+
+/// The four bytes of `x` from `at`, as one little-endian integer.
+#[inline]
+fn le_u32(x: &[u8], at: usize) -> u32 {
+    let mut bytes = [0u8; 4];
+    bytes.copy_from_slice(&x[at..at + 4]);
+    u32::from_le_bytes(bytes)
 }
 
 #[inline]

@@ -4,7 +4,7 @@
 //! bytes and no visit to a name arena; longer names are looked up in a copy of the
 //! interner.
 
-use concord_stats::Interner;
+use super::{Interner, le_u32, le_u64};
 
 /// Longest name that packs into a key.
 const MOST_PACKED_BYTES: usize = 15;
@@ -21,7 +21,7 @@ const EMPTY: Slot = Slot {
     id: u32::MAX,
 };
 
-pub(crate) struct NameIndex {
+pub struct NameIndex {
     /// Open addressing with linear probing, at most half full.
     slots: Vec<Slot>,
     /// Right shift that turns a 64-bit hash into a slot.
@@ -34,7 +34,7 @@ pub(crate) struct NameIndex {
 
 impl NameIndex {
     /// An index of every name `names` holds, with the same ids.
-    pub(crate) fn of(names: &Interner) -> Self {
+    pub fn of(names: &Interner) -> Self {
         let capacity = (names.len() * 2).next_power_of_two().max(16);
         let mut index = Self {
             slots: vec![EMPTY; capacity],
@@ -53,8 +53,12 @@ impl NameIndex {
     }
 
     /// The number of names indexed.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     fn slot_of(&self, key: [u64; 2]) -> usize {
@@ -73,7 +77,7 @@ impl NameIndex {
 
     /// The id of `name`, if the index holds it.
     #[inline]
-    pub(crate) fn get(&self, name: &str) -> Option<u32> {
+    pub fn get(&self, name: &str) -> Option<u32> {
         let Some(key) = pack(name.as_bytes()) else {
             return self.long.as_ref().and_then(|names| names.get(name));
         };
@@ -98,16 +102,8 @@ impl NameIndex {
 #[inline]
 fn pack(name: &[u8]) -> Option<[u64; 2]> {
     let n = name.len();
-    let word = |at: usize| {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(&name[at..at + 8]);
-        u64::from_le_bytes(bytes)
-    };
-    let half = |at: usize| {
-        let mut bytes = [0u8; 4];
-        bytes.copy_from_slice(&name[at..at + 4]);
-        u64::from(u32::from_le_bytes(bytes))
-    };
+    let word = |at: usize| le_u64(name, at);
+    let half = |at: usize| u64::from(le_u32(name, at));
     let byte = |at: usize| u64::from(name[at]) << (8 * at);
     let (low, high) = match n {
         0 => (0, 0),
