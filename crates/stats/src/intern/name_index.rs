@@ -75,8 +75,9 @@ impl NameIndex {
         self.slots[at] = Slot { key, id };
     }
 
-    /// The id of `name`, if the index holds it.
-    #[inline]
+    /// The id of `name`, if the index holds it. Always inlined: called for two fields of
+    /// every line, from another crate, and a call cost more than the lookup.
+    #[inline(always)]
     pub fn get(&self, name: &str) -> Option<u32> {
         let Some(key) = pack(name.as_bytes()) else {
             return self.long.as_ref().and_then(|names| names.get(name));
