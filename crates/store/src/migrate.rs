@@ -93,6 +93,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_import_staging_order.sql"),
         postgres: include_str!("../migrations/postgres/0016_import_staging_order.sql"),
     },
+    Migration {
+        name: "0017_person_walk",
+        sqlite: include_str!("../migrations/sqlite/0017_person_walk.sql"),
+        postgres: include_str!("../migrations/postgres/0017_person_walk.sql"),
+    },
 ];
 
 /// Advisory-lock key so that servers starting together on PostgreSQL migrate one at a time.

@@ -292,6 +292,15 @@ impl Store {
                         c.execute(statement)
                         .await?;
                     }
+                    // Raised priorities move items forward in the queue's order, before
+                    // places models and people remembered in it.
+                    if !new.items.is_empty() {
+                        c.execute(
+                            stmt("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1")
+                                .bind(project_id),
+                        )
+                        .await?;
+                    }
                     Ok(id)
                 })
             })

@@ -1,5 +1,5 @@
-//! Finding the item a lease takes: the candidate queries (ordinary, a model's cursor,
-//! gold) and the search that runs them for one annotator.
+//! Finding the item a lease takes: the candidate queries (a person's walk from their place,
+//! ordinary, a model's cursor, gold) and the search that runs them for one annotator.
 
 use super::QueueContext;
 use super::lease::{Found, LeaseTime, bump_served, insert_lease};
@@ -18,18 +18,95 @@ pub(super) struct CandidateSearch<'a> {
     pub(super) excluded: &'a [String],
 }
 
+/// A candidate item, and where the person's next walk of the queue may start.
+pub(super) struct NextCandidate {
+    pub(super) row: conn::Row,
+    pub(super) walk: Option<PersonWalk>,
+}
+
+impl From<conn::Row> for NextCandidate {
+    fn from(row: conn::Row) -> Self {
+        NextCandidate { row, walk: None }
+    }
+}
+
+/// A person's place in the queue's order `priority DESC, prelabel_severity DESC, id`:
+/// while the project's `queue_epoch + reopen_epoch` is still `epoch`, every ordinary item
+/// before it is closed or was had by them. Their next lease walks from here (inclusive)
+/// instead of from the top, where it passed every item they labelled that still waits for
+/// others' labels: one probe each, 9 ms a lease after a lone annotator's 5,392 labels.
+///
+/// Items only move before a place when a change moves one of the epochs: imports and
+/// priority or gold changes (`queue_epoch`), slots given back, items reopened and
+/// pre-labels raising severity (`reopen_epoch`). Excluded categories are never walked
+/// from a place (their items before it were not checked).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct PersonWalk {
+    pub(super) priority: i64,
+    pub(super) severity: i64,
+    pub(super) item_id: Id,
+    pub(super) epoch: i64,
+}
+
+impl PersonWalk {
+    /// The top of the queue: before every item.
+    fn top(epoch: i64) -> Self {
+        PersonWalk {
+            priority: i64::MAX,
+            severity: i64::MAX,
+            item_id: 0,
+            epoch,
+        }
+    }
+
+    /// The place remembered in the progress row, when it was found under `epoch`.
+    fn remembered(progress: &conn::Row, epoch: i64) -> Result<Option<Self>> {
+        let (Some(priority), Some(severity), Some(item_id), Some(at)) = (
+            progress.col::<Option<i64>>("walk_priority")?,
+            progress.col::<Option<i64>>("walk_severity")?,
+            progress.col::<Option<Id>>("walk_item_id")?,
+            progress.col::<Option<i64>>("walk_epoch")?,
+        ) else {
+            return Ok(None);
+        };
+        Ok((at == epoch).then_some(PersonWalk {
+            priority,
+            severity,
+            item_id,
+            epoch,
+        }))
+    }
+}
+
 impl CandidateSearch<'_> {
     /// The next ordinary item for the annotator: from a model's cursor when it holds
-    /// (`model_epoch`), else from the top of the queue.
+    /// (`model_epoch`), from a person's place when `walk_epoch` is given, else from the top
+    /// of the queue.
     pub(super) async fn next_item(
         &self,
         c: &mut Conn<'_>,
         model_epoch: Option<i64>,
-    ) -> Result<Option<conn::Row>> {
+        walk_epoch: Option<i64>,
+    ) -> Result<Option<NextCandidate>> {
         if let Some(epoch) = model_epoch
             && let Some(found) = self.after_model_cursor(c, epoch).await?
         {
-            return Ok(Some(found));
+            return Ok(Some(found.into()));
+        }
+        if let Some(epoch) = walk_epoch {
+            let from = PersonWalk::remembered(self.progress, epoch)?;
+            let walked = self
+                .walk_from(c, from.unwrap_or_else(|| PersonWalk::top(epoch)))
+                .await?;
+            if walked.is_some() {
+                return Ok(walked);
+            }
+            // Nothing after the place, or (PostgreSQL) every candidate the walk looked at
+            // is locked by another lease in flight: the search below skips and waits as
+            // before. On SQLite a walk from the top that found nothing is the answer.
+            if from.is_none() && self.dialect.0 == Backend::Sqlite {
+                return Ok(None);
+            }
         }
         let ordinary = candidate_sql(
             self.dialect,
@@ -41,9 +118,40 @@ impl CandidateSearch<'_> {
             // Everything left may only be locked by other annotators' leases in flight: wait
             // for them rather than say "empty" while a slot is about to remain free.
             let waiting = ordinary.replace(" SKIP LOCKED", "");
-            return c.fetch_optional(self.bind_excluded(&waiting)).await;
+            let found = c.fetch_optional(self.bind_excluded(&waiting)).await?;
+            return Ok(found.map(NextCandidate::from));
         }
-        Ok(found)
+        Ok(found.map(NextCandidate::from))
+    }
+
+    /// A person's next item at or after `from` in the queue's order, and their next place:
+    /// the first candidate there, whether this lease takes it or (PostgreSQL) another
+    /// lease in flight holds it locked.
+    async fn walk_from(&self, c: &mut Conn<'_>, from: PersonWalk) -> Result<Option<NextCandidate>> {
+        let sql = person_walk_sql(self.dialect);
+        let row = c
+            .fetch_optional(
+                stmt(sql.as_str())
+                    .bind(self.ctx.project_id)
+                    .bind(self.ctx.user_id)
+                    .bind(from.priority)
+                    .bind(from.severity)
+                    .bind(from.item_id),
+            )
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let walk = PersonWalk {
+            priority: row.col("walk_priority")?,
+            severity: row.col("walk_severity")?,
+            item_id: row.col("walk_item_id")?,
+            epoch: from.epoch,
+        };
+        Ok(Some(NextCandidate {
+            row,
+            walk: Some(walk),
+        }))
     }
 
     /// A model's next item after its cursor, when the cursor was set under `epoch`.
@@ -230,9 +338,80 @@ fn candidate_sql(dialect: Dialect, kind: Candidate, excluded_categories: usize) 
     }
 }
 
+/// Candidates a person's walk on PostgreSQL looks at before the search from the top takes
+/// over: enough for the leases in flight at the head of the queue, which hold theirs
+/// locked.
+const WALK_WINDOW: usize = 8;
+
+/// A person's walk of the queue from a place (`$3` priority, `$4` severity, `$5` item,
+/// inclusive) in project `$1`, for annotator `$2`: the first open ordinary item they never
+/// had, with the first such item's place (`walk_*`). The order `priority DESC,
+/// prelabel_severity DESC, id` has no single range for "at or after a place" on the
+/// `items_queue` index, so the walk is three ranges of it, each an index range with its own
+/// order: the place's band from its item, the rest of its priority, the lower priorities.
+fn person_walk_sql(dialect: Dialect) -> String {
+    // One probe of `assignments_once` per candidate, as in `candidate_sql`.
+    let (fence, per_range) = match dialect.0 {
+        Backend::Postgres => (" OFFSET 0", WALK_WINDOW),
+        Backend::Sqlite => ("", 1),
+    };
+    let range = |condition: &str, order: &str| {
+        format!(
+            "SELECT * FROM (SELECT i.id, i.priority, i.prelabel_severity FROM items i \
+               WHERE i.project_id = $1 AND i.open = 1 AND i.is_gold = 0 AND {condition} \
+                 AND NOT EXISTS (SELECT 1 FROM assignments a \
+                                 WHERE a.item_id = i.id AND a.user_id = $2{fence}) \
+               ORDER BY {order} LIMIT {per_range}) r"
+        )
+    };
+    let walk = [
+        range(
+            "i.priority = $3 AND i.prelabel_severity = $4 AND i.id >= $5",
+            "i.id",
+        ),
+        range(
+            "i.priority = $3 AND i.prelabel_severity < $4",
+            "i.prelabel_severity DESC, i.id",
+        ),
+        range(
+            "i.priority < $3",
+            "i.priority DESC, i.prelabel_severity DESC, i.id",
+        ),
+    ]
+    .join(" UNION ALL ");
+    let order = "priority DESC, prelabel_severity DESC, id";
+    match dialect.0 {
+        // One writer at a time: the first candidate is the one taken.
+        Backend::Sqlite => format!(
+            "SELECT i.id, i.needed, i.slots_taken, i.state, i.priority, \
+               w.priority AS walk_priority, w.prelabel_severity AS walk_severity, \
+               w.id AS walk_item_id \
+             FROM (SELECT * FROM ({walk}) u ORDER BY {order} LIMIT 1) w \
+             JOIN items i ON i.id = w.id"
+        ),
+        // The first candidate is the next place even when another lease holds it locked
+        // (it may stay open after that lease); this lease takes the first unlocked one.
+        // Each is locked by its key in a subquery of its own, run in the walk's order until
+        // one is free: locking from a join let the planner scan the queue's index for them
+        // while `items` had no statistics yet, and sorting after locking would lock them all.
+        Backend::Postgres => format!(
+            "WITH walk AS (SELECT * FROM ({walk}) u ORDER BY {order} LIMIT {WALK_WINDOW}) \
+             SELECT l.id, l.needed, l.slots_taken, l.state, l.priority, \
+               f.priority AS walk_priority, f.prelabel_severity AS walk_severity, \
+               f.id AS walk_item_id \
+             FROM (SELECT * FROM walk ORDER BY {order} LIMIT 1) f \
+             CROSS JOIN (SELECT * FROM walk ORDER BY {order}) w \
+             CROSS JOIN LATERAL (SELECT i.id, i.needed, i.slots_taken, i.state, i.priority \
+               FROM items i WHERE i.id = w.id AND i.open = 1 AND i.is_gold = 0 \
+               FOR UPDATE SKIP LOCKED) l \
+             LIMIT 1"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Candidate, candidate_sql};
+    use super::{Candidate, candidate_sql, person_walk_sql};
     use crate::conn::{Columns, stmt};
     use crate::{Store, StoreOptions};
 
@@ -278,6 +457,20 @@ mod tests {
                 ));
             }
         }
+        // A person's walk from a place: priority 5, severity 3, item 10.
+        let sql = format!("{explain} {}", person_walk_sql(store.dialect()));
+        let query = stmt(&sql)
+            .bind(1i64)
+            .bind(2i64)
+            .bind(5i64)
+            .bind(3i64)
+            .bind(10i64);
+        let rows = store.read_rows(query).await.expect("a plan");
+        let lines: Vec<String> = rows
+            .iter()
+            .map(|row| row.col::<String>(column).expect("a plan line"))
+            .collect();
+        plans.push(format!("PersonWalk:\n{}", lines.join("\n")));
         plans
     }
 
@@ -299,6 +492,21 @@ mod tests {
                 plan.contains("assignments_once"),
                 "SQLite does not probe the index: {plan}"
             );
+            // Each range of a person's walk starts at its place in the queue's index.
+            if plan.starts_with("PersonWalk") {
+                for range in [
+                    "priority=? AND prelabel_severity=? AND id>?",
+                    "priority=? AND prelabel_severity<?",
+                    "priority<?",
+                ] {
+                    assert!(
+                        plan.contains(&format!(
+                            "items_queue (project_id=? AND open=? AND is_gold=? AND {range})"
+                        )),
+                        "the walk does not start at its place ({range}): {plan}"
+                    );
+                }
+            }
         }
 
         let Ok(url) = std::env::var("CONCORD_TEST_POSTGRES_URL") else {
@@ -322,6 +530,22 @@ mod tests {
                 plan.contains("SubPlan") && !plan.contains("Anti Join"),
                 "PostgreSQL does not check per candidate: {plan}"
             );
+            // Each range of a person's walk starts at its place (on an empty table the
+            // planner may take the item key's index for the place's own band: it starts at
+            // the place too), and candidates are locked by their key.
+            if plan.starts_with("PersonWalk") {
+                for range in [
+                    "(id >= '10'::bigint))",
+                    "(priority = '5'::bigint) AND (prelabel_severity < '3'::bigint))",
+                    "(is_gold = 0) AND (priority < '5'::bigint))",
+                    "Index Cond: (id = walk_1.id)",
+                ] {
+                    assert!(
+                        plan.contains(range),
+                        "the walk does not start at its place ({range}): {plan}"
+                    );
+                }
+            }
         }
     }
 }

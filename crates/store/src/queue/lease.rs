@@ -1,7 +1,7 @@
 //! Serving an item under a lease: expired leases reclaimed, a held lease or re-review
 //! first, the daily cap, the next candidate, gold mixed in, and the lease taken.
 
-use super::candidates::CandidateSearch;
+use super::candidates::{CandidateSearch, NextCandidate, PersonWalk};
 use super::{DAY_MS, Lease, NextItem, QueueContext, now_in, return_slot};
 use crate::conn::{self, Columns, Conn, Stmt, stmt};
 use crate::db::pg_clock_ms;
@@ -89,7 +89,8 @@ pub(super) enum Found {
 macro_rules! progress_for_lease_columns {
     () => {
         "paused, paused_reason, day, done_today, daily_cap, served_total, gold_served, \
-         excluded_categories, cursor_priority, cursor_item_id, cursor_epoch, calibration_hold"
+         excluded_categories, cursor_priority, cursor_item_id, cursor_epoch, calibration_hold, \
+         walk_priority, walk_severity, walk_item_id, walk_epoch"
     };
 }
 
@@ -166,6 +167,8 @@ async fn clock_and_progress(
                         " AS now), progress AS (",
                         progress_upsert!(),
                         ") SELECT progress.*, clock.now, \
+                           (SELECT queue_epoch + reopen_epoch FROM projects WHERE id = $1) \
+                             AS project_walk_epoch, \
                            (CASE WHEN EXISTS (SELECT 1 FROM assignments WHERE project_id = $1 \
                              AND status = 'leased' AND expires_at <= clock.now) \
                            THEN 1 ELSE 0 END)::bigint AS any_expired \
@@ -233,19 +236,20 @@ pub(super) async fn lease_next(
 
     let excluded = excluded_categories(c, ctx, &progress, now).await?;
     let model_epoch = model_epoch(c, ctx, &excluded).await?;
+    let walk_epoch = walk_epoch(c, dialect, ctx, &progress, &excluded).await?;
     let search = CandidateSearch {
         dialect,
         ctx,
         progress: &progress,
         excluded: &excluded,
     };
-    let Some(candidate) = search.next_item(c, model_epoch).await? else {
+    let Some(candidate) = search.next_item(c, model_epoch, walk_epoch).await? else {
         return Ok(Found::Empty);
     };
     if let Some(gold) = search.gold_due(c, time).await? {
         return Ok(gold);
     }
-    take_lease(c, dialect, ctx, &candidate, model_epoch, time).await
+    take_lease(c, dialect, ctx, candidate, model_epoch, time).await
 }
 
 /// The lease this annotator already holds, served again (a reload, a second tab).
@@ -459,20 +463,57 @@ async fn model_epoch(
     Ok(Some(row.col::<i64>("queue_epoch")?))
 }
 
+/// The project's `queue_epoch + reopen_epoch`, when a person may walk the queue from
+/// their remembered place (see [`super::candidates::PersonWalk`]): not with excluded
+/// categories, whose items before that place were never checked.
+async fn walk_epoch(
+    c: &mut Conn<'_>,
+    dialect: Dialect,
+    ctx: &QueueContext,
+    progress: &conn::Row,
+    excluded: &[String],
+) -> Result<Option<i64>> {
+    if ctx.is_model || !excluded.is_empty() {
+        return Ok(None);
+    }
+    match dialect.0 {
+        // Read with the clock and the progress row, in the same round trip, unless this
+        // transaction reclaimed expired leases since (which moves the epoch).
+        Backend::Postgres if progress.col::<i64>("any_expired")? == 0 => {
+            Ok(Some(progress.col("project_walk_epoch")?))
+        }
+        _ => {
+            let row = c
+                .fetch_one(
+                    stmt("SELECT queue_epoch + reopen_epoch AS epoch FROM projects WHERE id = $1")
+                        .bind(ctx.project_id),
+                )
+                .await?;
+            Ok(Some(row.col("epoch")?))
+        }
+    }
+}
+
 /// Leases the candidate found: an assignment, the item's slot (for a person) and the
-/// annotator's served count (and a model's cursor).
+/// annotator's served count (and their place in the queue's order).
 async fn take_lease(
     c: &mut Conn<'_>,
     dialect: Dialect,
     ctx: &QueueContext,
-    candidate: &conn::Row,
+    found: NextCandidate,
     model_epoch: Option<i64>,
     time: LeaseTime,
 ) -> Result<Found> {
+    let NextCandidate {
+        row: candidate,
+        walk,
+    } = found;
+    let candidate = &candidate;
     let item_id: Id = candidate.col("id")?;
     let counts = !ctx.is_model;
+    let person_place = walk.map(QueuePlace::Person);
     if counts && dialect.0 == Backend::Postgres {
-        return take_slot_in_one_statement(c, ctx, candidate, time).await;
+        return take_slot_in_one_statement(c, ctx, candidate, person_place, time).await;
     }
     let assignment_id = insert_lease(
         c,
@@ -483,13 +524,13 @@ async fn take_lease(
         time,
     )
     .await?;
-    let cursor = match model_epoch {
-        Some(epoch) => Some(ModelCursor {
+    let place = match model_epoch {
+        Some(epoch) => Some(QueuePlace::Model(ModelCursor {
             priority: candidate.col("priority")?,
             item_id: ItemId(item_id),
             epoch,
-        }),
-        None => None,
+        })),
+        None => person_place,
     };
     let row = if counts {
         let update = slot_update(ctx, candidate, time.now)?;
@@ -510,7 +551,7 @@ async fn take_lease(
     } else {
         None
     };
-    bump_served(c, ctx.project_id, ctx.user_id, false, cursor).await?;
+    bump_served(c, ctx.project_id, ctx.user_id, false, place).await?;
     Ok(Found::Leased {
         assignment_id,
         item_id,
@@ -528,6 +569,7 @@ async fn take_slot_in_one_statement(
     c: &mut Conn<'_>,
     ctx: &QueueContext,
     candidate: &conn::Row,
+    place: Option<QueuePlace>,
     time: LeaseTime,
 ) -> Result<Found> {
     let item_id: Id = candidate.col("id")?;
@@ -545,7 +587,7 @@ async fn take_slot_in_one_statement(
                     ("lease", lease),
                     (
                         "served",
-                        served_update(ctx.project_id, ctx.user_id, false, None),
+                        served_update(ctx.project_id, ctx.user_id, false, place),
                     ),
                 ]),
         )
@@ -627,15 +669,21 @@ pub(super) struct ModelCursor {
     epoch: i64,
 }
 
-/// Counts a served item; a model's lease moves its cursor in the same statement.
+/// A place in the queue's order remembered for the annotator's next lease.
+pub(super) enum QueuePlace {
+    Model(ModelCursor),
+    Person(PersonWalk),
+}
+
+/// Counts a served item; a lease moves the annotator's place in the same statement.
 pub(super) async fn bump_served(
     c: &mut Conn<'_>,
     project_id: ProjectId,
     user_id: UserId,
     gold: bool,
-    cursor: Option<ModelCursor>,
+    place: Option<QueuePlace>,
 ) -> Result<()> {
-    c.execute(served_update(project_id, user_id, gold, cursor))
+    c.execute(served_update(project_id, user_id, gold, place))
         .await?;
     Ok(())
 }
@@ -644,25 +692,35 @@ fn served_update(
     project_id: ProjectId,
     user_id: UserId,
     gold: bool,
-    cursor: Option<ModelCursor>,
+    place: Option<QueuePlace>,
 ) -> Stmt {
-    let sql = match cursor {
+    let sql = match place {
         None => {
             "UPDATE annotator_progress SET served_total = served_total + 1, \
              gold_served = gold_served + $1 WHERE project_id = $2 AND user_id = $3"
         }
-        Some(_) => {
+        Some(QueuePlace::Model(_)) => {
             "UPDATE annotator_progress SET served_total = served_total + 1, \
              gold_served = gold_served + $1, cursor_priority = $4, cursor_item_id = $5, \
              cursor_epoch = $6 WHERE project_id = $2 AND user_id = $3"
         }
+        Some(QueuePlace::Person(_)) => {
+            "UPDATE annotator_progress SET served_total = served_total + 1, \
+             gold_served = gold_served + $1, walk_priority = $4, walk_severity = $5, \
+             walk_item_id = $6, walk_epoch = $7 WHERE project_id = $2 AND user_id = $3"
+        }
     };
-    let mut query = stmt(sql).bind(gold as i64).bind(project_id).bind(user_id);
-    if let Some(cursor) = cursor {
-        query = query
+    let query = stmt(sql).bind(gold as i64).bind(project_id).bind(user_id);
+    match place {
+        None => query,
+        Some(QueuePlace::Model(cursor)) => query
             .bind(cursor.priority)
             .bind(cursor.item_id)
-            .bind(cursor.epoch);
+            .bind(cursor.epoch),
+        Some(QueuePlace::Person(walk)) => query
+            .bind(walk.priority)
+            .bind(walk.severity)
+            .bind(walk.item_id)
+            .bind(walk.epoch),
     }
-    query
 }

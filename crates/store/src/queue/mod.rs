@@ -380,6 +380,29 @@ async fn return_slot(c: &mut Conn<'_>, item_id: ItemId) -> Result<()> {
         .bind(item_id),
     )
     .await?;
+    // A reopened item may lie before places people remembered in the queue's order.
+    reopened(c, item_id, "open = 1 AND is_gold = 0", &[]).await
+}
+
+/// Moves the project's reopen epoch when the item (still) matches `condition` (SQL on
+/// `items` with parameters from `$2`): it may have become a candidate again, or moved
+/// forward in the queue's order, for people whose place (`walk_*` in `annotator_progress`)
+/// lies after it. Their next lease walks from the top once.
+pub(crate) async fn reopened(
+    c: &mut Conn<'_>,
+    item_id: ItemId,
+    condition: &str,
+    params: &[i64],
+) -> Result<()> {
+    let mut query = stmt(format!(
+        "UPDATE projects SET reopen_epoch = reopen_epoch + 1 \
+         WHERE id = (SELECT project_id FROM items WHERE id = $1 AND {condition})"
+    ))
+    .bind(item_id);
+    for value in params {
+        query = query.bind(*value);
+    }
+    c.execute(query).await?;
     Ok(())
 }
 

@@ -579,9 +579,18 @@ async fn insert_annotation(
 /// A model's label is the item's automated pre-label: it orders the queue by severity and
 /// tells which categories are in play.
 async fn record_prelabel(c: &mut Conn<'_>, ctx: &SubmitContext, s: &Submission) -> Result<()> {
+    let severity = severity_index(ctx.schema(), &s.answer).unwrap_or(-1);
+    // A higher severity moves an open item forward in the queue's order.
+    super::reopened(
+        c,
+        s.item_id,
+        "prelabel_severity < $2 AND open = 1 AND is_gold = 0",
+        &[severity],
+    )
+    .await?;
     c.execute(
         stmt("UPDATE items SET prelabel_severity = $1, prelabel_categories = $2 WHERE id = $3")
-            .bind(severity_index(ctx.schema(), &s.answer).unwrap_or(-1))
+            .bind(severity)
             .bind(json_text(&answer_categories(ctx.schema(), &s.answer)))
             .bind(s.item_id),
     )
@@ -833,6 +842,11 @@ async fn settle_item(
         open_changed: open != (a.col::<i64>("open")? != 0),
         open,
     };
+    if counts.open_changed && open {
+        // A raised overlap (or a late submission) reopened it: it may lie before places
+        // people remembered in the queue's order.
+        super::reopened(c, s.item_id, "is_gold = 0", &[]).await?;
+    }
     Ok(item_counts_update(s.item_id, &next, &counts))
 }
 

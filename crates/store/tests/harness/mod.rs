@@ -277,6 +277,22 @@ pub mod fixtures {
             .unwrap();
     }
 
+    /// One integer cell (`None` when NULL or no row), read inside the write path.
+    pub async fn integer_cell(store: &Store, sql: String) -> Option<i64> {
+        store
+            .write(move |c| {
+                Box::pin(async move {
+                    let row = sqlx::query(&sql).fetch_optional(&mut *c).await?;
+                    Ok(match row {
+                        Some(row) => row.try_get::<Option<i64>, _>(0)?,
+                        None => None,
+                    })
+                })
+            })
+            .await
+            .unwrap()
+    }
+
     /// Every value of every text column of `table`, read inside the write path.
     pub async fn text_cells(
         store: &Store,

@@ -1593,6 +1593,117 @@ async fn the_author_undoes_their_latest_answer_by_a_correction_that_counts_once(
     );
 }
 
+/// A person's place in the queue's order: the first item their last lease found.
+async fn place_of(store: &Store, project: &Project, person: &User) -> Option<i64> {
+    fixtures::integer_cell(
+        store,
+        format!(
+            "SELECT walk_item_id FROM annotator_progress WHERE project_id = {} AND user_id = {}",
+            project.id.get(),
+            person.id.get()
+        ),
+    )
+    .await
+}
+
+/// A person's lease walks the queue from the place their last lease found, not from the
+/// top (where it passed every item they had labelled that still waited for others), and
+/// still serves the queue in its order: an item that reopens before that place, one whose
+/// priority is raised and one a model's pre-label makes more severe each come next.
+async fn a_person_walks_on_from_their_place_and_items_moving_before_it_come_first(
+    store: TestStore,
+) {
+    let project = project_with(&store, "walk", json!({"overlap": 1}), &tracks(8)).await;
+    let (ann, bea) = (
+        fixtures::user(&store, "ann").await,
+        fixtures::user(&store, "bea").await,
+    );
+    let id_of = async |external: &str| {
+        store
+            .item_by_external_id(project.id, external)
+            .await
+            .unwrap()
+            .id
+    };
+    let mut key = 0;
+    let mut serve = async |person: &User| {
+        key += 1;
+        let lease = leased(store.next_item(&project, person).await.unwrap());
+        label(
+            &store,
+            &project,
+            person,
+            lease.item.id,
+            "NOT_VIOLATING",
+            "S0",
+            &format!("walk-key-{key}"),
+        )
+        .await;
+        lease.item.external_id
+    };
+
+    // Ann holds t0001 without answering; Bea takes the next two.
+    let held = leased(store.next_item(&project, &ann).await.unwrap());
+    assert_eq!(held.item.external_id, "t0001");
+    assert_eq!(serve(&bea).await, "t0002");
+    assert_eq!(serve(&bea).await, "t0003");
+    assert_eq!(
+        place_of(&store, &project, &bea).await,
+        Some(id_of("t0003").await.get()),
+        "her place is the item her last lease found"
+    );
+    assert_eq!(serve(&bea).await, "t0004");
+
+    // Ann's lease expires: t0001, before Bea's place, is open again and comes first.
+    fixtures::execute(
+        &store,
+        "UPDATE assignments SET expires_at = 0 WHERE status = 'leased'".into(),
+    )
+    .await;
+    assert_eq!(serve(&bea).await, "t0001");
+    assert_eq!(serve(&bea).await, "t0005");
+
+    // A raised priority moves t0008 before her place.
+    fixtures::import_items(
+        &store,
+        project.id,
+        "raise.jsonl",
+        "{\"id\":\"t0008\",\"item_type\":\"track\",\"title\":\"Track 8\",\"priority\":5}\n",
+        OnConflict::Update,
+    )
+    .await
+    .unwrap();
+    assert_eq!(serve(&bea).await, "t0008");
+
+    // A model calls t0007 severe: its pre-label moves it before t0006.
+    let model = model_account(&store, "walk-model").await;
+    loop {
+        let lease = leased(store.next_item(&project, &model).await.unwrap());
+        let severe = lease.item.external_id == "t0007";
+        let (decision, severity) = if severe {
+            ("VIOLATING", "S4")
+        } else {
+            ("NOT_VIOLATING", "S0")
+        };
+        let s = submission(
+            lease.item.id,
+            decision,
+            severity,
+            &format!("walk-model-{}", lease.item.external_id),
+        );
+        store.submit(&project, &model, s).await.unwrap();
+        if severe {
+            break;
+        }
+    }
+    assert_eq!(serve(&bea).await, "t0007");
+    assert_eq!(serve(&bea).await, "t0006");
+    assert!(matches!(
+        store.next_item(&project, &bea).await.unwrap(),
+        NextItem::Empty
+    ));
+}
+
 on_every_backend!(
     queue_requests_keep_the_remembered_token_and_role_lookups,
     the_author_undoes_their_latest_answer_by_a_correction_that_counts_once,
@@ -1613,6 +1724,7 @@ on_every_backend!(
     deferred_gold_feedback_is_not_shown_after_submission_but_later_in_my_work,
     model_accounts_label_in_parallel_and_set_the_pre_label_that_orders_the_queue,
     a_model_account_goes_through_the_catalog_in_order_and_new_items_take_their_place,
+    a_person_walks_on_from_their_place_and_items_moving_before_it_come_first,
     a_rereview_is_the_only_way_to_see_an_item_again_and_it_comes_first,
     an_item_first_seen_in_a_retest_is_never_served_again_by_the_ordinary_queue,
     a_drawn_share_of_labels_comes_back_as_a_retest_after_its_delay_and_pairs_with_the_first_answer,
