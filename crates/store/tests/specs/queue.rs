@@ -1614,10 +1614,8 @@ async fn a_person_walks_on_from_their_place_and_items_moving_before_it_come_firs
     store: TestStore,
 ) {
     let project = project_with(&store, "walk", json!({"overlap": 1}), &tracks(8)).await;
-    let (ann, bea) = (
-        fixtures::user(&store, "ann").await,
-        fixtures::user(&store, "bea").await,
-    );
+    let people = annotators(&store, "walker", 2).await;
+    let (ann, bea) = (&people[0], &people[1]);
     let id_of = async |external: &str| {
         store
             .item_by_external_id(project.id, external)
@@ -1643,16 +1641,16 @@ async fn a_person_walks_on_from_their_place_and_items_moving_before_it_come_firs
     };
 
     // Ann holds t0001 without answering; Bea takes the next two.
-    let held = leased(store.next_item(&project, &ann).await.unwrap());
+    let held = leased(store.next_item(&project, ann).await.unwrap());
     assert_eq!(held.item.external_id, "t0001");
-    assert_eq!(serve(&bea).await, "t0002");
-    assert_eq!(serve(&bea).await, "t0003");
+    assert_eq!(serve(bea).await, "t0002");
+    assert_eq!(serve(bea).await, "t0003");
     assert_eq!(
-        place_of(&store, &project, &bea).await,
+        place_of(&store, &project, bea).await,
         Some(id_of("t0003").await.get()),
         "her place is the item her last lease found"
     );
-    assert_eq!(serve(&bea).await, "t0004");
+    assert_eq!(serve(bea).await, "t0004");
 
     // Ann's lease expires: t0001, before Bea's place, is open again and comes first.
     fixtures::execute(
@@ -1660,8 +1658,8 @@ async fn a_person_walks_on_from_their_place_and_items_moving_before_it_come_firs
         "UPDATE assignments SET expires_at = 0 WHERE status = 'leased'".into(),
     )
     .await;
-    assert_eq!(serve(&bea).await, "t0001");
-    assert_eq!(serve(&bea).await, "t0005");
+    assert_eq!(serve(bea).await, "t0001");
+    assert_eq!(serve(bea).await, "t0005");
 
     // A raised priority moves t0008 before her place.
     fixtures::import_items(
@@ -1673,7 +1671,7 @@ async fn a_person_walks_on_from_their_place_and_items_moving_before_it_come_firs
     )
     .await
     .unwrap();
-    assert_eq!(serve(&bea).await, "t0008");
+    assert_eq!(serve(bea).await, "t0008");
 
     // A model calls t0007 severe: its pre-label moves it before t0006.
     let model = model_account(&store, "walk-model").await;
@@ -1696,10 +1694,10 @@ async fn a_person_walks_on_from_their_place_and_items_moving_before_it_come_firs
             break;
         }
     }
-    assert_eq!(serve(&bea).await, "t0007");
-    assert_eq!(serve(&bea).await, "t0006");
+    assert_eq!(serve(bea).await, "t0007");
+    assert_eq!(serve(bea).await, "t0006");
     assert!(matches!(
-        store.next_item(&project, &bea).await.unwrap(),
+        store.next_item(&project, bea).await.unwrap(),
         NextItem::Empty
     ));
 }
