@@ -7,7 +7,7 @@
 //! question (the *class question*).
 
 use crate::Store;
-use crate::conn::{Columns, stmt};
+use crate::conn::{Columns, Conn, stmt};
 use crate::error::{Result, StoreError};
 use crate::ids::ItemId;
 use crate::ids::ProjectId;
@@ -272,35 +272,7 @@ impl Store {
                     let row = c.fetch_one(statement)
                     .await?;
                     let id: Id = row.col("id")?;
-                    for item in &new.items {
-                        let statement = stmt(
-                            "INSERT INTO prediction_sample_items (sample_id, item_id, stratum, inclusion) \
-                             VALUES ($1, $2, $3, $4)",
-                        )
-                        .bind(id)
-                        .bind(item.item_id)
-                        .bind(&item.stratum)
-                        .bind(item.inclusion);
-                        c.execute(statement)
-                        .await?;
-                        let statement = stmt(
-                            "UPDATE items SET priority = $1 WHERE id = $2 AND priority < $1 \
-                               AND state IN ('queued', 'in_progress')",
-                        )
-                        .bind(REVIEW_PRIORITY)
-                        .bind(item.item_id);
-                        c.execute(statement)
-                        .await?;
-                    }
-                    // Raised priorities move items forward in the queue's order, before
-                    // places models and people remembered in it.
-                    if !new.items.is_empty() {
-                        c.execute(
-                            stmt("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1")
-                                .bind(project_id),
-                        )
-                        .await?;
-                    }
+                    add_sample_items(c, project_id, id, &new.items).await?;
                     Ok(id)
                 })
             })
@@ -467,4 +439,41 @@ impl Store {
             labels_saved: row.col("saved")?,
         })
     }
+}
+
+/// The sample's items, each raised to the review priority while it still collects labels.
+async fn add_sample_items(
+    c: &mut Conn<'_>,
+    project_id: ProjectId,
+    sample_id: Id,
+    items: &[SampledItem],
+) -> Result<()> {
+    for item in items {
+        let statement = stmt(
+            "INSERT INTO prediction_sample_items (sample_id, item_id, stratum, inclusion) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(sample_id)
+        .bind(item.item_id)
+        .bind(&item.stratum)
+        .bind(item.inclusion);
+        c.execute(statement).await?;
+        let statement = stmt(
+            "UPDATE items SET priority = $1 WHERE id = $2 AND priority < $1 \
+               AND state IN ('queued', 'in_progress')",
+        )
+        .bind(REVIEW_PRIORITY)
+        .bind(item.item_id);
+        c.execute(statement).await?;
+    }
+    // Raised priorities move items forward in the queue's order, before places models and
+    // people remembered in it.
+    if !items.is_empty() {
+        c.execute(
+            stmt("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1")
+                .bind(project_id),
+        )
+        .await?;
+    }
+    Ok(())
 }

@@ -533,21 +533,7 @@ async fn take_lease(
         None => person_place,
     };
     let row = if counts {
-        let update = slot_update(ctx, candidate, time.now)?;
-        c.execute(update).await?;
-        // SQLite collects RETURNING rows in a temporary B-tree built per statement; a
-        // read of the row just written (its page is in the cache) costs less.
-        Some(
-            c.fetch_one(
-                stmt(concat!(
-                    "SELECT ",
-                    item_returning!(),
-                    " FROM items WHERE id = $1"
-                ))
-                .bind(item_id),
-            )
-            .await?,
-        )
+        Some(take_slot(c, ctx, candidate, time.now).await?)
     } else {
         None
     };
@@ -560,6 +546,27 @@ async fn take_lease(
         resumed: false,
         row,
     })
+}
+
+/// Takes a slot of the candidate's overlap and reads the item back as it is now.
+async fn take_slot(
+    c: &mut Conn<'_>,
+    ctx: &QueueContext,
+    candidate: &conn::Row,
+    now: i64,
+) -> Result<conn::Row> {
+    c.execute(slot_update(ctx, candidate, now)?).await?;
+    // SQLite collects RETURNING rows in a temporary B-tree built per statement; a read of
+    // the row just written (its page is in the cache) costs less.
+    c.fetch_one(
+        stmt(concat!(
+            "SELECT ",
+            item_returning!(),
+            " FROM items WHERE id = $1"
+        ))
+        .bind(candidate.col::<Id>("id")?),
+    )
+    .await
 }
 
 /// A person's lease on PostgreSQL: the assignment, the served count and the item's slot
