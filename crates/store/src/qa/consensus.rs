@@ -1503,7 +1503,11 @@ mod tests {
         let mut stored: Vec<(&str, i64, i64)> = Vec::new();
         for item in 1..=45 {
             // Unchanged except every fifth item's severity; items 41–45 lost their result.
-            let severity = if item % 5 == 0 { 1 } else { digest_of("severity", item) };
+            let severity = if item % 5 == 0 {
+                1
+            } else {
+                digest_of("severity", item)
+            };
             stored.push(("severity", item, severity));
             if item % 4 != 0 {
                 stored.push(("decision", item, digest_of("decision", item)));
@@ -1527,6 +1531,9 @@ mod tests {
             .collect();
         changed.sort_unstable();
         assert_eq!((changed, gone), expected);
-        assert!(expected.0.len() > 10 && expected.1.len() > 45, "every case occurs");
+        assert!(
+            expected.0.len() > 10 && expected.1.len() > 45,
+            "every case occurs"
+        );
     }
 }
