@@ -361,7 +361,7 @@ pub(super) async fn write_item_consensus(
     let digests = row_digests(rows);
     let mut questions = TextIndex::in_order(rows.iter().map(|row| row.question.as_str()));
     let stored = stored_digests(c, dialect, project_id, &mut questions).await?;
-    let (mut changed, gone) = compare_with_stored(rows, &digests, &questions, stored);
+    let Comparison { mut changed, gone } = compare_with_stored(rows, &digests, &questions, stored);
     // Most rows changed (e.g. new labels moved every posterior): replacing the project's
     // rows is cheaper than updating each in place.
     let replace_all = changed.len() * 2 > rows.len();
@@ -406,6 +406,13 @@ fn row_digests(rows: &[NewItemConsensus]) -> Vec<i64> {
 /// A stored consensus row's key and digest: (question index, item, digest).
 type StoredDigest = (u32, ItemId, i64);
 
+/// What a rerun writes: the rows to write with their digests, and the stored (item,
+/// question) rows to delete, sorted.
+struct Comparison<'r> {
+    changed: Vec<(&'r NewItemConsensus, i64)>,
+    gone: Vec<(ItemId, String)>,
+}
+
 /// The rows whose digest differs from the stored one or that have none stored (with their
 /// digests), and the stored (item, question) rows the run no longer has, sorted. Both sides
 /// are walked once in (question, item) order: a rerun over a million items looked each
@@ -415,7 +422,7 @@ fn compare_with_stored<'r>(
     digests: &[i64],
     questions: &TextIndex,
     mut stored: Vec<StoredDigest>,
-) -> (Vec<(&'r NewItemConsensus, i64)>, Vec<(ItemId, String)>) {
+) -> Comparison<'r> {
     let mut keys: Vec<(u32, ItemId, u32)> = Vec::with_capacity(rows.len());
     let mut last: Option<(&str, u32)> = None;
     for (index, row) in rows.iter().enumerate() {
@@ -459,7 +466,7 @@ fn compare_with_stored<'r>(
     }
     gone.extend(stored.map(|(q, item, _)| (item, questions.texts[q as usize].clone())));
     gone.sort_unstable();
-    (changed, gone)
+    Comparison { changed, gone }
 }
 
 /// The digest of every stored consensus row, keyed by question index (`questions`
@@ -1440,7 +1447,9 @@ impl LabelFolder {
 
 #[cfg(test)]
 mod tests {
-    use super::{ItemId, NewItemConsensus, StoredDigest, TextIndex, compare_with_stored};
+    use super::{
+        Comparison, ItemId, NewItemConsensus, StoredDigest, TextIndex, compare_with_stored,
+    };
     use std::collections::HashMap;
 
     fn row(item: i64, question: &str, posterior: &str) -> NewItemConsensus {
@@ -1456,12 +1465,12 @@ mod tests {
         }
     }
 
+    /// Rows to write as (item, question, digest), and stored rows to delete, sorted.
+    type Found = (Vec<(i64, String, i64)>, Vec<(ItemId, String)>);
+
     /// What the comparison must find, by a lookup of each row in a map of the stored ones:
     /// rows with no stored digest or another one, and stored rows no row has, sorted.
-    fn by_lookup(
-        rows: &[NewItemConsensus],
-        stored: &[(&str, i64, i64)],
-    ) -> (Vec<(i64, String, i64)>, Vec<(ItemId, String)>) {
+    fn by_lookup(rows: &[NewItemConsensus], stored: &[(&str, i64, i64)]) -> Found {
         let mut map: HashMap<(String, i64), i64> = stored
             .iter()
             .map(|&(q, item, digest)| ((q.to_string(), item), digest))
@@ -1524,7 +1533,8 @@ mod tests {
             .iter()
             .map(|&(q, item, digest)| (questions.intern(q), ItemId(item), digest))
             .collect();
-        let (changed, gone) = compare_with_stored(&rows, &digests, &questions, stored_keys);
+        let Comparison { changed, gone } =
+            compare_with_stored(&rows, &digests, &questions, stored_keys);
         let mut changed: Vec<(i64, String, i64)> = changed
             .into_iter()
             .map(|(r, digest)| (r.item_id.get(), r.question.clone(), digest))
