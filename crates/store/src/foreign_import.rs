@@ -1085,10 +1085,7 @@ async fn record_import(
     actor: Option<UserId>,
     audit_after: &Value,
 ) -> Result<()> {
-    c.execute(
-        stmt("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1").bind(project_id),
-    )
-    .await?;
+    crate::queue::queue_reordered(c, project_id).await?;
     let event = AuditEvent {
         actor,
         project: Some(project_id),

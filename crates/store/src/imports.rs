@@ -382,7 +382,7 @@ impl ItemImport {
                     }
                     let existing = existing.map_or(0, |(count, _)| count);
                     let affected = staged.insert(&mut c, backend, on_conflict, now).await?;
-                    bump_queue_epoch(&mut c, project_id).await?;
+                    crate::queue::queue_reordered(&mut c, project_id).await?;
                     let outcome = match on_conflict {
                         OnConflict::Update => ImportOutcome {
                             read,
@@ -517,16 +517,6 @@ impl StagedItems {
         let done = c.execute(statement).await?;
         Ok(done as i64)
     }
-}
-
-/// New items, priorities or gold flags: places remembered in the queue's order (a model
-/// account's cursor) no longer hold.
-async fn bump_queue_epoch(c: &mut Conn<'_>, project_id: ProjectId) -> Result<()> {
-    c.execute(
-        stmt("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1").bind(project_id),
-    )
-    .await?;
-    Ok(())
 }
 
 impl Store {

@@ -168,7 +168,7 @@ async fn set_priority(
         audit::record_in(c, bulk.item_updated(item.id, before, after)).await?;
     }
     // A new priority can put a candidate before a model's queue cursor.
-    bump_queue_epoch(c, bulk.project_id).await
+    crate::queue::queue_reordered(c, bulk.project_id).await
 }
 
 async fn assign_rereview(
@@ -219,7 +219,7 @@ async fn mark_gold(
         });
         audit::record_in(c, bulk.item_updated(item.id, before, after)).await?;
     }
-    bump_queue_epoch(c, bulk.project_id).await
+    crate::queue::queue_reordered(c, bulk.project_id).await
 }
 
 /// The selected items of the project, in id order; any id that is not one is refused.
@@ -284,14 +284,6 @@ async fn insert_rereview(
         )
         .await?;
     row.col("id")
-}
-
-async fn bump_queue_epoch(c: &mut Conn<'_>, project_id: ProjectId) -> Result<()> {
-    c.execute(
-        stmt("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1").bind(project_id),
-    )
-    .await?;
-    Ok(())
 }
 
 /// Each item's gold answer and where it comes from: the latest adjudication, else the

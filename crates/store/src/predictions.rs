@@ -466,14 +466,9 @@ async fn add_sample_items(
         .bind(item.item_id);
         c.execute(statement).await?;
     }
-    // Raised priorities move items forward in the queue's order, before places models and
-    // people remembered in it.
+    // Raised priorities move items forward in the queue's order.
     if !items.is_empty() {
-        c.execute(
-            stmt("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1")
-                .bind(project_id),
-        )
-        .await?;
+        crate::queue::queue_reordered(c, project_id).await?;
     }
     Ok(())
 }

@@ -130,8 +130,7 @@ impl CandidateSearch<'_> {
     /// of that first one's band is locked (the search from the top takes over).
     async fn walk_from(&self, c: &mut Conn<'_>, from: PersonWalk) -> Result<Option<NextCandidate>> {
         for range in WalkRange::ALL {
-            let sql = person_walk_sql(self.dialect, range);
-            let mut query = stmt(sql.as_str())
+            let mut query = stmt(person_walk_sql(self.dialect, range))
                 .bind(self.ctx.project_id)
                 .bind(self.ctx.user_id)
                 .bind(from.priority);
@@ -383,10 +382,22 @@ impl WalkRange {
     }
 }
 
+/// A person's walk of one range of the queue (see [`walk_sql`]), its text built once per
+/// back end: up to three run for every lease.
+fn person_walk_sql(dialect: Dialect, range: WalkRange) -> &'static str {
+    static SQLITE: std::sync::OnceLock<[String; 3]> = std::sync::OnceLock::new();
+    static POSTGRES: std::sync::OnceLock<[String; 3]> = std::sync::OnceLock::new();
+    let texts = match dialect.0 {
+        Backend::Sqlite => &SQLITE,
+        Backend::Postgres => &POSTGRES,
+    };
+    &texts.get_or_init(|| WalkRange::ALL.map(|range| walk_sql(dialect, range)))[range as usize]
+}
+
 /// A person's walk of one range of the queue in project `$1`, for annotator `$2`: the
 /// first open ordinary item of the range they never had, as the next place (`walk_*`),
 /// and the candidate the lease takes (`id`, …).
-fn person_walk_sql(dialect: Dialect, range: WalkRange) -> String {
+fn walk_sql(dialect: Dialect, range: WalkRange) -> String {
     let (condition, order) = range.condition_and_order();
     // One probe of `assignments_once` per candidate, as in `candidate_sql`.
     let fence = match dialect.0 {

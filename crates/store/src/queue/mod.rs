@@ -384,6 +384,16 @@ async fn return_slot(c: &mut Conn<'_>, item_id: ItemId) -> Result<()> {
     reopened(c, item_id, "open = 1 AND is_gold = 0", &[]).await
 }
 
+/// Moves the project's queue epoch: new items, priorities or gold flags can put candidates
+/// before the places models and people remembered in the queue's order.
+pub(crate) async fn queue_reordered(c: &mut Conn<'_>, project_id: ProjectId) -> Result<()> {
+    c.execute(
+        stmt("UPDATE projects SET queue_epoch = queue_epoch + 1 WHERE id = $1").bind(project_id),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Moves the project's reopen epoch when the item (still) matches `condition` (SQL on
 /// `items` with parameters from `$2`): it may have become a candidate again, or moved
 /// forward in the queue's order, for people whose place (`walk_*` in `annotator_progress`)
