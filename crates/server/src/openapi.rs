@@ -271,7 +271,7 @@ pub const API_ROUTES: &[ApiRoute] = routes![
     (
         "post",
         "/projects/{slug}/queue/submit",
-        "Submit an answer for a leased item (body: item_id, kind label|unsure, answer, rationale, flags, time_spent_ms, idempotency_key); acknowledged after commit; a repeated key returns the first result",
+        "Submit an answer for a leased item (body: item_id, kind label|unsure, answer, rationale, flags, time_spent_ms, idempotency_key); acknowledged after commit; a repeated key returns the first result. With ?next=true the reply also holds `next`, the caller's next item (as queue/next answers), leased in the same transaction: one request per answer instead of two",
         "member"
     ),
     (

@@ -6,8 +6,12 @@
 //! ```text
 //! concord-queue-bench [--items 100000] [--clients 1,8,32,64] [--seconds 10]
 //!                     [--postgres URL] [--smoke] [--concord PATH] [--analyst]
-//!                     [--servers N] [--postgres-only]
+//!                     [--servers N] [--postgres-only] [--submit-and-next]
 //! ```
+//!
+//! `--submit-and-next` sends each answer with `?next=true`, so the next item comes back with
+//! the outcome (one request per answer, as the label page does); without it, each answer is
+//! a next-item request and a submit request.
 //!
 //! `--servers N` starts N `concord serve` processes on the one database and spreads the
 //! clients over them round-robin: how the queue scales out. On PostgreSQL the table also
@@ -63,6 +67,29 @@ struct Args {
     /// Only the PostgreSQL runs (with `--postgres`): no SQLite sequence first.
     #[arg(long, requires = "postgres")]
     postgres_only: bool,
+    /// Each answer asks for the next item too (`queue/submit?next=true`): one request per
+    /// answer instead of two.
+    #[arg(long)]
+    submit_and_next: bool,
+}
+
+impl Args {
+    fn flow(&self) -> Flow {
+        if self.submit_and_next {
+            Flow::SubmitAndNext
+        } else {
+            Flow::TwoRequests
+        }
+    }
+}
+
+/// How an annotator's client goes from one answer to the next.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// `queue/next`, then `queue/submit`.
+    TwoRequests,
+    /// `queue/submit?next=true`: the next item comes back with the outcome.
+    SubmitAndNext,
 }
 
 /// Every item against every latest label, grouped: a full pass over both tables each time.
@@ -268,6 +295,15 @@ fn database_cpu_seconds() -> Option<f64> {
     Some(total)
 }
 
+/// A latency for the table; "—" when none was timed (no separate next-item requests).
+fn milliseconds(ms: f64) -> String {
+    if ms.is_nan() {
+        "—".to_owned()
+    } else {
+        format!("{ms:.2}")
+    }
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -369,13 +405,21 @@ struct NextItemId {
     id: i64,
 }
 
-/// One annotator's loop: ask, answer, repeat until the deadline.
+/// What the bench reads of a submission's answer: the next item, when it was asked for.
+#[derive(serde::Deserialize)]
+struct SubmitAnswer {
+    next: Option<NextBody>,
+}
+
+/// One annotator's loop: ask, answer, repeat until the deadline (with
+/// [`Flow::SubmitAndNext`], an answer's reply is the next ask's).
 async fn annotator_loop(
     host: Arc<String>,
     base: Arc<String>,
     token: String,
     deadline: Instant,
     seed: u64,
+    flow: Flow,
 ) -> Run {
     let mut run = Run::default();
     let mut state = seed | 1;
@@ -384,8 +428,12 @@ async fn annotator_loop(
     let severities = ["S0", "S1", "S2", "S3", "S4"];
     let auth = format!("Bearer {token}");
     let next_path = format!("{base}/queue/next");
-    let submit_path = format!("{base}/queue/submit");
+    let submit_path = match flow {
+        Flow::TwoRequests => format!("{base}/queue/submit"),
+        Flow::SubmitAndNext => format!("{base}/queue/submit?next=true"),
+    };
     let mut connection: Option<Connection> = None;
+    let mut answered_next: Option<NextBody> = None;
     while Instant::now() < deadline {
         let conn = match &mut connection {
             Some(conn) => conn,
@@ -399,7 +447,9 @@ async fn annotator_loop(
             },
         };
         let started = Instant::now();
-        let body: NextBody = match conn.post(&next_path, &auth, b"").await {
+        let body: NextBody = match answered_next.take() {
+            Some(body) => body,
+            None => match conn.post(&next_path, &auth, b"").await {
             Ok((200, body)) => match serde_json::from_slice(&body) {
                 Ok(body) => body,
                 Err(e) => {
@@ -416,8 +466,11 @@ async fn annotator_loop(
                 connection = None;
                 continue;
             }
+            },
         };
-        run.next_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        if flow == Flow::TwoRequests {
+            run.next_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        }
         if body.status != "leased" {
             run.empty += 1;
             break;
@@ -443,9 +496,15 @@ async fn annotator_loop(
         let submission = submission.to_string().into_bytes();
         let started = Instant::now();
         match conn.post(&submit_path, &auth, &submission).await {
-            Ok((200, _)) => {
+            Ok((200, body)) => {
                 run.submit_ms.push(started.elapsed().as_secs_f64() * 1e3);
                 run.acknowledged.push((item_id, key));
+                if flow == Flow::SubmitAndNext {
+                    match serde_json::from_slice::<SubmitAnswer>(&body) {
+                        Ok(answer) => answered_next = answer.next,
+                        Err(e) => run.error(format!("submit: unreadable body: {e}")),
+                    }
+                }
             }
             Ok((status, _)) => run.error(format!("submit: HTTP {status}")),
             Err(e) => {
@@ -539,6 +598,7 @@ async fn run_clients(
     tokens: &[String],
     clients: usize,
     seconds: f64,
+    flow: Flow,
 ) -> Result<Run> {
     let hosts = servers
         .iter()
@@ -563,6 +623,7 @@ async fn run_clients(
             token.clone(),
             deadline,
             0x9E37_79B9 ^ ((clients as u64) << 32) ^ n as u64,
+            flow,
         )));
     }
     let mut total = Run::default();
@@ -599,6 +660,11 @@ async fn bench_backend(
         1 => label.to_owned(),
         n => format!("{label}, {n} servers"),
     };
+    let label = match args.flow() {
+        Flow::TwoRequests => label,
+        // The next item comes with each answer: "next" times only each run's first ask.
+        Flow::SubmitAndNext => format!("{label}, submit+next"),
+    };
     let on_postgres = schema.is_some();
     let mut lines = Vec::new();
     let mut acknowledged = Vec::new();
@@ -614,7 +680,7 @@ async fn bench_backend(
                 Instant::now() + Duration::from_secs_f64(args.seconds),
             ))
         });
-        let run = run_clients(&servers, &tokens, clients, args.seconds).await?;
+        let run = run_clients(&servers, &tokens, clients, args.seconds, args.flow()).await?;
         let analyst_note = match analyst {
             Some(task) => {
                 let AnalystRun {
@@ -650,12 +716,12 @@ async fn bench_backend(
             on_postgres.then(database_cpu_seconds).flatten(),
         );
         lines.push(format!(
-            "| {label}{analyst_note} | {clients} | {} | {rate:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {}{} | {server_cpu} | {client_cpu} | {database_cpu} |",
+            "| {label}{analyst_note} | {clients} | {} | {rate:.0} | {} | {} | {} | {} | {}{} | {server_cpu} | {client_cpu} | {database_cpu} |",
             run.acknowledged.len(),
-            percentile(&run.next_ms, 50.0),
-            percentile(&run.next_ms, 99.0),
-            percentile(&run.submit_ms, 50.0),
-            percentile(&run.submit_ms, 99.0),
+            milliseconds(percentile(&run.next_ms, 50.0)),
+            milliseconds(percentile(&run.next_ms, 99.0)),
+            milliseconds(percentile(&run.submit_ms, 50.0)),
+            milliseconds(percentile(&run.submit_ms, 99.0)),
             run.errors,
             run.first_error
                 .as_deref()

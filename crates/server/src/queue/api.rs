@@ -4,7 +4,7 @@ use super::progress;
 use crate::AppState;
 use crate::access::{ProjectAccess, need};
 use crate::error::{AppError, AppResult};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -90,16 +90,46 @@ async fn queue_next(
     Ok(Json(next_item_body(&project, next)))
 }
 
+/// `?next=true`: the annotator's next item comes back with the outcome, leased in the same
+/// transaction (one request per answer instead of two).
+#[derive(Deserialize)]
+struct SubmitOptions {
+    #[serde(default)]
+    next: bool,
+}
+
+/// The answer to a submission: its outcome, and the next item when it was asked for.
+#[derive(serde::Serialize)]
+struct SubmitBody {
+    outcome: concord_store::SubmitOutcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<NextItemBody>,
+}
+
 async fn queue_submit(
     State(state): State<AppState>,
     ProjectAccess { auth, project, .. }: ProjectAccess<need::Annotate>,
+    Query(options): Query<SubmitOptions>,
     Json(mut body): Json<Submission>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<SubmitBody>> {
     if body.guideline_version_id.is_none() {
         body.guideline_version_id = project.current_guideline_version_id;
     }
-    let outcome = state.store.submit(&project, &auth.user, body).await?;
-    Ok(Json(json!({"outcome": outcome})))
+    if !options.next {
+        let outcome = state.store.submit(&project, &auth.user, body).await?;
+        return Ok(Json(SubmitBody {
+            outcome,
+            next: None,
+        }));
+    }
+    let (outcome, next) = state
+        .store
+        .submit_and_next(&project, &auth.user, body)
+        .await?;
+    Ok(Json(SubmitBody {
+        outcome,
+        next: Some(next_item_body(&project, next)),
+    }))
 }
 
 #[derive(Deserialize)]

@@ -147,7 +147,102 @@ async fn an_annotator_labels_blind_through_the_api_and_an_analyst_sees_the_team(
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
 }
 
+/// `queue/submit?next=true`: the outcome and the next item, blind, in one reply; a retry
+/// gets the same outcome and the lease already held; a refused answer leases nothing; the
+/// last answer's reply says the queue is empty.
+async fn an_answer_can_bring_the_next_item_in_the_same_reply(app: TestApp) {
+    let project = app.project("catalog").await;
+    let tracks: String = (1..=3)
+        .map(|n| format!("{{\"id\":\"t{n}\",\"item_type\":\"track\",\"title\":\"Track {n}\"}}\n"))
+        .collect();
+    app.import_items(project.id, &tracks).await;
+    let ann = app.member(&project, "ann", Role::Annotator).await;
+    let ann = app.token(&ann).await;
+    let answer = |item: &Value, key: &str| {
+        json!({"item_id": item["id"], "answer": {"decision": "NOT_VIOLATING", "severity": "S0"},
+               "idempotency_key": key})
+    };
+
+    let (_, first) = call(&app, &ann, Method::POST, "/queue/next", json!({})).await;
+    let first = first["item"].clone();
+    let (status, reply) = call(
+        &app,
+        &ann,
+        Method::POST,
+        "/queue/submit?next=true",
+        answer(&first, "one-trip-0001"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["outcome"]["replayed"], false, "{reply}");
+    assert_eq!(reply["next"]["status"], "leased", "{reply}");
+    let second = reply["next"]["item"].clone();
+    assert_ne!(second["id"], first["id"]);
+    assert!(second.get("is_gold").is_none(), "blind: {second}");
+    assert_eq!(reply["next"]["resumed"], false);
+
+    let (_, retried) = call(
+        &app,
+        &ann,
+        Method::POST,
+        "/queue/submit?next=true",
+        answer(&first, "one-trip-0001"),
+    )
+    .await;
+    assert_eq!(retried["outcome"]["replayed"], true, "{retried}");
+    assert_eq!(retried["outcome"]["annotation_id"], reply["outcome"]["annotation_id"]);
+    assert_eq!(retried["next"]["item"]["id"], second["id"], "{retried}");
+    assert_eq!(retried["next"]["resumed"], true, "the lease already held");
+
+    let (status, refused) = call(
+        &app,
+        &ann,
+        Method::POST,
+        "/queue/submit?next=true",
+        json!({"item_id": second["id"], "answer": {"decision": "MAYBE"}, "idempotency_key": "one-trip-0002"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let (_, held) = call(&app, &ann, Method::POST, "/queue/next", json!({})).await;
+    assert_eq!(
+        (&held["item"]["id"], &held["resumed"]),
+        (&second["id"], &json!(true)),
+        "a refused answer changes nothing: {held}"
+    );
+
+    let (_, reply) = call(
+        &app,
+        &ann,
+        Method::POST,
+        "/queue/submit?next=true",
+        answer(&second, "one-trip-0003"),
+    )
+    .await;
+    let third = reply["next"]["item"].clone();
+    let (_, last) = call(
+        &app,
+        &ann,
+        Method::POST,
+        "/queue/submit",
+        answer(&third, "one-trip-0004"),
+    )
+    .await;
+    assert!(last.get("next").is_none(), "not asked for: {last}");
+    assert_eq!(
+        store_count(&app, project.id).await,
+        3,
+        "three answers stored once each"
+    );
+    let (_, empty) = call(&app, &ann, Method::POST, "/queue/next", json!({})).await;
+    assert_eq!(empty["status"], "empty", "{empty}");
+}
+
+async fn store_count(app: &TestApp, project: concord_store::ProjectId) -> i64 {
+    app.store.count_annotations(project).await.unwrap()
+}
+
 on_every_backend!(
+    an_answer_can_bring_the_next_item_in_the_same_reply,
     an_annotator_labels_blind_through_the_api_and_an_analyst_sees_the_team,
     the_label_fragment_is_blind_and_the_team_page_resumes_and_limits,
     labels_go_through_the_queue_and_outside_it_only_corrections_and_overrides,

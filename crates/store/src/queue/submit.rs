@@ -2,9 +2,10 @@
 //! item's overlap settled, a model's pre-label recorded, and the annotator's progress and
 //! pause rule counted.
 
+use super::lease::lease_next;
 use super::{
-    AnswerKind, DAY_MS, GoldFeedback, QueueContext, Submission, SubmitContext, SubmitOutcome,
-    now_in, parse_gold,
+    AnswerKind, DAY_MS, GoldFeedback, NextItem, QueueContext, Submission, SubmitContext,
+    SubmitOutcome, now_in, parse_gold,
 };
 use crate::answer::{matches_gold, same_answer};
 use crate::audit::AuditEvent;
@@ -33,29 +34,70 @@ impl Store {
         user: &User,
         submission: Submission,
     ) -> Result<SubmitOutcome> {
+        let context = Arc::new(self.submit_context(project, user, &submission).await?);
+        let submission = Arc::new(submission);
+        let dialect = self.dialect();
+        self.write_retrying(move |mut c| {
+            let (context, submission) = (context.clone(), submission.clone());
+            Box::pin(async move { submit_in(&mut c, dialect, &context, &submission).await })
+        })
+        .await
+        .map_err(same_key_raced)
+    }
+
+    /// Stores a submission and leases the annotator's next item in the same transaction:
+    /// what the label page does after every answer. One request and one durable commit
+    /// instead of two. A retried key returns the first result and the lease the annotator
+    /// holds (or a new one); a refused submission leases nothing.
+    pub async fn submit_and_next(
+        &self,
+        project: &Project,
+        user: &User,
+        submission: Submission,
+    ) -> Result<(SubmitOutcome, NextItem)> {
+        let context = Arc::new(self.submit_context(project, user, &submission).await?);
+        let submission = Arc::new(submission);
+        let dialect = self.dialect();
+        let (outcome, found) = self
+            .write_retrying(move |mut c| {
+                let (context, submission) = (context.clone(), submission.clone());
+                Box::pin(async move {
+                    let outcome = submit_in(&mut c, dialect, &context, &submission).await?;
+                    let found = lease_next(&mut c, dialect, &context.queue).await?;
+                    Ok((outcome, found))
+                })
+            })
+            .await
+            .map_err(same_key_raced)?;
+        Ok((outcome, self.served(project, found).await?))
+    }
+
+    /// What every submission is checked and stored with: the project's schema (the answer
+    /// checked against it before anything is written) and the annotator's queue settings.
+    async fn submit_context(
+        &self,
+        project: &Project,
+        user: &User,
+        submission: &Submission,
+    ) -> Result<SubmitContext> {
         let version = self.project_schema(project).await?;
-        check_submission(&version.definition, &submission)?;
-        let context = Arc::new(SubmitContext {
+        check_submission(&version.definition, submission)?;
+        Ok(SubmitContext {
             queue: QueueContext::new(project, user)?,
             version,
             gold_accuracy_bound: self.inner.gold_accuracy_bound,
-        });
-        let submission = Arc::new(submission);
-        let dialect = self.dialect();
-        let written = self
-            .write_retrying(move |mut c| {
-                let (context, submission) = (context.clone(), submission.clone());
-                Box::pin(async move { submit_in(&mut c, dialect, &context, &submission).await })
-            })
-            .await;
-        match written {
-            Ok(outcome) => Ok(outcome),
-            // The same key raced itself on PostgreSQL: the one that committed is the answer.
-            Err(e) if e.is_unique_violation() => Err(StoreError::conflict(
-                "this submission is being stored by another request; retry to get its result",
-            )),
-            Err(e) => Err(e),
-        }
+        })
+    }
+}
+
+/// The same key raced itself on PostgreSQL: the request that committed holds the answer.
+fn same_key_raced(e: StoreError) -> StoreError {
+    if e.is_unique_violation() {
+        StoreError::conflict(
+            "this submission is being stored by another request; retry to get its result",
+        )
+    } else {
+        e
     }
 }
 

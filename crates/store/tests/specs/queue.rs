@@ -265,6 +265,76 @@ async fn an_annotator_never_gets_the_same_item_twice_and_a_reload_resumes_the_le
     ));
 }
 
+/// An answer and the next lease in one transaction, as the label page asks: the same
+/// items in the same order as a submit and a next-item request, within the overlap when
+/// several annotators do it at once, and nothing leased when the answer is refused.
+async fn an_answer_and_the_next_lease_in_one_transaction_serve_as_two_requests_would(
+    store: TestStore,
+) {
+    let project = project_with(&store, "one-trip", json!({"overlap": 2}), &tracks(40)).await;
+    let people = annotators(&store, "trip", 6).await;
+    let mut tasks = Vec::new();
+    for (n, person) in people.iter().cloned().enumerate() {
+        let (store, project) = (store.store.clone(), project.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut served = Vec::new();
+            let mut next = store.next_item(&project, &person).await.unwrap();
+            while let NextItem::Leased(lease) = next {
+                served.push(lease.item.id);
+                let key = format!("trip-{n}-{}", served.len());
+                let answer = submission(lease.item.id, "NOT_VIOLATING", "S0", &key);
+                let (outcome, then) = store
+                    .submit_and_next(&project, &person, answer)
+                    .await
+                    .unwrap();
+                assert!(!outcome.replayed);
+                next = then;
+            }
+            assert!(matches!(next, NextItem::Empty), "{next:?}");
+            served
+        }));
+    }
+    let mut labels_per_item: HashMap<ItemId, usize> = HashMap::new();
+    for task in tasks {
+        let served = task.await.unwrap();
+        let distinct: HashSet<_> = served.iter().collect();
+        assert_eq!(distinct.len(), served.len(), "an item served twice to one person");
+        for item in served {
+            *labels_per_item.entry(item).or_default() += 1;
+        }
+    }
+    assert_eq!(labels_per_item.len(), 40);
+    assert!(labels_per_item.values().all(|&n| n == 2), "{labels_per_item:?}");
+    assert_eq!(store.count_annotations(project.id).await.unwrap(), 80);
+    let integrity = store.queue_integrity(project.id).await.unwrap();
+    assert_eq!(integrity.items_over_overlap, 0, "the database agrees");
+
+    // A retried answer gets its first outcome and the lease already held.
+    let project = project_with(&store, "one-trip-retry", json!({"overlap": 1}), &tracks(3)).await;
+    let ann = fixtures::user(&store, "ann").await;
+    let first = leased(store.next_item(&project, &ann).await.unwrap());
+    let answer = submission(first.item.id, "VIOLATING", "S3", "one-trip-retry-1");
+    let (stored, next) = store
+        .submit_and_next(&project, &ann, answer.clone())
+        .await
+        .unwrap();
+    let second = leased(next);
+    let (again, next_again) = store.submit_and_next(&project, &ann, answer).await.unwrap();
+    assert!(again.replayed && again.annotation_id == stored.annotation_id);
+    let resumed = leased(next_again);
+    assert!(resumed.resumed && resumed.item.id == second.item.id);
+
+    // A refused answer rolls the lease back with it: nothing new is held.
+    let refused = submission(ItemId(first.item.id.get() + 100), "VIOLATING", "S3", "one-trip-x");
+    assert!(matches!(
+        store.submit_and_next(&project, &ann, refused).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let held = leased(store.next_item(&project, &ann).await.unwrap());
+    assert!(held.resumed && held.item.id == second.item.id);
+    assert_eq!(store.count_annotations(project.id).await.unwrap(), 1);
+}
+
 async fn items_are_served_by_priority_then_age(store: TestStore) {
     let items = "{\"id\":\"low\",\"item_type\":\"track\",\"title\":\"Low\",\"priority\":1}\n\
                  {\"id\":\"high\",\"item_type\":\"track\",\"title\":\"High\",\"priority\":9}\n\
@@ -1703,6 +1773,7 @@ async fn a_person_walks_on_from_their_place_and_items_moving_before_it_come_firs
 }
 
 on_every_backend!(
+    an_answer_and_the_next_lease_in_one_transaction_serve_as_two_requests_would,
     queue_requests_keep_the_remembered_token_and_role_lookups,
     the_author_undoes_their_latest_answer_by_a_correction_that_counts_once,
     sixty_four_annotators_asking_at_once_never_exceed_the_overlap,
