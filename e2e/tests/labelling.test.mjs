@@ -192,7 +192,7 @@ describe('the label page', { timeout: 120_000 }, () => {
       await page.goto(labelUrl());
       assert.equal(await shownAfter(page, ''), TRACK, 'the lease omar holds is resumed');
       let attempts = 0;
-      await page.route('**/queue/submit', async (route) => {
+      await page.route('**/label/submit', async (route) => {
         attempts += 1;
         if (attempts === 1) {
           // The server commits, then the connection drops before the page hears back.

@@ -104,7 +104,7 @@ describe('issue 28: undo, saved state and bulk actions', { timeout: 120_000 }, (
       await page.goto(url(`/p/${SLUG}/label`));
       assert.equal(await shownAfter(page, ''), SECOND, 'the lease resumes');
       session.expectStatus(422);
-      await page.route('**/queue/submit', (route) => route.fulfill({
+      await page.route('**/label/submit', (route) => route.fulfill({
         status: 422,
         contentType: 'application/json',
         body: JSON.stringify({ error: { status: 422, message: 'the test refused this answer' } }),
@@ -118,7 +118,7 @@ describe('issue 28: undo, saved state and bulk actions', { timeout: 120_000 }, (
       assert.equal(await page.locator('#item-slot h1').textContent(), SECOND, 'the item stays');
       assert.deepEqual(await checkedValues(page), ['BORDERLINE', 'S2'], 'the answer stays');
 
-      await page.unroute('**/queue/submit');
+      await page.unroute('**/label/submit');
       await page.getByRole('button', { name: /^Submit/ }).click();
       await shownAfter(page, SECOND);
       assert.match(await page.locator('#save-status').textContent(), /^Saved ✓/);

@@ -25,6 +25,8 @@
   let reservationTimer = null;
   let active = 0;
   let busy = false;
+  // The next item's slot, when it came back with the last answer (one request, not two).
+  let arrivedNext = null;
   let digits = "";
   let digitTimer = null;
 
@@ -95,6 +97,12 @@
     form.hidden = true;
     skipForm.hidden = true;
     showCorrecting(false);
+    if (arrivedNext !== null) {
+      slot.innerHTML = arrivedNext;
+      arrivedNext = null;
+      showItem();
+      return;
+    }
     slot.setAttribute("aria-busy", "true");
     let delay = 500;
     for (;;) {
@@ -456,6 +464,7 @@
       goldBox.hidden = true;
     } else {
       showOutcome(payload.outcome, pending.title || "");
+      if (typeof payload.next_html === "string") arrivedNext = payload.next_html;
     }
     return true;
   }

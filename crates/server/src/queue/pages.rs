@@ -2,26 +2,29 @@
 
 use super::progress;
 use crate::AppState;
-use crate::access::{ProjectPage, need};
+use crate::access::{ProjectAccess, ProjectPage, need};
 use crate::auth::urlencode;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorInfo};
 use crate::guidelines::examples_by_category;
 use crate::views::{ListQuery, base, capabilities, render};
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, Redirect};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Json;
 use axum::routing::{get, post};
-use concord_store::NextItem;
+use concord_store::{NextItem, Submission};
 use concord_store::ProjectId;
 use concord_store::UserId;
 use minijinja::context;
 use serde::Deserialize;
+use serde_json::json;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/p/{slug}/label", get(label_page))
         .route("/p/{slug}/label/next", post(next_fragment))
+        .route("/p/{slug}/label/submit", post(submit_and_next_fragment))
         .route("/p/{slug}/label/undo", post(undo_fragment))
         .route("/p/{slug}/my-work", get(my_work_page))
         .route("/p/{slug}/team", get(team_page))
@@ -67,7 +70,46 @@ async fn next_fragment(
     ProjectPage { auth, project, .. }: ProjectPage<need::Annotate>,
 ) -> AppResult<Html<String>> {
     let next = state.store.next_item(&project, &auth.user).await?;
-    let progress = queue_progress(&state, project.id, auth.user.id).await?;
+    item_fragment(&state, &project, auth.user.id, next).await
+}
+
+/// The label page's answer, stored with the next item leased in the same transaction:
+/// `{outcome, next_html}`. Errors come as JSON, as the API gives them (the page keeps an
+/// answer until it is acknowledged, and shows a refusal's message), not as an HTML page.
+async fn submit_and_next_fragment(
+    State(state): State<AppState>,
+    ProjectAccess { auth, project, .. }: ProjectAccess<need::Annotate>,
+    Json(mut submission): Json<Submission>,
+) -> Response {
+    if submission.guideline_version_id.is_none() {
+        submission.guideline_version_id = project.current_guideline_version_id;
+    }
+    let reply = async {
+        let (outcome, next) = state
+            .store
+            .submit_and_next(&project, &auth.user, submission)
+            .await?;
+        let Html(next_html) = item_fragment(&state, &project, auth.user.id, next).await?;
+        AppResult::Ok(json!({"outcome": outcome, "next_html": next_html}))
+    };
+    match reply.await {
+        Ok(reply) => Json(reply).into_response(),
+        Err(e) => {
+            let mut response = e.into_response();
+            response.extensions_mut().remove::<ErrorInfo>();
+            response
+        }
+    }
+}
+
+/// The label page's item slot: a leased item, or why there is none.
+async fn item_fragment(
+    state: &AppState,
+    project: &concord_store::Project,
+    user_id: UserId,
+    next: NextItem,
+) -> AppResult<Html<String>> {
+    let progress = queue_progress(state, project.id, user_id).await?;
     let ctx = match next {
         NextItem::Leased(lease) => {
             let item = concord_store::BlindItem::from(lease.item);
@@ -84,7 +126,7 @@ async fn next_fragment(
         NextItem::CapReached { cap } => context! { status => "cap_reached", cap, progress },
         NextItem::Empty => context! { status => "empty", progress },
     };
-    render(&state, "label_item.html", ctx)
+    render(state, "label_item.html", ctx)
 }
 
 #[derive(Deserialize)]
