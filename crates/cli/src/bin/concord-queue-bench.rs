@@ -450,22 +450,22 @@ async fn annotator_loop(
         let body: NextBody = match answered_next.take() {
             Some(body) => body,
             None => match conn.post(&next_path, &auth, b"").await {
-            Ok((200, body)) => match serde_json::from_slice(&body) {
-                Ok(body) => body,
-                Err(e) => {
-                    run.error(format!("next: unreadable body: {e}"));
+                Ok((200, body)) => match serde_json::from_slice(&body) {
+                    Ok(body) => body,
+                    Err(e) => {
+                        run.error(format!("next: unreadable body: {e}"));
+                        continue;
+                    }
+                },
+                Ok((status, _)) => {
+                    run.error(format!("next: HTTP {status}"));
                     continue;
                 }
-            },
-            Ok((status, _)) => {
-                run.error(format!("next: HTTP {status}"));
-                continue;
-            }
-            Err(e) => {
-                run.error(format!("next: {e}"));
-                connection = None;
-                continue;
-            }
+                Err(e) => {
+                    run.error(format!("next: {e}"));
+                    connection = None;
+                    continue;
+                }
             },
         };
         if flow == Flow::TwoRequests {

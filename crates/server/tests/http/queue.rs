@@ -190,7 +190,10 @@ async fn an_answer_can_bring_the_next_item_in_the_same_reply(app: TestApp) {
     )
     .await;
     assert_eq!(retried["outcome"]["replayed"], true, "{retried}");
-    assert_eq!(retried["outcome"]["annotation_id"], reply["outcome"]["annotation_id"]);
+    assert_eq!(
+        retried["outcome"]["annotation_id"],
+        reply["outcome"]["annotation_id"]
+    );
     assert_eq!(retried["next"]["item"]["id"], second["id"], "{retried}");
     assert_eq!(retried["next"]["resumed"], true, "the lease already held");
 
@@ -525,18 +528,40 @@ async fn the_label_fragment_is_blind_and_the_team_page_resumes_and_limits(app: T
         .and_then(|id| id.parse().ok())
         .expect("the fragment names its item");
 
-    // A wrong gold answer pauses ann (its 95 % bound is below 85 %): the fragment says so.
-    let submit = ann
-        .request(Method::POST, "/api/v1/projects/catalog/queue/submit")
-        .header("X-CSRF-Token", &ann.csrf)
-        .json(
-            &json!({"item_id": item_id, "answer": {"decision": "NOT_VIOLATING", "severity": "S0"},
-                      "idempotency_key": "page-spec-0001"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(submit.status(), StatusCode::OK);
+    // The page sends an answer and gets the next item's fragment in the same reply; a
+    // refusal comes as JSON with its message (the page shows it and keeps the answer).
+    let answer = |body: Value| {
+        ann.request(Method::POST, "/p/catalog/label/submit")
+            .header("X-CSRF-Token", &ann.csrf)
+            .json(&body)
+            .send()
+    };
+    let refused = answer(json!({"item_id": item_id, "answer": {"decision": "MAYBE"},
+                                "idempotency_key": "page-spec-0000"}))
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused: Value = refused.json().await.unwrap();
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("MAYBE"),
+        "{refused}"
+    );
+    // A wrong gold answer pauses ann (its 95 % bound is below 85 %): the fragment that comes
+    // back with the outcome says so, and so does the next ask.
+    let saved = answer(
+        json!({"item_id": item_id, "answer": {"decision": "NOT_VIOLATING", "severity": "S0"},
+               "idempotency_key": "page-spec-0001"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(saved.status(), StatusCode::OK);
+    let saved: Value = saved.json().await.unwrap();
+    assert_eq!(saved["outcome"]["gold"]["correct"], false, "{saved}");
+    let arrived = saved["next_html"].as_str().unwrap();
+    assert!(arrived.contains("data-status=\"paused\""), "{arrived}");
     let (_, fragment) = crate::support::text(next(&ann).await.unwrap()).await;
     assert!(fragment.contains("data-status=\"paused\""), "{fragment}");
 

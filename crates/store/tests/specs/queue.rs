@@ -298,13 +298,20 @@ async fn an_answer_and_the_next_lease_in_one_transaction_serve_as_two_requests_w
     for task in tasks {
         let served = task.await.unwrap();
         let distinct: HashSet<_> = served.iter().collect();
-        assert_eq!(distinct.len(), served.len(), "an item served twice to one person");
+        assert_eq!(
+            distinct.len(),
+            served.len(),
+            "an item served twice to one person"
+        );
         for item in served {
             *labels_per_item.entry(item).or_default() += 1;
         }
     }
     assert_eq!(labels_per_item.len(), 40);
-    assert!(labels_per_item.values().all(|&n| n == 2), "{labels_per_item:?}");
+    assert!(
+        labels_per_item.values().all(|&n| n == 2),
+        "{labels_per_item:?}"
+    );
     assert_eq!(store.count_annotations(project.id).await.unwrap(), 80);
     let integrity = store.queue_integrity(project.id).await.unwrap();
     assert_eq!(integrity.items_over_overlap, 0, "the database agrees");
@@ -325,7 +332,12 @@ async fn an_answer_and_the_next_lease_in_one_transaction_serve_as_two_requests_w
     assert!(resumed.resumed && resumed.item.id == second.item.id);
 
     // A refused answer rolls the lease back with it: nothing new is held.
-    let refused = submission(ItemId(first.item.id.get() + 100), "VIOLATING", "S3", "one-trip-x");
+    let refused = submission(
+        ItemId(first.item.id.get() + 100),
+        "VIOLATING",
+        "S3",
+        "one-trip-x",
+    );
     assert!(matches!(
         store.submit_and_next(&project, &ann, refused).await,
         Err(StoreError::Conflict(_))
