@@ -162,17 +162,11 @@ async fn an_answer_can_bring_the_next_item_in_the_same_reply(app: TestApp) {
         json!({"item_id": item["id"], "answer": {"decision": "NOT_VIOLATING", "severity": "S0"},
                "idempotency_key": key})
     };
+    let with_next = |body: Value| call(&app, &ann, Method::POST, "/queue/submit?next=true", body);
 
     let (_, first) = call(&app, &ann, Method::POST, "/queue/next", json!({})).await;
     let first = first["item"].clone();
-    let (status, reply) = call(
-        &app,
-        &ann,
-        Method::POST,
-        "/queue/submit?next=true",
-        answer(&first, "one-trip-0001"),
-    )
-    .await;
+    let (status, reply) = with_next(answer(&first, "one-trip-0001")).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     assert_eq!(reply["outcome"]["replayed"], false, "{reply}");
     assert_eq!(reply["next"]["status"], "leased", "{reply}");
@@ -181,14 +175,7 @@ async fn an_answer_can_bring_the_next_item_in_the_same_reply(app: TestApp) {
     assert!(second.get("is_gold").is_none(), "blind: {second}");
     assert_eq!(reply["next"]["resumed"], false);
 
-    let (_, retried) = call(
-        &app,
-        &ann,
-        Method::POST,
-        "/queue/submit?next=true",
-        answer(&first, "one-trip-0001"),
-    )
-    .await;
+    let (_, retried) = with_next(answer(&first, "one-trip-0001")).await;
     assert_eq!(retried["outcome"]["replayed"], true, "{retried}");
     assert_eq!(
         retried["outcome"]["annotation_id"],
@@ -197,14 +184,9 @@ async fn an_answer_can_bring_the_next_item_in_the_same_reply(app: TestApp) {
     assert_eq!(retried["next"]["item"]["id"], second["id"], "{retried}");
     assert_eq!(retried["next"]["resumed"], true, "the lease already held");
 
-    let (status, refused) = call(
-        &app,
-        &ann,
-        Method::POST,
-        "/queue/submit?next=true",
-        json!({"item_id": second["id"], "answer": {"decision": "MAYBE"}, "idempotency_key": "one-trip-0002"}),
-    )
-    .await;
+    let refused_answer = json!({"item_id": second["id"], "answer": {"decision": "MAYBE"},
+                                "idempotency_key": "one-trip-0002"});
+    let (status, refused) = with_next(refused_answer).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     let (_, held) = call(&app, &ann, Method::POST, "/queue/next", json!({})).await;
     assert_eq!(
@@ -213,14 +195,7 @@ async fn an_answer_can_bring_the_next_item_in_the_same_reply(app: TestApp) {
         "a refused answer changes nothing: {held}"
     );
 
-    let (_, reply) = call(
-        &app,
-        &ann,
-        Method::POST,
-        "/queue/submit?next=true",
-        answer(&second, "one-trip-0003"),
-    )
-    .await;
+    let (_, reply) = with_next(answer(&second, "one-trip-0003")).await;
     let third = reply["next"]["item"].clone();
     let (_, last) = call(
         &app,
