@@ -8,7 +8,7 @@
 //! lanes' turns together: on a disk that syncs slowly, labels per second grow with the lanes.
 
 use super::lease::{Found, lease_next};
-use super::submit::{check_submission, submit_in};
+use super::submit::submit_in;
 use super::{Lease, NextItem, QueueContext, Submission, SubmitContext, SubmitOutcome};
 use crate::annotators::{
     ModelLabel, ModelProvenance, ModelRunCounts, add_to_run, insert_model_label,
@@ -82,13 +82,11 @@ impl Store {
                 account.username
             )));
         }
-        let version = self.project_schema(project).await?;
-        check_submission(&version.definition, &answer.submission)?;
-        let context = Arc::new(SubmitContext {
-            queue: QueueContext::for_model_lane(project, account)?,
-            version,
-            gold_accuracy_bound: self.inner.gold_accuracy_bound,
-        });
+        let queue = QueueContext::for_model_lane(project, account)?;
+        let context = Arc::new(
+            self.submit_context(project, queue, &answer.submission)
+                .await?,
+        );
         let answer = Arc::new(answer);
         let dialect = self.dialect();
         let (submitted, found) = self

@@ -34,7 +34,8 @@ impl Store {
         user: &User,
         submission: Submission,
     ) -> Result<SubmitOutcome> {
-        let context = Arc::new(self.submit_context(project, user, &submission).await?);
+        let queue = QueueContext::new(project, user)?;
+        let context = Arc::new(self.submit_context(project, queue, &submission).await?);
         let submission = Arc::new(submission);
         let dialect = self.dialect();
         self.write_retrying(move |mut c| {
@@ -55,7 +56,8 @@ impl Store {
         user: &User,
         submission: Submission,
     ) -> Result<(SubmitOutcome, NextItem)> {
-        let context = Arc::new(self.submit_context(project, user, &submission).await?);
+        let queue = QueueContext::new(project, user)?;
+        let context = Arc::new(self.submit_context(project, queue, &submission).await?);
         let submission = Arc::new(submission);
         let dialect = self.dialect();
         let (outcome, found) = self
@@ -73,17 +75,17 @@ impl Store {
     }
 
     /// What every submission is checked and stored with: the project's schema (the answer
-    /// checked against it before anything is written) and the annotator's queue settings.
-    async fn submit_context(
+    /// checked against it before anything is written) and the annotator's queue context.
+    pub(super) async fn submit_context(
         &self,
         project: &Project,
-        user: &User,
+        queue: QueueContext,
         submission: &Submission,
     ) -> Result<SubmitContext> {
         let version = self.project_schema(project).await?;
         check_submission(&version.definition, submission)?;
         Ok(SubmitContext {
-            queue: QueueContext::new(project, user)?,
+            queue,
             version,
             gold_accuracy_bound: self.inner.gold_accuracy_bound,
         })
@@ -102,7 +104,7 @@ fn same_key_raced(e: StoreError) -> StoreError {
 }
 
 /// Checks a submission against the schema before anything is written.
-pub(super) fn check_submission(schema: &LabelSchema, s: &Submission) -> Result<()> {
+fn check_submission(schema: &LabelSchema, s: &Submission) -> Result<()> {
     let key = s.idempotency_key.trim();
     if key.len() < 8 || key.len() > 128 || !key.chars().all(|c| c.is_ascii_graphic()) {
         return Err(StoreError::invalid(
