@@ -31,7 +31,7 @@ impl Store {
         let found = self
             .write_retrying(move |mut c| {
                 let context = context.clone();
-                Box::pin(async move { lease_next(&mut c, dialect, &context).await })
+                Box::pin(async move { lease_next(&mut c, dialect, &context, None).await })
             })
             .await?;
         self.served(project, found).await
@@ -92,6 +92,49 @@ macro_rules! progress_for_lease_columns {
          excluded_categories, cursor_priority, cursor_item_id, cursor_epoch, calibration_hold, \
          walk_priority, walk_severity, walk_item_id, walk_epoch"
     };
+}
+
+pub(super) use progress_for_lease_columns;
+
+/// PostgreSQL: whether any lease of the project has expired by `$clock` (an SQL
+/// expression), and the project's walk epoch, as columns beside the progress row's.
+macro_rules! pg_lease_checks {
+    ($project:literal, $clock:literal) => {
+        concat!(
+            "(SELECT queue_epoch + reopen_epoch FROM projects WHERE id = ",
+            $project,
+            ") AS project_walk_epoch, \
+             (CASE WHEN EXISTS (SELECT 1 FROM assignments WHERE project_id = ",
+            $project,
+            " AND status = 'leased' AND expires_at <= ",
+            $clock,
+            ") THEN 1 ELSE 0 END)::bigint AS any_expired"
+        )
+    };
+}
+pub(super) use pg_lease_checks;
+
+/// SQLite: whether any lease of the project has expired by `$clock`, as a column.
+macro_rules! sqlite_any_expired {
+    ($project:literal, $clock:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM assignments WHERE project_id = ",
+            $project,
+            " AND status = 'leased' AND expires_at <= ",
+            $clock,
+            ") AS any_expired"
+        )
+    };
+}
+pub(super) use sqlite_any_expired;
+
+/// What a submission hands to the lease that follows it in the same transaction: the clock
+/// it read and the progress row its count returned, with the lease's columns and checks
+/// (`any_expired`, and on PostgreSQL `project_walk_epoch`). The row is already locked on
+/// PostgreSQL by the count's update, so the lease need not read or lock it again.
+pub(super) struct LeaseStart {
+    pub(super) now: i64,
+    pub(super) progress: conn::Row,
 }
 
 /// The annotator's progress row, created if missing, with the lease's columns. On
@@ -166,24 +209,27 @@ async fn clock_and_progress(
                         pg_clock_ms!(),
                         " AS now), progress AS (",
                         progress_upsert!(),
-                        ") SELECT progress.*, clock.now, \
-                           (SELECT queue_epoch + reopen_epoch FROM projects WHERE id = $1) \
-                             AS project_walk_epoch, \
-                           (CASE WHEN EXISTS (SELECT 1 FROM assignments WHERE project_id = $1 \
-                             AND status = 'leased' AND expires_at <= clock.now) \
-                           THEN 1 ELSE 0 END)::bigint AS any_expired \
-                         FROM progress, clock"
+                        ") SELECT progress.*, clock.now, ",
+                        pg_lease_checks!("$1", "clock.now"),
+                        " FROM progress, clock"
                     ))
                     .bind(ctx.project_id)
                     .bind(ctx.user_id),
                 )
                 .await?;
             let now = progress.col("now")?;
-            if progress.col::<i64>("any_expired")? != 0 {
-                reclaim_expired_leases(c, ctx.project_id, now).await?;
-            }
-            Ok((now, progress))
+            LeaseStart { now, progress }.reclaiming(c, ctx).await
         }
+    }
+}
+
+impl LeaseStart {
+    /// The clock and the progress row, after expired leases gave their slots back.
+    async fn reclaiming(self, c: &mut Conn<'_>, ctx: &QueueContext) -> Result<(i64, conn::Row)> {
+        if self.progress.col::<i64>("any_expired")? != 0 {
+            reclaim_expired_leases(c, ctx.project_id, self.now).await?;
+        }
+        Ok((self.now, self.progress))
     }
 }
 
@@ -200,13 +246,18 @@ pub(super) struct LeaseTime {
 
 /// A lease, in named steps: reclaim expired leases, then the paused check, a lease already
 /// held or a re-review (a retest, a calibration item), the daily cap, the calibration hold,
-/// a candidate, gold mixed in, and the lease taken.
+/// a candidate, gold mixed in, and the lease taken. `start` is what a submission in the same
+/// transaction already read; without it the clock and progress row are read here.
 pub(super) async fn lease_next(
     c: &mut Conn<'_>,
     dialect: Dialect,
     ctx: &QueueContext,
+    start: Option<LeaseStart>,
 ) -> Result<Found> {
-    let (now, progress) = clock_and_progress(c, dialect, ctx).await?;
+    let (now, progress) = match start {
+        Some(start) => start.reclaiming(c, ctx).await?,
+        None => clock_and_progress(c, dialect, ctx).await?,
+    };
     if progress.col::<i64>("paused")? != 0 {
         let reason: Option<String> = progress.col("paused_reason")?;
         return Ok(Found::Paused(reason.unwrap_or_else(|| "paused".into())));

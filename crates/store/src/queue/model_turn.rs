@@ -8,7 +8,7 @@
 //! lanes' turns together: on a disk that syncs slowly, labels per second grow with the lanes.
 
 use super::lease::{Found, lease_next};
-use super::submit::submit_in;
+use super::submit::{Submitted, ThenLease, submit_in};
 use super::{Lease, NextItem, QueueContext, Submission, SubmitContext, SubmitOutcome};
 use crate::annotators::{
     ModelLabel, ModelProvenance, ModelRunCounts, add_to_run, insert_model_label,
@@ -47,7 +47,15 @@ async fn model_turn_in(
     context: &SubmitContext,
     answer: &ModelAnswer,
 ) -> Result<(SubmitOutcome, Option<Found>)> {
-    let submitted = submit_in(c, dialect, context, &answer.submission).await?;
+    let then = if answer.then_lease {
+        ThenLease::Yes
+    } else {
+        ThenLease::No
+    };
+    let Submitted {
+        outcome: submitted,
+        lease_start,
+    } = submit_in(c, dialect, context, &answer.submission, then).await?;
     let label = ModelLabel {
         annotation_id: submitted.annotation_id,
         provenance: answer.provenance.clone(),
@@ -59,7 +67,7 @@ async fn model_turn_in(
     };
     add_to_run(c, answer.run_id, &counts).await?;
     let found = if answer.then_lease {
-        Some(lease_next(c, dialect, &context.queue).await?)
+        Some(lease_next(c, dialect, &context.queue, lease_start).await?)
     } else {
         None
     };

@@ -2,7 +2,9 @@
 //! item's overlap settled, a model's pre-label recorded, and the annotator's progress and
 //! pause rule counted.
 
-use super::lease::lease_next;
+use super::lease::{
+    LeaseStart, lease_next, pg_lease_checks, progress_for_lease_columns, sqlite_any_expired,
+};
 use super::{
     AnswerKind, DAY_MS, GoldFeedback, NextItem, QueueContext, Submission, SubmitContext,
     SubmitOutcome, now_in, parse_gold,
@@ -40,7 +42,11 @@ impl Store {
         let dialect = self.dialect();
         self.write_retrying(move |mut c| {
             let (context, submission) = (context.clone(), submission.clone());
-            Box::pin(async move { submit_in(&mut c, dialect, &context, &submission).await })
+            Box::pin(async move {
+                let submitted =
+                    submit_in(&mut c, dialect, &context, &submission, ThenLease::No).await?;
+                Ok(submitted.outcome)
+            })
         })
         .await
         .map_err(same_key_raced)
@@ -64,9 +70,11 @@ impl Store {
             .write_retrying(move |mut c| {
                 let (context, submission) = (context.clone(), submission.clone());
                 Box::pin(async move {
-                    let outcome = submit_in(&mut c, dialect, &context, &submission).await?;
-                    let found = lease_next(&mut c, dialect, &context.queue).await?;
-                    Ok((outcome, found))
+                    let submitted =
+                        submit_in(&mut c, dialect, &context, &submission, ThenLease::Yes).await?;
+                    let start = submitted.lease_start;
+                    let found = lease_next(&mut c, dialect, &context.queue, start).await?;
+                    Ok((submitted.outcome, found))
                 })
             })
             .await
@@ -142,6 +150,30 @@ fn check_submission(schema: &LabelSchema, s: &Submission) -> Result<()> {
     Ok(())
 }
 
+/// Whether the annotator's next lease follows a submission in the same transaction.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum ThenLease {
+    No,
+    Yes,
+}
+
+/// A submission's outcome, and what it read that a lease following it can start from.
+pub(super) struct Submitted {
+    pub(super) outcome: SubmitOutcome,
+    /// Only after a fresh production answer that left the annotator working: a replay, a
+    /// calibration answer or a pause leaves the lease to read for itself.
+    pub(super) lease_start: Option<LeaseStart>,
+}
+
+impl From<SubmitOutcome> for Submitted {
+    fn from(outcome: SubmitOutcome) -> Self {
+        Submitted {
+            outcome,
+            lease_start: None,
+        }
+    }
+}
+
 /// A submission, in named steps: a retried key is answered from what was stored; else the
 /// annotation is written against the open assignment, the item settled, a model's
 /// pre-label recorded, and the annotator's progress counted (with the pause rule).
@@ -150,11 +182,12 @@ pub(super) async fn submit_in(
     dialect: Dialect,
     ctx: &SubmitContext,
     s: &Submission,
-) -> Result<SubmitOutcome> {
+    then: ThenLease,
+) -> Result<Submitted> {
     let key = s.idempotency_key.trim();
     let (now, stored) = clock_and_stored_under_key(c, dialect, ctx.user_id, key).await?;
     if let Some(stored) = stored {
-        return replay(c, ctx, s, &stored).await;
+        return replay(c, ctx, s, &stored).await.map(Submitted::from);
     }
 
     let a = match open_assignment(c, dialect, ctx, s).await {
@@ -162,7 +195,7 @@ pub(super) async fn submit_in(
         // A retried calibration answer: its assignment is no longer open.
         Err(refused) => {
             return match replay_calibration(c, s, ctx.user_id, key).await? {
-                Some(outcome) => Ok(outcome),
+                Some(outcome) => Ok(outcome.into()),
                 None => Err(refused),
             };
         }
@@ -170,7 +203,9 @@ pub(super) async fn submit_in(
     let assignment_id: Id = a.col("id")?;
     let purpose: AssignmentPurpose = a.col("purpose")?;
     if purpose == AssignmentPurpose::Calibration {
-        return submit_calibration(c, dialect, ctx, s, &a, now).await;
+        return submit_calibration(c, dialect, ctx, s, &a, now)
+            .await
+            .map(Submitted::from);
     }
     let counts = a.col::<i64>("counts_toward_overlap")? != 0;
     let (leased, late) = lease_state(&a, now)?;
@@ -187,7 +222,8 @@ pub(super) async fn submit_in(
         AssignmentPurpose::Label => follow_up_label(c, ctx, s, &a, counts, leased, now).await?,
         _ => None,
     };
-    let paused = count_submission(c, dialect, ctx, s, &a, &written, settled).await?;
+    let with_count = WithCount { settled, then };
+    let counted = count_submission(c, dialect, ctx, s, &a, &written, with_count).await?;
 
     let gold = match (gold_correct, ctx.settings.gold_feedback) {
         (Some(correct), GoldFeedbackMode::Immediate) => Some(GoldFeedback {
@@ -196,13 +232,17 @@ pub(super) async fn submit_in(
         }),
         _ => None,
     };
-    Ok(SubmitOutcome {
+    let outcome = SubmitOutcome {
         annotation_id,
         late,
         replayed: false,
         gold,
-        paused,
+        paused: counted.paused,
         calibration: false,
+    };
+    Ok(Submitted {
+        outcome,
+        lease_start: counted.lease_start,
     })
 }
 
@@ -277,7 +317,13 @@ async fn submit_calibration(
         gold_correct: None,
         now,
     };
-    let paused = count_submission(c, dialect, ctx, s, a, &written, None).await?;
+    let no_lease = WithCount {
+        settled: None,
+        then: ThenLease::No,
+    };
+    let paused = count_submission(c, dialect, ctx, s, a, &written, no_lease)
+        .await?
+        .paused;
     Ok(SubmitOutcome {
         annotation_id: answer_id,
         late: false,
@@ -642,10 +688,21 @@ async fn record_prelabel(c: &mut Conn<'_>, ctx: &SubmitContext, s: &Submission) 
     Ok(())
 }
 
-/// Progress: counts, time, high-severity time and gold; then the pause rule. True when the
-/// annotator is paused afterwards.
-/// `settled` is the item's update still to run (PostgreSQL), which goes with the progress
-/// update.
+/// What goes with the progress count: the item's update still to run (on PostgreSQL in the
+/// same statement), and whether a lease follows (the count then returns the lease's columns).
+struct WithCount {
+    settled: Option<Stmt>,
+    then: ThenLease,
+}
+
+/// What counting a submission left: whether the annotator is paused, and where a lease in
+/// the same transaction starts.
+struct Counted {
+    paused: bool,
+    lease_start: Option<LeaseStart>,
+}
+
+/// Progress: counts, time, high-severity time and gold; then the pause rule.
 async fn count_submission(
     c: &mut Conn<'_>,
     dialect: Dialect,
@@ -653,8 +710,8 @@ async fn count_submission(
     s: &Submission,
     a: &conn::Row,
     new: &NewAnnotation<'_>,
-    settled: Option<Stmt>,
-) -> Result<bool> {
+    with: WithCount,
+) -> Result<Counted> {
     let threshold = high_severity_threshold(ctx.schema(), &ctx.settings);
     let severity =
         severity_index(ctx.schema(), &s.answer).max(Some(a.col::<i64>("prelabel_severity")?));
@@ -668,16 +725,29 @@ async fn count_submission(
         None => (0, 0),
     };
     let counts = SubmissionCounts {
-        day: new.now / DAY_MS,
+        now: new.now,
         spent,
         high_severity_spent: if high { spent } else { 0 },
         gold_answered: answered,
         gold_correct: correct,
     };
-    match add_to_progress(c, dialect, ctx, &counts, settled).await? {
-        Some(p) => apply_pause_rule(c, ctx, &p, answered > 0, new.now).await,
-        None => Ok(false),
-    }
+    let then = with.then;
+    let Some(progress) = add_to_progress(c, dialect, ctx, &counts, with).await? else {
+        return Ok(Counted {
+            paused: false,
+            lease_start: None,
+        });
+    };
+    let paused = apply_pause_rule(c, ctx, &progress, answered > 0, new.now).await?;
+    // A pause rewrote the row just read: the lease reads it again and is told so.
+    let lease_start = (then == ThenLease::Yes && !paused).then_some(LeaseStart {
+        now: new.now,
+        progress,
+    });
+    Ok(Counted {
+        paused,
+        lease_start,
+    })
 }
 
 /// A person's high-severity label counts toward their exposure in each category it names,
@@ -710,24 +780,26 @@ async fn count_exposure(
 
 /// What one submission adds to the annotator's progress row.
 struct SubmissionCounts {
-    day: i64,
+    now: i64,
     spent: i64,
     high_severity_spent: i64,
     gold_answered: i64,
     gold_correct: i64,
 }
 
-/// Adds a submission to the progress row; returns the columns the pause rule reads.
-/// `settled` (an update of the item's row) runs in the same statement.
+/// Adds a submission to the progress row; returns the columns the pause rule reads, and
+/// the lease's when one follows. The item's update (`with.settled`) runs in the same
+/// statement on PostgreSQL.
 async fn add_to_progress(
     c: &mut Conn<'_>,
     dialect: Dialect,
     ctx: &SubmitContext,
     counts: &SubmissionCounts,
-    settled: Option<Stmt>,
+    with: WithCount,
 ) -> Result<Option<conn::Row>> {
     // long: one statement spelled for both back ends (SQLite reads the row back instead of
-    // RETURNING), as compile-time text for the hot path.
+    // RETURNING), each with and without the lease's columns, as compile-time text for the
+    // hot path.
     macro_rules! count_submission {
         () => {
             "UPDATE annotator_progress SET \
@@ -745,10 +817,20 @@ async fn add_to_progress(
             "window_gold_answered, window_gold_correct, paused"
         };
     }
+    // The lease's columns include `paused`.
+    macro_rules! pause_and_lease_columns {
+        () => {
+            concat!(
+                "window_gold_answered, window_gold_correct, ",
+                progress_for_lease_columns!()
+            )
+        };
+    }
+    let day = counts.now / DAY_MS;
     let count = |sql: &'static str| {
         stmt(sql)
-            .bind(counts.day)
-            .bind(counts.day)
+            .bind(day)
+            .bind(day)
             .bind(counts.spent)
             .bind(counts.high_severity_spent)
             .bind(counts.gold_answered)
@@ -761,28 +843,48 @@ async fn add_to_progress(
     match dialect.0 {
         // As for the lease's item: no temporary B-tree for a RETURNING row on SQLite.
         Backend::Sqlite => {
-            if let Some(settled) = settled {
+            if let Some(settled) = with.settled {
                 c.execute(settled).await?;
             }
             c.execute(count(count_submission!())).await?;
-            c.fetch_optional(
-                stmt(concat!(
+            let read_back = match with.then {
+                ThenLease::No => stmt(concat!(
                     "SELECT ",
                     pause_columns!(),
                     " FROM annotator_progress WHERE project_id = $1 AND user_id = $2"
-                ))
-                .bind(ctx.project_id)
-                .bind(ctx.user_id),
-            )
-            .await
+                )),
+                ThenLease::Yes => stmt(concat!(
+                    "SELECT ",
+                    pause_and_lease_columns!(),
+                    ", ",
+                    sqlite_any_expired!("$1", "$3"),
+                    " FROM annotator_progress WHERE project_id = $1 AND user_id = $2"
+                )),
+            };
+            let read_back = read_back.bind(ctx.project_id).bind(ctx.user_id);
+            let read_back = match with.then {
+                ThenLease::No => read_back,
+                ThenLease::Yes => read_back.bind(counts.now),
+            };
+            c.fetch_optional(read_back).await
         }
         Backend::Postgres => {
-            let update = count(concat!(
-                count_submission!(),
-                " RETURNING ",
-                pause_columns!()
-            ));
-            let update = match settled {
+            let update = match with.then {
+                ThenLease::No => count(concat!(
+                    count_submission!(),
+                    " RETURNING ",
+                    pause_columns!()
+                )),
+                ThenLease::Yes => count(concat!(
+                    count_submission!(),
+                    " RETURNING ",
+                    pause_and_lease_columns!(),
+                    ", ",
+                    pg_lease_checks!("$9", "$11")
+                ))
+                .bind(counts.now),
+            };
+            let update = match with.settled {
                 Some(settled) => update.after_steps(vec![("settled", settled)]),
                 None => update,
             };

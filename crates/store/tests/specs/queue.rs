@@ -347,6 +347,38 @@ async fn an_answer_and_the_next_lease_in_one_transaction_serve_as_two_requests_w
     assert_eq!(store.count_annotations(project.id).await.unwrap(), 1);
 }
 
+/// The lease that comes with an answer starts from what the answer just counted, as a
+/// request of its own would: a slot another annotator's lapsed lease gave back comes first,
+/// and the daily cap the answer reached stops the queue.
+async fn the_lease_with_an_answer_sees_slots_given_back_and_the_cap_the_answer_reached(
+    store: TestStore,
+) {
+    let settings = json!({"overlap": 1, "daily_cap": 2});
+    let project = project_with(&store, "with-answer", settings, &tracks(4)).await;
+    let ann = fixtures::user(&store, "ann").await;
+    let bea = fixtures::user(&store, "bea").await;
+    let lapsing = leased(store.next_item(&project, &bea).await.unwrap());
+    let first = leased(store.next_item(&project, &ann).await.unwrap());
+    assert_ne!(first.item.id, lapsing.item.id);
+    fixtures::execute(
+        &store,
+        format!(
+            "UPDATE assignments SET expires_at = 0 WHERE item_id = {}",
+            lapsing.item.id
+        ),
+    )
+    .await;
+
+    let answer = submission(first.item.id, "NOT_VIOLATING", "S0", "with-answer-1");
+    let (_, next) = store.submit_and_next(&project, &ann, answer).await.unwrap();
+    let second = leased(next);
+    assert_eq!(second.item.id, lapsing.item.id, "the slot given back first");
+
+    let answer = submission(second.item.id, "NOT_VIOLATING", "S0", "with-answer-2");
+    let (_, next) = store.submit_and_next(&project, &ann, answer).await.unwrap();
+    assert!(matches!(next, NextItem::CapReached { cap: 2 }), "{next:?}");
+}
+
 async fn items_are_served_by_priority_then_age(store: TestStore) {
     let items = "{\"id\":\"low\",\"item_type\":\"track\",\"title\":\"Low\",\"priority\":1}\n\
                  {\"id\":\"high\",\"item_type\":\"track\",\"title\":\"High\",\"priority\":9}\n\
@@ -1786,6 +1818,7 @@ async fn a_person_walks_on_from_their_place_and_items_moving_before_it_come_firs
 
 on_every_backend!(
     an_answer_and_the_next_lease_in_one_transaction_serve_as_two_requests_would,
+    the_lease_with_an_answer_sees_slots_given_back_and_the_cap_the_answer_reached,
     queue_requests_keep_the_remembered_token_and_role_lookups,
     the_author_undoes_their_latest_answer_by_a_correction_that_counts_once,
     sixty_four_annotators_asking_at_once_never_exceed_the_overlap,
