@@ -89,13 +89,31 @@ impl Interner {
         (id, true)
     }
 
-    /// Twice the room in the table, filled in id order. The table would grow by itself, but
-    /// it re-hashes its names in bucket order, a random walk over the arena: with a million
-    /// items that was a sixth of reading a file. In id order the arena is read front to back.
+    /// Room for `names` more names of `bytes` bytes in all, so that interning them re-hashes
+    /// nothing: a caller that can estimate how many names are coming saves every doubling of
+    /// the table on the way (each re-inserts every name so far).
+    pub fn reserve(&mut self, names: usize, bytes: usize) {
+        let wanted = self.len() + names;
+        if wanted > self.table.capacity() {
+            self.rebuild_table(wanted);
+        }
+        self.arena.reserve(bytes);
+        self.ends.reserve(names);
+    }
+
+    /// Twice the room in the table.
     fn grow(&mut self) {
+        self.rebuild_table((self.table.capacity() * 2).max(16));
+    }
+
+    /// A table with room for `capacity` names, filled in id order. The table would grow by
+    /// itself, but it re-hashes its names in bucket order, a random walk over the arena: with
+    /// a million items that was a sixth of reading a file. In id order the arena is read
+    /// front to back.
+    fn rebuild_table(&mut self, capacity: usize) {
         let (arena, ends) = (&self.arena, &self.ends);
         let hash_of = |&id: &u32| hash_str(name_of(arena, ends, id));
-        let mut table = HashTable::with_capacity((self.table.capacity() * 2).max(16));
+        let mut table = HashTable::with_capacity(capacity);
         for id in 0..ends.len() as u32 {
             table.insert_unique(hash_of(&id), id, hash_of);
         }
@@ -105,6 +123,11 @@ impl Interner {
     /// All names in id order.
     pub fn names(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
         (0..self.len() as u32).map(move |id| self.name(id))
+    }
+
+    /// Bytes of all names together.
+    pub fn name_bytes(&self) -> usize {
+        self.arena.len()
     }
 
     /// Heap bytes held (arena, offsets and table), for memory accounting.
@@ -174,6 +197,37 @@ mod tests {
         assert_eq!(interner.get("a"), Some(1));
         assert_eq!(interner.get("c"), None);
         assert_eq!(interner.names().collect::<Vec<_>>(), ["b", "a"]);
+    }
+
+    /// Room reserved part way keeps every id, and the names interned after it fit without
+    /// the table growing again.
+    #[test]
+    fn room_reserved_part_way_keeps_every_id_and_spares_the_growth() {
+        let name = |n: u32| format!("track-{n:07}");
+        let mut interner = Interner::new();
+        for n in 0..1_000 {
+            interner.intern(&name(n));
+        }
+        interner.reserve(99_000, 99_000 * 13);
+        let room = interner.table.capacity();
+        assert!(room >= 100_000);
+        for n in 1_000..100_000 {
+            assert_eq!(interner.intern(&name(n)), (n, true));
+        }
+        assert_eq!(
+            interner.table.capacity(),
+            room,
+            "no growth after the reserve"
+        );
+        for n in 0..100_000 {
+            assert_eq!(interner.get(&name(n)), Some(n));
+        }
+        interner.reserve(0, 0);
+        assert_eq!(
+            interner.table.capacity(),
+            room,
+            "nothing to add, nothing rebuilt"
+        );
     }
 
     #[test]
