@@ -200,30 +200,44 @@ pub(super) async fn submit_in(
             };
         }
     };
-    let assignment_id: Id = a.col("id")?;
-    let purpose: AssignmentPurpose = a.col("purpose")?;
-    if purpose == AssignmentPurpose::Calibration {
+    if a.col::<AssignmentPurpose>("purpose")? == AssignmentPurpose::Calibration {
         return submit_calibration(c, dialect, ctx, s, &a, now)
             .await
             .map(Submitted::from);
     }
+    store_answer(c, dialect, ctx, s, &a, now, then).await
+}
+
+/// A production answer (a label, a gold or a re-review item) stored against its open
+/// assignment `a`: the annotation written, the item settled, and the progress counted.
+async fn store_answer(
+    c: &mut Conn<'_>,
+    dialect: Dialect,
+    ctx: &SubmitContext,
+    s: &Submission,
+    a: &conn::Row,
+    now: i64,
+    then: ThenLease,
+) -> Result<Submitted> {
+    let assignment_id: Id = a.col("id")?;
+    let purpose: AssignmentPurpose = a.col("purpose")?;
     let counts = a.col::<i64>("counts_toward_overlap")? != 0;
-    let (leased, late) = lease_state(&a, now)?;
-    let (gold_correct, gold_answer) = score_against_gold(&a, s)?;
+    let (leased, late) = lease_state(a, now)?;
+    let (gold_correct, gold_answer) = score_against_gold(a, s)?;
 
     let written = NewAnnotation {
-        key,
+        key: s.idempotency_key.trim(),
         late,
         gold_correct,
         now,
     };
     let annotation_id = insert_annotation(c, dialect, ctx, s, &written, assignment_id).await?;
     let settled = match purpose {
-        AssignmentPurpose::Label => follow_up_label(c, ctx, s, &a, counts, leased, now).await?,
+        AssignmentPurpose::Label => follow_up_label(c, ctx, s, a, counts, leased, now).await?,
         _ => None,
     };
     let with_count = WithCount { settled, then };
-    let counted = count_submission(c, dialect, ctx, s, &a, &written, with_count).await?;
+    let counted = count_submission(c, dialect, ctx, s, a, &written, with_count).await?;
 
     let gold = match (gold_correct, ctx.settings.gold_feedback) {
         (Some(correct), GoldFeedbackMode::Immediate) => Some(GoldFeedback {
