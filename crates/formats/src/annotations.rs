@@ -1016,6 +1016,56 @@ mod tests {
         assert_eq!(a.values().names(), b.values().names());
     }
 
+    /// A first block of `rows` rows naming `items` distinct items.
+    fn first_block(rows: usize, items: usize) -> Vec<Chunk> {
+        let mut chunk = Chunk {
+            items: Interner::new(),
+            annotators: Interner::new(),
+            labels: Interner::new(),
+            label_first_line: Vec::new(),
+            rows: Vec::new(),
+        };
+        for row in 0..rows {
+            let item = chunk.items.intern(&format!("track-{:07}", row % items)).0;
+            chunk.rows.push([item, 0, 0]);
+        }
+        vec![chunk]
+    }
+
+    /// The item table is sized from the first block only when its rows come grouped by
+    /// item: rows in another order name their items again later, so a first block of
+    /// nearly all new items says nothing of the file's total.
+    #[test]
+    fn the_item_table_is_sized_ahead_only_for_rows_grouped_by_item() {
+        let file_bytes = 64 << 20;
+        let mut grouped = TableBuilder::new();
+        reserve_items_like_first_block(
+            &mut grouped,
+            &first_block(60_000, 12_000),
+            1 << 20,
+            file_bytes,
+        );
+        let names_expected = 12_000 * 64;
+        assert!(
+            grouped.items.heap_bytes() >= names_expected * 4,
+            "room for the file's {names_expected} items: {} bytes",
+            grouped.items.heap_bytes()
+        );
+
+        let mut scattered = TableBuilder::new();
+        reserve_items_like_first_block(
+            &mut scattered,
+            &first_block(60_000, 59_000),
+            1 << 20,
+            file_bytes,
+        );
+        assert_eq!(scattered.items.heap_bytes(), 0, "nothing reserved");
+
+        let mut empty = TableBuilder::new();
+        reserve_items_like_first_block(&mut empty, &first_block(0, 1), 0, file_bytes);
+        assert_eq!(empty.items.heap_bytes(), 0);
+    }
+
     /// Line numbers count from the file's first line whatever block a row falls in: a bad
     /// row, and a label first seen late in the file, are named by their own lines.
     /// Annotators and labels already merged are looked up, not interned again, while there
