@@ -238,6 +238,7 @@ fn is_blank(id: &str) -> bool {
 }
 
 /// One chunk's locally interned rows.
+#[derive(Default)]
 struct Chunk {
     items: Interner,
     annotators: Interner,
@@ -788,13 +789,7 @@ fn parse_quoted(name: &str, bytes: &[u8], delimiter: u8) -> Result<Parsed, ReadE
         .map(|f| utf8(name, 1, "header", f).map(|s| s.trim().to_string()))
         .collect::<Result<_, _>>()?;
     let columns = locate_columns(name, &header)?;
-    let mut chunk = Chunk {
-        items: Interner::new(),
-        annotators: Interner::new(),
-        labels: Interner::new(),
-        label_first_line: Vec::new(),
-        rows: Vec::new(),
-    };
+    let mut chunk = Chunk::default();
     while let Some((line_no, fields)) = records.next_record(name)? {
         if fields.len() == 1 && fields[0].is_empty() {
             continue;
@@ -907,13 +902,7 @@ impl QuotedRecords<'_> {
 /// JSON Lines: one object per line with item / annotator / label keys. A label may be a
 /// string, number, boolean or a list (multi-label).
 fn parse_jsonl(name: &str, bytes: &[u8]) -> Result<Parsed, ReadError> {
-    let mut chunk = Chunk {
-        items: Interner::new(),
-        annotators: Interner::new(),
-        labels: Interner::new(),
-        label_first_line: Vec::new(),
-        rows: Vec::new(),
-    };
+    let mut chunk = Chunk::default();
     for (index, raw_line) in bytes.split(|&b| b == b'\n').enumerate() {
         let line_no = index as u64 + 1;
         let text = utf8(name, line_no, "line", raw_line)?.trim();
@@ -1018,13 +1007,7 @@ mod tests {
 
     /// A first block of `rows` rows naming `items` distinct items.
     fn first_block(rows: usize, items: usize) -> Vec<Chunk> {
-        let mut chunk = Chunk {
-            items: Interner::new(),
-            annotators: Interner::new(),
-            labels: Interner::new(),
-            label_first_line: Vec::new(),
-            rows: Vec::new(),
-        };
+        let mut chunk = Chunk::default();
         for row in 0..rows {
             let item = chunk.items.intern(&format!("track-{:07}", row % items)).0;
             chunk.rows.push([item, 0, 0]);
