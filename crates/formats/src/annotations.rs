@@ -718,12 +718,11 @@ fn merge_into(parsed: &mut Parsed, chunks: Vec<Chunk>) {
     // The remapped rows are written straight into the columns' spare room, chunk by chunk
     // in parallel: zero-filling the new tail first (`resize`) cost a memset and every page
     // fault of 60 MB at 5M labels on the merge's one thread.
-    let (items, annotators, labels) = (
+    let (mut item_rest, mut annotator_rest, mut label_rest) = (
         spare_room(&mut builder.row_item, added),
         spare_room(&mut builder.row_annotator, added),
         spare_room(&mut builder.row_raw_label, added),
     );
-    let (mut item_rest, mut annotator_rest, mut label_rest) = (items, annotators, labels);
     let mut jobs = Vec::with_capacity(chunks.len());
     for (chunk, map) in chunks.iter().zip(&maps) {
         let n = chunk.rows.len();

@@ -114,19 +114,21 @@ macro_rules! pg_lease_checks {
 }
 pub(super) use pg_lease_checks;
 
-/// SQLite: whether any lease of the project has expired by `$clock`, as a column.
-macro_rules! sqlite_any_expired {
-    ($project:literal, $clock:literal) => {
-        concat!(
-            "EXISTS (SELECT 1 FROM assignments WHERE project_id = ",
-            $project,
-            " AND status = 'leased' AND expires_at <= ",
-            $clock,
-            ") AS any_expired"
-        )
-    };
+/// SQLite: the annotator's progress row with the pause rule's and the lease's columns, and
+/// whether any lease of the project has expired by `now`. A lease reads it, and so does an
+/// answer that a lease follows (after its count).
+pub(super) fn sqlite_progress_read(project_id: ProjectId, user_id: UserId, now: i64) -> Stmt {
+    stmt(concat!(
+        "SELECT window_gold_answered, window_gold_correct, ",
+        progress_for_lease_columns!(),
+        ", EXISTS (SELECT 1 FROM assignments WHERE project_id = $1 AND status = 'leased' \
+           AND expires_at <= $3) AS any_expired \
+         FROM annotator_progress WHERE project_id = $1 AND user_id = $2"
+    ))
+    .bind(project_id)
+    .bind(user_id)
+    .bind(now)
 }
-pub(super) use sqlite_any_expired;
 
 /// What a submission hands to the lease that follows it in the same transaction: the clock
 /// it read and the progress row its count returned, with the lease's columns and checks
@@ -151,31 +153,29 @@ macro_rules! progress_upsert {
     };
 }
 
-/// SQLite: the annotator's progress row, created on first use. The single writer
-/// serialises queue requests already, so the row is only read (an upsert would rewrite it).
+/// SQLite: the annotator's progress row for a lease ([`sqlite_progress_read`]), created
+/// on first use. The single writer serialises queue requests already, so the row is only
+/// read (an upsert would rewrite it).
 async fn sqlite_progress_for_lease(
     c: &mut Conn<'_>,
     project_id: ProjectId,
     user_id: UserId,
+    now: i64,
 ) -> Result<conn::Row> {
-    let existing = c
-        .fetch_optional(
-            stmt(concat!(
-                "SELECT ",
-                progress_for_lease_columns!(),
-                " FROM annotator_progress WHERE project_id = $1 AND user_id = $2"
-            ))
-            .bind(project_id)
-            .bind(user_id),
-        )
-        .await?;
-    match existing {
-        Some(row) => Ok(row),
-        None => {
-            c.fetch_one(stmt(progress_upsert!()).bind(project_id).bind(user_id))
-                .await
-        }
+    let read = || sqlite_progress_read(project_id, user_id, now);
+    if let Some(row) = c.fetch_optional(read()).await? {
+        return Ok(row);
     }
+    c.execute(
+        stmt(
+            "INSERT INTO annotator_progress (project_id, user_id) VALUES ($1, $2) \
+             ON CONFLICT (project_id, user_id) DO NOTHING",
+        )
+        .bind(project_id)
+        .bind(user_id),
+    )
+    .await?;
+    c.fetch_one(read()).await
 }
 
 /// The database clock and the annotator's progress row (created on first use, locked on
@@ -188,11 +188,8 @@ async fn clock_and_progress(
     match dialect.0 {
         Backend::Sqlite => {
             let now = now_in(c, dialect).await?;
-            if any_expired_lease(c, ctx.project_id, now).await? {
-                reclaim_expired_leases(c, ctx.project_id, now).await?;
-            }
-            let progress = sqlite_progress_for_lease(c, ctx.project_id, ctx.user_id).await?;
-            Ok((now, progress))
+            let progress = sqlite_progress_for_lease(c, ctx.project_id, ctx.user_id, now).await?;
+            LeaseStart { now, progress }.reclaiming(c, ctx).await
         }
         // Each statement is a round trip to the database, which costs both processes more
         // CPU than the statement itself: the clock, the check for expired leases and the
@@ -363,21 +360,6 @@ async fn exposure_spent(c: &mut Conn<'_>, ctx: &QueueContext, day: i64) -> Resul
         }
     }
     Ok(spent)
-}
-
-/// Whether any lease of the project has expired. Most requests find none: a read of the
-/// live-lease index says so without starting an update.
-async fn any_expired_lease(c: &mut Conn<'_>, project_id: ProjectId, now: i64) -> Result<bool> {
-    Ok(c.fetch_optional(
-        stmt(
-            "SELECT 1 AS expired FROM assignments \
-                 WHERE project_id = $1 AND status = 'leased' AND expires_at <= $2 LIMIT 1",
-        )
-        .bind(project_id)
-        .bind(now),
-    )
-    .await?
-    .is_some())
 }
 
 /// Expired leases give their slots back (whichever request comes first does it).

@@ -3,7 +3,7 @@
 //! pause rule counted.
 
 use super::lease::{
-    LeaseStart, lease_next, pg_lease_checks, progress_for_lease_columns, sqlite_any_expired,
+    LeaseStart, lease_next, pg_lease_checks, progress_for_lease_columns, sqlite_progress_read,
 };
 use super::{
     AnswerKind, DAY_MS, GoldFeedback, NextItem, QueueContext, Submission, SubmitContext,
@@ -866,19 +866,10 @@ async fn add_to_progress(
                     "SELECT ",
                     pause_columns!(),
                     " FROM annotator_progress WHERE project_id = $1 AND user_id = $2"
-                )),
-                ThenLease::Yes => stmt(concat!(
-                    "SELECT ",
-                    pause_and_lease_columns!(),
-                    ", ",
-                    sqlite_any_expired!("$1", "$3"),
-                    " FROM annotator_progress WHERE project_id = $1 AND user_id = $2"
-                )),
-            };
-            let read_back = read_back.bind(ctx.project_id).bind(ctx.user_id);
-            let read_back = match with.then {
-                ThenLease::No => read_back,
-                ThenLease::Yes => read_back.bind(counts.now),
+                ))
+                .bind(ctx.project_id)
+                .bind(ctx.user_id),
+                ThenLease::Yes => sqlite_progress_read(ctx.project_id, ctx.user_id, counts.now),
             };
             c.fetch_optional(read_back).await
         }
