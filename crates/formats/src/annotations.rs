@@ -691,16 +691,8 @@ fn merge_into(parsed: &mut Parsed, chunks: Vec<Chunk>) {
     let added: usize = chunks.iter().map(|c| c.rows.len()).sum();
     let mut maps: Vec<[Vec<u32>; 3]> = Vec::with_capacity(chunks.len());
     for chunk in &chunks {
-        let items = chunk
-            .items
-            .names()
-            .map(|n| builder.items.intern(n).0)
-            .collect();
-        let annotators = chunk
-            .annotators
-            .names()
-            .map(|n| builder.annotators.intern(n).0)
-            .collect();
+        let items = builder.items.intern_all(chunk.items.names());
+        let annotators = builder.annotators.intern_all(chunk.annotators.names());
         let labels = chunk
             .labels
             .names()

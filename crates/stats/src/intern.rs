@@ -2,24 +2,28 @@
 //!
 //! Names live in one byte arena with offsets, and the hash table stores only ids,
 //! so an interned name costs its bytes plus about ten bytes of bookkeeping. (The table's
-//! control bytes hold seven bits of each hash, so a probe reads a name only on a 1-in-128
+//! tag bytes hold seven bits of each hash, so a probe reads a name only on a 1-in-128
 //! false match; storing more hash bits beside the id cost memory and saved nothing.)
 
-use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
 use rustc_hash::FxBuildHasher;
 
+mod id_table;
 mod name_index;
+use id_table::{IdTable, Probe};
 pub use name_index::NameIndex;
+
+/// How many names ahead [`Interner::intern_all`] fetches a name's slot.
+const FETCH_AHEAD: usize = 16;
 
 /// A set of distinct strings, each with a dense id in first-seen order.
 #[derive(Clone, Default)]
 pub struct Interner {
     arena: String,
     ends: Vec<u32>,
-    /// Ids, hashed by their names.
-    table: HashTable<u32>,
+    /// Ids, found by their names' hashes.
+    table: IdTable,
 }
 
 fn hash_str(s: &str) -> u64 {
@@ -35,7 +39,7 @@ impl Interner {
         Self {
             arena: String::with_capacity(bytes),
             ends: Vec::with_capacity(names),
-            table: HashTable::with_capacity(names),
+            table: IdTable::with_capacity(names),
         }
     }
 
@@ -61,32 +65,58 @@ impl Interner {
 
     /// The id of `name`, if it was interned.
     pub fn get(&self, name: &str) -> Option<u32> {
+        match self.find(name, hash_str(name)) {
+            Probe::Found(id) => Some(id),
+            Probe::Vacant(_) => None,
+        }
+    }
+
+    #[inline(always)]
+    fn find(&self, name: &str, hash: u64) -> Probe {
+        let (arena, ends) = (&self.arena, &self.ends);
         self.table
-            .find(hash_str(name), |&id| {
-                same_name(name_of(&self.arena, &self.ends, id), name)
-            })
-            .copied()
+            .find(hash, |id| same_name(name_of(arena, ends, id), name))
     }
 
     /// The id of `name`, interning it if new. Returns `(id, was_new)`.
     pub fn intern(&mut self, name: &str) -> (u32, bool) {
-        let hash = hash_str(name);
-        if let Some(&id) = self.table.find(hash, |&id| {
-            same_name(name_of(&self.arena, &self.ends, id), name)
-        }) {
-            return (id, false);
-        }
-        if self.table.len() == self.table.capacity() {
+        self.intern_hashed(name, hash_str(name))
+    }
+
+    #[inline(always)]
+    fn intern_hashed(&mut self, name: &str, hash: u64) -> (u32, bool) {
+        let mut slot = match self.find(name, hash) {
+            Probe::Found(id) => return (id, false),
+            Probe::Vacant(slot) => slot,
+        };
+        if self.table.is_full() {
             self.grow();
+            if let Probe::Vacant(after_growth) = self.find(name, hash) {
+                slot = after_growth;
+            }
         }
         let id = u32::try_from(self.ends.len()).expect("more than 4 billion distinct ids");
         self.arena.push_str(name);
         self.ends
             .push(u32::try_from(self.arena.len()).expect("interned names exceed 4 GiB"));
-        let (arena, ends) = (&self.arena, &self.ends);
-        self.table
-            .insert_unique(hash, id, |&other| hash_str(name_of(arena, ends, other)));
+        self.table.fill(slot, hash, id);
         (id, true)
+    }
+
+    /// The id of every name, interning new ones in order: the same ids as
+    /// [`Interner::intern`] on each in turn, but each name's slot is fetched a few names
+    /// ahead, so a batch into a table larger than the cache waits on memory for many names
+    /// at once instead of for each name in turn.
+    pub fn intern_all<'a>(&mut self, names: impl Iterator<Item = &'a str>) -> Vec<u32> {
+        let names: Vec<(&str, u64)> = names.map(|name| (name, hash_str(name))).collect();
+        let mut ids = Vec::with_capacity(names.len());
+        for (at, &(name, hash)) in names.iter().enumerate() {
+            if let Some(&(_, ahead)) = names.get(at + FETCH_AHEAD) {
+                self.table.prefetch(ahead);
+            }
+            ids.push(self.intern_hashed(name, hash).0);
+        }
+        ids
     }
 
     /// Room for `names` more names of `bytes` bytes in all, so that interning them re-hashes
@@ -106,16 +136,13 @@ impl Interner {
         self.rebuild_table((self.table.capacity() * 2).max(16));
     }
 
-    /// A table with room for `capacity` names, filled in id order. The table would grow by
-    /// itself, but it re-hashes its names in bucket order, a random walk over the arena: with
-    /// a million items that was a sixth of reading a file. In id order the arena is read
-    /// front to back.
+    /// A table with room for `capacity` names, filled in id order: the arena is read front
+    /// to back (re-hashing in slot order, a random walk over the arena, was a sixth of
+    /// reading a file with a million items).
     fn rebuild_table(&mut self, capacity: usize) {
-        let (arena, ends) = (&self.arena, &self.ends);
-        let hash_of = |&id: &u32| hash_str(name_of(arena, ends, id));
-        let mut table = HashTable::with_capacity(capacity);
-        for id in 0..ends.len() as u32 {
-            table.insert_unique(hash_of(&id), id, hash_of);
+        let mut table = IdTable::with_capacity(capacity);
+        for id in 0..self.ends.len() as u32 {
+            table.insert_absent(hash_str(name_of(&self.arena, &self.ends, id)), id);
         }
         self.table = table;
     }
@@ -132,7 +159,7 @@ impl Interner {
 
     /// Heap bytes held (arena, offsets and table), for memory accounting.
     pub fn heap_bytes(&self) -> usize {
-        self.arena.capacity() + self.ends.capacity() * 4 + self.table.capacity() * 5
+        self.arena.capacity() + self.ends.capacity() * 4 + self.table.heap_bytes()
     }
 }
 
@@ -244,6 +271,23 @@ mod tests {
             assert_eq!(interner.get("item-x"), None);
             assert_eq!(interner.len(), 100_000);
         }
+    }
+
+    /// A batch gives every name the id interning it alone would: names met before, names
+    /// repeated inside the batch, and the table growing part way through.
+    #[test]
+    fn a_batch_gets_the_ids_of_interning_one_name_at_a_time() {
+        let name = |n: u32| format!("episode-{}", n.wrapping_mul(2_654_435_761) % 30_000);
+        let mut one_by_one = Interner::new();
+        let mut batched = Interner::new();
+        for batch in 0..6u32 {
+            let names: Vec<String> = (batch * 9_000..batch * 9_000 + 12_000).map(name).collect();
+            let expected: Vec<u32> = names.iter().map(|n| one_by_one.intern(n).0).collect();
+            assert_eq!(batched.intern_all(names.iter().map(String::as_str)), expected);
+        }
+        assert_eq!(batched.len(), one_by_one.len());
+        assert!(batched.names().eq(one_by_one.names()));
+        assert_eq!(batched.intern_all(std::iter::empty()), Vec::<u32>::new());
     }
 
     #[test]
