@@ -283,7 +283,10 @@ mod tests {
         for batch in 0..6u32 {
             let names: Vec<String> = (batch * 9_000..batch * 9_000 + 12_000).map(name).collect();
             let expected: Vec<u32> = names.iter().map(|n| one_by_one.intern(n).0).collect();
-            assert_eq!(batched.intern_all(names.iter().map(String::as_str)), expected);
+            assert_eq!(
+                batched.intern_all(names.iter().map(String::as_str)),
+                expected
+            );
         }
         assert_eq!(batched.len(), one_by_one.len());
         assert!(batched.names().eq(one_by_one.names()));

@@ -806,8 +806,30 @@ pub(super) fn item_consensus_from_row(row: &impl Columns) -> Result<ItemConsensu
 impl Store {
     /// Every item of the project and the latest answer of every annotator on each (a
     /// correction replaces what it supersedes), in item order.
+    ///
+    /// The labels and the items are read side by side, each on a connection of its own (on
+    /// SQLite, each on a blocking thread): they were the run's two longest reads, one after
+    /// the other, while the other core waited.
     pub async fn consensus_input(&self, project_id: ProjectId) -> Result<ConsensusInput> {
-        let labels = self.latest_labels(project_id).await?;
+        let (labels, (items, model_confidence)) = tokio::try_join!(
+            self.latest_labels(project_id),
+            self.item_facts_and_confidences(project_id),
+        )?;
+        Ok(ConsensusInput {
+            labels,
+            items,
+            model_confidence,
+        })
+    }
+
+    /// The items part of [`Store::consensus_input`].
+    async fn item_facts_and_confidences(
+        &self,
+        project_id: ProjectId,
+    ) -> Result<(
+        Vec<ItemFact>,
+        std::collections::HashMap<(ItemId, UserId), f64>,
+    )> {
         let dialect = self.dialect();
         let (adjudicated, waiting) = self.adjudicated_and_waiting(project_id).await?;
         let marks = ItemMarks {
@@ -820,11 +842,7 @@ impl Store {
             })
             .await?;
         let model_confidence = self.model_confidences(project_id).await?;
-        Ok(ConsensusInput {
-            labels,
-            items,
-            model_confidence,
-        })
+        Ok((items, model_confidence))
     }
 
     /// The ids, sorted, of the project's adjudicated items and of those waiting for an
