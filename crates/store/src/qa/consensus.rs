@@ -831,6 +831,7 @@ impl Store {
         std::collections::HashMap<(ItemId, UserId), f64>,
     )> {
         let dialect = self.dialect();
+        let started = std::time::Instant::now();
         let (adjudicated, waiting) = self.adjudicated_and_waiting(project_id).await?;
         let marks = ItemMarks {
             adjudicated,
@@ -842,6 +843,11 @@ impl Store {
             })
             .await?;
         let model_confidence = self.model_confidences(project_id).await?;
+        tracing::debug!(
+            items = items.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "consensus input: items read"
+        );
         Ok((items, model_confidence))
     }
 
@@ -919,11 +925,16 @@ impl Store {
         let versions = self.guideline_version_numbers(project_id).await?;
         let folder = LabelFolder::new(versions);
         let dialect = self.dialect();
+        let started = std::time::Instant::now();
         let folder = self
             .read(move |mut c| {
                 Box::pin(async move { fold_labels(&mut c, dialect, project_id, folder).await })
             })
             .await?;
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "consensus input: labels folded"
+        );
         let (mut facts, annotator_ids) = folder.finish()?;
         facts.annotators = self.annotator_facts(&annotator_ids).await?;
         facts.shrink_to_fit();
