@@ -85,21 +85,25 @@ impl Interner {
 
     #[inline(always)]
     fn intern_hashed(&mut self, name: &str, hash: u64) -> (u32, bool) {
-        let mut slot = match self.find(name, hash) {
+        let slot = match self.find(name, hash) {
             Probe::Found(id) => return (id, false),
             Probe::Vacant(slot) => slot,
         };
-        if self.table.is_full() {
+        // Growing moves every slot, so the name then takes the first empty one in the new
+        // table (it is known to be absent: no names are compared again).
+        let grown = self.table.is_full();
+        if grown {
             self.grow();
-            if let Probe::Vacant(after_growth) = self.find(name, hash) {
-                slot = after_growth;
-            }
         }
         let id = u32::try_from(self.ends.len()).expect("more than 4 billion distinct ids");
         self.arena.push_str(name);
         self.ends
             .push(u32::try_from(self.arena.len()).expect("interned names exceed 4 GiB"));
-        self.table.fill(slot, hash, id);
+        if grown {
+            self.table.insert_absent(hash, id);
+        } else {
+            self.table.fill(slot, hash, id);
+        }
         (id, true)
     }
 
